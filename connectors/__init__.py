@@ -1,0 +1,1 @@
+"""Connectors to external systems (Billit, the warehouse). They know nothing of Prefect."""

@@ -1,0 +1,30 @@
+"""Billit API connector: settings, client, OData queries, paging and errors. Knows nothing of Prefect."""
+
+from connectors.billit.client import PATCHABLE_PROPERTIES, BillitClient, BillitFile
+from connectors.billit.errors import (
+    BillitAuthError,
+    BillitConflictError,
+    BillitError,
+    BillitErrorDetail,
+    BillitForbiddenIdError,
+    BillitHTTPError,
+    BillitNotFoundError,
+    BillitPaginationError,
+    BillitProtocolError,
+    BillitRateLimitedError,
+    BillitServerError,
+    BillitTransportError,
+    BillitValidationError,
+)
+from connectors.billit.odata import FILTERABLE_PROPERTIES, PAGE_SIZE, ODataPropertyError, ODataQuery, all_of, prop
+from connectors.billit.pagination import PagingStats
+from connectors.billit.settings import BillitSettings, SettingsError, load_settings
+
+__all__ = [
+    "FILTERABLE_PROPERTIES", "PAGE_SIZE", "PATCHABLE_PROPERTIES", "BillitAuthError", "BillitClient",
+    "BillitConflictError", "BillitError", "BillitErrorDetail", "BillitFile", "BillitForbiddenIdError",
+    "BillitHTTPError", "BillitNotFoundError", "BillitPaginationError", "BillitProtocolError",
+    "BillitRateLimitedError", "BillitServerError", "BillitSettings", "BillitTransportError",
+    "BillitValidationError", "ODataPropertyError", "ODataQuery", "PagingStats", "SettingsError", "all_of",
+    "load_settings", "prop",
+]

@@ -1,0 +1,360 @@
+"""`BillitClient`: the one way this project talks to Billit.
+
+One `httpx.AsyncClient` with pooled connections and timeouts, at most `max_concurrency` requests in flight,
+retries with exponential backoff and full jitter on 429, 5xx, resets and timeouts, and a shared pause: when
+Billit answers 429 every request of this client waits for `Retry-After`, not only the one that got it.
+
+What is retried depends on whether a repeat is harmless. GET and PATCH always are; a create carrying an
+idempotency key is too (a repeat of a create that did commit gets 409, which the caller resolves by looking
+the order up by ExternalProviderID); `commands/send` and a create without a key are only repeated when the
+request surely never reached Billit (429, or a connection that could not be opened).
+
+Credentials live only in the default headers of the httpx client; no log line, exception or repr shows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from enum import Enum
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from connectors.billit.errors import (
+    BillitAuthError,
+    BillitConflictError,
+    BillitError,
+    BillitForbiddenIdError,
+    BillitHTTPError,
+    BillitNotFoundError,
+    BillitProtocolError,
+    BillitRateLimitedError,
+    BillitServerError,
+    BillitTransportError,
+    BillitValidationError,
+)
+from connectors.billit.odata import ODataQuery
+from connectors.billit.pagination import ODataPaginator, PagingStats, parse_page
+from connectors.billit.settings import BillitSettings
+from connectors.billit.wire import encode_json, parse_error_details, parse_json, parse_order_id
+
+logger = logging.getLogger("connectors.billit")
+
+ORDERS_PATH = "/v1/orders"
+DELETED_ORDERS_PATH = "/v1/orders/deleted"
+
+#: billit-api.md §6.7: anything else cannot change after creation.
+PATCHABLE_PROPERTIES = frozenset({
+    "Paid", "PaidDate", "IsSent", "ApprovalStatus", "AccountCode", "InternalInfo", "Invoiced",
+    "AccountantVerificationNeeded", "PaymentMethod",
+})
+
+# httpx errors raised before a single byte of the request could have reached Billit.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class Repeat(Enum):
+    """When a failed request may be sent again."""
+
+    ALWAYS = "always"  # safe to repeat: reads, PATCH, idempotent creates
+    IF_UNSENT = "if_unsent"  # only when Billit surely did not process it
+
+
+@dataclass(frozen=True)
+class BillitFile:
+    file_id: str
+    file_name: str
+    mime_type: str
+    content: bytes
+
+
+class BillitClient:
+    """Async client for the Billit v1 API. Use as `async with BillitClient(settings) as billit: ...`."""
+
+    def __init__(self, settings: BillitSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url.rstrip("/"),
+            headers=self._default_headers(settings),
+            timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
+            limits=httpx.Limits(
+                max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
+            ),
+            transport=transport,
+        )
+        self._slots = asyncio.Semaphore(settings.max_concurrency)
+        self._resume_at = 0.0  # time.monotonic() before which nobody sends (the shared 429 pause)
+        self._random = random.Random()
+        self.requests_sent = 0
+        self.retries = 0
+
+    @staticmethod
+    def _default_headers(settings: BillitSettings) -> dict[str, str]:
+        headers = {"Accept": "application/json", "PartyID": str(settings.party_id)}
+        if settings.api_key is not None:
+            headers["ApiKey"] = settings.api_key.get_secret_value()
+        elif settings.bearer_token is not None:
+            headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
+        if settings.context_party_id is not None:
+            headers["ContextPartyID"] = str(settings.context_party_id)
+        return headers
+
+    def __repr__(self) -> str:
+        return f"BillitClient(base_url={self.settings.base_url!r}, party_id={self.settings.party_id})"
+
+    async def __aenter__(self) -> BillitClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ---- orders -------------------------------------------------------------------------------------
+
+    async def iter_order_pages(
+        self, query: ODataQuery | None = None, *, page_size: int | None = None,
+        stats: PagingStats | None = None, path: str = ORDERS_PATH,
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Yield each page of summary records once; an OrderID seen earlier in this listing is dropped.
+
+        Follows NextPageLink; with `page_size` (or a `$top` <= 120) pages by `$skip` where Billit gives no link.
+        """
+        paginator = ODataPaginator(path, query or ODataQuery(), page_size, stats or PagingStats())
+        seen: set[Any] = set()
+        request = paginator.first_request()
+        while request is not None:
+            response = await self._request("GET", request.path, params=request.params, repeat=Repeat.ALWAYS)
+            page = parse_page(parse_json(response.text))
+            request = paginator.next_request(page)
+            fresh = []
+            for item in page.items:
+                key = item.get("OrderID")
+                if key is not None and key in seen:
+                    paginator.stats.duplicates += 1
+                    continue
+                seen.add(key)
+                fresh.append(item)
+            paginator.stats.records += len(fresh)
+            yield fresh
+
+    async def iter_orders(
+        self, query: ODataQuery | None = None, *, page_size: int | None = None, stats: PagingStats | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every order matching `query` once (list items are Billit's summary projection, not full orders)."""
+        async for page in self.iter_order_pages(query, page_size=page_size, stats=stats):
+            for item in page:
+                yield item
+
+    async def iter_deleted_orders(
+        self, query: ODataQuery | None = None, *, stats: PagingStats | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Orders deleted in Billit (`GET /v1/orders/deleted`)."""
+        async for page in self.iter_order_pages(query, stats=stats, path=DELETED_ORDERS_PATH):
+            for item in page:
+                yield item
+
+    async def get_order(self, order_id: int) -> dict[str, Any]:
+        """The full order: lines, VAT groups, parties, messages, delivery details."""
+        response = await self._request("GET", f"{ORDERS_PATH}/{int(order_id)}", repeat=Repeat.ALWAYS, names_id=True)
+        body = parse_json(response.text)
+        if not isinstance(body, dict):
+            raise BillitProtocolError(f"expected an order object for {order_id}, got {type(body).__name__}")
+        return body
+
+    async def get_orders(self, order_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """Full orders, fetched concurrently (bounded by `max_concurrency`), in the order of `order_ids`."""
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self.get_order(order_id)) for order_id in order_ids]
+        return [task.result() for task in tasks]
+
+    async def create_order(self, order: Mapping[str, Any], *, idempotency_key: str | None) -> int:
+        """POST an order; returns Billit's OrderID.
+
+        With an idempotency key a lost answer is retried safely: if the first attempt committed, Billit answers
+        409 (`BillitConflictError`) without the id, and the caller looks the order up by ExternalProviderID.
+        """
+        headers = {"Content-Type": "application/json"}
+        if idempotency_key is not None:
+            if not idempotency_key.strip():
+                raise ValueError("an idempotency key cannot be blank")
+            # Billit documents both Idempotency-Key and Idempotent-Key (billit-api.md §6.6); we send the
+            # spelling of the page dedicated to the feature.
+            headers["Idempotency-Key"] = idempotency_key
+        response = await self._request(
+            "POST", ORDERS_PATH, content=encode_json(dict(order)), headers=headers,
+            repeat=Repeat.ALWAYS if idempotency_key is not None else Repeat.IF_UNSENT,
+        )
+        return parse_order_id(parse_json(response.text))
+
+    async def send_orders(
+        self, order_ids: Sequence[int], *, transport_type: str | None = "Peppol", strict_transport: bool = False
+    ) -> None:
+        """`commands/send`. Delivery is asynchronous: poll the orders' CurrentDocumentDeliveryDetails after."""
+        if not order_ids:
+            return
+        body: dict[str, Any] = {"OrderIDs": [int(order_id) for order_id in order_ids]}
+        if transport_type is not None:
+            body["Transporttype"] = transport_type
+        headers = {"Content-Type": "application/json"}
+        if strict_transport:
+            headers["StrictTransportType"] = "true"
+        await self._request(
+            "POST", f"{ORDERS_PATH}/commands/send", content=encode_json(body), headers=headers,
+            repeat=Repeat.IF_UNSENT, names_id=True,
+        )
+
+    async def patch_order(self, order_id: int, changes: Mapping[str, Any]) -> None:
+        """Change patchable properties (Paid, PaidDate, IsSent, ...); others are refused before any request."""
+        refused = set(changes) - PATCHABLE_PROPERTIES
+        if refused:
+            raise ValueError(f"Billit cannot patch {sorted(refused)}; patchable: {sorted(PATCHABLE_PROPERTIES)}")
+        await self._request(
+            "PATCH", f"{ORDERS_PATH}/{int(order_id)}", content=encode_json(dict(changes)),
+            headers={"Content-Type": "application/json"}, repeat=Repeat.ALWAYS, names_id=True,
+        )
+
+    # ---- other resources ----------------------------------------------------------------------------
+
+    async def participant_information(self, identifier: str) -> dict[str, Any]:
+        """Peppol registration of a VAT number, enterprise number or `scheme:value` id."""
+        path = f"/v1/peppol/participantInformation/{quote(identifier.strip(), safe=':')}"
+        body = parse_json((await self._request("GET", path, repeat=Repeat.ALWAYS)).text)
+        if not isinstance(body, dict):
+            raise BillitProtocolError("expected a participant information object")
+        return body
+
+    async def get_file(self, file_id: str) -> BillitFile:
+        """One file (PDF, UBL, IMR) with its content decoded from base64."""
+        response = await self._request("GET", f"/v1/files/{quote(file_id, safe='')}", repeat=Repeat.ALWAYS,
+                                       names_id=True)
+        body = parse_json(response.text)
+        if not isinstance(body, dict) or "FileContent" not in body:
+            raise BillitProtocolError(f"expected a file object for {file_id}")
+        return BillitFile(
+            file_id=str(body.get("FileID", file_id)), file_name=str(body.get("FileName", "")),
+            mime_type=str(body.get("MimeType", "")), content=base64.b64decode(body["FileContent"]),
+        )
+
+    async def account_information(self) -> dict[str, Any]:
+        """The user's account and the companies it can act for; a cheap credentials check."""
+        body = parse_json((await self._request("GET", "/v1/account/accountInformation", repeat=Repeat.ALWAYS)).text)
+        return body if isinstance(body, dict) else {}
+
+    # ---- the request loop ---------------------------------------------------------------------------
+
+    async def _request(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None, content: bytes | None = None,
+        headers: Mapping[str, str] | None = None, repeat: Repeat, names_id: bool = False,
+    ) -> httpx.Response:
+        attempt = 0
+        while True:
+            error: BillitError
+            async with self._slots:
+                await self._wait_for_pause()
+                self.requests_sent += 1
+                try:
+                    response = await self._http.request(method, path, params=params, content=content, headers=headers)
+                except httpx.TransportError as exc:
+                    error = BillitTransportError(
+                        f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                        method=method, url=_display_url(path, params), maybe_processed=not isinstance(exc, _NEVER_SENT),
+                    )
+                else:
+                    if response.status_code < 300:
+                        return response
+                    error = _http_error(response, method, names_id)
+            delay = self._retry_delay(error, attempt, repeat)
+            if delay is None:
+                raise error
+            attempt += 1
+            self.retries += 1
+            logger.warning("Billit %s %s failed (%s); retry %d/%d in %.2fs", method, path, _short(error),
+                           attempt, self.settings.max_retries, delay)
+            if isinstance(error, BillitRateLimitedError):
+                self._resume_at = max(self._resume_at, time.monotonic() + delay)
+            else:
+                await asyncio.sleep(delay)
+
+    def _retry_delay(self, error: BillitError, attempt: int, repeat: Repeat) -> float | None:
+        """Seconds to wait before the next attempt, or None when the error must be raised."""
+        if not error.retryable or attempt >= self.settings.max_retries:
+            return None
+        if repeat is Repeat.IF_UNSENT and not (
+            isinstance(error, BillitRateLimitedError)
+            or (isinstance(error, BillitTransportError) and not error.maybe_processed)
+        ):
+            return None
+        if isinstance(error, BillitRateLimitedError) and error.retry_after is not None:
+            if error.retry_after > self.settings.max_retry_after_s:
+                return None
+            # A little jitter so the paused requests do not all hit Billit in the same millisecond.
+            return error.retry_after + self._random.uniform(0, min(0.25, error.retry_after / 10))
+        ceiling = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2**attempt)
+        return self._random.uniform(ceiling / 2, ceiling)
+
+    async def _wait_for_pause(self) -> None:
+        while (wait := self._resume_at - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+
+
+def _display_url(path: str, params: Mapping[str, str] | None) -> str:
+    return str(httpx.URL(path, params=params)) if params else path
+
+
+def _short(error: BillitError) -> str:
+    if isinstance(error, BillitHTTPError):
+        return f"HTTP {error.status}"
+    return str(error).rsplit(": ", 1)[-1]
+
+
+def _http_error(response: httpx.Response, method: str, names_id: bool) -> BillitHTTPError:
+    status = response.status_code
+    url = response.request.url.raw_path.decode("ascii", "replace")
+    fields: dict[str, Any] = {
+        "method": method, "url": url, "status": status, "details": parse_error_details(response.text),
+    }
+    if status == 429:
+        return BillitRateLimitedError(retry_after=_retry_after(response.headers.get("Retry-After")), **fields)
+    if status >= 500:
+        return BillitServerError(**fields)
+    if status in (401, 403):
+        if names_id:
+            return BillitForbiddenIdError(
+                hint="Billit answers 401 for an id of another company, as for bad credentials", **fields
+            )
+        return BillitAuthError(hint="check BILLIT_API_KEY / BILLIT_BEARER_TOKEN and BILLIT_PARTY_ID", **fields)
+    if status in (400, 422):
+        return BillitValidationError(**fields)
+    if status == 404:
+        return BillitNotFoundError(**fields)
+    if status == 409:
+        return BillitConflictError(**fields)
+    return BillitHTTPError(**fields)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """`Retry-After` as seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())

@@ -1,0 +1,39 @@
+"""Shared fixtures: settings for the bundled sandbox, and real database URLs.
+
+Tests marked `postgres` need a real server at BILLIT_TEST_POSTGRES_URL (default: the local one). Locally they
+are skipped when it is unreachable; with CI=true they fail instead, so a broken database never passes silently.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import sqlalchemy as sa
+
+POSTGRES_URL = os.environ.get("BILLIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+SANDBOX_API_KEY = "sandbox-api-key"
+DEMO_COMPANY = 574991
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_billit_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own BILLIT_* variables or .env must not leak into tests."""
+    for name in list(os.environ):
+        if name.startswith("BILLIT_") and name != "BILLIT_TEST_POSTGRES_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(os.path.dirname(__file__))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    try:
+        engine = sa.create_engine(POSTGRES_URL)
+        with engine.connect() as connection:
+            connection.execute(sa.text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure means "unreachable"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL unreachable at {POSTGRES_URL} under CI=true: {exc}")
+        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URL}: {exc}")
+    return POSTGRES_URL

@@ -1,0 +1,78 @@
+"""Tolerant parsing of Billit's bodies and exact encoding of ours."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from connectors.billit.errors import BillitErrorDetail, BillitProtocolError
+from connectors.billit.settings import SettingsError, load_settings
+from connectors.billit.wire import encode_json, parse_error_details, parse_json, parse_order_id
+
+
+def test_fractions_are_parsed_as_exact_decimals() -> None:
+    body = parse_json('{"TotalIncl": 155.77, "Quantity": 2.00000, "OrderID": 7}')
+    assert body == {"TotalIncl": Decimal("155.77"), "Quantity": Decimal("2.00000"), "OrderID": 7}
+    assert isinstance(body["OrderID"], int)
+
+
+def test_an_empty_body_is_none_and_a_non_json_body_is_a_protocol_error() -> None:
+    assert parse_json("  ") is None
+    with pytest.raises(BillitProtocolError):
+        parse_json("<html>gateway</html>")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [("1684998", 1684998), ('{"OrderID": 12}', 12), ('{"orderId": 13}', 13), ('"14"', 14)],
+)
+def test_a_create_answer_may_be_a_bare_integer_or_an_object(body: str, expected: int) -> None:
+    assert parse_order_id(parse_json(body)) == expected
+
+
+@pytest.mark.parametrize("body", ["true", '{"Id": 1}', '"abc"', "null"])
+def test_a_create_answer_without_an_id_is_a_protocol_error(body: str) -> None:
+    with pytest.raises(BillitProtocolError):
+        parse_order_id(parse_json(body))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"errors":[{"Code":"InvalidVAtPercentageForTaxCountry_0_","Description":"Invalid VAT percentage"}]}',
+         (BillitErrorDetail("InvalidVAtPercentageForTaxCountry_0_", "Invalid VAT percentage"),)),
+        ('{"Code":"InvalidVatPercentage","Description":"The supplied VAT percentage is invalid."}',
+         (BillitErrorDetail("InvalidVatPercentage", "The supplied VAT percentage is invalid."),)),
+        ('{"errors":[{"Code":"InvalidAccessToken"}]}', (BillitErrorDetail("InvalidAccessToken"),)),
+        ("", ()),
+        ("Service Unavailable", (BillitErrorDetail("UnparsedError", "Service Unavailable"),)),
+    ],
+)
+def test_error_bodies_are_read_in_every_documented_shape(text: str, expected: tuple[BillitErrorDetail, ...]) -> None:
+    assert parse_error_details(text) == expected
+
+
+def test_request_bodies_write_decimals_as_exact_json_numbers() -> None:
+    payload = {"UnitPriceExcl": Decimal("0.10000"), "Note": 'quote " and \u0000dec:1', "Lines": [Decimal("-20")]}
+    encoded = encode_json(payload)
+    assert b'"UnitPriceExcl":0.10000' in encoded
+    assert json.loads(encoded, parse_float=Decimal) == payload
+
+
+def test_missing_settings_name_the_environment_variable() -> None:
+    with pytest.raises(SettingsError, match="BILLIT_PARTY_ID"):
+        load_settings(api_key="k")
+    with pytest.raises(SettingsError, match="BILLIT_API_KEY or BILLIT_BEARER_TOKEN"):
+        load_settings(party_id=1)
+    with pytest.raises(SettingsError, match="BILLIT_MAX_CONCURRENCY"):
+        load_settings(party_id=1, api_key="k", max_concurrency=0)
+
+
+def test_settings_never_show_the_secret() -> None:
+    settings = load_settings(party_id=1, api_key="super-secret-key")
+    assert "super-secret-key" not in repr(settings) and "super-secret-key" not in str(settings)
+    with pytest.raises(SettingsError) as failure:
+        load_settings(party_id="x", api_key="super-secret-key")
+    assert "super-secret-key" not in str(failure.value)
