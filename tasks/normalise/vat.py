@@ -1,0 +1,354 @@
+"""VAT classification of a Billit line: ventilation code + VAT % -> UBL category, VATEX and Belgian VAT-return grids.
+
+Billit's `VentilationCode` (header, line, VatGroup) names a VAT treatment, not a rate: codes 2/3/4 are rate
+*tiers* (6/12/21 % in BE, 5.5/10/20 % on Billit's France page), so the rate always comes from the line's
+`VATPercentage` (identifiers-and-vat.md §2.1). The code tables are declared as data, one per direction:
+
+- `SALES_VENTILATION_CODES` (Income, billit-api.md §9.1) and `COST_VENTILATION_CODES` (Cost and self-billing,
+  §9.2): code -> UBL category (UNCL5305), the exemption text Billit writes, a default VATEX code, and the
+  treatment key that picks the grids;
+- `SALES_GRIDS` and `PURCHASE_GRIDS`: treatment -> Belgian periodic VAT-return grids for an invoice and for a
+  credit note (identifiers-and-vat.md §2.4, §2.5).
+
+Grid representation: `VatClassification.base_grids` are the grids that receive the line's taxable base,
+`vat_grids` the grids that receive VAT. For sales that is the VAT on the line (54 on invoices, 64 on credit
+notes). For purchases 59 is the deductible VAT (before deduction limits, which the invoice does not carry: keep
+"VAT on the invoice" and "deductible VAT" apart, §2.5); for reverse-charge purchases the invoice carries 0 % and
+`vat_grids` name where the VAT the buyer self-assesses at the Belgian rate goes (55 or 56, and 59 for its
+deduction). Amounts go into credit-note grids as positive numbers (§2.5: a credit note is not a negative
+invoice). In `PURCHASE_GRIDS` the token `PURCHASE_GRID_SLOT` stands for 81/82/83, which depends on what was
+bought and is not in the UBL; the caller passes it (`purchase_grid`, default 82 as §2.5 suggests).
+
+Decisions where the sources are silent ([U] in identifiers-and-vat.md) are marked [U] next to the data.
+An unknown code, an unknown direction, a rate tier (2/3/4) with 0 %, a negative or non-numeric VAT % give
+`is_known=False` with a reason and `category=None`: the caller quarantines the line. Nothing here raises on data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+__all__ = [
+    "BELGIAN_STANDARD_RATES",
+    "COST_VENTILATION_CODES",
+    "GridRule",
+    "PURCHASE_GRIDS",
+    "PURCHASE_GRID_SLOT",
+    "SALES_GRIDS",
+    "SALES_VENTILATION_CODES",
+    "VatClassification",
+    "VentilationCode",
+    "classify_vat",
+]
+
+
+@dataclass(frozen=True)
+class VatClassification:
+    """The VAT treatment of one line.
+
+    `category` is the UNCL5305 code (S, Z, E, AE, K, G, O), None when `is_known` is False. `rate` is the line's
+    VAT % as given. `base_grids` / `vat_grids` are the Belgian VAT-return grids for the taxable base and for the
+    VAT (see the module docstring); empty when the line is not in the periodic return or the grid cannot be
+    derived. `reason` explains an unknown or inconsistent line, or why a known line has no grid.
+    """
+
+    category: str | None
+    rate: Decimal
+    exemption_reason: str | None
+    vatex_code: str | None
+    base_grids: tuple[str, ...]
+    vat_grids: tuple[str, ...]
+    is_known: bool
+    reason: str | None
+
+    @property
+    def grids(self) -> tuple[str, ...]:
+        """The grids the base amount belongs to (alias of `base_grids`)."""
+        return self.base_grids
+
+
+@dataclass(frozen=True)
+class VentilationCode:
+    """One row of Billit's ventilation-code table for a direction."""
+
+    code: str
+    description: str
+    # None: decided by the line's rate, 0 % -> Z, > 0 -> S (Cost code 1, §9.2).
+    category: str | None
+    exemption_reason: str | None
+    vatex_code: str | None
+    # Key into the direction's grid table; None for S/Z, whose treatment follows the rate.
+    treatment: str | None
+    # Codes 2/3/4 are rate tiers: S with the line's rate; the Belgian rate of the tier, for a consistency note.
+    tier_rate: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class GridRule:
+    """Belgian VAT-return grids for one treatment, for an invoice and for a credit note."""
+
+    invoice_base: tuple[str, ...]
+    invoice_vat: tuple[str, ...]
+    credit_note_base: tuple[str, ...]
+    credit_note_vat: tuple[str, ...]
+    note: str | None = None
+
+
+# Belgian rates (identifiers-and-vat.md §2.5: 0, 6, 12, 21 %; 2026 changes not checked [U]) -> S treatment.
+BELGIAN_STANDARD_RATES: Mapping[Decimal, str] = {
+    Decimal("6"): "standard_6",
+    Decimal("12"): "standard_12",
+    Decimal("21"): "standard_21",
+}
+
+# EU member states by country code (Greece under both GR and EL); decides 44 vs 45 for code 21 (§2.5).
+_EU_MEMBER_STATES = frozenset({
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT",
+    "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+})  # fmt: skip
+
+_IC_TEXT = "VAT exempt for EEA intra-community supply of goods and services"
+_EXEMPT_TEXT = "Exempt from VAT"
+_EXPORT_TEXT = "Free export item, VAT not charged"
+
+# Sales / Income (billit-api.md §9.1, identifiers-and-vat.md §2.1, current version dated 2026-05-26).
+# VATEX defaults follow §2.3 [U]: Billit writes only the text (BT-120), never a VATEX code; AE/K/G/O have one
+# obvious code, E does not (margin -> F/I/J depends on the goods, 101/102/104 have no clear fit) so E stays None.
+# Older Billit versions mapped 22 to E "Exempt from VAT"; we follow the current table (22 -> O).
+SALES_VENTILATION_CODES: Mapping[str, VentilationCode] = {
+    row.code: row
+    for row in (
+        VentilationCode("1", "0 % (BE)", "Z", None, None, None),
+        VentilationCode("2", "Low rate (6 % BE)", "S", None, None, None, Decimal("6")),
+        VentilationCode("3", "Middle rate (12 % BE)", "S", None, None, None, Decimal("12")),
+        VentilationCode("4", "High rate (21 % BE)", "S", None, None, None, Decimal("21")),
+        VentilationCode(
+            "21",
+            "BTW verlegd: reverse charge / co-contractor (BE/NL)",
+            "AE",
+            "Reverse Charge",
+            "VATEX-EU-AE",
+            "reverse_charge",
+        ),
+        VentilationCode(
+            "22",
+            "Diverse buiten BTW: outside scope of VAT",
+            "O",
+            "Miscellaneous non-VAT",
+            "VATEX-EU-O",
+            "outside_scope",
+        ),
+        VentilationCode("24", "Marge: margin scheme", "E", _EXEMPT_TEXT, None, "margin_scheme"),
+        VentilationCode("51", "IC goederen: intra-community goods", "K", _IC_TEXT, "VATEX-EU-IC", "ic_goods"),
+        VentilationCode("55", "IC diensten: intra-community services", "K", _IC_TEXT, "VATEX-EU-IC", "ic_services"),
+        VentilationCode("70", "Import / export", "G", _EXPORT_TEXT, "VATEX-EU-G", "export"),
+        VentilationCode("101", "International transport of people", "E", _EXEMPT_TEXT, None, "passenger_transport"),
+        VentilationCode("102", "Import via EU", "E", _EXEMPT_TEXT, None, "import_via_eu"),
+        VentilationCode("104", "OSS", "E", _EXEMPT_TEXT, None, "oss"),
+    )
+}
+
+# Purchases / Cost and self-billing (billit-api.md §9.2). Received Peppol invoices carry "1" whatever the rate.
+# §9.2 gives 51/55 only as "intra-community text"; we assume the sales text [U].
+COST_VENTILATION_CODES: Mapping[str, VentilationCode] = {
+    row.code: row
+    for row in (
+        VentilationCode("1", "Binnenland: domestic", None, None, None, None),
+        VentilationCode("21", "BTW verlegd: reverse charge", "AE", "Reverse charge", "VATEX-EU-AE", "reverse_charge"),
+        VentilationCode(
+            "22", "Div. buiten BTW: outside scope", "O", "Not subject to VAT", "VATEX-EU-O", "outside_scope"
+        ),
+        VentilationCode("51", "IC goederen: intra-community goods", "K", _IC_TEXT, "VATEX-EU-IC", "ic_goods"),
+        VentilationCode("55", "IC diensten: intra-community services", "K", _IC_TEXT, "VATEX-EU-IC", "ic_services"),
+        VentilationCode("70", "Import / export", "G", _EXPORT_TEXT, "VATEX-EU-G", "export"),
+        VentilationCode("102", "Import via EU", "E", _EXEMPT_TEXT, None, "import_via_eu"),
+        VentilationCode("111", "Marge: margin scheme", "E", _EXEMPT_TEXT, None, "margin_scheme"),
+    )
+}
+
+_NO_GRID = GridRule((), (), (), ())
+
+# Sales grids (identifiers-and-vat.md §2.5, sales table; credit notes to 49/64 for 00-03, 45, 47 and to 48 for
+# 44/46, confirmed by the Van In second source quoted there).
+SALES_GRIDS: Mapping[str, GridRule] = {
+    "standard_6": GridRule(("01",), ("54",), ("49",), ("64",)),
+    "standard_12": GridRule(("02",), ("54",), ("49",), ("64",)),
+    "standard_21": GridRule(("03",), ("54",), ("49",), ("64",)),
+    "zero_rated": GridRule(("00",), (), ("49",), ()),
+    "reverse_charge_domestic": GridRule(("45",), (), ("49",), ()),
+    # Code 21 to a customer in another EU state is an IC service under the general B2B rule (§2.5: decide 44 vs
+    # 45 from the buyer's country). Only with `counterparty_country`; without it code 21 is domestic [U].
+    "reverse_charge_eu": GridRule(("44",), (), ("48",), ()),
+    "reverse_charge_non_eu": GridRule(
+        ("47",), (), ("49",), (), note="[U] operation carried out abroad (grid 47 wording, §2.4)"
+    ),
+    "outside_scope": GridRule((), (), (), (), note="[U] not in the return, or 47 when the operation is abroad"),
+    "margin_scheme": GridRule(
+        (), (), (), (), note="[U] margin VAT in 01-03 and purchase value in 00: not derivable from the invoice"
+    ),
+    "ic_goods": GridRule(("46",), (), ("48",), (), note="ABC triangular sales belong in 46T, not told apart here"),
+    "ic_services": GridRule(("44",), (), ("48",), ()),
+    "export": GridRule(("47",), (), ("49",), ()),
+    "passenger_transport": GridRule(("47",), (), ("49",), (), note="[U] both grids"),
+    "import_via_eu": GridRule((), (), (), (), note="[U] meaning of code 102 unclear"),
+    "oss": GridRule((), (), (), (), note="[U] B2C distance sales go into the OSS return, not the periodic one"),
+}
+
+PURCHASE_GRID_SLOT = "81/82/83"
+_P = PURCHASE_GRID_SLOT
+
+# Purchase grids (identifiers-and-vat.md §2.5, purchase table). Credit notes received: 84 for IC (86/88),
+# 85 otherwise, VAT to repay 63. Odoo also tags the refund base with 81/82/83; we do not [U].
+PURCHASE_GRIDS: Mapping[str, GridRule] = {
+    "standard_6": GridRule((_P,), ("59",), ("85",), ("63",)),
+    "standard_12": GridRule((_P,), ("59",), ("85",), ("63",)),
+    "standard_21": GridRule((_P,), ("59",), ("85",), ("63",)),
+    "zero_rated": GridRule((_P,), (), ("85",), ()),
+    "reverse_charge_domestic": GridRule(
+        (_P, "87"), ("56", "59"), ("85",), (), note="[U] VAT side of a reverse-charge credit note (and 87)"
+    ),
+    # AE from an EU supplier is 86 (goods) or 88 (services); the code does not say which [U].
+    "reverse_charge_eu": GridRule((), (), (), (), note="[U] goods (86) or services (88) cannot be told apart"),
+    # Non-EU services: 56 per the official grid wording; Odoo uses 57, reserved for imports with a licence.
+    "reverse_charge_non_eu": GridRule(
+        (_P, "87"), ("56", "59"), ("85",), (), note="[U] assumes services; the VAT side of credit notes"
+    ),
+    "outside_scope": GridRule((_P,), (), ("85",), ()),
+    "ic_goods": GridRule((_P, "86"), ("55", "59"), ("84",), (), note="[U] VAT side of IC credit notes"),
+    "ic_services": GridRule((_P, "88"), ("55", "59"), ("84",), (), note="[U] VAT side of IC credit notes"),
+    # Import VAT comes from the customs document (87/57/59 with a deferral licence), services from outside the
+    # EU would be 87/56/59: the code does not say which [U]. Only the purchase grid is certain.
+    "export": GridRule((_P,), (), ("85",), (), note="[U] import VAT / self-assessment not derivable"),
+    "import_via_eu": GridRule((_P,), (), ("85",), (), note="[U] meaning of code 102 unclear"),
+    "margin_scheme": GridRule((_P,), (), ("85",), ()),
+}
+
+_DIRECTIONS: Mapping[str, tuple[Mapping[str, VentilationCode], Mapping[str, GridRule]]] = {
+    "Income": (SALES_VENTILATION_CODES, SALES_GRIDS),
+    "Cost": (COST_VENTILATION_CODES, PURCHASE_GRIDS),
+}
+_ORDER_TYPES = {"invoice": "Invoice", "creditnote": "CreditNote"}
+_PURCHASE_GRIDS = frozenset({"81", "82", "83"})
+
+
+def _rate(value: object) -> Decimal | None:
+    # Billit leaves VATPercentage empty for code 22 ("No VAT percentage", §2.1) and the Cost table has NULL
+    # defaults: an absent rate is 0 %.
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return Decimal(0)
+    try:
+        rate = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return rate if rate.is_finite() else None
+
+
+def _unknown(rate: Decimal, reason: str) -> VatClassification:
+    return VatClassification(None, rate, None, None, (), (), False, reason)
+
+
+def _category(row: VentilationCode | None, rate: Decimal) -> str:
+    # A line with VAT is S whatever its code: Billit applies the 0 % category codes to 0 % lines only (§9.1
+    # docs example: header 55 with a 21 % line -> S). No code, or Cost code 1, at 0 % is Z (§9.1 "no code
+    # anywhere -> Z", §9.2).
+    if rate > 0:
+        return "S"
+    if row is None or row.category is None:
+        return "Z"
+    return row.category
+
+
+def _reverse_charge_treatment(counterparty_country: str | None) -> str:
+    country = (counterparty_country or "BE").strip().upper()
+    if country == "BE":
+        return "reverse_charge_domestic"
+    return "reverse_charge_eu" if country in _EU_MEMBER_STATES else "reverse_charge_non_eu"
+
+
+def classify_vat(
+    direction: str,
+    ventilation_code: str | None,
+    vat_percentage: Decimal | None,
+    *,
+    order_type: str = "Invoice",
+    counterparty_country: str | None = None,
+    purchase_grid: str = "82",
+) -> VatClassification:
+    """Classify one line (or VatGroup) of a Billit order.
+
+    `direction` is `Income` or `Cost`; `ventilation_code` the line's code, else the header's (Billit: a line
+    code overrides the header, §9.1); `vat_percentage` the line's VAT %. `order_type` `CreditNote` selects the
+    credit-note grids; other non-invoice types (Offer, ...) get no grids. `counterparty_country` (the customer's
+    or supplier's country) splits reverse charge into domestic / EU / non-EU; None means domestic.
+    `purchase_grid` (81, 82 or 83) is the purchase grid for Cost lines.
+    """
+    if purchase_grid not in _PURCHASE_GRIDS:
+        raise ValueError(f"purchase_grid must be 81, 82 or 83, got {purchase_grid!r}")
+    rate = _rate(vat_percentage)
+    if rate is None:
+        return _unknown(Decimal("NaN"), f"VAT percentage {vat_percentage!r} is not a number")
+
+    direction_key = (direction or "").strip().capitalize()
+    if direction_key not in _DIRECTIONS:
+        return _unknown(rate, f"unknown order direction {direction!r}")
+    codes, grid_table = _DIRECTIONS[direction_key]
+
+    code = str(ventilation_code).strip() if ventilation_code is not None else ""
+    row = codes.get(code) if code else None
+    if code and row is None:
+        return _unknown(rate, f"unknown ventilation code {code} for {direction_key}")
+    if rate < 0:
+        return _unknown(rate, f"negative VAT percentage {rate}")
+
+    notes: list[str] = []
+    if row is not None and row.tier_rate is not None:
+        if rate == 0:
+            # A rate tier says "standard rate" but the line has none: S with 0 % breaks BR-S-05. Quarantined.
+            return _unknown(rate, f"code {code} (rate tier) with 0 % VAT")
+        if rate in BELGIAN_STANDARD_RATES and rate != row.tier_rate:
+            notes.append(
+                f"code {code} is the {row.tier_rate} % tier in BE but the line has {rate} %; grid follows the rate"
+            )
+
+    category = _category(row, rate)
+    if category == "S":
+        treatment = BELGIAN_STANDARD_RATES.get(rate)
+        if treatment is None:
+            notes.append(f"{rate} % is not a Belgian VAT rate: no Belgian grid")
+    elif category == "Z":
+        treatment = "zero_rated"
+    else:
+        assert row is not None and row.treatment is not None  # every non-S/Z row names its treatment
+        treatment = row.treatment
+        if treatment == "reverse_charge":
+            treatment = _reverse_charge_treatment(counterparty_country)
+
+    base_grids: tuple[str, ...] = ()
+    vat_grids: tuple[str, ...] = ()
+    if treatment is not None:
+        grid_rule = grid_table[treatment]
+        document = _ORDER_TYPES.get((order_type or "").strip().lower())
+        if document == "Invoice":
+            base_grids, vat_grids = grid_rule.invoice_base, grid_rule.invoice_vat
+        elif document == "CreditNote":
+            base_grids, vat_grids = grid_rule.credit_note_base, grid_rule.credit_note_vat
+        else:
+            notes.append(f"order type {order_type!r} is not reported in the VAT return")
+        if document is not None and not base_grids and grid_rule.note:
+            notes.append(f"no grid: {grid_rule.note}")
+        base_grids = tuple(purchase_grid if grid == PURCHASE_GRID_SLOT else grid for grid in base_grids)
+
+    # Exemption text and VATEX belong to the code's own category only (BR-S-10 / BR-Z-10: none for S and Z).
+    exempt_row = row if row is not None and row.category == category and category not in ("S", "Z") else None
+    return VatClassification(
+        category=category,
+        rate=rate,
+        exemption_reason=exempt_row.exemption_reason if exempt_row else None,
+        vatex_code=exempt_row.vatex_code if exempt_row else None,
+        base_grids=base_grids,
+        vat_grids=vat_grids,
+        is_known=True,
+        reason="; ".join(notes) or None,
+    )

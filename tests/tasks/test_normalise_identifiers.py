@@ -1,0 +1,505 @@
+"""Tests for tasks.normalise.identifiers, table by table.
+
+Expected values come from /work/shared/identifiers-and-vat.md (the §1.3 messy-input table, the §3.4 stdnum
+results, the §1.2 code-list examples) and billit-api.md §4.3/§4.8/§8 examples, or are computed here by the
+independent check-digit helpers below (copied from the appendix of identifiers-and-vat.md, not from the code
+under test).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.normalise.identifiers import (
+    PartyIdentifier,
+    normalise_identifier,
+    normalise_party_identifiers,
+    normalise_vat_number,
+)
+
+# --- independent check-digit helpers (identifiers-and-vat.md appendix) ----------------------------------------
+
+
+def be_enterprise_ok(n10: str) -> bool:
+    return len(n10) == 10 and n10.isdigit() and n10[0] in "01" and (int(n10[:8]) + int(n10[8:])) % 97 == 0
+
+
+def be_mod97_ok(n10: str) -> bool:
+    return (int(n10[:8]) + int(n10[8:])) % 97 == 0
+
+
+def gs1_check_digit(body: str) -> str:
+    s = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return str((10 - s % 10) % 10)
+
+
+def luhn_ok(num: str) -> bool:
+    s = 0
+    for i, d in enumerate(reversed(num)):
+        v = int(d) * (2 if i % 2 else 1)
+        s += v - 9 if v > 9 else v
+    return s % 10 == 0
+
+
+def iso7064_mod97_10_ok(text: str) -> bool:
+    # Leitweg-ID / LEI: letters A=10..Z=35, the whole number mod 97 == 1.
+    return int("".join(str(int(c, 36)) for c in text.replace("-", ""))) % 97 == 1
+
+
+def fr_vat_key(siren: str) -> str:
+    return f"{(12 + 3 * (int(siren) % 97)) % 97:02d}"
+
+
+def wrong_last_digit(number: str) -> str:
+    return number[:-1] + str((int(number[-1]) + 1) % 10)
+
+
+# --- VAT numbers ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "BE 0123.456.749",
+        "be0123456749",
+        "Be 123456749",
+        "BE0123 456 749",
+        "0123-456-749",
+        "BE-0123456749",
+        "B E0123456749",
+        "BE(0)123456749",
+        "\xa0BE\xa00123.456.749 ",
+        "123456749",
+        "123.456.749",
+        "0123.456.749",
+        "BE\t0123.456.749",
+        "BTW BE0123456749",
+        "TVA: BE 0123.456.749",
+        "VAT BE0123456749",
+        "0123456749 BE",
+        "9925:be0123456749",
+        "9925:BE0123456749",
+        "9925:0123456749",
+        "iso6523-actorid-upis::9925:be0123456749",
+    ],
+)
+def test_messy_belgian_vat_numbers_become_be_plus_ten_digits_on_scheme_9925(raw: str) -> None:
+    # identifiers-and-vat.md §1.3 messy-input table and §1.1 (prefix-less 9925 values occur in the wild).
+    assert be_enterprise_ok("0123456749")
+    result = normalise_vat_number(raw)
+    assert result == PartyIdentifier(raw, "VATNumber", "9925", "BE0123456749", True, None)
+    assert result.peppol_id == "9925:BE0123456749"
+    assert result.enterprise_number == "0123456749"
+
+
+@pytest.mark.parametrize("digits", ["1000000021", "0403019261", "0899965307", "0353456320", "0437295202"])
+def test_documented_valid_belgian_numbers_pass_including_the_1_series(digits: str) -> None:
+    # §1.3 lists these as valid (1000000021 is the 1-series assigned since 19-09-2023); 0437295202 is the VAT in
+    # Billit's UBL example.
+    assert be_enterprise_ok(digits)
+    result = normalise_vat_number(digits)
+    assert (result.scheme, result.value, result.is_valid, result.reason) == ("9925", f"BE{digits}", True, None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "value", "reason"),
+    [
+        ("BE0123456789", "BE0123456789", "checksum: BE enterprise number mod 97 fails"),
+        ("0123456748", "BE0123456748", "checksum: BE enterprise number mod 97 fails"),
+        # Billit's own sample VATNumber (9 digits, fails the checksum, §1.3): kept with the 0 repaired.
+        ("BE043729999", "BE0043729999", "checksum: BE enterprise number mod 97 fails"),
+        ("BE01234567490", "BE01234567490", "length: BE enterprise number must be 10 digits, got 11"),
+        (
+            "2147812701",
+            "BE2147812701",
+            "establishment unit number (first digit 2), not a BE enterprise number",
+        ),
+    ],
+)
+def test_invalid_belgian_vat_numbers_are_kept_with_value_and_reason(raw: str, value: str, reason: str) -> None:
+    assert not be_enterprise_ok(value[2:])
+    result = normalise_vat_number(raw)
+    assert result == PartyIdentifier(raw, "VATNumber", "9925", value, False, reason)
+    assert result.peppol_id is None
+    assert result.enterprise_number is None
+
+
+def test_an_establishment_unit_number_passes_mod_97_but_is_rejected() -> None:
+    # ECO example 2.147.812.701: mod 97 holds, first digit 2 marks an establishment unit (§1.3).
+    assert be_mod97_ok("2147812701")
+    result = normalise_identifier("CBE", "2.147.812.701")
+    assert (result.scheme, result.value, result.is_valid) == ("0208", "2147812701", False)
+    assert result.reason is not None and result.reason.startswith("establishment unit")
+
+
+def test_a_number_starting_with_2_that_fails_mod_97_is_not_called_an_establishment_unit() -> None:
+    assert not be_mod97_ok("2123456749")
+    result = normalise_identifier("CBE", "2123456749")
+    assert not result.is_valid
+    assert result.reason == "component: BE enterprise number must start with 0 or 1, got 2"
+
+
+@pytest.mark.parametrize(
+    ("raw", "scheme", "value"),
+    [
+        # §3.4 exact stdnum results and §1.7 examples; the scheme follows §8 / §1.8.
+        ("nl 1234.56.782.b01", "9944", "NL123456782B01"),
+        ("NL001234527B01", "9944", "NL001234527B01"),
+        ("FR 11 123 456 782", "9957", "FR11123456782"),
+        ("fr11123456782", "9957", "FR11123456782"),
+        ("DE 123 456 788", "9930", "DE123456788"),
+        ("DE123,456,788", "9930", "DE123456788"),
+        ("ATU 1234 5675", "9914", "ATU12345675"),
+        ("LU 123 456 13", "9938", "LU12345613"),
+        ("EL094259216", "9933", "EL094259216"),
+        # Greek VAT uses EL (BR-CO-09); eu.vat would keep GR (§3.3 item 3), so we rewrite it.
+        ("GR094259216", "9933", "EL094259216"),
+        ("9944:123456782B01", "9944", "NL123456782B01"),
+    ],
+)
+def test_eu_vat_numbers_get_their_country_scheme_and_canonical_form(raw: str, scheme: str, value: str) -> None:
+    result = normalise_vat_number(raw)
+    assert (result.scheme, result.value, result.is_valid, result.reason) == (scheme, value, True, None)
+    assert result.enterprise_number is None
+
+
+def test_the_french_vat_key_of_the_example_is_computed_independently() -> None:
+    assert fr_vat_key("123456782") == "11"
+    assert normalise_vat_number("FR12123456782").reason == "checksum: FR VAT number check digits fail"
+
+
+@pytest.mark.parametrize(
+    ("raw", "scheme", "value"),
+    [
+        # Billit maps NO VAT to 0192; removed SE 9955 -> 0007, FI 0213 -> 0216, IT 9906 -> 0211 (§1.8); DK VAT
+        # digits are the CVR number (0184 accepts DK + 8 digits, R042).
+        ("NO 123 456 785 MVA", "0192", "123456785"),
+        ("SE556123456701", "0007", "5561234567"),
+        ("DK 12 34 56 74", "0184", "12345674"),
+        ("FI12345671", "0216", "003712345671"),
+        ("IT 12345670124", "0211", "IT12345670124"),
+        ("CHE-123.456.788 MWST", "9927", "CHE123456788"),
+        ("VAT no. NO123456785MVA", "0192", "123456785"),
+    ],
+)
+def test_vat_numbers_of_countries_without_a_live_vat_scheme_map_to_the_current_scheme(
+    raw: str, scheme: str, value: str
+) -> None:
+    result = normalise_vat_number(raw)
+    assert (result.scheme, result.value, result.is_valid) == (scheme, value, True)
+
+
+@pytest.mark.parametrize(
+    ("raw", "value", "reason"),
+    [
+        # §3.4: these fail their stdnum check.
+        ("NL123456783B01", "NL123456783B01", "checksum: NL VAT number check digits fail"),
+        ("DE123456789", "DE123456789", "checksum: DE VAT number check digits fail"),
+        ("DK12345675", "12345675", "checksum: DK CVR number check digits fail"),
+    ],
+)
+def test_foreign_vat_numbers_with_bad_check_digits_are_invalid(raw: str, value: str, reason: str) -> None:
+    result = normalise_vat_number(raw)
+    assert (result.value, result.is_valid, result.reason) == (value, False, reason)
+
+
+def test_a_vat_number_without_prefix_takes_the_country_hint() -> None:
+    result = normalise_vat_number("123456782B01", country_hint="NL")
+    assert (result.scheme, result.value, result.is_valid) == ("9944", "NL123456782B01", True)
+
+
+def test_a_greek_country_hint_becomes_the_el_vat_prefix() -> None:
+    result = normalise_vat_number("094259216", country_hint="GR")
+    assert (result.scheme, result.value, result.is_valid) == ("9933", "EL094259216", True)
+
+
+def test_a_prefix_in_the_number_wins_over_the_country_hint() -> None:
+    result = normalise_vat_number("BE0123456749", country_hint="NL")
+    assert (result.scheme, result.value) == ("9925", "BE0123456749")
+
+
+@pytest.mark.parametrize(
+    ("raw", "value", "reason"),
+    [
+        ("12345678", "12345678", "format: VAT number has no country prefix and no country hint"),
+        ("ZZ123", "ZZ123", "component: unknown VAT country prefix ZZ"),
+        ("", None, "empty identifier"),
+        ("   ", None, "empty identifier"),
+    ],
+)
+def test_vat_numbers_that_cannot_be_placed_are_kept_invalid(raw: str, value: str | None, reason: str) -> None:
+    assert normalise_vat_number(raw) == PartyIdentifier(raw, "VATNumber", None, value, False, reason)
+
+
+def test_a_scheme_prefix_that_contradicts_the_vat_country_is_invalid() -> None:
+    result = normalise_vat_number("9925:NL123456782B01")
+    assert (result.scheme, result.value, result.is_valid) == ("9925", "NL123456782B01", False)
+    assert result.reason == "scheme: 9925 is for BE VAT numbers, got NL"
+
+
+# --- other identifiers ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("identifier_type", "raw", "scheme_hint", "scheme", "value"),
+    [
+        ("CBE", "0123.456.749", None, "0208", "0123456749"),
+        ("CBE", "BE 0123.456.749", None, "0208", "0123456749"),
+        ("CBE", "123456749", None, "0208", "0123456749"),
+        ("CBE", "0563846944", "0208", "0208", "0563846944"),  # billit-api.md §8 example
+        ("cbe", "1000000021", None, "0208", "1000000021"),
+        (None, "iso6523-actorid-upis::0208:0123456749", None, "0208", "0123456749"),
+        (None, "0208:0123456749", None, "0208", "0123456749"),
+        (None, "9956:0899965307", None, "0208", "0899965307"),  # removed 9956 -> 0208 (§1.3)
+        ("VAT", "9925:be0123456749", None, "9925", "BE0123456749"),
+        ("VAT", "NL123456782B01", "9944", "9944", "NL123456782B01"),
+    ],
+)
+def test_belgian_and_prefixed_identifiers_normalise_to_their_scheme(
+    identifier_type: str | None, raw: str, scheme_hint: str | None, scheme: str, value: str
+) -> None:
+    result = normalise_identifier(identifier_type, raw, scheme_hint=scheme_hint)
+    assert (result.scheme, result.value, result.is_valid, result.reason) == (scheme, value, True, None)
+    assert result.peppol_id == f"{scheme}:{value}"
+
+
+def test_cbe_and_belgian_vat_share_the_enterprise_number_join_key() -> None:
+    cbe = normalise_identifier("CBE", "0123.456.749")
+    vat = normalise_vat_number("BE 0123.456.749")
+    assert cbe.enterprise_number == vat.enterprise_number == "0123456749"
+
+
+def test_billits_failing_ubl_example_enterprise_number_is_invalid() -> None:
+    # §1.3: Billit's UBL example carries 0208 0759529999, which fails the checksum.
+    assert not be_enterprise_ok("0759529999")
+    result = normalise_identifier("CBE", "0759529999", scheme_hint="0208")
+    assert (result.value, result.is_valid, result.reason) == (
+        "0759529999",
+        False,
+        "checksum: BE enterprise number mod 97 fails",
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("5430003732007", "5430003732007"),  # billit-api.md §4.3.2 / §8 example
+        ("541 2345 00001 3", "5412345000013"),  # §3.4
+        ("5400000000003", "5400000000003"),  # §1.4
+        ("1548079098355", "1548079098355"),  # Peppol code-list example
+        ("(414)5412345000013", "5412345000013"),  # GS1-128 AI prefix (§1.7)
+        ("05412345000013", "5412345000013"),  # GTIN-14 with a padding zero (§3.3 item 6)
+    ],
+)
+def test_valid_glns_are_13_digits_with_a_gs1_check_digit(raw: str, value: str) -> None:
+    assert gs1_check_digit(value[:12]) == value[12]
+    result = normalise_identifier("GLN", raw)
+    assert (result.scheme, result.value, result.is_valid, result.reason) == ("0088", value, True, None)
+
+
+def test_a_gln_with_a_wrong_check_digit_is_invalid() -> None:
+    bad = wrong_last_digit("5430003732007")
+    assert gs1_check_digit(bad[:12]) != bad[12]
+    result = normalise_identifier("GLN", bad, scheme_hint="0088")
+    assert result == PartyIdentifier(bad, "GLN", "0088", bad, False, "checksum: GLN GS1 mod 10 check digit fails")
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("541234500001", "length: GLN must be 13 digits, got 12"),
+        ("14145412345000013", "length: GLN must be 13 digits, got 17"),
+        ("54123450000AB", "format: GLN must be 13 digits"),
+    ],
+)
+def test_glns_of_other_lengths_are_invalid_even_when_ean_would_accept_them(raw: str, reason: str) -> None:
+    result = normalise_identifier("GLN", raw)
+    assert (result.is_valid, result.reason) == (False, reason)
+
+
+@pytest.mark.parametrize(
+    ("identifier_type", "raw", "scheme", "value", "reason"),
+    [
+        # Format-only schemes (§1.2, §1.5): KVK 8 digits, DUNS 9, OIN 20.
+        ("KVK", "KvK 1234 5678", "0106", "12345678", None),
+        ("KVK", "01234567", "0106", "01234567", None),
+        ("KVK", "1234567", "0106", "1234567", "length: KVK number must be 8 digits, got 7"),
+        (
+            "KVK",
+            "123456780000",
+            "0106",
+            "123456780000",
+            "length: KVK number must be 8 digits, got 12 (12-digit numbers are branch numbers, scheme 0217)",
+        ),
+        ("DUNS", "81-281-0734", "0060", "812810734", None),
+        ("DUNS", "81281073", "0060", "81281073", "length: DUNS number must be 9 digits, got 8"),
+        ("OIN", "00000001820029336000", "0190", "00000001820029336000", None),
+        ("OIN", "0000000182002933600", "0190", "0000000182002933600", "length: OIN must be 20 digits, got 19"),
+    ],
+)
+def test_format_only_schemes_check_their_length(
+    identifier_type: str, raw: str, scheme: str, value: str, reason: str | None
+) -> None:
+    result = normalise_identifier(identifier_type, raw)
+    assert (result.scheme, result.value, result.is_valid, result.reason) == (scheme, value, reason is None, reason)
+
+
+@pytest.mark.parametrize(
+    ("identifier_type", "raw", "scheme", "value"),
+    [
+        ("SIRET", "84249114400015", "0009", "84249114400015"),  # Billit's Chorus Pro example (§1.6)
+        ("SIRET", "78430177200025", "0009", "78430177200025"),  # Peppol code-list example
+        ("SIRET", "123 456 782 00010", "0009", "12345678200010"),
+        ("SIRENE", "784301772", "0002", "784301772"),
+        ("SIRENE", "570501916", "0002", "570501916"),  # billit-api.md §8 IdentifierAddress example
+        ("SIRENE", "78430177200025", "0002", "78430177200025"),  # 0002 also takes a SIRET
+    ],
+)
+def test_french_siren_and_siret_are_luhn_checked(identifier_type: str, raw: str, scheme: str, value: str) -> None:
+    assert luhn_ok(value)
+    result = normalise_identifier(identifier_type, raw)
+    assert (result.scheme, result.value, result.is_valid) == (scheme, value, True)
+
+
+def test_a_siret_with_a_wrong_luhn_digit_is_invalid() -> None:
+    bad = wrong_last_digit("84249114400015")
+    assert not luhn_ok(bad)
+    result = normalise_identifier("SIRET", bad)
+    assert (result.is_valid, result.reason) == (False, "checksum: SIRET check digits fail")
+
+
+@pytest.mark.parametrize(
+    ("identifier_type", "raw", "scheme_hint", "scheme", "value"),
+    [
+        ("LEI", "5493001kjtiigc8y1r12", None, "0199", "5493001KJTIIGC8Y1R12"),
+        # Billit lists CVR as 9902, removed in Peppol: mapped to 0184 (§1.8).
+        ("CVR", "12345674", "9902", "0184", "12345674"),
+        ("DIGST", "24681017", None, "0184", "24681017"),
+        ("NOVT", "1234567-1", None, "0216", "003712345671"),
+        ("NOVT", "003704944842TST01", None, "0216", "003704944842TST01"),  # code-list example
+        (None, "0037:0737546-2", None, "0216", "003707375462"),  # removed 0037 -> 0216
+        ("ORGNR", "5564326808", None, "0007", "5564326808"),  # Billit's example
+        ("ORGNR", "556123-4567", None, "0007", "5561234567"),
+        ("ORG", "745707327", None, "0192", "745707327"),  # code-list example
+        ("LEITWEGID", "04011000-1234512345-06", None, "0204", "04011000-1234512345-06"),
+        ("LEITWEGID", "991-12345ab-41", None, "0204", "991-12345AB-41"),
+        ("ERST", "12345678", None, "0198", "12345678"),  # no check known: kept as given
+    ],
+)
+def test_other_identifier_types_map_to_their_peppol_scheme(
+    identifier_type: str | None, raw: str, scheme_hint: str | None, scheme: str, value: str
+) -> None:
+    result = normalise_identifier(identifier_type, raw, scheme_hint=scheme_hint)
+    assert (result.scheme, result.value, result.is_valid, result.reason) == (scheme, value, True, None)
+
+
+@pytest.mark.parametrize("leitweg", ["04011000-1234512345-06", "991-12345AB-41"])
+def test_the_leitweg_examples_pass_an_independent_mod_97_10(leitweg: str) -> None:
+    assert iso7064_mod97_10_ok(leitweg)
+    assert normalise_identifier("LEITWEGID", leitweg).is_valid
+
+
+def test_billits_leitweg_example_fails_its_check_digits_and_is_kept() -> None:
+    # billit-api.md §8 gives 13074099-k000-99; its mod 97-10 does not hold.
+    assert not iso7064_mod97_10_ok("13074099-K000-99")
+    result = normalise_identifier("LEITWEGID", "13074099-k000-99")
+    assert result == PartyIdentifier(
+        "13074099-k000-99", "LEITWEGID", "0204", "13074099-K000-99", False, "checksum: Leitweg-ID check digits fail"
+    )
+
+
+@pytest.mark.parametrize(
+    ("identifier_type", "raw", "scheme_hint", "scheme", "reason"),
+    [
+        ("GLN", "0208:0123456749", None, "0208", "scheme: 0208 contradicts IdentifierType GLN (0088)"),
+        ("CBE", "0123456749", "0088", "0088", "scheme: 0088 contradicts IdentifierType CBE (0208)"),
+        (None, "0999:ABC", None, "0999", "scheme: 0999 is not a known Peppol participant identifier scheme"),
+        ("FOO", "x", None, None, "scheme: unknown IdentifierType 'FOO'"),
+        (None, "abc", None, None, "scheme: no IdentifierType or scheme"),
+    ],
+)
+def test_contradictory_or_unknown_schemes_are_flagged_not_dropped(
+    identifier_type: str | None, raw: str, scheme_hint: str | None, scheme: str | None, reason: str
+) -> None:
+    result = normalise_identifier(identifier_type, raw, scheme_hint=scheme_hint)
+    assert (result.raw, result.scheme, result.is_valid) == (raw, scheme, False)
+    assert result.reason is not None and result.reason.startswith(reason)
+    assert result.value is not None
+
+
+def test_non_peppol_billit_types_keep_no_scheme() -> None:
+    result = normalise_identifier("SDIPEC", " fatture@pec.example.it ")
+    assert result == PartyIdentifier(" fatture@pec.example.it ", "SDIPEC", None, "fatture@pec.example.it", True, None)
+
+
+@pytest.mark.parametrize("raw", ["\x00", "::::", "0208:", "iso6523-actorid-upis::", "-", "BE", "9" * 300])
+def test_odd_input_never_raises(raw: str) -> None:
+    for identifier_type in (None, "VAT", "CBE", "GLN", "LEITWEGID", "SIRET"):
+        assert isinstance(normalise_identifier(identifier_type, raw), PartyIdentifier)
+    assert isinstance(normalise_vat_number(raw), PartyIdentifier)
+
+
+# --- whole parties --------------------------------------------------------------------------------------------
+
+
+def test_a_party_yields_its_vat_number_then_its_identifiers() -> None:
+    # The supplier of billit-api.md §4.8 (Cost invoice example).
+    supplier = {
+        "CountryCode": "BE",
+        "VATNumber": "BE0555000148",
+        "Identifiers": [{"IdentifierType": "CBE", "Identifier": "0555000148", "SchemeID": "0208", "Preferred": False}],
+    }
+    assert be_enterprise_ok("0555000148")
+    assert normalise_party_identifiers(supplier) == [
+        PartyIdentifier("BE0555000148", "VATNumber", "9925", "BE0555000148", True, None),
+        PartyIdentifier("0555000148", "CBE", "0208", "0555000148", True, None),
+    ]
+
+
+def test_identical_scheme_and_value_pairs_are_reported_once() -> None:
+    party = {
+        "VATNumber": "BE 0123.456.749",
+        "Identifiers": [
+            {"IdentifierType": "VAT", "Identifier": "be0123456749"},
+            {"IdentifierType": "CBE", "Identifier": "0123456749"},
+            {"IdentifierType": "CBE", "Identifier": "0123.456.749", "SchemeID": "0208"},
+            {"IdentifierType": "GLN", "Identifier": "5430003732007", "SchemeID": "0088"},
+        ],
+    }
+    result = normalise_party_identifiers(party)
+    assert [(i.source, i.peppol_id) for i in result] == [
+        ("VATNumber", "9925:BE0123456749"),
+        ("CBE", "0208:0123456749"),
+        ("GLN", "0088:5430003732007"),
+    ]
+
+
+def test_the_party_country_is_the_vat_country_hint() -> None:
+    result = normalise_party_identifiers({"VATNumber": "123456782B01", "CountryCode": "NL"})
+    assert [(i.scheme, i.value) for i in result] == [("9944", "NL123456782B01")]
+
+
+def test_a_missing_vat_number_is_absent_but_bad_identifiers_are_kept() -> None:
+    party = {
+        "VATNumber": "",
+        "Identifiers": [
+            {"IdentifierType": "CBE", "Identifier": "0759529999"},
+            {"IdentifierType": "GLN", "Identifier": None},
+            "not-a-dict",
+        ],
+    }
+    result = normalise_party_identifiers(party)
+    assert [(i.source, i.is_valid, i.reason) for i in result] == [
+        ("CBE", False, "checksum: BE enterprise number mod 97 fails"),
+        ("GLN", False, "empty identifier"),
+        ("unknown", False, "malformed Identifiers entry"),
+    ]
+
+
+def test_an_invalid_vat_number_on_a_party_is_kept() -> None:
+    result = normalise_party_identifiers({"VATNumber": "BE043729999", "Identifiers": None})
+    assert [(i.raw, i.value, i.is_valid) for i in result] == [("BE043729999", "BE0043729999", False)]
+
+
+def test_a_party_without_identifier_fields_yields_nothing() -> None:
+    assert normalise_party_identifiers({"Name": "Private person"}) == []
