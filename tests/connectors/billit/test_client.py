@@ -1,0 +1,388 @@
+"""The Billit client against the bundled sandbox served over real HTTP (uvicorn on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.billit import (
+    BillitAuthError,
+    BillitClient,
+    BillitConflictError,
+    BillitForbiddenIdError,
+    BillitNotFoundError,
+    BillitServerError,
+    BillitTransportError,
+    BillitValidationError,
+    ODataQuery,
+    PagingStats,
+    load_settings,
+    prop,
+)
+from connectors.billit.sandbox.faults import Faults
+from connectors.billit.sandbox.server import SandboxServer
+from connectors.billit.sandbox.store import Sandbox
+
+COMPANY = 574991
+OTHER_COMPANY = 574992
+SECRET_KEY = "sk-test-SECRET-5f0c9e"  # distinctive, so a leak is easy to find
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    sandbox = Sandbox(seed=11, orders=1400, api_keys=("sandbox-api-key", SECRET_KEY), delivery_delay_s=0.2)
+    with SandboxServer(sandbox) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _quiet_sandbox(server: SandboxServer) -> Iterator[None]:
+    """Every test starts and ends without faults."""
+    server.sandbox.injector.update({**Faults().to_dict(), "script": []})
+    yield
+    server.sandbox.injector.update({**Faults().to_dict(), "script": []})
+
+
+def client(server: SandboxServer, **overrides: Any) -> BillitClient:
+    options: dict[str, Any] = {
+        "base_url": server.base_url, "api_key": SECRET_KEY, "party_id": COMPANY, "backoff_base_s": 0.05,
+    }
+    return BillitClient(load_settings(**(options | overrides)))
+
+
+def company_order_ids(server: SandboxServer, company: int = COMPANY) -> set[int]:
+    return set(server.sandbox.company_orders(company))
+
+
+def requests_to(server: SandboxServer, route: str) -> int:
+    return sum(server.sandbox.stats()["requests"].get(route, {}).values())
+
+
+def invoice(number: str | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "OrderType": "Invoice", "OrderDirection": "Income", "OrderDate": date(2026, 11, 2),
+        "ExpiryDate": date(2026, 12, 2),
+        "Customer": {"Name": "Voorbeeld Klant NV", "VATNumber": "BE0412345614", "PartyType": "Customer"},
+        "OrderLines": [
+            {"Quantity": Decimal(1), "UnitPriceExcl": Decimal("49.99"), "Description": "Boek", "VATPercentage": 6},
+            {"Quantity": Decimal(1), "UnitPriceExcl": Decimal("24.95"), "Description": "Kabel", "VATPercentage": 21},
+            {"Quantity": Decimal(1), "UnitPriceExcl": Decimal("59.99"), "Description": "Muis", "VATPercentage": 21},
+        ],
+    }
+    if number is not None:
+        body["OrderNumber"] = number
+    return body | extra
+
+
+# ---- paging ------------------------------------------------------------------------------------------
+
+
+async def test_paging_returns_each_order_once_over_1000_orders_with_300_sharing_a_timestamp(
+    server: SandboxServer,
+) -> None:
+    orders = server.sandbox.company_orders(COMPANY)
+    ties = Counter(order["LastModified"] for order in orders.values())
+    assert len(orders) > 1000 and ties.most_common(1)[0][1] >= 300
+
+    stats = PagingStats()
+    async with client(server) as billit:
+        query = ODataQuery(orderby=(("LastModified", "asc"),))
+        ids = [item["OrderID"] async for item in billit.iter_orders(query, stats=stats)]
+    assert len(ids) == len(set(ids)) == len(orders)
+    assert set(ids) == set(orders)
+    assert stats.pages == -(-len(orders) // 120) and stats.duplicates == 0
+
+
+async def test_skip_paging_with_a_small_page_size_also_returns_each_order_once(server: SandboxServer) -> None:
+    stats = PagingStats()
+    async with client(server) as billit:
+        query = ODataQuery(filter=prop("OrderDirection").eq("Cost"), orderby=(("LastModified", "asc"),))
+        ids = [item["OrderID"] async for item in billit.iter_orders(query, page_size=50, stats=stats)]
+    expected = {i for i, o in server.sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost"}
+    assert len(ids) == len(set(ids)) and set(ids) == expected
+    assert stats.skip_fallbacks == stats.pages - 1
+
+
+async def test_the_sandbox_gives_no_next_link_when_top_is_at_most_120_even_if_more_exist(
+    server: SandboxServer,
+) -> None:
+    headers = {"ApiKey": SECRET_KEY, "PartyID": str(COMPANY)}
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as raw:
+        capped = (await raw.get("/v1/orders", params={"$top": "120"})).json()
+        longer = (await raw.get("/v1/orders", params={"$top": "300"})).json()
+    assert len(capped["Items"]) == 120 and "NextPageLink" not in capped
+    assert len(longer["Items"]) == 120 and "%24top=180" in longer["NextPageLink"].replace("$", "%24")
+
+
+@pytest.mark.parametrize(("top", "requests"), [(50, 1), (120, 1), (300, 3), (1000, 9)])
+async def test_top_is_honoured_as_a_total_limit(server: SandboxServer, top: int, requests: int) -> None:
+    async with client(server) as billit:
+        ids = [item["OrderID"] async for item in billit.iter_orders(ODataQuery(top=top))]
+        assert billit.requests_sent == requests
+    assert ids == sorted(company_order_ids(server))[:top]
+
+
+async def test_a_quote_in_an_order_number_is_escaped(server: SandboxServer) -> None:
+    number = "O'Brien/2026-'1'"
+    async with client(server) as billit:
+        created = await billit.create_order(invoice(number), idempotency_key="escape-test-1")
+        found = [item async for item in billit.iter_orders(ODataQuery(filter=prop("OrderNumber").eq(number)))]
+    assert [item["OrderID"] for item in found] == [created]
+    assert found[0]["OrderNumber"] == number
+
+
+# ---- retries -----------------------------------------------------------------------------------------
+
+
+async def test_retry_after_is_honoured_measuring_the_wait(server: SandboxServer) -> None:
+    server.sandbox.injector.update({"script": ["429:1.2"]})
+    order_id = min(company_order_ids(server))
+    async with client(server) as billit:
+        started = time.monotonic()
+        order = await billit.get_order(order_id)
+        waited = time.monotonic() - started
+        assert billit.retries == 1
+    assert order["OrderID"] == order_id
+    assert 1.2 <= waited < 3.0
+
+
+async def test_a_429_pauses_every_request_of_the_client_not_only_the_one_that_got_it(
+    server: SandboxServer,
+) -> None:
+    # The sandbox answers 429 to *every* request while its window is open; only the requests already in
+    # flight when the first 429 arrives may see it. Without the shared pause, the queued ones would too.
+    server.sandbox.injector.update({"script": ["429:1"], "latency_ms": 5})
+    ids = sorted(company_order_ids(server))[:40]
+    before = server.sandbox.stats()["faults"]["429"]
+    async with client(server, max_concurrency=4) as billit:
+        started = time.monotonic()
+        orders = await billit.get_orders(ids)
+        elapsed = time.monotonic() - started
+    rate_limited = server.sandbox.stats()["faults"]["429"] - before
+    assert [order["OrderID"] for order in orders] == ids
+    assert 1 <= rate_limited <= 4
+    assert elapsed >= 1.0
+
+
+@pytest.mark.parametrize("fault", ["500", "502", "503", "drop"])
+async def test_server_errors_and_dropped_connections_are_retried_on_reads(server: SandboxServer, fault: str) -> None:
+    server.sandbox.injector.update({"script": [fault, fault]})
+    async with client(server) as billit:
+        order = await billit.get_order(min(company_order_ids(server)))
+        assert billit.retries == 2
+    assert order["OrderID"] == min(company_order_ids(server))
+
+
+async def test_json_served_as_text_plain_is_parsed(server: SandboxServer) -> None:
+    server.sandbox.injector.update({"script": ["plain-text"]})
+    async with client(server) as billit:
+        order = await billit.get_order(min(company_order_ids(server)))
+    assert isinstance(order["TotalIncl"], Decimal)
+
+
+async def test_retries_give_up_after_the_limit(server: SandboxServer) -> None:
+    server.sandbox.injector.update({"rate_5xx": 1.0})
+    async with client(server, max_retries=2) as billit:
+        with pytest.raises(BillitServerError):
+            await billit.get_order(min(company_order_ids(server)))
+        assert billit.requests_sent == 3
+
+
+async def test_a_bad_api_key_is_a_401_and_never_retried(server: SandboxServer) -> None:
+    before = requests_to(server, "GET /v1/orders/{id}")
+    async with client(server, api_key="wrong-key") as billit:
+        with pytest.raises(BillitAuthError):
+            await billit.account_information()
+        with pytest.raises(BillitAuthError):
+            await billit.get_order(min(company_order_ids(server)))
+        assert billit.requests_sent == 2
+    assert requests_to(server, "GET /v1/orders/{id}") == before + 1
+
+
+async def test_an_order_of_another_company_is_a_forbidden_id_not_a_not_found(server: SandboxServer) -> None:
+    foreign = min(company_order_ids(server, OTHER_COMPANY))
+    async with client(server) as billit:
+        with pytest.raises(BillitForbiddenIdError, match="401"):
+            await billit.get_order(foreign)
+        with pytest.raises(BillitNotFoundError):
+            await billit.get_order(999_999_999)
+        assert billit.requests_sent == 2
+
+
+async def test_a_validation_error_carries_billits_codes_and_is_never_retried(server: SandboxServer) -> None:
+    bad = invoice()
+    bad["OrderLines"][0]["VATPercentage"] = 7
+    async with client(server) as billit:
+        with pytest.raises(BillitValidationError) as failure:
+            await billit.create_order(bad, idempotency_key="bad-vat-1")
+        assert billit.requests_sent == 1
+    assert "InvalidVAtPercentageForTaxCountry_0_" in failure.value.codes
+    assert failure.value.status == 400
+
+
+async def test_send_is_not_repeated_after_an_ambiguous_server_error(server: SandboxServer) -> None:
+    server.sandbox.injector.update({"script": ["500"]})
+    async with client(server) as billit:
+        with pytest.raises(BillitServerError):
+            await billit.send_orders([min(company_order_ids(server))])
+        assert billit.requests_sent == 1
+
+
+async def test_a_connection_refused_is_a_transport_error_marked_as_never_sent() -> None:
+    settings = load_settings(base_url="http://127.0.0.1:9", api_key="k", party_id=1, max_retries=1,
+                             backoff_base_s=0.01)
+    async with BillitClient(settings) as billit:
+        with pytest.raises(BillitTransportError) as failure:
+            await billit.get_order(1)
+        assert billit.requests_sent == 2
+    assert failure.value.maybe_processed is False
+
+
+# ---- creating, idempotency, exactly once ---------------------------------------------------------------
+
+
+async def test_the_sandbox_computes_totals_per_vat_rate_on_the_documented_example(server: SandboxServer) -> None:
+    async with client(server) as billit:
+        order_id = await billit.create_order(invoice(), idempotency_key="docs-example-1")
+        order = await billit.get_order(order_id)
+    groups = {group["VATPercentage"]: group["TotalIncl"] for group in order["VatGroups"]}
+    assert groups == {Decimal("6.00"): Decimal("52.99"), Decimal("21.00"): Decimal("102.78")}
+    assert order["TotalIncl"] == Decimal("155.77")  # the docs page prints 155.76; its own groups add to 155.77
+    assert order["OrderStatus"] == "ToSend" and order["CurrentDocumentDeliveryDetails"] == {
+        "IsDocumentDelivered": False
+    }
+
+
+async def test_replaying_an_idempotency_key_is_a_conflict_and_creates_nothing(server: SandboxServer) -> None:
+    async with client(server) as billit:
+        first = await billit.create_order(invoice(ExternalProviderID="erp-replay-1"), idempotency_key="replay-1")
+        before = len(company_order_ids(server))
+        with pytest.raises(BillitConflictError) as failure:
+            await billit.create_order(invoice(ExternalProviderID="erp-replay-1"), idempotency_key="replay-1")
+    assert failure.value.status == 409 and "Idempotent token already exists" in failure.value.codes
+    assert len(company_order_ids(server)) == before
+    assert str(first) not in str(failure.value)
+
+
+async def test_a_create_whose_answer_is_lost_is_retried_into_a_conflict_never_a_duplicate(
+    server: SandboxServer,
+) -> None:
+    server.sandbox.injector.update({"script": ["post-commit-drop"]})
+    async with client(server) as billit:
+        with pytest.raises(BillitConflictError):
+            await billit.create_order(invoice(ExternalProviderID="erp-lost-1"), idempotency_key="lost-1")
+        assert billit.requests_sent == 2
+        found = [o async for o in billit.iter_orders(ODataQuery(filter=prop("ExternalProviderID").eq("erp-lost-1")))]
+    assert len(found) == 1
+
+
+async def test_a_create_without_a_key_is_not_repeated_after_a_lost_answer(server: SandboxServer) -> None:
+    server.sandbox.injector.update({"script": ["post-commit-drop"]})
+    async with client(server) as billit:
+        with pytest.raises(BillitTransportError) as failure:
+            await billit.create_order(invoice(ExternalProviderID="erp-nokey-1"), idempotency_key=None)
+        assert billit.requests_sent == 1
+    assert failure.value.maybe_processed is True
+
+
+# ---- the other endpoints -------------------------------------------------------------------------------
+
+
+async def test_patch_send_delivery_files_participants_and_deleted_orders(server: SandboxServer) -> None:
+    async with client(server) as billit:
+        customer = invoice()["Customer"] | {"Email": "ap@voorbeeldklant.example"}
+        order_id = await billit.create_order(invoice(Customer=customer), idempotency_key="lifecycle-1")
+        with pytest.raises(ValueError, match="cannot patch"):
+            await billit.patch_order(order_id, {"OrderDate": "2026-01-01"})
+        await billit.patch_order(order_id, {"InternalInfo": "checked"})
+
+        participant = await billit.participant_information("BE0412345614")
+        await billit.send_orders([order_id], transport_type="Peppol" if participant["Registered"] else "SMTP")
+        sent = await billit.get_order(order_id)
+        assert sent["IsSent"] is True and sent["OrderStatus"] == "ToPay"
+        await asyncio.sleep(0.4)
+        delivered = await billit.get_order(order_id)
+        assert delivered["CurrentDocumentDeliveryDetails"]["DocumentDeliveryStatus"] in ("Delivered", "Error")
+        assert delivered["LastModified"] > sent["LastModified"]
+
+        pdf = await billit.get_file(delivered["OrderPDF"]["FileID"])
+        assert pdf.mime_type == "application/pdf" and pdf.content.startswith(b"%PDF")
+
+        victim = max(company_order_ids(server))
+        server.sandbox.delete_order(server.sandbox.get_order(victim))
+        deleted = [item["OrderID"] async for item in billit.iter_deleted_orders()]
+        assert victim in deleted
+        assert victim not in {item["OrderID"] async for item in billit.iter_orders(ODataQuery(
+            filter=prop("OrderID").ge(victim)))}
+
+
+async def test_participant_lookup_of_an_unknown_number_is_not_registered(server: SandboxServer) -> None:
+    async with client(server) as billit:
+        answer = await billit.participant_information("0403019261")
+    assert answer["Registered"] is False and answer["Identifier"] == "0208:0403019261"
+
+
+# ---- secrets -------------------------------------------------------------------------------------------
+
+
+async def test_the_api_key_never_reaches_logs_errors_or_reprs(
+    server: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.sandbox.injector.update({"script": ["503", "drop", "429:0.1"]})
+    texts: list[str] = []
+    async with client(server) as billit:
+        texts.append(repr(billit))
+        texts.append(repr(billit.settings))
+        await billit.get_order(min(company_order_ids(server)))
+        for failing in (
+            billit.get_order(min(company_order_ids(server, OTHER_COMPANY))),
+            billit.create_order({"OrderType": "Invoice"}, idempotency_key="leak-1"),
+        ):
+            try:
+                await failing
+            except Exception as exc:  # noqa: BLE001 - every error text is inspected
+                texts += [str(exc), repr(exc), repr(exc.__cause__), str(exc.__context__)]
+    async with client(server, api_key=None, bearer_token=SECRET_KEY) as bearer:
+        with pytest.raises(BillitAuthError) as failure:
+            await bearer.account_information()
+        texts += [str(failure.value), repr(bearer.settings)]
+    texts.append(caplog.text)
+    assert caplog.text  # the retries were logged
+    assert all(SECRET_KEY not in text for text in texts)
+
+
+async def test_concurrency_is_bounded_by_the_setting(server: SandboxServer) -> None:
+    server.sandbox.injector.update({"latency_ms": 30})
+    in_flight = peak = 0
+    original = httpx.AsyncClient.send
+
+    async def counting_send(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            return await original(self, *args, **kwargs)
+        finally:
+            in_flight -= 1
+
+    ids = sorted(company_order_ids(server))[:30]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(httpx.AsyncClient, "send", counting_send)
+        async with client(server, max_concurrency=3) as billit:
+            started = time.monotonic()
+            await billit.get_orders(ids)
+            elapsed = time.monotonic() - started
+    assert peak == 3
+    assert elapsed >= 30 * 0.030 / 3
+
+
