@@ -1,0 +1,45 @@
+"""Warehouse connector: the Engine, the migration runner and bulk writers for SQLite and PostgreSQL.
+
+Knows nothing of Prefect. Typical use, once per process::
+
+    engine = create_warehouse_engine()          # $WAREHOUSE_URL or sqlite:///data/warehouse.sqlite
+    upgrade(engine)                             # apply sql/migrations
+    tables = reflect_tables(engine)
+    with engine.begin() as connection:
+        upsert_rows(connection, tables["invoices"], rows, key=["order_id"])
+
+The schema is documented in docs/warehouse.md.
+"""
+
+from connectors.warehouse.engine import create_warehouse_engine, write_transaction
+from connectors.warehouse.load import (
+    COPY_THRESHOLD,
+    forget_reflected_tables,
+    insert_ignoring_duplicates,
+    reflect_tables,
+    replace_children,
+    upsert_rows,
+)
+from connectors.warehouse.migrations import (
+    MIGRATIONS_DIR,
+    MigrationChecksumError,
+    MigrationError,
+    applied_migrations,
+    upgrade,
+)
+
+__all__ = [
+    "COPY_THRESHOLD",
+    "MIGRATIONS_DIR",
+    "MigrationChecksumError",
+    "MigrationError",
+    "applied_migrations",
+    "create_warehouse_engine",
+    "forget_reflected_tables",
+    "insert_ignoring_duplicates",
+    "reflect_tables",
+    "replace_children",
+    "upgrade",
+    "upsert_rows",
+    "write_transaction",
+]

@@ -1,0 +1,151 @@
+"""The warehouse Engine: one per process, configured for SQLite or PostgreSQL.
+
+SQLite gets foreign keys, WAL, ``synchronous=NORMAL`` and a busy timeout on every connection, and SQLAlchemy
+(not the ``sqlite3`` module) emits ``BEGIN`` so that DDL is transactional: the Python 3.11 driver's legacy mode
+would otherwise autocommit each ``CREATE TABLE`` (see SQLAlchemy's "Transactions with SQLite and the sqlite3
+driver"). PostgreSQL gets ``pool_pre_ping``, the session time zone UTC (so ``DEFAULT CURRENT_TIMESTAMP`` writes
+naive UTC on both dialects) and, optionally, a ``search_path`` that isolates one schema (tests use that).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+__all__ = [
+    "DEFAULT_WAREHOUSE_URL",
+    "SQLITE_BEGIN_OPTION",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "WAREHOUSE_URL_ENV",
+    "create_warehouse_engine",
+    "is_warehouse_engine",
+    "write_transaction",
+]
+
+log = logging.getLogger(__name__)
+
+WAREHOUSE_URL_ENV = "WAREHOUSE_URL"
+DEFAULT_WAREHOUSE_URL = "sqlite:///data/warehouse.sqlite"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option read by our SQLite BEGIN hook: "DEFERRED" (default), "IMMEDIATE" or "EXCLUSIVE".
+SQLITE_BEGIN_OPTION = "warehouse_sqlite_begin"
+_SQLITE_BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def create_warehouse_engine(url: str | None = None, *, schema: str | None = None) -> sa.Engine:
+    """Create the process's warehouse Engine.
+
+    ``url`` defaults to ``$WAREHOUSE_URL``, else ``sqlite:///data/warehouse.sqlite`` (relative to the working
+    directory; the parent directory is created). ``schema`` (PostgreSQL only) becomes the connections'
+    ``search_path``, so unqualified names in migrations and queries live in that schema; it must exist.
+    """
+    raw_url = url or os.environ.get(WAREHOUSE_URL_ENV) or DEFAULT_WAREHOUSE_URL
+    parsed = sa.make_url(raw_url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if schema is not None:
+            raise ValueError("schema= is PostgreSQL-only; use a separate SQLite file instead")
+        engine = _sqlite_engine(parsed)
+    elif backend == "postgresql":
+        # The bulk loader uses psycopg 3's COPY API; a bare postgresql:// would pick psycopg2.
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        elif parsed.get_driver_name() != "psycopg":
+            raise ValueError(f"use postgresql+psycopg:// (psycopg 3), not {parsed.drivername}://")
+        engine = _postgresql_engine(parsed, schema)
+    else:
+        raise ValueError(f"unsupported warehouse backend {backend!r}: use sqlite or postgresql+psycopg")
+    log.info(
+        "warehouse engine for %s%s",
+        parsed.render_as_string(hide_password=True),
+        f" (schema {schema})" if schema else "",
+    )
+    return engine
+
+
+def is_warehouse_engine(engine: sa.Engine) -> bool:
+    """True when ``engine`` was made by :func:`create_warehouse_engine` (SQLite needs its BEGIN hook)."""
+    if engine.dialect.name != "sqlite":
+        return True
+    return sa.event.contains(engine, "begin", _sqlite_begin)
+
+
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """Like ``engine.begin()``, but on SQLite the write lock is taken at BEGIN (``BEGIN IMMEDIATE``).
+
+    Use it for units of work that read and then write under concurrency (the migration runner does): a
+    deferred SQLite transaction that reads first can fail with "database is locked" when it later tries to
+    write, and the busy timeout does not help in that case. On PostgreSQL it is plain ``engine.begin()``.
+    """
+    with engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"}).begin() as connection:
+        yield connection
+
+
+def _sqlite_engine(url: sa.URL) -> sa.Engine:
+    database = url.database
+    if database and database != ":memory:" and url.query.get("mode") != "memory" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    sa.event.listen(engine, "connect", _sqlite_connect)
+    sa.event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
+    # Hand BEGIN over to SQLAlchemy (see _sqlite_begin); the driver still issues COMMIT and ROLLBACK.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        _switch_to_wal(cursor)
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    # WAL is a property of the file, so only the first connections to a new file switch it. The switch needs an
+    # exclusive lock and SQLite answers "database is locked" at once instead of using the busy timeout when
+    # another connection is writing, so retry it for as long as the busy timeout would have waited.
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] in ("wal", "memory"):
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    mode = str(connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")).upper()
+    if mode not in _SQLITE_BEGIN_MODES:
+        raise ValueError(f"{SQLITE_BEGIN_OPTION} must be one of {sorted(_SQLITE_BEGIN_MODES)}, not {mode!r}")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _postgresql_engine(url: sa.URL, schema: str | None) -> sa.Engine:
+    options = ["-c TimeZone=UTC"]
+    if schema is not None:
+        if not _SCHEMA_NAME.fullmatch(schema):
+            raise ValueError(f"schema must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*), not {schema!r}")
+        options.append(f"-c search_path={schema}")
+    existing = url.query.get("options")
+    if isinstance(existing, str) and existing:
+        options.insert(0, existing)
+    return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": " ".join(options)})

@@ -1,0 +1,319 @@
+"""Writing rows into the warehouse: reflected tables, upserts, child-set replacement and insert-if-absent.
+
+Tables are reflected from the database, so the SQL files in ``sql/migrations`` stay the one source of names and
+types. All writers take a ``Connection`` inside the caller's ``engine.begin()`` block and never commit.
+
+Rows
+    Every row of a call has the same keys, all of them columns of the table; columns a row leaves out get the
+    table default on insert and are left alone on update. Pass ``Decimal`` (or ``int``) for NUMERIC, ``date``
+    for DATE and naive ``datetime`` for TIMESTAMP. A ``float`` for NUMERIC is refused (money is never float), and
+    so is an aware datetime (PostgreSQL would shift it to UTC on one bulk path and drop the offset on the other).
+    Values should already be at the column's scale.
+
+Bulk paths (both give the same rows; the tests check that)
+    SQLite: one ``INSERT ... ON CONFLICT`` statement executed with executemany, ``SQLITE_CHUNK_ROWS`` rows per
+    call. executemany binds one row per statement, so SQLite's 32,766-variable limit never applies to these
+    inserts; the ``IN (...)`` lists of :func:`replace_children` are chunked under it.
+    PostgreSQL: up to ``COPY_THRESHOLD`` rows by executemany; above it, psycopg's ``COPY ... FROM STDIN`` into
+    a temporary staging table and one ``INSERT ... SELECT ... ON CONFLICT``. The staging table is created with
+    ``CREATE TEMP TABLE ... AS SELECT <the rows' columns> FROM target WITH NO DATA`` rather than ``LIKE target``:
+    LIKE would copy NOT NULL onto identity and defaulted columns the rows do not carry, and the final INSERT
+    enforces every constraint anyway. Plain inserts (:func:`replace_children`) COPY straight into the target.
+
+Duplicates within one call
+    :func:`upsert_rows` keeps the last row per key (PostgreSQL refuses to update one row twice in a statement);
+    :func:`insert_ignoring_duplicates` keeps the first, like the rows already stored.
+
+Numbers on SQLite
+    SQLite has no decimal type: NUMERIC columns have NUMERIC affinity and store a REAL (or an INTEGER), which is
+    exact to 15 significant digits. Reflected NUMERIC(p, s) columns convert back to ``Decimal`` rounded to
+    ``s`` places, so money up to 9,999,999,999,999.99 (and rates with 5 decimals up to 9,999,999,999.99999)
+    round-trips exactly; PostgreSQL's NUMERIC is exact at any size. DATE and TIMESTAMP are ISO text on SQLite
+    (``YYYY-MM-DD`` and ``YYYY-MM-DD HH:MM:SS.ffffff``), converted to ``date`` and ``datetime`` on the way out.
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal, TypeGuard
+from weakref import WeakKeyDictionary
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+__all__ = [
+    "COPY_THRESHOLD",
+    "SQLITE_CHUNK_ROWS",
+    "BulkMethod",
+    "Row",
+    "forget_reflected_tables",
+    "insert_ignoring_duplicates",
+    "reflect_tables",
+    "replace_children",
+    "upsert_rows",
+]
+
+Row = Mapping[str, Any]
+BulkMethod = Literal["auto", "executemany", "copy"]
+_Conflict = Literal["update", "ignore", "fail"]
+
+COPY_THRESHOLD = 500
+SQLITE_CHUNK_ROWS = 10_000
+_POSTGRESQL_CHUNK_ROWS = 10_000
+_IN_LIST_CHUNK = 5_000
+# SQLAlchemy 2 reports rowcount for INSERT (and executemany) only when asked.
+_ROWCOUNT = {"preserve_rowcount": True}
+
+_reflected: WeakKeyDictionary[sa.Engine, dict[str, sa.Table]] = WeakKeyDictionary()
+_reflect_lock = threading.Lock()
+
+
+def reflect_tables(engine: sa.Engine) -> dict[str, sa.Table]:
+    """The warehouse's tables by name, reflected once per engine (the migration runner resets the cache).
+
+    NUMERIC columns return ``Decimal`` rounded to their declared scale on both dialects.
+    """
+    with _reflect_lock:
+        tables = _reflected.get(engine)
+        if tables is None:
+            metadata = sa.MetaData()
+            metadata.reflect(bind=engine)
+            for table in metadata.tables.values():
+                for column in table.columns:
+                    column_type = column.type
+                    if _is_exact_numeric(column_type):
+                        column.type = sa.Numeric(
+                            precision=column_type.precision,
+                            scale=column_type.scale,
+                            asdecimal=True,
+                            decimal_return_scale=column_type.scale,
+                        )
+            tables = dict(metadata.tables)
+            _reflected[engine] = tables
+    return dict(tables)
+
+
+def forget_reflected_tables(engine: sa.Engine) -> None:
+    """Drop the cached reflection of ``engine`` (after a migration changed the schema)."""
+    with _reflect_lock:
+        _reflected.pop(engine, None)
+
+
+def upsert_rows(
+    connection: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[Row],
+    key: Sequence[str],
+    *,
+    update_columns: Sequence[str] | None = None,
+    method: BulkMethod = "auto",
+) -> int:
+    """Insert ``rows``, updating the stored row where ``key`` already exists; return the rows written.
+
+    ``update_columns`` (default: every column of the rows except the key) are overwritten on conflict; an empty
+    list turns the upsert into insert-if-absent. ``key`` must match a primary key or unique constraint. Of rows
+    repeating a key, the last one wins. ``method`` forces a bulk path (tests use it); "auto" picks by size.
+    """
+    if not rows:
+        return 0
+    columns = _check_rows(table, rows, key)
+    updates = [name for name in columns if name not in key] if update_columns is None else list(update_columns)
+    unknown = [name for name in updates if name not in columns or name in key]
+    if unknown:
+        raise ValueError(f"update_columns {unknown} must be non-key columns present in the rows")
+    getter = _key_getter(key)
+    unique = list({getter(row): row for row in rows}.values())
+    return _write(connection, table, columns, unique, key=key, updates=updates, conflict="update", method=method)
+
+
+def replace_children(
+    connection: sa.Connection,
+    table: sa.Table,
+    parent_key: str,
+    parent_ids: Sequence[Any],
+    rows: Sequence[Row],
+    *,
+    method: BulkMethod = "auto",
+) -> int:
+    """Make ``rows`` the complete set of children of ``parent_ids``; return the rows inserted.
+
+    Deletes every row of ``table`` whose ``parent_key`` is in ``parent_ids`` (a parent with no rows ends up with
+    no children), then bulk-inserts ``rows``. Each row's ``parent_key`` must be one of ``parent_ids``.
+    """
+    if parent_key not in table.c:
+        raise ValueError(f"{table.name} has no column {parent_key!r}")
+    parents = list(dict.fromkeys(parent_ids))
+    columns = _check_rows(table, rows, [parent_key]) if rows else []
+    wanted = set(parents)
+    strays = {row[parent_key] for row in rows if row[parent_key] not in wanted}
+    if strays:
+        raise ValueError(f"rows for {table.name} name parents not in parent_ids: {sorted(strays, key=str)[:10]}")
+    column = table.c[parent_key]
+    for chunk in _chunks(parents, _IN_LIST_CHUNK):
+        connection.execute(sa.delete(table).where(column.in_(chunk)))
+    if not rows:
+        return 0
+    return _write(connection, table, columns, rows, key=(), updates=[], conflict="fail", method=method)
+
+
+def insert_ignoring_duplicates(
+    connection: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[Row],
+    key: Sequence[str],
+    *,
+    method: BulkMethod = "auto",
+) -> int:
+    """Insert the ``rows`` whose ``key`` is not stored yet (``ON CONFLICT (key) DO NOTHING``); return how many.
+
+    For append-only tables whose key makes a replay harmless: status history, quarantine.
+    """
+    if not rows:
+        return 0
+    columns = _check_rows(table, rows, key)
+    return _write(connection, table, columns, rows, key=key, updates=[], conflict="ignore", method=method)
+
+
+def _check_rows(table: sa.Table, rows: Sequence[Row], key: Sequence[str]) -> list[str]:
+    columns = list(rows[0].keys())
+    unknown = [name for name in columns if name not in table.c]
+    if unknown:
+        raise ValueError(f"{table.name} has no columns {unknown}")
+    missing_key = [name for name in key if name not in columns]
+    if missing_key:
+        raise ValueError(f"rows for {table.name} lack key columns {missing_key}")
+    expected = rows[0].keys()
+    timestamps = [name for name in columns if _is_naive_timestamp(table.c[name].type)]
+    numerics = [name for name in columns if _is_exact_numeric(table.c[name].type)]
+    for number, row in enumerate(rows):
+        if row.keys() != expected:
+            raise ValueError(f"row {number} for {table.name} has columns {sorted(row)}, row 0 has {sorted(expected)}")
+        for name in timestamps:
+            value = row[name]
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                raise ValueError(f"row {number}: {table.name}.{name} is a naive TIMESTAMP, got {value!r}")
+        for name in numerics:
+            if isinstance(row[name], float):
+                raise ValueError(f"row {number}: {table.name}.{name} is NUMERIC, pass Decimal, not float {row[name]!r}")
+    return columns
+
+
+def _is_naive_timestamp(column_type: sa.types.TypeEngine[Any]) -> bool:
+    return isinstance(column_type, sa.DateTime) and not column_type.timezone
+
+
+def _is_exact_numeric(column_type: sa.types.TypeEngine[Any]) -> TypeGuard[sa.Numeric[Any]]:
+    return isinstance(column_type, sa.Numeric) and not isinstance(column_type, sa.Float)
+
+
+def _write(
+    connection: sa.Connection,
+    table: sa.Table,
+    columns: list[str],
+    rows: Sequence[Row],
+    *,
+    key: Sequence[str],
+    updates: list[str],
+    conflict: _Conflict,
+    method: BulkMethod,
+) -> int:
+    dialect = connection.dialect.name
+    if method == "copy" and dialect != "postgresql":
+        raise ValueError("method='copy' needs PostgreSQL")
+    if dialect == "postgresql" and (method == "copy" or (method == "auto" and len(rows) > COPY_THRESHOLD)):
+        return _copy_write(connection, table, columns, rows, key=key, updates=updates, conflict=conflict)
+    statement = _insert_statement(dialect, table, key=key, updates=updates, conflict=conflict)
+    chunk_rows = SQLITE_CHUNK_ROWS if dialect == "sqlite" else _POSTGRESQL_CHUNK_ROWS
+    written = 0
+    for chunk in _chunks(rows, chunk_rows):
+        written += connection.execute(statement, list(chunk), execution_options=_ROWCOUNT).rowcount
+    return written
+
+
+def _insert_statement(
+    dialect: str, table: sa.Table, *, key: Sequence[str], updates: list[str], conflict: _Conflict
+) -> sa.Insert:
+    if conflict == "fail":
+        return sa.insert(table)
+    if dialect == "postgresql":
+        statement: postgresql.Insert | sqlite.Insert = postgresql.insert(table)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(table)
+    else:
+        raise ValueError(f"upserts support sqlite and postgresql, not {dialect}")
+    if conflict == "update" and updates:
+        return statement.on_conflict_do_update(
+            index_elements=list(key), set_={name: statement.excluded[name] for name in updates}
+        )
+    return statement.on_conflict_do_nothing(index_elements=list(key))
+
+
+def _copy_write(
+    connection: sa.Connection,
+    table: sa.Table,
+    columns: list[str],
+    rows: Sequence[Row],
+    *,
+    key: Sequence[str],
+    updates: list[str],
+    conflict: _Conflict,
+) -> int:
+    preparer = connection.dialect.identifier_preparer
+    column_list = ", ".join(preparer.quote(name) for name in columns)
+    target = preparer.format_table(table)
+    if conflict == "fail":
+        _copy(connection, target, column_list, columns, rows)
+        return len(rows)
+    staging_name = f"_staging_{table.name}"[:63]
+    staging = preparer.quote(staging_name)
+    connection.exec_driver_sql(
+        f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {column_list} FROM {target} WITH NO DATA"
+    )
+    _copy(connection, staging, column_list, columns, rows)
+    source = sa.table(staging_name, *(sa.column(name) for name in columns))
+    statement = postgresql.insert(table).from_select(columns, sa.select(*(source.c[name] for name in columns)))
+    if conflict == "update" and updates:
+        statement = statement.on_conflict_do_update(
+            index_elements=list(key), set_={name: statement.excluded[name] for name in updates}
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    written = connection.execute(statement, execution_options=_ROWCOUNT).rowcount
+    # Dropped now rather than at commit, so the same transaction can bulk-write this table again.
+    connection.exec_driver_sql(f"DROP TABLE {staging}")
+    return written
+
+
+def _copy(connection: sa.Connection, target: str, column_list: str, columns: list[str], rows: Sequence[Row]) -> None:
+    # The SQLAlchemy connection's own psycopg connection, so COPY runs inside the caller's transaction.
+    driver_connection = connection.connection.driver_connection
+    if driver_connection is None:
+        raise RuntimeError("the connection has no DBAPI connection")
+    values = _row_getter(columns)
+    with (
+        driver_connection.cursor() as cursor,
+        cursor.copy(f"COPY {target} ({column_list}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(values(row))
+
+
+def _row_getter(columns: Sequence[str]) -> Callable[[Row], tuple[Any, ...]]:
+    if len(columns) == 1:
+        only = columns[0]
+        return lambda row: (row[only],)
+    return operator.itemgetter(*columns)
+
+
+def _key_getter(key: Sequence[str]) -> Callable[[Row], Any]:
+    if len(key) == 1:
+        return operator.itemgetter(key[0])
+    return operator.itemgetter(*key)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

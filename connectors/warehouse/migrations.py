@@ -1,0 +1,243 @@
+"""The migration runner: applies ``sql/migrations/NNNN_name.sql`` in order and records each one.
+
+Files
+    ``NNNN_name.sql`` runs on every dialect. ``NNNN_name.postgresql.sql`` or ``NNNN_name.sqlite.sql`` replaces
+    it on that dialect (a version may also have only dialect variants). Versions are four digits and unique.
+
+Statements
+    A ``;`` at the end of a line (optionally followed by a ``--`` comment) ends a statement; whole-line ``--``
+    comments are dropped. That is all the parsing there is, so our SQL never ends a line inside a string literal
+    with ``;`` (and uses no ``$$`` bodies).
+
+Bookkeeping
+    ``schema_migrations(version, name, checksum, applied_at)`` holds one row per applied file: the sha256 of its
+    text (line endings normalised to ``\\n``) and the naive-UTC time it was applied. Editing an applied file
+    makes :func:`upgrade` raise :class:`MigrationChecksumError`; add a new migration instead.
+
+Transactions and concurrency
+    Each file runs in its own transaction together with its bookkeeping row, so a failure leaves nothing half
+    applied. Every transaction first takes a lock and re-reads ``schema_migrations``: PostgreSQL takes
+    ``pg_advisory_xact_lock`` keyed on the current schema, SQLite begins with ``BEGIN IMMEDIATE`` (transactional
+    DDL on SQLite needs an engine from :func:`~connectors.warehouse.engine.create_warehouse_engine`). Two
+    processes upgrading at once therefore apply each file once; the second one finds it recorded and skips it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from connectors.warehouse.engine import is_warehouse_engine, write_transaction
+from connectors.warehouse.load import forget_reflected_tables
+
+__all__ = [
+    "MIGRATIONS_DIR",
+    "Migration",
+    "MigrationChecksumError",
+    "MigrationError",
+    "applied_migrations",
+    "discover_migrations",
+    "split_statements",
+    "upgrade",
+]
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "sql" / "migrations"
+
+_FILE_NAME = re.compile(r"(?P<version>\d{4})_(?P<slug>[a-z0-9_]+?)(?:\.(?P<dialect>[a-z0-9]+))?\.sql")
+_STATEMENT_END = re.compile(r";[ \t]*(?:--[^\n]*)?$", re.MULTILINE)
+# First key of pg_advisory_xact_lock(int4, int4): "bill" in ASCII; the second is a hash of the current schema.
+_PG_LOCK_NAMESPACE = 0x62696C6C
+
+_BOOKKEEPING_DDL = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version TEXT NOT NULL,
+    name TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    applied_at TIMESTAMP NOT NULL,
+    CONSTRAINT pk_schema_migrations PRIMARY KEY (version)
+)
+"""
+_schema_migrations = sa.table(
+    "schema_migrations",
+    sa.column("version", sa.Text()),
+    sa.column("name", sa.Text()),
+    sa.column("checksum", sa.Text()),
+    sa.column("applied_at", sa.DateTime()),
+)
+
+
+class MigrationError(RuntimeError):
+    """The migrations cannot be applied: a bad file name, a missing file, or a statement that failed."""
+
+
+class MigrationChecksumError(MigrationError):
+    """A migration file was edited after it had been applied."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration file as chosen for a dialect."""
+
+    version: str
+    name: str
+    path: Path
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of the file's text with line endings normalised, so a CRLF checkout does not count as an edit."""
+        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+
+    def statements(self) -> list[str]:
+        """The file's statements, split by :func:`split_statements`."""
+        return split_statements(self.sql)
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    """One row of ``schema_migrations``."""
+
+    version: str
+    name: str
+    checksum: str
+    applied_at: datetime
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a migration into statements: a ``;`` at a line end ends one; whole-line comments are dropped."""
+    kept = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    return [part.strip() for part in _STATEMENT_END.split(kept) if part.strip()]
+
+
+def discover_migrations(dialect: str, directory: Path | None = None) -> list[Migration]:
+    """The migrations for ``dialect`` ("sqlite", "postgresql") in version order, dialect variants preferred."""
+    directory = directory or MIGRATIONS_DIR
+    if not directory.is_dir():
+        raise MigrationError(f"migrations directory {directory} does not exist")
+    by_version: dict[str, dict[str | None, Path]] = {}
+    names: dict[str, str] = {}
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILE_NAME.fullmatch(path.name)
+        if match is None:
+            raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql or NNNN_name.<dialect>.sql")
+        version, variant = match["version"], match["dialect"]
+        name = f"{version}_{match['slug']}"
+        if names.setdefault(version, name) != name:
+            raise MigrationError(f"version {version} is used by two migrations: {names[version]} and {name}")
+        by_version.setdefault(version, {})[variant] = path
+    migrations = []
+    for version in sorted(by_version):
+        variants = by_version[version]
+        chosen = variants.get(dialect) or variants.get(None)
+        if chosen is None:
+            raise MigrationError(
+                f"migration {names[version]} has no file for {dialect}: "
+                f"add {names[version]}.sql or {names[version]}.{dialect}.sql"
+            )
+        text = chosen.read_bytes().decode("utf-8").replace("\r\n", "\n")
+        migrations.append(Migration(version=version, name=names[version], path=chosen, sql=text))
+    return migrations
+
+
+def applied_migrations(connection: sa.Connection) -> dict[str, AppliedMigration]:
+    """The rows of ``schema_migrations`` by version (the table must exist)."""
+    rows = connection.execute(sa.select(_schema_migrations).order_by(_schema_migrations.c.version)).mappings()
+    return {row["version"]: AppliedMigration(**row) for row in rows}
+
+
+def upgrade(engine: sa.Engine, *, directory: Path | None = None) -> list[str]:
+    """Apply every migration not yet recorded, in order; return the names applied by this call.
+
+    Idempotent and safe to run from several processes at once (see the module docstring). Raises
+    :class:`MigrationChecksumError` when an applied file has been edited, :class:`MigrationError` when an
+    applied migration has no file any more or a statement fails (that file's transaction is rolled back).
+    """
+    if not is_warehouse_engine(engine):
+        raise MigrationError("SQLite migrations need an engine from create_warehouse_engine (transactional DDL)")
+    directory = directory or MIGRATIONS_DIR
+    migrations = discover_migrations(engine.dialect.name, directory)
+    with _locked_transaction(engine) as connection:
+        connection.exec_driver_sql(_BOOKKEEPING_DDL)
+        recorded = applied_migrations(connection)
+    _check_recorded(recorded, migrations, directory)
+
+    applied_now: list[str] = []
+    try:
+        for migration in migrations:
+            if migration.version in recorded:
+                continue
+            with _locked_transaction(engine) as connection:
+                # Another process may have applied it since we looked.
+                row = applied_migrations(connection).get(migration.version)
+                if row is not None:
+                    _check_unchanged(row, migration)
+                    continue
+                _apply(connection, migration)
+            applied_now.append(migration.name)
+            log.info("applied migration %s (%s)", migration.name, migration.path.name)
+    finally:
+        if applied_now:
+            forget_reflected_tables(engine)
+    return applied_now
+
+
+@contextmanager
+def _locked_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    with write_transaction(engine) as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:namespace, hashtext(coalesce(current_schema(), '')))"),
+                {"namespace": _PG_LOCK_NAMESPACE},
+            )
+        yield connection
+
+
+def _check_recorded(recorded: dict[str, AppliedMigration], migrations: list[Migration], directory: Path) -> None:
+    available = {migration.version: migration for migration in migrations}
+    for version, row in recorded.items():
+        migration = available.get(version)
+        if migration is None:
+            raise MigrationError(
+                f"migration {row.name} is applied but has no file in {directory}: is this code older than the database?"
+            )
+        _check_unchanged(row, migration)
+
+
+def _check_unchanged(row: AppliedMigration, migration: Migration) -> None:
+    if migration.name != row.name:
+        raise MigrationError(f"migration {row.version} was applied as {row.name} but the file is now {migration.name}")
+    if migration.checksum != row.checksum:
+        raise MigrationChecksumError(
+            f"{migration.path.name} was edited after it was applied on {row.applied_at:%Y-%m-%d %H:%M} UTC "
+            f"(recorded sha256 {row.checksum[:12]}…, file now {migration.checksum[:12]}…); "
+            "restore it and put the change in a new migration"
+        )
+
+
+def _apply(connection: sa.Connection, migration: Migration) -> None:
+    for number, statement in enumerate(migration.statements(), start=1):
+        try:
+            connection.exec_driver_sql(statement)
+        except sa.exc.DBAPIError as exc:
+            first_line = statement.splitlines()[0]
+            raise MigrationError(
+                f"{migration.path.name}, statement {number} ({first_line!r}) failed: {exc.orig}"
+            ) from exc
+    connection.execute(
+        sa.insert(_schema_migrations).values(
+            version=migration.version,
+            name=migration.name,
+            checksum=migration.checksum,
+            applied_at=datetime.now(UTC).replace(tzinfo=None),
+        )
+    )
