@@ -13,6 +13,7 @@ programming error raised here, before a request is made, rather than a 400 from 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -31,6 +32,22 @@ FILTERABLE_PROPERTIES: frozenset[str] = frozenset({
 #: Billit's page size for OData lists; `$top` cannot exceed it without server paging kicking in.
 PAGE_SIZE = 120
 
+_BILLIT_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,7})?)?$")
+
+
+class BillitTimestamp(str):
+    """A timestamp exactly as Billit wrote it (`2025-04-07T13:30:32.1327398`), rendered verbatim.
+
+    Billit keeps 7 fraction digits where Python keeps 6: a cursor built from a parsed datetime would not match
+    the stored value with `eq`, so keyset paging compares with Billit's own text.
+    """
+
+    def __new__(cls, text: str) -> BillitTimestamp:
+        if not _BILLIT_TIMESTAMP.match(text):
+            raise ValueError(f"not a Billit timestamp: {text!r}")
+        return super().__new__(cls, text)
+
+
 Scalar = str | bool | int | Decimal | date | datetime | Enum | None
 Direction = Literal["asc", "desc"]
 
@@ -47,6 +64,8 @@ def literal(value: Scalar) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, BillitTimestamp):
+        return f"DateTime'{value}'"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, Decimal):

@@ -109,9 +109,13 @@ def upsert_rows(
     key: Sequence[str],
     *,
     update_columns: Sequence[str] | None = None,
+    unless_newer: str | None = None,
     method: BulkMethod = "auto",
 ) -> int:
     """Insert ``rows``, updating the stored row where ``key`` already exists; return the rows written.
+
+    With ``unless_newer`` (a column such as ``last_modified``) a stored row whose value is greater is kept as is:
+    an older snapshot (a replay, an overlapping backfill slice) never overwrites a newer one.
 
     ``update_columns`` (default: every column of the rows except the key) are overwritten on conflict; an empty
     list turns the upsert into insert-if-absent. ``key`` must match a primary key or unique constraint. Of rows
@@ -126,7 +130,10 @@ def upsert_rows(
         raise ValueError(f"update_columns {unknown} must be non-key columns present in the rows")
     getter = _key_getter(key)
     unique = list({getter(row): row for row in rows}.values())
-    return _write(connection, table, columns, unique, key=key, updates=updates, conflict="update", method=method)
+    return _write(
+        connection, table, columns, unique, key=key, updates=updates, conflict="update", method=method,
+        unless_newer=unless_newer,
+    )
 
 
 def replace_children(
@@ -219,13 +226,17 @@ def _write(
     updates: list[str],
     conflict: _Conflict,
     method: BulkMethod,
+    unless_newer: str | None = None,
 ) -> int:
     dialect = connection.dialect.name
     if method == "copy" and dialect != "postgresql":
         raise ValueError("method='copy' needs PostgreSQL")
     if dialect == "postgresql" and (method == "copy" or (method == "auto" and len(rows) > COPY_THRESHOLD)):
-        return _copy_write(connection, table, columns, rows, key=key, updates=updates, conflict=conflict)
-    statement = _insert_statement(dialect, table, key=key, updates=updates, conflict=conflict)
+        return _copy_write(
+            connection, table, columns, rows, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer
+        )
+    statement = _insert_statement(dialect, table, key=key, updates=updates, conflict=conflict,
+                                  unless_newer=unless_newer)
     chunk_rows = SQLITE_CHUNK_ROWS if dialect == "sqlite" else _POSTGRESQL_CHUNK_ROWS
     written = 0
     for chunk in _chunks(rows, chunk_rows):
@@ -233,8 +244,16 @@ def _write(
     return written
 
 
+def _keep_newer(table: sa.Table, excluded: Any, column: str | None) -> Any:
+    """The DO UPDATE condition that keeps a stored row newer than the incoming one."""
+    if column is None:
+        return None
+    return sa.or_(table.c[column].is_(None), table.c[column] <= excluded[column])
+
+
 def _insert_statement(
-    dialect: str, table: sa.Table, *, key: Sequence[str], updates: list[str], conflict: _Conflict
+    dialect: str, table: sa.Table, *, key: Sequence[str], updates: list[str], conflict: _Conflict,
+    unless_newer: str | None = None,
 ) -> sa.Insert:
     if conflict == "fail":
         return sa.insert(table)
@@ -246,7 +265,8 @@ def _insert_statement(
         raise ValueError(f"upserts support sqlite and postgresql, not {dialect}")
     if conflict == "update" and updates:
         return statement.on_conflict_do_update(
-            index_elements=list(key), set_={name: statement.excluded[name] for name in updates}
+            index_elements=list(key), set_={name: statement.excluded[name] for name in updates},
+            where=_keep_newer(table, statement.excluded, unless_newer),
         )
     return statement.on_conflict_do_nothing(index_elements=list(key))
 
@@ -260,6 +280,7 @@ def _copy_write(
     key: Sequence[str],
     updates: list[str],
     conflict: _Conflict,
+    unless_newer: str | None = None,
 ) -> int:
     preparer = connection.dialect.identifier_preparer
     column_list = ", ".join(preparer.quote(name) for name in columns)
@@ -277,7 +298,8 @@ def _copy_write(
     statement = postgresql.insert(table).from_select(columns, sa.select(*(source.c[name] for name in columns)))
     if conflict == "update" and updates:
         statement = statement.on_conflict_do_update(
-            index_elements=list(key), set_={name: statement.excluded[name] for name in updates}
+            index_elements=list(key), set_={name: statement.excluded[name] for name in updates},
+            where=_keep_newer(table, statement.excluded, unless_newer),
         )
     else:
         statement = statement.on_conflict_do_nothing(index_elements=list(key))

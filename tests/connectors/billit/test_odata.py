@@ -7,7 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.billit.odata import FILTERABLE_PROPERTIES, ODataPropertyError, ODataQuery, all_of, literal, prop
+from connectors.billit.odata import (
+    FILTERABLE_PROPERTIES,
+    BillitTimestamp,
+    ODataPropertyError,
+    ODataQuery,
+    all_of,
+    literal,
+    prop,
+)
 
 
 @pytest.mark.parametrize(
@@ -27,6 +35,7 @@ from connectors.billit.odata import FILTERABLE_PROPERTIES, ODataPropertyError, O
         (datetime(2024, 3, 10, 15, 0, 49, 720000), "DateTime'2024-03-10T15:00:49.72'"),
         (datetime(2024, 1, 1), "DateTime'2024-01-01T00:00:00'"),
         (datetime(2025, 4, 7, 13, 30, 32, 132739), "DateTime'2025-04-07T13:30:32.132739'"),
+        (BillitTimestamp("2025-04-07T13:30:32.1327398"), "DateTime'2025-04-07T13:30:32.1327398'"),
     ],
 )
 def test_literals_are_rendered_as_odata_v3(value: object, expected: str) -> None:
@@ -79,3 +88,9 @@ def test_params_carry_top_skip_and_inline_count() -> None:
         "$filter": "Paid eq false", "$orderby": "OrderID asc", "$top": "50", "$skip": "100",
         "$inlinecount": "allpages",
     }
+
+
+@pytest.mark.parametrize("text", ["2025-04-07 13:30", "2025-04-07T13:30:32.12345678", "x' or 1 eq 1 or '"])
+def test_a_billit_timestamp_must_look_like_one(text: str) -> None:
+    with pytest.raises(ValueError):
+        BillitTimestamp(text)

@@ -182,6 +182,28 @@ def test_upsert_inserts_new_keys_then_updates_only_the_chosen_columns(
 
 
 @pytest.mark.parametrize("method", ["auto", "executemany"])
+def test_an_older_snapshot_never_overwrites_a_newer_row(
+    engine: sa.Engine, tables: dict[str, sa.Table], method: BulkMethod
+) -> None:
+    newer = BILLIT_LAST_MODIFIED + timedelta(seconds=1)
+    older = BILLIT_LAST_MODIFIED - timedelta(seconds=1)
+    padding = [invoice(order_id) for order_id in range(10, 10 + COPY_THRESHOLD)]  # large enough for COPY on auto
+    with engine.begin() as connection:
+        first = invoice(1, order_status="Paid", last_modified=newer)
+        upsert_rows(connection, tables["invoices"], [first], ["order_id"])
+        upsert_rows(
+            connection, tables["invoices"],
+            [invoice(1, order_status="ToPay", last_modified=older), invoice(2, last_modified=older), *padding],
+            ["order_id"], unless_newer="last_modified", method=method,
+        )
+        upsert_rows(connection, tables["invoices"], [invoice(2, order_status="Paid", last_modified=newer)],
+                    ["order_id"], unless_newer="last_modified", method=method)
+        stored = {row["order_id"]: row for row in read_all(connection, tables["invoices"])}
+    assert (stored[1]["order_status"], stored[1]["last_modified"]) == ("Paid", newer)
+    assert (stored[2]["order_status"], stored[2]["last_modified"]) == ("Paid", newer)
+
+
+@pytest.mark.parametrize("method", ["auto", "executemany"])
 def test_upsert_keeps_the_last_row_of_a_repeated_key(
     engine: sa.Engine, tables: dict[str, sa.Table], method: BulkMethod
 ) -> None:
