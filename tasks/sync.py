@@ -1,0 +1,136 @@
+"""Prefect tasks of the extraction flows, and `run_stream`, the plain function they wrap.
+
+`run_stream` is what a flow's "extract -> normalise -> land -> load" step does for one stream: it records the run
+in `sync_runs`, runs the pipelined extraction of `tasks.extract`, and closes the run with its counts, also when it
+fails. Listing, fetching, normalising and loading overlap inside one task because splitting them into Prefect
+task runs per page would serialise them through the Prefect API and cost more than the work itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from prefect import task
+from prefect.artifacts import create_table_artifact
+
+from connectors.billit import BillitClient, BillitError, load_settings
+from connectors.warehouse import create_warehouse_engine, upgrade
+from tasks.extract import STREAMS, ExtractStats, SyncOptions, sync_stream
+from tasks.landing import landed_runs, read_landed_orders
+from tasks.warehouse import finish_run, load_orders, start_run
+
+logger = logging.getLogger("billit_pipelines.sync")
+
+SUMMARY_COLUMNS = (
+    "stream", "mode", "status", "requests", "pages", "orders_listed", "orders_new", "orders_changed",
+    "orders_unchanged", "orders_deleted", "lines_loaded", "quarantined", "watermark_before", "watermark_after",
+    "duration_s",
+)
+
+
+@functools.cache
+def warehouse_engine(url: str | None = None) -> sa.Engine:
+    """One Engine per process and URL (default: $WAREHOUSE_URL, else the SQLite file)."""
+    return create_warehouse_engine(url)
+
+
+def run_stream(
+    stream_name: str, *, since: datetime | None = None, until: datetime | None = None,
+    lookback_minutes: float = 15, landing_dir: str | None = "landing", warehouse_url: str | None = None,
+    flow_run_id: str | None = None, **settings_overrides: Any,
+) -> dict[str, Any]:
+    """Sync one stream (incremental, or the since/until window as a backfill) and return the run summary."""
+    stream = STREAMS[stream_name]
+    engine = warehouse_engine(warehouse_url)
+    settings = load_settings(**settings_overrides)
+    options = SyncOptions(lookback=timedelta(minutes=lookback_minutes),
+                          landing_dir=Path(landing_dir) if landing_dir else None)
+    mode = "backfill" if since is not None or until is not None else "incremental"
+    run = start_run(engine, stream.name, mode, window_since=since, window_until=until, flow_run_id=flow_run_id)
+    started = time.perf_counter()
+
+    async def extract() -> ExtractStats:
+        async with BillitClient(settings) as billit:
+            return await sync_stream(billit, engine, stream, run, options, since=since, until=until)
+
+    try:
+        stats = asyncio.run(extract())
+    except BaseException as exc:
+        finish_run(engine, run, requests=0, pages=0, orders_listed=0, error=f"{type(exc).__name__}: {exc}")
+        raise
+    summary = finish_run(engine, run, requests=stats.requests, pages=stats.paging.pages,
+                         orders_listed=stats.orders_listed)
+    return summary | {"duration_s": round(time.perf_counter() - started, 3), "quiet": stats.skipped_quiet}
+
+
+def replay_landing(path: str, *, warehouse_url: str | None = None) -> list[dict[str, Any]]:
+    """Load landed runs from disk again, without calling Billit; watermarks are not moved."""
+    engine = warehouse_engine(warehouse_url)
+    summaries = []
+    for run_directory in landed_runs(path):
+        stream_name = run_directory.parent.name
+        run = start_run(engine, stream_name, "replay")
+        orders = 0
+        for batch in read_landed_orders(run_directory):
+            run.counts.add(load_orders(engine, batch, stream=stream_name, run_id=run.run_id))
+            orders += len(batch)
+        summaries.append(finish_run(engine, run, requests=0, pages=0, orders_listed=orders)
+                         | {"source": str(run_directory)})
+    return summaries
+
+
+def _retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect retries the task only for errors Billit may not repeat (429, 5xx, network)."""
+    try:
+        state.result()
+    except BillitError as exc:
+        return exc.retryable
+    except Exception:  # noqa: BLE001 - anything else is a bug or bad data: do not retry
+        return False
+    return False
+
+
+@task(name="prepare-warehouse")
+def prepare_warehouse(warehouse_url: str | None = None) -> list[str]:
+    """Apply pending migrations from sql/migrations."""
+    applied = upgrade(warehouse_engine(warehouse_url))
+    if applied:
+        logger.info("applied migrations: %s", ", ".join(applied))
+    return applied
+
+
+@task(name="extract-and-load", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_retry_on_transient)
+def extract_and_load(
+    stream_name: str, since: datetime | None = None, until: datetime | None = None, lookback_minutes: float = 15,
+    landing_dir: str | None = "landing", warehouse_url: str | None = None,
+) -> dict[str, Any]:
+    """List changed orders, fetch them in full, land them as Parquet and load them with the watermark."""
+    from prefect.runtime import flow_run
+
+    return run_stream(stream_name, since=since, until=until, lookback_minutes=lookback_minutes,
+                      landing_dir=landing_dir, warehouse_url=warehouse_url, flow_run_id=flow_run.id)
+
+
+@task(name="report-sync")
+def report_sync(summaries: list[dict[str, Any]]) -> None:
+    """Log each run's counts and publish them as a Prefect table artifact."""
+    rows = [{column: _cell(summary.get(column)) for column in SUMMARY_COLUMNS} for summary in summaries]
+    for row in rows:
+        logger.info(
+            "%(stream)s %(mode)s %(status)s: %(requests)s requests, %(pages)s pages, %(orders_new)s new, "
+            "%(orders_changed)s changed, %(orders_unchanged)s unchanged, %(orders_deleted)s deleted, "
+            "%(lines_loaded)s lines, %(quarantined)s quarantined, watermark %(watermark_before)s -> "
+            "%(watermark_after)s in %(duration_s)ss", row,
+        )
+    create_table_artifact(key="billit-sync-summary", table=rows, description="Billit -> warehouse sync runs")
+
+
+def _cell(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value

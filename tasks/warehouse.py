@@ -1,0 +1,260 @@
+"""Warehouse side of a sync: load a batch of full orders, move watermarks, mark deletions, record runs.
+
+Plain functions over a SQLAlchemy Engine (the Prefect tasks in `tasks/sync.py` call them). Each batch and its
+watermark advance commit in one transaction: a process killed at any moment leaves either the whole batch with
+its watermark, or neither, and the next run picks up from the last committed watermark.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.warehouse import (
+    insert_ignoring_duplicates,
+    reflect_tables,
+    replace_children,
+    upsert_rows,
+    write_transaction,
+)
+from tasks.normalise.orders import normalise_orders, order_state
+
+# A row keeps the run that first loaded it.
+_INVOICE_KEEP = {"order_id", "first_run_id"}
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """The key of the last order a stream has loaded: Billit's LastModified text and the OrderID."""
+
+    last_modified_raw: str
+    order_id: int
+
+    @property
+    def last_modified(self) -> datetime:
+        return datetime.fromisoformat(self.last_modified_raw)
+
+    def __str__(self) -> str:
+        return f"{self.last_modified_raw}#{self.order_id}"
+
+
+@dataclass
+class LoadCounts:
+    orders_new: int = 0
+    orders_changed: int = 0
+    orders_unchanged: int = 0
+    orders_deleted: int = 0
+    lines_loaded: int = 0
+    quarantined: int = 0
+
+    def add(self, other: LoadCounts) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    stream: str
+    mode: str
+    window_since: datetime | None = None
+    window_until: datetime | None = None
+    watermark_before: Watermark | None = None
+    counts: LoadCounts = field(default_factory=LoadCounts)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def read_watermark(engine: sa.Engine, stream: str) -> Watermark | None:
+    state = reflect_tables(engine)["sync_state"]
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(state.c.watermark_raw, state.c.watermark_order_id).where(state.c.stream == stream)
+        ).first()
+    if row is None or row.watermark_raw is None:
+        return None
+    return Watermark(row.watermark_raw, int(row.watermark_order_id or 0))
+
+
+def _save_watermark(connection: sa.Connection, tables: Mapping[str, sa.Table], stream: str, watermark: Watermark,
+                    run_id: str) -> None:
+    upsert_rows(connection, tables["sync_state"], [{
+        "stream": stream, "watermark_last_modified": watermark.last_modified,
+        "watermark_raw": watermark.last_modified_raw, "watermark_order_id": watermark.order_id,
+        "updated_at": _utcnow(), "last_run_id": run_id,
+    }], ["stream"])
+
+
+def stored_versions(engine: sa.Engine, order_ids: Sequence[int]) -> dict[int, str]:
+    """Billit's LastModified text of the orders the warehouse already has (deleted ones excluded)."""
+    if not order_ids:
+        return {}
+    invoices = reflect_tables(engine)["invoices"]
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(invoices.c.order_id, invoices.c.last_modified_raw)
+            .where(invoices.c.order_id.in_(list(order_ids)), invoices.c.is_deleted.is_(False))
+        )
+        return {row.order_id: row.last_modified_raw for row in rows}
+
+
+def count_window(engine: sa.Engine, direction: str, since: datetime | None) -> int:
+    """Orders of one direction the warehouse holds (not deleted) with LastModified at or after `since`."""
+    invoices = reflect_tables(engine)["invoices"]
+    query = sa.select(sa.func.count()).select_from(invoices).where(
+        invoices.c.direction == direction, invoices.c.is_deleted.is_(False)
+    )
+    if since is not None:
+        query = query.where(invoices.c.last_modified >= since)
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
+def load_orders(
+    engine: sa.Engine, orders: Sequence[Mapping[str, Any]], *, stream: str, run_id: str,
+    watermark: Watermark | None = None,
+) -> LoadCounts:
+    """Normalise and load full orders; with `watermark`, move the stream's watermark in the same transaction.
+
+    An order older than the stored version is left alone (replays and overlapping slices cannot go back in time).
+    """
+    batch = normalise_orders(orders, stream=stream, run_id=run_id)
+    tables = reflect_tables(engine)
+    invoices = tables["invoices"]
+    counts = LoadCounts()
+    with write_transaction(engine) as connection:
+        stored = {
+            row.order_id: row for row in connection.execute(
+                sa.select(invoices).where(invoices.c.order_id.in_(batch.order_ids))
+            )
+        } if batch.order_ids else {}
+        fresh = []
+        for invoice in batch.invoices:
+            before = stored.get(invoice["order_id"])
+            if before is None:
+                counts.orders_new += 1
+            elif before.last_modified is not None and before.last_modified > invoice["last_modified"]:
+                counts.orders_unchanged += 1
+                continue
+            elif before.last_modified_raw == invoice["last_modified_raw"] and not before.is_deleted:
+                counts.orders_unchanged += 1
+            else:
+                counts.orders_changed += 1
+            fresh.append(invoice)
+        fresh_ids = {invoice["order_id"] for invoice in fresh}
+
+        upsert_rows(connection, invoices, fresh, ["order_id"],
+                    update_columns=[name for name in fresh[0] if name not in _INVOICE_KEEP] if fresh else None,
+                    unless_newer="last_modified")
+        for table, rows in (("invoice_lines", batch.lines), ("invoice_vat_groups", batch.vat_groups),
+                            ("invoice_messages", batch.messages)):
+            replace_children(connection, tables[table], "order_id", sorted(fresh_ids),
+                             [row for row in rows if row["order_id"] in fresh_ids])
+        counts.lines_loaded = sum(1 for line in batch.lines if line["order_id"] in fresh_ids)
+
+        parties = list(batch.parties.values())
+        upsert_rows(connection, tables["parties"], parties, ["party_id"], unless_newer="last_modified")
+        replace_children(connection, tables["party_identifiers"], "party_id", sorted(batch.identifiers),
+                         [row for rows in batch.identifiers.values() for row in rows])
+
+        history = [
+            _history_row(invoice, run_id) for invoice in fresh
+            if stored.get(invoice["order_id"]) is None
+            or order_state(stored[invoice["order_id"]]._mapping) != order_state(invoice)
+        ]
+        insert_ignoring_duplicates(connection, tables["invoice_status_history"], history,
+                                   ["order_id", "observed_last_modified"])
+        counts.quarantined = insert_ignoring_duplicates(
+            connection, tables["quarantine"], batch.quarantine,
+            ["stream", "entity", "entity_key", "source_version", "reason"],
+        )
+        if watermark is not None:
+            _save_watermark(connection, tables, stream, watermark, run_id)
+    return counts
+
+
+def _history_row(invoice: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    return {
+        "order_id": invoice["order_id"], "observed_last_modified": invoice["last_modified"], "run_id": run_id,
+        "order_status": invoice["order_status"], "delivery_status": invoice["delivery_status"],
+        "document_delivery_info": invoice["document_delivery_info"],
+        "last_response_code": invoice["last_response_code"], "paid": invoice["paid"],
+        "is_deleted": bool(invoice.get("is_deleted")), "recorded_at": _utcnow(),
+    }
+
+
+def mark_deleted(
+    engine: sa.Engine, deleted: Iterable[Mapping[str, Any]], *, stream: str, run_id: str,
+    watermark: Watermark | None,
+) -> int:
+    """Flag orders Billit lists as deleted (`is_deleted`, `deleted_at`); rows are kept, never removed."""
+    tables = reflect_tables(engine)
+    invoices = tables["invoices"]
+    when = {int(item["OrderID"]): datetime.fromisoformat(str(item["LastModified"])) for item in deleted
+            if isinstance(item.get("OrderID"), int) and item.get("LastModified")}
+    marked = 0
+    with write_transaction(engine) as connection:
+        if when:
+            rows = connection.execute(
+                sa.select(invoices).where(invoices.c.order_id.in_(list(when)), invoices.c.is_deleted.is_(False))
+            ).all()
+            for row in rows:
+                connection.execute(
+                    invoices.update().where(invoices.c.order_id == row.order_id)
+                    .values(is_deleted=True, deleted_at=when[row.order_id], last_run_id=run_id)
+                )
+            history = [
+                _history_row({**row._mapping, "last_modified": max(when[row.order_id], row.last_modified),
+                              "is_deleted": True}, run_id)
+                for row in rows
+            ]
+            insert_ignoring_duplicates(connection, tables["invoice_status_history"], history,
+                                       ["order_id", "observed_last_modified"])
+            marked = len(rows)
+        if watermark is not None:
+            _save_watermark(connection, tables, stream, watermark, run_id)
+    return marked
+
+
+def start_run(
+    engine: sa.Engine, stream: str, mode: str, *, window_since: datetime | None = None,
+    window_until: datetime | None = None, flow_run_id: str | None = None,
+) -> RunRecord:
+    run = RunRecord(run_id=uuid.uuid4().hex, stream=stream, mode=mode, window_since=window_since,
+                    window_until=window_until, watermark_before=read_watermark(engine, stream))
+    with write_transaction(engine) as connection:
+        connection.execute(reflect_tables(engine)["sync_runs"].insert().values(
+            run_id=run.run_id, stream=stream, mode=mode, flow_run_id=flow_run_id, status="running",
+            started_at=_utcnow(), window_since=window_since, window_until=window_until,
+            watermark_before=str(run.watermark_before) if run.watermark_before else None,
+        ))
+    return run
+
+
+def finish_run(
+    engine: sa.Engine, run: RunRecord, *, requests: int, pages: int, orders_listed: int, error: str | None = None
+) -> dict[str, Any]:
+    """Close the run's `sync_runs` row and return its summary."""
+    after = read_watermark(engine, run.stream)
+    summary = {
+        "run_id": run.run_id, "stream": run.stream, "mode": run.mode,
+        "status": "failed" if error else "succeeded", "finished_at": _utcnow(),
+        "watermark_after": str(after) if after else None, "requests": requests, "pages": pages,
+        "orders_listed": orders_listed, **asdict(run.counts), "error": error,
+    }
+    runs = reflect_tables(engine)["sync_runs"]
+    with write_transaction(engine) as connection:
+        connection.execute(runs.update().where(runs.c.run_id == run.run_id).values(**{
+            key: value for key, value in summary.items() if key not in ("run_id", "stream", "mode")
+        }))
+    return summary | {
+        "watermark_before": str(run.watermark_before) if run.watermark_before else None,
+        "window_since": run.window_since, "window_until": run.window_until,
+    }
