@@ -36,14 +36,15 @@ from connectors.billit.errors import (
     BillitForbiddenIdError,
     BillitHTTPError,
     BillitNotFoundError,
+    BillitPaginationError,
     BillitProtocolError,
     BillitRateLimitedError,
     BillitServerError,
     BillitTransportError,
     BillitValidationError,
 )
-from connectors.billit.odata import ODataQuery
-from connectors.billit.pagination import ODataPaginator, PagingStats, parse_page
+from connectors.billit.odata import PAGE_SIZE, BillitTimestamp, Expr, ODataQuery, all_of, prop
+from connectors.billit.pagination import ODataPaginator, Page, PagingStats, parse_page
 from connectors.billit.settings import BillitSettings
 from connectors.billit.wire import encode_json, parse_error_details, parse_json, parse_order_id
 
@@ -149,6 +150,47 @@ class BillitClient:
                 fresh.append(item)
             paginator.stats.records += len(fresh)
             yield fresh
+
+    async def list_page(self, query: ODataQuery, *, path: str = ORDERS_PATH) -> Page:
+        """One request of a listing, without following NextPageLink."""
+        response = await self._request("GET", path, params=query.params(), repeat=Repeat.ALWAYS)
+        return parse_page(parse_json(response.text))
+
+    async def iter_order_pages_by_key(
+        self, base_filter: Expr | None, *, page_size: int = PAGE_SIZE, stats: PagingStats | None = None,
+        path: str = ORDERS_PATH,
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Pages ordered by (LastModified, OrderID), each requested *after the last key seen*, not by position.
+
+        With `$skip` an order modified mid-listing moves to the end and shifts every later row left by one, so an
+        unmodified order is skipped, and its old LastModified lies below any later watermark: lost for good. Paging
+        by key cannot skip: every request asks for what sorts after the last record already returned. The cursor
+        is Billit's own timestamp text (7 fraction digits), so `eq` matches the stored value exactly.
+        """
+        stats = stats if stats is not None else PagingStats()
+        cursor: tuple[BillitTimestamp, int] | None = None
+        while True:
+            after = None
+            if cursor is not None:
+                last_modified, order_id = cursor
+                after = prop("LastModified").gt(last_modified) | (
+                    prop("LastModified").eq(last_modified) & prop("OrderID").gt(order_id)
+                )
+            query = ODataQuery(
+                filter=all_of(clause for clause in (base_filter, after) if clause is not None),
+                orderby=(("LastModified", "asc"), ("OrderID", "asc")), top=page_size,
+            )
+            page = (await self.list_page(query, path=path)).items
+            stats.pages += 1
+            stats.records += len(page)
+            yield page
+            if len(page) < page_size:
+                return
+            last = page[-1]
+            next_cursor = (BillitTimestamp(str(last["LastModified"])), int(last["OrderID"]))
+            if cursor is not None and next_cursor <= cursor:
+                raise BillitPaginationError(f"keyset paging did not advance past {cursor}")
+            cursor = next_cursor
 
     async def iter_orders(
         self, query: ODataQuery | None = None, *, page_size: int | None = None, stats: PagingStats | None = None
