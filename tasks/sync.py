@@ -44,11 +44,14 @@ def warehouse_engine(url: str | None = None) -> sa.Engine:
 def run_stream(
     stream_name: str, *, since: datetime | None = None, until: datetime | None = None,
     lookback_minutes: float = 15, landing_dir: str | None = "landing", warehouse_url: str | None = None,
-    flow_run_id: str | None = None, **settings_overrides: Any,
+    engine: sa.Engine | None = None, flow_run_id: str | None = None, **settings_overrides: Any,
 ) -> dict[str, Any]:
-    """Sync one stream (incremental, or the since/until window as a backfill) and return the run summary."""
+    """Sync one stream (incremental, or the since/until window as a backfill) and return the run summary.
+
+    The Billit settings come from the environment; `settings_overrides` replace single ones (tests, the demo).
+    """
     stream = STREAMS[stream_name]
-    engine = warehouse_engine(warehouse_url)
+    engine = engine or warehouse_engine(warehouse_url)
     settings = load_settings(**settings_overrides)
     options = SyncOptions(lookback=timedelta(minutes=lookback_minutes),
                           landing_dir=Path(landing_dir) if landing_dir else None)
@@ -70,9 +73,11 @@ def run_stream(
     return summary | {"duration_s": round(time.perf_counter() - started, 3), "quiet": stats.skipped_quiet}
 
 
-def replay_landing(path: str, *, warehouse_url: str | None = None) -> list[dict[str, Any]]:
+def replay_landing(
+    path: str | Path, *, warehouse_url: str | None = None, engine: sa.Engine | None = None
+) -> list[dict[str, Any]]:
     """Load landed runs from disk again, without calling Billit; watermarks are not moved."""
-    engine = warehouse_engine(warehouse_url)
+    engine = engine or warehouse_engine(warehouse_url)
     summaries = []
     for run_directory in landed_runs(path):
         stream_name = run_directory.parent.name

@@ -111,8 +111,9 @@ def list_orders(sandbox: Sandbox, request: Request, _body: bytes, *, deleted: bo
     try:
         query = parse_list_query(request.query_params.multi_items())
         modify = sandbox.injector.faults.modify_during_paging
-        if modify and query.skip > 0 and not deleted:
-            # The $skip-paging trap: rows change (and move to the end of a LastModified order) between pages.
+        if modify and not deleted:
+            # Rows change (and move to the end of a LastModified order) between any two list requests: the
+            # $skip-paging trap, and the test of every other way of paging.
             modify_random_orders(sandbox, company_id, modify)
         url = request.url
         base_url = f"{url.scheme}://{url.netloc}{url.path}"

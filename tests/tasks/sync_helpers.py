@@ -1,0 +1,82 @@
+"""Helpers for the extraction tests: run a stream against a sandbox, and compare the warehouse with Billit."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.billit.sandbox.server import SandboxServer
+from connectors.warehouse import reflect_tables
+from tasks.normalise.identifiers import normalise_party_identifiers
+from tasks.sync import run_stream
+
+COMPANY = 574991
+
+
+def sync(server: SandboxServer, engine: sa.Engine, stream: str, **options: Any) -> dict[str, Any]:
+    options.setdefault("landing_dir", None)
+    return run_stream(
+        stream, engine=engine, base_url=server.base_url, api_key="sandbox-api-key", party_id=COMPANY,
+        backoff_base_s=0.01, backoff_max_s=0.2, **options,
+    )
+
+
+def billit_view(order: dict[str, Any]) -> tuple[Any, ...]:
+    lines = order.get("OrderLines", [])
+    party = order.get("Customer") if order["OrderDirection"] == "Income" else order.get("Supplier")
+    identifiers = sorted((i.source, i.raw, i.is_valid) for i in normalise_party_identifiers(party or {}))
+    return (
+        order["OrderDirection"], order["OrderNumber"], order["LastModified"], order["TotalExcl"], order["TotalVAT"],
+        order["TotalIncl"], order.get("OrderStatus"), order.get("Paid", False),
+        (order.get("CurrentDocumentDeliveryDetails") or {}).get("DocumentDeliveryStatus"),
+        tuple((line["Quantity"], line["UnitPriceExcl"], line["TotalIncl"]) for line in lines),
+        tuple((group["VATPercentage"], group["TotalIncl"]) for group in order.get("VatGroups", [])),
+        len(order.get("Messages", [])), (party or {}).get("PartyID"), tuple(identifiers),
+    )
+
+
+def warehouse_views(engine: sa.Engine) -> tuple[dict[int, tuple[Any, ...]], set[int]]:
+    """Each loaded, non-deleted order as `billit_view` sees it, and the ids flagged deleted."""
+    tables = reflect_tables(engine)
+    with engine.connect() as connection:
+        invoices = connection.execute(sa.select(tables["invoices"])).all()
+        lines = defaultdict(list)
+        for row in connection.execute(sa.select(tables["invoice_lines"]).order_by("order_id", "line_number")):
+            lines[row.order_id].append((row.quantity, row.unit_price_excl, row.total_incl))
+        groups = defaultdict(list)
+        for row in connection.execute(sa.select(tables["invoice_vat_groups"]).order_by("order_id", "group_number")):
+            groups[row.order_id].append((row.vat_percentage.quantize(Decimal("0.01")), row.total_incl))
+        messages: dict[int, int] = defaultdict(int)
+        for row in connection.execute(sa.select(tables["invoice_messages"].c.order_id)):
+            messages[row.order_id] += 1
+        identifiers = defaultdict(list)
+        for row in connection.execute(sa.select(tables["party_identifiers"])):
+            identifiers[row.party_id].append((row.source, row.raw, row.is_valid))
+    views = {}
+    for row in invoices:
+        if row.is_deleted:
+            continue
+        views[row.order_id] = (
+            row.direction, row.order_number, row.last_modified, row.total_excl, row.total_vat, row.total_incl,
+            row.order_status, bool(row.paid), row.delivery_status, tuple(lines[row.order_id]),
+            tuple(groups[row.order_id]), messages[row.order_id], row.counterparty_party_id,
+            tuple(sorted(identifiers[row.counterparty_party_id])),
+        )
+    return views, {row.order_id for row in invoices if row.is_deleted}
+
+
+def assert_warehouse_matches_billit(server: SandboxServer, engine: sa.Engine) -> None:
+    sandbox = server.sandbox
+    with sandbox.lock:
+        expected = {order_id: billit_view(order) for order_id, order in sandbox.company_orders(COMPANY).items()}
+        deleted = set(sandbox.company_orders(COMPANY, deleted=True))
+    loaded, flagged = warehouse_views(engine)
+    missing = sorted(set(expected) - set(loaded))
+    unexpected = sorted(set(loaded) - set(expected))
+    assert not missing and not unexpected, f"missing {missing[:10]} ({len(missing)}), unexpected {unexpected[:10]}"
+    different = [order_id for order_id in expected if expected[order_id] != loaded[order_id]]
+    assert not different, f"{len(different)} orders differ, e.g. {expected[different[0]]} != {loaded[different[0]]}"
+    assert flagged <= deleted
