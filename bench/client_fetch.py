@@ -39,8 +39,10 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def sandbox_process(orders: int, latency_ms: float) -> Iterator[str]:
     port = _free_port()
+    # The sandbox gives 10 % of its orders to the second company: generate enough for `orders` in the first.
+    total = -(-orders * 10 // 9)
     command = [
-        str(ROOT / ".venv/bin/billit-etl"), "sandbox", "serve", "--port", str(port), "--orders", str(orders),
+        str(ROOT / ".venv/bin/billit-etl"), "sandbox", "serve", "--port", str(port), "--orders", str(total),
         "--seed", "7", "--latency-ms", str(latency_ms),
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -60,12 +62,12 @@ def sandbox_process(orders: int, latency_ms: float) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-async def fetch_all(base_url: str, concurrency: int) -> dict[str, float]:
+async def fetch_all(base_url: str, concurrency: int, orders: int) -> dict[str, float]:
     settings = load_settings(base_url=base_url, api_key="sandbox-api-key", party_id=574991,
                              max_concurrency=concurrency)
     async with BillitClient(settings) as billit:
         started = time.perf_counter()
-        order_ids = [item["OrderID"] async for item in billit.iter_orders(ODataQuery())]
+        order_ids = [item["OrderID"] async for item in billit.iter_orders(ODataQuery(top=orders))]
         listed = time.perf_counter()
         list_requests = billit.requests_sent
         tracemalloc.start()
@@ -92,7 +94,7 @@ def main() -> None:
     results = []
     with sandbox_process(args.orders, args.latency_ms) as base_url:
         for concurrency in args.concurrency:
-            figures = asyncio.run(fetch_all(base_url, concurrency))
+            figures = asyncio.run(fetch_all(base_url, concurrency, args.orders))
             floor = figures["detail_requests"] * args.latency_ms / 1000 / concurrency
             figures |= {
                 "concurrency": concurrency, "floor_s": floor, "ratio_to_floor": figures["detail_s"] / floor,

@@ -1,26 +1,175 @@
-"""`billit-etl`: the command line of billit-pipelines (typer)."""
+"""`billit-etl`: the command line of billit-pipelines (typer).
+
+Sync commands run the Prefect flows when a Prefect server is configured (PREFECT_API_URL), so runs show in the
+UI; without one they call the same task functions directly, which skips the temporary server Prefect would
+otherwise start (8-18 s). `--prefect/--no-prefect` overrides the choice.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections import Counter
-from decimal import Decimal
-from typing import Annotated
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from connectors.billit import BillitClient, ODataQuery, PagingStats, load_settings, prop
-
 app = typer.Typer(help="Keep a SQL warehouse in step with Billit, and push invoices back.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="The bundled Billit sandbox server.", no_args_is_help=True)
+db_app = typer.Typer(help="The warehouse schema.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(db_app, name="db")
 console = Console()
 
 SANDBOX_API_KEY = "sandbox-api-key"
 SANDBOX_PARTY_ID = 574991
+STREAM_CHOICES = {"incoming": ["incoming"], "sales": ["sales"], "all": ["incoming", "sales"]}
+
+WarehouseOption = Annotated[
+    str | None,
+    typer.Option("--warehouse-url", envvar="WAREHOUSE_URL", show_envvar=True,
+                 help="SQLAlchemy URL of the warehouse (default sqlite:///data/warehouse.sqlite)."),
+]
+PrefectOption = Annotated[
+    bool | None,
+    typer.Option("--prefect/--no-prefect", help="Run as a Prefect flow (default: when PREFECT_API_URL is set)."),
+]
+LookbackOption = Annotated[
+    float, typer.Option(help="Minutes of overlap below the watermark, for changes Billit commits late.")
+]
+LandingOption = Annotated[
+    str, typer.Option(help="Directory where raw orders land as Parquet ('' to skip landing).")
+]
+
+
+def _use_warehouse(url: str | None) -> None:
+    if url:
+        os.environ["WAREHOUSE_URL"] = url
+
+
+def _run_sync(streams: list[str], since: datetime | None, until: datetime | None, lookback: float,
+              landing_dir: str, prefect: bool | None) -> list[dict[str, Any]]:
+    from connectors.billit import BillitError, SettingsError
+
+    use_prefect = bool(os.environ.get("PREFECT_API_URL")) if prefect is None else prefect
+    try:
+        if use_prefect:
+            from flows.sync import billit_to_warehouse, incoming_invoices_to_warehouse, sales_invoices_to_warehouse
+
+            flow = {("incoming",): incoming_invoices_to_warehouse, ("sales",): sales_invoices_to_warehouse}.get(
+                tuple(streams), billit_to_warehouse
+            )
+            return flow(since=since, until=until, lookback_minutes=lookback, landing_dir=landing_dir or None)
+        from connectors.warehouse import upgrade
+        from tasks.sync import run_stream, warehouse_engine
+
+        upgrade(warehouse_engine())
+        return [
+            run_stream(stream, since=since, until=until, lookback_minutes=lookback, landing_dir=landing_dir or None)
+            for stream in streams
+        ]
+    except SettingsError as exc:
+        console.print(f"[red]{exc}[/] (see .env.example)")
+        raise typer.Exit(2) from None
+    except BillitError as exc:
+        console.print(f"[red]Billit: {exc}[/]")
+        raise typer.Exit(1) from None
+
+
+def _print_summaries(summaries: list[dict[str, Any]]) -> None:
+    table = Table(title="Billit -> warehouse")
+    columns = ("stream", "mode", "status", "requests", "orders_new", "orders_changed", "orders_unchanged",
+               "orders_deleted", "lines_loaded", "quarantined", "watermark_after", "duration_s")
+    for column in columns:
+        table.add_column(column.replace("_", " "))
+    for summary in summaries:
+        table.add_row(*(str(summary.get(column, "")) for column in columns))
+    console.print(table)
+
+
+@app.command()
+def sync(
+    stream: Annotated[str, typer.Argument(help="incoming (purchases), sales, or all.")] = "all",
+    lookback_minutes: LookbackOption = 15,
+    landing_dir: LandingOption = "landing",
+    warehouse_url: WarehouseOption = None,
+    prefect: PrefectOption = None,
+) -> None:
+    """Bring the warehouse up to date from Billit (incremental, from each stream's watermark)."""
+    if stream not in STREAM_CHOICES:
+        raise typer.BadParameter(f"choose one of {', '.join(STREAM_CHOICES)}", param_hint="STREAM")
+    _use_warehouse(warehouse_url)
+    _print_summaries(_run_sync(STREAM_CHOICES[stream], None, None, lookback_minutes, landing_dir, prefect))
+
+
+@app.command()
+def backfill(
+    since: Annotated[datetime, typer.Option(help="Start of the window (Billit's local time), inclusive.")],
+    until: Annotated[datetime | None, typer.Option(help="End of the window, exclusive (default: open).")] = None,
+    stream: Annotated[str, typer.Option(help="incoming, sales or all.")] = "all",
+    landing_dir: LandingOption = "landing",
+    warehouse_url: WarehouseOption = None,
+    prefect: PrefectOption = None,
+) -> None:
+    """Extract orders last modified in [since, until) without moving the incremental watermark."""
+    if stream not in STREAM_CHOICES:
+        raise typer.BadParameter(f"choose one of {', '.join(STREAM_CHOICES)}", param_hint="--stream")
+    if until is not None and until <= since:
+        raise typer.BadParameter("--until must be after --since", param_hint="--until")
+    _use_warehouse(warehouse_url)
+    _print_summaries(_run_sync(STREAM_CHOICES[stream], since, until, 0, landing_dir, prefect))
+
+
+@app.command()
+def replay(
+    path: Annotated[Path, typer.Argument(help="A landing directory, a stream directory or one run=... directory.")],
+    warehouse_url: WarehouseOption = None,
+) -> None:
+    """Load landed Parquet again, without calling Billit (watermarks are not moved)."""
+    from connectors.warehouse import upgrade
+    from tasks.sync import replay_landing, warehouse_engine
+
+    _use_warehouse(warehouse_url)
+    upgrade(warehouse_engine())
+    try:
+        summaries = replay_landing(path)
+    except FileNotFoundError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    _print_summaries(summaries)
+
+
+@app.command()
+def status(warehouse_url: WarehouseOption = None) -> None:
+    """Watermarks, the last runs with their counts, and the quarantine."""
+    from connectors.warehouse import upgrade
+    from tasks.status import warehouse_status
+    from tasks.sync import warehouse_engine
+
+    _use_warehouse(warehouse_url)
+    engine = warehouse_engine()
+    upgrade(engine)
+    report = warehouse_status(engine)
+    for title, rows in report.items():
+        table = Table(title=title)
+        for column in rows[0] if rows else ["(none)"]:
+            table.add_column(str(column))
+        for row in rows:
+            table.add_row(*(str(value) if value is not None else "" for value in row.values()))
+        console.print(table)
+
+
+@db_app.command("upgrade")
+def db_upgrade(warehouse_url: WarehouseOption = None) -> None:
+    """Apply pending migrations from sql/migrations (idempotent)."""
+    from connectors.warehouse import upgrade
+    from tasks.sync import warehouse_engine
+
+    _use_warehouse(warehouse_url)
+    applied = upgrade(warehouse_engine())
+    console.print(f"applied: {', '.join(applied)}" if applied else "the warehouse is up to date")
 
 
 @sandbox_app.command("serve")
@@ -37,12 +186,12 @@ def sandbox_serve(
     fault_post_commit_drop: Annotated[
         float, typer.Option(help="Share of POST /v1/orders that commit, then drop the connection.")
     ] = 0.0,
-    modify_during_paging: Annotated[
-        int, typer.Option(help="Orders modified before each list page with $skip > 0.")
-    ] = 0,
+    modify_during_paging: Annotated[int, typer.Option(help="Orders modified before each list request.")] = 0,
     delivery_delay_s: Annotated[float, typer.Option(help="Seconds from send to Delivered/Error.")] = 0.5,
 ) -> None:
     """Serve the sandbox until interrupted. Api key `sandbox-api-key`; companies 574991 and 574992."""
+    import time
+
     from connectors.billit.sandbox.faults import Faults
     from connectors.billit.sandbox.server import serve
     from connectors.billit.sandbox.store import Sandbox
@@ -64,43 +213,29 @@ def sandbox_serve(
 
 @app.command()
 def demo(
-    orders: Annotated[int, typer.Option(help="Orders in the sandbox.")] = 2000,
+    orders: Annotated[int, typer.Option(help="Orders in the sandbox.")] = 3000,
+    warehouse_url: Annotated[str, typer.Option(help="Warehouse of the demo (recreated).")] = (
+        "sqlite:///data/demo.sqlite"
+    ),
+    prefect: PrefectOption = True,
 ) -> None:
-    """Start the sandbox and run an extraction smoke through the Billit client (flows arrive with issue 3)."""
+    """Start the sandbox and run the extraction flows into a fresh SQLite warehouse, then show what loaded."""
     from connectors.billit.sandbox.server import SandboxServer
     from connectors.billit.sandbox.store import Sandbox
 
+    database = warehouse_url.removeprefix("sqlite:///")
+    if warehouse_url.startswith("sqlite:///"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(database + suffix).unlink(missing_ok=True)
     with SandboxServer(Sandbox(seed=1, orders=orders)) as server:
-        console.print(f"Sandbox on {server.base_url} with {orders} orders")
-        summary = asyncio.run(_extraction_smoke(server.base_url))
-    table = Table(title="Purchase documents (OrderDirection eq 'Cost') extracted from the sandbox")
-    for column in ("order type", "currency", "orders", "total incl."):
-        table.add_column(column, justify="right" if column in ("orders", "total incl.") else "left")
-    for (order_type, currency), (count, total) in sorted(summary["groups"].items()):
-        table.add_row(order_type, currency, str(count), f"{total:,.2f}")
-    console.print(table)
+        console.print(f"Billit sandbox on {server.base_url} with {orders} orders (two companies)")
+        os.environ.update(BILLIT_BASE_URL=server.base_url, BILLIT_API_KEY=SANDBOX_API_KEY,
+                          BILLIT_PARTY_ID=str(SANDBOX_PARTY_ID), WAREHOUSE_URL=warehouse_url)
+        _print_summaries(_run_sync(["incoming", "sales"], None, None, 15, "data/demo-landing", prefect))
+    status(warehouse_url)
     console.print(
-        f"{summary['orders']} orders, {summary['lines']} lines in {summary['pages']} list pages and "
-        f"{summary['requests']} requests, {summary['seconds']:.2f}s"
+        f"\nThe warehouse is {warehouse_url}: tables invoices, invoice_lines, invoice_vat_groups, parties, "
+        "party_identifiers, invoice_messages, invoice_status_history, sync_state, sync_runs, quarantine "
+        "(docs/warehouse.md). Raw orders landed under data/demo-landing. Try: sqlite3 "
+        f"{database} 'select direction, count(*), sum(total_incl) from invoices group by 1'"
     )
-
-
-async def _extraction_smoke(base_url: str) -> dict[str, object]:
-    settings = load_settings(base_url=base_url, api_key=SANDBOX_API_KEY, party_id=SANDBOX_PARTY_ID)
-    started = time.perf_counter()
-    stats = PagingStats()
-    query = ODataQuery(filter=prop("OrderDirection").eq("Cost"), orderby=(("LastModified", "asc"),))
-    groups: dict[tuple[str, str], tuple[int, Decimal]] = {}
-    lines = Counter[str]()
-    async with BillitClient(settings) as billit:
-        async for page in billit.iter_order_pages(query, stats=stats):
-            for order in await billit.get_orders([item["OrderID"] for item in page]):
-                key = (order["OrderType"], order.get("Currency", "EUR"))
-                count, total = groups.get(key, (0, Decimal(0)))
-                groups[key] = (count + 1, total + order["TotalIncl"])
-                lines["lines"] += len(order.get("OrderLines", []))
-        requests = billit.requests_sent
-    return {
-        "orders": stats.records, "pages": stats.pages, "lines": lines["lines"], "groups": groups,
-        "requests": requests, "seconds": time.perf_counter() - started,
-    }

@@ -1,0 +1,37 @@
+"""What `billit-etl status` shows: watermarks, the last runs and their counts, the quarantine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.warehouse import reflect_tables
+
+
+def warehouse_status(engine: sa.Engine, *, last_runs: int = 10) -> dict[str, list[dict[str, Any]]]:
+    tables = reflect_tables(engine)
+    state, runs, quarantine = tables["sync_state"], tables["sync_runs"], tables["quarantine"]
+    with engine.connect() as connection:
+        watermarks = connection.execute(
+            sa.select(state.c.stream, state.c.watermark_raw, state.c.watermark_order_id, state.c.updated_at)
+            .order_by(state.c.stream)
+        ).mappings().all()
+        recent = connection.execute(
+            sa.select(runs.c.stream, runs.c.mode, runs.c.status, runs.c.started_at, runs.c.finished_at,
+                      runs.c.requests, runs.c.orders_new, runs.c.orders_changed, runs.c.orders_deleted,
+                      runs.c.lines_loaded, runs.c.quarantined, runs.c.error)
+            .order_by(runs.c.started_at.desc()).limit(last_runs)
+        ).mappings().all()
+        open_quarantine = connection.execute(
+            sa.select(quarantine.c.stream, quarantine.c.entity, quarantine.c.reason,
+                      sa.func.count().label("rows"))
+            .where(quarantine.c.resolved_at.is_(None))
+            .group_by(quarantine.c.stream, quarantine.c.entity, quarantine.c.reason)
+            .order_by(sa.func.count().desc())
+        ).mappings().all()
+    return {
+        "Watermarks": [dict(row) for row in watermarks],
+        "Last runs": [dict(row) for row in recent],
+        "Quarantine (unresolved)": [dict(row) for row in open_quarantine],
+    }

@@ -1,0 +1,88 @@
+"""The flows and the CLI, end to end against the sandbox and an SQLite warehouse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from prefect.testing.utilities import prefect_test_harness
+from typer.testing import CliRunner
+
+from connectors.billit.sandbox.server import SandboxServer
+from connectors.billit.sandbox.store import Sandbox
+from flows.cli import app
+from tasks import sync as sync_tasks
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(Sandbox(seed=8, orders=600)) as running:
+        yield running
+
+
+@pytest.fixture
+def billit_env(server: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    monkeypatch.setenv("BILLIT_BASE_URL", server.base_url)
+    monkeypatch.setenv("BILLIT_API_KEY", "sandbox-api-key")
+    monkeypatch.setenv("BILLIT_PARTY_ID", "574991")
+    monkeypatch.setenv("WAREHOUSE_URL", url)
+    monkeypatch.chdir(tmp_path)
+    sync_tasks.warehouse_engine.cache_clear()
+    return url
+
+
+def _orders(url: str) -> int:
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        count = connection.execute(sa.text("select count(*) from invoices")).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
+def test_the_flow_that_runs_both_streams_loads_the_warehouse_and_reports(
+    server: SandboxServer, billit_env: str
+) -> None:
+    from flows.sync import billit_to_warehouse
+
+    with prefect_test_harness():
+        summaries = billit_to_warehouse()
+    assert [summary["stream"] for summary in summaries] == ["incoming", "sales"]
+    assert all(summary["status"] == "succeeded" for summary in summaries)
+    assert _orders(billit_env) == len(server.sandbox.company_orders(574991))
+    assert any(Path("landing").rglob("part-*.parquet"))
+
+
+def test_the_cli_syncs_without_prefect_and_shows_the_status(server: SandboxServer, billit_env: str) -> None:
+    result = runner.invoke(app, ["sync", "all", "--no-prefect"])
+    assert result.exit_code == 0, result.output
+    assert _orders(billit_env) == len(server.sandbox.company_orders(574991))
+
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0 and "Watermarks" in result.output and "sales" in result.output
+
+    result = runner.invoke(app, ["replay", "landing"])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_cli_names_the_missing_setting_and_exits_non_zero(billit_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BILLIT_PARTY_ID")
+    result = runner.invoke(app, ["sync", "incoming", "--no-prefect"])
+    assert result.exit_code == 2 and "BILLIT_PARTY_ID" in result.output
+
+
+def test_the_cli_rejects_an_empty_backfill_window(billit_env: str) -> None:
+    result = runner.invoke(app, ["backfill", "--since", "2026-02-01", "--until", "2026-01-01", "--no-prefect"])
+    assert result.exit_code != 0 and "--until" in result.output
+
+
+def test_a_wrong_api_key_is_a_clear_error_with_a_non_zero_exit(
+    billit_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BILLIT_API_KEY", "not-the-key")
+    result = runner.invoke(app, ["sync", "sales", "--no-prefect"])
+    assert result.exit_code == 1 and "401" in result.output and "not-the-key" not in result.output

@@ -1,0 +1,30 @@
+"""Every entrypoint in prefect.yaml imports and is a Prefect flow."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect import Flow
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOYMENTS = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[d["name"] for d in DEPLOYMENTS])
+def test_every_deployment_entrypoint_imports_and_is_a_flow(deployment: dict) -> None:
+    path, _, name = deployment["entrypoint"].partition(":")
+    spec = importlib.util.spec_from_file_location(f"entrypoint_{deployment['name']}", ROOT / path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    flow = getattr(module, name)
+    assert isinstance(flow, Flow)
+    assert set(deployment.get("parameters", {})) <= set(flow.parameters.properties)
+
+
+def test_no_secret_or_credential_is_written_in_prefect_yaml() -> None:
+    text = (ROOT / "prefect.yaml").read_text().lower()
+    assert "api_key:" not in text and "sandbox-api-key" not in text and "password" not in text
