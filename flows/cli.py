@@ -142,6 +142,56 @@ def replay(
 
 
 @app.command()
+def push(
+    limit: Annotated[int | None, typer.Option(help="Push at most this many rows.")] = None,
+    send: Annotated[bool, typer.Option("--send", help="Also send created invoices (commands/send).")] = False,
+    transport: Annotated[str, typer.Option(help="Transport for --send: Peppol, SMTP, ...")] = "Peppol",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; send and write nothing.")] = False,
+    warehouse_url: WarehouseOption = None,
+    prefect: PrefectOption = None,
+) -> None:
+    """Create pending outbound_invoices rows in Billit, exactly once; exit 1 if a row was rejected or failed."""
+    from connectors.billit import BillitError, SettingsError
+
+    _use_warehouse(warehouse_url)
+    use_prefect = bool(os.environ.get("PREFECT_API_URL")) if prefect is None else prefect
+    try:
+        if use_prefect:
+            from flows.push import PushIncomplete, warehouse_invoices_to_billit
+
+            state = warehouse_invoices_to_billit(limit=limit, send=send, transport=transport, dry_run=dry_run,
+                                                 return_state=True)
+            summary = state.result(raise_on_failure=False)
+            if isinstance(summary, PushIncomplete):
+                console.print(f"[red]{summary}[/]")
+                raise typer.Exit(1)
+        else:
+            from connectors.warehouse import upgrade
+            from tasks.push import PushOptions, run_push
+            from tasks.sync import warehouse_engine
+
+            upgrade(warehouse_engine())
+            summary = run_push(PushOptions(limit=limit, send=send, transport=transport, dry_run=dry_run))
+    except SettingsError as exc:
+        console.print(f"[red]{exc}[/] (see .env.example)")
+        raise typer.Exit(2) from None
+    except BillitError as exc:
+        console.print(f"[red]Billit: {exc}[/]")
+        raise typer.Exit(1) from None
+    table = Table(title="warehouse -> Billit" + (" (dry run: nothing sent)" if dry_run else ""))
+    table.add_column("outcome")
+    table.add_column("rows", justify="right")
+    for key in ("considered", "created", "already_existed", "sent", "rejected", "failed"):
+        table.add_row(key.replace("_", " "), str(summary[key]))
+    for reason, count in {**summary["rejected_by_reason"], **summary["not_sent_by_reason"]}.items():
+        table.add_row(f"  {reason}", str(count))
+    console.print(table)
+    if not summary["ok"]:
+        console.print("[red]some rows were rejected or failed: see outbound_invoices.last_error_code / last_error[/]")
+        raise typer.Exit(1)
+
+
+@app.command()
 def status(warehouse_url: WarehouseOption = None) -> None:
     """Watermarks, the last runs with their counts, and the quarantine."""
     from connectors.warehouse import upgrade

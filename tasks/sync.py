@@ -139,3 +139,31 @@ def report_sync(summaries: list[dict[str, Any]]) -> None:
 
 def _cell(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+@task(name="push-outbound-invoices")
+def push_outbound_invoices(
+    limit: int | None = None, send: bool = False, transport: str = "Peppol", dry_run: bool = False
+) -> dict[str, Any]:
+    """Create (and optionally send) the pending outbound_invoices rows in Billit, exactly once."""
+    from tasks.push import PushOptions, run_push
+
+    return run_push(PushOptions(limit=limit, send=send, transport=transport, dry_run=dry_run))
+
+
+@task(name="report-push")
+def report_push(summary: dict[str, Any]) -> None:
+    """Log the push counts and publish them as a Prefect table artifact."""
+    logger.info(
+        "push%s: %s considered, %s created, %s already existed, %s sent, %s rejected %s, %s failed",
+        " (dry run)" if summary["dry_run"] else "", summary["considered"], summary["created"],
+        summary["already_existed"], summary["sent"], summary["rejected"], summary["rejected_by_reason"],
+        summary["failed"],
+    )
+    rows = [{"outcome": key, "rows": value} for key, value in summary.items()
+            if key in ("considered", "created", "already_existed", "sent", "rejected", "failed")]
+    rows += [{"outcome": f"rejected: {reason}", "rows": count}
+             for reason, count in summary["rejected_by_reason"].items()]
+    rows += [{"outcome": f"not sent: {reason}", "rows": count}
+             for reason, count in summary["not_sent_by_reason"].items()]
+    create_table_artifact(key="billit-push-summary", table=rows, description="warehouse -> Billit push")
