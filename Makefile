@@ -26,7 +26,9 @@ lint: $(INSTALLED)
 	$(BIN)/mypy connectors tasks flows
 
 bench: $(INSTALLED)
-	$(BIN)/python bench/client_fetch.py
+	$(BIN)/python bench/client_fetch.py --json bench/results/client_fetch.json
+	$(BIN)/python bench/extract.py --json bench/results/extract.json
+	$(BIN)/python bench/push.py --json bench/results/push.json
 
 lock: $(INSTALLED)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -31,6 +31,7 @@ def billit_env(server: SandboxServer, tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("BILLIT_API_KEY", "sandbox-api-key")
     monkeypatch.setenv("BILLIT_PARTY_ID", "574991")
     monkeypatch.setenv("WAREHOUSE_URL", url)
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps tables to the terminal width
     monkeypatch.chdir(tmp_path)
     sync_tasks.warehouse_engine.cache_clear()
     return url
@@ -86,3 +87,28 @@ def test_a_wrong_api_key_is_a_clear_error_with_a_non_zero_exit(
     monkeypatch.setenv("BILLIT_API_KEY", "not-the-key")
     result = runner.invoke(app, ["sync", "sales", "--no-prefect"])
     assert result.exit_code == 1 and "401" in result.output and "not-the-key" not in result.output
+
+
+def test_the_cli_push_dry_run_reports_and_the_real_push_creates(server: SandboxServer, billit_env: str) -> None:
+    from connectors.warehouse import create_warehouse_engine, reflect_tables, upgrade, upsert_rows
+    from tests.tasks.test_push import outbound
+
+    engine = create_warehouse_engine(billit_env)
+    upgrade(engine)
+    items = [outbound(f"cli-{n}") for n in range(3)] + [outbound("cli-bad", customer_name=None)]
+    tables = reflect_tables(engine)
+    with engine.begin() as connection:
+        upsert_rows(connection, tables["outbound_invoices"], [row for row, _ in items], ["external_id"])
+        upsert_rows(connection, tables["outbound_invoice_lines"], [line for _, lines in items for line in lines],
+                    ["external_id", "line_number"])
+    engine.dispose()
+
+    dry = runner.invoke(app, ["push", "--dry-run", "--no-prefect"])
+    assert dry.exit_code == 1 and "nothing sent" in dry.output and "LocalValidation" in dry.output
+
+    real = runner.invoke(app, ["push", "--no-prefect"])
+    assert real.exit_code == 1, real.output  # one row is rejected: non-zero exit, the others are created
+    assert "created" in real.output and "LocalValidation" in real.output
+
+    again = runner.invoke(app, ["push", "--no-prefect"])
+    assert again.exit_code == 0, again.output

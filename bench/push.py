@@ -1,0 +1,96 @@
+"""Benchmark: push N outbound invoices into the sandbox (own process, injected latency), clean and under faults.
+
+Reports wall time against the floor (requests the push made x latency / concurrency) and, under the fault mix
+of the reverse-flow tests (10 % of POSTs commit but lose their answer, 10 % 5xx, 10 % dropped connections), the
+number of duplicate orders, which must be 0.
+
+    .venv/bin/python bench/push.py --invoices 2000 --latency-ms 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.client_fetch import sandbox_process  # noqa: E402
+from connectors.warehouse import create_warehouse_engine, reflect_tables, upgrade, upsert_rows  # noqa: E402
+from tasks.push import PushOptions, run_push  # noqa: E402
+from tests.tasks.test_push import outbound  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CONCURRENCY = 8
+FAULTS = {"rate_post_commit_drop": 0.1, "rate_5xx": 0.1, "rate_drop": 0.1, "seed": 4}
+
+
+def bench(invoices: int, latency_ms: float, faults: dict[str, Any] | None) -> dict[str, Any]:
+    path = ROOT / "bench" / "results" / f"push-{uuid.uuid4().hex[:6]}.sqlite"
+    engine = create_warehouse_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    items = [outbound(f"bench-{n:06d}", lines=1 + n % 3) for n in range(invoices)]
+    tables = reflect_tables(engine)
+    with engine.begin() as connection:
+        upsert_rows(connection, tables["outbound_invoices"], [row for row, _ in items], ["external_id"])
+        upsert_rows(connection, tables["outbound_invoice_lines"], [line for _, lines in items for line in lines],
+                    ["external_id", "line_number"])
+    try:
+        with sandbox_process(0, latency_ms) as base_url:
+            if faults:
+                httpx.put(f"{base_url}/_sandbox/faults", json=faults).raise_for_status()
+            started = time.perf_counter()
+            runs = 0
+            while True:  # rows whose retries ran out are the next run's
+                runs += 1
+                summary = run_push(PushOptions(), engine=engine, base_url=base_url, api_key="sandbox-api-key",
+                                   party_id=574991, max_concurrency=CONCURRENCY)
+                if not summary["failed"]:
+                    break
+            elapsed = time.perf_counter() - started
+            stats = httpx.get(f"{base_url}/_sandbox/stats").json()
+        requests = sum(sum(counts.values()) for counts in stats["requests"].values())
+        with engine.connect() as connection:
+            outbound_table = tables["outbound_invoices"]
+            linked = connection.execute(sa.select(sa.func.count(sa.distinct(outbound_table.c.billit_order_id)))
+                                        ).scalar_one()
+        orders = int(stats["orders_per_company"]["574991"])
+        floor = requests * latency_ms / 1000 / CONCURRENCY
+        return {
+            "invoices": invoices, "faults": faults or {}, "runs": runs, "seconds": elapsed, "requests": requests,
+            "floor_seconds": floor, "ratio_to_floor": elapsed / floor, "orders_in_billit": orders,
+            "rows_linked": linked, "duplicates": orders - linked, "fault_counts": stats["faults"],
+        }
+    finally:
+        engine.dispose()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--invoices", type=int, default=2000)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    results = []
+    for faults in (None, FAULTS):
+        figures = bench(args.invoices, args.latency_ms, faults)
+        results.append(figures)
+        print(f"{'faults' if faults else 'clean'}: {figures['invoices']} invoices in {figures['seconds']:.1f}s "
+              f"over {figures['runs']} run(s), {figures['requests']} requests (floor {figures['floor_seconds']:.1f}s, "
+              f"{figures['ratio_to_floor']:.2f}x); {figures['orders_in_billit']} orders in Billit, "
+              f"{figures['duplicates']} duplicates; faults {figures['fault_counts']}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
