@@ -23,7 +23,8 @@ from connectors.warehouse import (
 from connectors.warehouse.migrations import discover_migrations, split_statements
 from tests.connectors.warehouse import DIALECTS, Warehouse, fresh_warehouse
 
-ALL_MIGRATIONS = ["0001_core", "0002_history_and_quarantine"]
+ALL_MIGRATIONS = sorted({path.name.split(".")[0] for path in MIGRATIONS_DIR.glob("*.sql")})
+ALL_VERSIONS = [name.split("_")[0] for name in ALL_MIGRATIONS]
 CONTRACT_TABLES = {
     "invoices": ["order_id"],
     "invoice_lines": ["order_id", "line_number"],
@@ -137,7 +138,7 @@ def test_two_upgrades_at_once_apply_each_migration_once(warehouse: Warehouse, mi
         ),
     }
     for dialect, sql in slow.items():
-        (migrations_copy / f"0003_slow.{dialect}.sql").write_text(sql)
+        (migrations_copy / f"9001_slow.{dialect}.sql").write_text(sql)
     engines = [warehouse.engine(), warehouse.engine()]
     barrier = threading.Barrier(len(engines))
     results: list[list[str]] = []
@@ -157,9 +158,9 @@ def test_two_upgrades_at_once_apply_each_migration_once(warehouse: Warehouse, mi
         thread.join(timeout=60)
     try:
         assert errors == []
-        assert sorted(name for applied in results for name in applied) == [*ALL_MIGRATIONS, "0003_slow"]
+        assert sorted(name for applied in results for name in applied) == [*ALL_MIGRATIONS, "9001_slow"]
         with engines[0].connect() as connection:
-            assert list(applied_migrations(connection)) == ["0001", "0002", "0003"]
+            assert list(applied_migrations(connection)) == [*ALL_VERSIONS, "9001"]
     finally:
         for engine in engines:
             engine.dispose()
@@ -181,23 +182,23 @@ def test_crlf_line_endings_do_not_count_as_an_edit(engine: sa.Engine, migrations
 
 
 def test_an_applied_migration_without_its_file_makes_upgrade_fail(engine: sa.Engine, migrations_copy: Path) -> None:
-    (migrations_copy / "0003_extra.sql").write_text("CREATE TABLE extra (id INTEGER);\n")
+    (migrations_copy / "9002_extra.sql").write_text("CREATE TABLE extra (id INTEGER);\n")
     upgrade(engine, directory=migrations_copy)
-    (migrations_copy / "0003_extra.sql").unlink()
-    with pytest.raises(MigrationError, match="0003_extra is applied but has no file"):
+    (migrations_copy / "9002_extra.sql").unlink()
+    with pytest.raises(MigrationError, match="9002_extra is applied but has no file"):
         upgrade(engine, directory=migrations_copy)
 
 
 def test_a_failing_migration_is_rolled_back_whole_including_its_ddl(engine: sa.Engine, migrations_copy: Path) -> None:
-    (migrations_copy / "0003_broken.sql").write_text(
+    (migrations_copy / "9003_broken.sql").write_text(
         "CREATE TABLE half_done (id INTEGER);\nCREATE TABLE invoices (id INTEGER);\n"
     )
-    with pytest.raises(MigrationError, match=r"0003_broken\.sql, statement 2"):
+    with pytest.raises(MigrationError, match=r"9003_broken\.sql, statement 2"):
         upgrade(engine, directory=migrations_copy)
     assert "half_done" not in _table_names(engine)
     assert "invoices" in _table_names(engine)
     with engine.connect() as connection:
-        assert list(applied_migrations(connection)) == ["0001", "0002"]
+        assert list(applied_migrations(connection)) == ALL_VERSIONS
 
 
 def test_upgrade_refuses_a_sqlite_engine_without_the_warehouse_begin_hook(tmp_path: Path) -> None:
