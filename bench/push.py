@@ -32,7 +32,7 @@ CONCURRENCY = 8
 FAULTS = {"rate_post_commit_drop": 0.1, "rate_5xx": 0.1, "rate_drop": 0.1, "seed": 4}
 
 
-def bench(invoices: int, latency_ms: float, faults: dict[str, Any] | None) -> dict[str, Any]:
+def bench(invoices: int, latency_ms: float, faults: dict[str, Any] | None, batch_size: int) -> dict[str, Any]:
     path = ROOT / "bench" / "results" / f"push-{uuid.uuid4().hex[:6]}.sqlite"
     engine = create_warehouse_engine(f"sqlite:///{path}")
     upgrade(engine)
@@ -50,7 +50,7 @@ def bench(invoices: int, latency_ms: float, faults: dict[str, Any] | None) -> di
             runs = 0
             while True:  # rows whose retries ran out are the next run's
                 runs += 1
-                summary = run_push(PushOptions(), engine=engine, base_url=base_url, api_key="sandbox-api-key",
+                summary = run_push(PushOptions(batch_size=batch_size), engine=engine, base_url=base_url, api_key="sandbox-api-key",
                                    party_id=574991, max_concurrency=CONCURRENCY)
                 if not summary["failed"]:
                     break
@@ -78,11 +78,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--invoices", type=int, default=2000)
     parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--batch-size", type=int, default=PushOptions.batch_size)
+    parser.add_argument("--clean-only", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     results = []
-    for faults in (None, FAULTS):
-        figures = bench(args.invoices, args.latency_ms, faults)
+    for faults in (None,) if args.clean_only else (None, FAULTS):
+        figures = bench(args.invoices, args.latency_ms, faults, args.batch_size)
         results.append(figures)
         print(f"{'faults' if faults else 'clean'}: {figures['invoices']} invoices in {figures['seconds']:.1f}s "
               f"over {figures['runs']} run(s), {figures['requests']} requests (floor {figures['floor_seconds']:.1f}s, "

@@ -106,19 +106,25 @@ async def _push_all(
 ) -> None:
     remaining = options.limit
     seen: set[str] = set()
-    while remaining is None or remaining > 0:
-        size = options.batch_size if remaining is None else min(options.batch_size, remaining)
-        if options.dry_run:
-            rows = await asyncio.to_thread(_pushable_rows, engine, size, seen)
-        else:
-            rows = await asyncio.to_thread(_claim, engine, run_id, size, seen)
-        if not rows:
-            break
-        seen.update(row["external_id"] for row in rows)
-        summary.considered += len(rows)
-        if remaining is not None:
-            remaining -= len(rows)
-        await _push_batch(billit, engine, rows, summary, options, run_id)
+    # Two batches overlap: the next one is claimed, validated and counted while the creates of the
+    # previous one are still in flight, so the HTTP slots do not idle between batches.
+    in_flight: list[asyncio.Task[None]] = []
+    async with asyncio.TaskGroup() as group:
+        while remaining is None or remaining > 0:
+            size = options.batch_size if remaining is None else min(options.batch_size, remaining)
+            if options.dry_run:
+                rows = await asyncio.to_thread(_pushable_rows, engine, size, seen)
+            else:
+                rows = await asyncio.to_thread(_claim, engine, run_id, size, seen)
+            if not rows:
+                break
+            seen.update(row["external_id"] for row in rows)
+            summary.considered += len(rows)
+            if remaining is not None:
+                remaining -= len(rows)
+            in_flight.append(group.create_task(_push_batch(billit, engine, rows, summary, options, run_id)))
+            if len(in_flight) == 2:
+                await in_flight.pop(0)
 
 
 async def _push_batch(
@@ -140,14 +146,14 @@ async def _push_batch(
         summary.created += len(valid)  # would be created
         return
     await asyncio.to_thread(_write_outcomes, engine, outcomes, run_id)
-    await asyncio.to_thread(_count_attempts, engine, [(row["external_id"], idempotency_key(payload))
-                                                      for row, payload in valid], run_id)
-    results = await asyncio.gather(*(_create_once(billit, row, payload, summary) for row, payload in valid))
+    keyed = [(row, payload, idempotency_key(payload)) for row, payload in valid]
+    await asyncio.to_thread(_count_attempts, engine, [(row["external_id"], key) for row, _, key in keyed], run_id)
+    results = await asyncio.gather(*(_create_once(billit, row, payload, key, summary) for row, payload, key in keyed))
     await asyncio.to_thread(_write_outcomes, engine, list(results), run_id)
 
 
 async def _create_once(
-    billit: BillitClient, row: dict[str, Any], payload: dict[str, Any], summary: PushSummary
+    billit: BillitClient, row: dict[str, Any], payload: dict[str, Any], key: str, summary: PushSummary
 ) -> dict[str, Any]:
     external_id = row["external_id"]
     try:
@@ -155,7 +161,7 @@ async def _create_once(
             summary.already_existed += 1
             return _created(external_id, existing)
         try:
-            order_id = await billit.create_order(payload, idempotency_key=idempotency_key(payload))
+            order_id = await billit.create_order(payload, idempotency_key=key)
         except (BillitConflictError, BillitTransportError) as ambiguous:
             # The create may have committed: 409 says it did (the key was used), a lost answer may mean so.
             existing = await _find_order(billit, external_id)
