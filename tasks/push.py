@@ -298,10 +298,14 @@ def _claim(engine: sa.Engine, run_id: str, size: int | None, exclude: set[str], 
         candidates = sa.select(table.c.external_id).where(ready, free)
         if exclude:
             candidates = candidates.where(table.c.external_id.not_in(sorted(exclude)))
-        ids = list(connection.execute(candidates.order_by(table.c.external_id).limit(size)).scalars())
+        candidates = candidates.order_by(table.c.external_id).limit(size)
+        if connection.dialect.name == "postgresql":
+            # Rows another run is claiming right now are skipped, not waited for (and then found taken).
+            candidates = candidates.with_for_update(skip_locked=True)
+        # On SQLite the write lock is held from BEGIN (write_transaction), so select-then-update is atomic.
+        ids = list(connection.execute(candidates).scalars())
         if not ids:
             return []
-        # The condition is evaluated again under the row lock: of two runs racing for a row, one wins.
         connection.execute(table.update().where(table.c.external_id.in_(ids), ready, free)
                            .values(claimed_by=run_id, claimed_at=now))
         claimed = connection.execute(

@@ -191,17 +191,22 @@ def test_two_runs_started_together_never_push_the_same_row(
     server: SandboxServer, engine: sa.Engine, warehouse: Warehouse
 ) -> None:
     insert(engine, [outbound(f"race-{n:04d}") for n in range(300)])
-    server.sandbox.injector.update({"latency_ms": 3})
+    server.sandbox.injector.update({"latency_ms": 10})
     engines = [warehouse.engine(), warehouse.engine()]
     summaries: list[Any] = []
-    threads = [threading.Thread(target=lambda e=e: summaries.append(push(server, e, batch_size=40)))
-               for e in engines]
+    start_together = threading.Barrier(2)
+
+    def run(engine: sa.Engine) -> None:
+        start_together.wait()
+        summaries.append(push(server, engine, batch_size=20))
+
+    threads = [threading.Thread(target=run, args=(engine,)) for engine in engines]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert sum(summary.created for summary in summaries) == 300
-    assert all(summary.created > 0 for summary in summaries)
+    assert all(summary.created > 0 for summary in summaries), [(s.considered, s.created) for s in summaries]
     assert Counter(len(found) for found in orders_by_external_id(server).values()) == {1: 300}
 
 
