@@ -19,6 +19,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -94,13 +95,32 @@ async def bare_floor(base_url: str) -> dict[str, Any]:
         return {"seconds": time.perf_counter() - started, "requests": requests}
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
 def worker(orders: int, url: str, result_file: Path) -> None:
-    """One pipeline run in this process, reporting its peak RSS (for the memory figures)."""
+    """One pipeline run in this process, sampling its resident memory (for the memory figures)."""
     engine = create_warehouse_engine(url)
     upgrade(engine)
     with sandbox_process(orders, 0.0) as base_url:
+        baseline = _rss_mb()
+        peak = baseline
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.wait(0.05):
+                peak = max(peak, _rss_mb())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         figures = pipeline(base_url, engine)
-    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        done.set()
+        sampler.join()
+    figures |= {"rss_before_mb": baseline, "peak_rss_mb": peak, "peak_growth_mb": peak - baseline,
+                "max_rss_of_process_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     result_file.write_text(json.dumps(figures))
 
 
@@ -111,6 +131,7 @@ def main() -> None:
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--memory-orders", type=int, nargs="*", default=[5000, 50000])
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--memory-only", action="store_true", help="skip the timed runs")
     parser.add_argument("--worker", nargs=3, metavar=("ORDERS", "URL", "RESULT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -120,7 +141,7 @@ def main() -> None:
     work = ROOT / "bench" / "results"
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"orders": args.orders, "latency_ms": args.latency_ms, "runs": {}, "memory": {}}
-    for database in args.databases:
+    for database in [] if args.memory_only else args.databases:
         with sandbox_process(args.orders, args.latency_ms) as base_url, _fresh_engine(database, work) as engine:
             figures = pipeline(base_url, engine)
             floor = asyncio.run(bare_floor(base_url))
@@ -140,8 +161,9 @@ def main() -> None:
         result_file.unlink()
         Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
         results["memory"][orders] = figures
-        print(f"memory: {figures['orders']} orders ({figures['lines']} lines) into SQLite, peak RSS "
-              f"{figures['peak_rss_mb']:.0f} MiB", flush=True)
+        print(f"memory: {figures['orders']} orders ({figures['lines']} lines) into SQLite, RSS "
+              f"{figures['rss_before_mb']:.0f} MiB before, peak {figures['peak_rss_mb']:.0f} MiB during the run "
+              f"(+{figures['peak_growth_mb']:.0f} MiB)", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
 

@@ -50,8 +50,8 @@ def bench(invoices: int, latency_ms: float, faults: dict[str, Any] | None, batch
             runs = 0
             while True:  # rows whose retries ran out are the next run's
                 runs += 1
-                summary = run_push(PushOptions(batch_size=batch_size), engine=engine, base_url=base_url, api_key="sandbox-api-key",
-                                   party_id=574991, max_concurrency=CONCURRENCY)
+                summary = run_push(PushOptions(batch_size=batch_size), engine=engine, base_url=base_url,
+                                   api_key="sandbox-api-key", party_id=574991, max_concurrency=CONCURRENCY)
                 if not summary["failed"]:
                     break
             elapsed = time.perf_counter() - started

@@ -80,13 +80,18 @@ def _run_sync(streams: list[str], since: datetime | None, until: datetime | None
 
 def _print_summaries(summaries: list[dict[str, Any]]) -> None:
     table = Table(title="Billit -> warehouse")
-    columns = ("stream", "mode", "status", "requests", "orders_new", "orders_changed", "orders_unchanged",
-               "orders_deleted", "lines_loaded", "quarantined", "watermark_after", "duration_s")
-    for column in columns:
-        table.add_column(column.replace("_", " "))
+    columns = {"stream": "stream", "mode": "mode", "status": "status", "requests": "requests", "orders_new": "new",
+               "orders_changed": "changed", "orders_unchanged": "unchanged", "orders_deleted": "deleted",
+               "lines_loaded": "lines", "quarantined": "quarantined", "duration_s": "seconds"}
+    for label in columns.values():
+        table.add_column(label, justify="left" if label in ("stream", "mode", "status") else "right",
+                         min_width=len(label))
     for summary in summaries:
-        table.add_row(*(str(summary.get(column, "")) for column in columns))
+        table.add_row(*(_cell(summary.get(column)) for column in columns))
     console.print(table)
+    for summary in summaries:
+        console.print(f"  {summary['stream']}: watermark {summary.get('watermark_before') or '(none)'} -> "
+                      f"{summary.get('watermark_after') or '(none)'}")
 
 
 @app.command()
@@ -205,10 +210,20 @@ def status(warehouse_url: WarehouseOption = None) -> None:
     for title, rows in report.items():
         table = Table(title=title)
         for column in rows[0] if rows else ["(none)"]:
-            table.add_column(str(column))
+            table.add_column(str(column), min_width=min(len(str(column)), 12))
         for row in rows:
-            table.add_row(*(str(value) if value is not None else "" for value in row.values()))
+            table.add_row(*(_cell(value) for value in row.values()))
         console.print(table)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
 
 
 @db_app.command("upgrade")

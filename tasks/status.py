@@ -14,13 +14,15 @@ def warehouse_status(engine: sa.Engine, *, last_runs: int = 10) -> dict[str, lis
     state, runs, quarantine = tables["sync_state"], tables["sync_runs"], tables["quarantine"]
     with engine.connect() as connection:
         watermarks = connection.execute(
-            sa.select(state.c.stream, state.c.watermark_raw, state.c.watermark_order_id, state.c.updated_at)
+            sa.select(state.c.stream, state.c.watermark_raw.label("last_modified"),
+                      state.c.watermark_order_id.label("order_id"), state.c.updated_at.label("updated (UTC)"))
             .order_by(state.c.stream)
         ).mappings().all()
         recent = connection.execute(
-            sa.select(runs.c.stream, runs.c.mode, runs.c.status, runs.c.started_at, runs.c.finished_at,
-                      runs.c.requests, runs.c.orders_new, runs.c.orders_changed, runs.c.orders_deleted,
-                      runs.c.lines_loaded, runs.c.quarantined, runs.c.error)
+            sa.select(runs.c.stream, runs.c.status, runs.c.started_at.label("started (UTC)"),
+                      runs.c.requests, runs.c.orders_new.label("new"), runs.c.orders_changed.label("changed"),
+                      runs.c.orders_deleted.label("deleted"), runs.c.lines_loaded.label("lines"),
+                      runs.c.quarantined, runs.c.error)
             .order_by(runs.c.started_at.desc()).limit(last_runs)
         ).mappings().all()
         open_quarantine = connection.execute(
@@ -30,8 +32,12 @@ def warehouse_status(engine: sa.Engine, *, last_runs: int = 10) -> dict[str, lis
             .group_by(quarantine.c.stream, quarantine.c.entity, quarantine.c.reason)
             .order_by(sa.func.count().desc())
         ).mappings().all()
+    runs_rows = [dict(row) for row in recent]
+    if not any(row["error"] for row in runs_rows):
+        for row in runs_rows:
+            del row["error"]
     return {
         "Watermarks": [dict(row) for row in watermarks],
-        "Last runs": [dict(row) for row in recent],
-        "Quarantine (unresolved)": [dict(row) for row in open_quarantine],
+        "Last runs": runs_rows,
+        "Quarantine": [dict(row) for row in open_quarantine],
     }
