@@ -44,7 +44,7 @@ def sales_invoices_to_warehouse(
 @flow(name="billit-to-warehouse")
 def billit_to_warehouse(
     since: datetime | None = None, until: datetime | None = None, lookback_minutes: float = 15,
-    landing_dir: str | None = "landing",
+    landing_dir: str | None = "landing", streams: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Both streams, purchases and sales, side by side."""
-    return _sync(["incoming", "sales"], since, until, lookback_minutes, landing_dir)
+    """Both streams (or the `streams` given), purchases and sales, side by side."""
+    return _sync(streams or ["incoming", "sales"], since, until, lookback_minutes, landing_dir)

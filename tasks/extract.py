@@ -134,12 +134,9 @@ async def _backfill(
     stats: ExtractStats, *, since: datetime | None, until: datetime | None,
 ) -> None:
     direction = prop("OrderDirection").eq(stream.direction)
-    if since is not None and until is not None and options.backfill_slices > 1 and until > since:
-        step = (until - since) / options.backfill_slices
-        bounds = [since + step * index for index in range(options.backfill_slices)] + [until]
-        slices = list(zip(bounds[:-1], bounds[1:], strict=True))
-    else:
-        slices = [(since, until)]
+    slices: list[tuple[datetime | None, datetime | None]] = [(since, until)]
+    if since is not None and until is not None:
+        slices = list(split_window(since, until, options.backfill_slices))
     async with asyncio.TaskGroup() as group:
         for start, end in slices:
             clauses: list[Expr] = [direction]
@@ -149,6 +146,15 @@ async def _backfill(
                 clauses.append(prop("LastModified").lt(end))
             group.create_task(_extract(billit, engine, all_of(clauses), options, writer, stats, floor=None,
                                        move_watermark=False))
+
+
+def split_window(since: datetime, until: datetime, slices: int) -> list[tuple[datetime, datetime]]:
+    """[since, until) cut into `slices` contiguous, non-overlapping windows of equal length."""
+    if until <= since or slices < 1:
+        raise ValueError("a window needs since < until and at least one slice")
+    step = (until - since) / slices
+    bounds = [since + step * index for index in range(slices)] + [until]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 async def _extract(

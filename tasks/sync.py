@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from prefect import task
 from prefect.artifacts import create_table_artifact
+from prefect.concurrency.sync import concurrency
 
 from connectors.billit import BillitClient, BillitError, load_settings
 from connectors.warehouse import create_warehouse_engine, upgrade
@@ -91,6 +92,16 @@ def replay_landing(
     return summaries
 
 
+#: Global concurrency limit shared by every flow that calls Billit (create it once:
+#: `prefect gcl create billit-api --limit 16`). Each task holds as many slots as its client may have requests
+#: in flight, so all flows together never exceed the limit. Without the limit, tasks run unrestricted.
+BILLIT_API_LIMIT = "billit-api"
+
+
+def billit_api_slots() -> Any:
+    return concurrency(BILLIT_API_LIMIT, occupy=load_settings().max_concurrency, strict=False)
+
+
 def _retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect retries the task only for errors Billit may not repeat (429, 5xx, network)."""
     try:
@@ -119,8 +130,9 @@ def extract_and_load(
     """List changed orders, fetch them in full, land them as Parquet and load them with the watermark."""
     from prefect.runtime import flow_run
 
-    return run_stream(stream_name, since=since, until=until, lookback_minutes=lookback_minutes,
-                      landing_dir=landing_dir, warehouse_url=warehouse_url, flow_run_id=flow_run.id)
+    with billit_api_slots():
+        return run_stream(stream_name, since=since, until=until, lookback_minutes=lookback_minutes,
+                          landing_dir=landing_dir, warehouse_url=warehouse_url, flow_run_id=flow_run.id)
 
 
 @task(name="report-sync")
@@ -148,7 +160,8 @@ def push_outbound_invoices(
     """Create (and optionally send) the pending outbound_invoices rows in Billit, exactly once."""
     from tasks.push import PushOptions, run_push
 
-    return run_push(PushOptions(limit=limit, send=send, transport=transport, dry_run=dry_run))
+    with billit_api_slots():
+        return run_push(PushOptions(limit=limit, send=send, transport=transport, dry_run=dry_run))
 
 
 @task(name="report-push")
