@@ -359,11 +359,10 @@ def _release(engine: sa.Engine, run_id: str) -> None:
 
 def run_push(options: PushOptions, *, engine: sa.Engine | None = None, **settings_overrides: Any) -> dict[str, Any]:
     """Push with a client from the environment's Billit settings; returns the summary as a dict."""
-    from connectors.billit import load_settings
-    from tasks.sync import warehouse_engine
+    from tasks.sync import billit_settings, warehouse_engine
 
     engine = engine or warehouse_engine()
-    settings = load_settings(**settings_overrides)
+    settings = billit_settings(**settings_overrides)
 
     async def push() -> PushSummary:
         async with BillitClient(settings) as billit:

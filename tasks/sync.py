@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.concurrency.sync import concurrency
 
-from connectors.billit import BillitClient, BillitError, load_settings
+from connectors.billit import BillitClient, BillitError, BillitSettings, SettingsError, load_settings
 from connectors.warehouse import create_warehouse_engine, upgrade
 from tasks.extract import STREAMS, ExtractStats, SyncOptions, sync_stream
 from tasks.landing import landed_runs, read_landed_orders
@@ -42,6 +43,29 @@ def warehouse_engine(url: str | None = None) -> sa.Engine:
     return create_warehouse_engine(url)
 
 
+#: Prefect Secret block holding the Billit API key, used when the environment has no credential.
+API_KEY_BLOCK = "billit-api-key"
+
+
+def billit_settings(**overrides: Any) -> BillitSettings:
+    """Billit settings from the environment (and .env); on a Prefect server, a missing API key may come from the
+    Secret block `billit-api-key` (`BILLIT_API_KEY_BLOCK` names another), never from prefect.yaml."""
+    try:
+        return load_settings(**overrides)
+    except SettingsError as missing:
+        from prefect.blocks.system import Secret
+        from prefect.settings import PREFECT_API_URL
+
+        if not PREFECT_API_URL.value() or "api_key" in overrides or "bearer_token" in overrides:
+            raise
+
+        try:
+            secret = Secret.load(os.environ.get("BILLIT_API_KEY_BLOCK", API_KEY_BLOCK))
+        except ValueError:  # no such block: the environment's error is the one to show
+            raise missing from None
+        return load_settings(**overrides, api_key=secret.get())
+
+
 def run_stream(
     stream_name: str, *, since: datetime | None = None, until: datetime | None = None,
     lookback_minutes: float = 15, landing_dir: str | None = "landing", warehouse_url: str | None = None,
@@ -53,7 +77,7 @@ def run_stream(
     """
     stream = STREAMS[stream_name]
     engine = engine or warehouse_engine(warehouse_url)
-    settings = load_settings(**settings_overrides)
+    settings = billit_settings(**settings_overrides)
     options = SyncOptions(lookback=timedelta(minutes=lookback_minutes),
                           landing_dir=Path(landing_dir) if landing_dir else None)
     mode = "backfill" if since is not None or until is not None else "incremental"
@@ -99,7 +123,7 @@ BILLIT_API_LIMIT = "billit-api"
 
 
 def billit_api_slots() -> Any:
-    return concurrency(BILLIT_API_LIMIT, occupy=load_settings().max_concurrency, strict=False)
+    return concurrency(BILLIT_API_LIMIT, occupy=billit_settings().max_concurrency, strict=False)
 
 
 def _retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:

@@ -46,16 +46,36 @@ def _orders(url: str) -> int:
 
 
 def test_the_flow_that_runs_both_streams_loads_the_warehouse_and_reports(
-    server: SandboxServer, billit_env: str
+    server: SandboxServer, billit_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from prefect import get_client
+    from prefect.blocks.system import Secret
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, TaskRunFilter
+    from prefect.client.schemas.sorting import ArtifactSort
+
     from flows.sync import billit_to_warehouse
 
     with prefect_test_harness():
         summaries = billit_to_warehouse()
-    assert [summary["stream"] for summary in summaries] == ["incoming", "sales"]
-    assert all(summary["status"] == "succeeded" for summary in summaries)
-    assert _orders(billit_env) == len(server.sandbox.company_orders(574991))
-    assert any(Path("landing").rglob("part-*.parquet"))
+        assert [summary["stream"] for summary in summaries] == ["incoming", "sales"]
+        assert all(summary["status"] == "succeeded" for summary in summaries)
+        assert _orders(billit_env) == len(server.sandbox.company_orders(574991))
+        assert any(Path("landing").rglob("part-*.parquet"))
+        with get_client(sync_client=True) as client:
+            # Every filter spelled out: this server refuses explicit nulls for them.
+            artifacts = client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["billit-sync-summary"])),
+                flow_run_filter=FlowRunFilter(), task_run_filter=TaskRunFilter(), sort=ArtifactSort.CREATED_DESC,
+                limit=5, offset=0,
+            )
+        assert artifacts and "orders_new" in str(artifacts[0].data)
+        assert "sandbox-api-key" not in str([artifact.data for artifact in artifacts])
+
+        # On a Prefect server the API key may live in a Secret block instead of the environment.
+        monkeypatch.delenv("BILLIT_API_KEY")
+        Secret(value="sandbox-api-key").save("billit-api-key")
+        quiet = billit_to_warehouse()
+        assert [summary["requests"] for summary in quiet] == [2, 2]
 
 
 def test_the_cli_syncs_without_prefect_and_shows_the_status(server: SandboxServer, billit_env: str) -> None:
