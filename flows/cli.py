@@ -156,20 +156,26 @@ def push(
     prefect: PrefectOption = None,
 ) -> None:
     """Create pending outbound_invoices rows in Billit, exactly once; exit 1 if a row was rejected or failed."""
+    _use_warehouse(warehouse_url)
+    if not _run_push(limit, send, transport, dry_run, prefect):
+        raise typer.Exit(1)
+
+
+def _run_push(limit: int | None, send: bool, transport: str, dry_run: bool, prefect: bool | None) -> bool:
+    """Push (as a flow when Prefect is used), print the outcome; True when no row was rejected or failed."""
     from connectors.billit import BillitError, SettingsError
 
-    _use_warehouse(warehouse_url)
     use_prefect = bool(os.environ.get("PREFECT_API_URL")) if prefect is None else prefect
     try:
         if use_prefect:
-            from flows.push import PushIncomplete, warehouse_invoices_to_billit
+            from flows.push import warehouse_invoices_to_billit
 
             state = warehouse_invoices_to_billit(limit=limit, send=send, transport=transport, dry_run=dry_run,
                                                  return_state=True)
             summary = state.result(raise_on_failure=False)
-            if isinstance(summary, PushIncomplete):
+            if isinstance(summary, BaseException):
                 console.print(f"[red]{summary}[/]")
-                raise typer.Exit(1)
+                return False
         else:
             from connectors.warehouse import upgrade
             from tasks.push import PushOptions, run_push
@@ -193,7 +199,29 @@ def push(
     console.print(table)
     if not summary["ok"]:
         console.print("[red]some rows were rejected or failed: see outbound_invoices.last_error_code / last_error[/]")
-        raise typer.Exit(1)
+    return bool(summary["ok"])
+
+
+@app.command("load-outbound")
+def load_outbound(
+    invoices_csv: Annotated[Path, typer.Argument(help="CSV with outbound_invoices columns (one row per invoice).")],
+    lines_csv: Annotated[Path, typer.Argument(help="CSV with outbound_invoice_lines columns.")],
+    warehouse_url: WarehouseOption = None,
+) -> None:
+    """Load invoices to push from two CSV files (e.g. samples/) into outbound_invoices and their lines."""
+    from connectors.warehouse import upgrade
+    from tasks.outbound_files import OutboundFileError, load_outbound_csv
+    from tasks.sync import warehouse_engine
+
+    _use_warehouse(warehouse_url)
+    engine = warehouse_engine()
+    upgrade(engine)
+    try:
+        invoices, lines = load_outbound_csv(engine, invoices_csv, lines_csv)
+    except (OSError, OutboundFileError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"loaded {invoices} invoices and {lines} lines into outbound_invoices / outbound_invoice_lines")
 
 
 @app.command()
@@ -284,23 +312,65 @@ def demo(
     ),
     prefect: PrefectOption = True,
 ) -> None:
-    """Start the sandbox and run the extraction flows into a fresh SQLite warehouse, then show what loaded."""
+    """Start the sandbox, run both extraction flows and the reverse flow into a fresh SQLite warehouse."""
     from connectors.billit.sandbox.server import SandboxServer
     from connectors.billit.sandbox.store import Sandbox
+    from tasks.outbound_files import load_outbound_csv
+    from tasks.sync import warehouse_engine
 
     database = warehouse_url.removeprefix("sqlite:///")
     if warehouse_url.startswith("sqlite:///"):
         for suffix in ("", "-wal", "-shm"):
             Path(database + suffix).unlink(missing_ok=True)
-    with SandboxServer(Sandbox(seed=1, orders=orders)) as server:
-        console.print(f"Billit sandbox on {server.base_url} with {orders} orders (two companies)")
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    sandbox = Sandbox(seed=1, orders=orders, delivery_delay_s=0.2)
+    # The sample customer Voorbeeld Klant NV is on Peppol; the others are not, and stay `created`.
+    sandbox.register_participant("9925:BE0412345614")
+    with SandboxServer(sandbox) as server:
+        console.print(f"[bold]1. Billit sandbox[/] on {server.base_url} with {orders} orders (two companies)")
         os.environ.update(BILLIT_BASE_URL=server.base_url, BILLIT_API_KEY=SANDBOX_API_KEY,
                           BILLIT_PARTY_ID=str(SANDBOX_PARTY_ID), WAREHOUSE_URL=warehouse_url)
+        console.print("[bold]2. Extraction flows[/]: purchases and sales into the warehouse")
         _print_summaries(_run_sync(["incoming", "sales"], None, None, 15, "data/demo-landing", prefect))
+
+        console.print(f"[bold]3. Reverse flow[/]: {samples}/outbound_*.csv pushed to Billit and sent")
+        invoices, lines = load_outbound_csv(warehouse_engine(), samples / "outbound_invoices.csv",
+                                            samples / "outbound_invoice_lines.csv")
+        console.print(f"loaded {invoices} outbound invoices ({lines} lines); one has a bad VAT number on purpose")
+        _run_push(None, True, "Peppol", False, prefect)
+
+        console.print("[bold]4. Sales extraction again[/]: the pushed invoices with their delivery status")
+        import time
+
+        time.sleep(0.5)  # the sandbox delivers asynchronously
+        _print_summaries(_run_sync(["sales"], None, None, 15, "data/demo-landing", prefect))
+    _print_pushed(warehouse_engine())
     status(warehouse_url)
     console.print(
-        f"\nThe warehouse is {warehouse_url}: tables invoices, invoice_lines, invoice_vat_groups, parties, "
-        "party_identifiers, invoice_messages, invoice_status_history, sync_state, sync_runs, quarantine "
-        "(docs/warehouse.md). Raw orders landed under data/demo-landing. Try: sqlite3 "
-        f"{database} 'select direction, count(*), sum(total_incl) from invoices group by 1'"
+        f"\nThe warehouse is {warehouse_url} (docs/warehouse.md; BI views in docs/bi.md). Raw orders landed under "
+        f"data/demo-landing. Try: sqlite3 {database} "
+        "'select direction, count(*), sum(total_incl) from invoices group by 1'. With a Prefect server "
+        "(prefect server start; PREFECT_API_URL=http://127.0.0.1:4200/api) the runs show in its UI."
     )
+
+
+def _print_pushed(engine: Any) -> None:
+    import sqlalchemy as sa
+
+    from connectors.warehouse import reflect_tables
+
+    tables = reflect_tables(engine)
+    pushed, invoices = tables["outbound_invoices"], tables["invoices"]
+    query = (
+        sa.select(pushed.c.external_id, pushed.c.status, pushed.c.billit_order_id, invoices.c.delivery_status,
+                  pushed.c.last_error_code)
+        .join(invoices, invoices.c.order_id == pushed.c.billit_order_id, isouter=True)
+        .order_by(pushed.c.external_id)
+    )
+    table = Table(title="outbound_invoices joined to invoices")
+    for column in ("external_id", "status", "billit order", "delivery", "last error"):
+        table.add_column(column)
+    with engine.connect() as connection:
+        for row in connection.execute(query):
+            table.add_row(*(_cell(value) for value in row))
+    console.print(table)
