@@ -132,3 +132,28 @@ def test_the_cli_push_dry_run_reports_and_the_real_push_creates(server: SandboxS
 
     again = runner.invoke(app, ["push", "--no-prefect"])
     assert again.exit_code == 0, again.output
+
+
+def test_the_sample_csv_files_load_and_a_dry_run_finds_the_row_with_a_bad_vat_number(billit_env: str) -> None:
+    samples = Path(__file__).resolve().parents[2] / "samples"
+    result = runner.invoke(app, ["load-outbound", str(samples / "outbound_invoices.csv"),
+                                 str(samples / "outbound_invoice_lines.csv")])
+    assert result.exit_code == 0 and "5 invoices and 8 lines" in result.output
+    again = runner.invoke(app, ["load-outbound", str(samples / "outbound_invoices.csv"),
+                                str(samples / "outbound_invoice_lines.csv")])
+    assert again.exit_code == 0
+
+    dry = runner.invoke(app, ["push", "--dry-run", "--no-prefect"])
+    assert dry.exit_code == 1 and "considered" in dry.output
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in dry.output.splitlines()
+            if line.count("│") == 3}
+    assert (rows["considered"], rows["created"], rows["rejected"]) == ("5", "4", "1")
+
+
+def test_a_csv_cell_that_cannot_be_read_names_its_file_line_and_column(billit_env: str, tmp_path: Path) -> None:
+    invoices = tmp_path / "invoices.csv"
+    invoices.write_text("external_id,order_date\nx-1,02/11/2026\n")
+    lines = tmp_path / "lines.csv"
+    lines.write_text("external_id,line_number\n")
+    result = runner.invoke(app, ["load-outbound", str(invoices), str(lines)])
+    assert result.exit_code == 2 and "invoices.csv:2: column order_date" in result.output
