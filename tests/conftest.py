@@ -7,9 +7,14 @@ are skipped when it is unreachable; with CI=true they fail instead, so a broken 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+from connectors.warehouse import upgrade
+from tests.connectors.warehouse import DIALECTS, Warehouse, fresh_warehouse
 
 POSTGRES_URL = os.environ.get("BILLIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SANDBOX_API_KEY = "sandbox-api-key"
@@ -37,3 +42,19 @@ def postgres_url() -> str:
             pytest.fail(f"PostgreSQL unreachable at {POSTGRES_URL} under CI=true: {exc}")
         pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URL}: {exc}")
     return POSTGRES_URL
+
+
+@pytest.fixture(params=DIALECTS)
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
+    """An empty warehouse: a SQLite file, then a fresh PostgreSQL schema (tests run once on each)."""
+    with fresh_warehouse(request, tmp_path) as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def engine(warehouse: Warehouse) -> Iterator[sa.Engine]:
+    """An Engine on `warehouse` with every migration applied."""
+    engine = warehouse.engine()
+    upgrade(engine)
+    yield engine
+    engine.dispose()

@@ -8,7 +8,6 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,27 +18,13 @@ from connectors.billit.sandbox.calc import compute_order_totals
 from connectors.billit.sandbox.faults import Faults
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
-from connectors.warehouse import reflect_tables, upgrade, upsert_rows
+from connectors.warehouse import reflect_tables, upsert_rows
 from tasks.push import PushOptions, push_outbound
 from tasks.sync import run_stream
-from tests.connectors.warehouse import DIALECTS, Warehouse, fresh_warehouse
+from tests.connectors.warehouse import Warehouse
 
 COMPANY = 574991
 VALID_VAT = ["BE0412345614", "BE0403019261", "BE0899965307", "BE1000000021"]
-
-
-@pytest.fixture(params=DIALECTS)
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
-    with fresh_warehouse(request, tmp_path) as fresh:
-        yield fresh
-
-
-@pytest.fixture
-def engine(warehouse: Warehouse) -> Iterator[sa.Engine]:
-    engine = warehouse.engine()
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

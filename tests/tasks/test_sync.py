@@ -23,24 +23,10 @@ from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables, upgrade
 from tasks.sync import replay_landing
 from tasks.warehouse import read_watermark
-from tests.connectors.warehouse import DIALECTS, Warehouse, fresh_warehouse
+from tests.connectors.warehouse import Warehouse
 from tests.tasks.sync_helpers import COMPANY, assert_warehouse_matches_billit, sync
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(params=DIALECTS)
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
-    with fresh_warehouse(request, tmp_path) as fresh:
-        yield fresh
-
-
-@pytest.fixture
-def engine(warehouse: Warehouse) -> Iterator[sa.Engine]:
-    engine = warehouse.engine()
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -4,10 +4,9 @@ insert-if-absent, and the throughput of a 100,000-row upsert (printed with ``-s`
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,27 +21,13 @@ from connectors.warehouse import (
     upsert_rows,
 )
 from connectors.warehouse.load import BulkMethod
-from tests.connectors.warehouse import DIALECTS, Warehouse, fresh_warehouse, postgres_schema
+from tests.connectors.warehouse import postgres_schema
 
 LINE_KEY = ["order_id", "line_number"]
 HISTORY_KEY = ["order_id", "observed_last_modified"]
 QUARANTINE_KEY = ["stream", "entity", "entity_key", "source_version", "reason"]
 LOADED_AT = datetime.fromisoformat("2026-03-02 09:30:00.123456")  # naive: our *_at columns are naive UTC
 BILLIT_LAST_MODIFIED = datetime.fromisoformat("2026-03-02 10:21:45.600000")  # naive local time, as Billit writes it
-
-
-@pytest.fixture(params=DIALECTS)
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
-    with fresh_warehouse(request, tmp_path) as warehouse:
-        yield warehouse
-
-
-@pytest.fixture
-def engine(warehouse: Warehouse) -> Iterator[sa.Engine]:
-    engine = warehouse.engine()
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
