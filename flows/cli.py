@@ -58,9 +58,8 @@ def _run_sync(streams: list[str], since: datetime | None, until: datetime | None
         if use_prefect:
             from flows.sync import billit_to_warehouse, incoming_invoices_to_warehouse, sales_invoices_to_warehouse
 
-            flow = {("incoming",): incoming_invoices_to_warehouse, ("sales",): sales_invoices_to_warehouse}.get(
-                tuple(streams), billit_to_warehouse
-            )
+            flows = {"incoming": incoming_invoices_to_warehouse, "sales": sales_invoices_to_warehouse}
+            flow = flows[streams[0]] if len(streams) == 1 else billit_to_warehouse
             return flow(since=since, until=until, lookback_minutes=lookback, landing_dir=landing_dir or None)
         from connectors.warehouse import upgrade
         from tasks.sync import run_stream, warehouse_engine

@@ -108,7 +108,7 @@ async def _incremental(
     watermark = run.watermark_before
     lower = watermark.last_modified - options.lookback if watermark else None
     direction = prop("OrderDirection").eq(stream.direction)
-    window = all_of([direction, *([prop("LastModified").ge(lower)] if lower else [])])
+    window: Expr = all_of([direction, *([prop("LastModified").ge(lower)] if lower else [])]) or direction
     probe = await billit.list_page(ODataQuery(
         filter=window, orderby=(("LastModified", "desc"), ("OrderID", "desc")), top=1, inline_count=True,
     ))

@@ -63,7 +63,7 @@ def billit_settings(**overrides: Any) -> BillitSettings:
             secret = Secret.load(os.environ.get("BILLIT_API_KEY_BLOCK", API_KEY_BLOCK))
         except ValueError:  # no such block: the environment's error is the one to show
             raise missing from None
-        return load_settings(**overrides, api_key=secret.get())
+        return load_settings(**overrides, api_key=secret.get())  # type: ignore[union-attr]  # sync context
 
 
 def run_stream(

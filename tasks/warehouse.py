@@ -167,7 +167,7 @@ def load_orders(
         history = [
             _history_row(invoice, run_id) for invoice in fresh
             if stored.get(invoice["order_id"]) is None
-            or order_state(stored[invoice["order_id"]]._mapping) != order_state(invoice)
+            or order_state(dict(stored[invoice["order_id"]]._mapping)) != order_state(invoice)
         ]
         insert_ignoring_duplicates(connection, tables["invoice_status_history"], history,
                                    ["order_id", "observed_last_modified"])

@@ -44,7 +44,7 @@ from connectors.billit.errors import (
     BillitValidationError,
 )
 from connectors.billit.odata import PAGE_SIZE, BillitTimestamp, Expr, ODataQuery, all_of, prop
-from connectors.billit.pagination import ODataPaginator, Page, PagingStats, parse_page
+from connectors.billit.pagination import ODataPaginator, Page, PageRequest, PagingStats, parse_page
 from connectors.billit.settings import BillitSettings
 from connectors.billit.wire import encode_json, parse_error_details, parse_json, parse_order_id
 
@@ -135,7 +135,7 @@ class BillitClient:
         """
         paginator = ODataPaginator(path, query or ODataQuery(), page_size, stats or PagingStats())
         seen: set[Any] = set()
-        request = paginator.first_request()
+        request: PageRequest | None = paginator.first_request()
         while request is not None:
             response = await self._request("GET", request.path, params=request.params, repeat=Repeat.ALWAYS)
             page = parse_page(parse_json(response.text))
