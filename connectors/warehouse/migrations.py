@@ -37,6 +37,7 @@ import sqlalchemy as sa
 
 from connectors.warehouse.engine import is_warehouse_engine, write_transaction
 from connectors.warehouse.load import forget_reflected_tables
+from connectors.warehouse.views import apply_views
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -188,6 +189,7 @@ def upgrade(engine: sa.Engine, *, directory: Path | None = None) -> list[str]:
     finally:
         if applied_now:
             forget_reflected_tables(engine)
+    apply_views(engine)  # views hold no data: recreated from sql/views on every upgrade (see views.py)
     return applied_now
 
 
@@ -225,9 +227,11 @@ def _check_unchanged(row: AppliedMigration, migration: Migration) -> None:
 
 
 def _apply(connection: sa.Connection, migration: Migration) -> None:
+    # psycopg reads `%` as a placeholder even without parameters: a literal `%` in SQL must be doubled there.
+    escape = connection.dialect.name == "postgresql"
     for number, statement in enumerate(migration.statements(), start=1):
         try:
-            connection.exec_driver_sql(statement)
+            connection.exec_driver_sql(statement.replace("%", "%%") if escape else statement)
         except sa.exc.DBAPIError as exc:
             first_line = statement.splitlines()[0]
             raise MigrationError(

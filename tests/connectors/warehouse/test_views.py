@@ -1,0 +1,508 @@
+"""The BI views of sql/views on SQLite and PostgreSQL: exact figures from a small hand-built warehouse, and how
+``upgrade`` recreates the views (twice in a row, after a file was edited, removed or broken).
+
+The warehouse is written with ``upsert_rows`` / ``insert_ignoring_duplicates``, the loaders the flows use, and
+every expected figure below is computed by hand from the rows. Money is compared exactly: ``Decimal`` as
+PostgreSQL returns it, and SQLite's REAL rounded to cents (``money``). Expiry dates are relative to today in
+Brussels, because overdue-ness is computed by the views at query time.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from connectors.warehouse import insert_ignoring_duplicates, reflect_tables, upgrade, upsert_rows
+from connectors.warehouse import views as views_module
+from connectors.warehouse.views import VIEWS_DIR, ViewError, apply_views, discover_views
+from tests.connectors.warehouse import DIALECTS, Warehouse, fresh_warehouse
+
+CONTRACT_VIEWS = [
+    "bi_customer_revenue_monthly",
+    "bi_delivery_funnel_weekly",
+    "bi_delivery_refusals",
+    "bi_payables_ageing",
+    "bi_quarantine_overview",
+    "bi_receivables_ageing",
+    "bi_supplier_spend_monthly",
+    "bi_vat_return_monthly",
+    "bi_vat_return_quarterly",
+]
+QUARANTINE_KEY = ["stream", "entity", "entity_key", "source_version", "reason"]
+REFUSAL_INFO = "Inconsistency between VAT number and tax code of the recipient of the invoice (acquirer)"
+UNKNOWN_CODE = "unknown ventilation code 99 for Income"
+BRUSSELS = ZoneInfo("Europe/Brussels")
+D = Decimal
+
+
+def brussels_today() -> date:
+    return datetime.now(BRUSSELS).date()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The warehouse: (order, its lines). Lines are (base_grids, vat_grids, total_excl, total_vat, total_incl).
+# Expiry dates are days relative to today: -45 means "due 45 days ago".
+
+
+def _order(order_id: int, direction: str, order_type: str, order_date: str, party: tuple[int | None, str],
+           totals: tuple[str, str, str], *, to_pay: str = "0", paid: bool | None = False, due_in: int | None = 30,
+           currency: str = "EUR", is_deleted: bool = False, created_at: str | None = None, is_sent: bool = False,
+           delivery_status: str | None = None, last_response_code: str | None = None,
+           refused_reason_code: str | None = None, refused_info: str | None = None,
+           delivery_info: str | None = None, enterprise_number: str | None = None) -> dict[str, Any]:
+    excl, vat, incl = totals
+    return {
+        "order_id": order_id,
+        "direction": direction,
+        "order_type": order_type,
+        "order_number": f"{order_type[:2].upper()}-{order_id}",
+        "order_date": date.fromisoformat(order_date),
+        "due_in": due_in,
+        "created_at": datetime.fromisoformat(created_at) if created_at else None,
+        "last_modified": datetime(2025, 5, 1, 12, 0, 0, 123456),
+        "last_modified_raw": "2025-05-01T12:00:00.1234567",
+        "currency": currency,
+        "fx_rate_to_foreign": D("1.00000") if currency == "EUR" else D("1.08000"),
+        "total_excl": D(excl),
+        "total_vat": D(vat),
+        "total_incl": D(incl),
+        "to_pay": D(to_pay),
+        "paid": paid,
+        "is_sent": is_sent,
+        "counterparty_party_id": party[0],
+        "counterparty_name": party[1],
+        "counterparty_enterprise_number": enterprise_number,
+        "delivery_status": delivery_status,
+        "last_response_code": last_response_code,
+        "document_refused_reason_code": refused_reason_code,
+        "document_refused_info": refused_info,
+        "document_delivery_info": delivery_info,
+        "is_deleted": is_deleted,
+    }
+
+
+ACME, BETA, GAMMA_WITHOUT_ID = (501, "Acme NV"), (502, "Beta BV"), (None, "Gamma SRL")
+SUPPLIER_ONE, SUPPLIER_TWO, SUPPLIER_THREE = (601, "Supplier One"), (602, "Supplier Two"), (603, "Supplier Three")
+
+ORDERS: list[tuple[dict[str, Any], list[tuple[str | None, str | None, str, str, str]]]] = [
+    # Sales.
+    (_order(1001, "Income", "Invoice", "2025-01-15", ACME, ("150.00", "24.00", "174.00"), paid=True,
+            enterprise_number="0123456749", created_at="2025-01-15 09:30:00.250000", is_sent=True,
+            delivery_status="Delivered", last_response_code="AP"),
+     [("03", "54", "100.00", "21.00", "121.00"), ("01", "54", "50.00", "3.00", "53.00")]),
+    (_order(1002, "Income", "Invoice", "2025-01-31", BETA, ("200.00", "0.00", "200.00"), to_pay="200.00",
+            due_in=-45, is_sent=True, delivery_status="Error", refused_reason_code="InvalidInvoice",
+            refused_info=REFUSAL_INFO),  # no created_at: the funnel falls back to order_date (a Friday, W05)
+     [("44", None, "200.00", "0.00", "200.00")]),
+    (_order(1003, "Income", "CreditNote", "2025-01-20", ACME, ("40.00", "8.40", "48.40"), to_pay="48.40",
+            due_in=10, enterprise_number="0123456749", created_at="2025-01-19 23:59:59", is_sent=True,
+            delivery_status="Delivered", last_response_code="RE", delivery_info="Rejected"),
+     [("49", "64", "40.00", "8.40", "48.40")]),
+    (_order(1004, "Income", "Invoice", "2025-02-10", ACME, ("1000.00", "210.00", "1210.00"), to_pay="1210.00",
+            due_in=-100, currency="USD", enterprise_number="0123456749", created_at="2024-12-31 08:00:00",
+            is_sent=True, delivery_status="Pending"),
+     [("03", "54", "1000.00", "210.00", "1210.00")]),
+    (_order(1005, "Income", "Invoice", "2025-01-20", ACME, ("999.00", "209.79", "1208.79"), to_pay="1208.79",
+            due_in=-200, is_deleted=True, created_at="2025-01-14 10:00:00", is_sent=True, delivery_status="Error"),
+     [("03", "54", "999.00", "209.79", "1208.79")]),
+    (_order(1006, "Income", "Invoice", "2025-03-31", GAMMA_WITHOUT_ID, ("0.30", "0.06", "0.36"), to_pay="0.36",
+            paid=None, due_in=-1, created_at="2025-03-31 07:00:00"),
+     [("03", "54", "0.10", "0.02", "0.12"), ("03", "54", "0.20", "0.04", "0.24")]),
+    (_order(1007, "Income", "Invoice", "2025-04-01", BETA, ("300.00", "63.00", "363.00"), to_pay="100.00",
+            due_in=-30, created_at="2025-04-01 12:00:00", is_sent=True, delivery_status="Error",
+            last_response_code="RE", refused_reason_code="InvalidInvoice", refused_info=REFUSAL_INFO),
+     [("03", "54", "300.00", "63.00", "363.00")]),
+    (_order(1008, "Income", "Offer", "2025-02-12", BETA, ("50.00", "10.50", "60.50"), to_pay="60.50", due_in=-40,
+            created_at="2025-02-12 10:00:00"),
+     [(None, None, "50.00", "10.50", "60.50")]),
+    (_order(1009, "Income", "CreditNote", "2025-02-01", BETA, ("10.00", "2.10", "12.10"), paid=True,
+            created_at="2025-02-02 18:00:00", is_sent=True, delivery_status="Error",
+            refused_reason_code="InvalidInvoice", refused_info=REFUSAL_INFO),
+     []),
+    # Purchases.
+    (_order(2001, "Cost", "Invoice", "2025-01-10", SUPPLIER_ONE, ("600.00", "105.00", "705.00"), to_pay="705.00",
+            due_in=-61),
+     [("82", "59", "500.00", "105.00", "605.00"), ("82,87", "56,59", "100.00", "0.00", "100.00")]),
+    (_order(2002, "Cost", "CreditNote", "2025-02-15", SUPPLIER_ONE, ("50.00", "10.50", "60.50"), paid=True),
+     [("85", "63", "50.00", "10.50", "60.50")]),
+    (_order(2003, "Cost", "Invoice", "2025-03-05", SUPPLIER_TWO, ("1000.00", "0.00", "1000.00"),
+            to_pay="1000.00", due_in=0),
+     [("82,88", "55,59", "1000.00", "0.00", "1000.00")]),
+    (_order(2004, "Cost", "Invoice", "2025-03-06", SUPPLIER_TWO, ("80.00", "16.80", "96.80"), to_pay="96.80",
+            due_in=None, currency="GBP"),
+     [("82", "59", "80.00", "16.80", "96.80")]),
+    (_order(2005, "Cost", "Invoice", "2025-01-12", SUPPLIER_TWO, ("10.00", "2.10", "12.10"), to_pay="0.00"),
+     [("82", "59", "10.00", "2.10", "12.10")]),
+    (_order(2006, "Cost", "Invoice", "2025-04-10", SUPPLIER_THREE, ("20.00", "0.00", "20.00"), to_pay="20.00",
+            due_in=-31), []),
+    (_order(2007, "Cost", "Invoice", "2025-04-10", SUPPLIER_THREE, ("30.00", "0.00", "30.00"), to_pay="30.00",
+            due_in=-90), []),
+    (_order(2008, "Cost", "Invoice", "2025-04-10", SUPPLIER_THREE, ("40.00", "0.00", "40.00"), to_pay="40.00",
+            due_in=-91), []),
+]
+
+
+def _quarantine(run_id: str, stream: str, entity: str, entity_key: str, version: str, reason: str,
+                order_id: int | None, created_at: str, resolved_at: str | None = None) -> dict[str, Any]:
+    return {
+        "run_id": run_id, "stream": stream, "order_id": order_id, "entity": entity, "entity_key": entity_key,
+        "source_version": version, "reason": reason, "created_at": datetime.fromisoformat(created_at),
+        "resolved_at": datetime.fromisoformat(resolved_at) if resolved_at else None,
+    }
+
+
+QUARANTINE = [
+    _quarantine("r1", "orders_income", "line", "1001/3", "v1", UNKNOWN_CODE, 1001, "2025-05-01 10:00:00"),
+    _quarantine("r2", "orders_income", "line", "1004/2", "v1", UNKNOWN_CODE, 1004, "2025-05-03 12:00:00"),
+    _quarantine("r3", "orders_income", "line", "1001/3", "v2", UNKNOWN_CODE, 1001, "2025-05-04 08:15:00"),
+    _quarantine("r1", "orders_cost", "order", "2999", "v1", "OrderDirection must be Income or Cost", 2999,
+                "2025-05-02 09:00:00", resolved_at="2025-05-05 09:00:00"),
+    _quarantine("r1", "orders_cost", "party", "77", "", "party has no name", None, "2025-05-02 08:00:00"),
+]
+
+
+def load_warehouse(engine: sa.Engine, today: date) -> None:
+    tables = reflect_tables(engine)
+    invoices, lines = [], []
+    for order, order_lines in ORDERS:
+        row = {key: value for key, value in order.items() if key != "due_in"}
+        row["expiry_date"] = None if order["due_in"] is None else today + timedelta(days=order["due_in"])
+        invoices.append(row)
+        for number, (base_grids, vat_grids, excl, vat, incl) in enumerate(order_lines, start=1):
+            lines.append({
+                "order_id": order["order_id"], "line_number": number, "base_grids": base_grids,
+                "vat_grids": vat_grids, "total_excl": D(excl), "total_vat": D(vat), "total_incl": D(incl),
+            })
+    with engine.begin() as connection:
+        upsert_rows(connection, tables["invoices"], invoices, key=["order_id"])
+        upsert_rows(connection, tables["invoice_lines"], lines, key=["order_id", "line_number"])
+        insert_ignoring_duplicates(connection, tables["quarantine"], QUARANTINE, key=QUARANTINE_KEY)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    engine: sa.Engine
+    dialect: str
+    today: date
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of ``sql``, sorted, with dates as ISO text and money as exact Decimal (see ``money``)."""
+        with self.engine.connect() as connection:
+            result = connection.execute(sa.text(sql))
+            return sorted((tuple(self._value(value) for value in row) for row in result), key=repr)
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, float | Decimal):
+            return money(value, self.dialect)
+        if isinstance(value, datetime):
+            return value.isoformat(sep=" ")
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, str) and self.dialect == "sqlite" and value[:4].isdigit() and len(value) >= 19:
+            return datetime.fromisoformat(value).isoformat(sep=" ")  # SQLite TIMESTAMP text
+        return value
+
+
+def money(value: float | Decimal, dialect: str) -> Decimal:
+    """PostgreSQL: the Decimal itself, exact. SQLite: its REAL rounded to cents, then compared exactly."""
+    if dialect == "postgresql":
+        assert isinstance(value, Decimal), f"PostgreSQL returned {value!r}, not a Decimal"
+        return value
+    return Decimal(repr(value)).quantize(Decimal("0.01"))
+
+
+@pytest.fixture(scope="module", params=DIALECTS)
+def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
+    with fresh_warehouse(request, tmp_path_factory.mktemp("views")) as warehouse:
+        engine = warehouse.engine()
+        upgrade(engine)
+        today = brussels_today()
+        load_warehouse(engine, today)
+        yield Loaded(engine, warehouse.dialect, today)
+        engine.dispose()
+
+
+@pytest.fixture(params=DIALECTS)
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
+    with fresh_warehouse(request, tmp_path) as warehouse:
+        yield warehouse
+
+
+@pytest.fixture
+def engine(warehouse: Warehouse) -> Iterator[sa.Engine]:
+    engine = warehouse.engine()
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def views_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of sql/views that ``upgrade`` reads instead, for tests that edit view files."""
+    copy = Path(shutil.copytree(VIEWS_DIR, tmp_path / "views"))
+    monkeypatch.setattr(views_module, "VIEWS_DIR", copy)
+    return copy
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Figures.
+
+VAT_COLUMNS = "period_start, period, direction, grid, amount_type, amount, line_count, non_eur_line_count"
+
+
+def test_the_monthly_vat_return_puts_each_eur_line_amount_into_each_of_its_grids(loaded: Loaded) -> None:
+    assert loaded.rows(f"SELECT {VAT_COLUMNS} FROM bi_vat_return_monthly") == sorted([
+        # Sales, January: the deleted invoice 1005 is left out; the credit note goes to 49/64, positive.
+        ("2025-01-01", "2025-01", "Income", "01", "base", D("50.00"), 1, 0),
+        ("2025-01-01", "2025-01", "Income", "03", "base", D("100.00"), 1, 0),
+        ("2025-01-01", "2025-01", "Income", "44", "base", D("200.00"), 1, 0),
+        ("2025-01-01", "2025-01", "Income", "49", "base", D("40.00"), 1, 0),
+        ("2025-01-01", "2025-01", "Income", "54", "vat", D("24.00"), 2, 0),
+        ("2025-01-01", "2025-01", "Income", "64", "vat", D("8.40"), 1, 0),
+        # February: only the USD invoice, counted but not added.
+        ("2025-02-01", "2025-02", "Income", "03", "base", D("0.00"), 0, 1),
+        ("2025-02-01", "2025-02", "Income", "54", "vat", D("0.00"), 0, 1),
+        # March: 0.10 + 0.20 and 0.02 + 0.04, exact to the cent on SQLite too.
+        ("2025-03-01", "2025-03", "Income", "03", "base", D("0.30"), 2, 0),
+        ("2025-03-01", "2025-03", "Income", "54", "vat", D("0.06"), 2, 0),
+        ("2025-04-01", "2025-04", "Income", "03", "base", D("300.00"), 1, 0),
+        ("2025-04-01", "2025-04", "Income", "54", "vat", D("63.00"), 1, 0),
+        # Purchases: a line with grids "82,87" / "56,59" counts in each; its VAT is 0 on a reverse-charge invoice.
+        ("2025-01-01", "2025-01", "Cost", "56", "vat", D("0.00"), 1, 0),
+        ("2025-01-01", "2025-01", "Cost", "59", "vat", D("107.10"), 3, 0),
+        ("2025-01-01", "2025-01", "Cost", "82", "base", D("610.00"), 3, 0),
+        ("2025-01-01", "2025-01", "Cost", "87", "base", D("100.00"), 1, 0),
+        ("2025-02-01", "2025-02", "Cost", "63", "vat", D("10.50"), 1, 0),
+        ("2025-02-01", "2025-02", "Cost", "85", "base", D("50.00"), 1, 0),
+        ("2025-03-01", "2025-03", "Cost", "55", "vat", D("0.00"), 1, 0),
+        ("2025-03-01", "2025-03", "Cost", "59", "vat", D("0.00"), 1, 1),
+        ("2025-03-01", "2025-03", "Cost", "82", "base", D("1000.00"), 1, 1),
+        ("2025-03-01", "2025-03", "Cost", "88", "base", D("1000.00"), 1, 0),
+    ], key=repr)
+
+
+def test_the_quarterly_vat_return_groups_the_months_of_each_calendar_quarter(loaded: Loaded) -> None:
+    assert loaded.rows(f"SELECT {VAT_COLUMNS} FROM bi_vat_return_quarterly") == sorted([
+        ("2025-01-01", "2025-Q1", "Income", "01", "base", D("50.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Income", "03", "base", D("100.30"), 3, 1),
+        ("2025-01-01", "2025-Q1", "Income", "44", "base", D("200.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Income", "49", "base", D("40.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Income", "54", "vat", D("24.06"), 4, 1),
+        ("2025-01-01", "2025-Q1", "Income", "64", "vat", D("8.40"), 1, 0),
+        ("2025-04-01", "2025-Q2", "Income", "03", "base", D("300.00"), 1, 0),
+        ("2025-04-01", "2025-Q2", "Income", "54", "vat", D("63.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Cost", "55", "vat", D("0.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Cost", "56", "vat", D("0.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Cost", "59", "vat", D("107.10"), 4, 1),
+        ("2025-01-01", "2025-Q1", "Cost", "63", "vat", D("10.50"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Cost", "82", "base", D("1610.00"), 4, 1),
+        ("2025-01-01", "2025-Q1", "Cost", "85", "base", D("50.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Cost", "87", "base", D("100.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Cost", "88", "base", D("1000.00"), 1, 0),
+    ], key=repr)
+
+
+def _ageing(loaded: Loaded, view: str) -> list[tuple[Any, ...]]:
+    rows = loaded.rows(
+        f"SELECT as_of_date, order_id, days_overdue, bucket, bucket_order, counterparty_party_id, currency, "
+        f"to_pay, open_amount FROM {view}"
+    )
+    as_of = {row[0] for row in rows}
+    if as_of != {loaded.today.isoformat()}:
+        assert as_of == {(loaded.today + timedelta(days=1)).isoformat()}, as_of
+        pytest.skip("the date changed in Brussels between loading and querying")
+    return [row[1:] for row in rows]
+
+
+def test_receivables_ageing_lists_open_sales_documents_with_days_overdue_as_of_today(loaded: Loaded) -> None:
+    # 1001 and 1009 are paid, 1005 deleted, 1008 an offer. A credit note is open money owed back: negative.
+    assert _ageing(loaded, "bi_receivables_ageing") == sorted([
+        (1002, 45, "31-60", 2, 502, "EUR", D("200.00"), D("200.00")),
+        (1003, -10, "not due", 0, 501, "EUR", D("48.40"), D("-48.40")),
+        (1004, 100, "> 90", 4, 501, "USD", D("1210.00"), D("1210.00")),
+        (1006, 1, "1-30", 1, None, "EUR", D("0.36"), D("0.36")),
+        (1007, 30, "1-30", 1, 502, "EUR", D("100.00"), D("100.00")),
+    ], key=repr)
+
+
+def test_payables_ageing_buckets_days_overdue_at_their_boundaries(loaded: Loaded) -> None:
+    # 2002 is paid; 2005 is not marked paid but has nothing left to pay.
+    assert _ageing(loaded, "bi_payables_ageing") == sorted([
+        (2001, 61, "61-90", 3, 601, "EUR", D("705.00"), D("705.00")),
+        (2003, 0, "not due", 0, 602, "EUR", D("1000.00"), D("1000.00")),
+        (2004, None, "no due date", 5, 602, "GBP", D("96.80"), D("96.80")),
+        (2006, 31, "31-60", 2, 603, "EUR", D("20.00"), D("20.00")),
+        (2007, 90, "61-90", 3, 603, "EUR", D("30.00"), D("30.00")),
+        (2008, 91, "> 90", 4, 603, "EUR", D("40.00"), D("40.00")),
+    ], key=repr)
+
+
+def test_the_documented_ageing_summary_query_totals_each_bucket_per_currency(loaded: Loaded) -> None:
+    summary = (
+        "SELECT bucket_order, bucket, currency, COUNT(*) AS documents, SUM(open_amount) AS open_amount "
+        "FROM {view} GROUP BY bucket_order, bucket, currency ORDER BY bucket_order, currency"
+    )
+    assert loaded.rows(summary.format(view="bi_receivables_ageing")) == sorted([
+        (0, "not due", "EUR", 1, D("-48.40")),
+        (1, "1-30", "EUR", 2, D("100.36")),
+        (2, "31-60", "EUR", 1, D("200.00")),
+        (4, "> 90", "USD", 1, D("1210.00")),
+    ], key=repr)
+    assert loaded.rows(summary.format(view="bi_payables_ageing")) == sorted([
+        (0, "not due", "EUR", 1, D("1000.00")),
+        (2, "31-60", "EUR", 1, D("20.00")),
+        (3, "61-90", "EUR", 2, D("735.00")),
+        (4, "> 90", "EUR", 1, D("40.00")),
+        (5, "no due date", "GBP", 1, D("96.80")),
+    ], key=repr)
+
+
+def test_the_delivery_funnel_counts_sales_documents_per_iso_week_of_creation(loaded: Loaded) -> None:
+    # 2024-12-31 is in ISO week 2025-W01 (which starts on Monday 2024-12-30); Sunday 2025-01-19 23:59:59 is
+    # still in the week of Monday 2025-01-13. 1007 is both an Error and refused (RE): once in refused_or_error.
+    assert loaded.rows(
+        "SELECT week_start, iso_week, created, sent, pending, delivered, error, refused, refused_or_error "
+        "FROM bi_delivery_funnel_weekly"
+    ) == sorted([
+        ("2024-12-30", "2025-W01", 1, 1, 1, 0, 0, 0, 0),
+        ("2025-01-13", "2025-W03", 2, 2, 0, 2, 0, 1, 1),
+        ("2025-01-27", "2025-W05", 2, 2, 0, 0, 2, 0, 2),
+        ("2025-03-31", "2025-W14", 2, 1, 0, 0, 1, 1, 1),
+    ], key=repr)
+
+
+def test_delivery_refusals_count_documents_per_week_status_and_reason(loaded: Loaded) -> None:
+    assert loaded.rows(
+        "SELECT week_start, iso_week, delivery_status, reason_code, reason_info, document_count "
+        "FROM bi_delivery_refusals"
+    ) == sorted([
+        ("2025-01-13", "2025-W03", "Delivered", "RE", "Rejected", 1),
+        ("2025-01-27", "2025-W05", "Error", "InvalidInvoice", REFUSAL_INFO, 2),
+        ("2025-03-31", "2025-W14", "Error", "InvalidInvoice", REFUSAL_INFO, 1),
+    ], key=repr)
+
+
+def test_customer_revenue_subtracts_credit_notes_per_customer_month_and_currency(loaded: Loaded) -> None:
+    assert loaded.rows(
+        "SELECT period, counterparty_party_id, counterparty_name, counterparty_enterprise_number, currency, "
+        "invoice_count, credit_note_count, total_excl, total_vat, total_incl FROM bi_customer_revenue_monthly"
+    ) == sorted([
+        ("2025-01", 501, "Acme NV", "0123456749", "EUR", 1, 1, D("110.00"), D("15.60"), D("125.60")),
+        ("2025-01", 502, "Beta BV", None, "EUR", 1, 0, D("200.00"), D("0.00"), D("200.00")),
+        ("2025-02", 501, "Acme NV", "0123456749", "USD", 1, 0, D("1000.00"), D("210.00"), D("1210.00")),
+        ("2025-02", 502, "Beta BV", None, "EUR", 0, 1, D("-10.00"), D("-2.10"), D("-12.10")),
+        ("2025-03", None, "Gamma SRL", None, "EUR", 1, 0, D("0.30"), D("0.06"), D("0.36")),
+        ("2025-04", 502, "Beta BV", None, "EUR", 1, 0, D("300.00"), D("63.00"), D("363.00")),
+    ], key=repr)
+
+
+def test_supplier_spend_subtracts_credit_notes_per_supplier_month_and_currency(loaded: Loaded) -> None:
+    assert loaded.rows(
+        "SELECT period_start, counterparty_party_id, counterparty_name, currency, invoice_count, credit_note_count, "
+        "total_excl, total_vat, total_incl FROM bi_supplier_spend_monthly"
+    ) == sorted([
+        ("2025-01-01", 601, "Supplier One", "EUR", 1, 0, D("600.00"), D("105.00"), D("705.00")),
+        ("2025-01-01", 602, "Supplier Two", "EUR", 1, 0, D("10.00"), D("2.10"), D("12.10")),
+        ("2025-02-01", 601, "Supplier One", "EUR", 0, 1, D("-50.00"), D("-10.50"), D("-60.50")),
+        ("2025-03-01", 602, "Supplier Two", "EUR", 1, 0, D("1000.00"), D("0.00"), D("1000.00")),
+        ("2025-03-01", 602, "Supplier Two", "GBP", 1, 0, D("80.00"), D("16.80"), D("96.80")),
+        ("2025-04-01", 603, "Supplier Three", "EUR", 3, 0, D("90.00"), D("0.00"), D("90.00")),
+    ], key=repr)
+
+
+def test_the_quarantine_overview_counts_unresolved_rows_by_stream_entity_and_reason(loaded: Loaded) -> None:
+    assert loaded.rows(
+        "SELECT stream, entity, reason, row_count, order_count, first_seen, last_seen FROM bi_quarantine_overview"
+    ) == sorted([
+        ("orders_cost", "party", "party has no name", 1, 0, "2025-05-02 08:00:00", "2025-05-02 08:00:00"),
+        ("orders_income", "line", UNKNOWN_CODE, 3, 2, "2025-05-01 10:00:00", "2025-05-04 08:15:00"),
+    ], key=repr)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Recreating the views.
+
+
+def _view_names(engine: sa.Engine) -> list[str]:
+    return sorted(sa.inspect(engine).get_view_names())
+
+
+def test_every_view_has_a_file_for_both_dialects_named_after_the_view() -> None:
+    for dialect in ("sqlite", "postgresql"):
+        views = discover_views(dialect)
+        assert [view.name for view in views] == CONTRACT_VIEWS
+        assert all(view.path.name in (f"{view.name}.sql", f"{view.name}.{dialect}.sql") for view in views)
+
+
+def test_upgrade_twice_keeps_every_view_working(engine: sa.Engine) -> None:
+    upgrade(engine)
+    load_warehouse(engine, brussels_today())
+    assert upgrade(engine) == []
+    assert apply_views(engine) == CONTRACT_VIEWS
+    assert _view_names(engine) == CONTRACT_VIEWS
+    with engine.connect() as connection:
+        for name in CONTRACT_VIEWS:
+            assert connection.execute(sa.text(f"SELECT COUNT(*) FROM {name}")).scalar_one() > 0, name
+
+
+def test_an_edited_view_file_takes_effect_and_a_removed_one_is_dropped_on_the_next_upgrade(
+    engine: sa.Engine, views_copy: Path
+) -> None:
+    upgrade(engine)
+    load_warehouse(engine, brussels_today())
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE VIEW my_own_view AS SELECT order_id FROM invoices")
+    overview = views_copy / "bi_quarantine_overview.sql"
+    # A % in the SQL must reach the database as written (psycopg would read it as a placeholder).
+    overview.write_text(
+        overview.read_text().replace(
+            "WHERE resolved_at IS NULL", "WHERE resolved_at IS NULL OR reason LIKE '%must be Income or Cost'"
+        )
+    )
+    (views_copy / "bi_delivery_refusals.sqlite.sql").unlink()
+    (views_copy / "bi_delivery_refusals.postgresql.sql").unlink()
+
+    assert upgrade(engine) == []
+
+    with engine.connect() as connection:
+        orders_cost = connection.execute(
+            sa.text("SELECT reason, row_count FROM bi_quarantine_overview WHERE stream = 'orders_cost'")
+        ).all()
+    assert sorted(orders_cost) == [("OrderDirection must be Income or Cost", 1), ("party has no name", 1)]
+    assert _view_names(engine) == sorted(
+        [name for name in CONTRACT_VIEWS if name != "bi_delivery_refusals"] + ["my_own_view"]
+    )
+
+
+def test_a_view_that_fails_to_build_leaves_the_previous_views_in_place(engine: sa.Engine, views_copy: Path) -> None:
+    upgrade(engine)
+    (views_copy / "bi_zz_broken.sql").write_text(
+        "-- a typo that SQLite would only notice when the view is queried\n"
+        "CREATE VIEW bi_zz_broken AS SELECT no_such_column FROM invoices;\n"
+    )
+    with pytest.raises(ViewError, match=r"bi_zz_broken\.sql: view bi_zz_broken failed"):
+        upgrade(engine)
+    assert _view_names(engine) == CONTRACT_VIEWS
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT COUNT(*) FROM bi_quarantine_overview").scalar_one() == 0
+
+
+def test_a_view_file_must_create_the_view_it_is_named_after(views_copy: Path) -> None:
+    (views_copy / "bi_extra.sql").write_text("CREATE VIEW bi_other AS SELECT 1 AS one;\n")
+    with pytest.raises(ViewError, match="bi_extra.sql creates view bi_other"):
+        discover_views("postgresql", views_copy)
+    (views_copy / "bi_extra.sql").write_text("CREATE VIEW bi_extra AS SELECT 1 AS one;\nSELECT 2;\n")
+    with pytest.raises(ViewError, match="exactly one statement"):
+        discover_views("sqlite", views_copy)
+    (views_copy / "bi_extra.sql").unlink()
+    (views_copy / "bi_extra.postgresql.sql").write_text("CREATE VIEW bi_extra AS SELECT 1 AS one;\n")
+    with pytest.raises(ViewError, match="bi_extra has no file for sqlite"):
+        discover_views("sqlite", views_copy)
