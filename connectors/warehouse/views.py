@@ -92,7 +92,9 @@ def apply_views(engine: sa.Engine, *, directory: Path | None = None) -> list[str
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(_PG_LOCK)
         existing = [name for name in sa.inspect(connection).get_view_names() if _VIEW_NAME.fullmatch(name)]
-        for name in sorted(set(existing) | {view.name for view in views}):
+        # A view that others read is named bi__... so it sorts, and is created, before them; dropping in
+        # reverse order removes the readers first (PostgreSQL refuses to drop a view that others depend on).
+        for name in sorted(set(existing) | {view.name for view in views}, reverse=True):
             connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
         # psycopg reads % as a placeholder even without parameters ('a%b' becomes 'a$1'): double it.
         escape = connection.dialect.paramstyle in ("format", "pyformat")

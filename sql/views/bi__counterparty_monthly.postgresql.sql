@@ -1,10 +1,10 @@
--- bi_customer_revenue_monthly (PostgreSQL): sales per customer per calendar month of order_date and per
--- document currency (amounts are never converted or mixed across currencies). Income invoices add, credit notes
--- subtract (Billit stores both positive); other order types (offers, ...) and deleted orders are left out.
--- A customer is its Billit PartyID; orders without one are grouped by counterparty name.
-CREATE VIEW bi_customer_revenue_monthly AS
+-- bi__counterparty_monthly (PostgreSQL): documents per counterparty, calendar month of order_date and document
+-- currency, for both directions (amounts are never converted or mixed across currencies). Invoices add,
+-- credit notes subtract. A counterparty is its Billit PartyID; orders without one are grouped by name.
+CREATE VIEW bi__counterparty_monthly AS
 WITH documents AS (
     SELECT
+        direction,
         date_trunc('month', order_date::timestamp)::date AS period_start,
         counterparty_party_id,
         CASE WHEN counterparty_party_id IS NULL THEN counterparty_name END AS unknown_party_name,
@@ -17,12 +17,12 @@ WITH documents AS (
         total_vat,
         total_incl
     FROM invoices
-    WHERE direction = 'Income'
-        AND order_type IN ('Invoice', 'CreditNote')
+    WHERE order_type IN ('Invoice', 'CreditNote')
         AND NOT is_deleted
         AND order_date IS NOT NULL
 )
 SELECT
+    direction,
     period_start,
     to_char(period_start, 'YYYY-MM') AS period,
     counterparty_party_id,
@@ -35,4 +35,4 @@ SELECT
     coalesce(sum(sign * total_vat), 0.00) AS total_vat,
     coalesce(sum(sign * total_incl), 0.00) AS total_incl
 FROM documents
-GROUP BY period_start, counterparty_party_id, unknown_party_name, currency;
+GROUP BY direction, period_start, counterparty_party_id, unknown_party_name, currency;

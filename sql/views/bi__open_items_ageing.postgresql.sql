@@ -1,14 +1,15 @@
--- bi_receivables_ageing (PostgreSQL): open sales documents (Income invoices and credit notes: not deleted, not
+-- bi__open_items_ageing (PostgreSQL): open documents of both directions (invoices and credit notes: not deleted, not
 -- paid, to_pay > 0) with their days overdue computed at query time, never stored. "Today" is the date in
 -- Brussels, whatever the session time zone, because Billit's expiry dates are Brussels dates.
 -- days_overdue = today - expiry_date (negative: not due yet, as Billit's DaysOverdue). open_amount is to_pay
 -- with credit notes negative (money owed back), in the document currency.
-CREATE VIEW bi_receivables_ageing AS
+CREATE VIEW bi__open_items_ageing AS
 WITH today AS (
     SELECT (CURRENT_TIMESTAMP AT TIME ZONE 'Europe/Brussels')::date AS as_of_date
 ),
 open_documents AS (
     SELECT
+        i.direction,
         i.order_id,
         i.order_number,
         i.order_type,
@@ -25,13 +26,13 @@ open_documents AS (
         t.as_of_date - i.expiry_date AS days_overdue
     FROM invoices AS i
     CROSS JOIN today AS t
-    WHERE i.direction = 'Income'
-        AND i.order_type IN ('Invoice', 'CreditNote')
+    WHERE i.order_type IN ('Invoice', 'CreditNote')
         AND NOT i.is_deleted
         AND NOT coalesce(i.paid, false)
         AND i.to_pay > 0
 )
 SELECT
+    direction,
     as_of_date,
     order_id,
     order_number,

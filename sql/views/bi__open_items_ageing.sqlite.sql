@@ -1,14 +1,29 @@
--- bi_payables_ageing (PostgreSQL): open purchase documents (Cost invoices and credit notes: not deleted, not
+-- bi__open_items_ageing (SQLite): open documents of both directions (invoices and credit notes: not deleted, not
 -- paid, to_pay > 0) with their days overdue computed at query time, never stored. "Today" is the date in
--- Brussels, whatever the session time zone, because Billit's expiry dates are Brussels dates.
+-- Brussels, because Billit's expiry dates are Brussels dates: SQLite has no time-zone data, so the EU rule is
+-- spelled out (UTC+2 from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of October,
+-- else UTC+1; 'weekday 0' moves forward to a Sunday, so the 1st of the next month minus 7 days is the last one).
 -- days_overdue = today - expiry_date (negative: not due yet, as Billit's DaysOverdue). open_amount is to_pay
--- with credit notes negative (money the supplier owes back), in the document currency.
-CREATE VIEW bi_payables_ageing AS
-WITH today AS (
-    SELECT (CURRENT_TIMESTAMP AT TIME ZONE 'Europe/Brussels')::date AS as_of_date
+-- with credit notes negative (money owed back), in the document currency.
+CREATE VIEW bi__open_items_ageing AS
+WITH clock AS (
+    SELECT datetime('now') AS utc_now
+),
+today AS (
+    SELECT date(
+        utc_now,
+        CASE
+            WHEN utc_now >= date(strftime('%Y', utc_now) || '-04-01', 'weekday 0', '-7 days') || ' 01:00:00'
+                AND utc_now < date(strftime('%Y', utc_now) || '-11-01', 'weekday 0', '-7 days') || ' 01:00:00'
+            THEN '+2 hours'
+            ELSE '+1 hours'
+        END
+    ) AS as_of_date
+    FROM clock
 ),
 open_documents AS (
     SELECT
+        i.direction,
         i.order_id,
         i.order_number,
         i.order_type,
@@ -22,16 +37,16 @@ open_documents AS (
         i.to_pay,
         i.reminders_sent,
         t.as_of_date,
-        t.as_of_date - i.expiry_date AS days_overdue
+        CAST(julianday(t.as_of_date) - julianday(i.expiry_date) AS INTEGER) AS days_overdue
     FROM invoices AS i
     CROSS JOIN today AS t
-    WHERE i.direction = 'Cost'
-        AND i.order_type IN ('Invoice', 'CreditNote')
+    WHERE i.order_type IN ('Invoice', 'CreditNote')
         AND NOT i.is_deleted
-        AND NOT coalesce(i.paid, false)
+        AND NOT coalesce(i.paid, 0)
         AND i.to_pay > 0
 )
 SELECT
+    direction,
     as_of_date,
     order_id,
     order_number,
