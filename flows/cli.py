@@ -61,14 +61,27 @@ def _run_sync(streams: list[str], since: datetime | None, until: datetime | None
             flows = {"incoming": incoming_invoices_to_warehouse, "sales": sales_invoices_to_warehouse}
             flow = flows[streams[0]] if len(streams) == 1 else billit_to_warehouse
             return flow(since=since, until=until, lookback_minutes=lookback, landing_dir=landing_dir or None)
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         from connectors.warehouse import upgrade
         from tasks.sync import run_stream, warehouse_engine
 
         upgrade(warehouse_engine())
-        return [
-            run_stream(stream, since=since, until=until, lookback_minutes=lookback, landing_dir=landing_dir or None)
-            for stream in streams
-        ]
+        summaries = []
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            for stream in streams:
+                bar = progress.add_task(f"{stream}: listing and loading", total=None)
+
+                def show(counts: Any, stream: str = stream, bar: Any = bar) -> None:
+                    progress.update(bar, description=(
+                        f"{stream}: {counts.orders_new} new, {counts.orders_changed} changed, "
+                        f"{counts.lines_loaded} lines loaded"))
+
+                summaries.append(run_stream(stream, since=since, until=until, lookback_minutes=lookback,
+                                            landing_dir=landing_dir or None, on_batch=show))
+                progress.remove_task(bar)
+        return summaries
     except SettingsError as exc:
         console.print(f"[red]{exc}[/] (see .env.example)")
         raise typer.Exit(2) from None

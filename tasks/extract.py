@@ -23,6 +23,7 @@ watermark.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -71,6 +72,8 @@ class SyncOptions:
     landing_dir: Path | None = Path("landing")
     pages_ahead: int = 4
     backfill_slices: int = 4
+    # Called after every committed batch with the run's counts so far (progress bars).
+    on_batch: Callable[[LoadCounts], None] | None = None
 
 
 @dataclass
@@ -224,6 +227,7 @@ class _BatchWriter:
         self.stream = stream
         self.run = run
         self.landing = LandingWriter(options.landing_dir, stream.name, run.run_id) if options.landing_dir else None
+        self.on_batch = options.on_batch
         self.lock = asyncio.Lock()
 
     async def write(self, orders: list[dict[str, Any]], watermark: Watermark | None) -> None:
@@ -237,6 +241,8 @@ class _BatchWriter:
                 watermark=watermark,
             )
             self.run.counts.add(counts)
+            if self.on_batch is not None:
+                self.on_batch(self.run.counts)
 
 
 async def sync_deletions(

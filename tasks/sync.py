@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from connectors.billit import BillitClient, BillitError, BillitSettings, Setting
 from connectors.warehouse import create_warehouse_engine, upgrade
 from tasks.extract import STREAMS, ExtractStats, SyncOptions, sync_stream
 from tasks.landing import landed_runs, read_landed_orders
-from tasks.warehouse import finish_run, load_orders, start_run
+from tasks.warehouse import LoadCounts, finish_run, load_orders, start_run
 
 logger = logging.getLogger("billit_pipelines.sync")
 
@@ -69,17 +70,19 @@ def billit_settings(**overrides: Any) -> BillitSettings:
 def run_stream(
     stream_name: str, *, since: datetime | None = None, until: datetime | None = None,
     lookback_minutes: float = 15, landing_dir: str | None = "landing", warehouse_url: str | None = None,
-    engine: sa.Engine | None = None, flow_run_id: str | None = None, **settings_overrides: Any,
+    engine: sa.Engine | None = None, flow_run_id: str | None = None,
+    on_batch: Callable[[LoadCounts], None] | None = None, **settings_overrides: Any,
 ) -> dict[str, Any]:
     """Sync one stream (incremental, or the since/until window as a backfill) and return the run summary.
 
     The Billit settings come from the environment; `settings_overrides` replace single ones (tests, the demo).
+    `on_batch` is told the counts after every committed batch.
     """
     stream = STREAMS[stream_name]
     engine = engine or warehouse_engine(warehouse_url)
     settings = billit_settings(**settings_overrides)
     options = SyncOptions(lookback=timedelta(minutes=lookback_minutes),
-                          landing_dir=Path(landing_dir) if landing_dir else None)
+                          landing_dir=Path(landing_dir) if landing_dir else None, on_batch=on_batch)
     mode = "backfill" if since is not None or until is not None else "incremental"
     run = start_run(engine, stream.name, mode, window_since=since, window_until=until, flow_run_id=flow_run_id)
     started = time.perf_counter()
