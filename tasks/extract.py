@@ -84,7 +84,6 @@ class ExtractStats:
     orders_fetched: int = 0
     orders_vanished: int = 0
     skipped_quiet: bool = False
-    upper_bound: str | None = None
 
 
 async def sync_stream(
@@ -120,7 +119,6 @@ async def _incremental(
         return
     newest = probe.items[0]
     upper = BillitTimestamp(str(newest["LastModified"]))
-    stats.upper_bound = upper
     if (
         watermark is not None and (upper, newest["OrderID"]) == (watermark.last_modified_raw, watermark.order_id)
         and probe.count is not None
