@@ -31,6 +31,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from connectors.aio import first_error
 from connectors.billit import BillitClient, BillitNotFoundError, ODataQuery, PagingStats, all_of, prop
 from connectors.billit.client import DELETED_ORDERS_PATH
 from connectors.billit.odata import BillitTimestamp, Expr
@@ -138,15 +139,16 @@ async def _backfill(
     slices: list[tuple[datetime | None, datetime | None]] = [(since, until)]
     if since is not None and until is not None:
         slices = list(split_window(since, until, options.backfill_slices))
-    async with asyncio.TaskGroup() as group:
-        for start, end in slices:
-            clauses: list[Expr] = [direction]
-            if start is not None:
-                clauses.append(prop("LastModified").ge(start))
-            if end is not None:
-                clauses.append(prop("LastModified").lt(end))
-            group.create_task(_extract(billit, engine, all_of(clauses), options, writer, stats, floor=None,
-                                       move_watermark=False))
+    with first_error():
+        async with asyncio.TaskGroup() as group:
+            for start, end in slices:
+                clauses: list[Expr] = [direction]
+                if start is not None:
+                    clauses.append(prop("LastModified").ge(start))
+                if end is not None:
+                    clauses.append(prop("LastModified").lt(end))
+                group.create_task(_extract(billit, engine, all_of(clauses), options, writer, stats, floor=None,
+                                           move_watermark=False))
 
 
 def split_window(since: datetime, until: datetime, slices: int) -> list[tuple[datetime, datetime]]:
@@ -167,31 +169,32 @@ async def _extract(
         maxsize=options.pages_ahead
     )
 
-    async with asyncio.TaskGroup() as group:
-        async def list_pages() -> None:
-            async for page in billit.iter_order_pages_by_key(window, stats=stats.paging):
-                stats.orders_listed += len(page)
-                known = await asyncio.to_thread(stored_versions, engine, [item["OrderID"] for item in page])
-                changed = [item["OrderID"] for item in page if known.get(item["OrderID"]) != item["LastModified"]]
-                writer.run.counts.orders_unchanged += len(page) - len(changed)
-                await pages.put((page, group.create_task(_fetch_orders(billit, changed, stats))))
-            await pages.put(None)
+    with first_error():
+        async with asyncio.TaskGroup() as group:
+            async def list_pages() -> None:
+                async for page in billit.iter_order_pages_by_key(window, stats=stats.paging):
+                    stats.orders_listed += len(page)
+                    known = await asyncio.to_thread(stored_versions, engine, [item["OrderID"] for item in page])
+                    changed = [item["OrderID"] for item in page if known.get(item["OrderID"]) != item["LastModified"]]
+                    writer.run.counts.orders_unchanged += len(page) - len(changed)
+                    await pages.put((page, group.create_task(_fetch_orders(billit, changed, stats))))
+                await pages.put(None)
 
-        async def load_pages() -> None:
-            orders: list[dict[str, Any]] = []
-            key: Watermark | None = None
-            while (entry := await pages.get()) is not None:
-                page, fetched = entry
-                orders += await fetched
-                if page:
-                    key = Watermark(str(page[-1]["LastModified"]), int(page[-1]["OrderID"]))
-                if len(orders) >= options.batch_size:
-                    await writer.write(orders, _later(floor, key) if move_watermark else None)
-                    orders = []
-            await writer.write(orders, _later(floor, key) if move_watermark else None)
+            async def load_pages() -> None:
+                orders: list[dict[str, Any]] = []
+                key: Watermark | None = None
+                while (entry := await pages.get()) is not None:
+                    page, fetched = entry
+                    orders += await fetched
+                    if page:
+                        key = Watermark(str(page[-1]["LastModified"]), int(page[-1]["OrderID"]))
+                    if len(orders) >= options.batch_size:
+                        await writer.write(orders, _later(floor, key) if move_watermark else None)
+                        orders = []
+                await writer.write(orders, _later(floor, key) if move_watermark else None)
 
-        group.create_task(list_pages())
-        group.create_task(load_pages())
+            group.create_task(list_pages())
+            group.create_task(load_pages())
 
 
 def _later(floor: Watermark | None, key: Watermark | None) -> Watermark | None:
@@ -210,8 +213,9 @@ async def _fetch_orders(billit: BillitClient, order_ids: list[int], stats: Extra
             stats.orders_vanished += 1
             return None
 
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(fetch(order_id)) for order_id in order_ids]
+    with first_error():
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(fetch(order_id)) for order_id in order_ids]
     orders = [order for task in tasks if (order := task.result()) is not None]
     stats.orders_fetched += len(orders)
     return orders

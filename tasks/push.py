@@ -30,6 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from connectors.aio import first_error
 from connectors.billit import (
     BillitClient,
     BillitConflictError,
@@ -109,22 +110,23 @@ async def _push_all(
     # Two batches overlap: the next one is claimed, validated and counted while the creates of the
     # previous one are still in flight, so the HTTP slots do not idle between batches.
     in_flight: list[asyncio.Task[None]] = []
-    async with asyncio.TaskGroup() as group:
-        while remaining is None or remaining > 0:
-            size = options.batch_size if remaining is None else min(options.batch_size, remaining)
-            if options.dry_run:
-                rows = await asyncio.to_thread(_pushable_rows, engine, size, seen)
-            else:
-                rows = await asyncio.to_thread(_claim, engine, run_id, size, seen)
-            if not rows:
-                break
-            seen.update(row["external_id"] for row in rows)
-            summary.considered += len(rows)
-            if remaining is not None:
-                remaining -= len(rows)
-            in_flight.append(group.create_task(_push_batch(billit, engine, rows, summary, options, run_id)))
-            if len(in_flight) == 2:
-                await in_flight.pop(0)
+    with first_error():
+        async with asyncio.TaskGroup() as group:
+            while remaining is None or remaining > 0:
+                size = options.batch_size if remaining is None else min(options.batch_size, remaining)
+                if options.dry_run:
+                    rows = await asyncio.to_thread(_pushable_rows, engine, size, seen)
+                else:
+                    rows = await asyncio.to_thread(_claim, engine, run_id, size, seen)
+                if not rows:
+                    break
+                seen.update(row["external_id"] for row in rows)
+                summary.considered += len(rows)
+                if remaining is not None:
+                    remaining -= len(rows)
+                in_flight.append(group.create_task(_push_batch(billit, engine, rows, summary, options, run_id)))
+                if len(in_flight) == 2:
+                    await in_flight.pop(0)
 
 
 async def _push_batch(

@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
+from connectors.aio import first_error
 from connectors.billit.errors import (
     BillitAuthError,
     BillitConflictError,
@@ -218,8 +219,9 @@ class BillitClient:
 
     async def get_orders(self, order_ids: Iterable[int]) -> list[dict[str, Any]]:
         """Full orders, fetched concurrently (bounded by `max_concurrency`), in the order of `order_ids`."""
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self.get_order(order_id)) for order_id in order_ids]
+        with first_error():
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self.get_order(order_id)) for order_id in order_ids]
         return [task.result() for task in tasks]
 
     async def create_order(self, order: Mapping[str, Any], *, idempotency_key: str | None) -> int:

@@ -106,7 +106,8 @@ def test_a_wrong_api_key_is_a_clear_error_with_a_non_zero_exit(
 ) -> None:
     monkeypatch.setenv("BILLIT_API_KEY", "not-the-key")
     result = runner.invoke(app, ["sync", "sales", "--no-prefect"])
-    assert result.exit_code == 1 and "401" in result.output and "not-the-key" not in result.output
+    assert result.exit_code == 1 and "Billit:" in result.output and "401" in result.output
+    assert "not-the-key" not in result.output and "Traceback" not in result.output
 
 
 def test_the_cli_push_dry_run_reports_and_the_real_push_creates(server: SandboxServer, billit_env: str) -> None:

@@ -269,12 +269,10 @@ class FaultMiddleware:
         decision = injector.decide(method, path)
         if decision.extra_delay_s > 0:
             await asyncio.sleep(decision.extra_delay_s)
-        status_seen = 0
-
         async def record(message: Message) -> None:
-            nonlocal status_seen
+            # Counted before the answer leaves, so a client that has its answer always finds it in the stats.
             if message["type"] == "http.response.start":
-                status_seen = message["status"]
+                self._record(method, path, message["status"])
             await send(message)
 
         if decision.status is not None:
@@ -285,6 +283,7 @@ class FaultMiddleware:
             await self._drop(scope, send)
         elif decision.drop_after_processing:
             injector.counters["post_commit_drops"] += 1
+            status_seen = 0
 
             async def swallow(message: Message) -> None:
                 nonlocal status_seen
@@ -299,7 +298,6 @@ class FaultMiddleware:
             await self.app(scope, receive, _plain_text_send(record))
         else:
             await self.app(scope, receive, record)
-        self._record(method, path, status_seen)
 
     def _record(self, method: str, path: str, status: int) -> None:
         # status 0 stands for "connection dropped before any response".

@@ -218,6 +218,13 @@ async def test_an_order_of_another_company_is_a_forbidden_id_not_a_not_found(ser
         assert billit.requests_sent == 2
 
 
+async def test_a_failed_fetch_among_many_raises_the_billit_error_itself(server: SandboxServer) -> None:
+    ids = sorted(company_order_ids(server))[:5] + [999_999_999]
+    async with client(server) as billit:
+        with pytest.raises(BillitNotFoundError):
+            await billit.get_orders(ids)
+
+
 async def test_a_validation_error_carries_billits_codes_and_is_never_retried(server: SandboxServer) -> None:
     bad = invoice()
     bad["OrderLines"][0]["VATPercentage"] = 7
