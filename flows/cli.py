@@ -44,6 +44,12 @@ LandingOption = Annotated[
 ]
 
 
+def _streams(choice: str, hint: str) -> list[str]:
+    if choice not in STREAM_CHOICES:
+        raise typer.BadParameter(f"choose one of {', '.join(STREAM_CHOICES)}", param_hint=hint)
+    return STREAM_CHOICES[choice]
+
+
 def _use_warehouse(url: str | None) -> None:
     if url:
         os.environ["WAREHOUSE_URL"] = url
@@ -115,10 +121,9 @@ def sync(
     prefect: PrefectOption = None,
 ) -> None:
     """Bring the warehouse up to date from Billit (incremental, from each stream's watermark)."""
-    if stream not in STREAM_CHOICES:
-        raise typer.BadParameter(f"choose one of {', '.join(STREAM_CHOICES)}", param_hint="STREAM")
+    streams = _streams(stream, "STREAM")
     _use_warehouse(warehouse_url)
-    _print_summaries(_run_sync(STREAM_CHOICES[stream], None, None, lookback_minutes, landing_dir, prefect))
+    _print_summaries(_run_sync(streams, None, None, lookback_minutes, landing_dir, prefect))
 
 
 @app.command()
@@ -131,12 +136,11 @@ def backfill(
     prefect: PrefectOption = None,
 ) -> None:
     """Extract orders last modified in [since, until) without moving the incremental watermark."""
-    if stream not in STREAM_CHOICES:
-        raise typer.BadParameter(f"choose one of {', '.join(STREAM_CHOICES)}", param_hint="--stream")
+    streams = _streams(stream, "--stream")
     if until is not None and until <= since:
         raise typer.BadParameter("--until must be after --since", param_hint="--until")
     _use_warehouse(warehouse_url)
-    _print_summaries(_run_sync(STREAM_CHOICES[stream], since, until, 0, landing_dir, prefect))
+    _print_summaries(_run_sync(streams, since, until, 0, landing_dir, prefect))
 
 
 @app.command()

@@ -21,7 +21,7 @@ from connectors.warehouse import (
     upgrade,
 )
 from connectors.warehouse.migrations import discover_migrations, split_statements
-from tests.connectors.warehouse import DIALECTS, Warehouse, fresh_warehouse
+from tests.connectors.warehouse import Warehouse
 
 ALL_MIGRATIONS = sorted({path.name.split(".")[0] for path in MIGRATIONS_DIR.glob("*.sql")})
 ALL_VERSIONS = [name.split("_")[0] for name in ALL_MIGRATIONS]
@@ -47,14 +47,9 @@ FOREIGN_KEYS = {
 }
 
 
-@pytest.fixture(params=DIALECTS)
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
-    with fresh_warehouse(request, tmp_path) as warehouse:
-        yield warehouse
-
-
 @pytest.fixture
 def engine(warehouse: Warehouse) -> Iterator[sa.Engine]:
+    """Unlike the shared fixture, an Engine on an *empty* warehouse: these tests run the migrations themselves."""
     engine = warehouse.engine()
     yield engine
     engine.dispose()

@@ -234,14 +234,9 @@ def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         engine.dispose()
 
 
-@pytest.fixture(params=DIALECTS)
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
-    with fresh_warehouse(request, tmp_path) as warehouse:
-        yield warehouse
-
-
 @pytest.fixture
 def engine(warehouse: Warehouse) -> Iterator[sa.Engine]:
+    """Unlike the shared fixture, an Engine on an *empty* warehouse: these tests run the migrations themselves."""
     engine = warehouse.engine()
     yield engine
     engine.dispose()
