@@ -27,7 +27,6 @@ from connectors.billit.sandbox.calc import compute_order_totals, ogm_reference, 
 from connectors.billit.sandbox.errors import ApiError
 from connectors.billit.sandbox.inputs import (
     ORDER_SCHEMA,
-    PARTY_SCHEMA,
     BindingError,
     bind,
     parse_datetime,
@@ -636,7 +635,3 @@ def _patch_value(name: str, value: Any) -> Any:
         raise BindingError(f"Error converting value for '{name}' to type 'System.String'.")
     return value
 
-
-def bind_party(body: Any) -> dict[str, Any]:
-    """Bind a Party JSON object case-insensitively (used by tests and future party endpoints)."""
-    return bind(body, PARTY_SCHEMA)
