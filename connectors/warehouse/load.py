@@ -244,11 +244,20 @@ def _write(
     return written
 
 
-def _keep_newer(table: sa.Table, excluded: Any, column: str | None) -> Any:
-    """The DO UPDATE condition that keeps a stored row newer than the incoming one."""
-    if column is None:
-        return None
-    return sa.or_(table.c[column].is_(None), table.c[column] <= excluded[column])
+def _on_conflict(
+    statement: postgresql.Insert | sqlite.Insert, table: sa.Table, *, key: Sequence[str], updates: list[str],
+    conflict: _Conflict, unless_newer: str | None,
+) -> sa.Insert:
+    """DO UPDATE of `updates` (keeping a stored row newer than the incoming one), or DO NOTHING."""
+    if conflict == "update" and updates:
+        keep_newer = None
+        if unless_newer is not None:
+            stored = table.c[unless_newer]
+            keep_newer = sa.or_(stored.is_(None), stored <= statement.excluded[unless_newer])
+        return statement.on_conflict_do_update(
+            index_elements=list(key), set_={name: statement.excluded[name] for name in updates}, where=keep_newer,
+        )
+    return statement.on_conflict_do_nothing(index_elements=list(key))
 
 
 def _insert_statement(
@@ -263,12 +272,7 @@ def _insert_statement(
         statement = sqlite.insert(table)
     else:
         raise ValueError(f"upserts support sqlite and postgresql, not {dialect}")
-    if conflict == "update" and updates:
-        return statement.on_conflict_do_update(
-            index_elements=list(key), set_={name: statement.excluded[name] for name in updates},
-            where=_keep_newer(table, statement.excluded, unless_newer),
-        )
-    return statement.on_conflict_do_nothing(index_elements=list(key))
+    return _on_conflict(statement, table, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer)
 
 
 def _copy_write(
@@ -295,14 +299,8 @@ def _copy_write(
     )
     _copy(connection, staging, column_list, columns, rows)
     source = sa.table(staging_name, *(sa.column(name) for name in columns))
-    statement = postgresql.insert(table).from_select(columns, sa.select(*(source.c[name] for name in columns)))
-    if conflict == "update" and updates:
-        statement = statement.on_conflict_do_update(
-            index_elements=list(key), set_={name: statement.excluded[name] for name in updates},
-            where=_keep_newer(table, statement.excluded, unless_newer),
-        )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    insert = postgresql.insert(table).from_select(columns, sa.select(*(source.c[name] for name in columns)))
+    statement = _on_conflict(insert, table, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer)
     written = connection.execute(statement, execution_options=_ROWCOUNT).rowcount
     # Dropped now rather than at commit, so the same transaction can bulk-write this table again.
     connection.exec_driver_sql(f"DROP TABLE {staging}")
