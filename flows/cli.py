@@ -8,6 +8,8 @@ otherwise start (8-18 s). `--prefect/--no-prefect` overrides the choice.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -55,12 +57,25 @@ def _use_warehouse(url: str | None) -> None:
         os.environ["WAREHOUSE_URL"] = url
 
 
-def _run_sync(streams: list[str], since: datetime | None, until: datetime | None, lookback: float,
-              landing_dir: str, prefect: bool | None) -> list[dict[str, Any]]:
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Settings and Billit errors become one red line and an exit code, never a traceback."""
     from connectors.billit import BillitError, SettingsError
 
-    use_prefect = bool(os.environ.get("PREFECT_API_URL")) if prefect is None else prefect
     try:
+        yield
+    except SettingsError as exc:
+        console.print(f"[red]{exc}[/] (see .env.example)")
+        raise typer.Exit(2) from None
+    except BillitError as exc:
+        console.print(f"[red]Billit: {exc}[/]")
+        raise typer.Exit(1) from None
+
+
+def _run_sync(streams: list[str], since: datetime | None, until: datetime | None, lookback: float,
+              landing_dir: str, prefect: bool | None) -> list[dict[str, Any]]:
+    use_prefect = bool(os.environ.get("PREFECT_API_URL")) if prefect is None else prefect
+    with _clear_errors():
         if use_prefect:
             from flows.sync import billit_to_warehouse, incoming_invoices_to_warehouse, sales_invoices_to_warehouse
 
@@ -88,12 +103,6 @@ def _run_sync(streams: list[str], since: datetime | None, until: datetime | None
                                             landing_dir=landing_dir or None, on_batch=show))
                 progress.remove_task(bar)
         return summaries
-    except SettingsError as exc:
-        console.print(f"[red]{exc}[/] (see .env.example)")
-        raise typer.Exit(2) from None
-    except BillitError as exc:
-        console.print(f"[red]Billit: {exc}[/]")
-        raise typer.Exit(1) from None
 
 
 def _print_summaries(summaries: list[dict[str, Any]]) -> None:
@@ -179,10 +188,8 @@ def push(
 
 def _run_push(limit: int | None, send: bool, transport: str, dry_run: bool, prefect: bool | None) -> bool:
     """Push (as a flow when Prefect is used), print the outcome; True when no row was rejected or failed."""
-    from connectors.billit import BillitError, SettingsError
-
     use_prefect = bool(os.environ.get("PREFECT_API_URL")) if prefect is None else prefect
-    try:
+    with _clear_errors():
         if use_prefect:
             from flows.push import warehouse_invoices_to_billit
 
@@ -199,12 +206,6 @@ def _run_push(limit: int | None, send: bool, transport: str, dry_run: bool, pref
 
             upgrade(warehouse_engine())
             summary = run_push(PushOptions(limit=limit, send=send, transport=transport, dry_run=dry_run))
-    except SettingsError as exc:
-        console.print(f"[red]{exc}[/] (see .env.example)")
-        raise typer.Exit(2) from None
-    except BillitError as exc:
-        console.print(f"[red]Billit: {exc}[/]")
-        raise typer.Exit(1) from None
     table = Table(title="warehouse -> Billit" + (" (dry run: nothing sent)" if dry_run else ""))
     table.add_column("outcome")
     table.add_column("rows", justify="right")
