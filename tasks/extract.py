@@ -16,6 +16,10 @@ An incremental run of a stream (purchases `Cost`, or sales `Income`):
    watermark to the batch's last key. Memory stays flat however large the backlog.
 5. **Deletions** from `/v1/orders/deleted`, with their own watermark.
 
+An order listed but not loaded (its detail answered 404 or something unreadable, or it was quarantined whole)
+becomes pending (`tasks.warehouse`); every incremental run first fetches the pending orders again, so a bad answer
+never loses an order, even when the watermark has moved past it.
+
 A backfill (`since`/`until`) lists a bounded window, split into slices listed concurrently, and never moves a
 watermark.
 """
@@ -32,17 +36,27 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.aio import first_error
-from connectors.billit import BillitClient, BillitNotFoundError, ODataQuery, PagingStats, all_of, prop
+from connectors.billit import (
+    BillitClient,
+    BillitNotFoundError,
+    BillitProtocolError,
+    ODataQuery,
+    PagingStats,
+    all_of,
+    prop,
+)
 from connectors.billit.client import DELETED_ORDERS_PATH
 from connectors.billit.odata import BillitTimestamp, Expr
 from tasks.landing import LandingWriter
 from tasks.warehouse import (
     LoadCounts,
+    NotLoaded,
     RunRecord,
     Watermark,
     count_window,
     load_orders,
     mark_deleted,
+    pending_orders,
     read_watermark,
     stored_versions,
 )
@@ -73,8 +87,30 @@ class SyncOptions:
     landing_dir: Path | None = Path("landing")
     pages_ahead: int = 4
     backfill_slices: int = 4
+    # Pending orders fetched again at the start of each incremental run (oldest first).
+    pending_per_run: int = 5000
     # Called after every committed batch with the run's counts so far (progress bars).
     on_batch: Callable[[LoadCounts], None] | None = None
+
+
+class InvalidSyncOption(ValueError):
+    """A sync option out of its range; the message names the option and the range."""
+
+
+#: The longest look-back accepted: ten years (the nightly run uses a week; a longer one re-lists everything).
+MAX_LOOKBACK_MINUTES = 3653 * 24 * 60
+
+
+def check_window(*, since: datetime | None, until: datetime | None, lookback_minutes: float) -> None:
+    """Refuse options that would skip changes for good or overflow: a negative or absurd look-back, an empty
+    or reversed window."""
+    if not 0 <= lookback_minutes <= MAX_LOOKBACK_MINUTES:  # also refuses NaN
+        raise InvalidSyncOption(
+            f"lookback_minutes must be between 0 and {MAX_LOOKBACK_MINUTES} (ten years), not {lookback_minutes}: a "
+            "negative look-back skips changes for good"
+        )
+    if since is not None and until is not None and until <= since:
+        raise InvalidSyncOption(f"until ({until:%Y-%m-%d %H:%M}) must be after since ({since:%Y-%m-%d %H:%M})")
 
 
 @dataclass
@@ -83,7 +119,7 @@ class ExtractStats:
     paging: PagingStats = field(default_factory=PagingStats)
     orders_listed: int = 0
     orders_fetched: int = 0
-    orders_vanished: int = 0
+    orders_not_loaded: int = 0
     skipped_quiet: bool = False
 
 
@@ -94,10 +130,11 @@ async def sync_stream(
     """Bring the warehouse up to date for one stream (or, with since/until, for one window)."""
     stats = ExtractStats()
     requests_before = billit.requests_sent
-    writer = _BatchWriter(engine, stream, run, options)
+    writer = _BatchWriter(engine, stream, run, options, party_id=billit.settings.party_id)
     if since is not None or until is not None:
         await _backfill(billit, engine, stream, options, writer, stats, since=since, until=until)
     else:
+        await retry_pending(billit, engine, stream, options, writer, stats)
         await _incremental(billit, engine, stream, run, options, writer, stats)
         run.counts.orders_deleted += await sync_deletions(billit, engine, stream, run, options)
     stats.requests = billit.requests_sent - requests_before
@@ -165,7 +202,7 @@ async def _extract(
     stats: ExtractStats, *, floor: Watermark | None, move_watermark: bool,
 ) -> None:
     """List `window` by key, fetch what changed, land and load in batches (listing runs ahead of loading)."""
-    pages: asyncio.Queue[tuple[list[dict[str, Any]], asyncio.Task[list[dict[str, Any]]]] | None] = asyncio.Queue(
+    pages: asyncio.Queue[tuple[list[dict[str, Any]], asyncio.Task[Fetched]] | None] = asyncio.Queue(
         maxsize=options.pages_ahead
     )
 
@@ -174,27 +211,75 @@ async def _extract(
             async def list_pages() -> None:
                 async for page in billit.iter_order_pages_by_key(window, stats=stats.paging):
                     stats.orders_listed += len(page)
-                    known = await asyncio.to_thread(stored_versions, engine, [item["OrderID"] for item in page])
-                    changed = [item["OrderID"] for item in page if known.get(item["OrderID"]) != item["LastModified"]]
-                    writer.run.counts.orders_unchanged += len(page) - len(changed)
-                    await pages.put((page, group.create_task(_fetch_orders(billit, changed, stats))))
+                    listed = _listed_versions(page)
+                    known = await asyncio.to_thread(stored_versions, engine, list(listed))
+                    changed = {order_id: version for order_id, version in listed.items()
+                               if known.get(order_id) != version}
+                    writer.run.counts.orders_unchanged += len(listed) - len(changed)
+                    unkeyed = [NotLoaded(None, str(item.get("LastModified", ""))[:40], "listed without an OrderID")
+                               for item in page if _order_id(item) is None]
+                    await pages.put((page, group.create_task(_fetch_orders(billit, changed, stats, unkeyed))))
                 await pages.put(None)
 
             async def load_pages() -> None:
-                orders: list[dict[str, Any]] = []
+                fetched = Fetched()
                 key: Watermark | None = None
                 while (entry := await pages.get()) is not None:
-                    page, fetched = entry
-                    orders += await fetched
+                    page, fetching = entry
+                    fetched.add(await fetching)
                     if page:
                         key = Watermark(str(page[-1]["LastModified"]), int(page[-1]["OrderID"]))
-                    if len(orders) >= options.batch_size:
-                        await writer.write(orders, _later(floor, key) if move_watermark else None)
-                        orders = []
-                await writer.write(orders, _later(floor, key) if move_watermark else None)
+                    if len(fetched.orders) >= options.batch_size:
+                        await writer.write(fetched, _later(floor, key) if move_watermark else None)
+                        fetched = Fetched()
+                await writer.write(fetched, _later(floor, key) if move_watermark else None)
 
             group.create_task(list_pages())
             group.create_task(load_pages())
+
+
+async def retry_pending(
+    billit: BillitClient, engine: sa.Engine, stream: Stream, options: SyncOptions, writer: _BatchWriter,
+    stats: ExtractStats,
+) -> None:
+    """Fetch the stream's pending orders again and load those that now load."""
+    pending = await asyncio.to_thread(pending_orders, engine, stream.name, limit=options.pending_per_run)
+    for start in range(0, len(pending), options.batch_size):
+        chunk = pending[start:start + options.batch_size]
+        versions = {item.order_id: item.listed_last_modified for item in chunk if item.order_id is not None}
+        await writer.write(await _fetch_orders(billit, versions, stats), None)
+
+
+def _order_id(item: Any) -> int | None:
+    order_id = item.get("OrderID") if isinstance(item, dict) else None
+    return order_id if isinstance(order_id, int) and not isinstance(order_id, bool) else None
+
+
+def _listed_versions(page: list[dict[str, Any]]) -> dict[int, str]:
+    """OrderID -> LastModified text of a listing page; an OrderID listed twice keeps its newest entry."""
+    versions: dict[int, str] = {}
+    for item in page:
+        if (order_id := _order_id(item)) is not None:
+            version = str(item.get("LastModified", ""))
+            versions[order_id] = max(versions.get(order_id, version), version)
+    return versions
+
+
+@dataclass
+class Fetched:
+    """Full orders to load, listed orders that could not be fetched, and raw answers kept only for the record."""
+
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    not_loaded: list[NotLoaded] = field(default_factory=list)
+    unusable: list[Any] = field(default_factory=list)
+
+    def add(self, other: Fetched) -> None:
+        self.orders += other.orders
+        self.not_loaded += other.not_loaded
+        self.unusable += other.unusable
+
+    def __bool__(self) -> bool:
+        return bool(self.orders or self.not_loaded or self.unusable)
 
 
 def _later(floor: Watermark | None, key: Watermark | None) -> Watermark | None:
@@ -204,43 +289,61 @@ def _later(floor: Watermark | None, key: Watermark | None) -> Watermark | None:
     return max(floor, key, key=lambda mark: (mark.last_modified_raw, mark.order_id))
 
 
-async def _fetch_orders(billit: BillitClient, order_ids: list[int], stats: ExtractStats) -> list[dict[str, Any]]:
-    async def fetch(order_id: int) -> dict[str, Any] | None:
+async def _fetch_orders(
+    billit: BillitClient, listed: dict[int, str], stats: ExtractStats, not_loaded: list[NotLoaded] | None = None,
+) -> Fetched:
+    """Full orders of `listed` (OrderID -> listed LastModified); a bad answer becomes a NotLoaded, never an error."""
+    fetched = Fetched(not_loaded=list(not_loaded or ()))
+
+    async def fetch(order_id: int, version: str) -> None:
         try:
-            return await billit.get_order(order_id)
+            order = await billit.get_order(order_id)
         except BillitNotFoundError:
-            # Deleted between the listing and this fetch; `/v1/orders/deleted` reports it.
-            stats.orders_vanished += 1
-            return None
+            # Deleted since it was listed (then /v1/orders/deleted will say so), or a wrong answer: pending either way.
+            fetched.not_loaded.append(NotLoaded(order_id, version, "listed, but its detail answered 404"))
+            return
+        except BillitProtocolError as exc:
+            fetched.not_loaded.append(NotLoaded(order_id, version, f"unreadable detail answer: {exc}"[:300]))
+            return
+        if _order_id(order) != order_id:
+            fetched.unusable.append(order)
+            fetched.not_loaded.append(NotLoaded(order_id, version, "its detail answer has another or no OrderID"))
+            return
+        fetched.orders.append(order)
 
     with first_error():
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(fetch(order_id)) for order_id in order_ids]
-    orders = [order for task in tasks if (order := task.result()) is not None]
-    stats.orders_fetched += len(orders)
-    return orders
+            for order_id, version in listed.items():
+                group.create_task(fetch(order_id, version))
+    stats.orders_fetched += len(fetched.orders)
+    stats.orders_not_loaded += len(fetched.not_loaded)
+    return fetched
 
 
 class _BatchWriter:
     """Lands and loads batches one at a time (one writer per run keeps SQLite happy and the order intact)."""
 
-    def __init__(self, engine: sa.Engine, stream: Stream, run: RunRecord, options: SyncOptions) -> None:
+    def __init__(self, engine: sa.Engine, stream: Stream, run: RunRecord, options: SyncOptions, *,
+                 party_id: int) -> None:
         self.engine = engine
         self.stream = stream
         self.run = run
-        self.landing = LandingWriter(options.landing_dir, stream.name, run.run_id) if options.landing_dir else None
+        self.landing = LandingWriter(options.landing_dir, stream.name, run.run_id, party_id=party_id) \
+            if options.landing_dir else None
         self.on_batch = options.on_batch
         self.lock = asyncio.Lock()
 
-    async def write(self, orders: list[dict[str, Any]], watermark: Watermark | None) -> None:
-        if not orders and watermark is None:
+    async def write(self, fetched: Fetched, watermark: Watermark | None) -> None:
+        if not fetched and watermark is None:
             return
         async with self.lock:
+            landing_file = None
             if self.landing is not None:
-                await asyncio.to_thread(self.landing.write, orders)
+                path = await asyncio.to_thread(self.landing.write, [*fetched.orders, *fetched.unusable])
+                landing_file = str(path) if path else None
             counts: LoadCounts = await asyncio.to_thread(
-                load_orders, self.engine, orders, stream=self.stream.name, run_id=self.run.run_id,
-                watermark=watermark,
+                load_orders, self.engine, fetched.orders, stream=self.stream.name, run_id=self.run.run_id,
+                watermark=watermark, not_loaded=fetched.not_loaded, landing_file=landing_file,
             )
             self.run.counts.add(counts)
             if self.on_batch is not None:

@@ -2,20 +2,26 @@
 
 Layout: `<landing_dir>/<stream>/run=<run_id>/part-00001.parquet`, one file per loaded batch, written *before*
 the batch is loaded. Each row is one order exactly as Billit returned it (JSON text, decimals kept exact), with
-its key columns beside it for quick inspection in any Parquet reader.
+its key columns beside it for quick inspection in any Parquet reader. The JSON is ASCII (a NUL or a lone
+surrogate Billit sent is kept as its escape), and each file's metadata names the Billit company and the stream,
+so a replay refuses files of another company or stream.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from connectors.billit.wire import encode_json, parse_json
+from connectors.billit.errors import BillitProtocolError
+from connectors.billit.wire import parse_json
 
 LANDING_SCHEMA = pa.schema([
     pa.field("order_id", pa.int64(), nullable=True),
@@ -26,12 +32,22 @@ LANDING_SCHEMA = pa.schema([
 ])
 
 
+PARTY_ID_KEY, STREAM_KEY, RUN_ID_KEY = b"billit.party_id", b"billit.stream", b"billit.run_id"
+
+
+class LandingError(ValueError):
+    """A landing file that cannot be replayed here: unreadable, of another schema, company or stream."""
+
+
 class LandingWriter:
     """Writes the numbered part files of one run."""
 
-    def __init__(self, landing_dir: Path | str, stream: str, run_id: str) -> None:
+    def __init__(self, landing_dir: Path | str, stream: str, run_id: str, *, party_id: int) -> None:
         self.directory = Path(landing_dir) / stream / f"run={run_id}"
         self.parts = 0
+        self.schema = LANDING_SCHEMA.with_metadata({
+            PARTY_ID_KEY: str(party_id).encode(), STREAM_KEY: stream.encode(), RUN_ID_KEY: run_id.encode(),
+        })
 
     def write(self, orders: Sequence[Mapping[str, Any]]) -> Path | None:
         if not orders:
@@ -41,17 +57,43 @@ class LandingWriter:
         fetched_at = datetime.now(UTC)
         table = pa.Table.from_pylist([
             {
-                "order_id": order.get("OrderID") if isinstance(order.get("OrderID"), int) else None,
-                "order_direction": order.get("OrderDirection"), "last_modified": order.get("LastModified"),
-                "fetched_at": fetched_at, "order_json": encode_json(order).decode("utf-8"),
+                "order_id": _key(order, "OrderID", int), "order_direction": _key(order, "OrderDirection", str),
+                "last_modified": _key(order, "LastModified", str), "fetched_at": fetched_at,
+                "order_json": _order_json(order),
             }
             for order in orders
-        ], schema=LANDING_SCHEMA)
+        ], schema=self.schema)
         path = self.directory / f"part-{self.parts:05d}.parquet"
         temporary = path.with_suffix(".parquet.tmp")
         pq.write_table(table, temporary, compression="zstd")
         temporary.replace(path)  # a crash never leaves a half-written part behind
         return path
+
+
+def _key(order: Any, name: str, kind: type) -> Any:
+    """A key column's value when it has the expected type (as ASCII text), else None: the JSON keeps it."""
+    value = order.get(name) if isinstance(order, Mapping) else None
+    if isinstance(value, str) and kind is str:
+        return value.encode("ascii", "backslashreplace").decode()
+    if isinstance(value, int) and not isinstance(value, bool) and kind is int and -(2**63) <= value < 2**63:
+        return value
+    return None
+
+
+def _order_json(order: Any) -> str:
+    """ASCII JSON with exact decimals: a Decimal is written as a marked string, then unquoted."""
+    text = json.dumps(order, default=_mark_decimal, ensure_ascii=True, separators=(",", ":"))
+    return _DECIMAL_TOKEN.sub(r"\1", text)
+
+
+_DECIMAL_MARK = "\x00landing-decimal:"
+_DECIMAL_TOKEN = re.compile(r'"\\u0000landing-decimal:(-?[0-9]+(?:\.[0-9]+)?)"')
+
+
+def _mark_decimal(value: Any) -> Any:
+    if isinstance(value, Decimal) and value.is_finite():
+        return _DECIMAL_MARK + format(value, "f")
+    return str(value)
 
 
 def landed_runs(path: Path | str) -> list[Path]:
@@ -65,9 +107,40 @@ def landed_runs(path: Path | str) -> list[Path]:
     return sorted(runs, key=lambda run: min((p.stat().st_mtime for p in run.glob("part-*.parquet")), default=0))
 
 
+def check_landed_run(run_directory: Path, *, stream: str, party_id: int | None) -> int:
+    """The Billit company of a landed run, after checking that every part says `stream` and one company
+    (`party_id`, when the warehouse already has one). Raises LandingError naming the file otherwise."""
+    companies = set()
+    for part in sorted(run_directory.glob("part-*.parquet")):
+        try:
+            metadata = pq.read_schema(part).metadata or {}
+        except (OSError, pa.ArrowException) as exc:
+            raise LandingError(f"{part}: not a readable Parquet file ({_first_line(exc)})") from None
+        if PARTY_ID_KEY not in metadata or STREAM_KEY not in metadata:
+            raise LandingError(f"{part}: names no Billit company or stream (not written by billit-etl sync)")
+        if metadata[STREAM_KEY].decode() != stream:
+            raise LandingError(f"{part}: holds the {metadata[STREAM_KEY].decode()!r} stream, not {stream!r}")
+        companies.add(int(metadata[PARTY_ID_KEY]))
+    if not companies:
+        raise LandingError(f"{run_directory}: no part-*.parquet files")
+    if len(companies) > 1 or (party_id is not None and party_id not in companies):
+        raise LandingError(f"{run_directory}: landed for Billit company {min(companies)}, "
+                           f"but this warehouse holds company {party_id}")
+    return companies.pop()
+
+
 def read_landed_orders(run_directory: Path, *, batch_size: int = 500) -> Iterator[list[dict[str, Any]]]:
     """The orders of one landed run, in the order they were written, in bounded batches."""
     for part in sorted(run_directory.glob("part-*.parquet")):
-        parquet = pq.ParquetFile(part)
-        for record_batch in parquet.iter_batches(batch_size=batch_size, columns=["order_json"]):
-            yield [parse_json(text) for text in record_batch.column(0).to_pylist()]
+        try:
+            parquet = pq.ParquetFile(part)
+            if "order_json" not in parquet.schema_arrow.names:
+                raise LandingError(f"{part}: has no order_json column (not a landing file)")
+            for record_batch in parquet.iter_batches(batch_size=batch_size, columns=["order_json"]):
+                yield [parse_json(text) for text in record_batch.column(0).to_pylist()]
+        except (OSError, pa.ArrowException, BillitProtocolError) as exc:
+            raise LandingError(f"{part}: unreadable ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]

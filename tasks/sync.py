@@ -25,9 +25,17 @@ from prefect.concurrency.sync import concurrency
 
 from connectors.billit import BillitClient, BillitError, BillitSettings, SettingsError, load_settings
 from connectors.warehouse import create_warehouse_engine, upgrade
-from tasks.extract import STREAMS, ExtractStats, SyncOptions, sync_stream
-from tasks.landing import landed_runs, read_landed_orders
-from tasks.warehouse import LoadCounts, finish_run, load_orders, start_run
+from tasks.extract import STREAMS, ExtractStats, InvalidSyncOption, SyncOptions, check_window, sync_stream
+from tasks.landing import LandingError, check_landed_run, landed_runs, read_landed_orders
+from tasks.warehouse import (
+    CompanyMismatch,
+    LoadCounts,
+    claim_company,
+    finish_run,
+    load_orders,
+    start_run,
+    warehouse_company,
+)
 
 logger = logging.getLogger("billit_pipelines.sync")
 
@@ -78,13 +86,18 @@ def run_stream(
     The Billit settings come from the environment; `settings_overrides` replace single ones (tests, the demo).
     `on_batch` is told the counts after every committed batch.
     """
+    if stream_name not in STREAMS:
+        raise InvalidSyncOption(f"unknown stream {stream_name!r}: choose one of {', '.join(STREAMS)}")
     stream = STREAMS[stream_name]
+    check_window(since=since, until=until, lookback_minutes=lookback_minutes)
     engine = engine or warehouse_engine(warehouse_url)
     settings = billit_settings(**settings_overrides)
+    claim_company(engine, settings.party_id)
     options = SyncOptions(lookback=timedelta(minutes=lookback_minutes),
                           landing_dir=Path(landing_dir) if landing_dir else None, on_batch=on_batch)
     mode = "backfill" if since is not None or until is not None else "incremental"
-    run = start_run(engine, stream.name, mode, window_since=since, window_until=until, flow_run_id=flow_run_id)
+    run = start_run(engine, stream.name, mode, window_since=since, window_until=until, flow_run_id=flow_run_id,
+                    party_id=settings.party_id)
     started = time.perf_counter()
 
     async def extract() -> ExtractStats:
@@ -94,27 +107,63 @@ def run_stream(
     try:
         stats = asyncio.run(extract())
     except BaseException as exc:
-        finish_run(engine, run, requests=0, pages=0, orders_listed=0, error=f"{type(exc).__name__}: {exc}")
+        finish_run(engine, run, requests=0, pages=0, orders_listed=0, error=error_text(exc, settings))
         raise
     summary = finish_run(engine, run, requests=stats.requests, pages=stats.paging.pages,
                          orders_listed=stats.orders_listed)
     return summary | {"duration_s": round(time.perf_counter() - started, 3), "quiet": stats.skipped_quiet}
 
 
+def error_text(exc: BaseException, settings: BillitSettings | None = None) -> str:
+    """What `sync_runs.error` keeps of a failure: one line of at most 300 characters, no data, no secret.
+
+    A database error's text carries the statement's parameters (customer data): only the driver's first line
+    is kept.
+    """
+    message = str(exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc)
+    first_line = (message.strip().splitlines() or [""])[0]
+    text = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+    for secret in (settings.api_key, settings.bearer_token) if settings else ():
+        if secret is not None and secret.get_secret_value():
+            text = text.replace(secret.get_secret_value(), "***")
+    return text[:300]
+
+
 def replay_landing(
     path: str | Path, *, warehouse_url: str | None = None, engine: sa.Engine | None = None
 ) -> list[dict[str, Any]]:
-    """Load landed runs from disk again, without calling Billit; watermarks are not moved."""
+    """Load landed runs from disk again, without calling Billit; watermarks are not moved.
+
+    Only runs landed for this warehouse's company, in a folder named after their stream, are loaded; the others
+    are refused by name, and a corrupt file fails its own run with its path, not the whole replay.
+    """
     engine = engine or warehouse_engine(warehouse_url)
     summaries = []
     for run_directory in landed_runs(path):
         stream_name = run_directory.parent.name
-        run = start_run(engine, stream_name, "replay")
-        orders = 0
-        for batch in read_landed_orders(run_directory):
-            run.counts.add(load_orders(engine, batch, stream=stream_name, run_id=run.run_id))
-            orders += len(batch)
-        summaries.append(finish_run(engine, run, requests=0, pages=0, orders_listed=orders)
+        refused = {"stream": stream_name, "mode": "replay", "status": "refused", "source": str(run_directory)}
+        if stream_name not in STREAMS:
+            summaries.append(refused | {"error": f"{run_directory}: not under a stream folder "
+                                                 f"({' or '.join(STREAMS)})"})
+            continue
+        try:
+            party_id = check_landed_run(run_directory, stream=stream_name, party_id=warehouse_company(engine))
+            claim_company(engine, party_id)
+        except (LandingError, CompanyMismatch) as exc:
+            summaries.append(refused | {"error": str(exc)})
+            continue
+        run = start_run(engine, stream_name, "replay", party_id=party_id)
+        orders, error = 0, None
+        try:
+            for batch in read_landed_orders(run_directory):
+                run.counts.add(load_orders(engine, batch, stream=stream_name, run_id=run.run_id))
+                orders += len(batch)
+        except LandingError as exc:
+            error = str(exc)
+        except BaseException as exc:
+            finish_run(engine, run, requests=0, pages=0, orders_listed=orders, error=error_text(exc))
+            raise
+        summaries.append(finish_run(engine, run, requests=0, pages=0, orders_listed=orders, error=error)
                          | {"source": str(run_directory)})
     return summaries
 

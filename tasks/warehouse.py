@@ -3,14 +3,20 @@
 Plain functions over a SQLAlchemy Engine (the Prefect tasks in `tasks/sync.py` call them). Each batch and its
 watermark advance commit in one transaction: a process killed at any moment leaves either the whole batch with
 its watermark, or neither, and the next run picks up from the last committed watermark.
+
+An order Billit listed but that could not be loaded (a bad detail answer, or quarantined whole) is written to
+`pending_orders` in the same transaction, so the watermark may move past it without losing it: the next
+incremental runs fetch it again until it loads, when its pending row goes and its quarantine rows are resolved.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +28,7 @@ from connectors.warehouse import (
     upsert_rows,
     write_transaction,
 )
-from tasks.normalise.orders import normalise_orders, order_state
+from tasks.normalise.orders import normalise_orders, order_state, quarantine_row
 
 # A row keeps the run that first loaded it.
 _INVOICE_KEEP = {"order_id", "first_run_id"}
@@ -43,6 +49,15 @@ class Watermark:
         return f"{self.last_modified_raw}#{self.order_id}"
 
 
+@dataclass(frozen=True)
+class NotLoaded:
+    """A listed order the run could not load: why, and the version the listing showed."""
+
+    order_id: int | None
+    listed_last_modified: str
+    reason: str
+
+
 @dataclass
 class LoadCounts:
     orders_new: int = 0
@@ -51,6 +66,7 @@ class LoadCounts:
     orders_deleted: int = 0
     lines_loaded: int = 0
     quarantined: int = 0
+    orders_recovered: int = 0  # pending orders that loaded in this run
 
     def add(self, other: LoadCounts) -> None:
         for name, value in asdict(other).items():
@@ -119,11 +135,12 @@ def count_window(engine: sa.Engine, direction: str, since: datetime | None) -> i
 
 def load_orders(
     engine: sa.Engine, orders: Sequence[Mapping[str, Any]], *, stream: str, run_id: str,
-    watermark: Watermark | None = None,
+    watermark: Watermark | None = None, not_loaded: Sequence[NotLoaded] = (), landing_file: str | None = None,
 ) -> LoadCounts:
     """Normalise and load full orders; with `watermark`, move the stream's watermark in the same transaction.
 
     An order older than the stored version is left alone (replays and overlapping slices cannot go back in time).
+    Orders quarantined whole and the `not_loaded` ones become pending; orders that load leave pending.
     """
     batch = normalise_orders(orders, stream=stream, run_id=run_id)
     tables = reflect_tables(engine)
@@ -171,13 +188,103 @@ def load_orders(
         ]
         insert_ignoring_duplicates(connection, tables["invoice_status_history"], history,
                                    ["order_id", "observed_last_modified"])
+
+        loaded = {invoice["order_id"]: invoice["last_modified_raw"] for invoice in batch.invoices}
+        counts.orders_recovered = _forget_pending(connection, tables, loaded, run_id)
+        failures = [*not_loaded, *(
+            NotLoaded(order_id, _listed_version(orders, order_id), reason)
+            for order_id, reason in batch.unloaded.items()
+        )]
+        _remember_pending(connection, tables, stream, run_id, failures)
+        quarantine = batch.quarantine + [
+            {**quarantine_row(run_id, stream, {"OrderID": failure.order_id,
+                                                "LastModified": failure.listed_last_modified},
+                              entity="order", key=str(failure.order_id or "?"), reason=failure.reason, payload=None),
+             "payload": None}
+            for failure in not_loaded
+        ]
         counts.quarantined = insert_ignoring_duplicates(
-            connection, tables["quarantine"], batch.quarantine,
+            connection, tables["quarantine"],
+            [{**row, "landing_file": landing_file if row["entity"] == "order" else None} for row in quarantine],
             ["stream", "entity", "entity_key", "source_version", "reason"],
         )
         if watermark is not None:
             _save_watermark(connection, tables, stream, watermark, run_id)
+        _beat(connection, tables, run_id)
     return counts
+
+
+def _listed_version(orders: Sequence[Mapping[str, Any]], order_id: int) -> str:
+    return next((str(order.get("LastModified") or "")[:40] for order in orders
+                 if isinstance(order, Mapping) and order.get("OrderID") == order_id), "")
+
+
+def _remember_pending(connection: sa.Connection, tables: Mapping[str, sa.Table], stream: str, run_id: str,
+                      failures: Sequence[NotLoaded]) -> None:
+    """Record (or count another attempt at) each listed order that did not load."""
+    failures = [failure for failure in failures if failure.order_id is not None]
+    if not failures:
+        return
+    pending = tables["pending_orders"]
+    ids = [failure.order_id for failure in failures]
+    known = {row.order_id: row for row in connection.execute(
+        sa.select(pending).where(pending.c.stream == stream, pending.c.order_id.in_(ids)))}
+    now = _utcnow()
+    upsert_rows(connection, pending, [{
+        "stream": stream, "order_id": failure.order_id, "listed_last_modified": failure.listed_last_modified or None,
+        "reason": failure.reason,
+        "attempts": known[failure.order_id].attempts + 1 if failure.order_id in known else 1,
+        "first_run_id": known[failure.order_id].first_run_id if failure.order_id in known else run_id,
+        "last_run_id": run_id,
+        "first_seen_at": known[failure.order_id].first_seen_at if failure.order_id in known else now,
+        "last_attempt_at": now,
+    } for failure in failures], ["stream", "order_id"])
+
+
+def _forget_pending(connection: sa.Connection, tables: Mapping[str, sa.Table], loaded: Mapping[int, str],
+                    run_id: str) -> int:
+    """Orders that loaded leave pending; their quarantine rows of other versions (and whole-order ones) resolve.
+
+    Returns how many pending orders this recovered.
+    """
+    if not loaded:
+        return 0
+    pending, quarantine = tables["pending_orders"], tables["quarantine"]
+    ids = list(loaded)
+    recovered = connection.execute(sa.delete(pending).where(pending.c.order_id.in_(ids))).rowcount or 0
+    open_rows = connection.execute(
+        sa.select(quarantine.c.quarantine_id, quarantine.c.order_id, quarantine.c.entity,
+                  quarantine.c.source_version)
+        .where(quarantine.c.order_id.in_(ids), quarantine.c.resolved_at.is_(None))
+    ).all()
+    resolved = [row.quarantine_id for row in open_rows
+                if row.entity == "order" or row.source_version != loaded[row.order_id]]
+    if resolved:
+        connection.execute(quarantine.update().where(quarantine.c.quarantine_id.in_(resolved))
+                           .values(resolved_at=_utcnow()))
+    return int(recovered)
+
+
+def pending_orders(engine: sa.Engine, stream: str, *, limit: int | None = None) -> list[NotLoaded]:
+    """The stream's pending orders, oldest first."""
+    pending = reflect_tables(engine)["pending_orders"]
+    query = (sa.select(pending.c.order_id, pending.c.listed_last_modified, pending.c.reason)
+             .where(pending.c.stream == stream).order_by(pending.c.first_seen_at, pending.c.order_id))
+    with engine.connect() as connection:
+        rows = connection.execute(query.limit(limit) if limit else query).all()
+    return [NotLoaded(row.order_id, row.listed_last_modified or "", row.reason) for row in rows]
+
+
+def count_pending(engine: sa.Engine, stream: str) -> int:
+    pending = reflect_tables(engine)["pending_orders"]
+    with engine.connect() as connection:
+        return int(connection.execute(
+            sa.select(sa.func.count()).select_from(pending).where(pending.c.stream == stream)).scalar_one())
+
+
+def _beat(connection: sa.Connection, tables: Mapping[str, sa.Table], run_id: str) -> None:
+    runs = tables["sync_runs"]
+    connection.execute(runs.update().where(runs.c.run_id == run_id).values(heartbeat_at=_utcnow()))
 
 
 def _history_row(invoice: Mapping[str, Any], run_id: str) -> dict[str, Any]:
@@ -218,24 +325,70 @@ def mark_deleted(
             insert_ignoring_duplicates(connection, tables["invoice_status_history"], history,
                                        ["order_id", "observed_last_modified"])
             marked = len(rows)
+            # Billit says these are gone: a pending one will never load, and its quarantine is settled.
+            _forget_pending(connection, tables, {order_id: "" for order_id in when}, run_id)
         if watermark is not None:
             _save_watermark(connection, tables, stream, watermark, run_id)
     return marked
 
 
+#: A run whose last commit is older than this is taken for dead even if its process id is in use again.
+STALE_RUN_AFTER = timedelta(hours=2)
+
+
 def start_run(
     engine: sa.Engine, stream: str, mode: str, *, window_since: datetime | None = None,
-    window_until: datetime | None = None, flow_run_id: str | None = None,
+    window_until: datetime | None = None, flow_run_id: str | None = None, party_id: int | None = None,
 ) -> RunRecord:
+    """Record a new run in `sync_runs` (first closing the runs that died without closing themselves)."""
+    close_abandoned_runs(engine)
     run = RunRecord(run_id=uuid.uuid4().hex, stream=stream, mode=mode, window_since=window_since,
                     window_until=window_until, watermark_before=read_watermark(engine, stream))
+    now = _utcnow()
     with write_transaction(engine) as connection:
         connection.execute(reflect_tables(engine)["sync_runs"].insert().values(
             run_id=run.run_id, stream=stream, mode=mode, flow_run_id=flow_run_id, status="running",
-            started_at=_utcnow(), window_since=window_since, window_until=window_until,
+            started_at=now, heartbeat_at=now, window_since=window_since, window_until=window_until,
             watermark_before=str(run.watermark_before) if run.watermark_before else None,
+            party_id=party_id, host=socket.gethostname(), pid=os.getpid(),
         ))
     return run
+
+
+def close_abandoned_runs(engine: sa.Engine) -> int:
+    """Close as failed the `running` runs whose process is gone (same host, no such pid) or that have not
+    committed for `STALE_RUN_AFTER` (killed with -9, out of memory, a lost machine). Returns how many."""
+    runs = reflect_tables(engine)["sync_runs"]
+    host, now = socket.gethostname(), _utcnow()
+    with engine.connect() as connection:
+        running = connection.execute(
+            sa.select(runs.c.run_id, runs.c.host, runs.c.pid, runs.c.heartbeat_at, runs.c.started_at)
+            .where(runs.c.status == "running")
+        ).all()
+    dead = [
+        row.run_id for row in running
+        if (row.host == host and row.pid is not None and not _process_alive(row.pid))
+        or (row.heartbeat_at or row.started_at) < now - STALE_RUN_AFTER
+    ]
+    if dead:
+        with write_transaction(engine) as connection:
+            connection.execute(
+                runs.update().where(runs.c.run_id.in_(dead), runs.c.status == "running").values(
+                    status="failed", finished_at=now,
+                    error="abandoned: the process ended without closing the run (killed?); closed by a later run",
+                )
+            )
+    return len(dead)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # somebody else's process: alive
+        return True
+    return True
 
 
 def finish_run(
@@ -247,7 +400,8 @@ def finish_run(
         "run_id": run.run_id, "stream": run.stream, "mode": run.mode,
         "status": "failed" if error else "succeeded", "finished_at": _utcnow(),
         "watermark_after": str(after) if after else None, "requests": requests, "pages": pages,
-        "orders_listed": orders_listed, **asdict(run.counts), "error": error,
+        "orders_listed": orders_listed, **asdict(run.counts),
+        "orders_pending": count_pending(engine, run.stream), "error": error,
     }
     runs = reflect_tables(engine)["sync_runs"]
     with write_transaction(engine) as connection:
@@ -258,3 +412,27 @@ def finish_run(
         "watermark_before": str(run.watermark_before) if run.watermark_before else None,
         "window_since": run.window_since, "window_until": run.window_until,
     }
+
+
+class CompanyMismatch(ValueError):
+    """The warehouse holds another Billit company's books."""
+
+
+def claim_company(engine: sa.Engine, party_id: int) -> None:
+    """Record `party_id` as the warehouse's company on first use; refuse another company afterwards."""
+    companies = reflect_tables(engine)["warehouse_companies"]
+    with write_transaction(engine) as connection:
+        known = [row.party_id for row in connection.execute(sa.select(companies.c.party_id))]
+        if not known:
+            connection.execute(companies.insert().values(party_id=party_id, recorded_at=_utcnow()))
+        elif party_id not in known:
+            raise CompanyMismatch(
+                f"this warehouse holds the books of Billit company {known[0]}, not {party_id}: check "
+                "BILLIT_PARTY_ID, or use another WAREHOUSE_URL for that company"
+            )
+
+
+def warehouse_company(engine: sa.Engine) -> int | None:
+    companies = reflect_tables(engine)["warehouse_companies"]
+    with engine.connect() as connection:
+        return connection.execute(sa.select(companies.c.party_id)).scalars().first()

@@ -4,8 +4,12 @@ One call turns a batch of full orders (as `GET /v1/orders/{id}` returns them, pa
 rows for `invoices`, `invoice_lines`, `invoice_vat_groups`, `invoice_messages`, `parties` and
 `party_identifiers`, plus `quarantine` entries. Nothing is dropped silently:
 
-* an order that cannot be loaded at all (no OrderID, no direction, an unreadable LastModified) goes to
-  quarantine whole, with the reason;
+* an order that cannot be loaded as Billit meant it goes to quarantine whole, with a short reason naming the
+  field (never its value): no OrderID, no direction, and any value that is present but unreadable (an amount
+  that is not a number or lies outside what the column holds exactly, a date that is not ISO 8601, a boolean
+  that is not true/false, a list that is not a list, text with a NUL or a lone surrogate). A partial row would
+  look complete to a report, so an order is loaded whole or not at all (docs/warehouse.md#quarantine);
+* of one OrderID twice in a batch, the newest version (by LastModified) is kept;
 * a line or VAT group whose ventilation code cannot be classified is loaded with an empty VAT category *and*
   quarantined with the reason, so totals stay complete and someone can fix the mapping;
 * an invalid party identifier is kept with `is_valid = false` and the reason (never dropped).
@@ -47,6 +51,8 @@ class NormalisedBatch:
     parties: dict[int, Row] = field(default_factory=dict)
     identifiers: dict[int, list[Row]] = field(default_factory=dict)
     quarantine: list[Row] = field(default_factory=list)
+    # Orders quarantined whole, by OrderID, with the reason: not loaded, so the extraction keeps them pending.
+    unloaded: dict[int, str] = field(default_factory=dict)
 
     @property
     def order_ids(self) -> list[int]:
@@ -54,28 +60,68 @@ class NormalisedBatch:
 
 
 def normalise_orders(orders: Iterable[Mapping[str, Any]], *, stream: str, run_id: str) -> NormalisedBatch:
-    """Rows for every table from a batch of full orders; the newest version of a party wins."""
+    """Rows for every table from a batch of full orders; the newest version of an order and of a party wins."""
     batch = NormalisedBatch()
-    for order in orders:
+    for order in newest_versions(orders):
         try:
             _normalise_order(order, batch, stream=stream, run_id=run_id)
         except UnloadableOrder as exc:
+            order_id = order.get("OrderID") if isinstance(order, Mapping) else None
+            if isinstance(order_id, int) and not isinstance(order_id, bool):
+                batch.unloaded[order_id] = str(exc)
             batch.quarantine.append(
-                quarantine_row(run_id, stream, order, entity="order", key=str(order.get("OrderID", "?")),
-                               reason=str(exc), payload=order)
+                quarantine_row(run_id, stream, order if isinstance(order, Mapping) else {}, entity="order",
+                               key=_order_key(order_id), reason=str(exc), payload=order)
             )
     return batch
+
+
+def newest_versions(orders: Iterable[Any]) -> list[Any]:
+    """One order per OrderID, the newest by LastModified (the later one on a tie), in first-seen order."""
+    kept: dict[Any, Any] = {}
+    unkeyed = []
+    for order in orders:
+        order_id = order.get("OrderID") if isinstance(order, Mapping) else None
+        if not isinstance(order_id, int) or isinstance(order_id, bool):
+            unkeyed.append(order)
+            continue
+        known = kept.get(order_id)
+        if known is None or _version(known) <= _version(order):
+            kept[order_id] = order
+    return [*kept.values(), *unkeyed]
+
+
+_OLDEST = datetime.min  # noqa: DTZ901 - Billit's timestamps are naive local times
+
+
+def _version(order: Mapping[str, Any]) -> datetime:
+    try:
+        return _as_timestamp(order.get("LastModified")) or _OLDEST
+    except ValueError:
+        return _OLDEST
+
+
+def _order_key(order_id: Any) -> str:
+    return str(order_id) if isinstance(order_id, int) else "?"
 
 
 def quarantine_row(
     run_id: str, stream: str, order: Mapping[str, Any], *, entity: str, key: str, reason: str, payload: Any
 ) -> Row:
     order_id = order.get("OrderID")
+    version = order.get("LastModified")
     return {
-        "run_id": run_id, "stream": stream, "order_id": order_id if isinstance(order_id, int) else None,
-        "entity": entity, "entity_key": key, "source_version": str(order.get("LastModified", "")),
-        "reason": reason, "payload": json.dumps(payload, default=str, ensure_ascii=False, sort_keys=True),
+        "run_id": run_id, "stream": stream,
+        "order_id": order_id if isinstance(order_id, int) and not isinstance(order_id, bool) else None,
+        "entity": entity, "entity_key": key, "source_version": _ascii(version)[:40] if version is not None else "",
+        "reason": reason,
+        # ASCII JSON: a NUL or a lone surrogate is escaped, so the payload is storable on both databases.
+        "payload": json.dumps(payload, default=str, ensure_ascii=True, sort_keys=True),
     }
+
+
+def _ascii(value: Any) -> str:
+    return str(value).encode("ascii", "backslashreplace").decode("ascii")
 
 
 def order_state(invoice: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -86,132 +132,148 @@ def order_state(invoice: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _normalise_order(order: Mapping[str, Any], batch: NormalisedBatch, *, stream: str, run_id: str) -> None:
-    order_id = order.get("OrderID")
-    if not isinstance(order_id, int) or isinstance(order_id, bool):
-        raise UnloadableOrder(f"OrderID missing or not an integer: {order_id!r}")
+def _normalise_order(order: Any, batch: NormalisedBatch, *, stream: str, run_id: str) -> None:
+    """Add one order's rows to `batch`, all of them or (raising UnloadableOrder) none."""
+    if not isinstance(order, Mapping):
+        raise UnloadableOrder(f"the order is a JSON {type(order).__name__}, not an object")
+    _refuse_unstorable_text(order, "")
+    fields = _Fields(order)
+    order_id = fields.integer("OrderID", BIGINT)
+    if order_id is None or order_id <= 0:
+        raise UnloadableOrder("OrderID missing or not a positive integer")
     direction = order.get("OrderDirection")
     if direction not in ("Income", "Cost"):
-        raise UnloadableOrder(f"OrderDirection must be Income or Cost, not {direction!r}")
-    last_modified_raw = order.get("LastModified")
-    last_modified = _timestamp(last_modified_raw)
+        raise UnloadableOrder("OrderDirection missing or not Income / Cost")
+    last_modified = fields.timestamp("LastModified")
     if last_modified is None:
-        raise UnloadableOrder(f"LastModified missing or unreadable: {last_modified_raw!r}")
+        raise UnloadableOrder("LastModified missing")
 
     counterparty = _counterparty(order, direction)
+    counterparty_fields = _Fields(counterparty, "Supplier" if direction == "Cost" else "Customer") \
+        if counterparty is not None else None
     counterparty_ids = _party_identifiers(counterparty)
     preferred = _preferred_identifier(counterparty_ids)
-    country = _text((counterparty or {}).get("CountryCode"))
-    delivery = order.get("CurrentDocumentDeliveryDetails") or {}
-    messages = [m for m in order.get("Messages") or [] if isinstance(m, Mapping)]
-    order_type = _text(order.get("OrderType")) or "Invoice"
+    country = counterparty_fields.text("CountryCode") if counterparty_fields else None
+    delivery = fields.object("CurrentDocumentDeliveryDetails") or _Fields({}, "CurrentDocumentDeliveryDetails")
+    messages = fields.objects("Messages")
+    order_type = fields.text("OrderType") or "Invoice"
 
     invoice = {
         "order_id": order_id,
-        "company_id": order.get("CompanyID"),
+        "company_id": fields.integer("CompanyID", BIGINT),
         "direction": direction,
         "order_type": order_type,
-        "order_number": _text(order.get("OrderNumber")),
-        "order_date": _date(order.get("OrderDate")),
-        "expiry_date": _date(order.get("ExpiryDate")),
-        "delivery_date": _date(order.get("DeliveryDate")),
-        "period_from": _date(order.get("PeriodFrom")),
-        "period_till": _date(order.get("PeriodTill")),
-        "created_at": _timestamp(order.get("Created")),
+        "order_number": fields.text("OrderNumber"),
+        "order_date": fields.date("OrderDate"),
+        "expiry_date": fields.date("ExpiryDate"),
+        "delivery_date": fields.date("DeliveryDate"),
+        "period_from": fields.date("PeriodFrom"),
+        "period_till": fields.date("PeriodTill"),
+        "created_at": fields.timestamp("Created"),
         "last_modified": last_modified,
-        "last_modified_raw": str(last_modified_raw),
-        "currency": _text(order.get("Currency")) or "EUR",
-        "fx_rate_to_foreign": _decimal(order.get("FXRateToForeign")),
-        "total_excl": _decimal(order.get("TotalExcl")),
-        "total_vat": _decimal(order.get("TotalVAT")),
-        "total_incl": _decimal(order.get("TotalIncl")),
-        "to_pay": _decimal(order.get("ToPay")),
-        "paid": _bool(order.get("Paid")),
-        "paid_date": _date(order.get("PaidDate")),
-        "order_status": _text(order.get("OrderStatus")),
-        "is_sent": _bool(order.get("IsSent")),
-        "reference": _text(order.get("Reference")),
-        "order_title": _text(order.get("OrderTitle")),
-        "comments": _text(order.get("Comments")),
-        "payment_reference": _text(order.get("PaymentReference")),
-        "payment_method": _text(order.get("PaymentMethod")),
-        "external_provider": _text(order.get("ExternalProvider")),
-        "external_provider_id": _text(order.get("ExternalProviderID")),
-        "about_invoice_number": _text(order.get("AboutInvoiceNumber")),
-        "ventilation_code": _text(order.get("VentilationCode")),
-        "approval_status": _text(order.get("ApprovalStatus")),
-        "reminders_sent": order.get("RemindersSent"),
-        "counterparty_party_id": (counterparty or {}).get("PartyID"),
-        "counterparty_name": _text((counterparty or {}).get("DisplayName") or (counterparty or {}).get("Name")),
-        "counterparty_vat_number": _text((counterparty or {}).get("VATNumber")),
+        "last_modified_raw": str(order["LastModified"]),
+        "currency": fields.text("Currency") or "EUR",
+        "fx_rate_to_foreign": fields.number("FXRateToForeign", QUANTITY),
+        "total_excl": fields.number("TotalExcl", MONEY),
+        "total_vat": fields.number("TotalVAT", MONEY),
+        "total_incl": fields.number("TotalIncl", MONEY),
+        "to_pay": fields.number("ToPay", MONEY),
+        "paid": fields.flag("Paid"),
+        "paid_date": fields.date("PaidDate"),
+        "order_status": fields.text("OrderStatus"),
+        "is_sent": fields.flag("IsSent"),
+        "reference": fields.text("Reference"),
+        "order_title": fields.text("OrderTitle"),
+        "comments": fields.text("Comments"),
+        "payment_reference": fields.text("PaymentReference"),
+        "payment_method": fields.text("PaymentMethod"),
+        "external_provider": fields.text("ExternalProvider"),
+        "external_provider_id": fields.text("ExternalProviderID"),
+        "about_invoice_number": fields.text("AboutInvoiceNumber"),
+        "ventilation_code": fields.text("VentilationCode"),
+        "approval_status": fields.text("ApprovalStatus"),
+        "reminders_sent": fields.integer("RemindersSent", INTEGER),
+        "counterparty_party_id": counterparty_fields.integer("PartyID", BIGINT) if counterparty_fields else None,
+        "counterparty_name": (counterparty_fields.text("DisplayName") or counterparty_fields.text("Name"))
+        if counterparty_fields else None,
+        "counterparty_vat_number": counterparty_fields.text("VATNumber") if counterparty_fields else None,
         "counterparty_peppol_id": preferred.peppol_id if preferred else None,
         "counterparty_enterprise_number": next(
             (i.enterprise_number for i in counterparty_ids if i.enterprise_number), None
         ),
-        "delivery_status": _text(delivery.get("DocumentDeliveryStatus")),
-        "is_document_delivered": _bool(delivery.get("IsDocumentDelivered")),
-        "document_delivery_date": _timestamp(delivery.get("DocumentDeliveryDate")),
-        "document_delivery_info": _text(delivery.get("DocumentDeliveryInfo")),
-        "document_refused_date": _timestamp(delivery.get("DocumentRefusedDate")),
-        "document_refused_reason_code": _text(delivery.get("DocumentRefusedReasonTC")),
-        "document_refused_info": _text(delivery.get("DocumentRefusedInfo")),
+        "delivery_status": delivery.text("DocumentDeliveryStatus"),
+        "is_document_delivered": delivery.flag("IsDocumentDelivered"),
+        "document_delivery_date": delivery.timestamp("DocumentDeliveryDate"),
+        "document_delivery_info": delivery.text("DocumentDeliveryInfo"),
+        "document_refused_date": delivery.timestamp("DocumentRefusedDate"),
+        "document_refused_reason_code": delivery.text("DocumentRefusedReasonTC"),
+        "document_refused_info": delivery.text("DocumentRefusedInfo"),
         "last_response_code": _last_response_code(messages),
         "is_deleted": False,
         "deleted_at": None,
         "first_run_id": run_id,
         "last_run_id": run_id,
     }
-    batch.invoices.append(invoice)
+    rows = NormalisedBatch(invoices=[invoice])
 
     header_code = invoice["ventilation_code"]
-    for number, line in enumerate(order.get("OrderLines") or [], start=1):
-        vat = classify_vat(direction, _text(line.get("VentilationCode")) or header_code,
-                           _decimal(line.get("VATPercentage")), order_type=order_type, counterparty_country=country)
+    for number, line in enumerate(fields.objects("OrderLines"), start=1):
+        code, percentage = line.text("VentilationCode"), line.number("VATPercentage", PERCENT)
+        vat = classify_vat(direction, code or header_code, percentage, order_type=order_type,
+                           counterparty_country=country)
         if not vat.is_known:
-            batch.quarantine.append(quarantine_row(run_id, stream, order, entity="line", key=f"{order_id}/{number}",
-                                                   reason=vat.reason or "unclassifiable VAT", payload=line))
-        batch.lines.append({
-            "order_id": order_id, "line_number": number, "order_line_id": line.get("OrderLineID"),
-            "description": _text(line.get("Description")),
-            "description_extended": _text(line.get("DescriptionExtended")),
-            "reference": _text(line.get("Reference")), "unit": _text(line.get("Unit")),
-            "quantity": _decimal(line.get("Quantity")), "unit_price_excl": _decimal(line.get("UnitPriceExcl")),
-            "reduction_percentage": _decimal(line.get("ReductionPercentage")),
-            "vat_percentage": _decimal(line.get("VATPercentage")),
-            "ventilation_code": _text(line.get("VentilationCode")),
-            **_vat_columns(vat),
-            "total_excl": _decimal(line.get("TotalExcl")), "total_vat": _decimal(line.get("TotalVAT")),
-            "total_incl": _decimal(line.get("TotalIncl")), "account_code": _text(line.get("AccountCode")),
+            rows.quarantine.append(quarantine_row(run_id, stream, order, entity="line", key=f"{order_id}/{number}",
+                                                  reason=vat.reason or "unclassifiable VAT", payload=line.source))
+        rows.lines.append({
+            "order_id": order_id, "line_number": number, "order_line_id": line.integer("OrderLineID", BIGINT),
+            "description": line.text("Description"), "description_extended": line.text("DescriptionExtended"),
+            "reference": line.text("Reference"), "unit": line.text("Unit"),
+            "quantity": line.number("Quantity", QUANTITY), "unit_price_excl": line.number("UnitPriceExcl", QUANTITY),
+            "reduction_percentage": line.number("ReductionPercentage", PERCENT),
+            "vat_percentage": percentage, "ventilation_code": code, **_vat_columns(vat),
+            "total_excl": line.number("TotalExcl", MONEY), "total_vat": line.number("TotalVAT", MONEY),
+            "total_incl": line.number("TotalIncl", MONEY), "account_code": line.text("AccountCode"),
         })
 
-    for number, group in enumerate(order.get("VatGroups") or [], start=1):
-        vat = classify_vat(direction, _text(group.get("VentilationCode")) or header_code,
-                           _decimal(group.get("VATPercentage")), order_type=order_type, counterparty_country=country)
+    for number, group in enumerate(fields.objects("VatGroups"), start=1):
+        code, percentage = group.text("VentilationCode"), group.number("VATPercentage", PERCENT)
+        vat = classify_vat(direction, code or header_code, percentage, order_type=order_type,
+                           counterparty_country=country)
         if not vat.is_known:
-            batch.quarantine.append(quarantine_row(run_id, stream, order, entity="vat_group",
-                                                   key=f"{order_id}/{number}",
-                                                   reason=vat.reason or "unclassifiable VAT", payload=group))
-        batch.vat_groups.append({
-            "order_id": order_id, "group_number": number, "ventilation_code": _text(group.get("VentilationCode")),
-            "vat_percentage": _decimal(group.get("VATPercentage")), **_vat_columns(vat),
-            "total_excl": _decimal(group.get("TotalExcl")), "total_vat": _decimal(group.get("TotalVAT")),
-            "total_incl": _decimal(group.get("TotalIncl")), "taxable_base": _decimal(group.get("Mtvh")),
-            "financial_reduction_amount": _decimal(group.get("FinancialReductionAmount")),
+            rows.quarantine.append(quarantine_row(run_id, stream, order, entity="vat_group",
+                                                  key=f"{order_id}/{number}",
+                                                  reason=vat.reason or "unclassifiable VAT", payload=group.source))
+        rows.vat_groups.append({
+            "order_id": order_id, "group_number": number, "ventilation_code": code,
+            "vat_percentage": percentage, **_vat_columns(vat),
+            "total_excl": group.number("TotalExcl", MONEY), "total_vat": group.number("TotalVAT", MONEY),
+            "total_incl": group.number("TotalIncl", MONEY), "taxable_base": group.number("Mtvh", MONEY),
+            "financial_reduction_amount": group.number("FinancialReductionAmount", MONEY),
         })
 
     for number, message in enumerate(messages, start=1):
-        batch.messages.append({
+        rows.messages.append({
             "order_id": order_id, "message_number": number,
-            "message_direction": _text(message.get("MessageDirection")),
-            "transport_type": _text(message.get("TransportType")), "destination": _text(message.get("Destination")),
-            "description": _text(message.get("Description")),
-            "response_code": _response_code(message.get("Description")),
-            "success": _bool(message.get("Success")), "trials": message.get("Trials"),
-            "file_id": _text(message.get("FileID")), "created_at": _timestamp(message.get("CreationDate")),
+            "message_direction": message.text("MessageDirection"),
+            "transport_type": message.text("TransportType"), "destination": message.text("Destination"),
+            "description": message.text("Description"),
+            "response_code": _response_code(message.source.get("Description")),
+            "success": message.flag("Success"), "trials": message.integer("Trials", INTEGER),
+            "file_id": message.text("FileID"), "created_at": message.timestamp("CreationDate"),
         })
 
-    for party in (order.get("Customer"), order.get("Supplier"), counterparty):
-        _add_party(batch, party, run_id)
+    for party in (fields.object("Customer"), fields.object("Supplier"), counterparty_fields):
+        if party is not None:
+            _add_party(rows, party, run_id)
+
+    # Every value read: the order is loadable, merge it.
+    batch.invoices += rows.invoices
+    batch.lines += rows.lines
+    batch.vat_groups += rows.vat_groups
+    batch.messages += rows.messages
+    batch.quarantine += rows.quarantine
+    for party_id, party_row in rows.parties.items():
+        _keep_newest_party(batch, party_row, rows.identifiers[party_id])
 
 
 def _vat_columns(vat: Any) -> Row:
@@ -225,8 +287,13 @@ def _vat_columns(vat: Any) -> Row:
 def _counterparty(order: Mapping[str, Any], direction: str) -> Mapping[str, Any] | None:
     # For sales the other party is the Customer, for purchases the Supplier (billit-api.md §4.2); the list
     # summary only carries CounterParty, so fall back to it.
-    party = order.get("Customer") if direction == "Income" else order.get("Supplier")
-    return party if isinstance(party, Mapping) else order.get("CounterParty")
+    for name in ("Customer" if direction == "Income" else "Supplier", "CounterParty"):
+        party = order.get(name)
+        if isinstance(party, Mapping):
+            return party
+        if party is not None:
+            raise UnloadableOrder(f"{name} is a JSON {_json_type(party)}, not an object")
+    return None
 
 
 def _party_identifiers(party: Mapping[str, Any] | None) -> list[PartyIdentifier]:
@@ -242,26 +309,22 @@ def _preferred_identifier(identifiers: list[PartyIdentifier]) -> PartyIdentifier
     return valid[0] if valid else None
 
 
-def _add_party(batch: NormalisedBatch, party: Any, run_id: str) -> None:
-    if not isinstance(party, Mapping) or not isinstance(party.get("PartyID"), int):
+def _add_party(batch: NormalisedBatch, party: _Fields, run_id: str) -> None:
+    party_id = party.integer("PartyID", BIGINT)
+    if party_id is None:
         return
-    party_id = party["PartyID"]
-    last_modified = _timestamp(party.get("LastModified"))
-    known = batch.parties.get(party_id)
-    if known is not None and (last_modified is None or (known["last_modified"] or last_modified) > last_modified):
-        return
-    identifiers = normalise_party_identifiers(party)
+    identifiers = normalise_party_identifiers(party.source)
     preferred = _preferred_identifier(identifiers)
-    batch.parties[party_id] = {
-        "party_id": party_id, "party_type": _text(party.get("PartyType")), "name": _text(party.get("Name")),
-        "display_name": _text(party.get("DisplayName")), "vat_number_raw": _text(party.get("VATNumber")),
-        "vat_liable": _bool(party.get("VATLiable")),
+    row = {
+        "party_id": party_id, "party_type": party.text("PartyType"), "name": party.text("Name"),
+        "display_name": party.text("DisplayName"), "vat_number_raw": party.text("VATNumber"),
+        "vat_liable": party.flag("VATLiable"),
         "enterprise_number": next((i.enterprise_number for i in identifiers if i.enterprise_number), None),
         "peppol_id": preferred.peppol_id if preferred else None,
-        "country_code": _text(party.get("CountryCode")), "street": _text(party.get("Street")),
-        "street_number": _text(party.get("StreetNumber")), "box": _text(party.get("Box")),
-        "zipcode": _text(party.get("Zipcode")), "city": _text(party.get("City")), "email": _text(party.get("Email")),
-        "language": _text(party.get("Language")), "last_modified": last_modified, "last_run_id": run_id,
+        "country_code": party.text("CountryCode"), "street": party.text("Street"),
+        "street_number": party.text("StreetNumber"), "box": party.text("Box"),
+        "zipcode": party.text("Zipcode"), "city": party.text("City"), "email": party.text("Email"),
+        "language": party.text("Language"), "last_modified": party.timestamp("LastModified"), "last_run_id": run_id,
     }
     rows: dict[tuple[str, str], Row] = {}
     for identifier in identifiers:
@@ -270,7 +333,16 @@ def _add_party(batch: NormalisedBatch, party: Any, run_id: str) -> None:
             "value": identifier.value, "peppol_id": identifier.peppol_id, "is_valid": identifier.is_valid,
             "reason": identifier.reason,
         }
-    batch.identifiers[party_id] = list(rows.values())
+    _keep_newest_party(batch, row, list(rows.values()))
+
+
+def _keep_newest_party(batch: NormalisedBatch, row: Row, identifiers: list[Row]) -> None:
+    known = batch.parties.get(row["party_id"])
+    last_modified = row["last_modified"]
+    if known is not None and (last_modified is None or (known["last_modified"] or last_modified) > last_modified):
+        return
+    batch.parties[row["party_id"]] = row
+    batch.identifiers[row["party_id"]] = identifiers
 
 
 def _response_code(description: Any) -> str | None:
@@ -278,51 +350,150 @@ def _response_code(description: Any) -> str | None:
     return match.group(1) if match else None
 
 
-def _last_response_code(messages: list[Mapping[str, Any]]) -> str | None:
+def _last_response_code(messages: list[_Fields]) -> str | None:
     responses = [
-        (str(message.get("CreationDate") or ""), number, code)
+        (str(message.source.get("CreationDate") or ""), number, code)
         for number, message in enumerate(messages)
-        if message.get("MessageDirection") == "Incoming" and (code := _response_code(message.get("Description")))
+        if message.source.get("MessageDirection") == "Incoming"
+        and (code := _response_code(message.source.get("Description")))
     ]
     return max(responses)[2] if responses else None
 
 
-def _text(value: Any) -> str | None:
+# What each column holds *exactly on both databases*: PostgreSQL's NUMERIC(p, s) is exact, but SQLite stores a
+# REAL, exact to 15 significant digits (connectors/warehouse/load.py). An amount beyond that is refused, never
+# stored rounded on one database and exact on the other.
+MONEY = Decimal("1e13")  # NUMERIC(18, 2): 13 integer digits + 2 decimals
+QUANTITY = Decimal("1e10")  # NUMERIC(18, 5): quantities, unit prices, FX rates
+PERCENT = Decimal("1e5")  # NUMERIC(9, 4)
+BIGINT = 2**63
+INTEGER = 2**31
+
+
+class _Fields:
+    """Typed reads of one JSON object of an order. Absent or null is None; a value that is present but
+    unreadable raises UnloadableOrder naming the field (its path in the order), never quoting the value."""
+
+    def __init__(self, source: Mapping[str, Any], path: str = "") -> None:
+        self.source = source
+        self.path = path
+
+    def _where(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def _unreadable(self, name: str, what: str) -> UnloadableOrder:
+        return UnloadableOrder(f"{self._where(name)} is {what}")
+
+    def text(self, name: str) -> str | None:
+        value = self.source.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+            raise self._unreadable(name, f"a JSON {_json_type(value)}, not text")
+        return str(value).strip() or None
+
+    def number(self, name: str, limit: Decimal) -> Decimal | None:
+        value = self.source.get(name)
+        if value is None:
+            return None
+        try:
+            if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+                raise InvalidOperation
+            number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+        except InvalidOperation:
+            raise self._unreadable(name, "not a number") from None
+        if not number.is_finite():
+            raise self._unreadable(name, "not a finite number")
+        if abs(number) >= limit:
+            raise self._unreadable(name, f"out of range (the warehouse holds up to {limit:,.0f} exclusive)")
+        return number
+
+    def integer(self, name: str, limit: int) -> int | None:
+        value = self.source.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._unreadable(name, "not an integer")
+        if not -limit <= value < limit:
+            raise self._unreadable(name, "an integer out of range")
+        return value
+
+    def flag(self, name: str) -> bool | None:
+        value = self.source.get(name)
+        if value is None or isinstance(value, bool):
+            return value
+        raise self._unreadable(name, "not true or false")
+
+    def timestamp(self, name: str) -> datetime | None:
+        try:
+            return _as_timestamp(self.source.get(name))
+        except ValueError:
+            raise self._unreadable(name, "not an ISO 8601 date-time") from None
+
+    def date(self, name: str) -> date | None:
+        stamp = self.timestamp(name)
+        return stamp.date() if stamp else None
+
+    def object(self, name: str) -> _Fields | None:
+        value = self.source.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise self._unreadable(name, f"a JSON {_json_type(value)}, not an object")
+        return _Fields(value, self._where(name))
+
+    def objects(self, name: str) -> list[_Fields]:
+        value = self.source.get(name)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self._unreadable(name, f"a JSON {_json_type(value)}, not a list")
+        for index, item in enumerate(value):
+            if not isinstance(item, Mapping):
+                raise self._unreadable(f"{name}[{index}]", f"a JSON {_json_type(item)}, not an object")
+        return [_Fields(item, f"{self._where(name)}[{index}]") for index, item in enumerate(value)]
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float | Decimal):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _refuse_unstorable_text(value: Any, path: str) -> None:
+    """PostgreSQL text cannot hold NUL, and no database holds a lone surrogate (invalid UTF-16 escapes in JSON)."""
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value):
+            raise UnloadableOrder(f"{path or 'a value'} holds a NUL character or a lone surrogate")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and _UNSTORABLE.search(key):
+                raise UnloadableOrder(f"a property name under {path or 'the order'} holds a NUL or a lone surrogate")
+            _refuse_unstorable_text(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_unstorable_text(item, f"{path}[{index}]")
+
+
+def _as_timestamp(value: Any) -> datetime | None:
+    """Billit's naive local timestamps; ValueError when present but unreadable."""
     if value is None:
         return None
-    text = str(value).strip()
-    return text or None
-
-
-def _bool(value: Any) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, Decimal):
-        return value
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
-
-
-def _timestamp(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
+    if not isinstance(value, str):
+        raise ValueError("not a timestamp")
+    if not value.strip():
         return None
     # Billit writes naive local times; an offset on input (docs show one on POST) is dropped, keeping the
     # wall-clock time Billit itself would store.
-    return parsed.replace(tzinfo=None)
-
-
-def _date(value: Any) -> date | None:
-    stamp = _timestamp(value)
-    return stamp.date() if stamp else None
+    return datetime.fromisoformat(value.strip()).replace(tzinfo=None)
