@@ -107,9 +107,9 @@ def landed_runs(path: Path | str) -> list[Path]:
     return sorted(runs, key=lambda run: min((p.stat().st_mtime for p in run.glob("part-*.parquet")), default=0))
 
 
-def check_landed_run(run_directory: Path, *, stream: str, party_id: int | None) -> int:
-    """The Billit company of a landed run, after checking that every part says `stream` and one company
-    (`party_id`, when the warehouse already has one). Raises LandingError naming the file otherwise."""
+def check_landed_run(run_directory: Path, *, stream: str) -> int:
+    """The Billit company of a landed run, after checking that every part is readable and says `stream` and one
+    company. Raises LandingError naming the file otherwise."""
     companies = set()
     for part in sorted(run_directory.glob("part-*.parquet")):
         try:
@@ -123,9 +123,8 @@ def check_landed_run(run_directory: Path, *, stream: str, party_id: int | None) 
         companies.add(int(metadata[PARTY_ID_KEY]))
     if not companies:
         raise LandingError(f"{run_directory}: no part-*.parquet files")
-    if len(companies) > 1 or (party_id is not None and party_id not in companies):
-        raise LandingError(f"{run_directory}: landed for Billit company {min(companies)}, "
-                           f"but this warehouse holds company {party_id}")
+    if len(companies) > 1:
+        raise LandingError(f"{run_directory}: parts of several Billit companies {sorted(companies)}")
     return companies.pop()
 
 

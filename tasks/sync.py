@@ -28,7 +28,6 @@ from connectors.warehouse import create_warehouse_engine, upgrade
 from tasks.extract import STREAMS, ExtractStats, InvalidSyncOption, SyncOptions, check_window, sync_stream
 from tasks.landing import LandingError, check_landed_run, landed_runs, read_landed_orders
 from tasks.warehouse import (
-    CompanyMismatch,
     LoadCounts,
     claim_company,
     finish_run,
@@ -138,21 +137,34 @@ def replay_landing(
     are refused by name, and a corrupt file fails its own run with its path, not the whole replay.
     """
     engine = engine or warehouse_engine(warehouse_url)
-    summaries = []
+    checked: list[tuple[Path, int | None, str | None]] = []
     for run_directory in landed_runs(path):
-        stream_name = run_directory.parent.name
-        refused = {"stream": stream_name, "mode": "replay", "status": "refused", "source": str(run_directory)}
-        if stream_name not in STREAMS:
-            summaries.append(refused | {"error": f"{run_directory}: not under a stream folder "
-                                                 f"({' or '.join(STREAMS)})"})
-            continue
         try:
-            party_id = check_landed_run(run_directory, stream=stream_name, party_id=warehouse_company(engine))
-            claim_company(engine, party_id)
-        except (LandingError, CompanyMismatch) as exc:
-            summaries.append(refused | {"error": str(exc)})
+            if run_directory.parent.name not in STREAMS:
+                raise LandingError(f"{run_directory}: not under a stream folder ({' or '.join(STREAMS)})")
+            checked.append((run_directory, check_landed_run(run_directory, stream=run_directory.parent.name),
+                            None))
+        except LandingError as exc:
+            checked.append((run_directory, None, str(exc)))
+    home: int | None = warehouse_company(engine)
+    companies: set[int] = {company for _, company, _ in checked if company is not None}
+    if home is None and len(companies) == 1:
+        home = companies.pop()
+        claim_company(engine, home)
+
+    summaries = []
+    for run_directory, company, problem in checked:
+        stream_name = run_directory.parent.name
+        if problem is None and company != home:
+            problem = (f"{run_directory}: landed for Billit company {company}, but this warehouse holds company "
+                       f"{home}" if home is not None else
+                       f"{run_directory}: the folder holds runs of companies {sorted(companies)}; replay one "
+                       "company's landing directory into its own warehouse")
+        if problem is not None:
+            summaries.append({"stream": stream_name, "mode": "replay", "status": "refused",
+                              "source": str(run_directory), "error": problem})
             continue
-        run = start_run(engine, stream_name, "replay", party_id=party_id)
+        run = start_run(engine, stream_name, "replay", party_id=company)
         orders, error = 0, None
         try:
             for batch in read_landed_orders(run_directory):

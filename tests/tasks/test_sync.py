@@ -203,6 +203,10 @@ def test_killing_the_process_mid_load_and_running_again_leaves_the_warehouse_exa
     for stream in ("sales", "incoming"):
         sync(server, engine, stream)
     assert_warehouse_matches_billit(server, engine)
+    with engine.connect() as connection:  # the next run closed the killed one
+        statuses = connection.execute(sa.select(runs.c.status, runs.c.error).order_by(runs.c.started_at)).all()
+    assert [status for status, _ in statuses] == ["failed", "succeeded", "succeeded"]
+    assert "abandoned" in statuses[0].error
 
 
 def test_a_newly_sent_invoice_moves_from_pending_to_delivered_in_the_history(

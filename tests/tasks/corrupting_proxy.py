@@ -1,0 +1,118 @@
+"""A real HTTP proxy in front of the sandbox that corrupts single answers, as a flaky network box or a buggy
+Billit release would: a detail answered 404, a field made unreadable, a listing item repeated.
+
+Each rule matches one method and path (a regular expression), rewrites the upstream answer a given number of
+times, then stops: the next run meets Billit's good answer again, which is what "no order lost after a later good
+run" is about.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from connectors.billit.wire import encode_json, parse_json
+
+#: Markers a rewrite may put in the body; they are replaced in the JSON text by what JSON values cannot carry
+#: once parsed (a NUL, a lone surrogate, a number beyond any column).
+RAW = {'"@NUL@"': '"a\\u0000b"', '"@SURROGATE@"': '"a\\ud800b"', '"@HUGE@"': "1e30"}
+
+
+@dataclass
+class Rule:
+    method: str
+    path: re.Pattern[str]
+    rewrite: Callable[[int, Any], tuple[int, Any]]
+    times: int
+
+
+class CorruptingProxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.rules: list[Rule] = []
+        self.lock = threading.Lock()
+        self.base_url = ""
+        self.hits = 0
+        self._client: httpx.AsyncClient | None = None
+
+    def corrupt(self, method: str, path: str, rewrite: Callable[[int, Any], tuple[int, Any]], times: int = 1) -> None:
+        with self.lock:
+            self.rules.append(Rule(method, re.compile(path), rewrite, times))
+
+    def corrupt_order(self, order_id: int, change: Callable[[dict[str, Any]], Any], times: int = 1) -> None:
+        """The detail of `order_id` is answered as `change(order)` (a dict, or any JSON value)."""
+        self.corrupt("GET", rf"/v1/orders/{order_id}$", lambda status, body: (status, change(body)), times)
+
+    def not_found(self, order_id: int, times: int = 1) -> None:
+        self.corrupt("GET", rf"/v1/orders/{order_id}$",
+                     lambda status, body: (404, {"errors": [{"Code": "NotFound", "Description": "Not found"}]}),
+                     times)
+
+    def _rule_for(self, method: str, path: str) -> Rule | None:
+        with self.lock:
+            for rule in self.rules:
+                if rule.times > 0 and rule.method == method and rule.path.search(path):
+                    rule.times -= 1
+                    return rule
+        return None
+
+    async def _forward(self, request: Request) -> Response:
+        if self._client is None:  # made in the server's event loop, kept for its connection pool
+            self._client = httpx.AsyncClient(base_url=self.upstream, timeout=30)
+        upstream = await self._client.request(
+            request.method, request.url.path, params=request.query_params, content=await request.body(),
+            headers={k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")},
+        )
+        rule = self._rule_for(request.method, request.url.path)
+        if rule is None:
+            return Response(upstream.content, upstream.status_code, media_type=upstream.headers.get("content-type"))
+        self.hits += 1
+        status, body = rule.rewrite(upstream.status_code, parse_json(upstream.text))
+        text = encode_json(body).decode("utf-8")
+        for marker, raw in RAW.items():
+            text = text.replace(marker, raw)
+        return Response(text, status, media_type="application/json")
+
+    def __enter__(self) -> CorruptingProxy:
+        app = Starlette(routes=[Route("/{path:path}", self._forward, methods=["GET", "POST", "PATCH", "PUT"])])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(512)
+        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._socket = sock
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            assert time.monotonic() < deadline, "the proxy did not start"
+            time.sleep(0.005)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._socket.close()
+
+
+def repeat_first_item(status: int, body: Any) -> tuple[int, Any]:
+    """A listing page with its first item twice."""
+    items = body.get("Items") if isinstance(body, dict) else None
+    if items:
+        items.insert(1, copy.deepcopy(items[0]))
+    return status, body

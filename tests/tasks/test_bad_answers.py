@@ -1,0 +1,192 @@
+"""Bad answers and bad data, through a real proxy that corrupts single answers: nothing lost, nothing silently
+wrong, no poison pill. Every test runs on a SQLite file and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from connectors.billit.sandbox.server import SandboxServer
+from connectors.billit.sandbox.store import Sandbox
+from connectors.warehouse import reflect_tables
+from tasks.sync import run_stream
+from tests.tasks.corrupting_proxy import CorruptingProxy, repeat_first_item
+from tests.tasks.sync_helpers import COMPANY, assert_warehouse_matches_billit
+
+
+@pytest.fixture
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(Sandbox(seed=8, orders=240, delivery_delay_s=0.05)) as running:
+        yield running
+
+
+@pytest.fixture
+def proxy(server: SandboxServer) -> Iterator[CorruptingProxy]:
+    with CorruptingProxy(server.base_url) as running:
+        yield running
+
+
+def sync(proxy: CorruptingProxy, engine: sa.Engine, stream: str = "incoming", **options: Any) -> dict[str, Any]:
+    options.setdefault("landing_dir", None)
+    return run_stream(stream, engine=engine, base_url=proxy.base_url, api_key="sandbox-api-key", party_id=COMPANY,
+                      backoff_base_s=0.01, backoff_max_s=0.05, **options)
+
+
+def sync_both(proxy: CorruptingProxy, engine: sa.Engine) -> list[dict[str, Any]]:
+    return [sync(proxy, engine, stream) for stream in ("incoming", "sales")]
+
+
+def a_purchase(server: SandboxServer) -> int:
+    return min(i for i, o in server.sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost")
+
+
+def rows(engine: sa.Engine, table: str, **where: Any) -> list[Any]:
+    tab = reflect_tables(engine)[table]
+    query = sa.select(tab)
+    for column, value in where.items():
+        query = query.where(tab.c[column] == value)
+    with engine.connect() as connection:
+        return connection.execute(query).all()
+
+
+def set_field(path: str, value: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """`path` like "TotalIncl", "OrderLines[0].UnitPriceExcl" or "OrderLines" (None deletes)."""
+    def change(order: dict[str, Any]) -> dict[str, Any]:
+        target: Any = order
+        parts = path.replace("]", "").replace("[", ".").split(".")
+        for part in parts[:-1]:
+            target = target[int(part)] if part.isdigit() else target[part]
+        last = parts[-1]
+        if value is None:
+            del target[last]
+        else:
+            target[int(last) if last.isdigit() else last] = value
+        return order
+    return change
+
+
+# Each corruption of one detail answer, with a word its quarantine reason must hold.
+CORRUPTIONS = {
+    "detail 404": (None, "404"),
+    "no OrderID": (set_field("OrderID", None), "OrderID"),
+    "malformed LastModified": (set_field("LastModified", "31/12/2026 10:00"), "LastModified"),
+    "TotalIncl not a number": (set_field("TotalIncl", "abc"), "TotalIncl is not a number"),
+    "OrderDate not ISO": (set_field("OrderDate", "31/12/2026"), "OrderDate"),
+    "Paid not a boolean": (set_field("Paid", "yes"), "Paid is not true or false"),
+    "amount of 1e30": (set_field("TotalExcl", "@HUGE@"), "TotalExcl is out of range"),
+    "Infinity unit price": (set_field("OrderLines[0].UnitPriceExcl", "Infinity"), "not a finite number"),
+    "NUL character": (set_field("Comments", "@NUL@"), "NUL"),
+    "lone surrogate": (set_field("OrderLines[0].Description", "@SURROGATE@"), "surrogate"),
+    "OrderLines is a dict": (lambda order: {**order, "OrderLines": {"0": order["OrderLines"][0]}}, "not a list"),
+    "a null line": (lambda order: {**order, "OrderLines": [*order["OrderLines"], None]}, "not an object"),
+    "a null VAT group": (lambda order: {**order, "VatGroups": [None]}, "VatGroups[0]"),
+    "not an object": (lambda order: [order], "order object"),
+    "unreadable body": ("garbage", "unreadable"),
+}
+
+
+@pytest.mark.parametrize("kind", list(CORRUPTIONS))
+def test_an_order_with_one_bad_detail_answer_is_quarantined_kept_pending_and_loaded_by_the_next_good_run(
+    kind: str, server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine,
+) -> None:
+    sync_both(proxy, engine)
+    order_id = a_purchase(server)
+    before = rows(engine, "invoices", order_id=order_id)[0]
+    server.sandbox.touch_order(order_id, Comments="changed after the first run")
+    change, reason_word = CORRUPTIONS[kind]
+    if change is None:
+        proxy.not_found(order_id)
+    elif change == "garbage":
+        proxy.corrupt("GET", rf"/v1/orders/{order_id}$", lambda status, body: (status, "@NUL@"))
+    else:
+        proxy.corrupt_order(order_id, change)
+
+    bad = sync(proxy, engine)
+    assert proxy.hits == 1 and bad["status"] == "succeeded" and bad["orders_pending"] == 1
+    # The watermark moved past the order, the old version is still there, and nothing of the bad answer loaded.
+    assert bad["watermark_after"] > bad["watermark_before"]
+    assert rows(engine, "invoices", order_id=order_id)[0].last_modified_raw == before.last_modified_raw
+    (pending,) = rows(engine, "pending_orders")
+    assert (pending.order_id, pending.stream) == (order_id, "incoming")
+    (quarantined,) = rows(engine, "quarantine", order_id=order_id)
+    assert reason_word in quarantined.reason and len(quarantined.reason) < 300
+    assert "changed after" not in quarantined.reason and quarantined.resolved_at is None
+
+    good = sync(proxy, engine)
+    assert good["orders_recovered"] == 1 and good["orders_pending"] == 0
+    assert rows(engine, "pending_orders") == []
+    assert rows(engine, "quarantine", order_id=order_id)[0].resolved_at is not None
+    sync(proxy, engine, "sales")
+    assert_warehouse_matches_billit(server, engine)
+
+
+def test_a_bad_detail_answer_on_a_first_run_is_not_lost_either(
+    server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine
+) -> None:
+    order_id = a_purchase(server)
+    proxy.corrupt_order(order_id, set_field("TotalIncl", "abc"))
+    first = sync(proxy, engine)
+    assert first["orders_pending"] == 1 and rows(engine, "invoices", order_id=order_id) == []
+    assert sync(proxy, engine)["orders_recovered"] == 1
+    sync(proxy, engine, "sales")
+    assert_warehouse_matches_billit(server, engine)
+
+
+def test_an_order_still_bad_on_the_next_run_stays_pending_with_its_attempts_counted(
+    server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine
+) -> None:
+    order_id = a_purchase(server)
+    proxy.corrupt_order(order_id, set_field("Paid", "yes"), times=2)
+    sync(proxy, engine)
+    again = sync(proxy, engine)
+    assert again["status"] == "succeeded" and again["orders_pending"] == 1
+    (pending,) = rows(engine, "pending_orders")
+    assert pending.attempts == 2 and "Paid" in pending.reason
+    assert len(rows(engine, "quarantine", order_id=order_id)) == 1  # the same reason is not repeated
+
+
+def test_a_pending_order_that_billit_then_deletes_leaves_pending_through_the_deletions_endpoint(
+    server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine
+) -> None:
+    sync_both(proxy, engine)
+    order_id = a_purchase(server)
+    server.sandbox.touch_order(order_id, Comments="x")
+    proxy.not_found(order_id)
+    assert sync(proxy, engine)["orders_pending"] == 1
+    server.sandbox.delete_order(server.sandbox.get_order(order_id))
+    after = sync(proxy, engine)
+    assert after["orders_pending"] == 0 and after["orders_deleted"] == 1
+    assert rows(engine, "invoices", order_id=order_id)[0].is_deleted
+    assert all(row.resolved_at is not None for row in rows(engine, "quarantine", order_id=order_id))
+
+
+def test_the_same_order_twice_in_one_listing_page_loads_once(
+    server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine
+) -> None:
+    proxy.corrupt("GET", r"/v1/orders$", repeat_first_item, times=3)
+    summaries = sync_both(proxy, engine)
+    assert proxy.hits == 3 and all(summary["status"] == "succeeded" for summary in summaries)
+    assert_warehouse_matches_billit(server, engine)
+
+
+def test_of_one_order_twice_in_a_batch_the_newest_version_is_kept() -> None:
+    from tasks.normalise.orders import normalise_orders
+
+    old = {"OrderID": 7, "OrderDirection": "Cost", "LastModified": "2026-01-02T10:00:00.1234567", "TotalIncl": 1}
+    new = {**old, "LastModified": "2026-01-02T10:00:00.2", "TotalIncl": 2}
+    for batch in (normalise_orders([old, new], stream="incoming", run_id="r"),
+                  normalise_orders([new, old], stream="incoming", run_id="r")):
+        assert [(row["order_id"], row["total_incl"]) for row in batch.invoices] == [(7, 2)]
+
+
+def test_a_pending_order_is_shown_by_status(server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine) -> None:
+    from tasks.status import warehouse_status
+
+    proxy.not_found(a_purchase(server))
+    sync(proxy, engine)
+    report = warehouse_status(engine)
+    assert [(row["stream"], row["orders"]) for row in report["Pending orders"]] == [("incoming", 1)]
+    assert report["Last runs"][0]["pending"] == 1

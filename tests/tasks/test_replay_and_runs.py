@@ -1,0 +1,178 @@
+"""Operator mistakes around runs: replaying the wrong folder, a corrupt landing file, another company's
+warehouse, options out of range, runs that died. On a SQLite file and on PostgreSQL."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from connectors.billit.sandbox.server import SandboxServer
+from connectors.billit.sandbox.store import Sandbox
+from connectors.warehouse import reflect_tables, upgrade
+from tasks.extract import InvalidSyncOption
+from tasks.sync import error_text, replay_landing, run_stream
+from tasks.warehouse import CompanyMismatch, start_run
+from tests.connectors.warehouse import Warehouse
+from tests.tasks.sync_helpers import COMPANY, warehouse_views
+
+OTHER_COMPANY = 574992
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(Sandbox(seed=5, orders=160, delivery_delay_s=0.05)) as running:
+        yield running
+
+
+def sync(server: SandboxServer, engine: sa.Engine, stream: str, *, company: int = COMPANY,
+         **options: Any) -> dict[str, Any]:
+    return run_stream(stream, engine=engine, base_url=server.base_url, api_key="sandbox-api-key",
+                      party_id=company, backoff_base_s=0.01, **options)
+
+
+def run_rows(engine: sa.Engine) -> list[Any]:
+    runs = reflect_tables(engine)["sync_runs"]
+    with engine.connect() as connection:
+        return connection.execute(sa.select(runs).order_by(runs.c.started_at)).all()
+
+
+def replica(tmp_path: Path, name: str = "replica") -> sa.Engine:
+    engine = Warehouse("sqlite", f"sqlite:///{tmp_path / name}.sqlite").engine()
+    upgrade(engine)
+    return engine
+
+
+def test_replay_loads_its_own_company_and_refuses_another_companys_runs_by_name(
+    server: SandboxServer, engine: sa.Engine, tmp_path: Path
+) -> None:
+    ours, theirs = tmp_path / "ours" / "landing", tmp_path / "theirs" / "landing"
+    for stream in ("incoming", "sales"):
+        sync(server, engine, stream, landing_dir=str(ours))
+        sync(server, replica(tmp_path, "other-company"), stream, company=OTHER_COMPANY, landing_dir=str(theirs))
+
+    summaries = replay_landing(tmp_path, engine=engine)  # a folder above both landing directories
+    refused = [summary for summary in summaries if summary["status"] == "refused"]
+    assert len(refused) == 2 and all(str(theirs) in summary["error"] and str(OTHER_COMPANY) in summary["error"]
+                                     for summary in refused)
+    assert {summary["status"] for summary in summaries} == {"refused", "succeeded"}
+    company_ids = reflect_tables(engine)["invoices"].c.company_id
+    with engine.connect() as connection:
+        assert set(connection.execute(sa.select(company_ids).distinct()).scalars()) == {COMPANY}
+
+
+def test_replay_into_an_empty_warehouse_of_a_folder_with_two_companies_loads_nothing(
+    server: SandboxServer, engine: sa.Engine, tmp_path: Path
+) -> None:
+    sync(server, engine, "sales", landing_dir=str(tmp_path / "a"))
+    sync(server, replica(tmp_path, "b"), "sales", company=OTHER_COMPANY, landing_dir=str(tmp_path / "b"))
+    fresh = replica(tmp_path, "fresh")
+    summaries = replay_landing(tmp_path, engine=fresh)
+    assert [summary["status"] for summary in summaries] == ["refused", "refused"]
+    assert "one company" in summaries[0]["error"] and warehouse_views(fresh) == ({}, set())
+
+
+def test_replay_of_one_run_folder_and_of_the_landing_root_both_load(
+    server: SandboxServer, engine: sa.Engine, tmp_path: Path
+) -> None:
+    landing = tmp_path / "landing"
+    sales = sync(server, engine, "sales", landing_dir=str(landing))
+    sync(server, engine, "incoming", landing_dir=str(landing))
+
+    one = replica(tmp_path, "one")
+    (summary,) = replay_landing(landing / "sales" / f"run={sales['run_id']}", engine=one)
+    assert summary["status"] == "succeeded" and summary["orders_new"] == sales["orders_new"]
+    everything = replica(tmp_path, "everything")
+    assert [s["status"] for s in replay_landing(landing, engine=everything)] == ["succeeded", "succeeded"]
+    assert warehouse_views(everything) == warehouse_views(engine)
+
+
+def test_a_corrupt_or_foreign_parquet_file_is_reported_with_its_path_and_its_run_closed(
+    server: SandboxServer, engine: sa.Engine, tmp_path: Path
+) -> None:
+    landing = tmp_path / "landing"
+    sales = sync(server, engine, "sales", landing_dir=str(landing))
+    incoming = sync(server, engine, "incoming", landing_dir=str(landing))
+    corrupt = landing / "sales" / f"run={sales['run_id']}" / "part-00001.parquet"
+    corrupt.write_bytes(b"PAR1 this is not parquet")
+    foreign = landing / "incoming" / f"run={incoming['run_id']}" / "part-00001.parquet"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"a": [1]}), foreign)
+
+    summaries = replay_landing(landing, engine=engine)
+    assert sorted(summary["status"] for summary in summaries) == ["refused", "refused"]
+    assert {summary["error"].split(":")[0] for summary in summaries} == {str(corrupt), str(foreign)}
+    assert "running" not in {row.status for row in run_rows(engine)}
+
+
+def test_a_run_folder_moved_under_the_other_stream_is_refused(
+    server: SandboxServer, engine: sa.Engine, tmp_path: Path
+) -> None:
+    landing = tmp_path / "landing"
+    sales = sync(server, engine, "sales", landing_dir=str(landing))
+    moved = landing / "incoming" / f"run={sales['run_id']}"
+    moved.parent.mkdir(parents=True)
+    shutil.move(landing / "sales" / f"run={sales['run_id']}", moved)
+    (summary,) = replay_landing(landing, engine=engine)
+    assert summary["status"] == "refused" and "'sales' stream, not 'incoming'" in summary["error"]
+
+
+def test_a_sync_of_another_company_into_this_warehouse_is_refused_before_any_request(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    sync(server, engine, "sales", landing_dir=None)
+    runs_before = len(run_rows(engine))
+    with pytest.raises(CompanyMismatch, match=f"company {COMPANY}, not {OTHER_COMPANY}.*BILLIT_PARTY_ID"):
+        sync(server, engine, "sales", company=OTHER_COMPANY, landing_dir=None)
+    assert len(run_rows(engine)) == runs_before
+
+
+@pytest.mark.parametrize("lookback", [-1, 1e12, math.nan, math.inf])
+def test_a_look_back_out_of_range_is_refused_before_anything_runs(
+    server: SandboxServer, engine: sa.Engine, lookback: float
+) -> None:
+    with pytest.raises(InvalidSyncOption, match="lookback_minutes must be between 0 and"):
+        sync(server, engine, "sales", lookback_minutes=lookback, landing_dir=None)
+    with pytest.raises(InvalidSyncOption, match="must be after"):
+        sync(server, engine, "sales", since=datetime(2026, 2, 1), until=datetime(2026, 1, 1), landing_dir=None)
+    assert run_rows(engine) == []
+
+
+def test_a_run_whose_process_died_is_closed_as_abandoned_by_the_next_run(engine: sa.Engine) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    died = start_run(engine, "sales", "incremental")
+    stale = start_run(engine, "incoming", "incremental")
+    runs = reflect_tables(engine)["sync_runs"]
+    with engine.begin() as connection:
+        connection.execute(runs.update().where(runs.c.run_id == died.run_id).values(pid=dead.pid))
+        connection.execute(runs.update().where(runs.c.run_id == stale.run_id).values(
+            host="another-machine", heartbeat_at=datetime.now() - timedelta(hours=3)))  # noqa: DTZ005
+    alive = start_run(engine, "sales", "incremental")
+    status = {row.run_id: (row.status, row.error) for row in run_rows(engine)}
+    assert status[alive.run_id] == ("running", None)
+    for run in (died, stale):
+        assert status[run.run_id][0] == "failed" and "abandoned" in status[run.run_id][1]
+
+
+def test_the_error_kept_for_a_failed_run_is_one_short_line_without_row_data_or_secrets(engine: sa.Engine) -> None:
+    customer_data = "Klant NV, Kerkstraat 1 " * 1000
+    runs = reflect_tables(engine)["sync_runs"]
+    with pytest.raises(sa.exc.DBAPIError) as caught, engine.begin() as connection:
+        connection.execute(runs.insert().values(run_id="r", stream=customer_data, mode="nonsense", status="x"))
+    text = error_text(caught.value)
+    assert "\n" not in text and len(text) <= 300 and "Kerkstraat" not in text
+
+    from connectors.billit import load_settings
+
+    settings = load_settings(api_key="sk-very-secret", party_id=1)
+    assert "sk-very-secret" not in error_text(RuntimeError("header sk-very-secret refused"), settings)
