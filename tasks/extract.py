@@ -307,7 +307,8 @@ async def _fetch_orders(
             return
         if _order_id(order) != order_id:
             fetched.unusable.append(order)
-            fetched.not_loaded.append(NotLoaded(order_id, version, "its detail answer has another or no OrderID"))
+            fetched.not_loaded.append(NotLoaded(order_id, version, "its detail answer has another or no OrderID",
+                                                raw_landed=True))
             return
         fetched.orders.append(order)
 

@@ -56,6 +56,7 @@ class NotLoaded:
     order_id: int | None
     listed_last_modified: str
     reason: str
+    raw_landed: bool = False  # the answer itself went to the landing file
 
 
 @dataclass
@@ -196,16 +197,21 @@ def load_orders(
             for order_id, reason in batch.unloaded.items()
         )]
         _remember_pending(connection, tables, stream, run_id, failures)
-        quarantine = batch.quarantine + [
+        # Rows of orders whose raw answer is in the landing file point at it; a whole order's payload then stays
+        # there, not in the quarantine table.
+        quarantine = [
+            {**row, "landing_file": landing_file,
+             "payload": None if landing_file and row["entity"] == "order" else row["payload"]}
+            for row in batch.quarantine
+        ] + [
             {**quarantine_row(run_id, stream, {"OrderID": failure.order_id,
-                                                "LastModified": failure.listed_last_modified},
+                                               "LastModified": failure.listed_last_modified},
                               entity="order", key=str(failure.order_id or "?"), reason=failure.reason, payload=None),
-             "payload": None}
+             "payload": None, "landing_file": landing_file if failure.raw_landed else None}
             for failure in not_loaded
         ]
         counts.quarantined = insert_ignoring_duplicates(
-            connection, tables["quarantine"],
-            [{**row, "landing_file": landing_file if row["entity"] == "order" else None} for row in quarantine],
+            connection, tables["quarantine"], quarantine,
             ["stream", "entity", "entity_key", "source_version", "reason"],
         )
         if watermark is not None:

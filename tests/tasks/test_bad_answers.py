@@ -190,3 +190,51 @@ def test_a_pending_order_is_shown_by_status(server: SandboxServer, proxy: Corrup
     report = warehouse_status(engine)
     assert [(row["stream"], row["orders"]) for row in report["Pending orders"]] == [("incoming", 1)]
     assert report["Last runs"][0]["pending"] == 1
+
+
+def test_a_quarantined_order_points_at_its_raw_answer_in_the_landing_file_not_at_a_copy_in_the_table(
+    server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine, tmp_path: Any
+) -> None:
+    from tasks.landing import read_landed_orders
+
+    bad, gone = sorted(i for i, o in server.sandbox.company_orders(COMPANY).items()
+                       if o["OrderDirection"] == "Cost")[:2]
+    proxy.corrupt_order(bad, set_field("TotalIncl", "abc"))
+    proxy.not_found(gone)
+    sync(proxy, engine, landing_dir=str(tmp_path))
+    (row,) = rows(engine, "quarantine", order_id=bad)
+    assert row.payload is None and row.landing_file.startswith(str(tmp_path))
+    from pathlib import Path
+
+    landed = [order for batch in read_landed_orders(Path(row.landing_file).parent) for order in batch]
+    assert [order["TotalIncl"] for order in landed if order["OrderID"] == bad] == ["abc"]
+    (missing,) = rows(engine, "quarantine", order_id=gone)
+    assert missing.landing_file is None and "404" in missing.reason
+
+
+def test_amounts_are_refused_beyond_what_both_databases_hold_exactly() -> None:
+    from tasks.normalise.orders import normalise_orders
+
+    def order(total: str) -> dict[str, Any]:
+        return {"OrderID": 1, "OrderDirection": "Cost", "LastModified": "2026-01-02T10:00:00", "TotalIncl": total}
+
+    largest = normalise_orders([order("9999999999999.99")], stream="incoming", run_id="r")
+    assert largest.invoices[0]["total_incl"] == __import__("decimal").Decimal("9999999999999.99")
+    refused = normalise_orders([order("10000000000000.00")], stream="incoming", run_id="r")
+    assert refused.invoices == [] and "TotalIncl is out of range" in refused.unloaded[1]
+
+
+def test_the_largest_amount_round_trips_exactly_on_both_databases(engine: sa.Engine) -> None:
+    from decimal import Decimal
+
+    from tasks.warehouse import load_orders
+
+    order = {"OrderID": 1, "OrderDirection": "Cost", "LastModified": "2026-01-02T10:00:00",
+             "TotalIncl": Decimal("-9999999999999.99"), "OrderLines": [
+                 {"Quantity": Decimal("99999.99999"), "UnitPriceExcl": Decimal("9999999999.99999"),
+                  "VATPercentage": Decimal("21"), "VentilationCode": "1"}]}
+    load_orders(engine, [order], stream="incoming", run_id="r")
+    (invoice,) = rows(engine, "invoices")
+    (line,) = rows(engine, "invoice_lines")
+    assert invoice.total_incl == Decimal("-9999999999999.99")
+    assert (line.quantity, line.unit_price_excl) == (Decimal("99999.99999"), Decimal("9999999999.99999"))
