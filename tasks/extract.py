@@ -54,7 +54,7 @@ from tasks.warehouse import (
     RunRecord,
     Watermark,
     count_window,
-    load_orders,
+    load_orders_isolating_refusals,
     mark_deleted,
     pending_orders,
     read_watermark,
@@ -343,8 +343,8 @@ class _BatchWriter:
                 path = await asyncio.to_thread(self.landing.write, [*fetched.orders, *fetched.unusable])
                 landing_file = str(path) if path else None
             counts: LoadCounts = await asyncio.to_thread(
-                load_orders, self.engine, fetched.orders, stream=self.stream.name, run_id=self.run.run_id,
-                watermark=watermark, not_loaded=fetched.not_loaded, landing_file=landing_file,
+                load_orders_isolating_refusals, self.engine, fetched.orders, stream=self.stream.name,
+                run_id=self.run.run_id, watermark=watermark, not_loaded=fetched.not_loaded, landing_file=landing_file,
             )
             self.run.counts.add(counts)
             if self.on_batch is not None:

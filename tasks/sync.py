@@ -30,8 +30,9 @@ from tasks.landing import LandingError, check_landed_run, landed_runs, read_land
 from tasks.warehouse import (
     LoadCounts,
     claim_company,
+    driver_message,
     finish_run,
-    load_orders,
+    load_orders_isolating_refusals,
     start_run,
     warehouse_company,
 )
@@ -119,8 +120,7 @@ def error_text(exc: BaseException, settings: BillitSettings | None = None) -> st
     A database error's text carries the statement's parameters (customer data): only the driver's first line
     is kept.
     """
-    message = str(exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc)
-    first_line = (message.strip().splitlines() or [""])[0]
+    first_line = driver_message(exc)
     text = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
     for secret in (settings.api_key, settings.bearer_token) if settings else ():
         if secret is not None and secret.get_secret_value():
@@ -168,7 +168,7 @@ def replay_landing(
         orders, error = 0, None
         try:
             for batch in read_landed_orders(run_directory):
-                run.counts.add(load_orders(engine, batch, stream=stream_name, run_id=run.run_id))
+                run.counts.add(load_orders_isolating_refusals(engine, batch, stream=stream_name, run_id=run.run_id))
                 orders += len(batch)
         except LandingError as exc:
             error = str(exc)

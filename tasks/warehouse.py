@@ -220,6 +220,48 @@ def load_orders(
     return counts
 
 
+def load_orders_isolating_refusals(
+    engine: sa.Engine, orders: Sequence[Mapping[str, Any]], *, stream: str, run_id: str,
+    watermark: Watermark | None = None, not_loaded: Sequence[NotLoaded] = (), landing_file: str | None = None,
+) -> LoadCounts:
+    """`load_orders`, but an order the database refuses (a constraint, a value it cannot store) does not fail
+    the batch: the batch is loaded order by order, each refused one becomes pending with the database's reason,
+    and the watermark moves with the rest. A lost connection or a locked database still fails the run."""
+    try:
+        return load_orders(engine, orders, stream=stream, run_id=run_id, watermark=watermark,
+                           not_loaded=not_loaded, landing_file=landing_file)
+    except sa.exc.StatementError as exc:
+        if _is_unavailable(exc):
+            raise
+    counts, refused = LoadCounts(), list(not_loaded)
+    for order in orders:
+        try:
+            counts.add(load_orders(engine, [order], stream=stream, run_id=run_id, landing_file=landing_file))
+        except sa.exc.StatementError as exc:
+            if _is_unavailable(exc):
+                raise
+            order_id = order.get("OrderID")
+            refused.append(NotLoaded(order_id if isinstance(order_id, int) else None,
+                                     str(order.get("LastModified") or "")[:40],
+                                     f"the warehouse refused it: {driver_message(exc)}", raw_landed=True))
+    counts.add(load_orders(engine, [], stream=stream, run_id=run_id, watermark=watermark, not_loaded=refused,
+                           landing_file=landing_file))
+    return counts
+
+
+def _is_unavailable(exc: sa.exc.StatementError) -> bool:
+    """Errors about the database rather than the rows: the run must fail and be retried."""
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or (
+        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)
+
+
+def driver_message(exc: BaseException) -> str:
+    """An error's first line; for a database error the driver's, without the statement or its parameters (they
+    hold customer data)."""
+    message = str(exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc)
+    return (message.strip().splitlines() or [""])[0][:200]
+
+
 def _listed_version(orders: Sequence[Mapping[str, Any]], order_id: int) -> str:
     return next((str(order.get("LastModified") or "")[:40] for order in orders
                  if isinstance(order, Mapping) and order.get("OrderID") == order_id), "")

@@ -238,3 +238,26 @@ def test_the_largest_amount_round_trips_exactly_on_both_databases(engine: sa.Eng
     (line,) = rows(engine, "invoice_lines")
     assert invoice.total_incl == Decimal("-9999999999999.99")
     assert (line.quantity, line.unit_price_excl) == (Decimal("99999.99999"), Decimal("9999999999.99999"))
+
+
+def test_an_order_the_warehouse_refuses_is_quarantined_and_pending_and_the_batch_loads(
+    server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine
+) -> None:
+    order_id = a_purchase(server)
+    server.sandbox.touch_order(order_id, OrderNumber="REFUSED-BY-A-DBA-RULE")
+    # A rule a DBA added to the warehouse, refusing one order: the database itself says no.
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("ALTER TABLE invoices ADD CONSTRAINT ck_dba_rule "
+                                       "CHECK (order_number <> 'REFUSED-BY-A-DBA-RULE')")
+        else:
+            connection.exec_driver_sql(
+                "CREATE TRIGGER dba_rule BEFORE INSERT ON invoices WHEN NEW.order_number = 'REFUSED-BY-A-DBA-RULE' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by a DBA rule'); END")
+    summary = sync(proxy, engine)
+    assert summary["status"] == "succeeded" and summary["orders_pending"] == 1
+    assert summary["orders_new"] == sum(1 for o in server.sandbox.company_orders(COMPANY).values()
+                                        if o["OrderDirection"] == "Cost") - 1
+    (quarantined,) = rows(engine, "quarantine", order_id=order_id)
+    assert quarantined.reason.startswith("the warehouse refused it") and "INSERT" not in quarantined.reason
+    assert rows(engine, "pending_orders")[0].order_id == order_id
