@@ -156,7 +156,7 @@ async def _incremental(
         stats.skipped_quiet = True
         return
     newest = probe.items[0]
-    upper = BillitTimestamp(str(newest["LastModified"]))
+    upper = _listed_timestamp(newest, "the newest order")
     if (
         watermark is not None and (upper, newest["OrderID"]) == (watermark.last_modified_raw, watermark.order_id)
         and probe.count is not None
@@ -227,8 +227,7 @@ async def _extract(
                 while (entry := await pages.get()) is not None:
                     page, fetching = entry
                     fetched.add(await fetching)
-                    if page:
-                        key = Watermark(str(page[-1]["LastModified"]), int(page[-1]["OrderID"]))
+                    key = page_key(page) or key
                     if len(fetched.orders) >= options.batch_size:
                         await writer.write(fetched, _later(floor, key) if move_watermark else None)
                         fetched = Fetched()
@@ -248,6 +247,26 @@ async def retry_pending(
         chunk = pending[start:start + options.batch_size]
         versions = {item.order_id: item.listed_last_modified for item in chunk if item.order_id is not None}
         await writer.write(await _fetch_orders(billit, versions, stats), None)
+
+
+def page_key(page: list[dict[str, Any]]) -> Watermark | None:
+    """The key of a page's last well-formed item: a corrupted item must never become a watermark, which every
+    later run would have to parse."""
+    for item in reversed(page):
+        order_id = _order_id(item)
+        try:
+            if order_id is not None:
+                return Watermark(BillitTimestamp(str(item.get("LastModified"))), order_id)
+        except ValueError:
+            continue
+    return None
+
+
+def _listed_timestamp(item: dict[str, Any], what: str) -> BillitTimestamp:
+    try:
+        return BillitTimestamp(str(item.get("LastModified")))
+    except ValueError:
+        raise BillitProtocolError(f"Billit listed {what} without a readable LastModified") from None
 
 
 def _order_id(item: Any) -> int | None:
@@ -363,7 +382,9 @@ async def sync_deletions(
     async for page in billit.iter_order_pages_by_key(all_of(clauses), path=DELETED_ORDERS_PATH):
         if not page:
             break
-        key = _later(watermark, Watermark(str(page[-1]["LastModified"]), int(page[-1]["OrderID"])))
+        for item in page:  # a deletion is never skipped: an unreadable one fails the run before the watermark moves
+            _listed_timestamp(item, "a deleted order")
+        key = _later(watermark, page_key(page))
         marked += await asyncio.to_thread(
             mark_deleted, engine, page, stream=stream.deletions, run_id=run.run_id, watermark=key
         )

@@ -261,3 +261,44 @@ def test_an_order_the_warehouse_refuses_is_quarantined_and_pending_and_the_batch
     (quarantined,) = rows(engine, "quarantine", order_id=order_id)
     assert quarantined.reason.startswith("the warehouse refused it") and "INSERT" not in quarantined.reason
     assert rows(engine, "pending_orders")[0].order_id == order_id
+
+
+def corrupt_last_listed_timestamp(status: int, body: Any) -> tuple[int, Any]:
+    items = body.get("Items") if isinstance(body, dict) else None
+    if items and len(items) > 1:  # the listing, not the one-item probe
+        items[-1]["LastModified"] = "31/12/2026 23:59"
+    return status, body
+
+
+def test_a_listing_item_with_an_unreadable_timestamp_never_becomes_the_watermark(
+    server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine
+) -> None:
+    proxy.corrupt("GET", r"/v1/orders$", corrupt_last_listed_timestamp, times=2)
+    first = sync(proxy, engine)
+    assert first["status"] == "succeeded" and "31/12" not in first["watermark_after"]
+    assert sync(proxy, engine)["status"] == "succeeded"  # the watermark is readable on the next run
+    sync(proxy, engine, "sales")
+    assert_warehouse_matches_billit(server, engine)
+
+
+def test_an_unreadable_probe_or_deletion_fails_the_run_in_one_line_and_the_next_run_heals(
+    server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine
+) -> None:
+    from connectors.billit import BillitProtocolError
+
+    def garbage_timestamps(status: int, body: Any) -> tuple[int, Any]:
+        for item in body.get("Items", []):
+            item["LastModified"] = "yesterday"
+        return status, body
+
+    sync_both(proxy, engine)
+    order_id = a_purchase(server)
+    server.sandbox.delete_order(server.sandbox.get_order(order_id))
+    proxy.corrupt("GET", r"/v1/orders/deleted$", garbage_timestamps)
+    with pytest.raises(BillitProtocolError, match="deleted order without a readable LastModified"):
+        sync(proxy, engine)
+    proxy.corrupt("GET", r"/v1/orders$", garbage_timestamps)
+    with pytest.raises(BillitProtocolError, match="newest order without a readable LastModified"):
+        sync(proxy, engine)
+    assert sync(proxy, engine)["orders_deleted"] == 1
+    assert_warehouse_matches_billit(server, engine)
