@@ -10,21 +10,24 @@ the order up by ExternalProviderID); `commands/send` and a create without a key 
 request surely never reached Billit (429, or a connection that could not be opened).
 
 Credentials live only in the default headers of the httpx client; no log line, exception or repr shows them.
+Every text an error is built from (a transport error, an error body, a body we cannot parse) passes through
+`_redact` first, so even a server that echoes our request headers back cannot put the key into a log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -34,6 +37,7 @@ from connectors.billit.errors import (
     BillitAuthError,
     BillitConflictError,
     BillitError,
+    BillitErrorDetail,
     BillitForbiddenIdError,
     BillitHTTPError,
     BillitNotFoundError,
@@ -49,6 +53,8 @@ from connectors.billit.pagination import ODataPaginator, Page, PageRequest, Pagi
 from connectors.billit.settings import BillitSettings
 from connectors.billit.wire import encode_json, parse_error_details, parse_json, parse_order_id
 
+_T = TypeVar("_T")
+
 logger = logging.getLogger("connectors.billit")
 
 ORDERS_PATH = "/v1/orders"
@@ -59,6 +65,8 @@ PATCHABLE_PROPERTIES = frozenset({
     "Paid", "PaidDate", "IsSent", "ApprovalStatus", "AccountCode", "InternalInfo", "Invoiced",
     "AccountantVerificationNeeded", "PaymentMethod",
 })
+
+REDACTED = "***"
 
 # httpx errors raised before a single byte of the request could have reached Billit.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -93,6 +101,7 @@ class BillitClient:
             ),
             transport=transport,
         )
+        self._secrets = _secret_forms(settings)
         self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._resume_at = 0.0  # time.monotonic() before which nobody sends (the shared 429 pause)
         self._random = random.Random()
@@ -109,6 +118,21 @@ class BillitClient:
         if settings.context_party_id is not None:
             headers["ContextPartyID"] = str(settings.context_party_id)
         return headers
+
+    def _redact(self, text: str) -> str:
+        """`text` with every credential of this client replaced by `***`."""
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def _read(self, response: httpx.Response, read: Callable[[Any], _T]) -> _T:
+        """`read` applied to the JSON body; a body we cannot interpret is a one-line, redacted protocol error."""
+        try:
+            return read(parse_json(response.text, content_type=response.headers.get("Content-Type")))
+        except BillitProtocolError as exc:
+            problem = str(exc)
+        # Raised outside the except block, so the unredacted error is not kept as __context__ either.
+        raise BillitProtocolError(self._redact(f"{response.request.method} {response.request.url.path}: {problem}"))
 
     def __repr__(self) -> str:
         return f"BillitClient(base_url={self.settings.base_url!r}, party_id={self.settings.party_id})"
@@ -139,7 +163,7 @@ class BillitClient:
         request: PageRequest | None = paginator.first_request()
         while request is not None:
             response = await self._request("GET", request.path, params=request.params, repeat=Repeat.ALWAYS)
-            page = parse_page(parse_json(response.text))
+            page = self._read(response, parse_page)
             request = paginator.next_request(page)
             fresh = []
             for item in page.items:
@@ -155,7 +179,7 @@ class BillitClient:
     async def list_page(self, query: ODataQuery, *, path: str = ORDERS_PATH) -> Page:
         """One request of a listing, without following NextPageLink."""
         response = await self._request("GET", path, params=query.params(), repeat=Repeat.ALWAYS)
-        return parse_page(parse_json(response.text))
+        return self._read(response, parse_page)
 
     async def iter_order_pages_by_key(
         self, base_filter: Expr | None, *, page_size: int = PAGE_SIZE, stats: PagingStats | None = None,
@@ -212,7 +236,7 @@ class BillitClient:
     async def get_order(self, order_id: int) -> dict[str, Any]:
         """The full order: lines, VAT groups, parties, messages, delivery details."""
         response = await self._request("GET", f"{ORDERS_PATH}/{int(order_id)}", repeat=Repeat.ALWAYS, names_id=True)
-        body = parse_json(response.text)
+        body = self._read(response, _as_is)
         if not isinstance(body, dict):
             raise BillitProtocolError(f"expected an order object for {order_id}, got {type(body).__name__}")
         return body
@@ -241,7 +265,7 @@ class BillitClient:
             "POST", ORDERS_PATH, content=encode_json(dict(order)), headers=headers,
             repeat=Repeat.ALWAYS if idempotency_key is not None else Repeat.IF_UNSENT,
         )
-        return parse_order_id(parse_json(response.text))
+        return self._read(response, parse_order_id)
 
     async def send_orders(
         self, order_ids: Sequence[int], *, transport_type: str | None = "Peppol", strict_transport: bool = False
@@ -275,7 +299,7 @@ class BillitClient:
     async def participant_information(self, identifier: str) -> dict[str, Any]:
         """Peppol registration of a VAT number, enterprise number or `scheme:value` id."""
         path = f"/v1/peppol/participantInformation/{quote(identifier.strip(), safe=':')}"
-        body = parse_json((await self._request("GET", path, repeat=Repeat.ALWAYS)).text)
+        body = self._read(await self._request("GET", path, repeat=Repeat.ALWAYS), _as_is)
         if not isinstance(body, dict):
             raise BillitProtocolError("expected a participant information object")
         return body
@@ -284,7 +308,7 @@ class BillitClient:
         """One file (PDF, UBL, IMR) with its content decoded from base64."""
         response = await self._request("GET", f"/v1/files/{quote(file_id, safe='')}", repeat=Repeat.ALWAYS,
                                        names_id=True)
-        body = parse_json(response.text)
+        body = self._read(response, _as_is)
         if not isinstance(body, dict) or "FileContent" not in body:
             raise BillitProtocolError(f"expected a file object for {file_id}")
         return BillitFile(
@@ -294,7 +318,8 @@ class BillitClient:
 
     async def account_information(self) -> dict[str, Any]:
         """The user's account and the companies it can act for; a cheap credentials check."""
-        body = parse_json((await self._request("GET", "/v1/account/accountInformation", repeat=Repeat.ALWAYS)).text)
+        response = await self._request("GET", "/v1/account/accountInformation", repeat=Repeat.ALWAYS)
+        body = self._read(response, _as_is)
         return body if isinstance(body, dict) else {}
 
     # ---- the request loop ---------------------------------------------------------------------------
@@ -313,13 +338,13 @@ class BillitClient:
                     response = await self._http.request(method, path, params=params, content=content, headers=headers)
                 except httpx.TransportError as exc:
                     error = BillitTransportError(
-                        f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                        self._redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__),
                         method=method, url=_display_url(path, params), maybe_processed=not isinstance(exc, _NEVER_SENT),
                     )
                 else:
                     if response.status_code < 300:
                         return response
-                    error = _http_error(response, method, names_id)
+                    error = _http_error(response, method, names_id, self._redact)
             delay = self._retry_delay(error, attempt, repeat)
             if delay is None:
                 raise error
@@ -354,6 +379,22 @@ class BillitClient:
             await asyncio.sleep(wait)
 
 
+def _secret_forms(settings: BillitSettings) -> tuple[str, ...]:
+    """Each credential as an error text may carry it: as is, inside a bytes repr (h11's "Illegal header value
+    b'...'") and JSON-escaped (a server echoing our headers); longest first."""
+    forms: set[str] = set()
+    for secret in (settings.api_key, settings.bearer_token):
+        value = secret.get_secret_value() if secret is not None else ""
+        if value:
+            escaped = json.dumps(value)[1:-1]
+            forms |= {value, repr(value.encode())[2:-1], escaped, escaped.replace("/", "\\/")}
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _as_is(body: Any) -> Any:
+    return body
+
+
 def _display_url(path: str, params: Mapping[str, str] | None) -> str:
     return str(httpx.URL(path, params=params)) if params else path
 
@@ -364,12 +405,17 @@ def _short(error: BillitError) -> str:
     return str(error).rsplit(": ", 1)[-1]
 
 
-def _http_error(response: httpx.Response, method: str, names_id: bool) -> BillitHTTPError:
+def _http_error(
+    response: httpx.Response, method: str, names_id: bool, redact: Callable[[str], str]
+) -> BillitHTTPError:
     status = response.status_code
     url = response.request.url.raw_path.decode("ascii", "replace")
-    fields: dict[str, Any] = {
-        "method": method, "url": url, "status": status, "details": parse_error_details(response.text),
-    }
+    # Redacted before parsing (a key cut in two by the length limit) and after (a key escaped twice in the body).
+    details = tuple(
+        BillitErrorDetail(redact(detail.code), redact(detail.description) if detail.description else None)
+        for detail in parse_error_details(redact(response.text), response.headers.get("Content-Type"))
+    )
+    fields: dict[str, Any] = {"method": method, "url": url, "status": status, "details": details}
     if status == 429:
         return BillitRateLimitedError(retry_after=_retry_after(response.headers.get("Retry-After")), **fields)
     if status >= 500:

@@ -15,7 +15,9 @@
         └── BillitConflictError       409: the idempotency key was already used successfully
 
 Messages carry the method, the path and query (never headers), the status and Billit's codes; the API key and
-bearer token never reach an exception.
+bearer token never reach an exception. Text taken from the other side (an error body, a transport error) is
+redacted by the client before an error is built from it, since a server may echo our headers back, and a body
+that is not JSON is described (kind, size), never quoted.
 """
 
 from __future__ import annotations

@@ -2,16 +2,27 @@
 
 Every knob is listed in `.env.example`. `load_settings()` turns pydantic's validation errors into one
 `SettingsError` that names the environment variable to fix and never echoes a secret back.
+
+Credentials often come from a file or a secret store with a trailing newline: surrounding whitespace is dropped,
+an empty value counts as unset, and a value an HTTP header cannot carry is refused here, by name, instead of
+failing later inside httpx with the key quoted in the error.
 """
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "BILLIT_"
 SANDBOX_BASE_URL = "https://api.sandbox.billit.be"
 PRODUCTION_BASE_URL = "https://api.billit.be"
+
+# What an HTTP header value may carry without escaping: printable ASCII (RFC 9110 field-vchar and inner spaces).
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]*")
 
 
 class SettingsError(ValueError):
@@ -22,7 +33,8 @@ class BillitSettings(BaseSettings):
     """How to reach Billit and how hard to push it."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        hide_input_in_errors=True,  # a ValidationError printed as is must not show a credential either
     )
 
     base_url: str = Field(SANDBOX_BASE_URL, description="API root, without /v1.")
@@ -40,14 +52,42 @@ class BillitSettings(BaseSettings):
         300.0, gt=0, description="Longest Retry-After honoured; a longer one fails the request instead."
     )
 
+    @field_validator("api_key", "bearer_token", mode="before")
+    @classmethod
+    def _clean_credential(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if not value:
+            return None
+        if not _HEADER_VALUE.fullmatch(value):
+            raise ValueError("contains characters an HTTP header cannot carry (only printable ASCII)")
+        return value
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _clean_base_url(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            _ = parts.port  # ValueError unless a number in 0-65535
+        except ValueError:
+            parts = None
+        if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+                or not _HEADER_VALUE.fullmatch(value) or " " in value):
+            raise ValueError("must be an http:// or https:// URL such as https://api.billit.be")
+        return value
+
     @model_validator(mode="after")
     def _exactly_one_credential(self) -> BillitSettings:
         if (self.api_key is None) == (self.bearer_token is None):
             raise ValueError(
                 f"set exactly one of {ENV_PREFIX}API_KEY or {ENV_PREFIX}BEARER_TOKEN (an OAuth access token)"
             )
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"{ENV_PREFIX}BASE_URL must start with http:// or https://")
         return self
 
 
@@ -60,6 +100,6 @@ def load_settings(**overrides: object) -> BillitSettings:
         for error in exc.errors(include_input=False, include_url=False):
             location = [str(part) for part in error["loc"] if part != "__root__"]
             variable = ENV_PREFIX + location[0].upper() if location else "settings"
-            message = error["msg"].removeprefix("Value error, ")
+            message = " ".join(error["msg"].removeprefix("Value error, ").split())
             problems.append(f"{variable}: {message}" if location else message)
         raise SettingsError("invalid Billit settings: " + "; ".join(problems)) from None

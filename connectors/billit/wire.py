@@ -3,6 +3,9 @@
 Billit sometimes serves JSON as `text/plain` and answers a create with a bare integer, so bodies are parsed from
 their text whatever the Content-Type says (billit-api.md §7.1, §6.1). Numbers with a fraction become `Decimal`,
 never float: money stays exact from the wire to the warehouse.
+
+A body that is not JSON is described (kind and size), never quoted: a BILLIT_BASE_URL pointing at a web site
+answers a whole HTML page, and an error message must stay one line.
 """
 
 from __future__ import annotations
@@ -17,16 +20,43 @@ from connectors.billit.errors import BillitErrorDetail, BillitProtocolError
 
 _DECIMAL_MARK = "\u0000dec:"
 _DECIMAL_TOKEN = re.compile(r'"\\u0000dec:(-?[0-9]+(?:\.[0-9]+)?(?:E[+-]?[0-9]+)?)"')
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,40}/[a-z0-9][a-z0-9.+-]{0,60}")
+_TITLE = re.compile(r"<title[^>]*>([^<]*)</title>", re.IGNORECASE)
+_NOT_AN_API = "not JSON: is BILLIT_BASE_URL a Billit API root?"
+SNIPPET_CHARS = 200  # of a body that is not Billit's JSON
+DESCRIPTION_CHARS = 500  # of one Billit error Code or Description
 
 
-def parse_json(text: str) -> Any:
+def one_line(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """`text` with its whitespace runs collapsed to one space, cut to `limit` characters (with an ellipsis)."""
+    collapsed = " ".join(text.split())
+    return collapsed if len(collapsed) <= limit else collapsed[: limit - 1] + "…"
+
+
+def describe_body(text: str, content_type: str | None = None) -> str:
+    """What a body is, without quoting it: `an HTML page of 1,234 bytes titled 'Not Found'`."""
+    size = f"{len(text.encode('utf-8', 'replace')):,} bytes"
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    head = text.lstrip()[:14].lower()
+    if media in ("text/html", "application/xhtml+xml") or head.startswith(("<!doctype html", "<html")):
+        title = _TITLE.search(text)
+        titled = f" titled {one_line(title[1], 80)!r}" if title and title[1].strip() else ""
+        return f"an HTML page of {size}{titled}"
+    if media.endswith("xml") or head.startswith("<?xml"):
+        return f"an XML document of {size}"
+    if _MEDIA_TYPE.fullmatch(media):
+        return f"a {media} body of {size}"
+    return f"a body of {size}"
+
+
+def parse_json(text: str, *, content_type: str | None = None) -> Any:
     """Parse a response body; empty means None. Fractions become Decimal."""
     if not text.strip():
         return None
     try:
         return json.loads(text, parse_float=Decimal)
     except ValueError:
-        raise BillitProtocolError(f"Billit answered a body that is not JSON: {text[:200]!r}") from None
+        raise BillitProtocolError(f"the answer is {describe_body(text, content_type)}, {_NOT_AN_API}") from None
 
 
 def _encode_default(value: Any) -> Any:
@@ -45,12 +75,17 @@ def encode_json(payload: Any) -> bytes:
     return _DECIMAL_TOKEN.sub(r"\1", text).encode("utf-8")
 
 
-def parse_error_details(text: str) -> tuple[BillitErrorDetail, ...]:
-    """Billit's `{"errors": [{"Code", "Description"}]}`, the flat `{"Code", "Description"}`, or plain text."""
+def parse_error_details(text: str, content_type: str | None = None) -> tuple[BillitErrorDetail, ...]:
+    """Billit's `{"errors": [{"Code", "Description"}]}`, the flat `{"Code", "Description"}`, or plain text.
+
+    Plain text becomes one line of at most 200 characters; an HTML or XML page is described, not quoted.
+    """
     try:
         body = parse_json(text)
     except BillitProtocolError:
-        return (BillitErrorDetail("UnparsedError", text.strip()[:500]),) if text.strip() else ()
+        if text.lstrip().startswith("<"):
+            return (BillitErrorDetail("UnparsedError", f"{describe_body(text, content_type)}, {_NOT_AN_API}"),)
+        return (BillitErrorDetail("UnparsedError", one_line(text)),)
     if isinstance(body, dict):
         lowered = {str(key).lower(): value for key, value in body.items()}
         entries = lowered.get("errors")
@@ -61,16 +96,19 @@ def parse_error_details(text: str) -> tuple[BillitErrorDetail, ...]:
     elif body is None:
         return ()
     else:
-        return (BillitErrorDetail("UnparsedError", str(body)[:500]),)
+        return (BillitErrorDetail("UnparsedError", one_line(str(body))),)
     details = []
     for entry in entries or []:
         if isinstance(entry, dict):
             fields = {str(key).lower(): value for key, value in entry.items()}
             code = fields.get("code") or "UnknownError"
             description = fields.get("description") or fields.get("message")
-            details.append(BillitErrorDetail(str(code), str(description) if description else None))
+            details.append(BillitErrorDetail(
+                one_line(str(code), DESCRIPTION_CHARS),
+                one_line(str(description), DESCRIPTION_CHARS) if description else None,
+            ))
         else:
-            details.append(BillitErrorDetail("UnknownError", str(entry)))
+            details.append(BillitErrorDetail("UnknownError", one_line(str(entry), DESCRIPTION_CHARS)))
     return tuple(details)
 
 
