@@ -3,31 +3,61 @@
 Sync commands run the Prefect flows when a Prefect server is configured (PREFECT_API_URL), so runs show in the
 UI; without one they call the same task functions directly, which skips the temporary server Prefect would
 otherwise start (8-18 s). `--prefect/--no-prefect` overrides the choice.
+
+Operator mistakes end as one red line on stderr that names the problem and the fix, with a non-zero exit code:
+options are checked by typer at the edge, `_preflight` checks the settings, the warehouse and the landing directory
+before any work (and before a Prefect flow starts, whose logs would show a traceback), and `_clear_errors` turns
+whatever is raised into that line. `billit-etl --debug ...` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-app = typer.Typer(help="Keep a SQL warehouse in step with Billit, and push invoices back.", no_args_is_help=True)
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+# Locals are never shown in a --debug traceback: they may hold the API key or a database password.
+app = typer.Typer(help="Keep a SQL warehouse in step with Billit, and push invoices back.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
 sandbox_app = typer.Typer(help="The bundled Billit sandbox server.", no_args_is_help=True)
 db_app = typer.Typer(help="The warehouse schema.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(db_app, name="db")
 console = Console()
+error_console = Console(stderr=True, soft_wrap=True, highlight=False)  # soft_wrap: one line, however long
 
 SANDBOX_API_KEY = "sandbox-api-key"
 SANDBOX_PARTY_ID = 574991
 STREAM_CHOICES = {"incoming": ["incoming"], "sales": ["sales"], "all": ["incoming", "sales"]}
+DEMO_LANDING = "data/demo-landing"
+MAX_LOOKBACK_MINUTES = 527_040  # 366 days: any more is a typo, and timedelta overflows far above it
+BILLIT_TIME_ZONE = ZoneInfo("Europe/Brussels")  # Billit's timestamps are naive Brussels local time
+EARLIEST_SINCE = datetime(2000, 1, 1)  # noqa: DTZ001 - naive Brussels local time, like --since
+
+
+class _Invocation:
+    """Global options of the current invocation: the app callback sets them before any command runs (typer 0.29
+    vendors click, so there is no public way to the current context)."""
+
+    debug = False
+
+
+class OperatorMistake(Exception):
+    """Something the operator can fix outside the settings and the warehouse; the message names it and the fix."""
+
 
 WarehouseOption = Annotated[
     str | None,
@@ -39,7 +69,9 @@ PrefectOption = Annotated[
     typer.Option("--prefect/--no-prefect", help="Run as a Prefect flow (default: when PREFECT_API_URL is set)."),
 ]
 LookbackOption = Annotated[
-    float, typer.Option(help="Minutes of overlap below the watermark, for changes Billit commits late.")
+    float,
+    typer.Option(min=0, max=MAX_LOOKBACK_MINUTES,
+                 help="Minutes of overlap below the watermark, for changes Billit commits late (0 to 527040)."),
 ]
 LandingOption = Annotated[
     str, typer.Option(help="Directory where raw orders land as Parquet ('' to skip landing).")
@@ -57,68 +89,138 @@ def _use_warehouse(url: str | None) -> None:
         os.environ["WAREHOUSE_URL"] = url
 
 
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error instead of one line.")] = False,
+) -> None:
+    """Keep a SQL warehouse in step with Billit, and push invoices back."""
+    _Invocation.debug = debug
+
+
 @contextmanager
 def _clear_errors() -> Iterator[None]:
-    """Settings and Billit errors become one red line and an exit code, never a traceback."""
-    from connectors.billit import BillitError, SettingsError
+    """Whatever a command raises becomes one red line and an exit code, never a traceback (unless --debug).
 
+    Exit 2 for what the operator fixes (settings, the warehouse, files, options: the message names the fix), 1 for
+    a Billit error and for anything unexpected, which is shown by its type and first line.
+    """
     try:
         yield
-    except SettingsError as exc:
-        console.print(f"[red]{exc}[/] (see .env.example)")
-        raise typer.Exit(2) from None
-    except BillitError as exc:
-        console.print(f"[red]Billit: {exc}[/]")
-        raise typer.Exit(1) from None
+    except (typer.Exit, typer.Abort, typer.BadParameter):
+        raise  # typer's own exits and usage errors (typer.Exit is a RuntimeError)
+    except Exception as exc:
+        if _Invocation.debug:
+            raise
+        line, code = _one_line(exc)
+        error_console.print(f"[red]{escape(line)}[/]")
+        raise typer.Exit(code) from None
+
+
+def _one_line(exc: Exception) -> tuple[str, int]:
+    """The red line for `exc` and the exit code (the exception classes are imported only when one is raised)."""
+    from connectors.billit import BillitError, SettingsError
+    from connectors.warehouse import WarehouseError
+    from tasks.extract import InvalidSyncOption
+    from tasks.landing import LandingError
+    from tasks.outbound_files import OutboundFileError
+    from tasks.warehouse import CompanyMismatch
+
+    message = " ".join(str(exc).split())
+    if isinstance(exc, SettingsError):
+        return f"{message} (see .env.example)", 2
+    if isinstance(exc, BillitError):
+        return f"Billit: {message}", 1
+    mistakes = (WarehouseError, CompanyMismatch, InvalidSyncOption, LandingError, OutboundFileError, OperatorMistake,
+                OSError)
+    if isinstance(exc, mistakes):
+        return message, 2
+    # A bug or bad data: the first line only (an SQL error's next lines hold the statement and its parameters).
+    first = next(iter(str(exc).strip().splitlines()), "")[:300]
+    return f"error: {type(exc).__name__}: {first} (run with --debug for the traceback)", 1
+
+
+def _preflight(*, billit: bool, landing_dir: str = "") -> sa.Engine:
+    """Check what the operator configures before any work starts, and return the (migrated) warehouse Engine.
+
+    The Billit settings and the warehouse's company (when the command calls Billit), the warehouse (reachable,
+    writable, migrated) and the landing directory (writable). It runs before a Prefect flow too, so a mistake never
+    becomes a failed run.
+    """
+    from connectors.warehouse import check_warehouse, upgrade
+    from tasks.sync import billit_settings, warehouse_engine
+    from tasks.warehouse import claim_company
+
+    settings = billit_settings() if billit else None
+    engine = warehouse_engine()
+    check_warehouse(engine)
+    upgrade(engine)
+    if settings is not None:
+        claim_company(engine, settings.party_id)  # recorded on first use, as a sync would; another one is refused
+    if landing_dir:
+        try:
+            Path(landing_dir).mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=landing_dir):
+                pass
+        except OSError as exc:
+            raise OperatorMistake(
+                f"cannot write the landing directory {landing_dir}: {exc.strerror or exc} (make it writable, or "
+                "choose another with --landing-dir; --landing-dir '' skips landing)"
+            ) from None
+    return engine
 
 
 def _run_sync(streams: list[str], since: datetime | None, until: datetime | None, lookback: float,
               landing_dir: str, prefect: bool | None) -> list[dict[str, Any]]:
     use_prefect = bool(os.environ.get("PREFECT_API_URL")) if prefect is None else prefect
-    with _clear_errors():
-        if use_prefect:
-            from flows.sync import billit_to_warehouse, incoming_invoices_to_warehouse, sales_invoices_to_warehouse
+    _preflight(billit=True, landing_dir=landing_dir)
+    if use_prefect:
+        from flows.sync import billit_to_warehouse, incoming_invoices_to_warehouse, sales_invoices_to_warehouse
 
-            flows = {"incoming": incoming_invoices_to_warehouse, "sales": sales_invoices_to_warehouse}
-            flow = flows[streams[0]] if len(streams) == 1 else billit_to_warehouse
-            return flow(since=since, until=until, lookback_minutes=lookback, landing_dir=landing_dir or None)
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        flows = {"incoming": incoming_invoices_to_warehouse, "sales": sales_invoices_to_warehouse}
+        flow = flows[streams[0]] if len(streams) == 1 else billit_to_warehouse
+        return flow(since=since, until=until, lookback_minutes=lookback, landing_dir=landing_dir or None)
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        from connectors.warehouse import upgrade
-        from tasks.sync import run_stream, warehouse_engine
+    from tasks.sync import run_stream
 
-        upgrade(warehouse_engine())
-        summaries = []
-        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True) as progress:
-            for stream in streams:
-                bar = progress.add_task(f"{stream}: listing and loading", total=None)
+    summaries = []
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        for stream in streams:
+            bar = progress.add_task(f"{stream}: listing and loading", total=None)
 
-                def show(counts: Any, stream: str = stream, bar: Any = bar) -> None:
-                    progress.update(bar, description=(
-                        f"{stream}: {counts.orders_new} new, {counts.orders_changed} changed, "
-                        f"{counts.lines_loaded} lines loaded"))
+            def show(counts: Any, stream: str = stream, bar: Any = bar) -> None:
+                progress.update(bar, description=(
+                    f"{stream}: {counts.orders_new} new, {counts.orders_changed} changed, "
+                    f"{counts.lines_loaded} lines loaded"))
 
-                summaries.append(run_stream(stream, since=since, until=until, lookback_minutes=lookback,
-                                            landing_dir=landing_dir or None, on_batch=show))
-                progress.remove_task(bar)
-        return summaries
+            summaries.append(run_stream(stream, since=since, until=until, lookback_minutes=lookback,
+                                        landing_dir=landing_dir or None, on_batch=show))
+            progress.remove_task(bar)
+    return summaries
 
 
 def _print_summaries(summaries: list[dict[str, Any]]) -> None:
     table = Table(title="Billit -> warehouse")
     columns = {"stream": "stream", "mode": "mode", "status": "status", "requests": "requests", "orders_new": "new",
                "orders_changed": "changed", "orders_unchanged": "unchanged", "orders_deleted": "deleted",
-               "lines_loaded": "lines", "quarantined": "quarantined", "duration_s": "seconds"}
+               "orders_pending": "pending", "lines_loaded": "lines", "quarantined": "quarantined",
+               "duration_s": "seconds"}
     for label in columns.values():
         table.add_column(label, justify="left" if label in ("stream", "mode", "status") else "right",
                          min_width=len(label))
     for summary in summaries:
-        table.add_row(*(_cell(summary.get(column)) for column in columns))
+        # Orders listed but not loaded yet (later runs retry them); older summaries do not carry the count.
+        row = {"orders_pending": 0, **summary}
+        table.add_row(*(_cell(row.get(column)) for column in columns))
     console.print(table)
     for summary in summaries:
         console.print(f"  {summary['stream']}: watermark {summary.get('watermark_before') or '(none)'} -> "
                       f"{summary.get('watermark_after') or '(none)'}")
+    for summary in summaries:
+        if summary.get("error"):
+            error_console.print(f"[red]{escape(summary['stream'])} {escape(summary['status'])}: "
+                                f"{escape(' '.join(str(summary['error']).split()))}[/]")
 
 
 @app.command()
@@ -132,7 +234,8 @@ def sync(
     """Bring the warehouse up to date from Billit (incremental, from each stream's watermark)."""
     streams = _streams(stream, "STREAM")
     _use_warehouse(warehouse_url)
-    _print_summaries(_run_sync(streams, None, None, lookback_minutes, landing_dir, prefect))
+    with _clear_errors():
+        _print_summaries(_run_sync(streams, None, None, lookback_minutes, landing_dir, prefect))
 
 
 @app.command()
@@ -148,8 +251,15 @@ def backfill(
     streams = _streams(stream, "--stream")
     if until is not None and until <= since:
         raise typer.BadParameter("--until must be after --since", param_hint="--until")
+    if since < EARLIEST_SINCE:
+        raise typer.BadParameter(f"must be on or after {EARLIEST_SINCE:%Y-%m-%d}", param_hint="--since")
+    billit_now = datetime.now(BILLIT_TIME_ZONE).replace(tzinfo=None)
+    if since > billit_now:
+        raise typer.BadParameter(f"is in the future (it is {billit_now:%Y-%m-%d %H:%M} in Brussels, Billit's time)",
+                                 param_hint="--since")
     _use_warehouse(warehouse_url)
-    _print_summaries(_run_sync(streams, since, until, 0, landing_dir, prefect))
+    with _clear_errors():
+        _print_summaries(_run_sync(streams, since, until, 0, landing_dir, prefect))
 
 
 @app.command()
@@ -157,23 +267,20 @@ def replay(
     path: Annotated[Path, typer.Argument(help="A landing directory, a stream directory or one run=... directory.")],
     warehouse_url: WarehouseOption = None,
 ) -> None:
-    """Load landed Parquet again, without calling Billit (watermarks are not moved)."""
-    from connectors.warehouse import upgrade
-    from tasks.sync import replay_landing, warehouse_engine
-
+    """Load landed Parquet again, without calling Billit (watermarks are not moved); exit 1 if a run was refused."""
     _use_warehouse(warehouse_url)
-    upgrade(warehouse_engine())
-    try:
-        summaries = replay_landing(path)
-    except FileNotFoundError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+    with _clear_errors():
+        from tasks.sync import replay_landing
+
+        summaries = replay_landing(path, engine=_preflight(billit=False))
     _print_summaries(summaries)
+    if any(summary["status"] != "succeeded" for summary in summaries):
+        raise typer.Exit(1)
 
 
 @app.command()
 def push(
-    limit: Annotated[int | None, typer.Option(help="Push at most this many rows.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Push at most this many rows (1 or more).")] = None,
     send: Annotated[bool, typer.Option("--send", help="Also send created invoices (commands/send).")] = False,
     transport: Annotated[str, typer.Option(help="Transport for --send: Peppol, SMTP, ...")] = "Peppol",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; send and write nothing.")] = False,
@@ -182,30 +289,29 @@ def push(
 ) -> None:
     """Create pending outbound_invoices rows in Billit, exactly once; exit 1 if a row was rejected or failed."""
     _use_warehouse(warehouse_url)
-    if not _run_push(limit, send, transport, dry_run, prefect):
+    with _clear_errors():
+        ok = _run_push(limit, send, transport, dry_run, prefect)
+    if not ok:
         raise typer.Exit(1)
 
 
 def _run_push(limit: int | None, send: bool, transport: str, dry_run: bool, prefect: bool | None) -> bool:
     """Push (as a flow when Prefect is used), print the outcome; True when no row was rejected or failed."""
     use_prefect = bool(os.environ.get("PREFECT_API_URL")) if prefect is None else prefect
-    with _clear_errors():
-        if use_prefect:
-            from flows.push import warehouse_invoices_to_billit
+    engine = _preflight(billit=True)
+    if use_prefect:
+        from flows.push import warehouse_invoices_to_billit
 
-            state = warehouse_invoices_to_billit(limit=limit, send=send, transport=transport, dry_run=dry_run,
-                                                 return_state=True)
-            summary = state.result(raise_on_failure=False)
-            if isinstance(summary, BaseException):
-                console.print(f"[red]{summary}[/]")
-                return False
-        else:
-            from connectors.warehouse import upgrade
-            from tasks.push import PushOptions, run_push
-            from tasks.sync import warehouse_engine
+        state = warehouse_invoices_to_billit(limit=limit, send=send, transport=transport, dry_run=dry_run,
+                                             return_state=True)
+        summary = state.result(raise_on_failure=False)
+        if isinstance(summary, BaseException):
+            error_console.print(f"[red]{escape(str(summary))}[/]")
+            return False
+    else:
+        from tasks.push import PushOptions, run_push
 
-            upgrade(warehouse_engine())
-            summary = run_push(PushOptions(limit=limit, send=send, transport=transport, dry_run=dry_run))
+        summary = run_push(PushOptions(limit=limit, send=send, transport=transport, dry_run=dry_run), engine=engine)
     table = Table(title="warehouse -> Billit" + (" (dry run: nothing sent)" if dry_run else ""))
     table.add_column("outcome")
     table.add_column("rows", justify="right")
@@ -226,32 +332,22 @@ def load_outbound(
     warehouse_url: WarehouseOption = None,
 ) -> None:
     """Load invoices to push from two CSV files (e.g. samples/) into outbound_invoices and their lines."""
-    from connectors.warehouse import upgrade
-    from tasks.outbound_files import OutboundFileError, load_outbound_csv
-    from tasks.sync import warehouse_engine
-
     _use_warehouse(warehouse_url)
-    engine = warehouse_engine()
-    upgrade(engine)
-    try:
-        invoices, lines = load_outbound_csv(engine, invoices_csv, lines_csv)
-    except (OSError, OutboundFileError) as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+    with _clear_errors():
+        from tasks.outbound_files import load_outbound_csv
+
+        invoices, lines = load_outbound_csv(_preflight(billit=False), invoices_csv, lines_csv)
     console.print(f"loaded {invoices} invoices and {lines} lines into outbound_invoices / outbound_invoice_lines")
 
 
 @app.command()
 def status(warehouse_url: WarehouseOption = None) -> None:
     """Watermarks, the last runs with their counts, and the quarantine."""
-    from connectors.warehouse import upgrade
-    from tasks.status import warehouse_status
-    from tasks.sync import warehouse_engine
-
     _use_warehouse(warehouse_url)
-    engine = warehouse_engine()
-    upgrade(engine)
-    report = warehouse_status(engine)
+    with _clear_errors():
+        from tasks.status import warehouse_status
+
+        report = warehouse_status(_preflight(billit=False))
     for title, rows in report.items():
         table = Table(title=title)
         for column in rows[0] if rows else ["(none)"]:
@@ -274,11 +370,14 @@ def _cell(value: object) -> str:
 @db_app.command("upgrade")
 def db_upgrade(warehouse_url: WarehouseOption = None) -> None:
     """Apply pending migrations from sql/migrations (idempotent)."""
-    from connectors.warehouse import upgrade
-    from tasks.sync import warehouse_engine
-
     _use_warehouse(warehouse_url)
-    applied = upgrade(warehouse_engine())
+    with _clear_errors():
+        from connectors.warehouse import check_warehouse, upgrade
+        from tasks.sync import warehouse_engine
+
+        engine = warehouse_engine()
+        check_warehouse(engine)
+        applied = upgrade(engine)
     console.print(f"applied: {', '.join(applied)}" if applied else "the warehouse is up to date")
 
 
@@ -318,7 +417,8 @@ def sandbox_serve(
         f"{time.perf_counter() - started:.1f}s; ApiKey {SANDBOX_API_KEY}, PartyID 574991 or 574992; "
         f"faults: GET/PUT http://{host}:{port}/_sandbox/faults"
     )
-    serve(sandbox, host=host, port=port)
+    with _clear_errors():
+        serve(sandbox, host=host, port=port)
 
 
 @app.command()
@@ -330,6 +430,11 @@ def demo(
     prefect: PrefectOption = True,
 ) -> None:
     """Start the sandbox, run both extraction flows and the reverse flow into a fresh SQLite warehouse."""
+    with _clear_errors():
+        _demo(orders, warehouse_url, prefect)
+
+
+def _demo(orders: int, warehouse_url: str, prefect: bool | None) -> None:
     from connectors.billit.sandbox.server import SandboxServer
     from connectors.billit.sandbox.store import Sandbox
     from tasks.outbound_files import load_outbound_csv
@@ -339,6 +444,8 @@ def demo(
     if warehouse_url.startswith("sqlite:///"):
         for suffix in ("", "-wal", "-shm"):
             Path(database + suffix).unlink(missing_ok=True)
+    _use_warehouse(warehouse_url)
+    _preflight(billit=False, landing_dir=DEMO_LANDING)  # a mistake shows before the sandbox starts
     samples = Path(__file__).resolve().parents[1] / "samples"
     sandbox = Sandbox(seed=1, orders=orders, delivery_delay_s=0.2)
     # The sample customer Voorbeeld Klant NV is on Peppol; the others are not, and stay `created`.
@@ -346,9 +453,9 @@ def demo(
     with SandboxServer(sandbox) as server:
         console.print(f"[bold]1. Billit sandbox[/] on {server.base_url} with {orders} orders (two companies)")
         os.environ.update(BILLIT_BASE_URL=server.base_url, BILLIT_API_KEY=SANDBOX_API_KEY,
-                          BILLIT_PARTY_ID=str(SANDBOX_PARTY_ID), WAREHOUSE_URL=warehouse_url)
+                          BILLIT_PARTY_ID=str(SANDBOX_PARTY_ID))
         console.print("[bold]2. Extraction flows[/]: purchases and sales into the warehouse")
-        _print_summaries(_run_sync(["incoming", "sales"], None, None, 15, "data/demo-landing", prefect))
+        _print_summaries(_run_sync(["incoming", "sales"], None, None, 15, DEMO_LANDING, prefect))
 
         console.print(f"[bold]3. Reverse flow[/]: {samples}/outbound_*.csv pushed to Billit and sent")
         invoices, lines = load_outbound_csv(warehouse_engine(), samples / "outbound_invoices.csv",
@@ -360,12 +467,12 @@ def demo(
         import time
 
         time.sleep(0.5)  # the sandbox delivers asynchronously
-        _print_summaries(_run_sync(["sales"], None, None, 15, "data/demo-landing", prefect))
+        _print_summaries(_run_sync(["sales"], None, None, 15, DEMO_LANDING, prefect))
     _print_pushed(warehouse_engine())
     status(warehouse_url)
     console.print(
         f"\nThe warehouse is {warehouse_url} (docs/warehouse.md; BI views in docs/bi.md). Raw orders landed under "
-        f"data/demo-landing. Try: sqlite3 {database} "
+        f"{DEMO_LANDING}. Try: sqlite3 {database} "
         "'select direction, count(*), sum(total_incl) from invoices group by 1'. With a Prefect server "
         "(prefect server start; PREFECT_API_URL=http://127.0.0.1:4200/api) the runs show in its UI."
     )

@@ -3,6 +3,7 @@
 Knows nothing of Prefect. Typical use, once per process::
 
     engine = create_warehouse_engine()          # $WAREHOUSE_URL or sqlite:///data/warehouse.sqlite
+    check_warehouse(engine)                     # WarehouseError (one line) when unreachable or read-only
     upgrade(engine)                             # apply sql/migrations
     tables = reflect_tables(engine)
     with engine.begin() as connection:
@@ -11,7 +12,7 @@ Knows nothing of Prefect. Typical use, once per process::
 The schema is documented in docs/warehouse.md.
 """
 
-from connectors.warehouse.engine import create_warehouse_engine, write_transaction
+from connectors.warehouse.engine import WarehouseError, check_warehouse, create_warehouse_engine, write_transaction
 from connectors.warehouse.load import (
     COPY_THRESHOLD,
     forget_reflected_tables,
@@ -33,7 +34,9 @@ __all__ = [
     "MIGRATIONS_DIR",
     "MigrationChecksumError",
     "MigrationError",
+    "WarehouseError",
     "applied_migrations",
+    "check_warehouse",
     "create_warehouse_engine",
     "forget_reflected_tables",
     "insert_ignoring_duplicates",

@@ -4,7 +4,12 @@ SQLite gets foreign keys, WAL, ``synchronous=NORMAL`` and a busy timeout on ever
 (not the ``sqlite3`` module) emits ``BEGIN`` so that DDL is transactional: the Python 3.11 driver's legacy mode
 would otherwise autocommit each ``CREATE TABLE`` (see SQLAlchemy's "Transactions with SQLite and the sqlite3
 driver"). PostgreSQL gets ``pool_pre_ping``, the session time zone UTC (so ``DEFAULT CURRENT_TIMESTAMP`` writes
-naive UTC on both dialects) and, optionally, a ``search_path`` that isolates one schema (tests use that).
+naive UTC on both dialects), a connect timeout and, optionally, a ``search_path`` that isolates one schema (tests
+use that).
+
+Operator mistakes become a :class:`WarehouseError` with a one-line message that names the problem and the fix and
+never shows a password: a URL that does not parse or names another database (:func:`create_warehouse_engine`),
+and a server that cannot be reached or a file that cannot be written (:func:`check_warehouse`, a preflight).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ __all__ = [
     "SQLITE_BEGIN_OPTION",
     "SQLITE_BUSY_TIMEOUT_MS",
     "WAREHOUSE_URL_ENV",
+    "WarehouseError",
+    "check_warehouse",
     "create_warehouse_engine",
     "is_warehouse_engine",
     "write_transaction",
@@ -40,6 +47,16 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_BEGIN_OPTION = "warehouse_sqlite_begin"
 _SQLITE_BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+URL_FORMS = "sqlite:///path/to/warehouse.sqlite or postgresql+psycopg://user:password@host:5432/database"
+POSTGRESQL_CONNECT_TIMEOUT_S = 10
+# psycopg repeats the host and port the URL already shows: 'connection failed: connection to server at "h", port 1
+# failed: Connection refused'; the server adds a severity: 'FATAL:  database "x" does not exist'.
+_PSYCOPG_PREFIX = re.compile(r'^(connection failed: )?(connection to server at "[^"]*"(, port \d+)? failed: )?'
+                             r"(FATAL: +)?")
+
+
+class WarehouseError(ValueError):
+    """The warehouse cannot be used as configured; the message is one line naming the problem and the fix."""
 
 
 def create_warehouse_engine(url: str | None = None, *, schema: str | None = None) -> sa.Engine:
@@ -48,29 +65,85 @@ def create_warehouse_engine(url: str | None = None, *, schema: str | None = None
     ``url`` defaults to ``$WAREHOUSE_URL``, else ``sqlite:///data/warehouse.sqlite`` (relative to the working
     directory; the parent directory is created). ``schema`` (PostgreSQL only) becomes the connections'
     ``search_path``, so unqualified names in migrations and queries live in that schema; it must exist.
+
+    Raises :class:`WarehouseError` when the URL does not parse (the message then leaves the URL out: it may hold
+    a password) or names another database or driver. Nothing is connected yet: :func:`check_warehouse` does that.
     """
     raw_url = url or os.environ.get(WAREHOUSE_URL_ENV) or DEFAULT_WAREHOUSE_URL
-    parsed = sa.make_url(raw_url)
+    try:
+        parsed = sa.make_url(raw_url)
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise WarehouseError(f"{WAREHOUSE_URL_ENV} is not a database URL: expected {URL_FORMS}") from None
     backend = parsed.get_backend_name()
+    shown = parsed.render_as_string(hide_password=True)
     if backend == "sqlite":
         if schema is not None:
-            raise ValueError("schema= is PostgreSQL-only; use a separate SQLite file instead")
+            raise WarehouseError("schema= is PostgreSQL-only; use a separate SQLite file instead")
+        # The connect hook below drives the standard library's sqlite3 module (pysqlite).
+        if parsed.get_driver_name() != "pysqlite":
+            raise WarehouseError(f"{WAREHOUSE_URL_ENV} {shown}: use sqlite:///path (the built-in driver), "
+                                 f"not {parsed.drivername}://")
         engine = _sqlite_engine(parsed)
     elif backend == "postgresql":
         # The bulk loader uses psycopg 3's COPY API; a bare postgresql:// would pick psycopg2.
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         elif parsed.get_driver_name() != "psycopg":
-            raise ValueError(f"use postgresql+psycopg:// (psycopg 3), not {parsed.drivername}://")
+            raise WarehouseError(f"{WAREHOUSE_URL_ENV} {shown}: use postgresql+psycopg:// (psycopg 3), "
+                                 f"not {parsed.drivername}://")
         engine = _postgresql_engine(parsed, schema)
     else:
-        raise ValueError(f"unsupported warehouse backend {backend!r}: use sqlite or postgresql+psycopg")
+        raise WarehouseError(f"{WAREHOUSE_URL_ENV} {shown} names an unsupported database {backend!r}: "
+                             f"expected {URL_FORMS}")
     log.info(
         "warehouse engine for %s%s",
         parsed.render_as_string(hide_password=True),
         f" (schema {schema})" if schema else "",
     )
     return engine
+
+
+def check_warehouse(engine: sa.Engine) -> None:
+    """Connect once, so that an unusable warehouse is one :class:`WarehouseError` before any work starts.
+
+    PostgreSQL answers ``select 1``. SQLite opens (or creates) the file, takes the write lock and writes a table
+    that is rolled back at once: ``BEGIN IMMEDIATE`` alone succeeds on a read-only database, a write does not.
+    The message carries the driver's first line, never SQL parameters or the password.
+    """
+    try:
+        if engine.dialect.name == "sqlite":
+            with engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"}).connect() as connection:
+                transaction = connection.begin()
+                try:
+                    connection.exec_driver_sql("CREATE TABLE _warehouse_write_check (x INTEGER)")
+                finally:
+                    transaction.rollback()
+        else:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("select 1")
+    except sa.exc.DBAPIError as exc:
+        raise WarehouseError(_unusable(engine.url, exc)) from None
+
+
+def _unusable(url: sa.URL, exc: sa.exc.DBAPIError) -> str:
+    """One line for an error raised while connecting: the driver's first line, with the fix."""
+    lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+    reason = lines[0].strip() if lines else type(exc).__name__
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    if url.get_backend_name() == "sqlite":
+        database = (url.database or ":memory:").removeprefix("file:")
+        if "readonly" in reason:
+            return (f"the warehouse file {database} is read-only: {reason} (make it and its directory writable, "
+                    f"or point {WAREHOUSE_URL_ENV} at another file)")
+        return (f"cannot open the warehouse file {database}: {reason} (its directory must exist and be writable; "
+                f"check {WAREHOUSE_URL_ENV})")
+    reason = _PSYCOPG_PREFIX.sub("", reason)
+    if reason[1:2].islower():
+        reason = reason[0].lower() + reason[1:]
+    hint = "is PostgreSQL running? " if any(word in reason for word in ("refused", "timeout", "timed out")) else ""
+    return (f"cannot reach the warehouse at {url.render_as_string(hide_password=True)}: {reason} "
+            f"({hint}check {WAREHOUSE_URL_ENV})")
 
 
 def is_warehouse_engine(engine: sa.Engine) -> bool:
@@ -95,7 +168,11 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
     database = url.database
     if database and database != ":memory:" and url.query.get("mode") != "memory" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WarehouseError(f"cannot create the directory {Path(database).parent} of the warehouse file: "
+                                 f"{exc.strerror or exc} (check {WAREHOUSE_URL_ENV})") from None
     engine = sa.create_engine(url)
     sa.event.listen(engine, "connect", _sqlite_connect)
     sa.event.listen(engine, "begin", _sqlite_begin)
@@ -143,9 +220,13 @@ def _postgresql_engine(url: sa.URL, schema: str | None) -> sa.Engine:
     options = ["-c TimeZone=UTC"]
     if schema is not None:
         if not _SCHEMA_NAME.fullmatch(schema):
-            raise ValueError(f"schema must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*), not {schema!r}")
+            raise WarehouseError(f"schema must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*), not {schema!r}")
         options.append(f"-c search_path={schema}")
     existing = url.query.get("options")
     if isinstance(existing, str) and existing:
         options.insert(0, existing)
-    return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": " ".join(options)})
+    connect_args: dict[str, Any] = {"options": " ".join(options)}
+    # Without a timeout, a host that drops packets keeps a connection attempt waiting for minutes.
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = POSTGRESQL_CONNECT_TIMEOUT_S
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)

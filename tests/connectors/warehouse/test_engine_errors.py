@@ -1,0 +1,140 @@
+"""An unusable warehouse is one `WarehouseError` line that names the problem and the fix, never the password.
+
+Read-only cases: these tests often run as root, which writes through `chmod 444` files and read-only directories.
+The read-only database is therefore opened with SQLite's own read-only mode (`?mode=ro&uri=true`), which holds for
+every user, and a directory that cannot be created lies under a regular *file*, which fails for root too. The
+chmod case runs only where permissions bind (an ordinary user, or root without CAP_DAC_OVERRIDE).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from connectors.warehouse import WarehouseError, check_warehouse, create_warehouse_engine, upgrade
+from connectors.warehouse.engine import URL_FORMS
+from tests.connectors.warehouse import Warehouse
+
+PASSWORD = "s3cret-pw"
+
+
+def _permissions_bind(directory: Path) -> bool:
+    probe = directory / "probe"
+    probe.write_text("")
+    probe.chmod(0o444)
+    try:
+        probe.open("a").close()
+    except PermissionError:
+        return True
+    finally:
+        probe.unlink()
+    return False
+
+
+def _migrated_sqlite_file(path: Path) -> Path:
+    engine = create_warehouse_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.mark.parametrize("url", ["sqlite//x", "foo", f"postgresql+psycopg://admin:{PASSWORD}@db:notaport/x"])
+def test_a_url_that_does_not_parse_names_warehouse_url_and_the_expected_forms_but_not_the_url(url: str) -> None:
+    with pytest.raises(WarehouseError) as raised:
+        create_warehouse_engine(url)
+    message = str(raised.value)
+    assert isinstance(raised.value, ValueError)
+    assert "WAREHOUSE_URL" in message and URL_FORMS in message and "\n" not in message
+    assert url not in message and PASSWORD not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (f"postgres://admin:{PASSWORD}@db.example/x", "unsupported database 'postgres'"),
+        (f"mysql://admin:{PASSWORD}@db.example/x", "unsupported database 'mysql'"),
+        (f"postgresql+psycopg2://admin:{PASSWORD}@db.example/x", "use postgresql+psycopg://"),
+        ("sqlite+pysqlcipher:///x.sqlite", "use sqlite:///path"),
+    ],
+)
+def test_another_database_or_driver_is_named_with_the_password_hidden(url: str, expected: str) -> None:
+    with pytest.raises(WarehouseError, match="WAREHOUSE_URL") as raised:
+        create_warehouse_engine(url)
+    message = str(raised.value)
+    assert expected in message and PASSWORD not in message
+    assert "admin:***@" in message or "@" not in url
+
+
+def test_a_usable_warehouse_passes_the_check_which_connects_and_keeps_nothing(warehouse: Warehouse) -> None:
+    engine = warehouse.engine()
+    check_warehouse(engine)
+    assert engine.pool.checkedin() == 1  # type: ignore[attr-defined]  # QueuePool on both dialects
+    assert "_warehouse_write_check" not in sa.inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_the_check_creates_a_new_sqlite_file_and_its_directory(tmp_path: Path) -> None:
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'new' / 'warehouse.sqlite'}")
+    check_warehouse(engine)
+    engine.dispose()
+    assert (tmp_path / "new" / "warehouse.sqlite").is_file()
+
+
+def test_a_read_only_sqlite_file_is_reported_by_the_check_before_any_write(tmp_path: Path) -> None:
+    database = _migrated_sqlite_file(tmp_path / "warehouse.sqlite")
+    engine = create_warehouse_engine(f"sqlite:///file:{database}?mode=ro&uri=true")
+    with pytest.raises(WarehouseError) as raised:
+        check_warehouse(engine)
+    engine.dispose()
+    message = str(raised.value)
+    assert message.startswith(f"the warehouse file {database} is read-only: ")
+    assert "WAREHOUSE_URL" in message and "\n" not in message
+
+
+def test_a_sqlite_file_without_write_permission_is_reported_by_the_check(tmp_path: Path) -> None:
+    if not _permissions_bind(tmp_path):
+        pytest.skip("this user writes through chmod 444 (root): the mode=ro test covers the case")
+    database = _migrated_sqlite_file(tmp_path / "warehouse.sqlite")
+    for path in (database, tmp_path / "warehouse.sqlite-wal", tmp_path / "warehouse.sqlite-shm"):
+        if path.exists():
+            path.chmod(0o444)
+    engine = create_warehouse_engine(f"sqlite:///{database}")
+    try:
+        with pytest.raises(WarehouseError, match=f"warehouse file {database}"):
+            check_warehouse(engine)
+    finally:
+        engine.dispose()
+        for path in tmp_path.iterdir():
+            path.chmod(0o644)
+
+
+def test_a_sqlite_file_whose_directory_cannot_be_created_is_named(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("a file where the directory should be")
+    with pytest.raises(WarehouseError) as raised:
+        create_warehouse_engine(f"sqlite:///{tmp_path / 'afile' / 'warehouse.sqlite'}")
+    assert str(raised.value).startswith(f"cannot create the directory {tmp_path / 'afile'} of the warehouse file")
+    assert "WAREHOUSE_URL" in str(raised.value)
+
+
+def test_an_unreachable_postgresql_is_one_line_with_the_fix_and_the_password_hidden() -> None:
+    engine = create_warehouse_engine(f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:1/test")
+    with pytest.raises(WarehouseError) as raised:
+        check_warehouse(engine)
+    engine.dispose()
+    message = str(raised.value)
+    assert message == ("cannot reach the warehouse at postgresql+psycopg://postgres:***@127.0.0.1:1/test: "
+                       "connection refused (is PostgreSQL running? check WAREHOUSE_URL)")
+
+
+@pytest.mark.postgres
+def test_a_missing_postgresql_database_is_named_by_the_check(postgres_url: str) -> None:
+    url = sa.make_url(postgres_url).set(database="billit_no_such_database", password=PASSWORD)
+    engine = create_warehouse_engine(url.render_as_string(hide_password=False))
+    with pytest.raises(WarehouseError) as raised:
+        check_warehouse(engine)
+    engine.dispose()
+    message = str(raised.value)
+    assert 'database "billit_no_such_database" does not exist' in message
+    assert PASSWORD not in message and "\n" not in message

@@ -1,0 +1,244 @@
+"""Every operator mistake ends with one line naming the problem and the fix, a non-zero exit and no traceback.
+
+Options typer checks at the edge end in typer's usage panel (one `Invalid value` line in a box); everything else
+ends in our one red line. The commands run in-process (CliRunner) with `--no-prefect`, except one run of the
+installed `billit-etl` (nothing reaches stderr but the line) and one `--prefect` run whose settings mistake is
+caught before a flow, and so the temporary Prefect server, could start.
+
+Read-only cases hold for root too (tests often run as root, which writes through `chmod`): the read-only database
+is opened with SQLite's `?mode=ro&uri=true`, and the unwritable directories lie under a regular *file*.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import Result
+from typer.testing import CliRunner
+
+from connectors.warehouse import create_warehouse_engine, upgrade
+from connectors.warehouse.engine import URL_FORMS
+from flows.cli import _print_summaries, app
+from tasks import sync as sync_tasks
+
+runner = CliRunner()
+PASSWORD = "s3cret-pw"
+
+
+@pytest.fixture(autouse=True)
+def operator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Valid Billit settings (never called: each mistake stops the command first) and an SQLite warehouse."""
+    monkeypatch.setenv("BILLIT_BASE_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("BILLIT_API_KEY", "sandbox-api-key")
+    monkeypatch.setenv("BILLIT_PARTY_ID", "574991")
+    monkeypatch.setenv("BILLIT_MAX_RETRIES", "0")
+    monkeypatch.setenv("WAREHOUSE_URL", f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    sync_tasks.warehouse_engine.cache_clear()
+    yield tmp_path
+    sync_tasks.warehouse_engine.cache_clear()
+
+
+def one_line(result: Result, exit_code: int = 2) -> str:
+    """The output is exactly one line (our red line), and the exit code is `exit_code`."""
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == exit_code, result.output
+    assert len(lines) == 1, result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def usage_error(result: Result) -> str:
+    """Typer's usage panel: exit 2 and the one `Invalid value` line."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    [line] = [line for line in result.output.splitlines() if "Invalid value" in line]
+    return line
+
+
+def _migrated(database: Path) -> Path:
+    engine = create_warehouse_engine(f"sqlite:///{database}")
+    upgrade(engine)
+    engine.dispose()
+    return database
+
+
+@pytest.mark.parametrize("minutes", ["-1", "1e12", "nan"])
+def test_a_negative_or_absurd_lookback_is_refused_at_the_edge(minutes: str) -> None:
+    line = usage_error(runner.invoke(app, ["sync", "--lookback-minutes", minutes, "--no-prefect"]))
+    assert "--lookback-minutes" in line
+
+
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_push_refuses_a_limit_below_one(limit: str) -> None:
+    assert "--limit" in usage_error(runner.invoke(app, ["push", "--limit", limit, "--no-prefect"]))
+
+
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [
+        (["--since", "1999-12-31"], "on or after 2000-01-01"),
+        (["--since", "2999-01-01"], "in the future"),
+    ],
+)
+def test_backfill_refuses_a_since_before_2000_or_in_the_future(window: list[str], expected: str) -> None:
+    line = usage_error(runner.invoke(app, ["backfill", *window, "--no-prefect"]))
+    assert expected in line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sync", "--no-prefect"],
+        ["backfill", "--since", "2026-01-01", "--no-prefect"],
+        ["replay", "landing"],
+        ["push", "--no-prefect"],
+        ["load-outbound", "invoices.csv", "lines.csv"],
+        ["status"],
+        ["db", "upgrade"],
+    ],
+    ids=lambda command: command[0],
+)
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite//x", "foo", f"postgres://admin:{PASSWORD}@db.example/x",
+     f"postgresql+psycopg2://admin:{PASSWORD}@db.example/x"],
+)
+def test_every_command_reports_a_malformed_warehouse_url_in_one_line_without_the_password(
+    command: list[str], url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAREHOUSE_URL", url)
+    line = one_line(runner.invoke(app, command))
+    assert "WAREHOUSE_URL" in line and ("postgresql+psycopg://" in line)
+    assert PASSWORD not in line
+
+
+def test_the_demo_reports_a_malformed_warehouse_url_in_one_line() -> None:
+    line = one_line(runner.invoke(app, ["demo", "--orders", "10", "--warehouse-url", "foo", "--no-prefect"]))
+    assert line == f"WAREHOUSE_URL is not a database URL: expected {URL_FORMS}"
+
+
+def test_an_unreachable_postgresql_is_one_line_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAREHOUSE_URL", f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:1/test")
+    line = one_line(runner.invoke(app, ["sync", "--no-prefect"]))
+    assert line == ("cannot reach the warehouse at postgresql+psycopg://postgres:***@127.0.0.1:1/test: "
+                    "connection refused (is PostgreSQL running? check WAREHOUSE_URL)")
+
+
+def test_a_read_only_sqlite_warehouse_is_reported_before_any_work(
+    operator: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = _migrated(operator / "readonly.sqlite")
+    monkeypatch.setenv("WAREHOUSE_URL", f"sqlite:///file:{database}?mode=ro&uri=true")
+    line = one_line(runner.invoke(app, ["sync", "--no-prefect"]))
+    assert line.startswith(f"the warehouse file {database} is read-only: ")
+    engine = create_warehouse_engine(f"sqlite:///{database}")
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("select count(*) from sync_runs")).scalar_one() == 0
+    engine.dispose()
+
+
+def test_a_warehouse_file_whose_directory_cannot_be_created_is_one_line(
+    operator: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (operator / "afile").write_text("a file where a directory should be")
+    monkeypatch.setenv("WAREHOUSE_URL", f"sqlite:///{operator / 'afile' / 'warehouse.sqlite'}")
+    line = one_line(runner.invoke(app, ["status"]))
+    assert line.startswith(f"cannot create the directory {operator / 'afile'}") and "WAREHOUSE_URL" in line
+
+
+def test_a_landing_directory_that_cannot_be_written_names_it_and_landing_dir(operator: Path) -> None:
+    (operator / "afile").write_text("a file where a directory should be")
+    landing = operator / "afile" / "landing"
+    line = one_line(runner.invoke(app, ["sync", "--landing-dir", str(landing), "--no-prefect"]))
+    assert line.startswith(f"cannot write the landing directory {landing}: ") and "--landing-dir" in line
+
+
+def test_a_warehouse_of_another_company_is_refused_before_any_work(operator: Path) -> None:
+    from tasks.warehouse import claim_company
+
+    engine = create_warehouse_engine(f"sqlite:///{_migrated(operator / 'warehouse.sqlite')}")
+    claim_company(engine, 574992)
+    engine.dispose()
+    line = one_line(runner.invoke(app, ["sync", "--no-prefect"]))
+    assert "574992" in line and "BILLIT_PARTY_ID" in line and "WAREHOUSE_URL" in line
+
+
+def test_a_replay_that_refuses_a_run_ends_with_its_reason_in_red_and_exit_1(operator: Path) -> None:
+    (operator / "landing" / "not-a-stream" / "run=20260101T000000").mkdir(parents=True)
+    result = runner.invoke(app, ["replay", "landing"])
+    assert result.exit_code == 1, result.output
+    last = [line for line in result.output.splitlines() if line.strip()][-1]
+    assert last.startswith("not-a-stream refused: ") and "not under a stream folder" in last
+
+
+def _tamper_with_an_applied_migration(database: Path) -> None:
+    engine = create_warehouse_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        connection.execute(sa.text("update schema_migrations set checksum = 'edited' where version = '0001'"))
+    engine.dispose()
+
+
+def test_an_unexpected_error_is_one_line_with_its_type_and_the_debug_hint(operator: Path) -> None:
+    _tamper_with_an_applied_migration(_migrated(operator / "warehouse.sqlite"))
+    line = one_line(runner.invoke(app, ["status"]), exit_code=1)
+    assert line.startswith("error: MigrationChecksumError: ")
+    assert line.endswith("(run with --debug for the traceback)")
+    assert len(line) <= len("error: MigrationChecksumError: ") + 300 + len(" (run with --debug for the traceback)")
+
+
+def test_debug_lets_the_traceback_through(operator: Path) -> None:
+    from connectors.warehouse import MigrationChecksumError
+
+    _tamper_with_an_applied_migration(_migrated(operator / "warehouse.sqlite"))
+    result = runner.invoke(app, ["--debug", "status"])
+    assert result.exit_code == 1 and isinstance(result.exception, MigrationChecksumError)
+    assert result.exc_info is not None
+    assert "Traceback" in "".join(traceback.format_exception(*result.exc_info))
+
+
+def test_a_settings_mistake_with_prefect_is_caught_before_a_flow_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings
+
+    monkeypatch.delenv("BILLIT_PARTY_ID")
+    # No Prefect server, and a temporary one would fail to start in time: only a preflight in the CLI, before the
+    # flow, can give the settings line and exit 2.
+    with temporary_settings({PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 1}, restore_defaults={PREFECT_API_URL}):
+        result = runner.invoke(app, ["sync", "--prefect"])
+    line = one_line(result)
+    assert "BILLIT_PARTY_ID" in line and line.endswith("(see .env.example)")
+
+
+def test_the_summary_table_shows_pending_orders_and_zero_when_the_summary_has_none(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _print_summaries([{"stream": "sales", "orders_pending": 7}, {"stream": "incoming"}])
+    lines = capsys.readouterr().out.splitlines()
+    [header] = [line.split("┃") for line in lines if "┃" in line]
+    column = [cell.strip() for cell in header].index("pending")
+    assert [line.split("│")[column].strip() for line in lines if line.count("│") > 3] == ["7", "0"]
+
+
+def test_the_installed_command_prints_no_traceback_on_stderr(operator: Path) -> None:
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("BILLIT_", "PREFECT_", "WAREHOUSE_"))}
+    env.update(COLUMNS="200", BILLIT_API_KEY="sandbox-api-key", BILLIT_PARTY_ID="574991",
+               WAREHOUSE_URL=f"postgres://admin:{PASSWORD}@db.example/x")
+    billit_etl = Path(sys.executable).parent / "billit-etl"
+    done = subprocess.run([str(billit_etl), "sync", "--no-prefect"], env=env, cwd=operator, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and PASSWORD not in done.stderr + done.stdout
+    assert [line for line in done.stderr.splitlines() if line.strip()] == [
+        f"WAREHOUSE_URL postgres://admin:***@db.example/x names an unsupported database 'postgres': "
+        f"expected {URL_FORMS}"
+    ]
