@@ -26,6 +26,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tasks.options import MAX_LOOKBACK_MINUTES
+
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
@@ -43,7 +45,6 @@ SANDBOX_API_KEY = "sandbox-api-key"
 SANDBOX_PARTY_ID = 574991
 STREAM_CHOICES = {"incoming": ["incoming"], "sales": ["sales"], "all": ["incoming", "sales"]}
 DEMO_LANDING = "data/demo-landing"
-MAX_LOOKBACK_MINUTES = 527_040  # 366 days: any more is a typo, and timedelta overflows far above it
 BILLIT_TIME_ZONE = ZoneInfo("Europe/Brussels")  # Billit's timestamps are naive Brussels local time
 EARLIEST_SINCE = datetime(2000, 1, 1)  # noqa: DTZ001 - naive Brussels local time, like --since
 
@@ -71,7 +72,8 @@ PrefectOption = Annotated[
 LookbackOption = Annotated[
     float,
     typer.Option(min=0, max=MAX_LOOKBACK_MINUTES,
-                 help="Minutes of overlap below the watermark, for changes Billit commits late (0 to 527040)."),
+                 help=f"Minutes of overlap below the watermark, for changes Billit commits late (0 to "
+                      f"{MAX_LOOKBACK_MINUTES})."),
 ]
 LandingOption = Annotated[
     str, typer.Option(help="Directory where raw orders land as Parquet ('' to skip landing).")
@@ -120,8 +122,8 @@ def _one_line(exc: Exception) -> tuple[str, int]:
     """The red line for `exc` and the exit code (the exception classes are imported only when one is raised)."""
     from connectors.billit import BillitError, SettingsError
     from connectors.warehouse import WarehouseError
-    from tasks.extract import InvalidSyncOption
     from tasks.landing import LandingError
+    from tasks.options import InvalidSyncOption
     from tasks.outbound_files import OutboundFileError
     from tasks.warehouse import CompanyMismatch
 

@@ -25,8 +25,9 @@ from prefect.concurrency.sync import concurrency
 
 from connectors.billit import BillitClient, BillitError, BillitSettings, SettingsError, load_settings
 from connectors.warehouse import create_warehouse_engine, upgrade
-from tasks.extract import STREAMS, ExtractStats, InvalidSyncOption, SyncOptions, check_window, sync_stream
+from tasks.extract import STREAMS, ExtractStats, SyncOptions, sync_stream
 from tasks.landing import LandingError, check_landed_run, landed_runs, read_landed_orders
+from tasks.options import InvalidSyncOption, check_window
 from tasks.warehouse import (
     LoadCounts,
     claim_company,

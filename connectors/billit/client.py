@@ -211,9 +211,8 @@ class BillitClient:
             yield page
             if len(page) < page_size:
                 return
-            last = page[-1]
-            next_cursor = (BillitTimestamp(str(last["LastModified"])), int(last["OrderID"]))
-            if cursor is not None and next_cursor <= cursor:
+            next_cursor = _last_key(page)
+            if next_cursor is None or (cursor is not None and next_cursor <= cursor):
                 raise BillitPaginationError(f"keyset paging did not advance past {cursor}")
             cursor = next_cursor
 
@@ -336,7 +335,7 @@ class BillitClient:
                 self.requests_sent += 1
                 try:
                     response = await self._http.request(method, path, params=params, content=content, headers=headers)
-                except httpx.TransportError as exc:
+                except (httpx.TransportError, httpx.DecodingError) as exc:  # a garbled compressed body counts too
                     error = BillitTransportError(
                         self._redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__),
                         method=method, url=_display_url(path, params), maybe_processed=not isinstance(exc, _NEVER_SENT),
@@ -393,6 +392,19 @@ def _secret_forms(settings: BillitSettings) -> tuple[str, ...]:
 
 def _as_is(body: Any) -> Any:
     return body
+
+
+def _last_key(page: list[dict[str, Any]]) -> tuple[BillitTimestamp, int] | None:
+    """The (LastModified, OrderID) of the page's last well-formed item: a corrupted item is listed again by the
+    next page rather than breaking the cursor."""
+    for item in reversed(page):
+        order_id = item.get("OrderID") if isinstance(item, dict) else None
+        if isinstance(order_id, int) and not isinstance(order_id, bool):
+            try:
+                return BillitTimestamp(str(item.get("LastModified"))), order_id
+            except ValueError:
+                continue
+    return None
 
 
 def _display_url(path: str, params: Mapping[str, str] | None) -> str:

@@ -52,14 +52,24 @@ class PagingStats:
 
 
 def parse_page(body: Any) -> Page:
-    """Read the `{"Items": [...], "NextPageLink": ..., "Count": n}` envelope (members may be absent)."""
+    """Read the `{"Items": [...], "NextPageLink": ..., "Count": n}` envelope (NextPageLink and Count may be absent).
+
+    An object without `Items` is refused rather than read as an empty page: a server that is not Billit (an echo
+    service at a wrong BILLIT_BASE_URL) would otherwise look like a company with no orders. An unreadable Count is
+    read as no count (the caller then lists instead of trusting it).
+    """
     if isinstance(body, list):  # the older published spec declares a bare Order[]
         return Page(items=body, next_link=None, count=None)
-    if not isinstance(body, dict) or not isinstance(body.get("Items", []), list):
-        raise BillitProtocolError(f"expected an OData page with Items, got {type(body).__name__}")
+    if not isinstance(body, dict) or not isinstance(body.get("Items"), list):
+        raise BillitProtocolError(
+            f"expected an OData page with an Items list, got a JSON {type(body).__name__} without one: "
+            "is BILLIT_BASE_URL a Billit API root?"
+        )
     next_link = body.get("NextPageLink") or None
     count = body.get("Count")
-    return Page(items=body.get("Items", []), next_link=next_link, count=int(count) if count is not None else None)
+    readable = isinstance(count, int | str) and not isinstance(count, bool) and str(count).strip().isdigit()
+    return Page(items=body["Items"], next_link=next_link if isinstance(next_link, str) else None,
+                count=int(str(count)) if readable else None)
 
 
 def link_to_request(link: str) -> PageRequest:

@@ -302,3 +302,34 @@ def test_an_unreadable_probe_or_deletion_fails_the_run_in_one_line_and_the_next_
         sync(proxy, engine)
     assert sync(proxy, engine)["orders_deleted"] == 1
     assert_warehouse_matches_billit(server, engine)
+
+
+def test_keyset_paging_past_a_corrupted_last_item_lists_every_order_once(
+    server: SandboxServer, proxy: CorruptingProxy
+) -> None:
+    import asyncio
+
+    from connectors.billit import BillitClient, load_settings, prop
+
+    settings = load_settings(base_url=proxy.base_url, api_key="sandbox-api-key", party_id=COMPANY)
+    proxy.corrupt("GET", r"/v1/orders$", corrupt_last_listed_timestamp, times=1)
+
+    async def list_all() -> list[int]:
+        async with BillitClient(settings) as billit:
+            return [item["OrderID"] async for page in billit.iter_order_pages_by_key(
+                prop("OrderDirection").eq("Cost"), page_size=10) for item in page]
+
+    listed = asyncio.run(list_all())
+    expected = {i for i, o in server.sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost"}
+    assert proxy.hits == 1 and set(listed) == expected
+
+
+@pytest.mark.parametrize("body", [{"Message": "hello"}, {"headers": {"Accept": "*/*"}}, "text"])
+def test_an_answer_that_is_not_a_listing_is_refused_not_read_as_no_orders(body: Any) -> None:
+    from connectors.billit import BillitProtocolError
+    from connectors.billit.pagination import parse_page
+
+    with pytest.raises(BillitProtocolError, match="is BILLIT_BASE_URL a Billit API root"):
+        parse_page(body)
+    assert parse_page({"Items": [], "Count": "abc"}).count is None
+    assert parse_page({"Items": [], "Count": 3}).count == 3

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables, upgrade
-from tasks.extract import InvalidSyncOption
+from tasks.options import InvalidSyncOption
 from tasks.sync import error_text, replay_landing, run_stream
 from tasks.warehouse import CompanyMismatch, start_run
 from tests.connectors.warehouse import Warehouse

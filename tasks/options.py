@@ -1,0 +1,24 @@
+"""Limits of the sync options, checked by `run_stream` and, without importing the pipeline, by the CLI's edge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+#: The longest look-back accepted: ten years (the nightly run uses a week; a longer one re-lists everything).
+MAX_LOOKBACK_MINUTES = 3653 * 24 * 60
+
+
+class InvalidSyncOption(ValueError):
+    """A sync option out of its range; the message names the option and the range."""
+
+
+def check_window(*, since: datetime | None, until: datetime | None, lookback_minutes: float) -> None:
+    """Refuse options that would skip changes for good or overflow: a negative or absurd look-back, an empty
+    or reversed window."""
+    if not 0 <= lookback_minutes <= MAX_LOOKBACK_MINUTES:  # also refuses NaN
+        raise InvalidSyncOption(
+            f"lookback_minutes must be between 0 and {MAX_LOOKBACK_MINUTES} (ten years), not {lookback_minutes}: a "
+            "negative look-back skips changes for good"
+        )
+    if since is not None and until is not None and until <= since:
+        raise InvalidSyncOption(f"until ({until:%Y-%m-%d %H:%M}) must be after since ({since:%Y-%m-%d %H:%M})")
