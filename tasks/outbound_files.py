@@ -26,37 +26,53 @@ class OutboundFileError(ValueError):
     """A cell that cannot be read; the message names the file, line and column."""
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
+def _read(path: Path, table: sa.Table) -> list[dict[str, Any]]:
     rows = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        for line, record in enumerate(csv.DictReader(handle), start=2):
-            row: dict[str, Any] = {}
-            for column, text in record.items():
-                value = text.strip() if text else ""
-                try:
-                    if not value:
-                        row[column] = None
-                    elif column in _DATES:
-                        row[column] = date.fromisoformat(value)
-                    elif column in _DECIMALS:
-                        row[column] = Decimal(value)
-                    elif column in _INTEGERS:
-                        row[column] = int(value)
-                    else:
-                        row[column] = value
-                except (ValueError, InvalidOperation):
-                    raise OutboundFileError(f"{path}:{line}: column {column}: cannot read {value!r}") from None
-            rows.append(row)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            unknown = [str(column) for column in reader.fieldnames or () if column not in table.c]
+            if unknown:
+                raise OutboundFileError(f"{path}: columns {', '.join(unknown)} are not columns of {table.name} "
+                                        "(docs/warehouse.md lists them)")
+            for line, record in enumerate(reader, start=2):
+                if None in record:  # more cells than the header has columns
+                    raise OutboundFileError(f"{path}:{line}: more cells than the header has columns")
+                rows.append({column: _cell(path, line, column, text) for column, text in record.items()})
+    except UnicodeDecodeError:
+        raise OutboundFileError(f"{path}: not UTF-8 text (export the CSV as UTF-8)") from None
+    except csv.Error as exc:
+        raise OutboundFileError(f"{path}: not a readable CSV file ({exc})") from None
     return rows
+
+
+def _cell(path: Path, line: int, column: str, text: str | None) -> Any:
+    value = text.strip() if text else ""
+    try:
+        if not value:
+            return None
+        if column in _DATES:
+            return date.fromisoformat(value)
+        if column in _DECIMALS:
+            number = Decimal(value)
+            if not number.is_finite():
+                raise InvalidOperation
+            return number
+        if column in _INTEGERS:
+            return int(value)
+        return value
+    except (ValueError, InvalidOperation):
+        raise OutboundFileError(f"{path}:{line}: column {column}: cannot read {value[:40]!r}") from None
 
 
 def load_outbound_csv(engine: sa.Engine, invoices_csv: Path, lines_csv: Path) -> tuple[int, int]:
     """Upsert the invoices and their lines; returns how many of each were read."""
-    invoices, lines = _read(Path(invoices_csv)), _read(Path(lines_csv))
+    tables = reflect_tables(engine)
+    invoices = _read(Path(invoices_csv), tables["outbound_invoices"])
+    lines = _read(Path(lines_csv), tables["outbound_invoice_lines"])
     for row in invoices:
         for column, default in (("order_type", "Invoice"), ("currency", "EUR"), ("customer_country_code", "BE")):
             row[column] = row.get(column) or default
-    tables = reflect_tables(engine)
     with write_transaction(engine) as connection:
         upsert_rows(connection, tables["outbound_invoices"], invoices, ["external_id"])
         upsert_rows(connection, tables["outbound_invoice_lines"], lines, ["external_id", "line_number"])
