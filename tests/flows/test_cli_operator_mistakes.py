@@ -23,10 +23,11 @@ import sqlalchemy as sa
 from click.testing import Result
 from typer.testing import CliRunner
 
-from connectors.warehouse import create_warehouse_engine, upgrade
+from connectors.warehouse import create_warehouse_engine
 from connectors.warehouse.engine import URL_FORMS
 from flows.cli import _print_summaries, app
 from tasks import sync as sync_tasks
+from tests.connectors.warehouse import migrated_sqlite_file
 
 runner = CliRunner()
 PASSWORD = "s3cret-pw"
@@ -63,13 +64,6 @@ def usage_error(result: Result) -> str:
     assert "Traceback" not in result.output
     [line] = [line for line in result.output.splitlines() if "Invalid value" in line]
     return line
-
-
-def _migrated(database: Path) -> Path:
-    engine = create_warehouse_engine(f"sqlite:///{database}")
-    upgrade(engine)
-    engine.dispose()
-    return database
 
 
 @pytest.mark.parametrize("minutes", ["-1", "1e12", "nan"])
@@ -137,7 +131,7 @@ def test_an_unreachable_postgresql_is_one_line_with_the_fix(monkeypatch: pytest.
 def test_a_read_only_sqlite_warehouse_is_reported_before_any_work(
     operator: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    database = _migrated(operator / "readonly.sqlite")
+    database = migrated_sqlite_file(operator / "readonly.sqlite")
     monkeypatch.setenv("WAREHOUSE_URL", f"sqlite:///file:{database}?mode=ro&uri=true")
     line = one_line(runner.invoke(app, ["sync", "--no-prefect"]))
     assert line.startswith(f"the warehouse file {database} is read-only: ")
@@ -166,7 +160,7 @@ def test_a_landing_directory_that_cannot_be_written_names_it_and_landing_dir(ope
 def test_a_warehouse_of_another_company_is_refused_before_any_work(operator: Path) -> None:
     from tasks.warehouse import claim_company
 
-    engine = create_warehouse_engine(f"sqlite:///{_migrated(operator / 'warehouse.sqlite')}")
+    engine = create_warehouse_engine(f"sqlite:///{migrated_sqlite_file(operator / 'warehouse.sqlite')}")
     claim_company(engine, 574992)
     engine.dispose()
     line = one_line(runner.invoke(app, ["sync", "--no-prefect"]))
@@ -189,7 +183,7 @@ def _tamper_with_an_applied_migration(database: Path) -> None:
 
 
 def test_an_unexpected_error_is_one_line_with_its_type_and_the_debug_hint(operator: Path) -> None:
-    _tamper_with_an_applied_migration(_migrated(operator / "warehouse.sqlite"))
+    _tamper_with_an_applied_migration(migrated_sqlite_file(operator / "warehouse.sqlite"))
     line = one_line(runner.invoke(app, ["status"]), exit_code=1)
     assert line.startswith("error: MigrationChecksumError: ")
     assert line.endswith("(run with --debug for the traceback)")
@@ -199,7 +193,7 @@ def test_an_unexpected_error_is_one_line_with_its_type_and_the_debug_hint(operat
 def test_debug_lets_the_traceback_through(operator: Path) -> None:
     from connectors.warehouse import MigrationChecksumError
 
-    _tamper_with_an_applied_migration(_migrated(operator / "warehouse.sqlite"))
+    _tamper_with_an_applied_migration(migrated_sqlite_file(operator / "warehouse.sqlite"))
     result = runner.invoke(app, ["--debug", "status"])
     assert result.exit_code == 1 and isinstance(result.exception, MigrationChecksumError)
     assert result.exc_info is not None

@@ -33,6 +33,16 @@ class Warehouse:
         return create_warehouse_engine(self.url, schema=self.schema)
 
 
+def migrated_sqlite_file(path: Path) -> Path:
+    """A SQLite warehouse file at `path` with every migration applied, and no engine left open on it."""
+    from connectors.warehouse import upgrade
+
+    engine = create_warehouse_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
 @contextmanager
 def fresh_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
     """An empty warehouse for the dialect in ``request.param``."""

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connectors.warehouse import WarehouseError, check_warehouse, create_warehouse_engine, upgrade
+from connectors.warehouse import WarehouseError, check_warehouse, create_warehouse_engine
 from connectors.warehouse.engine import URL_FORMS
-from tests.connectors.warehouse import Warehouse
+from tests.connectors.warehouse import Warehouse, migrated_sqlite_file
 
 PASSWORD = "s3cret-pw"
 
@@ -31,13 +31,6 @@ def _permissions_bind(directory: Path) -> bool:
     finally:
         probe.unlink()
     return False
-
-
-def _migrated_sqlite_file(path: Path) -> Path:
-    engine = create_warehouse_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    engine.dispose()
-    return path
 
 
 @pytest.mark.parametrize("url", ["sqlite//x", "foo", f"postgresql+psycopg://admin:{PASSWORD}@db:notaport/x"])
@@ -83,7 +76,7 @@ def test_the_check_creates_a_new_sqlite_file_and_its_directory(tmp_path: Path) -
 
 
 def test_a_read_only_sqlite_file_is_reported_by_the_check_before_any_write(tmp_path: Path) -> None:
-    database = _migrated_sqlite_file(tmp_path / "warehouse.sqlite")
+    database = migrated_sqlite_file(tmp_path / "warehouse.sqlite")
     engine = create_warehouse_engine(f"sqlite:///file:{database}?mode=ro&uri=true")
     with pytest.raises(WarehouseError) as raised:
         check_warehouse(engine)
@@ -96,7 +89,7 @@ def test_a_read_only_sqlite_file_is_reported_by_the_check_before_any_write(tmp_p
 def test_a_sqlite_file_without_write_permission_is_reported_by_the_check(tmp_path: Path) -> None:
     if not _permissions_bind(tmp_path):
         pytest.skip("this user writes through chmod 444 (root): the mode=ro test covers the case")
-    database = _migrated_sqlite_file(tmp_path / "warehouse.sqlite")
+    database = migrated_sqlite_file(tmp_path / "warehouse.sqlite")
     for path in (database, tmp_path / "warehouse.sqlite-wal", tmp_path / "warehouse.sqlite-shm"):
         if path.exists():
             path.chmod(0o444)
