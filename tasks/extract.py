@@ -285,7 +285,7 @@ def _later(floor: Watermark | None, key: Watermark | None) -> Watermark | None:
     """The watermark never goes back: the look-back overlap lists keys below it."""
     if key is None or floor is None:
         return key or floor
-    return max(floor, key, key=lambda mark: (mark.last_modified_raw, mark.order_id))
+    return max(floor, key)
 
 
 async def _fetch_orders(

@@ -36,7 +36,11 @@ _INVOICE_KEEP = {"order_id", "first_run_id"}
 
 @dataclass(frozen=True)
 class Watermark:
-    """The key of the last order a stream has loaded: Billit's LastModified text and the OrderID."""
+    """The key of the last order a stream has loaded: Billit's LastModified text and the OrderID.
+
+    Keys order by (LastModified to Billit's 100 ns, OrderID): the text is compared with its fraction padded to 7
+    digits, so `10:00:00.5` sorts after `10:00:00.4999999` and before `10:00:00.5000001`.
+    """
 
     last_modified_raw: str
     order_id: int
@@ -44,6 +48,14 @@ class Watermark:
     @property
     def last_modified(self) -> datetime:
         return datetime.fromisoformat(self.last_modified_raw)
+
+    @property
+    def _sort_key(self) -> tuple[str, int]:
+        seconds, _, fraction = self.last_modified_raw.partition(".")
+        return f"{seconds}.{fraction:0<7}", self.order_id
+
+    def __lt__(self, other: Watermark) -> bool:
+        return self._sort_key < other._sort_key
 
     def __str__(self) -> str:
         return f"{self.last_modified_raw}#{self.order_id}"
@@ -102,11 +114,22 @@ def read_watermark(engine: sa.Engine, stream: str) -> Watermark | None:
 
 def _save_watermark(connection: sa.Connection, tables: Mapping[str, sa.Table], stream: str, watermark: Watermark,
                     run_id: str) -> None:
-    upsert_rows(connection, tables["sync_state"], [{
+    """Move the stream's watermark forward, never back: of two overlapping runs (a CLI run beside a scheduled
+    one), the one that commits last may hold the older key."""
+    state = tables["sync_state"]
+    row = {
         "stream": stream, "watermark_last_modified": watermark.last_modified,
         "watermark_raw": watermark.last_modified_raw, "watermark_order_id": watermark.order_id,
         "updated_at": _utcnow(), "last_run_id": run_id,
-    }], ["stream"])
+    }
+    if insert_ignoring_duplicates(connection, state, [row], ["stream"]):
+        return
+    # The row exists: lock it (PostgreSQL; SQLite's write transaction already holds the database) and compare.
+    stored = connection.execute(
+        sa.select(state.c.watermark_raw, state.c.watermark_order_id).where(state.c.stream == stream).with_for_update()
+    ).one()
+    if stored.watermark_raw is None or Watermark(stored.watermark_raw, int(stored.watermark_order_id or 0)) < watermark:
+        connection.execute(state.update().where(state.c.stream == stream).values(**row))
 
 
 def stored_versions(engine: sa.Engine, order_ids: Sequence[int]) -> dict[int, str]:

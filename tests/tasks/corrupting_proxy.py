@@ -8,6 +8,7 @@ run" is about.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import re
 import socket
@@ -48,6 +49,10 @@ class CorruptingProxy:
         self.base_url = ""
         self.hits = 0
         self._client: httpx.AsyncClient | None = None
+        # While `released` is clear, detail GETs wait at the proxy (`waiting` counts them): a run held mid-way.
+        self.released = threading.Event()
+        self.released.set()
+        self.waiting = 0
 
     def corrupt(self, method: str, path: str, rewrite: Callable[[int, Any], tuple[int, Any]], times: int = 1) -> None:
         with self.lock:
@@ -71,6 +76,10 @@ class CorruptingProxy:
         return None
 
     async def _forward(self, request: Request) -> Response:
+        if re.fullmatch(r"/v1/orders/\d+", request.url.path) and not self.released.is_set():
+            self.waiting += 1
+            while not self.released.is_set():
+                await asyncio.sleep(0.01)
         if self._client is None:  # made in the server's event loop, kept for its connection pool
             self._client = httpx.AsyncClient(base_url=self.upstream, timeout=30)
         upstream = await self._client.request(

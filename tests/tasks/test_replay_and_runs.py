@@ -176,3 +176,39 @@ def test_the_error_kept_for_a_failed_run_is_one_short_line_without_row_data_or_s
 
     settings = load_settings(api_key="sk-very-secret", party_id=1)
     assert "sk-very-secret" not in error_text(RuntimeError("header sk-very-secret refused"), settings)
+
+
+def test_of_two_overlapping_runs_the_one_committing_last_with_an_older_key_never_moves_the_watermark_back(
+    engine: sa.Engine,
+) -> None:
+    import threading
+    import time
+
+    from tasks.warehouse import read_watermark
+    from tests.tasks.corrupting_proxy import CorruptingProxy
+
+    with SandboxServer(Sandbox(seed=12, orders=120, delivery_delay_s=0.05)) as billit, \
+            CorruptingProxy(billit.base_url) as slow_path:
+        sync(billit, engine, "incoming", landing_dir=None)
+        cost = sorted(i for i, o in billit.sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost")
+        billit.sandbox.touch_order(cost[0], Comments="first change")
+
+        slow_path.released.clear()  # the scheduled run stops at its detail fetches, its key already chosen
+        older: dict[str, Any] = {}
+        scheduled = threading.Thread(target=lambda: older.update(
+            run_stream("incoming", engine=engine, base_url=slow_path.base_url, api_key="sandbox-api-key",
+                       party_id=COMPANY, landing_dir=None)))
+        scheduled.start()
+        deadline = time.monotonic() + 30
+        while not slow_path.waiting:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+        billit.sandbox.touch_order(cost[1], Comments="second change")
+        newer = sync(billit, engine, "incoming", landing_dir=None)  # the CLI run beside it, to the end
+        slow_path.released.set()
+        scheduled.join(30)
+
+    assert older["status"] == newer["status"] == "succeeded"
+    assert older["watermark_after"] == newer["watermark_after"] == str(read_watermark(engine, "incoming"))
+    assert str(read_watermark(engine, "incoming")).endswith(f"#{cost[1]}")
