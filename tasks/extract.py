@@ -2,19 +2,19 @@
 
 An incremental run of a stream (purchases `Cost`, or sales `Income`):
 
-1. **Probe** (one request): the newest order of the stream and, with `$inlinecount`, how many orders lie in the
-   look-back window. Its LastModified is the run's upper bound, fixed before any listing, so anything modified
-   during the run is left for the next run. When the newest key equals the watermark and the window count
-   equals the warehouse's, nothing changed and the listing is skipped: a quiet run costs this request plus
-   one for deletions.
-2. **List by key** from the watermark minus the look-back (overlap catches changes Billit commits late), up to
-   the upper bound, ordered by (LastModified, OrderID) and paged by key, never by position (see
-   `BillitClient.iter_order_pages_by_key`).
+1. **Probe** (one request): the newest page of the window that starts the look-back below the watermark (an
+   overlap for changes Billit commits late; an hour more across the October fall-back, see `window_start`),
+   newest first. Its first LastModified is the run's upper bound, fixed before any listing, so anything
+   modified during the run is left for the next run. A window smaller than a page is all in the probe: the
+   orders whose version the warehouse lacks are fetched, and a quiet run costs this request plus the deletions.
+2. **List by key** a larger window, up to the upper bound, ordered by (LastModified, OrderID) and paged by key,
+   never by position, with documented operators only (see `BillitClient.iter_order_pages_by_key`).
 3. **Fetch** the full orders whose LastModified the warehouse does not already have, concurrently (bounded by
    the client), while the next pages are listed.
 4. **Land and load** in bounded batches: Parquet first, then one transaction per batch that also moves the
    watermark to the batch's last key. Memory stays flat however large the backlog.
-5. **Deletions** from `/v1/orders/deleted`, with their own watermark.
+5. **Deletions**: the whole of `/v1/orders/deleted`, since what its LastModified means is unknown
+   (`sync_deletions`).
 
 An order listed but not loaded (its detail answered 404 or something unreadable, or it was quarantined whole)
 becomes pending (`tasks.warehouse`); every incremental run first fetches the pending orders again, so a bad answer
@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -46,32 +47,26 @@ from connectors.billit import (
     prop,
 )
 from connectors.billit.client import DELETED_ORDERS_PATH
-from connectors.billit.odata import BillitTimestamp, Expr
+from connectors.billit.odata import PAGE_SIZE, BillitTimestamp, Expr
 from tasks.landing import LandingWriter
 from tasks.warehouse import (
     LoadCounts,
     NotLoaded,
     RunRecord,
     Watermark,
-    count_window,
     load_orders_isolating_refusals,
     mark_deleted,
     pending_orders,
-    read_watermark,
     stored_versions,
 )
 
 
 @dataclass(frozen=True)
 class Stream:
-    """One extraction stream; each has its own watermark, and so do its deletions."""
+    """One extraction stream (its own watermark): purchases or sales."""
 
     name: str
     direction: str
-
-    @property
-    def deletions(self) -> str:
-        return f"{self.name}.deleted"
 
 
 STREAMS: dict[str, Stream] = {
@@ -126,26 +121,47 @@ async def _incremental(
     writer: _BatchWriter, stats: ExtractStats,
 ) -> None:
     watermark = run.watermark_before
-    lower = watermark.last_modified - options.lookback if watermark else None
+    lower = window_start(watermark, options.lookback) if watermark else None
     direction = prop("OrderDirection").eq(stream.direction)
     window: Expr = all_of([direction, *([prop("LastModified").ge(lower)] if lower else [])]) or direction
+    # The newest page of the window, newest first. Its first order fixes the run's upper bound. When it holds
+    # fewer orders than a page, it is the whole window: its versions, compared with the warehouse's, say what
+    # changed, and a quiet run costs this one request (Billit's Count is not needed: it is undocumented).
     probe = await billit.list_page(ODataQuery(
-        filter=window, orderby=(("LastModified", "desc"), ("OrderID", "desc")), top=1, inline_count=True,
+        filter=window, orderby=(("LastModified", "desc"), ("OrderID", "desc")), top=PAGE_SIZE,
     ))
     if not probe.items:
         stats.skipped_quiet = True
         return
-    newest = probe.items[0]
-    upper = _listed_timestamp(newest, "the newest order")
-    if (
-        watermark is not None and (upper, newest["OrderID"]) == (watermark.last_modified_raw, watermark.order_id)
-        and probe.count is not None
-        and probe.count == await asyncio.to_thread(count_window, engine, stream.direction, lower)
-    ):
-        stats.skipped_quiet = True
+    upper = _listed_timestamp(probe.items[0], "the newest order")
+    if len(probe.items) < PAGE_SIZE:
+        stats.paging.pages += 1
+        stats.orders_listed += len(probe.items)
+        fetched = await _fetch_changed(billit, engine, probe.items, stats, writer.run.counts)
+        newest = _later(watermark, page_key(probe.items[::-1]))
+        stats.skipped_quiet = not fetched and newest == watermark
+        await writer.write(fetched, None if stats.skipped_quiet else newest)
         return
     bounded = all_of([window, prop("LastModified").le(upper)])
     await _extract(billit, engine, bounded, options, writer, stats, floor=watermark, move_watermark=True)
+
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+
+
+def window_start(watermark: Watermark, lookback: timedelta) -> datetime:
+    """Where an incremental run starts listing: the look-back below the watermark, one hour further when the
+    watermark lies in the hour Brussels repeats on the last Sunday of October.
+
+    Billit writes naive local time (docs/reference/billit-api.md#timestamps). A watermark taken in the first pass
+    of that hour is above the LastModified of every order changed in the second pass, which a look-back of
+    minutes would never reach again.
+    """
+    start = watermark.last_modified - lookback
+    wall = watermark.last_modified
+    if wall.replace(tzinfo=BRUSSELS, fold=0).utcoffset() != wall.replace(tzinfo=BRUSSELS, fold=1).utcoffset():
+        start -= timedelta(hours=1)
+    return start
 
 
 async def _backfill(
@@ -162,10 +178,15 @@ async def _backfill(
                 clauses: list[Expr] = [direction]
                 if start is not None:
                     clauses.append(prop("LastModified").ge(start))
-                if end is not None:
-                    clauses.append(prop("LastModified").lt(end))
+                if end is not None:  # [start, end) with documented operators only: `le` the tick before `end`
+                    clauses.append(prop("LastModified").le(_tick_before(end)))
                 group.create_task(_extract(billit, engine, all_of(clauses), options, writer, stats, floor=None,
                                            move_watermark=False))
+
+
+def _tick_before(moment: datetime) -> BillitTimestamp:
+    """The last instant Billit can write before `moment` (100 ns before it)."""
+    return BillitTimestamp((moment - timedelta(microseconds=1)).isoformat(timespec="microseconds") + "9")
 
 
 def split_window(since: datetime, until: datetime, slices: int) -> list[tuple[datetime, datetime]]:
@@ -191,14 +212,8 @@ async def _extract(
             async def list_pages() -> None:
                 async for page in billit.iter_order_pages_by_key(window, stats=stats.paging):
                     stats.orders_listed += len(page)
-                    listed = _listed_versions(page)
-                    known = await asyncio.to_thread(stored_versions, engine, list(listed))
-                    changed = {order_id: version for order_id, version in listed.items()
-                               if known.get(order_id) != version}
-                    writer.run.counts.orders_unchanged += len(listed) - len(changed)
-                    unkeyed = [NotLoaded(None, str(item.get("LastModified", ""))[:40], "listed without an OrderID")
-                               for item in page if _order_id(item) is None]
-                    await pages.put((page, group.create_task(_fetch_orders(billit, changed, stats, unkeyed))))
+                    fetching = group.create_task(_fetch_changed(billit, engine, page, stats, writer.run.counts))
+                    await pages.put((page, fetching))
                 await pages.put(None)
 
             async def load_pages() -> None:
@@ -215,6 +230,19 @@ async def _extract(
 
             group.create_task(list_pages())
             group.create_task(load_pages())
+
+
+async def _fetch_changed(
+    billit: BillitClient, engine: sa.Engine, page: list[dict[str, Any]], stats: ExtractStats, counts: LoadCounts,
+) -> Fetched:
+    """The full orders of a listing page whose LastModified the warehouse does not have yet."""
+    listed = _listed_versions(page)
+    known = await asyncio.to_thread(stored_versions, engine, list(listed))
+    changed = {order_id: version for order_id, version in listed.items() if known.get(order_id) != version}
+    counts.orders_unchanged += len(listed) - len(changed)
+    unkeyed = [NotLoaded(None, str(item.get("LastModified", ""))[:40], "listed without an OrderID")
+               for item in page if _order_id(item) is None]
+    return await _fetch_orders(billit, changed, stats, unkeyed)
 
 
 async def retry_pending(
@@ -353,21 +381,20 @@ class _BatchWriter:
 async def sync_deletions(
     billit: BillitClient, engine: sa.Engine, stream: Stream, run: RunRecord, options: SyncOptions
 ) -> int:
-    """Mark orders Billit reports deleted since the deletions watermark (minus the look-back)."""
-    watermark = await asyncio.to_thread(read_watermark, engine, stream.deletions)
-    clauses: list[Expr] = [prop("OrderDirection").eq(stream.direction)]
-    if watermark is not None:
-        clauses.append(prop("LastModified").ge(watermark.last_modified - options.lookback))
-    marked = 0
-    async for page in billit.iter_order_pages_by_key(all_of(clauses), path=DELETED_ORDERS_PATH):
-        if not page:
-            break
-        for item in page:  # a deletion is never skipped: an unreadable one fails the run before the watermark moves
-            _listed_timestamp(item, "a deleted order")
-        key = _later(watermark, page_key(page))
-        marked += await asyncio.to_thread(
-            mark_deleted, engine, page, stream=stream.deletions, run_id=run.run_id, watermark=key
-        )
-        watermark = key
-    return marked
+    """Mark the orders of this stream that Billit lists as deleted (`is_deleted`, `deleted_at`).
 
+    Billit documents `/v1/orders/deleted` only as "a list of deleted orders" (docs/reference/billit-api.md#deletions):
+    whether it honours `$filter`, and whether its LastModified is the deletion time or the order's last change, is
+    unknown. A watermark on that LastModified would miss the deletion of an order last changed long ago, so every
+    run reads the whole list (one request per 120 deleted orders), keeps this stream's orders (a server that
+    ignores the filter lists both directions) and marks those the warehouse still holds as live. Paging follows
+    NextPageLink (or `$skip`): the list only grows, and a repeat is dropped.
+    """
+    query = ODataQuery(filter=prop("OrderDirection").eq(stream.direction), orderby=(("OrderID", "asc"),))
+    marked = 0
+    async for page in billit.iter_order_pages(query, path=DELETED_ORDERS_PATH):
+        deleted = [item for item in page if item.get("OrderDirection", stream.direction) == stream.direction]
+        for item in deleted:  # a deletion is never skipped: an unreadable one fails the run
+            _listed_timestamp(item, "a deleted order")
+        marked += await asyncio.to_thread(mark_deleted, engine, deleted, run_id=run.run_id)
+    return marked

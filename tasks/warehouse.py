@@ -145,18 +145,6 @@ def stored_versions(engine: sa.Engine, order_ids: Sequence[int]) -> dict[int, st
         return {row.order_id: row.last_modified_raw for row in rows}
 
 
-def count_window(engine: sa.Engine, direction: str, since: datetime | None) -> int:
-    """Orders of one direction the warehouse holds (not deleted) with LastModified at or after `since`."""
-    invoices = reflect_tables(engine)["invoices"]
-    query = sa.select(sa.func.count()).select_from(invoices).where(
-        invoices.c.direction == direction, invoices.c.is_deleted.is_(False)
-    )
-    if since is not None:
-        query = query.where(invoices.c.last_modified >= since)
-    with engine.connect() as connection:
-        return int(connection.execute(query).scalar_one())
-
-
 def load_orders(
     engine: sa.Engine, orders: Sequence[Mapping[str, Any]], *, stream: str, run_id: str,
     watermark: Watermark | None = None, not_loaded: Sequence[NotLoaded] = (), landing_file: str | None = None,
@@ -368,11 +356,12 @@ def _history_row(invoice: Mapping[str, Any], run_id: str) -> dict[str, Any]:
     }
 
 
-def mark_deleted(
-    engine: sa.Engine, deleted: Iterable[Mapping[str, Any]], *, stream: str, run_id: str,
-    watermark: Watermark | None,
-) -> int:
-    """Flag orders Billit lists as deleted (`is_deleted`, `deleted_at`); rows are kept, never removed."""
+def mark_deleted(engine: sa.Engine, deleted: Iterable[Mapping[str, Any]], *, run_id: str) -> int:
+    """Flag orders Billit lists as deleted (`is_deleted`, `deleted_at`); rows are kept, never removed.
+
+    `deleted_at` is the LastModified `/v1/orders/deleted` reports: the deletion time, or (Billit does not say)
+    the order's last change before it (docs/reference/billit-api.md#deletions).
+    """
     tables = reflect_tables(engine)
     invoices = tables["invoices"]
     when = {int(item["OrderID"]): datetime.fromisoformat(str(item["LastModified"])) for item in deleted
@@ -398,8 +387,6 @@ def mark_deleted(
             marked = len(rows)
             # Billit says these are gone: a pending one will never load, and its quarantine is settled.
             _forget_pending(connection, tables, {order_id: "" for order_id in when}, run_id)
-        if watermark is not None:
-            _save_watermark(connection, tables, stream, watermark, run_id)
     return marked
 
 

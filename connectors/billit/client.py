@@ -48,7 +48,7 @@ from connectors.billit.errors import (
     BillitTransportError,
     BillitValidationError,
 )
-from connectors.billit.odata import PAGE_SIZE, BillitTimestamp, Expr, ODataQuery, all_of, prop
+from connectors.billit.odata import PAGE_SIZE, BillitTimestamp, Direction, Expr, ODataQuery, all_of, prop
 from connectors.billit.pagination import ODataPaginator, Page, PageRequest, PagingStats, parse_page
 from connectors.billit.settings import BillitSettings
 from connectors.billit.wire import encode_json, parse_error_details, parse_json, parse_order_id
@@ -189,32 +189,72 @@ class BillitClient:
 
         With `$skip` an order modified mid-listing moves to the end and shifts every later row left by one, so an
         unmodified order is skipped, and its old LastModified lies below any later watermark: lost for good. Paging
-        by key cannot skip: every request asks for what sorts after the last record already returned. The cursor
-        is Billit's own timestamp text (7 fraction digits), so `eq` matches the stored value exactly.
+        by key cannot skip: every request asks for what sorts after what was already returned.
+
+        Only operators Billit documents are used, `eq`, `ge` and `and` (docs/reference/billit-api.md#filters): each
+        request asks for `LastModified ge T`, T being the last timestamp returned, and drops the head it already
+        yielded (the orders at T up to the last OrderID). When a whole page is that head (more orders share T than
+        a page holds), the tie is drained by OrderID with `LastModified eq T and OrderID ge K`, and the listing
+        goes on from the next tick, `LastModified ge T + 100 ns`. Cursors are Billit's own timestamp text (7
+        fraction digits), so `eq` matches the stored value exactly.
         """
         stats = stats if stats is not None else PagingStats()
-        cursor: tuple[BillitTimestamp, int] | None = None
+        last: tuple[str, int] | None = None  # sort key of the last order yielded
+        since: BillitTimestamp | None = None
+        unkeyed: set[int] = set()  # OrderIDs listed without a readable LastModified, yielded once
         while True:
-            after = None
-            if cursor is not None:
-                last_modified, order_id = cursor
-                after = prop("LastModified").gt(last_modified) | (
-                    prop("LastModified").eq(last_modified) & prop("OrderID").gt(order_id)
-                )
-            query = ODataQuery(
-                filter=all_of(clause for clause in (base_filter, after) if clause is not None),
-                orderby=(("LastModified", "asc"), ("OrderID", "asc")), top=page_size,
+            page = await self._keyset_page(
+                path, [base_filter, prop("LastModified").ge(since) if since else None],
+                (("LastModified", "asc"), ("OrderID", "asc")), page_size, stats,
             )
-            page = (await self.list_page(query, path=path)).items
-            stats.pages += 1
-            stats.records += len(page)
-            yield page
+            fresh = []
+            for item in page:
+                key = _sort_key(item)
+                if key is None:
+                    order_id = _order_id_of(item)
+                    if order_id is None or order_id not in unkeyed:
+                        unkeyed.add(order_id or 0)
+                        fresh.append(item)
+                elif last is None or key > last:
+                    fresh.append(item)
+            if fresh:
+                yield fresh
             if len(page) < page_size:
                 return
-            next_cursor = _last_key(page)
-            if next_cursor is None or (cursor is not None and next_cursor <= cursor):
-                raise BillitPaginationError(f"keyset paging did not advance past {cursor}")
-            cursor = next_cursor
+            tail = _last_key(page)
+            if tail is None:
+                raise BillitPaginationError("a full listing page without one readable (LastModified, OrderID)")
+            if fresh:
+                last, since = _tick_key(tail), tail[0]
+                continue
+            if last is None or since is None:
+                raise BillitPaginationError("keyset paging did not advance")
+            tie, after = since, last[1]
+            while True:  # more orders share `tie` than a page holds: drain them by OrderID
+                page = await self._keyset_page(
+                    path, [base_filter, prop("LastModified").eq(tie), prop("OrderID").ge(after + 1)],
+                    (("OrderID", "asc"),), page_size, stats,
+                )
+                ids = [order_id for item in page if (order_id := _order_id_of(item)) is not None and order_id > after]
+                if ids:
+                    yield [item for item in page if (_order_id_of(item) or 0) > after]
+                if len(page) < page_size:
+                    break
+                if not ids:
+                    raise BillitPaginationError(f"draining the orders at {tie} did not advance past {after}")
+                after = max(ids)
+            last, since = (tie.sort_key, after), tie.next_tick()
+
+    async def _keyset_page(
+        self, path: str, clauses: list[Expr | None], orderby: tuple[tuple[str, Direction], ...], page_size: int,
+        stats: PagingStats,
+    ) -> list[dict[str, Any]]:
+        query = ODataQuery(filter=all_of(clause for clause in clauses if clause is not None), orderby=orderby,
+                           top=page_size)
+        page = (await self.list_page(query, path=path)).items
+        stats.pages += 1
+        stats.records += len(page)
+        return page
 
     async def iter_orders(
         self, query: ODataQuery | None = None, *, page_size: int | None = None, stats: PagingStats | None = None
@@ -394,17 +434,34 @@ def _as_is(body: Any) -> Any:
     return body
 
 
+def _order_id_of(item: Any) -> int | None:
+    order_id = item.get("OrderID") if isinstance(item, dict) else None
+    return order_id if isinstance(order_id, int) and not isinstance(order_id, bool) else None
+
+
+def _key(item: Any) -> tuple[BillitTimestamp, int] | None:
+    order_id = _order_id_of(item)
+    if order_id is None:
+        return None
+    try:
+        return BillitTimestamp(str(item.get("LastModified"))), order_id
+    except ValueError:
+        return None
+
+
+def _sort_key(item: Any) -> tuple[str, int] | None:
+    key = _key(item)
+    return _tick_key(key) if key else None
+
+
+def _tick_key(key: tuple[BillitTimestamp, int]) -> tuple[str, int]:
+    return key[0].sort_key, key[1]
+
+
 def _last_key(page: list[dict[str, Any]]) -> tuple[BillitTimestamp, int] | None:
     """The (LastModified, OrderID) of the page's last well-formed item: a corrupted item is listed again by the
     next page rather than breaking the cursor."""
-    for item in reversed(page):
-        order_id = item.get("OrderID") if isinstance(item, dict) else None
-        if isinstance(order_id, int) and not isinstance(order_id, bool):
-            try:
-                return BillitTimestamp(str(item.get("LastModified"))), order_id
-            except ValueError:
-                continue
-    return None
+    return next((key for item in reversed(page) if (key := _key(item)) is not None), None)
 
 
 def _display_url(path: str, params: Mapping[str, str] | None) -> str:

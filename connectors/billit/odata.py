@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Literal
@@ -46,6 +46,20 @@ class BillitTimestamp(str):
         if not _BILLIT_TIMESTAMP.match(text):
             raise ValueError(f"not a Billit timestamp: {text!r}")
         return super().__new__(cls, text)
+
+    @property
+    def sort_key(self) -> str:
+        """The text with a time and a 7-digit fraction, so that text order is time order to the tick (100 ns)."""
+        seconds, _, fraction = (self if "T" in self else f"{self}T00:00:00").partition(".")
+        return f"{seconds}.{fraction:0<7}"
+
+    def next_tick(self) -> BillitTimestamp:
+        """The next instant Billit can write: this one plus 100 ns (`ge` on it means "after this one")."""
+        seconds, _, fraction = self.sort_key.partition(".")
+        ticks = int(fraction) + 1
+        if ticks == 10**7:
+            seconds, ticks = (datetime.fromisoformat(seconds) + timedelta(seconds=1)).isoformat(), 0
+        return BillitTimestamp(f"{seconds}.{ticks:07d}")
 
 
 Scalar = str | bool | int | Decimal | date | datetime | Enum | None

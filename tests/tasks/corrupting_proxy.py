@@ -48,6 +48,7 @@ class CorruptingProxy:
         self.lock = threading.Lock()
         self.base_url = ""
         self.hits = 0
+        self.queries: list[str] = []  # the query string of every request, as the client sent it
         self._client: httpx.AsyncClient | None = None
         # While `released` is clear, detail GETs wait at the proxy (`waiting` counts them): a run held mid-way.
         self.released = threading.Event()
@@ -76,6 +77,7 @@ class CorruptingProxy:
         return None
 
     async def _forward(self, request: Request) -> Response:
+        self.queries.append(request.url.query)
         if re.fullmatch(r"/v1/orders/\d+", request.url.path) and not self.released.is_set():
             self.waiting += 1
             while not self.released.is_set():

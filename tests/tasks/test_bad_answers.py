@@ -333,3 +333,36 @@ def test_an_answer_that_is_not_a_listing_is_refused_not_read_as_no_orders(body: 
         parse_page(body)
     assert parse_page({"Items": [], "Count": "abc"}).count is None
     assert parse_page({"Items": [], "Count": 3}).count == 3
+
+
+def test_a_sync_uses_only_the_filter_operators_billit_documents(
+    server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine
+) -> None:
+    from urllib.parse import parse_qs
+
+    server.sandbox.touch_order(a_purchase(server), Comments="x")
+    sync_both(proxy, engine)
+    sync(proxy, engine, since=__import__("datetime").datetime(2020, 1, 1),
+         until=__import__("datetime").datetime(2030, 1, 1))  # a backfill in slices too
+    filters = [value for query in proxy.queries for value in parse_qs(query).get("$filter", [])]
+    assert filters and all(f" {op} " not in text and "(" not in text
+                           for text in filters for op in ("or", "gt", "lt", "ne"))
+    assert not any("$inlinecount" in query for query in proxy.queries)
+    assert_warehouse_matches_billit(server, engine)
+
+
+@pytest.mark.parametrize(("watermark", "start"), [
+    ("2026-10-25T02:30:00.1234567", "2026-10-25T01:15:00.123456"),  # the repeated hour: one hour further
+    ("2026-10-25T01:59:00", "2026-10-25T01:44:00"),
+    ("2026-10-25T03:00:00", "2026-10-25T02:45:00"),
+    ("2026-03-29T03:10:00", "2026-03-29T02:55:00"),  # spring forward: nothing repeats
+])
+def test_the_window_reaches_an_hour_further_back_from_a_watermark_in_the_repeated_october_hour(
+    watermark: str, start: str
+) -> None:
+    from datetime import datetime, timedelta
+
+    from tasks.extract import window_start
+    from tasks.warehouse import Watermark
+
+    assert window_start(Watermark(watermark, 1), timedelta(minutes=15)) == datetime.fromisoformat(start)
