@@ -359,6 +359,34 @@ def status(warehouse_url: WarehouseOption = None) -> None:
         console.print(table)
 
 
+@app.command()
+def doctor(
+    warehouse_url: Annotated[str | None, typer.Option(
+        "--warehouse-url", envvar="WAREHOUSE_URL",
+        help="A warehouse to compare deleted orders with (optional; read, never written).")] = None,
+) -> None:
+    """Ask the live Billit API, read-only, what its docs leave open, and print what it answered."""
+    with _clear_errors():
+        from connectors.warehouse import check_warehouse, reflect_tables
+        from tasks.doctor import run_doctor
+        from tasks.sync import billit_settings, warehouse_engine
+
+        settings = billit_settings()
+        engine = None
+        if warehouse_url:
+            engine = warehouse_engine(warehouse_url)
+            check_warehouse(engine)
+            engine = engine if "invoices" in reflect_tables(engine) else None
+        findings = run_doctor(settings, engine)
+    table = Table(title=f"Billit at {settings.base_url}, company {settings.party_id}")
+    for column in ("check", "Billit answered", "what the sync does"):
+        table.add_column(column)
+    for finding in findings:
+        table.add_row(finding.check, finding.answer, finding.consequence)
+    console.print(table)
+    console.print("docs/reference/billit-api.md#to-confirm explains each check.")
+
+
 def _cell(value: object) -> str:
     if value is None:
         return ""
@@ -399,11 +427,34 @@ def sandbox_serve(
     ] = 0.0,
     modify_during_paging: Annotated[int, typer.Option(help="Orders modified before each list request.")] = 0,
     delivery_delay_s: Annotated[float, typer.Option(help="Seconds from send to Delivered/Error.")] = 0.5,
+    refuse_or: Annotated[bool, typer.Option(help="Answer `or`/parentheses in $filter with 400 InvalidFilter.")] = False,
+    refuse_gt: Annotated[bool, typer.Option(help="Answer `gt`/`lt` in $filter with 400 InvalidFilter.")] = False,
+    ignore_inlinecount: Annotated[bool, typer.Option(help="Ignore $inlinecount=allpages (no Count).")] = False,
+    deleted_ignores_filter: Annotated[
+        bool, typer.Option(help="/v1/orders/deleted ignores $filter (every deleted order, both directions).")
+    ] = False,
+    deleted_last_modified: Annotated[
+        str, typer.Option(help="LastModified on /v1/orders/deleted: `deletion` time or the `order`'s last change.")
+    ] = "deletion",
+    fraction_digits: Annotated[
+        int, typer.Option(min=6, max=7, help="Fraction digits of timestamps (7 = .NET's 100 ns, as Billit writes).")
+    ] = 6,
+    next_link_host: Annotated[
+        str | None, typer.Option(help="Scheme and host NextPageLink names, e.g. http://billit-internal:8080.")
+    ] = None,
+    clock_utc: Annotated[
+        str | None, typer.Option(help="Run a simulated Brussels clock from this UTC instant, e.g. 2026-10-25T00:45:00.")
+    ] = None,
+    clock_speed: Annotated[
+        float, typer.Option(min=0.0, help="Simulated seconds per real second (with --clock-utc; 0 freezes it).")
+    ] = 1.0,
 ) -> None:
     """Serve the sandbox until interrupted. Api key `sandbox-api-key`; companies 574991 and 574992."""
     import time
 
+    from connectors.billit.sandbox.clock import SimulatedBrusselsClock
     from connectors.billit.sandbox.faults import Faults
+    from connectors.billit.sandbox.quirks import Quirks
     from connectors.billit.sandbox.server import serve
     from connectors.billit.sandbox.store import Sandbox
 
@@ -412,12 +463,25 @@ def sandbox_serve(
         rate_drop=fault_drop, rate_post_commit_drop=fault_post_commit_drop,
         modify_during_paging=modify_during_paging, seed=seed,
     )
+    try:
+        quirks = Quirks(
+            refuse_or=refuse_or, refuse_gt=refuse_gt, ignore_inlinecount=ignore_inlinecount,
+            deleted_ignores_filter=deleted_ignores_filter, deleted_last_modified=deleted_last_modified,
+            fraction_digits=fraction_digits, next_link_host=next_link_host,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    try:
+        clock = SimulatedBrusselsClock(clock_utc, clock_speed) if clock_utc is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"--clock-utc: {exc}") from None
     started = time.perf_counter()
-    sandbox = Sandbox(seed=seed, orders=orders, faults=faults, delivery_delay_s=delivery_delay_s)
+    sandbox = Sandbox(seed=seed, orders=orders, faults=faults, delivery_delay_s=delivery_delay_s, quirks=quirks,
+                      clock=clock)
     console.print(
         f"[bold]Billit sandbox[/] on http://{host}:{port} — {orders} orders (seed {seed}) generated in "
         f"{time.perf_counter() - started:.1f}s; ApiKey {SANDBOX_API_KEY}, PartyID 574991 or 574992; "
-        f"faults: GET/PUT http://{host}:{port}/_sandbox/faults"
+        f"faults, quirks, clock: GET/PUT http://{host}:{port}/_sandbox/faults|quirks|clock"
     )
     with _clear_errors():
         serve(sandbox, host=host, port=port)

@@ -132,16 +132,14 @@ def _save_watermark(connection: sa.Connection, tables: Mapping[str, sa.Table], s
         connection.execute(state.update().where(state.c.stream == stream).values(**row))
 
 
-def stored_versions(engine: sa.Engine, order_ids: Sequence[int]) -> dict[int, str]:
-    """Billit's LastModified text of the orders the warehouse already has (deleted ones excluded)."""
+def stored_versions(engine: sa.Engine, order_ids: Sequence[int], *, include_deleted: bool = False) -> dict[int, str]:
+    """Billit's LastModified text of the orders the warehouse already has (deleted ones excluded unless asked)."""
     if not order_ids:
         return {}
     invoices = reflect_tables(engine)["invoices"]
+    query = sa.select(invoices.c.order_id, invoices.c.last_modified_raw).where(invoices.c.order_id.in_(list(order_ids)))
     with engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(invoices.c.order_id, invoices.c.last_modified_raw)
-            .where(invoices.c.order_id.in_(list(order_ids)), invoices.c.is_deleted.is_(False))
-        )
+        rows = connection.execute(query if include_deleted else query.where(invoices.c.is_deleted.is_(False)))
         return {row.order_id: row.last_modified_raw for row in rows}
 
 
