@@ -11,16 +11,19 @@ Routes implemented (billit-api.md §2, checklist §14):
 Authentication (§1.2, §7.2): ``ApiKey`` header (any case) or ``Authorization: Bearer``; ``PartyID`` selects the
 company. Billit answers 401 — not 404 — for a PartyID or an order id the caller may not access.
 
-Admin routes (no auth, never affected by faults): ``GET``/``PUT /_sandbox/faults``, ``GET /_sandbox/stats``,
-``POST /_sandbox/orders/{id}/touch``, ``POST /_sandbox/deliveries/flush`` and
-``PUT /_sandbox/participants/{id}``.
+Admin routes (no auth, never affected by faults): ``GET``/``PUT /_sandbox/faults``, ``GET``/``PUT
+/_sandbox/quirks`` (the undocumented answers, ``quirks.py``), ``GET``/``PUT /_sandbox/clock`` (a simulated
+Brussels clock, ``clock.py``), ``GET /_sandbox/stats``, ``POST /_sandbox/orders/{id}/touch``,
+``POST /_sandbox/deliveries/flush`` and ``PUT /_sandbox/participants/{id}``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -29,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from connectors.billit.sandbox.clock import SimulatedBrusselsClock, parse_tick_datetime
 from connectors.billit.sandbox.delivery import apply_due_events, send_orders
 from connectors.billit.sandbox.errors import ApiError
 from connectors.billit.sandbox.faults import FaultMiddleware, Faults
@@ -116,10 +120,12 @@ def list_orders(sandbox: Sandbox, request: Request, _body: bytes, *, deleted: bo
             # $skip-paging trap, and the test of every other way of paging.
             modify_random_orders(sandbox, company_id, modify)
         url = request.url
-        base_url = f"{url.scheme}://{url.netloc}{url.path}"
-        body = list_page(sandbox, company_id, deleted, query, base_url, sandbox.today())
+        # Quirk next_link_host: the link names the host the server believes it is (a proxy's backend), not ours.
+        host = sandbox.quirks.next_link_host or url.netloc
+        origin = host if "://" in host else f"{url.scheme}://{host}"
+        body = list_page(sandbox, company_id, deleted, query, origin + url.path, sandbox.today())
     except ODataError as exc:
-        raise ApiError.generic(str(exc)) from None
+        raise ApiError(400, [(exc.code, str(exc))]) from None
     return _json(body)
 
 
@@ -256,6 +262,7 @@ def _endpoint(sandbox: Sandbox, handler: Handler) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         raw = await request.body() if request.method in ("POST", "PATCH", "PUT") else b""
         with sandbox.lock:
+            sandbox.apply_quirks()
             apply_due_events(sandbox)
             try:
                 return handler(sandbox, request, raw)
@@ -285,6 +292,73 @@ def _admin_faults(sandbox: Sandbox) -> Callable[[Request], Any]:
     return endpoint
 
 
+def _admin_quirks(sandbox: Sandbox) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                changes = json.loads(await request.body() or b"{}")
+                if not isinstance(changes, dict):
+                    raise ValueError("expected a JSON object")
+                sandbox.update_quirks(changes)
+            except ValueError as exc:
+                return _json(json.dumps({"error": str(exc)}).encode(), 400)
+        return _json(json.dumps(sandbox.quirks.to_dict()).encode())
+
+    return endpoint
+
+
+_CLOCK_KEYS = frozenset({"utc", "speed", "advance_s"})
+
+
+def _update_clock(sandbox: Sandbox, changes: dict[str, Any]) -> None:
+    """``{"utc": ..., "speed": ..., "advance_s": ...}``: start or steer a simulated clock; ``utc`` null = wall clock."""
+    unknown = sorted(set(changes) - _CLOCK_KEYS)
+    if unknown:
+        raise ValueError(f"unknown clock setting(s) {', '.join(map(repr, unknown))}; known: advance_s, speed, utc")
+    advance = changes.get("advance_s")
+    if advance is not None and (
+        isinstance(advance, bool) or not isinstance(advance, int | float) or not math.isfinite(advance) or advance < 0
+    ):
+        raise ValueError(f"advance_s must be a number of seconds >= 0, not {advance!r}")
+    if not changes:
+        return
+    if "utc" in changes and changes["utc"] is None:
+        if set(changes) != {"utc"}:
+            raise ValueError("utc null (back to the wall clock) takes no other setting")
+        sandbox.set_clock(None)
+        return
+    clock = sandbox.clock
+    if "utc" in changes:
+        if not isinstance(changes["utc"], str):
+            raise ValueError("utc must be an ISO timestamp string (naive = UTC) or null")
+        speed = changes.get("speed", clock.speed if isinstance(clock, SimulatedBrusselsClock) else 1.0)
+        clock = SimulatedBrusselsClock(changes["utc"], speed)
+    elif not isinstance(clock, SimulatedBrusselsClock):
+        raise ValueError("the sandbox runs on the wall clock: set utc first")
+    elif "speed" in changes:
+        clock.set_speed(changes["speed"])
+    if advance:
+        clock.advance(timedelta(seconds=advance))
+    sandbox.set_clock(clock)
+
+
+def _admin_clock(sandbox: Sandbox) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                changes = json.loads(await request.body() or b"{}")
+                if not isinstance(changes, dict):
+                    raise ValueError("expected a JSON object")
+                with sandbox.lock:
+                    _update_clock(sandbox, changes)
+            except (TypeError, ValueError) as exc:
+                return _json(json.dumps({"error": str(exc)}).encode(), 400)
+        with sandbox.lock:
+            return _json(json.dumps(sandbox.clock.describe()).encode())
+
+    return endpoint
+
+
 def _admin_stats(sandbox: Sandbox) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         with sandbox.lock:
@@ -299,9 +373,14 @@ def _admin_touch(sandbox: Sandbox) -> Callable[[Request], Any]:
         raw = await request.body()
         order_id = request.path_params["order_id"]
         try:
-            changes = bind(parse_body(raw) or {}, ORDER_SCHEMA)
+            body = parse_body(raw) or {}
+            changes = bind(body, ORDER_SCHEMA)
+            given = next((v for k, v in body.items() if k.lower() == "lastmodified"), None)
+            if isinstance(given, str):
+                # Keep a 7th fraction digit (the binder, like a µs datetime, stops at 6).
+                changes["LastModified"] = parse_tick_datetime(given)
             last_modified = sandbox.touch_order(order_id, **changes)
-        except BindingError as exc:
+        except (BindingError, ValueError) as exc:
             return _json(json.dumps({"error": str(exc)}).encode(), 400)
         except KeyError:
             return _json(json.dumps({"error": f"order {order_id} not found"}).encode(), 404)
@@ -356,6 +435,8 @@ def create_app(sandbox: Sandbox) -> Starlette:
         api("/v1/files/{file_id}", get_file, "GET"),
         api("/v1/account/accountInformation", account_information, "GET"),
         Route("/_sandbox/faults", _admin_faults(sandbox), methods=["GET", "PUT"]),
+        Route("/_sandbox/quirks", _admin_quirks(sandbox), methods=["GET", "PUT"]),
+        Route("/_sandbox/clock", _admin_clock(sandbox), methods=["GET", "PUT"]),
         Route("/_sandbox/stats", _admin_stats(sandbox), methods=["GET"]),
         Route("/_sandbox/orders/{order_id:int}/touch", _admin_touch(sandbox), methods=["POST"]),
         Route("/_sandbox/deliveries/flush", _admin_flush(sandbox), methods=["POST"]),

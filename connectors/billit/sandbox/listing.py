@@ -7,6 +7,12 @@ limit truncated the result, so ``$top`` ≤ 120 never gets one even when more ro
 gotcha. ``Sandbox(stock_top_behaviour=False)`` instead treats such a ``$top`` as the page size and links to
 ``$skip + $top`` while rows remain.
 
+Quirks (``quirks.py``) change four answers: ``refuse_or``/``refuse_gt`` narrow ``$filter``;
+``ignore_inlinecount`` leaves ``Count`` out; on ``/v1/orders/deleted``, ``deleted_ignores_filter`` lists every
+deleted order whatever the ``$filter`` and ``deleted_last_modified="order"`` shows (and filters and sorts on)
+each order's last change before its deletion instead of the deletion time
+(``docs/reference/billit-api.md#deletions``).
+
 Filtered+sorted results are cached per (company, query) and reused while the company's data version is
 unchanged, so walking many pages costs O(page) per request after the first.
 """
@@ -14,7 +20,7 @@ unchanged, so walking many pages costs O(page) per request after the first.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -30,7 +36,7 @@ from connectors.billit.sandbox.odata import (
     next_page_link,
     sort_orders,
 )
-from connectors.billit.sandbox.render import join_page
+from connectors.billit.sandbox.render import join_page, render_summary
 from connectors.billit.sandbox.store import Order, Sandbox
 
 __all__ = ["ListQuery", "list_page", "modify_random_orders", "parse_list_query", "select_rows"]
@@ -93,8 +99,8 @@ def _non_negative(seen: dict[str, str], key: str) -> int | None:
 
 
 @lru_cache(maxsize=256)
-def _compiled_filter(text: str) -> Predicate:
-    return compile_filter(text)
+def _compiled_filter(text: str, refuse_or: bool, refuse_gt: bool) -> Predicate:
+    return compile_filter(text, refuse_or=refuse_or, refuse_gt=refuse_gt)
 
 
 @lru_cache(maxsize=256)
@@ -128,14 +134,21 @@ def _fulltext_predicate(text: str) -> Predicate:
 
 def select_rows(sandbox: Sandbox, company_id: int, deleted: bool, query: ListQuery, today: date) -> list[Order]:
     """The filtered and sorted orders for ``query`` (cached while the company's data is unchanged)."""
+    quirks = sandbox.quirks
     keys = _compiled_orderby(query.orderby)
-    predicate = _compiled_filter(query.filter) if query.filter is not None else None
-    cache_key = (company_id, deleted, query.filter, query.orderby, query.fulltext, today)
+    text = None if deleted and quirks.deleted_ignores_filter else query.filter
+    predicate = _compiled_filter(text, quirks.refuse_or, quirks.refuse_gt) if text is not None else None
+    last_changed = deleted and quirks.deleted_last_modified == "order"
+    cache_key = (company_id, deleted, text, query.orderby, query.fulltext, today, last_changed)
     version = sandbox.versions[company_id]
     hit = sandbox.list_cache.get(cache_key)
     if hit is not None and hit[0] == version:
         return hit[1]
-    source = sandbox.company_orders(company_id, deleted=deleted).values()
+    source: Iterable[Order]
+    if last_changed:
+        source = sandbox.deleted_as_last_changed(company_id)
+    else:
+        source = sandbox.company_orders(company_id, deleted=deleted).values()
     rows = [order for order in source if predicate(order)] if predicate is not None else list(source)
     if query.fulltext:
         fulltext = _fulltext_predicate(query.fulltext)
@@ -163,7 +176,11 @@ def list_page(sandbox: Sandbox, company_id: int, deleted: bool, query: ListQuery
         # Stock LimitResults: a next link only when the page limit (not $top) cut the result short.
         if limit > end:
             link = next_page_link(base_url, query.params, page_size)
-    extra: dict[str, Any] = {"NextPageLink": link, "Count": len(rows) if query.inlinecount else None}
+    count = len(rows) if query.inlinecount and not sandbox.quirks.ignore_inlinecount else None
+    extra: dict[str, Any] = {"NextPageLink": link, "Count": count}
+    if deleted and sandbox.quirks.deleted_last_modified == "order":
+        # The rows are views with another LastModified than the stored order: not for the per-order cache.
+        return join_page((render_summary(order, today) for order in page), extra)
     return join_page((sandbox.render_summary(order, today) for order in page), extra)
 
 

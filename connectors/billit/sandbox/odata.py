@@ -12,6 +12,14 @@ Billit runs ASP.NET Web API 2 with OData v3 query options (billit-api.md §0.2, 
   Web API's ``EnsureStableOrdering``: ``OrderID asc`` is appended unless the key is already ordered on.
 * ``GetNextPageLink``: the absolute next-page URL built exactly like System.Web.Http.OData does.
 
+Two quirks (``quirks.py``) narrow the grammar to what Billit documents: ``refuse_or`` answers ``or`` and
+parentheses, ``refuse_gt`` answers ``gt`` and ``lt``, with 400 ``InvalidFilter``
+(``docs/reference/billit-api.md#filters``).
+
+DateTime values compare at .NET tick precision (100 ns): a literal with 7 fraction digits becomes a
+:class:`~connectors.billit.sandbox.clock.TickDateTime`, and so are stored timestamps when the sandbox writes 7
+digits, so a cursor built from Billit's text matches the stored value exactly.
+
 A filter is compiled once into nested closures; evaluating it is a plain Python call per order.
 Null semantics follow C# (LINQ to Entities with C# null semantics): ``null eq null`` is true, ``x ne 'a'`` is
 true when ``x`` is absent, and ordering comparisons against null are false.
@@ -28,6 +36,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
+
+from connectors.billit.sandbox.clock import with_tick
 
 __all__ = [
     "FILTERABLE",
@@ -138,7 +148,15 @@ _SCALAR_PROPERTIES = frozenset(
 
 
 class ODataError(ValueError):
-    """A query option Billit would reject with 400 ``GenericError``; ``str(err)`` is the Description."""
+    """A query option Billit would reject with 400; ``str(err)`` is the Description, ``code`` the error Code."""
+
+    def __init__(self, message: str, code: str = "GenericError") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _refused(message: str) -> ODataError:
+    return ODataError(message, "InvalidFilter")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -203,15 +221,8 @@ _DATETIME_LITERAL = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _DateTimeLiteral:
-    """A DateTime literal at .NET tick precision: the microsecond part plus 0–9 extra 100 ns ticks."""
-
-    value: datetime
-    extra_ticks: int
-
-
-def _parse_datetime_literal(token: _Token, *, offset_allowed: bool) -> _DateTimeLiteral:
+def _parse_datetime_literal(token: _Token, *, offset_allowed: bool) -> datetime:
+    """The literal's naive Brussels value at .NET tick precision (a ``TickDateTime`` for a 7th digit)."""
     raw = token.text[token.text.index("'") + 1 : -1]
     match = _DATETIME_LITERAL.fullmatch(raw)
     if match is None:
@@ -229,7 +240,7 @@ def _parse_datetime_literal(token: _Token, *, offset_allowed: bool) -> _DateTime
             raise ODataError(f"Unrecognized 'Edm.DateTime' literal '{token.text}' at '{token.pos}' in the $filter.")
         offset = timedelta(0) if zone == "Z" else _offset(zone)
         value = value.replace(tzinfo=timezone(offset)).astimezone(BRUSSELS).replace(tzinfo=None)
-    return _DateTimeLiteral(value, int(digits[6]))
+    return with_tick(value, int(digits[6]))
 
 
 def _offset(zone: str) -> timedelta:
@@ -262,7 +273,6 @@ class _Node:
     edm: str  # EDM type name, or "null"
     is_const: bool = False
     const: Any = None
-    extra_ticks: int = 0  # sub-microsecond part of a DateTime literal
 
 
 _NUMERIC = frozenset({"Edm.Int32", "Edm.Int64", "Edm.Decimal", "Edm.Double"})
@@ -274,8 +284,8 @@ def _compatible(left: str, right: str) -> bool:
     return left in _NUMERIC and right in _NUMERIC
 
 
-def _constant(value: Any, edm: str, extra_ticks: int = 0) -> _Node:
-    return _Node(lambda _order: value, edm, True, value, extra_ticks)
+def _constant(value: Any, edm: str) -> _Node:
+    return _Node(lambda _order: value, edm, True, value)
 
 
 def _property_getter(path: str) -> Getter:
@@ -294,10 +304,12 @@ def _property_getter(path: str) -> Getter:
 class _Parser:
     """Recursive-descent parser for the OData v3 boolean expression grammar, emitting closures."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, refuse_or: bool = False, refuse_gt: bool = False) -> None:
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
+        self.refuse_or = refuse_or
+        self.refuse_gt = refuse_gt
 
     @property
     def current(self) -> _Token:
@@ -331,6 +343,8 @@ class _Parser:
     def _or(self) -> _Node:
         left = self._and()
         while self._is_keyword("or"):
+            if self.refuse_or:
+                raise _refused(f"The operator 'or' is not supported in $filter (position {self.current.pos}).")
             self._advance()
             right = self._and()
             left = self._logical("Or", left, right)
@@ -360,6 +374,8 @@ class _Parser:
         left = self._unary()
         token = self.current
         if token.kind == "ident" and token.text in _COMPARISONS:
+            if self.refuse_gt and token.text in ("gt", "lt"):
+                raise _refused(f"The operator '{token.text}' is not supported in $filter; use ge or le.")
             self._advance()
             right = self._unary()
             return self._compare(token.text, left, right)
@@ -380,6 +396,8 @@ class _Parser:
     def _primary(self) -> _Node:
         token = self._advance()
         if token.kind == "punct" and token.text == "(":
+            if self.refuse_or:
+                raise _refused(f"Parentheses are not supported in $filter (position {token.pos}).")
             node = self._or()
             closing = self._advance()
             if closing.kind != "punct" or closing.text != ")":
@@ -395,7 +413,7 @@ class _Parser:
             prefix = token.text[: token.text.index("'")].lower()
             if prefix in ("datetime", "datetimeoffset"):
                 literal = _parse_datetime_literal(token, offset_allowed=prefix == "datetimeoffset")
-                return _constant(literal.value, "Edm.DateTime", literal.extra_ticks)
+                return _constant(literal, "Edm.DateTime")
             raise ODataError(f"Literals of type '{prefix}' are not supported in this $filter.")
         if token.kind == "ident":
             if token.text in ("true", "false"):
@@ -427,20 +445,15 @@ class _Parser:
                 f"'{left.edm}' and '{right.edm}' for operator kind '{kind}'."
             )
         if left.is_const and not right.is_const:
-            # Normalize to "property op literal" so the sub-microsecond rewrite below sees one shape.
+            # Normalize to "property op literal".
             return self._compare(_FLIPPED[op], right, left)
         if left.is_const and right.is_const:
-            lv = (left.const, left.extra_ticks) if left.edm == "Edm.DateTime" else left.const
-            rv = (right.const, right.extra_ticks) if right.edm == "Edm.DateTime" else right.const
-            result = _null_compare(op, fn, lv, rv)
-            return _constant(result, "Edm.Boolean")
+            return _constant(_null_compare(op, fn, left.const, right.const), "Edm.Boolean")
         getter = left.fn
         if right.is_const:
+            # A DateTime literal or stored value with a 7th digit is a TickDateTime, which compares at 100 ns
+            # with plain datetimes (tick 0) in either operand position.
             literal = right.const
-            if right.extra_ticks:
-                # Stored datetimes have microsecond precision; a literal like ...49.1234567 lies strictly
-                # between two representable instants, so rewrite the comparison around its µs floor.
-                return _sub_microsecond_compare(op, getter, literal)
             if literal is None:
                 if op == "eq":
                     return _Node(lambda order: getter(order) is None, "Edm.Boolean")
@@ -475,33 +488,14 @@ def _null_compare(op: str, fn: Callable[[Any, Any], bool], left: Any, right: Any
     return fn(left, right)
 
 
-def _sub_microsecond_compare(op: str, getter: Getter, floor: datetime) -> _Node:
-    if op == "eq":
-        return _Node(lambda order: False, "Edm.Boolean")
-    if op == "ne":
-        return _Node(lambda order: True, "Edm.Boolean")
-    if op in ("gt", "ge"):
-
-        def after(order: Order) -> bool:
-            value = getter(order)
-            return value is not None and value > floor
-
-        return _Node(after, "Edm.Boolean")
-
-    def before(order: Order) -> bool:
-        value = getter(order)
-        return value is not None and value <= floor
-
-    return _Node(before, "Edm.Boolean")
-
-
-def compile_filter(text: str) -> Predicate:
+def compile_filter(text: str, *, refuse_or: bool = False, refuse_gt: bool = False) -> Predicate:
     """Compile a ``$filter`` expression into a predicate over storage-form orders.
 
     Raises :class:`ODataError` with Billit's/ODataLib's message for unknown properties, type mismatches and
-    syntax errors.
+    syntax errors; with ``refuse_or`` (``or``, parentheses) or ``refuse_gt`` (``gt``, ``lt``) those answer code
+    ``InvalidFilter``.
     """
-    return _Parser(text).parse()
+    return _Parser(text, refuse_or=refuse_or, refuse_gt=refuse_gt).parse()
 
 
 # --------------------------------------------------------------------------------------------------------

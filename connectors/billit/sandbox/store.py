@@ -11,8 +11,15 @@ naive datetimes, no null members). Every mutation goes through :meth:`Sandbox.ma
 ``LastModified`` from the clock, drops the order's cached JSON and bumps the company's version so cached list
 results are recomputed.
 
-The clock returns naive Europe/Brussels local time (Billit's timestamps carry no zone, billit-api.md §3.4) and
-is strictly increasing: two modifications never share a ``LastModified`` unless the data was seeded that way.
+The clock returns naive Europe/Brussels local time (Billit's timestamps carry no zone,
+``docs/reference/billit-api.md#timestamps``). The default :class:`SandboxClock` is strictly increasing: two
+modifications never share a ``LastModified`` unless the data was seeded that way; a
+:class:`~connectors.billit.sandbox.clock.SimulatedBrusselsClock` instead follows daylight-saving changes.
+
+``sandbox.quirks`` (:class:`~connectors.billit.sandbox.quirks.Quirks`) holds the switches for the answers Billit
+does not document. Most are read per request; ``fraction_digits`` also rewrites the stored timestamps (7 digits:
+each gets a seventh digit derived from its value, 6: the digit is dropped), which :meth:`Sandbox.apply_quirks`
+does at the next request after a change.
 """
 
 from __future__ import annotations
@@ -25,22 +32,34 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from connectors.billit.sandbox.clock import (
+    BRUSSELS,
+    Clock,
+    SandboxClock,
+    TickDateTime,
+    brussels_now,
+    derived_tick,
+    floor_to_microsecond,
+    with_tick,
+)
 from connectors.billit.sandbox.delivery import apply_due_events
 from connectors.billit.sandbox.faults import FaultInjector, Faults
 from connectors.billit.sandbox.files import StoredFile, mime_type_for
 from connectors.billit.sandbox.inbox import seed_inbox
 from connectors.billit.sandbox.peppol import canonical_participant_id, unknown_participant
+from connectors.billit.sandbox.quirks import Quirks
 from connectors.billit.sandbox.render import render_order, render_summary
 from connectors.billit.sandbox.seed import OWN_COMPANIES, generate_orders, participant_registry
 
 __all__ = [
+    "BRUSSELS",
     "DEFAULT_API_KEY",
     "DEFAULT_BEARER_TOKEN",
     "Order",
+    "Quirks",
     "Sandbox",
     "SandboxClock",
     "brussels_now",
@@ -48,42 +67,10 @@ __all__ = [
 
 Order = dict[str, Any]
 
-BRUSSELS = ZoneInfo("Europe/Brussels")
 DEFAULT_API_KEY = "sandbox-api-key"
 DEFAULT_BEARER_TOKEN = "sandbox-bearer-token"
 _FULL_CACHE_LIMIT = 50_000
 _LIST_CACHE_SIZE = 64
-
-
-def brussels_now() -> datetime:
-    """Naive Europe/Brussels wall-clock time, microsecond precision."""
-    return datetime.now(BRUSSELS).replace(tzinfo=None)
-
-
-class SandboxClock:
-    """A strictly increasing naive local clock over an injectable time source."""
-
-    def __init__(self, source: Callable[[], datetime] | None = None) -> None:
-        self._source = source or brussels_now
-        self._last = datetime.min  # noqa: DTZ901 - naive local time by design (Billit has no zones)
-
-    def _read(self) -> datetime:
-        value = self._source()
-        if value.tzinfo is not None:
-            value = value.astimezone(BRUSSELS).replace(tzinfo=None)
-        return value
-
-    def now(self) -> datetime:
-        """The next timestamp: the source's time, or 1 µs after the previous one if that is not later."""
-        value = self._read()
-        if value <= self._last:
-            value = self._last + timedelta(microseconds=1)
-        self._last = value
-        return value
-
-    def today(self) -> date:
-        """Today's date (for ``DaysOverdue``); does not consume a timestamp."""
-        return max(self._read(), self._last).date()
 
 
 class Sandbox:
@@ -92,12 +79,15 @@ class Sandbox:
     ``seed``/``orders`` generate deterministic books with ``seed.generate_orders``: ``orders`` in total, a
     ``secondary_share`` of them (default 10 %) for company 574992 and the rest for 574991. ``api_keys`` is a
     collection of keys with access to both companies, or a mapping key → accessible PartyIDs; likewise
-    ``bearer_tokens``. ``clock`` returns naive Brussels time (default: the wall clock); ``seed_start`` is the
-    "now" of the seeded books (default: the clock's now, so seeded changes lie in the past).
+    ``bearer_tokens``. ``clock`` is a :class:`~connectors.billit.sandbox.clock.Clock` (e.g. a
+    ``SimulatedBrusselsClock``) or a callable returning naive Brussels time, wrapped in a strictly increasing
+    :class:`SandboxClock` (default: the wall clock); ``seed_start`` is the "now" of the seeded books (default:
+    the clock's now, so seeded changes lie in the past).
 
     Behaviour switches: ``page_size`` (120, §3.3), ``stock_top_behaviour`` (``$top`` ≤ page size → no
     NextPageLink, as stock Web API OData), ``patch_bumps_last_modified``, ``delivery_delay_s`` and
-    ``delivery_error_rate`` for the asynchronous send simulation.
+    ``delivery_error_rate`` for the asynchronous send simulation; ``quirks`` for the undocumented answers
+    (:class:`~connectors.billit.sandbox.quirks.Quirks`).
     """
 
     def __init__(
@@ -108,7 +98,8 @@ class Sandbox:
         api_keys: Collection[str] | Mapping[str, Collection[int]] = (DEFAULT_API_KEY,),
         bearer_tokens: Collection[str] | Mapping[str, Collection[int]] = (DEFAULT_BEARER_TOKEN,),
         faults: Faults | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | Callable[[], datetime] | None = None,
+        quirks: Quirks | None = None,
         seed_start: datetime | None = None,
         secondary_share: float = 0.1,
         tie_sizes: tuple[int, ...] | None = None,
@@ -120,7 +111,9 @@ class Sandbox:
         user_email: str = "api-user@demo.example",
     ) -> None:
         self.lock = threading.RLock()
-        self.clock = SandboxClock(clock)
+        self.clock: Clock = clock if isinstance(clock, Clock) else SandboxClock(clock)
+        self.quirks = quirks or Quirks()
+        self._fraction_digits = 6  # what the stored timestamps currently carry (see apply_quirks)
         self.injector = FaultInjector(faults)
         self.rng = random.Random(seed)
         self.page_size = page_size
@@ -137,6 +130,8 @@ class Sandbox:
 
         self.orders: dict[int, Order] = {}
         self.deleted: dict[int, Order] = {}
+        # LastModified of each deleted order just before its deletion (quirk deleted_last_modified="order").
+        self.last_change_before_deletion: dict[int, datetime] = {}
         self._active_by_company: dict[int, dict[int, Order]] = {cid: {} for cid in self.companies}
         self._deleted_by_company: dict[int, dict[int, Order]] = {cid: {} for cid in self.companies}
         self.parties: dict[int, dict[int, dict[str, Any]]] = {cid: {} for cid in self.companies}
@@ -189,13 +184,19 @@ class Sandbox:
         for company in self.companies.values():
             for key, value in participant_registry([{"Customer": company}]).items():
                 self.registry.setdefault(key, value)
+        self.apply_quirks()
 
     # ---------------------------------------------------------------------------------------------------
     # Time and ids
 
     def now(self) -> datetime:
-        """A fresh, strictly increasing sandbox timestamp."""
-        return self.clock.now()
+        """A fresh sandbox timestamp with ``quirks.fraction_digits`` digits (strictly increasing by default)."""
+        return self.clock.now(self.quirks.fraction_digits)
+
+    def set_clock(self, clock: Clock | Callable[[], datetime] | None) -> None:
+        """Replace the clock (``PUT /_sandbox/clock``); None goes back to the wall clock."""
+        with self.lock:
+            self.clock = clock if isinstance(clock, Clock) else SandboxClock(clock)
 
     def today(self) -> date:
         """The sandbox's current date."""
@@ -231,6 +232,9 @@ class Sandbox:
         """
         copies = [copy.deepcopy(order) for order in orders]
         with self.lock:
+            if self._fraction_digits == 7:
+                for order in copies:
+                    _retick_order(order, seven=True)
             self._index_orders(copies)
             for key, value in participant_registry(copies).items():
                 self.registry.setdefault(key, value)
@@ -357,7 +361,56 @@ class Sandbox:
         self._deleted_by_company[company_id][order_id] = order
         self.delivery_tokens.pop(order_id, None)
         self.counters["orders_deleted"] += 1
+        if "LastModified" in order:
+            self.last_change_before_deletion[order_id] = order["LastModified"]
         self.mark_modified(order)
+
+    def deleted_as_last_changed(self, company_id: int) -> list[Order]:
+        """The company's deleted orders with ``LastModified`` = their last change before the deletion.
+
+        Shallow copies, for ``/v1/orders/deleted`` under the quirk ``deleted_last_modified="order"``.
+        """
+        views = []
+        for order_id, order in self._deleted_by_company[company_id].items():
+            before = self.last_change_before_deletion.get(order_id)
+            views.append(order if before is None else {**order, "LastModified": before})
+        return views
+
+    # ---------------------------------------------------------------------------------------------------
+    # Quirks
+
+    def update_quirks(self, changes: Mapping[str, Any]) -> None:
+        """Merge a partial quirks update (``PUT /_sandbox/quirks``) and apply it; ``ValueError`` when invalid."""
+        with self.lock:
+            self.quirks.merge(dict(changes))
+            self.apply_quirks()
+
+    def apply_quirks(self) -> None:
+        """Bring the stored state in line with ``quirks`` (called before every request; cheap when unchanged).
+
+        Today only ``fraction_digits`` needs it: going to 7 gives every stored order timestamp (LastModified,
+        Created, message CreationDate, delivery dates, inbox CreationDate) a seventh digit derived from its
+        value — equal values keep sharing one — and going back to 6 drops it.
+        """
+        digits = self.quirks.fraction_digits
+        if digits == self._fraction_digits:
+            return
+        with self.lock:
+            seven = digits == 7
+            for order in (*self.orders.values(), *self.deleted.values()):
+                _retick_order(order, seven=seven)
+            for order_id, value in self.last_change_before_deletion.items():
+                self.last_change_before_deletion[order_id] = _retick(value, seven=seven)
+            for items in self.inbox.values():
+                for item in items.values():
+                    if isinstance(item.get("CreationDate"), datetime):
+                        item["CreationDate"] = _retick(item["CreationDate"], seven=seven)
+            self._full_cache.clear()
+            self._summary_cache.clear()
+            self.list_cache.clear()
+            for company_id in self.versions:
+                self.versions[company_id] += 1
+            self._fraction_digits = digits
 
     # ---------------------------------------------------------------------------------------------------
     # Rendering with per-order caches (the JSON only changes when the order or the date does)
@@ -518,6 +571,36 @@ class Sandbox:
                 **self.counters,
                 "faults": dict(self.injector.counters),
             }
+
+
+_ORDER_TIMESTAMPS = ("LastModified", "Created")
+_DELIVERY_TIMESTAMPS = ("DocumentDeliveryDate", "DocumentRefusedDate")
+
+
+def _retick(value: datetime, *, seven: bool) -> datetime:
+    if not seven:
+        return floor_to_microsecond(value)
+    if isinstance(value, TickDateTime) and value.tick:
+        return value
+    return with_tick(value, derived_tick(value))
+
+
+def _retick_order(order: Order, *, seven: bool) -> None:
+    """Give an order's own timestamps a seventh fraction digit (``seven``) or drop it."""
+    for key in _ORDER_TIMESTAMPS:
+        value = order.get(key)
+        if isinstance(value, datetime):
+            order[key] = _retick(value, seven=seven)
+    details = order.get("CurrentDocumentDeliveryDetails")
+    if isinstance(details, dict):
+        for key in _DELIVERY_TIMESTAMPS:
+            value = details.get(key)
+            if isinstance(value, datetime):
+                details[key] = _retick(value, seven=seven)
+    for message in order.get("Messages", ()):
+        value = message.get("CreationDate")
+        if isinstance(value, datetime):
+            message["CreationDate"] = _retick(value, seven=seven)
 
 
 def _access_table(

@@ -1,0 +1,97 @@
+"""Switches for the Billit answers we only inferred or do not know: the :class:`Quirks` dataclass.
+
+Every behaviour the sync relies on without Billit documenting it (``docs/reference/billit-api.md``, tagged
+inferred or unknown there) gets a switch, so the client can be tested against both answers. The defaults are
+the sandbox's best guess, i.e. how it answered before the switches existed; each switch plays the other answer:
+
+==========================  ==========================================================  ==========================
+switch                      switched behaviour                                          reference section
+==========================  ==========================================================  ==========================
+``refuse_or``               ``or`` or parentheses in ``$filter`` → 400 ``InvalidFilter``  ``#filters``
+``refuse_gt``               ``gt`` or ``lt`` in ``$filter`` → 400 ``InvalidFilter``       ``#filters``
+``ignore_inlinecount``      ``$inlinecount=allpages`` ignored: no ``Count`` member        ``#count``
+``deleted_ignores_filter``  ``/v1/orders/deleted`` ignores ``$filter`` (still sorts/pages)  ``#deletions``
+``deleted_last_modified``   ``"order"``: its ``LastModified`` is the last change before    ``#deletions``
+                            the deletion, not the deletion time
+``fraction_digits``         ``7``: timestamps carry .NET's 7th fraction digit (100 ns)     ``#timestamps``
+``next_link_host``          ``NextPageLink`` names another scheme/host than the request    ``#paging``
+==========================  ==========================================================  ==========================
+
+The clock that crosses daylight-saving changes is a clock object, not a switch
+(``clock.SimulatedBrusselsClock``). Quirks change at runtime like faults: ``PUT /_sandbox/quirks`` with a
+partial JSON object (unknown keys and bad values are refused), or by assigning the attributes of
+``sandbox.quirks``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = ["DELETED_LAST_MODIFIED", "FRACTION_DIGITS", "Quirks"]
+
+DELETED_LAST_MODIFIED = ("deletion", "order")
+FRACTION_DIGITS = (6, 7)
+_ORIGIN = re.compile(r"(?:(?P<scheme>https?)://)?(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::\d{1,5})?/?")
+_BOOLEAN = frozenset({"refuse_or", "refuse_gt", "ignore_inlinecount", "deleted_ignores_filter"})
+
+
+@dataclass
+class Quirks:
+    """The sandbox's answers to questions Billit's documentation leaves open (see the module docstring)."""
+
+    refuse_or: bool = False
+    refuse_gt: bool = False
+    ignore_inlinecount: bool = False
+    deleted_ignores_filter: bool = False
+    deleted_last_modified: str = "deletion"
+    fraction_digits: int = 6
+    next_link_host: str | None = None
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            setattr(self, item.name, _coerce(item.name, getattr(self, item.name)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form served by ``GET /_sandbox/quirks``."""
+        return asdict(self)
+
+    def merge(self, changes: dict[str, Any]) -> None:
+        """Apply a partial update (``PUT /_sandbox/quirks``); raises ``ValueError`` on unknown keys or values.
+
+        Nothing changes unless every key and value is valid.
+        """
+        lowered = {item.name.lower(): item.name for item in fields(self)}
+        validated: dict[str, Any] = {}
+        for raw_key, value in changes.items():
+            name = lowered.get(str(raw_key).lower())
+            if name is None:
+                raise ValueError(f"unknown quirk {raw_key!r}; known: {', '.join(sorted(lowered.values()))}")
+            validated[name] = _coerce(name, value)
+        for name, value in validated.items():
+            setattr(self, name, value)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name in _BOOLEAN:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, not {value!r}")
+        return value
+    if name == "deleted_last_modified":
+        if value not in DELETED_LAST_MODIFIED:
+            raise ValueError(f"deleted_last_modified must be 'deletion' or 'order', not {value!r}")
+        return value
+    if name == "fraction_digits":
+        if isinstance(value, bool) or value not in FRACTION_DIGITS:
+            raise ValueError(f"fraction_digits must be 6 or 7, not {value!r}")
+        return int(value)
+    if name == "next_link_host":
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or _ORIGIN.fullmatch(value.strip()) is None:
+            raise ValueError(
+                f"next_link_host must be a host[:port], optionally with http:// or https://, not {value!r}"
+            )
+        return value.strip().rstrip("/")
+    raise AssertionError(f"no coercion for quirk {name!r}")
