@@ -4,23 +4,21 @@ Every behaviour the sync relies on without Billit documenting it (``docs/referen
 inferred or unknown there) gets a switch, so the client can be tested against both answers. The defaults are
 the sandbox's best guess, i.e. how it answered before the switches existed; each switch plays the other answer:
 
-==========================  ==========================================================  ==========================
-switch                      switched behaviour                                          reference section
-==========================  ==========================================================  ==========================
-``refuse_or``               ``or`` or parentheses in ``$filter`` → 400 ``InvalidFilter``  ``#filters``
-``refuse_gt``               ``gt`` or ``lt`` in ``$filter`` → 400 ``InvalidFilter``       ``#filters``
-``ignore_inlinecount``      ``$inlinecount=allpages`` ignored: no ``Count`` member        ``#count``
-``deleted_ignores_filter``  ``/v1/orders/deleted`` ignores ``$filter`` (still sorts/pages)  ``#deletions``
-``deleted_last_modified``   ``"order"``: its ``LastModified`` is the last change before    ``#deletions``
-                            the deletion, not the deletion time
-``fraction_digits``         ``7``: timestamps carry .NET's 7th fraction digit (100 ns)     ``#timestamps``
-``next_link_host``          ``NextPageLink`` names another scheme/host than the request    ``#paging``
-==========================  ==========================================================  ==========================
+* ``refuse_or``: ``or`` or parentheses in ``$filter`` answer 400 ``InvalidFilter`` (``#filters``);
+* ``refuse_gt``: ``gt`` or ``lt`` in ``$filter`` answer 400 ``InvalidFilter`` (``#filters``);
+* ``ignore_inlinecount``: ``$inlinecount=allpages`` is ignored, no ``Count`` member (``#count``);
+* ``deleted_ignores_filter``: ``/v1/orders/deleted`` ignores ``$filter``, still sorts, tops, skips and pages
+  (``#deletions``);
+* ``deleted_last_modified="order"``: ``LastModified`` on ``/v1/orders/deleted`` is the order's last change
+  before the deletion, not the deletion time (``#deletions``);
+* ``fraction_digits=7``: timestamps carry .NET's 7th fraction digit, 100 ns (``#timestamps``);
+* ``next_link_host``: ``NextPageLink`` names this scheme/host instead of the request's (``#paging``).
 
 The clock that crosses daylight-saving changes is a clock object, not a switch
 (``clock.SimulatedBrusselsClock``). Quirks change at runtime like faults: ``PUT /_sandbox/quirks`` with a
 partial JSON object (unknown keys and bad values are refused), or by assigning the attributes of
-``sandbox.quirks``.
+``sandbox.quirks`` (a new ``fraction_digits`` reaches the stored timestamps at the next request, or at once
+through ``Sandbox.update_quirks``).
 """
 
 from __future__ import annotations
