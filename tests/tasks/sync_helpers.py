@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,12 +25,18 @@ def sync(server: SandboxServer, engine: sa.Engine, stream: str, **options: Any) 
     )
 
 
+def _to_microseconds(moment: datetime) -> datetime:
+    return datetime(*moment.timetuple()[:6], moment.microsecond)  # noqa: DTZ001 - Billit's times are naive
+
+
 def billit_view(order: dict[str, Any]) -> tuple[Any, ...]:
     lines = order.get("OrderLines", [])
     party = order.get("Customer") if order["OrderDirection"] == "Income" else order.get("Supplier")
     identifiers = sorted((i.source, i.raw, i.is_valid) for i in normalise_party_identifiers(party or {}))
     return (
-        order["OrderDirection"], order["OrderNumber"], order["LastModified"], order["TotalExcl"], order["TotalVAT"],
+        # To the microsecond: the warehouse's TIMESTAMP stops there (its last_modified_raw keeps Billit's 7 digits).
+        order["OrderDirection"], order["OrderNumber"], _to_microseconds(order["LastModified"]),
+        order["TotalExcl"], order["TotalVAT"],
         order["TotalIncl"], order.get("OrderStatus"), order.get("Paid", False),
         (order.get("CurrentDocumentDeliveryDetails") or {}).get("DocumentDeliveryStatus"),
         tuple((line["Quantity"], line["UnitPriceExcl"], line["TotalIncl"]) for line in lines),
