@@ -1,0 +1,170 @@
+"""The sync stays exact whichever way Billit answers where its docs are silent (docs/reference/billit-api.md):
+each sandbox switch, and all of them at once with faults, on first, changed, quiet and crash runs; and across the
+October fall-back, when Billit's naive local clock goes back an hour."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from connectors.billit.sandbox.clock import SimulatedBrusselsClock
+from connectors.billit.sandbox.faults import Faults
+from connectors.billit.sandbox.quirks import Quirks
+from connectors.billit.sandbox.server import SandboxServer
+from connectors.billit.sandbox.store import Sandbox
+from tests.tasks.sync_helpers import COMPANY, assert_warehouse_matches_billit, sync
+
+SEED_START = datetime(2026, 11, 2, 9, 0)  # naive Brussels time, like Billit's
+SWITCHES: dict[str, dict[str, Any]] = {
+    "or refused": {"refuse_or": True},
+    "gt and lt refused": {"refuse_gt": True},
+    "$inlinecount ignored": {"ignore_inlinecount": True},
+    "/deleted ignores $filter": {"deleted_ignores_filter": True},
+    "/deleted LastModified is the order's last change": {"deleted_last_modified": "order"},
+    "7 fraction digits": {"fraction_digits": 7},
+    "NextPageLink on another host": {"next_link_host": "http://billit-internal:8080"},
+}
+
+
+@pytest.fixture(params=list(SWITCHES))
+def switched(request: pytest.FixtureRequest) -> Iterator[SandboxServer]:
+    sandbox = Sandbox(seed=21, orders=1300, delivery_delay_s=0.05, seed_start=SEED_START,
+                      quirks=Quirks(**SWITCHES[request.param]))
+    with SandboxServer(sandbox) as running:
+        yield running
+
+
+def change_things(server: SandboxServer) -> None:
+    """A paid invoice, a changed purchase, and the deletion of the order changed longest ago."""
+    sandbox = server.sandbox
+    orders = sandbox.company_orders(COMPANY)
+    oldest = min(orders.values(), key=lambda order: order["LastModified"])
+    income = sorted(i for i, o in orders.items() if o["OrderDirection"] == "Income" and not o.get("Paid"))
+    cost = sorted(i for i, o in orders.items() if o["OrderDirection"] == "Cost" and i != oldest["OrderID"])
+    sandbox.touch_order(income[0], Paid=True, OrderStatus="Paid")
+    sandbox.touch_order(cost[0], Comments="changed")
+    sandbox.delete_order(sandbox.get_order(oldest["OrderID"]))
+
+
+def sync_both(server: SandboxServer, engine: sa.Engine, **options: Any) -> list[dict[str, Any]]:
+    return [sync(server, engine, stream, **options) for stream in ("incoming", "sales")]
+
+
+def test_each_guess_answered_the_other_way_leaves_the_warehouse_equal_to_billit(
+    switched: SandboxServer, engine: sa.Engine
+) -> None:
+    assert all(summary["status"] == "succeeded" for summary in sync_both(switched, engine))
+    assert_warehouse_matches_billit(switched, engine)
+    change_things(switched)
+    sync_both(switched, engine)
+    assert_warehouse_matches_billit(switched, engine)
+    quiet = sync_both(switched, engine)
+    assert [summary["requests"] for summary in quiet] == [2, 2]
+    assert_warehouse_matches_billit(switched, engine)
+
+
+ALL_AT_ONCE = Quirks(refuse_or=True, refuse_gt=True, ignore_inlinecount=True, deleted_ignores_filter=True,
+                     deleted_last_modified="order", fraction_digits=7, next_link_host="http://elsewhere:81")
+
+
+def test_every_guess_the_other_way_at_once_under_faults_and_modifications_while_paging(engine: sa.Engine) -> None:
+    faults = Faults(rate_429=0.03, retry_after_s=0.05, rate_5xx=0.05, rate_drop=0.03, modify_during_paging=2,
+                    seed=3)
+    sandbox = Sandbox(seed=21, orders=1300, delivery_delay_s=0.05, seed_start=SEED_START, quirks=ALL_AT_ONCE)
+    with SandboxServer(sandbox) as server:
+        sandbox.injector.update(faults.to_dict())
+        sync_both(server, engine)
+        change_things(server)
+        sync_both(server, engine)
+        sandbox.injector.update({"rate_429": 0, "rate_5xx": 0, "rate_drop": 0, "modify_during_paging": 0})
+        sync_both(server, engine)  # a calm run after the storm picks up what changed during it
+        assert_warehouse_matches_billit(server, engine)
+
+
+def test_orders_changed_in_the_repeated_october_hour_are_loaded_by_the_next_run(engine: sa.Engine) -> None:
+    # 2026-10-25, 00:30 UTC is 02:30 summer time; at 01:00 UTC Brussels goes back to 02:00 (winter time).
+    clock = SimulatedBrusselsClock(datetime(2026, 10, 25, 0, 30), speed=0)
+    sandbox = Sandbox(seed=4, orders=200, delivery_delay_s=0.05, seed_start=datetime(2026, 10, 20, 9, 0),
+                      clock=clock, quirks=Quirks(fraction_digits=7))
+    cost = sorted(i for i, o in sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost")
+    with SandboxServer(sandbox) as server:
+        sync_both(server, engine)
+        steps = [(timedelta(minutes=20), cost[0]),  # 02:50 summer time: the watermark goes there
+                 (timedelta(minutes=20), cost[1]),  # 02:10 winter time: below that watermark
+                 (timedelta(minutes=40), cost[2]),  # 02:50 winter time
+                 (timedelta(minutes=40), cost[3])]  # 03:30 winter time
+        for advance, order_id in steps:
+            clock.advance(advance)
+            sandbox.touch_order(order_id, Comments=f"changed at {clock.utc_now():%H:%M} UTC")
+            sync_both(server, engine)
+            assert_warehouse_matches_billit(server, engine)
+        assert str(sandbox.get_order(cost[1])["LastModified"]) < str(sandbox.get_order(cost[0])["LastModified"])
+
+
+def test_doctor_reports_each_guess_as_the_sandbox_answers_it(engine: sa.Engine) -> None:
+    from connectors.billit import load_settings
+    from tasks.doctor import run_doctor
+
+    def answers(quirks: Quirks) -> dict[str, str]:
+        sandbox = Sandbox(seed=21, orders=400, seed_start=SEED_START, quirks=quirks)
+        some = sorted(sandbox.company_orders(COMPANY))[:3]
+        for order_id in some:
+            sandbox.delete_order(sandbox.get_order(order_id))
+        with SandboxServer(sandbox) as server:
+            settings = load_settings(base_url=server.base_url, api_key="sandbox-api-key", party_id=COMPANY)
+            return {finding.check: finding.answer for finding in run_doctor(settings)}
+
+    default, switched = answers(Quirks()), answers(ALL_AT_ONCE)
+    assert default["filter with `or` and parentheses"] == "accepted"
+    assert switched["filter with `or` and parentheses"] == "refused (400)"
+    assert (default["filter with `gt` / `lt`"], switched["filter with `gt` / `lt`"]) == ("accepted", "refused (400)")
+    assert default["$inlinecount=allpages (Count)"].startswith("Count = ")
+    assert switched["$inlinecount=allpages (Count)"] == "ignored (no Count)"
+    assert "up to 6 fraction digits" in default["timestamp precision"]
+    assert "up to 7 fraction digits" in switched["timestamp precision"]
+    assert switched["NextPageLink host"].startswith("elsewhere:81 (not 127.0.0.1:")
+    assert default["/v1/orders/deleted honours $filter"] == "honoured"
+    assert switched["/v1/orders/deleted honours $filter"].startswith("ignored")
+
+
+def test_a_run_killed_mid_load_with_every_guess_the_other_way_is_made_right_by_the_next_run(
+    engine: sa.Engine, warehouse: Any
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tasks.warehouse import read_watermark
+
+    root = Path(__file__).resolve().parents[2]
+    sandbox = Sandbox(seed=21, orders=1300, delivery_delay_s=0.05, seed_start=SEED_START, quirks=ALL_AT_ONCE)
+    with SandboxServer(sandbox) as server:
+        sandbox.injector.update({"latency_ms": 15})
+        script = (
+            "import sys; from connectors.warehouse import create_warehouse_engine; from tasks.sync import run_stream\n"
+            "engine = create_warehouse_engine(sys.argv[1], schema=sys.argv[2] or None)\n"
+            "run_stream('sales', engine=engine, landing_dir=None, base_url=sys.argv[3], api_key='sandbox-api-key',"
+            " party_id=574991, max_concurrency=4)\n"
+        )
+        process = subprocess.Popen([sys.executable, "-c", script, warehouse.url, warehouse.schema or "",
+                                    server.base_url], cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+        try:
+            deadline = time.monotonic() + 60
+            while read_watermark(engine, "sales") is None:  # the first batch has committed
+                assert process.poll() is None, "the sync finished before it could be killed"
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            process.send_signal(signal.SIGKILL)
+        finally:
+            process.wait(timeout=30)
+        sandbox.injector.update({"latency_ms": 0})
+        change_things(server)
+        sync_both(server, engine)
+        assert_warehouse_matches_billit(server, engine)
