@@ -70,10 +70,15 @@ def billit_settings(**overrides: Any) -> BillitSettings:
             raise
 
         try:
-            secret = Secret.load(os.environ.get("BILLIT_API_KEY_BLOCK", API_KEY_BLOCK))
+            block_name = os.environ.get("BILLIT_API_KEY_BLOCK", API_KEY_BLOCK)
+            secret = Secret.load(block_name)
         except ValueError:  # no such block: the environment's error is the one to show
             raise missing from None
-        return load_settings(**overrides, api_key=secret.get())  # type: ignore[union-attr]  # sync context
+        try:
+            return load_settings(**overrides, api_key=secret.get())  # type: ignore[union-attr]  # sync context
+        except SettingsError as bad:
+            raise SettingsError(str(bad).replace(
+                "BILLIT_API_KEY", f"the API key in the Prefect Secret block {block_name!r}")) from None
 
 
 def run_stream(

@@ -164,7 +164,11 @@ class BillitClient:
         while request is not None:
             response = await self._request("GET", request.path, params=request.params, repeat=Repeat.ALWAYS)
             page = self._read(response, parse_page)
-            request = paginator.next_request(page)
+            try:
+                request = paginator.next_request(page)
+            except BillitProtocolError as exc:  # it quotes the NextPageLink, which a wrong server may fill with our key
+                problem = str(exc)
+                raise BillitProtocolError(self._redact(problem)) from None
             fresh = []
             for item in page.items:
                 key = item.get("OrderID")
@@ -295,8 +299,8 @@ class BillitClient:
         """
         headers = {"Content-Type": "application/json"}
         if idempotency_key is not None:
-            if not idempotency_key.strip():
-                raise ValueError("an idempotency key cannot be blank")
+            if not idempotency_key.strip() or not idempotency_key.isascii() or not idempotency_key.isprintable():
+                raise ValueError("an idempotency key must be printable ASCII and not blank")
             # Billit documents both Idempotency-Key and Idempotent-Key (billit-api.md §6.6); we send the
             # spelling of the page dedicated to the feature.
             headers["Idempotency-Key"] = idempotency_key

@@ -73,9 +73,17 @@ def test_the_flow_that_runs_both_streams_loads_the_warehouse_and_reports(
 
         # On a Prefect server the API key may live in a Secret block instead of the environment.
         monkeypatch.delenv("BILLIT_API_KEY")
-        Secret(value="sandbox-api-key").save("billit-api-key")
+        Secret(value="sandbox-api-key\n").save("billit-api-key")  # a secret store's trailing newline
         quiet = billit_to_warehouse()
         assert [summary["requests"] for summary in quiet] == [2, 2]
+
+        from connectors.billit import SettingsError
+        from tasks.sync import billit_settings
+
+        Secret(value="sandbox-clé").save("billit-api-key", overwrite=True)
+        with pytest.raises(SettingsError, match="the API key in the Prefect Secret block 'billit-api-key'") as bad:
+            billit_settings()
+        assert "clé" not in str(bad.value)
 
 
 def test_the_cli_syncs_without_prefect_and_shows_the_status(server: SandboxServer, billit_env: str) -> None:

@@ -280,3 +280,26 @@ async def test_a_long_plain_text_error_is_cut_to_one_short_line() -> None:
     assert detail.code == "UnparsedError"
     assert detail.description is not None and detail.description.startswith("Bad request because because")
     assert len(detail.description) <= 200 and "\n" not in str(failure.value)
+
+
+async def test_a_next_page_link_quoting_the_key_is_reported_without_it() -> None:
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"Items": [{"OrderID": 1}], "NextPageLink": f"http://x/elsewhere?k={KEY}"})
+
+    settings = load_settings(base_url="http://www.example.invalid", api_key=KEY, party_id=COMPANY)
+    async with BillitClient(settings, transport=httpx.MockTransport(echo)) as billit:
+        with pytest.raises(BillitProtocolError) as failure:
+            async for _ in billit.iter_order_pages():
+                pass
+    assert "LEAKCHECK" not in str(failure.value) and "/v1" in str(failure.value)
+
+
+@pytest.mark.parametrize("key", ["clé-1", "a\nb", " "])
+async def test_an_idempotency_key_no_header_can_carry_is_refused_before_any_request(key: str) -> None:
+    def never(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("no request may be sent")
+
+    settings = load_settings(base_url="http://www.example.invalid", api_key=KEY, party_id=COMPANY)
+    async with BillitClient(settings, transport=httpx.MockTransport(never)) as billit:
+        with pytest.raises(ValueError, match="printable ASCII"):
+            await billit.create_order({"OrderType": "Invoice"}, idempotency_key=key)
