@@ -1,7 +1,8 @@
 """Shared fixtures: settings for the bundled sandbox, and real database URLs.
 
 Tests marked `postgres` need a real server at BILLIT_TEST_POSTGRES_URL (default: the local one). Locally they
-are skipped when it is unreachable; with CI=true they fail instead, so a broken database never passes silently.
+are skipped when it is unreachable; under CI (CI set to 1, true, yes or on, in any case: what CI services set)
+they fail instead, so a broken database never passes silently.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from tests.connectors.warehouse import DIALECTS, Warehouse, fresh_warehouse
 POSTGRES_URL = os.environ.get("BILLIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SANDBOX_API_KEY = "sandbox-api-key"
 DEMO_COMPANY = 574991
+TRUTHY = frozenset({"1", "true", "yes", "on"})
+
+
+def running_in_ci() -> bool:
+    """Whether the CI variable is set to a truthy value (`CI=1` counts as much as `CI=true`)."""
+    return os.environ.get("CI", "").strip().lower() in TRUTHY
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +45,8 @@ def postgres_url() -> str:
             connection.execute(sa.text("select 1"))
         engine.dispose()
     except Exception as exc:  # noqa: BLE001 - any failure means "unreachable"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL unreachable at {POSTGRES_URL} under CI=true: {exc}")
+        if running_in_ci():
+            pytest.fail(f"PostgreSQL unreachable at {POSTGRES_URL} under CI={os.environ['CI']}: {exc}")
         pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URL}: {exc}")
     return POSTGRES_URL
 

@@ -6,7 +6,6 @@ import asyncio
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -14,85 +13,30 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.billit import BillitClient, load_settings
-from connectors.billit.sandbox.calc import compute_order_totals
 from connectors.billit.sandbox.faults import Faults
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
-from connectors.warehouse import reflect_tables, upsert_rows
-from tasks.push import PushOptions, push_outbound
+from connectors.warehouse import reflect_tables
 from tasks.sync import run_stream
 from tests.connectors.warehouse import Warehouse
-
-COMPANY = 574991
-VALID_VAT = ["BE0412345614", "BE0403019261", "BE0899965307", "BE1000000021"]
+from tests.tasks.push_helpers import (
+    COMPANY,
+    expected_totals,
+    insert,
+    orders_by_external_id,
+    outbound,
+    posts,
+    push,
+    stored,
+)
+from tests.tasks.sync_helpers import SEED_START
 
 
 @pytest.fixture
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(Sandbox(seed=3, orders=0, delivery_delay_s=0.05)) as running:
+    # Deliveries wait for flush_deliveries(): the test decides when a sent invoice is delivered.
+    with SandboxServer(Sandbox(seed=3, orders=0, seed_start=SEED_START, hold_deliveries=True)) as running:
         yield running
-
-
-def outbound(external_id: str, lines: int = 2, **changes: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    number = int(external_id.rsplit("-", 1)[-1]) if external_id[-1].isdigit() else 0
-    row = {
-        "external_id": external_id, "order_type": "Invoice", "order_date": date(2026, 11, 2),
-        "expiry_date": date(2026, 12, 2), "currency": "EUR", "reference": f"PO-{number}",
-        "customer_name": f"Klant {number % 40} NV", "customer_vat_number": VALID_VAT[number % len(VALID_VAT)],
-        "customer_email": f"ap{number % 40}@klant.example", "customer_city": "Gent", "customer_zipcode": "9000",
-        "customer_country_code": "BE", "status": "pending", "attempts": 0,
-    }
-    row.update({key: value for key, value in changes.items() if key != "line"})
-    rates = [Decimal(21), Decimal(6), Decimal(12), Decimal(0)]
-    rows = [
-        {"external_id": external_id, "line_number": index + 1, "description": f"Dienst {index + 1}",
-         "quantity": Decimal(index + 1), "unit_price_excl": Decimal("19.99") + number % 7,
-         "vat_percentage": rates[(number + index) % 4], "ventilation_code": None, "reference": None}
-        | changes.get("line", {})
-        for index in range(lines)
-    ]
-    return row, rows
-
-
-def insert(engine: sa.Engine, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
-    tables = reflect_tables(engine)
-    rows = [row for row, _ in items]
-    columns = set().union(*(row.keys() for row in rows))
-    with engine.begin() as connection:
-        upsert_rows(connection, tables["outbound_invoices"], [{c: row.get(c) for c in columns} for row in rows],
-                    ["external_id"])
-        upsert_rows(connection, tables["outbound_invoice_lines"], [line for _, lines in items for line in lines],
-                    ["external_id", "line_number"])
-
-
-def push(server: SandboxServer, engine: sa.Engine, **options: Any) -> Any:
-    settings = load_settings(base_url=server.base_url, api_key="sandbox-api-key", party_id=COMPANY,
-                             backoff_base_s=0.01, backoff_max_s=0.1)
-
-    async def run() -> Any:
-        async with BillitClient(settings) as billit:
-            return await push_outbound(billit, engine, PushOptions(**options))
-
-    return asyncio.run(run())
-
-
-def stored(engine: sa.Engine) -> dict[str, Any]:
-    table = reflect_tables(engine)["outbound_invoices"]
-    with engine.connect() as connection:
-        return {row.external_id: row for row in connection.execute(sa.select(table))}
-
-
-def orders_by_external_id(server: SandboxServer) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {}
-    with server.sandbox.lock:
-        for order in server.sandbox.company_orders(COMPANY).values():
-            if "ExternalProviderID" in order:
-                found.setdefault(order["ExternalProviderID"], []).append(order)
-    return found
-
-
-def posts(server: SandboxServer) -> int:
-    return sum(server.sandbox.stats()["requests"].get("POST /v1/orders", {}).values())
 
 
 def test_1000_rows_under_lost_answers_server_errors_and_drops_become_exactly_1000_orders(
@@ -113,12 +57,16 @@ def test_1000_rows_under_lost_answers_server_errors_and_drops_become_exactly_100
         (order,) = orders[row["external_id"]]
         saved = rows[row["external_id"]]
         assert (saved.status, saved.billit_order_id) == ("created", order["OrderID"])
-        _, _, totals = compute_order_totals(
-            [{"Quantity": line["quantity"], "UnitPriceExcl": line["unit_price_excl"],
-              "VATPercentage": line["vat_percentage"]} for line in lines],
-            header_ventilation_code=None, direction="Income")
-        assert order["TotalIncl"] == totals["TotalIncl"]
+        excl, vat, groups = expected_totals(lines)
+        assert (order["TotalExcl"], order["TotalVAT"], order["TotalIncl"]) == (excl, vat, excl + vat)
+        assert {g["VATPercentage"]: (g["TotalExcl"], g["TotalVAT"]) for g in order["VatGroups"]} == groups
         assert saved.claimed_by is None
+    # Two worked by hand: one line at 21 %; three lines at 6 %, 12 % and 0 % (24.99, 2 x 24.99, 3 x 24.99).
+    (first,), (fifth,) = orders["erp-00000"], orders["erp-00005"]
+    assert (first["TotalExcl"], first["TotalVAT"], first["TotalIncl"]) == (
+        Decimal("19.99"), Decimal("4.20"), Decimal("24.19"))
+    assert (fifth["TotalExcl"], fifth["TotalVAT"], fifth["TotalIncl"]) == (
+        Decimal("149.94"), Decimal("7.50"), Decimal("157.44"))
 
     server.sandbox.injector.update(Faults().to_dict())
     before = posts(server)
@@ -231,16 +179,20 @@ def test_send_records_sent_rows_keeps_customers_off_peppol_created_and_links_to_
     again = push(server, engine, send=True)  # nothing is sent twice
     assert again.sent == 0 and server.sandbox.get_order(rows["send-0"].billit_order_id)["IsSent"]
 
-    for _ in range(2):  # a delivery step landing during the first run is the second run's (upper bound)
+    def linked() -> list[Any]:
         run_stream("sales", engine=engine, landing_dir=None, base_url=server.base_url,
                    api_key="sandbox-api-key", party_id=COMPANY)
-    tables = reflect_tables(engine)
-    invoices, pushed = tables["invoices"], tables["outbound_invoices"]
-    with engine.connect() as connection:
-        linked = connection.execute(
-            sa.select(pushed.c.external_id, invoices.c.delivery_status, invoices.c.external_provider_id)
-            .join(invoices, invoices.c.order_id == pushed.c.billit_order_id).order_by(pushed.c.external_id)
-        ).all()
-    assert [(row.external_id, row.external_provider_id) for row in linked] == [
+        tables = reflect_tables(engine)
+        invoices, pushed = tables["invoices"], tables["outbound_invoices"]
+        with engine.connect() as connection:
+            return connection.execute(
+                sa.select(pushed.c.external_id, invoices.c.delivery_status, invoices.c.external_provider_id)
+                .join(invoices, invoices.c.order_id == pushed.c.billit_order_id).order_by(pushed.c.external_id)
+            ).all()
+
+    before_delivery = linked()
+    assert [(row.external_id, row.external_provider_id) for row in before_delivery] == [
         ("send-0", "send-0"), ("send-1", "send-1")]
-    assert linked[0].delivery_status in ("Pending", "Delivered")
+    assert [row.delivery_status for row in before_delivery] == ["Pending", None]
+    assert server.sandbox.flush_deliveries() == 1
+    assert [row.delivery_status for row in linked()] == ["Delivered", None]

@@ -10,7 +10,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,14 +23,15 @@ from connectors.warehouse import reflect_tables, upgrade
 from tasks.sync import replay_landing
 from tasks.warehouse import read_watermark
 from tests.connectors.warehouse import Warehouse
-from tests.tasks.sync_helpers import COMPANY, assert_warehouse_matches_billit, sync
+from tests.tasks.sync_helpers import COMPANY, SEED_START, assert_warehouse_matches_billit, sync
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(Sandbox(seed=21, orders=1300, delivery_delay_s=0.05)) as running:
+    # Deliveries wait for flush_deliveries(): the test decides when a sent invoice is delivered.
+    with SandboxServer(Sandbox(seed=21, orders=1300, seed_start=SEED_START, hold_deliveries=True)) as running:
         yield running
 
 
@@ -102,7 +102,7 @@ def test_the_warehouse_equals_billit_after_faults_and_modifications_during_pagin
 
 
 async def test_skip_paging_loses_orders_modified_mid_listing_and_key_paging_does_not() -> None:
-    sandbox = Sandbox(seed=4, orders=1100, faults=Faults(modify_during_paging=6, seed=2))
+    sandbox = Sandbox(seed=4, orders=1100, seed_start=SEED_START, faults=Faults(modify_during_paging=6, seed=2))
     with SandboxServer(sandbox) as server:
         settings = load_settings(base_url=server.base_url, api_key="sandbox-api-key", party_id=COMPANY)
         async with BillitClient(settings) as billit:
@@ -228,9 +228,9 @@ def test_a_newly_sent_invoice_moves_from_pending_to_delivered_in_the_history(
         raise AssertionError("no sendable invoice in the seed")
 
     order_id = asyncio.run(send_one())
+    sync(server, engine, "sales")  # sees it Pending: nothing is delivered until the flush below
+    assert server.sandbox.flush_deliveries() == 1
     sync(server, engine, "sales")
-    time.sleep(0.1)
-    sync(server, engine, "sales", lookback_minutes=timedelta(days=1).total_seconds() / 60)
     history = reflect_tables(engine)["invoice_status_history"]
     with engine.connect() as connection:
         states = connection.execute(

@@ -8,7 +8,9 @@ is immediately ``IsSent`` with ``DocumentDeliveryStatus`` ``Pending`` and an out
 
 The sandbox validates every id before touching any order (nothing is sent on error). The later transitions
 are queued on the sandbox's event heap and applied lazily at the start of every request once due — no
-background threads, deterministic given the seed. Every state change bumps ``LastModified``.
+background threads, deterministic given the seed. With ``Sandbox(hold_deliveries=True)`` they are never due and
+wait for ``Sandbox.flush_deliveries`` (``POST /_sandbox/deliveries/flush``): tests drive delivery explicitly
+rather than sleeping past a delay. Every state change bumps ``LastModified``.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import heapq
+import math
 import random
 import threading
 import time
@@ -86,7 +87,9 @@ class Sandbox:
 
     Behaviour switches: ``page_size`` (120, §3.3), ``stock_top_behaviour`` (``$top`` ≤ page size → no
     NextPageLink, as stock Web API OData), ``patch_bumps_last_modified``, ``delivery_delay_s`` and
-    ``delivery_error_rate`` for the asynchronous send simulation; ``quirks`` for the undocumented answers
+    ``delivery_error_rate`` for the asynchronous send simulation; ``hold_deliveries`` keeps every sent
+    document ``Pending`` until :meth:`flush_deliveries` (or ``POST /_sandbox/deliveries/flush``), so a test
+    decides when delivery happens instead of racing a delay; ``quirks`` for the undocumented answers
     (:class:`~connectors.billit.sandbox.quirks.Quirks`).
     """
 
@@ -108,6 +111,7 @@ class Sandbox:
         patch_bumps_last_modified: bool = True,
         delivery_delay_s: float = 0.5,
         delivery_error_rate: float = 0.0,
+        hold_deliveries: bool = False,
         user_email: str = "api-user@demo.example",
     ) -> None:
         self.lock = threading.RLock()
@@ -121,6 +125,7 @@ class Sandbox:
         self.patch_bumps_last_modified = patch_bumps_last_modified
         self.delivery_delay_s = delivery_delay_s
         self.delivery_error_rate = delivery_error_rate
+        self.hold_deliveries = hold_deliveries
         self.user_email = user_email
 
         self.companies: dict[int, dict[str, Any]] = {c["PartyID"]: copy.deepcopy(c) for c in OWN_COMPANIES}
@@ -546,9 +551,13 @@ class Sandbox:
             return apply_due_events(self, force=True)
 
     def schedule(self, delay_s: float, order_id: int, token: int) -> None:
-        """Queue a delivery transition for ``order_id`` after ``delay_s`` seconds (applied lazily)."""
+        """Queue a delivery transition for ``order_id`` after ``delay_s`` seconds (applied lazily).
+
+        With ``hold_deliveries`` it is never due: only :meth:`flush_deliveries` applies it.
+        """
         self._event_sequence += 1
-        heapq.heappush(self.events, (time.monotonic() + delay_s, self._event_sequence, order_id, token))
+        due = math.inf if self.hold_deliveries else time.monotonic() + delay_s
+        heapq.heappush(self.events, (due, self._event_sequence, order_id, token))
 
     def record_request(self, method: str, path: str, status: int) -> None:
         """Count one ``/v1`` request per route template and status (0 = connection dropped)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter
@@ -31,6 +30,7 @@ from connectors.billit import (
 from connectors.billit.sandbox.faults import Faults
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
+from tests.connectors.billit.sandbox.sandbox_helpers import FIXED_NOW
 
 COMPANY = 574991
 OTHER_COMPANY = 574992
@@ -39,7 +39,9 @@ SECRET_KEY = "sk-test-SECRET-5f0c9e"  # distinctive, so a leak is easy to find
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    sandbox = Sandbox(seed=11, orders=1400, api_keys=("sandbox-api-key", SECRET_KEY), delivery_delay_s=0.2)
+    # Deliveries wait for flush_deliveries(): the test decides when a sent invoice is delivered.
+    sandbox = Sandbox(seed=11, orders=1400, seed_start=FIXED_NOW, api_keys=("sandbox-api-key", SECRET_KEY),
+                      hold_deliveries=True)
     with SandboxServer(sandbox) as running:
         yield running
 
@@ -316,9 +318,10 @@ async def test_patch_send_delivery_files_participants_and_deleted_orders(server:
         await billit.send_orders([order_id], transport_type="Peppol" if participant["Registered"] else "SMTP")
         sent = await billit.get_order(order_id)
         assert sent["IsSent"] is True and sent["OrderStatus"] == "ToPay"
-        await asyncio.sleep(0.4)
+        assert sent["CurrentDocumentDeliveryDetails"]["DocumentDeliveryStatus"] == "Pending"
+        assert server.sandbox.flush_deliveries() == 1
         delivered = await billit.get_order(order_id)
-        assert delivered["CurrentDocumentDeliveryDetails"]["DocumentDeliveryStatus"] in ("Delivered", "Error")
+        assert delivered["CurrentDocumentDeliveryDetails"]["DocumentDeliveryStatus"] == "Delivered"
         assert delivered["LastModified"] > sent["LastModified"]
 
         pdf = await billit.get_file(delivered["OrderPDF"]["FileID"])

@@ -30,6 +30,7 @@ from connectors.billit import (
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from connectors.billit.settings import BillitSettings
+from tests.connectors.billit.sandbox.sandbox_helpers import FIXED_NOW
 
 COMPANY = 574991
 KEY = "sk-LEAKCHECK-7f3a9"  # distinctive, so a leak is easy to find
@@ -47,7 +48,7 @@ HTML_PAGE = "\n".join([
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(Sandbox(seed=3, orders=20, api_keys=("sandbox-api-key", KEY))) as running:
+    with SandboxServer(Sandbox(seed=3, orders=20, seed_start=FIXED_NOW, api_keys=("sandbox-api-key", KEY))) as running:
         yield running
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from datetime import datetime
@@ -16,6 +15,7 @@ from connectors.billit.sandbox.render import SUMMARY_COUNTER_PARTY_KEYS, SUMMARY
 from connectors.billit.sandbox.store import Sandbox
 from tests.connectors.billit.sandbox.sandbox_helpers import (
     API_KEY,
+    FIXED_NOW,
     HEADERS,
     OTHER_COMPANY_HEADERS,
     asgi_client,
@@ -27,7 +27,8 @@ from tests.connectors.billit.sandbox.sandbox_helpers import (
 
 @pytest.fixture
 def sandbox() -> Sandbox:
-    sandbox = Sandbox(seed=3, orders=60, clock=fixed_clock(), delivery_delay_s=0.05)
+    # Deliveries wait for flush_deliveries(): the tests decide when a sent invoice is delivered.
+    sandbox = Sandbox(seed=3, orders=60, seed_start=FIXED_NOW, clock=fixed_clock(), hold_deliveries=True)
     sandbox.add_orders([make_order(2610451), make_order(3610451, company_id=574992)])
     return sandbox
 
@@ -64,7 +65,7 @@ async def test_bearer_tokens_are_accepted_and_unknown_ones_get_invalid_access_to
 
 
 async def test_a_party_id_the_key_may_not_access_answers_401() -> None:
-    sandbox = Sandbox(api_keys={"one-company-key": [574991]}, clock=fixed_clock())
+    sandbox = Sandbox(api_keys={"one-company-key": [574991]}, clock=fixed_clock(), seed_start=FIXED_NOW)
     async with asgi_client(sandbox, headers={"ApiKey": "one-company-key"}) as client:
         other = await client.get("/v1/orders", headers={"PartyID": "574992"})
         garbage = await client.get("/v1/orders", headers={"PartyID": "abc"})
@@ -135,7 +136,7 @@ async def test_full_order_uses_billit_number_and_date_formats(sandbox: Sandbox) 
 
 
 async def test_a_paid_order_past_its_expiry_date_is_not_overdue() -> None:
-    sandbox = Sandbox(clock=lambda: datetime(2026, 5, 1, 9, 0))
+    sandbox = Sandbox(clock=lambda: datetime(2026, 5, 1, 9, 0), seed_start=datetime(2026, 5, 1, 9, 0))
     sandbox.add_orders([make_order(1, Paid=True), make_order(2)])
     async with asgi_client(sandbox) as client:
         paid = (await client.get("/v1/orders/1")).json()
@@ -322,7 +323,7 @@ async def test_patch_changes_patchable_properties_and_bumps_last_modified(sandbo
 
 
 async def test_patch_can_leave_last_modified_alone_when_configured() -> None:
-    sandbox = Sandbox(clock=fixed_clock(), patch_bumps_last_modified=False)
+    sandbox = Sandbox(clock=fixed_clock(), seed_start=FIXED_NOW, patch_bumps_last_modified=False)
     sandbox.add_orders([make_order(1)])
     async with asgi_client(sandbox) as client:
         await client.patch("/v1/orders/1", json={"IsSent": True})
@@ -364,15 +365,19 @@ async def _new_invoice(client: Any, **overrides: Any) -> int:
     return int(response.text)
 
 
-async def test_send_goes_pending_then_delivered_after_the_delay(sandbox: Sandbox) -> None:
+async def test_a_held_send_stays_pending_until_the_flush_route_delivers_it(sandbox: Sandbox) -> None:
     sandbox.register_participant("0208:0563846944")
     async with asgi_client(sandbox) as client:
         order_id = await _new_invoice(client)
         sent = await client.post("/v1/orders/commands/send", json={"Transporttype": "Peppol", "OrderIDs": [order_id]})
         pending = (await client.get(f"/v1/orders/{order_id}")).json()
-        await asyncio.sleep(0.08)
+        still_pending = (await client.get(f"/v1/orders/{order_id}")).json()
+        flushed = await client.post("/_sandbox/deliveries/flush")
         delivered = (await client.get(f"/v1/orders/{order_id}")).json()
+        flushed_again = await client.post("/_sandbox/deliveries/flush")
     assert sent.status_code == 200 and sent.content == b""
+    assert still_pending == pending
+    assert (flushed.json(), flushed_again.json()) == ({"applied": 1}, {"applied": 0})
     assert pending["IsSent"] is True
     assert pending["OrderStatus"] == "ToPay"
     assert pending["CurrentDocumentDeliveryDetails"] == {
@@ -389,6 +394,18 @@ async def test_send_goes_pending_then_delivered_after_the_delay(sandbox: Sandbox
     assert delivered["Messages"][-1]["Description"] == "AB: The document has been successfully received."
     assert delivered["Messages"][-1]["MessageDirection"] == "Incoming"
     assert delivered["LastModified"] > pending["LastModified"]
+
+
+async def test_without_hold_a_delivery_is_applied_by_the_first_request_after_it_is_due() -> None:
+    # A zero delay makes it due at once: the lazy path runs without waiting on the wall clock.
+    sandbox = Sandbox(clock=fixed_clock(), seed_start=FIXED_NOW, delivery_delay_s=0)
+    sandbox.register_participant("0208:0563846944")
+    async with asgi_client(sandbox) as client:
+        order_id = await _new_invoice(client)
+        await client.post("/v1/orders/commands/send", json={"Transporttype": "Peppol", "OrderIDs": [order_id]})
+        order = (await client.get(f"/v1/orders/{order_id}")).json()
+    assert order["CurrentDocumentDeliveryDetails"]["DocumentDeliveryStatus"] == "Delivered"
+    assert sandbox.stats()["pending_deliveries"] == 0
 
 
 async def test_send_to_a_customer_not_on_peppol_fails_and_sends_nothing(sandbox: Sandbox) -> None:
@@ -429,7 +446,7 @@ async def test_send_of_an_order_of_another_company_answers_401(sandbox: Sandbox)
 
 
 async def test_delivery_errors_can_be_simulated() -> None:
-    sandbox = Sandbox(clock=fixed_clock(), delivery_delay_s=0, delivery_error_rate=1.0)
+    sandbox = Sandbox(clock=fixed_clock(), seed_start=FIXED_NOW, delivery_delay_s=0, delivery_error_rate=1.0)
     sandbox.register_participant("9925:BE0563846944")
     async with asgi_client(sandbox) as client:
         order_id = await _new_invoice(client)
@@ -518,7 +535,7 @@ async def test_admin_touch_bumps_last_modified_and_stats_count_requests(sandbox:
 
 
 def test_the_clock_is_strictly_increasing_even_when_frozen() -> None:
-    sandbox = Sandbox(clock=fixed_clock())
+    sandbox = Sandbox(clock=fixed_clock(), seed_start=FIXED_NOW)
     first, second = sandbox.now(), sandbox.now()
     assert second > first
     assert (second - first).microseconds == 1

@@ -13,12 +13,19 @@ import pytest
 from connectors.billit.sandbox.faults import FaultInjector, Faults, SimulatedConnectionDrop, parse_script_token
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
-from tests.connectors.billit.sandbox.sandbox_helpers import HEADERS, asgi_client, fixed_clock, invoice_body, make_order
+from tests.connectors.billit.sandbox.sandbox_helpers import (
+    FIXED_NOW,
+    HEADERS,
+    asgi_client,
+    fixed_clock,
+    invoice_body,
+    make_order,
+)
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    sandbox = Sandbox(clock=fixed_clock())
+    sandbox = Sandbox(clock=fixed_clock(), seed_start=FIXED_NOW)
     sandbox.add_orders([make_order(1), make_order(2)])
     with SandboxServer(sandbox) as running:
         yield running
@@ -168,7 +175,7 @@ def test_script_tokens_are_validated() -> None:
 
 
 async def test_in_process_drops_surface_as_httpx_transport_errors() -> None:
-    sandbox = Sandbox(clock=fixed_clock(), faults=Faults(script=["drop"]))
+    sandbox = Sandbox(clock=fixed_clock(), seed_start=FIXED_NOW, faults=Faults(script=["drop"]))
     sandbox.add_orders([make_order(1)])
     async with asgi_client(sandbox) as client:
         with pytest.raises(httpx.TransportError) as info:
@@ -179,7 +186,7 @@ async def test_in_process_drops_surface_as_httpx_transport_errors() -> None:
 
 async def test_modifying_orders_during_skip_paging_shifts_rows_left() -> None:
     base = datetime(2026, 1, 1)
-    sandbox = Sandbox(clock=fixed_clock(), faults=Faults(modify_during_paging=5, seed=1))
+    sandbox = Sandbox(clock=fixed_clock(), seed_start=FIXED_NOW, faults=Faults(modify_during_paging=5, seed=1))
     sandbox.add_orders([make_order(n, LastModified=base + timedelta(minutes=n)) for n in range(1, 301)])
     seen: list[int] = []
     async with asgi_client(sandbox) as client:

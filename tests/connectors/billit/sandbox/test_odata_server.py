@@ -18,7 +18,7 @@ from connectors.billit.sandbox.odata import (
     sort_orders,
 )
 from connectors.billit.sandbox.store import Sandbox
-from tests.connectors.billit.sandbox.sandbox_helpers import asgi_client, fixed_clock, make_order
+from tests.connectors.billit.sandbox.sandbox_helpers import FIXED_NOW, asgi_client, fixed_clock, make_order
 
 
 def _matches(text: str, order: dict[str, Any]) -> bool:
@@ -179,7 +179,7 @@ def _bulk(count: int, *, start_id: int = 1000) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def paging_sandbox() -> Sandbox:
-    sandbox = Sandbox(clock=fixed_clock())
+    sandbox = Sandbox(clock=fixed_clock(), seed_start=FIXED_NOW)
     sandbox.add_orders(_bulk(300))
     return sandbox
 
@@ -233,7 +233,7 @@ async def test_next_page_link_is_absent_when_top_is_at_most_120(paging_sandbox: 
 
 
 async def test_non_stock_top_behaviour_pages_by_top() -> None:
-    sandbox = Sandbox(clock=fixed_clock(), stock_top_behaviour=False)
+    sandbox = Sandbox(clock=fixed_clock(), seed_start=FIXED_NOW, stock_top_behaviour=False)
     sandbox.add_orders(_bulk(130))
     async with asgi_client(sandbox) as client:
         body = (await client.get("/v1/orders", params={"$top": "100"})).json()
@@ -244,7 +244,7 @@ async def test_non_stock_top_behaviour_pages_by_top() -> None:
 
 
 async def test_exactly_one_full_page_has_no_next_page_link() -> None:
-    sandbox = Sandbox(clock=fixed_clock())
+    sandbox = Sandbox(clock=fixed_clock(), seed_start=FIXED_NOW)
     sandbox.add_orders(_bulk(120))
     async with asgi_client(sandbox) as client:
         body = (await client.get("/v1/orders")).json()
@@ -274,7 +274,7 @@ async def test_filter_errors_answer_400_generic_error(paging_sandbox: Sandbox) -
 
 
 async def test_filters_on_counterparty_external_provider_id_and_dates_over_http() -> None:
-    sandbox = Sandbox(clock=fixed_clock())
+    sandbox = Sandbox(clock=fixed_clock(), seed_start=FIXED_NOW)
     sandbox.add_orders(
         [
             make_order(1, ExternalProviderID="erp-1", LastModified=datetime(2026, 3, 1, 12, 0, 0, 500000)),
@@ -293,7 +293,7 @@ async def test_filters_on_counterparty_external_provider_id_and_dates_over_http(
 
 
 async def test_full_text_search_matches_order_numbers_and_counterparties() -> None:
-    sandbox = Sandbox(clock=fixed_clock())
+    sandbox = Sandbox(clock=fixed_clock(), seed_start=FIXED_NOW)
     sandbox.add_orders([make_order(1, OrderNumber="INV-A"), make_order(2, OrderNumber="INV-B")])
     async with asgi_client(sandbox) as client:
         number = (await client.get("/v1/orders", params={"fullTextSearch": "inv-b"})).json()

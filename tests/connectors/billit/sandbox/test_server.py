@@ -10,11 +10,11 @@ import httpx
 from connectors.billit.sandbox.faults import Faults
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
-from tests.connectors.billit.sandbox.sandbox_helpers import HEADERS, make_order
+from tests.connectors.billit.sandbox.sandbox_helpers import FIXED_NOW, HEADERS, make_order
 
 
 def test_server_starts_serves_and_stops_cleanly() -> None:
-    server = SandboxServer(Sandbox())
+    server = SandboxServer(Sandbox(seed_start=FIXED_NOW))
     with server:
         base_url = server.base_url
         response = httpx.get(f"{base_url}/v1/account/accountInformation", headers={"ApiKey": "sandbox-api-key"})
@@ -29,7 +29,7 @@ def test_server_starts_serves_and_stops_cleanly() -> None:
 
 def test_sequential_requests_do_not_wait_for_delayed_acks() -> None:
     # With Nagle's algorithm left on, each request costs ~40 ms (delayed ACK); 50 requests must take far less.
-    sandbox = Sandbox()
+    sandbox = Sandbox(seed_start=FIXED_NOW)
     sandbox.add_orders([make_order(1)])
     with SandboxServer(sandbox) as server, httpx.Client(base_url=server.base_url, headers=HEADERS) as client:
         client.get("/v1/orders/1")
@@ -41,7 +41,7 @@ def test_sequential_requests_do_not_wait_for_delayed_acks() -> None:
 
 
 async def test_concurrent_clients_with_injected_latency_overlap() -> None:
-    sandbox = Sandbox(faults=Faults(latency_ms=50))
+    sandbox = Sandbox(seed_start=FIXED_NOW, faults=Faults(latency_ms=50))
     sandbox.add_orders([make_order(n) for n in range(1, 9)])
     with SandboxServer(sandbox) as server:
         async with httpx.AsyncClient(base_url=server.base_url, headers=HEADERS) as client:

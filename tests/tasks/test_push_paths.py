@@ -1,0 +1,170 @@
+"""Each path of the push (tasks/push.py) that only a fault reaches, against the sandbox over HTTP, on both databases.
+
+The faults are one-shot tokens of the sandbox's fault script, consumed by the next `/v1` requests in order; each
+test checks from the sandbox's request counts that its fault hit the request it meant, so a change in the order
+of the push's requests shows up as a clear failure instead of a test that no longer tests anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from connectors.billit.sandbox.server import SandboxServer
+from connectors.billit.sandbox.store import Sandbox
+from connectors.warehouse import reflect_tables
+from tests.tasks.push_helpers import (
+    CREATE_ROUTE,
+    SEND_ROUTE,
+    answers,
+    insert,
+    orders_by_external_id,
+    outbound,
+    posts,
+    push,
+    stored,
+)
+from tests.tasks.sync_helpers import SEED_START
+
+
+@pytest.fixture
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(Sandbox(seed=3, orders=0, seed_start=SEED_START, hold_deliveries=True)) as running:
+        yield running
+
+
+def script(server: SandboxServer, *tokens: str) -> None:
+    server.sandbox.injector.update({"script": list(tokens)})
+
+
+def outgoing_messages(server: SandboxServer, order_id: int) -> int:
+    messages = server.sandbox.get_order(order_id)["Messages"]
+    return sum(message["MessageDirection"] == "Outgoing" for message in messages)
+
+
+def test_a_send_whose_answer_was_lost_is_recorded_as_sent_by_the_next_run_and_never_sent_twice(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    server.sandbox.register_participant("9925:BE0412345614")
+    insert(engine, [outbound("lost-0")])
+    push(server, engine)
+    order_id = stored(engine)["lost-0"].billit_order_id
+
+    # The send: one GET of the order (already sent?), then the command; Billit sends, the answer never arrives.
+    script(server, "ok", "post-commit-drop")
+    first = push(server, engine, send=True, check_participants=False)
+    assert answers(server, SEND_ROUTE) == {"200": 1}  # the drop hit the send, after Billit processed it
+    row = stored(engine)["lost-0"]
+    assert (row.status, row.last_error_code, first.sent) == ("created", "BillitTransportError", 0)
+    assert server.sandbox.get_order(order_id)["IsSent"]
+
+    second = push(server, engine, send=True, check_participants=False)
+    row = stored(engine)["lost-0"]
+    assert (second.sent, row.status, row.last_error_code) == (1, "sent", None) and row.sent_at is not None
+    assert answers(server, SEND_ROUTE) == {"200": 1}
+    assert server.sandbox.counters["orders_sent"] == 1 and outgoing_messages(server, order_id) == 1
+
+
+def test_a_send_batch_refused_for_one_customer_is_retried_row_by_row_and_the_others_are_sent(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    server.sandbox.register_participant("9925:BE0412345614")
+    server.sandbox.register_participant("9925:BE0403019261", registered=False)
+    server.sandbox.register_participant("9925:BE0899965307")
+    insert(engine, [outbound("batch-0"), outbound("batch-1"), outbound("batch-2")])  # batch-1 is not on Peppol
+
+    # Without the participant check all three go into one send, which Billit refuses whole.
+    summary = push(server, engine, send=True, check_participants=False)
+    assert answers(server, SEND_ROUTE) == {"400": 2, "200": 2}  # the batch, then each row alone
+    rows = stored(engine)
+    assert {key: (row.status, row.last_error_code) for key, row in rows.items()} == {
+        "batch-0": ("sent", None),
+        "batch-1": ("created", "TheCustomerIsNotActiveOnPeppol"),
+        "batch-2": ("sent", None),
+    }
+    assert (summary.sent, dict(summary.not_sent)) == (2, {"TheCustomerIsNotActiveOnPeppol": 1})
+    sent = {key: server.sandbox.get_order(row.billit_order_id)["IsSent"] for key, row in rows.items()}
+    assert sent == {"batch-0": True, "batch-1": False, "batch-2": True}
+
+
+def test_a_create_that_fails_every_retry_is_failed_and_the_next_run_creates_it_once(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    insert(engine, [outbound("flaky-1")])
+    script(server, "500", "500", "500")  # the first try and both retries
+    first = push(server, engine, max_retries=2)
+    row = stored(engine)["flaky-1"]
+    assert (first.failed, first.created) == (1, 0)
+    assert (row.status, row.attempts, row.billit_order_id, row.last_error_code) == (
+        "failed", 1, None, "GenericError")  # Billit's code in the 500's body
+    assert answers(server, CREATE_ROUTE) == {"500": 3} and orders_by_external_id(server) == {}
+
+    second = push(server, engine, max_retries=2)
+    row = stored(engine)["flaky-1"]
+    (order,) = orders_by_external_id(server)["flaky-1"]
+    assert (second.failed, second.created) == (0, 1)
+    assert (row.status, row.attempts, row.billit_order_id, row.last_error_code) == (
+        "created", 2, order["OrderID"], None)
+    assert answers(server, CREATE_ROUTE) == {"500": 3, "200": 1}
+
+
+def test_a_create_that_committed_but_failed_every_retry_is_found_by_the_next_run_and_not_posted_again(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    insert(engine, [outbound("ghost-1")])
+    script(server, "post-commit-drop", "503", "503")  # Billit creates it, then the answer and both retries fail
+    first = push(server, engine, max_retries=2)
+    assert (first.failed, stored(engine)["ghost-1"].status) == (1, "failed")
+    (order,) = orders_by_external_id(server)["ghost-1"]
+
+    before = posts(server)
+    second = push(server, engine, max_retries=2)
+    row = stored(engine)["ghost-1"]
+    assert (second.already_existed, second.created, posts(server)) == (1, 0, before)
+    assert (row.status, row.billit_order_id) == ("created", order["OrderID"])
+    assert len(orders_by_external_id(server)["ghost-1"]) == 1
+
+
+def test_a_409_whose_order_cannot_be_found_leaves_the_row_failed_and_never_creates_another_order(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    insert(engine, [outbound("gone-1")])
+    push(server, engine)
+    # Someone deleted the order in Billit and re-queued the row: the same content, so the same idempotency key.
+    server.sandbox.delete_order(server.sandbox.get_order(stored(engine)["gone-1"].billit_order_id))
+    table = reflect_tables(engine)["outbound_invoices"]
+    with engine.begin() as connection:
+        connection.execute(table.update().values(status="pending", billit_order_id=None))
+
+    for run in (1, 2):  # the next run meets the same answer: still no new order under another key
+        summary = push(server, engine)
+        row = stored(engine)["gone-1"]
+        assert (summary.failed, summary.created, summary.already_existed) == (1, 0, 0)
+        assert (row.status, row.billit_order_id, row.last_error_code) == (
+            "failed", None, "Idempotent token already exists")
+        assert answers(server, CREATE_ROUTE) == {"200": 1, "409": run}
+        assert "gone-1" not in orders_by_external_id(server)
+
+
+def test_a_claim_whose_lease_expired_is_taken_over_and_a_live_claim_is_left_alone(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)  # claims are naive UTC in the warehouse
+    insert(engine, [
+        outbound("stale-1", claimed_by="crashed-run", claimed_at=now - timedelta(hours=2)),
+        outbound("live-2", claimed_by="live-run", claimed_at=now - timedelta(minutes=1)),
+        outbound("free-3"),
+    ])
+    summary = push(server, engine)
+    rows = stored(engine)
+    assert (summary.considered, summary.created) == (2, 2)
+    assert {key: (row.status, row.claimed_by) for key, row in rows.items()} == {
+        "stale-1": ("created", None),
+        "live-2": ("pending", "live-run"),
+        "free-3": ("created", None),
+    }
+    assert rows["live-2"].attempts == 0
+    assert sorted(orders_by_external_id(server)) == ["free-3", "stale-1"]
