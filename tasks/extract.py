@@ -270,6 +270,15 @@ def page_key(page: list[dict[str, Any]]) -> Watermark | None:
     return None
 
 
+def _older(detail: Any, listed: str) -> bool:
+    """True when the detail's LastModified is readable and before the listed one (unreadable ones are the
+    normaliser's to judge)."""
+    try:
+        return BillitTimestamp(str(detail)).sort_key < BillitTimestamp(listed).sort_key
+    except ValueError:
+        return False
+
+
 def _listed_timestamp(item: dict[str, Any], what: str) -> BillitTimestamp:
     try:
         return BillitTimestamp(str(item.get("LastModified")))
@@ -332,10 +341,15 @@ async def _fetch_orders(
         except BillitProtocolError as exc:
             fetched.not_loaded.append(NotLoaded(order_id, version, f"unreadable detail answer: {exc}"[:300]))
             return
+        problem = None
         if _order_id(order) != order_id:
+            problem = "its detail answer has another or no OrderID"
+        elif _older(order.get("LastModified"), version):
+            # A stale copy (a cache, a replica behind): taking it would leave the listed version unloaded for good.
+            problem = "its detail answer is older than its listing"
+        if problem is not None:
             fetched.unusable.append(order)
-            fetched.not_loaded.append(NotLoaded(order_id, version, "its detail answer has another or no OrderID",
-                                                raw_landed=True))
+            fetched.not_loaded.append(NotLoaded(order_id, version, problem, raw_landed=True))
             return
         fetched.orders.append(order)
 

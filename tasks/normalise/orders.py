@@ -360,12 +360,20 @@ def _last_response_code(messages: list[_Fields]) -> str | None:
     return max(responses)[2] if responses else None
 
 
-# What each column holds *exactly on both databases*: PostgreSQL's NUMERIC(p, s) is exact, but SQLite stores a
-# REAL, exact to 15 significant digits (connectors/warehouse/load.py). An amount beyond that is refused, never
-# stored rounded on one database and exact on the other.
-MONEY = Decimal("1e13")  # NUMERIC(18, 2): 13 integer digits + 2 decimals
-QUANTITY = Decimal("1e10")  # NUMERIC(18, 5): quantities, unit prices, FX rates
-PERCENT = Decimal("1e5")  # NUMERIC(9, 4)
+@dataclass(frozen=True)
+class Numeric:
+    """What a NUMERIC column holds *exactly on both databases*: PostgreSQL's NUMERIC(p, s) is exact, but SQLite
+    stores a REAL, exact to 15 significant digits (connectors/warehouse/load.py), and PostgreSQL rounds extra
+    decimals where SQLite keeps them. A value beyond either limit is refused, never stored rounded on one
+    database and exact (or different) on the other."""
+
+    below: Decimal
+    decimals: int
+
+
+MONEY = Numeric(Decimal("1e13"), 2)  # NUMERIC(18, 2): 13 integer digits + 2 decimals
+QUANTITY = Numeric(Decimal("1e10"), 5)  # NUMERIC(18, 5): quantities, unit prices, FX rates
+PERCENT = Numeric(Decimal("1e5"), 4)  # NUMERIC(9, 4)
 BIGINT = 2**63
 INTEGER = 2**31
 
@@ -392,7 +400,7 @@ class _Fields:
             raise self._unreadable(name, f"a JSON {_json_type(value)}, not text")
         return str(value).strip() or None
 
-    def number(self, name: str, limit: Decimal) -> Decimal | None:
+    def number(self, name: str, column: Numeric) -> Decimal | None:
         value = self.source.get(name)
         if value is None:
             return None
@@ -404,8 +412,10 @@ class _Fields:
             raise self._unreadable(name, "not a number") from None
         if not number.is_finite():
             raise self._unreadable(name, "not a finite number")
-        if abs(number) >= limit:
-            raise self._unreadable(name, f"out of range (the warehouse holds up to {limit:,.0f} exclusive)")
+        if abs(number) >= column.below:
+            raise self._unreadable(name, f"out of range (the warehouse holds up to {column.below:,.0f} exclusive)")
+        if number != number.quantize(Decimal(1).scaleb(-column.decimals)):
+            raise self._unreadable(name, f"more precise than the warehouse keeps ({column.decimals} decimals)")
         return number
 
     def integer(self, name: str, limit: int) -> int | None:

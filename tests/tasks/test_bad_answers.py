@@ -85,6 +85,9 @@ CORRUPTIONS = {
     "a null VAT group": (lambda order: {**order, "VatGroups": [None]}, "VatGroups[0]"),
     "not an object": (lambda order: [order], "order object"),
     "unreadable body": ("garbage", "unreadable"),
+    "a stale copy older than the listing": (set_field("LastModified", "2000-01-01T00:00:00"), "older than its listing"),
+    "more decimals than the column keeps": (set_field("TotalIncl", "12.345"), "more precise than the warehouse"),
+    "a unit price with 6 decimals": (set_field("OrderLines[0].UnitPriceExcl", "1.123456"), "(5 decimals)"),
 }
 
 
