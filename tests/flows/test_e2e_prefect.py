@@ -42,6 +42,7 @@ import yaml
 
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
+from tests.tasks.sync_helpers import SEED_START
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -216,7 +217,7 @@ def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_i
     api_url, _ = _start_server(processes, env, tmp_path)
     env["PREFECT_API_URL"] = api_url
 
-    with SandboxServer(Sandbox(seed=11, orders=1500)) as billit:
+    with SandboxServer(Sandbox(seed=11, orders=1500, seed_start=SEED_START)) as billit:
         since, until = _window(billit.sandbox, orders=300)
         expected = {order_id: order["OrderDirection"]
                     for order_id, order in billit.sandbox.company_orders(PARTY_ID).items()

@@ -14,13 +14,14 @@ from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from flows.cli import app
 from tasks import sync as sync_tasks
+from tests.tasks.sync_helpers import SEED_START
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(Sandbox(seed=8, orders=600)) as running:
+    with SandboxServer(Sandbox(seed=8, orders=600, seed_start=SEED_START)) as running:
         yield running
 
 

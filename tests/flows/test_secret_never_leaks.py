@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
+from tests.tasks.sync_helpers import SEED_START
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +50,8 @@ class Run:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(Sandbox(seed=5, orders=80, api_keys=(KEY,), delivery_delay_s=0.1)) as running:
+    sandbox = Sandbox(seed=5, orders=80, api_keys=(KEY,), delivery_delay_s=0.1, seed_start=SEED_START)
+    with SandboxServer(sandbox) as running:
         yield running
 
 

@@ -14,12 +14,12 @@ from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables
 from tasks.sync import run_stream
 from tests.tasks.corrupting_proxy import CorruptingProxy, repeat_first_item
-from tests.tasks.sync_helpers import COMPANY, assert_warehouse_matches_billit
+from tests.tasks.sync_helpers import COMPANY, SEED_START, assert_warehouse_matches_billit
 
 
 @pytest.fixture
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(Sandbox(seed=8, orders=240, delivery_delay_s=0.05)) as running:
+    with SandboxServer(Sandbox(seed=8, orders=240, delivery_delay_s=0.05, seed_start=SEED_START)) as running:
         yield running
 
 

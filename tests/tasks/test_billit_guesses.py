@@ -16,9 +16,8 @@ from connectors.billit.sandbox.faults import Faults
 from connectors.billit.sandbox.quirks import Quirks
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
-from tests.tasks.sync_helpers import COMPANY, assert_warehouse_matches_billit, sync
+from tests.tasks.sync_helpers import COMPANY, SEED_START, assert_warehouse_matches_billit, sync
 
-SEED_START = datetime(2026, 11, 2, 9, 0)  # naive Brussels time, like Billit's
 SWITCHES: dict[str, dict[str, Any]] = {
     "or refused": {"refuse_or": True},
     "gt and lt refused": {"refuse_gt": True},

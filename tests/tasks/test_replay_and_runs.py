@@ -21,14 +21,14 @@ from tasks.options import InvalidSyncOption
 from tasks.sync import error_text, replay_landing, run_stream
 from tasks.warehouse import CompanyMismatch, start_run
 from tests.connectors.warehouse import Warehouse
-from tests.tasks.sync_helpers import COMPANY, warehouse_views
+from tests.tasks.sync_helpers import COMPANY, SEED_START, warehouse_views
 
 OTHER_COMPANY = 574992
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(Sandbox(seed=5, orders=160, delivery_delay_s=0.05)) as running:
+    with SandboxServer(Sandbox(seed=5, orders=160, delivery_delay_s=0.05, seed_start=SEED_START)) as running:
         yield running
 
 
@@ -187,7 +187,7 @@ def test_of_two_overlapping_runs_the_one_committing_last_with_an_older_key_never
     from tasks.warehouse import read_watermark
     from tests.tasks.corrupting_proxy import CorruptingProxy
 
-    with SandboxServer(Sandbox(seed=12, orders=120, delivery_delay_s=0.05)) as billit, \
+    with SandboxServer(Sandbox(seed=12, orders=120, delivery_delay_s=0.05, seed_start=SEED_START)) as billit, \
             CorruptingProxy(billit.base_url) as slow_path:
         sync(billit, engine, "incoming", landing_dir=None)
         cost = sorted(i for i, o in billit.sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost")
