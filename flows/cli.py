@@ -150,14 +150,14 @@ def _preflight(*, billit: bool, landing_dir: str = "") -> sa.Engine:
     """
     from connectors.warehouse import check_warehouse, upgrade
     from tasks.sync import billit_settings, warehouse_engine
-    from tasks.warehouse import claim_company
+    from tasks.warehouse import check_company
 
     settings = billit_settings() if billit else None
     engine = warehouse_engine()
     check_warehouse(engine)
     upgrade(engine)
     if settings is not None:
-        claim_company(engine, settings.party_id)  # recorded on first use, as a sync would; another one is refused
+        check_company(engine, settings.party_id)  # another company's warehouse is refused before any work
     if landing_dir:
         try:
             Path(landing_dir).mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from tasks.landing import LandingError, check_landed_run, landed_runs, read_land
 from tasks.options import InvalidSyncOption, check_window
 from tasks.warehouse import (
     LoadCounts,
+    check_company,
     claim_company,
     driver_message,
     finish_run,
@@ -98,7 +99,7 @@ def run_stream(
     check_window(since=since, until=until, lookback_minutes=lookback_minutes)
     engine = engine or warehouse_engine(warehouse_url)
     settings = billit_settings(**settings_overrides)
-    claim_company(engine, settings.party_id)
+    check_company(engine, settings.party_id)
     options = SyncOptions(lookback=timedelta(minutes=lookback_minutes),
                           landing_dir=Path(landing_dir) if landing_dir else None, on_batch=on_batch)
     mode = "backfill" if since is not None or until is not None else "incremental"
@@ -117,6 +118,7 @@ def run_stream(
         raise
     summary = finish_run(engine, run, requests=stats.requests, pages=stats.paging.pages,
                          orders_listed=stats.orders_listed)
+    claim_company(engine, settings.party_id)
     return summary | {"duration_s": round(time.perf_counter() - started, 3), "quiet": stats.skipped_quiet}
 
 

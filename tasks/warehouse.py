@@ -473,19 +473,28 @@ def finish_run(
 class CompanyMismatch(ValueError):
     """The warehouse holds another Billit company's books."""
 
+    def __init__(self, known: int, party_id: int) -> None:
+        super().__init__(f"this warehouse holds the books of Billit company {known}, not {party_id}: check "
+                         "BILLIT_PARTY_ID, or use another WAREHOUSE_URL for that company")
+
+
+def check_company(engine: sa.Engine, party_id: int) -> None:
+    """Refuse `party_id` when the warehouse already holds another company's books (reads only)."""
+    known = warehouse_company(engine)
+    if known is not None and known != party_id:
+        raise CompanyMismatch(known, party_id)
+
 
 def claim_company(engine: sa.Engine, party_id: int) -> None:
-    """Record `party_id` as the warehouse's company on first use; refuse another company afterwards."""
+    """Record `party_id` as the warehouse's company after its first good run (a mistyped BILLIT_PARTY_ID that
+    Billit refuses must not lock the warehouse); refuse another company afterwards."""
     companies = reflect_tables(engine)["warehouse_companies"]
     with write_transaction(engine) as connection:
         known = [row.party_id for row in connection.execute(sa.select(companies.c.party_id))]
         if not known:
             connection.execute(companies.insert().values(party_id=party_id, recorded_at=_utcnow()))
         elif party_id not in known:
-            raise CompanyMismatch(
-                f"this warehouse holds the books of Billit company {known[0]}, not {party_id}: check "
-                "BILLIT_PARTY_ID, or use another WAREHOUSE_URL for that company"
-            )
+            raise CompanyMismatch(known[0], party_id)
 
 
 def warehouse_company(engine: sa.Engine) -> int | None:

@@ -212,3 +212,15 @@ def test_of_two_overlapping_runs_the_one_committing_last_with_an_older_key_never
     assert older["status"] == newer["status"] == "succeeded"
     assert older["watermark_after"] == newer["watermark_after"] == str(read_watermark(engine, "incoming"))
     assert str(read_watermark(engine, "incoming")).endswith(f"#{cost[1]}")
+
+
+def test_a_mistyped_party_id_that_billit_refuses_does_not_lock_the_warehouse_to_it(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    from connectors.billit import BillitAuthError
+
+    with pytest.raises(BillitAuthError):
+        sync(server, engine, "sales", company=574999, landing_dir=None)
+    assert sync(server, engine, "sales", landing_dir=None)["status"] == "succeeded"
+    with pytest.raises(CompanyMismatch):  # now that a good run recorded it
+        sync(server, engine, "sales", company=OTHER_COMPANY, landing_dir=None)
