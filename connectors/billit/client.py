@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from email.utils import parsedate_to_datetime
 from enum import Enum
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -120,10 +122,8 @@ class BillitClient:
         return headers
 
     def _redact(self, text: str) -> str:
-        """`text` with every credential of this client replaced by `***`."""
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        """`text` with every credential of this client replaced by `***`, in any letter case."""
+        return self._secrets.sub(REDACTED, text) if self._secrets is not None else text
 
     def _read(self, response: httpx.Response, read: Callable[[Any], _T]) -> _T:
         """`read` applied to the JSON body; a body we cannot interpret is a one-line, redacted protocol error."""
@@ -422,16 +422,20 @@ class BillitClient:
             await asyncio.sleep(wait)
 
 
-def _secret_forms(settings: BillitSettings) -> tuple[str, ...]:
+def _secret_forms(settings: BillitSettings) -> re.Pattern[str] | None:
     """Each credential as an error text may carry it: as is, inside a bytes repr (h11's "Illegal header value
-    b'...'") and JSON-escaped (a server echoing our headers); longest first."""
+    b'...'"), JSON-, HTML- or URL-escaped (a server echoing our headers), matched in any letter case; longest
+    first."""
     forms: set[str] = set()
     for secret in (settings.api_key, settings.bearer_token):
         value = secret.get_secret_value() if secret is not None else ""
         if value:
             escaped = json.dumps(value)[1:-1]
-            forms |= {value, repr(value.encode())[2:-1], escaped, escaped.replace("/", "\\/")}
-    return tuple(sorted(forms, key=len, reverse=True))
+            forms |= {value, repr(value.encode())[2:-1], escaped, escaped.replace("/", "\\/"),
+                      html.escape(value), html.escape(value, quote=False), quote(value, safe=""), quote_plus(value)}
+    if not forms:
+        return None
+    return re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True))), re.IGNORECASE)
 
 
 def _as_is(body: Any) -> Any:

@@ -304,3 +304,22 @@ async def test_an_idempotency_key_no_header_can_carry_is_refused_before_any_requ
     async with BillitClient(settings, transport=httpx.MockTransport(never)) as billit:
         with pytest.raises(ValueError, match="printable ASCII"):
             await billit.create_order({"OrderType": "Invoice"}, idempotency_key=key)
+
+
+@pytest.mark.parametrize("echo", [
+    lambda key: f"<html><title>Denied {__import__('html').escape(key)}</title></html>",
+    lambda key: f'{{"Message": "key {key.upper()} / {key.lower()} refused"}}',
+    lambda key: f'{{"Message": "see /login?k={__import__("urllib.parse").parse.quote(key, safe="")}"}}',
+])
+async def test_a_key_echoed_escaped_or_in_another_case_is_redacted(echo: Callable[[str], str]) -> None:
+    special = "PRB'K3y&7q9zX/a+b"
+
+    def server(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, text=echo(special))
+
+    settings = load_settings(base_url="http://www.example.invalid", api_key=special, party_id=COMPANY)
+    async with BillitClient(settings, transport=httpx.MockTransport(server)) as billit:
+        with pytest.raises(BillitError) as failure:
+            await billit.list_page(ODataQuery(top=1))
+    text = str(failure.value).lower()
+    assert "k3y" not in text and "***" in text
