@@ -283,7 +283,9 @@ def _listed_timestamp(item: dict[str, Any], what: str) -> BillitTimestamp:
     try:
         return BillitTimestamp(str(item.get("LastModified")))
     except ValueError:
-        raise BillitProtocolError(f"Billit listed {what} without a readable LastModified") from None
+        raise BillitProtocolError(
+            f"Billit listed {what} without a readable LastModified (is BILLIT_BASE_URL a Billit API root?)"
+        ) from None
 
 
 def _order_id(item: Any) -> int | None:

@@ -80,6 +80,8 @@ class BillitSettings(BaseSettings):
         if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
                 or not _HEADER_VALUE.fullmatch(value) or " " in value):
             raise ValueError("must be an http:// or https:// URL such as https://api.billit.be")
+        if parts.path.rstrip("/").lower().endswith("/v1"):
+            raise ValueError("must be the API root without /v1, e.g. https://api.billit.be")
         return value
 
     @model_validator(mode="after")

@@ -323,3 +323,9 @@ async def test_a_key_echoed_escaped_or_in_another_case_is_redacted(echo: Callabl
             await billit.list_page(ODataQuery(top=1))
     text = str(failure.value).lower()
     assert "k3y" not in text and "***" in text
+
+
+@pytest.mark.parametrize("url", ["https://api.billit.be/v1", "http://127.0.0.1:8765/v1/"])
+def test_a_base_url_ending_in_v1_is_refused_with_the_fix(url: str) -> None:
+    with pytest.raises(SettingsError, match="BILLIT_BASE_URL: must be the API root without /v1"):
+        load_settings(base_url=url, api_key=KEY, party_id=COMPANY)
