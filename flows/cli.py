@@ -13,6 +13,7 @@ whatever is raised into that line. `billit-etl --debug ...` shows the traceback 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +39,8 @@ sandbox_app = typer.Typer(help="The bundled Billit sandbox server.", no_args_is_
 db_app = typer.Typer(help="The warehouse schema.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(db_app, name="db")
-console = Console()
+# Piped into a log or a file, tables are not cut to 80 columns (COLUMNS still wins when set).
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 error_console = Console(stderr=True, soft_wrap=True, highlight=False)  # soft_wrap: one line, however long
 
 SANDBOX_API_KEY = "sandbox-api-key"
@@ -344,12 +346,19 @@ def load_outbound(
 
 @app.command()
 def status(warehouse_url: WarehouseOption = None) -> None:
-    """Watermarks, the last runs with their counts, and the quarantine."""
+    """Watermarks, the last runs with their counts, pending orders and the quarantine (reads only)."""
     _use_warehouse(warehouse_url)
     with _clear_errors():
+        from connectors.warehouse import check_warehouse, pending_migrations
         from tasks.status import warehouse_status
+        from tasks.sync import warehouse_engine
 
-        report = warehouse_status(_preflight(billit=False))
+        engine = warehouse_engine()
+        check_warehouse(engine, writable=False)  # a read-only replica is fine: status writes nothing
+        if pending := pending_migrations(engine):
+            raise OperatorMistake(f"the warehouse is not up to date ({', '.join(pending)} not applied): run "
+                                  "billit-etl db upgrade, or a sync, first")
+        report = warehouse_status(engine)
     for title, rows in report.items():
         table = Table(title=title)
         for column in rows[0] if rows else ["(none)"]:

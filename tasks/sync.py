@@ -25,6 +25,7 @@ from prefect.concurrency.sync import concurrency
 
 from connectors.billit import BillitClient, BillitError, BillitSettings, SettingsError, load_settings
 from connectors.warehouse import create_warehouse_engine, upgrade
+from connectors.warehouse.engine import DEFAULT_WAREHOUSE_URL, WAREHOUSE_URL_ENV
 from tasks.extract import STREAMS, ExtractStats, SyncOptions, sync_stream
 from tasks.landing import LandingError, check_landed_run, landed_runs, read_landed_orders
 from tasks.options import InvalidSyncOption, check_window
@@ -48,9 +49,13 @@ SUMMARY_COLUMNS = (
 )
 
 
-@functools.cache
 def warehouse_engine(url: str | None = None) -> sa.Engine:
-    """One Engine per process and URL (default: $WAREHOUSE_URL, else the SQLite file)."""
+    """One Engine per process and URL (default: $WAREHOUSE_URL as it is now, else the SQLite file)."""
+    return _engine_for(url or os.environ.get(WAREHOUSE_URL_ENV) or DEFAULT_WAREHOUSE_URL)
+
+
+@functools.cache
+def _engine_for(url: str) -> sa.Engine:
     return create_warehouse_engine(url)
 
 

@@ -26,6 +26,7 @@ from connectors.warehouse.migrations import (
     MigrationChecksumError,
     MigrationError,
     applied_migrations,
+    pending_migrations,
     upgrade,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "insert_ignoring_duplicates",
     "reflect_tables",
     "replace_children",
+    "pending_migrations",
     "upgrade",
     "upsert_rows",
     "write_transaction",

@@ -103,15 +103,16 @@ def create_warehouse_engine(url: str | None = None, *, schema: str | None = None
     return engine
 
 
-def check_warehouse(engine: sa.Engine) -> None:
+def check_warehouse(engine: sa.Engine, *, writable: bool = True) -> None:
     """Connect once, so that an unusable warehouse is one :class:`WarehouseError` before any work starts.
 
     PostgreSQL answers ``select 1``. SQLite opens (or creates) the file, takes the write lock and writes a table
     that is rolled back at once: ``BEGIN IMMEDIATE`` alone succeeds on a read-only database, a write does not.
+    With ``writable=False`` (a command that only reads, e.g. on a read-only replica) both only ``select 1``.
     The message carries the driver's first line, never SQL parameters or the password.
     """
     try:
-        if engine.dialect.name == "sqlite":
+        if engine.dialect.name == "sqlite" and writable:
             with engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"}).connect() as connection:
                 transaction = connection.begin()
                 try:

@@ -156,6 +156,16 @@ def applied_migrations(connection: sa.Connection) -> dict[str, AppliedMigration]
     return {row["version"]: AppliedMigration(**row) for row in rows}
 
 
+def pending_migrations(engine: sa.Engine, *, directory: Path | None = None) -> list[str]:
+    """The names of the migrations not applied yet, without applying any (reads only)."""
+    migrations = discover_migrations(engine.dialect.name, directory or MIGRATIONS_DIR)
+    with engine.connect() as connection:
+        if not sa.inspect(connection).has_table(_schema_migrations.name):
+            return [migration.name for migration in migrations]
+        recorded = applied_migrations(connection)
+    return [migration.name for migration in migrations if migration.version not in recorded]
+
+
 def upgrade(engine: sa.Engine, *, directory: Path | None = None) -> list[str]:
     """Apply every migration not yet recorded, in order; return the names applied by this call.
 

@@ -44,9 +44,9 @@ def operator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.chdir(tmp_path)
-    sync_tasks.warehouse_engine.cache_clear()
+    sync_tasks._engine_for.cache_clear()
     yield tmp_path
-    sync_tasks.warehouse_engine.cache_clear()
+    sync_tasks._engine_for.cache_clear()
 
 
 def one_line(result: Result, exit_code: int = 2) -> str:
@@ -184,7 +184,7 @@ def _tamper_with_an_applied_migration(database: Path) -> None:
 
 def test_an_unexpected_error_is_one_line_with_its_type_and_the_debug_hint(operator: Path) -> None:
     _tamper_with_an_applied_migration(migrated_sqlite_file(operator / "warehouse.sqlite"))
-    line = one_line(runner.invoke(app, ["status"]), exit_code=1)
+    line = one_line(runner.invoke(app, ["db", "upgrade"]), exit_code=1)
     assert line.startswith("error: MigrationChecksumError: ")
     assert line.endswith("(run with --debug for the traceback)")
     assert len(line) <= len("error: MigrationChecksumError: ") + 300 + len(" (run with --debug for the traceback)")
@@ -194,7 +194,7 @@ def test_debug_lets_the_traceback_through(operator: Path) -> None:
     from connectors.warehouse import MigrationChecksumError
 
     _tamper_with_an_applied_migration(migrated_sqlite_file(operator / "warehouse.sqlite"))
-    result = runner.invoke(app, ["--debug", "status"])
+    result = runner.invoke(app, ["--debug", "db", "upgrade"])
     assert result.exit_code == 1 and isinstance(result.exception, MigrationChecksumError)
     assert result.exc_info is not None
     assert "Traceback" in "".join(traceback.format_exception(*result.exc_info))
@@ -236,3 +236,18 @@ def test_the_installed_command_prints_no_traceback_on_stderr(operator: Path) -> 
         f"WAREHOUSE_URL postgres://admin:***@db.example/x names an unsupported database 'postgres': "
         f"expected {URL_FORMS}"
     ]
+
+
+def test_status_reads_a_read_only_warehouse_and_asks_for_an_upgrade_instead_of_migrating(operator: Path) -> None:
+    database = migrated_sqlite_file(operator / "warehouse.sqlite")
+    read_only = f"sqlite:///file:{database}?mode=ro&uri=true"
+    result = runner.invoke(app, ["status", "--warehouse-url", read_only])
+    assert result.exit_code == 0, result.output
+    assert "Watermarks" in result.output and "Pending" in result.output
+
+    fresh = operator / "fresh.sqlite"
+    line = one_line(runner.invoke(app, ["status", "--warehouse-url", f"sqlite:///{fresh}"]), exit_code=2)
+    assert "not up to date" in line and "billit-etl db upgrade" in line
+    engine = create_warehouse_engine(f"sqlite:///{fresh}")
+    assert sa.inspect(engine).get_table_names() == []  # status created no table
+    engine.dispose()

@@ -34,7 +34,7 @@ def billit_env(server: SandboxServer, tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("WAREHOUSE_URL", url)
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps tables to the terminal width
     monkeypatch.chdir(tmp_path)
-    sync_tasks.warehouse_engine.cache_clear()
+    sync_tasks._engine_for.cache_clear()
     return url
 
 
