@@ -57,6 +57,7 @@ from tasks.warehouse import (
     load_orders_isolating_refusals,
     mark_deleted,
     pending_orders,
+    save_progress,
     stored_versions,
 )
 
@@ -390,6 +391,7 @@ class _BatchWriter:
                 run_id=self.run.run_id, watermark=watermark, not_loaded=fetched.not_loaded, landing_file=landing_file,
             )
             self.run.counts.add(counts)
+            await asyncio.to_thread(save_progress, self.engine, self.run)
             if self.on_batch is not None:
                 self.on_batch(self.run.counts)
 

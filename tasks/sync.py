@@ -36,6 +36,7 @@ from tasks.warehouse import (
     driver_message,
     finish_run,
     load_orders_isolating_refusals,
+    save_progress,
     start_run,
     warehouse_company,
 )
@@ -183,6 +184,7 @@ def replay_landing(
             for batch in read_landed_orders(run_directory):
                 run.counts.add(load_orders_isolating_refusals(engine, batch, stream=stream_name, run_id=run.run_id))
                 orders += len(batch)
+                save_progress(engine, run)
         except LandingError as exc:
             error = str(exc)
         except BaseException as exc:

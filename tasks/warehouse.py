@@ -225,7 +225,6 @@ def load_orders(
         )
         if watermark is not None:
             _save_watermark(connection, tables, stream, watermark, run_id)
-        _beat(connection, tables, run_id)
     return counts
 
 
@@ -339,9 +338,13 @@ def count_pending(engine: sa.Engine, stream: str) -> int:
             sa.select(sa.func.count()).select_from(pending).where(pending.c.stream == stream)).scalar_one())
 
 
-def _beat(connection: sa.Connection, tables: Mapping[str, sa.Table], run_id: str) -> None:
-    runs = tables["sync_runs"]
-    connection.execute(runs.update().where(runs.c.run_id == run_id).values(heartbeat_at=_utcnow()))
+def save_progress(engine: sa.Engine, run: RunRecord) -> None:
+    """The run's counts so far and a heartbeat, after each batch: a run that dies keeps what it did, and a live
+    one is not taken for dead."""
+    runs = reflect_tables(engine)["sync_runs"]
+    with write_transaction(engine) as connection:
+        connection.execute(runs.update().where(runs.c.run_id == run.run_id)
+                           .values(**asdict(run.counts), heartbeat_at=_utcnow()))
 
 
 def _history_row(invoice: Mapping[str, Any], run_id: str) -> dict[str, Any]:

@@ -204,9 +204,11 @@ def test_killing_the_process_mid_load_and_running_again_leaves_the_warehouse_exa
         sync(server, engine, stream)
     assert_warehouse_matches_billit(server, engine)
     with engine.connect() as connection:  # the next run closed the killed one
-        statuses = connection.execute(sa.select(runs.c.status, runs.c.error).order_by(runs.c.started_at)).all()
-    assert [status for status, _ in statuses] == ["failed", "succeeded", "succeeded"]
+        statuses = connection.execute(sa.select(runs.c.status, runs.c.error, runs.c.orders_new)
+                                      .order_by(runs.c.started_at)).all()
+    assert [row.status for row in statuses] == ["failed", "succeeded", "succeeded"]
     assert "abandoned" in statuses[0].error
+    assert statuses[0].orders_new >= 500  # it keeps the count of the batch it committed before it was killed
 
 
 def test_a_newly_sent_invoice_moves_from_pending_to_delivered_in_the_history(
