@@ -101,9 +101,13 @@ def landed_runs(path: Path | str) -> list[Path]:
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"no landing data at {root}")
+    if not root.is_dir():
+        raise LandingError(f"{root} is a file: replay takes a landing directory, a stream folder or a run=... folder")
     if root.name.startswith("run="):
         return [root]
     runs = [candidate for candidate in root.rglob("run=*") if candidate.is_dir()]
+    if not runs:
+        raise LandingError(f"no landed runs (run=... folders) under {root}")
     return sorted(runs, key=lambda run: min((p.stat().st_mtime for p in run.glob("part-*.parquet")), default=0))
 
 
@@ -113,13 +117,19 @@ def check_landed_run(run_directory: Path, *, stream: str) -> int:
     companies = set()
     for part in sorted(run_directory.glob("part-*.parquet")):
         try:
-            metadata = pq.read_schema(part).metadata or {}
+            schema = pq.read_schema(part)
         except (OSError, pa.ArrowException) as exc:
             raise LandingError(f"{part}: not a readable Parquet file ({_first_line(exc)})") from None
+        metadata = schema.metadata or {}
         if PARTY_ID_KEY not in metadata or STREAM_KEY not in metadata:
             raise LandingError(f"{part}: names no Billit company or stream (not written by billit-etl sync)")
-        if metadata[STREAM_KEY].decode() != stream:
-            raise LandingError(f"{part}: holds the {metadata[STREAM_KEY].decode()!r} stream, not {stream!r}")
+        if metadata[STREAM_KEY].decode(errors="replace") != stream:
+            raise LandingError(f"{part}: holds the {metadata[STREAM_KEY].decode(errors='replace')!r} stream, "
+                               f"not {stream!r}")
+        if "order_json" not in schema.names or not pa.types.is_large_string(schema.field("order_json").type):
+            raise LandingError(f"{part}: its order_json column is missing or not text (not a landing file)")
+        if not metadata[PARTY_ID_KEY].isdigit():
+            raise LandingError(f"{part}: its Billit company is not a number")
         companies.add(int(metadata[PARTY_ID_KEY]))
     if not companies:
         raise LandingError(f"{run_directory}: no part-*.parquet files")
@@ -133,12 +143,12 @@ def read_landed_orders(run_directory: Path, *, batch_size: int = 500) -> Iterato
     for part in sorted(run_directory.glob("part-*.parquet")):
         try:
             parquet = pq.ParquetFile(part)
-            if "order_json" not in parquet.schema_arrow.names:
-                raise LandingError(f"{part}: has no order_json column (not a landing file)")
             for record_batch in parquet.iter_batches(batch_size=batch_size, columns=["order_json"]):
                 yield [parse_json(text) for text in record_batch.column(0).to_pylist()]
-        except (OSError, pa.ArrowException, BillitProtocolError) as exc:
+        except (OSError, pa.ArrowException) as exc:
             raise LandingError(f"{part}: unreadable ({_first_line(exc)})") from None
+        except BillitProtocolError:
+            raise LandingError(f"{part}: a row's order_json is not JSON (the file is damaged)") from None
 
 
 def _first_line(exc: BaseException) -> str:

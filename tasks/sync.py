@@ -33,6 +33,7 @@ from tasks.warehouse import (
     LoadCounts,
     check_company,
     claim_company,
+    company_ids,
     driver_message,
     finish_run,
     load_orders_isolating_refusals,
@@ -166,6 +167,7 @@ def replay_landing(
         home = companies.pop()
         claim_company(engine, home)
 
+    known_company_ids = company_ids(engine)
     summaries = []
     for run_directory, company, problem in checked:
         stream_name = run_directory.parent.name
@@ -182,6 +184,7 @@ def replay_landing(
         orders, error = 0, None
         try:
             for batch in read_landed_orders(run_directory):
+                _check_company_ids(batch, known_company_ids, run_directory)
                 run.counts.add(load_orders_isolating_refusals(engine, batch, stream=stream_name, run_id=run.run_id))
                 orders += len(batch)
                 save_progress(engine, run)
@@ -193,6 +196,14 @@ def replay_landing(
         summaries.append(finish_run(engine, run, requests=0, pages=0, orders_listed=orders, error=error)
                          | {"source": str(run_directory)})
     return summaries
+
+
+def _check_company_ids(orders: list[Any], known: set[int], run_directory: Path) -> None:
+    """The orders themselves must be of the warehouse's company too (a file's metadata can be edited)."""
+    foreign = {order.get("CompanyID") for order in orders if isinstance(order, dict)} - known - {None}
+    if known and foreign:
+        raise LandingError(f"{run_directory}: holds orders of CompanyID {sorted(map(str, foreign))[:3]}, but this "
+                           f"warehouse's orders are of {sorted(known)}")
 
 
 #: Global concurrency limit shared by every flow that calls Billit (create it once:

@@ -500,6 +500,13 @@ def claim_company(engine: sa.Engine, party_id: int) -> None:
             raise CompanyMismatch(known[0], party_id)
 
 
+def company_ids(engine: sa.Engine) -> set[int]:
+    """The CompanyID values of the orders the warehouse holds."""
+    invoices = reflect_tables(engine)["invoices"]
+    with engine.connect() as connection:
+        return set(connection.execute(sa.select(invoices.c.company_id).distinct()).scalars()) - {None}
+
+
 def warehouse_company(engine: sa.Engine) -> int | None:
     companies = reflect_tables(engine)["warehouse_companies"]
     with engine.connect() as connection:

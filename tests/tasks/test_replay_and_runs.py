@@ -224,3 +224,53 @@ def test_a_mistyped_party_id_that_billit_refuses_does_not_lock_the_warehouse_to_
     assert sync(server, engine, "sales", landing_dir=None)["status"] == "succeeded"
     with pytest.raises(CompanyMismatch):  # now that a good run recorded it
         sync(server, engine, "sales", company=OTHER_COMPANY, landing_dir=None)
+
+
+def relabel(part: Path, **metadata: bytes) -> None:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(part)
+    pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **{
+        f"billit.{key}".encode(): value for key, value in metadata.items()}}), part)
+
+
+def test_replay_refuses_files_whose_metadata_or_content_lie_and_names_them(
+    server: SandboxServer, engine: sa.Engine, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ours = tmp_path / "ours"
+    sync(server, engine, "sales", landing_dir=str(ours))
+    theirs = tmp_path / "theirs"
+    sync(server, replica(tmp_path, "theirs"), "sales", company=OTHER_COMPANY, landing_dir=str(theirs))
+    (their_part,) = theirs.rglob("part-*.parquet")
+    relabel(their_part, party_id=str(COMPANY).encode())  # another company's orders, labelled as ours
+    (our_part,) = ours.rglob("part-*.parquet")
+    garbled = our_part.parent.parent / "run=garbled" / "part-00001.parquet"
+    garbled.parent.mkdir()
+    pq.write_table(pa.table({"order_json": pa.array([1, 2], pa.int64())}).replace_schema_metadata(
+        {b"billit.party_id": str(COMPANY).encode(), b"billit.stream": b"sales"}), garbled)
+    nonsense = our_part.parent.parent / "run=nonsense" / "part-00001.parquet"
+    nonsense.parent.mkdir()
+    pq.write_table(pq.read_table(our_part).replace_schema_metadata(
+        {b"billit.party_id": b"abc", b"billit.stream": b"sales"}), nonsense)
+
+    refused = [s for s in replay_landing(tmp_path, engine=engine) if s["status"] != "succeeded"]
+    reasons = {summary["error"] for summary in refused}
+    assert any(str(their_part.parent) in reason and "CompanyID" in reason for reason in reasons)
+    assert any(str(garbled) in reason and "order_json" in reason for reason in reasons)
+    assert any(str(nonsense) in reason and "not a number" in reason for reason in reasons)
+    company_ids = reflect_tables(engine)["invoices"].c.company_id
+    with engine.connect() as connection:
+        assert set(connection.execute(sa.select(company_ids).distinct()).scalars()) == {COMPANY}
+
+
+def test_replay_of_a_single_file_or_of_a_folder_without_runs_says_what_it_takes(tmp_path: Path) -> None:
+    from tasks.landing import LandingError
+
+    (tmp_path / "part-00001.parquet").write_bytes(b"")
+    with pytest.raises(LandingError, match="is a file: replay takes a landing directory"):
+        replay_landing(tmp_path / "part-00001.parquet", engine=replica(tmp_path))
+    with pytest.raises(LandingError, match="no landed runs"):
+        replay_landing(tmp_path, engine=replica(tmp_path, "other"))
