@@ -8,6 +8,7 @@ result columns of rows already pushed are left alone.
 from __future__ import annotations
 
 import csv
+import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -16,10 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables, upsert_rows, write_transaction
+from tasks.normalise.orders import PERCENT, QUANTITY
 
 _DATES = {"order_date", "expiry_date", "delivery_date"}
-_DECIMALS = {"quantity", "unit_price_excl", "vat_percentage"}
+# The columns' NUMERIC types, as the inbound orders check them (tasks/normalise/orders.py).
+_DECIMALS = {"quantity": QUANTITY, "unit_price_excl": QUANTITY, "vat_percentage": PERCENT}
 _INTEGERS = {"line_number"}
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class OutboundFileError(ValueError):
@@ -31,14 +35,26 @@ def _read(path: Path, table: sa.Table) -> list[dict[str, Any]]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
-            unknown = [str(column) for column in reader.fieldnames or () if column not in table.c]
+            header = list(reader.fieldnames or ())
+            unknown = [str(column) for column in header if column not in table.c]
             if unknown:
                 raise OutboundFileError(f"{path}: columns {', '.join(unknown)} are not columns of {table.name} "
                                         "(docs/warehouse.md lists them)")
-            for line, record in enumerate(reader, start=2):
+            if len(set(header)) != len(header):
+                raise OutboundFileError(f"{path}: the header names a column twice")
+            keys: dict[tuple[Any, ...], int] = {}
+            for record in reader:
+                line = reader.line_num
                 if None in record:  # more cells than the header has columns
                     raise OutboundFileError(f"{path}:{line}: more cells than the header has columns")
-                rows.append({column: _cell(path, line, column, text) for column, text in record.items()})
+                if None in record.values():  # DictReader fills missing cells with None, empty ones with ""
+                    raise OutboundFileError(f"{path}:{line}: fewer cells than the header has columns")
+                row = {column: _cell(path, line, column, text) for column, text in record.items()}
+                key = tuple(row.get(column.name) for column in table.primary_key.columns)
+                if key in keys:
+                    raise OutboundFileError(f"{path}:{line}: the same key {key} as line {keys[key]}")
+                keys[key] = line
+                rows.append(row)
     except UnicodeDecodeError:
         raise OutboundFileError(f"{path}: not UTF-8 text (export the CSV as UTF-8)") from None
     except csv.Error as exc:
@@ -54,13 +70,19 @@ def _cell(path: Path, line: int, column: str, text: str | None) -> Any:
         if column in _DATES:
             return date.fromisoformat(value)
         if column in _DECIMALS:
-            number = Decimal(value)
-            if not number.is_finite():
+            number, kind = Decimal(value), _DECIMALS[column]
+            if not number.is_finite() or abs(number) >= kind.below:
                 raise InvalidOperation
+            if number != number.quantize(Decimal(1).scaleb(-kind.decimals)):
+                raise OutboundFileError(f"{path}:{line}: column {column}: more than {kind.decimals} decimals")
             return number
         if column in _INTEGERS:
             return int(value)
+        if _UNSTORABLE.search(value):
+            raise OutboundFileError(f"{path}:{line}: column {column}: holds a NUL character")
         return value
+    except OutboundFileError:
+        raise
     except (ValueError, InvalidOperation):
         raise OutboundFileError(f"{path}:{line}: column {column}: cannot read {value[:40]!r}") from None
 
@@ -70,6 +92,13 @@ def load_outbound_csv(engine: sa.Engine, invoices_csv: Path, lines_csv: Path) ->
     tables = reflect_tables(engine)
     invoices = _read(Path(invoices_csv), tables["outbound_invoices"])
     lines = _read(Path(lines_csv), tables["outbound_invoice_lines"])
+    with engine.connect() as connection:
+        stored = set(connection.execute(sa.select(tables["outbound_invoices"].c.external_id)).scalars())
+    known = stored | {row.get("external_id") for row in invoices}
+    orphans = sorted({line.get("external_id") for line in lines} - known, key=str)
+    if orphans:
+        raise OutboundFileError(f"{lines_csv}: lines of invoices in neither {invoices_csv} nor the warehouse: "
+                                f"{', '.join(map(str, orphans[:5]))}")
     for row in invoices:
         for column, default in (("order_type", "Invoice"), ("currency", "EUR"), ("customer_country_code", "BE")):
             row[column] = row.get(column) or default

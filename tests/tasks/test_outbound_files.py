@@ -50,3 +50,18 @@ def test_a_bad_file_is_refused_in_one_line_and_nothing_is_loaded(
     with engine.connect() as connection:
         table = reflect_tables(engine)["outbound_invoices"]
         assert connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 0
+
+
+@pytest.mark.parametrize(("file", "edit", "message"), [
+    ("outbound_invoice_lines.csv", lambda t: t.rstrip("\n").rsplit(",", 1)[0] + "\n", "fewer cells than the header"),
+    ("outbound_invoices.csv", lambda t: t.replace("order_type", "external_id", 1), "names a column twice"),
+    ("outbound_invoices.csv", lambda t: t + t.splitlines()[1] + "\n", "the same key ('demo-2026-0001',) as line 2"),
+    ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "unit_price_excl", "1e30"), "column unit_price_excl"),
+    ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "unit_price_excl", "95.123456"), "more than 5 decimals"),
+    ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "description", "a\x00b"), "NUL"),
+    ("outbound_invoice_lines.csv", lambda t: t + "nobody-0001,1,x,,1,1.00,21,,\n", "in neither"),
+])
+def test_a_file_that_would_load_wrong_or_differ_between_databases_is_refused(
+    engine: sa.Engine, tmp_path: Path, file: str, edit: object, message: str
+) -> None:
+    test_a_bad_file_is_refused_in_one_line_and_nothing_is_loaded(engine, tmp_path, file, edit, message)
