@@ -94,7 +94,7 @@ def _use_warehouse(url: str | None) -> None:
 
 
 @app.callback()
-def main(
+def global_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error instead of one line.")] = False,
 ) -> None:
     """Keep a SQL warehouse in step with Billit, and push invoices back."""
@@ -573,3 +573,17 @@ def _print_pushed(engine: Any) -> None:
         for row in connection.execute(query):
             table.add_row(*(_cell(value) for value in row))
     console.print(table)
+
+
+def main() -> None:
+    """The `billit-etl` command: typer's own usage errors (a bad option value, a bad date) are one red line too."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage errors, as typer vendors them
+        error_console.print(f"[red]{escape(' '.join(exc.format_message().split()))}[/] (see billit-etl --help)")
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        error_console.print("[red]aborted[/]")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+

@@ -238,6 +238,22 @@ def test_the_installed_command_prints_no_traceback_on_stderr(operator: Path) -> 
     ]
 
 
+@pytest.mark.parametrize(("arguments", "words"), [
+    (["sync", "--lookback-minutes", "-1"], "--lookback-minutes"),
+    (["backfill", "--since", "31/12/2026"], "--since"),
+    (["push", "--limit", "0"], "--limit"),
+    (["sync", "nonsense"], "STREAM"),
+])
+def test_the_installed_command_reports_a_bad_option_in_one_line(
+    operator: Path, arguments: list[str], words: str
+) -> None:
+    billit_etl = Path(sys.executable).parent / "billit-etl"
+    done = subprocess.run([str(billit_etl), *arguments, "--no-prefect"], cwd=operator, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and words in lines[0], done.stderr
+
+
 def test_status_reads_a_read_only_warehouse_and_asks_for_an_upgrade_instead_of_migrating(operator: Path) -> None:
     database = migrated_sqlite_file(operator / "warehouse.sqlite")
     read_only = f"sqlite:///file:{database}?mode=ro&uri=true"

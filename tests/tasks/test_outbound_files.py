@@ -57,7 +57,8 @@ def test_a_bad_file_is_refused_in_one_line_and_nothing_is_loaded(
     ("outbound_invoices.csv", lambda t: t.replace("order_type", "external_id", 1), "names a column twice"),
     ("outbound_invoices.csv", lambda t: t + t.splitlines()[1] + "\n", "the same key ('demo-2026-0001',) as line 2"),
     ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "unit_price_excl", "1e30"), "column unit_price_excl"),
-    ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "unit_price_excl", "95.123456"), "more than 5 decimals"),
+    ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "unit_price_excl", "95.123456"),
+     "more than 5 decimals"),
     ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "description", "a\x00b"), "NUL"),
     ("outbound_invoice_lines.csv", lambda t: t + "nobody-0001,1,x,,1,1.00,21,,\n", "in neither"),
 ])
