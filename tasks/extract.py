@@ -57,7 +57,6 @@ from tasks.warehouse import (
     load_orders_isolating_refusals,
     mark_deleted,
     pending_orders,
-    save_progress,
     stored_versions,
 )
 
@@ -391,7 +390,6 @@ class _BatchWriter:
                 run_id=self.run.run_id, watermark=watermark, not_loaded=fetched.not_loaded, landing_file=landing_file,
             )
             self.run.counts.add(counts)
-            await asyncio.to_thread(save_progress, self.engine, self.run)
             if self.on_batch is not None:
                 self.on_batch(self.run.counts)
 

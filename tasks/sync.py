@@ -37,7 +37,6 @@ from tasks.warehouse import (
     driver_message,
     finish_run,
     load_orders_isolating_refusals,
-    save_progress,
     start_run,
     warehouse_company,
 )
@@ -187,7 +186,6 @@ def replay_landing(
                 _check_company_ids(batch, known_company_ids, run_directory)
                 run.counts.add(load_orders_isolating_refusals(engine, batch, stream=stream_name, run_id=run.run_id))
                 orders += len(batch)
-                save_progress(engine, run)
         except LandingError as exc:
             error = str(exc)
         except BaseException as exc:

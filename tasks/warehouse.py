@@ -225,6 +225,7 @@ def load_orders(
         )
         if watermark is not None:
             _save_watermark(connection, tables, stream, watermark, run_id)
+        _add_to_run(connection, tables, run_id, counts)
     return counts
 
 
@@ -338,13 +339,14 @@ def count_pending(engine: sa.Engine, stream: str) -> int:
             sa.select(sa.func.count()).select_from(pending).where(pending.c.stream == stream)).scalar_one())
 
 
-def save_progress(engine: sa.Engine, run: RunRecord) -> None:
-    """The run's counts so far and a heartbeat, after each batch: a run that dies keeps what it did, and a live
-    one is not taken for dead."""
-    runs = reflect_tables(engine)["sync_runs"]
-    with write_transaction(engine) as connection:
-        connection.execute(runs.update().where(runs.c.run_id == run.run_id)
-                           .values(**asdict(run.counts), heartbeat_at=_utcnow()))
+def _add_to_run(connection: sa.Connection, tables: Mapping[str, sa.Table], run_id: str, counts: LoadCounts) -> None:
+    """Add a batch's counts to its run and beat its heart, in the batch's transaction: a run that dies keeps
+    the count of what it committed, and a live one is not taken for dead."""
+    runs = tables["sync_runs"]
+    connection.execute(runs.update().where(runs.c.run_id == run_id).values(
+        heartbeat_at=_utcnow(),
+        **{name: runs.c[name] + value for name, value in asdict(counts).items() if value},
+    ))
 
 
 def _history_row(invoice: Mapping[str, Any], run_id: str) -> dict[str, Any]:

@@ -10,9 +10,15 @@ repository's first commit, so the seeded changes are always in the past of the w
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +26,8 @@ import sqlalchemy as sa
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.warehouse import reflect_tables
 from tasks.sync import run_stream
+from tasks.warehouse import read_watermark
+from tests.connectors.warehouse import Warehouse
 from tests.tasks.identifier_checks import expected_identifiers
 
 COMPANY = 574991
@@ -96,3 +104,29 @@ def assert_warehouse_matches_billit(server: SandboxServer, engine: sa.Engine) ->
     different = [order_id for order_id in expected if expected[order_id] != loaded[order_id]]
     assert not different, f"{len(different)} orders differ, e.g. {expected[different[0]]} != {loaded[different[0]]}"
     assert flagged <= deleted
+
+
+def kill_a_sales_sync_after_its_first_batch(server: SandboxServer, engine: sa.Engine, warehouse: Warehouse) -> int:
+    """Run a sales sync in another process and SIGKILL it once its first batch has committed; its return code."""
+    root = Path(__file__).resolve().parents[2]
+    script = (
+        "import sys; from connectors.warehouse import create_warehouse_engine; from tasks.sync import run_stream\n"
+        "engine = create_warehouse_engine(sys.argv[1], schema=sys.argv[2] or None)\n"
+        "run_stream('sales', engine=engine, landing_dir=None, base_url=sys.argv[3], api_key='sandbox-api-key',"
+        " party_id=574991, max_concurrency=4)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, warehouse.url, warehouse.schema or "", server.base_url], cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while read_watermark(engine, "sales") is None:  # the first batch has committed
+            assert process.poll() is None, "the sync finished before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    return process.returncode
+

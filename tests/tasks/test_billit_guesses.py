@@ -16,7 +16,13 @@ from connectors.billit.sandbox.faults import Faults
 from connectors.billit.sandbox.quirks import Quirks
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
-from tests.tasks.sync_helpers import COMPANY, SEED_START, assert_warehouse_matches_billit, sync
+from tests.tasks.sync_helpers import (
+    COMPANY,
+    SEED_START,
+    assert_warehouse_matches_billit,
+    kill_a_sales_sync_after_its_first_batch,
+    sync,
+)
 
 SWITCHES: dict[str, dict[str, Any]] = {
     "or refused": {"refuse_or": True},
@@ -133,36 +139,10 @@ def test_doctor_reports_each_guess_as_the_sandbox_answers_it(engine: sa.Engine) 
 def test_a_run_killed_mid_load_with_every_guess_the_other_way_is_made_right_by_the_next_run(
     engine: sa.Engine, warehouse: Any
 ) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    from tasks.warehouse import read_watermark
-
-    root = Path(__file__).resolve().parents[2]
     sandbox = Sandbox(seed=21, orders=1300, delivery_delay_s=0.05, seed_start=SEED_START, quirks=ALL_AT_ONCE)
     with SandboxServer(sandbox) as server:
         sandbox.injector.update({"latency_ms": 15})
-        script = (
-            "import sys; from connectors.warehouse import create_warehouse_engine; from tasks.sync import run_stream\n"
-            "engine = create_warehouse_engine(sys.argv[1], schema=sys.argv[2] or None)\n"
-            "run_stream('sales', engine=engine, landing_dir=None, base_url=sys.argv[3], api_key='sandbox-api-key',"
-            " party_id=574991, max_concurrency=4)\n"
-        )
-        process = subprocess.Popen([sys.executable, "-c", script, warehouse.url, warehouse.schema or "",
-                                    server.base_url], cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
-        try:
-            deadline = time.monotonic() + 60
-            while read_watermark(engine, "sales") is None:  # the first batch has committed
-                assert process.poll() is None, "the sync finished before it could be killed"
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-            process.send_signal(signal.SIGKILL)
-        finally:
-            process.wait(timeout=30)
+        kill_a_sales_sync_after_its_first_batch(server, engine, warehouse)
         sandbox.injector.update({"latency_ms": 0})
         change_things(server)
         sync_both(server, engine)

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +19,13 @@ from connectors.warehouse import reflect_tables, upgrade
 from tasks.sync import replay_landing
 from tasks.warehouse import read_watermark
 from tests.connectors.warehouse import Warehouse
-from tests.tasks.sync_helpers import COMPANY, SEED_START, assert_warehouse_matches_billit, sync
+from tests.tasks.sync_helpers import (
+    COMPANY,
+    SEED_START,
+    assert_warehouse_matches_billit,
+    kill_a_sales_sync_after_its_first_batch,
+    sync,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -175,26 +177,7 @@ def test_killing_the_process_mid_load_and_running_again_leaves_the_warehouse_exa
     server: SandboxServer, engine: sa.Engine, warehouse: Warehouse
 ) -> None:
     server.sandbox.injector.update({"latency_ms": 15})
-    script = (
-        "import sys; from connectors.warehouse import create_warehouse_engine; from tasks.sync import run_stream\n"
-        "engine = create_warehouse_engine(sys.argv[1], schema=sys.argv[2] or None)\n"
-        "run_stream('sales', engine=engine, landing_dir=None, base_url=sys.argv[3], api_key='sandbox-api-key',"
-        " party_id=574991, max_concurrency=4)\n"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, warehouse.url, warehouse.schema or "", server.base_url], cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while read_watermark(engine, "sales") is None:  # the first batch has committed
-            assert process.poll() is None, "the sync finished before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL
+    assert kill_a_sales_sync_after_its_first_batch(server, engine, warehouse) == -signal.SIGKILL
     runs = reflect_tables(engine)["sync_runs"]
     with engine.connect() as connection:
         assert connection.execute(sa.select(runs.c.status)).scalars().all() == ["running"]
