@@ -147,3 +147,18 @@ def test_a_run_killed_mid_load_with_every_guess_the_other_way_is_made_right_by_t
         change_things(server)
         sync_both(server, engine)
         assert_warehouse_matches_billit(server, engine)
+
+
+def test_orders_changed_around_the_march_spring_forward_are_all_loaded(engine: sa.Engine) -> None:
+    # 2026-03-29, 01:00 UTC: Brussels jumps from 02:00 to 03:00 (summer time); no wall-clock hour repeats.
+    clock = SimulatedBrusselsClock(datetime(2026, 3, 29, 0, 40), speed=0)
+    sandbox = Sandbox(seed=4, orders=200, delivery_delay_s=0.05, seed_start=datetime(2026, 3, 20, 9, 0),
+                      clock=clock, quirks=Quirks(fraction_digits=7))
+    cost = sorted(i for i, o in sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost")
+    with SandboxServer(sandbox) as server:
+        sync_both(server, engine)
+        for minutes, order_id in ((15, cost[0]), (10, cost[1]), (15, cost[2])):  # 01:55, 03:05, 03:20
+            clock.advance(timedelta(minutes=minutes))
+            sandbox.touch_order(order_id, Comments=f"changed at {clock.utc_now():%H:%M} UTC")
+            sync_both(server, engine)
+            assert_warehouse_matches_billit(server, engine)
