@@ -32,7 +32,8 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.client_fetch import sandbox_process  # noqa: E402
-from connectors.billit.odata import BillitTimestamp, ODataQuery, all_of, prop  # noqa: E402
+from connectors.billit import BillitClient, load_settings  # noqa: E402
+from connectors.billit.odata import ODataQuery, prop  # noqa: E402
 from connectors.warehouse import create_warehouse_engine, upgrade  # noqa: E402
 from tasks.sync import run_stream  # noqa: E402
 
@@ -56,7 +57,8 @@ def pipeline(base_url: str, engine: sa.Engine) -> dict[str, Any]:
 
 
 async def bare_floor(base_url: str) -> dict[str, Any]:
-    """The same requests with nothing else: keyset pages in sequence, every order's detail GET, 8 in flight."""
+    """The same requests with nothing else: keyset pages in sequence (the client's own paging, so the requests are
+    the pipeline's, tie drains included), every order's detail GET, 8 in flight."""
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     slots = asyncio.Semaphore(CONCURRENCY)
     requests = 0
@@ -70,24 +72,18 @@ async def bare_floor(base_url: str) -> dict[str, Any]:
                 return response.json()
 
         async def stream(direction: str) -> None:
+            nonlocal requests
             details: list[asyncio.Task[Any]] = []
-            await get("/v1/orders", ODataQuery(filter=prop("OrderDirection").eq(direction), top=1,
-                                               orderby=(("LastModified", "desc"),), inline_count=True).params())
-            cursor = None
-            while True:
-                after = None
-                if cursor:
-                    after = prop("LastModified").gt(cursor[0]) | (
-                        prop("LastModified").eq(cursor[0]) & prop("OrderID").gt(cursor[1]))
-                query = ODataQuery(filter=all_of([c for c in (prop("OrderDirection").eq(direction), after) if c]),
-                                   orderby=(("LastModified", "asc"), ("OrderID", "asc")), top=120)
-                items = (await get("/v1/orders", query.params()))["Items"]
-                details += [asyncio.create_task(get(f"/v1/orders/{item['OrderID']}")) for item in items]
-                if len(items) < 120:
-                    break
-                cursor = (BillitTimestamp(items[-1]["LastModified"]), items[-1]["OrderID"])
+            await get("/v1/orders", ODataQuery(filter=prop("OrderDirection").eq(direction), top=120,
+                                               orderby=(("LastModified", "desc"), ("OrderID", "desc"))).params())
+            settings = load_settings(base_url=base_url, api_key=HEADERS["ApiKey"], party_id=int(HEADERS["PartyID"]))
+            async with BillitClient(settings) as billit:
+                async for items in billit.iter_order_pages_by_key(prop("OrderDirection").eq(direction)):
+                    details += [asyncio.create_task(get(f"/v1/orders/{item['OrderID']}")) for item in items]
+                requests += billit.requests_sent
             await asyncio.gather(*details)
-            await get("/v1/orders/deleted", ODataQuery(filter=prop("OrderDirection").eq(direction)).params())
+            await get("/v1/orders/deleted", ODataQuery(filter=prop("OrderDirection").eq(direction),
+                                                       orderby=(("OrderID", "asc"),)).params())
 
         started = time.perf_counter()
         for direction in ("Cost", "Income"):
