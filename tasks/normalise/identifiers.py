@@ -1,24 +1,31 @@
-"""Party identifiers from Billit, normalised to Peppol participant ids (scheme + canonical value).
+r"""Party identifiers from Billit, normalised to Peppol participant ids (scheme + canonical value).
 
 A Billit party carries its VAT number in `VATNumber` and everything else in
-`Identifiers: [{IdentifierType, Identifier, SchemeID?}]` (billit-api.md §4.3, §8). Each one becomes a
-`PartyIdentifier`: the raw text kept as given, the ISO 6523 / Peppol EAS scheme, the canonical value, and whether
-it passed the check we have for that scheme. Nothing here raises on bad data and nothing is dropped: an
-identifier that fails keeps its best-effort cleaned value with `is_valid=False` and a human-readable `reason`
-(identifiers-and-vat.md §1.3: "A normaliser must keep the raw value, flag it, and never throw").
+`Identifiers: [{IdentifierType, Identifier, SchemeID?}]` (docs/reference/identifiers.md#billit-identifier-types).
+Each one becomes a `PartyIdentifier`: the raw text kept as given, the ISO 6523 / Peppol EAS scheme, the canonical
+value, and whether it passed the check we have for that scheme. Nothing here raises on bad data and nothing is
+dropped: an identifier that fails keeps its best-effort cleaned value with `is_valid=False` and a human-readable
+`reason` (docs/reference/identifiers.md#cleaning).
 
-Pipeline (identifiers-and-vat.md §1.9): NFKC and trim; drop `iso6523-actorid-upis::`; drop labels (`BTW`,
-`TVA`, `VAT`, `KvK`, ...); split a leading `dddd:` scheme; map removed Peppol schemes to their successor; then
-dispatch on the scheme (or, for VAT numbers, on the country prefix) to a check.
+Pipeline (docs/reference/identifiers.md#cleaning): NFKC and trim; drop `iso6523-actorid-upis::`; drop labels
+(`BTW`, `TVA`, `VAT`, `KvK`, `IBAN`, ...); split a leading `dddd:` scheme; map removed Peppol schemes to their
+successor; then dispatch on the scheme (or, for VAT numbers, on the country prefix) to a check.
 
-Checks: python-stdnum where it covers the scheme (be.vat, eu.vat, vatin, nl/fr/de/dk/no/se/fi/it/au/ch/ee
-modules, lei, de.leitweg). Our own code where it does not: GLN (GS1 mod 10, exactly 13 digits; stdnum.ean
-also accepts 8/12/14-digit GTINs, §3.3 item 6), KVK (8 digits), DUNS (9 digits), OIN (20 digits), all
-format-only because those schemes have no usable check digit (§1.2, §1.5). For schemes with neither, a value is
-"valid" when it is non-empty and at most 130 characters (the Peppol participant-id limit, §1.1).
+Digits are ASCII 0-9 or the identifier is invalid (docs/reference/identifiers.md#ascii-digits). `str.isdigit()`
+and `\d` also accept Arabic-Indic, full-width and every other Unicode digit, so the checks test for `[0-9]`
+instead; NFKC would turn full-width digits into ASCII ones, so the NFKC step leaves every digit other than 0-9 as
+written. Such an identifier keeps its scheme and those digits in its value, with a reason naming them.
 
-Canonical forms follow the §1.3 / §1.7 tables: upper case, no separators; BE VAT `BE` + 10 digits; 0208 ten
-digits; other VAT numbers as `stdnum.eu.vat` returns them, with Greece as `EL` (BR-CO-09).
+Checks: python-stdnum wherever it has the scheme: be.vat, eu.vat, vatin, the nl/fr/de/dk/no/se/fi/it/au/ch/ee/es/
+br/us modules, lei (after our own 20-character format check: stdnum only runs mod 97-10), de.leitweg, iban (9918),
+ean for GLN (plus the 13-digit rule: stdnum.ean also accepts 8/12/14-digit GTINs), jp.cn (0188, 0221) and
+is_.kennitala (0196). Our own code where stdnum has no module: KVK (8 digits), DUNS (9 digits), OIN (20 digits),
+all format-only because those schemes have no usable check digit (docs/reference/identifiers.md#schemes). For
+schemes with neither, a value is "valid" when it is non-empty, ASCII and at most 130 characters
+(docs/reference/identifiers.md#participant-id-values).
+
+Canonical forms (docs/reference/identifiers.md#schemes): upper case, no separators; BE VAT `BE` + 10 digits;
+0208 ten digits; IBAN without spaces; other VAT numbers as `stdnum.eu.vat` returns them, with Greece as `EL`.
 """
 
 from __future__ import annotations
@@ -27,10 +34,11 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import groupby
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from stdnum import get_cc_module, lei, vatin
+from stdnum import ean, get_cc_module, iban, lei, numdb, vatin
 from stdnum.au import abn as au_abn
 from stdnum.be import vat as be_vat
 from stdnum.br import cnpj as br_cnpj
@@ -46,14 +54,17 @@ from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import (
     InvalidChecksum,
     InvalidComponent,
+    InvalidFormat,
     InvalidLength,
     ValidationError,
 )
 from stdnum.fi import ytunnus as fi_ytunnus
 from stdnum.fr import siren as fr_siren
 from stdnum.fr import siret as fr_siret
+from stdnum.is_ import kennitala as is_kennitala
 from stdnum.it import codicefiscale as it_codicefiscale
 from stdnum.it import iva as it_iva
+from stdnum.jp import cn as jp_cn
 from stdnum.no import orgnr as no_orgnr
 from stdnum.se import orgnr as se_orgnr
 from stdnum.us import ein as us_ein
@@ -100,8 +111,8 @@ class PartyIdentifier:
     def enterprise_number(self) -> str | None:
         """The 10-digit Belgian enterprise number, the cross-scheme join key for BE parties.
 
-        `0208:X` and `9925:BEX` are the same company (identifiers-and-vat.md §1.3); legacy 9956 is already
-        mapped to 0208. None for other schemes and for invalid identifiers.
+        `0208:X` and `9925:BEX` are the same company (docs/reference/identifiers.md#belgian-enterprise-number);
+        legacy 9956 is already mapped to 0208. None for other schemes and for invalid identifiers.
         """
         if not self.is_valid or self.value is None:
             return None
@@ -117,12 +128,12 @@ class PartyIdentifier:
 # Marks a type whose scheme follows the VAT number's country prefix.
 VAT_BY_COUNTRY = "VAT"
 
-# VAT number country prefix -> current Peppol scheme. Billit's table (billit-api.md §8) with the schemes it lists
-# that Peppol has removed mapped to their successor (identifiers-and-vat.md §1.2, §1.8): IT 9906 -> 0211,
-# SE 9955 -> 0007, FI 0213 -> 0216 [U whether Billit still emits the old ones]. NO is 0192 in Billit's own
-# table. DK VAT has no scheme in Billit's table; the digits are the CVR number and Peppol rule R042 accepts
-# `DK` + 8 digits for 0184, so DK VAT maps to 0184 [U]. JP (0221) and SG (0195) are left without a scheme: the
-# value form those schemes expect is not documented here [U]. Greece uses the VAT prefix EL (BR-CO-09).
+# VAT number country prefix -> current Peppol scheme (docs/reference/identifiers.md#vat-numbers): Billit's table
+# with the schemes it lists that Peppol has removed mapped to their successor: IT 9906 -> 0211, SE 9955 -> 0007,
+# FI 0213 -> 0216 [U whether Billit still emits the old ones]. NO is 0192 in Billit's own table. DK VAT has no
+# scheme in Billit's table; the digits are the CVR number and Peppol rule R042 accepts `DK` + 8 digits for 0184, so
+# DK VAT maps to 0184 [U]. JP and SG VAT numbers are left without a scheme: whether Billit's JP/SG `VAT` value is
+# the 0221 / 0195 value is not documented [U]. Greece uses the VAT prefix EL (BR-CO-09).
 VAT_COUNTRY_SCHEMES: Mapping[str, str] = {
     "AD": "9922", "AL": "9923", "AT": "9914", "BA": "9924", "BE": "9925", "BG": "9926", "CH": "9927",
     "CY": "9928", "CZ": "9929", "DE": "9930", "DK": "0184", "EE": "9931", "EL": "9933", "ES": "9920",
@@ -140,11 +151,11 @@ _VAT_SCHEME_COUNTRIES: Mapping[str, str] = {
     scheme: country for country, scheme in VAT_COUNTRY_SCHEMES.items() if scheme not in _DERIVED_VAT_SCHEMES
 }
 
-# VAT prefixes with no stdnum module and no Peppol scheme that Billit still accepts (billit-api.md §8);
-# checked for format only.
+# VAT prefixes with no stdnum module and no Peppol scheme that Billit still accepts
+# (docs/reference/identifiers.md#billit-identifier-types); checked for format only.
 _FORMAT_ONLY_VAT_COUNTRIES = frozenset({"AE", "BA", "CV", "LI", "VA"})
 
-# Removed or deprecated Peppol schemes -> current scheme (identifiers-and-vat.md §1.2 "state" column, §1.8).
+# Removed or deprecated Peppol schemes -> current scheme (docs/reference/identifiers.md#legacy-schemes).
 # 9912 (generic EU VAT, deprecated) is re-dispatched on the number's own country prefix.
 LEGACY_SCHEMES: Mapping[str, str] = {
     "9956": "0208",  # BE:CBE, removed 2023-12-31
@@ -162,9 +173,9 @@ LEGACY_SCHEMES: Mapping[str, str] = {
     "9912": VAT_BY_COUNTRY,  # EU:VAT, deprecated
 }
 
-# Billit IdentifierType -> Peppol scheme (billit-api.md §8, identifiers-and-vat.md §1.8), already mapped to
-# current schemes. RPM (LU) is listed by Billit as 9938, which is the LU VAT scheme; we follow Billit, so an RCS
-# number given as RPM fails the LU VAT check [U].
+# Billit IdentifierType -> Peppol scheme (docs/reference/identifiers.md#billit-identifier-types), already mapped
+# to current schemes. RPM (LU) is listed by Billit as 9938, which is the LU VAT scheme; we follow Billit, so an
+# RCS number given as RPM fails the LU VAT check [U].
 BILLIT_IDENTIFIER_SCHEMES: Mapping[str, str] = {
     "VAT": VAT_BY_COUNTRY,
     "VATNUMBER": VAT_BY_COUNTRY,
@@ -196,8 +207,9 @@ BILLIT_IDENTIFIER_SCHEMES: Mapping[str, str] = {
     "NAL": "0130",
 }
 
-# Billit identifier types that are not Peppol participant ids (billit-api.md §8: SDI routing, Chorus service
-# codes, national tax ids without a scheme). They keep scheme None; a stdnum check runs where one exists.
+# Billit identifier types that are not Peppol participant ids (SDI routing, Chorus service codes, national tax ids
+# without a scheme; docs/reference/identifiers.md#billit-identifier-types). They keep scheme None; a stdnum check
+# runs where one exists.
 _NON_PEPPOL_CHECKS: Mapping[str, tuple[ModuleType, str] | None] = {
     "NIE": (es_nie, "ES NIE"),
     "DNI": (es_dni, "ES DNI"),
@@ -212,8 +224,9 @@ _NON_PEPPOL_CHECKS: Mapping[str, tuple[ModuleType, str] | None] = {
     "MBR": None,
 }
 
-# EAS codes allowed on EndpointID in BIS v3.0.19 plus the newer PIS v9.7 codes (identifiers-and-vat.md §1.2).
-# The list changes with each Peppol release; an unlisted code is flagged, not dropped.
+# EAS codes allowed on EndpointID in BIS v3.0.19 plus the newer PIS v9.7 codes
+# (docs/reference/identifiers.md#schemes). The list changes with each Peppol release; an unlisted code is flagged,
+# not dropped.
 _KNOWN_SCHEMES = frozenset({
     "0002", "0007", "0009", "0037", "0060", "0088", "0096", "0097", "0106", "0130", "0135", "0142", "0147",
     "0151", "0154", "0158", "0170", "0177", "0183", "0184", "0188", "0190", "0191", "0192", "0193", "0194",
@@ -222,7 +235,7 @@ _KNOWN_SCHEMES = frozenset({
     "0245", "0246", "0248", "9910", "9913", "9914", "9915", "9918", "9919", "9920", "9957", "9959",
 }) | {str(code) for code in range(9922, 9954)}  # fmt: skip
 
-# Peppol Policy for use of Identifiers 4.4.0, POLICY 2: a value is at most 130 characters (§1.1).
+# A participant id value is at most 130 characters (docs/reference/identifiers.md#participant-id-values).
 _MAX_VALUE_LENGTH = 130
 
 
@@ -235,12 +248,12 @@ class _Check(NamedTuple):
 
 
 _TRANSPORT_PREFIX = re.compile(r"^iso6523-actorid-upis::", re.IGNORECASE)
-_SCHEME_PREFIX = re.compile(r"^(\d{4})\s*:\s*")
+_SCHEME_PREFIX = re.compile(r"^([0-9]{4})\s*:\s*")
 _SEPARATORS = re.compile(r"[\s.\-/,()]+")
 _WHITESPACE = re.compile(r"\s+")
 _LABEL_WORDS = (
     "ONDERNEMINGSNUMMER", "ONDERNEMINGSNR", "UST-IDNR", "USTIDNR", "SIRENE", "SIRET", "SIREN", "ORGNR", "MWST",
-    "DUNS", "BTW", "TVA", "VAT", "IVA", "KBO", "BCE", "CBE", "KVK", "GLN", "LEI", "OIN", "UID",
+    "IBAN", "DUNS", "BTW", "TVA", "VAT", "IVA", "KBO", "BCE", "CBE", "KVK", "GLN", "LEI", "OIN", "UID",
 )  # fmt: skip
 # A label word, optionally followed by "nr"/"number"/"n°", or "no"/"id" only when a `.`/`:` follows (so
 # "VAT NO123456785MVA" keeps the Norwegian prefix).
@@ -250,8 +263,49 @@ _LABEL = re.compile(
     r"[\s.:#°-]*",
     re.IGNORECASE,
 )
-# "0123456749 BE": a country code written after the number (§1.3 messy inputs).
-_TRAILING_COUNTRY = re.compile(r"(\d[\d\s.\-/]*?)\s+([A-Za-z]{2})")
+# "0123456749 BE": a country code written after the number (docs/reference/identifiers.md#cleaning).
+_TRAILING_COUNTRY = re.compile(r"([0-9][0-9\s.\-/]*?)\s+([A-Za-z]{2})")
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def _is_foreign_digit(char: str) -> bool:
+    """A digit other than ASCII 0-9: any Unicode digit (decimal, superscript, circled, ...) or a character that
+    NFKC turns into an ASCII digit (such as the vulgar fraction 1/2)."""
+    if char in _ASCII_DIGITS or char.isascii():
+        return False
+    return char.isdigit() or any(folded in _ASCII_DIGITS for folded in unicodedata.normalize("NFKC", char))
+
+
+def _foreign_digits(text: str) -> str:
+    """The digits of `text` other than ASCII 0-9, in order."""
+    return "".join(char for char in text if _is_foreign_digit(char))
+
+
+def _not_digits(number: str) -> str:
+    """The characters of `number` that are not ASCII 0-9, each once, in order of appearance."""
+    return "".join(dict.fromkeys(char for char in number if char not in _ASCII_DIGITS))
+
+
+def _digit_kind(char: str) -> str:
+    name = unicodedata.name(char, f"U+{ord(char):04X}")
+    return name.split(" DIGIT ")[0] if " DIGIT " in name else name.rsplit(" ", 1)[0]
+
+
+def _foreign_digits_reason(found: str) -> str:
+    kinds = ", ".join(dict.fromkeys(_digit_kind(char) for char in found))
+    return f"format: digits must be ASCII 0-9, found {kinds} digits {found!r}"
+
+
+def _fold(text: str) -> str:
+    """NFKC (NBSP, full-width letters and signs become ASCII), except that digits other than 0-9 stay as written.
+
+    Left as they are, those digits fail every check below and show up in the value, instead of being turned into
+    an identifier the sender never wrote (docs/reference/identifiers.md#ascii-digits).
+    """
+    return "".join(
+        "".join(run) if foreign else unicodedata.normalize("NFKC", "".join(run))
+        for foreign, run in groupby(text, _is_foreign_digit)
+    )
 
 
 def _strip_labels(text: str) -> str:
@@ -264,8 +318,8 @@ def _strip_labels(text: str) -> str:
 
 
 def _unwrap(raw: str) -> tuple[str, str | None]:
-    """NFKC, trim, drop the transport prefix and labels, split a leading `dddd:` scheme."""
-    text = unicodedata.normalize("NFKC", raw).strip()
+    """NFKC (digits aside), trim, drop the transport prefix and labels, split a leading `dddd:` scheme."""
+    text = _fold(raw).strip()
     text = _strip_labels(_TRANSPORT_PREFIX.sub("", text).strip())
     scheme = None
     match = _SCHEME_PREFIX.match(text)
@@ -279,6 +333,10 @@ def _compact(text: str) -> str:
     return _SEPARATORS.sub("", text).upper()
 
 
+def _is_digits(text: str) -> bool:
+    return bool(text) and all(char in _ASCII_DIGITS for char in text)
+
+
 def _strip_prefix(number: str, prefix: str) -> str:
     return number[len(prefix) :] if number.startswith(prefix) else number
 
@@ -289,7 +347,7 @@ def _country_code(code: str | None) -> str | None:
     code = unicodedata.normalize("NFKC", code).strip().upper()
     if not re.fullmatch(r"[A-Z]{2}", code):
         return None
-    # Greek VAT numbers use EL; addresses use GR (identifiers-and-vat.md §4.2).
+    # Greek VAT numbers use EL; addresses use GR (docs/reference/identifiers.md#vat-numbers).
     return "EL" if code == "GR" else code
 
 
@@ -301,7 +359,7 @@ def _current_scheme(code: str) -> str:
 
 
 def _stdnum_reason(exc: ValidationError, label: str) -> str:
-    # InvalidLength is a subclass of InvalidFormat (§3.2), so it is tested first.
+    # InvalidLength is a subclass of InvalidFormat (docs/reference/identifiers.md#stdnum), so it is tested first.
     if isinstance(exc, InvalidChecksum):
         return f"checksum: {label} check digits fail"
     if isinstance(exc, InvalidLength):
@@ -316,6 +374,11 @@ def _same(value: str) -> str:
 
 
 def _stdnum_check(module: ModuleType, number: str, label: str, canonical: Callable[[str], str] = _same) -> _Check:
+    found = _foreign_digits(number)
+    if found:
+        # stdnum's clean() turns full-width and mathematical digits into ASCII ones; we do not
+        # (docs/reference/identifiers.md#ascii-digits).
+        return _Check(canonical(number), _foreign_digits_reason(found))
     try:
         return _Check(canonical(module.validate(number)), None)
     except ValidationError as exc:
@@ -325,10 +388,15 @@ def _stdnum_check(module: ModuleType, number: str, label: str, canonical: Callab
 
 
 def _be_enterprise(text: str) -> _Check:
-    """0208 / 9925 digits: 10 digits, first 0 or 1, mod 97 (identifiers-and-vat.md §1.3)."""
+    """0208 / 9925 digits: 10 digits, first 0 or 1, mod 97 (docs/reference/identifiers.md#belgian-enterprise-number)."""
     number = _strip_prefix(_compact(text), "BE")
-    if len(number) == 9 and number.isdigit():
-        # Pre-2003 VAT numbers had 9 digits; the leading 0 does not change the check (§1.3).
+    found = _not_digits(number)
+    if found:
+        # Checked before stdnum, whose clean() would turn full-width digits into ASCII ones.
+        return _Check(number, f"format: BE enterprise number must be 10 digits, found non-digits {found!r}")
+    if len(number) == 9:
+        # Pre-2003 VAT numbers had 9 digits; the leading 0 does not change the check
+        # (docs/reference/identifiers.md#belgian-enterprise-number).
         number = "0" + number
     try:
         return _Check(be_vat.validate(number), None)
@@ -338,7 +406,8 @@ def _be_enterprise(text: str) -> _Check:
         return _Check(number, f"length: BE enterprise number must be 10 digits, got {len(number)}")
     except InvalidComponent:
         # Establishment-unit numbers start with 2-8 and pass the same mod 97, but are not enterprise numbers
-        # (ECO, §1.3); stdnum raises InvalidComponent for any first digit other than 0/1.
+        # (docs/reference/identifiers.md#belgian-enterprise-number); stdnum raises InvalidComponent for any
+        # first digit other than 0/1.
         if number[0] in "2345678" and be_vat.checksum(number) == 0:
             return _Check(number, f"establishment unit number (first digit {number[0]}), not a BE enterprise number")
         return _Check(number, f"component: BE enterprise number must start with 0 or 1, got {number[0]}")
@@ -346,26 +415,28 @@ def _be_enterprise(text: str) -> _Check:
         return _Check(number, "format: BE enterprise number must be 10 digits")
 
 
-def _gs1_check_digit(body: str) -> str:
-    # GS1 mod 10: weights 3,1,3,... from the rightmost data digit (identifiers-and-vat.md §1.4, BIS R040).
-    total = sum(int(digit) * (3 if index % 2 == 0 else 1) for index, digit in enumerate(reversed(body)))
-    return str(-total % 10)
-
-
 def _gln(text: str) -> _Check:
-    """0088: exactly 13 digits with a GS1 check digit (code list: "GLN-13 only")."""
-    # A GS1-128 "(414)" application identifier prefix marks a GLN (§1.7 messy variants).
+    """0088: exactly 13 digits with a GS1 check digit (docs/reference/identifiers.md#gln: "GLN-13 only").
+
+    The check digit is stdnum.ean's; the length is ours, because stdnum.ean also accepts 8/12/14-digit GTINs.
+    """
+    # A GS1-128 "(414)" application identifier prefix marks a GLN (docs/reference/identifiers.md#gln).
     number = _compact(re.sub(r"^\(\s*414\s*\)", "", text))
     if len(number) == 14 and number.startswith("0"):
         # GTIN-14 padding: a leading 0 adds nothing to the weighted sum, so the check digit is unchanged [U].
         number = number[1:]
-    if not number.isdigit():
-        return _Check(number, "format: GLN must be 13 digits")
+    found = _not_digits(number)
+    if found:
+        return _Check(number, f"format: GLN must be 13 digits, found non-digits {found!r}")
     if len(number) != 13:
         return _Check(number, f"length: GLN must be 13 digits, got {len(number)}")
-    if _gs1_check_digit(number[:12]) != number[12]:
-        return _Check(number, "checksum: GLN GS1 mod 10 check digit fails")
-    return _Check(number, None)
+    try:
+        return _Check(ean.validate(number), None)
+    except InvalidChecksum:
+        expected = ean.calc_check_digit(number[:12])
+        return _Check(number, f"checksum: GLN check digit is {number[12]}, expected {expected}")
+    except ValidationError as exc:
+        return _Check(number, _stdnum_reason(exc, "GLN"))
 
 
 def _fixed_digits(length: int, label: str, notes: Mapping[int, str] | None = None) -> Callable[[str], _Check]:
@@ -373,14 +444,91 @@ def _fixed_digits(length: int, label: str, notes: Mapping[int, str] | None = Non
 
     def check(text: str) -> _Check:
         number = _compact(text)
-        if not number.isdigit():
-            return _Check(number, f"format: {label} must be {length} digits")
+        found = _not_digits(number)
+        if found:
+            return _Check(number, f"format: {label} must be {length} digits, found non-digits {found!r}")
         if len(number) != length:
             note = (notes or {}).get(len(number), "")
             return _Check(number, f"length: {label} must be {length} digits, got {len(number)}{note}")
         return _Check(number, None)
 
     return check
+
+
+def _iban_length(country: str) -> int | None:
+    """How long an IBAN of `country` is, from stdnum's IBAN registry data (None for a country without IBANs)."""
+    layout = numdb.get("iban").info(country)[0][1].get("bban")
+    return 4 + sum(int(count) for count in re.findall(r"([0-9]+)!", layout)) if layout else None
+
+
+def _iban_fault(exc: ValidationError, number: str) -> str:
+    country = number[:2]
+    if isinstance(exc, InvalidComponent):
+        return f"component: {country} is not a country code with IBANs"
+    expected = _iban_length(country)
+    if isinstance(exc, InvalidFormat) and expected is not None and len(number) != expected:
+        return f"length: a {country} IBAN has {expected} characters, got {len(number)}"
+    if isinstance(exc, InvalidFormat):
+        return (
+            f"format: IBAN does not fit the {country} account layout (a letter where a digit belongs, or the other"
+            " way round)"
+        )
+    return _stdnum_reason(exc, "IBAN")
+
+
+def _iban(text: str) -> _Check:
+    """9918: an IBAN, checked by stdnum.iban (docs/reference/identifiers.md#iban); canonical upper case, no spaces."""
+    number = _compact(text)
+    found = "".join(dict.fromkeys(char for char in number if not (char.isascii() and char.isalnum())))
+    if found:
+        return _Check(number, f"format: IBAN may only hold letters A-Z and digits 0-9, found {found!r}")
+    if not re.match(r"[A-Z]{2}[0-9]{2}", number):
+        return _Check(number, "format: IBAN must start with a 2-letter country code and 2 check digits")
+    try:
+        # The country-wide rules: mod 97-10, known country, account layout (length and character classes).
+        value = iban.validate(number, check_country=False)
+    except InvalidChecksum:
+        # stdnum tests the check digits first, so a wrong length or layout lands here too: with the check digits
+        # the rest of the number calls for, the real fault (if any) shows.
+        expected = iban.calc_check_digits(number)
+        try:
+            iban.validate(number[:2] + expected + number[4:], check_country=False)
+        except ValidationError as exc:
+            return _Check(number, _iban_fault(exc, number))
+        return _Check(number, f"checksum: IBAN check digits are {number[2:4]}, expected {expected}")
+    except ValidationError as exc:
+        return _Check(number, _iban_fault(exc, number))
+    try:
+        # The national account-number rules stdnum knows (BE, ES, ME, NO), e.g. the Belgian account's own mod 97.
+        iban.validate(value)
+    except InvalidComponent:
+        # Belgian bank code missing from stdnum's bank list: a list that lags behind the banks is no proof of a
+        # bad IBAN (docs/reference/identifiers.md#iban).
+        pass
+    except InvalidChecksum:
+        return _Check(value, f"checksum: the {value[:2]} account number in the IBAN fails its national check digits")
+    except ValidationError as exc:
+        return _Check(value, _stdnum_reason(exc, f"{value[:2]} account number in the IBAN"))
+    return _Check(value, None)
+
+
+_LEI_FORMAT = re.compile(r"[A-Z0-9]{18}[0-9]{2}")
+
+
+def _lei(text: str) -> _Check:
+    """0199: 20 characters, 18 letters or digits and 2 check digits; stdnum.lei only runs the mod 97-10."""
+    number = _compact(text)
+    if len(number) != 20:
+        return _Check(number, f"length: LEI must be 20 characters, got {len(number)}")
+    if not _LEI_FORMAT.fullmatch(number):
+        return _Check(number, "format: LEI must be 18 letters or digits followed by 2 check digits")
+    return _stdnum_check(lei, number, "LEI")
+
+
+def _jp_invoice_issuer(text: str) -> _Check:
+    """0221: `T` + the 13-digit corporate number (docs/reference/identifiers.md#other-schemes)."""
+    number = _strip_prefix(_compact(text), "T")
+    return _stdnum_check(jp_cn, number, "JP corporate number", lambda value: "T" + value)
 
 
 def _siren_or_siret(text: str) -> _Check:
@@ -396,14 +544,14 @@ def _dk_cvr(text: str) -> _Check:
 
 
 def _no_orgnr(text: str) -> _Check:
-    # The NO VAT form is NO + orgnr + MVA (§1.7); 0192 is the 9-digit orgnr.
+    # The NO VAT form is NO + orgnr + MVA (docs/reference/identifiers.md#vat-numbers); 0192 is the 9-digit orgnr.
     number = _strip_prefix(_compact(text), "NO")
     number = number[:-3] if number.endswith("MVA") else number
     return _stdnum_check(no_orgnr, number, "NO organisation number")
 
 
 def _se_orgnr(text: str) -> _Check:
-    # The SE VAT form is SE + orgnr + 01 (§1.7); 0007 is the 10-digit orgnr.
+    # The SE VAT form is SE + orgnr + 01 (docs/reference/identifiers.md#vat-numbers); 0007 is the 10-digit orgnr.
     number = _strip_prefix(_compact(text), "SE")
     if len(number) == 12 and number.endswith("01"):
         number = number[:10]
@@ -411,34 +559,34 @@ def _se_orgnr(text: str) -> _Check:
 
 
 def _fi_ovt(text: str) -> _Check:
-    """0216: `0037` + 8-digit Y-tunnus (no hyphen) + up to 5 characters (§1.2)."""
+    """0216: `0037` + 8-digit Y-tunnus (no hyphen) + up to 5 characters (docs/reference/identifiers.md#schemes)."""
     number = _compact(text)
-    if number.startswith("FI"):  # FI VAT = FI + the 8 Y-tunnus digits (§1.7)
+    if number.startswith("FI"):  # FI VAT = FI + the 8 Y-tunnus digits (docs/reference/identifiers.md#vat-numbers)
         number = "0037" + number[2:]
-    elif not re.fullmatch(r"0037\d{8}[A-Z0-9]{0,5}", number) and re.fullmatch(r"\d{8}[A-Z0-9]{0,5}", number):
+    elif not re.fullmatch(r"0037[0-9]{8}[A-Z0-9]{0,5}", number) and re.fullmatch(r"[0-9]{8}[A-Z0-9]{0,5}", number):
         number = "0037" + number
-    match = re.fullmatch(r"0037(\d{8})[A-Z0-9]{0,5}", number)
+    match = re.fullmatch(r"0037([0-9]{8})[A-Z0-9]{0,5}", number)
     if not match:
         return _Check(number, "format: FI OVT code must be 0037 + 8-digit Y-tunnus + up to 5 characters")
     return _Check(number, _stdnum_check(fi_ytunnus, match.group(1), "FI Y-tunnus").reason)
 
 
 def _it_iva(text: str) -> _Check:
-    # 0211 values carry the IT prefix (code list regex `IT[0-9]{11}`, §1.2).
+    # 0211 values carry the IT prefix (code list regex `IT[0-9]{11}`, docs/reference/identifiers.md#schemes).
     number = _strip_prefix(_compact(text), "IT")
     return _stdnum_check(it_iva, number, "IT partita IVA", lambda value: "IT" + value)
 
 
 def _it_codice_fiscale(text: str) -> _Check:
-    # 16 characters for a person, 11 digits (= the partita IVA) for a company (§1.2).
+    # 16 characters for a person, 11 digits (= the partita IVA) for a company (docs/reference/identifiers.md#schemes).
     number = _strip_prefix(_compact(text), "IT")
-    if number.isdigit():
+    if _is_digits(number):
         return _stdnum_check(it_iva, number, "IT codice fiscale")
     return _stdnum_check(it_codicefiscale, number, "IT codice fiscale")
 
 
 def _leitweg(text: str) -> _Check:
-    # The Leitweg-ID keeps its dashes (§1.7); only whitespace goes.
+    # The Leitweg-ID keeps its dashes (docs/reference/identifiers.md#schemes); only whitespace goes.
     return _stdnum_check(de_leitweg, _WHITESPACE.sub("", text).upper(), "Leitweg-ID")
 
 
@@ -450,9 +598,14 @@ def _ch_uid(text: str) -> _Check:
 
 
 def _generic(text: str) -> _Check:
+    """Schemes without a check of their own: at most 130 characters, all ASCII (see
+    docs/reference/identifiers.md#participant-id-values)."""
     value = _WHITESPACE.sub("", text).upper()
     if len(value) > _MAX_VALUE_LENGTH:
         return _Check(value, f"length: a Peppol identifier value is at most {_MAX_VALUE_LENGTH} characters")
+    found = "".join(dict.fromkeys(char for char in value if not char.isascii()))
+    if found:
+        return _Check(value, f"format: a Peppol identifier value must be ASCII, found {found!r}")
     return _Check(value, None)
 
 
@@ -464,7 +617,7 @@ _SCHEME_CHECKS: Mapping[str, Callable[[str], _Check]] = {
     "0060": _fixed_digits(9, "DUNS number"),
     "0009": lambda text: _stdnum_check(fr_siret, _compact(text), "SIRET"),
     "0002": _siren_or_siret,
-    "0199": lambda text: _stdnum_check(lei, _compact(text), "LEI"),
+    "0199": _lei,
     "0184": _dk_cvr,
     "0192": _no_orgnr,
     "0007": _se_orgnr,
@@ -476,6 +629,10 @@ _SCHEME_CHECKS: Mapping[str, Callable[[str], _Check]] = {
     "0183": _ch_uid,
     "0191": lambda text: _stdnum_check(ee_registrikood, _compact(text), "EE registrikood"),
     "9959": lambda text: _stdnum_check(us_ein, _strip_prefix(_compact(text), "US"), "US EIN"),
+    "9918": _iban,
+    "0188": lambda text: _stdnum_check(jp_cn, _compact(text), "JP corporate number"),
+    "0221": _jp_invoice_issuer,
+    "0196": lambda text: _stdnum_check(is_kennitala, _compact(text), "IS kennitala"),
 }
 
 # VAT numbers of these countries become the scheme's own value (see VAT_COUNTRY_SCHEMES).
@@ -501,9 +658,10 @@ def _vat_check(text: str, country_hint: str | None, expected_country: str | None
     else:
         body = number
         # Repair a missing prefix: the scheme's country, else the party's country, else BE for a 9/10-digit
-        # number (the old 9-digit and the current 10-digit Belgian forms, §1.3).
+        # number (the old 9-digit and the current 10-digit Belgian forms,
+        # docs/reference/identifiers.md#belgian-enterprise-number).
         country = expected_country or _country_code(country_hint)
-        if country is None and re.fullmatch(r"\d{9,10}", number):
+        if country is None and re.fullmatch(r"[0-9]{9,10}", number):
             country = "BE"
         if country is None:
             return None, _Check(number, "format: VAT number has no country prefix and no country hint")
@@ -542,10 +700,14 @@ def _scheme_check(scheme: str, text: str, country_hint: str | None) -> tuple[str
         return _vat_check(text, country_hint, _VAT_SCHEME_COUNTRIES[scheme])
     if scheme in _SCHEME_CHECKS:
         return scheme, _SCHEME_CHECKS[scheme](text)
-    check = _generic(text)
-    if scheme not in _KNOWN_SCHEMES:
-        return scheme, _Check(check.value, f"scheme: {scheme} is not a known Peppol participant identifier scheme")
-    return scheme, check
+    return scheme, _generic(text)
+
+
+def _scheme_problem(scheme: str) -> str | None:
+    checked = scheme == VAT_BY_COUNTRY or scheme in _VAT_SCHEME_COUNTRIES or scheme in _SCHEME_CHECKS
+    if checked or scheme in _KNOWN_SCHEMES:
+        return None
+    return f"scheme: {scheme} is not a known Peppol participant identifier scheme"
 
 
 def _type_key(identifier_type: str | None) -> str:
@@ -561,6 +723,16 @@ def _join(*reasons: str | None) -> str | None:
 _VAT_COMPATIBLE_SCHEMES = frozenset(_VAT_SCHEME_COUNTRIES) | _DERIVED_VAT_SCHEMES | {"0208", VAT_BY_COUNTRY}
 
 
+def _identifier(
+    raw_text: str, source: str, text: str, scheme: str | None, check: _Check, problems: list[str]
+) -> PartyIdentifier:
+    # Digits other than 0-9 fail every check with some format reason; the reason that says so replaces it
+    # (docs/reference/identifiers.md#ascii-digits). Scheme problems are kept.
+    foreign = _foreign_digits(text)
+    why = _join(*problems, _foreign_digits_reason(foreign) if foreign else check.reason)
+    return PartyIdentifier(raw_text, source, scheme, check.value, why is None, why)
+
+
 def _normalise(
     raw: object, source: str, type_key: str, scheme_hint: str | None, country_hint: str | None
 ) -> PartyIdentifier:
@@ -570,9 +742,11 @@ def _normalise(
         return PartyIdentifier(raw_text, source, None, None, False, "empty identifier")
 
     hint = (scheme_hint or "").strip()
-    hint_scheme = _current_scheme(hint) if re.fullmatch(r"\d{4}", hint) else None
+    hint_scheme = _current_scheme(hint) if re.fullmatch(r"[0-9]{4}", hint) else None
     explicit = _current_scheme(prefix_scheme) if prefix_scheme else hint_scheme
     conflicts: list[str] = []
+    if _foreign_digits(hint):
+        conflicts.append(f"scheme: SchemeID {hint!r} is not written in ASCII digits")
     if prefix_scheme and hint_scheme and explicit != hint_scheme:
         conflicts.append(f"scheme: value says {prefix_scheme} but SchemeID says {hint}")
 
@@ -590,18 +764,17 @@ def _normalise(
     elif type_key in _NON_PEPPOL_CHECKS:
         # Not a Peppol participant id: no scheme; checked with stdnum where a module exists.
         spec = _NON_PEPPOL_CHECKS[type_key]
-        if spec is None:
-            return PartyIdentifier(raw_text, source, None, text, True, None)
-        module, label = spec
-        check = _stdnum_check(module, text, label)
-        return PartyIdentifier(raw_text, source, None, check.value, check.reason is None, check.reason)
+        check = _Check(text, None) if spec is None else _stdnum_check(spec[0], text, spec[1])
+        return _identifier(raw_text, source, text, None, check, conflicts)
     else:
-        reason = f"scheme: unknown IdentifierType {source!r}" if type_key else "scheme: no IdentifierType or scheme"
-        return PartyIdentifier(raw_text, source, None, _generic(text).value, False, reason)
+        conflicts.append(
+            f"scheme: unknown IdentifierType {source!r}" if type_key else "scheme: no IdentifierType or scheme"
+        )
+        return _identifier(raw_text, source, text, None, _generic(text), conflicts)
 
+    problem = _scheme_problem(scheme_to_check)
     scheme, check = _scheme_check(scheme_to_check, text, country_hint)
-    why = _join(*conflicts, check.reason)
-    return PartyIdentifier(raw_text, source, scheme, check.value, why is None, why)
+    return _identifier(raw_text, source, text, scheme, check, [*conflicts, *filter(None, [problem])])
 
 
 # --- public API -----------------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Tests for tasks.normalise.identifiers, table by table.
 
-Expected values come from /work/shared/identifiers-and-vat.md (the §1.3 messy-input table, the §3.4 stdnum
-results, the §1.2 code-list examples) and billit-api.md §4.3/§4.8/§8 examples, or are computed here by the
-independent check-digit helpers below (copied from the appendix of identifiers-and-vat.md, not from the code
-under test).
+Expected values are written by hand: the facts and examples of docs/reference/identifiers.md (Belgian messy
+inputs, python-stdnum results, Peppol code-list examples), examples from Billit's documentation, or numbers
+computed here by the independent check-digit helpers below (written from the published rules, not from the code
+under test or from python-stdnum).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tasks.normalise.identifiers import (
     normalise_vat_number,
 )
 
-# --- independent check-digit helpers (identifiers-and-vat.md appendix) ----------------------------------------
+# --- independent check-digit helpers (from the published rules) -----------------------------------------------
 
 
 def be_enterprise_ok(n10: str) -> bool:
@@ -44,6 +44,32 @@ def luhn_ok(num: str) -> bool:
 def iso7064_mod97_10_ok(text: str) -> bool:
     # Leitweg-ID / LEI: letters A=10..Z=35, the whole number mod 97 == 1.
     return int("".join(str(int(c, 36)) for c in text.replace("-", ""))) % 97 == 1
+
+
+def iban_ok(iban: str) -> bool:
+    # ISO 13616: the first 4 characters moved to the end, letters A=10..Z=35, the number mod 97 == 1.
+    return iso7064_mod97_10_ok(iban[4:] + iban[:4])
+
+
+def iban_check_digits(iban: str) -> str:
+    return f"{98 - int(''.join(str(int(c, 36)) for c in iban[4:] + iban[:2] + '00')) % 97:02d}"
+
+
+def be_account_ok(iban: str) -> bool:
+    # A Belgian BBAN ends with the first 10 of its digits mod 97 (97 for 0).
+    bban = iban[4:]
+    return int(bban[10:]) == (int(bban[:10]) % 97 or 97)
+
+
+def jp_corporate_check_digit(body: str) -> str:
+    # 9 - (sum of the 12 digits, weighted 1, 2, 1, ... from the last, mod 9); the check digit comes first.
+    return str(9 - sum(int(d) * (1 if i % 2 == 0 else 2) for i, d in enumerate(reversed(body))) % 9)
+
+
+def kennitala_ok(number: str) -> bool:
+    # The 9th digit is 11 - (weighted sum of the first 8, weights 3,2,7,6,5,4,3,2, mod 11).
+    check = 11 - sum(w * int(d) for w, d in zip((3, 2, 7, 6, 5, 4, 3, 2), number, strict=False)) % 11
+    return check != 10 and number[8] == str(check % 11)
 
 
 def fr_vat_key(siren: str) -> str:
@@ -84,7 +110,7 @@ def wrong_last_digit(number: str) -> str:
     ],
 )
 def test_messy_belgian_vat_numbers_become_be_plus_ten_digits_on_scheme_9925(raw: str) -> None:
-    # identifiers-and-vat.md §1.3 messy-input table and §1.1 (prefix-less 9925 values occur in the wild).
+    # Messy inputs (docs/reference/identifiers.md#cleaning); prefix-less 9925 values occur in the wild.
     assert be_enterprise_ok("0123456749")
     result = normalise_vat_number(raw)
     assert result == PartyIdentifier(raw, "VATNumber", "9925", "BE0123456749", True, None)
@@ -94,8 +120,8 @@ def test_messy_belgian_vat_numbers_become_be_plus_ten_digits_on_scheme_9925(raw:
 
 @pytest.mark.parametrize("digits", ["1000000021", "0403019261", "0899965307", "0353456320", "0437295202"])
 def test_documented_valid_belgian_numbers_pass_including_the_1_series(digits: str) -> None:
-    # §1.3 lists these as valid (1000000021 is the 1-series assigned since 19-09-2023); 0437295202 is the VAT in
-    # Billit's UBL example.
+    # Valid per docs/reference/identifiers.md#belgian-enterprise-number (1000000021 is the 1-series);
+    # 0437295202 is the VAT in Billit's UBL example.
     assert be_enterprise_ok(digits)
     result = normalise_vat_number(digits)
     assert (result.scheme, result.value, result.is_valid, result.reason) == ("9925", f"BE{digits}", True, None)
@@ -106,7 +132,7 @@ def test_documented_valid_belgian_numbers_pass_including_the_1_series(digits: st
     [
         ("BE0123456789", "BE0123456789", "checksum: BE enterprise number mod 97 fails"),
         ("0123456748", "BE0123456748", "checksum: BE enterprise number mod 97 fails"),
-        # Billit's own sample VATNumber (9 digits, fails the checksum, §1.3): kept with the 0 repaired.
+        # Billit's own sample VATNumber (9 digits, fails the checksum): kept with the 0 repaired.
         ("BE043729999", "BE0043729999", "checksum: BE enterprise number mod 97 fails"),
         ("BE01234567490", "BE01234567490", "length: BE enterprise number must be 10 digits, got 11"),
         (
@@ -125,7 +151,8 @@ def test_invalid_belgian_vat_numbers_are_kept_with_value_and_reason(raw: str, va
 
 
 def test_an_establishment_unit_number_passes_mod_97_but_is_rejected() -> None:
-    # ECO example 2.147.812.701: mod 97 holds, first digit 2 marks an establishment unit (§1.3).
+    # FPS Economy example 2.147.812.701: mod 97 holds, first digit 2 marks an establishment unit
+    # (docs/reference/identifiers.md#belgian-enterprise-number).
     assert be_mod97_ok("2147812701")
     result = normalise_identifier("CBE", "2.147.812.701")
     assert (result.scheme, result.value, result.is_valid) == ("0208", "2147812701", False)
@@ -142,7 +169,7 @@ def test_a_number_starting_with_2_that_fails_mod_97_is_not_called_an_establishme
 @pytest.mark.parametrize(
     ("raw", "scheme", "value"),
     [
-        # §3.4 exact stdnum results and §1.7 examples; the scheme follows §8 / §1.8.
+        # stdnum results and examples (docs/reference/identifiers.md#vat-numbers); the scheme follows Billit's table.
         ("nl 1234.56.782.b01", "9944", "NL123456782B01"),
         ("NL001234527B01", "9944", "NL001234527B01"),
         ("FR 11 123 456 782", "9957", "FR11123456782"),
@@ -152,7 +179,7 @@ def test_a_number_starting_with_2_that_fails_mod_97_is_not_called_an_establishme
         ("ATU 1234 5675", "9914", "ATU12345675"),
         ("LU 123 456 13", "9938", "LU12345613"),
         ("EL094259216", "9933", "EL094259216"),
-        # Greek VAT uses EL (BR-CO-09); eu.vat would keep GR (§3.3 item 3), so we rewrite it.
+        # Greek VAT uses EL (BR-CO-09); eu.vat would keep GR, so we rewrite it.
         ("GR094259216", "9933", "EL094259216"),
         ("9944:123456782B01", "9944", "NL123456782B01"),
     ],
@@ -171,8 +198,9 @@ def test_the_french_vat_key_of_the_example_is_computed_independently() -> None:
 @pytest.mark.parametrize(
     ("raw", "scheme", "value"),
     [
-        # Billit maps NO VAT to 0192; removed SE 9955 -> 0007, FI 0213 -> 0216, IT 9906 -> 0211 (§1.8); DK VAT
-        # digits are the CVR number (0184 accepts DK + 8 digits, R042).
+        # Billit maps NO VAT to 0192; removed SE 9955 -> 0007, FI 0213 -> 0216, IT 9906 -> 0211
+        # (docs/reference/identifiers.md#legacy-schemes); DK VAT digits are the CVR number (0184 accepts DK + 8
+        # digits, R042).
         ("NO 123 456 785 MVA", "0192", "123456785"),
         ("SE556123456701", "0007", "5561234567"),
         ("DK 12 34 56 74", "0184", "12345674"),
@@ -192,7 +220,7 @@ def test_vat_numbers_of_countries_without_a_live_vat_scheme_map_to_the_current_s
 @pytest.mark.parametrize(
     ("raw", "value", "reason"),
     [
-        # §3.4: these fail their stdnum check.
+        # These fail their stdnum check.
         ("NL123456783B01", "NL123456783B01", "checksum: NL VAT number check digits fail"),
         ("DE123456789", "DE123456789", "checksum: DE VAT number check digits fail"),
         ("DK12345675", "12345675", "checksum: DK CVR number check digits fail"),
@@ -246,11 +274,11 @@ def test_a_scheme_prefix_that_contradicts_the_vat_country_is_invalid() -> None:
         ("CBE", "0123.456.749", None, "0208", "0123456749"),
         ("CBE", "BE 0123.456.749", None, "0208", "0123456749"),
         ("CBE", "123456749", None, "0208", "0123456749"),
-        ("CBE", "0563846944", "0208", "0208", "0563846944"),  # billit-api.md §8 example
+        ("CBE", "0563846944", "0208", "0208", "0563846944"),  # Billit documentation example
         ("cbe", "1000000021", None, "0208", "1000000021"),
         (None, "iso6523-actorid-upis::0208:0123456749", None, "0208", "0123456749"),
         (None, "0208:0123456749", None, "0208", "0123456749"),
-        (None, "9956:0899965307", None, "0208", "0899965307"),  # removed 9956 -> 0208 (§1.3)
+        (None, "9956:0899965307", None, "0208", "0899965307"),  # removed 9956 -> 0208
         ("VAT", "9925:be0123456749", None, "9925", "BE0123456749"),
         ("VAT", "NL123456782B01", "9944", "9944", "NL123456782B01"),
     ],
@@ -270,7 +298,7 @@ def test_cbe_and_belgian_vat_share_the_enterprise_number_join_key() -> None:
 
 
 def test_billits_failing_ubl_example_enterprise_number_is_invalid() -> None:
-    # §1.3: Billit's UBL example carries 0208 0759529999, which fails the checksum.
+    # Billit's UBL example carries 0208 0759529999, which fails the checksum.
     assert not be_enterprise_ok("0759529999")
     result = normalise_identifier("CBE", "0759529999", scheme_hint="0208")
     assert (result.value, result.is_valid, result.reason) == (
@@ -283,12 +311,12 @@ def test_billits_failing_ubl_example_enterprise_number_is_invalid() -> None:
 @pytest.mark.parametrize(
     ("raw", "value"),
     [
-        ("5430003732007", "5430003732007"),  # billit-api.md §4.3.2 / §8 example
-        ("541 2345 00001 3", "5412345000013"),  # §3.4
-        ("5400000000003", "5400000000003"),  # §1.4
+        ("5430003732007", "5430003732007"),  # Billit documentation example
+        ("541 2345 00001 3", "5412345000013"),  # docs/reference/identifiers.md#gln
+        ("5400000000003", "5400000000003"),
         ("1548079098355", "1548079098355"),  # Peppol code-list example
-        ("(414)5412345000013", "5412345000013"),  # GS1-128 AI prefix (§1.7)
-        ("05412345000013", "5412345000013"),  # GTIN-14 with a padding zero (§3.3 item 6)
+        ("(414)5412345000013", "5412345000013"),  # GS1-128 AI prefix
+        ("05412345000013", "5412345000013"),  # GTIN-14 with a padding zero
     ],
 )
 def test_valid_glns_are_13_digits_with_a_gs1_check_digit(raw: str, value: str) -> None:
@@ -297,30 +325,37 @@ def test_valid_glns_are_13_digits_with_a_gs1_check_digit(raw: str, value: str) -
     assert (result.scheme, result.value, result.is_valid, result.reason) == ("0088", value, True, None)
 
 
-def test_a_gln_with_a_wrong_check_digit_is_invalid() -> None:
-    bad = wrong_last_digit("5430003732007")
-    assert gs1_check_digit(bad[:12]) != bad[12]
-    result = normalise_identifier("GLN", bad, scheme_hint="0088")
-    assert result == PartyIdentifier(bad, "GLN", "0088", bad, False, "checksum: GLN GS1 mod 10 check digit fails")
-
-
 @pytest.mark.parametrize(
-    ("raw", "reason"),
+    ("raw", "value", "reason"),
     [
-        ("541234500001", "length: GLN must be 13 digits, got 12"),
-        ("14145412345000013", "length: GLN must be 13 digits, got 17"),
-        ("54123450000AB", "format: GLN must be 13 digits"),
+        # The reason says what is wrong: which check digit came and which one the other 12 digits call for.
+        ("5430003732008", "5430003732008", "checksum: GLN check digit is 8, expected 7"),
+        ("5412345000012", "5412345000012", "checksum: GLN check digit is 2, expected 3"),
+        ("1548079098356", "1548079098356", "checksum: GLN check digit is 6, expected 5"),
+        ("(414)5412345000019", "5412345000019", "checksum: GLN check digit is 9, expected 3"),
+        # Which characters are not digits.
+        ("54123450000AB", "54123450000AB", "format: GLN must be 13 digits, found non-digits 'AB'"),
+        ("5412345-00001-x", "541234500001X", "format: GLN must be 13 digits, found non-digits 'X'"),
+        ("GLN: 541_2345_00001_3", "541_2345_00001_3", "format: GLN must be 13 digits, found non-digits '_'"),
+        # Lengths stdnum.ean would accept (8, 12, 14 digits) and others.
+        ("541234500001", "541234500001", "length: GLN must be 13 digits, got 12"),
+        ("54123453", "54123453", "length: GLN must be 13 digits, got 8"),
+        ("14145412345000013", "14145412345000013", "length: GLN must be 13 digits, got 17"),
     ],
 )
-def test_glns_of_other_lengths_are_invalid_even_when_ean_would_accept_them(raw: str, reason: str) -> None:
-    result = normalise_identifier("GLN", raw)
-    assert (result.is_valid, result.reason) == (False, reason)
+def test_an_invalid_gln_says_what_is_wrong_with_it(raw: str, value: str, reason: str) -> None:
+    if reason.startswith("checksum"):
+        came, expected = reason.removeprefix("checksum: GLN check digit is ").split(", expected ")
+        assert (value[12], gs1_check_digit(value[:12])) == (came, expected)
+    result = normalise_identifier("GLN", raw, scheme_hint="0088")
+    assert result == PartyIdentifier(raw, "GLN", "0088", value, False, reason)
+    assert result.peppol_id is None
 
 
 @pytest.mark.parametrize(
     ("identifier_type", "raw", "scheme", "value", "reason"),
     [
-        # Format-only schemes (§1.2, §1.5): KVK 8 digits, DUNS 9, OIN 20.
+        # Format-only schemes (docs/reference/identifiers.md#schemes): KVK 8 digits, DUNS 9, OIN 20.
         ("KVK", "KvK 1234 5678", "0106", "12345678", None),
         ("KVK", "01234567", "0106", "01234567", None),
         ("KVK", "1234567", "0106", "1234567", "length: KVK number must be 8 digits, got 7"),
@@ -347,11 +382,11 @@ def test_format_only_schemes_check_their_length(
 @pytest.mark.parametrize(
     ("identifier_type", "raw", "scheme", "value"),
     [
-        ("SIRET", "84249114400015", "0009", "84249114400015"),  # Billit's Chorus Pro example (§1.6)
+        ("SIRET", "84249114400015", "0009", "84249114400015"),  # Billit's Chorus Pro example
         ("SIRET", "78430177200025", "0009", "78430177200025"),  # Peppol code-list example
         ("SIRET", "123 456 782 00010", "0009", "12345678200010"),
         ("SIRENE", "784301772", "0002", "784301772"),
-        ("SIRENE", "570501916", "0002", "570501916"),  # billit-api.md §8 IdentifierAddress example
+        ("SIRENE", "570501916", "0002", "570501916"),  # Billit documentation example (IdentifierAddress)
         ("SIRENE", "78430177200025", "0002", "78430177200025"),  # 0002 also takes a SIRET
     ],
 )
@@ -372,7 +407,7 @@ def test_a_siret_with_a_wrong_luhn_digit_is_invalid() -> None:
     ("identifier_type", "raw", "scheme_hint", "scheme", "value"),
     [
         ("LEI", "5493001kjtiigc8y1r12", None, "0199", "5493001KJTIIGC8Y1R12"),
-        # Billit lists CVR as 9902, removed in Peppol: mapped to 0184 (§1.8).
+        # Billit lists CVR as 9902, removed in Peppol: mapped to 0184 (docs/reference/identifiers.md#legacy-schemes).
         ("CVR", "12345674", "9902", "0184", "12345674"),
         ("DIGST", "24681017", None, "0184", "24681017"),
         ("NOVT", "1234567-1", None, "0216", "003712345671"),
@@ -400,7 +435,7 @@ def test_the_leitweg_examples_pass_an_independent_mod_97_10(leitweg: str) -> Non
 
 
 def test_billits_leitweg_example_fails_its_check_digits_and_is_kept() -> None:
-    # billit-api.md §8 gives 13074099-k000-99; its mod 97-10 does not hold.
+    # Billit's documentation gives 13074099-k000-99; its mod 97-10 does not hold.
     assert not iso7064_mod97_10_ok("13074099-K000-99")
     result = normalise_identifier("LEITWEGID", "13074099-k000-99")
     assert result == PartyIdentifier(
@@ -439,11 +474,252 @@ def test_odd_input_never_raises(raw: str) -> None:
     assert isinstance(normalise_vat_number(raw), PartyIdentifier)
 
 
+# --- ASCII digits (docs/reference/identifiers.md#ascii-digits) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("identifier_type", "raw", "scheme", "value", "found"),
+    [
+        # Arabic-Indic digits: str.isdigit() is true for them, so the format-only schemes and the unchecked ones
+        # took them as valid, and stdnum.lei (mod 97-10 through int(c, 36)) did too.
+        ("KVK", "١٢٣٤٥٦٧٨", "0106", "١٢٣٤٥٦٧٨", "ARABIC-INDIC digits '١٢٣٤٥٦٧٨'"),
+        ("OIN", "٠٠٠٠٠٠٠١٨٢٠٠٢٩٣٣٦٠٠٠", "0190", "٠٠٠٠٠٠٠١٨٢٠٠٢٩٣٣٦٠٠٠", "ARABIC-INDIC digits '٠٠٠٠٠٠٠١٨٢٠٠٢٩٣٣٦٠٠٠'"),
+        ("DUNS", "٨١-٢٨١-٠٧٣٤", "0060", "٨١٢٨١٠٧٣٤", "ARABIC-INDIC digits '٨١٢٨١٠٧٣٤'"),
+        ("ERST", "١٢٣٤٥٦٧٨", "0198", "١٢٣٤٥٦٧٨", "ARABIC-INDIC digits '١٢٣٤٥٦٧٨'"),
+        ("LEI", "٥٤٩٣٠٠١KJTIIGC٨Y١R١٢", "0199", "٥٤٩٣٠٠١KJTIIGC٨Y١R١٢", "ARABIC-INDIC digits '٥٤٩٣٠٠١٨١١٢'"),
+        ("GLN", "٥٤٣٠٠٠٣٧٣٢٠٠٧", "0088", "٥٤٣٠٠٠٣٧٣٢٠٠٧", "ARABIC-INDIC digits '٥٤٣٠٠٠٣٧٣٢٠٠٧'"),
+        ("VAT", "BE٠١٢٣٤٥٦٧٤٩", "9925", "BE٠١٢٣٤٥٦٧٤٩", "ARABIC-INDIC digits '٠١٢٣٤٥٦٧٤٩'"),
+        # Full-width digits: NFKC, and stdnum's own clean step, turned them into ASCII ones.
+        ("KVK", "１２３４５６７８", "0106", "１２３４５６７８", "FULLWIDTH digits '１２３４５６７８'"),
+        ("CBE", "０１２３.４５６.７４９", "0208", "０１２３４５６７４９", "FULLWIDTH digits '０１２３４５６７４９'"),
+        (
+            "VAT",
+            "be ０１２３ ４５６ ７４９",
+            "9925",
+            "BE０１２３４５６７４９",
+            "FULLWIDTH digits '０１２３４５６７４９'",
+        ),
+        (
+            "VAT",
+            "NL１２３４５６７８２B０１",
+            "9944",
+            "NL１２３４５６７８２B０１",
+            "FULLWIDTH digits '１２３４５６７８２０１'",
+        ),
+        (
+            "GLN",
+            "５４３０００３７３２００７",
+            "0088",
+            "５４３０００３７３２００７",
+            "FULLWIDTH digits '５４３０００３７３２００７'",
+        ),
+        (
+            "SIRET",
+            "８４２４９１１４４０００１５",
+            "0009",
+            "８４２４９１１４４０００１５",
+            "FULLWIDTH digits '８４２４９１１４４０００１５'",
+        ),
+        (
+            "LEITWEGID",
+            "０４０１１０００-1234512345-06",
+            "0204",
+            "０４０１１０００-1234512345-06",
+            "FULLWIDTH digits '０４０１１０００'",
+        ),
+        (None, "9918:BE４８ 0011 2345 6727", "9918", "BE４８001123456727", "FULLWIDTH digits '４８'"),
+        # Other scripts and forms, and a single stray digit among ASCII ones.
+        ("ORG", "७४५७०७३२७", "0192", "७४५७०७३२७", "DEVANAGARI digits '७४५७०७३२७'"),
+        ("DUNS", "𝟖𝟏𝟐𝟖𝟏𝟎𝟕𝟑𝟒", "0060", "𝟖𝟏𝟐𝟖𝟏𝟎𝟕𝟑𝟒", "MATHEMATICAL BOLD digits '𝟖𝟏𝟐𝟖𝟏𝟎𝟕𝟑𝟒'"),
+        ("KVK", "1234567⁸", "0106", "1234567⁸", "SUPERSCRIPT digits '⁸'"),
+        ("OIN", "0000000182002933600٠", "0190", "0000000182002933600٠", "ARABIC-INDIC digits '٠'"),
+        # Not a Peppol id, same rule.
+        ("SDICODDEST", "١٢٣٤٥٦٧", None, "١٢٣٤٥٦٧", "ARABIC-INDIC digits '١٢٣٤٥٦٧'"),
+    ],
+)
+def test_identifiers_with_digits_other_than_ascii_0_to_9_are_invalid_with_a_reason_naming_them(
+    identifier_type: str | None, raw: str, scheme: str | None, value: str, found: str
+) -> None:
+    result = normalise_identifier(identifier_type, raw)
+    reason = f"format: digits must be ASCII 0-9, found {found}"
+    assert result == PartyIdentifier(raw, identifier_type or "unknown", scheme, value, False, reason)
+    assert result.peppol_id is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "country_hint", "scheme", "value", "found"),
+    [
+        ("BE٠١٢٣٤٥٦٧٤٩", None, "9925", "BE٠١٢٣٤٥٦٧٤٩", "ARABIC-INDIC digits '٠١٢٣٤٥٦٧٤٩'"),
+        # Without a prefix, a number of 9 or 10 ASCII digits would be taken as Belgian; these are not.
+        ("٠١٢٣٤٥٦٧٤٩", None, None, "٠١٢٣٤٥٦٧٤٩", "ARABIC-INDIC digits '٠١٢٣٤٥٦٧٤٩'"),
+        (
+            "１２３４５６７８２B０１",
+            "NL",
+            "9944",
+            "NL１２３４５６７８２B０１",
+            "FULLWIDTH digits '１２３４５６７８２０１'",
+        ),
+    ],
+)
+def test_a_vat_number_with_non_ascii_digits_is_invalid(
+    raw: str, country_hint: str | None, scheme: str | None, value: str, found: str
+) -> None:
+    reason = f"format: digits must be ASCII 0-9, found {found}"
+    assert normalise_vat_number(raw, country_hint=country_hint) == PartyIdentifier(
+        raw, "VATNumber", scheme, value, False, reason
+    )
+
+
+@pytest.mark.parametrize(
+    ("identifier_type", "raw", "scheme_hint", "scheme", "reason"),
+    [
+        ("GLN", "5430003732007", "٠٠٨٨", "0088", "scheme: SchemeID '٠٠٨٨' is not written in ASCII digits"),
+        (
+            None,
+            "٠٢٠٨:0123456749",
+            None,
+            None,
+            "scheme: no IdentifierType or scheme; format: digits must be ASCII 0-9, found ARABIC-INDIC digits '٠٢٠٨'",
+        ),
+    ],
+)
+def test_a_scheme_written_in_non_ascii_digits_is_not_taken_as_a_scheme(
+    identifier_type: str | None, raw: str, scheme_hint: str | None, scheme: str | None, reason: str
+) -> None:
+    result = normalise_identifier(identifier_type, raw, scheme_hint=scheme_hint)
+    assert (result.scheme, result.is_valid, result.reason) == (scheme, False, reason)
+
+
+@pytest.mark.parametrize(
+    ("identifier_type", "raw", "value", "reason"),
+    [
+        (None, "0209:414541000099999325412345678901234567890", "414541000099999325412345678901234567890", None),
+        # A Cyrillic Ka (U+041A) that looks like K, and a letter with an accent: not US-ASCII, not a Peppol value.
+        (
+            "ERST",
+            "D\u041a12345678",
+            "D\u041a12345678",
+            "format: a Peppol identifier value must be ASCII, found '\u041a'",
+        ),
+        ("FRCTC", "école-123", "ÉCOLE-123", "format: a Peppol identifier value must be ASCII, found 'É'"),
+    ],
+)
+def test_a_value_of_an_unchecked_scheme_must_be_ascii(
+    identifier_type: str | None, raw: str, value: str, reason: str | None
+) -> None:
+    result = normalise_identifier(identifier_type, raw)
+    assert (result.value, result.is_valid, result.reason) == (value, reason is None, reason)
+
+
+# --- IBAN, scheme 9918 (docs/reference/identifiers.md#iban) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "scheme_hint", "value"),
+    [
+        ("9918:BE48 0011 2345 6727", None, "BE48001123456727"),
+        ("IBAN BE71 0961 2345 6769", "9918", "BE71096123456769"),
+        ("iso6523-actorid-upis::9918:be48-0011-2345-6727", None, "BE48001123456727"),
+        # Valid by every published rule; stdnum's Belgian bank list lacks bank code 539 (our decision: still valid).
+        ("9918:BE68 5390 0754 7034", None, "BE68539007547034"),
+        ("9918:nl91 abna 0417 1643 00", None, "NL91ABNA0417164300"),
+        ("9918:DE89 3704 0044 0532 0130 00", None, "DE89370400440532013000"),
+        ("9918:GB82 WEST 1234 5698 7654 32", None, "GB82WEST12345698765432"),
+    ],
+)
+def test_ibans_on_scheme_9918_are_checked_and_compacted(raw: str, scheme_hint: str | None, value: str) -> None:
+    assert iban_ok(value)
+    result = normalise_identifier(None, raw, scheme_hint=scheme_hint)
+    assert (result.scheme, result.value, result.is_valid, result.reason) == ("9918", value, True, None)
+    assert result.peppol_id == f"9918:{value}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "value", "reason"),
+    [
+        # InvalidChecksum: Billit's own sample IBAN, and the textbook one with its last digit changed.
+        ("BE13523081289999", "BE13523081289999", "checksum: IBAN check digits are 13, expected 78"),
+        ("BE68 5390 0754 7035", "BE68539007547035", "checksum: IBAN check digits are 68, expected 41"),
+        # stdnum reports these as checksum failures too, since it tests the check digits first.
+        ("BE4800112345672", "BE4800112345672", "length: a BE IBAN has 16 characters, got 15"),
+        ("NL91ABNA041716430", "NL91ABNA041716430", "length: a NL IBAN has 18 characters, got 17"),
+        ("XX48001123456727", "XX48001123456727", "component: XX is not a country code with IBANs"),
+        (
+            "BE48A01123456727",
+            "BE48A01123456727",
+            "format: IBAN does not fit the BE account layout (a letter where a digit belongs, or the other way round)",
+        ),
+        ("BE48 0011 2345 67#7", "BE480011234567#7", "format: IBAN may only hold letters A-Z and digits 0-9, found '#'"),
+        (
+            "4800112345672BE",
+            "4800112345672BE",
+            "format: IBAN must start with a 2-letter country code and 2 check digits",
+        ),
+        # The IBAN check digits fit, but the Belgian account's own mod 97 (last 2 digits) does not.
+        (
+            "BE21 0011 2345 6728",
+            "BE21001123456728",
+            "checksum: the BE account number in the IBAN fails its national check digits",
+        ),
+    ],
+)
+def test_an_invalid_iban_is_kept_with_the_reason_stdnum_gives_in_plain_words(raw: str, value: str, reason: str) -> None:
+    if reason.startswith("checksum: IBAN"):
+        assert not iban_ok(value) and reason.endswith(f"expected {iban_check_digits(value)}")
+    if reason.startswith("checksum: the BE account"):
+        assert iban_ok(value) and not be_account_ok(value)
+    result = normalise_identifier(None, raw, scheme_hint="9918")
+    assert result == PartyIdentifier(raw, "unknown", "9918", value, False, reason)
+
+
+# --- other schemes python-stdnum has a module for ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("identifier_type", "raw", "scheme", "value", "reason"),
+    [
+        ("LEI", "5493001KJTIIGC8Y1R12", "0199", "5493001KJTIIGC8Y1R12", None),
+        # Passes mod 97-10 (all stdnum.lei checks), but an LEI has 20 characters.
+        ("LEI", "5493001KJTIIGC8Y164", "0199", "5493001KJTIIGC8Y164", "length: LEI must be 20 characters, got 19"),
+        (
+            "LEI",
+            "5493001KJTIIGC8Y1R1A",
+            "0199",
+            "5493001KJTIIGC8Y1R1A",
+            "format: LEI must be 18 letters or digits followed by 2 check digits",
+        ),
+        # 0188: the Japanese corporate number, check digit first (Billit type SST).
+        ("SST", "5835678256246", "0188", "5835678256246", None),
+        ("SST", "5-8356-7825-6246", "0188", "5835678256246", None),
+        ("SST", "2835678256246", "0188", "2835678256246", "checksum: JP corporate number check digits fail"),
+        # 0221: T + the corporate number.
+        (None, "0221:T5835678256246", "0221", "T5835678256246", None),
+        (None, "0221:t 5835678256246", "0221", "T5835678256246", None),
+        (None, "0221:T2835678256246", "0221", "T2835678256246", "checksum: JP corporate number check digits fail"),
+        # 0196: the Icelandic kennitala.
+        (None, "0196:450401-3150", "0196", "4504013150", None),
+        (None, "0196:4504013140", "0196", "4504013140", "checksum: IS kennitala check digits fail"),
+    ],
+)
+def test_schemes_python_stdnum_knows_are_checked_with_it(
+    identifier_type: str | None, raw: str, scheme: str, value: str, reason: str | None
+) -> None:
+    if identifier_type == "LEI":
+        assert iso7064_mod97_10_ok(value) == (reason is None or reason.startswith("length"))
+    if scheme in ("0188", "0221"):
+        digits = value.removeprefix("T")
+        assert (jp_corporate_check_digit(digits[1:]) == digits[0]) == (reason is None)
+    if scheme == "0196":
+        assert kennitala_ok(value) == (reason is None)
+    result = normalise_identifier(identifier_type, raw)
+    assert (result.scheme, result.value, result.is_valid, result.reason) == (scheme, value, reason is None, reason)
+
+
 # --- whole parties --------------------------------------------------------------------------------------------
 
 
 def test_a_party_yields_its_vat_number_then_its_identifiers() -> None:
-    # The supplier of billit-api.md §4.8 (Cost invoice example).
+    # The supplier of Billit's cost-invoice example.
     supplier = {
         "CountryCode": "BE",
         "VATNumber": "BE0555000148",
