@@ -122,8 +122,16 @@ class BillitClient:
         return headers
 
     def _redact(self, text: str) -> str:
-        """`text` with every credential of this client replaced by `***`, in any letter case."""
-        return self._secrets.sub(REDACTED, text) if self._secrets is not None else text
+        """`text` with every credential of this client replaced by `***`, in any letter case. HTML character
+        references are decoded first (a server may write `'` as `&#39;`, `&#x27;` or escape it twice)."""
+        if self._secrets is None:
+            return text
+        for _ in range(3):
+            decoded = html.unescape(text)
+            if decoded == text:
+                break
+            text = decoded
+        return self._secrets.sub(REDACTED, text)
 
     def _read(self, response: httpx.Response, read: Callable[[Any], _T]) -> _T:
         """`read` applied to the JSON body; a body we cannot interpret is a one-line, redacted protocol error."""
@@ -490,7 +498,8 @@ def _http_error(
     # Redacted before parsing (a key cut in two by the length limit) and after (a key escaped twice in the body).
     details = tuple(
         BillitErrorDetail(redact(detail.code), redact(detail.description) if detail.description else None)
-        for detail in parse_error_details(redact(response.text), response.headers.get("Content-Type"))
+        for detail in parse_error_details(redact(response.text), response.headers.get("Content-Type"),
+                                          not_an_api_hint=status < 500)
     )
     fields: dict[str, Any] = {"method": method, "url": url, "status": status, "details": details}
     if status == 429:

@@ -75,16 +75,20 @@ def encode_json(payload: Any) -> bytes:
     return _DECIMAL_TOKEN.sub(r"\1", text).encode("utf-8")
 
 
-def parse_error_details(text: str, content_type: str | None = None) -> tuple[BillitErrorDetail, ...]:
+def parse_error_details(
+    text: str, content_type: str | None = None, *, not_an_api_hint: bool = True
+) -> tuple[BillitErrorDetail, ...]:
     """Billit's `{"errors": [{"Code", "Description"}]}`, the flat `{"Code", "Description"}`, or plain text.
 
-    Plain text becomes one line of at most 200 characters; an HTML or XML page is described, not quoted.
+    Plain text becomes one line of at most 200 characters; an HTML or XML page is described, not quoted (with a
+    hint about BILLIT_BASE_URL, unless the page came with a 5xx: a proxy's error page in front of Billit).
     """
     try:
         body = parse_json(text)
     except BillitProtocolError:
         if text.lstrip().startswith("<"):
-            return (BillitErrorDetail("UnparsedError", f"{describe_body(text, content_type)}, {_NOT_AN_API}"),)
+            hint = _NOT_AN_API if not_an_api_hint else "not JSON"
+            return (BillitErrorDetail("UnparsedError", f"{describe_body(text, content_type)}, {hint}"),)
         return (BillitErrorDetail("UnparsedError", one_line(text)),)
     if isinstance(body, dict):
         lowered = {str(key).lower(): value for key, value in body.items()}

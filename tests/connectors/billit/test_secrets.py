@@ -329,3 +329,21 @@ async def test_a_key_echoed_escaped_or_in_another_case_is_redacted(echo: Callabl
 def test_a_base_url_ending_in_v1_is_refused_with_the_fix(url: str) -> None:
     with pytest.raises(SettingsError, match="BILLIT_BASE_URL: must be the API root without /v1"):
         load_settings(base_url=url, api_key=KEY, party_id=COMPANY)
+
+
+@pytest.mark.parametrize("escape", [
+    lambda key: "".join(f"&#{ord(char)};" for char in key),  # all-numeric references
+    lambda key: key.replace("'", "&#39;").replace("&", "&amp;"),  # ASP.NET's spelling of the quote
+    lambda key: __import__("html").escape(__import__("html").escape(key)).upper(),  # escaped twice, upper case
+])
+async def test_a_key_echoed_in_any_html_spelling_is_redacted(escape: Callable[[str], str]) -> None:
+    special = "Zq9<&>\"'SECRETcore7"
+
+    def server(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, text=f"<html><title>Invalid ApiKey {escape(special)}</title></html>")
+
+    settings = load_settings(base_url="http://www.example.invalid", api_key=special, party_id=COMPANY)
+    async with BillitClient(settings, transport=httpx.MockTransport(server)) as billit:
+        with pytest.raises(BillitError) as failure:
+            await billit.list_page(ODataQuery(top=1))
+    assert "secretcore" not in str(failure.value).lower() and "***" in str(failure.value)
