@@ -20,14 +20,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tasks.options import MAX_LOOKBACK_MINUTES
+from tasks.options import BILLIT_TIME_ZONE, MAX_LOOKBACK_MINUTES, billit_local
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -47,7 +46,6 @@ SANDBOX_API_KEY = "sandbox-api-key"
 SANDBOX_PARTY_ID = 574991
 STREAM_CHOICES = {"incoming": ["incoming"], "sales": ["sales"], "all": ["incoming", "sales"]}
 DEMO_LANDING = "data/demo-landing"
-BILLIT_TIME_ZONE = ZoneInfo("Europe/Brussels")  # Billit's timestamps are naive Brussels local time
 EARLIEST_SINCE = datetime(2000, 1, 1)  # noqa: DTZ001 - naive Brussels local time, like --since
 
 
@@ -253,6 +251,7 @@ def backfill(
 ) -> None:
     """Extract orders last modified in [since, until) without moving the incremental watermark."""
     streams = _streams(stream, "--stream")
+    since, until = billit_local(since) or since, billit_local(until)  # an offset becomes Billit's local time
     if until is not None and until <= since:
         raise typer.BadParameter("--until must be after --since", param_hint="--until")
     if since < EARLIEST_SINCE:

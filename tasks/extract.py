@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -49,6 +48,7 @@ from connectors.billit import (
 from connectors.billit.client import DELETED_ORDERS_PATH
 from connectors.billit.odata import PAGE_SIZE, BillitTimestamp, Expr
 from tasks.landing import LandingWriter
+from tasks.options import BILLIT_TIME_ZONE
 from tasks.warehouse import (
     LoadCounts,
     NotLoaded,
@@ -146,9 +146,6 @@ async def _incremental(
     await _extract(billit, engine, bounded, options, writer, stats, floor=watermark, move_watermark=True)
 
 
-BRUSSELS = ZoneInfo("Europe/Brussels")
-
-
 def window_start(watermark: Watermark, lookback: timedelta) -> datetime:
     """Where an incremental run starts listing: the look-back below the watermark, one hour further when the
     watermark lies in the hour Brussels repeats on the last Sunday of October.
@@ -159,7 +156,8 @@ def window_start(watermark: Watermark, lookback: timedelta) -> datetime:
     """
     start = watermark.last_modified - lookback
     wall = watermark.last_modified
-    if wall.replace(tzinfo=BRUSSELS, fold=0).utcoffset() != wall.replace(tzinfo=BRUSSELS, fold=1).utcoffset():
+    if wall.replace(tzinfo=BILLIT_TIME_ZONE, fold=0).utcoffset() != wall.replace(
+            tzinfo=BILLIT_TIME_ZONE, fold=1).utcoffset():
         start -= timedelta(hours=1)
     return start
 

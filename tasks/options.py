@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
+
+#: Billit's timestamps are naive local time, very likely Brussels (docs/reference/billit-api.md#timestamps).
+BILLIT_TIME_ZONE = ZoneInfo("Europe/Brussels")
 
 #: The longest look-back accepted: ten years (the nightly run uses a week; a longer one re-lists everything).
 MAX_LOOKBACK_MINUTES = 3653 * 24 * 60
@@ -10,6 +14,13 @@ MAX_LOOKBACK_MINUTES = 3653 * 24 * 60
 
 class InvalidSyncOption(ValueError):
     """A sync option out of its range; the message names the option and the range."""
+
+
+def billit_local(moment: datetime | None) -> datetime | None:
+    """A window bound as Billit's naive local time: one with an offset (`...+02:00`, `...Z`) is converted."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(BILLIT_TIME_ZONE).replace(tzinfo=None)
 
 
 def check_window(*, since: datetime | None, until: datetime | None, lookback_minutes: float) -> None:

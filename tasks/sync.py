@@ -28,7 +28,7 @@ from connectors.warehouse import create_warehouse_engine, upgrade
 from connectors.warehouse.engine import DEFAULT_WAREHOUSE_URL, WAREHOUSE_URL_ENV
 from tasks.extract import STREAMS, ExtractStats, SyncOptions, sync_stream
 from tasks.landing import LandingError, check_landed_run, landed_runs, read_landed_orders
-from tasks.options import InvalidSyncOption, check_window
+from tasks.options import InvalidSyncOption, billit_local, check_window
 from tasks.warehouse import (
     LoadCounts,
     check_company,
@@ -102,6 +102,7 @@ def run_stream(
     if stream_name not in STREAMS:
         raise InvalidSyncOption(f"unknown stream {stream_name!r}: choose one of {', '.join(STREAMS)}")
     stream = STREAMS[stream_name]
+    since, until = billit_local(since), billit_local(until)
     check_window(since=since, until=until, lookback_minutes=lookback_minutes)
     engine = engine or warehouse_engine(warehouse_url)
     settings = billit_settings(**settings_overrides)

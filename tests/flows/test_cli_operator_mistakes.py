@@ -16,6 +16,7 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,12 @@ def test_status_reads_a_read_only_warehouse_and_asks_for_an_upgrade_instead_of_m
     engine = create_warehouse_engine(f"sqlite:///{fresh}")
     assert sa.inspect(engine).get_table_names() == []  # status created no table
     engine.dispose()
+
+
+@pytest.mark.parametrize("since", ["2026-01-01T00:00:00+02:00", "2026-01-01T00:00:00Z"])
+def test_a_backfill_window_with_an_offset_is_taken_in_billits_local_time(since: str) -> None:
+    from tasks.options import billit_local
+
+    result = runner.invoke(app, ["backfill", "--since", since, "--until", "2025-01-01", "--no-prefect"])
+    assert result.exit_code == 2 and "Traceback" not in result.output and "--until" in result.output
+    assert billit_local(datetime.fromisoformat(since.replace("Z", "+00:00"))).tzinfo is None
