@@ -171,6 +171,28 @@ def _preflight(*, billit: bool, landing_dir: str = "") -> sa.Engine:
     return engine
 
 
+def _readable_warehouse(url: str | None = None) -> sa.Engine:
+    """For commands that only read (status, doctor): the warehouse must exist and answer; a read-only replica is
+    fine, and a mistyped SQLite path is reported rather than created."""
+    import sqlalchemy as sa
+
+    from connectors.warehouse import WarehouseError, check_warehouse
+    from tasks.sync import warehouse_engine
+
+    url = url or os.environ.get("WAREHOUSE_URL") or "sqlite:///data/warehouse.sqlite"
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        parsed = None  # warehouse_engine says what is wrong with it
+    if parsed is not None and parsed.get_backend_name() == "sqlite":
+        database = (parsed.database or "").removeprefix("file:")
+        if database and ":memory:" not in database and not Path(database).exists():
+            raise WarehouseError(f"no warehouse at {database}: check WAREHOUSE_URL / --warehouse-url")
+    engine = warehouse_engine(url)
+    check_warehouse(engine, writable=False)
+    return engine
+
+
 def _run_sync(streams: list[str], since: datetime | None, until: datetime | None, lookback: float,
               landing_dir: str, prefect: bool | None) -> list[dict[str, Any]]:
     use_prefect = bool(os.environ.get("PREFECT_API_URL")) if prefect is None else prefect
@@ -348,12 +370,10 @@ def status(warehouse_url: WarehouseOption = None) -> None:
     """Watermarks, the last runs with their counts, pending orders and the quarantine (reads only)."""
     _use_warehouse(warehouse_url)
     with _clear_errors():
-        from connectors.warehouse import check_warehouse, pending_migrations
+        from connectors.warehouse import pending_migrations
         from tasks.status import warehouse_status
-        from tasks.sync import warehouse_engine
 
-        engine = warehouse_engine()
-        check_warehouse(engine, writable=False)  # a read-only replica is fine: status writes nothing
+        engine = _readable_warehouse()
         if pending := pending_migrations(engine):
             raise OperatorMistake(f"the warehouse is not up to date ({', '.join(pending)} not applied): run "
                                   "billit-etl db upgrade, or a sync, first")
@@ -375,15 +395,14 @@ def doctor(
 ) -> None:
     """Ask the live Billit API, read-only, what its docs leave open, and print what it answered."""
     with _clear_errors():
-        from connectors.warehouse import check_warehouse, reflect_tables
+        from connectors.warehouse import reflect_tables
         from tasks.doctor import run_doctor
-        from tasks.sync import billit_settings, warehouse_engine
+        from tasks.sync import billit_settings
 
         settings = billit_settings()
         engine = None
         if warehouse_url:
-            engine = warehouse_engine(warehouse_url)
-            check_warehouse(engine)
+            engine = _readable_warehouse(warehouse_url)
             engine = engine if "invoices" in reflect_tables(engine) else None
         findings = run_doctor(settings, engine)
     table = Table(title=f"Billit at {settings.base_url}, company {settings.party_id}")

@@ -139,7 +139,8 @@ async def _deleted_last_modified(billit: BillitClient, *, engine: sa.Engine | No
         later += sum(1 for order_id, version in stored.items() if listed[order_id] != version)
     if not same + later:
         return "could not tell: the warehouse holds none of the deleted orders", consequence
-    if same and not later:
-        return f"the order's last change ({same} of {same} deleted orders we hold)", consequence
-    return (f"differs from the order's last change for {later} of {same + later} deleted orders we hold: probably "
-            "the deletion time", consequence)
+    if same:  # a deletion time can never equal the version we loaded before it
+        return (f"the order's last change ({same} of {same + later} deleted orders we hold carry the version we "
+                "loaded)", consequence)
+    return (f"later than the version we loaded for all {later} deleted orders we hold: probably the deletion time "
+            "(or each was changed again before its deletion)", consequence)

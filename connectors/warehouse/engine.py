@@ -168,7 +168,7 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
 
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
     database = url.database
-    if not database or database == ":memory:" or url.query.get("mode") == "memory":
+    if not database or ":memory:" in database or url.query.get("mode") == "memory":
         raise WarehouseError(f"an in-memory SQLite warehouse keeps nothing once the command ends: set "
                              f"{WAREHOUSE_URL_ENV} to a file, e.g. sqlite:///data/warehouse.sqlite")
     if database and database != ":memory:" and url.query.get("mode") != "memory" and not database.startswith("file:"):

@@ -147,7 +147,7 @@ def test_a_warehouse_file_whose_directory_cannot_be_created_is_one_line(
 ) -> None:
     (operator / "afile").write_text("a file where a directory should be")
     monkeypatch.setenv("WAREHOUSE_URL", f"sqlite:///{operator / 'afile' / 'warehouse.sqlite'}")
-    line = one_line(runner.invoke(app, ["status"]))
+    line = one_line(runner.invoke(app, ["db", "upgrade"]))
     assert line.startswith(f"cannot create the directory {operator / 'afile'}") and "WAREHOUSE_URL" in line
 
 
@@ -263,6 +263,7 @@ def test_status_reads_a_read_only_warehouse_and_asks_for_an_upgrade_instead_of_m
     assert "Watermarks" in result.output and "Pending" in result.output
 
     fresh = operator / "fresh.sqlite"
+    fresh.touch()  # an empty database: no tables yet
     line = one_line(runner.invoke(app, ["status", "--warehouse-url", f"sqlite:///{fresh}"]), exit_code=2)
     assert "not up to date" in line and "billit-etl db upgrade" in line
     engine = create_warehouse_engine(f"sqlite:///{fresh}")
@@ -277,3 +278,12 @@ def test_a_backfill_window_with_an_offset_is_taken_in_billits_local_time(since: 
     result = runner.invoke(app, ["backfill", "--since", since, "--until", "2025-01-01", "--no-prefect"])
     assert result.exit_code == 2 and "Traceback" not in result.output and "--until" in result.output
     assert billit_local(datetime.fromisoformat(since.replace("Z", "+00:00"))).tzinfo is None
+
+
+@pytest.mark.parametrize("command", [["status"], ["doctor"]])
+def test_a_command_that_only_reads_never_creates_a_warehouse_at_a_mistyped_path(
+    operator: Path, command: list[str]
+) -> None:
+    missing = operator / "typo" / "warehuose.sqlite"
+    line = one_line(runner.invoke(app, [*command, "--warehouse-url", f"sqlite:///{missing}"]), exit_code=2)
+    assert f"no warehouse at {missing}" in line and not missing.exists() and not missing.parent.exists()
