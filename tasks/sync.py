@@ -26,7 +26,7 @@ from prefect.concurrency.sync import concurrency
 from connectors.billit import BillitClient, BillitError, BillitSettings, SettingsError, load_settings
 from connectors.warehouse import create_warehouse_engine, upgrade
 from connectors.warehouse.engine import DEFAULT_WAREHOUSE_URL, WAREHOUSE_URL_ENV
-from tasks.extract import STREAMS, ExtractStats, SyncOptions, sync_stream
+from tasks.extract import STREAMS, ExtractStats, Stream, SyncOptions, sync_stream
 from tasks.landing import LandingError, check_landed_run, landed_runs, read_landed_orders
 from tasks.options import InvalidSyncOption, billit_local, check_window
 from tasks.warehouse import (
@@ -184,7 +184,7 @@ def replay_landing(
         orders, error = 0, None
         try:
             for batch in read_landed_orders(run_directory):
-                _check_company_ids(batch, known_company_ids, run_directory)
+                _check_orders_belong(batch, known_company_ids, STREAMS[stream_name], run_directory)
                 run.counts.add(load_orders_isolating_refusals(engine, batch, stream=stream_name, run_id=run.run_id))
                 orders += len(batch)
         except LandingError as exc:
@@ -197,9 +197,15 @@ def replay_landing(
     return summaries
 
 
-def _check_company_ids(orders: list[Any], known: set[int], run_directory: Path) -> None:
-    """The orders themselves must be of the warehouse's company too (a file's metadata can be edited)."""
-    foreign = {order.get("CompanyID") for order in orders if isinstance(order, dict)} - known - {None}
+def _check_orders_belong(orders: list[Any], known: set[int], stream: Stream, run_directory: Path) -> None:
+    """The orders themselves must be of the folder's stream and of the warehouse's company (a file's metadata can
+    be edited): their OrderDirection, and their CompanyID once the warehouse holds orders."""
+    objects = [order for order in orders if isinstance(order, dict)]
+    directions = {order.get("OrderDirection") for order in objects} - {stream.direction, None}
+    if directions:
+        raise LandingError(f"{run_directory}: holds {sorted(map(str, directions))} orders, not the {stream.name} "
+                           f"stream's {stream.direction}")
+    foreign = {order.get("CompanyID") for order in objects} - known
     if known and foreign:
         raise LandingError(f"{run_directory}: holds orders of CompanyID {sorted(map(str, foreign))[:3]}, but this "
                            f"warehouse's orders are of {sorted(known)}")

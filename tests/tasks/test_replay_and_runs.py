@@ -274,3 +274,19 @@ def test_replay_of_a_single_file_or_of_a_folder_without_runs_says_what_it_takes(
         replay_landing(tmp_path / "part-00001.parquet", engine=replica(tmp_path))
     with pytest.raises(LandingError, match="no landed runs"):
         replay_landing(tmp_path, engine=replica(tmp_path, "other"))
+
+
+def test_replay_refuses_a_run_whose_orders_are_of_the_other_direction_even_into_an_empty_warehouse(
+    server: SandboxServer, engine: sa.Engine, tmp_path: Path
+) -> None:
+    landing = tmp_path / "landing"
+    sales = sync(server, engine, "sales", landing_dir=str(landing))
+    moved = landing / "incoming" / f"run={sales['run_id']}"
+    moved.parent.mkdir(parents=True)
+    shutil.move(landing / "sales" / f"run={sales['run_id']}", moved)
+    for part in moved.glob("part-*.parquet"):
+        relabel(part, stream=b"incoming")
+    fresh = replica(tmp_path, "fresh")
+    (summary,) = replay_landing(landing, engine=fresh)
+    assert summary["status"] == "failed" and "['Income'] orders, not the incoming stream's Cost" in summary["error"]
+    assert warehouse_views(fresh) == ({}, set())
