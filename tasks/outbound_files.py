@@ -23,6 +23,9 @@ _DATES = {"order_date", "expiry_date", "delivery_date"}
 # The columns' NUMERIC types, as the inbound orders check them (tasks/normalise/orders.py).
 _DECIMALS = {"quantity": QUANTITY, "unit_price_excl": QUANTITY, "vat_percentage": PERCENT}
 _INTEGERS = {"line_number"}
+# What `billit-etl push` writes back: a file never sets them (a `status` column could reopen a pushed row).
+RESULT_COLUMNS = frozenset({"status", "billit_order_id", "attempts", "idempotency_key", "last_error_code",
+                            "last_error", "created_at", "sent_at", "claimed_by", "claimed_at", "updated_at"})
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -42,6 +45,10 @@ def _read(path: Path, table: sa.Table) -> list[dict[str, Any]]:
                                         "(docs/warehouse.md lists them)")
             if len(set(header)) != len(header):
                 raise OutboundFileError(f"{path}: the header names a column twice")
+            results = sorted(RESULT_COLUMNS.intersection(header))
+            if results:
+                raise OutboundFileError(f"{path}: columns {', '.join(results)} are the push's results, not input "
+                                        "(remove them from the file)")
             keys: dict[tuple[Any, ...], int] = {}
             for record in reader:
                 line = reader.line_num
@@ -51,6 +58,9 @@ def _read(path: Path, table: sa.Table) -> list[dict[str, Any]]:
                     raise OutboundFileError(f"{path}:{line}: fewer cells than the header has columns")
                 row = {column: _cell(path, line, column, text) for column, text in record.items()}
                 key = tuple(row.get(column.name) for column in table.primary_key.columns)
+                if None in key:
+                    missing = [column.name for column in table.primary_key.columns if row.get(column.name) is None]
+                    raise OutboundFileError(f"{path}:{line}: {', '.join(missing)} is empty")
                 if key in keys:
                     raise OutboundFileError(f"{path}:{line}: the same key {key} as line {keys[key]}")
                 keys[key] = line

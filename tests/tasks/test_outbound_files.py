@@ -66,3 +66,16 @@ def test_a_file_that_would_load_wrong_or_differ_between_databases_is_refused(
     engine: sa.Engine, tmp_path: Path, file: str, edit: object, message: str
 ) -> None:
     test_a_bad_file_is_refused_in_one_line_and_nothing_is_loaded(engine, tmp_path, file, edit, message)
+
+
+@pytest.mark.parametrize(("file", "edit", "message"), [
+    ("outbound_invoices.csv", lambda t: "\n".join(line + (",status" if n == 0 else ",pending")
+                                                  for n, line in enumerate(t.splitlines())) + "\n",
+     "columns status are the push's results"),
+    ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "line_number", ""), ":2: line_number is empty"),
+    ("outbound_invoices.csv", lambda t: first_line_cell(t, "external_id", ""), ":2: external_id is empty"),
+])
+def test_a_file_setting_results_or_leaving_a_key_empty_is_refused(
+    engine: sa.Engine, tmp_path: Path, file: str, edit: object, message: str
+) -> None:
+    test_a_bad_file_is_refused_in_one_line_and_nothing_is_loaded(engine, tmp_path, file, edit, message)
