@@ -122,8 +122,20 @@ def check_warehouse(engine: sa.Engine, *, writable: bool = True) -> None:
         else:
             with engine.connect() as connection:
                 connection.exec_driver_sql("select 1")
+                if writable and connection.exec_driver_sql("show transaction_read_only").scalar() == "on":
+                    raise WarehouseError(f"the warehouse at {_shown(engine.url)} only allows reading (a replica, or "
+                                         "default_transaction_read_only): point WAREHOUSE_URL at the primary")
+                may_insert = connection.exec_driver_sql(
+                    "select coalesce(has_table_privilege(to_regclass('invoices'), 'INSERT'), true)").scalar()
+                if writable and not may_insert:
+                    raise WarehouseError(f"the role of {_shown(engine.url)} may not write the warehouse tables "
+                                         "(INSERT on invoices): use a role that can, in WAREHOUSE_URL")
     except sa.exc.DBAPIError as exc:
         raise WarehouseError(_unusable(engine.url, exc)) from None
+
+
+def _shown(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=True)
 
 
 def _unusable(url: sa.URL, exc: sa.exc.DBAPIError) -> str:

@@ -138,3 +138,12 @@ def test_a_missing_postgresql_database_is_named_by_the_check(postgres_url: str) 
 def test_an_in_memory_sqlite_warehouse_is_refused_in_one_line(url: str) -> None:
     with pytest.raises(WarehouseError, match="in-memory SQLite warehouse keeps nothing.*sqlite:///data"):
         create_warehouse_engine(url)
+
+
+@pytest.mark.postgres
+def test_a_postgresql_warehouse_that_only_allows_reading_is_refused_before_any_work(postgres_url: str) -> None:
+    read_only = create_warehouse_engine(f"{postgres_url}?options=-c%20default_transaction_read_only%3Don")
+    with pytest.raises(WarehouseError, match="only allows reading.*point WAREHOUSE_URL at the primary"):
+        check_warehouse(read_only)
+    check_warehouse(read_only, writable=False)  # status and doctor only read
+    read_only.dispose()
