@@ -119,15 +119,17 @@ def check_warehouse(engine: sa.Engine, *, writable: bool = True) -> None:
                     connection.exec_driver_sql("CREATE TABLE _warehouse_write_check (x INTEGER)")
                 finally:
                     transaction.rollback()
-        else:
+        elif not writable:
             with engine.connect() as connection:
                 connection.exec_driver_sql("select 1")
-                if writable and connection.exec_driver_sql("show transaction_read_only").scalar() == "on":
+        else:
+            with engine.connect() as connection:
+                if connection.exec_driver_sql("show transaction_read_only").scalar() == "on":
                     raise WarehouseError(f"the warehouse at {_shown(engine.url)} only allows reading (a replica, or "
                                          "default_transaction_read_only): point WAREHOUSE_URL at the primary")
                 may_insert = connection.exec_driver_sql(
                     "select coalesce(has_table_privilege(to_regclass('invoices'), 'INSERT'), true)").scalar()
-                if writable and not may_insert:
+                if not may_insert:
                     raise WarehouseError(f"the role of {_shown(engine.url)} may not write the warehouse tables "
                                          "(INSERT on invoices): use a role that can, in WAREHOUSE_URL")
     except sa.exc.DBAPIError as exc:
