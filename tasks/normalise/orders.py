@@ -136,7 +136,11 @@ def _normalise_order(order: Any, batch: NormalisedBatch, *, stream: str, run_id:
     """Add one order's rows to `batch`, all of them or (raising UnloadableOrder) none."""
     if not isinstance(order, Mapping):
         raise UnloadableOrder(f"the order is a JSON {type(order).__name__}, not an object")
-    _refuse_unstorable_text(order, "")
+    # The C encoder writes a NUL as an escape and a lone surrogate as itself: one fast look at the whole order,
+    # and the walk that names the field only when something is there (rare).
+    text = json.dumps(order, default=str, ensure_ascii=False)
+    if "\\u0000" in text or _SURROGATE.search(text):
+        _refuse_unstorable_text(order, "")
     fields = _Fields(order)
     order_id = fields.integer("OrderID", BIGINT)
     if order_id is None or order_id <= 0:
@@ -262,9 +266,11 @@ def _normalise_order(order: Any, batch: NormalisedBatch, *, stream: str, run_id:
             "file_id": message.text("FileID"), "created_at": message.timestamp("CreationDate"),
         })
 
+    seen: set[int] = set()
     for party in (fields.object("Customer"), fields.object("Supplier"), counterparty_fields):
-        if party is not None:
-            _add_party(rows, party, run_id)
+        if party is not None and id(party.source) not in seen:  # the counterparty is the Customer or Supplier
+            seen.add(id(party.source))
+            _add_party(rows, party, run_id, counterparty_ids if party.source is counterparty else None)
 
     # Every value read: the order is loadable, merge it.
     batch.invoices += rows.invoices
@@ -309,11 +315,12 @@ def _preferred_identifier(identifiers: list[PartyIdentifier]) -> PartyIdentifier
     return valid[0] if valid else None
 
 
-def _add_party(batch: NormalisedBatch, party: _Fields, run_id: str) -> None:
+def _add_party(batch: NormalisedBatch, party: _Fields, run_id: str,
+               identifiers: list[PartyIdentifier] | None = None) -> None:
     party_id = party.integer("PartyID", BIGINT)
     if party_id is None:
         return
-    identifiers = normalise_party_identifiers(party.source)
+    identifiers = identifiers if identifiers is not None else normalise_party_identifiers(party.source)
     preferred = _preferred_identifier(identifiers)
     row = {
         "party_id": party_id, "party_type": party.text("PartyType"), "name": party.text("Name"),
@@ -477,6 +484,7 @@ def _json_type(value: Any) -> str:
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _refuse_unstorable_text(value: Any, path: str) -> None:
