@@ -45,7 +45,7 @@ from connectors.billit import (
     all_of,
     prop,
 )
-from connectors.billit.client import DELETED_ORDERS_PATH
+from connectors.billit.client import DELETED_ORDERS_PATH, last_listed_key, listed_order_id
 from connectors.billit.odata import PAGE_SIZE, BillitTimestamp, Expr
 from tasks.landing import LandingWriter
 from tasks.options import BILLIT_TIME_ZONE
@@ -239,7 +239,7 @@ async def _fetch_changed(
     changed = {order_id: version for order_id, version in listed.items() if known.get(order_id) != version}
     counts.orders_unchanged += len(listed) - len(changed)
     unkeyed = [NotLoaded(None, str(item.get("LastModified", ""))[:40], "listed without an OrderID")
-               for item in page if _order_id(item) is None]
+               for item in page if listed_order_id(item) is None]
     return await _fetch_orders(billit, changed, stats, unkeyed)
 
 
@@ -258,14 +258,8 @@ async def retry_pending(
 def page_key(page: list[dict[str, Any]]) -> Watermark | None:
     """The key of a page's last well-formed item: a corrupted item must never become a watermark, which every
     later run would have to parse."""
-    for item in reversed(page):
-        order_id = _order_id(item)
-        try:
-            if order_id is not None:
-                return Watermark(BillitTimestamp(str(item.get("LastModified"))), order_id)
-        except ValueError:
-            continue
-    return None
+    key = last_listed_key(page)
+    return Watermark(*key) if key else None
 
 
 def _older(detail: Any, listed: str) -> bool:
@@ -286,16 +280,11 @@ def _listed_timestamp(item: dict[str, Any], what: str) -> BillitTimestamp:
         ) from None
 
 
-def _order_id(item: Any) -> int | None:
-    order_id = item.get("OrderID") if isinstance(item, dict) else None
-    return order_id if isinstance(order_id, int) and not isinstance(order_id, bool) else None
-
-
 def _listed_versions(page: list[dict[str, Any]]) -> dict[int, str]:
     """OrderID -> LastModified text of a listing page; an OrderID listed twice keeps its newest entry."""
     versions: dict[int, str] = {}
     for item in page:
-        if (order_id := _order_id(item)) is not None:
+        if (order_id := listed_order_id(item)) is not None:
             version = str(item.get("LastModified", ""))
             versions[order_id] = max(versions.get(order_id, version), version)
     return versions
@@ -342,7 +331,7 @@ async def _fetch_orders(
             fetched.not_loaded.append(NotLoaded(order_id, version, f"unreadable detail answer: {exc}"[:300]))
             return
         problem = None
-        if _order_id(order) != order_id:
+        if listed_order_id(order) != order_id:
             problem = "its detail answer has another or no OrderID"
         elif _older(order.get("LastModified"), version):
             # A stale copy (a cache, a replica behind): taking it would leave the listed version unloaded for good.

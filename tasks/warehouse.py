@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from connectors.billit.odata import BillitTimestamp
 from connectors.warehouse import (
     insert_ignoring_duplicates,
     reflect_tables,
@@ -38,8 +39,8 @@ _INVOICE_KEEP = {"order_id", "first_run_id"}
 class Watermark:
     """The key of the last order a stream has loaded: Billit's LastModified text and the OrderID.
 
-    Keys order by (LastModified to Billit's 100 ns, OrderID): the text is compared with its fraction padded to 7
-    digits, so `10:00:00.5` sorts after `10:00:00.4999999` and before `10:00:00.5000001`.
+    Keys order by (LastModified to Billit's 100 ns, OrderID), as `BillitTimestamp.sort_key` compares them: so
+    `10:00:00.5` sorts after `10:00:00.4999999` and before `10:00:00.5000001`.
     """
 
     last_modified_raw: str
@@ -49,13 +50,9 @@ class Watermark:
     def last_modified(self) -> datetime:
         return datetime.fromisoformat(self.last_modified_raw)
 
-    @property
-    def _sort_key(self) -> tuple[str, int]:
-        seconds, _, fraction = self.last_modified_raw.partition(".")
-        return f"{seconds}.{fraction:0<7}", self.order_id
-
     def __lt__(self, other: Watermark) -> bool:
-        return self._sort_key < other._sort_key
+        return ((BillitTimestamp(self.last_modified_raw).sort_key, self.order_id)
+                < (BillitTimestamp(other.last_modified_raw).sort_key, other.order_id))
 
     def __str__(self) -> str:
         return f"{self.last_modified_raw}#{self.order_id}"

@@ -223,7 +223,7 @@ class BillitClient:
             for item in page:
                 key = _sort_key(item)
                 if key is None:
-                    order_id = _order_id_of(item)
+                    order_id = listed_order_id(item)
                     if order_id is None or order_id not in unkeyed:
                         unkeyed.add(order_id or 0)
                         fresh.append(item)
@@ -233,7 +233,7 @@ class BillitClient:
                 yield fresh
             if len(page) < page_size:
                 return
-            tail = _last_key(page)
+            tail = last_listed_key(page)
             if tail is None:
                 raise BillitPaginationError("a full listing page without one readable (LastModified, OrderID)")
             if fresh:
@@ -247,9 +247,9 @@ class BillitClient:
                     path, [base_filter, prop("LastModified").eq(tie), prop("OrderID").ge(after + 1)],
                     (("OrderID", "asc"),), page_size, stats,
                 )
-                ids = [order_id for item in page if (order_id := _order_id_of(item)) is not None and order_id > after]
+                ids = {order_id for item in page if (order_id := listed_order_id(item) or 0) > after}
                 if ids:
-                    yield [item for item in page if (_order_id_of(item) or 0) > after]
+                    yield [item for item in page if (listed_order_id(item) or 0) in ids]
                 if len(page) < page_size:
                     break
                 if not ids:
@@ -450,13 +450,14 @@ def _as_is(body: Any) -> Any:
     return body
 
 
-def _order_id_of(item: Any) -> int | None:
+def listed_order_id(item: Any) -> int | None:
+    """The OrderID of a listed (or fetched) order, when it is an integer."""
     order_id = item.get("OrderID") if isinstance(item, dict) else None
     return order_id if isinstance(order_id, int) and not isinstance(order_id, bool) else None
 
 
 def _key(item: Any) -> tuple[BillitTimestamp, int] | None:
-    order_id = _order_id_of(item)
+    order_id = listed_order_id(item)
     if order_id is None:
         return None
     try:
@@ -474,7 +475,7 @@ def _tick_key(key: tuple[BillitTimestamp, int]) -> tuple[str, int]:
     return key[0].sort_key, key[1]
 
 
-def _last_key(page: list[dict[str, Any]]) -> tuple[BillitTimestamp, int] | None:
+def last_listed_key(page: list[dict[str, Any]]) -> tuple[BillitTimestamp, int] | None:
     """The (LastModified, OrderID) of the page's last well-formed item: a corrupted item is listed again by the
     next page rather than breaking the cursor."""
     return next((key for item in reversed(page) if (key := _key(item)) is not None), None)
