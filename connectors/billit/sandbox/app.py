@@ -276,7 +276,11 @@ def _endpoint(sandbox: Sandbox, handler: Handler) -> Callable[[Request], Any]:
 # Admin routes
 
 
-def _admin_faults(sandbox: Sandbox) -> Callable[[Request], Any]:
+def _admin_settings(
+    sandbox: Sandbox, apply: Callable[[dict[str, Any]], None], show: Callable[[], dict[str, Any]]
+) -> Callable[[Request], Any]:
+    """GET shows a group of settings; PUT applies a partial JSON object under the sandbox lock first (400 and
+    nothing changed when it is not valid)."""
     async def endpoint(request: Request) -> Response:
         if request.method == "PUT":
             try:
@@ -284,25 +288,11 @@ def _admin_faults(sandbox: Sandbox) -> Callable[[Request], Any]:
                 if not isinstance(changes, dict):
                     raise ValueError("expected a JSON object")
                 with sandbox.lock:
-                    sandbox.injector.update(changes)
-            except ValueError as exc:
+                    apply(changes)
+            except (TypeError, ValueError) as exc:
                 return _json(json.dumps({"error": str(exc)}).encode(), 400)
-        return _json(json.dumps(sandbox.injector.faults.to_dict()).encode())
-
-    return endpoint
-
-
-def _admin_quirks(sandbox: Sandbox) -> Callable[[Request], Any]:
-    async def endpoint(request: Request) -> Response:
-        if request.method == "PUT":
-            try:
-                changes = json.loads(await request.body() or b"{}")
-                if not isinstance(changes, dict):
-                    raise ValueError("expected a JSON object")
-                sandbox.update_quirks(changes)
-            except ValueError as exc:
-                return _json(json.dumps({"error": str(exc)}).encode(), 400)
-        return _json(json.dumps(sandbox.quirks.to_dict()).encode())
+        with sandbox.lock:
+            return _json(json.dumps(show()).encode())
 
     return endpoint
 
@@ -340,23 +330,6 @@ def _update_clock(sandbox: Sandbox, changes: dict[str, Any]) -> None:
     if advance:
         clock.advance(timedelta(seconds=advance))
     sandbox.set_clock(clock)
-
-
-def _admin_clock(sandbox: Sandbox) -> Callable[[Request], Any]:
-    async def endpoint(request: Request) -> Response:
-        if request.method == "PUT":
-            try:
-                changes = json.loads(await request.body() or b"{}")
-                if not isinstance(changes, dict):
-                    raise ValueError("expected a JSON object")
-                with sandbox.lock:
-                    _update_clock(sandbox, changes)
-            except (TypeError, ValueError) as exc:
-                return _json(json.dumps({"error": str(exc)}).encode(), 400)
-        with sandbox.lock:
-            return _json(json.dumps(sandbox.clock.describe()).encode())
-
-    return endpoint
 
 
 def _admin_stats(sandbox: Sandbox) -> Callable[[Request], Any]:
@@ -434,9 +407,12 @@ def create_app(sandbox: Sandbox) -> Starlette:
         api("/v1/peppol/inbox/{item_id:int}/refuse", refuse_inbox_item, "POST"),
         api("/v1/files/{file_id}", get_file, "GET"),
         api("/v1/account/accountInformation", account_information, "GET"),
-        Route("/_sandbox/faults", _admin_faults(sandbox), methods=["GET", "PUT"]),
-        Route("/_sandbox/quirks", _admin_quirks(sandbox), methods=["GET", "PUT"]),
-        Route("/_sandbox/clock", _admin_clock(sandbox), methods=["GET", "PUT"]),
+        Route("/_sandbox/faults", _admin_settings(sandbox, sandbox.injector.update,
+                                                  lambda: sandbox.injector.faults.to_dict()), methods=["GET", "PUT"]),
+        Route("/_sandbox/quirks", _admin_settings(sandbox, sandbox.update_quirks,
+                                                  lambda: sandbox.quirks.to_dict()), methods=["GET", "PUT"]),
+        Route("/_sandbox/clock", _admin_settings(sandbox, lambda changes: _update_clock(sandbox, changes),
+                                                 lambda: sandbox.clock.describe()), methods=["GET", "PUT"]),
         Route("/_sandbox/stats", _admin_stats(sandbox), methods=["GET"]),
         Route("/_sandbox/orders/{order_id:int}/touch", _admin_touch(sandbox), methods=["POST"]),
         Route("/_sandbox/deliveries/flush", _admin_flush(sandbox), methods=["POST"]),
