@@ -114,14 +114,20 @@ def test_a_corrupt_or_foreign_parquet_file_is_reported_with_its_path_and_its_run
     assert "running" not in {row.status for row in run_rows(engine)}
 
 
-def test_a_run_folder_moved_under_the_other_stream_is_refused(
-    server: SandboxServer, engine: sa.Engine, tmp_path: Path
-) -> None:
-    landing = tmp_path / "landing"
+def a_sales_run_moved_under_incoming(server: SandboxServer, engine: sa.Engine, landing: Path) -> Path:
+    """A sales run landed under `landing`, its folder then moved under incoming/ (an operator's mistake)."""
     sales = sync(server, engine, "sales", landing_dir=str(landing))
     moved = landing / "incoming" / f"run={sales['run_id']}"
     moved.parent.mkdir(parents=True)
     shutil.move(landing / "sales" / f"run={sales['run_id']}", moved)
+    return moved
+
+
+def test_a_run_folder_moved_under_the_other_stream_is_refused(
+    server: SandboxServer, engine: sa.Engine, tmp_path: Path
+) -> None:
+    landing = tmp_path / "landing"
+    a_sales_run_moved_under_incoming(server, engine, landing)
     (summary,) = replay_landing(landing, engine=engine)
     assert summary["status"] == "refused" and "'sales' stream, not 'incoming'" in summary["error"]
 
@@ -280,10 +286,7 @@ def test_replay_refuses_a_run_whose_orders_are_of_the_other_direction_even_into_
     server: SandboxServer, engine: sa.Engine, tmp_path: Path
 ) -> None:
     landing = tmp_path / "landing"
-    sales = sync(server, engine, "sales", landing_dir=str(landing))
-    moved = landing / "incoming" / f"run={sales['run_id']}"
-    moved.parent.mkdir(parents=True)
-    shutil.move(landing / "sales" / f"run={sales['run_id']}", moved)
+    moved = a_sales_run_moved_under_incoming(server, engine, landing)
     for part in moved.glob("part-*.parquet"):
         relabel(part, stream=b"incoming")
     fresh = replica(tmp_path, "fresh")
