@@ -90,24 +90,31 @@ def test_every_guess_the_other_way_at_once_under_faults_and_modifications_while_
         assert_warehouse_matches_billit(server, engine)
 
 
-def test_orders_changed_in_the_repeated_october_hour_are_loaded_by_the_next_run(engine: sa.Engine) -> None:
-    # 2026-10-25, 00:30 UTC is 02:30 summer time; at 01:00 UTC Brussels goes back to 02:00 (winter time).
-    clock = SimulatedBrusselsClock(datetime(2026, 10, 25, 0, 30), speed=0)
-    sandbox = Sandbox(seed=4, orders=200, delivery_delay_s=0.05, seed_start=datetime(2026, 10, 20, 9, 0),
+def change_and_sync_across_a_clock_change(
+    engine: sa.Engine, utc_start: datetime, steps_in_minutes: list[int]
+) -> tuple[Sandbox, list[int]]:
+    """On a frozen simulated Brussels clock from `utc_start`: a first sync, then for each step the clock moves on,
+    one purchase changes and both streams sync, the warehouse equal to Billit each time."""
+    clock = SimulatedBrusselsClock(utc_start, speed=0)
+    sandbox = Sandbox(seed=4, orders=200, delivery_delay_s=0.05, seed_start=utc_start - timedelta(days=5),
                       clock=clock, quirks=Quirks(fraction_digits=7))
     cost = sorted(i for i, o in sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost")
     with SandboxServer(sandbox) as server:
         sync_both(server, engine)
-        steps = [(timedelta(minutes=20), cost[0]),  # 02:50 summer time: the watermark goes there
-                 (timedelta(minutes=20), cost[1]),  # 02:10 winter time: below that watermark
-                 (timedelta(minutes=40), cost[2]),  # 02:50 winter time
-                 (timedelta(minutes=40), cost[3])]  # 03:30 winter time
-        for advance, order_id in steps:
-            clock.advance(advance)
+        for minutes, order_id in zip(steps_in_minutes, cost, strict=False):
+            clock.advance(timedelta(minutes=minutes))
             sandbox.touch_order(order_id, Comments=f"changed at {clock.utc_now():%H:%M} UTC")
             sync_both(server, engine)
             assert_warehouse_matches_billit(server, engine)
-        assert str(sandbox.get_order(cost[1])["LastModified"]) < str(sandbox.get_order(cost[0])["LastModified"])
+    return sandbox, cost
+
+
+def test_orders_changed_in_the_repeated_october_hour_are_loaded_by_the_next_run(engine: sa.Engine) -> None:
+    # 2026-10-25, 00:30 UTC is 02:30 summer time; at 01:00 UTC Brussels goes back to 02:00 (winter time). The
+    # changes land at 02:50 summer time (the watermark goes there), 02:10 winter time (below that watermark),
+    # 02:50 and 03:30 winter time.
+    sandbox, cost = change_and_sync_across_a_clock_change(engine, datetime(2026, 10, 25, 0, 30), [20, 20, 40, 40])
+    assert str(sandbox.get_order(cost[1])["LastModified"]) < str(sandbox.get_order(cost[0])["LastModified"])
 
 
 def test_doctor_reports_each_guess_as_the_sandbox_answers_it(engine: sa.Engine) -> None:
@@ -150,15 +157,5 @@ def test_a_run_killed_mid_load_with_every_guess_the_other_way_is_made_right_by_t
 
 
 def test_orders_changed_around_the_march_spring_forward_are_all_loaded(engine: sa.Engine) -> None:
-    # 2026-03-29, 01:00 UTC: Brussels jumps from 02:00 to 03:00 (summer time); no wall-clock hour repeats.
-    clock = SimulatedBrusselsClock(datetime(2026, 3, 29, 0, 40), speed=0)
-    sandbox = Sandbox(seed=4, orders=200, delivery_delay_s=0.05, seed_start=datetime(2026, 3, 20, 9, 0),
-                      clock=clock, quirks=Quirks(fraction_digits=7))
-    cost = sorted(i for i, o in sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost")
-    with SandboxServer(sandbox) as server:
-        sync_both(server, engine)
-        for minutes, order_id in ((15, cost[0]), (10, cost[1]), (15, cost[2])):  # 01:55, 03:05, 03:20
-            clock.advance(timedelta(minutes=minutes))
-            sandbox.touch_order(order_id, Comments=f"changed at {clock.utc_now():%H:%M} UTC")
-            sync_both(server, engine)
-            assert_warehouse_matches_billit(server, engine)
+    # 2026-03-29, 01:00 UTC: Brussels jumps from 02:00 to 03:00 (summer time); changes at 01:55, 03:05 and 03:20.
+    change_and_sync_across_a_clock_change(engine, datetime(2026, 3, 29, 0, 40), [15, 10, 15])
