@@ -2,7 +2,8 @@
 
 Billit recomputes every total from quantities and prices (billit-api.md §10.4, docs ``/docs/calculations``):
 each line shows its own rounded amounts, but the VAT that counts is computed once per VAT group on the sum of
-the line nets. Money is ``Decimal`` throughout and rounded half-up to the cent.
+the line nets, less the group's cash discount if the order has one. Money is ``Decimal`` throughout and rounded
+half-up to the cent.
 """
 
 from __future__ import annotations
@@ -84,17 +85,23 @@ def _group_sort_key(key: tuple[str, Decimal]) -> tuple[Decimal, int, str]:
 
 
 def compute_order_totals(
-    lines: list[dict[str, Any]], *, header_ventilation_code: str | None, direction: str
+    lines: list[dict[str, Any]],
+    *,
+    header_ventilation_code: str | None,
+    direction: str,
+    payment_discount_percentage: Decimal = ZERO,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Decimal]]:
     """Compute Billit's line amounts, VAT groups and order totals.
 
     ``lines`` are OrderLine dicts with ``Quantity``, ``UnitPriceExcl`` and ``VATPercentage`` (Decimal), and
     optionally ``ReductionPercentage``, ``VentilationCode`` and ``InclLeading`` + ``TotalIncl``.
-    ``direction`` is ``"Income"`` or ``"Cost"``.
+    ``direction`` is ``"Income"`` or ``"Cost"``. ``payment_discount_percentage`` is the order's cash discount
+    (``PaymentDiscountPercentage``); it lowers each group's taxable base ``Mtvh`` and so its VAT.
 
     Returns ``(lines_out, vat_groups, totals)``: copies of the lines with ``TotalExcl``, ``TotalVAT``,
     ``TotalIncl`` and ``VentilationCode`` filled in; one VatGroup per (VentilationCode, VATPercentage), sorted
-    by rate; and ``{"TotalExcl", "TotalVAT", "TotalIncl"}`` summed over the groups.
+    by rate; and ``{"TotalExcl", "TotalVAT", "TotalIncl"}`` summed over the groups. The order's cash-discount
+    amount is the sum of the groups' ``FinancialReductionAmount``.
     """
     if direction not in ("Income", "Cost"):
         raise ValueError(f"direction must be 'Income' or 'Cost', not {direction!r}")
@@ -119,9 +126,13 @@ def compute_order_totals(
     for key in sorted(group_nets, key=_group_sort_key):
         code, rate = key
         net = round_money(group_nets[key])
-        # The rate is applied once to the group's summed nets and rounded at the end (§10.4), so the group
-        # VAT may differ by a cent from the sum of the line VATs.
-        vat = round_money(net * rate / HUNDRED)
+        # Belgian cash discount (docs/reference/billit-api.md#cash-discount; art. 28, 2° VAT Code): it leaves
+        # the taxable base whether or not the customer takes it, so the group's VAT is on Mtvh = net - reduction.
+        reduction = round_money(net * payment_discount_percentage / HUNDRED)
+        taxable = net - reduction
+        # The rate is applied once to the group's base and rounded at the end (§10.4), so the group VAT may
+        # differ by a cent from the sum of the line VATs (and by more under a cash discount).
+        vat = round_money(taxable * rate / HUNDRED)
         vat_groups.append(
             {
                 "VentilationCode": code,
@@ -129,9 +140,8 @@ def compute_order_totals(
                 "TotalExcl": net,
                 "TotalVAT": vat,
                 "TotalIncl": net + vat,
-                # Mtvh (taxable base) differs from TotalExcl only under a cash discount (not applied).
-                "Mtvh": net,
-                "FinancialReductionAmount": ZERO,
+                "Mtvh": taxable,
+                "FinancialReductionAmount": reduction,
             }
         )
         total_excl += net

@@ -109,8 +109,9 @@ def create_order(sandbox: Sandbox, company_id: int, body: Any, raw_body: bytes) 
 
     lines_in = [_line_input(line) for line in data["OrderLines"]]
     header_code = data.get("VentilationCode")
+    discount = data.get("PaymentDiscountPercentage", Decimal(0))
     lines_out, vat_groups, totals = compute_order_totals(
-        lines_in, header_ventilation_code=header_code, direction=direction
+        lines_in, header_ventilation_code=header_code, direction=direction, payment_discount_percentage=discount
     )
     if totals["TotalIncl"] < 0:
         # §6.2 "Negative line": positive quantity, negative price, but the total must stay positive.
@@ -137,13 +138,13 @@ def create_order(sandbox: Sandbox, company_id: int, body: Any, raw_body: bytes) 
     order["OrderDirection"] = direction
     order["OrderLines"] = [_ordered_line(sandbox, line) for line in lines_out]
     _copy_if_present(data, order, "OrderTitle")
-    discount = data.get("PaymentDiscountPercentage", Decimal(0))
     order["PaymentDiscountPercentage"] = discount.quantize(Q2)
     if "PaymentReductionDays" in data:
         order["PaymentReductionDays"] = data["PaymentReductionDays"]
         order["PaymentDiscountDate"] = data["OrderDate"] + timedelta(days=data["PaymentReductionDays"])
-    # §10.4: the cash discount is a percentage of the net amount.
-    order["PaymentDiscountAmount"] = round_money(totals["TotalExcl"] * discount / 100)
+    # The cash discount is rounded per VAT group, and its VAT already left TotalVAT: paying early means paying
+    # TotalIncl - PaymentDiscountAmount (docs/reference/billit-api.md#cash-discount).
+    order["PaymentDiscountAmount"] = sum((group["FinancialReductionAmount"] for group in vat_groups), Decimal("0.00"))
     order["VatGroups"] = vat_groups
     order["VentilationCode"] = header_code or _derived_header_code(direction, lines_out)
     order["TotalExcl"] = totals["TotalExcl"]
