@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 #: Billit's timestamps are naive local time, very likely Brussels (docs/reference/billit-api.md#timestamps).
 BILLIT_TIME_ZONE = ZoneInfo("Europe/Brussels")
 
@@ -33,3 +35,14 @@ def check_window(*, since: datetime | None, until: datetime | None, lookback_min
         )
     if since is not None and until is not None and until <= since:
         raise InvalidSyncOption(f"until ({until:%Y-%m-%d %H:%M}) must be after since ({since:%Y-%m-%d %H:%M})")
+
+
+class VatReturnSettings(BaseSettings):
+    """How the company's VAT return is made, where the invoices cannot say."""
+
+    model_config = SettingsConfigDict(env_prefix="BILLIT_VAT_", env_file=".env", env_file_encoding="utf-8",
+                                      extra="ignore")
+
+    # The company imports under a deferral licence (ET 14.000): imports (Cost code 70) go to 87, 57 and 59.
+    # Read when orders are loaded; replay the landing after changing it.
+    import_deferral_licence: bool = False

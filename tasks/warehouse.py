@@ -30,6 +30,7 @@ from connectors.warehouse import (
     write_transaction,
 )
 from tasks.normalise.orders import normalise_orders, order_state, quarantine_row
+from tasks.options import VatReturnSettings
 
 # A row keeps the run that first loaded it.
 _INVOICE_KEEP = {"order_id", "first_run_id"}
@@ -149,7 +150,8 @@ def load_orders(
     An order older than the stored version is left alone (replays and overlapping slices cannot go back in time).
     Orders quarantined whole and the `not_loaded` ones become pending; orders that load leave pending.
     """
-    batch = normalise_orders(orders, stream=stream, run_id=run_id)
+    batch = normalise_orders(orders, stream=stream, run_id=run_id,
+                             import_deferral_licence=VatReturnSettings().import_deferral_licence)
     tables = reflect_tables(engine)
     invoices = tables["invoices"]
     counts = LoadCounts()
@@ -178,7 +180,8 @@ def load_orders(
                     update_columns=[name for name in fresh[0] if name not in _INVOICE_KEEP] if fresh else None,
                     unless_newer="last_modified")
         for table, rows in (("invoice_lines", batch.lines), ("invoice_vat_groups", batch.vat_groups),
-                            ("invoice_messages", batch.messages)):
+                            ("invoice_messages", batch.messages), ("vat_return_entries", batch.vat_return_entries),
+                            ("vat_return_exceptions", batch.vat_return_exceptions)):
             replace_children(connection, tables[table], "order_id", sorted(fresh_ids),
                              [row for row in rows if row["order_id"] in fresh_ids])
         counts.lines_loaded = sum(1 for line in batch.lines if line["order_id"] in fresh_ids)

@@ -1,46 +1,21 @@
--- bi_vat_return_monthly (PostgreSQL): Belgian VAT-return grid amounts per calendar month of order_date.
--- One row per (month, direction, grid): a line's total_excl goes into each grid of its base_grids, its total_vat
--- into each grid of its vat_grids (tasks/normalise/vat.py; credit notes carry their own grids 48/49/64, 84/85/63,
--- amounts positive as Billit stores them). Deleted orders are left out. Grid amounts are EUR: lines of non-EUR
--- documents are not converted but counted in non_eur_line_count (docs/bi.md, "Currencies").
+-- bi_vat_return_monthly (PostgreSQL): the Belgian periodic VAT return per calendar month of order_date, one row
+-- per (month, direction, grid, amount_type, is_self_assessed), in EUR. Amounts come from vat_return_entries: VAT
+-- groups as Billit rounds them, lines only where a group cannot say which grid, non-EUR orders converted, credit
+-- notes in their own grids as positive amounts (docs/bi.md#vat-return). is_self_assessed marks VAT the buyer
+-- owes and deducts under reverse charge (55/56/57 and their 59). Deleted orders are left out; what is not in the
+-- return is in bi_vat_return_exceptions.
 CREATE VIEW bi_vat_return_monthly AS
-WITH line_grids AS (
-    SELECT
-        date_trunc('month', i.order_date::timestamp)::date AS period_start,
-        i.direction,
-        'base'::text AS amount_type,
-        l.total_excl AS amount,
-        coalesce(i.currency, 'EUR') = 'EUR' AS is_eur,
-        l.base_grids AS grids
-    FROM invoice_lines AS l
-    JOIN invoices AS i ON i.order_id = l.order_id
-    WHERE NOT i.is_deleted AND i.order_date IS NOT NULL AND l.base_grids <> ''
-    UNION ALL
-    SELECT
-        date_trunc('month', i.order_date::timestamp)::date,
-        i.direction,
-        'vat'::text,
-        l.total_vat,
-        coalesce(i.currency, 'EUR') = 'EUR',
-        l.vat_grids
-    FROM invoice_lines AS l
-    JOIN invoices AS i ON i.order_id = l.order_id
-    WHERE NOT i.is_deleted AND i.order_date IS NOT NULL AND l.vat_grids <> ''
-),
-grid_amounts AS (
-    SELECT lg.period_start, lg.direction, lg.amount_type, lg.amount, lg.is_eur, btrim(g.grid) AS grid
-    FROM line_grids AS lg
-    CROSS JOIN LATERAL unnest(string_to_array(lg.grids, ',')) AS g (grid)
-)
 SELECT
-    period_start,
-    to_char(period_start, 'YYYY-MM') AS period,
-    direction,
-    grid,
-    amount_type,
-    coalesce(sum(amount) FILTER (WHERE is_eur), 0.00) AS amount,
-    count(*) FILTER (WHERE is_eur) AS line_count,
-    count(*) FILTER (WHERE NOT is_eur) AS non_eur_line_count
-FROM grid_amounts
-WHERE grid <> ''
-GROUP BY period_start, direction, grid, amount_type;
+    date_trunc('month', i.order_date::timestamp)::date AS period_start,
+    to_char(i.order_date, 'YYYY-MM') AS period,
+    i.direction,
+    e.grid,
+    e.amount_type,
+    e.is_self_assessed,
+    sum(e.amount) AS amount,
+    count(*) AS entry_count,
+    count(*) FILTER (WHERE e.currency <> 'EUR') AS converted_entry_count
+FROM vat_return_entries AS e
+JOIN invoices AS i ON i.order_id = e.order_id
+WHERE NOT i.is_deleted AND i.order_date IS NOT NULL
+GROUP BY 1, 2, i.direction, e.grid, e.amount_type, e.is_self_assessed;

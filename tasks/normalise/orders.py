@@ -29,7 +29,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tasks.normalise.identifiers import PartyIdentifier, normalise_party_identifiers
-from tasks.normalise.vat import classify_vat
+from tasks.normalise.vat import (
+    COST_VENTILATION_CODES,
+    PURCHASE_GRID_BY_COST_TYPE,
+    SALES_VENTILATION_CODES,
+    VatClassification,
+    classify_vat,
+)
+from tasks.normalise.vat_return import Priced, vat_return_rows
 
 Row = dict[str, Any]
 
@@ -48,6 +55,8 @@ class NormalisedBatch:
     lines: list[Row] = field(default_factory=list)
     vat_groups: list[Row] = field(default_factory=list)
     messages: list[Row] = field(default_factory=list)
+    vat_return_entries: list[Row] = field(default_factory=list)
+    vat_return_exceptions: list[Row] = field(default_factory=list)
     parties: dict[int, Row] = field(default_factory=dict)
     identifiers: dict[int, list[Row]] = field(default_factory=dict)
     quarantine: list[Row] = field(default_factory=list)
@@ -59,12 +68,19 @@ class NormalisedBatch:
         return [row["order_id"] for row in self.invoices]
 
 
-def normalise_orders(orders: Iterable[Mapping[str, Any]], *, stream: str, run_id: str) -> NormalisedBatch:
-    """Rows for every table from a batch of full orders; the newest version of an order and of a party wins."""
+def normalise_orders(
+    orders: Iterable[Mapping[str, Any]], *, stream: str, run_id: str, import_deferral_licence: bool = False
+) -> NormalisedBatch:
+    """Rows for every table from a batch of full orders; the newest version of an order and of a party wins.
+
+    `import_deferral_licence`: the company imports under a deferral licence (ET 14.000), so imports go to
+    87/57/59 (docs/bi.md#vat-return).
+    """
     batch = NormalisedBatch()
     for order in newest_versions(orders):
         try:
-            _normalise_order(order, batch, stream=stream, run_id=run_id)
+            _normalise_order(order, batch, stream=stream, run_id=run_id,
+                             import_deferral_licence=import_deferral_licence)
         except UnloadableOrder as exc:
             order_id = order.get("OrderID") if isinstance(order, Mapping) else None
             if isinstance(order_id, int) and not isinstance(order_id, bool):
@@ -132,7 +148,9 @@ def order_state(invoice: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _normalise_order(order: Any, batch: NormalisedBatch, *, stream: str, run_id: str) -> None:
+def _normalise_order(
+    order: Any, batch: NormalisedBatch, *, stream: str, run_id: str, import_deferral_licence: bool
+) -> None:
     """Add one order's rows to `batch`, all of them or (raising UnloadableOrder) none."""
     if not isinstance(order, Mapping):
         raise UnloadableOrder(f"the order is a JSON {type(order).__name__}, not an object")
@@ -221,10 +239,23 @@ def _normalise_order(order: Any, batch: NormalisedBatch, *, stream: str, run_id:
     rows = NormalisedBatch(invoices=[invoice])
 
     header_code = invoice["ventilation_code"]
+    order_text = _exemption_text(order)
+    purchase_grid = PURCHASE_GRID_BY_COST_TYPE.get((fields.text("AccountingCostTypeTC") or "").lower(), "82")
+
+    def classify(item: _Fields) -> tuple[str | None, Decimal | None, VatClassification]:
+        code = item.text("VentilationCode")
+        percentage = _vat_percentage(item, direction, code or header_code)
+        vat = classify_vat(
+            direction, code or header_code, percentage, order_type=order_type, counterparty_country=country,
+            counterparty_vat_number=invoice["counterparty_vat_number"],
+            exemption_text=" | ".join(filter(None, (_exemption_text(item.source), order_text))),
+            purchase_grid=purchase_grid, import_deferral_licence=import_deferral_licence,
+        )
+        return code, percentage, vat
+
+    priced_lines, priced_groups = [], []
     for number, line in enumerate(fields.objects("OrderLines"), start=1):
-        code, percentage = line.text("VentilationCode"), line.number("VATPercentage", PERCENT)
-        vat = classify_vat(direction, code or header_code, percentage, order_type=order_type,
-                           counterparty_country=country)
+        code, percentage, vat = classify(line)
         if not vat.is_known:
             rows.quarantine.append(quarantine_row(run_id, stream, order, entity="line", key=f"{order_id}/{number}",
                                                   reason=vat.reason or "unclassifiable VAT", payload=line.source))
@@ -238,11 +269,11 @@ def _normalise_order(order: Any, batch: NormalisedBatch, *, stream: str, run_id:
             "total_excl": line.number("TotalExcl", MONEY), "total_vat": line.number("TotalVAT", MONEY),
             "total_incl": line.number("TotalIncl", MONEY), "account_code": line.text("AccountCode"),
         })
+        priced_lines.append(Priced(number, vat, rows.lines[-1]["total_excl"], rows.lines[-1]["total_vat"],
+                                   code or header_code))
 
     for number, group in enumerate(fields.objects("VatGroups"), start=1):
-        code, percentage = group.text("VentilationCode"), group.number("VATPercentage", PERCENT)
-        vat = classify_vat(direction, code or header_code, percentage, order_type=order_type,
-                           counterparty_country=country)
+        code, percentage, vat = classify(group)
         if not vat.is_known:
             rows.quarantine.append(quarantine_row(run_id, stream, order, entity="vat_group",
                                                   key=f"{order_id}/{number}",
@@ -254,6 +285,12 @@ def _normalise_order(order: Any, batch: NormalisedBatch, *, stream: str, run_id:
             "total_incl": group.number("TotalIncl", MONEY), "taxable_base": group.number("Mtvh", MONEY),
             "financial_reduction_amount": group.number("FinancialReductionAmount", MONEY),
         })
+        taxable = rows.vat_groups[-1]["taxable_base"]
+        priced_groups.append(Priced(number, vat, taxable if taxable is not None else rows.vat_groups[-1]["total_excl"],
+                                    rows.vat_groups[-1]["total_vat"], code or header_code))
+    rows.vat_return_entries, rows.vat_return_exceptions = vat_return_rows(
+        invoice, priced_lines, priced_groups, purchase_grid=purchase_grid
+    )
 
     for number, message in enumerate(messages, start=1):
         rows.messages.append({
@@ -277,17 +314,56 @@ def _normalise_order(order: Any, batch: NormalisedBatch, *, stream: str, run_id:
     batch.lines += rows.lines
     batch.vat_groups += rows.vat_groups
     batch.messages += rows.messages
+    batch.vat_return_entries += rows.vat_return_entries
+    batch.vat_return_exceptions += rows.vat_return_exceptions
     batch.quarantine += rows.quarantine
     for party_id, party_row in rows.parties.items():
         _keep_newest_party(batch, party_row, rows.identifiers[party_id])
 
 
-def _vat_columns(vat: Any) -> Row:
+def _vat_columns(vat: VatClassification) -> Row:
     return {
         "vat_category": vat.category, "vat_rate": vat.rate if vat.is_known else None,
         "exemption_reason": vat.exemption_reason, "vatex_code": vat.vatex_code,
         "base_grids": ",".join(vat.base_grids) or None, "vat_grids": ",".join(vat.vat_grids) or None,
+        "treatment": vat.treatment, "treatment_source": vat.treatment_source if vat.is_known else None,
+        "treatment_reason": vat.reason,
     }
+
+
+# Codes whose category has no rate or 0 % by definition: a line with one of them may leave VATPercentage out
+# (Billit writes "No VAT percentage" for code 22, and NULL defaults in its cost table).
+_ZERO_RATE_CODES = {
+    direction: frozenset(code for code, row in table.items() if row.category not in (None, "S"))
+    for direction, table in (("Income", SALES_VENTILATION_CODES), ("Cost", COST_VENTILATION_CODES))
+}
+
+
+def _vat_percentage(item: _Fields, direction: str, code: str | None) -> Decimal | None:
+    """The VAT % of a line or group. Missing (absent, null or blank) is allowed only under a code that names a
+    0 % category; otherwise the rate is unknown and a line that may carry VAT would pass as zero-rated (issue
+    10), so the order is quarantined whole."""
+    value = item.source.get("VATPercentage")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if (code or "").strip() in _ZERO_RATE_CODES[direction]:
+            return None
+        raise item._unreadable("VATPercentage", "missing and no ventilation code says the line has no VAT")
+    return item.number("VATPercentage", PERCENT)
+
+
+_EXEMPTION_KEYS = re.compile(r"exempt|note|comment|title", re.IGNORECASE)
+
+
+def _exemption_text(source: Mapping[str, Any]) -> str:
+    """The texts of an order, line or VAT group that may state a VAT exemption. Where Billit puts a received
+    invoice's exemption reason is not documented (docs/bi.md#vat-return): any text under a key naming an
+    exemption, a note, a comment or a title, there and in its CustomFields."""
+    texts = []
+    for holder in (source, source.get("CustomFields")):
+        if isinstance(holder, Mapping):
+            texts += [value for key, value in holder.items()
+                      if isinstance(value, str) and (holder is not source or _EXEMPTION_KEYS.search(str(key)))]
+    return " | ".join(text.strip() for text in texts if text.strip())
 
 
 def _counterparty(order: Mapping[str, Any], direction: str) -> Mapping[str, Any] | None:

@@ -26,6 +26,8 @@ An unknown code, an unknown direction, a rate tier (2/3/4) with 0 %, a negative 
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -62,6 +64,13 @@ class VatClassification:
     vat_grids: tuple[str, ...]
     is_known: bool
     reason: str | None
+    # The key into the direction's grid table (SALES_GRIDS / PURCHASE_GRIDS), None when unknown or not Belgian.
+    treatment: str | None = None
+    # "code": read from the ventilation code and rate; "inferred": decided from the counterparty's VAT number
+    # and the exemption text because the code cannot say (received Peppol invoices, see `classify_vat`).
+    treatment_source: str = "code"
+    # True when the VAT grids receive VAT the buyer self-assesses (reverse charge), not VAT on the invoice.
+    self_assessed: bool = False
 
     @property
     def grids(self) -> tuple[str, ...]:
@@ -94,6 +103,10 @@ class GridRule:
     credit_note_base: tuple[str, ...]
     credit_note_vat: tuple[str, ...]
     note: str | None = None
+    # The invoice's VAT grids hold VAT the buyer self-assesses at the Belgian rate (SELF_ASSESSED_RATE).
+    self_assessed: bool = False
+    # In the return, but the note says what the return may miss: listed in bi_vat_return_exceptions to review.
+    review: bool = False
 
 
 # Belgian rates (identifiers-and-vat.md §2.5: 0, 6, 12, 21 %; 2026 changes not checked [U]) -> S treatment.
@@ -162,7 +175,7 @@ COST_VENTILATION_CODES: Mapping[str, VentilationCode] = {
         ),
         VentilationCode("51", "IC goederen: intra-community goods", "K", _IC_TEXT, "VATEX-EU-IC", "ic_goods"),
         VentilationCode("55", "IC diensten: intra-community services", "K", _IC_TEXT, "VATEX-EU-IC", "ic_services"),
-        VentilationCode("70", "Import / export", "G", _EXPORT_TEXT, "VATEX-EU-G", "export"),
+        VentilationCode("70", "Import / export", "G", _EXPORT_TEXT, "VATEX-EU-G", "import"),
         VentilationCode("102", "Import via EU", "E", _EXEMPT_TEXT, None, "import_via_eu"),
         VentilationCode("111", "Marge: margin scheme", "E", _EXEMPT_TEXT, None, "margin_scheme"),
     )
@@ -184,45 +197,69 @@ SALES_GRIDS: Mapping[str, GridRule] = {
     "reverse_charge_non_eu": GridRule(
         ("47",), (), ("49",), (), note="[U] operation carried out abroad (grid 47 wording, §2.4)"
     ),
-    "outside_scope": GridRule((), (), (), (), note="[U] not in the return, or 47 when the operation is abroad"),
+    "outside_scope": GridRule(
+        (), (), (), (),
+        note="outside the scope of VAT: not in the periodic return (grid 47 if the operation takes place abroad) [U]",
+    ),
     "margin_scheme": GridRule(
-        (), (), (), (), note="[U] margin VAT in 01-03 and purchase value in 00: not derivable from the invoice"
+        (), (), (), (),
+        note="margin scheme: the margin VAT (01-03) and the purchase value (00) cannot be derived from the invoice",
     ),
     "ic_goods": GridRule(("46",), (), ("48",), (), note="ABC triangular sales belong in 46T, not told apart here"),
     "ic_services": GridRule(("44",), (), ("48",), ()),
     "export": GridRule(("47",), (), ("49",), ()),
     "passenger_transport": GridRule(("47",), (), ("49",), (), note="[U] both grids"),
-    "import_via_eu": GridRule((), (), (), (), note="[U] meaning of code 102 unclear"),
-    "oss": GridRule((), (), (), (), note="[U] B2C distance sales go into the OSS return, not the periodic one"),
+    "import_via_eu": GridRule((), (), (), (), note="code 102 (import via EU): its treatment is not documented [U]"),
+    "oss": GridRule((), (), (), (), note="OSS: B2C distance sales go into the OSS return, not the periodic one [U]"),
 }
 
 PURCHASE_GRID_SLOT = "81/82/83"
 _P = PURCHASE_GRID_SLOT
 
-# Purchase grids (identifiers-and-vat.md §2.5, purchase table). Credit notes received: 84 for IC (86/88),
-# 85 otherwise, VAT to repay 63. Odoo also tags the refund base with 81/82/83; we do not [U].
+# Billit's AccountingCostTypeTC (billit-api.md, order header) names what was bought: the purchase grid.
+PURCHASE_GRID_BY_COST_TYPE: Mapping[str, str] = {
+    "goodsforresale": "81",
+    "servicesandmiscellaneousgoods": "82",
+    "investments": "83",
+}
+
+# The Belgian rate at which the buyer self-assesses VAT on a reverse-charge purchase. The invoice carries 0 %
+# and Billit does not say which Belgian rate the goods or services would bear, so the standard rate applies
+# (docs/bi.md#vat-return, "self-assessed VAT"); every such amount is marked self-assessed in the views.
+SELF_ASSESSED_RATE = Decimal("21")
+
+# Purchase grids (docs/bi.md#vat-return). Base in 81/82/83; VAT on the invoice is deductible (59). Reverse
+# charge: the buyer owes the VAT (55 IC, 56 co-contractor and non-EU services, 57 imports under a deferral
+# licence) and deducts it in 59, both computed at SELF_ASSESSED_RATE. Credit notes received: base 85 and VAT to
+# repay 63, or 84 for those on IC acquisitions (86/88). A credit note on a reverse-charge purchase lowers the
+# self-assessed VAT and its deduction alike, so it adds nothing to the VAT grids.
 PURCHASE_GRIDS: Mapping[str, GridRule] = {
     "standard_6": GridRule((_P,), ("59",), ("85",), ("63",)),
     "standard_12": GridRule((_P,), ("59",), ("85",), ("63",)),
     "standard_21": GridRule((_P,), ("59",), ("85",), ("63",)),
     "zero_rated": GridRule((_P,), (), ("85",), ()),
-    "reverse_charge_domestic": GridRule(
-        (_P, "87"), ("56", "59"), ("85",), (), note="[U] VAT side of a reverse-charge credit note (and 87)"
-    ),
-    # AE from an EU supplier is 86 (goods) or 88 (services); the code does not say which [U].
-    "reverse_charge_eu": GridRule((), (), (), (), note="[U] goods (86) or services (88) cannot be told apart"),
-    # Non-EU services: 56 per the official grid wording; Odoo uses 57, reserved for imports with a licence.
-    "reverse_charge_non_eu": GridRule(
-        (_P, "87"), ("56", "59"), ("85",), (), note="[U] assumes services; the VAT side of credit notes"
-    ),
+    "reverse_charge_domestic": GridRule((_P, "87"), ("56", "59"), ("85",), (), self_assessed=True),
+    # Reverse charge from an EU supplier is a service: an IC supply of goods is exempt (K), not reverse-charged.
+    "reverse_charge_eu": GridRule((_P, "88"), ("55", "59"), ("84",), (), self_assessed=True),
+    "reverse_charge_non_eu": GridRule((_P, "87"), ("56", "59"), ("85",), (), self_assessed=True),
     "outside_scope": GridRule((_P,), (), ("85",), ()),
-    "ic_goods": GridRule((_P, "86"), ("55", "59"), ("84",), (), note="[U] VAT side of IC credit notes"),
-    "ic_services": GridRule((_P, "88"), ("55", "59"), ("84",), (), note="[U] VAT side of IC credit notes"),
-    # Import VAT comes from the customs document (87/57/59 with a deferral licence), services from outside the
-    # EU would be 87/56/59: the code does not say which [U]. Only the purchase grid is certain.
-    "export": GridRule((_P,), (), ("85",), (), note="[U] import VAT / self-assessment not derivable"),
-    "import_via_eu": GridRule((_P,), (), ("85",), (), note="[U] meaning of code 102 unclear"),
+    "ic_goods": GridRule((_P, "86"), ("55", "59"), ("84",), (), self_assessed=True),
+    "ic_services": GridRule((_P, "88"), ("55", "59"), ("84",), (), self_assessed=True),
+    # An import's VAT is on the customs document, not on the supplier's invoice: only the base is certain.
+    "import": GridRule(
+        (_P,), (), ("85",), (),
+        note="import VAT is on the customs document (or 87/57/59 under a deferral licence: "
+        "BILLIT_VAT_IMPORT_DEFERRAL_LICENCE)", review=True,
+    ),
+    "import_deferred": GridRule((_P, "87"), ("57", "59"), ("85",), (), self_assessed=True),
+    "import_via_eu": GridRule(
+        (_P,), (), ("85",), (), note="code 102 (import via EU): its VAT treatment is not documented [U]", review=True
+    ),
     "margin_scheme": GridRule((_P,), (), ("85",), ()),
+    # Foreign VAT (another member state's rate) is not deductible in the Belgian return.
+    "foreign_vat": GridRule(
+        (_P,), (), ("85",), (), note="foreign VAT is not deductible in the Belgian return", review=True
+    ),
 }
 
 _DIRECTIONS: Mapping[str, tuple[Mapping[str, VentilationCode], Mapping[str, GridRule]]] = {
@@ -234,8 +271,8 @@ _PURCHASE_GRIDS = frozenset({"81", "82", "83"})
 
 
 def _rate(value: object) -> Decimal | None:
-    # Billit leaves VATPercentage empty for code 22 ("No VAT percentage", §2.1) and the Cost table has NULL
-    # defaults: an absent rate is 0 %.
+    # An absent rate is 0 % here; whether a line may leave it out is the caller's check (orders.py quarantines a
+    # line whose VAT % is missing unless its code names a 0 % category, docs/bi.md#vat-return).
     if value is None or (isinstance(value, str) and not value.strip()):
         return Decimal(0)
     try:
@@ -260,11 +297,93 @@ def _category(row: VentilationCode | None, rate: Decimal) -> str:
     return row.category
 
 
-def _reverse_charge_treatment(counterparty_country: str | None) -> str:
-    country = (counterparty_country or "BE").strip().upper()
-    if country == "BE":
+_VAT_NUMBER_PREFIX = re.compile(r"^\s*([A-Za-z]{2})[\s.\-]*[0-9A-Za-z]")
+
+
+def counterparty_region(vat_number: str | None, country: str | None) -> str | None:
+    """"BE", "EU" (another member state) or "non-EU", from the VAT number's prefix, else the country code."""
+    match = _VAT_NUMBER_PREFIX.match(vat_number or "")
+    code = match.group(1).upper() if match else (country or "").strip().upper()
+    if not code:
+        return None
+    if code == "BE":
+        return "BE"
+    return "EU" if code in _EU_MEMBER_STATES else "non-EU"
+
+
+def _reverse_charge_treatment(region: str | None) -> str:
+    if region in (None, "BE"):
         return "reverse_charge_domestic"
-    return "reverse_charge_eu" if country in _EU_MEMBER_STATES else "reverse_charge_non_eu"
+    return "reverse_charge_eu" if region == "EU" else "reverse_charge_non_eu"
+
+
+def _plain(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).lower()
+
+
+# What an exemption text says, in the three languages Belgian invoices use (and English). Matched without
+# accents and case. A Belgian supplier's 0 % invoice that names the co-contractor rule (art. 20 RD no. 1,
+# "medecontractant") or reverse charge is a domestic reverse-charge purchase.
+_CO_CONTRACTOR_TEXT = re.compile(
+    r"medecontract|co-?contract|autoliquidation|verlegging van (?:de )?heffing|btw verlegd|verlegd|"
+    r"reverse[ -]?charge|vatex-eu-ae"
+)
+# An EU supplier's 0 % invoice: goods (an exempt IC supply, art. 138 of the VAT Directive) or services (reverse
+# charge under art. 196). Billit's own K text says "goods and services", which tells nothing.
+_GOODS_TEXT = re.compile(r"\bgoods\b|goederen|\bbiens\b|\bwaren\b|livraison|levering|art(?:icle|ikel|\.)?\s*138\b")
+_SERVICES_TEXT = re.compile(
+    r"\bservices?\b|diensten|dienstverlening|prestations?|art(?:icle|ikel|\.)?\s*(?:44|196)\b|"
+    r"reverse[ -]?charge|autoliquidation|verlegd|vatex-eu-ae"
+)
+
+
+def _infer_received_zero_rate(
+    region: str | None, counterparty_vat_number: str | None, exemption_text: str | None
+) -> tuple[str, str] | None:
+    """(treatment, reason) for a 0 % purchase line whose code is Cost "1" (or none), where the data says more.
+
+    Billit gives every received Peppol invoice the cost code "1" whatever its treatment (billit-api.md §9.2),
+    so the code cannot tell an IC acquisition or a co-contractor purchase from a 0 % domestic one.
+    """
+    text = _plain(exemption_text or "")
+    match = _VAT_NUMBER_PREFIX.match(counterparty_vat_number or "")
+    prefix = match.group(1).upper() if match else None
+    if prefix is not None and prefix != "BE" and prefix in _EU_MEMBER_STATES:
+        goods, services = bool(_GOODS_TEXT.search(text)), bool(_SERVICES_TEXT.search(text))
+        if goods and not services:
+            return "ic_goods", f"0 % from a supplier with a {prefix} VAT number whose exemption text names goods: " \
+                "intra-community acquisition of goods (86)"
+        said = "names services" if services and not goods else "does not say goods or services: assumed services"
+        return "ic_services", f"0 % from a supplier with a {prefix} VAT number whose exemption text {said}: " \
+            "intra-community acquisition of services (88)"
+    if region == "BE" and _CO_CONTRACTOR_TEXT.search(text):
+        return "reverse_charge_domestic", "0 % from a Belgian supplier whose exemption text names the " \
+            "co-contractor rule (reverse charge): VAT due by the buyer (87/56)"
+    return None
+
+
+@dataclass(frozen=True)
+class Grids:
+    """Where one treatment's amounts go on one kind of document."""
+
+    base: tuple[str, ...]
+    vat: tuple[str, ...]
+    self_assessed: bool
+    # Why the amounts are left out (no base grid) or what to check (`review`).
+    note: str | None
+    review: bool
+
+
+def grids_for(direction: str, treatment: str, document: str, purchase_grid: str = "82") -> Grids:
+    """The grids of `treatment` for an `Invoice` or a `CreditNote` of `direction` (Income or Cost)."""
+    rule = _DIRECTIONS[direction][1][treatment]
+    if document == "CreditNote":
+        base, vat, self_assessed = rule.credit_note_base, rule.credit_note_vat, False
+    else:
+        base, vat, self_assessed = rule.invoice_base, rule.invoice_vat, rule.self_assessed
+    base = tuple(purchase_grid if grid == PURCHASE_GRID_SLOT else grid for grid in base)
+    note = rule.note if not base or rule.review else None
+    return Grids(base, vat, self_assessed, note, rule.review and bool(base))
 
 
 def classify_vat(
@@ -274,15 +393,21 @@ def classify_vat(
     *,
     order_type: str = "Invoice",
     counterparty_country: str | None = None,
+    counterparty_vat_number: str | None = None,
+    exemption_text: str | None = None,
     purchase_grid: str = "82",
+    import_deferral_licence: bool = False,
 ) -> VatClassification:
     """Classify one line (or VatGroup) of a Billit order.
 
     `direction` is `Income` or `Cost`; `ventilation_code` the line's code, else the header's (Billit: a line
     code overrides the header, §9.1); `vat_percentage` the line's VAT %. `order_type` `CreditNote` selects the
-    credit-note grids; other non-invoice types (Offer, ...) get no grids. `counterparty_country` (the customer's
-    or supplier's country) splits reverse charge into domestic / EU / non-EU; None means domestic.
-    `purchase_grid` (81, 82 or 83) is the purchase grid for Cost lines.
+    credit-note grids; other non-invoice types (Offer, ...) get no grids. The counterparty's VAT number (its
+    prefix) or else `counterparty_country` tells Belgian, other-EU and non-EU parties apart (reverse charge:
+    45/44/47 on sales, 87/88/87 on purchases); unknown counts as Belgian. `exemption_text` is what the order
+    says about the exemption (see orders.py): on a Cost line with code "1" (or none) at 0 % it, and the supplier's
+    VAT number, decide an inferred treatment. `purchase_grid` (81, 82 or 83) is the purchase grid for Cost
+    lines; `import_deferral_licence` sends imports (Cost code 70) to 87/57/59.
     """
     if purchase_grid not in _PURCHASE_GRIDS:
         raise ValueError(f"purchase_grid must be 81, 82 or 83, got {purchase_grid!r}")
@@ -312,33 +437,45 @@ def classify_vat(
                 f"code {code} is the {row.tier_rate} % tier in BE but the line has {rate} %; grid follows the rate"
             )
 
+    region = counterparty_region(counterparty_vat_number, counterparty_country)
     category = _category(row, rate)
+    source = "code"
+    treatment: str | None
     if category == "S":
         treatment = BELGIAN_STANDARD_RATES.get(rate)
         if treatment is None:
-            notes.append(f"{rate} % is not a Belgian VAT rate: no Belgian grid")
+            if direction_key == "Cost":
+                treatment = "foreign_vat"
+                notes.append(f"{rate} % is not a Belgian VAT rate")
+            else:
+                notes.append(f"{rate} % is not a Belgian VAT rate: no Belgian grid")
     elif category == "Z":
         treatment = "zero_rated"
+        inferred = _infer_received_zero_rate(region, counterparty_vat_number, exemption_text) \
+            if direction_key == "Cost" else None
+        if inferred is not None:
+            (treatment, reason), source = inferred, "inferred"
+            notes.append(reason)
     else:
         assert row is not None and row.treatment is not None  # every non-S/Z row names its treatment
         treatment = row.treatment
         if treatment == "reverse_charge":
-            treatment = _reverse_charge_treatment(counterparty_country)
+            treatment = _reverse_charge_treatment(region)
+        elif treatment == "import" and import_deferral_licence:
+            treatment = "import_deferred"
 
     base_grids: tuple[str, ...] = ()
     vat_grids: tuple[str, ...] = ()
+    self_assessed = False
     if treatment is not None:
-        grid_rule = grid_table[treatment]
         document = _ORDER_TYPES.get((order_type or "").strip().lower())
-        if document == "Invoice":
-            base_grids, vat_grids = grid_rule.invoice_base, grid_rule.invoice_vat
-        elif document == "CreditNote":
-            base_grids, vat_grids = grid_rule.credit_note_base, grid_rule.credit_note_vat
-        else:
+        if document is None:
             notes.append(f"order type {order_type!r} is not reported in the VAT return")
-        if document is not None and not base_grids and grid_rule.note:
-            notes.append(f"no grid: {grid_rule.note}")
-        base_grids = tuple(purchase_grid if grid == PURCHASE_GRID_SLOT else grid for grid in base_grids)
+        else:
+            grids = grids_for(direction_key, treatment, document, purchase_grid)
+            base_grids, vat_grids, self_assessed = grids.base, grids.vat, grids.self_assessed
+            if grids.note:
+                notes.append(f"no grid: {grids.note}" if not base_grids else grids.note)
 
     # Exemption text and VATEX belong to the code's own category only (BR-S-10 / BR-Z-10: none for S and Z).
     exempt_row = row if row is not None and row.category == category and category not in ("S", "Z") else None
@@ -351,4 +488,7 @@ def classify_vat(
         vat_grids=vat_grids,
         is_known=True,
         reason="; ".join(notes) or None,
+        treatment=treatment,
+        treatment_source=source,
+        self_assessed=self_assessed,
     )

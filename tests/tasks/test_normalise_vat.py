@@ -259,10 +259,15 @@ def test_sales_reverse_charge_goes_to_45_at_home_and_44_for_eu_customers(
     assert (invoice.category, invoice.base_grids, credit_note.base_grids) == ("AE", invoice_base, credit_note_base)
 
 
-def test_purchase_reverse_charge_from_an_eu_supplier_has_no_grid_and_says_why() -> None:
+def test_purchase_reverse_charge_from_an_eu_supplier_is_an_ic_service_with_self_assessed_vat() -> None:
+    # Issue 10: code 21 from an EU supplier had no grid, so the purchase was missing from the return. Reverse
+    # charge from another member state is a service (an IC supply of goods is exempt, K): 88, VAT 55 + 59.
     result = classify_vat("Cost", "21", D("0"), counterparty_country="DE")
-    assert (result.category, result.base_grids, result.is_known) == ("AE", (), True)
-    assert result.reason is not None and "86" in result.reason and "88" in result.reason
+    assert (result.category, result.base_grids, result.vat_grids, result.self_assessed) == (
+        "AE", ("82", "88"), ("55", "59"), True
+    )
+    by_vat_number = classify_vat("Cost", "21", D("0"), counterparty_vat_number="NL859145938B01")
+    assert by_vat_number.treatment == "reverse_charge_eu"
 
 
 # --- unknown and inconsistent input ---------------------------------------------------------------------------

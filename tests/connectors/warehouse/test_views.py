@@ -34,6 +34,8 @@ CONTRACT_VIEWS = [
     "bi_quarantine_overview",
     "bi_receivables_ageing",
     "bi_supplier_spend_monthly",
+    "bi_vat_return_exceptions",
+    "bi_vat_return_inferred_lines",
     "bi_vat_return_monthly",
     "bi_vat_return_quarterly",
 ]
@@ -173,13 +175,44 @@ QUARANTINE = [
 ]
 
 
+VAT_EXCEPTIONS = [
+    {"order_id": order_id, "exception_number": 1, "source": "vat_group", "source_number": 1, "treatment": treatment,
+     "is_reported": reported, "reason": reason, "currency": "EUR", "base": D("5.00"), "vat": D("0.00")}
+    for order_id, treatment, reported, reason in [
+        (1001, "outside_scope", False, "no grid"), (2001, "import", True, "import VAT"),
+        (1005, None, False, "deleted order: left out"),
+    ]
+]
+
+
+def _entries(order: dict[str, Any], order_lines: list[tuple[str | None, str | None, str, str, str]]) -> list[Any]:
+    """vat_return_entries rows of a line spec: a VAT grid list with 55/56/57 is self-assessed at 21 %."""
+    entries: list[dict[str, Any]] = []
+    for number, (base_grids, vat_grids, excl, vat, _incl) in enumerate(order_lines, start=1):
+        self_assessed = bool(set((vat_grids or "").split(",")) & {"55", "56", "57"})
+        amounts = [("base", grid, D(excl)) for grid in (base_grids or "").split(",") if grid] + [
+            ("vat", grid, (D(excl) * D("0.21")).quantize(D("0.01")) if self_assessed else D(vat))
+            for grid in (vat_grids or "").split(",") if grid
+        ]
+        for amount_type, grid, amount in amounts:
+            entries.append({
+                "order_id": order["order_id"], "entry_number": len(entries) + 1, "source": "line",
+                "source_number": number, "treatment": "t", "treatment_source": "code", "grid": grid,
+                "amount_type": amount_type, "is_self_assessed": self_assessed and amount_type == "vat",
+                "amount": amount, "currency": order["currency"],
+            })
+    return entries
+
+
 def load_warehouse(engine: sa.Engine, today: date) -> None:
     tables = reflect_tables(engine)
-    invoices, lines = [], []
+    invoices, lines, entries = [], [], []
     for order, order_lines in ORDERS:
         row = {key: value for key, value in order.items() if key != "due_in"}
         row["expiry_date"] = None if order["due_in"] is None else today + timedelta(days=order["due_in"])
         invoices.append(row)
+        if order["order_type"] in ("Invoice", "CreditNote"):
+            entries += _entries(order, order_lines)
         for number, (base_grids, vat_grids, excl, vat, incl) in enumerate(order_lines, start=1):
             lines.append({
                 "order_id": order["order_id"], "line_number": number, "base_grids": base_grids,
@@ -188,6 +221,11 @@ def load_warehouse(engine: sa.Engine, today: date) -> None:
     with engine.begin() as connection:
         upsert_rows(connection, tables["invoices"], invoices, key=["order_id"])
         upsert_rows(connection, tables["invoice_lines"], lines, key=["order_id", "line_number"])
+        upsert_rows(connection, tables["vat_return_entries"], entries, key=["order_id", "entry_number"])
+        upsert_rows(connection, tables["vat_return_exceptions"], VAT_EXCEPTIONS, key=["order_id", "exception_number"])
+        connection.execute(sa.update(tables["invoice_lines"]).where(
+            tables["invoice_lines"].c.order_id.in_([2003, 1005])
+        ).values(treatment="ic_services", treatment_source="inferred", treatment_reason="0 % from a DE supplier"))
         insert_ignoring_duplicates(connection, tables["quarantine"], QUARANTINE, key=QUARANTINE_KEY)
 
 
@@ -253,58 +291,78 @@ def views_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # ---------------------------------------------------------------------------------------------------------------
 # Figures.
 
-VAT_COLUMNS = "period_start, period, direction, grid, amount_type, amount, line_count, non_eur_line_count"
+VAT_COLUMNS = ("period_start, period, direction, grid, amount_type, is_self_assessed, amount, entry_count, "
+               "converted_entry_count")
 
 
-def test_the_monthly_vat_return_puts_each_eur_line_amount_into_each_of_its_grids(loaded: Loaded) -> None:
-    assert loaded.rows(f"SELECT {VAT_COLUMNS} FROM bi_vat_return_monthly") == sorted([
-        # Sales, January: the deleted invoice 1005 is left out; the credit note goes to 49/64, positive.
-        ("2025-01-01", "2025-01", "Income", "01", "base", D("50.00"), 1, 0),
-        ("2025-01-01", "2025-01", "Income", "03", "base", D("100.00"), 1, 0),
-        ("2025-01-01", "2025-01", "Income", "44", "base", D("200.00"), 1, 0),
-        ("2025-01-01", "2025-01", "Income", "49", "base", D("40.00"), 1, 0),
-        ("2025-01-01", "2025-01", "Income", "54", "vat", D("24.00"), 2, 0),
-        ("2025-01-01", "2025-01", "Income", "64", "vat", D("8.40"), 1, 0),
-        # February: only the USD invoice, counted but not added.
-        ("2025-02-01", "2025-02", "Income", "03", "base", D("0.00"), 0, 1),
-        ("2025-02-01", "2025-02", "Income", "54", "vat", D("0.00"), 0, 1),
-        # March: 0.10 + 0.20 and 0.02 + 0.04, exact to the cent on SQLite too.
-        ("2025-03-01", "2025-03", "Income", "03", "base", D("0.30"), 2, 0),
-        ("2025-03-01", "2025-03", "Income", "54", "vat", D("0.06"), 2, 0),
-        ("2025-04-01", "2025-04", "Income", "03", "base", D("300.00"), 1, 0),
-        ("2025-04-01", "2025-04", "Income", "54", "vat", D("63.00"), 1, 0),
-        # Purchases: a line with grids "82,87" / "56,59" counts in each; its VAT is 0 on a reverse-charge invoice.
-        ("2025-01-01", "2025-01", "Cost", "56", "vat", D("0.00"), 1, 0),
-        ("2025-01-01", "2025-01", "Cost", "59", "vat", D("107.10"), 3, 0),
-        ("2025-01-01", "2025-01", "Cost", "82", "base", D("610.00"), 3, 0),
-        ("2025-01-01", "2025-01", "Cost", "87", "base", D("100.00"), 1, 0),
-        ("2025-02-01", "2025-02", "Cost", "63", "vat", D("10.50"), 1, 0),
-        ("2025-02-01", "2025-02", "Cost", "85", "base", D("50.00"), 1, 0),
-        ("2025-03-01", "2025-03", "Cost", "55", "vat", D("0.00"), 1, 0),
-        ("2025-03-01", "2025-03", "Cost", "59", "vat", D("0.00"), 1, 1),
-        ("2025-03-01", "2025-03", "Cost", "82", "base", D("1000.00"), 1, 1),
-        ("2025-03-01", "2025-03", "Cost", "88", "base", D("1000.00"), 1, 0),
+def vat_rows(loaded: Loaded, view: str) -> list[tuple[Any, ...]]:
+    return sorted(((*row[:5], bool(row[5]), *row[6:]) for row in loaded.rows(f"SELECT {VAT_COLUMNS} FROM {view}")),
+                  key=repr)
+
+
+def test_the_monthly_vat_return_adds_up_the_entries_of_each_grid(loaded: Loaded) -> None:
+    assert vat_rows(loaded, "bi_vat_return_monthly") == sorted([
+        # Sales, January: the deleted invoice 1005 is left out; the credit note's grids 49/64 hold it positive.
+        ("2025-01-01", "2025-01", "Income", "01", "base", False, D("50.00"), 1, 0),
+        ("2025-01-01", "2025-01", "Income", "03", "base", False, D("100.00"), 1, 0),
+        ("2025-01-01", "2025-01", "Income", "44", "base", False, D("200.00"), 1, 0),
+        ("2025-01-01", "2025-01", "Income", "49", "base", False, D("40.00"), 1, 0),
+        ("2025-01-01", "2025-01", "Income", "54", "vat", False, D("24.00"), 2, 0),
+        ("2025-01-01", "2025-01", "Income", "64", "vat", False, D("8.40"), 1, 0),
+        # February: the USD invoice, in EUR as its entries hold it, counted as converted.
+        ("2025-02-01", "2025-02", "Income", "03", "base", False, D("1000.00"), 1, 1),
+        ("2025-02-01", "2025-02", "Income", "54", "vat", False, D("210.00"), 1, 1),
+        # March: 0.10 + 0.20 and 0.02 + 0.04, exact to the cent on SQLite too. The offer 1008 has no entries.
+        ("2025-03-01", "2025-03", "Income", "03", "base", False, D("0.30"), 2, 0),
+        ("2025-03-01", "2025-03", "Income", "54", "vat", False, D("0.06"), 2, 0),
+        ("2025-04-01", "2025-04", "Income", "03", "base", False, D("300.00"), 1, 0),
+        ("2025-04-01", "2025-04", "Income", "54", "vat", False, D("63.00"), 1, 0),
+        # Purchases: self-assessed VAT (56/59 of the co-contractor line, 55/59 of the IC service) apart from the
+        # VAT on the invoices in 59.
+        ("2025-01-01", "2025-01", "Cost", "56", "vat", True, D("21.00"), 1, 0),
+        ("2025-01-01", "2025-01", "Cost", "59", "vat", False, D("107.10"), 2, 0),
+        ("2025-01-01", "2025-01", "Cost", "59", "vat", True, D("21.00"), 1, 0),
+        ("2025-01-01", "2025-01", "Cost", "82", "base", False, D("610.00"), 3, 0),
+        ("2025-01-01", "2025-01", "Cost", "87", "base", False, D("100.00"), 1, 0),
+        ("2025-02-01", "2025-02", "Cost", "63", "vat", False, D("10.50"), 1, 0),
+        ("2025-02-01", "2025-02", "Cost", "85", "base", False, D("50.00"), 1, 0),
+        ("2025-03-01", "2025-03", "Cost", "55", "vat", True, D("210.00"), 1, 0),
+        ("2025-03-01", "2025-03", "Cost", "59", "vat", False, D("16.80"), 1, 1),
+        ("2025-03-01", "2025-03", "Cost", "59", "vat", True, D("210.00"), 1, 0),
+        ("2025-03-01", "2025-03", "Cost", "82", "base", False, D("1080.00"), 2, 1),
+        ("2025-03-01", "2025-03", "Cost", "88", "base", False, D("1000.00"), 1, 0),
     ], key=repr)
 
 
-def test_the_quarterly_vat_return_groups_the_months_of_each_calendar_quarter(loaded: Loaded) -> None:
-    assert loaded.rows(f"SELECT {VAT_COLUMNS} FROM bi_vat_return_quarterly") == sorted([
-        ("2025-01-01", "2025-Q1", "Income", "01", "base", D("50.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Income", "03", "base", D("100.30"), 3, 1),
-        ("2025-01-01", "2025-Q1", "Income", "44", "base", D("200.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Income", "49", "base", D("40.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Income", "54", "vat", D("24.06"), 4, 1),
-        ("2025-01-01", "2025-Q1", "Income", "64", "vat", D("8.40"), 1, 0),
-        ("2025-04-01", "2025-Q2", "Income", "03", "base", D("300.00"), 1, 0),
-        ("2025-04-01", "2025-Q2", "Income", "54", "vat", D("63.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Cost", "55", "vat", D("0.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Cost", "56", "vat", D("0.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Cost", "59", "vat", D("107.10"), 4, 1),
-        ("2025-01-01", "2025-Q1", "Cost", "63", "vat", D("10.50"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Cost", "82", "base", D("1610.00"), 4, 1),
-        ("2025-01-01", "2025-Q1", "Cost", "85", "base", D("50.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Cost", "87", "base", D("100.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Cost", "88", "base", D("1000.00"), 1, 0),
+def test_the_vat_exceptions_and_inferred_lines_of_orders_not_deleted(loaded: Loaded) -> None:
+    assert [(*row[:2], bool(row[2]), row[3]) for row in loaded.rows(
+        "SELECT order_id, treatment, is_reported, reason FROM bi_vat_return_exceptions"
+    )] == [(1001, "outside_scope", False, "no grid"), (2001, "import", True, "import VAT")]
+    assert loaded.rows("SELECT order_id, line_number, treatment, treatment_reason, total_excl "
+                       "FROM bi_vat_return_inferred_lines") == [
+        (2003, 1, "ic_services", "0 % from a DE supplier", D("1000.00"))
+    ]
+
+
+def test_the_quarterly_vat_return_adds_up_the_months_of_each_calendar_quarter(loaded: Loaded) -> None:
+    assert vat_rows(loaded, "bi_vat_return_quarterly") == sorted([
+        ("2025-01-01", "2025-Q1", "Income", "01", "base", False, D("50.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Income", "03", "base", False, D("1100.30"), 4, 1),
+        ("2025-01-01", "2025-Q1", "Income", "44", "base", False, D("200.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Income", "49", "base", False, D("40.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Income", "54", "vat", False, D("234.06"), 5, 1),
+        ("2025-01-01", "2025-Q1", "Income", "64", "vat", False, D("8.40"), 1, 0),
+        ("2025-04-01", "2025-Q2", "Income", "03", "base", False, D("300.00"), 1, 0),
+        ("2025-04-01", "2025-Q2", "Income", "54", "vat", False, D("63.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Cost", "55", "vat", True, D("210.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Cost", "56", "vat", True, D("21.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Cost", "59", "vat", False, D("123.90"), 3, 1),
+        ("2025-01-01", "2025-Q1", "Cost", "59", "vat", True, D("231.00"), 2, 0),
+        ("2025-01-01", "2025-Q1", "Cost", "63", "vat", False, D("10.50"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Cost", "82", "base", False, D("1690.00"), 5, 1),
+        ("2025-01-01", "2025-Q1", "Cost", "85", "base", False, D("50.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Cost", "87", "base", False, D("100.00"), 1, 0),
+        ("2025-01-01", "2025-Q1", "Cost", "88", "base", False, D("1000.00"), 1, 0),
     ], key=repr)
 
 

@@ -1,0 +1,167 @@
+"""One order's part in the Belgian periodic VAT return: rows of `vat_return_entries` and `vat_return_exceptions`.
+
+The rules (docs/bi.md#vat-return):
+
+* **VAT groups first.** Billit rounds VAT once per VAT group, not per line (docs/reference/billit-api.md
+  #calculations), so a grid's base is the group's taxable base (`Mtvh`, which a cash discount makes smaller than
+  its net) and its VAT the group's `TotalVAT`: the VAT the invoice shows.
+* **Lines where a group cannot say which grid**: when the lines a group adds up have more than one treatment
+  (two 0 % codes under one rate, or an inferred treatment on some lines only), those lines are used, added up per
+  treatment; so are lines at a rate no group has, and all lines of an order without groups.
+* **Self-assessed VAT** (reverse charge, IC acquisitions, imports under a deferral licence) is the base times the
+  Belgian rate (`SELF_ASSESSED_RATE`), rounded half-up to the cent once per group, and marked
+  `is_self_assessed`.
+* **Sign.** Billit stores credit notes with positive amounts: they go to their own grids (48/49/64, 84/85/63).
+  A negative group on an invoice is a negative correction and goes there too, as a positive amount; grids never
+  hold negative amounts.
+* **Currency.** Grid amounts are EUR. A non-EUR order is converted with its `FXRateToForeign` (foreign units per
+  EUR, as the name and the rate's size say; docs/bi.md#currencies), rounded per group; without a usable rate its
+  amounts are an exception, never left out silently.
+* **Exceptions**: a group or line whose amounts are not in the return (unknown treatment, no Belgian grid, no
+  exchange rate, no order date) or are in it but need a look (an import's VAT is on the customs document).
+
+Offers, delivery notes and order forms are not VAT documents: no rows at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from tasks.normalise.vat import SELF_ASSESSED_RATE, VatClassification, grids_for
+
+Row = dict[str, Any]
+
+_CENT = Decimal("0.01")
+_DOCUMENTS = {"invoice": "Invoice", "creditnote": "CreditNote"}
+_OTHER_DOCUMENT = {"Invoice": "CreditNote", "CreditNote": "Invoice"}
+
+
+@dataclass(frozen=True)
+class Priced:
+    """A line or a VAT group: its number, classification and amounts (document currency)."""
+
+    number: int
+    vat: VatClassification
+    base: Decimal | None
+    vat_amount: Decimal | None
+    # What decides which group a 0 % line belongs to: its ventilation code (line, else header).
+    code: str | None = None
+
+
+@dataclass(frozen=True)
+class _Part:
+    source: str  # "vat_group" or "line"
+    number: int
+    vat: VatClassification
+    base: Decimal
+    vat_amount: Decimal
+    note: str | None = None
+
+
+def _cents(amount: Decimal) -> Decimal:
+    return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+def _rate_key(item: Priced) -> Decimal | None:
+    return item.vat.rate if item.vat.is_known else None
+
+
+def _added_up(source_note: str, lines: Sequence[Priced]) -> list[_Part]:
+    """Lines added up per treatment (and rate), numbered by their first line."""
+    parts: dict[tuple[Any, ...], _Part] = {}
+    for line in lines:
+        key = (line.vat.treatment, line.vat.rate, line.vat.is_known, line.vat.treatment_source)
+        known = parts.get(key)
+        base, vat = line.base or Decimal(0), line.vat_amount or Decimal(0)
+        parts[key] = _Part("line", line.number, line.vat, base, vat, source_note) if known is None else _Part(
+            "line", known.number, known.vat, known.base + base, known.vat_amount + vat, source_note
+        )
+    return list(parts.values())
+
+
+def _parts(lines: Sequence[Priced], groups: Sequence[Priced]) -> list[_Part]:
+    if not groups:
+        return _added_up("the order has no VAT groups: its lines are used", lines)
+    parts: list[_Part] = []
+    covered: set[int] = set()
+    for group in groups:
+        same_rate = [line for line in lines if _rate_key(line) == _rate_key(group)]
+        groups_at_rate = [other for other in groups if _rate_key(other) == _rate_key(group)]
+        # One group per rate adds up all the rate's lines; several (one per 0 % code) split them by code.
+        members = same_rate if len(groups_at_rate) == 1 else [line for line in same_rate if line.code == group.code]
+        covered.update(line.number for line in members)
+        treatments = {(line.vat.treatment, line.vat.is_known) for line in members}
+        if len(treatments) > 1:
+            parts += _added_up(f"VAT group {group.number} adds up lines of different treatments: the lines are used",
+                               members)
+            continue
+        # The lines say more than the group where they carry their own code or an inferred treatment.
+        vat = members[0].vat if members and members[0].vat.is_known else group.vat
+        parts.append(_Part("vat_group", group.number, vat, group.base if group.base is not None else Decimal(0),
+                           group.vat_amount or Decimal(0)))
+    rest = [line for line in lines if line.number not in covered]
+    return parts + _added_up("no VAT group has the line's rate: the line is used", rest)
+
+
+def vat_return_rows(
+    invoice: Row, lines: Sequence[Priced], groups: Sequence[Priced], *, purchase_grid: str = "82"
+) -> tuple[list[Row], list[Row]]:
+    """(`vat_return_entries` rows, `vat_return_exceptions` rows) of one order (`invoice` as normalised)."""
+    document = _DOCUMENTS.get(str(invoice.get("order_type") or "").strip().lower())
+    if document is None:
+        return [], []
+    order_id, direction = invoice["order_id"], invoice["direction"]
+    currency = (invoice.get("currency") or "EUR").upper()
+    fx_rate = invoice.get("fx_rate_to_foreign")
+    usable_rate = currency == "EUR" or (fx_rate is not None and fx_rate > 0 and fx_rate != 1)
+    entries: list[Row] = []
+    exceptions: list[Row] = []
+
+    def exception(part: _Part, reason: str, *, reported: bool = False) -> None:
+        exceptions.append({
+            "order_id": order_id, "exception_number": len(exceptions) + 1, "source": part.source,
+            "source_number": part.number, "treatment": part.vat.treatment, "is_reported": reported,
+            "reason": reason[:500], "currency": currency, "base": part.base, "vat": part.vat_amount,
+        })
+
+    for part in _parts(lines, groups):
+        if part.base == 0 and part.vat_amount == 0:
+            continue
+        if not part.vat.is_known or part.vat.treatment is None:
+            exception(part, part.vat.reason or "no Belgian VAT-return grid")
+            continue
+        if invoice.get("order_date") is None:
+            exception(part, "the order has no OrderDate: no period to report it in")
+            continue
+        if not usable_rate:
+            exception(part, f"amounts in {currency} and no exchange rate to EUR (FXRateToForeign "
+                            f"{'missing' if fx_rate is None else fx_rate})")
+            continue
+        kind, base, vat_amount = document, part.base, part.vat_amount
+        if base < 0:  # a negative correction: the credit-note grids, as positive amounts
+            kind, base, vat_amount = _OTHER_DOCUMENT[document], -base, -vat_amount
+        grids = grids_for(direction, part.vat.treatment, kind, purchase_grid)
+        if not grids.base:
+            exception(part, grids.note or f"{part.vat.treatment}: not in the periodic return")
+            continue
+        if grids.review:
+            exception(part, grids.note or "to review", reported=True)
+        in_eur = (lambda amount: amount) if currency == "EUR" else (lambda amount: _cents(amount / fx_rate))
+        base_eur = in_eur(base)
+        vat_eur = _cents(base_eur * SELF_ASSESSED_RATE / 100) if grids.self_assessed else in_eur(vat_amount)
+        common = {
+            "order_id": order_id, "source": part.source, "source_number": part.number,
+            "treatment": part.vat.treatment, "treatment_source": part.vat.treatment_source, "currency": currency,
+            "note": part.note,
+        }
+        for grid in grids.base:
+            entries.append({**common, "entry_number": len(entries) + 1, "grid": grid, "amount_type": "base",
+                            "is_self_assessed": False, "amount": base_eur, "amount_in_currency": base})
+        for grid in grids.vat:
+            entries.append({**common, "entry_number": len(entries) + 1, "grid": grid, "amount_type": "vat",
+                            "is_self_assessed": grids.self_assessed, "amount": vat_eur,
+                            "amount_in_currency": None if grids.self_assessed else vat_amount})
+    return entries, exceptions
