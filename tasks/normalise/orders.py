@@ -367,7 +367,7 @@ def _exemption_text(source: Mapping[str, Any]) -> str:
 
 
 def _counterparty(order: Mapping[str, Any], direction: str) -> Mapping[str, Any] | None:
-    # For sales the other party is the Customer, for purchases the Supplier (billit-api.md §4.2); the list
+    # For sales the other party is the Customer, for purchases the Supplier (docs/reference/billit-api.md); the list
     # summary only carries CounterParty, so fall back to it.
     for name in ("Customer" if direction == "Income" else "Supplier", "CounterParty"):
         party = order.get(name)

@@ -1,27 +1,27 @@
-"""VAT classification of a Billit line: ventilation code + VAT % -> UBL category, VATEX and Belgian VAT-return grids.
+"""VAT classification of a Billit line or VAT group: ventilation code + VAT % -> treatment, UBL category, VATEX and
+Belgian VAT-return grids.
 
 Billit's `VentilationCode` (header, line, VatGroup) names a VAT treatment, not a rate: codes 2/3/4 are rate
 *tiers* (6/12/21 % in BE, 5.5/10/20 % on Billit's France page), so the rate always comes from the line's
-`VATPercentage` (identifiers-and-vat.md §2.1). The code tables are declared as data, one per direction:
+`VATPercentage` (docs/reference/billit-api.md#vat). The tables are data, one per direction:
 
-- `SALES_VENTILATION_CODES` (Income, billit-api.md §9.1) and `COST_VENTILATION_CODES` (Cost and self-billing,
-  §9.2): code -> UBL category (UNCL5305), the exemption text Billit writes, a default VATEX code, and the
-  treatment key that picks the grids;
-- `SALES_GRIDS` and `PURCHASE_GRIDS`: treatment -> Belgian periodic VAT-return grids for an invoice and for a
-  credit note (identifiers-and-vat.md §2.4, §2.5).
+- `SALES_VENTILATION_CODES` (Income) and `COST_VENTILATION_CODES` (Cost and self-billing): code -> UBL category
+  (UNCL5305), the exemption text Billit writes, a default VATEX code, and the *treatment* that picks the grids;
+- `SALES_GRIDS` and `PURCHASE_GRIDS`: treatment -> grids for an invoice and for a credit note, the rules of
+  docs/bi.md#vat-return, where each has its legal source.
 
-Grid representation: `VatClassification.base_grids` are the grids that receive the line's taxable base,
-`vat_grids` the grids that receive VAT. For sales that is the VAT on the line (54 on invoices, 64 on credit
-notes). For purchases 59 is the deductible VAT (before deduction limits, which the invoice does not carry: keep
-"VAT on the invoice" and "deductible VAT" apart, §2.5); for reverse-charge purchases the invoice carries 0 % and
-`vat_grids` name where the VAT the buyer self-assesses at the Belgian rate goes (55 or 56, and 59 for its
-deduction). Amounts go into credit-note grids as positive numbers (§2.5: a credit note is not a negative
-invoice). In `PURCHASE_GRIDS` the token `PURCHASE_GRID_SLOT` stands for 81/82/83, which depends on what was
-bought and is not in the UBL; the caller passes it (`purchase_grid`, default 82 as §2.5 suggests).
+`base_grids` receive the taxable base, `vat_grids` the VAT: on sales the VAT on the invoice (54, or 64 on credit
+notes); on purchases the deductible VAT (59; deduction limits are not on the invoice) and, for reverse charge,
+the VAT the buyer self-assesses at `SELF_ASSESSED_RATE` (55/56/57) with its deduction (59). Credit-note grids hold
+positive amounts (a credit note is not a negative invoice). `PURCHASE_GRID_SLOT` stands for 81/82/83, which
+depends on what was bought; the caller passes it (`purchase_grid`, 82 by default).
 
-Decisions where the sources are silent ([U] in identifiers-and-vat.md) are marked [U] next to the data.
-An unknown code, an unknown direction, a rate tier (2/3/4) with 0 %, a negative or non-numeric VAT % give
-`is_known=False` with a reason and `category=None`: the caller quarantines the line. Nothing here raises on data.
+A purchase line at 0 % under cost code "1" (every received Peppol invoice has it) gets an *inferred* treatment
+where the supplier's VAT number or the exemption text says more (`_infer_received_zero_rate`).
+
+Decisions where the sources are silent are marked [U] next to the data. An unknown code, an unknown direction,
+a rate tier (2/3/4) with 0 %, a negative or non-numeric VAT % give `is_known=False` with a reason and
+`category=None`: the caller quarantines the line. Nothing here raises on data.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class VentilationCode:
 
     code: str
     description: str
-    # None: decided by the line's rate, 0 % -> Z, > 0 -> S (Cost code 1, §9.2).
+    # None: decided by the line's rate, 0 % -> Z, > 0 -> S (Cost code 1).
     category: str | None
     exemption_reason: str | None
     vatex_code: str | None
@@ -109,14 +109,14 @@ class GridRule:
     review: bool = False
 
 
-# Belgian rates (identifiers-and-vat.md §2.5: 0, 6, 12, 21 %; 2026 changes not checked [U]) -> S treatment.
+# Belgian rates (0, 6, 12, 21 %; 2026 changes not checked [U]) -> S treatment.
 BELGIAN_STANDARD_RATES: Mapping[Decimal, str] = {
     Decimal("6"): "standard_6",
     Decimal("12"): "standard_12",
     Decimal("21"): "standard_21",
 }
 
-# EU member states by country code (Greece under both GR and EL); decides 44 vs 45 for code 21 (§2.5).
+# EU member states by country code (Greece under both GR and EL): which reverse charge code 21 is.
 _EU_MEMBER_STATES = frozenset({
     "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT",
     "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
@@ -126,8 +126,8 @@ _IC_TEXT = "VAT exempt for EEA intra-community supply of goods and services"
 _EXEMPT_TEXT = "Exempt from VAT"
 _EXPORT_TEXT = "Free export item, VAT not charged"
 
-# Sales / Income (billit-api.md §9.1, identifiers-and-vat.md §2.1, current version dated 2026-05-26).
-# VATEX defaults follow §2.3 [U]: Billit writes only the text (BT-120), never a VATEX code; AE/K/G/O have one
+# Sales / Income (docs/reference/billit-api.md#vat; Billit's table as of 2026-05-26).
+# VATEX defaults [U]: Billit writes only the text (BT-120), never a VATEX code; AE/K/G/O have one
 # obvious code, E does not (margin -> F/I/J depends on the goods, 101/102/104 have no clear fit) so E stays None.
 # Older Billit versions mapped 22 to E "Exempt from VAT"; we follow the current table (22 -> O).
 SALES_VENTILATION_CODES: Mapping[str, VentilationCode] = {
@@ -163,8 +163,8 @@ SALES_VENTILATION_CODES: Mapping[str, VentilationCode] = {
     )
 }
 
-# Purchases / Cost and self-billing (billit-api.md §9.2). Received Peppol invoices carry "1" whatever the rate.
-# §9.2 gives 51/55 only as "intra-community text"; we assume the sales text [U].
+# Purchases / Cost and self-billing. Received Peppol invoices carry "1" whatever the rate.
+# Billit's cost table gives 51/55 only as "intra-community text"; we assume the sales text [U].
 COST_VENTILATION_CODES: Mapping[str, VentilationCode] = {
     row.code: row
     for row in (
@@ -183,20 +183,18 @@ COST_VENTILATION_CODES: Mapping[str, VentilationCode] = {
 
 _NO_GRID = GridRule((), (), (), ())
 
-# Sales grids (identifiers-and-vat.md §2.5, sales table; credit notes to 49/64 for 00-03, 45, 47 and to 48 for
-# 44/46, confirmed by the Van In second source quoted there).
+# Sales grids (docs/bi.md#vat-return): credit notes to 49/64 for 00-03, 45 and 47, to 48 for 44/46.
 SALES_GRIDS: Mapping[str, GridRule] = {
     "standard_6": GridRule(("01",), ("54",), ("49",), ("64",)),
     "standard_12": GridRule(("02",), ("54",), ("49",), ("64",)),
     "standard_21": GridRule(("03",), ("54",), ("49",), ("64",)),
     "zero_rated": GridRule(("00",), (), ("49",), ()),
     "reverse_charge_domestic": GridRule(("45",), (), ("49",), ()),
-    # Code 21 to a customer in another EU state is an IC service under the general B2B rule (§2.5: decide 44 vs
-    # 45 from the buyer's country). Only with `counterparty_country`; without it code 21 is domestic [U].
+    # Code 21 to a customer in another EU state is an IC service under the general B2B rule: 44 vs 45 from the
+    # buyer's VAT number or country; without either, code 21 is domestic [U].
     "reverse_charge_eu": GridRule(("44",), (), ("48",), ()),
     "reverse_charge_non_eu": GridRule(
-        ("47",), (), ("49",), (), note="[U] operation carried out abroad (grid 47 wording, §2.4)"
-    ),
+        ("47",), (), ("49",), (), note="[U] operation carried out abroad (grid 47 wording)"),
     "outside_scope": GridRule(
         (), (), (), (),
         note="outside the scope of VAT: not in the periodic return (grid 47 if the operation takes place abroad) [U]",
@@ -287,9 +285,9 @@ def _unknown(rate: Decimal, reason: str) -> VatClassification:
 
 
 def _category(row: VentilationCode | None, rate: Decimal) -> str:
-    # A line with VAT is S whatever its code: Billit applies the 0 % category codes to 0 % lines only (§9.1
-    # docs example: header 55 with a 21 % line -> S). No code, or Cost code 1, at 0 % is Z (§9.1 "no code
-    # anywhere -> Z", §9.2).
+    # A line with VAT is S whatever its code: Billit applies the 0 % category codes to 0 % lines only (the
+    # docs example: header 55 with a 21 % line -> S). No code, or Cost code 1, at 0 % is Z ("no code
+    # anywhere -> Z").
     if rate > 0:
         return "S"
     if row is None or row.category is None:
@@ -342,8 +340,9 @@ def _infer_received_zero_rate(
 ) -> tuple[str, str] | None:
     """(treatment, reason) for a 0 % purchase line whose code is Cost "1" (or none), where the data says more.
 
-    Billit gives every received Peppol invoice the cost code "1" whatever its treatment (billit-api.md §9.2),
-    so the code cannot tell an IC acquisition or a co-contractor purchase from a 0 % domestic one.
+    Billit gives every received Peppol invoice the cost code "1" whatever its treatment
+    (docs/reference/billit-api.md#vat), so the code cannot tell an IC acquisition or a co-contractor purchase from
+    a 0 % domestic one.
     """
     text = _plain(exemption_text or "")
     match = _VAT_NUMBER_PREFIX.match(counterparty_vat_number or "")
@@ -401,7 +400,7 @@ def classify_vat(
     """Classify one line (or VatGroup) of a Billit order.
 
     `direction` is `Income` or `Cost`; `ventilation_code` the line's code, else the header's (Billit: a line
-    code overrides the header, §9.1); `vat_percentage` the line's VAT %. `order_type` `CreditNote` selects the
+    code overrides the header); `vat_percentage` the line's VAT %. `order_type` `CreditNote` selects the
     credit-note grids; other non-invoice types (Offer, ...) get no grids. The counterparty's VAT number (its
     prefix) or else `counterparty_country` tells Belgian, other-EU and non-EU parties apart (reverse charge:
     45/44/47 on sales, 87/88/87 on purchases); unknown counts as Belgian. `exemption_text` is what the order

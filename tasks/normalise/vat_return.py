@@ -3,7 +3,7 @@
 The rules (docs/bi.md#vat-return):
 
 * **VAT groups first.** Billit rounds VAT once per VAT group, not per line (docs/reference/billit-api.md
-  #calculations), so a grid's base is the group's taxable base (`Mtvh`, which a cash discount makes smaller than
+  #vat), so a grid's base is the group's taxable base (`Mtvh`, which a cash discount makes smaller than
   its net) and its VAT the group's `TotalVAT`: the VAT the invoice shows.
 * **Lines where a group cannot say which grid**: when the lines a group adds up have more than one treatment
   (two 0 % codes under one rate, or an inferred treatment on some lines only), those lines are used, added up per

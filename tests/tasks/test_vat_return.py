@@ -84,7 +84,7 @@ CASES: dict[str, Case] = {
     # Billit rounds per VAT group: 3 × 4.99 = 14.97 × 21 % = 3.1437 -> 3.14, not 3 × 1.05 = 3.15 (the line VATs).
     "sales 21 %, group rounding": Case(
         [sale([("4", "21", "4.99", "1.05")] * 3)], {"03": "14.97", "54": "3.14"}),
-    # The docs example (billit-api.md §4.7): 6 % 37.35 / 2.24 and 21 % 740.00 / 155.40.
+    # Billit's documented sales order example: 6 % 37.35 / 2.24 and 21 % 740.00 / 155.40.
     "sales 6 % and 21 %": Case(
         [sale([("2", "6", "37.35", None), ("4", "21", "740.00", None)])],
         {"01": "37.35", "03": "740.00", "54": "157.64"}),

@@ -1,0 +1,279 @@
+"""The Belgian VAT return and listings of a period, read from the warehouse (docs/bi.md#vat-return).
+
+`vat_return` adds up `bi_vat_return_monthly` over the months of a period, computes the 71/72 balance and runs
+the checks an accountant runs before filing; `intra_listing` and `client_listing` give the rows of the
+intra-community listing and of the annual listing of Belgian customers; `declarant` is the company itself.
+`tasks/vat_xml.py` writes them as Intervat XML drafts. Nothing here writes to the warehouse or to Billit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from stdnum.be import vat as belgian_vat
+from stdnum.eu import vat as eu_vat
+
+from connectors.warehouse import reflect_tables
+from tasks.vat_xml import Declarant, IntraClient, ListedClient, VatPeriod
+from tasks.warehouse import warehouse_company
+
+ZERO = Decimal("0.00")
+# The annual client listing holds Belgian customers billed 250 EUR or more (excl. VAT) in the year.
+CLIENT_LISTING_THRESHOLD = Decimal("250.00")
+_BELGIAN_VAT_NUMBER = re.compile(r"^BE[01][0-9]{9}$")
+# Grids the declarant owes (XX) and may deduct or recover (YY); 71 = XX − YY or 72 = YY − XX.
+OWED_GRIDS = ("54", "55", "56", "57", "61", "63")
+RECOVERABLE_GRIDS = ("59", "62", "64")
+# Sales grids that make a Belgian customer's turnover in the client listing, and its VAT.
+_TURNOVER_GRIDS, _TURNOVER_CREDIT_GRID = ("00", "01", "02", "03", "45"), "49"
+
+
+class VatReturnError(ValueError):
+    """The warehouse cannot give a trustworthy return for the period; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One consistency check: `actual` against `expected`, `relation` "=" (within `tolerance`) or "<="."""
+
+    name: str
+    actual: Decimal
+    expected: Decimal
+    relation: str
+    tolerance: Decimal
+
+    @property
+    def passed(self) -> bool:
+        if self.relation == "<=":
+            return self.actual <= self.expected + self.tolerance
+        return abs(self.actual - self.expected) <= self.tolerance
+
+
+@dataclass
+class VatReturn:
+    period: VatPeriod
+    grids: dict[str, Decimal]  # every grid with an amount, 71 or 72 included
+    self_assessed: dict[str, Decimal]  # the self-assessed part of 55/56/57/59
+    checks: list[Check] = field(default_factory=list)
+    left_out: int = 0  # amounts not in the return (bi_vat_return_exceptions, is_reported false)
+    to_review: int = 0  # amounts in it that need a look (is_reported true)
+    inferred_lines: int = 0
+    pending_orders: int = 0  # orders Billit listed that are not loaded yet (any period)
+
+
+def _cents(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _months(period: VatPeriod) -> list[str]:
+    first = period.first_day.month
+    return [f"{period.year}-{month:02d}" for month in range(first, period.last_day.month + 1)]
+
+
+def _in_period(invoices: sa.Table, period: VatPeriod) -> sa.ColumnElement[bool]:
+    return sa.and_(invoices.c.order_date >= period.first_day, invoices.c.order_date <= period.last_day,
+                   invoices.c.is_deleted.is_(False), invoices.c.order_type.in_(("Invoice", "CreditNote")))
+
+
+def missing_orders(engine: sa.Engine, period: VatPeriod) -> int:
+    """Invoices and credit notes of the period with amounts but no VAT-return rows (loaded before migration
+    0005): the return would leave them out."""
+    tables = reflect_tables(engine)
+    invoices, entries, exceptions = tables["invoices"], tables["vat_return_entries"], tables["vat_return_exceptions"]
+    lines = tables["invoice_lines"]
+    has_amounts = sa.or_(
+        sa.func.coalesce(invoices.c.total_excl, 0) != 0, sa.func.coalesce(invoices.c.total_vat, 0) != 0,
+        sa.exists().where(lines.c.order_id == invoices.c.order_id,
+                          sa.or_(sa.func.coalesce(lines.c.total_excl, 0) != 0,
+                                 sa.func.coalesce(lines.c.total_vat, 0) != 0)),
+    )
+    query = sa.select(sa.func.count()).select_from(invoices).where(
+        _in_period(invoices, period), has_amounts,
+        ~sa.exists().where(entries.c.order_id == invoices.c.order_id),
+        ~sa.exists().where(exceptions.c.order_id == invoices.c.order_id),
+    )
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
+def vat_return(engine: sa.Engine, period: VatPeriod) -> VatReturn:
+    """The grids of `period`, the 71/72 balance and the checks. VatReturnError when some of the period's
+    invoices have no VAT-return rows."""
+    missing = missing_orders(engine, period)
+    if missing:
+        raise VatReturnError(
+            f"{missing} invoice(s) of {period} were loaded before the warehouse kept VAT-return rows: "
+            "run `billit-etl replay` (or a backfill of the period) first"
+        )
+    monthly = sa.table("bi_vat_return_monthly", sa.column("period"), sa.column("grid"), sa.column("amount"),
+                       sa.column("is_self_assessed"), sa.column("entry_count"))
+    tables = reflect_tables(engine)
+    invoices, exceptions, lines = tables["invoices"], tables["vat_return_exceptions"], tables["invoice_lines"]
+    grids: dict[str, Decimal] = defaultdict(Decimal)
+    self_assessed: dict[str, Decimal] = defaultdict(Decimal)
+    entries: dict[str, int] = defaultdict(int)
+    with engine.connect() as connection:
+        for grid, amount, is_self_assessed, count in connection.execute(
+            sa.select(monthly.c.grid, monthly.c.amount, monthly.c.is_self_assessed, monthly.c.entry_count)
+            .where(monthly.c.period.in_(_months(period)))
+        ):
+            amount = _cents(Decimal(repr(amount)) if isinstance(amount, float) else amount)  # SQLite sums REAL
+            grids[grid] += amount
+            entries[grid] += count
+            if is_self_assessed:
+                self_assessed[grid] += amount
+        reported: dict[bool, int] = {bool(is_reported): int(count) for is_reported, count in connection.execute(
+            sa.select(exceptions.c.is_reported, sa.func.count())
+            .join(invoices, invoices.c.order_id == exceptions.c.order_id)
+            .where(_in_period(invoices, period)).group_by(exceptions.c.is_reported)
+        )}
+        inferred = connection.execute(
+            sa.select(sa.func.count()).select_from(lines.join(invoices, invoices.c.order_id == lines.c.order_id))
+            .where(_in_period(invoices, period), lines.c.treatment_source == "inferred")
+        ).scalar_one()
+        pending = connection.execute(sa.select(sa.func.count()).select_from(tables["pending_orders"])).scalar_one()
+    result = VatReturn(period, dict(grids), dict(self_assessed), left_out=reported.get(False, 0),
+                       to_review=reported.get(True, 0), inferred_lines=int(inferred),
+                       pending_orders=int(pending))
+    owed = sum((grids.get(grid, ZERO) for grid in OWED_GRIDS), ZERO)
+    recoverable = sum((grids.get(grid, ZERO) for grid in RECOVERABLE_GRIDS), ZERO)
+    result.grids["71" if owed >= recoverable else "72"] = abs(owed - recoverable)
+    result.checks = _checks(result.grids, entries)
+    return result
+
+
+def _checks(grids: dict[str, Decimal], entries: dict[str, int]) -> list[Check]:
+    """What an accountant checks before filing: each VAT grid against the rate times its bases. VAT is rounded
+    per VAT group, so each may be half a cent off: the tolerance is a cent per group."""
+
+    def g(*names: str) -> Decimal:
+        return sum((grids.get(name, ZERO) for name in names), ZERO)
+
+    def slack(*names: str) -> Decimal:
+        return Decimal("0.01") * sum(entries.get(name, 0) for name in names)
+
+    rate = Decimal("0.21")
+    return [
+        Check("54 = 6 % × 01 + 12 % × 02 + 21 % × 03", g("54"),
+              _cents(g("01") * Decimal("0.06") + g("02") * Decimal("0.12") + g("03") * rate), "=", slack("54")),
+        Check("55 = 21 % × (86 + 88)", g("55"), _cents(g("86", "88") * rate), "=", slack("55")),
+        Check("56 + 57 = 21 % × 87", g("56", "57"), _cents(g("87") * rate), "=", slack("56", "57")),
+        Check("55 + 56 + 57 <= 59 (self-assessed VAT is deducted)", g("55", "56", "57"), g("59"), "<=", ZERO),
+        Check("63 <= 21 % × 85", g("63"), _cents(g("85") * rate), "<=", slack("63")),
+        Check("64 <= 21 % × 49", g("64"), _cents(g("49") * rate), "<=", slack("64")),
+    ]
+
+
+def _vat_number(raw: str | None) -> str:
+    """A VAT number as Intervat lists it: no separators, upper case, Greece as EL, a Belgian one with ten digits
+    (an old nine-digit number gets its leading 0)."""
+    text = re.sub(r"[^0-9A-Za-z]", "", raw or "").upper()
+    if text.startswith("GR"):
+        return "EL" + text[2:]
+    if text.startswith("BE") and re.fullmatch(r"BE[0-9]{9}", text):
+        return "BE0" + text[2:]
+    return text
+
+
+@dataclass
+class Listing:
+    """Rows of a listing, and the customers left out of it with the reason (no usable VAT number, ...)."""
+
+    rows: list[Any]
+    left_out: list[str]
+
+
+def intra_listing(engine: sa.Engine, period: VatPeriod) -> Listing:
+    """The intra-community listing: per EU customer VAT number and code (L goods, S services), the period's IC
+    sales (44/46) less its credit notes on them (48)."""
+    tables = reflect_tables(engine)
+    invoices, entries = tables["invoices"], tables["vat_return_entries"]
+    query = (
+        sa.select(invoices.c.counterparty_vat_number, invoices.c.counterparty_name, entries.c.treatment,
+                  entries.c.grid, entries.c.amount)
+        .join(invoices, invoices.c.order_id == entries.c.order_id)
+        .where(_in_period(invoices, period), invoices.c.direction == "Income",
+               entries.c.grid.in_(("44", "46", "48")))
+    )
+    totals: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    left_out: list[str] = []
+    with engine.connect() as connection:
+        for raw_vat, name, treatment, grid, amount in connection.execute(query):
+            vat_number = _vat_number(raw_vat)
+            if vat_number.startswith("BE") or not eu_vat.is_valid(vat_number):
+                left_out.append(f"{name or '?'}: {'no' if not raw_vat else 'not a valid'} EU VAT number "
+                                f"({raw_vat or ''}; grid {grid}, {amount})")
+                continue
+            code = "L" if treatment == "ic_goods" else "S"
+            totals[(vat_number, code)] += (-1 if grid == "48" else 1) * Decimal(str(amount))
+    rows = []
+    for (vat_number, code), amount in sorted(totals.items()):
+        amount = _cents(amount)
+        if amount < 0:
+            left_out.append(f"{vat_number} {code}: credit notes exceed the sales ({amount}); correct the earlier "
+                            "listing instead")
+        elif amount > 0:
+            rows.append(IntraClient(vat_number[:2], vat_number[2:], code, amount))
+    return Listing(rows, left_out)
+
+
+def client_listing(engine: sa.Engine, year: int) -> Listing:
+    """The annual listing: Belgian customers (BE VAT number) billed CLIENT_LISTING_THRESHOLD or more in `year`,
+    turnover 00-03 + 45 less 49, VAT 54 less 64."""
+    tables = reflect_tables(engine)
+    invoices, entries = tables["invoices"], tables["vat_return_entries"]
+    in_year = sa.and_(invoices.c.order_date >= date(year, 1, 1), invoices.c.order_date <= date(year, 12, 31),
+                      invoices.c.is_deleted.is_(False), invoices.c.direction == "Income")
+    query = (
+        sa.select(invoices.c.counterparty_vat_number, invoices.c.counterparty_name, entries.c.grid, entries.c.amount)
+        .join(invoices, invoices.c.order_id == entries.c.order_id)
+        .where(in_year, entries.c.grid.in_((*_TURNOVER_GRIDS, _TURNOVER_CREDIT_GRID, "54", "64")))
+    )
+    turnover: dict[str, Decimal] = defaultdict(Decimal)
+    vat: dict[str, Decimal] = defaultdict(Decimal)
+    left_out: list[str] = []
+    with engine.connect() as connection:
+        for raw_vat, name, grid, amount in connection.execute(query):
+            vat_number = _vat_number(raw_vat)
+            amount = Decimal(str(amount))
+            if not vat_number.startswith("BE"):
+                continue  # not a Belgian customer: not in this listing
+            if not belgian_vat.is_valid(vat_number):
+                left_out.append(f"{name or '?'}: {raw_vat!r} is not a valid Belgian VAT number")
+                continue
+            if grid in _TURNOVER_GRIDS:
+                turnover[vat_number] += amount
+            elif grid == _TURNOVER_CREDIT_GRID:
+                turnover[vat_number] -= amount
+            else:
+                vat[vat_number] += amount if grid == "54" else -amount
+    rows = [ListedClient(number, _cents(turnover[number]), _cents(vat[number]))
+            for number in sorted(turnover) if turnover[number] >= CLIENT_LISTING_THRESHOLD]
+    return Listing(rows, sorted(set(left_out)))
+
+
+def declarant(engine: sa.Engine) -> Declarant:
+    """The warehouse's company as Intervat's declarant, from its own party row. Its e-mail address is left for the
+    accountant to add: Intervat's schema refuses many real addresses (top-level domains over five letters)."""
+    party_id = warehouse_company(engine)
+    if party_id is None:
+        raise VatReturnError("the warehouse has no company yet: run `billit-etl sync` first")
+    parties = reflect_tables(engine)["parties"]
+    with engine.connect() as connection:
+        party = connection.execute(sa.select(parties).where(parties.c.party_id == party_id)).first()
+    vat_number = _vat_number(party.vat_number_raw if party is not None else None)
+    if not _BELGIAN_VAT_NUMBER.match(vat_number):
+        raise VatReturnError(
+            f"the company (PartyID {party_id}) has no Belgian VAT number in the warehouse "
+            f"({'none' if not vat_number else vat_number[:2] + '…'}): the Belgian VAT return does not apply"
+        )
+    assert party is not None
+    return Declarant(vat_number=vat_number, name=party.name or party.display_name or str(party_id),
+                     street=" ".join(filter(None, (party.street, party.street_number))) or None,
+                     postcode=party.zipcode, city=party.city, country=party.country_code or "BE")
