@@ -483,8 +483,12 @@ def vat_return(period: PeriodOption, xml: XmlOption = None, warehouse_url: Wareh
     for count, what in ((report.left_out, "amount(s) not in the return: see bi_vat_return_exceptions"),
                         (report.to_review, "amount(s) in the return to review: see bi_vat_return_exceptions"),
                         (report.inferred_lines, "line(s) with an inferred treatment: see bi_vat_return_inferred_lines"),
-                        (report.pending_orders, "order(s) listed by Billit but not loaded yet (any period): see "
-                                                "billit-etl status")):
+                        (report.pending_orders, "order(s) listed by Billit but not loaded yet (any period), so "
+                                                "the return may be incomplete: see billit-etl status"),
+                        (report.undated, "amount(s) of orders without an invoice date, in no return: see "
+                                         "bi_vat_return_exceptions"),
+                        (report.received_late, "purchase invoice(s) of the period reached Billit after it ended: "
+                                               "if the period is filed, deduct them in the current return")):
         if count:
             console.print(f"[yellow]{count} {what}[/]")
     if not all(check.passed for check in report.checks):

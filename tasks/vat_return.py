@@ -8,25 +8,22 @@ intra-community listing and of the annual listing of Belgian customers; `declara
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from stdnum.be import vat as belgian_vat
-from stdnum.eu import vat as eu_vat
 
 from connectors.warehouse import reflect_tables
+from tasks.normalise.identifiers import normalise_vat_number
 from tasks.vat_xml import Declarant, IntraClient, ListedClient, VatPeriod
 from tasks.warehouse import warehouse_company
 
 ZERO = Decimal("0.00")
 # The annual client listing holds Belgian customers billed 250 EUR or more (excl. VAT) in the year.
 CLIENT_LISTING_THRESHOLD = Decimal("250.00")
-_BELGIAN_VAT_NUMBER = re.compile(r"^BE[01][0-9]{9}$")
 # Grids the declarant owes (XX) and may deduct or recover (YY); 71 = XX − YY or 72 = YY − XX.
 OWED_GRIDS = ("54", "55", "56", "57", "61", "63")
 RECOVERABLE_GRIDS = ("59", "62", "64")
@@ -65,6 +62,10 @@ class VatReturn:
     to_review: int = 0  # amounts in it that need a look (is_reported true)
     inferred_lines: int = 0
     pending_orders: int = 0  # orders Billit listed that are not loaded yet (any period)
+    undated: int = 0  # amounts of orders without an invoice date (any period): in no return
+    # Purchase invoices dated in the period that reached Billit after it ended: the right to deduct is exercised
+    # in the return of the period the invoice is received in (a filed return does not change).
+    received_late: int = 0
 
 
 def _cents(amount: Decimal) -> Decimal:
@@ -138,9 +139,19 @@ def vat_return(engine: sa.Engine, period: VatPeriod) -> VatReturn:
             .where(_in_period(invoices, period), lines.c.treatment_source == "inferred")
         ).scalar_one()
         pending = connection.execute(sa.select(sa.func.count()).select_from(tables["pending_orders"])).scalar_one()
+        undated = connection.execute(
+            sa.select(sa.func.count()).select_from(exceptions.join(invoices, invoices.c.order_id ==
+                                                                   exceptions.c.order_id))
+            .where(invoices.c.order_date.is_(None), invoices.c.is_deleted.is_(False))
+        ).scalar_one()
+        received_late = connection.execute(
+            sa.select(sa.func.count()).select_from(invoices)
+            .where(_in_period(invoices, period), invoices.c.direction == "Cost",
+                   invoices.c.created_at >= period.last_day + timedelta(days=1))
+        ).scalar_one()
     result = VatReturn(period, dict(grids), dict(self_assessed), left_out=reported.get(False, 0),
                        to_review=reported.get(True, 0), inferred_lines=int(inferred),
-                       pending_orders=int(pending))
+                       pending_orders=int(pending), undated=int(undated), received_late=int(received_late))
     owed = sum((grids.get(grid, ZERO) for grid in OWED_GRIDS), ZERO)
     recoverable = sum((grids.get(grid, ZERO) for grid in RECOVERABLE_GRIDS), ZERO)
     result.grids["71" if owed >= recoverable else "72"] = abs(owed - recoverable)
@@ -170,15 +181,28 @@ def _checks(grids: dict[str, Decimal], entries: dict[str, int]) -> list[Check]:
     ]
 
 
-def _vat_number(raw: str | None) -> str:
-    """A VAT number as Intervat lists it: no separators, upper case, Greece as EL, a Belgian one with ten digits
-    (an old nine-digit number gets its leading 0)."""
-    text = re.sub(r"[^0-9A-Za-z]", "", raw or "").upper()
-    if text.startswith("GR"):
-        return "EL" + text[2:]
-    if text.startswith("BE") and re.fullmatch(r"BE[0-9]{9}", text):
-        return "BE0" + text[2:]
-    return text
+def _vat_number(raw: str | None, country: str | None = None) -> tuple[str, bool]:
+    """(the VAT number as Intervat lists it, whether it is valid): separators and case repaired, Greece as EL, an
+    old nine-digit Belgian number with its leading 0, a number without its prefix given the party's country."""
+    if not (raw or "").strip():
+        return "", False
+    identifier = normalise_vat_number(raw or "", country_hint=country)
+    return (identifier.value or "").upper(), identifier.is_valid
+
+
+def _sales_amounts(engine: sa.Engine, grids: tuple[str, ...], *conditions: Any) -> list[Any]:
+    """(VAT number as given, the customer's country, name, treatment, grid, amount) of sales entries."""
+    tables = reflect_tables(engine)
+    invoices, entries, parties = tables["invoices"], tables["vat_return_entries"], tables["parties"]
+    query = (
+        sa.select(invoices.c.counterparty_vat_number, parties.c.country_code, invoices.c.counterparty_name,
+                  entries.c.treatment, entries.c.grid, entries.c.amount)
+        .join(invoices, invoices.c.order_id == entries.c.order_id)
+        .outerjoin(parties, parties.c.party_id == invoices.c.counterparty_party_id)
+        .where(invoices.c.direction == "Income", entries.c.grid.in_(grids), *conditions)
+    )
+    with engine.connect() as connection:
+        return list(connection.execute(query))
 
 
 @dataclass
@@ -192,26 +216,19 @@ class Listing:
 def intra_listing(engine: sa.Engine, period: VatPeriod) -> Listing:
     """The intra-community listing: per EU customer VAT number and code (L goods, S services), the period's IC
     sales (44/46) less its credit notes on them (48)."""
-    tables = reflect_tables(engine)
-    invoices, entries = tables["invoices"], tables["vat_return_entries"]
-    query = (
-        sa.select(invoices.c.counterparty_vat_number, invoices.c.counterparty_name, entries.c.treatment,
-                  entries.c.grid, entries.c.amount)
-        .join(invoices, invoices.c.order_id == entries.c.order_id)
-        .where(_in_period(invoices, period), invoices.c.direction == "Income",
-               entries.c.grid.in_(("44", "46", "48")))
-    )
+    invoices = reflect_tables(engine)["invoices"]
     totals: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     left_out: list[str] = []
-    with engine.connect() as connection:
-        for raw_vat, name, treatment, grid, amount in connection.execute(query):
-            vat_number = _vat_number(raw_vat)
-            if vat_number.startswith("BE") or not eu_vat.is_valid(vat_number):
-                left_out.append(f"{name or '?'}: {'no' if not raw_vat else 'not a valid'} EU VAT number "
-                                f"({raw_vat or ''}; grid {grid}, {amount})")
-                continue
-            code = "L" if treatment == "ic_goods" else "S"
-            totals[(vat_number, code)] += (-1 if grid == "48" else 1) * Decimal(str(amount))
+    for raw_vat, country, name, treatment, grid, amount in _sales_amounts(
+        engine, ("44", "46", "48"), _in_period(invoices, period)
+    ):
+        vat_number, valid = _vat_number(raw_vat, country)
+        if not valid or vat_number.startswith("BE"):
+            left_out.append(f"{name or '?'}: {'no' if not raw_vat else 'not a valid'} EU VAT number "
+                            f"({raw_vat or ''}; grid {grid}, {amount})")
+            continue
+        code = "L" if treatment == "ic_goods" else "S"
+        totals[(vat_number, code)] += (-1 if grid == "48" else 1) * Decimal(str(amount))
     rows = []
     for (vat_number, code), amount in sorted(totals.items()):
         amount = _cents(amount)
@@ -224,35 +241,31 @@ def intra_listing(engine: sa.Engine, period: VatPeriod) -> Listing:
 
 
 def client_listing(engine: sa.Engine, year: int) -> Listing:
-    """The annual listing: Belgian customers (BE VAT number) billed CLIENT_LISTING_THRESHOLD or more in `year`,
-    turnover 00-03 + 45 less 49, VAT 54 less 64."""
-    tables = reflect_tables(engine)
-    invoices, entries = tables["invoices"], tables["vat_return_entries"]
+    """The annual listing: Belgian customers (a Belgian VAT number, or a bare number of a customer in Belgium)
+    billed CLIENT_LISTING_THRESHOLD or more in `year`: turnover 00-03 + 45 less 49, VAT 54 less 64."""
+    invoices = reflect_tables(engine)["invoices"]
     in_year = sa.and_(invoices.c.order_date >= date(year, 1, 1), invoices.c.order_date <= date(year, 12, 31),
-                      invoices.c.is_deleted.is_(False), invoices.c.direction == "Income")
-    query = (
-        sa.select(invoices.c.counterparty_vat_number, invoices.c.counterparty_name, entries.c.grid, entries.c.amount)
-        .join(invoices, invoices.c.order_id == entries.c.order_id)
-        .where(in_year, entries.c.grid.in_((*_TURNOVER_GRIDS, _TURNOVER_CREDIT_GRID, "54", "64")))
-    )
+                      invoices.c.is_deleted.is_(False), invoices.c.order_type.in_(("Invoice", "CreditNote")))
     turnover: dict[str, Decimal] = defaultdict(Decimal)
     vat: dict[str, Decimal] = defaultdict(Decimal)
     left_out: list[str] = []
-    with engine.connect() as connection:
-        for raw_vat, name, grid, amount in connection.execute(query):
-            vat_number = _vat_number(raw_vat)
-            amount = Decimal(str(amount))
-            if not vat_number.startswith("BE"):
-                continue  # not a Belgian customer: not in this listing
-            if not belgian_vat.is_valid(vat_number):
-                left_out.append(f"{name or '?'}: {raw_vat!r} is not a valid Belgian VAT number")
-                continue
-            if grid in _TURNOVER_GRIDS:
-                turnover[vat_number] += amount
-            elif grid == _TURNOVER_CREDIT_GRID:
-                turnover[vat_number] -= amount
-            else:
-                vat[vat_number] += amount if grid == "54" else -amount
+    for raw_vat, country, name, _treatment, grid, amount in _sales_amounts(
+        engine, (*_TURNOVER_GRIDS, _TURNOVER_CREDIT_GRID, "54", "64"), in_year
+    ):
+        vat_number, valid = _vat_number(raw_vat, country)
+        if not vat_number.startswith("BE") and (country or "BE").upper() != "BE":
+            continue  # a customer abroad: not in this listing
+        if not valid or not vat_number.startswith("BE"):
+            left_out.append(f"{name or '?'}: {'no' if not raw_vat else repr(raw_vat) + ' is not a'} valid Belgian "
+                            "VAT number")
+            continue
+        amount = Decimal(str(amount))
+        if grid in _TURNOVER_GRIDS:
+            turnover[vat_number] += amount
+        elif grid == _TURNOVER_CREDIT_GRID:
+            turnover[vat_number] -= amount
+        else:
+            vat[vat_number] += amount if grid == "54" else -amount
     rows = [ListedClient(number, _cents(turnover[number]), _cents(vat[number]))
             for number in sorted(turnover) if turnover[number] >= CLIENT_LISTING_THRESHOLD]
     return Listing(rows, sorted(set(left_out)))
@@ -267,8 +280,9 @@ def declarant(engine: sa.Engine) -> Declarant:
     parties = reflect_tables(engine)["parties"]
     with engine.connect() as connection:
         party = connection.execute(sa.select(parties).where(parties.c.party_id == party_id)).first()
-    vat_number = _vat_number(party.vat_number_raw if party is not None else None)
-    if not _BELGIAN_VAT_NUMBER.match(vat_number):
+    vat_number, valid = _vat_number(party.vat_number_raw if party is not None else None,
+                                    party.country_code if party is not None else None)
+    if not valid or not vat_number.startswith("BE"):
         raise VatReturnError(
             f"the company (PartyID {party_id}) has no Belgian VAT number in the warehouse "
             f"({'none' if not vat_number else vat_number[:2] + '…'}): the Belgian VAT return does not apply"

@@ -285,9 +285,8 @@ def _normalise_order(
             "total_incl": group.number("TotalIncl", MONEY), "taxable_base": group.number("Mtvh", MONEY),
             "financial_reduction_amount": group.number("FinancialReductionAmount", MONEY),
         })
-        taxable = rows.vat_groups[-1]["taxable_base"]
-        priced_groups.append(Priced(number, vat, taxable if taxable is not None else rows.vat_groups[-1]["total_excl"],
-                                    rows.vat_groups[-1]["total_vat"], code or header_code))
+        priced_groups.append(Priced(number, vat, _taxable_base(rows.vat_groups[-1]), rows.vat_groups[-1]["total_vat"],
+                                    code or header_code))
     rows.vat_return_entries, rows.vat_return_exceptions = vat_return_rows(
         invoice, priced_lines, priced_groups, purchase_grid=purchase_grid
     )
@@ -351,18 +350,28 @@ def _vat_percentage(item: _Fields, direction: str, code: str | None) -> Decimal 
     return item.number("VATPercentage", PERCENT)
 
 
+def _taxable_base(group: Row) -> Decimal | None:
+    """A VAT group's taxable base: `Mtvh`, which a cash discount makes smaller than `TotalExcl`. An `Mtvh` of 0
+    on a group with a net and no cash discount says nothing (docs/reference/billit-api.md#cash-discount)."""
+    taxable, net = group["taxable_base"], group["total_excl"]
+    if taxable is None or (taxable == 0 and net and not group["financial_reduction_amount"]):
+        return net
+    return taxable
+
+
 _EXEMPTION_KEYS = re.compile(r"exempt|note|comment|title", re.IGNORECASE)
 
 
 def _exemption_text(source: Mapping[str, Any]) -> str:
     """The texts of an order, line or VAT group that may state a VAT exemption. Where Billit puts a received
     invoice's exemption reason is not documented (docs/bi.md#vat-return): any text under a key naming an
-    exemption, a note, a comment or a title, there and in its CustomFields."""
-    texts = []
-    for holder in (source, source.get("CustomFields")):
+    exemption, a note, a comment or a title, and every text of its CustomFields."""
+    texts = [value for key, value in source.items() if isinstance(value, str) and _EXEMPTION_KEYS.search(str(key))]
+    custom = source.get("CustomFields")
+    # CustomFields is an object of strings on orders and lines; parties show a list (of {Key, Value} objects).
+    for holder in (custom,) if isinstance(custom, Mapping) else custom if isinstance(custom, list) else ():
         if isinstance(holder, Mapping):
-            texts += [value for key, value in holder.items()
-                      if isinstance(value, str) and (holder is not source or _EXEMPTION_KEYS.search(str(key)))]
+            texts += [value for value in holder.values() if isinstance(value, str)]
     return " | ".join(text.strip() for text in texts if text.strip())
 
 

@@ -236,6 +236,12 @@ PURCHASE_GRIDS: Mapping[str, GridRule] = {
     "standard_12": GridRule((_P,), ("59",), ("85",), ("63",)),
     "standard_21": GridRule((_P,), ("59",), ("85",), ("63",)),
     "zero_rated": GridRule((_P,), (), ("85",), ()),
+    # 0 % from a supplier outside Belgium whose invoice says nothing of reverse charge: the buyer may owe the VAT.
+    "zero_rated_foreign": GridRule(
+        (_P,), (), ("85",), (), review=True,
+        note="0 % from a supplier outside Belgium that names no reverse charge: check whether you owe the VAT "
+        "(55/56)",
+    ),
     "reverse_charge_domestic": GridRule((_P, "87"), ("56", "59"), ("85",), (), self_assessed=True),
     # Reverse charge from an EU supplier is a service: an IC supply of goods is exempt (K), not reverse-charged.
     "reverse_charge_eu": GridRule((_P, "88"), ("55", "59"), ("84",), (), self_assessed=True),
@@ -319,19 +325,27 @@ def _plain(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).lower()
 
 
-# What an exemption text says, in the three languages Belgian invoices use (and English). Matched without
-# accents and case. A Belgian supplier's 0 % invoice that names the co-contractor rule (art. 20 RD no. 1,
-# "medecontractant") or reverse charge is a domestic reverse-charge purchase.
-_CO_CONTRACTOR_TEXT = re.compile(
-    r"medecontract|co-?contract|autoliquidation|verlegging van (?:de )?heffing|btw verlegd|verlegd|"
-    r"reverse[ -]?charge|vatex-eu-ae"
+# What an exemption text says, in the languages Belgian invoices use (and English, German). Matched without
+# accents and case.
+_REVERSE_CHARGE_TEXT = re.compile(
+    r"medecontract|co-?contract|autoliquidation|verlegging van (?:de )?heffing|verlegd|reverse[ -]?charge|"
+    r"steuerschuldnerschaft|vatex-eu-ae"
 )
-# An EU supplier's 0 % invoice: goods (an exempt IC supply, art. 138 of the VAT Directive) or services (reverse
-# charge under art. 196). Billit's own K text says "goods and services", which tells nothing.
-_GOODS_TEXT = re.compile(r"\bgoods\b|goederen|\bbiens\b|\bwaren\b|livraison|levering|art(?:icle|ikel|\.)?\s*138\b")
+_INTRA_COMMUNITY_TEXT = re.compile(
+    r"intra-?communit|intracommunautai?re?|innergemeinschaftlich|vatex-eu-ic|art(?:icle|ikel|\.)?\s*(?:138|39\s*bis)\b"
+)
+# An exemption that is not an intra-community one (art. 44 of the Belgian VAT Code, art. 132/135 of the
+# Directive: medical, education, financial services, ...): nothing to self-assess.
+_NON_IC_EXEMPTION_TEXT = re.compile(r"vrijgesteld|vrijstelling|exoner|exempt|befreit|steuerfrei|art(?:icle|ikel|\.)?\s*"
+                          r"(?:44|132|135)\b")
+# Goods (an exempt IC supply, art. 138 of the Directive) or services (reverse charge, art. 196). Billit's own K
+# text says "goods and services": goods win only when services are not named too.
+_GOODS_TEXT = re.compile(
+    r"\bgoods\b|goederen|\bbiens\b|\bwaren\b|livraison|levering|lieferung|art(?:icle|ikel|\.)?\s*138\b"
+)
 _SERVICES_TEXT = re.compile(
-    r"\bservices?\b|diensten|dienstverlening|prestations?|art(?:icle|ikel|\.)?\s*(?:44|196)\b|"
-    r"reverse[ -]?charge|autoliquidation|verlegd|vatex-eu-ae"
+    r"\bservices?\b|diensten|dienstverl|dienstverrichting|prestations?|dienstleistung|"
+    r"art(?:icle|ikel|\.)?\s*196\b"
 )
 
 
@@ -341,21 +355,34 @@ def _infer_received_zero_rate(
     """(treatment, reason) for a 0 % purchase line whose code is Cost "1" (or none), where the data says more.
 
     Billit gives every received Peppol invoice the cost code "1" whatever its treatment
-    (docs/reference/billit-api.md#vat), so the code cannot tell an IC acquisition or a co-contractor purchase from
-    a 0 % domestic one.
+    (docs/reference/billit-api.md#vat), so the code cannot tell an IC acquisition or a reverse-charge purchase
+    from a 0 % domestic one. The supplier's VAT number (else its country) and the exemption text can:
+
+    * another EU member state's VAT number: an IC acquisition, unless the text names a non-IC exemption;
+    * a supplier in another member state without a VAT number, or outside the EU, whose text names reverse
+      charge or an IC supply: the buyer owes the VAT (art. 51 §2 1° of the VAT Code);
+    * a Belgian supplier whose text names the co-contractor rule or reverse charge: co-contractor (87/56).
     """
     text = _plain(exemption_text or "")
     match = _VAT_NUMBER_PREFIX.match(counterparty_vat_number or "")
     prefix = match.group(1).upper() if match else None
-    if prefix is not None and prefix != "BE" and prefix in _EU_MEMBER_STATES:
+    reverse_charge, intra_community = bool(_REVERSE_CHARGE_TEXT.search(text)), bool(_INTRA_COMMUNITY_TEXT.search(text))
+    exempt = bool(_NON_IC_EXEMPTION_TEXT.search(text)) and not (reverse_charge or intra_community)
+    eu_vat_number = prefix is not None and prefix != "BE" and prefix in _EU_MEMBER_STATES
+    if region == "EU" and (eu_vat_number or reverse_charge or intra_community) and not exempt:
+        who = f"a {prefix} VAT number" if eu_vat_number else "another member state (no VAT number)"
         goods, services = bool(_GOODS_TEXT.search(text)), bool(_SERVICES_TEXT.search(text))
         if goods and not services:
-            return "ic_goods", f"0 % from a supplier with a {prefix} VAT number whose exemption text names goods: " \
+            return "ic_goods", f"0 % from a supplier with {who} whose exemption text names goods: " \
                 "intra-community acquisition of goods (86)"
-        said = "names services" if services and not goods else "does not say goods or services: assumed services"
-        return "ic_services", f"0 % from a supplier with a {prefix} VAT number whose exemption text {said}: " \
+        said = ("names goods and services: assumed services" if goods else "names services") if services \
+            else "does not say goods or services: assumed services"
+        return "ic_services", f"0 % from a supplier with {who} whose exemption text {said}: " \
             "intra-community acquisition of services (88)"
-    if region == "BE" and _CO_CONTRACTOR_TEXT.search(text):
+    if region == "non-EU" and reverse_charge:
+        return "reverse_charge_non_eu", "0 % from a supplier outside the EU whose exemption text names reverse " \
+            "charge: services, VAT due by the buyer (87/56)"
+    if region == "BE" and reverse_charge:
         return "reverse_charge_domestic", "0 % from a Belgian supplier whose exemption text names the " \
             "co-contractor rule (reverse charge): VAT due by the buyer (87/56)"
     return None
@@ -455,11 +482,18 @@ def classify_vat(
         if inferred is not None:
             (treatment, reason), source = inferred, "inferred"
             notes.append(reason)
+        elif direction_key == "Cost" and region in ("EU", "non-EU"):
+            treatment = "zero_rated_foreign"
     else:
         assert row is not None and row.treatment is not None  # every non-S/Z row names its treatment
         treatment = row.treatment
         if treatment == "reverse_charge":
             treatment = _reverse_charge_treatment(region)
+        elif treatment in ("ic_goods", "ic_services") and direction_key == "Income" and region == "non-EU":
+            # 44/46 and the IC listing are for customers in another member state; outside the EU the service is
+            # supplied abroad and the goods are exported (art. 21 §2, 39 of the VAT Code): 47.
+            treatment = "export"
+            notes.append(f"code {code} to a customer outside the EU: an operation abroad (47), not intra-community")
         elif treatment == "import" and import_deferral_licence:
             treatment = "import_deferred"
 

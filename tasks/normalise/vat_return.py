@@ -6,8 +6,10 @@ The rules (docs/bi.md#vat-return):
   #vat), so a grid's base is the group's taxable base (`Mtvh`, which a cash discount makes smaller than
   its net) and its VAT the group's `TotalVAT`: the VAT the invoice shows.
 * **Lines where a group cannot say which grid**: when the lines a group adds up have more than one treatment
-  (two 0 % codes under one rate, or an inferred treatment on some lines only), those lines are used, added up per
-  treatment; so are lines at a rate no group has, and all lines of an order without groups.
+  (two 0 % codes under one rate, or an inferred treatment on some lines only), the group's base and VAT are
+  shared out over the treatments in proportion to the lines' nets (so its rounding and cash discount stay). Lines
+  at a rate no group has, and all lines of an order without groups, are added up per treatment and rate, with the
+  VAT computed as Billit does for a group. An order with totals but neither lines nor groups is an exception.
 * **Self-assessed VAT** (reverse charge, IC acquisitions, imports under a deferral licence) is the base times the
   Belgian rate (`SELF_ASSESSED_RATE`), rounded half-up to the cent once per group, and marked
   `is_self_assessed`.
@@ -53,7 +55,7 @@ class Priced:
 
 @dataclass(frozen=True)
 class _Part:
-    source: str  # "vat_group" or "line"
+    source: str  # "vat_group", "line" or "order"
     number: int
     vat: VatClassification
     base: Decimal
@@ -69,40 +71,66 @@ def _rate_key(item: Priced) -> Decimal | None:
     return item.vat.rate if item.vat.is_known else None
 
 
-def _added_up(source_note: str, lines: Sequence[Priced]) -> list[_Part]:
-    """Lines added up per treatment (and rate), numbered by their first line."""
-    parts: dict[tuple[Any, ...], _Part] = {}
+def _by_treatment(lines: Sequence[Priced]) -> dict[tuple[Any, ...], list[Priced]]:
+    """Lines grouped by treatment and rate, in first-seen order."""
+    grouped: dict[tuple[Any, ...], list[Priced]] = {}
     for line in lines:
         key = (line.vat.treatment, line.vat.rate, line.vat.is_known, line.vat.treatment_source)
-        known = parts.get(key)
-        base, vat = line.base or Decimal(0), line.vat_amount or Decimal(0)
-        parts[key] = _Part("line", line.number, line.vat, base, vat, source_note) if known is None else _Part(
-            "line", known.number, known.vat, known.base + base, known.vat_amount + vat, source_note
-        )
-    return list(parts.values())
+        grouped.setdefault(key, []).append(line)
+    return grouped
+
+
+def _added_up(source_note: str, lines: Sequence[Priced]) -> list[_Part]:
+    """Lines of an order without a VAT group for their rate, per treatment and rate. The VAT is computed as Billit
+    does for a group (the rate once on the summed nets, rounded), not added up from the lines' rounded VATs."""
+    parts = []
+    for members in _by_treatment(lines).values():
+        vat = members[0].vat
+        base = sum((line.base or Decimal(0) for line in members), Decimal(0))
+        tax = _cents(base * vat.rate / 100) if vat.is_known else sum(
+            (line.vat_amount or Decimal(0) for line in members), Decimal(0))
+        parts.append(_Part("line", members[0].number, vat, base, tax, source_note))
+    return parts
+
+
+def _shared_out(group: Priced, members: Sequence[Priced]) -> list[_Part]:
+    """A VAT group whose lines have several treatments: the group's base and VAT (its rounding, its cash discount)
+    shared out over the treatments in proportion to the lines' nets; the last treatment takes the remainder so
+    the parts add up to the group exactly."""
+    note = f"VAT group {group.number} adds up lines of different treatments: shared out by the lines' nets"
+    grouped = list(_by_treatment(members).values())
+    nets = [sum((line.base or Decimal(0) for line in lines), Decimal(0)) for lines in grouped]
+    total = sum(nets, Decimal(0))
+    base, vat = group.base or Decimal(0), group.vat_amount or Decimal(0)
+    parts, base_left, vat_left = [], base, vat
+    for index, (lines, net) in enumerate(zip(grouped, nets, strict=True)):
+        last = index == len(grouped) - 1
+        part_base = base_left if last else (_cents(base * net / total) if total else Decimal(0))
+        part_vat = vat_left if last else (_cents(vat * net / total) if total else Decimal(0))
+        base_left, vat_left = base_left - part_base, vat_left - part_vat
+        parts.append(_Part("line", lines[0].number, lines[0].vat, part_base, part_vat, note))
+    return parts
 
 
 def _parts(lines: Sequence[Priced], groups: Sequence[Priced]) -> list[_Part]:
     if not groups:
         return _added_up("the order has no VAT groups: its lines are used", lines)
     parts: list[_Part] = []
-    covered: set[int] = set()
     for group in groups:
         same_rate = [line for line in lines if _rate_key(line) == _rate_key(group)]
         groups_at_rate = [other for other in groups if _rate_key(other) == _rate_key(group)]
-        # One group per rate adds up all the rate's lines; several (one per 0 % code) split them by code.
+        # One group per rate adds up all the rate's lines; several (one per 0 % code) split them by code. Lines
+        # whose code no group has are in the groups' amounts all the same: the groups decide, never counted twice.
         members = same_rate if len(groups_at_rate) == 1 else [line for line in same_rate if line.code == group.code]
-        covered.update(line.number for line in members)
-        treatments = {(line.vat.treatment, line.vat.is_known) for line in members}
-        if len(treatments) > 1:
-            parts += _added_up(f"VAT group {group.number} adds up lines of different treatments: the lines are used",
-                               members)
+        if len({(line.vat.treatment, line.vat.is_known) for line in members}) > 1:
+            parts += _shared_out(group, members)
             continue
         # The lines say more than the group where they carry their own code or an inferred treatment.
         vat = members[0].vat if members and members[0].vat.is_known else group.vat
         parts.append(_Part("vat_group", group.number, vat, group.base if group.base is not None else Decimal(0),
                            group.vat_amount or Decimal(0)))
-    rest = [line for line in lines if line.number not in covered]
+    grouped_rates = {_rate_key(group) for group in groups}
+    rest = [line for line in lines if _rate_key(line) not in grouped_rates]
     return parts + _added_up("no VAT group has the line's rate: the line is used", rest)
 
 
@@ -127,7 +155,13 @@ def vat_return_rows(
             "reason": reason[:500], "currency": currency, "base": part.base, "vat": part.vat_amount,
         })
 
-    for part in _parts(lines, groups):
+    parts = _parts(lines, groups)
+    if not parts and (invoice.get("total_excl") or invoice.get("total_vat")):
+        # Totals without lines or VAT groups: nothing says which grid. Listed, never dropped.
+        parts = [_Part("order", 0, VatClassification(None, Decimal(0), None, None, (), (), False,
+                                                     "the order has totals but no lines or VAT groups"),
+                       invoice.get("total_excl") or Decimal(0), invoice.get("total_vat") or Decimal(0))]
+    for part in parts:
         if part.base == 0 and part.vat_amount == 0:
             continue
         if not part.vat.is_known or part.vat.treatment is None:

@@ -46,6 +46,12 @@ Q3_ORDERS = [
     dated(purchase([("21", "0", "500.00", None)], party=BE_PARTY), "2026-08-15"),
     dated(purchase([("1", "21", "100.00", None)], party=BE_PARTY), "2026-09-15"),
 ]
+# Outside Q3: a Belgian customer whose VAT number has no BE prefix (May), and an invoice without a date.
+OTHER_ORDERS = [
+    dated(sale([("4", "21", "300.00", None)], party={"PartyID": 9010, "Name": "Bakkerij", "VATNumber": "0417497106",
+                                                      "CountryCode": "BE"}), "2026-05-10"),
+    {**sale([("4", "21", "50.00", None)]), "Supplier": COMPANY},
+]
 Q3_GRIDS = {"03": "1,000.00", "54": "210.00", "46": "500.00", "44": "300.00", "48": "40.00", "82": "1,600.00",
             "88": "1,000.00", "87": "500.00", "55": "210.00", "56": "105.00", "59": "336.00", "71": "189.00"}
 
@@ -59,7 +65,7 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sa.En
     sync_tasks._engine_for.cache_clear()
     engine = create_warehouse_engine(url)
     upgrade(engine)
-    load_orders(engine, Q3_ORDERS, stream="orders_test", run_id="r1")
+    load_orders(engine, Q3_ORDERS + OTHER_ORDERS, stream="orders_test", run_id="r1")
     claim_company(engine, COMPANY["PartyID"])
     yield engine
     engine.dispose()
@@ -84,6 +90,7 @@ def test_the_quarter_has_the_hand_computed_grids_and_a_valid_xml_draft(warehouse
     assert result.exit_code == 0, result.output
     assert grid_rows(result.output) == Q3_GRIDS
     assert "CHECK" not in result.output and result.output.count(" ok ") == 6
+    assert "1 amount(s) of orders without an invoice date, in no return" in result.output
     valid(tmp_path / "q3.xml", "NewTVA-in_v0_9.xsd")
     xml = (tmp_path / "q3.xml").read_text()
     assert '<vat:Amount GridNumber="71">189.00</vat:Amount>' in xml and "<vat:Quarter>3</vat:Quarter>" in xml
@@ -126,6 +133,7 @@ def test_the_annual_client_listing_holds_belgian_customers_only(warehouse: sa.En
     result = runner.invoke(app, ["vat-listing", "clients", "--year", "2026", "--xml", str(tmp_path / "lk.xml")])
     assert result.exit_code == 0, result.output
     assert "BE0477472701 │ 1,000.00 │ 210.00" in result.output
+    assert "BE0417497106 │   300.00 │  63.00" in result.output  # its VAT number came without the BE prefix
     valid(tmp_path / "lk.xml", "NewLK-in_v0_9.xsd")
     empty = runner.invoke(app, ["vat-listing", "clients", "--year", "2025", "--xml", str(tmp_path / "nil.xml")])
     assert empty.exit_code == 0 and "nil listing" in empty.output

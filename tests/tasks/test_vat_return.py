@@ -25,6 +25,9 @@ BE_PARTY = {"PartyID": 9001, "Name": "Bouw BV", "VATNumber": "BE0477472701", "Co
 DE_PARTY = {"PartyID": 9002, "Name": "Software GmbH", "VATNumber": "DE129273398", "CountryCode": "DE"}
 US_PARTY = {"PartyID": 9003, "Name": "Cloud Inc", "VATNumber": None, "CountryCode": "US"}
 FR_PARTY = {"PartyID": 9004, "Name": "Pièces SARL", "VATNumber": "FR40303265045", "CountryCode": "FR"}
+GB_PARTY = {"PartyID": 9005, "Name": "Tea Ltd", "VATNumber": "GB980780684", "CountryCode": "GB"}
+NL_PARTY = {"PartyID": 9006, "Name": "Kliniek BV", "VATNumber": "NL004495445B01", "CountryCode": "NL"}
+DE_NO_VAT_NUMBER = {"PartyID": 9007, "Name": "Berater", "VATNumber": None, "CountryCode": "DE"}
 
 _next_id = iter(range(700_001, 800_000))
 
@@ -189,6 +192,55 @@ CASES: dict[str, Case] = {
         [received_peppol("0", "60.00", BE_PARTY, Comments="Bestelling maart")], {"82": "60.00"}),
     "received 21 % from a Belgian supplier": Case([received_peppol("21", "334.80", BE_PARTY)],
                                                   {"82": "334.80", "59": "70.31"}),
+    # --- found by an accountant's independent check --------------------------------------------------------
+    # Two groups at 0 % (codes 55 and 51) over lines without a code: the groups decide, 80.00 counted once.
+    "sales two 0 % groups over lines without a code": Case(
+        [sale([(None, "0", "50.00", None), (None, "0", "30.00", None)], party=FR_PARTY, groups=[
+            {"VentilationCode": "55", "VATPercentage": "0", "TotalExcl": "50.00", "TotalVAT": "0.00", "Mtvh": "50.00"},
+            {"VentilationCode": "51", "VATPercentage": "0", "TotalExcl": "30.00", "TotalVAT": "0.00", "Mtvh": "30.00"},
+        ])], {"44": "50.00", "46": "30.00"}),
+    # Totals without lines or groups: nothing says which grid; an exception, never dropped.
+    "sales with totals only": Case([sale([], groups=[], TotalExcl="100.00", TotalVAT="21.00")], {}, exceptions=1),
+    # A 2 % cash discount on one 0 % group over two codes: shared out by the lines' nets, 78.40 = 49.00 + 29.40.
+    "sales cash discount on a group of two codes": Case(
+        [sale([("55", "0", "50.00", None), ("51", "0", "30.00", None)], header_code="55", party=FR_PARTY, groups=[
+            {"VentilationCode": "55", "VATPercentage": "0", "TotalExcl": "80.00", "TotalVAT": "0.00",
+             "Mtvh": "78.40", "FinancialReductionAmount": "1.60"}])], {"44": "49.00", "46": "29.40"}),
+    # No VAT groups: the VAT is computed as Billit does, 14.97 × 21 % = 3.1437 -> 3.14, not 3 × 1.05.
+    "sales without groups, group rounding": Case([sale([("4", "21", "4.99", "1.05")] * 3, groups=[])],
+                                                 {"03": "14.97", "54": "3.14"}),
+    # An Mtvh of 0 on a group with a net and no cash discount says nothing: the net is the base.
+    "sales group with an Mtvh of 0": Case([sale([("4", "21", "100.00", None)], groups=[
+        {"VentilationCode": "4", "VATPercentage": "21", "TotalExcl": "100.00", "TotalVAT": "21.00", "Mtvh": "0.00"}])],
+        {"03": "100.00", "54": "21.00"}),
+    # Codes 51/55 to a customer outside the EU: an export / a service abroad (47), not 44/46.
+    "sales codes 51 and 55 outside the EU": Case(
+        [sale([("55", "0", "100.00", None)], party=US_PARTY), sale([("51", "0", "500.00", None)], party=GB_PARTY)],
+        {"47": "600.00"}),
+    "received goods text that also says reverse charge": Case(
+        [received_peppol("0", "100.00", FR_PARTY,
+                         Comments="Intra-community supply of goods - reverse charge (art. 138)")],
+        {"82": "100.00", "86": "100.00", "55": "21.00", "59": "21.00"}, self_assessed={"55": "21.00", "59": "21.00"}),
+    "received German IC supply text": Case(
+        [received_peppol("0", "200.00", DE_PARTY, Comments="Steuerfreie innergemeinschaftliche Lieferung")],
+        {"82": "200.00", "86": "200.00", "55": "42.00", "59": "42.00"}, self_assessed={"55": "42.00", "59": "42.00"}),
+    "received reverse charge from an EU supplier without a VAT number": Case(
+        [received_peppol("0", "400.00", DE_NO_VAT_NUMBER, Comments="Reverse charge")],
+        {"82": "400.00", "88": "400.00", "55": "84.00", "59": "84.00"}, self_assessed={"55": "84.00", "59": "84.00"}),
+    "received reverse charge from outside the EU": Case(
+        [received_peppol("0", "100.00", US_PARTY, Comments="VAT reverse charge")],
+        {"82": "100.00", "87": "100.00", "56": "21.00", "59": "21.00"}, self_assessed={"56": "21.00", "59": "21.00"}),
+    # An exempt service (art. 44 VAT Code / art. 132 Directive) from NL: nothing to self-assess; to review.
+    "received exempt service from an EU supplier": Case(
+        [received_peppol("0", "100.00", NL_PARTY, Comments="Vrijgesteld van btw, art. 44 W.BTW / art. 132 richtlijn")],
+        {"82": "100.00"}, exceptions=1),
+    "received 0 % from outside the EU without a text": Case([received_peppol("0", "70.00", US_PARTY)],
+                                                            {"82": "70.00"}, exceptions=1),
+    # CustomFields as a list of {Key, Value} objects (the shape parties have).
+    "received co-contractor text in a CustomFields list": Case(
+        [received_peppol("0", "100.00", BE_PARTY,
+                         CustomFields=[{"Key": "TaxExemptionReason", "Value": "BTW verlegd"}])],
+        {"82": "100.00", "87": "100.00", "56": "21.00", "59": "21.00"}, self_assessed={"56": "21.00", "59": "21.00"}),
 }
 
 
