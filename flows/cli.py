@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -36,11 +36,8 @@ app = typer.Typer(help="Keep a SQL warehouse in step with Billit, and push invoi
                   pretty_exceptions_show_locals=False)
 sandbox_app = typer.Typer(help="The bundled Billit sandbox server.", no_args_is_help=True)
 db_app = typer.Typer(help="The warehouse schema.", no_args_is_help=True)
-vat_listing_app = typer.Typer(help="Intervat listings of the warehouse's sales, as XML drafts (never submitted).",
-                              no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(db_app, name="db")
-app.add_typer(vat_listing_app, name="vat-listing")
 # Piped into a log or a file, tables are not cut to 80 columns (COLUMNS still wins when set).
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 error_console = Console(stderr=True, soft_wrap=True, highlight=False)  # soft_wrap: one line, however long
@@ -424,129 +421,6 @@ def doctor(
     console.print("docs/reference/billit-api.md#to-confirm explains each check.")
 
 
-PeriodOption = Annotated[str, typer.Option("--period", help="A month (2026-07) or a calendar quarter (2026-Q3).")]
-XmlOption = Annotated[Path | None, typer.Option(
-    "--xml", dir_okay=False, help="Also write the Intervat XML draft to this file (for review; never submitted).")]
-
-
-def _vat_period(text: str) -> Any:
-    from tasks.vat_xml import VatPeriod
-
-    try:
-        return VatPeriod.parse(text)
-    except ValueError as exc:
-        raise OperatorMistake(str(exc)) from None
-
-
-def _write_draft(path: Path, build: Callable[[], bytes]) -> None:
-    """Write the XML draft whole or not at all (a half-written file is never left behind)."""
-    try:
-        document = build()
-    except ValueError as exc:  # the data does not fit Intervat's schema: the message says which value
-        raise OperatorMistake(f"no XML draft written: {exc}") from None
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(document)
-    partial.replace(path)
-    console.print(f"XML draft written to {path} (review it, then upload it to Intervat yourself)")
-
-
-@app.command("vat-return")
-def vat_return(period: PeriodOption, xml: XmlOption = None, warehouse_url: WarehouseOption = None) -> None:
-    """The Belgian periodic VAT return of a month or a quarter: grids, the 71/72 balance and the checks."""
-    _use_warehouse(warehouse_url)
-    with _clear_errors():
-        from tasks.vat_return import declarant
-        from tasks.vat_return import vat_return as read_vat_return
-        from tasks.vat_xml import vat_declaration_xml
-
-        vat_period = _vat_period(period)
-        engine = _up_to_date_warehouse()
-        report = read_vat_return(engine, vat_period)
-        if xml is not None:
-            company = declarant(engine)
-            _write_draft(xml, lambda: vat_declaration_xml(company, vat_period, report.grids,
-                                                          reference=str(vat_period).replace("-", "")))
-    table = Table(title=f"VAT return {vat_period} (EUR)")
-    for column, justify in (("grid", "left"), ("amount", "right"), ("of which self-assessed", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for grid in sorted(report.grids, key=int):
-        assessed = report.self_assessed.get(grid)
-        table.add_row(grid, f"{report.grids[grid]:,.2f}", f"{assessed:,.2f}" if assessed else "")
-    console.print(table)
-    checks = Table(title="Checks")
-    for column in ("check", "actual", "expected", ""):
-        checks.add_column(column, justify="left" if column == "check" else "right")
-    for check in report.checks:
-        checks.add_row(check.name, f"{check.actual:,.2f}", f"{check.expected:,.2f}",
-                       "[green]ok[/]" if check.passed else "[red]CHECK[/]")
-    console.print(checks)
-    for count, what in ((report.left_out, "amount(s) not in the return: see bi_vat_return_exceptions"),
-                        (report.to_review, "amount(s) in the return to review: see bi_vat_return_exceptions"),
-                        (report.inferred_lines, "line(s) with an inferred treatment: see bi_vat_return_inferred_lines"),
-                        (report.pending_orders, "order(s) listed by Billit but not loaded yet (any period), so "
-                                                "the return may be incomplete: see billit-etl status"),
-                        (report.undated, "amount(s) of orders without an invoice date, in no return: see "
-                                         "bi_vat_return_exceptions"),
-                        (report.received_late, "purchase invoice(s) of the period reached Billit after it ended: "
-                                               "if the period is filed, deduct them in the current return")):
-        if count:
-            console.print(f"[yellow]{count} {what}[/]")
-    if not all(check.passed for check in report.checks):
-        raise typer.Exit(1)
-
-
-@vat_listing_app.command("ic")
-def vat_listing_ic(period: PeriodOption, xml: XmlOption = None, warehouse_url: WarehouseOption = None) -> None:
-    """The intra-community listing of a month or quarter: IC sales per EU customer and code (L goods, S services)."""
-    _use_warehouse(warehouse_url)
-    with _clear_errors():
-        from tasks.vat_return import declarant, intra_listing
-        from tasks.vat_xml import intra_listing_xml
-
-        vat_period = _vat_period(period)
-        engine = _up_to_date_warehouse()
-        listing = intra_listing(engine, vat_period)
-        if xml is not None and listing.rows:
-            company = declarant(engine)
-            _write_draft(xml, lambda: intra_listing_xml(company, vat_period, listing.rows))
-    table = Table(title=f"Intra-community listing {vat_period} (EUR)")
-    for column in ("country", "VAT number", "code", "amount"):
-        table.add_column(column, justify="right" if column == "amount" else "left")
-    for row in listing.rows:
-        table.add_row(row.country, row.vat_number, row.code, f"{row.amount:,.2f}")
-    console.print(table if listing.rows else f"nothing to list for {vat_period}: no intra-community sales"
-                  + (" (no XML written: the listing has no nil form)" if xml is not None else ""))
-    for reason in listing.left_out:
-        console.print(f"[yellow]left out: {escape(reason)}[/]")
-
-
-@vat_listing_app.command("clients")
-def vat_listing_clients(
-    year: Annotated[int, typer.Option("--year", min=2000, max=2999, help="The calendar year, e.g. 2026.")],
-    xml: XmlOption = None,
-    warehouse_url: WarehouseOption = None,
-) -> None:
-    """The annual listing of Belgian customers (250 EUR or more excluding VAT in the year)."""
-    _use_warehouse(warehouse_url)
-    with _clear_errors():
-        from tasks.vat_return import client_listing, declarant
-        from tasks.vat_xml import client_listing_xml
-
-        engine = _up_to_date_warehouse()
-        listing = client_listing(engine, year)
-        if xml is not None:
-            company = declarant(engine)
-            _write_draft(xml, lambda: client_listing_xml(company, year, listing.rows))
-    table = Table(title=f"Annual client listing {year} (EUR)")
-    for column in ("VAT number", "turnover", "VAT"):
-        table.add_column(column, justify="left" if column == "VAT number" else "right")
-    for row in listing.rows:
-        table.add_row(row.vat_number, f"{row.turnover:,.2f}", f"{row.vat_amount:,.2f}")
-    console.print(table if listing.rows else f"no Belgian customer reached 250 EUR in {year}: a nil listing")
-    for reason in listing.left_out:
-        console.print(f"[yellow]left out: {escape(reason)}[/]")
-
-
 def _cell(value: object) -> str:
     if value is None:
         return ""
@@ -738,3 +612,6 @@ def main() -> None:
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 
+
+# The VAT return's commands live in their own module; importing it registers them on `app`.
+from flows import cli_vat  # noqa: E402, F401

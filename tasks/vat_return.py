@@ -61,7 +61,6 @@ class VatReturn:
     left_out: int = 0  # amounts not in the return (bi_vat_return_exceptions, is_reported false)
     to_review: int = 0  # amounts in it that need a look (is_reported true)
     inferred_lines: int = 0
-    pending_orders: int = 0  # orders Billit listed that are not loaded yet (any period)
     undated: int = 0  # amounts of orders without an invoice date (any period): in no return
     # Purchase invoices dated in the period that reached Billit after it ended: the right to deduct is exercised
     # in the return of the period the invoice is received in (a filed return does not change).
@@ -78,13 +77,34 @@ def _months(period: VatPeriod) -> list[str]:
 
 
 def _in_period(invoices: sa.Table, period: VatPeriod) -> sa.ColumnElement[bool]:
-    return sa.and_(invoices.c.order_date >= period.first_day, invoices.c.order_date <= period.last_day,
+    return _between(invoices, period.first_day, period.last_day)
+
+
+def _between(invoices: sa.Table, first_day: date, last_day: date) -> sa.ColumnElement[bool]:
+    return sa.and_(invoices.c.order_date >= first_day, invoices.c.order_date <= last_day,
                    invoices.c.is_deleted.is_(False), invoices.c.order_type.in_(("Invoice", "CreditNote")))
 
 
-def missing_orders(engine: sa.Engine, period: VatPeriod) -> int:
+def invoices_between(engine: sa.Engine, first_day: date, last_day: date) -> int:
+    """Invoices and credit notes dated in the period (deleted ones left out)."""
+    invoices = reflect_tables(engine)["invoices"]
+    with engine.connect() as connection:
+        return int(connection.execute(
+            sa.select(sa.func.count()).select_from(invoices).where(_between(invoices, first_day, last_day))
+        ).scalar_one())
+
+
+def pending_count(engine: sa.Engine) -> int:
+    """Orders Billit listed that are not loaded yet, of any period."""
+    with engine.connect() as connection:
+        return int(connection.execute(
+            sa.select(sa.func.count()).select_from(reflect_tables(engine)["pending_orders"])
+        ).scalar_one())
+
+
+def missing_rows(engine: sa.Engine, first_day: date, last_day: date) -> int:
     """Invoices and credit notes of the period with amounts but no VAT-return rows (loaded before migration
-    0005): the return would leave them out."""
+    0005): a return or listing would leave them out."""
     tables = reflect_tables(engine)
     invoices, entries, exceptions = tables["invoices"], tables["vat_return_entries"], tables["vat_return_exceptions"]
     lines = tables["invoice_lines"]
@@ -95,7 +115,7 @@ def missing_orders(engine: sa.Engine, period: VatPeriod) -> int:
                                  sa.func.coalesce(lines.c.total_vat, 0) != 0)),
     )
     query = sa.select(sa.func.count()).select_from(invoices).where(
-        _in_period(invoices, period), has_amounts,
+        _between(invoices, first_day, last_day), has_amounts,
         ~sa.exists().where(entries.c.order_id == invoices.c.order_id),
         ~sa.exists().where(exceptions.c.order_id == invoices.c.order_id),
     )
@@ -103,15 +123,19 @@ def missing_orders(engine: sa.Engine, period: VatPeriod) -> int:
         return int(connection.execute(query).scalar_one())
 
 
+def refuse_missing_rows(engine: sa.Engine, first_day: date, last_day: date, label: str) -> None:
+    """VatReturnError when some invoices of the period have no VAT-return rows."""
+    if missing := missing_rows(engine, first_day, last_day):
+        raise VatReturnError(
+            f"{missing} invoice(s) of {label} were loaded before the warehouse kept VAT-return rows: "
+            "run `billit-etl replay` (or a backfill of the period) first"
+        )
+
+
 def vat_return(engine: sa.Engine, period: VatPeriod) -> VatReturn:
     """The grids of `period`, the 71/72 balance and the checks. VatReturnError when some of the period's
     invoices have no VAT-return rows."""
-    missing = missing_orders(engine, period)
-    if missing:
-        raise VatReturnError(
-            f"{missing} invoice(s) of {period} were loaded before the warehouse kept VAT-return rows: "
-            "run `billit-etl replay` (or a backfill of the period) first"
-        )
+    refuse_missing_rows(engine, period.first_day, period.last_day, str(period))
     monthly = sa.table("bi_vat_return_monthly", sa.column("period"), sa.column("grid"), sa.column("amount"),
                        sa.column("is_self_assessed"), sa.column("entry_count"))
     tables = reflect_tables(engine)
@@ -138,7 +162,6 @@ def vat_return(engine: sa.Engine, period: VatPeriod) -> VatReturn:
             sa.select(sa.func.count()).select_from(lines.join(invoices, invoices.c.order_id == lines.c.order_id))
             .where(_in_period(invoices, period), lines.c.treatment_source == "inferred")
         ).scalar_one()
-        pending = connection.execute(sa.select(sa.func.count()).select_from(tables["pending_orders"])).scalar_one()
         undated = connection.execute(
             sa.select(sa.func.count()).select_from(exceptions.join(invoices, invoices.c.order_id ==
                                                                    exceptions.c.order_id))
@@ -151,7 +174,7 @@ def vat_return(engine: sa.Engine, period: VatPeriod) -> VatReturn:
         ).scalar_one()
     result = VatReturn(period, dict(grids), dict(self_assessed), left_out=reported.get(False, 0),
                        to_review=reported.get(True, 0), inferred_lines=int(inferred),
-                       pending_orders=int(pending), undated=int(undated), received_late=int(received_late))
+                       undated=int(undated), received_late=int(received_late))
     owed = sum((grids.get(grid, ZERO) for grid in OWED_GRIDS), ZERO)
     recoverable = sum((grids.get(grid, ZERO) for grid in RECOVERABLE_GRIDS), ZERO)
     result.grids["71" if owed >= recoverable else "72"] = abs(owed - recoverable)

@@ -175,3 +175,79 @@ def test_a_company_without_a_belgian_vat_number_gets_no_xml(warehouse: sa.Engine
     result = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--xml", str(tmp_path / "q3.xml")])
     assert result.exit_code == 2
     assert "has no Belgian VAT number" in result.output and not (tmp_path / "q3.xml").exists()
+
+
+def test_the_listings_refuse_a_period_loaded_before_the_vat_return_rows(warehouse: sa.Engine) -> None:
+    # A warehouse upgraded from before migration 0005 would otherwise give confident nil listings.
+    with warehouse.begin() as connection:
+        connection.execute(sa.text("DELETE FROM vat_return_entries"))
+    for command in (["vat-listing", "ic", "--period", "2026-Q3"], ["vat-listing", "clients", "--year", "2026"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert "loaded before the warehouse kept VAT-return rows: run `billit-etl replay`" in result.output
+
+
+def test_a_never_synced_warehouse_is_refused_not_reported_as_a_nil_return(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    engine = create_warehouse_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    monkeypatch.setenv("WAREHOUSE_URL", url)
+    sync_tasks._engine_for.cache_clear()
+    for command in (["vat-return", "--period", "2026-Q3"], ["vat-listing", "clients", "--year", "2026"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2 and "no company yet: run `billit-etl sync` first" in result.output
+
+
+def test_an_empty_or_unfinished_period_says_so(warehouse: sa.Engine) -> None:
+    result = runner.invoke(app, ["vat-return", "--period", "2030-Q1"])
+    assert result.exit_code == 0
+    assert "no invoices dated in 2030-Q1: a nil return" in result.output
+    assert "2030-Q1 has not ended yet" in result.output
+
+
+def test_the_xml_draft_is_not_written_over_a_file_unless_forced_and_keeps_its_mode(
+    warehouse: sa.Engine, tmp_path: Path
+) -> None:
+    draft = tmp_path / "q3.xml"
+    draft.write_text("previous")
+    draft.chmod(0o600)
+    refused = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--xml", str(draft)])
+    assert refused.exit_code == 2 and "exists: add --force to replace it" in refused.output
+    assert draft.read_text() == "previous"
+    forced = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--xml", str(draft), "--force"])
+    assert forced.exit_code == 0, forced.output
+    valid(draft, "NewTVA-in_v0_9.xsd")
+    assert draft.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_xml_draft_goes_through_a_symlink_and_to_stdout(warehouse: sa.Engine, tmp_path: Path) -> None:
+    (tmp_path / "shared").mkdir()
+    link = tmp_path / "link.xml"
+    link.symlink_to(tmp_path / "shared" / "real.xml")
+    assert runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--xml", str(link)]).exit_code == 0
+    assert link.is_symlink()
+    valid(tmp_path / "shared" / "real.xml", "NewTVA-in_v0_9.xsd")
+    to_stdout = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--xml", "-"])
+    assert to_stdout.exit_code == 0 and "<vat:VATConsignment" in to_stdout.stdout
+
+
+@pytest.mark.parametrize(("where", "message"), [
+    ("nodir/x.xml", "does not exist (create it, or choose another --xml)"),
+    (".", "not a regular file"),
+])
+def test_an_unwritable_xml_path_is_one_line(warehouse: sa.Engine, where: str, message: str) -> None:
+    result = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--xml", where])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and message in lines[0]
+
+
+def test_no_draft_is_written_when_a_check_fails(warehouse: sa.Engine, tmp_path: Path) -> None:
+    with warehouse.begin() as connection:
+        connection.execute(sa.text("UPDATE vat_return_entries SET amount = 200.00 WHERE grid = '54'"))
+    result = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--xml", str(tmp_path / "q3.xml")])
+    assert result.exit_code == 1
+    assert "not fit for filing, so no XML draft was written" in result.output
+    assert not (tmp_path / "q3.xml").exists()

@@ -1,0 +1,248 @@
+"""`billit-etl vat-return` and `billit-etl vat-listing ic|clients`: the Belgian VAT return of the warehouse, its
+checks and its Intervat XML drafts (docs/bi.md#vat-return). They only read the warehouse; nothing is submitted.
+
+Figures that could mislead end the command loudly: a period whose invoices have no VAT-return rows is refused
+(`replay` first), a failed check exits 1 and writes no draft unless `--force`, and a warehouse that was never
+synced is refused rather than reported as a nil return.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from flows.cli import (
+    OperatorMistake,
+    WarehouseOption,
+    _clear_errors,
+    _up_to_date_warehouse,
+    _use_warehouse,
+    app,
+    console,
+    error_console,
+)
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+vat_listing_app = typer.Typer(help="Intervat listings of the warehouse's sales, as XML drafts (never submitted).",
+                              no_args_is_help=True)
+app.add_typer(vat_listing_app, name="vat-listing")
+
+PeriodOption = Annotated[str, typer.Option("--period", help="A month (2026-07) or a calendar quarter (2026-Q3).")]
+XmlOption = Annotated[Path | None, typer.Option(
+    "--xml", help="Also write the Intervat XML draft to this file ('-' for stdout); never submitted.")]
+ForceOption = Annotated[bool, typer.Option(
+    "--force", help="Replace an existing --xml file; write the draft even when a check failed.")]
+
+
+def _vat_period(text: str) -> Any:
+    from tasks.vat_xml import VatPeriod
+
+    try:
+        return VatPeriod.parse(text)
+    except ValueError as exc:
+        raise OperatorMistake(str(exc)) from None
+
+
+def _checked_target(path: Path, force: bool) -> Path | None:
+    """Where the draft goes (None: stdout), refused before any work if it cannot be written as asked."""
+    if str(path) == "-":
+        return None
+    target = path.resolve()  # a symlink is written through, not replaced
+    if target.exists():
+        if not stat.S_ISREG(target.stat().st_mode):
+            raise OperatorMistake(f"--xml {path}: not a regular file (choose a file path, or '-' for stdout)")
+        if not force:
+            raise OperatorMistake(f"--xml {path} exists: add --force to replace it, or choose another file")
+    elif not target.parent.is_dir():
+        raise OperatorMistake(f"--xml {path}: directory {target.parent} does not exist (create it, or choose another "
+                              "--xml)")
+    if not os.access(target if target.exists() else target.parent, os.W_OK):
+        raise OperatorMistake(f"--xml {path}: not writable (choose another --xml)")
+    return target
+
+
+def _write_draft(path: Path, target: Path | None, build: Callable[[], bytes]) -> None:
+    """Write the XML draft whole or not at all (a half-written file is never left behind); an existing file keeps
+    its permissions."""
+    try:
+        document = build()
+    except ValueError as exc:  # the data does not fit Intervat's schema: the message says which value
+        raise OperatorMistake(f"no XML draft written: {exc}") from None
+    if target is None:
+        sys.stdout.buffer.write(document)
+        sys.stdout.flush()
+        return
+    partial = target.with_name(f".{target.name}.partial")
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o600
+    try:
+        partial.write_bytes(document)
+        partial.chmod(mode)
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise OperatorMistake(f"cannot write --xml {path}: {exc.strerror or exc}") from None
+    error_console.print(f"XML draft written to {path} (review it, then upload it to Intervat yourself)")
+
+
+def _has_company(engine: sa.Engine) -> None:
+    from tasks.warehouse import warehouse_company
+
+    if warehouse_company(engine) is None:
+        raise OperatorMistake("the warehouse has no company yet: run `billit-etl sync` first (a never-synced "
+                              "warehouse would give a nil return)")
+
+
+def _notices(counts: list[tuple[int, str]], notes: Sequence[str] = ()) -> None:
+    for line in [f"{count} {what}" for count, what in counts if count] + list(notes):
+        console.print(f"[yellow]{escape(line)}[/]")
+
+
+def _period_notes(engine: sa.Engine, first_day: date, last_day: date, label: str) -> list[str]:
+    """What a reader of the period's figures must know: nothing in it, not over yet, orders still to load."""
+    from tasks.options import BILLIT_TIME_ZONE
+    from tasks.vat_return import invoices_between, pending_count
+
+    notes = []
+    if not invoices_between(engine, first_day, last_day):
+        notes.append(f"no invoices dated in {label}: a nil return")
+    if last_day >= datetime.now(BILLIT_TIME_ZONE).date():
+        notes.append(f"{label} has not ended yet: its figures can still change")
+    if pending := pending_count(engine):
+        notes.append(f"{pending} order(s) listed by Billit are not loaded yet (any period), so the figures may be "
+                     "incomplete: see billit-etl status")
+    return notes
+
+
+@app.command("vat-return")
+def vat_return(period: PeriodOption, xml: XmlOption = None, force: ForceOption = False,
+               warehouse_url: WarehouseOption = None) -> None:
+    """The Belgian periodic VAT return of a month or a quarter: grids, the 71/72 balance and the checks.
+
+    Exit 1 when a check fails (no --xml draft then, unless --force). Rules: docs/bi.md#vat-return.
+    """
+    _use_warehouse(warehouse_url)
+    with _clear_errors():
+        from tasks.vat_return import declarant
+        from tasks.vat_return import vat_return as read_vat_return
+        from tasks.vat_xml import vat_declaration_xml
+
+        vat_period = _vat_period(period)
+        target = _checked_target(xml, force) if xml is not None else None
+        engine = _up_to_date_warehouse()
+        _has_company(engine)
+        report = read_vat_return(engine, vat_period)
+        failed = [check.name for check in report.checks if not check.passed]
+        if xml is not None and (force or not failed):
+            company = declarant(engine)
+            _write_draft(xml, target, lambda: vat_declaration_xml(company, vat_period, report.grids,
+                                                                  reference=str(vat_period).replace("-", "")))
+        notes = _period_notes(engine, vat_period.first_day, vat_period.last_day, str(vat_period))
+    out = console if xml is None or str(xml) != "-" else error_console
+    table = Table(title=f"VAT return {vat_period} (EUR)")
+    for column in ("grid", "amount", "of which self-assessed"):
+        table.add_column(column, justify="left" if column == "grid" else "right", overflow="fold")
+    for grid in sorted(report.grids, key=int):
+        assessed = report.self_assessed.get(grid)
+        table.add_row(grid, f"{report.grids[grid]:,.2f}", f"{assessed:,.2f}" if assessed else "")
+    out.print(table)
+    checks = Table(title="Checks")
+    for column in ("check", "actual", "expected", "tolerance", ""):
+        checks.add_column(column, justify="left" if column == "check" else "right", overflow="fold")
+    for check in report.checks:
+        checks.add_row(check.name, f"{check.actual:,.2f}", f"{check.expected:,.2f}", f"{check.tolerance:,.2f}",
+                       "[green]ok[/]" if check.passed else "[red]CHECK[/]")
+    out.print(checks)
+    _notices([(report.left_out, "amount(s) not in the return: see bi_vat_return_exceptions"),
+              (report.to_review, "amount(s) in the return to review: see bi_vat_return_exceptions"),
+              (report.inferred_lines, "line(s) with an inferred treatment: see bi_vat_return_inferred_lines"),
+              (report.undated, "amount(s) of orders without an invoice date, in no return: see "
+                               "bi_vat_return_exceptions"),
+              (report.received_late, "purchase invoice(s) dated in the period reached Billit after it ended (they "
+                                     "are in the grids above; if the period is already filed, deduct them in the "
+                                     "current return)")], notes)
+    if failed:
+        error_console.print(f"[red]{len(failed)} check(s) failed ({'; '.join(failed)}): the return is not fit for "
+                            f"filing{'' if xml is None or force else ', so no XML draft was written'}[/]")
+        raise typer.Exit(1)
+
+
+@vat_listing_app.command("ic")
+def vat_listing_ic(period: PeriodOption, xml: XmlOption = None, force: ForceOption = False,
+                   warehouse_url: WarehouseOption = None) -> None:
+    """The intra-community listing of a month or quarter: IC sales per EU customer and code (L goods, S services)."""
+    _use_warehouse(warehouse_url)
+    with _clear_errors():
+        from tasks.vat_return import declarant, intra_listing, refuse_missing_rows
+        from tasks.vat_xml import intra_listing_xml
+
+        vat_period = _vat_period(period)
+        target = _checked_target(xml, force) if xml is not None else None
+        engine = _up_to_date_warehouse()
+        _has_company(engine)
+        refuse_missing_rows(engine, vat_period.first_day, vat_period.last_day, str(vat_period))
+        listing = intra_listing(engine, vat_period)
+        if xml is not None and listing.rows:
+            company = declarant(engine)
+            _write_draft(xml, target, lambda: intra_listing_xml(company, vat_period, listing.rows))
+        notes = _period_notes(engine, vat_period.first_day, vat_period.last_day, str(vat_period))
+    out = console if xml is None or str(xml) != "-" else error_console
+    table = Table(title=f"Intra-community listing {vat_period} (EUR)")
+    for column in ("country", "VAT number", "code", "amount"):
+        table.add_column(column, justify="right" if column == "amount" else "left", overflow="fold")
+    for row in listing.rows:
+        table.add_row(row.country, row.vat_number, row.code, f"{row.amount:,.2f}")
+    if listing.rows:
+        table.add_row("", "total", "", f"{sum(row.amount for row in listing.rows):,.2f}")
+        out.print(table)
+    else:
+        out.print(f"nothing to list for {vat_period}: no intra-community sales"
+                  + (" (no XML written: the listing has no nil form)" if xml is not None else ""))
+    for reason in listing.left_out:
+        out.print(f"[yellow]left out: {escape(reason)}[/]")
+    _notices([], notes)
+
+
+@vat_listing_app.command("clients")
+def vat_listing_clients(
+    year: Annotated[int, typer.Option("--year", min=2000, max=2999, help="The calendar year, e.g. 2026.")],
+    xml: XmlOption = None,
+    force: ForceOption = False,
+    warehouse_url: WarehouseOption = None,
+) -> None:
+    """The annual listing of Belgian customers (250 EUR or more excluding VAT in the year)."""
+    _use_warehouse(warehouse_url)
+    with _clear_errors():
+        from tasks.vat_return import client_listing, declarant, refuse_missing_rows
+        from tasks.vat_xml import client_listing_xml
+
+        target = _checked_target(xml, force) if xml is not None else None
+        engine = _up_to_date_warehouse()
+        _has_company(engine)
+        first_day, last_day = date(year, 1, 1), date(year, 12, 31)
+        refuse_missing_rows(engine, first_day, last_day, str(year))
+        listing = client_listing(engine, year)
+        if xml is not None:
+            company = declarant(engine)
+            _write_draft(xml, target, lambda: client_listing_xml(company, year, listing.rows))
+        notes = _period_notes(engine, first_day, last_day, str(year))
+    out = console if xml is None or str(xml) != "-" else error_console
+    table = Table(title=f"Annual client listing {year} (EUR)")
+    for column in ("VAT number", "turnover", "VAT"):
+        table.add_column(column, justify="left" if column == "VAT number" else "right", overflow="fold")
+    for row in listing.rows:
+        table.add_row(row.vat_number, f"{row.turnover:,.2f}", f"{row.vat_amount:,.2f}")
+    out.print(table if listing.rows else f"no Belgian customer reached 250 EUR in {year}: a nil listing")
+    for reason in listing.left_out:
+        out.print(f"[yellow]left out: {escape(reason)}[/]")
+    _notices([], notes)
