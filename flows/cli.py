@@ -364,17 +364,26 @@ def _run_push(limit: int | None, send: bool, transport: str, dry_run: bool, pref
 
 @app.command("load-outbound")
 def load_outbound(
-    invoices_csv: Annotated[Path, typer.Argument(help="CSV with outbound_invoices columns (one row per invoice).")],
-    lines_csv: Annotated[Path, typer.Argument(help="CSV with outbound_invoice_lines columns.")],
+    invoices: Annotated[Path, typer.Argument(help="CSV (; or , separated) or XLSX with outbound_invoices columns "
+                                                  "(one row per invoice).")],
+    lines: Annotated[Path, typer.Argument(help="CSV or XLSX with outbound_invoice_lines columns.")],
     warehouse_url: WarehouseOption = None,
 ) -> None:
-    """Load invoices to push from two CSV files (e.g. samples/) into outbound_invoices and their lines."""
+    """Load invoices to push from two CSV or XLSX files (e.g. samples/) into outbound_invoices and their lines; exit
+    1 if a row Billit already has differs (it is not changed) or a push run holds one (docs/warehouse.md)."""
     _use_warehouse(warehouse_url)
     with _clear_errors():
-        from tasks.outbound_files import load_outbound_csv
+        from tasks.outbound_files import load_outbound_files
 
-        invoices, lines = load_outbound_csv(_preflight(billit=False), invoices_csv, lines_csv)
-    console.print(f"loaded {invoices} invoices and {lines} lines into outbound_invoices / outbound_invoice_lines")
+        loaded = load_outbound_files(_preflight(billit=False), invoices, lines)
+    taken = loaded.taken
+    console.print(f"read {loaded.read[0]}; {loaded.read[1]}")
+    console.print(f"loaded {loaded.invoices} invoices and {loaded.lines} lines into outbound_invoices / "
+                  f"outbound_invoice_lines: {taken.inserted} new, {taken.updated} changed, {taken.unchanged} unchanged")
+    for note in loaded.attention:
+        error_console.print(f"[red]{escape(note)}[/]")
+    if loaded.attention:
+        raise typer.Exit(1)
 
 
 @app.command()
