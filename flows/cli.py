@@ -125,6 +125,7 @@ def _one_line(exc: Exception) -> tuple[str, int]:
     from tasks.landing import LandingError
     from tasks.options import InvalidSyncOption
     from tasks.outbound_files import OutboundFileError
+    from tasks.outbound_source import OutboundSourceError
     from tasks.vat_return import VatReturnError
     from tasks.warehouse import CompanyMismatch
 
@@ -133,8 +134,8 @@ def _one_line(exc: Exception) -> tuple[str, int]:
         return f"{message} (see .env.example)", 2
     if isinstance(exc, BillitError):
         return f"Billit: {message}", 1
-    mistakes = (WarehouseError, CompanyMismatch, InvalidSyncOption, LandingError, OutboundFileError, OperatorMistake,
-                VatReturnError, OSError)
+    mistakes = (WarehouseError, CompanyMismatch, InvalidSyncOption, LandingError, OutboundFileError,
+                OutboundSourceError, OperatorMistake, VatReturnError, OSError)
     if isinstance(exc, mistakes):
         return message, 2
     # A bug or bad data: the first line only (an SQL error's next lines hold the statement and its parameters).
@@ -321,44 +322,68 @@ def push(
     send: Annotated[bool, typer.Option("--send", help="Also send created invoices (commands/send).")] = False,
     transport: Annotated[str, typer.Option(help="Transport for --send: Peppol, SMTP, ...")] = "Peppol",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; send and write nothing.")] = False,
+    source: Annotated[Path | None, typer.Option(
+        "--source", help="A .sql file of two named queries (-- name: invoices, -- name: lines) over your own "
+                         "tables, taken into outbound_invoices before the push (docs/warehouse.md).")] = None,
     warehouse_url: WarehouseOption = None,
     prefect: PrefectOption = None,
 ) -> None:
     """Create pending outbound_invoices rows in Billit, exactly once; exit 1 if a row was rejected or failed."""
     _use_warehouse(warehouse_url)
     with _clear_errors():
-        ok = _run_push(limit, send, transport, dry_run, prefect)
+        ok = _run_push(limit, send, transport, dry_run, prefect, source)
     if not ok:
         raise typer.Exit(1)
 
 
-def _run_push(limit: int | None, send: bool, transport: str, dry_run: bool, prefect: bool | None) -> bool:
-    """Push (as a flow when Prefect is used), print the outcome; True when no row was rejected or failed."""
+def _run_push(limit: int | None, send: bool, transport: str, dry_run: bool, prefect: bool | None,
+              source: Path | None = None) -> bool:
+    """Take the source in (if any), push (as a flow when Prefect is used) and print the outcome: the table and,
+    when rows were rejected, failed or changed after create, one line. True when none was."""
+    from tasks.outbound_source import read_source_file
+
     use_prefect = bool(os.environ.get("PREFECT_API_URL")) if prefect is None else prefect
     engine = _preflight(billit=True)
+    if source is not None:
+        read_source_file(source)  # a file without both queries is refused before any work
     if use_prefect:
-        from flows.push import warehouse_invoices_to_billit
+        from flows.push import PushIncomplete, warehouse_invoices_to_billit
 
         state = warehouse_invoices_to_billit(limit=limit, send=send, transport=transport, dry_run=dry_run,
-                                             return_state=True)
-        summary = state.result(raise_on_failure=False)
-        if isinstance(summary, BaseException):
-            error_console.print(f"[red]{escape(str(summary))}[/]")
-            return False
+                                             source=None if source is None else str(source), return_state=True)
+        result: Any = state.result(raise_on_failure=False)
+        if isinstance(result, BaseException) and not isinstance(result, PushIncomplete):
+            raise result  # a refused source or a crash: one line from _clear_errors
+        summary: dict[str, Any] = result.summary if isinstance(result, PushIncomplete) else result
     else:
-        from tasks.push import PushOptions, run_push
+        from tasks.outbound_source import take_in_source
+        from tasks.push import PushOptions
+        from tasks.sync import push_invoices
 
-        summary = run_push(PushOptions(limit=limit, send=send, transport=transport, dry_run=dry_run), engine=engine)
+        taken = take_in_source(engine, source, dry_run=dry_run) if source is not None else None
+        summary = push_invoices(PushOptions(limit=limit, send=send, transport=transport, dry_run=dry_run),
+                                engine=engine, taken=taken)
     table = Table(title="warehouse -> Billit" + (" (dry run: nothing sent)" if dry_run else ""))
     table.add_column("outcome")
     table.add_column("rows", justify="right")
+    taken = summary.get("source")
+    if taken:
+        for key, label in (("invoices", "source invoices"), ("inserted", "  new"), ("updated", "  updated"),
+                           ("unchanged", "  unchanged"), ("busy", "  held by a push run (next time)"),
+                           ("changed_after_create", "  changed after create"),
+                           ("still_changed_after_create", "  changed after create, flagged before")):
+            if key in ("invoices", "inserted", "updated", "unchanged") or taken[key]:
+                table.add_row(label, str(taken[key]))
     for key in ("considered", "created", "already_existed", "sent", "rejected", "failed"):
         table.add_row(key.replace("_", " "), str(summary[key]))
     for reason, count in {**summary["rejected_by_reason"], **summary["not_sent_by_reason"]}.items():
         table.add_row(f"  {reason}", str(count))
     console.print(table)
     if not summary["ok"]:
-        console.print("[red]some rows were rejected or failed: see outbound_invoices.last_error_code / last_error[/]")
+        console.print(f"[red]{escape(summary['message'])}[/]")
+    elif taken and taken["still_changed_after_create"]:
+        console.print(f"[yellow]{taken['still_changed_after_create']} row(s) flagged changed_after_create earlier "
+                      "still differ from the source: see outbound_invoices.change_reason[/]")
     return bool(summary["ok"])
 
 
