@@ -1,17 +1,25 @@
 """The reverse flow's work: push `outbound_invoices` rows into Billit exactly once, and write each outcome back.
 
-For each batch of rows:
+Rows flow through a sliding window (at most `PushOptions.window` rows in flight, claimed `batch_size` at a time):
 
-1. **Claim** the rows (`claimed_by`, `claimed_at`) in one conditional UPDATE, so two runs started at once never
-   push the same row; a claim older than the lease (a crashed run) can be taken over.
-2. **Validate** locally; rows that cannot succeed are `rejected` with every reason and never sent.
-3. **Check Billit first** for every row attempted before: an order with its ExternalProviderID means an earlier
-   attempt committed (its answer was lost), so that order is recorded instead of creating another.
+1. **Claim** a few rows (`claimed_by` = host/pid/run, `claimed_at`) in one conditional UPDATE, so concurrent runs
+   (processes or Prefect workers) split the rows between them and never push the same row. A live run refreshes
+   its claims (`claimed_at`) every minute; a claim older than the lease, or held by a dead process on this host,
+   is taken over. A **credit note** is not claimed while the invoice it credits (`about_invoice_number` = an
+   outbound row's `order_number`) is still waiting in the table: it goes once that invoice is created, in this
+   run or a later one, and keeps a `WaitingForInvoice` reason meanwhile.
+2. **Validate** locally; rows that cannot succeed are `rejected` with every reason and never sent. So is an
+   `external_id` that collides with another row's when case and trailing spaces are ignored (Billit matches
+   ExternalProviderID that way, so the two rows could not be told apart).
+3. **Check Billit first** for every row attempted before: an order with exactly its ExternalProviderID means an
+   earlier attempt committed (its answer was lost), so that order is recorded instead of creating another.
 4. **Count the attempt, then create** with `POST /v1/orders` carrying `ExternalProviderID` and the row's stable
    idempotency key. The attempt is committed before the POST, so a crash after it is seen by the next run
    (step 3). A 409, or a timeout or dropped connection after sending, is resolved by looking the order up by
-   ExternalProviderID; Billit's 400s are recorded on the row (`rejected`) and the batch goes on; what stays
-   unresolved after the client's retries is `failed` and tried again by the next run.
+   ExternalProviderID; Billit's 400s are recorded on the row (`rejected`) and the others go on; what stays
+   unresolved after the client's retries is `failed` and tried again by the next run. A row in backoff holds
+   its place in the window but no HTTP slot (the client sleeps outside its semaphore), and never holds up the
+   rows claimed after it. A 401/403 stops the run at once: every other row would get the same answer.
 5. **Send** (optional): customers not on Peppol stay `created` with the reason; the others are sent in batches,
    an order Billit already shows as sent is recorded rather than sent twice, and a refused batch is retried
    order by order to find the culprit.
@@ -21,9 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +43,7 @@ import sqlalchemy as sa
 
 from connectors.aio import first_error
 from connectors.billit import (
+    BillitAuthError,
     BillitClient,
     BillitConflictError,
     BillitError,
@@ -44,12 +56,19 @@ from connectors.billit import (
 from connectors.warehouse import reflect_tables, write_transaction
 from tasks.normalise.identifiers import normalise_identifier, normalise_vat_number
 from tasks.outbound import idempotency_key, order_payload, validate
+from tasks.warehouse import process_alive
 
 logger = logging.getLogger("billit_pipelines.push")
 
-CLAIM_LEASE = timedelta(minutes=30)
+# A live run refreshes its claims every HEARTBEAT; a claim not refreshed for CLAIM_LEASE belongs to a dead run.
+HEARTBEAT = timedelta(minutes=1)
+CLAIM_LEASE = timedelta(minutes=5)
 SEND_BATCH = 50
 NOT_ON_PEPPOL = "TheCustomerIsNotActiveOnPeppol"
+WAITING_FOR_INVOICE = "WaitingForInvoice"
+# Orders read to find one by ExternalProviderID: enough for every case-or-space variant of one id.
+FIND_ORDER_MATCHES = 50
+EXTERNAL_ID_COLLISION = "ExternalIdCollision"
 
 
 @dataclass
@@ -61,6 +80,11 @@ class PushSummary:
     rejected: Counter[str] = field(default_factory=Counter)
     failed: int = 0
     not_sent: Counter[str] = field(default_factory=Counter)
+    # Credit notes left pending because the invoice they credit is not created yet.
+    waiting: int = 0
+    # Pushable rows another live run holds, and until when (its claims expire without a heartbeat).
+    held_elsewhere: int = 0
+    held_until: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -70,7 +94,9 @@ class PushSummary:
         return {
             "considered": self.considered, "created": self.created, "already_existed": self.already_existed,
             "sent": self.sent, "rejected": sum(self.rejected.values()), "rejected_by_reason": dict(self.rejected),
-            "failed": self.failed, "not_sent_by_reason": dict(self.not_sent),
+            "failed": self.failed, "not_sent_by_reason": dict(self.not_sent), "waiting": self.waiting,
+            "held_elsewhere": self.held_elsewhere,
+            "held_until": self.held_until.isoformat(sep=" ", timespec="seconds") if self.held_until else None,
         }
 
 
@@ -81,25 +107,59 @@ class PushOptions:
     transport: str = "Peppol"
     check_participants: bool = True
     dry_run: bool = False
-    batch_size: int = 200
+    # Rows claimed at a time: small, so that concurrent runs share the rows.
+    batch_size: int = 20
+    # Rows in flight at most (created or in backoff); the client bounds the HTTP requests themselves.
+    window: int = 100
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def new_run_id() -> str:
+    """`host/pid/uuid`: a claim names the process that holds it, so a dead one's claims can be freed at once."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex}"
+
+
 async def push_outbound(billit: BillitClient, engine: sa.Engine, options: PushOptions) -> PushSummary:
-    """Create (and optionally send) every pushable row, batch by batch, until none is left or `limit` is hit."""
+    """Create (and optionally send) every pushable row through the window, until none is left or `limit` is hit."""
     summary = PushSummary()
-    run_id = uuid.uuid4().hex
+    run_id = new_run_id()
+    if not options.dry_run:
+        # One cheap read first: a wrong key or company stops here, before any row is claimed or POSTed.
+        await billit.list_page(ODataQuery(top=1))
     try:
-        await _push_all(billit, engine, options, summary, run_id)
-        if options.send and not options.dry_run:
-            await _send_created(billit, engine, summary, options, run_id)
+        async with _heartbeat(engine, run_id, options.dry_run):
+            await _push_all(billit, engine, options, summary, run_id)
+            if options.send and not options.dry_run:
+                await _send_created(billit, engine, summary, options, run_id)
     finally:
         if not options.dry_run:
             await asyncio.to_thread(_release, engine, run_id)
+    if not options.dry_run:
+        summary.waiting = await asyncio.to_thread(_mark_waiting, engine)
+    summary.held_elsewhere, summary.held_until = await asyncio.to_thread(_held_elsewhere, engine, run_id)
     return summary
+
+
+@asynccontextmanager
+async def _heartbeat(engine: sa.Engine, run_id: str, dry_run: bool) -> AsyncIterator[None]:
+    """Refresh this run's claims every HEARTBEAT while it works, so only a dead run's claims ever expire."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT.total_seconds())
+            await asyncio.to_thread(_refresh_claims, engine, run_id)
+
+    task = None if dry_run else asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
 
 
 async def _push_all(
@@ -107,51 +167,88 @@ async def _push_all(
 ) -> None:
     remaining = options.limit
     seen: set[str] = set()
-    # Two batches overlap: the next one is claimed, validated and counted while the creates of the
-    # previous one are still in flight, so the HTTP slots do not idle between batches.
-    in_flight: list[asyncio.Task[None]] = []
+    in_flight = 0  # rows claimed and not finished (created, rejected or failed)
+    room = asyncio.Condition()
+    batches: set[asyncio.Task[None]] = set()
+
+    async def row_done() -> None:
+        nonlocal in_flight
+        async with room:
+            in_flight -= 1
+            room.notify_all()
+
     with first_error():
         async with asyncio.TaskGroup() as group:
             while remaining is None or remaining > 0:
                 size = options.batch_size if remaining is None else min(options.batch_size, remaining)
+                async with room:  # wait for room in the window: finished rows free it one by one
+                    while in_flight + size > max(options.window, size):
+                        await room.wait()
                 if options.dry_run:
                     rows = await asyncio.to_thread(_pushable_rows, engine, size, seen)
                 else:
                     rows = await asyncio.to_thread(_claim, engine, run_id, size, seen)
                 if not rows:
-                    break
+                    if not batches:
+                        break
+                    # Nothing claimable now, but rows in flight may create invoices that credit notes wait for.
+                    await asyncio.wait(batches, return_when=asyncio.FIRST_COMPLETED)
+                    continue
                 seen.update(row["external_id"] for row in rows)
                 summary.considered += len(rows)
                 if remaining is not None:
                     remaining -= len(rows)
-                in_flight.append(group.create_task(_push_batch(billit, engine, rows, summary, options, run_id)))
-                if len(in_flight) == 2:
-                    await in_flight.pop(0)
+                in_flight += len(rows)
+                batch = group.create_task(_push_batch(billit, engine, rows, summary, options, run_id, row_done))
+                batches.add(batch)
+                batch.add_done_callback(batches.discard)
 
 
 async def _push_batch(
     billit: BillitClient, engine: sa.Engine, rows: list[dict[str, Any]], summary: PushSummary,
-    options: PushOptions, run_id: str,
+    options: PushOptions, run_id: str, row_done: Callable[[], Awaitable[None]],
 ) -> None:
-    lines = await asyncio.to_thread(_lines_of, engine, [row["external_id"] for row in rows])
+    """Validate, count and create one claimed batch; each row frees its place in the window when it is done, and
+    the batch's outcomes are written together."""
+    ids = [row["external_id"] for row in rows]
+    lines, collisions = await asyncio.gather(asyncio.to_thread(_lines_of, engine, ids),
+                                             asyncio.to_thread(_collisions, engine, ids))
     valid: list[tuple[dict[str, Any], dict[str, Any]]] = []
     outcomes: list[dict[str, Any]] = []
     for row in rows:
-        rejection = validate(row, lines.get(row["external_id"], []))
-        if rejection is not None:
+        external_id = row["external_id"]
+        rejection = validate(row, lines.get(external_id, []))
+        if external_id in collisions:
+            summary.rejected[EXTERNAL_ID_COLLISION] += 1
+            outcomes.append(_rejected(external_id, EXTERNAL_ID_COLLISION, collisions[external_id]))
+        elif rejection is not None:
             summary.rejected[rejection.code] += 1
-            outcomes.append({"external_id": row["external_id"], "status": "rejected",
-                             "last_error_code": rejection.code, "last_error": rejection.message})
+            outcomes.append(_rejected(external_id, rejection.code, rejection.message))
         else:
-            valid.append((row, order_payload(row, lines[row["external_id"]])))
+            valid.append((row, order_payload(row, lines[external_id])))
+    for _ in outcomes:
+        await row_done()
     if options.dry_run:
         summary.created += len(valid)  # would be created
+        for _ in valid:
+            await row_done()
         return
     await asyncio.to_thread(_write_outcomes, engine, outcomes, run_id)
     keyed = [(row, payload, idempotency_key(payload)) for row, payload in valid]
     await asyncio.to_thread(_count_attempts, engine, [(row["external_id"], key) for row, _, key in keyed], run_id)
-    results = await asyncio.gather(*(_create_once(billit, row, payload, key, summary) for row, payload, key in keyed))
+
+    async def create(row: dict[str, Any], payload: dict[str, Any], key: str) -> dict[str, Any]:
+        try:
+            return await _create_once(billit, row, payload, key, summary)
+        finally:
+            await row_done()
+
+    results = await asyncio.gather(*(create(row, payload, key) for row, payload, key in keyed))
     await asyncio.to_thread(_write_outcomes, engine, list(results), run_id)
+
+
+def _rejected(external_id: str, code: str, message: str) -> dict[str, Any]:
+    return {"external_id": external_id, "status": "rejected", "last_error_code": code, "last_error": message}
 
 
 async def _create_once(
@@ -176,8 +273,9 @@ async def _create_once(
     except BillitValidationError as exc:
         code = exc.codes[0] if exc.codes else "ValidationError"
         summary.rejected[code] += 1
-        return {"external_id": external_id, "status": "rejected", "last_error_code": code,
-                "last_error": "; ".join(str(detail) for detail in exc.details) or str(exc)}
+        return _rejected(external_id, code, "; ".join(str(detail) for detail in exc.details) or str(exc))
+    except BillitAuthError:
+        raise  # the key or the company is wrong: every row would get the same answer, so the run stops here
     except BillitError as exc:
         summary.failed += 1
         code = exc.codes[0] if isinstance(exc, BillitHTTPError) and exc.codes else type(exc).__name__
@@ -190,10 +288,18 @@ def _created(external_id: str, order_id: int) -> dict[str, Any]:
 
 
 async def _find_order(billit: BillitClient, external_id: str) -> int | None:
-    """The OrderID Billit holds for this ExternalProviderID (Billit does not enforce its uniqueness: the oldest)."""
-    query = ODataQuery(filter=prop("ExternalProviderID").eq(external_id), orderby=(("OrderID", "asc"),), top=1)
+    """The OrderID Billit holds for exactly this ExternalProviderID. Billit's filter ignores case and trailing
+    spaces (`CaseTwin-1` finds `casetwin-1`'s order), so the matches are compared exactly here; Billit does not
+    enforce uniqueness either, so of several exact matches the oldest."""
+    query = ODataQuery(filter=prop("ExternalProviderID").eq(external_id), orderby=(("OrderID", "asc"),),
+                       top=FIND_ORDER_MATCHES)
     page = await billit.list_page(query)
-    return int(page.items[0]["OrderID"]) if page.items else None
+    if not page.items:
+        return None
+    # The list's items do not carry ExternalProviderID: the full orders do.
+    orders = await billit.get_orders([int(item["OrderID"]) for item in page.items])
+    exact = [order for order in orders if order.get("ExternalProviderID") == external_id]
+    return int(exact[0]["OrderID"]) if exact else None
 
 
 async def _send_created(
@@ -272,8 +378,20 @@ def _sent(row: dict[str, Any]) -> dict[str, Any]:
 # ---- the warehouse side ---------------------------------------------------------------------------------
 
 
+def _awaited_invoice(table: sa.Table) -> Any:
+    """A credit note whose credited invoice is an outbound row not created yet: it waits for it."""
+    invoice = table.alias("credited")
+    return sa.and_(
+        table.c.order_type == "CreditNote",
+        sa.exists().where(invoice.c.order_number == table.c.about_invoice_number,
+                          invoice.c.external_id != table.c.external_id,
+                          invoice.c.status.not_in(("created", "sent"))),
+    )
+
+
 def _pushable(table: sa.Table) -> Any:
-    return sa.and_(table.c.status.in_(("pending", "failed")), table.c.billit_order_id.is_(None))
+    return sa.and_(table.c.status.in_(("pending", "failed")), table.c.billit_order_id.is_(None),
+                   sa.not_(_awaited_invoice(table)))
 
 
 def _sendable(table: sa.Table) -> Any:
@@ -289,21 +407,36 @@ def _pushable_rows(engine: sa.Engine, size: int, exclude: set[str]) -> list[dict
         return [dict(row) for row in connection.execute(query).mappings()]
 
 
+def _dead_claimants(connection: sa.Connection, table: sa.Table) -> list[str]:
+    """Runs on this host whose process is gone: their claims are free at once, without waiting for the lease."""
+    host = socket.gethostname()
+    claimants = connection.execute(
+        sa.select(table.c.claimed_by).where(table.c.claimed_by.like(f"{host}/%")).distinct()
+    ).scalars()
+    dead = []
+    for claimant in claimants:
+        pid = claimant.split("/")[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            dead.append(claimant)
+    return dead
+
+
 def _claim(engine: sa.Engine, run_id: str, size: int | None, exclude: set[str], *, stage: Any = _pushable,
            ) -> list[dict[str, Any]]:
     """Take up to `size` rows of a stage for this run; rows another live run holds are left alone."""
     table = reflect_tables(engine)["outbound_invoices"]
     now = _now()
     ready = stage(table)
-    free = sa.or_(table.c.claimed_by.is_(None), table.c.claimed_at < now - CLAIM_LEASE)
     with write_transaction(engine) as connection:
+        free = sa.or_(table.c.claimed_by.is_(None), table.c.claimed_at < now - CLAIM_LEASE,
+                      table.c.claimed_by.in_(_dead_claimants(connection, table)))
         candidates = sa.select(table.c.external_id).where(ready, free)
         if exclude:
             candidates = candidates.where(table.c.external_id.not_in(sorted(exclude)))
         candidates = candidates.order_by(table.c.external_id).limit(size)
         if connection.dialect.name == "postgresql":
             # Rows another run is claiming right now are skipped, not waited for (and then found taken).
-            candidates = candidates.with_for_update(skip_locked=True)
+            candidates = candidates.with_for_update(of=table, skip_locked=True)
         # On SQLite the write lock is held from BEGIN (write_transaction), so select-then-update is atomic.
         ids = list(connection.execute(candidates).scalars())
         if not ids:
@@ -315,6 +448,76 @@ def _claim(engine: sa.Engine, run_id: str, size: int | None, exclude: set[str], 
             .order_by(table.c.external_id)
         ).mappings()
         return [dict(row) for row in claimed]
+
+
+def _refresh_claims(engine: sa.Engine, run_id: str) -> None:
+    table = reflect_tables(engine)["outbound_invoices"]
+    with write_transaction(engine) as connection:
+        connection.execute(table.update().where(table.c.claimed_by == run_id).values(claimed_at=_now()))
+
+
+def _collisions(engine: sa.Engine, external_ids: list[str]) -> dict[str, str]:
+    """Rows never attempted whose external_id equals another row's once case and surrounding spaces are ignored
+    (Billit's ExternalProviderID filter does that): the reason to reject each. An attempted row keeps its id:
+    its order is found by an exact comparison."""
+    table = reflect_tables(engine)["outbound_invoices"]
+    folded = {external_id.strip().casefold(): external_id for external_id in external_ids}
+    key = sa.func.lower(sa.func.trim(table.c.external_id))
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(table.c.external_id, table.c.attempts).where(key.in_(sorted(folded)))
+        ).all()
+    by_key: dict[str, list[str]] = {}
+    attempted = {external_id for external_id, attempts in rows if attempts}
+    for external_id, _ in rows:
+        by_key.setdefault(external_id.strip().casefold(), []).append(external_id)
+    reasons = {}
+    for external_id in external_ids:
+        twins = [other for other in by_key.get(external_id.strip().casefold(), []) if other != external_id]
+        if twins and external_id not in attempted:
+            reasons[external_id] = (
+                f"external_id {external_id!r} collides with {', '.join(map(repr, sorted(twins)))}: Billit matches "
+                "ExternalProviderID ignoring case and surrounding spaces, so the two could not be told apart "
+                "(rename one)"
+            )
+    return reasons
+
+
+def _mark_waiting(engine: sa.Engine) -> int:
+    """Give every credit note that waits for its invoice the reason, and count them."""
+    table = reflect_tables(engine)["outbound_invoices"]
+    invoice = table.alias("credited")
+    waiting = sa.and_(table.c.status.in_(("pending", "failed")), table.c.billit_order_id.is_(None),
+                      _awaited_invoice(table))
+    with write_transaction(engine) as connection:
+        rows = connection.execute(
+            sa.select(table.c.external_id, table.c.about_invoice_number, invoice.c.external_id, invoice.c.status)
+            .join(invoice, sa.and_(invoice.c.order_number == table.c.about_invoice_number,
+                                   invoice.c.external_id != table.c.external_id))
+            .where(waiting)
+        ).all()
+        for external_id, number, invoice_id, status in rows:
+            connection.execute(table.update().where(table.c.external_id == external_id).values(
+                last_error_code=WAITING_FOR_INVOICE,
+                last_error=f"waits for invoice {number} (outbound row {invoice_id!r}, {status}): created once that "
+                           "invoice exists in Billit",
+            ))
+    return len({row[0] for row in rows})
+
+
+def _held_elsewhere(engine: sa.Engine, run_id: str) -> tuple[int, datetime | None]:
+    """Pushable rows another run holds, and when the last of those claims expires without a heartbeat."""
+    table = reflect_tables(engine)["outbound_invoices"]
+    with engine.connect() as connection:
+        count, latest = connection.execute(
+            sa.select(sa.func.count(), sa.func.max(table.c.claimed_at))
+            .where(_pushable(table), table.c.claimed_by.is_not(None), table.c.claimed_by != run_id,
+                   table.c.claimed_at >= _now() - CLAIM_LEASE)
+        ).one()
+    if not count:
+        return 0, None
+    latest = latest if isinstance(latest, datetime) else datetime.fromisoformat(str(latest))
+    return int(count), latest + CLAIM_LEASE
 
 
 def _lines_of(engine: sa.Engine, external_ids: list[str]) -> dict[str, list[dict[str, Any]]]:

@@ -428,7 +428,7 @@ def close_abandoned_runs(engine: sa.Engine) -> int:
         ).all()
     dead = [
         row.run_id for row in running
-        if (row.host == host and row.pid is not None and not _process_alive(row.pid))
+        if (row.host == host and row.pid is not None and not process_alive(row.pid))
         or (row.heartbeat_at or row.started_at) < now - STALE_RUN_AFTER
     ]
     if dead:
@@ -442,7 +442,7 @@ def close_abandoned_runs(engine: sa.Engine) -> int:
     return len(dead)
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -56,8 +56,9 @@ def insert(engine: sa.Engine, items: list[tuple[Row, list[Row]]]) -> None:
                     ["external_id", "line_number"])
 
 
-def push(server: SandboxServer, engine: sa.Engine, *, max_retries: int = 6, **options: Any) -> PushSummary:
-    settings = load_settings(base_url=server.base_url, api_key="sandbox-api-key", party_id=COMPANY,
+def push(server: SandboxServer, engine: sa.Engine, *, max_retries: int = 6, api_key: str = "sandbox-api-key",
+         **options: Any) -> PushSummary:
+    settings = load_settings(base_url=server.base_url, api_key=api_key, party_id=COMPANY,
                              backoff_base_s=0.01, backoff_max_s=0.1, max_retries=max_retries)
 
     async def run() -> PushSummary:
