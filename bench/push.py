@@ -1,6 +1,7 @@
 """Benchmark: push N outbound invoices into the sandbox (own process, injected latency), clean and under faults.
 
-Reports wall time against the floor (requests the push made x latency / concurrency) and, under the fault mix
+Reports wall time against the floor (requests the push made x latency / concurrency, / runs at once) for one run
+and for `--parallel` runs at once (they must share the rows), and, under the fault mix
 of the reverse-flow tests (10 % of POSTs commit but lose their answer, 10 % 5xx, 10 % dropped connections), the
 number of duplicate orders, which must be 0.
 
@@ -14,6 +15,7 @@ import json
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,8 @@ CONCURRENCY = 8
 FAULTS = {"rate_post_commit_drop": 0.1, "rate_5xx": 0.1, "rate_drop": 0.1, "seed": 4}
 
 
-def bench(invoices: int, latency_ms: float, faults: dict[str, Any] | None, batch_size: int) -> dict[str, Any]:
+def bench(invoices: int, latency_ms: float, faults: dict[str, Any] | None, batch_size: int,
+          parallel: int = 1) -> dict[str, Any]:
     path = ROOT / "bench" / "results" / f"push-{uuid.uuid4().hex[:6]}.sqlite"
     engine = create_warehouse_engine(f"sqlite:///{path}")
     upgrade(engine)
@@ -48,11 +51,20 @@ def bench(invoices: int, latency_ms: float, faults: dict[str, Any] | None, batch
                 httpx.put(f"{base_url}/_sandbox/faults", json=faults).raise_for_status()
             started = time.perf_counter()
             runs = 0
-            while True:  # rows whose retries ran out are the next run's
-                runs += 1
+            considered: list[int] = []
+
+            def one_run() -> dict[str, Any]:
                 summary = run_push(PushOptions(batch_size=batch_size), engine=engine, base_url=base_url,
                                    api_key="sandbox-api-key", party_id=574991, max_concurrency=CONCURRENCY)
-                if not summary["failed"]:
+                considered.append(summary["considered"])
+                return summary
+
+            while True:  # rows whose retries ran out are the next run's
+                runs += 1
+                # `parallel` runs at once, as N Prefect workers would run the push deployment.
+                with ThreadPoolExecutor(parallel) as pool:
+                    summaries = list(pool.map(lambda _: one_run(), range(parallel)))
+                if not any(summary["failed"] for summary in summaries):
                     break
             elapsed = time.perf_counter() - started
             stats = httpx.get(f"{base_url}/_sandbox/stats").json()
@@ -62,9 +74,10 @@ def bench(invoices: int, latency_ms: float, faults: dict[str, Any] | None, batch
             linked = connection.execute(sa.select(sa.func.count(sa.distinct(outbound_table.c.billit_order_id)))
                                         ).scalar_one()
         orders = int(stats["orders_per_company"]["574991"])
-        floor = requests * latency_ms / 1000 / CONCURRENCY
+        floor = requests * latency_ms / 1000 / CONCURRENCY / parallel
         return {
-            "invoices": invoices, "faults": faults or {}, "runs": runs, "seconds": elapsed, "requests": requests,
+            "invoices": invoices, "faults": faults or {}, "parallel": parallel, "considered": considered,
+            "runs": runs, "seconds": elapsed, "requests": requests,
             "floor_seconds": floor, "ratio_to_floor": elapsed / floor, "orders_in_billit": orders,
             "rows_linked": linked, "duplicates": orders - linked, "fault_counts": stats["faults"],
         }
@@ -80,13 +93,16 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--batch-size", type=int, default=PushOptions.batch_size)
     parser.add_argument("--clean-only", action="store_true")
+    parser.add_argument("--parallel", type=int, default=2, help="Also run this many pushes at once, clean.")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     results = []
-    for faults in (None,) if args.clean_only else (None, FAULTS):
-        figures = bench(args.invoices, args.latency_ms, faults, args.batch_size)
+    cases = [(None, 1), (None, args.parallel)] + ([] if args.clean_only else [(FAULTS, 1)])
+    for faults, parallel in cases:
+        figures = bench(args.invoices, args.latency_ms, faults, args.batch_size, parallel)
         results.append(figures)
-        print(f"{'faults' if faults else 'clean'}: {figures['invoices']} invoices in {figures['seconds']:.1f}s "
+        print(f"{'faults' if faults else 'clean'}, {parallel} run(s) at once (rows each: {figures['considered']}): "
+              f"{figures['invoices']} invoices in {figures['seconds']:.1f}s "
               f"over {figures['runs']} run(s), {figures['requests']} requests (floor {figures['floor_seconds']:.1f}s, "
               f"{figures['ratio_to_floor']:.2f}x); {figures['orders_in_billit']} orders in Billit, "
               f"{figures['duplicates']} duplicates; faults {figures['fault_counts']}", flush=True)

@@ -32,12 +32,13 @@ import logging
 import os
 import socket
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -59,6 +60,7 @@ from tasks.outbound import idempotency_key, order_payload, validate
 from tasks.warehouse import process_alive
 
 logger = logging.getLogger("billit_pipelines.push")
+T = TypeVar("T")
 
 # A live run refreshes its claims every HEARTBEAT; a claim not refreshed for CLAIM_LEASE belongs to a dead run.
 HEARTBEAT = timedelta(minutes=1)
@@ -117,6 +119,17 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+_warehouse_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+async def _db(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a warehouse call in a thread, one at a time per run: concurrent writers would wait on SQLite's lock in
+    its busy handler (sleeps of up to 100 ms), which cost more than the calls themselves."""
+    lock = _warehouse_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:
+        return await asyncio.to_thread(function, *args, **kwargs)
+
+
 def new_run_id() -> str:
     """`host/pid/uuid`: a claim names the process that holds it, so a dead one's claims can be freed at once."""
     return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex}"
@@ -136,10 +149,10 @@ async def push_outbound(billit: BillitClient, engine: sa.Engine, options: PushOp
                 await _send_created(billit, engine, summary, options, run_id)
     finally:
         if not options.dry_run:
-            await asyncio.to_thread(_release, engine, run_id)
+            await _db(_release, engine, run_id)
     if not options.dry_run:
-        summary.waiting = await asyncio.to_thread(_mark_waiting, engine)
-    summary.held_elsewhere, summary.held_until = await asyncio.to_thread(_held_elsewhere, engine, run_id)
+        summary.waiting = await _db(_mark_waiting, engine)
+    summary.held_elsewhere, summary.held_until = await _db(_held_elsewhere, engine, run_id)
     return summary
 
 
@@ -150,7 +163,7 @@ async def _heartbeat(engine: sa.Engine, run_id: str, dry_run: bool) -> AsyncIter
     async def beat() -> None:
         while True:
             await asyncio.sleep(HEARTBEAT.total_seconds())
-            await asyncio.to_thread(_refresh_claims, engine, run_id)
+            await _db(_refresh_claims, engine, run_id)
 
     task = None if dry_run else asyncio.create_task(beat())
     try:
@@ -185,9 +198,9 @@ async def _push_all(
                     while in_flight + size > max(options.window, size):
                         await room.wait()
                 if options.dry_run:
-                    rows = await asyncio.to_thread(_pushable_rows, engine, size, seen)
+                    rows = await _db(_pushable_rows, engine, size, seen)
                 else:
-                    rows = await asyncio.to_thread(_claim, engine, run_id, size, seen)
+                    rows = await _db(_claim, engine, run_id, size, seen)
                 if not rows:
                     if not batches:
                         break
@@ -211,8 +224,8 @@ async def _push_batch(
     """Validate, count and create one claimed batch; each row frees its place in the window when it is done, and
     the batch's outcomes are written together."""
     ids = [row["external_id"] for row in rows]
-    lines, collisions = await asyncio.gather(asyncio.to_thread(_lines_of, engine, ids),
-                                             asyncio.to_thread(_collisions, engine, ids))
+    lines, collisions = await asyncio.gather(_db(_lines_of, engine, ids),
+                                             _db(_collisions, engine, ids))
     valid: list[tuple[dict[str, Any], dict[str, Any]]] = []
     outcomes: list[dict[str, Any]] = []
     for row in rows:
@@ -233,9 +246,10 @@ async def _push_batch(
         for _ in valid:
             await row_done()
         return
-    await asyncio.to_thread(_write_outcomes, engine, outcomes, run_id)
+    if outcomes:
+        await _db(_write_outcomes, engine, outcomes, run_id)
     keyed = [(row, payload, idempotency_key(payload)) for row, payload in valid]
-    await asyncio.to_thread(_count_attempts, engine, [(row["external_id"], key) for row, _, key in keyed], run_id)
+    await _db(_count_attempts, engine, [(row["external_id"], key) for row, _, key in keyed], run_id)
 
     async def create(row: dict[str, Any], payload: dict[str, Any], key: str) -> dict[str, Any]:
         try:
@@ -244,7 +258,7 @@ async def _push_batch(
             await row_done()
 
     results = await asyncio.gather(*(create(row, payload, key) for row, payload, key in keyed))
-    await asyncio.to_thread(_write_outcomes, engine, list(results), run_id)
+    await _db(_write_outcomes, engine, list(results), run_id)
 
 
 def _rejected(external_id: str, code: str, message: str) -> dict[str, Any]:
@@ -305,7 +319,7 @@ async def _find_order(billit: BillitClient, external_id: str) -> int | None:
 async def _send_created(
     billit: BillitClient, engine: sa.Engine, summary: PushSummary, options: PushOptions, run_id: str
 ) -> None:
-    rows = await asyncio.to_thread(_claim, engine, run_id, options.limit, set(), stage=_sendable)
+    rows = await _db(_claim, engine, run_id, options.limit, set(), stage=_sendable)
     sendable: list[dict[str, Any]] = []
     outcomes: list[dict[str, Any]] = []
     for row in rows:
@@ -318,7 +332,7 @@ async def _send_created(
                              "last_error_code": NOT_ON_PEPPOL, "last_error": reason})
     for start in range(0, len(sendable), SEND_BATCH):
         outcomes += await _send_batch(billit, sendable[start:start + SEND_BATCH], summary, options)
-    await asyncio.to_thread(_write_outcomes, engine, outcomes, run_id)
+    await _db(_write_outcomes, engine, outcomes, run_id)
 
 
 async def _not_sendable(billit: BillitClient, row: dict[str, Any], options: PushOptions) -> str | None:

@@ -37,7 +37,8 @@ def server() -> Iterator[SandboxServer]:
 
 
 def script(server: SandboxServer, *tokens: str) -> None:
-    server.sandbox.injector.update({"script": list(tokens)})
+    """The answers to the next requests; the first is the run's opening read (tasks/push.py), answered ok."""
+    server.sandbox.injector.update({"script": ["ok", *tokens]})
 
 
 def outgoing_messages(server: SandboxServer, order_id: int) -> int:
