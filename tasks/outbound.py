@@ -4,12 +4,17 @@ A row that cannot succeed is rejected here, with every reason at once, and never
 idempotency key is a hash of the row's content: the same row always sends the same key, and a row edited before
 Billit has an order for it gets a new one (the push looks Billit up by ExternalProviderID before creating any
 row it attempted before, so an edit after a lost answer cannot create a second order).
+
+`validate` never raises: a value of any type (a NUMERIC read back as `Decimal('NaN')`, `Decimal('Infinity')` or a
+float, text where a date belongs) is a reason, so one bad row is rejected alone and the rest of the batch goes on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -17,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from tasks.normalise.identifiers import normalise_identifier, normalise_vat_number
+from tasks.normalise.orders import PERCENT, QUANTITY, Numeric
 from tasks.normalise.vat import SALES_VENTILATION_CODES
 
 # billit-api.md §14 item 3: Billit refuses other rates for a Belgian company (InvalidVAtPercentageForTaxCountry).
@@ -24,6 +30,34 @@ BELGIAN_VAT_RATES = frozenset({Decimal(0), Decimal(6), Decimal(12), Decimal(21)}
 ORDER_TYPES = ("Invoice", "CreditNote")
 PAYMENT_METHODS = frozenset({"Other", "Visa", "Bancontact", "Contant", "Wired", "Online", "Domiciliation",
                              "PrivateAccount"})
+
+# ISO 4217 currencies in use (list one as of 2025, without funds, precious metals and test codes such as XAU or
+# XTS; HRK, ANG, SLL and ZWL are withdrawn). Billit's Currency is the ISO code (billit-api.md §6.2).
+_CURRENCY_CODES = """
+    AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY
+    COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS
+    INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP
+    MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR
+    SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND
+    VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
+"""
+CURRENCIES = frozenset(_CURRENCY_CODES.split())
+# ISO 3166-1 alpha-2, all 249 officially assigned codes. Greece is GR (EL is only its VAT prefix).
+_COUNTRY_CODES = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA
+    CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA
+    GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP
+    KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS
+    MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS
+    RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW
+    TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
+"""
+COUNTRIES = frozenset(_COUNTRY_CODES.split())
+# One e-mail address: no spaces, one @, a domain of at least two dot-separated labels (docs/warehouse.md). Several
+# are separated by `;`. Deliberately simple: it catches typos and lists, not every RFC 5322 corner.
+EMAIL = re.compile(r"[^@\s;,<>]+@[^@\s;,<>.]+(?:\.[^@\s;,<>.]+)+")
+# The line columns' limits, as the loader and the inbound orders hold them (tasks/normalise/orders.py).
+LINE_NUMBERS: dict[str, Numeric] = {"quantity": QUANTITY, "unit_price_excl": QUANTITY, "vat_percentage": PERCENT}
 
 Row = Mapping[str, Any]
 
@@ -39,8 +73,22 @@ class Rejection:
 
 
 def validate(row: Row, lines: Sequence[Row]) -> Rejection | None:
-    """Every reason this row cannot become a Billit order, or None when it can."""
+    """Every reason this row cannot become a Billit order, or None when it can (never raises)."""
+    try:
+        reasons = _reasons(row, lines)
+    except Exception as exc:  # noqa: BLE001 - a value no check foresaw rejects its row, never the batch
+        reasons = [f"cannot be checked: {type(exc).__name__}: {exc}"]
+    return Rejection("LocalValidation", tuple(reasons)) if reasons else None
+
+
+def _reasons(row: Row, lines: Sequence[Row]) -> list[str]:
     reasons: list[str] = []
+    external_id = row.get("external_id")
+    if not isinstance(external_id, str) or not external_id.strip():
+        reasons.append("external_id is empty")
+    elif external_id != external_id.strip():
+        reasons.append(f"external_id {external_id!r} has spaces around it (Billit ignores them when it matches "
+                       "ExternalProviderID, so it would not tell it from the id without them)")
     order_type = row.get("order_type")
     if order_type not in ORDER_TYPES:
         reasons.append(f"order_type must be one of {', '.join(ORDER_TYPES)}, not {order_type!r}")
@@ -53,10 +101,15 @@ def validate(row: Row, lines: Sequence[Row]) -> Rejection | None:
         reasons.append("expiry_date is before order_date")
     if not _text(row.get("customer_name")):
         reasons.append("customer_name is required")
-    currency = _text(row.get("currency")) or ""
-    if len(currency) != 3 or not currency.isalpha():
-        reasons.append(f"currency must be an ISO 4217 code, not {currency!r}")
-    if row.get("payment_method") and row["payment_method"] not in PAYMENT_METHODS:
+    currency = row.get("currency")
+    if currency not in CURRENCIES:
+        reasons.append(f"currency must be an ISO 4217 code in use (EUR, USD, ...), not {currency!r}")
+    country = row.get("customer_country_code")
+    if country not in (None, "") and country not in COUNTRIES:  # empty: BE, as the payload sends it
+        hint = " (Greece is GR; EL is its VAT prefix)" if str(country).strip().upper() == "EL" else ""
+        reasons.append(f"customer_country_code must be an ISO 3166-1 alpha-2 code in capitals, not {country!r}{hint}")
+    reasons += _email_reasons(row.get("customer_email"))
+    if row.get("payment_method") and str(row["payment_method"]) not in PAYMENT_METHODS:
         reasons.append(f"payment_method {row['payment_method']!r} is not one of Billit's")
     if order_type == "CreditNote" and not _text(row.get("about_invoice_number")):
         reasons.append("a credit note needs about_invoice_number (the credited invoice's number in Billit)")
@@ -65,26 +118,59 @@ def validate(row: Row, lines: Sequence[Row]) -> Rejection | None:
     reasons += _identifier_reasons(row)
     if not lines:
         reasons.append("no lines in outbound_invoice_lines")
-    total = Decimal(0)
+    total, counted = Decimal(0), True
     for line in lines:
         number = line.get("line_number")
         if not _text(line.get("description")):
             reasons.append(f"line {number}: description is required")
-        quantity, price, rate = line.get("quantity"), line.get("unit_price_excl"), line.get("vat_percentage")
-        if not isinstance(quantity, Decimal) or quantity <= 0:
+        values = {}
+        for column, kind in LINE_NUMBERS.items():
+            value, problem = _number(line.get(column), kind)
+            if problem:
+                reasons.append(f"line {number}: {column} {problem}")
+            values[column] = value
+        quantity, price, rate = values["quantity"], values["unit_price_excl"], values["vat_percentage"]
+        if quantity is not None and quantity <= 0:
             reasons.append(f"line {number}: quantity must be positive (a discount is a negative unit price)")
-        if not isinstance(price, Decimal):
-            reasons.append(f"line {number}: unit_price_excl is required")
-        if not isinstance(rate, Decimal) or rate not in BELGIAN_VAT_RATES:
+        if rate is not None and rate not in BELGIAN_VAT_RATES:
             reasons.append(f"line {number}: VAT % {rate} is not allowed in Belgium (0, 6, 12 or 21)")
         code = line.get("ventilation_code")
         if code and str(code) not in SALES_VENTILATION_CODES:
             reasons.append(f"line {number}: unknown ventilation_code {code!r}")
-        if isinstance(quantity, Decimal) and isinstance(price, Decimal) and isinstance(rate, Decimal):
+        if quantity is not None and price is not None and rate is not None:
             total += quantity * price * (1 + rate / 100)
-    if lines and total <= 0:
+        else:
+            counted = False
+    if lines and counted and total <= 0:
         reasons.append("the document total must be positive (Billit refuses negative totals; use a credit note)")
-    return Rejection("LocalValidation", tuple(reasons)) if reasons else None
+    return reasons
+
+
+def _number(value: Any, kind: Numeric) -> tuple[Decimal | None, str | None]:
+    """`value` as a finite Decimal within the column's limit, or why not (a float is read by its shortest text)."""
+    if value is None:
+        return None, "is required"
+    if isinstance(value, float) and math.isfinite(value):
+        value = Decimal(repr(value))
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = Decimal(value)
+    if not isinstance(value, Decimal):
+        return None, f"is not a number ({value!r})"
+    if not value.is_finite():
+        return None, f"is not a finite number ({value})"
+    if abs(value) >= kind.below:
+        return None, f"{value} is out of range (below {kind.below:,.0f})"
+    return value, None
+
+
+def _email_reasons(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    addresses = [address.strip() for address in str(value).strip().split(";")]
+    if all(EMAIL.fullmatch(address) for address in addresses):
+        return []
+    return [f"customer_email {str(value)[:80]!r} is not one e-mail address or several separated by ';' "
+            "(name@example.com;other@example.com)"]
 
 
 def _identifier_reasons(row: Row) -> list[str]:
