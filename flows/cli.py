@@ -395,7 +395,7 @@ def load_outbound(
     warehouse_url: WarehouseOption = None,
 ) -> None:
     """Load invoices to push from two CSV or XLSX files (e.g. samples/) into outbound_invoices and their lines; exit
-    1 if a row Billit already has differs (it is not changed) or a push run holds one (docs/warehouse.md)."""
+    1 if a row Billit already has newly differs (it is not changed) or a push run holds one (docs/warehouse.md)."""
     _use_warehouse(warehouse_url)
     with _clear_errors():
         from tasks.outbound_files import load_outbound_files
@@ -405,6 +405,8 @@ def load_outbound(
     console.print(f"read {loaded.read[0]}; {loaded.read[1]}")
     console.print(f"loaded {loaded.invoices} invoices and {loaded.lines} lines into outbound_invoices / "
                   f"outbound_invoice_lines: {taken.inserted} new, {taken.updated} changed, {taken.unchanged} unchanged")
+    if loaded.reminder:
+        console.print(f"[yellow]{escape(loaded.reminder)}[/]")
     for note in loaded.attention:
         error_console.print(f"[red]{escape(note)}[/]")
     if loaded.attention:

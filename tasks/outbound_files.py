@@ -132,22 +132,26 @@ class OutboundLoad:
 
     @property
     def attention(self) -> list[str]:
+        """Rows the files could not change: newly flagged ones (Billit has them) and ones a push run holds."""
         notes = []
-        flagged, still = self.taken.flagged, self.taken.still_changed_after_create
-        if flagged or still:
+        flagged = self.taken.flagged
+        if flagged:
             shown = ", ".join(f"{row['external_id']} ({row['reason']})" for row in flagged[:_SHOWN])
-            more = len(flagged) - _SHOWN
-            notes.append(
-                f"{len(flagged) + still} invoice(s) already in Billit changed after it was created: not changed in "
-                "Billit (create a credit note); the warehouse keeps what was pushed"
-                + (f": {shown}" if shown else "") + (f" and {more} more" if more > 0 else "")
-                + (f" ({still} noticed by an earlier load)" if still else "")
-                + " (outbound_invoices.changed_after_create, change_reason)"
-            )
+            more = f" and {len(flagged) - _SHOWN} more" if len(flagged) > _SHOWN else ""
+            notes.append(f"{len(flagged)} invoice(s) already in Billit changed after it was created: not changed in "
+                         f"Billit (create a credit note); the warehouse keeps what was pushed: {shown}{more} "
+                         "(outbound_invoices.changed_after_create, change_reason)")
         if self.taken.busy:
             notes.append(f"{self.taken.busy} invoice(s) held by a push run right now were not changed: load the "
                          "files again when it has finished")
         return notes
+
+    @property
+    def reminder(self) -> str | None:
+        """Rows flagged by an earlier load that still differ: said again, not an error (as `push --source`)."""
+        still = self.taken.still_changed_after_create
+        return (f"{still} row(s) flagged changed_after_create earlier still differ from the files: see "
+                "outbound_invoices.change_reason") if still else None
 
 
 def load_outbound_files(engine: sa.Engine, invoices_file: str | Path, lines_file: str | Path) -> OutboundLoad:

@@ -487,7 +487,9 @@ def test_a_reload_never_changes_a_row_billit_has_nor_its_lines_and_reports_it_wh
     again = load_outbound_files(engine, *edited_reload(tmp_path))
     assert (again.taken.still_changed_after_create, again.taken.updated, stored_rows(engine)[0][0]) == (
         1, 0, before_invoices[0])
-    assert "(1 noticed by an earlier load)" in again.attention[0]
+    assert again.attention == [] and again.reminder == (
+        "1 row(s) flagged changed_after_create earlier still differ from the files: see "
+        "outbound_invoices.change_reason")
 
 
 def test_a_reload_replaces_the_lines_of_a_row_billit_has_not_and_reopens_it_when_rejected(
@@ -595,6 +597,10 @@ def test_a_reload_changing_a_created_row_exits_1_naming_it_and_loads_the_others(
     assert re.search(r"not changed in Billit \(create a credit note\).*fin-1 \(reference: 'PO-7781' -> 'PO-9999'",
                      note)
     assert stored_rows(cli_warehouse)[0][0][INVOICE_COLUMNS.index("reference")] == "PO-7781"
+
+    again = load(*edited_reload(tmp_path))  # flagged before: said again, as `push --source` does, not an error
+    assert again.exit_code == 0, again.output
+    assert "1 row(s) flagged changed_after_create earlier still differ from the files" in again.output
 
 
 # ---- the sample files, each spoiled one way -------------------------------------------------------------------
