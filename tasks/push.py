@@ -403,9 +403,12 @@ def _awaited_invoice(table: sa.Table) -> Any:
     )
 
 
+def _not_created(table: sa.Table) -> Any:
+    return sa.and_(table.c.status.in_(("pending", "failed")), table.c.billit_order_id.is_(None))
+
+
 def _pushable(table: sa.Table) -> Any:
-    return sa.and_(table.c.status.in_(("pending", "failed")), table.c.billit_order_id.is_(None),
-                   sa.not_(_awaited_invoice(table)))
+    return sa.and_(_not_created(table), sa.not_(_awaited_invoice(table)))
 
 
 def _sendable(table: sa.Table) -> Any:
@@ -413,8 +416,10 @@ def _sendable(table: sa.Table) -> Any:
 
 
 def _pushable_rows(engine: sa.Engine, size: int, exclude: set[str]) -> list[dict[str, Any]]:
+    """A dry run's rows: every row not created yet, credit notes that would wait for their invoice included (a dry
+    run creates nothing, so they would otherwise never be validated)."""
     table = reflect_tables(engine)["outbound_invoices"]
-    query = sa.select(table).where(_pushable(table)).order_by(table.c.external_id).limit(size)
+    query = sa.select(table).where(_not_created(table)).order_by(table.c.external_id).limit(size)
     if exclude:
         query = query.where(table.c.external_id.not_in(sorted(exclude)))
     with engine.connect() as connection:
@@ -501,8 +506,7 @@ def _mark_waiting(engine: sa.Engine) -> int:
     """Give every credit note that waits for its invoice the reason, and count them."""
     table = reflect_tables(engine)["outbound_invoices"]
     invoice = table.alias("credited")
-    waiting = sa.and_(table.c.status.in_(("pending", "failed")), table.c.billit_order_id.is_(None),
-                      _awaited_invoice(table))
+    waiting = sa.and_(_not_created(table), _awaited_invoice(table))
     with write_transaction(engine) as connection:
         rows = connection.execute(
             sa.select(table.c.external_id, table.c.about_invoice_number, invoice.c.external_id, invoice.c.status)

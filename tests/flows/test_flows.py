@@ -162,7 +162,7 @@ def test_the_sample_csv_files_load_and_a_dry_run_finds_the_row_with_a_bad_vat_nu
 
 def test_a_csv_cell_that_cannot_be_read_names_its_file_line_and_column(billit_env: str, tmp_path: Path) -> None:
     invoices = tmp_path / "invoices.csv"
-    invoices.write_text("external_id,order_date\nx-1,02/11/2026\n")
+    invoices.write_text("external_id,order_date\nx-1,11/31/2026\n")
     lines = tmp_path / "lines.csv"
     lines.write_text("external_id,line_number\n")
     result = runner.invoke(app, ["load-outbound", str(invoices), str(lines)])
