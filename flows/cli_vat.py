@@ -95,12 +95,17 @@ def _write_draft(path: Path, target: Path | None, build: Callable[[], bytes]) ->
     error_console.print(f"XML draft written to {path} (review it, then upload it to Intervat yourself)")
 
 
-def _has_company(engine: sa.Engine) -> None:
+def _open(xml: Path | None, force: bool) -> tuple[Path | None, sa.Engine]:
+    """The --xml target (checked before any work) and the warehouse, migrated and synced at least once (a
+    never-synced warehouse would give a nil return)."""
     from tasks.warehouse import warehouse_company
 
+    target = _checked_target(xml, force) if xml is not None else None
+    engine = _up_to_date_warehouse()
     if warehouse_company(engine) is None:
         raise OperatorMistake("the warehouse has no company yet: run `billit-etl sync` first (a never-synced "
                               "warehouse would give a nil return)")
+    return target, engine
 
 
 def _notices(counts: list[tuple[int, str]], notes: Sequence[str] = ()) -> None:
@@ -138,9 +143,7 @@ def vat_return(period: PeriodOption, xml: XmlOption = None, force: ForceOption =
         from tasks.vat_xml import vat_declaration_xml
 
         vat_period = _vat_period(period)
-        target = _checked_target(xml, force) if xml is not None else None
-        engine = _up_to_date_warehouse()
-        _has_company(engine)
+        target, engine = _open(xml, force)
         report = read_vat_return(engine, vat_period)
         failed = [check.name for check in report.checks if not check.passed]
         if xml is not None and (force or not failed):
@@ -187,9 +190,7 @@ def vat_listing_ic(period: PeriodOption, xml: XmlOption = None, force: ForceOpti
         from tasks.vat_xml import intra_listing_xml
 
         vat_period = _vat_period(period)
-        target = _checked_target(xml, force) if xml is not None else None
-        engine = _up_to_date_warehouse()
-        _has_company(engine)
+        target, engine = _open(xml, force)
         refuse_missing_rows(engine, vat_period.first_day, vat_period.last_day, str(vat_period))
         listing = intra_listing(engine, vat_period)
         if xml is not None and listing.rows:
@@ -226,9 +227,7 @@ def vat_listing_clients(
         from tasks.vat_return import client_listing, declarant, refuse_missing_rows
         from tasks.vat_xml import client_listing_xml
 
-        target = _checked_target(xml, force) if xml is not None else None
-        engine = _up_to_date_warehouse()
-        _has_company(engine)
+        target, engine = _open(xml, force)
         first_day, last_day = date(year, 1, 1), date(year, 12, 31)
         refuse_missing_rows(engine, first_day, last_day, str(year))
         listing = client_listing(engine, year)
