@@ -19,7 +19,7 @@ demo: $(INSTALLED)
 	$(BIN)/billit-etl demo
 
 test: $(INSTALLED)
-	$(BIN)/pytest -q -n 2 --dist loadgroup  # two workers; the Prefect tests share one (xdist_group)
+	$(BIN)/pytest -q
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check connectors tasks flows tests bench

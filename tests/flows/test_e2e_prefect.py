@@ -60,9 +60,7 @@ SCHEDULED = [name for name, deployment in DEPLOYMENTS.items() if deployment.get(
 # ("Can't evaluate bulk DML statement; please supply a bulk_dml decorated function"): no scheduled run is ever
 # created. With SQLAlchemy 2.0.x the same server schedules them.
 
-# The Prefect tests run one after the other on one xdist worker: two temporary Prefect servers at once on a
-# 2-core machine time out starting.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect")]
+pytestmark = pytest.mark.slow
 
 
 class SchedulerFailed(AssertionError):

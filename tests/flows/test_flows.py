@@ -19,10 +19,6 @@ from tests.tasks.sync_helpers import SEED_START
 runner = CliRunner()
 
 
-# The Prefect tests run one after the other on one xdist worker: two temporary Prefect servers at once on a
-# 2-core machine time out starting.
-pytestmark = pytest.mark.xdist_group("prefect")
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
     with SandboxServer(Sandbox(seed=8, orders=600, seed_start=SEED_START)) as running:

@@ -26,9 +26,7 @@ from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from tests.tasks.sync_helpers import SEED_START
 
-# The Prefect tests run one after the other on one xdist worker: two temporary Prefect servers at once on a
-# 2-core machine time out starting.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect")]
+pytestmark = pytest.mark.slow
 
 BILLIT_ETL = str(Path(sys.executable).with_name("billit-etl"))
 COMPANY = 574991
