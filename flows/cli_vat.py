@@ -95,6 +95,11 @@ def _write_draft(path: Path, target: Path | None, build: Callable[[], bytes]) ->
     error_console.print(f"XML draft written to {path} (review it, then upload it to Intervat yourself)")
 
 
+def _output(xml: Path | None) -> Any:
+    """Where the tables go: stderr when the XML draft itself goes to stdout (`--xml -`)."""
+    return error_console if xml is not None and str(xml) == "-" else console
+
+
 def _open(xml: Path | None, force: bool) -> tuple[Path | None, sa.Engine]:
     """The --xml target (checked before any work) and the warehouse, migrated and synced at least once (a
     never-synced warehouse would give a nil return)."""
@@ -151,7 +156,7 @@ def vat_return(period: PeriodOption, xml: XmlOption = None, force: ForceOption =
             _write_draft(xml, target, lambda: vat_declaration_xml(company, vat_period, report.grids,
                                                                   reference=str(vat_period).replace("-", "")))
         notes = _period_notes(engine, vat_period.first_day, vat_period.last_day, str(vat_period))
-    out = console if xml is None or str(xml) != "-" else error_console
+    out = _output(xml)
     table = Table(title=f"VAT return {vat_period} (EUR)")
     for column in ("grid", "amount", "of which self-assessed"):
         table.add_column(column, justify="left" if column == "grid" else "right", overflow="fold")
@@ -197,7 +202,7 @@ def vat_listing_ic(period: PeriodOption, xml: XmlOption = None, force: ForceOpti
             company = declarant(engine)
             _write_draft(xml, target, lambda: intra_listing_xml(company, vat_period, listing.rows))
         notes = _period_notes(engine, vat_period.first_day, vat_period.last_day, str(vat_period))
-    out = console if xml is None or str(xml) != "-" else error_console
+    out = _output(xml)
     table = Table(title=f"Intra-community listing {vat_period} (EUR)")
     for column in ("country", "VAT number", "code", "amount"):
         table.add_column(column, justify="right" if column == "amount" else "left", overflow="fold")
@@ -235,7 +240,7 @@ def vat_listing_clients(
             company = declarant(engine)
             _write_draft(xml, target, lambda: client_listing_xml(company, year, listing.rows))
         notes = _period_notes(engine, first_day, last_day, str(year))
-    out = console if xml is None or str(xml) != "-" else error_console
+    out = _output(xml)
     table = Table(title=f"Annual client listing {year} (EUR)")
     for column in ("VAT number", "turnover", "VAT"):
         table.add_column(column, justify="left" if column == "VAT number" else "right", overflow="fold")
