@@ -1,9 +1,11 @@
 """Benchmark: push N outbound invoices into the sandbox (own process, injected latency), clean and under faults.
 
 Reports wall time against the floor (requests the push made x latency / concurrency, / runs at once) for one run
-and for `--parallel` runs at once (they must share the rows), and, under the fault mix
-of the reverse-flow tests (10 % of POSTs commit but lose their answer, 10 % 5xx, 10 % dropped connections), the
-number of duplicate orders, which must be 0.
+and for `--parallel` runs at once (separate processes, as N Prefect workers: they must share the rows), and, under
+the fault mix of the reverse-flow tests (10 % of POSTs commit but lose their answer, 10 % 5xx, 10 % dropped
+connections), the number of duplicate orders, which must be 0. Beside them, in the same run, a bare loop: the same
+`create_order` calls at the same concurrency with no warehouse at all, which is what the sandbox and the HTTP stack
+allow on this machine.
 
     .venv/bin/python bench/push.py --invoices 2000 --latency-ms 20
 """
@@ -11,11 +13,12 @@ number of duplicate orders, which must be 0.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import multiprocessing
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,9 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.client_fetch import sandbox_process  # noqa: E402
+from connectors.billit import BillitClient, load_settings  # noqa: E402
 from connectors.warehouse import create_warehouse_engine, reflect_tables, upgrade, upsert_rows  # noqa: E402
+from tasks.outbound import idempotency_key, order_payload  # noqa: E402
 from tasks.push import PushOptions, run_push  # noqa: E402
 from tests.tasks.test_push import outbound  # noqa: E402
 
@@ -34,12 +39,60 @@ CONCURRENCY = 8
 FAULTS = {"rate_post_commit_drop": 0.1, "rate_5xx": 0.1, "rate_drop": 0.1, "seed": 4}
 
 
+def _items(invoices: int) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    return [outbound(f"bench-{n:06d}", lines=1 + n % 3) for n in range(invoices)]
+
+
+def bare(invoices: int, latency_ms: float) -> dict[str, Any]:
+    """The same creates, straight from a list: no claims, no validation, no outcomes written."""
+    payloads = [order_payload(row, lines) for row, lines in _items(invoices)]
+
+    async def create_all(base_url: str) -> float:
+        settings = load_settings(base_url=base_url, api_key="sandbox-api-key", party_id=574991,
+                                 max_concurrency=CONCURRENCY)
+        async with BillitClient(settings) as billit:
+            started = time.perf_counter()
+            await asyncio.gather(*(billit.create_order(payload, idempotency_key=idempotency_key(payload))
+                                   for payload in payloads))
+            return time.perf_counter() - started
+
+    with sandbox_process(0, latency_ms) as base_url:
+        elapsed = asyncio.run(create_all(base_url))
+    floor = invoices * latency_ms / 1000 / CONCURRENCY
+    return {"invoices": invoices, "seconds": elapsed, "requests": invoices, "floor_seconds": floor,
+            "ratio_to_floor": elapsed / floor}
+
+
+def _push_process(url: str, base_url: str, batch_size: int, go: Any, results: Any) -> None:
+    engine = create_warehouse_engine(url)
+    go.wait()
+    summary = run_push(PushOptions(batch_size=batch_size), engine=engine, base_url=base_url,
+                       api_key="sandbox-api-key", party_id=574991, max_concurrency=CONCURRENCY)
+    results.put(summary)
+
+
+def _push_runs(url: str, base_url: str, batch_size: int, parallel: int) -> list[dict[str, Any]]:
+    """`parallel` pushes at once, each its own process (forked once the imports are done), timed from their start."""
+    context = multiprocessing.get_context("fork")
+    go, results = context.Event(), context.Queue()
+    processes = [context.Process(target=_push_process, args=(url, base_url, batch_size, go, results))
+                 for _ in range(parallel)]
+    for process in processes:
+        process.start()
+    go.set()
+    summaries = [results.get() for _ in processes]
+    for process in processes:
+        process.join()
+    return summaries
+
+
 def bench(invoices: int, latency_ms: float, faults: dict[str, Any] | None, batch_size: int,
           parallel: int = 1) -> dict[str, Any]:
     path = ROOT / "bench" / "results" / f"push-{uuid.uuid4().hex[:6]}.sqlite"
-    engine = create_warehouse_engine(f"sqlite:///{path}")
+    url = f"sqlite:///{path}"
+    engine = create_warehouse_engine(url)
     upgrade(engine)
-    items = [outbound(f"bench-{n:06d}", lines=1 + n % 3) for n in range(invoices)]
+    items = _items(invoices)
     tables = reflect_tables(engine)
     with engine.begin() as connection:
         upsert_rows(connection, tables["outbound_invoices"], [row for row, _ in items], ["external_id"])
@@ -52,18 +105,10 @@ def bench(invoices: int, latency_ms: float, faults: dict[str, Any] | None, batch
             started = time.perf_counter()
             runs = 0
             considered: list[int] = []
-
-            def one_run() -> dict[str, Any]:
-                summary = run_push(PushOptions(batch_size=batch_size), engine=engine, base_url=base_url,
-                                   api_key="sandbox-api-key", party_id=574991, max_concurrency=CONCURRENCY)
-                considered.append(summary["considered"])
-                return summary
-
             while True:  # rows whose retries ran out are the next run's
                 runs += 1
-                # `parallel` runs at once, as N Prefect workers would run the push deployment.
-                with ThreadPoolExecutor(parallel) as pool:
-                    summaries = list(pool.map(lambda _: one_run(), range(parallel)))
+                summaries = _push_runs(url, base_url, batch_size, parallel)
+                considered += [summary["considered"] for summary in summaries]
                 if not any(summary["failed"] for summary in summaries):
                     break
             elapsed = time.perf_counter() - started
@@ -96,15 +141,22 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=2, help="Also run this many pushes at once, clean.")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    results = []
+    baseline = bare(args.invoices, args.latency_ms)
+    print(f"bare loop: {args.invoices} creates in {baseline['seconds']:.1f}s (floor {baseline['floor_seconds']:.1f}s, "
+          f"{baseline['ratio_to_floor']:.2f}x)", flush=True)
+    results: list[dict[str, Any]] = [{"bare_loop": baseline}]
     cases = [(None, 1), (None, args.parallel)] + ([] if args.clean_only else [(FAULTS, 1)])
     for faults, parallel in cases:
         figures = bench(args.invoices, args.latency_ms, faults, args.batch_size, parallel)
+        # What the bare loop would take for the same requests with the same number of clients.
+        figures["ratio_to_bare_loop"] = figures["seconds"] / (
+            baseline["seconds"] / baseline["requests"] * figures["requests"] / parallel)
         results.append(figures)
         print(f"{'faults' if faults else 'clean'}, {parallel} run(s) at once (rows each: {figures['considered']}): "
               f"{figures['invoices']} invoices in {figures['seconds']:.1f}s "
               f"over {figures['runs']} run(s), {figures['requests']} requests (floor {figures['floor_seconds']:.1f}s, "
-              f"{figures['ratio_to_floor']:.2f}x); {figures['orders_in_billit']} orders in Billit, "
+              f"{figures['ratio_to_floor']:.2f}x, {figures['ratio_to_bare_loop']:.2f}x the bare loop); "
+              f"{figures['orders_in_billit']} orders in Billit, "
               f"{figures['duplicates']} duplicates; faults {figures['fault_counts']}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

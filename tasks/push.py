@@ -115,6 +115,19 @@ class PushOptions:
     window: int = 100
 
 
+# A row ready to create: the row, its POST body and its idempotency key.
+Ready = tuple[dict[str, Any], dict[str, Any], str]
+
+
+@dataclass
+class Taken:
+    """One claim, prepared: every row it took, those ready to create (their attempt counted) and the outcomes of
+    those rejected before any request (already written)."""
+    external_ids: list[str]
+    ready: list[Ready]
+    rejected: list[dict[str, Any]]
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -197,59 +210,34 @@ async def _push_all(
                 async with room:  # wait for room in the window: finished rows free it one by one
                     while in_flight + size > max(options.window, size):
                         await room.wait()
-                if options.dry_run:
-                    rows = await _db(_pushable_rows, engine, size, seen)
-                else:
-                    rows = await _db(_claim, engine, run_id, size, seen)
-                if not rows:
+                taken = await _db(_take, engine, run_id, size, seen, dry_run=options.dry_run)
+                if not taken.external_ids:
                     if not batches:
                         break
                     # Nothing claimable now, but rows in flight may create invoices that credit notes wait for.
                     await asyncio.wait(batches, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                seen.update(row["external_id"] for row in rows)
-                summary.considered += len(rows)
+                seen.update(taken.external_ids)
+                summary.considered += len(taken.external_ids)
                 if remaining is not None:
-                    remaining -= len(rows)
-                in_flight += len(rows)
-                batch = group.create_task(_push_batch(billit, engine, rows, summary, options, run_id, row_done))
+                    remaining -= len(taken.external_ids)
+                for rejected in taken.rejected:
+                    summary.rejected[rejected["last_error_code"]] += 1
+                if options.dry_run:
+                    summary.created += len(taken.ready)  # would be created
+                    continue
+                in_flight += len(taken.ready)
+                batch = group.create_task(_create_batch(billit, engine, taken.ready, summary, run_id, row_done))
                 batches.add(batch)
                 batch.add_done_callback(batches.discard)
 
 
-async def _push_batch(
-    billit: BillitClient, engine: sa.Engine, rows: list[dict[str, Any]], summary: PushSummary,
-    options: PushOptions, run_id: str, row_done: Callable[[], Awaitable[None]],
+async def _create_batch(
+    billit: BillitClient, engine: sa.Engine, ready: list[Ready], summary: PushSummary, run_id: str,
+    row_done: Callable[[], Awaitable[None]],
 ) -> None:
-    """Validate, count and create one claimed batch; each row frees its place in the window when it is done, and
-    the batch's outcomes are written together."""
-    ids = [row["external_id"] for row in rows]
-    lines, collisions = await asyncio.gather(_db(_lines_of, engine, ids),
-                                             _db(_collisions, engine, ids))
-    valid: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    outcomes: list[dict[str, Any]] = []
-    for row in rows:
-        external_id = row["external_id"]
-        rejection = validate(row, lines.get(external_id, []))
-        if external_id in collisions:
-            summary.rejected[EXTERNAL_ID_COLLISION] += 1
-            outcomes.append(_rejected(external_id, EXTERNAL_ID_COLLISION, collisions[external_id]))
-        elif rejection is not None:
-            summary.rejected[rejection.code] += 1
-            outcomes.append(_rejected(external_id, rejection.code, rejection.message))
-        else:
-            valid.append((row, order_payload(row, lines[external_id])))
-    for _ in outcomes:
-        await row_done()
-    if options.dry_run:
-        summary.created += len(valid)  # would be created
-        for _ in valid:
-            await row_done()
-        return
-    if outcomes:
-        await _db(_write_outcomes, engine, outcomes, run_id)
-    keyed = [(row, payload, idempotency_key(payload)) for row, payload in valid]
-    await _db(_count_attempts, engine, [(row["external_id"], key) for row, _, key in keyed], run_id)
+    """Create the rows of one claim; each frees its place in the window when it is done, and their outcomes are
+    written together."""
 
     async def create(row: dict[str, Any], payload: dict[str, Any], key: str) -> dict[str, Any]:
         try:
@@ -257,7 +245,7 @@ async def _push_batch(
         finally:
             await row_done()
 
-    results = await asyncio.gather(*(create(row, payload, key) for row, payload, key in keyed))
+    results = await asyncio.gather(*(create(row, payload, key) for row, payload, key in ready))
     await _db(_write_outcomes, engine, list(results), run_id)
 
 
@@ -319,7 +307,7 @@ async def _find_order(billit: BillitClient, external_id: str) -> int | None:
 async def _send_created(
     billit: BillitClient, engine: sa.Engine, summary: PushSummary, options: PushOptions, run_id: str
 ) -> None:
-    rows = await _db(_claim, engine, run_id, options.limit, set(), stage=_sendable)
+    rows = await _db(_claim_sendable, engine, run_id, options.limit)
     sendable: list[dict[str, Any]] = []
     outcomes: list[dict[str, Any]] = []
     for row in rows:
@@ -415,15 +403,44 @@ def _sendable(table: sa.Table) -> Any:
     return sa.and_(table.c.status == "created", table.c.billit_order_id.is_not(None))
 
 
-def _pushable_rows(engine: sa.Engine, size: int, exclude: set[str]) -> list[dict[str, Any]]:
+def _take(engine: sa.Engine, run_id: str, size: int, exclude: set[str], *, dry_run: bool) -> Taken:
+    """Claim up to `size` pushable rows, validate them, record the rejections and count the others' attempts, in
+    one transaction: one write per claim, not three (a dry run only reads)."""
+    tables = reflect_tables(engine)
+    table = tables["outbound_invoices"]
+    with engine.connect() if dry_run else write_transaction(engine) as connection:
+        if dry_run:
+            rows = _pushable_rows(connection, table, size, exclude)
+        else:
+            rows = _claim_rows(connection, table, run_id, size, exclude, _pushable)
+        ids = [row["external_id"] for row in rows]
+        lines = _lines_of(connection, tables["outbound_invoice_lines"], ids)
+        collisions = _collisions(connection, table, ids)
+        ready: list[Ready] = []
+        rejected: list[dict[str, Any]] = []
+        for row in rows:
+            external_id = row["external_id"]
+            rejection = validate(row, lines.get(external_id, []))
+            if external_id in collisions:
+                rejected.append(_rejected(external_id, EXTERNAL_ID_COLLISION, collisions[external_id]))
+            elif rejection is not None:
+                rejected.append(_rejected(external_id, rejection.code, rejection.message))
+            else:
+                payload = order_payload(row, lines[external_id])
+                ready.append((row, payload, idempotency_key(payload)))
+        if not dry_run:
+            _record_outcomes(connection, table, rejected, run_id)
+            _count_attempts(connection, table, [(row["external_id"], key) for row, _, key in ready], run_id)
+    return Taken(ids, ready, rejected)
+
+
+def _pushable_rows(connection: sa.Connection, table: sa.Table, size: int, exclude: set[str]) -> list[dict[str, Any]]:
     """A dry run's rows: every row not created yet, credit notes that would wait for their invoice included (a dry
     run creates nothing, so they would otherwise never be validated)."""
-    table = reflect_tables(engine)["outbound_invoices"]
     query = sa.select(table).where(_not_created(table)).order_by(table.c.external_id).limit(size)
     if exclude:
         query = query.where(table.c.external_id.not_in(sorted(exclude)))
-    with engine.connect() as connection:
-        return [dict(row) for row in connection.execute(query).mappings()]
+    return [dict(row) for row in connection.execute(query).mappings()]
 
 
 def _dead_claimants(connection: sa.Connection, table: sa.Table) -> list[str]:
@@ -440,33 +457,38 @@ def _dead_claimants(connection: sa.Connection, table: sa.Table) -> list[str]:
     return dead
 
 
-def _claim(engine: sa.Engine, run_id: str, size: int | None, exclude: set[str], *, stage: Any = _pushable,
-           ) -> list[dict[str, Any]]:
-    """Take up to `size` rows of a stage for this run; rows another live run holds are left alone."""
+def _claim_sendable(engine: sa.Engine, run_id: str, size: int | None) -> list[dict[str, Any]]:
     table = reflect_tables(engine)["outbound_invoices"]
+    with write_transaction(engine) as connection:
+        return _claim_rows(connection, table, run_id, size, set(), _sendable)
+
+
+def _claim_rows(connection: sa.Connection, table: sa.Table, run_id: str, size: int | None, exclude: set[str],
+                stage: Callable[[sa.Table], Any]) -> list[dict[str, Any]]:
+    """Take up to `size` rows of a stage for this run, inside a write transaction; rows another live run holds
+    are left alone."""
     now = _now()
     ready = stage(table)
-    with write_transaction(engine) as connection:
-        free = sa.or_(table.c.claimed_by.is_(None), table.c.claimed_at < now - CLAIM_LEASE,
-                      table.c.claimed_by.in_(_dead_claimants(connection, table)))
-        candidates = sa.select(table.c.external_id).where(ready, free)
-        if exclude:
-            candidates = candidates.where(table.c.external_id.not_in(sorted(exclude)))
-        candidates = candidates.order_by(table.c.external_id).limit(size)
-        if connection.dialect.name == "postgresql":
-            # Rows another run is claiming right now are skipped, not waited for (and then found taken).
-            candidates = candidates.with_for_update(of=table, skip_locked=True)
-        # On SQLite the write lock is held from BEGIN (write_transaction), so select-then-update is atomic.
-        ids = list(connection.execute(candidates).scalars())
-        if not ids:
-            return []
-        connection.execute(table.update().where(table.c.external_id.in_(ids), ready, free)
-                           .values(claimed_by=run_id, claimed_at=now))
-        claimed = connection.execute(
-            sa.select(table).where(table.c.external_id.in_(ids), table.c.claimed_by == run_id)
-            .order_by(table.c.external_id)
-        ).mappings()
-        return [dict(row) for row in claimed]
+    free = sa.or_(table.c.claimed_by.is_(None), table.c.claimed_at < now - CLAIM_LEASE,
+                  table.c.claimed_by.in_(_dead_claimants(connection, table)))
+    candidates = sa.select(table.c.external_id).where(ready, free)
+    if exclude:
+        candidates = candidates.where(table.c.external_id.not_in(sorted(exclude)))
+    candidates = candidates.order_by(table.c.external_id).limit(size)
+    if connection.dialect.name == "postgresql":
+        # Rows another run is claiming right now are skipped, not waited for (and then found taken).
+        candidates = candidates.with_for_update(of=table, skip_locked=True)
+    # On SQLite the write lock is held from BEGIN (write_transaction), so select-then-update is atomic.
+    ids = list(connection.execute(candidates).scalars())
+    if not ids:
+        return []
+    connection.execute(table.update().where(table.c.external_id.in_(ids), ready, free)
+                       .values(claimed_by=run_id, claimed_at=now))
+    claimed = connection.execute(
+        sa.select(table).where(table.c.external_id.in_(ids), table.c.claimed_by == run_id)
+        .order_by(table.c.external_id)
+    ).mappings()
+    return [dict(row) for row in claimed]
 
 
 def _refresh_claims(engine: sa.Engine, run_id: str) -> None:
@@ -475,17 +497,13 @@ def _refresh_claims(engine: sa.Engine, run_id: str) -> None:
         connection.execute(table.update().where(table.c.claimed_by == run_id).values(claimed_at=_now()))
 
 
-def _collisions(engine: sa.Engine, external_ids: list[str]) -> dict[str, str]:
+def _collisions(connection: sa.Connection, table: sa.Table, external_ids: list[str]) -> dict[str, str]:
     """Rows never attempted whose external_id equals another row's once case and surrounding spaces are ignored
     (Billit's ExternalProviderID filter does that): the reason to reject each. An attempted row keeps its id:
     its order is found by an exact comparison."""
-    table = reflect_tables(engine)["outbound_invoices"]
     folded = {external_id.strip().casefold(): external_id for external_id in external_ids}
     key = sa.func.lower(sa.func.trim(table.c.external_id))
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(table.c.external_id, table.c.attempts).where(key.in_(sorted(folded)))
-        ).all()
+    rows = connection.execute(sa.select(table.c.external_id, table.c.attempts).where(key.in_(sorted(folded)))).all()
     by_key: dict[str, list[str]] = {}
     attempted = {external_id for external_id, attempts in rows if attempts}
     for external_id, _ in rows:
@@ -538,39 +556,45 @@ def _held_elsewhere(engine: sa.Engine, run_id: str) -> tuple[int, datetime | Non
     return int(count), latest + CLAIM_LEASE
 
 
-def _lines_of(engine: sa.Engine, external_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    table = reflect_tables(engine)["outbound_invoice_lines"]
+def _lines_of(connection: sa.Connection, table: sa.Table, external_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     lines: dict[str, list[dict[str, Any]]] = {}
-    with engine.connect() as connection:
-        for row in connection.execute(sa.select(table).where(table.c.external_id.in_(external_ids))
-                                      .order_by(table.c.external_id, table.c.line_number)).mappings():
-            lines.setdefault(row["external_id"], []).append(dict(row))
+    for row in connection.execute(sa.select(table).where(table.c.external_id.in_(external_ids))
+                                  .order_by(table.c.external_id, table.c.line_number)).mappings():
+        lines.setdefault(row["external_id"], []).append(dict(row))
     return lines
 
 
-def _count_attempts(engine: sa.Engine, keyed: Sequence[tuple[str, str]], run_id: str) -> None:
-    table = reflect_tables(engine)["outbound_invoices"]
-    with write_transaction(engine) as connection:
-        for external_id, key in keyed:
-            connection.execute(
-                table.update().where(table.c.external_id == external_id, table.c.claimed_by == run_id)
-                .values(attempts=table.c.attempts + 1, idempotency_key=key, updated_at=_now())
-            )
+def _count_attempts(connection: sa.Connection, table: sa.Table, keyed: Sequence[tuple[str, str]], run_id: str,
+                    ) -> None:
+    if not keyed:
+        return
+    statement = (table.update()
+                 .where(table.c.external_id == sa.bindparam("row_id"), table.c.claimed_by == run_id)
+                 .values(attempts=table.c.attempts + 1, idempotency_key=sa.bindparam("row_key"), updated_at=_now()))
+    connection.execute(statement, [{"row_id": external_id, "row_key": key} for external_id, key in keyed])
 
 
 def _write_outcomes(engine: sa.Engine, outcomes: Sequence[dict[str, Any]], run_id: str) -> None:
-    """Record each row's outcome and release its claim, in one transaction."""
-    if not outcomes:
-        return
-    table = reflect_tables(engine)["outbound_invoices"]
-    with write_transaction(engine) as connection:
-        for outcome in outcomes:
-            values = {key: value for key, value in outcome.items() if key != "external_id"}
-            statement = table.update().where(table.c.external_id == outcome["external_id"],
-                                             table.c.claimed_by == run_id)
-            connection.execute(statement.values(**values, claimed_by=None, claimed_at=None, updated_at=_now()))
+    if outcomes:
+        with write_transaction(engine) as connection:
+            _record_outcomes(connection, reflect_tables(engine)["outbound_invoices"], outcomes, run_id)
 
 
+def _record_outcomes(connection: sa.Connection, table: sa.Table, outcomes: Sequence[dict[str, Any]], run_id: str,
+                     ) -> None:
+    """Record each row's outcome and release its claim: one statement per kind of outcome, run for every row."""
+    by_fields: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for outcome in outcomes:
+        by_fields.setdefault(tuple(sorted(outcome)), []).append(outcome)
+    now = _now()
+    for fields, group in by_fields.items():
+        # Bound under other names: SQLAlchemy reserves a column's own name for its SET value.
+        values: dict[str, Any] = {name: sa.bindparam(f"new_{name}") for name in fields if name != "external_id"}
+        statement = (table.update()
+                     .where(table.c.external_id == sa.bindparam("new_external_id"), table.c.claimed_by == run_id)
+                     .values(**values, claimed_by=None, claimed_at=None, updated_at=now))
+        connection.execute(statement, [{f"new_{name}": value for name, value in outcome.items()}
+                                       for outcome in group])
 
 
 def _release(engine: sa.Engine, run_id: str) -> None:

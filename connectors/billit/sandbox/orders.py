@@ -349,16 +349,19 @@ def _auto_number(
     formats = _NUMBER_FORMATS.get(company_id, {})
     fmt = formats.get(order_type) or f"{order_type[:3].upper()}-{{y}}-{{n:04d}}"
     year = order_date.year
-    used = sum(
-        1
-        for order in sandbox.company_orders(company_id).values()
-        if order.get("OrderType") == order_type
-        and order.get("OrderDirection") == "Income"
-        and order.get("OrderDate", order_date).year == year
-    )
-    n = used + 1
+    key = (company_id, order_type, year)
+    n = sandbox.next_numbers.get(key)
+    if n is None:  # the first number of the year after the seeded books'
+        n = 1 + sum(
+            1
+            for order in sandbox.company_orders(company_id).values()
+            if order.get("OrderType") == order_type
+            and order.get("OrderDirection") == "Income"
+            and order.get("OrderDate", order_date).year == year
+        )
     while sandbox.number_in_use(company_id, fmt.format(y=year, n=n)):
         n += 1
+    sandbox.next_numbers[key] = n + 1
     return fmt.format(y=year, n=n)
 
 

@@ -146,6 +146,9 @@ class Sandbox:
         self._file_orders: dict[str, int] = {}
         self.registry: dict[str, dict[str, Any]] = {}
         self._numbers: dict[int, dict[str, set[int]]] = {cid: {} for cid in self.companies}
+        # Where the next automatic OrderNumber search starts, per (company, order type, year): numbering a new
+        # order must not rescan the company's books (it made every POST cost O(orders)).
+        self.next_numbers: dict[tuple[int, str, int], int] = {}
         self.versions: dict[int, int] = dict.fromkeys(self.companies, 0)
         self.inbox: dict[int, dict[int, dict[str, Any]]] = {cid: {} for cid in self.companies}
 
