@@ -30,7 +30,7 @@ from connectors.billit import BillitClient, ODataQuery, load_settings
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -38,7 +38,7 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def sandbox_process(orders: int, latency_ms: float) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     # The sandbox gives 10 % of its orders to the second company: generate enough for `orders` in the first.
     total = -(-orders * 10 // 9)
     command = [

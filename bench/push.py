@@ -3,9 +3,9 @@
 Reports wall time against the floor (requests the push made x latency / concurrency, / runs at once) for one run
 and for `--parallel` runs at once (separate processes, as N Prefect workers: they must share the rows), and, under
 the fault mix of the reverse-flow tests (10 % of POSTs commit but lose their answer, 10 % 5xx, 10 % dropped
-connections), the number of duplicate orders, which must be 0. Beside them, in the same run, a bare loop: the same
-`create_order` calls at the same concurrency with no warehouse at all, which is what the sandbox and the HTTP stack
-allow on this machine.
+connections), the number of duplicate orders, which must be 0. Beside them, in the same run, two baselines: a bare
+loop (the same `create_order` calls at the same concurrency, no warehouse at all: what the sandbox and the client
+allow), and a raw httpx loop against a server that only sleeps the latency (what the HTTP stack allows).
 
     .venv/bin/python bench/push.py --invoices 2000 --latency-ms 20
 """
@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
+import os
+import subprocess
 import sys
 import time
 import uuid
@@ -27,7 +30,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.client_fetch import sandbox_process  # noqa: E402
+from bench.client_fetch import free_port, sandbox_process  # noqa: E402
 from connectors.billit import BillitClient, load_settings  # noqa: E402
 from connectors.warehouse import create_warehouse_engine, reflect_tables, upgrade, upsert_rows  # noqa: E402
 from tasks.outbound import idempotency_key, order_payload  # noqa: E402
@@ -61,6 +64,40 @@ def bare(invoices: int, latency_ms: float) -> dict[str, Any]:
     floor = invoices * latency_ms / 1000 / CONCURRENCY
     return {"invoices": invoices, "seconds": elapsed, "requests": invoices, "floor_seconds": floor,
             "ratio_to_floor": elapsed / floor}
+
+
+def http_floor(invoices: int, latency_ms: float) -> dict[str, Any]:
+    """A raw httpx loop posting the same bodies to a server that only sleeps (bench/sleep_server.py)."""
+    bodies = [json.dumps(order_payload(row, lines), default=str).encode() for row, lines in _items(invoices)]
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "sleep_server:app", "--port", str(port),
+         "--log-level", "warning"], env={**os.environ, "SLEEP_SERVER_LATENCY_MS": str(latency_ms)})
+
+    async def post_all() -> float:
+        slots = asyncio.Semaphore(CONCURRENCY)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+                                     limits=httpx.Limits(max_connections=CONCURRENCY)) as client:
+            async def post(body: bytes) -> None:
+                async with slots:
+                    (await client.post("/v1/orders", content=body)).raise_for_status()
+
+            started = time.perf_counter()
+            await asyncio.gather(*(post(body) for body in bodies))
+            return time.perf_counter() - started
+
+    try:
+        for _ in range(100):
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            time.sleep(0.1)
+        elapsed = asyncio.run(post_all())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    floor = invoices * latency_ms / 1000 / CONCURRENCY
+    return {"invoices": invoices, "seconds": elapsed, "floor_seconds": floor, "ratio_to_floor": elapsed / floor}
 
 
 def _push_process(url: str, base_url: str, batch_size: int, go: Any, results: Any) -> None:
@@ -141,10 +178,13 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=2, help="Also run this many pushes at once, clean.")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    stack = http_floor(args.invoices, args.latency_ms)
+    print(f"raw httpx loop against a server that only sleeps: {args.invoices} POSTs in {stack['seconds']:.1f}s "
+          f"(floor {stack['floor_seconds']:.1f}s, {stack['ratio_to_floor']:.2f}x)", flush=True)
     baseline = bare(args.invoices, args.latency_ms)
     print(f"bare loop: {args.invoices} creates in {baseline['seconds']:.1f}s (floor {baseline['floor_seconds']:.1f}s, "
           f"{baseline['ratio_to_floor']:.2f}x)", flush=True)
-    results: list[dict[str, Any]] = [{"bare_loop": baseline}]
+    results: list[dict[str, Any]] = [{"raw_httpx_sleep_only_server": stack}, {"bare_loop": baseline}]
     cases = [(None, 1), (None, args.parallel)] + ([] if args.clean_only else [(FAULTS, 1)])
     for faults, parallel in cases:
         figures = bench(args.invoices, args.latency_ms, faults, args.batch_size, parallel)

@@ -47,10 +47,10 @@ class BillitSettings(BaseSettings):
     max_concurrency: int = Field(8, ge=1, le=64, description="Requests in flight at once, per client.")
     # Many short steps rather than a few long ones: the other requests go on while one waits, so a long step
     # spares Billit nothing and only stretches the run's tail (a 429 pauses everyone through Retry-After
-    # instead); 10 retries capped at 2 s still ride out about 13 s of failures.
-    max_retries: int = Field(10, ge=0, le=20, description="Retries of one request on 429, 5xx and I/O errors.")
-    backoff_base_s: float = Field(0.5, gt=0, description="First backoff step; doubles each retry, full jitter.")
-    backoff_max_s: float = Field(2.0, gt=0, description="Upper bound of one backoff step.")
+    # instead); 20 retries from 0.25 s, capped at 1 s, still ride out about 14 s of failures.
+    max_retries: int = Field(20, ge=0, le=50, description="Retries of one request on 429, 5xx and I/O errors.")
+    backoff_base_s: float = Field(0.25, gt=0, description="First backoff step; doubles each retry, full jitter.")
+    backoff_max_s: float = Field(1.0, gt=0, description="Upper bound of one backoff step.")
     max_retry_after_s: float = Field(
         300.0, gt=0, description="Longest Retry-After honoured; a longer one fails the request instead."
     )
