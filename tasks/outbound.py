@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from tasks.normalise.identifiers import normalise_identifier, normalise_vat_number
-from tasks.normalise.orders import PERCENT, QUANTITY, Numeric
+from tasks.normalise.fields import PERCENT, QUANTITY, Numeric
 from tasks.normalise.vat import SALES_VENTILATION_CODES
 
 # billit-api.md §14 item 3: Billit refuses other rates for a Belgian company (InvalidVAtPercentageForTaxCountry).

@@ -62,7 +62,7 @@ from openpyxl import load_workbook
 from openpyxl.cell.cell import ERROR_CODES
 
 from connectors.warehouse import reflect_tables
-from tasks.normalise.orders import PERCENT, QUANTITY
+from tasks.normalise.fields import PERCENT, QUANTITY
 
 if TYPE_CHECKING:
     from tasks.outbound_source import TakeIn

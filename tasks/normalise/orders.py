@@ -16,6 +16,9 @@ rows for `invoices`, `invoice_lines`, `invoice_vat_groups`, `invoice_messages`, 
 
 Billit's `Overdue` / `DaysOverdue` change every day without touching `LastModified`; they are not stored —
 overdue-ness is computed at query time from `expiry_date`, `paid` and `to_pay`.
+
+The typed field reads live in tasks/normalise/fields.py, the parties in tasks/normalise/parties.py and the VAT
+columns of lines and groups in tasks/normalise/order_vat.py.
 """
 
 from __future__ import annotations
@@ -24,29 +27,36 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from tasks.normalise.identifiers import PartyIdentifier, normalise_party_identifiers
-from tasks.normalise.vat import (
-    COST_VENTILATION_CODES,
-    PURCHASE_GRID_BY_COST_TYPE,
-    SALES_VENTILATION_CODES,
-    VatClassification,
-    classify_vat,
+from tasks.normalise.fields import (
+    BIGINT,
+    INTEGER,
+    MONEY,
+    PERCENT,
+    QUANTITY,
+    SURROGATE,
+    Fields,
+    UnloadableOrder,
+    as_timestamp,
+    refuse_unstorable_text,
 )
+from tasks.normalise.order_vat import exemption_text, taxable_base, vat_columns, vat_percentage
+from tasks.normalise.parties import (
+    add_party,
+    counterparty_of,
+    keep_newest_party,
+    party_identifiers,
+    preferred_identifier,
+)
+from tasks.normalise.vat import PURCHASE_GRID_BY_COST_TYPE, VatClassification, classify_vat
 from tasks.normalise.vat_return import Priced, vat_return_rows
 
 Row = dict[str, Any]
 
 _RESPONSE_CODE = re.compile(r"^\s*([A-Z]{2})\s*:")
-# Preference for the counterparty's one canonical Peppol id: Billit routes a CBE (0208) before the VAT number.
-_SCHEME_PREFERENCE = ("0208", "9925")
-
-
-class UnloadableOrder(ValueError):
-    """An order missing what the warehouse needs to key it."""
 
 
 @dataclass
@@ -112,7 +122,7 @@ _OLDEST = datetime.min  # noqa: DTZ901 - Billit's timestamps are naive local tim
 
 def _version(order: Mapping[str, Any]) -> datetime:
     try:
-        return _as_timestamp(order.get("LastModified")) or _OLDEST
+        return as_timestamp(order.get("LastModified")) or _OLDEST
     except ValueError:
         return _OLDEST
 
@@ -157,9 +167,9 @@ def _normalise_order(
     # The C encoder writes a NUL as an escape and a lone surrogate as itself: one fast look at the whole order,
     # and the walk that names the field only when something is there (rare).
     text = json.dumps(order, default=str, ensure_ascii=False)
-    if "\\u0000" in text or _SURROGATE.search(text):
-        _refuse_unstorable_text(order, "")
-    fields = _Fields(order)
+    if "\\u0000" in text or SURROGATE.search(text):
+        refuse_unstorable_text(order, "")
+    fields = Fields(order)
     order_id = fields.integer("OrderID", BIGINT)
     if order_id is None or order_id <= 0:
         raise UnloadableOrder("OrderID missing or not a positive integer")
@@ -170,13 +180,13 @@ def _normalise_order(
     if last_modified is None:
         raise UnloadableOrder("LastModified missing")
 
-    counterparty = _counterparty(order, direction)
-    counterparty_fields = _Fields(counterparty, "Supplier" if direction == "Cost" else "Customer") \
+    counterparty = counterparty_of(order, direction)
+    counterparty_fields = Fields(counterparty, "Supplier" if direction == "Cost" else "Customer") \
         if counterparty is not None else None
-    counterparty_ids = _party_identifiers(counterparty)
-    preferred = _preferred_identifier(counterparty_ids)
+    counterparty_ids = party_identifiers(counterparty)
+    preferred = preferred_identifier(counterparty_ids)
     country = counterparty_fields.text("CountryCode") if counterparty_fields else None
-    delivery = fields.object("CurrentDocumentDeliveryDetails") or _Fields({}, "CurrentDocumentDeliveryDetails")
+    delivery = fields.object("CurrentDocumentDeliveryDetails") or Fields({}, "CurrentDocumentDeliveryDetails")
     messages = fields.objects("Messages")
     order_type = fields.text("OrderType") or "Invoice"
 
@@ -239,16 +249,16 @@ def _normalise_order(
     rows = NormalisedBatch(invoices=[invoice])
 
     header_code = invoice["ventilation_code"]
-    order_text = _exemption_text(order)
+    order_text = exemption_text(order)
     purchase_grid = PURCHASE_GRID_BY_COST_TYPE.get((fields.text("AccountingCostTypeTC") or "").lower(), "82")
 
-    def classify(item: _Fields) -> tuple[str | None, Decimal | None, VatClassification]:
+    def classify(item: Fields) -> tuple[str | None, Decimal | None, VatClassification]:
         code = item.text("VentilationCode")
-        percentage = _vat_percentage(item, direction, code or header_code)
+        percentage = vat_percentage(item, direction, code or header_code)
         vat = classify_vat(
             direction, code or header_code, percentage, order_type=order_type, counterparty_country=country,
             counterparty_vat_number=invoice["counterparty_vat_number"],
-            exemption_text=" | ".join(filter(None, (_exemption_text(item.source), order_text))),
+            exemption_text=" | ".join(filter(None, (exemption_text(item.source), order_text))),
             purchase_grid=purchase_grid, import_deferral_licence=import_deferral_licence,
         )
         return code, percentage, vat
@@ -265,7 +275,7 @@ def _normalise_order(
             "reference": line.text("Reference"), "unit": line.text("Unit"),
             "quantity": line.number("Quantity", QUANTITY), "unit_price_excl": line.number("UnitPriceExcl", QUANTITY),
             "reduction_percentage": line.number("ReductionPercentage", PERCENT),
-            "vat_percentage": percentage, "ventilation_code": code, **_vat_columns(vat),
+            "vat_percentage": percentage, "ventilation_code": code, **vat_columns(vat),
             "total_excl": line.number("TotalExcl", MONEY), "total_vat": line.number("TotalVAT", MONEY),
             "total_incl": line.number("TotalIncl", MONEY), "account_code": line.text("AccountCode"),
         })
@@ -280,12 +290,12 @@ def _normalise_order(
                                                   reason=vat.reason or "unclassifiable VAT", payload=group.source))
         rows.vat_groups.append({
             "order_id": order_id, "group_number": number, "ventilation_code": code,
-            "vat_percentage": percentage, **_vat_columns(vat),
+            "vat_percentage": percentage, **vat_columns(vat),
             "total_excl": group.number("TotalExcl", MONEY), "total_vat": group.number("TotalVAT", MONEY),
             "total_incl": group.number("TotalIncl", MONEY), "taxable_base": group.number("Mtvh", MONEY),
             "financial_reduction_amount": group.number("FinancialReductionAmount", MONEY),
         })
-        priced_groups.append(Priced(number, vat, _taxable_base(rows.vat_groups[-1]), rows.vat_groups[-1]["total_vat"],
+        priced_groups.append(Priced(number, vat, taxable_base(rows.vat_groups[-1]), rows.vat_groups[-1]["total_vat"],
                                     code or header_code))
     rows.vat_return_entries, rows.vat_return_exceptions = vat_return_rows(
         invoice, priced_lines, priced_groups, purchase_grid=purchase_grid
@@ -306,7 +316,8 @@ def _normalise_order(
     for party in (fields.object("Customer"), fields.object("Supplier"), counterparty_fields):
         if party is not None and id(party.source) not in seen:  # the counterparty is the Customer or Supplier
             seen.add(id(party.source))
-            _add_party(rows, party, run_id, counterparty_ids if party.source is counterparty else None)
+            add_party(rows.parties, rows.identifiers, party, run_id,
+                      counterparty_ids if party.source is counterparty else None)
 
     # Every value read: the order is loadable, merge it.
     batch.invoices += rows.invoices
@@ -317,124 +328,7 @@ def _normalise_order(
     batch.vat_return_exceptions += rows.vat_return_exceptions
     batch.quarantine += rows.quarantine
     for party_id, party_row in rows.parties.items():
-        _keep_newest_party(batch, party_row, rows.identifiers[party_id])
-
-
-def _vat_columns(vat: VatClassification) -> Row:
-    return {
-        "vat_category": vat.category, "vat_rate": vat.rate if vat.is_known else None,
-        "exemption_reason": vat.exemption_reason, "vatex_code": vat.vatex_code,
-        "base_grids": ",".join(vat.base_grids) or None, "vat_grids": ",".join(vat.vat_grids) or None,
-        "treatment": vat.treatment, "treatment_source": vat.treatment_source if vat.is_known else None,
-        "treatment_reason": vat.reason,
-    }
-
-
-# Codes whose category has no rate or 0 % by definition: a line with one of them may leave VATPercentage out
-# (Billit writes "No VAT percentage" for code 22, and NULL defaults in its cost table).
-_ZERO_RATE_CODES = {
-    direction: frozenset(code for code, row in table.items() if row.category not in (None, "S"))
-    for direction, table in (("Income", SALES_VENTILATION_CODES), ("Cost", COST_VENTILATION_CODES))
-}
-
-
-def _vat_percentage(item: _Fields, direction: str, code: str | None) -> Decimal | None:
-    """The VAT % of a line or group. Missing (absent, null or blank) is allowed only under a code that names a
-    0 % category; otherwise the rate is unknown and a line that may carry VAT would pass as zero-rated (issue
-    10), so the order is quarantined whole."""
-    value = item.source.get("VATPercentage")
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if (code or "").strip() in _ZERO_RATE_CODES[direction]:
-            return None
-        raise item._unreadable("VATPercentage", "missing and no ventilation code says the line has no VAT")
-    return item.number("VATPercentage", PERCENT)
-
-
-def _taxable_base(group: Row) -> Decimal | None:
-    """A VAT group's taxable base: `Mtvh`, which a cash discount makes smaller than `TotalExcl`. An `Mtvh` of 0
-    on a group with a net and no cash discount says nothing (docs/reference/billit-api.md#cash-discount)."""
-    taxable, net = group["taxable_base"], group["total_excl"]
-    if taxable is None or (taxable == 0 and net and not group["financial_reduction_amount"]):
-        return net
-    return taxable
-
-
-_EXEMPTION_KEYS = re.compile(r"exempt|note|comment|title", re.IGNORECASE)
-
-
-def _exemption_text(source: Mapping[str, Any]) -> str:
-    """The texts of an order, line or VAT group that may state a VAT exemption. Where Billit puts a received
-    invoice's exemption reason is not documented (docs/bi.md#vat-return): any text under a key naming an
-    exemption, a note, a comment or a title, and every text of its CustomFields."""
-    texts = [value for key, value in source.items() if isinstance(value, str) and _EXEMPTION_KEYS.search(str(key))]
-    custom = source.get("CustomFields")
-    # CustomFields is an object of strings on orders and lines; parties show a list (of {Key, Value} objects).
-    for holder in (custom,) if isinstance(custom, Mapping) else custom if isinstance(custom, list) else ():
-        if isinstance(holder, Mapping):
-            texts += [value for value in holder.values() if isinstance(value, str)]
-    return " | ".join(text.strip() for text in texts if text.strip())
-
-
-def _counterparty(order: Mapping[str, Any], direction: str) -> Mapping[str, Any] | None:
-    # For sales the other party is the Customer, for purchases the Supplier (docs/reference/billit-api.md); the list
-    # summary only carries CounterParty, so fall back to it.
-    for name in ("Customer" if direction == "Income" else "Supplier", "CounterParty"):
-        party = order.get(name)
-        if isinstance(party, Mapping):
-            return party
-        if party is not None:
-            raise UnloadableOrder(f"{name} is a JSON {_json_type(party)}, not an object")
-    return None
-
-
-def _party_identifiers(party: Mapping[str, Any] | None) -> list[PartyIdentifier]:
-    return normalise_party_identifiers(party) if isinstance(party, Mapping) else []
-
-
-def _preferred_identifier(identifiers: list[PartyIdentifier]) -> PartyIdentifier | None:
-    valid = [identifier for identifier in identifiers if identifier.is_valid and identifier.peppol_id]
-    for scheme in _SCHEME_PREFERENCE:
-        for identifier in valid:
-            if identifier.scheme == scheme:
-                return identifier
-    return valid[0] if valid else None
-
-
-def _add_party(batch: NormalisedBatch, party: _Fields, run_id: str,
-               identifiers: list[PartyIdentifier] | None = None) -> None:
-    party_id = party.integer("PartyID", BIGINT)
-    if party_id is None:
-        return
-    identifiers = identifiers if identifiers is not None else normalise_party_identifiers(party.source)
-    preferred = _preferred_identifier(identifiers)
-    row = {
-        "party_id": party_id, "party_type": party.text("PartyType"), "name": party.text("Name"),
-        "display_name": party.text("DisplayName"), "vat_number_raw": party.text("VATNumber"),
-        "vat_liable": party.flag("VATLiable"),
-        "enterprise_number": next((i.enterprise_number for i in identifiers if i.enterprise_number), None),
-        "peppol_id": preferred.peppol_id if preferred else None,
-        "country_code": party.text("CountryCode"), "street": party.text("Street"),
-        "street_number": party.text("StreetNumber"), "box": party.text("Box"),
-        "zipcode": party.text("Zipcode"), "city": party.text("City"), "email": party.text("Email"),
-        "language": party.text("Language"), "last_modified": party.timestamp("LastModified"), "last_run_id": run_id,
-    }
-    rows: dict[tuple[str, str], Row] = {}
-    for identifier in identifiers:
-        rows[(identifier.source, identifier.raw)] = {
-            "party_id": party_id, "source": identifier.source, "raw": identifier.raw, "scheme": identifier.scheme,
-            "value": identifier.value, "peppol_id": identifier.peppol_id, "is_valid": identifier.is_valid,
-            "reason": identifier.reason,
-        }
-    _keep_newest_party(batch, row, list(rows.values()))
-
-
-def _keep_newest_party(batch: NormalisedBatch, row: Row, identifiers: list[Row]) -> None:
-    known = batch.parties.get(row["party_id"])
-    last_modified = row["last_modified"]
-    if known is not None and (last_modified is None or (known["last_modified"] or last_modified) > last_modified):
-        return
-    batch.parties[row["party_id"]] = row
-    batch.identifiers[row["party_id"]] = identifiers
+        keep_newest_party(batch.parties, batch.identifiers, party_row, rows.identifiers[party_id])
 
 
 def _response_code(description: Any) -> str | None:
@@ -442,7 +336,7 @@ def _response_code(description: Any) -> str | None:
     return match.group(1) if match else None
 
 
-def _last_response_code(messages: list[_Fields]) -> str | None:
+def _last_response_code(messages: list[Fields]) -> str | None:
     responses = [
         (str(message.source.get("CreationDate") or ""), number, code)
         for number, message in enumerate(messages)
@@ -450,153 +344,3 @@ def _last_response_code(messages: list[_Fields]) -> str | None:
         and (code := _response_code(message.source.get("Description")))
     ]
     return max(responses)[2] if responses else None
-
-
-@dataclass(frozen=True)
-class Numeric:
-    """What a NUMERIC column holds *exactly on both databases*: PostgreSQL's NUMERIC(p, s) is exact, but SQLite
-    stores a REAL, exact to 15 significant digits (connectors/warehouse/load.py), and PostgreSQL rounds extra
-    decimals where SQLite keeps them. A value beyond either limit is refused, never stored rounded on one
-    database and exact (or different) on the other."""
-
-    below: Decimal
-    decimals: int
-
-
-MONEY = Numeric(Decimal("1e13"), 2)  # NUMERIC(18, 2): 13 integer digits + 2 decimals
-QUANTITY = Numeric(Decimal("1e10"), 5)  # NUMERIC(18, 5): quantities, unit prices, FX rates
-PERCENT = Numeric(Decimal("1e5"), 4)  # NUMERIC(9, 4)
-BIGINT = 2**63
-INTEGER = 2**31
-
-
-class _Fields:
-    """Typed reads of one JSON object of an order. Absent or null is None; a value that is present but
-    unreadable raises UnloadableOrder naming the field (its path in the order), never quoting the value."""
-
-    def __init__(self, source: Mapping[str, Any], path: str = "") -> None:
-        self.source = source
-        self.path = path
-
-    def _where(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def _unreadable(self, name: str, what: str) -> UnloadableOrder:
-        return UnloadableOrder(f"{self._where(name)} is {what}")
-
-    def text(self, name: str) -> str | None:
-        value = self.source.get(name)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-            raise self._unreadable(name, f"a JSON {_json_type(value)}, not text")
-        return str(value).strip() or None
-
-    def number(self, name: str, column: Numeric) -> Decimal | None:
-        value = self.source.get(name)
-        if value is None:
-            return None
-        try:
-            if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-                raise InvalidOperation
-            number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-        except InvalidOperation:
-            raise self._unreadable(name, "not a number") from None
-        if not number.is_finite():
-            raise self._unreadable(name, "not a finite number")
-        if abs(number) >= column.below:
-            raise self._unreadable(name, f"out of range (the warehouse holds up to {column.below:,.0f} exclusive)")
-        if number != number.quantize(Decimal(1).scaleb(-column.decimals)):
-            raise self._unreadable(name, f"more precise than the warehouse keeps ({column.decimals} decimals)")
-        return number
-
-    def integer(self, name: str, limit: int) -> int | None:
-        value = self.source.get(name)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self._unreadable(name, "not an integer")
-        if not -limit <= value < limit:
-            raise self._unreadable(name, "an integer out of range")
-        return value
-
-    def flag(self, name: str) -> bool | None:
-        value = self.source.get(name)
-        if value is None or isinstance(value, bool):
-            return value
-        raise self._unreadable(name, "not true or false")
-
-    def timestamp(self, name: str) -> datetime | None:
-        try:
-            return _as_timestamp(self.source.get(name))
-        except ValueError:
-            raise self._unreadable(name, "not an ISO 8601 date-time") from None
-
-    def date(self, name: str) -> date | None:
-        stamp = self.timestamp(name)
-        return stamp.date() if stamp else None
-
-    def object(self, name: str) -> _Fields | None:
-        value = self.source.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, Mapping):
-            raise self._unreadable(name, f"a JSON {_json_type(value)}, not an object")
-        return _Fields(value, self._where(name))
-
-    def objects(self, name: str) -> list[_Fields]:
-        value = self.source.get(name)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise self._unreadable(name, f"a JSON {_json_type(value)}, not a list")
-        for index, item in enumerate(value):
-            if not isinstance(item, Mapping):
-                raise self._unreadable(f"{name}[{index}]", f"a JSON {_json_type(item)}, not an object")
-        return [_Fields(item, f"{self._where(name)}[{index}]") for index, item in enumerate(value)]
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float | Decimal):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _refuse_unstorable_text(value: Any, path: str) -> None:
-    """PostgreSQL text cannot hold NUL, and no database holds a lone surrogate (invalid UTF-16 escapes in JSON)."""
-    if isinstance(value, str):
-        if _UNSTORABLE.search(value):
-            raise UnloadableOrder(f"{path or 'a value'} holds a NUL character or a lone surrogate")
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(key, str) and _UNSTORABLE.search(key):
-                raise UnloadableOrder(f"a property name under {path or 'the order'} holds a NUL or a lone surrogate")
-            _refuse_unstorable_text(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _refuse_unstorable_text(item, f"{path}[{index}]")
-
-
-def _as_timestamp(value: Any) -> datetime | None:
-    """Billit's naive local timestamps; ValueError when present but unreadable."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("not a timestamp")
-    if not value.strip():
-        return None
-    # Billit writes naive local times; an offset on input (docs show one on POST) is dropped, keeping the
-    # wall-clock time Billit itself would store.
-    return datetime.fromisoformat(value.strip()).replace(tzinfo=None)

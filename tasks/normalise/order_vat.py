@@ -1,0 +1,71 @@
+"""The VAT side of an order's lines and VAT groups (pure; no I/O): their VAT percentage, taxable base, the texts
+that may state an exemption, and the VAT columns written from a classification (tasks/normalise/vat.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from tasks.normalise.fields import PERCENT, Fields
+from tasks.normalise.vat import COST_VENTILATION_CODES, SALES_VENTILATION_CODES, VatClassification
+
+Row = dict[str, Any]
+
+
+def vat_columns(vat: VatClassification) -> Row:
+    """The VAT columns of a line or VAT group row, from its classification."""
+    return {
+        "vat_category": vat.category, "vat_rate": vat.rate if vat.is_known else None,
+        "exemption_reason": vat.exemption_reason, "vatex_code": vat.vatex_code,
+        "base_grids": ",".join(vat.base_grids) or None, "vat_grids": ",".join(vat.vat_grids) or None,
+        "treatment": vat.treatment, "treatment_source": vat.treatment_source if vat.is_known else None,
+        "treatment_reason": vat.reason,
+    }
+
+
+# Codes whose category has no rate or 0 % by definition: a line with one of them may leave VATPercentage out
+# (Billit writes "No VAT percentage" for code 22, and NULL defaults in its cost table).
+_ZERO_RATE_CODES = {
+    direction: frozenset(code for code, row in table.items() if row.category not in (None, "S"))
+    for direction, table in (("Income", SALES_VENTILATION_CODES), ("Cost", COST_VENTILATION_CODES))
+}
+
+
+def vat_percentage(item: Fields, direction: str, code: str | None) -> Decimal | None:
+    """The VAT % of a line or group. Missing (absent, null or blank) is allowed only under a code that names a
+    0 % category; otherwise the rate is unknown and a line that may carry VAT would pass as zero-rated (issue
+    10), so the order is quarantined whole."""
+    value = item.source.get("VATPercentage")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if (code or "").strip() in _ZERO_RATE_CODES[direction]:
+            return None
+        raise item.unreadable("VATPercentage", "missing and no ventilation code says the line has no VAT")
+    return item.number("VATPercentage", PERCENT)
+
+
+def taxable_base(group: Row) -> Decimal | None:
+    """A VAT group's taxable base: `Mtvh`, which a cash discount makes smaller than `TotalExcl`. An `Mtvh` of 0
+    on a group with a net and no cash discount says nothing (docs/reference/billit-api.md#cash-discount)."""
+    taxable, net = group["taxable_base"], group["total_excl"]
+    if taxable is None or (taxable == 0 and net and not group["financial_reduction_amount"]):
+        return net
+    return taxable
+
+
+_EXEMPTION_KEYS = re.compile(r"exempt|note|comment|title", re.IGNORECASE)
+
+
+def exemption_text(source: Mapping[str, Any]) -> str:
+    """The texts of an order, line or VAT group that may state a VAT exemption. Where Billit puts a received
+    invoice's exemption reason is not documented (docs/bi.md#vat-return): any text under a key naming an
+    exemption, a note, a comment or a title, and every text of its CustomFields."""
+    texts = [value for key, value in source.items() if isinstance(value, str) and _EXEMPTION_KEYS.search(str(key))]
+    custom = source.get("CustomFields")
+    # CustomFields is an object of strings on orders and lines; parties show a list (of {Key, Value} objects).
+    for holder in (custom,) if isinstance(custom, Mapping) else custom if isinstance(custom, list) else ():
+        if isinstance(holder, Mapping):
+            texts += [value for value in holder.values() if isinstance(value, str)]
+    return " | ".join(text.strip() for text in texts if text.strip())
