@@ -67,7 +67,7 @@ async def fetch_all(base_url: str, concurrency: int, orders: int) -> dict[str, f
                              max_concurrency=concurrency)
     async with BillitClient(settings) as billit:
         started = time.perf_counter()
-        order_ids = [item["OrderID"] async for item in billit.iter_orders(ODataQuery(top=orders))]
+        order_ids = [item["OrderID"] async for page in billit.iter_order_pages(ODataQuery(top=orders)) for item in page]
         listed = time.perf_counter()
         list_requests = billit.requests_sent
         tracemalloc.start()

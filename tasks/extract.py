@@ -45,8 +45,9 @@ from connectors.billit import (
     all_of,
     prop,
 )
-from connectors.billit.client import DELETED_ORDERS_PATH, last_listed_key, listed_order_id
+from connectors.billit.client import DELETED_ORDERS_PATH
 from connectors.billit.odata import PAGE_SIZE, BillitTimestamp, Expr
+from connectors.billit.pagination import last_listed_key, listed_order_id
 from tasks.landing import LandingWriter
 from tasks.options import BILLIT_TIME_ZONE
 from tasks.warehouse import (

@@ -9,51 +9,55 @@ idempotency key is too (a repeat of a create that did commit gets 409, which the
 the order up by ExternalProviderID); `commands/send` and a create without a key are only repeated when the
 request surely never reached Billit (429, or a connection that could not be opened).
 
+Listings page in `connectors.billit.pagination`: orders by key (`iter_order_pages_by_key`, what every sync
+runs), the deletions list by position (`iter_order_pages`).
+
 Credentials live only in the default headers of the httpx client; no log line, exception or repr shows them.
-Every text an error is built from (a transport error, an error body, a body we cannot parse) passes through
-`_redact` first, so even a server that echoes our request headers back cannot put the key into a log.
+Every text an error is built from (a transport error, an error body, a body we cannot parse) passes through the
+client's `Redactor` first (`connectors.billit.redaction`; `connectors.billit.responses` turns an answer into
+an error), so even a server that echoes our request headers back
+cannot put the key into a log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import html
-import json
 import logging
 import random
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from enum import Enum
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote
 
 import httpx
 
 from connectors.aio import first_error
 from connectors.billit.errors import (
-    BillitAuthError,
-    BillitConflictError,
     BillitError,
-    BillitErrorDetail,
-    BillitForbiddenIdError,
     BillitHTTPError,
-    BillitNotFoundError,
-    BillitPaginationError,
     BillitProtocolError,
     BillitRateLimitedError,
-    BillitServerError,
     BillitTransportError,
-    BillitValidationError,
 )
-from connectors.billit.odata import PAGE_SIZE, BillitTimestamp, Direction, Expr, ODataQuery, all_of, prop
-from connectors.billit.pagination import ODataPaginator, Page, PageRequest, PagingStats, parse_page
+from connectors.billit.odata import PAGE_SIZE, Expr, ODataQuery
+from connectors.billit.pagination import (
+    KeysetPaginator,
+    LinkPaginator,
+    Page,
+    PageRequest,
+    PagingStats,
+    iter_keyset_pages,
+    iter_linked_pages,
+    parse_page,
+)
+from connectors.billit.redaction import Redactor
+from connectors.billit.responses import http_error
 from connectors.billit.settings import BillitSettings
-from connectors.billit.wire import encode_json, parse_error_details, parse_json, parse_order_id
+from connectors.billit.wire import encode_json, parse_json, parse_order_id
 
 _T = TypeVar("_T")
 
@@ -67,8 +71,6 @@ PATCHABLE_PROPERTIES = frozenset({
     "Paid", "PaidDate", "IsSent", "ApprovalStatus", "AccountCode", "InternalInfo", "Invoiced",
     "AccountantVerificationNeeded", "PaymentMethod",
 })
-
-REDACTED = "***"
 
 # httpx errors raised before a single byte of the request could have reached Billit.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -103,7 +105,7 @@ class BillitClient:
             ),
             transport=transport,
         )
-        self._secrets = _secret_forms(settings)
+        self._redact = Redactor(settings)
         self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._resume_at = 0.0  # time.monotonic() before which nobody sends (the shared 429 pause)
         self._random = random.Random()
@@ -120,18 +122,6 @@ class BillitClient:
         if settings.context_party_id is not None:
             headers["ContextPartyID"] = str(settings.context_party_id)
         return headers
-
-    def _redact(self, text: str) -> str:
-        """`text` with every credential of this client replaced by `***`, in any letter case. HTML character
-        references are decoded first (a server may write `'` as `&#39;`, `&#x27;` or escape it twice)."""
-        if self._secrets is None:
-            return text
-        for _ in range(3):
-            decoded = html.unescape(text)
-            if decoded == text:
-                break
-            text = decoded
-        return self._secrets.sub(REDACTED, text)
 
     def _read(self, response: httpx.Response, read: Callable[[Any], _T]) -> _T:
         """`read` applied to the JSON body; a body we cannot interpret is a one-line, redacted protocol error."""
@@ -158,131 +148,40 @@ class BillitClient:
 
     # ---- orders -------------------------------------------------------------------------------------
 
+    async def iter_order_pages_by_key(
+        self, base_filter: Expr | None, *, page_size: int = PAGE_SIZE, stats: PagingStats | None = None,
+        path: str = ORDERS_PATH,
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Each order matching `base_filter` once, page by page, ordered by (LastModified, OrderID): the listing
+        every sync and backfill runs. Each page is requested *after the last key seen*, not by position, so an
+        order modified while the listing runs cannot shift another out of it (`KeysetPaginator`)."""
+        paginator = KeysetPaginator(base_filter, page_size, stats if stats is not None else PagingStats())
+        async for page in iter_keyset_pages(lambda query: self.list_page(query, path=path), paginator):
+            yield page
+
     async def iter_order_pages(
         self, query: ODataQuery | None = None, *, page_size: int | None = None,
         stats: PagingStats | None = None, path: str = ORDERS_PATH,
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Yield each page of summary records once; an OrderID seen earlier in this listing is dropped.
+        """Each page of a listing by position; an OrderID seen earlier in this listing is dropped.
 
         Follows NextPageLink; with `page_size` (or a `$top` <= 120) pages by `$skip` where Billit gives no link.
+        Safe only for a list no row leaves while it is read: the deletions list (`path=DELETED_ORDERS_PATH`), which
+        only grows, or a filter on properties that cannot change. Orders that may be modified during the listing
+        are listed with `iter_order_pages_by_key` (docs/reference/billit-api.md#paging).
         """
-        paginator = ODataPaginator(path, query or ODataQuery(), page_size, stats or PagingStats())
-        seen: set[Any] = set()
-        request: PageRequest | None = paginator.first_request()
-        while request is not None:
-            response = await self._request("GET", request.path, params=request.params, repeat=Repeat.ALWAYS)
-            page = self._read(response, parse_page)
-            try:
-                request = paginator.next_request(page)
-            except BillitProtocolError as exc:  # it quotes the NextPageLink, which a wrong server may fill with our key
-                problem = str(exc)
-                raise BillitProtocolError(self._redact(problem)) from None
-            fresh = []
-            for item in page.items:
-                key = item.get("OrderID")
-                if key is not None and key in seen:
-                    paginator.stats.duplicates += 1
-                    continue
-                seen.add(key)
-                fresh.append(item)
-            paginator.stats.records += len(fresh)
-            yield fresh
+        paginator = LinkPaginator(path, query or ODataQuery(), page_size, stats or PagingStats())
+        async for page in iter_linked_pages(self._list_linked, paginator, self._redact):
+            yield page
 
     async def list_page(self, query: ODataQuery, *, path: str = ORDERS_PATH) -> Page:
         """One request of a listing, without following NextPageLink."""
         response = await self._request("GET", path, params=query.params(), repeat=Repeat.ALWAYS)
         return self._read(response, parse_page)
 
-    async def iter_order_pages_by_key(
-        self, base_filter: Expr | None, *, page_size: int = PAGE_SIZE, stats: PagingStats | None = None,
-        path: str = ORDERS_PATH,
-    ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Pages ordered by (LastModified, OrderID), each requested *after the last key seen*, not by position.
-
-        With `$skip` an order modified mid-listing moves to the end and shifts every later row left by one, so an
-        unmodified order is skipped, and its old LastModified lies below any later watermark: lost for good. Paging
-        by key cannot skip: every request asks for what sorts after what was already returned.
-
-        Only operators Billit documents are used, `eq`, `ge` and `and` (docs/reference/billit-api.md#filters): each
-        request asks for `LastModified ge T`, T being the last timestamp returned, and drops the head it already
-        yielded (the orders at T up to the last OrderID). When a whole page is that head (more orders share T than
-        a page holds), the tie is drained by OrderID with `LastModified eq T and OrderID ge K`, and the listing
-        goes on from the next tick, `LastModified ge T + 100 ns`. Cursors are Billit's own timestamp text (7
-        fraction digits), so `eq` matches the stored value exactly.
-        """
-        stats = stats if stats is not None else PagingStats()
-        last: tuple[str, int] | None = None  # sort key of the last order yielded
-        since: BillitTimestamp | None = None
-        unkeyed: set[int] = set()  # OrderIDs listed without a readable LastModified, yielded once
-        while True:
-            page = await self._keyset_page(
-                path, [base_filter, prop("LastModified").ge(since) if since else None],
-                (("LastModified", "asc"), ("OrderID", "asc")), page_size, stats,
-            )
-            fresh = []
-            for item in page:
-                key = _sort_key(item)
-                if key is None:
-                    order_id = listed_order_id(item)
-                    if order_id is None or order_id not in unkeyed:
-                        unkeyed.add(order_id or 0)
-                        fresh.append(item)
-                elif last is None or key > last:
-                    fresh.append(item)
-            if fresh:
-                yield fresh
-            if len(page) < page_size:
-                return
-            tail = last_listed_key(page)
-            if tail is None:
-                raise BillitPaginationError("a full listing page without one readable (LastModified, OrderID)")
-            if fresh:
-                last, since = _tick_key(tail), tail[0]
-                continue
-            if last is None or since is None:
-                raise BillitPaginationError("keyset paging did not advance")
-            tie, after = since, last[1]
-            while True:  # more orders share `tie` than a page holds: drain them by OrderID
-                page = await self._keyset_page(
-                    path, [base_filter, prop("LastModified").eq(tie), prop("OrderID").ge(after + 1)],
-                    (("OrderID", "asc"),), page_size, stats,
-                )
-                ids = {order_id for item in page if (order_id := listed_order_id(item) or 0) > after}
-                if ids:
-                    yield [item for item in page if (listed_order_id(item) or 0) in ids]
-                if len(page) < page_size:
-                    break
-                if not ids:
-                    raise BillitPaginationError(f"draining the orders at {tie} did not advance past {after}")
-                after = max(ids)
-            last, since = (tie.sort_key, after), tie.next_tick()
-
-    async def _keyset_page(
-        self, path: str, clauses: list[Expr | None], orderby: tuple[tuple[str, Direction], ...], page_size: int,
-        stats: PagingStats,
-    ) -> list[dict[str, Any]]:
-        query = ODataQuery(filter=all_of(clause for clause in clauses if clause is not None), orderby=orderby,
-                           top=page_size)
-        page = (await self.list_page(query, path=path)).items
-        stats.pages += 1
-        stats.records += len(page)
-        return page
-
-    async def iter_orders(
-        self, query: ODataQuery | None = None, *, page_size: int | None = None, stats: PagingStats | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Every order matching `query` once (list items are Billit's summary projection, not full orders)."""
-        async for page in self.iter_order_pages(query, page_size=page_size, stats=stats):
-            for item in page:
-                yield item
-
-    async def iter_deleted_orders(
-        self, query: ODataQuery | None = None, *, stats: PagingStats | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Orders deleted in Billit (`GET /v1/orders/deleted`)."""
-        async for page in self.iter_order_pages(query, stats=stats, path=DELETED_ORDERS_PATH):
-            for item in page:
-                yield item
+    async def _list_linked(self, request: PageRequest) -> Page:
+        response = await self._request("GET", request.path, params=request.params, repeat=Repeat.ALWAYS)
+        return self._read(response, parse_page)
 
     async def get_order(self, order_id: int) -> dict[str, Any]:
         """The full order: lines, VAT groups, parties, messages, delivery details."""
@@ -395,7 +294,7 @@ class BillitClient:
                 else:
                     if response.status_code < 300:
                         return response
-                    error = _http_error(response, method, names_id, self._redact)
+                    error = http_error(response, method, names_id, self._redact)
             delay = self._retry_delay(error, attempt, repeat)
             if delay is None:
                 raise error
@@ -430,55 +329,8 @@ class BillitClient:
             await asyncio.sleep(wait)
 
 
-def _secret_forms(settings: BillitSettings) -> re.Pattern[str] | None:
-    """Each credential as an error text may carry it: as is, inside a bytes repr (h11's "Illegal header value
-    b'...'"), JSON-, HTML- or URL-escaped (a server echoing our headers), matched in any letter case; longest
-    first."""
-    forms: set[str] = set()
-    for secret in (settings.api_key, settings.bearer_token):
-        value = secret.get_secret_value() if secret is not None else ""
-        if value:
-            escaped = json.dumps(value)[1:-1]
-            forms |= {value, repr(value.encode())[2:-1], escaped, escaped.replace("/", "\\/"),
-                      html.escape(value), html.escape(value, quote=False), quote(value, safe=""), quote_plus(value)}
-    if not forms:
-        return None
-    return re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True))), re.IGNORECASE)
-
-
 def _as_is(body: Any) -> Any:
     return body
-
-
-def listed_order_id(item: Any) -> int | None:
-    """The OrderID of a listed (or fetched) order, when it is an integer."""
-    order_id = item.get("OrderID") if isinstance(item, dict) else None
-    return order_id if isinstance(order_id, int) and not isinstance(order_id, bool) else None
-
-
-def _key(item: Any) -> tuple[BillitTimestamp, int] | None:
-    order_id = listed_order_id(item)
-    if order_id is None:
-        return None
-    try:
-        return BillitTimestamp(str(item.get("LastModified"))), order_id
-    except ValueError:
-        return None
-
-
-def _sort_key(item: Any) -> tuple[str, int] | None:
-    key = _key(item)
-    return _tick_key(key) if key else None
-
-
-def _tick_key(key: tuple[BillitTimestamp, int]) -> tuple[str, int]:
-    return key[0].sort_key, key[1]
-
-
-def last_listed_key(page: list[dict[str, Any]]) -> tuple[BillitTimestamp, int] | None:
-    """The (LastModified, OrderID) of the page's last well-formed item: a corrupted item is listed again by the
-    next page rather than breaking the cursor."""
-    return next((key for item in reversed(page) if (key := _key(item)) is not None), None)
 
 
 def _display_url(path: str, params: Mapping[str, str] | None) -> str:
@@ -489,49 +341,3 @@ def _short(error: BillitError) -> str:
     if isinstance(error, BillitHTTPError):
         return f"HTTP {error.status}"
     return str(error).rsplit(": ", 1)[-1]
-
-
-def _http_error(
-    response: httpx.Response, method: str, names_id: bool, redact: Callable[[str], str]
-) -> BillitHTTPError:
-    status = response.status_code
-    url = response.request.url.raw_path.decode("ascii", "replace")
-    # Redacted before parsing (a key cut in two by the length limit) and after (a key escaped twice in the body).
-    details = tuple(
-        BillitErrorDetail(redact(detail.code), redact(detail.description) if detail.description else None)
-        for detail in parse_error_details(redact(response.text), response.headers.get("Content-Type"),
-                                          not_an_api_hint=status < 500)
-    )
-    fields: dict[str, Any] = {"method": method, "url": url, "status": status, "details": details}
-    if status == 429:
-        return BillitRateLimitedError(retry_after=_retry_after(response.headers.get("Retry-After")), **fields)
-    if status >= 500:
-        return BillitServerError(**fields)
-    if status in (401, 403):
-        if names_id:
-            return BillitForbiddenIdError(
-                hint="Billit answers 401 for an id of another company, as for bad credentials", **fields
-            )
-        return BillitAuthError(hint="check BILLIT_API_KEY / BILLIT_BEARER_TOKEN and BILLIT_PARTY_ID", **fields)
-    if status in (400, 422):
-        return BillitValidationError(**fields)
-    if status == 404:
-        return BillitNotFoundError(**fields)
-    if status == 409:
-        return BillitConflictError(**fields)
-    return BillitHTTPError(**fields)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """`Retry-After` as seconds or an HTTP date (RFC 9110)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())

@@ -3,7 +3,7 @@
     BillitError
     ├── BillitTransportError          network failure, timeout, dropped connection   (retryable)
     ├── BillitProtocolError           a 2xx answer we cannot understand              (fatal)
-    ├── BillitPaginationError         NextPageLink repeats itself                    (fatal)
+    ├── BillitPaginationError         a listing repeats a request or stops advancing (fatal)
     └── BillitHTTPError               any non-2xx answer; carries Billit's errors[]
         ├── BillitRateLimitedError    429, with retry_after                          (retryable)
         ├── BillitServerError         5xx                                            (retryable)

@@ -1,7 +1,23 @@
-"""Paging over Billit's OData lists: one small paginator object per listing.
+"""Paging over Billit's OData lists: one generator over a small paginator object, a fresh paginator per listing.
 
 Billit (ASP.NET Web API OData) pages at 120 records and adds `NextPageLink` only when that limit truncated the
-result. Two quirks shape this module (billit-api.md §3.3):
+result (docs/reference/billit-api.md#paging). Two ways of paging live here, and only two:
+
+* **By key** (`KeysetPaginator`, `iter_keyset_pages`): what every sync and backfill lists `/v1/orders` with.
+  Orders sorted by (LastModified, OrderID), each request asking for what sorts *after the last key seen*.
+  Paging by position cannot do this safely: with `$skip`, an order modified mid-listing moves to the end and
+  shifts every later row left by one, so an unmodified order is skipped, and its old LastModified lies below
+  any later watermark: lost for good.
+* **By position** (`LinkPaginator`, `iter_linked_pages`): `NextPageLink`, or `$skip` where Billit gives no link.
+  Safe only for a list no row leaves while it is read: the deletions list, which only grows (a row inserted
+  mid-listing shifts later rows right, so one is listed twice and dropped by OrderID; none is skipped), or a
+  filter on properties that cannot change. Never for orders that may be modified during the listing.
+
+Either paginator raises `BillitPaginationError` ("loop detected in pagination") rather than send a request it
+already sent in the same state, so a server that keeps answering the same page cannot make a listing loop
+forever (the Singer SDK's guard).
+
+Two quirks shape the link paging (billit-api.md §3.3):
 
 * `$top` is applied before the page limit, so a request with `$top` <= 120 gets at most that many records and
   *no* `NextPageLink` even when more match. When we sent such a `$top` and got a full page without a link, we
@@ -9,21 +25,23 @@ result. Two quirks shape this module (billit-api.md §3.3):
 * `NextPageLink` may be missing or null on the last page, and its host is whatever the server saw (possibly an
   internal host behind a proxy). We only take its `/v1/...` path and query and send it to our own base URL, so
   credentials never go to a host we were not configured for.
-
-A link we already followed raises `BillitPaginationError` instead of looping forever.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from connectors.billit.errors import BillitPaginationError, BillitProtocolError
-from connectors.billit.odata import PAGE_SIZE, ODataQuery
+from connectors.billit.odata import PAGE_SIZE, BillitTimestamp, Direction, Expr, ODataQuery, all_of, prop
 
 MAX_EMPTY_LINKED_PAGES = 3
+
+#: The order keyset listings sort by; the filter of each request continues from the last key of this order.
+KEYSET_ORDER: tuple[tuple[str, Direction], ...] = (("LastModified", "asc"), ("OrderID", "asc"))
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,142 @@ def parse_page(body: Any) -> Page:
                 count=int(str(count)) if readable else None)
 
 
+# ---- by key: how the pipeline lists orders ------------------------------------------------------------
+
+
+def listed_order_id(item: Any) -> int | None:
+    """The OrderID of a listed (or fetched) order, when it is an integer."""
+    order_id = item.get("OrderID") if isinstance(item, dict) else None
+    return order_id if isinstance(order_id, int) and not isinstance(order_id, bool) else None
+
+
+def last_listed_key(page: list[dict[str, Any]]) -> tuple[BillitTimestamp, int] | None:
+    """The (LastModified, OrderID) of the page's last well-formed item: a corrupted item is listed again by the
+    next page rather than breaking the cursor."""
+    return next((key for item in reversed(page) if (key := _key(item)) is not None), None)
+
+
+def _key(item: Any) -> tuple[BillitTimestamp, int] | None:
+    order_id = listed_order_id(item)
+    if order_id is None:
+        return None
+    try:
+        return BillitTimestamp(str(item.get("LastModified"))), order_id
+    except ValueError:
+        return None
+
+
+def _tick_key(key: tuple[BillitTimestamp, int]) -> tuple[str, int]:
+    return key[0].sort_key, key[1]
+
+
+@dataclass
+class KeysetPaginator:
+    """Decides the next request of one listing by (LastModified, OrderID) from the page just received.
+
+    Only operators Billit documents are used, `eq`, `ge` and `and` (docs/reference/billit-api.md#filters): each
+    request asks for `LastModified ge T`, T being the last timestamp returned, and drops the head it already
+    yielded (the orders at T up to the last OrderID). When a whole page is that head (more orders share T than a
+    page holds), the tie is drained by OrderID with `LastModified eq T and OrderID ge K`, and the listing goes on
+    from the next tick, `LastModified ge T + 100 ns`. Cursors are Billit's own timestamp text (7 fraction
+    digits), so `eq` matches the stored value exactly (docs/reference/billit-api.md#timestamps).
+    """
+
+    base_filter: Expr | None
+    page_size: int = PAGE_SIZE
+    stats: PagingStats = field(default_factory=PagingStats)
+    _last: tuple[str, int] | None = None  # sort key of the last order yielded
+    _since: BillitTimestamp | None = None
+    _tie: BillitTimestamp | None = None  # while draining: the timestamp more orders share than a page holds
+    _after: int = 0  # while draining: the last OrderID yielded at `_tie`
+    _page: list[dict[str, Any]] | None = None  # the page just received, until the next request is decided
+    _drained: set[int] = field(default_factory=set)
+    _fresh: bool = False
+    _unkeyed: set[int] = field(default_factory=set)  # OrderIDs listed without a readable LastModified
+    _sent: set[tuple[Any, ...]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.page_size <= PAGE_SIZE:  # a larger page would end the listing at Billit's first 120
+            raise ValueError(f"page_size must be between 1 and {PAGE_SIZE}")
+
+    def next_query(self) -> ODataQuery | None:
+        """The next request, or None when the listing is complete."""
+        if self._page is not None and not self._advance(self._page):
+            return None
+        self._page = None
+        if self._tie is None:
+            since = prop("LastModified").ge(self._since) if self._since else None
+            query = ODataQuery(filter=all_of(c for c in (self.base_filter, since) if c is not None),
+                               orderby=KEYSET_ORDER, top=self.page_size)
+        else:
+            clauses = (self.base_filter, prop("LastModified").eq(self._tie), prop("OrderID").ge(self._after + 1))
+            query = ODataQuery(filter=all_of(c for c in clauses if c is not None), orderby=(("OrderID", "asc"),),
+                               top=self.page_size)
+        state = (tuple(sorted(query.params().items())), self._last)
+        if state in self._sent:
+            raise BillitPaginationError(f"loop detected in pagination: the same keyset request twice {query.params()}")
+        self._sent.add(state)
+        return query
+
+    def receive(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The orders of a page not yielded before; the page decides the next request."""
+        self.stats.pages += 1
+        self.stats.records += len(items)
+        self._page = items
+        if self._tie is not None:
+            self._drained = {listed for item in items if (listed := listed_order_id(item) or 0) > self._after}
+            fresh = [item for item in items if (listed_order_id(item) or 0) in self._drained]
+        else:
+            fresh = []
+            for item in items:
+                key = _key(item)
+                if key is None:
+                    order_id = listed_order_id(item)
+                    if order_id is None or order_id not in self._unkeyed:
+                        self._unkeyed.add(order_id or 0)
+                        fresh.append(item)
+                elif self._last is None or _tick_key(key) > self._last:
+                    fresh.append(item)
+        self._fresh = bool(fresh)
+        return fresh
+
+    def _advance(self, page: list[dict[str, Any]]) -> bool:
+        """Move the cursor past `page`; False when it was the last page."""
+        if self._tie is not None:
+            if len(page) < self.page_size:  # the tie is drained: go on from the next tick
+                self._last, self._since, self._tie = (self._tie.sort_key, self._after), self._tie.next_tick(), None
+                return True
+            if not self._drained:
+                raise BillitPaginationError(f"draining the orders at {self._tie} did not advance past {self._after}")
+            self._after = max(self._drained)
+            return True
+        if len(page) < self.page_size:
+            return False
+        tail = last_listed_key(page)
+        if tail is None:
+            raise BillitPaginationError("a full listing page without one readable (LastModified, OrderID)")
+        if self._fresh:
+            self._last, self._since = _tick_key(tail), tail[0]
+            return True
+        if self._last is None or self._since is None:
+            raise BillitPaginationError("keyset paging did not advance")
+        self._tie, self._after = self._since, self._last[1]
+        return True
+
+
+async def iter_keyset_pages(
+    fetch: Callable[[ODataQuery], Awaitable[Page]], paginator: KeysetPaginator
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Each order of the listing once, page by page, each page requested after the last key seen."""
+    while (query := paginator.next_query()) is not None:
+        fresh = paginator.receive((await fetch(query)).items)
+        if fresh:
+            yield fresh
+
+
+# ---- by position: only for a list no row leaves while it is read -------------------------------------
+
+
 def link_to_request(link: str) -> PageRequest:
     """Keep only the `/v1/...` path and encoded query of a NextPageLink (see module docstring)."""
     raw = httpx.URL(link).raw_path.decode("ascii")
@@ -82,8 +236,13 @@ def link_to_request(link: str) -> PageRequest:
 
 
 @dataclass
-class ODataPaginator:
-    """Decides the next request of one listing from the page just received."""
+class LinkPaginator:
+    """Decides the next request of one listing by position (NextPageLink, else `$skip`) from the page just
+    received, and drops an OrderID listed before.
+
+    Safe only where no row leaves the list while it is read (the deletions list, which only grows: see the
+    module docstring); orders are listed by `KeysetPaginator`.
+    """
 
     path: str
     query: ODataQuery
@@ -93,6 +252,7 @@ class ODataPaginator:
     _offset: int = 0
     _sent_top: int | None = None
     _seen_links: set[str] = field(default_factory=set)
+    _seen_ids: set[Any] = field(default_factory=set)
     _empty_linked_pages: int = 0
 
     def __post_init__(self) -> None:
@@ -118,6 +278,19 @@ class ODataPaginator:
         self._offset += len(page.items)
         return self._skip_request(remaining)
 
+    def fresh(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The items of a page whose OrderID this listing has not returned yet."""
+        fresh = []
+        for item in items:
+            key = item.get("OrderID")
+            if key is not None and key in self._seen_ids:
+                self.stats.duplicates += 1
+                continue
+            self._seen_ids.add(key)
+            fresh.append(item)
+        self.stats.records += len(fresh)
+        return fresh
+
     def _skip_request(self, remaining: int | None) -> PageRequest:
         top = self.page_size
         if remaining is not None:
@@ -141,3 +314,21 @@ class ODataPaginator:
         # The link carries its own $top/$skip; after it only the server's paging counts.
         self._sent_top = None
         return request
+
+
+async def iter_linked_pages(
+    fetch: Callable[[PageRequest], Awaitable[Page]], paginator: LinkPaginator, redact: Callable[[str], str]
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Each page of a listing by position, without the OrderIDs it returned before. `redact` cleans the text of
+    a protocol error, which quotes the NextPageLink: a wrong server may fill it with our key."""
+    request: PageRequest | None = paginator.first_request()
+    while request is not None:
+        page = await fetch(request)
+        problem = None
+        try:
+            request = paginator.next_request(page)
+        except BillitProtocolError as exc:
+            problem = str(exc)
+        if problem is not None:  # raised outside the except block: the unredacted error is not kept as context
+            raise BillitProtocolError(redact(problem))
+        yield paginator.fresh(page.items)

@@ -108,8 +108,8 @@ async def test_skip_paging_loses_orders_modified_mid_listing_and_key_paging_does
     with SandboxServer(sandbox) as server:
         settings = load_settings(base_url=server.base_url, api_key="sandbox-api-key", party_id=COMPANY)
         async with BillitClient(settings) as billit:
-            by_position = {item["OrderID"] async for item in billit.iter_orders(
-                ODataQuery(orderby=(("LastModified", "asc"),)), page_size=120)}
+            by_position = {item["OrderID"] async for page in billit.iter_order_pages(
+                ODataQuery(orderby=(("LastModified", "asc"),)), page_size=120) for item in page}
             by_key = {item["OrderID"] async for page in billit.iter_order_pages_by_key(None) for item in page}
     every_order = set(sandbox.company_orders(COMPANY))
     assert every_order - by_position, "the $skip trap should lose unmodified orders"
@@ -203,8 +203,8 @@ def test_a_newly_sent_invoice_moves_from_pending_to_delivered_in_the_history(
 
     async def send_one() -> int:
         async with BillitClient(settings) as billit:
-            candidates = [o async for o in billit.iter_orders(ODataQuery(
-                filter=prop("OrderStatus").eq("ToSend") & prop("OrderDirection").eq("Income")))]
+            candidates = [o async for page in billit.iter_order_pages_by_key(
+                prop("OrderStatus").eq("ToSend") & prop("OrderDirection").eq("Income")) for o in page]
             for candidate in candidates:
                 order = await billit.get_order(candidate["OrderID"])
                 if order["Customer"].get("Email"):

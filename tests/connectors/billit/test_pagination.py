@@ -1,20 +1,33 @@
 """Paging decisions that the stock sandbox never exercises: links to other hosts, repeated links, servers that
-truncate at 120 without a link. Served through httpx's MockTransport seam, as httpx's own tests do."""
+truncate at 120 without a link, servers that answer the same page whatever the cursor. Served through httpx's
+MockTransport seam, as httpx's own tests do.
+
+Paging by position is what the deletions list uses (`iter_order_pages(path=DELETED_ORDERS_PATH)`); orders are
+paged by key (`iter_order_pages_by_key`), see docs/reference/billit-api.md#paging."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
 
 from connectors.billit import BillitClient, BillitPaginationError, ODataQuery, PagingStats, load_settings
+from connectors.billit.client import DELETED_ORDERS_PATH
 
 
 def _client(handler: Callable[[httpx.Request], httpx.Response]) -> BillitClient:
     settings = load_settings(base_url="http://billit.test", api_key="k", party_id=1, max_retries=0)
     return BillitClient(settings, transport=httpx.MockTransport(handler))
+
+
+async def _deleted(billit: BillitClient, query: ODataQuery | None = None, **options: Any) -> AsyncIterator[Any]:
+    """Every item of the deletions list, paged by position as `sync_deletions` pages it."""
+    async for page in billit.iter_order_pages(query, path=DELETED_ORDERS_PATH, **options):
+        for item in page:
+            yield item
 
 
 def _page(ids: range, next_link: str | None = None) -> httpx.Response:
@@ -30,11 +43,11 @@ async def test_a_next_link_to_another_host_is_followed_on_our_own_base_url() -> 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.url)
         if "skip" not in str(request.url):
-            return _page(range(1, 4), "http://internal-node:8080/v1/orders?$orderby=OrderID%20asc&$skip=120")
+            return _page(range(1, 4), "http://internal-node:8080/v1/orders/deleted?$orderby=OrderID%20asc&$skip=120")
         return _page(range(4, 6))
 
     async with _client(handler) as billit:
-        ids = [item["OrderID"] async for item in billit.iter_orders()]
+        ids = [item["OrderID"] async for item in _deleted(billit)]
     assert ids == [1, 2, 3, 4, 5]
     assert {url.host for url in seen} == {"billit.test"}
     assert all("ApiKey" not in str(url) for url in seen)
@@ -42,11 +55,11 @@ async def test_a_next_link_to_another_host_is_followed_on_our_own_base_url() -> 
 
 async def test_a_repeated_next_link_raises_instead_of_looping_forever() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return _page(range(1, 3), "http://billit.test/v1/orders?$skip=120")
+        return _page(range(1, 3), "http://billit.test/v1/orders/deleted?$skip=120")
 
     async with _client(handler) as billit:
         with pytest.raises(BillitPaginationError, match="loop detected"):
-            [item async for item in billit.iter_orders()]
+            [item async for item in _deleted(billit)]
 
 
 async def test_a_missing_or_null_next_link_ends_the_listing() -> None:
@@ -54,7 +67,7 @@ async def test_a_missing_or_null_next_link_ends_the_listing() -> None:
         return httpx.Response(200, json={"Items": [{"OrderID": 1}], "NextPageLink": None})
 
     async with _client(handler) as billit:
-        assert [item["OrderID"] async for item in billit.iter_orders()] == [1]
+        assert [item["OrderID"] async for item in _deleted(billit)] == [1]
 
 
 async def test_a_full_page_truncated_by_top_without_a_link_continues_by_skip() -> None:
@@ -68,7 +81,7 @@ async def test_a_full_page_truncated_by_top_without_a_link_continues_by_skip() -
 
     stats = PagingStats()
     async with _client(handler) as billit:
-        ids = [item["OrderID"] async for item in billit.iter_orders(page_size=100, stats=stats)]
+        ids = [item["OrderID"] async for item in _deleted(billit, page_size=100, stats=stats)]
     assert ids == list(range(250))
     assert [(r["$skip"], r["$top"]) for r in requests[1:]] == [("100", "100"), ("200", "100")]
     assert stats.pages == 3 and stats.records == 250 and stats.skip_fallbacks == 2
@@ -81,18 +94,72 @@ async def test_top_is_a_total_limit_across_pages() -> None:
         return _page(range(skip, skip + min(top, 120)))  # a server that truncates at 120 and never links
 
     async with _client(handler) as billit:
-        ids = [item["OrderID"] async for item in billit.iter_orders(ODataQuery(top=300))]
+        ids = [item["OrderID"] async for item in _deleted(billit, ODataQuery(top=300))]
     assert ids == list(range(300))
 
 
 async def test_a_record_repeated_across_pages_is_returned_once_and_counted() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if "skip" not in str(request.url):
-            return _page(range(1, 4), "http://billit.test/v1/orders?$skip=120")
+            return _page(range(1, 4), "http://billit.test/v1/orders/deleted?$skip=120")
         return _page(range(3, 5))
 
     stats = PagingStats()
     async with _client(handler) as billit:
-        ids = [item["OrderID"] async for item in billit.iter_orders(stats=stats)]
+        ids = [item["OrderID"] async for item in _deleted(billit, stats=stats)]
     assert ids == [1, 2, 3, 4]
     assert stats.duplicates == 1
+
+
+# ---- by key: how the pipeline lists orders -----------------------------------------------------------
+
+
+def _listed(*keys: tuple[str, int]) -> httpx.Response:
+    return httpx.Response(200, json={"Items": [{"OrderID": i, "LastModified": t} for t, i in keys]})
+
+
+async def _by_key(billit: BillitClient, **options: Any) -> list[int]:
+    return [item["OrderID"] async for page in billit.iter_order_pages_by_key(None, **options) for item in page]
+
+
+async def test_a_server_answering_the_same_misordered_page_whatever_the_cursor_is_stopped_not_followed() -> None:
+    # Its last item sorts first, so the cursor never passes the newer ones: the same request would repeat forever.
+    requests: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request.url.params.get("$filter", ""))
+        return _listed(("2026-01-02T00:00:00.0000000", 2), ("2026-01-03T00:00:00.0000000", 3),
+                       ("2026-01-01T00:00:00.0000000", 1))
+
+    async with _client(handler) as billit:
+        with pytest.raises(BillitPaginationError, match="loop detected in pagination: the same keyset request"):
+            await _by_key(billit, page_size=3)
+    assert len(requests) == 2  # the repeat is refused before it is sent
+
+
+async def test_a_server_ignoring_the_tie_filter_raises_instead_of_draining_forever() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return _listed(*[("2026-01-01T00:00:00.0000000", i) for i in range(1, 4)])
+
+    async with _client(handler) as billit:
+        with pytest.raises(BillitPaginationError, match="did not advance"):
+            await _by_key(billit, page_size=3)
+
+
+async def test_each_listing_by_key_starts_afresh() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return _listed(("2026-01-01T00:00:00.0000000", 1), ("2026-01-02T00:00:00.0000000", 2))
+
+    async with _client(handler) as billit:
+        first, second = await _by_key(billit), await _by_key(billit)  # the same first request, sent again
+    assert first == second == [1, 2]
+
+
+@pytest.mark.parametrize("page_size", [0, 121])
+async def test_a_key_page_size_billit_cannot_serve_is_refused_before_any_request(page_size: int) -> None:
+    def never(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("no request expected")
+
+    async with _client(never) as billit:
+        with pytest.raises(ValueError, match="page_size"):
+            await _by_key(billit, page_size=page_size)

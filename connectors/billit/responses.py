@@ -1,0 +1,74 @@
+"""From a Billit answer that is not a success to the error of the tree in `connectors.billit.errors`.
+
+The status decides the class, and so whether the client retries (docs/reference/billit-api.md#errors). Every text
+taken from the answer passes through the client's redactor before an error is built from it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from connectors.billit.errors import (
+    BillitAuthError,
+    BillitConflictError,
+    BillitErrorDetail,
+    BillitForbiddenIdError,
+    BillitHTTPError,
+    BillitNotFoundError,
+    BillitRateLimitedError,
+    BillitServerError,
+    BillitValidationError,
+)
+from connectors.billit.wire import parse_error_details
+
+
+def http_error(
+    response: httpx.Response, method: str, names_id: bool, redact: Callable[[str], str]
+) -> BillitHTTPError:
+    """The error for a non-2xx `response`; `names_id` when the request named an order, file or party id."""
+    status = response.status_code
+    url = response.request.url.raw_path.decode("ascii", "replace")
+    # Redacted before parsing (a key cut in two by the length limit) and after (a key escaped twice in the body).
+    details = tuple(
+        BillitErrorDetail(redact(detail.code), redact(detail.description) if detail.description else None)
+        for detail in parse_error_details(redact(response.text), response.headers.get("Content-Type"),
+                                          not_an_api_hint=status < 500)
+    )
+    fields: dict[str, Any] = {"method": method, "url": url, "status": status, "details": details}
+    if status == 429:
+        return BillitRateLimitedError(retry_after=retry_after(response.headers.get("Retry-After")), **fields)
+    if status >= 500:
+        return BillitServerError(**fields)
+    if status in (401, 403):
+        if names_id:
+            return BillitForbiddenIdError(
+                hint="Billit answers 401 for an id of another company, as for bad credentials", **fields
+            )
+        return BillitAuthError(hint="check BILLIT_API_KEY / BILLIT_BEARER_TOKEN and BILLIT_PARTY_ID", **fields)
+    if status in (400, 422):
+        return BillitValidationError(**fields)
+    if status == 404:
+        return BillitNotFoundError(**fields)
+    if status == 409:
+        return BillitConflictError(**fields)
+    return BillitHTTPError(**fields)
+
+
+def retry_after(value: str | None) -> float | None:
+    """`Retry-After` as seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
