@@ -25,6 +25,7 @@ from typing import Any
 
 from connectors.billit.sandbox.calc import compute_order_totals, ogm_reference, round_money
 from connectors.billit.sandbox.errors import ApiError
+from connectors.billit.sandbox.identity import order_number
 from connectors.billit.sandbox.inputs import (
     ORDER_SCHEMA,
     BindingError,
@@ -49,11 +50,6 @@ ALLOWED_VAT_RATES: dict[str, frozenset[Decimal]] = {
 VENTILATION_CODES: dict[str, frozenset[str]] = {
     "Income": frozenset({"1", "2", "3", "4", "21", "22", "24", "51", "55", "70", "101", "102", "104"}),
     "Cost": frozenset({"1", "21", "22", "51", "55", "70", "102", "111"}),
-}
-# Own-company number formats for auto-numbered sales (as in the seeded books).
-_NUMBER_FORMATS: dict[int, dict[str, str]] = {
-    574991: {"Invoice": "INV-{y}-{n:04d}", "CreditNote": "CN-{y}-{n:04d}"},
-    574992: {"Invoice": "F{y}/{n:05d}", "CreditNote": "NC{y}/{n:04d}"},
 }
 _ATTACHMENT_EXTENSIONS = (".pdf", ".xls", ".xlsx", ".csv")
 
@@ -346,8 +342,6 @@ def _auto_number(
 ) -> str | None:
     if direction != "Income":
         return None  # a purchase carries the supplier's number; Billit only numbers sales (§4.2)
-    formats = _NUMBER_FORMATS.get(company_id, {})
-    fmt = formats.get(order_type) or f"{order_type[:3].upper()}-{{y}}-{{n:04d}}"
     year = order_date.year
     key = (company_id, order_type, year)
     n = sandbox.next_numbers.get(key)
@@ -359,10 +353,10 @@ def _auto_number(
             and order.get("OrderDirection") == "Income"
             and order.get("OrderDate", order_date).year == year
         )
-    while sandbox.number_in_use(company_id, fmt.format(y=year, n=n)):
+    while sandbox.number_in_use(company_id, order_number(company_id, order_type, year, n)):
         n += 1
     sandbox.next_numbers[key] = n + 1
-    return fmt.format(y=year, n=n)
+    return order_number(company_id, order_type, year, n)
 
 
 def _company_stem(sandbox: Sandbox, company_id: int) -> str:

@@ -49,6 +49,7 @@ from connectors.billit.sandbox.clock import (
 from connectors.billit.sandbox.delivery import apply_due_events
 from connectors.billit.sandbox.faults import FaultInjector, Faults
 from connectors.billit.sandbox.files import StoredFile, mime_type_for
+from connectors.billit.sandbox.identity import API_KEY, BEARER_TOKEN, PARTY_ID, SECOND_PARTY_ID, USER_EMAIL
 from connectors.billit.sandbox.inbox import seed_inbox
 from connectors.billit.sandbox.peppol import canonical_participant_id, unknown_participant
 from connectors.billit.sandbox.quirks import Quirks
@@ -68,8 +69,8 @@ __all__ = [
 
 Order = dict[str, Any]
 
-DEFAULT_API_KEY = "sandbox-api-key"
-DEFAULT_BEARER_TOKEN = "sandbox-bearer-token"
+DEFAULT_API_KEY = API_KEY
+DEFAULT_BEARER_TOKEN = BEARER_TOKEN
 _FULL_CACHE_LIMIT = 50_000
 _LIST_CACHE_SIZE = 64
 
@@ -112,7 +113,7 @@ class Sandbox:
         delivery_delay_s: float = 0.5,
         delivery_error_rate: float = 0.0,
         hold_deliveries: bool = False,
-        user_email: str = "api-user@demo.example",
+        user_email: str = USER_EMAIL,
     ) -> None:
         self.lock = threading.RLock()
         self.clock: Clock = clock if isinstance(clock, Clock) else SandboxClock(clock)
@@ -180,9 +181,9 @@ class Sandbox:
             start = seed_start or self.clock.now()
             secondary = int(orders * secondary_share)
             primary = orders - secondary
-            seeded = generate_orders(seed=seed, orders=primary, company_id=574991, start=start, tie_sizes=tie_sizes)
+            seeded = generate_orders(seed=seed, orders=primary, company_id=PARTY_ID, start=start, tie_sizes=tie_sizes)
             if secondary:
-                seeded += generate_orders(seed=seed + 1, orders=secondary, company_id=574992, start=start)
+                seeded += generate_orders(seed=seed + 1, orders=secondary, company_id=SECOND_PARTY_ID, start=start)
             self._index_orders(seeded)
             self.registry.update(participant_registry(seeded))
         else:
