@@ -5,9 +5,7 @@ Files
     it on that dialect (a version may also have only dialect variants). Versions are four digits and unique.
 
 Statements
-    A ``;`` at the end of a line (optionally followed by a ``--`` comment) ends a statement; whole-line ``--``
-    comments are dropped. That is all the parsing there is, so our SQL never ends a line inside a string literal
-    with ``;`` (and uses no ``$$`` bodies).
+    Split by :func:`~connectors.warehouse.sqlfiles.split_statements`: a ``;`` at the end of a line ends one.
 
 Bookkeeping
     ``schema_migrations(version, name, checksum, applied_at)`` holds one row per applied file: the sha256 of its
@@ -16,9 +14,10 @@ Bookkeeping
 
 Transactions and concurrency
     Each file runs in its own transaction together with its bookkeeping row, so a failure leaves nothing half
-    applied. Every transaction first takes a lock and re-reads ``schema_migrations``: PostgreSQL takes
-    ``pg_advisory_xact_lock`` keyed on the current schema, SQLite begins with ``BEGIN IMMEDIATE`` (transactional
-    DDL on SQLite needs an engine from :func:`~connectors.warehouse.engine.create_warehouse_engine`). Two
+    applied. Every transaction first takes the schema lock and re-reads ``schema_migrations``
+    (:func:`~connectors.warehouse.sqlfiles.locked_transaction`: ``pg_advisory_xact_lock`` on PostgreSQL,
+    ``BEGIN IMMEDIATE`` on SQLite, where transactional DDL needs an engine from
+    :func:`~connectors.warehouse.engine.create_warehouse_engine`). Two
     processes upgrading at once therefore apply each file once; the second one finds it recorded and skips it.
 """
 
@@ -27,16 +26,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from connectors.warehouse.engine import is_warehouse_engine, write_transaction
+from connectors.warehouse.engine import is_warehouse_engine
 from connectors.warehouse.load import forget_reflected_tables
+from connectors.warehouse.sqlfiles import execute_statement, locked_transaction, read_sql_file, split_statements
 from connectors.warehouse.views import apply_views
 
 __all__ = [
@@ -55,9 +53,6 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "sql" / "migrations"
 
 _FILE_NAME = re.compile(r"(?P<version>\d{4})_(?P<slug>[a-z0-9_]+?)(?:\.(?P<dialect>[a-z0-9]+))?\.sql")
-_STATEMENT_END = re.compile(r";[ \t]*(?:--[^\n]*)?$", re.MULTILINE)
-# First key of pg_advisory_xact_lock(int4, int4): "bill" in ASCII; the second is a hash of the current schema.
-_PG_LOCK_NAMESPACE = 0x62696C6C
 
 _BOOKKEEPING_DDL = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -114,12 +109,6 @@ class AppliedMigration:
     applied_at: datetime
 
 
-def split_statements(sql: str) -> list[str]:
-    """Split a migration into statements: a ``;`` at a line end ends one; whole-line comments are dropped."""
-    kept = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
-    return [part.strip() for part in _STATEMENT_END.split(kept) if part.strip()]
-
-
 def discover_migrations(dialect: str, directory: Path | None = None) -> list[Migration]:
     """The migrations for ``dialect`` ("sqlite", "postgresql") in version order, dialect variants preferred."""
     directory = directory or MIGRATIONS_DIR
@@ -145,8 +134,7 @@ def discover_migrations(dialect: str, directory: Path | None = None) -> list[Mig
                 f"migration {names[version]} has no file for {dialect}: "
                 f"add {names[version]}.sql or {names[version]}.{dialect}.sql"
             )
-        text = chosen.read_bytes().decode("utf-8").replace("\r\n", "\n")
-        migrations.append(Migration(version=version, name=names[version], path=chosen, sql=text))
+        migrations.append(Migration(version=version, name=names[version], path=chosen, sql=read_sql_file(chosen)))
     return migrations
 
 
@@ -177,7 +165,7 @@ def upgrade(engine: sa.Engine, *, directory: Path | None = None) -> list[str]:
         raise MigrationError("SQLite migrations need an engine from create_warehouse_engine (transactional DDL)")
     directory = directory or MIGRATIONS_DIR
     migrations = discover_migrations(engine.dialect.name, directory)
-    with _locked_transaction(engine) as connection:
+    with locked_transaction(engine) as connection:
         connection.exec_driver_sql(_BOOKKEEPING_DDL)
         recorded = applied_migrations(connection)
     _check_recorded(recorded, migrations, directory)
@@ -187,7 +175,7 @@ def upgrade(engine: sa.Engine, *, directory: Path | None = None) -> list[str]:
         for migration in migrations:
             if migration.version in recorded:
                 continue
-            with _locked_transaction(engine) as connection:
+            with locked_transaction(engine) as connection:
                 # Another process may have applied it since we looked.
                 row = applied_migrations(connection).get(migration.version)
                 if row is not None:
@@ -201,17 +189,6 @@ def upgrade(engine: sa.Engine, *, directory: Path | None = None) -> list[str]:
             forget_reflected_tables(engine)
     apply_views(engine)  # views hold no data: recreated from sql/views on every upgrade (see views.py)
     return applied_now
-
-
-@contextmanager
-def _locked_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
-    with write_transaction(engine) as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(
-                sa.text("SELECT pg_advisory_xact_lock(:namespace, hashtext(coalesce(current_schema(), '')))"),
-                {"namespace": _PG_LOCK_NAMESPACE},
-            )
-        yield connection
 
 
 def _check_recorded(recorded: dict[str, AppliedMigration], migrations: list[Migration], directory: Path) -> None:
@@ -237,11 +214,9 @@ def _check_unchanged(row: AppliedMigration, migration: Migration) -> None:
 
 
 def _apply(connection: sa.Connection, migration: Migration) -> None:
-    # psycopg reads `%` as a placeholder even without parameters: a literal `%` in SQL must be doubled there.
-    escape = connection.dialect.name == "postgresql"
     for number, statement in enumerate(migration.statements(), start=1):
         try:
-            connection.exec_driver_sql(statement.replace("%", "%%") if escape else statement)
+            execute_statement(connection, statement)
         except sa.exc.DBAPIError as exc:
             first_line = statement.splitlines()[0]
             raise MigrationError(

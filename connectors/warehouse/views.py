@@ -2,8 +2,15 @@
 
 Files
     ``bi_name.sql`` holds one ``CREATE VIEW bi_name AS ...`` statement for every dialect;
-    ``bi_name.sqlite.sql`` or ``bi_name.postgresql.sql`` replaces it on that dialect (where date arithmetic or
-    string splitting differs). The view is named after its file, and every name starts with ``bi_``.
+    ``bi_name.sqlite.sql`` or ``bi_name.postgresql.sql`` replaces it on that dialect. The view is named after its
+    file, and every name starts with ``bi_``. Only the small helper views hold dialect variants: the date
+    arithmetic SQLite and PostgreSQL spell differently lives in ``bi___invoice_dates`` (month, quarter and ISO
+    week of each invoice, "today" in Brussels, days overdue), so every BI view is one file for both dialects.
+
+Layers
+    ``bi_`` views (the contract, docs/bi.md) read tables and ``bi__`` views; ``bi__`` views read tables and
+    ``bi___`` helpers; helpers read tables only. ``_`` sorts before any letter, so name order creates a view
+    after the views it reads, and reverse name order drops the readers first.
 
 Recreated, not migrated
     Views hold no data, so they are not versioned like migrations: :func:`~connectors.warehouse.upgrade` ends
@@ -17,8 +24,8 @@ Recreated, not migrated
     view of your own that selects from a ``bi_`` view makes the drop fail (no ``CASCADE``, on purpose).
 
 Concurrency
-    Same lock as the migration runner: ``BEGIN IMMEDIATE`` on SQLite, ``pg_advisory_xact_lock`` keyed on the
-    current schema on PostgreSQL, so two processes upgrading at once recreate the views one after the other.
+    Same lock as the migration runner (:func:`~connectors.warehouse.sqlfiles.locked_transaction`), so two
+    processes upgrading at once recreate the views one after the other.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from connectors.warehouse.engine import is_warehouse_engine, write_transaction
+from connectors.warehouse.engine import is_warehouse_engine
+from connectors.warehouse.sqlfiles import execute_statement, locked_transaction, read_sql_file, split_statements
 
 __all__ = ["VIEWS_DIR", "View", "ViewError", "apply_views", "discover_views"]
 
@@ -40,10 +48,7 @@ VIEWS_DIR = Path(__file__).resolve().parents[2] / "sql" / "views"
 
 _FILE_NAME = re.compile(r"(?P<name>bi_[a-z0-9_]+?)(?:\.(?P<dialect>[a-z0-9]+))?\.sql")
 _VIEW_NAME = re.compile(r"bi_[a-z0-9_]+")
-_STATEMENT_END = re.compile(r";[ \t]*(?:--[^\n]*)?$", re.MULTILINE)
 _CREATE_VIEW = re.compile(r"CREATE\s+VIEW\s+(?P<name>[A-Za-z0-9_]+)\s+AS\s", re.IGNORECASE)
-# The migration runner's lock (connectors/warehouse/migrations.py): "bill" in ASCII + a hash of the schema.
-_PG_LOCK = "SELECT pg_advisory_xact_lock(1651076204, hashtext(coalesce(current_schema(), '')))"
 
 
 class ViewError(RuntimeError):
@@ -88,19 +93,15 @@ def apply_views(engine: sa.Engine, *, directory: Path | None = None) -> list[str
     if not is_warehouse_engine(engine):
         raise ViewError("SQLite views need an engine from create_warehouse_engine (transactional DDL)")
     views = discover_views(engine.dialect.name, directory or VIEWS_DIR)
-    with write_transaction(engine) as connection:
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(_PG_LOCK)
+    with locked_transaction(engine) as connection:
         existing = [name for name in sa.inspect(connection).get_view_names() if _VIEW_NAME.fullmatch(name)]
-        # A view that others read is named bi__... so it sorts, and is created, before them; dropping in
+        # A view that others read has one more _ after bi, so it sorts, and is created, before them; dropping in
         # reverse order removes the readers first (PostgreSQL refuses to drop a view that others depend on).
         for name in sorted(set(existing) | {view.name for view in views}, reverse=True):
             connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
-        # psycopg reads % as a placeholder even without parameters ('a%b' becomes 'a$1'): double it.
-        escape = connection.dialect.paramstyle in ("format", "pyformat")
         for view in views:
             try:
-                connection.exec_driver_sql(view.sql.replace("%", "%%") if escape else view.sql)
+                execute_statement(connection, view.sql)
                 connection.exec_driver_sql(f"SELECT * FROM {view.name} LIMIT 0").close()
             except sa.exc.DBAPIError as exc:
                 raise ViewError(f"{view.path.name}: view {view.name} failed: {exc.orig}") from exc
@@ -110,9 +111,7 @@ def apply_views(engine: sa.Engine, *, directory: Path | None = None) -> list[str
 
 
 def _view_statement(name: str, path: Path) -> str:
-    text = path.read_bytes().decode("utf-8").replace("\r\n", "\n")
-    kept = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
-    statements = [part.strip() for part in _STATEMENT_END.split(kept) if part.strip()]
+    statements = split_statements(read_sql_file(path))
     match = _CREATE_VIEW.match(statements[0]) if len(statements) == 1 else None
     if match is None:
         raise ViewError(f"{path.name} must hold exactly one statement: CREATE VIEW {name} AS ...;")

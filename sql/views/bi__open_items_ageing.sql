@@ -1,13 +1,10 @@
--- bi__open_items_ageing (PostgreSQL): open documents of both directions (invoices and credit notes: not deleted, not
--- paid, to_pay > 0) with their days overdue computed at query time, never stored. "Today" is the date in
--- Brussels, whatever the session time zone, because Billit's expiry dates are Brussels dates.
+-- bi__open_items_ageing: open documents of both directions (invoices and credit notes: not deleted, not paid,
+-- to_pay > 0) with their days overdue computed at query time, never stored. as_of_date ("today") is the date in
+-- Brussels, because Billit's expiry dates are Brussels dates (bi___invoice_dates computes it on each dialect).
 -- days_overdue = today - expiry_date (negative: not due yet, as Billit's DaysOverdue). open_amount is to_pay
 -- with credit notes negative (money owed back), in the document currency.
 CREATE VIEW bi__open_items_ageing AS
-WITH today AS (
-    SELECT (CURRENT_TIMESTAMP AT TIME ZONE 'Europe/Brussels')::date AS as_of_date
-),
-open_documents AS (
+WITH open_documents AS (
     SELECT
         i.direction,
         i.order_id,
@@ -22,10 +19,10 @@ open_documents AS (
         i.total_incl,
         i.to_pay,
         i.reminders_sent,
-        t.as_of_date,
-        t.as_of_date - i.expiry_date AS days_overdue
+        d.as_of_date,
+        d.days_overdue
     FROM invoices AS i
-    CROSS JOIN today AS t
+    JOIN bi___invoice_dates AS d ON d.order_id = i.order_id
     WHERE i.order_type IN ('Invoice', 'CreditNote')
         AND NOT i.is_deleted
         AND NOT coalesce(i.paid, false)
