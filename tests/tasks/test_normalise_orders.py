@@ -1,4 +1,5 @@
-"""Full orders -> warehouse rows, on the documented examples (billit-api.md §4.7 and §4.8)."""
+"""Full orders -> warehouse rows, on the documented examples
+(docs/reference/billit-api.md#sales-invoice-example, #received-invoice-example)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def test_the_documented_sales_invoice_becomes_one_invoice_with_lines_groups_mess
     assert (invoice["delivery_status"], invoice["is_document_delivered"], invoice["document_delivery_info"]) == (
         "Delivered", True, "Received")
     assert invoice["last_response_code"] == "AB"
-    # The customer's CBE (0208) is preferred over its VAT number, as Billit routes it (billit-api.md §8).
+    # The customer's CBE (0208) is preferred over its VAT number, as Billit routes it
+    # (docs/reference/billit-api.md#party-identifiers).
     assert invoice["counterparty_peppol_id"] == "0208:0412345614"
     assert invoice["counterparty_enterprise_number"] == "0412345614"
     assert "overdue" not in " ".join(invoice)  # computed at query time, never stored

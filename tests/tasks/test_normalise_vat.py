@@ -1,8 +1,9 @@
 """Tests for tasks.normalise.vat, table by table.
 
-Every row of Billit's sales (billit-api.md §9.1) and cost (§9.2) ventilation tables, with the UBL category,
-exemption text and the Belgian VAT-return grids of identifiers-and-vat.md §2.4/§2.5 (invoices and credit notes),
-plus rate tiers, unknown codes and the docs example of a header code with a 21 % line.
+Every row of Billit's sales (docs/reference/vat.md#sales-codes) and cost (docs/reference/vat.md#cost-codes) ventilation
+tables, with the UBL category, exemption text and the Belgian VAT-return grids of
+docs/reference/vat.md#grids, #grid-rules (invoices and credit notes), plus rate tiers, unknown codes and the docs
+example of a header code with a 21 % line.
 """
 
 from __future__ import annotations
@@ -12,15 +13,14 @@ from decimal import Decimal
 
 import pytest
 
-from tasks.normalise.vat import (
+from tasks.normalise.vat import VatClassification, classify_vat
+from tasks.normalise.vat_codes import (
     COST_VENTILATION_CODES,
     PURCHASE_GRIDS,
     SALES_GRIDS,
     SALES_VENTILATION_CODES,
     GridRule,
-    VatClassification,
     VentilationCode,
-    classify_vat,
 )
 
 IC_TEXT = "VAT exempt for EEA intra-community supply of goods and services"
@@ -71,7 +71,7 @@ def test_every_sales_ventilation_code_maps_to_its_category_text_and_grids(
 @pytest.mark.parametrize(
     ("code", "rate", "base", "vat"),
     [
-        # §2.5: credit notes for 00-03, 45, 47 go to 49 with VAT in 64; for 44 and 46 to 48.
+        # docs/reference/vat.md#grid-rules: credit notes for 00-03, 45, 47 go to 49 with VAT in 64; for 44 and 46 to 48.
         ("1", D("0"), ("49",), ()),
         ("2", D("6"), ("49",), ("64",)),
         ("3", D("12"), ("49",), ("64",)),
@@ -94,7 +94,7 @@ def test_sales_credit_notes_go_to_grids_48_and_49_with_vat_in_64(
 @pytest.mark.parametrize(
     ("code", "rate", "category", "base", "vat"),
     [
-        # §9.1: "VAT % = 0 and no code anywhere -> category Z"; VAT % > 0 -> S.
+        # docs/reference/vat.md#sales-codes: a 0 % line without any code is Z; a VAT % above 0 is S.
         (None, D("0"), "Z", ("00",), ()),
         ("", D("0"), "Z", ("00",), ()),
         (None, D("6"), "S", ("01",), ("54",)),
@@ -116,7 +116,7 @@ def test_a_missing_code_is_z_at_zero_and_s_otherwise(
 
 
 def test_the_docs_example_header_code_55_makes_zero_lines_k_and_the_21_percent_line_s() -> None:
-    # billit-api.md §9.1: header 55, two 0 % lines and one 21 % line -> subtotals K and S.
+    # docs/reference/vat.md#sales-codes: header 55, two 0 % lines and one 21 % line -> subtotals K and S.
     zero_line = classify_vat("Income", "55", D("0"))
     vat_line = classify_vat("Income", "55", D("21"))
     assert (zero_line.category, zero_line.base_grids) == ("K", ("44",))
@@ -125,7 +125,7 @@ def test_the_docs_example_header_code_55_makes_zero_lines_k_and_the_21_percent_l
 
 
 def test_code_22_without_a_vat_percentage_is_outside_scope() -> None:
-    # §2.1: Billit's JSON has "No VAT percentage" for code 22.
+    # docs/reference/vat.md#sales-codes: Billit's JSON has "No VAT percentage" for code 22.
     result = classify_vat("Income", "22", None)
     assert (result.category, result.rate, result.is_known) == ("O", D("0"), True)
 
@@ -147,7 +147,7 @@ def test_the_grid_follows_the_rate_not_the_tier_code() -> None:
 
 @pytest.mark.parametrize(("code", "rate"), [("4", D("20")), ("3", D("10")), ("2", D("5.5"))])
 def test_french_rates_on_tier_codes_are_s_with_the_line_rate_and_no_belgian_grid(code: str, rate: Decimal) -> None:
-    # §2.1: on Billit's France page 20 % -> 4, 10 % -> 3, 5.5 % -> 2.
+    # docs/reference/vat.md#sales-codes: on Billit's France page 20 % -> 4, 10 % -> 3, 5.5 % -> 2.
     result = classify_vat("Income", code, rate)
     assert (result.category, result.rate, result.base_grids, result.vat_grids, result.is_known) == (
         "S",
@@ -170,7 +170,8 @@ def test_the_rate_is_kept_exactly_as_given() -> None:
 @pytest.mark.parametrize(
     ("code", "rate", "category", "exemption", "vatex", "base", "vat"),
     [
-        # §9.2 with the §2.5 purchase grids; 81/82/83 defaults to 82.
+        # docs/reference/vat.md#cost-codes with the docs/reference/vat.md#grid-rules purchase grids; 81/82/83 defaults
+        # to 82.
         ("1", D("0"), "Z", None, None, ("82",), ()),
         ("1", D("6"), "S", None, None, ("82",), ("59",)),
         ("1", D("12"), "S", None, None, ("82",), ("59",)),
@@ -201,7 +202,8 @@ def test_every_cost_ventilation_code_maps_to_its_category_text_and_grids(
 @pytest.mark.parametrize(
     ("code", "rate", "base", "vat"),
     [
-        # §2.5: credit notes received go to 85 (VAT to repay in 63), or 84 for IC acquisitions (86/88).
+        # docs/reference/vat.md#grid-rules: credit notes received go to 85 (VAT to repay in 63), or 84 for IC
+        # acquisitions (86/88).
         ("1", D("21"), ("85",), ("63",)),
         ("1", D("6"), ("85",), ("63",)),
         ("1", D("0"), ("85",), ()),
@@ -221,7 +223,8 @@ def test_purchase_credit_notes_go_to_grids_84_and_85_with_vat_in_63(
 
 
 def test_a_received_peppol_invoice_with_code_1_at_21_percent_is_s() -> None:
-    # billit-api.md §4.8 / §9.2: received invoices carry "1" whatever the rate.
+    # docs/reference/billit-api.md#received-invoice-example, docs/reference/vat.md#cost-codes: received invoices carry
+    # "1" whatever the rate.
     result = classify_vat("Cost", "1", D("21.00"))
     assert (result.category, result.rate, result.exemption_reason) == ("S", D("21.00"), None)
 
@@ -253,7 +256,7 @@ def test_a_purchase_grid_outside_81_to_83_is_a_programming_error() -> None:
 def test_sales_reverse_charge_goes_to_45_at_home_and_44_for_eu_customers(
     country: str | None, invoice_base: tuple[str, ...], credit_note_base: tuple[str, ...]
 ) -> None:
-    # §2.5: "Decide 44 vs 45 from the buyer's country, not from the category alone."
+    # docs/reference/vat.md#grid-rules: 44 or 45 follows the buyer's country, not the category alone.
     invoice = classify_vat("Income", "21", D("0"), counterparty_country=country)
     credit_note = classify_vat("Income", "21", D("0"), order_type="CreditNote", counterparty_country=country)
     assert (invoice.category, invoice.base_grids, credit_note.base_grids) == ("AE", invoice_base, credit_note_base)
