@@ -10,7 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 from tasks.normalise.fields import PERCENT, Fields
-from tasks.normalise.vat import COST_VENTILATION_CODES, SALES_VENTILATION_CODES, VatClassification
+from tasks.normalise.vat import VatClassification
+from tasks.normalise.vat_codes import COST_VENTILATION_CODES, SALES_VENTILATION_CODES
 
 Row = dict[str, Any]
 

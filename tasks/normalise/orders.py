@@ -51,7 +51,8 @@ from tasks.normalise.parties import (
     party_identifiers,
     preferred_identifier,
 )
-from tasks.normalise.vat import PURCHASE_GRID_BY_COST_TYPE, VatClassification, classify_vat
+from tasks.normalise.vat import VatClassification, classify_vat
+from tasks.normalise.vat_codes import PURCHASE_GRID_BY_COST_TYPE
 from tasks.normalise.vat_return import Priced, vat_return_rows
 
 Row = dict[str, Any]

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from tasks.normalise.vat import SELF_ASSESSED_RATE, VatClassification, grids_for
+from tasks.normalise.vat import VatClassification, grids_for
+from tasks.normalise.vat_codes import SELF_ASSESSED_RATE
 
 Row = dict[str, Any]
 
