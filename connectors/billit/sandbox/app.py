@@ -41,7 +41,8 @@ from connectors.billit.sandbox.inbox import inbox_page, remove_inbox_item
 from connectors.billit.sandbox.inputs import ORDER_SCHEMA, BindingError, bind, parse_body
 from connectors.billit.sandbox.listing import list_page, modify_random_orders, parse_list_query
 from connectors.billit.sandbox.odata import ODataError
-from connectors.billit.sandbox.orders import create_order, patch_order
+from connectors.billit.sandbox.order_patch import patch_order
+from connectors.billit.sandbox.orders import create_order
 from connectors.billit.sandbox.peppol import canonical_participant_id, unknown_participant
 from connectors.billit.sandbox.render import render_json
 from connectors.billit.sandbox.store import Sandbox

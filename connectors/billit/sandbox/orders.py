@@ -1,4 +1,4 @@
-"""Order commands of the sandbox: create (``POST /v1/orders``), patch and the party matching they need.
+"""``POST /v1/orders``: building a posted order in storage form and storing it.
 
 Creation follows billit-api.md §6.1–§6.3 and the checklist §14 item 3: required fields are validated and all
 problems reported at once; VAT rates are checked against the company's tax country (BE: 0/6/12/21 →
@@ -8,16 +8,12 @@ trusts posted totals, §10.4). The new order gets Billit's defaults: ``OrderStat
 ``ToPay`` (Cost), ``ExternalProvider`` ``APIFeed``, an auto ``OrderNumber`` and OGM ``PaymentReference`` when
 missing, a generated PDF and the posted JSON as attachment (§4.2).
 
-PATCH only accepts the documented patchable properties (§6.7). Billit's behaviour for other keys is [U];
-the sandbox rejects them with 400 ``GenericError`` so a client that relies on an unsupported PATCH fails
-loudly in tests instead of silently doing nothing.
+The checks live in ``order_rules``, the party matching in ``order_parties``, PATCH in ``order_patch``.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-import copy
 import re
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -30,42 +26,13 @@ from connectors.billit.sandbox.inputs import (
     ORDER_SCHEMA,
     BindingError,
     bind,
-    parse_datetime,
-    to_bool,
 )
-from connectors.billit.sandbox.peppol import ID_SCHEMES
+from connectors.billit.sandbox.order_parties import counter_party_summary, own_party, resolve_party
+from connectors.billit.sandbox.order_rules import validate
 from connectors.billit.sandbox.store import Order, Sandbox
 
-__all__ = ["PATCHABLE", "create_order", "patch_order"]
+__all__ = ["create_order"]
 
-ORDER_TYPES = ("Invoice", "CreditNote", "Offer", "DeliveryNote", "OrderForm")
-DIRECTIONS = ("Income", "Cost")
-PAYMENT_METHODS = ("Other", "Visa", "Bancontact", "Contant", "Wired", "Online", "Domiciliation", "PrivateAccount")
-APPROVAL_STATUSES = ("Pending", "Approved", "Rejected", "ToApproveByMe")
-# VAT rates allowed per tax country (§14 item 3); the own companies are Belgian.
-ALLOWED_VAT_RATES: dict[str, frozenset[Decimal]] = {
-    "BE": frozenset({Decimal(0), Decimal(6), Decimal(12), Decimal(21)}),
-}
-# Ventilation codes per direction (§9.1 sales, §9.2 purchases and self-billing).
-VENTILATION_CODES: dict[str, frozenset[str]] = {
-    "Income": frozenset({"1", "2", "3", "4", "21", "22", "24", "51", "55", "70", "101", "102", "104"}),
-    "Cost": frozenset({"1", "21", "22", "51", "55", "70", "102", "111"}),
-}
-_ATTACHMENT_EXTENSIONS = (".pdf", ".xls", ".xlsx", ".csv")
-
-# §6.7: the only properties PATCH /v1/orders/{id} may change, with their value kinds.
-PATCHABLE: dict[str, str] = {
-    "Paid": "bool",
-    "PaidDate": "dt",
-    "IsSent": "bool",
-    "ApprovalStatus": "approval",
-    "AccountCode": "account",
-    "InternalInfo": "str",
-    "Invoiced": "bool",
-    "AccountantVerificationNeeded": "bool",
-    "PaymentMethod": "payment",
-}
-_PATCHABLE_LOWER = {name.lower(): name for name in PATCHABLE}
 
 Q2 = Decimal("0.01")
 Q5 = Decimal("0.00001")
@@ -92,7 +59,7 @@ def create_order(sandbox: Sandbox, company_id: int, body: Any, raw_body: bytes) 
         data = bind(body, ORDER_SCHEMA)
     except BindingError as exc:
         raise ApiError.generic(str(exc)) from None
-    errors = _validate(sandbox, company_id, data)
+    errors = validate(sandbox, company_id, data)
     if errors:
         raise ApiError(400, errors)
     direction = data["OrderDirection"]
@@ -101,7 +68,7 @@ def create_order(sandbox: Sandbox, company_id: int, body: Any, raw_body: bytes) 
     counterparty = resolve_party(
         sandbox, company_id, data.get(counter_role), data.get(f"{counter_role}ID"), counter_role, now
     )
-    own = _own_party(sandbox, company_id, "Supplier" if direction == "Income" else "Customer")
+    own = own_party(sandbox, company_id, "Supplier" if direction == "Income" else "Customer")
 
     lines_in = [_line_input(line) for line in data["OrderLines"]]
     header_code = data.get("VentilationCode")
@@ -182,98 +149,6 @@ def create_order(sandbox: Sandbox, company_id: int, body: Any, raw_body: bytes) 
     sandbox.insert_order(order)
     sandbox.counters["orders_created"] += 1
     return order
-
-
-def _validate(sandbox: Sandbox, company_id: int, data: dict[str, Any]) -> list[tuple[str, str | None]]:
-    errors: list[tuple[str, str | None]] = []
-
-    def required(field: str) -> None:
-        errors.append(("GenericError", f"Data is Required: {field}"))
-
-    for field in ("OrderType", "OrderDirection", "OrderDate", "ExpiryDate"):
-        if field not in data or data[field] == "":
-            required(field)
-    order_type = data.get("OrderType")
-    if order_type and order_type not in ORDER_TYPES:
-        errors.append(("GenericError", f"'{order_type}' is not a valid OrderType."))
-    direction = data.get("OrderDirection")
-    if direction and direction not in DIRECTIONS:
-        errors.append(("GenericError", f"'{direction}' is not a valid OrderDirection."))
-    lines = data.get("OrderLines") or []
-    if not lines:
-        required("OrderLines")
-    if direction == "Income" and "Customer" not in data and "CustomerID" not in data:
-        required("Customer")
-    if direction == "Cost" and "Supplier" not in data and "SupplierID" not in data:
-        required("Supplier")
-    role = "Customer" if direction == "Income" else "Supplier"
-    party = data.get(role)
-    if isinstance(party, dict) and "PartyID" not in party and not party.get("Name"):
-        required(f"{role}.Name")
-
-    country = str(sandbox.companies[company_id].get("CountryCode", "BE"))
-    allowed_rates = ALLOWED_VAT_RATES.get(country)
-    codes = VENTILATION_CODES.get(direction or "", VENTILATION_CODES["Income"])
-    header_code = data.get("VentilationCode")
-    if header_code is not None and header_code not in codes:
-        errors.append(("GenericError", f"Invalid VentilationCode '{header_code}'."))
-    for index, line in enumerate(lines):
-        where = f"OrderLines[{index}]"
-        incl_leading = bool(line.get("InclLeading")) and "TotalIncl" in line
-        if "Quantity" not in line and not incl_leading:
-            required(f"{where}.Quantity")
-        if "UnitPriceExcl" not in line and not incl_leading:
-            if "ProductID" in line:
-                errors.append(("GenericError", f"Product {line['ProductID']} was not found."))
-            else:
-                required(f"{where}.UnitPriceExcl")
-        rate = line.get("VATPercentage", Decimal(0))
-        if allowed_rates is not None and rate not in allowed_rates:
-            errors.append(
-                ("InvalidVAtPercentageForTaxCountry_0_", f"Invalid VAT percentage for country code {country}")
-            )
-        code = line.get("VentilationCode")
-        if code is not None and code not in codes:
-            errors.append(("GenericError", f"Invalid VentilationCode '{code}' on {where}."))
-    about = data.get("AboutInvoiceNumber")
-    if about is not None:
-        matches = [
-            order
-            for order in sandbox.invoice_numbers(company_id, about)
-            if order.get("OrderType") == "Invoice" and order.get("OrderDirection") == (direction or "Income")
-        ]
-        if not matches:
-            errors.append(("GenericError", f"The invoice with number '{about}' (AboutInvoiceNumber) does not exist."))
-    currency = data.get("Currency")
-    if currency is not None and not re.fullmatch(r"[A-Za-z]{3}", currency):
-        errors.append(("GenericError", f"'{currency}' is not a valid currency code."))
-    method = data.get("PaymentMethod")
-    if method is not None and method not in PAYMENT_METHODS:
-        errors.append(("GenericError", f"'{method}' is not a valid PaymentMethod."))
-    approval = data.get("ApprovalStatus")
-    if approval is not None and approval not in APPROVAL_STATUSES:
-        errors.append(("GenericError", f"'{approval}' is not a valid ApprovalStatus."))
-    errors += _validate_files(data)
-    return errors
-
-
-def _validate_files(data: dict[str, Any]) -> list[tuple[str, str | None]]:
-    errors: list[tuple[str, str | None]] = []
-    pdf = data.get("OrderPDF")
-    candidates = ([("OrderPDF", pdf, (".pdf",))] if pdf else []) + [
-        (f"Attachments[{i}]", item, _ATTACHMENT_EXTENSIONS) for i, item in enumerate(data.get("Attachments", []))
-    ]
-    for where, item, extensions in candidates:
-        if "FileContent" not in item:
-            continue
-        name = item.get("FileName", "")
-        if not name.lower().endswith(extensions):
-            errors.append(("Invalid Filename", "Please change the file name to the correct format"))
-        try:
-            base64.b64decode(item["FileContent"], validate=True)
-        except (binascii.Error, ValueError):
-            errors.append(("GenericError", f"{where}.FileContent is not valid base64."))
-    return errors
 
 
 def _line_input(line: dict[str, Any]) -> dict[str, Any]:
@@ -406,230 +281,3 @@ def _attachments(
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Parties
-
-
-_PARTY_KEY_ORDER = (
-    "PartyID", "Nr", "Name", "CommercialName", "Addresses", "Street", "StreetNumber", "Box", "Zipcode", "City",
-    "CountryCode", "IBAN", "BIC", "Mobile", "Phone", "Fax", "Email", "Website", "Contact", "ContactFirstName",
-    "ContactLastName", "VATNumber", "PeppolIdentifier", "RPR", "LastModified", "Created", "PartyType",
-    "VATLiable", "Language", "VentilationCode", "ExternalProviderID", "ExternalProviderTC", "CustomFields",
-    "BankAccounts", "Users", "DefaultPaymentMethodTC", "DomiciliationMandateID", "DomiciliationMandateSigningDate",
-    "DefaultPaid", "DisplayName", "DefaultExpiryOffset", "GLDefaultExpiryOffset", "VATDeductable",
-    "DefaultReductionPercentage", "Identifiers", "SmallEnterprise", "DefaultCurrencyTC", "SendUBL", "SendPDF",
-)  # fmt: skip
-_FLAT_ADDRESS = ("Street", "StreetNumber", "Box", "Zipcode", "City", "CountryCode")
-_SUMMARY_KEYS = (
-    "PartyID", "Nr", "Name", "Addresses", "Street", "StreetNumber", "Box", "Zipcode", "City", "CountryCode",
-    "VATNumber", "PartyType", "VATLiable", "Language", "DisplayName", "VATDeductable", "Identifiers",
-)  # fmt: skip
-
-
-def _vat_key(vat: str | None) -> str:
-    return re.sub(r"[^0-9A-Za-z]", "", vat or "").upper()
-
-
-def resolve_party(
-    sandbox: Sandbox,
-    company_id: int,
-    given: dict[str, Any] | None,
-    party_id: int | None,
-    role: str,
-    now: datetime,
-) -> dict[str, Any]:
-    """Find or create the counterparty of a posted order (§4.3 "Party matching on POST /v1/orders").
-
-    With an id: that party (401 when it belongs to another company, 404 when unknown). Without: match an
-    existing party by VAT number, then Email, then customer ``Nr``; Billit overwrites a matched party with the
-    posted data. Otherwise a new party is created.
-    """
-    party_type = "Customer" if role == "Customer" else "Supplier"
-    known = sandbox.parties[company_id]
-    given = dict(given or {})
-    wanted_id = party_id if party_id is not None else given.pop("PartyID", None)
-    existing: dict[str, Any] | None = None
-    if wanted_id is not None:
-        existing = known.get(wanted_id)
-        if existing is None:
-            if wanted_id in sandbox.party_company or wanted_id in sandbox.companies:
-                raise ApiError(401)
-            raise ApiError(404, [("GenericError", f"{role} {wanted_id} was not found.")])
-    else:
-        existing = _match_party(known, given, party_type)
-    if existing is not None and not given:
-        return copy.deepcopy(existing)
-    party = build_party(given, existing, existing["PartyID"] if existing else sandbox.next_party_id(), party_type, now)
-    known[party["PartyID"]] = party
-    sandbox.party_company.setdefault(party["PartyID"], company_id)
-    return copy.deepcopy(party)
-
-
-def _match_party(known: dict[int, dict[str, Any]], given: dict[str, Any], party_type: str) -> dict[str, Any] | None:
-    vat = _vat_key(given.get("VATNumber"))
-    email = (given.get("Email") or "").strip().lower()
-    nr = given.get("Nr")
-    candidates = [party for party in known.values() if party.get("PartyType", party_type) == party_type]
-    if vat:
-        for party in candidates:
-            if _vat_key(party.get("VATNumber")) == vat:
-                return party
-        return None  # a VAT number that matches nobody means a new party
-    if email:
-        for party in candidates:
-            if (party.get("Email") or "").strip().lower() == email:
-                return party
-    if nr:
-        for party in candidates:
-            if party.get("Nr") == nr:
-                return party
-    return None
-
-
-def build_party(
-    given: dict[str, Any], existing: dict[str, Any] | None, party_id: int, party_type: str, now: datetime
-) -> dict[str, Any]:
-    """A full Party in Billit's output form from posted fields merged over an existing party."""
-    merged: dict[str, Any] = copy.deepcopy(existing) if existing else {}
-    merged.update({key: value for key, value in given.items() if value not in (None, "")})
-    merged["PartyID"] = party_id
-    merged["PartyType"] = party_type
-    addresses = [dict(address) for address in merged.get("Addresses", [])]
-    invoice = next((a for a in addresses if a.get("AddressType") == "InvoiceAddress"), None)
-    flat = {key: merged[key] for key in _FLAT_ADDRESS if merged.get(key)}
-    if invoice is None and addresses:
-        invoice = addresses[0]
-        invoice.setdefault("AddressType", "InvoiceAddress")
-    if invoice is None and flat:
-        invoice = {"AddressType": "InvoiceAddress", "Name": merged.get("Name"), **flat}
-        addresses.insert(0, invoice)
-    if invoice is not None:
-        for key in _FLAT_ADDRESS:
-            if invoice.get(key) and not given.get(key):
-                merged[key] = invoice[key]
-        # §4.3.1: without a DeliveryAddress Billit uses the invoice address.
-        if not any(a.get("AddressType") == "DeliveryAddress" for a in addresses):
-            addresses.append({**invoice, "AddressType": "DeliveryAddress"})
-    merged["Addresses"] = [{k: v for k, v in a.items() if v not in (None, "")} for a in addresses]
-    merged["Identifiers"] = [_identifier_out(entry) for entry in merged.get("Identifiers", [])]
-    merged.setdefault("Created", now)
-    merged["LastModified"] = now
-    merged.setdefault("VATLiable", bool(merged.get("VATNumber")))
-    merged.setdefault("VATDeductable", bool(merged.get("VATNumber")))
-    merged.setdefault("VentilationCode", "4" if party_type == "Customer" else "1")
-    merged.setdefault("CustomFields", [])
-    merged.setdefault("BankAccounts", [])
-    merged.setdefault("Users", [])
-    merged.setdefault("DefaultPaid", False)
-    merged.setdefault("DisplayName", merged.get("Name", ""))
-    merged.setdefault("DefaultExpiryOffset", 30)
-    merged.setdefault("GLDefaultExpiryOffset", 30)
-    merged.setdefault("DefaultReductionPercentage", Decimal("0.00"))
-    merged.setdefault("SmallEnterprise", False)
-    merged.setdefault("DefaultCurrencyTC", "EUR")
-    merged.setdefault("SendUBL", True)
-    merged.setdefault("SendPDF", True)
-    ordered = {key: merged[key] for key in _PARTY_KEY_ORDER if key in merged}
-    ordered.update({key: value for key, value in merged.items() if key not in ordered})
-    return ordered
-
-
-def _identifier_out(entry: dict[str, Any]) -> dict[str, Any]:
-    # On output Billit adds SchemeID and Preferred (§4.3.2).
-    out = dict(entry)
-    kind = str(out.get("IdentifierType", "")).upper()
-    if "SchemeID" not in out and kind in ID_SCHEMES:
-        out["SchemeID"] = ID_SCHEMES[kind]
-    out.setdefault("Preferred", False)
-    return out
-
-
-def counter_party_summary(party: dict[str, Any]) -> dict[str, Any]:
-    """The ``CounterParty`` form of a full party (§4.7): identity, invoice address, VAT data."""
-    summary: dict[str, Any] = {}
-    for key in _SUMMARY_KEYS:
-        if key not in party:
-            continue
-        if key == "Addresses":
-            invoice = [a for a in party["Addresses"] if a.get("AddressType") == "InvoiceAddress"][:1]
-            summary[key] = copy.deepcopy(invoice)
-        elif key == "Identifiers":
-            summary[key] = copy.deepcopy(party[key])
-        else:
-            summary[key] = party[key]
-    return summary
-
-
-def _own_party(sandbox: Sandbox, company_id: int, party_type: str) -> dict[str, Any]:
-    # Sales: Supplier == self; purchases: Customer == self (§4.2).
-    party = copy.deepcopy(sandbox.companies[company_id])
-    party["PartyType"] = party_type
-    return party
-
-
-# --------------------------------------------------------------------------------------------------------------
-# PATCH /v1/orders/{id}
-
-
-def patch_order(sandbox: Sandbox, order: Order, body: Any) -> None:
-    """Apply a PATCH body of patchable properties (§6.7); anything else → 400 ``GenericError``."""
-    if not isinstance(body, dict):
-        raise ApiError.generic("The request body must be a JSON object.")
-    changes: dict[str, Any] = {}
-    rejected = [key for key in body if key.lower() not in _PATCHABLE_LOWER]
-    if rejected:
-        names = ", ".join(f"'{key}'" for key in rejected)
-        raise ApiError.generic(f"The property {names} cannot be patched. Patchable properties: {', '.join(PATCHABLE)}.")
-    for key, value in body.items():
-        name = _PATCHABLE_LOWER[key.lower()]
-        try:
-            changes[name] = _patch_value(name, value)
-        except BindingError as exc:
-            raise ApiError.generic(str(exc)) from None
-    for name, value in changes.items():
-        if value is None:
-            order.pop(name, None)
-        else:
-            order[name] = value
-    if changes.get("Paid") is True:
-        order["OrderStatus"] = "Paid"
-        order["ToPay"] = Decimal("0.00")
-        if "PaidDate" not in order:
-            today = sandbox.now()
-            order["PaidDate"] = today.replace(hour=0, minute=0, second=0, microsecond=0)
-    elif changes.get("Paid") is False and order.get("OrderStatus") == "Paid":
-        order["ToPay"] = order.get("TotalIncl", Decimal("0.00"))
-        order["OrderStatus"] = "ToPay" if order.get("IsSent") or order.get("OrderDirection") == "Cost" else "ToSend"
-        order.pop("PaidDate", None)
-    sandbox.counters["orders_patched"] += 1
-    sandbox.mark_modified(order, bump=sandbox.patch_bumps_last_modified)
-
-
-def _patch_value(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    kind = PATCHABLE[name]
-    if kind == "bool":
-        return to_bool(value, name)
-    if kind == "dt":
-        return parse_datetime(value, name)
-    if kind == "approval":
-        if value not in APPROVAL_STATUSES:
-            raise BindingError(f"'{value}' is not a valid ApprovalStatus.")
-        return value
-    if kind == "payment":
-        if value not in PAYMENT_METHODS:
-            raise BindingError(f"'{value}' is not a valid PaymentMethod.")
-        return value
-    if kind == "account":
-        # Swagger says int, the patch table says string: accept both, store digits as int.
-        if isinstance(value, bool):
-            raise BindingError("AccountCode must be a number or a string.")
-        if isinstance(value, int | Decimal) or (isinstance(value, str) and value.strip().isdigit()):
-            return int(value)
-        if isinstance(value, str):
-            return value
-        raise BindingError("AccountCode must be a number or a string.")
-    if not isinstance(value, str):
-        raise BindingError(f"Error converting value for '{name}' to type 'System.String'.")
-    return value
-
