@@ -1,4 +1,4 @@
-"""The sandbox's HTTP layer: Billit's ``/v1`` routes, the ``/_sandbox`` admin routes and :func:`create_app`.
+"""The sandbox's HTTP layer: Billit's ``/v1`` routes and :func:`create_app`.
 
 Routes implemented (billit-api.md §2, checklist §14):
 
@@ -11,19 +11,13 @@ Routes implemented (billit-api.md §2, checklist §14):
 Authentication (§1.2, §7.2): ``ApiKey`` header (any case) or ``Authorization: Bearer``; ``PartyID`` selects the
 company. Billit answers 401 — not 404 — for a PartyID or an order id the caller may not access.
 
-Admin routes (no auth, never affected by faults): ``GET``/``PUT /_sandbox/faults``, ``GET``/``PUT
-/_sandbox/quirks`` (the undocumented answers, ``quirks.py``), ``GET``/``PUT /_sandbox/clock`` (a simulated
-Brussels clock, ``clock.py``), ``GET /_sandbox/stats``, ``POST /_sandbox/orders/{id}/touch``,
-``POST /_sandbox/deliveries/flush`` and ``PUT /_sandbox/participants/{id}``.
+The ``/_sandbox`` admin routes (no auth, never affected by faults) live in ``admin.py``.
 """
 
 from __future__ import annotations
 
 import base64
-import json
-import math
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -32,13 +26,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.billit.sandbox.clock import SimulatedBrusselsClock, parse_tick_datetime
+from connectors.billit.sandbox.admin import admin_routes
 from connectors.billit.sandbox.delivery import apply_due_events, send_orders
 from connectors.billit.sandbox.errors import ApiError
 from connectors.billit.sandbox.faults import FaultMiddleware, Faults
 from connectors.billit.sandbox.files import stub_content
 from connectors.billit.sandbox.inbox import inbox_page, remove_inbox_item
-from connectors.billit.sandbox.inputs import ORDER_SCHEMA, BindingError, bind, parse_body
+from connectors.billit.sandbox.inputs import BindingError, parse_body
 from connectors.billit.sandbox.listing import list_page, modify_random_orders, parse_list_query
 from connectors.billit.sandbox.odata import ODataError
 from connectors.billit.sandbox.order_patch import patch_order
@@ -274,120 +268,6 @@ def _endpoint(sandbox: Sandbox, handler: Handler) -> Callable[[Request], Any]:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Admin routes
-
-
-def _admin_settings(
-    sandbox: Sandbox, apply: Callable[[dict[str, Any]], None], show: Callable[[], dict[str, Any]]
-) -> Callable[[Request], Any]:
-    """GET shows a group of settings; PUT applies a partial JSON object under the sandbox lock first (400 and
-    nothing changed when it is not valid)."""
-    async def endpoint(request: Request) -> Response:
-        if request.method == "PUT":
-            try:
-                changes = json.loads(await request.body() or b"{}")
-                if not isinstance(changes, dict):
-                    raise ValueError("expected a JSON object")
-                with sandbox.lock:
-                    apply(changes)
-            except (TypeError, ValueError) as exc:
-                return _json(json.dumps({"error": str(exc)}).encode(), 400)
-        with sandbox.lock:
-            return _json(json.dumps(show()).encode())
-
-    return endpoint
-
-
-_CLOCK_KEYS = frozenset({"utc", "speed", "advance_s"})
-
-
-def _update_clock(sandbox: Sandbox, changes: dict[str, Any]) -> None:
-    """``{"utc": ..., "speed": ..., "advance_s": ...}``: start or steer a simulated clock; ``utc`` null = wall clock."""
-    unknown = sorted(set(changes) - _CLOCK_KEYS)
-    if unknown:
-        raise ValueError(f"unknown clock setting(s) {', '.join(map(repr, unknown))}; known: advance_s, speed, utc")
-    advance = changes.get("advance_s")
-    if advance is not None and (
-        isinstance(advance, bool) or not isinstance(advance, int | float) or not math.isfinite(advance) or advance < 0
-    ):
-        raise ValueError(f"advance_s must be a number of seconds >= 0, not {advance!r}")
-    if not changes:
-        return
-    if "utc" in changes and changes["utc"] is None:
-        if set(changes) != {"utc"}:
-            raise ValueError("utc null (back to the wall clock) takes no other setting")
-        sandbox.set_clock(None)
-        return
-    clock = sandbox.clock
-    if "utc" in changes:
-        if not isinstance(changes["utc"], str):
-            raise ValueError("utc must be an ISO timestamp string (naive = UTC) or null")
-        speed = changes.get("speed", clock.speed if isinstance(clock, SimulatedBrusselsClock) else 1.0)
-        clock = SimulatedBrusselsClock(changes["utc"], speed)
-    elif not isinstance(clock, SimulatedBrusselsClock):
-        raise ValueError("the sandbox runs on the wall clock: set utc first")
-    elif "speed" in changes:
-        clock.set_speed(changes["speed"])
-    if advance:
-        clock.advance(timedelta(seconds=advance))
-    sandbox.set_clock(clock)
-
-
-def _admin_stats(sandbox: Sandbox) -> Callable[[Request], Any]:
-    async def endpoint(request: Request) -> Response:
-        with sandbox.lock:
-            apply_due_events(sandbox)
-        return _json(json.dumps(sandbox.stats()).encode())
-
-    return endpoint
-
-
-def _admin_touch(sandbox: Sandbox) -> Callable[[Request], Any]:
-    async def endpoint(request: Request) -> Response:
-        raw = await request.body()
-        order_id = request.path_params["order_id"]
-        try:
-            body = parse_body(raw) or {}
-            changes = bind(body, ORDER_SCHEMA)
-            given = next((v for k, v in body.items() if k.lower() == "lastmodified"), None)
-            if isinstance(given, str):
-                # Keep a 7th fraction digit (the binder, like a µs datetime, stops at 6).
-                changes["LastModified"] = parse_tick_datetime(given)
-            last_modified = sandbox.touch_order(order_id, **changes)
-        except (BindingError, ValueError) as exc:
-            return _json(json.dumps({"error": str(exc)}).encode(), 400)
-        except KeyError:
-            return _json(json.dumps({"error": f"order {order_id} not found"}).encode(), 404)
-        return _json(render_json({"OrderID": order_id, "LastModified": last_modified}))
-
-    return endpoint
-
-
-def _admin_flush(sandbox: Sandbox) -> Callable[[Request], Any]:
-    async def endpoint(request: Request) -> Response:
-        applied = sandbox.flush_deliveries()
-        return _json(json.dumps({"applied": applied}).encode())
-
-    return endpoint
-
-
-def _admin_participant(sandbox: Sandbox) -> Callable[[Request], Any]:
-    async def endpoint(request: Request) -> Response:
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError as exc:
-            return _json(json.dumps({"error": str(exc)}).encode(), 400)
-        sandbox.register_participant(
-            request.path_params["identifier"],
-            registered=bool(body.get("Registered", True)),
-            document_types=body.get("DocumentTypes"),
-        )
-        key = canonical_participant_id(request.path_params["identifier"])
-        return _json(render_json(sandbox.registry[key]))
-
-    return endpoint
-
-
 def create_app(sandbox: Sandbox) -> Starlette:
     """The Starlette app serving ``sandbox`` (use with uvicorn or ``httpx.ASGITransport``)."""
 
@@ -408,16 +288,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
         api("/v1/peppol/inbox/{item_id:int}/refuse", refuse_inbox_item, "POST"),
         api("/v1/files/{file_id}", get_file, "GET"),
         api("/v1/account/accountInformation", account_information, "GET"),
-        Route("/_sandbox/faults", _admin_settings(sandbox, sandbox.injector.update,
-                                                  lambda: sandbox.injector.faults.to_dict()), methods=["GET", "PUT"]),
-        Route("/_sandbox/quirks", _admin_settings(sandbox, sandbox.update_quirks,
-                                                  lambda: sandbox.quirks.to_dict()), methods=["GET", "PUT"]),
-        Route("/_sandbox/clock", _admin_settings(sandbox, lambda changes: _update_clock(sandbox, changes),
-                                                 lambda: sandbox.clock.describe()), methods=["GET", "PUT"]),
-        Route("/_sandbox/stats", _admin_stats(sandbox), methods=["GET"]),
-        Route("/_sandbox/orders/{order_id:int}/touch", _admin_touch(sandbox), methods=["POST"]),
-        Route("/_sandbox/deliveries/flush", _admin_flush(sandbox), methods=["POST"]),
-        Route("/_sandbox/participants/{identifier}", _admin_participant(sandbox), methods=["PUT"]),
+        *admin_routes(sandbox),
     ]
     middleware = [Middleware(FaultMiddleware, injector=sandbox.injector, on_request=sandbox.record_request)]
     app = Starlette(routes=routes, middleware=middleware)
