@@ -1,0 +1,57 @@
+"""The floor of `bench/sync_all.py`: the sync's HTTP requests replayed by a bare httpx loop in its own process.
+
+Reads a plan (JSON: per stream the probe URL, the listing page URLs in order with the OrderIDs each page
+listed, and the deletions URL), then issues exactly those requests with plain httpx: the pages one after the
+other (keyset paging cannot run ahead), every listed order's detail GET as soon as its page arrived, 8 in flight,
+each answer parsed as JSON. No parsing into types, no database, no landing. Only httpx is imported, so the
+process's time from start to exit is what Python and httpx need for these requests.
+
+    .venv/bin/python bench/bare_loop.py PLAN.json BASE_URL
+"""
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+import httpx
+
+HEADERS = {"ApiKey": "sandbox-api-key", "PartyID": "574991", "Accept": "application/json"}
+CONCURRENCY = 8
+
+
+async def replay(plan: dict[str, Any], base_url: str) -> int:
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    slots = asyncio.Semaphore(CONCURRENCY)
+    requests = 0
+    async with httpx.AsyncClient(base_url=base_url, headers=HEADERS, limits=limits, timeout=60) as client:
+        async def get(url: str) -> None:
+            nonlocal requests
+            async with slots:
+                requests += 1
+                response = await client.get(url)
+                response.raise_for_status()
+                response.json()
+
+        for stream in plan["streams"]:
+            await get(stream["probe"])
+            details: list[asyncio.Task[None]] = []
+            for page in stream["pages"]:
+                await get(page["url"])
+                details += [asyncio.create_task(get(f"/v1/orders/{order_id}")) for order_id in page["order_ids"]]
+            await asyncio.gather(*details)
+            await get(stream["deleted"])
+    return requests
+
+
+def main() -> None:
+    started = time.perf_counter()
+    with open(sys.argv[1]) as plan_file:
+        plan = json.load(plan_file)
+    requests = asyncio.run(replay(plan, sys.argv[2]))
+    print(json.dumps({"requests": requests, "seconds_in_process": time.perf_counter() - started}))
+
+
+if __name__ == "__main__":
+    main()
