@@ -22,8 +22,8 @@ test: $(INSTALLED)
 	$(BIN)/pytest -q
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check connectors tasks flows tests bench
-	$(BIN)/mypy connectors tasks flows
+	$(BIN)/ruff check connectors tasks flows cli tests bench
+	$(BIN)/mypy connectors tasks flows cli
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/client_fetch.py --json bench/results/client_fetch.json

@@ -14,7 +14,7 @@ from prefect import State, flow
 from prefect.states import Failed
 
 from tasks.outbound_source import OutboundSourceError
-from tasks.sync import prepare_warehouse, push_outbound_invoices, report_push, take_in_outbound_source
+from tasks.prefect_tasks import prepare_warehouse, push_outbound_invoices, report_push, take_in_outbound_source
 
 
 class PushIncomplete(RuntimeError):

@@ -7,7 +7,7 @@ from typing import Any
 
 from prefect import flow
 
-from tasks.sync import extract_and_load, prepare_warehouse, report_sync
+from tasks.prefect_tasks import extract_and_load, prepare_warehouse, report_sync
 
 
 def _sync(streams: list[str], since: datetime | None, until: datetime | None, lookback_minutes: float,

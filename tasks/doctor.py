@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from connectors.billit import BillitClient, BillitError, BillitSettings, BillitValidationError, ODataQuery, prop
 from connectors.billit.client import DELETED_ORDERS_PATH
 from connectors.billit.odata import PAGE_SIZE
+from connectors.warehouse import reflect_tables
 from tasks.warehouse import stored_versions
 
 FAR_FUTURE = datetime(2999, 1, 1)  # noqa: DTZ001 - Billit's timestamps are naive
@@ -40,6 +41,11 @@ def run_doctor(settings: BillitSettings, engine: sa.Engine | None = None) -> lis
             return await examine(billit, engine)
 
     return asyncio.run(ask())
+
+
+def has_orders(engine: sa.Engine) -> bool:
+    """The warehouse holds the pipeline's tables (a warehouse never synced has nothing to compare with)."""
+    return "invoices" in reflect_tables(engine)
 
 
 async def examine(billit: BillitClient, engine: sa.Engine | None = None) -> list[Finding]:

@@ -24,6 +24,9 @@ Rows flow through a sliding window (at most `PushOptions.window` rows in flight,
 5. **Send** (optional): customers not on Peppol stay `created` with the reason; the others are sent in batches,
    an order Billit already shows as sent is recorded rather than sent twice, and a refused batch is retried
    order by order to find the culprit.
+
+The warehouse side of each step (claims, validation, outcomes) is in `tasks.push_claims`; what the outcome means
+for a person, in `tasks.push_report`.
 """
 
 from __future__ import annotations
@@ -35,10 +38,10 @@ import socket
 import uuid
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -55,23 +58,22 @@ from connectors.billit import (
     ODataQuery,
     prop,
 )
-from connectors.warehouse import reflect_tables, write_transaction
+from tasks import push_claims as claims
 from tasks.normalise.identifiers import normalise_identifier, normalise_vat_number
-from tasks.outbound import idempotency_key, order_payload, validate
-from tasks.warehouse import process_alive
+from tasks.push_claims import CLAIM_LEASE, EXTERNAL_ID_COLLISION, WAITING_FOR_INVOICE, Ready, Taken
+from tasks.runtime import billit_settings, warehouse_engine
 
 logger = logging.getLogger("billit_pipelines.push")
 T = TypeVar("T")
 
 # A live run refreshes its claims every HEARTBEAT; a claim not refreshed for CLAIM_LEASE belongs to a dead run.
 HEARTBEAT = timedelta(minutes=1)
-CLAIM_LEASE = timedelta(minutes=5)
 SEND_BATCH = 50
 NOT_ON_PEPPOL = "TheCustomerIsNotActiveOnPeppol"
-WAITING_FOR_INVOICE = "WaitingForInvoice"
 # Orders read to find one by ExternalProviderID: enough for every case-or-space variant of one id.
 FIND_ORDER_MATCHES = 50
-EXTERNAL_ID_COLLISION = "ExternalIdCollision"
+__all__ = ["CLAIM_LEASE", "EXTERNAL_ID_COLLISION", "HEARTBEAT", "WAITING_FOR_INVOICE", "PushOptions", "PushSummary",
+           "Taken", "push_outbound", "run_push"]
 
 
 @dataclass
@@ -117,23 +119,6 @@ class PushOptions:
     window: int = 100
 
 
-# A row ready to create: the row, its POST body and its idempotency key.
-Ready = tuple[dict[str, Any], dict[str, Any], str]
-
-
-@dataclass
-class Taken:
-    """One claim, prepared: every row it took, those ready to create (their attempt counted) and the outcomes of
-    those rejected before any request (already written)."""
-    external_ids: list[str]
-    ready: list[Ready]
-    rejected: list[dict[str, Any]]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 _warehouse_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
@@ -164,10 +149,10 @@ async def push_outbound(billit: BillitClient, engine: sa.Engine, options: PushOp
                 await _send_created(billit, engine, summary, options, run_id)
     finally:
         if not options.dry_run:
-            await _db(_release, engine, run_id)
+            await _db(claims.release, engine, run_id)
     if not options.dry_run:
-        summary.waiting = await _db(_mark_waiting, engine)
-    summary.held_elsewhere, summary.held_until = await _db(_held_elsewhere, engine, run_id)
+        summary.waiting = await _db(claims.mark_waiting, engine)
+    summary.held_elsewhere, summary.held_until = await _db(claims.held_elsewhere, engine, run_id)
     return summary
 
 
@@ -178,7 +163,7 @@ async def _heartbeat(engine: sa.Engine, run_id: str, dry_run: bool) -> AsyncIter
     async def beat() -> None:
         while True:
             await asyncio.sleep(HEARTBEAT.total_seconds())
-            await _db(_refresh_claims, engine, run_id)
+            await _db(claims.refresh_claims, engine, run_id)
 
     task = None if dry_run else asyncio.create_task(beat())
     try:
@@ -212,7 +197,7 @@ async def _push_all(
                 async with room:  # wait for room in the window: finished rows free it one by one
                     while in_flight + size > max(options.window, size):
                         await room.wait()
-                taken = await _db(_take, engine, run_id, size, seen, dry_run=options.dry_run)
+                taken = await _db(claims.take, engine, run_id, size, seen, dry_run=options.dry_run)
                 if not taken.external_ids:
                     if not batches:
                         break
@@ -248,11 +233,7 @@ async def _create_batch(
             await row_done()
 
     results = await asyncio.gather(*(create(row, payload, key) for row, payload, key in ready))
-    await _db(_write_outcomes, engine, list(results), run_id)
-
-
-def _rejected(external_id: str, code: str, message: str) -> dict[str, Any]:
-    return {"external_id": external_id, "status": "rejected", "last_error_code": code, "last_error": message}
+    await _db(claims.write_outcomes, engine, list(results), run_id)
 
 
 async def _create_once(
@@ -277,7 +258,7 @@ async def _create_once(
     except BillitValidationError as exc:
         code = exc.codes[0] if exc.codes else "ValidationError"
         summary.rejected[code] += 1
-        return _rejected(external_id, code, "; ".join(str(detail) for detail in exc.details) or str(exc))
+        return claims.rejected_outcome(external_id, code, "; ".join(str(detail) for detail in exc.details) or str(exc))
     except BillitAuthError:
         raise  # the key or the company is wrong: every row would get the same answer, so the run stops here
     except BillitError as exc:
@@ -287,8 +268,8 @@ async def _create_once(
 
 
 def _created(external_id: str, order_id: int) -> dict[str, Any]:
-    return {"external_id": external_id, "status": "created", "billit_order_id": order_id, "created_at": _now(),
-            "last_error_code": None, "last_error": None}
+    return {"external_id": external_id, "status": "created", "billit_order_id": order_id,
+            "created_at": claims.utc_now(), "last_error_code": None, "last_error": None}
 
 
 async def _find_order(billit: BillitClient, external_id: str) -> int | None:
@@ -309,7 +290,7 @@ async def _find_order(billit: BillitClient, external_id: str) -> int | None:
 async def _send_created(
     billit: BillitClient, engine: sa.Engine, summary: PushSummary, options: PushOptions, run_id: str
 ) -> None:
-    rows = await _db(_claim_sendable, engine, run_id, options.limit)
+    rows = await _db(claims.claim_sendable, engine, run_id, options.limit)
     sendable: list[dict[str, Any]] = []
     outcomes: list[dict[str, Any]] = []
     for row in rows:
@@ -322,7 +303,7 @@ async def _send_created(
                              "last_error_code": NOT_ON_PEPPOL, "last_error": reason})
     for start in range(0, len(sendable), SEND_BATCH):
         outcomes += await _send_batch(billit, sendable[start:start + SEND_BATCH], summary, options)
-    await _db(_write_outcomes, engine, outcomes, run_id)
+    await _db(claims.write_outcomes, engine, outcomes, run_id)
 
 
 async def _not_sendable(billit: BillitClient, row: dict[str, Any], options: PushOptions) -> str | None:
@@ -375,241 +356,12 @@ async def _send_batch(
 
 
 def _sent(row: dict[str, Any]) -> dict[str, Any]:
-    return {"external_id": row["external_id"], "status": "sent", "sent_at": _now(), "last_error_code": None,
+    return {"external_id": row["external_id"], "status": "sent", "sent_at": claims.utc_now(), "last_error_code": None,
             "last_error": None}
-
-
-# ---- the warehouse side ---------------------------------------------------------------------------------
-
-
-def _awaited_invoice(table: sa.Table) -> Any:
-    """A credit note whose credited invoice is an outbound row not created yet: it waits for it."""
-    invoice = table.alias("credited")
-    return sa.and_(
-        table.c.order_type == "CreditNote",
-        sa.exists().where(invoice.c.order_number == table.c.about_invoice_number,
-                          invoice.c.external_id != table.c.external_id,
-                          invoice.c.status.not_in(("created", "sent"))),
-    )
-
-
-def _not_created(table: sa.Table) -> Any:
-    return sa.and_(table.c.status.in_(("pending", "failed")), table.c.billit_order_id.is_(None))
-
-
-def _pushable(table: sa.Table) -> Any:
-    return sa.and_(_not_created(table), sa.not_(_awaited_invoice(table)))
-
-
-def _sendable(table: sa.Table) -> Any:
-    return sa.and_(table.c.status == "created", table.c.billit_order_id.is_not(None))
-
-
-def _take(engine: sa.Engine, run_id: str, size: int, exclude: set[str], *, dry_run: bool) -> Taken:
-    """Claim up to `size` pushable rows, validate them, record the rejections and count the others' attempts, in
-    one transaction: one write per claim, not three (a dry run only reads)."""
-    tables = reflect_tables(engine)
-    table = tables["outbound_invoices"]
-    with engine.connect() if dry_run else write_transaction(engine) as connection:
-        if dry_run:
-            rows = _pushable_rows(connection, table, size, exclude)
-        else:
-            rows = _claim_rows(connection, table, run_id, size, exclude, _pushable)
-        ids = [row["external_id"] for row in rows]
-        lines = _lines_of(connection, tables["outbound_invoice_lines"], ids)
-        collisions = _collisions(connection, table, ids)
-        ready: list[Ready] = []
-        rejected: list[dict[str, Any]] = []
-        for row in rows:
-            external_id = row["external_id"]
-            rejection = validate(row, lines.get(external_id, []))
-            if external_id in collisions:
-                rejected.append(_rejected(external_id, EXTERNAL_ID_COLLISION, collisions[external_id]))
-            elif rejection is not None:
-                rejected.append(_rejected(external_id, rejection.code, rejection.message))
-            else:
-                payload = order_payload(row, lines[external_id])
-                ready.append((row, payload, idempotency_key(payload)))
-        if not dry_run:
-            _record_outcomes(connection, table, rejected, run_id)
-            _count_attempts(connection, table, [(row["external_id"], key) for row, _, key in ready], run_id)
-    return Taken(ids, ready, rejected)
-
-
-def _pushable_rows(connection: sa.Connection, table: sa.Table, size: int, exclude: set[str]) -> list[dict[str, Any]]:
-    """A dry run's rows: every row not created yet, credit notes that would wait for their invoice included (a dry
-    run creates nothing, so they would otherwise never be validated)."""
-    query = sa.select(table).where(_not_created(table)).order_by(table.c.external_id).limit(size)
-    if exclude:
-        query = query.where(table.c.external_id.not_in(sorted(exclude)))
-    return [dict(row) for row in connection.execute(query).mappings()]
-
-
-def _dead_claimants(connection: sa.Connection, table: sa.Table) -> list[str]:
-    """Runs on this host whose process is gone: their claims are free at once, without waiting for the lease."""
-    host = socket.gethostname()
-    claimants = connection.execute(
-        sa.select(table.c.claimed_by).where(table.c.claimed_by.like(f"{host}/%")).distinct()
-    ).scalars()
-    dead = []
-    for claimant in claimants:
-        pid = claimant.split("/")[1]
-        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-            dead.append(claimant)
-    return dead
-
-
-def _claim_sendable(engine: sa.Engine, run_id: str, size: int | None) -> list[dict[str, Any]]:
-    table = reflect_tables(engine)["outbound_invoices"]
-    with write_transaction(engine) as connection:
-        return _claim_rows(connection, table, run_id, size, set(), _sendable)
-
-
-def _claim_rows(connection: sa.Connection, table: sa.Table, run_id: str, size: int | None, exclude: set[str],
-                stage: Callable[[sa.Table], Any]) -> list[dict[str, Any]]:
-    """Take up to `size` rows of a stage for this run, inside a write transaction; rows another live run holds
-    are left alone."""
-    now = _now()
-    ready = stage(table)
-    free = sa.or_(table.c.claimed_by.is_(None), table.c.claimed_at < now - CLAIM_LEASE,
-                  table.c.claimed_by.in_(_dead_claimants(connection, table)))
-    candidates = sa.select(table.c.external_id).where(ready, free)
-    if exclude:
-        candidates = candidates.where(table.c.external_id.not_in(sorted(exclude)))
-    candidates = candidates.order_by(table.c.external_id).limit(size)
-    if connection.dialect.name == "postgresql":
-        # Rows another run is claiming right now are skipped, not waited for (and then found taken).
-        candidates = candidates.with_for_update(of=table, skip_locked=True)
-    # On SQLite the write lock is held from BEGIN (write_transaction), so select-then-update is atomic.
-    ids = list(connection.execute(candidates).scalars())
-    if not ids:
-        return []
-    connection.execute(table.update().where(table.c.external_id.in_(ids), ready, free)
-                       .values(claimed_by=run_id, claimed_at=now))
-    claimed = connection.execute(
-        sa.select(table).where(table.c.external_id.in_(ids), table.c.claimed_by == run_id)
-        .order_by(table.c.external_id)
-    ).mappings()
-    return [dict(row) for row in claimed]
-
-
-def _refresh_claims(engine: sa.Engine, run_id: str) -> None:
-    table = reflect_tables(engine)["outbound_invoices"]
-    with write_transaction(engine) as connection:
-        connection.execute(table.update().where(table.c.claimed_by == run_id).values(claimed_at=_now()))
-
-
-def _collisions(connection: sa.Connection, table: sa.Table, external_ids: list[str]) -> dict[str, str]:
-    """Rows never attempted whose external_id equals another row's once case and surrounding spaces are ignored
-    (Billit's ExternalProviderID filter does that): the reason to reject each. An attempted row keeps its id:
-    its order is found by an exact comparison."""
-    folded = {external_id.strip().casefold(): external_id for external_id in external_ids}
-    key = sa.func.lower(sa.func.trim(table.c.external_id))
-    rows = connection.execute(sa.select(table.c.external_id, table.c.attempts).where(key.in_(sorted(folded)))).all()
-    by_key: dict[str, list[str]] = {}
-    attempted = {external_id for external_id, attempts in rows if attempts}
-    for external_id, _ in rows:
-        by_key.setdefault(external_id.strip().casefold(), []).append(external_id)
-    reasons = {}
-    for external_id in external_ids:
-        twins = [other for other in by_key.get(external_id.strip().casefold(), []) if other != external_id]
-        if twins and external_id not in attempted:
-            reasons[external_id] = (
-                f"external_id {external_id!r} collides with {', '.join(map(repr, sorted(twins)))}: Billit matches "
-                "ExternalProviderID ignoring case and surrounding spaces, so the two could not be told apart "
-                "(rename one)"
-            )
-    return reasons
-
-
-def _mark_waiting(engine: sa.Engine) -> int:
-    """Give every credit note that waits for its invoice the reason, and count them."""
-    table = reflect_tables(engine)["outbound_invoices"]
-    invoice = table.alias("credited")
-    waiting = sa.and_(_not_created(table), _awaited_invoice(table))
-    with write_transaction(engine) as connection:
-        rows = connection.execute(
-            sa.select(table.c.external_id, table.c.about_invoice_number, invoice.c.external_id, invoice.c.status)
-            .join(invoice, sa.and_(invoice.c.order_number == table.c.about_invoice_number,
-                                   invoice.c.external_id != table.c.external_id))
-            .where(waiting)
-        ).all()
-        for external_id, number, invoice_id, status in rows:
-            connection.execute(table.update().where(table.c.external_id == external_id).values(
-                last_error_code=WAITING_FOR_INVOICE,
-                last_error=f"waits for invoice {number} (outbound row {invoice_id!r}, {status}): created once that "
-                           "invoice exists in Billit",
-            ))
-    return len({row[0] for row in rows})
-
-
-def _held_elsewhere(engine: sa.Engine, run_id: str) -> tuple[int, datetime | None]:
-    """Pushable rows another run holds, and when the last of those claims expires without a heartbeat."""
-    table = reflect_tables(engine)["outbound_invoices"]
-    with engine.connect() as connection:
-        count, latest = connection.execute(
-            sa.select(sa.func.count(), sa.func.max(table.c.claimed_at))
-            .where(_pushable(table), table.c.claimed_by.is_not(None), table.c.claimed_by != run_id,
-                   table.c.claimed_at >= _now() - CLAIM_LEASE)
-        ).one()
-    if not count:
-        return 0, None
-    latest = latest if isinstance(latest, datetime) else datetime.fromisoformat(str(latest))
-    return int(count), latest + CLAIM_LEASE
-
-
-def _lines_of(connection: sa.Connection, table: sa.Table, external_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    lines: dict[str, list[dict[str, Any]]] = {}
-    for row in connection.execute(sa.select(table).where(table.c.external_id.in_(external_ids))
-                                  .order_by(table.c.external_id, table.c.line_number)).mappings():
-        lines.setdefault(row["external_id"], []).append(dict(row))
-    return lines
-
-
-def _count_attempts(connection: sa.Connection, table: sa.Table, keyed: Sequence[tuple[str, str]], run_id: str,
-                    ) -> None:
-    if not keyed:
-        return
-    statement = (table.update()
-                 .where(table.c.external_id == sa.bindparam("row_id"), table.c.claimed_by == run_id)
-                 .values(attempts=table.c.attempts + 1, idempotency_key=sa.bindparam("row_key"), updated_at=_now()))
-    connection.execute(statement, [{"row_id": external_id, "row_key": key} for external_id, key in keyed])
-
-
-def _write_outcomes(engine: sa.Engine, outcomes: Sequence[dict[str, Any]], run_id: str) -> None:
-    if outcomes:
-        with write_transaction(engine) as connection:
-            _record_outcomes(connection, reflect_tables(engine)["outbound_invoices"], outcomes, run_id)
-
-
-def _record_outcomes(connection: sa.Connection, table: sa.Table, outcomes: Sequence[dict[str, Any]], run_id: str,
-                     ) -> None:
-    """Record each row's outcome and release its claim: one statement per kind of outcome, run for every row."""
-    by_fields: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for outcome in outcomes:
-        by_fields.setdefault(tuple(sorted(outcome)), []).append(outcome)
-    now = _now()
-    for fields, group in by_fields.items():
-        # Bound under other names: SQLAlchemy reserves a column's own name for its SET value.
-        values: dict[str, Any] = {name: sa.bindparam(f"new_{name}") for name in fields if name != "external_id"}
-        statement = (table.update()
-                     .where(table.c.external_id == sa.bindparam("new_external_id"), table.c.claimed_by == run_id)
-                     .values(**values, claimed_by=None, claimed_at=None, updated_at=now))
-        connection.execute(statement, [{f"new_{name}": value for name, value in outcome.items()}
-                                       for outcome in group])
-
-
-def _release(engine: sa.Engine, run_id: str) -> None:
-    """Free whatever this run still holds (after an error): the next run may take those rows at once."""
-    table = reflect_tables(engine)["outbound_invoices"]
-    with write_transaction(engine) as connection:
-        connection.execute(table.update().where(table.c.claimed_by == run_id).values(claimed_by=None, claimed_at=None))
 
 
 def run_push(options: PushOptions, *, engine: sa.Engine | None = None, **settings_overrides: Any) -> dict[str, Any]:
     """Push with a client from the environment's Billit settings; returns the summary as a dict."""
-    from tasks.sync import billit_settings, warehouse_engine
-
     engine = engine or warehouse_engine()
     settings = billit_settings(**settings_overrides)
 

@@ -1,4 +1,5 @@
-"""What `billit-etl status` shows: watermarks, the last runs and their counts, pending orders, the quarantine."""
+"""What `billit-etl status` shows (watermarks, the last runs and their counts, pending orders, the quarantine), and
+what became of the pushed invoices (the demo shows it)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,18 @@ def warehouse_status(engine: sa.Engine, *, last_runs: int = 10) -> dict[str, lis
         "Pending orders": [dict(row) for row in waiting],
         "Quarantine": [dict(row) for row in open_quarantine],
     }
+
+
+def pushed_invoices(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    """Each outbound row with what became of it: external_id, status, Billit's order id, the delivery status the
+    sales stream loaded for that order, and the last error."""
+    tables = reflect_tables(engine)
+    pushed, invoices = tables["outbound_invoices"], tables["invoices"]
+    query = (
+        sa.select(pushed.c.external_id, pushed.c.status, pushed.c.billit_order_id, invoices.c.delivery_status,
+                  pushed.c.last_error_code)
+        .join(invoices, invoices.c.order_id == pushed.c.billit_order_id, isouter=True)
+        .order_by(pushed.c.external_id)
+    )
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(query)]

@@ -15,7 +15,6 @@ and a server that cannot be reached or a file that cannot be written (:func:`che
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sqlite3
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "DEFAULT_WAREHOUSE_URL",
@@ -32,6 +33,7 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "WAREHOUSE_URL_ENV",
     "WarehouseError",
+    "WarehouseSettings",
     "check_warehouse",
     "create_warehouse_engine",
     "is_warehouse_engine",
@@ -55,6 +57,17 @@ _PSYCOPG_PREFIX = re.compile(r'^(connection failed: )?(connection to server at "
                              r"(FATAL: +)?")
 
 
+class WarehouseSettings(BaseSettings):
+    """Where the warehouse is: ``WAREHOUSE_URL``, from the environment or ``.env`` (an empty value counts as unset),
+    like the ``BILLIT_*`` settings; every knob is listed in ``.env.example``."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      env_ignore_empty=True)
+
+    url: str = Field(default=DEFAULT_WAREHOUSE_URL, validation_alias=WAREHOUSE_URL_ENV,
+                     description=f"SQLAlchemy URL: {URL_FORMS}.")
+
+
 class WarehouseError(ValueError):
     """The warehouse cannot be used as configured; the message is one line naming the problem and the fix."""
 
@@ -62,14 +75,15 @@ class WarehouseError(ValueError):
 def create_warehouse_engine(url: str | None = None, *, schema: str | None = None) -> sa.Engine:
     """Create the process's warehouse Engine.
 
-    ``url`` defaults to ``$WAREHOUSE_URL``, else ``sqlite:///data/warehouse.sqlite`` (relative to the working
-    directory; the parent directory is created). ``schema`` (PostgreSQL only) becomes the connections'
-    ``search_path``, so unqualified names in migrations and queries live in that schema; it must exist.
+    ``url`` defaults to :class:`WarehouseSettings` (``WAREHOUSE_URL`` in the environment or ``.env``), else
+    ``sqlite:///data/warehouse.sqlite`` (relative to the working directory; the parent directory is created).
+    ``schema`` (PostgreSQL only) becomes the connections' ``search_path``, so unqualified names in migrations and
+    queries live in that schema; it must exist.
 
     Raises :class:`WarehouseError` when the URL does not parse (the message then leaves the URL out: it may hold
     a password) or names another database or driver. Nothing is connected yet: :func:`check_warehouse` does that.
     """
-    raw_url = url or os.environ.get(WAREHOUSE_URL_ENV) or DEFAULT_WAREHOUSE_URL
+    raw_url = url or WarehouseSettings().url
     try:
         parsed = sa.make_url(raw_url)
     except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number

@@ -24,10 +24,11 @@ import sqlalchemy as sa
 from click.testing import Result
 from typer.testing import CliRunner
 
+from cli.main import app
+from cli.sync import print_summaries as _print_summaries
 from connectors.warehouse import create_warehouse_engine
 from connectors.warehouse.engine import URL_FORMS
-from flows.cli import _print_summaries, app
-from tasks import sync as sync_tasks
+from tasks import runtime
 from tests.connectors.warehouse import migrated_sqlite_file
 
 runner = CliRunner()
@@ -45,9 +46,9 @@ def operator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.chdir(tmp_path)
-    sync_tasks._engine_for.cache_clear()
+    runtime._engine_for.cache_clear()
     yield tmp_path
-    sync_tasks._engine_for.cache_clear()
+    runtime._engine_for.cache_clear()
 
 
 def one_line(result: Result, exit_code: int = 2) -> str:

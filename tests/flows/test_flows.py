@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from prefect.testing.utilities import prefect_test_harness
 from typer.testing import CliRunner
 
+from cli.main import app
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
-from flows.cli import app
-from tasks import sync as sync_tasks
+from tasks import runtime
 from tests.tasks.sync_helpers import SEED_START
 
 runner = CliRunner()
@@ -34,7 +34,7 @@ def billit_env(server: SandboxServer, tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("WAREHOUSE_URL", url)
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps tables to the terminal width
     monkeypatch.chdir(tmp_path)
-    sync_tasks._engine_for.cache_clear()
+    runtime._engine_for.cache_clear()
     return url
 
 
@@ -79,7 +79,7 @@ def test_the_flow_that_runs_both_streams_loads_the_warehouse_and_reports(
         assert [summary["requests"] for summary in quiet] == [2, 2]
 
         from connectors.billit import SettingsError
-        from tasks.sync import billit_settings
+        from tasks.runtime import billit_settings
 
         Secret(value="sandbox-clé").save("billit-api-key", overwrite=True)
         with pytest.raises(SettingsError, match="the API key in the Prefect Secret block 'billit-api-key'") as bad:

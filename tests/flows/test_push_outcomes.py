@@ -15,11 +15,11 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from cli.main import app
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import create_warehouse_engine, upgrade
-from flows.cli import app
-from tasks import sync as sync_tasks
+from tasks import runtime
 from tests.tasks.push_helpers import insert, orders_by_external_id, outbound, stored
 from tests.tasks.sync_helpers import SEED_START
 from tests.tasks.test_outbound_source import SAMPLE, erp
@@ -45,7 +45,7 @@ def warehouse(server: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("WAREHOUSE_URL", url)
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps at 80 columns without a terminal
     monkeypatch.chdir(tmp_path)
-    sync_tasks._engine_for.cache_clear()
+    runtime._engine_for.cache_clear()
     engine = create_warehouse_engine(url)
     upgrade(engine)
     yield engine

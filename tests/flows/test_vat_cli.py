@@ -14,9 +14,9 @@ import sqlalchemy as sa
 import xmlschema
 from typer.testing import CliRunner
 
+from cli.main import app
 from connectors.warehouse import create_warehouse_engine, upgrade
-from flows.cli import app
-from tasks import sync as sync_tasks
+from tasks import runtime
 from tasks.warehouse import claim_company, load_orders
 from tests.tasks.test_vat_return import BE_PARTY, DE_PARTY, FR_PARTY, purchase, sale
 
@@ -62,14 +62,14 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sa.En
     monkeypatch.setenv("WAREHOUSE_URL", url)
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.chdir(tmp_path)
-    sync_tasks._engine_for.cache_clear()
+    runtime._engine_for.cache_clear()
     engine = create_warehouse_engine(url)
     upgrade(engine)
     load_orders(engine, Q3_ORDERS + OTHER_ORDERS, stream="orders_test", run_id="r1")
     claim_company(engine, COMPANY["PartyID"])
     yield engine
     engine.dispose()
-    sync_tasks._engine_for.cache_clear()
+    runtime._engine_for.cache_clear()
 
 
 def grid_rows(output: str) -> dict[str, str]:
@@ -195,7 +195,7 @@ def test_a_never_synced_warehouse_is_refused_not_reported_as_a_nil_return(
     upgrade(engine)
     engine.dispose()
     monkeypatch.setenv("WAREHOUSE_URL", url)
-    sync_tasks._engine_for.cache_clear()
+    runtime._engine_for.cache_clear()
     for command in (["vat-return", "--period", "2026-Q3"], ["vat-listing", "clients", "--year", "2026"]):
         result = runner.invoke(app, command)
         assert result.exit_code == 2 and "no company yet: run `billit-etl sync` first" in result.output

@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from openpyxl import Workbook
 from typer.testing import CliRunner, Result
 
+from cli.main import app
 from connectors.warehouse import reflect_tables
-from flows.cli import app
-from tasks import sync as sync_tasks
+from tasks import runtime
 from tasks.outbound_files import OutboundFileError, load_outbound_csv, load_outbound_files
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -540,11 +540,11 @@ def cli_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     monkeypatch.setenv("WAREHOUSE_URL", url)
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    sync_tasks._engine_for.cache_clear()
+    runtime._engine_for.cache_clear()
     engine = create_warehouse_engine(url)
     yield engine
     engine.dispose()
-    sync_tasks._engine_for.cache_clear()
+    runtime._engine_for.cache_clear()
 
 
 def load(invoices: Path, lines: Path) -> Result:

@@ -490,7 +490,7 @@ def _free_port() -> int:
 def test_sandbox_serve_takes_one_flag_per_switch_and_the_clock() -> None:
     port = _free_port()
     command = [
-        sys.executable, "-c", "from flows.cli import app; app()", "sandbox", "serve", "--port", str(port),
+        sys.executable, "-c", "from cli.main import app; app()", "sandbox", "serve", "--port", str(port),
         "--orders", "10", "--refuse-or", "--refuse-gt", "--ignore-inlinecount", "--deleted-ignores-filter",
         "--deleted-last-modified", "order", "--fraction-digits", "7", "--next-link-host", "http://billit-internal:8080",
         "--clock-utc", "2026-03-29T00:59:00", "--clock-speed", "0",
@@ -524,7 +524,7 @@ def test_sandbox_serve_takes_one_flag_per_switch_and_the_clock() -> None:
 
 
 def test_sandbox_serve_refuses_a_bad_switch_value_before_serving() -> None:
-    command = [sys.executable, "-c", "from flows.cli import app; app()", "sandbox", "serve", "--port", "1",
+    command = [sys.executable, "-c", "from cli.main import app; app()", "sandbox", "serve", "--port", "1",
                "--deleted-last-modified", "never"]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
                             env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"})

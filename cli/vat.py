@@ -20,23 +20,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from flows.cli import (
-    OperatorMistake,
-    WarehouseOption,
-    _clear_errors,
-    _up_to_date_warehouse,
-    _use_warehouse,
-    app,
-    console,
-    error_console,
-)
+from cli.app import OperatorMistake, WarehouseOption, app, clear_errors, console, error_console, vat_listing_app
+from cli.preflight import up_to_date_warehouse
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
-
-vat_listing_app = typer.Typer(help="Intervat listings of the warehouse's sales, as XML drafts (never submitted).",
-                              no_args_is_help=True)
-app.add_typer(vat_listing_app, name="vat-listing")
 
 PeriodOption = Annotated[str, typer.Option("--period", help="A month (2026-07) or a calendar quarter (2026-Q3).")]
 XmlOption = Annotated[Path | None, typer.Option(
@@ -106,7 +94,7 @@ def _open(xml: Path | None, force: bool) -> tuple[Path | None, sa.Engine]:
     from tasks.warehouse import warehouse_company
 
     target = _checked_target(xml, force) if xml is not None else None
-    engine = _up_to_date_warehouse()
+    engine = up_to_date_warehouse()
     if warehouse_company(engine) is None:
         raise OperatorMistake("the warehouse has no company yet: run `billit-etl sync` first (a never-synced "
                               "warehouse would give a nil return)")
@@ -141,8 +129,7 @@ def vat_return(period: PeriodOption, xml: XmlOption = None, force: ForceOption =
 
     Exit 1 when a check fails (no --xml draft then, unless --force). Rules: docs/bi.md#vat-return.
     """
-    _use_warehouse(warehouse_url)
-    with _clear_errors():
+    with clear_errors(warehouse_url):
         from tasks.vat_return import declarant
         from tasks.vat_return import vat_return as read_vat_return
         from tasks.vat_xml import vat_declaration_xml
@@ -189,8 +176,7 @@ def vat_return(period: PeriodOption, xml: XmlOption = None, force: ForceOption =
 def vat_listing_ic(period: PeriodOption, xml: XmlOption = None, force: ForceOption = False,
                    warehouse_url: WarehouseOption = None) -> None:
     """The intra-community listing of a month or quarter: IC sales per EU customer and code (L goods, S services)."""
-    _use_warehouse(warehouse_url)
-    with _clear_errors():
+    with clear_errors(warehouse_url):
         from tasks.vat_return import declarant, intra_listing, refuse_missing_rows
         from tasks.vat_xml import intra_listing_xml
 
@@ -227,8 +213,7 @@ def vat_listing_clients(
     warehouse_url: WarehouseOption = None,
 ) -> None:
     """The annual listing of Belgian customers (250 EUR or more excluding VAT in the year)."""
-    _use_warehouse(warehouse_url)
-    with _clear_errors():
+    with clear_errors(warehouse_url):
         from tasks.vat_return import client_listing, declarant, refuse_missing_rows
         from tasks.vat_xml import client_listing_xml
 

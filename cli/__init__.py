@@ -1,0 +1,1 @@
+"""The `billit-etl` command line: one module per command group, the demo apart (`cli.main` assembles them)."""

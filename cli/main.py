@@ -1,0 +1,37 @@
+"""`billit-etl`: the command line of billit-pipelines (typer), assembled from one module per command group.
+
+`cli.app` holds the app, its options and the error handling; each command module registers its commands on it
+when imported: sync and backfill (`cli.sync`), status, replay and db upgrade (`cli.status`), push and
+load-outbound (`cli.push`), doctor, the VAT return and listings (`cli.vat`), the sandbox, and the demo.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.markup import escape
+
+from cli import demo, doctor, push, sandbox, status, sync, vat
+from cli.app import app, error_console
+
+COMMAND_MODULES = (sync, status, push, doctor, vat, sandbox, demo)
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """The `billit-etl` command: typer's own usage errors (a bad option value, a bad date) are one red line too."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage errors, as typer vendors them
+        error_console.print(f"[red]{escape(' '.join(exc.format_message().split()))}[/] (see billit-etl --help)")
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        error_console.print("[red]aborted[/]")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

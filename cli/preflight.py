@@ -1,0 +1,70 @@
+"""What every command checks before any work: the settings, the warehouse and the landing directory.
+
+A mistake found here is one red line (`cli.app.clear_errors`) before a Billit request is sent or a Prefect flow
+starts, whose logs would show a traceback instead.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from cli.app import OperatorMistake
+from connectors.warehouse import WarehouseError, check_warehouse, pending_migrations, upgrade
+from tasks.runtime import billit_settings, warehouse_engine, warehouse_url
+
+
+def preflight(*, billit: bool, landing_dir: str = "") -> sa.Engine:
+    """Check what the operator configures before any work starts, and return the (migrated) warehouse Engine.
+
+    The Billit settings and the warehouse's company (when the command calls Billit), the warehouse (reachable,
+    writable, migrated) and the landing directory (writable). It runs before a Prefect flow too, so a mistake never
+    becomes a failed run.
+    """
+    settings = billit_settings() if billit else None
+    engine = warehouse_engine()
+    check_warehouse(engine)
+    upgrade(engine)
+    if settings is not None:
+        from tasks.warehouse import check_company  # the pipeline's loader: only commands that call Billit need it
+
+        check_company(engine, settings.party_id)  # another company's warehouse is refused before any work
+    if landing_dir:
+        try:
+            Path(landing_dir).mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=landing_dir):
+                pass
+        except OSError as exc:
+            raise OperatorMistake(
+                f"cannot write the landing directory {landing_dir}: {exc.strerror or exc} (make it writable, or "
+                "choose another with --landing-dir; --landing-dir '' skips landing)"
+            ) from None
+    return engine
+
+
+def readable_warehouse(url: str | None = None) -> sa.Engine:
+    """For commands that only read (status, doctor): the warehouse must exist and answer; a read-only replica is
+    fine, and a mistyped SQLite path is reported rather than created."""
+    url = warehouse_url(url)
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        parsed = None  # warehouse_engine says what is wrong with it
+    if parsed is not None and parsed.get_backend_name() == "sqlite":
+        database = (parsed.database or "").removeprefix("file:")
+        if database and ":memory:" not in database and not Path(database).exists():
+            raise WarehouseError(f"no warehouse at {database}: check WAREHOUSE_URL / --warehouse-url")
+    engine = warehouse_engine(url)
+    check_warehouse(engine, writable=False)
+    return engine
+
+
+def up_to_date_warehouse() -> sa.Engine:
+    """A readable warehouse with every migration applied (commands that only read do not upgrade it)."""
+    engine = readable_warehouse()
+    if pending := pending_migrations(engine):
+        raise OperatorMistake(f"the warehouse is not up to date ({', '.join(pending)} not applied): run "
+                              "billit-etl db upgrade, or a sync, first")
+    return engine

@@ -1,0 +1,112 @@
+"""`billit-etl push` and `billit-etl load-outbound`: invoices prepared in the warehouse, created in Billit.
+
+`push` runs the reverse flow when a Prefect server is configured (PREFECT_API_URL), else the same plain function
+(`tasks.push_report.push_invoices`) without importing Prefect; `--prefect/--no-prefect` overrides the choice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from cli.app import PrefectOption, WarehouseOption, app, clear_errors, console, error_console
+from cli.preflight import preflight
+from tasks.runtime import prefect_by_default
+
+
+@app.command()
+def push(
+    limit: Annotated[int | None, typer.Option(min=1, help="Push at most this many rows (1 or more).")] = None,
+    send: Annotated[bool, typer.Option("--send", help="Also send created invoices (commands/send).")] = False,
+    transport: Annotated[str, typer.Option(help="Transport for --send: Peppol, SMTP, ...")] = "Peppol",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; send and write nothing.")] = False,
+    source: Annotated[Path | None, typer.Option(
+        "--source", help="A .sql file of two named queries (-- name: invoices, -- name: lines) over your own "
+                         "tables, taken into outbound_invoices before the push (docs/warehouse.md).")] = None,
+    warehouse_url: WarehouseOption = None,
+    prefect: PrefectOption = None,
+) -> None:
+    """Create pending outbound_invoices rows in Billit, exactly once; exit 1 if a row was rejected or failed."""
+    with clear_errors(warehouse_url):
+        ok = run_push(limit, send, transport, dry_run, prefect, source)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def run_push(limit: int | None, send: bool, transport: str, dry_run: bool, prefect: bool | None,
+              source: Path | None = None) -> bool:
+    """Take the source in (if any), push (as a flow when Prefect is used) and print the outcome: the table and,
+    when rows were rejected, failed or changed after create, one line. True when none was."""
+    from tasks.outbound_source import read_source_file
+
+    engine = preflight(billit=True)
+    if source is not None:
+        read_source_file(source)  # a file without both queries is refused before any work
+    if prefect_by_default() if prefect is None else prefect:
+        from flows.push import PushIncomplete, warehouse_invoices_to_billit
+
+        state = warehouse_invoices_to_billit(limit=limit, send=send, transport=transport, dry_run=dry_run,
+                                             source=None if source is None else str(source), return_state=True)
+        result: Any = state.result(raise_on_failure=False)
+        if isinstance(result, BaseException) and not isinstance(result, PushIncomplete):
+            raise result  # a refused source or a crash: one line from _clear_errors
+        summary: dict[str, Any] = result.summary if isinstance(result, PushIncomplete) else result
+    else:
+        from tasks.outbound_source import take_in_source
+        from tasks.push import PushOptions
+        from tasks.push_report import push_invoices
+
+        taken = take_in_source(engine, source, dry_run=dry_run) if source is not None else None
+        summary = push_invoices(PushOptions(limit=limit, send=send, transport=transport, dry_run=dry_run),
+                                engine=engine, taken=taken)
+    table = Table(title="warehouse -> Billit" + (" (dry run: nothing sent)" if dry_run else ""))
+    table.add_column("outcome")
+    table.add_column("rows", justify="right")
+    taken = summary.get("source")
+    if taken:
+        for key, label in (("invoices", "source invoices"), ("inserted", "  new"), ("updated", "  updated"),
+                           ("unchanged", "  unchanged"), ("busy", "  held by a push run (next time)"),
+                           ("changed_after_create", "  changed after create"),
+                           ("still_changed_after_create", "  changed after create, flagged before")):
+            if key in ("invoices", "inserted", "updated", "unchanged") or taken[key]:
+                table.add_row(label, str(taken[key]))
+    for key in ("considered", "created", "already_existed", "sent", "rejected", "failed"):
+        table.add_row(key.replace("_", " "), str(summary[key]))
+    for reason, count in {**summary["rejected_by_reason"], **summary["not_sent_by_reason"]}.items():
+        table.add_row(f"  {reason}", str(count))
+    console.print(table)
+    if not summary["ok"]:
+        console.print(f"[red]{escape(summary['message'])}[/]")
+    elif taken and taken["still_changed_after_create"]:
+        console.print(f"[yellow]{taken['still_changed_after_create']} row(s) flagged changed_after_create earlier "
+                      "still differ from the source: see outbound_invoices.change_reason[/]")
+    return bool(summary["ok"])
+
+
+@app.command("load-outbound")
+def load_outbound(
+    invoices: Annotated[Path, typer.Argument(help="CSV (; or , separated) or XLSX with outbound_invoices columns "
+                                                  "(one row per invoice).")],
+    lines: Annotated[Path, typer.Argument(help="CSV or XLSX with outbound_invoice_lines columns.")],
+    warehouse_url: WarehouseOption = None,
+) -> None:
+    """Load invoices to push from two CSV or XLSX files (e.g. samples/) into outbound_invoices and their lines; exit
+    1 if a row Billit already has newly differs (it is not changed) or a push run holds one (docs/warehouse.md)."""
+    with clear_errors(warehouse_url):
+        from tasks.outbound_files import load_outbound_files
+
+        loaded = load_outbound_files(preflight(billit=False), invoices, lines)
+    taken = loaded.taken
+    console.print(f"read {loaded.read[0]}; {loaded.read[1]}")
+    console.print(f"loaded {loaded.invoices} invoices and {loaded.lines} lines into outbound_invoices / "
+                  f"outbound_invoice_lines: {taken.inserted} new, {taken.updated} changed, {taken.unchanged} unchanged")
+    if loaded.reminder:
+        console.print(f"[yellow]{escape(loaded.reminder)}[/]")
+    for note in loaded.attention:
+        error_console.print(f"[red]{escape(note)}[/]")
+    if loaded.attention:
+        raise typer.Exit(1)

@@ -1,0 +1,60 @@
+"""`billit-etl status`, `replay` and `db upgrade`: the warehouse's state, landed runs loaded again, its schema.
+
+None of them calls Billit or imports Prefect; `status` only reads (a read-only replica is fine).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cli.app import WarehouseOption, app, cell, clear_errors, console, db_app
+from cli.preflight import preflight, up_to_date_warehouse
+from cli.sync import print_summaries
+from connectors.warehouse import check_warehouse, upgrade
+from tasks.runtime import warehouse_engine
+from tasks.status import warehouse_status
+
+
+@app.command()
+def replay(
+    path: Annotated[Path, typer.Argument(help="A landing directory, a stream directory or one run=... directory.")],
+    warehouse_url: WarehouseOption = None,
+) -> None:
+    """Load landed Parquet again, without calling Billit (watermarks are not moved); exit 1 if a run was refused."""
+    with clear_errors(warehouse_url):
+        from tasks.sync import replay_landing  # the pipeline (pyarrow): only this command needs it
+
+        summaries = replay_landing(path, engine=preflight(billit=False))
+    print_summaries(summaries)
+    if any(summary["status"] != "succeeded" for summary in summaries):
+        raise typer.Exit(1)
+
+
+
+@app.command()
+def status(warehouse_url: WarehouseOption = None) -> None:
+    """Watermarks, the last runs with their counts, pending orders and the quarantine (reads only)."""
+    with clear_errors(warehouse_url):
+        report = warehouse_status(up_to_date_warehouse())
+    for title, rows in report.items():
+        table = Table(title=title)
+        for column in rows[0] if rows else ["(none)"]:
+            table.add_column(str(column), min_width=min(len(str(column)), 12))
+        for row in rows:
+            table.add_row(*(cell(value) for value in row.values()))
+        console.print(table)
+
+
+
+@db_app.command("upgrade")
+def db_upgrade(warehouse_url: WarehouseOption = None) -> None:
+    """Apply pending migrations from sql/migrations (idempotent)."""
+    with clear_errors(warehouse_url):
+        engine = warehouse_engine()
+        check_warehouse(engine)
+        applied = upgrade(engine)
+    console.print(f"applied: {', '.join(applied)}" if applied else "the warehouse is up to date")

@@ -1,0 +1,126 @@
+"""The Prefect tasks of the flows: thin wrappers around the plain functions of `tasks/`, with retries on I/O only.
+
+Each task takes its `billit-api` global-limit slots (`tasks.runtime.billit_api_slots`) when it calls Billit,
+retries only errors Billit may not repeat, and reports its counts as Prefect artifacts. Nothing else in `tasks/`
+imports Prefect: the plain path (the CLI without a Prefect server) never loads it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
+
+from connectors.billit import BillitError
+from connectors.warehouse import upgrade
+from tasks.outbound_source import OutboundSourceError, take_in_source
+from tasks.push import PushOptions
+from tasks.push_report import SOURCE_COUNTS, problems_markdown, push_invoices
+from tasks.runtime import billit_api_slots, warehouse_engine
+from tasks.sync import run_stream
+
+logger = logging.getLogger("billit_pipelines.sync")
+
+SUMMARY_COLUMNS = (
+    "stream", "mode", "status", "requests", "pages", "orders_listed", "orders_new", "orders_changed",
+    "orders_unchanged", "orders_deleted", "lines_loaded", "quarantined", "watermark_before", "watermark_after",
+    "duration_s",
+)
+
+
+
+def _retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect retries the task only for errors Billit may not repeat (429, 5xx, network)."""
+    try:
+        state.result()
+    except BillitError as exc:
+        return exc.retryable
+    except Exception:  # noqa: BLE001 - anything else is a bug or bad data: do not retry
+        return False
+    return False
+
+
+@task(name="prepare-warehouse")
+def prepare_warehouse(warehouse_url: str | None = None) -> list[str]:
+    """Apply pending migrations from sql/migrations."""
+    applied = upgrade(warehouse_engine(warehouse_url))
+    if applied:
+        logger.info("applied migrations: %s", ", ".join(applied))
+    return applied
+
+
+@task(name="extract-and-load", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_retry_on_transient)
+def extract_and_load(
+    stream_name: str, since: datetime | None = None, until: datetime | None = None, lookback_minutes: float = 15,
+    landing_dir: str | None = "landing", warehouse_url: str | None = None,
+) -> dict[str, Any]:
+    """List changed orders, fetch them in full, land them as Parquet and load them with the watermark."""
+    with billit_api_slots():
+        return run_stream(stream_name, since=since, until=until, lookback_minutes=lookback_minutes,
+                          landing_dir=landing_dir, warehouse_url=warehouse_url, flow_run_id=flow_run.id)
+
+
+@task(name="report-sync")
+def report_sync(summaries: list[dict[str, Any]]) -> None:
+    """Log each run's counts and publish them as a Prefect table artifact."""
+    rows = [{column: _cell(summary.get(column)) for column in SUMMARY_COLUMNS} for summary in summaries]
+    for row in rows:
+        logger.info(
+            "%(stream)s %(mode)s %(status)s: %(requests)s requests, %(pages)s pages, %(orders_new)s new, "
+            "%(orders_changed)s changed, %(orders_unchanged)s unchanged, %(orders_deleted)s deleted, "
+            "%(lines_loaded)s lines, %(quarantined)s quarantined, watermark %(watermark_before)s -> "
+            "%(watermark_after)s in %(duration_s)ss", row,
+        )
+    create_table_artifact(key="billit-sync-summary", table=rows, description="Billit -> warehouse sync runs")
+
+
+def _cell(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+
+@task(name="take-in-outbound-source")
+def take_in_outbound_source(source: str, dry_run: bool = False) -> dict[str, Any]:
+    """Take the rows of the source's invoices and lines queries into outbound_invoices; refuse a bad source."""
+    try:
+        return take_in_source(warehouse_engine(), source, dry_run=dry_run)
+    except OutboundSourceError as exc:
+        # An operator's mistake, not a crash: the flow ends Failed with this line, before anything is pushed.
+        logger.error("%s", exc)
+        return {"refused": str(exc)}
+
+
+@task(name="push-outbound-invoices")
+def push_outbound_invoices(
+    limit: int | None = None, send: bool = False, transport: str = "Peppol", dry_run: bool = False,
+    taken: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Create (and optionally send) the pending outbound_invoices rows in Billit, exactly once."""
+    with billit_api_slots():
+        return push_invoices(PushOptions(limit=limit, send=send, transport=transport, dry_run=dry_run), taken=taken)
+
+
+@task(name="report-push")
+def report_push(summary: dict[str, Any]) -> None:
+    """Log the push counts and publish them, and the rows that need a person, as Prefect artifacts."""
+    logger.info(
+        "push%s: %s considered, %s created, %s already existed, %s sent, %s rejected %s, %s failed",
+        " (dry run)" if summary["dry_run"] else "", summary["considered"], summary["created"],
+        summary["already_existed"], summary["sent"], summary["rejected"], summary["rejected_by_reason"],
+        summary["failed"],
+    )
+    rows = [{"outcome": key, "rows": value} for key, value in summary.items()
+            if key in ("considered", "created", "already_existed", "sent", "rejected", "failed")]
+    rows += [{"outcome": f"rejected: {reason}", "rows": count}
+             for reason, count in summary["rejected_by_reason"].items()]
+    rows += [{"outcome": f"not sent: {reason}", "rows": count}
+             for reason, count in summary["not_sent_by_reason"].items()]
+    if taken := summary.get("source"):
+        rows += [{"outcome": f"source: {key.replace('_', ' ')}", "rows": taken[key]} for key in SOURCE_COUNTS]
+    create_table_artifact(key="billit-push-summary", table=rows, description="warehouse -> Billit push")
+    create_markdown_artifact(key="billit-push-problems", markdown=problems_markdown(summary),
+                             description="rows rejected, failed or changed after create in this push")

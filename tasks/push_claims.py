@@ -1,0 +1,274 @@
+"""The push's warehouse side: claim `outbound_invoices` rows for one run, validate them, and write outcomes back.
+
+Every function here is one short transaction on the warehouse, called by `tasks.push` (through its one-at-a-time
+`_db` helper) in the order its module docstring describes: claim and validate (`take`), refresh the claims of a
+live run, claim the created rows to send, record outcomes, release what is left, and count the credit notes that
+wait for their invoice.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.warehouse import reflect_tables, write_transaction
+from tasks.outbound import idempotency_key, order_payload, validate
+from tasks.warehouse import process_alive
+
+# A claim not refreshed for CLAIM_LEASE belongs to a dead run (a live one refreshes it every minute).
+CLAIM_LEASE = timedelta(minutes=5)
+WAITING_FOR_INVOICE = "WaitingForInvoice"
+EXTERNAL_ID_COLLISION = "ExternalIdCollision"
+
+# A row ready to create: the row, its POST body and its idempotency key.
+Ready = tuple[dict[str, Any], dict[str, Any], str]
+
+
+@dataclass
+class Taken:
+    """One claim, prepared: every row it took, those ready to create (their attempt counted) and the outcomes of
+    those rejected before any request (already written)."""
+    external_ids: list[str]
+    ready: list[Ready]
+    rejected: list[dict[str, Any]]
+
+
+def utc_now() -> datetime:
+    """Naive UTC, as the warehouse's timestamps are."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def rejected_outcome(external_id: str, code: str, message: str) -> dict[str, Any]:
+    """The outcome of a row that cannot succeed: never sent, with every reason."""
+    return {"external_id": external_id, "status": "rejected", "last_error_code": code, "last_error": message}
+
+
+
+def _awaited_invoice(table: sa.Table) -> Any:
+    """A credit note whose credited invoice is an outbound row not created yet: it waits for it."""
+    invoice = table.alias("credited")
+    return sa.and_(
+        table.c.order_type == "CreditNote",
+        sa.exists().where(invoice.c.order_number == table.c.about_invoice_number,
+                          invoice.c.external_id != table.c.external_id,
+                          invoice.c.status.not_in(("created", "sent"))),
+    )
+
+
+def _not_created(table: sa.Table) -> Any:
+    return sa.and_(table.c.status.in_(("pending", "failed")), table.c.billit_order_id.is_(None))
+
+
+def _pushable(table: sa.Table) -> Any:
+    return sa.and_(_not_created(table), sa.not_(_awaited_invoice(table)))
+
+
+def _sendable(table: sa.Table) -> Any:
+    return sa.and_(table.c.status == "created", table.c.billit_order_id.is_not(None))
+
+
+def take(engine: sa.Engine, run_id: str, size: int, exclude: set[str], *, dry_run: bool) -> Taken:
+    """Claim up to `size` pushable rows, validate them, record the rejections and count the others' attempts, in
+    one transaction: one write per claim, not three (a dry run only reads)."""
+    tables = reflect_tables(engine)
+    table = tables["outbound_invoices"]
+    with engine.connect() if dry_run else write_transaction(engine) as connection:
+        if dry_run:
+            rows = _pushable_rows(connection, table, size, exclude)
+        else:
+            rows = _claim_rows(connection, table, run_id, size, exclude, _pushable)
+        ids = [row["external_id"] for row in rows]
+        lines = _lines_of(connection, tables["outbound_invoice_lines"], ids)
+        collisions = _collisions(connection, table, ids)
+        ready: list[Ready] = []
+        rejected: list[dict[str, Any]] = []
+        for row in rows:
+            external_id = row["external_id"]
+            rejection = validate(row, lines.get(external_id, []))
+            if external_id in collisions:
+                rejected.append(rejected_outcome(external_id, EXTERNAL_ID_COLLISION, collisions[external_id]))
+            elif rejection is not None:
+                rejected.append(rejected_outcome(external_id, rejection.code, rejection.message))
+            else:
+                payload = order_payload(row, lines[external_id])
+                ready.append((row, payload, idempotency_key(payload)))
+        if not dry_run:
+            _record_outcomes(connection, table, rejected, run_id)
+            _count_attempts(connection, table, [(row["external_id"], key) for row, _, key in ready], run_id)
+    return Taken(ids, ready, rejected)
+
+
+def _pushable_rows(connection: sa.Connection, table: sa.Table, size: int, exclude: set[str]) -> list[dict[str, Any]]:
+    """A dry run's rows: every row not created yet, credit notes that would wait for their invoice included (a dry
+    run creates nothing, so they would otherwise never be validated)."""
+    query = sa.select(table).where(_not_created(table)).order_by(table.c.external_id).limit(size)
+    if exclude:
+        query = query.where(table.c.external_id.not_in(sorted(exclude)))
+    return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def _dead_claimants(connection: sa.Connection, table: sa.Table) -> list[str]:
+    """Runs on this host whose process is gone: their claims are free at once, without waiting for the lease."""
+    host = socket.gethostname()
+    claimants = connection.execute(
+        sa.select(table.c.claimed_by).where(table.c.claimed_by.like(f"{host}/%")).distinct()
+    ).scalars()
+    dead = []
+    for claimant in claimants:
+        pid = claimant.split("/")[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            dead.append(claimant)
+    return dead
+
+
+def claim_sendable(engine: sa.Engine, run_id: str, size: int | None) -> list[dict[str, Any]]:
+    table = reflect_tables(engine)["outbound_invoices"]
+    with write_transaction(engine) as connection:
+        return _claim_rows(connection, table, run_id, size, set(), _sendable)
+
+
+def _claim_rows(connection: sa.Connection, table: sa.Table, run_id: str, size: int | None, exclude: set[str],
+                stage: Callable[[sa.Table], Any]) -> list[dict[str, Any]]:
+    """Take up to `size` rows of a stage for this run, inside a write transaction; rows another live run holds
+    are left alone."""
+    now = utc_now()
+    ready = stage(table)
+    free = sa.or_(table.c.claimed_by.is_(None), table.c.claimed_at < now - CLAIM_LEASE,
+                  table.c.claimed_by.in_(_dead_claimants(connection, table)))
+    candidates = sa.select(table.c.external_id).where(ready, free)
+    if exclude:
+        candidates = candidates.where(table.c.external_id.not_in(sorted(exclude)))
+    candidates = candidates.order_by(table.c.external_id).limit(size)
+    if connection.dialect.name == "postgresql":
+        # Rows another run is claiming right now are skipped, not waited for (and then found taken).
+        candidates = candidates.with_for_update(of=table, skip_locked=True)
+    # On SQLite the write lock is held from BEGIN (write_transaction), so select-then-update is atomic.
+    ids = list(connection.execute(candidates).scalars())
+    if not ids:
+        return []
+    connection.execute(table.update().where(table.c.external_id.in_(ids), ready, free)
+                       .values(claimed_by=run_id, claimed_at=now))
+    claimed = connection.execute(
+        sa.select(table).where(table.c.external_id.in_(ids), table.c.claimed_by == run_id)
+        .order_by(table.c.external_id)
+    ).mappings()
+    return [dict(row) for row in claimed]
+
+
+def refresh_claims(engine: sa.Engine, run_id: str) -> None:
+    table = reflect_tables(engine)["outbound_invoices"]
+    with write_transaction(engine) as connection:
+        connection.execute(table.update().where(table.c.claimed_by == run_id).values(claimed_at=utc_now()))
+
+
+def _collisions(connection: sa.Connection, table: sa.Table, external_ids: list[str]) -> dict[str, str]:
+    """Rows never attempted whose external_id equals another row's once case and surrounding spaces are ignored
+    (Billit's ExternalProviderID filter does that): the reason to reject each. An attempted row keeps its id:
+    its order is found by an exact comparison."""
+    folded = {external_id.strip().casefold(): external_id for external_id in external_ids}
+    key = sa.func.lower(sa.func.trim(table.c.external_id))
+    rows = connection.execute(sa.select(table.c.external_id, table.c.attempts).where(key.in_(sorted(folded)))).all()
+    by_key: dict[str, list[str]] = {}
+    attempted = {external_id for external_id, attempts in rows if attempts}
+    for external_id, _ in rows:
+        by_key.setdefault(external_id.strip().casefold(), []).append(external_id)
+    reasons = {}
+    for external_id in external_ids:
+        twins = [other for other in by_key.get(external_id.strip().casefold(), []) if other != external_id]
+        if twins and external_id not in attempted:
+            reasons[external_id] = (
+                f"external_id {external_id!r} collides with {', '.join(map(repr, sorted(twins)))}: Billit matches "
+                "ExternalProviderID ignoring case and surrounding spaces, so the two could not be told apart "
+                "(rename one)"
+            )
+    return reasons
+
+
+def mark_waiting(engine: sa.Engine) -> int:
+    """Give every credit note that waits for its invoice the reason, and count them."""
+    table = reflect_tables(engine)["outbound_invoices"]
+    invoice = table.alias("credited")
+    waiting = sa.and_(_not_created(table), _awaited_invoice(table))
+    with write_transaction(engine) as connection:
+        rows = connection.execute(
+            sa.select(table.c.external_id, table.c.about_invoice_number, invoice.c.external_id, invoice.c.status)
+            .join(invoice, sa.and_(invoice.c.order_number == table.c.about_invoice_number,
+                                   invoice.c.external_id != table.c.external_id))
+            .where(waiting)
+        ).all()
+        for external_id, number, invoice_id, status in rows:
+            connection.execute(table.update().where(table.c.external_id == external_id).values(
+                last_error_code=WAITING_FOR_INVOICE,
+                last_error=f"waits for invoice {number} (outbound row {invoice_id!r}, {status}): created once that "
+                           "invoice exists in Billit",
+            ))
+    return len({row[0] for row in rows})
+
+
+def held_elsewhere(engine: sa.Engine, run_id: str) -> tuple[int, datetime | None]:
+    """Pushable rows another run holds, and when the last of those claims expires without a heartbeat."""
+    table = reflect_tables(engine)["outbound_invoices"]
+    with engine.connect() as connection:
+        count, latest = connection.execute(
+            sa.select(sa.func.count(), sa.func.max(table.c.claimed_at))
+            .where(_pushable(table), table.c.claimed_by.is_not(None), table.c.claimed_by != run_id,
+                   table.c.claimed_at >= utc_now() - CLAIM_LEASE)
+        ).one()
+    if not count:
+        return 0, None
+    latest = latest if isinstance(latest, datetime) else datetime.fromisoformat(str(latest))
+    return int(count), latest + CLAIM_LEASE
+
+
+def _lines_of(connection: sa.Connection, table: sa.Table, external_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    lines: dict[str, list[dict[str, Any]]] = {}
+    for row in connection.execute(sa.select(table).where(table.c.external_id.in_(external_ids))
+                                  .order_by(table.c.external_id, table.c.line_number)).mappings():
+        lines.setdefault(row["external_id"], []).append(dict(row))
+    return lines
+
+
+def _count_attempts(connection: sa.Connection, table: sa.Table, keyed: Sequence[tuple[str, str]], run_id: str,
+                    ) -> None:
+    if not keyed:
+        return
+    statement = (table.update()
+                 .where(table.c.external_id == sa.bindparam("row_id"), table.c.claimed_by == run_id)
+                 .values(attempts=table.c.attempts + 1, idempotency_key=sa.bindparam("row_key"), updated_at=utc_now()))
+    connection.execute(statement, [{"row_id": external_id, "row_key": key} for external_id, key in keyed])
+
+
+def write_outcomes(engine: sa.Engine, outcomes: Sequence[dict[str, Any]], run_id: str) -> None:
+    if outcomes:
+        with write_transaction(engine) as connection:
+            _record_outcomes(connection, reflect_tables(engine)["outbound_invoices"], outcomes, run_id)
+
+
+def _record_outcomes(connection: sa.Connection, table: sa.Table, outcomes: Sequence[dict[str, Any]], run_id: str,
+                     ) -> None:
+    """Record each row's outcome and release its claim: one statement per kind of outcome, run for every row."""
+    by_fields: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for outcome in outcomes:
+        by_fields.setdefault(tuple(sorted(outcome)), []).append(outcome)
+    now = utc_now()
+    for fields, group in by_fields.items():
+        # Bound under other names: SQLAlchemy reserves a column's own name for its SET value.
+        values: dict[str, Any] = {name: sa.bindparam(f"new_{name}") for name in fields if name != "external_id"}
+        statement = (table.update()
+                     .where(table.c.external_id == sa.bindparam("new_external_id"), table.c.claimed_by == run_id)
+                     .values(**values, claimed_by=None, claimed_at=None, updated_at=now))
+        connection.execute(statement, [{f"new_{name}": value for name, value in outcome.items()}
+                                       for outcome in group])
+
+
+def release(engine: sa.Engine, run_id: str) -> None:
+    """Free whatever this run still holds (after an error): the next run may take those rows at once."""
+    table = reflect_tables(engine)["outbound_invoices"]
+    with write_transaction(engine) as connection:
+        connection.execute(table.update().where(table.c.claimed_by == run_id).values(claimed_by=None, claimed_at=None))

@@ -1,0 +1,140 @@
+"""The pipeline's runtime: the warehouse Engine, the Billit settings and the global-limit slots, built in one place.
+
+Everything in `tasks/` and `flows/` gets its Engine from `warehouse_engine()` and its Billit settings from
+`billit_settings()`. Both read the typed settings (`WAREHOUSE_URL`, `BILLIT_*`, from the environment or `.env`);
+a caller that knows better (the CLI's `--warehouse-url`, the demo's sandbox) says so with `configured(...)`, which
+holds for the block it wraps, in this process only (threads of a Prefect flow run included), and writes nothing to
+the environment.
+
+Prefect is imported here only when it is needed, so the plain path never pays for it: the Secret block when the
+environment has no Billit credential and a Prefect server is configured, and the global-limit slots, which only
+the Prefect tasks take.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.billit import BillitSettings, SettingsError, load_settings
+from connectors.warehouse import create_warehouse_engine
+from connectors.warehouse.engine import WarehouseSettings
+
+#: Prefect Secret block holding the Billit API key, used when the environment has no credential.
+API_KEY_BLOCK = "billit-api-key"
+
+#: Global concurrency limit shared by every flow that calls Billit (create it once:
+#: `prefect gcl create billit-api --limit 16`). Each task holds as many slots as its client may have requests
+#: in flight, so all flows together never exceed the limit. Without the limit, tasks run unrestricted.
+BILLIT_API_LIMIT = "billit-api"
+
+
+class RuntimeSettings(BaseSettings):
+    """How the pipeline finds what is not Billit's or the warehouse's own setting."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      env_ignore_empty=True)
+
+    # On a Prefect server, the Secret block holding the API key when BILLIT_API_KEY is not set.
+    api_key_block: str = Field(default=API_KEY_BLOCK, validation_alias="BILLIT_API_KEY_BLOCK")
+    # When set, CLI commands run as flows on this Prefect server (`--prefect/--no-prefect` overrides it).
+    prefect_api_url: str | None = Field(default=None, validation_alias="PREFECT_API_URL")
+
+
+class _Configured:
+    """What `configured(...)` said, for the process: a warehouse URL and Billit settings overrides."""
+
+    warehouse_url: str | None = None
+    billit: dict[str, Any] = {}  # replaced by configured(), never mutated
+
+
+@contextmanager
+def configured(*, warehouse_url: str | None = None, **billit: Any) -> Iterator[None]:
+    """Use this warehouse URL (when given) and these Billit settings (e.g. base_url=, api_key=, party_id=) inside
+    the block, wherever the pipeline asks for them; the previous configuration comes back after it."""
+    before = _Configured.warehouse_url, _Configured.billit
+    _Configured.warehouse_url = warehouse_url or before[0]
+    _Configured.billit = before[1] | billit
+    try:
+        yield
+    finally:
+        _Configured.warehouse_url, _Configured.billit = before
+
+
+def warehouse_url(url: str | None = None) -> str:
+    """The warehouse URL in force: `url`, else the configured one, else WAREHOUSE_URL (environment or .env), else
+    the SQLite file."""
+    return url or _Configured.warehouse_url or WarehouseSettings().url
+
+
+def configured_warehouse_url() -> str | None:
+    """The warehouse URL when one is configured (`configured(...)`, or WAREHOUSE_URL in the environment or .env),
+    else None: for commands where a warehouse is optional."""
+    settings = WarehouseSettings()
+    return _Configured.warehouse_url or (settings.url if "url" in settings.model_fields_set else None)
+
+
+def warehouse_engine(url: str | None = None) -> sa.Engine:
+    """One Engine per process and URL (default: `warehouse_url()`)."""
+    return _engine_for(warehouse_url(url))
+
+
+@functools.cache
+def _engine_for(url: str) -> sa.Engine:
+    return create_warehouse_engine(url)
+
+
+def runtime_settings() -> RuntimeSettings:
+    return RuntimeSettings()
+
+
+def billit_settings(**overrides: Any) -> BillitSettings:
+    """Billit settings from the environment (and .env); on a Prefect server, a missing API key may come from the
+    Secret block `billit-api-key` (`BILLIT_API_KEY_BLOCK` names another), never from prefect.yaml."""
+    overrides = _Configured.billit | overrides
+    try:
+        return load_settings(**overrides)
+    except SettingsError as missing:
+        runtime = runtime_settings()
+        if "api_key" in overrides or "bearer_token" in overrides or not _prefect_server_configured(runtime):
+            raise
+        from prefect.blocks.system import Secret  # only here: the plain path never imports Prefect
+
+        try:
+            secret = Secret.load(runtime.api_key_block)
+        except ValueError:  # no such block: the environment's error is the one to show
+            raise missing from None
+        try:
+            return load_settings(**overrides, api_key=secret.get())  # type: ignore[union-attr]  # sync context
+        except SettingsError as bad:
+            raise SettingsError(str(bad).replace(
+                "BILLIT_API_KEY", f"the API key in the Prefect Secret block {runtime.api_key_block!r}")) from None
+
+
+def _prefect_server_configured(runtime: RuntimeSettings) -> bool:
+    """A Prefect server is configured: in the environment, or in Prefect's own settings (its profile, a test
+    harness), which are read only when the environment does not say."""
+    if runtime.prefect_api_url:
+        return True
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
+
+
+def prefect_by_default() -> bool:
+    """Whether CLI commands run as Prefect flows when `--prefect/--no-prefect` is not given."""
+    return bool(runtime_settings().prefect_api_url)
+
+
+def billit_api_slots() -> Any:
+    """Slots of the `billit-api` global concurrency limit for one Prefect task: as many as its client may have
+    requests in flight."""
+    from prefect.concurrency.sync import concurrency  # only Prefect tasks take slots
+
+    return concurrency(BILLIT_API_LIMIT, occupy=billit_settings().max_concurrency, strict=False)
