@@ -36,6 +36,8 @@ __all__ = [
     "add_ticks",
     "brussels_now",
     "derived_tick",
+    "retick",
+    "retick_order",
     "floor_to_microsecond",
     "parse_tick_datetime",
     "parse_utc",
@@ -319,3 +321,34 @@ def _check_speed(speed: float) -> float:
     if isinstance(speed, bool) or not isinstance(speed, int | float) or not math.isfinite(speed) or speed < 0:
         raise ValueError(f"speed must be a finite number >= 0, not {speed!r}")
     return float(speed)
+
+
+_ORDER_TIMESTAMPS = ("LastModified", "Created")
+_DELIVERY_TIMESTAMPS = ("DocumentDeliveryDate", "DocumentRefusedDate")
+
+
+def retick(value: datetime, *, seven: bool) -> datetime:
+    """``value`` with a seventh fraction digit derived from it (``seven``), or floored to microseconds."""
+    if not seven:
+        return floor_to_microsecond(value)
+    if isinstance(value, TickDateTime) and value.tick:
+        return value
+    return with_tick(value, derived_tick(value))
+
+
+def retick_order(order: dict[str, Any], *, seven: bool) -> None:
+    """Give an order's own timestamps a seventh fraction digit (``seven``) or drop it."""
+    for key in _ORDER_TIMESTAMPS:
+        value = order.get(key)
+        if isinstance(value, datetime):
+            order[key] = retick(value, seven=seven)
+    details = order.get("CurrentDocumentDeliveryDetails")
+    if isinstance(details, dict):
+        for key in _DELIVERY_TIMESTAMPS:
+            value = details.get(key)
+            if isinstance(value, datetime):
+                details[key] = retick(value, seven=seven)
+    for message in order.get("Messages", ()):
+        value = message.get("CreationDate")
+        if isinstance(value, datetime):
+            message["CreationDate"] = retick(value, seven=seven)

@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 
 from connectors.billit.sandbox.render import format_datetime, render_json
 
-__all__ = ["StoredFile", "mime_type_for", "stub_content", "stub_pdf"]
+__all__ = ["StoredFile", "message_description", "mime_type_for", "seeded_file_record", "stub_content", "stub_pdf"]
 
 
 @dataclass(slots=True)
@@ -195,3 +195,32 @@ def stub_content(record: StoredFile, order: Mapping[str, Any] | None, descriptio
         f"{order.get('OrderType', 'Document')} {number}",
         [str(counter), f"Date: {date_text}", f"Total: {total} {order.get('Currency', 'EUR')}"],
     )
+
+
+def message_description(order: dict[str, Any] | None, file_id: str) -> str:
+    """The Description of the order's message with this FileID (the IMR text), else ""."""
+    for message in (order or {}).get("Messages", []):
+        if message.get("FileID") == file_id:
+            return str(message.get("Description", ""))
+    return ""
+
+
+def seeded_file_record(order: dict[str, Any], file_id: str) -> StoredFile:
+    """The file record of a file id that a seeded or added order mentions (content made on first download)."""
+    company_id = order["CompanyID"]
+    number = str(order.get("OrderNumber", order["OrderID"])).replace("/", "-")
+    pdf = order.get("OrderPDF") or {}
+    if pdf.get("FileID") == file_id:
+        name = pdf.get("FileName", f"Invoice_{number}.pdf")
+        return StoredFile(file_id, company_id, name, mime_type_for(name), order["OrderID"], "pdf")
+    for item in order.get("Attachments", []):
+        if item.get("FileID") == file_id:
+            name = item.get("FileName", f"{number}.pdf")
+            return StoredFile(file_id, company_id, name, mime_type_for(name), order["OrderID"], "attachment")
+    for message in order.get("Messages", []):
+        if message.get("FileID") == file_id:
+            incoming = message.get("MessageDirection") == "Incoming"
+            name = f"{'IMR' if incoming else 'UBL'}_{number}_{file_id[:8]}.xml"
+            role = "imr" if incoming else "ubl"
+            return StoredFile(file_id, company_id, name, "text/xml", order["OrderID"], role)
+    return StoredFile(file_id, company_id, f"{number}.pdf", "application/pdf", order["OrderID"], "pdf")
