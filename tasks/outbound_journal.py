@@ -1,0 +1,213 @@
+"""Taking the checked rows of an outbound source into the outbound tables, the journal of what was pushed.
+
+In one write transaction (or only counted, in a dry run), per `external_id`:
+
+- a new one is inserted `pending`, with its lines;
+- a row Billit has no order for yet (`pending`, `failed`, `rejected`) takes the source's values and lines; a
+  `rejected` row whose values changed goes back to `pending` (the fix is pushed); a row a push run holds right
+  now is left for the next take-in;
+- a row Billit already has (`created`, `sent`) is never updated: when the source differs from what was pushed it
+  is flagged `changed_after_create` with what differs, and the flag clears when they match again;
+- a row the source no longer returns is left alone.
+
+The rows come from tasks/outbound_query.py or, for CSV and XLSX files, from tasks/outbound_files.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.warehouse import insert_ignoring_duplicates, reflect_tables, replace_children, write_transaction
+from tasks.outbound_query import SourceRows
+
+logger = logging.getLogger("billit_pipelines.outbound_source")
+
+NOT_CREATED = ("pending", "failed", "rejected")
+#: Rows newly flagged that the summary names (the others are counted).
+FLAGGED_SHOWN = 200
+_CHUNK = 500
+_REASONS_SHOWN = 6
+
+
+@dataclass
+class TakeIn:
+    """Counts of one take-in (of what it would do, in a dry run)."""
+
+    source: str
+    dry_run: bool = False
+    invoices: int = 0
+    lines: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    busy: int = 0
+    still_changed_after_create: int = 0
+    cleared: int = 0
+    flagged: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "dry_run": self.dry_run, "invoices": self.invoices, "lines": self.lines,
+            "inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged, "busy": self.busy,
+            "changed_after_create": len(self.flagged),
+            "still_changed_after_create": self.still_changed_after_create, "cleared": self.cleared,
+            "changed_rows": self.flagged[:FLAGGED_SHOWN],
+        }
+
+
+def take_in(engine: sa.Engine, rows: SourceRows, *, dry_run: bool = False) -> TakeIn:
+    """Write the checked rows into the outbound tables (or only count what that would do, in a dry run)."""
+    tables = reflect_tables(engine)
+    invoices, lines = tables["outbound_invoices"], tables["outbound_invoice_lines"]
+    outcome = TakeIn(str(rows.path), dry_run=dry_run, invoices=len(rows.invoices), lines=rows.line_count)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    context: AbstractContextManager[sa.Connection] = engine.connect() if dry_run else write_transaction(engine)
+    with context as connection:
+        for chunk in _chunks(list(rows.invoices)):
+            stored = {row["external_id"]: dict(row) for row in connection.execute(
+                sa.select(invoices).where(invoices.c.external_id.in_(chunk))).mappings()}
+            stored_lines: dict[str, list[dict[str, Any]]] = {}
+            for line in connection.execute(sa.select(lines).where(lines.c.external_id.in_(list(stored)))
+                                           .order_by(lines.c.external_id, lines.c.line_number)).mappings():
+                stored_lines.setdefault(line["external_id"], []).append(dict(line))
+            new, update, flag, clear = [], [], [], []
+            for external_id in chunk:
+                journal = stored.get(external_id)
+                if journal is None:
+                    new.append(external_id)
+                    continue
+                differences = _differences(rows, external_id, journal, stored_lines.get(external_id, []))
+                if journal["billit_order_id"] is not None or journal["status"] not in NOT_CREATED:
+                    if differences:
+                        flag.append((journal, _reason(differences)))
+                    elif journal["changed_after_create"]:
+                        clear.append(external_id)
+                    else:
+                        outcome.unchanged += 1
+                elif not differences:
+                    outcome.unchanged += 1
+                elif journal["claimed_by"] is not None:
+                    outcome.busy += 1  # a push run holds it: its values change at the next take-in
+                else:
+                    update.append(external_id)
+            _flag(connection, invoices, flag, now, outcome, dry_run)
+            outcome.cleared += len(clear)
+            if dry_run:
+                outcome.inserted += len(new)
+                outcome.updated += len(update)
+                continue
+            outcome.inserted += _insert(connection, invoices, lines, rows, new)
+            outcome.updated += _update(connection, invoices, lines, rows, update, outcome)
+            if clear:
+                connection.execute(invoices.update().where(invoices.c.external_id.in_(clear)).values(
+                    changed_after_create=False, change_noticed_at=None, change_reason=None))
+    if outcome.flagged:
+        logger.warning("%s: %d row(s) already in Billit changed in the source since they were pushed (not pushed "
+                       "again): %s", rows.path, len(outcome.flagged),
+                       ", ".join(row["external_id"] for row in outcome.flagged[:10]))
+    logger.info("%s: %d invoices, %d lines; %d new, %d updated, %d unchanged, %d held by a push run%s",
+                rows.path, outcome.invoices, outcome.lines, outcome.inserted, outcome.updated, outcome.unchanged,
+                outcome.busy, " (dry run: nothing written)" if dry_run else "")
+    return outcome
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start:start + _CHUNK]
+
+
+def _differences(rows: SourceRows, external_id: str, journal: dict[str, Any],
+                 journal_lines: list[dict[str, Any]]) -> list[str]:
+    """What differs between the source and the journal (what was or will be pushed), in words."""
+    source = rows.invoices[external_id]
+    found = [f"{column}: {_shown(journal[column])} -> {_shown(source[column])}"
+             for column in rows.invoice_columns if not _same(source[column], journal[column])]
+    stored = {line["line_number"]: line for line in journal_lines}
+    given = {line["line_number"]: line for line in rows.lines.get(external_id, [])}
+    for number in sorted(stored.keys() | given.keys()):
+        if number not in given:
+            found.append(f"line {number} removed")
+        elif number not in stored:
+            found.append(f"line {number} added")
+        else:
+            found += [f"line {number} {column}: {_shown(stored[number][column])} -> {_shown(given[number][column])}"
+                      for column in rows.line_columns if not _same(given[number][column], stored[number][column])]
+    return found
+
+
+def _same(source: Any, stored: Any) -> bool:
+    if isinstance(stored, str):
+        stored = stored.strip() or None
+    return bool(source == stored)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(empty)"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:37] + "...") if isinstance(value, str) else text
+
+
+def _reason(differences: list[str]) -> str:
+    shown = "; ".join(differences[:_REASONS_SHOWN])
+    more = len(differences) - _REASONS_SHOWN
+    return (shown + (f"; and {more} more" if more > 0 else ""))[:1000]
+
+
+def _flag(connection: sa.Connection, invoices: sa.Table, flag: list[tuple[dict[str, Any], str]], now: datetime,
+          outcome: TakeIn, dry_run: bool) -> None:
+    """Flag rows already in Billit whose source changed; the first notice keeps its time."""
+    for journal, reason in flag:
+        if journal["changed_after_create"]:
+            outcome.still_changed_after_create += 1
+        else:
+            outcome.flagged.append({"external_id": journal["external_id"], "reason": reason})
+        if dry_run or (journal["changed_after_create"] and journal["change_reason"] == reason):
+            continue
+        connection.execute(invoices.update().where(invoices.c.external_id == journal["external_id"]).values(
+            changed_after_create=True, change_reason=reason,
+            change_noticed_at=sa.func.coalesce(invoices.c.change_noticed_at, now)))
+
+
+def _insert(connection: sa.Connection, invoices: sa.Table, lines: sa.Table, rows: SourceRows,
+            new: list[str]) -> int:
+    if not new:
+        return 0
+    inserted = insert_ignoring_duplicates(connection, invoices, [rows.invoices[key] for key in new], ["external_id"])
+    replace_children(connection, lines, "external_id", new,
+                     [line for key in new for line in rows.lines.get(key, [])])
+    return inserted
+
+
+def _update(connection: sa.Connection, invoices: sa.Table, lines: sa.Table, rows: SourceRows,
+            update: list[str], outcome: TakeIn) -> int:
+    """The source's values on rows Billit has no order for; a rejected row goes back to pending."""
+    rejected = invoices.c.status == "rejected"
+    done = []
+    for external_id in update:
+        values = {column: value for column, value in rows.invoices[external_id].items() if column != "external_id"}
+        statement = invoices.update().where(
+            invoices.c.external_id == external_id, invoices.c.billit_order_id.is_(None),
+            invoices.c.status.in_(NOT_CREATED), invoices.c.claimed_by.is_(None),
+        ).values(
+            **values, status=sa.case((rejected, "pending"), else_=invoices.c.status),
+            last_error_code=sa.case((rejected, None), else_=invoices.c.last_error_code),
+            last_error=sa.case((rejected, None), else_=invoices.c.last_error),
+        )
+        if connection.execute(statement).rowcount == 1:
+            done.append(external_id)
+        else:
+            outcome.busy += 1  # claimed or created since it was read: compared again at the next take-in
+    replace_children(connection, lines, "external_id", done,
+                     [line for key in done for line in rows.lines.get(key, [])])
+    return len(done)
