@@ -13,20 +13,42 @@ accountant uploads there (and then reviews and signs in the portal); nothing is 
 The schemas (versions, sources, what each file is) are in tests/fixtures/intervat/README.md; the tests validate
 every document written here against them. Input the schemas would refuse, or that Intervat's own rules quoted in
 the schemas forbid (grid 71 or 72, grid 91 only in December), is refused here with a one-line ValueError, so a
-draft that comes out of these functions is valid against its schema.
+draft that comes out of these functions is valid against its schema. The inputs (the declarant, the period, the
+listing rows) are in tasks/vat_filing.py and importable from here too.
 """
 
 from __future__ import annotations
 
-import calendar
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 
 from stdnum.be import vat as be_vat
+
+from tasks.vat_filing import PERIOD_FORMAT, Declarant, IntraClient, ListedClient, VatPeriod
+
+__all__ = [
+    "CLIENT_LISTING_NS",
+    "COMMON_NS",
+    "DECLARANT_COUNTRIES",
+    "GRID_DECEMBER_ADVANCE",
+    "GRID_DUE",
+    "GRID_REFUNDABLE",
+    "INTRA_CODES",
+    "INTRA_COUNTRIES",
+    "INTRA_NS",
+    "PERIOD_FORMAT",
+    "VAT_GRIDS",
+    "VAT_NS",
+    "Declarant",
+    "IntraClient",
+    "ListedClient",
+    "VatPeriod",
+    "client_listing_xml",
+    "intra_listing_xml",
+    "vat_declaration_xml",
+]
 
 VAT_NS = "http://www.minfin.fgov.be/VATConsignment"
 INTRA_NS = "http://www.minfin.fgov.be/IntraConsignment"
@@ -54,9 +76,6 @@ INTRA_COUNTRIES = frozenset({"AT", "BG", "CY", "CZ", "DK", "EE", "FI", "FR", "DE
 DECLARANT_COUNTRIES = INTRA_COUNTRIES | {"BE"}
 INTRA_CODES = ("L", "T", "S")
 
-PERIOD_FORMAT = "--period must look like 2026-Q3 or 2026-07"
-_PERIOD_TEXT = re.compile(r"([0-9]{4})-(?:[Qq]([1-4])|(0[1-9]|1[0-2]))")
-
 _CENT = Decimal("0.01")
 # PositiveAmount_Type and SignedAmount_Type in IntervatInputCommon_v0_9.xsd; the listings' sums are unlimited.
 _MAX_AMOUNT = Decimal("99999999999.99")
@@ -72,91 +91,6 @@ _REFERENCE = re.compile(r"\S+( \S+)*")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-@dataclass(frozen=True)
-class Declarant:
-    """The Belgian taxable person a document is filed for.
-
-    Only the VAT number is required by the schemas; name and address are written when given. The email address
-    must match Intervat's pattern (letters, digits, `_ - .` before the @, a top-level domain of 2 to 5 letters)
-    and the phone number digits, spaces and dashes with an optional leading `+`.
-    """
-
-    vat_number: str  # "BE0123456749": BE + 10 digits
-    name: str
-    street: str | None = None
-    postcode: str | None = None
-    city: str | None = None
-    country: str = "BE"
-    email: str | None = None
-    phone: str | None = None
-
-
-@dataclass(frozen=True)
-class VatPeriod:
-    """A month or a quarter of a year: what a periodic return or an intra-community listing covers."""
-
-    year: int
-    month: int | None = None  # exactly one of month / quarter is set
-    quarter: int | None = None
-
-    def __post_init__(self) -> None:
-        if not 1000 <= self.year <= 9999:
-            raise ValueError(f"a VAT period's year has four digits, not {self.year}")
-        if (self.month is None) == (self.quarter is None):
-            raise ValueError("a VAT period is a month or a quarter: set exactly one of month and quarter")
-        if self.month is not None and not 1 <= self.month <= 12:
-            raise ValueError(f"a VAT period's month is 1 to 12, not {self.month}")
-        if self.quarter is not None and not 1 <= self.quarter <= 4:
-            raise ValueError(f"a VAT period's quarter is 1 to 4, not {self.quarter}")
-
-    @classmethod
-    def parse(cls, text: str) -> VatPeriod:
-        """Read "2026-Q3" (a quarter) or "2026-07" (a month)."""
-        match = _PERIOD_TEXT.fullmatch(text.strip())
-        if match is None:
-            raise ValueError(f"{PERIOD_FORMAT} (got {text!r})")
-        year, quarter, month = match.groups()
-        if quarter is not None:
-            return cls(int(year), quarter=int(quarter))
-        return cls(int(year), month=int(month))
-
-    @property
-    def first_day(self) -> date:
-        return date(self.year, self._first_month, 1)
-
-    @property
-    def last_day(self) -> date:
-        last_month = self._first_month if self.quarter is None else self._first_month + 2
-        return date(self.year, last_month, calendar.monthrange(self.year, last_month)[1])
-
-    @property
-    def _first_month(self) -> int:
-        if self.month is not None:
-            return self.month
-        assert self.quarter is not None  # __post_init__ sets exactly one of them
-        return 3 * self.quarter - 2
-
-    def __str__(self) -> str:
-        return f"{self.year}-{self.month:02d}" if self.month is not None else f"{self.year}-Q{self.quarter}"
-
-
-@dataclass(frozen=True)
-class IntraClient:
-    """One row of the intra-community listing: what one EU customer was invoiced under one code in the period."""
-
-    country: str  # "DE", "EL", ...
-    vat_number: str  # without the country prefix
-    code: str  # "L" (goods), "T" (triangular) or "S" (services)
-    amount: Decimal
-
-
-@dataclass(frozen=True)
-class ListedClient:
-    """One row of the annual client listing: a Belgian customer's turnover (excluding VAT) and VAT for the year."""
-
-    vat_number: str  # "BE0123456749"
-    turnover: Decimal
-    vat_amount: Decimal
 
 
 def vat_declaration_xml(
