@@ -17,7 +17,9 @@ from typing import Any
 
 import httpx
 
-HEADERS = {"ApiKey": "sandbox-api-key", "PartyID": "574991", "Accept": "application/json"}
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
+
+HEADERS = {"ApiKey": API_KEY, "PartyID": str(PARTY_ID), "Accept": "application/json"}
 CONCURRENCY = 8
 
 

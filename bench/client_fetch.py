@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 
 from connectors.billit import BillitClient, ODataQuery, load_settings
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +64,7 @@ def sandbox_process(orders: int, latency_ms: float) -> Iterator[str]:
 
 
 async def fetch_all(base_url: str, concurrency: int, orders: int) -> dict[str, float]:
-    settings = load_settings(base_url=base_url, api_key="sandbox-api-key", party_id=574991,
+    settings = load_settings(base_url=base_url, api_key=API_KEY, party_id=PARTY_ID,
                              max_concurrency=concurrency)
     async with BillitClient(settings) as billit:
         started = time.perf_counter()

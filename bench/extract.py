@@ -34,17 +34,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.client_fetch import sandbox_process  # noqa: E402
 from connectors.billit import BillitClient, load_settings  # noqa: E402
 from connectors.billit.odata import ODataQuery, prop  # noqa: E402
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
 from connectors.warehouse import create_warehouse_engine, upgrade  # noqa: E402
 from tasks.sync import run_stream  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get("BILLIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-HEADERS = {"ApiKey": "sandbox-api-key", "PartyID": "574991", "Accept": "application/json"}
+HEADERS = {"ApiKey": API_KEY, "PartyID": str(PARTY_ID), "Accept": "application/json"}
 CONCURRENCY = 8
 
 
 def pipeline(base_url: str, engine: sa.Engine) -> dict[str, Any]:
-    credentials = {"base_url": base_url, "api_key": "sandbox-api-key", "party_id": 574991}
+    credentials = {"base_url": base_url, "api_key": API_KEY, "party_id": PARTY_ID}
     started = time.perf_counter()
     runs = [run_stream(stream, engine=engine, landing_dir=None, **credentials) for stream in ("incoming", "sales")]
     elapsed = time.perf_counter() - started

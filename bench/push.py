@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.client_fetch import free_port, sandbox_process  # noqa: E402
 from connectors.billit import BillitClient, load_settings  # noqa: E402
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
 from connectors.warehouse import create_warehouse_engine, reflect_tables, upgrade, upsert_rows  # noqa: E402
 from tasks.outbound import idempotency_key, order_payload  # noqa: E402
 from tasks.push import PushOptions, run_push  # noqa: E402
@@ -51,7 +52,7 @@ def bare(invoices: int, latency_ms: float) -> dict[str, Any]:
     payloads = [order_payload(row, lines) for row, lines in _items(invoices)]
 
     async def create_all(base_url: str) -> float:
-        settings = load_settings(base_url=base_url, api_key="sandbox-api-key", party_id=574991,
+        settings = load_settings(base_url=base_url, api_key=API_KEY, party_id=PARTY_ID,
                                  max_concurrency=CONCURRENCY)
         async with BillitClient(settings) as billit:
             started = time.perf_counter()
@@ -104,7 +105,7 @@ def _push_process(url: str, base_url: str, batch_size: int, go: Any, results: An
     engine = create_warehouse_engine(url)
     go.wait()
     summary = run_push(PushOptions(batch_size=batch_size), engine=engine, base_url=base_url,
-                       api_key="sandbox-api-key", party_id=574991, max_concurrency=CONCURRENCY)
+                       api_key=API_KEY, party_id=PARTY_ID, max_concurrency=CONCURRENCY)
     results.put(summary)
 
 
@@ -155,7 +156,7 @@ def bench(invoices: int, latency_ms: float, faults: dict[str, Any] | None, batch
             outbound_table = tables["outbound_invoices"]
             linked = connection.execute(sa.select(sa.func.count(sa.distinct(outbound_table.c.billit_order_id)))
                                         ).scalar_one()
-        orders = int(stats["orders_per_company"]["574991"])
+        orders = int(stats["orders_per_company"][str(PARTY_ID)])
         floor = requests * latency_ms / 1000 / CONCURRENCY / parallel
         return {
             "invoices": invoices, "faults": faults or {}, "parallel": parallel, "considered": considered,

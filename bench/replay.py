@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.client_fetch import sandbox_process  # noqa: E402
 from bench.extract import _fresh_engine  # noqa: E402
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
 from connectors.warehouse import create_warehouse_engine, upgrade  # noqa: E402
 from tasks.sync import replay_landing, run_stream  # noqa: E402
 
@@ -33,7 +34,7 @@ def make_landing(orders: int, landing: Path) -> None:
     work = landing.parent / f"{landing.name}.sqlite"
     engine = create_warehouse_engine(f"sqlite:///{work}")
     upgrade(engine)
-    credentials = {"api_key": "sandbox-api-key", "party_id": 574991}
+    credentials = {"api_key": API_KEY, "party_id": PARTY_ID}
     try:
         with sandbox_process(orders, 0.0) as base_url:
             for stream in ("incoming", "sales"):

@@ -34,9 +34,10 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.client_fetch import sandbox_process  # noqa: E402
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
 
 ROOT = Path(__file__).resolve().parents[1]
-CREDENTIALS = {"BILLIT_API_KEY": "sandbox-api-key", "BILLIT_PARTY_ID": "574991"}
+CREDENTIALS = {"BILLIT_API_KEY": API_KEY, "BILLIT_PARTY_ID": str(PARTY_ID)}
 
 
 class _Recording(httpx.AsyncHTTPTransport):

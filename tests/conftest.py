@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
 from connectors.warehouse import upgrade
 from tests.connectors.warehouse import DIALECTS, Warehouse, fresh_warehouse
 
 POSTGRES_URL = os.environ.get("BILLIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-SANDBOX_API_KEY = "sandbox-api-key"
-DEMO_COMPANY = 574991
+SANDBOX_API_KEY = API_KEY
+DEMO_COMPANY = PARTY_ID
 TRUTHY = frozenset({"1", "true", "yes", "on"})
 
 

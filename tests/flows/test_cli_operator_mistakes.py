@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cli.sync import print_summaries as _print_summaries
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
 from connectors.warehouse import create_warehouse_engine
 from connectors.warehouse.engine import URL_FORMS
 from tasks import runtime
@@ -39,8 +40,8 @@ PASSWORD = "s3cret-pw"
 def operator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Valid Billit settings (never called: each mistake stops the command first) and an SQLite warehouse."""
     monkeypatch.setenv("BILLIT_BASE_URL", "http://127.0.0.1:1")
-    monkeypatch.setenv("BILLIT_API_KEY", "sandbox-api-key")
-    monkeypatch.setenv("BILLIT_PARTY_ID", "574991")
+    monkeypatch.setenv("BILLIT_API_KEY", API_KEY)
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(PARTY_ID))
     monkeypatch.setenv("BILLIT_MAX_RETRIES", "0")
     monkeypatch.setenv("WAREHOUSE_URL", f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
     monkeypatch.setenv("COLUMNS", "200")
@@ -163,10 +164,10 @@ def test_a_warehouse_of_another_company_is_refused_before_any_work(operator: Pat
     from tasks.warehouse import claim_company
 
     engine = create_warehouse_engine(f"sqlite:///{migrated_sqlite_file(operator / 'warehouse.sqlite')}")
-    claim_company(engine, 574992)
+    claim_company(engine, SECOND_PARTY_ID)
     engine.dispose()
     line = one_line(runner.invoke(app, ["sync", "--no-prefect"]))
-    assert "574992" in line and "BILLIT_PARTY_ID" in line and "WAREHOUSE_URL" in line
+    assert str(SECOND_PARTY_ID) in line and "BILLIT_PARTY_ID" in line and "WAREHOUSE_URL" in line
 
 
 def test_a_replay_that_refuses_a_run_ends_with_its_reason_in_red_and_exit_1(operator: Path) -> None:
@@ -227,7 +228,7 @@ def test_the_summary_table_shows_pending_orders_and_zero_when_the_summary_has_no
 def test_the_installed_command_prints_no_traceback_on_stderr(operator: Path) -> None:
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("BILLIT_", "PREFECT_", "WAREHOUSE_"))}
-    env.update(COLUMNS="200", BILLIT_API_KEY="sandbox-api-key", BILLIT_PARTY_ID="574991",
+    env.update(COLUMNS="200", BILLIT_API_KEY=API_KEY, BILLIT_PARTY_ID=str(PARTY_ID),
                WAREHOUSE_URL=f"postgres://admin:{PASSWORD}@db.example/x")
     billit_etl = Path(sys.executable).parent / "billit-etl"
     done = subprocess.run([str(billit_etl), "sync", "--no-prefect"], env=env, cwd=operator, capture_output=True,

@@ -40,13 +40,13 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from tests.tasks.sync_helpers import SEED_START
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
-PARTY_ID = 574991
 POOL = "billit-process"
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 SERVER_START_TIMEOUT_S = 90  # ~8 s warm, ~18 s on the first start of a machine
@@ -231,7 +231,7 @@ def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_i
         _deploy(processes, env, "backfill-slice", "--param", f"landing_dir={landing}")
 
         worker_env = env | {
-            "BILLIT_BASE_URL": billit.base_url, "BILLIT_API_KEY": "sandbox-api-key",
+            "BILLIT_BASE_URL": billit.base_url, "BILLIT_API_KEY": API_KEY,
             "BILLIT_PARTY_ID": str(PARTY_ID), "WAREHOUSE_URL": f"sqlite:///{warehouse}",
             "PREFECT_WORKER_QUERY_SECONDS": "1",  # default 10 s: poll faster so the test is not mostly waiting
         }

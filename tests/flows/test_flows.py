@@ -11,6 +11,7 @@ from prefect.testing.utilities import prefect_test_harness
 from typer.testing import CliRunner
 
 from cli.main import app
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from tasks import runtime
@@ -29,8 +30,8 @@ def server() -> Iterator[SandboxServer]:
 def billit_env(server: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     monkeypatch.setenv("BILLIT_BASE_URL", server.base_url)
-    monkeypatch.setenv("BILLIT_API_KEY", "sandbox-api-key")
-    monkeypatch.setenv("BILLIT_PARTY_ID", "574991")
+    monkeypatch.setenv("BILLIT_API_KEY", API_KEY)
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(PARTY_ID))
     monkeypatch.setenv("WAREHOUSE_URL", url)
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps tables to the terminal width
     monkeypatch.chdir(tmp_path)
@@ -60,7 +61,7 @@ def test_the_flow_that_runs_both_streams_loads_the_warehouse_and_reports(
         summaries = billit_to_warehouse()
         assert [summary["stream"] for summary in summaries] == ["incoming", "sales"]
         assert all(summary["status"] == "succeeded" for summary in summaries)
-        assert _orders(billit_env) == len(server.sandbox.company_orders(574991))
+        assert _orders(billit_env) == len(server.sandbox.company_orders(PARTY_ID))
         assert any(Path("landing").rglob("part-*.parquet"))
         with get_client(sync_client=True) as client:
             # Every filter spelled out: this server refuses explicit nulls for them.
@@ -70,11 +71,11 @@ def test_the_flow_that_runs_both_streams_loads_the_warehouse_and_reports(
                 limit=5, offset=0,
             )
         assert artifacts and "orders_new" in str(artifacts[0].data)
-        assert "sandbox-api-key" not in str([artifact.data for artifact in artifacts])
+        assert API_KEY not in str([artifact.data for artifact in artifacts])
 
         # On a Prefect server the API key may live in a Secret block instead of the environment.
         monkeypatch.delenv("BILLIT_API_KEY")
-        Secret(value="sandbox-api-key\n").save("billit-api-key")  # a secret store's trailing newline
+        Secret(value=f"{API_KEY}\n").save("billit-api-key")  # a secret store's trailing newline
         quiet = billit_to_warehouse()
         assert [summary["requests"] for summary in quiet] == [2, 2]
 
@@ -90,7 +91,7 @@ def test_the_flow_that_runs_both_streams_loads_the_warehouse_and_reports(
 def test_the_cli_syncs_without_prefect_and_shows_the_status(server: SandboxServer, billit_env: str) -> None:
     result = runner.invoke(app, ["sync", "all", "--no-prefect"])
     assert result.exit_code == 0, result.output
-    assert _orders(billit_env) == len(server.sandbox.company_orders(574991))
+    assert _orders(billit_env) == len(server.sandbox.company_orders(PARTY_ID))
 
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 0 and "Watermarks" in result.output and "sales" in result.output

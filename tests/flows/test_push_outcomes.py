@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from cli.main import app
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import create_warehouse_engine, upgrade
@@ -40,8 +41,8 @@ def warehouse(server: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyP
     """The Billit settings of the sandbox and a migrated SQLite warehouse in tmp_path (also the working directory)."""
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     monkeypatch.setenv("BILLIT_BASE_URL", server.base_url)
-    monkeypatch.setenv("BILLIT_API_KEY", "sandbox-api-key")
-    monkeypatch.setenv("BILLIT_PARTY_ID", "574991")
+    monkeypatch.setenv("BILLIT_API_KEY", API_KEY)
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(PARTY_ID))
     monkeypatch.setenv("WAREHOUSE_URL", url)
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps at 80 columns without a terminal
     monkeypatch.chdir(tmp_path)

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from connectors.billit.sandbox.identity import PARTY_ID
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from tests.tasks.sync_helpers import SEED_START
@@ -29,7 +30,7 @@ from tests.tasks.sync_helpers import SEED_START
 pytestmark = pytest.mark.slow
 
 BILLIT_ETL = str(Path(sys.executable).with_name("billit-etl"))
-COMPANY = 574991
+COMPANY = PARTY_ID
 KEY = "sk-LEAKCHECK-7f3a9"
 WRONG_KEY = "sk-LEAKCHECK-wrong-0b1d4"
 MARKER = b"LEAKCHECK"  # in every key used here, and in nothing else

@@ -15,13 +15,15 @@ import xmlschema
 from typer.testing import CliRunner
 
 from cli.main import app
+from connectors.billit.sandbox.identity import PARTY_ID, company
 from connectors.warehouse import create_warehouse_engine, upgrade
 from tasks import runtime
 from tasks.warehouse import claim_company, load_orders
 from tests.tasks.test_vat_return import BE_PARTY, DE_PARTY, FR_PARTY, purchase, sale
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "intervat"
-COMPANY = {"PartyID": 574991, "Name": "Demo BV", "VATNumber": "BE0765432146", "CountryCode": "BE",
+OWN = company(PARTY_ID)
+COMPANY = {"PartyID": PARTY_ID, "Name": OWN.name, "VATNumber": OWN.vat_number, "CountryCode": "BE",
            "Street": "Veldstraat", "StreetNumber": "3", "Zipcode": "9000", "City": "Gent"}
 runner = CliRunner()
 
@@ -171,7 +173,7 @@ def test_a_failing_check_is_shown_and_fails_the_command(warehouse: sa.Engine) ->
 
 def test_a_company_without_a_belgian_vat_number_gets_no_xml(warehouse: sa.Engine, tmp_path: Path) -> None:
     with warehouse.begin() as connection:
-        connection.execute(sa.text("UPDATE parties SET vat_number_raw = 'NL859145938B01' WHERE party_id = 574991"))
+        connection.execute(sa.text(f"UPDATE parties SET vat_number_raw = 'NL859145938B01' WHERE party_id = {PARTY_ID}"))
     result = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--xml", str(tmp_path / "q3.xml")])
     assert result.exit_code == 2
     assert "has no Belgian VAT number" in result.output and not (tmp_path / "q3.xml").exists()

@@ -9,6 +9,8 @@ import pytest
 import yaml
 from prefect import Flow
 
+from connectors.billit.sandbox.identity import API_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENTS = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
 
@@ -27,4 +29,4 @@ def test_every_deployment_entrypoint_imports_and_is_a_flow(deployment: dict) -> 
 
 def test_no_secret_or_credential_is_written_in_prefect_yaml() -> None:
     text = (ROOT / "prefect.yaml").read_text().lower()
-    assert "api_key:" not in text and "sandbox-api-key" not in text and "password" not in text
+    assert "api_key:" not in text and API_KEY not in text and "password" not in text

@@ -10,11 +10,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.billit import BillitClient, load_settings
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.warehouse import reflect_tables, upsert_rows
 from tasks.push import PushOptions, PushSummary, push_outbound
 
-COMPANY = 574991
+COMPANY = PARTY_ID
 VALID_VAT = ["BE0412345614", "BE0403019261", "BE0899965307", "BE1000000021"]
 SEND_ROUTE = "POST /v1/orders/commands/send"
 CREATE_ROUTE = "POST /v1/orders"
@@ -56,7 +57,7 @@ def insert(engine: sa.Engine, items: list[tuple[Row, list[Row]]]) -> None:
                     ["external_id", "line_number"])
 
 
-def push(server: SandboxServer, engine: sa.Engine, *, max_retries: int = 6, api_key: str = "sandbox-api-key",
+def push(server: SandboxServer, engine: sa.Engine, *, max_retries: int = 6, api_key: str = API_KEY,
          **options: Any) -> PushSummary:
     settings = load_settings(base_url=server.base_url, api_key=api_key, party_id=COMPANY,
                              backoff_base_s=0.01, backoff_max_s=0.1, max_retries=max_retries)

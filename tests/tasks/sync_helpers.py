@@ -23,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.warehouse import reflect_tables
 from tasks.sync import run_stream
@@ -30,14 +31,14 @@ from tasks.warehouse import read_watermark
 from tests.connectors.warehouse import Warehouse
 from tests.tasks.identifier_checks import expected_identifiers
 
-COMPANY = 574991
+COMPANY = PARTY_ID
 SEED_START = datetime(2026, 11, 2, 9, 0)  # naive Brussels time, like Billit's
 
 
 def sync(server: SandboxServer, engine: sa.Engine, stream: str, **options: Any) -> dict[str, Any]:
     options.setdefault("landing_dir", None)
     return run_stream(
-        stream, engine=engine, base_url=server.base_url, api_key="sandbox-api-key", party_id=COMPANY,
+        stream, engine=engine, base_url=server.base_url, api_key=API_KEY, party_id=COMPANY,
         backoff_base_s=0.01, backoff_max_s=0.2, **options,
     )
 
@@ -112,8 +113,8 @@ def kill_a_sales_sync_after_its_first_batch(server: SandboxServer, engine: sa.En
     script = (
         "import sys; from connectors.warehouse import create_warehouse_engine; from tasks.sync import run_stream\n"
         "engine = create_warehouse_engine(sys.argv[1], schema=sys.argv[2] or None)\n"
-        "run_stream('sales', engine=engine, landing_dir=None, base_url=sys.argv[3], api_key='sandbox-api-key',"
-        " party_id=574991, max_concurrency=4)\n"
+        "run_stream('sales', engine=engine, landing_dir=None, base_url=sys.argv[3], "
+        f"api_key={API_KEY!r}, party_id={PARTY_ID}, max_concurrency=4)\n"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", script, warehouse.url, warehouse.schema or "", server.base_url], cwd=root,

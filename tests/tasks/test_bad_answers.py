@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from connectors.billit.sandbox.identity import API_KEY
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables
@@ -31,7 +32,7 @@ def proxy(server: SandboxServer) -> Iterator[CorruptingProxy]:
 
 def sync(proxy: CorruptingProxy, engine: sa.Engine, stream: str = "incoming", **options: Any) -> dict[str, Any]:
     options.setdefault("landing_dir", None)
-    return run_stream(stream, engine=engine, base_url=proxy.base_url, api_key="sandbox-api-key", party_id=COMPANY,
+    return run_stream(stream, engine=engine, base_url=proxy.base_url, api_key=API_KEY, party_id=COMPANY,
                       backoff_base_s=0.01, backoff_max_s=0.05, **options)
 
 
@@ -314,7 +315,7 @@ def test_keyset_paging_past_a_corrupted_last_item_lists_every_order_once(
 
     from connectors.billit import BillitClient, load_settings, prop
 
-    settings = load_settings(base_url=proxy.base_url, api_key="sandbox-api-key", party_id=COMPANY)
+    settings = load_settings(base_url=proxy.base_url, api_key=API_KEY, party_id=COMPANY)
     proxy.corrupt("GET", r"/v1/orders$", corrupt_last_listed_timestamp, times=1)
 
     async def list_all() -> list[int]:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from connectors.billit.sandbox.clock import SimulatedBrusselsClock
 from connectors.billit.sandbox.faults import Faults
+from connectors.billit.sandbox.identity import API_KEY
 from connectors.billit.sandbox.quirks import Quirks
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
@@ -127,7 +128,7 @@ def test_doctor_reports_each_guess_as_the_sandbox_answers_it(engine: sa.Engine) 
         for order_id in some:
             sandbox.delete_order(sandbox.get_order(order_id))
         with SandboxServer(sandbox) as server:
-            settings = load_settings(base_url=server.base_url, api_key="sandbox-api-key", party_id=COMPANY)
+            settings = load_settings(base_url=server.base_url, api_key=API_KEY, party_id=COMPANY)
             return {finding.check: finding.answer for finding in run_doctor(settings)}
 
     default, switched = answers(Quirks()), answers(ALL_AT_ONCE)

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from connectors.billit.sandbox.identity import PARTY_ID
 from connectors.billit.wire import parse_json
 from tasks.normalise.orders import normalise_orders
 
@@ -43,7 +44,7 @@ def test_the_documented_sales_invoice_becomes_one_invoice_with_lines_groups_mess
         ("S", Decimal("37.35")), ("S", Decimal("740.00"))]
     assert [(m["message_direction"], m["response_code"]) for m in batch.messages] == [
         ("Outgoing", None), ("Incoming", "AB")]
-    assert set(batch.parties) == {1088213, 574991}
+    assert set(batch.parties) == {1088213, PARTY_ID}
     assert {(row["source"], row["peppol_id"], row["is_valid"]) for row in batch.identifiers[1088213]} == {
         ("VATNumber", "9925:BE0412345614", True), ("CBE", "0208:0412345614", True)}
     assert batch.quarantine == []

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from connectors.billit import BillitClient, load_settings
 from connectors.billit.sandbox.faults import Faults
+from connectors.billit.sandbox.identity import API_KEY
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables
@@ -149,7 +150,7 @@ def test_a_row_attempted_before_is_looked_up_in_billit_instead_of_created_again(
     # A run that crashed right after its POST: Billit has the order, the row only knows it tried once.
     row, lines = outbound("crashed-1")
     insert(engine, [(row | {"attempts": 1}, lines)])
-    settings = load_settings(base_url=server.base_url, api_key="sandbox-api-key", party_id=COMPANY)
+    settings = load_settings(base_url=server.base_url, api_key=API_KEY, party_id=COMPANY)
 
     async def create_behind_our_back() -> int:
         from tasks.outbound import order_payload
@@ -181,7 +182,7 @@ def test_send_records_sent_rows_keeps_customers_off_peppol_created_and_links_to_
 
     def linked() -> list[Any]:
         run_stream("sales", engine=engine, landing_dir=None, base_url=server.base_url,
-                   api_key="sandbox-api-key", party_id=COMPANY)
+                   api_key=API_KEY, party_id=COMPANY)
         tables = reflect_tables(engine)
         invoices, pushed = tables["invoices"], tables["outbound_invoices"]
         with engine.connect() as connection:

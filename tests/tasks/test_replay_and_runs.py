@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from connectors.billit.sandbox.identity import API_KEY, SECOND_PARTY_ID
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables, upgrade
@@ -23,7 +24,7 @@ from tasks.warehouse import CompanyMismatch, start_run
 from tests.connectors.warehouse import Warehouse
 from tests.tasks.sync_helpers import COMPANY, SEED_START, warehouse_views
 
-OTHER_COMPANY = 574992
+OTHER_COMPANY = SECOND_PARTY_ID
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def server() -> Iterator[SandboxServer]:
 
 def sync(server: SandboxServer, engine: sa.Engine, stream: str, *, company: int = COMPANY,
          **options: Any) -> dict[str, Any]:
-    return run_stream(stream, engine=engine, base_url=server.base_url, api_key="sandbox-api-key",
+    return run_stream(stream, engine=engine, base_url=server.base_url, api_key=API_KEY,
                       party_id=company, backoff_base_s=0.01, **options)
 
 
@@ -202,7 +203,7 @@ def test_of_two_overlapping_runs_the_one_committing_last_with_an_older_key_never
         slow_path.released.clear()  # the scheduled run stops at its detail fetches, its key already chosen
         older: dict[str, Any] = {}
         scheduled = threading.Thread(target=lambda: older.update(
-            run_stream("incoming", engine=engine, base_url=slow_path.base_url, api_key="sandbox-api-key",
+            run_stream("incoming", engine=engine, base_url=slow_path.base_url, api_key=API_KEY,
                        party_id=COMPANY, landing_dir=None)))
         scheduled.start()
         deadline = time.monotonic() + 30

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from connectors.billit import BillitClient, ODataQuery, load_settings, prop
 from connectors.billit.sandbox.faults import Faults
+from connectors.billit.sandbox.identity import API_KEY
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables, upgrade
@@ -106,7 +107,7 @@ def test_the_warehouse_equals_billit_after_faults_and_modifications_during_pagin
 async def test_skip_paging_loses_orders_modified_mid_listing_and_key_paging_does_not() -> None:
     sandbox = Sandbox(seed=4, orders=1100, seed_start=SEED_START, faults=Faults(modify_during_paging=6, seed=2))
     with SandboxServer(sandbox) as server:
-        settings = load_settings(base_url=server.base_url, api_key="sandbox-api-key", party_id=COMPANY)
+        settings = load_settings(base_url=server.base_url, api_key=API_KEY, party_id=COMPANY)
         async with BillitClient(settings) as billit:
             by_position = {item["OrderID"] async for page in billit.iter_order_pages(
                 ODataQuery(orderby=(("LastModified", "asc"),)), page_size=120) for item in page}
@@ -199,7 +200,7 @@ def test_a_newly_sent_invoice_moves_from_pending_to_delivered_in_the_history(
 ) -> None:
     sync(server, engine, "incoming")
     sync(server, engine, "sales")
-    settings = load_settings(base_url=server.base_url, api_key="sandbox-api-key", party_id=COMPANY)
+    settings = load_settings(base_url=server.base_url, api_key=API_KEY, party_id=COMPANY)
 
     async def send_one() -> int:
         async with BillitClient(settings) as billit:

@@ -29,19 +29,20 @@ from connectors.billit import (
 )
 from connectors.billit.client import DELETED_ORDERS_PATH
 from connectors.billit.sandbox.faults import Faults
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from tests.connectors.billit.sandbox.sandbox_helpers import FIXED_NOW
 
-COMPANY = 574991
-OTHER_COMPANY = 574992
+COMPANY = PARTY_ID
+OTHER_COMPANY = SECOND_PARTY_ID
 SECRET_KEY = "sk-test-SECRET-5f0c9e"  # distinctive, so a leak is easy to find
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
     # Deliveries wait for flush_deliveries(): the test decides when a sent invoice is delivered.
-    sandbox = Sandbox(seed=11, orders=1400, seed_start=FIXED_NOW, api_keys=("sandbox-api-key", SECRET_KEY),
+    sandbox = Sandbox(seed=11, orders=1400, seed_start=FIXED_NOW, api_keys=(API_KEY, SECRET_KEY),
                       hold_deliveries=True)
     with SandboxServer(sandbox) as running:
         yield running

@@ -27,12 +27,13 @@ from connectors.billit import (
     SettingsError,
     load_settings,
 )
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from connectors.billit.settings import BillitSettings
 from tests.connectors.billit.sandbox.sandbox_helpers import FIXED_NOW
 
-COMPANY = 574991
+COMPANY = PARTY_ID
 KEY = "sk-LEAKCHECK-7f3a9"  # distinctive, so a leak is easy to find
 # Every character JSON or a bytes repr escapes: a leak in an escaped form must be caught too.
 AWKWARD_KEY = 'sk-LEAKCHECK/7f3a9\\"x\'y'
@@ -48,7 +49,7 @@ HTML_PAGE = "\n".join([
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(Sandbox(seed=3, orders=20, seed_start=FIXED_NOW, api_keys=("sandbox-api-key", KEY))) as running:
+    with SandboxServer(Sandbox(seed=3, orders=20, seed_start=FIXED_NOW, api_keys=(API_KEY, KEY))) as running:
         yield running
 
 

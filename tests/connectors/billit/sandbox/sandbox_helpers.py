@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 
 from connectors.billit.sandbox.app import create_app
+from connectors.billit.sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID, company
 from connectors.billit.sandbox.store import Sandbox
 
-API_KEY = "sandbox-api-key"
-HEADERS = {"ApiKey": API_KEY, "PartyID": "574991"}
-OTHER_COMPANY_HEADERS = {"ApiKey": API_KEY, "PartyID": "574992"}
+HEADERS = {"ApiKey": API_KEY, "PartyID": str(PARTY_ID)}
+OTHER_COMPANY_HEADERS = {"ApiKey": API_KEY, "PartyID": str(SECOND_PARTY_ID)}
 FIXED_NOW = datetime(2026, 3, 10, 15, 0, 49, 720000)
 
 
@@ -38,7 +38,7 @@ async def asgi_client(sandbox: Sandbox, headers: dict[str, str] | None = None) -
         yield client
 
 
-def make_order(order_id: int, *, company_id: int = 574991, **overrides: Any) -> dict[str, Any]:
+def make_order(order_id: int, *, company_id: int = PARTY_ID, **overrides: Any) -> dict[str, Any]:
     """A small but complete storage-form sales invoice (totals consistent with one 21 % line)."""
     created = overrides.pop("Created", datetime(2026, 3, 2, 10, 14, 7, 183000))
     counter = {
@@ -73,7 +73,7 @@ def make_order(order_id: int, *, company_id: int = 574991, **overrides: Any) -> 
         "Attachments": [],
         "OrderNumber": f"INV-{order_id}",
         "Customer": {**counter, "Email": "ap@voorbeeldklant.example"},
-        "Supplier": {"PartyID": company_id, "Name": "Demo BV", "PartyType": "Supplier"},
+        "Supplier": {"PartyID": company_id, "Name": company(PARTY_ID).name, "PartyType": "Supplier"},
         "CounterParty": counter,
         "OrderDate": datetime(2026, 3, 2),
         "ExpiryDate": datetime(2026, 4, 1),

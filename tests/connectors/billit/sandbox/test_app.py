@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from connectors.billit.sandbox.identity import BEARER_TOKEN, PARTY_ID, SECOND_PARTY_ID
 from connectors.billit.sandbox.render import SUMMARY_COUNTER_PARTY_KEYS, SUMMARY_KEYS
 from connectors.billit.sandbox.store import Sandbox
 from tests.connectors.billit.sandbox.sandbox_helpers import (
@@ -29,7 +30,7 @@ from tests.connectors.billit.sandbox.sandbox_helpers import (
 def sandbox() -> Sandbox:
     # Deliveries wait for flush_deliveries(): the tests decide when a sent invoice is delivered.
     sandbox = Sandbox(seed=3, orders=60, seed_start=FIXED_NOW, clock=fixed_clock(), hold_deliveries=True)
-    sandbox.add_orders([make_order(2610451), make_order(3610451, company_id=574992)])
+    sandbox.add_orders([make_order(2610451), make_order(3610451, company_id=SECOND_PARTY_ID)])
     return sandbox
 
 
@@ -43,21 +44,21 @@ def _errors(response: Any) -> list[dict[str, str]]:
 
 async def test_missing_or_unknown_api_key_answers_401(sandbox: Sandbox) -> None:
     async with asgi_client(sandbox, headers={}) as client:
-        missing = await client.get("/v1/orders/2610451", headers={"PartyID": "574991"})
-        unknown = await client.get("/v1/orders/2610451", headers={"ApiKey": "nope", "PartyID": "574991"})
+        missing = await client.get("/v1/orders/2610451", headers={"PartyID": str(PARTY_ID)})
+        unknown = await client.get("/v1/orders/2610451", headers={"ApiKey": "nope", "PartyID": str(PARTY_ID)})
     assert missing.status_code == 401
     assert unknown.status_code == 401
 
 
 async def test_api_key_header_name_is_case_insensitive(sandbox: Sandbox) -> None:
-    async with asgi_client(sandbox, headers={"apikey": API_KEY, "partyID": "574991"}) as client:
+    async with asgi_client(sandbox, headers={"apikey": API_KEY, "partyID": str(PARTY_ID)}) as client:
         response = await client.get("/v1/orders/2610451")
     assert response.status_code == 200
 
 
 async def test_bearer_tokens_are_accepted_and_unknown_ones_get_invalid_access_token(sandbox: Sandbox) -> None:
-    async with asgi_client(sandbox, headers={"PartyID": "574991"}) as client:
-        good = await client.get("/v1/orders/2610451", headers={"Authorization": "Bearer sandbox-bearer-token"})
+    async with asgi_client(sandbox, headers={"PartyID": str(PARTY_ID)}) as client:
+        good = await client.get("/v1/orders/2610451", headers={"Authorization": f"Bearer {BEARER_TOKEN}"})
         bad = await client.get("/v1/orders/2610451", headers={"Authorization": "Bearer expired"})
     assert good.status_code == 200
     assert bad.status_code == 401
@@ -65,9 +66,9 @@ async def test_bearer_tokens_are_accepted_and_unknown_ones_get_invalid_access_to
 
 
 async def test_a_party_id_the_key_may_not_access_answers_401() -> None:
-    sandbox = Sandbox(api_keys={"one-company-key": [574991]}, clock=fixed_clock(), seed_start=FIXED_NOW)
+    sandbox = Sandbox(api_keys={"one-company-key": [PARTY_ID]}, clock=fixed_clock(), seed_start=FIXED_NOW)
     async with asgi_client(sandbox, headers={"ApiKey": "one-company-key"}) as client:
-        other = await client.get("/v1/orders", headers={"PartyID": "574992"})
+        other = await client.get("/v1/orders", headers={"PartyID": str(SECOND_PARTY_ID)})
         garbage = await client.get("/v1/orders", headers={"PartyID": "abc"})
         implicit = await client.get("/v1/orders")
     assert other.status_code == 401
@@ -94,7 +95,7 @@ async def test_an_order_of_another_company_answers_401_and_an_unknown_id_404(san
 
 
 async def test_context_party_id_header_is_accepted(sandbox: Sandbox) -> None:
-    async with asgi_client(sandbox, headers={**HEADERS, "ContextPartyID": "574992"}) as client:
+    async with asgi_client(sandbox, headers={**HEADERS, "ContextPartyID": str(SECOND_PARTY_ID)}) as client:
         response = await client.get("/v1/orders/2610451")
     assert response.status_code == 200
 
@@ -162,7 +163,7 @@ async def test_posting_the_docs_totals_example_gives_155_77(sandbox: Sandbox) ->
     assert order["OrderStatus"] == "ToSend"
     assert order["IsSent"] is False
     assert order["ExternalProvider"] == "APIFeed"
-    assert order["CompanyID"] == 574991
+    assert order["CompanyID"] == PARTY_ID
     assert order["Currency"] == "EUR"
     assert order["FXRateToForeign"] == Decimal("1.00000")
     assert order["ToPay"] == Decimal("155.77")
@@ -172,7 +173,7 @@ async def test_posting_the_docs_totals_example_gives_155_77(sandbox: Sandbox) ->
     assert order["PaymentReference"].startswith("+++") and order["PaymentReference"].endswith("+++")
     assert order["OrderNumber"].startswith("INV-2026-")
     assert order["Created"] == order["LastModified"]
-    assert order["Supplier"]["PartyID"] == 574991
+    assert order["Supplier"]["PartyID"] == PARTY_ID
     assert order["CounterParty"]["Name"] == "Billit"
     assert order["OrderPDF"]["FileName"].endswith(".pdf")
     assert order["Attachments"][-1]["FileName"].endswith(".json")
@@ -240,7 +241,7 @@ async def test_post_matches_an_existing_customer_by_vat_number(sandbox: Sandbox)
     async with asgi_client(sandbox) as client:
         order = (await client.get(f"/v1/orders/{(await client.post('/v1/orders', json=body)).text}")).json()
         by_id = await client.post("/v1/orders", json={**invoice_body(), "Customer": None, "CustomerID": 1088213})
-        foreign_party = next(iter(sandbox.parties[574992]))
+        foreign_party = next(iter(sandbox.parties[SECOND_PARTY_ID]))
         foreign = await client.post(
             "/v1/orders", json={**invoice_body(), "Customer": None, "CustomerID": foreign_party}
         )
@@ -259,7 +260,7 @@ async def test_purchases_need_a_supplier_and_start_to_pay(sandbox: Sandbox) -> N
         order = (await client.get(f"/v1/orders/{created.text}")).json()
     assert missing.status_code == 400
     assert order["OrderStatus"] == "ToPay"
-    assert order["Customer"]["PartyID"] == 574991
+    assert order["Customer"]["PartyID"] == PARTY_ID
     assert order["Supplier"]["PartyType"] == "Supplier"
     assert order["VentilationCode"] == "1"
 
@@ -487,7 +488,7 @@ async def test_participant_lookup_answers_registered_receivers(sandbox: Sandbox)
 
 async def test_files_serve_base64_stub_pdfs_and_xml(sandbox: Sandbox) -> None:
     peppol_purchase = next(
-        o for o in sandbox.orders.values() if o.get("ExternalProvider") == "Peppol" and o["CompanyID"] == 574991
+        o for o in sandbox.orders.values() if o.get("ExternalProvider") == "Peppol" and o["CompanyID"] == PARTY_ID
     )
     async with asgi_client(sandbox) as client:
         pdf = (await client.get("/v1/files/00000000-0000-4000-8000-000002610451")).json()
@@ -514,7 +515,7 @@ async def test_posted_json_is_stored_as_an_attachment(sandbox: Sandbox) -> None:
 async def test_account_information_lists_the_companies_of_the_key(sandbox: Sandbox) -> None:
     async with asgi_client(sandbox, headers={"ApiKey": API_KEY}) as client:
         body = (await client.get("/v1/account/accountInformation")).json()
-    assert [c["PartyID"] for c in body["Companies"]] == [574991, 574992]
+    assert [c["PartyID"] for c in body["Companies"]] == [PARTY_ID, SECOND_PARTY_ID]
     assert body["Email"]
 
 
@@ -531,7 +532,7 @@ async def test_admin_touch_bumps_last_modified_and_stats_count_requests(sandbox:
     assert order["LastModified"] == touched["LastModified"]
     assert order["Paid"] is True
     assert stats["requests"]["GET /v1/orders/{id}"]["200"] == 2
-    assert stats["orders_per_company"]["574991"] == 55
+    assert stats["orders_per_company"][str(PARTY_ID)] == 55
 
 
 def test_the_clock_is_strictly_increasing_even_when_frozen() -> None:

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from connectors.billit.sandbox.clock import SandboxClock, SimulatedBrusselsClock, TickDateTime, add_ticks
+from connectors.billit.sandbox.identity import PARTY_ID
 from connectors.billit.sandbox.quirks import Quirks
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
@@ -129,7 +130,7 @@ def test_quirks_refuse_bad_values_in_the_constructor_too() -> None:
 
 def test_or_and_parentheses_are_accepted_by_default(client: httpx.Client) -> None:
     both = _ids(_list(client, filter="OrderDirection eq 'Income' or OrderDirection eq 'Cost'"))
-    assert len(both) == 45  # the 90 % of 50 orders that belong to 574991
+    assert len(both) == 45  # the 90 % of 50 orders that belong to the first company
     assert _ids(_list(client, filter="(OrderDirection eq 'Cost')")) == _ids(
         _list(client, filter="OrderDirection eq 'Cost'")
     )
@@ -158,7 +159,7 @@ def test_refuse_gt_answers_gt_and_lt_with_invalid_filter_and_keeps_eq_ne_ge_le_a
     same = _list(
         client,
         filter="LastModified ge DateTime'2000-01-01' and LastModified le DateTime'2100-01-01' and OrderID ne 0 "
-        "and CompanyID eq 574991",
+        f"and CompanyID eq {PARTY_ID}",
     )
     assert _ids(same) == everything
 
@@ -219,7 +220,7 @@ def test_next_page_link_can_name_another_host(client: httpx.Client, server: Sand
 def deletions() -> Iterator[tuple[httpx.Client, Sandbox, dict[str, int]]]:
     """A fresh sandbox with one Income and two Cost orders deleted (at 2026-05-01 12:00 and after)."""
     sandbox = Sandbox(seed=11, orders=50, seed_start=SEED_START, clock=fixed_clock(SEED_START), page_size=2)
-    orders = sorted(sandbox.company_orders(574991).values(), key=lambda order: order["OrderID"])
+    orders = sorted(sandbox.company_orders(PARTY_ID).values(), key=lambda order: order["OrderID"])
     chosen = {
         "income": next(o["OrderID"] for o in orders if o["OrderDirection"] == "Income"),
         "cost": next(o["OrderID"] for o in orders if o["OrderDirection"] == "Cost"),
@@ -323,7 +324,7 @@ def test_a_cursor_built_from_the_seven_digit_text_finds_exactly_that_order(clien
 
 def test_filters_and_orderby_compare_at_tick_precision(client: httpx.Client, server: SandboxServer) -> None:
     _quirks(client, fraction_digits=7)
-    first, second = sorted(server.sandbox.company_orders(574991))[:2]
+    first, second = sorted(server.sandbox.company_orders(PARTY_ID))[:2]
     touched = {}
     for order_id, text in ((first, "2026-05-01T12:30:00.1234564"), (second, "2026-05-01T12:30:00.1234563")):
         response = client.post(f"/_sandbox/orders/{order_id}/touch", json={"LastModified": text})
@@ -347,7 +348,7 @@ def test_filters_and_orderby_compare_at_tick_precision(client: httpx.Client, ser
 
 def test_trailing_zeros_of_the_seventh_digit_are_trimmed(client: httpx.Client, server: SandboxServer) -> None:
     _quirks(client, fraction_digits=7)
-    order_id = min(server.sandbox.company_orders(574991))
+    order_id = min(server.sandbox.company_orders(PARTY_ID))
     shown = client.post(f"/_sandbox/orders/{order_id}/touch", json={"LastModified": "2026-05-01T12:30:00.1200000"})
     assert shown.json()["LastModified"] == "2026-05-01T12:30:00.12"
     assert client.get(f"/v1/orders/{order_id}").json()["LastModified"] == "2026-05-01T12:30:00.12"
@@ -450,7 +451,7 @@ def test_the_clock_is_steered_over_http_across_the_fall_back(client: httpx.Clien
             "local": "2026-10-25T02:59:59",
             "speed": 0.0,
         }
-        first, second = sorted(server.sandbox.company_orders(574991))[:2]
+        first, second = sorted(server.sandbox.company_orders(PARTY_ID))[:2]
         before = client.patch(f"/v1/orders/{first}", json={"InternalInfo": "before the fall-back"})
         assert before.status_code == 200
         assert client.put("/_sandbox/clock", json={"advance_s": 1}).json()["local"] == "2026-10-25T02:00:00"

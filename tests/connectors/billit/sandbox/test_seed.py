@@ -15,6 +15,7 @@ from stdnum import ean, iban
 from stdnum.be import vat as be_vat
 
 from connectors.billit.sandbox.calc import compute_order_totals
+from connectors.billit.sandbox.identity import COMPANIES, PARTY_ID, SECOND_PARTY_ID
 from connectors.billit.sandbox.seed import DEFAULT_START, OWN_COMPANIES, generate_orders, participant_registry
 
 SEED = 20261031
@@ -250,9 +251,9 @@ def test_the_own_company_is_supplier_on_sales_and_customer_on_purchases(books: l
             own, other = order["Supplier"], order["Customer"]
         else:
             own, other = order["Customer"], order["Supplier"]
-        assert own["PartyID"] == 574991
-        assert order["CounterParty"]["PartyID"] == other["PartyID"] != 574991
-        assert order["CompanyID"] == 574991
+        assert own["PartyID"] == PARTY_ID
+        assert order["CounterParty"]["PartyID"] == other["PartyID"] != PARTY_ID
+        assert order["CompanyID"] == PARTY_ID
 
 
 def test_channels_files_and_payment_references_follow_the_direction(books: list[dict[str, Any]]) -> None:
@@ -327,18 +328,18 @@ def test_identifiers_include_cbe_gln_kvk_and_siret(books: list[dict[str, Any]]) 
 
 
 def test_own_companies_have_valid_numbers() -> None:
-    assert [c["PartyID"] for c in OWN_COMPANIES] == [574991, 574992]
+    assert [c["PartyID"] for c in OWN_COMPANIES] == [PARTY_ID, SECOND_PARTY_ID]
     for company in OWN_COMPANIES:
         assert be_vat.is_valid(company["VATNumber"])
         assert iban.is_valid(company["IBAN"])
-    assert OWN_COMPANIES[0]["VATNumber"] == "BE0765432146"
+    assert OWN_COMPANIES[0]["VATNumber"] == COMPANIES[0].vat_number
 
 
 def test_the_second_company_gets_its_own_ids_and_numbering() -> None:
-    orders = generate_orders(seed=2, orders=200, company_id=574992)
+    orders = generate_orders(seed=2, orders=200, company_id=SECOND_PARTY_ID)
 
     assert orders[0]["OrderID"] == 3_600_000
-    assert {o["CompanyID"] for o in orders} == {574992}
+    assert {o["CompanyID"] for o in orders} == {SECOND_PARTY_ID}
     assert any(o["OrderNumber"].startswith("F20") for o in orders if o["OrderDirection"] == "Income")
     with pytest.raises(ValueError):
         generate_orders(seed=2, orders=10, company_id=123)
@@ -362,8 +363,8 @@ def test_registry_knows_every_peppol_destination_and_some_unregistered_customers
     assert len(registered) > len(unregistered) > 0
     assert all(e["DocumentTypes"] == [] and e["ServiceDetails"] == [] for e in unregistered)
     assert any(e["Registered"] and "BISv3Invoice" not in e["DocumentTypes"] for e in registry.values())
-    assert registry["0208:0765432146"]["Registered"]
-    assert registry["9925:BE0765432146"]["Registered"]
+    assert registry[f"0208:{COMPANIES[0].enterprise_number}"]["Registered"]
+    assert registry[f"9925:{COMPANIES[0].vat_number}"]["Registered"]
 
 
 def test_generating_20000_orders_is_fast() -> None:

@@ -8,6 +8,7 @@ import time
 import httpx
 
 from connectors.billit.sandbox.faults import Faults
+from connectors.billit.sandbox.identity import API_KEY
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from tests.connectors.billit.sandbox.sandbox_helpers import FIXED_NOW, HEADERS, make_order
@@ -17,7 +18,7 @@ def test_server_starts_serves_and_stops_cleanly() -> None:
     server = SandboxServer(Sandbox(seed_start=FIXED_NOW))
     with server:
         base_url = server.base_url
-        response = httpx.get(f"{base_url}/v1/account/accountInformation", headers={"ApiKey": "sandbox-api-key"})
+        response = httpx.get(f"{base_url}/v1/account/accountInformation", headers={"ApiKey": API_KEY})
         assert response.status_code == 200
     assert server.base_url == base_url
     try:
