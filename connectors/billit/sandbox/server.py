@@ -61,8 +61,9 @@ def _config(sandbox: Sandbox, **overrides: object) -> uvicorn.Config:
 class SandboxServer:
     """Run a :class:`Sandbox` with uvicorn on ``127.0.0.1`` in a background thread.
 
+    >>> from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
     >>> with SandboxServer(Sandbox(orders=500)) as server:  # doctest: +SKIP
-    ...     httpx.get(f"{server.base_url}/v1/orders", headers={"ApiKey": "sandbox-api-key", "PartyID": "574991"})
+    ...     httpx.get(f"{server.base_url}/v1/orders", headers={"ApiKey": API_KEY, "PartyID": str(PARTY_ID)})
     """
 
     def __init__(self, sandbox: Sandbox | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
