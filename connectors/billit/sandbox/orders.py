@@ -91,16 +91,36 @@ def create_order(sandbox: Sandbox, company_id: int, body: Any, raw_body: bytes) 
     order["Customer"] = counterparty if direction == "Income" else own
     order["Supplier"] = own if direction == "Income" else counterparty
     order["CounterParty"] = counter_party_summary(counterparty)
+    _add_dates(order, data, now)
+    order["OrderLines"] = [_ordered_line(sandbox, line) for line in lines_out]
+    _copy_if_present(data, order, "OrderTitle")
+    _add_amounts(order, data, discount, vat_groups, totals, header_code or _derived_header_code(direction, lines_out))
+    _add_references(order, data, company_id)
+    _add_status(order, data, totals["TotalIncl"])
+    sandbox.insert_order(order)
+    sandbox.counters["orders_created"] += 1
+    return order
+
+
+def _add_dates(order: Order, data: dict[str, Any], now: datetime) -> None:
     order["OrderDate"] = data["OrderDate"]
     order["ExpiryDate"] = data["ExpiryDate"]
-    order["OrderType"] = order_type
+    order["OrderType"] = data["OrderType"]
     if "OrderSubType" in data:
         order["OrderSubType"] = data["OrderSubType"]
     order["LastModified"] = now
     order["Created"] = now
-    order["OrderDirection"] = direction
-    order["OrderLines"] = [_ordered_line(sandbox, line) for line in lines_out]
-    _copy_if_present(data, order, "OrderTitle")
+    order["OrderDirection"] = data["OrderDirection"]
+
+
+def _add_amounts(
+    order: Order,
+    data: dict[str, Any],
+    discount: Decimal,
+    vat_groups: list[dict[str, Any]],
+    totals: dict[str, Decimal],
+    header_code: str,
+) -> None:
     order["PaymentDiscountPercentage"] = discount.quantize(Q2)
     if "PaymentReductionDays" in data:
         order["PaymentReductionDays"] = data["PaymentReductionDays"]
@@ -109,16 +129,23 @@ def create_order(sandbox: Sandbox, company_id: int, body: Any, raw_body: bytes) 
     # TotalIncl - PaymentDiscountAmount (docs/reference/billit-api.md#cash-discount).
     order["PaymentDiscountAmount"] = sum((group["FinancialReductionAmount"] for group in vat_groups), Decimal("0.00"))
     order["VatGroups"] = vat_groups
-    order["VentilationCode"] = header_code or _derived_header_code(direction, lines_out)
+    order["VentilationCode"] = header_code
     order["TotalExcl"] = totals["TotalExcl"]
     order["TotalIncl"] = totals["TotalIncl"]
     order["TotalVAT"] = totals["TotalVAT"]
+
+
+def _add_references(order: Order, data: dict[str, Any], company_id: int) -> None:
     _copy_if_present(data, order, "Reference")
     for key in _PASS_THROUGH:
         _copy_if_present(data, order, key)
     order["Tags"] = list(data.get("Tags", []))
-    order["PaymentReference"] = data.get("PaymentReference") or ogm_reference(_ogm_digits(company_id, order_id))
+    order["PaymentReference"] = data.get("PaymentReference") or ogm_reference(_ogm_digits(company_id, order["OrderID"]))
     _copy_if_present(data, order, "AboutInvoiceNumber")
+
+
+def _add_status(order: Order, data: dict[str, Any], total: Decimal) -> None:
+    """Payment, provider, currency and the flags a new order starts with (§4.2)."""
     paid = bool(data.get("Paid", False))
     order["Paid"] = paid
     if paid:
@@ -135,8 +162,8 @@ def create_order(sandbox: Sandbox, company_id: int, body: Any, raw_body: bytes) 
     _copy_if_present(data, order, "PeriodFrom")
     _copy_if_present(data, order, "PeriodTill")
     order["RemindersSent"] = 0
-    order["ToPay"] = _to_pay(data, totals["TotalIncl"], paid, order_type)
-    order["OrderStatus"] = _initial_status(direction, paid)
+    order["ToPay"] = _to_pay(data, total, paid, data["OrderType"])
+    order["OrderStatus"] = _initial_status(data["OrderDirection"], paid)
     _copy_if_present(data, order, "ApprovalStatus")
     order["FXRateToForeign"] = data.get("FXRateToForeign", Decimal(1)).quantize(Q5)
     _copy_if_present(data, order, "PaymentMethod")
@@ -146,9 +173,6 @@ def create_order(sandbox: Sandbox, company_id: int, body: Any, raw_body: bytes) 
     order["ExportedToConnector"] = False
     order["CurrentDocumentDeliveryDetails"] = {"IsDocumentDelivered": False}
     order["Messages"] = []
-    sandbox.insert_order(order)
-    sandbox.counters["orders_created"] += 1
-    return order
 
 
 def _line_input(line: dict[str, Any]) -> dict[str, Any]:
