@@ -21,6 +21,8 @@ from connectors.warehouse import (
     upgrade,
 )
 from connectors.warehouse.migrations import discover_migrations, split_statements
+from connectors.warehouse.sqlfiles import locked_transaction
+from connectors.warehouse.views import apply_views
 from tests.connectors.warehouse import Warehouse
 
 ALL_MIGRATIONS = sorted({path.name.split(".")[0] for path in MIGRATIONS_DIR.glob("*.sql")})
@@ -156,6 +158,28 @@ def test_two_upgrades_at_once_apply_each_migration_once(warehouse: Warehouse, mi
         assert sorted(name for applied in results for name in applied) == [*ALL_MIGRATIONS, "9001_slow"]
         with engines[0].connect() as connection:
             assert list(applied_migrations(connection)) == [*ALL_VERSIONS, "9001"]
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def test_the_views_wait_while_another_process_holds_the_migration_lock(warehouse: Warehouse) -> None:
+    engines = [warehouse.engine(), warehouse.engine()]
+    upgrade(engines[0])
+    events: list[str] = []
+
+    def recreate_views() -> None:
+        apply_views(engines[1])
+        events.append("views recreated")
+
+    thread = threading.Thread(target=recreate_views)
+    try:
+        with locked_transaction(engines[0]):
+            thread.start()
+            thread.join(timeout=0.5)
+            events.append("lock released")
+        thread.join(timeout=30)
+        assert events == ["lock released", "views recreated"]
     finally:
         for engine in engines:
             engine.dispose()

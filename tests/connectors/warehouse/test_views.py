@@ -559,6 +559,14 @@ def test_a_view_that_fails_to_build_leaves_the_previous_views_in_place(engine: s
         assert connection.exec_driver_sql("SELECT COUNT(*) FROM bi_quarantine_overview").scalar_one() == 0
 
 
+def test_a_view_file_is_read_like_a_migration_crlf_comments_and_all(views_copy: Path) -> None:
+    (views_copy / "bi_extra.sql").write_bytes(
+        b"-- bi_extra: a comment line\r\nCREATE VIEW bi_extra AS\r\n-- inside\r\nSELECT 1 AS one; -- trailing\r\n"
+    )
+    [extra] = [view for view in discover_views("sqlite", views_copy) if view.name == "bi_extra"]
+    assert extra.sql == "CREATE VIEW bi_extra AS\nSELECT 1 AS one"
+
+
 def test_a_view_file_must_create_the_view_it_is_named_after(views_copy: Path) -> None:
     (views_copy / "bi_extra.sql").write_text("CREATE VIEW bi_other AS SELECT 1 AS one;\n")
     with pytest.raises(ViewError, match="bi_extra.sql creates view bi_other"):
