@@ -20,7 +20,7 @@ from openpyxl.cell.cell import ERROR_CODES
 from tasks.normalise.fields import PERCENT, QUANTITY
 
 _DATES = {"order_date", "expiry_date", "delivery_date"}
-# The columns' NUMERIC types, as the inbound orders check them (tasks/normalise/orders.py).
+# The columns' NUMERIC types, as the inbound orders check them (tasks/normalise/fields.py).
 _DECIMALS = {"quantity": QUANTITY, "unit_price_excl": QUANTITY, "vat_percentage": PERCENT}
 _INTEGERS = {"line_number": 2**31 - 1}  # INTEGER on PostgreSQL
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")

@@ -17,7 +17,7 @@ Reading (docs/warehouse.md, "Pushing invoices", shows the same rules to finance 
   `1234.56`, `"1,234.56"`. Either may group with a space (also a non-breaking one); a group is three digits. A
   number whose only separator is one of the other convention's decimal mark (`1.234` in a `;` file, `"1,234"` in
   a `,` file) is refused: its writer may have meant 1.234. No exponents, NaN or Infinity; at most the column's
-  decimals and below its limit (tasks/normalise/orders.py), as the inbound orders are held.
+  decimals and below its limit (tasks/normalise/fields.py), as the inbound orders are held.
 - Dates are ISO (`2026-11-02`) or day first with a four-digit year (`02/11/2026`, `2-11-2026`, `02.11.2026`),
   never month first: `11/31/2026` is refused and `11/02/2026` is 11 February.
 - XLSX: the first sheet, its first row the header. A number cell is a binary float: it is read as
