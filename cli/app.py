@@ -106,6 +106,16 @@ def clear_errors(warehouse_url: str | None = None) -> Iterator[None]:
         raise typer.Exit(code) from None
 
 
+@contextmanager
+def as_prefect_flow() -> Iterator[None]:
+    """Around a flow run from the command line: the temporary server Prefect starts when none is configured sends
+    no telemetry (offline, or with its SQLite busy, its heartbeat printed a traceback before the first table)."""
+    from prefect.settings import PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings  # the flow path only
+
+    with temporary_settings({PREFECT_SERVER_ANALYTICS_ENABLED: False}):
+        yield
+
+
 def _one_line(exc: Exception) -> tuple[str, int]:
     """The red line for `exc` and the exit code (the pipeline's error classes are imported only when one is
     raised: importing them all up front would cost `billit-etl status` pyarrow and the XML schema library)."""

@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.app import PrefectOption, WarehouseOption, app, clear_errors, console, error_console
+from cli.app import PrefectOption, WarehouseOption, app, as_prefect_flow, clear_errors, console, error_console
 from cli.preflight import preflight
 from tasks.runtime import prefect_by_default
 
@@ -49,8 +49,9 @@ def run_push(limit: int | None, send: bool, transport: str, dry_run: bool, prefe
     if prefect_by_default() if prefect is None else prefect:
         from flows.push import PushIncomplete, warehouse_invoices_to_billit
 
-        state = warehouse_invoices_to_billit(limit=limit, send=send, transport=transport, dry_run=dry_run,
-                                             source=None if source is None else str(source), return_state=True)
+        with as_prefect_flow():
+            state = warehouse_invoices_to_billit(limit=limit, send=send, transport=transport, dry_run=dry_run,
+                                                 source=None if source is None else str(source), return_state=True)
         result: Any = state.result(raise_on_failure=False)
         if isinstance(result, BaseException) and not isinstance(result, PushIncomplete):
             raise result  # a refused source or a crash: one line from _clear_errors

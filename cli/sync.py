@@ -21,6 +21,7 @@ from cli.app import (
     PrefectOption,
     WarehouseOption,
     app,
+    as_prefect_flow,
     cell,
     clear_errors,
     console,
@@ -40,16 +41,17 @@ def _streams(choice: str, hint: str) -> list[str]:
     return STREAM_CHOICES[choice]
 
 
-
 def run_sync(streams: list[str], since: datetime | None, until: datetime | None, lookback: float,
-              landing_dir: str, prefect: bool | None) -> list[dict[str, Any]]:
+             landing_dir: str, prefect: bool | None) -> list[dict[str, Any]]:
+    """Sync `streams` as a Prefect flow or with the plain function, after the preflight; the runs' summaries."""
     preflight(billit=True, landing_dir=landing_dir)
     if prefect_by_default() if prefect is None else prefect:
         from flows.sync import billit_to_warehouse, incoming_invoices_to_warehouse, sales_invoices_to_warehouse
 
         flows = {"incoming": incoming_invoices_to_warehouse, "sales": sales_invoices_to_warehouse}
         flow = flows[streams[0]] if len(streams) == 1 else billit_to_warehouse
-        return flow(since=since, until=until, lookback_minutes=lookback, landing_dir=landing_dir or None)
+        with as_prefect_flow():
+            return flow(since=since, until=until, lookback_minutes=lookback, landing_dir=landing_dir or None)
     from tasks.sync import run_stream
 
     summaries = []
