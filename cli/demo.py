@@ -18,7 +18,6 @@ from cli.preflight import preflight
 from cli.push import run_push
 from cli.status import status
 from cli.sync import print_summaries, run_sync
-from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
 from tasks.runtime import configured, warehouse_engine
 from tasks.status import pushed_invoices
 
@@ -40,6 +39,7 @@ def demo(
 
 
 def _demo(orders: int, warehouse_url: str, prefect: bool | None) -> None:
+    from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
     from connectors.billit.sandbox.server import SandboxServer
     from connectors.billit.sandbox.store import Sandbox
     from tasks.outbound_files import load_outbound_csv

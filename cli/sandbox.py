@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from cli.app import clear_errors, console, sandbox_app
-from connectors.billit.sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
 
 
 @sandbox_app.command("serve")
@@ -52,6 +51,7 @@ def sandbox_serve(
     """Serve the sandbox until interrupted. Api key `sandbox-api-key`; companies 574991 and 574992."""
     from connectors.billit.sandbox.clock import SimulatedBrusselsClock
     from connectors.billit.sandbox.faults import Faults
+    from connectors.billit.sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
     from connectors.billit.sandbox.quirks import Quirks
     from connectors.billit.sandbox.server import serve
     from connectors.billit.sandbox.store import Sandbox

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli.app import (
@@ -52,7 +51,9 @@ def run_sync(streams: list[str], since: datetime | None, until: datetime | None,
         flow = flows[streams[0]] if len(streams) == 1 else billit_to_warehouse
         with as_prefect_flow():
             return flow(since=since, until=until, lookback_minutes=lookback, landing_dir=landing_dir or None)
-    from tasks.sync import run_stream
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from tasks.sync import run_stream  # the pipeline (httpx, pyarrow): loaded only when a sync runs
 
     summaries = []
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())

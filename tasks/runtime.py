@@ -6,9 +6,10 @@ a caller that knows better (the CLI's `--warehouse-url`, the demo's sandbox) say
 holds for the block it wraps, in this process only (threads of a Prefect flow run included), and writes nothing to
 the environment.
 
-Prefect is imported here only when it is needed, so the plain path never pays for it: the Secret block when the
-environment has no Billit credential and a Prefect server is configured, and the global-limit slots, which only
-the Prefect tasks take.
+What is heavy is imported here only when it is needed, so a command pays only for what it uses: the Billit
+connector (httpx) when Billit settings are asked for (`billit-etl status` never does), and Prefect for the Secret
+block, when the environment has no Billit credential and a Prefect server is configured, and for the global-limit
+slots, which only the Prefect tasks take: the plain path never imports Prefect.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.billit import BillitSettings, SettingsError, load_settings
 from connectors.warehouse import create_warehouse_engine
 from connectors.warehouse.engine import WarehouseSettings
+
+if TYPE_CHECKING:
+    from connectors.billit import BillitSettings
 
 #: Prefect Secret block holding the Billit API key, used when the environment has no credential.
 API_KEY_BLOCK = "billit-api-key"
@@ -97,6 +100,8 @@ def runtime_settings() -> RuntimeSettings:
 def billit_settings(**overrides: Any) -> BillitSettings:
     """Billit settings from the environment (and .env); on a Prefect server, a missing API key may come from the
     Secret block `billit-api-key` (`BILLIT_API_KEY_BLOCK` names another), never from prefect.yaml."""
+    from connectors.billit import SettingsError, load_settings  # httpx: only for commands that call Billit
+
     overrides = _Configured.billit | overrides
     try:
         return load_settings(**overrides)
