@@ -170,11 +170,27 @@ def read_landed_orders(run_directory: Path, *, batch_size: int = 500) -> Iterato
         try:
             parquet = pq.ParquetFile(part)
             for record_batch in parquet.iter_batches(batch_size=batch_size, columns=["order_json"]):
-                yield [parse_json(text) for text in record_batch.column(0).to_pylist()]
+                yield _parse_orders(record_batch.column(0).to_pylist())
         except (OSError, pa.ArrowException) as exc:
             raise LandingError(f"{part}: unreadable ({_first_line(exc)})") from None
         except BillitProtocolError:
             raise LandingError(f"{part}: a row's order_json is not JSON (the file is damaged)") from None
+
+
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
+def _parse_orders(texts: list[str]) -> list[Any]:
+    """The orders of a batch, each row parsed by one shared decoder (`parse_json` builds one per call, a tenth
+    of the replay's parsing); a row that is not exactly one JSON value is judged as `parse_json` judges it."""
+    orders = []
+    for text in texts:
+        try:
+            order, end = _DECODER.raw_decode(text)
+        except ValueError:
+            end = -1
+        orders.append(order if end == len(text) else parse_json(text))
+    return orders
 
 
 def _first_line(exc: BaseException) -> str:
