@@ -1,8 +1,9 @@
 """The Prefect tasks of the flows: thin wrappers around the plain functions of `tasks/`, with retries on I/O only.
 
 Each task takes its `billit-api` global-limit slots (`tasks.runtime.billit_api_slots`) when it calls Billit,
-retries only errors Billit may not repeat, and reports its counts as Prefect artifacts. Nothing else in `tasks/`
-imports Prefect: the plain path (the CLI without a Prefect server) never loads it.
+retries only errors Billit may not repeat, and reports its counts as Prefect artifacts. Only this module and
+`tasks/backfill.py` (the fan-out into flow runs, Prefect's own work) import Prefect at the top: the plain path
+(the CLI without a Prefect server) never loads it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ SUMMARY_COLUMNS = (
     "orders_unchanged", "orders_deleted", "lines_loaded", "quarantined", "watermark_before", "watermark_after",
     "duration_s",
 )
-
 
 
 def _retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
