@@ -126,7 +126,7 @@ def plain_worker(landing_dir: str) -> None:
     engine = create_warehouse_engine(os.environ["WAREHOUSE_URL"])
     upgrade(engine)
     settings = load_settings()
-    options = SyncOptions(landing_dir=Path(landing_dir))
+    options = SyncOptions(landing_dir=Path(landing_dir) if landing_dir != "-" else None)
     for stream in STREAMS.values():
         run = start_run(engine, stream.name, "incremental", party_id=settings.party_id)
 

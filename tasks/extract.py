@@ -71,9 +71,11 @@ STREAMS: dict[str, Stream] = {
 @dataclass(frozen=True)
 class SyncOptions:
     lookback: timedelta = timedelta(minutes=15)
-    batch_size: int = 500
+    # Orders per landed and loaded batch, and listing pages fetched ahead of the loads: together they bound the
+    # orders held at once (~27 KB each parsed), hence the peak memory (bench/README.md#memory).
+    batch_size: int = 200
     landing_dir: Path | None = Path("landing")
-    pages_ahead: int = 4
+    pages_ahead: int = 2
     backfill_slices: int = 4
     # Pending orders fetched again at the start of each incremental run (oldest first).
     pending_per_run: int = 5000

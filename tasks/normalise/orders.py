@@ -43,6 +43,7 @@ from tasks.normalise.fields import (
     as_timestamp,
     refuse_unstorable_text,
 )
+from tasks.normalise.identifiers import PartyIdentifier
 from tasks.normalise.order_vat import exemption_text, taxable_base, vat_columns, vat_percentage
 from tasks.normalise.parties import (
     add_party,
@@ -88,10 +89,11 @@ def normalise_orders(
     87/57/59 (docs/bi.md#vat-return).
     """
     batch = NormalisedBatch()
+    identifiers: dict[str, list[PartyIdentifier]] = {}
     for order in newest_versions(orders):
         try:
             _normalise_order(order, batch, stream=stream, run_id=run_id,
-                             import_deferral_licence=import_deferral_licence)
+                             import_deferral_licence=import_deferral_licence, identifiers=identifiers)
         except UnloadableOrder as exc:
             order_id = order.get("OrderID") if isinstance(order, Mapping) else None
             if isinstance(order_id, int) and not isinstance(order_id, bool):
@@ -160,7 +162,8 @@ def order_state(invoice: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _normalise_order(
-    order: Any, batch: NormalisedBatch, *, stream: str, run_id: str, import_deferral_licence: bool
+    order: Any, batch: NormalisedBatch, *, stream: str, run_id: str, import_deferral_licence: bool,
+    identifiers: dict[str, list[PartyIdentifier]],
 ) -> None:
     """Add one order's rows to `batch`, all of them or (raising UnloadableOrder) none."""
     if not isinstance(order, Mapping):
@@ -184,7 +187,7 @@ def _normalise_order(
     counterparty = counterparty_of(order, direction)
     counterparty_fields = Fields(counterparty, "Supplier" if direction == "Cost" else "Customer") \
         if counterparty is not None else None
-    counterparty_ids = party_identifiers(counterparty)
+    counterparty_ids = _party_identifiers(counterparty, identifiers)
     preferred = preferred_identifier(counterparty_ids)
     country = counterparty_fields.text("CountryCode") if counterparty_fields else None
     delivery = fields.object("CurrentDocumentDeliveryDetails") or Fields({}, "CurrentDocumentDeliveryDetails")
@@ -317,8 +320,7 @@ def _normalise_order(
     for party in (fields.object("Customer"), fields.object("Supplier"), counterparty_fields):
         if party is not None and id(party.source) not in seen:  # the counterparty is the Customer or Supplier
             seen.add(id(party.source))
-            add_party(rows.parties, rows.identifiers, party, run_id,
-                      counterparty_ids if party.source is counterparty else None)
+            add_party(rows.parties, rows.identifiers, party, run_id, _party_identifiers(party.source, identifiers))
 
     # Every value read: the order is loadable, merge it.
     batch.invoices += rows.invoices
@@ -330,6 +332,18 @@ def _normalise_order(
     batch.quarantine += rows.quarantine
     for party_id, party_row in rows.parties.items():
         keep_newest_party(batch.parties, batch.identifiers, party_row, rows.identifiers[party_id])
+
+
+def _party_identifiers(party: Any, known: dict[str, list[PartyIdentifier]]) -> list[PartyIdentifier]:
+    """A party's identifiers, normalised once per batch for each (CountryCode, VATNumber, Identifiers) seen: the
+    company itself is a party of every order, and customers and suppliers recur (a fifth of the normalising)."""
+    if not isinstance(party, Mapping):
+        return []
+    key = repr((party.get("CountryCode"), party.get("VATNumber"), party.get("Identifiers")))
+    found = known.get(key)
+    if found is None:
+        found = known[key] = party_identifiers(party)
+    return found
 
 
 def _response_code(description: Any) -> str | None:

@@ -17,6 +17,7 @@ from connectors.billit.sandbox.identity import API_KEY
 from connectors.billit.sandbox.server import SandboxServer
 from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables, upgrade
+from tasks.extract import SyncOptions
 from tasks.sync import replay_landing
 from tasks.warehouse import read_watermark
 from tests.connectors.warehouse import Warehouse
@@ -192,7 +193,8 @@ def test_killing_the_process_mid_load_and_running_again_leaves_the_warehouse_exa
                                       .order_by(runs.c.started_at)).all()
     assert [row.status for row in statuses] == ["failed", "succeeded", "succeeded"]
     assert "abandoned" in statuses[0].error
-    assert statuses[0].orders_new >= 500  # it keeps the count of the batch it committed before it was killed
+    # it keeps the count of the batch it committed before it was killed
+    assert statuses[0].orders_new >= SyncOptions().batch_size
 
 
 def test_a_newly_sent_invoice_moves_from_pending_to_delivered_in_the_history(
