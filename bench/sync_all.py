@@ -174,7 +174,10 @@ def main() -> None:
         print(f"memory at {orders} orders, landing on: `sync all --no-prefect` peak RSS {cli['peak_rss_mb']:.0f} MiB "
               f"({cli['seconds']:.0f}s); plain worker {plain['peak_rss_mb']:.0f} MiB ({plain['seconds']:.0f}s, "
               f"{plain['output'].strip()})", flush=True)
-    if args.json:
+    if args.json:  # without the children's output (the CLI's tables)
+        for figures in [*(run[kind] for run in results["runs"] for kind in ("bare", "sync")),
+                        *(entry[kind] for entry in results["memory"].values() for kind in ("cli", "plain"))]:
+            figures.pop("output", None)
         args.json.write_text(json.dumps(results, indent=2))
 
 
