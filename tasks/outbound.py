@@ -21,18 +21,20 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from tasks.normalise.identifiers import normalise_identifier, normalise_vat_number
 from tasks.normalise.fields import PERCENT, QUANTITY, Numeric
+from tasks.normalise.identifiers import normalise_identifier, normalise_vat_number
 from tasks.normalise.vat import SALES_VENTILATION_CODES
 
-# billit-api.md §14 item 3: Billit refuses other rates for a Belgian company (InvalidVAtPercentageForTaxCountry).
+# docs/reference/billit-api.md#creating-orders: Billit refuses other rates for a Belgian company
+# (InvalidVAtPercentageForTaxCountry).
 BELGIAN_VAT_RATES = frozenset({Decimal(0), Decimal(6), Decimal(12), Decimal(21)})
 ORDER_TYPES = ("Invoice", "CreditNote")
 PAYMENT_METHODS = frozenset({"Other", "Visa", "Bancontact", "Contant", "Wired", "Online", "Domiciliation",
                              "PrivateAccount"})
 
 # ISO 4217 currencies in use (list one as of 2025, without funds, precious metals and test codes such as XAU or
-# XTS; HRK, ANG, SLL and ZWL are withdrawn). Billit's Currency is the ISO code (billit-api.md §6.2).
+# XTS; HRK, ANG, SLL and ZWL are withdrawn). Billit's Currency is the ISO code
+# (docs/reference/billit-api.md#order-body).
 _CURRENCY_CODES = """
     AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY
     COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS
@@ -189,7 +191,8 @@ def _identifier_reasons(row: Row) -> list[str]:
 
 
 def order_payload(row: Row, lines: Sequence[Row]) -> dict[str, Any]:
-    """The POST /v1/orders body (billit-api.md §6.2); ExternalProviderID is the row's external_id."""
+    """The POST /v1/orders body (docs/reference/billit-api.md#order-body); ExternalProviderID is the row's
+    external_id."""
     customer: dict[str, Any] = {"Name": row["customer_name"], "PartyType": "Customer"}
     country = _text(row.get("customer_country_code")) or "BE"
     if vat := _text(row.get("customer_vat_number")):

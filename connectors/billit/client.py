@@ -66,7 +66,7 @@ logger = logging.getLogger("connectors.billit")
 ORDERS_PATH = "/v1/orders"
 DELETED_ORDERS_PATH = "/v1/orders/deleted"
 
-#: billit-api.md §6.7: anything else cannot change after creation.
+#: docs/reference/billit-api.md#patch: anything else cannot change after creation.
 PATCHABLE_PROPERTIES = frozenset({
     "Paid", "PaidDate", "IsSent", "ApprovalStatus", "AccountCode", "InternalInfo", "Invoiced",
     "AccountantVerificationNeeded", "PaymentMethod",
@@ -208,8 +208,8 @@ class BillitClient:
         if idempotency_key is not None:
             if not idempotency_key.strip() or not idempotency_key.isascii() or not idempotency_key.isprintable():
                 raise ValueError("an idempotency key must be printable ASCII and not blank")
-            # Billit documents both Idempotency-Key and Idempotent-Key (billit-api.md §6.6); we send the
-            # spelling of the page dedicated to the feature.
+            # Billit documents both Idempotency-Key and Idempotent-Key (docs/reference/billit-api.md#idempotency); we
+            # send the spelling of the page dedicated to the feature.
             headers["Idempotency-Key"] = idempotency_key
         response = await self._request(
             "POST", ORDERS_PATH, content=encode_json(dict(order)), headers=headers,

@@ -17,7 +17,7 @@ Either paginator raises `BillitPaginationError` ("loop detected in pagination") 
 already sent in the same state, so a server that keeps answering the same page cannot make a listing loop
 forever (the Singer SDK's guard).
 
-Two quirks shape the link paging (billit-api.md §3.3):
+Two quirks shape the link paging (docs/reference/billit-api.md#paging):
 
 * `$top` is applied before the page limit, so a request with `$top` <= 120 gets at most that many records and
   *no* `NextPageLink` even when more match. When we sent such a `$top` and got a full page without a link, we

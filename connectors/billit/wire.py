@@ -1,8 +1,8 @@
 """Billit's wire format: tolerant JSON parsing with exact decimals, and JSON encoding of request bodies.
 
 Billit sometimes serves JSON as `text/plain` and answers a create with a bare integer, so bodies are parsed from
-their text whatever the Content-Type says (billit-api.md §7.1, §6.1). Numbers with a fraction become `Decimal`,
-never float: money stays exact from the wire to the warehouse.
+their text whatever the Content-Type says (docs/reference/billit-api.md#errors, #creating-orders). Numbers with a
+fraction become `Decimal`, never float: money stays exact from the wire to the warehouse.
 
 A body that is not JSON is described (kind and size), never quoted: a BILLIT_BASE_URL pointing at a web site
 answers a whole HTML page, and an error message must stay one line.

@@ -162,7 +162,7 @@ SALES_GRIDS: Mapping[str, GridRule] = {
 PURCHASE_GRID_SLOT = "81/82/83"
 _P = PURCHASE_GRID_SLOT
 
-# Billit's AccountingCostTypeTC (billit-api.md, order header) names what was bought: the purchase grid.
+# Billit's AccountingCostTypeTC (docs/reference/billit-api.md#order-fields) names what was bought: the purchase grid.
 PURCHASE_GRID_BY_COST_TYPE: Mapping[str, str] = {
     "goodsforresale": "81",
     "servicesandmiscellaneousgoods": "82",

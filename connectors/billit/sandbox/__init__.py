@@ -1,1 +1,2 @@
-"""The bundled Billit sandbox: a Starlette app faithful to the documented Billit API (see billit-api.md section 14)."""
+"""The bundled Billit sandbox: a Starlette app faithful to the documented Billit API (see
+docs/reference/billit-api.md#sandbox)."""

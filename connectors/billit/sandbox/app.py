@@ -1,6 +1,6 @@
 """The sandbox's HTTP layer: Billit's ``/v1`` routes and :func:`create_app`.
 
-Routes implemented (billit-api.md §2, checklist §14):
+Routes implemented (docs/reference/billit-api.md#endpoints, checklist docs/reference/billit-api.md#sandbox):
 
 * ``GET /v1/orders``, ``GET /v1/orders/deleted`` — OData list with summary items (``listing.py``);
 * ``POST /v1/orders`` (→ bare integer id, idempotency headers), ``GET``/``PATCH``/``DELETE /v1/orders/{id}``;
@@ -8,8 +8,9 @@ Routes implemented (billit-api.md §2, checklist §14):
 * ``GET /v1/peppol/participantInformation/{id}``, ``GET /v1/peppol/inbox`` + ``confirm``/``refuse``
   (``inbox.py``), ``GET /v1/files/{FileID}``, ``GET /v1/account/accountInformation``.
 
-Authentication (§1.2, §7.2): ``ApiKey`` header (any case) or ``Authorization: Bearer``; ``PartyID`` selects the
-company. Billit answers 401 — not 404 — for a PartyID or an order id the caller may not access.
+Authentication (docs/reference/billit-api.md#authentication, #errors): ``ApiKey`` header (any case) or ``Authorization:
+Bearer``; ``PartyID`` selects the company. Billit answers 401 — not 404 — for a PartyID or an order id the caller may
+not access.
 
 The ``/_sandbox`` admin routes (no auth, never affected by faults) live in ``admin.py``.
 """
@@ -65,7 +66,8 @@ def authorize(sandbox: Sandbox, request: Request, *, need_party: bool = True) ->
     if api_key is not None:
         allowed = sandbox.api_keys.get(api_key.strip())
         if allowed is None:
-            raise ApiError(401)  # a wrong/missing key gives 401 "with no helpful message" (§1.2)
+            raise ApiError(401)  # a wrong/missing key gives 401 "with no helpful message"
+            # (docs/reference/billit-api.md#authentication)
     else:
         authorization = headers.get("authorization", "")
         scheme, _, token = authorization.partition(" ")
@@ -78,7 +80,8 @@ def authorize(sandbox: Sandbox, request: Request, *, need_party: bool = True) ->
     if party is None or not party.strip():
         if len(allowed) == 1 or not need_party:
             return min(allowed)
-        # §1.2: PartyID is mandatory when the user has access to two or more companies.
+        # docs/reference/billit-api.md#authentication: PartyID is mandatory when the user has access to two or more
+        # companies.
         raise ApiError.generic("The PartyID header is mandatory when the user has access to more than one company.")
     try:
         company_id = int(party.strip())
@@ -97,7 +100,8 @@ def _order_for(sandbox: Sandbox, company_id: int, order_id: int) -> dict[str, An
             raise ApiError(401)
         raise ApiError(404, [("GenericError", f"Order {order_id} was not found.")])
     if order["CompanyID"] != company_id:
-        raise ApiError(401)  # §7.2: an OrderID of another company is "no access", not "not found"
+        raise ApiError(401)  # docs/reference/billit-api.md#errors: an OrderID of another company is "no access", not
+        # "not found"
     return order
 
 
@@ -134,7 +138,7 @@ def post_order(sandbox: Sandbox, request: Request, raw: bytes) -> Response:
     used = sandbox.idempotency_keys[company_id]
     if key is not None and key in used:
         sandbox.counters["idempotent_replays"] += 1
-        # §6.6: a reused key answers 409 and does NOT return the original OrderID.
+        # docs/reference/billit-api.md#idempotency: a reused key answers 409 and does NOT return the original OrderID.
         raise ApiError(409, [("Idempotent token already exists", f"The idempotent token '{key}' was already used.")])
     try:
         body = parse_body(raw)
@@ -182,7 +186,8 @@ def send_command(sandbox: Sandbox, request: Request, raw: bytes) -> Response:
 
 
 def participant_information(sandbox: Sandbox, request: Request, _body: bytes) -> Response:
-    # Only 400 is declared and a third-party client calls it without auth (§2, §6.5): no auth check here.
+    # Only 400 is declared and a third-party client calls it without auth
+    # (docs/reference/billit-api.md#endpoints, #peppol-lookup): no auth check here.
     identifier = canonical_participant_id(request.path_params["identifier"])
     info = sandbox.registry.get(identifier) or unknown_participant(identifier)
     return _json(render_json(info))

@@ -1,9 +1,9 @@
 """Billit's totals arithmetic for the sandbox: line amounts, VAT groups, order totals and OGM references.
 
-Billit recomputes every total from quantities and prices (billit-api.md §10.4, docs ``/docs/calculations``):
-each line shows its own rounded amounts, but the VAT that counts is computed once per VAT group on the sum of
-the line nets, less the group's cash discount if the order has one. Money is ``Decimal`` throughout and rounded
-half-up to the cent.
+Billit recomputes every total from quantities and prices (docs/reference/billit-api.md#calculations, docs
+``/docs/calculations``): each line shows its own rounded amounts, but the VAT that counts is computed once per VAT group
+on the sum of the line nets, less the group's cash discount if the order has one. Money is ``Decimal`` throughout and
+rounded half-up to the cent.
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
 
-# Income: a positive rate decides the code on output (§9.1); these are the Belgian rates.
+# Income: a positive rate decides the code on output (docs/reference/vat.md#sales-codes); these are the Belgian rates.
 _BE_RATE_CODES: dict[Decimal, str] = {Decimal(6): "2", Decimal(12): "3", Decimal(21): "4"}
 
 
 def round_money(value: Decimal) -> Decimal:
     """Round to the cent, half-up (away from zero).
 
-    Billit does not document its rounding mode; every documented example agrees with half-up (§10.4).
+    Billit does not document its rounding mode; every documented example agrees with half-up
+    (docs/reference/billit-api.md#calculations).
     """
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
@@ -59,15 +60,17 @@ def _line_code(line: dict[str, Any], rate: Decimal, header_code: str | None, dir
     if direction == "Income":
         if rate > 0:
             return income_rate_code(rate)
-        # §9.1: a line code overrides the header code, which applies to every 0 % line; neither → "1" (Z).
+        # docs/reference/vat.md#sales-codes: a line code overrides the header code, which applies to every 0 % line;
+        # neither → "1" (Z).
         return line_code or header_code or "1"
-    # Cost (§9.2): received documents get "1" (Binnenland) unless a code was given.
+    # Cost (docs/reference/vat.md#cost-codes): received documents get "1" (Binnenland) unless a code was given.
     return line_code or header_code or "1"
 
 
 def _line_amounts(line: dict[str, Any], rate: Decimal) -> tuple[Decimal, Decimal, Decimal]:
     if line.get("InclLeading") and line.get("TotalIncl") is not None:
-        # InclLeading: the incl amount is authoritative and the excl amount is derived from it (§10.4).
+        # InclLeading: the incl amount is authoritative and the excl amount is derived from it
+        # (docs/reference/billit-api.md#calculations).
         incl = round_money(_dec(line["TotalIncl"]))
         net = round_money(incl * HUNDRED / (HUNDRED + rate))
         return net, incl - net, incl
@@ -130,8 +133,9 @@ def compute_order_totals(
         # the taxable base whether or not the customer takes it, so the group's VAT is on Mtvh = net - reduction.
         reduction = round_money(net * payment_discount_percentage / HUNDRED)
         taxable = net - reduction
-        # The rate is applied once to the group's base and rounded at the end (§10.4), so the group VAT may
-        # differ by a cent from the sum of the line VATs (and by more under a cash discount).
+        # The rate is applied once to the group's base and rounded at the end
+        # (docs/reference/billit-api.md#calculations), so the group VAT may differ by a cent from the sum of the line
+        # VATs (and by more under a cash discount).
         vat = round_money(taxable * rate / HUNDRED)
         vat_groups.append(
             {

@@ -1,4 +1,4 @@
-"""Check digits of the identifiers the sandbox makes and checks (docs/reference/identifiers-and-vat.md).
+"""Check digits of the identifiers the sandbox makes and checks (docs/reference/identifiers.md).
 
 Belgian enterprise numbers (mod 97), GS1 numbers such as GLNs, Luhn (SIREN/SIRET), ISO 7064 mod 11,10
 (German VAT numbers) and IBANs (ISO 13616). The seed uses them to make valid numbers (and some broken ones on

@@ -2,8 +2,9 @@
 
 Billit validates a send request up front (all ids must belong to the ``PartyID``; with ``Transporttype``
 ``Peppol`` the customer must be a Peppol receiver, else ``TheCustomerIsNotActiveOnPeppol``; since February
-2026 there is no silent e-mail fallback, billit-api.md §6.4) and then delivers asynchronously (§5): the order
-is immediately ``IsSent`` with ``DocumentDeliveryStatus`` ``Pending`` and an outgoing message, and reaches
+2026 there is no silent e-mail fallback, docs/reference/billit-api.md#sending) and then delivers asynchronously
+(docs/reference/billit-api.md#delivery-status): the order is immediately ``IsSent`` with ``DocumentDeliveryStatus``
+``Pending`` and an outgoing message, and reaches
 ``Delivered`` (with an ``AB`` IMR for Peppol) or ``Error`` later.
 
 The sandbox validates every id before touching any order (nothing is sent on error). The later transitions
@@ -58,7 +59,8 @@ def send_orders(sandbox: Sandbox, company_id: int, body: Any, *, strict: bool) -
                 raise ApiError(401)
             raise ApiError(404, [("GenericError", f"Order {order_id} was not found.")])
         if order["CompanyID"] != company_id:
-            raise ApiError(401)  # §6.4: every order must belong to the PartyID of the request
+            raise ApiError(401)  # docs/reference/billit-api.md#sending: every order must belong to the PartyID of the
+            # request
         orders.append(order)
 
     plans: list[tuple[Order, str, str]] = []
@@ -98,7 +100,8 @@ def _plan(
             )
         return None, ("TheCustomerIsNotActiveOnPeppol", "The customer is not active on Peppol.")
     if transport is None:
-        # Default network first, falling back to e-mail when an address is known (§6.4, February 2026).
+        # Default network first, falling back to e-mail when an address is known (docs/reference/billit-api.md#sending,
+        # February 2026).
         if receivable:
             return ("Peppol", receivable[0]), None
         if email:
@@ -206,7 +209,8 @@ def _finish_delivery(sandbox: Sandbox, order: Order) -> None:
                 }
             )
         else:
-            details["DocumentDeliveryInfo"] = ""  # e-mail delivery carries no receiver response (§5.1)
+            details["DocumentDeliveryInfo"] = ""  # e-mail delivery carries no receiver response
+            # (docs/reference/billit-api.md#delivery-status)
         details["IsDocumentDelivered"] = True
         details["DocumentDeliveryStatus"] = "Delivered"
         order["CurrentDocumentDeliveryDetails"] = details

@@ -1,8 +1,8 @@
 """The sandbox's error type and Billit's error body shape.
 
 Billit answers business and validation errors with ``{"errors":[{"Code":"...","Description":"..."}]}``
-(lower-case ``errors``, ``Description`` optional; billit-api.md §7.1). Handlers raise :class:`ApiError` and the
-app turns it into that body with the given status.
+(lower-case ``errors``, ``Description`` optional; docs/reference/billit-api.md#errors). Handlers raise :class:`ApiError`
+and the app turns it into that body with the given status.
 """
 
 from __future__ import annotations
@@ -38,5 +38,6 @@ class ApiError(Exception):
 
     @classmethod
     def generic(cls, description: str, status: int = 400) -> ApiError:
-        """A 400 ``GenericError`` (Billit's catch-all code, also used for OData errors, §7.3)."""
+        """A 400 ``GenericError`` (Billit's catch-all code, also used for OData errors,
+        docs/reference/billit-api.md#error-codes)."""
         return cls(status, [("GenericError", description)])

@@ -1,9 +1,9 @@
 """Fault injection for the sandbox: the ``Faults`` knobs and the ASGI middleware that applies them.
 
-Billit documents no rate limits (billit-api.md §7.4) and clients must still survive 429 with ``Retry-After``,
-5xx, dropped connections and lost POST responses (§14 item 12, STYLE.md "Failure modes are switched on
-deliberately"). Faults only touch ``/v1`` API routes, never the ``/_sandbox`` admin routes, and can be
-changed at runtime (``PUT /_sandbox/faults``).
+Billit documents no rate limits (docs/reference/billit-api.md#rate-limits) and clients must still survive 429 with
+``Retry-After``, 5xx, dropped connections and lost POST responses (docs/reference/billit-api.md#sandbox-faults):
+tests switch each failure mode on deliberately. Faults only touch ``/v1`` API routes, never the ``/_sandbox`` admin
+routes, and can be changed at runtime (``PUT /_sandbox/faults``).
 
 A dropped connection must look like a network failure to the client, not like a 500: the middleware starts
 the response with a ``Content-Length`` larger than the bytes it sends and then raises, so uvicorn aborts the

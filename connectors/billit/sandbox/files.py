@@ -2,7 +2,7 @@
 
 Billit exposes an order's PDF, its attachments (the posted JSON for API sales, the received UBL for Peppol
 purchases) and the UBL/IMR files of its ``Messages`` through ``GET /v1/files/{FileID}`` as
-``{"FileID","FileName","MimeType","FileContent"(base64)}`` (billit-api.md §4.6, §13). Seeded orders only
+``{"FileID","FileName","MimeType","FileContent"(base64)}`` (docs/reference/billit-api.md#files). Seeded orders only
 carry file ids, so their contents are generated on demand from the order: a tiny one-page PDF, a tiny UBL
 invoice (wrapped in a minimal SBDH envelope for received documents), an IMR ``ApplicationResponse`` or the
 JSON of the order as it could have been posted. Posted files keep the bytes that were sent.
@@ -35,7 +35,7 @@ class StoredFile:
 
 
 def mime_type_for(file_name: str) -> str:
-    """MimeType from the extension, using the values Billit is seen to return (§4.6)."""
+    """MimeType from the extension, using the values Billit is seen to return (docs/reference/billit-api.md#files)."""
     lowered = file_name.lower()
     if lowered.endswith(".pdf"):
         return "application/pdf"
@@ -160,7 +160,8 @@ def _imr(order: Mapping[str, Any], description: str) -> bytes:
 
 
 def _posted_json(order: Mapping[str, Any]) -> bytes:
-    # What the integration could have posted (§6.1): Billit stores the request JSON as an attachment.
+    # What the integration could have posted (docs/reference/billit-api.md#creating-orders): Billit stores the request
+    # JSON as an attachment.
     customer = order.get("Customer") or {}
     body = {
         "OrderType": order.get("OrderType"),

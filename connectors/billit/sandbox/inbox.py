@@ -1,4 +1,5 @@
-"""The raw Peppol inbox of the sandbox: ``GET /v1/peppol/inbox`` plus confirm/refuse (billit-api.md §11.2).
+"""The raw Peppol inbox of the sandbox: ``GET /v1/peppol/inbox`` plus confirm/refuse
+(docs/reference/billit-api.md#peppol-inbox).
 
 The inbox model hands out received documents as raw UBL, at most the **10 oldest** unconfirmed items per
 call; confirming (or refusing) an item removes it. The sandbox fills each company's inbox from its seeded

@@ -2,8 +2,8 @@
 
 Billit binds JSON with ASP.NET/Newtonsoft, which matches member names case-insensitively (the docs themselves
 send ``VatNumber``, ``Streetnumber``, ``box``, ``Transporttype``; clients send ``TransportType``/``OrderIds``,
-billit-api.md §4.1) and silently ignores unknown members. This module turns a parsed JSON body into the
-storage form: canonical PascalCase keys, ``Decimal`` numbers, naive Brussels-local ``datetime`` values and no
+docs/reference/billit-api.md#serialization) and silently ignores unknown members. This module turns a parsed JSON body
+into the storage form: canonical PascalCase keys, ``Decimal`` numbers, naive Brussels-local ``datetime`` values and no
 null members. Values that cannot be converted raise :class:`BindingError` (a 400 ``GenericError``).
 """
 
@@ -300,7 +300,7 @@ def parse_datetime(value: Any, where: str = "") -> datetime:
     """Parse Billit's accepted date inputs (``2025-09-01`` or ISO ``2025-05-05T11:25:00.4667841+02:00``).
 
     An offset is converted to Brussels local time, as .NET's ``DateTime`` binding does on a server running in
-    that zone; the result is naive (Billit's timestamps carry no zone, §3.4).
+    that zone; the result is naive (Billit's timestamps carry no zone, docs/reference/billit-api.md#timestamps).
     """
     if isinstance(value, datetime):
         return value

@@ -1,7 +1,8 @@
 """``GET /v1/orders`` and ``GET /v1/orders/deleted`` in the sandbox: query options, paging and the envelope.
 
 Order of operations is stock ASP.NET Web API OData (``ODataQueryOptions.ApplyTo`` then ``LimitResults``,
-billit-api.md §3.3): ``$filter`` → ``$inlinecount`` (count of the filtered set) → ``$orderby`` (+ stable
+docs/reference/billit-api.md#paging): ``$filter`` → ``$inlinecount`` (count of the filtered set) → ``$orderby`` (+
+stable
 ``OrderID``) → ``$skip`` → ``$top`` → page limit of 120. A ``NextPageLink`` is only emitted when the page
 limit truncated the result, so ``$top`` ≤ 120 never gets one even when more rows match — the documented
 gotcha. ``Sandbox(stock_top_behaviour=False)`` instead treats such a ``$top`` as the page size and links to

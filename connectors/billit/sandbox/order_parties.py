@@ -1,8 +1,9 @@
 """The parties of a posted order: matching the posted Customer/Supplier with a known party or creating one.
 
 A party matches on its PartyID, else on its VAT number (compared without separators), else on its name
-(docs/reference/billit-api.md, §6.1); a new party gets the next PartyID. The own company stands on the other
-side of every order (Supplier on sales, Customer on purchases, §4.2).
+(docs/reference/billit-api.md, docs/reference/billit-api.md#creating-orders); a new party gets the next PartyID. The own
+company stands on the other side of every order (Supplier on sales, Customer on purchases,
+docs/reference/billit-api.md#order-fields).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def resolve_party(
     role: str,
     now: datetime,
 ) -> dict[str, Any]:
-    """Find or create the counterparty of a posted order (§4.3 "Party matching on POST /v1/orders").
+    """Find or create the counterparty of a posted order (docs/reference/billit-api.md#parties "Party matching on POST
+    /v1/orders").
 
     With an id: that party (401 when it belongs to another company, 404 when unknown). Without: match an
     existing party by VAT number, then Email, then customer ``Nr``; Billit overwrites a matched party with the
@@ -114,7 +116,7 @@ def build_party(
         for key in _FLAT_ADDRESS:
             if invoice.get(key) and not given.get(key):
                 merged[key] = invoice[key]
-        # §4.3.1: without a DeliveryAddress Billit uses the invoice address.
+        # docs/reference/billit-api.md#parties: without a DeliveryAddress Billit uses the invoice address.
         if not any(a.get("AddressType") == "DeliveryAddress" for a in addresses):
             addresses.append({**invoice, "AddressType": "DeliveryAddress"})
     merged["Addresses"] = [{k: v for k, v in a.items() if v not in (None, "")} for a in addresses]
@@ -142,7 +144,7 @@ def build_party(
 
 
 def _identifier_out(entry: dict[str, Any]) -> dict[str, Any]:
-    # On output Billit adds SchemeID and Preferred (§4.3.2).
+    # On output Billit adds SchemeID and Preferred (docs/reference/billit-api.md#party-identifiers).
     out = dict(entry)
     kind = str(out.get("IdentifierType", "")).upper()
     if "SchemeID" not in out and kind in ID_SCHEMES:
@@ -152,7 +154,8 @@ def _identifier_out(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def counter_party_summary(party: dict[str, Any]) -> dict[str, Any]:
-    """The ``CounterParty`` form of a full party (§4.7): identity, invoice address, VAT data."""
+    """The ``CounterParty`` form of a full party (docs/reference/billit-api.md#sales-invoice-example): identity, invoice
+    address, VAT data."""
     summary: dict[str, Any] = {}
     for key in _SUMMARY_KEYS:
         if key not in party:
@@ -168,7 +171,7 @@ def counter_party_summary(party: dict[str, Any]) -> dict[str, Any]:
 
 
 def own_party(sandbox: Sandbox, company_id: int, party_type: str) -> dict[str, Any]:
-    # Sales: Supplier == self; purchases: Customer == self (§4.2).
+    # Sales: Supplier == self; purchases: Customer == self (docs/reference/billit-api.md#order-fields).
     party = copy.deepcopy(sandbox.companies[company_id])
     party["PartyType"] = party_type
     return party

@@ -1,4 +1,5 @@
-"""``PATCH /v1/orders/{id}``: only the documented patchable properties (docs/reference/billit-api.md, §6.7).
+"""``PATCH /v1/orders/{id}``: only the documented patchable properties (docs/reference/billit-api.md,
+docs/reference/billit-api.md#patch).
 
 Billit's behaviour for other keys is [U]; the sandbox rejects them with 400 ``GenericError`` so a client that
 relies on an unsupported PATCH fails loudly in tests instead of silently doing nothing.
@@ -18,7 +19,7 @@ from connectors.billit.sandbox.inputs import (
 from connectors.billit.sandbox.order_rules import APPROVAL_STATUSES, PAYMENT_METHODS
 from connectors.billit.sandbox.store import Order, Sandbox
 
-# §6.7: the only properties PATCH /v1/orders/{id} may change, with their value kinds.
+# docs/reference/billit-api.md#patch: the only properties PATCH /v1/orders/{id} may change, with their value kinds.
 PATCHABLE: dict[str, str] = {
     "Paid": "bool",
     "PaidDate": "dt",
@@ -34,7 +35,8 @@ _PATCHABLE_LOWER = {name.lower(): name for name in PATCHABLE}
 
 
 def patch_order(sandbox: Sandbox, order: Order, body: Any) -> None:
-    """Apply a PATCH body of patchable properties (§6.7); anything else → 400 ``GenericError``."""
+    """Apply a PATCH body of patchable properties (docs/reference/billit-api.md#patch); anything else → 400
+    ``GenericError``."""
     if not isinstance(body, dict):
         raise ApiError.generic("The request body must be a JSON object.")
     changes: dict[str, Any] = {}

@@ -1,8 +1,9 @@
-"""What a posted order must satisfy (docs/reference/billit-api.md, §6.1-§6.3 and the checklist §14 item 3).
+"""What a posted order must satisfy (docs/reference/billit-api.md, docs/reference/billit-api.md#creating-orders and the
+checklist docs/reference/billit-api.md#creating-orders).
 
 Every problem is reported at once: required fields, order types and directions, VAT rates for the company's
-tax country (BE: 0/6/12/21), ventilation codes per direction (§9), payment methods, approval statuses and the
-file types of attachments.
+tax country (BE: 0/6/12/21), ventilation codes per direction (docs/reference/vat.md#ventilation-codes), payment methods,
+approval statuses and the file types of attachments.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ ORDER_TYPES = ("Invoice", "CreditNote", "Offer", "DeliveryNote", "OrderForm")
 DIRECTIONS = ("Income", "Cost")
 PAYMENT_METHODS = ("Other", "Visa", "Bancontact", "Contant", "Wired", "Online", "Domiciliation", "PrivateAccount")
 APPROVAL_STATUSES = ("Pending", "Approved", "Rejected", "ToApproveByMe")
-# VAT rates allowed per tax country (§14 item 3); the own companies are Belgian.
+# VAT rates allowed per tax country (docs/reference/billit-api.md#creating-orders); the own companies are Belgian.
 ALLOWED_VAT_RATES: dict[str, frozenset[Decimal]] = {
     "BE": frozenset({Decimal(0), Decimal(6), Decimal(12), Decimal(21)}),
 }
-# Ventilation codes per direction (§9.1 sales, §9.2 purchases and self-billing).
+# Ventilation codes per direction (docs/reference/vat.md#sales-codes sales, docs/reference/vat.md#cost-codes purchases
+# and self-billing).
 VENTILATION_CODES: dict[str, frozenset[str]] = {
     "Income": frozenset({"1", "2", "3", "4", "21", "22", "24", "51", "55", "70", "101", "102", "104"}),
     "Cost": frozenset({"1", "21", "22", "51", "55", "70", "102", "111"}),

@@ -1,12 +1,15 @@
 """``POST /v1/orders``: building a posted order in storage form and storing it.
 
-Creation follows billit-api.md §6.1–§6.3 and the checklist §14 item 3: required fields are validated and all
-problems reported at once; VAT rates are checked against the company's tax country (BE: 0/6/12/21 →
-``InvalidVAtPercentageForTaxCountry_0_``); ventilation codes must exist for the direction (§9);
+Creation follows docs/reference/billit-api.md#creating-orders and the checklist
+docs/reference/billit-api.md#creating-orders: required fields are validated and all problems reported at once; VAT rates
+are checked against the company's tax country (BE: 0/6/12/21 →
+``InvalidVAtPercentageForTaxCountry_0_``); ventilation codes must exist for the direction
+(docs/reference/vat.md#ventilation-codes);
 ``AboutInvoiceNumber`` must name an existing invoice; totals are recomputed with ``calc`` (Billit never
-trusts posted totals, §10.4). The new order gets Billit's defaults: ``OrderStatus`` ``ToSend`` (Income) or
+trusts posted totals, docs/reference/billit-api.md#calculations). The new order gets Billit's defaults: ``OrderStatus``
+``ToSend`` (Income) or
 ``ToPay`` (Cost), ``ExternalProvider`` ``APIFeed``, an auto ``OrderNumber`` and OGM ``PaymentReference`` when
-missing, a generated PDF and the posted JSON as attachment (§4.2).
+missing, a generated PDF and the posted JSON as attachment (docs/reference/billit-api.md#order-fields).
 
 The checks live in ``order_rules``, the party matching in ``order_parties``, PATCH in ``order_patch``.
 """
@@ -77,7 +80,8 @@ def create_order(sandbox: Sandbox, company_id: int, body: Any, raw_body: bytes) 
         lines_in, header_ventilation_code=header_code, direction=direction, payment_discount_percentage=discount
     )
     if totals["TotalIncl"] < 0:
-        # §6.2 "Negative line": positive quantity, negative price, but the total must stay positive.
+        # docs/reference/billit-api.md#order-body "Negative line": positive quantity, negative price, but the total must
+        # stay positive.
         raise ApiError.generic("The total amount of the document cannot be negative.")
 
     order_id = sandbox.next_order_id()
@@ -145,7 +149,7 @@ def _add_references(order: Order, data: dict[str, Any], company_id: int) -> None
 
 
 def _add_status(order: Order, data: dict[str, Any], total: Decimal) -> None:
-    """Payment, provider, currency and the flags a new order starts with (§4.2)."""
+    """Payment, provider, currency and the flags a new order starts with (docs/reference/billit-api.md#order-fields)."""
     paid = bool(data.get("Paid", False))
     order["Paid"] = paid
     if paid:
@@ -204,7 +208,8 @@ def _ordered_line(sandbox: Sandbox, line: dict[str, Any]) -> dict[str, Any]:
 
 
 def _derived_header_code(direction: str, lines: list[dict[str, Any]]) -> str:
-    # Sales show the code of the highest-rate line ("4" for 21 %); purchases "1" (§9).
+    # Sales show the code of the highest-rate line ("4" for 21 %); purchases "1"
+    # (docs/reference/vat.md#ventilation-codes).
     if direction == "Cost":
         return "1"
     best = max(lines, key=lambda line: line["VATPercentage"], default=None)
@@ -220,15 +225,18 @@ def _to_pay(data: dict[str, Any], total: Decimal, paid: bool, order_type: str) -
     if paid:
         return Decimal("0.00")
     if order_type == "CreditNote" and "AboutInvoiceNumber" in data:
-        return Decimal("0.00")  # §6.3: a credit note about a Billit invoice is always fully prepaid
+        return Decimal("0.00")  # docs/reference/billit-api.md#credit-notes: a credit note about a Billit invoice is
+        # always fully prepaid
     if "ToPay" in data:
-        return round_money(data["ToPay"])  # §6.2 "Prepaid": partially paid documents post ToPay
+        return round_money(data["ToPay"])  # docs/reference/billit-api.md#order-body "Prepaid": partially paid documents
+        # post ToPay
     return total
 
 
 def _initial_status(direction: str, paid: bool) -> str:
     if direction == "Income":
-        return "ToSend"  # §5.4: a new API sales document waits to be sent, paid or not
+        return "ToSend"  # docs/reference/billit-api.md#order-status: a new API sales document waits to be sent, paid or
+        # not
     return "Paid" if paid else "ToPay"
 
 
@@ -240,7 +248,8 @@ def _auto_number(
     sandbox: Sandbox, company_id: int, direction: str, order_type: str, order_date: datetime
 ) -> str | None:
     if direction != "Income":
-        return None  # a purchase carries the supplier's number; Billit only numbers sales (§4.2)
+        return None  # a purchase carries the supplier's number; Billit only numbers sales
+        # (docs/reference/billit-api.md#order-fields)
     year = order_date.year
     key = (company_id, order_type, year)
     n = sandbox.next_numbers.get(key)
@@ -271,7 +280,8 @@ def _order_pdf(
         content = base64.b64decode(posted["FileContent"])
         record = sandbox.add_file(company_id, posted.get("FileName", "document.pdf"), content, order_id=order_id)
     else:
-        # Billit renders its own PDF when none is supplied (§6.1): a stub generated on first download.
+        # Billit renders its own PDF when none is supplied (docs/reference/billit-api.md#creating-orders): a stub
+        # generated on first download.
         prefix = "CreditNote" if order_type == "CreditNote" else "Invoice"
         safe_number = (number or str(order_id)).replace("/", "-")
         name = f"{prefix}_{safe_number}_{_company_stem(sandbox, company_id)}.pdf"

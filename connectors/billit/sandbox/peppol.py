@@ -1,9 +1,9 @@
 """Peppol participant ids for the sandbox: which ``scheme:value`` ids a party is reachable on, and lookups.
 
-Billit maps a party's VAT number and identifiers to Peppol EAS schemes (billit-api.md §8): a Belgian VAT
-number gives ``9925:BE0…`` and its enterprise number ``0208:0…``, a ``CBE`` identifier ``0208``, a ``GLN``
+Billit maps a party's VAT number and identifiers to Peppol EAS schemes (docs/reference/billit-api.md#party-identifiers):
+a Belgian VAT number gives ``9925:BE0…`` and its enterprise number ``0208:0…``, a ``CBE`` identifier ``0208``, a ``GLN``
 ``0088`` and so on. ``GET /v1/peppol/participantInformation/{id}`` infers the scheme from the id's shape
-(§6.5): ``BE0…`` → 9925, a bare 10-digit number → 0208, ``scheme:value`` as given.
+(docs/reference/billit-api.md#peppol-lookup): ``BE0…`` → 9925, a bare 10-digit number → 0208, ``scheme:value`` as given.
 
 Ids are canonical the way ``seed.participant_registry`` keys them: VAT numbers upper-case without
 separators, digits only for numeric schemes.
@@ -23,7 +23,8 @@ __all__ = [
     "unknown_participant",
 ]
 
-# VAT number country prefix → Peppol scheme (§8, "VAT" row). Greece's VAT prefix is EL.
+# VAT number country prefix → Peppol scheme (docs/reference/billit-api.md#party-identifiers, "VAT" row). Greece's VAT
+# prefix is EL.
 VAT_SCHEMES: dict[str, str] = {
     "AD": "9922", "AL": "9923", "AT": "9914", "BA": "9924", "BE": "9925", "BG": "9926", "CH": "9927",
     "CY": "9928", "CZ": "9929", "DE": "9930", "EE": "9931", "EL": "9933", "ES": "9920", "FI": "0213",
@@ -32,7 +33,7 @@ VAT_SCHEMES: dict[str, str] = {
     "MK": "9942", "MT": "9943", "NL": "9944", "NO": "0192", "PL": "9945", "PT": "9946", "RO": "9947",
     "RS": "9948", "SE": "9955", "SG": "0195", "SI": "9949", "SK": "9950", "SM": "9951", "TR": "9952",
 }  # fmt: skip
-# IdentifierType → Peppol scheme (§8).
+# IdentifierType → Peppol scheme (docs/reference/billit-api.md#party-identifiers).
 ID_SCHEMES: dict[str, str] = {
     "CBE": "0208", "GLN": "0088", "KVK": "0106", "OIN": "0190", "SIRET": "0009", "SIRENE": "0002",
     "DUNS": "0060", "LEI": "0199", "EIN": "9959", "LEITWEGID": "0204", "ERST": "0198", "DIGST": "0184",
@@ -60,8 +61,9 @@ def _canonical_value(scheme: str, value: str) -> str:
 def party_peppol_ids(party: dict[str, Any]) -> list[str]:
     """The participant ids a party may be reachable on, in Billit's routing preference.
 
-    A ``CBE`` identifier gets preference over the VAT number when both are registered (§8), so the enterprise
-    number (``0208``) comes first, then the VAT number, then other identifiers (GLN, KVK, ...).
+    A ``CBE`` identifier gets preference over the VAT number when both are registered
+    (docs/reference/billit-api.md#party-identifiers), so the enterprise number (``0208``) comes first, then the VAT
+    number, then other identifiers (GLN, KVK, ...).
     """
     ids: list[str] = []
     vat = _alnum_upper(party.get("VATNumber") or "")
@@ -91,7 +93,8 @@ def party_peppol_ids(party: dict[str, Any]) -> list[str]:
 
 
 def canonical_participant_id(raw: str) -> str:
-    """Infer ``scheme:value`` from a lookup id (§6.5): VAT → country scheme, 10 digits → 0208."""
+    """Infer ``scheme:value`` from a lookup id (docs/reference/billit-api.md#peppol-lookup): VAT → country scheme, 10
+    digits → 0208."""
     text = raw.strip()
     if ":" in text:
         scheme, value = text.split(":", 1)
@@ -115,12 +118,13 @@ def canonical_participant_id(raw: str) -> str:
 
 
 def unknown_participant(identifier: str) -> dict[str, Any]:
-    """The lookup answer for an id that is not on Peppol (§6.5)."""
+    """The lookup answer for an id that is not on Peppol (docs/reference/billit-api.md#peppol-lookup)."""
     return {"Registered": False, "Identifier": identifier, "DocumentTypes": [], "ServiceDetails": []}
 
 
 def supports_document(info: dict[str, Any] | None, order_type: str) -> bool:
-    """Whether a registry entry can receive ``order_type`` (``Registered`` alone is not enough, §6.5)."""
+    """Whether a registry entry can receive ``order_type`` (``Registered`` alone is not enough,
+    docs/reference/billit-api.md#peppol-lookup)."""
     if not info or not info.get("Registered"):
         return False
     wanted = _CREDIT_NOTE_TYPES if order_type == "CreditNote" else _INVOICE_TYPES

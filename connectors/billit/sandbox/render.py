@@ -1,6 +1,6 @@
 """Billit JSON serialization for the sandbox: a small, fast writer for storage-form orders.
 
-Billit's output conventions (billit-api.md §4.1) cannot be produced by ``json.dumps`` alone:
+Billit's output conventions (docs/reference/billit-api.md#serialization) cannot be produced by ``json.dumps`` alone:
 
 * money and percentages are JSON numbers with exactly 2 decimals (``24.00``, ``21.00``), while ``Quantity``,
   ``UnitPriceExcl``, ``UnitPriceIncl`` and ``FXRateToForeign`` carry 5 (``2.00000``) — the scale of a C#
@@ -36,10 +36,12 @@ __all__ = [
     "summary_projection",
 ]
 
-# Billit keeps the C# decimal scale: these carry 5 decimals, every other decimal 2 (§4.1 examples).
+# Billit keeps the C# decimal scale: these carry 5 decimals, every other decimal 2
+# (docs/reference/billit-api.md#serialization examples).
 FIVE_DECIMAL_KEYS: frozenset[str] = frozenset({"Quantity", "UnitPriceExcl", "UnitPriceIncl", "FXRateToForeign"})
 
-# The list endpoints return a summary projection (§3.5, /docs/retrieve-list-of-invoices), in this order.
+# The list endpoints return a summary projection (docs/reference/billit-api.md#list-items,
+# /docs/retrieve-list-of-invoices), in this order.
 SUMMARY_KEYS: tuple[str, ...] = (
     "OrderID",
     "CompanyID",
@@ -103,7 +105,8 @@ def format_decimal(key: str, value: Decimal) -> str:
 
 
 def days_overdue(expiry: datetime | None, today: date) -> int | None:
-    """``DaysOverdue`` = today − ExpiryDate in days (negative when not yet due), §10.4."""
+    """``DaysOverdue`` = today − ExpiryDate in days (negative when not yet due),
+    docs/reference/billit-api.md#calculations."""
     if expiry is None:
         return None
     return (today - expiry.date()).days if isinstance(expiry, datetime) else (today - expiry).days
@@ -161,7 +164,7 @@ def _write_object(obj: Mapping[str, Any], out: list[str]) -> None:
     first = True
     for key, value in obj.items():
         if value is None:
-            continue  # Billit omits null members (§4.1).
+            continue  # Billit omits null members (docs/reference/billit-api.md#serialization).
         if first:
             first = False
         else:
@@ -195,7 +198,7 @@ def _write_order(order: Mapping[str, Any], today: date, out: list[str]) -> None:
         _write(value, key, out)
         if key == "OrderStatus":
             # Overdue/DaysOverdue depend on "today", so they are computed at render time and placed right
-            # after OrderStatus as in Billit's GET examples (§4.7).
+            # after OrderStatus as in Billit's GET examples (docs/reference/billit-api.md#sales-invoice-example).
             _write_overdue(order, today, out)
             overdue_written = True
     if not overdue_written and _write_overdue(order, today, out) and first:
@@ -213,14 +216,16 @@ def _write_overdue(order: Mapping[str, Any], today: date, out: list[str]) -> boo
 
 
 def render_order(order: Mapping[str, Any], today: date) -> bytes:
-    """The full ``GET /v1/orders/{id}`` body of a storage-form order (§4.7/§4.8)."""
+    """The full ``GET /v1/orders/{id}`` body of a storage-form order
+    (docs/reference/billit-api.md#sales-invoice-example, #received-invoice-example)."""
     out: list[str] = []
     _write_order(order, today, out)
     return "".join(out).encode()
 
 
 def summary_projection(order: Mapping[str, Any], today: date) -> dict[str, Any]:
-    """The list-item summary of an order (§3.5): a fixed subset, ``OrderPDF`` reduced to ``FileID``."""
+    """The list-item summary of an order (docs/reference/billit-api.md#list-items): a fixed subset, ``OrderPDF`` reduced
+    to ``FileID``."""
     result: dict[str, Any] = {}
     for key in SUMMARY_KEYS:
         if key == "Overdue":
@@ -241,7 +246,7 @@ def summary_projection(order: Mapping[str, Any], today: date) -> dict[str, Any]:
             value = {"FileID": file_id}
         elif key == "CounterParty":
             # The list projection does not load the party's addresses: Billit's list example shows
-            # "Addresses": [] next to the flat address fields (§3.5).
+            # "Addresses": [] next to the flat address fields (docs/reference/billit-api.md#list-items).
             value = {
                 k: ([] if k == "Addresses" else value[k])
                 for k in SUMMARY_COUNTER_PARTY_KEYS
@@ -249,7 +254,8 @@ def summary_projection(order: Mapping[str, Any], today: date) -> dict[str, Any]:
             }
         elif key == "CurrentDocumentDeliveryDetails":
             # Only IsDocumentDelivered appears in the docs' list example; whether Billit lists the other
-            # delivery fields once delivered is [U] (§3.5) — we keep to the documented subset.
+            # delivery fields once delivered is [U] (docs/reference/billit-api.md#list-items) — we keep to the
+            # documented subset.
             value = {"IsDocumentDelivered": bool(value.get("IsDocumentDelivered", False))}
         result[key] = value
     return result

@@ -80,8 +80,8 @@ class Sandbox(OrderBook):
     :class:`SandboxClock` (default: the wall clock); ``seed_start`` is the "now" of the seeded books (default:
     the clock's now, so seeded changes lie in the past).
 
-    Behaviour switches: ``page_size`` (120, §3.3), ``stock_top_behaviour`` (``$top`` ≤ page size → no
-    NextPageLink, as stock Web API OData), ``patch_bumps_last_modified``, ``delivery_delay_s`` and
+    Behaviour switches: ``page_size`` (120, docs/reference/billit-api.md#paging), ``stock_top_behaviour`` (``$top`` ≤
+    page size → no NextPageLink, as stock Web API OData), ``patch_bumps_last_modified``, ``delivery_delay_s`` and
     ``delivery_error_rate`` for the asynchronous send simulation; ``hold_deliveries`` keeps every sent
     document ``Pending`` until :meth:`flush_deliveries` (or ``POST /_sandbox/deliveries/flush``), so a test
     decides when delivery happens instead of racing a delay; ``quirks`` for the undocumented answers

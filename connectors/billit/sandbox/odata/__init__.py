@@ -1,13 +1,14 @@
 """Server-side OData v3 subset of the sandbox: ``$filter`` parser/compiler, ``$orderby`` and ``NextPageLink``.
 
-Billit runs ASP.NET Web API 2 with OData v3 query options (billit-api.md §0.2, §3). The sandbox reproduces:
+Billit runs ASP.NET Web API 2 with OData v3 query options (docs/reference/billit-api.md#framework, #filters). The
+sandbox reproduces:
 
 * ``$filter`` with ``eq ne gt ge lt le and or not``, parentheses, ``'string'``/``"string"`` literals with
   doubled-quote escaping, ``true``/``false``, ``null``, integers/decimals (optional ``L M D F`` suffixes),
   ``DateTime'...'``/``datetime'...'`` (date, or datetime with up to 7 fraction digits) and
   ``datetimeoffset'...'``; property paths such as ``CounterParty/PartyID``. Only the 28 "performance safe"
-  properties of §3.2 may be filtered on, anything else fails like Billit does. Operand types are checked
-  like ODataLib does (``LastModified ge '2024-01-01'`` is an error, not an empty result).
+  properties of docs/reference/billit-api.md#filters may be filtered on, anything else fails like Billit does. Operand
+  types are checked like ODataLib does (``LastModified ge '2024-01-01'`` is an error, not an empty result).
 * ``$orderby`` on any order property (sub-properties ``a/b`` included), multi-key, ``asc``/``desc``, with
   Web API's ``EnsureStableOrdering``: ``OrderID asc`` is appended unless the key is already ordered on.
 * ``GetNextPageLink``: the absolute next-page URL built exactly like System.Web.Http.OData does.

@@ -185,7 +185,8 @@ class _Parser:
         path = token.text
         edm = FILTERABLE.get(path)
         if edm is None:
-            # Billit names the first unknown segment (§3.2: "Could not find a property named 'VATNumber' ...").
+            # Billit names the first unknown segment (docs/reference/billit-api.md#filters: "Could not find a property
+            # named 'VATNumber' ...").
             head = path.split("/", 1)[0]
             missing = path.rsplit("/", 1)[-1] if head == "CounterParty" and "/" in path else head
             raise ODataError(f"Could not find a property named '{missing}' on type '{SAFE_TYPE}'.")

@@ -81,7 +81,8 @@ def parse_datetime_literal(token: Token, *, offset_allowed: bool) -> datetime:
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     digits = (fraction or "").ljust(7, "0")
     try:
-        value = datetime(  # noqa: DTZ001 - Billit's DateTime is naive Brussels local time (§3.4)
+        value = datetime(  # noqa: DTZ001 - Billit's DateTime is naive Brussels local time
+        # (docs/reference/billit-api.md#timestamps)
             int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), int(digits[:6])
         )
     except ValueError as exc:

@@ -33,7 +33,7 @@ def compile_orderby(text: str | None) -> list[OrderKey]:
     """Parse ``$orderby`` and apply Web API's ``EnsureStableOrdering`` (append ``OrderID asc``).
 
     Without ``$orderby`` the result is ``[OrderKey("OrderID")]``: stock Web API OData orders by the entity key
-    when a page size is set (§3.3 [I]).
+    when a page size is set (docs/reference/billit-api.md#paging [I]).
     """
     keys: list[OrderKey] = []
     if text is not None:

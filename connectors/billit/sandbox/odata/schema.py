@@ -13,7 +13,8 @@ Getter = Callable[[Order], Any]
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
-# The 28 properties Billit accepts in $filter since 2026-03-17 (§3.2), with their EDM types.
+# The 28 properties Billit accepts in $filter since 2026-03-17 (docs/reference/billit-api.md#filters), with their EDM
+# types.
 FILTERABLE: dict[str, str] = {
     "OrderID": "Edm.Int32",
     "CounterParty/PartyID": "Edm.Int32",
@@ -46,8 +47,8 @@ FILTERABLE: dict[str, str] = {
 }
 SAFE_TYPE = "Domain.Order.OrderPartyPerformanceSafeColumns"
 
-# Properties of the full Order type (§4.2) usable in $orderby. Complex members map to their own properties;
-# collections cannot be ordered on.
+# Properties of the full Order type (docs/reference/billit-api.md#order-fields) usable in $orderby. Complex members map
+# to their own properties; collections cannot be ordered on.
 PARTY_PROPERTIES = frozenset(
     [
         "PartyID", "Nr", "Name", "CommercialName", "DisplayName", "Street", "StreetNumber", "Box", "Zipcode", "City",

@@ -1,14 +1,17 @@
 """Deterministic seed data for the Billit sandbox: orders that look like a real Belgian company's books.
 
-``generate_orders`` returns full orders in the sandbox's storage form: Billit's PascalCase keys (billit-api.md
-§4.7/§4.8), ``Decimal`` money (0.01), quantities, unit prices and FX rates (0.00001) and VAT rates (0.01), naive
+``generate_orders`` returns full orders in the sandbox's storage form: Billit's PascalCase keys
+(docs/reference/billit-api.md#sales-invoice-example, #received-invoice-example), ``Decimal`` money (0.01), quantities,
+unit prices and FX rates (0.00001) and VAT rates (0.01), naive
 ``datetime`` timestamps (dates at midnight), and null members simply absent. ``Overdue``/``DaysOverdue`` are left
 out: the sandbox derives them from ``ExpiryDate`` when it renders an order.
 
 The books cover about 18 months of sales (``Income``) and purchases (``Cost``) with the mess real data has:
 messy and occasionally invalid VAT numbers and identifiers, accented names, foreign currencies, credit notes,
-every e-invoice delivery state (§5), and bulk updates that give hundreds of orders one shared ``LastModified``.
-``participant_registry`` answers the Peppol participant lookups (§6.5) for the parties those orders mention.
+every e-invoice delivery state (docs/reference/billit-api.md#delivery-status), and bulk updates that give hundreds of
+orders one shared ``LastModified``.
+``participant_registry`` answers the Peppol participant lookups (docs/reference/billit-api.md#peppol-lookup) for the
+parties those orders mention.
 
 Everything comes from one ``random.Random(seed)``: the same arguments always give the same orders.
 

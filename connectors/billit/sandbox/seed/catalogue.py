@@ -1,7 +1,8 @@
 """What the seeded books are made of: places, names, the own companies' sales catalogues and what suppliers sell.
 
 Plain tables, no logic. Languages are the party's invoice language (NL/FR/DE/EN); prices are ranges in cents;
-VAT rates are per cent; the ventilation codes are Billit's (docs/reference/billit-api.md, §9).
+VAT rates are per cent; the ventilation codes are Billit's (docs/reference/billit-api.md,
+docs/reference/vat.md#ventilation-codes).
 """
 
 from __future__ import annotations

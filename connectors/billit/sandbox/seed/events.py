@@ -1,10 +1,10 @@
 """What happens to a seeded document after it is created: sending, e-invoice delivery, responses, payment.
 
 Sales documents are sent by Peppol or e-mail and go through every delivery state Billit shows
-(docs/reference/billit-api.md, §5): pending, refused by the access point, delivered, answered with invoice
-responses (IMR: received, approved, rejected, in process, under query, conditionally accepted, paid), then
-paid (or not) and reminded when overdue. Purchases are approved, paid and exported. Nothing happens after
-the seed's ``start``.
+(docs/reference/billit-api.md, docs/reference/billit-api.md#delivery-status): pending, refused by the access point,
+delivered, answered with invoice responses (IMR: received, approved, rejected, in process, under query, conditionally
+accepted, paid), then paid (or not) and reminded when overdue. Purchases are approved, paid and exported. Nothing
+happens after the seed's ``start``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ IMR_TEXTS = {
     "CA": "CA: The document has been conditionally accepted.",
     "PD": "PD: The document has been paid.",
 }
-# DocumentDeliveryInfo carries the receiver's last response, in the company's language (§5.1).
+# DocumentDeliveryInfo carries the receiver's last response, in the company's language
+# (docs/reference/billit-api.md#delivery-status).
 DELIVERY_INFO = {
     "NL": {"AB": "Ontvangen", "AP": "Goedgekeurd", "RE": "Geweigerd", "IP": "In behandeling",
            "UQ": "In vraag gesteld", "CA": "Voorwaardelijk goedgekeurd", "PD": "Betaald"},
@@ -220,7 +221,7 @@ def _deliver_by_email(state: SeedState, cp: Counterparty, trail: _Trail, sent_at
 def _income_paid_at(
     state: SeedState, order: Order, cp: Counterparty, created: datetime, is_credit_note: bool, trail: _Trail
 ) -> datetime | None:
-    # §6.3: a credit note about an invoice is always fully prepaid.
+    # docs/reference/billit-api.md#credit-notes: a credit note about an invoice is always fully prepaid.
     rng, sent_at = state.rng, trail.sent_at
     if is_credit_note and "AboutInvoiceNumber" in order:
         return created
@@ -289,7 +290,8 @@ def _add_response(state: SeedState, trail: _Trail, code: str, moment: datetime, 
 
 def cost_events(state: SeedState, order: Order, cp: Counterparty, created: datetime) -> datetime:
     rng, start = state.rng, state.start
-    # Billit saves a received document twice within a second or two (§4.8: Created .231, LastModified .05 s).
+    # Billit saves a received document twice within a second or two
+    # (docs/reference/billit-api.md#received-invoice-example: Created .231, LastModified .05 s).
     last = min(created + timedelta(milliseconds=rng.randrange(50, 2500)), start)
     age_days = (start - created).total_seconds() / 86400
     status = "ToPay"
@@ -311,7 +313,8 @@ def cost_events(state: SeedState, order: Order, cp: Counterparty, created: datet
     else:
         order["Paid"] = False
         order["ToPay"] = order["TotalIncl"]
-    # IsSent on purchases is a free export flag that the accountant's tool PATCHes (§4.2).
+    # IsSent on purchases is a free export flag that the accountant's tool PATCHes
+    # (docs/reference/billit-api.md#order-fields).
     if rng.random() < 0.45:
         exported = stamp(rng, created + timedelta(days=rng.randrange(0, 30), seconds=rng.randrange(86400)))
         if exported <= start:

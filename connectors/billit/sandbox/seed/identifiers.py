@@ -1,6 +1,6 @@
 """Identifiers for the seeded parties: enterprise, VAT, GLN, SIRET and bank numbers, messy as real data is.
 
-Most numbers are valid (docs/reference/identifiers-and-vat.md); about 2 % of Belgian parties and a few GLNs
+Most numbers are valid (docs/reference/identifiers.md); about 2 % of Belgian parties and a few GLNs
 and SIRETs get a broken check digit on purpose, and Belgian VAT numbers are written in every way people write
 them (``BE 0123.456.789``, ``be0123456789``, the nine-digit form from before 2005, ...).
 """
@@ -31,7 +31,8 @@ def rand_digits(rng: random.Random, n: int) -> str:
 
 
 def enterprise_number(rng: random.Random) -> str:
-    # Since September 2023 new enterprise numbers start with 1 (identifiers-and-vat.md §1.3).
+    # Since September 2023 new enterprise numbers start with 1
+    # (docs/reference/identifiers.md#belgian-enterprise-number).
     first8 = f"100{rand_digits(rng, 5)}" if rng.random() < 0.05 else f"0{rng.randrange(2_000_000, 9_999_999)}"
     return first8 + be_check(first8)
 

@@ -1,8 +1,9 @@
 """Order lines and their VAT: quantities, unit prices, rates and ventilation codes of sales and purchases.
 
 Sales lines come from the own company's catalogue; foreign, co-contractor and exempt sales get a 0 % rate
-and the header ventilation code that says why (docs/reference/billit-api.md, §9.1). Purchase lines come
-from what the supplier sells, with the category's rate and code (§9.2). Totals are left to ``calc``.
+and the header ventilation code that says why (docs/reference/billit-api.md, docs/reference/vat.md#sales-codes).
+Purchase lines come from what the supplier sells, with the category's rate and code (docs/reference/vat.md#cost-codes).
+Totals are left to ``calc``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _quantity(rng: random.Random, kind: str) -> Decimal:
     else:
         value = Decimal(rng.randrange(1, 25)) if rng.random() < 0.8 else Decimal(rng.randrange(25, 5001))
     if rng.random() < 0.01:
-        # Some companies enable 5-decimal quantities (§4.4).
+        # Some companies enable 5-decimal quantities (docs/reference/billit-api.md#order-lines).
         value += Decimal(rng.randrange(1, 1000)) / 100_000
     return value.quantize(Q5)
 
@@ -88,7 +89,8 @@ def income_lines(state: SeedState, cp: Counterparty) -> Lines:
         line["VATPercentage"] = _RATE[0 if zero_code else rate]
         lines.append(line)
     if zero_code is None and rng.random() < 0.04:
-        # Disbursements passed on outside the scope of VAT need a line-level 0 % code (§9.1).
+        # Disbursements passed on outside the scope of VAT need a line-level 0 % code
+        # (docs/reference/vat.md#sales-codes).
         lines.append({"Quantity": ONE5, "UnitPriceExcl": _unit_price(rng, 1500, 25000),
                       "Description": "Doorgerekende kosten (buiten btw)", "VATPercentage": _RATE[0],
                       "VentilationCode": "22"})  # fmt: skip
@@ -119,7 +121,8 @@ def cost_lines(state: SeedState, cp: Counterparty, via_peppol: bool) -> Lines:
             "InclLeading": False,
         }
         if via_peppol:
-            # Received UBL lines keep their InvoiceLine/ID and name in CustomFields (§4.8).
+            # Received UBL lines keep their InvoiceLine/ID and name in CustomFields
+            # (docs/reference/billit-api.md#received-invoice-example).
             line["CustomFields"] = {"Name": desc, "PeppolLineID": str(n)}
         lines.append(line)
     header = None if code == "1" else code

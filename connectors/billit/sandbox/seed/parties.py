@@ -198,7 +198,7 @@ def _party(
     last_modified = created + timedelta(days=rng.randrange(0, 400), seconds=rng.randrange(86400))
     last_modified = last_modified.replace(microsecond=rng.randrange(100) * 10000)
     is_customer = party_type == "Customer"
-    default_code = "1"  # suppliers: "Binnenland" (§9.2)
+    default_code = "1"  # suppliers: "Binnenland" (docs/reference/vat.md#cost-codes)
     if is_customer:
         default_code = "4" if country == "BE" else ("70" if country in ("US", "GB", "CH") else "55")
     nr = f"C-{1000 + party_id % 10000}" if is_customer else ""

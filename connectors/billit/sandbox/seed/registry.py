@@ -1,4 +1,5 @@
-"""The Peppol participant registry of the seeded parties (docs/reference/billit-api.md, §6.5).
+"""The Peppol participant registry of the seeded parties (docs/reference/billit-api.md,
+docs/reference/billit-api.md#peppol-lookup).
 
 Derived from the party data only, so the registry agrees with the orders: a party's participant ids are the
 ones :func:`~connectors.billit.sandbox.peppol.party_peppol_ids` gives (the same the sandbox routes deliveries
@@ -94,7 +95,8 @@ def peppol_status(party: dict[str, Any], ids: list[tuple[str, bool]]) -> str:
 
 
 def participant_registry(orders: list[Order]) -> dict[str, dict[str, Any]]:
-    """Peppol participant lookups for every party in ``orders``: ``"scheme:value"`` -> response body (§6.5).
+    """Peppol participant lookups for every party in ``orders``: ``"scheme:value"`` -> response body
+    (docs/reference/billit-api.md#peppol-lookup).
 
     Keys are canonical (upper-case VAT numbers, digits only for 0208/0088/0106/0009); most customers are
     registered for invoices, some only for IMR/MLR (``Registered`` true but no invoice document types) and

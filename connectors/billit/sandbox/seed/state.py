@@ -1,8 +1,8 @@
 """The seed's shared state and its sense of time: constants, the state of one run, Billit-like timestamps.
 
-Billit writes naive local (Brussels) times (docs/reference/billit-api.md, §4.1), so the seed data is naive on
-purpose. Every random draw of a run comes from the one ``random.Random`` in :class:`SeedState`, in a fixed
-order: that order is what makes a seed give the same books every time.
+Billit writes naive local (Brussels) times (docs/reference/billit-api.md, docs/reference/billit-api.md#serialization),
+so the seed data is naive on purpose. Every random draw of a run comes from the one ``random.Random``
+in :class:`SeedState`, in a fixed order: that order is what makes a seed give the same books every time.
 """
 
 from __future__ import annotations

@@ -133,7 +133,8 @@ def make_order(order_id: int, *, company_id: int = PARTY_ID, **overrides: Any) -
 
 
 def invoice_body(**overrides: Any) -> dict[str, Any]:
-    """The documented minimal POST body (§6.1) with the calculation example's lines (§10.4)."""
+    """The documented minimal POST body (docs/reference/billit-api.md#creating-orders) with the calculation example's
+    lines (docs/reference/billit-api.md#calculations)."""
     body: dict[str, Any] = {
         "OrderType": "Invoice",
         "OrderDirection": "Income",

@@ -1,4 +1,5 @@
-"""Tests for the sandbox's copy of Billit's totals arithmetic (billit-api.md §9.1 and §10.4)."""
+"""Tests for the sandbox's copy of Billit's totals arithmetic (docs/reference/vat.md#sales-codes,
+docs/reference/billit-api.md#calculations)."""
 
 from __future__ import annotations
 

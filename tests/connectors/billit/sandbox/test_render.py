@@ -1,4 +1,4 @@
-"""Tests of the sandbox's Billit JSON serialization (billit-api.md §4.1)."""
+"""Tests of the sandbox's Billit JSON serialization (docs/reference/billit-api.md#serialization)."""
 
 
 from __future__ import annotations
