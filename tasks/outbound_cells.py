@@ -19,6 +19,10 @@ from openpyxl.cell.cell import ERROR_CODES
 
 from tasks.normalise.fields import PERCENT, QUANTITY
 
+# What `billit-etl push` and the take-in write: a file never sets them (a `status` column could reopen a pushed row).
+RESULT_COLUMNS = frozenset({"status", "billit_order_id", "attempts", "idempotency_key", "last_error_code",
+                            "last_error", "created_at", "sent_at", "claimed_by", "claimed_at", "updated_at",
+                            "changed_after_create", "change_noticed_at", "change_reason"})
 _DATES = {"order_date", "expiry_date", "delivery_date"}
 # The columns' NUMERIC types, as the inbound orders check them (tasks/normalise/fields.py).
 _DECIMALS = {"quantity": QUANTITY, "unit_price_excl": QUANTITY, "vat_percentage": PERCENT}

@@ -53,23 +53,18 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from connectors.warehouse import reflect_tables
-from tasks.outbound_cells import OutboundFileError, read_cell
-
-if TYPE_CHECKING:
-    from tasks.outbound_journal import TakeIn
+from tasks.outbound_cells import RESULT_COLUMNS, OutboundFileError, read_cell
+from tasks.outbound_journal import TakeIn, take_in
+from tasks.outbound_query import DEFAULTS, SourceRows
 
 __all__ = ["RESULT_COLUMNS", "OutboundFileError", "OutboundLoad", "load_outbound_csv", "load_outbound_files"]
 
-# What `billit-etl push` and the take-in write: a file never sets them (a `status` column could reopen a pushed row).
-RESULT_COLUMNS = frozenset({"status", "billit_order_id", "attempts", "idempotency_key", "last_error_code",
-                            "last_error", "created_at", "sent_at", "claimed_by", "claimed_at", "updated_at",
-                            "changed_after_create", "change_noticed_at", "change_reason"})
 _KEYS = {"outbound_invoices": ("external_id",), "outbound_invoice_lines": ("external_id", "line_number")}
 _SHOWN = 5
 
@@ -127,10 +122,6 @@ class OutboundLoad:
 
 def load_outbound_files(engine: sa.Engine, invoices_file: str | Path, lines_file: str | Path) -> OutboundLoad:
     """Read both files (CSV or XLSX), refuse them whole if any cell or key is wrong, and take the invoices in."""
-    # Imported here: tasks/outbound_query.py imports RESULT_COLUMNS from this module.
-    from tasks.outbound_journal import take_in
-    from tasks.outbound_query import DEFAULTS, SourceRows
-
     tables = reflect_tables(engine)
     table = tables["outbound_invoices"]
     invoices = _read(Path(invoices_file), table)

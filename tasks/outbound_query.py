@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables
 from connectors.warehouse.sqlfiles import STATEMENT_END
-from tasks.outbound_files import RESULT_COLUMNS
+from tasks.outbound_cells import RESULT_COLUMNS
 from tasks.warehouse import driver_message
 
 QUERY_NAMES = ("invoices", "lines")
