@@ -29,6 +29,8 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/client_fetch.py --json bench/results/client_fetch.json
 	$(BIN)/python bench/extract.py --json bench/results/extract.json
 	$(BIN)/python bench/push.py --json bench/results/push.json
+	$(BIN)/python bench/sync_all.py --memory-orders 5000 50000 --json bench/results/sync_all.json
+	$(BIN)/python bench/replay.py --json bench/results/replay.json
 
 lock: $(INSTALLED)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
