@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 $(INSTALLED): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,sandbox]'
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
@@ -22,8 +22,8 @@ test: $(INSTALLED)
 	$(BIN)/pytest -q
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check connectors tasks flows cli tests bench
-	$(BIN)/mypy connectors tasks flows cli
+	$(BIN)/ruff check connectors tasks flows cli sandbox tests bench
+	$(BIN)/mypy connectors tasks flows cli sandbox
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/client_fetch.py --json bench/results/client_fetch.json

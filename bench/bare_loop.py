@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
+from sandbox.identity import API_KEY, PARTY_ID
 
 HEADERS = {"ApiKey": API_KEY, "PartyID": str(PARTY_ID), "Accept": "application/json"}
 CONCURRENCY = 8

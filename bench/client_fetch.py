@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 from connectors.billit import BillitClient, ODataQuery, load_settings
-from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
+from sandbox.identity import API_KEY, PARTY_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 

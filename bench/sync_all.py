@@ -34,7 +34,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.client_fetch import sandbox_process  # noqa: E402
-from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
+from sandbox.identity import API_KEY, PARTY_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDENTIALS = {"BILLIT_API_KEY": API_KEY, "BILLIT_PARTY_ID": str(PARTY_ID)}

@@ -39,9 +39,9 @@ def demo(
 
 
 def _demo(orders: int, warehouse_url: str, prefect: bool | None) -> None:
-    from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
-    from connectors.billit.sandbox.server import SandboxServer
-    from connectors.billit.sandbox.store import Sandbox
+    from sandbox.identity import API_KEY, PARTY_ID
+    from sandbox.server import SandboxServer
+    from sandbox.store import Sandbox
     from tasks.outbound_files import load_outbound_csv
 
     database = warehouse_url.removeprefix("sqlite:///")

@@ -49,12 +49,12 @@ def sandbox_serve(
     ] = 1.0,
 ) -> None:
     """Serve the sandbox until interrupted. Api key `sandbox-api-key`; companies 574991 and 574992."""
-    from connectors.billit.sandbox.clock import SimulatedBrusselsClock
-    from connectors.billit.sandbox.faults import Faults
-    from connectors.billit.sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
-    from connectors.billit.sandbox.quirks import Quirks
-    from connectors.billit.sandbox.server import serve
-    from connectors.billit.sandbox.store import Sandbox
+    from sandbox.clock import SimulatedBrusselsClock
+    from sandbox.faults import Faults
+    from sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
+    from sandbox.quirks import Quirks
+    from sandbox.server import serve
+    from sandbox.store import Sandbox
 
     faults = Faults(
         latency_ms=latency_ms, rate_429=fault_429, retry_after_s=retry_after_s, rate_5xx=fault_5xx,

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
 from connectors.warehouse import upgrade
+from sandbox.identity import API_KEY, PARTY_ID
 from tests.connectors.warehouse import DIALECTS, Warehouse, fresh_warehouse
 
 POSTGRES_URL = os.environ.get("BILLIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -26,9 +26,9 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cli.sync import print_summaries as _print_summaries
-from connectors.billit.sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
 from connectors.warehouse import create_warehouse_engine
 from connectors.warehouse.engine import URL_FORMS
+from sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
 from tasks import runtime
 from tests.connectors.warehouse import migrated_sqlite_file
 

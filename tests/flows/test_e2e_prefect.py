@@ -40,9 +40,9 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
+from sandbox.identity import API_KEY, PARTY_ID
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
 from tests.tasks.sync_helpers import SEED_START
 
 ROOT = Path(__file__).resolve().parents[2]

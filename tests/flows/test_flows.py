@@ -11,9 +11,9 @@ from prefect.testing.utilities import prefect_test_harness
 from typer.testing import CliRunner
 
 from cli.main import app
-from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
+from sandbox.identity import API_KEY, PARTY_ID
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
 from tasks import runtime
 from tests.tasks.sync_helpers import SEED_START
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
+from sandbox.identity import API_KEY, PARTY_ID
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
 from tests.tasks.sync_helpers import SEED_START
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

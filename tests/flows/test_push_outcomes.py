@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from cli.main import app
-from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import create_warehouse_engine, upgrade
+from sandbox.identity import API_KEY, PARTY_ID
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
 from tasks import runtime
 from tests.tasks.push_helpers import insert, orders_by_external_id, outbound, stored
 from tests.tasks.sync_helpers import SEED_START

@@ -22,9 +22,9 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from connectors.billit.sandbox.identity import PARTY_ID
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
+from sandbox.identity import PARTY_ID
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
 from tests.tasks.sync_helpers import SEED_START
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ import xmlschema
 from typer.testing import CliRunner
 
 from cli.main import app
-from connectors.billit.sandbox.identity import PARTY_ID, company
 from connectors.warehouse import create_warehouse_engine, upgrade
+from sandbox.identity import PARTY_ID, company
 from tasks import runtime
 from tasks.warehouse import claim_company, load_orders
 from tests.tasks.test_vat_return import BE_PARTY, DE_PARTY, FR_PARTY, purchase, sale

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from prefect import Flow
 
-from connectors.billit.sandbox.identity import API_KEY
+from sandbox.identity import API_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENTS = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]

@@ -10,9 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.billit import BillitClient, load_settings
-from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
-from connectors.billit.sandbox.server import SandboxServer
 from connectors.warehouse import reflect_tables, upsert_rows
+from sandbox.identity import API_KEY, PARTY_ID
+from sandbox.server import SandboxServer
 from tasks.push import PushOptions, PushSummary, push_outbound
 
 COMPANY = PARTY_ID

@@ -23,9 +23,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
-from connectors.billit.sandbox.server import SandboxServer
 from connectors.warehouse import reflect_tables
+from sandbox.identity import API_KEY, PARTY_ID
+from sandbox.server import SandboxServer
 from tasks.sync import run_stream
 from tasks.warehouse import read_watermark
 from tests.connectors.warehouse import Warehouse

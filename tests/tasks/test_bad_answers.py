@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.billit.sandbox.identity import API_KEY
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables
+from sandbox.identity import API_KEY
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
 from tasks.sync import run_stream
 from tests.tasks.corrupting_proxy import CorruptingProxy, repeat_first_item
 from tests.tasks.sync_helpers import COMPANY, SEED_START, assert_warehouse_matches_billit

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.billit.sandbox.clock import SimulatedBrusselsClock
-from connectors.billit.sandbox.faults import Faults
-from connectors.billit.sandbox.identity import API_KEY
-from connectors.billit.sandbox.quirks import Quirks
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
+from sandbox.clock import SimulatedBrusselsClock
+from sandbox.faults import Faults
+from sandbox.identity import API_KEY
+from sandbox.quirks import Quirks
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
 from tests.tasks.sync_helpers import (
     COMPANY,
     SEED_START,

@@ -8,8 +8,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from connectors.billit.sandbox.identity import PARTY_ID
 from connectors.billit.wire import parse_json
+from sandbox.identity import PARTY_ID
 from tasks.normalise.orders import normalise_orders
 
 FIXTURES = Path(__file__).parent / "fixtures"

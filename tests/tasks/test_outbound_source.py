@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
 from tasks.outbound_source import OutboundSourceError, read_source_file, take_in_source
 from tests.tasks.push_helpers import expected_totals, orders_by_external_id, posts, push, stored
 from tests.tasks.sync_helpers import SEED_START

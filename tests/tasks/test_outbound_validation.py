@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
 from tasks.outbound import validate
 from tests.tasks.push_helpers import insert, orders_by_external_id, outbound, push, stored
 from tests.tasks.sync_helpers import SEED_START

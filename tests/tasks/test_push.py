@@ -13,11 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.billit import BillitClient, load_settings
-from connectors.billit.sandbox.faults import Faults
-from connectors.billit.sandbox.identity import API_KEY
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables
+from sandbox.faults import Faults
+from sandbox.identity import API_KEY
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
 from tasks.sync import run_stream
 from tests.connectors.warehouse import Warehouse
 from tests.tasks.push_helpers import (

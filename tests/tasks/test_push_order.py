@@ -18,9 +18,9 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.billit import BillitAuthError
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
 from tasks.push import PushSummary
 from tests.tasks.push_helpers import CREATE_ROUTE, answers, insert, orders_by_external_id, outbound, posts, push, stored
 from tests.tasks.sync_helpers import SEED_START

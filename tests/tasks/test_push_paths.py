@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
 from tests.tasks.push_helpers import (
     CREATE_ROUTE,
     SEND_ROUTE,

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.billit.sandbox.identity import API_KEY, SECOND_PARTY_ID
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables, upgrade
+from sandbox.identity import API_KEY, SECOND_PARTY_ID
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
 from tasks.options import InvalidSyncOption
 from tasks.sync import error_text, replay_landing, run_stream
 from tasks.warehouse import CompanyMismatch, start_run

@@ -12,11 +12,11 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.billit import BillitClient, ODataQuery, load_settings, prop
-from connectors.billit.sandbox.faults import Faults
-from connectors.billit.sandbox.identity import API_KEY
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
 from connectors.warehouse import reflect_tables, upgrade
+from sandbox.faults import Faults
+from sandbox.identity import API_KEY
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
 from tasks.extract import SyncOptions
 from tasks.sync import replay_landing
 from tasks.warehouse import read_watermark

@@ -28,11 +28,11 @@ from connectors.billit import (
     prop,
 )
 from connectors.billit.client import DELETED_ORDERS_PATH
-from connectors.billit.sandbox.faults import Faults
-from connectors.billit.sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
-from tests.connectors.billit.sandbox.sandbox_helpers import FIXED_NOW
+from sandbox.faults import Faults
+from sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
+from tests.sandbox.sandbox_helpers import FIXED_NOW
 
 COMPANY = PARTY_ID
 OTHER_COMPANY = SECOND_PARTY_ID

@@ -27,11 +27,11 @@ from connectors.billit import (
     SettingsError,
     load_settings,
 )
-from connectors.billit.sandbox.identity import API_KEY, PARTY_ID
-from connectors.billit.sandbox.server import SandboxServer
-from connectors.billit.sandbox.store import Sandbox
 from connectors.billit.settings import BillitSettings
-from tests.connectors.billit.sandbox.sandbox_helpers import FIXED_NOW
+from sandbox.identity import API_KEY, PARTY_ID
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
+from tests.sandbox.sandbox_helpers import FIXED_NOW
 
 COMPANY = PARTY_ID
 KEY = "sk-LEAKCHECK-7f3a9"  # distinctive, so a leak is easy to find

@@ -1,0 +1,162 @@
+"""The sandbox's ``/_sandbox`` admin routes: no auth, never affected by faults.
+
+``GET``/``PUT /_sandbox/faults``, ``GET``/``PUT /_sandbox/quirks`` (the undocumented answers, ``quirks.py``),
+``GET``/``PUT /_sandbox/clock`` (a simulated Brussels clock, ``clock.py``), ``GET /_sandbox/stats``,
+``POST /_sandbox/orders/{id}/touch``, ``POST /_sandbox/deliveries/flush`` and
+``PUT /_sandbox/participants/{id}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sandbox.clock import SimulatedBrusselsClock, parse_tick_datetime
+from sandbox.delivery import apply_due_events
+from sandbox.inputs import ORDER_SCHEMA, BindingError, bind, parse_body
+from sandbox.peppol import canonical_participant_id
+from sandbox.render import render_json
+from sandbox.store import Sandbox
+
+__all__ = ["admin_routes"]
+
+JSON = "application/json; charset=utf-8"
+
+
+def _json(body: bytes, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type=JSON)
+
+
+def admin_routes(sandbox: Sandbox) -> list[Route]:
+    """The admin routes of ``sandbox``."""
+    return [
+        Route("/_sandbox/faults", _admin_settings(sandbox, sandbox.injector.update,
+                                                  lambda: sandbox.injector.faults.to_dict()), methods=["GET", "PUT"]),
+        Route("/_sandbox/quirks", _admin_settings(sandbox, sandbox.update_quirks,
+                                                  lambda: sandbox.quirks.to_dict()), methods=["GET", "PUT"]),
+        Route("/_sandbox/clock", _admin_settings(sandbox, lambda changes: _update_clock(sandbox, changes),
+                                                 lambda: sandbox.clock.describe()), methods=["GET", "PUT"]),
+        Route("/_sandbox/stats", _admin_stats(sandbox), methods=["GET"]),
+        Route("/_sandbox/orders/{order_id:int}/touch", _admin_touch(sandbox), methods=["POST"]),
+        Route("/_sandbox/deliveries/flush", _admin_flush(sandbox), methods=["POST"]),
+        Route("/_sandbox/participants/{identifier}", _admin_participant(sandbox), methods=["PUT"]),
+    ]  # fmt: skip
+
+
+def _admin_settings(
+    sandbox: Sandbox, apply: Callable[[dict[str, Any]], None], show: Callable[[], dict[str, Any]]
+) -> Callable[[Request], Any]:
+    """GET shows a group of settings; PUT applies a partial JSON object under the sandbox lock first (400 and
+    nothing changed when it is not valid)."""
+
+    async def endpoint(request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                changes = json.loads(await request.body() or b"{}")
+                if not isinstance(changes, dict):
+                    raise ValueError("expected a JSON object")
+                with sandbox.lock:
+                    apply(changes)
+            except (TypeError, ValueError) as exc:
+                return _json(json.dumps({"error": str(exc)}).encode(), 400)
+        with sandbox.lock:
+            return _json(json.dumps(show()).encode())
+
+    return endpoint
+
+
+_CLOCK_KEYS = frozenset({"utc", "speed", "advance_s"})
+
+
+def _update_clock(sandbox: Sandbox, changes: dict[str, Any]) -> None:
+    """``{"utc": ..., "speed": ..., "advance_s": ...}``: start or steer a simulated clock; ``utc`` null = wall clock."""
+    unknown = sorted(set(changes) - _CLOCK_KEYS)
+    if unknown:
+        raise ValueError(f"unknown clock setting(s) {', '.join(map(repr, unknown))}; known: advance_s, speed, utc")
+    advance = changes.get("advance_s")
+    if advance is not None and (
+        isinstance(advance, bool) or not isinstance(advance, int | float) or not math.isfinite(advance) or advance < 0
+    ):
+        raise ValueError(f"advance_s must be a number of seconds >= 0, not {advance!r}")
+    if not changes:
+        return
+    if "utc" in changes and changes["utc"] is None:
+        if set(changes) != {"utc"}:
+            raise ValueError("utc null (back to the wall clock) takes no other setting")
+        sandbox.set_clock(None)
+        return
+    clock = sandbox.clock
+    if "utc" in changes:
+        if not isinstance(changes["utc"], str):
+            raise ValueError("utc must be an ISO timestamp string (naive = UTC) or null")
+        speed = changes.get("speed", clock.speed if isinstance(clock, SimulatedBrusselsClock) else 1.0)
+        clock = SimulatedBrusselsClock(changes["utc"], speed)
+    elif not isinstance(clock, SimulatedBrusselsClock):
+        raise ValueError("the sandbox runs on the wall clock: set utc first")
+    elif "speed" in changes:
+        clock.set_speed(changes["speed"])
+    if advance:
+        clock.advance(timedelta(seconds=advance))
+    sandbox.set_clock(clock)
+
+
+def _admin_stats(sandbox: Sandbox) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        with sandbox.lock:
+            apply_due_events(sandbox)
+        return _json(json.dumps(sandbox.stats()).encode())
+
+    return endpoint
+
+
+def _admin_touch(sandbox: Sandbox) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        raw = await request.body()
+        order_id = request.path_params["order_id"]
+        try:
+            body = parse_body(raw) or {}
+            changes = bind(body, ORDER_SCHEMA)
+            given = next((v for k, v in body.items() if k.lower() == "lastmodified"), None)
+            if isinstance(given, str):
+                # Keep a 7th fraction digit (the binder, like a µs datetime, stops at 6).
+                changes["LastModified"] = parse_tick_datetime(given)
+            last_modified = sandbox.touch_order(order_id, **changes)
+        except (BindingError, ValueError) as exc:
+            return _json(json.dumps({"error": str(exc)}).encode(), 400)
+        except KeyError:
+            return _json(json.dumps({"error": f"order {order_id} not found"}).encode(), 404)
+        return _json(render_json({"OrderID": order_id, "LastModified": last_modified}))
+
+    return endpoint
+
+
+def _admin_flush(sandbox: Sandbox) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        applied = sandbox.flush_deliveries()
+        return _json(json.dumps({"applied": applied}).encode())
+
+    return endpoint
+
+
+def _admin_participant(sandbox: Sandbox) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError as exc:
+            return _json(json.dumps({"error": str(exc)}).encode(), 400)
+        sandbox.register_participant(
+            request.path_params["identifier"],
+            registered=bool(body.get("Registered", True)),
+            document_types=body.get("DocumentTypes"),
+        )
+        key = canonical_participant_id(request.path_params["identifier"])
+        return _json(render_json(sandbox.registry[key]))
+
+    return endpoint

@@ -1,0 +1,53 @@
+"""Tests of :class:`SandboxServer`: a real uvicorn server on loopback, fast enough for tests and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from sandbox.faults import Faults
+from sandbox.identity import API_KEY
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
+from tests.sandbox.sandbox_helpers import FIXED_NOW, HEADERS, make_order
+
+
+def test_server_starts_serves_and_stops_cleanly() -> None:
+    server = SandboxServer(Sandbox(seed_start=FIXED_NOW))
+    with server:
+        base_url = server.base_url
+        response = httpx.get(f"{base_url}/v1/account/accountInformation", headers={"ApiKey": API_KEY})
+        assert response.status_code == 200
+    assert server.base_url == base_url
+    try:
+        httpx.get(f"{base_url}/v1/orders", timeout=0.5)
+        raise AssertionError("the server should be gone")
+    except httpx.TransportError:
+        pass
+
+
+def test_sequential_requests_do_not_wait_for_delayed_acks() -> None:
+    # With Nagle's algorithm left on, each request costs ~40 ms (delayed ACK); 50 requests must take far less.
+    sandbox = Sandbox(seed_start=FIXED_NOW)
+    sandbox.add_orders([make_order(1)])
+    with SandboxServer(sandbox) as server, httpx.Client(base_url=server.base_url, headers=HEADERS) as client:
+        client.get("/v1/orders/1")
+        started = time.perf_counter()
+        for _ in range(50):
+            assert client.get("/v1/orders/1").status_code == 200
+        elapsed = time.perf_counter() - started
+    assert elapsed < 1.0
+
+
+async def test_concurrent_clients_with_injected_latency_overlap() -> None:
+    sandbox = Sandbox(seed_start=FIXED_NOW, faults=Faults(latency_ms=50))
+    sandbox.add_orders([make_order(n) for n in range(1, 9)])
+    with SandboxServer(sandbox) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, headers=HEADERS) as client:
+            started = time.perf_counter()
+            responses = await asyncio.gather(*(client.get(f"/v1/orders/{n}") for n in range(1, 9)))
+            elapsed = time.perf_counter() - started
+    assert all(r.status_code == 200 for r in responses)
+    assert elapsed < 0.4  # the latency is an asyncio.sleep, so 8 requests overlap instead of taking 8 x 50 ms
