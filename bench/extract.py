@@ -36,7 +36,7 @@ from connectors.billit import BillitClient, load_settings  # noqa: E402
 from connectors.billit.odata import ODataQuery, prop  # noqa: E402
 from connectors.warehouse import create_warehouse_engine, upgrade  # noqa: E402
 from sandbox.identity import API_KEY, PARTY_ID
-from tasks.sync import run_stream  # noqa: E402
+from tasks.inbound.sync import run_stream  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get("BILLIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -34,8 +34,8 @@ from bench.client_fetch import free_port, sandbox_process  # noqa: E402
 from connectors.billit import BillitClient, load_settings  # noqa: E402
 from connectors.warehouse import create_warehouse_engine, reflect_tables, upgrade, upsert_rows  # noqa: E402
 from sandbox.identity import API_KEY, PARTY_ID
-from tasks.outbound import idempotency_key, order_payload  # noqa: E402
-from tasks.push import PushOptions, run_push  # noqa: E402
+from tasks.outbound.payload import idempotency_key, order_payload  # noqa: E402
+from tasks.outbound.push import PushOptions, run_push  # noqa: E402
 from tests.tasks.test_push import outbound  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

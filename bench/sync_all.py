@@ -10,7 +10,7 @@ process with injected latency (20 ms, 8 requests in flight):
 
 They alternate (`--repeat`); requests are counted by the sandbox. Peak RSS is the child's own (`wait4`).
 With `--memory-orders`, the sync runs against a sandbox without latency at each size, as the CLI process and as
-a plain worker (`--plain-worker`: `tasks.extract.sync_stream` with landing, no CLI and no Prefect imported).
+a plain worker (`--plain-worker`: `tasks.inbound.extract.sync_stream` with landing, no CLI and no Prefect imported).
 
     .venv/bin/python bench/sync_all.py --orders 5000 --latency-ms 20 --repeat 2 --memory-orders 5000 50000
 """
@@ -120,8 +120,8 @@ def plain_worker(landing_dir: str) -> None:
     """The plain path of one sync (both streams, landing on) without the CLI: what a worker process needs."""
     from connectors.billit import BillitClient, load_settings
     from connectors.warehouse import create_warehouse_engine, upgrade
-    from tasks.extract import STREAMS, SyncOptions, sync_stream
-    from tasks.warehouse import finish_run, start_run
+    from tasks.inbound.extract import STREAMS, SyncOptions, sync_stream
+    from tasks.inbound.warehouse import finish_run, start_run
 
     engine = create_warehouse_engine(os.environ["WAREHOUSE_URL"])
     upgrade(engine)

@@ -119,11 +119,11 @@ def _one_line(exc: Exception) -> tuple[str, int]:
     """The red line for `exc` and the exit code (the pipeline's error classes are imported only when one is
     raised: importing them all up front would cost `billit-etl status` httpx, pyarrow and the XML schema library)."""
     from connectors.billit import BillitError, SettingsError
-    from tasks.landing import LandingError
-    from tasks.outbound_files import OutboundFileError
-    from tasks.outbound_source import OutboundSourceError
-    from tasks.vat_return import VatReturnError
-    from tasks.warehouse import CompanyMismatch
+    from tasks.inbound.landing import LandingError
+    from tasks.inbound.warehouse import CompanyMismatch
+    from tasks.outbound.outbound_files import OutboundFileError
+    from tasks.outbound.outbound_source import OutboundSourceError
+    from tasks.vat.vat_return import VatReturnError
 
     message = " ".join(str(exc).split())
     if isinstance(exc, SettingsError):

@@ -28,7 +28,9 @@ def preflight(*, billit: bool, landing_dir: str = "") -> sa.Engine:
     check_warehouse(engine)
     upgrade(engine)
     if settings is not None:
-        from tasks.warehouse import check_company  # the pipeline's loader: only commands that call Billit need it
+        from tasks.inbound.warehouse import (
+            check_company,  # the pipeline's loader: only commands that call Billit need it
+        )
 
         check_company(engine, settings.party_id)  # another company's warehouse is refused before any work
     if landing_dir:

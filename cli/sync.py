@@ -1,7 +1,7 @@
 """`billit-etl sync` and `billit-etl backfill`: Billit -> warehouse, incrementally or over a window.
 
 They run the Prefect flows when a Prefect server is configured (PREFECT_API_URL), so runs show in the UI; without
-one they call the same plain function (`tasks.sync.run_stream`) directly, which skips the temporary server
+one they call the same plain function (`tasks.inbound.sync.run_stream`) directly, which skips the temporary server
 Prefect would otherwise start (8-18 s) and never imports Prefect. `--prefect/--no-prefect` overrides the choice.
 """
 
@@ -53,7 +53,7 @@ def run_sync(streams: list[str], since: datetime | None, until: datetime | None,
             return flow(since=since, until=until, lookback_minutes=lookback, landing_dir=landing_dir or None)
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from tasks.sync import run_stream  # the pipeline (httpx, pyarrow): loaded only when a sync runs
+    from tasks.inbound.sync import run_stream  # the pipeline (httpx, pyarrow): loaded only when a sync runs
 
     summaries = []
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())

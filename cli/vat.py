@@ -34,7 +34,7 @@ ForceOption = Annotated[bool, typer.Option(
 
 
 def _vat_period(text: str) -> Any:
-    from tasks.vat_xml import VatPeriod
+    from tasks.vat.vat_xml import VatPeriod
 
     try:
         return VatPeriod.parse(text)
@@ -91,7 +91,7 @@ def _output(xml: Path | None) -> Any:
 def _open(xml: Path | None, force: bool) -> tuple[Path | None, sa.Engine]:
     """The --xml target (checked before any work) and the warehouse, migrated and synced at least once (a
     never-synced warehouse would give a nil return)."""
-    from tasks.warehouse import warehouse_company
+    from tasks.inbound.warehouse import warehouse_company
 
     target = _checked_target(xml, force) if xml is not None else None
     engine = up_to_date_warehouse()
@@ -109,7 +109,7 @@ def _notices(counts: list[tuple[int, str]], notes: Sequence[str] = ()) -> None:
 def _period_notes(engine: sa.Engine, first_day: date, last_day: date, label: str) -> list[str]:
     """What a reader of the period's figures must know: nothing in it, not over yet, orders still to load."""
     from tasks.options import BILLIT_TIME_ZONE
-    from tasks.vat_return import invoices_between, pending_count
+    from tasks.vat.vat_return import invoices_between, pending_count
 
     notes = []
     if not invoices_between(engine, first_day, last_day):
@@ -130,9 +130,9 @@ def vat_return(period: PeriodOption, xml: XmlOption = None, force: ForceOption =
     Exit 1 when a check fails (no --xml draft then, unless --force). Rules: docs/bi.md#vat-return.
     """
     with clear_errors(warehouse_url):
-        from tasks.vat_return import declarant
-        from tasks.vat_return import vat_return as read_vat_return
-        from tasks.vat_xml import vat_declaration_xml
+        from tasks.vat.vat_return import declarant
+        from tasks.vat.vat_return import vat_return as read_vat_return
+        from tasks.vat.vat_xml import vat_declaration_xml
 
         vat_period = _vat_period(period)
         target, engine = _open(xml, force)
@@ -177,8 +177,8 @@ def vat_listing_ic(period: PeriodOption, xml: XmlOption = None, force: ForceOpti
                    warehouse_url: WarehouseOption = None) -> None:
     """The intra-community listing of a month or quarter: IC sales per EU customer and code (L goods, S services)."""
     with clear_errors(warehouse_url):
-        from tasks.vat_return import declarant, intra_listing, refuse_missing_rows
-        from tasks.vat_xml import intra_listing_xml
+        from tasks.vat.vat_return import declarant, intra_listing, refuse_missing_rows
+        from tasks.vat.vat_xml import intra_listing_xml
 
         vat_period = _vat_period(period)
         target, engine = _open(xml, force)
@@ -214,8 +214,8 @@ def vat_listing_clients(
 ) -> None:
     """The annual listing of Belgian customers (250 EUR or more excluding VAT in the year)."""
     with clear_errors(warehouse_url):
-        from tasks.vat_return import client_listing, declarant, refuse_missing_rows
-        from tasks.vat_xml import client_listing_xml
+        from tasks.vat.vat_return import client_listing, declarant, refuse_missing_rows
+        from tasks.vat.vat_xml import client_listing_xml
 
         target, engine = _open(xml, force)
         first_day, last_day = date(year, 1, 1), date(year, 12, 31)

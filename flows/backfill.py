@@ -7,8 +7,8 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from tasks.backfill import submit_slices, wait_for_slices
-from tasks.extract import split_window
+from tasks.inbound.backfill import submit_slices, wait_for_slices
+from tasks.inbound.extract import split_window
 
 SLICE_DEPLOYMENT = "billit-to-warehouse/backfill-slice"
 

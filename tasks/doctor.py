@@ -20,7 +20,7 @@ from connectors.billit import BillitClient, BillitError, BillitSettings, BillitV
 from connectors.billit.client import DELETED_ORDERS_PATH
 from connectors.billit.odata import PAGE_SIZE
 from connectors.warehouse import reflect_tables
-from tasks.warehouse import stored_versions
+from tasks.inbound.warehouse import stored_versions
 
 FAR_FUTURE = datetime(2999, 1, 1)  # noqa: DTZ001 - Billit's timestamps are naive
 LONG_AGO = datetime(2000, 1, 1)  # noqa: DTZ001

@@ -2,7 +2,7 @@
 
 Each task takes its `billit-api` global-limit slots (`tasks.runtime.billit_api_slots`) when it calls Billit,
 retries only errors Billit may not repeat, and reports its counts as Prefect artifacts. Only this module and
-`tasks/backfill.py` (the fan-out into flow runs, Prefect's own work) import Prefect at the top: the plain path
+`tasks/inbound/backfill.py` (the fan-out into flow runs, Prefect's own work) import Prefect at the top: the plain path
 (the CLI without a Prefect server) never loads it.
 """
 
@@ -18,11 +18,11 @@ from prefect.runtime import flow_run
 
 from connectors.billit import BillitError
 from connectors.warehouse import upgrade
-from tasks.outbound_source import OutboundSourceError, take_in_source
-from tasks.push import PushOptions
-from tasks.push_report import SOURCE_COUNTS, problems_markdown, push_invoices
+from tasks.inbound.sync import run_stream
+from tasks.outbound.outbound_source import OutboundSourceError, take_in_source
+from tasks.outbound.push import PushOptions
+from tasks.outbound.push_report import SOURCE_COUNTS, problems_markdown, push_invoices
 from tasks.runtime import billit_api_slots, warehouse_engine
-from tasks.sync import run_stream
 
 logger = logging.getLogger("billit_pipelines.sync")
 

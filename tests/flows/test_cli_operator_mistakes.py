@@ -161,7 +161,7 @@ def test_a_landing_directory_that_cannot_be_written_names_it_and_landing_dir(ope
 
 
 def test_a_warehouse_of_another_company_is_refused_before_any_work(operator: Path) -> None:
-    from tasks.warehouse import claim_company
+    from tasks.inbound.warehouse import claim_company
 
     engine = create_warehouse_engine(f"sqlite:///{migrated_sqlite_file(operator / 'warehouse.sqlite')}")
     claim_company(engine, SECOND_PARTY_ID)

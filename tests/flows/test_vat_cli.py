@@ -18,7 +18,7 @@ from cli.main import app
 from connectors.warehouse import create_warehouse_engine, upgrade
 from sandbox.identity import PARTY_ID, company
 from tasks import runtime
-from tasks.warehouse import claim_company, load_orders
+from tasks.inbound.warehouse import claim_company, load_orders
 from tests.tasks.test_vat_return import BE_PARTY, DE_PARTY, FR_PARTY, purchase, sale
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "intervat"

@@ -13,7 +13,7 @@ from connectors.billit import BillitClient, load_settings
 from connectors.warehouse import reflect_tables, upsert_rows
 from sandbox.identity import API_KEY, PARTY_ID
 from sandbox.server import SandboxServer
-from tasks.push import PushOptions, PushSummary, push_outbound
+from tasks.outbound.push import PushOptions, PushSummary, push_outbound
 
 COMPANY = PARTY_ID
 VALID_VAT = ["BE0412345614", "BE0403019261", "BE0899965307", "BE1000000021"]

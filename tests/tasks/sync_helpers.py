@@ -26,8 +26,8 @@ import sqlalchemy as sa
 from connectors.warehouse import reflect_tables
 from sandbox.identity import API_KEY, PARTY_ID
 from sandbox.server import SandboxServer
-from tasks.sync import run_stream
-from tasks.warehouse import read_watermark
+from tasks.inbound.sync import run_stream
+from tasks.inbound.warehouse import read_watermark
 from tests.connectors.warehouse import Warehouse
 from tests.tasks.identifier_checks import expected_identifiers
 
@@ -111,7 +111,8 @@ def kill_a_sales_sync_after_its_first_batch(server: SandboxServer, engine: sa.En
     """Run a sales sync in another process and SIGKILL it once its first batch has committed; its return code."""
     root = Path(__file__).resolve().parents[2]
     script = (
-        "import sys; from connectors.warehouse import create_warehouse_engine; from tasks.sync import run_stream\n"
+        "import sys; from connectors.warehouse import create_warehouse_engine\n"
+        "from tasks.inbound.sync import run_stream\n"
         "engine = create_warehouse_engine(sys.argv[1], schema=sys.argv[2] or None)\n"
         "run_stream('sales', engine=engine, landing_dir=None, base_url=sys.argv[3], "
         f"api_key={API_KEY!r}, party_id={PARTY_ID}, max_concurrency=4)\n"

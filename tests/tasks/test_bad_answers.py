@@ -13,7 +13,7 @@ from connectors.warehouse import reflect_tables
 from sandbox.identity import API_KEY
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
-from tasks.sync import run_stream
+from tasks.inbound.sync import run_stream
 from tests.tasks.corrupting_proxy import CorruptingProxy, repeat_first_item
 from tests.tasks.sync_helpers import COMPANY, SEED_START, assert_warehouse_matches_billit
 
@@ -199,7 +199,7 @@ def test_a_pending_order_is_shown_by_status(server: SandboxServer, proxy: Corrup
 def test_a_quarantined_order_points_at_its_raw_answer_in_the_landing_file_not_at_a_copy_in_the_table(
     server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine, tmp_path: Any
 ) -> None:
-    from tasks.landing import read_landed_orders
+    from tasks.inbound.landing import read_landed_orders
 
     bad, gone = sorted(i for i, o in server.sandbox.company_orders(COMPANY).items()
                        if o["OrderDirection"] == "Cost")[:2]
@@ -231,7 +231,7 @@ def test_amounts_are_refused_beyond_what_both_databases_hold_exactly() -> None:
 def test_the_largest_amount_round_trips_exactly_on_both_databases(engine: sa.Engine) -> None:
     from decimal import Decimal
 
-    from tasks.warehouse import load_orders
+    from tasks.inbound.warehouse import load_orders
 
     order = {"OrderID": 1, "OrderDirection": "Cost", "LastModified": "2026-01-02T10:00:00",
              "TotalIncl": Decimal("-9999999999999.99"), "OrderLines": [
@@ -366,7 +366,7 @@ def test_the_window_reaches_an_hour_further_back_from_a_watermark_in_the_repeate
 ) -> None:
     from datetime import datetime, timedelta
 
-    from tasks.extract import window_start
-    from tasks.warehouse import Watermark
+    from tasks.inbound.extract import window_start
+    from tasks.inbound.warehouse import Watermark
 
     assert window_start(Watermark(watermark, 1), timedelta(minutes=15)) == datetime.fromisoformat(start)

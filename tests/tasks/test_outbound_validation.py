@@ -1,5 +1,5 @@
-"""The push's own validation (tasks/outbound.py): what Billit would choke on is rejected with every reason, and a
-bad value rejects its row alone: `validate` never raises, whatever a database hands back."""
+"""The push's own validation (tasks/outbound/payload.py): what Billit would choke on is rejected with every reason,
+and a bad value rejects its row alone: `validate` never raises, whatever a database hands back."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from connectors.warehouse import reflect_tables
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
-from tasks.outbound import validate
+from tasks.outbound.payload import validate
 from tests.tasks.push_helpers import insert, orders_by_external_id, outbound, push, stored
 from tests.tasks.sync_helpers import SEED_START
 

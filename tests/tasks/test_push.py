@@ -18,7 +18,7 @@ from sandbox.faults import Faults
 from sandbox.identity import API_KEY
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
-from tasks.sync import run_stream
+from tasks.inbound.sync import run_stream
 from tests.connectors.warehouse import Warehouse
 from tests.tasks.push_helpers import (
     COMPANY,
@@ -153,7 +153,7 @@ def test_a_row_attempted_before_is_looked_up_in_billit_instead_of_created_again(
     settings = load_settings(base_url=server.base_url, api_key=API_KEY, party_id=COMPANY)
 
     async def create_behind_our_back() -> int:
-        from tasks.outbound import order_payload
+        from tasks.outbound.payload import order_payload
 
         async with BillitClient(settings) as billit:
             return await billit.create_order(order_payload(row, lines), idempotency_key="first-attempt")

@@ -21,7 +21,7 @@ from connectors.billit import BillitAuthError
 from connectors.warehouse import reflect_tables
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
-from tasks.push import PushSummary
+from tasks.outbound.push import PushSummary
 from tests.tasks.push_helpers import CREATE_ROUTE, answers, insert, orders_by_external_id, outbound, posts, push, stored
 from tests.tasks.sync_helpers import SEED_START
 

@@ -1,4 +1,5 @@
-"""Each path of the push (tasks/push.py) that only a fault reaches, against the sandbox over HTTP, on both databases.
+"""Each path of the push (tasks/outbound/push.py) that only a fault reaches, against the sandbox over HTTP, on both
+databases.
 
 The faults are one-shot tokens of the sandbox's fault script, consumed by the next `/v1` requests in order; each
 test checks from the sandbox's request counts that its fault hit the request it meant, so a change in the order
@@ -37,7 +38,7 @@ def server() -> Iterator[SandboxServer]:
 
 
 def script(server: SandboxServer, *tokens: str) -> None:
-    """The answers to the next requests; the first is the run's opening read (tasks/push.py), answered ok."""
+    """The answers to the next requests; the first is the run's opening read (tasks/outbound/push.py), answered ok."""
     server.sandbox.injector.update({"script": ["ok", *tokens]})
 
 

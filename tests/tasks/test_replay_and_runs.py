@@ -18,9 +18,9 @@ from connectors.warehouse import reflect_tables, upgrade
 from sandbox.identity import API_KEY, SECOND_PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
+from tasks.inbound.sync import error_text, replay_landing, run_stream
+from tasks.inbound.warehouse import CompanyMismatch, start_run
 from tasks.options import InvalidSyncOption
-from tasks.sync import error_text, replay_landing, run_stream
-from tasks.warehouse import CompanyMismatch, start_run
 from tests.connectors.warehouse import Warehouse
 from tests.tasks.sync_helpers import COMPANY, SEED_START, warehouse_views
 
@@ -191,7 +191,7 @@ def test_of_two_overlapping_runs_the_one_committing_last_with_an_older_key_never
     import threading
     import time
 
-    from tasks.warehouse import read_watermark
+    from tasks.inbound.warehouse import read_watermark
     from tests.tasks.corrupting_proxy import CorruptingProxy
 
     with SandboxServer(Sandbox(seed=12, orders=120, delivery_delay_s=0.05, seed_start=SEED_START)) as billit, \
@@ -274,7 +274,7 @@ def test_replay_refuses_files_whose_metadata_or_content_lie_and_names_them(
 
 
 def test_replay_of_a_single_file_or_of_a_folder_without_runs_says_what_it_takes(tmp_path: Path) -> None:
-    from tasks.landing import LandingError
+    from tasks.inbound.landing import LandingError
 
     (tmp_path / "part-00001.parquet").write_bytes(b"")
     with pytest.raises(LandingError, match="is a file: replay takes a landing directory"):

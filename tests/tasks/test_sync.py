@@ -17,9 +17,9 @@ from sandbox.faults import Faults
 from sandbox.identity import API_KEY
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
-from tasks.extract import SyncOptions
-from tasks.sync import replay_landing
-from tasks.warehouse import read_watermark
+from tasks.inbound.extract import SyncOptions
+from tasks.inbound.sync import replay_landing
+from tasks.inbound.warehouse import read_watermark
 from tests.connectors.warehouse import Warehouse
 from tests.tasks.sync_helpers import (
     COMPANY,

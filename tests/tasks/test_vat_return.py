@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.warehouse import upgrade
-from tasks.warehouse import load_orders
+from tasks.inbound.warehouse import load_orders
 from tests.connectors.warehouse import DIALECTS, fresh_warehouse
 
 D = Decimal

@@ -1,9 +1,9 @@
 """The push's warehouse side: claim `outbound_invoices` rows for one run, validate them, and write outcomes back.
 
-Every function here is one short transaction on the warehouse, called by `tasks.push` (through its one-at-a-time
-`_db` helper) in the order its module docstring describes: claim and validate (`take`), refresh the claims of a
-live run, claim the created rows to send, record outcomes, release what is left, and count the credit notes that
-wait for their invoice.
+Every function here is one short transaction on the warehouse, called by `tasks.outbound.push` (through its
+one-at-a-time `_db` helper) in the order its module docstring describes: claim and validate (`take`), refresh the
+claims of a live run, claim the created rows to send, record outcomes, release what is left, and count the credit
+notes that wait for their invoice.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables, write_transaction
-from tasks.outbound import idempotency_key, order_payload, validate
-from tasks.warehouse import process_alive
+from tasks.inbound.warehouse import process_alive
+from tasks.outbound.payload import idempotency_key, order_payload, validate
 
 # A claim not refreshed for CLAIM_LEASE belongs to a dead run (a live one refreshes it every minute).
 CLAIM_LEASE = timedelta(minutes=5)

@@ -1,9 +1,9 @@
 """One stream's sync and the replay of landed runs: the plain functions behind the extraction flows and the CLI.
 
 `run_stream` is what a flow's "extract -> normalise -> land -> load" step does for one stream: it records the run
-in `sync_runs`, runs the pipelined extraction of `tasks.extract`, and closes the run with its counts, also when it
-fails. Listing, fetching, normalising and loading overlap inside one call because splitting them into Prefect
-task runs per page would serialise them through the Prefect API and cost more than the work itself
+in `sync_runs`, runs the pipelined extraction of `tasks.inbound.extract`, and closes the run with its counts,
+also when it fails. Listing, fetching, normalising and loading overlap inside one call because splitting them into
+Prefect task runs per page would serialise them through the Prefect API and cost more than the work itself
 (`tasks.prefect_tasks.extract_and_load` wraps it).
 """
 
@@ -19,11 +19,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.billit import BillitClient, BillitSettings
-from tasks.extract import STREAMS, ExtractStats, Stream, SyncOptions, sync_stream
-from tasks.landing import LandingError, check_landed_run, landed_runs, read_landed_orders
-from tasks.options import InvalidSyncOption, billit_local, check_window
-from tasks.runtime import billit_settings, warehouse_engine
-from tasks.warehouse import (
+from tasks.inbound.extract import STREAMS, ExtractStats, Stream, SyncOptions, sync_stream
+from tasks.inbound.landing import LandingError, check_landed_run, landed_runs, read_landed_orders
+from tasks.inbound.warehouse import (
     LoadCounts,
     check_company,
     claim_company,
@@ -34,6 +32,8 @@ from tasks.warehouse import (
     start_run,
     warehouse_company,
 )
+from tasks.options import InvalidSyncOption, billit_local, check_window
+from tasks.runtime import billit_settings, warehouse_engine
 
 
 def run_stream(

@@ -7,7 +7,7 @@ neither, and the next run picks up from the last committed watermark.
 An order Billit listed but that could not be loaded (a bad detail answer, or quarantined whole) is written to
 `pending_orders` in the same transaction, so the watermark may move past it without losing it: the next
 incremental runs fetch it again until it loads, when its pending row goes and its quarantine rows are resolved.
-Watermarks, pending orders, run records and the company check live in `tasks.state` (re-exported here).
+Watermarks, pending orders, run records and the company check live in `tasks.inbound.state` (re-exported here).
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ from connectors.warehouse import (
     upsert_rows,
     write_transaction,
 )
-from tasks.normalise.orders import normalise_orders, order_state, quarantine_row
-from tasks.options import VatReturnSettings
-from tasks.state import (
+from tasks.inbound.state import (
     STALE_RUN_AFTER,
     CompanyMismatch,
     LoadCounts,
@@ -51,6 +49,8 @@ from tasks.state import (
     utcnow,
     warehouse_company,
 )
+from tasks.normalise.orders import normalise_orders, order_state, quarantine_row
+from tasks.options import VatReturnSettings
 
 __all__ = [
     "STALE_RUN_AFTER", "CompanyMismatch", "LoadCounts", "NotLoaded", "RunRecord", "Watermark", "check_company",

@@ -17,7 +17,7 @@ An incremental run of a stream (purchases `Cost`, or sales `Income`):
    (`sync_deletions`).
 
 An order listed but not loaded (its detail answered 404 or something unreadable, or it was quarantined whole)
-becomes pending (`tasks.state`); every incremental run first fetches the pending orders again, so a bad answer
+becomes pending (`tasks.inbound.state`); every incremental run first fetches the pending orders again, so a bad answer
 never loses an order, even when the watermark has moved past it.
 
 A backfill (`since`/`until`) lists a bounded window, split into slices listed concurrently, and never moves a
@@ -48,10 +48,10 @@ from connectors.billit import (
 from connectors.billit.client import DELETED_ORDERS_PATH
 from connectors.billit.odata import PAGE_SIZE, BillitTimestamp, Expr
 from connectors.billit.pagination import last_listed_key, listed_order_id
-from tasks.landing import LandingWriter
+from tasks.inbound.landing import LandingWriter
+from tasks.inbound.state import LoadCounts, NotLoaded, RunRecord, Watermark, pending_orders
+from tasks.inbound.warehouse import load_orders_isolating_refusals, mark_deleted, stored_versions
 from tasks.options import BILLIT_TIME_ZONE
-from tasks.state import LoadCounts, NotLoaded, RunRecord, Watermark, pending_orders
-from tasks.warehouse import load_orders_isolating_refusals, mark_deleted, stored_versions
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The state a sync keeps beside the rows: watermarks, pending orders, run records and the warehouse's company.
 
 Plain functions over a SQLAlchemy Engine, or over the caller's connection inside a batch's write transaction
-(`tasks.warehouse` loads a batch and moves its watermark, pending orders and run counts in one transaction).
+(`tasks.inbound.warehouse` loads a batch and moves its watermark, pending orders and run counts in one transaction).
 """
 
 from __future__ import annotations

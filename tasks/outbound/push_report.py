@@ -1,4 +1,4 @@
-"""The push's outcome for a person: what `tasks.push.run_push` did, plus the rows that need a look.
+"""The push's outcome for a person: what `tasks.outbound.push.run_push` did, plus the rows that need a look.
 
 `push_invoices` is the plain function behind the reverse flow and `billit-etl push`: it pushes and adds to the
 summary the rows rejected or failed in this run and those the take-in found changed after create, with one line
@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables
-from tasks.push import PushOptions, run_push
+from tasks.outbound.push import PushOptions, run_push
 from tasks.runtime import warehouse_engine
 
 #: Rows that need a person (rejected, failed, changed after create) named in a run's artifact; the rest are counted.
@@ -22,9 +22,9 @@ PROBLEMS_SHOWN = 200
 
 def push_invoices(options: PushOptions, *, engine: sa.Engine | None = None, taken: dict[str, Any] | None = None,
                   **settings_overrides: Any) -> dict[str, Any]:
-    """Push (`tasks.push.run_push`) and add what needs a person to the summary.
+    """Push (`tasks.outbound.push.run_push`) and add what needs a person to the summary.
 
-    `taken` is what `tasks.outbound_source.take_in_source` did before the push, if it ran. The summary gains
+    `taken` is what `tasks.outbound.outbound_source.take_in_source` did before the push, if it ran. The summary gains
     `source`, `problems` (at most PROBLEMS_SHOWN rows: external_id, outcome, code, reason), `problems_more`,
     `message` (one line, None when nothing needs a person) and `ok` (no row rejected, failed or newly changed
     after create).

@@ -1,0 +1,1 @@
+"""Inbound: Billit -> warehouse (extract, land, sync state, load, backfill)."""

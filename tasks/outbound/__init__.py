@@ -1,0 +1,1 @@
+"""Outbound: warehouse -> Billit (validate and build orders, take invoices in, push, report)."""
