@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import Any
@@ -20,26 +19,9 @@ from sandbox.checkdigits import luhn_check
 from sandbox.seed import catalogue as cat
 from sandbox.seed import identifiers as ids
 from sandbox.seed.registry import peppol_ids, peppol_status
-from sandbox.seed.state import SPAN_DAYS, ZERO
+from sandbox.seed.state import SPAN_DAYS, ZERO, Counterparty
 
 __all__ = ["Counterparty", "copy_party", "make_counterparty", "make_pool", "pareto_weights", "slug"]
-
-
-@dataclass
-class Counterparty:
-    party: dict[str, Any]  # full Customer/Supplier form
-    summary: dict[str, Any]  # CounterParty form
-    country: str
-    language: str
-    category: str = ""
-    cocontractor: bool = False
-    private: bool = False
-    number_format: str = ""
-    next_number: int = 1
-    terms: int = 30
-    email: str = ""
-    peppol_destination: str | None = None
-    peppol_status: str = "none"
 
 
 def slug(name: str) -> str:

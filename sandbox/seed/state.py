@@ -12,12 +12,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from sandbox.seed.parties import Counterparty
+from typing import Any
 
 __all__ = [
+    "Counterparty",
     "DEFAULT_START",
     "ONE5",
     "Q2",
@@ -42,6 +40,24 @@ ZERO = Decimal("0.00")
 ONE5 = Decimal("1.00000")
 
 Order = dict[str, Any]
+
+
+# A seeded customer or supplier: its Party forms and what the order generator needs to know about it.
+@dataclass
+class Counterparty:
+    party: dict[str, Any]  # full Customer/Supplier form
+    summary: dict[str, Any]  # CounterParty form
+    country: str
+    language: str
+    category: str = ""
+    cocontractor: bool = False
+    private: bool = False
+    number_format: str = ""
+    next_number: int = 1
+    terms: int = 30
+    email: str = ""
+    peppol_destination: str | None = None
+    peppol_status: str = "none"
 
 
 @dataclass
