@@ -28,6 +28,7 @@ async def replay(plan: dict[str, Any], base_url: str) -> int:
     slots = asyncio.Semaphore(CONCURRENCY)
     requests = 0
     async with httpx.AsyncClient(base_url=base_url, headers=HEADERS, limits=limits, timeout=60) as client:
+
         async def get(url: str) -> None:
             nonlocal requests
             async with slots:

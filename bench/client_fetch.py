@@ -43,8 +43,17 @@ def sandbox_process(orders: int, latency_ms: float) -> Iterator[str]:
     # The sandbox gives 10 % of its orders to the second company: generate enough for `orders` in the first.
     total = -(-orders * 10 // 9)
     command = [
-        str(ROOT / ".venv/bin/billit-etl"), "sandbox", "serve", "--port", str(port), "--orders", str(total),
-        "--seed", "7", "--latency-ms", str(latency_ms),
+        str(ROOT / ".venv/bin/billit-etl"),
+        "sandbox",
+        "serve",
+        "--port",
+        str(port),
+        "--orders",
+        str(total),
+        "--seed",
+        "7",
+        "--latency-ms",
+        str(latency_ms),
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base_url = f"http://127.0.0.1:{port}"
@@ -64,8 +73,7 @@ def sandbox_process(orders: int, latency_ms: float) -> Iterator[str]:
 
 
 async def fetch_all(base_url: str, concurrency: int, orders: int) -> dict[str, float]:
-    settings = load_settings(base_url=base_url, api_key=API_KEY, party_id=PARTY_ID,
-                             max_concurrency=concurrency)
+    settings = load_settings(base_url=base_url, api_key=API_KEY, party_id=PARTY_ID, max_concurrency=concurrency)
     async with BillitClient(settings) as billit:
         started = time.perf_counter()
         order_ids = [item["OrderID"] async for page in billit.iter_order_pages(ODataQuery(top=orders)) for item in page]
@@ -78,9 +86,13 @@ async def fetch_all(base_url: str, concurrency: int, orders: int) -> dict[str, f
         finished = time.perf_counter()
         assert len(orders) == len(order_ids) == len({order["OrderID"] for order in orders})
         return {
-            "orders": len(orders), "list_requests": list_requests, "list_s": listed - started,
-            "detail_requests": billit.requests_sent - list_requests, "detail_s": finished - listed,
-            "retries": billit.retries, "peak_python_mb": peak_python / 2**20,
+            "orders": len(orders),
+            "list_requests": list_requests,
+            "list_s": listed - started,
+            "detail_requests": billit.requests_sent - list_requests,
+            "detail_s": finished - listed,
+            "retries": billit.retries,
+            "peak_python_mb": peak_python / 2**20,
         }
 
 
@@ -98,7 +110,9 @@ def main() -> None:
             figures = asyncio.run(fetch_all(base_url, concurrency, args.orders))
             floor = figures["detail_requests"] * args.latency_ms / 1000 / concurrency
             figures |= {
-                "concurrency": concurrency, "floor_s": floor, "ratio_to_floor": figures["detail_s"] / floor,
+                "concurrency": concurrency,
+                "floor_s": floor,
+                "ratio_to_floor": figures["detail_s"] / floor,
                 "requests_per_s": figures["detail_requests"] / figures["detail_s"],
             }
             results.append(figures)
@@ -110,8 +124,10 @@ def main() -> None:
                 flush=True,
             )
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of the client process: {peak_rss_mb:.0f} MiB (python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} cores)")
+    print(
+        f"peak RSS of the client process: {peak_rss_mb:.0f} MiB (python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} cores)"
+    )
     if args.json:
         args.json.write_text(json.dumps({"results": results, "peak_rss_mb": peak_rss_mb}, indent=2))
 

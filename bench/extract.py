@@ -51,8 +51,10 @@ def pipeline(base_url: str, engine: sa.Engine) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     quiet = [run_stream(stream, engine=engine, landing_dir=None, **credentials) for stream in ("incoming", "sales")]
     return {
-        "seconds": elapsed, "requests": sum(run["requests"] for run in runs),
-        "orders": sum(run["orders_new"] for run in runs), "lines": sum(run["lines_loaded"] for run in runs),
+        "seconds": elapsed,
+        "requests": sum(run["requests"] for run in runs),
+        "orders": sum(run["orders_new"] for run in runs),
+        "lines": sum(run["lines_loaded"] for run in runs),
         "quiet_requests_per_stream": [run["requests"] for run in quiet],
     }
 
@@ -64,6 +66,7 @@ async def bare_floor(base_url: str) -> dict[str, Any]:
     slots = asyncio.Semaphore(CONCURRENCY)
     requests = 0
     async with httpx.AsyncClient(base_url=base_url, headers=HEADERS, limits=limits, timeout=60) as client:
+
         async def get(path: str, params: dict[str, str] | None = None) -> Any:
             nonlocal requests
             async with slots:
@@ -75,16 +78,24 @@ async def bare_floor(base_url: str) -> dict[str, Any]:
         async def stream(direction: str) -> None:
             nonlocal requests
             details: list[asyncio.Task[Any]] = []
-            await get("/v1/orders", ODataQuery(filter=prop("OrderDirection").eq(direction), top=120,
-                                               orderby=(("LastModified", "desc"), ("OrderID", "desc"))).params())
+            await get(
+                "/v1/orders",
+                ODataQuery(
+                    filter=prop("OrderDirection").eq(direction),
+                    top=120,
+                    orderby=(("LastModified", "desc"), ("OrderID", "desc")),
+                ).params(),
+            )
             settings = load_settings(base_url=base_url, api_key=HEADERS["ApiKey"], party_id=int(HEADERS["PartyID"]))
             async with BillitClient(settings) as billit:
                 async for items in billit.iter_order_pages_by_key(prop("OrderDirection").eq(direction)):
                     details += [asyncio.create_task(get(f"/v1/orders/{item['OrderID']}")) for item in items]
                 requests += billit.requests_sent
             await asyncio.gather(*details)
-            await get("/v1/orders/deleted", ODataQuery(filter=prop("OrderDirection").eq(direction),
-                                                       orderby=(("OrderID", "asc"),)).params())
+            await get(
+                "/v1/orders/deleted",
+                ODataQuery(filter=prop("OrderDirection").eq(direction), orderby=(("OrderID", "asc"),)).params(),
+            )
 
         started = time.perf_counter()
         for direction in ("Cost", "Income"):
@@ -116,8 +127,12 @@ def worker(orders: int, url: str, result_file: Path) -> None:
         figures = pipeline(base_url, engine)
         done.set()
         sampler.join()
-    figures |= {"rss_before_mb": baseline, "peak_rss_mb": peak, "peak_growth_mb": peak - baseline,
-                "max_rss_of_process_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    figures |= {
+        "rss_before_mb": baseline,
+        "peak_rss_mb": peak,
+        "peak_growth_mb": peak - baseline,
+        "max_rss_of_process_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
     result_file.write_text(json.dumps(figures))
 
 
@@ -142,14 +157,20 @@ def main() -> None:
         with sandbox_process(args.orders, args.latency_ms) as base_url, _fresh_engine(database, work) as engine:
             figures = pipeline(base_url, engine)
             floor = asyncio.run(bare_floor(base_url))
-        figures |= {"floor_seconds": floor["seconds"], "floor_requests": floor["requests"],
-                    "ratio_to_floor": figures["seconds"] / floor["seconds"],
-                    "lines_per_second": figures["lines"] / figures["seconds"]}
+        figures |= {
+            "floor_seconds": floor["seconds"],
+            "floor_requests": floor["requests"],
+            "ratio_to_floor": figures["seconds"] / floor["seconds"],
+            "lines_per_second": figures["lines"] / figures["seconds"],
+        }
         results["runs"][database] = figures
-        print(f"{database}: {figures['orders']} orders, {figures['lines']} lines in {figures['seconds']:.1f}s "
-              f"({figures['requests']} requests); bare loop {floor['seconds']:.1f}s ({floor['requests']} requests) "
-              f"-> {figures['ratio_to_floor']:.2f}x the floor; {figures['lines_per_second']:.0f} lines/s; "
-              f"quiet rerun: {figures['quiet_requests_per_stream']} requests per stream", flush=True)
+        print(
+            f"{database}: {figures['orders']} orders, {figures['lines']} lines in {figures['seconds']:.1f}s "
+            f"({figures['requests']} requests); bare loop {floor['seconds']:.1f}s ({floor['requests']} requests) "
+            f"-> {figures['ratio_to_floor']:.2f}x the floor; {figures['lines_per_second']:.0f} lines/s; "
+            f"quiet rerun: {figures['quiet_requests_per_stream']} requests per stream",
+            flush=True,
+        )
     for orders in args.memory_orders:
         result_file = work / f"memory-{orders}.json.tmp"
         url = f"sqlite:///{work / f'memory-{orders}-{uuid.uuid4().hex[:6]}.sqlite'}"
@@ -158,9 +179,12 @@ def main() -> None:
         result_file.unlink()
         Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
         results["memory"][orders] = figures
-        print(f"memory: {figures['orders']} orders ({figures['lines']} lines) into SQLite, RSS "
-              f"{figures['rss_before_mb']:.0f} MiB before, peak {figures['peak_rss_mb']:.0f} MiB during the run "
-              f"(+{figures['peak_growth_mb']:.0f} MiB)", flush=True)
+        print(
+            f"memory: {figures['orders']} orders ({figures['lines']} lines) into SQLite, RSS "
+            f"{figures['rss_before_mb']:.0f} MiB before, peak {figures['peak_rss_mb']:.0f} MiB during the run "
+            f"(+{figures['peak_growth_mb']:.0f} MiB)",
+            flush=True,
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
 

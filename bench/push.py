@@ -52,19 +52,24 @@ def bare(invoices: int, latency_ms: float) -> dict[str, Any]:
     payloads = [order_payload(row, lines) for row, lines in _items(invoices)]
 
     async def create_all(base_url: str) -> float:
-        settings = load_settings(base_url=base_url, api_key=API_KEY, party_id=PARTY_ID,
-                                 max_concurrency=CONCURRENCY)
+        settings = load_settings(base_url=base_url, api_key=API_KEY, party_id=PARTY_ID, max_concurrency=CONCURRENCY)
         async with BillitClient(settings) as billit:
             started = time.perf_counter()
-            await asyncio.gather(*(billit.create_order(payload, idempotency_key=idempotency_key(payload))
-                                   for payload in payloads))
+            await asyncio.gather(
+                *(billit.create_order(payload, idempotency_key=idempotency_key(payload)) for payload in payloads)
+            )
             return time.perf_counter() - started
 
     with sandbox_process(0, latency_ms) as base_url:
         elapsed = asyncio.run(create_all(base_url))
     floor = invoices * latency_ms / 1000 / CONCURRENCY
-    return {"invoices": invoices, "seconds": elapsed, "requests": invoices, "floor_seconds": floor,
-            "ratio_to_floor": elapsed / floor}
+    return {
+        "invoices": invoices,
+        "seconds": elapsed,
+        "requests": invoices,
+        "floor_seconds": floor,
+        "ratio_to_floor": elapsed / floor,
+    }
 
 
 def http_floor(invoices: int, latency_ms: float) -> dict[str, Any]:
@@ -72,13 +77,27 @@ def http_floor(invoices: int, latency_ms: float) -> dict[str, Any]:
     bodies = [json.dumps(order_payload(row, lines), default=str).encode() for row, lines in _items(invoices)]
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "sleep_server:app", "--port", str(port),
-         "--log-level", "warning"], env={**os.environ, "SLEEP_SERVER_LATENCY_MS": str(latency_ms)})
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(ROOT / "bench"),
+            "sleep_server:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, "SLEEP_SERVER_LATENCY_MS": str(latency_ms)},
+    )
 
     async def post_all() -> float:
         slots = asyncio.Semaphore(CONCURRENCY)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
-                                     limits=httpx.Limits(max_connections=CONCURRENCY)) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", limits=httpx.Limits(max_connections=CONCURRENCY)
+        ) as client:
+
             async def post(body: bytes) -> None:
                 async with slots:
                     (await client.post("/v1/orders", content=body)).raise_for_status()
@@ -104,8 +123,14 @@ def http_floor(invoices: int, latency_ms: float) -> dict[str, Any]:
 def _push_process(url: str, base_url: str, batch_size: int, go: Any, results: Any) -> None:
     engine = create_warehouse_engine(url)
     go.wait()
-    summary = run_push(PushOptions(batch_size=batch_size), engine=engine, base_url=base_url,
-                       api_key=API_KEY, party_id=PARTY_ID, max_concurrency=CONCURRENCY)
+    summary = run_push(
+        PushOptions(batch_size=batch_size),
+        engine=engine,
+        base_url=base_url,
+        api_key=API_KEY,
+        party_id=PARTY_ID,
+        max_concurrency=CONCURRENCY,
+    )
     results.put(summary)
 
 
@@ -113,8 +138,9 @@ def _push_runs(url: str, base_url: str, batch_size: int, parallel: int) -> list[
     """`parallel` pushes at once, each its own process (forked once the imports are done), timed from their start."""
     context = multiprocessing.get_context("fork")
     go, results = context.Event(), context.Queue()
-    processes = [context.Process(target=_push_process, args=(url, base_url, batch_size, go, results))
-                 for _ in range(parallel)]
+    processes = [
+        context.Process(target=_push_process, args=(url, base_url, batch_size, go, results)) for _ in range(parallel)
+    ]
     for process in processes:
         process.start()
     go.set()
@@ -124,8 +150,9 @@ def _push_runs(url: str, base_url: str, batch_size: int, parallel: int) -> list[
     return summaries
 
 
-def bench(invoices: int, latency_ms: float, faults: dict[str, Any] | None, batch_size: int,
-          parallel: int = 1) -> dict[str, Any]:
+def bench(
+    invoices: int, latency_ms: float, faults: dict[str, Any] | None, batch_size: int, parallel: int = 1
+) -> dict[str, Any]:
     path = ROOT / "bench" / "results" / f"push-{uuid.uuid4().hex[:6]}.sqlite"
     url = f"sqlite:///{path}"
     engine = create_warehouse_engine(url)
@@ -134,8 +161,12 @@ def bench(invoices: int, latency_ms: float, faults: dict[str, Any] | None, batch
     tables = reflect_tables(engine)
     with engine.begin() as connection:
         upsert_rows(connection, tables["outbound_invoices"], [row for row, _ in items], ["external_id"])
-        upsert_rows(connection, tables["outbound_invoice_lines"], [line for _, lines in items for line in lines],
-                    ["external_id", "line_number"])
+        upsert_rows(
+            connection,
+            tables["outbound_invoice_lines"],
+            [line for _, lines in items for line in lines],
+            ["external_id", "line_number"],
+        )
     try:
         with sandbox_process(0, latency_ms) as base_url:
             if faults:
@@ -154,15 +185,25 @@ def bench(invoices: int, latency_ms: float, faults: dict[str, Any] | None, batch
         requests = sum(sum(counts.values()) for counts in stats["requests"].values())
         with engine.connect() as connection:
             outbound_table = tables["outbound_invoices"]
-            linked = connection.execute(sa.select(sa.func.count(sa.distinct(outbound_table.c.billit_order_id)))
-                                        ).scalar_one()
+            linked = connection.execute(
+                sa.select(sa.func.count(sa.distinct(outbound_table.c.billit_order_id)))
+            ).scalar_one()
         orders = int(stats["orders_per_company"][str(PARTY_ID)])
         floor = requests * latency_ms / 1000 / CONCURRENCY / parallel
         return {
-            "invoices": invoices, "faults": faults or {}, "parallel": parallel, "considered": considered,
-            "runs": runs, "seconds": elapsed, "requests": requests,
-            "floor_seconds": floor, "ratio_to_floor": elapsed / floor, "orders_in_billit": orders,
-            "rows_linked": linked, "duplicates": orders - linked, "fault_counts": stats["faults"],
+            "invoices": invoices,
+            "faults": faults or {},
+            "parallel": parallel,
+            "considered": considered,
+            "runs": runs,
+            "seconds": elapsed,
+            "requests": requests,
+            "floor_seconds": floor,
+            "ratio_to_floor": elapsed / floor,
+            "orders_in_billit": orders,
+            "rows_linked": linked,
+            "duplicates": orders - linked,
+            "fault_counts": stats["faults"],
         }
     finally:
         engine.dispose()
@@ -180,25 +221,35 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     stack = http_floor(args.invoices, args.latency_ms)
-    print(f"raw httpx loop against a server that only sleeps: {args.invoices} POSTs in {stack['seconds']:.1f}s "
-          f"(floor {stack['floor_seconds']:.1f}s, {stack['ratio_to_floor']:.2f}x)", flush=True)
+    print(
+        f"raw httpx loop against a server that only sleeps: {args.invoices} POSTs in {stack['seconds']:.1f}s "
+        f"(floor {stack['floor_seconds']:.1f}s, {stack['ratio_to_floor']:.2f}x)",
+        flush=True,
+    )
     baseline = bare(args.invoices, args.latency_ms)
-    print(f"bare loop: {args.invoices} creates in {baseline['seconds']:.1f}s (floor {baseline['floor_seconds']:.1f}s, "
-          f"{baseline['ratio_to_floor']:.2f}x)", flush=True)
+    print(
+        f"bare loop: {args.invoices} creates in {baseline['seconds']:.1f}s (floor {baseline['floor_seconds']:.1f}s, "
+        f"{baseline['ratio_to_floor']:.2f}x)",
+        flush=True,
+    )
     results: list[dict[str, Any]] = [{"raw_httpx_sleep_only_server": stack}, {"bare_loop": baseline}]
     cases = [(None, 1), (None, args.parallel)] + ([] if args.clean_only else [(FAULTS, 1)])
     for faults, parallel in cases:
         figures = bench(args.invoices, args.latency_ms, faults, args.batch_size, parallel)
         # What the bare loop would take for the same requests with the same number of clients.
         figures["ratio_to_bare_loop"] = figures["seconds"] / (
-            baseline["seconds"] / baseline["requests"] * figures["requests"] / parallel)
+            baseline["seconds"] / baseline["requests"] * figures["requests"] / parallel
+        )
         results.append(figures)
-        print(f"{'faults' if faults else 'clean'}, {parallel} run(s) at once (rows each: {figures['considered']}): "
-              f"{figures['invoices']} invoices in {figures['seconds']:.1f}s "
-              f"over {figures['runs']} run(s), {figures['requests']} requests (floor {figures['floor_seconds']:.1f}s, "
-              f"{figures['ratio_to_floor']:.2f}x, {figures['ratio_to_bare_loop']:.2f}x the bare loop); "
-              f"{figures['orders_in_billit']} orders in Billit, "
-              f"{figures['duplicates']} duplicates; faults {figures['fault_counts']}", flush=True)
+        print(
+            f"{'faults' if faults else 'clean'}, {parallel} run(s) at once (rows each: {figures['considered']}): "
+            f"{figures['invoices']} invoices in {figures['seconds']:.1f}s "
+            f"over {figures['runs']} run(s), {figures['requests']} requests (floor {figures['floor_seconds']:.1f}s, "
+            f"{figures['ratio_to_floor']:.2f}x, {figures['ratio_to_bare_loop']:.2f}x the bare loop); "
+            f"{figures['orders_in_billit']} orders in Billit, "
+            f"{figures['duplicates']} duplicates; faults {figures['fault_counts']}",
+            flush=True,
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

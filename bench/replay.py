@@ -75,11 +75,19 @@ def main() -> None:
         assert all(summary["status"] == "succeeded" for summary in summaries), summaries
         lines = sum(summary["lines_loaded"] for summary in summaries)
         orders = sum(summary["orders_listed"] for summary in summaries)
-        figures = {"orders": orders, "lines": lines, "seconds": seconds, "cpu_seconds": cpu,
-                   "lines_per_second": lines / seconds}
+        figures = {
+            "orders": orders,
+            "lines": lines,
+            "seconds": seconds,
+            "cpu_seconds": cpu,
+            "lines_per_second": lines / seconds,
+        }
         results["runs"][database] = figures
-        print(f"{database}: replayed {orders} orders, {lines} lines in {seconds:.1f}s (CPU {cpu:.1f}s): "
-              f"{figures['lines_per_second']:,.0f} lines/s", flush=True)
+        print(
+            f"{database}: replayed {orders} orders, {lines} lines in {seconds:.1f}s (CPU {cpu:.1f}s): "
+            f"{figures['lines_per_second']:,.0f} lines/s",
+            flush=True,
+        )
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -56,21 +56,24 @@ async def make_plan(base_url: str) -> dict[str, Any]:
     from connectors.billit.client import DELETED_ORDERS_PATH
     from connectors.billit.odata import PAGE_SIZE, BillitTimestamp
 
-    settings = load_settings(base_url=base_url, api_key=CREDENTIALS["BILLIT_API_KEY"],
-                             party_id=int(CREDENTIALS["BILLIT_PARTY_ID"]))
+    settings = load_settings(
+        base_url=base_url, api_key=CREDENTIALS["BILLIT_API_KEY"], party_id=int(CREDENTIALS["BILLIT_PARTY_ID"])
+    )
     streams = []
     for direction in ("Cost", "Income"):
         recording = _Recording()
         async with BillitClient(settings, transport=recording) as billit:
             window = prop("OrderDirection").eq(direction)
-            probe = await billit.list_page(ODataQuery(
-                filter=window, orderby=(("LastModified", "desc"), ("OrderID", "desc")), top=PAGE_SIZE))
+            probe = await billit.list_page(
+                ODataQuery(filter=window, orderby=(("LastModified", "desc"), ("OrderID", "desc")), top=PAGE_SIZE)
+            )
             upper = BillitTimestamp(probe.items[0]["LastModified"])
             pages = []
             async for items in billit.iter_order_pages_by_key(all_of([window, prop("LastModified").le(upper)])):
                 pages.append({"url": recording.urls[-1], "order_ids": [item["OrderID"] for item in items]})
-            async for _ in billit.iter_order_pages(ODataQuery(filter=window, orderby=(("OrderID", "asc"),)),
-                                                   path=DELETED_ORDERS_PATH):
+            async for _ in billit.iter_order_pages(
+                ODataQuery(filter=window, orderby=(("OrderID", "asc"),)), path=DELETED_ORDERS_PATH
+            ):
                 pass
         streams.append({"probe": recording.urls[0], "pages": pages, "deleted": recording.urls[-1]})
     return {"streams": streams}
@@ -92,8 +95,12 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> dict[str, An
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         raise RuntimeError(f"{command[:3]} failed ({process.returncode}): {error[-2000:]}")
-    return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024,
-            "output": output}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "output": output,
+    }
 
 
 def sync_command(base_url: str, work: Path, *, plain: bool) -> tuple[list[str], dict[str, str]]:
@@ -102,8 +109,16 @@ def sync_command(base_url: str, work: Path, *, plain: bool) -> tuple[list[str], 
     env.pop("PREFECT_API_URL", None)
     if plain:
         return [sys.executable, __file__, "--plain-worker", str(work / "landing")], env
-    return [str(ROOT / ".venv/bin/billit-etl"), "sync", "all", "--no-prefect", "--landing-dir",
-            str(work / "landing"), "--warehouse-url", url], env
+    return [
+        str(ROOT / ".venv/bin/billit-etl"),
+        "sync",
+        "all",
+        "--no-prefect",
+        "--landing-dir",
+        str(work / "landing"),
+        "--warehouse-url",
+        url,
+    ], env
 
 
 def run_sync(base_url: str, *, plain: bool = False) -> dict[str, Any]:
@@ -164,19 +179,27 @@ def main() -> None:
                 sync = run_sync(base_url)
                 ratio = sync["seconds"] / bare["seconds"]
                 results["runs"].append({"bare": bare, "sync": sync, "ratio": ratio})
-                print(f"bare loop {bare['seconds']:.1f}s ({bare['requests']} requests, CPU {bare['cpu_seconds']:.1f}s, "
-                      f"{bare['peak_rss_mb']:.0f} MiB); sync all {sync['seconds']:.1f}s ({sync['requests']} requests, "
-                      f"CPU {sync['cpu_seconds']:.1f}s, {sync['peak_rss_mb']:.0f} MiB) -> {ratio:.2f}x", flush=True)
+                print(
+                    f"bare loop {bare['seconds']:.1f}s ({bare['requests']} requests, CPU {bare['cpu_seconds']:.1f}s, "
+                    f"{bare['peak_rss_mb']:.0f} MiB); sync all {sync['seconds']:.1f}s ({sync['requests']} requests, "
+                    f"CPU {sync['cpu_seconds']:.1f}s, {sync['peak_rss_mb']:.0f} MiB) -> {ratio:.2f}x",
+                    flush=True,
+                )
     for orders in args.memory_orders:
         with sandbox_process(orders, 0.0) as base_url:
             cli, plain = run_sync(base_url), run_sync(base_url, plain=True)
         results["memory"][orders] = {"cli": cli, "plain": plain}
-        print(f"memory at {orders} orders, landing on: `sync all --no-prefect` peak RSS {cli['peak_rss_mb']:.0f} MiB "
-              f"({cli['seconds']:.0f}s); plain worker {plain['peak_rss_mb']:.0f} MiB ({plain['seconds']:.0f}s, "
-              f"{plain['output'].strip()})", flush=True)
+        print(
+            f"memory at {orders} orders, landing on: `sync all --no-prefect` peak RSS {cli['peak_rss_mb']:.0f} MiB "
+            f"({cli['seconds']:.0f}s); plain worker {plain['peak_rss_mb']:.0f} MiB ({plain['seconds']:.0f}s, "
+            f"{plain['output'].strip()})",
+            flush=True,
+        )
     if args.json:  # without the children's output (the CLI's tables)
-        for figures in [*(run[kind] for run in results["runs"] for kind in ("bare", "sync")),
-                        *(entry[kind] for entry in results["memory"].values() for kind in ("cli", "plain"))]:
+        for figures in [
+            *(run[kind] for run in results["runs"] for kind in ("bare", "sync")),
+            *(entry[kind] for entry in results["memory"].values() for kind in ("cli", "plain")),
+        ]:
             figures.pop("output", None)
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -27,12 +27,16 @@ from tasks.options import MAX_LOOKBACK_MINUTES, InvalidSyncOption
 from tasks.runtime import configured
 
 # Locals are never shown in a --debug traceback: they may hold the API key or a database password.
-app = typer.Typer(help="Keep a SQL warehouse in step with Billit, and push invoices back.", no_args_is_help=True,
-                  pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="Keep a SQL warehouse in step with Billit, and push invoices back.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 sandbox_app = typer.Typer(help="The bundled Billit sandbox server.", no_args_is_help=True)
 db_app = typer.Typer(help="The warehouse schema.", no_args_is_help=True)
-vat_listing_app = typer.Typer(help="Intervat listings of the warehouse's sales, as XML drafts (never submitted).",
-                              no_args_is_help=True)
+vat_listing_app = typer.Typer(
+    help="Intervat listings of the warehouse's sales, as XML drafts (never submitted).", no_args_is_help=True
+)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(db_app, name="db")
 app.add_typer(vat_listing_app, name="vat-listing")
@@ -57,9 +61,11 @@ class OperatorMistake(Exception):
 
 WarehouseOption = Annotated[
     str | None,
-    typer.Option("--warehouse-url",
-                 help="SQLAlchemy URL of the warehouse (default: WAREHOUSE_URL from the environment or .env, else "
-                      "sqlite:///data/warehouse.sqlite)."),
+    typer.Option(
+        "--warehouse-url",
+        help="SQLAlchemy URL of the warehouse (default: WAREHOUSE_URL from the environment or .env, else "
+        "sqlite:///data/warehouse.sqlite).",
+    ),
 ]
 PrefectOption = Annotated[
     bool | None,
@@ -67,13 +73,13 @@ PrefectOption = Annotated[
 ]
 LookbackOption = Annotated[
     float,
-    typer.Option(min=0, max=MAX_LOOKBACK_MINUTES,
-                 help=f"Minutes of overlap below the watermark, for changes Billit commits late (0 to "
-                      f"{MAX_LOOKBACK_MINUTES})."),
+    typer.Option(
+        min=0,
+        max=MAX_LOOKBACK_MINUTES,
+        help=f"Minutes of overlap below the watermark, for changes Billit commits late (0 to {MAX_LOOKBACK_MINUTES}).",
+    ),
 ]
-LandingOption = Annotated[
-    str, typer.Option(help="Directory where raw orders land as Parquet ('' to skip landing).")
-]
+LandingOption = Annotated[str, typer.Option(help="Directory where raw orders land as Parquet ('' to skip landing).")]
 
 
 @app.callback()
@@ -130,8 +136,17 @@ def _one_line(exc: Exception) -> tuple[str, int]:
         return f"{message} (see .env.example)", 2
     if isinstance(exc, BillitError):
         return f"Billit: {message}", 1
-    mistakes = (WarehouseError, CompanyMismatch, InvalidSyncOption, LandingError, OutboundFileError,
-                OutboundSourceError, OperatorMistake, VatReturnError, OSError)
+    mistakes = (
+        WarehouseError,
+        CompanyMismatch,
+        InvalidSyncOption,
+        LandingError,
+        OutboundFileError,
+        OutboundSourceError,
+        OperatorMistake,
+        VatReturnError,
+        OSError,
+    )
     if isinstance(exc, mistakes):
         return message, 2
     # A bug or bad data: the first line only (an SQL error's next lines hold the statement and its parameters).

@@ -58,8 +58,9 @@ def _demo(orders: int, warehouse_url: str, prefect: bool | None) -> None:
         print_summaries(run_sync(["incoming", "sales"], None, None, 15, DEMO_LANDING, prefect))
 
         console.print(f"[bold]3. Reverse flow[/]: {SAMPLES}/outbound_*.csv pushed to Billit and sent")
-        invoices, lines = load_outbound_csv(warehouse_engine(), SAMPLES / "outbound_invoices.csv",
-                                            SAMPLES / "outbound_invoice_lines.csv")
+        invoices, lines = load_outbound_csv(
+            warehouse_engine(), SAMPLES / "outbound_invoices.csv", SAMPLES / "outbound_invoice_lines.csv"
+        )
         console.print(f"loaded {invoices} outbound invoices ({lines} lines); one has a bad VAT number on purpose")
         run_push(None, True, "Peppol", False, prefect)
 

@@ -14,10 +14,14 @@ from tasks.runtime import billit_settings, configured_warehouse_url
 
 @app.command()
 def doctor(
-    warehouse_url: Annotated[str | None, typer.Option(
-        "--warehouse-url",
-        help="A warehouse to compare deleted orders with (default: WAREHOUSE_URL when set, in the environment or "
-             ".env; read, never written).")] = None,
+    warehouse_url: Annotated[
+        str | None,
+        typer.Option(
+            "--warehouse-url",
+            help="A warehouse to compare deleted orders with (default: WAREHOUSE_URL when set, in the environment or "
+            ".env; read, never written).",
+        ),
+    ] = None,
 ) -> None:
     """Ask the live Billit API, read-only, what its docs leave open, and print what it answered."""
     with clear_errors():

@@ -67,6 +67,8 @@ def up_to_date_warehouse() -> sa.Engine:
     """A readable warehouse with every migration applied (commands that only read do not upgrade it)."""
     engine = readable_warehouse()
     if pending := pending_migrations(engine):
-        raise OperatorMistake(f"the warehouse is not up to date ({', '.join(pending)} not applied): run "
-                              "billit-etl db upgrade, or a sync, first")
+        raise OperatorMistake(
+            f"the warehouse is not up to date ({', '.join(pending)} not applied): run "
+            "billit-etl db upgrade, or a sync, first"
+        )
     return engine

@@ -24,9 +24,14 @@ def push(
     send: Annotated[bool, typer.Option("--send", help="Also send created invoices (commands/send).")] = False,
     transport: Annotated[str, typer.Option(help="Transport for --send: Peppol, SMTP, ...")] = "Peppol",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; send and write nothing.")] = False,
-    source: Annotated[Path | None, typer.Option(
-        "--source", help="A .sql file of two named queries (-- name: invoices, -- name: lines) over your own "
-                         "tables, taken into outbound_invoices before the push (docs/warehouse.md).")] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--source",
+            help="A .sql file of two named queries (-- name: invoices, -- name: lines) over your own "
+            "tables, taken into outbound_invoices before the push (docs/warehouse.md).",
+        ),
+    ] = None,
     warehouse_url: WarehouseOption = None,
     prefect: PrefectOption = None,
 ) -> None:
@@ -37,8 +42,9 @@ def push(
         raise typer.Exit(1)
 
 
-def run_push(limit: int | None, send: bool, transport: str, dry_run: bool, prefect: bool | None,
-              source: Path | None = None) -> bool:
+def run_push(
+    limit: int | None, send: bool, transport: str, dry_run: bool, prefect: bool | None, source: Path | None = None
+) -> bool:
     """Take the source in (if any), push (as a flow when Prefect is used) and print the outcome: the table and,
     when rows were rejected, failed or changed after create, one line. True when none was."""
     from tasks.outbound.outbound_source import read_source_file
@@ -50,8 +56,14 @@ def run_push(limit: int | None, send: bool, transport: str, dry_run: bool, prefe
         from flows.push import PushIncomplete, warehouse_invoices_to_billit
 
         with as_prefect_flow():
-            state = warehouse_invoices_to_billit(limit=limit, send=send, transport=transport, dry_run=dry_run,
-                                                 source=None if source is None else str(source), return_state=True)
+            state = warehouse_invoices_to_billit(
+                limit=limit,
+                send=send,
+                transport=transport,
+                dry_run=dry_run,
+                source=None if source is None else str(source),
+                return_state=True,
+            )
         result: Any = state.result(raise_on_failure=False)
         if isinstance(result, BaseException) and not isinstance(result, PushIncomplete):
             raise result  # a refused source or a crash: one line from _clear_errors
@@ -62,17 +74,23 @@ def run_push(limit: int | None, send: bool, transport: str, dry_run: bool, prefe
         from tasks.outbound.push_report import push_invoices
 
         taken = take_in_source(engine, source, dry_run=dry_run) if source is not None else None
-        summary = push_invoices(PushOptions(limit=limit, send=send, transport=transport, dry_run=dry_run),
-                                engine=engine, taken=taken)
+        summary = push_invoices(
+            PushOptions(limit=limit, send=send, transport=transport, dry_run=dry_run), engine=engine, taken=taken
+        )
     table = Table(title="warehouse -> Billit" + (" (dry run: nothing sent)" if dry_run else ""))
     table.add_column("outcome")
     table.add_column("rows", justify="right")
     taken = summary.get("source")
     if taken:
-        for key, label in (("invoices", "source invoices"), ("inserted", "  new"), ("updated", "  updated"),
-                           ("unchanged", "  unchanged"), ("busy", "  held by a push run (next time)"),
-                           ("changed_after_create", "  changed after create"),
-                           ("still_changed_after_create", "  changed after create, flagged before")):
+        for key, label in (
+            ("invoices", "source invoices"),
+            ("inserted", "  new"),
+            ("updated", "  updated"),
+            ("unchanged", "  unchanged"),
+            ("busy", "  held by a push run (next time)"),
+            ("changed_after_create", "  changed after create"),
+            ("still_changed_after_create", "  changed after create, flagged before"),
+        ):
             if key in ("invoices", "inserted", "updated", "unchanged") or taken[key]:
                 table.add_row(label, str(taken[key]))
     for key in ("considered", "created", "already_existed", "sent", "rejected", "failed"):
@@ -83,15 +101,19 @@ def run_push(limit: int | None, send: bool, transport: str, dry_run: bool, prefe
     if not summary["ok"]:
         console.print(f"[red]{escape(summary['message'])}[/]")
     elif taken and taken["still_changed_after_create"]:
-        console.print(f"[yellow]{taken['still_changed_after_create']} row(s) flagged changed_after_create earlier "
-                      "still differ from the source: see outbound_invoices.change_reason[/]")
+        console.print(
+            f"[yellow]{taken['still_changed_after_create']} row(s) flagged changed_after_create earlier "
+            "still differ from the source: see outbound_invoices.change_reason[/]"
+        )
     return bool(summary["ok"])
 
 
 @app.command("load-outbound")
 def load_outbound(
-    invoices: Annotated[Path, typer.Argument(help="CSV (; or , separated) or XLSX with outbound_invoices columns "
-                                                  "(one row per invoice).")],
+    invoices: Annotated[
+        Path,
+        typer.Argument(help="CSV (; or , separated) or XLSX with outbound_invoices columns (one row per invoice)."),
+    ],
     lines: Annotated[Path, typer.Argument(help="CSV or XLSX with outbound_invoice_lines columns.")],
     warehouse_url: WarehouseOption = None,
 ) -> None:
@@ -103,8 +125,10 @@ def load_outbound(
         loaded = load_outbound_files(preflight(billit=False), invoices, lines)
     taken = loaded.taken
     console.print(f"read {loaded.read[0]}; {loaded.read[1]}")
-    console.print(f"loaded {loaded.invoices} invoices and {loaded.lines} lines into outbound_invoices / "
-                  f"outbound_invoice_lines: {taken.inserted} new, {taken.updated} changed, {taken.unchanged} unchanged")
+    console.print(
+        f"loaded {loaded.invoices} invoices and {loaded.lines} lines into outbound_invoices / "
+        f"outbound_invoice_lines: {taken.inserted} new, {taken.updated} changed, {taken.unchanged} unchanged"
+    )
     if loaded.reminder:
         console.print(f"[yellow]{escape(loaded.reminder)}[/]")
     for note in loaded.attention:

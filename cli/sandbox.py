@@ -57,15 +57,24 @@ def sandbox_serve(
     from sandbox.store import Sandbox
 
     faults = Faults(
-        latency_ms=latency_ms, rate_429=fault_429, retry_after_s=retry_after_s, rate_5xx=fault_5xx,
-        rate_drop=fault_drop, rate_post_commit_drop=fault_post_commit_drop,
-        modify_during_paging=modify_during_paging, seed=seed,
+        latency_ms=latency_ms,
+        rate_429=fault_429,
+        retry_after_s=retry_after_s,
+        rate_5xx=fault_5xx,
+        rate_drop=fault_drop,
+        rate_post_commit_drop=fault_post_commit_drop,
+        modify_during_paging=modify_during_paging,
+        seed=seed,
     )
     try:
         quirks = Quirks(
-            refuse_or=refuse_or, refuse_gt=refuse_gt, ignore_inlinecount=ignore_inlinecount,
-            deleted_ignores_filter=deleted_ignores_filter, deleted_last_modified=deleted_last_modified,
-            fraction_digits=fraction_digits, next_link_host=next_link_host,
+            refuse_or=refuse_or,
+            refuse_gt=refuse_gt,
+            ignore_inlinecount=ignore_inlinecount,
+            deleted_ignores_filter=deleted_ignores_filter,
+            deleted_last_modified=deleted_last_modified,
+            fraction_digits=fraction_digits,
+            next_link_host=next_link_host,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -74,8 +83,9 @@ def sandbox_serve(
     except ValueError as exc:
         raise typer.BadParameter(f"--clock-utc: {exc}") from None
     started = time.perf_counter()
-    sandbox = Sandbox(seed=seed, orders=orders, faults=faults, delivery_delay_s=delivery_delay_s, quirks=quirks,
-                      clock=clock)
+    sandbox = Sandbox(
+        seed=seed, orders=orders, faults=faults, delivery_delay_s=delivery_delay_s, quirks=quirks, clock=clock
+    )
     console.print(
         f"[bold]Billit sandbox[/] on http://{host}:{port} — {orders} orders (seed {seed}) generated in "
         f"{time.perf_counter() - started:.1f}s; ApiKey {API_KEY}, PartyID {PARTY_ID} or {SECOND_PARTY_ID}; "

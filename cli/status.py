@@ -34,7 +34,6 @@ def replay(
         raise typer.Exit(1)
 
 
-
 @app.command()
 def status(warehouse_url: WarehouseOption = None) -> None:
     """Watermarks, the last runs with their counts, pending orders and the quarantine (reads only)."""
@@ -47,7 +46,6 @@ def status(warehouse_url: WarehouseOption = None) -> None:
         for row in rows:
             table.add_row(*(cell(value) for value in row.values()))
         console.print(table)
-
 
 
 @db_app.command("upgrade")

@@ -40,8 +40,14 @@ def _streams(choice: str, hint: str) -> list[str]:
     return STREAM_CHOICES[choice]
 
 
-def run_sync(streams: list[str], since: datetime | None, until: datetime | None, lookback: float,
-             landing_dir: str, prefect: bool | None) -> list[dict[str, Any]]:
+def run_sync(
+    streams: list[str],
+    since: datetime | None,
+    until: datetime | None,
+    lookback: float,
+    landing_dir: str,
+    prefect: bool | None,
+) -> list[dict[str, Any]]:
     """Sync `streams` as a Prefect flow or with the plain function, after the preflight; the runs' summaries."""
     preflight(billit=True, landing_dir=landing_dir)
     if prefect_by_default() if prefect is None else prefect:
@@ -62,38 +68,64 @@ def run_sync(streams: list[str], since: datetime | None, until: datetime | None,
             bar = progress.add_task(f"{stream}: listing and loading", total=None)
 
             def show(counts: Any, stream: str = stream, bar: Any = bar) -> None:
-                progress.update(bar, description=(
-                    f"{stream}: {counts.orders_new} new, {counts.orders_changed} changed, "
-                    f"{counts.lines_loaded} lines loaded"))
+                progress.update(
+                    bar,
+                    description=(
+                        f"{stream}: {counts.orders_new} new, {counts.orders_changed} changed, "
+                        f"{counts.lines_loaded} lines loaded"
+                    ),
+                )
 
-            summaries.append(run_stream(stream, since=since, until=until, lookback_minutes=lookback,
-                                        landing_dir=landing_dir or None, on_batch=show))
+            summaries.append(
+                run_stream(
+                    stream,
+                    since=since,
+                    until=until,
+                    lookback_minutes=lookback,
+                    landing_dir=landing_dir or None,
+                    on_batch=show,
+                )
+            )
             progress.remove_task(bar)
     return summaries
 
 
 def print_summaries(summaries: list[dict[str, Any]]) -> None:
     table = Table(title="Billit -> warehouse")
-    columns = {"stream": "stream", "mode": "mode", "status": "status", "requests": "requests", "orders_new": "new",
-               "orders_changed": "changed", "orders_unchanged": "unchanged", "orders_deleted": "deleted",
-               "orders_pending": "pending", "lines_loaded": "lines", "quarantined": "quarantined",
-               "duration_s": "seconds"}
+    columns = {
+        "stream": "stream",
+        "mode": "mode",
+        "status": "status",
+        "requests": "requests",
+        "orders_new": "new",
+        "orders_changed": "changed",
+        "orders_unchanged": "unchanged",
+        "orders_deleted": "deleted",
+        "orders_pending": "pending",
+        "lines_loaded": "lines",
+        "quarantined": "quarantined",
+        "duration_s": "seconds",
+    }
     for label in columns.values():
-        table.add_column(label, justify="left" if label in ("stream", "mode", "status") else "right",
-                         min_width=len(label))
+        table.add_column(
+            label, justify="left" if label in ("stream", "mode", "status") else "right", min_width=len(label)
+        )
     for summary in summaries:
         # Orders listed but not loaded yet (later runs retry them); older summaries do not carry the count.
         row = {"orders_pending": 0, **summary}
         table.add_row(*(cell(row.get(column)) for column in columns))
     console.print(table)
     for summary in summaries:
-        console.print(f"  {summary['stream']}: watermark {summary.get('watermark_before') or '(none)'} -> "
-                      f"{summary.get('watermark_after') or '(none)'}")
+        console.print(
+            f"  {summary['stream']}: watermark {summary.get('watermark_before') or '(none)'} -> "
+            f"{summary.get('watermark_after') or '(none)'}"
+        )
     for summary in summaries:
         if summary.get("error"):
-            error_console.print(f"[red]{escape(summary['stream'])} {escape(summary['status'])}: "
-                                f"{escape(' '.join(str(summary['error']).split()))}[/]")
-
+            error_console.print(
+                f"[red]{escape(summary['stream'])} {escape(summary['status'])}: "
+                f"{escape(' '.join(str(summary['error']).split()))}[/]"
+            )
 
 
 @app.command()
@@ -128,7 +160,8 @@ def backfill(
         raise typer.BadParameter(f"must be on or after {EARLIEST_SINCE:%Y-%m-%d}", param_hint="--since")
     billit_now = datetime.now(BILLIT_TIME_ZONE).replace(tzinfo=None)
     if since > billit_now:
-        raise typer.BadParameter(f"is in the future (it is {billit_now:%Y-%m-%d %H:%M} in Brussels, Billit's time)",
-                                 param_hint="--since")
+        raise typer.BadParameter(
+            f"is in the future (it is {billit_now:%Y-%m-%d %H:%M} in Brussels, Billit's time)", param_hint="--since"
+        )
     with clear_errors(warehouse_url):
         print_summaries(run_sync(streams, since, until, 0, landing_dir, prefect))

@@ -27,10 +27,13 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 PeriodOption = Annotated[str, typer.Option("--period", help="A month (2026-07) or a calendar quarter (2026-Q3).")]
-XmlOption = Annotated[Path | None, typer.Option(
-    "--xml", help="Also write the Intervat XML draft to this file ('-' for stdout); never submitted.")]
-ForceOption = Annotated[bool, typer.Option(
-    "--force", help="Replace an existing --xml file; write the draft even when a check failed.")]
+XmlOption = Annotated[
+    Path | None,
+    typer.Option("--xml", help="Also write the Intervat XML draft to this file ('-' for stdout); never submitted."),
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Replace an existing --xml file; write the draft even when a check failed.")
+]
 
 
 def _vat_period(text: str) -> Any:
@@ -53,8 +56,9 @@ def _checked_target(path: Path, force: bool) -> Path | None:
         if not force:
             raise OperatorMistake(f"--xml {path} exists: add --force to replace it, or choose another file")
     elif not target.parent.is_dir():
-        raise OperatorMistake(f"--xml {path}: directory {target.parent} does not exist (create it, or choose another "
-                              "--xml)")
+        raise OperatorMistake(
+            f"--xml {path}: directory {target.parent} does not exist (create it, or choose another --xml)"
+        )
     if not os.access(target if target.exists() else target.parent, os.W_OK):
         raise OperatorMistake(f"--xml {path}: not writable (choose another --xml)")
     return target
@@ -96,8 +100,10 @@ def _open(xml: Path | None, force: bool) -> tuple[Path | None, sa.Engine]:
     target = _checked_target(xml, force) if xml is not None else None
     engine = up_to_date_warehouse()
     if warehouse_company(engine) is None:
-        raise OperatorMistake("the warehouse has no company yet: run `billit-etl sync` first (a never-synced "
-                              "warehouse would give a nil return)")
+        raise OperatorMistake(
+            "the warehouse has no company yet: run `billit-etl sync` first (a never-synced "
+            "warehouse would give a nil return)"
+        )
     return target, engine
 
 
@@ -117,14 +123,17 @@ def _period_notes(engine: sa.Engine, first_day: date, last_day: date, label: str
     if last_day >= datetime.now(BILLIT_TIME_ZONE).date():
         notes.append(f"{label} has not ended yet: its figures can still change")
     if pending := pending_count(engine):
-        notes.append(f"{pending} order(s) listed by Billit are not loaded yet (any period), so the figures may be "
-                     "incomplete: see billit-etl status")
+        notes.append(
+            f"{pending} order(s) listed by Billit are not loaded yet (any period), so the figures may be "
+            "incomplete: see billit-etl status"
+        )
     return notes
 
 
 @app.command("vat-return")
-def vat_return(period: PeriodOption, xml: XmlOption = None, force: ForceOption = False,
-               warehouse_url: WarehouseOption = None) -> None:
+def vat_return(
+    period: PeriodOption, xml: XmlOption = None, force: ForceOption = False, warehouse_url: WarehouseOption = None
+) -> None:
     """The Belgian periodic VAT return of a month or a quarter: grids, the 71/72 balance and the checks.
 
     Exit 1 when a check fails (no --xml draft then, unless --force). Rules: docs/bi.md#vat-return.
@@ -140,8 +149,13 @@ def vat_return(period: PeriodOption, xml: XmlOption = None, force: ForceOption =
         failed = [check.name for check in report.checks if not check.passed]
         if xml is not None and (force or not failed):
             company = declarant(engine)
-            _write_draft(xml, target, lambda: vat_declaration_xml(company, vat_period, report.grids,
-                                                                  reference=str(vat_period).replace("-", "")))
+            _write_draft(
+                xml,
+                target,
+                lambda: vat_declaration_xml(
+                    company, vat_period, report.grids, reference=str(vat_period).replace("-", "")
+                ),
+            )
         notes = _period_notes(engine, vat_period.first_day, vat_period.last_day, str(vat_period))
     out = _output(xml)
     table = Table(title=f"VAT return {vat_period} (EUR)")
@@ -155,26 +169,41 @@ def vat_return(period: PeriodOption, xml: XmlOption = None, force: ForceOption =
     for column in ("check", "actual", "expected", "tolerance", ""):
         checks.add_column(column, justify="left" if column == "check" else "right", overflow="fold")
     for check in report.checks:
-        checks.add_row(check.name, f"{check.actual:,.2f}", f"{check.expected:,.2f}", f"{check.tolerance:,.2f}",
-                       "[green]ok[/]" if check.passed else "[red]CHECK[/]")
+        checks.add_row(
+            check.name,
+            f"{check.actual:,.2f}",
+            f"{check.expected:,.2f}",
+            f"{check.tolerance:,.2f}",
+            "[green]ok[/]" if check.passed else "[red]CHECK[/]",
+        )
     out.print(checks)
-    _notices([(report.left_out, "amount(s) not in the return: see bi_vat_return_exceptions"),
-              (report.to_review, "amount(s) in the return to review: see bi_vat_return_exceptions"),
-              (report.inferred_lines, "line(s) with an inferred treatment: see bi_vat_return_inferred_lines"),
-              (report.undated, "amount(s) of orders without an invoice date, in no return: see "
-                               "bi_vat_return_exceptions"),
-              (report.received_late, "purchase invoice(s) dated in the period reached Billit after it ended (they "
-                                     "are in the grids above; if the period is already filed, deduct them in the "
-                                     "current return)")], notes)
+    _notices(
+        [
+            (report.left_out, "amount(s) not in the return: see bi_vat_return_exceptions"),
+            (report.to_review, "amount(s) in the return to review: see bi_vat_return_exceptions"),
+            (report.inferred_lines, "line(s) with an inferred treatment: see bi_vat_return_inferred_lines"),
+            (report.undated, "amount(s) of orders without an invoice date, in no return: see bi_vat_return_exceptions"),
+            (
+                report.received_late,
+                "purchase invoice(s) dated in the period reached Billit after it ended (they "
+                "are in the grids above; if the period is already filed, deduct them in the "
+                "current return)",
+            ),
+        ],
+        notes,
+    )
     if failed:
-        error_console.print(f"[red]{len(failed)} check(s) failed ({'; '.join(failed)}): the return is not fit for "
-                            f"filing{'' if xml is None or force else ', so no XML draft was written'}[/]")
+        error_console.print(
+            f"[red]{len(failed)} check(s) failed ({'; '.join(failed)}): the return is not fit for "
+            f"filing{'' if xml is None or force else ', so no XML draft was written'}[/]"
+        )
         raise typer.Exit(1)
 
 
 @vat_listing_app.command("ic")
-def vat_listing_ic(period: PeriodOption, xml: XmlOption = None, force: ForceOption = False,
-                   warehouse_url: WarehouseOption = None) -> None:
+def vat_listing_ic(
+    period: PeriodOption, xml: XmlOption = None, force: ForceOption = False, warehouse_url: WarehouseOption = None
+) -> None:
     """The intra-community listing of a month or quarter: IC sales per EU customer and code (L goods, S services)."""
     with clear_errors(warehouse_url):
         from tasks.vat.vat_return import declarant, intra_listing, refuse_missing_rows
@@ -198,8 +227,10 @@ def vat_listing_ic(period: PeriodOption, xml: XmlOption = None, force: ForceOpti
         table.add_row("", "total", "", f"{sum(row.amount for row in listing.rows):,.2f}")
         out.print(table)
     else:
-        out.print(f"nothing to list for {vat_period}: no intra-community sales"
-                  + (" (no XML written: the listing has no nil form)" if xml is not None else ""))
+        out.print(
+            f"nothing to list for {vat_period}: no intra-community sales"
+            + (" (no XML written: the listing has no nil form)" if xml is not None else "")
+        )
     for reason in listing.left_out:
         out.print(f"[yellow]left out: {escape(reason)}[/]")
     _notices([], notes)

@@ -15,7 +15,10 @@ SLICE_DEPLOYMENT = "billit-to-warehouse/backfill-slice"
 
 @flow(name="billit-backfill")
 def billit_backfill(
-    since: datetime, until: datetime, slices: int = 4, streams: list[str] | None = None,
+    since: datetime,
+    until: datetime,
+    slices: int = 4,
+    streams: list[str] | None = None,
     slice_deployment: str = SLICE_DEPLOYMENT,
 ) -> list[dict[str, Any]]:
     """Split [since, until) into slices, run each as a flow run of `slice_deployment`; watermarks stay put."""

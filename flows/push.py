@@ -30,7 +30,10 @@ class PushIncomplete(RuntimeError):
 
 @flow(name="warehouse-invoices-to-billit")
 def warehouse_invoices_to_billit(
-    limit: int | None = None, send: bool = False, transport: str = "Peppol", dry_run: bool = False,
+    limit: int | None = None,
+    send: bool = False,
+    transport: str = "Peppol",
+    dry_run: bool = False,
     source: str | None = None,
 ) -> dict[str, Any] | State[Any]:
     """Take the source queries in (if given), push pending outbound_invoices rows to Billit, report the outcome."""

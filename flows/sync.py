@@ -10,12 +10,14 @@ from prefect import flow
 from tasks.prefect_tasks import extract_and_load, prepare_warehouse, report_sync
 
 
-def _sync(streams: list[str], since: datetime | None, until: datetime | None, lookback_minutes: float,
-          landing_dir: str | None) -> list[dict[str, Any]]:
+def _sync(
+    streams: list[str], since: datetime | None, until: datetime | None, lookback_minutes: float, landing_dir: str | None
+) -> list[dict[str, Any]]:
     prepare_warehouse()
     runs = [
-        extract_and_load.submit(stream, since=since, until=until, lookback_minutes=lookback_minutes,
-                                landing_dir=landing_dir)
+        extract_and_load.submit(
+            stream, since=since, until=until, lookback_minutes=lookback_minutes, landing_dir=landing_dir
+        )
         for stream in streams
     ]
     summaries = [run.result() for run in runs]
@@ -25,7 +27,9 @@ def _sync(streams: list[str], since: datetime | None, until: datetime | None, lo
 
 @flow(name="billit-incoming-invoices-to-warehouse")
 def incoming_invoices_to_warehouse(
-    since: datetime | None = None, until: datetime | None = None, lookback_minutes: float = 15,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    lookback_minutes: float = 15,
     landing_dir: str | None = "landing",
 ) -> list[dict[str, Any]]:
     """Purchase invoices and credit notes (OrderDirection Cost) into the warehouse; since/until = backfill."""
@@ -34,7 +38,9 @@ def incoming_invoices_to_warehouse(
 
 @flow(name="billit-sales-invoices-to-warehouse")
 def sales_invoices_to_warehouse(
-    since: datetime | None = None, until: datetime | None = None, lookback_minutes: float = 15,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    lookback_minutes: float = 15,
     landing_dir: str | None = "landing",
 ) -> list[dict[str, Any]]:
     """Sales invoices (Income) with their e-invoice delivery status and its history; since/until = backfill."""
@@ -43,8 +49,11 @@ def sales_invoices_to_warehouse(
 
 @flow(name="billit-to-warehouse")
 def billit_to_warehouse(
-    since: datetime | None = None, until: datetime | None = None, lookback_minutes: float = 15,
-    landing_dir: str | None = "landing", streams: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    lookback_minutes: float = 15,
+    landing_dir: str | None = "landing",
+    streams: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Both streams (or the `streams` given), purchases and sales, side by side."""
     return _sync(streams or ["incoming", "sales"], since, until, lookback_minutes, landing_dir)

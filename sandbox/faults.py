@@ -269,6 +269,7 @@ class FaultMiddleware:
         decision = injector.decide(method, path)
         if decision.extra_delay_s > 0:
             await asyncio.sleep(decision.extra_delay_s)
+
         async def record(message: Message) -> None:
             # Counted before the answer leaves, so a client that has its answer always finds it in the stats.
             if message["type"] == "http.response.start":

@@ -83,21 +83,24 @@ async def _refused(billit: BillitClient, query: ODataQuery, path: str = "/v1/ord
 async def _accepts_or(billit: BillitClient) -> tuple[str, str]:
     either = prop("OrderDirection").eq("Income") | prop("OrderDirection").eq("Cost")
     refused = await _refused(billit, ODataQuery(filter=either & prop("LastModified").ge(LONG_AGO), top=1))
-    return ("refused (400)" if refused else "accepted",
-            "not used: keyset paging needs only eq, ge and `and`")
+    return ("refused (400)" if refused else "accepted", "not used: keyset paging needs only eq, ge and `and`")
 
 
 async def _accepts_gt(billit: BillitClient) -> tuple[str, str]:
-    refused = [await _refused(billit, ODataQuery(filter=condition, top=1)) for condition in (
-        prop("LastModified").gt(LONG_AGO), prop("LastModified").lt(FAR_FUTURE))]
+    refused = [
+        await _refused(billit, ODataQuery(filter=condition, top=1))
+        for condition in (prop("LastModified").gt(LONG_AGO), prop("LastModified").lt(FAR_FUTURE))
+    ]
     answer = "refused (400)" if all(refused) else "accepted" if not any(refused) else "gt or lt refused"
     return answer, "not used: windows are closed with ge / le and the next tick"
 
 
 async def _returns_count(billit: BillitClient) -> tuple[str, str]:
     page = await billit.list_page(ODataQuery(top=1, inline_count=True))
-    return (f"Count = {page.count}" if page.count is not None else "ignored (no Count)",
-            "not used: a quiet run compares the probe page's versions")
+    return (
+        f"Count = {page.count}" if page.count is not None else "ignored (no Count)",
+        "not used: a quiet run compares the probe page's versions",
+    )
 
 
 async def _fraction_digits(billit: BillitClient) -> tuple[str, str]:
@@ -105,8 +108,10 @@ async def _fraction_digits(billit: BillitClient) -> tuple[str, str]:
     digits = [len(str(item.get("LastModified", "")).partition(".")[2]) for item in page.items]
     if not digits:
         return "could not tell: no orders", "cursors use Billit's own text, any precision"
-    return (f"up to {max(digits)} fraction digits (newest {page.items[0].get('LastModified')})",
-            "cursors use Billit's own text, so `eq` matches to the tick")
+    return (
+        f"up to {max(digits)} fraction digits (newest {page.items[0].get('LastModified')})",
+        "cursors use Billit's own text, so `eq` matches to the tick",
+    )
 
 
 async def _next_link_host(billit: BillitClient) -> tuple[str, str]:
@@ -114,8 +119,10 @@ async def _next_link_host(billit: BillitClient) -> tuple[str, str]:
     if not page.next_link:
         return "could not tell: no NextPageLink (fewer than a page of orders?)", "keyset paging never follows it"
     host, ours = urlsplit(page.next_link).netloc, urlsplit(billit.settings.base_url).netloc
-    return (f"{host}" + ("" if host == ours else f" (not {ours})"),
-            "only its /v1 path and query are followed (the deletions list)")
+    return (
+        f"{host}" + ("" if host == ours else f" (not {ours})"),
+        "only its /v1 path and query are followed (the deletions list)",
+    )
 
 
 async def _deleted_honours_filter(billit: BillitClient) -> tuple[str, str]:
@@ -138,15 +145,21 @@ async def _deleted_last_modified(billit: BillitClient, *, engine: sa.Engine | No
         return "could not tell: needs the warehouse (--warehouse-url)", consequence
     same = later = 0
     async for page in billit.iter_order_pages(ODataQuery(orderby=(("OrderID", "asc"),)), path=DELETED_ORDERS_PATH):
-        listed = {item["OrderID"]: str(item.get("LastModified")) for item in page
-                  if isinstance(item.get("OrderID"), int)}
+        listed = {
+            item["OrderID"]: str(item.get("LastModified")) for item in page if isinstance(item.get("OrderID"), int)
+        }
         stored = stored_versions(engine, list(listed), include_deleted=True)
         same += sum(1 for order_id, version in stored.items() if listed[order_id] == version)
         later += sum(1 for order_id, version in stored.items() if listed[order_id] != version)
     if not same + later:
         return "could not tell: the warehouse holds none of the deleted orders", consequence
     if same:  # a deletion time can never equal the version we loaded before it
-        return (f"the order's last change ({same} of {same + later} deleted orders we hold carry the version we "
-                "loaded)", consequence)
-    return (f"later than the version we loaded for all {later} deleted orders we hold: probably the deletion time "
-            "(or each was changed again before its deletion)", consequence)
+        return (
+            f"the order's last change ({same} of {same + later} deleted orders we hold carry the version we loaded)",
+            consequence,
+        )
+    return (
+        f"later than the version we loaded for all {later} deleted orders we hold: probably the deletion time "
+        "(or each was changed again before its deletion)",
+        consequence,
+    )

@@ -40,8 +40,9 @@ def check_window(*, since: datetime | None, until: datetime | None, lookback_min
 class VatReturnSettings(BaseSettings):
     """How the company's VAT return is made, where the invoices cannot say."""
 
-    model_config = SettingsConfigDict(env_prefix="BILLIT_VAT_", env_file=".env", env_file_encoding="utf-8",
-                                      extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="BILLIT_VAT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
 
     # The company imports under a deferral licence (ET 14.000): imports (Cost code 70) go to 87, 57 and 59.
     # Read when orders are loaded; replay the landing after changing it.

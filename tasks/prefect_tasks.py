@@ -27,8 +27,20 @@ from tasks.runtime import billit_api_slots, warehouse_engine
 logger = logging.getLogger("billit_pipelines.sync")
 
 SUMMARY_COLUMNS = (
-    "stream", "mode", "status", "requests", "pages", "orders_listed", "orders_new", "orders_changed",
-    "orders_unchanged", "orders_deleted", "lines_loaded", "quarantined", "watermark_before", "watermark_after",
+    "stream",
+    "mode",
+    "status",
+    "requests",
+    "pages",
+    "orders_listed",
+    "orders_new",
+    "orders_changed",
+    "orders_unchanged",
+    "orders_deleted",
+    "lines_loaded",
+    "quarantined",
+    "watermark_before",
+    "watermark_after",
     "duration_s",
 )
 
@@ -55,13 +67,24 @@ def prepare_warehouse(warehouse_url: str | None = None) -> list[str]:
 
 @task(name="extract-and-load", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_retry_on_transient)
 def extract_and_load(
-    stream_name: str, since: datetime | None = None, until: datetime | None = None, lookback_minutes: float = 15,
-    landing_dir: str | None = "landing", warehouse_url: str | None = None,
+    stream_name: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    lookback_minutes: float = 15,
+    landing_dir: str | None = "landing",
+    warehouse_url: str | None = None,
 ) -> dict[str, Any]:
     """List changed orders, fetch them in full, land them as Parquet and load them with the watermark."""
     with billit_api_slots():
-        return run_stream(stream_name, since=since, until=until, lookback_minutes=lookback_minutes,
-                          landing_dir=landing_dir, warehouse_url=warehouse_url, flow_run_id=flow_run.id)
+        return run_stream(
+            stream_name,
+            since=since,
+            until=until,
+            lookback_minutes=lookback_minutes,
+            landing_dir=landing_dir,
+            warehouse_url=warehouse_url,
+            flow_run_id=flow_run.id,
+        )
 
 
 @task(name="report-sync")
@@ -73,14 +96,14 @@ def report_sync(summaries: list[dict[str, Any]]) -> None:
             "%(stream)s %(mode)s %(status)s: %(requests)s requests, %(pages)s pages, %(orders_new)s new, "
             "%(orders_changed)s changed, %(orders_unchanged)s unchanged, %(orders_deleted)s deleted, "
             "%(lines_loaded)s lines, %(quarantined)s quarantined, watermark %(watermark_before)s -> "
-            "%(watermark_after)s in %(duration_s)ss", row,
+            "%(watermark_after)s in %(duration_s)ss",
+            row,
         )
     create_table_artifact(key="billit-sync-summary", table=rows, description="Billit -> warehouse sync runs")
 
 
 def _cell(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
-
 
 
 @task(name="take-in-outbound-source")
@@ -96,7 +119,10 @@ def take_in_outbound_source(source: str, dry_run: bool = False) -> dict[str, Any
 
 @task(name="push-outbound-invoices")
 def push_outbound_invoices(
-    limit: int | None = None, send: bool = False, transport: str = "Peppol", dry_run: bool = False,
+    limit: int | None = None,
+    send: bool = False,
+    transport: str = "Peppol",
+    dry_run: bool = False,
     taken: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Create (and optionally send) the pending outbound_invoices rows in Billit, exactly once."""
@@ -109,18 +135,31 @@ def report_push(summary: dict[str, Any]) -> None:
     """Log the push counts and publish them, and the rows that need a person, as Prefect artifacts."""
     logger.info(
         "push%s: %s considered, %s created, %s already existed, %s sent, %s rejected %s, %s failed",
-        " (dry run)" if summary["dry_run"] else "", summary["considered"], summary["created"],
-        summary["already_existed"], summary["sent"], summary["rejected"], summary["rejected_by_reason"],
+        " (dry run)" if summary["dry_run"] else "",
+        summary["considered"],
+        summary["created"],
+        summary["already_existed"],
+        summary["sent"],
+        summary["rejected"],
+        summary["rejected_by_reason"],
         summary["failed"],
     )
-    rows = [{"outcome": key, "rows": value} for key, value in summary.items()
-            if key in ("considered", "created", "already_existed", "sent", "rejected", "failed")]
-    rows += [{"outcome": f"rejected: {reason}", "rows": count}
-             for reason, count in summary["rejected_by_reason"].items()]
-    rows += [{"outcome": f"not sent: {reason}", "rows": count}
-             for reason, count in summary["not_sent_by_reason"].items()]
+    rows = [
+        {"outcome": key, "rows": value}
+        for key, value in summary.items()
+        if key in ("considered", "created", "already_existed", "sent", "rejected", "failed")
+    ]
+    rows += [
+        {"outcome": f"rejected: {reason}", "rows": count} for reason, count in summary["rejected_by_reason"].items()
+    ]
+    rows += [
+        {"outcome": f"not sent: {reason}", "rows": count} for reason, count in summary["not_sent_by_reason"].items()
+    ]
     if taken := summary.get("source"):
         rows += [{"outcome": f"source: {key.replace('_', ' ')}", "rows": taken[key]} for key in SOURCE_COUNTS]
     create_table_artifact(key="billit-push-summary", table=rows, description="warehouse -> Billit push")
-    create_markdown_artifact(key="billit-push-problems", markdown=problems_markdown(summary),
-                             description="rows rejected, failed or changed after create in this push")
+    create_markdown_artifact(
+        key="billit-push-problems",
+        markdown=problems_markdown(summary),
+        description="rows rejected, failed or changed after create in this push",
+    )

@@ -41,8 +41,7 @@ BILLIT_API_LIMIT = "billit-api"
 class RuntimeSettings(BaseSettings):
     """How the pipeline finds what is not Billit's or the warehouse's own setting."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                                      env_ignore_empty=True)
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     # On a Prefect server, the Secret block holding the API key when BILLIT_API_KEY is not set.
     api_key_block: str = Field(default=API_KEY_BLOCK, validation_alias="BILLIT_API_KEY_BLOCK")
@@ -118,8 +117,9 @@ def billit_settings(**overrides: Any) -> BillitSettings:
         try:
             return load_settings(**overrides, api_key=secret.get())  # type: ignore[union-attr]  # sync context
         except SettingsError as bad:
-            raise SettingsError(str(bad).replace(
-                "BILLIT_API_KEY", f"the API key in the Prefect Secret block {runtime.api_key_block!r}")) from None
+            raise SettingsError(
+                str(bad).replace("BILLIT_API_KEY", f"the API key in the Prefect Secret block {runtime.api_key_block!r}")
+            ) from None
 
 
 def _prefect_server_configured(runtime: RuntimeSettings) -> bool:

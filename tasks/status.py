@@ -15,32 +15,64 @@ def warehouse_status(engine: sa.Engine, *, last_runs: int = 10) -> dict[str, lis
     state, runs, quarantine = tables["sync_state"], tables["sync_runs"], tables["quarantine"]
     pending = tables["pending_orders"]
     with engine.connect() as connection:
-        watermarks = connection.execute(
-            sa.select(state.c.stream, state.c.watermark_raw.label("last_modified"),
-                      state.c.watermark_order_id.label("order_id"), state.c.updated_at.label("updated (UTC)"))
-            .order_by(state.c.stream)
-        ).mappings().all()
-        recent = connection.execute(
-            sa.select(runs.c.stream, runs.c.status, runs.c.started_at.label("started (UTC)"),
-                      runs.c.requests, runs.c.orders_new.label("new"), runs.c.orders_changed.label("changed"),
-                      runs.c.orders_deleted.label("deleted"), runs.c.lines_loaded.label("lines"),
-                      runs.c.quarantined, runs.c.orders_pending.label("pending"), runs.c.error)
-            .order_by(runs.c.started_at.desc()).limit(last_runs)
-        ).mappings().all()
-        waiting = connection.execute(
-            sa.select(pending.c.stream, sa.func.count().label("orders"),
-                      sa.func.min(pending.c.first_seen_at).label("oldest (UTC)"),
-                      sa.func.max(pending.c.attempts).label("most attempts"),
-                      sa.func.min(pending.c.reason).label("a reason"))
-            .group_by(pending.c.stream).order_by(pending.c.stream)
-        ).mappings().all()
-        open_quarantine = connection.execute(
-            sa.select(quarantine.c.stream, quarantine.c.entity, quarantine.c.reason,
-                      sa.func.count().label("rows"))
-            .where(quarantine.c.resolved_at.is_(None))
-            .group_by(quarantine.c.stream, quarantine.c.entity, quarantine.c.reason)
-            .order_by(sa.func.count().desc())
-        ).mappings().all()
+        watermarks = (
+            connection.execute(
+                sa.select(
+                    state.c.stream,
+                    state.c.watermark_raw.label("last_modified"),
+                    state.c.watermark_order_id.label("order_id"),
+                    state.c.updated_at.label("updated (UTC)"),
+                ).order_by(state.c.stream)
+            )
+            .mappings()
+            .all()
+        )
+        recent = (
+            connection.execute(
+                sa.select(
+                    runs.c.stream,
+                    runs.c.status,
+                    runs.c.started_at.label("started (UTC)"),
+                    runs.c.requests,
+                    runs.c.orders_new.label("new"),
+                    runs.c.orders_changed.label("changed"),
+                    runs.c.orders_deleted.label("deleted"),
+                    runs.c.lines_loaded.label("lines"),
+                    runs.c.quarantined,
+                    runs.c.orders_pending.label("pending"),
+                    runs.c.error,
+                )
+                .order_by(runs.c.started_at.desc())
+                .limit(last_runs)
+            )
+            .mappings()
+            .all()
+        )
+        waiting = (
+            connection.execute(
+                sa.select(
+                    pending.c.stream,
+                    sa.func.count().label("orders"),
+                    sa.func.min(pending.c.first_seen_at).label("oldest (UTC)"),
+                    sa.func.max(pending.c.attempts).label("most attempts"),
+                    sa.func.min(pending.c.reason).label("a reason"),
+                )
+                .group_by(pending.c.stream)
+                .order_by(pending.c.stream)
+            )
+            .mappings()
+            .all()
+        )
+        open_quarantine = (
+            connection.execute(
+                sa.select(quarantine.c.stream, quarantine.c.entity, quarantine.c.reason, sa.func.count().label("rows"))
+                .where(quarantine.c.resolved_at.is_(None))
+                .group_by(quarantine.c.stream, quarantine.c.entity, quarantine.c.reason)
+                .order_by(sa.func.count().desc())
+            )
+            .mappings()
+            .all()
+        )
     runs_rows = [dict(row) for row in recent]
     if not any(row["error"] for row in runs_rows):
         for row in runs_rows:
@@ -60,8 +92,13 @@ def pushed_invoices(engine: sa.Engine) -> list[tuple[Any, ...]]:
     tables = reflect_tables(engine)
     pushed, invoices = tables["outbound_invoices"], tables["invoices"]
     query = (
-        sa.select(pushed.c.external_id, pushed.c.status, pushed.c.billit_order_id, invoices.c.delivery_status,
-                  pushed.c.last_error_code)
+        sa.select(
+            pushed.c.external_id,
+            pushed.c.status,
+            pushed.c.billit_order_id,
+            invoices.c.delivery_status,
+            pushed.c.last_error_code,
+        )
         .join(invoices, invoices.c.order_id == pushed.c.billit_order_id, isouter=True)
         .order_by(pushed.c.external_id)
     )

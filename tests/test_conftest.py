@@ -39,8 +39,21 @@ def test_the_postgres_fixture_reaches_the_database(postgres_url: str) -> None:
 def test_an_unreachable_postgres_errors_under_ci_1_or_yes_and_is_skipped_without_ci(ci: str, outcome: str) -> None:
     env = {**os.environ, "CI": ci, "BILLIT_TEST_POSTGRES_URL": UNREACHABLE, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-         f"{Path(__file__).relative_to(ROOT)}::test_the_postgres_fixture_reaches_the_database"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            f"{Path(__file__).relative_to(ROOT)}::test_the_postgres_fixture_reaches_the_database",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert outcome in result.stdout, result.stdout[-2000:]

@@ -67,10 +67,19 @@ ORDERS_PATH = "/v1/orders"
 DELETED_ORDERS_PATH = "/v1/orders/deleted"
 
 #: docs/reference/billit-api.md#patch: anything else cannot change after creation.
-PATCHABLE_PROPERTIES = frozenset({
-    "Paid", "PaidDate", "IsSent", "ApprovalStatus", "AccountCode", "InternalInfo", "Invoiced",
-    "AccountantVerificationNeeded", "PaymentMethod",
-})
+PATCHABLE_PROPERTIES = frozenset(
+    {
+        "Paid",
+        "PaidDate",
+        "IsSent",
+        "ApprovalStatus",
+        "AccountCode",
+        "InternalInfo",
+        "Invoiced",
+        "AccountantVerificationNeeded",
+        "PaymentMethod",
+    }
+)
 
 # httpx errors raised before a single byte of the request could have reached Billit.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -149,7 +158,11 @@ class BillitClient:
     # ---- orders -------------------------------------------------------------------------------------
 
     async def iter_order_pages_by_key(
-        self, base_filter: Expr | None, *, page_size: int = PAGE_SIZE, stats: PagingStats | None = None,
+        self,
+        base_filter: Expr | None,
+        *,
+        page_size: int = PAGE_SIZE,
+        stats: PagingStats | None = None,
         path: str = ORDERS_PATH,
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Each order matching `base_filter` once, page by page, ordered by (LastModified, OrderID): the listing
@@ -160,8 +173,12 @@ class BillitClient:
             yield page
 
     async def iter_order_pages(
-        self, query: ODataQuery | None = None, *, page_size: int | None = None,
-        stats: PagingStats | None = None, path: str = ORDERS_PATH,
+        self,
+        query: ODataQuery | None = None,
+        *,
+        page_size: int | None = None,
+        stats: PagingStats | None = None,
+        path: str = ORDERS_PATH,
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Each page of a listing by position; an OrderID seen earlier in this listing is dropped.
 
@@ -212,7 +229,10 @@ class BillitClient:
             # send the spelling of the page dedicated to the feature.
             headers["Idempotency-Key"] = idempotency_key
         response = await self._request(
-            "POST", ORDERS_PATH, content=encode_json(dict(order)), headers=headers,
+            "POST",
+            ORDERS_PATH,
+            content=encode_json(dict(order)),
+            headers=headers,
             repeat=Repeat.ALWAYS if idempotency_key is not None else Repeat.IF_UNSENT,
         )
         return self._read(response, parse_order_id)
@@ -230,8 +250,12 @@ class BillitClient:
         if strict_transport:
             headers["StrictTransportType"] = "true"
         await self._request(
-            "POST", f"{ORDERS_PATH}/commands/send", content=encode_json(body), headers=headers,
-            repeat=Repeat.IF_UNSENT, names_id=True,
+            "POST",
+            f"{ORDERS_PATH}/commands/send",
+            content=encode_json(body),
+            headers=headers,
+            repeat=Repeat.IF_UNSENT,
+            names_id=True,
         )
 
     async def patch_order(self, order_id: int, changes: Mapping[str, Any]) -> None:
@@ -240,8 +264,12 @@ class BillitClient:
         if refused:
             raise ValueError(f"Billit cannot patch {sorted(refused)}; patchable: {sorted(PATCHABLE_PROPERTIES)}")
         await self._request(
-            "PATCH", f"{ORDERS_PATH}/{int(order_id)}", content=encode_json(dict(changes)),
-            headers={"Content-Type": "application/json"}, repeat=Repeat.ALWAYS, names_id=True,
+            "PATCH",
+            f"{ORDERS_PATH}/{int(order_id)}",
+            content=encode_json(dict(changes)),
+            headers={"Content-Type": "application/json"},
+            repeat=Repeat.ALWAYS,
+            names_id=True,
         )
 
     # ---- other resources ----------------------------------------------------------------------------
@@ -256,14 +284,17 @@ class BillitClient:
 
     async def get_file(self, file_id: str) -> BillitFile:
         """One file (PDF, UBL, IMR) with its content decoded from base64."""
-        response = await self._request("GET", f"/v1/files/{quote(file_id, safe='')}", repeat=Repeat.ALWAYS,
-                                       names_id=True)
+        response = await self._request(
+            "GET", f"/v1/files/{quote(file_id, safe='')}", repeat=Repeat.ALWAYS, names_id=True
+        )
         body = self._read(response, _as_is)
         if not isinstance(body, dict) or "FileContent" not in body:
             raise BillitProtocolError(f"expected a file object for {file_id}")
         return BillitFile(
-            file_id=str(body.get("FileID", file_id)), file_name=str(body.get("FileName", "")),
-            mime_type=str(body.get("MimeType", "")), content=base64.b64decode(body["FileContent"]),
+            file_id=str(body.get("FileID", file_id)),
+            file_name=str(body.get("FileName", "")),
+            mime_type=str(body.get("MimeType", "")),
+            content=base64.b64decode(body["FileContent"]),
         )
 
     async def account_information(self) -> dict[str, Any]:
@@ -275,8 +306,15 @@ class BillitClient:
     # ---- the request loop ---------------------------------------------------------------------------
 
     async def _request(
-        self, method: str, path: str, *, params: Mapping[str, str] | None = None, content: bytes | None = None,
-        headers: Mapping[str, str] | None = None, repeat: Repeat, names_id: bool = False,
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        repeat: Repeat,
+        names_id: bool = False,
     ) -> httpx.Response:
         attempt = 0
         while True:
@@ -289,7 +327,9 @@ class BillitClient:
                 except (httpx.TransportError, httpx.DecodingError) as exc:  # a garbled compressed body counts too
                     error = BillitTransportError(
                         self._redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__),
-                        method=method, url=_display_url(path, params), maybe_processed=not isinstance(exc, _NEVER_SENT),
+                        method=method,
+                        url=_display_url(path, params),
+                        maybe_processed=not isinstance(exc, _NEVER_SENT),
                     )
                 else:
                     if response.status_code < 300:
@@ -300,8 +340,15 @@ class BillitClient:
                 raise error
             attempt += 1
             self.retries += 1
-            logger.warning("Billit %s %s failed (%s); retry %d/%d in %.2fs", method, path, _short(error),
-                           attempt, self.settings.max_retries, delay)
+            logger.warning(
+                "Billit %s %s failed (%s); retry %d/%d in %.2fs",
+                method,
+                path,
+                _short(error),
+                attempt,
+                self.settings.max_retries,
+                delay,
+            )
             if isinstance(error, BillitRateLimitedError):
                 self._resume_at = max(self._resume_at, time.monotonic() + delay)
             else:

@@ -66,7 +66,12 @@ class BillitHTTPError(BillitError):
     """Billit answered with a non-2xx status."""
 
     def __init__(
-        self, *, method: str, url: str, status: int, details: tuple[BillitErrorDetail, ...] = (),
+        self,
+        *,
+        method: str,
+        url: str,
+        status: int,
+        details: tuple[BillitErrorDetail, ...] = (),
         hint: str | None = None,
     ) -> None:
         summary = "; ".join(str(detail) for detail in details) or "no error details"

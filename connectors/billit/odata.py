@@ -21,13 +21,38 @@ from decimal import Decimal
 from enum import Enum
 from typing import Literal
 
-FILTERABLE_PROPERTIES: frozenset[str] = frozenset({
-    "OrderID", "CounterParty/PartyID", "CompanyID", "OrderDirection", "OrderType", "OrderDate", "OrderNumber",
-    "ExpiryDate", "ExportedToConnector", "AccountantVerificationNeeded", "TotalExcl", "TotalVAT", "TotalIncl",
-    "FXRateToForeign", "Paid", "OrderStatus", "ExternalProviderID", "Currency", "PaymentReference",
-    "LastModified", "Created", "ApprovalStatus", "PaidDate", "PaymentMethod", "Reference", "RemindersSent",
-    "ExternalProvider", "IsSent",
-})
+FILTERABLE_PROPERTIES: frozenset[str] = frozenset(
+    {
+        "OrderID",
+        "CounterParty/PartyID",
+        "CompanyID",
+        "OrderDirection",
+        "OrderType",
+        "OrderDate",
+        "OrderNumber",
+        "ExpiryDate",
+        "ExportedToConnector",
+        "AccountantVerificationNeeded",
+        "TotalExcl",
+        "TotalVAT",
+        "TotalIncl",
+        "FXRateToForeign",
+        "Paid",
+        "OrderStatus",
+        "ExternalProviderID",
+        "Currency",
+        "PaymentReference",
+        "LastModified",
+        "Created",
+        "ApprovalStatus",
+        "PaidDate",
+        "PaymentMethod",
+        "Reference",
+        "RemindersSent",
+        "ExternalProvider",
+        "IsSent",
+    }
+)
 
 #: Billit's page size for OData lists; `$top` cannot exceed it without server paging kicking in.
 PAGE_SIZE = 120
@@ -151,7 +176,8 @@ class _Junction(Expr):
 
     def render(self) -> str:
         return f" {self.operator} ".join(
-            f"({operand.render()})" if isinstance(operand, _Junction) and operand.operator != self.operator
+            f"({operand.render()})"
+            if isinstance(operand, _Junction) and operand.operator != self.operator
             else operand.render()
             for operand in self.operands
         )

@@ -86,8 +86,11 @@ def parse_page(body: Any) -> Page:
     next_link = body.get("NextPageLink") or None
     count = body.get("Count")
     readable = isinstance(count, int | str) and not isinstance(count, bool) and str(count).strip().isdigit()
-    return Page(items=body["Items"], next_link=next_link if isinstance(next_link, str) else None,
-                count=int(str(count)) if readable else None)
+    return Page(
+        items=body["Items"],
+        next_link=next_link if isinstance(next_link, str) else None,
+        count=int(str(count)) if readable else None,
+    )
 
 
 # ---- by key: how the pipeline lists orders ------------------------------------------------------------
@@ -155,12 +158,16 @@ class KeysetPaginator:
         self._page = None
         if self._tie is None:
             since = prop("LastModified").ge(self._since) if self._since else None
-            query = ODataQuery(filter=all_of(c for c in (self.base_filter, since) if c is not None),
-                               orderby=KEYSET_ORDER, top=self.page_size)
+            query = ODataQuery(
+                filter=all_of(c for c in (self.base_filter, since) if c is not None),
+                orderby=KEYSET_ORDER,
+                top=self.page_size,
+            )
         else:
             clauses = (self.base_filter, prop("LastModified").eq(self._tie), prop("OrderID").ge(self._after + 1))
-            query = ODataQuery(filter=all_of(c for c in clauses if c is not None), orderby=(("OrderID", "asc"),),
-                               top=self.page_size)
+            query = ODataQuery(
+                filter=all_of(c for c in clauses if c is not None), orderby=(("OrderID", "asc"),), top=self.page_size
+            )
         state = (tuple(sorted(query.params().items())), self._last)
         if state in self._sent:
             raise BillitPaginationError(f"loop detected in pagination: the same keyset request twice {query.params()}")
@@ -297,8 +304,12 @@ class LinkPaginator:
             top = remaining if top is None else min(top, remaining)
         self._sent_top = top
         params = ODataQuery(
-            filter=self.query.filter, orderby=self.query.orderby, top=top, skip=self._offset,
-            inline_count=self.query.inline_count, extra=self.query.extra,
+            filter=self.query.filter,
+            orderby=self.query.orderby,
+            top=top,
+            skip=self._offset,
+            inline_count=self.query.inline_count,
+            extra=self.query.extra,
         ).params()
         return PageRequest(path=self.path, params=params)
 

@@ -48,8 +48,16 @@ def _secret_forms(settings: BillitSettings) -> re.Pattern[str] | None:
         value = secret.get_secret_value() if secret is not None else ""
         if value:
             escaped = json.dumps(value)[1:-1]
-            forms |= {value, repr(value.encode())[2:-1], escaped, escaped.replace("/", "\\/"),
-                      html.escape(value), html.escape(value, quote=False), quote(value, safe=""), quote_plus(value)}
+            forms |= {
+                value,
+                repr(value.encode())[2:-1],
+                escaped,
+                escaped.replace("/", "\\/"),
+                html.escape(value),
+                html.escape(value, quote=False),
+                quote(value, safe=""),
+                quote_plus(value),
+            }
     if not forms:
         return None
     return re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True))), re.IGNORECASE)

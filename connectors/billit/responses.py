@@ -27,17 +27,16 @@ from connectors.billit.errors import (
 from connectors.billit.wire import parse_error_details
 
 
-def http_error(
-    response: httpx.Response, method: str, names_id: bool, redact: Callable[[str], str]
-) -> BillitHTTPError:
+def http_error(response: httpx.Response, method: str, names_id: bool, redact: Callable[[str], str]) -> BillitHTTPError:
     """The error for a non-2xx `response`; `names_id` when the request named an order, file or party id."""
     status = response.status_code
     url = response.request.url.raw_path.decode("ascii", "replace")
     # Redacted before parsing (a key cut in two by the length limit) and after (a key escaped twice in the body).
     details = tuple(
         BillitErrorDetail(redact(detail.code), redact(detail.description) if detail.description else None)
-        for detail in parse_error_details(redact(response.text), response.headers.get("Content-Type"),
-                                          not_an_api_hint=status < 500)
+        for detail in parse_error_details(
+            redact(response.text), response.headers.get("Content-Type"), not_an_api_hint=status < 500
+        )
     )
     fields: dict[str, Any] = {"method": method, "url": url, "status": status, "details": details}
     if status == 429:

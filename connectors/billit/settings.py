@@ -33,7 +33,10 @@ class BillitSettings(BaseSettings):
     """How to reach Billit and how hard to push it."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
         hide_input_in_errors=True,  # a ValidationError printed as is must not show a credential either
     )
 
@@ -80,8 +83,13 @@ class BillitSettings(BaseSettings):
             _ = parts.port  # ValueError unless a number in 0-65535
         except ValueError:
             parts = None
-        if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
-                or not _HEADER_VALUE.fullmatch(value) or " " in value):
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or not _HEADER_VALUE.fullmatch(value)
+            or " " in value
+        ):
             raise ValueError("must be an http:// or https:// URL such as https://api.billit.be")
         if parts.path.rstrip("/").lower().endswith("/v1"):
             raise ValueError("must be the API root without /v1, e.g. https://api.billit.be")

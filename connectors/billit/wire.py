@@ -107,10 +107,12 @@ def parse_error_details(
             fields = {str(key).lower(): value for key, value in entry.items()}
             code = fields.get("code") or "UnknownError"
             description = fields.get("description") or fields.get("message")
-            details.append(BillitErrorDetail(
-                one_line(str(code), DESCRIPTION_CHARS),
-                one_line(str(description), DESCRIPTION_CHARS) if description else None,
-            ))
+            details.append(
+                BillitErrorDetail(
+                    one_line(str(code), DESCRIPTION_CHARS),
+                    one_line(str(description), DESCRIPTION_CHARS) if description else None,
+                )
+            )
         else:
             details.append(BillitErrorDetail("UnknownError", one_line(str(entry), DESCRIPTION_CHARS)))
     return tuple(details)

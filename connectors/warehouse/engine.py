@@ -53,19 +53,21 @@ URL_FORMS = "sqlite:///path/to/warehouse.sqlite or postgresql+psycopg://user:pas
 POSTGRESQL_CONNECT_TIMEOUT_S = 10
 # psycopg repeats the host and port the URL already shows: 'connection failed: connection to server at "h", port 1
 # failed: Connection refused'; the server adds a severity: 'FATAL:  database "x" does not exist'.
-_PSYCOPG_PREFIX = re.compile(r'^(connection failed: )?(connection to server at "[^"]*"(, port \d+)? failed: )?'
-                             r"(FATAL: +)?")
+_PSYCOPG_PREFIX = re.compile(
+    r'^(connection failed: )?(connection to server at "[^"]*"(, port \d+)? failed: )?'
+    r"(FATAL: +)?"
+)
 
 
 class WarehouseSettings(BaseSettings):
     """Where the warehouse is: ``WAREHOUSE_URL``, from the environment or ``.env`` (an empty value counts as unset),
     like the ``BILLIT_*`` settings; every knob is listed in ``.env.example``."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                                      env_ignore_empty=True)
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
-    url: str = Field(default=DEFAULT_WAREHOUSE_URL, validation_alias=WAREHOUSE_URL_ENV,
-                     description=f"SQLAlchemy URL: {URL_FORMS}.")
+    url: str = Field(
+        default=DEFAULT_WAREHOUSE_URL, validation_alias=WAREHOUSE_URL_ENV, description=f"SQLAlchemy URL: {URL_FORMS}."
+    )
 
 
 class WarehouseError(ValueError):
@@ -95,20 +97,23 @@ def create_warehouse_engine(url: str | None = None, *, schema: str | None = None
             raise WarehouseError("schema= is PostgreSQL-only; use a separate SQLite file instead")
         # The connect hook below drives the standard library's sqlite3 module (pysqlite).
         if parsed.get_driver_name() != "pysqlite":
-            raise WarehouseError(f"{WAREHOUSE_URL_ENV} {shown}: use sqlite:///path (the built-in driver), "
-                                 f"not {parsed.drivername}://")
+            raise WarehouseError(
+                f"{WAREHOUSE_URL_ENV} {shown}: use sqlite:///path (the built-in driver), not {parsed.drivername}://"
+            )
         engine = _sqlite_engine(parsed)
     elif backend == "postgresql":
         # The bulk loader uses psycopg 3's COPY API; a bare postgresql:// would pick psycopg2.
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         elif parsed.get_driver_name() != "psycopg":
-            raise WarehouseError(f"{WAREHOUSE_URL_ENV} {shown}: use postgresql+psycopg:// (psycopg 3), "
-                                 f"not {parsed.drivername}://")
+            raise WarehouseError(
+                f"{WAREHOUSE_URL_ENV} {shown}: use postgresql+psycopg:// (psycopg 3), not {parsed.drivername}://"
+            )
         engine = _postgresql_engine(parsed, schema)
     else:
-        raise WarehouseError(f"{WAREHOUSE_URL_ENV} {shown} names an unsupported database {backend!r}: "
-                             f"expected {URL_FORMS}")
+        raise WarehouseError(
+            f"{WAREHOUSE_URL_ENV} {shown} names an unsupported database {backend!r}: expected {URL_FORMS}"
+        )
     log.info(
         "warehouse engine for %s%s",
         parsed.render_as_string(hide_password=True),
@@ -139,13 +144,18 @@ def check_warehouse(engine: sa.Engine, *, writable: bool = True) -> None:
         else:
             with engine.connect() as connection:
                 if connection.exec_driver_sql("show transaction_read_only").scalar() == "on":
-                    raise WarehouseError(f"the warehouse at {_shown(engine.url)} only allows reading (a replica, or "
-                                         "default_transaction_read_only): point WAREHOUSE_URL at the primary")
+                    raise WarehouseError(
+                        f"the warehouse at {_shown(engine.url)} only allows reading (a replica, or "
+                        "default_transaction_read_only): point WAREHOUSE_URL at the primary"
+                    )
                 may_insert = connection.exec_driver_sql(
-                    "select coalesce(has_table_privilege(to_regclass('invoices'), 'INSERT'), true)").scalar()
+                    "select coalesce(has_table_privilege(to_regclass('invoices'), 'INSERT'), true)"
+                ).scalar()
                 if not may_insert:
-                    raise WarehouseError(f"the role of {_shown(engine.url)} may not write the warehouse tables "
-                                         "(INSERT on invoices): use a role that can, in WAREHOUSE_URL")
+                    raise WarehouseError(
+                        f"the role of {_shown(engine.url)} may not write the warehouse tables "
+                        "(INSERT on invoices): use a role that can, in WAREHOUSE_URL"
+                    )
     except sa.exc.DBAPIError as exc:
         raise WarehouseError(_unusable(engine.url, exc)) from None
 
@@ -163,16 +173,22 @@ def _unusable(url: sa.URL, exc: sa.exc.DBAPIError) -> str:
     if url.get_backend_name() == "sqlite":
         database = (url.database or ":memory:").removeprefix("file:")
         if "readonly" in reason:
-            return (f"the warehouse file {database} is read-only: {reason} (make it and its directory writable, "
-                    f"or point {WAREHOUSE_URL_ENV} at another file)")
-        return (f"cannot open the warehouse file {database}: {reason} (its directory must exist and be writable; "
-                f"check {WAREHOUSE_URL_ENV})")
+            return (
+                f"the warehouse file {database} is read-only: {reason} (make it and its directory writable, "
+                f"or point {WAREHOUSE_URL_ENV} at another file)"
+            )
+        return (
+            f"cannot open the warehouse file {database}: {reason} (its directory must exist and be writable; "
+            f"check {WAREHOUSE_URL_ENV})"
+        )
     reason = _PSYCOPG_PREFIX.sub("", reason)
     if reason[1:2].islower():
         reason = reason[0].lower() + reason[1:]
     hint = "is PostgreSQL running? " if any(word in reason for word in ("refused", "timeout", "timed out")) else ""
-    return (f"cannot reach the warehouse at {url.render_as_string(hide_password=True)}: {reason} "
-            f"({hint}check {WAREHOUSE_URL_ENV})")
+    return (
+        f"cannot reach the warehouse at {url.render_as_string(hide_password=True)}: {reason} "
+        f"({hint}check {WAREHOUSE_URL_ENV})"
+    )
 
 
 def is_warehouse_engine(engine: sa.Engine) -> bool:
@@ -197,14 +213,18 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
     database = url.database
     if not database or ":memory:" in database or url.query.get("mode") == "memory":
-        raise WarehouseError(f"an in-memory SQLite warehouse keeps nothing once the command ends: set "
-                             f"{WAREHOUSE_URL_ENV} to a file, e.g. sqlite:///data/warehouse.sqlite")
+        raise WarehouseError(
+            f"an in-memory SQLite warehouse keeps nothing once the command ends: set "
+            f"{WAREHOUSE_URL_ENV} to a file, e.g. sqlite:///data/warehouse.sqlite"
+        )
     if database and database != ":memory:" and url.query.get("mode") != "memory" and not database.startswith("file:"):
         try:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise WarehouseError(f"cannot create the directory {Path(database).parent} of the warehouse file: "
-                                 f"{exc.strerror or exc} (check {WAREHOUSE_URL_ENV})") from None
+            raise WarehouseError(
+                f"cannot create the directory {Path(database).parent} of the warehouse file: "
+                f"{exc.strerror or exc} (check {WAREHOUSE_URL_ENV})"
+            ) from None
     engine = sa.create_engine(url)
     sa.event.listen(engine, "connect", _sqlite_connect)
     sa.event.listen(engine, "begin", _sqlite_begin)

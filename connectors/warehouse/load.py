@@ -132,7 +132,14 @@ def upsert_rows(
     getter = _key_getter(key)
     unique = list({getter(row): row for row in rows}.values())
     return _write(
-        connection, table, columns, unique, key=key, updates=updates, conflict="update", method=method,
+        connection,
+        table,
+        columns,
+        unique,
+        key=key,
+        updates=updates,
+        conflict="update",
+        method=method,
         unless_newer=unless_newer,
     )
 
@@ -236,8 +243,9 @@ def _write(
         return _copy_write(
             connection, table, columns, rows, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer
         )
-    statement = _insert_statement(dialect, table, key=key, updates=updates, conflict=conflict,
-                                  unless_newer=unless_newer)
+    statement = _insert_statement(
+        dialect, table, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer
+    )
     if dialect == "sqlite":
         return _sqlite_executemany(connection, table, statement, columns, rows)
     written = 0
@@ -273,6 +281,7 @@ def _sqlite_executemany(
         for index, process in convert:
             items[index] = process(items[index])
         return tuple(items)
+
     sql = str(compiled)
     written = 0
     for chunk in _chunks(rows, SQLITE_CHUNK_ROWS):
@@ -282,8 +291,13 @@ def _sqlite_executemany(
 
 
 def _on_conflict(
-    statement: postgresql.Insert | sqlite.Insert, table: sa.Table, *, key: Sequence[str], updates: list[str],
-    conflict: _Conflict, unless_newer: str | None,
+    statement: postgresql.Insert | sqlite.Insert,
+    table: sa.Table,
+    *,
+    key: Sequence[str],
+    updates: list[str],
+    conflict: _Conflict,
+    unless_newer: str | None,
 ) -> sa.Insert:
     """DO UPDATE of `updates` (keeping a stored row newer than the incoming one), or DO NOTHING."""
     if conflict == "update" and updates:
@@ -292,13 +306,20 @@ def _on_conflict(
             stored = table.c[unless_newer]
             keep_newer = sa.or_(stored.is_(None), stored <= statement.excluded[unless_newer])
         return statement.on_conflict_do_update(
-            index_elements=list(key), set_={name: statement.excluded[name] for name in updates}, where=keep_newer,
+            index_elements=list(key),
+            set_={name: statement.excluded[name] for name in updates},
+            where=keep_newer,
         )
     return statement.on_conflict_do_nothing(index_elements=list(key))
 
 
 def _insert_statement(
-    dialect: str, table: sa.Table, *, key: Sequence[str], updates: list[str], conflict: _Conflict,
+    dialect: str,
+    table: sa.Table,
+    *,
+    key: Sequence[str],
+    updates: list[str],
+    conflict: _Conflict,
     unless_newer: str | None = None,
 ) -> sa.Insert:
     if conflict == "fail":

@@ -82,8 +82,14 @@ def parse_datetime_literal(token: Token, *, offset_allowed: bool) -> datetime:
     digits = (fraction or "").ljust(7, "0")
     try:
         value = datetime(  # noqa: DTZ001 - Billit's DateTime is naive Brussels local time
-        # (docs/reference/billit-api.md#timestamps)
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), int(digits[:6])
+            # (docs/reference/billit-api.md#timestamps)
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int(digits[:6]),
         )
     except ValueError as exc:
         raise ODataError(f"Unrecognized 'Edm.DateTime' literal '{token.text}': {exc}.") from None

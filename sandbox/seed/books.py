@@ -62,7 +62,6 @@ def generate_orders(
             gc.enable()
 
 
-
 def _generate(seed: int, orders: int, company_id: int, start: datetime, sizes: tuple[int, ...]) -> list[Order]:
     rng = random.Random(seed)
     company_index, own = OWN_BY_ID[company_id]
@@ -125,5 +124,3 @@ def _apply_ties(
         for i in rng.sample(candidates, size):
             taken.add(i)
             orders[i]["LastModified"] = moment
-
-

@@ -256,9 +256,7 @@ def _payment_response(state: SeedState, trail: _Trail, paid_at: datetime, is_cre
             trail.happened(moment)
 
 
-def _reminders(
-    state: SeedState, order: Order, trail: _Trail, paid_at: datetime | None, is_credit_note: bool
-) -> int:
+def _reminders(state: SeedState, order: Order, trail: _Trail, paid_at: datetime | None, is_credit_note: bool) -> int:
     """How many payment reminders went out (a fortnight apart, from a week after the expiry date)."""
     rng, start = state.rng, state.start
     if trail.sent_at is None or is_credit_note or trail.refused:
@@ -287,6 +285,7 @@ def _add_response(state: SeedState, trail: _Trail, code: str, moment: datetime, 
     # Keep Billit's key order: DocumentDeliveryInfo sits between the date and the flags.
     for key in ("IsDocumentDelivered", "DocumentDeliveryStatus"):
         details[key] = details.pop(key)
+
 
 def cost_events(state: SeedState, order: Order, cp: Counterparty, created: datetime) -> datetime:
     rng, start = state.rng, state.start
@@ -325,4 +324,3 @@ def cost_events(state: SeedState, order: Order, cp: Counterparty, created: datet
     order["CurrentDocumentDeliveryDetails"] = {"IsDocumentDelivered": False}
     order["Messages"] = []
     return last
-

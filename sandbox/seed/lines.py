@@ -146,4 +146,3 @@ def finish_lines(state: SeedState, lines: list[dict[str, Any]]) -> list[dict[str
         ordered.setdefault("InclLeading", False)
         out.append(ordered)
     return out
-

@@ -59,8 +59,6 @@ IMR_SERVICE_DETAILS: list[dict[str, Any]] = [
 ]
 
 
-
-
 def _id_valid(participant_id: str) -> bool:
     scheme, value = participant_id.split(":", 1)
     if scheme == "0208":

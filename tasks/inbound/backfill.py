@@ -20,8 +20,10 @@ def submit_slices(deployment: str, windows: list[tuple[datetime, datetime]], str
     """One flow run of `deployment` per window, scheduled now; workers pick them up in parallel."""
     return [
         run_deployment(  # type: ignore[union-attr]  # called from sync code: returns the FlowRun itself
-            deployment, parameters={"since": since, "until": until, "streams": streams},
-            flow_run_name=f"backfill {since:%Y-%m-%d %H:%M} -> {until:%Y-%m-%d %H:%M}", timeout=0,
+            deployment,
+            parameters={"since": since, "until": until, "streams": streams},
+            flow_run_name=f"backfill {since:%Y-%m-%d %H:%M} -> {until:%Y-%m-%d %H:%M}",
+            timeout=0,
         ).id
         for since, until in windows
     ]

@@ -94,8 +94,14 @@ class ExtractStats:
 
 
 async def sync_stream(
-    billit: BillitClient, engine: sa.Engine, stream: Stream, run: RunRecord, options: SyncOptions,
-    *, since: datetime | None = None, until: datetime | None = None,
+    billit: BillitClient,
+    engine: sa.Engine,
+    stream: Stream,
+    run: RunRecord,
+    options: SyncOptions,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> ExtractStats:
     """Bring the warehouse up to date for one stream (or, with since/until, for one window)."""
     stats = ExtractStats()
@@ -112,8 +118,13 @@ async def sync_stream(
 
 
 async def _incremental(
-    billit: BillitClient, engine: sa.Engine, stream: Stream, run: RunRecord, options: SyncOptions,
-    writer: _BatchWriter, stats: ExtractStats,
+    billit: BillitClient,
+    engine: sa.Engine,
+    stream: Stream,
+    run: RunRecord,
+    options: SyncOptions,
+    writer: _BatchWriter,
+    stats: ExtractStats,
 ) -> None:
     watermark = run.watermark_before
     lower = window_start(watermark, options.lookback) if watermark else None
@@ -122,9 +133,13 @@ async def _incremental(
     # The newest page of the window, newest first. Its first order fixes the run's upper bound. When it holds
     # fewer orders than a page, it is the whole window: its versions, compared with the warehouse's, say what
     # changed, and a quiet run costs this one request (Billit's Count is not needed: it is undocumented).
-    probe = await billit.list_page(ODataQuery(
-        filter=window, orderby=(("LastModified", "desc"), ("OrderID", "desc")), top=PAGE_SIZE,
-    ))
+    probe = await billit.list_page(
+        ODataQuery(
+            filter=window,
+            orderby=(("LastModified", "desc"), ("OrderID", "desc")),
+            top=PAGE_SIZE,
+        )
+    )
     if not probe.items:
         stats.skipped_quiet = True
         return
@@ -151,15 +166,24 @@ def window_start(watermark: Watermark, lookback: timedelta) -> datetime:
     """
     start = watermark.last_modified - lookback
     wall = watermark.last_modified
-    if wall.replace(tzinfo=BILLIT_TIME_ZONE, fold=0).utcoffset() != wall.replace(
-            tzinfo=BILLIT_TIME_ZONE, fold=1).utcoffset():
+    if (
+        wall.replace(tzinfo=BILLIT_TIME_ZONE, fold=0).utcoffset()
+        != wall.replace(tzinfo=BILLIT_TIME_ZONE, fold=1).utcoffset()
+    ):
         start -= timedelta(hours=1)
     return start
 
 
 async def _backfill(
-    billit: BillitClient, engine: sa.Engine, stream: Stream, options: SyncOptions, writer: _BatchWriter,
-    stats: ExtractStats, *, since: datetime | None, until: datetime | None,
+    billit: BillitClient,
+    engine: sa.Engine,
+    stream: Stream,
+    options: SyncOptions,
+    writer: _BatchWriter,
+    stats: ExtractStats,
+    *,
+    since: datetime | None,
+    until: datetime | None,
 ) -> None:
     direction = prop("OrderDirection").eq(stream.direction)
     slices: list[tuple[datetime | None, datetime | None]] = [(since, until)]
@@ -173,8 +197,9 @@ async def _backfill(
                     clauses.append(prop("LastModified").ge(start))
                 if end is not None:  # [start, end) with documented operators only: `le` the tick before `end`
                     clauses.append(prop("LastModified").le(_tick_before(end)))
-                group.create_task(_extract(billit, engine, all_of(clauses), options, writer, stats, floor=None,
-                                           move_watermark=False))
+                group.create_task(
+                    _extract(billit, engine, all_of(clauses), options, writer, stats, floor=None, move_watermark=False)
+                )
 
 
 def _tick_before(moment: datetime) -> BillitTimestamp:
@@ -192,8 +217,15 @@ def split_window(since: datetime, until: datetime, slices: int) -> list[tuple[da
 
 
 async def _extract(
-    billit: BillitClient, engine: sa.Engine, window: Expr | None, options: SyncOptions, writer: _BatchWriter,
-    stats: ExtractStats, *, floor: Watermark | None, move_watermark: bool,
+    billit: BillitClient,
+    engine: sa.Engine,
+    window: Expr | None,
+    options: SyncOptions,
+    writer: _BatchWriter,
+    stats: ExtractStats,
+    *,
+    floor: Watermark | None,
+    move_watermark: bool,
 ) -> None:
     """List `window` by key, fetch what changed, land and load in batches (listing runs ahead of loading)."""
     pages: asyncio.Queue[tuple[list[dict[str, Any]], asyncio.Task[Fetched]] | None] = asyncio.Queue(
@@ -202,6 +234,7 @@ async def _extract(
 
     with first_error():
         async with asyncio.TaskGroup() as group:
+
             async def list_pages() -> None:
                 async for page in billit.iter_order_pages_by_key(window, stats=stats.paging):
                     stats.orders_listed += len(page)
@@ -226,26 +259,37 @@ async def _extract(
 
 
 async def _fetch_changed(
-    billit: BillitClient, engine: sa.Engine, page: list[dict[str, Any]], stats: ExtractStats, counts: LoadCounts,
+    billit: BillitClient,
+    engine: sa.Engine,
+    page: list[dict[str, Any]],
+    stats: ExtractStats,
+    counts: LoadCounts,
 ) -> Fetched:
     """The full orders of a listing page whose LastModified the warehouse does not have yet."""
     listed = _listed_versions(page)
     known = await asyncio.to_thread(stored_versions, engine, list(listed))
     changed = {order_id: version for order_id, version in listed.items() if known.get(order_id) != version}
     counts.orders_unchanged += len(listed) - len(changed)
-    unkeyed = [NotLoaded(None, str(item.get("LastModified", ""))[:40], "listed without an OrderID")
-               for item in page if listed_order_id(item) is None]
+    unkeyed = [
+        NotLoaded(None, str(item.get("LastModified", ""))[:40], "listed without an OrderID")
+        for item in page
+        if listed_order_id(item) is None
+    ]
     return await _fetch_orders(billit, changed, stats, unkeyed)
 
 
 async def retry_pending(
-    billit: BillitClient, engine: sa.Engine, stream: Stream, options: SyncOptions, writer: _BatchWriter,
+    billit: BillitClient,
+    engine: sa.Engine,
+    stream: Stream,
+    options: SyncOptions,
+    writer: _BatchWriter,
     stats: ExtractStats,
 ) -> None:
     """Fetch the stream's pending orders again and load those that now load."""
     pending = await asyncio.to_thread(pending_orders, engine, stream.name, limit=options.pending_per_run)
     for start in range(0, len(pending), options.batch_size):
-        chunk = pending[start:start + options.batch_size]
+        chunk = pending[start : start + options.batch_size]
         versions = {item.order_id: item.listed_last_modified for item in chunk if item.order_id is not None}
         await writer.write(await _fetch_orders(billit, versions, stats), None)
 
@@ -310,7 +354,10 @@ def _later(floor: Watermark | None, key: Watermark | None) -> Watermark | None:
 
 
 async def _fetch_orders(
-    billit: BillitClient, listed: dict[int, str], stats: ExtractStats, not_loaded: list[NotLoaded] | None = None,
+    billit: BillitClient,
+    listed: dict[int, str],
+    stats: ExtractStats,
+    not_loaded: list[NotLoaded] | None = None,
 ) -> Fetched:
     """Full orders of `listed` (OrderID -> listed LastModified); a bad answer becomes a NotLoaded, never an error."""
     fetched = Fetched(not_loaded=list(not_loaded or ()))
@@ -349,13 +396,17 @@ async def _fetch_orders(
 class _BatchWriter:
     """Lands and loads batches one at a time (one writer per run keeps SQLite happy and the order intact)."""
 
-    def __init__(self, engine: sa.Engine, stream: Stream, run: RunRecord, options: SyncOptions, *,
-                 party_id: int) -> None:
+    def __init__(
+        self, engine: sa.Engine, stream: Stream, run: RunRecord, options: SyncOptions, *, party_id: int
+    ) -> None:
         self.engine = engine
         self.stream = stream
         self.run = run
-        self.landing = LandingWriter(options.landing_dir, stream.name, run.run_id, party_id=party_id) \
-            if options.landing_dir else None
+        self.landing = (
+            LandingWriter(options.landing_dir, stream.name, run.run_id, party_id=party_id)
+            if options.landing_dir
+            else None
+        )
         self.on_batch = options.on_batch
         self.lock = asyncio.Lock()
 
@@ -368,8 +419,14 @@ class _BatchWriter:
                 path = await asyncio.to_thread(self.landing.write, [*fetched.orders, *fetched.unusable])
                 landing_file = str(path) if path else None
             counts: LoadCounts = await asyncio.to_thread(
-                load_orders_isolating_refusals, self.engine, fetched.orders, stream=self.stream.name,
-                run_id=self.run.run_id, watermark=watermark, not_loaded=fetched.not_loaded, landing_file=landing_file,
+                load_orders_isolating_refusals,
+                self.engine,
+                fetched.orders,
+                stream=self.stream.name,
+                run_id=self.run.run_id,
+                watermark=watermark,
+                not_loaded=fetched.not_loaded,
+                landing_file=landing_file,
             )
             self.run.counts.add(counts)
             if self.on_batch is not None:

@@ -25,13 +25,15 @@ import pyarrow.parquet as pq
 from connectors.billit.errors import BillitProtocolError
 from connectors.billit.wire import parse_json
 
-LANDING_SCHEMA = pa.schema([
-    pa.field("order_id", pa.int64(), nullable=True),
-    pa.field("order_direction", pa.string()),
-    pa.field("last_modified", pa.string()),
-    pa.field("fetched_at", pa.timestamp("us", tz="UTC")),
-    pa.field("order_json", pa.large_string(), nullable=False),
-])
+LANDING_SCHEMA = pa.schema(
+    [
+        pa.field("order_id", pa.int64(), nullable=True),
+        pa.field("order_direction", pa.string()),
+        pa.field("last_modified", pa.string()),
+        pa.field("fetched_at", pa.timestamp("us", tz="UTC")),
+        pa.field("order_json", pa.large_string(), nullable=False),
+    ]
+)
 
 
 PARTY_ID_KEY, STREAM_KEY, RUN_ID_KEY = b"billit.party_id", b"billit.stream", b"billit.run_id"
@@ -47,9 +49,13 @@ class LandingWriter:
     def __init__(self, landing_dir: Path | str, stream: str, run_id: str, *, party_id: int) -> None:
         self.directory = Path(landing_dir) / stream / f"run={run_id}"
         self.parts = 0
-        self.schema = LANDING_SCHEMA.with_metadata({
-            PARTY_ID_KEY: str(party_id).encode(), STREAM_KEY: stream.encode(), RUN_ID_KEY: run_id.encode(),
-        })
+        self.schema = LANDING_SCHEMA.with_metadata(
+            {
+                PARTY_ID_KEY: str(party_id).encode(),
+                STREAM_KEY: stream.encode(),
+                RUN_ID_KEY: run_id.encode(),
+            }
+        )
 
     def write(self, orders: Sequence[Mapping[str, Any]]) -> Path | None:
         if not orders:
@@ -57,14 +63,20 @@ class LandingWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.parts += 1
         fetched_at = (datetime.now(UTC) - _EPOCH) // timedelta(microseconds=1)
-        table = pa.Table.from_arrays([
-            _int64s([_key(order, "OrderID", int) for order in orders]),
-            _texts([_key(order, "OrderDirection", str) for order in orders], pa.string()),
-            _texts([_key(order, "LastModified", str) for order in orders], pa.string()),
-            pa.Array.from_buffers(LANDING_SCHEMA.field("fetched_at").type, len(orders),
-                                  [None, pa.py_buffer(array("q", [fetched_at]) * len(orders))]),
-            _texts([_order_json(order) for order in orders], pa.large_string()),
-        ], schema=self.schema)
+        table = pa.Table.from_arrays(
+            [
+                _int64s([_key(order, "OrderID", int) for order in orders]),
+                _texts([_key(order, "OrderDirection", str) for order in orders], pa.string()),
+                _texts([_key(order, "LastModified", str) for order in orders], pa.string()),
+                pa.Array.from_buffers(
+                    LANDING_SCHEMA.field("fetched_at").type,
+                    len(orders),
+                    [None, pa.py_buffer(array("q", [fetched_at]) * len(orders))],
+                ),
+                _texts([_order_json(order) for order in orders], pa.large_string()),
+            ],
+            schema=self.schema,
+        )
         path = self.directory / f"part-{self.parts:05d}.parquet"
         temporary = path.with_suffix(".parquet.tmp")
         pq.write_table(table, temporary, compression="zstd")
@@ -92,8 +104,9 @@ def _int64s(values: Sequence[int | None]) -> pa.Array:
 def _texts(values: Sequence[str | None], kind: pa.DataType) -> pa.Array:
     encoded = [b"" if value is None else value.encode() for value in values]
     offsets = array("q" if kind == pa.large_string() else "i", accumulate(map(len, encoded), initial=0))
-    return pa.Array.from_buffers(kind, len(values), [_validity(values), pa.py_buffer(offsets),
-                                                     pa.py_buffer(b"".join(encoded))])
+    return pa.Array.from_buffers(
+        kind, len(values), [_validity(values), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    )
 
 
 def _key(order: Any, name: str, kind: type) -> Any:
@@ -150,8 +163,9 @@ def check_landed_run(run_directory: Path, *, stream: str) -> int:
         if PARTY_ID_KEY not in metadata or STREAM_KEY not in metadata:
             raise LandingError(f"{part}: names no Billit company or stream (not written by billit-etl sync)")
         if metadata[STREAM_KEY].decode(errors="replace") != stream:
-            raise LandingError(f"{part}: holds the {metadata[STREAM_KEY].decode(errors='replace')!r} stream, "
-                               f"not {stream!r}")
+            raise LandingError(
+                f"{part}: holds the {metadata[STREAM_KEY].decode(errors='replace')!r} stream, not {stream!r}"
+            )
         if "order_json" not in schema.names or not pa.types.is_large_string(schema.field("order_json").type):
             raise LandingError(f"{part}: its order_json column is missing or not text (not a landing file)")
         if not metadata[PARTY_ID_KEY].isdigit():

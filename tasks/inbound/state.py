@@ -36,8 +36,10 @@ class Watermark:
         return datetime.fromisoformat(self.last_modified_raw)
 
     def __lt__(self, other: Watermark) -> bool:
-        return ((BillitTimestamp(self.last_modified_raw).sort_key, self.order_id)
-                < (BillitTimestamp(other.last_modified_raw).sort_key, other.order_id))
+        return (BillitTimestamp(self.last_modified_raw).sort_key, self.order_id) < (
+            BillitTimestamp(other.last_modified_raw).sort_key,
+            other.order_id,
+        )
 
     def __str__(self) -> str:
         return f"{self.last_modified_raw}#{self.order_id}"
@@ -94,15 +96,19 @@ def read_watermark(engine: sa.Engine, stream: str) -> Watermark | None:
     return Watermark(row.watermark_raw, int(row.watermark_order_id or 0))
 
 
-def save_watermark(connection: sa.Connection, tables: Mapping[str, sa.Table], stream: str, watermark: Watermark,
-                    run_id: str) -> None:
+def save_watermark(
+    connection: sa.Connection, tables: Mapping[str, sa.Table], stream: str, watermark: Watermark, run_id: str
+) -> None:
     """Move the stream's watermark forward, never back: of two overlapping runs (a CLI run beside a scheduled
     one), the one that commits last may hold the older key."""
     state = tables["sync_state"]
     row = {
-        "stream": stream, "watermark_last_modified": watermark.last_modified,
-        "watermark_raw": watermark.last_modified_raw, "watermark_order_id": watermark.order_id,
-        "updated_at": utcnow(), "last_run_id": run_id,
+        "stream": stream,
+        "watermark_last_modified": watermark.last_modified,
+        "watermark_raw": watermark.last_modified_raw,
+        "watermark_order_id": watermark.order_id,
+        "updated_at": utcnow(),
+        "last_run_id": run_id,
     }
     if insert_ignoring_duplicates(connection, state, [row], ["stream"]):
         return
@@ -114,30 +120,44 @@ def save_watermark(connection: sa.Connection, tables: Mapping[str, sa.Table], st
         connection.execute(state.update().where(state.c.stream == stream).values(**row))
 
 
-def remember_pending(connection: sa.Connection, tables: Mapping[str, sa.Table], stream: str, run_id: str,
-                      failures: Sequence[NotLoaded]) -> None:
+def remember_pending(
+    connection: sa.Connection, tables: Mapping[str, sa.Table], stream: str, run_id: str, failures: Sequence[NotLoaded]
+) -> None:
     """Record (or count another attempt at) each listed order that did not load."""
     failures = [failure for failure in failures if failure.order_id is not None]
     if not failures:
         return
     pending = tables["pending_orders"]
     ids = [failure.order_id for failure in failures]
-    known = {row.order_id: row for row in connection.execute(
-        sa.select(pending).where(pending.c.stream == stream, pending.c.order_id.in_(ids)))}
+    known = {
+        row.order_id: row
+        for row in connection.execute(sa.select(pending).where(pending.c.stream == stream, pending.c.order_id.in_(ids)))
+    }
     now = utcnow()
-    upsert_rows(connection, pending, [{
-        "stream": stream, "order_id": failure.order_id, "listed_last_modified": failure.listed_last_modified or None,
-        "reason": failure.reason,
-        "attempts": known[failure.order_id].attempts + 1 if failure.order_id in known else 1,
-        "first_run_id": known[failure.order_id].first_run_id if failure.order_id in known else run_id,
-        "last_run_id": run_id,
-        "first_seen_at": known[failure.order_id].first_seen_at if failure.order_id in known else now,
-        "last_attempt_at": now,
-    } for failure in failures], ["stream", "order_id"])
+    upsert_rows(
+        connection,
+        pending,
+        [
+            {
+                "stream": stream,
+                "order_id": failure.order_id,
+                "listed_last_modified": failure.listed_last_modified or None,
+                "reason": failure.reason,
+                "attempts": known[failure.order_id].attempts + 1 if failure.order_id in known else 1,
+                "first_run_id": known[failure.order_id].first_run_id if failure.order_id in known else run_id,
+                "last_run_id": run_id,
+                "first_seen_at": known[failure.order_id].first_seen_at if failure.order_id in known else now,
+                "last_attempt_at": now,
+            }
+            for failure in failures
+        ],
+        ["stream", "order_id"],
+    )
 
 
-def forget_pending(connection: sa.Connection, tables: Mapping[str, sa.Table], loaded: Mapping[int, str],
-                    run_id: str) -> int:
+def forget_pending(
+    connection: sa.Connection, tables: Mapping[str, sa.Table], loaded: Mapping[int, str], run_id: str
+) -> int:
     """Orders that loaded leave pending; their quarantine rows of other versions (and whole-order ones) resolve.
 
     Returns how many pending orders this recovered.
@@ -148,23 +168,28 @@ def forget_pending(connection: sa.Connection, tables: Mapping[str, sa.Table], lo
     ids = list(loaded)
     recovered = connection.execute(sa.delete(pending).where(pending.c.order_id.in_(ids))).rowcount or 0
     open_rows = connection.execute(
-        sa.select(quarantine.c.quarantine_id, quarantine.c.order_id, quarantine.c.entity,
-                  quarantine.c.source_version)
-        .where(quarantine.c.order_id.in_(ids), quarantine.c.resolved_at.is_(None))
+        sa.select(
+            quarantine.c.quarantine_id, quarantine.c.order_id, quarantine.c.entity, quarantine.c.source_version
+        ).where(quarantine.c.order_id.in_(ids), quarantine.c.resolved_at.is_(None))
     ).all()
-    resolved = [row.quarantine_id for row in open_rows
-                if row.entity == "order" or row.source_version != loaded[row.order_id]]
+    resolved = [
+        row.quarantine_id for row in open_rows if row.entity == "order" or row.source_version != loaded[row.order_id]
+    ]
     if resolved:
-        connection.execute(quarantine.update().where(quarantine.c.quarantine_id.in_(resolved))
-                           .values(resolved_at=utcnow()))
+        connection.execute(
+            quarantine.update().where(quarantine.c.quarantine_id.in_(resolved)).values(resolved_at=utcnow())
+        )
     return int(recovered)
 
 
 def pending_orders(engine: sa.Engine, stream: str, *, limit: int | None = None) -> list[NotLoaded]:
     """The stream's pending orders, oldest first."""
     pending = reflect_tables(engine)["pending_orders"]
-    query = (sa.select(pending.c.order_id, pending.c.listed_last_modified, pending.c.reason)
-             .where(pending.c.stream == stream).order_by(pending.c.first_seen_at, pending.c.order_id))
+    query = (
+        sa.select(pending.c.order_id, pending.c.listed_last_modified, pending.c.reason)
+        .where(pending.c.stream == stream)
+        .order_by(pending.c.first_seen_at, pending.c.order_id)
+    )
     with engine.connect() as connection:
         rows = connection.execute(query.limit(limit) if limit else query).all()
     return [NotLoaded(row.order_id, row.listed_last_modified or "", row.reason) for row in rows]
@@ -173,18 +198,25 @@ def pending_orders(engine: sa.Engine, stream: str, *, limit: int | None = None) 
 def count_pending(engine: sa.Engine, stream: str) -> int:
     pending = reflect_tables(engine)["pending_orders"]
     with engine.connect() as connection:
-        return int(connection.execute(
-            sa.select(sa.func.count()).select_from(pending).where(pending.c.stream == stream)).scalar_one())
+        return int(
+            connection.execute(
+                sa.select(sa.func.count()).select_from(pending).where(pending.c.stream == stream)
+            ).scalar_one()
+        )
 
 
 def add_to_run(connection: sa.Connection, tables: Mapping[str, sa.Table], run_id: str, counts: LoadCounts) -> None:
     """Add a batch's counts to its run and beat its heart, in the batch's transaction: a run that dies keeps
     the count of what it committed, and a live one is not taken for dead."""
     runs = tables["sync_runs"]
-    connection.execute(runs.update().where(runs.c.run_id == run_id).values(
-        heartbeat_at=utcnow(),
-        **{name: runs.c[name] + value for name, value in asdict(counts).items() if value},
-    ))
+    connection.execute(
+        runs.update()
+        .where(runs.c.run_id == run_id)
+        .values(
+            heartbeat_at=utcnow(),
+            **{name: runs.c[name] + value for name, value in asdict(counts).items() if value},
+        )
+    )
 
 
 #: A run whose last commit is older than this is taken for dead even if its process id is in use again.
@@ -192,21 +224,46 @@ STALE_RUN_AFTER = timedelta(hours=2)
 
 
 def start_run(
-    engine: sa.Engine, stream: str, mode: str, *, window_since: datetime | None = None,
-    window_until: datetime | None = None, flow_run_id: str | None = None, party_id: int | None = None,
+    engine: sa.Engine,
+    stream: str,
+    mode: str,
+    *,
+    window_since: datetime | None = None,
+    window_until: datetime | None = None,
+    flow_run_id: str | None = None,
+    party_id: int | None = None,
 ) -> RunRecord:
     """Record a new run in `sync_runs` (first closing the runs that died without closing themselves)."""
     close_abandoned_runs(engine)
-    run = RunRecord(run_id=uuid.uuid4().hex, stream=stream, mode=mode, window_since=window_since,
-                    window_until=window_until, watermark_before=read_watermark(engine, stream))
+    run = RunRecord(
+        run_id=uuid.uuid4().hex,
+        stream=stream,
+        mode=mode,
+        window_since=window_since,
+        window_until=window_until,
+        watermark_before=read_watermark(engine, stream),
+    )
     now = utcnow()
     with write_transaction(engine) as connection:
-        connection.execute(reflect_tables(engine)["sync_runs"].insert().values(
-            run_id=run.run_id, stream=stream, mode=mode, flow_run_id=flow_run_id, status="running",
-            started_at=now, heartbeat_at=now, window_since=window_since, window_until=window_until,
-            watermark_before=str(run.watermark_before) if run.watermark_before else None,
-            party_id=party_id, host=socket.gethostname(), pid=os.getpid(),
-        ))
+        connection.execute(
+            reflect_tables(engine)["sync_runs"]
+            .insert()
+            .values(
+                run_id=run.run_id,
+                stream=stream,
+                mode=mode,
+                flow_run_id=flow_run_id,
+                status="running",
+                started_at=now,
+                heartbeat_at=now,
+                window_since=window_since,
+                window_until=window_until,
+                watermark_before=str(run.watermark_before) if run.watermark_before else None,
+                party_id=party_id,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+            )
+        )
     return run
 
 
@@ -217,19 +274,24 @@ def close_abandoned_runs(engine: sa.Engine) -> int:
     host, now = socket.gethostname(), utcnow()
     with engine.connect() as connection:
         running = connection.execute(
-            sa.select(runs.c.run_id, runs.c.host, runs.c.pid, runs.c.heartbeat_at, runs.c.started_at)
-            .where(runs.c.status == "running")
+            sa.select(runs.c.run_id, runs.c.host, runs.c.pid, runs.c.heartbeat_at, runs.c.started_at).where(
+                runs.c.status == "running"
+            )
         ).all()
     dead = [
-        row.run_id for row in running
+        row.run_id
+        for row in running
         if (row.host == host and row.pid is not None and not process_alive(row.pid))
         or (row.heartbeat_at or row.started_at) < now - STALE_RUN_AFTER
     ]
     if dead:
         with write_transaction(engine) as connection:
             connection.execute(
-                runs.update().where(runs.c.run_id.in_(dead), runs.c.status == "running").values(
-                    status="failed", finished_at=now,
+                runs.update()
+                .where(runs.c.run_id.in_(dead), runs.c.status == "running")
+                .values(
+                    status="failed",
+                    finished_at=now,
                     error="abandoned: the process ended without closing the run (killed?); closed by a later run",
                 )
             )
@@ -252,20 +314,30 @@ def finish_run(
     """Close the run's `sync_runs` row and return its summary."""
     after = read_watermark(engine, run.stream)
     summary = {
-        "run_id": run.run_id, "stream": run.stream, "mode": run.mode,
-        "status": "failed" if error else "succeeded", "finished_at": utcnow(),
-        "watermark_after": str(after) if after else None, "requests": requests, "pages": pages,
-        "orders_listed": orders_listed, **asdict(run.counts),
-        "orders_pending": count_pending(engine, run.stream), "error": error,
+        "run_id": run.run_id,
+        "stream": run.stream,
+        "mode": run.mode,
+        "status": "failed" if error else "succeeded",
+        "finished_at": utcnow(),
+        "watermark_after": str(after) if after else None,
+        "requests": requests,
+        "pages": pages,
+        "orders_listed": orders_listed,
+        **asdict(run.counts),
+        "orders_pending": count_pending(engine, run.stream),
+        "error": error,
     }
     runs = reflect_tables(engine)["sync_runs"]
     with write_transaction(engine) as connection:
-        connection.execute(runs.update().where(runs.c.run_id == run.run_id).values(**{
-            key: value for key, value in summary.items() if key not in ("run_id", "stream", "mode")
-        }))
+        connection.execute(
+            runs.update()
+            .where(runs.c.run_id == run.run_id)
+            .values(**{key: value for key, value in summary.items() if key not in ("run_id", "stream", "mode")})
+        )
     return summary | {
         "watermark_before": str(run.watermark_before) if run.watermark_before else None,
-        "window_since": run.window_since, "window_until": run.window_until,
+        "window_since": run.window_since,
+        "window_until": run.window_until,
     }
 
 
@@ -273,8 +345,10 @@ class CompanyMismatch(ValueError):
     """The warehouse holds another Billit company's books."""
 
     def __init__(self, known: int, party_id: int) -> None:
-        super().__init__(f"this warehouse holds the books of Billit company {known}, not {party_id}: check "
-                         "BILLIT_PARTY_ID, or use another WAREHOUSE_URL for that company")
+        super().__init__(
+            f"this warehouse holds the books of Billit company {known}, not {party_id}: check "
+            "BILLIT_PARTY_ID, or use another WAREHOUSE_URL for that company"
+        )
 
 
 def check_company(engine: sa.Engine, party_id: int) -> None:

@@ -37,10 +37,17 @@ from tasks.runtime import billit_settings, warehouse_engine
 
 
 def run_stream(
-    stream_name: str, *, since: datetime | None = None, until: datetime | None = None,
-    lookback_minutes: float = 15, landing_dir: str | None = "landing", warehouse_url: str | None = None,
-    engine: sa.Engine | None = None, flow_run_id: str | None = None,
-    on_batch: Callable[[LoadCounts], None] | None = None, **settings_overrides: Any,
+    stream_name: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    lookback_minutes: float = 15,
+    landing_dir: str | None = "landing",
+    warehouse_url: str | None = None,
+    engine: sa.Engine | None = None,
+    flow_run_id: str | None = None,
+    on_batch: Callable[[LoadCounts], None] | None = None,
+    **settings_overrides: Any,
 ) -> dict[str, Any]:
     """Sync one stream (incremental, or the since/until window as a backfill) and return the run summary.
 
@@ -55,11 +62,21 @@ def run_stream(
     engine = engine or warehouse_engine(warehouse_url)
     settings = billit_settings(**settings_overrides)
     check_company(engine, settings.party_id)
-    options = SyncOptions(lookback=timedelta(minutes=lookback_minutes),
-                          landing_dir=Path(landing_dir) if landing_dir else None, on_batch=on_batch)
+    options = SyncOptions(
+        lookback=timedelta(minutes=lookback_minutes),
+        landing_dir=Path(landing_dir) if landing_dir else None,
+        on_batch=on_batch,
+    )
     mode = "backfill" if since is not None or until is not None else "incremental"
-    run = start_run(engine, stream.name, mode, window_since=since, window_until=until, flow_run_id=flow_run_id,
-                    party_id=settings.party_id)
+    run = start_run(
+        engine,
+        stream.name,
+        mode,
+        window_since=since,
+        window_until=until,
+        flow_run_id=flow_run_id,
+        party_id=settings.party_id,
+    )
     started = time.perf_counter()
 
     async def extract() -> ExtractStats:
@@ -71,8 +88,9 @@ def run_stream(
     except BaseException as exc:
         finish_run(engine, run, requests=0, pages=0, orders_listed=0, error=error_text(exc, settings))
         raise
-    summary = finish_run(engine, run, requests=stats.requests, pages=stats.paging.pages,
-                         orders_listed=stats.orders_listed)
+    summary = finish_run(
+        engine, run, requests=stats.requests, pages=stats.paging.pages, orders_listed=stats.orders_listed
+    )
     claim_company(engine, settings.party_id)
     return summary | {"duration_s": round(time.perf_counter() - started, 3), "quiet": stats.skipped_quiet}
 
@@ -105,8 +123,7 @@ def replay_landing(
         try:
             if run_directory.parent.name not in STREAMS:
                 raise LandingError(f"{run_directory}: not under a stream folder ({' or '.join(STREAMS)})")
-            checked.append((run_directory, check_landed_run(run_directory, stream=run_directory.parent.name),
-                            None))
+            checked.append((run_directory, check_landed_run(run_directory, stream=run_directory.parent.name), None))
         except LandingError as exc:
             checked.append((run_directory, None, str(exc)))
     home: int | None = warehouse_company(engine)
@@ -120,13 +137,22 @@ def replay_landing(
     for run_directory, company, problem in checked:
         stream_name = run_directory.parent.name
         if problem is None and company != home:
-            problem = (f"{run_directory}: landed for Billit company {company}, but this warehouse holds company "
-                       f"{home}" if home is not None else
-                       f"{run_directory}: the folder holds runs of companies {sorted(companies)}; replay one "
-                       "company's landing directory into its own warehouse")
+            problem = (
+                f"{run_directory}: landed for Billit company {company}, but this warehouse holds company {home}"
+                if home is not None
+                else f"{run_directory}: the folder holds runs of companies {sorted(companies)}; replay one "
+                "company's landing directory into its own warehouse"
+            )
         if problem is not None:
-            summaries.append({"stream": stream_name, "mode": "replay", "status": "refused",
-                              "source": str(run_directory), "error": problem})
+            summaries.append(
+                {
+                    "stream": stream_name,
+                    "mode": "replay",
+                    "status": "refused",
+                    "source": str(run_directory),
+                    "error": problem,
+                }
+            )
             continue
         run = start_run(engine, stream_name, "replay", party_id=company)
         orders, error = 0, None
@@ -140,8 +166,10 @@ def replay_landing(
         except BaseException as exc:
             finish_run(engine, run, requests=0, pages=0, orders_listed=orders, error=error_text(exc))
             raise
-        summaries.append(finish_run(engine, run, requests=0, pages=0, orders_listed=orders, error=error)
-                         | {"source": str(run_directory)})
+        summaries.append(
+            finish_run(engine, run, requests=0, pages=0, orders_listed=orders, error=error)
+            | {"source": str(run_directory)}
+        )
     return summaries
 
 
@@ -151,9 +179,13 @@ def _check_orders_belong(orders: list[Any], known: set[int], stream: Stream, run
     objects = [order for order in orders if isinstance(order, dict)]
     directions = {order.get("OrderDirection") for order in objects} - {stream.direction, None}
     if directions:
-        raise LandingError(f"{run_directory}: holds {sorted(map(str, directions))} orders, not the {stream.name} "
-                           f"stream's {stream.direction}")
+        raise LandingError(
+            f"{run_directory}: holds {sorted(map(str, directions))} orders, not the {stream.name} "
+            f"stream's {stream.direction}"
+        )
     foreign = {order.get("CompanyID") for order in objects} - known
     if known and foreign:
-        raise LandingError(f"{run_directory}: holds orders of CompanyID {sorted(map(str, foreign))[:3]}, but this "
-                           f"warehouse's orders are of {sorted(known)}")
+        raise LandingError(
+            f"{run_directory}: holds orders of CompanyID {sorted(map(str, foreign))[:3]}, but this "
+            f"warehouse's orders are of {sorted(known)}"
+        )

@@ -19,10 +19,14 @@ Row = dict[str, Any]
 def vat_columns(vat: VatClassification) -> Row:
     """The VAT columns of a line or VAT group row, from its classification."""
     return {
-        "vat_category": vat.category, "vat_rate": vat.rate if vat.is_known else None,
-        "exemption_reason": vat.exemption_reason, "vatex_code": vat.vatex_code,
-        "base_grids": ",".join(vat.base_grids) or None, "vat_grids": ",".join(vat.vat_grids) or None,
-        "treatment": vat.treatment, "treatment_source": vat.treatment_source if vat.is_known else None,
+        "vat_category": vat.category,
+        "vat_rate": vat.rate if vat.is_known else None,
+        "exemption_reason": vat.exemption_reason,
+        "vatex_code": vat.vatex_code,
+        "base_grids": ",".join(vat.base_grids) or None,
+        "vat_grids": ",".join(vat.vat_grids) or None,
+        "treatment": vat.treatment,
+        "treatment_source": vat.treatment_source if vat.is_known else None,
         "treatment_reason": vat.reason,
     }
 

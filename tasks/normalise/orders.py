@@ -92,15 +92,28 @@ def normalise_orders(
     identifiers: dict[str, list[PartyIdentifier]] = {}
     for order in newest_versions(orders):
         try:
-            _normalise_order(order, batch, stream=stream, run_id=run_id,
-                             import_deferral_licence=import_deferral_licence, identifiers=identifiers)
+            _normalise_order(
+                order,
+                batch,
+                stream=stream,
+                run_id=run_id,
+                import_deferral_licence=import_deferral_licence,
+                identifiers=identifiers,
+            )
         except UnloadableOrder as exc:
             order_id = order.get("OrderID") if isinstance(order, Mapping) else None
             if isinstance(order_id, int) and not isinstance(order_id, bool):
                 batch.unloaded[order_id] = str(exc)
             batch.quarantine.append(
-                quarantine_row(run_id, stream, order if isinstance(order, Mapping) else {}, entity="order",
-                               key=_order_key(order_id), reason=str(exc), payload=order)
+                quarantine_row(
+                    run_id,
+                    stream,
+                    order if isinstance(order, Mapping) else {},
+                    entity="order",
+                    key=_order_key(order_id),
+                    reason=str(exc),
+                    payload=order,
+                )
             )
     return batch
 
@@ -140,9 +153,12 @@ def quarantine_row(
     order_id = order.get("OrderID")
     version = order.get("LastModified")
     return {
-        "run_id": run_id, "stream": stream,
+        "run_id": run_id,
+        "stream": stream,
         "order_id": order_id if isinstance(order_id, int) and not isinstance(order_id, bool) else None,
-        "entity": entity, "entity_key": key, "source_version": _ascii(version)[:40] if version is not None else "",
+        "entity": entity,
+        "entity_key": key,
+        "source_version": _ascii(version)[:40] if version is not None else "",
         "reason": reason,
         # ASCII JSON: a NUL or a lone surrogate is escaped, so the payload is storable on both databases.
         "payload": json.dumps(payload, default=str, ensure_ascii=True, sort_keys=True),
@@ -156,13 +172,22 @@ def _ascii(value: Any) -> str:
 def order_state(invoice: Mapping[str, Any]) -> tuple[Any, ...]:
     """What a status-history row tracks: order status, delivery state, latest response, paid, deleted."""
     return (
-        invoice.get("order_status"), invoice.get("delivery_status"), invoice.get("document_delivery_info"),
-        invoice.get("last_response_code"), invoice.get("paid"), bool(invoice.get("is_deleted")),
+        invoice.get("order_status"),
+        invoice.get("delivery_status"),
+        invoice.get("document_delivery_info"),
+        invoice.get("last_response_code"),
+        invoice.get("paid"),
+        bool(invoice.get("is_deleted")),
     )
 
 
 def _normalise_order(
-    order: Any, batch: NormalisedBatch, *, stream: str, run_id: str, import_deferral_licence: bool,
+    order: Any,
+    batch: NormalisedBatch,
+    *,
+    stream: str,
+    run_id: str,
+    import_deferral_licence: bool,
     identifiers: dict[str, list[PartyIdentifier]],
 ) -> None:
     """Add one order's rows to `batch`, all of them or (raising UnloadableOrder) none."""
@@ -185,8 +210,9 @@ def _normalise_order(
         raise UnloadableOrder("LastModified missing")
 
     counterparty = counterparty_of(order, direction)
-    counterparty_fields = Fields(counterparty, "Supplier" if direction == "Cost" else "Customer") \
-        if counterparty is not None else None
+    counterparty_fields = (
+        Fields(counterparty, "Supplier" if direction == "Cost" else "Customer") if counterparty is not None else None
+    )
     counterparty_ids = _party_identifiers(counterparty, identifiers)
     preferred = preferred_identifier(counterparty_ids)
     country = counterparty_fields.text("CountryCode") if counterparty_fields else None
@@ -231,7 +257,8 @@ def _normalise_order(
         "reminders_sent": fields.integer("RemindersSent", INTEGER),
         "counterparty_party_id": counterparty_fields.integer("PartyID", BIGINT) if counterparty_fields else None,
         "counterparty_name": (counterparty_fields.text("DisplayName") or counterparty_fields.text("Name"))
-        if counterparty_fields else None,
+        if counterparty_fields
+        else None,
         "counterparty_vat_number": counterparty_fields.text("VATNumber") if counterparty_fields else None,
         "counterparty_peppol_id": preferred.peppol_id if preferred else None,
         "counterparty_enterprise_number": next(
@@ -260,10 +287,15 @@ def _normalise_order(
         code = item.text("VentilationCode")
         percentage = vat_percentage(item, direction, code or header_code)
         vat = classify_vat(
-            direction, code or header_code, percentage, order_type=order_type, counterparty_country=country,
+            direction,
+            code or header_code,
+            percentage,
+            order_type=order_type,
+            counterparty_country=country,
             counterparty_vat_number=invoice["counterparty_vat_number"],
             exemption_text=" | ".join(filter(None, (exemption_text(item.source), order_text))),
-            purchase_grid=purchase_grid, import_deferral_licence=import_deferral_licence,
+            purchase_grid=purchase_grid,
+            import_deferral_licence=import_deferral_licence,
         )
         return code, percentage, vat
 
@@ -271,50 +303,95 @@ def _normalise_order(
     for number, line in enumerate(fields.objects("OrderLines"), start=1):
         code, percentage, vat = classify(line)
         if not vat.is_known:
-            rows.quarantine.append(quarantine_row(run_id, stream, order, entity="line", key=f"{order_id}/{number}",
-                                                  reason=vat.reason or "unclassifiable VAT", payload=line.source))
-        rows.lines.append({
-            "order_id": order_id, "line_number": number, "order_line_id": line.integer("OrderLineID", BIGINT),
-            "description": line.text("Description"), "description_extended": line.text("DescriptionExtended"),
-            "reference": line.text("Reference"), "unit": line.text("Unit"),
-            "quantity": line.number("Quantity", QUANTITY), "unit_price_excl": line.number("UnitPriceExcl", QUANTITY),
-            "reduction_percentage": line.number("ReductionPercentage", PERCENT),
-            "vat_percentage": percentage, "ventilation_code": code, **vat_columns(vat),
-            "total_excl": line.number("TotalExcl", MONEY), "total_vat": line.number("TotalVAT", MONEY),
-            "total_incl": line.number("TotalIncl", MONEY), "account_code": line.text("AccountCode"),
-        })
-        priced_lines.append(Priced(number, vat, rows.lines[-1]["total_excl"], rows.lines[-1]["total_vat"],
-                                   code or header_code))
+            rows.quarantine.append(
+                quarantine_row(
+                    run_id,
+                    stream,
+                    order,
+                    entity="line",
+                    key=f"{order_id}/{number}",
+                    reason=vat.reason or "unclassifiable VAT",
+                    payload=line.source,
+                )
+            )
+        rows.lines.append(
+            {
+                "order_id": order_id,
+                "line_number": number,
+                "order_line_id": line.integer("OrderLineID", BIGINT),
+                "description": line.text("Description"),
+                "description_extended": line.text("DescriptionExtended"),
+                "reference": line.text("Reference"),
+                "unit": line.text("Unit"),
+                "quantity": line.number("Quantity", QUANTITY),
+                "unit_price_excl": line.number("UnitPriceExcl", QUANTITY),
+                "reduction_percentage": line.number("ReductionPercentage", PERCENT),
+                "vat_percentage": percentage,
+                "ventilation_code": code,
+                **vat_columns(vat),
+                "total_excl": line.number("TotalExcl", MONEY),
+                "total_vat": line.number("TotalVAT", MONEY),
+                "total_incl": line.number("TotalIncl", MONEY),
+                "account_code": line.text("AccountCode"),
+            }
+        )
+        priced_lines.append(
+            Priced(number, vat, rows.lines[-1]["total_excl"], rows.lines[-1]["total_vat"], code or header_code)
+        )
 
     for number, group in enumerate(fields.objects("VatGroups"), start=1):
         code, percentage, vat = classify(group)
         if not vat.is_known:
-            rows.quarantine.append(quarantine_row(run_id, stream, order, entity="vat_group",
-                                                  key=f"{order_id}/{number}",
-                                                  reason=vat.reason or "unclassifiable VAT", payload=group.source))
-        rows.vat_groups.append({
-            "order_id": order_id, "group_number": number, "ventilation_code": code,
-            "vat_percentage": percentage, **vat_columns(vat),
-            "total_excl": group.number("TotalExcl", MONEY), "total_vat": group.number("TotalVAT", MONEY),
-            "total_incl": group.number("TotalIncl", MONEY), "taxable_base": group.number("Mtvh", MONEY),
-            "financial_reduction_amount": group.number("FinancialReductionAmount", MONEY),
-        })
-        priced_groups.append(Priced(number, vat, taxable_base(rows.vat_groups[-1]), rows.vat_groups[-1]["total_vat"],
-                                    code or header_code))
+            rows.quarantine.append(
+                quarantine_row(
+                    run_id,
+                    stream,
+                    order,
+                    entity="vat_group",
+                    key=f"{order_id}/{number}",
+                    reason=vat.reason or "unclassifiable VAT",
+                    payload=group.source,
+                )
+            )
+        rows.vat_groups.append(
+            {
+                "order_id": order_id,
+                "group_number": number,
+                "ventilation_code": code,
+                "vat_percentage": percentage,
+                **vat_columns(vat),
+                "total_excl": group.number("TotalExcl", MONEY),
+                "total_vat": group.number("TotalVAT", MONEY),
+                "total_incl": group.number("TotalIncl", MONEY),
+                "taxable_base": group.number("Mtvh", MONEY),
+                "financial_reduction_amount": group.number("FinancialReductionAmount", MONEY),
+            }
+        )
+        priced_groups.append(
+            Priced(
+                number, vat, taxable_base(rows.vat_groups[-1]), rows.vat_groups[-1]["total_vat"], code or header_code
+            )
+        )
     rows.vat_return_entries, rows.vat_return_exceptions = vat_return_rows(
         invoice, priced_lines, priced_groups, purchase_grid=purchase_grid
     )
 
     for number, message in enumerate(messages, start=1):
-        rows.messages.append({
-            "order_id": order_id, "message_number": number,
-            "message_direction": message.text("MessageDirection"),
-            "transport_type": message.text("TransportType"), "destination": message.text("Destination"),
-            "description": message.text("Description"),
-            "response_code": _response_code(message.source.get("Description")),
-            "success": message.flag("Success"), "trials": message.integer("Trials", INTEGER),
-            "file_id": message.text("FileID"), "created_at": message.timestamp("CreationDate"),
-        })
+        rows.messages.append(
+            {
+                "order_id": order_id,
+                "message_number": number,
+                "message_direction": message.text("MessageDirection"),
+                "transport_type": message.text("TransportType"),
+                "destination": message.text("Destination"),
+                "description": message.text("Description"),
+                "response_code": _response_code(message.source.get("Description")),
+                "success": message.flag("Success"),
+                "trials": message.integer("Trials", INTEGER),
+                "file_id": message.text("FileID"),
+                "created_at": message.timestamp("CreationDate"),
+            }
+        )
 
     seen: set[int] = set()
     for party in (fields.object("Customer"), fields.object("Supplier"), counterparty_fields):

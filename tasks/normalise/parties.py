@@ -47,8 +47,13 @@ def preferred_identifier(identifiers: list[PartyIdentifier]) -> PartyIdentifier 
     return valid[0] if valid else None
 
 
-def add_party(parties: dict[int, Row], identifiers_by_party: dict[int, list[Row]], party: Fields, run_id: str,
-              identifiers: list[PartyIdentifier] | None = None) -> None:
+def add_party(
+    parties: dict[int, Row],
+    identifiers_by_party: dict[int, list[Row]],
+    party: Fields,
+    run_id: str,
+    identifiers: list[PartyIdentifier] | None = None,
+) -> None:
     """Add one party's row and its identifier rows, unless a newer version of the party is already there."""
     party_id = party.integer("PartyID", BIGINT)
     if party_id is None:
@@ -56,28 +61,43 @@ def add_party(parties: dict[int, Row], identifiers_by_party: dict[int, list[Row]
     identifiers = identifiers if identifiers is not None else normalise_party_identifiers(party.source)
     preferred = preferred_identifier(identifiers)
     row = {
-        "party_id": party_id, "party_type": party.text("PartyType"), "name": party.text("Name"),
-        "display_name": party.text("DisplayName"), "vat_number_raw": party.text("VATNumber"),
+        "party_id": party_id,
+        "party_type": party.text("PartyType"),
+        "name": party.text("Name"),
+        "display_name": party.text("DisplayName"),
+        "vat_number_raw": party.text("VATNumber"),
         "vat_liable": party.flag("VATLiable"),
         "enterprise_number": next((i.enterprise_number for i in identifiers if i.enterprise_number), None),
         "peppol_id": preferred.peppol_id if preferred else None,
-        "country_code": party.text("CountryCode"), "street": party.text("Street"),
-        "street_number": party.text("StreetNumber"), "box": party.text("Box"),
-        "zipcode": party.text("Zipcode"), "city": party.text("City"), "email": party.text("Email"),
-        "language": party.text("Language"), "last_modified": party.timestamp("LastModified"), "last_run_id": run_id,
+        "country_code": party.text("CountryCode"),
+        "street": party.text("Street"),
+        "street_number": party.text("StreetNumber"),
+        "box": party.text("Box"),
+        "zipcode": party.text("Zipcode"),
+        "city": party.text("City"),
+        "email": party.text("Email"),
+        "language": party.text("Language"),
+        "last_modified": party.timestamp("LastModified"),
+        "last_run_id": run_id,
     }
     rows: dict[tuple[str, str], Row] = {}
     for identifier in identifiers:
         rows[(identifier.source, identifier.raw)] = {
-            "party_id": party_id, "source": identifier.source, "raw": identifier.raw, "scheme": identifier.scheme,
-            "value": identifier.value, "peppol_id": identifier.peppol_id, "is_valid": identifier.is_valid,
+            "party_id": party_id,
+            "source": identifier.source,
+            "raw": identifier.raw,
+            "scheme": identifier.scheme,
+            "value": identifier.value,
+            "peppol_id": identifier.peppol_id,
+            "is_valid": identifier.is_valid,
             "reason": identifier.reason,
         }
     keep_newest_party(parties, identifiers_by_party, row, list(rows.values()))
 
 
-def keep_newest_party(parties: dict[int, Row], identifiers_by_party: dict[int, list[Row]], row: Row,
-                      identifiers: list[Row]) -> None:
+def keep_newest_party(
+    parties: dict[int, Row], identifiers_by_party: dict[int, list[Row]], row: Row, identifiers: list[Row]
+) -> None:
     """Keep `row` (and its identifier rows) unless the party already held is newer."""
     known = parties.get(row["party_id"])
     last_modified = row["last_modified"]

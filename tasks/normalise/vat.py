@@ -135,7 +135,7 @@ _VAT_NUMBER_PREFIX = re.compile(r"^\s*([A-Za-z]{2})[\s.\-]*[0-9A-Za-z]")
 
 
 def counterparty_region(vat_number: str | None, country: str | None) -> str | None:
-    """"BE", "EU" (another member state) or "non-EU", from the VAT number's prefix, else the country code."""
+    """ "BE", "EU" (another member state) or "non-EU", from the VAT number's prefix, else the country code."""
     match = _VAT_NUMBER_PREFIX.match(vat_number or "")
     code = match.group(1).upper() if match else (country or "").strip().upper()
     if not code:
@@ -166,8 +166,10 @@ _INTRA_COMMUNITY_TEXT = re.compile(
 )
 # An exemption that is not an intra-community one (art. 44 of the Belgian VAT Code, art. 132/135 of the
 # Directive: medical, education, financial services, ...): nothing to self-assess.
-_NON_IC_EXEMPTION_TEXT = re.compile(r"vrijgesteld|vrijstelling|exoner|exempt|befreit|steuerfrei|art(?:icle|ikel|\.)?\s*"
-                          r"(?:44|132|135)\b")
+_NON_IC_EXEMPTION_TEXT = re.compile(
+    r"vrijgesteld|vrijstelling|exoner|exempt|befreit|steuerfrei|art(?:icle|ikel|\.)?\s*"
+    r"(?:44|132|135)\b"
+)
 # Goods (an exempt IC supply, art. 138 of the Directive) or services (reverse charge, art. 196). Billit's own K
 # text says "goods and services": goods win only when services are not named too.
 _GOODS_TEXT = re.compile(
@@ -203,18 +205,32 @@ def _infer_received_zero_rate(
         who = f"a {prefix} VAT number" if eu_vat_number else "another member state (no VAT number)"
         goods, services = bool(_GOODS_TEXT.search(text)), bool(_SERVICES_TEXT.search(text))
         if goods and not services:
-            return "ic_goods", f"0 % from a supplier with {who} whose exemption text names goods: " \
-                "intra-community acquisition of goods (86)"
-        said = ("names goods and services: assumed services" if goods else "names services") if services \
+            return (
+                "ic_goods",
+                f"0 % from a supplier with {who} whose exemption text names goods: "
+                "intra-community acquisition of goods (86)",
+            )
+        said = (
+            ("names goods and services: assumed services" if goods else "names services")
+            if services
             else "does not say goods or services: assumed services"
-        return "ic_services", f"0 % from a supplier with {who} whose exemption text {said}: " \
-            "intra-community acquisition of services (88)"
+        )
+        return (
+            "ic_services",
+            f"0 % from a supplier with {who} whose exemption text {said}: intra-community acquisition of services (88)",
+        )
     if region == "non-EU" and reverse_charge:
-        return "reverse_charge_non_eu", "0 % from a supplier outside the EU whose exemption text names reverse " \
-            "charge: services, VAT due by the buyer (87/56)"
+        return (
+            "reverse_charge_non_eu",
+            "0 % from a supplier outside the EU whose exemption text names reverse "
+            "charge: services, VAT due by the buyer (87/56)",
+        )
     if region == "BE" and reverse_charge:
-        return "reverse_charge_domestic", "0 % from a Belgian supplier whose exemption text names the " \
-            "co-contractor rule (reverse charge): VAT due by the buyer (87/56)"
+        return (
+            "reverse_charge_domestic",
+            "0 % from a Belgian supplier whose exemption text names the "
+            "co-contractor rule (reverse charge): VAT due by the buyer (87/56)",
+        )
     return None
 
 
@@ -307,8 +323,11 @@ def classify_vat(
                 notes.append(f"{rate} % is not a Belgian VAT rate: no Belgian grid")
     elif category == "Z":
         treatment = "zero_rated"
-        inferred = _infer_received_zero_rate(region, counterparty_vat_number, exemption_text) \
-            if direction_key == "Cost" else None
+        inferred = (
+            _infer_received_zero_rate(region, counterparty_vat_number, exemption_text)
+            if direction_key == "Cost"
+            else None
+        )
         if inferred is not None:
             (treatment, reason), source = inferred, "inferred"
             notes.append(reason)

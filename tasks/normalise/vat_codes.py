@@ -142,13 +142,20 @@ SALES_GRIDS: Mapping[str, GridRule] = {
     # buyer's VAT number or country; without either, code 21 is domestic [U].
     "reverse_charge_eu": GridRule(("44",), (), ("48",), ()),
     "reverse_charge_non_eu": GridRule(
-        ("47",), (), ("49",), (), note="[U] operation carried out abroad (grid 47 wording)"),
+        ("47",), (), ("49",), (), note="[U] operation carried out abroad (grid 47 wording)"
+    ),
     "outside_scope": GridRule(
-        (), (), (), (),
+        (),
+        (),
+        (),
+        (),
         note="outside the scope of VAT: not in the periodic return (grid 47 if the operation takes place abroad) [U]",
     ),
     "margin_scheme": GridRule(
-        (), (), (), (),
+        (),
+        (),
+        (),
+        (),
         note="margin scheme: the margin VAT (01-03) and the purchase value (00) cannot be derived from the invoice",
     ),
     "ic_goods": GridRule(("46",), (), ("48",), (), note="ABC triangular sales belong in 46T, not told apart here"),
@@ -186,9 +193,12 @@ PURCHASE_GRIDS: Mapping[str, GridRule] = {
     "zero_rated": GridRule((_P,), (), ("85",), ()),
     # 0 % from a supplier outside Belgium whose invoice says nothing of reverse charge: the buyer may owe the VAT.
     "zero_rated_foreign": GridRule(
-        (_P,), (), ("85",), (), review=True,
-        note="0 % from a supplier outside Belgium that names no reverse charge: check whether you owe the VAT "
-        "(55/56)",
+        (_P,),
+        (),
+        ("85",),
+        (),
+        review=True,
+        note="0 % from a supplier outside Belgium that names no reverse charge: check whether you owe the VAT (55/56)",
     ),
     "reverse_charge_domestic": GridRule((_P, "87"), ("56", "59"), ("85",), (), self_assessed=True),
     # Reverse charge from an EU supplier is a service: an IC supply of goods is exempt (K), not reverse-charged.
@@ -199,9 +209,13 @@ PURCHASE_GRIDS: Mapping[str, GridRule] = {
     "ic_services": GridRule((_P, "88"), ("55", "59"), ("84",), (), self_assessed=True),
     # An import's VAT is on the customs document, not on the supplier's invoice: only the base is certain.
     "import": GridRule(
-        (_P,), (), ("85",), (),
+        (_P,),
+        (),
+        ("85",),
+        (),
         note="import VAT is on the customs document (or 87/57/59 under a deferral licence: "
-        "BILLIT_VAT_IMPORT_DEFERRAL_LICENCE)", review=True,
+        "BILLIT_VAT_IMPORT_DEFERRAL_LICENCE)",
+        review=True,
     ),
     "import_deferred": GridRule((_P, "87"), ("57", "59"), ("85",), (), self_assessed=True),
     "import_via_eu": GridRule(

@@ -88,8 +88,11 @@ def _added_up(source_note: str, lines: Sequence[Priced]) -> list[_Part]:
     for members in _by_treatment(lines).values():
         vat = members[0].vat
         base = sum((line.base or Decimal(0) for line in members), Decimal(0))
-        tax = _cents(base * vat.rate / 100) if vat.is_known else sum(
-            (line.vat_amount or Decimal(0) for line in members), Decimal(0))
+        tax = (
+            _cents(base * vat.rate / 100)
+            if vat.is_known
+            else sum((line.vat_amount or Decimal(0) for line in members), Decimal(0))
+        )
         parts.append(_Part("line", members[0].number, vat, base, tax, source_note))
     return parts
 
@@ -128,8 +131,15 @@ def _parts(lines: Sequence[Priced], groups: Sequence[Priced]) -> list[_Part]:
             continue
         # The lines say more than the group where they carry their own code or an inferred treatment.
         vat = members[0].vat if members and members[0].vat.is_known else group.vat
-        parts.append(_Part("vat_group", group.number, vat, group.base if group.base is not None else Decimal(0),
-                           group.vat_amount or Decimal(0)))
+        parts.append(
+            _Part(
+                "vat_group",
+                group.number,
+                vat,
+                group.base if group.base is not None else Decimal(0),
+                group.vat_amount or Decimal(0),
+            )
+        )
     grouped_rates = {_rate_key(group) for group in groups}
     rest = [line for line in lines if _rate_key(line) not in grouped_rates]
     return parts + _added_up("no VAT group has the line's rate: the line is used", rest)
@@ -150,18 +160,35 @@ def vat_return_rows(
     exceptions: list[Row] = []
 
     def exception(part: _Part, reason: str, *, reported: bool = False) -> None:
-        exceptions.append({
-            "order_id": order_id, "exception_number": len(exceptions) + 1, "source": part.source,
-            "source_number": part.number, "treatment": part.vat.treatment, "is_reported": reported,
-            "reason": reason[:500], "currency": currency, "base": part.base, "vat": part.vat_amount,
-        })
+        exceptions.append(
+            {
+                "order_id": order_id,
+                "exception_number": len(exceptions) + 1,
+                "source": part.source,
+                "source_number": part.number,
+                "treatment": part.vat.treatment,
+                "is_reported": reported,
+                "reason": reason[:500],
+                "currency": currency,
+                "base": part.base,
+                "vat": part.vat_amount,
+            }
+        )
 
     parts = _parts(lines, groups)
     if not parts and (invoice.get("total_excl") or invoice.get("total_vat")):
         # Totals without lines or VAT groups: nothing says which grid. Listed, never dropped.
-        parts = [_Part("order", 0, VatClassification(None, Decimal(0), None, None, (), (), False,
-                                                     "the order has totals but no lines or VAT groups"),
-                       invoice.get("total_excl") or Decimal(0), invoice.get("total_vat") or Decimal(0))]
+        parts = [
+            _Part(
+                "order",
+                0,
+                VatClassification(
+                    None, Decimal(0), None, None, (), (), False, "the order has totals but no lines or VAT groups"
+                ),
+                invoice.get("total_excl") or Decimal(0),
+                invoice.get("total_vat") or Decimal(0),
+            )
+        ]
     for part in parts:
         if part.base == 0 and part.vat_amount == 0:
             continue
@@ -172,8 +199,11 @@ def vat_return_rows(
             exception(part, "the order has no OrderDate: no period to report it in")
             continue
         if not usable_rate:
-            exception(part, f"amounts in {currency} and no exchange rate to EUR (FXRateToForeign "
-                            f"{'missing' if fx_rate is None else fx_rate})")
+            exception(
+                part,
+                f"amounts in {currency} and no exchange rate to EUR (FXRateToForeign "
+                f"{'missing' if fx_rate is None else fx_rate})",
+            )
             continue
         kind, base, vat_amount = document, part.base, part.vat_amount
         if base < 0:  # a negative correction: the credit-note grids, as positive amounts
@@ -188,15 +218,36 @@ def vat_return_rows(
         base_eur = in_eur(base)
         vat_eur = _cents(base_eur * SELF_ASSESSED_RATE / 100) if grids.self_assessed else in_eur(vat_amount)
         common = {
-            "order_id": order_id, "source": part.source, "source_number": part.number,
-            "treatment": part.vat.treatment, "treatment_source": part.vat.treatment_source, "currency": currency,
+            "order_id": order_id,
+            "source": part.source,
+            "source_number": part.number,
+            "treatment": part.vat.treatment,
+            "treatment_source": part.vat.treatment_source,
+            "currency": currency,
             "note": part.note,
         }
         for grid in grids.base:
-            entries.append({**common, "entry_number": len(entries) + 1, "grid": grid, "amount_type": "base",
-                            "is_self_assessed": False, "amount": base_eur, "amount_in_currency": base})
+            entries.append(
+                {
+                    **common,
+                    "entry_number": len(entries) + 1,
+                    "grid": grid,
+                    "amount_type": "base",
+                    "is_self_assessed": False,
+                    "amount": base_eur,
+                    "amount_in_currency": base,
+                }
+            )
         for grid in grids.vat:
-            entries.append({**common, "entry_number": len(entries) + 1, "grid": grid, "amount_type": "vat",
-                            "is_self_assessed": grids.self_assessed, "amount": vat_eur,
-                            "amount_in_currency": None if grids.self_assessed else vat_amount})
+            entries.append(
+                {
+                    **common,
+                    "entry_number": len(entries) + 1,
+                    "grid": grid,
+                    "amount_type": "vat",
+                    "is_self_assessed": grids.self_assessed,
+                    "amount": vat_eur,
+                    "amount_in_currency": None if grids.self_assessed else vat_amount,
+                }
+            )
     return entries, exceptions

@@ -20,9 +20,24 @@ from openpyxl.cell.cell import ERROR_CODES
 from tasks.normalise.fields import PERCENT, QUANTITY
 
 # What `billit-etl push` and the take-in write: a file never sets them (a `status` column could reopen a pushed row).
-RESULT_COLUMNS = frozenset({"status", "billit_order_id", "attempts", "idempotency_key", "last_error_code",
-                            "last_error", "created_at", "sent_at", "claimed_by", "claimed_at", "updated_at",
-                            "changed_after_create", "change_noticed_at", "change_reason"})
+RESULT_COLUMNS = frozenset(
+    {
+        "status",
+        "billit_order_id",
+        "attempts",
+        "idempotency_key",
+        "last_error_code",
+        "last_error",
+        "created_at",
+        "sent_at",
+        "claimed_by",
+        "claimed_at",
+        "updated_at",
+        "changed_after_create",
+        "change_noticed_at",
+        "change_reason",
+    }
+)
 _DATES = {"order_date", "expiry_date", "delivery_date"}
 # The columns' NUMERIC types, as the inbound orders check them (tasks/normalise/fields.py).
 _DECIMALS = {"quantity": QUANTITY, "unit_price_excl": QUANTITY, "vat_percentage": PERCENT}
@@ -30,8 +45,10 @@ _INTEGERS = {"line_number": 2**31 - 1}  # INTEGER on PostgreSQL
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _SPACES = " \u00a0\u202f"  # a space, a non-breaking one and a narrow one (French thousands)
 _NUMBER = {
-    decimal: re.compile(rf"(?P<sign>[+-]?)(?P<whole>[0-9]+(?:[{re.escape(other + _SPACES)}][0-9]+)*)"
-                        rf"(?:{re.escape(decimal)}(?P<fraction>[0-9]+))?")
+    decimal: re.compile(
+        rf"(?P<sign>[+-]?)(?P<whole>[0-9]+(?:[{re.escape(other + _SPACES)}][0-9]+)*)"
+        rf"(?:{re.escape(decimal)}(?P<fraction>[0-9]+))?"
+    )
     for decimal, other in ((",", "."), (".", ","))
 }
 _NUMERIC_LOOKING = re.compile(rf"[0-9+\-.,{_SPACES}]+")
@@ -87,8 +104,10 @@ def _from_cell(column: str, value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         day = value.date() if isinstance(value, datetime) else value
         if column not in _DATES:
-            raise _Unreadable(f"a date ({day.isoformat()}): Excel turned the text into a date (format the column as "
-                              "text and type it again)")
+            raise _Unreadable(
+                f"a date ({day.isoformat()}): Excel turned the text into a date (format the column as "
+                "text and type it again)"
+            )
         if isinstance(value, datetime) and value.time() != time(0):
             raise _Unreadable(f"{value.isoformat(sep=' ')} has a time of day (a date is a whole day)")
         return day
@@ -99,15 +118,18 @@ def _from_cell(column: str, value: Any) -> Any:
             raise _Unreadable(f"cannot read {value!r}")
         number = Decimal(value) if isinstance(value, int) else _EXCEL_PRECISION.create_decimal(repr(value))
         if column in _DATES:
-            raise _Unreadable(f"a number ({_shown(number)}), not a date (format the cell as a date, or write "
-                              "2026-11-02)")
+            raise _Unreadable(
+                f"a number ({_shown(number)}), not a date (format the cell as a date, or write 2026-11-02)"
+            )
         if column in _DECIMALS:
             return _held(column, number)
         if column in _INTEGERS:
             return _whole(column, number)
         if abs(number) >= _TEXT_DIGITS:
-            raise _Unreadable(f"a number of more than 15 digits ({_shown(number)}): Excel kept only 15 (format the "
-                              "column as text and type it again)")
+            raise _Unreadable(
+                f"a number of more than 15 digits ({_shown(number)}): Excel kept only 15 (format the "
+                "column as text and type it again)"
+            )
         return _shown(number)
     raise _Unreadable(f"cannot read a {type(value).__name__} cell")
 
@@ -135,17 +157,24 @@ def _number(text: str, decimal: str) -> Decimal:
     match = _NUMBER[decimal].fullmatch(text)
     groups = re.split(f"[{re.escape(other + _SPACES)}]", match["whole"]) if match else []
     marks = set(re.sub("[0-9]", "", match["whole"])) if match else set()
-    if match is None or len(groups) > 1 and (
-        len(marks) > 1 or len(groups[0]) > 3 or any(len(group) != 3 for group in groups[1:])
+    if (
+        match is None
+        or len(groups) > 1
+        and (len(marks) > 1 or len(groups[0]) > 3 or any(len(group) != 3 for group in groups[1:]))
     ):
         example = "1234,56 or 1.234,56" if decimal == "," else '1234.56 or "1,234.56"'
-        hint = (f" (in a {';' if decimal == ',' else ','}-separated file a number is written {example})"
-                if _NUMERIC_LOOKING.fullmatch(text) else "")
+        hint = (
+            f" (in a {';' if decimal == ',' else ','}-separated file a number is written {example})"
+            if _NUMERIC_LOOKING.fullmatch(text)
+            else ""
+        )
         raise _Unreadable(f"cannot read {text[:40]!r}{hint}")
     if marks == {other} and len(groups) == 2 and match["fraction"] is None:
-        raise _Ambiguous(f"{text!r} is ambiguous: {''.join(groups)} with a thousands separator, or "
-                         f"{groups[0]}.{groups[1]} written with a decimal {'point' if other == '.' else 'comma'} "
-                         f"(write {''.join(groups)} or {groups[0]}{decimal}{groups[1]})")
+        raise _Ambiguous(
+            f"{text!r} is ambiguous: {''.join(groups)} with a thousands separator, or "
+            f"{groups[0]}.{groups[1]} written with a decimal {'point' if other == '.' else 'comma'} "
+            f"(write {''.join(groups)} or {groups[0]}{decimal}{groups[1]})"
+        )
     return Decimal(f"{match['sign']}{''.join(groups)}.{match['fraction'] or '0'}")
 
 
@@ -160,8 +189,10 @@ def _either(text: str) -> Decimal:
         except _Unreadable:
             pass
     if ambiguous or len(readings) > 1:
-        raise _Ambiguous(f"{text!r} is ambiguous in a text cell (is the mark a decimal or a thousands separator?): "
-                         "enter it as a number")
+        raise _Ambiguous(
+            f"{text!r} is ambiguous in a text cell (is the mark a decimal or a thousands separator?): "
+            "enter it as a number"
+        )
     if not readings:
         raise _Unreadable(f"cannot read {text[:40]!r}")
     return readings.pop()
@@ -174,8 +205,9 @@ def _date(text: str) -> date:
     try:
         return date(int(match["year"]), int(match["month"]), int(match["day"]))
     except ValueError:
-        raise _Unreadable(f"cannot read {text!r}: no such day (dates are 2026-11-02, or day first: 02/11/2026; "
-                          "never month first)") from None
+        raise _Unreadable(
+            f"cannot read {text!r}: no such day (dates are 2026-11-02, or day first: 02/11/2026; never month first)"
+        ) from None
 
 
 def _shown(number: Decimal) -> str:

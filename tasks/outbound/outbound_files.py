@@ -104,20 +104,30 @@ class OutboundLoad:
         if flagged:
             shown = ", ".join(f"{row['external_id']} ({row['reason']})" for row in flagged[:_SHOWN])
             more = f" and {len(flagged) - _SHOWN} more" if len(flagged) > _SHOWN else ""
-            notes.append(f"{len(flagged)} invoice(s) already in Billit changed after it was created: not changed in "
-                         f"Billit (create a credit note); the warehouse keeps what was pushed: {shown}{more} "
-                         "(outbound_invoices.changed_after_create, change_reason)")
+            notes.append(
+                f"{len(flagged)} invoice(s) already in Billit changed after it was created: not changed in "
+                f"Billit (create a credit note); the warehouse keeps what was pushed: {shown}{more} "
+                "(outbound_invoices.changed_after_create, change_reason)"
+            )
         if self.taken.busy:
-            notes.append(f"{self.taken.busy} invoice(s) held by a push run right now were not changed: load the "
-                         "files again when it has finished")
+            notes.append(
+                f"{self.taken.busy} invoice(s) held by a push run right now were not changed: load the "
+                "files again when it has finished"
+            )
         return notes
 
     @property
     def reminder(self) -> str | None:
         """Rows flagged by an earlier load that still differ: said again, not an error (as `push --source`)."""
         still = self.taken.still_changed_after_create
-        return (f"{still} row(s) flagged changed_after_create earlier still differ from the files: see "
-                "outbound_invoices.change_reason") if still else None
+        return (
+            (
+                f"{still} row(s) flagged changed_after_create earlier still differ from the files: see "
+                "outbound_invoices.change_reason"
+            )
+            if still
+            else None
+        )
 
 
 def load_outbound_files(engine: sa.Engine, invoices_file: str | Path, lines_file: str | Path) -> OutboundLoad:
@@ -137,8 +147,10 @@ def load_outbound_files(engine: sa.Engine, invoices_file: str | Path, lines_file
         only_lines = sorted({line["external_id"] for line in lines.rows} - set(by_id))
         orphans = sorted(set(only_lines) - set(stored))
         if orphans:
-            raise OutboundFileError(f"{lines_file}: lines of invoices in neither {invoices_file} nor the warehouse: "
-                                    f"{', '.join(map(str, orphans[:5]))}")
+            raise OutboundFileError(
+                f"{lines_file}: lines of invoices in neither {invoices_file} nor the warehouse: "
+                f"{', '.join(map(str, orphans[:5]))}"
+            )
         columns = [table.c[column] for column in invoices.columns]
         for external_id in only_lines:  # taken in with the header as stored
             query = sa.select(*columns).where(table.c.external_id == external_id)
@@ -170,7 +182,8 @@ def _refuse_stored_twins(path: str | Path, rows: list[dict[str, Any]], stored: l
         if twins:
             raise OutboundFileError(
                 f"{path}: external_id {row['external_id']!r} and {twins[0]!r}, already in outbound_invoices, are one "
-                "invoice for Billit (it matches ExternalProviderID ignoring case and spaces): use the stored id")
+                "invoice for Billit (it matches ExternalProviderID ignoring case and spaces): use the stored id"
+            )
 
 
 # ---- the files -------------------------------------------------------------------------------------------
@@ -183,14 +196,16 @@ def _read(path: Path, table: sa.Table) -> _Rows:
     names = [name for _, name in named]
     unknown = [name for name in names if name not in table.c]
     if unknown:
-        raise OutboundFileError(f"{path}: columns {', '.join(unknown)} are not columns of {table.name} "
-                                "(docs/warehouse.md lists them)")
+        raise OutboundFileError(
+            f"{path}: columns {', '.join(unknown)} are not columns of {table.name} (docs/warehouse.md lists them)"
+        )
     if len(set(names)) != len(names):
         raise OutboundFileError(f"{path}: the header names a column twice")
     results = sorted(RESULT_COLUMNS.intersection(names))
     if results:
-        raise OutboundFileError(f"{path}: columns {', '.join(results)} are the push's results, not input "
-                                "(remove them from the file)")
+        raise OutboundFileError(
+            f"{path}: columns {', '.join(results)} are the push's results, not input (remove them from the file)"
+        )
     key = _KEYS[table.name]
     missing = [column for column in key if column not in names]
     if missing:
@@ -201,7 +216,7 @@ def _read(path: Path, table: sa.Table) -> _Rows:
     for number, where, cells in sheet.records:
         if not any(_filled(cell) for cell in cells):
             continue  # an empty line or row
-        if len(cells) > len(header) and any(_filled(cell) for cell in cells[len(header):]):
+        if len(cells) > len(header) and any(_filled(cell) for cell in cells[len(header) :]):
             raise OutboundFileError(f"{where}: more cells than the header has columns")
         if len(cells) < len(header):
             raise OutboundFileError(f"{where}: fewer cells than the header has columns")
@@ -222,7 +237,8 @@ def _read(path: Path, table: sa.Table) -> _Rows:
             if twin[0] != external_id:
                 raise OutboundFileError(
                     f"{where}: external_id {external_id!r} and {twin[0]!r} on {sheet.unit} {twin[1]} are one invoice "
-                    "for Billit (it matches ExternalProviderID ignoring case and spaces)")
+                    "for Billit (it matches ExternalProviderID ignoring case and spaces)"
+                )
         rows.append(row)
     return _Rows(sheet.how, names, rows)
 
@@ -252,16 +268,20 @@ def _csv_sheet(path: Path, data: bytes) -> _Sheet:
         raise OutboundFileError(f"{path}: UTF-16 text: save it as CSV (UTF-8, or your system's CSV)")
     bom = data.startswith(codecs.BOM_UTF8)
     try:
-        text, encoding = data[len(codecs.BOM_UTF8) if bom else 0:].decode("utf-8"), "UTF-8"
+        text, encoding = data[len(codecs.BOM_UTF8) if bom else 0 :].decode("utf-8"), "UTF-8"
     except UnicodeDecodeError as exc:
         if bom:
-            raise OutboundFileError(f"{path}: starts as UTF-8 but byte {exc.object[exc.start]:#04x} at offset "
-                                    f"{exc.start + 3} is not UTF-8: save it as CSV UTF-8 again") from None
+            raise OutboundFileError(
+                f"{path}: starts as UTF-8 but byte {exc.object[exc.start]:#04x} at offset "
+                f"{exc.start + 3} is not UTF-8: save it as CSV UTF-8 again"
+            ) from None
         try:
             text, encoding = data.decode("cp1252"), "Windows-1252 (not UTF-8)"
         except UnicodeDecodeError as exc:
-            raise OutboundFileError(f"{path}: neither UTF-8 nor Windows-1252 text (byte {exc.object[exc.start]:#04x} "
-                                    f"at offset {exc.start}): save it as CSV UTF-8") from None
+            raise OutboundFileError(
+                f"{path}: neither UTF-8 nor Windows-1252 text (byte {exc.object[exc.start]:#04x} "
+                f"at offset {exc.start}): save it as CSV UTF-8"
+            ) from None
     if not text.strip():
         raise OutboundFileError(f"{path}: an empty file (the first line is the header)")
     first = text.splitlines()[0]
@@ -282,8 +302,13 @@ def _csv_sheet(path: Path, data: bytes) -> _Sheet:
     except csv.Error as exc:
         raise OutboundFileError(f"{path}:{reader.line_num}: not readable as CSV ({exc})") from None
     decimal = "," if delimiter == ";" else "."
-    return _Sheet(f"{path.name}: CSV, delimiter {delimiter!r}, decimal mark {decimal!r}, {encoding}", "line", header,
-                  records, decimal)
+    return _Sheet(
+        f"{path.name}: CSV, delimiter {delimiter!r}, decimal mark {decimal!r}, {encoding}",
+        "line",
+        header,
+        records,
+        decimal,
+    )
 
 
 def _xlsx_sheet(path: Path, data: bytes) -> _Sheet:
@@ -293,19 +318,23 @@ def _xlsx_sheet(path: Path, data: bytes) -> _Sheet:
         values = load_workbook(io.BytesIO(data), data_only=True).worksheets[0]
         formulas = load_workbook(io.BytesIO(data), data_only=False).worksheets[0]
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a file it cannot read
-        raise OutboundFileError(f"{path}: not a readable XLSX workbook ({type(exc).__name__}: "
-                                f"{' '.join(str(exc).split())[:200]})") from None
+        raise OutboundFileError(
+            f"{path}: not a readable XLSX workbook ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+        ) from None
     bounds = {"min_row": 1, "min_col": 1, "max_col": max(values.max_column, 1)}
-    rows = zip(values.iter_rows(values_only=True, **bounds), formulas.iter_rows(values_only=True, **bounds),
-               strict=True)
+    rows = zip(
+        values.iter_rows(values_only=True, **bounds), formulas.iter_rows(values_only=True, **bounds), strict=True
+    )
     header: list[str] = []
     records = []
     for number, (cells, written) in enumerate(rows, start=1):
         where = f"{path}, sheet {values.title!r}, row {number}"
         for index, (cell, formula) in enumerate(zip(cells, written, strict=True)):
             if cell is None and formula is not None:
-                raise OutboundFileError(f"{where}: column {index + 1}: a formula without a computed value (open "
-                                        "and save the file in a spreadsheet, or write values)")
+                raise OutboundFileError(
+                    f"{where}: column {index + 1}: a formula without a computed value (open "
+                    "and save the file in a spreadsheet, or write values)"
+                )
         if number == 1:
             header = ["" if cell is None else str(cell).strip() for cell in cells]
         else:

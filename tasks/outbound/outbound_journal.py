@@ -55,10 +55,17 @@ class TakeIn:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "source": self.source, "dry_run": self.dry_run, "invoices": self.invoices, "lines": self.lines,
-            "inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged, "busy": self.busy,
+            "source": self.source,
+            "dry_run": self.dry_run,
+            "invoices": self.invoices,
+            "lines": self.lines,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "busy": self.busy,
             "changed_after_create": len(self.flagged),
-            "still_changed_after_create": self.still_changed_after_create, "cleared": self.cleared,
+            "still_changed_after_create": self.still_changed_after_create,
+            "cleared": self.cleared,
             "changed_rows": self.flagged[:FLAGGED_SHOWN],
         }
 
@@ -72,11 +79,16 @@ def take_in(engine: sa.Engine, rows: SourceRows, *, dry_run: bool = False) -> Ta
     context: AbstractContextManager[sa.Connection] = engine.connect() if dry_run else write_transaction(engine)
     with context as connection:
         for chunk in _chunks(list(rows.invoices)):
-            stored = {row["external_id"]: dict(row) for row in connection.execute(
-                sa.select(invoices).where(invoices.c.external_id.in_(chunk))).mappings()}
+            stored = {
+                row["external_id"]: dict(row)
+                for row in connection.execute(sa.select(invoices).where(invoices.c.external_id.in_(chunk))).mappings()
+            }
             stored_lines: dict[str, list[dict[str, Any]]] = {}
-            for line in connection.execute(sa.select(lines).where(lines.c.external_id.in_(list(stored)))
-                                           .order_by(lines.c.external_id, lines.c.line_number)).mappings():
+            for line in connection.execute(
+                sa.select(lines)
+                .where(lines.c.external_id.in_(list(stored)))
+                .order_by(lines.c.external_id, lines.c.line_number)
+            ).mappings():
                 stored_lines.setdefault(line["external_id"], []).append(dict(line))
             new, update, flag, clear = [], [], [], []
             for external_id in chunk:
@@ -107,29 +119,47 @@ def take_in(engine: sa.Engine, rows: SourceRows, *, dry_run: bool = False) -> Ta
             outcome.inserted += _insert(connection, invoices, lines, rows, new)
             outcome.updated += _update(connection, invoices, lines, rows, update, outcome)
             if clear:
-                connection.execute(invoices.update().where(invoices.c.external_id.in_(clear)).values(
-                    changed_after_create=False, change_noticed_at=None, change_reason=None))
+                connection.execute(
+                    invoices.update()
+                    .where(invoices.c.external_id.in_(clear))
+                    .values(changed_after_create=False, change_noticed_at=None, change_reason=None)
+                )
     if outcome.flagged:
-        logger.warning("%s: %d row(s) already in Billit changed in the source since they were pushed (not pushed "
-                       "again): %s", rows.path, len(outcome.flagged),
-                       ", ".join(row["external_id"] for row in outcome.flagged[:10]))
-    logger.info("%s: %d invoices, %d lines; %d new, %d updated, %d unchanged, %d held by a push run%s",
-                rows.path, outcome.invoices, outcome.lines, outcome.inserted, outcome.updated, outcome.unchanged,
-                outcome.busy, " (dry run: nothing written)" if dry_run else "")
+        logger.warning(
+            "%s: %d row(s) already in Billit changed in the source since they were pushed (not pushed again): %s",
+            rows.path,
+            len(outcome.flagged),
+            ", ".join(row["external_id"] for row in outcome.flagged[:10]),
+        )
+    logger.info(
+        "%s: %d invoices, %d lines; %d new, %d updated, %d unchanged, %d held by a push run%s",
+        rows.path,
+        outcome.invoices,
+        outcome.lines,
+        outcome.inserted,
+        outcome.updated,
+        outcome.unchanged,
+        outcome.busy,
+        " (dry run: nothing written)" if dry_run else "",
+    )
     return outcome
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
+        yield items[start : start + _CHUNK]
 
 
-def _differences(rows: SourceRows, external_id: str, journal: dict[str, Any],
-                 journal_lines: list[dict[str, Any]]) -> list[str]:
+def _differences(
+    rows: SourceRows, external_id: str, journal: dict[str, Any], journal_lines: list[dict[str, Any]]
+) -> list[str]:
     """What differs between the source and the journal (what was or will be pushed), in words."""
     source = rows.invoices[external_id]
-    found = [f"{column}: {_shown(journal[column])} -> {_shown(source[column])}"
-             for column in rows.invoice_columns if not _same(source[column], journal[column])]
+    found = [
+        f"{column}: {_shown(journal[column])} -> {_shown(source[column])}"
+        for column in rows.invoice_columns
+        if not _same(source[column], journal[column])
+    ]
     stored = {line["line_number"]: line for line in journal_lines}
     given = {line["line_number"]: line for line in rows.lines.get(external_id, [])}
     for number in sorted(stored.keys() | given.keys()):
@@ -138,8 +168,11 @@ def _differences(rows: SourceRows, external_id: str, journal: dict[str, Any],
         elif number not in stored:
             found.append(f"line {number} added")
         else:
-            found += [f"line {number} {column}: {_shown(stored[number][column])} -> {_shown(given[number][column])}"
-                      for column in rows.line_columns if not _same(given[number][column], stored[number][column])]
+            found += [
+                f"line {number} {column}: {_shown(stored[number][column])} -> {_shown(given[number][column])}"
+                for column in rows.line_columns
+                if not _same(given[number][column], stored[number][column])
+            ]
     return found
 
 
@@ -164,8 +197,14 @@ def _reason(differences: list[str]) -> str:
     return (shown + (f"; and {more} more" if more > 0 else ""))[:1000]
 
 
-def _flag(connection: sa.Connection, invoices: sa.Table, flag: list[tuple[dict[str, Any], str]], now: datetime,
-          outcome: TakeIn, dry_run: bool) -> None:
+def _flag(
+    connection: sa.Connection,
+    invoices: sa.Table,
+    flag: list[tuple[dict[str, Any], str]],
+    now: datetime,
+    outcome: TakeIn,
+    dry_run: bool,
+) -> None:
     """Flag rows already in Billit whose source changed; the first notice keeps its time."""
     for journal, reason in flag:
         if journal["changed_after_create"]:
@@ -174,40 +213,51 @@ def _flag(connection: sa.Connection, invoices: sa.Table, flag: list[tuple[dict[s
             outcome.flagged.append({"external_id": journal["external_id"], "reason": reason})
         if dry_run or (journal["changed_after_create"] and journal["change_reason"] == reason):
             continue
-        connection.execute(invoices.update().where(invoices.c.external_id == journal["external_id"]).values(
-            changed_after_create=True, change_reason=reason,
-            change_noticed_at=sa.func.coalesce(invoices.c.change_noticed_at, now)))
+        connection.execute(
+            invoices.update()
+            .where(invoices.c.external_id == journal["external_id"])
+            .values(
+                changed_after_create=True,
+                change_reason=reason,
+                change_noticed_at=sa.func.coalesce(invoices.c.change_noticed_at, now),
+            )
+        )
 
 
-def _insert(connection: sa.Connection, invoices: sa.Table, lines: sa.Table, rows: SourceRows,
-            new: list[str]) -> int:
+def _insert(connection: sa.Connection, invoices: sa.Table, lines: sa.Table, rows: SourceRows, new: list[str]) -> int:
     if not new:
         return 0
     inserted = insert_ignoring_duplicates(connection, invoices, [rows.invoices[key] for key in new], ["external_id"])
-    replace_children(connection, lines, "external_id", new,
-                     [line for key in new for line in rows.lines.get(key, [])])
+    replace_children(connection, lines, "external_id", new, [line for key in new for line in rows.lines.get(key, [])])
     return inserted
 
 
-def _update(connection: sa.Connection, invoices: sa.Table, lines: sa.Table, rows: SourceRows,
-            update: list[str], outcome: TakeIn) -> int:
+def _update(
+    connection: sa.Connection, invoices: sa.Table, lines: sa.Table, rows: SourceRows, update: list[str], outcome: TakeIn
+) -> int:
     """The source's values on rows Billit has no order for; a rejected row goes back to pending."""
     rejected = invoices.c.status == "rejected"
     done = []
     for external_id in update:
         values = {column: value for column, value in rows.invoices[external_id].items() if column != "external_id"}
-        statement = invoices.update().where(
-            invoices.c.external_id == external_id, invoices.c.billit_order_id.is_(None),
-            invoices.c.status.in_(NOT_CREATED), invoices.c.claimed_by.is_(None),
-        ).values(
-            **values, status=sa.case((rejected, "pending"), else_=invoices.c.status),
-            last_error_code=sa.case((rejected, None), else_=invoices.c.last_error_code),
-            last_error=sa.case((rejected, None), else_=invoices.c.last_error),
+        statement = (
+            invoices.update()
+            .where(
+                invoices.c.external_id == external_id,
+                invoices.c.billit_order_id.is_(None),
+                invoices.c.status.in_(NOT_CREATED),
+                invoices.c.claimed_by.is_(None),
+            )
+            .values(
+                **values,
+                status=sa.case((rejected, "pending"), else_=invoices.c.status),
+                last_error_code=sa.case((rejected, None), else_=invoices.c.last_error_code),
+                last_error=sa.case((rejected, None), else_=invoices.c.last_error),
+            )
         )
         if connection.execute(statement).rowcount == 1:
             done.append(external_id)
         else:
             outcome.busy += 1  # claimed or created since it was read: compared again at the next take-in
-    replace_children(connection, lines, "external_id", done,
-                     [line for key in done for line in rows.lines.get(key, [])])
+    replace_children(connection, lines, "external_id", done, [line for key in done for line in rows.lines.get(key, [])])
     return len(done)

@@ -66,7 +66,6 @@ class SourceRows:
         return sum(len(lines) for lines in self.lines.values())
 
 
-
 def read_source_file(path: str | Path) -> SourceQueries:
     """The file's two queries; a file that does not hold exactly `invoices` and `lines` is refused."""
     path = Path(path)
@@ -83,9 +82,10 @@ def read_source_file(path: str | Path) -> SourceQueries:
     markers = list(_MARKER.finditer(text))
     expected = "'-- name: invoices' and '-- name: lines'"
     if not markers:
-        raise OutboundSourceError(f"{path}: no {expected} marker lines (docs/warehouse.md#pushing-invoices-from-"
-                                  "your-own-tables)")
-    if _code(text[:markers[0].start()]):
+        raise OutboundSourceError(
+            f"{path}: no {expected} marker lines (docs/warehouse.md#pushing-invoices-from-your-own-tables)"
+        )
+    if _code(text[: markers[0].start()]):
         raise OutboundSourceError(f"{path}: SQL before the first '-- name:' line (each query follows its marker)")
     queries: dict[str, str] = {}
     for marker, following in zip(markers, [*markers[1:], None], strict=True):
@@ -94,7 +94,7 @@ def read_source_file(path: str | Path) -> SourceQueries:
             raise OutboundSourceError(f"{path}: unknown query name {marker['name']!r} (expected {expected})")
         if name in queries:
             raise OutboundSourceError(f"{path}: two queries named {name}")
-        body = text[marker.end():following.start() if following is not None else len(text)]
+        body = text[marker.end() : following.start() if following is not None else len(text)]
         queries[name] = _statement(path, name, body)
     missing = [name for name in QUERY_NAMES if name not in queries]
     if missing:
@@ -140,8 +140,9 @@ def query_source(engine: sa.Engine, queries: SourceQueries) -> SourceRows:
                 row[column] = default
         invoices.setdefault(row["external_id"], row)
     _refuse_repeated(path, "invoices", [row["external_id"] for row in invoice_rows], "external_id")
-    _refuse_repeated(path, "lines", [(row["external_id"], row["line_number"]) for row in line_rows],
-                     "(external_id, line_number)")
+    _refuse_repeated(
+        path, "lines", [(row["external_id"], row["line_number"]) for row in line_rows], "(external_id, line_number)"
+    )
     lines: dict[str, list[dict[str, Any]]] = {}
     for row in sorted(line_rows, key=lambda row: (row["external_id"], row["line_number"])):
         lines.setdefault(row["external_id"], []).append(row)
@@ -149,12 +150,17 @@ def query_source(engine: sa.Engine, queries: SourceQueries) -> SourceRows:
     if orphans:
         raise OutboundSourceError(
             f"{path}: the lines query returns lines of {len(orphans)} invoice(s) the invoices query does not: "
-            f"{', '.join(map(repr, orphans[:3]))} (filter both queries alike)")
+            f"{', '.join(map(repr, orphans[:3]))} (filter both queries alike)"
+        )
     return SourceRows(path, tuple(invoice_columns), tuple(line_columns), invoices, lines)
 
 
-def _run(connection: sa.Connection, queries: SourceQueries, name: str, table: sa.Table,
-         ) -> tuple[list[str], list[dict[str, Any]]]:
+def _run(
+    connection: sa.Connection,
+    queries: SourceQueries,
+    name: str,
+    table: sa.Table,
+) -> tuple[list[str], list[dict[str, Any]]]:
     path = queries.path
     # As a subquery, the text can only be one SELECT (or WITH ... SELECT): no second statement, no write.
     wrapped = f"SELECT * FROM (\n{getattr(queries, name)}\n) AS source_query"
@@ -174,12 +180,15 @@ def _run(connection: sa.Connection, queries: SourceQueries, name: str, table: sa
             try:
                 row[column] = _value(table.c[column], value)
             except ValueError as exc:
-                raise OutboundSourceError(f"{path}: the {name} query, {_where(record, columns, number)}: {column}: "
-                                          f"{exc}") from None
+                raise OutboundSourceError(
+                    f"{path}: the {name} query, {_where(record, columns, number)}: {column}: {exc}"
+                ) from None
         missing = [key for key in KEYS[name] if row[key] is None]
         if missing:
-            raise OutboundSourceError(f"{path}: the {name} query, {_where(record, columns, number)}: "
-                                      f"{' and '.join(missing)} is empty (it is the key)")
+            raise OutboundSourceError(
+                f"{path}: the {name} query, {_where(record, columns, number)}: "
+                f"{' and '.join(missing)} is empty (it is the key)"
+            )
         rows.append(row)
     return columns, rows
 
@@ -187,23 +196,28 @@ def _run(connection: sa.Connection, queries: SourceQueries, name: str, table: sa
 def _columns(path: Path, name: str, names: Sequence[str], table: sa.Table) -> list[str]:
     columns = [column.lower() for column in names]
     repeated = {column for column, count in Counter(columns).items() if count > 1}
-    repeated |= {match["name"] for column in columns if (match := _REPEATED.fullmatch(column))
-                 and match["name"] in columns}
+    repeated |= {
+        match["name"] for column in columns if (match := _REPEATED.fullmatch(column)) and match["name"] in columns
+    }
     if repeated:
-        raise OutboundSourceError(f"{path}: the {name} query returns the column(s) {', '.join(sorted(repeated))} "
-                                  "twice")
+        raise OutboundSourceError(f"{path}: the {name} query returns the column(s) {', '.join(sorted(repeated))} twice")
     missing = [key for key in KEYS[name] if key not in columns]
     if missing:
-        raise OutboundSourceError(f"{path}: the {name} query returns no {' and '.join(missing)} column (the key: "
-                                  f"alias yours, e.g. doc_id AS {missing[0]})")
+        raise OutboundSourceError(
+            f"{path}: the {name} query returns no {' and '.join(missing)} column (the key: "
+            f"alias yours, e.g. doc_id AS {missing[0]})"
+        )
     results = sorted(JOURNAL_COLUMNS.intersection(columns))
     if results:
-        raise OutboundSourceError(f"{path}: the {name} query returns {', '.join(results)}: the push's results, not "
-                                  "input (leave them out)")
+        raise OutboundSourceError(
+            f"{path}: the {name} query returns {', '.join(results)}: the push's results, not input (leave them out)"
+        )
     unknown = [column for column in columns if column not in table.c]
     if unknown:
-        raise OutboundSourceError(f"{path}: the {name} query returns {', '.join(unknown)}: not columns of "
-                                  f"{table.name} (docs/warehouse.md lists them; alias yours with AS)")
+        raise OutboundSourceError(
+            f"{path}: the {name} query returns {', '.join(unknown)}: not columns of "
+            f"{table.name} (docs/warehouse.md lists them; alias yours with AS)"
+        )
     return columns
 
 
@@ -218,8 +232,10 @@ def _where(record: Sequence[Any], columns: Sequence[str], number: int) -> str:
 def _refuse_repeated(path: Path, name: str, keys: list[Any], what: str) -> None:
     repeated = [key for key, count in Counter(keys).items() if count > 1]
     if repeated:
-        raise OutboundSourceError(f"{path}: the {name} query returns the same {what} more than once: "
-                                  f"{', '.join(map(repr, repeated[:3]))} (it is the key: one row each)")
+        raise OutboundSourceError(
+            f"{path}: the {name} query returns the same {what} more than once: "
+            f"{', '.join(map(repr, repeated[:3]))} (it is the key: one row each)"
+        )
 
 
 def _value(column: sa.Column[Any], value: Any) -> Any:
@@ -239,8 +255,9 @@ def _value(column: sa.Column[Any], value: Any) -> Any:
 def _date(value: Any) -> date:
     if isinstance(value, datetime):
         if value.tzinfo is not None or value.time() != datetime.min.time():
-            raise ValueError(f"{value.isoformat()} is a date-time (return a date: CAST(... AS DATE), or date(...) "
-                             "on SQLite)")
+            raise ValueError(
+                f"{value.isoformat()} is a date-time (return a date: CAST(... AS DATE), or date(...) on SQLite)"
+            )
         return value.date()
     if isinstance(value, date):
         return value

@@ -62,4 +62,3 @@ def take_in_source(engine: sa.Engine, path: str | Path, *, dry_run: bool = False
     """Read the file's two queries, check every row, and take them into the outbound tables; the counts."""
     rows = query_source(engine, read_source_file(path))
     return take_in(engine, rows, dry_run=dry_run).as_dict()
-

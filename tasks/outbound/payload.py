@@ -29,8 +29,9 @@ from tasks.normalise.vat import SALES_VENTILATION_CODES
 # (InvalidVAtPercentageForTaxCountry).
 BELGIAN_VAT_RATES = frozenset({Decimal(0), Decimal(6), Decimal(12), Decimal(21)})
 ORDER_TYPES = ("Invoice", "CreditNote")
-PAYMENT_METHODS = frozenset({"Other", "Visa", "Bancontact", "Contant", "Wired", "Online", "Domiciliation",
-                             "PrivateAccount"})
+PAYMENT_METHODS = frozenset(
+    {"Other", "Visa", "Bancontact", "Contant", "Wired", "Online", "Domiciliation", "PrivateAccount"}
+)
 
 # ISO 4217 currencies in use (list one as of 2025, without funds, precious metals and test codes such as XAU or
 # XTS; HRK, ANG, SLL and ZWL are withdrawn). Billit's Currency is the ISO code
@@ -89,16 +90,20 @@ def _reasons(row: Row, lines: Sequence[Row]) -> list[str]:
     if not isinstance(external_id, str) or not external_id.strip():
         reasons.append("external_id is empty")
     elif external_id != external_id.strip():
-        reasons.append(f"external_id {external_id!r} has spaces around it (Billit ignores them when it matches "
-                       "ExternalProviderID, so it would not tell it from the id without them)")
+        reasons.append(
+            f"external_id {external_id!r} has spaces around it (Billit ignores them when it matches "
+            "ExternalProviderID, so it would not tell it from the id without them)"
+        )
     order_type = row.get("order_type")
     if order_type not in ORDER_TYPES:
         reasons.append(f"order_type must be one of {', '.join(ORDER_TYPES)}, not {order_type!r}")
     for column in ("order_date", "expiry_date"):
         if not isinstance(row.get(column), date):
             reasons.append(f"{column} is required")
-    if isinstance(row.get("order_date"), date) and isinstance(row.get("expiry_date"), date) and (
-        row["expiry_date"] < row["order_date"]
+    if (
+        isinstance(row.get("order_date"), date)
+        and isinstance(row.get("expiry_date"), date)
+        and (row["expiry_date"] < row["order_date"])
     ):
         reasons.append("expiry_date is before order_date")
     if not _text(row.get("customer_name")):
@@ -171,8 +176,10 @@ def _email_reasons(value: Any) -> list[str]:
     addresses = [address.strip() for address in str(value).strip().split(";")]
     if all(EMAIL.fullmatch(address) for address in addresses):
         return []
-    return [f"customer_email {str(value)[:80]!r} is not one e-mail address or several separated by ';' "
-            "(name@example.com;other@example.com)"]
+    return [
+        f"customer_email {str(value)[:80]!r} is not one e-mail address or several separated by ';' "
+        "(name@example.com;other@example.com)"
+    ]
 
 
 def _identifier_reasons(row: Row) -> list[str]:
@@ -208,26 +215,41 @@ def order_payload(row: Row, lines: Sequence[Row]) -> dict[str, Any]:
         if value := _text(row.get(column)):
             customer[key] = value
     address = {
-        key: value for column, key in (
-            ("customer_street", "Street"), ("customer_street_number", "StreetNumber"), ("customer_box", "Box"),
-            ("customer_zipcode", "Zipcode"), ("customer_city", "City"),
-        ) if (value := _text(row.get(column)))
+        key: value
+        for column, key in (
+            ("customer_street", "Street"),
+            ("customer_street_number", "StreetNumber"),
+            ("customer_box", "Box"),
+            ("customer_zipcode", "Zipcode"),
+            ("customer_city", "City"),
+        )
+        if (value := _text(row.get(column)))
     }
     if address:
-        customer["Addresses"] = [{"AddressType": "InvoiceAddress", "Name": row["customer_name"], **address,
-                                  "CountryCode": country}]
+        customer["Addresses"] = [
+            {"AddressType": "InvoiceAddress", "Name": row["customer_name"], **address, "CountryCode": country}
+        ]
     customer["CountryCode"] = country
 
     body: dict[str, Any] = {
-        "OrderType": row["order_type"], "OrderDirection": "Income", "OrderDate": row["order_date"],
-        "ExpiryDate": row["expiry_date"], "Currency": row.get("currency") or "EUR",
-        "ExternalProviderID": row["external_id"], "Customer": customer,
+        "OrderType": row["order_type"],
+        "OrderDirection": "Income",
+        "OrderDate": row["order_date"],
+        "ExpiryDate": row["expiry_date"],
+        "Currency": row.get("currency") or "EUR",
+        "ExternalProviderID": row["external_id"],
+        "Customer": customer,
         "OrderLines": [_line_payload(line) for line in sorted(lines, key=lambda line: line["line_number"])],
     }
     for column, key in (
-        ("order_number", "OrderNumber"), ("delivery_date", "DeliveryDate"), ("reference", "Reference"),
-        ("order_title", "OrderTitle"), ("comments", "Comments"), ("payment_reference", "PaymentReference"),
-        ("payment_method", "PaymentMethod"), ("about_invoice_number", "AboutInvoiceNumber"),
+        ("order_number", "OrderNumber"),
+        ("delivery_date", "DeliveryDate"),
+        ("reference", "Reference"),
+        ("order_title", "OrderTitle"),
+        ("comments", "Comments"),
+        ("payment_reference", "PaymentReference"),
+        ("payment_method", "PaymentMethod"),
+        ("about_invoice_number", "AboutInvoiceNumber"),
         ("ventilation_code", "VentilationCode"),
     ):
         value = row.get(column)
@@ -238,11 +260,16 @@ def order_payload(row: Row, lines: Sequence[Row]) -> dict[str, Any]:
 
 def _line_payload(line: Row) -> dict[str, Any]:
     body = {
-        "Quantity": line["quantity"], "UnitPriceExcl": line["unit_price_excl"],
-        "Description": line["description"], "VATPercentage": line["vat_percentage"],
+        "Quantity": line["quantity"],
+        "UnitPriceExcl": line["unit_price_excl"],
+        "Description": line["description"],
+        "VATPercentage": line["vat_percentage"],
     }
-    for column, key in (("description_extended", "DescriptionExtended"), ("reference", "Reference"),
-                        ("ventilation_code", "VentilationCode")):
+    for column, key in (
+        ("description_extended", "DescriptionExtended"),
+        ("reference", "Reference"),
+        ("ventilation_code", "VentilationCode"),
+    ):
         if value := _text(line.get(column)):
             body[key] = value
     return body

@@ -72,8 +72,17 @@ SEND_BATCH = 50
 NOT_ON_PEPPOL = "TheCustomerIsNotActiveOnPeppol"
 # Orders read to find one by ExternalProviderID: enough for every case-or-space variant of one id.
 FIND_ORDER_MATCHES = 50
-__all__ = ["CLAIM_LEASE", "EXTERNAL_ID_COLLISION", "HEARTBEAT", "WAITING_FOR_INVOICE", "PushOptions", "PushSummary",
-           "Taken", "push_outbound", "run_push"]
+__all__ = [
+    "CLAIM_LEASE",
+    "EXTERNAL_ID_COLLISION",
+    "HEARTBEAT",
+    "WAITING_FOR_INVOICE",
+    "PushOptions",
+    "PushSummary",
+    "Taken",
+    "push_outbound",
+    "run_push",
+]
 
 
 @dataclass
@@ -97,9 +106,15 @@ class PushSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "considered": self.considered, "created": self.created, "already_existed": self.already_existed,
-            "sent": self.sent, "rejected": sum(self.rejected.values()), "rejected_by_reason": dict(self.rejected),
-            "failed": self.failed, "not_sent_by_reason": dict(self.not_sent), "waiting": self.waiting,
+            "considered": self.considered,
+            "created": self.created,
+            "already_existed": self.already_existed,
+            "sent": self.sent,
+            "rejected": sum(self.rejected.values()),
+            "rejected_by_reason": dict(self.rejected),
+            "failed": self.failed,
+            "not_sent_by_reason": dict(self.not_sent),
+            "waiting": self.waiting,
             "held_elsewhere": self.held_elsewhere,
             "held_until": self.held_until.isoformat(sep=" ", timespec="seconds") if self.held_until else None,
         }
@@ -220,7 +235,11 @@ async def _push_all(
 
 
 async def _create_batch(
-    billit: BillitClient, engine: sa.Engine, ready: list[Ready], summary: PushSummary, run_id: str,
+    billit: BillitClient,
+    engine: sa.Engine,
+    ready: list[Ready],
+    summary: PushSummary,
+    run_id: str,
     row_done: Callable[[], Awaitable[None]],
 ) -> None:
     """Create the rows of one claim; each frees its place in the window when it is done, and their outcomes are
@@ -268,16 +287,23 @@ async def _create_once(
 
 
 def _created(external_id: str, order_id: int) -> dict[str, Any]:
-    return {"external_id": external_id, "status": "created", "billit_order_id": order_id,
-            "created_at": claims.utc_now(), "last_error_code": None, "last_error": None}
+    return {
+        "external_id": external_id,
+        "status": "created",
+        "billit_order_id": order_id,
+        "created_at": claims.utc_now(),
+        "last_error_code": None,
+        "last_error": None,
+    }
 
 
 async def _find_order(billit: BillitClient, external_id: str) -> int | None:
     """The OrderID Billit holds for exactly this ExternalProviderID. Billit's filter ignores case and trailing
     spaces (`CaseTwin-1` finds `casetwin-1`'s order), so the matches are compared exactly here; Billit does not
     enforce uniqueness either, so of several exact matches the oldest."""
-    query = ODataQuery(filter=prop("ExternalProviderID").eq(external_id), orderby=(("OrderID", "asc"),),
-                       top=FIND_ORDER_MATCHES)
+    query = ODataQuery(
+        filter=prop("ExternalProviderID").eq(external_id), orderby=(("OrderID", "asc"),), top=FIND_ORDER_MATCHES
+    )
     page = await billit.list_page(query)
     if not page.items:
         return None
@@ -299,10 +325,16 @@ async def _send_created(
             sendable.append(row)
         else:
             summary.not_sent[NOT_ON_PEPPOL] += 1
-            outcomes.append({"external_id": row["external_id"], "status": "created",
-                             "last_error_code": NOT_ON_PEPPOL, "last_error": reason})
+            outcomes.append(
+                {
+                    "external_id": row["external_id"],
+                    "status": "created",
+                    "last_error_code": NOT_ON_PEPPOL,
+                    "last_error": reason,
+                }
+            )
     for start in range(0, len(sendable), SEND_BATCH):
-        outcomes += await _send_batch(billit, sendable[start:start + SEND_BATCH], summary, options)
+        outcomes += await _send_batch(billit, sendable[start : start + SEND_BATCH], summary, options)
     await _db(claims.write_outcomes, engine, outcomes, run_id)
 
 
@@ -338,8 +370,9 @@ async def _send_batch(
     if not to_send:
         return outcomes
     try:
-        await billit.send_orders([row["billit_order_id"] for row in to_send], transport_type=options.transport,
-                                 strict_transport=True)
+        await billit.send_orders(
+            [row["billit_order_id"] for row in to_send], transport_type=options.transport, strict_transport=True
+        )
     except BillitError as exc:
         if isinstance(exc, BillitValidationError) and len(to_send) > 1:
             # Billit validates every id before sending any: find the refused ones one by one.
@@ -349,15 +382,22 @@ async def _send_batch(
         # Left `created` with Billit's reason: a later run with --send tries again (never twice: see above).
         code = exc.codes[0] if isinstance(exc, BillitHTTPError) and exc.codes else type(exc).__name__
         summary.not_sent[code] += len(to_send)
-        return outcomes + [{"external_id": row["external_id"], "status": "created",
-                            "last_error_code": code, "last_error": str(exc)} for row in to_send]
+        return outcomes + [
+            {"external_id": row["external_id"], "status": "created", "last_error_code": code, "last_error": str(exc)}
+            for row in to_send
+        ]
     summary.sent += len(to_send)
     return outcomes + [_sent(row) for row in to_send]
 
 
 def _sent(row: dict[str, Any]) -> dict[str, Any]:
-    return {"external_id": row["external_id"], "status": "sent", "sent_at": claims.utc_now(), "last_error_code": None,
-            "last_error": None}
+    return {
+        "external_id": row["external_id"],
+        "status": "sent",
+        "sent_at": claims.utc_now(),
+        "last_error_code": None,
+        "last_error": None,
+    }
 
 
 def run_push(options: PushOptions, *, engine: sa.Engine | None = None, **settings_overrides: Any) -> dict[str, Any]:

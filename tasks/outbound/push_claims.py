@@ -34,6 +34,7 @@ Ready = tuple[dict[str, Any], dict[str, Any], str]
 class Taken:
     """One claim, prepared: every row it took, those ready to create (their attempt counted) and the outcomes of
     those rejected before any request (already written)."""
+
     external_ids: list[str]
     ready: list[Ready]
     rejected: list[dict[str, Any]]
@@ -49,15 +50,16 @@ def rejected_outcome(external_id: str, code: str, message: str) -> dict[str, Any
     return {"external_id": external_id, "status": "rejected", "last_error_code": code, "last_error": message}
 
 
-
 def _awaited_invoice(table: sa.Table) -> Any:
     """A credit note whose credited invoice is an outbound row not created yet: it waits for it."""
     invoice = table.alias("credited")
     return sa.and_(
         table.c.order_type == "CreditNote",
-        sa.exists().where(invoice.c.order_number == table.c.about_invoice_number,
-                          invoice.c.external_id != table.c.external_id,
-                          invoice.c.status.not_in(("created", "sent"))),
+        sa.exists().where(
+            invoice.c.order_number == table.c.about_invoice_number,
+            invoice.c.external_id != table.c.external_id,
+            invoice.c.status.not_in(("created", "sent")),
+        ),
     )
 
 
@@ -133,14 +135,23 @@ def claim_sendable(engine: sa.Engine, run_id: str, size: int | None) -> list[dic
         return _claim_rows(connection, table, run_id, size, set(), _sendable)
 
 
-def _claim_rows(connection: sa.Connection, table: sa.Table, run_id: str, size: int | None, exclude: set[str],
-                stage: Callable[[sa.Table], Any]) -> list[dict[str, Any]]:
+def _claim_rows(
+    connection: sa.Connection,
+    table: sa.Table,
+    run_id: str,
+    size: int | None,
+    exclude: set[str],
+    stage: Callable[[sa.Table], Any],
+) -> list[dict[str, Any]]:
     """Take up to `size` rows of a stage for this run, inside a write transaction; rows another live run holds
     are left alone."""
     now = utc_now()
     ready = stage(table)
-    free = sa.or_(table.c.claimed_by.is_(None), table.c.claimed_at < now - CLAIM_LEASE,
-                  table.c.claimed_by.in_(_dead_claimants(connection, table)))
+    free = sa.or_(
+        table.c.claimed_by.is_(None),
+        table.c.claimed_at < now - CLAIM_LEASE,
+        table.c.claimed_by.in_(_dead_claimants(connection, table)),
+    )
     candidates = sa.select(table.c.external_id).where(ready, free)
     if exclude:
         candidates = candidates.where(table.c.external_id.not_in(sorted(exclude)))
@@ -152,11 +163,11 @@ def _claim_rows(connection: sa.Connection, table: sa.Table, run_id: str, size: i
     ids = list(connection.execute(candidates).scalars())
     if not ids:
         return []
-    connection.execute(table.update().where(table.c.external_id.in_(ids), ready, free)
-                       .values(claimed_by=run_id, claimed_at=now))
+    connection.execute(
+        table.update().where(table.c.external_id.in_(ids), ready, free).values(claimed_by=run_id, claimed_at=now)
+    )
     claimed = connection.execute(
-        sa.select(table).where(table.c.external_id.in_(ids), table.c.claimed_by == run_id)
-        .order_by(table.c.external_id)
+        sa.select(table).where(table.c.external_id.in_(ids), table.c.claimed_by == run_id).order_by(table.c.external_id)
     ).mappings()
     return [dict(row) for row in claimed]
 
@@ -198,16 +209,24 @@ def mark_waiting(engine: sa.Engine) -> int:
     with write_transaction(engine) as connection:
         rows = connection.execute(
             sa.select(table.c.external_id, table.c.about_invoice_number, invoice.c.external_id, invoice.c.status)
-            .join(invoice, sa.and_(invoice.c.order_number == table.c.about_invoice_number,
-                                   invoice.c.external_id != table.c.external_id))
+            .join(
+                invoice,
+                sa.and_(
+                    invoice.c.order_number == table.c.about_invoice_number, invoice.c.external_id != table.c.external_id
+                ),
+            )
             .where(waiting)
         ).all()
         for external_id, number, invoice_id, status in rows:
-            connection.execute(table.update().where(table.c.external_id == external_id).values(
-                last_error_code=WAITING_FOR_INVOICE,
-                last_error=f"waits for invoice {number} (outbound row {invoice_id!r}, {status}): created once that "
-                           "invoice exists in Billit",
-            ))
+            connection.execute(
+                table.update()
+                .where(table.c.external_id == external_id)
+                .values(
+                    last_error_code=WAITING_FOR_INVOICE,
+                    last_error=f"waits for invoice {number} (outbound row {invoice_id!r}, {status}): created once that "
+                    "invoice exists in Billit",
+                )
+            )
     return len({row[0] for row in rows})
 
 
@@ -216,9 +235,12 @@ def held_elsewhere(engine: sa.Engine, run_id: str) -> tuple[int, datetime | None
     table = reflect_tables(engine)["outbound_invoices"]
     with engine.connect() as connection:
         count, latest = connection.execute(
-            sa.select(sa.func.count(), sa.func.max(table.c.claimed_at))
-            .where(_pushable(table), table.c.claimed_by.is_not(None), table.c.claimed_by != run_id,
-                   table.c.claimed_at >= utc_now() - CLAIM_LEASE)
+            sa.select(sa.func.count(), sa.func.max(table.c.claimed_at)).where(
+                _pushable(table),
+                table.c.claimed_by.is_not(None),
+                table.c.claimed_by != run_id,
+                table.c.claimed_at >= utc_now() - CLAIM_LEASE,
+            )
         ).one()
     if not count:
         return 0, None
@@ -228,19 +250,26 @@ def held_elsewhere(engine: sa.Engine, run_id: str) -> tuple[int, datetime | None
 
 def _lines_of(connection: sa.Connection, table: sa.Table, external_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     lines: dict[str, list[dict[str, Any]]] = {}
-    for row in connection.execute(sa.select(table).where(table.c.external_id.in_(external_ids))
-                                  .order_by(table.c.external_id, table.c.line_number)).mappings():
+    for row in connection.execute(
+        sa.select(table).where(table.c.external_id.in_(external_ids)).order_by(table.c.external_id, table.c.line_number)
+    ).mappings():
         lines.setdefault(row["external_id"], []).append(dict(row))
     return lines
 
 
-def _count_attempts(connection: sa.Connection, table: sa.Table, keyed: Sequence[tuple[str, str]], run_id: str,
-                    ) -> None:
+def _count_attempts(
+    connection: sa.Connection,
+    table: sa.Table,
+    keyed: Sequence[tuple[str, str]],
+    run_id: str,
+) -> None:
     if not keyed:
         return
-    statement = (table.update()
-                 .where(table.c.external_id == sa.bindparam("row_id"), table.c.claimed_by == run_id)
-                 .values(attempts=table.c.attempts + 1, idempotency_key=sa.bindparam("row_key"), updated_at=utc_now()))
+    statement = (
+        table.update()
+        .where(table.c.external_id == sa.bindparam("row_id"), table.c.claimed_by == run_id)
+        .values(attempts=table.c.attempts + 1, idempotency_key=sa.bindparam("row_key"), updated_at=utc_now())
+    )
     connection.execute(statement, [{"row_id": external_id, "row_key": key} for external_id, key in keyed])
 
 
@@ -250,8 +279,12 @@ def write_outcomes(engine: sa.Engine, outcomes: Sequence[dict[str, Any]], run_id
             _record_outcomes(connection, reflect_tables(engine)["outbound_invoices"], outcomes, run_id)
 
 
-def _record_outcomes(connection: sa.Connection, table: sa.Table, outcomes: Sequence[dict[str, Any]], run_id: str,
-                     ) -> None:
+def _record_outcomes(
+    connection: sa.Connection,
+    table: sa.Table,
+    outcomes: Sequence[dict[str, Any]],
+    run_id: str,
+) -> None:
     """Record each row's outcome and release its claim: one statement per kind of outcome, run for every row."""
     by_fields: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for outcome in outcomes:
@@ -260,11 +293,12 @@ def _record_outcomes(connection: sa.Connection, table: sa.Table, outcomes: Seque
     for fields, group in by_fields.items():
         # Bound under other names: SQLAlchemy reserves a column's own name for its SET value.
         values: dict[str, Any] = {name: sa.bindparam(f"new_{name}") for name in fields if name != "external_id"}
-        statement = (table.update()
-                     .where(table.c.external_id == sa.bindparam("new_external_id"), table.c.claimed_by == run_id)
-                     .values(**values, claimed_by=None, claimed_at=None, updated_at=now))
-        connection.execute(statement, [{f"new_{name}": value for name, value in outcome.items()}
-                                       for outcome in group])
+        statement = (
+            table.update()
+            .where(table.c.external_id == sa.bindparam("new_external_id"), table.c.claimed_by == run_id)
+            .values(**values, claimed_by=None, claimed_at=None, updated_at=now)
+        )
+        connection.execute(statement, [{f"new_{name}": value for name, value in outcome.items()} for outcome in group])
 
 
 def release(engine: sa.Engine, run_id: str) -> None:

@@ -20,8 +20,13 @@ from tasks.runtime import warehouse_engine
 PROBLEMS_SHOWN = 200
 
 
-def push_invoices(options: PushOptions, *, engine: sa.Engine | None = None, taken: dict[str, Any] | None = None,
-                  **settings_overrides: Any) -> dict[str, Any]:
+def push_invoices(
+    options: PushOptions,
+    *,
+    engine: sa.Engine | None = None,
+    taken: dict[str, Any] | None = None,
+    **settings_overrides: Any,
+) -> dict[str, Any]:
     """Push (`tasks.outbound.push.run_push`) and add what needs a person to the summary.
 
     `taken` is what `tasks.outbound.outbound_source.take_in_source` did before the push, if it ran. The summary gains
@@ -39,13 +44,21 @@ def _utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def push_outcome(engine: sa.Engine, summary: dict[str, Any], taken: dict[str, Any] | None, *,
-                 since: datetime) -> dict[str, Any]:
+def push_outcome(
+    engine: sa.Engine, summary: dict[str, Any], taken: dict[str, Any] | None, *, since: datetime
+) -> dict[str, Any]:
     """`summary` with the rows that need a person: those rejected or failed since `since` (the push writes
     `updated_at` with each outcome) and those the take-in newly found changed after create."""
     changed = list(taken["changed_rows"]) if taken else []
-    problems = [{"external_id": row["external_id"], "outcome": "changed after create",
-                 "code": "ChangedAfterCreate", "reason": row["reason"]} for row in changed[:PROBLEMS_SHOWN]]
+    problems = [
+        {
+            "external_id": row["external_id"],
+            "outcome": "changed after create",
+            "code": "ChangedAfterCreate",
+            "reason": row["reason"],
+        }
+        for row in changed[:PROBLEMS_SHOWN]
+    ]
     more = (taken["changed_after_create"] if taken else 0) - len(problems)
     if not summary["dry_run"]:
         table = reflect_tables(engine)["outbound_invoices"]
@@ -54,16 +67,29 @@ def push_outcome(engine: sa.Engine, summary: dict[str, Any], taken: dict[str, An
             total = connection.execute(sa.select(sa.func.count()).where(outcome)).scalar_one()
             rows = connection.execute(
                 sa.select(table.c.external_id, table.c.status, table.c.last_error_code, table.c.last_error)
-                .where(outcome).order_by(table.c.status.desc(), table.c.external_id)
+                .where(outcome)
+                .order_by(table.c.status.desc(), table.c.external_id)
                 .limit(max(PROBLEMS_SHOWN - len(problems), 0))
             ).all()
-        problems += [{"external_id": row.external_id, "outcome": row.status, "code": row.last_error_code or "",
-                      "reason": row.last_error or ""} for row in rows]
+        problems += [
+            {
+                "external_id": row.external_id,
+                "outcome": row.status,
+                "code": row.last_error_code or "",
+                "reason": row.last_error or "",
+            }
+            for row in rows
+        ]
         more += int(total) - len(rows)
     changed_now = taken["changed_after_create"] if taken else 0
     ok = bool(summary["ok"]) and not changed_now
-    return summary | {"source": taken, "problems": problems, "problems_more": more, "ok": ok,
-                      "message": None if ok else push_message(summary, changed_now)}
+    return summary | {
+        "source": taken,
+        "problems": problems,
+        "problems_more": more,
+        "ok": ok,
+        "message": None if ok else push_message(summary, changed_now),
+    }
 
 
 def push_message(summary: dict[str, Any], changed_after_create: int = 0) -> str:
@@ -75,39 +101,64 @@ def push_message(summary: dict[str, Any], changed_after_create: int = 0) -> str:
     if summary["failed"]:
         parts.append(f"{summary['failed']} failed (tried again by the next run)")
     if changed_after_create:
-        parts.append(f"{changed_after_create} changed in the source after they were created in Billit (not pushed "
-                     "again)")
+        parts.append(
+            f"{changed_after_create} changed in the source after they were created in Billit (not pushed again)"
+        )
     if summary["dry_run"]:
         where = "a dry run writes nothing: the push records the reasons on the rows"
     else:
         where = "see outbound_invoices.last_error_code / last_error" + (
-            " and change_reason" if changed_after_create else "")
+            " and change_reason" if changed_after_create else ""
+        )
     return f"push{' (dry run)' if summary['dry_run'] else ''}: {', '.join(parts)}; {where}"
 
 
 def problems_markdown(summary: dict[str, Any]) -> str:
     """The artifact listing the rows that need a person (markdown)."""
     if summary["dry_run"] and summary["rejected"]:
-        return ("# Rows that need a look\n\nDry run: nothing was written, so the reasons are not recorded on the "
-                f"rows. {push_message(summary)}.\n")
+        return (
+            "# Rows that need a look\n\nDry run: nothing was written, so the reasons are not recorded on the "
+            f"rows. {push_message(summary)}.\n"
+        )
     if not summary["problems"]:
         return "# Rows that need a look\n\nNone: no row was rejected or failed, and none changed after create.\n"
-    lines = ["# Rows that need a look", "", f"{summary['message']}", "",
-             "| external_id | outcome | code | reason |", "|---|---|---|---|"]
-    lines += [f"| {_markdown(row['external_id'])} | {row['outcome']} | {_markdown(row['code'])} | "
-              f"{_markdown(row['reason'], 300)} |" for row in summary["problems"]]
+    lines = [
+        "# Rows that need a look",
+        "",
+        f"{summary['message']}",
+        "",
+        "| external_id | outcome | code | reason |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {_markdown(row['external_id'])} | {row['outcome']} | {_markdown(row['code'])} | "
+        f"{_markdown(row['reason'], 300)} |"
+        for row in summary["problems"]
+    ]
     if summary["problems_more"] > 0:
-        lines += ["", f"... and {summary['problems_more']} more: `select external_id, status, last_error_code, "
-                      "last_error from outbound_invoices where status in ('rejected', 'failed')`"]
+        lines += [
+            "",
+            f"... and {summary['problems_more']} more: `select external_id, status, last_error_code, "
+            "last_error from outbound_invoices where status in ('rejected', 'failed')`",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def _markdown(text: Any, limit: int = 120) -> str:
     cell = " ".join(str(text).split())
-    cell = cell if len(cell) <= limit else cell[:limit - 3] + "..."
+    cell = cell if len(cell) <= limit else cell[: limit - 3] + "..."
     return cell.replace("\\", "\\\\").replace("|", "\\|")
 
 
 #: The take-in's counts, as the push summary shows them.
-SOURCE_COUNTS = ("invoices", "lines", "inserted", "updated", "unchanged", "busy", "changed_after_create",
-                 "still_changed_after_create", "cleared")
+SOURCE_COUNTS = (
+    "invoices",
+    "lines",
+    "inserted",
+    "updated",
+    "unchanged",
+    "busy",
+    "changed_after_create",
+    "still_changed_after_create",
+    "cleared",
+)

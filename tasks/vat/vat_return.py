@@ -81,25 +81,33 @@ def _in_period(invoices: sa.Table, period: VatPeriod) -> sa.ColumnElement[bool]:
 
 
 def _between(invoices: sa.Table, first_day: date, last_day: date) -> sa.ColumnElement[bool]:
-    return sa.and_(invoices.c.order_date >= first_day, invoices.c.order_date <= last_day,
-                   invoices.c.is_deleted.is_(False), invoices.c.order_type.in_(("Invoice", "CreditNote")))
+    return sa.and_(
+        invoices.c.order_date >= first_day,
+        invoices.c.order_date <= last_day,
+        invoices.c.is_deleted.is_(False),
+        invoices.c.order_type.in_(("Invoice", "CreditNote")),
+    )
 
 
 def invoices_between(engine: sa.Engine, first_day: date, last_day: date) -> int:
     """Invoices and credit notes dated in the period (deleted ones left out)."""
     invoices = reflect_tables(engine)["invoices"]
     with engine.connect() as connection:
-        return int(connection.execute(
-            sa.select(sa.func.count()).select_from(invoices).where(_between(invoices, first_day, last_day))
-        ).scalar_one())
+        return int(
+            connection.execute(
+                sa.select(sa.func.count()).select_from(invoices).where(_between(invoices, first_day, last_day))
+            ).scalar_one()
+        )
 
 
 def pending_count(engine: sa.Engine) -> int:
     """Orders Billit listed that are not loaded yet, of any period."""
     with engine.connect() as connection:
-        return int(connection.execute(
-            sa.select(sa.func.count()).select_from(reflect_tables(engine)["pending_orders"])
-        ).scalar_one())
+        return int(
+            connection.execute(
+                sa.select(sa.func.count()).select_from(reflect_tables(engine)["pending_orders"])
+            ).scalar_one()
+        )
 
 
 def missing_rows(engine: sa.Engine, first_day: date, last_day: date) -> int:
@@ -109,15 +117,22 @@ def missing_rows(engine: sa.Engine, first_day: date, last_day: date) -> int:
     invoices, entries, exceptions = tables["invoices"], tables["vat_return_entries"], tables["vat_return_exceptions"]
     lines = tables["invoice_lines"]
     has_amounts = sa.or_(
-        sa.func.coalesce(invoices.c.total_excl, 0) != 0, sa.func.coalesce(invoices.c.total_vat, 0) != 0,
-        sa.exists().where(lines.c.order_id == invoices.c.order_id,
-                          sa.or_(sa.func.coalesce(lines.c.total_excl, 0) != 0,
-                                 sa.func.coalesce(lines.c.total_vat, 0) != 0)),
+        sa.func.coalesce(invoices.c.total_excl, 0) != 0,
+        sa.func.coalesce(invoices.c.total_vat, 0) != 0,
+        sa.exists().where(
+            lines.c.order_id == invoices.c.order_id,
+            sa.or_(sa.func.coalesce(lines.c.total_excl, 0) != 0, sa.func.coalesce(lines.c.total_vat, 0) != 0),
+        ),
     )
-    query = sa.select(sa.func.count()).select_from(invoices).where(
-        _between(invoices, first_day, last_day), has_amounts,
-        ~sa.exists().where(entries.c.order_id == invoices.c.order_id),
-        ~sa.exists().where(exceptions.c.order_id == invoices.c.order_id),
+    query = (
+        sa.select(sa.func.count())
+        .select_from(invoices)
+        .where(
+            _between(invoices, first_day, last_day),
+            has_amounts,
+            ~sa.exists().where(entries.c.order_id == invoices.c.order_id),
+            ~sa.exists().where(exceptions.c.order_id == invoices.c.order_id),
+        )
     )
     with engine.connect() as connection:
         return int(connection.execute(query).scalar_one())
@@ -136,8 +151,14 @@ def vat_return(engine: sa.Engine, period: VatPeriod) -> VatReturn:
     """The grids of `period`, the 71/72 balance and the checks. VatReturnError when some of the period's
     invoices have no VAT-return rows."""
     refuse_missing_rows(engine, period.first_day, period.last_day, str(period))
-    monthly = sa.table("bi_vat_return_monthly", sa.column("period"), sa.column("grid"), sa.column("amount"),
-                       sa.column("is_self_assessed"), sa.column("entry_count"))
+    monthly = sa.table(
+        "bi_vat_return_monthly",
+        sa.column("period"),
+        sa.column("grid"),
+        sa.column("amount"),
+        sa.column("is_self_assessed"),
+        sa.column("entry_count"),
+    )
     tables = reflect_tables(engine)
     invoices, exceptions, lines = tables["invoices"], tables["vat_return_exceptions"], tables["invoice_lines"]
     grids: dict[str, Decimal] = defaultdict(Decimal)
@@ -145,36 +166,53 @@ def vat_return(engine: sa.Engine, period: VatPeriod) -> VatReturn:
     entries: dict[str, int] = defaultdict(int)
     with engine.connect() as connection:
         for grid, amount, is_self_assessed, count in connection.execute(
-            sa.select(monthly.c.grid, monthly.c.amount, monthly.c.is_self_assessed, monthly.c.entry_count)
-            .where(monthly.c.period.in_(_months(period)))
+            sa.select(monthly.c.grid, monthly.c.amount, monthly.c.is_self_assessed, monthly.c.entry_count).where(
+                monthly.c.period.in_(_months(period))
+            )
         ):
             amount = _cents(Decimal(repr(amount)) if isinstance(amount, float) else amount)  # SQLite sums REAL
             grids[grid] += amount
             entries[grid] += count
             if is_self_assessed:
                 self_assessed[grid] += amount
-        reported: dict[bool, int] = {bool(is_reported): int(count) for is_reported, count in connection.execute(
-            sa.select(exceptions.c.is_reported, sa.func.count())
-            .join(invoices, invoices.c.order_id == exceptions.c.order_id)
-            .where(_in_period(invoices, period)).group_by(exceptions.c.is_reported)
-        )}
+        reported: dict[bool, int] = {
+            bool(is_reported): int(count)
+            for is_reported, count in connection.execute(
+                sa.select(exceptions.c.is_reported, sa.func.count())
+                .join(invoices, invoices.c.order_id == exceptions.c.order_id)
+                .where(_in_period(invoices, period))
+                .group_by(exceptions.c.is_reported)
+            )
+        }
         inferred = connection.execute(
-            sa.select(sa.func.count()).select_from(lines.join(invoices, invoices.c.order_id == lines.c.order_id))
+            sa.select(sa.func.count())
+            .select_from(lines.join(invoices, invoices.c.order_id == lines.c.order_id))
             .where(_in_period(invoices, period), lines.c.treatment_source == "inferred")
         ).scalar_one()
         undated = connection.execute(
-            sa.select(sa.func.count()).select_from(exceptions.join(invoices, invoices.c.order_id ==
-                                                                   exceptions.c.order_id))
+            sa.select(sa.func.count())
+            .select_from(exceptions.join(invoices, invoices.c.order_id == exceptions.c.order_id))
             .where(invoices.c.order_date.is_(None), invoices.c.is_deleted.is_(False))
         ).scalar_one()
         received_late = connection.execute(
-            sa.select(sa.func.count()).select_from(invoices)
-            .where(_in_period(invoices, period), invoices.c.direction == "Cost",
-                   invoices.c.created_at >= period.last_day + timedelta(days=1))
+            sa.select(sa.func.count())
+            .select_from(invoices)
+            .where(
+                _in_period(invoices, period),
+                invoices.c.direction == "Cost",
+                invoices.c.created_at >= period.last_day + timedelta(days=1),
+            )
         ).scalar_one()
-    result = VatReturn(period, dict(grids), dict(self_assessed), left_out=reported.get(False, 0),
-                       to_review=reported.get(True, 0), inferred_lines=int(inferred),
-                       undated=int(undated), received_late=int(received_late))
+    result = VatReturn(
+        period,
+        dict(grids),
+        dict(self_assessed),
+        left_out=reported.get(False, 0),
+        to_review=reported.get(True, 0),
+        inferred_lines=int(inferred),
+        undated=int(undated),
+        received_late=int(received_late),
+    )
     owed = sum((grids.get(grid, ZERO) for grid in OWED_GRIDS), ZERO)
     recoverable = sum((grids.get(grid, ZERO) for grid in RECOVERABLE_GRIDS), ZERO)
     result.grids["71" if owed >= recoverable else "72"] = abs(owed - recoverable)
@@ -194,8 +232,13 @@ def _checks(grids: dict[str, Decimal], entries: dict[str, int]) -> list[Check]:
 
     rate = Decimal("0.21")
     return [
-        Check("54 = 6 % × 01 + 12 % × 02 + 21 % × 03", g("54"),
-              _cents(g("01") * Decimal("0.06") + g("02") * Decimal("0.12") + g("03") * rate), "=", slack("54")),
+        Check(
+            "54 = 6 % × 01 + 12 % × 02 + 21 % × 03",
+            g("54"),
+            _cents(g("01") * Decimal("0.06") + g("02") * Decimal("0.12") + g("03") * rate),
+            "=",
+            slack("54"),
+        ),
         Check("55 = 21 % × (86 + 88)", g("55"), _cents(g("86", "88") * rate), "=", slack("55")),
         Check("56 + 57 = 21 % × 87", g("56", "57"), _cents(g("87") * rate), "=", slack("56", "57")),
         Check("55 + 56 + 57 <= 59 (self-assessed VAT is deducted)", g("55", "56", "57"), g("59"), "<=", ZERO),
@@ -218,8 +261,14 @@ def _sales_amounts(engine: sa.Engine, grids: tuple[str, ...], *conditions: Any) 
     tables = reflect_tables(engine)
     invoices, entries, parties = tables["invoices"], tables["vat_return_entries"], tables["parties"]
     query = (
-        sa.select(invoices.c.counterparty_vat_number, parties.c.country_code, invoices.c.counterparty_name,
-                  entries.c.treatment, entries.c.grid, entries.c.amount)
+        sa.select(
+            invoices.c.counterparty_vat_number,
+            parties.c.country_code,
+            invoices.c.counterparty_name,
+            entries.c.treatment,
+            entries.c.grid,
+            entries.c.amount,
+        )
         .join(invoices, invoices.c.order_id == entries.c.order_id)
         .outerjoin(parties, parties.c.party_id == invoices.c.counterparty_party_id)
         .where(invoices.c.direction == "Income", entries.c.grid.in_(grids), *conditions)
@@ -247,8 +296,10 @@ def intra_listing(engine: sa.Engine, period: VatPeriod) -> Listing:
     ):
         vat_number, valid = _vat_number(raw_vat, country)
         if not valid or vat_number.startswith("BE"):
-            left_out.append(f"{name or '?'}: {'no' if not raw_vat else 'not a valid'} EU VAT number "
-                            f"({raw_vat or ''}; grid {grid}, {amount})")
+            left_out.append(
+                f"{name or '?'}: {'no' if not raw_vat else 'not a valid'} EU VAT number "
+                f"({raw_vat or ''}; grid {grid}, {amount})"
+            )
             continue
         code = "L" if treatment == "ic_goods" else "S"
         totals[(vat_number, code)] += (-1 if grid == "48" else 1) * Decimal(str(amount))
@@ -256,8 +307,9 @@ def intra_listing(engine: sa.Engine, period: VatPeriod) -> Listing:
     for (vat_number, code), amount in sorted(totals.items()):
         amount = _cents(amount)
         if amount < 0:
-            left_out.append(f"{vat_number} {code}: credit notes exceed the sales ({amount}); correct the earlier "
-                            "listing instead")
+            left_out.append(
+                f"{vat_number} {code}: credit notes exceed the sales ({amount}); correct the earlier listing instead"
+            )
         elif amount > 0:
             rows.append(IntraClient(vat_number[:2], vat_number[2:], code, amount))
     return Listing(rows, left_out)
@@ -267,8 +319,12 @@ def client_listing(engine: sa.Engine, year: int) -> Listing:
     """The annual listing: Belgian customers (a Belgian VAT number, or a bare number of a customer in Belgium)
     billed CLIENT_LISTING_THRESHOLD or more in `year`: turnover 00-03 + 45 less 49, VAT 54 less 64."""
     invoices = reflect_tables(engine)["invoices"]
-    in_year = sa.and_(invoices.c.order_date >= date(year, 1, 1), invoices.c.order_date <= date(year, 12, 31),
-                      invoices.c.is_deleted.is_(False), invoices.c.order_type.in_(("Invoice", "CreditNote")))
+    in_year = sa.and_(
+        invoices.c.order_date >= date(year, 1, 1),
+        invoices.c.order_date <= date(year, 12, 31),
+        invoices.c.is_deleted.is_(False),
+        invoices.c.order_type.in_(("Invoice", "CreditNote")),
+    )
     turnover: dict[str, Decimal] = defaultdict(Decimal)
     vat: dict[str, Decimal] = defaultdict(Decimal)
     left_out: list[str] = []
@@ -279,8 +335,9 @@ def client_listing(engine: sa.Engine, year: int) -> Listing:
         if not vat_number.startswith("BE") and (country or "BE").upper() != "BE":
             continue  # a customer abroad: not in this listing
         if not valid or not vat_number.startswith("BE"):
-            left_out.append(f"{name or '?'}: {'no' if not raw_vat else repr(raw_vat) + ' is not a'} valid Belgian "
-                            "VAT number")
+            left_out.append(
+                f"{name or '?'}: {'no' if not raw_vat else repr(raw_vat) + ' is not a'} valid Belgian VAT number"
+            )
             continue
         amount = Decimal(str(amount))
         if grid in _TURNOVER_GRIDS:
@@ -289,8 +346,11 @@ def client_listing(engine: sa.Engine, year: int) -> Listing:
             turnover[vat_number] -= amount
         else:
             vat[vat_number] += amount if grid == "54" else -amount
-    rows = [ListedClient(number, _cents(turnover[number]), _cents(vat[number]))
-            for number in sorted(turnover) if turnover[number] >= CLIENT_LISTING_THRESHOLD]
+    rows = [
+        ListedClient(number, _cents(turnover[number]), _cents(vat[number]))
+        for number in sorted(turnover)
+        if turnover[number] >= CLIENT_LISTING_THRESHOLD
+    ]
     return Listing(rows, sorted(set(left_out)))
 
 
@@ -303,14 +363,20 @@ def declarant(engine: sa.Engine) -> Declarant:
     parties = reflect_tables(engine)["parties"]
     with engine.connect() as connection:
         party = connection.execute(sa.select(parties).where(parties.c.party_id == party_id)).first()
-    vat_number, valid = _vat_number(party.vat_number_raw if party is not None else None,
-                                    party.country_code if party is not None else None)
+    vat_number, valid = _vat_number(
+        party.vat_number_raw if party is not None else None, party.country_code if party is not None else None
+    )
     if not valid or not vat_number.startswith("BE"):
         raise VatReturnError(
             f"the company (PartyID {party_id}) has no Belgian VAT number in the warehouse "
             f"({'none' if not vat_number else vat_number[:2] + '…'}): the Belgian VAT return does not apply"
         )
     assert party is not None
-    return Declarant(vat_number=vat_number, name=party.name or party.display_name or str(party_id),
-                     street=" ".join(filter(None, (party.street, party.street_number))) or None,
-                     postcode=party.zipcode, city=party.city, country=party.country_code or "BE")
+    return Declarant(
+        vat_number=vat_number,
+        name=party.name or party.display_name or str(party_id),
+        street=" ".join(filter(None, (party.street, party.street_number))) or None,
+        postcode=party.zipcode,
+        city=party.city,
+        country=party.country_code or "BE",
+    )

@@ -58,20 +58,84 @@ COMMON_NS = "http://www.minfin.fgov.be/InputCommon"
 # ElementTree keeps namespace prefixes in one process-wide table; registering them only decides how these four
 # namespaces are spelled in what we write (`common:` as the schemas call InputCommon). ElementTree cannot write a
 # default namespace here: its default_namespace option refuses the documents' unqualified attributes.
-for _prefix, _namespace in (("vat", VAT_NS), ("intra", INTRA_NS), ("listing", CLIENT_LISTING_NS),
-                            ("common", COMMON_NS)):
+for _prefix, _namespace in (
+    ("vat", VAT_NS),
+    ("intra", INTRA_NS),
+    ("listing", CLIENT_LISTING_NS),
+    ("common", COMMON_NS),
+):
     ET.register_namespace(_prefix, _namespace)
 
 # The grids of the periodic return: GridNumberCode in NewTVA-in_v0_9.xsd.
-VAT_GRIDS = ("00", "01", "02", "03", "44", "45", "46", "47", "48", "49", "54", "55", "56", "57", "59", "61", "62",
-             "63", "64", "71", "72", "81", "82", "83", "84", "85", "86", "87", "88", "91")
+VAT_GRIDS = (
+    "00",
+    "01",
+    "02",
+    "03",
+    "44",
+    "45",
+    "46",
+    "47",
+    "48",
+    "49",
+    "54",
+    "55",
+    "56",
+    "57",
+    "59",
+    "61",
+    "62",
+    "63",
+    "64",
+    "71",
+    "72",
+    "81",
+    "82",
+    "83",
+    "84",
+    "85",
+    "86",
+    "87",
+    "88",
+    "91",
+)
 GRID_DUE, GRID_REFUNDABLE, GRID_DECEMBER_ADVANCE = "71", "72", "91"
 
 # iso:MSCountryCodeExclBE in IntervatIsoTypes_v0_9.xsd: who can be on an intra-community listing. That schema
 # version still has GB (refused below from 2021, when the UK left the EU VAT area) and no XI (Northern Ireland);
 # Greece is EL, never GR.
-INTRA_COUNTRIES = frozenset({"AT", "BG", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "EL", "HU", "IE", "IT", "LV",
-                             "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "GB", "MC", "HR"})
+INTRA_COUNTRIES = frozenset(
+    {
+        "AT",
+        "BG",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "EL",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+        "GB",
+        "MC",
+        "HR",
+    }
+)
 # iso:MSCountryCode: the declarant's address country.
 DECLARANT_COUNTRIES = INTRA_COUNTRIES | {"BE"}
 INTRA_CODES = ("L", "T", "S")
@@ -89,8 +153,6 @@ _PHONE = re.compile(r"(\+)?[0-9 \-]{0,20}")
 # DeclarantReference_Type: an xs:token of at most 14 characters, so no leading, trailing or doubled spaces.
 _REFERENCE = re.compile(r"\S+( \S+)*")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
 
 
 def vat_declaration_xml(
@@ -116,8 +178,9 @@ def vat_declaration_xml(
     if ask_restitution and not amounts.get(GRID_REFUNDABLE):
         raise ValueError("asking restitution needs a refundable balance in grid 72")
     consignment = ET.Element(_tag(VAT_NS, "VATConsignment"), VATDeclarationsNbr="1")
-    declaration = _element(consignment, VAT_NS, "VATDeclaration", SequenceNumber="1",
-                           DeclarantReference=_reference(reference))
+    declaration = _element(
+        consignment, VAT_NS, "VATDeclaration", SequenceNumber="1", DeclarantReference=_reference(reference)
+    )
     _declarant(declaration, VAT_NS, declarant)
     _period(declaration, VAT_NS, period)
     data = _element(declaration, VAT_NS, "Data")
@@ -146,8 +209,10 @@ def intra_listing_xml(
     """
     rows = list(clients)
     if not rows:
-        raise ValueError("nothing to list: an intra-community listing needs at least one client, "
-                         "file none for a period without intra-community supplies")
+        raise ValueError(
+            "nothing to list: an intra-community listing needs at least one client, "
+            "file none for a period without intra-community supplies"
+        )
     amounts = [_intra_row(row, period) for row in rows]
     _refuse_duplicates([(row.country, row.vat_number, row.code) for row in rows], "intra-community listing")
     consignment = ET.Element(_tag(INTRA_NS, "IntraConsignment"), IntraListingsNbr="1")
@@ -258,9 +323,11 @@ def _declarant(parent: ET.Element, namespace: str, declarant: Declarant) -> None
     _element(block, COMMON_NS, "VATNumber", _belgian_vat_digits(declarant.vat_number, "declarant VAT number"))
     _element(block, COMMON_NS, "Name", _text(declarant.name, "declarant name", 200))
     # Name_Type, Street_Type, PostCode_Type and City_Type are strings of at most 200, 200, 15 and 184 characters.
-    for tag, value, what, longest in (("Street", declarant.street, "declarant street", 200),
-                                      ("PostCode", declarant.postcode, "declarant postcode", 15),
-                                      ("City", declarant.city, "declarant city", 184)):
+    for tag, value, what, longest in (
+        ("Street", declarant.street, "declarant street", 200),
+        ("PostCode", declarant.postcode, "declarant postcode", 15),
+        ("City", declarant.city, "declarant city", 184),
+    ):
         if value is not None:
             _element(block, COMMON_NS, tag, _text(value, what, longest))
     if declarant.country not in DECLARANT_COUNTRIES:
@@ -319,8 +386,9 @@ def _format(amount: Decimal) -> str:
 
 def _reference(reference: str) -> str:
     if not isinstance(reference, str) or not _REFERENCE.fullmatch(reference) or len(reference) > 14:
-        raise ValueError(f"reference {reference!r} must be 1 to 14 characters without leading, trailing or "
-                         "doubled spaces")
+        raise ValueError(
+            f"reference {reference!r} must be 1 to 14 characters without leading, trailing or doubled spaces"
+        )
     return _text(reference, "reference", 14)
 
 

@@ -107,8 +107,12 @@ def test_backfill_refuses_a_since_before_2000_or_in_the_future(window: list[str]
 )
 @pytest.mark.parametrize(
     "url",
-    ["sqlite//x", "foo", f"postgres://admin:{PASSWORD}@db.example/x",
-     f"postgresql+psycopg2://admin:{PASSWORD}@db.example/x"],
+    [
+        "sqlite//x",
+        "foo",
+        f"postgres://admin:{PASSWORD}@db.example/x",
+        f"postgresql+psycopg2://admin:{PASSWORD}@db.example/x",
+    ],
 )
 def test_every_command_reports_a_malformed_warehouse_url_in_one_line_without_the_password(
     command: list[str], url: str, monkeypatch: pytest.MonkeyPatch
@@ -127,8 +131,10 @@ def test_the_demo_reports_a_malformed_warehouse_url_in_one_line() -> None:
 def test_an_unreachable_postgresql_is_one_line_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WAREHOUSE_URL", f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:1/test")
     line = one_line(runner.invoke(app, ["sync", "--no-prefect"]))
-    assert line == ("cannot reach the warehouse at postgresql+psycopg://postgres:***@127.0.0.1:1/test: "
-                    "connection refused (is PostgreSQL running? check WAREHOUSE_URL)")
+    assert line == (
+        "cannot reach the warehouse at postgresql+psycopg://postgres:***@127.0.0.1:1/test: "
+        "connection refused (is PostgreSQL running? check WAREHOUSE_URL)"
+    )
 
 
 def test_a_read_only_sqlite_warehouse_is_reported_before_any_work(
@@ -226,13 +232,19 @@ def test_the_summary_table_shows_pending_orders_and_zero_when_the_summary_has_no
 
 
 def test_the_installed_command_prints_no_traceback_on_stderr(operator: Path) -> None:
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("BILLIT_", "PREFECT_", "WAREHOUSE_"))}
-    env.update(COLUMNS="200", BILLIT_API_KEY=API_KEY, BILLIT_PARTY_ID=str(PARTY_ID),
-               WAREHOUSE_URL=f"postgres://admin:{PASSWORD}@db.example/x")
+    env = {
+        name: value for name, value in os.environ.items() if not name.startswith(("BILLIT_", "PREFECT_", "WAREHOUSE_"))
+    }
+    env.update(
+        COLUMNS="200",
+        BILLIT_API_KEY=API_KEY,
+        BILLIT_PARTY_ID=str(PARTY_ID),
+        WAREHOUSE_URL=f"postgres://admin:{PASSWORD}@db.example/x",
+    )
     billit_etl = Path(sys.executable).parent / "billit-etl"
-    done = subprocess.run([str(billit_etl), "sync", "--no-prefect"], env=env, cwd=operator, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [str(billit_etl), "sync", "--no-prefect"], env=env, cwd=operator, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and PASSWORD not in done.stderr + done.stdout
     assert [line for line in done.stderr.splitlines() if line.strip()] == [
@@ -241,18 +253,27 @@ def test_the_installed_command_prints_no_traceback_on_stderr(operator: Path) -> 
     ]
 
 
-@pytest.mark.parametrize(("arguments", "words"), [
-    (["sync", "--lookback-minutes", "-1"], "--lookback-minutes"),
-    (["backfill", "--since", "31/12/2026"], "--since"),
-    (["push", "--limit", "0"], "--limit"),
-    (["sync", "nonsense"], "STREAM"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        (["sync", "--lookback-minutes", "-1"], "--lookback-minutes"),
+        (["backfill", "--since", "31/12/2026"], "--since"),
+        (["push", "--limit", "0"], "--limit"),
+        (["sync", "nonsense"], "STREAM"),
+    ],
+)
 def test_the_installed_command_reports_a_bad_option_in_one_line(
     operator: Path, arguments: list[str], words: str
 ) -> None:
     billit_etl = Path(sys.executable).parent / "billit-etl"
-    done = subprocess.run([str(billit_etl), *arguments, "--no-prefect"], cwd=operator, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    done = subprocess.run(
+        [str(billit_etl), *arguments, "--no-prefect"],
+        cwd=operator,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2 and len(lines) == 1 and words in lines[0], done.stderr
 

@@ -53,8 +53,9 @@ SERVER_START_TIMEOUT_S = 90  # ~8 s warm, ~18 s on the first start of a machine
 CLI_TIMEOUT_S = 90
 RUN_TIMEOUT_S = 240
 SCHEDULER_TIMEOUT_S = 60
-DEPLOYMENTS = {deployment["name"]: deployment
-               for deployment in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]}
+DEPLOYMENTS = {
+    deployment["name"]: deployment for deployment in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+}
 SCHEDULED = [name for name, deployment in DEPLOYMENTS.items() if deployment.get("schedules")]
 # Prefect 3.8.8's scheduler service inserts its runs with an ORM bulk insert that SQLAlchemy 2.1 rejects
 # ("Can't evaluate bulk DML statement; please supply a bulk_dml decorated function"): no scheduled run is ever
@@ -79,16 +80,24 @@ class Processes:
         log = self.directory / f"{name}.log"
         self.logs.append(log)
         with log.open("wb") as output:
-            process = subprocess.Popen(args, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
+            process = subprocess.Popen(
+                args,
+                env=env,
+                cwd=cwd,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.background.append((name, process))
         return process
 
     def run(self, name: str, args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
         log = self.directory / f"{name}.log"
         self.logs.append(log)
-        result = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            args, env=env, cwd=cwd, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL
+        )
         log.write_text(f"$ {' '.join(args)}\nexit {result.returncode}\n{result.stdout}\n{result.stderr}")
         return result
 
@@ -143,8 +152,11 @@ def _free_port() -> int:
 
 def _base_env(prefect_home: Path) -> dict[str, str]:
     """The test's environment without anybody's Prefect, Billit or warehouse settings, plus an isolated home."""
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("PREFECT_", "BILLIT_")) and name != "WAREHOUSE_URL"}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("PREFECT_", "BILLIT_")) and name != "WAREHOUSE_URL"
+    }
     env.update(
         PREFECT_HOME=str(prefect_home),
         DO_NOT_TRACK="1",  # client-side analytics
@@ -163,8 +175,12 @@ def _start_server(processes: Processes, env: dict[str, str], tmp_path: Path) -> 
     }
     for attempt in range(3):  # a free port can be taken between the probe and the server's bind
         port = _free_port()
-        server = processes.start(f"server-{attempt}", [PREFECT, "server", "start", "--host", "127.0.0.1",
-                                                       "--port", str(port), "--no-ui"], server_env, tmp_path)
+        server = processes.start(
+            f"server-{attempt}",
+            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
+            server_env,
+            tmp_path,
+        )
         api_url = f"http://127.0.0.1:{port}/api"
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while time.monotonic() < deadline and server.poll() is None:
@@ -219,9 +235,11 @@ def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_i
 
     with SandboxServer(Sandbox(seed=11, orders=1500, seed_start=SEED_START)) as billit:
         since, until = _window(billit.sandbox, orders=300)
-        expected = {order_id: order["OrderDirection"]
-                    for order_id, order in billit.sandbox.company_orders(PARTY_ID).items()
-                    if since <= order["LastModified"] < until}
+        expected = {
+            order_id: order["OrderDirection"]
+            for order_id, order in billit.sandbox.company_orders(PARTY_ID).items()
+            if since <= order["LastModified"] < until
+        }
         warehouse = tmp_path / "warehouse.sqlite"
         landing = tmp_path / "landing"
 
@@ -231,15 +249,27 @@ def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_i
         _deploy(processes, env, "backfill-slice", "--param", f"landing_dir={landing}")
 
         worker_env = env | {
-            "BILLIT_BASE_URL": billit.base_url, "BILLIT_API_KEY": API_KEY,
-            "BILLIT_PARTY_ID": str(PARTY_ID), "WAREHOUSE_URL": f"sqlite:///{warehouse}",
+            "BILLIT_BASE_URL": billit.base_url,
+            "BILLIT_API_KEY": API_KEY,
+            "BILLIT_PARTY_ID": str(PARTY_ID),
+            "WAREHOUSE_URL": f"sqlite:///{warehouse}",
             "PREFECT_WORKER_QUERY_SECONDS": "1",  # default 10 s: poll faster so the test is not mostly waiting
         }
         processes.start("worker", [PREFECT, "worker", "start", "--pool", POOL], worker_env, tmp_path)
 
         started = _prefect(
-            processes, "deployment-run", env, "deployment", "run", "billit-backfill/backfill",
-            "--param", f"since={since.isoformat()}", "--param", f"until={until.isoformat()}", "--param", "slices=2",
+            processes,
+            "deployment-run",
+            env,
+            "deployment",
+            "run",
+            "billit-backfill/backfill",
+            "--param",
+            f"since={since.isoformat()}",
+            "--param",
+            f"until={until.isoformat()}",
+            "--param",
+            "slices=2",
         )
         match = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)
         assert match, started.stdout
@@ -257,8 +287,10 @@ def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_i
     assert len(runs) == 3 and len(slices) == 2, json.dumps(runs, indent=1)  # no scheduled run crept in
     assert all(run["deployment_id"] == slice_deployment.json()["id"] for run in slices)
     assert [run["state_type"] for run in slices] == ["COMPLETED", "COMPLETED"]
-    bounds = [(datetime.fromisoformat(run["parameters"]["since"]), datetime.fromisoformat(run["parameters"]["until"]))
-              for run in slices]
+    bounds = [
+        (datetime.fromisoformat(run["parameters"]["since"]), datetime.fromisoformat(run["parameters"]["until"]))
+        for run in slices
+    ]
     assert bounds[0][0] == since and bounds[0][1] == bounds[1][0] and bounds[1][1] == until
     assert gcl["active_slots"] == 0  # every Billit-calling task gave its slots back
 
@@ -266,10 +298,12 @@ def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_i
     try:
         with engine.connect() as connection:
             loaded: dict[int, str] = dict(connection.execute(sa.text("select order_id, direction from invoices")).all())
-            watermarks = connection.execute(sa.text(
-                "select stream, watermark_raw from sync_state where watermark_raw is not null"
-                " or watermark_last_modified is not null or watermark_order_id is not null"
-            )).all()
+            watermarks = connection.execute(
+                sa.text(
+                    "select stream, watermark_raw from sync_state where watermark_raw is not null"
+                    " or watermark_last_modified is not null or watermark_order_id is not null"
+                )
+            ).all()
             sync_runs = connection.execute(sa.text("select stream, mode, status, flow_run_id from sync_runs")).all()
     finally:
         engine.dispose()
@@ -280,8 +314,10 @@ def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_i
     assert loaded == expected
     assert watermarks == []  # a backfill never moves a watermark
     assert sorted((run.stream, run.mode, run.status) for run in sync_runs) == [
-        ("incoming", "backfill", "succeeded"), ("incoming", "backfill", "succeeded"),
-        ("sales", "backfill", "succeeded"), ("sales", "backfill", "succeeded"),
+        ("incoming", "backfill", "succeeded"),
+        ("incoming", "backfill", "succeeded"),
+        ("sales", "backfill", "succeeded"),
+        ("sales", "backfill", "succeeded"),
     ]
     assert {run.flow_run_id for run in sync_runs} == {run["id"] for run in slices}
     assert any(landing.rglob("part-*.parquet"))
@@ -311,24 +347,38 @@ def test_the_scheduled_deployments_get_runs_at_their_times_in_brussels(tmp_path:
         _deploy(processes, env, name)
 
     with httpx.Client(base_url=api_url, timeout=10) as api:
-        deployed = {deployment["name"]: deployment
-                    for deployment in api.post("/deployments/filter", json={"limit": 50}).raise_for_status().json()}
+        deployed = {
+            deployment["name"]: deployment
+            for deployment in api.post("/deployments/filter", json={"limit": 50}).raise_for_status().json()
+        }
         assert sorted(deployed) == sorted(SCHEDULED)
         deadline = time.monotonic() + SCHEDULER_TIMEOUT_S
         while True:
-            runs = api.post("/flow_runs/filter", json={
-                "limit": 200, "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
-            }).raise_for_status().json()
-            scheduled = {deployment["name"]: [run for run in runs if run["deployment_id"] == deployment["id"]]
-                         for deployment in deployed.values()}
+            runs = (
+                api.post(
+                    "/flow_runs/filter",
+                    json={
+                        "limit": 200,
+                        "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
+                    },
+                )
+                .raise_for_status()
+                .json()
+            )
+            scheduled = {
+                deployment["name"]: [run for run in runs if run["deployment_id"] == deployment["id"]]
+                for deployment in deployed.values()
+            }
             if all(scheduled.values()):
                 break
             log = server_log.read_text(errors="replace").splitlines()
             if any("ERROR" in line and "schedul" in line for line in log):
                 raise SchedulerFailed("the Prefect scheduler failed:\n" + "\n".join(log[-25:]))
             if time.monotonic() > deadline:
-                pytest.fail(f"no scheduled runs after {SCHEDULER_TIMEOUT_S} s for "
-                            f"{[name for name, found in scheduled.items() if not found]}")
+                pytest.fail(
+                    f"no scheduled runs after {SCHEDULER_TIMEOUT_S} s for "
+                    f"{[name for name, found in scheduled.items() if not found]}"
+                )
             time.sleep(1)
 
     for name, deployment in deployed.items():

@@ -67,8 +67,11 @@ def test_the_flow_that_runs_both_streams_loads_the_warehouse_and_reports(
             # Every filter spelled out: this server refuses explicit nulls for them.
             artifacts = client.read_artifacts(
                 artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["billit-sync-summary"])),
-                flow_run_filter=FlowRunFilter(), task_run_filter=TaskRunFilter(), sort=ArtifactSort.CREATED_DESC,
-                limit=5, offset=0,
+                flow_run_filter=FlowRunFilter(),
+                task_run_filter=TaskRunFilter(),
+                sort=ArtifactSort.CREATED_DESC,
+                limit=5,
+                offset=0,
             )
         assert artifacts and "orders_new" in str(artifacts[0].data)
         assert API_KEY not in str([artifact.data for artifact in artifacts])
@@ -130,8 +133,12 @@ def test_the_cli_push_dry_run_reports_and_the_real_push_creates(server: SandboxS
     tables = reflect_tables(engine)
     with engine.begin() as connection:
         upsert_rows(connection, tables["outbound_invoices"], [row for row, _ in items], ["external_id"])
-        upsert_rows(connection, tables["outbound_invoice_lines"], [line for _, lines in items for line in lines],
-                    ["external_id", "line_number"])
+        upsert_rows(
+            connection,
+            tables["outbound_invoice_lines"],
+            [line for _, lines in items for line in lines],
+            ["external_id", "line_number"],
+        )
     engine.dispose()
 
     dry = runner.invoke(app, ["push", "--dry-run", "--no-prefect"])
@@ -147,17 +154,22 @@ def test_the_cli_push_dry_run_reports_and_the_real_push_creates(server: SandboxS
 
 def test_the_sample_csv_files_load_and_a_dry_run_finds_the_row_with_a_bad_vat_number(billit_env: str) -> None:
     samples = Path(__file__).resolve().parents[2] / "samples"
-    result = runner.invoke(app, ["load-outbound", str(samples / "outbound_invoices.csv"),
-                                 str(samples / "outbound_invoice_lines.csv")])
+    result = runner.invoke(
+        app, ["load-outbound", str(samples / "outbound_invoices.csv"), str(samples / "outbound_invoice_lines.csv")]
+    )
     assert result.exit_code == 0 and "5 invoices and 8 lines" in result.output
-    again = runner.invoke(app, ["load-outbound", str(samples / "outbound_invoices.csv"),
-                                str(samples / "outbound_invoice_lines.csv")])
+    again = runner.invoke(
+        app, ["load-outbound", str(samples / "outbound_invoices.csv"), str(samples / "outbound_invoice_lines.csv")]
+    )
     assert again.exit_code == 0
 
     dry = runner.invoke(app, ["push", "--dry-run", "--no-prefect"])
     assert dry.exit_code == 1 and "considered" in dry.output
-    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in dry.output.splitlines()
-            if line.count("│") == 3}
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in dry.output.splitlines()
+        if line.count("│") == 3
+    }
     assert (rows["considered"], rows["created"], rows["rejected"]) == ("5", "4", "1")
 
 

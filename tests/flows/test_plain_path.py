@@ -41,21 +41,39 @@ def server() -> Iterator[SandboxServer]:
 
 
 def billit_etl(directory: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {name: value for name, value in os.environ.items()
-            if not name.startswith(("BILLIT_", "PREFECT_")) and name != "WAREHOUSE_URL"}
-    return subprocess.run([sys.executable, "-c", PROBE, *args], cwd=directory, capture_output=True, text=True,
-                          timeout=120, check=False,
-                          env=base | {"PYTHONPATH": str(REPO_ROOT), "COLUMNS": "200", "NO_COLOR": "1"} | env)
+    base = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("BILLIT_", "PREFECT_")) and name != "WAREHOUSE_URL"
+    }
+    return subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=base | {"PYTHONPATH": str(REPO_ROOT), "COLUMNS": "200", "NO_COLOR": "1"} | env,
+    )
 
 
 def test_the_plain_commands_never_import_prefect(server: SandboxServer, tmp_path: Path) -> None:
-    env = {"BILLIT_BASE_URL": server.base_url, "BILLIT_API_KEY": API_KEY, "BILLIT_PARTY_ID": str(PARTY_ID),
-           "WAREHOUSE_URL": f"sqlite:///{tmp_path / 'warehouse.sqlite'}"}
+    env = {
+        "BILLIT_BASE_URL": server.base_url,
+        "BILLIT_API_KEY": API_KEY,
+        "BILLIT_PARTY_ID": str(PARTY_ID),
+        "WAREHOUSE_URL": f"sqlite:///{tmp_path / 'warehouse.sqlite'}",
+    }
     with socket.socket() as taken:  # `sandbox serve` on a port in use stops after loading all it serves with
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        commands = [("db", "upgrade"), ("sync", "all", "--no-prefect"), ("status",), ("replay", "landing"),
-                    ("sandbox", "serve", "--port", str(taken.getsockname()[1]), "--orders", "10")]
+        commands = [
+            ("db", "upgrade"),
+            ("sync", "all", "--no-prefect"),
+            ("status",),
+            ("replay", "landing"),
+            ("sandbox", "serve", "--port", str(taken.getsockname()[1]), "--orders", "10"),
+        ]
         for command in commands:
             done = billit_etl(tmp_path, *command, env=env)
             assert "prefect modules: []" in done.stdout, (command, done.stdout[-2000:], done.stderr[-2000:])

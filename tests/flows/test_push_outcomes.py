@@ -59,12 +59,13 @@ def lines_with(output: str, text: str) -> list[str]:
 
 def table(output: str) -> dict[str, str]:
     """The push table's rows: outcome -> rows."""
-    return {line.split("│")[1].strip(): line.split("│")[2].strip() for line in output.splitlines()
-            if line.count("│") == 3}
+    return {
+        line.split("│")[1].strip(): line.split("│")[2].strip() for line in output.splitlines() if line.count("│") == 3
+    }
 
 
 def test_the_cli_ends_a_push_with_rejected_rows_with_the_table_one_summary_line_and_exit_1(
-    warehouse: sa.Engine
+    warehouse: sa.Engine,
 ) -> None:
     insert(warehouse, [outbound("cli-1"), outbound("cli-2"), outbound("cli-bad", customer_name=None)])
     result = runner.invoke(app, ["push", "--no-prefect"])
@@ -94,7 +95,8 @@ def test_the_cli_takes_a_source_in_before_the_push_and_a_change_after_create_end
     assert changed.exit_code == 1, changed.output
     assert lines_with(changed.output, "push:") == [
         "push: 1 changed in the source after they were created in Billit (not pushed again); see "
-        "outbound_invoices.last_error_code / last_error and change_reason"]
+        "outbound_invoices.last_error_code / last_error and change_reason"
+    ]
     assert len(orders_by_external_id(server)["SI-101"]) == 1
 
     still = runner.invoke(app, ["push", "--no-prefect", "--source", str(SAMPLE)])
@@ -113,7 +115,8 @@ def test_the_cli_refuses_a_bad_source_in_one_line_with_exit_2_and_pushes_nothing
     assert result.exit_code == 2, result.output
     assert lines_with(result.output, str(source)) == [
         f"{source}: the invoices query returns klant: not columns of outbound_invoices (docs/warehouse.md lists "
-        "them; alias yours with AS)"]
+        "them; alias yours with AS)"
+    ]
     assert "Traceback" not in result.output
     assert stored(warehouse)["waiting-1"].status == "pending"  # nothing pushed
 
@@ -143,8 +146,14 @@ def test_a_prefect_run_with_rejected_rows_fails_with_one_line_an_artifact_and_no
         assert state.is_failed() and state.message == SUMMARY_LINE
         result = state.result(raise_on_failure=False)
         assert isinstance(result, PushIncomplete) and result.summary["created"] == 1
-        assert result.summary["problems"] == [{"external_id": "flow-bad", "outcome": "rejected",
-                                               "code": "LocalValidation", "reason": "customer_name is required"}]
+        assert result.summary["problems"] == [
+            {
+                "external_id": "flow-bad",
+                "outcome": "rejected",
+                "code": "LocalValidation",
+                "reason": "customer_name is required",
+            }
+        ]
         insert(warehouse, [outbound("flow-bad-2", customer_name=None)])
         with pytest.raises(PushIncomplete, match="1 rejected"):  # called plainly, the flow raises it
             warehouse_invoices_to_billit()
@@ -153,14 +162,19 @@ def test_a_prefect_run_with_rejected_rows_fails_with_one_line_an_artifact_and_no
         with get_client(sync_client=True) as client:
             artifacts = client.read_artifacts(
                 artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["billit-push-problems"])),
-                flow_run_filter=FlowRunFilter(), task_run_filter=TaskRunFilter(), sort=ArtifactSort.CREATED_DESC,
-                limit=5, offset=0,
+                flow_run_filter=FlowRunFilter(),
+                task_run_filter=TaskRunFilter(),
+                sort=ArtifactSort.CREATED_DESC,
+                limit=5,
+                offset=0,
             )
-            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(
-                any_=[state.state_details.flow_run_id])))
+            logs = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+            )
         first_run = [artifact for artifact in artifacts if artifact.flow_run_id == state.state_details.flow_run_id]
         assert first_run and "| flow-bad | rejected | LocalValidation | customer_name is required |" in str(
-            first_run[0].data)
+            first_run[0].data
+        )
         assert logs and any("Failed" in log.message for log in logs)
         assert not [log.message for log in logs if "Traceback" in log.message]
 
@@ -186,5 +200,9 @@ def our_tracebacks(output: str) -> list[str]:
     """Tracebacks printed for our flow and task runs (the temporary server's own services may log theirs, e.g.
     its telemetry finding its SQLite database locked on a busy machine)."""
     blocks = re.split(r"^(?=\d\d:\d\d:\d\d\.\d+ \|)", output, flags=re.MULTILINE)
-    return [block for block in blocks if "Traceback" in block and any(
-        part in block for part in ("flow_engine.py", "task_engine.py", "/flows/", "/tasks/"))]
+    return [
+        block
+        for block in blocks
+        if "Traceback" in block
+        and any(part in block for part in ("flow_engine.py", "task_engine.py", "/flows/", "/tasks/"))
+    ]

@@ -61,9 +61,21 @@ class _EchoPage(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         key = self.headers.get("ApiKey", "")
-        lines = ["<!DOCTYPE html>", "<html>", "<head>", f"<title>Hello {key}</title>", "</head>", "<body>",
-                 "<h1>It works!</h1>", "<p>This is not the API you are looking for.</p>", "<pre>",
-                 *str(self.headers).strip().splitlines()[:6], "</pre>", "</body>", "</html>"]
+        lines = [
+            "<!DOCTYPE html>",
+            "<html>",
+            "<head>",
+            f"<title>Hello {key}</title>",
+            "</head>",
+            "<body>",
+            "<h1>It works!</h1>",
+            "<p>This is not the API you are looking for.</p>",
+            "<pre>",
+            *str(self.headers).strip().splitlines()[:6],
+            "</pre>",
+            "</body>",
+            "</html>",
+        ]
         page = "\n".join(lines[:16]).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -95,19 +107,33 @@ def closed_port_url() -> str:
 
 def sync(directory: Path, *, base_url: str, api_key: str, prefect: bool = False) -> Run:
     directory.mkdir()
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("BILLIT_", "PREFECT_", "WAREHOUSE_"))}
+    env = {
+        name: value for name, value in os.environ.items() if not name.startswith(("BILLIT_", "PREFECT_", "WAREHOUSE_"))
+    }
     env |= {
-        "BILLIT_BASE_URL": base_url, "BILLIT_PARTY_ID": str(COMPANY), "BILLIT_API_KEY": api_key,
-        "BILLIT_MAX_RETRIES": "1", "BILLIT_BACKOFF_BASE_S": "0.01",
-        "PREFECT_HOME": str(directory / "prefect_home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "BILLIT_BASE_URL": base_url,
+        "BILLIT_PARTY_ID": str(COMPANY),
+        "BILLIT_API_KEY": api_key,
+        "BILLIT_MAX_RETRIES": "1",
+        "BILLIT_BACKOFF_BASE_S": "0.01",
+        "PREFECT_HOME": str(directory / "prefect_home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "COLUMNS": "400",  # rich wraps at 80 columns without a terminal; one message must stay one line
     }
-    args = [BILLIT_ETL, "sync", "all", "--warehouse-url", f"sqlite:///{directory / 'w.sqlite'}",
-            "--landing-dir", str(directory / "landing"), "--prefect" if prefect else "--no-prefect"]
+    args = [
+        BILLIT_ETL,
+        "sync",
+        "all",
+        "--warehouse-url",
+        f"sqlite:///{directory / 'w.sqlite'}",
+        "--landing-dir",
+        str(directory / "landing"),
+        "--prefect" if prefect else "--no-prefect",
+    ]
     done = subprocess.run(args, env=env, cwd=directory, capture_output=True, timeout=CLI_TIMEOUT_S, check=False)
-    return Run(done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"),
-               directory)
+    return Run(
+        done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"), directory
+    )
 
 
 def assert_no_key_anywhere(run: Run) -> None:
@@ -154,8 +180,11 @@ def test_a_wrong_key_is_one_line_about_the_401_and_stored_nowhere(sandbox: Sandb
     assert_no_key_anywhere(run)
 
 
-@pytest.mark.parametrize("api_key", [f"{KEY}\u00e9\n", f"{KEY}\nsecond-line", f"{KEY}\x01"],
-                         ids=["non-ascii", "inner-newline", "control-character"])
+@pytest.mark.parametrize(
+    "api_key",
+    [f"{KEY}\u00e9\n", f"{KEY}\nsecond-line", f"{KEY}\x01"],
+    ids=["non-ascii", "inner-newline", "control-character"],
+)
 def test_a_key_no_http_header_can_carry_is_refused_by_name_before_any_request(
     sandbox: SandboxServer, tmp_path: Path, api_key: str
 ) -> None:
@@ -166,9 +195,7 @@ def test_a_key_no_http_header_can_carry_is_refused_by_name_before_any_request(
     assert_no_key_anywhere(run)
 
 
-def test_a_web_site_at_the_base_url_echoing_the_key_is_described_in_one_line(
-    web_site: str, tmp_path: Path
-) -> None:
+def test_a_web_site_at_the_base_url_echoing_the_key_is_described_in_one_line(web_site: str, tmp_path: Path) -> None:
     run = sync(tmp_path / "run", base_url=web_site, api_key=f"{KEY}\n")
     assert run.returncode != 0
     one_line_with(run, "an HTML page of", "not JSON: is BILLIT_BASE_URL a Billit API root?")

@@ -23,8 +23,16 @@ from tests.tasks.test_vat_return import BE_PARTY, DE_PARTY, FR_PARTY, purchase, 
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "intervat"
 OWN = company(PARTY_ID)
-COMPANY = {"PartyID": PARTY_ID, "Name": OWN.name, "VATNumber": OWN.vat_number, "CountryCode": "BE",
-           "Street": "Veldstraat", "StreetNumber": "3", "Zipcode": "9000", "City": "Gent"}
+COMPANY = {
+    "PartyID": PARTY_ID,
+    "Name": OWN.name,
+    "VATNumber": OWN.vat_number,
+    "CountryCode": "BE",
+    "Street": "Veldstraat",
+    "StreetNumber": "3",
+    "Zipcode": "9000",
+    "City": "Gent",
+}
 runner = CliRunner()
 
 
@@ -50,12 +58,29 @@ Q3_ORDERS = [
 ]
 # Outside Q3: a Belgian customer whose VAT number has no BE prefix (May), and an invoice without a date.
 OTHER_ORDERS = [
-    dated(sale([("4", "21", "300.00", None)], party={"PartyID": 9010, "Name": "Bakkerij", "VATNumber": "0417497106",
-                                                      "CountryCode": "BE"}), "2026-05-10"),
+    dated(
+        sale(
+            [("4", "21", "300.00", None)],
+            party={"PartyID": 9010, "Name": "Bakkerij", "VATNumber": "0417497106", "CountryCode": "BE"},
+        ),
+        "2026-05-10",
+    ),
     {**sale([("4", "21", "50.00", None)]), "Supplier": COMPANY},
 ]
-Q3_GRIDS = {"03": "1,000.00", "54": "210.00", "46": "500.00", "44": "300.00", "48": "40.00", "82": "1,600.00",
-            "88": "1,000.00", "87": "500.00", "55": "210.00", "56": "105.00", "59": "336.00", "71": "189.00"}
+Q3_GRIDS = {
+    "03": "1,000.00",
+    "54": "210.00",
+    "46": "500.00",
+    "44": "300.00",
+    "48": "40.00",
+    "82": "1,600.00",
+    "88": "1,000.00",
+    "87": "500.00",
+    "55": "210.00",
+    "56": "105.00",
+    "59": "336.00",
+    "71": "189.00",
+}
 
 
 @pytest.fixture
@@ -102,8 +127,15 @@ def test_a_month_holds_only_its_own_invoices(warehouse: sa.Engine) -> None:
     result = runner.invoke(app, ["vat-return", "--period", "2026-07"])
     assert result.exit_code == 0, result.output
     # 03 1,000 / 54 210; IC service purchase 1,000: 82 + 88, 55 = 59 = 210. Owed 420, deductible 210: 71 = 210.
-    assert grid_rows(result.output) == {"03": "1,000.00", "54": "210.00", "82": "1,000.00", "88": "1,000.00",
-                                        "55": "210.00", "59": "210.00", "71": "210.00"}
+    assert grid_rows(result.output) == {
+        "03": "1,000.00",
+        "54": "210.00",
+        "82": "1,000.00",
+        "88": "1,000.00",
+        "55": "210.00",
+        "59": "210.00",
+        "71": "210.00",
+    }
 
 
 @pytest.mark.parametrize("period", ["2026-01", "2026-Q1", "1999-Q4"])
@@ -153,8 +185,9 @@ def test_a_bad_period_is_one_line(warehouse: sa.Engine, period: str) -> None:
 
 def test_invoices_loaded_before_the_vat_return_rows_are_refused(warehouse: sa.Engine) -> None:
     with warehouse.begin() as connection:
-        connection.execute(sa.text("DELETE FROM vat_return_entries WHERE order_id = :id"),
-                           {"id": Q3_ORDERS[0]["OrderID"]})
+        connection.execute(
+            sa.text("DELETE FROM vat_return_entries WHERE order_id = :id"), {"id": Q3_ORDERS[0]["OrderID"]}
+        )
     result = runner.invoke(app, ["vat-return", "--period", "2026-Q3"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
@@ -236,10 +269,13 @@ def test_the_xml_draft_goes_through_a_symlink_and_to_stdout(warehouse: sa.Engine
     assert to_stdout.exit_code == 0 and "<vat:VATConsignment" in to_stdout.stdout
 
 
-@pytest.mark.parametrize(("where", "message"), [
-    ("nodir/x.xml", "does not exist (create it, or choose another --xml)"),
-    (".", "not a regular file"),
-])
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("nodir/x.xml", "does not exist (create it, or choose another --xml)"),
+        (".", "not a regular file"),
+    ],
+)
 def test_an_unwritable_xml_path_is_one_line(warehouse: sa.Engine, where: str, message: str) -> None:
     result = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--xml", where])
     lines = [line for line in result.output.splitlines() if line.strip()]

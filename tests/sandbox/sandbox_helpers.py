@@ -3,7 +3,6 @@
 Kept as a plain module (not a conftest) so the sandbox tests own their helpers explicitly.
 """
 
-
 from __future__ import annotations
 
 from collections.abc import AsyncIterator

@@ -1,6 +1,5 @@
 """Tests of the sandbox's Billit routes: auth, orders CRUD, idempotency, sending, Peppol lookups and files."""
 
-
 from __future__ import annotations
 
 import base64

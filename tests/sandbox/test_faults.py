@@ -1,6 +1,5 @@
 """Tests of the sandbox's fault injection, over real HTTP (uvicorn) where the wire behaviour matters."""
 
-
 from __future__ import annotations
 
 import time

@@ -69,8 +69,6 @@ def test_the_sandbox_imports_nothing_of_the_rest_of_the_project() -> None:
                 names = [alias.name for alias in node.names]
             for name in names:
                 top = name.split(".")[0]
-                if top in {"connectors", "tasks", "flows", "cli", "bench", "tests"} and not name.startswith(
-                    "sandbox"
-                ):
+                if top in {"connectors", "tasks", "flows", "cli", "bench", "tests"} and not name.startswith("sandbox"):
                     outside.append(f"{path.relative_to(SANDBOX_PACKAGE)}: {name}")
     assert not outside

@@ -1,6 +1,5 @@
 """Tests of the sandbox's server-side OData: $filter, $orderby, paging, NextPageLink and the $top gotcha."""
 
-
 from __future__ import annotations
 
 from datetime import datetime, timedelta

@@ -300,8 +300,9 @@ def test_seven_fraction_digits_render_every_last_modified_with_seven_digits(clie
     assert all(SEVEN_DIGITS.match(item["Created"]) for item in items)
     # The seventh digit is added, the microseconds kept, and orders sharing a timestamp still share it.
     after = [item["LastModified"] for item in items]
-    assert [text[:26] for text in after] == [text.ljust(26, "0")[:26] if "." in text else text + ".000000"
-                                             for text in before]
+    assert [text[:26] for text in after] == [
+        text.ljust(26, "0")[:26] if "." in text else text + ".000000" for text in before
+    ]
     assert max(Counter(after).values()) == max(Counter(before).values()) > 1
     # Switching back drops the digit again.
     _quirks(client, fraction_digits=6)
@@ -333,8 +334,13 @@ def test_filters_and_orderby_compare_at_tick_precision(client: httpx.Client, ser
     assert touched == {first: "2026-05-01T12:30:00.1234564", second: "2026-05-01T12:30:00.1234563"}
 
     def matching(expression: str) -> list[int]:
-        return _ids(_list(client, filter=f"LastModified {expression} and OrderID le {max(first, second)}",
-                          orderby="LastModified desc"))
+        return _ids(
+            _list(
+                client,
+                filter=f"LastModified {expression} and OrderID le {max(first, second)}",
+                orderby="LastModified desc",
+            )
+        )
 
     assert matching("eq DateTime'2026-05-01T12:30:00.1234563'") == [second]
     assert matching("ge DateTime'2026-05-01T12:30:00.1234564'") == [first]
@@ -431,8 +437,9 @@ def test_seeding_works_with_the_simulated_clock() -> None:
     simulated = Sandbox(seed=5, orders=50, clock=SimulatedBrusselsClock("2026-10-25T00:30:00", speed=0))
     newest = max(order["LastModified"] for order in simulated.orders.values())
     assert newest <= datetime(2026, 10, 25, 2, 30)  # the books end at the clock's local now
-    pinned = Sandbox(seed=5, orders=50, seed_start=SEED_START,
-                     clock=SimulatedBrusselsClock("2026-10-25T00:30:00", speed=0))
+    pinned = Sandbox(
+        seed=5, orders=50, seed_start=SEED_START, clock=SimulatedBrusselsClock("2026-10-25T00:30:00", speed=0)
+    )
     reference = Sandbox(seed=5, orders=50, seed_start=SEED_START, clock=fixed_clock(SEED_START))
     assert {i: o["LastModified"] for i, o in pinned.orders.items()} == {
         i: o["LastModified"] for i, o in reference.orders.items()
@@ -469,8 +476,15 @@ def test_the_clock_is_steered_over_http_across_the_fall_back(client: httpx.Clien
 
 @pytest.mark.parametrize(
     "body",
-    [{"utc": "2026-10-25T00:59:59", "sped": 1}, {"utc": "yesterday"}, {"utc": 5}, {"speed": 2},
-     {"utc": "2026-10-25T00:59:59", "speed": -1}, {"utc": None, "speed": 1}, {"advance_s": -5}],
+    [
+        {"utc": "2026-10-25T00:59:59", "sped": 1},
+        {"utc": "yesterday"},
+        {"utc": 5},
+        {"speed": 2},
+        {"utc": "2026-10-25T00:59:59", "speed": -1},
+        {"utc": None, "speed": 1},
+        {"advance_s": -5},
+    ],
 )
 def test_put_clock_refuses_bad_settings(client: httpx.Client, body: dict[str, Any]) -> None:
     response = client.put("/_sandbox/clock", json=body)
@@ -496,8 +510,9 @@ def test_sandbox_serve_takes_one_flag_per_switch_and_the_clock() -> None:
         "--deleted-last-modified", "order", "--fraction-digits", "7", "--next-link-host", "http://billit-internal:8080",
         "--clock-utc", "2026-03-29T00:59:00", "--clock-speed", "0",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env={**os.environ, "NO_COLOR": "1"})
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "NO_COLOR": "1"}
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -525,9 +540,24 @@ def test_sandbox_serve_takes_one_flag_per_switch_and_the_clock() -> None:
 
 
 def test_sandbox_serve_refuses_a_bad_switch_value_before_serving() -> None:
-    command = [sys.executable, "-c", "from cli.main import app; app()", "sandbox", "serve", "--port", "1",
-               "--deleted-last-modified", "never"]
-    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"})
+    command = [
+        sys.executable,
+        "-c",
+        "from cli.main import app; app()",
+        "sandbox",
+        "serve",
+        "--port",
+        "1",
+        "--deleted-last-modified",
+        "never",
+    ]
+    result = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+    )
     assert result.returncode == 2
     assert "deleted_last_modified" in result.stderr

@@ -1,6 +1,5 @@
 """Tests of the sandbox's Billit JSON serialization (docs/reference/billit-api.md#serialization)."""
 
-
 from __future__ import annotations
 
 import json

@@ -64,9 +64,12 @@ class CorruptingProxy:
         self.corrupt("GET", rf"/v1/orders/{order_id}$", lambda status, body: (status, change(body)), times)
 
     def not_found(self, order_id: int, times: int = 1) -> None:
-        self.corrupt("GET", rf"/v1/orders/{order_id}$",
-                     lambda status, body: (404, {"errors": [{"Code": "NotFound", "Description": "Not found"}]}),
-                     times)
+        self.corrupt(
+            "GET",
+            rf"/v1/orders/{order_id}$",
+            lambda status, body: (404, {"errors": [{"Code": "NotFound", "Description": "Not found"}]}),
+            times,
+        )
 
     def _rule_for(self, method: str, path: str) -> Rule | None:
         with self.lock:
@@ -85,7 +88,10 @@ class CorruptingProxy:
         if self._client is None:  # made in the server's event loop, kept for its connection pool
             self._client = httpx.AsyncClient(base_url=self.upstream, timeout=30)
         upstream = await self._client.request(
-            request.method, request.url.path, params=request.query_params, content=await request.body(),
+            request.method,
+            request.url.path,
+            params=request.query_params,
+            content=await request.body(),
             headers={k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")},
         )
         rule = self._rule_for(request.method, request.url.path)
@@ -114,8 +120,9 @@ class CorruptingProxy:
             time.sleep(0.005)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._server.should_exit = True
         self._thread.join(10)
         self._socket.close()

@@ -137,7 +137,8 @@ def vat_number_is_valid(raw: str, country: str | None) -> bool:
 
 # US EIN: the IRS assigns the two-digit prefixes by campus; these have never been assigned.
 _EIN_UNASSIGNED_PREFIXES = frozenset(
-    {"00", "07", "08", "09", "17", "18", "19", "28", "29", "49", "69", "70", "78", "79", "89", "96", "97"})
+    {"00", "07", "08", "09", "17", "18", "19", "28", "29", "49", "69", "70", "78", "79", "89", "96", "97"}
+)
 
 _IDENTIFIER_CHECKS: dict[str, Callable[[str], bool]] = {
     "CBE": lambda text: text.isdigit() and _be_number(text),
@@ -163,7 +164,10 @@ def expected_identifiers(party: Mapping[str, Any]) -> list[Expected]:
     vat_number = party.get("VATNumber")
     if isinstance(vat_number, str) and vat_number.strip():
         found[("VATNumber", _digits_only(vat_number.upper()))] = (
-            "VATNumber", vat_number, vat_number_is_valid(vat_number, country))
+            "VATNumber",
+            vat_number,
+            vat_number_is_valid(vat_number, country),
+        )
     for entry in party.get("Identifiers") or []:
         kind, raw = entry["IdentifierType"], entry["Identifier"]
         # The same number listed twice is one identifier (the warehouse keeps the first).

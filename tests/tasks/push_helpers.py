@@ -28,18 +28,34 @@ def outbound(external_id: str, lines: int = 2, **changes: Any) -> tuple[Row, lis
     """A pushable row and its lines; the number after the last `-` picks the customer, prices and VAT rates."""
     number = int(external_id.rsplit("-", 1)[-1]) if external_id[-1].isdigit() else 0
     row = {
-        "external_id": external_id, "order_type": "Invoice", "order_date": date(2026, 11, 2),
-        "expiry_date": date(2026, 12, 2), "currency": "EUR", "reference": f"PO-{number}",
-        "customer_name": f"Klant {number % 40} NV", "customer_vat_number": VALID_VAT[number % len(VALID_VAT)],
-        "customer_email": f"ap{number % 40}@klant.example", "customer_city": "Gent", "customer_zipcode": "9000",
-        "customer_country_code": "BE", "status": "pending", "attempts": 0,
+        "external_id": external_id,
+        "order_type": "Invoice",
+        "order_date": date(2026, 11, 2),
+        "expiry_date": date(2026, 12, 2),
+        "currency": "EUR",
+        "reference": f"PO-{number}",
+        "customer_name": f"Klant {number % 40} NV",
+        "customer_vat_number": VALID_VAT[number % len(VALID_VAT)],
+        "customer_email": f"ap{number % 40}@klant.example",
+        "customer_city": "Gent",
+        "customer_zipcode": "9000",
+        "customer_country_code": "BE",
+        "status": "pending",
+        "attempts": 0,
     }
     row.update({key: value for key, value in changes.items() if key != "line"})
     rates = [Decimal(21), Decimal(6), Decimal(12), Decimal(0)]
     rows = [
-        {"external_id": external_id, "line_number": index + 1, "description": f"Dienst {index + 1}",
-         "quantity": Decimal(index + 1), "unit_price_excl": Decimal("19.99") + number % 7,
-         "vat_percentage": rates[(number + index) % 4], "ventilation_code": None, "reference": None}
+        {
+            "external_id": external_id,
+            "line_number": index + 1,
+            "description": f"Dienst {index + 1}",
+            "quantity": Decimal(index + 1),
+            "unit_price_excl": Decimal("19.99") + number % 7,
+            "vat_percentage": rates[(number + index) % 4],
+            "ventilation_code": None,
+            "reference": None,
+        }
         | changes.get("line", {})
         for index in range(lines)
     ]
@@ -51,16 +67,28 @@ def insert(engine: sa.Engine, items: list[tuple[Row, list[Row]]]) -> None:
     rows = [row for row, _ in items]
     columns = set().union(*(row.keys() for row in rows))
     with engine.begin() as connection:
-        upsert_rows(connection, tables["outbound_invoices"], [{c: row.get(c) for c in columns} for row in rows],
-                    ["external_id"])
-        upsert_rows(connection, tables["outbound_invoice_lines"], [line for _, lines in items for line in lines],
-                    ["external_id", "line_number"])
+        upsert_rows(
+            connection, tables["outbound_invoices"], [{c: row.get(c) for c in columns} for row in rows], ["external_id"]
+        )
+        upsert_rows(
+            connection,
+            tables["outbound_invoice_lines"],
+            [line for _, lines in items for line in lines],
+            ["external_id", "line_number"],
+        )
 
 
-def push(server: SandboxServer, engine: sa.Engine, *, max_retries: int = 6, api_key: str = API_KEY,
-         **options: Any) -> PushSummary:
-    settings = load_settings(base_url=server.base_url, api_key=api_key, party_id=COMPANY,
-                             backoff_base_s=0.01, backoff_max_s=0.1, max_retries=max_retries)
+def push(
+    server: SandboxServer, engine: sa.Engine, *, max_retries: int = 6, api_key: str = API_KEY, **options: Any
+) -> PushSummary:
+    settings = load_settings(
+        base_url=server.base_url,
+        api_key=api_key,
+        party_id=COMPANY,
+        backoff_base_s=0.01,
+        backoff_max_s=0.1,
+        max_retries=max_retries,
+    )
 
     async def run() -> PushSummary:
         async with BillitClient(settings) as billit:

@@ -38,8 +38,14 @@ SEED_START = datetime(2026, 11, 2, 9, 0)  # naive Brussels time, like Billit's
 def sync(server: SandboxServer, engine: sa.Engine, stream: str, **options: Any) -> dict[str, Any]:
     options.setdefault("landing_dir", None)
     return run_stream(
-        stream, engine=engine, base_url=server.base_url, api_key=API_KEY, party_id=COMPANY,
-        backoff_base_s=0.01, backoff_max_s=0.2, **options,
+        stream,
+        engine=engine,
+        base_url=server.base_url,
+        api_key=API_KEY,
+        party_id=COMPANY,
+        backoff_base_s=0.01,
+        backoff_max_s=0.2,
+        **options,
     )
 
 
@@ -53,13 +59,20 @@ def billit_view(order: dict[str, Any]) -> tuple[Any, ...]:
     identifiers = expected_identifiers(party or {})
     return (
         # To the microsecond: the warehouse's TIMESTAMP stops there (its last_modified_raw keeps Billit's 7 digits).
-        order["OrderDirection"], order["OrderNumber"], _to_microseconds(order["LastModified"]),
-        order["TotalExcl"], order["TotalVAT"],
-        order["TotalIncl"], order.get("OrderStatus"), order.get("Paid", False),
+        order["OrderDirection"],
+        order["OrderNumber"],
+        _to_microseconds(order["LastModified"]),
+        order["TotalExcl"],
+        order["TotalVAT"],
+        order["TotalIncl"],
+        order.get("OrderStatus"),
+        order.get("Paid", False),
         (order.get("CurrentDocumentDeliveryDetails") or {}).get("DocumentDeliveryStatus"),
         tuple((line["Quantity"], line["UnitPriceExcl"], line["TotalIncl"]) for line in lines),
         tuple((group["VATPercentage"], group["TotalIncl"]) for group in order.get("VatGroups", [])),
-        len(order.get("Messages", [])), (party or {}).get("PartyID"), tuple(identifiers),
+        len(order.get("Messages", [])),
+        (party or {}).get("PartyID"),
+        tuple(identifiers),
     )
 
 
@@ -85,9 +98,19 @@ def warehouse_views(engine: sa.Engine) -> tuple[dict[int, tuple[Any, ...]], set[
         if row.is_deleted:
             continue
         views[row.order_id] = (
-            row.direction, row.order_number, row.last_modified, row.total_excl, row.total_vat, row.total_incl,
-            row.order_status, bool(row.paid), row.delivery_status, tuple(lines[row.order_id]),
-            tuple(groups[row.order_id]), messages[row.order_id], row.counterparty_party_id,
+            row.direction,
+            row.order_number,
+            row.last_modified,
+            row.total_excl,
+            row.total_vat,
+            row.total_incl,
+            row.order_status,
+            bool(row.paid),
+            row.delivery_status,
+            tuple(lines[row.order_id]),
+            tuple(groups[row.order_id]),
+            messages[row.order_id],
+            row.counterparty_party_id,
             tuple(sorted(identifiers[row.counterparty_party_id])),
         )
     return views, {row.order_id for row in invoices if row.is_deleted}
@@ -118,7 +141,8 @@ def kill_a_sales_sync_after_its_first_batch(server: SandboxServer, engine: sa.En
         f"api_key={API_KEY!r}, party_id={PARTY_ID}, max_concurrency=4)\n"
     )
     process = subprocess.Popen(
-        [sys.executable, "-c", script, warehouse.url, warehouse.schema or "", server.base_url], cwd=root,
+        [sys.executable, "-c", script, warehouse.url, warehouse.schema or "", server.base_url],
+        cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},
     )
     try:
@@ -131,4 +155,3 @@ def kill_a_sales_sync_after_its_first_batch(server: SandboxServer, engine: sa.En
     finally:
         process.wait(timeout=30)
     return process.returncode
-

@@ -32,8 +32,16 @@ def proxy(server: SandboxServer) -> Iterator[CorruptingProxy]:
 
 def sync(proxy: CorruptingProxy, engine: sa.Engine, stream: str = "incoming", **options: Any) -> dict[str, Any]:
     options.setdefault("landing_dir", None)
-    return run_stream(stream, engine=engine, base_url=proxy.base_url, api_key=API_KEY, party_id=COMPANY,
-                      backoff_base_s=0.01, backoff_max_s=0.05, **options)
+    return run_stream(
+        stream,
+        engine=engine,
+        base_url=proxy.base_url,
+        api_key=API_KEY,
+        party_id=COMPANY,
+        backoff_base_s=0.01,
+        backoff_max_s=0.05,
+        **options,
+    )
 
 
 def sync_both(proxy: CorruptingProxy, engine: sa.Engine) -> list[dict[str, Any]]:
@@ -55,6 +63,7 @@ def rows(engine: sa.Engine, table: str, **where: Any) -> list[Any]:
 
 def set_field(path: str, value: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """`path` like "TotalIncl", "OrderLines[0].UnitPriceExcl" or "OrderLines" (None deletes)."""
+
     def change(order: dict[str, Any]) -> dict[str, Any]:
         target: Any = order
         parts = path.replace("]", "").replace("[", ".").split(".")
@@ -66,6 +75,7 @@ def set_field(path: str, value: Any) -> Callable[[dict[str, Any]], dict[str, Any
         else:
             target[int(last) if last.isdigit() else last] = value
         return order
+
     return change
 
 
@@ -94,7 +104,10 @@ CORRUPTIONS = {
 
 @pytest.mark.parametrize("kind", list(CORRUPTIONS))
 def test_an_order_with_one_bad_detail_answer_is_quarantined_kept_pending_and_loaded_by_the_next_good_run(
-    kind: str, server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine,
+    kind: str,
+    server: SandboxServer,
+    proxy: CorruptingProxy,
+    engine: sa.Engine,
 ) -> None:
     sync_both(proxy, engine)
     order_id = a_purchase(server)
@@ -181,8 +194,10 @@ def test_of_one_order_twice_in_a_batch_the_newest_version_is_kept() -> None:
 
     old = {"OrderID": 7, "OrderDirection": "Cost", "LastModified": "2026-01-02T10:00:00.1234567", "TotalIncl": 1}
     new = {**old, "LastModified": "2026-01-02T10:00:00.2", "TotalIncl": 2}
-    for batch in (normalise_orders([old, new], stream="incoming", run_id="r"),
-                  normalise_orders([new, old], stream="incoming", run_id="r")):
+    for batch in (
+        normalise_orders([old, new], stream="incoming", run_id="r"),
+        normalise_orders([new, old], stream="incoming", run_id="r"),
+    ):
         assert [(row["order_id"], row["total_incl"]) for row in batch.invoices] == [(7, 2)]
 
 
@@ -201,8 +216,9 @@ def test_a_quarantined_order_points_at_its_raw_answer_in_the_landing_file_not_at
 ) -> None:
     from tasks.inbound.landing import read_landed_orders
 
-    bad, gone = sorted(i for i, o in server.sandbox.company_orders(COMPANY).items()
-                       if o["OrderDirection"] == "Cost")[:2]
+    bad, gone = sorted(i for i, o in server.sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost")[
+        :2
+    ]
     proxy.corrupt_order(bad, set_field("TotalIncl", "abc"))
     proxy.not_found(gone)
     sync(proxy, engine, landing_dir=str(tmp_path))
@@ -233,10 +249,20 @@ def test_the_largest_amount_round_trips_exactly_on_both_databases(engine: sa.Eng
 
     from tasks.inbound.warehouse import load_orders
 
-    order = {"OrderID": 1, "OrderDirection": "Cost", "LastModified": "2026-01-02T10:00:00",
-             "TotalIncl": Decimal("-9999999999999.99"), "OrderLines": [
-                 {"Quantity": Decimal("99999.99999"), "UnitPriceExcl": Decimal("9999999999.99999"),
-                  "VATPercentage": Decimal("21"), "VentilationCode": "1"}]}
+    order = {
+        "OrderID": 1,
+        "OrderDirection": "Cost",
+        "LastModified": "2026-01-02T10:00:00",
+        "TotalIncl": Decimal("-9999999999999.99"),
+        "OrderLines": [
+            {
+                "Quantity": Decimal("99999.99999"),
+                "UnitPriceExcl": Decimal("9999999999.99999"),
+                "VATPercentage": Decimal("21"),
+                "VentilationCode": "1",
+            }
+        ],
+    }
     load_orders(engine, [order], stream="incoming", run_id="r")
     (invoice,) = rows(engine, "invoices")
     (line,) = rows(engine, "invoice_lines")
@@ -252,16 +278,20 @@ def test_an_order_the_warehouse_refuses_is_quarantined_and_pending_and_the_batch
     # A rule a DBA added to the warehouse, refusing one order: the database itself says no.
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
-            connection.exec_driver_sql("ALTER TABLE invoices ADD CONSTRAINT ck_dba_rule "
-                                       "CHECK (order_number <> 'REFUSED-BY-A-DBA-RULE')")
+            connection.exec_driver_sql(
+                "ALTER TABLE invoices ADD CONSTRAINT ck_dba_rule CHECK (order_number <> 'REFUSED-BY-A-DBA-RULE')"
+            )
         else:
             connection.exec_driver_sql(
                 "CREATE TRIGGER dba_rule BEFORE INSERT ON invoices WHEN NEW.order_number = 'REFUSED-BY-A-DBA-RULE' "
-                "BEGIN SELECT RAISE(ABORT, 'refused by a DBA rule'); END")
+                "BEGIN SELECT RAISE(ABORT, 'refused by a DBA rule'); END"
+            )
     summary = sync(proxy, engine)
     assert summary["status"] == "succeeded" and summary["orders_pending"] == 1
-    assert summary["orders_new"] == sum(1 for o in server.sandbox.company_orders(COMPANY).values()
-                                        if o["OrderDirection"] == "Cost") - 1
+    assert (
+        summary["orders_new"]
+        == sum(1 for o in server.sandbox.company_orders(COMPANY).values() if o["OrderDirection"] == "Cost") - 1
+    )
     (quarantined,) = rows(engine, "quarantine", order_id=order_id)
     assert quarantined.reason.startswith("the warehouse refused it") and "INSERT" not in quarantined.reason
     assert rows(engine, "pending_orders")[0].order_id == order_id
@@ -320,8 +350,11 @@ def test_keyset_paging_past_a_corrupted_last_item_lists_every_order_once(
 
     async def list_all() -> list[int]:
         async with BillitClient(settings) as billit:
-            return [item["OrderID"] async for page in billit.iter_order_pages_by_key(
-                prop("OrderDirection").eq("Cost"), page_size=10) for item in page]
+            return [
+                item["OrderID"]
+                async for page in billit.iter_order_pages_by_key(prop("OrderDirection").eq("Cost"), page_size=10)
+                for item in page
+            ]
 
     listed = asyncio.run(list_all())
     expected = {i for i, o in server.sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost"}
@@ -346,21 +379,29 @@ def test_a_sync_uses_only_the_filter_operators_billit_documents(
 
     server.sandbox.touch_order(a_purchase(server), Comments="x")
     sync_both(proxy, engine)
-    sync(proxy, engine, since=__import__("datetime").datetime(2020, 1, 1),
-         until=__import__("datetime").datetime(2030, 1, 1))  # a backfill in slices too
+    sync(
+        proxy,
+        engine,
+        since=__import__("datetime").datetime(2020, 1, 1),
+        until=__import__("datetime").datetime(2030, 1, 1),
+    )  # a backfill in slices too
     filters = [value for query in proxy.queries for value in parse_qs(query).get("$filter", [])]
-    assert filters and all(f" {op} " not in text and "(" not in text
-                           for text in filters for op in ("or", "gt", "lt", "ne"))
+    assert filters and all(
+        f" {op} " not in text and "(" not in text for text in filters for op in ("or", "gt", "lt", "ne")
+    )
     assert not any("$inlinecount" in query for query in proxy.queries)
     assert_warehouse_matches_billit(server, engine)
 
 
-@pytest.mark.parametrize(("watermark", "start"), [
-    ("2026-10-25T02:30:00.1234567", "2026-10-25T01:15:00.123456"),  # the repeated hour: one hour further
-    ("2026-10-25T01:59:00", "2026-10-25T01:44:00"),
-    ("2026-10-25T03:00:00", "2026-10-25T02:45:00"),
-    ("2026-03-29T03:10:00", "2026-03-29T02:55:00"),  # spring forward: nothing repeats
-])
+@pytest.mark.parametrize(
+    ("watermark", "start"),
+    [
+        ("2026-10-25T02:30:00.1234567", "2026-10-25T01:15:00.123456"),  # the repeated hour: one hour further
+        ("2026-10-25T01:59:00", "2026-10-25T01:44:00"),
+        ("2026-10-25T03:00:00", "2026-10-25T02:45:00"),
+        ("2026-03-29T03:10:00", "2026-03-29T02:55:00"),  # spring forward: nothing repeats
+    ],
+)
 def test_the_window_reaches_an_hour_further_back_from_a_watermark_in_the_repeated_october_hour(
     watermark: str, start: str
 ) -> None:

@@ -38,8 +38,9 @@ SWITCHES: dict[str, dict[str, Any]] = {
 
 @pytest.fixture(params=list(SWITCHES))
 def switched(request: pytest.FixtureRequest) -> Iterator[SandboxServer]:
-    sandbox = Sandbox(seed=21, orders=1300, delivery_delay_s=0.05, seed_start=SEED_START,
-                      quirks=Quirks(**SWITCHES[request.param]))
+    sandbox = Sandbox(
+        seed=21, orders=1300, delivery_delay_s=0.05, seed_start=SEED_START, quirks=Quirks(**SWITCHES[request.param])
+    )
     with SandboxServer(sandbox) as running:
         yield running
 
@@ -73,13 +74,19 @@ def test_each_guess_answered_the_other_way_leaves_the_warehouse_equal_to_billit(
     assert_warehouse_matches_billit(switched, engine)
 
 
-ALL_AT_ONCE = Quirks(refuse_or=True, refuse_gt=True, ignore_inlinecount=True, deleted_ignores_filter=True,
-                     deleted_last_modified="order", fraction_digits=7, next_link_host="http://elsewhere:81")
+ALL_AT_ONCE = Quirks(
+    refuse_or=True,
+    refuse_gt=True,
+    ignore_inlinecount=True,
+    deleted_ignores_filter=True,
+    deleted_last_modified="order",
+    fraction_digits=7,
+    next_link_host="http://elsewhere:81",
+)
 
 
 def test_every_guess_the_other_way_at_once_under_faults_and_modifications_while_paging(engine: sa.Engine) -> None:
-    faults = Faults(rate_429=0.03, retry_after_s=0.05, rate_5xx=0.05, rate_drop=0.03, modify_during_paging=2,
-                    seed=3)
+    faults = Faults(rate_429=0.03, retry_after_s=0.05, rate_5xx=0.05, rate_drop=0.03, modify_during_paging=2, seed=3)
     sandbox = Sandbox(seed=21, orders=1300, delivery_delay_s=0.05, seed_start=SEED_START, quirks=ALL_AT_ONCE)
     with SandboxServer(sandbox) as server:
         sandbox.injector.update(faults.to_dict())
@@ -97,8 +104,14 @@ def change_and_sync_across_a_clock_change(
     """On a frozen simulated Brussels clock from `utc_start`: a first sync, then for each step the clock moves on,
     one purchase changes and both streams sync, the warehouse equal to Billit each time."""
     clock = SimulatedBrusselsClock(utc_start, speed=0)
-    sandbox = Sandbox(seed=4, orders=200, delivery_delay_s=0.05, seed_start=utc_start - timedelta(days=5),
-                      clock=clock, quirks=Quirks(fraction_digits=7))
+    sandbox = Sandbox(
+        seed=4,
+        orders=200,
+        delivery_delay_s=0.05,
+        seed_start=utc_start - timedelta(days=5),
+        clock=clock,
+        quirks=Quirks(fraction_digits=7),
+    )
     cost = sorted(i for i, o in sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost")
     with SandboxServer(sandbox) as server:
         sync_both(server, engine)

@@ -24,12 +24,18 @@ def test_the_documented_sales_invoice_becomes_one_invoice_with_lines_groups_mess
     (invoice,) = batch.invoices
     assert invoice["order_id"] == 2610451 and invoice["direction"] == "Income"
     assert (invoice["total_excl"], invoice["total_vat"], invoice["total_incl"]) == (
-        Decimal("777.35"), Decimal("157.64"), Decimal("934.99"))
+        Decimal("777.35"),
+        Decimal("157.64"),
+        Decimal("934.99"),
+    )
     assert invoice["order_date"] == date(2026, 3, 2) and invoice["expiry_date"] == date(2026, 4, 1)
     assert invoice["last_modified"] == datetime(2026, 3, 2, 10, 21, 45, 600000)
     assert invoice["last_modified_raw"] == "2026-03-02T10:21:45.6"
     assert (invoice["delivery_status"], invoice["is_document_delivered"], invoice["document_delivery_info"]) == (
-        "Delivered", True, "Received")
+        "Delivered",
+        True,
+        "Received",
+    )
     assert invoice["last_response_code"] == "AB"
     # The customer's CBE (0208) is preferred over its VAT number, as Billit routes it
     # (docs/reference/billit-api.md#party-identifiers).
@@ -39,14 +45,23 @@ def test_the_documented_sales_invoice_becomes_one_invoice_with_lines_groups_mess
 
     assert [line["total_incl"] for line in batch.lines] == [Decimal("919.60"), Decimal("39.59"), Decimal("-24.20")]
     assert [(line["vat_category"], line["base_grids"], line["vat_grids"]) for line in batch.lines] == [
-        ("S", "03", "54"), ("S", "01", "54"), ("S", "03", "54")]
+        ("S", "03", "54"),
+        ("S", "01", "54"),
+        ("S", "03", "54"),
+    ]
     assert [(group["vat_category"], group["taxable_base"]) for group in batch.vat_groups] == [
-        ("S", Decimal("37.35")), ("S", Decimal("740.00"))]
+        ("S", Decimal("37.35")),
+        ("S", Decimal("740.00")),
+    ]
     assert [(m["message_direction"], m["response_code"]) for m in batch.messages] == [
-        ("Outgoing", None), ("Incoming", "AB")]
+        ("Outgoing", None),
+        ("Incoming", "AB"),
+    ]
     assert set(batch.parties) == {1088213, PARTY_ID}
     assert {(row["source"], row["peppol_id"], row["is_valid"]) for row in batch.identifiers[1088213]} == {
-        ("VATNumber", "9925:BE0412345614", True), ("CBE", "0208:0412345614", True)}
+        ("VATNumber", "9925:BE0412345614", True),
+        ("CBE", "0208:0412345614", True),
+    }
     assert batch.quarantine == []
 
 
@@ -57,7 +72,10 @@ def test_the_documented_purchase_invoice_maps_cost_code_1_by_rate() -> None:
     assert invoice["delivery_status"] is None and invoice["is_document_delivered"] is False
     assert invoice["period_from"] == date(2026, 3, 1) and invoice["comments"] == "Bestelling maart"
     assert [(line["ventilation_code"], line["vat_category"], line["vat_rate"]) for line in batch.lines] == [
-        ("1", "S", Decimal("21.00")), ("1", "S", Decimal("21.00")), ("1", "S", Decimal("6.00"))]
+        ("1", "S", Decimal("21.00")),
+        ("1", "S", Decimal("21.00")),
+        ("1", "S", Decimal("6.00")),
+    ]
     assert [line["vat_grids"] for line in batch.lines] == ["59", "59", "59"]
     assert sum(group["total_incl"] for group in batch.vat_groups) == invoice["total_incl"] == Decimal("416.77")
 
@@ -73,5 +91,6 @@ def test_an_order_without_an_id_or_with_an_unknown_code_is_quarantined_not_dropp
     assert set(reasons) == {("order", "?"), ("line", "2611907/2")}
     assert "OrderID" in reasons[("order", "?")] and "77" in reasons[("line", "2611907/2")]
     assert json.loads(next(r["payload"] for r in batch.quarantine if r["entity"] == "order"))["OrderNumber"] == (
-        "INV-2026-0042")
+        "INV-2026-0042"
+    )
     assert batch.lines[1]["vat_category"] is None and batch.lines[1]["total_incl"] == Decimal("42.35")

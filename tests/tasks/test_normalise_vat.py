@@ -267,7 +267,10 @@ def test_purchase_reverse_charge_from_an_eu_supplier_is_an_ic_service_with_self_
     # charge from another member state is a service (an IC supply of goods is exempt, K): 88, VAT 55 + 59.
     result = classify_vat("Cost", "21", D("0"), counterparty_country="DE")
     assert (result.category, result.base_grids, result.vat_grids, result.self_assessed) == (
-        "AE", ("82", "88"), ("55", "59"), True
+        "AE",
+        ("82", "88"),
+        ("55", "59"),
+        True,
     )
     by_vat_number = classify_vat("Cost", "21", D("0"), counterparty_vat_number="NL859145938B01")
     assert by_vat_number.treatment == "reverse_charge_eu"

@@ -30,17 +30,70 @@ runner = CliRunner()
 sqlite_only = pytest.mark.parametrize("warehouse", ["sqlite"], indirect=True)
 
 INVOICE_COLUMNS: list[Any] = [
-    "external_id", "order_type", "order_date", "expiry_date", "currency", "reference", "comments", "customer_name",
-    "customer_vat_number", "customer_gln", "customer_email", "customer_zipcode", "customer_city",
+    "external_id",
+    "order_type",
+    "order_date",
+    "expiry_date",
+    "currency",
+    "reference",
+    "comments",
+    "customer_name",
+    "customer_vat_number",
+    "customer_gln",
+    "customer_email",
+    "customer_zipcode",
+    "customer_city",
     "customer_country_code",
 ]
 INVOICES: list[list[Any]] = [
-    ["fin-1", "Invoice", date(2026, 11, 2), date(2026, 12, 2), "EUR", "PO-7781", "Merci • Danke, € 5 korting",
-     "Müller GmbH", "DE 123 456 788", None, "buchhaltung@mueller.example", "10115", "Berlin", "DE"],
-    ["fin-2", "Invoice", date(2026, 1, 31), date(2026, 3, 1), "EUR", None, "Hauptstraße 5; 2e verdieping",
-     "Voorbeeld Klant NV", "BE0412345614", "5430003732007", "ap@klant.example", "9000", "Gent", "BE"],
-    ["fin-3", "Invoice", date(2026, 11, 5), date(2026, 12, 5), "EUR", "PO-3", None, "Drukkerij Voorbeeld BV",
-     "BE0403019261", None, "facturen@drukkerij.example", "2800", "Mechelen", "BE"],
+    [
+        "fin-1",
+        "Invoice",
+        date(2026, 11, 2),
+        date(2026, 12, 2),
+        "EUR",
+        "PO-7781",
+        "Merci • Danke, € 5 korting",
+        "Müller GmbH",
+        "DE 123 456 788",
+        None,
+        "buchhaltung@mueller.example",
+        "10115",
+        "Berlin",
+        "DE",
+    ],
+    [
+        "fin-2",
+        "Invoice",
+        date(2026, 1, 31),
+        date(2026, 3, 1),
+        "EUR",
+        None,
+        "Hauptstraße 5; 2e verdieping",
+        "Voorbeeld Klant NV",
+        "BE0412345614",
+        "5430003732007",
+        "ap@klant.example",
+        "9000",
+        "Gent",
+        "BE",
+    ],
+    [
+        "fin-3",
+        "Invoice",
+        date(2026, 11, 5),
+        date(2026, 12, 5),
+        "EUR",
+        "PO-3",
+        None,
+        "Drukkerij Voorbeeld BV",
+        "BE0403019261",
+        None,
+        "facturen@drukkerij.example",
+        "2800",
+        "Mechelen",
+        "BE",
+    ],
 ]
 LINE_COLUMNS: list[Any] = ["external_id", "line_number", "description", "quantity", "unit_price_excl", "vat_percentage"]
 LINES: list[list[Any]] = [
@@ -77,11 +130,18 @@ def csv_text(rows: list[list[Any]], form: str) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     for row in rows:
-        writer.writerow([
-            "" if cell is None else cell.strftime(date_format) if isinstance(cell, date)
-            else number_text(cell, decimal, group) if isinstance(cell, Decimal) else cell
-            for cell in row
-        ])
+        writer.writerow(
+            [
+                ""
+                if cell is None
+                else cell.strftime(date_format)
+                if isinstance(cell, date)
+                else number_text(cell, decimal, group)
+                if isinstance(cell, Decimal)
+                else cell
+                for cell in row
+            ]
+        )
     return buffer.getvalue()
 
 
@@ -98,8 +158,16 @@ def write_xlsx(path: Path, rows: list[list[Any]], *, as_text: bool = False, titl
     sheet.title = title
     for row in rows:
         if as_text:
-            row = ["" if cell is None else cell.strftime("%d/%m/%Y") if isinstance(cell, date)
-                   else number_text(cell, ",", ".") if isinstance(cell, Decimal) else str(cell) for cell in row]
+            row = [
+                ""
+                if cell is None
+                else cell.strftime("%d/%m/%Y")
+                if isinstance(cell, date)
+                else number_text(cell, ",", ".")
+                if isinstance(cell, Decimal)
+                else str(cell)
+                for cell in row
+            ]
         else:
             row = [float(cell) if isinstance(cell, Decimal) else cell for cell in row]
         sheet.append(row)
@@ -107,13 +175,19 @@ def write_xlsx(path: Path, rows: list[list[Any]], *, as_text: bool = False, titl
     return path
 
 
-def pair(tmp_path: Path, form: str = "comma-utf8-iso", invoices: list[list[Any]] | None = None,
-         lines: list[list[Any]] | None = None) -> tuple[Path, Path]:
+def pair(
+    tmp_path: Path,
+    form: str = "comma-utf8-iso",
+    invoices: list[list[Any]] | None = None,
+    lines: list[list[Any]] | None = None,
+) -> tuple[Path, Path]:
     invoice_rows = [INVOICE_COLUMNS, *(INVOICES if invoices is None else invoices)]
     line_rows = [LINE_COLUMNS, *(LINES if lines is None else lines)]
     if form.startswith("xlsx"):
-        return (write_xlsx(tmp_path / "invoices.xlsx", invoice_rows, as_text=form == "xlsx-text", title="Facturen"),
-                write_xlsx(tmp_path / "lines.xlsx", line_rows, as_text=form == "xlsx-text", title="Lijnen"))
+        return (
+            write_xlsx(tmp_path / "invoices.xlsx", invoice_rows, as_text=form == "xlsx-text", title="Facturen"),
+            write_xlsx(tmp_path / "lines.xlsx", line_rows, as_text=form == "xlsx-text", title="Lijnen"),
+        )
     return write_csv(tmp_path / "invoices.csv", invoice_rows, form), write_csv(tmp_path / "lines.csv", line_rows, form)
 
 
@@ -122,11 +196,20 @@ def stored_rows(engine: sa.Engine) -> tuple[list[tuple[Any, ...]], list[tuple[An
     invoices, lines = tables["outbound_invoices"], tables["outbound_invoice_lines"]
     with engine.connect() as connection:
         return (
-            [tuple(row) for row in connection.execute(
-                sa.select(*(invoices.c[name] for name in INVOICE_COLUMNS)).order_by(invoices.c.external_id))],
-            [tuple(row) for row in connection.execute(
-                sa.select(*(lines.c[name] for name in LINE_COLUMNS)).order_by(lines.c.external_id,
-                                                                              lines.c.line_number))],
+            [
+                tuple(row)
+                for row in connection.execute(
+                    sa.select(*(invoices.c[name] for name in INVOICE_COLUMNS)).order_by(invoices.c.external_id)
+                )
+            ],
+            [
+                tuple(row)
+                for row in connection.execute(
+                    sa.select(*(lines.c[name] for name in LINE_COLUMNS)).order_by(
+                        lines.c.external_id, lines.c.line_number
+                    )
+                )
+            ],
         )
 
 
@@ -163,8 +246,10 @@ def test_the_load_says_how_it_read_each_file(engine: sa.Engine, tmp_path: Path) 
     invoices = write_csv(tmp_path / "invoices.csv", [INVOICE_COLUMNS, *INVOICES], "semicolon-cp1252-dots-nbsp")
     lines = write_xlsx(tmp_path / "lines.xlsx", [LINE_COLUMNS, *LINES], title="Lijnen")
     loaded = load_outbound_files(engine, invoices, lines)
-    assert loaded.read == ("invoices.csv: CSV, delimiter ';', decimal mark ',', Windows-1252 (not UTF-8)",
-                           "lines.xlsx: XLSX, sheet 'Lijnen'")
+    assert loaded.read == (
+        "invoices.csv: CSV, delimiter ';', decimal mark ',', Windows-1252 (not UTF-8)",
+        "lines.xlsx: XLSX, sheet 'Lijnen'",
+    )
     assert (loaded.invoices, loaded.lines, loaded.taken.inserted, loaded.attention) == (3, 5, 3, [])
 
 
@@ -184,17 +269,31 @@ def one_price(tmp_path: Path, delimiter: str, cell: str) -> tuple[Path, Path]:
     invoices = write_csv(tmp_path / "invoices.csv", [INVOICE_COLUMNS, *INVOICES], form)
     lines = tmp_path / "lines.csv"
     quoted = f'"{cell}"' if delimiter in cell else cell
-    lines.write_text(delimiter.join(LINE_COLUMNS) + "\n" + delimiter.join(["fin-1", "1", "x", "1", quoted, "21"])
-                     + "\n", encoding="utf-8")
+    lines.write_text(
+        delimiter.join(LINE_COLUMNS) + "\n" + delimiter.join(["fin-1", "1", "x", "1", quoted, "21"]) + "\n",
+        encoding="utf-8",
+    )
     return invoices, lines
 
 
-@pytest.mark.parametrize(("delimiter", "cell", "expected"), [
-    (";", "1.234,56", "1234.56"), (";", "1234,56", "1234.56"), (";", "-1.234.567,5", "-1234567.5"),
-    (";", "1\u00a0234,56", "1234.56"), (";", "1 234,56", "1234.56"), (";", "1,234", "1.234"), (";", "95", "95"),
-    (",", "1,234.56", "1234.56"), (",", "1234.56", "1234.56"), (",", "1,234,567.5", "1234567.5"),
-    (",", "1.234", "1.234"), (",", "-20", "-20"), (",", "+0.5", "0.5"),
-])
+@pytest.mark.parametrize(
+    ("delimiter", "cell", "expected"),
+    [
+        (";", "1.234,56", "1234.56"),
+        (";", "1234,56", "1234.56"),
+        (";", "-1.234.567,5", "-1234567.5"),
+        (";", "1\u00a0234,56", "1234.56"),
+        (";", "1 234,56", "1234.56"),
+        (";", "1,234", "1.234"),
+        (";", "95", "95"),
+        (",", "1,234.56", "1234.56"),
+        (",", "1234.56", "1234.56"),
+        (",", "1,234,567.5", "1234567.5"),
+        (",", "1.234", "1.234"),
+        (",", "-20", "-20"),
+        (",", "+0.5", "0.5"),
+    ],
+)
 def test_a_number_is_read_by_its_files_convention(
     engine: sa.Engine, tmp_path: Path, delimiter: str, cell: str, expected: str
 ) -> None:
@@ -203,35 +302,49 @@ def test_a_number_is_read_by_its_files_convention(
 
 
 @sqlite_only
-@pytest.mark.parametrize(("delimiter", "cell", "message"), [
-    (";", "1.234", "'1.234' is ambiguous: 1234 with a thousands separator, or 1.234 written with a decimal point "
-                   "(write 1234 or 1,234)"),
-    (";", "12.45", "cannot read '12.45' (in a ;-separated file a number is written 1234,56 or 1.234,56)"),
-    (";", "1.23,4", "cannot read '1.23,4'"),
-    (",", "1,234", "'1,234' is ambiguous"),
-    (",", "1,000", "'1,000' is ambiguous"),
-    (",", "1,5", "cannot read '1,5'"),
-    (",", "1.234,56", "cannot read '1.234,56'"),
-    (",", "NaN", "cannot read 'NaN'"),
-    (";", "Infinity", "cannot read 'Infinity'"),
-    (",", "-inf", "cannot read '-inf'"),
-    (",", "1e20", "cannot read '1e20'"),
-    (",", "100000000000000000000", "100000000000000000000 is out of range (below 10,000,000,000)"),
-    (",", "\u0661\u0662", "cannot read"),
-    (",", "0.123456", "0.123456 has more than 5 decimals"),
-    (",", "#N/A", "the error value #N/A"),
-    (",", "€ 5", "cannot read '€ 5'"),
-])
+@pytest.mark.parametrize(
+    ("delimiter", "cell", "message"),
+    [
+        (
+            ";",
+            "1.234",
+            "'1.234' is ambiguous: 1234 with a thousands separator, or 1.234 written with a decimal point "
+            "(write 1234 or 1,234)",
+        ),
+        (";", "12.45", "cannot read '12.45' (in a ;-separated file a number is written 1234,56 or 1.234,56)"),
+        (";", "1.23,4", "cannot read '1.23,4'"),
+        (",", "1,234", "'1,234' is ambiguous"),
+        (",", "1,000", "'1,000' is ambiguous"),
+        (",", "1,5", "cannot read '1,5'"),
+        (",", "1.234,56", "cannot read '1.234,56'"),
+        (",", "NaN", "cannot read 'NaN'"),
+        (";", "Infinity", "cannot read 'Infinity'"),
+        (",", "-inf", "cannot read '-inf'"),
+        (",", "1e20", "cannot read '1e20'"),
+        (",", "100000000000000000000", "100000000000000000000 is out of range (below 10,000,000,000)"),
+        (",", "\u0661\u0662", "cannot read"),
+        (",", "0.123456", "0.123456 has more than 5 decimals"),
+        (",", "#N/A", "the error value #N/A"),
+        (",", "€ 5", "cannot read '€ 5'"),
+    ],
+)
 def test_a_number_that_is_ambiguous_or_not_finite_or_out_of_range_refuses_the_file(
     engine: sa.Engine, tmp_path: Path, delimiter: str, cell: str, message: str
 ) -> None:
     assert f"lines.csv:2: column unit_price_excl: {message}" in refused(engine, *one_price(tmp_path, delimiter, cell))
 
 
-@pytest.mark.parametrize(("cell", "expected"), [
-    ("2026-11-02", date(2026, 11, 2)), ("02/11/2026", date(2026, 11, 2)), ("2/11/2026", date(2026, 11, 2)),
-    ("02-11-2026", date(2026, 11, 2)), ("02.11.2026", date(2026, 11, 2)), ("11/02/2026", date(2026, 2, 11)),
-])
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("2026-11-02", date(2026, 11, 2)),
+        ("02/11/2026", date(2026, 11, 2)),
+        ("2/11/2026", date(2026, 11, 2)),
+        ("02-11-2026", date(2026, 11, 2)),
+        ("02.11.2026", date(2026, 11, 2)),
+        ("11/02/2026", date(2026, 2, 11)),
+    ],
+)
 def test_a_date_is_iso_or_day_first(engine: sa.Engine, tmp_path: Path, cell: str, expected: date) -> None:
     invoices = tmp_path / "invoices.csv"
     invoices.write_text(f"external_id;order_date\nfin-1;{cell}\n", encoding="utf-8")
@@ -239,18 +352,28 @@ def test_a_date_is_iso_or_day_first(engine: sa.Engine, tmp_path: Path, cell: str
     load_outbound_csv(engine, invoices, lines)
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT order_date FROM outbound_invoices")).scalar_one() in (
-            expected, expected.isoformat())
+            expected,
+            expected.isoformat(),
+        )
 
 
 @sqlite_only
-@pytest.mark.parametrize(("cell", "message"), [
-    ("11/31/2026", "cannot read '11/31/2026': no such day (dates are 2026-11-02, or day first: 02/11/2026; never "
-                   "month first)"),
-    ("31/02/2026", "cannot read '31/02/2026': no such day"), ("02/11/26", "cannot read '02/11/26'"),
-    ("20261102", "cannot read '20261102'"),
-    ("2026-W45-1", "cannot read"), ("2026/11/02", "cannot read"), ("2026-11-02T00:00:00", "cannot read"),
-    ("02/11-2026", "cannot read"),
-])
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        (
+            "11/31/2026",
+            "cannot read '11/31/2026': no such day (dates are 2026-11-02, or day first: 02/11/2026; never month first)",
+        ),
+        ("31/02/2026", "cannot read '31/02/2026': no such day"),
+        ("02/11/26", "cannot read '02/11/26'"),
+        ("20261102", "cannot read '20261102'"),
+        ("2026-W45-1", "cannot read"),
+        ("2026/11/02", "cannot read"),
+        ("2026-11-02T00:00:00", "cannot read"),
+        ("02/11-2026", "cannot read"),
+    ],
+)
 def test_a_month_first_or_unclear_date_refuses_the_file(
     engine: sa.Engine, tmp_path: Path, cell: str, message: str
 ) -> None:
@@ -264,16 +387,19 @@ def test_a_month_first_or_unclear_date_refuses_the_file(
 
 
 @sqlite_only
-@pytest.mark.parametrize(("data", "message"), [
-    (b"external_id,customer_name\nfin-1,Caf\x81\n", "neither UTF-8 nor Windows-1252 text (byte 0x81 at offset 35)"),
-    ("external_id,customer_name\nfin-1,Café\n".encode("utf-16"), "UTF-16 text"),
-    (b"\xef\xbb\xbfexternal_id,customer_name\nfin-1,Caf\xe9\n", "starts as UTF-8 but byte 0xe9 at offset 38"),
-    (b"external_id;customer_name,customer_city\nfin-1;a,b\n", ":1: the header holds both ; and ,"),
-    (b"", "an empty file"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook (.xls)"),
-    (b"PK\x03\x04 not really a zip", "not a readable XLSX workbook"),
-    (b'external_id,customer_name\nfin-1,"unclosed\n', "not readable as CSV"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"external_id,customer_name\nfin-1,Caf\x81\n", "neither UTF-8 nor Windows-1252 text (byte 0x81 at offset 35)"),
+        ("external_id,customer_name\nfin-1,Café\n".encode("utf-16"), "UTF-16 text"),
+        (b"\xef\xbb\xbfexternal_id,customer_name\nfin-1,Caf\xe9\n", "starts as UTF-8 but byte 0xe9 at offset 38"),
+        (b"external_id;customer_name,customer_city\nfin-1;a,b\n", ":1: the header holds both ; and ,"),
+        (b"", "an empty file"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook (.xls)"),
+        (b"PK\x03\x04 not really a zip", "not a readable XLSX workbook"),
+        (b'external_id,customer_name\nfin-1,"unclosed\n', "not readable as CSV"),
+    ],
+)
 def test_a_file_in_no_encoding_or_form_we_read_is_refused(
     engine: sa.Engine, tmp_path: Path, data: bytes, message: str
 ) -> None:
@@ -291,7 +417,8 @@ def test_windows_1252_is_used_only_when_the_bytes_are_not_utf_8(engine: sa.Engin
     assert "Windows-1252" in load_outbound_files(engine, invoices, lines).read[0]
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT customer_name FROM outbound_invoices")).scalar_one() == (
-            "Müller „Söhne“")
+            "Müller „Söhne“"
+        )
 
 
 def test_empty_rows_and_a_stray_empty_column_are_skipped_but_a_value_under_no_header_is_refused(
@@ -318,23 +445,31 @@ def xlsx_lines(tmp_path: Path, edit: Callable[[list[list[Any]]], None]) -> tuple
 def set_cell(row: int, column: str, value: Any) -> Callable[[list[list[Any]]], None]:
     def edit(rows: list[list[Any]]) -> None:
         rows[row - 1][rows[0].index(column)] = value
+
     return edit
 
 
 @sqlite_only
-@pytest.mark.parametrize(("edit", "message"), [
-    (set_cell(2, "quantity", "=2*3"), "row 2: column 4: a formula without a computed value"),
-    (set_cell(2, "unit_price_excl", 1 / 3), "row 2: column unit_price_excl: 0.333333333333333 has more than 5 "
-                                             "decimals"),
-    (set_cell(2, "unit_price_excl", 1e20), "row 2: column unit_price_excl: 100000000000000000000 is out of range"),
-    (set_cell(3, "unit_price_excl", "1,234"), "row 3: column unit_price_excl: '1,234' is ambiguous in a text cell"),
-    (set_cell(3, "unit_price_excl", "NaN"), "row 3: column unit_price_excl: cannot read 'NaN'"),
-    (set_cell(4, "description", datetime(2026, 11, 2)), "row 4: column description: a date (2026-11-02): Excel "
-                                                         "turned the text into a date"),
-    (set_cell(4, "description", True), "row 4: column description: TRUE is not a value of this column"),
-    (set_cell(5, "line_number", 1.5), "row 5: column line_number: 1.5 is not a whole number from 1"),
-    (set_cell(5, "line_number", 0), "row 5: column line_number: 0 is not a whole number from 1"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (set_cell(2, "quantity", "=2*3"), "row 2: column 4: a formula without a computed value"),
+        (
+            set_cell(2, "unit_price_excl", 1 / 3),
+            "row 2: column unit_price_excl: 0.333333333333333 has more than 5 decimals",
+        ),
+        (set_cell(2, "unit_price_excl", 1e20), "row 2: column unit_price_excl: 100000000000000000000 is out of range"),
+        (set_cell(3, "unit_price_excl", "1,234"), "row 3: column unit_price_excl: '1,234' is ambiguous in a text cell"),
+        (set_cell(3, "unit_price_excl", "NaN"), "row 3: column unit_price_excl: cannot read 'NaN'"),
+        (
+            set_cell(4, "description", datetime(2026, 11, 2)),
+            "row 4: column description: a date (2026-11-02): Excel turned the text into a date",
+        ),
+        (set_cell(4, "description", True), "row 4: column description: TRUE is not a value of this column"),
+        (set_cell(5, "line_number", 1.5), "row 5: column line_number: 1.5 is not a whole number from 1"),
+        (set_cell(5, "line_number", 0), "row 5: column line_number: 0 is not a whole number from 1"),
+    ],
+)
 def test_an_xlsx_cell_that_cannot_be_read_exactly_names_its_sheet_row_and_column(
     engine: sa.Engine, tmp_path: Path, edit: Callable[[list[list[Any]]], None], message: str
 ) -> None:
@@ -342,11 +477,14 @@ def test_an_xlsx_cell_that_cannot_be_read_exactly_names_its_sheet_row_and_column
 
 
 @sqlite_only
-@pytest.mark.parametrize(("column", "value", "message"), [
-    ("order_date", datetime(2026, 11, 2, 14, 30), "2026-11-02 14:30:00 has a time of day"),
-    ("order_date", 46328, "a number (46328), not a date"),
-    ("customer_gln", 12345678901234567, "a number of more than 15 digits"),
-])
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("order_date", datetime(2026, 11, 2, 14, 30), "2026-11-02 14:30:00 has a time of day"),
+        ("order_date", 46328, "a number (46328), not a date"),
+        ("customer_gln", 12345678901234567, "a number of more than 15 digits"),
+    ],
+)
 def test_an_xlsx_invoice_cell_of_the_wrong_kind_is_refused(
     engine: sa.Engine, tmp_path: Path, column: str, value: Any, message: str
 ) -> None:
@@ -384,13 +522,19 @@ def with_ids(*ids: str) -> list[list[Any]]:
 
 
 @sqlite_only
-@pytest.mark.parametrize(("ids", "message"), [
-    (("fin-1", "fin-1"), "invoices.csv:3: the same key ('fin-1',) as line 2"),
-    (("CaseTwin-1", "casetwin-1"), "invoices.csv:3: external_id 'casetwin-1' and 'CaseTwin-1' on line 2 are one "
-                                   "invoice for Billit (it matches ExternalProviderID ignoring case and spaces)"),
-    (("spacetwin", "spacetwin "), "invoices.csv:3: the same key ('spacetwin',) as line 2"),
-    (("Straße-1", "STRASSE-1"), "invoices.csv:3: external_id 'STRASSE-1' and 'Straße-1' on line 2"),
-])
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        (("fin-1", "fin-1"), "invoices.csv:3: the same key ('fin-1',) as line 2"),
+        (
+            ("CaseTwin-1", "casetwin-1"),
+            "invoices.csv:3: external_id 'casetwin-1' and 'CaseTwin-1' on line 2 are one "
+            "invoice for Billit (it matches ExternalProviderID ignoring case and spaces)",
+        ),
+        (("spacetwin", "spacetwin "), "invoices.csv:3: the same key ('spacetwin',) as line 2"),
+        (("Straße-1", "STRASSE-1"), "invoices.csv:3: external_id 'STRASSE-1' and 'Straße-1' on line 2"),
+    ],
+)
 def test_an_external_id_twice_even_in_another_case_or_with_spaces_refuses_the_file_naming_both_lines(
     engine: sa.Engine, tmp_path: Path, ids: tuple[str, str], message: str
 ) -> None:
@@ -400,8 +544,10 @@ def test_an_external_id_twice_even_in_another_case_or_with_spaces_refuses_the_fi
 @sqlite_only
 def test_an_xlsx_twin_names_both_sheet_rows(engine: sa.Engine, tmp_path: Path) -> None:
     invoices, lines = pair(tmp_path, "xlsx", invoices=with_ids("fin-1", "x", "FIN-1"), lines=[])
-    assert ("invoices.xlsx, sheet 'Facturen', row 4: external_id 'FIN-1' and 'fin-1' on row 2 are one invoice"
-            in refused(engine, invoices, lines))
+    assert (
+        "invoices.xlsx, sheet 'Facturen', row 4: external_id 'FIN-1' and 'fin-1' on row 2 are one invoice"
+        in refused(engine, invoices, lines)
+    )
 
 
 def test_an_external_id_that_differs_from_a_stored_one_only_in_case_or_spaces_is_refused(
@@ -410,24 +556,28 @@ def test_an_external_id_that_differs_from_a_stored_one_only_in_case_or_spaces_is
     load_outbound_csv(engine, *pair(tmp_path, invoices=with_ids("casetwin-1"), lines=[]))
     message = refused(engine, *pair(tmp_path, invoices=with_ids("CaseTwin-1", "other-2"), lines=[]))
     assert "external_id 'CaseTwin-1' and 'casetwin-1', already in outbound_invoices, are one invoice for Billit" in (
-        message)
+        message
+    )
 
 
 # ---- what the file may not set, and lines without their invoice ------------------------------------------------
 
 
 @sqlite_only
-@pytest.mark.parametrize(("columns", "message"), [
-    (["external_id", "status"], "columns status are the push's results"),
-    (["external_id", "billit_order_id"], "columns billit_order_id are the push's results"),
-    (["external_id", "changed_after_create"], "columns changed_after_create are the push's results"),
-    (["external_id", "colour"], "columns colour are not columns of outbound_invoices"),
-    (["customer_name"], "no external_id column in the header"),
-])
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        (["external_id", "status"], "columns status are the push's results"),
+        (["external_id", "billit_order_id"], "columns billit_order_id are the push's results"),
+        (["external_id", "changed_after_create"], "columns changed_after_create are the push's results"),
+        (["external_id", "colour"], "columns colour are not columns of outbound_invoices"),
+        (["customer_name"], "no external_id column in the header"),
+    ],
+)
 def test_a_result_or_unknown_column_or_a_missing_key_column_refuses_the_file(
     engine: sa.Engine, tmp_path: Path, columns: list[str], message: str
 ) -> None:
-    invoices = write_csv(tmp_path / "invoices.csv", [columns, ["fin-1", "x"][:len(columns)]])
+    invoices = write_csv(tmp_path / "invoices.csv", [columns, ["fin-1", "x"][: len(columns)]])
     assert message in refused(engine, invoices, write_csv(tmp_path / "lines.csv", [LINE_COLUMNS]))
 
 
@@ -473,11 +623,14 @@ def test_a_reload_never_changes_a_row_billit_has_nor_its_lines_and_reports_it_wh
     assert [line[4] for line in after_lines if line[0] == "fin-3"] == [Decimal("159.9")]
     assert (loaded.taken.updated, loaded.taken.unchanged) == (1, 1)
     [flagged] = loaded.taken.flagged
-    assert flagged == {"external_id": "fin-1", "reason": "reference: 'PO-7781' -> 'PO-9999'; line 2 removed; line 3 "
-                                                         "added"}
+    assert flagged == {
+        "external_id": "fin-1",
+        "reason": "reference: 'PO-7781' -> 'PO-9999'; line 2 removed; line 3 added",
+    }
     [note] = loaded.attention
-    assert ("1 invoice(s) already in Billit changed after it was created: not changed in Billit (create a credit "
-            "note)") in note
+    assert (
+        "1 invoice(s) already in Billit changed after it was created: not changed in Billit (create a credit note)"
+    ) in note
     assert "fin-1 (reference: 'PO-7781' -> 'PO-9999'" in note
     table = reflect_tables(engine)["outbound_invoices"]
     with engine.connect() as connection:
@@ -486,10 +639,13 @@ def test_a_reload_never_changes_a_row_billit_has_nor_its_lines_and_reports_it_wh
 
     again = load_outbound_files(engine, *edited_reload(tmp_path))
     assert (again.taken.still_changed_after_create, again.taken.updated, stored_rows(engine)[0][0]) == (
-        1, 0, before_invoices[0])
+        1,
+        0,
+        before_invoices[0],
+    )
     assert again.attention == [] and again.reminder == (
-        "1 row(s) flagged changed_after_create earlier still differ from the files: see "
-        "outbound_invoices.change_reason")
+        "1 row(s) flagged changed_after_create earlier still differ from the files: see outbound_invoices.change_reason"
+    )
 
 
 def test_a_reload_replaces_the_lines_of_a_row_billit_has_not_and_reopens_it_when_rejected(
@@ -502,20 +658,28 @@ def test_a_reload_replaces_the_lines_of_a_row_billit_has_not_and_reopens_it_when
     loaded = load_outbound_files(engine, *pair(tmp_path, invoices=invoices, lines=lines))
     assert (loaded.taken.updated, loaded.taken.unchanged, loaded.attention) == (2, 1, [])
     assert [line[:2] for line in stored_rows(engine)[1]] == [
-        ("fin-1", 1), ("fin-1", 2), ("fin-2", 1), ("fin-3", 1), ("fin-3", 2)]
+        ("fin-1", 1),
+        ("fin-1", 2),
+        ("fin-2", 1),
+        ("fin-3", 1),
+        ("fin-3", 2),
+    ]
     table = reflect_tables(engine)["outbound_invoices"]
     with engine.connect() as connection:
-        assert connection.execute(sa.select(table.c.status, table.c.last_error).where(
-            table.c.external_id == "fin-3")).one() == ("pending", None)
+        assert connection.execute(
+            sa.select(table.c.status, table.c.last_error).where(table.c.external_id == "fin-3")
+        ).one() == ("pending", None)
 
 
 def test_lines_given_for_a_stored_invoice_alone_replace_its_lines(engine: sa.Engine, tmp_path: Path) -> None:
     load_outbound_csv(engine, *pair(tmp_path))
-    loaded = load_outbound_files(engine, *pair(tmp_path, invoices=[], lines=[
-        ["fin-2", 1, "Licenties", Decimal(3), Decimal(4), Decimal(6)]]))
+    loaded = load_outbound_files(
+        engine, *pair(tmp_path, invoices=[], lines=[["fin-2", 1, "Licenties", Decimal(3), Decimal(4), Decimal(6)]])
+    )
     assert (loaded.invoices, loaded.lines, loaded.taken.updated) == (0, 1, 1)
     assert [line for line in stored_rows(engine)[1] if line[0] == "fin-2"] == [
-        ("fin-2", 1, "Licenties", Decimal(3), Decimal(4), Decimal(6))]
+        ("fin-2", 1, "Licenties", Decimal(3), Decimal(4), Decimal(6))
+    ]
 
 
 def test_a_row_a_push_run_holds_is_not_changed_and_the_load_says_to_load_again(
@@ -567,15 +731,25 @@ def test_the_command_loads_xlsx_and_semicolon_files(cli_warehouse: sa.Engine, tm
     assert stored_rows(cli_warehouse) == ([tuple(row) for row in INVOICES], [tuple(row) for row in LINES])
 
 
-@pytest.mark.parametrize(("write", "message"), [
-    (lambda tmp_path: one_price(tmp_path, ";", "1.234"), "lines.csv:2: column unit_price_excl: '1.234' is ambiguous"),
-    (lambda tmp_path: one_price(tmp_path, ",", "NaN"), "lines.csv:2: column unit_price_excl: cannot read 'NaN'"),
-    (lambda tmp_path: pair(tmp_path, invoices=with_ids("CaseTwin-1", "casetwin-1"), lines=[]),
-     "invoices.csv:3: external_id 'casetwin-1' and 'CaseTwin-1' on line 2 are one invoice for Billit"),
-    (lambda tmp_path: pair(tmp_path, "xlsx", invoices=with_ids("a", "A "), lines=[]),
-     "invoices.xlsx, sheet 'Facturen', row 3: external_id 'A' and 'a' on row 2"),
-    (lambda tmp_path: (tmp_path / "missing.csv", tmp_path / "lines.csv"), "missing.csv: no such file"),
-])
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        (
+            lambda tmp_path: one_price(tmp_path, ";", "1.234"),
+            "lines.csv:2: column unit_price_excl: '1.234' is ambiguous",
+        ),
+        (lambda tmp_path: one_price(tmp_path, ",", "NaN"), "lines.csv:2: column unit_price_excl: cannot read 'NaN'"),
+        (
+            lambda tmp_path: pair(tmp_path, invoices=with_ids("CaseTwin-1", "casetwin-1"), lines=[]),
+            "invoices.csv:3: external_id 'casetwin-1' and 'CaseTwin-1' on line 2 are one invoice for Billit",
+        ),
+        (
+            lambda tmp_path: pair(tmp_path, "xlsx", invoices=with_ids("a", "A "), lines=[]),
+            "invoices.xlsx, sheet 'Facturen', row 3: external_id 'A' and 'a' on row 2",
+        ),
+        (lambda tmp_path: (tmp_path / "missing.csv", tmp_path / "lines.csv"), "missing.csv: no such file"),
+    ],
+)
 def test_a_bad_file_ends_the_command_in_one_line_with_exit_2_and_loads_nothing(
     cli_warehouse: sa.Engine, tmp_path: Path, write: Callable[[Path], tuple[Path, Path]], message: str
 ) -> None:
@@ -594,8 +768,7 @@ def test_a_reload_changing_a_created_row_exits_1_naming_it_and_loads_the_others(
     assert "Traceback" not in result.output and "1 new" not in result.output
     assert "0 new, 1 changed, 1 unchanged" in result.output
     [note] = [line for line in result.output.splitlines() if "changed after it was created" in line]
-    assert re.search(r"not changed in Billit \(create a credit note\).*fin-1 \(reference: 'PO-7781' -> 'PO-9999'",
-                     note)
+    assert re.search(r"not changed in Billit \(create a credit note\).*fin-1 \(reference: 'PO-7781' -> 'PO-9999'", note)
     assert stored_rows(cli_warehouse)[0][0][INVOICE_COLUMNS.index("reference")] == "PO-7781"
 
     again = load(*edited_reload(tmp_path))  # flagged before: said again, as `push --source` does, not an error
@@ -623,15 +796,24 @@ def first_line_cell(text: str, column: str, value: str) -> str:
     return "\n".join([header, ",".join(cells), *rest]) + "\n"
 
 
-@pytest.mark.parametrize(("file", "edit", "message"), [
-    ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "unit_price_excl", "Infinity"),
-     ":2: column unit_price_excl: cannot read 'Infinity'"),
-    ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "quantity", '"1,5"'), "column quantity"),
-    ("outbound_invoices.csv", lambda t: t.replace("external_id", "externalid", 1), "externalid are not columns"),
-    ("outbound_invoices.csv", b"\x81" * 10, "neither UTF-8 nor Windows-1252"),
-    ("outbound_invoices.csv", lambda t: t.splitlines()[0] + "\n" + t.splitlines()[1] + ",extra,cells\n",
-     ":2: more cells than the header"),
-])
+@pytest.mark.parametrize(
+    ("file", "edit", "message"),
+    [
+        (
+            "outbound_invoice_lines.csv",
+            lambda t: first_line_cell(t, "unit_price_excl", "Infinity"),
+            ":2: column unit_price_excl: cannot read 'Infinity'",
+        ),
+        ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "quantity", '"1,5"'), "column quantity"),
+        ("outbound_invoices.csv", lambda t: t.replace("external_id", "externalid", 1), "externalid are not columns"),
+        ("outbound_invoices.csv", b"\x81" * 10, "neither UTF-8 nor Windows-1252"),
+        (
+            "outbound_invoices.csv",
+            lambda t: t.splitlines()[0] + "\n" + t.splitlines()[1] + ",extra,cells\n",
+            ":2: more cells than the header",
+        ),
+    ],
+)
 def test_a_bad_file_is_refused_in_one_line_and_nothing_is_loaded(
     engine: sa.Engine, tmp_path: Path, file: str, edit: object, message: str
 ) -> None:
@@ -645,29 +827,50 @@ def test_a_bad_file_is_refused_in_one_line_and_nothing_is_loaded(
         assert connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 0
 
 
-@pytest.mark.parametrize(("file", "edit", "message"), [
-    ("outbound_invoice_lines.csv", lambda t: t.rstrip("\n").rsplit(",", 1)[0] + "\n", "fewer cells than the header"),
-    ("outbound_invoices.csv", lambda t: t.replace("order_type", "external_id", 1), "names a column twice"),
-    ("outbound_invoices.csv", lambda t: t + t.splitlines()[1] + "\n", "the same key ('demo-2026-0001',) as line 2"),
-    ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "unit_price_excl", "1e30"), "column unit_price_excl"),
-    ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "unit_price_excl", "95.123456"),
-     "more than 5 decimals"),
-    ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "description", "a\x00b"), "NUL"),
-    ("outbound_invoice_lines.csv", lambda t: t + "nobody-0001,1,x,,1,1.00,21,,\n", "in neither"),
-])
+@pytest.mark.parametrize(
+    ("file", "edit", "message"),
+    [
+        (
+            "outbound_invoice_lines.csv",
+            lambda t: t.rstrip("\n").rsplit(",", 1)[0] + "\n",
+            "fewer cells than the header",
+        ),
+        ("outbound_invoices.csv", lambda t: t.replace("order_type", "external_id", 1), "names a column twice"),
+        ("outbound_invoices.csv", lambda t: t + t.splitlines()[1] + "\n", "the same key ('demo-2026-0001',) as line 2"),
+        (
+            "outbound_invoice_lines.csv",
+            lambda t: first_line_cell(t, "unit_price_excl", "1e30"),
+            "column unit_price_excl",
+        ),
+        (
+            "outbound_invoice_lines.csv",
+            lambda t: first_line_cell(t, "unit_price_excl", "95.123456"),
+            "more than 5 decimals",
+        ),
+        ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "description", "a\x00b"), "NUL"),
+        ("outbound_invoice_lines.csv", lambda t: t + "nobody-0001,1,x,,1,1.00,21,,\n", "in neither"),
+    ],
+)
 def test_a_file_that_would_load_wrong_or_differ_between_databases_is_refused(
     engine: sa.Engine, tmp_path: Path, file: str, edit: object, message: str
 ) -> None:
     test_a_bad_file_is_refused_in_one_line_and_nothing_is_loaded(engine, tmp_path, file, edit, message)
 
 
-@pytest.mark.parametrize(("file", "edit", "message"), [
-    ("outbound_invoices.csv", lambda t: "\n".join(line + (",status" if n == 0 else ",pending")
-                                                  for n, line in enumerate(t.splitlines())) + "\n",
-     "columns status are the push's results"),
-    ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "line_number", ""), ":2: line_number is empty"),
-    ("outbound_invoices.csv", lambda t: first_line_cell(t, "external_id", ""), ":2: external_id is empty"),
-])
+@pytest.mark.parametrize(
+    ("file", "edit", "message"),
+    [
+        (
+            "outbound_invoices.csv",
+            lambda t: (
+                "\n".join(line + (",status" if n == 0 else ",pending") for n, line in enumerate(t.splitlines())) + "\n"
+            ),
+            "columns status are the push's results",
+        ),
+        ("outbound_invoice_lines.csv", lambda t: first_line_cell(t, "line_number", ""), ":2: line_number is empty"),
+        ("outbound_invoices.csv", lambda t: first_line_cell(t, "external_id", ""), ":2: external_id is empty"),
+    ],
+)
 def test_a_file_setting_results_or_leaving_a_key_empty_is_refused(
     engine: sa.Engine, tmp_path: Path, file: str, edit: object, message: str
 ) -> None:

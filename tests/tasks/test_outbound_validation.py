@@ -50,45 +50,71 @@ def test_a_country_code_that_is_not_iso_3166_alpha_2_is_rejected(country: str, h
     assert hint in message
 
 
-@pytest.mark.parametrize("email", ["ap@klant.example", "a.b+c@sub.klant.be", "ap@klant.be;boekhouding@klant.be",
-                                   "ap@klant.be; boekhouding@klant.be", None, ""])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "ap@klant.example",
+        "a.b+c@sub.klant.be",
+        "ap@klant.be;boekhouding@klant.be",
+        "ap@klant.be; boekhouding@klant.be",
+        None,
+        "",
+    ],
+)
 def test_one_e_mail_address_or_several_separated_by_semicolons_are_accepted(email: str | None) -> None:
     assert reasons(customer_email=email) == ""
 
 
-@pytest.mark.parametrize("email", ["ap", "ap@klant", "ap@@klant.be", "ap klant@klant.be", "ap@klant..be",
-                                   "ap@klant.be, boekhouding@klant.be", "ap@klant.be;", "Klant <ap@klant.be>"])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "ap",
+        "ap@klant",
+        "ap@@klant.be",
+        "ap klant@klant.be",
+        "ap@klant..be",
+        "ap@klant.be, boekhouding@klant.be",
+        "ap@klant.be;",
+        "Klant <ap@klant.be>",
+    ],
+)
 def test_a_malformed_e_mail_address_is_rejected(email: str) -> None:
     assert f"customer_email {email!r} is not one e-mail address" in reasons(customer_email=email)
 
 
-@pytest.mark.parametrize(("external_id", "message"), [
-    ("", "external_id is empty"),
-    ("   ", "external_id is empty"),
-    (" lead-1", "external_id ' lead-1' has spaces around it"),
-    ("trail-1 ", "external_id 'trail-1 ' has spaces around it"),
-])
+@pytest.mark.parametrize(
+    ("external_id", "message"),
+    [
+        ("", "external_id is empty"),
+        ("   ", "external_id is empty"),
+        (" lead-1", "external_id ' lead-1' has spaces around it"),
+        ("trail-1 ", "external_id 'trail-1 ' has spaces around it"),
+    ],
+)
 def test_an_empty_external_id_or_one_with_spaces_around_it_is_rejected(external_id: str, message: str) -> None:
     row, lines = outbound("check-1")
     rejection = validate({**row, "external_id": external_id}, lines)
     assert rejection is not None and message in rejection.message
 
 
-@pytest.mark.parametrize(("column", "value", "message"), [
-    ("quantity", Decimal("NaN"), "quantity is not a finite number (NaN)"),
-    ("quantity", Decimal("sNaN"), "quantity is not a finite number (sNaN)"),
-    ("quantity", Decimal("Infinity"), "quantity is not a finite number (Infinity)"),
-    ("unit_price_excl", Decimal("-Infinity"), "unit_price_excl is not a finite number (-Infinity)"),
-    ("unit_price_excl", float("nan"), "unit_price_excl is not a number (nan)"),
-    ("unit_price_excl", float("inf"), "unit_price_excl is not a number (inf)"),
-    ("vat_percentage", Decimal("NaN"), "vat_percentage is not a finite number (NaN)"),
-    ("unit_price_excl", Decimal("1e20"), "unit_price_excl 1E+20 is out of range"),
-    ("quantity", 1e20, "quantity 1E+20 is out of range"),
-    ("vat_percentage", Decimal("100000"), "vat_percentage 100000 is out of range"),
-    ("quantity", "3", "quantity is not a number ('3')"),
-    ("quantity", True, "quantity is not a number (True)"),
-    ("unit_price_excl", None, "unit_price_excl is required"),
-])
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("quantity", Decimal("NaN"), "quantity is not a finite number (NaN)"),
+        ("quantity", Decimal("sNaN"), "quantity is not a finite number (sNaN)"),
+        ("quantity", Decimal("Infinity"), "quantity is not a finite number (Infinity)"),
+        ("unit_price_excl", Decimal("-Infinity"), "unit_price_excl is not a finite number (-Infinity)"),
+        ("unit_price_excl", float("nan"), "unit_price_excl is not a number (nan)"),
+        ("unit_price_excl", float("inf"), "unit_price_excl is not a number (inf)"),
+        ("vat_percentage", Decimal("NaN"), "vat_percentage is not a finite number (NaN)"),
+        ("unit_price_excl", Decimal("1e20"), "unit_price_excl 1E+20 is out of range"),
+        ("quantity", 1e20, "quantity 1E+20 is out of range"),
+        ("vat_percentage", Decimal("100000"), "vat_percentage 100000 is out of range"),
+        ("quantity", "3", "quantity is not a number ('3')"),
+        ("quantity", True, "quantity is not a number (True)"),
+        ("unit_price_excl", None, "unit_price_excl is required"),
+    ],
+)
 def test_a_non_finite_out_of_range_or_non_numeric_line_value_is_a_reason_not_an_exception(
     column: str, value: Any, message: str
 ) -> None:
@@ -101,10 +127,20 @@ def test_a_finite_float_read_back_from_a_database_is_checked_by_its_value() -> N
 
 
 def test_every_reason_of_a_row_is_given_at_once() -> None:
-    message = reasons(currency="XYZ", customer_country_code="XX", customer_email="nobody",
-                      line={"quantity": Decimal("NaN"), "unit_price_excl": Decimal("Infinity")})
-    for reason in ("currency", "customer_country_code", "customer_email", "line 1: quantity is not a finite number",
-                   "line 1: unit_price_excl is not a finite number", "line 2: quantity"):
+    message = reasons(
+        currency="XYZ",
+        customer_country_code="XX",
+        customer_email="nobody",
+        line={"quantity": Decimal("NaN"), "unit_price_excl": Decimal("Infinity")},
+    )
+    for reason in (
+        "currency",
+        "customer_country_code",
+        "customer_email",
+        "line 1: quantity is not a finite number",
+        "line 1: unit_price_excl is not a finite number",
+        "line 2: quantity",
+    ):
         assert reason in message
 
 
@@ -126,25 +162,44 @@ def server() -> Iterator[SandboxServer]:
 def test_a_nan_or_infinite_amount_stored_in_the_warehouse_rejects_its_row_alone_and_the_batch_goes_on(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
-    insert(engine, [outbound("ok-1"), outbound("odd-2"), outbound("bad-currency-3", currency="XYZ"),
-                    outbound("bad-country-4", customer_country_code="XX"), outbound("ok-5")])
+    insert(
+        engine,
+        [
+            outbound("ok-1"),
+            outbound("odd-2"),
+            outbound("bad-currency-3", currency="XYZ"),
+            outbound("bad-country-4", customer_country_code="XX"),
+            outbound("ok-5"),
+        ],
+    )
     lines = reflect_tables(engine)["outbound_invoice_lines"]
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":  # NUMERIC(18, 5) holds NaN (not Infinity)
-            connection.execute(sa.text("UPDATE outbound_invoice_lines SET quantity = 'NaN' "
-                                       "WHERE external_id = 'odd-2' AND line_number = 1"))
+            connection.execute(
+                sa.text(
+                    "UPDATE outbound_invoice_lines SET quantity = 'NaN' WHERE external_id = 'odd-2' AND line_number = 1"
+                )
+            )
         else:  # SQLite stores a REAL: 9e999 is infinity, read back as Decimal('Infinity')
-            connection.execute(sa.text("UPDATE outbound_invoice_lines SET quantity = 9e999 "
-                                       "WHERE external_id = 'odd-2' AND line_number = 1"))
-        read_back = connection.execute(sa.select(lines.c.quantity).where(
-            lines.c.external_id == "odd-2", lines.c.line_number == 1)).scalar_one()
+            connection.execute(
+                sa.text(
+                    "UPDATE outbound_invoice_lines SET quantity = 9e999 WHERE external_id = 'odd-2' AND line_number = 1"
+                )
+            )
+        read_back = connection.execute(
+            sa.select(lines.c.quantity).where(lines.c.external_id == "odd-2", lines.c.line_number == 1)
+        ).scalar_one()
     assert isinstance(read_back, Decimal) and not read_back.is_finite()
 
     summary = push(server, engine)
     rows = stored(engine)
     assert {key: row.status for key, row in rows.items()} == {
-        "ok-1": "created", "odd-2": "rejected", "bad-currency-3": "rejected", "bad-country-4": "rejected",
-        "ok-5": "created"}
+        "ok-1": "created",
+        "odd-2": "rejected",
+        "bad-currency-3": "rejected",
+        "bad-country-4": "rejected",
+        "ok-5": "created",
+    }
     assert "line 1: quantity is not a finite number" in rows["odd-2"].last_error
     assert "XYZ" in rows["bad-currency-3"].last_error and "'XX'" in rows["bad-country-4"].last_error
     assert summary.rejected["LocalValidation"] == 3 and summary.created == 2

@@ -65,9 +65,15 @@ def test_1000_rows_under_lost_answers_server_errors_and_drops_become_exactly_100
     # Two worked by hand: one line at 21 %; three lines at 6 %, 12 % and 0 % (24.99, 2 x 24.99, 3 x 24.99).
     (first,), (fifth,) = orders["erp-00000"], orders["erp-00005"]
     assert (first["TotalExcl"], first["TotalVAT"], first["TotalIncl"]) == (
-        Decimal("19.99"), Decimal("4.20"), Decimal("24.19"))
+        Decimal("19.99"),
+        Decimal("4.20"),
+        Decimal("24.19"),
+    )
     assert (fifth["TotalExcl"], fifth["TotalVAT"], fifth["TotalIncl"]) == (
-        Decimal("149.94"), Decimal("7.50"), Decimal("157.44"))
+        Decimal("149.94"),
+        Decimal("7.50"),
+        Decimal("157.44"),
+    )
 
     server.sandbox.injector.update(Faults().to_dict())
     before = posts(server)
@@ -78,19 +84,23 @@ def test_1000_rows_under_lost_answers_server_errors_and_drops_become_exactly_100
 def test_rows_that_cannot_succeed_are_rejected_with_the_reason_and_the_rest_goes_on(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
-    insert(engine, [
-        outbound("ok-1"),
-        outbound("bad-vat-2", line={"vat_percentage": Decimal(7)}),
-        outbound("bad-code-3", line={"ventilation_code": "99"}),
-        outbound("no-customer-4", customer_name=None),
-        outbound("bad-number-5", customer_vat_number="BE0123456789"),
-        outbound("credit-6", order_type="CreditNote", about_invoice_number="NOT-IN-BILLIT"),
-    ])
+    insert(
+        engine,
+        [
+            outbound("ok-1"),
+            outbound("bad-vat-2", line={"vat_percentage": Decimal(7)}),
+            outbound("bad-code-3", line={"ventilation_code": "99"}),
+            outbound("no-customer-4", customer_name=None),
+            outbound("bad-number-5", customer_vat_number="BE0123456789"),
+            outbound("credit-6", order_type="CreditNote", about_invoice_number="NOT-IN-BILLIT"),
+        ],
+    )
     summary = push(server, engine)
     rows = stored(engine)
     assert rows["ok-1"].status == "created"
     assert {key: rows[key].status for key in rows if key != "ok-1"} == dict.fromkeys(
-        ["bad-vat-2", "bad-code-3", "no-customer-4", "bad-number-5", "credit-6"], "rejected")
+        ["bad-vat-2", "bad-code-3", "no-customer-4", "bad-number-5", "credit-6"], "rejected"
+    )
     assert "VAT % 7" in rows["bad-vat-2"].last_error and "99" in rows["bad-code-3"].last_error
     assert "customer_name" in rows["no-customer-4"].last_error
     assert "checksum" in rows["bad-number-5"].last_error or "invalid" in rows["bad-number-5"].last_error
@@ -181,19 +191,23 @@ def test_send_records_sent_rows_keeps_customers_off_peppol_created_and_links_to_
     assert again.sent == 0 and server.sandbox.get_order(rows["send-0"].billit_order_id)["IsSent"]
 
     def linked() -> list[Any]:
-        run_stream("sales", engine=engine, landing_dir=None, base_url=server.base_url,
-                   api_key=API_KEY, party_id=COMPANY)
+        run_stream(
+            "sales", engine=engine, landing_dir=None, base_url=server.base_url, api_key=API_KEY, party_id=COMPANY
+        )
         tables = reflect_tables(engine)
         invoices, pushed = tables["invoices"], tables["outbound_invoices"]
         with engine.connect() as connection:
             return connection.execute(
                 sa.select(pushed.c.external_id, invoices.c.delivery_status, invoices.c.external_provider_id)
-                .join(invoices, invoices.c.order_id == pushed.c.billit_order_id).order_by(pushed.c.external_id)
+                .join(invoices, invoices.c.order_id == pushed.c.billit_order_id)
+                .order_by(pushed.c.external_id)
             ).all()
 
     before_delivery = linked()
     assert [(row.external_id, row.external_provider_id) for row in before_delivery] == [
-        ("send-0", "send-0"), ("send-1", "send-1")]
+        ("send-0", "send-0"),
+        ("send-1", "send-1"),
+    ]
     assert [row.delivery_status for row in before_delivery] == ["Pending", None]
     assert server.sandbox.flush_deliveries() == 1
     assert [row.delivery_status for row in linked()] == ["Delivered", None]

@@ -37,8 +37,9 @@ def invoice_and_credit_notes(count: int) -> list[tuple[dict[str, Any], list[dict
     items = []
     for n in range(count):
         items.append(outbound(f"inv-{n:04d}", order_number=f"DEMO-{n:04d}"))
-        items.append(outbound(f"a-credit-{n:04d}", order_type="CreditNote", about_invoice_number=f"DEMO-{n:04d}",
-                              lines=1))
+        items.append(
+            outbound(f"a-credit-{n:04d}", order_type="CreditNote", about_invoice_number=f"DEMO-{n:04d}", lines=1)
+        )
     return items
 
 
@@ -78,8 +79,13 @@ def test_a_credit_note_waits_for_its_invoice_in_the_same_push_under_concurrency_
 def test_a_credit_note_whose_invoice_is_rejected_stays_pending_with_the_reason_until_the_invoice_exists(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
-    insert(engine, [outbound("inv-0001", order_number="DEMO-0001", customer_name=None),
-                    outbound("cn-0001", order_type="CreditNote", about_invoice_number="DEMO-0001", lines=1)])
+    insert(
+        engine,
+        [
+            outbound("inv-0001", order_number="DEMO-0001", customer_name=None),
+            outbound("cn-0001", order_type="CreditNote", about_invoice_number="DEMO-0001", lines=1),
+        ],
+    )
     summary = push(server, engine)
     assert (summary.rejected, summary.waiting) == ({"LocalValidation": 1}, 1)
     credit_note = stored(engine)["cn-0001"]
@@ -89,8 +95,9 @@ def test_a_credit_note_whose_invoice_is_rejected_stays_pending_with_the_reason_u
 
     table = reflect_tables(engine)["outbound_invoices"]
     with engine.begin() as connection:  # the user fixes the invoice
-        connection.execute(table.update().where(table.c.external_id == "inv-0001")
-                           .values(customer_name="Klant 1 NV", status="pending"))
+        connection.execute(
+            table.update().where(table.c.external_id == "inv-0001").values(customer_name="Klant 1 NV", status="pending")
+        )
     summary = push(server, engine)
     assert (summary.created, summary.rejected, summary.waiting) == (2, {}, 0)
     assert {row.status for row in stored(engine).values()} == {"created"}
@@ -133,11 +140,14 @@ def test_the_claims_of_a_dead_run_are_taken_over_at_once_and_a_live_runs_claims_
     dead = subprocess.Popen(["true"])
     dead.wait()
     host = socket.gethostname()
-    insert(engine, [
-        outbound("dead-1", claimed_by=f"{host}/{dead.pid}/{uuid.uuid4().hex}", claimed_at=now()),
-        outbound("live-2", claimed_by=f"{host}/{os.getppid()}/{uuid.uuid4().hex}", claimed_at=now()),
-        outbound("other-host-3", claimed_by=f"elsewhere/1/{uuid.uuid4().hex}", claimed_at=now()),
-    ])
+    insert(
+        engine,
+        [
+            outbound("dead-1", claimed_by=f"{host}/{dead.pid}/{uuid.uuid4().hex}", claimed_at=now()),
+            outbound("live-2", claimed_by=f"{host}/{os.getppid()}/{uuid.uuid4().hex}", claimed_at=now()),
+            outbound("other-host-3", claimed_by=f"elsewhere/1/{uuid.uuid4().hex}", claimed_at=now()),
+        ],
+    )
     summary = push(server, engine)
     assert (summary.considered, summary.created) == (1, 1)
     assert stored(engine)["dead-1"].status == "created"

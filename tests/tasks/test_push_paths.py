@@ -101,7 +101,11 @@ def test_a_create_that_fails_every_retry_is_failed_and_the_next_run_creates_it_o
     row = stored(engine)["flaky-1"]
     assert (first.failed, first.created) == (1, 0)
     assert (row.status, row.attempts, row.billit_order_id, row.last_error_code) == (
-        "failed", 1, None, "GenericError")  # Billit's code in the 500's body
+        "failed",
+        1,
+        None,
+        "GenericError",
+    )  # Billit's code in the 500's body
     assert answers(server, CREATE_ROUTE) == {"500": 3} and orders_by_external_id(server) == {}
 
     second = push(server, engine, max_retries=2)
@@ -109,7 +113,11 @@ def test_a_create_that_fails_every_retry_is_failed_and_the_next_run_creates_it_o
     (order,) = orders_by_external_id(server)["flaky-1"]
     assert (second.failed, second.created) == (0, 1)
     assert (row.status, row.attempts, row.billit_order_id, row.last_error_code) == (
-        "created", 2, order["OrderID"], None)
+        "created",
+        2,
+        order["OrderID"],
+        None,
+    )
     assert answers(server, CREATE_ROUTE) == {"500": 3, "200": 1}
 
 
@@ -146,7 +154,10 @@ def test_a_409_whose_order_cannot_be_found_leaves_the_row_failed_and_never_creat
         row = stored(engine)["gone-1"]
         assert (summary.failed, summary.created, summary.already_existed) == (1, 0, 0)
         assert (row.status, row.billit_order_id, row.last_error_code) == (
-            "failed", None, "Idempotent token already exists")
+            "failed",
+            None,
+            "Idempotent token already exists",
+        )
         assert answers(server, CREATE_ROUTE) == {"200": 1, "409": run}
         assert "gone-1" not in orders_by_external_id(server)
 
@@ -155,11 +166,14 @@ def test_a_claim_whose_lease_expired_is_taken_over_and_a_live_claim_is_left_alon
     server: SandboxServer, engine: sa.Engine
 ) -> None:
     now = datetime.now(UTC).replace(tzinfo=None)  # claims are naive UTC in the warehouse
-    insert(engine, [
-        outbound("stale-1", claimed_by="crashed-run", claimed_at=now - timedelta(hours=2)),
-        outbound("live-2", claimed_by="live-run", claimed_at=now - timedelta(minutes=1)),
-        outbound("free-3"),
-    ])
+    insert(
+        engine,
+        [
+            outbound("stale-1", claimed_by="crashed-run", claimed_at=now - timedelta(hours=2)),
+            outbound("live-2", claimed_by="live-run", claimed_at=now - timedelta(minutes=1)),
+            outbound("free-3"),
+        ],
+    )
     summary = push(server, engine)
     rows = stored(engine)
     assert (summary.considered, summary.created) == (2, 2)

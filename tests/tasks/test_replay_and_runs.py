@@ -33,10 +33,18 @@ def server() -> Iterator[SandboxServer]:
         yield running
 
 
-def sync(server: SandboxServer, engine: sa.Engine, stream: str, *, company: int = COMPANY,
-         **options: Any) -> dict[str, Any]:
-    return run_stream(stream, engine=engine, base_url=server.base_url, api_key=API_KEY,
-                      party_id=company, backoff_base_s=0.01, **options)
+def sync(
+    server: SandboxServer, engine: sa.Engine, stream: str, *, company: int = COMPANY, **options: Any
+) -> dict[str, Any]:
+    return run_stream(
+        stream,
+        engine=engine,
+        base_url=server.base_url,
+        api_key=API_KEY,
+        party_id=company,
+        backoff_base_s=0.01,
+        **options,
+    )
 
 
 def run_rows(engine: sa.Engine) -> list[Any]:
@@ -61,8 +69,9 @@ def test_replay_loads_its_own_company_and_refuses_another_companys_runs_by_name(
 
     summaries = replay_landing(tmp_path, engine=engine)  # a folder above both landing directories
     refused = [summary for summary in summaries if summary["status"] == "refused"]
-    assert len(refused) == 2 and all(str(theirs) in summary["error"] and str(OTHER_COMPANY) in summary["error"]
-                                     for summary in refused)
+    assert len(refused) == 2 and all(
+        str(theirs) in summary["error"] and str(OTHER_COMPANY) in summary["error"] for summary in refused
+    )
     assert {summary["status"] for summary in summaries} == {"refused", "succeeded"}
     company_ids = reflect_tables(engine)["invoices"].c.company_id
     with engine.connect() as connection:
@@ -162,8 +171,11 @@ def test_a_run_whose_process_died_is_closed_as_abandoned_by_the_next_run(engine:
     runs = reflect_tables(engine)["sync_runs"]
     with engine.begin() as connection:
         connection.execute(runs.update().where(runs.c.run_id == died.run_id).values(pid=dead.pid))
-        connection.execute(runs.update().where(runs.c.run_id == stale.run_id).values(
-            host="another-machine", heartbeat_at=datetime.now() - timedelta(hours=3)))  # noqa: DTZ005
+        connection.execute(
+            runs.update()
+            .where(runs.c.run_id == stale.run_id)
+            .values(host="another-machine", heartbeat_at=datetime.now() - timedelta(hours=3))  # noqa: DTZ005
+        )
     alive = start_run(engine, "sales", "incremental")
     status = {row.run_id: (row.status, row.error) for row in run_rows(engine)}
     assert status[alive.run_id] == ("running", None)
@@ -194,17 +206,28 @@ def test_of_two_overlapping_runs_the_one_committing_last_with_an_older_key_never
     from tasks.inbound.warehouse import read_watermark
     from tests.tasks.corrupting_proxy import CorruptingProxy
 
-    with SandboxServer(Sandbox(seed=12, orders=120, delivery_delay_s=0.05, seed_start=SEED_START)) as billit, \
-            CorruptingProxy(billit.base_url) as slow_path:
+    with (
+        SandboxServer(Sandbox(seed=12, orders=120, delivery_delay_s=0.05, seed_start=SEED_START)) as billit,
+        CorruptingProxy(billit.base_url) as slow_path,
+    ):
         sync(billit, engine, "incoming", landing_dir=None)
         cost = sorted(i for i, o in billit.sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost")
         billit.sandbox.touch_order(cost[0], Comments="first change")
 
         slow_path.released.clear()  # the scheduled run stops at its detail fetches, its key already chosen
         older: dict[str, Any] = {}
-        scheduled = threading.Thread(target=lambda: older.update(
-            run_stream("incoming", engine=engine, base_url=slow_path.base_url, api_key=API_KEY,
-                       party_id=COMPANY, landing_dir=None)))
+        scheduled = threading.Thread(
+            target=lambda: older.update(
+                run_stream(
+                    "incoming",
+                    engine=engine,
+                    base_url=slow_path.base_url,
+                    api_key=API_KEY,
+                    party_id=COMPANY,
+                    landing_dir=None,
+                )
+            )
+        )
         scheduled.start()
         deadline = time.monotonic() + 30
         while not slow_path.waiting:
@@ -237,8 +260,12 @@ def relabel(part: Path, **metadata: bytes) -> None:
     import pyarrow.parquet as pq
 
     table = pq.read_table(part)
-    pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **{
-        f"billit.{key}".encode(): value for key, value in metadata.items()}}), part)
+    pq.write_table(
+        table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), **{f"billit.{key}".encode(): value for key, value in metadata.items()}}
+        ),
+        part,
+    )
 
 
 def test_replay_refuses_files_whose_metadata_or_content_lie_and_names_them(
@@ -256,12 +283,18 @@ def test_replay_refuses_files_whose_metadata_or_content_lie_and_names_them(
     (our_part,) = ours.rglob("part-*.parquet")
     garbled = our_part.parent.parent / "run=garbled" / "part-00001.parquet"
     garbled.parent.mkdir()
-    pq.write_table(pa.table({"order_json": pa.array([1, 2], pa.int64())}).replace_schema_metadata(
-        {b"billit.party_id": str(COMPANY).encode(), b"billit.stream": b"sales"}), garbled)
+    pq.write_table(
+        pa.table({"order_json": pa.array([1, 2], pa.int64())}).replace_schema_metadata(
+            {b"billit.party_id": str(COMPANY).encode(), b"billit.stream": b"sales"}
+        ),
+        garbled,
+    )
     nonsense = our_part.parent.parent / "run=nonsense" / "part-00001.parquet"
     nonsense.parent.mkdir()
-    pq.write_table(pq.read_table(our_part).replace_schema_metadata(
-        {b"billit.party_id": b"abc", b"billit.stream": b"sales"}), nonsense)
+    pq.write_table(
+        pq.read_table(our_part).replace_schema_metadata({b"billit.party_id": b"abc", b"billit.stream": b"sales"}),
+        nonsense,
+    )
 
     refused = [s for s in replay_landing(tmp_path, engine=engine) if s["status"] != "succeeded"]
     reasons = {summary["error"] for summary in refused}

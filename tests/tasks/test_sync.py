@@ -41,8 +41,9 @@ def server() -> Iterator[SandboxServer]:
 
 def count(engine: sa.Engine, table: str) -> int:
     with engine.connect() as connection:
-        return int(connection.execute(sa.select(sa.func.count()).select_from(reflect_tables(engine)[table]))
-                   .scalar_one())
+        return int(
+            connection.execute(sa.select(sa.func.count()).select_from(reflect_tables(engine)[table])).scalar_one()
+        )
 
 
 def test_a_first_run_loads_everything_and_a_quiet_rerun_costs_two_requests_per_stream(
@@ -89,10 +90,17 @@ def test_changes_deletions_and_delivery_status_flow_into_the_warehouse_with_hist
 def test_the_warehouse_equals_billit_after_faults_and_modifications_during_paging_then_a_quiet_run(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
-    server.sandbox.injector.update({
-        "rate_429": 0.02, "retry_after_s": 0.05, "rate_5xx": 0.04, "rate_drop": 0.03, "plain_text_rate": 0.05,
-        "modify_during_paging": 4, "seed": 5,
-    })
+    server.sandbox.injector.update(
+        {
+            "rate_429": 0.02,
+            "retry_after_s": 0.05,
+            "rate_5xx": 0.04,
+            "rate_drop": 0.03,
+            "plain_text_rate": 0.05,
+            "modify_during_paging": 4,
+            "seed": 5,
+        }
+    )
     for stream in ("incoming", "sales", "incoming", "sales"):
         summary = sync(server, engine, stream)
         assert summary["status"] == "succeeded"
@@ -110,8 +118,11 @@ async def test_skip_paging_loses_orders_modified_mid_listing_and_key_paging_does
     with SandboxServer(sandbox) as server:
         settings = load_settings(base_url=server.base_url, api_key=API_KEY, party_id=COMPANY)
         async with BillitClient(settings) as billit:
-            by_position = {item["OrderID"] async for page in billit.iter_order_pages(
-                ODataQuery(orderby=(("LastModified", "asc"),)), page_size=120) for item in page}
+            by_position = {
+                item["OrderID"]
+                async for page in billit.iter_order_pages(ODataQuery(orderby=(("LastModified", "asc"),)), page_size=120)
+                for item in page
+            }
             by_key = {item["OrderID"] async for page in billit.iter_order_pages_by_key(None) for item in page}
     every_order = set(sandbox.company_orders(COMPANY))
     assert every_order - by_position, "the $skip trap should lose unmodified orders"
@@ -189,8 +200,9 @@ def test_killing_the_process_mid_load_and_running_again_leaves_the_warehouse_exa
         sync(server, engine, stream)
     assert_warehouse_matches_billit(server, engine)
     with engine.connect() as connection:  # the next run closed the killed one
-        statuses = connection.execute(sa.select(runs.c.status, runs.c.error, runs.c.orders_new)
-                                      .order_by(runs.c.started_at)).all()
+        statuses = connection.execute(
+            sa.select(runs.c.status, runs.c.error, runs.c.orders_new).order_by(runs.c.started_at)
+        ).all()
     assert [row.status for row in statuses] == ["failed", "succeeded", "succeeded"]
     assert "abandoned" in statuses[0].error
     # it keeps the count of the batch it committed before it was killed
@@ -206,8 +218,13 @@ def test_a_newly_sent_invoice_moves_from_pending_to_delivered_in_the_history(
 
     async def send_one() -> int:
         async with BillitClient(settings) as billit:
-            candidates = [o async for page in billit.iter_order_pages_by_key(
-                prop("OrderStatus").eq("ToSend") & prop("OrderDirection").eq("Income")) for o in page]
+            candidates = [
+                o
+                async for page in billit.iter_order_pages_by_key(
+                    prop("OrderStatus").eq("ToSend") & prop("OrderDirection").eq("Income")
+                )
+                for o in page
+            ]
             for candidate in candidates:
                 order = await billit.get_order(candidate["OrderID"])
                 if order["Customer"].get("Email"):
@@ -221,9 +238,14 @@ def test_a_newly_sent_invoice_moves_from_pending_to_delivered_in_the_history(
     sync(server, engine, "sales")
     history = reflect_tables(engine)["invoice_status_history"]
     with engine.connect() as connection:
-        states = connection.execute(
-            sa.select(history.c.delivery_status).where(history.c.order_id == order_id)
-            .order_by(history.c.observed_last_modified)
-        ).scalars().all()
+        states = (
+            connection.execute(
+                sa.select(history.c.delivery_status)
+                .where(history.c.order_id == order_id)
+                .order_by(history.c.observed_last_modified)
+            )
+            .scalars()
+            .all()
+        )
     assert states == [None, "Pending", "Delivered"]
     assert_warehouse_matches_billit(server, engine)

@@ -36,29 +36,59 @@ def _cents(amount: Decimal) -> Decimal:
     return amount.quantize(D("0.01"), rounding=ROUND_HALF_UP)
 
 
-def order(direction: str, lines: list[tuple[str | None, str | None, str, str | None]], *,
-          order_type: str = "Invoice", header_code: str | None = None, party: Mapping[str, Any] = BE_PARTY,
-          groups: list[dict[str, Any]] | None = None, currency: str = "EUR", fx: str = "1.00000",
-          **extra: Any) -> dict[str, Any]:
+def order(
+    direction: str,
+    lines: list[tuple[str | None, str | None, str, str | None]],
+    *,
+    order_type: str = "Invoice",
+    header_code: str | None = None,
+    party: Mapping[str, Any] = BE_PARTY,
+    groups: list[dict[str, Any]] | None = None,
+    currency: str = "EUR",
+    fx: str = "1.00000",
+    **extra: Any,
+) -> dict[str, Any]:
     """A full order. `lines` are (code, VAT %, TotalExcl, TotalVAT); TotalVAT None = rate × net, rounded.
     Without `groups`, Billit's groups: one per (code, rate) with the rate applied once to the summed nets."""
     order_lines = []
     for code, rate, excl, vat in lines:
         line_vat = vat if vat is not None else str(_cents(D(excl) * D(rate or "0") / 100))
-        order_lines.append({"VentilationCode": code, "VATPercentage": rate, "TotalExcl": excl,
-                            "TotalVAT": line_vat, "Description": "item"})
+        order_lines.append(
+            {
+                "VentilationCode": code,
+                "VATPercentage": rate,
+                "TotalExcl": excl,
+                "TotalVAT": line_vat,
+                "Description": "item",
+            }
+        )
     if groups is None:
         nets: dict[tuple[str | None, str | None], Decimal] = defaultdict(Decimal)
         for code, rate, excl, _vat in lines:
             nets[(code or header_code, rate)] += D(excl)
-        groups = [{"VentilationCode": code, "VATPercentage": rate, "TotalExcl": str(net),
-                   "TotalVAT": str(_cents(net * D(rate or "0") / 100)), "Mtvh": str(net),
-                   "FinancialReductionAmount": "0.00"} for (code, rate), net in nets.items()]
+        groups = [
+            {
+                "VentilationCode": code,
+                "VATPercentage": rate,
+                "TotalExcl": str(net),
+                "TotalVAT": str(_cents(net * D(rate or "0") / 100)),
+                "Mtvh": str(net),
+                "FinancialReductionAmount": "0.00",
+            }
+            for (code, rate), net in nets.items()
+        ]
     return {
-        "OrderID": next(_next_id), "OrderDirection": direction, "OrderType": order_type,
-        "LastModified": "2026-01-01T10:00:00", "VentilationCode": header_code, "Currency": currency,
-        "FXRateToForeign": fx, ("Customer" if direction == "Income" else "Supplier"): dict(party),
-        "OrderLines": order_lines, "VatGroups": groups, **extra,
+        "OrderID": next(_next_id),
+        "OrderDirection": direction,
+        "OrderType": order_type,
+        "LastModified": "2026-01-01T10:00:00",
+        "VentilationCode": header_code,
+        "Currency": currency,
+        "FXRateToForeign": fx,
+        ("Customer" if direction == "Income" else "Supplier"): dict(party),
+        "OrderLines": order_lines,
+        "VatGroups": groups,
+        **extra,
     }
 
 
@@ -85,162 +115,312 @@ class Case:
 
 CASES: dict[str, Case] = {
     # Billit rounds per VAT group: 3 × 4.99 = 14.97 × 21 % = 3.1437 -> 3.14, not 3 × 1.05 = 3.15 (the line VATs).
-    "sales 21 %, group rounding": Case(
-        [sale([("4", "21", "4.99", "1.05")] * 3)], {"03": "14.97", "54": "3.14"}),
+    "sales 21 %, group rounding": Case([sale([("4", "21", "4.99", "1.05")] * 3)], {"03": "14.97", "54": "3.14"}),
     # Billit's documented sales order example: 6 % 37.35 / 2.24 and 21 % 740.00 / 155.40.
     "sales 6 % and 21 %": Case(
         [sale([("2", "6", "37.35", None), ("4", "21", "740.00", None)])],
-        {"01": "37.35", "03": "740.00", "54": "157.64"}),
+        {"01": "37.35", "03": "740.00", "54": "157.64"},
+    ),
     "sales 12 %": Case([sale([("3", "12", "100.00", None)])], {"02": "100.00", "54": "12.00"}),
     "sales no code, 21 %": Case([sale([(None, "21", "10.00", None)])], {"03": "10.00", "54": "2.10"}),
     "sales code 1, 0 %": Case([sale([("1", "0", "80.00", None)])], {"00": "80.00"}),
     "sales co-contractor, Belgian customer": Case([sale([("21", "0", "500.00", None)])], {"45": "500.00"}),
-    "sales reverse charge, EU customer": Case([sale([("21", "0", "400.00", None)], party=DE_PARTY)],
-                                              {"44": "400.00"}),
-    "sales reverse charge, non-EU customer": Case([sale([("21", "0", "300.00", None)], party=US_PARTY)],
-                                                  {"47": "300.00"}),
+    "sales reverse charge, EU customer": Case([sale([("21", "0", "400.00", None)], party=DE_PARTY)], {"44": "400.00"}),
+    "sales reverse charge, non-EU customer": Case(
+        [sale([("21", "0", "300.00", None)], party=US_PARTY)], {"47": "300.00"}
+    ),
     "sales IC goods": Case([sale([("51", "0", "1200.00", None)], party=FR_PARTY)], {"46": "1200.00"}),
     "sales IC services": Case([sale([("55", "0", "700.00", None)], party=FR_PARTY)], {"44": "700.00"}),
     "sales export": Case([sale([("70", "0", "900.00", None)], party=US_PARTY)], {"47": "900.00"}),
     "sales passenger transport": Case([sale([("101", "0", "60.00", None)])], {"47": "60.00"}),
     # Not in the periodic return: listed as exceptions, never silently dropped.
     "sales outside scope, margin, import via EU, OSS": Case(
-        [sale([("22", None, "10.00", "0.00")]), sale([("24", "0", "20.00", None)]),
-         sale([("102", "0", "30.00", None)]), sale([("104", "0", "40.00", None)])], {}, exceptions=4),
+        [
+            sale([("22", None, "10.00", "0.00")]),
+            sale([("24", "0", "20.00", None)]),
+            sale([("102", "0", "30.00", None)]),
+            sale([("104", "0", "40.00", None)]),
+        ],
+        {},
+        exceptions=4,
+    ),
     # The docs example of a header code 55 with a 21 % line: K 100.00 in 44, S 8.00 / 1.68 in 03 / 54.
     "sales header 55 with a 21 % line": Case(
-        [sale([(None, "0", "50.00", None), (None, "0", "50.00", None), (None, "21", "8.00", None)],
-              header_code="55", party=FR_PARTY)], {"44": "100.00", "03": "8.00", "54": "1.68"}),
-    "sales credit note 21 %": Case([sale([("4", "21", "100.00", None)], order_type="CreditNote")],
-                                   {"49": "100.00", "64": "21.00"}),
+        [
+            sale(
+                [(None, "0", "50.00", None), (None, "0", "50.00", None), (None, "21", "8.00", None)],
+                header_code="55",
+                party=FR_PARTY,
+            )
+        ],
+        {"44": "100.00", "03": "8.00", "54": "1.68"},
+    ),
+    "sales credit note 21 %": Case(
+        [sale([("4", "21", "100.00", None)], order_type="CreditNote")], {"49": "100.00", "64": "21.00"}
+    ),
     "sales credit notes on 44 and 46 go to 48": Case(
-        [sale([("51", "0", "30.00", None)], order_type="CreditNote", party=FR_PARTY),
-         sale([("55", "0", "20.00", None)], order_type="CreditNote", party=FR_PARTY),
-         sale([("21", "0", "10.00", None)], order_type="CreditNote", party=DE_PARTY)], {"48": "60.00"}),
+        [
+            sale([("51", "0", "30.00", None)], order_type="CreditNote", party=FR_PARTY),
+            sale([("55", "0", "20.00", None)], order_type="CreditNote", party=FR_PARTY),
+            sale([("21", "0", "10.00", None)], order_type="CreditNote", party=DE_PARTY),
+        ],
+        {"48": "60.00"},
+    ),
     "sales credit notes on 00, 45, 47 go to 49": Case(
-        [sale([("1", "0", "5.00", None)], order_type="CreditNote"),
-         sale([("21", "0", "7.00", None)], order_type="CreditNote"),
-         sale([("70", "0", "11.00", None)], order_type="CreditNote", party=US_PARTY)], {"49": "23.00"}),
+        [
+            sale([("1", "0", "5.00", None)], order_type="CreditNote"),
+            sale([("21", "0", "7.00", None)], order_type="CreditNote"),
+            sale([("70", "0", "11.00", None)], order_type="CreditNote", party=US_PARTY),
+        ],
+        {"49": "23.00"},
+    ),
     # A negative group on an invoice is a negative correction: 49 / 64, positive.
     "sales negative invoice": Case([sale([("4", "21", "-50.00", None)])], {"49": "50.00", "64": "10.50"}),
     # Cash discount 1.5 % on 449.95 (docs): taxable base (Mtvh) 443.20, VAT 21 % of it 93.07.
     "sales cash discount": Case(
-        [sale([("4", "21", "449.95", "94.49")], groups=[
-            {"VentilationCode": "4", "VATPercentage": "21", "TotalExcl": "449.95", "TotalVAT": "93.07",
-             "Mtvh": "443.20", "FinancialReductionAmount": "6.75"}])], {"03": "443.20", "54": "93.07"}),
+        [
+            sale(
+                [("4", "21", "449.95", "94.49")],
+                groups=[
+                    {
+                        "VentilationCode": "4",
+                        "VATPercentage": "21",
+                        "TotalExcl": "449.95",
+                        "TotalVAT": "93.07",
+                        "Mtvh": "443.20",
+                        "FinancialReductionAmount": "6.75",
+                    }
+                ],
+            )
+        ],
+        {"03": "443.20", "54": "93.07"},
+    ),
     # USD 1.0834 per EUR: 108.34 / 1.0834 = 100.00; VAT 22.75 / 1.0834 = 20.9987 -> 21.00.
-    "sales in USD": Case([sale([("4", "21", "108.34", "22.75")], currency="USD", fx="1.08340")],
-                         {"03": "100.00", "54": "21.00"}),
-    "sales in USD without a rate": Case([sale([("4", "21", "100.00", None)], currency="USD", fx="1.00000")],
-                                        {}, exceptions=1),
+    "sales in USD": Case(
+        [sale([("4", "21", "108.34", "22.75")], currency="USD", fx="1.08340")], {"03": "100.00", "54": "21.00"}
+    ),
+    "sales in USD without a rate": Case(
+        [sale([("4", "21", "100.00", None)], currency="USD", fx="1.00000")], {}, exceptions=1
+    ),
     # Two 0 % codes in one group (one group per rate): the group cannot say which grid, its lines can.
     "sales one 0 % group with lines of two codes": Case(
-        [sale([("55", "0", "50.00", None), ("51", "0", "30.00", None)], header_code="55", party=FR_PARTY,
-              groups=[{"VentilationCode": "55", "VATPercentage": "0", "TotalExcl": "80.00", "TotalVAT": "0.00",
-                       "Mtvh": "80.00"}])], {"44": "50.00", "46": "30.00"}),
-    "sales order without VAT groups": Case([sale([("4", "21", "10.00", "2.10")], groups=[])],
-                                           {"03": "10.00", "54": "2.10"}),
+        [
+            sale(
+                [("55", "0", "50.00", None), ("51", "0", "30.00", None)],
+                header_code="55",
+                party=FR_PARTY,
+                groups=[
+                    {
+                        "VentilationCode": "55",
+                        "VATPercentage": "0",
+                        "TotalExcl": "80.00",
+                        "TotalVAT": "0.00",
+                        "Mtvh": "80.00",
+                    }
+                ],
+            )
+        ],
+        {"44": "50.00", "46": "30.00"},
+    ),
+    "sales order without VAT groups": Case(
+        [sale([("4", "21", "10.00", "2.10")], groups=[])], {"03": "10.00", "54": "2.10"}
+    ),
     # --- purchases: base 81/82/83, deductible VAT 59 --------------------------------------------------------
     "purchase 21 %": Case([purchase([("1", "21", "100.00", None)])], {"82": "100.00", "59": "21.00"}),
     "purchase of goods for resale": Case(
-        [purchase([("1", "6", "100.00", None)], AccountingCostTypeTC="GoodsForReSale")],
-        {"81": "100.00", "59": "6.00"}),
-    "purchase of an investment": Case([purchase([("1", "21", "1000.00", None)], AccountingCostTypeTC="Investments")],
-                                      {"83": "1000.00", "59": "210.00"}),
+        [purchase([("1", "6", "100.00", None)], AccountingCostTypeTC="GoodsForReSale")], {"81": "100.00", "59": "6.00"}
+    ),
+    "purchase of an investment": Case(
+        [purchase([("1", "21", "1000.00", None)], AccountingCostTypeTC="Investments")],
+        {"83": "1000.00", "59": "210.00"},
+    ),
     "purchase 0 % from a Belgian supplier": Case([purchase([("1", "0", "40.00", None)])], {"82": "40.00"}),
     # The issue's example: IC service 1,000.00 and co-contractor 500.00 -> 55 = 210, 56 = 105, 59 = 315.
     "purchase IC service and co-contractor": Case(
         [purchase([("55", "0", "1000.00", None)], party=DE_PARTY), purchase([("21", "0", "500.00", None)])],
         {"82": "1500.00", "88": "1000.00", "87": "500.00", "55": "210.00", "56": "105.00", "59": "315.00"},
-        self_assessed={"55": "210.00", "56": "105.00", "59": "315.00"}),
-    "purchase IC goods": Case([purchase([("51", "0", "200.00", None)], party=FR_PARTY)],
-                              {"82": "200.00", "86": "200.00", "55": "42.00", "59": "42.00"},
-                              self_assessed={"55": "42.00", "59": "42.00"}),
+        self_assessed={"55": "210.00", "56": "105.00", "59": "315.00"},
+    ),
+    "purchase IC goods": Case(
+        [purchase([("51", "0", "200.00", None)], party=FR_PARTY)],
+        {"82": "200.00", "86": "200.00", "55": "42.00", "59": "42.00"},
+        self_assessed={"55": "42.00", "59": "42.00"},
+    ),
     # Code 21 from an EU supplier: reverse charge from another member state is a service (88).
     "purchase code 21 from an EU supplier": Case(
         [purchase([("21", "0", "300.00", None)], party=DE_PARTY)],
-        {"82": "300.00", "88": "300.00", "55": "63.00", "59": "63.00"}, self_assessed={"55": "63.00", "59": "63.00"}),
+        {"82": "300.00", "88": "300.00", "55": "63.00", "59": "63.00"},
+        self_assessed={"55": "63.00", "59": "63.00"},
+    ),
     "purchase code 21 from a non-EU supplier": Case(
         [purchase([("21", "0", "100.00", None)], party=US_PARTY)],
-        {"82": "100.00", "87": "100.00", "56": "21.00", "59": "21.00"}, self_assessed={"56": "21.00", "59": "21.00"}),
+        {"82": "100.00", "87": "100.00", "56": "21.00", "59": "21.00"},
+        self_assessed={"56": "21.00", "59": "21.00"},
+    ),
     # An import: base only; its VAT is on the customs document (an exception to review).
-    "purchase import": Case([purchase([("70", "0", "250.00", None)], party=US_PARTY)], {"82": "250.00"},
-                            exceptions=1),
+    "purchase import": Case([purchase([("70", "0", "250.00", None)], party=US_PARTY)], {"82": "250.00"}, exceptions=1),
     "purchase outside scope and margin": Case(
-        [purchase([("22", None, "15.00", "0.00")]), purchase([("111", "0", "25.00", None)])], {"82": "40.00"}),
-    "purchase credit note 21 %": Case([purchase([("1", "21", "50.00", None)], order_type="CreditNote")],
-                                      {"85": "50.00", "63": "10.50"}),
+        [purchase([("22", None, "15.00", "0.00")]), purchase([("111", "0", "25.00", None)])], {"82": "40.00"}
+    ),
+    "purchase credit note 21 %": Case(
+        [purchase([("1", "21", "50.00", None)], order_type="CreditNote")], {"85": "50.00", "63": "10.50"}
+    ),
     "purchase credit notes on 86 and 88 go to 84": Case(
-        [purchase([("51", "0", "30.00", None)], order_type="CreditNote", party=FR_PARTY),
-         purchase([("55", "0", "20.00", None)], order_type="CreditNote", party=DE_PARTY)], {"84": "50.00"}),
+        [
+            purchase([("51", "0", "30.00", None)], order_type="CreditNote", party=FR_PARTY),
+            purchase([("55", "0", "20.00", None)], order_type="CreditNote", party=DE_PARTY),
+        ],
+        {"84": "50.00"},
+    ),
     "purchase credit note on a co-contractor purchase goes to 85": Case(
-        [purchase([("21", "0", "40.00", None)], order_type="CreditNote")], {"85": "40.00"}),
+        [purchase([("21", "0", "40.00", None)], order_type="CreditNote")], {"85": "40.00"}
+    ),
     # --- received Peppol invoices: cost code "1" whatever the treatment ------------------------------------
     "received 0 % from a German VAT number: IC service": Case(
         [received_peppol("0", "1000.00", DE_PARTY)],
         {"82": "1000.00", "88": "1000.00", "55": "210.00", "59": "210.00"},
-        self_assessed={"55": "210.00", "59": "210.00"}),
+        self_assessed={"55": "210.00", "59": "210.00"},
+    ),
     "received 0 % from a French VAT number, goods": Case(
         [received_peppol("0", "100.00", FR_PARTY, Comments="Livraison intracommunautaire de biens, art. 138")],
-        {"82": "100.00", "86": "100.00", "55": "21.00", "59": "21.00"}, self_assessed={"55": "21.00", "59": "21.00"}),
+        {"82": "100.00", "86": "100.00", "55": "21.00", "59": "21.00"},
+        self_assessed={"55": "21.00", "59": "21.00"},
+    ),
     "received 0 % from a Belgian co-contractor": Case(
-        [received_peppol("0", "500.00", BE_PARTY,
-                         Comments="Verlegging van heffing - medecontractant, art. 20 KB nr. 1")],
+        [
+            received_peppol(
+                "0", "500.00", BE_PARTY, Comments="Verlegging van heffing - medecontractant, art. 20 KB nr. 1"
+            )
+        ],
         {"82": "500.00", "87": "500.00", "56": "105.00", "59": "105.00"},
-        self_assessed={"56": "105.00", "59": "105.00"}),
+        self_assessed={"56": "105.00", "59": "105.00"},
+    ),
     "received 0 % from a Belgian supplier, no exemption text": Case(
-        [received_peppol("0", "60.00", BE_PARTY, Comments="Bestelling maart")], {"82": "60.00"}),
-    "received 21 % from a Belgian supplier": Case([received_peppol("21", "334.80", BE_PARTY)],
-                                                  {"82": "334.80", "59": "70.31"}),
+        [received_peppol("0", "60.00", BE_PARTY, Comments="Bestelling maart")], {"82": "60.00"}
+    ),
+    "received 21 % from a Belgian supplier": Case(
+        [received_peppol("21", "334.80", BE_PARTY)], {"82": "334.80", "59": "70.31"}
+    ),
     # --- found by an accountant's independent check --------------------------------------------------------
     # Two groups at 0 % (codes 55 and 51) over lines without a code: the groups decide, 80.00 counted once.
     "sales two 0 % groups over lines without a code": Case(
-        [sale([(None, "0", "50.00", None), (None, "0", "30.00", None)], party=FR_PARTY, groups=[
-            {"VentilationCode": "55", "VATPercentage": "0", "TotalExcl": "50.00", "TotalVAT": "0.00", "Mtvh": "50.00"},
-            {"VentilationCode": "51", "VATPercentage": "0", "TotalExcl": "30.00", "TotalVAT": "0.00", "Mtvh": "30.00"},
-        ])], {"44": "50.00", "46": "30.00"}),
+        [
+            sale(
+                [(None, "0", "50.00", None), (None, "0", "30.00", None)],
+                party=FR_PARTY,
+                groups=[
+                    {
+                        "VentilationCode": "55",
+                        "VATPercentage": "0",
+                        "TotalExcl": "50.00",
+                        "TotalVAT": "0.00",
+                        "Mtvh": "50.00",
+                    },
+                    {
+                        "VentilationCode": "51",
+                        "VATPercentage": "0",
+                        "TotalExcl": "30.00",
+                        "TotalVAT": "0.00",
+                        "Mtvh": "30.00",
+                    },
+                ],
+            )
+        ],
+        {"44": "50.00", "46": "30.00"},
+    ),
     # Totals without lines or groups: nothing says which grid; an exception, never dropped.
     "sales with totals only": Case([sale([], groups=[], TotalExcl="100.00", TotalVAT="21.00")], {}, exceptions=1),
     # A 2 % cash discount on one 0 % group over two codes: shared out by the lines' nets, 78.40 = 49.00 + 29.40.
     "sales cash discount on a group of two codes": Case(
-        [sale([("55", "0", "50.00", None), ("51", "0", "30.00", None)], header_code="55", party=FR_PARTY, groups=[
-            {"VentilationCode": "55", "VATPercentage": "0", "TotalExcl": "80.00", "TotalVAT": "0.00",
-             "Mtvh": "78.40", "FinancialReductionAmount": "1.60"}])], {"44": "49.00", "46": "29.40"}),
+        [
+            sale(
+                [("55", "0", "50.00", None), ("51", "0", "30.00", None)],
+                header_code="55",
+                party=FR_PARTY,
+                groups=[
+                    {
+                        "VentilationCode": "55",
+                        "VATPercentage": "0",
+                        "TotalExcl": "80.00",
+                        "TotalVAT": "0.00",
+                        "Mtvh": "78.40",
+                        "FinancialReductionAmount": "1.60",
+                    }
+                ],
+            )
+        ],
+        {"44": "49.00", "46": "29.40"},
+    ),
     # No VAT groups: the VAT is computed as Billit does, 14.97 × 21 % = 3.1437 -> 3.14, not 3 × 1.05.
-    "sales without groups, group rounding": Case([sale([("4", "21", "4.99", "1.05")] * 3, groups=[])],
-                                                 {"03": "14.97", "54": "3.14"}),
+    "sales without groups, group rounding": Case(
+        [sale([("4", "21", "4.99", "1.05")] * 3, groups=[])], {"03": "14.97", "54": "3.14"}
+    ),
     # An Mtvh of 0 on a group with a net and no cash discount says nothing: the net is the base.
-    "sales group with an Mtvh of 0": Case([sale([("4", "21", "100.00", None)], groups=[
-        {"VentilationCode": "4", "VATPercentage": "21", "TotalExcl": "100.00", "TotalVAT": "21.00", "Mtvh": "0.00"}])],
-        {"03": "100.00", "54": "21.00"}),
+    "sales group with an Mtvh of 0": Case(
+        [
+            sale(
+                [("4", "21", "100.00", None)],
+                groups=[
+                    {
+                        "VentilationCode": "4",
+                        "VATPercentage": "21",
+                        "TotalExcl": "100.00",
+                        "TotalVAT": "21.00",
+                        "Mtvh": "0.00",
+                    }
+                ],
+            )
+        ],
+        {"03": "100.00", "54": "21.00"},
+    ),
     # Codes 51/55 to a customer outside the EU: an export / a service abroad (47), not 44/46.
     "sales codes 51 and 55 outside the EU": Case(
         [sale([("55", "0", "100.00", None)], party=US_PARTY), sale([("51", "0", "500.00", None)], party=GB_PARTY)],
-        {"47": "600.00"}),
+        {"47": "600.00"},
+    ),
     "received goods text that also says reverse charge": Case(
-        [received_peppol("0", "100.00", FR_PARTY,
-                         Comments="Intra-community supply of goods - reverse charge (art. 138)")],
-        {"82": "100.00", "86": "100.00", "55": "21.00", "59": "21.00"}, self_assessed={"55": "21.00", "59": "21.00"}),
+        [
+            received_peppol(
+                "0", "100.00", FR_PARTY, Comments="Intra-community supply of goods - reverse charge (art. 138)"
+            )
+        ],
+        {"82": "100.00", "86": "100.00", "55": "21.00", "59": "21.00"},
+        self_assessed={"55": "21.00", "59": "21.00"},
+    ),
     "received German IC supply text": Case(
         [received_peppol("0", "200.00", DE_PARTY, Comments="Steuerfreie innergemeinschaftliche Lieferung")],
-        {"82": "200.00", "86": "200.00", "55": "42.00", "59": "42.00"}, self_assessed={"55": "42.00", "59": "42.00"}),
+        {"82": "200.00", "86": "200.00", "55": "42.00", "59": "42.00"},
+        self_assessed={"55": "42.00", "59": "42.00"},
+    ),
     "received reverse charge from an EU supplier without a VAT number": Case(
         [received_peppol("0", "400.00", DE_NO_VAT_NUMBER, Comments="Reverse charge")],
-        {"82": "400.00", "88": "400.00", "55": "84.00", "59": "84.00"}, self_assessed={"55": "84.00", "59": "84.00"}),
+        {"82": "400.00", "88": "400.00", "55": "84.00", "59": "84.00"},
+        self_assessed={"55": "84.00", "59": "84.00"},
+    ),
     "received reverse charge from outside the EU": Case(
         [received_peppol("0", "100.00", US_PARTY, Comments="VAT reverse charge")],
-        {"82": "100.00", "87": "100.00", "56": "21.00", "59": "21.00"}, self_assessed={"56": "21.00", "59": "21.00"}),
+        {"82": "100.00", "87": "100.00", "56": "21.00", "59": "21.00"},
+        self_assessed={"56": "21.00", "59": "21.00"},
+    ),
     # An exempt service (art. 44 VAT Code / art. 132 Directive) from NL: nothing to self-assess; to review.
     "received exempt service from an EU supplier": Case(
         [received_peppol("0", "100.00", NL_PARTY, Comments="Vrijgesteld van btw, art. 44 W.BTW / art. 132 richtlijn")],
-        {"82": "100.00"}, exceptions=1),
-    "received 0 % from outside the EU without a text": Case([received_peppol("0", "70.00", US_PARTY)],
-                                                            {"82": "70.00"}, exceptions=1),
+        {"82": "100.00"},
+        exceptions=1,
+    ),
+    "received 0 % from outside the EU without a text": Case(
+        [received_peppol("0", "70.00", US_PARTY)], {"82": "70.00"}, exceptions=1
+    ),
     # CustomFields as a list of {Key, Value} objects (the shape parties have).
     "received co-contractor text in a CustomFields list": Case(
-        [received_peppol("0", "100.00", BE_PARTY,
-                         CustomFields=[{"Key": "TaxExemptionReason", "Value": "BTW verlegd"}])],
-        {"82": "100.00", "87": "100.00", "56": "21.00", "59": "21.00"}, self_assessed={"56": "21.00", "59": "21.00"}),
+        [
+            received_peppol(
+                "0", "100.00", BE_PARTY, CustomFields=[{"Key": "TaxExemptionReason", "Value": "BTW verlegd"}]
+            )
+        ],
+        {"82": "100.00", "87": "100.00", "56": "21.00", "59": "21.00"},
+        self_assessed={"56": "21.00", "59": "21.00"},
+    ),
 }
 
 
@@ -261,7 +441,8 @@ class Loaded:
     def exceptions(self, case: str) -> int:
         ids = [o["OrderID"] for o in CASES[case].orders]
         query = sa.text("SELECT count(*) FROM bi_vat_return_exceptions WHERE order_id IN :ids").bindparams(
-            sa.bindparam("ids", expanding=True))
+            sa.bindparam("ids", expanding=True)
+        )
         with self.engine.connect() as connection:
             return int(connection.execute(query, {"ids": ids}).scalar_one())
 
@@ -293,21 +474,26 @@ def test_grids(loaded: Loaded, case: str) -> None:
 
 
 def _line_vat(percentage: Any, code: str | None = None) -> dict[str, Any]:
-    return sale([(code, percentage, "100.00", "21.00")], OrderDate="2026-07-01T00:00:00",
-                groups=[{"VentilationCode": code, "VATPercentage": percentage, "TotalExcl": "100.00",
-                         "TotalVAT": "21.00"}])
+    return sale(
+        [(code, percentage, "100.00", "21.00")],
+        OrderDate="2026-07-01T00:00:00",
+        groups=[{"VentilationCode": code, "VATPercentage": percentage, "TotalExcl": "100.00", "TotalVAT": "21.00"}],
+    )
 
 
-@pytest.mark.parametrize(("bad", "reason"), [
-    # Issue 10: an unreadable or empty VAT % with no code became category Z in grid 00 and its VAT left 54.
-    (_line_vat("21,00"), "OrderLines[0].VATPercentage is not a number"),
-    (_line_vat(""), "OrderLines[0].VATPercentage is missing and no ventilation code says the line has no VAT"),
-    (_line_vat(None), "OrderLines[0].VATPercentage is missing and no ventilation code says the line has no VAT"),
-    (_line_vat("", "4"), "OrderLines[0].VATPercentage is missing and no ventilation code says the line has no VAT"),
-    # Issue 10: a null in OrderLines or VatGroups aborted the whole batch with an AttributeError.
-    ({**_line_vat("21"), "OrderLines": [None]}, "OrderLines[0] is a JSON null, not an object"),
-    ({**_line_vat("21"), "VatGroups": [None]}, "VatGroups[0] is a JSON null, not an object"),
-])
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        # Issue 10: an unreadable or empty VAT % with no code became category Z in grid 00 and its VAT left 54.
+        (_line_vat("21,00"), "OrderLines[0].VATPercentage is not a number"),
+        (_line_vat(""), "OrderLines[0].VATPercentage is missing and no ventilation code says the line has no VAT"),
+        (_line_vat(None), "OrderLines[0].VATPercentage is missing and no ventilation code says the line has no VAT"),
+        (_line_vat("", "4"), "OrderLines[0].VATPercentage is missing and no ventilation code says the line has no VAT"),
+        # Issue 10: a null in OrderLines or VatGroups aborted the whole batch with an AttributeError.
+        ({**_line_vat("21"), "OrderLines": [None]}, "OrderLines[0] is a JSON null, not an object"),
+        ({**_line_vat("21"), "VatGroups": [None]}, "VatGroups[0] is a JSON null, not an object"),
+    ],
+)
 def test_an_order_whose_vat_cannot_be_read_is_quarantined_whole_and_the_batch_loads(
     engine: sa.Engine, bad: dict[str, Any], reason: str
 ) -> None:
@@ -319,8 +505,10 @@ def test_an_order_whose_vat_cannot_be_read_is_quarantined_whole_and_the_batch_lo
         assert connection.execute(sa.text("SELECT order_id, reason FROM pending_orders")).all() == [
             (bad["OrderID"], reason)
         ]
-        assert connection.execute(sa.text("SELECT grid FROM bi_vat_return_monthly ORDER BY grid")).scalars().all() \
-            == ["03", "54"]
+        assert connection.execute(sa.text("SELECT grid FROM bi_vat_return_monthly ORDER BY grid")).scalars().all() == [
+            "03",
+            "54",
+        ]
 
 
 def test_code_22_may_leave_the_vat_percentage_out(engine: sa.Engine) -> None:
@@ -329,6 +517,9 @@ def test_code_22_may_leave_the_vat_percentage_out(engine: sa.Engine) -> None:
     assert load_orders(engine, [outside_scope], stream="orders_income", run_id="r1").quarantined == 0
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT treatment, reason FROM bi_vat_return_exceptions")).all() == [
-            ("outside_scope",
-             "outside the scope of VAT: not in the periodic return (grid 47 if the operation takes place abroad) [U]")
+            (
+                "outside_scope",
+                "outside the scope of VAT: not in the periodic return (grid 47 if the operation takes place abroad) "
+                "[U]",
+            )
         ]

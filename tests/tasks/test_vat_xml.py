@@ -72,8 +72,10 @@ def valid_client_listing(xml: bytes) -> ET.Element:
 
 
 def grids_written(root: ET.Element) -> dict[str, str]:
-    return {amount.get("GridNumber", ""): amount.text or ""
-            for amount in root.findall("vat:VATDeclaration/vat:Data/vat:Amount", NS)}
+    return {
+        amount.get("GridNumber", ""): amount.text or ""
+        for amount in root.findall("vat:VATDeclaration/vat:Data/vat:Amount", NS)
+    }
 
 
 def child(element: ET.Element, path: str) -> ET.Element:
@@ -135,8 +137,13 @@ def test_period_refuses_any_other_spelling_with_a_one_line_message(text: str) ->
 
 @pytest.mark.parametrize(
     "arguments",
-    [{"year": 2026}, {"year": 2026, "month": 1, "quarter": 1}, {"year": 2026, "month": 13},
-     {"year": 2026, "quarter": 0}, {"year": 26, "month": 1}],
+    [
+        {"year": 2026},
+        {"year": 2026, "month": 1, "quarter": 1},
+        {"year": 2026, "month": 13},
+        {"year": 2026, "quarter": 0},
+        {"year": 26, "month": 1},
+    ],
 )
 def test_period_needs_a_four_digit_year_and_exactly_one_valid_month_or_quarter(arguments: dict[str, int]) -> None:
     refused(lambda: VatPeriod(**arguments), "VAT period")
@@ -146,8 +153,15 @@ def test_period_needs_a_four_digit_year_and_exactly_one_valid_month_or_quarter(a
 
 
 def test_quarterly_return_validates_with_its_grids_in_order_and_zero_grids_left_out() -> None:
-    grids = {"54": Decimal("2100.00"), "03": Decimal("10000"), "00": Decimal("0.00"), "59": Decimal("450.50"),
-             "82": Decimal("2145.24"), "71": Decimal("1649.50"), "81": Decimal("0")}
+    grids = {
+        "54": Decimal("2100.00"),
+        "03": Decimal("10000"),
+        "00": Decimal("0.00"),
+        "59": Decimal("450.50"),
+        "82": Decimal("2145.24"),
+        "71": Decimal("1649.50"),
+        "81": Decimal("0"),
+    }
     root = valid_return(vat_declaration_xml(DECLARANT, VatPeriod(2026, quarter=3), grids, reference="2026-Q3-A"))
 
     assert root.tag == f"{{{VAT_NS}}}VATConsignment"
@@ -160,15 +174,24 @@ def test_quarterly_return_validates_with_its_grids_in_order_and_zero_grids_left_
     assert declaration.findtext("vat:Period/vat:Quarter", namespaces=NS) == "3"
     assert declaration.findtext("vat:Period/vat:Year", namespaces=NS) == "2026"
     assert list(grids_written(root).items()) == [
-        ("3", "10000.00"), ("54", "2100.00"), ("59", "450.50"), ("71", "1649.50"), ("82", "2145.24")]
+        ("3", "10000.00"),
+        ("54", "2100.00"),
+        ("59", "450.50"),
+        ("71", "1649.50"),
+        ("82", "2145.24"),
+    ]
     assert declaration.findtext("vat:ClientListingNihil", namespaces=NS) == "NO"
     ask = declaration.find("vat:Ask", NS)
     assert ask is not None and ask.attrib == {"Restitution": "NO", "Payment": "NO"}
 
 
 def test_monthly_return_validates_and_names_the_month() -> None:
-    xml = vat_declaration_xml(MINIMAL_DECLARANT, VatPeriod(2026, month=7), {"01": Decimal("100"),
-                              "54": Decimal("6"), "71": Decimal("6")}, reference="M07")
+    xml = vat_declaration_xml(
+        MINIMAL_DECLARANT,
+        VatPeriod(2026, month=7),
+        {"01": Decimal("100"), "54": Decimal("6"), "71": Decimal("6")},
+        reference="M07",
+    )
     root = valid_return(xml)
 
     assert root.findtext("vat:VATDeclaration/vat:Period/vat:Month", namespaces=NS) == "7"
@@ -177,29 +200,31 @@ def test_monthly_return_validates_and_names_the_month() -> None:
 
 
 def test_declarant_fields_are_written_in_the_schema_order_in_the_input_common_namespace() -> None:
-    root = valid_return(vat_declaration_xml(DECLARANT, VatPeriod(2026, month=1), {"71": Decimal(0)},
-                                            reference="R"))
+    root = valid_return(vat_declaration_xml(DECLARANT, VatPeriod(2026, month=1), {"71": Decimal(0)}, reference="R"))
     declarant = root.find("vat:VATDeclaration/vat:Declarant", NS)
     assert declarant is not None
 
     assert [child.tag for child in declarant] == [
         f"{{{COMMON_NS}}}{name}"
-        for name in ("VATNumber", "Name", "Street", "PostCode", "City", "CountryCode", "EmailAddress", "Phone")]
+        for name in ("VATNumber", "Name", "Street", "PostCode", "City", "CountryCode", "EmailAddress", "Phone")
+    ]
     assert declarant.findtext("common:VATNumber", namespaces=NS) == "0123456749"
     assert declarant.findtext("common:Name", namespaces=NS) == "Démo Trading SRL"
     assert declarant.findtext("common:CountryCode", namespaces=NS) == "BE"
 
 
 def test_a_declarant_with_only_vat_number_and_name_validates() -> None:
-    root = valid_return(vat_declaration_xml(MINIMAL_DECLARANT, VatPeriod(2026, quarter=1), {"71": Decimal(0)},
-                                            reference="R"))
+    root = valid_return(
+        vat_declaration_xml(MINIMAL_DECLARANT, VatPeriod(2026, quarter=1), {"71": Decimal(0)}, reference="R")
+    )
     declarant = root.find("vat:VATDeclaration/vat:Declarant", NS)
     assert declarant is not None
     assert local_names(declarant) == ["VATNumber", "Name", "CountryCode"]
 
 
-@pytest.mark.parametrize("grids", [{"71": Decimal(0)}, {"00": Decimal(0), "71": Decimal("0.00")},
-                                   {"71": Decimal(0), "72": Decimal(0)}])
+@pytest.mark.parametrize(
+    "grids", [{"71": Decimal(0)}, {"00": Decimal(0), "71": Decimal("0.00")}, {"71": Decimal(0), "72": Decimal(0)}]
+)
 def test_a_nil_return_writes_grid_71_at_zero(grids: dict[str, Decimal]) -> None:
     root = valid_return(vat_declaration_xml(DECLARANT, VatPeriod(2026, quarter=2), grids, reference="NIL"))
 
@@ -208,8 +233,11 @@ def test_a_nil_return_writes_grid_71_at_zero(grids: dict[str, Decimal]) -> None:
 
 def test_a_refundable_balance_writes_grid_72_and_may_ask_restitution_and_payment_forms() -> None:
     grids = {"59": Decimal("900"), "54": Decimal("100"), "71": Decimal(0), "72": Decimal("800")}
-    root = valid_return(vat_declaration_xml(DECLARANT, VatPeriod(2026, month=3), grids, reference="REFUND",
-                                            ask_restitution=True, ask_payment_forms=True))
+    root = valid_return(
+        vat_declaration_xml(
+            DECLARANT, VatPeriod(2026, month=3), grids, reference="REFUND", ask_restitution=True, ask_payment_forms=True
+        )
+    )
 
     assert grids_written(root) == {"54": "100.00", "59": "900.00", "72": "800.00"}
     ask = root.find("vat:VATDeclaration/vat:Ask", NS)
@@ -217,20 +245,26 @@ def test_a_refundable_balance_writes_grid_72_and_may_ask_restitution_and_payment
 
 
 def test_grid_72_given_alone_at_zero_is_kept_as_given() -> None:
-    root = valid_return(vat_declaration_xml(DECLARANT, VatPeriod(2026, month=3), {"72": Decimal(0)},
-                                            reference="R"))
+    root = valid_return(vat_declaration_xml(DECLARANT, VatPeriod(2026, month=3), {"72": Decimal(0)}, reference="R"))
     assert grids_written(root) == {"72": "0.00"}
 
 
 def test_the_last_return_of_the_year_can_say_no_client_listing() -> None:
-    root = valid_return(vat_declaration_xml(DECLARANT, VatPeriod(2026, quarter=4), {"71": Decimal(0)},
-                                            reference="R", client_listing_nihil=True))
+    root = valid_return(
+        vat_declaration_xml(
+            DECLARANT, VatPeriod(2026, quarter=4), {"71": Decimal(0)}, reference="R", client_listing_nihil=True
+        )
+    )
     assert root.findtext("vat:VATDeclaration/vat:ClientListingNihil", namespaces=NS) == "YES"
 
 
 def test_asking_restitution_without_a_refundable_balance_is_refused() -> None:
-    refused(lambda: vat_declaration_xml(DECLARANT, VatPeriod(2026, month=3), {"71": Decimal("5")}, reference="R",
-                                        ask_restitution=True), "grid 72")
+    refused(
+        lambda: vat_declaration_xml(
+            DECLARANT, VatPeriod(2026, month=3), {"71": Decimal("5")}, reference="R", ask_restitution=True
+        ),
+        "grid 72",
+    )
 
 
 def test_grid_91_is_only_taken_in_the_monthly_return_of_december() -> None:
@@ -238,8 +272,10 @@ def test_grid_91_is_only_taken_in_the_monthly_return_of_december() -> None:
     root = valid_return(vat_declaration_xml(DECLARANT, VatPeriod(2026, month=12), grids, reference="DEC"))
     assert grids_written(root) == {"71": "300.00", "91": "1200.00"}
 
-    refused(lambda: vat_declaration_xml(DECLARANT, VatPeriod(2026, quarter=4), grids, reference="Q4"),
-            "grid 91 is only for the monthly return of December, not 2026-Q4")
+    refused(
+        lambda: vat_declaration_xml(DECLARANT, VatPeriod(2026, quarter=4), grids, reference="Q4"),
+        "grid 91 is only for the monthly return of December, not 2026-Q4",
+    )
 
 
 def test_the_largest_amount_intervat_takes_validates_and_one_cent_more_is_refused() -> None:
@@ -247,8 +283,12 @@ def test_the_largest_amount_intervat_takes_validates_and_one_cent_more_is_refuse
     root = valid_return(vat_declaration_xml(DECLARANT, VatPeriod(2026, month=5), grids, reference="BIG"))
     assert grids_written(root)["3"] == "99999999999.99"
 
-    refused(lambda: vat_declaration_xml(DECLARANT, VatPeriod(2026, month=5), {"03": LARGEST + Decimal("0.01"),
-            "71": Decimal(0)}, reference="BIG"), "more than Intervat takes")
+    refused(
+        lambda: vat_declaration_xml(
+            DECLARANT, VatPeriod(2026, month=5), {"03": LARGEST + Decimal("0.01"), "71": Decimal(0)}, reference="BIG"
+        ),
+        "more than Intervat takes",
+    )
 
 
 def test_amounts_are_written_with_two_decimals_and_never_an_exponent_or_a_minus_zero() -> None:
@@ -258,13 +298,19 @@ def test_amounts_are_written_with_two_decimals_and_never_an_exponent_or_a_minus_
 
 
 def test_the_return_needs_grid_71_or_72() -> None:
-    refused(lambda: vat_declaration_xml(DECLARANT, VatPeriod(2026, month=5), {"03": Decimal("10")},
-                                        reference="R"), "grid 71 .* or grid 72")
+    refused(
+        lambda: vat_declaration_xml(DECLARANT, VatPeriod(2026, month=5), {"03": Decimal("10")}, reference="R"),
+        "grid 71 .* or grid 72",
+    )
 
 
 def test_grids_71_and_72_cannot_both_hold_an_amount() -> None:
-    refused(lambda: vat_declaration_xml(DECLARANT, VatPeriod(2026, month=5), {"71": Decimal("1"),
-            "72": Decimal("1")}, reference="R"), "cannot both hold an amount")
+    refused(
+        lambda: vat_declaration_xml(
+            DECLARANT, VatPeriod(2026, month=5), {"71": Decimal("1"), "72": Decimal("1")}, reference="R"
+        ),
+        "cannot both hold an amount",
+    )
 
 
 @pytest.mark.parametrize(
@@ -280,14 +326,18 @@ def test_grids_71_and_72_cannot_both_hold_an_amount() -> None:
     ],
 )
 def test_grid_amounts_the_schema_would_refuse_are_refused(grids: dict[str, Any], match: str) -> None:
-    refused(lambda: vat_declaration_xml(DECLARANT, VatPeriod(2026, month=5), {**grids, "71": Decimal(0)},
-                                        reference="R"), match)
+    refused(
+        lambda: vat_declaration_xml(DECLARANT, VatPeriod(2026, month=5), {**grids, "71": Decimal(0)}, reference="R"),
+        match,
+    )
 
 
 @pytest.mark.parametrize("reference", ["", "REFERENCE-15-CH", " R", "R ", "A  B", "A\tB"])
 def test_a_reference_intervat_would_not_take_is_refused(reference: str) -> None:
-    refused(lambda: vat_declaration_xml(DECLARANT, VatPeriod(2026, month=5), {"71": Decimal(0)},
-                                        reference=reference), "reference")
+    refused(
+        lambda: vat_declaration_xml(DECLARANT, VatPeriod(2026, month=5), {"71": Decimal(0)}, reference=reference),
+        "reference",
+    )
 
 
 @pytest.mark.parametrize(
@@ -312,8 +362,7 @@ def test_a_reference_intervat_would_not_take_is_refused(reference: str) -> None:
 )
 def test_a_declarant_the_schema_would_refuse_is_refused(changes: dict[str, str], match: str) -> None:
     declarant = Declarant(**{**DECLARANT.__dict__, **changes})
-    refused(lambda: vat_declaration_xml(declarant, VatPeriod(2026, month=5), {"71": Decimal(0)}, reference="R"),
-            match)
+    refused(lambda: vat_declaration_xml(declarant, VatPeriod(2026, month=5), {"71": Decimal(0)}, reference="R"), match)
     refused(lambda: client_listing_xml(declarant, 2026, []), match)
 
 
@@ -332,14 +381,25 @@ def test_monthly_intra_listing_validates_with_one_row_per_customer_and_code() ->
     assert root.tag == f"{{{INTRA_NS}}}IntraConsignment" and root.get("IntraListingsNbr") == "1"
     listing = root.find("intra:IntraListing", NS)
     assert listing is not None
-    assert listing.attrib == {"SequenceNumber": "1", "ClientsNbr": "4", "DeclarantReference": "ICO-07",
-                              "AmountSum": "17600.00"}
+    assert listing.attrib == {
+        "SequenceNumber": "1",
+        "ClientsNbr": "4",
+        "DeclarantReference": "ICO-07",
+        "AmountSum": "17600.00",
+    }
     assert local_names(listing) == ["Declarant", "Period", "IntraClient", "IntraClient", "IntraClient", "IntraClient"]
     assert listing.findtext("intra:Period/intra:Month", namespaces=NS) == "7"
-    rows = [(client.get("SequenceNumber"), local_names(client),
-             child(client, "intra:CompanyVATNumber").get("issuedBy"),
-             client.findtext("intra:CompanyVATNumber", namespaces=NS), client.findtext("intra:Code", namespaces=NS),
-             client.findtext("intra:Amount", namespaces=NS)) for client in listing.findall("intra:IntraClient", NS)]
+    rows = [
+        (
+            client.get("SequenceNumber"),
+            local_names(client),
+            child(client, "intra:CompanyVATNumber").get("issuedBy"),
+            client.findtext("intra:CompanyVATNumber", namespaces=NS),
+            client.findtext("intra:Code", namespaces=NS),
+            client.findtext("intra:Amount", namespaces=NS),
+        )
+        for client in listing.findall("intra:IntraClient", NS)
+    ]
     assert rows == [
         ("1", ["CompanyVATNumber", "Code", "Amount"], "DE", "123456789", "L", "15000.00"),
         ("2", ["CompanyVATNumber", "Code", "Amount"], "DE", "123456789", "S", "2500.25"),
@@ -349,21 +409,29 @@ def test_monthly_intra_listing_validates_with_one_row_per_customer_and_code() ->
 
 
 def test_quarterly_intra_listing_validates_without_a_reference() -> None:
-    root = valid_intra_listing(intra_listing_xml(MINIMAL_DECLARANT, VatPeriod(2026, quarter=2),
-                                                 [IntraClient("LU", "12345613", "S", Decimal("480"))]))
+    root = valid_intra_listing(
+        intra_listing_xml(
+            MINIMAL_DECLARANT, VatPeriod(2026, quarter=2), [IntraClient("LU", "12345613", "S", Decimal("480"))]
+        )
+    )
     listing = root.find("intra:IntraListing", NS)
     assert listing is not None and "DeclarantReference" not in listing.attrib
     assert local_names(child(listing, "intra:Period")) == ["Quarter", "Year"]
 
 
 def test_greek_customers_are_listed_under_el_and_gr_is_refused_with_a_hint() -> None:
-    root = valid_intra_listing(intra_listing_xml(DECLARANT, VatPeriod(2026, month=1),
-                                                 [IntraClient("EL", "094014201", "L", Decimal("1000"))]))
+    root = valid_intra_listing(
+        intra_listing_xml(DECLARANT, VatPeriod(2026, month=1), [IntraClient("EL", "094014201", "L", Decimal("1000"))])
+    )
     vat_number = root.find("intra:IntraListing/intra:IntraClient/intra:CompanyVATNumber", NS)
     assert vat_number is not None and vat_number.get("issuedBy") == "EL" and vat_number.text == "094014201"
 
-    refused(lambda: intra_listing_xml(DECLARANT, VatPeriod(2026, month=1),
-                                      [IntraClient("GR", "094014201", "L", Decimal("1000"))]), "Greece is EL")
+    refused(
+        lambda: intra_listing_xml(
+            DECLARANT, VatPeriod(2026, month=1), [IntraClient("GR", "094014201", "L", Decimal("1000"))]
+        ),
+        "Greece is EL",
+    )
 
 
 def test_british_customers_are_only_taken_before_2021() -> None:
@@ -414,23 +482,36 @@ def test_the_same_customer_and_code_twice_is_refused() -> None:
 
 
 def test_client_listing_validates_with_the_count_and_both_sums() -> None:
-    clients = [ListedClient(CUSTOMER_A, Decimal("12500"), Decimal("2625")),
-               ListedClient(CUSTOMER_B, Decimal("300.10"), Decimal("18.01")),
-               ListedClient(CUSTOMER_C, Decimal("251"), Decimal("0"))]
+    clients = [
+        ListedClient(CUSTOMER_A, Decimal("12500"), Decimal("2625")),
+        ListedClient(CUSTOMER_B, Decimal("300.10"), Decimal("18.01")),
+        ListedClient(CUSTOMER_C, Decimal("251"), Decimal("0")),
+    ]
     root = valid_client_listing(client_listing_xml(DECLARANT, 2026, clients, reference="LK2026"))
 
     assert root.tag == f"{{{CLIENT_LISTING_NS}}}ClientListingConsignment" and root.get("ClientListingsNbr") == "1"
     listing = root.find("listing:ClientListing", NS)
     assert listing is not None
-    assert listing.attrib == {"SequenceNumber": "1", "ClientsNbr": "3", "DeclarantReference": "LK2026",
-                              "TurnOverSum": "13051.10", "VATAmountSum": "2643.01"}
+    assert listing.attrib == {
+        "SequenceNumber": "1",
+        "ClientsNbr": "3",
+        "DeclarantReference": "LK2026",
+        "TurnOverSum": "13051.10",
+        "VATAmountSum": "2643.01",
+    }
     assert local_names(listing) == ["Declarant", "Period", "Client", "Client", "Client"]
     assert listing.findtext("listing:Period", namespaces=NS) == "2026"
-    rows = [(client.get("SequenceNumber"), local_names(client),
-             child(client, "listing:CompanyVATNumber").get("issuedBy"),
-             client.findtext("listing:CompanyVATNumber", namespaces=NS),
-             client.findtext("listing:TurnOver", namespaces=NS), client.findtext("listing:VATAmount", namespaces=NS))
-            for client in listing.findall("listing:Client", NS)]
+    rows = [
+        (
+            client.get("SequenceNumber"),
+            local_names(client),
+            child(client, "listing:CompanyVATNumber").get("issuedBy"),
+            client.findtext("listing:CompanyVATNumber", namespaces=NS),
+            client.findtext("listing:TurnOver", namespaces=NS),
+            client.findtext("listing:VATAmount", namespaces=NS),
+        )
+        for client in listing.findall("listing:Client", NS)
+    ]
     assert rows == [
         ("1", ["CompanyVATNumber", "TurnOver", "VATAmount"], "BE", "0876543270", "12500.00", "2625.00"),
         ("2", ["CompanyVATNumber", "TurnOver", "VATAmount"], "BE", "0445523473", "300.10", "18.01"),
@@ -442,8 +523,7 @@ def test_a_client_listing_without_clients_is_the_nil_listing_the_schema_allows()
     root = valid_client_listing(client_listing_xml(MINIMAL_DECLARANT, 2026, []))
     listing = root.find("listing:ClientListing", NS)
     assert listing is not None
-    assert listing.attrib == {"SequenceNumber": "1", "ClientsNbr": "0", "TurnOverSum": "0.00",
-                              "VATAmountSum": "0.00"}
+    assert listing.attrib == {"SequenceNumber": "1", "ClientsNbr": "0", "TurnOverSum": "0.00", "VATAmountSum": "0.00"}
     assert local_names(listing) == ["Declarant", "Period"]
 
 
@@ -507,25 +587,38 @@ def _with_text(xml: bytes, path: str, text: str) -> bytes:
 @pytest.mark.parametrize(
     ("schema_name", "build", "break_it"),
     [
-        ("NewTVA-in_v0_9.xsd",
-         lambda: vat_declaration_xml(DECLARANT, VatPeriod(2026, month=1), {"71": Decimal(1)}, reference="R"),
-         lambda xml: _without(xml, "vat:VATDeclaration/vat:ClientListingNihil")),
-        ("NewTVA-in_v0_9.xsd",
-         lambda: vat_declaration_xml(DECLARANT, VatPeriod(2026, month=1), {"71": Decimal(1)}, reference="R"),
-         lambda xml: _with_text(xml, "vat:VATDeclaration/vat:Data/vat:Amount", "1")),
-        ("NewICO-in_v0_9.xsd",
-         lambda: intra_listing_xml(DECLARANT, VatPeriod(2026, month=1), ONE_INTRA_ROW),
-         lambda xml: _without(xml, "intra:IntraListing/intra:Period")),
-        ("NewICO-in_v0_9.xsd",
-         lambda: intra_listing_xml(DECLARANT, VatPeriod(2026, month=1), ONE_INTRA_ROW),
-         lambda xml: _with_text(xml, "intra:IntraListing/intra:IntraClient/intra:Code", "X")),
-        ("NewLK-in_v0_9.xsd",
-         lambda: client_listing_xml(DECLARANT, 2026, [ListedClient(CUSTOMER_A, Decimal(1), Decimal(0))]),
-         lambda xml: _without(xml, "listing:ClientListing/listing:Declarant/common:VATNumber")),
-        ("NewLK-in_v0_9.xsd",
-         lambda: client_listing_xml(DECLARANT, 2026, [ListedClient(CUSTOMER_A, Decimal(1), Decimal(0))]),
-         lambda xml: _with_text(xml, "listing:ClientListing/listing:Client/listing:CompanyVATNumber",
-                                "BE0876543270")),
+        (
+            "NewTVA-in_v0_9.xsd",
+            lambda: vat_declaration_xml(DECLARANT, VatPeriod(2026, month=1), {"71": Decimal(1)}, reference="R"),
+            lambda xml: _without(xml, "vat:VATDeclaration/vat:ClientListingNihil"),
+        ),
+        (
+            "NewTVA-in_v0_9.xsd",
+            lambda: vat_declaration_xml(DECLARANT, VatPeriod(2026, month=1), {"71": Decimal(1)}, reference="R"),
+            lambda xml: _with_text(xml, "vat:VATDeclaration/vat:Data/vat:Amount", "1"),
+        ),
+        (
+            "NewICO-in_v0_9.xsd",
+            lambda: intra_listing_xml(DECLARANT, VatPeriod(2026, month=1), ONE_INTRA_ROW),
+            lambda xml: _without(xml, "intra:IntraListing/intra:Period"),
+        ),
+        (
+            "NewICO-in_v0_9.xsd",
+            lambda: intra_listing_xml(DECLARANT, VatPeriod(2026, month=1), ONE_INTRA_ROW),
+            lambda xml: _with_text(xml, "intra:IntraListing/intra:IntraClient/intra:Code", "X"),
+        ),
+        (
+            "NewLK-in_v0_9.xsd",
+            lambda: client_listing_xml(DECLARANT, 2026, [ListedClient(CUSTOMER_A, Decimal(1), Decimal(0))]),
+            lambda xml: _without(xml, "listing:ClientListing/listing:Declarant/common:VATNumber"),
+        ),
+        (
+            "NewLK-in_v0_9.xsd",
+            lambda: client_listing_xml(DECLARANT, 2026, [ListedClient(CUSTOMER_A, Decimal(1), Decimal(0))]),
+            lambda xml: _with_text(
+                xml, "listing:ClientListing/listing:Client/listing:CompanyVATNumber", "BE0876543270"
+            ),
+        ),
     ],
 )
 def test_validation_fails_once_a_required_element_is_removed_or_a_value_broken(

@@ -42,8 +42,7 @@ SECRET_KEY = "sk-test-SECRET-5f0c9e"  # distinctive, so a leak is easy to find
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
     # Deliveries wait for flush_deliveries(): the test decides when a sent invoice is delivered.
-    sandbox = Sandbox(seed=11, orders=1400, seed_start=FIXED_NOW, api_keys=(API_KEY, SECRET_KEY),
-                      hold_deliveries=True)
+    sandbox = Sandbox(seed=11, orders=1400, seed_start=FIXED_NOW, api_keys=(API_KEY, SECRET_KEY), hold_deliveries=True)
     with SandboxServer(sandbox) as running:
         yield running
 
@@ -58,7 +57,10 @@ def _quiet_sandbox(server: SandboxServer) -> Iterator[None]:
 
 def client(server: SandboxServer, **overrides: Any) -> BillitClient:
     options: dict[str, Any] = {
-        "base_url": server.base_url, "api_key": SECRET_KEY, "party_id": COMPANY, "backoff_base_s": 0.05,
+        "base_url": server.base_url,
+        "api_key": SECRET_KEY,
+        "party_id": COMPANY,
+        "backoff_base_s": 0.05,
     }
     return BillitClient(load_settings(**(options | overrides)))
 
@@ -73,7 +75,9 @@ def requests_to(server: SandboxServer, route: str) -> int:
 
 def invoice(number: str | None = None, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "OrderType": "Invoice", "OrderDirection": "Income", "OrderDate": date(2026, 11, 2),
+        "OrderType": "Invoice",
+        "OrderDirection": "Income",
+        "OrderDate": date(2026, 11, 2),
         "ExpiryDate": date(2026, 12, 2),
         "Customer": {"Name": "Voorbeeld Klant NV", "VATNumber": "BE0412345614", "PartyType": "Customer"},
         "OrderLines": [
@@ -110,8 +114,13 @@ async def test_paging_returns_each_order_once_over_1000_orders_with_300_sharing_
 async def test_key_paging_with_a_small_page_size_also_returns_each_order_once(server: SandboxServer) -> None:
     stats = PagingStats()
     async with client(server) as billit:
-        ids = [item["OrderID"] async for page in billit.iter_order_pages_by_key(
-            prop("OrderDirection").eq("Cost"), page_size=50, stats=stats) for item in page]
+        ids = [
+            item["OrderID"]
+            async for page in billit.iter_order_pages_by_key(
+                prop("OrderDirection").eq("Cost"), page_size=50, stats=stats
+            )
+            for item in page
+        ]
     expected = {i for i, o in server.sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost"}
     assert len(ids) == len(set(ids)) and set(ids) == expected
     assert stats.pages >= -(-len(expected) // 50) and stats.skip_fallbacks == 0
@@ -122,9 +131,13 @@ async def test_skip_paging_with_a_small_page_size_returns_each_deleted_order_onc
         server.sandbox.delete_order(server.sandbox.get_order(order_id))
     stats = PagingStats()
     async with client(server, party_id=OTHER_COMPANY) as billit:
-        ids = [item["OrderID"] async for page in billit.iter_order_pages(
-            ODataQuery(orderby=(("OrderID", "asc"),)), page_size=3, stats=stats, path=DELETED_ORDERS_PATH)
-            for item in page]
+        ids = [
+            item["OrderID"]
+            async for page in billit.iter_order_pages(
+                ODataQuery(orderby=(("OrderID", "asc"),)), page_size=3, stats=stats, path=DELETED_ORDERS_PATH
+            )
+            for item in page
+        ]
     assert ids == sorted(server.sandbox.company_orders(OTHER_COMPANY, deleted=True)) and len(ids) >= 7
     assert stats.skip_fallbacks == stats.pages - 1
 
@@ -152,8 +165,7 @@ async def test_a_quote_in_an_order_number_is_escaped(server: SandboxServer) -> N
     number = "O'Brien/2026-'1'"
     async with client(server) as billit:
         created = await billit.create_order(invoice(number), idempotency_key="escape-test-1")
-        found = [item async for page in billit.iter_order_pages_by_key(prop("OrderNumber").eq(number))
-                 for item in page]
+        found = [item async for page in billit.iter_order_pages_by_key(prop("OrderNumber").eq(number)) for item in page]
     assert [item["OrderID"] for item in found] == [created]
     assert found[0]["OrderNumber"] == number
 
@@ -263,8 +275,7 @@ async def test_send_is_not_repeated_after_an_ambiguous_server_error(server: Sand
 
 
 async def test_a_connection_refused_is_a_transport_error_marked_as_never_sent() -> None:
-    settings = load_settings(base_url="http://127.0.0.1:9", api_key="k", party_id=1, max_retries=1,
-                             backoff_base_s=0.01)
+    settings = load_settings(base_url="http://127.0.0.1:9", api_key="k", party_id=1, max_retries=1, backoff_base_s=0.01)
     async with BillitClient(settings) as billit:
         with pytest.raises(BillitTransportError) as failure:
             await billit.get_order(1)
@@ -345,11 +356,13 @@ async def test_patch_send_delivery_files_participants_and_deleted_orders(server:
 
         victim = max(company_order_ids(server))
         server.sandbox.delete_order(server.sandbox.get_order(victim))
-        deleted = [item["OrderID"] async for page in billit.iter_order_pages(path=DELETED_ORDERS_PATH)
-                   for item in page]
+        deleted = [item["OrderID"] async for page in billit.iter_order_pages(path=DELETED_ORDERS_PATH) for item in page]
         assert victim in deleted
-        assert victim not in {item["OrderID"] async for page in billit.iter_order_pages_by_key(
-            prop("OrderID").ge(victim)) for item in page}
+        assert victim not in {
+            item["OrderID"]
+            async for page in billit.iter_order_pages_by_key(prop("OrderID").ge(victim))
+            for item in page
+        }
 
 
 async def test_participant_lookup_of_an_unknown_number_is_not_registered(server: SandboxServer) -> None:
@@ -411,5 +424,3 @@ async def test_concurrency_is_bounded_by_the_setting(server: SandboxServer) -> N
             elapsed = time.monotonic() - started
     assert peak == 3
     assert elapsed >= 30 * 0.030 / 3
-
-

@@ -85,7 +85,10 @@ def test_order_id_is_appended_as_tie_breaker_unless_already_ordered_on() -> None
 def test_params_carry_top_skip_and_inline_count() -> None:
     params = ODataQuery(filter=prop("Paid").eq(False), top=50, skip=100, inline_count=True).params()
     assert params == {
-        "$filter": "Paid eq false", "$orderby": "OrderID asc", "$top": "50", "$skip": "100",
+        "$filter": "Paid eq false",
+        "$orderby": "OrderID asc",
+        "$top": "50",
+        "$skip": "100",
         "$inlinecount": "allpages",
     }
 

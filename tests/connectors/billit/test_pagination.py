@@ -128,8 +128,9 @@ async def test_a_server_answering_the_same_misordered_page_whatever_the_cursor_i
 
     def handler(request: httpx.Request) -> httpx.Response:
         requests.append(request.url.params.get("$filter", ""))
-        return _listed(("2026-01-02T00:00:00.0000000", 2), ("2026-01-03T00:00:00.0000000", 3),
-                       ("2026-01-01T00:00:00.0000000", 1))
+        return _listed(
+            ("2026-01-02T00:00:00.0000000", 2), ("2026-01-03T00:00:00.0000000", 3), ("2026-01-01T00:00:00.0000000", 1)
+        )
 
     async with _client(handler) as billit:
         with pytest.raises(BillitPaginationError, match="loop detected in pagination: the same keyset request"):

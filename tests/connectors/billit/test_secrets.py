@@ -36,15 +36,28 @@ from tests.sandbox.sandbox_helpers import FIXED_NOW
 COMPANY = PARTY_ID
 KEY = "sk-LEAKCHECK-7f3a9"  # distinctive, so a leak is easy to find
 # Every character JSON or a bytes repr escapes: a leak in an escaped form must be caught too.
-AWKWARD_KEY = 'sk-LEAKCHECK/7f3a9\\"x\'y'
+AWKWARD_KEY = "sk-LEAKCHECK/7f3a9\\\"x'y"
 ECHO_KEYS = [pytest.param(KEY, id="plain-key"), pytest.param(AWKWARD_KEY, id="awkward-key")]
-HTML_PAGE = "\n".join([
-    "<!DOCTYPE html>", "<html>", "<head>", "  <meta charset=\"utf-8\">", "  <title>Welcome to nginx!</title>",
-    "</head>", "<body>", "  <h1>Welcome to nginx!</h1>", "  <p>If you see this page, the nginx web server is",
-    "  successfully installed and working.</p>", "  <p>For online documentation please refer to",
-    "  <a href=\"http://nginx.org/\">nginx.org</a>.</p>", "  <p><em>Thank you for using nginx.</em></p>",
-    "</body>", "</html>", "",
-])
+HTML_PAGE = "\n".join(
+    [
+        "<!DOCTYPE html>",
+        "<html>",
+        "<head>",
+        '  <meta charset="utf-8">',
+        "  <title>Welcome to nginx!</title>",
+        "</head>",
+        "<body>",
+        "  <h1>Welcome to nginx!</h1>",
+        "  <p>If you see this page, the nginx web server is",
+        "  successfully installed and working.</p>",
+        "  <p>For online documentation please refer to",
+        '  <a href="http://nginx.org/">nginx.org</a>.</p>',
+        "  <p><em>Thank you for using nginx.</em></p>",
+        "</body>",
+        "</html>",
+        "",
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +87,20 @@ def echo_client(key: str, respond: Callable[[httpx.Request, str], httpx.Response
     def handler(request: httpx.Request) -> httpx.Response:
         return respond(request, json.dumps(dict(request.headers)))
 
-    settings = load_settings(base_url="http://echo.invalid", api_key=key, party_id=COMPANY, max_retries=2,
-                             backoff_base_s=0.01)
+    settings = load_settings(
+        base_url="http://echo.invalid", api_key=key, party_id=COMPANY, max_retries=2, backoff_base_s=0.01
+    )
     return BillitClient(settings, transport=httpx.MockTransport(handler))
 
 
 def error_texts(error: BaseException) -> list[str]:
-    return [str(error), repr(error), repr(error.__cause__), repr(error.__context__),
-            *(str(detail) for detail in getattr(error, "details", ()))]
+    return [
+        str(error),
+        repr(error),
+        repr(error.__cause__),
+        repr(error.__context__),
+        *(str(detail) for detail in getattr(error, "details", ())),
+    ]
 
 
 # ---- settings ------------------------------------------------------------------------------------------
@@ -143,8 +162,17 @@ def test_the_base_url_is_stripped(server: SandboxServer) -> None:
     assert settings.base_url == server.base_url
 
 
-@pytest.mark.parametrize("bad", ["api.billit.be", "http://", "https://api.billit.be:99999", "http://api billit.be",
-                                 "ftp://api.billit.be", "http://api.billit.be/\u00e9"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "api.billit.be",
+        "http://",
+        "https://api.billit.be:99999",
+        "http://api billit.be",
+        "ftp://api.billit.be",
+        "http://api.billit.be/\u00e9",
+    ],
+)
 def test_a_malformed_base_url_is_one_line_naming_the_variable(bad: str) -> None:
     with pytest.raises(SettingsError, match="BILLIT_BASE_URL: ") as failure:
         load_settings(base_url=bad, api_key=KEY, party_id=COMPANY)
@@ -175,7 +203,8 @@ def html_page(status: int) -> Callable[[httpx.Request, str], httpx.Response]:
     def respond(request: httpx.Request, headers: str) -> httpx.Response:
         key = request.headers["ApiKey"]
         page = HTML_PAGE.replace("Welcome to nginx!</title>", f"echo {key}</title>").replace(
-            "<body>", f"<body><pre>{headers}</pre>")
+            "<body>", f"<body><pre>{headers}</pre>"
+        )
         return httpx.Response(status, text=page, headers={"Content-Type": "text/html; charset=utf-8"})
 
     return respond
@@ -196,7 +225,9 @@ def html_page(status: int) -> Callable[[httpx.Request, str], httpx.Response]:
     ],
 )
 async def test_a_server_echoing_our_headers_never_puts_the_key_in_errors_or_logs(
-    key: str, respond: Callable[[httpx.Request, str], httpx.Response], expected: type[BillitError],
+    key: str,
+    respond: Callable[[httpx.Request, str], httpx.Response],
+    expected: type[BillitError],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -226,8 +257,9 @@ async def test_a_transport_error_quoting_the_header_never_puts_the_key_in_errors
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.LocalProtocolError(f"Illegal header value {request.headers['ApiKey'].encode()!r}")
 
-    settings = load_settings(base_url="http://refusing.invalid", api_key=key, party_id=COMPANY, max_retries=2,
-                             backoff_base_s=0.01)
+    settings = load_settings(
+        base_url="http://refusing.invalid", api_key=key, party_id=COMPANY, max_retries=2, backoff_base_s=0.01
+    )
     async with BillitClient(settings, transport=httpx.MockTransport(refuse)) as billit:
         with pytest.raises(BillitTransportError) as failure:
             await billit.get_order(1)
@@ -266,8 +298,10 @@ async def test_a_not_found_web_page_is_described_in_one_line_not_dumped() -> Non
             await billit.get_order(1)
     message = str(failure.value)
     assert "\n" not in message and "<" not in message and len(message) < 250
-    assert message.endswith(f"an HTML page of {len(HTML_PAGE.encode()):,} bytes titled 'Welcome to nginx!', not JSON: "
-                            "is BILLIT_BASE_URL a Billit API root?")
+    assert message.endswith(
+        f"an HTML page of {len(HTML_PAGE.encode()):,} bytes titled 'Welcome to nginx!', not JSON: "
+        "is BILLIT_BASE_URL a Billit API root?"
+    )
 
 
 async def test_a_long_plain_text_error_is_cut_to_one_short_line() -> None:
@@ -307,11 +341,14 @@ async def test_an_idempotency_key_no_header_can_carry_is_refused_before_any_requ
             await billit.create_order({"OrderType": "Invoice"}, idempotency_key=key)
 
 
-@pytest.mark.parametrize("echo", [
-    lambda key: f"<html><title>Denied {__import__('html').escape(key)}</title></html>",
-    lambda key: f'{{"Message": "key {key.upper()} / {key.lower()} refused"}}',
-    lambda key: f'{{"Message": "see /login?k={__import__("urllib.parse").parse.quote(key, safe="")}"}}',
-])
+@pytest.mark.parametrize(
+    "echo",
+    [
+        lambda key: f"<html><title>Denied {__import__('html').escape(key)}</title></html>",
+        lambda key: f'{{"Message": "key {key.upper()} / {key.lower()} refused"}}',
+        lambda key: f'{{"Message": "see /login?k={__import__("urllib.parse").parse.quote(key, safe="")}"}}',
+    ],
+)
 async def test_a_key_echoed_escaped_or_in_another_case_is_redacted(echo: Callable[[str], str]) -> None:
     special = "PRB'K3y&7q9zX/a+b"
 
@@ -332,11 +369,14 @@ def test_a_base_url_ending_in_v1_is_refused_with_the_fix(url: str) -> None:
         load_settings(base_url=url, api_key=KEY, party_id=COMPANY)
 
 
-@pytest.mark.parametrize("escape", [
-    lambda key: "".join(f"&#{ord(char)};" for char in key),  # all-numeric references
-    lambda key: key.replace("'", "&#39;").replace("&", "&amp;"),  # ASP.NET's spelling of the quote
-    lambda key: __import__("html").escape(__import__("html").escape(key)).upper(),  # escaped twice, upper case
-])
+@pytest.mark.parametrize(
+    "escape",
+    [
+        lambda key: "".join(f"&#{ord(char)};" for char in key),  # all-numeric references
+        lambda key: key.replace("'", "&#39;").replace("&", "&amp;"),  # ASP.NET's spelling of the quote
+        lambda key: __import__("html").escape(__import__("html").escape(key)).upper(),  # escaped twice, upper case
+    ],
+)
 async def test_a_key_echoed_in_any_html_spelling_is_redacted(escape: Callable[[str], str]) -> None:
     special = "Zq9<&>\"'SECRETcore7"
 

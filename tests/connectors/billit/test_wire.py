@@ -41,10 +41,14 @@ def test_a_create_answer_without_an_id_is_a_protocol_error(body: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('{"errors":[{"Code":"InvalidVAtPercentageForTaxCountry_0_","Description":"Invalid VAT percentage"}]}',
-         (BillitErrorDetail("InvalidVAtPercentageForTaxCountry_0_", "Invalid VAT percentage"),)),
-        ('{"Code":"InvalidVatPercentage","Description":"The supplied VAT percentage is invalid."}',
-         (BillitErrorDetail("InvalidVatPercentage", "The supplied VAT percentage is invalid."),)),
+        (
+            '{"errors":[{"Code":"InvalidVAtPercentageForTaxCountry_0_","Description":"Invalid VAT percentage"}]}',
+            (BillitErrorDetail("InvalidVAtPercentageForTaxCountry_0_", "Invalid VAT percentage"),),
+        ),
+        (
+            '{"Code":"InvalidVatPercentage","Description":"The supplied VAT percentage is invalid."}',
+            (BillitErrorDetail("InvalidVatPercentage", "The supplied VAT percentage is invalid."),),
+        ),
         ('{"errors":[{"Code":"InvalidAccessToken"}]}', (BillitErrorDetail("InvalidAccessToken"),)),
         ("", ()),
         ("Service Unavailable", (BillitErrorDetail("UnparsedError", "Service Unavailable"),)),

@@ -117,8 +117,10 @@ def test_an_unreachable_postgresql_is_one_line_with_the_fix_and_the_password_hid
         check_warehouse(engine)
     engine.dispose()
     message = str(raised.value)
-    assert message == ("cannot reach the warehouse at postgresql+psycopg://postgres:***@127.0.0.1:1/test: "
-                       "connection refused (is PostgreSQL running? check WAREHOUSE_URL)")
+    assert message == (
+        "cannot reach the warehouse at postgresql+psycopg://postgres:***@127.0.0.1:1/test: "
+        "connection refused (is PostgreSQL running? check WAREHOUSE_URL)"
+    )
 
 
 @pytest.mark.postgres
@@ -133,8 +135,10 @@ def test_a_missing_postgresql_database_is_named_by_the_check(postgres_url: str) 
     assert PASSWORD not in message and "\n" not in message
 
 
-@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file:w?mode=memory&uri=true",
-                                 "sqlite:///file::memory:?uri=true"])
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite://", "sqlite:///:memory:", "sqlite:///file:w?mode=memory&uri=true", "sqlite:///file::memory:?uri=true"],
+)
 def test_an_in_memory_sqlite_warehouse_is_refused_in_one_line(url: str) -> None:
     with pytest.raises(WarehouseError, match="in-memory SQLite warehouse keeps nothing.*sqlite:///data"):
         create_warehouse_engine(url)

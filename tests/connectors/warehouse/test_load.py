@@ -177,12 +177,21 @@ def test_an_older_snapshot_never_overwrites_a_newer_row(
         first = invoice(1, order_status="Paid", last_modified=newer)
         upsert_rows(connection, tables["invoices"], [first], ["order_id"])
         upsert_rows(
-            connection, tables["invoices"],
+            connection,
+            tables["invoices"],
             [invoice(1, order_status="ToPay", last_modified=older), invoice(2, last_modified=older), *padding],
-            ["order_id"], unless_newer="last_modified", method=method,
+            ["order_id"],
+            unless_newer="last_modified",
+            method=method,
         )
-        upsert_rows(connection, tables["invoices"], [invoice(2, order_status="Paid", last_modified=newer)],
-                    ["order_id"], unless_newer="last_modified", method=method)
+        upsert_rows(
+            connection,
+            tables["invoices"],
+            [invoice(2, order_status="Paid", last_modified=newer)],
+            ["order_id"],
+            unless_newer="last_modified",
+            method=method,
+        )
         stored = {row["order_id"]: row for row in read_all(connection, tables["invoices"])}
     assert (stored[1]["order_status"], stored[1]["last_modified"]) == ("Paid", newer)
     assert (stored[2]["order_status"], stored[2]["last_modified"]) == ("Paid", newer)

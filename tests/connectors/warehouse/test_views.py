@@ -60,12 +60,28 @@ def brussels_today() -> date:
 # Expiry dates are days relative to today: -45 means "due 45 days ago".
 
 
-def _order(order_id: int, direction: str, order_type: str, order_date: str, party: tuple[int | None, str],
-           totals: tuple[str, str, str], *, to_pay: str = "0", paid: bool | None = False, due_in: int | None = 30,
-           currency: str = "EUR", is_deleted: bool = False, created_at: str | None = None, is_sent: bool = False,
-           delivery_status: str | None = None, last_response_code: str | None = None,
-           refused_reason_code: str | None = None, refused_info: str | None = None,
-           delivery_info: str | None = None, enterprise_number: str | None = None) -> dict[str, Any]:
+def _order(
+    order_id: int,
+    direction: str,
+    order_type: str,
+    order_date: str,
+    party: tuple[int | None, str],
+    totals: tuple[str, str, str],
+    *,
+    to_pay: str = "0",
+    paid: bool | None = False,
+    due_in: int | None = 30,
+    currency: str = "EUR",
+    is_deleted: bool = False,
+    created_at: str | None = None,
+    is_sent: bool = False,
+    delivery_status: str | None = None,
+    last_response_code: str | None = None,
+    refused_reason_code: str | None = None,
+    refused_info: str | None = None,
+    delivery_info: str | None = None,
+    enterprise_number: str | None = None,
+) -> dict[str, Any]:
     excl, vat, incl = totals
     return {
         "order_id": order_id,
@@ -102,67 +118,270 @@ SUPPLIER_ONE, SUPPLIER_TWO, SUPPLIER_THREE = (601, "Supplier One"), (602, "Suppl
 
 ORDERS: list[tuple[dict[str, Any], list[tuple[str | None, str | None, str, str, str]]]] = [
     # Sales.
-    (_order(1001, "Income", "Invoice", "2025-01-15", ACME, ("150.00", "24.00", "174.00"), paid=True,
-            enterprise_number="0123456749", created_at="2025-01-15 09:30:00.250000", is_sent=True,
-            delivery_status="Delivered", last_response_code="AP"),
-     [("03", "54", "100.00", "21.00", "121.00"), ("01", "54", "50.00", "3.00", "53.00")]),
-    (_order(1002, "Income", "Invoice", "2025-01-31", BETA, ("200.00", "0.00", "200.00"), to_pay="200.00",
-            due_in=-45, is_sent=True, delivery_status="Error", refused_reason_code="InvalidInvoice",
-            refused_info=REFUSAL_INFO),  # no created_at: the funnel falls back to order_date (a Friday, W05)
-     [("44", None, "200.00", "0.00", "200.00")]),
-    (_order(1003, "Income", "CreditNote", "2025-01-20", ACME, ("40.00", "8.40", "48.40"), to_pay="48.40",
-            due_in=10, enterprise_number="0123456749", created_at="2025-01-19 23:59:59", is_sent=True,
-            delivery_status="Delivered", last_response_code="RE", delivery_info="Rejected"),
-     [("49", "64", "40.00", "8.40", "48.40")]),
-    (_order(1004, "Income", "Invoice", "2025-02-10", ACME, ("1000.00", "210.00", "1210.00"), to_pay="1210.00",
-            due_in=-100, currency="USD", enterprise_number="0123456749", created_at="2024-12-31 08:00:00",
-            is_sent=True, delivery_status="Pending"),
-     [("03", "54", "1000.00", "210.00", "1210.00")]),
-    (_order(1005, "Income", "Invoice", "2025-01-20", ACME, ("999.00", "209.79", "1208.79"), to_pay="1208.79",
-            due_in=-200, is_deleted=True, created_at="2025-01-14 10:00:00", is_sent=True, delivery_status="Error"),
-     [("03", "54", "999.00", "209.79", "1208.79")]),
-    (_order(1006, "Income", "Invoice", "2025-03-31", GAMMA_WITHOUT_ID, ("0.30", "0.06", "0.36"), to_pay="0.36",
-            paid=None, due_in=-1, created_at="2025-03-31 07:00:00"),
-     [("03", "54", "0.10", "0.02", "0.12"), ("03", "54", "0.20", "0.04", "0.24")]),
-    (_order(1007, "Income", "Invoice", "2025-04-01", BETA, ("300.00", "63.00", "363.00"), to_pay="100.00",
-            due_in=-30, created_at="2025-04-01 12:00:00", is_sent=True, delivery_status="Error",
-            last_response_code="RE", refused_reason_code="InvalidInvoice", refused_info=REFUSAL_INFO),
-     [("03", "54", "300.00", "63.00", "363.00")]),
-    (_order(1008, "Income", "Offer", "2025-02-12", BETA, ("50.00", "10.50", "60.50"), to_pay="60.50", due_in=-40,
-            created_at="2025-02-12 10:00:00"),
-     [(None, None, "50.00", "10.50", "60.50")]),
-    (_order(1009, "Income", "CreditNote", "2025-02-01", BETA, ("10.00", "2.10", "12.10"), paid=True,
-            created_at="2025-02-02 18:00:00", is_sent=True, delivery_status="Error",
-            refused_reason_code="InvalidInvoice", refused_info=REFUSAL_INFO),
-     []),
+    (
+        _order(
+            1001,
+            "Income",
+            "Invoice",
+            "2025-01-15",
+            ACME,
+            ("150.00", "24.00", "174.00"),
+            paid=True,
+            enterprise_number="0123456749",
+            created_at="2025-01-15 09:30:00.250000",
+            is_sent=True,
+            delivery_status="Delivered",
+            last_response_code="AP",
+        ),
+        [("03", "54", "100.00", "21.00", "121.00"), ("01", "54", "50.00", "3.00", "53.00")],
+    ),
+    (
+        _order(
+            1002,
+            "Income",
+            "Invoice",
+            "2025-01-31",
+            BETA,
+            ("200.00", "0.00", "200.00"),
+            to_pay="200.00",
+            due_in=-45,
+            is_sent=True,
+            delivery_status="Error",
+            refused_reason_code="InvalidInvoice",
+            refused_info=REFUSAL_INFO,
+        ),  # no created_at: the funnel falls back to order_date (a Friday, W05)
+        [("44", None, "200.00", "0.00", "200.00")],
+    ),
+    (
+        _order(
+            1003,
+            "Income",
+            "CreditNote",
+            "2025-01-20",
+            ACME,
+            ("40.00", "8.40", "48.40"),
+            to_pay="48.40",
+            due_in=10,
+            enterprise_number="0123456749",
+            created_at="2025-01-19 23:59:59",
+            is_sent=True,
+            delivery_status="Delivered",
+            last_response_code="RE",
+            delivery_info="Rejected",
+        ),
+        [("49", "64", "40.00", "8.40", "48.40")],
+    ),
+    (
+        _order(
+            1004,
+            "Income",
+            "Invoice",
+            "2025-02-10",
+            ACME,
+            ("1000.00", "210.00", "1210.00"),
+            to_pay="1210.00",
+            due_in=-100,
+            currency="USD",
+            enterprise_number="0123456749",
+            created_at="2024-12-31 08:00:00",
+            is_sent=True,
+            delivery_status="Pending",
+        ),
+        [("03", "54", "1000.00", "210.00", "1210.00")],
+    ),
+    (
+        _order(
+            1005,
+            "Income",
+            "Invoice",
+            "2025-01-20",
+            ACME,
+            ("999.00", "209.79", "1208.79"),
+            to_pay="1208.79",
+            due_in=-200,
+            is_deleted=True,
+            created_at="2025-01-14 10:00:00",
+            is_sent=True,
+            delivery_status="Error",
+        ),
+        [("03", "54", "999.00", "209.79", "1208.79")],
+    ),
+    (
+        _order(
+            1006,
+            "Income",
+            "Invoice",
+            "2025-03-31",
+            GAMMA_WITHOUT_ID,
+            ("0.30", "0.06", "0.36"),
+            to_pay="0.36",
+            paid=None,
+            due_in=-1,
+            created_at="2025-03-31 07:00:00",
+        ),
+        [("03", "54", "0.10", "0.02", "0.12"), ("03", "54", "0.20", "0.04", "0.24")],
+    ),
+    (
+        _order(
+            1007,
+            "Income",
+            "Invoice",
+            "2025-04-01",
+            BETA,
+            ("300.00", "63.00", "363.00"),
+            to_pay="100.00",
+            due_in=-30,
+            created_at="2025-04-01 12:00:00",
+            is_sent=True,
+            delivery_status="Error",
+            last_response_code="RE",
+            refused_reason_code="InvalidInvoice",
+            refused_info=REFUSAL_INFO,
+        ),
+        [("03", "54", "300.00", "63.00", "363.00")],
+    ),
+    (
+        _order(
+            1008,
+            "Income",
+            "Offer",
+            "2025-02-12",
+            BETA,
+            ("50.00", "10.50", "60.50"),
+            to_pay="60.50",
+            due_in=-40,
+            created_at="2025-02-12 10:00:00",
+        ),
+        [(None, None, "50.00", "10.50", "60.50")],
+    ),
+    (
+        _order(
+            1009,
+            "Income",
+            "CreditNote",
+            "2025-02-01",
+            BETA,
+            ("10.00", "2.10", "12.10"),
+            paid=True,
+            created_at="2025-02-02 18:00:00",
+            is_sent=True,
+            delivery_status="Error",
+            refused_reason_code="InvalidInvoice",
+            refused_info=REFUSAL_INFO,
+        ),
+        [],
+    ),
     # Purchases.
-    (_order(2001, "Cost", "Invoice", "2025-01-10", SUPPLIER_ONE, ("600.00", "105.00", "705.00"), to_pay="705.00",
-            due_in=-61),
-     [("82", "59", "500.00", "105.00", "605.00"), ("82,87", "56,59", "100.00", "0.00", "100.00")]),
-    (_order(2002, "Cost", "CreditNote", "2025-02-15", SUPPLIER_ONE, ("50.00", "10.50", "60.50"), paid=True),
-     [("85", "63", "50.00", "10.50", "60.50")]),
-    (_order(2003, "Cost", "Invoice", "2025-03-05", SUPPLIER_TWO, ("1000.00", "0.00", "1000.00"),
-            to_pay="1000.00", due_in=0),
-     [("82,88", "55,59", "1000.00", "0.00", "1000.00")]),
-    (_order(2004, "Cost", "Invoice", "2025-03-06", SUPPLIER_TWO, ("80.00", "16.80", "96.80"), to_pay="96.80",
-            due_in=None, currency="GBP"),
-     [("82", "59", "80.00", "16.80", "96.80")]),
-    (_order(2005, "Cost", "Invoice", "2025-01-12", SUPPLIER_TWO, ("10.00", "2.10", "12.10"), to_pay="0.00"),
-     [("82", "59", "10.00", "2.10", "12.10")]),
-    (_order(2006, "Cost", "Invoice", "2025-04-10", SUPPLIER_THREE, ("20.00", "0.00", "20.00"), to_pay="20.00",
-            due_in=-31), []),
-    (_order(2007, "Cost", "Invoice", "2025-04-10", SUPPLIER_THREE, ("30.00", "0.00", "30.00"), to_pay="30.00",
-            due_in=-90), []),
-    (_order(2008, "Cost", "Invoice", "2025-04-10", SUPPLIER_THREE, ("40.00", "0.00", "40.00"), to_pay="40.00",
-            due_in=-91), []),
+    (
+        _order(
+            2001,
+            "Cost",
+            "Invoice",
+            "2025-01-10",
+            SUPPLIER_ONE,
+            ("600.00", "105.00", "705.00"),
+            to_pay="705.00",
+            due_in=-61,
+        ),
+        [("82", "59", "500.00", "105.00", "605.00"), ("82,87", "56,59", "100.00", "0.00", "100.00")],
+    ),
+    (
+        _order(2002, "Cost", "CreditNote", "2025-02-15", SUPPLIER_ONE, ("50.00", "10.50", "60.50"), paid=True),
+        [("85", "63", "50.00", "10.50", "60.50")],
+    ),
+    (
+        _order(
+            2003,
+            "Cost",
+            "Invoice",
+            "2025-03-05",
+            SUPPLIER_TWO,
+            ("1000.00", "0.00", "1000.00"),
+            to_pay="1000.00",
+            due_in=0,
+        ),
+        [("82,88", "55,59", "1000.00", "0.00", "1000.00")],
+    ),
+    (
+        _order(
+            2004,
+            "Cost",
+            "Invoice",
+            "2025-03-06",
+            SUPPLIER_TWO,
+            ("80.00", "16.80", "96.80"),
+            to_pay="96.80",
+            due_in=None,
+            currency="GBP",
+        ),
+        [("82", "59", "80.00", "16.80", "96.80")],
+    ),
+    (
+        _order(2005, "Cost", "Invoice", "2025-01-12", SUPPLIER_TWO, ("10.00", "2.10", "12.10"), to_pay="0.00"),
+        [("82", "59", "10.00", "2.10", "12.10")],
+    ),
+    (
+        _order(
+            2006,
+            "Cost",
+            "Invoice",
+            "2025-04-10",
+            SUPPLIER_THREE,
+            ("20.00", "0.00", "20.00"),
+            to_pay="20.00",
+            due_in=-31,
+        ),
+        [],
+    ),
+    (
+        _order(
+            2007,
+            "Cost",
+            "Invoice",
+            "2025-04-10",
+            SUPPLIER_THREE,
+            ("30.00", "0.00", "30.00"),
+            to_pay="30.00",
+            due_in=-90,
+        ),
+        [],
+    ),
+    (
+        _order(
+            2008,
+            "Cost",
+            "Invoice",
+            "2025-04-10",
+            SUPPLIER_THREE,
+            ("40.00", "0.00", "40.00"),
+            to_pay="40.00",
+            due_in=-91,
+        ),
+        [],
+    ),
 ]
 
 
-def _quarantine(run_id: str, stream: str, entity: str, entity_key: str, version: str, reason: str,
-                order_id: int | None, created_at: str, resolved_at: str | None = None) -> dict[str, Any]:
+def _quarantine(
+    run_id: str,
+    stream: str,
+    entity: str,
+    entity_key: str,
+    version: str,
+    reason: str,
+    order_id: int | None,
+    created_at: str,
+    resolved_at: str | None = None,
+) -> dict[str, Any]:
     return {
-        "run_id": run_id, "stream": stream, "order_id": order_id, "entity": entity, "entity_key": entity_key,
-        "source_version": version, "reason": reason, "created_at": datetime.fromisoformat(created_at),
+        "run_id": run_id,
+        "stream": stream,
+        "order_id": order_id,
+        "entity": entity,
+        "entity_key": entity_key,
+        "source_version": version,
+        "reason": reason,
+        "created_at": datetime.fromisoformat(created_at),
         "resolved_at": datetime.fromisoformat(resolved_at) if resolved_at else None,
     }
 
@@ -171,17 +390,37 @@ QUARANTINE = [
     _quarantine("r1", "orders_income", "line", "1001/3", "v1", UNKNOWN_CODE, 1001, "2025-05-01 10:00:00"),
     _quarantine("r2", "orders_income", "line", "1004/2", "v1", UNKNOWN_CODE, 1004, "2025-05-03 12:00:00"),
     _quarantine("r3", "orders_income", "line", "1001/3", "v2", UNKNOWN_CODE, 1001, "2025-05-04 08:15:00"),
-    _quarantine("r1", "orders_cost", "order", "2999", "v1", "OrderDirection must be Income or Cost", 2999,
-                "2025-05-02 09:00:00", resolved_at="2025-05-05 09:00:00"),
+    _quarantine(
+        "r1",
+        "orders_cost",
+        "order",
+        "2999",
+        "v1",
+        "OrderDirection must be Income or Cost",
+        2999,
+        "2025-05-02 09:00:00",
+        resolved_at="2025-05-05 09:00:00",
+    ),
     _quarantine("r1", "orders_cost", "party", "77", "", "party has no name", None, "2025-05-02 08:00:00"),
 ]
 
 
 VAT_EXCEPTIONS = [
-    {"order_id": order_id, "exception_number": 1, "source": "vat_group", "source_number": 1, "treatment": treatment,
-     "is_reported": reported, "reason": reason, "currency": "EUR", "base": D("5.00"), "vat": D("0.00")}
+    {
+        "order_id": order_id,
+        "exception_number": 1,
+        "source": "vat_group",
+        "source_number": 1,
+        "treatment": treatment,
+        "is_reported": reported,
+        "reason": reason,
+        "currency": "EUR",
+        "base": D("5.00"),
+        "vat": D("0.00"),
+    }
     for order_id, treatment, reported, reason in [
-        (1001, "outside_scope", False, "no grid"), (2001, "import", True, "import VAT"),
+        (1001, "outside_scope", False, "no grid"),
+        (2001, "import", True, "import VAT"),
         (1005, None, False, "deleted order: left out"),
     ]
 ]
@@ -194,15 +433,25 @@ def _entries(order: dict[str, Any], order_lines: list[tuple[str | None, str | No
         self_assessed = bool(set((vat_grids or "").split(",")) & {"55", "56", "57"})
         amounts = [("base", grid, D(excl)) for grid in (base_grids or "").split(",") if grid] + [
             ("vat", grid, (D(excl) * D("0.21")).quantize(D("0.01")) if self_assessed else D(vat))
-            for grid in (vat_grids or "").split(",") if grid
+            for grid in (vat_grids or "").split(",")
+            if grid
         ]
         for amount_type, grid, amount in amounts:
-            entries.append({
-                "order_id": order["order_id"], "entry_number": len(entries) + 1, "source": "line",
-                "source_number": number, "treatment": "t", "treatment_source": "code", "grid": grid,
-                "amount_type": amount_type, "is_self_assessed": self_assessed and amount_type == "vat",
-                "amount": amount, "currency": order["currency"],
-            })
+            entries.append(
+                {
+                    "order_id": order["order_id"],
+                    "entry_number": len(entries) + 1,
+                    "source": "line",
+                    "source_number": number,
+                    "treatment": "t",
+                    "treatment_source": "code",
+                    "grid": grid,
+                    "amount_type": amount_type,
+                    "is_self_assessed": self_assessed and amount_type == "vat",
+                    "amount": amount,
+                    "currency": order["currency"],
+                }
+            )
     return entries
 
 
@@ -216,18 +465,27 @@ def load_warehouse(engine: sa.Engine, today: date) -> None:
         if order["order_type"] in ("Invoice", "CreditNote"):
             entries += _entries(order, order_lines)
         for number, (base_grids, vat_grids, excl, vat, incl) in enumerate(order_lines, start=1):
-            lines.append({
-                "order_id": order["order_id"], "line_number": number, "base_grids": base_grids,
-                "vat_grids": vat_grids, "total_excl": D(excl), "total_vat": D(vat), "total_incl": D(incl),
-            })
+            lines.append(
+                {
+                    "order_id": order["order_id"],
+                    "line_number": number,
+                    "base_grids": base_grids,
+                    "vat_grids": vat_grids,
+                    "total_excl": D(excl),
+                    "total_vat": D(vat),
+                    "total_incl": D(incl),
+                }
+            )
     with engine.begin() as connection:
         upsert_rows(connection, tables["invoices"], invoices, key=["order_id"])
         upsert_rows(connection, tables["invoice_lines"], lines, key=["order_id", "line_number"])
         upsert_rows(connection, tables["vat_return_entries"], entries, key=["order_id", "entry_number"])
         upsert_rows(connection, tables["vat_return_exceptions"], VAT_EXCEPTIONS, key=["order_id", "exception_number"])
-        connection.execute(sa.update(tables["invoice_lines"]).where(
-            tables["invoice_lines"].c.order_id.in_([2003, 1005])
-        ).values(treatment="ic_services", treatment_source="inferred", treatment_reason="0 % from a DE supplier"))
+        connection.execute(
+            sa.update(tables["invoice_lines"])
+            .where(tables["invoice_lines"].c.order_id.in_([2003, 1005]))
+            .values(treatment="ic_services", treatment_source="inferred", treatment_reason="0 % from a DE supplier")
+        )
         insert_ignoring_duplicates(connection, tables["quarantine"], QUARANTINE, key=QUARANTINE_KEY)
 
 
@@ -293,79 +551,87 @@ def views_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # ---------------------------------------------------------------------------------------------------------------
 # Figures.
 
-VAT_COLUMNS = ("period_start, period, direction, grid, amount_type, is_self_assessed, amount, entry_count, "
-               "converted_entry_count")
+VAT_COLUMNS = (
+    "period_start, period, direction, grid, amount_type, is_self_assessed, amount, entry_count, converted_entry_count"
+)
 
 
 def vat_rows(loaded: Loaded, view: str) -> list[tuple[Any, ...]]:
-    return sorted(((*row[:5], bool(row[5]), *row[6:]) for row in loaded.rows(f"SELECT {VAT_COLUMNS} FROM {view}")),
-                  key=repr)
+    return sorted(
+        ((*row[:5], bool(row[5]), *row[6:]) for row in loaded.rows(f"SELECT {VAT_COLUMNS} FROM {view}")), key=repr
+    )
 
 
 def test_the_monthly_vat_return_adds_up_the_entries_of_each_grid(loaded: Loaded) -> None:
-    assert vat_rows(loaded, "bi_vat_return_monthly") == sorted([
-        # Sales, January: the deleted invoice 1005 is left out; the credit note's grids 49/64 hold it positive.
-        ("2025-01-01", "2025-01", "Income", "01", "base", False, D("50.00"), 1, 0),
-        ("2025-01-01", "2025-01", "Income", "03", "base", False, D("100.00"), 1, 0),
-        ("2025-01-01", "2025-01", "Income", "44", "base", False, D("200.00"), 1, 0),
-        ("2025-01-01", "2025-01", "Income", "49", "base", False, D("40.00"), 1, 0),
-        ("2025-01-01", "2025-01", "Income", "54", "vat", False, D("24.00"), 2, 0),
-        ("2025-01-01", "2025-01", "Income", "64", "vat", False, D("8.40"), 1, 0),
-        # February: the USD invoice, in EUR as its entries hold it, counted as converted.
-        ("2025-02-01", "2025-02", "Income", "03", "base", False, D("1000.00"), 1, 1),
-        ("2025-02-01", "2025-02", "Income", "54", "vat", False, D("210.00"), 1, 1),
-        # March: 0.10 + 0.20 and 0.02 + 0.04, exact to the cent on SQLite too. The offer 1008 has no entries.
-        ("2025-03-01", "2025-03", "Income", "03", "base", False, D("0.30"), 2, 0),
-        ("2025-03-01", "2025-03", "Income", "54", "vat", False, D("0.06"), 2, 0),
-        ("2025-04-01", "2025-04", "Income", "03", "base", False, D("300.00"), 1, 0),
-        ("2025-04-01", "2025-04", "Income", "54", "vat", False, D("63.00"), 1, 0),
-        # Purchases: self-assessed VAT (56/59 of the co-contractor line, 55/59 of the IC service) apart from the
-        # VAT on the invoices in 59.
-        ("2025-01-01", "2025-01", "Cost", "56", "vat", True, D("21.00"), 1, 0),
-        ("2025-01-01", "2025-01", "Cost", "59", "vat", False, D("107.10"), 2, 0),
-        ("2025-01-01", "2025-01", "Cost", "59", "vat", True, D("21.00"), 1, 0),
-        ("2025-01-01", "2025-01", "Cost", "82", "base", False, D("610.00"), 3, 0),
-        ("2025-01-01", "2025-01", "Cost", "87", "base", False, D("100.00"), 1, 0),
-        ("2025-02-01", "2025-02", "Cost", "63", "vat", False, D("10.50"), 1, 0),
-        ("2025-02-01", "2025-02", "Cost", "85", "base", False, D("50.00"), 1, 0),
-        ("2025-03-01", "2025-03", "Cost", "55", "vat", True, D("210.00"), 1, 0),
-        ("2025-03-01", "2025-03", "Cost", "59", "vat", False, D("16.80"), 1, 1),
-        ("2025-03-01", "2025-03", "Cost", "59", "vat", True, D("210.00"), 1, 0),
-        ("2025-03-01", "2025-03", "Cost", "82", "base", False, D("1080.00"), 2, 1),
-        ("2025-03-01", "2025-03", "Cost", "88", "base", False, D("1000.00"), 1, 0),
-    ], key=repr)
+    assert vat_rows(loaded, "bi_vat_return_monthly") == sorted(
+        [
+            # Sales, January: the deleted invoice 1005 is left out; the credit note's grids 49/64 hold it positive.
+            ("2025-01-01", "2025-01", "Income", "01", "base", False, D("50.00"), 1, 0),
+            ("2025-01-01", "2025-01", "Income", "03", "base", False, D("100.00"), 1, 0),
+            ("2025-01-01", "2025-01", "Income", "44", "base", False, D("200.00"), 1, 0),
+            ("2025-01-01", "2025-01", "Income", "49", "base", False, D("40.00"), 1, 0),
+            ("2025-01-01", "2025-01", "Income", "54", "vat", False, D("24.00"), 2, 0),
+            ("2025-01-01", "2025-01", "Income", "64", "vat", False, D("8.40"), 1, 0),
+            # February: the USD invoice, in EUR as its entries hold it, counted as converted.
+            ("2025-02-01", "2025-02", "Income", "03", "base", False, D("1000.00"), 1, 1),
+            ("2025-02-01", "2025-02", "Income", "54", "vat", False, D("210.00"), 1, 1),
+            # March: 0.10 + 0.20 and 0.02 + 0.04, exact to the cent on SQLite too. The offer 1008 has no entries.
+            ("2025-03-01", "2025-03", "Income", "03", "base", False, D("0.30"), 2, 0),
+            ("2025-03-01", "2025-03", "Income", "54", "vat", False, D("0.06"), 2, 0),
+            ("2025-04-01", "2025-04", "Income", "03", "base", False, D("300.00"), 1, 0),
+            ("2025-04-01", "2025-04", "Income", "54", "vat", False, D("63.00"), 1, 0),
+            # Purchases: self-assessed VAT (56/59 of the co-contractor line, 55/59 of the IC service) apart from the
+            # VAT on the invoices in 59.
+            ("2025-01-01", "2025-01", "Cost", "56", "vat", True, D("21.00"), 1, 0),
+            ("2025-01-01", "2025-01", "Cost", "59", "vat", False, D("107.10"), 2, 0),
+            ("2025-01-01", "2025-01", "Cost", "59", "vat", True, D("21.00"), 1, 0),
+            ("2025-01-01", "2025-01", "Cost", "82", "base", False, D("610.00"), 3, 0),
+            ("2025-01-01", "2025-01", "Cost", "87", "base", False, D("100.00"), 1, 0),
+            ("2025-02-01", "2025-02", "Cost", "63", "vat", False, D("10.50"), 1, 0),
+            ("2025-02-01", "2025-02", "Cost", "85", "base", False, D("50.00"), 1, 0),
+            ("2025-03-01", "2025-03", "Cost", "55", "vat", True, D("210.00"), 1, 0),
+            ("2025-03-01", "2025-03", "Cost", "59", "vat", False, D("16.80"), 1, 1),
+            ("2025-03-01", "2025-03", "Cost", "59", "vat", True, D("210.00"), 1, 0),
+            ("2025-03-01", "2025-03", "Cost", "82", "base", False, D("1080.00"), 2, 1),
+            ("2025-03-01", "2025-03", "Cost", "88", "base", False, D("1000.00"), 1, 0),
+        ],
+        key=repr,
+    )
 
 
 def test_the_vat_exceptions_and_inferred_lines_of_orders_not_deleted(loaded: Loaded) -> None:
-    assert [(*row[:2], bool(row[2]), row[3]) for row in loaded.rows(
-        "SELECT order_id, treatment, is_reported, reason FROM bi_vat_return_exceptions"
-    )] == [(1001, "outside_scope", False, "no grid"), (2001, "import", True, "import VAT")]
-    assert loaded.rows("SELECT order_id, line_number, treatment, treatment_reason, total_excl "
-                       "FROM bi_vat_return_inferred_lines") == [
-        (2003, 1, "ic_services", "0 % from a DE supplier", D("1000.00"))
-    ]
+    assert [
+        (*row[:2], bool(row[2]), row[3])
+        for row in loaded.rows("SELECT order_id, treatment, is_reported, reason FROM bi_vat_return_exceptions")
+    ] == [(1001, "outside_scope", False, "no grid"), (2001, "import", True, "import VAT")]
+    assert loaded.rows(
+        "SELECT order_id, line_number, treatment, treatment_reason, total_excl FROM bi_vat_return_inferred_lines"
+    ) == [(2003, 1, "ic_services", "0 % from a DE supplier", D("1000.00"))]
 
 
 def test_the_quarterly_vat_return_adds_up_the_months_of_each_calendar_quarter(loaded: Loaded) -> None:
-    assert vat_rows(loaded, "bi_vat_return_quarterly") == sorted([
-        ("2025-01-01", "2025-Q1", "Income", "01", "base", False, D("50.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Income", "03", "base", False, D("1100.30"), 4, 1),
-        ("2025-01-01", "2025-Q1", "Income", "44", "base", False, D("200.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Income", "49", "base", False, D("40.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Income", "54", "vat", False, D("234.06"), 5, 1),
-        ("2025-01-01", "2025-Q1", "Income", "64", "vat", False, D("8.40"), 1, 0),
-        ("2025-04-01", "2025-Q2", "Income", "03", "base", False, D("300.00"), 1, 0),
-        ("2025-04-01", "2025-Q2", "Income", "54", "vat", False, D("63.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Cost", "55", "vat", True, D("210.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Cost", "56", "vat", True, D("21.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Cost", "59", "vat", False, D("123.90"), 3, 1),
-        ("2025-01-01", "2025-Q1", "Cost", "59", "vat", True, D("231.00"), 2, 0),
-        ("2025-01-01", "2025-Q1", "Cost", "63", "vat", False, D("10.50"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Cost", "82", "base", False, D("1690.00"), 5, 1),
-        ("2025-01-01", "2025-Q1", "Cost", "85", "base", False, D("50.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Cost", "87", "base", False, D("100.00"), 1, 0),
-        ("2025-01-01", "2025-Q1", "Cost", "88", "base", False, D("1000.00"), 1, 0),
-    ], key=repr)
+    assert vat_rows(loaded, "bi_vat_return_quarterly") == sorted(
+        [
+            ("2025-01-01", "2025-Q1", "Income", "01", "base", False, D("50.00"), 1, 0),
+            ("2025-01-01", "2025-Q1", "Income", "03", "base", False, D("1100.30"), 4, 1),
+            ("2025-01-01", "2025-Q1", "Income", "44", "base", False, D("200.00"), 1, 0),
+            ("2025-01-01", "2025-Q1", "Income", "49", "base", False, D("40.00"), 1, 0),
+            ("2025-01-01", "2025-Q1", "Income", "54", "vat", False, D("234.06"), 5, 1),
+            ("2025-01-01", "2025-Q1", "Income", "64", "vat", False, D("8.40"), 1, 0),
+            ("2025-04-01", "2025-Q2", "Income", "03", "base", False, D("300.00"), 1, 0),
+            ("2025-04-01", "2025-Q2", "Income", "54", "vat", False, D("63.00"), 1, 0),
+            ("2025-01-01", "2025-Q1", "Cost", "55", "vat", True, D("210.00"), 1, 0),
+            ("2025-01-01", "2025-Q1", "Cost", "56", "vat", True, D("21.00"), 1, 0),
+            ("2025-01-01", "2025-Q1", "Cost", "59", "vat", False, D("123.90"), 3, 1),
+            ("2025-01-01", "2025-Q1", "Cost", "59", "vat", True, D("231.00"), 2, 0),
+            ("2025-01-01", "2025-Q1", "Cost", "63", "vat", False, D("10.50"), 1, 0),
+            ("2025-01-01", "2025-Q1", "Cost", "82", "base", False, D("1690.00"), 5, 1),
+            ("2025-01-01", "2025-Q1", "Cost", "85", "base", False, D("50.00"), 1, 0),
+            ("2025-01-01", "2025-Q1", "Cost", "87", "base", False, D("100.00"), 1, 0),
+            ("2025-01-01", "2025-Q1", "Cost", "88", "base", False, D("1000.00"), 1, 0),
+        ],
+        key=repr,
+    )
 
 
 def _ageing(loaded: Loaded, view: str) -> list[tuple[Any, ...]]:
@@ -382,25 +648,31 @@ def _ageing(loaded: Loaded, view: str) -> list[tuple[Any, ...]]:
 
 def test_receivables_ageing_lists_open_sales_documents_with_days_overdue_as_of_today(loaded: Loaded) -> None:
     # 1001 and 1009 are paid, 1005 deleted, 1008 an offer. A credit note is open money owed back: negative.
-    assert _ageing(loaded, "bi_receivables_ageing") == sorted([
-        (1002, 45, "31-60", 2, 502, "EUR", D("200.00"), D("200.00")),
-        (1003, -10, "not due", 0, 501, "EUR", D("48.40"), D("-48.40")),
-        (1004, 100, "> 90", 4, 501, "USD", D("1210.00"), D("1210.00")),
-        (1006, 1, "1-30", 1, None, "EUR", D("0.36"), D("0.36")),
-        (1007, 30, "1-30", 1, 502, "EUR", D("100.00"), D("100.00")),
-    ], key=repr)
+    assert _ageing(loaded, "bi_receivables_ageing") == sorted(
+        [
+            (1002, 45, "31-60", 2, 502, "EUR", D("200.00"), D("200.00")),
+            (1003, -10, "not due", 0, 501, "EUR", D("48.40"), D("-48.40")),
+            (1004, 100, "> 90", 4, 501, "USD", D("1210.00"), D("1210.00")),
+            (1006, 1, "1-30", 1, None, "EUR", D("0.36"), D("0.36")),
+            (1007, 30, "1-30", 1, 502, "EUR", D("100.00"), D("100.00")),
+        ],
+        key=repr,
+    )
 
 
 def test_payables_ageing_buckets_days_overdue_at_their_boundaries(loaded: Loaded) -> None:
     # 2002 is paid; 2005 is not marked paid but has nothing left to pay.
-    assert _ageing(loaded, "bi_payables_ageing") == sorted([
-        (2001, 61, "61-90", 3, 601, "EUR", D("705.00"), D("705.00")),
-        (2003, 0, "not due", 0, 602, "EUR", D("1000.00"), D("1000.00")),
-        (2004, None, "no due date", 5, 602, "GBP", D("96.80"), D("96.80")),
-        (2006, 31, "31-60", 2, 603, "EUR", D("20.00"), D("20.00")),
-        (2007, 90, "61-90", 3, 603, "EUR", D("30.00"), D("30.00")),
-        (2008, 91, "> 90", 4, 603, "EUR", D("40.00"), D("40.00")),
-    ], key=repr)
+    assert _ageing(loaded, "bi_payables_ageing") == sorted(
+        [
+            (2001, 61, "61-90", 3, 601, "EUR", D("705.00"), D("705.00")),
+            (2003, 0, "not due", 0, 602, "EUR", D("1000.00"), D("1000.00")),
+            (2004, None, "no due date", 5, 602, "GBP", D("96.80"), D("96.80")),
+            (2006, 31, "31-60", 2, 603, "EUR", D("20.00"), D("20.00")),
+            (2007, 90, "61-90", 3, 603, "EUR", D("30.00"), D("30.00")),
+            (2008, 91, "> 90", 4, 603, "EUR", D("40.00"), D("40.00")),
+        ],
+        key=repr,
+    )
 
 
 def test_the_documented_ageing_summary_query_totals_each_bucket_per_currency(loaded: Loaded) -> None:
@@ -408,19 +680,25 @@ def test_the_documented_ageing_summary_query_totals_each_bucket_per_currency(loa
         "SELECT bucket_order, bucket, currency, COUNT(*) AS documents, SUM(open_amount) AS open_amount "
         "FROM {view} GROUP BY bucket_order, bucket, currency ORDER BY bucket_order, currency"
     )
-    assert loaded.rows(summary.format(view="bi_receivables_ageing")) == sorted([
-        (0, "not due", "EUR", 1, D("-48.40")),
-        (1, "1-30", "EUR", 2, D("100.36")),
-        (2, "31-60", "EUR", 1, D("200.00")),
-        (4, "> 90", "USD", 1, D("1210.00")),
-    ], key=repr)
-    assert loaded.rows(summary.format(view="bi_payables_ageing")) == sorted([
-        (0, "not due", "EUR", 1, D("1000.00")),
-        (2, "31-60", "EUR", 1, D("20.00")),
-        (3, "61-90", "EUR", 2, D("735.00")),
-        (4, "> 90", "EUR", 1, D("40.00")),
-        (5, "no due date", "GBP", 1, D("96.80")),
-    ], key=repr)
+    assert loaded.rows(summary.format(view="bi_receivables_ageing")) == sorted(
+        [
+            (0, "not due", "EUR", 1, D("-48.40")),
+            (1, "1-30", "EUR", 2, D("100.36")),
+            (2, "31-60", "EUR", 1, D("200.00")),
+            (4, "> 90", "USD", 1, D("1210.00")),
+        ],
+        key=repr,
+    )
+    assert loaded.rows(summary.format(view="bi_payables_ageing")) == sorted(
+        [
+            (0, "not due", "EUR", 1, D("1000.00")),
+            (2, "31-60", "EUR", 1, D("20.00")),
+            (3, "61-90", "EUR", 2, D("735.00")),
+            (4, "> 90", "EUR", 1, D("40.00")),
+            (5, "no due date", "GBP", 1, D("96.80")),
+        ],
+        key=repr,
+    )
 
 
 def test_the_delivery_funnel_counts_sales_documents_per_iso_week_of_creation(loaded: Loaded) -> None:
@@ -429,60 +707,75 @@ def test_the_delivery_funnel_counts_sales_documents_per_iso_week_of_creation(loa
     assert loaded.rows(
         "SELECT week_start, iso_week, created, sent, pending, delivered, error, refused, refused_or_error "
         "FROM bi_delivery_funnel_weekly"
-    ) == sorted([
-        ("2024-12-30", "2025-W01", 1, 1, 1, 0, 0, 0, 0),
-        ("2025-01-13", "2025-W03", 2, 2, 0, 2, 0, 1, 1),
-        ("2025-01-27", "2025-W05", 2, 2, 0, 0, 2, 0, 2),
-        ("2025-03-31", "2025-W14", 2, 1, 0, 0, 1, 1, 1),
-    ], key=repr)
+    ) == sorted(
+        [
+            ("2024-12-30", "2025-W01", 1, 1, 1, 0, 0, 0, 0),
+            ("2025-01-13", "2025-W03", 2, 2, 0, 2, 0, 1, 1),
+            ("2025-01-27", "2025-W05", 2, 2, 0, 0, 2, 0, 2),
+            ("2025-03-31", "2025-W14", 2, 1, 0, 0, 1, 1, 1),
+        ],
+        key=repr,
+    )
 
 
 def test_delivery_refusals_count_documents_per_week_status_and_reason(loaded: Loaded) -> None:
     assert loaded.rows(
         "SELECT week_start, iso_week, delivery_status, reason_code, reason_info, document_count "
         "FROM bi_delivery_refusals"
-    ) == sorted([
-        ("2025-01-13", "2025-W03", "Delivered", "RE", "Rejected", 1),
-        ("2025-01-27", "2025-W05", "Error", "InvalidInvoice", REFUSAL_INFO, 2),
-        ("2025-03-31", "2025-W14", "Error", "InvalidInvoice", REFUSAL_INFO, 1),
-    ], key=repr)
+    ) == sorted(
+        [
+            ("2025-01-13", "2025-W03", "Delivered", "RE", "Rejected", 1),
+            ("2025-01-27", "2025-W05", "Error", "InvalidInvoice", REFUSAL_INFO, 2),
+            ("2025-03-31", "2025-W14", "Error", "InvalidInvoice", REFUSAL_INFO, 1),
+        ],
+        key=repr,
+    )
 
 
 def test_customer_revenue_subtracts_credit_notes_per_customer_month_and_currency(loaded: Loaded) -> None:
     assert loaded.rows(
         "SELECT period, counterparty_party_id, counterparty_name, counterparty_enterprise_number, currency, "
         "invoice_count, credit_note_count, total_excl, total_vat, total_incl FROM bi_customer_revenue_monthly"
-    ) == sorted([
-        ("2025-01", 501, "Acme NV", "0123456749", "EUR", 1, 1, D("110.00"), D("15.60"), D("125.60")),
-        ("2025-01", 502, "Beta BV", None, "EUR", 1, 0, D("200.00"), D("0.00"), D("200.00")),
-        ("2025-02", 501, "Acme NV", "0123456749", "USD", 1, 0, D("1000.00"), D("210.00"), D("1210.00")),
-        ("2025-02", 502, "Beta BV", None, "EUR", 0, 1, D("-10.00"), D("-2.10"), D("-12.10")),
-        ("2025-03", None, "Gamma SRL", None, "EUR", 1, 0, D("0.30"), D("0.06"), D("0.36")),
-        ("2025-04", 502, "Beta BV", None, "EUR", 1, 0, D("300.00"), D("63.00"), D("363.00")),
-    ], key=repr)
+    ) == sorted(
+        [
+            ("2025-01", 501, "Acme NV", "0123456749", "EUR", 1, 1, D("110.00"), D("15.60"), D("125.60")),
+            ("2025-01", 502, "Beta BV", None, "EUR", 1, 0, D("200.00"), D("0.00"), D("200.00")),
+            ("2025-02", 501, "Acme NV", "0123456749", "USD", 1, 0, D("1000.00"), D("210.00"), D("1210.00")),
+            ("2025-02", 502, "Beta BV", None, "EUR", 0, 1, D("-10.00"), D("-2.10"), D("-12.10")),
+            ("2025-03", None, "Gamma SRL", None, "EUR", 1, 0, D("0.30"), D("0.06"), D("0.36")),
+            ("2025-04", 502, "Beta BV", None, "EUR", 1, 0, D("300.00"), D("63.00"), D("363.00")),
+        ],
+        key=repr,
+    )
 
 
 def test_supplier_spend_subtracts_credit_notes_per_supplier_month_and_currency(loaded: Loaded) -> None:
     assert loaded.rows(
         "SELECT period_start, counterparty_party_id, counterparty_name, currency, invoice_count, credit_note_count, "
         "total_excl, total_vat, total_incl FROM bi_supplier_spend_monthly"
-    ) == sorted([
-        ("2025-01-01", 601, "Supplier One", "EUR", 1, 0, D("600.00"), D("105.00"), D("705.00")),
-        ("2025-01-01", 602, "Supplier Two", "EUR", 1, 0, D("10.00"), D("2.10"), D("12.10")),
-        ("2025-02-01", 601, "Supplier One", "EUR", 0, 1, D("-50.00"), D("-10.50"), D("-60.50")),
-        ("2025-03-01", 602, "Supplier Two", "EUR", 1, 0, D("1000.00"), D("0.00"), D("1000.00")),
-        ("2025-03-01", 602, "Supplier Two", "GBP", 1, 0, D("80.00"), D("16.80"), D("96.80")),
-        ("2025-04-01", 603, "Supplier Three", "EUR", 3, 0, D("90.00"), D("0.00"), D("90.00")),
-    ], key=repr)
+    ) == sorted(
+        [
+            ("2025-01-01", 601, "Supplier One", "EUR", 1, 0, D("600.00"), D("105.00"), D("705.00")),
+            ("2025-01-01", 602, "Supplier Two", "EUR", 1, 0, D("10.00"), D("2.10"), D("12.10")),
+            ("2025-02-01", 601, "Supplier One", "EUR", 0, 1, D("-50.00"), D("-10.50"), D("-60.50")),
+            ("2025-03-01", 602, "Supplier Two", "EUR", 1, 0, D("1000.00"), D("0.00"), D("1000.00")),
+            ("2025-03-01", 602, "Supplier Two", "GBP", 1, 0, D("80.00"), D("16.80"), D("96.80")),
+            ("2025-04-01", 603, "Supplier Three", "EUR", 3, 0, D("90.00"), D("0.00"), D("90.00")),
+        ],
+        key=repr,
+    )
 
 
 def test_the_quarantine_overview_counts_unresolved_rows_by_stream_entity_and_reason(loaded: Loaded) -> None:
     assert loaded.rows(
         "SELECT stream, entity, reason, row_count, order_count, first_seen, last_seen FROM bi_quarantine_overview"
-    ) == sorted([
-        ("orders_cost", "party", "party has no name", 1, 0, "2025-05-02 08:00:00", "2025-05-02 08:00:00"),
-        ("orders_income", "line", UNKNOWN_CODE, 3, 2, "2025-05-01 10:00:00", "2025-05-04 08:15:00"),
-    ], key=repr)
+    ) == sorted(
+        [
+            ("orders_cost", "party", "party has no name", 1, 0, "2025-05-02 08:00:00", "2025-05-02 08:00:00"),
+            ("orders_income", "line", UNKNOWN_CODE, 3, 2, "2025-05-01 10:00:00", "2025-05-04 08:15:00"),
+        ],
+        key=repr,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
