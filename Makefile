@@ -23,6 +23,7 @@ test: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check connectors tasks flows cli sandbox tests bench
+	$(BIN)/ruff format --check connectors tasks flows cli sandbox tests bench
 	$(BIN)/mypy connectors tasks flows cli sandbox
 
 bench: $(INSTALLED)
