@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -22,11 +23,33 @@ POSTGRES_URL = os.environ.get("BILLIT_TEST_POSTGRES_URL", "postgresql+psycopg://
 SANDBOX_API_KEY = API_KEY
 DEMO_COMPANY = PARTY_ID
 TRUTHY = frozenset({"1", "true", "yes", "on"})
+# Importing readline (pytest does) makes GNU readline export COLUMNS=80 and LINES=24 into the process's C
+# environment when no terminal is attached. os.environ does not show them, but child processes inherit them, and
+# with them every pytest-xdist worker: cli/app.py sizes its console from COLUMNS when it is imported, so in a worker
+# the CLI would wrap at 80 columns where a plain run prints at LOG_WIDTH. Each worker takes the controller's
+# os.environ values instead (`pytest_configure_node` below).
+TERMINAL_SIZE = ("COLUMNS", "LINES")
 
 
 def running_in_ci() -> bool:
     """Whether the CI variable is set to a truthy value (`CI=1` counts as much as `CI=true`)."""
     return os.environ.get("CI", "").strip().lower() in TRUTHY
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist, in the controller: hand each worker the controller's COLUMNS and LINES (None: unset)."""
+    node.workerinput["billit_terminal_size"] = {name: os.environ.get(name) for name in TERMINAL_SIZE}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In a pytest-xdist worker, before any test module (and so cli/app.py) is imported: the controller's sizes."""
+    controller = getattr(config, "workerinput", {}).get("billit_terminal_size")
+    for name, value in (controller or {}).items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)
