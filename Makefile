@@ -19,7 +19,7 @@ demo: $(INSTALLED)
 	$(BIN)/billit-etl demo
 
 test: $(INSTALLED)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup  # two workers (CI has 2 cores); the Prefect tests share one (xdist_group)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check connectors tasks flows cli sandbox tests bench

@@ -61,7 +61,9 @@ SCHEDULED = [name for name, deployment in DEPLOYMENTS.items() if deployment.get(
 # ("Can't evaluate bulk DML statement; please supply a bulk_dml decorated function"): no scheduled run is ever
 # created. With SQLAlchemy 2.0.x the same server schedules them.
 
-pytestmark = pytest.mark.slow
+# The Prefect tests run one after the other on one pytest-xdist worker (`make test`: --dist loadgroup): two
+# temporary Prefect servers at once on a 2-core machine time out starting.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect")]
 
 
 class SchedulerFailed(AssertionError):

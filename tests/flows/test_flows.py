@@ -18,6 +18,9 @@ from tasks import runtime
 from tests.tasks.sync_helpers import SEED_START
 
 runner = CliRunner()
+# The Prefect tests run one after the other on one pytest-xdist worker (`make test`: --dist loadgroup): two
+# temporary Prefect servers at once on a 2-core machine time out starting.
+pytestmark = pytest.mark.xdist_group("prefect")
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,9 @@ from tests.tasks.sync_helpers import SEED_START
 from tests.tasks.test_outbound_source import SAMPLE, erp
 
 runner = CliRunner()
+# The Prefect tests run one after the other on one pytest-xdist worker (`make test`: --dist loadgroup): two
+# temporary Prefect servers at once on a 2-core machine time out starting.
+pytestmark = pytest.mark.xdist_group("prefect")
 STARTUP_TIMEOUT_S = 90  # ~13 s on an idle machine; far more when the machine is busy
 SUMMARY_LINE = "push: 1 rejected (LocalValidation 1); see outbound_invoices.last_error_code / last_error"
 

@@ -27,7 +27,9 @@ from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
 from tests.tasks.sync_helpers import SEED_START
 
-pytestmark = pytest.mark.slow
+# The Prefect tests run one after the other on one pytest-xdist worker (`make test`: --dist loadgroup): two
+# temporary Prefect servers at once on a 2-core machine time out starting.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect")]
 
 BILLIT_ETL = str(Path(sys.executable).with_name("billit-etl"))
 COMPANY = PARTY_ID
