@@ -1,13 +1,20 @@
-"""`billit-etl sandbox serve`: the bundled Billit sandbox, with its faults, quirks and clock."""
+"""`billit-etl sandbox serve`: the bundled Billit sandbox, with its companies, faults, quirks and clock."""
 
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from cli.app import clear_errors, console, sandbox_app
+
+if TYPE_CHECKING:
+    from sandbox.store import Sandbox
+
+_DEFAULT_ORDERS = 2000
+_Built = TypeVar("_Built")
 
 
 @sandbox_app.command("serve")
@@ -15,7 +22,29 @@ def sandbox_serve(
     host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
     seed: Annotated[int, typer.Option(help="Seed of the generated books (same seed, same data).")] = 1,
-    orders: Annotated[int, typer.Option(help="Orders to generate across both companies.")] = 2000,
+    orders: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help=f"Orders to generate, most for the first company, a tenth for each other ({_DEFAULT_ORDERS} unless "
+            "--orders-per-company is given).",
+        ),
+    ] = None,
+    companies: Annotated[
+        int, typer.Option(min=1, help="Companies the key reaches: 574991, 574992, then generated ones.")
+    ] = 2,
+    orders_per_company: Annotated[
+        int | None, typer.Option(min=0, help="Orders to generate for every company (instead of --orders).")
+    ] = None,
+    api_off_companies: Annotated[
+        str | None,
+        typer.Option(
+            help="PartyIDs with API access off, comma-separated, or `none` (default: the last of 3+ companies)."
+        ),
+    ] = None,
+    api_off_status: Annotated[
+        int, typer.Option(help="Answer for a company with API access off: 401 (empty) or 403 (error body).")
+    ] = 401,
     latency_ms: Annotated[float, typer.Option(help="Latency added to every /v1 request.")] = 0.0,
     fault_429: Annotated[float, typer.Option(help="Share of requests answered 429 (opens a window).")] = 0.0,
     retry_after_s: Annotated[float, typer.Option(help="Retry-After of injected 429s, in seconds.")] = 1.0,
@@ -25,6 +54,12 @@ def sandbox_serve(
         float, typer.Option(help="Share of POST /v1/orders that commit, then drop the connection.")
     ] = 0.0,
     modify_during_paging: Annotated[int, typer.Option(help="Orders modified before each list request.")] = 0,
+    rate_limit: Annotated[
+        float, typer.Option(min=0.0, help="Requests a second the server accepts; beyond, 429 Retry-After 1 (0 = none).")
+    ] = 0.0,
+    rate_limit_mode: Annotated[
+        str, typer.Option(help="How the limit counts: `fixed` 1-second windows, `sliding` window, token `bucket`.")
+    ] = "fixed",
     delivery_delay_s: Annotated[float, typer.Option(help="Seconds from send to Delivered/Error.")] = 0.5,
     refuse_or: Annotated[bool, typer.Option(help="Answer `or`/parentheses in $filter with 400 InvalidFilter.")] = False,
     refuse_gt: Annotated[bool, typer.Option(help="Answer `gt`/`lt` in $filter with 400 InvalidFilter.")] = False,
@@ -48,48 +83,78 @@ def sandbox_serve(
         float, typer.Option(min=0.0, help="Simulated seconds per real second (with --clock-utc; 0 freezes it).")
     ] = 1.0,
 ) -> None:
-    """Serve the sandbox until interrupted. Api key `sandbox-api-key`; companies 574991 and 574992."""
+    """Serve the sandbox until interrupted. Api key `sandbox-api-key`; companies 574991, 574992 and --companies."""
     from sandbox.clock import SimulatedBrusselsClock
     from sandbox.faults import Faults
-    from sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
+    from sandbox.identity import API_KEY
     from sandbox.quirks import Quirks
     from sandbox.server import serve
     from sandbox.store import Sandbox
 
-    faults = Faults(
-        latency_ms=latency_ms,
-        rate_429=fault_429,
-        retry_after_s=retry_after_s,
-        rate_5xx=fault_5xx,
-        rate_drop=fault_drop,
-        rate_post_commit_drop=fault_post_commit_drop,
-        modify_during_paging=modify_during_paging,
-        seed=seed,
+    if orders is not None and orders_per_company is not None:
+        raise typer.BadParameter("give --orders (shared out) or --orders-per-company, not both")
+    # Faults and quirks check their own values, and their messages name the setting; the other errors get the option.
+    faults = _checked(
+        None,
+        lambda: Faults(
+            latency_ms=latency_ms, rate_429=fault_429, retry_after_s=retry_after_s, rate_5xx=fault_5xx,
+            rate_drop=fault_drop, rate_post_commit_drop=fault_post_commit_drop,
+            modify_during_paging=modify_during_paging, seed=seed,
+            rate_limit_per_s=rate_limit, rate_limit_mode=rate_limit_mode,
+        ),
+    )  # fmt: skip
+    quirks = _checked(
+        None,
+        lambda: Quirks(
+            refuse_or=refuse_or, refuse_gt=refuse_gt, ignore_inlinecount=ignore_inlinecount,
+            deleted_ignores_filter=deleted_ignores_filter, deleted_last_modified=deleted_last_modified,
+            fraction_digits=fraction_digits, next_link_host=next_link_host, api_off_status=api_off_status,
+        ),
+    )  # fmt: skip
+    clock = _checked(
+        "--clock-utc", lambda: SimulatedBrusselsClock(clock_utc, clock_speed) if clock_utc is not None else None
     )
-    try:
-        quirks = Quirks(
-            refuse_or=refuse_or,
-            refuse_gt=refuse_gt,
-            ignore_inlinecount=ignore_inlinecount,
-            deleted_ignores_filter=deleted_ignores_filter,
-            deleted_last_modified=deleted_last_modified,
-            fraction_digits=fraction_digits,
-            next_link_host=next_link_host,
-        )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    try:
-        clock = SimulatedBrusselsClock(clock_utc, clock_speed) if clock_utc is not None else None
-    except ValueError as exc:
-        raise typer.BadParameter(f"--clock-utc: {exc}") from None
+    api_off = _checked("--api-off-companies", lambda: _party_ids(api_off_companies))
     started = time.perf_counter()
-    sandbox = Sandbox(
-        seed=seed, orders=orders, faults=faults, delivery_delay_s=delivery_delay_s, quirks=quirks, clock=clock
-    )
+    sandbox = _checked(
+        "--companies",
+        lambda: Sandbox(
+            seed=seed, orders=_DEFAULT_ORDERS if orders is None and orders_per_company is None else orders or 0,
+            companies=companies, orders_per_company=orders_per_company, api_off=api_off,
+            faults=faults, delivery_delay_s=delivery_delay_s, quirks=quirks, clock=clock,
+        ),
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
     console.print(
-        f"[bold]Billit sandbox[/] on http://{host}:{port} — {orders} orders (seed {seed}) generated in "
-        f"{time.perf_counter() - started:.1f}s; ApiKey {API_KEY}, PartyID {PARTY_ID} or {SECOND_PARTY_ID}; "
-        f"faults, quirks, clock: GET/PUT http://{host}:{port}/_sandbox/faults|quirks|clock"
+        f"[bold]Billit sandbox[/] on http://{host}:{port} — {len(sandbox.orders)} orders (seed {seed}) over "
+        f"{companies} companies generated in {seconds:.1f}s; ApiKey {API_KEY}, {_party_line(sandbox)}; faults, "
+        f"quirks, clock, companies: GET/PUT http://{host}:{port}/_sandbox/faults|quirks|clock|companies"
     )
     with clear_errors():
         serve(sandbox, host=host, port=port)
+
+
+def _checked(option: str | None, build: Callable[[], _Built]) -> _Built:
+    """``build()``, with a ``ValueError`` turned into typer's one-line usage error (exit code 2)."""
+    try:
+        return build()
+    except ValueError as exc:
+        raise typer.BadParameter(f"{option}: {exc}" if option else str(exc)) from None
+
+
+def _party_ids(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    if text.strip().lower() == "none":
+        return []
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"expected PartyIDs separated by commas, or none, not {text!r}") from None
+
+
+def _party_line(sandbox: Sandbox) -> str:
+    ids = sorted(sandbox.companies)
+    shown = " or ".join(map(str, ids)) if len(ids) <= 2 else f"{ids[0]}..{ids[-1]}"
+    off = f" (API off: {', '.join(map(str, sorted(sandbox.api_off)))})" if sandbox.api_off else ""
+    return f"PartyID {shown}{off}"

@@ -2,8 +2,10 @@
 
 ``GET``/``PUT /_sandbox/faults``, ``GET``/``PUT /_sandbox/quirks`` (the undocumented answers, ``quirks.py``),
 ``GET``/``PUT /_sandbox/clock`` (a simulated Brussels clock, ``clock.py``), ``GET /_sandbox/stats``,
-``POST /_sandbox/orders/{id}/touch``, ``POST /_sandbox/deliveries/flush`` and
-``PUT /_sandbox/participants/{id}``.
+``POST /_sandbox/orders/{id}/touch``, ``POST /_sandbox/deliveries/flush``,
+``PUT /_sandbox/participants/{id}``, and ``GET /_sandbox/companies`` (each company's PartyID, name, VAT number,
+API access and order counts) with ``PUT /_sandbox/companies/{id}`` ``{"APIAllowed": false}`` to switch a
+company's API access off or on (``account.py``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def admin_routes(sandbox: Sandbox) -> list[Route]:
         Route("/_sandbox/orders/{order_id:int}/touch", _admin_touch(sandbox), methods=["POST"]),
         Route("/_sandbox/deliveries/flush", _admin_flush(sandbox), methods=["POST"]),
         Route("/_sandbox/participants/{identifier}", _admin_participant(sandbox), methods=["PUT"]),
+        Route("/_sandbox/companies", _admin_companies(sandbox), methods=["GET"]),
+        Route("/_sandbox/companies/{party_id:int}", _admin_companies(sandbox), methods=["PUT"]),
     ]  # fmt: skip
 
 
@@ -158,5 +162,41 @@ def _admin_participant(sandbox: Sandbox) -> Callable[[Request], Any]:
         )
         key = canonical_participant_id(request.path_params["identifier"])
         return _json(render_json(sandbox.registry[key]))
+
+    return endpoint
+
+
+def _admin_companies(sandbox: Sandbox) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        if request.method == "PUT":
+            party_id = request.path_params["party_id"]
+            try:
+                body = json.loads(await request.body() or b"{}")
+                if (
+                    not isinstance(body, dict)
+                    or set(body) != {"APIAllowed"}
+                    or not isinstance(body["APIAllowed"], bool)
+                ):
+                    raise ValueError('expected {"APIAllowed": true|false}')
+                allowed = body["APIAllowed"]
+            except ValueError as exc:
+                return _json(json.dumps({"error": str(exc)}).encode(), 400)
+            if party_id not in sandbox.companies:
+                return _json(json.dumps({"error": f"company {party_id} not found"}).encode(), 404)
+            with sandbox.lock:
+                (sandbox.api_off.discard if allowed else sandbox.api_off.add)(party_id)
+        with sandbox.lock:
+            companies = [
+                {
+                    "PartyID": party_id,
+                    "Name": company.get("Name"),
+                    "VATNumber": company.get("VATNumber"),
+                    "APIAllowed": party_id not in sandbox.api_off,
+                    "Orders": len(sandbox.company_orders(party_id)),
+                    "DeletedOrders": len(sandbox.company_orders(party_id, deleted=True)),
+                }
+                for party_id, company in sandbox.companies.items()
+            ]
+        return _json(json.dumps({"Companies": companies}, ensure_ascii=False).encode())
 
     return endpoint

@@ -9,8 +9,9 @@ Routes implemented (docs/reference/billit-api.md#endpoints, checklist docs/refer
   (``inbox.py``), ``GET /v1/files/{FileID}``, ``GET /v1/account/accountInformation``.
 
 Authentication (docs/reference/billit-api.md#authentication, #errors): ``ApiKey`` header (any case) or ``Authorization:
-Bearer``; ``PartyID`` selects the company. Billit answers 401 — not 404 — for a PartyID or an order id the caller may
-not access.
+Bearer``; ``PartyID`` selects the company, ``ContextPartyID`` (an accountant's own company) must be one the caller may
+use too. Billit answers 401 — not 404 — for a PartyID or an order id the caller may not access. A company with API
+access off is refused as ``account.py`` says (#companies).
 
 The ``/_sandbox`` admin routes (no auth, never affected by faults) live in ``admin.py``.
 """
@@ -27,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sandbox.account import CompanyRequestCounter, api_off_error
 from sandbox.admin import admin_routes
 from sandbox.delivery import apply_due_events, send_orders
 from sandbox.errors import ApiError
@@ -60,7 +62,8 @@ def _error_response(exc: ApiError) -> Response:
 
 
 def authorize(sandbox: Sandbox, request: Request, *, need_party: bool = True) -> int:
-    """The company the request acts on; raises 401 for bad credentials or an inaccessible PartyID."""
+    """The company the request acts on; raises 401 for bad credentials or an inaccessible PartyID or
+    ContextPartyID, and refuses a company with API access off (``account.api_off_error``)."""
     headers = request.headers
     api_key = headers.get("apikey")
     if api_key is not None:
@@ -76,19 +79,34 @@ def authorize(sandbox: Sandbox, request: Request, *, need_party: bool = True) ->
         allowed = sandbox.bearer_tokens.get(token.strip())
         if allowed is None:
             raise ApiError(401, [("InvalidAccessToken", None)])
+    context = headers.get("contextpartyid")
+    if context is not None and context.strip():
+        # An accountant's company acting for a client: the sandbox only checks that the caller may use it
+        # (docs/reference/billit-api.md#authentication).
+        _company(sandbox, allowed, context)
     party = headers.get("partyid")
     if party is None or not party.strip():
-        if len(allowed) == 1 or not need_party:
+        if not need_party:
             return min(allowed)
-        # docs/reference/billit-api.md#authentication: PartyID is mandatory when the user has access to two or more
-        # companies.
-        raise ApiError.generic("The PartyID header is mandatory when the user has access to more than one company.")
+        if len(allowed) != 1:
+            # docs/reference/billit-api.md#authentication: PartyID is mandatory when the user has access to two or
+            # more companies.
+            raise ApiError.generic("The PartyID header is mandatory when the user has access to more than one company.")
+        party = str(min(allowed))
+    return _company(sandbox, allowed, party)
+
+
+def _company(sandbox: Sandbox, allowed: frozenset[int], header: str) -> int:
+    """The company a PartyID or ContextPartyID header names: 401 unless the caller may use it, refused if its API
+    access is off."""
     try:
-        company_id = int(party.strip())
+        company_id = int(header.strip())
     except ValueError:
         raise ApiError(401) from None
     if company_id not in allowed or company_id not in sandbox.companies:
         raise ApiError(401)
+    if company_id in sandbox.api_off:
+        raise api_off_error(sandbox.quirks.api_off_status)
     return company_id
 
 
@@ -248,7 +266,7 @@ def account_information(sandbox: Sandbox, request: Request, _body: bytes) -> Res
         companies.append(
             {
                 "TabNameAlias": company.get("Name"),
-                "APIAllowed": True,
+                "APIAllowed": company_id not in sandbox.api_off,
                 "UserLanguage": "EN",
                 **{k: v for k, v in company.items() if k != "PartyType"},
                 "BookYearStart": company["Created"].replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0),
@@ -295,7 +313,10 @@ def create_app(sandbox: Sandbox) -> Starlette:
         api("/v1/account/accountInformation", account_information, "GET"),
         *admin_routes(sandbox),
     ]
-    middleware = [Middleware(FaultMiddleware, injector=sandbox.injector, on_request=sandbox.record_request)]
+    middleware = [
+        Middleware(CompanyRequestCounter, on_request=sandbox.record_company_request),
+        Middleware(FaultMiddleware, injector=sandbox.injector, on_request=sandbox.record_request),
+    ]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.sandbox = sandbox
     return app

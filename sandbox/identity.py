@@ -1,7 +1,9 @@
 """Who the sandbox is, declared once: its credentials, its two own companies and how they number invoices.
 
 Everything that talks to the bundled sandbox (its own modules, the tests, the benchmarks, the demo) takes the
-API key, the party ids and the company facts from here instead of typing them out.
+API key, the party ids and the company facts from here instead of typing them out. A sandbox asked for more
+companies (``Sandbox(companies=N)``) generates the others after these two, with PartyIDs counting on from
+``SECOND_PARTY_ID`` (``sandbox.seed.companies.company_roster``).
 
 The own companies are Belgian: the enterprise number is the VAT number without ``BE`` and is a valid
 number (the last two digits are ``97 - first8 % 97``).
@@ -59,6 +61,19 @@ class OwnCompany:
         """The VAT number as Billit stores it for the company (``BE`` + the enterprise number)."""
         return f"BE{self.enterprise_number}"
 
+    def number(self, order_type: str, year: int, n: int) -> str:
+        """The ``n``-th OrderNumber of ``year`` for a sales document of this company.
+
+        Invoices and credit notes follow the company's formats; other order types (offers, delivery notes) get
+        ``{first three letters}-{year}-{n:04d}``.
+        """
+        fmt = f"{order_type[:3].upper()}-{{y}}-{{n:04d}}"
+        if order_type == "Invoice":
+            fmt = self.invoice_format
+        elif order_type == "CreditNote":
+            fmt = self.credit_note_format
+        return fmt.format(y=year, n=n)
+
 
 # Billit writes naive local (Brussels) times, so ``created`` is naive on purpose.
 COMPANIES: tuple[OwnCompany, ...] = (
@@ -90,15 +105,12 @@ def company(party_id: int) -> OwnCompany:
 
 
 def order_number(party_id: int, order_type: str, year: int, n: int) -> str:
-    """The ``n``-th OrderNumber of ``year`` for a sales document of an own company.
+    """The ``n``-th OrderNumber of ``year`` for a sales document of a declared company (:meth:`OwnCompany.number`).
 
-    Invoices and credit notes follow the company's formats; other order types (offers, delivery notes) and
-    unknown companies get ``{first three letters}-{year}-{n:04d}``.
+    Other companies get ``{first three letters}-{year}-{n:04d}``; a sandbox with generated companies numbers
+    theirs with ``Sandbox.own_companies[party_id].number``.
     """
     own = _BY_ID.get(party_id)
-    fmt = f"{order_type[:3].upper()}-{{y}}-{{n:04d}}"
-    if own is not None and order_type == "Invoice":
-        fmt = own.invoice_format
-    elif own is not None and order_type == "CreditNote":
-        fmt = own.credit_note_format
-    return fmt.format(y=year, n=n)
+    if own is None:
+        return f"{order_type[:3].upper()}-{year}-{n:04d}"
+    return own.number(order_type, year, n)

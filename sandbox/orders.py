@@ -24,7 +24,6 @@ from typing import Any
 
 from sandbox.calc import compute_order_totals, ogm_reference, round_money
 from sandbox.errors import ApiError
-from sandbox.identity import order_number
 from sandbox.inputs import (
     ORDER_SCHEMA,
     BindingError,
@@ -261,10 +260,11 @@ def _auto_number(
             and order.get("OrderDirection") == "Income"
             and order.get("OrderDate", order_date).year == year
         )
-    while sandbox.number_in_use(company_id, order_number(company_id, order_type, year, n)):
+    own = sandbox.own_companies[company_id]
+    while sandbox.number_in_use(company_id, own.number(order_type, year, n)):
         n += 1
     sandbox.next_numbers[key] = n + 1
-    return order_number(company_id, order_type, year, n)
+    return own.number(order_type, year, n)
 
 
 def _company_stem(sandbox: Sandbox, company_id: int) -> str:

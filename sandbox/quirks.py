@@ -12,7 +12,9 @@ the sandbox's best guess, i.e. how it answered before the switches existed; each
 * ``deleted_last_modified="order"``: ``LastModified`` on ``/v1/orders/deleted`` is the order's last change
   before the deletion, not the deletion time (``#deletions``);
 * ``fraction_digits=7``: timestamps carry .NET's 7th fraction digit, 100 ns (``#timestamps``);
-* ``next_link_host``: ``NextPageLink`` names this scheme/host instead of the request's (``#paging``).
+* ``next_link_host``: ``NextPageLink`` names this scheme/host instead of the request's (``#paging``);
+* ``api_off_status=403``: a request for a company whose API access is off answers 403 with an error body
+  instead of an empty 401 (``#companies``).
 
 The clock that crosses daylight-saving changes is a clock object, not a switch
 (``clock.SimulatedBrusselsClock``). Quirks change at runtime like faults: ``PUT /_sandbox/quirks`` with a
@@ -27,8 +29,9 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["DELETED_LAST_MODIFIED", "FRACTION_DIGITS", "Quirks"]
+__all__ = ["API_OFF_STATUSES", "DELETED_LAST_MODIFIED", "FRACTION_DIGITS", "Quirks"]
 
+API_OFF_STATUSES = (401, 403)
 DELETED_LAST_MODIFIED = ("deletion", "order")
 FRACTION_DIGITS = (6, 7)
 _ORIGIN = re.compile(r"(?:(?P<scheme>https?)://)?(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::\d{1,5})?/?")
@@ -46,6 +49,7 @@ class Quirks:
     deleted_last_modified: str = "deletion"
     fraction_digits: int = 6
     next_link_host: str | None = None
+    api_off_status: int = 401
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -83,6 +87,10 @@ def _coerce(name: str, value: Any) -> Any:
     if name == "fraction_digits":
         if isinstance(value, bool) or value not in FRACTION_DIGITS:
             raise ValueError(f"fraction_digits must be 6 or 7, not {value!r}")
+        return int(value)
+    if name == "api_off_status":
+        if isinstance(value, bool) or value not in API_OFF_STATUSES:
+            raise ValueError(f"api_off_status must be 401 or 403, not {value!r}")
         return int(value)
     if name == "next_link_host":
         if value is None or value == "":

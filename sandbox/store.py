@@ -1,7 +1,7 @@
 """In-memory state of the sandbox: the :class:`Sandbox` object and its clock.
 
-One :class:`Sandbox` holds everything a Billit account would: the two own companies, their orders (active and
-deleted) keyed by ``OrderID``, the parties seen on them, idempotency keys, files, the Peppol participant
+One :class:`Sandbox` holds everything a Billit account would: its own companies (``account.py``), their orders
+(active and deleted) keyed by ``OrderID``, the parties seen on them, idempotency keys, files, the Peppol participant
 registry, pending delivery events and request statistics. The HTTP layer (``app.py``) and the behaviour
 modules (``orders.py``, ``delivery.py``, ``listing.py``) work on it; tests mutate it directly through
 :meth:`Sandbox.add_orders` and :meth:`Sandbox.touch_order`.
@@ -34,6 +34,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
+from sandbox.account import api_off_companies
 from sandbox.book import Order, OrderBook
 from sandbox.clock import (
     BRUSSELS,
@@ -46,11 +47,11 @@ from sandbox.clock import (
 from sandbox.delivery import apply_due_events
 from sandbox.faults import FaultInjector, Faults
 from sandbox.files import StoredFile, message_description, mime_type_for, seeded_file_record
-from sandbox.identity import API_KEY, BEARER_TOKEN, PARTY_ID, SECOND_PARTY_ID, USER_EMAIL
+from sandbox.identity import API_KEY, BEARER_TOKEN, USER_EMAIL
 from sandbox.inbox import seed_inbox
 from sandbox.peppol import canonical_participant_id, unknown_participant
 from sandbox.quirks import Quirks
-from sandbox.seed import OWN_COMPANIES, generate_orders, participant_registry
+from sandbox.seed import company_roster, generate_books, own_company_party, participant_registry
 
 __all__ = [
     "BRUSSELS",
@@ -69,13 +70,16 @@ DEFAULT_BEARER_TOKEN = BEARER_TOKEN
 
 
 class Sandbox(OrderBook):
-    """The state of one simulated Billit account (two companies) plus the sandbox's behaviour switches.
+    """The state of one simulated Billit account (two companies, or ``companies``) plus its behaviour switches.
 
-    ``seed``/``orders`` generate deterministic books with ``seed.generate_orders``: ``orders`` in total, a
+    ``seed``/``orders`` generate deterministic books with ``seed.generate_books``: ``orders`` in total, a
     ``secondary_share`` of them (default 10 %) for the second own company and the rest for the first
-    (``identity.SECOND_PARTY_ID``, ``identity.PARTY_ID``). ``api_keys`` is a
-    collection of keys with access to both companies, or a mapping key → accessible PartyIDs; likewise
-    ``bearer_tokens``. ``clock`` is a :class:`~sandbox.clock.Clock` (e.g. a
+    (``identity.SECOND_PARTY_ID``, ``identity.PARTY_ID``). ``companies`` beyond the two are generated
+    (``seed.company_roster``) and each gets a ``secondary_share`` of ``orders`` too, or pass
+    ``orders_per_company`` (and no ``orders``) to give every company that many. ``api_off`` lists the companies
+    with API access switched off (default: the last one of three or more, ``account.api_off_companies``).
+    ``api_keys`` is a collection of keys with access to every company, or a mapping key → accessible PartyIDs;
+    likewise ``bearer_tokens``. ``clock`` is a :class:`~sandbox.clock.Clock` (e.g. a
     ``SimulatedBrusselsClock``) or a callable returning naive Brussels time, wrapped in a strictly increasing
     :class:`SandboxClock` (default: the wall clock); ``seed_start`` is the "now" of the seeded books (default:
     the clock's now, so seeded changes lie in the past).
@@ -108,6 +112,9 @@ class Sandbox(OrderBook):
         delivery_error_rate: float = 0.0,
         hold_deliveries: bool = False,
         user_email: str = USER_EMAIL,
+        companies: int = 2,
+        orders_per_company: int | None = None,
+        api_off: Collection[int] | None = None,
     ) -> None:
         self.lock = threading.RLock()
         self.clock: Clock = clock if isinstance(clock, Clock) else SandboxClock(clock)
@@ -123,7 +130,10 @@ class Sandbox(OrderBook):
         self.hold_deliveries = hold_deliveries
         self.user_email = user_email
 
-        super().__init__({c["PartyID"]: copy.deepcopy(c) for c in OWN_COMPANIES})
+        roster = company_roster(companies, seed)
+        self.own_companies = {own.party_id: own for own in roster}
+        self.api_off = api_off_companies(list(self.own_companies), api_off)
+        super().__init__({own.party_id: own_company_party(own) for own in roster})
         all_companies = frozenset(self.companies)
         self.api_keys = _access_table(api_keys, all_companies)
         self.bearer_tokens = _access_table(bearer_tokens, all_companies)
@@ -148,22 +158,20 @@ class Sandbox(OrderBook):
             "idempotent_replays": 0,
         }
         self.request_counts: dict[str, dict[int, int]] = {}
+        self.requests_per_company: dict[str, dict[int, int]] = {}
 
-        if orders:
-            start = seed_start or self.clock.now()
-            secondary = int(orders * secondary_share)
-            primary = orders - secondary
-            seeded = generate_orders(seed=seed, orders=primary, company_id=PARTY_ID, start=start, tie_sizes=tie_sizes)
-            if secondary:
-                seeded += generate_orders(seed=seed + 1, orders=secondary, company_id=SECOND_PARTY_ID, start=start)
-            self._index_orders(seeded)
-            self.registry.update(participant_registry(seeded))
-        else:
-            self.registry.update(participant_registry([]))
+        seeded: list[Order] = []
+        if orders or orders_per_company:  # only then read the clock: reading it moves a strictly increasing one on
+            seeded = generate_books(
+                roster, seed=seed, orders=orders, orders_per_company=orders_per_company,
+                secondary_share=secondary_share, start=seed_start or self.clock.now(), tie_sizes=tie_sizes,
+            )  # fmt: skip
+        self._index_orders(seeded)
+        self.registry.update(participant_registry(seeded, own_ids=self.companies))
         seed_inbox(self)
         # The own companies are Peppol receivers themselves (seed registers them when they appear on orders).
         for company in self.companies.values():
-            for key, value in participant_registry([{"Customer": company}]).items():
+            for key, value in participant_registry([{"Customer": company}], own_ids=self.companies).items():
                 self.registry.setdefault(key, value)
         self.apply_quirks()
 
@@ -333,6 +341,12 @@ class Sandbox(OrderBook):
             per_status = self.request_counts.setdefault(route, {})
             per_status[status] = per_status.get(status, 0) + 1
 
+    def record_company_request(self, party: str, status: int) -> None:
+        """Count one ``/v1`` request per ``PartyID`` header and status (``account.CompanyRequestCounter``)."""
+        with self.lock:
+            per_status = self.requests_per_company.setdefault(party, {})
+            per_status[status] = per_status.get(status, 0) + 1
+
     def stats(self) -> dict[str, Any]:
         """Counters for the test harness and benchmarks (``GET /_sandbox/stats``)."""
         with self.lock:
@@ -341,6 +355,9 @@ class Sandbox(OrderBook):
                     route: {str(k): v for k, v in counts.items()}
                     for route, counts in sorted(self.request_counts.items())
                 },  # fmt: skip
+                "requests_per_company": {
+                    party: {str(k): v for k, v in counts.items()} for party, counts in self.requests_per_company.items()
+                },
                 "orders_per_company": {str(cid): len(orders) for cid, orders in self._active_by_company.items()},
                 "deleted_per_company": {str(cid): len(orders) for cid, orders in self._deleted_by_company.items()},
                 "pending_deliveries": len(self.events),

@@ -1,6 +1,7 @@
 """Deterministic seed data for the Billit sandbox: orders that look like a real Belgian company's books.
 
-``generate_orders`` returns full orders in the sandbox's storage form: Billit's PascalCase keys
+``generate_orders`` returns full orders in the sandbox's storage form (``generate_books`` those of every company
+of a sandbox, ``company_roster`` its companies): Billit's PascalCase keys
 (docs/reference/billit-api.md#sales-invoice-example, #received-invoice-example), ``Decimal`` money (0.01), quantities,
 unit prices and FX rates (0.00001) and VAT rates (0.01), naive
 ``datetime`` timestamps (dates at midnight), and null members simply absent. ``Overdue``/``DaysOverdue`` are left
@@ -22,9 +23,17 @@ The package is split by what it makes: ``companies`` (the own companies, from ``
 state and its timestamps.
 """
 
-from sandbox.seed.books import generate_orders
-from sandbox.seed.companies import OWN_COMPANIES
+from sandbox.seed.books import generate_books, generate_orders
+from sandbox.seed.companies import OWN_COMPANIES, company_roster, own_company_party
 from sandbox.seed.registry import participant_registry
 from sandbox.seed.state import DEFAULT_START
 
-__all__ = ["DEFAULT_START", "OWN_COMPANIES", "generate_orders", "participant_registry"]
+__all__ = [
+    "DEFAULT_START",
+    "OWN_COMPANIES",
+    "company_roster",
+    "generate_books",
+    "generate_orders",
+    "own_company_party",
+    "participant_registry",
+]

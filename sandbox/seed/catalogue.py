@@ -128,6 +128,9 @@ SALES_CATALOGUE: dict[int, list[tuple[str, str, int, int, int, str]]] = {
     ],
 }  # fmt: skip
 
+CATALOGUE_BY_LANGUAGE = {"NL": PARTY_ID, "FR": SECOND_PARTY_ID}
+"""Whose catalogue a generated own company (which has none of its own) sells from, by its language."""
+
 # Purchase categories: (name stem NL, default VAT %, Cost ventilation code, item list)
 SUPPLIER_CATEGORIES: dict[str, tuple[int, str, list[tuple[str, int, int, str]]]] = {
     "printing": (21, "1", [("Flyers A5 (5000 st.)", 9900, 19900, "pieces"), ("Brochure", 180, 450, "pieces"),

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sandbox.identity import company
 from sandbox.seed.parties import Counterparty
 from sandbox.seed.state import Q2, ZERO, Order, SeedState, business_moment, midnight, stamp
 
@@ -77,7 +76,7 @@ def income_events(
     rng = state.rng
     trail = _Trail(last=created)
     if rng.random() < 0.3:
-        trail.language = company(state.company_id).language
+        trail.language = state.own.language
     trail.sent_at = _sent_at(state, created)
     if trail.sent_at is not None:
         order["IsSent"] = True

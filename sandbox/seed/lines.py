@@ -1,6 +1,7 @@
 """Order lines and their VAT: quantities, unit prices, rates and ventilation codes of sales and purchases.
 
-Sales lines come from the own company's catalogue; foreign, co-contractor and exempt sales get a 0 % rate
+Sales lines come from the own company's catalogue (a generated company sells from the declared company that
+speaks its language); foreign, co-contractor and exempt sales get a 0 % rate
 and the header ventilation code that says why (docs/reference/billit-api.md, docs/reference/vat.md#sales-codes).
 Purchase lines come from what the supplier sells, with the category's rate and code (docs/reference/vat.md#cost-codes).
 Totals are left to ``calc``.
@@ -13,7 +14,7 @@ from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 
-from sandbox.seed.catalogue import SALES_CATALOGUE, SUPPLIER_CATEGORIES
+from sandbox.seed.catalogue import CATALOGUE_BY_LANGUAGE, SALES_CATALOGUE, SUPPLIER_CATEGORIES
 from sandbox.seed.parties import Counterparty
 from sandbox.seed.state import ONE5, Q2, Q5, SeedState
 
@@ -62,7 +63,7 @@ _RATE = {rate: Decimal(rate).quantize(Q2) for rate in (0, 6, 12, 21)}
 def income_lines(state: SeedState, cp: Counterparty) -> Lines:
     """Sales lines plus (header code passed to the calculation, header VentilationCode shown)."""
     rng = state.rng
-    catalogue = SALES_CATALOGUE[state.company_id]
+    catalogue = SALES_CATALOGUE.get(state.company_id) or SALES_CATALOGUE[CATALOGUE_BY_LANGUAGE[state.own.language]]
     count = rng.choices(range(1, 10), cum_weights=_LINE_COUNT_WEIGHTS)[0]
     zero_code: str | None = None
     if cp.country in ("US", "GB", "CH"):

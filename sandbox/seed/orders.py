@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox.calc import compute_order_totals, ogm_reference
-from sandbox.identity import company, order_number
 from sandbox.seed.catalogue import CURRENCIES, FX_BASE, SUPPLIER_NUMBER_FORMATS
 from sandbox.seed.events import cost_events, income_events
 from sandbox.seed.lines import LINE_KEYS, cost_lines, finish_lines, income_lines
@@ -127,7 +126,7 @@ def _number(state: SeedState, draft: _Draft) -> str:
     year = draft.order_date.year
     if draft.income:
         kind = draft.order_type
-        return order_number(state.company_id, kind, year, state.next_number(kind, year))
+        return state.own.number(kind, year, state.next_number(kind, year))
     rng, cp = state.rng, draft.cp
     if not cp.number_format:
         cp.number_format = rng.choice(SUPPLIER_NUMBER_FORMATS)
@@ -144,7 +143,7 @@ def _add_files(state: SeedState, draft: _Draft, order: Order, number: str) -> No
     """The PDF and attachments: Billit's own PDF and JSON for sales, the UBL for Peppol purchases, else a scan."""
     rng = state.rng
     if draft.income:
-        stem = company(state.company_id).pdf_stem
+        stem = state.own.pdf_stem
         safe_number = number.replace("/", "-")
         order["OrderPDF"] = {"FileID": state.uuid(), "FileName": f"{draft.order_type}_{safe_number}_{stem}.pdf"}
         json_name = f"{number.replace('/', '_')}__{file_stamp(draft.created)}.json"

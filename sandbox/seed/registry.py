@@ -10,6 +10,7 @@ responses and some not at all; an id with a wrong check digit is never registere
 from __future__ import annotations
 
 import zlib
+from collections.abc import Collection
 from typing import Any
 
 from sandbox.checkdigits import be_valid, gs1_check, luhn_check
@@ -92,13 +93,14 @@ def peppol_status(party: dict[str, Any], ids: list[tuple[str, bool]]) -> str:
     return "invoice"
 
 
-def participant_registry(orders: list[Order]) -> dict[str, dict[str, Any]]:
+def participant_registry(orders: list[Order], own_ids: Collection[int] = OWN_BY_ID) -> dict[str, dict[str, Any]]:
     """Peppol participant lookups for every party in ``orders``: ``"scheme:value"`` -> response body
     (docs/reference/billit-api.md#peppol-lookup).
 
     Keys are canonical (upper-case VAT numbers, digits only for 0208/0088/0106/0009); most customers are
     registered for invoices, some only for IMR/MLR (``Registered`` true but no invoice document types) and
-    some not at all (``{"Registered": false, ...}``). The own companies are registered.
+    some not at all (``{"Registered": false, ...}``). The own companies (the PartyIDs ``own_ids``, the declared
+    ones by default) are registered.
     """
     parties: dict[Any, dict[str, Any]] = {}
     for order in orders:
@@ -109,7 +111,7 @@ def participant_registry(orders: list[Order]) -> dict[str, dict[str, Any]]:
     registry: dict[str, dict[str, Any]] = {}
     for party_id, party in parties.items():
         ids = peppol_ids(party)
-        status = "invoice" if party_id in OWN_BY_ID else peppol_status(party, ids)
+        status = "invoice" if party_id in own_ids else peppol_status(party, ids)
         for pid, ok in ids:
             registry[pid] = _entry(pid, "none" if not ok else status, party.get("CountryCode", ""))
     return registry

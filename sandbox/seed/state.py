@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sandbox.identity import OwnCompany
+
 __all__ = [
     "Counterparty",
     "DEFAULT_START",
@@ -68,6 +70,7 @@ class SeedState:
     start: datetime
     company_id: int
     company_index: int
+    own: OwnCompany  # the company whose books these are: its language, numbering and PDF names
     own_as_supplier: dict[str, Any]
     own_as_customer: dict[str, Any]
     customers: list[Counterparty]

@@ -83,6 +83,7 @@ def test_quirks_default_to_the_answers_the_sandbox_always_gave(client: httpx.Cli
         "deleted_last_modified": "deletion",
         "fraction_digits": 6,
         "next_link_host": None,
+        "api_off_status": 401,
     }
 
 
@@ -106,6 +107,8 @@ def test_put_quirks_changes_only_what_it_names(client: httpx.Client, server: San
         {"deleted_last_modified": "deleted"},
         {"next_link_host": "http://host/with/path"},
         {"next_link_host": 8080},
+        {"api_off_status": 404},
+        {"api_off_status": True},
     ],
 )
 def test_put_quirks_refuses_unknown_keys_and_bad_values_and_changes_nothing(
@@ -508,7 +511,7 @@ def test_sandbox_serve_takes_one_flag_per_switch_and_the_clock() -> None:
         sys.executable, "-c", "from cli.main import app; app()", "sandbox", "serve", "--port", str(port),
         "--orders", "10", "--refuse-or", "--refuse-gt", "--ignore-inlinecount", "--deleted-ignores-filter",
         "--deleted-last-modified", "order", "--fraction-digits", "7", "--next-link-host", "http://billit-internal:8080",
-        "--clock-utc", "2026-03-29T00:59:00", "--clock-speed", "0",
+        "--clock-utc", "2026-03-29T00:59:00", "--clock-speed", "0", "--api-off-status", "403",
     ]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "NO_COLOR": "1"}
@@ -531,6 +534,7 @@ def test_sandbox_serve_takes_one_flag_per_switch_and_the_clock() -> None:
             "deleted_last_modified": "order",
             "fraction_digits": 7,
             "next_link_host": "http://billit-internal:8080",
+            "api_off_status": 403,
         }
         clock = httpx.get(f"http://127.0.0.1:{port}/_sandbox/clock").json()
         assert clock["clock"] == "simulated" and clock["utc"] == "2026-03-29T00:59:00" and clock["speed"] == 0
