@@ -16,11 +16,11 @@ parties those orders mention.
 
 Everything comes from one ``random.Random(seed)``: the same arguments always give the same orders.
 
-The package is split by what it makes: ``companies`` (the own companies, from ``identity``), ``parties``
-(customers and suppliers, with ``identifiers`` for their numbers and ``catalogue`` for names and places),
-``lines`` (order lines and VAT), ``events`` (sending, delivery, responses, payment), ``orders`` (one order),
-``books`` (all of a company's orders) and ``registry`` (the Peppol participants); ``state`` holds the run's
-state and its timestamps.
+The package is split by what it makes: ``companies`` (the own companies, from ``identity``, and the generated
+ones of a sandbox with more), ``parties`` (customers and suppliers, with ``identifiers`` for their numbers and
+``catalogue`` for names and places), ``lines`` (order lines and VAT), ``events`` (sending, delivery, responses,
+payment), ``orders`` (one order), ``books`` (all of a company's orders, and every company's) and ``registry``
+(the Peppol participants); ``state`` holds the run's state and its timestamps.
 """
 
 from sandbox.seed.books import generate_books, generate_orders
