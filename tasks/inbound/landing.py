@@ -4,7 +4,9 @@ Layout: `<landing_dir>/<stream>/run=<run_id>/part-00001.parquet`, one file per l
 the batch is loaded. Each row is one order exactly as Billit returned it (JSON text, decimals kept exact), with
 its key columns beside it for quick inspection in any Parquet reader. The JSON is ASCII (a NUL or a lone
 surrogate Billit sent is kept as its escape), and each file's metadata names the Billit company and the stream,
-so a replay refuses files of another company or stream.
+so a replay refuses files of another company or stream. Beside each part, `rows-00001.parquet` holds the
+normalised rows the batch was loaded with (`tasks.inbound.landing_rows`): a replay by the same normaliser loads
+them without parsing and normalising again.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import pyarrow.parquet as pq
 
 from connectors.billit.errors import BillitProtocolError
 from connectors.billit.wire import parse_json
+from tasks.inbound.landing_rows import rows_path, write_rows
+from tasks.normalise.orders import NormalisedBatch
 
 LANDING_SCHEMA = pa.schema(
     [
@@ -57,7 +61,9 @@ class LandingWriter:
             }
         )
 
-    def write(self, orders: Sequence[Mapping[str, Any]]) -> Path | None:
+    def write(self, orders: Sequence[Mapping[str, Any]], normalised: NormalisedBatch | None = None) -> Path | None:
+        """Land `orders` as the next part; with `normalised` (the rows normalised from exactly these orders),
+        land those rows beside it. Returns the part's path, None when there is nothing to land."""
         if not orders:
             return None
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -80,7 +86,10 @@ class LandingWriter:
         path = self.directory / f"part-{self.parts:05d}.parquet"
         temporary = path.with_suffix(".parquet.tmp")
         pq.write_table(table, temporary, compression="zstd")
+        rows_path(path).unlink(missing_ok=True)  # rows never pair with another part of the same name
         temporary.replace(path)  # a crash never leaves a half-written part behind
+        if normalised is not None:
+            write_rows(path, orders, normalised)
         return path
 
 
@@ -178,17 +187,25 @@ def check_landed_run(run_directory: Path, *, stream: str) -> int:
     return companies.pop()
 
 
-def read_landed_orders(run_directory: Path, *, batch_size: int = 500) -> Iterator[list[dict[str, Any]]]:
-    """The orders of one landed run, in the order they were written, in bounded batches."""
-    for part in sorted(run_directory.glob("part-*.parquet")):
-        try:
-            parquet = pq.ParquetFile(part)
-            for record_batch in parquet.iter_batches(batch_size=batch_size, columns=["order_json"]):
-                yield _parse_orders(record_batch.column(0).to_pylist())
-        except (OSError, pa.ArrowException) as exc:
-            raise LandingError(f"{part}: unreadable ({_first_line(exc)})") from None
-        except BillitProtocolError:
-            raise LandingError(f"{part}: a row's order_json is not JSON (the file is damaged)") from None
+def landed_parts(run_directory: Path) -> list[Path]:
+    """The raw parts of one landed run, in the order they were written."""
+    return sorted(run_directory.glob("part-*.parquet"))
+
+
+def read_landed_orders(run_directory: Path) -> Iterator[list[dict[str, Any]]]:
+    """The orders of one landed run, one part (one batch of the sync) at a time, in the order they were written."""
+    for part in landed_parts(run_directory):
+        yield read_part_orders(part)
+
+
+def read_part_orders(part: Path) -> list[Any]:
+    """The orders of one landed part; LandingError naming the file when it cannot be read."""
+    try:
+        return _parse_orders(pq.read_table(part, columns=["order_json"]).column(0).to_pylist())
+    except (OSError, pa.ArrowException) as exc:
+        raise LandingError(f"{part}: unreadable ({_first_line(exc)})") from None
+    except BillitProtocolError:
+        raise LandingError(f"{part}: a row's order_json is not JSON (the file is damaged)") from None
 
 
 _DECODER = json.JSONDecoder(parse_float=Decimal)

@@ -1,0 +1,124 @@
+"""The Arrow writers store exactly what the row writers store, on SQLite and PostgreSQL: decimals whose nearest
+float Arrow's own cast gets wrong, timestamps to the microsecond, dates, booleans, texts that CSV must quote
+(empty, quotes, commas, newlines, a lone `\\.`) and nulls; and an upsert keeps a stored row that is newer."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from connectors.warehouse import reflect_tables, replace_children, upsert_rows, write_transaction
+from connectors.warehouse.arrow_load import insert_arrow, upsert_arrow
+
+LINE_TYPES = {
+    "order_id": pa.int64(),
+    "line_number": pa.int32(),
+    "description": pa.string(),
+    "quantity": pa.decimal128(18, 5),
+    "vat_percentage": pa.decimal128(9, 4),
+    "total_excl": pa.decimal128(18, 2),
+}
+TEXTS = ["", 'say "hi", twice', "two\nlines", "\\.", None, "back\\slash", "plain"]
+AMOUNTS = ["5813753208314.60", "-3600721166289.26", "0.10", None, "12.3", "-0.01", "7237647836497.10"]
+
+
+def lines() -> list[dict[str, Any]]:
+    return [
+        {
+            "order_id": 1,
+            "line_number": number,
+            "description": text,
+            "quantity": None if amount is None else Decimal("1827512145.01485") * (number % 2 or -1),
+            "vat_percentage": Decimal("40276.0848") if number % 3 else None,
+            "total_excl": None if amount is None else Decimal(amount),
+        }
+        for number, (text, amount) in enumerate(zip(TEXTS, AMOUNTS, strict=True), start=1)
+    ]
+
+
+def as_arrow(rows: list[dict[str, Any]], types: dict[str, pa.DataType]) -> pa.Table:
+    return pa.table({name: pa.array([row[name] for row in rows], kind) for name, kind in types.items()})
+
+
+def stored(engine: sa.Engine, table: str, order_by: str) -> list[tuple[Any, ...]]:
+    """The rows as the driver returns them (on SQLite with each value's storage class)."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            columns = [row[1] for row in connection.exec_driver_sql(f"PRAGMA table_info({table})")]
+            listing = ", ".join(f"{name}, typeof({name})" for name in columns)
+            return list(connection.exec_driver_sql(f"SELECT {listing} FROM {table} ORDER BY {order_by}"))
+        return list(connection.exec_driver_sql(f"SELECT * FROM {table} ORDER BY {order_by}"))
+
+
+def test_arrow_inserts_store_the_same_values_as_row_inserts(engine: sa.Engine) -> None:
+    tables = reflect_tables(engine)
+    table = tables["invoice_lines"]
+    with write_transaction(engine) as connection:
+        upsert_rows(
+            connection, tables["invoices"], [invoice(1, datetime(2026, 3, 2, 10, 21, 45), "1.00")], ["order_id"]
+        )
+        replace_children(connection, table, "order_id", [1], lines())
+    by_rows = stored(engine, "invoice_lines", "line_number")
+    with write_transaction(engine) as connection:
+        replace_children(connection, table, "order_id", [1], [])
+        assert insert_arrow(connection, table, as_arrow(lines(), LINE_TYPES)) == len(TEXTS)
+    assert stored(engine, "invoice_lines", "line_number") == by_rows
+
+
+def invoice(order_id: int, last_modified: datetime, total: str) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "direction": "Income",
+        "order_date": date(2026, 3, 2),
+        "last_modified": last_modified,
+        "last_modified_raw": last_modified.isoformat(),
+        "total_incl": Decimal(total),
+        "paid": order_id % 2 == 0,
+        "is_deleted": False,
+        "last_run_id": "run-1",
+    }
+
+
+INVOICE_TYPES = {
+    "order_id": pa.int64(),
+    "direction": pa.string(),
+    "order_date": pa.date32(),
+    "last_modified": pa.timestamp("us"),
+    "last_modified_raw": pa.string(),
+    "total_incl": pa.decimal128(18, 2),
+    "paid": pa.bool_(),
+    "is_deleted": pa.bool_(),
+    "last_run_id": pa.string(),
+}
+
+
+def test_an_arrow_upsert_updates_like_upsert_rows_and_keeps_a_stored_newer_row(engine: sa.Engine) -> None:
+    table = reflect_tables(engine)["invoices"]
+    older, newer = datetime(2026, 3, 2, 10, 21, 45, 600001), datetime(2026, 3, 3, 8, 0, 0, 1)
+    first = [invoice(1, older, "10.00"), invoice(2, newer, "20.00")]
+    second = [invoice(1, newer, "5813753208314.60"), invoice(2, older, "1.00"), invoice(3, older, "-0.10")]
+    loaded_at = sa.select(table.c.order_id, table.c.loaded_at).order_by("order_id")
+    results = []
+    for write in (
+        lambda connection, rows: upsert_rows(connection, table, rows, ["order_id"], unless_newer="last_modified"),
+        lambda connection, rows: upsert_arrow(
+            connection, table, as_arrow(rows, INVOICE_TYPES), ["order_id"], unless_newer="last_modified"
+        ),
+    ):
+        with write_transaction(engine) as connection:
+            connection.execute(table.delete())
+            upsert_rows(connection, table, first, ["order_id"])
+            written = write(connection, second)
+        with engine.connect() as connection:
+            kept = list(connection.execute(loaded_at))
+        rows = [
+            row[: len(row) - (4 if engine.dialect.name == "sqlite" else 2)]
+            for row in stored(engine, "invoices", "order_id")
+        ]
+        results.append((written, rows, len(kept)))
+    assert results[0] == results[1]
+    assert [row[0] for row in results[1][1]] == [1, 2, 3]

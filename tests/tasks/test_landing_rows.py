@@ -1,0 +1,108 @@
+"""The normalised rows landed beside a batch read back exactly as the normaliser gave them, only for the same
+normaliser, and a batch whose values the landed columns cannot hold exactly is landed raw only."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from connectors.billit.wire import parse_json
+from tasks.inbound.landing import LandingWriter, landed_parts, read_part_orders
+from tasks.inbound.landing_rows import TABLES, normaliser_fingerprint, read_rows, rows_path
+from tasks.normalise.orders import NormalisedBatch, normalise_orders
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RUN_AND_STREAM = {"first_run_id", "last_run_id", "run_id", "stream"}
+
+
+def documented_orders() -> list[dict[str, Any]]:
+    sale, cost = (parse_json((FIXTURES / f"docs_{name}_order.json").read_text()) for name in ("sales", "cost"))
+    unknown_code = copy.deepcopy(sale)
+    unknown_code["OrderID"] += 1
+    unknown_code["OrderLines"][0]["VentilationCode"] = "no such code"  # a line quarantined with its reason
+    no_direction = {**copy.deepcopy(cost), "OrderID": cost["OrderID"] + 1, "OrderDirection": None}  # unloaded
+    return [sale, cost, unknown_code, no_direction]
+
+
+def rows_by_table(batch: NormalisedBatch) -> dict[str, list[dict[str, Any]]]:
+    tables = {
+        "invoices": batch.invoices,
+        "invoice_lines": batch.lines,
+        "invoice_vat_groups": batch.vat_groups,
+        "invoice_messages": batch.messages,
+        "vat_return_entries": batch.vat_return_entries,
+        "vat_return_exceptions": batch.vat_return_exceptions,
+        "parties": list(batch.parties.values()),
+        "party_identifiers": [row for rows in batch.identifiers.values() for row in rows],
+        "quarantine": batch.quarantine,
+    }
+    return {
+        name: [{k: v for k, v in row.items() if k not in RUN_AND_STREAM} for row in rows]
+        for name, rows in tables.items()
+    }
+
+
+def land(tmp_path: Path, orders: list[dict[str, Any]], batch: NormalisedBatch | None) -> Path:
+    part = LandingWriter(tmp_path, "sales", "r1", party_id=1).write(orders, batch)
+    assert part is not None
+    return part
+
+
+def test_landed_rows_read_back_exactly_as_the_normaliser_gave_them(tmp_path: Path) -> None:
+    orders = documented_orders()
+    batch = normalise_orders(orders, stream="sales", run_id="r1")
+    assert batch.lines and batch.quarantine and batch.unloaded and batch.identifiers  # every kind of row is there
+    part = land(tmp_path, orders, batch)
+
+    rows = read_rows(part, normaliser_fingerprint())
+    assert rows is not None and rows.orders == len(orders)
+    for name, expected in rows_by_table(batch).items():
+        assert rows.tables[name].to_pylist() == expected, name
+    unloaded = rows.tables["unloaded"].to_pylist()
+    assert [(row["order_id"], row["reason"]) for row in unloaded] == list(batch.unloaded.items())
+    assert unloaded[0]["listed_last_modified"] == orders[3]["LastModified"]
+    assert {(c["OrderDirection"], c["CompanyID"]) for c in rows.checks} == {
+        (order["OrderDirection"], order["CompanyID"]) for order in orders
+    }
+    assert read_part_orders(landed_parts(part.parent)[0]) == orders  # the raw part is unchanged
+
+
+def test_rows_of_another_normaliser_or_without_their_raw_part_are_not_used(tmp_path: Path) -> None:
+    orders = documented_orders()
+    part = land(tmp_path, orders, normalise_orders(orders, stream="sales", run_id="r1"))
+    assert read_rows(part, normaliser_fingerprint() + "-changed") is None
+    assert read_rows(part, normaliser_fingerprint().replace("licence=0", "licence=1")) is None
+    rows_path(part).write_bytes(b"PAR1 damaged")
+    assert read_rows(part, normaliser_fingerprint()) is None
+    older = land(tmp_path, orders, None)  # a landing of before the rows, or of a batch with unusable answers
+    assert not rows_path(older).exists() and read_rows(older, normaliser_fingerprint()) is None
+
+
+def test_a_batch_with_a_value_its_column_cannot_hold_exactly_is_landed_raw_only(tmp_path: Path) -> None:
+    orders = documented_orders()
+    batch = normalise_orders(orders, stream="sales", run_id="r1")
+    batch.lines[0]["quantity"] = Decimal("1.123456")  # NUMERIC(18, 5): PostgreSQL would round, SQLite would not
+    part = land(tmp_path, orders, batch)
+    assert part.exists() and not rows_path(part).exists()
+
+
+def test_landing_rows_imports_no_pandas() -> None:
+    script = (
+        "import sys; from pathlib import Path; import tempfile\n"
+        "from tests.tasks.test_landing_rows import documented_orders, land\n"
+        "from tasks.normalise.orders import normalise_orders\n"
+        "orders = documented_orders()\n"
+        "land(Path(tempfile.mkdtemp()), orders, normalise_orders(orders, stream='sales', run_id='r1'))\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_every_landed_table_declares_its_columns() -> None:
+    assert set(TABLES) == {*rows_by_table(NormalisedBatch()), "unloaded"}
