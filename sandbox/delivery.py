@@ -17,17 +17,51 @@ rather than sleeping past a delay. Every state change bumps ``LastModified``.
 from __future__ import annotations
 
 import heapq
+import random
 import time
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Protocol
 
+from sandbox.book import Order
 from sandbox.errors import ApiError
+from sandbox.files import StoredFile
 from sandbox.inputs import lookup
 from sandbox.peppol import party_peppol_ids, supports_document
 
-if TYPE_CHECKING:  # store.py calls apply_due_events, so import it for typing only
-    from sandbox.store import Order, Sandbox
+__all__ = ["SandboxForDelivery", "apply_due_events", "send_orders"]
 
-__all__ = ["apply_due_events", "send_orders"]
+
+class SandboxForDelivery(Protocol):
+    """What sending and delivering use of ``store.Sandbox``: store.py calls ``apply_due_events``, so this module
+    names the members it needs instead of importing the store (no import circle, not even for typing)."""
+
+    orders: dict[int, Order]
+    deleted: dict[int, Order]
+    registry: dict[str, dict[str, Any]]
+    delivery_tokens: dict[int, int]
+    counters: dict[str, int]
+    events: list[tuple[float, int, int, int]]
+    delivery_delay_s: float
+    delivery_error_rate: float
+    rng: random.Random
+
+    def now(self) -> datetime: ...
+
+    def add_file(
+        self,
+        company_id: int,
+        file_name: str,
+        content: bytes | None,
+        *,
+        order_id: int | None = None,
+        role: str = "uploaded",
+        file_id: str | None = None,
+    ) -> StoredFile: ...
+
+    def mark_modified(self, order: Order, *, bump: bool = True, when: datetime | None = None) -> None: ...
+
+    def schedule(self, delay_s: float, order_id: int, token: int) -> None: ...
+
 
 TRANSPORT_TYPES = ("SMTP", "Letter", "Peppol", "SDI", "KSeF", "OSA", "ANAF", "SAT", "MyInvois", "Chorus", "PDP")
 _TRANSPORT_LOWER = {name.lower(): name for name in TRANSPORT_TYPES}
@@ -35,7 +69,7 @@ _AB_TEXT = "AB: The document has been successfully received."
 _REFUSAL_INFO = "Inconsistency between VAT number and tax code of the recipient of the invoice (acquirer)"
 
 
-def send_orders(sandbox: Sandbox, company_id: int, body: Any, *, strict: bool) -> None:
+def send_orders(sandbox: SandboxForDelivery, company_id: int, body: Any, *, strict: bool) -> None:
     """Validate and start sending; raises :class:`ApiError` (401/404/400) before any order changes."""
     if not isinstance(body, dict):
         raise ApiError.generic("The request body must be a JSON object.")
@@ -78,7 +112,7 @@ def send_orders(sandbox: Sandbox, company_id: int, body: Any, *, strict: bool) -
 
 
 def _plan(
-    sandbox: Sandbox, order: Order, transport: str | None, *, strict: bool
+    sandbox: SandboxForDelivery, order: Order, transport: str | None, *, strict: bool
 ) -> tuple[tuple[str, str] | None, tuple[str, str | None] | None]:
     if order.get("OrderDirection") != "Income":
         return None, ("GenericError", f"Order {order['OrderID']} is a purchase document and cannot be sent.")
@@ -122,7 +156,7 @@ def _plan(
     return None, ("GenericError", f"Transport type {transport} is not available for this customer.")
 
 
-def _start_delivery(sandbox: Sandbox, order: Order, transport: str, destination: str) -> None:
+def _start_delivery(sandbox: SandboxForDelivery, order: Order, transport: str, destination: str) -> None:
     now = sandbox.now()
     ubl = sandbox.add_file(
         order["CompanyID"],
@@ -157,7 +191,7 @@ def _start_delivery(sandbox: Sandbox, order: Order, transport: str, destination:
     sandbox.schedule(sandbox.delivery_delay_s, order["OrderID"], token)
 
 
-def apply_due_events(sandbox: Sandbox, *, force: bool = False) -> int:
+def apply_due_events(sandbox: SandboxForDelivery, *, force: bool = False) -> int:
     """Apply every delivery transition that is due (all of them with ``force``); returns how many."""
     events = sandbox.events
     if not events:
@@ -174,7 +208,7 @@ def apply_due_events(sandbox: Sandbox, *, force: bool = False) -> int:
     return applied
 
 
-def _finish_delivery(sandbox: Sandbox, order: Order) -> None:
+def _finish_delivery(sandbox: SandboxForDelivery, order: Order) -> None:
     now = sandbox.now()
     outgoing = next((m for m in reversed(order.get("Messages", [])) if m.get("MessageDirection") == "Outgoing"), None)
     transport = outgoing.get("TransportType", "Peppol") if outgoing else "Peppol"

@@ -9,15 +9,24 @@ by ``GET /v1/files/{PeppolFileID}``) and the IMR responses received for recent s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from sandbox.book import Order
 from sandbox.errors import ApiError
 from sandbox.peppol import party_peppol_ids
 
-if TYPE_CHECKING:  # store.py seeds the inbox, so import it for typing only
-    from sandbox.store import Order, Sandbox
+__all__ = ["INBOX_PAGE", "SandboxForInbox", "inbox_page", "remove_inbox_item", "seed_inbox"]
 
-__all__ = ["INBOX_PAGE", "inbox_page", "remove_inbox_item", "seed_inbox"]
+
+class SandboxForInbox(Protocol):
+    """What the inbox uses of ``store.Sandbox``: store.py seeds the inbox, so this module names the members it
+    needs instead of importing the store (no import circle, not even for typing)."""
+
+    companies: dict[int, dict[str, Any]]
+    inbox: dict[int, dict[int, dict[str, Any]]]
+
+    def company_orders(self, company_id: int, *, deleted: bool = False) -> dict[int, Order]: ...
+
 
 INBOX_PAGE = 10
 _INVOICE_TYPE = (
@@ -30,13 +39,13 @@ _CREDIT_NOTE_TYPE = (
 )
 
 
-def _receiver_ids(sandbox: Sandbox, company_id: int) -> tuple[str, str]:
+def _receiver_ids(sandbox: SandboxForInbox, company_id: int) -> tuple[str, str]:
     company = sandbox.companies[company_id]
     vat = str(company.get("VATNumber", ""))
     return f"9925:{vat}", vat
 
 
-def seed_inbox(sandbox: Sandbox, per_company: int = 15) -> None:
+def seed_inbox(sandbox: SandboxForInbox, per_company: int = 15) -> None:
     """Fill each company's inbox with its latest Peppol purchases and received IMRs (not yet confirmed)."""
     next_id = 69_790
     for company_id in sandbox.companies:
@@ -88,7 +97,7 @@ def _item(sender: str, doc_type: str, receiver: str, receiver_vat: str, created:
     }
 
 
-def inbox_page(sandbox: Sandbox, company_id: int, receiver_company_id: str | None = None) -> dict[str, Any]:
+def inbox_page(sandbox: SandboxForInbox, company_id: int, receiver_company_id: str | None = None) -> dict[str, Any]:
     """The ``{"InboxItems": [...]}`` body: the 10 oldest unconfirmed items."""
     items = list(sandbox.inbox[company_id].values())
     if receiver_company_id:
@@ -97,7 +106,7 @@ def inbox_page(sandbox: Sandbox, company_id: int, receiver_company_id: str | Non
     return {"InboxItems": items[:INBOX_PAGE]}
 
 
-def remove_inbox_item(sandbox: Sandbox, company_id: int, item_id: int) -> None:
+def remove_inbox_item(sandbox: SandboxForInbox, company_id: int, item_id: int) -> None:
     """Confirm or refuse an item: it leaves the queue (401 for another company's item, 404 if unknown)."""
     if sandbox.inbox[company_id].pop(item_id, None) is not None:
         return
