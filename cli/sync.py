@@ -26,9 +26,10 @@ from cli.app import (
     console,
     error_console,
 )
+from cli.companies import CompaniesOption, print_outcomes, print_skipped
 from cli.preflight import preflight
 from tasks.options import BILLIT_TIME_ZONE, billit_local
-from tasks.runtime import prefect_by_default
+from tasks.runtime import configured, prefect_by_default
 
 STREAM_CHOICES = {"incoming": ["incoming"], "sales": ["sales"], "all": ["incoming", "sales"]}
 EARLIEST_SINCE = datetime(2000, 1, 1)  # noqa: DTZ001 - naive Brussels local time, like --since
@@ -56,7 +57,9 @@ def run_sync(
         flows = {"incoming": incoming_invoices_to_warehouse, "sales": sales_invoices_to_warehouse}
         flow = flows[streams[0]] if len(streams) == 1 else billit_to_warehouse
         with as_prefect_flow():
-            return flow(since=since, until=until, lookback_minutes=lookback, landing_dir=landing_dir or None)
+            summaries = flow(since=since, until=until, lookback_minutes=lookback, landing_dir=landing_dir or None)
+        assert isinstance(summaries, list)  # a State only for several companies, which run_companies runs one by one
+        return summaries
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from tasks.inbound.sync import run_stream  # the pipeline (httpx, pyarrow): loaded only when a sync runs
@@ -88,6 +91,36 @@ def run_sync(
             )
             progress.remove_task(bar)
     return summaries
+
+
+def run_companies(
+    companies: str,
+    streams: list[str],
+    since: datetime | None,
+    until: datetime | None,
+    lookback: float,
+    landing_dir: str,
+    prefect: bool | None,
+) -> None:
+    """`--companies`: check the choice against what the key reaches (an id it does not reach is refused before any
+    work), then sync each company in turn as `run_sync` does; one failing does not stop the others, and the
+    command exits 1 after loading them, with one line per failed company."""
+    from tasks.companies import parse_companies, resolve_companies, sync_companies  # loaded only when a sync runs
+
+    parse_companies(companies)  # a malformed choice is refused before anything else
+    preflight(billit=True, landing_dir=landing_dir)
+    selection = resolve_companies(companies)
+    assert selection is not None  # the option was given
+    print_skipped(selection)
+
+    def one_company(party_id: int) -> list[dict[str, Any]]:
+        with configured(party_id=party_id):
+            return run_sync(streams, since, until, lookback, landing_dir, prefect)
+
+    outcomes = sync_companies(selection.chosen, lambda company: one_company(company.party_id))
+    print_outcomes(outcomes)
+    if any(outcome.failed for outcome in outcomes):
+        raise typer.Exit(1)
 
 
 def print_summaries(summaries: list[dict[str, Any]]) -> None:
@@ -135,10 +168,14 @@ def sync(
     landing_dir: LandingOption = "landing",
     warehouse_url: WarehouseOption = None,
     prefect: PrefectOption = None,
+    companies: CompaniesOption = None,
 ) -> None:
     """Bring the warehouse up to date from Billit (incremental, from each stream's watermark)."""
     streams = _streams(stream, "STREAM")
     with clear_errors(warehouse_url):
+        if companies is not None:
+            run_companies(companies, streams, None, None, lookback_minutes, landing_dir, prefect)
+            return
         print_summaries(run_sync(streams, None, None, lookback_minutes, landing_dir, prefect))
 
 
@@ -150,6 +187,7 @@ def backfill(
     landing_dir: LandingOption = "landing",
     warehouse_url: WarehouseOption = None,
     prefect: PrefectOption = None,
+    companies: CompaniesOption = None,
 ) -> None:
     """Extract orders last modified in [since, until) without moving the incremental watermark."""
     streams = _streams(stream, "--stream")
@@ -164,4 +202,7 @@ def backfill(
             f"is in the future (it is {billit_now:%Y-%m-%d %H:%M} in Brussels, Billit's time)", param_hint="--since"
         )
     with clear_errors(warehouse_url):
+        if companies is not None:
+            run_companies(companies, streams, since, until, 0, landing_dir, prefect)
+            return
         print_summaries(run_sync(streams, since, until, 0, landing_dir, prefect))

@@ -1,27 +1,72 @@
-"""Extraction flows: Billit -> warehouse, per stream or both. Each reads like a runbook."""
+"""Extraction flows: Billit -> warehouse, per stream or both, for the configured company or several. Each reads
+like a runbook.
+
+`companies` (`all`, or PartyIDs) runs them for several companies in this flow run, one after the other; a company
+that fails does not stop the others, and the run ends Failed with one line naming the failed companies and why.
+`flows/companies.py` fans the companies out over workers instead, one flow run each.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from prefect import flow
+from prefect import State, flow
+from prefect.futures import wait
+from prefect.states import Failed
 
+from tasks.companies import failure_line, sync_companies
+from tasks.fanout import choose_companies
 from tasks.prefect_tasks import extract_and_load, prepare_warehouse, report_sync
+
+Companies = str | list[int] | None
+
+
+class CompaniesIncomplete(RuntimeError):
+    """Some companies failed; `summaries` has the runs of the others (each with its `company_id`)."""
+
+    def __init__(self, message: str, summaries: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.summaries = summaries
+
+    def __reduce__(self) -> tuple[Any, ...]:  # results are pickled
+        return type(self), (str(self), self.summaries)
 
 
 def _sync(
-    streams: list[str], since: datetime | None, until: datetime | None, lookback_minutes: float, landing_dir: str | None
-) -> list[dict[str, Any]]:
+    streams: list[str],
+    since: datetime | None,
+    until: datetime | None,
+    lookback_minutes: float,
+    landing_dir: str | None,
+    companies: Companies = None,
+) -> list[dict[str, Any]] | State[Any]:
     prepare_warehouse()
-    runs = [
-        extract_and_load.submit(
-            stream, since=since, until=until, lookback_minutes=lookback_minutes, landing_dir=landing_dir
-        )
-        for stream in streams
-    ]
-    summaries = [run.result() for run in runs]
+
+    def one_company(party_id: int | None) -> list[dict[str, Any]]:
+        runs = [
+            extract_and_load.submit(
+                stream,
+                since=since,
+                until=until,
+                lookback_minutes=lookback_minutes,
+                landing_dir=landing_dir,
+                party_id=party_id,
+            )
+            for stream in streams
+        ]
+        wait(runs)  # both streams end before the next company starts, also when one fails
+        return [run.result() | ({"company_id": party_id} if party_id else {}) for run in runs]
+
+    if companies is None:
+        summaries = one_company(None)
+        report_sync(summaries)
+        return summaries
+    outcomes = sync_companies(choose_companies(companies).chosen, lambda company: one_company(company.party_id))
+    summaries = [summary for outcome in outcomes for summary in outcome.summaries]
     report_sync(summaries)
+    if problem := failure_line(outcomes):
+        return Failed(message=problem, data=CompaniesIncomplete(problem, summaries))
     return summaries
 
 
@@ -31,9 +76,10 @@ def incoming_invoices_to_warehouse(
     until: datetime | None = None,
     lookback_minutes: float = 15,
     landing_dir: str | None = "landing",
-) -> list[dict[str, Any]]:
+    companies: Companies = None,
+) -> list[dict[str, Any]] | State[Any]:
     """Purchase invoices and credit notes (OrderDirection Cost) into the warehouse; since/until = backfill."""
-    return _sync(["incoming"], since, until, lookback_minutes, landing_dir)
+    return _sync(["incoming"], since, until, lookback_minutes, landing_dir, companies)
 
 
 @flow(name="billit-sales-invoices-to-warehouse")
@@ -42,9 +88,10 @@ def sales_invoices_to_warehouse(
     until: datetime | None = None,
     lookback_minutes: float = 15,
     landing_dir: str | None = "landing",
-) -> list[dict[str, Any]]:
+    companies: Companies = None,
+) -> list[dict[str, Any]] | State[Any]:
     """Sales invoices (Income) with their e-invoice delivery status and its history; since/until = backfill."""
-    return _sync(["sales"], since, until, lookback_minutes, landing_dir)
+    return _sync(["sales"], since, until, lookback_minutes, landing_dir, companies)
 
 
 @flow(name="billit-to-warehouse")
@@ -54,6 +101,8 @@ def billit_to_warehouse(
     lookback_minutes: float = 15,
     landing_dir: str | None = "landing",
     streams: list[str] | None = None,
-) -> list[dict[str, Any]]:
-    """Both streams (or the `streams` given), purchases and sales, side by side."""
-    return _sync(streams or ["incoming", "sales"], since, until, lookback_minutes, landing_dir)
+    companies: Companies = None,
+) -> list[dict[str, Any]] | State[Any]:
+    """Both streams (or the `streams` given), purchases and sales, side by side; `companies`: all, or PartyIDs
+    (default: the configured company)."""
+    return _sync(streams or ["incoming", "sales"], since, until, lookback_minutes, landing_dir, companies)

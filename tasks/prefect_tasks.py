@@ -19,9 +19,9 @@ from prefect.runtime import flow_run
 from connectors.billit import BillitError
 from connectors.warehouse import upgrade
 from tasks.inbound.sync import run_stream
-from tasks.outbound.outbound_source import OutboundSourceError, take_in_source
 from tasks.outbound.push import PushOptions
-from tasks.outbound.push_report import SOURCE_COUNTS, problems_markdown, push_invoices
+from tasks.outbound.report import SOURCE_COUNTS, problems_markdown, push_invoices
+from tasks.outbound.source import OutboundSourceError, take_in_source
 from tasks.runtime import billit_api_slots, warehouse_engine
 
 logger = logging.getLogger("billit_pipelines.sync")
@@ -73,8 +73,11 @@ def extract_and_load(
     lookback_minutes: float = 15,
     landing_dir: str | None = "landing",
     warehouse_url: str | None = None,
+    party_id: int | None = None,
 ) -> dict[str, Any]:
-    """List changed orders, fetch them in full, land them as Parquet and load them with the watermark."""
+    """List changed orders, fetch them in full, land them as Parquet and load them with the watermark (of the
+    company `party_id`, default: the configured one)."""
+    company: dict[str, Any] = {"party_id": party_id} if party_id is not None else {}
     with billit_api_slots():
         return run_stream(
             stream_name,
@@ -84,6 +87,7 @@ def extract_and_load(
             landing_dir=landing_dir,
             warehouse_url=warehouse_url,
             flow_run_id=flow_run.id,
+            **company,
         )
 
 

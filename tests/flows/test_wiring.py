@@ -30,3 +30,16 @@ def test_every_deployment_entrypoint_imports_and_is_a_flow(deployment: dict) -> 
 def test_no_secret_or_credential_is_written_in_prefect_yaml() -> None:
     text = (ROOT / "prefect.yaml").read_text().lower()
     assert "api_key:" not in text and API_KEY not in text and "password" not in text
+
+
+def test_the_companies_fan_out_submits_to_a_declared_deployment_that_takes_the_company() -> None:
+    from flows.companies import COMPANY_DEPLOYMENT, billit_companies
+    from flows.sync import billit_to_warehouse
+
+    flow_name, _, deployment_name = COMPANY_DEPLOYMENT.partition("/")
+    [company] = [d for d in DEPLOYMENTS if d["name"] == deployment_name]
+    assert company["entrypoint"] == "flows/sync.py:billit_to_warehouse" and billit_to_warehouse.name == flow_name
+    assert "companies" in billit_to_warehouse.parameters.properties and "companies" not in company["parameters"]
+    [parent] = [d for d in DEPLOYMENTS if d["entrypoint"] == "flows/companies.py:billit_companies"]
+    assert parent["parameters"]["companies"] == "all" and billit_companies.name == "billit-companies"
+    assert all(d["work_pool"]["name"] == "billit-process" for d in (company, parent))

@@ -1,0 +1,61 @@
+"""The companies an API key reaches, typed: what `GET /v1/account/accountInformation` lists of each.
+
+One key (or OAuth token) belongs to a user, who sees every company they may act for, an accountant's clients
+included; each listed company says whether its API access is on (`APIAllowed`, docs/reference/billit-api.md#companies).
+`BillitClient.account_information` returns the body as parsed; `reachable_companies` reads the companies from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.billit.errors import BillitProtocolError
+
+
+@dataclass(frozen=True)
+class BillitCompany:
+    """One company the credentials reach: its `PartyID`, name, VAT number and whether the API may act for it."""
+
+    party_id: int
+    name: str
+    vat_number: str | None
+    api_allowed: bool
+
+    def as_row(self) -> dict[str, Any]:
+        """The company as accountInformation spells it (what the warehouse's `companies` dimension records)."""
+        return {
+            "PartyID": self.party_id,
+            "Name": self.name,
+            "VATNumber": self.vat_number,
+            "APIAllowed": self.api_allowed,
+        }
+
+
+def reachable_companies(account_information: Mapping[str, Any]) -> list[BillitCompany]:
+    """The companies of an accountInformation body, in PartyID order.
+
+    A company without `APIAllowed` counts as allowed (the field is in Billit's example, not promised); one without
+    a name shows its `CommercialName`, else its `TabNameAlias`. A body without a `Companies` list, or a company
+    without an integer `PartyID`, is a BillitProtocolError: the companies a run acts for cannot be guessed.
+    """
+    companies = account_information.get("Companies")
+    if not isinstance(companies, list):
+        raise BillitProtocolError("GET /v1/account/accountInformation: no Companies list in the answer")
+    reachable = []
+    for company in companies:
+        party_id = company.get("PartyID") if isinstance(company, Mapping) else None
+        if not isinstance(party_id, int) or isinstance(party_id, bool) or party_id <= 0:
+            raise BillitProtocolError("GET /v1/account/accountInformation: a company without an integer PartyID")
+        name = company.get("Name") or company.get("CommercialName") or company.get("TabNameAlias") or ""
+        vat_number = company.get("VATNumber")
+        reachable.append(
+            BillitCompany(
+                party_id=party_id,
+                name=str(name),
+                vat_number=str(vat_number) if vat_number else None,
+                api_allowed=company.get("APIAllowed") is not False,
+            )
+        )
+    return sorted(reachable, key=lambda company: company.party_id)

@@ -1,0 +1,160 @@
+"""Which companies a run acts for, and a sync of several of them where one failing does not stop the others.
+
+One API key reaches every company its user sees, an accountant's clients included
+(docs/reference/billit-api.md#companies). `--companies` (the flows' `companies` parameter) says which of them a
+sync or a backfill loads: `all` (every company `accountInformation` lists with API access on), or PartyIDs; none
+means the configured company (`BILLIT_PARTY_ID`), as before. The choice is checked against what the key reaches
+before any work: an id it does not reach is refused by name, and with `all` a company whose API access is off is
+reported as skipped, with the reason, not silently dropped.
+
+`sync_companies` runs the companies one after the other: each already has `BILLIT_MAX_CONCURRENCY` requests in
+flight, which is what one key's rate limit allows, so running them side by side in one process would only share
+the same requests out differently; several workers share a large office through the flows' fan-out instead
+(`flows/companies.py`). No Prefect here: the plain path and the flows call the same functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from connectors.billit import BillitClient, BillitSettings, SettingsError
+from connectors.billit.account import BillitCompany, reachable_companies
+from tasks.inbound.sync import error_text
+from tasks.options import InvalidSyncOption
+from tasks.runtime import billit_settings
+
+#: The `--companies` value that means every company the key reaches with API access on.
+ALL = "all"
+API_OFF_REASON = "API access is off for this company (APIAllowed false in accountInformation)"
+
+CompanyChoice = Literal["all"] | list[int]
+
+
+class CompanyChoiceError(InvalidSyncOption):
+    """`--companies` (or the `companies` parameter) is malformed or names a company the key does not reach."""
+
+
+@dataclass(frozen=True)
+class CompanySelection:
+    """The companies a run acts for, and those it leaves out with the reason."""
+
+    chosen: list[BillitCompany]
+    skipped: list[tuple[BillitCompany, str]] = field(default_factory=list)
+
+
+@dataclass
+class CompanyOutcome:
+    """What a sync did for one company: the summaries of its streams, and the error that stopped it (if any)."""
+
+    company: BillitCompany
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+def parse_companies(value: str | Sequence[int | str] | None) -> CompanyChoice | None:
+    """`all`, a comma-separated list of PartyIDs (`--companies 574992,574993`) or a list of them (a flow
+    parameter) as the choice; None (or an empty text) for the configured company. CompanyChoiceError otherwise."""
+    if value is None:
+        return None
+    parts = [part.strip() for part in value.split(",")] if isinstance(value, str) else [str(part) for part in value]
+    parts = [part for part in parts if part]
+    if not parts:
+        if isinstance(value, str) and not value.strip():
+            return None
+        raise CompanyChoiceError("companies: give `all` or at least one PartyID")
+    if [part.lower() for part in parts] == [ALL]:
+        return "all"
+    ids: list[int] = []
+    for part in parts:
+        if not part.isdigit() or int(part) <= 0:
+            raise CompanyChoiceError(
+                f"companies: {part!r} is not a PartyID (give `all`, or PartyIDs separated by commas; "
+                "`billit-etl companies` lists them)"
+            )
+        if int(part) not in ids:
+            ids.append(int(part))
+    return ids
+
+
+def list_companies(**settings_overrides: Any) -> list[BillitCompany]:
+    """The companies the configured credentials reach (`GET /v1/account/accountInformation`), in PartyID order."""
+    settings = billit_settings(**settings_overrides)
+
+    async def ask() -> dict[str, Any]:
+        async with BillitClient(settings) as billit:
+            return await billit.account_information()
+
+    return reachable_companies(asyncio.run(ask()))
+
+
+def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) -> CompanySelection:
+    """The companies `choice` names among those the key reaches.
+
+    `all`: every reachable company with API access on; the others are skipped with the reason. PartyIDs: each
+    must be reachable (CompanyChoiceError names those that are not, before any work); one named explicitly whose
+    API access is off is chosen all the same, so that its run fails by name rather than vanish from the report.
+    """
+    if isinstance(choice, str):  # "all"
+        return CompanySelection(
+            chosen=[company for company in reachable if company.api_allowed],
+            skipped=[(company, API_OFF_REASON) for company in reachable if not company.api_allowed],
+        )
+    by_id = {company.party_id: company for company in reachable}
+    unknown = [party_id for party_id in choice if party_id not in by_id]
+    if unknown:
+        raise CompanyChoiceError(
+            f"companies: the API key does not reach Billit compan{'ies' if len(unknown) > 1 else 'y'} "
+            f"{', '.join(map(str, unknown))} (it reaches {', '.join(str(c.party_id) for c in reachable) or 'none'}; "
+            "`billit-etl companies` lists them)"
+        )
+    return CompanySelection(chosen=[by_id[party_id] for party_id in choice])
+
+
+def resolve_companies(value: str | Sequence[int | str] | None, **settings_overrides: Any) -> CompanySelection | None:
+    """Parse and check a `companies` choice against what the key reaches; None for the configured company."""
+    choice = parse_companies(value)
+    if choice is None:
+        return None
+    return select_companies(choice, list_companies(**settings_overrides))
+
+
+def sync_companies(
+    companies: Sequence[BillitCompany], sync: Callable[[BillitCompany], list[dict[str, Any]]]
+) -> list[CompanyOutcome]:
+    """`sync(company)` (its streams' summaries) for every company, one after the other.
+
+    A company that fails (Billit refusing its key or its API access, a persistent 5xx) keeps its error, in one line
+    without a secret, and the other companies go on; what its streams committed before stays loaded. A
+    KeyboardInterrupt still stops everything.
+    """
+    outcomes = []
+    for company in companies:
+        try:
+            outcomes.append(CompanyOutcome(company, sync(company)))
+        except Exception as exc:  # noqa: BLE001 - one company's failure is its own: reported, not raised
+            outcomes.append(CompanyOutcome(company, error=error_text(exc, _credentials())))
+    return outcomes
+
+
+def _credentials() -> BillitSettings | None:
+    """The settings whose secrets an error text must not carry (None when there are none to read)."""
+    try:
+        return billit_settings()
+    except SettingsError:
+        return None
+
+
+def failure_line(outcomes: Sequence[CompanyOutcome]) -> str | None:
+    """One line naming the companies that failed and why, or None when none did."""
+    failed = [outcome for outcome in outcomes if outcome.failed]
+    if not failed:
+        return None
+    reasons = "; ".join(f"{outcome.company.party_id} ({outcome.error})" for outcome in failed)
+    return f"{len(failed)} of {len(outcomes)} companies failed: {reasons}"

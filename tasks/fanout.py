@@ -1,0 +1,115 @@
+"""The fan-out of a run over all companies: one flow run per company, so several workers share a large office.
+
+`flows/companies.py` lists the companies the key reaches (`choose_companies`), submits one flow run of the
+per-company deployment for each (`submit_company_runs`), waits for them all (`wait_for_company_runs`) and reports
+which failed and why. A company's run fails alone (its key revoked, its API access off, a persistent 5xx): the
+others load. Like `tasks/inbound/backfill.py`, this module is Prefect's own work and imports it; what a company's
+run does is the plain `tasks.companies` and `tasks.inbound.sync`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+from uuid import UUID
+
+from prefect import State, get_client, task
+from prefect.artifacts import create_table_artifact
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.deployments import run_deployment
+from prefect.runtime import flow_run
+
+from tasks.companies import CompanySelection, resolve_companies
+
+logger = logging.getLogger("billit_pipelines.companies")
+
+
+@dataclass(frozen=True)
+class CompanyRun:
+    """A company's flow run: submitted, then final with its state and message."""
+
+    party_id: int
+    name: str
+    flow_run_id: UUID
+    state: str = "Scheduled"
+    message: str | None = None
+
+    @property
+    def completed(self) -> bool:
+        return self.state == "Completed"
+
+
+@task(name="choose-companies", retries=2, retry_delay_seconds=[10, 60])
+def choose_companies(companies: str | list[int]) -> CompanySelection:
+    """The companies to run: `all` (API access on) or the PartyIDs given, checked against accountInformation."""
+    selection = resolve_companies(companies)
+    assert selection is not None  # a flow parameter always names companies; None is the CLI's default only
+    for company, reason in selection.skipped:
+        logger.warning("skipped company %s (%s): %s", company.party_id, company.name, reason)
+    return selection
+
+
+@task(name="submit-company-runs")
+def submit_company_runs(deployment: str, selection: CompanySelection, parameters: dict[str, Any]) -> list[CompanyRun]:
+    """One flow run of `deployment` per chosen company (its `companies` parameter that company), scheduled now.
+
+    The idempotency key ties each to this parent run: a retried parent finds the runs it already made."""
+    parent = flow_run.id or "no-parent"
+    return [
+        CompanyRun(
+            party_id=company.party_id,
+            name=company.name,
+            flow_run_id=run_deployment(  # type: ignore[union-attr]  # called from sync code: returns the FlowRun
+                deployment,
+                parameters=parameters | {"companies": [company.party_id]},
+                flow_run_name=f"company {company.party_id} {company.name}"[:100],
+                idempotency_key=f"{parent}:company:{company.party_id}",
+                timeout=0,
+            ).id,
+        )
+        for company in selection.chosen
+    ]
+
+
+@task(name="wait-for-company-runs")
+def wait_for_company_runs(runs: list[CompanyRun], poll_seconds: float = 2.0) -> list[CompanyRun]:
+    """Wait until every company's run is final (one request per poll, however many companies); their outcomes."""
+    states: dict[UUID, State[Any]] = {}
+    with get_client(sync_client=True) as client:
+        while len(states) < len(runs):
+            pending = [run.flow_run_id for run in runs if run.flow_run_id not in states]
+            for read in client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=pending))):
+                if read.state is not None and read.state.is_final():
+                    states[read.id] = read.state
+            if len(states) < len(runs):
+                time.sleep(poll_seconds)
+    return [
+        replace(
+            run,
+            state=states[run.flow_run_id].name or states[run.flow_run_id].type.value,
+            message=" ".join((states[run.flow_run_id].message or "").split()) or None,
+        )
+        for run in runs
+    ]
+
+
+@task(name="report-companies")
+def report_companies(selection: CompanySelection, runs: list[CompanyRun]) -> str | None:
+    """Log and publish each company's outcome (a table artifact); one line naming the failed ones, or None."""
+    rows = [
+        {"company": run.party_id, "name": run.name, "state": run.state, "why": "" if run.completed else run.message}
+        for run in runs
+    ]
+    rows += [
+        {"company": company.party_id, "name": company.name, "state": "Skipped", "why": reason}
+        for company, reason in selection.skipped
+    ]
+    create_table_artifact(key="billit-companies", table=rows, description="one flow run per company")
+    failed = [run for run in runs if not run.completed]
+    logger.info("%d of %d companies completed, %d skipped", len(runs) - len(failed), len(runs), len(selection.skipped))
+    if not failed:
+        return None
+    reasons = "; ".join(f"{run.party_id} ({run.state}: {run.message or 'no message'})" for run in failed)
+    return f"{len(failed)} of {len(runs)} companies failed: {reasons}"

@@ -1,0 +1,257 @@
+"""Every company a key reaches: `billit-etl companies`, `--companies all|ID,...` on sync and backfill (the plain
+path), and the choice's parsing and checks, against a sandbox hosting four companies (the last with API access off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from cli.main import app
+from connectors.billit import BillitProtocolError
+from connectors.billit.account import BillitCompany, reachable_companies
+from sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
+from tasks import runtime
+from tasks.companies import (
+    API_OFF_REASON,
+    CompanyChoiceError,
+    list_companies,
+    parse_companies,
+    select_companies,
+    sync_companies,
+)
+from tests.tasks.sync_helpers import SEED_START
+
+runner = CliRunner()
+THIRD, API_OFF = SECOND_PARTY_ID + 1, SECOND_PARTY_ID + 2  # generated after the two declared companies
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(Sandbox(seed=13, companies=4, orders_per_company=120, seed_start=SEED_START)) as running:
+        yield running
+
+
+@pytest.fixture
+def billit_env(server: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    monkeypatch.setenv("BILLIT_BASE_URL", server.base_url)
+    monkeypatch.setenv("BILLIT_API_KEY", API_KEY)
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(PARTY_ID))
+    monkeypatch.setenv("WAREHOUSE_URL", url)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    runtime._engine_for.cache_clear()
+    return url
+
+
+def truth(sandbox: Sandbox, company_id: int) -> dict[int, tuple[str, str, Decimal]]:
+    return {
+        order_id: (order["OrderDirection"], order["OrderNumber"], order["TotalIncl"])
+        for order_id, order in sandbox.company_orders(company_id).items()
+    }
+
+
+def loaded(url: str) -> dict[int, dict[int, tuple[str, str, Decimal]]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("select company_id, order_id, direction, order_number, total_incl from invoices")
+            ).all()
+    finally:
+        engine.dispose()
+    books: dict[int, dict[int, tuple[str, str, Decimal]]] = {}
+    for company_id, order_id, direction, number, total in rows:
+        books.setdefault(company_id, {})[order_id] = (direction, number, Decimal(str(total)))
+    return books
+
+
+# ---- the choice -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "choice"),
+    [
+        (None, None),
+        ("", None),
+        ("all", "all"),
+        (" ALL ", "all"),
+        ("574991", [574991]),
+        ("574991, 574992,574991", [574991, 574992]),
+        ([574992, "574991"], [574992, 574991]),
+    ],
+)
+def test_a_companies_choice_is_all_or_party_ids_in_the_order_given(value: object, choice: object) -> None:
+    assert parse_companies(value) == choice  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["x", "574991,abc", "0", "-3", "all,574991", ",", []])
+def test_a_malformed_companies_choice_is_refused_by_name(value: object) -> None:
+    with pytest.raises(CompanyChoiceError, match="companies"):
+        parse_companies(value)  # type: ignore[arg-type]
+
+
+def test_all_skips_the_companies_with_api_access_off_with_the_reason_and_ids_must_be_reachable() -> None:
+    on, off = BillitCompany(1, "On BV", "BE0000000097", True), BillitCompany(2, "Off BV", None, False)
+    everything = select_companies("all", [on, off])
+    assert everything.chosen == [on] and everything.skipped == [(off, API_OFF_REASON)]
+    assert select_companies([2, 1], [on, off]).chosen == [off, on]  # named: run, and fail by name
+    with pytest.raises(CompanyChoiceError, match=r"does not reach Billit companies 3, 4 \(it reaches 1, 2"):
+        select_companies([1, 3, 4], [on, off])
+
+
+def test_account_information_is_read_as_typed_companies_and_a_body_without_them_is_refused() -> None:
+    body = {
+        "Companies": [
+            {"PartyID": 7, "CommercialName": "Seven", "APIAllowed": False},
+            {"PartyID": 5, "Name": "Five", "VATNumber": "BE0765432146"},
+        ]
+    }
+    assert reachable_companies(body) == [
+        BillitCompany(5, "Five", "BE0765432146", True),
+        BillitCompany(7, "Seven", None, False),
+    ]
+    for bad in ({}, {"Companies": {}}, {"Companies": [{"PartyID": "5"}]}, {"Companies": [{"PartyID": True}]}):
+        with pytest.raises(BillitProtocolError, match="accountInformation"):
+            reachable_companies(bad)
+
+
+def test_the_sandbox_companies_are_listed_with_name_vat_number_and_api_access(
+    server: SandboxServer, billit_env: str
+) -> None:
+    companies = list_companies()
+    assert [company.party_id for company in companies] == [PARTY_ID, SECOND_PARTY_ID, THIRD, API_OFF]
+    assert [company.api_allowed for company in companies] == [True, True, True, False]
+    for company in companies:
+        own = server.sandbox.companies[company.party_id]
+        assert (company.name, company.vat_number) == (own["Name"], own["VATNumber"])
+
+
+def test_one_company_failing_keeps_its_error_and_the_others_run() -> None:
+    companies = [BillitCompany(party_id, f"C{party_id}", None, True) for party_id in (1, 2, 3)]
+
+    def sync(company: BillitCompany) -> list[dict[str, object]]:
+        if company.party_id == 2:
+            raise RuntimeError("persistent 503")
+        return [{"stream": "incoming", "company": company.party_id}]
+
+    outcomes = sync_companies(companies, sync)
+    assert [(o.company.party_id, o.summaries, o.error) for o in outcomes] == [
+        (1, [{"stream": "incoming", "company": 1}], None),
+        (2, [], "RuntimeError: persistent 503"),
+        (3, [{"stream": "incoming", "company": 3}], None),
+    ]
+
+
+# ---- the command line -----------------------------------------------------------------------------------
+
+
+def test_the_companies_command_lists_every_company_the_key_reaches(server: SandboxServer, billit_env: str) -> None:
+    result = runner.invoke(app, ["companies"])
+    assert result.exit_code == 0, result.output
+    for party_id in (PARTY_ID, SECOND_PARTY_ID, THIRD, API_OFF):
+        company = server.sandbox.companies[party_id]
+        line = next(line for line in result.output.splitlines() if f" {party_id} " in line)
+        assert company["Name"] in line and company["VATNumber"] in line
+        assert line.split("│")[-2].strip() == ("no" if party_id == API_OFF else "yes")
+    assert "4 companies, 1 with API access off" in result.output
+    assert API_KEY not in result.output
+
+
+def test_the_companies_command_with_a_wrong_key_is_one_line_without_the_key(
+    billit_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BILLIT_API_KEY", "not-the-key-0123456789")
+    result = runner.invoke(app, ["companies"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Billit: GET /v1/account/accountInformation -> HTTP 401")
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert "not-the-key-0123456789" not in result.output
+
+
+def test_the_companies_command_when_billit_is_unreachable_is_one_line(
+    billit_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BILLIT_BASE_URL", "http://127.0.0.1:9")  # discard port: nothing listens
+    monkeypatch.setenv("BILLIT_MAX_RETRIES", "0")
+    result = runner.invoke(app, ["companies"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Billit: GET /v1/account/accountInformation: ConnectError")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_sync_companies_all_loads_every_company_with_api_access_and_reports_the_one_skipped(
+    server: SandboxServer, billit_env: str
+) -> None:
+    result = runner.invoke(app, ["sync", "all", "--companies", "all", "--no-prefect", "--landing-dir", ""])
+    assert result.exit_code == 0, result.output
+    assert f"skipped company {API_OFF}" in result.output and "APIAllowed false" in result.output
+    books = loaded(billit_env)
+    assert sorted(books) == [PARTY_ID, SECOND_PARTY_ID, THIRD]
+    for company_id, orders in books.items():
+        assert orders == truth(server.sandbox, company_id), company_id
+    assert len(books[THIRD]) == 120
+
+
+def test_a_company_named_with_api_access_off_fails_alone_after_the_others_are_loaded(
+    server: SandboxServer, billit_env: str
+) -> None:
+    result = runner.invoke(app, ["sync", "--companies", f"{API_OFF},{THIRD}", "--no-prefect", "--landing-dir", ""])
+    assert result.exit_code == 1, result.output
+    failures = [line for line in result.output.splitlines() if "failed:" in line]
+    assert len(failures) == 1 and failures[0].startswith(f"company {API_OFF} (")
+    assert "HTTP 401" in failures[0] and API_KEY not in result.output
+    assert loaded(billit_env) == {THIRD: truth(server.sandbox, THIRD)}
+
+
+def test_a_company_the_key_does_not_reach_is_refused_before_any_work(server: SandboxServer, billit_env: str) -> None:
+    before = sum(server.sandbox.requests_per_company.get(str(THIRD), {}).values())
+    result = runner.invoke(app, ["sync", "--companies", f"{THIRD},999", "--no-prefect", "--landing-dir", ""])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "companies: the API key does not reach Billit company 999 (it reaches "
+        f"{PARTY_ID}, {SECOND_PARTY_ID}, {THIRD}, {API_OFF}; `billit-etl companies` lists them)"
+    )
+    assert loaded(billit_env) == {}
+    assert sum(server.sandbox.requests_per_company.get(str(THIRD), {}).values()) == before  # not one request
+
+
+def test_a_malformed_companies_option_is_one_line(billit_env: str) -> None:
+    result = runner.invoke(app, ["backfill", "--since", "2026-01-01", "--companies", "574991;574992"])
+    assert result.exit_code == 2
+    assert result.output.startswith("companies: '574991;574992' is not a PartyID")
+
+
+def test_a_backfill_of_two_companies_loads_each_one_s_window(server: SandboxServer, billit_env: str) -> None:
+    stamps = sorted(order["LastModified"] for order in server.sandbox.company_orders(THIRD).values())
+    since = stamps[len(stamps) // 2].replace(second=0, microsecond=0)
+    result = runner.invoke(
+        app,
+        [
+            "backfill",
+            "--since",
+            since.isoformat(),
+            "--companies",
+            f"{SECOND_PARTY_ID},{THIRD}",
+            "--no-prefect",
+            "--landing-dir",
+            "",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    books = loaded(billit_env)
+    for company_id in (SECOND_PARTY_ID, THIRD):
+        expected = {
+            order_id: row
+            for order_id, row in truth(server.sandbox, company_id).items()
+            if server.sandbox.orders[order_id]["LastModified"] >= since
+        }
+        assert expected and books[company_id] == expected
