@@ -127,9 +127,9 @@ def _one_line(exc: Exception) -> tuple[str, int]:
     from connectors.billit import BillitError, SettingsError
     from tasks.inbound.landing import LandingError
     from tasks.inbound.warehouse import CompanyMismatch
-    from tasks.outbound.outbound_files import OutboundFileError
-    from tasks.outbound.outbound_source import OutboundSourceError
-    from tasks.vat.vat_return import VatReturnError
+    from tasks.outbound.files import OutboundFileError
+    from tasks.outbound.source import OutboundSourceError
+    from tasks.vat.returns import VatReturnError
 
     message = " ".join(str(exc).split())
     if isinstance(exc, SettingsError):

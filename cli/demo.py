@@ -42,7 +42,7 @@ def _demo(orders: int, warehouse_url: str, prefect: bool | None) -> None:
     from sandbox.identity import API_KEY, PARTY_ID
     from sandbox.server import SandboxServer
     from sandbox.store import Sandbox
-    from tasks.outbound.outbound_files import load_outbound_csv
+    from tasks.outbound.files import load_outbound_csv
 
     database = warehouse_url.removeprefix("sqlite:///")
     if warehouse_url.startswith("sqlite:///"):

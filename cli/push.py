@@ -1,7 +1,7 @@
 """`billit-etl push` and `billit-etl load-outbound`: invoices prepared in the warehouse, created in Billit.
 
 `push` runs the reverse flow when a Prefect server is configured (PREFECT_API_URL), else the same plain function
-(`tasks.outbound.push_report.push_invoices`) without importing Prefect; `--prefect/--no-prefect` overrides the choice.
+(`tasks.outbound.report.push_invoices`) without importing Prefect; `--prefect/--no-prefect` overrides the choice.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def run_push(
 ) -> bool:
     """Take the source in (if any), push (as a flow when Prefect is used) and print the outcome: the table and,
     when rows were rejected, failed or changed after create, one line. True when none was."""
-    from tasks.outbound.outbound_source import read_source_file
+    from tasks.outbound.source import read_source_file
 
     engine = preflight(billit=True)
     if source is not None:
@@ -69,9 +69,9 @@ def run_push(
             raise result  # a refused source or a crash: one line from _clear_errors
         summary: dict[str, Any] = result.summary if isinstance(result, PushIncomplete) else result
     else:
-        from tasks.outbound.outbound_source import take_in_source
         from tasks.outbound.push import PushOptions
-        from tasks.outbound.push_report import push_invoices
+        from tasks.outbound.report import push_invoices
+        from tasks.outbound.source import take_in_source
 
         taken = take_in_source(engine, source, dry_run=dry_run) if source is not None else None
         summary = push_invoices(
@@ -120,7 +120,7 @@ def load_outbound(
     """Load invoices to push from two CSV or XLSX files (e.g. samples/) into outbound_invoices and their lines; exit
     1 if a row Billit already has newly differs (it is not changed) or a push run holds one (docs/warehouse.md)."""
     with clear_errors(warehouse_url):
-        from tasks.outbound.outbound_files import load_outbound_files
+        from tasks.outbound.files import load_outbound_files
 
         loaded = load_outbound_files(preflight(billit=False), invoices, lines)
     taken = loaded.taken

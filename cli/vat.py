@@ -37,7 +37,7 @@ ForceOption = Annotated[
 
 
 def _vat_period(text: str) -> Any:
-    from tasks.vat.vat_xml import VatPeriod
+    from tasks.vat.intervat import VatPeriod
 
     try:
         return VatPeriod.parse(text)
@@ -115,7 +115,7 @@ def _notices(counts: list[tuple[int, str]], notes: Sequence[str] = ()) -> None:
 def _period_notes(engine: sa.Engine, first_day: date, last_day: date, label: str) -> list[str]:
     """What a reader of the period's figures must know: nothing in it, not over yet, orders still to load."""
     from tasks.options import BILLIT_TIME_ZONE
-    from tasks.vat.vat_return import invoices_between, pending_count
+    from tasks.vat.returns import invoices_between, pending_count
 
     notes = []
     if not invoices_between(engine, first_day, last_day):
@@ -139,9 +139,9 @@ def vat_return(
     Exit 1 when a check fails (no --xml draft then, unless --force). Rules: docs/bi.md#vat-return.
     """
     with clear_errors(warehouse_url):
-        from tasks.vat.vat_return import declarant
-        from tasks.vat.vat_return import vat_return as read_vat_return
-        from tasks.vat.vat_xml import vat_declaration_xml
+        from tasks.vat.intervat import vat_declaration_xml
+        from tasks.vat.returns import declarant
+        from tasks.vat.returns import vat_return as read_vat_return
 
         vat_period = _vat_period(period)
         target, engine = _open(xml, force)
@@ -206,8 +206,8 @@ def vat_listing_ic(
 ) -> None:
     """The intra-community listing of a month or quarter: IC sales per EU customer and code (L goods, S services)."""
     with clear_errors(warehouse_url):
-        from tasks.vat.vat_return import declarant, intra_listing, refuse_missing_rows
-        from tasks.vat.vat_xml import intra_listing_xml
+        from tasks.vat.intervat import intra_listing_xml
+        from tasks.vat.returns import declarant, intra_listing, refuse_missing_rows
 
         vat_period = _vat_period(period)
         target, engine = _open(xml, force)
@@ -245,8 +245,8 @@ def vat_listing_clients(
 ) -> None:
     """The annual listing of Belgian customers (250 EUR or more excluding VAT in the year)."""
     with clear_errors(warehouse_url):
-        from tasks.vat.vat_return import client_listing, declarant, refuse_missing_rows
-        from tasks.vat.vat_xml import client_listing_xml
+        from tasks.vat.intervat import client_listing_xml
+        from tasks.vat.returns import client_listing, declarant, refuse_missing_rows
 
         target, engine = _open(xml, force)
         first_day, last_day = date(year, 1, 1), date(year, 12, 31)

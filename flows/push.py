@@ -13,7 +13,7 @@ from typing import Any
 from prefect import State, flow
 from prefect.states import Failed
 
-from tasks.outbound.outbound_source import OutboundSourceError
+from tasks.outbound.source import OutboundSourceError
 from tasks.prefect_tasks import prepare_warehouse, push_outbound_invoices, report_push, take_in_outbound_source
 
 

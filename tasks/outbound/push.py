@@ -25,8 +25,8 @@ Rows flow through a sliding window (at most `PushOptions.window` rows in flight,
    an order Billit already shows as sent is recorded rather than sent twice, and a refused batch is retried
    order by order to find the culprit.
 
-The warehouse side of each step (claims, validation, outcomes) is in `tasks.outbound.push_claims`; what the
-outcome means for a person, in `tasks.outbound.push_report`.
+The warehouse side of each step (claims, validation, outcomes) is in `tasks.outbound.claims`; what the
+outcome means for a person, in `tasks.outbound.report`.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ from connectors.billit import (
     prop,
 )
 from tasks.normalise.identifiers import normalise_identifier, normalise_vat_number
-from tasks.outbound import push_claims as claims
-from tasks.outbound.push_claims import CLAIM_LEASE, EXTERNAL_ID_COLLISION, WAITING_FOR_INVOICE, Ready, Taken
+from tasks.outbound import claims
+from tasks.outbound.claims import CLAIM_LEASE, EXTERNAL_ID_COLLISION, WAITING_FOR_INVOICE, Ready, Taken
 from tasks.runtime import billit_settings, warehouse_engine
 
 logger = logging.getLogger("billit_pipelines.push")

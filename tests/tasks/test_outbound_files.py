@@ -22,7 +22,7 @@ from typer.testing import CliRunner, Result
 from cli.main import app
 from connectors.warehouse import reflect_tables
 from tasks import runtime
-from tasks.outbound.outbound_files import OutboundFileError, load_outbound_csv, load_outbound_files
+from tasks.outbound.files import OutboundFileError, load_outbound_csv, load_outbound_files
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 runner = CliRunner()

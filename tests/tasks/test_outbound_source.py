@@ -1,4 +1,4 @@
-"""Outbound invoices from an ERP's own tables (tasks/outbound/outbound_source.py), on SQLite and PostgreSQL.
+"""Outbound invoices from an ERP's own tables (tasks/outbound/source.py), on SQLite and PostgreSQL.
 
 Each test creates a small ERP schema (erp_customers, erp_sales_invoices, erp_invoice_lines, with the ERP's own
 column names) next to the warehouse's tables and takes it in through `samples/erp_source.sql`, the example
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from connectors.warehouse import reflect_tables
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
-from tasks.outbound.outbound_source import OutboundSourceError, read_source_file, take_in_source
+from tasks.outbound.source import OutboundSourceError, read_source_file, take_in_source
 from tests.tasks.push_helpers import expected_totals, orders_by_external_id, posts, push, stored
 from tests.tasks.sync_helpers import SEED_START
 

@@ -1,4 +1,4 @@
-"""The Intervat drafts of tasks/vat/vat_xml.py, validated against the FPS Finance XSDs (tests/fixtures/intervat/).
+"""The Intervat drafts of tasks/vat/intervat.py, validated against the FPS Finance XSDs (tests/fixtures/intervat/).
 
 Every document built here goes through `xmlschema.XMLSchema(...).validate`; the content checks read the XML
 back with ElementTree. One test per document removes or breaks what the schema requires and sees validation fail,
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import xmlschema
 
-from tasks.vat.vat_xml import (
+from tasks.vat.intervat import (
     CLIENT_LISTING_NS,
     COMMON_NS,
     INTRA_NS,

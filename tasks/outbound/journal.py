@@ -10,7 +10,7 @@ In one write transaction (or only counted, in a dry run), per `external_id`:
   is flagged `changed_after_create` with what differs, and the flag clears when they match again;
 - a row the source no longer returns is left alone.
 
-The rows come from tasks/outbound/outbound_query.py or, for CSV and XLSX files, from tasks/outbound/outbound_files.py.
+The rows come from tasks/outbound/query.py or, for CSV and XLSX files, from tasks/outbound/files.py.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.warehouse import insert_ignoring_duplicates, reflect_tables, replace_children, write_transaction
-from tasks.outbound.outbound_query import SourceRows
+from tasks.outbound.query import SourceRows
 
 logger = logging.getLogger("billit_pipelines.outbound_source")
 

@@ -27,7 +27,7 @@ Reading (docs/warehouse.md, "Pushing invoices", shows the same rules to finance 
   in a CSV), and a formula without a computed value (a file a script wrote and no spreadsheet saved). A text cell
   is read like a CSV cell, a number in it by either convention when only one reads it or both agree.
 
-Reading one cell is tasks/outbound/outbound_cells.py; this module reads the files and takes their rows in.
+Reading one cell is tasks/outbound/cells.py; this module reads the files and takes their rows in.
 
 A file is refused as a whole (`OutboundFileError`: one line naming the file, the line or sheet row, and the
 reason) before anything is written: any cell above, a key left empty, a key twice (also two `external_id`s equal
@@ -38,7 +38,7 @@ invoices file nor the warehouse.
 Loading: every invoice named in either file is taken in whole, its header from the invoices file (as stored when
 only lines name it) and its lines from the lines file, which replace the stored ones (an invoice in the invoices
 file without lines there ends up without lines, and the push rejects it). The take-in is the one of query
-sources (tasks/outbound/outbound_journal.py), so both behave alike: a new row is inserted `pending`; a row Billit has no
+sources (tasks/outbound/journal.py), so both behave alike: a new row is inserted `pending`; a row Billit has no
 order for takes the file's values (a changed `rejected` row goes back to `pending`; a row a push run holds right
 now is left as it is and counted busy); a row Billit has (`created`, `sent`, or a `billit_order_id`) is never
 changed, nor are its lines: when the files differ from it, it is flagged `changed_after_create` with what differs,
@@ -59,9 +59,9 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from connectors.warehouse import reflect_tables
-from tasks.outbound.outbound_cells import RESULT_COLUMNS, OutboundFileError, read_cell
-from tasks.outbound.outbound_journal import TakeIn, take_in
-from tasks.outbound.outbound_query import DEFAULTS, SourceRows
+from tasks.outbound.cells import RESULT_COLUMNS, OutboundFileError, read_cell
+from tasks.outbound.journal import TakeIn, take_in
+from tasks.outbound.query import DEFAULTS, SourceRows
 
 __all__ = ["RESULT_COLUMNS", "OutboundFileError", "OutboundLoad", "load_outbound_csv", "load_outbound_files"]
 

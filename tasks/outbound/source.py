@@ -24,8 +24,8 @@ is written. Then, in one write transaction, `outbound_invoices` stays the journa
 
 A file or query that cannot be taken in raises `OutboundSourceError`: one line naming the file and the problem.
 
-Here: `take_in_source`, the entry point. Reading the file and running the queries is tasks/outbound/outbound_query.py,
-taking the rows into the tables tasks/outbound/outbound_journal.py.
+Here: `take_in_source`, the entry point. Reading the file and running the queries is tasks/outbound/query.py,
+taking the rows into the tables tasks/outbound/journal.py.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tasks.outbound.outbound_journal import TakeIn, take_in
-from tasks.outbound.outbound_query import (
+from tasks.outbound.journal import TakeIn, take_in
+from tasks.outbound.query import (
     DEFAULTS,
     OutboundSourceError,
     SourceQueries,

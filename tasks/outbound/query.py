@@ -3,8 +3,8 @@
 
 `read_source_file` splits the file into its `invoices` and `lines` queries (each after a `-- name:` marker line,
 one SELECT each); `query_source` runs both in one read-only snapshot, wrapped as subqueries, and checks and
-converts every row to the type of its outbound column. Nothing is written here: tasks/outbound/outbound_journal.py takes
-the rows in, tasks/outbound/outbound_source.py is the entry point. A file or query that cannot be taken in raises
+converts every row to the type of its outbound column. Nothing is written here: tasks/outbound/journal.py takes
+the rows in, tasks/outbound/source.py is the entry point. A file or query that cannot be taken in raises
 `OutboundSourceError`: one line naming the file and the problem.
 """
 
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from connectors.warehouse import reflect_tables
 from connectors.warehouse.sqlfiles import STATEMENT_END
 from tasks.inbound.warehouse import driver_message
-from tasks.outbound.outbound_cells import RESULT_COLUMNS
+from tasks.outbound.cells import RESULT_COLUMNS
 
 QUERY_NAMES = ("invoices", "lines")
 TABLES = {"invoices": "outbound_invoices", "lines": "outbound_invoice_lines"}

@@ -4,7 +4,7 @@ Numbers follow the file's convention (a `;` file writes decimals with a comma, a
 text cell either, when only one reads it or both agree); an XLSX number cell is read as Excel shows it, to 15
 significant digits. Every number is held to its column's decimals and limit (tasks/normalise/fields.py), as the
 inbound orders are. Dates are ISO or day first with a four-digit year, never month first. A cell that cannot be
-read raises `OutboundFileError` naming where it is; tasks/outbound/outbound_files.py reads the files around it.
+read raises `OutboundFileError` naming where it is; tasks/outbound/files.py reads the files around it.
 """
 
 from __future__ import annotations

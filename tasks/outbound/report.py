@@ -29,7 +29,7 @@ def push_invoices(
 ) -> dict[str, Any]:
     """Push (`tasks.outbound.push.run_push`) and add what needs a person to the summary.
 
-    `taken` is what `tasks.outbound.outbound_source.take_in_source` did before the push, if it ran. The summary gains
+    `taken` is what `tasks.outbound.source.take_in_source` did before the push, if it ran. The summary gains
     `source`, `problems` (at most PROBLEMS_SHOWN rows: external_id, outcome, code, reason), `problems_more`,
     `message` (one line, None when nothing needs a person) and `ok` (no row rejected, failed or newly changed
     after create).

@@ -3,7 +3,7 @@
 `vat_return` adds up `bi_vat_return_monthly` over the months of a period, computes the 71/72 balance and runs
 the checks an accountant runs before filing; `intra_listing` and `client_listing` give the rows of the
 intra-community listing and of the annual listing of Belgian customers; `declarant` is the company itself.
-`tasks/vat/vat_xml.py` writes them as Intervat XML drafts. Nothing here writes to the warehouse or to Billit.
+`tasks/vat/intervat.py` writes them as Intervat XML drafts. Nothing here writes to the warehouse or to Billit.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from connectors.warehouse import reflect_tables
 from tasks.inbound.warehouse import warehouse_company
 from tasks.normalise.identifiers import normalise_vat_number
-from tasks.vat.vat_xml import Declarant, IntraClient, ListedClient, VatPeriod
+from tasks.vat.intervat import Declarant, IntraClient, ListedClient, VatPeriod
 
 ZERO = Decimal("0.00")
 # The annual client listing holds Belgian customers billed 250 EUR or more (excl. VAT) in the year.

@@ -14,7 +14,7 @@ The schemas (versions, sources, what each file is) are in tests/fixtures/interva
 every document written here against them. Input the schemas would refuse, or that Intervat's own rules quoted in
 the schemas forbid (grid 71 or 72, grid 91 only in December), is refused here with a one-line ValueError, so a
 draft that comes out of these functions is valid against its schema. The inputs (the declarant, the period, the
-listing rows) are in tasks/vat/vat_filing.py and importable from here too.
+listing rows) are in tasks/vat/filing.py and importable from here too.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from decimal import Decimal
 
 from stdnum.be import vat as be_vat
 
-from tasks.vat.vat_filing import PERIOD_FORMAT, Declarant, IntraClient, ListedClient, VatPeriod
+from tasks.vat.filing import PERIOD_FORMAT, Declarant, IntraClient, ListedClient, VatPeriod
 
 __all__ = [
     "CLIENT_LISTING_NS",

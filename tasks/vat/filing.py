@@ -1,4 +1,4 @@
-"""What an Intervat draft is filed for (tasks/vat/vat_xml.py writes the drafts): the declarant, the period (a month
+"""What an Intervat draft is filed for (tasks/vat/intervat.py writes the drafts): the declarant, the period (a month
 or a quarter), and the rows of the intra-community listing and of the annual client listing. A period that
 cannot be is refused with a one-line ValueError.
 """
