@@ -19,20 +19,15 @@ from tasks.runtime import billit_settings, warehouse_engine, warehouse_url
 def preflight(*, billit: bool, landing_dir: str = "") -> sa.Engine:
     """Check what the operator configures before any work starts, and return the (migrated) warehouse Engine.
 
-    The Billit settings and the warehouse's company (when the command calls Billit), the warehouse (reachable,
+    The Billit settings (when the command calls Billit), the warehouse (reachable,
     writable, migrated) and the landing directory (writable). It runs before a Prefect flow too, so a mistake never
     becomes a failed run.
     """
-    settings = billit_settings() if billit else None
+    if billit:
+        billit_settings()  # missing or malformed settings are refused before any work
     engine = warehouse_engine()
     check_warehouse(engine)
     upgrade(engine)
-    if settings is not None:
-        from tasks.inbound.warehouse import (
-            check_company,  # the pipeline's loader: only commands that call Billit need it
-        )
-
-        check_company(engine, settings.party_id)  # another company's warehouse is refused before any work
     if landing_dir:
         try:
             Path(landing_dir).mkdir(parents=True, exist_ok=True)

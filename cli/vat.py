@@ -31,6 +31,13 @@ XmlOption = Annotated[
     Path | None,
     typer.Option("--xml", help="Also write the Intervat XML draft to this file ('-' for stdout); never submitted."),
 ]
+CompanyOption = Annotated[
+    int | None,
+    typer.Option(
+        "--company",
+        help="The Billit company (PartyID) whose return it is; needed when the warehouse holds several.",
+    ),
+]
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Replace an existing --xml file; write the draft even when a check failed.")
 ]
@@ -92,19 +99,15 @@ def _output(xml: Path | None) -> Any:
     return error_console if xml is not None and str(xml) == "-" else console
 
 
-def _open(xml: Path | None, force: bool) -> tuple[Path | None, sa.Engine]:
-    """The --xml target (checked before any work) and the warehouse, migrated and synced at least once (a
-    never-synced warehouse would give a nil return)."""
-    from tasks.inbound.warehouse import warehouse_company
+def _open(xml: Path | None, force: bool, company: int | None) -> tuple[Path | None, sa.Engine, int]:
+    """The --xml target (checked before any work), the warehouse, migrated and synced at least once (a
+    never-synced warehouse would give a nil return), and the company whose return it is (--company, or the
+    warehouse's only one)."""
+    from tasks.inbound.warehouse import choose_company
 
     target = _checked_target(xml, force) if xml is not None else None
     engine = up_to_date_warehouse()
-    if warehouse_company(engine) is None:
-        raise OperatorMistake(
-            "the warehouse has no company yet: run `billit-etl sync` first (a never-synced "
-            "warehouse would give a nil return)"
-        )
-    return target, engine
+    return target, engine, choose_company(engine, company)
 
 
 def _notices(counts: list[tuple[int, str]], notes: Sequence[str] = ()) -> None:
@@ -112,17 +115,17 @@ def _notices(counts: list[tuple[int, str]], notes: Sequence[str] = ()) -> None:
         console.print(f"[yellow]{escape(line)}[/]")
 
 
-def _period_notes(engine: sa.Engine, first_day: date, last_day: date, label: str) -> list[str]:
+def _period_notes(engine: sa.Engine, first_day: date, last_day: date, label: str, company_id: int) -> list[str]:
     """What a reader of the period's figures must know: nothing in it, not over yet, orders still to load."""
     from tasks.options import BILLIT_TIME_ZONE
     from tasks.vat.returns import invoices_between, pending_count
 
     notes = []
-    if not invoices_between(engine, first_day, last_day):
+    if not invoices_between(engine, first_day, last_day, company_id=company_id):
         notes.append(f"no invoices dated in {label}: a nil return")
     if last_day >= datetime.now(BILLIT_TIME_ZONE).date():
         notes.append(f"{label} has not ended yet: its figures can still change")
-    if pending := pending_count(engine):
+    if pending := pending_count(engine, company_id=company_id):
         notes.append(
             f"{pending} order(s) listed by Billit are not loaded yet (any period), so the figures may be "
             "incomplete: see billit-etl status"
@@ -132,7 +135,11 @@ def _period_notes(engine: sa.Engine, first_day: date, last_day: date, label: str
 
 @app.command("vat-return")
 def vat_return(
-    period: PeriodOption, xml: XmlOption = None, force: ForceOption = False, warehouse_url: WarehouseOption = None
+    period: PeriodOption,
+    xml: XmlOption = None,
+    force: ForceOption = False,
+    company: CompanyOption = None,
+    warehouse_url: WarehouseOption = None,
 ) -> None:
     """The Belgian periodic VAT return of a month or a quarter: grids, the 71/72 balance and the checks.
 
@@ -144,21 +151,21 @@ def vat_return(
         from tasks.vat.returns import vat_return as read_vat_return
 
         vat_period = _vat_period(period)
-        target, engine = _open(xml, force)
-        report = read_vat_return(engine, vat_period)
+        target, engine, company_id = _open(xml, force, company)
+        report = read_vat_return(engine, vat_period, company_id=company_id)
         failed = [check.name for check in report.checks if not check.passed]
         if xml is not None and (force or not failed):
-            company = declarant(engine)
+            declaring = declarant(engine, company_id=company_id)
             _write_draft(
                 xml,
                 target,
                 lambda: vat_declaration_xml(
-                    company, vat_period, report.grids, reference=str(vat_period).replace("-", "")
+                    declaring, vat_period, report.grids, reference=str(vat_period).replace("-", "")
                 ),
             )
-        notes = _period_notes(engine, vat_period.first_day, vat_period.last_day, str(vat_period))
+        notes = _period_notes(engine, vat_period.first_day, vat_period.last_day, str(vat_period), company_id)
     out = _output(xml)
-    table = Table(title=f"VAT return {vat_period} (EUR)")
+    table = Table(title=f"VAT return {vat_period} of company {company_id} (EUR)")
     for column in ("grid", "amount", "of which self-assessed"):
         table.add_column(column, justify="left" if column == "grid" else "right", overflow="fold")
     for grid in sorted(report.grids, key=int):
@@ -202,7 +209,11 @@ def vat_return(
 
 @vat_listing_app.command("ic")
 def vat_listing_ic(
-    period: PeriodOption, xml: XmlOption = None, force: ForceOption = False, warehouse_url: WarehouseOption = None
+    period: PeriodOption,
+    xml: XmlOption = None,
+    force: ForceOption = False,
+    company: CompanyOption = None,
+    warehouse_url: WarehouseOption = None,
 ) -> None:
     """The intra-community listing of a month or quarter: IC sales per EU customer and code (L goods, S services)."""
     with clear_errors(warehouse_url):
@@ -210,13 +221,13 @@ def vat_listing_ic(
         from tasks.vat.returns import declarant, intra_listing, refuse_missing_rows
 
         vat_period = _vat_period(period)
-        target, engine = _open(xml, force)
-        refuse_missing_rows(engine, vat_period.first_day, vat_period.last_day, str(vat_period))
-        listing = intra_listing(engine, vat_period)
+        target, engine, company_id = _open(xml, force, company)
+        refuse_missing_rows(engine, vat_period.first_day, vat_period.last_day, str(vat_period), company_id=company_id)
+        listing = intra_listing(engine, vat_period, company_id=company_id)
         if xml is not None and listing.rows:
-            company = declarant(engine)
-            _write_draft(xml, target, lambda: intra_listing_xml(company, vat_period, listing.rows))
-        notes = _period_notes(engine, vat_period.first_day, vat_period.last_day, str(vat_period))
+            declaring = declarant(engine, company_id=company_id)
+            _write_draft(xml, target, lambda: intra_listing_xml(declaring, vat_period, listing.rows))
+        notes = _period_notes(engine, vat_period.first_day, vat_period.last_day, str(vat_period), company_id)
     out = _output(xml)
     table = Table(title=f"Intra-community listing {vat_period} (EUR)")
     for column in ("country", "VAT number", "code", "amount"):
@@ -241,6 +252,7 @@ def vat_listing_clients(
     year: Annotated[int, typer.Option("--year", min=2000, max=2999, help="The calendar year, e.g. 2026.")],
     xml: XmlOption = None,
     force: ForceOption = False,
+    company: CompanyOption = None,
     warehouse_url: WarehouseOption = None,
 ) -> None:
     """The annual listing of Belgian customers (250 EUR or more excluding VAT in the year)."""
@@ -248,14 +260,14 @@ def vat_listing_clients(
         from tasks.vat.intervat import client_listing_xml
         from tasks.vat.returns import client_listing, declarant, refuse_missing_rows
 
-        target, engine = _open(xml, force)
+        target, engine, company_id = _open(xml, force, company)
         first_day, last_day = date(year, 1, 1), date(year, 12, 31)
-        refuse_missing_rows(engine, first_day, last_day, str(year))
-        listing = client_listing(engine, year)
+        refuse_missing_rows(engine, first_day, last_day, str(year), company_id=company_id)
+        listing = client_listing(engine, year, company_id=company_id)
         if xml is not None:
-            company = declarant(engine)
-            _write_draft(xml, target, lambda: client_listing_xml(company, year, listing.rows))
-        notes = _period_notes(engine, first_day, last_day, str(year))
+            declaring = declarant(engine, company_id=company_id)
+            _write_draft(xml, target, lambda: client_listing_xml(declaring, year, listing.rows))
+        notes = _period_notes(engine, first_day, last_day, str(year), company_id)
     out = _output(xml)
     table = Table(title=f"Annual client listing {year} (EUR)")
     for column in ("VAT number", "turnover", "VAT"):

@@ -1,10 +1,13 @@
--- bi__counterparty_monthly: documents per counterparty, calendar month of order_date and document currency, for
--- both directions (amounts are never converted or mixed across currencies). Invoices add, credit notes
--- subtract. A counterparty is its Billit PartyID; orders without one are grouped by name. SQLite sums NUMERIC as
+-- bi__counterparty_monthly: documents per company, counterparty, calendar month of order_date and document
+-- currency, for both directions (amounts are never converted or mixed across currencies). Invoices add, credit
+-- notes subtract. A counterparty is its Billit PartyID in the company's books; orders without one are grouped by
+-- name. SQLite sums NUMERIC as
 -- REAL: amounts are rounded to cents (a no-op on PostgreSQL's exact NUMERIC(18, 2)).
 CREATE VIEW bi__counterparty_monthly AS
 WITH documents AS (
     SELECT
+        i.company_id,
+        c.company_name,
         i.direction,
         d.order_month_start AS period_start,
         d.order_month AS period,
@@ -20,11 +23,14 @@ WITH documents AS (
         i.total_incl
     FROM invoices AS i
     JOIN bi___invoice_dates AS d ON d.order_id = i.order_id
+    LEFT JOIN bi___companies AS c ON c.company_id = i.company_id
     WHERE i.order_type IN ('Invoice', 'CreditNote')
         AND NOT i.is_deleted
         AND i.order_date IS NOT NULL
 )
 SELECT
+    company_id,
+    company_name,
     direction,
     period_start,
     period,
@@ -38,4 +44,4 @@ SELECT
     round(coalesce(sum(sign * total_vat), 0), 2) AS total_vat,
     round(coalesce(sum(sign * total_incl), 0), 2) AS total_incl
 FROM documents
-GROUP BY direction, period_start, period, counterparty_party_id, unknown_party_name, currency;
+GROUP BY company_id, company_name, direction, period_start, period, counterparty_party_id, unknown_party_name, currency;

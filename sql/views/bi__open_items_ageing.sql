@@ -1,11 +1,13 @@
--- bi__open_items_ageing: open documents of both directions (invoices and credit notes: not deleted, not paid,
--- to_pay > 0) with their days overdue computed at query time, never stored. as_of_date ("today") is the date in
+-- bi__open_items_ageing: open documents of both directions, per company (invoices and credit notes: not deleted, not
+-- paid, to_pay > 0) with their days overdue computed at query time, never stored. as_of_date ("today") is the date in
 -- Brussels, because Billit's expiry dates are Brussels dates (bi___invoice_dates computes it on each dialect).
--- days_overdue = today - expiry_date (negative: not due yet, as Billit's DaysOverdue). open_amount is to_pay
--- with credit notes negative (money owed back), in the document currency.
+-- days_overdue = today - expiry_date (negative: not due yet, as Billit's DaysOverdue). open_amount is to_pay with
+-- credit notes negative (money owed back), in the document currency.
 CREATE VIEW bi__open_items_ageing AS
 WITH open_documents AS (
     SELECT
+        i.company_id,
+        c.company_name,
         i.direction,
         i.order_id,
         i.order_number,
@@ -23,12 +25,15 @@ WITH open_documents AS (
         d.days_overdue
     FROM invoices AS i
     JOIN bi___invoice_dates AS d ON d.order_id = i.order_id
+    LEFT JOIN bi___companies AS c ON c.company_id = i.company_id
     WHERE i.order_type IN ('Invoice', 'CreditNote')
         AND NOT i.is_deleted
         AND NOT coalesce(i.paid, false)
         AND i.to_pay > 0
 )
 SELECT
+    company_id,
+    company_name,
     direction,
     as_of_date,
     order_id,

@@ -1,10 +1,12 @@
--- bi_delivery_refusals: why sales documents failed, per ISO week of created_at (as in bi_delivery_funnel_weekly):
--- documents whose delivery ended in Error or whose latest invoice response is RE, counted per delivery status
--- and reason. reason_code is Billit's DocumentRefusedReasonTC, else the response code RE; reason_info is
--- DocumentRefusedInfo, else DocumentDeliveryInfo (the receiver's last response text).
+-- bi_delivery_refusals: why sales documents failed, per company and ISO week of created_at (as in
+-- bi_delivery_funnel_weekly): documents whose delivery ended in Error or whose latest invoice response is RE, counted
+-- per delivery status and reason. reason_code is Billit's DocumentRefusedReasonTC, else the response code RE;
+-- reason_info is DocumentRefusedInfo, else DocumentDeliveryInfo (the receiver's last response text).
 CREATE VIEW bi_delivery_refusals AS
 WITH refused AS (
     SELECT
+        i.company_id,
+        c.company_name,
         d.created_week_start AS week_start,
         d.created_iso_week AS iso_week,
         i.delivery_status,
@@ -13,6 +15,7 @@ WITH refused AS (
         coalesce(nullif(i.document_refused_info, ''), nullif(i.document_delivery_info, '')) AS reason_info
     FROM invoices AS i
     JOIN bi___invoice_dates AS d ON d.order_id = i.order_id
+    LEFT JOIN bi___companies AS c ON c.company_id = i.company_id
     WHERE i.direction = 'Income'
         AND i.order_type IN ('Invoice', 'CreditNote')
         AND NOT i.is_deleted
@@ -20,6 +23,8 @@ WITH refused AS (
         AND (i.delivery_status = 'Error' OR i.last_response_code = 'RE')
 )
 SELECT
+    company_id,
+    company_name,
     week_start,
     iso_week,
     delivery_status,
@@ -27,4 +32,4 @@ SELECT
     reason_info,
     count(*) AS document_count
 FROM refused
-GROUP BY week_start, iso_week, delivery_status, reason_code, reason_info;
+GROUP BY company_id, company_name, week_start, iso_week, delivery_status, reason_code, reason_info;

@@ -3,6 +3,8 @@
 -- decided it), with the reason, for an accountant to review (docs/bi.md#vat-return).
 CREATE VIEW bi_vat_return_inferred_lines AS
 SELECT
+    i.company_id,
+    c.company_name,
     i.order_date,
     i.order_id,
     i.order_number,
@@ -22,4 +24,5 @@ SELECT
     l.vat_grids
 FROM invoice_lines AS l
 JOIN invoices AS i ON i.order_id = l.order_id
+LEFT JOIN bi___companies AS c ON c.company_id = i.company_id
 WHERE NOT i.is_deleted AND l.treatment_source = 'inferred';

@@ -267,7 +267,7 @@ async def _fetch_changed(
 ) -> Fetched:
     """The full orders of a listing page whose LastModified the warehouse does not have yet."""
     listed = _listed_versions(page)
-    known = await asyncio.to_thread(stored_versions, engine, list(listed))
+    known = await asyncio.to_thread(stored_versions, engine, list(listed), company_id=billit.settings.party_id)
     changed = {order_id: version for order_id, version in listed.items() if known.get(order_id) != version}
     counts.orders_unchanged += len(listed) - len(changed)
     unkeyed = [
@@ -287,7 +287,9 @@ async def retry_pending(
     stats: ExtractStats,
 ) -> None:
     """Fetch the stream's pending orders again and load those that now load."""
-    pending = await asyncio.to_thread(pending_orders, engine, stream.name, limit=options.pending_per_run)
+    pending = await asyncio.to_thread(
+        pending_orders, engine, stream.name, company_id=billit.settings.party_id, limit=options.pending_per_run
+    )
     for start in range(0, len(pending), options.batch_size):
         chunk = pending[start : start + options.batch_size]
         versions = {item.order_id: item.listed_last_modified for item in chunk if item.order_id is not None}
@@ -402,6 +404,7 @@ class _BatchWriter:
         self.engine = engine
         self.stream = stream
         self.run = run
+        self.company_id = party_id
         self.landing = (
             LandingWriter(options.landing_dir, stream.name, run.run_id, party_id=party_id)
             if options.landing_dir
@@ -424,6 +427,7 @@ class _BatchWriter:
                 fetched.orders,
                 stream=self.stream.name,
                 run_id=self.run.run_id,
+                company_id=self.company_id,
                 watermark=watermark,
                 not_loaded=fetched.not_loaded,
                 landing_file=landing_file,
@@ -451,5 +455,7 @@ async def sync_deletions(
         deleted = [item for item in page if item.get("OrderDirection", stream.direction) == stream.direction]
         for item in deleted:  # a deletion is never skipped: an unreadable one fails the run
             _listed_timestamp(item, "a deleted order")
-        marked += await asyncio.to_thread(mark_deleted, engine, deleted, run_id=run.run_id)
+        marked += await asyncio.to_thread(
+            mark_deleted, engine, deleted, run_id=run.run_id, company_id=billit.settings.party_id
+        )
     return marked

@@ -1,7 +1,11 @@
-"""The state a sync keeps beside the rows: watermarks, pending orders, run records and the warehouse's company.
+"""The state a sync keeps beside the rows, per company: watermarks, pending orders, run records, the companies.
 
 Plain functions over a SQLAlchemy Engine, or over the caller's connection inside a batch's write transaction
 (`tasks.inbound.warehouse` loads a batch and moves its watermark, pending orders and run counts in one transaction).
+
+Every function takes the company (`company_id`, the Billit PartyID a sync reads with) it works for: two companies
+synced into one warehouse, one after the other or at the same time, never see each other's watermarks, pending
+orders or runs (docs/warehouse.md#companies).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import sqlalchemy as sa
 
 from connectors.billit.odata import BillitTimestamp
 from connectors.warehouse import insert_ignoring_duplicates, reflect_tables, upsert_rows, write_transaction
+from tasks.inbound.companies import see_companies
+from tasks.warehouse_common import process_alive
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,7 @@ class RunRecord:
     run_id: str
     stream: str
     mode: str
+    company_id: int
     window_since: datetime | None = None
     window_until: datetime | None = None
     watermark_before: Watermark | None = None
@@ -85,11 +92,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def read_watermark(engine: sa.Engine, stream: str) -> Watermark | None:
+def read_watermark(engine: sa.Engine, stream: str, *, company_id: int) -> Watermark | None:
     state = reflect_tables(engine)["sync_state"]
     with engine.connect() as connection:
         row = connection.execute(
-            sa.select(state.c.watermark_raw, state.c.watermark_order_id).where(state.c.stream == stream)
+            sa.select(state.c.watermark_raw, state.c.watermark_order_id).where(
+                state.c.company_id == company_id, state.c.stream == stream
+            )
         ).first()
     if row is None or row.watermark_raw is None:
         return None
@@ -97,12 +106,20 @@ def read_watermark(engine: sa.Engine, stream: str) -> Watermark | None:
 
 
 def save_watermark(
-    connection: sa.Connection, tables: Mapping[str, sa.Table], stream: str, watermark: Watermark, run_id: str
+    connection: sa.Connection,
+    tables: Mapping[str, sa.Table],
+    stream: str,
+    watermark: Watermark,
+    run_id: str,
+    *,
+    company_id: int,
 ) -> None:
-    """Move the stream's watermark forward, never back: of two overlapping runs (a CLI run beside a scheduled
-    one), the one that commits last may hold the older key."""
+    """Move the company's stream watermark forward, never back: of two overlapping runs (a CLI run beside a
+    scheduled one), the one that commits last may hold the older key."""
     state = tables["sync_state"]
+    this = sa.and_(state.c.company_id == company_id, state.c.stream == stream)
     row = {
+        "company_id": company_id,
         "stream": stream,
         "watermark_last_modified": watermark.last_modified,
         "watermark_raw": watermark.last_modified_raw,
@@ -110,20 +127,26 @@ def save_watermark(
         "updated_at": utcnow(),
         "last_run_id": run_id,
     }
-    if insert_ignoring_duplicates(connection, state, [row], ["stream"]):
+    if insert_ignoring_duplicates(connection, state, [row], ["company_id", "stream"]):
         return
     # The row exists: lock it (PostgreSQL; SQLite's write transaction already holds the database) and compare.
     stored = connection.execute(
-        sa.select(state.c.watermark_raw, state.c.watermark_order_id).where(state.c.stream == stream).with_for_update()
+        sa.select(state.c.watermark_raw, state.c.watermark_order_id).where(this).with_for_update()
     ).one()
     if stored.watermark_raw is None or Watermark(stored.watermark_raw, int(stored.watermark_order_id or 0)) < watermark:
-        connection.execute(state.update().where(state.c.stream == stream).values(**row))
+        connection.execute(state.update().where(this).values(**row))
 
 
 def remember_pending(
-    connection: sa.Connection, tables: Mapping[str, sa.Table], stream: str, run_id: str, failures: Sequence[NotLoaded]
+    connection: sa.Connection,
+    tables: Mapping[str, sa.Table],
+    stream: str,
+    run_id: str,
+    failures: Sequence[NotLoaded],
+    *,
+    company_id: int,
 ) -> None:
-    """Record (or count another attempt at) each listed order that did not load."""
+    """Record (or count another attempt at) each listed order of the company that did not load."""
     failures = [failure for failure in failures if failure.order_id is not None]
     if not failures:
         return
@@ -131,7 +154,11 @@ def remember_pending(
     ids = [failure.order_id for failure in failures]
     known = {
         row.order_id: row
-        for row in connection.execute(sa.select(pending).where(pending.c.stream == stream, pending.c.order_id.in_(ids)))
+        for row in connection.execute(
+            sa.select(pending).where(
+                pending.c.company_id == company_id, pending.c.stream == stream, pending.c.order_id.in_(ids)
+            )
+        )
     }
     now = utcnow()
     upsert_rows(
@@ -139,6 +166,7 @@ def remember_pending(
         pending,
         [
             {
+                "company_id": company_id,
                 "stream": stream,
                 "order_id": failure.order_id,
                 "listed_last_modified": failure.listed_last_modified or None,
@@ -151,14 +179,20 @@ def remember_pending(
             }
             for failure in failures
         ],
-        ["stream", "order_id"],
+        ["company_id", "stream", "order_id"],
     )
 
 
 def forget_pending(
-    connection: sa.Connection, tables: Mapping[str, sa.Table], loaded: Mapping[int, str], run_id: str
+    connection: sa.Connection,
+    tables: Mapping[str, sa.Table],
+    loaded: Mapping[int, str],
+    run_id: str,
+    *,
+    company_id: int,
 ) -> int:
-    """Orders that loaded leave pending; their quarantine rows of other versions (and whole-order ones) resolve.
+    """The company's orders that loaded leave pending; their quarantine rows of other versions (and whole-order
+    ones) resolve.
 
     Returns how many pending orders this recovered.
     """
@@ -166,11 +200,20 @@ def forget_pending(
         return 0
     pending, quarantine = tables["pending_orders"], tables["quarantine"]
     ids = list(loaded)
-    recovered = connection.execute(sa.delete(pending).where(pending.c.order_id.in_(ids))).rowcount or 0
+    recovered = (
+        connection.execute(
+            sa.delete(pending).where(pending.c.company_id == company_id, pending.c.order_id.in_(ids))
+        ).rowcount
+        or 0
+    )
     open_rows = connection.execute(
         sa.select(
             quarantine.c.quarantine_id, quarantine.c.order_id, quarantine.c.entity, quarantine.c.source_version
-        ).where(quarantine.c.order_id.in_(ids), quarantine.c.resolved_at.is_(None))
+        ).where(
+            quarantine.c.company_id == company_id,
+            quarantine.c.order_id.in_(ids),
+            quarantine.c.resolved_at.is_(None),
+        )
     ).all()
     resolved = [
         row.quarantine_id for row in open_rows if row.entity == "order" or row.source_version != loaded[row.order_id]
@@ -182,12 +225,12 @@ def forget_pending(
     return int(recovered)
 
 
-def pending_orders(engine: sa.Engine, stream: str, *, limit: int | None = None) -> list[NotLoaded]:
-    """The stream's pending orders, oldest first."""
+def pending_orders(engine: sa.Engine, stream: str, *, company_id: int, limit: int | None = None) -> list[NotLoaded]:
+    """The company's pending orders of the stream, oldest first."""
     pending = reflect_tables(engine)["pending_orders"]
     query = (
         sa.select(pending.c.order_id, pending.c.listed_last_modified, pending.c.reason)
-        .where(pending.c.stream == stream)
+        .where(pending.c.company_id == company_id, pending.c.stream == stream)
         .order_by(pending.c.first_seen_at, pending.c.order_id)
     )
     with engine.connect() as connection:
@@ -195,12 +238,14 @@ def pending_orders(engine: sa.Engine, stream: str, *, limit: int | None = None) 
     return [NotLoaded(row.order_id, row.listed_last_modified or "", row.reason) for row in rows]
 
 
-def count_pending(engine: sa.Engine, stream: str) -> int:
+def count_pending(engine: sa.Engine, stream: str, *, company_id: int) -> int:
     pending = reflect_tables(engine)["pending_orders"]
     with engine.connect() as connection:
         return int(
             connection.execute(
-                sa.select(sa.func.count()).select_from(pending).where(pending.c.stream == stream)
+                sa.select(sa.func.count())
+                .select_from(pending)
+                .where(pending.c.company_id == company_id, pending.c.stream == stream)
             ).scalar_one()
         )
 
@@ -231,22 +276,25 @@ def start_run(
     window_since: datetime | None = None,
     window_until: datetime | None = None,
     flow_run_id: str | None = None,
-    party_id: int | None = None,
+    company_id: int,
 ) -> RunRecord:
-    """Record a new run in `sync_runs` (first closing the runs that died without closing themselves)."""
+    """Record a new run of the company in `sync_runs` (first closing the runs that died without closing
+    themselves) and the company in `companies`."""
     close_abandoned_runs(engine)
     run = RunRecord(
         run_id=uuid.uuid4().hex,
         stream=stream,
         mode=mode,
+        company_id=company_id,
         window_since=window_since,
         window_until=window_until,
-        watermark_before=read_watermark(engine, stream),
+        watermark_before=read_watermark(engine, stream, company_id=company_id),
     )
-    now = utcnow()
+    now, tables = utcnow(), reflect_tables(engine)
     with write_transaction(engine) as connection:
+        see_companies(connection, tables["companies"], [{"company_id": company_id}], now)
         connection.execute(
-            reflect_tables(engine)["sync_runs"]
+            tables["sync_runs"]
             .insert()
             .values(
                 run_id=run.run_id,
@@ -259,7 +307,7 @@ def start_run(
                 window_since=window_since,
                 window_until=window_until,
                 watermark_before=str(run.watermark_before) if run.watermark_before else None,
-                party_id=party_id,
+                company_id=company_id,
                 host=socket.gethostname(),
                 pid=os.getpid(),
             )
@@ -298,21 +346,11 @@ def close_abandoned_runs(engine: sa.Engine) -> int:
     return len(dead)
 
 
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # somebody else's process: alive
-        return True
-    return True
-
-
 def finish_run(
     engine: sa.Engine, run: RunRecord, *, requests: int, pages: int, orders_listed: int, error: str | None = None
 ) -> dict[str, Any]:
     """Close the run's `sync_runs` row and return its summary."""
-    after = read_watermark(engine, run.stream)
+    after = read_watermark(engine, run.stream, company_id=run.company_id)
     summary = {
         "run_id": run.run_id,
         "stream": run.stream,
@@ -324,60 +362,27 @@ def finish_run(
         "pages": pages,
         "orders_listed": orders_listed,
         **asdict(run.counts),
-        "orders_pending": count_pending(engine, run.stream),
+        "orders_pending": count_pending(engine, run.stream, company_id=run.company_id),
         "error": error,
     }
-    runs = reflect_tables(engine)["sync_runs"]
+    tables = reflect_tables(engine)
+    runs = tables["sync_runs"]
     with write_transaction(engine) as connection:
         connection.execute(
             runs.update()
             .where(runs.c.run_id == run.run_id)
             .values(**{key: value for key, value in summary.items() if key not in ("run_id", "stream", "mode")})
         )
+        if error is None:
+            companies = tables["companies"]
+            connection.execute(
+                companies.update()
+                .where(companies.c.company_id == run.company_id)
+                .values(last_synced_at=summary["finished_at"])
+            )
     return summary | {
+        "company_id": run.company_id,
         "watermark_before": str(run.watermark_before) if run.watermark_before else None,
         "window_since": run.window_since,
         "window_until": run.window_until,
     }
-
-
-class CompanyMismatch(ValueError):
-    """The warehouse holds another Billit company's books."""
-
-    def __init__(self, known: int, party_id: int) -> None:
-        super().__init__(
-            f"this warehouse holds the books of Billit company {known}, not {party_id}: check "
-            "BILLIT_PARTY_ID, or use another WAREHOUSE_URL for that company"
-        )
-
-
-def check_company(engine: sa.Engine, party_id: int) -> None:
-    """Refuse `party_id` when the warehouse already holds another company's books (reads only)."""
-    known = warehouse_company(engine)
-    if known is not None and known != party_id:
-        raise CompanyMismatch(known, party_id)
-
-
-def claim_company(engine: sa.Engine, party_id: int) -> None:
-    """Record `party_id` as the warehouse's company after its first good run (a mistyped BILLIT_PARTY_ID that
-    Billit refuses must not lock the warehouse); refuse another company afterwards."""
-    companies = reflect_tables(engine)["warehouse_companies"]
-    with write_transaction(engine) as connection:
-        known = [row.party_id for row in connection.execute(sa.select(companies.c.party_id))]
-        if not known:
-            connection.execute(companies.insert().values(party_id=party_id, recorded_at=utcnow()))
-        elif party_id not in known:
-            raise CompanyMismatch(known[0], party_id)
-
-
-def company_ids(engine: sa.Engine) -> set[int]:
-    """The CompanyID values of the orders the warehouse holds."""
-    invoices = reflect_tables(engine)["invoices"]
-    with engine.connect() as connection:
-        return set(connection.execute(sa.select(invoices.c.company_id).distinct()).scalars()) - {None}
-
-
-def warehouse_company(engine: sa.Engine) -> int | None:
-    companies = reflect_tables(engine)["warehouse_companies"]
-    with engine.connect() as connection:
-        return connection.execute(sa.select(companies.c.party_id)).scalars().first()

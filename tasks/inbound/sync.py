@@ -23,14 +23,10 @@ from tasks.inbound.extract import STREAMS, ExtractStats, Stream, SyncOptions, sy
 from tasks.inbound.landing import LandingError, check_landed_run, landed_runs, read_landed_orders
 from tasks.inbound.warehouse import (
     LoadCounts,
-    check_company,
-    claim_company,
-    company_ids,
     driver_message,
     finish_run,
     load_orders_isolating_refusals,
     start_run,
-    warehouse_company,
 )
 from tasks.options import InvalidSyncOption, billit_local, check_window
 from tasks.runtime import billit_settings, warehouse_engine
@@ -49,9 +45,11 @@ def run_stream(
     on_batch: Callable[[LoadCounts], None] | None = None,
     **settings_overrides: Any,
 ) -> dict[str, Any]:
-    """Sync one stream (incremental, or the since/until window as a backfill) and return the run summary.
+    """Sync one stream of one company (incremental, or the since/until window as a backfill) and return the run
+    summary.
 
-    The Billit settings come from the environment; `settings_overrides` replace single ones (tests, the demo).
+    The Billit settings come from the environment; `settings_overrides` replace single ones (tests, the demo, the
+    orchestration's `party_id=`): the company is `party_id`, and its watermarks, pending orders and rows are its own.
     `on_batch` is told the counts after every committed batch.
     """
     if stream_name not in STREAMS:
@@ -61,7 +59,6 @@ def run_stream(
     check_window(since=since, until=until, lookback_minutes=lookback_minutes)
     engine = engine or warehouse_engine(warehouse_url)
     settings = billit_settings(**settings_overrides)
-    check_company(engine, settings.party_id)
     options = SyncOptions(
         lookback=timedelta(minutes=lookback_minutes),
         landing_dir=Path(landing_dir) if landing_dir else None,
@@ -75,7 +72,7 @@ def run_stream(
         window_since=since,
         window_until=until,
         flow_run_id=flow_run_id,
-        party_id=settings.party_id,
+        company_id=settings.party_id,
     )
     started = time.perf_counter()
 
@@ -91,7 +88,6 @@ def run_stream(
     summary = finish_run(
         engine, run, requests=stats.requests, pages=stats.paging.pages, orders_listed=stats.orders_listed
     )
-    claim_company(engine, settings.party_id)
     return summary | {"duration_s": round(time.perf_counter() - started, 3), "quiet": stats.skipped_quiet}
 
 
@@ -114,8 +110,9 @@ def replay_landing(
 ) -> list[dict[str, Any]]:
     """Load landed runs from disk again, without calling Billit; watermarks are not moved.
 
-    Only runs landed for this warehouse's company, in a folder named after their stream, are loaded; the others
-    are refused by name, and a corrupt file fails its own run with its path, not the whole replay.
+    Each run loads into the company its files name (their metadata), in a folder named after their stream; a run
+    whose orders belong to another company than its files say is refused by name, and a corrupt file fails its
+    own run with its path, not the whole replay.
     """
     engine = engine or warehouse_engine(warehouse_url)
     checked: list[tuple[Path, int | None, str | None]] = []
@@ -126,24 +123,10 @@ def replay_landing(
             checked.append((run_directory, check_landed_run(run_directory, stream=run_directory.parent.name), None))
         except LandingError as exc:
             checked.append((run_directory, None, str(exc)))
-    home: int | None = warehouse_company(engine)
-    companies: set[int] = {company for _, company, _ in checked if company is not None}
-    if home is None and len(companies) == 1:
-        home = companies.pop()
-        claim_company(engine, home)
-
-    known_company_ids = company_ids(engine)
     summaries = []
     for run_directory, company, problem in checked:
         stream_name = run_directory.parent.name
-        if problem is None and company != home:
-            problem = (
-                f"{run_directory}: landed for Billit company {company}, but this warehouse holds company {home}"
-                if home is not None
-                else f"{run_directory}: the folder holds runs of companies {sorted(companies)}; replay one "
-                "company's landing directory into its own warehouse"
-            )
-        if problem is not None:
+        if problem is not None or company is None:
             summaries.append(
                 {
                     "stream": stream_name,
@@ -154,12 +137,16 @@ def replay_landing(
                 }
             )
             continue
-        run = start_run(engine, stream_name, "replay", party_id=company)
+        run = start_run(engine, stream_name, "replay", company_id=company)
         orders, error = 0, None
         try:
             for batch in read_landed_orders(run_directory):
-                _check_orders_belong(batch, known_company_ids, STREAMS[stream_name], run_directory)
-                run.counts.add(load_orders_isolating_refusals(engine, batch, stream=stream_name, run_id=run.run_id))
+                _check_orders_belong(batch, company, STREAMS[stream_name], run_directory)
+                run.counts.add(
+                    load_orders_isolating_refusals(
+                        engine, batch, stream=stream_name, run_id=run.run_id, company_id=company
+                    )
+                )
                 orders += len(batch)
         except LandingError as exc:
             error = str(exc)
@@ -173,9 +160,9 @@ def replay_landing(
     return summaries
 
 
-def _check_orders_belong(orders: list[Any], known: set[int], stream: Stream, run_directory: Path) -> None:
-    """The orders themselves must be of the folder's stream and of the warehouse's company (a file's metadata can
-    be edited): their OrderDirection, and their CompanyID once the warehouse holds orders."""
+def _check_orders_belong(orders: list[Any], company: int, stream: Stream, run_directory: Path) -> None:
+    """The orders themselves must be of the folder's stream and of the company the files name (a file's metadata
+    can be edited): their OrderDirection and their CompanyID."""
     objects = [order for order in orders if isinstance(order, dict)]
     directions = {order.get("OrderDirection") for order in objects} - {stream.direction, None}
     if directions:
@@ -183,9 +170,9 @@ def _check_orders_belong(orders: list[Any], known: set[int], stream: Stream, run
             f"{run_directory}: holds {sorted(map(str, directions))} orders, not the {stream.name} "
             f"stream's {stream.direction}"
         )
-    foreign = {order.get("CompanyID") for order in objects} - known
-    if known and foreign:
+    foreign = {order.get("CompanyID") for order in objects} - {company, None}
+    if foreign:
         raise LandingError(
-            f"{run_directory}: holds orders of CompanyID {sorted(map(str, foreign))[:3]}, but this "
-            f"warehouse's orders are of {sorted(known)}"
+            f"{run_directory}: holds orders of CompanyID {sorted(map(str, foreign))[:3]}, but its files name "
+            f"Billit company {company}"
         )

@@ -7,13 +7,18 @@ neither, and the next run picks up from the last committed watermark.
 An order Billit listed but that could not be loaded (a bad detail answer, or quarantined whole) is written to
 `pending_orders` in the same transaction, so the watermark may move past it without losing it: the next
 incremental runs fetch it again until it loads, when its pending row goes and its quarantine rows are resolved.
-Watermarks, pending orders, run records and the company check live in `tasks.inbound.state` (re-exported here).
+Watermarks, pending orders and run records live in `tasks.inbound.state`, the companies in
+`tasks.inbound.companies` (both re-exported here).
+
+Every load is one company's (`company_id`, the PartyID the sync read with, or the one a landing file names): every
+row it writes carries it, and an order whose own CompanyID names another company is quarantined whole, never loaded
+into the wrong books. Billit's OrderID is global, so an order's rows stay keyed by order_id
+(docs/warehouse.md#companies).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,18 +30,16 @@ from connectors.warehouse import (
     upsert_rows,
     write_transaction,
 )
+from tasks.inbound.companies import CompanyMismatch, choose_company, record_companies, warehouse_companies
+from tasks.inbound.deletions import history_row, mark_deleted
 from tasks.inbound.state import (
     STALE_RUN_AFTER,
-    CompanyMismatch,
     LoadCounts,
     NotLoaded,
     RunRecord,
     Watermark,
     add_to_run,
-    check_company,
-    claim_company,
     close_abandoned_runs,
-    company_ids,
     count_pending,
     finish_run,
     forget_pending,
@@ -46,11 +49,10 @@ from tasks.inbound.state import (
     remember_pending,
     save_watermark,
     start_run,
-    utcnow,
-    warehouse_company,
 )
 from tasks.normalise.orders import normalise_orders, order_state, quarantine_row
 from tasks.options import VatReturnSettings
+from tasks.warehouse_common import driver_message
 
 __all__ = [
     "STALE_RUN_AFTER",
@@ -59,10 +61,8 @@ __all__ = [
     "NotLoaded",
     "RunRecord",
     "Watermark",
-    "check_company",
-    "claim_company",
+    "choose_company",
     "close_abandoned_runs",
-    "company_ids",
     "count_pending",
     "driver_message",
     "finish_run",
@@ -72,21 +72,27 @@ __all__ = [
     "pending_orders",
     "process_alive",
     "read_watermark",
+    "record_companies",
     "start_run",
     "stored_versions",
-    "warehouse_company",
+    "warehouse_companies",
 ]
 
 # A row keeps the run that first loaded it.
 _INVOICE_KEEP = {"order_id", "first_run_id"}
 
 
-def stored_versions(engine: sa.Engine, order_ids: Sequence[int], *, include_deleted: bool = False) -> dict[int, str]:
-    """Billit's LastModified text of the orders the warehouse already has (deleted ones excluded unless asked)."""
+def stored_versions(
+    engine: sa.Engine, order_ids: Sequence[int], *, company_id: int, include_deleted: bool = False
+) -> dict[int, str]:
+    """Billit's LastModified text of the company's orders the warehouse already has (deleted ones excluded unless
+    asked)."""
     if not order_ids:
         return {}
     invoices = reflect_tables(engine)["invoices"]
-    query = sa.select(invoices.c.order_id, invoices.c.last_modified_raw).where(invoices.c.order_id.in_(list(order_ids)))
+    query = sa.select(invoices.c.order_id, invoices.c.last_modified_raw).where(
+        invoices.c.company_id == company_id, invoices.c.order_id.in_(list(order_ids))
+    )
     with engine.connect() as connection:
         rows = connection.execute(query if include_deleted else query.where(invoices.c.is_deleted.is_(False)))
         return {row.order_id: row.last_modified_raw for row in rows}
@@ -98,17 +104,23 @@ def load_orders(
     *,
     stream: str,
     run_id: str,
+    company_id: int,
     watermark: Watermark | None = None,
     not_loaded: Sequence[NotLoaded] = (),
     landing_file: str | None = None,
 ) -> LoadCounts:
-    """Normalise and load full orders; with `watermark`, move the stream's watermark in the same transaction.
+    """Normalise and load full orders of the company; with `watermark`, move the company's stream watermark in the
+    same transaction.
 
     An order older than the stored version is left alone (replays and overlapping slices cannot go back in time).
     Orders quarantined whole and the `not_loaded` ones become pending; orders that load leave pending.
     """
     batch = normalise_orders(
-        orders, stream=stream, run_id=run_id, import_deferral_licence=VatReturnSettings().import_deferral_licence
+        orders,
+        stream=stream,
+        run_id=run_id,
+        company_id=company_id,
+        import_deferral_licence=VatReturnSettings().import_deferral_licence,
     )
     tables = reflect_tables(engine)
     invoices = tables["invoices"]
@@ -136,6 +148,8 @@ def load_orders(
                 counts.orders_changed += 1
             fresh.append(invoice)
         fresh_ids = {invoice["order_id"] for invoice in fresh}
+        _own(company_id, batch.lines, batch.vat_groups, batch.messages, batch.vat_return_entries)
+        _own(company_id, batch.vat_return_exceptions, batch.parties.values(), *batch.identifiers.values())
 
         upsert_rows(
             connection,
@@ -162,17 +176,11 @@ def load_orders(
         counts.lines_loaded = sum(1 for line in batch.lines if line["order_id"] in fresh_ids)
 
         parties = list(batch.parties.values())
-        upsert_rows(connection, tables["parties"], parties, ["party_id"], unless_newer="last_modified")
-        replace_children(
-            connection,
-            tables["party_identifiers"],
-            "party_id",
-            sorted(batch.identifiers),
-            [row for rows in batch.identifiers.values() for row in rows],
-        )
+        upsert_rows(connection, tables["parties"], parties, ["company_id", "party_id"], unless_newer="last_modified")
+        _replace_identifiers(connection, tables["party_identifiers"], company_id, batch.identifiers)
 
         history = [
-            _history_row(invoice, run_id)
+            history_row(invoice, run_id, company_id)
             for invoice in fresh
             if stored.get(invoice["order_id"]) is None
             or order_state(dict(stored[invoice["order_id"]]._mapping)) != order_state(invoice)
@@ -182,7 +190,7 @@ def load_orders(
         )
 
         loaded = {invoice["order_id"]: invoice["last_modified_raw"] for invoice in batch.invoices}
-        counts.orders_recovered = forget_pending(connection, tables, loaded, run_id)
+        counts.orders_recovered = forget_pending(connection, tables, loaded, run_id, company_id=company_id)
         failures = [
             *not_loaded,
             *(
@@ -190,12 +198,13 @@ def load_orders(
                 for order_id, reason in batch.unloaded.items()
             ),
         ]
-        remember_pending(connection, tables, stream, run_id, failures)
+        remember_pending(connection, tables, stream, run_id, failures, company_id=company_id)
         # Rows of orders whose raw answer is in the landing file point at it; a whole order's payload then stays
         # there, not in the quarantine table.
         quarantine = [
             {
                 **row,
+                "company_id": company_id,
                 "landing_file": landing_file,
                 "payload": None if landing_file and row["entity"] == "order" else row["payload"],
             }
@@ -212,6 +221,7 @@ def load_orders(
                     payload=None,
                 ),
                 "payload": None,
+                "company_id": company_id,
                 "landing_file": landing_file if failure.raw_landed else None,
             }
             for failure in not_loaded
@@ -220,10 +230,10 @@ def load_orders(
             connection,
             tables["quarantine"],
             quarantine,
-            ["stream", "entity", "entity_key", "source_version", "reason"],
+            ["company_id", "stream", "entity", "entity_key", "source_version", "reason"],
         )
         if watermark is not None:
-            save_watermark(connection, tables, stream, watermark, run_id)
+            save_watermark(connection, tables, stream, watermark, run_id, company_id=company_id)
         add_to_run(connection, tables, run_id, counts)
     return counts
 
@@ -234,6 +244,7 @@ def load_orders_isolating_refusals(
     *,
     stream: str,
     run_id: str,
+    company_id: int,
     watermark: Watermark | None = None,
     not_loaded: Sequence[NotLoaded] = (),
     landing_file: str | None = None,
@@ -247,6 +258,7 @@ def load_orders_isolating_refusals(
             orders,
             stream=stream,
             run_id=run_id,
+            company_id=company_id,
             watermark=watermark,
             not_loaded=not_loaded,
             landing_file=landing_file,
@@ -257,7 +269,11 @@ def load_orders_isolating_refusals(
     counts, refused = LoadCounts(), list(not_loaded)
     for order in orders:
         try:
-            counts.add(load_orders(engine, [order], stream=stream, run_id=run_id, landing_file=landing_file))
+            counts.add(
+                load_orders(
+                    engine, [order], stream=stream, run_id=run_id, company_id=company_id, landing_file=landing_file
+                )
+            )
         except sa.exc.StatementError as exc:
             if _is_unavailable(exc):
                 raise
@@ -272,7 +288,14 @@ def load_orders_isolating_refusals(
             )
     counts.add(
         load_orders(
-            engine, [], stream=stream, run_id=run_id, watermark=watermark, not_loaded=refused, landing_file=landing_file
+            engine,
+            [],
+            stream=stream,
+            run_id=run_id,
+            company_id=company_id,
+            watermark=watermark,
+            not_loaded=refused,
+            landing_file=landing_file,
         )
     )
     return counts
@@ -283,13 +306,6 @@ def _is_unavailable(exc: sa.exc.StatementError) -> bool:
     return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or (
         isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
     )
-
-
-def driver_message(exc: BaseException) -> str:
-    """An error's first line; for a database error the driver's, without the statement or its parameters (they
-    hold customer data)."""
-    message = str(exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc)
-    return (message.strip().splitlines() or [""])[0][:200]
 
 
 def _listed_version(orders: Sequence[Mapping[str, Any]], order_id: int) -> str:
@@ -303,57 +319,28 @@ def _listed_version(orders: Sequence[Mapping[str, Any]], order_id: int) -> str:
     )
 
 
-def _history_row(invoice: Mapping[str, Any], run_id: str) -> dict[str, Any]:
-    return {
-        "order_id": invoice["order_id"],
-        "observed_last_modified": invoice["last_modified"],
-        "run_id": run_id,
-        "order_status": invoice["order_status"],
-        "delivery_status": invoice["delivery_status"],
-        "document_delivery_info": invoice["document_delivery_info"],
-        "last_response_code": invoice["last_response_code"],
-        "paid": invoice["paid"],
-        "is_deleted": bool(invoice.get("is_deleted")),
-        "recorded_at": utcnow(),
-    }
+def _own(company_id: int, *row_lists: Iterable[dict[str, Any]]) -> None:
+    """Give the normaliser's rows their company (in place: they are this load's own)."""
+    for rows in row_lists:
+        for row in rows:
+            row["company_id"] = company_id
 
 
-def mark_deleted(engine: sa.Engine, deleted: Iterable[Mapping[str, Any]], *, run_id: str) -> int:
-    """Flag orders Billit lists as deleted (`is_deleted`, `deleted_at`); rows are kept, never removed.
-
-    `deleted_at` is the LastModified `/v1/orders/deleted` reports: the deletion time, or (Billit does not say)
-    the order's last change before it (docs/reference/billit-api.md#deletions).
-    """
-    tables = reflect_tables(engine)
-    invoices = tables["invoices"]
-    when = {
-        int(item["OrderID"]): datetime.fromisoformat(str(item["LastModified"]))
-        for item in deleted
-        if isinstance(item.get("OrderID"), int) and item.get("LastModified")
-    }
-    marked = 0
-    with write_transaction(engine) as connection:
-        if when:
-            rows = connection.execute(
-                sa.select(invoices).where(invoices.c.order_id.in_(list(when)), invoices.c.is_deleted.is_(False))
-            ).all()
-            for row in rows:
-                connection.execute(
-                    invoices.update()
-                    .where(invoices.c.order_id == row.order_id)
-                    .values(is_deleted=True, deleted_at=when[row.order_id], last_run_id=run_id)
-                )
-            history = [
-                _history_row(
-                    {**row._mapping, "last_modified": max(when[row.order_id], row.last_modified), "is_deleted": True},
-                    run_id,
-                )
-                for row in rows
-            ]
-            insert_ignoring_duplicates(
-                connection, tables["invoice_status_history"], history, ["order_id", "observed_last_modified"]
+def _replace_identifiers(
+    connection: sa.Connection, table: sa.Table, company_id: int, identifiers: Mapping[int, Sequence[Mapping[str, Any]]]
+) -> None:
+    """Make these the complete identifier sets of the company's parties in `identifiers` (a party's identifiers in
+    another company's books are that company's)."""
+    parties = sorted(identifiers)
+    for start in range(0, len(parties), 5000):
+        connection.execute(
+            sa.delete(table).where(
+                table.c.company_id == company_id, table.c.party_id.in_(parties[start : start + 5000])
             )
-            marked = len(rows)
-            # Billit says these are gone: a pending one will never load, and its quarantine is settled.
-            forget_pending(connection, tables, {order_id: "" for order_id in when}, run_id)
-    return marked
+        )
+    insert_ignoring_duplicates(
+        connection,
+        table,
+        [row for rows in identifiers.values() for row in rows],
+        ["company_id", "party_id", "source", "raw"],
+    )

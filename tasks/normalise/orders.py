@@ -81,9 +81,17 @@ class NormalisedBatch:
 
 
 def normalise_orders(
-    orders: Iterable[Mapping[str, Any]], *, stream: str, run_id: str, import_deferral_licence: bool = False
+    orders: Iterable[Mapping[str, Any]],
+    *,
+    stream: str,
+    run_id: str,
+    company_id: int | None = None,
+    import_deferral_licence: bool = False,
 ) -> NormalisedBatch:
     """Rows for every table from a batch of full orders; the newest version of an order and of a party wins.
+
+    `company_id`: the company (PartyID) the orders were read with, written as each invoice's company_id; an order
+    whose CompanyID names another company is quarantined whole. Without it, the order's own CompanyID is kept.
 
     `import_deferral_licence`: the company imports under a deferral licence (ET 14.000), so imports go to
     87/57/59 (docs/bi.md#vat-return).
@@ -97,6 +105,7 @@ def normalise_orders(
                 batch,
                 stream=stream,
                 run_id=run_id,
+                company_id=company_id,
                 import_deferral_licence=import_deferral_licence,
                 identifiers=identifiers,
             )
@@ -187,6 +196,7 @@ def _normalise_order(
     *,
     stream: str,
     run_id: str,
+    company_id: int | None,
     import_deferral_licence: bool,
     identifiers: dict[str, list[PartyIdentifier]],
 ) -> None:
@@ -208,6 +218,11 @@ def _normalise_order(
     last_modified = fields.timestamp("LastModified")
     if last_modified is None:
         raise UnloadableOrder("LastModified missing")
+    own_company = fields.integer("CompanyID", BIGINT)
+    if company_id is not None and own_company is not None and own_company != company_id:
+        # Billit answers an order of another company with 401 (docs/reference/billit-api.md#errors): such an
+        # order is a wrong answer, or a landing file relabelled, and must not enter this company's books.
+        raise UnloadableOrder("CompanyID is not the company the order was read with")
 
     counterparty = counterparty_of(order, direction)
     counterparty_fields = (
@@ -222,7 +237,7 @@ def _normalise_order(
 
     invoice = {
         "order_id": order_id,
-        "company_id": fields.integer("CompanyID", BIGINT),
+        "company_id": own_company if company_id is None else company_id,
         "direction": direction,
         "order_type": order_type,
         "order_number": fields.text("OrderNumber"),

@@ -61,6 +61,7 @@ from connectors.billit import (
 from tasks.normalise.identifiers import normalise_identifier, normalise_vat_number
 from tasks.outbound import claims
 from tasks.outbound.claims import CLAIM_LEASE, EXTERNAL_ID_COLLISION, WAITING_FOR_INVOICE, Ready, Taken
+from tasks.outbound.companies import CompanyClients
 from tasks.runtime import billit_settings, warehouse_engine
 
 logger = logging.getLogger("billit_pipelines.push")
@@ -158,10 +159,10 @@ async def push_outbound(billit: BillitClient, engine: sa.Engine, options: PushOp
         # One cheap read first: a wrong key or company stops here, before any row is claimed or POSTed.
         await billit.list_page(ODataQuery(top=1))
     try:
-        async with _heartbeat(engine, run_id, options.dry_run):
-            await _push_all(billit, engine, options, summary, run_id)
+        async with _heartbeat(engine, run_id, options.dry_run), CompanyClients(billit) as clients:
+            await _push_all(clients, engine, options, summary, run_id)
             if options.send and not options.dry_run:
-                await _send_created(billit, engine, summary, options, run_id)
+                await _send_created(clients, engine, summary, options, run_id)
     finally:
         if not options.dry_run:
             await _db(claims.release, engine, run_id)
@@ -191,7 +192,7 @@ async def _heartbeat(engine: sa.Engine, run_id: str, dry_run: bool) -> AsyncIter
 
 
 async def _push_all(
-    billit: BillitClient, engine: sa.Engine, options: PushOptions, summary: PushSummary, run_id: str
+    clients: CompanyClients, engine: sa.Engine, options: PushOptions, summary: PushSummary, run_id: str
 ) -> None:
     remaining = options.limit
     seen: set[str] = set()
@@ -229,13 +230,13 @@ async def _push_all(
                     summary.created += len(taken.ready)  # would be created
                     continue
                 in_flight += len(taken.ready)
-                batch = group.create_task(_create_batch(billit, engine, taken.ready, summary, run_id, row_done))
+                batch = group.create_task(_create_batch(clients, engine, taken.ready, summary, run_id, row_done))
                 batches.add(batch)
                 batch.add_done_callback(batches.discard)
 
 
 async def _create_batch(
-    billit: BillitClient,
+    clients: CompanyClients,
     engine: sa.Engine,
     ready: list[Ready],
     summary: PushSummary,
@@ -243,11 +244,12 @@ async def _create_batch(
     row_done: Callable[[], Awaitable[None]],
 ) -> None:
     """Create the rows of one claim; each frees its place in the window when it is done, and their outcomes are
-    written together."""
+    written together, each naming the company (PartyID) it was pushed with."""
 
     async def create(row: dict[str, Any], payload: dict[str, Any], key: str) -> dict[str, Any]:
         try:
-            return await _create_once(billit, row, payload, key, summary)
+            outcome = await _create_once(await clients.client_for(row), row, payload, key, summary)
+            return outcome | {"company_id": clients.company_of(row)}
         finally:
             await row_done()
 
@@ -314,13 +316,13 @@ async def _find_order(billit: BillitClient, external_id: str) -> int | None:
 
 
 async def _send_created(
-    billit: BillitClient, engine: sa.Engine, summary: PushSummary, options: PushOptions, run_id: str
+    clients: CompanyClients, engine: sa.Engine, summary: PushSummary, options: PushOptions, run_id: str
 ) -> None:
     rows = await _db(claims.claim_sendable, engine, run_id, options.limit)
     sendable: list[dict[str, Any]] = []
     outcomes: list[dict[str, Any]] = []
     for row in rows:
-        reason = await _not_sendable(billit, row, options) if options.check_participants else None
+        reason = await _not_sendable(clients.configured, row, options) if options.check_participants else None
         if reason is None:
             sendable.append(row)
         else:
@@ -333,8 +335,14 @@ async def _send_created(
                     "last_error": reason,
                 }
             )
-    for start in range(0, len(sendable), SEND_BATCH):
-        outcomes += await _send_batch(billit, sendable[start : start + SEND_BATCH], summary, options)
+    # A send names orders of the request's company only (docs/reference/billit-api.md#sending): batches per company.
+    by_company: dict[int, list[dict[str, Any]]] = {}
+    for row in sendable:
+        by_company.setdefault(clients.company_of(row), []).append(row)
+    for rows_of_company in by_company.values():
+        billit = await clients.client_for(rows_of_company[0])
+        for start in range(0, len(rows_of_company), SEND_BATCH):
+            outcomes += await _send_batch(billit, rows_of_company[start : start + SEND_BATCH], summary, options)
     await _db(claims.write_outcomes, engine, outcomes, run_id)
 
 

@@ -17,7 +17,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables
-from tasks.inbound.warehouse import warehouse_company
 from tasks.normalise.identifiers import normalise_vat_number
 from tasks.vat.intervat import Declarant, IntraClient, ListedClient, VatPeriod
 
@@ -76,12 +75,15 @@ def _months(period: VatPeriod) -> list[str]:
     return [f"{period.year}-{month:02d}" for month in range(first, period.last_day.month + 1)]
 
 
-def _in_period(invoices: sa.Table, period: VatPeriod) -> sa.ColumnElement[bool]:
-    return _between(invoices, period.first_day, period.last_day)
+def _in_period(invoices: sa.Table, period: VatPeriod, company_id: int) -> sa.ColumnElement[bool]:
+    return _between(invoices, period.first_day, period.last_day, company_id)
 
 
-def _between(invoices: sa.Table, first_day: date, last_day: date) -> sa.ColumnElement[bool]:
+def _between(invoices: sa.Table, first_day: date, last_day: date, company_id: int) -> sa.ColumnElement[bool]:
+    """The company's invoices and credit notes dated in [first_day, last_day], deleted ones left out: a VAT return
+    is one company's (docs/warehouse.md#companies)."""
     return sa.and_(
+        invoices.c.company_id == company_id,
         invoices.c.order_date >= first_day,
         invoices.c.order_date <= last_day,
         invoices.c.is_deleted.is_(False),
@@ -89,28 +91,31 @@ def _between(invoices: sa.Table, first_day: date, last_day: date) -> sa.ColumnEl
     )
 
 
-def invoices_between(engine: sa.Engine, first_day: date, last_day: date) -> int:
-    """Invoices and credit notes dated in the period (deleted ones left out)."""
+def invoices_between(engine: sa.Engine, first_day: date, last_day: date, *, company_id: int) -> int:
+    """The company's invoices and credit notes dated in the period (deleted ones left out)."""
     invoices = reflect_tables(engine)["invoices"]
     with engine.connect() as connection:
         return int(
             connection.execute(
-                sa.select(sa.func.count()).select_from(invoices).where(_between(invoices, first_day, last_day))
+                sa.select(sa.func.count())
+                .select_from(invoices)
+                .where(_between(invoices, first_day, last_day, company_id))
             ).scalar_one()
         )
 
 
-def pending_count(engine: sa.Engine) -> int:
-    """Orders Billit listed that are not loaded yet, of any period."""
+def pending_count(engine: sa.Engine, *, company_id: int) -> int:
+    """The company's orders Billit listed that are not loaded yet, of any period."""
+    pending = reflect_tables(engine)["pending_orders"]
     with engine.connect() as connection:
         return int(
             connection.execute(
-                sa.select(sa.func.count()).select_from(reflect_tables(engine)["pending_orders"])
+                sa.select(sa.func.count()).select_from(pending).where(pending.c.company_id == company_id)
             ).scalar_one()
         )
 
 
-def missing_rows(engine: sa.Engine, first_day: date, last_day: date) -> int:
+def missing_rows(engine: sa.Engine, first_day: date, last_day: date, *, company_id: int) -> int:
     """Invoices and credit notes of the period with amounts but no VAT-return rows (loaded before migration
     0005): a return or listing would leave them out."""
     tables = reflect_tables(engine)
@@ -128,7 +133,7 @@ def missing_rows(engine: sa.Engine, first_day: date, last_day: date) -> int:
         sa.select(sa.func.count())
         .select_from(invoices)
         .where(
-            _between(invoices, first_day, last_day),
+            _between(invoices, first_day, last_day, company_id),
             has_amounts,
             ~sa.exists().where(entries.c.order_id == invoices.c.order_id),
             ~sa.exists().where(exceptions.c.order_id == invoices.c.order_id),
@@ -138,21 +143,22 @@ def missing_rows(engine: sa.Engine, first_day: date, last_day: date) -> int:
         return int(connection.execute(query).scalar_one())
 
 
-def refuse_missing_rows(engine: sa.Engine, first_day: date, last_day: date, label: str) -> None:
-    """VatReturnError when some invoices of the period have no VAT-return rows."""
-    if missing := missing_rows(engine, first_day, last_day):
+def refuse_missing_rows(engine: sa.Engine, first_day: date, last_day: date, label: str, *, company_id: int) -> None:
+    """VatReturnError when some of the company's invoices of the period have no VAT-return rows."""
+    if missing := missing_rows(engine, first_day, last_day, company_id=company_id):
         raise VatReturnError(
             f"{missing} invoice(s) of {label} were loaded before the warehouse kept VAT-return rows: "
             "run `billit-etl replay` (or a backfill of the period) first"
         )
 
 
-def vat_return(engine: sa.Engine, period: VatPeriod) -> VatReturn:
-    """The grids of `period`, the 71/72 balance and the checks. VatReturnError when some of the period's
+def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatReturn:
+    """The company's grids of `period`, the 71/72 balance and the checks. VatReturnError when some of the period's
     invoices have no VAT-return rows."""
-    refuse_missing_rows(engine, period.first_day, period.last_day, str(period))
+    refuse_missing_rows(engine, period.first_day, period.last_day, str(period), company_id=company_id)
     monthly = sa.table(
         "bi_vat_return_monthly",
+        sa.column("company_id"),
         sa.column("period"),
         sa.column("grid"),
         sa.column("amount"),
@@ -167,7 +173,7 @@ def vat_return(engine: sa.Engine, period: VatPeriod) -> VatReturn:
     with engine.connect() as connection:
         for grid, amount, is_self_assessed, count in connection.execute(
             sa.select(monthly.c.grid, monthly.c.amount, monthly.c.is_self_assessed, monthly.c.entry_count).where(
-                monthly.c.period.in_(_months(period))
+                monthly.c.company_id == company_id, monthly.c.period.in_(_months(period))
             )
         ):
             amount = _cents(Decimal(repr(amount)) if isinstance(amount, float) else amount)  # SQLite sums REAL
@@ -180,25 +186,27 @@ def vat_return(engine: sa.Engine, period: VatPeriod) -> VatReturn:
             for is_reported, count in connection.execute(
                 sa.select(exceptions.c.is_reported, sa.func.count())
                 .join(invoices, invoices.c.order_id == exceptions.c.order_id)
-                .where(_in_period(invoices, period))
+                .where(_in_period(invoices, period, company_id))
                 .group_by(exceptions.c.is_reported)
             )
         }
         inferred = connection.execute(
             sa.select(sa.func.count())
             .select_from(lines.join(invoices, invoices.c.order_id == lines.c.order_id))
-            .where(_in_period(invoices, period), lines.c.treatment_source == "inferred")
+            .where(_in_period(invoices, period, company_id), lines.c.treatment_source == "inferred")
         ).scalar_one()
         undated = connection.execute(
             sa.select(sa.func.count())
             .select_from(exceptions.join(invoices, invoices.c.order_id == exceptions.c.order_id))
-            .where(invoices.c.order_date.is_(None), invoices.c.is_deleted.is_(False))
+            .where(
+                invoices.c.company_id == company_id, invoices.c.order_date.is_(None), invoices.c.is_deleted.is_(False)
+            )
         ).scalar_one()
         received_late = connection.execute(
             sa.select(sa.func.count())
             .select_from(invoices)
             .where(
-                _in_period(invoices, period),
+                _in_period(invoices, period, company_id),
                 invoices.c.direction == "Cost",
                 invoices.c.created_at >= period.last_day + timedelta(days=1),
             )
@@ -257,7 +265,8 @@ def _vat_number(raw: str | None, country: str | None = None) -> tuple[str, bool]
 
 
 def _sales_amounts(engine: sa.Engine, grids: tuple[str, ...], *conditions: Any) -> list[Any]:
-    """(VAT number as given, the customer's country, name, treatment, grid, amount) of sales entries."""
+    """(VAT number as given, the customer's country, name, treatment, grid, amount) of sales entries; the customer
+    as the order's company's books hold it. `conditions` hold the company."""
     tables = reflect_tables(engine)
     invoices, entries, parties = tables["invoices"], tables["vat_return_entries"], tables["parties"]
     query = (
@@ -270,7 +279,12 @@ def _sales_amounts(engine: sa.Engine, grids: tuple[str, ...], *conditions: Any) 
             entries.c.amount,
         )
         .join(invoices, invoices.c.order_id == entries.c.order_id)
-        .outerjoin(parties, parties.c.party_id == invoices.c.counterparty_party_id)
+        .outerjoin(
+            parties,
+            sa.and_(
+                parties.c.company_id == invoices.c.company_id, parties.c.party_id == invoices.c.counterparty_party_id
+            ),
+        )
         .where(invoices.c.direction == "Income", entries.c.grid.in_(grids), *conditions)
     )
     with engine.connect() as connection:
@@ -285,14 +299,14 @@ class Listing:
     left_out: list[str]
 
 
-def intra_listing(engine: sa.Engine, period: VatPeriod) -> Listing:
+def intra_listing(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> Listing:
     """The intra-community listing: per EU customer VAT number and code (L goods, S services), the period's IC
     sales (44/46) less its credit notes on them (48)."""
     invoices = reflect_tables(engine)["invoices"]
     totals: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     left_out: list[str] = []
     for raw_vat, country, name, treatment, grid, amount in _sales_amounts(
-        engine, ("44", "46", "48"), _in_period(invoices, period)
+        engine, ("44", "46", "48"), _in_period(invoices, period, company_id)
     ):
         vat_number, valid = _vat_number(raw_vat, country)
         if not valid or vat_number.startswith("BE"):
@@ -315,11 +329,12 @@ def intra_listing(engine: sa.Engine, period: VatPeriod) -> Listing:
     return Listing(rows, left_out)
 
 
-def client_listing(engine: sa.Engine, year: int) -> Listing:
+def client_listing(engine: sa.Engine, year: int, *, company_id: int) -> Listing:
     """The annual listing: Belgian customers (a Belgian VAT number, or a bare number of a customer in Belgium)
     billed CLIENT_LISTING_THRESHOLD or more in `year`: turnover 00-03 + 45 less 49, VAT 54 less 64."""
     invoices = reflect_tables(engine)["invoices"]
     in_year = sa.and_(
+        invoices.c.company_id == company_id,
         invoices.c.order_date >= date(year, 1, 1),
         invoices.c.order_date <= date(year, 12, 31),
         invoices.c.is_deleted.is_(False),
@@ -354,15 +369,15 @@ def client_listing(engine: sa.Engine, year: int) -> Listing:
     return Listing(rows, sorted(set(left_out)))
 
 
-def declarant(engine: sa.Engine) -> Declarant:
-    """The warehouse's company as Intervat's declarant, from its own party row. Its e-mail address is left for the
+def declarant(engine: sa.Engine, *, company_id: int) -> Declarant:
+    """The company as Intervat's declarant, from its own party row in its books. Its e-mail address is left for the
     accountant to add: Intervat's schema refuses many real addresses (top-level domains over five letters)."""
-    party_id = warehouse_company(engine)
-    if party_id is None:
-        raise VatReturnError("the warehouse has no company yet: run `billit-etl sync` first")
+    party_id = company_id
     parties = reflect_tables(engine)["parties"]
     with engine.connect() as connection:
-        party = connection.execute(sa.select(parties).where(parties.c.party_id == party_id)).first()
+        party = connection.execute(
+            sa.select(parties).where(parties.c.company_id == company_id, parties.c.party_id == party_id)
+        ).first()
     vat_number, valid = _vat_number(
         party.vat_number_raw if party is not None else None, party.country_code if party is not None else None
     )

@@ -28,7 +28,7 @@ from cli.main import app
 from cli.sync import print_summaries as _print_summaries
 from connectors.warehouse import create_warehouse_engine
 from connectors.warehouse.engine import URL_FORMS
-from sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
+from sandbox.identity import API_KEY, PARTY_ID
 from tasks import runtime
 from tests.connectors.warehouse import migrated_sqlite_file
 
@@ -164,16 +164,6 @@ def test_a_landing_directory_that_cannot_be_written_names_it_and_landing_dir(ope
     landing = operator / "afile" / "landing"
     line = one_line(runner.invoke(app, ["sync", "--landing-dir", str(landing), "--no-prefect"]))
     assert line.startswith(f"cannot write the landing directory {landing}: ") and "--landing-dir" in line
-
-
-def test_a_warehouse_of_another_company_is_refused_before_any_work(operator: Path) -> None:
-    from tasks.inbound.warehouse import claim_company
-
-    engine = create_warehouse_engine(f"sqlite:///{migrated_sqlite_file(operator / 'warehouse.sqlite')}")
-    claim_company(engine, SECOND_PARTY_ID)
-    engine.dispose()
-    line = one_line(runner.invoke(app, ["sync", "--no-prefect"]))
-    assert str(SECOND_PARTY_ID) in line and "BILLIT_PARTY_ID" in line and "WAREHOUSE_URL" in line
 
 
 def test_a_replay_that_refuses_a_run_ends_with_its_reason_in_red_and_exit_1(operator: Path) -> None:

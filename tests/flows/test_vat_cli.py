@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from connectors.warehouse import create_warehouse_engine, upgrade
-from sandbox.identity import PARTY_ID, company
+from sandbox.identity import PARTY_ID, SECOND_PARTY_ID, company
 from tasks import runtime
-from tasks.inbound.warehouse import claim_company, load_orders
+from tasks.inbound.warehouse import load_orders
 from tests.tasks.test_vat_return import BE_PARTY, DE_PARTY, FR_PARTY, purchase, sale
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "intervat"
@@ -92,8 +92,7 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sa.En
     runtime._engine_for.cache_clear()
     engine = create_warehouse_engine(url)
     upgrade(engine)
-    load_orders(engine, Q3_ORDERS + OTHER_ORDERS, stream="orders_test", run_id="r1")
-    claim_company(engine, COMPANY["PartyID"])
+    load_orders(engine, Q3_ORDERS + OTHER_ORDERS, stream="orders_test", run_id="r1", company_id=PARTY_ID)
     yield engine
     engine.dispose()
     runtime._engine_for.cache_clear()
@@ -289,3 +288,27 @@ def test_no_draft_is_written_when_a_check_fails(warehouse: sa.Engine, tmp_path: 
     assert result.exit_code == 1
     assert "not fit for filing, so no XML draft was written" in result.output
     assert not (tmp_path / "q3.xml").exists()
+
+
+def test_a_warehouse_of_two_companies_needs_company_and_gives_each_its_own_return(
+    warehouse: sa.Engine, tmp_path: Path
+) -> None:
+    # The second company's books: the same orders under other OrderIDs, so its return has the same grids.
+    theirs = [
+        {**order, "OrderID": order["OrderID"] + 1_000_000, "CompanyID": SECOND_PARTY_ID}
+        for order in Q3_ORDERS
+        if isinstance(order.get("OrderID"), int)
+    ]
+    load_orders(warehouse, theirs, stream="orders_test", run_id="r2", company_id=SECOND_PARTY_ID)
+    for command in (["vat-return", "--period", "2026-Q3"], ["vat-listing", "ic", "--period", "2026-Q3"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+        assert f"2 companies ({PARTY_ID}, {SECOND_PARTY_ID}): choose one with --company" in result.output
+    ours = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--company", str(PARTY_ID)])
+    assert ours.exit_code == 0, ours.output
+    assert grid_rows(ours.output) == Q3_GRIDS
+    other = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--company", str(SECOND_PARTY_ID)])
+    assert other.exit_code == 0, other.output
+    assert grid_rows(other.output) == Q3_GRIDS
+    unknown = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--company", "574999"])
+    assert unknown.exit_code == 2 and "no books of Billit company 574999" in unknown.output

@@ -35,14 +35,16 @@ COMPANY = PARTY_ID
 SEED_START = datetime(2026, 11, 2, 9, 0)  # naive Brussels time, like Billit's
 
 
-def sync(server: SandboxServer, engine: sa.Engine, stream: str, **options: Any) -> dict[str, Any]:
+def sync(
+    server: SandboxServer, engine: sa.Engine, stream: str, *, company: int = COMPANY, **options: Any
+) -> dict[str, Any]:
     options.setdefault("landing_dir", None)
     return run_stream(
         stream,
         engine=engine,
         base_url=server.base_url,
         api_key=API_KEY,
-        party_id=COMPANY,
+        party_id=company,
         backoff_base_s=0.01,
         backoff_max_s=0.2,
         **options,
@@ -76,11 +78,17 @@ def billit_view(order: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def warehouse_views(engine: sa.Engine) -> tuple[dict[int, tuple[Any, ...]], set[int]]:
-    """Each loaded, non-deleted order as `billit_view` sees it, and the ids flagged deleted."""
+def warehouse_views(engine: sa.Engine, company: int | None = None) -> tuple[dict[int, tuple[Any, ...]], set[int]]:
+    """Each loaded, non-deleted order (of `company`, else of every company) as `billit_view` sees it, and the ids
+    flagged deleted. A counterparty's identifiers are those of the order's company's books."""
     tables = reflect_tables(engine)
+    invoice_table = tables["invoices"]
     with engine.connect() as connection:
-        invoices = connection.execute(sa.select(tables["invoices"])).all()
+        invoices = connection.execute(
+            sa.select(invoice_table).where(invoice_table.c.company_id == company)
+            if company is not None
+            else sa.select(invoice_table)
+        ).all()
         lines = defaultdict(list)
         for row in connection.execute(sa.select(tables["invoice_lines"]).order_by("order_id", "line_number")):
             lines[row.order_id].append((row.quantity, row.unit_price_excl, row.total_incl))
@@ -92,7 +100,7 @@ def warehouse_views(engine: sa.Engine) -> tuple[dict[int, tuple[Any, ...]], set[
             messages[row.order_id] += 1
         identifiers = defaultdict(list)
         for row in connection.execute(sa.select(tables["party_identifiers"])):
-            identifiers[row.party_id].append((row.source, row.raw, row.is_valid))
+            identifiers[(row.company_id, row.party_id)].append((row.source, row.raw, row.is_valid))
     views = {}
     for row in invoices:
         if row.is_deleted:
@@ -111,17 +119,18 @@ def warehouse_views(engine: sa.Engine) -> tuple[dict[int, tuple[Any, ...]], set[
             tuple(groups[row.order_id]),
             messages[row.order_id],
             row.counterparty_party_id,
-            tuple(sorted(identifiers[row.counterparty_party_id])),
+            tuple(sorted(identifiers[(row.company_id, row.counterparty_party_id)])),
         )
     return views, {row.order_id for row in invoices if row.is_deleted}
 
 
-def assert_warehouse_matches_billit(server: SandboxServer, engine: sa.Engine) -> None:
+def assert_warehouse_matches_billit(server: SandboxServer, engine: sa.Engine, company: int = COMPANY) -> None:
+    """The company's orders in the warehouse are the sandbox's truth of that company (other companies' rows aside)."""
     sandbox = server.sandbox
     with sandbox.lock:
-        expected = {order_id: billit_view(order) for order_id, order in sandbox.company_orders(COMPANY).items()}
-        deleted = set(sandbox.company_orders(COMPANY, deleted=True))
-    loaded, flagged = warehouse_views(engine)
+        expected = {order_id: billit_view(order) for order_id, order in sandbox.company_orders(company).items()}
+        deleted = set(sandbox.company_orders(company, deleted=True))
+    loaded, flagged = warehouse_views(engine, company)
     missing = sorted(set(expected) - set(loaded))
     unexpected = sorted(set(loaded) - set(expected))
     assert not missing and not unexpected, f"missing {missing[:10]} ({len(missing)}), unexpected {unexpected[:10]}"
@@ -147,7 +156,7 @@ def kill_a_sales_sync_after_its_first_batch(server: SandboxServer, engine: sa.En
     )
     try:
         deadline = time.monotonic() + 60
-        while read_watermark(engine, "sales") is None:  # the first batch has committed
+        while read_watermark(engine, "sales", company_id=PARTY_ID) is None:  # the first batch has committed
             assert process.poll() is None, "the sync finished before it could be killed"
             assert time.monotonic() < deadline
             time.sleep(0.05)

@@ -263,7 +263,7 @@ def test_the_largest_amount_round_trips_exactly_on_both_databases(engine: sa.Eng
             }
         ],
     }
-    load_orders(engine, [order], stream="incoming", run_id="r")
+    load_orders(engine, [order], stream="incoming", run_id="r", company_id=COMPANY)
     (invoice,) = rows(engine, "invoices")
     (line,) = rows(engine, "invoice_lines")
     assert invoice.total_incl == Decimal("-9999999999999.99")

@@ -1,4 +1,4 @@
-"""Operator mistakes around runs: replaying the wrong folder, a corrupt landing file, another company's
+"""Operator mistakes around runs: replaying the wrong folder, a corrupt landing file, a second company in the same
 warehouse, options out of range, runs that died. On a SQLite file and on PostgreSQL."""
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from sandbox.identity import API_KEY, SECOND_PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
 from tasks.inbound.sync import error_text, replay_landing, run_stream
-from tasks.inbound.warehouse import CompanyMismatch, start_run
+from tasks.inbound.warehouse import start_run, warehouse_companies
 from tasks.options import InvalidSyncOption
 from tests.connectors.warehouse import Warehouse
-from tests.tasks.sync_helpers import COMPANY, SEED_START, warehouse_views
+from tests.tasks.sync_helpers import COMPANY, SEED_START, assert_warehouse_matches_billit, warehouse_views
 
 OTHER_COMPANY = SECOND_PARTY_ID
 
@@ -59,34 +59,22 @@ def replica(tmp_path: Path, name: str = "replica") -> sa.Engine:
     return engine
 
 
-def test_replay_loads_its_own_company_and_refuses_another_companys_runs_by_name(
+def test_replay_of_a_folder_with_two_companies_loads_each_run_into_the_company_its_files_name(
     server: SandboxServer, engine: sa.Engine, tmp_path: Path
 ) -> None:
     ours, theirs = tmp_path / "ours" / "landing", tmp_path / "theirs" / "landing"
+    other = replica(tmp_path, "other-company")
     for stream in ("incoming", "sales"):
         sync(server, engine, stream, landing_dir=str(ours))
-        sync(server, replica(tmp_path, "other-company"), stream, company=OTHER_COMPANY, landing_dir=str(theirs))
+        sync(server, other, stream, company=OTHER_COMPANY, landing_dir=str(theirs))
 
-    summaries = replay_landing(tmp_path, engine=engine)  # a folder above both landing directories
-    refused = [summary for summary in summaries if summary["status"] == "refused"]
-    assert len(refused) == 2 and all(
-        str(theirs) in summary["error"] and str(OTHER_COMPANY) in summary["error"] for summary in refused
-    )
-    assert {summary["status"] for summary in summaries} == {"refused", "succeeded"}
-    company_ids = reflect_tables(engine)["invoices"].c.company_id
-    with engine.connect() as connection:
-        assert set(connection.execute(sa.select(company_ids).distinct()).scalars()) == {COMPANY}
-
-
-def test_replay_into_an_empty_warehouse_of_a_folder_with_two_companies_loads_nothing(
-    server: SandboxServer, engine: sa.Engine, tmp_path: Path
-) -> None:
-    sync(server, engine, "sales", landing_dir=str(tmp_path / "a"))
-    sync(server, replica(tmp_path, "b"), "sales", company=OTHER_COMPANY, landing_dir=str(tmp_path / "b"))
-    fresh = replica(tmp_path, "fresh")
-    summaries = replay_landing(tmp_path, engine=fresh)
-    assert [summary["status"] for summary in summaries] == ["refused", "refused"]
-    assert "one company" in summaries[0]["error"] and warehouse_views(fresh) == ({}, set())
+    both = replica(tmp_path, "both")
+    summaries = replay_landing(tmp_path, engine=both)  # a folder above both landing directories
+    assert [summary["status"] for summary in summaries] == ["succeeded"] * 4
+    assert sorted(summary["company_id"] for summary in summaries) == sorted([COMPANY, OTHER_COMPANY] * 2)
+    assert warehouse_views(both, COMPANY) == warehouse_views(engine) and warehouse_views(both, COMPANY)[0]
+    assert warehouse_views(both, OTHER_COMPANY) == warehouse_views(other) and warehouse_views(other)[0]
+    assert warehouse_companies(both) == [COMPANY, OTHER_COMPANY]
 
 
 def test_replay_of_one_run_folder_and_of_the_landing_root_both_load(
@@ -142,14 +130,33 @@ def test_a_run_folder_moved_under_the_other_stream_is_refused(
     assert summary["status"] == "refused" and "'sales' stream, not 'incoming'" in summary["error"]
 
 
-def test_a_sync_of_another_company_into_this_warehouse_is_refused_before_any_request(
+def test_a_second_company_synced_into_the_same_warehouse_loads_all_its_orders_under_its_own_watermark(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
-    sync(server, engine, "sales", landing_dir=None)
-    runs_before = len(run_rows(engine))
-    with pytest.raises(CompanyMismatch, match=f"company {COMPANY}, not {OTHER_COMPANY}.*BILLIT_PARTY_ID"):
-        sync(server, engine, "sales", company=OTHER_COMPANY, landing_dir=None)
-    assert len(run_rows(engine)) == runs_before
+    """Issue 13: with watermarks per stream, the second company's sync "succeeded" and loaded none of its orders."""
+    from tasks.inbound.warehouse import read_watermark
+
+    first = [sync(server, engine, stream, landing_dir=None) for stream in ("incoming", "sales")]
+    second = [sync(server, engine, stream, company=OTHER_COMPANY, landing_dir=None) for stream in ("incoming", "sales")]
+    theirs = server.sandbox.company_orders(OTHER_COMPANY)
+    assert sum(summary["orders_new"] for summary in second) == len(theirs) > 0
+    assert_warehouse_matches_billit(server, engine, COMPANY)
+    assert_warehouse_matches_billit(server, engine, OTHER_COMPANY)
+    for stream, summary in zip(("incoming", "sales"), first, strict=True):
+        assert summary["watermark_after"] == str(read_watermark(engine, stream, company_id=COMPANY))
+        assert summary["company_id"] == COMPANY
+    assert read_watermark(engine, "sales", company_id=OTHER_COMPANY) != read_watermark(
+        engine, "sales", company_id=COMPANY
+    )
+    # Both carry on incrementally: a quiet run of each loads nothing.
+    for company in (COMPANY, OTHER_COMPANY):
+        again = sync(server, engine, "sales", company=company, landing_dir=None)
+        assert again["quiet"] and again["orders_new"] == again["orders_changed"] == 0
+    runs = reflect_tables(engine)["sync_runs"]
+    with engine.connect() as connection:
+        assert connection.execute(
+            sa.select(runs.c.company_id, sa.func.count()).group_by(runs.c.company_id).order_by(runs.c.company_id)
+        ).all() == [(COMPANY, 3), (OTHER_COMPANY, 3)]
 
 
 @pytest.mark.parametrize("lookback", [-1, 1e12, math.nan, math.inf])
@@ -166,8 +173,8 @@ def test_a_look_back_out_of_range_is_refused_before_anything_runs(
 def test_a_run_whose_process_died_is_closed_as_abandoned_by_the_next_run(engine: sa.Engine) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
-    died = start_run(engine, "sales", "incremental")
-    stale = start_run(engine, "incoming", "incremental")
+    died = start_run(engine, "sales", "incremental", company_id=COMPANY)
+    stale = start_run(engine, "incoming", "incremental", company_id=OTHER_COMPANY)
     runs = reflect_tables(engine)["sync_runs"]
     with engine.begin() as connection:
         connection.execute(runs.update().where(runs.c.run_id == died.run_id).values(pid=dead.pid))
@@ -176,7 +183,7 @@ def test_a_run_whose_process_died_is_closed_as_abandoned_by_the_next_run(engine:
             .where(runs.c.run_id == stale.run_id)
             .values(host="another-machine", heartbeat_at=datetime.now() - timedelta(hours=3))  # noqa: DTZ005
         )
-    alive = start_run(engine, "sales", "incremental")
+    alive = start_run(engine, "sales", "incremental", company_id=COMPANY)
     status = {row.run_id: (row.status, row.error) for row in run_rows(engine)}
     assert status[alive.run_id] == ("running", None)
     for run in (died, stale):
@@ -240,11 +247,12 @@ def test_of_two_overlapping_runs_the_one_committing_last_with_an_older_key_never
         scheduled.join(30)
 
     assert older["status"] == newer["status"] == "succeeded"
-    assert older["watermark_after"] == newer["watermark_after"] == str(read_watermark(engine, "incoming"))
-    assert str(read_watermark(engine, "incoming")).endswith(f"#{cost[1]}")
+    watermark = read_watermark(engine, "incoming", company_id=COMPANY)
+    assert older["watermark_after"] == newer["watermark_after"] == str(watermark)
+    assert str(watermark).endswith(f"#{cost[1]}")
 
 
-def test_a_mistyped_party_id_that_billit_refuses_does_not_lock_the_warehouse_to_it(
+def test_a_mistyped_party_id_that_billit_refuses_adds_no_company_to_the_warehouse(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
     from connectors.billit import BillitAuthError
@@ -252,8 +260,7 @@ def test_a_mistyped_party_id_that_billit_refuses_does_not_lock_the_warehouse_to_
     with pytest.raises(BillitAuthError):
         sync(server, engine, "sales", company=574999, landing_dir=None)
     assert sync(server, engine, "sales", landing_dir=None)["status"] == "succeeded"
-    with pytest.raises(CompanyMismatch):  # now that a good run recorded it
-        sync(server, engine, "sales", company=OTHER_COMPANY, landing_dir=None)
+    assert warehouse_companies(engine) == [COMPANY]
 
 
 def relabel(part: Path, **metadata: bytes) -> None:

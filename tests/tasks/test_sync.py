@@ -143,7 +143,7 @@ def test_a_backfill_window_loads_exactly_that_window_and_leaves_the_watermark_al
     with engine.connect() as connection:
         loaded = set(connection.execute(sa.select(invoices.c.order_id)).scalars())
     assert loaded == expected
-    assert read_watermark(engine, "incoming") is None
+    assert read_watermark(engine, "incoming", company_id=COMPANY) is None
 
 
 def test_a_replay_from_landed_parquet_rebuilds_the_same_warehouse_without_billit(

@@ -21,6 +21,7 @@ from tasks.inbound.warehouse import load_orders
 from tests.connectors.warehouse import DIALECTS, fresh_warehouse
 
 D = Decimal
+COMPANY = 574991  # the company whose books these are
 BE_PARTY = {"PartyID": 9001, "Name": "Bouw BV", "VATNumber": "BE0477472701", "CountryCode": "BE"}
 DE_PARTY = {"PartyID": 9002, "Name": "Software GmbH", "VATNumber": "DE129273398", "CountryCode": "DE"}
 US_PARTY = {"PartyID": 9003, "Name": "Cloud Inc", "VATNumber": None, "CountryCode": "US"}
@@ -457,7 +458,7 @@ def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             year, month = 2001 + number // 12, 1 + number % 12
             periods[name] = f"{year}-{month:02d}"
             orders += [{**o, "OrderDate": f"{year}-{month:02d}-15T00:00:00"} for o in case.orders]
-        counts = load_orders(engine, orders, stream="orders_test", run_id="vat-test")
+        counts = load_orders(engine, orders, stream="orders_test", run_id="vat-test", company_id=COMPANY)
         assert counts.quarantined == 0
         yield Loaded(engine, periods)
         engine.dispose()
@@ -498,7 +499,7 @@ def test_an_order_whose_vat_cannot_be_read_is_quarantined_whole_and_the_batch_lo
     engine: sa.Engine, bad: dict[str, Any], reason: str
 ) -> None:
     good = _line_vat("21")
-    counts = load_orders(engine, [bad, good], stream="orders_income", run_id="r1")
+    counts = load_orders(engine, [bad, good], stream="orders_income", run_id="r1", company_id=COMPANY)
     assert (counts.orders_new, counts.quarantined) == (1, 1)
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT order_id FROM invoices")).scalars().all() == [good["OrderID"]]
@@ -514,7 +515,9 @@ def test_an_order_whose_vat_cannot_be_read_is_quarantined_whole_and_the_batch_lo
 def test_code_22_may_leave_the_vat_percentage_out(engine: sa.Engine) -> None:
     outside_scope = _line_vat("", "22")
     outside_scope["OrderLines"][0]["TotalVAT"] = outside_scope["VatGroups"][0]["TotalVAT"] = "0.00"
-    assert load_orders(engine, [outside_scope], stream="orders_income", run_id="r1").quarantined == 0
+    assert (
+        load_orders(engine, [outside_scope], stream="orders_income", run_id="r1", company_id=COMPANY).quarantined == 0
+    )
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT treatment, reason FROM bi_vat_return_exceptions")).all() == [
             (

@@ -25,7 +25,7 @@ from tests.connectors.warehouse import postgres_schema
 
 LINE_KEY = ["order_id", "line_number"]
 HISTORY_KEY = ["order_id", "observed_last_modified"]
-QUARANTINE_KEY = ["stream", "entity", "entity_key", "source_version", "reason"]
+QUARANTINE_KEY = ["company_id", "stream", "entity", "entity_key", "source_version", "reason"]
 LOADED_AT = datetime.fromisoformat("2026-03-02 09:30:00.123456")  # naive: our *_at columns are naive UTC
 BILLIT_LAST_MODIFIED = datetime.fromisoformat("2026-03-02 10:21:45.600000")  # naive local time, as Billit writes it
 
@@ -223,6 +223,7 @@ def test_copy_and_executemany_write_identical_rows(postgres_url: str) -> None:
     # No created_at: the column default must apply on both paths (the COPY staging table has no defaults).
     problems = [
         {
+            "company_id": 1,
             "run_id": "r",
             "stream": "s",
             "order_id": n,
@@ -321,6 +322,7 @@ def test_insert_ignoring_duplicates_makes_a_replay_add_nothing(engine: sa.Engine
     status_history, quarantine = tables["invoice_status_history"], tables["quarantine"]
     problems = [
         {
+            "company_id": 1,
             "run_id": "run-1",
             "stream": "orders_income",
             "order_id": order_id,

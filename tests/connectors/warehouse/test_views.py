@@ -42,9 +42,12 @@ CONTRACT_VIEWS = [
 # Views the contract views are built on (named bi__ so they are created first).
 SHARED_VIEWS = ["bi__counterparty_monthly", "bi__open_items_ageing"]
 # The per-dialect date arithmetic the shared and contract views read (named bi___ so it is created before them).
-HELPER_VIEWS = ["bi___invoice_dates"]
+HELPER_VIEWS = ["bi___companies", "bi___invoice_dates"]
+DIALECT_HELPER_VIEWS = ["bi___invoice_dates"]
 ALL_VIEWS = HELPER_VIEWS + SHARED_VIEWS + CONTRACT_VIEWS
-QUARANTINE_KEY = ["stream", "entity", "entity_key", "source_version", "reason"]
+QUARANTINE_KEY = ["company_id", "stream", "entity", "entity_key", "source_version", "reason"]
+# The company whose books the figures below are; a second one gets the same books under other order ids.
+HOME, OTHER = 574991, 574992
 REFUSAL_INFO = "Inconsistency between VAT number and tax code of the recipient of the invoice (acquirer)"
 UNKNOWN_CODE = "unknown ventilation code 99 for Income"
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -455,10 +458,12 @@ def _entries(order: dict[str, Any], order_lines: list[tuple[str | None, str | No
     return entries
 
 
-def load_warehouse(engine: sa.Engine, today: date) -> None:
+def load_warehouse(engine: sa.Engine, today: date, company_id: int = HOME, offset: int = 0) -> None:
+    """The books above as `company_id`'s, their order ids moved by `offset` (Billit's OrderIDs are global)."""
     tables = reflect_tables(engine)
     invoices, lines, entries = [], [], []
-    for order, order_lines in ORDERS:
+    for original, order_lines in ORDERS:
+        order = {**original, "order_id": original["order_id"] + offset, "company_id": company_id}
         row = {key: value for key, value in order.items() if key != "due_in"}
         row["expiry_date"] = None if order["due_in"] is None else today + timedelta(days=order["due_in"])
         invoices.append(row)
@@ -467,6 +472,7 @@ def load_warehouse(engine: sa.Engine, today: date) -> None:
         for number, (base_grids, vat_grids, excl, vat, incl) in enumerate(order_lines, start=1):
             lines.append(
                 {
+                    "company_id": company_id,
                     "order_id": order["order_id"],
                     "line_number": number,
                     "base_grids": base_grids,
@@ -480,13 +486,22 @@ def load_warehouse(engine: sa.Engine, today: date) -> None:
         upsert_rows(connection, tables["invoices"], invoices, key=["order_id"])
         upsert_rows(connection, tables["invoice_lines"], lines, key=["order_id", "line_number"])
         upsert_rows(connection, tables["vat_return_entries"], entries, key=["order_id", "entry_number"])
-        upsert_rows(connection, tables["vat_return_exceptions"], VAT_EXCEPTIONS, key=["order_id", "exception_number"])
+        upsert_rows(
+            connection,
+            tables["vat_return_exceptions"],
+            [{**row, "order_id": row["order_id"] + offset} for row in VAT_EXCEPTIONS],
+            key=["order_id", "exception_number"],
+        )
         connection.execute(
             sa.update(tables["invoice_lines"])
-            .where(tables["invoice_lines"].c.order_id.in_([2003, 1005]))
+            .where(tables["invoice_lines"].c.order_id.in_([2003 + offset, 1005 + offset]))
             .values(treatment="ic_services", treatment_source="inferred", treatment_reason="0 % from a DE supplier")
         )
-        insert_ignoring_duplicates(connection, tables["quarantine"], QUARANTINE, key=QUARANTINE_KEY)
+        quarantine = [
+            {**row, "company_id": company_id, "order_id": row["order_id"] and row["order_id"] + offset}
+            for row in QUARANTINE
+        ]
+        insert_ignoring_duplicates(connection, tables["quarantine"], quarantine, key=QUARANTINE_KEY)
 
 
 @dataclass(frozen=True)
@@ -796,7 +811,7 @@ def test_every_view_has_a_file_for_both_dialects_named_after_the_view() -> None:
 def test_only_the_helper_views_differ_by_dialect() -> None:
     for dialect in ("sqlite", "postgresql"):
         for view in discover_views(dialect):
-            variant = view.name in HELPER_VIEWS
+            variant = view.name in DIALECT_HELPER_VIEWS
             assert view.path.name == (f"{view.name}.{dialect}.sql" if variant else f"{view.name}.sql"), view.name
 
 
@@ -822,7 +837,7 @@ def test_an_edited_view_file_takes_effect_and_a_removed_one_is_dropped_on_the_ne
     # A % in the SQL must reach the database as written (psycopg would read it as a placeholder).
     overview.write_text(
         overview.read_text().replace(
-            "WHERE resolved_at IS NULL", "WHERE resolved_at IS NULL OR reason LIKE '%must be Income or Cost'"
+            "WHERE q.resolved_at IS NULL", "WHERE q.resolved_at IS NULL OR q.reason LIKE '%must be Income or Cost'"
         )
     )
     (views_copy / "bi_delivery_refusals.sql").unlink()
@@ -871,3 +886,42 @@ def test_a_view_file_must_create_the_view_it_is_named_after(views_copy: Path) ->
     (views_copy / "bi_extra.postgresql.sql").write_text("CREATE VIEW bi_extra AS SELECT 1 AS one;\n")
     with pytest.raises(ViewError, match="bi_extra has no file for sqlite"):
         discover_views("sqlite", views_copy)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Companies: every view has the company as a dimension.
+
+COMPANY_FIGURES = {
+    "bi_vat_return_monthly": VAT_COLUMNS,
+    "bi_vat_return_quarterly": VAT_COLUMNS,
+    "bi_customer_revenue_monthly": "period, counterparty_party_id, currency, invoice_count, total_excl, total_incl",
+    "bi_supplier_spend_monthly": "period, counterparty_party_id, currency, invoice_count, total_excl, total_incl",
+    "bi_receivables_ageing": "bucket, counterparty_party_id, currency, open_amount",
+    "bi_payables_ageing": "bucket, counterparty_party_id, currency, open_amount",
+    "bi_delivery_funnel_weekly": "week_start, created, sent, pending, delivered, error, refused",
+    "bi_delivery_refusals": "week_start, delivery_status, reason_code, document_count",
+    "bi_quarantine_overview": "stream, entity, reason, row_count, order_count",
+    "bi_vat_return_exceptions": "treatment, is_reported, reason, base",
+    "bi_vat_return_inferred_lines": "line_number, treatment, total_excl",
+}
+
+
+def test_two_companies_books_in_one_warehouse_give_each_company_its_own_figures_and_name(engine: sa.Engine) -> None:
+    upgrade(engine)
+    today = brussels_today()
+    load_warehouse(engine, today, HOME)
+    single = Loaded(engine, engine.dialect.name, today)
+    alone = {view: single.rows(f"SELECT {columns} FROM {view}") for view, columns in COMPANY_FIGURES.items()}
+    load_warehouse(engine, today, OTHER, offset=100_000)
+    tables = reflect_tables(engine)
+    with engine.begin() as connection:
+        # HOME named by accountInformation; OTHER only by its own party row in its books.
+        connection.execute(tables["companies"].insert().values(company_id=HOME, name="Demo BV", first_seen_at=today))
+        connection.execute(tables["companies"].insert().values(company_id=OTHER, first_seen_at=today))
+        connection.execute(tables["parties"].insert().values(company_id=OTHER, party_id=OTHER, name="Atelier Zoë SRL"))
+        connection.execute(tables["parties"].insert().values(company_id=HOME, party_id=OTHER, name="Zoë as a customer"))
+    for view, columns in COMPANY_FIGURES.items():
+        for company in (HOME, OTHER):
+            assert single.rows(f"SELECT {columns} FROM {view} WHERE company_id = {company}") == alone[view], view
+        names = single.rows(f"SELECT DISTINCT company_id, company_name FROM {view}")
+        assert names == [(HOME, "Demo BV"), (OTHER, "Atelier Zoë SRL")], view

@@ -1,0 +1,79 @@
+"""Orders Billit lists as deleted, and the status-history rows every observed version of an order leaves.
+
+A deletion keeps the row (`is_deleted`, `deleted_at`) and adds a history row; the order leaves pending. Each call
+is one company's: an order is only ever marked in the books of the company whose deletions list named it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.warehouse import insert_ignoring_duplicates, reflect_tables, write_transaction
+from tasks.inbound.state import forget_pending, utcnow
+
+
+def history_row(invoice: Mapping[str, Any], run_id: str, company_id: int) -> dict[str, Any]:
+    """A status-history row of an order's observed version."""
+    return {
+        "company_id": company_id,
+        "order_id": invoice["order_id"],
+        "observed_last_modified": invoice["last_modified"],
+        "run_id": run_id,
+        "order_status": invoice["order_status"],
+        "delivery_status": invoice["delivery_status"],
+        "document_delivery_info": invoice["document_delivery_info"],
+        "last_response_code": invoice["last_response_code"],
+        "paid": invoice["paid"],
+        "is_deleted": bool(invoice.get("is_deleted")),
+        "recorded_at": utcnow(),
+    }
+
+
+def mark_deleted(engine: sa.Engine, deleted: Iterable[Mapping[str, Any]], *, run_id: str, company_id: int) -> int:
+    """Flag the company's orders Billit lists as deleted (`is_deleted`, `deleted_at`); rows are kept, never removed.
+
+    `deleted_at` is the LastModified `/v1/orders/deleted` reports: the deletion time, or (Billit does not say)
+    the order's last change before it (docs/reference/billit-api.md#deletions).
+    """
+    tables = reflect_tables(engine)
+    invoices = tables["invoices"]
+    when = {
+        int(item["OrderID"]): datetime.fromisoformat(str(item["LastModified"]))
+        for item in deleted
+        if isinstance(item.get("OrderID"), int) and item.get("LastModified")
+    }
+    marked = 0
+    with write_transaction(engine) as connection:
+        if when:
+            rows = connection.execute(
+                sa.select(invoices).where(
+                    invoices.c.company_id == company_id,
+                    invoices.c.order_id.in_(list(when)),
+                    invoices.c.is_deleted.is_(False),
+                )
+            ).all()
+            for row in rows:
+                connection.execute(
+                    invoices.update()
+                    .where(invoices.c.order_id == row.order_id)
+                    .values(is_deleted=True, deleted_at=when[row.order_id], last_run_id=run_id)
+                )
+            history = [
+                history_row(
+                    {**row._mapping, "last_modified": max(when[row.order_id], row.last_modified), "is_deleted": True},
+                    run_id,
+                    company_id,
+                )
+                for row in rows
+            ]
+            insert_ignoring_duplicates(
+                connection, tables["invoice_status_history"], history, ["order_id", "observed_last_modified"]
+            )
+            marked = len(rows)
+            # Billit says these are gone: a pending one will never load, and its quarantine is settled.
+            forget_pending(connection, tables, {order_id: "" for order_id in when}, run_id, company_id=company_id)
+    return marked

@@ -1,0 +1,50 @@
+"""Which Billit company each outbound row goes into, and one client per company for the push.
+
+`outbound_invoices.company_id` decides the PartyID of a row's create, look-up and send; NULL means the push's
+configured company (`BILLIT_PARTY_ID`), and every outcome written back names the company it was pushed with, so a
+created row always says whose books it is in (docs/warehouse.md#companies). Billit picks the company from the
+`PartyID` header of each request (docs/reference/billit-api.md#authentication), so a push of several companies'
+rows keeps one client per company, built from the configured client's settings with another `party_id`, opened
+when a row first needs it and closed with the push. All of them pace as one API key
+(`connectors.billit.ratelimit`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any
+
+from connectors.billit import BillitClient
+
+
+class CompanyClients:
+    """The configured client and, on demand, a sibling client for each other company an outbound row names."""
+
+    def __init__(self, configured: BillitClient) -> None:
+        self.configured = configured
+        self.default_company = configured.settings.party_id
+        self._clients: dict[int, BillitClient] = {self.default_company: configured}
+        self._stack = AsyncExitStack()
+
+    def company_of(self, row: Mapping[str, Any]) -> int:
+        """The PartyID a row is pushed with: its company_id, else the configured company."""
+        company = row.get("company_id")
+        return self.default_company if company is None else int(company)
+
+    async def client_for(self, row: Mapping[str, Any]) -> BillitClient:
+        company = self.company_of(row)
+        client = self._clients.get(company)
+        if client is None:
+            settings = self.configured.settings.model_copy(update={"party_id": company})
+            client = self._clients[company] = await self._stack.enter_async_context(BillitClient(settings))
+        return client
+
+    async def __aenter__(self) -> CompanyClients:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self._stack.aclose()
