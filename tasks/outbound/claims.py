@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables, write_transaction
-from tasks.inbound.warehouse import process_alive
 from tasks.outbound.payload import idempotency_key, order_payload, validate
+from tasks.warehouse_common import process_alive
 
 # A claim not refreshed for CLAIM_LEASE belongs to a dead run (a live one refreshes it every minute).
 CLAIM_LEASE = timedelta(minutes=5)

@@ -23,8 +23,8 @@ import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables
 from connectors.warehouse.sqlfiles import STATEMENT_END
-from tasks.inbound.warehouse import driver_message
 from tasks.outbound.cells import RESULT_COLUMNS
+from tasks.warehouse_common import driver_message
 
 QUERY_NAMES = ("invoices", "lines")
 TABLES = {"invoices": "outbound_invoices", "lines": "outbound_invoice_lines"}
