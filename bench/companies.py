@@ -1,0 +1,192 @@
+"""Benchmark: the fan-out over companies (`billit-companies/companies`) with 1 and with 2 process workers.
+
+A sandbox hosting `--companies` companies of `--orders-per-company` orders each (the last with API access off, so
+one fewer is synced) is served in its own process with injected latency; a Prefect server is started with its own
+SQLite database, the `companies` and `company` deployments are deployed from prefect.yaml, `--workers` process
+workers are started, and the parent run is started by hand. The wall time is from the parent's creation to its
+final state; the warehouse (SQLite, new for each run) is then checked to hold every company's orders.
+
+CPU seconds are those of the workers and their flow-run processes (reaped, so counted in this process's
+RUSAGE_CHILDREN once the workers are stopped), the Prefect server apart; peak RSS is the largest single process
+among them (`ru_maxrss` of the children). The machine may be shared: wall times are noisy.
+
+    .venv/bin/python bench/companies.py --companies 20 --orders-per-company 300 --workers 1 2 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PREFECT = str(BIN / "prefect")
+POOL = "billit-process"
+API_KEY, PARTY_ID = "sandbox-api-key", "574991"  # sandbox/identity.py
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+        time.sleep(0.25)
+    raise RuntimeError(f"{url} did not answer within {timeout_s} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, SIGKILL what is left after 20 s, and reap the leader."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            args, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+@contextlib.contextmanager
+def sandbox(companies: int, orders_per_company: int, latency_ms: float, logs: Path) -> Iterator[str]:
+    port = free_port()
+    command = [str(BIN / "billit-etl"), "sandbox", "serve", "--port", str(port), "--seed", "7"]
+    command += ["--companies", str(companies), "--orders-per-company", str(orders_per_company)]
+    command += ["--latency-ms", str(latency_ms)]
+    process = start(command, os.environ.copy(), logs / "sandbox.log")
+    try:
+        wait_for(f"http://127.0.0.1:{port}/_sandbox/stats", process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+def run_once(base_url: str, workers: int, work: Path) -> dict[str, Any]:
+    """One fan-out run with `workers` workers on a fresh Prefect server and warehouse."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BILLIT_")) and k != "WAREHOUSE_URL"}
+    env |= {"PREFECT_HOME": str(work / "prefect-home"), "DO_NOT_TRACK": "1", "COLUMNS": "200"}
+    port = free_port()
+    server_env = env | {
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{work / 'prefect.db'}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    server = start([PREFECT, "server", "start", "--port", str(port), "--no-ui"], server_env, work / "server.log")
+    api_url = f"http://127.0.0.1:{port}/api"
+    env["PREFECT_API_URL"] = api_url
+    warehouse = work / "warehouse.sqlite"
+    running: list[subprocess.Popen[bytes]] = []
+    try:
+        wait_for(f"{api_url}/health", server)
+
+        def prefect(*args: str) -> str:
+            done = subprocess.run([PREFECT, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+            return done.stdout
+
+        prefect("work-pool", "create", POOL, "--type", "process")
+        for name in ("companies", "company"):
+            prefect("--no-prompt", "deploy", "--name", name)
+        worker_env = env | {
+            "BILLIT_BASE_URL": base_url,
+            "BILLIT_API_KEY": API_KEY,
+            "BILLIT_PARTY_ID": PARTY_ID,
+            "WAREHOUSE_URL": f"sqlite:///{warehouse}",
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+        }
+        for number in range(workers):
+            command = [PREFECT, "worker", "start", "--pool", POOL, "--name", f"worker-{number}"]
+            running.append(start(command, worker_env, work / f"worker-{number}.log"))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        output = prefect(
+            "deployment", "run", "billit-companies/companies", "--param", f"landing_dir={work / 'landing'}"
+        )
+        match = re.search(r"UUID: ([0-9a-f-]{36})", output)
+        assert match, output
+        with httpx.Client(base_url=api_url, timeout=10) as api:
+            while True:
+                run = api.get(f"/flow_runs/{match.group(1)}").raise_for_status().json()
+                if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                    break
+                time.sleep(0.5)
+        wall = time.perf_counter() - started
+    finally:
+        for process in running:
+            stop(process)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        stop(server)
+    engine = sa.create_engine(f"sqlite:///{warehouse}")
+    with engine.connect() as connection:
+        per_company = dict(
+            connection.execute(sa.text("select company_id, count(*) from invoices group by company_id")).all()
+        )
+    engine.dispose()
+    return {
+        "workers": workers,
+        "state": run["state_name"],
+        "wall_s": round(wall, 1),
+        "workers_cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
+        "peak_rss_mib": round(after.ru_maxrss / 1024),
+        "companies_loaded": len(per_company),
+        "orders_loaded": sum(per_company.values()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--companies", type=int, default=20)
+    parser.add_argument("--orders-per-company", type=int, default=300)
+    parser.add_argument("--latency-ms", type=float, default=20)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--json", type=Path)
+    options = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as scratch:
+        logs = Path(scratch)
+        with sandbox(options.companies, options.orders_per_company, options.latency_ms, logs) as base_url:
+            for workers in options.workers:
+                work = logs / f"workers-{workers}"
+                work.mkdir()
+                result = run_once(base_url, workers, work)
+                print(json.dumps(result), flush=True)
+                results.append(result)
+                shutil.rmtree(work / "landing", ignore_errors=True)
+    summary = {"companies": options.companies, "orders_per_company": options.orders_per_company, "runs": results}
+    summary["latency_ms"] = options.latency_ms
+    if options.json:
+        options.json.write_text(json.dumps(summary, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
