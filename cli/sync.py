@@ -108,8 +108,7 @@ def run_companies(
     from tasks.companies import parse_companies, resolve_companies, sync_companies  # loaded only when a sync runs
 
     parse_companies(companies)  # a malformed choice is refused before anything else
-    preflight(billit=True, landing_dir=landing_dir)
-    selection = resolve_companies(companies)
+    selection = resolve_companies(companies, engine=preflight(billit=True, landing_dir=landing_dir))
     assert selection is not None  # the option was given
     print_skipped(selection)
 

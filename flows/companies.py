@@ -14,6 +14,7 @@ from prefect.states import Failed
 
 from flows.sync import CompaniesIncomplete
 from tasks.fanout import choose_companies, report_companies, submit_company_runs, wait_for_company_runs
+from tasks.prefect_tasks import prepare_warehouse
 
 COMPANY_DEPLOYMENT = "billit-to-warehouse/company"
 
@@ -29,6 +30,7 @@ def billit_companies(
     company_deployment: str = COMPANY_DEPLOYMENT,
 ) -> dict[str, Any] | State[Any]:
     """List the companies (all, or the PartyIDs given), run each as a flow run of `company_deployment`, report."""
+    prepare_warehouse()  # the companies dimension the listing is recorded in
     selection = choose_companies(companies)
     parameters = {
         "streams": streams or ["incoming", "sales"],

@@ -20,8 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import sqlalchemy as sa
+
 from connectors.billit import BillitClient, BillitSettings, SettingsError
 from connectors.billit.account import BillitCompany, reachable_companies
+from tasks.inbound.companies import record_companies
 from tasks.inbound.sync import error_text
 from tasks.options import InvalidSyncOption
 from tasks.runtime import billit_settings
@@ -117,12 +120,20 @@ def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) 
     return CompanySelection(chosen=[by_id[party_id] for party_id in choice])
 
 
-def resolve_companies(value: str | Sequence[int | str] | None, **settings_overrides: Any) -> CompanySelection | None:
-    """Parse and check a `companies` choice against what the key reaches; None for the configured company."""
+def resolve_companies(
+    value: str | Sequence[int | str] | None, *, engine: sa.Engine | None = None, **settings_overrides: Any
+) -> CompanySelection | None:
+    """Parse and check a `companies` choice against what the key reaches; None for the configured company.
+
+    With `engine`, every company the key reaches (chosen or not) is recorded in the warehouse's `companies`
+    dimension with its name, VAT number and API access (docs/warehouse.md#companies)."""
     choice = parse_companies(value)
     if choice is None:
         return None
-    return select_companies(choice, list_companies(**settings_overrides))
+    reachable = list_companies(**settings_overrides)
+    if engine is not None:
+        record_companies(engine, [company.as_row() for company in reachable])
+    return select_companies(choice, reachable)
 
 
 def sync_companies(

@@ -22,6 +22,7 @@ from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
 from tasks.companies import CompanySelection, resolve_companies
+from tasks.runtime import warehouse_engine
 
 logger = logging.getLogger("billit_pipelines.companies")
 
@@ -43,8 +44,9 @@ class CompanyRun:
 
 @task(name="choose-companies", retries=2, retry_delay_seconds=[10, 60])
 def choose_companies(companies: str | list[int]) -> CompanySelection:
-    """The companies to run: `all` (API access on) or the PartyIDs given, checked against accountInformation."""
-    selection = resolve_companies(companies)
+    """The companies to run: `all` (API access on) or the PartyIDs given, checked against accountInformation; every
+    company the key reaches is recorded in the warehouse's companies dimension."""
+    selection = resolve_companies(companies, engine=warehouse_engine())
     assert selection is not None  # a flow parameter always names companies; None is the CLI's default only
     for company, reason in selection.skipped:
         logger.warning("skipped company %s (%s): %s", company.party_id, company.name, reason)

@@ -199,6 +199,16 @@ def test_sync_companies_all_loads_every_company_with_api_access_and_reports_the_
     for company_id, orders in books.items():
         assert orders == truth(server.sandbox, company_id), company_id
     assert len(books[THIRD]) == 120
+    engine = sa.create_engine(billit_env)
+    with engine.connect() as connection:
+        recorded = connection.execute(
+            sa.text("select company_id, name, vat_number, api_allowed from companies order by company_id")
+        ).all()
+    engine.dispose()
+    assert [(row[0], row[1], row[2], bool(row[3])) for row in recorded] == [
+        (party_id, own["Name"], own["VATNumber"], party_id != API_OFF)
+        for party_id, own in sorted(server.sandbox.companies.items())
+    ]
 
 
 def test_a_company_named_with_api_access_off_fails_alone_after_the_others_are_loaded(
