@@ -60,36 +60,24 @@ def run_sync(
             summaries = flow(since=since, until=until, lookback_minutes=lookback, landing_dir=landing_dir or None)
         assert isinstance(summaries, list)  # a State only for several companies, which run_companies runs one by one
         return summaries
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
+    from cli.sync_progress import sync_progress
     from tasks.inbound.sync import run_stream  # the pipeline (httpx, pyarrow): loaded only when a sync runs
 
     summaries = []
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with sync_progress() as progress:
         for stream in streams:
-            bar = progress.add_task(f"{stream}: listing and loading", total=None)
-
-            def show(counts: Any, stream: str = stream, bar: Any = bar) -> None:
-                progress.update(
-                    bar,
-                    description=(
-                        f"{stream}: {counts.orders_new} new, {counts.orders_changed} changed, "
-                        f"{counts.lines_loaded} lines loaded"
-                    ),
+            with progress.stream(stream) as shown:
+                summaries.append(
+                    run_stream(
+                        stream,
+                        since=since,
+                        until=until,
+                        lookback_minutes=lookback,
+                        landing_dir=landing_dir or None,
+                        on_batch=shown.loaded,
+                        on_listed=shown.listed,
+                    )
                 )
-
-            summaries.append(
-                run_stream(
-                    stream,
-                    since=since,
-                    until=until,
-                    lookback_minutes=lookback,
-                    landing_dir=landing_dir or None,
-                    on_batch=show,
-                )
-            )
-            progress.remove_task(bar)
     return summaries
 
 

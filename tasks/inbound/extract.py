@@ -81,6 +81,10 @@ class SyncOptions:
     pending_per_run: int = 5000
     # Called after every committed batch with the run's counts so far (progress bars).
     on_batch: Callable[[LoadCounts], None] | None = None
+    # Called as the listing goes with the orders listed so far and how many the window holds when that is known
+    # (progress bars): the probe page is the whole window, or Billit sent a Count without being asked for one
+    # (docs/reference/billit-api.md#count). Never a guess: None when neither.
+    on_listed: Callable[[int, int | None], None] | None = None
 
 
 @dataclass
@@ -91,6 +95,7 @@ class ExtractStats:
     orders_fetched: int = 0
     orders_not_loaded: int = 0
     skipped_quiet: bool = False
+    orders_expected: int | None = None  # how many the window holds, when known (SyncOptions.on_listed)
 
 
 async def sync_stream(
@@ -144,9 +149,11 @@ async def _incremental(
         stats.skipped_quiet = True
         return
     upper = _listed_timestamp(probe.items[0], "the newest order")
+    stats.orders_expected = len(probe.items) if len(probe.items) < PAGE_SIZE else probe.count
     if len(probe.items) < PAGE_SIZE:
         stats.paging.pages += 1
         stats.orders_listed += len(probe.items)
+        _listed(options, stats)
         fetched = await _fetch_changed(billit, engine, probe.items, stats, writer.run.counts)
         newest = _later(watermark, page_key(probe.items[::-1]))
         stats.skipped_quiet = not fetched and newest == watermark
@@ -238,6 +245,7 @@ async def _extract(
             async def list_pages() -> None:
                 async for page in billit.iter_order_pages_by_key(window, stats=stats.paging):
                     stats.orders_listed += len(page)
+                    _listed(options, stats)
                     fetching = group.create_task(_fetch_changed(billit, engine, page, stats, writer.run.counts))
                     await pages.put((page, fetching))
                 await pages.put(None)
@@ -256,6 +264,11 @@ async def _extract(
 
             group.create_task(list_pages())
             group.create_task(load_pages())
+
+
+def _listed(options: SyncOptions, stats: ExtractStats) -> None:
+    if options.on_listed is not None:
+        options.on_listed(stats.orders_listed, stats.orders_expected)
 
 
 async def _fetch_changed(

@@ -43,6 +43,7 @@ def run_stream(
     engine: sa.Engine | None = None,
     flow_run_id: str | None = None,
     on_batch: Callable[[LoadCounts], None] | None = None,
+    on_listed: Callable[[int, int | None], None] | None = None,
     **settings_overrides: Any,
 ) -> dict[str, Any]:
     """Sync one stream of one company (incremental, or the since/until window as a backfill) and return the run
@@ -50,7 +51,8 @@ def run_stream(
 
     The Billit settings come from the environment; `settings_overrides` replace single ones (tests, the demo, the
     orchestration's `party_id=`): the company is `party_id`, and its watermarks, pending orders and rows are its own.
-    `on_batch` is told the counts after every committed batch.
+    `on_batch` is told the counts after every committed batch, `on_listed` the orders listed so far and how many
+    the window holds when that is known (`SyncOptions.on_listed`).
     """
     if stream_name not in STREAMS:
         raise InvalidSyncOption(f"unknown stream {stream_name!r}: choose one of {', '.join(STREAMS)}")
@@ -63,6 +65,7 @@ def run_stream(
         lookback=timedelta(minutes=lookback_minutes),
         landing_dir=Path(landing_dir) if landing_dir else None,
         on_batch=on_batch,
+        on_listed=on_listed,
     )
     mode = "backfill" if since is not None or until is not None else "incremental"
     run = start_run(
