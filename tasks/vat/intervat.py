@@ -14,19 +14,29 @@ The schemas (versions, sources, what each file is) are in tests/fixtures/interva
 every document written here against them. Input the schemas would refuse, or that Intervat's own rules quoted in
 the schemas forbid (grid 71 or 72, grid 91 only in December), is refused here with a one-line ValueError, so a
 draft that comes out of these functions is valid against its schema. The inputs (the declarant, the period, the
-listing rows) are in tasks/vat/filing.py and importable from here too.
+listing rows) are in tasks/vat/filing.py and importable from here too; the checks of single values against
+their schema types in tasks/vat/intervat_values.py.
 """
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
-from stdnum.be import vat as be_vat
-
 from tasks.vat.filing import PERIOD_FORMAT, Declarant, IntraClient, ListedClient, VatPeriod
+from tasks.vat.intervat_values import (
+    EMAIL,
+    FOREIGN_VAT,
+    PHONE,
+    amount_text,
+    belgian_vat_digits,
+    checked_amount,
+    checked_text,
+    reference_text,
+    refuse_duplicates,
+    yes_no,
+)
 
 __all__ = [
     "CLIENT_LISTING_NS",
@@ -140,20 +150,6 @@ INTRA_COUNTRIES = frozenset(
 DECLARANT_COUNTRIES = INTRA_COUNTRIES | {"BE"}
 INTRA_CODES = ("L", "T", "S")
 
-_CENT = Decimal("0.01")
-# PositiveAmount_Type and SignedAmount_Type in IntervatInputCommon_v0_9.xsd; the listings' sums are unlimited.
-_MAX_AMOUNT = Decimal("99999999999.99")
-_BELGIAN_VAT = re.compile(r"BE([0-9]{10})")
-# EUVATNumber is a token of at most 12 characters; VAT numbers are digits and capitals (IE also uses + and *).
-_FOREIGN_VAT = re.compile(r"[0-9A-Z+*]{2,12}")
-# The schemas' own patterns (EMail_Type in InputCommon, PhoneNumber_Type in commontypes_v1.xsd); XSD patterns
-# match the whole value.
-_EMAIL = re.compile(r"([a-zA-Z0-9_\-.]+)@([a-zA-Z0-9_\-.]+)\.([a-zA-Z]{2,5})")
-_PHONE = re.compile(r"(\+)?[0-9 \-]{0,20}")
-# DeclarantReference_Type: an xs:token of at most 14 characters, so no leading, trailing or doubled spaces.
-_REFERENCE = re.compile(r"\S+( \S+)*")
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
 
 def vat_declaration_xml(
     declarant: Declarant,
@@ -179,16 +175,16 @@ def vat_declaration_xml(
         raise ValueError("asking restitution needs a refundable balance in grid 72")
     consignment = ET.Element(_tag(VAT_NS, "VATConsignment"), VATDeclarationsNbr="1")
     declaration = _element(
-        consignment, VAT_NS, "VATDeclaration", SequenceNumber="1", DeclarantReference=_reference(reference)
+        consignment, VAT_NS, "VATDeclaration", SequenceNumber="1", DeclarantReference=reference_text(reference)
     )
     _declarant(declaration, VAT_NS, declarant)
     _period(declaration, VAT_NS, period)
     data = _element(declaration, VAT_NS, "Data")
     for grid in sorted(amounts, key=int):
         # GridNumberCode is an xs:integer whose enumeration reads "0", "1", ... "91": written the same way.
-        _element(data, VAT_NS, "Amount", _format(amounts[grid]), GridNumber=str(int(grid)))
-    _element(declaration, VAT_NS, "ClientListingNihil", _yes_no(client_listing_nihil))
-    _element(declaration, VAT_NS, "Ask", Restitution=_yes_no(ask_restitution), Payment=_yes_no(ask_payment_forms))
+        _element(data, VAT_NS, "Amount", amount_text(amounts[grid]), GridNumber=str(int(grid)))
+    _element(declaration, VAT_NS, "ClientListingNihil", yes_no(client_listing_nihil))
+    _element(declaration, VAT_NS, "Ask", Restitution=yes_no(ask_restitution), Payment=yes_no(ask_payment_forms))
     return _serialise(consignment)
 
 
@@ -214,12 +210,12 @@ def intra_listing_xml(
             "file none for a period without intra-community supplies"
         )
     amounts = [_intra_row(row, period) for row in rows]
-    _refuse_duplicates([(row.country, row.vat_number, row.code) for row in rows], "intra-community listing")
+    refuse_duplicates([(row.country, row.vat_number, row.code) for row in rows], "intra-community listing")
     consignment = ET.Element(_tag(INTRA_NS, "IntraConsignment"), IntraListingsNbr="1")
     listing_attributes = {"SequenceNumber": "1", "ClientsNbr": str(len(rows))}
     if reference is not None:
-        listing_attributes["DeclarantReference"] = _reference(reference)
-    listing_attributes["AmountSum"] = _format(sum(amounts, Decimal("0.00")))
+        listing_attributes["DeclarantReference"] = reference_text(reference)
+    listing_attributes["AmountSum"] = amount_text(sum(amounts, Decimal("0.00")))
     listing = _element(consignment, INTRA_NS, "IntraListing", **listing_attributes)
     _declarant(listing, INTRA_NS, declarant)
     _period(listing, INTRA_NS, period)
@@ -227,7 +223,7 @@ def intra_listing_xml(
         client = _element(listing, INTRA_NS, "IntraClient", SequenceNumber=str(sequence))
         _element(client, INTRA_NS, "CompanyVATNumber", row.vat_number, issuedBy=row.country)
         _element(client, INTRA_NS, "Code", row.code)
-        _element(client, INTRA_NS, "Amount", _format(amount))
+        _element(client, INTRA_NS, "Amount", amount_text(amount))
     return _serialise(consignment)
 
 
@@ -249,21 +245,21 @@ def client_listing_xml(
         raise ValueError(f"a client listing's year has four digits, not {year}")
     rows = list(clients)
     figures = [_listed_row(row) for row in rows]
-    _refuse_duplicates([(row.vat_number,) for row in rows], "client listing")
+    refuse_duplicates([(row.vat_number,) for row in rows], "client listing")
     consignment = ET.Element(_tag(CLIENT_LISTING_NS, "ClientListingConsignment"), ClientListingsNbr="1")
     listing_attributes = {"SequenceNumber": "1", "ClientsNbr": str(len(rows))}
     if reference is not None:
-        listing_attributes["DeclarantReference"] = _reference(reference)
-    listing_attributes["TurnOverSum"] = _format(sum((turnover for _, turnover, _ in figures), Decimal("0.00")))
-    listing_attributes["VATAmountSum"] = _format(sum((vat for _, _, vat in figures), Decimal("0.00")))
+        listing_attributes["DeclarantReference"] = reference_text(reference)
+    listing_attributes["TurnOverSum"] = amount_text(sum((turnover for _, turnover, _ in figures), Decimal("0.00")))
+    listing_attributes["VATAmountSum"] = amount_text(sum((vat for _, _, vat in figures), Decimal("0.00")))
     listing = _element(consignment, CLIENT_LISTING_NS, "ClientListing", **listing_attributes)
     _declarant(listing, CLIENT_LISTING_NS, declarant)
     _element(listing, CLIENT_LISTING_NS, "Period", str(year))
     for sequence, (digits, turnover, vat) in enumerate(figures, start=1):
         client = _element(listing, CLIENT_LISTING_NS, "Client", SequenceNumber=str(sequence))
         _element(client, CLIENT_LISTING_NS, "CompanyVATNumber", digits, issuedBy="BE")
-        _element(client, CLIENT_LISTING_NS, "TurnOver", _format(turnover))
-        _element(client, CLIENT_LISTING_NS, "VATAmount", _format(vat))
+        _element(client, CLIENT_LISTING_NS, "TurnOver", amount_text(turnover))
+        _element(client, CLIENT_LISTING_NS, "VATAmount", amount_text(vat))
     return _serialise(consignment)
 
 
@@ -273,7 +269,7 @@ def _grid_amounts(grids: Mapping[str, Decimal], period: VatPeriod) -> dict[str, 
     for grid, value in grids.items():
         if grid not in VAT_GRIDS:
             raise ValueError(f"grid {grid!r} is not a grid of the periodic return ({', '.join(VAT_GRIDS)})")
-        amounts[grid] = _amount(value, f"grid {grid}")
+        amounts[grid] = checked_amount(value, f"grid {grid}")
     balances = {grid: amounts[grid] for grid in (GRID_DUE, GRID_REFUNDABLE) if grid in amounts}
     if not balances:
         raise ValueError("the return needs its balance: grid 71 (VAT due) or grid 72 (VAT refundable)")
@@ -302,26 +298,32 @@ def _intra_row(row: IntraClient, period: VatPeriod) -> Decimal:
         raise ValueError(f"{where}: the United Kingdom left the EU VAT area at the end of 2020")
     if row.country not in INTRA_COUNTRIES:
         raise ValueError(f"{where}: {row.country!r} is not a member-state code the listing takes")
-    if not isinstance(row.vat_number, str) or not _FOREIGN_VAT.fullmatch(row.vat_number):
+    if not isinstance(row.vat_number, str) or not FOREIGN_VAT.fullmatch(row.vat_number):
         raise ValueError(f"{where}: a VAT number is 2 to 12 digits or capital letters")
     if row.vat_number.startswith(row.country) or (row.country == "EL" and row.vat_number.startswith("GR")):
         raise ValueError(f"{where}: give the VAT number without its country prefix")
     if row.code not in INTRA_CODES:
         raise ValueError(f"{where}: code is L (goods), T (triangular) or S (services), not {row.code!r}")
-    return _amount(row.amount, f"{where} amount", negative_hint="; corrections of earlier periods are not written")
+    return checked_amount(
+        row.amount, f"{where} amount", negative_hint="; corrections of earlier periods are not written"
+    )
 
 
 def _listed_row(row: ListedClient) -> tuple[str, Decimal, Decimal]:
-    digits = _belgian_vat_digits(row.vat_number, "listed client VAT number")
+    digits = belgian_vat_digits(row.vat_number, "listed client VAT number")
     where = f"listed client {row.vat_number}"
-    return digits, _amount(row.turnover, f"{where} turnover"), _amount(row.vat_amount, f"{where} VAT amount")
+    return (
+        digits,
+        checked_amount(row.turnover, f"{where} turnover"),
+        checked_amount(row.vat_amount, f"{where} VAT amount"),
+    )
 
 
 def _declarant(parent: ET.Element, namespace: str, declarant: Declarant) -> None:
     """The Declarant block (common:Declarant_Type): its fields are in the InputCommon namespace."""
     block = _element(parent, namespace, "Declarant")
-    _element(block, COMMON_NS, "VATNumber", _belgian_vat_digits(declarant.vat_number, "declarant VAT number"))
-    _element(block, COMMON_NS, "Name", _text(declarant.name, "declarant name", 200))
+    _element(block, COMMON_NS, "VATNumber", belgian_vat_digits(declarant.vat_number, "declarant VAT number"))
+    _element(block, COMMON_NS, "Name", checked_text(declarant.name, "declarant name", 200))
     # Name_Type, Street_Type, PostCode_Type and City_Type are strings of at most 200, 200, 15 and 184 characters.
     for tag, value, what, longest in (
         ("Street", declarant.street, "declarant street", 200),
@@ -329,16 +331,16 @@ def _declarant(parent: ET.Element, namespace: str, declarant: Declarant) -> None
         ("City", declarant.city, "declarant city", 184),
     ):
         if value is not None:
-            _element(block, COMMON_NS, tag, _text(value, what, longest))
+            _element(block, COMMON_NS, tag, checked_text(value, what, longest))
     if declarant.country not in DECLARANT_COUNTRIES:
         raise ValueError(f"declarant country {declarant.country!r} is not a member-state code Intervat takes")
     _element(block, COMMON_NS, "CountryCode", declarant.country)
     if declarant.email is not None:
-        if not _EMAIL.fullmatch(declarant.email):
+        if not EMAIL.fullmatch(declarant.email):
             raise ValueError(f"declarant email {declarant.email!r} does not match Intervat's address pattern")
         _element(block, COMMON_NS, "EmailAddress", declarant.email)
     if declarant.phone is not None:
-        if not _PHONE.fullmatch(declarant.phone):
+        if not PHONE.fullmatch(declarant.phone):
             raise ValueError(f"declarant phone {declarant.phone!r}: digits, spaces and dashes, an optional leading +")
         _element(block, COMMON_NS, "Phone", declarant.phone)
 
@@ -350,68 +352,6 @@ def _period(parent: ET.Element, namespace: str, period: VatPeriod) -> None:
     else:
         _element(block, namespace, "Quarter", str(period.quarter))
     _element(block, namespace, "Year", str(period.year))
-
-
-def _belgian_vat_digits(vat_number: str, what: str) -> str:
-    """The 10 digits after BE, as BEVATNumber wants them, once the number has passed its mod-97 check."""
-    match = _BELGIAN_VAT.fullmatch(vat_number) if isinstance(vat_number, str) else None
-    if match is None:
-        raise ValueError(f"{what} {vat_number!r} must be BE followed by 10 digits, like BE0123456749")
-    if not be_vat.is_valid(match.group(1)):
-        raise ValueError(f"{what} {vat_number!r} fails the Belgian check digits")
-    return match.group(1)
-
-
-def _amount(value: Decimal, what: str, negative_hint: str = "") -> Decimal:
-    """A checked amount, rounded to the cent it already is: Decimal or int, positive, at most 2 decimals."""
-    if isinstance(value, bool) or not isinstance(value, Decimal | int):
-        raise ValueError(f"{what} must be a Decimal, not {type(value).__name__}")
-    amount = Decimal(value)
-    if not amount.is_finite():
-        raise ValueError(f"{what} is not an amount: {amount}")
-    if amount < 0:
-        raise ValueError(f"{what} is negative ({amount}); Intervat takes positive amounts here{negative_hint}")
-    if amount > _MAX_AMOUNT:
-        raise ValueError(f"{what} ({amount}) is more than Intervat takes (99999999999.99)")
-    if amount.quantize(_CENT) != amount:
-        raise ValueError(f"{what} ({amount}) has more than 2 decimals")
-    # abs(): a negative zero would be written "-0.00", which PositiveAmount_Type's pattern refuses.
-    return abs(amount.quantize(_CENT))
-
-
-def _format(amount: Decimal) -> str:
-    """Always two decimals and never an exponent: the amount types' pattern is [0-9]+\\.[0-9]{2}."""
-    return format(amount.quantize(_CENT), "f")
-
-
-def _reference(reference: str) -> str:
-    if not isinstance(reference, str) or not _REFERENCE.fullmatch(reference) or len(reference) > 14:
-        raise ValueError(
-            f"reference {reference!r} must be 1 to 14 characters without leading, trailing or doubled spaces"
-        )
-    return _text(reference, "reference", 14)
-
-
-def _text(value: str, what: str, longest: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{what} is empty")
-    if len(value) > longest:
-        raise ValueError(f"{what} is longer than the {longest} characters Intervat takes")
-    if _NOT_XML.search(value):
-        raise ValueError(f"{what} holds a control character XML cannot carry")
-    return value
-
-
-def _refuse_duplicates(keys: list[tuple[str, ...]], listing: str) -> None:
-    seen: set[tuple[str, ...]] = set()
-    for key in keys:
-        if key in seen:
-            raise ValueError(f"{' '.join(key)} appears twice in the {listing}: give one row with the total")
-        seen.add(key)
-
-
-def _yes_no(flag: bool) -> str:
-    return "YES" if flag else "NO"
 
 
 def _tag(namespace: str, name: str) -> str:
