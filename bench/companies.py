@@ -134,9 +134,12 @@ def run_once(base_url: str, workers: int, work: Path) -> dict[str, Any]:
         )
         match = re.search(r"UUID: ([0-9a-f-]{36})", output)
         assert match, output
-        with httpx.Client(base_url=api_url, timeout=10) as api:
+        with httpx.Client(base_url=api_url, timeout=60) as api:
             while True:
-                run = api.get(f"/flow_runs/{match.group(1)}").raise_for_status().json()
+                try:  # a Prefect server on SQLite, busy with 20 runs on 2 cores, can be slow to answer
+                    run = api.get(f"/flow_runs/{match.group(1)}").raise_for_status().json()
+                except httpx.TimeoutException:
+                    continue
                 if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
                     break
                 time.sleep(0.5)
