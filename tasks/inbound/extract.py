@@ -27,11 +27,20 @@ watermark.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+# The landing's Parquet writer allocates from Arrow's default pool, which Arrow picks once, when pyarrow loads, from
+# this variable (pyarrow.set_memory_pool does not reach the Parquet writer). Its default, mimalloc, keeps about
+# 25 MiB of a sync's peak RSS for itself (per thread that wrote a part); the system allocator hands it back
+# (bench/README.md#memory-with-landing-on). Set before anything here imports pyarrow; a value set outside wins.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 import sqlalchemy as sa
 
@@ -52,6 +61,8 @@ from tasks.inbound.landing import LandingWriter
 from tasks.inbound.state import LoadCounts, NotLoaded, RunRecord, Watermark, pending_orders
 from tasks.inbound.warehouse import load_orders_isolating_refusals, mark_deleted, stored_versions
 from tasks.options import BILLIT_TIME_ZONE
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -112,12 +123,15 @@ async def sync_stream(
     stats = ExtractStats()
     requests_before = billit.requests_sent
     writer = _BatchWriter(engine, stream, run, options, party_id=billit.settings.party_id)
-    if since is not None or until is not None:
-        await _backfill(billit, engine, stream, options, writer, stats, since=since, until=until)
-    else:
-        await retry_pending(billit, engine, stream, options, writer, stats)
-        await _incremental(billit, engine, stream, run, options, writer, stats)
-        run.counts.orders_deleted += await sync_deletions(billit, engine, stream, run, options)
+    try:
+        if since is not None or until is not None:
+            await _backfill(billit, engine, stream, options, writer, stats, since=since, until=until)
+        else:
+            await retry_pending(billit, engine, stream, options, writer, stats)
+            await _incremental(billit, engine, stream, run, options, writer, stats)
+            run.counts.orders_deleted += await sync_deletions(billit, engine, stream, run, options)
+    finally:
+        writer.close()
     stats.requests = billit.requests_sent - requests_before
     return stats
 
@@ -425,6 +439,16 @@ class _BatchWriter:
         )
         self.on_batch = options.on_batch
         self.lock = asyncio.Lock()
+        # Every batch is landed and loaded in the same thread: batches spread over the pool's threads left each
+        # thread's allocator (glibc's arena, Arrow's) holding a batch's worth of freed memory, ~20 MiB of peak RSS
+        # (bench/README.md#memory-with-landing-on). The batches are written one at a time anyway (`lock`).
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="billit-batch-writer")
+
+    def close(self) -> None:
+        self.thread.shutdown(wait=False)
+
+    async def _in_thread(self, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self.thread, partial(function, *args, **kwargs))
 
     async def write(self, fetched: Fetched, watermark: Watermark | None) -> None:
         if not fetched and watermark is None:
@@ -432,9 +456,9 @@ class _BatchWriter:
         async with self.lock:
             landing_file = None
             if self.landing is not None:
-                path = await asyncio.to_thread(self.landing.write, [*fetched.orders, *fetched.unusable])
+                path = await self._in_thread(self.landing.write, [*fetched.orders, *fetched.unusable])
                 landing_file = str(path) if path else None
-            counts: LoadCounts = await asyncio.to_thread(
+            counts: LoadCounts = await self._in_thread(
                 load_orders_isolating_refusals,
                 self.engine,
                 fetched.orders,

@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from tasks.normalise.fields import PERCENT, Fields
-from tasks.normalise.vat import VatClassification
+from tasks.normalise.vat import VatClassification, classify_vat
 from tasks.normalise.vat_codes import COST_VENTILATION_CODES, SALES_VENTILATION_CODES
 
 Row = dict[str, Any]
@@ -60,14 +61,73 @@ def taxable_base(group: Row) -> Decimal | None:
     return taxable
 
 
+def classify_vat_cached(
+    direction: str,
+    code: str | None,
+    percentage: Decimal | None,
+    *,
+    order_type: str,
+    counterparty_country: str | None,
+    counterparty_vat_number: str | None,
+    exemption_text: str,
+    purchase_grid: str,
+    import_deferral_licence: bool,
+) -> VatClassification:
+    """`classify_vat` of a line or VAT group, remembered: most lines of a batch share code, rate, counterparty and
+    texts, and the classification is a pure function of them (a fifth of the normalising)."""
+    return _classified(
+        direction,
+        code,
+        # By its text: 21 and 21.00 are equal (and hash alike) but the classification quotes the rate as given.
+        None if percentage is None else str(percentage),
+        order_type,
+        counterparty_country,
+        counterparty_vat_number,
+        exemption_text,
+        purchase_grid,
+        import_deferral_licence,
+    )
+
+
+@lru_cache(maxsize=1024)
+def _classified(
+    direction: str,
+    code: str | None,
+    percentage: str | None,
+    order_type: str,
+    counterparty_country: str | None,
+    counterparty_vat_number: str | None,
+    exemption_text: str,
+    purchase_grid: str,
+    import_deferral_licence: bool,
+) -> VatClassification:
+    return classify_vat(
+        direction,
+        code,
+        None if percentage is None else Decimal(percentage),
+        order_type=order_type,
+        counterparty_country=counterparty_country,
+        counterparty_vat_number=counterparty_vat_number,
+        exemption_text=exemption_text,
+        purchase_grid=purchase_grid,
+        import_deferral_licence=import_deferral_licence,
+    )
+
+
 _EXEMPTION_KEYS = re.compile(r"exempt|note|comment|title", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1024)
+def _may_state_exemption(key: str) -> bool:
+    """Whether a property name may hold an exemption text (an order has a few dozen names, read once each)."""
+    return _EXEMPTION_KEYS.search(key) is not None
 
 
 def exemption_text(source: Mapping[str, Any]) -> str:
     """The texts of an order, line or VAT group that may state a VAT exemption. Where Billit puts a received
     invoice's exemption reason is not documented (docs/bi.md#vat-return): any text under a key naming an
     exemption, a note, a comment or a title, and every text of its CustomFields."""
-    texts = [value for key, value in source.items() if isinstance(value, str) and _EXEMPTION_KEYS.search(str(key))]
+    texts = [value for key, value in source.items() if isinstance(value, str) and _may_state_exemption(str(key))]
     custom = source.get("CustomFields")
     # CustomFields is an object of strings on orders and lines; parties show a list (of {Key, Value} objects).
     for holder in (custom,) if isinstance(custom, Mapping) else custom if isinstance(custom, list) else ():

@@ -37,14 +37,14 @@ from tasks.normalise.fields import (
     MONEY,
     PERCENT,
     QUANTITY,
-    SURROGATE,
     Fields,
     UnloadableOrder,
     as_timestamp,
+    holds_unstorable_text,
     refuse_unstorable_text,
 )
 from tasks.normalise.identifiers import PartyIdentifier
-from tasks.normalise.order_vat import exemption_text, taxable_base, vat_columns, vat_percentage
+from tasks.normalise.order_vat import classify_vat_cached, exemption_text, taxable_base, vat_columns, vat_percentage
 from tasks.normalise.parties import (
     add_party,
     counterparty_of,
@@ -52,7 +52,7 @@ from tasks.normalise.parties import (
     party_identifiers,
     preferred_identifier,
 )
-from tasks.normalise.vat import VatClassification, classify_vat
+from tasks.normalise.vat import VatClassification
 from tasks.normalise.vat_codes import PURCHASE_GRID_BY_COST_TYPE
 from tasks.normalise.vat_return import Priced, vat_return_rows
 
@@ -203,10 +203,8 @@ def _normalise_order(
     """Add one order's rows to `batch`, all of them or (raising UnloadableOrder) none."""
     if not isinstance(order, Mapping):
         raise UnloadableOrder(f"the order is a JSON {type(order).__name__}, not an object")
-    # The C encoder writes a NUL as an escape and a lone surrogate as itself: one fast look at the whole order,
-    # and the walk that names the field only when something is there (rare).
-    text = json.dumps(order, default=str, ensure_ascii=False)
-    if "\\u0000" in text or SURROGATE.search(text):
+    # One fast look at every text of the order, and the walk that names the field only when something is there (rare).
+    if holds_unstorable_text(order):
         refuse_unstorable_text(order, "")
     fields = Fields(order)
     order_id = fields.integer("OrderID", BIGINT)
@@ -301,7 +299,7 @@ def _normalise_order(
     def classify(item: Fields) -> tuple[str | None, Decimal | None, VatClassification]:
         code = item.text("VentilationCode")
         percentage = vat_percentage(item, direction, code or header_code)
-        vat = classify_vat(
+        vat = classify_vat_cached(
             direction,
             code or header_code,
             percentage,

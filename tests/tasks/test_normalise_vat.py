@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 
+from tasks.normalise.order_vat import classify_vat_cached
 from tasks.normalise.vat import VatClassification, classify_vat
 from tasks.normalise.vat_codes import (
     COST_VENTILATION_CODES,
@@ -334,3 +335,26 @@ def test_every_code_uses_a_known_category_and_every_treatment_has_grids(
             assert row.treatment in grids
     for suffix in ("domestic", "eu", "non_eu"):
         assert f"reverse_charge_{suffix}" in grids
+
+
+# --- the remembered classification the normaliser uses ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [None, "1", "3"])
+def test_remembered_classification_keeps_the_rate_as_written_when_equal_rates_are_spelt_differently(
+    code: str | None,
+) -> None:
+    context = {
+        "order_type": "Invoice",
+        "counterparty_country": "BE",
+        "counterparty_vat_number": None,
+        "exemption_text": "",
+        "purchase_grid": "82",
+        "import_deferral_licence": False,
+    }
+    for rate in (D("7"), D("7.00"), D("7.0"), D("21"), D("21.00"), None):
+        remembered = classify_vat_cached("Income", code, rate, **context)
+        direct = classify_vat("Income", code, rate, **context)
+        assert remembered == direct
+        assert str(remembered.rate) == str(direct.rate)
+        assert remembered.reason == direct.reason
