@@ -1,5 +1,5 @@
-"""What `billit-etl status` shows (watermarks, the last runs and their counts, pending orders, the quarantine), and
-what became of the pushed invoices (the demo shows it)."""
+"""What `billit-etl status` shows (watermarks, the last runs and their counts, pending orders, the quarantine), per
+company, and what became of the pushed invoices (the demo shows it)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ def warehouse_status(engine: sa.Engine, *, last_runs: int = 10) -> dict[str, lis
         watermarks = (
             connection.execute(
                 sa.select(
+                    state.c.company_id.label("company"),
                     state.c.stream,
                     state.c.watermark_raw.label("last_modified"),
                     state.c.watermark_order_id.label("order_id"),
                     state.c.updated_at.label("updated (UTC)"),
-                ).order_by(state.c.stream)
+                ).order_by(state.c.company_id, state.c.stream)
             )
             .mappings()
             .all()
@@ -30,6 +31,7 @@ def warehouse_status(engine: sa.Engine, *, last_runs: int = 10) -> dict[str, lis
         recent = (
             connection.execute(
                 sa.select(
+                    runs.c.company_id.label("company"),
                     runs.c.stream,
                     runs.c.status,
                     runs.c.started_at.label("started (UTC)"),
@@ -51,23 +53,30 @@ def warehouse_status(engine: sa.Engine, *, last_runs: int = 10) -> dict[str, lis
         waiting = (
             connection.execute(
                 sa.select(
+                    pending.c.company_id.label("company"),
                     pending.c.stream,
                     sa.func.count().label("orders"),
                     sa.func.min(pending.c.first_seen_at).label("oldest (UTC)"),
                     sa.func.max(pending.c.attempts).label("most attempts"),
                     sa.func.min(pending.c.reason).label("a reason"),
                 )
-                .group_by(pending.c.stream)
-                .order_by(pending.c.stream)
+                .group_by(pending.c.company_id, pending.c.stream)
+                .order_by(pending.c.company_id, pending.c.stream)
             )
             .mappings()
             .all()
         )
         open_quarantine = (
             connection.execute(
-                sa.select(quarantine.c.stream, quarantine.c.entity, quarantine.c.reason, sa.func.count().label("rows"))
+                sa.select(
+                    quarantine.c.company_id.label("company"),
+                    quarantine.c.stream,
+                    quarantine.c.entity,
+                    quarantine.c.reason,
+                    sa.func.count().label("rows"),
+                )
                 .where(quarantine.c.resolved_at.is_(None))
-                .group_by(quarantine.c.stream, quarantine.c.entity, quarantine.c.reason)
+                .group_by(quarantine.c.company_id, quarantine.c.stream, quarantine.c.entity, quarantine.c.reason)
                 .order_by(sa.func.count().desc())
             )
             .mappings()

@@ -20,6 +20,7 @@ from sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
 from tasks.inbound.warehouse import read_watermark, record_companies, warehouse_companies
+from tasks.status import warehouse_status
 from tests.connectors.warehouse import Warehouse
 from tests.tasks.push_helpers import insert, outbound, push, stored
 from tests.tasks.sync_helpers import SEED_START, assert_warehouse_matches_billit, sync
@@ -74,6 +75,12 @@ def test_two_companies_synced_one_after_the_other_each_hold_their_own_books(
         ).all()
     assert sorted(own) == [(PARTY_ID, PARTY_ID), (SECOND_PARTY_ID, SECOND_PARTY_ID)]
     assert warehouse_companies(engine) == [PARTY_ID, SECOND_PARTY_ID]
+    # `billit-etl status` tells the companies apart: one watermark per (company, stream), runs by company.
+    report = warehouse_status(engine)
+    assert [(row["company"], row["stream"]) for row in report["Watermarks"]] == [
+        (company, stream) for company in (PARTY_ID, SECOND_PARTY_ID) for stream in STREAMS
+    ]
+    assert {row["company"] for row in report["Last runs"]} == {PARTY_ID, SECOND_PARTY_ID}
 
 
 def test_two_companies_synced_at_the_same_time_in_two_processes_each_hold_their_own_books(
