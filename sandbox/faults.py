@@ -24,6 +24,8 @@ from typing import Any
 
 import httpx
 
+from sandbox.rate_limits import RATE_LIMIT_MODES, ServerRateLimit
+
 __all__ = [
     "FaultDecision",
     "FaultInjector",
@@ -62,8 +64,16 @@ class Faults:
     rate_post_commit_drop: float = 0.0
     modify_during_paging: int = 0
     plain_text_rate: float = 0.0
+    # A server-side limit (``sandbox.rate_limits``): beyond ``rate_limit_per_s`` accepted requests a second,
+    # counted ``fixed``, ``sliding`` or ``bucket``, a request gets 429 with ``Retry-After: 1``. 0 = no limit.
+    rate_limit_per_s: float = 0.0
+    rate_limit_mode: str = "fixed"
     seed: int = 0
     script: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rate_limit_mode = _coerce_setting("rate_limit_mode", self.rate_limit_mode)
+        self.rate_limit_per_s = _coerce_setting("rate_limit_per_s", self.rate_limit_per_s)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form served by ``GET /_sandbox/faults``."""
@@ -94,6 +104,14 @@ def _coerce_setting(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer")
         return value
+    if name == "rate_limit_mode":
+        if value not in RATE_LIMIT_MODES:
+            raise ValueError(f"{name} must be one of {', '.join(RATE_LIMIT_MODES)}")
+        return value
+    if name == "rate_limit_per_s":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+            raise ValueError(f"{name} must be a number of requests a second >= 0 (0 = no limit)")
+        return float(value)
     if name == "rate_limit_window":
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be a boolean")
@@ -154,6 +172,7 @@ class FaultInjector:
         self._seed = self.faults.seed
         self._window_until = 0.0
         self._window_whole_seconds = True  # the window was opened with an integral Retry-After
+        self._server_limit: ServerRateLimit | None = None
         self.counters: dict[str, int] = {
             "429": 0,
             "5xx": 0,
@@ -161,11 +180,14 @@ class FaultInjector:
             "post_commit_drops": 0,
             "plain_text": 0,
             "paging_modifications": 0,
+            "rate_limited": 0,  # the 429s of the server-side limit (also counted in "429")
         }
 
     def update(self, changes: dict[str, Any]) -> None:
         """Merge new settings; a changed ``seed`` restarts the RNG so runs stay reproducible."""
         self.faults.merge(changes)
+        if {key.lower() for key in changes} & {"rate_limit_per_s", "rate_limit_mode"}:
+            self._server_limit = None  # a changed limit starts afresh
         if self.faults.seed != self._seed or "seed" in {key.lower() for key in changes}:
             self._seed = self.faults.seed
             self._rng = random.Random(self._seed)
@@ -181,6 +203,9 @@ class FaultInjector:
         now = time.monotonic()
         if now < self._window_until:
             return FaultDecision(status=429, retry_after_s=self._remaining(now))
+        if faults.rate_limit_per_s > 0 and not self._admitted(now):
+            self.counters["rate_limited"] += 1
+            return FaultDecision(status=429, retry_after_s=1.0)
         decision = parse_script_token(faults.script.pop(0)) if faults.script else None
         if decision is None:
             decision = self._draw(method, path)
@@ -191,6 +216,12 @@ class FaultInjector:
                 self._window_whole_seconds = float(seconds).is_integer()
             decision = FaultDecision(status=429, retry_after_s=seconds, extra_delay_s=decision.extra_delay_s)
         return decision
+
+    def _admitted(self, now: float) -> bool:
+        limit = self._server_limit
+        if limit is None or limit.per_s != self.faults.rate_limit_per_s or limit.mode != self.faults.rate_limit_mode:
+            limit = self._server_limit = ServerRateLimit(self.faults.rate_limit_per_s, self.faults.rate_limit_mode)
+        return limit.admit(now)
 
     def _draw(self, method: str, path: str) -> FaultDecision:
         faults = self.faults

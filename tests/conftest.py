@@ -61,6 +61,20 @@ def _no_ambient_billit_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(os.path.dirname(__file__))
 
 
+@pytest.fixture(autouse=True)
+def _nothing_learnt_about_billit_rates(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each test starts with no learnt Billit rate: the limiters' shared state lives in a temporary directory of
+    its own (connectors.billit.ratelimit), not in one a test before it taught with its 429s."""
+    import tempfile
+
+    from connectors.billit.ratelimit import forget_shared_limiters
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("billit-rates")))
+    forget_shared_limiters()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     try:

@@ -54,6 +54,7 @@ from connectors.billit.pagination import (
     iter_linked_pages,
     parse_page,
 )
+from connectors.billit.ratelimit import RequestLimiter, shared_limiter
 from connectors.billit.redaction import Redactor
 from connectors.billit.responses import http_error
 from connectors.billit.settings import BillitSettings
@@ -103,8 +104,16 @@ class BillitFile:
 class BillitClient:
     """Async client for the Billit v1 API. Use as `async with BillitClient(settings) as billit: ...`."""
 
-    def __init__(self, settings: BillitSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: BillitSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limiter: RequestLimiter | None = None,
+    ) -> None:
         self.settings = settings
+        # One pace for every client of this API key (connectors.billit.ratelimit), unless the caller brings its own.
+        self._limiter = limiter if limiter is not None else shared_limiter(settings)
         self._http = httpx.AsyncClient(
             base_url=settings.base_url.rstrip("/"),
             headers=self._default_headers(settings),
@@ -321,10 +330,12 @@ class BillitClient:
             error: BillitError
             async with self._slots:
                 await self._wait_for_pause()
+                ticket = await self._limiter.acquire()
                 self.requests_sent += 1
                 try:
                     response = await self._http.request(method, path, params=params, content=content, headers=headers)
                 except (httpx.TransportError, httpx.DecodingError) as exc:  # a garbled compressed body counts too
+                    self._limiter.answered(ticket, None, None)
                     error = BillitTransportError(
                         self._redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__),
                         method=method,
@@ -333,8 +344,11 @@ class BillitClient:
                     )
                 else:
                     if response.status_code < 300:
+                        self._limiter.answered(ticket, response.status_code, None)
                         return response
                     error = http_error(response, method, names_id, self._redact)
+                    retry_after = error.retry_after if isinstance(error, BillitRateLimitedError) else None
+                    self._limiter.answered(ticket, response.status_code, retry_after)
             delay = self._retry_delay(error, attempt, repeat)
             if delay is None:
                 raise error

@@ -57,6 +57,11 @@ class BillitSettings(BaseSettings):
     max_retry_after_s: float = Field(
         300.0, gt=0, description="Longest Retry-After honoured; a longer one fails the request instead."
     )
+    # docs/reference/billit-api.md#rate-limits: Billit documents no limit, so by default the pace is learnt from
+    # 429s; a rate set here is never exceeded by all the clients sharing the key (connectors.billit.ratelimit).
+    max_requests_per_s: float | None = Field(
+        None, gt=0, description="Requests a second, all clients of this API key together; unset: learnt from 429s."
+    )
 
     @field_validator("api_key", "bearer_token", mode="before")
     @classmethod

@@ -1,0 +1,327 @@
+"""Pacing requests to Billit: one rate for every client, flow and worker that share a limiter.
+
+Billit documents no rate limit (docs/reference/billit-api.md#rate-limits), so a client cannot wait to be told
+one: `AdaptiveRateLimiter` paces requests at `BILLIT_MAX_REQUESTS_PER_S` when it is set, and learns the server's
+rate from its 429s either way. Each client only pausing after a 429 is not enough: nothing then keeps the sum of
+all clients under the limit, and every refusal costs the whole client a `Retry-After`.
+
+How the rate is learnt, without knowing whether the server counts fixed 1-second windows, a sliding window or a
+token bucket:
+
+- Until the first 429 nothing is paced (unless a rate is configured). A refused request opens an *episode*; the
+  429s of requests let through before it belong to the same episode and teach nothing new. A Retry-After under a
+  second (not a per-second limit's) and a refusal after fewer than `MIN_LEARN` accepted requests teach nothing.
+- When the episode's pause (`Retry-After`, honoured here for every request of every client) is over, the
+  requests accepted in the second before the first refusal are counted. After a whole second of sending that
+  count bounds the server's rate from above in all three modes: it becomes the `ceiling`. The pace becomes 96 %
+  of the count, and of the refused pace if that was lower; never below 60 % of the first rate learnt, so
+  refusals that come whatever the pace (faults, not a limit) cannot ratchet it down to nothing.
+- The pace creeps up while requests wait for it: 1 % a second up to 97 % of the ceiling, 10 % a second while no
+  ceiling is known; the ceiling itself creeps up after a minute without a refusal (a limit may be raised).
+- Requests go at most one interval early (GCRA with a bucket of two): a request its event loop woke late costs no
+  slot, and a stalled loop cannot release a burst that a sliding window would refuse.
+
+`shared_limiter(settings)` gives every client of the same API key and base URL one limiter: in the process (the
+two streams of a flow, each in its own thread and event loop), and through a small state file under the
+temporary directory across processes on the same machine (two `billit-etl sync` at once), so they pace as one
+client and learn one rate. Workers on several machines share the Prefect server's global limit instead
+(`tasks/billit_rate_limit.py`), which reaches the limiter as its `gate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import os
+import struct
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from connectors.billit.settings import BillitSettings
+
+try:  # POSIX: processes on one machine share the learnt rate through a locked file
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: each process learns on its own
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["AdaptiveRateLimiter", "RequestLimiter", "forget_shared_limiters", "shared_limiter"]
+
+#: A slot of the global limit, awaited before each request (the Prefect server's rate limit, when there is one).
+Gate = Callable[[], Awaitable[None]]
+
+MARGIN = 0.96  # of the rate learnt at a refusal (or of the refused pace, if lower): the new pace
+CEILING_SHARE = 0.97  # of the learnt ceiling, the highest the pace creeps up to
+STEP = 0.01  # a second: how fast the pace creeps up towards the ceiling while requests wait for it
+FAST_STEP = 0.10  # a second, while no ceiling is known
+WHOLE_SECOND = 0.9  # of sending before a refusal, for its count to bound the server's rate
+FLOOR_SHARE = 0.6  # of the first rate learnt: refusals teach no lower pace than this (see _learn)
+RELAX_AFTER_S = 60.0  # without a refusal, after which the ceiling itself creeps up (a limit may be raised)
+LATE_SHARE = 0.5  # of the interval: a request woken later than this after its slot takes a new one
+MIN_LEARN = 10  # accepted requests before a refusal, to learn from it
+FORGET_AFTER_S = 300.0  # idle seconds after which what was learnt no longer holds
+_SLICE_S = 0.025
+_SLICES = 100
+
+
+class RequestLimiter(Protocol):
+    """What `BillitClient` asks before each request and tells after each answer."""
+
+    async def acquire(self) -> float:
+        """Wait for this request's turn; returns its ticket, to be handed back to `answered`."""
+        ...
+
+    def answered(self, ticket: float, status: int | None, retry_after_s: float | None) -> None:
+        """The request let through with `ticket` got `status` (None: no answer, e.g. a reset)."""
+        ...
+
+
+@dataclass
+class _State:
+    """What the limiters of one API key share; plain numbers, so it can live in a file."""
+
+    rate: float | None = None  # requests a second; None: not paced
+    ceiling: float | None = None  # learnt upper bound of the server's rate
+    ceiling_at: float = 0.0  # when it was learnt
+    first_learnt: float | None = None  # the rate learnt at the first refusal
+    next_at: float = 0.0  # time.monotonic() of the next free slot
+    resume_at: float = 0.0  # nobody sends before (Retry-After)
+    active_since: float = 0.0  # start of the current stretch of sending (first request, end of a pause)
+    episode_at: float = 0.0  # when the last episode began
+    refused_ticket: float | None = None  # the first refused request of an episode not yet learnt from
+    refused_active_since: float = 0.0
+    probed_at: float = 0.0
+    waited: bool = False  # a request waited for its slot since probed_at: the pace is what holds us back
+    used_at: float = 0.0
+    # Requests answered (not 429) by the 25 ms slice they were let through in, over the last 2.5 s: a ring of
+    # counts, so the state stays small however fast requests go.
+    accepted: list[int] = field(default_factory=lambda: [0] * _SLICES)
+    accepted_slices: list[int] = field(default_factory=lambda: [-1] * _SLICES)
+
+    def count_accepted(self, ticket: float) -> None:
+        slice_ = int(ticket / _SLICE_S)
+        index = slice_ % _SLICES
+        if self.accepted_slices[index] != slice_:
+            self.accepted_slices[index], self.accepted[index] = slice_, 0
+        self.accepted[index] += 1
+
+    def accepted_between(self, start: float, end: float) -> float:
+        """Accepted requests let through in [start, end]; the slices cut by either end count pro rata."""
+        total = 0.0
+        for count, slice_ in zip(self.accepted, self.accepted_slices, strict=True):
+            low, high = slice_ * _SLICE_S, (slice_ + 1) * _SLICE_S
+            overlap = min(high, end) - max(low, start)
+            if overlap > 0:
+                total += count * min(1.0, overlap / _SLICE_S)
+        return total
+
+
+class _Store(Protocol):
+    def transaction(self) -> Any: ...  # a context manager yielding the _State, saved at the end
+
+
+class _ProcessStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = _State()
+
+    @contextmanager
+    def transaction(self) -> Iterator[_State]:
+        with self._lock:
+            yield self._state
+
+
+class _FileStore:
+    """The state in a file, read and written under an exclusive `flock` (processes on one machine)."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # open for the process's life, like a lock file
+        self._lock = threading.Lock()  # flock is per open file description: threads of a process queue here
+
+    @contextmanager
+    def transaction(self) -> Iterator[_State]:
+        with self._lock:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                raw = os.pread(self._fd, _FILE_SIZE, 0)
+                state = _unpack(raw) if len(raw) == _FILE_SIZE else _State()  # else: new, or another version's
+                yield state
+                os.pwrite(self._fd, _pack(state), 0)
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+# The file: the numbers of _State in field order (None as NaN), then the ring of accepted counts and its slices;
+# packed, because it is read and written twice per request.
+_NUMBERS = [name for name in _State.__dataclass_fields__ if name not in ("accepted", "accepted_slices")]
+_HEADER = struct.Struct(f"<{len(_NUMBERS)}d")
+_RING = struct.Struct(f"<{_SLICES}i{_SLICES}q")
+_FILE_SIZE = _HEADER.size + _RING.size
+
+
+def _pack(state: _State) -> bytes:
+    numbers = [math.nan if (value := getattr(state, name)) is None else float(value) for name in _NUMBERS]
+    return _HEADER.pack(*numbers) + _RING.pack(*state.accepted, *state.accepted_slices)
+
+
+def _unpack(raw: bytes) -> _State:
+    numbers = _HEADER.unpack_from(raw)
+    ring = _RING.unpack_from(raw, _HEADER.size)
+    state = _State(accepted=list(ring[:_SLICES]), accepted_slices=list(ring[_SLICES:]))
+    for name, value in zip(_NUMBERS, numbers, strict=True):
+        setattr(state, name, None if math.isnan(value) else value)
+    state.waited = bool(state.waited)
+    return state
+
+
+class AdaptiveRateLimiter:
+    """Paces requests at a configured rate (`max_per_s`) or a learnt one, whichever is lower; see the module.
+
+    Safe to share between threads and event loops: nothing in it belongs to a loop, and a request's slot is
+    reserved under a lock before it sleeps.
+    """
+
+    def __init__(self, max_per_s: float | None = None, *, gate: Gate | None = None, store: _Store | None = None):
+        self.max_per_s = max_per_s
+        self.gate = gate
+        self._store: _Store = store or _ProcessStore()
+
+    @property
+    def rate(self) -> float | None:
+        """The pace in force (requests a second), None while unpaced."""
+        with self._store.transaction() as state:
+            return state.rate
+
+    async def acquire(self) -> float:
+        if self.gate is not None:
+            await self.gate()
+        while True:
+            with self._store.transaction() as state:
+                now = time.monotonic()
+                start = self._reserve(state, now)
+            if start <= now:
+                return now
+            await asyncio.sleep(start - now)
+            with self._store.transaction() as state:
+                now = time.monotonic()
+                # Not if a 429 came meanwhile; nor late, when the requests of a stalled event loop would all
+                # wake at once: the server counts what arrives, and a burst in a sliding window is a refusal.
+                late = now - start > LATE_SHARE / state.rate if state.rate else False
+                if now >= state.resume_at and not late:
+                    return now
+
+    def answered(self, ticket: float, status: int | None, retry_after_s: float | None) -> None:
+        if status is None:
+            return
+        with self._store.transaction() as state:
+            now = time.monotonic()
+            if status != 429:
+                state.count_accepted(ticket)
+                return
+            state.resume_at = max(state.resume_at, now + (retry_after_s if retry_after_s is not None else 1.0))
+            state.next_at = state.resume_at
+            # HTTP's Retry-After counts whole seconds, and so does a per-second limit: a refusal asking for less
+            # is a blip (a gateway's hiccup, a test's fault), honoured but not learnt from.
+            learn = retry_after_s is None or retry_after_s >= 1.0
+            if learn and ticket >= state.episode_at and state.refused_ticket is None:
+                state.episode_at = now
+                state.refused_ticket = ticket
+                state.refused_active_since = state.active_since
+
+    def _reserve(self, state: _State, now: float) -> float:
+        if not state.used_at or now - state.used_at > FORGET_AFTER_S:
+            state.__init__()  # type: ignore[misc]
+            state.active_since = now
+        state.used_at = now
+        if state.rate is None and self.max_per_s is not None:
+            state.rate = self.max_per_s
+        if state.refused_ticket is not None and now >= state.resume_at:
+            self._learn(state, now)
+        elif state.rate is not None and now - state.probed_at >= 0.5:
+            self._creep_up(state, now)
+        start = max(now, state.resume_at)
+        if state.rate is None:
+            return start
+        start = max(start, state.next_at)
+        state.waited = state.waited or start > now
+        state.next_at = start + 1.0 / state.rate
+        return start
+
+    def _learn(self, state: _State, now: float) -> None:
+        refused = state.refused_ticket
+        assert refused is not None
+        span = min(1.0, refused - state.refused_active_since)
+        seen = state.accepted_between(refused - span, refused)
+        state.refused_ticket = None
+        state.active_since = state.probed_at = now
+        state.waited = False
+        if seen < MIN_LEARN:
+            return  # a refusal after a handful of requests says nothing of a rate: the pause was all it asked
+        # Over a whole second of sending, the count bounds the server's rate from above in all three ways of
+        # counting; over a shorter burst (the run's start) it does too unless a token bucket holds less than a
+        # second's worth: then the pace creeps up fast until a refusal after a whole second sets the ceiling.
+        if span >= WHOLE_SECOND:
+            state.ceiling = seen if state.ceiling is None else min(seen, state.ceiling)
+            state.ceiling_at = now
+        if state.first_learnt is None:
+            state.first_learnt = seen
+        # Refusals that keep coming whatever the pace (faults, not a limit) would otherwise ratchet it to nothing.
+        floor = FLOOR_SHARE * state.first_learnt
+        if state.ceiling is not None:
+            state.ceiling = max(state.ceiling, floor / MARGIN)
+        state.rate = self._capped(max(floor, MARGIN * min(seen, state.rate or seen)))
+
+    def _creep_up(self, state: _State, now: float) -> None:
+        assert state.rate is not None
+        elapsed = now - state.probed_at
+        if state.ceiling is not None and now - state.ceiling_at > RELAX_AFTER_S:
+            state.ceiling *= 1 + STEP * elapsed / 2
+        if state.waited and now >= state.resume_at:
+            creep = state.rate * (1 + (STEP if state.ceiling is not None else FAST_STEP) * elapsed)
+            if state.ceiling is not None:
+                creep = min(creep, max(state.rate, CEILING_SHARE * state.ceiling))
+            state.rate = self._capped(creep)
+        state.probed_at = now
+        state.waited = False
+
+    def _capped(self, rate: float) -> float:
+        return max(0.5, rate if self.max_per_s is None else min(rate, self.max_per_s))
+
+
+_SHARED: dict[tuple[str, float | None], AdaptiveRateLimiter] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_limiter(settings: BillitSettings) -> AdaptiveRateLimiter:
+    """The limiter every client of this API key and base URL shares: in the process, and across processes on this
+    machine where files can be locked. A Prefect task sets its `gate` while it runs."""
+    credential = settings.api_key or settings.bearer_token
+    secret = credential.get_secret_value() if credential is not None else ""
+    # A one-way digest names the state file: the key itself is never written anywhere.
+    digest = hashlib.sha256(f"{settings.base_url.rstrip('/')}\n{secret}".encode()).hexdigest()[:24]
+    key = (digest, settings.max_requests_per_s)
+    with _SHARED_LOCK:
+        limiter = _SHARED.get(key)
+        if limiter is None:
+            store: _Store = _ProcessStore() if fcntl is None else _FileStore(_state_path(digest))
+            limiter = _SHARED[key] = AdaptiveRateLimiter(settings.max_requests_per_s, store=store)
+        return limiter
+
+
+def forget_shared_limiters() -> None:
+    """Drop the process's shared limiters: the next client starts from what the state files hold (tests give each
+    test its own temporary directory, so each starts with nothing learnt)."""
+    with _SHARED_LOCK:
+        _SHARED.clear()
+
+
+def _state_path(digest: str) -> Path:
+    folder = Path(tempfile.gettempdir()) / f"billit-etl-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / f"rate-{digest}.state"
