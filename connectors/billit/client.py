@@ -112,7 +112,6 @@ class BillitClient:
         limiter: RequestLimiter | None = None,
     ) -> None:
         self.settings = settings
-        # One pace for every client of this API key (connectors.billit.ratelimit), unless the caller brings its own.
         self._limiter = limiter if limiter is not None else shared_limiter(settings)
         self._http = httpx.AsyncClient(
             base_url=settings.base_url.rstrip("/"),
@@ -335,7 +334,6 @@ class BillitClient:
                 try:
                     response = await self._http.request(method, path, params=params, content=content, headers=headers)
                 except (httpx.TransportError, httpx.DecodingError) as exc:  # a garbled compressed body counts too
-                    self._limiter.answered(ticket, None, None)
                     error = BillitTransportError(
                         self._redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__),
                         method=method,
@@ -343,12 +341,10 @@ class BillitClient:
                         maybe_processed=not isinstance(exc, _NEVER_SENT),
                     )
                 else:
+                    self._limiter.answered(ticket, response.status_code, response.headers.get("Retry-After"))
                     if response.status_code < 300:
-                        self._limiter.answered(ticket, response.status_code, None)
                         return response
                     error = http_error(response, method, names_id, self._redact)
-                    retry_after = error.retry_after if isinstance(error, BillitRateLimitedError) else None
-                    self._limiter.answered(ticket, response.status_code, retry_after)
             delay = self._retry_delay(error, attempt, repeat)
             if delay is None:
                 raise error

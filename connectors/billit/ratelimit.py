@@ -77,8 +77,8 @@ class RequestLimiter(Protocol):
         """Wait for this request's turn; returns its ticket, to be handed back to `answered`."""
         ...
 
-    def answered(self, ticket: float, status: int | None, retry_after_s: float | None) -> None:
-        """The request let through with `ticket` got `status` (None: no answer, e.g. a reset)."""
+    def answered(self, ticket: float, status: int, retry_after: str | None) -> None:
+        """The request let through with `ticket` got an answer: its status and Retry-After header."""
         ...
 
 
@@ -216,9 +216,8 @@ class AdaptiveRateLimiter:
                 if now >= state.resume_at and not late:
                     return now
 
-    def answered(self, ticket: float, status: int | None, retry_after_s: float | None) -> None:
-        if status is None:
-            return
+    def answered(self, ticket: float, status: int, retry_after: str | None) -> None:
+        retry_after_s = _seconds(retry_after)
         with self._store.transaction() as state:
             now = time.monotonic()
             if status != 429:
@@ -312,6 +311,16 @@ def shared_limiter(settings: BillitSettings) -> AdaptiveRateLimiter:
             store: _Store = _ProcessStore() if fcntl is None else _FileStore(_state_path(digest))
             limiter = _SHARED[key] = AdaptiveRateLimiter(settings.max_requests_per_s, store=store)
         return limiter
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """Retry-After in seconds; None when absent, 1 for the HTTP-date form (the client's own pause honours it)."""
+    if retry_after is None:
+        return None
+    try:
+        return max(0.0, float(retry_after))
+    except ValueError:
+        return 1.0
 
 
 def forget_shared_limiters() -> None:
