@@ -15,6 +15,8 @@ slots, which only the Prefect tasks take: the plain path never imports Prefect.
 from __future__ import annotations
 
 import functools
+import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -137,9 +139,90 @@ def prefect_by_default() -> bool:
     return bool(runtime_settings().prefect_api_url)
 
 
-def billit_api_slots() -> Any:
+@contextmanager
+def billit_api_slots() -> Iterator[None]:
     """Slots of the `billit-api` global concurrency limit for one Prefect task: as many as its client may have
-    requests in flight."""
+    requests in flight; and, with BILLIT_MAX_REQUESTS_PER_S, a slot of the `billit-api-rate` limit per request."""
     from prefect.concurrency.sync import concurrency  # only Prefect tasks take slots
 
-    return concurrency(BILLIT_API_LIMIT, occupy=billit_settings().max_concurrency, strict=False)
+    settings = billit_settings()
+    with concurrency(BILLIT_API_LIMIT, occupy=settings.max_concurrency, strict=False), prefect_rate_gate(settings):
+        yield
+
+
+# BILLIT_MAX_REQUESTS_PER_S across the workers of a Prefect server. On one machine the clients of a key already
+# share one pace (connectors.billit.ratelimit); workers on several machines share only the server, so there the
+# configured rate is also the global limit `billit-api-rate` in Prefect's `rate_limit` mode: its slots decay at the
+# rate, so the slots all workers take in a second, and their requests, add up to it at most. A call to the server
+# costs a round trip, so slots are taken a batch at a time and handed out one per request, after the local pace.
+
+#: The global limit every worker's requests to Billit share, when BILLIT_MAX_REQUESTS_PER_S is set.
+BILLIT_RATE_LIMIT = "billit-api-rate"
+
+
+class PrefectRateGate:
+    """One slot of the Prefect server's rate limit per request, taken from the server `batch` at a time."""
+
+    def __init__(self, batch: int, name: str = BILLIT_RATE_LIMIT) -> None:
+        self.batch = batch
+        self.name = name
+        self.calls = 0  # round trips to the server, for the bench
+        self._prepaid = 0
+        self._lock = threading.Lock()  # the tasks of a flow run in threads, each with its event loop
+
+    async def __call__(self) -> None:
+        with self._lock:
+            if self._prepaid:
+                self._prepaid -= 1
+                return
+        from prefect.concurrency.asyncio import rate_limit
+
+        await rate_limit(self.name, occupy=self.batch, strict=True)
+        with self._lock:
+            self.calls += 1
+            self._prepaid += self.batch - 1
+
+
+def batch_for(per_s: float) -> int:
+    """Slots taken per call: at most ten calls a second, and never more than a second's worth at once."""
+    return max(1, math.ceil(per_s / 10))
+
+
+def ensure_rate_limit(per_s: float, name: str = BILLIT_RATE_LIMIT) -> int:
+    """Create or update the global limit: slots decaying at `per_s`, as many at once as one batch. The batch."""
+    from prefect.client.orchestration import get_client
+
+    batch = batch_for(per_s)
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, limit=batch, slot_decay_per_second=per_s)
+    return batch
+
+
+_holders = 0
+_holders_lock = threading.Lock()
+
+
+@contextmanager
+def prefect_rate_gate(settings: BillitSettings) -> Iterator[None]:
+    """While it is held, this process's requests to Billit also take slots of the server's rate limit (when a rate is
+    configured); the two streams of a flow hold it at once, and the last to leave takes the gate away."""
+    global _holders
+    per_s = settings.max_requests_per_s
+    if per_s is None:
+        yield
+        return
+    from connectors.billit.ratelimit import shared_limiter
+
+    batch = ensure_rate_limit(per_s)
+    limiter = shared_limiter(settings)
+    with _holders_lock:
+        _holders += 1
+        if limiter.gate is None:
+            limiter.gate = PrefectRateGate(batch)
+    try:
+        yield
+    finally:
+        with _holders_lock:
+            _holders -= 1
+            if not _holders:
+                limiter.gate = None

@@ -25,7 +25,7 @@ token bucket:
 two streams of a flow, each in its own thread and event loop), and through a small state file under the
 temporary directory across processes on the same machine (two `billit-etl sync` at once), so they pace as one
 client and learn one rate. Workers on several machines share the Prefect server's global limit instead
-(`tasks/billit_rate_limit.py`), which reaches the limiter as its `gate`.
+(`tasks/runtime.py`), which reaches the limiter as its `gate`.
 """
 
 from __future__ import annotations
