@@ -24,7 +24,8 @@ from bench.client_fetch import sandbox_process  # noqa: E402
 from bench.extract import _fresh_engine  # noqa: E402
 from connectors.warehouse import create_warehouse_engine, upgrade  # noqa: E402
 from sandbox.identity import API_KEY, PARTY_ID
-from tasks.inbound.sync import replay_landing, run_stream  # noqa: E402
+from tasks.inbound.replay import replay_landing  # noqa: E402
+from tasks.inbound.sync import run_stream  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

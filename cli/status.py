@@ -26,7 +26,7 @@ def replay(
 ) -> None:
     """Load landed Parquet again, without calling Billit (watermarks are not moved); exit 1 if a run was refused."""
     with clear_errors(warehouse_url):
-        from tasks.inbound.sync import replay_landing  # the pipeline (pyarrow): only this command needs it
+        from tasks.inbound.replay import replay_landing  # the pipeline (pyarrow): only this command needs it
 
         summaries = replay_landing(path, engine=preflight(billit=False))
     print_summaries(summaries)

@@ -29,12 +29,10 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 # The landing's Parquet writer allocates from Arrow's default pool, which Arrow picks once, when pyarrow loads, from
 # this variable (pyarrow.set_memory_pool does not reach the Parquet writer). Its default, mimalloc, keeps about
@@ -56,13 +54,11 @@ from connectors.billit import (
 )
 from connectors.billit.client import DELETED_ORDERS_PATH
 from connectors.billit.odata import PAGE_SIZE, BillitTimestamp, Expr
-from connectors.billit.pagination import last_listed_key, listed_order_id
-from tasks.inbound.landing import LandingWriter
+from connectors.billit.pagination import listed_order_id
+from tasks.inbound.batches import BatchWriter, Fetched
 from tasks.inbound.state import LoadCounts, NotLoaded, RunRecord, Watermark, pending_orders
-from tasks.inbound.warehouse import load_orders_isolating_refusals, mark_deleted, stored_versions
-from tasks.options import BILLIT_TIME_ZONE
-
-_T = TypeVar("_T")
+from tasks.inbound.warehouse import mark_deleted, stored_versions
+from tasks.inbound.windows import later, page_key, split_window, tick_before, window_start
 
 
 @dataclass(frozen=True)
@@ -122,7 +118,14 @@ async def sync_stream(
     """Bring the warehouse up to date for one stream (or, with since/until, for one window)."""
     stats = ExtractStats()
     requests_before = billit.requests_sent
-    writer = _BatchWriter(engine, stream, run, options, party_id=billit.settings.party_id)
+    writer = BatchWriter(
+        engine,
+        stream.name,
+        run,
+        company_id=billit.settings.party_id,
+        landing_dir=options.landing_dir,
+        on_batch=options.on_batch,
+    )
     try:
         if since is not None or until is not None:
             await _backfill(billit, engine, stream, options, writer, stats, since=since, until=until)
@@ -142,7 +145,7 @@ async def _incremental(
     stream: Stream,
     run: RunRecord,
     options: SyncOptions,
-    writer: _BatchWriter,
+    writer: BatchWriter,
     stats: ExtractStats,
 ) -> None:
     watermark = run.watermark_before
@@ -169,7 +172,7 @@ async def _incremental(
         stats.orders_listed += len(probe.items)
         _listed(options, stats)
         fetched = await _fetch_changed(billit, engine, probe.items, stats, writer.run.counts)
-        newest = _later(watermark, page_key(probe.items[::-1]))
+        newest = later(watermark, page_key(probe.items[::-1]))
         stats.skipped_quiet = not fetched and newest == watermark
         await writer.write(fetched, None if stats.skipped_quiet else newest)
         return
@@ -177,30 +180,12 @@ async def _incremental(
     await _extract(billit, engine, bounded, options, writer, stats, floor=watermark, move_watermark=True)
 
 
-def window_start(watermark: Watermark, lookback: timedelta) -> datetime:
-    """Where an incremental run starts listing: the look-back below the watermark, one hour further when the
-    watermark lies in the hour Brussels repeats on the last Sunday of October.
-
-    Billit writes naive local time (docs/reference/billit-api.md#timestamps). A watermark taken in the first pass
-    of that hour is above the LastModified of every order changed in the second pass, which a look-back of
-    minutes would never reach again.
-    """
-    start = watermark.last_modified - lookback
-    wall = watermark.last_modified
-    if (
-        wall.replace(tzinfo=BILLIT_TIME_ZONE, fold=0).utcoffset()
-        != wall.replace(tzinfo=BILLIT_TIME_ZONE, fold=1).utcoffset()
-    ):
-        start -= timedelta(hours=1)
-    return start
-
-
 async def _backfill(
     billit: BillitClient,
     engine: sa.Engine,
     stream: Stream,
     options: SyncOptions,
-    writer: _BatchWriter,
+    writer: BatchWriter,
     stats: ExtractStats,
     *,
     since: datetime | None,
@@ -217,24 +202,10 @@ async def _backfill(
                 if start is not None:
                     clauses.append(prop("LastModified").ge(start))
                 if end is not None:  # [start, end) with documented operators only: `le` the tick before `end`
-                    clauses.append(prop("LastModified").le(_tick_before(end)))
+                    clauses.append(prop("LastModified").le(tick_before(end)))
                 group.create_task(
                     _extract(billit, engine, all_of(clauses), options, writer, stats, floor=None, move_watermark=False)
                 )
-
-
-def _tick_before(moment: datetime) -> BillitTimestamp:
-    """The last instant Billit can write before `moment` (100 ns before it)."""
-    return BillitTimestamp((moment - timedelta(microseconds=1)).isoformat(timespec="microseconds") + "9")
-
-
-def split_window(since: datetime, until: datetime, slices: int) -> list[tuple[datetime, datetime]]:
-    """[since, until) cut into `slices` contiguous, non-overlapping windows of equal length."""
-    if until <= since or slices < 1:
-        raise ValueError("a window needs since < until and at least one slice")
-    step = (until - since) / slices
-    bounds = [since + step * index for index in range(slices)] + [until]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 async def _extract(
@@ -242,7 +213,7 @@ async def _extract(
     engine: sa.Engine,
     window: Expr | None,
     options: SyncOptions,
-    writer: _BatchWriter,
+    writer: BatchWriter,
     stats: ExtractStats,
     *,
     floor: Watermark | None,
@@ -272,9 +243,9 @@ async def _extract(
                     fetched.add(await fetching)
                     key = page_key(page) or key
                     if len(fetched.orders) >= options.batch_size:
-                        await writer.write(fetched, _later(floor, key) if move_watermark else None)
+                        await writer.write(fetched, later(floor, key) if move_watermark else None)
                         fetched = Fetched()
-                await writer.write(fetched, _later(floor, key) if move_watermark else None)
+                await writer.write(fetched, later(floor, key) if move_watermark else None)
 
             group.create_task(list_pages())
             group.create_task(load_pages())
@@ -310,7 +281,7 @@ async def retry_pending(
     engine: sa.Engine,
     stream: Stream,
     options: SyncOptions,
-    writer: _BatchWriter,
+    writer: BatchWriter,
     stats: ExtractStats,
 ) -> None:
     """Fetch the stream's pending orders again and load those that now load."""
@@ -321,13 +292,6 @@ async def retry_pending(
         chunk = pending[start : start + options.batch_size]
         versions = {item.order_id: item.listed_last_modified for item in chunk if item.order_id is not None}
         await writer.write(await _fetch_orders(billit, versions, stats), None)
-
-
-def page_key(page: list[dict[str, Any]]) -> Watermark | None:
-    """The key of a page's last well-formed item: a corrupted item must never become a watermark, which every
-    later run would have to parse."""
-    key = last_listed_key(page)
-    return Watermark(*key) if key else None
 
 
 def _older(detail: Any, listed: str) -> bool:
@@ -356,30 +320,6 @@ def _listed_versions(page: list[dict[str, Any]]) -> dict[int, str]:
             version = str(item.get("LastModified", ""))
             versions[order_id] = max(versions.get(order_id, version), version)
     return versions
-
-
-@dataclass
-class Fetched:
-    """Full orders to load, listed orders that could not be fetched, and raw answers kept only for the record."""
-
-    orders: list[dict[str, Any]] = field(default_factory=list)
-    not_loaded: list[NotLoaded] = field(default_factory=list)
-    unusable: list[Any] = field(default_factory=list)
-
-    def add(self, other: Fetched) -> None:
-        self.orders += other.orders
-        self.not_loaded += other.not_loaded
-        self.unusable += other.unusable
-
-    def __bool__(self) -> bool:
-        return bool(self.orders or self.not_loaded or self.unusable)
-
-
-def _later(floor: Watermark | None, key: Watermark | None) -> Watermark | None:
-    """The watermark never goes back: the look-back overlap lists keys below it."""
-    if key is None or floor is None:
-        return key or floor
-    return max(floor, key)
 
 
 async def _fetch_orders(
@@ -420,58 +360,6 @@ async def _fetch_orders(
     stats.orders_fetched += len(fetched.orders)
     stats.orders_not_loaded += len(fetched.not_loaded)
     return fetched
-
-
-class _BatchWriter:
-    """Lands and loads batches one at a time (one writer per run keeps SQLite happy and the order intact)."""
-
-    def __init__(
-        self, engine: sa.Engine, stream: Stream, run: RunRecord, options: SyncOptions, *, party_id: int
-    ) -> None:
-        self.engine = engine
-        self.stream = stream
-        self.run = run
-        self.company_id = party_id
-        self.landing = (
-            LandingWriter(options.landing_dir, stream.name, run.run_id, party_id=party_id)
-            if options.landing_dir
-            else None
-        )
-        self.on_batch = options.on_batch
-        self.lock = asyncio.Lock()
-        # Every batch is landed and loaded in the same thread: batches spread over the pool's threads left each
-        # thread's allocator (glibc's arena, Arrow's) holding a batch's worth of freed memory, ~20 MiB of peak RSS
-        # (bench/README.md#memory-with-landing-on). The batches are written one at a time anyway (`lock`).
-        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="billit-batch-writer")
-
-    def close(self) -> None:
-        self.thread.shutdown(wait=False)
-
-    async def _in_thread(self, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self.thread, partial(function, *args, **kwargs))
-
-    async def write(self, fetched: Fetched, watermark: Watermark | None) -> None:
-        if not fetched and watermark is None:
-            return
-        async with self.lock:
-            landing_file = None
-            if self.landing is not None:
-                path = await self._in_thread(self.landing.write, [*fetched.orders, *fetched.unusable])
-                landing_file = str(path) if path else None
-            counts: LoadCounts = await self._in_thread(
-                load_orders_isolating_refusals,
-                self.engine,
-                fetched.orders,
-                stream=self.stream.name,
-                run_id=self.run.run_id,
-                company_id=self.company_id,
-                watermark=watermark,
-                not_loaded=fetched.not_loaded,
-                landing_file=landing_file,
-            )
-            self.run.counts.add(counts)
-            if self.on_batch is not None:
-                self.on_batch(self.run.counts)
 
 
 async def sync_deletions(

@@ -1,4 +1,5 @@
-"""One stream's sync and the replay of landed runs: the plain functions behind the extraction flows and the CLI.
+"""One stream's sync: the plain function behind the extraction flows and the CLI (the replay of landed runs is
+`tasks.inbound.replay`).
 
 `run_stream` is what a flow's "extract -> normalise -> land -> load" step does for one stream: it records the run
 in `sync_runs`, runs the pipelined extraction of `tasks.inbound.extract`, and closes the run with its counts,
@@ -19,13 +20,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.billit import BillitClient, BillitSettings
-from tasks.inbound.extract import STREAMS, ExtractStats, Stream, SyncOptions, sync_stream
-from tasks.inbound.landing import LandingError, check_landed_run, landed_runs, read_landed_orders
+from tasks.inbound.extract import STREAMS, ExtractStats, SyncOptions, sync_stream
 from tasks.inbound.warehouse import (
     LoadCounts,
     driver_message,
     finish_run,
-    load_orders_isolating_refusals,
     start_run,
 )
 from tasks.options import InvalidSyncOption, billit_local, check_window
@@ -106,76 +105,3 @@ def error_text(exc: BaseException, settings: BillitSettings | None = None) -> st
         if secret is not None and secret.get_secret_value():
             text = text.replace(secret.get_secret_value(), "***")
     return text[:300]
-
-
-def replay_landing(
-    path: str | Path, *, warehouse_url: str | None = None, engine: sa.Engine | None = None
-) -> list[dict[str, Any]]:
-    """Load landed runs from disk again, without calling Billit; watermarks are not moved.
-
-    Each run loads into the company its files name (their metadata), in a folder named after their stream; a run
-    whose orders belong to another company than its files say is refused by name, and a corrupt file fails its
-    own run with its path, not the whole replay.
-    """
-    engine = engine or warehouse_engine(warehouse_url)
-    checked: list[tuple[Path, int | None, str | None]] = []
-    for run_directory in landed_runs(path):
-        try:
-            if run_directory.parent.name not in STREAMS:
-                raise LandingError(f"{run_directory}: not under a stream folder ({' or '.join(STREAMS)})")
-            checked.append((run_directory, check_landed_run(run_directory, stream=run_directory.parent.name), None))
-        except LandingError as exc:
-            checked.append((run_directory, None, str(exc)))
-    summaries = []
-    for run_directory, company, problem in checked:
-        stream_name = run_directory.parent.name
-        if problem is not None or company is None:
-            summaries.append(
-                {
-                    "stream": stream_name,
-                    "mode": "replay",
-                    "status": "refused",
-                    "source": str(run_directory),
-                    "error": problem,
-                }
-            )
-            continue
-        run = start_run(engine, stream_name, "replay", company_id=company)
-        orders, error = 0, None
-        try:
-            for batch in read_landed_orders(run_directory):
-                _check_orders_belong(batch, company, STREAMS[stream_name], run_directory)
-                run.counts.add(
-                    load_orders_isolating_refusals(
-                        engine, batch, stream=stream_name, run_id=run.run_id, company_id=company
-                    )
-                )
-                orders += len(batch)
-        except LandingError as exc:
-            error = str(exc)
-        except BaseException as exc:
-            finish_run(engine, run, requests=0, pages=0, orders_listed=orders, error=error_text(exc))
-            raise
-        summaries.append(
-            finish_run(engine, run, requests=0, pages=0, orders_listed=orders, error=error)
-            | {"source": str(run_directory)}
-        )
-    return summaries
-
-
-def _check_orders_belong(orders: list[Any], company: int, stream: Stream, run_directory: Path) -> None:
-    """The orders themselves must be of the folder's stream and of the company the files name (a file's metadata
-    can be edited): their OrderDirection and their CompanyID."""
-    objects = [order for order in orders if isinstance(order, dict)]
-    directions = {order.get("OrderDirection") for order in objects} - {stream.direction, None}
-    if directions:
-        raise LandingError(
-            f"{run_directory}: holds {sorted(map(str, directions))} orders, not the {stream.name} "
-            f"stream's {stream.direction}"
-        )
-    foreign = {order.get("CompanyID") for order in objects} - {company, None}
-    if foreign:
-        raise LandingError(
-            f"{run_directory}: holds orders of CompanyID {sorted(map(str, foreign))[:3]}, but its files name "
-            f"Billit company {company}"
-        )

@@ -50,7 +50,7 @@ from tasks.inbound.state import (
     save_watermark,
     start_run,
 )
-from tasks.normalise.orders import normalise_orders, order_state, quarantine_row
+from tasks.normalise.orders import NormalisedBatch, normalise_orders, order_state, quarantine_row
 from tasks.options import VatReturnSettings
 from tasks.warehouse_common import driver_message
 
@@ -66,8 +66,10 @@ __all__ = [
     "count_pending",
     "driver_message",
     "finish_run",
+    "is_unavailable",
     "load_orders",
     "load_orders_isolating_refusals",
+    "normalise_batch",
     "mark_deleted",
     "pending_orders",
     "process_alive",
@@ -76,6 +78,7 @@ __all__ = [
     "start_run",
     "stored_versions",
     "warehouse_companies",
+    "write_orders",
 ]
 
 # A row keeps the run that first loaded it.
@@ -98,6 +101,19 @@ def stored_versions(
         return {row.order_id: row.last_modified_raw for row in rows}
 
 
+def normalise_batch(
+    orders: Sequence[Mapping[str, Any]], *, stream: str, run_id: str, company_id: int
+) -> NormalisedBatch:
+    """The rows `write_orders` stores for a batch of the company's full orders (the VAT settings read here)."""
+    return normalise_orders(
+        orders,
+        stream=stream,
+        run_id=run_id,
+        company_id=company_id,
+        import_deferral_licence=VatReturnSettings().import_deferral_licence,
+    )
+
+
 def load_orders(
     engine: sa.Engine,
     orders: Sequence[Mapping[str, Any]],
@@ -110,18 +126,39 @@ def load_orders(
     landing_file: str | None = None,
 ) -> LoadCounts:
     """Normalise and load full orders of the company; with `watermark`, move the company's stream watermark in the
-    same transaction.
+    same transaction (`write_orders` of `normalise_batch`)."""
+    batch = normalise_batch(orders, stream=stream, run_id=run_id, company_id=company_id)
+    return write_orders(
+        engine,
+        orders,
+        batch,
+        stream=stream,
+        run_id=run_id,
+        company_id=company_id,
+        watermark=watermark,
+        not_loaded=not_loaded,
+        landing_file=landing_file,
+    )
+
+
+def write_orders(
+    engine: sa.Engine,
+    orders: Sequence[Mapping[str, Any]],
+    batch: NormalisedBatch,
+    *,
+    stream: str,
+    run_id: str,
+    company_id: int,
+    watermark: Watermark | None = None,
+    not_loaded: Sequence[NotLoaded] = (),
+    landing_file: str | None = None,
+) -> LoadCounts:
+    """Write `batch`, the rows `normalise_batch` made of exactly `orders` for this run (its rows become the
+    company's, in place); with `watermark`, move the company's stream watermark in the same transaction.
 
     An order older than the stored version is left alone (replays and overlapping slices cannot go back in time).
     Orders quarantined whole and the `not_loaded` ones become pending; orders that load leave pending.
     """
-    batch = normalise_orders(
-        orders,
-        stream=stream,
-        run_id=run_id,
-        company_id=company_id,
-        import_deferral_licence=VatReturnSettings().import_deferral_licence,
-    )
     tables = reflect_tables(engine)
     invoices = tables["invoices"]
     counts = LoadCounts()
@@ -248,14 +285,19 @@ def load_orders_isolating_refusals(
     watermark: Watermark | None = None,
     not_loaded: Sequence[NotLoaded] = (),
     landing_file: str | None = None,
+    normalised: NormalisedBatch | None = None,
 ) -> LoadCounts:
-    """`load_orders`, but an order the database refuses (a constraint, a value it cannot store) does not fail
-    the batch: the batch is loaded order by order, each refused one becomes pending with the database's reason,
-    and the watermark moves with the rest. A lost connection or a locked database still fails the run."""
+    """`load_orders` (of the ready `normalised` rows of `orders` when given), but an order the database refuses
+    (a constraint, a value it cannot store) does not fail the batch: the batch is loaded order by order (normalised
+    again), each refused one becomes pending with the database's reason, and the watermark moves with the rest.
+    A lost connection or a locked database still fails the run."""
     try:
-        return load_orders(
+        return write_orders(
             engine,
             orders,
+            normalised
+            if normalised is not None
+            else normalise_batch(orders, stream=stream, run_id=run_id, company_id=company_id),
             stream=stream,
             run_id=run_id,
             company_id=company_id,
@@ -264,7 +306,7 @@ def load_orders_isolating_refusals(
             landing_file=landing_file,
         )
     except sa.exc.StatementError as exc:
-        if _is_unavailable(exc):
+        if is_unavailable(exc):
             raise
     counts, refused = LoadCounts(), list(not_loaded)
     for order in orders:
@@ -275,7 +317,7 @@ def load_orders_isolating_refusals(
                 )
             )
         except sa.exc.StatementError as exc:
-            if _is_unavailable(exc):
+            if is_unavailable(exc):
                 raise
             order_id = order.get("OrderID")
             refused.append(
@@ -301,7 +343,7 @@ def load_orders_isolating_refusals(
     return counts
 
 
-def _is_unavailable(exc: sa.exc.StatementError) -> bool:
+def is_unavailable(exc: sa.exc.StatementError) -> bool:
     """Errors about the database rather than the rows: the run must fail and be retried."""
     return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or (
         isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated

@@ -1,5 +1,6 @@
 """The normalised rows landed beside a batch read back exactly as the normaliser gave them, only for the same
-normaliser, and a batch whose values the landed columns cannot hold exactly is landed raw only."""
+normaliser, and a batch whose values the landed columns cannot hold exactly is landed raw only. Landing them
+keeps pandas and pyarrow.compute out of the sync."""
 
 from __future__ import annotations
 
@@ -10,9 +11,23 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from connectors.billit.wire import parse_json
+from sandbox.identity import API_KEY, PARTY_ID
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
 from tasks.inbound.landing import LandingWriter, landed_parts, read_part_orders
-from tasks.inbound.landing_rows import TABLES, normaliser_fingerprint, read_rows, rows_path
+from tasks.inbound.landing_rows import (
+    MONEY,
+    PERCENT,
+    QUANTITY,
+    TABLES,
+    arrow_array,
+    normaliser_fingerprint,
+    read_rows,
+    rows_path,
+)
 from tasks.normalise.orders import NormalisedBatch, normalise_orders
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -106,3 +121,47 @@ def test_landing_rows_imports_no_pandas() -> None:
 
 def test_every_landed_table_declares_its_columns() -> None:
     assert set(TABLES) == {*rows_by_table(NormalisedBatch()), "unloaded"}
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        (Decimal("1.001"), MONEY),  # a third decimal
+        (Decimal("1" + "0" * 16), MONEY),  # 19 digits at scale 2
+        (Decimal("1.0000000000000000000000000001"), MONEY),  # rounds to 1.00 in Python's default context
+        (Decimal("NaN"), MONEY),
+        (Decimal("Infinity"), QUANTITY),
+        (1.5, MONEY),  # money is never float
+        (Decimal("12345.123456"), PERCENT),
+    ],
+)
+def test_a_decimal_its_column_cannot_hold_exactly_is_refused(value: Any, kind: Any) -> None:
+    with pytest.raises(ValueError):
+        arrow_array([value], kind)
+
+
+def test_decimals_land_exactly_at_their_column_scale() -> None:
+    values = [Decimal("1.10000"), None, Decimal("-12345.67"), Decimal("-0.01"), 5, Decimal("1E+3")]
+    values.append(Decimal("9999999999999999.99"))
+    assert arrow_array(values, MONEY).to_pylist() == values
+    assert arrow_array([Decimal("-1.12345"), Decimal("0")], QUANTITY).to_pylist() == [Decimal("-1.12345"), 0]
+
+
+def test_a_sync_that_lands_rows_imports_neither_pyarrow_compute_nor_pandas(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from tasks.inbound.sync import run_stream\n"
+        "from connectors.warehouse import create_warehouse_engine, upgrade\n"
+        f"engine = create_warehouse_engine('sqlite:///{tmp_path / 'w.sqlite'}'); upgrade(engine)\n"
+        f"run_stream('sales', engine=engine, landing_dir='{tmp_path / 'landing'}', base_url=sys.argv[1],\n"
+        f"           api_key='{API_KEY}', party_id={PARTY_ID})\n"
+        "print(sorted(name for name in ('pyarrow.compute', 'pandas') if name in sys.modules))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    with SandboxServer(Sandbox(seed=3, orders=40)) as server:
+        result = subprocess.run(
+            [sys.executable, "-c", script, server.base_url], cwd=root, capture_output=True, text=True, check=False
+        )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert list((tmp_path / "landing").rglob("rows-*.parquet"))  # the rows were landed

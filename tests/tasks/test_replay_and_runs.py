@@ -18,7 +18,8 @@ from connectors.warehouse import reflect_tables, upgrade
 from sandbox.identity import API_KEY, SECOND_PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
-from tasks.inbound.sync import error_text, replay_landing, run_stream
+from tasks.inbound.replay import replay_landing
+from tasks.inbound.sync import error_text, run_stream
 from tasks.inbound.warehouse import start_run, warehouse_companies
 from tasks.options import InvalidSyncOption
 from tests.connectors.warehouse import Warehouse

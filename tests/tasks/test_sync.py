@@ -18,7 +18,7 @@ from sandbox.identity import API_KEY
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
 from tasks.inbound.extract import SyncOptions
-from tasks.inbound.sync import replay_landing
+from tasks.inbound.replay import replay_landing
 from tasks.inbound.warehouse import read_watermark
 from tests.connectors.warehouse import Warehouse
 from tests.tasks.sync_helpers import (

@@ -1,0 +1,117 @@
+"""The replay of landed runs: load the Parquet a sync landed again, without calling Billit.
+
+Each part (one batch of the sync) loads by the fast path when its normalised rows were landed beside it by this
+normaliser (`tasks.inbound.landing_rows`: same fingerprint, same number of orders, orders of the folder's stream
+and of the company the files name): the rows are written as they are (`tasks.inbound.replay_load`). Otherwise, and
+when the database refuses the rows, the part's raw orders are parsed, normalised and loaded as a sync loads them,
+an order the database refuses becoming pending alone. Both paths write the same rows (tests/tasks/test_replay_rows.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from tasks.inbound.extract import STREAMS, Stream
+from tasks.inbound.landing import LandingError, check_landed_run, landed_parts, landed_runs, read_part_orders
+from tasks.inbound.landing_rows import normaliser_fingerprint, read_rows
+from tasks.inbound.replay_load import write_landed_rows
+from tasks.inbound.state import LoadCounts, RunRecord
+from tasks.inbound.sync import error_text
+from tasks.inbound.warehouse import finish_run, is_unavailable, load_orders_isolating_refusals, start_run
+from tasks.runtime import warehouse_engine
+
+
+def replay_landing(
+    path: str | Path, *, warehouse_url: str | None = None, engine: sa.Engine | None = None
+) -> list[dict[str, Any]]:
+    """Load landed runs from disk again, without calling Billit; watermarks are not moved.
+
+    Each run loads into the company its files name (their metadata), in a folder named after their stream; a run
+    whose orders belong to another company than its files say is refused by name, and a corrupt file fails its
+    own run with its path, not the whole replay.
+    """
+    engine = engine or warehouse_engine(warehouse_url)
+    checked: list[tuple[Path, int | None, str | None]] = []
+    for run_directory in landed_runs(path):
+        try:
+            if run_directory.parent.name not in STREAMS:
+                raise LandingError(f"{run_directory}: not under a stream folder ({' or '.join(STREAMS)})")
+            checked.append((run_directory, check_landed_run(run_directory, stream=run_directory.parent.name), None))
+        except LandingError as exc:
+            checked.append((run_directory, None, str(exc)))
+    fingerprint = normaliser_fingerprint()
+    summaries = []
+    for run_directory, company, problem in checked:
+        stream_name = run_directory.parent.name
+        if problem is not None or company is None:
+            summaries.append(
+                {
+                    "stream": stream_name,
+                    "mode": "replay",
+                    "status": "refused",
+                    "source": str(run_directory),
+                    "error": problem,
+                }
+            )
+            continue
+        run = start_run(engine, stream_name, "replay", company_id=company)
+        orders, error = 0, None
+        try:
+            for part in landed_parts(run_directory):
+                orders += _replay_part(engine, part, run, STREAMS[stream_name], fingerprint)
+        except LandingError as exc:
+            error = str(exc)
+        except BaseException as exc:
+            finish_run(engine, run, requests=0, pages=0, orders_listed=orders, error=error_text(exc))
+            raise
+        summaries.append(
+            finish_run(engine, run, requests=0, pages=0, orders_listed=orders, error=error)
+            | {"source": str(run_directory)}
+        )
+    return summaries
+
+
+def _replay_part(engine: sa.Engine, part: Path, run: RunRecord, stream: Stream, fingerprint: str) -> int:
+    """Load one landed part into the run's company; return how many orders it holds."""
+    rows = read_rows(part, fingerprint)
+    if rows is not None and not _foreign(((c["OrderDirection"], c["CompanyID"]) for c in rows.checks), run, stream):
+        try:
+            counts: LoadCounts = write_landed_rows(
+                engine, rows, stream=stream.name, run_id=run.run_id, company_id=run.company_id
+            )
+        except sa.exc.StatementError as exc:
+            if is_unavailable(exc):
+                raise
+            # A refused row: the raw path loads the others and keeps the refused order pending with the reason.
+        else:
+            run.counts.add(counts)
+            return rows.orders
+    orders = read_part_orders(part)
+    objects = [order for order in orders if isinstance(order, dict)]
+    problem = _foreign(((order.get("OrderDirection"), order.get("CompanyID")) for order in objects), run, stream)
+    if problem:
+        raise LandingError(f"{part.parent}: {problem}")
+    run.counts.add(
+        load_orders_isolating_refusals(engine, orders, stream=stream.name, run_id=run.run_id, company_id=run.company_id)
+    )
+    return len(orders)
+
+
+def _foreign(checks: Iterable[tuple[Any, Any]], run: RunRecord, stream: Stream) -> str | None:
+    """Why orders of these (OrderDirection, CompanyID) do not belong in the run (a file's metadata can be edited:
+    the orders must be of the folder's stream and of the company the files name), or None."""
+    pairs = list(checks)
+    directions = {direction for direction, _ in pairs} - {stream.direction, None}
+    if directions:
+        return f"holds {sorted(map(str, directions))} orders, not the {stream.name} stream's {stream.direction}"
+    foreign = {company for _, company in pairs} - {run.company_id, None}
+    if foreign:
+        return (
+            f"holds orders of CompanyID {sorted(map(str, foreign))[:3]}, but its files name "
+            f"Billit company {run.company_id}"
+        )
+    return None

@@ -1,0 +1,58 @@
+"""The windows and keys of a listing: where an incremental run starts, a backfill cut into slices, the key a page
+ends at, and the watermark that never goes back."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from connectors.billit.odata import BillitTimestamp
+from connectors.billit.pagination import last_listed_key
+from tasks.inbound.state import Watermark
+from tasks.options import BILLIT_TIME_ZONE
+
+
+def window_start(watermark: Watermark, lookback: timedelta) -> datetime:
+    """Where an incremental run starts listing: the look-back below the watermark, one hour further when the
+    watermark lies in the hour Brussels repeats on the last Sunday of October.
+
+    Billit writes naive local time (docs/reference/billit-api.md#timestamps). A watermark taken in the first pass
+    of that hour is above the LastModified of every order changed in the second pass, which a look-back of
+    minutes would never reach again.
+    """
+    start = watermark.last_modified - lookback
+    wall = watermark.last_modified
+    if (
+        wall.replace(tzinfo=BILLIT_TIME_ZONE, fold=0).utcoffset()
+        != wall.replace(tzinfo=BILLIT_TIME_ZONE, fold=1).utcoffset()
+    ):
+        start -= timedelta(hours=1)
+    return start
+
+
+def tick_before(moment: datetime) -> BillitTimestamp:
+    """The last instant Billit can write before `moment` (100 ns before it)."""
+    return BillitTimestamp((moment - timedelta(microseconds=1)).isoformat(timespec="microseconds") + "9")
+
+
+def split_window(since: datetime, until: datetime, slices: int) -> list[tuple[datetime, datetime]]:
+    """[since, until) cut into `slices` contiguous, non-overlapping windows of equal length."""
+    if until <= since or slices < 1:
+        raise ValueError("a window needs since < until and at least one slice")
+    step = (until - since) / slices
+    bounds = [since + step * index for index in range(slices)] + [until]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def page_key(page: list[dict[str, Any]]) -> Watermark | None:
+    """The key of a page's last well-formed item: a corrupted item must never become a watermark, which every
+    later run would have to parse."""
+    key = last_listed_key(page)
+    return Watermark(*key) if key else None
+
+
+def later(floor: Watermark | None, key: Watermark | None) -> Watermark | None:
+    """The watermark never goes back: the look-back overlap lists keys below it."""
+    if key is None or floor is None:
+        return key or floor
+    return max(floor, key)

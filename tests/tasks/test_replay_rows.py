@@ -1,0 +1,248 @@
+"""The replay's fast path (the normalised rows landed beside each part) writes exactly what the replay of the raw
+orders writes: the same landing replayed both ways into two warehouses, every table compared, on SQLite and
+PostgreSQL. A part the database refuses falls back to the raw path; a landing of before the rows still replays."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from cli.main import app
+from connectors.warehouse import reflect_tables, upgrade
+from sandbox.identity import API_KEY
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
+from tasks.inbound.landing import LandingWriter, landed_parts
+from tasks.inbound.landing_rows import rows_path
+from tasks.inbound.replay import replay_landing
+from tasks.inbound.sync import run_stream
+from tasks.inbound.warehouse import normalise_batch
+from tests.connectors.warehouse import Warehouse, postgres_schema
+from tests.tasks.sync_helpers import COMPANY, SEED_START
+from tests.tasks.test_landing_rows import documented_orders
+
+DOCS_COMPANY = 574991  # the CompanyID of the documented orders
+# Columns that say when a row was written, or number rows in insertion order: compared as "set or not".
+WHEN = {
+    "loaded_at",
+    "recorded_at",
+    "first_seen_at",
+    "last_seen_at",
+    "last_synced_at",
+    "last_attempt_at",
+    "resolved_at",
+    "started_at",
+    "finished_at",
+    "heartbeat_at",
+    "updated_at",
+    "applied_at",
+    "history_id",
+    "quarantine_id",
+    "host",
+    "pid",
+}
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A landing of a real sync of both streams, and two runs of the documented orders: one with a quarantined
+    line, an order quarantined whole (pending) and every kind of row; a later one where that order loads (it leaves
+    pending) and another comes back at an older version (left alone)."""
+    root = tmp_path_factory.mktemp("landing")
+    scratch = Warehouse("sqlite", f"sqlite:///{root / 'scratch.sqlite'}").engine()
+    upgrade(scratch)
+    with SandboxServer(Sandbox(seed=11, orders=300, seed_start=SEED_START)) as server:
+        for stream in ("incoming", "sales"):
+            run_stream(
+                stream,
+                engine=scratch,
+                base_url=server.base_url,
+                api_key=API_KEY,
+                party_id=COMPANY,
+                landing_dir=str(root / "landing"),
+                backoff_base_s=0.01,
+            )
+    scratch.dispose()
+
+    sale, cost, unknown_code, no_direction = documented_orders()
+    fixed = {**copy.deepcopy(no_direction), "OrderDirection": "Cost"}
+    older_cost = {**copy.deepcopy(cost), "LastModified": _earlier(cost["LastModified"])}
+    _land(root / "landing", "sales", "docs-1", [sale, unknown_code])
+    _land(root / "landing", "incoming", "docs-1", [cost, no_direction])
+    _land(root / "landing", "incoming", "docs-2", [fixed, older_cost])
+    return root / "landing"
+
+
+def _earlier(last_modified: str) -> str:
+    return (datetime.fromisoformat(last_modified) - timedelta(days=1)).isoformat(timespec="milliseconds")
+
+
+def _land(landing: Path, stream: str, run_id: str, orders: list[dict[str, Any]]) -> None:
+    """Land `orders` as the sync does (normalised once, the rows beside the raw part), written after the rest."""
+    batch = normalise_batch(orders, stream=stream, run_id=run_id, company_id=DOCS_COMPANY)
+    part = LandingWriter(landing, stream, run_id, party_id=DOCS_COMPANY).write(orders, batch)
+    assert part is not None and rows_path(part).exists()
+    later = max(path.stat().st_mtime for path in landing.rglob("*.parquet")) + 1
+    os.utime(part, (later, later))
+
+
+def raw_only(landing: Path, destination: Path) -> Path:
+    """A copy of `landing` without its rows files: a landing of before them."""
+    shutil.copytree(landing, destination)
+    for rows in destination.rglob("rows-*.parquet"):
+        rows.unlink()
+    return destination
+
+
+def without_raw_orders(landing: Path, destination: Path) -> Path:
+    """A copy of `landing` whose raw parts hold no readable order (same number of rows, same metadata): only the
+    landed rows can load it, so a replay that succeeds took the fast path for every part."""
+    shutil.copytree(landing, destination)
+    for part in destination.rglob("part-*.parquet"):
+        table, written = pq.read_table(part), part.stat().st_mtime  # the replay takes runs oldest first
+        damaged = pa.array(["not json"] * table.num_rows, pa.large_string())
+        pq.write_table(table.set_column(table.schema.get_field_index("order_json"), "order_json", damaged), part)
+        os.utime(part, (written, written))
+    return destination
+
+
+@pytest.fixture
+def second_engine(warehouse: Warehouse, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    """Another empty warehouse of the same kind as `engine`."""
+    with ExitStack() as stack:
+        if warehouse.dialect == "sqlite":
+            other = Warehouse("sqlite", f"sqlite:///{tmp_path / 'second.sqlite'}")
+        else:
+            other = stack.enter_context(postgres_schema(request.getfixturevalue("postgres_url")))
+        engine = other.engine()
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+
+
+def every_table(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows, sorted; run ids as the rank of their run, write times as whether they are set."""
+    tables = reflect_tables(engine)
+    with engine.connect() as connection:
+        runs = tables["sync_runs"]
+        order = connection.execute(sa.select(runs.c.run_id).order_by(runs.c.started_at, runs.c.stream)).scalars()
+        rank = {run_id: index for index, run_id in enumerate(order)}
+        contents = {}
+        for name, table in tables.items():
+            if name == "schema_migrations":
+                continue
+            rows = []
+            for row in connection.execute(sa.select(table)).mappings():
+                rows.append(
+                    tuple(
+                        (column, rank.get(value, value) if column.endswith("run_id") else value)
+                        if column not in WHEN and not (name == "quarantine" and column == "created_at")
+                        else (column, value is not None)
+                        for column, value in row.items()
+                    )
+                )
+            contents[name] = sorted(rows, key=repr)
+    return contents
+
+
+def counts(summary: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in summary.items() if name.startswith(("orders_", "lines_", "quarantined"))}
+
+
+def replay_twice(landing: Path, engine: sa.Engine) -> list[dict[str, Any]]:
+    """Replay `landing`, then again: the second time every order is already stored."""
+    summaries = replay_landing(landing, engine=engine) + replay_landing(landing, engine=engine)
+    assert [summary["status"] for summary in summaries] == ["succeeded"] * len(summaries), summaries
+    return summaries
+
+
+def test_the_landed_rows_replay_into_every_table_what_the_raw_orders_replay(
+    landing: Path, engine: sa.Engine, second_engine: sa.Engine, tmp_path: Path
+) -> None:
+    fast = replay_twice(without_raw_orders(landing, tmp_path / "fast"), engine)
+    slow = replay_twice(raw_only(landing, tmp_path / "raw"), second_engine)
+
+    assert [counts(summary) for summary in fast] == [counts(summary) for summary in slow]
+    fast_tables, slow_tables = every_table(engine), every_table(second_engine)
+    assert fast_tables.keys() == slow_tables.keys()
+    for name in fast_tables:
+        assert fast_tables[name] == slow_tables[name], name
+    # Every path of the load was taken: new, unchanged, older, quarantined, pending, recovered (once per replay:
+    # docs-1 leaves the order pending again), history.
+    for name in ("invoices", "invoice_lines", "invoice_vat_groups", "vat_return_entries", "parties"):
+        assert fast_tables[name], name
+    for name in ("party_identifiers", "quarantine", "invoice_status_history", "invoice_messages"):
+        assert fast_tables[name], name
+    assert sum(s["orders_unchanged"] for s in fast) >= sum(s["orders_new"] for s in fast) > 0
+    assert sum(s["orders_recovered"] for s in fast) == 2 and sum(s["quarantined"] for s in fast) > 0
+
+
+def test_a_part_the_database_refuses_falls_back_to_the_raw_orders_and_only_the_refused_order_stays_pending(
+    landing: Path, engine: sa.Engine, second_engine: sa.Engine, tmp_path: Path
+) -> None:
+    refused = min(landed_order_ids(landing))
+    for target in (engine, second_engine):
+        refuse_order(target, refused)
+    fast = replay_landing(landing, engine=engine)
+    slow = replay_landing(raw_only(landing, tmp_path / "raw"), engine=second_engine)
+
+    assert every_table(engine) == every_table(second_engine)
+    assert [counts(summary) for summary in fast] == [counts(summary) for summary in slow]
+    pending = reflect_tables(engine)["pending_orders"]
+    with engine.connect() as connection:
+        reasons = connection.execute(sa.select(pending.c.order_id, pending.c.reason)).all()
+    assert [order_id for order_id, reason in reasons if "refused" in reason] == [refused]
+
+
+def landed_order_ids(landing: Path) -> list[int]:
+    return [
+        order_id
+        for part in landed_parts(next((landing / "sales").glob("run=*")))
+        for order_id in pq.read_table(part, columns=["order_id"]).column(0).to_pylist()
+    ]
+
+
+def refuse_order(engine: sa.Engine, order_id: int) -> None:
+    """A warehouse that refuses to store one order's invoice row (as a constraint would)."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER refuse_one BEFORE INSERT ON invoices WHEN NEW.order_id = {order_id} "
+                "BEGIN SELECT RAISE(ABORT, 'this order is refused'); END"
+            )
+        else:
+            connection.exec_driver_sql(
+                "CREATE FUNCTION refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF NEW.order_id = {order_id} THEN RAISE EXCEPTION 'this order is refused'; END IF; "
+                "RETURN NEW; END $$"
+            )
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse_one BEFORE INSERT ON invoices FOR EACH ROW EXECUTE FUNCTION refuse_one()"
+            )
+
+
+def test_a_landing_of_before_the_rows_still_replays_from_the_cli(landing: Path, tmp_path: Path) -> None:
+    old = raw_only(landing, tmp_path / "old")
+    assert not list(old.rglob("rows-*.parquet"))
+    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    upgrade(Warehouse("sqlite", url).engine())
+    result = CliRunner().invoke(app, ["replay", str(old), "--warehouse-url", url])
+    assert result.exit_code == 0, result.output
+
+    fast = Warehouse("sqlite", f"sqlite:///{tmp_path / 'fast.sqlite'}").engine()
+    upgrade(fast)
+    replay_landing(landing, engine=fast)
+    cli = Warehouse("sqlite", url).engine()
+    assert every_table(cli) == every_table(fast) and every_table(cli)["invoices"]
