@@ -53,6 +53,7 @@ class BatchWriter:
         *,
         company_id: int,
         landing_dir: Path | None,
+        landing_rows: bool = True,
         on_batch: Callable[[LoadCounts], None] | None = None,
     ) -> None:
         self.engine = engine
@@ -60,6 +61,7 @@ class BatchWriter:
         self.run = run
         self.company_id = company_id
         self.landing = LandingWriter(landing_dir, stream, run.run_id, party_id=company_id) if landing_dir else None
+        self.landing_rows = landing_rows
         self.on_batch = on_batch
         self.lock = asyncio.Lock()
         # Every batch is landed and loaded in the same thread: batches spread over the pool's threads left each
@@ -86,7 +88,9 @@ class BatchWriter:
         batch = normalise_batch(fetched.orders, stream=self.stream, run_id=self.run.run_id, company_id=self.company_id)
         landing_file = None
         if self.landing is not None:
-            path = self.landing.write([*fetched.orders, *fetched.unusable], None if fetched.unusable else batch)
+            path = self.landing.write(
+                [*fetched.orders, *fetched.unusable], batch if self.landing_rows and not fetched.unusable else None
+            )
             landing_file = str(path) if path else None
         return load_orders_isolating_refusals(
             self.engine,

@@ -38,6 +38,7 @@ def run_stream(
     until: datetime | None = None,
     lookback_minutes: float = 15,
     landing_dir: str | None = "landing",
+    landing_rows: bool = True,
     warehouse_url: str | None = None,
     engine: sa.Engine | None = None,
     flow_run_id: str | None = None,
@@ -51,7 +52,8 @@ def run_stream(
     The Billit settings come from the environment; `settings_overrides` replace single ones (tests, the demo, the
     orchestration's `party_id=`): the company is `party_id`, and its watermarks, pending orders and rows are its own.
     `on_batch` is told the counts after every committed batch, `on_listed` the orders listed so far and how many
-    the window holds when that is known (`SyncOptions.on_listed`).
+    the window holds when that is known (`SyncOptions.on_listed`). `landing_rows=False` lands the raw orders only
+    (a replay then normalises them again).
     """
     if stream_name not in STREAMS:
         raise InvalidSyncOption(f"unknown stream {stream_name!r}: choose one of {', '.join(STREAMS)}")
@@ -63,6 +65,7 @@ def run_stream(
     options = SyncOptions(
         lookback=timedelta(minutes=lookback_minutes),
         landing_dir=Path(landing_dir) if landing_dir else None,
+        landing_rows=landing_rows,
         on_batch=on_batch,
         on_listed=on_listed,
     )

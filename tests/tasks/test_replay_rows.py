@@ -246,3 +246,22 @@ def test_a_landing_of_before_the_rows_still_replays_from_the_cli(landing: Path, 
     replay_landing(landing, engine=fast)
     cli = Warehouse("sqlite", url).engine()
     assert every_table(cli) == every_table(fast) and every_table(cli)["invoices"]
+
+
+def test_a_sync_told_not_to_land_rows_lands_the_raw_orders_only(tmp_path: Path) -> None:
+    with SandboxServer(Sandbox(seed=4, orders=30, seed_start=SEED_START)) as server:
+        for landing_rows in (False, True):
+            engine = Warehouse("sqlite", f"sqlite:///{tmp_path / f'{landing_rows}.sqlite'}").engine()
+            upgrade(engine)
+            run_stream(
+                "sales",
+                engine=engine,
+                base_url=server.base_url,
+                api_key=API_KEY,
+                party_id=COMPANY,
+                landing_dir=str(tmp_path / f"landing-{landing_rows}"),
+                landing_rows=landing_rows,
+            )
+    assert not list((tmp_path / "landing-False").rglob("rows-*.parquet"))
+    assert list((tmp_path / "landing-False").rglob("part-*.parquet"))
+    assert list((tmp_path / "landing-True").rglob("rows-*.parquet"))
