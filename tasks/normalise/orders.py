@@ -17,14 +17,13 @@ rows for `invoices`, `invoice_lines`, `invoice_vat_groups`, `invoice_messages`, 
 Billit's `Overdue` / `DaysOverdue` change every day without touching `LastModified`; they are not stored —
 overdue-ness is computed at query time from `expiry_date`, `paid` and `to_pay`.
 
-The typed field reads live in tasks/normalise/fields.py, the parties in tasks/normalise/parties.py and the VAT
-columns of lines and groups in tasks/normalise/order_vat.py.
+The typed field reads live in tasks/normalise/fields.py, the parties in tasks/normalise/parties.py, the rows of
+lines, VAT groups and messages in tasks/normalise/order_details.py and their VAT columns in
+tasks/normalise/order_vat.py.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,7 +34,6 @@ from tasks.normalise.fields import (
     BIGINT,
     INTEGER,
     MONEY,
-    PERCENT,
     QUANTITY,
     Fields,
     UnloadableOrder,
@@ -44,7 +42,8 @@ from tasks.normalise.fields import (
     refuse_unstorable_text,
 )
 from tasks.normalise.identifiers import PartyIdentifier
-from tasks.normalise.order_vat import classify_vat_cached, exemption_text, taxable_base, vat_columns, vat_percentage
+from tasks.normalise.order_details import add_lines, add_vat_groups, last_response_code, message_rows, quarantine_row
+from tasks.normalise.order_vat import classify_vat_cached, exemption_text, vat_percentage
 from tasks.normalise.parties import (
     add_party,
     counterparty_of,
@@ -54,11 +53,9 @@ from tasks.normalise.parties import (
 )
 from tasks.normalise.vat import VatClassification
 from tasks.normalise.vat_codes import PURCHASE_GRID_BY_COST_TYPE
-from tasks.normalise.vat_return import Priced, vat_return_rows
+from tasks.normalise.vat_return import vat_return_rows
 
 Row = dict[str, Any]
-
-_RESPONSE_CODE = re.compile(r"^\s*([A-Z]{2})\s*:")
 
 
 @dataclass
@@ -154,28 +151,6 @@ def _version(order: Mapping[str, Any]) -> datetime:
 
 def _order_key(order_id: Any) -> str:
     return str(order_id) if isinstance(order_id, int) else "?"
-
-
-def quarantine_row(
-    run_id: str, stream: str, order: Mapping[str, Any], *, entity: str, key: str, reason: str, payload: Any
-) -> Row:
-    order_id = order.get("OrderID")
-    version = order.get("LastModified")
-    return {
-        "run_id": run_id,
-        "stream": stream,
-        "order_id": order_id if isinstance(order_id, int) and not isinstance(order_id, bool) else None,
-        "entity": entity,
-        "entity_key": key,
-        "source_version": _ascii(version)[:40] if version is not None else "",
-        "reason": reason,
-        # ASCII JSON: a NUL or a lone surrogate is escaped, so the payload is storable on both databases.
-        "payload": json.dumps(payload, default=str, ensure_ascii=True, sort_keys=True),
-    }
-
-
-def _ascii(value: Any) -> str:
-    return str(value).encode("ascii", "backslashreplace").decode("ascii")
 
 
 def order_state(invoice: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -284,7 +259,7 @@ def _normalise_order(
         "document_refused_date": delivery.timestamp("DocumentRefusedDate"),
         "document_refused_reason_code": delivery.text("DocumentRefusedReasonTC"),
         "document_refused_info": delivery.text("DocumentRefusedInfo"),
-        "last_response_code": _last_response_code(messages),
+        "last_response_code": last_response_code(messages),
         "is_deleted": False,
         "deleted_at": None,
         "first_run_id": run_id,
@@ -312,99 +287,13 @@ def _normalise_order(
         )
         return code, percentage, vat
 
-    priced_lines, priced_groups = [], []
-    for number, line in enumerate(fields.objects("OrderLines"), start=1):
-        code, percentage, vat = classify(line)
-        if not vat.is_known:
-            rows.quarantine.append(
-                quarantine_row(
-                    run_id,
-                    stream,
-                    order,
-                    entity="line",
-                    key=f"{order_id}/{number}",
-                    reason=vat.reason or "unclassifiable VAT",
-                    payload=line.source,
-                )
-            )
-        rows.lines.append(
-            {
-                "order_id": order_id,
-                "line_number": number,
-                "order_line_id": line.integer("OrderLineID", BIGINT),
-                "description": line.text("Description"),
-                "description_extended": line.text("DescriptionExtended"),
-                "reference": line.text("Reference"),
-                "unit": line.text("Unit"),
-                "quantity": line.number("Quantity", QUANTITY),
-                "unit_price_excl": line.number("UnitPriceExcl", QUANTITY),
-                "reduction_percentage": line.number("ReductionPercentage", PERCENT),
-                "vat_percentage": percentage,
-                "ventilation_code": code,
-                **vat_columns(vat),
-                "total_excl": line.number("TotalExcl", MONEY),
-                "total_vat": line.number("TotalVAT", MONEY),
-                "total_incl": line.number("TotalIncl", MONEY),
-                "account_code": line.text("AccountCode"),
-            }
-        )
-        priced_lines.append(
-            Priced(number, vat, rows.lines[-1]["total_excl"], rows.lines[-1]["total_vat"], code or header_code)
-        )
-
-    for number, group in enumerate(fields.objects("VatGroups"), start=1):
-        code, percentage, vat = classify(group)
-        if not vat.is_known:
-            rows.quarantine.append(
-                quarantine_row(
-                    run_id,
-                    stream,
-                    order,
-                    entity="vat_group",
-                    key=f"{order_id}/{number}",
-                    reason=vat.reason or "unclassifiable VAT",
-                    payload=group.source,
-                )
-            )
-        rows.vat_groups.append(
-            {
-                "order_id": order_id,
-                "group_number": number,
-                "ventilation_code": code,
-                "vat_percentage": percentage,
-                **vat_columns(vat),
-                "total_excl": group.number("TotalExcl", MONEY),
-                "total_vat": group.number("TotalVAT", MONEY),
-                "total_incl": group.number("TotalIncl", MONEY),
-                "taxable_base": group.number("Mtvh", MONEY),
-                "financial_reduction_amount": group.number("FinancialReductionAmount", MONEY),
-            }
-        )
-        priced_groups.append(
-            Priced(
-                number, vat, taxable_base(rows.vat_groups[-1]), rows.vat_groups[-1]["total_vat"], code or header_code
-            )
-        )
+    priced_lines = add_lines(rows, fields, order, classify, run_id=run_id, stream=stream, header_code=header_code)
+    priced_groups = add_vat_groups(rows, fields, order, classify, run_id=run_id, stream=stream, header_code=header_code)
     rows.vat_return_entries, rows.vat_return_exceptions = vat_return_rows(
         invoice, priced_lines, priced_groups, purchase_grid=purchase_grid
     )
 
-    for number, message in enumerate(messages, start=1):
-        rows.messages.append(
-            {
-                "order_id": order_id,
-                "message_number": number,
-                "message_direction": message.text("MessageDirection"),
-                "transport_type": message.text("TransportType"),
-                "destination": message.text("Destination"),
-                "description": message.text("Description"),
-                "response_code": _response_code(message.source.get("Description")),
-                "success": message.flag("Success"),
-                "trials": message.integer("Trials", INTEGER),
-                "file_id": message.text("FileID"),
-                "created_at": message.timestamp("CreationDate"),
-            }
-        )
+    rows.messages += message_rows(order_id, messages)
 
     seen: set[int] = set()
     for party in (fields.object("Customer"), fields.object("Supplier"), counterparty_fields):
@@ -434,18 +323,3 @@ def _party_identifiers(party: Any, known: dict[str, list[PartyIdentifier]]) -> l
     if found is None:
         found = known[key] = party_identifiers(party)
     return found
-
-
-def _response_code(description: Any) -> str | None:
-    match = _RESPONSE_CODE.match(description) if isinstance(description, str) else None
-    return match.group(1) if match else None
-
-
-def _last_response_code(messages: list[Fields]) -> str | None:
-    responses = [
-        (str(message.source.get("CreationDate") or ""), number, code)
-        for number, message in enumerate(messages)
-        if message.source.get("MessageDirection") == "Incoming"
-        and (code := _response_code(message.source.get("Description")))
-    ]
-    return max(responses)[2] if responses else None
