@@ -78,7 +78,8 @@ def write_landed_rows(engine: sa.Engine, rows: LandedRows, *, stream: str, run_i
             children = rows.tables[name]
             if not everything_fresh:
                 children = children.filter(pc.is_in(children.column("order_id"), arrow_array(fresh_ids, I64)))
-            replace_children(connection, tables[name], "order_id", fresh_ids, [])
+            # The children of orders not stored before: none (their foreign key), nothing to delete.
+            replace_children(connection, tables[name], "order_id", [i for i in fresh_ids if i in stored], [])
             loaded = insert_arrow(connection, tables[name], _with_columns(children, company_id=company_id))
             if name == "invoice_lines":
                 counts.lines_loaded = loaded
