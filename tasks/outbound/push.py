@@ -21,9 +21,9 @@ Rows flow through a sliding window (at most `PushOptions.window` rows in flight,
    unresolved after the client's retries is `failed` and tried again by the next run. A row in backoff holds
    its place in the window but no HTTP slot (the client sleeps outside its semaphore), and never holds up the
    rows claimed after it. A 401/403 stops the run at once: every other row would get the same answer.
-5. **Send** (optional): customers not on Peppol stay `created` with the reason; the others are sent in batches,
-   an order Billit already shows as sent is recorded rather than sent twice, and a refused batch is retried
-   order by order to find the culprit.
+5. **Send** (optional, `tasks.outbound.send`): customers not on Peppol stay `created` with the reason; the
+   others are sent in batches, an order Billit already shows as sent is recorded rather than sent twice, and a
+   refused batch is retried order by order to find the culprit.
 
 The warehouse side of each step (claims, validation, outcomes) is in `tasks.outbound.claims`; what the
 outcome means for a person, in `tasks.outbound.report`.
@@ -33,16 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-import uuid
-import weakref
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -58,19 +52,17 @@ from connectors.billit import (
     ODataQuery,
     prop,
 )
-from tasks.normalise.identifiers import normalise_identifier, normalise_vat_number
 from tasks.outbound import claims
 from tasks.outbound.claims import CLAIM_LEASE, EXTERNAL_ID_COLLISION, WAITING_FOR_INVOICE, Ready, Taken
 from tasks.outbound.companies import CompanyClients
+from tasks.outbound.run import PushOptions, PushSummary, new_run_id, warehouse_call
+from tasks.outbound.send import send_created
 from tasks.runtime import billit_settings, warehouse_engine
 
 logger = logging.getLogger("billit_pipelines.push")
-T = TypeVar("T")
 
 # A live run refreshes its claims every HEARTBEAT; a claim not refreshed for CLAIM_LEASE belongs to a dead run.
 HEARTBEAT = timedelta(minutes=1)
-SEND_BATCH = 50
-NOT_ON_PEPPOL = "TheCustomerIsNotActiveOnPeppol"
 # Orders read to find one by ExternalProviderID: enough for every case-or-space variant of one id.
 FIND_ORDER_MATCHES = 50
 __all__ = [
@@ -86,71 +78,6 @@ __all__ = [
 ]
 
 
-@dataclass
-class PushSummary:
-    considered: int = 0
-    created: int = 0
-    already_existed: int = 0
-    sent: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    failed: int = 0
-    not_sent: Counter[str] = field(default_factory=Counter)
-    # Credit notes left pending because the invoice they credit is not created yet.
-    waiting: int = 0
-    # Pushable rows another live run holds, and until when (its claims expire without a heartbeat).
-    held_elsewhere: int = 0
-    held_until: datetime | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.rejected and not self.failed
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "considered": self.considered,
-            "created": self.created,
-            "already_existed": self.already_existed,
-            "sent": self.sent,
-            "rejected": sum(self.rejected.values()),
-            "rejected_by_reason": dict(self.rejected),
-            "failed": self.failed,
-            "not_sent_by_reason": dict(self.not_sent),
-            "waiting": self.waiting,
-            "held_elsewhere": self.held_elsewhere,
-            "held_until": self.held_until.isoformat(sep=" ", timespec="seconds") if self.held_until else None,
-        }
-
-
-@dataclass(frozen=True)
-class PushOptions:
-    limit: int | None = None
-    send: bool = False
-    transport: str = "Peppol"
-    check_participants: bool = True
-    dry_run: bool = False
-    # Rows claimed at a time: small enough that concurrent runs share the rows, large enough that a claim's one
-    # write transaction (claim, rejections, attempts) is paid once for many creates (bench/README.md).
-    batch_size: int = 50
-    # Rows in flight at most (created or in backoff); the client bounds the HTTP requests themselves.
-    window: int = 100
-
-
-_warehouse_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
-async def _db(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a warehouse call in a thread, one at a time per run: concurrent writers would wait on SQLite's lock in
-    its busy handler (sleeps of up to 100 ms), which cost more than the calls themselves."""
-    lock = _warehouse_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-    async with lock:
-        return await asyncio.to_thread(function, *args, **kwargs)
-
-
-def new_run_id() -> str:
-    """`host/pid/uuid`: a claim names the process that holds it, so a dead one's claims can be freed at once."""
-    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex}"
-
-
 async def push_outbound(billit: BillitClient, engine: sa.Engine, options: PushOptions) -> PushSummary:
     """Create (and optionally send) every pushable row through the window, until none is left or `limit` is hit."""
     summary = PushSummary()
@@ -162,13 +89,13 @@ async def push_outbound(billit: BillitClient, engine: sa.Engine, options: PushOp
         async with _heartbeat(engine, run_id, options.dry_run), CompanyClients(billit) as clients:
             await _push_all(clients, engine, options, summary, run_id)
             if options.send and not options.dry_run:
-                await _send_created(clients, engine, summary, options, run_id)
+                await send_created(clients, engine, summary, options, run_id)
     finally:
         if not options.dry_run:
-            await _db(claims.release, engine, run_id)
+            await warehouse_call(claims.release, engine, run_id)
     if not options.dry_run:
-        summary.waiting = await _db(claims.mark_waiting, engine)
-    summary.held_elsewhere, summary.held_until = await _db(claims.held_elsewhere, engine, run_id)
+        summary.waiting = await warehouse_call(claims.mark_waiting, engine)
+    summary.held_elsewhere, summary.held_until = await warehouse_call(claims.held_elsewhere, engine, run_id)
     return summary
 
 
@@ -179,7 +106,7 @@ async def _heartbeat(engine: sa.Engine, run_id: str, dry_run: bool) -> AsyncIter
     async def beat() -> None:
         while True:
             await asyncio.sleep(HEARTBEAT.total_seconds())
-            await _db(claims.refresh_claims, engine, run_id)
+            await warehouse_call(claims.refresh_claims, engine, run_id)
 
     task = None if dry_run else asyncio.create_task(beat())
     try:
@@ -213,7 +140,7 @@ async def _push_all(
                 async with room:  # wait for room in the window: finished rows free it one by one
                     while in_flight + size > max(options.window, size):
                         await room.wait()
-                taken = await _db(claims.take, engine, run_id, size, seen, dry_run=options.dry_run)
+                taken = await warehouse_call(claims.take, engine, run_id, size, seen, dry_run=options.dry_run)
                 if not taken.external_ids:
                     if not batches:
                         break
@@ -254,7 +181,7 @@ async def _create_batch(
             await row_done()
 
     results = await asyncio.gather(*(create(row, payload, key) for row, payload, key in ready))
-    await _db(claims.write_outcomes, engine, list(results), run_id)
+    await warehouse_call(claims.write_outcomes, engine, list(results), run_id)
 
 
 async def _create_once(
@@ -313,99 +240,6 @@ async def _find_order(billit: BillitClient, external_id: str) -> int | None:
     orders = await billit.get_orders([int(item["OrderID"]) for item in page.items])
     exact = [order for order in orders if order.get("ExternalProviderID") == external_id]
     return int(exact[0]["OrderID"]) if exact else None
-
-
-async def _send_created(
-    clients: CompanyClients, engine: sa.Engine, summary: PushSummary, options: PushOptions, run_id: str
-) -> None:
-    rows = await _db(claims.claim_sendable, engine, run_id, options.limit)
-    sendable: list[dict[str, Any]] = []
-    outcomes: list[dict[str, Any]] = []
-    for row in rows:
-        reason = await _not_sendable(clients.configured, row, options) if options.check_participants else None
-        if reason is None:
-            sendable.append(row)
-        else:
-            summary.not_sent[NOT_ON_PEPPOL] += 1
-            outcomes.append(
-                {
-                    "external_id": row["external_id"],
-                    "status": "created",
-                    "last_error_code": NOT_ON_PEPPOL,
-                    "last_error": reason,
-                }
-            )
-    # A send names orders of the request's company only (docs/reference/billit-api.md#sending): batches per company.
-    by_company: dict[int, list[dict[str, Any]]] = {}
-    for row in sendable:
-        by_company.setdefault(clients.company_of(row), []).append(row)
-    for rows_of_company in by_company.values():
-        billit = await clients.client_for(rows_of_company[0])
-        for start in range(0, len(rows_of_company), SEND_BATCH):
-            outcomes += await _send_batch(billit, rows_of_company[start : start + SEND_BATCH], summary, options)
-    await _db(claims.write_outcomes, engine, outcomes, run_id)
-
-
-async def _not_sendable(billit: BillitClient, row: dict[str, Any], options: PushOptions) -> str | None:
-    if options.transport != "Peppol":
-        return None
-    candidates = []
-    if value := row.get("customer_enterprise_number"):
-        candidates.append(normalise_identifier("CBE", value).peppol_id)
-    if value := row.get("customer_vat_number"):
-        candidates.append(normalise_vat_number(value, country_hint=row.get("customer_country_code")).peppol_id)
-    if value := row.get("customer_gln"):
-        candidates.append(normalise_identifier("GLN", value).peppol_id)
-    for peppol_id in filter(None, candidates):
-        answer = await billit.participant_information(peppol_id)
-        if answer.get("Registered") and any("Invoice" in str(kind) for kind in answer.get("DocumentTypes", [])):
-            return None
-    return "the customer is not registered on Peppol for invoices (participantInformation)"
-
-
-async def _send_batch(
-    billit: BillitClient, rows: list[dict[str, Any]], summary: PushSummary, options: PushOptions
-) -> list[dict[str, Any]]:
-    # Never send twice: an order Billit already shows as sent (an earlier send whose answer was lost) is recorded.
-    orders = await billit.get_orders([row["billit_order_id"] for row in rows])
-    outcomes, to_send = [], []
-    for row, order in zip(rows, orders, strict=True):
-        if order.get("IsSent"):
-            summary.sent += 1
-            outcomes.append(_sent(row))
-        else:
-            to_send.append(row)
-    if not to_send:
-        return outcomes
-    try:
-        await billit.send_orders(
-            [row["billit_order_id"] for row in to_send], transport_type=options.transport, strict_transport=True
-        )
-    except BillitError as exc:
-        if isinstance(exc, BillitValidationError) and len(to_send) > 1:
-            # Billit validates every id before sending any: find the refused ones one by one.
-            for row in to_send:
-                outcomes += await _send_batch(billit, [row], summary, options)
-            return outcomes
-        # Left `created` with Billit's reason: a later run with --send tries again (never twice: see above).
-        code = exc.codes[0] if isinstance(exc, BillitHTTPError) and exc.codes else type(exc).__name__
-        summary.not_sent[code] += len(to_send)
-        return outcomes + [
-            {"external_id": row["external_id"], "status": "created", "last_error_code": code, "last_error": str(exc)}
-            for row in to_send
-        ]
-    summary.sent += len(to_send)
-    return outcomes + [_sent(row) for row in to_send]
-
-
-def _sent(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "external_id": row["external_id"],
-        "status": "sent",
-        "sent_at": claims.utc_now(),
-        "last_error_code": None,
-        "last_error": None,
-    }
 
 
 def run_push(options: PushOptions, *, engine: sa.Engine | None = None, **settings_overrides: Any) -> dict[str, Any]:

@@ -1,0 +1,81 @@
+"""What one push run carries: its options, its summary, its id, and the one-at-a-time door to the warehouse."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+import weakref
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class PushSummary:
+    considered: int = 0
+    created: int = 0
+    already_existed: int = 0
+    sent: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    failed: int = 0
+    not_sent: Counter[str] = field(default_factory=Counter)
+    # Credit notes left pending because the invoice they credit is not created yet.
+    waiting: int = 0
+    # Pushable rows another live run holds, and until when (its claims expire without a heartbeat).
+    held_elsewhere: int = 0
+    held_until: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected and not self.failed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "considered": self.considered,
+            "created": self.created,
+            "already_existed": self.already_existed,
+            "sent": self.sent,
+            "rejected": sum(self.rejected.values()),
+            "rejected_by_reason": dict(self.rejected),
+            "failed": self.failed,
+            "not_sent_by_reason": dict(self.not_sent),
+            "waiting": self.waiting,
+            "held_elsewhere": self.held_elsewhere,
+            "held_until": self.held_until.isoformat(sep=" ", timespec="seconds") if self.held_until else None,
+        }
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    limit: int | None = None
+    send: bool = False
+    transport: str = "Peppol"
+    check_participants: bool = True
+    dry_run: bool = False
+    # Rows claimed at a time: small enough that concurrent runs share the rows, large enough that a claim's one
+    # write transaction (claim, rejections, attempts) is paid once for many creates (bench/README.md).
+    batch_size: int = 50
+    # Rows in flight at most (created or in backoff); the client bounds the HTTP requests themselves.
+    window: int = 100
+
+
+_warehouse_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+async def warehouse_call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a warehouse call in a thread, one at a time per run: concurrent writers would wait on SQLite's lock in
+    its busy handler (sleeps of up to 100 ms), which cost more than the calls themselves."""
+    lock = _warehouse_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:
+        return await asyncio.to_thread(function, *args, **kwargs)
+
+
+def new_run_id() -> str:
+    """`host/pid/uuid`: a claim names the process that holds it, so a dead one's claims can be freed at once."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex}"

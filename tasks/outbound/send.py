@@ -1,0 +1,114 @@
+"""Step 5 of the push (tasks/outbound/push.py), when asked: send the created orders.
+
+Customers not on Peppol stay `created` with the reason; the others are sent in batches per company, an order
+Billit already shows as sent is recorded rather than sent twice, and a refused batch is retried order by order to
+find the culprit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.billit import BillitClient, BillitError, BillitHTTPError, BillitValidationError
+from tasks.normalise.identifiers import normalise_identifier, normalise_vat_number
+from tasks.outbound import claims
+from tasks.outbound.companies import CompanyClients
+from tasks.outbound.run import PushOptions, PushSummary, warehouse_call
+
+SEND_BATCH = 50
+NOT_ON_PEPPOL = "TheCustomerIsNotActiveOnPeppol"
+
+
+async def send_created(
+    clients: CompanyClients, engine: sa.Engine, summary: PushSummary, options: PushOptions, run_id: str
+) -> None:
+    rows = await warehouse_call(claims.claim_sendable, engine, run_id, options.limit)
+    sendable: list[dict[str, Any]] = []
+    outcomes: list[dict[str, Any]] = []
+    for row in rows:
+        reason = await _not_sendable(clients.configured, row, options) if options.check_participants else None
+        if reason is None:
+            sendable.append(row)
+        else:
+            summary.not_sent[NOT_ON_PEPPOL] += 1
+            outcomes.append(
+                {
+                    "external_id": row["external_id"],
+                    "status": "created",
+                    "last_error_code": NOT_ON_PEPPOL,
+                    "last_error": reason,
+                }
+            )
+    # A send names orders of the request's company only (docs/reference/billit-api.md#sending): batches per company.
+    by_company: dict[int, list[dict[str, Any]]] = {}
+    for row in sendable:
+        by_company.setdefault(clients.company_of(row), []).append(row)
+    for rows_of_company in by_company.values():
+        billit = await clients.client_for(rows_of_company[0])
+        for start in range(0, len(rows_of_company), SEND_BATCH):
+            outcomes += await _send_batch(billit, rows_of_company[start : start + SEND_BATCH], summary, options)
+    await warehouse_call(claims.write_outcomes, engine, outcomes, run_id)
+
+
+async def _not_sendable(billit: BillitClient, row: dict[str, Any], options: PushOptions) -> str | None:
+    if options.transport != "Peppol":
+        return None
+    candidates = []
+    if value := row.get("customer_enterprise_number"):
+        candidates.append(normalise_identifier("CBE", value).peppol_id)
+    if value := row.get("customer_vat_number"):
+        candidates.append(normalise_vat_number(value, country_hint=row.get("customer_country_code")).peppol_id)
+    if value := row.get("customer_gln"):
+        candidates.append(normalise_identifier("GLN", value).peppol_id)
+    for peppol_id in filter(None, candidates):
+        answer = await billit.participant_information(peppol_id)
+        if answer.get("Registered") and any("Invoice" in str(kind) for kind in answer.get("DocumentTypes", [])):
+            return None
+    return "the customer is not registered on Peppol for invoices (participantInformation)"
+
+
+async def _send_batch(
+    billit: BillitClient, rows: list[dict[str, Any]], summary: PushSummary, options: PushOptions
+) -> list[dict[str, Any]]:
+    # Never send twice: an order Billit already shows as sent (an earlier send whose answer was lost) is recorded.
+    orders = await billit.get_orders([row["billit_order_id"] for row in rows])
+    outcomes, to_send = [], []
+    for row, order in zip(rows, orders, strict=True):
+        if order.get("IsSent"):
+            summary.sent += 1
+            outcomes.append(_sent(row))
+        else:
+            to_send.append(row)
+    if not to_send:
+        return outcomes
+    try:
+        await billit.send_orders(
+            [row["billit_order_id"] for row in to_send], transport_type=options.transport, strict_transport=True
+        )
+    except BillitError as exc:
+        if isinstance(exc, BillitValidationError) and len(to_send) > 1:
+            # Billit validates every id before sending any: find the refused ones one by one.
+            for row in to_send:
+                outcomes += await _send_batch(billit, [row], summary, options)
+            return outcomes
+        # Left `created` with Billit's reason: a later run with --send tries again (never twice: see above).
+        code = exc.codes[0] if isinstance(exc, BillitHTTPError) and exc.codes else type(exc).__name__
+        summary.not_sent[code] += len(to_send)
+        return outcomes + [
+            {"external_id": row["external_id"], "status": "created", "last_error_code": code, "last_error": str(exc)}
+            for row in to_send
+        ]
+    summary.sent += len(to_send)
+    return outcomes + [_sent(row) for row in to_send]
+
+
+def _sent(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "external_id": row["external_id"],
+        "status": "sent",
+        "sent_at": claims.utc_now(),
+        "last_error_code": None,
+        "last_error": None,
+    }
