@@ -103,6 +103,9 @@ def test_every_company_is_its_own_flow_run_over_two_workers_and_one_failing_fail
             "BILLIT_PARTY_ID": str(PARTY_ID),
             "WAREHOUSE_URL": warehouse,
             "PREFECT_WORKER_QUERY_SECONDS": "1",
+            # The test server keeps its state in SQLite, which answers 503 while another writer holds it; a loaded
+            # CI machine can hold it past the client's default 5 retries (a production server runs on PostgreSQL).
+            "PREFECT_CLIENT_MAX_RETRIES": "12",
         }
         for worker in ("worker-1", "worker-2"):
             processes.start(

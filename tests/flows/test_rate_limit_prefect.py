@@ -21,6 +21,7 @@ from sandbox.identity import API_KEY, PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
 from tasks.runtime import BILLIT_RATE_LIMIT, PrefectRateGate, ensure_rate_limit
+from tests.tasks.sync_helpers import SEED_START
 
 pytestmark = pytest.mark.xdist_group("prefect")
 
@@ -44,7 +45,7 @@ def test_two_workers_sharing_only_the_prefect_rate_limit_stay_together_under_it(
         limit = client.read_global_concurrency_limit_by_name(BILLIT_RATE_LIMIT)
     assert (limit.limit, limit.slot_decay_per_second) == (batch, RATE)
 
-    with SandboxServer(Sandbox(seed=17, orders=400)) as server:
+    with SandboxServer(Sandbox(seed=17, orders=400, seed_start=SEED_START)) as server:
         ids = sorted(server.sandbox.company_orders(PARTY_ID))[:240]
         halves = [ids[:120], ids[120:]]
         results: list[list[dict[str, Any]]] = [[], []]

@@ -29,6 +29,7 @@ from tasks.inbound.landing_rows import (
     rows_path,
 )
 from tasks.normalise.orders import NormalisedBatch, normalise_orders
+from tests.tasks.sync_helpers import SEED_START
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RUN_AND_STREAM = {"first_run_id", "last_run_id", "run_id", "stream"}
@@ -158,7 +159,7 @@ def test_a_sync_that_lands_rows_imports_neither_pyarrow_compute_nor_pandas(tmp_p
         "print(sorted(name for name in ('pyarrow.compute', 'pandas') if name in sys.modules))\n"
     )
     root = Path(__file__).resolve().parents[2]
-    with SandboxServer(Sandbox(seed=3, orders=40)) as server:
+    with SandboxServer(Sandbox(seed=3, orders=40, seed_start=SEED_START)) as server:
         result = subprocess.run(
             [sys.executable, "-c", script, server.base_url], cwd=root, capture_output=True, text=True, check=False
         )

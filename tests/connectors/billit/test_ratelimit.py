@@ -22,13 +22,14 @@ from sandbox.faults import Faults
 from sandbox.identity import API_KEY, PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
+from tests.tasks.sync_helpers import SEED_START
 
 LIMIT = 40.0
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(Sandbox(seed=13, orders=800)) as running:
+    with SandboxServer(Sandbox(seed=13, orders=800, seed_start=SEED_START)) as running:
         yield running
 
 
