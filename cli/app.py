@@ -37,7 +37,12 @@ db_app = typer.Typer(help="The warehouse schema.", no_args_is_help=True)
 vat_listing_app = typer.Typer(
     help="Intervat listings of the warehouse's sales, as XML drafts (never submitted).", no_args_is_help=True
 )
+webhooks_app = typer.Typer(
+    help="Billit webhooks: register them, and serve the receiver that brings their changes in within seconds.",
+    no_args_is_help=True,
+)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(db_app, name="db")
 app.add_typer(vat_listing_app, name="vat-listing")
 

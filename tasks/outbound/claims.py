@@ -1,9 +1,9 @@
 """The push's warehouse side: claim `outbound_invoices` rows for one run, validate them, and write outcomes back.
 
-Every function here is one short transaction on the warehouse, called by `tasks.outbound.push` (through its
-one-at-a-time `_db` helper) in the order its module docstring describes: claim and validate (`take`), refresh the
-claims of a live run, claim the created rows to send, record outcomes, release what is left, and count the credit
-notes that wait for their invoice.
+Every function here is one short transaction on the warehouse, called by `tasks.outbound.push` and
+`tasks.outbound.send` (through the one-at-a-time `warehouse_call` of `tasks.outbound.run`) in the order push's
+module docstring describes: claim and validate (`take`), refresh the claims of a live run, claim the created rows
+to send, record outcomes, release what is left, and count the credit notes that wait for their invoice.
 """
 
 from __future__ import annotations
