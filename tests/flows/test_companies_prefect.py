@@ -28,6 +28,7 @@ from tests.flows.test_e2e_prefect import (
     PREFECT,
     SCHEDULED,
     Processes,
+    _api,
     _base_env,
     _prefect,
     _start_server,
@@ -88,7 +89,7 @@ def test_every_company_is_its_own_flow_run_over_two_workers_and_one_failing_fail
     warehouse = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     landing = tmp_path / "landing"
 
-    with SandboxServer(sandbox) as billit, httpx.Client(base_url=api_url, timeout=60) as api:
+    with SandboxServer(sandbox) as billit, _api(api_url, timeout=60) as api:
         _prefect(processes, "work-pool", env, "work-pool", "create", POOL, "--type", "process")
         _prefect(processes, "deploy-all", env, "--no-prompt", "deploy", "--all")
         deployed = api.post("/deployments/filter", json={"limit": 50}).raise_for_status().json()
@@ -103,9 +104,6 @@ def test_every_company_is_its_own_flow_run_over_two_workers_and_one_failing_fail
             "BILLIT_PARTY_ID": str(PARTY_ID),
             "WAREHOUSE_URL": warehouse,
             "PREFECT_WORKER_QUERY_SECONDS": "1",
-            # The test server keeps its state in SQLite, which answers 503 while another writer holds it; a loaded
-            # CI machine can hold it past the client's default 5 retries (a production server runs on PostgreSQL).
-            "PREFECT_CLIENT_MAX_RETRIES": "12",
         }
         for worker in ("worker-1", "worker-2"):
             processes.start(

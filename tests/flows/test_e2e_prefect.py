@@ -165,8 +165,28 @@ def _base_env(prefect_home: Path) -> dict[str, str]:
         PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS="false",
         COLUMNS="200",  # rich wraps CLI output to the terminal width
         PYTHONUNBUFFERED="1",  # logs reach their files as they are written
+        # The test server keeps its state in SQLite, which answers 503 while another writer holds it; a loaded CI
+        # machine can hold it past the client's default 5 retries (a production server runs on PostgreSQL).
+        PREFECT_CLIENT_MAX_RETRIES="12",
     )
     return env
+
+
+class _AskAgainWhenBusy(httpx.HTTPTransport):
+    """The test's own API calls retry the SQLite-backed server's 503s, as Prefect's client does for the CLI."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(12):
+            response = super().handle_request(request)
+            if response.status_code != 503:
+                return response
+            response.close()
+            time.sleep(min(0.2 * 2**attempt, 3.0))
+        return response
+
+
+def _api(api_url: str, timeout: float) -> httpx.Client:
+    return httpx.Client(base_url=api_url, timeout=timeout, transport=_AskAgainWhenBusy())
 
 
 def _start_server(processes: Processes, env: dict[str, str], tmp_path: Path) -> tuple[str, Path]:
@@ -276,7 +296,7 @@ def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_i
         match = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)
         assert match, started.stdout
 
-        with httpx.Client(base_url=api_url, timeout=10) as api:
+        with _api(api_url, timeout=10) as api:
             slice_deployment = api.get("/deployments/name/billit-to-warehouse/backfill-slice").raise_for_status()
             assert slice_deployment.json()["global_concurrency_limit"]["limit"] == 4  # concurrency_limit: 4
             parent = _wait_for_final(api, match.group(1))
@@ -348,7 +368,7 @@ def test_the_scheduled_deployments_get_runs_at_their_times_in_brussels(tmp_path:
     for name in SCHEDULED:  # no worker runs here: the scheduled runs stay scheduled
         _deploy(processes, env, name)
 
-    with httpx.Client(base_url=api_url, timeout=10) as api:
+    with _api(api_url, timeout=10) as api:
         deployed = {
             deployment["name"]: deployment
             for deployment in api.post("/deployments/filter", json={"limit": 50}).raise_for_status().json()
