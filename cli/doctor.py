@@ -28,13 +28,14 @@ def doctor(
         from tasks.doctor import has_orders, run_doctor  # httpx and the pipeline: only this command needs them
 
         settings = billit_settings()
+        company = settings.require_party_id()  # the checks read one company's orders
         engine = None
         warehouse_url = warehouse_url or configured_warehouse_url()
         if warehouse_url:
             engine = readable_warehouse(warehouse_url)
             engine = engine if has_orders(engine) else None
         findings = run_doctor(settings, engine)
-    table = Table(title=f"Billit at {settings.base_url}, company {settings.party_id}")
+    table = Table(title=f"Billit at {settings.base_url}, company {company}")
     for column in ("check", "Billit answered", "what the sync does"):
         table.add_column(column)
     for finding in findings:

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from cli.app import PrefectOption, WarehouseOption, app, as_prefect_flow, clear_errors, console, error_console
 from cli.preflight import preflight
-from tasks.runtime import prefect_by_default
+from tasks.runtime import billit_settings, prefect_by_default
 
 
 @app.command()
@@ -47,9 +47,11 @@ def run_push(
 ) -> bool:
     """Take the source in (if any), push (as a flow when Prefect is used) and print the outcome: the table and,
     when rows were rejected, failed or changed after create, one line. True when none was."""
+    from tasks.outbound.companies import require_companies
     from tasks.outbound.source import read_source_file
 
     engine = preflight(billit=True)
+    require_companies(engine, billit_settings())  # a row naming no company, and none configured: refused here
     if source is not None:
         read_source_file(source)  # a file without both queries is refused before any work
     if prefect_by_default() if prefect is None else prefect:

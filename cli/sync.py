@@ -29,7 +29,7 @@ from cli.app import (
 from cli.companies import CompaniesOption, print_outcomes, print_skipped
 from cli.preflight import preflight
 from tasks.options import BILLIT_TIME_ZONE, billit_local
-from tasks.runtime import configured, prefect_by_default
+from tasks.runtime import billit_settings, configured, prefect_by_default
 
 STREAM_CHOICES = {"incoming": ["incoming"], "sales": ["sales"], "all": ["incoming", "sales"]}
 EARLIEST_SINCE = datetime(2000, 1, 1)  # noqa: DTZ001 - naive Brussels local time, like --since
@@ -49,7 +49,9 @@ def run_sync(
     landing_dir: str,
     prefect: bool | None,
 ) -> list[dict[str, Any]]:
-    """Sync `streams` as a Prefect flow or with the plain function, after the preflight; the runs' summaries."""
+    """Sync `streams` of one company (BILLIT_PARTY_ID, or the one `run_companies` configures) as a Prefect flow or
+    with the plain function, after the preflight; the runs' summaries."""
+    billit_settings().require_party_id()  # an accountant's key without --companies: one line, before any work
     preflight(billit=True, landing_dir=landing_dir)
     if prefect_by_default() if prefect is None else prefect:
         from flows.sync import billit_to_warehouse, incoming_invoices_to_warehouse, sales_invoices_to_warehouse

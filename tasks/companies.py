@@ -3,9 +3,9 @@
 One API key reaches every company its user sees, an accountant's clients included
 (docs/reference/billit-api.md#companies). `--companies` (the flows' `companies` parameter) says which of them a
 sync or a backfill loads: `all` (every company `accountInformation` lists with API access on), or PartyIDs; none
-means the configured company (`BILLIT_PARTY_ID`), as before. The choice is checked against what the key reaches
-before any work: an id it does not reach is refused by name, and with `all` a company whose API access is off is
-reported as skipped, with the reason, not silently dropped.
+means the configured company (`BILLIT_PARTY_ID`), as before (a key without one, an accountant's, must name them).
+The choice is checked against what the key reaches before any work: an id it does not reach is refused by name,
+and with `all` a company whose API access is off is reported as skipped, with the reason, not silently dropped.
 
 `sync_companies` runs the companies one after the other: each already has `BILLIT_MAX_CONCURRENCY` requests in
 flight, which is what one key's rate limit allows, so running them side by side in one process would only share
@@ -118,6 +118,11 @@ def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) 
             "`billit-etl companies` lists them)"
         )
     return CompanySelection(chosen=[by_id[party_id] for party_id in choice])
+
+
+def configured_company() -> list[int]:
+    """The configured company (BILLIT_PARTY_ID) as a choice of one; NoCompanyError when none is set."""
+    return [billit_settings().require_party_id()]
 
 
 def resolve_companies(

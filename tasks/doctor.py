@@ -148,7 +148,9 @@ async def _deleted_last_modified(billit: BillitClient, *, engine: sa.Engine | No
         listed = {
             item["OrderID"]: str(item.get("LastModified")) for item in page if isinstance(item.get("OrderID"), int)
         }
-        stored = stored_versions(engine, list(listed), company_id=billit.settings.party_id, include_deleted=True)
+        stored = stored_versions(
+            engine, list(listed), company_id=billit.settings.require_party_id(), include_deleted=True
+        )
         same += sum(1 for order_id, version in stored.items() if listed[order_id] == version)
         later += sum(1 for order_id, version in stored.items() if listed[order_id] != version)
     if not same + later:

@@ -21,7 +21,8 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
-from tasks.companies import CompanySelection, resolve_companies
+from tasks.companies import CompanySelection, configured_company, resolve_companies
+from tasks.prefect_tasks import retry_on_transient
 from tasks.runtime import warehouse_engine
 
 logger = logging.getLogger("billit_pipelines.companies")
@@ -42,12 +43,13 @@ class CompanyRun:
         return self.state == "Completed"
 
 
-@task(name="choose-companies", retries=2, retry_delay_seconds=[10, 60])
-def choose_companies(companies: str | list[int]) -> CompanySelection:
-    """The companies to run: `all` (API access on) or the PartyIDs given, checked against accountInformation; every
-    company the key reaches is recorded in the warehouse's companies dimension."""
-    selection = resolve_companies(companies, engine=warehouse_engine())
-    assert selection is not None  # a flow parameter always names companies; None is the CLI's default only
+@task(name="choose-companies", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_on_transient)
+def choose_companies(companies: str | list[int] | None) -> CompanySelection:
+    """The companies to run: `all` (API access on), the PartyIDs given or (None) the configured one, checked against
+    accountInformation; every company the key reaches is recorded in the warehouse's companies dimension."""
+    choice = configured_company() if companies is None else companies
+    selection = resolve_companies(choice, engine=warehouse_engine())
+    assert selection is not None  # a choice was given
     for company, reason in selection.skipped:
         logger.warning("skipped company %s (%s): %s", company.party_id, company.name, reason)
     return selection

@@ -45,7 +45,7 @@ SUMMARY_COLUMNS = (
 )
 
 
-def _retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
+def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect retries the task only for errors Billit may not repeat (429, 5xx, network)."""
     try:
         state.result()
@@ -65,7 +65,7 @@ def prepare_warehouse(warehouse_url: str | None = None) -> list[str]:
     return applied
 
 
-@task(name="extract-and-load", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_retry_on_transient)
+@task(name="extract-and-load", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_on_transient)
 def extract_and_load(
     stream_name: str,
     since: datetime | None = None,

@@ -18,7 +18,7 @@ from connectors.billit.errors import (
 )
 from connectors.billit.odata import FILTERABLE_PROPERTIES, PAGE_SIZE, ODataPropertyError, ODataQuery, all_of, prop
 from connectors.billit.pagination import PagingStats
-from connectors.billit.settings import BillitSettings, SettingsError, load_settings
+from connectors.billit.settings import BillitSettings, NoCompanyError, SettingsError, load_settings
 
 __all__ = [
     "FILTERABLE_PROPERTIES",
@@ -40,6 +40,7 @@ __all__ = [
     "BillitSettings",
     "BillitTransportError",
     "BillitValidationError",
+    "NoCompanyError",
     "ODataPropertyError",
     "ODataQuery",
     "PagingStats",

@@ -66,6 +66,7 @@ logger = logging.getLogger("connectors.billit")
 
 ORDERS_PATH = "/v1/orders"
 DELETED_ORDERS_PATH = "/v1/orders/deleted"
+ACCOUNT_PATH = "/v1/account/accountInformation"
 
 #: docs/reference/billit-api.md#patch: anything else cannot change after creation.
 PATCHABLE_PROPERTIES = frozenset(
@@ -115,7 +116,7 @@ class BillitClient:
         self._limiter = limiter if limiter is not None else shared_limiter(settings)
         self._http = httpx.AsyncClient(
             base_url=settings.base_url.rstrip("/"),
-            headers=self._default_headers(settings),
+            headers=settings.request_headers(),
             timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
             limits=httpx.Limits(
                 max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
@@ -128,17 +129,6 @@ class BillitClient:
         self._random = random.Random()
         self.requests_sent = 0
         self.retries = 0
-
-    @staticmethod
-    def _default_headers(settings: BillitSettings) -> dict[str, str]:
-        headers = {"Accept": "application/json", "PartyID": str(settings.party_id)}
-        if settings.api_key is not None:
-            headers["ApiKey"] = settings.api_key.get_secret_value()
-        elif settings.bearer_token is not None:
-            headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
-        if settings.context_party_id is not None:
-            headers["ContextPartyID"] = str(settings.context_party_id)
-        return headers
 
     def _read(self, response: httpx.Response, read: Callable[[Any], _T]) -> _T:
         """`read` applied to the JSON body; a body we cannot interpret is a one-line, redacted protocol error."""
@@ -306,8 +296,9 @@ class BillitClient:
         )
 
     async def account_information(self) -> dict[str, Any]:
-        """The user's account and the companies it can act for; a cheap credentials check."""
-        response = await self._request("GET", "/v1/account/accountInformation", repeat=Repeat.ALWAYS)
+        """The user's account and the companies it can act for; a cheap credentials check, the one call that needs
+        no company (docs/reference/billit-api.md#companies)."""
+        response = await self._request("GET", ACCOUNT_PATH, repeat=Repeat.ALWAYS, for_company=False)
         body = self._read(response, _as_is)
         return body if isinstance(body, dict) else {}
 
@@ -323,7 +314,10 @@ class BillitClient:
         headers: Mapping[str, str] | None = None,
         repeat: Repeat,
         names_id: bool = False,
+        for_company: bool = True,
     ) -> httpx.Response:
+        if for_company:  # without a company (an accountant's key) only accountInformation may be asked
+            self.settings.require_party_id()
         attempt = 0
         while True:
             error: BillitError

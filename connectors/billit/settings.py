@@ -3,6 +3,10 @@
 Every knob is listed in `.env.example`. `load_settings()` turns pydantic's validation errors into one
 `SettingsError` that names the environment variable to fix and never echoes a secret back.
 
+`BILLIT_PARTY_ID` is optional: an accountant's key reaches many companies and has no one of its own
+(docs/reference/billit-api.md#companies). A call that acts for one company asks `require_party_id()`, which fails
+with `NoCompanyError` (one line: what to set) before any request when none is configured or chosen.
+
 Credentials often come from a file or a secret store with a trailing newline: surrounding whitespace is dropped,
 an empty value counts as unset, and a value an HTTP header cannot carry is refused here, by name, instead of
 failing later inside httpx with the key quoted in the error.
@@ -29,6 +33,14 @@ class SettingsError(ValueError):
     """A setting is missing or invalid; the message names the environment variable."""
 
 
+#: What to do when a call acts for one company and none was configured or chosen.
+NO_COMPANY = f"no Billit company to act for: set {ENV_PREFIX}PARTY_ID or pass --companies/--company"
+
+
+class NoCompanyError(SettingsError):
+    """A call that acts for one company, without one: the key may reach many, so none is guessed."""
+
+
 class BillitSettings(BaseSettings):
     """How to reach Billit and how hard to push it."""
 
@@ -43,7 +55,9 @@ class BillitSettings(BaseSettings):
     base_url: str = Field(SANDBOX_BASE_URL, description="API root, without /v1.")
     api_key: SecretStr | None = Field(None, description="Personal API key (header ApiKey).")
     bearer_token: SecretStr | None = Field(None, description="OAuth access token, instead of an API key.")
-    party_id: int = Field(..., gt=0, description="Company the calls act on (header PartyID).")
+    party_id: int | None = Field(
+        None, gt=0, description="Company the calls act on (header PartyID); unset: name them (--companies)."
+    )
     context_party_id: int | None = Field(None, gt=0, description="Accountant's own company (ContextPartyID).")
     timeout_s: float = Field(30.0, gt=0, description="Read/write/pool timeout per request attempt.")
     connect_timeout_s: float = Field(10.0, gt=0, description="TCP/TLS connect timeout.")
@@ -99,6 +113,28 @@ class BillitSettings(BaseSettings):
         if parts.path.rstrip("/").lower().endswith("/v1"):
             raise ValueError("must be the API root without /v1, e.g. https://api.billit.be")
         return value
+
+    def require_party_id(self) -> int:
+        """The company the calls act for; NoCompanyError when none is configured (an accountant's key)."""
+        if self.party_id is None:
+            raise NoCompanyError(NO_COMPANY)
+        return self.party_id
+
+    def request_headers(self) -> dict[str, str]:
+        """The headers of every request: the credential, and the company (PartyID) when one is configured.
+
+        Without one, only `GET /v1/account/accountInformation` may be asked: it answers for the key's user
+        (docs/reference/billit-api.md#companies); the client refuses any other call before sending it."""
+        headers = {"Accept": "application/json"}
+        if self.party_id is not None:
+            headers["PartyID"] = str(self.party_id)
+        if self.api_key is not None:
+            headers["ApiKey"] = self.api_key.get_secret_value()
+        elif self.bearer_token is not None:
+            headers["Authorization"] = f"Bearer {self.bearer_token.get_secret_value()}"
+        if self.context_party_id is not None:
+            headers["ContextPartyID"] = str(self.context_party_id)
+        return headers
 
     @model_validator(mode="after")
     def _exactly_one_credential(self) -> BillitSettings:

@@ -126,7 +126,7 @@ async def sync_stream(
         engine,
         stream.name,
         run,
-        company_id=billit.settings.party_id,
+        company_id=billit.settings.require_party_id(),
         landing_dir=options.landing_dir,
         landing_rows=options.landing_rows,
         on_batch=options.on_batch,
@@ -270,7 +270,9 @@ async def _fetch_changed(
 ) -> Fetched:
     """The full orders of a listing page whose LastModified the warehouse does not have yet."""
     listed = _listed_versions(page)
-    known = await asyncio.to_thread(stored_versions, engine, list(listed), company_id=billit.settings.party_id)
+    known = await asyncio.to_thread(
+        stored_versions, engine, list(listed), company_id=billit.settings.require_party_id()
+    )
     changed = {order_id: version for order_id, version in listed.items() if known.get(order_id) != version}
     counts.orders_unchanged += len(listed) - len(changed)
     unkeyed = [
@@ -291,7 +293,11 @@ async def retry_pending(
 ) -> None:
     """Fetch the stream's pending orders again and load those that now load."""
     pending = await asyncio.to_thread(
-        pending_orders, engine, stream.name, company_id=billit.settings.party_id, limit=options.pending_per_run
+        pending_orders,
+        engine,
+        stream.name,
+        company_id=billit.settings.require_party_id(),
+        limit=options.pending_per_run,
     )
     for start in range(0, len(pending), options.batch_size):
         chunk = pending[start : start + options.batch_size]
@@ -386,6 +392,6 @@ async def sync_deletions(
         for item in deleted:  # a deletion is never skipped: an unreadable one fails the run
             _listed_timestamp(item, "a deleted order")
         marked += await asyncio.to_thread(
-            mark_deleted, engine, deleted, run_id=run.run_id, company_id=billit.settings.party_id
+            mark_deleted, engine, deleted, run_id=run.run_id, company_id=billit.settings.require_party_id()
         )
     return marked

@@ -77,7 +77,7 @@ def run_stream(
         window_since=since,
         window_until=until,
         flow_run_id=flow_run_id,
-        company_id=settings.party_id,
+        company_id=settings.require_party_id(),
     )
     started = time.perf_counter()
 

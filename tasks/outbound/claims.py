@@ -75,6 +75,11 @@ def _sendable(table: sa.Table) -> Any:
     return sa.and_(table.c.status == "created", table.c.billit_order_id.is_not(None))
 
 
+def rows_to_push_or_send(table: sa.Table) -> Any:
+    """The rows a push may still ask Billit about: not created yet, or created and not sent."""
+    return sa.or_(_not_created(table), _sendable(table))
+
+
 def take(engine: sa.Engine, run_id: str, size: int, exclude: set[str], *, dry_run: bool) -> Taken:
     """Claim up to `size` pushable rows, validate them, record the rejections and count the others' attempts, in
     one transaction: one write per claim, not three (a dry run only reads)."""

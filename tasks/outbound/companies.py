@@ -6,7 +6,8 @@ created row always says whose books it is in (docs/warehouse.md#companies). Bill
 `PartyID` header of each request (docs/reference/billit-api.md#authentication), so a push of several companies'
 rows keeps one client per company, built from the configured client's settings with another `party_id`, opened
 when a row first needs it and closed with the push. All of them pace as one API key
-(`connectors.billit.ratelimit`).
+(`connectors.billit.ratelimit`). Without a configured company (an accountant's key) every row must name its own:
+`require_companies` refuses the push before any work otherwise.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
 
-from connectors.billit import BillitClient
+import sqlalchemy as sa
+
+from connectors.billit import BillitClient, BillitSettings
+from connectors.warehouse import reflect_tables
+from tasks.outbound.claims import rows_to_push_or_send
 
 
 class CompanyClients:
@@ -24,14 +29,16 @@ class CompanyClients:
 
     def __init__(self, configured: BillitClient) -> None:
         self.configured = configured
-        self.default_company = configured.settings.party_id
-        self._clients: dict[int, BillitClient] = {self.default_company: configured}
+        self.default_company = configured.settings.party_id  # None: every row names its company
+        self._clients: dict[int, BillitClient] = {}
+        if self.default_company is not None:
+            self._clients[self.default_company] = configured
         self._stack = AsyncExitStack()
 
     def company_of(self, row: Mapping[str, Any]) -> int:
         """The PartyID a row is pushed with: its company_id, else the configured company."""
         company = row.get("company_id")
-        return self.default_company if company is None else int(company)
+        return self.configured.settings.require_party_id() if company is None else int(company)
 
     async def client_for(self, row: Mapping[str, Any]) -> BillitClient:
         company = self.company_of(row)
@@ -48,3 +55,17 @@ class CompanyClients:
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         await self._stack.aclose()
+
+
+def require_companies(engine: sa.Engine, settings: BillitSettings) -> None:
+    """Without a configured company, refuse the push (NoCompanyError, one line) before any work if a row still to
+    create or send names none: it could only fail, after the others had been pushed."""
+    if settings.party_id is not None:
+        return
+    table = reflect_tables(engine)["outbound_invoices"]
+    with engine.connect() as connection:
+        nameless = connection.execute(
+            sa.select(table.c.external_id).where(rows_to_push_or_send(table), table.c.company_id.is_(None)).limit(1)
+        ).first()
+    if nameless is not None:
+        settings.require_party_id()

@@ -54,7 +54,7 @@ from connectors.billit import (
 )
 from tasks.outbound import claims
 from tasks.outbound.claims import CLAIM_LEASE, EXTERNAL_ID_COLLISION, WAITING_FOR_INVOICE, Ready, Taken
-from tasks.outbound.companies import CompanyClients
+from tasks.outbound.companies import CompanyClients, require_companies
 from tasks.outbound.run import PushOptions, PushSummary, new_run_id, warehouse_call
 from tasks.outbound.send import send_created
 from tasks.runtime import billit_settings, warehouse_engine
@@ -82,9 +82,14 @@ async def push_outbound(billit: BillitClient, engine: sa.Engine, options: PushOp
     """Create (and optionally send) every pushable row through the window, until none is left or `limit` is hit."""
     summary = PushSummary()
     run_id = new_run_id()
+    await warehouse_call(require_companies, engine, billit.settings)
     if not options.dry_run:
-        # One cheap read first: a wrong key or company stops here, before any row is claimed or POSTed.
-        await billit.list_page(ODataQuery(top=1))
+        # One cheap read first: a wrong key or company stops here, before any row is claimed or POSTed (without a
+        # configured company, the key: each row's company answers its own create).
+        if billit.settings.party_id is None:
+            await billit.account_information()
+        else:
+            await billit.list_page(ODataQuery(top=1))
     try:
         async with _heartbeat(engine, run_id, options.dry_run), CompanyClients(billit) as clients:
             await _push_all(clients, engine, options, summary, run_id)

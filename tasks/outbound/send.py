@@ -28,7 +28,9 @@ async def send_created(
     sendable: list[dict[str, Any]] = []
     outcomes: list[dict[str, Any]] = []
     for row in rows:
-        reason = await _not_sendable(clients.configured, row, options) if options.check_participants else None
+        reason = (
+            await _not_sendable(await clients.client_for(row), row, options) if options.check_participants else None
+        )
         if reason is None:
             sendable.append(row)
         else:
