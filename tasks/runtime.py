@@ -124,6 +124,27 @@ def billit_settings(**overrides: Any) -> BillitSettings:
             ) from None
 
 
+def load_webhook_secrets() -> dict[str, str]:
+    """WebhookID -> signing secret of the webhooks the receiver accepts: `BILLIT_WEBHOOK_SECRETS` (environment, else
+    .env), else, on a Prefect server, the JSON in the Secret block `billit-webhook-secrets`
+    (`BILLIT_WEBHOOK_SECRETS_BLOCK` names another); empty when neither holds any. Read afresh on each call, so a
+    `webhooks register` or `rotate` needs no restart of whoever calls it again."""
+    from connectors.billit.webhook_settings import load_webhook_settings, parse_webhook_secrets
+
+    settings = load_webhook_settings()
+    secrets = settings.secrets()
+    if secrets or not _prefect_server_configured(runtime_settings()):
+        return secrets
+    from prefect.blocks.system import Secret  # only here: the plain path never imports Prefect
+
+    try:
+        block = Secret.load(settings.webhook_secrets_block)
+    except ValueError:  # no such block: no secrets yet
+        return {}
+    value = block.get()  # type: ignore[union-attr]  # sync context
+    return parse_webhook_secrets(value, source=f"the Prefect Secret block {settings.webhook_secrets_block!r}")
+
+
 def _prefect_server_configured(runtime: RuntimeSettings) -> bool:
     """A Prefect server is configured: in the environment, or in Prefect's own settings (its profile, a test
     harness), which are read only when the environment does not say."""
