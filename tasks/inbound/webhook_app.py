@@ -1,0 +1,253 @@
+"""The webhook receiver: a small Starlette app that verifies Billit's calls, stores them, answers, and wakes the
+applier running beside it (docs/reference/billit-api.md#webhooks, docs/operations.md#webhooks).
+
+`POST /` (or `/webhooks/billit`), in this order:
+
+1. the request rate of the client address: a token bucket, 429 with `Retry-After` beyond it;
+2. the body, read up to `max_body_bytes` (413 beyond it, from `Content-Length` or while reading, never read whole);
+3. the signature (`connectors.billit.webhook_signature.verify`: every secret compared in constant time, a signed
+   time more than `tolerance_s` away refused): 401 with one log line saying why, never a secret. When no secret
+   matches, the secrets are read again (at most every `SECRETS_REREAD_S`), so a new or rotated webhook needs no
+   restart;
+4. the JSON (400 when it is none);
+5. stored in `webhook_events` and committed (`store_event`), then 200 `{"stored": true}`. A database that fails
+   answers 503, so Billit calls again later: nothing that got a 200 is lost.
+
+A replay (the same webhook and mac again) is answered 200 `{"stored": false, "replay": true}` and changes nothing.
+Not 409: Billit's own retry of a call whose answer it lost is signed the same way, and its retry policy is unknown;
+an error would make it retry a call we already hold, perhaps for ever, and count our endpoint as failing.
+
+The applier (an async function applying what is due) runs as a task of the app's lifespan: woken after every
+stored event, and every `poll_s` for the events waiting for a retry. `GET /healthz` answers 200 while the app runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from connectors.billit.webhook_signature import DEFAULT_TOLERANCE_S, SIGNATURE_HEADER, SignatureRejected, verify
+from tasks.inbound.webhook_events import store_event
+from tasks.warehouse_common import driver_message
+
+logger = logging.getLogger("billit.webhooks")
+
+#: The shortest time between two readings of the secrets when a signature matches none.
+SECRETS_REREAD_S = 5.0
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+DEFAULT_MAX_REQUESTS_PER_S = 50.0
+DEFAULT_POLL_S = 2.0
+#: Client addresses the rate limiter remembers; beyond it, the full buckets are forgotten.
+_MAX_BUCKETS = 10_000
+
+SecretsProvider = Callable[[], Mapping[str, str]]
+Applier = Callable[[], Awaitable[Any]]
+
+
+class SecretCache:
+    """The secrets the receiver verifies with, read once and again at most every `min_interval_s` on demand."""
+
+    def __init__(self, provider: SecretsProvider, clock: Callable[[], float], min_interval_s: float) -> None:
+        self._provider = provider
+        self._clock = clock
+        self._min_interval_s = min_interval_s
+        self._secrets: Mapping[str, str] = {}
+        self._read_at: float | None = None
+
+    def current(self) -> Mapping[str, str]:
+        if self._read_at is None:
+            self._read()
+        return self._secrets
+
+    def reread(self) -> bool:
+        """Read the secrets again unless read less than `min_interval_s` ago; whether it did."""
+        if self._read_at is not None and self._clock() - self._read_at < self._min_interval_s:
+            return False
+        self._read()
+        return True
+
+    def _read(self) -> None:
+        self._read_at = self._clock()
+        try:
+            self._secrets = dict(self._provider())
+        except Exception as exc:  # noqa: BLE001 - a bad setting must not stop the receiver: it keeps the last good
+            # The type only: a provider's message could quote the value it could not read.
+            logger.error(
+                "cannot read the webhook secrets (%s); keeping the %d known", type(exc).__name__, len(self._secrets)
+            )
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class RateLimiter:
+    """A token bucket per client address: `per_s` requests a second, bursts of `per_s` (at least 1)."""
+
+    def __init__(self, per_s: float, clock: Callable[[], float]) -> None:
+        self.per_s = per_s
+        self.burst = max(1.0, per_s)
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+
+    def take(self, address: str) -> float:
+        """0 when the request may go, else the seconds until it may."""
+        now = self._clock()
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            if len(self._buckets) >= _MAX_BUCKETS:
+                self._forget_full(now)
+            bucket = self._buckets[address] = _Bucket(self.burst, now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.per_s)
+        bucket.at = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return 0.0
+        return (1 - bucket.tokens) / self.per_s
+
+    def _forget_full(self, now: float) -> None:
+        for address, bucket in list(self._buckets.items()):
+            if bucket.tokens + (now - bucket.at) * self.per_s >= self.burst:
+                del self._buckets[address]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing one over `limit` bytes as soon as its length says so or the bytes read exceed it."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    engine: sa.Engine,
+    secrets_provider: SecretsProvider,
+    *,
+    applier: Applier | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_requests_per_s: float = DEFAULT_MAX_REQUESTS_PER_S,
+    tolerance_s: float = DEFAULT_TOLERANCE_S,
+    clock: Callable[[], float] = time.time,
+    poll_s: float = DEFAULT_POLL_S,
+) -> Starlette:
+    """The receiver over `engine`'s `webhook_events`, verifying with `secrets_provider()` (WebhookID -> secret);
+    `applier`, when given, runs in the background and is woken after each stored event."""
+    secrets = SecretCache(secrets_provider, clock, SECRETS_REREAD_S)
+    limiter = RateLimiter(max_requests_per_s, clock)
+    wake = asyncio.Event()
+
+    async def receive(request: Request) -> Response:
+        address = request.client.host if request.client else "unknown"
+        wait = limiter.take(address)
+        if wait:
+            return JSONResponse(
+                {"error": "too many requests"}, status_code=429, headers={"Retry-After": str(math.ceil(wait))}
+            )
+        try:
+            body = await read_body(request, max_body_bytes)
+        except BodyTooLarge:
+            logger.warning("refused a webhook call from %s: body over %d bytes", address, max_body_bytes)
+            return JSONResponse({"error": f"body over {max_body_bytes} bytes"}, status_code=413)
+        header = request.headers.get(SIGNATURE_HEADER)
+        try:
+            signed = _verify(header, body, secrets, clock(), tolerance_s)
+        except SignatureRejected as exc:
+            logger.warning("refused a webhook call from %s: %s", address, exc)
+            return JSONResponse({"error": "signature refused"}, status_code=401)
+        try:
+            parsed = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            logger.warning("refused a webhook call from %s: the body is not JSON (%d bytes)", address, len(body))
+            return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+        try:
+            stored = await asyncio.to_thread(store_event, engine, signed, parsed)
+        except sa.exc.SQLAlchemyError as exc:
+            logger.error("could not store a webhook call (answered 503): %s", driver_message(exc))
+            return JSONResponse({"error": "could not store the event; call again later"}, status_code=503)
+        if stored.replay:
+            logger.info(
+                "a replay of webhook %s's call signed at %d: nothing changed", signed.webhook_id, signed.timestamp
+            )
+            return JSONResponse({"stored": False, "replay": True})
+        if stored.status == "received":
+            wake.set()
+        return JSONResponse({"stored": True, "event_id": stored.event_id})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(_apply_loop(applier, wake, poll_s)) if applier is not None else None
+        wake.set()  # whatever was stored before this process started is applied first
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    return Starlette(
+        routes=[
+            Route("/", receive, methods=["POST"]),
+            Route("/webhooks/billit", receive, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _verify(header: str | None, body: bytes, secrets: SecretCache, now: float, tolerance_s: float) -> Any:
+    try:
+        return verify(header, body, secrets.current(), now=now, tolerance_s=tolerance_s)
+    except SignatureRejected as exc:
+        matched_none = "matches no webhook secret" in str(exc) or "no webhook secret" in str(exc)
+        if not matched_none or not secrets.reread():
+            raise
+    return verify(header, body, secrets.current(), now=now, tolerance_s=tolerance_s)
+
+
+async def _apply_loop(applier: Applier, wake: asyncio.Event, poll_s: float) -> None:
+    """Apply on every wake-up and every `poll_s`; an error is logged and the loop goes on (the events stay)."""
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=poll_s)
+        wake.clear()
+        try:
+            await applier()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the events stay stored; the next round tries again
+            logger.error("applying webhook events failed (tried again in %g s): %s", poll_s, _first_line(exc))
+            await asyncio.sleep(poll_s)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__

@@ -1,0 +1,211 @@
+"""Applying stored webhook events: refresh each order they name from Billit and load it as the sync does.
+
+`EventApplier.apply_due` claims the due events a batch of orders at a time (`tasks.inbound.webhook_events`), GETs
+each order once however many events name it, normalises and upserts the orders with the sync's own load
+(`tasks.inbound.warehouse.load_orders_isolating_refusals`, no watermark: the stream watermarks are the scheduled
+sync's and never move here), then records every event's outcome:
+
+* the order loaded: `applied` (an older answer than the stored row changes nothing: the load's newer-row guard);
+* Billit answers 404 after an Order D event: the deletion is confirmed and marked as the sync's deletions are
+  (`mark_deleted`); a 404 with no D event is left to the scheduled sync (`ignored`, with the reason);
+* Billit down (transport errors, 5xx, 429 after the client's own retries): the events stay `received`, their
+  attempts counted, and are tried again after a doubling backoff; never dropped;
+* another refusal (401 for an order the company cannot see, an answer we cannot read): `failed`, with the reason.
+
+Exactly once: the load commits, then the outcomes are recorded in a second transaction. A crash between the two
+leaves the events claimed by a dead worker; the next claim takes them and fetches and loads the order again, which
+changes nothing the first load did not (same LastModified: unchanged; the status history is keyed by version).
+So each event is recorded once and its effect on the warehouse is that of one apply.
+
+The company: an event's `company_id` (the body named one), else the applier's own (BILLIT_PARTY_ID), whose
+credentials fetch the order. A webhook belongs to the company it was registered under, and the receiver, knowing
+only which secret signed a call, takes it for the configured one; several companies are a follow-up.
+
+Webhook applies are not `sync_runs`: each batch writes a run id (`webhook-...`) on the rows it loads and on its
+events (`webhook_events.run_id`), which is their record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.billit import BillitClient, BillitError, BillitNotFoundError, BillitSettings
+from tasks.inbound.extract import STREAMS
+from tasks.inbound.warehouse import load_orders_isolating_refusals, mark_deleted
+from tasks.inbound.webhook_events import Claim, OrderClaim, Outcome, claim_events, record_outcomes, release, utc_now
+from tasks.options import BILLIT_TIME_ZONE
+
+logger = logging.getLogger("billit.webhooks")
+
+#: The stream an order belongs to, by its OrderDirection (tasks.inbound.extract.STREAMS).
+STREAM_OF_DIRECTION = {stream.direction: stream.name for stream in STREAMS.values()}
+
+
+@dataclass
+class ApplySummary:
+    """Events and orders one `apply_due` handled, by outcome; `requests` is the GETs it sent."""
+
+    events: dict[str, int] = field(default_factory=dict)
+    orders: int = 0
+    requests: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        self.events[outcome.status] = self.events.get(outcome.status, 0) + len(outcome.order.event_ids)
+
+
+class EventApplier:
+    """Applies stored events with one Billit client per company (the configured one, and any a body named).
+
+    Use as `async with EventApplier(engine, settings) as applier: await applier.apply_due()`.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        settings: BillitSettings,
+        *,
+        worker: str = "applier",
+        orders_per_claim: int = 100,
+        clock: Callable[[], datetime] = utc_now,
+        client_factory: Callable[[BillitSettings], BillitClient] = BillitClient,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.worker = worker
+        self.orders_per_claim = orders_per_claim
+        self.clock = clock
+        self._client_factory = client_factory
+        self._clients: dict[int, BillitClient] = {}
+
+    async def __aenter__(self) -> EventApplier:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+    def _client(self, company_id: int) -> BillitClient:
+        client = self._clients.get(company_id)
+        if client is None:
+            settings = (
+                self.settings
+                if company_id == self.settings.party_id
+                else self.settings.model_copy(update={"party_id": company_id})
+            )
+            client = self._clients[company_id] = self._client_factory(settings)
+        return client
+
+    async def apply_due(self, *, max_claims: int | None = None) -> ApplySummary:
+        """Apply every event due now, a claim at a time, until none is left (or `max_claims` claims)."""
+        summary = ApplySummary()
+        claims = 0
+        while max_claims is None or claims < max_claims:
+            claim = await asyncio.to_thread(
+                claim_events, self.engine, self.worker, self.orders_per_claim, now=self.clock()
+            )
+            if not claim.orders:
+                break
+            claims += 1
+            await self._apply_claim(claim, summary)
+        return summary
+
+    async def _apply_claim(self, claim: Claim, summary: ApplySummary) -> None:
+        run_id = f"webhook-{uuid.uuid4().hex}"
+        try:
+            answers = await asyncio.gather(*(self._fetch(order) for order in claim.orders))
+            outcomes = await asyncio.to_thread(self._load, claim, answers, run_id)
+        except BaseException:
+            await asyncio.to_thread(release, self.engine, claim)
+            raise
+        await asyncio.to_thread(record_outcomes, self.engine, claim, outcomes, run_id=run_id, now=self.clock())
+        summary.orders += len(claim.orders)
+        summary.requests += len(claim.orders)
+        for outcome in outcomes:
+            summary.add(outcome)
+        logger.info(
+            "applied %d webhook events of %d orders: %s",
+            claim.event_count,
+            len(claim.orders),
+            ", ".join(f"{o.status} {o.order.order_id}" for o in outcomes[:5]) + (" ..." if len(outcomes) > 5 else ""),
+        )
+
+    def _company(self, order: OrderClaim) -> int:
+        return order.company_id if order.company_id is not None else self.settings.require_party_id()
+
+    async def _fetch(self, order: OrderClaim) -> dict[str, Any] | BillitError:
+        """The full order, or the error Billit's answer (after the client's own retries) amounts to."""
+        try:
+            return await self._client(self._company(order)).get_order(order.order_id)
+        except BillitError as exc:
+            return exc
+
+    def _load(self, claim: Claim, answers: list[dict[str, Any] | BillitError], run_id: str) -> list[Outcome]:
+        """Load the fetched orders (one load per company and stream), mark the confirmed deletions, and say what
+        became of each order's events."""
+        outcomes: list[Outcome] = []
+        batches: dict[tuple[int, str], list[tuple[OrderClaim, Mapping[str, Any]]]] = {}
+        for order, answer in zip(claim.orders, answers, strict=True):
+            if isinstance(answer, BillitNotFoundError):
+                outcomes.append(self._not_found(order, run_id))
+            elif isinstance(answer, BillitError):
+                outcomes.append(Outcome(order, "retry" if answer.retryable else "failed", str(answer)))
+            else:
+                stream = STREAM_OF_DIRECTION.get(str(answer.get("OrderDirection")))
+                if stream is None:
+                    outcomes.append(
+                        Outcome(order, "failed", f"OrderDirection {answer.get('OrderDirection')!r} is no stream's")
+                    )
+                else:
+                    batches.setdefault((self._company(order), stream), []).append((order, answer))
+        for (company_id, stream), items in batches.items():
+            load_orders_isolating_refusals(
+                self.engine,
+                [answer for _, answer in items],
+                stream=stream,
+                run_id=run_id,
+                company_id=company_id,
+            )
+            outcomes.extend(Outcome(order, "applied") for order, _ in items)
+        return outcomes
+
+    def _not_found(self, order: OrderClaim, run_id: str) -> Outcome:
+        if not order.deleted:
+            return Outcome(
+                order, "ignored", "Billit answers 404 and no deletion was announced: left to the scheduled sync"
+            )
+        # docs/reference/billit-api.md#deletions: deleted_at is what Billit reports; a webhook reports no time
+        # but its summary's LastModified (when it carries one), else the moment the deletion was confirmed.
+        when = _readable_time(order.last_modified) or datetime.now(UTC).astimezone(BILLIT_TIME_ZONE).replace(
+            tzinfo=None
+        )
+        mark_deleted(
+            self.engine,
+            [{"OrderID": order.order_id, "LastModified": when.isoformat()}],
+            run_id=run_id,
+            company_id=self._company(order),
+        )
+        return Outcome(order, "applied", None)
+
+
+def _readable_time(text: str | None) -> datetime | None:
+    """A naive timestamp of Billit's (up to 7 fraction digits: microseconds kept), or None."""
+    if not text:
+        return None
+    head, dot, fraction = text.partition(".")
+    try:
+        moment = datetime.fromisoformat(f"{head}.{fraction[:6].ljust(6, '0')}" if dot else head)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=None) if moment.tzinfo is None else None

@@ -1,0 +1,96 @@
+"""What a webhook call's JSON says: the entity, the update, the order it names and the company; and the body as the
+warehouse may keep it (every `Secret` redacted).
+
+Billit documents the Message payload and not the Order one (docs/reference/billit-api.md#webhooks), so every shape
+the notes describe is read, and anything else is an event with no order (stored, then `ignored`):
+
+* the envelope `{"UpdatedEntityID", "UpdatedEntityType", "WebhookUpdateTypeTC", "EntityDetail": {...}}`, whose
+  detail is, for a Message, `{"OrderMessage": {"OrderID", ...}, "AdditionalMessageInformation": {...}}` or the
+  flatter refusal example with `OrderID` directly in it, and for an Order a summary with `OrderID` (else the
+  envelope's `UpdatedEntityID` is the order);
+* a flat Order object `{"OrderID", "EntityType": "Order", ...}`.
+
+A Message's `UpdatedEntityID` is the message's id, never the order's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+REDACTED = "***"
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """What the store keeps beside the body: each None when the body does not say."""
+
+    entity_type: str | None
+    update_type: str | None
+    entity_id: str | None
+    order_id: int | None
+    company_id: int | None
+    last_modified: str | None  # the order's LastModified when the body carries it (an Order summary)
+
+
+def describe_event(body: Any) -> EventFacts:
+    """The facts of a parsed webhook body of any known shape; an unknown one names no order."""
+    if not isinstance(body, Mapping):
+        return EventFacts(None, None, None, None, None, None)
+    detail = body.get("EntityDetail")
+    detail = detail if isinstance(detail, Mapping) else {}
+    entity_type = _text(body.get("UpdatedEntityType") or body.get("EntityType"))
+    update_type = _text(body.get("WebhookUpdateTypeTC") or body.get("EntityUpdateType") or body.get("UpdateType"))
+    entity_id = _text(body.get("UpdatedEntityID"))
+    message = detail.get("OrderMessage")
+    message = message if isinstance(message, Mapping) else {}
+    order_id = _id(message.get("OrderID")) or _id(detail.get("OrderID")) or _id(body.get("OrderID"))
+    if order_id is None and entity_type == "Order":
+        order_id = _id(body.get("UpdatedEntityID"))
+    if entity_id is None and order_id is not None and entity_type in (None, "Order"):
+        entity_id = str(order_id)
+    company_id = _id(body.get("CompanyID")) or _id(detail.get("CompanyID"))
+    last_modified = detail.get("LastModified") if entity_type == "Order" else None
+    if last_modified is None and entity_type == "Order":
+        last_modified = body.get("LastModified")
+    return EventFacts(
+        entity_type=entity_type,
+        update_type=update_type,
+        entity_id=entity_id,
+        order_id=order_id,
+        company_id=company_id,
+        last_modified=last_modified if isinstance(last_modified, str) else None,
+    )
+
+
+def redact_secrets(body: Any) -> Any:
+    """The body with the value of every `Secret` key (any case, any depth) replaced: a webhook's secret Billit
+    pushes in a body must never reach the warehouse."""
+    if isinstance(body, Mapping):
+        return {
+            key: REDACTED if isinstance(key, str) and key.lower() == "secret" else redact_secrets(value)
+            for key, value in body.items()
+        }
+    if isinstance(body, list):
+        return [redact_secrets(item) for item in body]
+    return body
+
+
+def _id(value: Any) -> int | None:
+    """A positive id, as a JSON number or a string of digits."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
+        return int(value.strip()) or None
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | str):
+        return str(value)[:100]
+    return None
