@@ -76,6 +76,27 @@ def sandbox_serve(
     next_link_host: Annotated[
         str | None, typer.Option(help="Scheme and host NextPageLink names, e.g. http://billit-internal:8080.")
     ] = None,
+    webhook_limit: Annotated[int, typer.Option(help="Webhooks per company: 4 (one doc page) or 20 (another).")] = 4,
+    webhook_refresh_method: Annotated[
+        str, typer.Option(help="The method /v1/webhooks/refresh/{id} accepts (POST, PUT, GET or PATCH; others 405).")
+    ] = "POST",
+    webhook_order_shape: Annotated[
+        str, typer.Option(help="Order webhook bodies: the Message-like `envelope` or `flat`.")
+    ] = "envelope",
+    webhook_refusal_shape: Annotated[
+        str, typer.Option(help="Refusal Message webhook bodies: the documented `envelope` or the docs' `flat` example.")
+    ] = "envelope",
+    webhook_retries: Annotated[int, typer.Option(help="Retries of a failed webhook delivery.")] = 5,
+    webhook_backoff_s: Annotated[
+        float, typer.Option(help="Seconds before the first retry of a webhook delivery, doubling each time.")
+    ] = 1.0,
+    webhook_timeout_s: Annotated[float, typer.Option(help="Timeout of one webhook delivery attempt.")] = 10.0,
+    webhook_drop_rate: Annotated[float, typer.Option(help="Share of webhook deliveries lost for good.")] = 0.0,
+    webhook_down_rate: Annotated[
+        float, typer.Option(help="Share of webhook attempts failing as if the receiver were down (then retried).")
+    ] = 0.0,
+    webhook_duplicate_rate: Annotated[float, typer.Option(help="Share of webhook deliveries sent twice.")] = 0.0,
+    webhook_delay_ms: Annotated[float, typer.Option(help="Delay before each webhook delivery's first attempt.")] = 0.0,
     clock_utc: Annotated[
         str | None, typer.Option(help="Run a simulated Brussels clock from this UTC instant, e.g. 2026-10-25T00:45:00.")
     ] = None,
@@ -100,7 +121,9 @@ def sandbox_serve(
             latency_ms=latency_ms, rate_429=fault_429, retry_after_s=retry_after_s, rate_5xx=fault_5xx,
             rate_drop=fault_drop, rate_post_commit_drop=fault_post_commit_drop,
             modify_during_paging=modify_during_paging, seed=seed,
-            rate_limit_per_s=rate_limit, rate_limit_mode=rate_limit_mode,
+            rate_limit_per_s=rate_limit, rate_limit_mode=rate_limit_mode, webhook_drop_rate=webhook_drop_rate,
+            webhook_down_rate=webhook_down_rate, webhook_duplicate_rate=webhook_duplicate_rate,
+            webhook_delay_ms=webhook_delay_ms,
         ),
     )  # fmt: skip
     quirks = _checked(
@@ -109,6 +132,9 @@ def sandbox_serve(
             refuse_or=refuse_or, refuse_gt=refuse_gt, ignore_inlinecount=ignore_inlinecount,
             deleted_ignores_filter=deleted_ignores_filter, deleted_last_modified=deleted_last_modified,
             fraction_digits=fraction_digits, next_link_host=next_link_host, api_off_status=api_off_status,
+            webhook_limit=webhook_limit, webhook_refresh_method=webhook_refresh_method,
+            webhook_order_shape=webhook_order_shape, webhook_refusal_shape=webhook_refusal_shape,
+            webhook_retries=webhook_retries, webhook_backoff_s=webhook_backoff_s, webhook_timeout_s=webhook_timeout_s,
         ),
     )  # fmt: skip
     clock = _checked(
@@ -128,7 +154,8 @@ def sandbox_serve(
     console.print(
         f"[bold]Billit sandbox[/] on http://{host}:{port} — {len(sandbox.orders)} orders (seed {seed}) over "
         f"{companies} companies generated in {seconds:.1f}s; ApiKey {API_KEY}, {_party_line(sandbox)}; faults, "
-        f"quirks, clock, companies: GET/PUT http://{host}:{port}/_sandbox/faults|quirks|clock|companies"
+        f"quirks, clock, companies: GET/PUT http://{host}:{port}/_sandbox/faults|quirks|clock|companies; webhook "
+        f"deliveries: GET http://{host}:{port}/_sandbox/webhooks/deliveries"
     )
     with clear_errors():
         serve(sandbox, host=host, port=port)

@@ -6,6 +6,11 @@
 ``PUT /_sandbox/participants/{id}``, and ``GET /_sandbox/companies`` (each company's PartyID, name, VAT number,
 API access and order counts) with ``PUT /_sandbox/companies/{id}`` ``{"APIAllowed": false}`` to switch a
 company's API access off or on (``account.py``).
+
+Webhooks: ``POST /_sandbox/orders/{id}/imr`` ``{"Code": "PD", "Reason": "..."}`` makes a customer's invoice
+response arrive (``delivery.receive_response``); ``GET /_sandbox/webhooks/deliveries`` lists every delivery and
+its attempts (``?order_id=``, ``?webhook_id=``, ``?status=`` filter); ``POST /_sandbox/webhooks/wait?timeout_s=10``
+answers once nothing is queued or in flight (``{"idle": true}``), or when the time is up (``false``, 200 still).
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from sandbox.clock import SimulatedBrusselsClock, parse_tick_datetime
-from sandbox.delivery import apply_due_events
+from sandbox.delivery import apply_due_events, receive_response
 from sandbox.inputs import ORDER_SCHEMA, BindingError, bind, parse_body
 from sandbox.peppol import canonical_participant_id
 from sandbox.render import render_json
@@ -51,6 +57,9 @@ def admin_routes(sandbox: Sandbox) -> list[Route]:
         Route("/_sandbox/participants/{identifier}", _admin_participant(sandbox), methods=["PUT"]),
         Route("/_sandbox/companies", _admin_companies(sandbox), methods=["GET"]),
         Route("/_sandbox/companies/{party_id:int}", _admin_companies(sandbox), methods=["PUT"]),
+        Route("/_sandbox/orders/{order_id:int}/imr", _admin_imr(sandbox), methods=["POST"]),
+        Route("/_sandbox/webhooks/deliveries", _admin_deliveries(sandbox), methods=["GET"]),
+        Route("/_sandbox/webhooks/wait", _admin_wait(sandbox), methods=["POST"]),
     ]  # fmt: skip
 
 
@@ -198,5 +207,58 @@ def _admin_companies(sandbox: Sandbox) -> Callable[[Request], Any]:
                 for party_id, company in sandbox.companies.items()
             ]
         return _json(json.dumps({"Companies": companies}, ensure_ascii=False).encode())
+
+    return endpoint
+
+
+def _admin_imr(sandbox: Sandbox) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        order_id = request.path_params["order_id"]
+        try:
+            body = json.loads(await request.body() or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError('expected {"Code": "AB|AP|RE|IP|UQ|CA|PD", "Reason": "..."}')
+            lowered = {str(key).lower(): value for key, value in body.items()}
+            code, reason = lowered.get("code"), lowered.get("reason")
+            if not isinstance(code, str) or not (reason is None or isinstance(reason, str)):
+                raise ValueError('expected {"Code": "AB|AP|RE|IP|UQ|CA|PD", "Reason": "..."}')
+            with sandbox.lock:
+                apply_due_events(sandbox)
+                order = sandbox.find_order(order_id)
+                if order is None:
+                    return _json(json.dumps({"error": f"order {order_id} not found"}).encode(), 404)
+                receive_response(sandbox, order, code, reason)
+                return _json(sandbox.render_full(order, sandbox.today()))
+        except ValueError as exc:
+            return _json(json.dumps({"error": str(exc)}).encode(), 400)
+
+    return endpoint
+
+
+def _admin_deliveries(sandbox: Sandbox) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        query = request.query_params
+        try:
+            order_id = int(query["order_id"]) if "order_id" in query else None
+            webhook_id = int(query["webhook_id"]) if "webhook_id" in query else None
+        except ValueError:
+            return _json(json.dumps({"error": "order_id and webhook_id must be integers"}).encode(), 400)
+        outbox = sandbox.webhooks.outbox
+        deliveries = outbox.deliveries(order_id=order_id, webhook_id=webhook_id, status=query.get("status"))
+        return _json(json.dumps({"Pending": outbox.pending(), "Deliveries": deliveries}).encode())
+
+    return endpoint
+
+
+def _admin_wait(sandbox: Sandbox) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            timeout_s = float(request.query_params.get("timeout_s", "10"))
+            if not 0 <= timeout_s <= 600:
+                raise ValueError
+        except ValueError:
+            return _json(json.dumps({"error": "timeout_s must be a number of seconds from 0 to 600"}).encode(), 400)
+        idle = await run_in_threadpool(sandbox.webhooks.outbox.wait_idle, timeout_s)
+        return _json(json.dumps({"idle": idle, "pending": sandbox.webhooks.outbox.pending()}).encode())
 
     return endpoint

@@ -6,7 +6,9 @@ Routes implemented (docs/reference/billit-api.md#endpoints, checklist docs/refer
 * ``POST /v1/orders`` (→ bare integer id, idempotency headers), ``GET``/``PATCH``/``DELETE /v1/orders/{id}``;
 * ``POST /v1/orders/commands/send`` (``delivery.py``);
 * ``GET /v1/peppol/participantInformation/{id}``, ``GET /v1/peppol/inbox`` + ``confirm``/``refuse``
-  (``inbox.py``), ``GET /v1/files/{FileID}``, ``GET /v1/account/accountInformation``.
+  (``inbox.py``), ``GET /v1/files/{FileID}``, ``GET /v1/account/accountInformation``;
+* ``POST``/``GET /v1/webhooks``, ``DELETE /v1/webhooks/{id}``, ``/v1/webhooks/refresh/{id}`` (``webhooks.py``;
+  the events they subscribe to are sent by ``webhook_events.py`` and ``webhook_outbox.py``).
 
 Authentication (docs/reference/billit-api.md#authentication, #errors): ``ApiKey`` header (any case) or ``Authorization:
 Bearer``; ``PartyID`` selects the company, ``ContextPartyID`` (an accountant's own company) must be one the caller may
@@ -276,6 +278,13 @@ def account_information(sandbox: Sandbox, request: Request, _body: bytes) -> Res
     return _json(render_json({"Email": sandbox.user_email, "Companies": companies}))
 
 
+def webhooks_route(sandbox: Sandbox, request: Request, raw: bytes) -> Response:
+    company_id = authorize(sandbox, request)
+    params = dict(request.path_params)
+    params["refresh"] = request.url.path.rstrip("/").lower().startswith("/v1/webhooks/refresh/")
+    return _json(sandbox.webhooks.registry.handle(company_id, request.method, params, raw, sandbox.quirks))
+
+
 def _endpoint(sandbox: Sandbox, handler: Handler) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         raw = await request.body() if request.method in ("POST", "PATCH", "PUT") else b""
@@ -294,8 +303,8 @@ def _endpoint(sandbox: Sandbox, handler: Handler) -> Callable[[Request], Any]:
 def create_app(sandbox: Sandbox) -> Starlette:
     """The Starlette app serving ``sandbox`` (use with uvicorn or ``httpx.ASGITransport``)."""
 
-    def api(path: str, handler: Handler, method: str) -> Route:
-        return Route(path, _endpoint(sandbox, handler), methods=[method])
+    def api(path: str, handler: Handler, *methods: str) -> Route:
+        return Route(path, _endpoint(sandbox, handler), methods=list(methods))
 
     routes = [
         api("/v1/orders", list_orders, "GET"),
@@ -311,6 +320,10 @@ def create_app(sandbox: Sandbox) -> Starlette:
         api("/v1/peppol/inbox/{item_id:int}/refuse", refuse_inbox_item, "POST"),
         api("/v1/files/{file_id}", get_file, "GET"),
         api("/v1/account/accountInformation", account_information, "GET"),
+        api("/v1/webhooks", webhooks_route, "GET", "POST"),
+        api("/v1/webhooks/{webhook_id:int}", webhooks_route, "DELETE"),
+        # The refresh method is a quirk: every candidate reaches the handler, which answers 405 to the others.
+        api("/v1/webhooks/refresh/{webhook_id:int}", webhooks_route, "POST", "PUT", "GET", "PATCH"),
         *admin_routes(sandbox),
     ]
     middleware = [

@@ -5,6 +5,10 @@ and per company, their OrderNumbers, the parties and file ids seen on them, the 
 lines and parties, and the per-order and per-list render caches. Every mutation goes through
 :meth:`OrderBook.mark_modified`, which bumps ``LastModified`` from the clock, drops the order's cached JSON
 and bumps the company's version so cached list results are recomputed.
+
+Every change is also told to the book's ``observer`` (an :class:`OrderObserver`, the webhooks'
+``webhook_events.WebhookHub``): an order inserted, updated or deleted, a message added to an order or updated.
+This is the one place the webhooks hook into; seeded orders and :meth:`Sandbox.add_orders` are not changes.
 """
 
 from __future__ import annotations
@@ -14,13 +18,24 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sandbox.render import render_order, render_summary
 
-__all__ = ["Order", "OrderBook"]
+__all__ = ["Order", "OrderBook", "OrderObserver"]
 
 Order = dict[str, Any]
+
+
+class OrderObserver(Protocol):
+    """Told of every change the sandbox makes to its books (called under the sandbox lock, must not block)."""
+
+    def order_changed(self, order: Order, change: str) -> None:
+        """``change``: ``"I"`` inserted, ``"U"`` updated, ``"D"`` deleted (Billit's EntityUpdateType letters)."""
+
+    def message_changed(self, order: Order, index: int, change: str) -> None:
+        """``order["Messages"][index]`` was added (``"I"``) or updated (``"U"``)."""
+
 
 _FULL_CACHE_LIMIT = 50_000
 _LIST_CACHE_SIZE = 64
@@ -32,6 +47,7 @@ class OrderBook:
     lock: threading.RLock
     counters: dict[str, int]
     delivery_tokens: dict[int, int]
+    observer: OrderObserver | None = None
 
     def __init__(self, companies: dict[int, dict[str, Any]]) -> None:
         self.companies = companies
@@ -145,6 +161,21 @@ class OrderBook:
     def insert_order(self, order: Order) -> None:
         """Store a new order built by ``POST /v1/orders``."""
         self._index_orders([order])
+        if self.observer is not None:
+            self.observer.order_changed(order, "I")
+
+    def add_message(self, order: Order, message: dict[str, Any]) -> int:
+        """Append a message (a transmission or a receiver's response) to an order; returns its index."""
+        messages = order.setdefault("Messages", [])
+        messages.append(message)
+        if self.observer is not None:
+            self.observer.message_changed(order, len(messages) - 1, "I")
+        return len(messages) - 1
+
+    def message_updated(self, order: Order, index: int) -> None:
+        """Tell the observer that ``order["Messages"][index]`` changed in place."""
+        if self.observer is not None:
+            self.observer.message_changed(order, index, "U")
 
     def company_orders(self, company_id: int, *, deleted: bool = False) -> dict[int, Order]:
         """The active (or deleted) orders of one company, by id."""
@@ -160,6 +191,11 @@ class OrderBook:
 
     def mark_modified(self, order: Order, *, bump: bool = True, when: datetime | None = None) -> None:
         """Record a change to ``order``: new ``LastModified`` (unless ``bump`` is False), caches dropped."""
+        self._record_change(order, bump=bump, when=when)
+        if self.observer is not None:
+            self.observer.order_changed(order, "U")
+
+    def _record_change(self, order: Order, *, bump: bool = True, when: datetime | None = None) -> None:
         if bump:
             order["LastModified"] = when or self.now()
         order_id = order["OrderID"]
@@ -198,7 +234,9 @@ class OrderBook:
         self.counters["orders_deleted"] += 1
         if "LastModified" in order:
             self.last_change_before_deletion[order_id] = order["LastModified"]
-        self.mark_modified(order)
+        self._record_change(order)
+        if self.observer is not None:
+            self.observer.order_changed(order, "D")
 
     def deleted_as_last_changed(self, company_id: int) -> list[Order]:
         """The company's deleted orders with ``LastModified`` = their last change before the deletion.

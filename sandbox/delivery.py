@@ -27,8 +27,9 @@ from sandbox.errors import ApiError
 from sandbox.files import StoredFile
 from sandbox.inputs import lookup
 from sandbox.peppol import party_peppol_ids, supports_document
+from sandbox.seed.events import DELIVERY_INFO, IMR_TEXTS
 
-__all__ = ["SandboxForDelivery", "apply_due_events", "send_orders"]
+__all__ = ["SandboxForDelivery", "apply_due_events", "receive_response", "send_orders"]
 
 
 class SandboxForDelivery(Protocol):
@@ -59,6 +60,10 @@ class SandboxForDelivery(Protocol):
     ) -> StoredFile: ...
 
     def mark_modified(self, order: Order, *, bump: bool = True, when: datetime | None = None) -> None: ...
+
+    def add_message(self, order: Order, message: dict[str, Any]) -> int: ...
+
+    def message_updated(self, order: Order, index: int) -> None: ...
 
     def schedule(self, delay_s: float, order_id: int, token: int) -> None: ...
 
@@ -179,7 +184,10 @@ def _start_delivery(sandbox: SandboxForDelivery, order: Order, transport: str, d
             "MessageDirection": "Outgoing",
         }
     )
-    order.setdefault("Messages", []).append(message)
+    # Billit announces the transmission (webhook Message I), then reports it sent with its UBL (Message U):
+    # the sandbox's sending queue picks it up at once (docs/reference/billit-api.md#webhooks).
+    index = sandbox.add_message(order, message)
+    sandbox.message_updated(order, index)
     order["IsSent"] = True
     if order.get("OrderStatus") in ("ToSend", "Draft", None):
         order["OrderStatus"] = "ToPay" if not order.get("Paid") else "Paid"
@@ -210,7 +218,11 @@ def apply_due_events(sandbox: SandboxForDelivery, *, force: bool = False) -> int
 
 def _finish_delivery(sandbox: SandboxForDelivery, order: Order) -> None:
     now = sandbox.now()
-    outgoing = next((m for m in reversed(order.get("Messages", [])) if m.get("MessageDirection") == "Outgoing"), None)
+    messages = order.get("Messages", [])
+    outgoing_index = next(
+        (i for i in reversed(range(len(messages))) if messages[i].get("MessageDirection") == "Outgoing"), None
+    )
+    outgoing = messages[outgoing_index] if outgoing_index is not None else None
     transport = outgoing.get("TransportType", "Peppol") if outgoing else "Peppol"
     if sandbox.delivery_error_rate and sandbox.rng.random() < sandbox.delivery_error_rate:
         if outgoing is not None:
@@ -222,6 +234,8 @@ def _finish_delivery(sandbox: SandboxForDelivery, order: Order) -> None:
             "IsDocumentDelivered": False,
             "DocumentDeliveryStatus": "Error",
         }
+        if outgoing_index is not None:
+            sandbox.message_updated(order, outgoing_index)
         sandbox.counters["deliveries_failed"] += 1
     else:
         details: dict[str, Any] = {"DocumentDeliveryDate": now}
@@ -230,7 +244,8 @@ def _finish_delivery(sandbox: SandboxForDelivery, order: Order) -> None:
             imr = sandbox.add_file(
                 order["CompanyID"], f"IMR_{order['OrderID']}.xml", None, order_id=order["OrderID"], role="imr"
             )
-            order.setdefault("Messages", []).append(
+            sandbox.add_message(
+                order,
                 {
                     "Description": _AB_TEXT,
                     "FileID": imr.file_id,
@@ -240,7 +255,7 @@ def _finish_delivery(sandbox: SandboxForDelivery, order: Order) -> None:
                     "Trials": 0,
                     "Destination": outgoing.get("Destination", "") if outgoing else "",
                     "MessageDirection": "Incoming",
-                }
+                },
             )
         else:
             details["DocumentDeliveryInfo"] = ""  # e-mail delivery carries no receiver response
@@ -250,4 +265,35 @@ def _finish_delivery(sandbox: SandboxForDelivery, order: Order) -> None:
         order["CurrentDocumentDeliveryDetails"] = details
         sandbox.counters["deliveries_delivered"] += 1
     sandbox.delivery_tokens.pop(order["OrderID"], None)
+    sandbox.mark_modified(order, when=now)
+
+
+def receive_response(sandbox: SandboxForDelivery, order: Order, code: str, reason: str | None = None) -> None:
+    """An invoice response (IMR ``code``: AB, AP, RE, IP, UQ, CA or PD) from the customer arrives for a sent sales
+    document (``POST /_sandbox/orders/{id}/imr``): an incoming message, ``DocumentDeliveryInfo`` once delivered,
+    ``OrderStatus`` ``Refused`` for an unpaid RE (docs/reference/billit-api.md#delivery-status); ``ValueError`` when
+    the code is unknown or the order was not sent."""
+    code = code.strip().upper()
+    if code not in IMR_TEXTS:
+        raise ValueError(f"unknown response code {code!r}; known: {', '.join(IMR_TEXTS)}")
+    if order.get("OrderDirection") != "Income" or not order.get("IsSent"):
+        raise ValueError(f"order {order['OrderID']} is not a sent sales document")
+    now = sandbox.now()
+    messages = order.get("Messages", [])
+    outgoing: dict[str, Any] = next((m for m in reversed(messages) if m.get("MessageDirection") == "Outgoing"), {})
+    imr = sandbox.add_file(
+        order["CompanyID"], f"IMR_{order['OrderID']}.xml", None, order_id=order["OrderID"], role="imr"
+    )
+    description = IMR_TEXTS[code] + (f" {reason.strip()}" if reason and reason.strip() else "")
+    message = {"Description": description, "FileID": imr.file_id, "CreationDate": now, "TransportType": "Peppol",
+               "Success": True, "Trials": 0, "Destination": outgoing.get("Destination", ""),
+               "MessageDirection": "Incoming"}  # fmt: skip
+    sandbox.add_message(order, message)
+    details = order.get("CurrentDocumentDeliveryDetails") or {}
+    if details.get("DocumentDeliveryStatus") == "Delivered":
+        details["DocumentDeliveryInfo"] = DELIVERY_INFO["EN"][code]
+        for key in ("IsDocumentDelivered", "DocumentDeliveryStatus"):  # Billit's key order: the info before the flags
+            details[key] = details.pop(key)
+    if code == "RE" and not order.get("Paid"):
+        order["OrderStatus"] = "Refused"
     sandbox.mark_modified(order, when=now)

@@ -3,7 +3,9 @@
 Billit documents no rate limits (docs/reference/billit-api.md#rate-limits) and clients must still survive 429 with
 ``Retry-After``, 5xx, dropped connections and lost POST responses (docs/reference/billit-api.md#sandbox-faults):
 tests switch each failure mode on deliberately. Faults only touch ``/v1`` API routes, never the ``/_sandbox`` admin
-routes, and can be changed at runtime (``PUT /_sandbox/faults``).
+routes, and can be changed at runtime (``PUT /_sandbox/faults``). The ``webhook_`` knobs act on the webhooks the
+sandbox sends instead (``webhook_outbox.py``): a share lost for good, a share whose attempts fail as if the
+receiver were down (retried), a share delivered twice, and a delay before each first attempt.
 
 A dropped connection must look like a network failure to the client, not like a 500: the middleware starts
 the response with a ``Content-Length`` larger than the bytes it sends and then raises, so uvicorn aborts the
@@ -70,10 +72,16 @@ class Faults:
     rate_limit_mode: str = "fixed"
     seed: int = 0
     script: list[str] = field(default_factory=list)
+    webhook_drop_rate: float = 0.0
+    webhook_down_rate: float = 0.0
+    webhook_duplicate_rate: float = 0.0
+    webhook_delay_ms: float = 0.0
 
     def __post_init__(self) -> None:
         self.rate_limit_mode = _coerce_setting("rate_limit_mode", self.rate_limit_mode)
         self.rate_limit_per_s = _coerce_setting("rate_limit_per_s", self.rate_limit_per_s)
+        for name in ("webhook_drop_rate", "webhook_down_rate", "webhook_duplicate_rate", "webhook_delay_ms"):
+            setattr(self, name, _coerce_setting(name, getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form served by ``GET /_sandbox/faults``."""
@@ -119,7 +127,7 @@ def _coerce_setting(name: str, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{name} must be a number")
     number = float(value)
-    if number < 0 or (name.startswith("rate_") or name == "plain_text_rate") and number > 1:
+    if number < 0 or (name.startswith("rate_") or name.endswith("_rate")) and number > 1:
         raise ValueError(f"{name} out of range: {value!r}")
     return number
 

@@ -14,7 +14,13 @@ the sandbox's best guess, i.e. how it answered before the switches existed; each
 * ``fraction_digits=7``: timestamps carry .NET's 7th fraction digit, 100 ns (``#timestamps``);
 * ``next_link_host``: ``NextPageLink`` names this scheme/host instead of the request's (``#paging``);
 * ``api_off_status=403``: a request for a company whose API access is off answers 403 with an error body
-  instead of an empty 401 (``#companies``).
+  instead of an empty 401 (``#companies``);
+* webhooks (``#webhooks``): ``webhook_limit`` (4 per company, or 20: the docs give both), ``webhook_refresh_method``
+  (the one HTTP method ``/v1/webhooks/refresh/{id}`` accepts, POST by default; the others answer 405),
+  ``webhook_order_shape`` (Order events in the Message ``envelope`` or ``flat``), ``webhook_refusal_shape`` (a
+  refusal Message event in the ``envelope`` or the docs' ``flat`` example), and the unknown retry policy:
+  ``webhook_retries`` more attempts after a failed one, ``webhook_backoff_s`` before the first retry (doubling
+  each time), ``webhook_timeout_s`` per attempt.
 
 The clock that crosses daylight-saving changes is a clock object, not a switch
 (``clock.SimulatedBrusselsClock``). Quirks change at runtime like faults: ``PUT /_sandbox/quirks`` with a
@@ -34,6 +40,9 @@ __all__ = ["API_OFF_STATUSES", "DELETED_LAST_MODIFIED", "FRACTION_DIGITS", "Quir
 API_OFF_STATUSES = (401, 403)
 DELETED_LAST_MODIFIED = ("deletion", "order")
 FRACTION_DIGITS = (6, 7)
+WEBHOOK_LIMITS = (4, 20)
+WEBHOOK_REFRESH_METHODS = ("POST", "PUT", "GET", "PATCH")
+WEBHOOK_SHAPES = ("envelope", "flat")
 _ORIGIN = re.compile(r"(?:(?P<scheme>https?)://)?(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::\d{1,5})?/?")
 _BOOLEAN = frozenset({"refuse_or", "refuse_gt", "ignore_inlinecount", "deleted_ignores_filter"})
 
@@ -50,6 +59,13 @@ class Quirks:
     fraction_digits: int = 6
     next_link_host: str | None = None
     api_off_status: int = 401
+    webhook_limit: int = 4
+    webhook_refresh_method: str = "POST"
+    webhook_order_shape: str = "envelope"
+    webhook_refusal_shape: str = "envelope"
+    webhook_retries: int = 5
+    webhook_backoff_s: float = 1.0
+    webhook_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -92,6 +108,29 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, bool) or value not in API_OFF_STATUSES:
             raise ValueError(f"api_off_status must be 401 or 403, not {value!r}")
         return int(value)
+    if name == "webhook_limit":
+        if isinstance(value, bool) or value not in WEBHOOK_LIMITS:
+            raise ValueError(f"webhook_limit must be 4 or 20, not {value!r}")
+        return int(value)
+    if name == "webhook_refresh_method":
+        method = str(value).upper()
+        if not isinstance(value, str) or method not in WEBHOOK_REFRESH_METHODS:
+            raise ValueError(
+                f"webhook_refresh_method must be one of {', '.join(WEBHOOK_REFRESH_METHODS)}, not {value!r}"
+            )
+        return method
+    if name in ("webhook_order_shape", "webhook_refusal_shape"):
+        if not isinstance(value, str) or value.lower() not in WEBHOOK_SHAPES:
+            raise ValueError(f"{name} must be 'envelope' or 'flat', not {value!r}")
+        return value.lower()
+    if name == "webhook_retries":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
+            raise ValueError(f"webhook_retries must be a whole number from 0 to 20, not {value!r}")
+        return value
+    if name in ("webhook_backoff_s", "webhook_timeout_s"):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
+            raise ValueError(f"{name} must be a number of seconds above 0 (at most 3600), not {value!r}")
+        return float(value)
     if name == "next_link_host":
         if value is None or value == "":
             return None

@@ -111,6 +111,7 @@ class SandboxServer:
             self._thread.join(timeout_s)
         if self._socket is not None:
             self._socket.close()
+        self.sandbox.webhooks.close()
         self._server = self._thread = self._socket = None
 
     def __enter__(self) -> SandboxServer:

@@ -52,6 +52,7 @@ from sandbox.inbox import seed_inbox
 from sandbox.peppol import canonical_participant_id, unknown_participant
 from sandbox.quirks import Quirks
 from sandbox.seed import company_roster, generate_books, own_company_party, participant_registry
+from sandbox.webhook_events import WebhookHub
 
 __all__ = [
     "BRUSSELS",
@@ -174,6 +175,8 @@ class Sandbox(OrderBook):
             for key, value in participant_registry([{"Customer": company}], own_ids=self.companies).items():
                 self.registry.setdefault(key, value)
         self.apply_quirks()
+        # Webhooks (webhook_events.py): told of every change from now on; the seeded books are not changes.
+        self.webhooks = self.observer = WebhookHub(lambda: self.quirks, lambda: self.injector.faults)
 
     # ---------------------------------------------------------------------------------------------------
     # Time and ids

@@ -84,6 +84,13 @@ def test_quirks_default_to_the_answers_the_sandbox_always_gave(client: httpx.Cli
         "fraction_digits": 6,
         "next_link_host": None,
         "api_off_status": 401,
+        "webhook_limit": 4,
+        "webhook_refresh_method": "POST",
+        "webhook_order_shape": "envelope",
+        "webhook_refusal_shape": "envelope",
+        "webhook_retries": 5,
+        "webhook_backoff_s": 1.0,
+        "webhook_timeout_s": 10.0,
     }
 
 
@@ -512,6 +519,10 @@ def test_sandbox_serve_takes_one_flag_per_switch_and_the_clock() -> None:
         "--orders", "10", "--refuse-or", "--refuse-gt", "--ignore-inlinecount", "--deleted-ignores-filter",
         "--deleted-last-modified", "order", "--fraction-digits", "7", "--next-link-host", "http://billit-internal:8080",
         "--clock-utc", "2026-03-29T00:59:00", "--clock-speed", "0", "--api-off-status", "403",
+        "--webhook-limit", "20", "--webhook-refresh-method", "put", "--webhook-order-shape", "flat",
+        "--webhook-refusal-shape", "flat", "--webhook-retries", "2", "--webhook-backoff-s", "0.5",
+        "--webhook-timeout-s", "3", "--webhook-drop-rate", "0.1", "--webhook-down-rate", "0.2",
+        "--webhook-duplicate-rate", "0.3", "--webhook-delay-ms", "40",
     ]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "NO_COLOR": "1"}
@@ -535,7 +546,19 @@ def test_sandbox_serve_takes_one_flag_per_switch_and_the_clock() -> None:
             "fraction_digits": 7,
             "next_link_host": "http://billit-internal:8080",
             "api_off_status": 403,
+            "webhook_limit": 20,
+            "webhook_refresh_method": "PUT",
+            "webhook_order_shape": "flat",
+            "webhook_refusal_shape": "flat",
+            "webhook_retries": 2,
+            "webhook_backoff_s": 0.5,
+            "webhook_timeout_s": 3.0,
         }
+        faults = httpx.get(f"http://127.0.0.1:{port}/_sandbox/faults").json()
+        assert (
+            faults["webhook_drop_rate"], faults["webhook_down_rate"], faults["webhook_duplicate_rate"],
+            faults["webhook_delay_ms"],
+        ) == (0.1, 0.2, 0.3, 40.0)  # fmt: skip
         clock = httpx.get(f"http://127.0.0.1:{port}/_sandbox/clock").json()
         assert clock["clock"] == "simulated" and clock["utc"] == "2026-03-29T00:59:00" and clock["speed"] == 0
     finally:
