@@ -17,8 +17,9 @@ A replay (the same webhook and mac again) is answered 200 `{"stored": false, "re
 Not 409: Billit's own retry of a call whose answer it lost is signed the same way, and its retry policy is unknown;
 an error would make it retry a call we already hold, perhaps for ever, and count our endpoint as failing.
 
-The applier (an async function applying what is due) runs as a task of the app's lifespan: woken after every
-stored event, and every `poll_s` for the events waiting for a retry. `GET /healthz` answers 200 while the app runs.
+The applier (`apply_due()` applies what is due, `aclose()` ends it) runs as a task of the app's lifespan: woken
+after every stored event, and every `poll_s` for the events waiting for a retry. `GET /healthz` answers 200 while
+the app runs.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
@@ -54,7 +55,14 @@ DEFAULT_POLL_S = 2.0
 _MAX_BUCKETS = 10_000
 
 SecretsProvider = Callable[[], Mapping[str, str]]
-Applier = Callable[[], Awaitable[Any]]
+
+
+class Applier(Protocol):
+    """What the receiver runs in the background (tasks.inbound.webhook_apply.EventApplier is one)."""
+
+    async def apply_due(self) -> Any: ...
+
+    async def aclose(self) -> None: ...
 
 
 class SecretCache:
@@ -212,6 +220,8 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if applier is not None:
+                await applier.aclose()
 
     return Starlette(
         routes=[
@@ -240,7 +250,7 @@ async def _apply_loop(applier: Applier, wake: asyncio.Event, poll_s: float) -> N
             await asyncio.wait_for(wake.wait(), timeout=poll_s)
         wake.clear()
         try:
-            await applier()
+            await applier.apply_due()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the events stay stored; the next round tries again
