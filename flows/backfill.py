@@ -1,4 +1,4 @@
-"""A large backfill, fanned out: each time slice is its own flow run, so several workers share the work."""
+"""A large backfill, fanned out: each (company, time slice) is its own flow run, so several workers share the work."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from tasks.fanout import choose_companies
 from tasks.inbound.backfill import submit_slices, wait_for_slices
 from tasks.inbound.extract import split_window
+from tasks.prefect_tasks import prepare_warehouse
 
 SLICE_DEPLOYMENT = "billit-to-warehouse/backfill-slice"
 
@@ -19,11 +21,17 @@ def billit_backfill(
     until: datetime,
     slices: int = 4,
     streams: list[str] | None = None,
+    companies: str | list[int] | None = None,
     slice_deployment: str = SLICE_DEPLOYMENT,
 ) -> list[dict[str, Any]]:
-    """Split [since, until) into slices, run each as a flow run of `slice_deployment`; watermarks stay put."""
+    """Split [since, until) into slices, run each for each company (`companies`: all, PartyIDs; default: the
+    configured one) as a flow run of `slice_deployment`; watermarks stay put."""
+    prepare_warehouse()  # the companies dimension the listing is recorded in
+    selection = choose_companies(companies)
     windows = split_window(since, until, slices)
-    runs = submit_slices(slice_deployment, windows, streams or ["incoming", "sales"])
+    runs = submit_slices(slice_deployment, windows, streams or ["incoming", "sales"], selection.chosen)
     outcomes = wait_for_slices(runs)
-    get_run_logger().info("backfill %s -> %s: %d slices completed", since, until, len(outcomes))
+    get_run_logger().info(
+        "backfill %s -> %s: %d slices of %d companies completed", since, until, len(outcomes), len(selection.chosen)
+    )
     return outcomes

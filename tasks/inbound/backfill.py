@@ -1,31 +1,72 @@
-"""Fan-out backfills: submit one flow run per time slice and wait for all of them."""
+"""Fan-out backfills: submit one flow run per (company, time slice) and wait for all of them.
+
+Each slice run names its company (`companies: [PartyID]`), as the fan-out over companies does (tasks/fanout.py), so
+a slice loads the same company whichever worker runs it, and a key reaching several companies (an accountant's,
+with no BILLIT_PARTY_ID) backfills each of them in slices.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from prefect import get_client, task
 from prefect.deployments import run_deployment
+from prefect.runtime import flow_run
+
+from connectors.billit.account import BillitCompany
 
 
 class BackfillSliceFailed(RuntimeError):
     """At least one slice did not complete; its own flow run says why (and can be retried alone)."""
 
 
+@dataclass(frozen=True)
+class SliceRun:
+    """One slice's flow run, before it is submitted: its parameters, its name and its idempotency key."""
+
+    parameters: dict[str, Any]
+    name: str
+    idempotency_key: str
+
+
+def slice_runs(
+    windows: Sequence[tuple[datetime, datetime]], streams: list[str], companies: Sequence[BillitCompany], parent: str
+) -> list[SliceRun]:
+    """One run per company and window, company by company. The idempotency key ties each to the parent run
+    `parent`: a retried parent finds the runs it already made."""
+    return [
+        SliceRun(
+            parameters={"since": since, "until": until, "streams": streams, "companies": [company.party_id]},
+            name=f"backfill {company.party_id} {since:%Y-%m-%d %H:%M} -> {until:%Y-%m-%d %H:%M}",
+            idempotency_key=f"{parent}:slice:{company.party_id}:{since.isoformat()}:{until.isoformat()}",
+        )
+        for company in companies
+        for since, until in windows
+    ]
+
+
 @task(name="submit-backfill-slices")
-def submit_slices(deployment: str, windows: list[tuple[datetime, datetime]], streams: list[str]) -> list[UUID]:
-    """One flow run of `deployment` per window, scheduled now; workers pick them up in parallel."""
+def submit_slices(
+    deployment: str,
+    windows: list[tuple[datetime, datetime]],
+    streams: list[str],
+    companies: Sequence[BillitCompany],
+) -> list[UUID]:
+    """One flow run of `deployment` per company and window, scheduled now; workers pick them up in parallel."""
     return [
         run_deployment(  # type: ignore[union-attr]  # called from sync code: returns the FlowRun itself
             deployment,
-            parameters={"since": since, "until": until, "streams": streams},
-            flow_run_name=f"backfill {since:%Y-%m-%d %H:%M} -> {until:%Y-%m-%d %H:%M}",
+            parameters=run.parameters,
+            flow_run_name=run.name,
+            idempotency_key=run.idempotency_key,
             timeout=0,
         ).id
-        for since, until in windows
+        for run in slice_runs(windows, streams, companies, str(flow_run.id or "no-parent"))
     ]
 
 
@@ -37,9 +78,9 @@ def wait_for_slices(flow_run_ids: list[UUID], poll_seconds: float = 2.0) -> list
     with get_client(sync_client=True) as client:
         while pending:
             for flow_run_id in sorted(pending, key=str):
-                flow_run = client.read_flow_run(flow_run_id)
-                if flow_run.state is not None and flow_run.state.is_final():
-                    finished[flow_run_id] = flow_run
+                read = client.read_flow_run(flow_run_id)
+                if read.state is not None and read.state.is_final():
+                    finished[flow_run_id] = read
                     pending.discard(flow_run_id)
             if pending:
                 time.sleep(poll_seconds)
