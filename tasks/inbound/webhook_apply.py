@@ -40,8 +40,18 @@ import sqlalchemy as sa
 from connectors.billit import BillitClient, BillitError, BillitNotFoundError, BillitSettings
 from tasks.inbound.extract import STREAMS
 from tasks.inbound.warehouse import load_orders_isolating_refusals, mark_deleted
-from tasks.inbound.webhook_events import Claim, OrderClaim, Outcome, claim_events, record_outcomes, release, utc_now
+from tasks.inbound.webhook_events import (
+    Claim,
+    OrderClaim,
+    Outcome,
+    claim_events,
+    count_events,
+    record_outcomes,
+    release,
+    utc_now,
+)
 from tasks.options import BILLIT_TIME_ZONE
+from tasks.runtime import billit_settings, warehouse_engine
 
 logger = logging.getLogger("billit.webhooks")
 
@@ -209,3 +219,23 @@ def _readable_time(text: str | None) -> datetime | None:
     except ValueError:
         return None
     return moment.replace(tzinfo=None) if moment.tzinfo is None else None
+
+
+def apply_stored_events(
+    *, engine: sa.Engine | None = None, warehouse_url: str | None = None, **settings_overrides: Any
+) -> dict[str, Any]:
+    """Apply every stored event due now, once, and return the counts (`billit-etl webhooks apply`, the Prefect
+    flow): events by outcome this round, orders fetched, and the events still waiting for a retry."""
+    engine = engine or warehouse_engine(warehouse_url)
+    settings = billit_settings(**settings_overrides)
+
+    async def run() -> ApplySummary:
+        async with EventApplier(engine, settings) as applier:
+            return await applier.apply_due()
+
+    summary = asyncio.run(run())
+    return {
+        "events": dict(sorted(summary.events.items())),
+        "orders": summary.orders,
+        "waiting": count_events(engine).get("received", 0),
+    }
