@@ -12,10 +12,10 @@ import sys
 import typer
 from rich.markup import escape
 
-from cli import companies, demo, doctor, push, sandbox, status, sync, vat
+from cli import companies, demo, doctor, push, sandbox, status, sync, vat, webhooks, webhooks_serve
 from cli.app import app, error_console
 
-COMMAND_MODULES = (sync, companies, status, push, doctor, vat, sandbox, demo)
+COMMAND_MODULES = (sync, companies, status, push, doctor, vat, sandbox, demo, webhooks, webhooks_serve)
 
 __all__ = ["app", "main"]
 

@@ -54,6 +54,8 @@ class WebhookSettings(BaseSettings):
             value = value.get_secret_value()
         if isinstance(value, dict):
             value = json.dumps(value)
+        if value is None:
+            return None
         if not isinstance(value, str):
             raise ValueError(f"must be {_SHAPE}")
         if not value.strip():
@@ -109,16 +111,17 @@ def dump_webhook_secrets(secrets: dict[str, str]) -> str:
 
 def load_webhook_settings(**overrides: object) -> WebhookSettings:
     """The settings from the environment and `.env`; one SettingsError naming each bad variable otherwise."""
+    problems = []
     try:
         return WebhookSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
         for error in exc.errors(include_input=False, include_url=False):
             location = [str(part) for part in error["loc"]]
             variable = ENV_PREFIX + location[0].upper() if location else "settings"
             message = " ".join(error["msg"].removeprefix("Value error, ").split())
             problems.append(message if message.startswith(variable) else f"{variable}: {message}")
-        raise WebhookSecretsError("invalid webhook settings: " + "; ".join(problems)) from None
+    # Raised outside the except block: not even the ValidationError is kept as the error's __context__.
+    raise WebhookSecretsError("invalid webhook settings: " + "; ".join(problems))
 
 
 def load_webhook_secrets() -> dict[str, str]:
