@@ -105,12 +105,12 @@ def apply(warehouse_url: WarehouseOption = None) -> None:
 
 def _listen(host: str, port: int) -> socket.socket:
     """The listening socket, bound here so that a port in use is one line, not uvicorn's traceback."""
+    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        listening = socket.socket(family, socket.SOCK_STREAM)
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listening.bind((host, port))
     except OSError as exc:
+        listening.close()
         reason = "the port is in use (choose another with --port)" if exc.errno == errno.EADDRINUSE else exc.strerror
         raise OperatorMistake(f"cannot listen on {host}:{port}: {reason or exc}") from None
     return listening

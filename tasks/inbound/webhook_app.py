@@ -222,6 +222,7 @@ def create_app(
                     await task
             if applier is not None:
                 await applier.aclose()
+            logger.info("the webhook receiver stopped")
 
     return Starlette(
         routes=[

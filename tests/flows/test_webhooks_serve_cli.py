@@ -1,0 +1,146 @@
+"""`billit-etl webhooks serve` and `webhooks apply`: operator mistakes are one red line; the installed command
+receives, stores and applies a signed call, and stops gracefully on SIGTERM; `apply` applies what is stored once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+import cli.webhooks_serve  # noqa: F401 - registers the commands on the webhooks group
+from cli.main import app
+from connectors.billit.webhook_signature import Signed
+from connectors.warehouse import create_warehouse_engine, upgrade
+from sandbox.identity import API_KEY, PARTY_ID
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
+from tasks import runtime
+from tasks.inbound.webhook_events import store_event
+from tests.tasks.sync_helpers import SEED_START
+from tests.tasks.webhook_helpers import SECRET, SECRETS, events, invoice, order_event, signed_headers, wait_for
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(Sandbox(seed=8, orders=200, seed_start=SEED_START, hold_deliveries=True)) as running:
+        yield running
+
+
+@pytest.fixture
+def operator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: SandboxServer) -> Iterator[Path]:
+    monkeypatch.setenv("BILLIT_BASE_URL", server.base_url)
+    monkeypatch.setenv("BILLIT_API_KEY", API_KEY)
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(PARTY_ID))
+    monkeypatch.setenv("BILLIT_BACKOFF_BASE_S", "0.01")
+    monkeypatch.setenv("WAREHOUSE_URL", f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    runtime._engine_for.cache_clear()
+    yield tmp_path
+    runtime._engine_for.cache_clear()
+
+
+def red_line(arguments: list[str]) -> str:
+    result = runner.invoke(app, arguments)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_serve_without_any_webhook_secret_is_one_red_line(operator: Path) -> None:
+    line = red_line(["webhooks", "serve", "--port", str(free_port())])
+    assert "no webhook secret is configured" in line and "webhooks register" in line
+
+
+def test_serve_on_a_port_in_use_is_one_red_line(operator: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILLIT_WEBHOOK_SECRETS", json.dumps(SECRETS))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = red_line(["webhooks", "serve", "--port", str(port)])
+    assert line == f"cannot listen on 127.0.0.1:{port}: the port is in use (choose another with --port)"
+    assert SECRET not in line
+
+
+@pytest.mark.parametrize("command", [["webhooks", "serve"], ["webhooks", "apply"]], ids=lambda c: c[1])
+def test_a_bad_warehouse_url_is_one_red_line(
+    operator: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setenv("BILLIT_WEBHOOK_SECRETS", json.dumps(SECRETS))
+    assert "WAREHOUSE_URL" in red_line([*command, "--warehouse-url", "foo"])
+
+
+def test_apply_applies_what_is_stored_once(operator: Path, server: SandboxServer) -> None:
+    engine = create_warehouse_engine(os.environ["WAREHOUSE_URL"])
+    upgrade(engine)
+    order_id = next(i for i, o in server.sandbox.company_orders(PARTY_ID).items() if o["OrderDirection"] == "Income")
+    store_event(engine, Signed("wh-123", 1_800_000_000, "cd" * 32), json.loads(order_event(order_id)))
+    first = runner.invoke(app, ["webhooks", "apply"])
+    again = runner.invoke(app, ["webhooks", "apply"])
+    assert first.exit_code == again.exit_code == 0, first.output + again.output
+    assert "1 applied (1 orders fetched); 0 wait for a retry" in first.output
+    assert "nothing due" in again.output
+    assert invoice(engine, order_id) is not None and [e["status"] for e in events(engine)] == ["applied"]
+
+
+def test_the_installed_command_receives_applies_and_stops_gracefully(operator: Path, server: SandboxServer) -> None:
+    engine = create_warehouse_engine(os.environ["WAREHOUSE_URL"])
+    order_id = next(i for i, o in server.sandbox.company_orders(PARTY_ID).items() if o["OrderDirection"] == "Income")
+    server.sandbox.touch_order(order_id, Paid=True, OrderStatus="Paid")
+    port = free_port()
+    billit_etl = Path(sys.executable).parent / "billit-etl"
+    process = subprocess.Popen(
+        [str(billit_etl), "webhooks", "serve", "--port", str(port)],
+        env={**os.environ, "BILLIT_WEBHOOK_SECRETS": json.dumps(SECRETS), "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: _answers(port) or process.poll() is not None, 30, "the receiver to listen")
+        assert process.poll() is None, process.communicate()
+        body = order_event(order_id)
+        answer = httpx.post(f"http://127.0.0.1:{port}/webhooks/billit", content=body, headers=signed_headers(body))
+        assert answer.status_code == 200 and answer.json()["stored"] is True
+        forged = httpx.post(f"http://127.0.0.1:{port}/", content=body, headers=signed_headers(body, secret="guess"))
+        assert forged.status_code == 401
+        wait_for(lambda: (row := invoice(engine, order_id)) is not None and row["paid"], 15, "the payment loaded")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    # uvicorn shuts down gracefully, then ends by the signal it caught (as a process stopped by SIGTERM does).
+    assert process.returncode in (0, -signal.SIGTERM), err
+    assert err.rstrip().endswith("the webhook receiver stopped"), err
+    assert "Traceback" not in err and SECRET not in out + err
+    assert "refused a webhook call from 127.0.0.1: the signature matches no webhook secret" in err
+    assert [event["status"] for event in events(engine)] == ["applied"]
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        time.sleep(0.1)
+        return False
