@@ -76,6 +76,11 @@ class Delivery:
     finished_at: str | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def key(self) -> tuple[str, int]:
+        """What is sent one at a time: the events of one order to one receiver."""
+        return self.hook.url, self.order_id
+
     def describe(self) -> dict[str, Any]:
         """The log form (no secret, ever)."""
         last = self.attempts[-1] if self.attempts else {}
@@ -111,6 +116,7 @@ class WebhookOutbox:
         self._queue: list[tuple[float, int, Delivery]] = []
         self._sequence = 0
         self._in_flight = 0
+        self._busy: set[tuple[str, int]] = set()  # (receiver URL, order) of the deliveries being sent
         self._threads: list[threading.Thread] = []
         self._closed = False
         self._log: deque[Delivery] = deque(maxlen=_LOG_SIZE)
@@ -181,6 +187,7 @@ class WebhookOutbox:
                 finally:
                     with self._cond:
                         self._in_flight -= 1
+                        self._busy.discard(delivery.key)
                         self._cond.notify_all()
 
     def _next(self) -> Delivery | None:
@@ -188,15 +195,33 @@ class WebhookOutbox:
             while True:
                 if self._closed:
                     return None
-                if self._queue:
-                    wait = self._queue[0][0] - time.monotonic()
-                    if wait <= 0:
-                        delivery = heapq.heappop(self._queue)[2]
-                        self._in_flight += 1
-                        return delivery
-                    self._cond.wait(wait)
-                else:
-                    self._cond.wait()
+                delivery, wait = self._take_due()
+                if delivery is not None:
+                    return delivery
+                self._cond.wait(wait)
+
+    def _take_due(self) -> tuple[Delivery | None, float | None]:
+        """The first due delivery whose receiver is not busy with the same order (one event of an order at a time
+        per receiver, in the order they happened: only a retry lets a later event overtake), or how long to wait."""
+        now = time.monotonic()
+        skipped: list[tuple[float, int, Delivery]] = []
+        found: Delivery | None = None
+        while self._queue and self._queue[0][0] <= now:
+            item = heapq.heappop(self._queue)
+            if item[2].key in self._busy:
+                skipped.append(item)
+                continue
+            found = item[2]
+            break
+        for item in skipped:
+            heapq.heappush(self._queue, item)
+        if found is not None:
+            self._busy.add(found.key)
+            self._in_flight += 1
+            return found, None
+        if self._queue and self._queue[0][0] > now:
+            return None, self._queue[0][0] - now
+        return None, None  # nothing due that may go: wait for a notification
 
     def _attempt(self, client: httpx.Client, delivery: Delivery) -> None:
         hook = delivery.hook

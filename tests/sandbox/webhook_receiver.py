@@ -1,13 +1,15 @@
 """A tiny webhook receiver for the sandbox tests: a stdlib HTTP server on a loopback port, in a thread.
 
 It records every request (path, headers, raw body) and answers each with the next status of ``statuses``
-(200 once they run out), so a test can make a delivery fail a few times and see it retried.
+(200 once they run out), so a test can make a delivery fail a few times and see it retried; ``delay_s`` makes
+it a slow receiver.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,8 +33,9 @@ class Received:
 class WebhookReceiver:
     """``with WebhookReceiver() as receiver:`` → ``receiver.url``, ``receiver.received``, ``receiver.wait_for(n)``."""
 
-    def __init__(self, statuses: Iterable[int] = ()) -> None:
+    def __init__(self, statuses: Iterable[int] = (), *, delay_s: float = 0.0) -> None:
         self.statuses = list(statuses)
+        self.delay_s = delay_s
         self.received: list[Received] = []
         self._cond = threading.Condition()
         receiver = self
@@ -41,6 +44,8 @@ class WebhookReceiver:
             def do_POST(self) -> None:  # noqa: N802 (the stdlib's naming)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if receiver.delay_s:
+                    time.sleep(receiver.delay_s)
                 with receiver._cond:
                     receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
