@@ -1,0 +1,30 @@
+"""Stored Billit webhook events applied on Prefect workers: what `billit-etl webhooks apply` does, as a flow.
+
+The receiver (`billit-etl webhooks serve`) applies events as they come; this flow is for scale (the receiver run
+with `--no-apply`, the work done by workers) and the safety net of the receiver's applier (a deployment every
+minute). Claims keep two appliers from fetching an order for the same events (tasks/inbound/webhook_events.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+
+from tasks.inbound.webhook_apply import apply_stored_events
+from tasks.prefect_tasks import prepare_warehouse
+from tasks.runtime import billit_api_slots
+
+
+@task(name="apply-webhook-events")
+def apply_webhook_events(warehouse_url: str | None = None) -> dict[str, Any]:
+    """Refresh the orders the due webhook events name, once each, into the warehouse."""
+    with billit_api_slots():
+        return apply_stored_events(warehouse_url=warehouse_url)
+
+
+@flow(name="webhook-events-to-warehouse")
+def webhook_events_to_warehouse(warehouse_url: str | None = None) -> dict[str, Any]:
+    """Apply the stored Billit webhook events that are due; the counts by outcome."""
+    prepare_warehouse(warehouse_url)
+    return apply_webhook_events(warehouse_url)
