@@ -8,8 +8,9 @@ the environment.
 
 What is heavy is imported here only when it is needed, so a command pays only for what it uses: the Billit
 connector (httpx) when Billit settings are asked for (`billit-etl status` never does), and Prefect for the Secret
-block, when the environment has no Billit credential and a Prefect server is configured, and for the global-limit
-slots, which only the Prefect tasks take: the plain path never imports Prefect.
+blocks, when the environment has no Billit credential (or no webhook secrets, `load_webhook_secrets`) and a Prefect
+server is configured, and for the global-limit slots, which only the Prefect tasks take: the plain path never
+imports Prefect.
 """
 
 from __future__ import annotations

@@ -12,12 +12,19 @@ the event loop (a Prefect block's sync calls must not run inside one).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
-from connectors.billit import BillitClient, BillitError, BillitTransportError, BillitValidationError
+from connectors.billit import (
+    BillitClient,
+    BillitError,
+    BillitNotFoundError,
+    BillitTransportError,
+    BillitValidationError,
+)
 from connectors.billit.errors import BillitServerError
 from connectors.billit.settings import BillitSettings
 from connectors.billit.webhooks import (
@@ -55,6 +62,10 @@ class WebhookOptionError(InvalidSyncOption):
 
 class WebhookRefused(BillitError):
     """Billit refused a registration; the message says how many webhooks the company has and what to do."""
+
+
+class WebhookSecretUnknown(BillitError):
+    """A refresh may have happened without its answer reaching us: the webhook's secret is unknown until the next."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +156,7 @@ def register_webhooks(url: str, events: Sequence[Event], store: SecretStore, *, 
                     outcome.secrets[hook.webhook_id] = hook.secret
                     outcome.changes.append(WebhookChange(hook.without_secret(), "created"))
                     continue
-            outcome.secrets[hook.webhook_id] = await refresh_webhook_secret(billit, hook.webhook_id)
+            outcome.secrets[hook.webhook_id] = await _refresh(billit, hook.webhook_id)
             outcome.changes.append(WebhookChange(hook, "refreshed"))
 
     return _run(settings, store, register)
@@ -169,6 +180,20 @@ async def _create(billit: BillitClient, entity: str, update: str, url: str, outc
         if not found:
             raise
         return found[-1]
+
+
+async def _refresh(billit: BillitClient, webhook_id: str) -> str:
+    """The webhook's new secret. A refresh whose answer was lost is not repeated (a repeat would not tell us the
+    secret the first one made either): the error says how to get a secret we know."""
+    try:
+        return await refresh_webhook_secret(billit, webhook_id)
+    except BillitTransportError as lost:
+        if not lost.maybe_processed:
+            raise
+        raise WebhookSecretUnknown(
+            f"{lost}; Billit may have given webhook {webhook_id} a new secret that never reached us: "
+            f"run `billit-etl webhooks rotate {webhook_id}`"
+        ) from None
 
 
 def list_registered(store: SecretStore, *, company: int | None = None) -> tuple[list[Webhook], dict[str, str]]:
@@ -211,7 +236,9 @@ def delete_webhooks(
                 outcome.dropped.add(webhook_id)
                 outcome.changes.append(WebhookChange(Webhook(webhook_id, None, "", "", ""), "dropped"))
         for hook in targets:
-            await delete_webhook(billit, hook.webhook_id)
+            # Listed a moment ago, so a 404 means gone since: a repeat of our own delete whose answer was lost.
+            with contextlib.suppress(BillitNotFoundError):
+                await delete_webhook(billit, hook.webhook_id)
             outcome.dropped.add(hook.webhook_id)
             outcome.changes.append(WebhookChange(hook, "deleted"))
 
@@ -236,7 +263,7 @@ def rotate_secrets(store: SecretStore, *, ids: Sequence[str] = (), company: int 
             )
         targets = [by_id[webhook_id] for webhook_id in wanted] or [h for h in existing if h.webhook_id in held]
         for hook in targets:
-            outcome.secrets[hook.webhook_id] = await refresh_webhook_secret(billit, hook.webhook_id)
+            outcome.secrets[hook.webhook_id] = await _refresh(billit, hook.webhook_id)
             outcome.changes.append(WebhookChange(hook, "rotated"))
 
     return _run(settings, store, rotate)

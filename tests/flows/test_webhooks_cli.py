@@ -315,3 +315,27 @@ def test_on_a_prefect_server_the_secrets_go_to_a_secret_block_the_receiver_reads
         assert run(server, "delete", "--all", "--secret-block", "hooks").exit_code == 0
         monkeypatch.delenv("BILLIT_WEBHOOK_SECRETS")
         assert runtime.load_webhook_secrets() == {}
+
+
+def test_a_delete_whose_answer_is_lost_is_repeated_and_its_404_means_deleted(
+    server: SandboxServer, operator: Path
+) -> None:
+    run(server, "register", "--url", URL, "--events", "Order:U")
+    [webhook_id] = stored()
+    server.sandbox.injector.update({"script": ["ok", "post-commit-drop"]})  # the listing, then the delete
+    result = run(server, "delete", webhook_id)
+    assert result.exit_code == 0 and "deleted; dropped from the store" in result.output, result.output
+    assert events(server) == set() and stored() == {}
+
+
+def test_a_refresh_whose_answer_is_lost_is_one_line_saying_to_rotate_that_webhook_again(
+    server: SandboxServer, operator: Path
+) -> None:
+    run(server, "register", "--url", URL, "--events", "Order:U")
+    [webhook_id] = before = stored()
+    server.sandbox.injector.update({"script": ["ok", "post-commit-drop"]})  # the listing, then the refresh
+    line = one_line(run(server, "rotate"), 1)
+    assert line.startswith("Billit: POST /v1/webhooks/refresh/") and f"webhooks rotate {webhook_id}`" in line
+    assert stored() == before != sandbox_secrets(server)  # Billit changed it; we could not know the new one
+    assert run(server, "rotate", webhook_id).exit_code == 0
+    assert stored() == sandbox_secrets(server)
