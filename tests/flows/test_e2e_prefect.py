@@ -309,6 +309,7 @@ def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_i
     assert len(runs) == 3 and len(slices) == 2, json.dumps(runs, indent=1)  # no scheduled run crept in
     assert all(run["deployment_id"] == slice_deployment.json()["id"] for run in slices)
     assert [run["state_type"] for run in slices] == ["COMPLETED", "COMPLETED"]
+    assert [run["parameters"]["companies"] for run in slices] == [[PARTY_ID], [PARTY_ID]]  # default: the configured
     bounds = [
         (datetime.fromisoformat(run["parameters"]["since"]), datetime.fromisoformat(run["parameters"]["until"]))
         for run in slices

@@ -22,12 +22,14 @@ from connectors.billit import (
     BillitServerError,
     BillitTransportError,
     BillitValidationError,
+    NoCompanyError,
     ODataQuery,
     PagingStats,
     load_settings,
     prop,
 )
 from connectors.billit.client import DELETED_ORDERS_PATH
+from sandbox.account import NO_PARTY
 from sandbox.faults import Faults
 from sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
 from sandbox.server import SandboxServer
@@ -236,6 +238,26 @@ async def test_a_bad_api_key_is_a_401_and_never_retried(server: SandboxServer) -
             await billit.get_order(min(company_order_ids(server)))
         assert billit.requests_sent == 2
     assert requests_to(server, "GET /v1/orders/{id}") == before + 1
+
+
+async def test_without_a_party_id_the_client_asks_account_information_with_no_party_id_header_and_nothing_else(
+    server: SandboxServer,
+) -> None:
+    def without_header() -> dict[int, int]:
+        return dict(server.sandbox.requests_per_company.get(NO_PARTY, {}))
+
+    before, orders_before = without_header(), requests_to(server, "GET /v1/orders")
+    async with client(server, party_id=None) as billit:
+        information = await billit.account_information()
+        for acting in (billit.list_page(ODataQuery(top=1)), billit.get_order(min(company_order_ids(server)))):
+            with pytest.raises(NoCompanyError, match=r"^no Billit company to act for: set BILLIT_PARTY_ID or pass"):
+                await acting
+        assert billit.requests_sent == 1
+    # The sandbox hosts two companies: a request acting for one without PartyID would be answered 400, not 200.
+    assert [company["PartyID"] for company in information["Companies"]] == [COMPANY, OTHER_COMPANY]
+    after = without_header()
+    assert (sum(after.values()) - sum(before.values()), after.get(200, 0) - before.get(200, 0)) == (1, 1)
+    assert requests_to(server, "GET /v1/orders") == orders_before
 
 
 async def test_an_order_of_another_company_is_a_forbidden_id_not_a_not_found(server: SandboxServer) -> None:

@@ -1,0 +1,182 @@
+"""An accountant's key: no BILLIT_PARTY_ID, every run names its companies (docs/reference/billit-api.md#companies).
+
+`billit-etl companies`, `sync`/`backfill --companies` and a push of rows that name their company work without it;
+whatever acts for one company without being told which (sync without --companies, a push row without company_id,
+the doctor) is one red line and exit 2 before any request. The sliced backfill submits one flow run per company and
+window. Against a sandbox hosting three companies, the last with API access off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from cli.main import app
+from connectors.billit import NoCompanyError
+from connectors.billit.account import BillitCompany
+from connectors.warehouse import create_warehouse_engine, upgrade
+from sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
+from tasks import runtime
+from tasks.inbound.backfill import slice_runs
+from tests.flows.test_companies import loaded, truth
+from tests.tasks.push_helpers import insert, outbound
+from tests.tasks.sync_helpers import SEED_START
+
+runner = CliRunner()
+API_OFF = SECOND_PARTY_ID + 1  # the last of three companies has its API access off
+NO_COMPANY_LINE = "no Billit company to act for: set BILLIT_PARTY_ID or pass --companies/--company (see .env.example)"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(Sandbox(seed=21, companies=3, orders_per_company=80, seed_start=SEED_START)) as running:
+        yield running
+
+
+@pytest.fixture
+def accountant_env(server: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The environment of an accountant's key: base URL, key and warehouse, no BILLIT_PARTY_ID."""
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    monkeypatch.setenv("BILLIT_BASE_URL", server.base_url)
+    monkeypatch.setenv("BILLIT_API_KEY", API_KEY)
+    monkeypatch.delenv("BILLIT_PARTY_ID", raising=False)
+    monkeypatch.setenv("WAREHOUSE_URL", url)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    runtime._engine_for.cache_clear()
+    return url
+
+
+def requests_sent(server: SandboxServer) -> int:
+    """Every /v1 request the sandbox has answered (or refused), whatever its PartyID header."""
+    return sum(sum(per_status.values()) for per_status in server.sandbox.requests_per_company.values())
+
+
+def test_the_companies_command_lists_the_companies_without_a_party_id(
+    server: SandboxServer, accountant_env: str
+) -> None:
+    result = runner.invoke(app, ["companies"])
+    assert result.exit_code == 0, result.output
+    for party_id in (PARTY_ID, SECOND_PARTY_ID, API_OFF):
+        assert any(f" {party_id} " in line for line in result.output.splitlines()), party_id
+    assert "3 companies, 1 with API access off" in result.output
+
+
+def test_sync_of_all_companies_without_a_party_id_loads_each_one_equal_to_the_sandbox(
+    server: SandboxServer, accountant_env: str
+) -> None:
+    result = runner.invoke(app, ["sync", "all", "--companies", "all", "--no-prefect", "--landing-dir", ""])
+    assert result.exit_code == 0, result.output
+    assert f"skipped company {API_OFF}" in result.output
+    expected = {company_id: truth(server.sandbox, company_id) for company_id in (PARTY_ID, SECOND_PARTY_ID)}
+    assert all(len(books) == 80 for books in expected.values())
+    assert loaded(accountant_env) == expected
+
+
+def test_a_backfill_of_one_named_company_without_a_party_id_loads_its_window(
+    server: SandboxServer, accountant_env: str
+) -> None:
+    stamps = sorted(order["LastModified"] for order in server.sandbox.company_orders(SECOND_PARTY_ID).values())
+    since = stamps[len(stamps) // 2].replace(second=0, microsecond=0)
+    result = runner.invoke(
+        app,
+        ["backfill", "--since", since.isoformat(), "--companies", str(SECOND_PARTY_ID), "--no-prefect"]
+        + ["--landing-dir", ""],
+    )
+    assert result.exit_code == 0, result.output
+    expected = {
+        order_id: row
+        for order_id, row in truth(server.sandbox, SECOND_PARTY_ID).items()
+        if server.sandbox.orders[order_id]["LastModified"] >= since
+    }
+    assert expected and loaded(accountant_env) == {SECOND_PARTY_ID: expected}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sync", "--no-prefect"],
+        ["sync", "sales", "--prefect"],
+        ["backfill", "--since", "2026-01-01", "--no-prefect"],
+        ["doctor"],
+    ],
+    ids=["sync", "sync-prefect", "backfill", "doctor"],
+)
+def test_a_command_acting_for_one_company_without_a_party_id_is_one_line_before_any_request(
+    server: SandboxServer, accountant_env: str, args: list[str]
+) -> None:
+    before = requests_sent(server)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == NO_COMPANY_LINE
+    assert requests_sent(server) == before
+    assert not Path(accountant_env.removeprefix("sqlite:///")).exists()  # refused before the warehouse, too
+
+
+def test_a_push_without_a_party_id_refuses_rows_naming_no_company_and_pushes_rows_that_name_theirs(
+    server: SandboxServer, accountant_env: str
+) -> None:
+    engine = create_warehouse_engine(accountant_env)
+    upgrade(engine)
+    insert(engine, [outbound("acct-1", company_id=SECOND_PARTY_ID), outbound("acct-2")])
+    orders_before, requests_before = len(server.sandbox.orders), requests_sent(server)
+
+    refused = runner.invoke(app, ["push", "--no-prefect"])
+    assert refused.exit_code == 2, refused.output
+    assert refused.output.strip() == NO_COMPANY_LINE
+    assert (len(server.sandbox.orders), requests_sent(server)) == (orders_before, requests_before)
+
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("update outbound_invoices set company_id = :c where external_id = 'acct-2'"), {"c": PARTY_ID}
+        )
+    pushed = runner.invoke(app, ["push", "--no-prefect"])
+    assert pushed.exit_code == 0, pushed.output
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("select external_id, status, company_id, billit_order_id from outbound_invoices order by 1")
+        ).all()
+    engine.dispose()
+    assert [(row[0], row[1], row[2]) for row in rows] == [
+        ("acct-1", "created", SECOND_PARTY_ID),
+        ("acct-2", "created", PARTY_ID),
+    ]
+    assert [server.sandbox.orders[row[3]]["CompanyID"] for row in rows] == [SECOND_PARTY_ID, PARTY_ID]
+
+
+def test_a_sliced_backfill_submits_one_flow_run_per_company_and_window() -> None:
+    companies = [BillitCompany(PARTY_ID, "One", None, True), BillitCompany(SECOND_PARTY_ID, "Two", None, True)]
+    windows = [(datetime(2026, 1, 1), datetime(2026, 2, 1)), (datetime(2026, 2, 1), datetime(2026, 3, 1))]  # noqa: DTZ001
+    runs = slice_runs(windows, ["sales"], companies, "parent-1")
+    assert [run.parameters for run in runs] == [
+        {"since": since, "until": until, "streams": ["sales"], "companies": [company.party_id]}
+        for company in companies
+        for since, until in windows
+    ]
+    assert [run.name for run in runs][:2] == [
+        f"backfill {PARTY_ID} 2026-01-01 00:00 -> 2026-02-01 00:00",
+        f"backfill {PARTY_ID} 2026-02-01 00:00 -> 2026-03-01 00:00",
+    ]
+    keys = [run.idempotency_key for run in runs]
+    assert len(set(keys)) == 4 and all(key.startswith("parent-1:") for key in keys)
+    assert [run.idempotency_key for run in slice_runs(windows, ["sales"], companies, "parent-1")] == keys
+
+
+def test_the_backfill_flow_s_companies_default_to_the_configured_one_and_need_it(
+    server: SandboxServer, accountant_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tasks.fanout import choose_companies  # Prefect: imported by this test only
+
+    upgrade(runtime.warehouse_engine())
+    with pytest.raises(NoCompanyError):
+        choose_companies.fn(None)
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(SECOND_PARTY_ID))
+    assert [company.party_id for company in choose_companies.fn(None).chosen] == [SECOND_PARTY_ID]
+    assert [company.party_id for company in choose_companies.fn("all").chosen] == [PARTY_ID, SECOND_PARTY_ID]
