@@ -143,7 +143,7 @@ def plain_worker(landing_dir: str) -> None:
     settings = load_settings()
     options = SyncOptions(landing_dir=Path(landing_dir) if landing_dir != "-" else None)
     for stream in STREAMS.values():
-        run = start_run(engine, stream.name, "incremental", company_id=settings.party_id)
+        run = start_run(engine, stream.name, "incremental", company_id=settings.require_party_id())
 
         async def extract(stream: Any = stream, run: Any = run) -> Any:
             async with BillitClient(settings) as billit:
