@@ -336,6 +336,12 @@ class Sandbox(OrderBook):
         self._event_sequence += 1
         due = math.inf if self.hold_deliveries else time.monotonic() + delay_s
         heapq.heappush(self.events, (due, self._event_sequence, order_id, token))
+        if self.webhooks.registry and not self.hold_deliveries:  # a step fires calls: apply it when due, unasked
+            self.webhooks.outbox.call_later(delay_s, self._apply_due_deliveries)
+
+    def _apply_due_deliveries(self) -> None:
+        with self.lock:
+            apply_due_events(self)
 
     def record_request(self, method: str, path: str, status: int) -> None:
         """Count one ``/v1`` request per route template and status (0 = connection dropped)."""

@@ -14,7 +14,9 @@ long after each next one, each attempt with ``quirks.webhook_timeout_s``. The fa
 share of deliveries for good (``webhook_drop_rate``: never sent, never retried), fail a share of attempts as if
 the receiver were down (``webhook_down_rate``: retried as above), deliver a share twice
 (``webhook_duplicate_rate``: the same body once more, signed at its own time) and hold every first attempt back
-(``webhook_delay_ms``). Their draws use their own RNG seeded with ``faults.seed``.
+(``webhook_delay_ms``). Their draws use their own RNG seeded with ``faults.seed``. The same threads run the
+sandbox's timed work (:meth:`WebhookOutbox.call_later`): with webhooks registered, a delivery step is applied
+when due instead of at the next request, since it fires calls of its own.
 
 Every delivery stays in a log (the last 100,000) with its attempts, for tests and benchmarks:
 ``GET /_sandbox/webhooks/deliveries``; :meth:`WebhookOutbox.wait_idle` (``POST /_sandbox/webhooks/wait``) waits
@@ -105,6 +107,14 @@ class Delivery:
         }
 
 
+@dataclass
+class _Task:
+    """Work the sandbox asks to be done later on the sender threads (a delivery step that fires calls)."""
+
+    run: Callable[[], None]
+    key: None = None
+
+
 class WebhookOutbox:
     """The queue of deliveries, its sender threads and the delivery log (see the module docstring)."""
 
@@ -113,7 +123,7 @@ class WebhookOutbox:
         self._quirks = quirks
         self._workers = workers
         self._cond = threading.Condition()
-        self._queue: list[tuple[float, int, Delivery]] = []
+        self._queue: list[tuple[float, int, Delivery | _Task]] = []
         self._sequence = 0
         self._in_flight = 0
         self._busy: set[tuple[str, int]] = set()  # (receiver URL, order) of the deliveries being sent
@@ -146,6 +156,14 @@ class WebhookOutbox:
             self._start_workers()
             self._cond.notify_all()
 
+    def call_later(self, delay_s: float, run: Callable[[], None]) -> None:
+        """Run ``run`` on a sender thread after ``delay_s`` (it counts as pending for :meth:`wait_idle`)."""
+        with self._cond:
+            self._sequence += 1
+            heapq.heappush(self._queue, (time.monotonic() + delay_s, self._sequence, _Task(run)))
+            self._start_workers()
+            self._cond.notify_all()
+
     def _fault_rng(self, faults: Faults) -> random.Random:
         if self._rng is None or self._rng_seed != faults.seed:
             self._rng = random.Random(f"webhooks-{faults.seed}")
@@ -161,7 +179,7 @@ class WebhookOutbox:
         self._log.append(delivery)
         return delivery
 
-    def _push(self, delivery: Delivery, delay_s: float) -> None:
+    def _push(self, delivery: Delivery | _Task, delay_s: float) -> None:
         self._sequence += 1
         heapq.heappush(self._queue, (time.monotonic() + delay_s, self._sequence, delivery))
 
@@ -183,14 +201,18 @@ class WebhookOutbox:
                 if delivery is None:
                     return
                 try:
-                    self._attempt(client, delivery)
+                    if isinstance(delivery, _Task):
+                        delivery.run()
+                    else:
+                        self._attempt(client, delivery)
                 finally:
                     with self._cond:
                         self._in_flight -= 1
-                        self._busy.discard(delivery.key)
+                        if delivery.key is not None:
+                            self._busy.discard(delivery.key)
                         self._cond.notify_all()
 
-    def _next(self) -> Delivery | None:
+    def _next(self) -> Delivery | _Task | None:
         with self._cond:
             while True:
                 if self._closed:
@@ -200,15 +222,15 @@ class WebhookOutbox:
                     return delivery
                 self._cond.wait(wait)
 
-    def _take_due(self) -> tuple[Delivery | None, float | None]:
+    def _take_due(self) -> tuple[Delivery | _Task | None, float | None]:
         """The first due delivery whose receiver is not busy with the same order (one event of an order at a time
         per receiver, in the order they happened: only a retry lets a later event overtake), or how long to wait."""
         now = time.monotonic()
-        skipped: list[tuple[float, int, Delivery]] = []
-        found: Delivery | None = None
+        skipped: list[tuple[float, int, Delivery | _Task]] = []
+        found: Delivery | _Task | None = None
         while self._queue and self._queue[0][0] <= now:
             item = heapq.heappop(self._queue)
-            if item[2].key in self._busy:
+            if item[2].key is not None and item[2].key in self._busy:
                 skipped.append(item)
                 continue
             found = item[2]
@@ -216,7 +238,8 @@ class WebhookOutbox:
         for item in skipped:
             heapq.heappush(self._queue, item)
         if found is not None:
-            self._busy.add(found.key)
+            if found.key is not None:
+                self._busy.add(found.key)
             self._in_flight += 1
             return found, None
         if self._queue and self._queue[0][0] > now:

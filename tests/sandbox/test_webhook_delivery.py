@@ -225,3 +225,22 @@ def test_a_sandbox_without_webhooks_answers_byte_for_byte_as_one_whose_webhooks_
                 assert deliveries == [] and sandbox.webhooks.outbox.pending() == 0
     assert answers[0] == answers[1]
     assert len(receiver.received) >= 6
+
+
+def test_with_webhooks_a_delivery_step_fires_when_due_without_another_request() -> None:
+    sandbox = Sandbox(seed_start=FIXED_NOW, clock=fixed_clock(), delivery_delay_s=0.2)
+    sandbox.register_participant("0208:0563846944")
+    with (
+        WebhookReceiver() as receiver,
+        SandboxServer(sandbox) as server,
+        httpx.Client(base_url=server.base_url, headers=HEADERS) as client,
+    ):
+        body = {"EntityType": "Message", "EntityUpdateType": "I", "WebhookURL": receiver.url}
+        assert client.post("/v1/webhooks", json=body).status_code == 200
+        order_id = _create(client)
+        client.post("/v1/orders/commands/send", json={"Transporttype": "Peppol", "OrderIDs": [order_id]})
+        announced, response = (call.payload for call in receiver.wait_for(2))
+        stored = sandbox.get_order(order_id)
+    assert announced["EntityDetail"]["OrderMessage"]["MessageDirection"] == "Outgoing"
+    assert response["EntityDetail"]["AdditionalMessageInformation"] == {"EInvoiceFlowState": "Delivered"}
+    assert stored["CurrentDocumentDeliveryDetails"]["DocumentDeliveryStatus"] == "Delivered"
