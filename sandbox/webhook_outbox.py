@@ -29,6 +29,7 @@ import hashlib
 import heapq
 import hmac
 import json
+import logging
 import random
 import threading
 import time
@@ -47,6 +48,7 @@ from sandbox.webhooks import Webhook
 __all__ = ["Delivery", "WebhookOutbox", "signature_header"]
 
 _LOG_SIZE = 100_000
+_log = logging.getLogger(__name__)
 _USER_AGENT = "billit-sandbox-webhooks/1"
 
 
@@ -205,6 +207,10 @@ class WebhookOutbox:
                         delivery.run()
                     else:
                         self._attempt(client, delivery)
+                except Exception:  # a bug must not stop a sender thread; the delivery ends failed, the trace logged
+                    _log.exception("the sandbox's webhook sender failed on %r", delivery.key)
+                    if isinstance(delivery, Delivery):
+                        self._finish(delivery, "failed")
                 finally:
                     with self._cond:
                         self._in_flight -= 1
