@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import httpx
 from dotenv import dotenv_values
 from pydantic import SecretStr
 
@@ -34,6 +35,10 @@ FILE_MODE = 0o600
 
 # The variable's line, `export` or not; its value may be quoted and then span lines up to the closing quote.
 _SECRETS_LINE = re.compile(rf"^\s*(?:export\s+)?{SECRETS_VARIABLE}\s*=\s*(?P<value>.*)$")
+
+
+class SecretStoreUnreachable(ConnectionError):
+    """The Prefect server holding the secrets' block cannot be reached; the message says which and what to do."""
 
 
 class SecretStore(Protocol):
@@ -155,12 +160,24 @@ class PrefectBlockStore:
             block = Secret.load(self.name)
         except ValueError:  # no such block yet
             return {}
+        except (httpx.HTTPError, OSError) as exc:
+            raise self._unreachable("read", exc) from None
         return parse_webhook_secrets(block.get(), source=self.where)  # type: ignore[union-attr]  # sync context
 
     def write(self, secrets: Mapping[str, str]) -> None:
         from prefect.blocks.system import Secret
 
-        Secret(value=SecretStr(dump_webhook_secrets(dict(secrets)))).save(self.name, overwrite=True)
+        try:
+            Secret(value=SecretStr(dump_webhook_secrets(dict(secrets)))).save(self.name, overwrite=True)
+        except (httpx.HTTPError, OSError) as exc:
+            raise self._unreachable("write", exc) from None
+
+    def _unreachable(self, action: str, exc: Exception) -> SecretStoreUnreachable:
+        cause = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        return SecretStoreUnreachable(
+            f"cannot {action} {self.where} on the Prefect server ({cause}): check PREFECT_API_URL, or keep the "
+            "secrets in an env file with --env-file"
+        )
 
 
 def choose_store(*, env_file: str | None = None, secret_block: str | None = None) -> SecretStore:

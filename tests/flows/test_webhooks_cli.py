@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -339,3 +342,20 @@ def test_a_refresh_whose_answer_is_lost_is_one_line_saying_to_rotate_that_webhoo
     assert stored() == before != sandbox_secrets(server)  # Billit changed it; we could not know the new one
     assert run(server, "rotate", webhook_id).exit_code == 0
     assert stored() == sandbox_secrets(server)
+
+
+def test_an_unreachable_prefect_server_holding_the_secrets_is_one_line(operator: Path) -> None:
+    """The installed command, in its own process: Prefect reads PREFECT_API_URL when it is imported."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PREFECT_")}
+    env |= {"PREFECT_API_URL": "http://127.0.0.1:1/api", "PREFECT_HOME": str(operator / "prefect")}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("billit-etl")), "webhooks", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("cannot read the Prefect Secret block 'billit-webhook-secrets' on the Prefect server")
+    assert "check PREFECT_API_URL" in line
