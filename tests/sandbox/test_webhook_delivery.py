@@ -166,7 +166,7 @@ def test_the_delay_fault_holds_each_first_attempt_back() -> None:
 def test_deleting_a_webhook_cancels_its_queued_deliveries() -> None:
     with (
         WebhookReceiver() as receiver,
-        _serve(_sandbox(Faults(webhook_delay_ms=300)), receiver.url) as (client, secrets),
+        _serve(_sandbox(Faults(webhook_delay_ms=1500)), receiver.url) as (client, secrets),
     ):
         _create(client)
         client.delete(f"/v1/webhooks/{next(iter(secrets))}")
