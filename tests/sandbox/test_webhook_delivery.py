@@ -244,3 +244,22 @@ def test_with_webhooks_a_delivery_step_fires_when_due_without_another_request() 
     assert announced["EntityDetail"]["OrderMessage"]["MessageDirection"] == "Outgoing"
     assert response["EntityDetail"]["AdditionalMessageInformation"] == {"EInvoiceFlowState": "Delivered"}
     assert stored["CurrentDocumentDeliveryDetails"]["DocumentDeliveryStatus"] == "Delivered"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"webhook_drop_rate": 1.5},
+        {"webhook_down_rate": -0.1},
+        {"webhook_duplicate_rate": "half"},
+        {"webhook_delay_ms": -1},
+    ],
+)
+def test_webhook_fault_values_out_of_range_are_refused(change: dict[str, Any]) -> None:
+    with SandboxServer(_sandbox()) as server:
+        response = httpx.put(f"{server.base_url}/_sandbox/faults", json=change)
+        faults = httpx.get(f"{server.base_url}/_sandbox/faults").json()
+    assert response.status_code == 400
+    assert faults[next(iter(change))] == 0.0
+    with pytest.raises(ValueError):
+        Faults(**change)
