@@ -189,7 +189,7 @@ def create_app(
             return JSONResponse({"error": "signature refused"}, status_code=401)
         try:
             parsed = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
             logger.warning("refused a webhook call from %s: the body is not JSON (%d bytes)", address, len(body))
             return JSONResponse({"error": "the body is not JSON"}, status_code=400)
         try:

@@ -66,15 +66,29 @@ def describe_event(body: Any) -> EventFacts:
 
 def redact_secrets(body: Any) -> Any:
     """The body with the value of every `Secret` key (any case, any depth) replaced: a webhook's secret Billit
-    pushes in a body must never reach the warehouse."""
-    if isinstance(body, Mapping):
-        return {
-            key: REDACTED if isinstance(key, str) and key.lower() == "secret" else redact_secrets(value)
-            for key, value in body.items()
-        }
-    if isinstance(body, list):
-        return [redact_secrets(item) for item in body]
-    return body
+    pushes in a body must never reach the warehouse. Iterative, so no nesting the JSON parser accepted is too deep."""
+    if not isinstance(body, Mapping | list):
+        return body
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(body, root, 0)]
+    while stack:
+        value, parent, slot = stack.pop()
+        if isinstance(value, Mapping):
+            copy: dict[Any, Any] = {}
+            for key, item in value.items():
+                if isinstance(key, str) and key.lower() == "secret":
+                    copy[key] = REDACTED
+                else:
+                    copy[key] = None
+                    stack.append((item, copy, key))
+            parent[slot] = copy
+        elif isinstance(value, list):
+            items: list[Any] = [None] * len(value)
+            stack.extend((item, items, index) for index, item in enumerate(value))
+            parent[slot] = items
+        else:
+            parent[slot] = value
+    return root[0]
 
 
 def _id(value: Any) -> int | None:

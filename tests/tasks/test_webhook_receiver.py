@@ -171,7 +171,11 @@ def test_the_same_body_signed_at_another_time_is_another_event(engine: sa.Engine
     assert [event["signed_at"] for event in events(engine)] == [NOW, NOW + 1]
 
 
-@pytest.mark.parametrize("body", [b"not json", b'{"OrderID": ', b"\xff\xfe garbage"])
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b'{"OrderID": ', b"\xff\xfe garbage", b"[" * 100_000 + b"]" * 100_000],
+    ids=["text", "truncated", "not utf-8", "nested too deep"],
+)
 def test_signed_garbage_is_refused_400_and_stores_nothing(engine: sa.Engine, body: bytes) -> None:
     with client_for(engine) as client:
         answer = client.post("/", content=body, headers=signed_headers(body, at=NOW))
@@ -259,3 +263,20 @@ def test_the_receiver_over_real_http_stores_signed_calls_and_refuses_the_rest(en
     assert [signed.status_code, forged.status_code, stale.status_code, replay.status_code] == [200, 401, 401, 200]
     assert replay.json() == {"stored": False, "replay": True} and health.status_code == 200
     assert [event["order_id"] for event in events(engine)] == [31337]
+
+
+def test_a_warehouse_that_cannot_store_answers_503_so_billit_calls_again(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = order_event(4242, OrderNumber="customer data")
+    with client_for(engine) as client:
+        first = order_event(1)
+        assert client.post("/", content=first, headers=signed_headers(first, at=NOW)).status_code == 200
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE webhook_events"))
+        with caplog.at_level(logging.ERROR, logger="billit.webhooks"):
+            answer = client.post("/", content=body, headers=signed_headers(body, at=NOW))
+    assert answer.status_code == 503
+    [line] = [record.getMessage() for record in caplog.records if record.name == "billit.webhooks"]
+    assert line.startswith("could not store a webhook call (answered 503)")
+    assert "customer data" not in caplog.text and SECRET not in caplog.text
