@@ -290,3 +290,28 @@ def test_events_stored_while_nothing_applies_are_applied_when_an_applier_starts(
     with ReceiverServer(app):  # no new call: the applier's first round takes what is stored
         wait_for(lambda: events(engine)[0]["status"] == "applied", 10, "the stored event applied")
     assert invoice(engine, order_id) is not None and order_gets(server) - gets_before == 1
+
+
+def test_two_appliers_at_once_apply_every_event_once_and_fetch_every_order_once(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    orders = unpaid_sales(server, 24)
+    for n in range(len(orders) * 3):
+        stored(engine, order_event(orders[n % len(orders)]), n)
+    gets_before = order_gets(server)
+
+    async def both() -> list[ApplySummary]:
+        appliers = [
+            EventApplier(engine, billit_settings_for(server), worker=f"worker-{n}", orders_per_claim=4) for n in (1, 2)
+        ]
+        try:
+            return list(await asyncio.gather(*(applier.apply_due() for applier in appliers)))
+        finally:
+            for applier in appliers:
+                await applier.aclose()
+
+    summaries = asyncio.run(both())
+    assert all(summary.orders for summary in summaries), [summary.orders for summary in summaries]  # both worked
+    assert sum(summary.events.get("applied", 0) for summary in summaries) == len(orders) * 3
+    assert all(event["status"] == "applied" and event["attempts"] == 1 for event in events(engine))
+    assert order_gets(server) - gets_before == sum(summary.orders for summary in summaries) == len(orders)
