@@ -10,7 +10,9 @@ sync's and never move here), then records every event's outcome:
   (`mark_deleted`); a 404 with no D event is left to the scheduled sync (`ignored`, with the reason);
 * Billit down (transport errors, 5xx, 429 after the client's own retries): the events stay `received`, their
   attempts counted, and are tried again after a doubling backoff; never dropped;
-* another refusal (401 for an order the company cannot see, an answer we cannot read): `failed`, with the reason.
+* another refusal (401 for an order the company cannot see, an answer we cannot read): `failed`, with the reason;
+* the load itself failing (the warehouse, or an order it cannot cope with): the claim's events wait as for Billit
+  down, and the error goes up to the caller.
 
 Exactly once: the load commits, then the outcomes are recorded in a second transaction. A crash between the two
 leaves the events claimed by a dead worker; the next claim takes them and fetches and loads the order again, which
@@ -28,6 +30,7 @@ events (`webhook_events.run_id`), which is their record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -52,6 +55,7 @@ from tasks.inbound.webhook_events import (
 )
 from tasks.options import BILLIT_TIME_ZONE
 from tasks.runtime import billit_settings, warehouse_engine
+from tasks.warehouse_common import driver_message
 
 logger = logging.getLogger("billit.webhooks")
 
@@ -136,7 +140,18 @@ class EventApplier:
         try:
             answers = await asyncio.gather(*(self._fetch(order) for order in claim.orders))
             outcomes = await asyncio.to_thread(self._load, claim, answers, run_id)
-        except BaseException:
+        except Exception as exc:
+            # The warehouse failed, or a load met something it could not handle: the events wait with the reason
+            # and a backoff (a load that committed before the failure is applied again, harmlessly), so one bad
+            # order cannot make every round fail at once; if even that cannot be written, the claim is released.
+            failed = [Outcome(order, "retry", f"the apply failed: {driver_message(exc)}") for order in claim.orders]
+            try:
+                await asyncio.to_thread(record_outcomes, self.engine, claim, failed, run_id=run_id, now=self.clock())
+            except Exception:  # noqa: BLE001 - the warehouse is down: the claim's lease frees the events
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(release, self.engine, claim)
+            raise
+        except BaseException:  # cancelled (the receiver stopping): the events go back as they were
             await asyncio.to_thread(release, self.engine, claim)
             raise
         await asyncio.to_thread(record_outcomes, self.engine, claim, outcomes, run_id=run_id, now=self.clock())

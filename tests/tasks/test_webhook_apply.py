@@ -315,3 +315,28 @@ def test_two_appliers_at_once_apply_every_event_once_and_fetch_every_order_once(
     assert sum(summary.events.get("applied", 0) for summary in summaries) == len(orders) * 3
     assert all(event["status"] == "applied" and event["attempts"] == 1 for event in events(engine))
     assert order_gets(server) - gets_before == sum(summary.orders for summary in summaries) == len(orders)
+
+
+def test_a_load_that_fails_leaves_its_events_waiting_with_the_reason_and_a_backoff(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    [order_id] = unpaid_sales(server, 1)
+    stored(engine, order_event(order_id), 1)
+
+    class BrokenLoad(EventApplier):
+        def _load(self, claim: Any, answers: Any, run_id: str) -> Any:
+            raise RuntimeError("a load that cannot cope")
+
+    async def broken() -> None:
+        async with BrokenLoad(engine, billit_settings_for(server), clock=lambda: now) as applier:
+            await applier.apply_due()
+
+    now = utc_now()
+    with pytest.raises(RuntimeError, match="cannot cope"):
+        asyncio.run(broken())
+    [event] = events(engine)
+    assert (event["status"], event["attempts"], event["claimed_by"]) == ("received", 1, None)
+    assert event["last_error"] == "the apply failed: a load that cannot cope"
+    assert event["next_attempt_at"] == now + RETRY_FIRST
+    assert apply(engine, server, at=now).events == {}  # not before its backoff
+    assert apply(engine, server, at=now + RETRY_FIRST).events == {"applied": 1}
