@@ -9,6 +9,8 @@ normalises those answers too, so its rows would not be the rows of the part.
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +25,41 @@ from tasks.inbound.state import LoadCounts, NotLoaded, RunRecord, Watermark
 from tasks.inbound.warehouse import load_orders_isolating_refusals, normalise_batch
 
 _T = TypeVar("_T")
+
+#: The GIL slice while a writer runs (Python's default is 5 ms): see `_ShortGilSlices`.
+WRITER_SWITCH_INTERVAL_S = 0.0005
+
+
+class _ShortGilSlices:
+    """While any writer lives, the interpreter hands the GIL over every 0.5 ms instead of every 5 ms.
+
+    The writer thread normalises and loads in pure Python while the event loop waits on Billit's answers: with
+    5 ms slices, each answer (and the next request it lets go) waited up to 5 ms for the writer to yield, so the
+    requests in flight fell below `max_concurrency` and Billit sat idle (bench/README.md#sync-all). Shorter
+    slices cost a little switching and keep the requests going. The interval is the process's: it is restored
+    when the last writer closes, whatever the writers' order.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._writers = 0
+        self._before = sys.getswitchinterval()
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._writers == 0:
+                self._before = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._before, WRITER_SWITCH_INTERVAL_S))
+            self._writers += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._writers -= 1
+            if self._writers == 0:
+                sys.setswitchinterval(self._before)
+
+
+_short_gil_slices = _ShortGilSlices()
 
 
 @dataclass
@@ -68,9 +105,14 @@ class BatchWriter:
         # thread's allocator (glibc's arena, Arrow's) holding a batch's worth of freed memory, ~20 MiB of peak RSS
         # (bench/README.md#memory-with-landing-on). The batches are written one at a time anyway (`lock`).
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="billit-batch-writer")
+        self.closed = False
+        _short_gil_slices.enter()
 
     def close(self) -> None:
-        self.thread.shutdown(wait=False)
+        if not self.closed:
+            self.closed = True
+            self.thread.shutdown(wait=False)
+            _short_gil_slices.leave()
 
     async def _in_thread(self, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self.thread, partial(function, *args, **kwargs))
