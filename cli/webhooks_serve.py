@@ -34,7 +34,12 @@ def serve(
         256
     ),
     max_requests_per_s: Annotated[
-        float, typer.Option(min=0.1, help="Requests a second accepted per client address (429 beyond).")
+        float,
+        typer.Option(
+            min=0.1,
+            help="Refused calls (and replays) a second allowed per client address before it gets 429; "
+            "verified new events are never refused for rate.",
+        ),
     ] = 50.0,
     forwarded_allow_ips: Annotated[
         str,

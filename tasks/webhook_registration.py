@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from connectors.billit import (
     BillitClient,
@@ -38,6 +38,7 @@ from connectors.billit.webhooks import (
     webhook_id_text,
 )
 from tasks.companies import list_companies, select_companies
+from tasks.inbound.webhook_payloads import COMPANY_PARAMETER
 from tasks.options import InvalidSyncOption
 from tasks.runtime import billit_settings
 from tasks.webhook_secrets import SecretStore, update_secrets
@@ -143,15 +144,17 @@ def register_webhooks(url: str, events: Sequence[Event], store: SecretStore, *, 
     settings = company_settings(company)
     held = store.read()
 
+    target = company_url(url, settings.require_party_id())
+
     async def register(billit: BillitClient, outcome: Outcome) -> None:
         existing = await list_webhooks(billit)
         for entity, update in events:
-            hook = next((h for h in existing if h.event == (entity, update) and same_url(h.url, url)), None)
+            hook = next((h for h in existing if h.event == (entity, update) and same_url(h.url, target)), None)
             if hook is not None and hook.webhook_id in held:
                 outcome.changes.append(WebhookChange(hook, "kept"))
                 continue
             if hook is None:
-                hook = await _create(billit, entity, update, url.strip(), outcome)
+                hook = await _create(billit, entity, update, target, outcome)
                 if hook.secret is not None:
                     outcome.secrets[hook.webhook_id] = hook.secret
                     outcome.changes.append(WebhookChange(hook.without_secret(), "created"))
@@ -215,6 +218,7 @@ def delete_webhooks(
     Billit does not list but whose secret `store` holds is only dropped from it; one neither knows is refused."""
     wanted = [_id_option(value) for value in ids]
     settings = company_settings(company)
+    company_id = settings.require_party_id()
     held = store.read()
 
     async def delete(billit: BillitClient, outcome: Outcome) -> None:
@@ -229,7 +233,9 @@ def delete_webhooks(
         targets = [
             hook
             for hook in existing
-            if everything or hook.webhook_id in wanted or (url is not None and same_url(hook.url, url))
+            if everything
+            or hook.webhook_id in wanted
+            or (url is not None and any(same_url(hook.url, form) for form in (url, company_url(url, company_id))))
         ]
         for webhook_id in wanted:
             if webhook_id not in by_id:
@@ -267,6 +273,16 @@ def rotate_secrets(store: SecretStore, *, ids: Sequence[str] = (), company: int 
             outcome.changes.append(WebhookChange(hook, "rotated"))
 
     return _run(settings, store, rotate)
+
+
+def company_url(url: str, company_id: int) -> str:
+    """The receiver's URL as registered for `company_id`: with `?company=<PartyID>` (any earlier one replaced), so
+    the receiver knows whose order a call names (Billit's bodies do not say)."""
+    parts = urlsplit(url.strip())
+    query = [
+        (name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name != COMPANY_PARAMETER
+    ]
+    return urlunsplit(parts._replace(query=urlencode([*query, (COMPANY_PARAMETER, str(company_id))])))
 
 
 def same_url(first: str, second: str) -> bool:

@@ -3,13 +3,17 @@ applier running beside it (docs/reference/billit-api.md#webhooks, docs/operation
 
 `POST /` (or `/webhooks/billit`), in this order:
 
-1. the request rate of the client address: a token bucket, 429 with `Retry-After` beyond it;
+1. the client address's budget of refused calls: a token bucket charged by every call refused below (and by
+   replays); once it is empty, 429 with `Retry-After` before the body is read. A verified new event is never
+   charged and so never refused for rate: Billit may send hundreds at once (a bulk send), and its retry policy
+   is unknown, so a 429 to a real event could lose it until the next scheduled sync;
 2. the body, read up to `max_body_bytes` (413 beyond it, from `Content-Length` or while reading, never read whole);
 3. the signature (`connectors.billit.webhook_signature.verify`: every secret compared in constant time, a signed
    time more than `tolerance_s` away refused): 401 with one log line saying why, never a secret. When no secret
    matches, the secrets are read again (at most every `SECRETS_REREAD_S`), so a new or rotated webhook needs no
    restart;
-4. the JSON (400 when it is none);
+4. the JSON (400 when it is none); the company is the one the body names, else the one the URL's `company`
+   parameter names (`webhooks register` adds it), else the configured BILLIT_PARTY_ID;
 5. stored in `webhook_events` and committed (`store_event`), then 200 `{"stored": true}`. A database that fails
    answers 503, so Billit calls again later: nothing that got a 200 is lost.
 
@@ -42,6 +46,7 @@ from starlette.routing import Route
 
 from connectors.billit.webhook_signature import DEFAULT_TOLERANCE_S, SIGNATURE_HEADER, SignatureRejected, verify
 from tasks.inbound.webhook_events import store_event
+from tasks.inbound.webhook_payloads import COMPANY_PARAMETER, company_of_url
 from tasks.warehouse_common import driver_message
 
 logger = logging.getLogger("billit.webhooks")
@@ -105,7 +110,7 @@ class _Bucket:
 
 
 class RateLimiter:
-    """A token bucket per client address: `per_s` requests a second, bursts of `per_s` (at least 1)."""
+    """A token bucket per client address: `per_s` calls a second, bursts of `per_s` (at least 1)."""
 
     def __init__(self, per_s: float, clock: Callable[[], float]) -> None:
         self.per_s = per_s
@@ -113,8 +118,17 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
 
-    def take(self, address: str) -> float:
-        """0 when the request may go, else the seconds until it may."""
+    def wait(self, address: str) -> float:
+        """0 while the address has budget left, else the seconds until it has."""
+        bucket = self._refill(address)
+        return 0.0 if bucket.tokens >= 1 else (1 - bucket.tokens) / self.per_s
+
+    def charge(self, address: str) -> None:
+        """The address spent one call of its budget."""
+        bucket = self._refill(address)
+        bucket.tokens = max(0.0, bucket.tokens - 1)
+
+    def _refill(self, address: str) -> _Bucket:
         now = self._clock()
         bucket = self._buckets.get(address)
         if bucket is None:
@@ -123,10 +137,7 @@ class RateLimiter:
             bucket = self._buckets[address] = _Bucket(self.burst, now)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.per_s)
         bucket.at = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return 0.0
-        return (1 - bucket.tokens) / self.per_s
+        return bucket
 
     def _forget_full(self, now: float) -> None:
         for address, bucket in list(self._buckets.items()):
@@ -171,33 +182,38 @@ def create_app(
 
     async def receive(request: Request) -> Response:
         address = request.client.host if request.client else "unknown"
-        wait = limiter.take(address)
+        wait = limiter.wait(address)
         if wait:
             return JSONResponse(
-                {"error": "too many requests"}, status_code=429, headers={"Retry-After": str(math.ceil(wait))}
+                {"error": "too many refused calls"}, status_code=429, headers={"Retry-After": str(math.ceil(wait))}
             )
+
+        def refuse(status: int, error: str, reason: str) -> Response:
+            limiter.charge(address)
+            logger.warning("refused a webhook call from %s: %s", address, reason)
+            return JSONResponse({"error": error}, status_code=status)
+
         try:
             body = await read_body(request, max_body_bytes)
         except BodyTooLarge:
-            logger.warning("refused a webhook call from %s: body over %d bytes", address, max_body_bytes)
-            return JSONResponse({"error": f"body over {max_body_bytes} bytes"}, status_code=413)
+            return refuse(413, f"body over {max_body_bytes} bytes", f"body over {max_body_bytes} bytes")
         header = request.headers.get(SIGNATURE_HEADER)
         try:
             signed = _verify(header, body, secrets, clock(), tolerance_s)
         except SignatureRejected as exc:
-            logger.warning("refused a webhook call from %s: %s", address, exc)
-            return JSONResponse({"error": "signature refused"}, status_code=401)
+            return refuse(401, "signature refused", str(exc))
         try:
             parsed = json.loads(body)
         except (ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
-            logger.warning("refused a webhook call from %s: the body is not JSON (%d bytes)", address, len(body))
-            return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+            return refuse(400, "the body is not JSON", f"the body is not JSON ({len(body)} bytes)")
         try:
-            stored = await asyncio.to_thread(store_event, engine, signed, parsed)
+            company = company_of_url(request.query_params.get(COMPANY_PARAMETER))
+            stored = await asyncio.to_thread(store_event, engine, signed, parsed, company_id=company)
         except sa.exc.SQLAlchemyError as exc:
             logger.error("could not store a webhook call (answered 503): %s", driver_message(exc))
             return JSONResponse({"error": "could not store the event; call again later"}, status_code=503)
         if stored.replay:
+            limiter.charge(address)
             logger.info(
                 "a replay of webhook %s's call signed at %d: nothing changed", signed.webhook_id, signed.timestamp
             )

@@ -19,9 +19,9 @@ leaves the events claimed by a dead worker; the next claim takes them and fetche
 changes nothing the first load did not (same LastModified: unchanged; the status history is keyed by version).
 So each event is recorded once and its effect on the warehouse is that of one apply.
 
-The company: an event's `company_id` (the body named one), else the applier's own (BILLIT_PARTY_ID), whose
-credentials fetch the order. A webhook belongs to the company it was registered under, and the receiver, knowing
-only which secret signed a call, takes it for the configured one; several companies are a follow-up.
+The company: an event's `company_id` (the body named one, else the `company` parameter of the URL Billit called,
+which `webhooks register` sets to the company it registers for), else the applier's own (BILLIT_PARTY_ID). The
+order is fetched with that company's PartyID and loaded under it.
 
 Webhook applies are not `sync_runs`: each batch writes a run id (`webhook-...`) on the rows it loads and on its
 events (`webhook_events.run_id`), which is their record.

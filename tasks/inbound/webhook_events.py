@@ -17,7 +17,7 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,11 +81,15 @@ def store_event(
     signed: Signed,
     body: Any,
     *,
+    company_id: int | None = None,
     received_at: datetime | None = None,
 ) -> Stored:
     """Store one verified call (its parsed JSON `body`) in one short transaction; a call with the same webhook and
-    mac is a replay and stores nothing. An event that names no order is stored `ignored` at once."""
+    mac is a replay and stores nothing. An event that names no order is stored `ignored` at once. `company_id`:
+    the company the URL Billit called names, when the body names none."""
     facts = describe_event(body)
+    if facts.company_id is None and company_id is not None:
+        facts = replace(facts, company_id=company_id)
     row = _event_row(signed, body, facts, received_at or utc_now())
     table = reflect_tables(engine)["webhook_events"]
     with write_transaction(engine) as connection:

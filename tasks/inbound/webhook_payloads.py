@@ -21,6 +21,17 @@ from typing import Any
 
 REDACTED = "***"
 
+#: The query parameter `billit-etl webhooks register` adds to the receiver's URL: the PartyID the webhook was
+#: registered for. Billit's bodies name no company (docs/reference/billit-api.md#webhooks), and a webhook belongs
+#: to one, so the URL Billit calls says whose order an event names.
+COMPANY_PARAMETER = "company"
+
+
+def company_of_url(value: str | None) -> int | None:
+    """The PartyID a `company` query value names, or None when absent or not a PartyID."""
+    text = (value or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 18 and int(text) > 0 else None
+
 
 @dataclass(frozen=True)
 class EventFacts:

@@ -13,11 +13,12 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.billit import BillitClient
-from sandbox.identity import API_KEY
+from sandbox.identity import API_KEY, SECOND_PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
 from tasks.inbound.webhook_app import create_app
 from tasks.inbound.webhook_apply import EventApplier
+from tasks.webhook_registration import company_url
 from tests.tasks.sync_helpers import COMPANY, SEED_START, billit_view, sync, warehouse_views
 from tests.tasks.webhook_helpers import ReceiverServer, billit_settings_for, events, invoice, wait_for
 
@@ -30,11 +31,13 @@ def server() -> Iterator[SandboxServer]:
         yield running
 
 
-def register(server: SandboxServer, url: str) -> dict[str, str]:
+def register(
+    server: SandboxServer, url: str, company: int = COMPANY, subscriptions: list[tuple[str, str]] = SUBSCRIPTIONS
+) -> dict[str, str]:
     """Register the receiver's webhooks through the sandbox's API; WebhookID -> secret."""
     secrets = {}
-    headers = {"ApiKey": API_KEY, "PartyID": str(COMPANY)}
-    for entity, update in SUBSCRIPTIONS:
+    headers = {"ApiKey": API_KEY, "PartyID": str(company)}
+    for entity, update in subscriptions:
         answer = httpx.post(
             f"{server.base_url}/v1/webhooks",
             json={"EntityType": entity, "EntityUpdateType": update, "WebhookURL": url},
@@ -136,3 +139,28 @@ def comparable(engine: sa.Engine, order_id: int) -> dict[str, Any]:
     row = invoice(engine, order_id)
     assert row is not None
     return {name: value for name, value in row.items() if name not in ("last_run_id", "loaded_at")}
+
+
+def test_each_company_s_events_load_into_that_company(server: SandboxServer, engine: sa.Engine) -> None:
+    """Billit's bodies name no company: the URL `webhooks register` gives Billit for each company does, and the
+    order is fetched with that company's PartyID and loaded under it."""
+    secrets: dict[str, str] = {}
+    app = create_app(engine, lambda: secrets, applier=EventApplier(engine, billit_settings_for(server)), poll_s=0.5)
+    changed = {
+        company: min(
+            order_id for order_id, order in server.sandbox.company_orders(company).items() if not order.get("Paid")
+        )
+        for company in (COMPANY, SECOND_PARTY_ID)
+    }
+    with ReceiverServer(app) as receiver:
+        for company in changed:
+            url = company_url(f"{receiver.url}/webhooks/billit", company)
+            secrets.update(register(server, url, company, [("Order", "U")]))
+        for order_id in changed.values():
+            server.sandbox.touch_order(order_id, Paid=True, OrderStatus="Paid")
+        for order_id in changed.values():
+            wait_for(lambda order_id=order_id: shows(engine, order_id, paid=True), 10, f"order {order_id} paid")
+    for company, order_id in changed.items():
+        row = invoice(engine, order_id)
+        assert row is not None and row["company_id"] == company
+        assert {event["company_id"] for event in events(engine) if event["order_id"] == order_id} == {company}

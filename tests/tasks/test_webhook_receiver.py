@@ -200,20 +200,33 @@ async def _in_parts(body: bytes, size: int) -> AsyncIterator[bytes]:
         yield body[start : start + size]
 
 
-def test_a_client_beyond_its_request_rate_gets_429_with_retry_after(engine: sa.Engine) -> None:
+def test_a_client_beyond_its_budget_of_refused_calls_gets_429_with_retry_after(engine: sa.Engine) -> None:
     clock = Clock()
     with client_for(engine, clock=clock, max_requests_per_s=2) as client:
         answers = []
         for order_id in range(1, 5):
             body = order_event(order_id)
-            answers.append(client.post("/", content=body, headers=signed_headers(body, at=NOW)))
+            answers.append(client.post("/", content=body, headers=signed_headers(body, secret="not ours", at=NOW)))
+        body = order_event(8)
+        refused = client.post("/", content=body, headers=signed_headers(body, at=NOW))
         clock.now += 1.0  # two more tokens
-        body = order_event(9)
         later = client.post("/", content=body, headers=signed_headers(body, at=NOW))
-    assert [answer.status_code for answer in answers] == [200, 200, 429, 429]
+    assert [answer.status_code for answer in answers] == [401, 401, 429, 429]
     assert answers[2].headers["Retry-After"] == "1"
+    assert refused.status_code == 429  # before its body is read: even a good call, while the budget is spent
     assert later.status_code == 200
-    assert [event["order_id"] for event in events(engine)] == [1, 2, 9]
+    assert [event["order_id"] for event in events(engine)] == [8]
+
+
+def test_verified_new_events_are_never_refused_for_rate(engine: sa.Engine) -> None:
+    """Billit may send hundreds of events at once (a bulk send), and its retry policy is unknown."""
+    with client_for(engine, clock=Clock(), max_requests_per_s=2) as client:
+        answers = []
+        for order_id in range(1, 21):
+            body = order_event(order_id)
+            answers.append(client.post("/", content=body, headers=signed_headers(body, at=NOW)))
+    assert [answer.status_code for answer in answers] == [200] * 20
+    assert len(events(engine)) == 20
 
 
 def test_a_new_secret_is_read_without_a_restart_but_not_more_than_every_few_seconds(engine: sa.Engine) -> None:
