@@ -299,6 +299,9 @@ def test_two_appliers_at_once_apply_every_event_once_and_fetch_every_order_once(
     for n in range(len(orders) * 3):
         stored(engine, order_event(orders[n % len(orders)]), n)
     gets_before = order_gets(server)
+    # Each claim's GETs take a while, as Billit's do: however the two are scheduled on a loaded machine, one cannot
+    # take every claim before the other has claimed any.
+    server.sandbox.injector.update({"latency_ms": 100})
 
     async def both() -> list[ApplySummary]:
         appliers = [
