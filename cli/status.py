@@ -36,7 +36,7 @@ def replay(
 
 @app.command()
 def status(warehouse_url: WarehouseOption = None) -> None:
-    """Watermarks, the last runs with their counts, pending orders and the quarantine (reads only)."""
+    """Watermarks, the last runs with their counts, pending orders, the quarantine and webhook events (reads only)."""
     with clear_errors(warehouse_url):
         report = warehouse_status(up_to_date_warehouse())
     for title, rows in report.items():

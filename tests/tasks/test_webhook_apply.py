@@ -343,3 +343,14 @@ def test_a_load_that_fails_leaves_its_events_waiting_with_the_reason_and_a_backo
     assert event["next_attempt_at"] == now + RETRY_FIRST
     assert apply(engine, server, at=now).events == {}  # not before its backoff
     assert apply(engine, server, at=now + RETRY_FIRST).events == {"applied": 1}
+
+
+def test_status_shows_the_webhook_events_by_outcome(server: SandboxServer, engine: sa.Engine) -> None:
+    from tasks.status import warehouse_status
+
+    orders = unpaid_sales(server, 2)
+    for n, order_id in enumerate(orders):
+        stored(engine, order_event(order_id), n)
+    assert [(row["status"], row["events"]) for row in warehouse_status(engine)["Webhook events"]] == [("received", 2)]
+    apply(engine, server)
+    assert [(row["status"], row["events"]) for row in warehouse_status(engine)["Webhook events"]] == [("applied", 2)]
