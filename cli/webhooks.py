@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.app import OperatorMistake, clear_errors, console, webhooks_app
+from cli.app import OperatorMistake, clear_errors, console, error_console, webhooks_app
 
 if TYPE_CHECKING:
     from tasks.webhook_registration import Outcome
@@ -74,7 +74,7 @@ def register(
         warning = check_url(url)
         store = _store(env_file, secret_block)
         if warning:
-            console.print(f"[yellow]{escape(warning)}[/]")
+            error_console.print(f"[yellow]{escape(warning)}[/]")
         outcome = register_webhooks(url, wanted, store, company=company)
         _print_changes(outcome, store, "Webhooks registered")
         _finish(outcome, store)
@@ -155,6 +155,8 @@ def _store(env_file: str | None, secret_block: str | None) -> SecretStore:
 def _print_changes(outcome: Outcome, store: SecretStore, title: str) -> None:
     """One row per webhook the command touched: never its secret, only where it is."""
     if not outcome.changes:
+        if outcome.error is None:
+            console.print(f"{title}: none (company {outcome.company_id})")
         return
     table = Table(title=f"{title} (company {outcome.company_id})")
     for label in ("id", "entity", "update type", "URL", "secret"):

@@ -68,11 +68,13 @@ def verify(
 
 
 def _parse(header: str) -> tuple[int, list[str]]:
-    """`t=<digits>,s=<hex>` (split on commas, then on the first `=`); several `s` are all tried."""
+    """`t=<digits>,s=<hex>` (split on commas, then on the first `=`; names and hex digits in either case, spaces
+    around them ignored); several `s` are all tried."""
     timestamp: int | None = None
     macs: list[str] = []
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
+        name, value = name.strip().lower(), value.strip()
         if name == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
         elif name == "s" and _HEX_MAC.fullmatch(value.lower()):

@@ -31,7 +31,7 @@ UPDATE_TYPES: tuple[UpdateType, ...] = ("I", "U", "D")
 
 #: docs/reference/billit-api.md#webhooks: the HTTP method of the refresh is not documented. POST is the likely
 #: one; a 405 (method not allowed) moves on to the next.
-REFRESH_METHODS = ("POST", "PUT", "GET")
+REFRESH_METHODS = ("POST", "PUT", "PATCH", "GET")
 _METHOD_NOT_ALLOWED = 405
 
 
@@ -106,11 +106,11 @@ async def refresh_webhook_secret(billit: BillitClient, webhook_id: str | int) ->
         try:
             response = await billit._request(method, path, repeat=Repeat.IF_UNSENT, names_id=True)
         except BillitHTTPError as error:
-            if error.status == _METHOD_NOT_ALLOWED and method != REFRESH_METHODS[-1]:
+            if error.status == _METHOD_NOT_ALLOWED:
                 continue
             raise
         return _read_secret(response.text, response.headers.get("Content-Type"), f"{method} {path}")
-    raise AssertionError("unreachable: the last method's error is raised")
+    raise BillitProtocolError(f"{path}: Billit answered 405 (method not allowed) to {', '.join(REFRESH_METHODS)}")
 
 
 def parse_webhook(item: Any, *, where: str) -> Webhook:

@@ -9,9 +9,9 @@ applier running beside it (docs/reference/billit-api.md#webhooks, docs/operation
    is unknown, so a 429 to a real event could lose it until the next scheduled sync;
 2. the body, read up to `max_body_bytes` (413 beyond it, from `Content-Length` or while reading, never read whole);
 3. the signature (`connectors.billit.webhook_signature.verify`: every secret compared in constant time, a signed
-   time more than `tolerance_s` away refused): 401 with one log line saying why, never a secret. When no secret
-   matches, the secrets are read again (at most every `SECRETS_REREAD_S`), so a new or rotated webhook needs no
-   restart;
+   time more than `tolerance_s` away refused): 401 with one log line saying why, never a secret. When a
+   call comes `SECRETS_REREAD_S` after the last reading, the secrets are read again, so a new or rotated webhook
+   needs no restart, and a secret rotated away or deleted stops verifying within seconds;
 4. the JSON (400 when it is none); the company is the one the body names, else the one the URL's `company`
    parameter names (`webhooks register` adds it), else the configured BILLIT_PARTY_ID;
 5. stored in `webhook_events` and committed (`store_event`), then 200 `{"stored": true}`. A database that fails
@@ -71,7 +71,9 @@ class Applier(Protocol):
 
 
 class SecretCache:
-    """The secrets the receiver verifies with, read once and again at most every `min_interval_s` on demand."""
+    """The secrets the receiver verifies with, read again when a call comes `min_interval_s` or more after the last
+    reading: a new secret verifies, and one rotated away or deleted stops verifying, within that time, and no flood
+    of calls (forged or not) makes it read the store more often."""
 
     def __init__(self, provider: SecretsProvider, clock: Callable[[], float], min_interval_s: float) -> None:
         self._provider = provider
@@ -81,16 +83,10 @@ class SecretCache:
         self._read_at: float | None = None
 
     def current(self) -> Mapping[str, str]:
-        if self._read_at is None:
+        """The secrets, read again first when the last reading is `min_interval_s` old."""
+        if self._read_at is None or self._clock() - self._read_at >= self._min_interval_s:
             self._read()
         return self._secrets
-
-    def reread(self) -> bool:
-        """Read the secrets again unless read less than `min_interval_s` ago; whether it did."""
-        if self._read_at is not None and self._clock() - self._read_at < self._min_interval_s:
-            return False
-        self._read()
-        return True
 
     def _read(self) -> None:
         self._read_at = self._clock()
@@ -251,12 +247,6 @@ def create_app(
 
 
 def _verify(header: str | None, body: bytes, secrets: SecretCache, now: float, tolerance_s: float) -> Any:
-    try:
-        return verify(header, body, secrets.current(), now=now, tolerance_s=tolerance_s)
-    except SignatureRejected as exc:
-        matched_none = "matches no webhook secret" in str(exc) or "no webhook secret" in str(exc)
-        if not matched_none or not secrets.reread():
-            raise
     return verify(header, body, secrets.current(), now=now, tolerance_s=tolerance_s)
 
 

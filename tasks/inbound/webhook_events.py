@@ -121,6 +121,10 @@ def _event_row(signed: Signed, body: Any, facts: EventFacts, received_at: dateti
     }
 
 
+#: Claiming transactions one `claim_events` tries when other workers keep taking the orders it picked.
+CLAIM_RACES = 5
+
+
 def new_claimant(worker: str | None = None) -> str:
     """A claim's owner: this host and process (so a dead one is recognised), the worker's name, a claim id."""
     return f"{socket.gethostname()}/{os.getpid()}/{worker or 'applier'}/{uuid.uuid4().hex[:12]}"[:200]
@@ -132,8 +136,29 @@ def claim_events(
     """Claim the due events of up to `limit` orders, oldest first, with every other unclaimed event of those
     orders (due or waiting for a retry: the one fetch answers them all)."""
     now = now or utc_now()
-    claimant = new_claimant(worker)
     table = reflect_tables(engine)["webhook_events"]
+    for _ in range(CLAIM_RACES):
+        claimant = new_claimant(worker)
+        due_orders, rows = _claim(engine, table, claimant, limit, now)
+        # On PostgreSQL another worker may have claimed every order this one picked (see _claim): pick again
+        # rather than report nothing due while events wait.
+        if rows or not due_orders:
+            break
+    orders: dict[tuple[int, int | None], OrderClaim] = {}
+    for row in rows:
+        order = orders.setdefault((row.order_id, row.company_id), OrderClaim(row.order_id, row.company_id))
+        order.event_ids.append(int(row.event_id))
+        order.attempts = max(order.attempts, int(row.attempts or 0))
+        if row.entity_type == "Order" and row.update_type == "D":
+            order.deleted = True
+            order.last_modified = describe_event(json.loads(row.body)).last_modified or order.last_modified
+    return Claim(claimant, list(orders.values()))
+
+
+def _claim(
+    engine: sa.Engine, table: sa.Table, claimant: str, limit: int, now: datetime
+) -> tuple[int, Sequence[sa.Row[Any]]]:
+    """One claiming transaction: how many orders had due events, and the event rows `claimant` claimed."""
     with write_transaction(engine) as connection:
         free = sa.or_(
             table.c.claimed_by.is_(None),
@@ -153,7 +178,7 @@ def claim_events(
             .limit(limit)
         ).all()
         if not keys:
-            return Claim(claimant, [])
+            return 0, []
         order_ids = sorted({key.order_id for key in keys})
         connection.execute(
             table.update()
@@ -173,15 +198,7 @@ def claim_events(
             .where(table.c.claimed_by == claimant)
             .order_by(table.c.event_id)
         ).all()
-    orders: dict[tuple[int, int | None], OrderClaim] = {}
-    for row in rows:
-        order = orders.setdefault((row.order_id, row.company_id), OrderClaim(row.order_id, row.company_id))
-        order.event_ids.append(int(row.event_id))
-        order.attempts = max(order.attempts, int(row.attempts or 0))
-        if row.entity_type == "Order" and row.update_type == "D":
-            order.deleted = True
-            order.last_modified = describe_event(json.loads(row.body)).last_modified or order.last_modified
-    return Claim(claimant, list(orders.values()))
+    return len(keys), rows
 
 
 def _dead_claimants(connection: sa.Connection, table: sa.Table) -> list[str]:

@@ -49,22 +49,23 @@ def describe_event(body: Any) -> EventFacts:
     """The facts of a parsed webhook body of any known shape; an unknown one names no order."""
     if not isinstance(body, Mapping):
         return EventFacts(None, None, None, None, None, None)
-    detail = body.get("EntityDetail")
-    detail = detail if isinstance(detail, Mapping) else {}
-    entity_type = _text(body.get("UpdatedEntityType") or body.get("EntityType"))
-    update_type = _text(body.get("WebhookUpdateTypeTC") or body.get("EntityUpdateType") or body.get("UpdateType"))
-    entity_id = _text(body.get("UpdatedEntityID"))
-    message = detail.get("OrderMessage")
-    message = message if isinstance(message, Mapping) else {}
-    order_id = _id(message.get("OrderID")) or _id(detail.get("OrderID")) or _id(body.get("OrderID"))
+    # Keys in any letter case: Billit writes PascalCase, a .NET or JavaScript serialiser may write camelCase.
+    body = _folded(body)
+    detail = _folded(body.get("entitydetail"))
+    entity_type = _entity(_text(body.get("updatedentitytype") or body.get("entitytype")))
+    update_type = _text(body.get("webhookupdatetypetc") or body.get("entityupdatetype") or body.get("updatetype"))
+    update_type = update_type.upper() if update_type in ("i", "u", "d") else update_type
+    entity_id = _text(body.get("updatedentityid"))
+    message = _folded(detail.get("ordermessage"))
+    order_id = _id(message.get("orderid")) or _id(detail.get("orderid")) or _id(body.get("orderid"))
     if order_id is None and entity_type == "Order":
-        order_id = _id(body.get("UpdatedEntityID"))
+        order_id = _id(body.get("updatedentityid"))
     if entity_id is None and order_id is not None and entity_type in (None, "Order"):
         entity_id = str(order_id)
-    company_id = _id(body.get("CompanyID")) or _id(detail.get("CompanyID"))
-    last_modified = detail.get("LastModified") if entity_type == "Order" else None
+    company_id = _id(body.get("companyid")) or _id(detail.get("companyid"))
+    last_modified = detail.get("lastmodified") if entity_type == "Order" else None
     if last_modified is None and entity_type == "Order":
-        last_modified = body.get("LastModified")
+        last_modified = body.get("lastmodified")
     return EventFacts(
         entity_type=entity_type,
         update_type=update_type,
@@ -102,13 +103,33 @@ def redact_secrets(body: Any) -> Any:
     return root[0]
 
 
+def _folded(value: Any) -> dict[str, Any]:
+    """A JSON object with its keys in lower case (the first of two keys differing only in case wins); {} else."""
+    if not isinstance(value, Mapping):
+        return {}
+    folded: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(key, str):
+            folded.setdefault(key.lower(), item)
+    return folded
+
+
+def _entity(value: str | None) -> str | None:
+    """`Order` or `Message` in Billit's spelling whatever the case; anything else as it came."""
+    return {"order": "Order", "message": "Message"}.get(value.lower(), value) if value is not None else None
+
+
+#: The largest id a BIGINT column holds: a larger "id" names no order of Billit's.
+_MAX_ID = 2**63 - 1
+
+
 def _id(value: Any) -> int | None:
-    """A positive id, as a JSON number or a string of digits."""
+    """A positive id that fits a BIGINT, as a JSON number or a string of digits."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
+        return value if 0 < value <= _MAX_ID else None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 18:
         return int(value.strip()) or None
     return None
 

@@ -144,9 +144,10 @@ def test_register_warns_in_one_yellow_line_for_http_and_takes_other_events(
     local = "http://127.0.0.1:9/billit"
     result = run(server, "register", "--url", local, "--events", "order:u, Message/U")
     assert result.exit_code == 0, result.output
-    assert [line for line in result.output.splitlines() if "https" in line] == [
+    assert [line for line in result.stderr.splitlines() if "https" in line] == [
         "Billit only calls https:// URLs (with a valid certificate); http:// suits a local simulator only"
     ]
+    assert "https" not in result.stdout  # a warning, on stderr: stdout stays the table
     assert events(server) == {("Order", "U", registered(local)), ("Message", "U", registered(local))}
 
 
@@ -199,6 +200,7 @@ def test_delete_by_id_by_url_and_all_drops_the_secrets_too(server: SandboxServer
     assert events(server) == {("Order", "D", registered(URL))} and len(stored()) == 1
     assert run(server, "delete", "--all").exit_code == 0
     assert events(server) == set() and stored() == {}
+    assert one_line(run(server, "delete", "--all"), 0) == f"Webhooks deleted: none (company {PARTY_ID})"
     assert "BILLIT_WEBHOOK_SECRETS" not in (operator / ".env").read_text()
 
     line = one_line(run(server, "delete", "424242"), 2)  # neither Billit nor the store knows it

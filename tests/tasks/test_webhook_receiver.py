@@ -104,6 +104,27 @@ def test_a_signed_call_is_stored_before_the_200_and_names_its_order(engine: sa.E
         ("flat order", order_event(77, "I", shape="flat"), 77, "77"),
         ("nested message", message_event(78, 9001), 78, "9001"),
         ("flat refusal message", message_event(79, 9002, "Refused", flat=True), 79, "9002"),
+        (
+            "camelCase keys, lower-case values",
+            json.dumps(
+                {"updatedEntityID": 80, "updatedEntityType": "order", "webhookUpdateTypeTC": "u", "entityDetail": {}}
+            ).encode(),
+            80,
+            "80",
+        ),
+        (
+            "camelCase message",
+            json.dumps(
+                {
+                    "updatedEntityID": 9003,
+                    "updatedEntityType": "Message",
+                    "webhookUpdateTypeTC": "I",
+                    "entityDetail": {"orderMessage": {"orderID": 81}},
+                }
+            ).encode(),
+            81,
+            "9003",
+        ),
     ],
 )
 def test_every_documented_shape_names_its_order(
@@ -113,6 +134,15 @@ def test_every_documented_shape_names_its_order(
         assert client.post("/webhooks/billit", content=body, headers=signed_headers(body, at=NOW)).status_code == 200
     [event] = events(engine)
     assert (event["order_id"], event["entity_id"], event["status"]) == (order_id, entity_id, "received"), shape
+
+
+def test_an_order_id_no_bigint_holds_names_no_order(engine: sa.Engine) -> None:
+    body = json.dumps({"OrderID": 10**30, "EntityType": "Order"}).encode()
+    with client_for(engine) as client:
+        answer = client.post("/", content=body, headers=signed_headers(body, at=NOW))
+    assert answer.status_code == 200
+    [event] = events(engine)
+    assert event["status"] == "ignored" and event["order_id"] is None
 
 
 def test_a_signed_event_naming_no_order_is_stored_ignored_with_its_secret_redacted(engine: sa.Engine) -> None:
@@ -254,6 +284,19 @@ def test_a_new_secret_is_read_without_a_restart_but_not_more_than_every_few_seco
             )
     assert len(reads) == 2
     assert [event["webhook_id"] for event in events(engine)] == [WEBHOOK_ID, "wh-new"]
+
+
+def test_a_secret_rotated_away_stops_verifying_within_a_few_seconds_without_a_restart(engine: sa.Engine) -> None:
+    clock, secrets = Clock(), dict(SECRETS)
+    app = create_app(engine, lambda: dict(secrets), clock=clock)
+    old, later = order_event(4242), order_event(4243)
+    with AsgiClient(app) as client:
+        assert client.post("/", content=old, headers=signed_headers(old, at=NOW)).status_code == 200
+        secrets.clear()  # rotated or deleted while the receiver runs
+        clock.now += 5
+        refused = client.post("/", content=later, headers=signed_headers(later, at=clock.now))
+    assert refused.status_code == 401
+    assert [event["order_id"] for event in events(engine)] == [4242]
 
 
 def test_only_post_to_the_two_paths_and_a_health_check_are_served(engine: sa.Engine) -> None:

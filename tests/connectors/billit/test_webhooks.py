@@ -96,7 +96,7 @@ async def test_a_deleted_webhook_is_gone_and_deleting_it_again_is_not_found(serv
             await delete_webhook(billit, hook.webhook_id)
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "GET"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "GET"])
 async def test_a_refresh_finds_the_method_billit_accepts_and_the_new_secret_replaces_the_old(
     server: SandboxServer, method: str
 ) -> None:
@@ -107,16 +107,21 @@ async def test_a_refresh_finds_the_method_billit_accepts_and_the_new_secret_repl
         secret = await refresh_webhook_secret(billit, hook.webhook_id)
         tried = billit.requests_sent - sent_before
     assert secret != hook.secret and secret == sandbox_secret(server, PARTY_ID, hook.webhook_id)
-    assert tried == ("POST", "PUT", "GET").index(method) + 1  # one 405 per method before it
+    assert tried == ("POST", "PUT", "PATCH", "GET").index(method) + 1  # one 405 per method before it
 
 
-async def test_a_refresh_no_method_of_ours_reaches_ends_on_the_last_405(server: SandboxServer) -> None:
-    server.sandbox.quirks.webhook_refresh_method = "PATCH"
-    async with client(server) as billit:
-        hook = await create_webhook(billit, "Message", "I", URL)
-        with pytest.raises(BillitHTTPError) as refused:
-            await refresh_webhook_secret(billit, hook.webhook_id)
-    assert refused.value.status == 405 and refused.value.method == "GET"
+async def test_a_refresh_no_method_of_ours_reaches_is_one_error_naming_every_method_tried() -> None:
+    methods: list[str] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        methods.append(request.method)
+        return httpx.Response(405)
+
+    settings = load_settings(base_url="https://billit.invalid", api_key=API_KEY, party_id=PARTY_ID, max_retries=0)
+    async with BillitClient(settings, transport=httpx.MockTransport(refuse)) as billit:
+        with pytest.raises(BillitProtocolError, match="405 .* to POST, PUT, PATCH, GET"):
+            await refresh_webhook_secret(billit, "81001")
+    assert methods == ["POST", "PUT", "PATCH", "GET"]
 
 
 async def test_the_limit_per_company_is_a_validation_error_with_billits_message(server: SandboxServer) -> None:
