@@ -8,7 +8,7 @@ Prefect would otherwise start (8-18 s) and never imports Prefect. `--prefect/--n
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -31,7 +31,12 @@ from cli.preflight import preflight
 from tasks.options import BILLIT_TIME_ZONE, billit_local
 from tasks.runtime import billit_settings, configured, prefect_by_default
 
+if TYPE_CHECKING:
+    from cli.sync_progress import SyncProgress
+
 STREAM_CHOICES = {"incoming": ["incoming"], "sales": ["sales"], "all": ["incoming", "sales"]}
+#: Companies a plain `--companies` sync runs side by side (each with BILLIT_MAX_CONCURRENCY requests in flight).
+COMPANIES_AT_ONCE = 2
 EARLIEST_SINCE = datetime(2000, 1, 1)  # noqa: DTZ001 - naive Brussels local time, like --since
 
 
@@ -63,23 +68,41 @@ def run_sync(
         assert isinstance(summaries, list)  # a State only for several companies, which run_companies runs one by one
         return summaries
     from cli.sync_progress import sync_progress
+
+    with sync_progress() as progress:
+        return run_plain(streams, since, until, lookback, landing_dir, progress)
+
+
+def run_plain(
+    streams: list[str],
+    since: datetime | None,
+    until: datetime | None,
+    lookback: float,
+    landing_dir: str,
+    progress: SyncProgress,
+    *,
+    company: int | None = None,
+) -> list[dict[str, Any]]:
+    """`streams` of one company (`company`, else the configured one) one after the other with the plain function,
+    shown on `progress`; the runs' summaries."""
     from tasks.inbound.sync import run_stream  # the pipeline (httpx, pyarrow): loaded only when a sync runs
 
+    company_setting: dict[str, Any] = {} if company is None else {"party_id": company}
     summaries = []
-    with sync_progress() as progress:
-        for stream in streams:
-            with progress.stream(stream) as shown:
-                summaries.append(
-                    run_stream(
-                        stream,
-                        since=since,
-                        until=until,
-                        lookback_minutes=lookback,
-                        landing_dir=landing_dir or None,
-                        on_batch=shown.loaded,
-                        on_listed=shown.listed,
-                    )
+    for stream in streams:
+        with progress.stream(stream if company is None else f"{company} {stream}") as shown:
+            summaries.append(
+                run_stream(
+                    stream,
+                    since=since,
+                    until=until,
+                    lookback_minutes=lookback,
+                    landing_dir=landing_dir or None,
+                    on_batch=shown.loaded,
+                    on_listed=shown.listed,
+                    **company_setting,
                 )
+            )
     return summaries
 
 
@@ -102,11 +125,26 @@ def run_companies(
     assert selection is not None  # the option was given
     print_skipped(selection)
 
-    def one_company(party_id: int) -> list[dict[str, Any]]:
-        with configured(party_id=party_id):
-            return run_sync(streams, since, until, lookback, landing_dir, prefect)
+    if prefect_by_default() if prefect is None else prefect:
 
-    outcomes = sync_companies(selection.chosen, lambda company: one_company(company.party_id))
+        def one_company(party_id: int) -> list[dict[str, Any]]:
+            with configured(party_id=party_id):
+                return run_sync(streams, since, until, lookback, landing_dir, prefect)
+
+        outcomes = sync_companies(selection.chosen, lambda company: one_company(company.party_id))
+    else:
+        from cli.sync_progress import sync_progress
+
+        # Side by side, so one company's start and end (its probe, its first page, its last load) do not leave the
+        # key's rate unused: every company's requests go through the key's one limiter (bench/README.md#rate-limit).
+        with sync_progress() as progress:
+            outcomes = sync_companies(
+                selection.chosen,
+                lambda company: run_plain(
+                    streams, since, until, lookback, landing_dir, progress, company=company.party_id
+                ),
+                at_once=COMPANIES_AT_ONCE,
+            )
     print_outcomes(outcomes)
     if any(outcome.failed for outcome in outcomes):
         raise typer.Exit(1)

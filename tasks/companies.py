@@ -7,16 +7,17 @@ means the configured company (`BILLIT_PARTY_ID`), as before (a key without one, 
 The choice is checked against what the key reaches before any work: an id it does not reach is refused by name,
 and with `all` a company whose API access is off is reported as skipped, with the reason, not silently dropped.
 
-`sync_companies` runs the companies one after the other: each already has `BILLIT_MAX_CONCURRENCY` requests in
-flight, which is what one key's rate limit allows, so running them side by side in one process would only share
-the same requests out differently; several workers share a large office through the flows' fan-out instead
-(`flows/companies.py`). No Prefect here: the plain path and the flows call the same functions.
+`sync_companies` runs the companies one after the other, or a few side by side (the plain CLI path runs two: under
+a rate limit, one company's start and end, its probe, first page and last load, would otherwise leave the key's
+rate unused; every client of the key shares one limiter); several workers share a large office through the flows'
+fan-out (`flows/companies.py`). No Prefect here: the plain path and the flows call the same functions.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -142,21 +143,29 @@ def resolve_companies(
 
 
 def sync_companies(
-    companies: Sequence[BillitCompany], sync: Callable[[BillitCompany], list[dict[str, Any]]]
+    companies: Sequence[BillitCompany], sync: Callable[[BillitCompany], list[dict[str, Any]]], *, at_once: int = 1
 ) -> list[CompanyOutcome]:
-    """`sync(company)` (its streams' summaries) for every company, one after the other.
+    """`sync(company)` (its streams' summaries) for every company, `at_once` of them side by side (in threads:
+    `sync` must name its company, not configure the process), outcomes in the order of `companies`.
 
     A company that fails (Billit refusing its key or its API access, a persistent 5xx) keeps its error, in one line
     without a secret, and the other companies go on; what its streams committed before stays loaded. A
-    KeyboardInterrupt still stops everything.
+    KeyboardInterrupt still stops everything: the companies not started are not started.
     """
-    outcomes = []
-    for company in companies:
+
+    def outcome(company: BillitCompany) -> CompanyOutcome:
         try:
-            outcomes.append(CompanyOutcome(company, sync(company)))
+            return CompanyOutcome(company, sync(company))
         except Exception as exc:  # noqa: BLE001 - one company's failure is its own: reported, not raised
-            outcomes.append(CompanyOutcome(company, error=error_text(exc, _credentials())))
-    return outcomes
+            return CompanyOutcome(company, error=error_text(exc, _credentials()))
+
+    if at_once <= 1 or len(companies) <= 1:
+        return [outcome(company) for company in companies]
+    pool = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="billit-company")
+    try:
+        return list(pool.map(outcome, companies))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _credentials() -> BillitSettings | None:

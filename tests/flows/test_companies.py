@@ -4,6 +4,7 @@ path), and the choice's parsing and checks, against a sandbox hosting four compa
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -148,6 +149,26 @@ def test_one_company_failing_keeps_its_error_and_the_others_run() -> None:
         (1, [{"stream": "incoming", "company": 1}], None),
         (2, [], "RuntimeError: persistent 503"),
         (3, [{"stream": "incoming", "company": 3}], None),
+    ]
+
+
+def test_companies_side_by_side_run_at_once_keep_their_order_and_fail_alone() -> None:
+    companies = [BillitCompany(party_id, f"C{party_id}", None, True) for party_id in (1, 2, 3, 4)]
+    together = threading.Barrier(2, timeout=10)  # passes only when two companies run at the same time
+
+    def sync(company: BillitCompany) -> list[dict[str, object]]:
+        if company.party_id in (1, 2):
+            together.wait()
+        if company.party_id == 3:
+            raise RuntimeError("persistent 503")
+        return [{"stream": "incoming", "company": company.party_id}]
+
+    outcomes = sync_companies(companies, sync, at_once=2)
+    assert [(o.company.party_id, o.summaries, o.error) for o in outcomes] == [
+        (1, [{"stream": "incoming", "company": 1}], None),
+        (2, [{"stream": "incoming", "company": 2}], None),
+        (3, [], "RuntimeError: persistent 503"),
+        (4, [{"stream": "incoming", "company": 4}], None),
     ]
 
 
