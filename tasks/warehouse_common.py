@@ -1,15 +1,17 @@
 """What every direction of the pipeline (tasks/inbound, tasks/outbound, tasks/vat) shares about working with the
 warehouse, so that none of them imports another's internals (docs/architecture.md#which-way-imports-go): a driver
-error told in one line, and whether the process that claimed some rows is still alive.
+error told in one line, and whether the process that claimed some rows is still alive (`dead_claimants`).
 """
 
 from __future__ import annotations
 
 import os
+import socket
+from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["driver_message", "process_alive"]
+__all__ = ["dead_claimants", "driver_message", "process_alive"]
 
 
 def driver_message(exc: BaseException) -> str:
@@ -28,3 +30,19 @@ def process_alive(pid: int) -> bool:
     except PermissionError:  # somebody else's process: alive
         return True
     return True
+
+
+def dead_claimants(connection: sa.Connection, claimed_by: sa.ColumnElement[Any], *where: Any) -> list[str]:
+    """The claimants (`host/pid/...`, as the push and the webhook applier write them) found in `claimed_by` of the
+    rows matching `where`, that are processes of this host which no longer run: their claims are free at once,
+    without waiting for the lease."""
+    host = socket.gethostname()
+    claimants = connection.execute(
+        sa.select(claimed_by).where(claimed_by.like(f"{host}/%"), *where).distinct()
+    ).scalars()
+    dead = []
+    for claimant in claimants:
+        pid = claimant.split("/")[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            dead.append(claimant)
+    return dead

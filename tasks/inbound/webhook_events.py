@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from connectors.billit.webhook_signature import Signed
 from connectors.warehouse import insert_ignoring_duplicates, reflect_tables, write_transaction
 from tasks.inbound.webhook_payloads import EventFacts, describe_event, redact_secrets
-from tasks.warehouse_common import process_alive
+from tasks.warehouse_common import dead_claimants
 
 #: How long a claim holds its events; an apply takes seconds (a GET per order and one load), so a lease that
 #: runs out means the worker is stuck or gone on another host.
@@ -163,7 +163,7 @@ def _claim(
         free = sa.or_(
             table.c.claimed_by.is_(None),
             table.c.claimed_until < now,
-            table.c.claimed_by.in_(_dead_claimants(connection, table)),
+            table.c.claimed_by.in_(dead_claimants(connection, table.c.claimed_by, table.c.status == "received")),
         )
         received = sa.and_(table.c.status == "received", free)
         due = sa.and_(received, sa.or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now))
@@ -199,22 +199,6 @@ def _claim(
             .order_by(table.c.event_id)
         ).all()
     return len(keys), rows
-
-
-def _dead_claimants(connection: sa.Connection, table: sa.Table) -> list[str]:
-    """Workers on this host whose process is gone: their claims are free at once, without waiting for the lease."""
-    host = socket.gethostname()
-    claimants = connection.execute(
-        sa.select(table.c.claimed_by)
-        .where(table.c.claimed_by.like(f"{host}/%"), table.c.status == "received")
-        .distinct()
-    ).scalars()
-    dead = []
-    for claimant in claimants:
-        pid = claimant.split("/")[1]
-        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-            dead.append(claimant)
-    return dead
 
 
 @dataclass(frozen=True)

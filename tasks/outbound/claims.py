@@ -8,8 +8,6 @@ to send, record outcomes, release what is left, and count the credit notes that 
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +17,7 @@ import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables, write_transaction
 from tasks.outbound.payload import idempotency_key, order_payload, validate
-from tasks.warehouse_common import process_alive
+from tasks.warehouse_common import dead_claimants
 
 # A claim not refreshed for CLAIM_LEASE belongs to a dead run (a live one refreshes it every minute).
 CLAIM_LEASE = timedelta(minutes=5)
@@ -120,20 +118,6 @@ def _pushable_rows(connection: sa.Connection, table: sa.Table, size: int, exclud
     return [dict(row) for row in connection.execute(query).mappings()]
 
 
-def _dead_claimants(connection: sa.Connection, table: sa.Table) -> list[str]:
-    """Runs on this host whose process is gone: their claims are free at once, without waiting for the lease."""
-    host = socket.gethostname()
-    claimants = connection.execute(
-        sa.select(table.c.claimed_by).where(table.c.claimed_by.like(f"{host}/%")).distinct()
-    ).scalars()
-    dead = []
-    for claimant in claimants:
-        pid = claimant.split("/")[1]
-        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-            dead.append(claimant)
-    return dead
-
-
 def claim_sendable(engine: sa.Engine, run_id: str, size: int | None) -> list[dict[str, Any]]:
     table = reflect_tables(engine)["outbound_invoices"]
     with write_transaction(engine) as connection:
@@ -155,7 +139,7 @@ def _claim_rows(
     free = sa.or_(
         table.c.claimed_by.is_(None),
         table.c.claimed_at < now - CLAIM_LEASE,
-        table.c.claimed_by.in_(_dead_claimants(connection, table)),
+        table.c.claimed_by.in_(dead_claimants(connection, table.c.claimed_by)),
     )
     candidates = sa.select(table.c.external_id).where(ready, free)
     if exclude:
