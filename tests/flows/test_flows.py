@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from prefect.testing.utilities import prefect_test_harness
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -15,6 +14,7 @@ from sandbox.identity import API_KEY, PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
 from tasks import runtime
+from tests.flows.prefect_harness import prefect_harness
 from tests.tasks.sync_helpers import SEED_START
 
 runner = CliRunner()
@@ -60,7 +60,7 @@ def test_the_flow_that_runs_both_streams_loads_the_warehouse_and_reports(
 
     from flows.sync import billit_to_warehouse
 
-    with prefect_test_harness():
+    with prefect_harness():
         summaries = billit_to_warehouse()
         assert [summary["stream"] for summary in summaries] == ["incoming", "sales"]
         assert all(summary["status"] == "succeeded" for summary in summaries)

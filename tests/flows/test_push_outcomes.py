@@ -29,7 +29,6 @@ runner = CliRunner()
 # The Prefect tests run one after the other on one pytest-xdist worker (`make test`: --dist loadgroup): two
 # temporary Prefect servers at once on a 2-core machine time out starting.
 pytestmark = pytest.mark.xdist_group("prefect")
-STARTUP_TIMEOUT_S = 90  # ~13 s on an idle machine; far more when the machine is busy
 SUMMARY_LINE = "push: 1 rejected (LocalValidation 1); see outbound_invoices.last_error_code / last_error"
 
 
@@ -138,13 +137,13 @@ def test_a_prefect_run_with_rejected_rows_fails_with_one_line_an_artifact_and_no
     )
     from prefect.client.schemas.sorting import ArtifactSort
     from prefect.logging.handlers import APILogHandler
-    from prefect.testing.utilities import prefect_test_harness
 
     from flows.push import PushIncomplete, warehouse_invoices_to_billit
+    from tests.flows.prefect_harness import prefect_harness
 
     insert(warehouse, [outbound("flow-1"), outbound("flow-bad", customer_name=None)])
     monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with prefect_test_harness(server_startup_timeout=STARTUP_TIMEOUT_S):
+    with prefect_harness():
         state = warehouse_invoices_to_billit(return_state=True)
         assert state.is_failed() and state.message == SUMMARY_LINE
         result = state.result(raise_on_failure=False)

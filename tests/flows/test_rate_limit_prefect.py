@@ -30,9 +30,9 @@ RATE = 30.0
 
 @pytest.fixture(scope="module")
 def prefect_server() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
+    from tests.flows.prefect_harness import prefect_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_harness():
         yield
 
 

@@ -305,9 +305,10 @@ def test_on_a_prefect_server_the_secrets_go_to_a_secret_block_the_receiver_reads
     server: SandboxServer, operator: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from prefect.blocks.system import Secret
-    from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    from tests.flows.prefect_harness import prefect_harness
+
+    with prefect_harness():
         result = run(server, "register", "--url", URL, "--events", "Order:U,Order:D", "--secret-block", "hooks")
         assert result.exit_code == 0 and result.output.count("new, stored in the Prefect Secret block 'hooks'") == 2
         secrets = sandbox_secrets(server)

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from connectors.billit.webhook_signature import Signed
 from connectors.warehouse import create_warehouse_engine, upgrade
@@ -16,6 +15,7 @@ from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
 from tasks import runtime
 from tasks.inbound.webhook_events import store_event
+from tests.flows.prefect_harness import prefect_harness
 from tests.tasks.sync_helpers import SEED_START
 from tests.tasks.webhook_helpers import events, invoice, order_event, order_gets
 
@@ -50,7 +50,7 @@ def test_the_flow_applies_the_stored_events_once(
     for n in range(3):
         store_event(engine, Signed("wh-1", 1_800_000_000 + n, f"{n:064x}"), json.loads(order_event(order_id)))
 
-    with prefect_test_harness():
+    with prefect_harness():
         first = webhook_events_to_warehouse()
         again = webhook_events_to_warehouse()
     assert first == {"events": {"applied": 3}, "orders": 1, "waiting": 0}
