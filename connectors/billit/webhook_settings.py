@@ -122,9 +122,3 @@ def load_webhook_settings(**overrides: object) -> WebhookSettings:
             problems.append(message if message.startswith(variable) else f"{variable}: {message}")
     # Raised outside the except block: not even the ValidationError is kept as the error's __context__.
     raise WebhookSecretsError("invalid webhook settings: " + "; ".join(problems))
-
-
-def load_webhook_secrets() -> dict[str, str]:
-    """WebhookID -> secret from `BILLIT_WEBHOOK_SECRETS` (environment, else `.env`), without Prefect. The pipeline's
-    `tasks.runtime.load_webhook_secrets` also looks in the Prefect Secret block when a server is configured."""
-    return load_webhook_settings().secrets()

@@ -12,7 +12,6 @@ import pytest
 from connectors.billit.webhook_settings import (
     DEFAULT_SECRETS_BLOCK,
     WebhookSecretsError,
-    load_webhook_secrets,
     load_webhook_settings,
     parse_webhook_secrets,
 )
@@ -46,14 +45,14 @@ def test_the_secrets_are_read_from_the_environment_with_ids_as_text_and_whitespa
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("BILLIT_WEBHOOK_SECRETS", f'{{"81001": "{SECRET}\\n", " 81002 ": "other"}}')
-    assert load_webhook_secrets() == {"81001": SECRET, "81002": "other"}
+    assert load_webhook_settings().secrets() == {"81001": SECRET, "81002": "other"}
     assert SECRET not in repr(load_webhook_settings())
     assert load_webhook_settings().webhook_secrets_block == DEFAULT_SECRETS_BLOCK
 
 
 def test_the_secrets_are_read_from_dot_env_when_the_environment_has_none(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(f'OTHER=1\nBILLIT_WEBHOOK_SECRETS=\'{{"7":"{SECRET}"}}\'\n')
-    assert load_webhook_secrets() == {"7": SECRET}
+    assert load_webhook_settings().secrets() == {"7": SECRET}
     assert runtime.load_webhook_secrets() == {"7": SECRET}  # no Prefect server: the same
 
 
@@ -74,7 +73,7 @@ def test_malformed_secrets_are_one_error_naming_the_variable_that_never_quotes_t
 ) -> None:
     monkeypatch.setenv("BILLIT_WEBHOOK_SECRETS", value)
     with pytest.raises(WebhookSecretsError) as error:
-        load_webhook_secrets()
+        load_webhook_settings().secrets()
     message = str(error.value)
     assert message.count("BILLIT_WEBHOOK_SECRETS") == 1 and problem in message
     assert SECRET not in message and "LEAKCHECK" not in message and "\n" not in message
@@ -83,7 +82,7 @@ def test_malformed_secrets_are_one_error_naming_the_variable_that_never_quotes_t
 
 def test_an_empty_value_counts_as_no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BILLIT_WEBHOOK_SECRETS", "  ")
-    assert load_webhook_secrets() == {}
+    assert load_webhook_settings().secrets() == {}
     assert parse_webhook_secrets("{}", source="x") == {}
 
 
