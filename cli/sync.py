@@ -116,8 +116,9 @@ def run_companies(
     prefect: bool | None,
 ) -> None:
     """`--companies`: check the choice against what the key reaches (an id it does not reach is refused before any
-    work), then sync each company in turn as `run_sync` does; one failing does not stop the others, and the
-    command exits 1 after loading them, with one line per failed company."""
+    work), then sync the companies: as Prefect flows one after the other, or with the plain function
+    `COMPANIES_AT_ONCE` side by side. One failing does not stop the others, and the command exits 1 after loading
+    them, with one line per failed company."""
     from tasks.companies import parse_companies, resolve_companies, sync_companies  # loaded only when a sync runs
 
     parse_companies(companies)  # a malformed choice is refused before anything else
