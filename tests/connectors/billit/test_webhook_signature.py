@@ -1,4 +1,4 @@
-"""Billit's webhook signature: `t=<unix>,s=<hex HMAC-SHA256(secret, "t.body")>` (docs/reference/billit-api.md#webhooks)."""
+"""Billit's webhook signature, `t=<unix>,s=<hex HMAC-SHA256(secret, "t.body")>` (docs/reference/billit-api.md)."""
 
 from __future__ import annotations
 
