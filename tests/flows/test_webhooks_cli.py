@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from connectors.billit import BillitClient, load_settings
-from connectors.billit.webhook_settings import load_webhook_secrets
 from connectors.billit.webhook_signature import SignatureRejected, verify
 from sandbox.faults import Faults
 from sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
@@ -120,7 +119,7 @@ def test_register_makes_the_default_events_stores_their_secrets_and_a_second_run
     assert first.exit_code == 0, first.output
     assert events(server) == {(entity, update, registered(URL)) for entity, update in DEFAULT_EVENTS}
     secrets = sandbox_secrets(server)
-    assert stored() == secrets and load_webhook_secrets() == secrets  # what the receiver reads
+    assert stored() == secrets and runtime.load_webhook_secrets() == secrets  # what the receiver reads
     assert first.output.count("new, stored in the env file .env") == 4
     assert stat.S_IMODE((operator / ".env").stat().st_mode) == 0o600
     assert (operator / ".env").read_text().startswith(OTHER_LINES)
