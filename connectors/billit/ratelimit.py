@@ -13,13 +13,11 @@ token bucket:
   second (not a per-second limit's) and a refusal after fewer than `MIN_LEARN` accepted requests teach nothing.
 - When the episode's pause (`Retry-After`, honoured here for every request of every client) is over, the
   requests accepted in the second before the first refusal are counted. After a whole second of sending that
-  count bounds the server's rate from above in all three modes: it becomes the `ceiling`. The run's first
-  refusal, after a shorter burst, sets the ceiling too (a token bucket holding less than a second's worth is
-  found when the ceiling relaxes). The pace becomes 96 % of the count, and of the refused pace if that was
-  lower; never below 60 % of the first rate learnt, so refusals that come whatever the pace (faults, not a
-  limit) cannot ratchet it down to nothing.
-- The pace creeps up while requests wait for it: 1 % a second up to 97 % of the ceiling (a configured rate is
-  never exceeded); the ceiling itself creeps up after a minute without a refusal (a limit may be raised).
+  count bounds the server's rate from above in all three modes: it becomes the `ceiling`. The pace becomes 96 %
+  of the count, and of the refused pace if that was lower; never below 60 % of the first rate learnt, so
+  refusals that come whatever the pace (faults, not a limit) cannot ratchet it down to nothing.
+- The pace creeps up while requests wait for it: 1 % a second up to 97 % of the ceiling, 10 % a second while no
+  ceiling is known; the ceiling itself creeps up after a minute without a refusal (a limit may be raised).
 - Requests go at most one interval early (GCRA with a bucket of two): a request its event loop woke late costs no
   slot, and a stalled loop cannot release a burst that a sliding window would refuse.
 
@@ -61,6 +59,7 @@ Gate = Callable[[], Awaitable[None]]
 MARGIN = 0.96  # of the rate learnt at a refusal (or of the refused pace, if lower): the new pace
 CEILING_SHARE = 0.97  # of the learnt ceiling, the highest the pace creeps up to
 STEP = 0.01  # a second: how fast the pace creeps up towards the ceiling while requests wait for it
+FAST_STEP = 0.10  # a second, while no ceiling is known
 WHOLE_SECOND = 0.9  # of sending before a refusal, for its count to bound the server's rate
 FLOOR_SHARE = 0.6  # of the first rate learnt: refusals teach no lower pace than this (see _learn)
 RELAX_AFTER_S = 60.0  # without a refusal, after which the ceiling itself creeps up (a limit may be raised)
@@ -264,11 +263,9 @@ class AdaptiveRateLimiter:
         if seen < MIN_LEARN:
             return  # a refusal after a handful of requests says nothing of a rate: the pause was all it asked
         # Over a whole second of sending, the count bounds the server's rate from above in all three ways of
-        # counting. Over a shorter burst (the run's start) it does too unless a token bucket holds less than a
-        # second's worth; it is taken as the ceiling all the same: creeping past it on a guess cost every run
-        # against a per-second window one more refusal and its whole Retry-After (bench/README.md#rate-limit),
-        # while a server that allows more is found when the ceiling relaxes (RELAX_AFTER_S).
-        if span >= WHOLE_SECOND or state.ceiling is None:
+        # counting; over a shorter burst (the run's start) it does too unless a token bucket holds less than a
+        # second's worth: then the pace creeps up fast until a refusal after a whole second sets the ceiling.
+        if span >= WHOLE_SECOND:
             state.ceiling = seen if state.ceiling is None else min(seen, state.ceiling)
             state.ceiling_at = now
         if state.first_learnt is None:
@@ -285,7 +282,7 @@ class AdaptiveRateLimiter:
         if state.ceiling is not None and now - state.ceiling_at > RELAX_AFTER_S:
             state.ceiling *= 1 + STEP * elapsed / 2
         if state.waited and now >= state.resume_at:
-            creep = state.rate * (1 + STEP * elapsed)
+            creep = state.rate * (1 + (STEP if state.ceiling is not None else FAST_STEP) * elapsed)
             if state.ceiling is not None:
                 creep = min(creep, max(state.rate, CEILING_SHARE * state.ceiling))
             state.rate = self._capped(creep)

@@ -150,20 +150,3 @@ async def test_a_refusal_after_a_whole_second_of_sending_sets_the_pace_below_wha
     ids = order_ids(server, 150)
     assert_exactly(await fetch(server, ids, limiter), ids)
     assert limiter.rate is not None and limiter.rate <= 30
-
-
-async def test_the_first_refusal_of_a_run_teaches_a_ceiling_the_pace_does_not_creep_past(server: SandboxServer) -> None:
-    """The run's first refusal comes after a burst of under a second; taking its count as the ceiling keeps the pace
-    under a per-second window from then on (creeping past it on a guess cost one more refusal and its pause)."""
-    limit_server(server, "fixed")
-    limiter = AdaptiveRateLimiter()
-    first = order_ids(server, 80)
-    # The burst starts early in one of the server's windows (whole seconds of the monotonic clock): one that
-    # straddled two would be accepted twice the limit, and teach twice the rate.
-    time.sleep(1.02 - time.monotonic() % 1.0)
-    assert_exactly(await fetch(server, first, limiter), first)
-    assert limiter.rate is not None  # the burst was refused, and taught a pace
-    rest = order_ids(server, 240, offset=80)
-    before = counts(server)
-    assert_exactly(await fetch(server, rest, limiter), rest)
-    assert refused_share(server, before) == 0
