@@ -120,6 +120,8 @@ def sync(directory: Path, *, base_url: str, api_key: str, prefect: bool = False)
         "BILLIT_BACKOFF_BASE_S": "0.01",
         "PREFECT_HOME": str(directory / "prefect_home"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # `--prefect` starts a temporary server: a CI machine running the rest of the suite needed over 20 s.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
         "COLUMNS": "400",  # rich wraps at 80 columns without a terminal; one message must stay one line
     }
     args = [
