@@ -25,7 +25,7 @@ RATE_LIMIT_MODES = ("fixed", "sliding", "bucket")
 class ServerRateLimit:
     """Decides, request by request, whether the limit still admits one more (``admit``)."""
 
-    def __init__(self, per_s: float, mode: str) -> None:
+    def __init__(self, per_s: float, mode: str, *, now: float | None = None) -> None:
         if mode not in RATE_LIMIT_MODES:
             raise ValueError(f"rate_limit_mode must be one of {', '.join(RATE_LIMIT_MODES)}, not {mode!r}")
         self.per_s = per_s
@@ -34,7 +34,7 @@ class ServerRateLimit:
         self._window_count = 0
         self._accepted: deque[float] = deque()
         self._tokens = per_s
-        self._refilled_at = time.monotonic()
+        self._refilled_at = time.monotonic() if now is None else now
 
     def admit(self, now: float | None = None) -> bool:
         """Whether a request arriving now is accepted (and counted)."""

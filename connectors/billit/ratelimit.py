@@ -14,10 +14,17 @@ token bucket:
 - When the episode's pause (`Retry-After`, honoured here for every request of every client) is over, the
   requests accepted in the second before the first refusal are counted. After a whole second of sending that
   count bounds the server's rate from above in all three modes: it becomes the `ceiling`. The pace becomes 96 %
-  of the count, and of the refused pace if that was lower; never below 60 % of the first rate learnt, so
-  refusals that come whatever the pace (faults, not a limit) cannot ratchet it down to nothing.
-- The pace creeps up while requests wait for it: 1 % a second up to 97 % of the ceiling, 10 % a second while no
-  ceiling is known; the ceiling itself creeps up after a minute without a refusal (a limit may be raised).
+  of the count, and of the refused pace if that was lower; never below 60 % of the lowest count learnt before
+  the ceiling was firm, so refusals that come whatever the pace (faults, not a limit) cannot ratchet it down to
+  nothing.
+- The run's first refusal usually comes after a shorter burst. Everything accepted in that burst, up to the
+  refusal's answer, is a `provisional` ceiling, which later short bursts can only lower: in a fixed or sliding
+  window it is the limit (or more, when the burst straddled two windows), and creeping past it would cost a run a
+  second refusal and its whole pause.
+  Only a token bucket holding less than a second's worth is underestimated by it, until the ceiling relaxes.
+- The pace creeps up while requests wait for it, up to 97 % of the ceiling: 1 % a second, 10 % a second while
+  the ceiling is provisional or unknown. The ceiling itself creeps up after a minute without a refusal (a limit
+  may be raised), a provisional one faster.
 - Requests go at most one interval early (GCRA with a bucket of two): a request its event loop woke late costs no
   slot, and a stalled loop cannot release a burst that a sliding window would refuse.
 
@@ -59,7 +66,7 @@ Gate = Callable[[], Awaitable[None]]
 MARGIN = 0.96  # of the rate learnt at a refusal (or of the refused pace, if lower): the new pace
 CEILING_SHARE = 0.97  # of the learnt ceiling, the highest the pace creeps up to
 STEP = 0.01  # a second: how fast the pace creeps up towards the ceiling while requests wait for it
-FAST_STEP = 0.10  # a second, while no ceiling is known
+FAST_STEP = 0.10  # a second, while the ceiling is provisional or unknown
 WHOLE_SECOND = 0.9  # of sending before a refusal, for its count to bound the server's rate
 FLOOR_SHARE = 0.6  # of the first rate learnt: refusals teach no lower pace than this (see _learn)
 RELAX_AFTER_S = 60.0  # without a refusal, after which the ceiling itself creeps up (a limit may be raised)
@@ -89,7 +96,8 @@ class _State:
     rate: float | None = None  # requests a second; None: not paced
     ceiling: float | None = None  # learnt upper bound of the server's rate
     ceiling_at: float = 0.0  # when it was learnt
-    first_learnt: float | None = None  # the rate learnt at the first refusal
+    provisional: bool = False  # the ceiling was counted in a burst shorter than a second
+    floor_basis: float | None = None  # the lowest rate learnt before the ceiling was firm (see _learn)
     next_at: float = 0.0  # time.monotonic() of the next free slot
     resume_at: float = 0.0  # nobody sends before (Retry-After)
     active_since: float = 0.0  # start of the current stretch of sending (first request, end of a pause)
@@ -176,7 +184,7 @@ def _unpack(raw: bytes) -> _State:
     state = _State(accepted=list(ring[:_SLICES]), accepted_slices=list(ring[_SLICES:]))
     for name, value in zip(_NUMBERS, numbers, strict=True):
         setattr(state, name, None if math.isnan(value) else value)
-    state.waited = bool(state.waited)
+    state.waited, state.provisional = bool(state.waited), bool(state.provisional)
     return state
 
 
@@ -263,15 +271,25 @@ class AdaptiveRateLimiter:
         if seen < MIN_LEARN:
             return  # a refusal after a handful of requests says nothing of a rate: the pause was all it asked
         # Over a whole second of sending, the count bounds the server's rate from above in all three ways of
-        # counting; over a shorter burst (the run's start) it does too unless a token bucket holds less than a
-        # second's worth: then the pace creeps up fast until a refusal after a whole second sets the ceiling.
+        # counting. Over a shorter burst (the run's start) everything accepted until the refusal's answer does
+        # too, unless a token bucket holds less than a second's worth (then the provisional ceiling relaxes
+        # fast); it counts the requests that overtook the refused one, which the count by ticket leaves out.
+        firm = state.ceiling is not None and not state.provisional
         if span >= WHOLE_SECOND:
-            state.ceiling = seen if state.ceiling is None else min(seen, state.ceiling)
-            state.ceiling_at = now
-        if state.first_learnt is None:
-            state.first_learnt = seen
-        # Refusals that keep coming whatever the pace (faults, not a limit) would otherwise ratchet it to nothing.
-        floor = FLOOR_SHARE * state.first_learnt
+            state.ceiling = min(seen, state.ceiling) if firm and state.ceiling is not None else seen
+            state.ceiling_at, state.provisional = now, False
+        elif not firm:
+            upper = state.accepted_between(refused - span, state.episode_at)
+            state.ceiling = min(upper, state.ceiling) if state.ceiling is not None else upper
+            state.ceiling_at, state.provisional = now, True
+        # Refusals that keep coming whatever the pace (faults, not a limit) would otherwise ratchet it to nothing:
+        # the pace never goes below 60 % of the lowest count learnt until the ceiling was firm. Not of the first
+        # count alone: a burst straddling two fixed windows counts up to twice the limit, and a floor above the
+        # limit would be refused every second.
+        if not firm:
+            state.floor_basis = seen if state.floor_basis is None else min(seen, state.floor_basis)
+        assert state.floor_basis is not None
+        floor = FLOOR_SHARE * state.floor_basis
         if state.ceiling is not None:
             state.ceiling = max(state.ceiling, floor / MARGIN)
         state.rate = self._capped(max(floor, MARGIN * min(seen, state.rate or seen)))
@@ -279,10 +297,11 @@ class AdaptiveRateLimiter:
     def _creep_up(self, state: _State, now: float) -> None:
         assert state.rate is not None
         elapsed = now - state.probed_at
+        fast = state.ceiling is None or state.provisional
         if state.ceiling is not None and now - state.ceiling_at > RELAX_AFTER_S:
-            state.ceiling *= 1 + STEP * elapsed / 2
+            state.ceiling *= 1 + (FAST_STEP if fast else STEP) * elapsed / 2
         if state.waited and now >= state.resume_at:
-            creep = state.rate * (1 + (STEP if state.ceiling is not None else FAST_STEP) * elapsed)
+            creep = state.rate * (1 + (FAST_STEP if fast else STEP) * elapsed)
             if state.ceiling is not None:
                 creep = min(creep, max(state.rate, CEILING_SHARE * state.ceiling))
             state.rate = self._capped(creep)
