@@ -38,18 +38,24 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def sandbox_process(orders: int, latency_ms: float) -> Iterator[str]:
+def sandbox_process(orders: int, latency_ms: float, *, companies: int | None = None) -> Iterator[str]:
+    """A sandbox in its own process: `orders` for the first company, or, with `companies`, that many companies
+    with `orders` each."""
     port = free_port()
     # The sandbox gives 10 % of its orders to the second company: generate enough for `orders` in the first.
     total = -(-orders * 10 // 9)
+    size = (
+        ["--orders", str(total)]
+        if companies is None
+        else ["--companies", str(companies), "--orders-per-company", str(orders)]
+    )
     command = [
         str(ROOT / ".venv/bin/billit-etl"),
         "sandbox",
         "serve",
         "--port",
         str(port),
-        "--orders",
-        str(total),
+        *size,
         "--seed",
         "7",
         "--latency-ms",

@@ -42,8 +42,11 @@ def _stats(base_url: str) -> tuple[int, int]:
     return requests, stats["faults"]["rate_limited"]
 
 
-def run_case(base_url: str, *, limit: float, mode: str, processes: int, configured: float | None) -> dict[str, Any]:
-    """One case: `processes` concurrent syncs, each into its own empty warehouse, against a fresh server limit."""
+def run_case(
+    base_url: str, *, limit: float, mode: str, processes: int, configured: float | None, every_company: bool = False
+) -> dict[str, Any]:
+    """One case: `processes` concurrent syncs, each into its own empty warehouse, against a fresh server limit;
+    `every_company`: each sync is `--companies all`, without BILLIT_PARTY_ID."""
     httpx.put(
         f"{base_url}/_sandbox/faults", json={"rate_limit_per_s": limit, "rate_limit_mode": mode}, timeout=10
     ).raise_for_status()
@@ -56,6 +59,9 @@ def run_case(base_url: str, *, limit: float, mode: str, processes: int, configur
         for work in works:
             command, env = sync_command(base_url, work, plain=False)
             env = env | {"TMPDIR": str(state)}
+            if every_company:
+                command.extend(["--companies", "all"])
+                env.pop("BILLIT_PARTY_ID")
             if configured is not None:
                 env["BILLIT_MAX_REQUESTS_PER_S"] = str(configured)
             else:
@@ -78,6 +84,7 @@ def run_case(base_url: str, *, limit: float, mode: str, processes: int, configur
     floor = (requests - refused) / limit
     return {
         "mode": mode,
+        "companies": "all" if every_company else "one",
         "processes": processes,
         "configured_per_s": configured,
         "requests": requests,
@@ -93,7 +100,10 @@ def run_case(base_url: str, *, limit: float, mode: str, processes: int, configur
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--orders", type=int, default=2000, help="orders of the first company")
+    parser.add_argument("--orders", type=int, default=2000, help="orders of the first company (or of each company)")
+    parser.add_argument(
+        "--companies", type=int, help="host this many companies with --orders each, and sync them all at once"
+    )
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--limit", type=float, default=60.0, help="requests a second the sandbox allows")
     parser.add_argument("--configured", type=float, default=57.0, help="BILLIT_MAX_REQUESTS_PER_S of the 'with' runs")
@@ -104,18 +114,26 @@ def main() -> None:
     args = parser.parse_args()
 
     results = []
-    with sandbox_process(args.orders, args.latency_ms) as base_url:
+    with sandbox_process(args.orders, args.latency_ms, companies=args.companies) as base_url:
         for mode in args.modes:
             for configured in (None,) if args.without_only else (None, args.configured):
                 for processes in args.processes:
-                    result = run_case(base_url, limit=args.limit, mode=mode, processes=processes, configured=configured)
+                    result = run_case(
+                        base_url,
+                        limit=args.limit,
+                        mode=mode,
+                        processes=processes,
+                        configured=configured,
+                        every_company=args.companies is not None,
+                    )
                     results.append(result)
                     print(json.dumps(result), flush=True)
-    print("\n| mode | processes | BILLIT_MAX_REQUESTS_PER_S | requests | 429s | wall | floor | x floor |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| mode | companies | processes | BILLIT_MAX_REQUESTS_PER_S | requests | 429s | wall | floor | x floor |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
-            f"| {r['mode']} | {r['processes']} | {r['configured_per_s'] or '-'} | {r['requests']:,} | "
+            f"| {r['mode']} | {r['companies']} | {r['processes']} | {r['configured_per_s'] or '-'} | "
+            f"{r['requests']:,} | "
             f"{r['refused_429']} ({r['refused_pct']} %) | {r['wall_s']} s | {r['floor_s']} s | {r['ratio']} |"
         )
     args.output.write_text(json.dumps({"limit_per_s": args.limit, "results": results}, indent=2) + "\n")

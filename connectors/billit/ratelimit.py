@@ -279,7 +279,7 @@ class AdaptiveRateLimiter:
             state.ceiling = min(seen, state.ceiling) if firm and state.ceiling is not None else seen
             state.ceiling_at, state.provisional = now, False
         elif not firm:
-            upper = state.accepted_between(refused - span, state.episode_at)
+            upper = state.accepted_between(refused - span - _SLICE_S, state.episode_at)
             state.ceiling = min(upper, state.ceiling) if state.ceiling is not None else upper
             state.ceiling_at, state.provisional = now, True
         # Refusals that keep coming whatever the pace (faults, not a limit) would otherwise ratchet it to nothing:
