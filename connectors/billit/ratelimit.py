@@ -20,8 +20,8 @@ token bucket:
 - The run's first refusal usually comes after a shorter burst. Everything accepted in that burst, up to the
   refusal's answer, is a `provisional` ceiling, which later short bursts can only lower: in a fixed or sliding
   window it is the limit (or more, when the burst straddled two windows), and creeping past it would cost a run a
-  second refusal and its whole pause.
-  Only a token bucket holding less than a second's worth is underestimated by it, until the ceiling relaxes.
+  second refusal and its whole pause. Only a token bucket holding less than a second's worth is underestimated
+  by it, until the ceiling relaxes.
 - The pace creeps up while requests wait for it, up to 97 % of the ceiling: 1 % a second, 10 % a second while
   the ceiling is provisional or unknown. The ceiling itself creeps up after a minute without a refusal (a limit
   may be raised), a provisional one faster.
@@ -68,7 +68,7 @@ CEILING_SHARE = 0.97  # of the learnt ceiling, the highest the pace creeps up to
 STEP = 0.01  # a second: how fast the pace creeps up towards the ceiling while requests wait for it
 FAST_STEP = 0.10  # a second, while the ceiling is provisional or unknown
 WHOLE_SECOND = 0.9  # of sending before a refusal, for its count to bound the server's rate
-FLOOR_SHARE = 0.6  # of the first rate learnt: refusals teach no lower pace than this (see _learn)
+FLOOR_SHARE = 0.6  # of the lowest count learnt before the ceiling was firm: no lower pace (see _learn)
 RELAX_AFTER_S = 60.0  # without a refusal, after which the ceiling itself creeps up (a limit may be raised)
 LATE_SHARE = 0.5  # of the interval: a request woken later than this after its slot takes a new one
 MIN_LEARN = 10  # accepted requests before a refusal, to learn from it
