@@ -1,5 +1,6 @@
 """Billit API connector: settings, client, OData queries, paging and errors. Knows nothing of Prefect."""
 
+from connectors.billit import _httpx_without_cli  # noqa: F401  (first: before anything imports httpx)
 from connectors.billit.client import PATCHABLE_PROPERTIES, BillitClient, BillitFile
 from connectors.billit.errors import (
     BillitAuthError,

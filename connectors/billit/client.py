@@ -56,7 +56,7 @@ from connectors.billit.pagination import (
 )
 from connectors.billit.ratelimit import RequestLimiter, shared_limiter
 from connectors.billit.redaction import Redactor
-from connectors.billit.responses import http_error
+from connectors.billit.responses import OrderAnswer, http_error
 from connectors.billit.settings import BillitSettings
 from connectors.billit.wire import encode_json, parse_json, parse_order_id
 
@@ -200,11 +200,16 @@ class BillitClient:
 
     async def get_order(self, order_id: int) -> dict[str, Any]:
         """The full order: lines, VAT groups, parties, messages, delivery details."""
-        response = await self._request("GET", f"{ORDERS_PATH}/{int(order_id)}", repeat=Repeat.ALWAYS, names_id=True)
-        body = self._read(response, _as_is)
+        body = (await self.get_order_answer(order_id)).parse()
         if not isinstance(body, dict):
             raise BillitProtocolError(f"expected an order object for {order_id}, got {type(body).__name__}")
         return body
+
+    async def get_order_answer(self, order_id: int) -> OrderAnswer:
+        """The full order's answer, not parsed yet (`OrderAnswer.parse`)."""
+        response = await self._request("GET", f"{ORDERS_PATH}/{int(order_id)}", repeat=Repeat.ALWAYS, names_id=True)
+        request = f"GET {response.request.url.path}"
+        return OrderAnswer(int(order_id), response.text, response.headers.get("Content-Type"), request, self._redact)
 
     async def get_orders(self, order_ids: Iterable[int]) -> list[dict[str, Any]]:
         """Full orders, fetched concurrently (bounded by `max_concurrency`), in the order of `order_ids`."""

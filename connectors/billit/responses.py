@@ -1,4 +1,5 @@
-"""From a Billit answer that is not a success to the error of the tree in `connectors.billit.errors`.
+"""From a Billit answer to what the caller gets: the error of the tree in `connectors.billit.errors` for an answer
+that is not a success, and an `OrderAnswer` for a full order read later.
 
 The status decides the class, and so whether the client retries (docs/reference/billit-api.md#errors). Every text
 taken from the answer passes through the client's redactor before an error is built from it.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -20,11 +22,36 @@ from connectors.billit.errors import (
     BillitForbiddenIdError,
     BillitHTTPError,
     BillitNotFoundError,
+    BillitProtocolError,
     BillitRateLimitedError,
     BillitServerError,
     BillitValidationError,
 )
-from connectors.billit.wire import parse_error_details
+from connectors.billit.wire import parse_error_details, parse_json
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAnswer:
+    """A full order's answer, its text as Billit sent it, not parsed yet.
+
+    A sync lands the text as it is and parses it in its writer thread: the event loop that sends the requests
+    does not parse, and orders waiting for the writer are held as text, a fifth of their parsed size
+    (bench/README.md#sync-all).
+    """
+
+    order_id: int
+    text: str
+    content_type: str | None
+    request: str  # "GET /v1/orders/123", for the error
+    redact: Callable[[str], str]
+
+    def parse(self) -> Any:
+        """The JSON value (decimals exact); a body that is not JSON is a one-line, redacted BillitProtocolError."""
+        try:
+            return parse_json(self.text, content_type=self.content_type)
+        except BillitProtocolError as exc:
+            problem = str(exc)
+        raise BillitProtocolError(self.redact(f"{self.request}: {problem}"))
 
 
 def http_error(response: httpx.Response, method: str, names_id: bool, redact: Callable[[str], str]) -> BillitHTTPError:

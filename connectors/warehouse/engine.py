@@ -226,9 +226,26 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
                 f"{exc.strerror or exc} (check {WAREHOUSE_URL_ENV})"
             ) from None
     engine = sa.create_engine(url)
+    _bind_none_directly()
     sa.event.listen(engine, "connect", _sqlite_connect)
     sa.event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _bind_none_directly() -> None:
+    """Let Python 3.11's sqlite3 bind None without looking for an adapter first.
+
+    sqlite3 binds int, float, str and bytes as they are, but asks every other value, None included, for an
+    adapter: a registry lookup and two attribute lookups per value, three times the cost of binding an int. A
+    third of the warehouse's values are NULL, so that was a fifth of a bulk write's time (bench/README.md#replay).
+    With an adapter registered for None, the lookup finds it at once and it hands None back: NULL as before. The
+    registry is the process's; the adapter changes nothing any other user of sqlite3 binds.
+    """
+    sqlite3.register_adapter(type(None), _none)
+
+
+def _none(value: None) -> None:
+    return value
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:

@@ -21,6 +21,10 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from connectors.billit import BillitProtocolError
+from connectors.billit.odata import BillitTimestamp
+from connectors.billit.pagination import listed_order_id
+from connectors.billit.responses import OrderAnswer
 from tasks.inbound.landing import LandingWriter
 from tasks.inbound.state import LoadCounts, NotLoaded, RunRecord, Watermark
 from tasks.inbound.warehouse import load_orders_isolating_refusals, normalise_batch
@@ -96,19 +100,66 @@ _glibc_heap = _GlibcHeap()
 
 @dataclass
 class Fetched:
-    """Full orders to load, listed orders that could not be fetched, and raw answers kept only for the record."""
+    """Detail answers to read and load, each with the version its order was listed at, and listed orders that could
+    not be fetched. The answers are read (parsed, checked) by the writer: `read_answers`."""
 
-    orders: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[tuple[OrderAnswer, str]] = field(default_factory=list)
     not_loaded: list[NotLoaded] = field(default_factory=list)
-    unusable: list[Any] = field(default_factory=list)
 
     def add(self, other: Fetched) -> None:
-        self.orders += other.orders
+        self.answers += other.answers
         self.not_loaded += other.not_loaded
-        self.unusable += other.unusable
 
     def __bool__(self) -> bool:
-        return bool(self.orders or self.not_loaded or self.unusable)
+        return bool(self.answers or self.not_loaded)
+
+
+@dataclass
+class Answers:
+    """What a batch's detail answers hold: the orders to load, the answers kept only for the record (unusable),
+    each with the text Billit sent, and the listed orders whose answer cannot be loaded."""
+
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    unusable: list[dict[str, Any]] = field(default_factory=list)
+    unusable_texts: list[str] = field(default_factory=list)
+    not_loaded: list[NotLoaded] = field(default_factory=list)
+
+
+def read_answers(answers: list[tuple[OrderAnswer, str]]) -> Answers:
+    """Parse each answer; one that is not an order object, or not the listed order's version, is not loaded."""
+    read = Answers()
+    for answer, version in answers:
+        try:
+            order = answer.parse()
+            if not isinstance(order, dict):
+                raise BillitProtocolError(f"expected an order object, got {type(order).__name__}")
+        except BillitProtocolError as exc:
+            read.not_loaded.append(NotLoaded(answer.order_id, version, f"unreadable detail answer: {exc}"[:300]))
+            continue
+        problem = None
+        if listed_order_id(order) != answer.order_id:
+            problem = "its detail answer has another or no OrderID"
+        elif _older(order.get("LastModified"), version):
+            # A stale copy (a cache, a replica behind): taking it would leave the listed version unloaded for good.
+            problem = "its detail answer is older than its listing"
+        if problem is None:
+            read.orders.append(order)
+            read.texts.append(answer.text)
+        else:
+            read.unusable.append(order)
+            read.unusable_texts.append(answer.text)
+            read.not_loaded.append(NotLoaded(answer.order_id, version, problem, raw_landed=True))
+    return read
+
+
+def _older(detail: Any, listed: str) -> bool:
+    """True when the detail's LastModified is readable and before the listed one (unreadable ones are the
+    normaliser's to judge)."""
+    try:
+        return BillitTimestamp(str(detail)).sort_key < BillitTimestamp(listed).sort_key
+    except ValueError:
+        return False
 
 
 class BatchWriter:
@@ -161,21 +212,24 @@ class BatchWriter:
 
     def _land_and_load(self, fetched: Fetched, watermark: Watermark | None) -> LoadCounts:
         _glibc_heap.return_freed_pages()  # the previous batch's, freed by now
-        batch = normalise_batch(fetched.orders, stream=self.stream, run_id=self.run.run_id, company_id=self.company_id)
+        answers = read_answers(fetched.answers)
+        batch = normalise_batch(answers.orders, stream=self.stream, run_id=self.run.run_id, company_id=self.company_id)
         landing_file = None
         if self.landing is not None:
             path = self.landing.write(
-                [*fetched.orders, *fetched.unusable], batch if self.landing_rows and not fetched.unusable else None
+                [*answers.orders, *answers.unusable],
+                [*answers.texts, *answers.unusable_texts],
+                batch if self.landing_rows and not answers.unusable else None,
             )
             landing_file = str(path) if path else None
         return load_orders_isolating_refusals(
             self.engine,
-            fetched.orders,
+            answers.orders,
             stream=self.stream,
             run_id=self.run.run_id,
             company_id=self.company_id,
             watermark=watermark,
-            not_loaded=fetched.not_loaded,
+            not_loaded=[*fetched.not_loaded, *answers.not_loaded],
             landing_file=landing_file,
             normalised=batch,
         )

@@ -103,8 +103,6 @@ class ExtractStats:
     requests: int = 0
     paging: PagingStats = field(default_factory=PagingStats)
     orders_listed: int = 0
-    orders_fetched: int = 0
-    orders_not_loaded: int = 0
     skipped_quiet: bool = False
     orders_expected: int | None = None  # how many the window holds, when known (SyncOptions.on_listed)
 
@@ -135,7 +133,7 @@ async def sync_stream(
         if since is not None or until is not None:
             await _backfill(billit, engine, stream, options, writer, stats, since=since, until=until)
         else:
-            await retry_pending(billit, engine, stream, options, writer, stats)
+            await retry_pending(billit, engine, stream, options, writer)
             await _incremental(billit, engine, stream, run, options, writer, stats)
             run.counts.orders_deleted += await sync_deletions(billit, engine, stream, run, options)
     finally:
@@ -176,7 +174,7 @@ async def _incremental(
         stats.paging.pages += 1
         stats.orders_listed += len(probe.items)
         _listed(options, stats)
-        fetched = await _fetch_changed(billit, engine, probe.items, stats, writer.run.counts)
+        fetched = await _fetch_changed(billit, engine, probe.items, writer.run.counts)
         newest = later(watermark, page_key(probe.items[::-1]))
         stats.skipped_quiet = not fetched and newest == watermark
         await writer.write(fetched, None if stats.skipped_quiet else newest)
@@ -236,7 +234,7 @@ async def _extract(
                 async for page in billit.iter_order_pages_by_key(window, stats=stats.paging):
                     stats.orders_listed += len(page)
                     _listed(options, stats)
-                    fetching = group.create_task(_fetch_changed(billit, engine, page, stats, writer.run.counts))
+                    fetching = group.create_task(_fetch_changed(billit, engine, page, writer.run.counts))
                     await pages.put((page, fetching))
                 await pages.put(None)
 
@@ -247,7 +245,7 @@ async def _extract(
                     page, fetching = entry
                     fetched.add(await fetching)
                     key = page_key(page) or key
-                    if len(fetched.orders) >= options.batch_size:
+                    if len(fetched.answers) >= options.batch_size:
                         await writer.write(fetched, later(floor, key) if move_watermark else None)
                         fetched = Fetched()
                 await writer.write(fetched, later(floor, key) if move_watermark else None)
@@ -265,7 +263,6 @@ async def _fetch_changed(
     billit: BillitClient,
     engine: sa.Engine,
     page: list[dict[str, Any]],
-    stats: ExtractStats,
     counts: LoadCounts,
 ) -> Fetched:
     """The full orders of a listing page whose LastModified the warehouse does not have yet."""
@@ -280,7 +277,7 @@ async def _fetch_changed(
         for item in page
         if listed_order_id(item) is None
     ]
-    return await _fetch_orders(billit, changed, stats, unkeyed)
+    return await _fetch_orders(billit, changed, unkeyed)
 
 
 async def retry_pending(
@@ -289,7 +286,6 @@ async def retry_pending(
     stream: Stream,
     options: SyncOptions,
     writer: BatchWriter,
-    stats: ExtractStats,
 ) -> None:
     """Fetch the stream's pending orders again and load those that now load."""
     pending = await asyncio.to_thread(
@@ -302,16 +298,7 @@ async def retry_pending(
     for start in range(0, len(pending), options.batch_size):
         chunk = pending[start : start + options.batch_size]
         versions = {item.order_id: item.listed_last_modified for item in chunk if item.order_id is not None}
-        await writer.write(await _fetch_orders(billit, versions, stats), None)
-
-
-def _older(detail: Any, listed: str) -> bool:
-    """True when the detail's LastModified is readable and before the listed one (unreadable ones are the
-    normaliser's to judge)."""
-    try:
-        return BillitTimestamp(str(detail)).sort_key < BillitTimestamp(listed).sort_key
-    except ValueError:
-        return False
+        await writer.write(await _fetch_orders(billit, versions), None)
 
 
 def _listed_timestamp(item: dict[str, Any], what: str) -> BillitTimestamp:
@@ -336,40 +323,23 @@ def _listed_versions(page: list[dict[str, Any]]) -> dict[int, str]:
 async def _fetch_orders(
     billit: BillitClient,
     listed: dict[int, str],
-    stats: ExtractStats,
     not_loaded: list[NotLoaded] | None = None,
 ) -> Fetched:
-    """Full orders of `listed` (OrderID -> listed LastModified); a bad answer becomes a NotLoaded, never an error."""
+    """The detail answers of `listed` (OrderID -> listed LastModified), read later by the writer
+    (`batches.read_answers`); an order whose detail answered 404 becomes a NotLoaded, never an error."""
     fetched = Fetched(not_loaded=list(not_loaded or ()))
 
     async def fetch(order_id: int, version: str) -> None:
         try:
-            order = await billit.get_order(order_id)
+            fetched.answers.append((await billit.get_order_answer(order_id), version))
         except BillitNotFoundError:
             # Deleted since it was listed (then /v1/orders/deleted will say so), or a wrong answer: pending either way.
             fetched.not_loaded.append(NotLoaded(order_id, version, "listed, but its detail answered 404"))
-            return
-        except BillitProtocolError as exc:
-            fetched.not_loaded.append(NotLoaded(order_id, version, f"unreadable detail answer: {exc}"[:300]))
-            return
-        problem = None
-        if listed_order_id(order) != order_id:
-            problem = "its detail answer has another or no OrderID"
-        elif _older(order.get("LastModified"), version):
-            # A stale copy (a cache, a replica behind): taking it would leave the listed version unloaded for good.
-            problem = "its detail answer is older than its listing"
-        if problem is not None:
-            fetched.unusable.append(order)
-            fetched.not_loaded.append(NotLoaded(order_id, version, problem, raw_landed=True))
-            return
-        fetched.orders.append(order)
 
     with first_error():
         async with asyncio.TaskGroup() as group:
             for order_id, version in listed.items():
                 group.create_task(fetch(order_id, version))
-    stats.orders_fetched += len(fetched.orders)
-    stats.orders_not_loaded += len(fetched.not_loaded)
     return fetched
 
 

@@ -1,10 +1,10 @@
 """Raw full orders as Parquet, so a load can be replayed from disk without calling Billit.
 
 Layout: `<landing_dir>/<stream>/run=<run_id>/part-00001.parquet`, one file per loaded batch, written *before*
-the batch is loaded. Each row is one order exactly as Billit returned it (JSON text, decimals kept exact), with
-its key columns beside it for quick inspection in any Parquet reader. The JSON is ASCII (a NUL or a lone
-surrogate Billit sent is kept as its escape), and each file's metadata names the Billit company and the stream,
-so a replay refuses files of another company or stream. Beside each part, `rows-00001.parquet` holds the
+the batch is loaded. Each row is one order's answer exactly as Billit sent it (its JSON text, untouched: decimals
+as written, a NUL or a lone surrogate still the escape Billit wrote), with its key columns beside it for quick
+inspection in any Parquet reader. Each file's metadata names the Billit company and the stream, so a replay
+refuses files of another company or stream. Beside each part, `rows-00001.parquet` holds the
 normalised rows the batch was loaded with (`tasks.inbound.landing_rows`): a replay by the same normaliser loads
 them without parsing and normalising again.
 """
@@ -12,7 +12,6 @@ them without parsing and normalising again.
 from __future__ import annotations
 
 import json
-import re
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -61,9 +60,14 @@ class LandingWriter:
             }
         )
 
-    def write(self, orders: Sequence[Mapping[str, Any]], normalised: NormalisedBatch | None = None) -> Path | None:
-        """Land `orders` as the next part; with `normalised` (the rows normalised from exactly these orders),
-        land those rows beside it. Returns the part's path, None when there is nothing to land."""
+    def write(
+        self, orders: Sequence[Any], texts: Sequence[str], normalised: NormalisedBatch | None = None
+    ) -> Path | None:
+        """Land `orders` as the next part, each as `texts` has it (the JSON text Billit sent); with
+        `normalised` (the rows normalised from exactly these orders), land those rows beside it. Returns the
+        part's path, None when there is nothing to land."""
+        if len(texts) != len(orders):
+            raise ValueError(f"{len(orders)} orders but {len(texts)} texts to land")
         if not orders:
             return None
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -79,7 +83,7 @@ class LandingWriter:
                     len(orders),
                     [None, pa.py_buffer(array("q", [fetched_at]) * len(orders))],
                 ),
-                _texts([_order_json(order) for order in orders], pa.large_string()),
+                _texts(texts, pa.large_string()),
             ],
             schema=self.schema,
         )
@@ -126,22 +130,6 @@ def _key(order: Any, name: str, kind: type) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and kind is int and -(2**63) <= value < 2**63:
         return value
     return None
-
-
-def _order_json(order: Any) -> str:
-    """ASCII JSON with exact decimals: a Decimal is written as a marked string, then unquoted."""
-    text = json.dumps(order, default=_mark_decimal, ensure_ascii=True, separators=(",", ":"))
-    return _DECIMAL_TOKEN.sub(r"\1", text)
-
-
-_DECIMAL_MARK = "\x00landing-decimal:"
-_DECIMAL_TOKEN = re.compile(r'"\\u0000landing-decimal:(-?[0-9]+(?:\.[0-9]+)?)"')
-
-
-def _mark_decimal(value: Any) -> Any:
-    if isinstance(value, Decimal) and value.is_finite():
-        return _DECIMAL_MARK + format(value, "f")
-    return str(value)
 
 
 def landed_runs(path: Path | str) -> list[Path]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from connectors.billit.wire import parse_json
+from connectors.billit.wire import encode_json, parse_json
 from sandbox.identity import API_KEY, PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
@@ -62,8 +62,13 @@ def rows_by_table(batch: NormalisedBatch) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def json_text(order: Any) -> str:
+    """An order's JSON as Billit would send it (exact decimals), for orders made here."""
+    return encode_json(order).decode()
+
+
 def land(tmp_path: Path, orders: list[dict[str, Any]], batch: NormalisedBatch | None) -> Path:
-    part = LandingWriter(tmp_path, "sales", "r1", party_id=1).write(orders, batch)
+    part = LandingWriter(tmp_path, "sales", "r1", party_id=1).write(orders, [json_text(o) for o in orders], batch)
     assert part is not None
     return part
 

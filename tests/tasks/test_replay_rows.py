@@ -31,7 +31,7 @@ from tasks.inbound.sync import run_stream
 from tasks.inbound.warehouse import normalise_batch
 from tests.connectors.warehouse import Warehouse, postgres_schema
 from tests.tasks.sync_helpers import COMPANY, SEED_START
-from tests.tasks.test_landing_rows import documented_orders
+from tests.tasks.test_landing_rows import documented_orders, json_text
 
 DOCS_COMPANY = 574991  # the CompanyID of the documented orders
 # Columns that say when a row was written, or number rows in insertion order: compared as "set or not".
@@ -92,7 +92,9 @@ def _earlier(last_modified: str) -> str:
 def _land(landing: Path, stream: str, run_id: str, orders: list[dict[str, Any]]) -> None:
     """Land `orders` as the sync does (normalised once, the rows beside the raw part), written after the rest."""
     batch = normalise_batch(orders, stream=stream, run_id=run_id, company_id=DOCS_COMPANY)
-    part = LandingWriter(landing, stream, run_id, party_id=DOCS_COMPANY).write(orders, batch)
+    part = LandingWriter(landing, stream, run_id, party_id=DOCS_COMPANY).write(
+        orders, [json_text(order) for order in orders], batch
+    )
     assert part is not None and rows_path(part).exists()
     later = max(path.stat().st_mtime for path in landing.rglob("*.parquet")) + 1
     os.utime(part, (later, later))
