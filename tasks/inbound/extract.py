@@ -28,18 +28,11 @@ watermark. The batches are landed and loaded by `tasks.inbound.batches`; windows
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-# The landing's Parquet writer allocates from Arrow's default pool, which Arrow picks once, when pyarrow loads, from
-# this variable (pyarrow.set_memory_pool does not reach the Parquet writer). Its default, mimalloc, keeps about
-# 25 MiB of a sync's peak RSS for itself (per thread that wrote a part); the system allocator hands it back
-# (bench/README.md#memory-with-landing-on). Set before anything here imports pyarrow; a value set outside wins.
-os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 import sqlalchemy as sa
 

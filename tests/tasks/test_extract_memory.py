@@ -1,4 +1,5 @@
-"""The allocator the sync's Parquet landing gets (tasks.inbound.extract): Arrow's system pool, unless set outside."""
+"""How pyarrow is set up for the landing (tasks/inbound/_arrow_defaults.py): Arrow's system pool unless set outside,
+no cloud filesystems."""
 
 from __future__ import annotations
 
@@ -35,3 +36,23 @@ def test_the_landing_writes_parquet_with_the_system_allocator() -> None:
 @pytest.mark.parametrize("pool", ["mimalloc", "jemalloc"])
 def test_an_arrow_pool_chosen_outside_is_kept(pool: str) -> None:
     assert _backend({**os.environ, "ARROW_DEFAULT_MEMORY_POOL": pool}) == pool
+
+
+def test_the_sync_does_not_load_pyarrows_cloud_filesystems(tmp_path: Path) -> None:
+    # The S3 one alone loads the AWS SDK (8 MiB of RSS); the landing writes local files and still reads them back.
+    probe = (
+        "import sys, tasks.inbound.extract, pyarrow, pyarrow.parquet as pq\n"
+        "path = sys.argv[1]; pq.write_table(pyarrow.table({'a': [1]}), path)\n"
+        "print(pq.read_table(path).num_rows, sorted(name for name in ('pyarrow._s3fs', 'pyarrow._gcsfs', "
+        "'pyarrow._azurefs', 'pyarrow._hdfs') if sys.modules.get(name) is not None))"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "part.parquet")],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    assert answer.stdout.split() == ["1", "[]"]
