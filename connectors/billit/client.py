@@ -200,16 +200,15 @@ class BillitClient:
 
     async def get_order(self, order_id: int) -> dict[str, Any]:
         """The full order: lines, VAT groups, parties, messages, delivery details."""
-        body = (await self.get_order_answer(order_id)).parse()
+        _, body = (await self.get_order_answer(order_id)).read()
         if not isinstance(body, dict):
             raise BillitProtocolError(f"expected an order object for {order_id}, got {type(body).__name__}")
         return body
 
     async def get_order_answer(self, order_id: int) -> OrderAnswer:
-        """The full order's answer, not parsed yet (`OrderAnswer.parse`)."""
+        """The full order's answer, not decoded or parsed yet (`OrderAnswer.read`)."""
         response = await self._request("GET", f"{ORDERS_PATH}/{int(order_id)}", repeat=Repeat.ALWAYS, names_id=True)
-        request = f"GET {response.request.url.path}"
-        return OrderAnswer(int(order_id), response.text, response.headers.get("Content-Type"), request, self._redact)
+        return OrderAnswer.of(int(order_id), response, self._redact)
 
     async def get_orders(self, order_ids: Iterable[int]) -> list[dict[str, Any]]:
         """Full orders, fetched concurrently (bounded by `max_concurrency`), in the order of `order_ids`."""

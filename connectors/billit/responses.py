@@ -27,28 +27,38 @@ from connectors.billit.errors import (
     BillitServerError,
     BillitValidationError,
 )
-from connectors.billit.wire import parse_error_details, parse_json
+from connectors.billit.wire import decode_body, parse_error_details, parse_json
 
 
 @dataclass(frozen=True, slots=True)
 class OrderAnswer:
-    """A full order's answer, its text as Billit sent it, not parsed yet.
+    """A full order's answer as Billit sent it, not decoded or parsed yet.
 
-    A sync lands the text as it is and parses it in its writer thread: the event loop that sends the requests
-    does not parse, and orders waiting for the writer are held as text, a fifth of their parsed size
-    (bench/README.md#sync-all).
+    A sync lands the answer's text as it is and reads it in its writer thread: the event loop that sends the
+    requests does not decode or parse, and orders waiting for the writer are held as bytes, a fifth of their
+    parsed size (bench/README.md#sync-all).
     """
 
     order_id: int
-    text: str
+    content: bytes
+    charset: str | None  # of the Content-Type
     content_type: str | None
     request: str  # "GET /v1/orders/123", for the error
     redact: Callable[[str], str]
 
-    def parse(self) -> Any:
-        """The JSON value (decimals exact); a body that is not JSON is a one-line, redacted BillitProtocolError."""
+    @classmethod
+    def of(cls, order_id: int, response: httpx.Response, redact: Callable[[str], str]) -> OrderAnswer:
+        request = f"{response.request.method} {response.request.url.path}"
+        return cls(
+            order_id, response.content, response.charset_encoding, response.headers.get("Content-Type"), request, redact
+        )
+
+    def read(self) -> tuple[str, Any]:
+        """The answer's text and its JSON value (decimals exact). A body that is not text of its charset, or not
+        JSON, is a one-line, redacted BillitProtocolError."""
         try:
-            return parse_json(self.text, content_type=self.content_type)
+            text = decode_body(self.content, self.charset)
+            return text, parse_json(text, content_type=self.content_type)
         except BillitProtocolError as exc:
             problem = str(exc)
         raise BillitProtocolError(self.redact(f"{self.request}: {problem}"))

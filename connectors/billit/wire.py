@@ -49,6 +49,21 @@ def describe_body(text: str, content_type: str | None = None) -> str:
     return f"a body of {size}"
 
 
+def decode_body(content: bytes, charset: str | None = None) -> str:
+    """A body's text, in the charset its Content-Type names, else UTF-8 (JSON's own). Strict: a byte that is not
+    of that encoding (a name sent in Latin-1, say) is a BillitProtocolError, never a silent replacement character
+    in the warehouse (docs/reference/billit-api.md#encoding)."""
+    try:
+        return content.decode(charset or "utf-8")
+    except LookupError:  # a charset Python does not know: JSON's own
+        return decode_body(content)
+    except UnicodeDecodeError as exc:
+        byte = content[exc.start : exc.start + 1].hex()
+        raise BillitProtocolError(
+            f"the answer is not {exc.encoding} text (byte 0x{byte} at offset {exc.start:,})"
+        ) from None
+
+
 def parse_json(text: str, *, content_type: str | None = None) -> Any:
     """Parse a response body; empty means None. Fractions become Decimal."""
     if not text.strip():

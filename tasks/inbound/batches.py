@@ -127,11 +127,12 @@ class Answers:
 
 
 def read_answers(answers: list[tuple[OrderAnswer, str]]) -> Answers:
-    """Parse each answer; one that is not an order object, or not the listed order's version, is not loaded."""
+    """Decode and parse each answer; one that is not an order object, or not the listed order's version, is not
+    loaded."""
     read = Answers()
     for answer, version in answers:
         try:
-            order = answer.parse()
+            text, order = answer.read()
             if not isinstance(order, dict):
                 raise BillitProtocolError(f"expected an order object, got {type(order).__name__}")
         except BillitProtocolError as exc:
@@ -145,10 +146,10 @@ def read_answers(answers: list[tuple[OrderAnswer, str]]) -> Answers:
             problem = "its detail answer is older than its listing"
         if problem is None:
             read.orders.append(order)
-            read.texts.append(answer.text)
+            read.texts.append(text)
         else:
             read.unusable.append(order)
-            read.unusable_texts.append(answer.text)
+            read.unusable_texts.append(text)
             read.not_loaded.append(NotLoaded(answer.order_id, version, problem, raw_landed=True))
     return read
 

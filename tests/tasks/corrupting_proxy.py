@@ -31,6 +31,8 @@ from connectors.billit.wire import encode_json, parse_json
 #: Markers a rewrite may put in the body; they are replaced in the JSON text by what JSON values cannot carry
 #: once parsed (a NUL, a lone surrogate, a number beyond any column).
 RAW = {'"@NUL@"': '"a\\u0000b"', '"@SURROGATE@"': '"a\\ud800b"', '"@HUGE@"': "1e30"}
+#: And one replaced in the body's bytes: a name in Latin-1, not UTF-8 as JSON must be.
+RAW_BYTES = {b'"@LATIN1@"': b'"Soci\xe9t\xe9"'}
 
 
 @dataclass
@@ -102,7 +104,10 @@ class CorruptingProxy:
         text = encode_json(body).decode("utf-8")
         for marker, raw in RAW.items():
             text = text.replace(marker, raw)
-        return Response(text, status, media_type="application/json")
+        content = text.encode("utf-8")
+        for marker_bytes, raw_bytes in RAW_BYTES.items():
+            content = content.replace(marker_bytes, raw_bytes)
+        return Response(content, status, media_type="application/json")
 
     def __enter__(self) -> CorruptingProxy:
         app = Starlette(routes=[Route("/{path:path}", self._forward, methods=["GET", "POST", "PATCH", "PUT"])])

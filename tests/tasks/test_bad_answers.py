@@ -96,6 +96,7 @@ CORRUPTIONS = {
     "a null VAT group": (lambda order: {**order, "VatGroups": [None]}, "VatGroups[0]"),
     "not an object": (lambda order: [order], "order object"),
     "unreadable body": ("garbage", "unreadable"),
+    "a name in Latin-1, not UTF-8": (set_field("Comments", "@LATIN1@"), "not utf-8 text (byte 0xe9"),
     "a stale copy older than the listing": (set_field("LastModified", "2000-01-01T00:00:00"), "older than its listing"),
     "more decimals than the column keeps": (set_field("TotalIncl", "12.345"), "more precise than the warehouse"),
     "a unit price with 6 decimals": (set_field("OrderLines[0].UnitPriceExcl", "1.123456"), "(5 decimals)"),

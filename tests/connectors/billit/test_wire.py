@@ -9,7 +9,7 @@ import pytest
 
 from connectors.billit.errors import BillitErrorDetail, BillitProtocolError
 from connectors.billit.settings import SettingsError, load_settings
-from connectors.billit.wire import encode_json, parse_error_details, parse_json, parse_order_id
+from connectors.billit.wire import decode_body, encode_json, parse_error_details, parse_json, parse_order_id
 
 
 def test_fractions_are_parsed_as_exact_decimals() -> None:
@@ -22,6 +22,14 @@ def test_an_empty_body_is_none_and_a_non_json_body_is_a_protocol_error() -> None
     assert parse_json("  ") is None
     with pytest.raises(BillitProtocolError):
         parse_json("<html>gateway</html>")
+
+
+def test_a_body_is_text_of_its_declared_charset_or_utf8_and_a_stray_byte_is_an_error_not_a_replacement() -> None:
+    assert decode_body('{"Name": "Société"}'.encode()) == '{"Name": "Société"}'
+    assert decode_body('{"Name": "Société"}'.encode("latin-1"), "iso-8859-1") == '{"Name": "Société"}'
+    assert decode_body(b'{"Name": "x"}', "no-such-charset") == '{"Name": "x"}'
+    with pytest.raises(BillitProtocolError, match=r"^the answer is not utf-8 text \(byte 0xe9 at offset 14\)$"):
+        decode_body('{"Name": "Société"}'.encode("latin-1"))
 
 
 @pytest.mark.parametrize(
