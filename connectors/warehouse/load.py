@@ -39,11 +39,14 @@ import operator
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal, TypeGuard
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql
 
 __all__ = [
     "COPY_THRESHOLD",
@@ -86,12 +89,8 @@ def reflect_tables(engine: sa.Engine) -> dict[str, sa.Table]:
                 for column in table.columns:
                     column_type = column.type
                     if _is_exact_numeric(column_type):
-                        column.type = sa.Numeric(
-                            precision=column_type.precision,
-                            scale=column_type.scale,
-                            asdecimal=True,
-                            decimal_return_scale=column_type.scale,
-                        )
+                        precision, scale = column_type.precision, column_type.scale
+                        column.type = sa.Numeric(precision, scale, asdecimal=True, decimal_return_scale=scale)
             tables = dict(metadata.tables)
             _reflected[engine] = tables
     return dict(tables)
@@ -327,6 +326,8 @@ def _insert_statement(
     if conflict == "fail":
         return sa.insert(table)
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql  # here: its 2 MiB are not a SQLite warehouse's
+
         statement: postgresql.Insert | sqlite.Insert = postgresql.insert(table)
     elif dialect == "sqlite":
         statement = sqlite.insert(table)
@@ -358,6 +359,8 @@ def _copy_write(
         f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {column_list} FROM {target} WITH NO DATA"
     )
     _copy(connection, staging, column_list, columns, rows)
+    from sqlalchemy.dialects import postgresql  # here: its 2 MiB are not a SQLite warehouse's
+
     source = sa.table(staging_name, *(sa.column(name) for name in columns))
     insert = postgresql.insert(table).from_select(columns, sa.select(*(source.c[name] for name in columns)))
     statement = _on_conflict(insert, table, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer)
@@ -373,10 +376,7 @@ def _copy(connection: sa.Connection, target: str, column_list: str, columns: lis
     if driver_connection is None:
         raise RuntimeError("the connection has no DBAPI connection")
     values = _row_getter(columns)
-    with (
-        driver_connection.cursor() as cursor,
-        cursor.copy(f"COPY {target} ({column_list}) FROM STDIN") as copy,
-    ):
+    with driver_connection.cursor() as cursor, cursor.copy(f"COPY {target} ({column_list}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(values(row))
 
@@ -389,9 +389,7 @@ def _row_getter(columns: Sequence[str]) -> Callable[[Row], tuple[Any, ...]]:
 
 
 def _key_getter(key: Sequence[str]) -> Callable[[Row], Any]:
-    if len(key) == 1:
-        return operator.itemgetter(key[0])
-    return operator.itemgetter(*key)
+    return operator.itemgetter(*key)  # one name: the value itself; several: their tuple
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -1,5 +1,5 @@
-"""How pyarrow is set up for the landing (tasks/inbound/_arrow_defaults.py): Arrow's system pool unless set outside,
-no cloud filesystems."""
+"""What a sync process loads, for its memory: Arrow's system pool unless one is set outside, no cloud filesystems
+(tasks/inbound/_arrow_defaults.py), no PostgreSQL dialect for a SQLite warehouse."""
 
 from __future__ import annotations
 
@@ -56,3 +56,26 @@ def test_the_sync_does_not_load_pyarrows_cloud_filesystems(tmp_path: Path) -> No
     )
     assert answer.returncode == 0, answer.stderr[-2000:]
     assert answer.stdout.split() == ["1", "[]"]
+
+
+def test_a_sqlite_warehouse_does_not_load_postgresqls_dialect(tmp_path: Path) -> None:
+    # 2 MiB of RSS and 23 ms of import a SQLite sync never uses.
+    probe = (
+        "import sys, tasks.inbound.sync, cli.main, cli.sync\n"
+        "from connectors.warehouse import create_warehouse_engine, upgrade, reflect_tables, upsert_rows\n"
+        "engine = create_warehouse_engine('sqlite:///' + sys.argv[1]); upgrade(engine)\n"
+        "with engine.begin() as connection:\n"
+        "    rows = [{'company_id': 1, 'name': 'A'}]\n"
+        "    assert upsert_rows(connection, reflect_tables(engine)['companies'], rows, ['company_id']) == 1\n"
+        "print(sorted(name for name in sys.modules if name.startswith('sqlalchemy.dialects.postgresql')))"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "warehouse.sqlite")],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    assert answer.stdout.strip() == "[]"
