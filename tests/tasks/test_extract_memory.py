@@ -15,10 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 _BACKEND = "import tasks.inbound.extract, pyarrow; print(pyarrow.default_memory_pool().backend_name)"
 
 
-def _backend(environment: dict[str, str]) -> str:
+def _python(code: str, *args: str, environment: dict[str, str] | None = None) -> str:
+    """What `code` prints, run in a fresh interpreter with the repo importable."""
     answer = subprocess.run(
-        [sys.executable, "-c", _BACKEND],
-        env={**environment, "PYTHONPATH": str(ROOT)},
+        [sys.executable, "-c", code, *args],
+        env={**(os.environ if environment is None else environment), "PYTHONPATH": str(ROOT)},
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -26,6 +27,10 @@ def _backend(environment: dict[str, str]) -> str:
     )
     assert answer.returncode == 0, answer.stderr[-2000:]
     return answer.stdout.strip()
+
+
+def _backend(environment: dict[str, str]) -> str:
+    return _python(_BACKEND, environment=environment)
 
 
 def test_the_landing_writes_parquet_with_the_system_allocator() -> None:
@@ -46,16 +51,7 @@ def test_the_sync_does_not_load_pyarrows_cloud_filesystems(tmp_path: Path) -> No
         "print(pq.read_table(path).num_rows, sorted(name for name in ('pyarrow._s3fs', 'pyarrow._gcsfs', "
         "'pyarrow._azurefs', 'pyarrow._hdfs') if sys.modules.get(name) is not None))"
     )
-    answer = subprocess.run(
-        [sys.executable, "-c", probe, str(tmp_path / "part.parquet")],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert answer.returncode == 0, answer.stderr[-2000:]
-    assert answer.stdout.split() == ["1", "[]"]
+    assert _python(probe, str(tmp_path / "part.parquet")).split() == ["1", "[]"]
 
 
 def test_a_sqlite_warehouse_does_not_load_postgresqls_dialect(tmp_path: Path) -> None:
@@ -69,13 +65,4 @@ def test_a_sqlite_warehouse_does_not_load_postgresqls_dialect(tmp_path: Path) ->
         "    assert upsert_rows(connection, reflect_tables(engine)['companies'], rows, ['company_id']) == 1\n"
         "print(sorted(name for name in sys.modules if name.startswith('sqlalchemy.dialects.postgresql')))"
     )
-    answer = subprocess.run(
-        [sys.executable, "-c", probe, str(tmp_path / "warehouse.sqlite")],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert answer.returncode == 0, answer.stderr[-2000:]
-    assert answer.stdout.strip() == "[]"
+    assert _python(probe, str(tmp_path / "warehouse.sqlite")) == "[]"
