@@ -13,7 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SEARCHED = ("connectors", "tasks", "flows", "cli", "sandbox", "sql", "bench", "docs", "tests", "README.md")
 SUFFIXES = {".py", ".md", ".sql", ".yaml", ".toml"}
-CITATION = re.compile(r"\b((?:docs|bench|sql|tests)/[\w/.\-]*\.md|README\.md)#([\w\-]+)")
+# A repo path to a Markdown file, from the root: not the tail of a longer path, nor a relative link `](x.md#a)`.
+CITATION = re.compile(r"(?<![\w/.\-])(?<!\]\()(\w[\w.\-]*(?:/[\w.\-]+)*\.md)#([\w\-]+)")
 EXPLICIT_ANCHOR = re.compile(r'<a id="([\w\-]+)"></a>')
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*$")
 
@@ -30,7 +31,7 @@ def anchors(path: Path) -> frozenset[str]:
     seen: dict[str, int] = {}
     in_code = False
     for line in text.splitlines():
-        in_code ^= line.startswith("```")
+        in_code ^= line.lstrip().startswith("```")
         heading = None if in_code else HEADING.match(line)
         if heading:
             anchor = github_anchor(heading[1])

@@ -198,12 +198,9 @@ class BillitClient:
         response = await self._request("GET", request.path, params=request.params, repeat=Repeat.ALWAYS)
         return self._read(response, parse_page)
 
-    async def get_order(self, order_id: int) -> dict[str, Any]:
-        """The full order: lines, VAT groups, parties, messages, delivery details."""
-        _, body = (await self.get_order_answer(order_id)).read()
-        if not isinstance(body, dict):
-            raise BillitProtocolError(f"expected an order object for {order_id}, got {type(body).__name__}")
-        return body
+    async def get_order(self, order_id: int, *, replace_bad_bytes: bool = False) -> dict[str, Any]:
+        """The full order: lines, VAT groups, parties, messages, delivery details (`OrderAnswer.read_order`)."""
+        return (await self.get_order_answer(order_id)).read_order(replace_bad_bytes=replace_bad_bytes)[1]
 
     async def get_order_answer(self, order_id: int) -> OrderAnswer:
         """The full order's answer, not decoded or parsed yet (`OrderAnswer.read`)."""

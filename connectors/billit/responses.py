@@ -53,12 +53,22 @@ class OrderAnswer:
             order_id, response.content, response.charset_encoding, response.headers.get("Content-Type"), request, redact
         )
 
-    def read(self) -> tuple[str, Any]:
-        """The answer's text and its JSON value (decimals exact). A body that is not text of its charset, or not
-        JSON, is a one-line, redacted BillitProtocolError."""
+    def read_order(self, *, replace_bad_bytes: bool = False) -> tuple[str, dict[str, Any]]:
+        """The answer's text and the order object it holds (decimals exact). A body that is not text, not JSON or
+        not an object is a one-line, redacted BillitProtocolError.
+
+        `replace_bad_bytes` is for a caller that reads only flags and ids (is it sent?) and stores nothing: a stray
+        byte in a name then becomes a replacement character instead of an error (docs/reference/billit-api.md#encoding).
+        """
         try:
-            text = decode_body(self.content, self.charset)
-            return text, parse_json(text, content_type=self.content_type)
+            if replace_bad_bytes:
+                text = self.content.decode("utf-8-sig", "replace")
+            else:
+                text = decode_body(self.content, self.charset)
+            order = parse_json(text, content_type=self.content_type)
+            if not isinstance(order, dict):
+                raise BillitProtocolError(f"expected an order object, got {type(order).__name__}")
+            return text, order
         except BillitProtocolError as exc:
             problem = str(exc)
         raise BillitProtocolError(self.redact(f"{self.request}: {problem}"))

@@ -10,6 +10,8 @@ answers a whole HTML page, and an error message must stay one line.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import json
 import re
 from datetime import date, datetime
@@ -25,6 +27,7 @@ _TITLE = re.compile(r"<title[^>]*>([^<]*)</title>", re.IGNORECASE)
 _NOT_AN_API = "not JSON: is BILLIT_BASE_URL a Billit API root?"
 SNIPPET_CHARS = 200  # of a body that is not Billit's JSON
 DESCRIPTION_CHARS = 500  # of one Billit error Code or Description
+JSON_DECODER = json.JSONDecoder(parse_float=Decimal)  # fractions as exact Decimals
 
 
 def one_line(text: str, limit: int = SNIPPET_CHARS) -> str:
@@ -50,18 +53,45 @@ def describe_body(text: str, content_type: str | None = None) -> str:
 
 
 def decode_body(content: bytes, charset: str | None = None) -> str:
-    """A body's text, in the charset its Content-Type names, else UTF-8 (JSON's own). Strict: a byte that is not
-    of that encoding (a name sent in Latin-1, say) is a BillitProtocolError, never a silent replacement character
-    in the warehouse (docs/reference/billit-api.md#encoding)."""
+    """A body's text. Strict: a byte that does not decode (a name sent in Latin-1, say) is a BillitProtocolError,
+    never a silent replacement character in the warehouse (docs/reference/billit-api.md#encoding).
+
+    JSON is UTF-8, with or without a byte-order mark (a UTF-16 or UTF-32 mark names that encoding); a declared
+    charset is tried only for a body that is not UTF-8, and only a plain text encoding: decoding UTF-8 as the
+    Latin-1 a server wrongly declares would turn `Société` into `SociÃ©tÃ©` without an error.
+    """
+    encoding = next((name for mark, name in _BYTE_ORDER_MARKS if content.startswith(mark)), "utf-8")
     try:
-        return content.decode(charset or "utf-8")
-    except LookupError:  # a charset Python does not know: JSON's own
-        return decode_body(content)
+        return content.decode(encoding)
     except UnicodeDecodeError as exc:
-        byte = content[exc.start : exc.start + 1].hex()
-        raise BillitProtocolError(
-            f"the answer is not {exc.encoding} text (byte 0x{byte} at offset {exc.start:,})"
-        ) from None
+        failure = exc
+    declared = _declared_text_encoding(charset)
+    if declared is not None and encoding == "utf-8":
+        with contextlib.suppress(UnicodeDecodeError):
+            return content.decode(declared)
+    byte = content[failure.start : failure.start + 1].hex()
+    raise BillitProtocolError(f"the answer is not {failure.encoding} text (byte 0x{byte} at offset {failure.start:,})")
+
+
+# The UTF-32 marks first: the little-endian one begins with the UTF-16 one.
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# What a server may declare besides UTF-8 and be believed: the encodings a Windows or Java stack falls back to.
+# Others (utf-7, unicode_escape, ...) can decode into lone surrogates, which no Parquet file or database can hold.
+_DECLARABLE = frozenset({"iso8859-1", "iso8859-15", "cp1252"})
+
+
+def _declared_text_encoding(charset: str | None) -> str | None:
+    try:
+        name = codecs.lookup(charset).name if charset else None
+    except LookupError:  # a charset Python does not know
+        return None
+    return name if name in _DECLARABLE else None
 
 
 def parse_json(text: str, *, content_type: str | None = None) -> Any:
@@ -69,8 +99,8 @@ def parse_json(text: str, *, content_type: str | None = None) -> Any:
     if not text.strip():
         return None
     try:
-        return json.loads(text, parse_float=Decimal)
-    except ValueError:
+        return JSON_DECODER.decode(text)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack
         raise BillitProtocolError(f"the answer is {describe_body(text, content_type)}, {_NOT_AN_API}") from None
 
 

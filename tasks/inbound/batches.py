@@ -132,9 +132,7 @@ def read_answers(answers: list[tuple[OrderAnswer, str]]) -> Answers:
     read = Answers()
     for answer, version in answers:
         try:
-            text, order = answer.read()
-            if not isinstance(order, dict):
-                raise BillitProtocolError(f"expected an order object, got {type(order).__name__}")
+            text, order = answer.read_order()
         except BillitProtocolError as exc:
             read.not_loaded.append(NotLoaded(answer.order_id, version, f"unreadable detail answer: {exc}"[:300]))
             continue

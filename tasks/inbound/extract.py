@@ -73,7 +73,8 @@ STREAMS: dict[str, Stream] = {
 class SyncOptions:
     lookback: timedelta = timedelta(minutes=15)
     # Orders per landed and loaded batch, and listing pages fetched ahead of the loads: together they bound the
-    # orders held at once (~27 KB each parsed), hence the peak memory (bench/README.md#memory-with-landing-on).
+    # orders held at once (as Billit's bytes until the writer reads a batch), hence the peak memory
+    # (bench/README.md#memory-with-landing-on).
     batch_size: int = 200
     landing_dir: Path | None = Path("landing")
     # Land each batch's normalised rows beside its raw part, so a replay need not normalise again: about 0.1 ms

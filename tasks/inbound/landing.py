@@ -11,11 +11,9 @@ them without parsing and normalising again.
 
 from __future__ import annotations
 
-import json
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -189,27 +187,11 @@ def read_landed_orders(run_directory: Path) -> Iterator[list[dict[str, Any]]]:
 def read_part_orders(part: Path) -> list[Any]:
     """The orders of one landed part; LandingError naming the file when it cannot be read."""
     try:
-        return _parse_orders(pq.read_table(part, columns=["order_json"]).column(0).to_pylist())
+        return [parse_json(text) for text in pq.read_table(part, columns=["order_json"]).column(0).to_pylist()]
     except (OSError, pa.ArrowException) as exc:
         raise LandingError(f"{part}: unreadable ({_first_line(exc)})") from None
     except BillitProtocolError:
         raise LandingError(f"{part}: a row's order_json is not JSON (the file is damaged)") from None
-
-
-_DECODER = json.JSONDecoder(parse_float=Decimal)
-
-
-def _parse_orders(texts: list[str]) -> list[Any]:
-    """The orders of a batch, each row parsed by one shared decoder (`parse_json` builds one per call, a tenth
-    of the replay's parsing); a row that is not exactly one JSON value is judged as `parse_json` judges it."""
-    orders = []
-    for text in texts:
-        try:
-            order, end = _DECODER.raw_decode(text)
-        except ValueError:
-            end = -1
-        orders.append(order if end == len(text) else parse_json(text))
-    return orders
 
 
 def _first_line(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ find the culprit.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,21 +29,16 @@ async def send_created(
     sendable: list[dict[str, Any]] = []
     outcomes: list[dict[str, Any]] = []
     for row in rows:
-        reason = (
-            await _not_sendable(await clients.client_for(row), row, options) if options.check_participants else None
-        )
+        try:
+            reason = await _not_sendable(clients, row, options)
+        except BillitError as exc:  # the lookup failed: this row waits for the next run, the others go on
+            outcomes += _not_sent([row], exc, summary)
+            continue
         if reason is None:
             sendable.append(row)
         else:
             summary.not_sent[NOT_ON_PEPPOL] += 1
-            outcomes.append(
-                {
-                    "external_id": row["external_id"],
-                    "status": "created",
-                    "last_error_code": NOT_ON_PEPPOL,
-                    "last_error": reason,
-                }
-            )
+            outcomes.append(_left_created(row, NOT_ON_PEPPOL, reason))
     # A send names orders of the request's company only (docs/reference/billit-api.md#sending): batches per company.
     by_company: dict[int, list[dict[str, Any]]] = {}
     for row in sendable:
@@ -54,9 +50,10 @@ async def send_created(
     await warehouse_call(claims.write_outcomes, engine, outcomes, run_id)
 
 
-async def _not_sendable(billit: BillitClient, row: dict[str, Any], options: PushOptions) -> str | None:
-    if options.transport != "Peppol":
+async def _not_sendable(clients: CompanyClients, row: dict[str, Any], options: PushOptions) -> str | None:
+    if not options.check_participants or options.transport != "Peppol":
         return None
+    billit = await clients.client_for(row)
     candidates = []
     if value := row.get("customer_enterprise_number"):
         candidates.append(normalise_identifier("CBE", value).peppol_id)
@@ -75,10 +72,17 @@ async def _send_batch(
     billit: BillitClient, rows: list[dict[str, Any]], summary: PushSummary, options: PushOptions
 ) -> list[dict[str, Any]]:
     # Never send twice: an order Billit already shows as sent (an earlier send whose answer was lost) is recorded.
-    orders = await billit.get_orders([row["billit_order_id"] for row in rows])
+    # Only IsSent is read, so a stray byte in a name is no reason to stop (docs/reference/billit-api.md#encoding).
+    orders = await asyncio.gather(
+        *(billit.get_order(row["billit_order_id"], replace_bad_bytes=True) for row in rows), return_exceptions=True
+    )
     outcomes, to_send = [], []
     for row, order in zip(rows, orders, strict=True):
-        if order.get("IsSent"):
+        if isinstance(order, BillitError):  # not readable now: this row waits for the next run, the others go on
+            outcomes += _not_sent([row], order, summary)
+        elif isinstance(order, BaseException):
+            raise order
+        elif order.get("IsSent"):
             summary.sent += 1
             outcomes.append(_sent(row))
         else:
@@ -95,15 +99,20 @@ async def _send_batch(
             for row in to_send:
                 outcomes += await _send_batch(billit, [row], summary, options)
             return outcomes
-        # Left `created` with Billit's reason: a later run with --send tries again (never twice: see above).
-        code = exc.codes[0] if isinstance(exc, BillitHTTPError) and exc.codes else type(exc).__name__
-        summary.not_sent[code] += len(to_send)
-        return outcomes + [
-            {"external_id": row["external_id"], "status": "created", "last_error_code": code, "last_error": str(exc)}
-            for row in to_send
-        ]
+        return outcomes + _not_sent(to_send, exc, summary)
     summary.sent += len(to_send)
     return outcomes + [_sent(row) for row in to_send]
+
+
+def _not_sent(rows: list[dict[str, Any]], exc: BillitError, summary: PushSummary) -> list[dict[str, Any]]:
+    """Left `created` with Billit's reason: a later run with --send tries again (never twice: see above)."""
+    code = exc.codes[0] if isinstance(exc, BillitHTTPError) and exc.codes else type(exc).__name__
+    summary.not_sent[code] += len(rows)
+    return [_left_created(row, code, str(exc)) for row in rows]
+
+
+def _left_created(row: dict[str, Any], code: str, reason: str) -> dict[str, Any]:
+    return {"external_id": row["external_id"], "status": "created", "last_error_code": code, "last_error": reason}
 
 
 def _sent(row: dict[str, Any]) -> dict[str, Any]:

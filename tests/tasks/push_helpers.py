@@ -79,10 +79,17 @@ def insert(engine: sa.Engine, items: list[tuple[Row, list[Row]]]) -> None:
 
 
 def push(
-    server: SandboxServer, engine: sa.Engine, *, max_retries: int = 6, api_key: str = API_KEY, **options: Any
+    server: SandboxServer,
+    engine: sa.Engine,
+    *,
+    max_retries: int = 6,
+    api_key: str = API_KEY,
+    via: str | None = None,
+    **options: Any,
 ) -> PushSummary:
+    """A push against the sandbox, or `via` a proxy in front of it."""
     settings = load_settings(
-        base_url=server.base_url,
+        base_url=via or server.base_url,
         api_key=api_key,
         party_id=COMPANY,
         backoff_base_s=0.01,

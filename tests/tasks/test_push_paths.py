@@ -17,9 +17,11 @@ import sqlalchemy as sa
 from connectors.warehouse import reflect_tables
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
+from tests.tasks.corrupting_proxy import CorruptingProxy
 from tests.tasks.push_helpers import (
     CREATE_ROUTE,
     SEND_ROUTE,
+    VALID_VAT,
     answers,
     insert,
     orders_by_external_id,
@@ -90,6 +92,34 @@ def test_a_send_batch_refused_for_one_customer_is_retried_row_by_row_and_the_oth
     assert (summary.sent, dict(summary.not_sent)) == (2, {"TheCustomerIsNotActiveOnPeppol": 1})
     sent = {key: server.sandbox.get_order(row.billit_order_id)["IsSent"] for key, row in rows.items()}
     assert sent == {"batch-0": True, "batch-1": False, "batch-2": True}
+
+
+@pytest.mark.parametrize("answer", ["a name in Latin-1", "404"])
+def test_an_order_whose_sent_flag_cannot_be_read_cleanly_does_not_stop_the_send_of_the_others(
+    answer: str, server: SandboxServer, engine: sa.Engine
+) -> None:
+    for vat_number in VALID_VAT[:2]:
+        server.sandbox.register_participant(f"9925:{vat_number}")
+    insert(engine, [outbound("read-0"), outbound("read-1")])
+    push(server, engine)
+    order_id = stored(engine)["read-0"].billit_order_id
+    with CorruptingProxy(server.base_url) as proxy:
+        if answer == "404":
+            proxy.not_found(order_id)
+        else:
+            proxy.corrupt_order(order_id, lambda order: {**order, "Comments": "@LATIN1@"})
+        summary = push(server, engine, via=proxy.base_url, send=True, check_participants=False)
+        assert proxy.hits == 1
+
+    rows = stored(engine)
+    if answer == "404":  # unknown whether it was sent: left for the next run, with Billit's answer
+        assert (rows["read-0"].status, rows["read-0"].last_error_code) == ("created", "NotFound")
+        assert (rows["read-1"].status, summary.sent, dict(summary.not_sent)) == ("sent", 1, {"NotFound": 1})
+        push(server, engine, send=True, check_participants=False)
+    else:  # IsSent is read whatever the bytes of a name
+        assert (summary.sent, dict(summary.not_sent)) == (2, {})
+    assert {key: row.status for key, row in stored(engine).items()} == {"read-0": "sent", "read-1": "sent"}
+    assert server.sandbox.counters["orders_sent"] == 2
 
 
 def test_a_create_that_fails_every_retry_is_failed_and_the_next_run_creates_it_once(

@@ -24,12 +24,25 @@ def test_an_empty_body_is_none_and_a_non_json_body_is_a_protocol_error() -> None
         parse_json("<html>gateway</html>")
 
 
-def test_a_body_is_text_of_its_declared_charset_or_utf8_and_a_stray_byte_is_an_error_not_a_replacement() -> None:
-    assert decode_body('{"Name": "Société"}'.encode()) == '{"Name": "Société"}'
-    assert decode_body('{"Name": "Société"}'.encode("latin-1"), "iso-8859-1") == '{"Name": "Société"}'
+def test_a_body_is_utf8_first_then_a_declared_plain_charset_and_a_stray_byte_is_an_error_not_a_replacement() -> None:
+    text = '{"Name": "Société"}'
+    assert decode_body(text.encode()) == text
+    assert decode_body(text.encode("utf-8-sig")) == text  # a byte-order mark is not part of the text
+    assert decode_body(text.encode("utf-16")) == text  # nor a UTF-16 one, which names the encoding
+    assert decode_body(text.encode(), "iso-8859-1") == text  # UTF-8 wrongly declared Latin-1: not SociÃ©tÃ©
+    assert decode_body(text.encode("latin-1"), "iso-8859-1") == text
+    assert decode_body(text.encode("cp1252"), "windows-1252") == text
     assert decode_body(b'{"Name": "x"}', "no-such-charset") == '{"Name": "x"}'
     with pytest.raises(BillitProtocolError, match=r"^the answer is not utf-8 text \(byte 0xe9 at offset 14\)$"):
-        decode_body('{"Name": "Société"}'.encode("latin-1"))
+        decode_body(text.encode("latin-1"))
+    # A codec that is not plain text is not believed: unicode_escape would turn "\\ud800" into a lone surrogate.
+    with pytest.raises(BillitProtocolError, match=r"not utf-8 text \(byte 0xe9"):
+        decode_body(b'{"Name": "Soci\xe9t\xe9 \\ud800"}', "unicode_escape")
+
+
+def test_a_body_nested_deeper_than_the_stack_is_a_protocol_error() -> None:
+    with pytest.raises(BillitProtocolError, match="not JSON"):
+        parse_json("[" * 100_000 + "]" * 100_000)
 
 
 @pytest.mark.parametrize(
