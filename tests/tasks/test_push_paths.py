@@ -122,6 +122,23 @@ def test_an_order_whose_sent_flag_cannot_be_read_cleanly_does_not_stop_the_send_
     assert server.sandbox.counters["orders_sent"] == 2
 
 
+def test_a_participant_lookup_that_cannot_be_read_leaves_its_row_created_and_the_others_are_sent(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    for vat_number in VALID_VAT[:2]:
+        server.sandbox.register_participant(f"9925:{vat_number}")
+    insert(engine, [outbound("lookup-0"), outbound("lookup-1")])
+    push(server, engine)
+    with CorruptingProxy(server.base_url) as proxy:
+        proxy.corrupt("GET", rf"/v1/peppol/participantInformation/9925:{VALID_VAT[0]}$", lambda status, body: (200, []))
+        summary = push(server, engine, via=proxy.base_url, send=True)
+        assert proxy.hits == 1
+
+    rows = stored(engine)
+    assert (rows["lookup-0"].status, rows["lookup-0"].last_error_code) == ("created", "BillitProtocolError")
+    assert (rows["lookup-1"].status, summary.sent) == ("sent", 1)
+
+
 def test_a_create_that_fails_every_retry_is_failed_and_the_next_run_creates_it_once(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
