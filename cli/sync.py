@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from cli.sync_progress import SyncProgress
 
 STREAM_CHOICES = {"incoming": ["incoming"], "sales": ["sales"], "all": ["incoming", "sales"]}
-#: Companies a plain `--companies` sync runs side by side (each with BILLIT_MAX_CONCURRENCY requests in flight).
-COMPANIES_AT_ONCE = 2
+#: Streams a plain `--companies` sync runs side by side (each with BILLIT_MAX_CONCURRENCY requests in flight).
+STREAMS_AT_ONCE = 2
 EARLIEST_SINCE = datetime(2000, 1, 1)  # noqa: DTZ001 - naive Brussels local time, like --since
 
 
@@ -85,25 +85,35 @@ def run_plain(
 ) -> list[dict[str, Any]]:
     """`streams` of one company (`company`, else the configured one) one after the other with the plain function,
     shown on `progress`; the runs' summaries."""
+    return [
+        run_plain_stream(stream, since, until, lookback, landing_dir, progress, company=company) for stream in streams
+    ]
+
+
+def run_plain_stream(
+    stream: str,
+    since: datetime | None,
+    until: datetime | None,
+    lookback: float,
+    landing_dir: str,
+    progress: SyncProgress,
+    *,
+    company: int | None = None,
+) -> dict[str, Any]:
     from tasks.inbound.sync import run_stream  # the pipeline (httpx, pyarrow): loaded only when a sync runs
 
     company_setting: dict[str, Any] = {} if company is None else {"party_id": company}
-    summaries = []
-    for stream in streams:
-        with progress.stream(stream if company is None else f"{company} {stream}") as shown:
-            summaries.append(
-                run_stream(
-                    stream,
-                    since=since,
-                    until=until,
-                    lookback_minutes=lookback,
-                    landing_dir=landing_dir or None,
-                    on_batch=shown.loaded,
-                    on_listed=shown.listed,
-                    **company_setting,
-                )
-            )
-    return summaries
+    with progress.stream(stream if company is None else f"{company} {stream}") as shown:
+        return run_stream(
+            stream,
+            since=since,
+            until=until,
+            lookback_minutes=lookback,
+            landing_dir=landing_dir or None,
+            on_batch=shown.loaded,
+            on_listed=shown.listed,
+            **company_setting,
+        )
 
 
 def run_companies(
@@ -117,9 +127,14 @@ def run_companies(
 ) -> None:
     """`--companies`: check the choice against what the key reaches (an id it does not reach is refused before any
     work), then sync the companies: as Prefect flows one after the other, or with the plain function
-    `COMPANIES_AT_ONCE` side by side. One failing does not stop the others, and the command exits 1 after loading
+    `STREAMS_AT_ONCE` streams side by side. One failing does not stop the others, and the command exits 1 after loading
     them, with one line per failed company."""
-    from tasks.companies import parse_companies, resolve_companies, sync_companies  # loaded only when a sync runs
+    from tasks.companies import (  # loaded only when a sync runs
+        parse_companies,
+        resolve_companies,
+        sync_companies,
+        sync_company_streams,
+    )
 
     parse_companies(companies)  # a malformed choice is refused before anything else
     selection = resolve_companies(companies, engine=preflight(billit=True, landing_dir=landing_dir))
@@ -136,15 +151,16 @@ def run_companies(
     else:
         from cli.sync_progress import sync_progress
 
-        # Side by side, so one company's start and end (its probe, its first page, its last load) do not leave the
-        # key's rate unused: every company's requests go through the key's one limiter (bench/README.md#rate-limit).
+        # Streams of companies side by side, so one stream's start and end (its probe, its first page, its last
+        # load) do not leave the key's rate unused: all their requests go through the key's one limiter.
         with sync_progress() as progress:
-            outcomes = sync_companies(
+            outcomes = sync_company_streams(
                 selection.chosen,
-                lambda company: run_plain(
-                    streams, since, until, lookback, landing_dir, progress, company=company.party_id
+                streams,
+                lambda company, stream: run_plain_stream(
+                    stream, since, until, lookback, landing_dir, progress, company=company.party_id
                 ),
-                at_once=COMPANIES_AT_ONCE,
+                at_once=STREAMS_AT_ONCE,
             )
     print_outcomes(outcomes)
     if any(outcome.failed for outcome in outcomes):

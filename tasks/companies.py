@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 
@@ -32,6 +32,8 @@ from tasks.runtime import billit_settings
 
 #: The `--companies` value that means every company the key reaches with API access on.
 ALL = "all"
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 API_OFF_REASON = "API access is off for this company (APIAllowed false in accountInformation)"
 
 CompanyChoice = Literal["all"] | list[int]
@@ -159,11 +161,51 @@ def sync_companies(
         except Exception as exc:  # noqa: BLE001 - one company's failure is its own: reported, not raised
             return CompanyOutcome(company, error=error_text(exc, _credentials()))
 
-    if at_once <= 1 or len(companies) <= 1:
-        return [outcome(company) for company in companies]
+    return _side_by_side(outcome, companies, at_once)
+
+
+def sync_company_streams(
+    companies: Sequence[BillitCompany],
+    streams: Sequence[str],
+    sync_stream: Callable[[BillitCompany, str], dict[str, Any]],
+    *,
+    at_once: int,
+) -> list[CompanyOutcome]:
+    """`sync_companies` with each (company, stream) as its own piece of work, `at_once` of them side by side.
+
+    Under a rate limit a stream's start and end (its probe, first page and last load) leave the key's rate unused;
+    with companies of one size, two companies side by side reach those moments together. Pieces of different
+    sizes, a company's two streams among them, keep requests going through them (bench/README.md#rate-limit).
+    A company's outcome holds its streams' summaries, in the order of `streams`, and the first of their errors.
+    """
+
+    def run(piece: tuple[BillitCompany, str]) -> tuple[dict[str, Any] | None, str | None]:
+        try:
+            return sync_stream(*piece), None
+        except Exception as exc:  # noqa: BLE001 - one stream's failure is its company's: reported, not raised
+            return None, f"{piece[1]}: {error_text(exc, _credentials())}"
+
+    pieces = [(company, stream) for company in companies for stream in streams]
+    results = iter(_side_by_side(run, pieces, at_once))
+    outcomes = []
+    for company in companies:
+        outcome = CompanyOutcome(company)
+        for _ in streams:
+            summary, error = next(results)
+            if summary is not None:
+                outcome.summaries.append(summary)
+            outcome.error = outcome.error or error
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _side_by_side(function: Callable[[_Item], _Result], items: Sequence[_Item], at_once: int) -> list[_Result]:
+    """`function` of each item, `at_once` of them at a time in threads, results in the order of `items`."""
+    if at_once <= 1 or len(items) <= 1:
+        return [function(item) for item in items]
     pool = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="billit-company")
     try:
-        return list(pool.map(outcome, companies))
+        return list(pool.map(function, items))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

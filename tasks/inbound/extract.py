@@ -14,7 +14,8 @@ An incremental run of a stream (purchases `Cost`, or sales `Income`):
 4. **Land and load** in bounded batches: Parquet first, then one transaction per batch that also moves the
    watermark to the batch's last key. Memory stays flat however large the backlog.
 5. **Deletions**: the whole of `/v1/orders/deleted`, since what its LastModified means is unknown
-   (`sync_deletions`).
+   (`list_deletions`). It is read while the orders load, so the last load leaves no pause in the requests, and
+   marked after them: the deletion of an order this run loaded must stand.
 
 An order listed but not loaded (its detail answered 404 or something unreadable, or it was quarantined whole)
 becomes pending (`tasks.inbound.state`); every incremental run first fetches the pending orders again, so a bad answer
@@ -127,9 +128,15 @@ async def sync_stream(
         if since is not None or until is not None:
             await _backfill(billit, engine, stream, options, writer, stats, since=since, until=until)
         else:
-            await retry_pending(billit, engine, stream, options, writer)
-            await _incremental(billit, engine, stream, run, options, writer, stats)
-            run.counts.orders_deleted += await sync_deletions(billit, engine, stream, run, options)
+            with first_error():
+                async with asyncio.TaskGroup() as group:
+                    deletions = group.create_task(list_deletions(billit, stream))
+                    await retry_pending(billit, engine, stream, options, writer)
+                    await _incremental(billit, engine, stream, run, options, writer, stats)
+            for deleted in deletions.result():
+                run.counts.orders_deleted += await asyncio.to_thread(
+                    mark_deleted, engine, deleted, run_id=run.run_id, company_id=billit.settings.require_party_id()
+                )
     finally:
         writer.close()
     stats.requests = billit.requests_sent - requests_before
@@ -337,25 +344,21 @@ async def _fetch_orders(
     return fetched
 
 
-async def sync_deletions(
-    billit: BillitClient, engine: sa.Engine, stream: Stream, run: RunRecord, options: SyncOptions
-) -> int:
-    """Mark the orders of this stream that Billit lists as deleted (`is_deleted`, `deleted_at`).
+async def list_deletions(billit: BillitClient, stream: Stream) -> list[list[dict[str, Any]]]:
+    """The pages of this stream's orders Billit lists as deleted, to be marked (`mark_deleted`, `is_deleted`).
 
     Billit documents `/v1/orders/deleted` only as "a list of deleted orders" (docs/reference/billit-api.md#deletions):
     whether it honours `$filter`, and whether its LastModified is the deletion time or the order's last change, is
     unknown. A watermark on that LastModified would miss the deletion of an order last changed long ago, so every
-    run reads the whole list (one request per 120 deleted orders), keeps this stream's orders (a server that
-    ignores the filter lists both directions) and marks those the warehouse still holds as live. Paging follows
-    NextPageLink (or `$skip`): the list only grows, and a repeat is dropped.
+    run reads the whole list (one request per 120 deleted orders) and keeps this stream's orders (a server that
+    ignores the filter lists both directions). Paging follows NextPageLink (or `$skip`): the list only grows, and a
+    repeat is dropped. Only what marking needs is kept of each.
     """
     query = ODataQuery(filter=prop("OrderDirection").eq(stream.direction), orderby=(("OrderID", "asc"),))
-    marked = 0
+    pages = []
     async for page in billit.iter_order_pages(query, path=DELETED_ORDERS_PATH):
         deleted = [item for item in page if item.get("OrderDirection", stream.direction) == stream.direction]
         for item in deleted:  # a deletion is never skipped: an unreadable one fails the run
             _listed_timestamp(item, "a deleted order")
-        marked += await asyncio.to_thread(
-            mark_deleted, engine, deleted, run_id=run.run_id, company_id=billit.settings.require_party_id()
-        )
-    return marked
+        pages.append([{"OrderID": item.get("OrderID"), "LastModified": item["LastModified"]} for item in deleted])
+    return pages

@@ -27,6 +27,7 @@ from tasks.companies import (
     parse_companies,
     select_companies,
     sync_companies,
+    sync_company_streams,
 )
 from tests.tasks.sync_helpers import SEED_START
 
@@ -169,6 +170,25 @@ def test_companies_side_by_side_run_at_once_keep_their_order_and_fail_alone() ->
         (2, [{"stream": "incoming", "company": 2}], None),
         (3, [], "RuntimeError: persistent 503"),
         (4, [{"stream": "incoming", "company": 4}], None),
+    ]
+
+
+def test_streams_of_companies_run_side_by_side_and_a_failing_stream_fails_its_company_alone() -> None:
+    companies = [BillitCompany(party_id, f"C{party_id}", None, True) for party_id in (1, 2, 3)]
+    together = threading.Barrier(2, timeout=10)  # passes only when company 1's two streams run at the same time
+
+    def sync_stream(company: BillitCompany, stream: str) -> dict[str, object]:
+        if company.party_id == 1:
+            together.wait()
+        if (company.party_id, stream) == (2, "sales"):
+            raise RuntimeError("persistent 503")
+        return {"stream": stream, "company": company.party_id}
+
+    outcomes = sync_company_streams(companies, ["incoming", "sales"], sync_stream, at_once=2)
+    assert [(o.company.party_id, o.summaries, o.error) for o in outcomes] == [
+        (1, [{"stream": "incoming", "company": 1}, {"stream": "sales", "company": 1}], None),
+        (2, [{"stream": "incoming", "company": 2}], "sales: RuntimeError: persistent 503"),
+        (3, [{"stream": "incoming", "company": 3}, {"stream": "sales", "company": 3}], None),
     ]
 
 

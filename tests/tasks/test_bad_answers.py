@@ -181,6 +181,28 @@ def test_a_pending_order_that_billit_then_deletes_leaves_pending_through_the_del
     assert all(row.resolved_at is not None for row in rows(engine, "quarantine", order_id=order_id))
 
 
+def test_a_deletion_listed_while_the_run_loads_its_order_stands_after_the_load(
+    server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine
+) -> None:
+    # The run reads the deletions list while it loads (tasks/inbound/extract.py): one that names an order this
+    # run loads is marked after the load, not lost because the order was not stored yet when it was read.
+    order_id = a_purchase(server)
+    deleted = {
+        "OrderID": order_id,
+        "OrderDirection": "Cost",
+        "LastModified": server.sandbox.get_order(order_id)["LastModified"],
+    }
+
+    def add_deletion(status: int, body: Any) -> tuple[int, Any]:
+        body["Items"].append(deleted)
+        return status, body
+
+    proxy.corrupt("GET", r"/v1/orders/deleted$", add_deletion)
+    summary = sync(proxy, engine)
+    assert proxy.hits == 1 and summary["orders_deleted"] == 1
+    assert rows(engine, "invoices", order_id=order_id)[0].is_deleted
+
+
 def test_the_same_order_twice_in_one_listing_page_loads_once(
     server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine
 ) -> None:

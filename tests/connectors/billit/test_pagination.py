@@ -24,7 +24,7 @@ def _client(handler: Callable[[httpx.Request], httpx.Response]) -> BillitClient:
 
 
 async def _deleted(billit: BillitClient, query: ODataQuery | None = None, **options: Any) -> AsyncIterator[Any]:
-    """Every item of the deletions list, paged by position as `sync_deletions` pages it."""
+    """Every item of the deletions list, paged by position as `list_deletions` pages it."""
     async for page in billit.iter_order_pages(query, path=DELETED_ORDERS_PATH, **options):
         for item in page:
             yield item
