@@ -2,27 +2,35 @@
 
 Each part (one batch of the sync) loads by the fast path when its normalised rows were landed beside it by this
 normaliser (`tasks.inbound.landing_rows`: same fingerprint, same number of orders, orders of the folder's stream
-and of the company the files name): the rows are written as they are (`tasks.inbound.replay_load`). Otherwise, and
-when the database refuses the rows, the part's raw orders are parsed, normalised and loaded as a sync loads them,
-an order the database refuses becoming pending alone. Both paths write the same rows (tests/tasks/test_replay_rows.py).
+and of the company the files name): the rows are written as they are (`tasks.inbound.replay_load`), the parts of
+about `GROUP_ORDERS` orders in one transaction, while the next part is read in a thread. Otherwise, and when the
+database refuses the rows (then the group is written again part by part), the part's raw orders are parsed,
+normalised and loaded as a sync loads them, an order the database refuses becoming pending alone. Both paths write
+the same rows (tests/tasks/test_replay_rows.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from connectors.warehouse import reflect_tables, write_transaction
 from tasks.inbound.extract import STREAMS, Stream
 from tasks.inbound.landing import LandingError, check_landed_run, landed_parts, landed_runs, read_part_orders
-from tasks.inbound.landing_rows import normaliser_fingerprint, read_rows
+from tasks.inbound.landing_rows import LandedRows, normaliser_fingerprint, read_rows
 from tasks.inbound.replay_load import write_landed_rows
-from tasks.inbound.state import LoadCounts, RunRecord
+from tasks.inbound.state import RunRecord
 from tasks.inbound.sync import error_text
 from tasks.inbound.warehouse import finish_run, is_unavailable, load_orders_isolating_refusals, start_run
 from tasks.runtime import warehouse_engine
+
+#: Orders the fast path writes in one transaction: a commit per part was a tenth of a replay's time
+#: (bench/README.md#replay).
+GROUP_ORDERS = 5_000
 
 
 def replay_landing(
@@ -61,8 +69,8 @@ def replay_landing(
         run = start_run(engine, stream_name, "replay", company_id=company)
         orders, error = 0, None
         try:
-            for part in landed_parts(run_directory):
-                orders += _replay_part(engine, part, run, STREAMS[stream_name], fingerprint)
+            for written in _replay_run(engine, run_directory, run, STREAMS[stream_name], fingerprint):
+                orders += written
         except LandingError as exc:
             error = str(exc)
         except BaseException as exc:
@@ -75,21 +83,63 @@ def replay_landing(
     return summaries
 
 
-def _replay_part(engine: sa.Engine, part: Path, run: RunRecord, stream: Stream, fingerprint: str) -> int:
-    """Load one landed part into the run's company; return how many orders it holds."""
-    rows = read_rows(part, fingerprint)
-    if rows is not None and not _foreign(((c["OrderDirection"], c["CompanyID"]) for c in rows.checks), run, stream):
-        try:
-            counts: LoadCounts = write_landed_rows(
-                engine, rows, stream=stream.name, run_id=run.run_id, company_id=run.company_id
-            )
-        except sa.exc.StatementError as exc:
-            if is_unavailable(exc):
-                raise
-            # A refused row: the raw path loads the others and keeps the refused order pending with the reason.
-        else:
-            run.counts.add(counts)
-            return rows.orders
+def _replay_run(
+    engine: sa.Engine, run_directory: Path, run: RunRecord, stream: Stream, fingerprint: str
+) -> Iterator[int]:
+    """Load one landed run's parts into the run's company; yields how many orders each write held."""
+    group: list[LandedRows] = []
+    for part, rows in _read_ahead(landed_parts(run_directory), fingerprint):
+        if rows is None or _foreign(((c["OrderDirection"], c["CompanyID"]) for c in rows.checks), run, stream):
+            yield _write_group(engine, group, run, stream)
+            yield _replay_raw(engine, part, run, stream)
+            group = []
+            continue
+        group.append(rows)
+        if sum(landed.orders for landed in group) >= GROUP_ORDERS:
+            yield _write_group(engine, group, run, stream)
+            group = []
+    yield _write_group(engine, group, run, stream)
+
+
+def _read_ahead(parts: list[Path], fingerprint: str) -> Iterator[tuple[Path, LandedRows | None]]:
+    """Each part with its landed rows (`read_rows`), the next part read in a thread while this one is written."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-read") as reader:
+        upcoming = [(part, reader.submit(read_rows, part, fingerprint)) for part in parts[:1]]
+        for following in [*parts[1:], None]:
+            if following is not None:
+                upcoming.append((following, reader.submit(read_rows, following, fingerprint)))
+            part, rows = upcoming.pop(0)
+            yield part, rows.result()
+
+
+def _write_group(engine: sa.Engine, group: list[LandedRows], run: RunRecord, stream: Stream) -> int:
+    """Write parts' landed rows in one transaction; return how many orders they hold. A group the database refuses
+    is written again part by part, and a part it refuses by the raw path."""
+    if not group:
+        return 0
+    tables = reflect_tables(engine)  # not inside the transaction: reflecting takes a connection of its own
+    try:
+        with write_transaction(engine) as connection:
+            counts = [
+                write_landed_rows(
+                    connection, tables, rows, stream=stream.name, run_id=run.run_id, company_id=run.company_id
+                )
+                for rows in group
+            ]
+    except sa.exc.StatementError as exc:
+        if is_unavailable(exc):
+            raise
+        if len(group) > 1:
+            return sum(_write_group(engine, [rows], run, stream) for rows in group)
+        # A refused row: the raw path loads the others and keeps the refused order pending with the reason.
+        return _replay_raw(engine, group[0].part, run, stream)
+    for part_counts in counts:
+        run.counts.add(part_counts)
+    return sum(rows.orders for rows in group)
+
+
+def _replay_raw(engine: sa.Engine, part: Path, run: RunRecord, stream: Stream) -> int:
+    """Parse, normalise and load one part's raw orders, as a sync loads them; return how many it holds."""
     orders = read_part_orders(part)
     objects = [order for order in orders if isinstance(order, dict)]
     problem = _foreign(((order.get("OrderDirection"), order.get("CompanyID")) for order in objects), run, stream)

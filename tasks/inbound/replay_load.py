@@ -1,7 +1,7 @@
 """The replay's fast path: write a landed part's normalised rows as `write_orders` writes the batch they came from.
 
 `tasks.inbound.warehouse.write_orders` writes a batch of normalised dicts; this module writes the Arrow tables the
-sync landed beside the part (`tasks.inbound.landing_rows`) the same way, in one transaction per part: an order
+sync landed beside the part (`tasks.inbound.landing_rows`) the same way, in the caller's transaction: an order
 older than the stored one is left alone (its children too), the status history gets a row per change, orders
 quarantined whole become pending, the quarantine rows are inserted once, loaded orders leave pending, and every row
 is the company's the files name. tests/tasks/test_replay_rows.py replays one landing both ways and compares every
@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from connectors.warehouse import insert_ignoring_duplicates, reflect_tables, replace_children, write_transaction
+from connectors.warehouse import insert_ignoring_duplicates, replace_children
 from connectors.warehouse.arrow_load import insert_arrow, upsert_arrow
 from tasks.inbound.landing_rows import BOOL, I64, TEXT, TIMESTAMP, LandedRows, arrow_array
 from tasks.inbound.state import LoadCounts, NotLoaded, add_to_run, forget_pending, remember_pending, utcnow
@@ -29,109 +29,116 @@ _INVOICE_KEEP = {"order_id", "first_run_id"}
 _IN_LIST_CHUNK = 5000
 
 
-def write_landed_rows(engine: sa.Engine, rows: LandedRows, *, stream: str, run_id: str, company_id: int) -> LoadCounts:
-    """Write one landed part's rows for the company with run `run_id`; the counts `write_orders` gives."""
-    tables = reflect_tables(engine)
+def write_landed_rows(
+    connection: sa.Connection,
+    tables: dict[str, sa.Table],
+    rows: LandedRows,
+    *,
+    stream: str,
+    run_id: str,
+    company_id: int,
+) -> LoadCounts:
+    """Write one landed part's rows for the company with run `run_id`, in the caller's transaction (the replay
+    writes several parts in one) on the warehouse's `tables` (`reflect_tables`); the counts `write_orders` gives."""
     invoices = tables["invoices"]
     landed = _with_columns(rows.tables["invoices"].drop_columns(["company_id"]), company_id=company_id)
     order_ids: list[int] = landed.column("order_id").to_pylist()
     versions = landed.column("last_modified").to_pylist()
     raw_versions = landed.column("last_modified_raw").to_pylist()
     counts = LoadCounts()
-    with write_transaction(engine) as connection:
-        stored: dict[int, Any] = {}
-        for start in range(0, len(order_ids), _IN_LIST_CHUNK):
-            chunk = order_ids[start : start + _IN_LIST_CHUNK]
-            query = sa.select(invoices).where(invoices.c.order_id.in_(chunk))
-            stored.update((row.order_id, row) for row in connection.execute(query))
-        fresh: list[bool] = []
-        for order_id, version, raw_version in zip(order_ids, versions, raw_versions, strict=True):
-            before = stored.get(order_id)
-            if before is None:
-                counts.orders_new += 1
-            elif before.last_modified is not None and before.last_modified > version:
-                counts.orders_unchanged += 1
-                fresh.append(False)
-                continue
-            elif before.last_modified_raw == raw_version and not before.is_deleted:
-                counts.orders_unchanged += 1
-            else:
-                counts.orders_changed += 1
-            fresh.append(True)
-        fresh_ids = sorted(order_id for order_id, keep in zip(order_ids, fresh, strict=True) if keep)
-        everything_fresh = len(fresh_ids) == len(order_ids)
+    stored: dict[int, Any] = {}
+    for start in range(0, len(order_ids), _IN_LIST_CHUNK):
+        chunk = order_ids[start : start + _IN_LIST_CHUNK]
+        query = sa.select(invoices).where(invoices.c.order_id.in_(chunk))
+        stored.update((row.order_id, row) for row in connection.execute(query))
+    fresh: list[bool] = []
+    for order_id, version, raw_version in zip(order_ids, versions, raw_versions, strict=True):
+        before = stored.get(order_id)
+        if before is None:
+            counts.orders_new += 1
+        elif before.last_modified is not None and before.last_modified > version:
+            counts.orders_unchanged += 1
+            fresh.append(False)
+            continue
+        elif before.last_modified_raw == raw_version and not before.is_deleted:
+            counts.orders_unchanged += 1
+        else:
+            counts.orders_changed += 1
+        fresh.append(True)
+    fresh_ids = sorted(order_id for order_id, keep in zip(order_ids, fresh, strict=True) if keep)
+    everything_fresh = len(fresh_ids) == len(order_ids)
 
-        with_run = _with_columns(
-            landed if everything_fresh else landed.filter(arrow_array(fresh, BOOL)),
-            first_run_id=run_id,
-            last_run_id=run_id,
-        )
-        upsert_arrow(
-            connection,
-            invoices,
-            with_run,
-            ["order_id"],
-            update_columns=[name for name in with_run.column_names if name not in _INVOICE_KEEP],
-            unless_newer="last_modified",
-        )
-        for name in _CHILDREN:
-            children = rows.tables[name]
-            if not everything_fresh:
-                children = children.filter(pc.is_in(children.column("order_id"), arrow_array(fresh_ids, I64)))
-            # The children of orders not stored before: none (their foreign key), nothing to delete.
-            replace_children(connection, tables[name], "order_id", [i for i in fresh_ids if i in stored], [])
-            loaded = insert_arrow(connection, tables[name], _with_columns(children, company_id=company_id))
-            if name == "invoice_lines":
-                counts.lines_loaded = loaded
+    with_run = _with_columns(
+        landed if everything_fresh else landed.filter(arrow_array(fresh, BOOL)),
+        first_run_id=run_id,
+        last_run_id=run_id,
+    )
+    upsert_arrow(
+        connection,
+        invoices,
+        with_run,
+        ["order_id"],
+        update_columns=[name for name in with_run.column_names if name not in _INVOICE_KEEP],
+        unless_newer="last_modified",
+    )
+    for name in _CHILDREN:
+        children = rows.tables[name]
+        if not everything_fresh:
+            children = children.filter(pc.is_in(children.column("order_id"), arrow_array(fresh_ids, I64)))
+        # The children of orders not stored before: none (their foreign key), nothing to delete.
+        replace_children(connection, tables[name], "order_id", [i for i in fresh_ids if i in stored], [])
+        loaded = insert_arrow(connection, tables[name], _with_columns(children, company_id=company_id))
+        if name == "invoice_lines":
+            counts.lines_loaded = loaded
 
-        parties = _with_columns(rows.tables["parties"], company_id=company_id)
-        upsert_arrow(
-            connection,
-            tables["parties"],
-            _with_columns(parties, last_run_id=run_id),
-            ["company_id", "party_id"],
-            unless_newer="last_modified",
-        )
-        _replace_identifiers(
-            connection, tables["party_identifiers"], company_id, parties.column("party_id").to_pylist(), rows
-        )
+    parties = _with_columns(rows.tables["parties"], company_id=company_id)
+    upsert_arrow(
+        connection,
+        tables["parties"],
+        _with_columns(parties, last_run_id=run_id),
+        ["company_id", "party_id"],
+        unless_newer="last_modified",
+    )
+    _replace_identifiers(
+        connection, tables["party_identifiers"], company_id, parties.column("party_id").to_pylist(), rows
+    )
 
-        changed = [
-            keep and (order_id not in stored or order_state(dict(stored[order_id]._mapping)) != state)
-            for order_id, keep, state in zip(order_ids, fresh, _states(landed), strict=True)
-        ]
-        history = landed.filter(arrow_array(changed, BOOL)).select(["company_id", "order_id", "last_modified", *_STATE])
-        history = history.rename_columns(["company_id", "order_id", "observed_last_modified", *_STATE])
-        history = history.set_column(
-            history.column_names.index("is_deleted"),
-            "is_deleted",
-            pc.fill_null(history.column("is_deleted"), False),
-        )
-        insert_arrow(
-            connection,
-            tables["invoice_status_history"],
-            _with_columns(history, run_id=run_id, recorded_at=utcnow()),
-            ignoring_duplicates_of=["order_id", "observed_last_modified"],
-        )
+    changed = [
+        keep and (order_id not in stored or order_state(dict(stored[order_id]._mapping)) != state)
+        for order_id, keep, state in zip(order_ids, fresh, _states(landed), strict=True)
+    ]
+    history = landed.filter(arrow_array(changed, BOOL)).select(["company_id", "order_id", "last_modified", *_STATE])
+    history = history.rename_columns(["company_id", "order_id", "observed_last_modified", *_STATE])
+    history = history.set_column(
+        history.column_names.index("is_deleted"),
+        "is_deleted",
+        pc.fill_null(history.column("is_deleted"), False),
+    )
+    insert_arrow(
+        connection,
+        tables["invoice_status_history"],
+        _with_columns(history, run_id=run_id, recorded_at=utcnow()),
+        ignoring_duplicates_of=["order_id", "observed_last_modified"],
+    )
 
-        loaded_versions = dict(zip(order_ids, raw_versions, strict=True))
-        counts.orders_recovered = forget_pending(connection, tables, loaded_versions, run_id, company_id=company_id)
-        failures = [
-            NotLoaded(row["order_id"], row["listed_last_modified"], row["reason"])
-            for row in rows.tables["unloaded"].to_pylist()
-        ]
-        remember_pending(connection, tables, stream, run_id, failures, company_id=company_id)
-        quarantine = [
-            {"run_id": run_id, "stream": stream, **row, "company_id": company_id, "landing_file": None}
-            for row in rows.tables["quarantine"].to_pylist()
-        ]
-        counts.quarantined = insert_ignoring_duplicates(
-            connection,
-            tables["quarantine"],
-            quarantine,
-            ["company_id", "stream", "entity", "entity_key", "source_version", "reason"],
-        )
-        add_to_run(connection, tables, run_id, counts)
+    loaded_versions = dict(zip(order_ids, raw_versions, strict=True))
+    counts.orders_recovered = forget_pending(connection, tables, loaded_versions, run_id, company_id=company_id)
+    failures = [
+        NotLoaded(row["order_id"], row["listed_last_modified"], row["reason"])
+        for row in rows.tables["unloaded"].to_pylist()
+    ]
+    remember_pending(connection, tables, stream, run_id, failures, company_id=company_id)
+    quarantine = [
+        {"run_id": run_id, "stream": stream, **row, "company_id": company_id, "landing_file": None}
+        for row in rows.tables["quarantine"].to_pylist()
+    ]
+    counts.quarantined = insert_ignoring_duplicates(
+        connection,
+        tables["quarantine"],
+        quarantine,
+        ["company_id", "stream", "entity", "entity_key", "source_version", "reason"],
+    )
+    add_to_run(connection, tables, run_id, counts)
     return counts
 
 

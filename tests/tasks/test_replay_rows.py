@@ -5,6 +5,7 @@ PostgreSQL. A part the database refuses falls back to the raw path; a landing of
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import shutil
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from connectors.warehouse import reflect_tables, upgrade
 from sandbox.identity import API_KEY
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
+from tasks.inbound.extract import SyncOptions
 from tasks.inbound.landing import LandingWriter, landed_parts
 from tasks.inbound.landing_rows import rows_path
 from tasks.inbound.replay import replay_landing
@@ -63,7 +65,12 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("landing")
     scratch = Warehouse("sqlite", f"sqlite:///{root / 'scratch.sqlite'}").engine()
     upgrade(scratch)
-    with SandboxServer(Sandbox(seed=11, orders=300, seed_start=SEED_START)) as server:
+    # Batches of 60 orders: each stream lands in several parts, which the replay writes as one group.
+    with (
+        SandboxServer(Sandbox(seed=11, orders=300, seed_start=SEED_START)) as server,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setattr("tasks.inbound.sync.SyncOptions", functools.partial(SyncOptions, batch_size=60))
         for stream in ("incoming", "sales"):
             run_stream(
                 stream,
@@ -195,6 +202,8 @@ def test_a_part_the_database_refuses_falls_back_to_the_raw_orders_and_only_the_r
     landing: Path, engine: sa.Engine, second_engine: sa.Engine, tmp_path: Path
 ) -> None:
     refused = min(landed_order_ids(landing))
+    # Its part is one of a group the fast path writes in one transaction: refused whole, then part by part.
+    assert len(landed_parts(synced_sales_run(landing))) > 1
     for target in (engine, second_engine):
         refuse_order(target, refused)
     fast = replay_landing(landing, engine=engine)
@@ -208,10 +217,15 @@ def test_a_part_the_database_refuses_falls_back_to_the_raw_orders_and_only_the_r
     assert [order_id for order_id, reason in reasons if "refused" in reason] == [refused]
 
 
+def synced_sales_run(landing: Path) -> Path:
+    """The landed run of the sync's sales stream (the run with the most parts)."""
+    return max((landing / "sales").glob("run=*"), key=lambda run: len(landed_parts(run)))
+
+
 def landed_order_ids(landing: Path) -> list[int]:
     return [
         order_id
-        for part in landed_parts(next((landing / "sales").glob("run=*")))
+        for part in landed_parts(synced_sales_run(landing))
         for order_id in pq.read_table(part, columns=["order_id"]).column(0).to_pylist()
     ]
 
