@@ -128,12 +128,17 @@ async def sync_stream(
         if since is not None or until is not None:
             await _backfill(billit, engine, stream, options, writer, stats, since=since, until=until)
         else:
-            with first_error():
-                async with asyncio.TaskGroup() as group:
-                    deletions = group.create_task(list_deletions(billit, stream))
-                    await retry_pending(billit, engine, stream, options, writer)
-                    await _incremental(billit, engine, stream, run, options, writer, stats)
-            for deleted in deletions.result():
+            # Not a TaskGroup: a deletions list that fails must not cancel a load half way. Its error is raised
+            # once the orders are loaded; an error of the loads cancels the listing.
+            deletions = asyncio.ensure_future(list_deletions(billit, stream))
+            try:
+                await retry_pending(billit, engine, stream, options, writer)
+                await _incremental(billit, engine, stream, run, options, writer, stats)
+            except BaseException:
+                deletions.cancel()
+                await asyncio.gather(deletions, return_exceptions=True)
+                raise
+            for deleted in await deletions:
                 run.counts.orders_deleted += await asyncio.to_thread(
                     mark_deleted, engine, deleted, run_id=run.run_id, company_id=billit.settings.require_party_id()
                 )

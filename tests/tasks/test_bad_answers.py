@@ -361,6 +361,27 @@ def test_an_unreadable_probe_or_deletion_fails_the_run_in_one_line_and_the_next_
     assert_warehouse_matches_billit(server, engine)
 
 
+def test_an_unreadable_deletion_fails_the_run_after_its_orders_are_loaded(
+    server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine
+) -> None:
+    # The deletions list is read while the orders load: its failure must not cancel the loads half way, so a
+    # first run against a bad deletions answer still loads every order and moves the watermark, then fails.
+    from connectors.billit import BillitProtocolError
+
+    def unreadable_deletion(status: int, body: Any) -> tuple[int, Any]:
+        body["Items"].append({"OrderID": 1, "OrderDirection": "Cost", "LastModified": "yesterday"})
+        return status, body
+
+    proxy.corrupt("GET", r"/v1/orders/deleted$", unreadable_deletion)
+    with pytest.raises(BillitProtocolError, match="deleted order without a readable LastModified"):
+        sync(proxy, engine)
+    purchases = [o for o in server.sandbox.company_orders(COMPANY).values() if o["OrderDirection"] == "Cost"]
+    assert len(rows(engine, "invoices", direction="Cost")) == len(purchases)
+    assert rows(engine, "sync_state", stream="incoming")[0].watermark_order_id is not None
+    after = sync(proxy, engine)
+    assert after["orders_new"] == after["orders_changed"] == 0 and after["orders_deleted"] == 0
+
+
 def test_keyset_paging_past_a_corrupted_last_item_lists_every_order_once(
     server: SandboxServer, proxy: CorruptingProxy
 ) -> None:
