@@ -57,14 +57,17 @@ class OrderAnswer:
         """The answer's text and the order object it holds (decimals exact). A body that is not text, not JSON or
         not an object is a one-line, redacted BillitProtocolError.
 
-        `replace_bad_bytes` is for a caller that reads only flags and ids (is it sent?) and stores nothing: a stray
-        byte in a name then becomes a replacement character instead of an error (docs/reference/billit-api.md#encoding).
+        `replace_bad_bytes` is for a caller that reads only flags and ids (is it sent?) and stores nothing: a body
+        the strict decoding refuses is read as UTF-8 with replacement characters for the stray bytes, instead of an
+        error (docs/reference/billit-api.md#encoding).
         """
         try:
-            if replace_bad_bytes:
-                text = self.content.decode("utf-8-sig", "replace")
-            else:
+            try:
                 text = decode_body(self.content, self.charset)
+            except BillitProtocolError:
+                if not replace_bad_bytes:
+                    raise
+                text = self.content.decode("utf-8-sig", "replace")
             order = parse_json(text, content_type=self.content_type)
             if not isinstance(order, dict):
                 raise BillitProtocolError(f"expected an order object, got {type(order).__name__}")

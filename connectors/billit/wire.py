@@ -81,9 +81,12 @@ _BYTE_ORDER_MARKS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
-# What a server may declare besides UTF-8 and be believed: the encodings a Windows or Java stack falls back to.
-# Others (utf-7, unicode_escape, ...) can decode into lone surrogates, which no Parquet file or database can hold.
-_DECLARABLE = frozenset({"iso8859-1", "iso8859-15", "cp1252"})
+# What a server may declare besides UTF-8 and be believed: the encodings a Windows or Java stack falls back to,
+# each to the codec that reads it. A declared ISO-8859-1 is read as Windows-1252, as browsers do (WHATWG
+# Encoding): a Windows stack labels its 1252 text so, and 0x80 is then `€`, not an invisible control character;
+# a byte 1252 leaves undefined still fails. Others (utf-7, unicode_escape, ...) can decode into lone surrogates,
+# which no Parquet file or database can hold.
+_DECLARABLE = {"iso8859-1": "cp1252", "iso8859-15": "iso8859-15", "cp1252": "cp1252"}
 
 
 def _declared_text_encoding(charset: str | None) -> str | None:
@@ -91,7 +94,7 @@ def _declared_text_encoding(charset: str | None) -> str | None:
         name = codecs.lookup(charset).name if charset else None
     except LookupError:  # a charset Python does not know
         return None
-    return name if name in _DECLARABLE else None
+    return _DECLARABLE.get(name) if name else None
 
 
 def parse_json(text: str, *, content_type: str | None = None) -> Any:

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from connectors.billit.errors import BillitErrorDetail, BillitProtocolError
+from connectors.billit.responses import OrderAnswer
 from connectors.billit.settings import SettingsError, load_settings
 from connectors.billit.wire import decode_body, encode_json, parse_error_details, parse_json, parse_order_id
 
@@ -32,12 +33,30 @@ def test_a_body_is_utf8_first_then_a_declared_plain_charset_and_a_stray_byte_is_
     assert decode_body(text.encode(), "iso-8859-1") == text  # UTF-8 wrongly declared Latin-1: not SociÃ©tÃ©
     assert decode_body(text.encode("latin-1"), "iso-8859-1") == text
     assert decode_body(text.encode("cp1252"), "windows-1252") == text
+    # A Windows stack labels its 1252 text ISO-8859-1: 0x80 is the euro sign, not a C1 control (WHATWG).
+    assert decode_body('{"Price": "5 €"}'.encode("cp1252"), "iso-8859-1") == '{"Price": "5 €"}'
+    with pytest.raises(BillitProtocolError, match=r"not utf-8 text \(byte 0x81"):
+        decode_body(b'{"Name": "\x81"}', "iso-8859-1")  # undefined in 1252: no guess
     assert decode_body(b'{"Name": "x"}', "no-such-charset") == '{"Name": "x"}'
     with pytest.raises(BillitProtocolError, match=r"^the answer is not utf-8 text \(byte 0xe9 at offset 14\)$"):
         decode_body(text.encode("latin-1"))
     # A codec that is not plain text is not believed: unicode_escape would turn "\\ud800" into a lone surrogate.
     with pytest.raises(BillitProtocolError, match=r"not utf-8 text \(byte 0xe9"):
         decode_body(b'{"Name": "Soci\xe9t\xe9 \\ud800"}', "unicode_escape")
+
+
+def answer(content: bytes, charset: str | None = None) -> OrderAnswer:
+    return OrderAnswer(7, content, charset, "application/json", "GET /v1/orders/7", lambda text: text)
+
+
+def test_a_lenient_read_decodes_what_a_strict_one_can_and_replaces_only_the_bytes_it_cannot() -> None:
+    text = '{"OrderID": 7, "IsSent": true, "Name": "Société"}'
+    for content, charset in ((text.encode("utf-16"), None), (text.encode("cp1252"), "iso-8859-1")):
+        assert answer(content, charset).read_order(replace_bad_bytes=True) == (text, json.loads(text))
+    _, order = answer(text.encode("latin-1")).read_order(replace_bad_bytes=True)
+    assert order["IsSent"] is True and order["Name"] == "Soci\ufffdt\ufffd"
+    with pytest.raises(BillitProtocolError, match=r"^GET /v1/orders/7: the answer is not utf-8 text \(byte 0xe9"):
+        answer(text.encode("latin-1")).read_order()
 
 
 def test_a_body_nested_deeper_than_the_stack_is_a_protocol_error() -> None:
