@@ -7,10 +7,11 @@ means the configured company (`BILLIT_PARTY_ID`), as before (a key without one, 
 The choice is checked against what the key reaches before any work: an id it does not reach is refused by name,
 and with `all` a company whose API access is off is reported as skipped, with the reason, not silently dropped.
 
-`sync_companies` runs the companies one after the other, or a few side by side (the plain CLI path runs two: under
-a rate limit, one company's start and end, its probe, first page and last load, would otherwise leave the key's
-rate unused; every client of the key shares one limiter); several workers share a large office through the flows'
-fan-out (`flows/companies.py`). No Prefect here: the plain path and the flows call the same functions.
+`sync_companies` runs the companies one after the other (the Prefect path); `sync_company_streams` runs the
+(company, stream) pieces a few side by side (the plain CLI path runs two: under a rate limit, one stream's start
+and end, its probe, first page and last load, would otherwise leave the key's rate unused; every client of the key
+shares one limiter). Several workers share a large office through the flows' fan-out (`flows/companies.py`). No
+Prefect here: the plain path and the flows call the same functions.
 """
 
 from __future__ import annotations
@@ -145,23 +146,22 @@ def resolve_companies(
 
 
 def sync_companies(
-    companies: Sequence[BillitCompany], sync: Callable[[BillitCompany], list[dict[str, Any]]], *, at_once: int = 1
+    companies: Sequence[BillitCompany], sync: Callable[[BillitCompany], list[dict[str, Any]]]
 ) -> list[CompanyOutcome]:
-    """`sync(company)` (its streams' summaries) for every company, `at_once` of them side by side (in threads:
-    `sync` must name its company, not configure the process), outcomes in the order of `companies`.
+    """`sync(company)` (its streams' summaries) for every company, one after the other, outcomes in the order of
+    `companies`.
 
     A company that fails (Billit refusing its key or its API access, a persistent 5xx) keeps its error, in one line
     without a secret, and the other companies go on; what its streams committed before stays loaded. A
     KeyboardInterrupt still stops everything: the companies not started are not started.
     """
-
-    def outcome(company: BillitCompany) -> CompanyOutcome:
+    outcomes = []
+    for company in companies:
         try:
-            return CompanyOutcome(company, sync(company))
+            outcomes.append(CompanyOutcome(company, sync(company)))
         except Exception as exc:  # noqa: BLE001 - one company's failure is its own: reported, not raised
-            return CompanyOutcome(company, error=error_text(exc, _credentials()))
-
-    return _side_by_side(outcome, companies, at_once)
+            outcomes.append(CompanyOutcome(company, error=error_text(exc, _credentials())))
+    return outcomes
 
 
 def sync_company_streams(
@@ -176,7 +176,8 @@ def sync_company_streams(
     Under a rate limit a stream's start and end (its probe, first page and last load) leave the key's rate unused;
     with companies of one size, two companies side by side reach those moments together. Pieces of different
     sizes, a company's two streams among them, keep requests going through them (bench/README.md#rate-limit).
-    A company's outcome holds its streams' summaries, in the order of `streams`, and the first of their errors.
+    A company's outcome holds its streams' summaries in the order of `streams` (a failed stream's says only that),
+    and the first of their errors.
     """
 
     def run(piece: tuple[BillitCompany, str]) -> tuple[dict[str, Any] | None, str | None]:
@@ -190,10 +191,9 @@ def sync_company_streams(
     outcomes = []
     for company in companies:
         outcome = CompanyOutcome(company)
-        for _ in streams:
+        for stream in streams:
             summary, error = next(results)
-            if summary is not None:
-                outcome.summaries.append(summary)
+            outcome.summaries.append(summary or {"stream": stream, "status": "failed"})
             outcome.error = outcome.error or error
         outcomes.append(outcome)
     return outcomes
@@ -203,7 +203,7 @@ def _side_by_side(function: Callable[[_Item], _Result], items: Sequence[_Item], 
     """`function` of each item, `at_once` of them at a time in threads, results in the order of `items`."""
     if at_once <= 1 or len(items) <= 1:
         return [function(item) for item in items]
-    pool = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="billit-company")
+    pool = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="billit-sync")
     try:
         return list(pool.map(function, items))
     finally:
