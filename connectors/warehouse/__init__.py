@@ -13,14 +13,7 @@ The schema is documented in docs/warehouse.md.
 """
 
 from connectors.warehouse.engine import WarehouseError, check_warehouse, create_warehouse_engine, write_transaction
-from connectors.warehouse.load import (
-    COPY_THRESHOLD,
-    forget_reflected_tables,
-    insert_ignoring_duplicates,
-    reflect_tables,
-    replace_children,
-    upsert_rows,
-)
+from connectors.warehouse.load import COPY_THRESHOLD, insert_ignoring_duplicates, replace_children, upsert_rows
 from connectors.warehouse.migrations import (
     MIGRATIONS_DIR,
     MigrationChecksumError,
@@ -29,6 +22,7 @@ from connectors.warehouse.migrations import (
     pending_migrations,
     upgrade,
 )
+from connectors.warehouse.reflect import forget_reflected_tables, reflect_tables
 
 __all__ = [
     "COPY_THRESHOLD",

@@ -1,7 +1,5 @@
-"""Writing rows into the warehouse: reflected tables, upserts, child-set replacement and insert-if-absent.
-
-Tables are reflected from the database, so the SQL files in ``sql/migrations`` stay the one source of names and
-types. All writers take a ``Connection`` inside the caller's ``engine.begin()`` block and never commit.
+"""Writing rows into the warehouse's tables (as `reflect_tables` gives them): upserts, child-set replacement and
+insert-if-absent. All writers take a ``Connection`` inside the caller's ``engine.begin()`` block and never commit.
 
 Rows
     Every row of a call has the same keys, all of them columns of the table; columns a row leaves out get the
@@ -36,14 +34,14 @@ Numbers on SQLite
 from __future__ import annotations
 
 import operator
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeGuard
-from weakref import WeakKeyDictionary
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
+
+from connectors.warehouse.reflect import is_exact_numeric
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql
@@ -53,9 +51,7 @@ __all__ = [
     "SQLITE_CHUNK_ROWS",
     "BulkMethod",
     "Row",
-    "forget_reflected_tables",
     "insert_ignoring_duplicates",
-    "reflect_tables",
     "replace_children",
     "upsert_rows",
 ]
@@ -70,36 +66,6 @@ _POSTGRESQL_CHUNK_ROWS = 10_000
 _IN_LIST_CHUNK = 5_000
 # SQLAlchemy 2 reports rowcount for INSERT (and executemany) only when asked.
 _ROWCOUNT = {"preserve_rowcount": True}
-
-_reflected: WeakKeyDictionary[sa.Engine, dict[str, sa.Table]] = WeakKeyDictionary()
-_reflect_lock = threading.Lock()
-
-
-def reflect_tables(engine: sa.Engine) -> dict[str, sa.Table]:
-    """The warehouse's tables by name, reflected once per engine (the migration runner resets the cache).
-
-    NUMERIC columns return ``Decimal`` rounded to their declared scale on both dialects.
-    """
-    with _reflect_lock:
-        tables = _reflected.get(engine)
-        if tables is None:
-            metadata = sa.MetaData()
-            metadata.reflect(bind=engine)
-            for table in metadata.tables.values():
-                for column in table.columns:
-                    column_type = column.type
-                    if _is_exact_numeric(column_type):
-                        precision, scale = column_type.precision, column_type.scale
-                        column.type = sa.Numeric(precision, scale, asdecimal=True, decimal_return_scale=scale)
-            tables = dict(metadata.tables)
-            _reflected[engine] = tables
-    return dict(tables)
-
-
-def forget_reflected_tables(engine: sa.Engine) -> None:
-    """Drop the cached reflection of ``engine`` (after a migration changed the schema)."""
-    with _reflect_lock:
-        _reflected.pop(engine, None)
 
 
 def upsert_rows(
@@ -201,7 +167,7 @@ def _check_rows(table: sa.Table, rows: Sequence[Row], key: Sequence[str]) -> lis
         raise ValueError(f"rows for {table.name} lack key columns {missing_key}")
     expected = rows[0].keys()
     timestamps = [name for name in columns if _is_naive_timestamp(table.c[name].type)]
-    numerics = [name for name in columns if _is_exact_numeric(table.c[name].type)]
+    numerics = [name for name in columns if is_exact_numeric(table.c[name].type)]
     for number, row in enumerate(rows):
         if row.keys() != expected:
             raise ValueError(f"row {number} for {table.name} has columns {sorted(row)}, row 0 has {sorted(expected)}")
@@ -219,10 +185,6 @@ def _is_naive_timestamp(column_type: sa.types.TypeEngine[Any]) -> bool:
     return isinstance(column_type, sa.DateTime) and not column_type.timezone
 
 
-def _is_exact_numeric(column_type: sa.types.TypeEngine[Any]) -> TypeGuard[sa.Numeric[Any]]:
-    return isinstance(column_type, sa.Numeric) and not isinstance(column_type, sa.Float)
-
-
 def _write(
     connection: sa.Connection,
     table: sa.Table,
@@ -238,6 +200,10 @@ def _write(
     dialect = connection.dialect.name
     if method == "copy" and dialect != "postgresql":
         raise ValueError("method='copy' needs PostgreSQL")
+    if dialect == "postgresql" and conflict != "fail":
+        # In key order: two transactions writing keys they share (two streams of one company loading side by side
+        # share parties) lock them in one order, so one waits for the other, never each for the other (a deadlock).
+        rows = _in_key_order(rows, key)
     if dialect == "postgresql" and (method == "copy" or (method == "auto" and len(rows) > COPY_THRESHOLD)):
         return _copy_write(
             connection, table, columns, rows, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer
@@ -390,6 +356,14 @@ def _row_getter(columns: Sequence[str]) -> Callable[[Row], tuple[Any, ...]]:
 
 def _key_getter(key: Sequence[str]) -> Callable[[Row], Any]:
     return operator.itemgetter(*key)  # one name: the value itself; several: their tuple
+
+
+def _in_key_order(rows: Sequence[Row], key: Sequence[str]) -> list[Row]:
+    """`rows` sorted by `key`, stably (of repeated keys, the first stays first); a NULL in a unique key sorts last."""
+    try:
+        return sorted(rows, key=_key_getter(key))
+    except TypeError:  # None beside values
+        return sorted(rows, key=lambda row: [(row[name] is None, row[name]) for name in key])
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -33,7 +33,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from connectors.warehouse.engine import is_warehouse_engine
-from connectors.warehouse.load import forget_reflected_tables
+from connectors.warehouse.reflect import forget_reflected_tables
 from connectors.warehouse.sqlfiles import execute_statement, locked_transaction, read_sql_file, split_statements
 from connectors.warehouse.views import apply_views
 

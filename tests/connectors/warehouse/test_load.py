@@ -3,6 +3,7 @@ insert-if-absent, and the throughput of a 100,000-row upsert (printed with ``-s`
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -210,6 +211,50 @@ def test_upsert_keeps_the_last_row_of_a_repeated_key(
         ).scalar_one()
     assert written == len(rows) - 1
     assert status == "ToSend"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("method", ["executemany", "copy"])
+def test_two_transactions_upserting_overlapping_keys_in_different_orders_never_deadlock(
+    postgres_url: str, method: BulkMethod
+) -> None:
+    # Two streams of one company, loading side by side, upsert the parties they share. Rows are written in key
+    # order, so both lock the shared keys in one order: one waits for the other, never each for the other.
+    with postgres_schema(postgres_url) as warehouse:
+        engine = warehouse.engine()
+        try:
+            upgrade(engine)
+            invoices = reflect_tables(engine)["invoices"]
+            second_pid: list[int] = []
+            second_errors: list[BaseException] = []
+
+            def second_transaction() -> None:
+                try:
+                    with engine.begin() as second:
+                        second_pid.append(second.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+                        upsert_rows(second, invoices, [invoice(2), invoice(1)], ["order_id"], method=method)
+                except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                    second_errors.append(exc)
+
+            with engine.begin() as first:
+                upsert_rows(first, invoices, [invoice(1)], ["order_id"], method=method)
+                second = threading.Thread(target=second_transaction)
+                second.start()
+                with engine.connect() as observer:  # until the second transaction waits on a lock
+                    for _ in range(200):
+                        if (
+                            second_pid
+                            and observer.exec_driver_sql(
+                                "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", (second_pid[0],)
+                            ).scalar()
+                        ):
+                            break
+                        time.sleep(0.05)
+                upsert_rows(first, invoices, [invoice(2, order_status="Paid")], ["order_id"], method=method)
+            second.join(timeout=30)
+            assert not second_errors
+        finally:
+            engine.dispose()
 
 
 @pytest.mark.postgres
