@@ -14,7 +14,7 @@ token bucket:
 - When the episode's pause (`Retry-After`, honoured here for every request of every client) is over, the
   requests accepted in the second before the first refusal are counted. After a whole second of sending that
   count bounds the server's rate from above in all three modes: it becomes the `ceiling`. The pace becomes 96 %
-  of the count, and of the refused pace if that was lower; never below 60 % of the lowest count learnt before
+  of the count, and of the refused pace if that was lower; never below 30 % of the lowest count learnt before
   the ceiling was firm, so refusals that come whatever the pace (faults, not a limit) cannot ratchet it down to
   nothing.
 - The run's first refusal usually comes after a shorter burst. Everything accepted in that burst, up to the
@@ -22,6 +22,12 @@ token bucket:
   window it is the limit (or more, when the burst straddled two windows), and creeping past it would cost a run a
   second refusal and its whole pause. Only a token bucket holding less than a second's worth is underestimated
   by it, until the ceiling relaxes.
+- A burst that straddled two fixed windows counts up to twice the limit, and the pace then meets a refusal within
+  2.5 s of the pause: a count at a pace above a fixed window's limit is the pace itself, so 4 % under it would
+  take a refusal and a pause per 4 %. While the ceiling is still a burst's, a refusal that soon puts the pace half
+  way to half the lowest count, from where it climbs fast to 4 % under the refused pace
+  (`tests/connectors/billit/test_ratelimit_simulated.py` replays these cases with requests in flight).
+- Requests that waited through the first pause, before any pace, take a paced slot when it ends, not all at once.
 - The pace creeps up while requests wait for it, up to 97 % of the ceiling: 1 % a second, 10 % a second while
   the ceiling is provisional or unknown. The ceiling itself creeps up after a minute without a refusal (a limit
   may be raised), a provisional one faster.
@@ -68,7 +74,8 @@ CEILING_SHARE = 0.97  # of the learnt ceiling, the highest the pace creeps up to
 STEP = 0.01  # a second: how fast the pace creeps up towards the ceiling while requests wait for it
 FAST_STEP = 0.10  # a second, while the ceiling is provisional or unknown
 WHOLE_SECOND = 0.9  # of sending before a refusal, for its count to bound the server's rate
-FLOOR_SHARE = 0.6  # of the lowest count learnt before the ceiling was firm: no lower pace (see _learn)
+FLOOR_SHARE = 0.3  # of the lowest count learnt before the ceiling was firm: no lower pace (see _learn)
+SOON_S = 2.5  # of sending after a pause: a refusal sooner comes of a pace well over the limit (see _learn)
 RELAX_AFTER_S = 60.0  # without a refusal, after which the ceiling itself creeps up (a limit may be raised)
 LATE_SHARE = 0.5  # of the interval: a request woken later than this after its slot takes a new one
 MIN_LEARN = 10  # accepted requests before a refusal, to learn from it
@@ -213,6 +220,7 @@ class AdaptiveRateLimiter:
             with self._store.transaction() as state:
                 now = time.monotonic()
                 start = self._reserve(state, now)
+                paced = state.rate is not None
             if start <= now:
                 return now
             await asyncio.sleep(start - now)
@@ -220,8 +228,12 @@ class AdaptiveRateLimiter:
                 now = time.monotonic()
                 # Not if a 429 came meanwhile; nor late, when the requests of a stalled event loop would all
                 # wake at once: the server counts what arrives, and a burst in a sliding window is a refusal.
+                # Nor if the pause just ended is still to be learnt from, or a pace was learnt meanwhile: slots
+                # taken unpaced through the run's first pause would all go at its end, and a sliding window counts
+                # that burst on top of the pace.
                 late = now - start > LATE_SHARE / state.rate if state.rate else False
-                if now >= state.resume_at and not late:
+                unpaced = not paced and (state.refused_ticket is not None or state.rate is not None)
+                if now >= state.resume_at and not late and not unpaced:
                     return now
 
     def answered(self, ticket: float, status: int, retry_after: str | None) -> None:
@@ -263,29 +275,43 @@ class AdaptiveRateLimiter:
     def _learn(self, state: _State, now: float) -> None:
         refused = state.refused_ticket
         assert refused is not None
-        span = min(1.0, refused - state.refused_active_since)
+        sending = refused - state.refused_active_since
+        span = min(1.0, sending)
         seen = state.accepted_between(refused - span, refused)
         state.refused_ticket = None
         state.active_since = state.probed_at = now
         state.waited = False
         if seen < MIN_LEARN:
             return  # a refusal after a handful of requests says nothing of a rate: the pause was all it asked
+        firm = state.ceiling is not None and not state.provisional
+        if span >= WHOLE_SECOND and sending < SOON_S and state.provisional and state.rate and state.floor_basis:
+            # Refused this soon after a pause under a ceiling counted in a burst, the pace was over the limit, by
+            # how much unknown: a fixed window admits its limit and refuses, so the second before the refusal holds
+            # the pace itself (the end of the window before counts too) and says only "below the pace". That
+            # happens after a first burst across two fixed windows, which counts up to twice the limit. The limit
+            # lies between half the lowest count learnt and the refused pace: the pace goes half way and climbs
+            # back fast (the ceiling stays provisional) to 4 % under the refused pace, rather than take a refusal
+            # and its pause per 4 %.
+            upper = min(seen, state.rate)
+            state.ceiling, state.ceiling_at, state.provisional = MARGIN * upper, now, True
+            state.rate = self._capped(max(FLOOR_SHARE * state.floor_basis, (state.floor_basis / 2 + upper) / 2))
+            return
         # Over a whole second of sending, the count bounds the server's rate from above in all three ways of
         # counting. Over a shorter burst (the run's start) everything accepted until the refusal's answer does
         # too, unless a token bucket holds less than a second's worth (then the provisional ceiling relaxes
-        # fast); it counts the requests that overtook the refused one, which the count by ticket leaves out.
-        firm = state.ceiling is not None and not state.provisional
+        # fast): it counts the requests that overtook the refused one, which the count by ticket leaves out, and
+        # the refused request's 25 ms slice whole, which the count by ticket cuts pro rata.
         if span >= WHOLE_SECOND:
             state.ceiling = min(seen, state.ceiling) if firm and state.ceiling is not None else seen
             state.ceiling_at, state.provisional = now, False
         elif not firm:
-            upper = state.accepted_between(refused - span - _SLICE_S, state.episode_at)
-            state.ceiling = min(upper, state.ceiling) if state.ceiling is not None else upper
+            seen = state.accepted_between(refused - span - _SLICE_S, state.episode_at)
+            state.ceiling = min(seen, state.ceiling) if state.ceiling is not None else seen
             state.ceiling_at, state.provisional = now, True
         # Refusals that keep coming whatever the pace (faults, not a limit) would otherwise ratchet it to nothing:
-        # the pace never goes below 60 % of the lowest count learnt until the ceiling was firm. Not of the first
-        # count alone: a burst straddling two fixed windows counts up to twice the limit, and a floor above the
-        # limit would be refused every second.
+        # the pace never goes below 30 % of the lowest count learnt until the ceiling was firm. Not more: a burst
+        # straddling two fixed windows counts up to twice the limit, and a floor above the limit would be refused
+        # every second.
         if not firm:
             state.floor_basis = seen if state.floor_basis is None else min(seen, state.floor_basis)
         assert state.floor_basis is not None
