@@ -66,12 +66,17 @@ class CompanyRequestCounter:
             await self.app(scope, receive, send)
             return
         party = next((value.decode("latin-1").strip() for name, value in scope["headers"] if name == b"partyid"), "")
-        status = 0
+        status, counted = 0, False
 
         async def record(message: Message) -> None:
-            nonlocal status
+            nonlocal status, counted
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Counted before the last body message goes out: a client holding its answer finds it counted
+                # (after it, the server's thread may not have run yet when the client reads the counts).
+                counted = True
+                self.on_request(party or NO_PARTY, status)
             await send(message)
 
         try:
@@ -80,6 +85,5 @@ class CompanyRequestCounter:
             status = 0
             raise
         finally:
-            # After the last body message and before anything else runs on the loop: a client holding its answer
-            # finds it counted.
-            self.on_request(party or NO_PARTY, status)
+            if not counted:  # no complete answer: dropped, or failed before its last body message
+                self.on_request(party or NO_PARTY, status)

@@ -193,7 +193,7 @@ def sync_company_streams(
         outcome = CompanyOutcome(company)
         for stream in streams:
             summary, error = next(results)
-            outcome.summaries.append(summary or {"stream": stream, "status": "failed"})
+            outcome.summaries.append({"stream": stream, "status": "failed"} if summary is None else summary)
             outcome.error = outcome.error or error
         outcomes.append(outcome)
     return outcomes

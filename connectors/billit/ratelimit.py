@@ -294,7 +294,8 @@ class AdaptiveRateLimiter:
             # and its pause per 4 %.
             upper = min(seen, state.rate)
             state.ceiling, state.ceiling_at, state.provisional = MARGIN * upper, now, True
-            state.rate = self._capped(max(FLOOR_SHARE * state.floor_basis, (state.floor_basis / 2 + upper) / 2))
+            half_way = max(FLOOR_SHARE * state.floor_basis, (state.floor_basis / 2 + upper) / 2)
+            state.rate = self._capped(min(MARGIN * upper, half_way))  # never above the pace refused
             return
         # Over a whole second of sending, the count bounds the server's rate from above in all three ways of
         # counting. Over a shorter burst (the run's start) everything accepted until the refusal's answer does
