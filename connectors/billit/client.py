@@ -58,6 +58,7 @@ from connectors.billit.ratelimit import RequestLimiter, shared_limiter
 from connectors.billit.redaction import Redactor
 from connectors.billit.responses import OrderAnswer, http_error
 from connectors.billit.settings import BillitSettings
+from connectors.billit.tls import shared_tls_context
 from connectors.billit.wire import encode_json, parse_json, parse_order_id
 
 _T = TypeVar("_T")
@@ -122,6 +123,7 @@ class BillitClient:
                 max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
             ),
             transport=transport,
+            verify=shared_tls_context(),
         )
         self._redact = Redactor(settings)
         self._slots = asyncio.Semaphore(settings.max_concurrency)

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 WAREHOUSE_URL_ENV = "WAREHOUSE_URL"
 DEFAULT_WAREHOUSE_URL = "sqlite:///data/warehouse.sqlite"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CACHE_KIB = 512
 # Execution option read by our SQLite BEGIN hook: "DEFERRED" (default), "IMMEDIATE" or "EXCLUSIVE".
 SQLITE_BEGIN_OPTION = "warehouse_sqlite_begin"
 _SQLITE_BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
@@ -257,6 +258,10 @@ def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
+        # 512 KiB of page cache per connection instead of SQLite's 2 MiB: each connection of a sync (its writer, its
+        # look-ups of stored versions) fills its cache, and a page not cached comes back from the operating
+        # system's (bench/README.md#memory-with-landing-on).
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     finally:
         cursor.close()
 

@@ -12,7 +12,7 @@ import asyncio
 import ctypes
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -101,55 +101,90 @@ _glibc_heap = _GlibcHeap()
 @dataclass
 class Fetched:
     """Detail answers to read and load, each with the version its order was listed at, and listed orders that could
-    not be fetched. The answers are read (parsed, checked) by the writer: `read_answers`."""
+    not be fetched. The answers are read (parsed, checked) by the writer: `Answers`."""
 
     answers: list[tuple[OrderAnswer, str]] = field(default_factory=list)
     not_loaded: list[NotLoaded] = field(default_factory=list)
+    # Where each listing page added whole ends among `answers`, with the page's key: a batch may end inside a page,
+    # and only the key of a page whose orders are all written may become the watermark.
+    page_ends: list[tuple[int, Watermark]] = field(default_factory=list)
 
     def add(self, other: Fetched) -> None:
         self.answers += other.answers
         self.not_loaded += other.not_loaded
 
+    def add_page(self, other: Fetched, key: Watermark | None) -> None:
+        """`other`, the fetched orders of one listing page whose key is `key` (None: no well-formed item)."""
+        self.add(other)
+        if key is not None:
+            self.page_ends.append((len(self.answers), key))
+
+    def split(self, size: int) -> tuple[Fetched, Fetched, Watermark | None]:
+        """The first `size` answers (with the listed orders that could not be fetched), the rest, and the key of
+        the last page whose answers are all among the first (None when none is)."""
+        done = [key for end, key in self.page_ends if end <= size]
+        rest = Fetched(self.answers[size:], page_ends=[(end - size, key) for end, key in self.page_ends if end > size])
+        return Fetched(self.answers[:size], self.not_loaded), rest, done[-1] if done else None
+
     def __bool__(self) -> bool:
         return bool(self.answers or self.not_loaded)
 
 
+#: What the landing and the pending rows need of an order once it is normalised (`Answers.orders`).
+ORDER_HEADER = ("OrderID", "OrderDirection", "LastModified", "CompanyID")
+
+
 @dataclass
 class Answers:
-    """What a batch's detail answers hold: the orders to load, the answers kept only for the record (unusable),
-    each with the text Billit sent, and the listed orders whose answer cannot be loaded."""
+    """A batch's detail answers, read one at a time by `usable`: the orders to load, each kept once read only as
+    its header (`ORDER_HEADER`) with the text Billit sent, the answers kept only for the record (unusable), and
+    the listed orders whose answer cannot be loaded.
 
+    A parsed order is five times its text (~50 KB): holding a whole batch of them was most of a sync's peak
+    memory beyond its imports (bench/README.md#memory-with-landing-on). Billit's bytes stay in the batch, so the
+    orders can be read again (`full_orders`) for the order-by-order retry after the database refuses the batch.
+    """
+
+    source: list[tuple[OrderAnswer, str]]
     orders: list[dict[str, Any]] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     unusable: list[dict[str, Any]] = field(default_factory=list)
     unusable_texts: list[str] = field(default_factory=list)
     not_loaded: list[NotLoaded] = field(default_factory=list)
+    loadable: list[OrderAnswer] = field(default_factory=list)
 
+    def one_per_order(self) -> bool:
+        """Every answer is of another order (else the normaliser must see them all to keep the newest)."""
+        return len({answer.order_id for answer, _ in self.source}) == len(self.source)
 
-def read_answers(answers: list[tuple[OrderAnswer, str]]) -> Answers:
-    """Decode and parse each answer; one that is not an order object, or not the listed order's version, is not
-    loaded."""
-    read = Answers()
-    for answer, version in answers:
-        try:
-            text, order = answer.read_order()
-        except BillitProtocolError as exc:
-            read.not_loaded.append(NotLoaded(answer.order_id, version, f"unreadable detail answer: {exc}"[:300]))
-            continue
-        problem = None
-        if listed_order_id(order) != answer.order_id:
-            problem = "its detail answer has another or no OrderID"
-        elif _older(order.get("LastModified"), version):
-            # A stale copy (a cache, a replica behind): taking it would leave the listed version unloaded for good.
-            problem = "its detail answer is older than its listing"
-        if problem is None:
-            read.orders.append(order)
-            read.texts.append(text)
-        else:
-            read.unusable.append(order)
-            read.unusable_texts.append(text)
-            read.not_loaded.append(NotLoaded(answer.order_id, version, problem, raw_landed=True))
-    return read
+    def usable(self) -> Iterator[dict[str, Any]]:
+        """Decode and parse each answer in turn, yielding the orders to load; one that is not an order object, or
+        not the listed order's version, is not loaded."""
+        for answer, version in self.source:
+            try:
+                text, order = answer.read_order()
+            except BillitProtocolError as exc:
+                self.not_loaded.append(NotLoaded(answer.order_id, version, f"unreadable detail answer: {exc}"[:300]))
+                continue
+            problem = None
+            if listed_order_id(order) != answer.order_id:
+                problem = "its detail answer has another or no OrderID"
+            elif _older(order.get("LastModified"), version):
+                # A stale copy (a cache, a replica behind): taking it would leave the listed version unloaded for good.
+                problem = "its detail answer is older than its listing"
+            if problem is None:
+                self.orders.append({name: order[name] for name in ORDER_HEADER if name in order})
+                self.texts.append(text)
+                self.loadable.append(answer)
+                yield order
+            else:
+                self.unusable.append(order)
+                self.unusable_texts.append(text)
+                self.not_loaded.append(NotLoaded(answer.order_id, version, problem, raw_landed=True))
+
+    def full_orders(self) -> list[dict[str, Any]]:
+        """The orders to load, parsed again from Billit's bytes."""
+        return [answer.read_order()[1] for answer in self.loadable]
 
 
 def _older(detail: Any, listed: str) -> bool:
@@ -211,8 +246,14 @@ class BatchWriter:
 
     def _land_and_load(self, fetched: Fetched, watermark: Watermark | None) -> LoadCounts:
         _glibc_heap.return_freed_pages()  # the previous batch's, freed by now
-        answers = read_answers(fetched.answers)
-        batch = normalise_batch(answers.orders, stream=self.stream, run_id=self.run.run_id, company_id=self.company_id)
+        answers = Answers(fetched.answers)
+        batch = normalise_batch(
+            answers.usable(),
+            stream=self.stream,
+            run_id=self.run.run_id,
+            company_id=self.company_id,
+            one_per_order=answers.one_per_order(),
+        )
         landing_file = None
         if self.landing is not None:
             path = self.landing.write(
@@ -231,4 +272,5 @@ class BatchWriter:
             not_loaded=[*fetched.not_loaded, *answers.not_loaded],
             landing_file=landing_file,
             normalised=batch,
+            full_orders=answers.full_orders,
         )

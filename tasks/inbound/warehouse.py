@@ -18,7 +18,7 @@ into the wrong books. Billit's OrderID is global, so an order's rows stay keyed 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -102,15 +102,17 @@ def stored_versions(
 
 
 def normalise_batch(
-    orders: Sequence[Mapping[str, Any]], *, stream: str, run_id: str, company_id: int
+    orders: Iterable[Mapping[str, Any]], *, stream: str, run_id: str, company_id: int, one_per_order: bool = False
 ) -> NormalisedBatch:
-    """The rows `write_orders` stores for a batch of the company's full orders (the VAT settings read here)."""
+    """The rows `write_orders` stores for a batch of the company's full orders (the VAT settings read here);
+    `one_per_order`: see `normalise_orders`."""
     return normalise_orders(
         orders,
         stream=stream,
         run_id=run_id,
         company_id=company_id,
         import_deferral_licence=VatReturnSettings().import_deferral_licence,
+        one_per_order=one_per_order,
     )
 
 
@@ -286,11 +288,15 @@ def load_orders_isolating_refusals(
     not_loaded: Sequence[NotLoaded] = (),
     landing_file: str | None = None,
     normalised: NormalisedBatch | None = None,
+    full_orders: Callable[[], Sequence[Mapping[str, Any]]] | None = None,
 ) -> LoadCounts:
     """`load_orders` (of the ready `normalised` rows of `orders` when given), but an order the database refuses
     (a constraint, a value it cannot store) does not fail the batch: the batch is loaded order by order (normalised
     again), each refused one becomes pending with the database's reason, and the watermark moves with the rest.
-    A lost connection or a locked database still fails the run."""
+    A lost connection or a locked database still fails the run.
+
+    `full_orders` gives the orders whole when `orders` holds only what `write_orders` reads of them (the batch
+    writer's `ORDER_HEADER`): the order-by-order load needs them whole."""
     try:
         return write_orders(
             engine,
@@ -309,7 +315,7 @@ def load_orders_isolating_refusals(
         if is_unavailable(exc):
             raise
     counts, refused = LoadCounts(), list(not_loaded)
-    for order in orders:
+    for order in orders if full_orders is None else full_orders():
         try:
             counts.add(
                 load_orders(

@@ -84,8 +84,13 @@ def normalise_orders(
     run_id: str,
     company_id: int | None = None,
     import_deferral_licence: bool = False,
+    one_per_order: bool = False,
 ) -> NormalisedBatch:
     """Rows for every table from a batch of full orders; the newest version of an order and of a party wins.
+
+    `one_per_order`: the caller vouches that no two orders share an OrderID, so each is normalised as it comes
+    and none is held (`orders` may be an iterator that parses them one at a time); otherwise they are all read
+    first to keep the newest version of each.
 
     `company_id`: the company (PartyID) the orders were read with, written as each invoice's company_id; an order
     whose CompanyID names another company is quarantined whole. Without it, the order's own CompanyID is kept.
@@ -95,7 +100,7 @@ def normalise_orders(
     """
     batch = NormalisedBatch()
     identifiers: dict[str, list[PartyIdentifier]] = {}
-    for order in newest_versions(orders):
+    for order in orders if one_per_order else newest_versions(orders):
         try:
             _normalise_order(
                 order,

@@ -1,15 +1,21 @@
-"""The batch writer keeps the event loop responsive: short GIL slices while any writer lives, restored after."""
+"""The batch writer keeps the event loop responsive: short GIL slices while any writer lives, restored after; a
+batch that ends inside a listing page moves the watermark only to a page it completes."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tasks.inbound.batches import WRITER_SWITCH_INTERVAL_S, BatchWriter
-from tasks.inbound.state import RunRecord
+from connectors.billit.responses import OrderAnswer
+from connectors.warehouse import create_warehouse_engine, upgrade
+from tasks.inbound.batches import WRITER_SWITCH_INTERVAL_S, BatchWriter, Fetched
+from tasks.inbound.state import NotLoaded, RunRecord, Watermark
 
 
 @pytest.fixture
@@ -34,3 +40,56 @@ def test_writers_shorten_the_gil_slice_until_the_last_one_closes(default_slices:
     assert sys.getswitchinterval() == pytest.approx(WRITER_SWITCH_INTERVAL_S)
     second.close()
     assert sys.getswitchinterval() == pytest.approx(default_slices)
+
+
+def _page(first: int, count: int) -> tuple[Fetched, Watermark]:
+    answers = [
+        (OrderAnswer(order_id, b"{}", None, None, f"GET /v1/orders/{order_id}", str), "v")
+        for order_id in range(first, first + count)
+    ]
+    return Fetched(answers), Watermark("2026-01-01T00:00:00", first + count - 1)
+
+
+def test_a_batch_moves_the_watermark_only_to_the_last_page_it_completes() -> None:
+    fetched = Fetched(not_loaded=[NotLoaded(7, "v", "unreadable")])
+    first, first_key = _page(1, 120)
+    second, second_key = _page(121, 120)
+    fetched.add_page(first, first_key)
+    batch, fetched, done = fetched.split(100)
+    assert [answer.order_id for answer, _ in batch.answers] == list(range(1, 101))
+    assert batch.not_loaded and not fetched.not_loaded and done is None  # page 1 is not all written yet
+    fetched.add_page(second, second_key)
+    fetched.add_page(Fetched(), None)  # a page without a well-formed key moves nothing
+    batch, fetched, done = fetched.split(100)
+    assert done == first_key and len(fetched.answers) == 40
+    batch, fetched, done = fetched.split(40)
+    assert done == second_key and not fetched and fetched.page_ends == []
+
+
+def _answer(order: dict[str, object]) -> tuple[OrderAnswer, str]:
+    body = json.dumps(order).encode()
+    return OrderAnswer(int(order["OrderID"]), body, "utf-8", "application/json", "GET /v1/orders/1", str), "v0"  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("newest_first", [False, True])
+def test_of_two_answers_for_one_order_in_a_batch_the_newest_is_loaded(newest_first: bool, tmp_path: Path) -> None:
+    # The batch writer reads one answer at a time unless two are of one order: then all, to keep the newest.
+    older, newer = (
+        {"OrderID": 1, "OrderDirection": "Cost", "LastModified": f"2026-01-02T10:00:0{second}", "TotalIncl": total}
+        for second, total in ((0, "10.00"), (5, "12.00"))
+    )
+    other = {"OrderID": 2, "OrderDirection": "Cost", "LastModified": "2026-01-02T09:00:00", "TotalIncl": "1.00"}
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    upgrade(engine)
+    writer = BatchWriter(
+        engine, "incoming", RunRecord("r", "incoming", "incremental", company_id=1), company_id=1, landing_dir=None
+    )
+    try:
+        ordered = [newer, older] if newest_first else [older, newer]
+        counts = writer._land_and_load(Fetched([_answer(ordered[0]), _answer(other), _answer(ordered[1])]), None)
+    finally:
+        writer.close()
+    assert counts.orders_new == 2
+    with engine.connect() as connection:
+        totals = dict(connection.execute(sa.text("SELECT order_id, total_incl FROM invoices")).all())
+    assert totals == {1: Decimal("12.00"), 2: Decimal("1.00")}

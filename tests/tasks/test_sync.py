@@ -18,6 +18,7 @@ from sandbox.identity import API_KEY
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
 from tasks.inbound.extract import SyncOptions
+from tasks.inbound.landing import landed_parts, read_part_orders
 from tasks.inbound.replay import replay_landing
 from tasks.inbound.warehouse import read_watermark
 from tests.connectors.warehouse import Warehouse
@@ -164,6 +165,21 @@ def test_a_replay_from_landed_parquet_rebuilds_the_same_warehouse_without_billit
     assert warehouse_views(replica) == warehouse_views(engine)
     again = replay_landing(landing, engine=replica)
     assert sum(summary["orders_new"] + summary["orders_changed"] for summary in again) == 0
+
+
+def test_a_listing_page_larger_than_a_batch_is_landed_and_loaded_in_batches(
+    server: SandboxServer, engine: sa.Engine, tmp_path: Path
+) -> None:
+    # The batch bounds the orders parsed at once (the sync's peak memory): a page of 120 orders used to be one
+    # batch whatever the batch size, two pages two (bench/README.md#memory-with-landing-on).
+    batch_size = SyncOptions().batch_size
+    assert server.sandbox.page_size > batch_size
+    for stream in ("incoming", "sales"):
+        sync(server, engine, stream, landing_dir=str(tmp_path))
+    sizes = [len(read_part_orders(part)) for run in tmp_path.glob("*/run=*") for part in landed_parts(run)]
+    assert max(sizes) == batch_size
+    assert sum(sizes) == len(server.sandbox.company_orders(COMPANY))
+    assert_warehouse_matches_billit(server, engine)
 
 
 def test_an_unknown_ventilation_code_is_quarantined_and_the_order_still_loaded(
