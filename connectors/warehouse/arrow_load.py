@@ -13,7 +13,7 @@ SQLite
 PostgreSQL
     ``COPY ... FROM STDIN (FORMAT csv)`` of Arrow's CSV writer (no Python per value; every text is quoted, so an
     empty text stays empty and a null is NULL), straight into the target, or into a temporary staging table
-    followed by the same ``INSERT ... SELECT ... ON CONFLICT`` as ``load._copy_write``.
+    followed by the same ``INSERT ... SELECT ... ON CONFLICT`` as ``load._copy_write``, in key order as there.
 """
 
 from __future__ import annotations
@@ -84,6 +84,8 @@ def _write(
         return 0
     dialect = connection.dialect.name
     if dialect == "postgresql":
+        if conflict != "fail":  # in key order, as load._write does: two writers of shared keys never deadlock
+            data = data.sort_by([(name, "ascending") for name in key])
         return _copy_write(
             connection, table, data, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer
         )

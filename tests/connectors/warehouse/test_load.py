@@ -8,8 +8,9 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
@@ -21,6 +22,7 @@ from connectors.warehouse import (
     upgrade,
     upsert_rows,
 )
+from connectors.warehouse.arrow_load import upsert_arrow
 from connectors.warehouse.load import BulkMethod
 from tests.connectors.warehouse import postgres_schema
 
@@ -213,13 +215,21 @@ def test_upsert_keeps_the_last_row_of_a_repeated_key(
     assert status == "ToSend"
 
 
+def _upsert(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], method: str) -> None:
+    if method == "arrow":  # the replay's path
+        upsert_arrow(connection, table, pa.Table.from_pylist(rows), ["order_id"])
+    else:
+        upsert_rows(connection, table, rows, ["order_id"], method=cast(BulkMethod, method))
+
+
 @pytest.mark.postgres
-@pytest.mark.parametrize("method", ["executemany", "copy"])
+@pytest.mark.parametrize("method", ["executemany", "copy", "arrow"])
 def test_two_transactions_upserting_overlapping_keys_in_different_orders_never_deadlock(
-    postgres_url: str, method: BulkMethod
+    postgres_url: str, method: str
 ) -> None:
-    # Two streams of one company, loading side by side, upsert the parties they share. Rows are written in key
-    # order, so both lock the shared keys in one order: one waits for the other, never each for the other.
+    # Two streams of one company, loading side by side, upsert the parties they share (and a replay beside a
+    # sync). Rows are written in key order, so both lock the shared keys in one order: one waits for the other,
+    # never each for the other.
     with postgres_schema(postgres_url) as warehouse:
         engine = warehouse.engine()
         try:
@@ -232,12 +242,12 @@ def test_two_transactions_upserting_overlapping_keys_in_different_orders_never_d
                 try:
                     with engine.begin() as second:
                         second_pid.append(second.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
-                        upsert_rows(second, invoices, [invoice(2), invoice(1)], ["order_id"], method=method)
+                        _upsert(second, invoices, [invoice(2), invoice(1)], method)
                 except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
                     second_errors.append(exc)
 
             with engine.begin() as first:
-                upsert_rows(first, invoices, [invoice(1)], ["order_id"], method=method)
+                _upsert(first, invoices, [invoice(1)], method)
                 second = threading.Thread(target=second_transaction)
                 second.start()
                 with engine.connect() as observer:  # until the second transaction waits on a lock
@@ -250,7 +260,7 @@ def test_two_transactions_upserting_overlapping_keys_in_different_orders_never_d
                         ):
                             break
                         time.sleep(0.05)
-                upsert_rows(first, invoices, [invoice(2, order_status="Paid")], ["order_id"], method=method)
+                _upsert(first, invoices, [invoice(2, order_status="Paid")], method)
             second.join(timeout=30)
             assert not second_errors
         finally:
