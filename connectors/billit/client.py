@@ -123,7 +123,7 @@ class BillitClient:
                 max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
             ),
             transport=transport,
-            verify=shared_tls_context(),
+            verify=shared_tls_context() if transport is None else True,  # a given transport has its own
         )
         self._redact = Redactor(settings)
         self._slots = asyncio.Semaphore(settings.max_concurrency)

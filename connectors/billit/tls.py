@@ -2,7 +2,8 @@
 
 httpx makes a context per client: certifi's bundle read and parsed, about 30 ms and 0.8 MiB each. A sync makes a
 client per stream and company, so they share one, made on first use (an OpenSSL context is safe to share between
-threads and event loops). It honours SSL_CERT_FILE and SSL_CERT_DIR as httpx's own does.
+threads and event loops). SSL_CERT_FILE and SSL_CERT_DIR are read then, once per process. httpcore sets the
+context's ALPN protocols on each connection, to HTTP/1.1 alone for every client here (none asks for HTTP/2).
 """
 
 from __future__ import annotations

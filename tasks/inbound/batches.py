@@ -109,19 +109,18 @@ class Fetched:
     # and only the key of a page whose orders are all written may become the watermark.
     page_ends: list[tuple[int, Watermark]] = field(default_factory=list)
 
-    def add(self, other: Fetched) -> None:
-        self.answers += other.answers
-        self.not_loaded += other.not_loaded
-
     def add_page(self, other: Fetched, key: Watermark | None) -> None:
         """`other`, the fetched orders of one listing page whose key is `key` (None: no well-formed item)."""
-        self.add(other)
+        self.answers += other.answers
+        self.not_loaded += other.not_loaded
         if key is not None:
             self.page_ends.append((len(self.answers), key))
 
     def split(self, size: int) -> tuple[Fetched, Fetched, Watermark | None]:
         """The first `size` answers (with the listed orders that could not be fetched), the rest, and the key of
         the last page whose answers are all among the first (None when none is)."""
+        if size < 1:
+            raise ValueError(f"a batch holds at least one order, not {size}")
         done = [key for end, key in self.page_ends if end <= size]
         rest = Fetched(self.answers[size:], page_ends=[(end - size, key) for end, key in self.page_ends if end > size])
         return Fetched(self.answers[:size], self.not_loaded), rest, done[-1] if done else None

@@ -11,8 +11,9 @@ An incremental run of a stream (purchases `Cost`, or sales `Income`):
    never by position, with documented operators only (see `BillitClient.iter_order_pages_by_key`).
 3. **Fetch** the full orders whose LastModified the warehouse does not already have, concurrently (bounded by
    the client), while the next pages are listed.
-4. **Land and load** in bounded batches: Parquet first, then one transaction per batch that also moves the
-   watermark to the batch's last key. Memory stays flat however large the backlog.
+4. **Land and load** in batches of `SyncOptions.batch_size` orders: Parquet first, then one transaction per
+   batch that also moves the watermark to the key of the last listing page the batch completes. Memory stays
+   flat however large the backlog.
 5. **Deletions**: the whole of `/v1/orders/deleted`, since what its LastModified means is unknown
    (`list_deletions`). It is read while the orders load, so the last load leaves no pause in the requests, and
    marked after them: the deletion of an order this run loaded must stand.
@@ -183,6 +184,9 @@ async def _incremental(
         fetched = await _fetch_changed(billit, engine, probe.items, writer.run.counts)
         newest = later(watermark, page_key(probe.items[::-1]))
         stats.skipped_quiet = not fetched and newest == watermark
+        while len(fetched.answers) > options.batch_size:  # the last batch moves the watermark
+            batch, fetched, _ = fetched.split(options.batch_size)
+            await writer.write(batch, None)
         await writer.write(fetched, None if stats.skipped_quiet else newest)
         return
     bounded = all_of([window, prop("LastModified").le(upper)])
@@ -249,8 +253,9 @@ async def _extract(
                 key: Watermark | None = None
                 while (entry := await pages.get()) is not None:
                     page, fetching = entry
-                    fetched.add_page(await fetching, page_key(page))
-                    key = page_key(page) or key
+                    listed_key = page_key(page)
+                    fetched.add_page(await fetching, listed_key)
+                    key = listed_key or key
                     # A page holds up to 120 orders (docs/reference/billit-api.md#paging), so a batch often ends
                     # inside one: it moves the watermark to the key of the last page it completes, if any.
                     while len(fetched.answers) >= options.batch_size:

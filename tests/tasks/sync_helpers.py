@@ -140,7 +140,8 @@ def assert_warehouse_matches_billit(server: SandboxServer, engine: sa.Engine, co
 
 
 def kill_a_sales_sync_after_its_first_batch(server: SandboxServer, engine: sa.Engine, warehouse: Warehouse) -> int:
-    """Run a sales sync in another process and SIGKILL it once its first batch has committed; its return code."""
+    """Run a sales sync in another process and SIGKILL it once a batch has moved the watermark (the first batch
+    that completes a listing page); its return code."""
     root = Path(__file__).resolve().parents[2]
     script = (
         "import sys; from connectors.warehouse import create_warehouse_engine\n"
@@ -156,7 +157,7 @@ def kill_a_sales_sync_after_its_first_batch(server: SandboxServer, engine: sa.En
     )
     try:
         deadline = time.monotonic() + 60
-        while read_watermark(engine, "sales", company_id=PARTY_ID) is None:  # the first batch has committed
+        while read_watermark(engine, "sales", company_id=PARTY_ID) is None:  # no batch has completed a page yet
             assert process.poll() is None, "the sync finished before it could be killed"
             assert time.monotonic() < deadline
             time.sleep(0.05)

@@ -62,13 +62,21 @@ def test_a_batch_moves_the_watermark_only_to_the_last_page_it_completes() -> Non
     fetched.add_page(Fetched(), None)  # a page without a well-formed key moves nothing
     batch, fetched, done = fetched.split(100)
     assert done == first_key and len(fetched.answers) == 40
+    # A page whose orders were all unchanged (nothing fetched) is complete as soon as the page before it is; one
+    # that could not be fetched goes with the next batch, before any watermark past it.
+    _, unchanged_key = _page(241, 120)
+    fetched.add_page(Fetched(not_loaded=[NotLoaded(300, "v", "404")]), unchanged_key)
     batch, fetched, done = fetched.split(40)
-    assert done == second_key and not fetched and fetched.page_ends == []
+    assert done == unchanged_key and [n.order_id for n in batch.not_loaded] == [300]
+    assert not fetched and fetched.page_ends == []
+    with pytest.raises(ValueError, match="at least one order"):
+        _page(1, 1)[0].split(0)
 
 
 def _answer(order: dict[str, object]) -> tuple[OrderAnswer, str]:
     body = json.dumps(order).encode()
-    return OrderAnswer(int(order["OrderID"]), body, "utf-8", "application/json", "GET /v1/orders/1", str), "v0"  # type: ignore[call-overload]
+    request = f"GET /v1/orders/{order['OrderID']}"
+    return OrderAnswer(int(order["OrderID"]), body, "utf-8", "application/json", request, str), "v0"  # type: ignore[call-overload]
 
 
 @pytest.mark.parametrize("newest_first", [False, True])
@@ -87,9 +95,10 @@ def test_of_two_answers_for_one_order_in_a_batch_the_newest_is_loaded(newest_fir
     try:
         ordered = [newer, older] if newest_first else [older, newer]
         counts = writer._land_and_load(Fetched([_answer(ordered[0]), _answer(other), _answer(ordered[1])]), None)
+        with engine.connect() as connection:
+            totals = dict(connection.execute(sa.text("SELECT order_id, total_incl FROM invoices")).all())
     finally:
         writer.close()
+        engine.dispose()
     assert counts.orders_new == 2
-    with engine.connect() as connection:
-        totals = dict(connection.execute(sa.text("SELECT order_id, total_incl FROM invoices")).all())
     assert totals == {1: Decimal("12.00"), 2: Decimal("1.00")}

@@ -182,6 +182,17 @@ def test_a_listing_page_larger_than_a_batch_is_landed_and_loaded_in_batches(
     assert_warehouse_matches_billit(server, engine)
 
 
+def test_a_window_the_first_page_holds_whole_is_loaded_in_batches_too(engine: sa.Engine, tmp_path: Path) -> None:
+    # 113 sales orders: under a page, so the probe lists them all and the listing loop never runs.
+    with SandboxServer(Sandbox(seed=21, orders=215, seed_start=SEED_START)) as small:
+        sales = [o for o in small.sandbox.company_orders(COMPANY).values() if o["OrderDirection"] == "Income"]
+        assert SyncOptions().batch_size < len(sales) < small.sandbox.page_size
+        summary = sync(small, engine, "sales", landing_dir=str(tmp_path))
+        sizes = [len(read_part_orders(part)) for run in tmp_path.glob("*/run=*") for part in landed_parts(run)]
+        assert sizes == [SyncOptions().batch_size, len(sales) - SyncOptions().batch_size]
+        assert summary["orders_new"] == len(sales) and summary["watermark_after"] is not None
+
+
 def test_an_unknown_ventilation_code_is_quarantined_and_the_order_still_loaded(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
