@@ -9,12 +9,13 @@ run" is about.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -109,14 +110,23 @@ class CorruptingProxy:
             content = content.replace(marker_bytes, raw_bytes)
         return Response(content, status, media_type="application/json")
 
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        yield
+        if self._client is not None:  # its pooled connections to the sandbox (unclosed sockets otherwise)
+            await self._client.aclose()
+
     def __enter__(self) -> CorruptingProxy:
-        app = Starlette(routes=[Route("/{path:path}", self._forward, methods=["GET", "POST", "PATCH", "PUT"])])
+        app = Starlette(
+            routes=[Route("/{path:path}", self._forward, methods=["GET", "POST", "PATCH", "PUT"])],
+            lifespan=self._lifespan,
+        )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         sock.listen(512)
         self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         self._socket = sock
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 10
