@@ -13,15 +13,24 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.app import PrefectOption, app, cell, clear_errors, console
+from cli.app import PrefectOption, app, as_prefect_flow, cell, clear_errors, console
 from cli.preflight import preflight
 from cli.push import run_push
 from cli.status import status
 from cli.sync import print_summaries, run_sync
-from tasks.runtime import configured, warehouse_engine
+from tasks.runtime import (
+    BILLIT_API_LIMIT,
+    configured,
+    ensure_concurrency_limit,
+    prefect_by_default,
+    warehouse_engine,
+)
 from tasks.status import pushed_invoices
 
 DEMO_LANDING = "data/demo-landing"
+#: Slots of the `billit-api` limit the demo creates: two tasks of 8 requests in flight at once, as in
+#: docs/operations.md.
+DEMO_API_SLOTS = 16
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
@@ -55,6 +64,9 @@ def _demo(orders: int, warehouse_url: str, prefect: bool | None) -> None:
     with SandboxServer(sandbox) as server, configured(base_url=server.base_url, api_key=API_KEY, party_id=PARTY_ID):
         console.print(f"[bold]1. Billit sandbox[/] on {server.base_url} with {orders} orders (two companies)")
         console.print("[bold]2. Extraction flows[/]: purchases and sales into the warehouse")
+        if prefect_by_default() if prefect is None else prefect:
+            with as_prefect_flow():  # the limit docs/operations.md sets up, on the server the flows run on
+                ensure_concurrency_limit(BILLIT_API_LIMIT, DEMO_API_SLOTS)
         print_summaries(run_sync(["incoming", "sales"], None, None, 15, DEMO_LANDING, prefect))
 
         console.print(f"[bold]3. Reverse flow[/]: {SAMPLES}/outbound_*.csv pushed to Billit and sent")

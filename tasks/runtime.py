@@ -210,6 +210,20 @@ def batch_for(per_s: float) -> int:
     return max(1, math.ceil(per_s / 10))
 
 
+def ensure_concurrency_limit(name: str, slots: int) -> None:
+    """Create the global concurrency limit `name` with `slots` when the Prefect server has none of that name (one
+    that exists keeps its settings)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=slots))
+
+
 def ensure_rate_limit(per_s: float, name: str = BILLIT_RATE_LIMIT) -> int:
     """Create or update the global limit: slots decaying at `per_s`, as many at once as one batch. The batch."""
     from prefect.client.orchestration import get_client

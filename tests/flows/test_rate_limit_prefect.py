@@ -20,7 +20,7 @@ from connectors.billit.ratelimit import AdaptiveRateLimiter
 from sandbox.identity import API_KEY, PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
-from tasks.runtime import BILLIT_RATE_LIMIT, PrefectRateGate, ensure_rate_limit
+from tasks.runtime import BILLIT_RATE_LIMIT, PrefectRateGate, ensure_concurrency_limit, ensure_rate_limit
 from tests.tasks.sync_helpers import SEED_START
 
 pytestmark = pytest.mark.xdist_group("prefect")
@@ -75,3 +75,16 @@ def test_two_workers_sharing_only_the_prefect_rate_limit_stay_together_under_it(
     # (less a batch each taken at once, and the local pace's one early request); each alone at 30 would take 4 s.
     assert elapsed >= (240 - 2 * (batch + 1)) / RATE
     assert all(gate.calls >= 120 // batch for gate in gates)  # every request's slot came from the server
+
+
+def test_the_demo_creates_the_billit_api_limit_once_and_keeps_one_an_operator_set(prefect_server: None) -> None:
+    # Without it every Billit task of the demo logged "Concurrency limits ['billit-api'] do not exist".
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    ensure_concurrency_limit("billit-api-demo-test", 16)
+    with get_client(sync_client=True) as client:
+        assert client.read_global_concurrency_limit_by_name("billit-api-demo-test").limit == 16
+        client.update_global_concurrency_limit("billit-api-demo-test", GlobalConcurrencyLimitUpdate(limit=24))
+        ensure_concurrency_limit("billit-api-demo-test", 16)
+        assert client.read_global_concurrency_limit_by_name("billit-api-demo-test").limit == 24
