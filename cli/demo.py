@@ -22,7 +22,7 @@ from tasks.runtime import (
     BILLIT_API_LIMIT,
     configured,
     ensure_concurrency_limit,
-    prefect_by_default,
+    runs_as_prefect_flow,
     warehouse_engine,
 )
 from tasks.status import pushed_invoices
@@ -64,7 +64,7 @@ def _demo(orders: int, warehouse_url: str, prefect: bool | None) -> None:
     with SandboxServer(sandbox) as server, configured(base_url=server.base_url, api_key=API_KEY, party_id=PARTY_ID):
         console.print(f"[bold]1. Billit sandbox[/] on {server.base_url} with {orders} orders (two companies)")
         console.print("[bold]2. Extraction flows[/]: purchases and sales into the warehouse")
-        if prefect_by_default() if prefect is None else prefect:
+        if runs_as_prefect_flow(prefect):
             with as_prefect_flow():  # the limit docs/operations.md sets up, on the server the flows run on
                 ensure_concurrency_limit(BILLIT_API_LIMIT, DEMO_API_SLOTS)
         print_summaries(run_sync(["incoming", "sales"], None, None, 15, DEMO_LANDING, prefect))

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from cli.app import PrefectOption, WarehouseOption, app, as_prefect_flow, clear_errors, console, error_console
 from cli.preflight import preflight
-from tasks.runtime import billit_settings, prefect_by_default
+from tasks.runtime import billit_settings, runs_as_prefect_flow
 
 
 @app.command()
@@ -54,7 +54,7 @@ def run_push(
     require_companies(engine, billit_settings())  # a row naming no company, and none configured: refused here
     if source is not None:
         read_source_file(source)  # a file without both queries is refused before any work
-    if prefect_by_default() if prefect is None else prefect:
+    if runs_as_prefect_flow(prefect):
         from flows.push import PushIncomplete, warehouse_invoices_to_billit
 
         with as_prefect_flow():

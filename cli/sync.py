@@ -29,7 +29,7 @@ from cli.app import (
 from cli.companies import CompaniesOption, print_outcomes, print_skipped
 from cli.preflight import preflight
 from tasks.options import BILLIT_TIME_ZONE, billit_local
-from tasks.runtime import billit_settings, configured, prefect_by_default
+from tasks.runtime import billit_settings, configured, runs_as_prefect_flow
 
 if TYPE_CHECKING:
     from cli.sync_progress import SyncProgress
@@ -58,7 +58,7 @@ def run_sync(
     with the plain function, after the preflight; the runs' summaries."""
     billit_settings().require_party_id()  # an accountant's key without --companies: one line, before any work
     preflight(billit=True, landing_dir=landing_dir)
-    if prefect_by_default() if prefect is None else prefect:
+    if runs_as_prefect_flow(prefect):
         from flows.sync import billit_to_warehouse, incoming_invoices_to_warehouse, sales_invoices_to_warehouse
 
         flows = {"incoming": incoming_invoices_to_warehouse, "sales": sales_invoices_to_warehouse}
@@ -141,7 +141,7 @@ def run_companies(
     assert selection is not None  # the option was given
     print_skipped(selection)
 
-    if prefect_by_default() if prefect is None else prefect:
+    if runs_as_prefect_flow(prefect):
 
         def one_company(party_id: int) -> list[dict[str, Any]]:
             with configured(party_id=party_id):

@@ -161,6 +161,12 @@ def prefect_by_default() -> bool:
     return bool(runtime_settings().prefect_api_url)
 
 
+def runs_as_prefect_flow(prefect: bool | None) -> bool:
+    """Whether a CLI command runs as a Prefect flow: `--prefect/--no-prefect` when given (`prefect`), else
+    `prefect_by_default`."""
+    return prefect_by_default() if prefect is None else prefect
+
+
 @contextmanager
 def billit_api_slots() -> Iterator[None]:
     """Slots of the `billit-api` global concurrency limit for one Prefect task: as many as its client may have
