@@ -27,7 +27,7 @@ from connectors.billit.errors import (
     BillitServerError,
     BillitValidationError,
 )
-from connectors.billit.wire import decode_body, parse_error_details, parse_json
+from connectors.billit.wire import decode_body, may_hold_unstorable_text, parse_error_details, parse_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,10 @@ class OrderAnswer:
         return cls(
             order_id, response.content, response.charset_encoding, response.headers.get("Content-Type"), request, redact
         )
+
+    def may_hold_unstorable_text(self) -> bool:
+        """Whether the order may hold a NUL or a lone surrogate (`wire.may_hold_unstorable_text`)."""
+        return may_hold_unstorable_text(self.content)
 
     def read_order(self, *, replace_bad_bytes: bool = False) -> tuple[str, dict[str, Any]]:
         """The answer's text and the order object it holds (decimals exact). A body that is not text, not JSON or

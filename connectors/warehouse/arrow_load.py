@@ -19,7 +19,6 @@ PostgreSQL
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -28,7 +27,7 @@ import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from connectors.warehouse.load import _Conflict, _insert_statement, _on_conflict
+from connectors.warehouse.load import _Conflict, _on_conflict, sqlite_statement
 
 __all__ = ["insert_arrow", "upsert_arrow"]
 
@@ -89,34 +88,14 @@ def _write(
         return _copy_write(
             connection, table, data, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer
         )
-    sql, order = _sqlite_statement(
+    sql, order = sqlite_statement(
         connection.dialect, table, tuple(data.column_names), tuple(key), tuple(updates), conflict, unless_newer
     )
+    if sql is None:
+        raise ValueError(f"{table.name}: the statement binds {order}, not the data's columns")
     values = [_sqlite_values(data.column(name)) for name in order]
     result = connection.exec_driver_sql(sql, list(zip(*values, strict=True)), execution_options=_ROWCOUNT)
     return int(result.rowcount)
-
-
-@lru_cache(maxsize=256)
-def _sqlite_statement(
-    dialect: sa.Dialect,
-    table: sa.Table,
-    columns: tuple[str, ...],
-    key: tuple[str, ...],
-    updates: tuple[str, ...],
-    conflict: _Conflict,
-    unless_newer: str | None,
-) -> tuple[str, list[str]]:
-    """The statement's text and the columns it binds, in order: compiled once per table and shape (a replay
-    writes the same few shapes a hundred times, and compiling them was a tenth of its time)."""
-    statement = _insert_statement(
-        dialect.name, table, key=key, updates=list(updates), conflict=conflict, unless_newer=unless_newer
-    )
-    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
-    order = list(compiled.positiontup or ())
-    if sorted(order) != sorted(columns):
-        raise ValueError(f"{table.name}: the statement binds {order}, not the data's columns")
-    return str(compiled), order
 
 
 def _sqlite_values(column: pa.ChunkedArray) -> list[Any]:

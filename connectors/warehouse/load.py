@@ -36,6 +36,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
@@ -208,11 +209,13 @@ def _write(
         return _copy_write(
             connection, table, columns, rows, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer
         )
+    if dialect == "sqlite":
+        return _sqlite_executemany(
+            connection, table, columns, rows, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer
+        )
     statement = _insert_statement(
         dialect, table, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer
     )
-    if dialect == "sqlite":
-        return _sqlite_executemany(connection, table, statement, columns, rows)
     written = 0
     for chunk in _chunks(rows, _POSTGRESQL_CHUNK_ROWS):
         written += connection.execute(statement, list(chunk), execution_options=_ROWCOUNT).rowcount
@@ -220,24 +223,33 @@ def _write(
 
 
 def _sqlite_executemany(
-    connection: sa.Connection, table: sa.Table, statement: sa.Insert, columns: list[str], rows: Sequence[Row]
+    connection: sa.Connection,
+    table: sa.Table,
+    columns: list[str],
+    rows: Sequence[Row],
+    *,
+    key: Sequence[str],
+    updates: list[str],
+    conflict: _Conflict,
+    unless_newer: str | None,
 ) -> int:
     """The statement compiled once and run by sqlite3's own executemany over plain tuples.
 
     The values go through the same bind processors (the column types') as ``connection.execute`` would apply,
     but without SQLAlchemy's per-row parameter handling, which cost three times the database's own work.
     """
-    dialect = connection.dialect
-    compiled = statement.compile(dialect=dialect, column_keys=columns)
-    order = list(compiled.positiontup or ())
-    if sorted(order) != sorted(columns):  # a statement with binds of its own: the general path
+    shape = (tuple(columns), tuple(key), tuple(updates), conflict, unless_newer)
+    sql, order = sqlite_statement(connection.dialect, table, *shape)
+    if sql is None:  # a statement with binds of its own: the general path
+        statement = _insert_statement(
+            "sqlite", table, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer
+        )
         written = 0
         for chunk in _chunks(rows, SQLITE_CHUNK_ROWS):
             written += connection.execute(statement, list(chunk), execution_options=_ROWCOUNT).rowcount
         return written
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order]
     values = _row_getter(order)
-    convert = [(index, process) for index, process in enumerate(processors) if process is not None]
+    convert = _bind_processors(connection.dialect, table, tuple(order))
 
     def chunk_values(chunk: Sequence[Row]) -> list[tuple[Any, ...]]:
         tuples = list(map(values, chunk))
@@ -249,12 +261,41 @@ def _sqlite_executemany(
             columns[index] = tuple(map(process, columns[index]))
         return list(zip(*columns, strict=True))
 
-    sql = str(compiled)
     written = 0
     for chunk in _chunks(rows, SQLITE_CHUNK_ROWS):
         result = connection.exec_driver_sql(sql, chunk_values(chunk), execution_options=_ROWCOUNT)
         written += result.rowcount
     return written
+
+
+@lru_cache(maxsize=256)
+def sqlite_statement(
+    dialect: sa.Dialect,
+    table: sa.Table,
+    columns: tuple[str, ...],
+    key: tuple[str, ...],
+    updates: tuple[str, ...],
+    conflict: _Conflict,
+    unless_newer: str | None,
+) -> tuple[str | None, list[str]]:
+    """The text of the insert `_insert_statement` makes for SQLite and the columns it binds, in order (None when
+    it binds values of its own): compiled once per table and shape, as a sync and a replay write the same few
+    shapes a hundred times and compiling them was a tenth of a replay's time."""
+    statement = _insert_statement(
+        dialect.name, table, key=key, updates=list(updates), conflict=conflict, unless_newer=unless_newer
+    )
+    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+    order = list(compiled.positiontup or ())
+    if sorted(order) != sorted(columns):
+        return None, order
+    return str(compiled), order
+
+
+@lru_cache(maxsize=256)
+def _bind_processors(dialect: sa.Dialect, table: sa.Table, order: tuple[str, ...]) -> list[tuple[int, Any]]:
+    """The bind processor of each column that has one, by its place in `order`."""
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order]
+    return [(index, process) for index, process in enumerate(processors) if process is not None]
 
 
 def _on_conflict(

@@ -156,6 +156,10 @@ class Answers:
         """Every answer is of another order (else the normaliser must see them all to keep the newest)."""
         return len({answer.order_id for answer, _ in self.source}) == len(self.source)
 
+    def storable_text(self) -> bool:
+        """No answer can hold text a database cannot store (see `normalise_orders`)."""
+        return not any(answer.may_hold_unstorable_text() for answer, _ in self.source)
+
     def usable(self) -> Iterator[dict[str, Any]]:
         """Decode and parse each answer in turn, yielding the orders to load; one that is not an order object, or
         not the listed order's version, is not loaded."""
@@ -252,6 +256,7 @@ class BatchWriter:
             run_id=self.run.run_id,
             company_id=self.company_id,
             one_per_order=answers.one_per_order(),
+            storable_text=answers.storable_text(),
         )
         landing_file = None
         if self.landing is not None:

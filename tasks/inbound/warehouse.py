@@ -102,10 +102,16 @@ def stored_versions(
 
 
 def normalise_batch(
-    orders: Iterable[Mapping[str, Any]], *, stream: str, run_id: str, company_id: int, one_per_order: bool = False
+    orders: Iterable[Mapping[str, Any]],
+    *,
+    stream: str,
+    run_id: str,
+    company_id: int,
+    one_per_order: bool = False,
+    storable_text: bool = False,
 ) -> NormalisedBatch:
     """The rows `write_orders` stores for a batch of the company's full orders (the VAT settings read here);
-    `one_per_order`: see `normalise_orders`."""
+    `one_per_order` and `storable_text`: see `normalise_orders`."""
     return normalise_orders(
         orders,
         stream=stream,
@@ -113,6 +119,7 @@ def normalise_batch(
         company_id=company_id,
         import_deferral_licence=VatReturnSettings().import_deferral_licence,
         one_per_order=one_per_order,
+        storable_text=storable_text,
     )
 
 

@@ -10,13 +10,55 @@ import pytest
 from connectors.billit.errors import BillitErrorDetail, BillitProtocolError
 from connectors.billit.responses import OrderAnswer
 from connectors.billit.settings import SettingsError, load_settings
-from connectors.billit.wire import decode_body, encode_json, parse_error_details, parse_json, parse_order_id
+from connectors.billit.wire import (
+    decode_body,
+    encode_json,
+    may_hold_unstorable_text,
+    parse_error_details,
+    parse_json,
+    parse_order_id,
+)
+from tasks.normalise.fields import holds_unstorable_text
 
 
 def test_fractions_are_parsed_as_exact_decimals() -> None:
     body = parse_json('{"TotalIncl": 155.77, "Quantity": 2.00000, "OrderID": 7}')
     assert body == {"TotalIncl": Decimal("155.77"), "Quantity": Decimal("2.00000"), "OrderID": 7}
     assert isinstance(body["OrderID"], int)
+
+
+@pytest.mark.parametrize(
+    ("body", "may_hold"),
+    [
+        (b'{"Name": "Soci\\u00e9t\\u00e9", "Total": 1.5}', False),
+        ('{"Name": "Société"}'.encode(), False),
+        (b'{"Name": "a\\u0000b"}', True),
+        (b'{"a\\u0000": 1}', True),  # a property name
+        (b'{"Name": "a\\ud800b"}', True),
+        (b'{"Name": "a\\uDFFFb"}', True),
+        (b'{"Name": "\\uD83D\\uDE00"}', True),  # a pair is storable, but the byte search cannot tell: the walk will
+        (b'{"Name": "a\\\\u0000"}', True),  # an escaped backslash before u0000: the same
+        ("\ufeff{}".encode("utf-16"), True),  # UTF-16 is not searched as bytes
+    ],
+)
+def test_only_a_body_with_an_escape_of_a_nul_or_a_surrogate_may_hold_unstorable_text(
+    body: bytes, may_hold: bool
+) -> None:
+    assert may_hold_unstorable_text(body) is may_hold
+
+
+def test_a_body_the_byte_search_vouches_for_never_parses_to_unstorable_text() -> None:
+    # Every character a JSON text can hold, escaped or raw: when the search says no, the walk agrees.
+    characters = ["\x00", "\x01", "a", "é", "\ud800", "\udbff", "\udc00", "\udfff", "\ud83d\ude00", "\uffff", "\\"]
+    for first in characters:
+        for second in characters:
+            value = {first: [first + second, {"k": second}]}
+            bodies = [json.dumps(value).encode()]
+            if not any("\ud800" <= c <= "\udfff" for c in first + second):
+                bodies.append(json.dumps(value, ensure_ascii=False).encode())
+            for body in bodies:
+                if not may_hold_unstorable_text(body):
+                    assert not holds_unstorable_text(parse_json(decode_body(body))), body
 
 
 def test_an_empty_body_is_none_and_a_non_json_body_is_a_protocol_error() -> None:
