@@ -11,10 +11,8 @@ them without parsing and normalising again.
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from itertools import accumulate
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,19 +68,18 @@ class LandingWriter:
             return None
         self.directory.mkdir(parents=True, exist_ok=True)
         self.parts += 1
-        fetched_at = (datetime.now(UTC) - _EPOCH) // timedelta(microseconds=1)
+        fetched_at = datetime.now(UTC)
+        # pa.array converts in C; it looks for pandas objects only where numpy is installed, and this project
+        # installs neither (tasks/inbound/landing_rows.py: arrow_array).
+        columns = [
+            [_key(order, "OrderID", int) for order in orders],
+            [_key(order, "OrderDirection", str) for order in orders],
+            [_key(order, "LastModified", str) for order in orders],
+            [fetched_at] * len(orders),
+            texts,
+        ]
         table = pa.Table.from_arrays(
-            [
-                _int64s([_key(order, "OrderID", int) for order in orders]),
-                _texts([_key(order, "OrderDirection", str) for order in orders], pa.string()),
-                _texts([_key(order, "LastModified", str) for order in orders], pa.string()),
-                pa.Array.from_buffers(
-                    LANDING_SCHEMA.field("fetched_at").type,
-                    len(orders),
-                    [None, pa.py_buffer(array("q", [fetched_at]) * len(orders))],
-                ),
-                _texts(texts, pa.large_string()),
-            ],
+            [pa.array(values, type=column.type) for values, column in zip(columns, self.schema, strict=True)],
             schema=self.schema,
         )
         path = self.directory / f"part-{self.parts:05d}.parquet"
@@ -93,31 +90,6 @@ class LandingWriter:
         if normalised is not None:
             write_rows(path, orders, normalised)
         return path
-
-
-# The columns are built from their buffers: `pa.array` and `Table.from_pylist` import pandas (~0.5 s and 15 MB
-# per process) to look for pandas objects the landing never has.
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _validity(values: Sequence[Any]) -> pa.Buffer | None:
-    if all(value is not None for value in values):
-        return None
-    bits = sum(1 << index for index, value in enumerate(values) if value is not None)
-    return pa.py_buffer(bits.to_bytes((len(values) + 7) // 8, "little"))
-
-
-def _int64s(values: Sequence[int | None]) -> pa.Array:
-    data = array("q", [0 if value is None else value for value in values])
-    return pa.Array.from_buffers(pa.int64(), len(values), [_validity(values), pa.py_buffer(data)])
-
-
-def _texts(values: Sequence[str | None], kind: pa.DataType) -> pa.Array:
-    encoded = [b"" if value is None else value.encode() for value in values]
-    offsets = array("q" if kind == pa.large_string() else "i", accumulate(map(len, encoded), initial=0))
-    return pa.Array.from_buffers(
-        kind, len(values), [_validity(values), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
-    )
 
 
 def _key(order: Any, name: str, kind: type) -> Any:
