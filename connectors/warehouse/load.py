@@ -238,8 +238,9 @@ def _sqlite_executemany(
     The values go through the same bind processors (the column types') as ``connection.execute`` would apply,
     but without SQLAlchemy's per-row parameter handling, which cost three times the database's own work.
     """
-    shape = (tuple(columns), tuple(key), tuple(updates), conflict, unless_newer)
-    sql, order = sqlite_statement(connection.dialect, table, *shape)
+    sql, order = sqlite_statement(
+        connection.dialect, table, tuple(columns), tuple(key), tuple(updates), conflict, unless_newer
+    )
     if sql is None:  # a statement with binds of its own: the general path
         statement = _insert_statement(
             "sqlite", table, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer
