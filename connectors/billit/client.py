@@ -115,18 +115,30 @@ class BillitClient:
     ) -> None:
         self.settings = settings
         self._limiter = limiter if limiter is not None else shared_limiter(settings)
-        self._http = httpx.AsyncClient(
-            base_url=settings.base_url.rstrip("/"),
-            headers=settings.request_headers(),
-            timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
-            limits=httpx.Limits(
-                max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
-            ),
-            transport=transport,
-            verify=shared_tls_context() if transport is None else True,  # a given transport has its own
-        )
+        # One httpx client per request in flight (a lane), each keeping one connection, rather than one client
+        # with a pool of them: httpcore scans its whole pool (a poll() per idle connection) for every request it
+        # sends and every answer it ends, 10-20 % of a request's CPU with eight connections; one connection per
+        # pool makes that scan constant (bench/README.md#sync-all). The lanes share one cookie jar, so a cookie
+        # (a load balancer's affinity, say) holds for all of them as it did for one client. A given transport is
+        # one client's, taken by every lane.
+        lanes = 1 if transport is not None else settings.max_concurrency
+        self._clients = [
+            httpx.AsyncClient(
+                base_url=settings.base_url.rstrip("/"),
+                headers=settings.request_headers(),
+                timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                transport=transport,
+                verify=shared_tls_context() if transport is None else True,  # a given transport has its own
+            )
+            for _ in range(lanes)
+        ]
+        for client in self._clients[1:]:
+            client.cookies.jar = self._clients[0].cookies.jar
+        self._lanes: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        for index in range(settings.max_concurrency):
+            self._lanes.put_nowait(self._clients[index % lanes])
         self._redact = Redactor(settings)
-        self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._resume_at = 0.0  # time.monotonic() before which nobody sends (the shared 429 pause)
         self._random = random.Random()
         self.requests_sent = 0
@@ -153,7 +165,8 @@ class BillitClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for client in self._clients:
+            await client.aclose()
 
     # ---- orders -------------------------------------------------------------------------------------
 
@@ -324,12 +337,13 @@ class BillitClient:
         attempt = 0
         while True:
             error: BillitError
-            async with self._slots:
+            lane = await self._lanes.get()
+            try:
                 await self._wait_for_pause()
                 ticket = await self._limiter.acquire()
                 self.requests_sent += 1
                 try:
-                    response = await self._http.request(method, path, params=params, content=content, headers=headers)
+                    response = await lane.request(method, path, params=params, content=content, headers=headers)
                 except (httpx.TransportError, httpx.DecodingError) as exc:  # a garbled compressed body counts too
                     error = BillitTransportError(
                         self._redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__),
@@ -342,6 +356,8 @@ class BillitClient:
                     if response.status_code < 300:
                         return response
                     error = http_error(response, method, names_id, self._redact)
+            finally:
+                self._lanes.put_nowait(lane)
             delay = self._retry_delay(error, attempt, repeat)
             if delay is None:
                 raise error

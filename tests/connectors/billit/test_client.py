@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import http.server
 import logging
 import ssl
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -453,6 +456,42 @@ async def test_clients_share_one_tls_context() -> None:
     # Each client of its own read and parsed certifi's bundle: ~30 ms and 0.8 MiB per stream and company.
     settings = load_settings(base_url="https://billit.invalid", api_key="k", party_id=1)
     async with BillitClient(settings) as first, BillitClient(settings) as second:
-        contexts = [client._http._transport._pool._ssl_context for client in (first, second)]  # type: ignore[attr-defined]
-    assert contexts[0] is contexts[1]
+        contexts = [lane._transport._pool._ssl_context for client in (first, second) for lane in client._clients]  # type: ignore[attr-defined]
+    assert len(contexts) == 2 * settings.max_concurrency and all(context is contexts[0] for context in contexts)
     assert contexts[0].verify_mode == ssl.CERT_REQUIRED and contexts[0].check_hostname
+
+
+async def test_a_cookie_one_answer_sets_is_sent_on_every_lane() -> None:
+    # Each request in flight has its own httpx client (a lane); a load balancer's affinity cookie must still hold
+    # for all of them, as it did for one client with a pool of connections.
+    received: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            received.append(self.headers.get("Cookie"))
+            time.sleep(0.02)  # the requests overlap, so every lane is used
+            body = b'{"OrderID": 1}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Set-Cookie", "affinity=node-2; Path=/")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base_url = f"http://127.0.0.1:{server.server_address[1]}"
+        settings = load_settings(base_url=base_url, api_key="k", party_id=1, max_concurrency=4)
+        async with BillitClient(settings) as billit:
+            await billit.get_order_answer(1)
+            await asyncio.gather(*(billit.get_order_answer(1) for _ in range(12)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert received[0] is None
+    assert received[1:] == ["affinity=node-2"] * 12
