@@ -1,6 +1,6 @@
 """`BillitClient`: the one way this project talks to Billit.
 
-One `httpx.AsyncClient` with pooled connections and timeouts, at most `max_concurrency` requests in flight,
+At most `max_concurrency` requests in flight, each on an `httpx.AsyncClient` of its own (a lane) with timeouts,
 retries with exponential backoff and full jitter on 429, 5xx, resets and timeouts, and a shared pause: when
 Billit answers 429 every request of this client waits for `Retry-After`, not only the one that got it.
 
@@ -15,8 +15,7 @@ runs), the deletions list by position (`iter_order_pages`).
 Credentials live only in the default headers of the httpx client; no log line, exception or repr shows them.
 Every text an error is built from (a transport error, an error body, a body we cannot parse) passes through the
 client's `Redactor` first (`connectors.billit.redaction`; `connectors.billit.responses` turns an answer into
-an error), so even a server that echoes our request headers back
-cannot put the key into a log.
+an error), so even a server that echoes our request headers back cannot put the key into a log.
 """
 
 from __future__ import annotations
@@ -71,17 +70,8 @@ ACCOUNT_PATH = "/v1/account/accountInformation"
 
 #: docs/reference/billit-api.md#patch: anything else cannot change after creation.
 PATCHABLE_PROPERTIES = frozenset(
-    {
-        "Paid",
-        "PaidDate",
-        "IsSent",
-        "ApprovalStatus",
-        "AccountCode",
-        "InternalInfo",
-        "Invoiced",
-        "AccountantVerificationNeeded",
-        "PaymentMethod",
-    }
+    {"Paid", "PaidDate", "IsSent", "ApprovalStatus", "AccountCode", "InternalInfo", "Invoiced", "PaymentMethod"}
+    | {"AccountantVerificationNeeded"}
 )
 
 # httpx errors raised before a single byte of the request could have reached Billit.
@@ -115,12 +105,9 @@ class BillitClient:
     ) -> None:
         self.settings = settings
         self._limiter = limiter if limiter is not None else shared_limiter(settings)
-        # One httpx client per request in flight (a lane), each keeping one connection, rather than one client
-        # with a pool of them: httpcore scans its whole pool (a poll() per idle connection) for every request it
-        # sends and every answer it ends, 10-20 % of a request's CPU with eight connections; one connection per
-        # pool makes that scan constant (bench/README.md#sync-all). The lanes share one cookie jar, so a cookie
-        # (a load balancer's affinity, say) holds for all of them as it did for one client. A given transport is
-        # one client's, taken by every lane.
+        # A client of one connection per request in flight (a lane), not one pool: httpcore scans its pool, a poll()
+        # per idle connection, for each request and answer (10-20 % of the CPU with eight: bench/README.md#sync-all).
+        # The lanes share one cookie jar; a given transport is one client's, taken by every lane.
         lanes = 1 if transport is not None else settings.max_concurrency
         self._clients = [
             httpx.AsyncClient(

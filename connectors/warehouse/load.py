@@ -63,7 +63,7 @@ _Conflict = Literal["update", "ignore", "fail"]
 
 COPY_THRESHOLD = 100  # COPY costs 2-4 round trips; executemany one per row (pipelined)
 SQLITE_CHUNK_ROWS = 10_000
-_POSTGRESQL_CHUNK_ROWS = 10_000
+_EXECUTEMANY_CHUNK_ROWS = 10_000
 _IN_LIST_CHUNK = 5_000
 # SQLAlchemy 2 reports rowcount for INSERT (and executemany) only when asked.
 _ROWCOUNT = {"preserve_rowcount": True}
@@ -210,45 +210,28 @@ def _write(
             connection, table, columns, rows, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer
         )
     if dialect == "sqlite":
-        return _sqlite_executemany(
-            connection, table, columns, rows, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer
+        sql, order = sqlite_statement(
+            connection.dialect, table, tuple(columns), tuple(key), tuple(updates), conflict, unless_newer
         )
+        if sql is not None:
+            return _sqlite_executemany(connection, table, sql, order, rows)
     statement = _insert_statement(
         dialect, table, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer
     )
     written = 0
-    for chunk in _chunks(rows, _POSTGRESQL_CHUNK_ROWS):
+    for chunk in _chunks(rows, _EXECUTEMANY_CHUNK_ROWS):
         written += connection.execute(statement, list(chunk), execution_options=_ROWCOUNT).rowcount
     return written
 
 
 def _sqlite_executemany(
-    connection: sa.Connection,
-    table: sa.Table,
-    columns: list[str],
-    rows: Sequence[Row],
-    *,
-    key: Sequence[str],
-    updates: list[str],
-    conflict: _Conflict,
-    unless_newer: str | None,
+    connection: sa.Connection, table: sa.Table, sql: str, order: list[str], rows: Sequence[Row]
 ) -> int:
-    """The statement compiled once and run by sqlite3's own executemany over plain tuples.
+    """`sql` (of `sqlite_statement`) run by sqlite3's own executemany over plain tuples of the `order` columns.
 
     The values go through the same bind processors (the column types') as ``connection.execute`` would apply,
     but without SQLAlchemy's per-row parameter handling, which cost three times the database's own work.
     """
-    sql, order = sqlite_statement(
-        connection.dialect, table, tuple(columns), tuple(key), tuple(updates), conflict, unless_newer
-    )
-    if sql is None:  # a statement with binds of its own: the general path
-        statement = _insert_statement(
-            "sqlite", table, key=key, updates=updates, conflict=conflict, unless_newer=unless_newer
-        )
-        written = 0
-        for chunk in _chunks(rows, SQLITE_CHUNK_ROWS):
-            written += connection.execute(statement, list(chunk), execution_options=_ROWCOUNT).rowcount
-        return written
     values = _row_getter(order)
     convert = _bind_processors(connection.dialect, table, tuple(order))
 
@@ -280,16 +263,14 @@ def sqlite_statement(
     unless_newer: str | None,
 ) -> tuple[str | None, list[str]]:
     """The text of the insert `_insert_statement` makes for SQLite and the columns it binds, in order (None when
-    it binds values of its own): compiled once per table and shape, as a sync and a replay write the same few
-    shapes a hundred times and compiling them was a tenth of a replay's time."""
+    it binds values of its own: the general path then): compiled once per table and shape, as a sync and a
+    replay write the same few shapes a hundred times and compiling them was a tenth of a replay's time."""
     statement = _insert_statement(
         dialect.name, table, key=key, updates=list(updates), conflict=conflict, unless_newer=unless_newer
     )
     compiled = statement.compile(dialect=dialect, column_keys=list(columns))
     order = list(compiled.positiontup or ())
-    if sorted(order) != sorted(columns):
-        return None, order
-    return str(compiled), order
+    return (str(compiled) if sorted(order) == sorted(columns) else None), order
 
 
 @lru_cache(maxsize=256)

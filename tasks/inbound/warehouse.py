@@ -102,24 +102,17 @@ def stored_versions(
 
 
 def normalise_batch(
-    orders: Iterable[Mapping[str, Any]],
-    *,
-    stream: str,
-    run_id: str,
-    company_id: int,
-    one_per_order: bool = False,
-    storable_text: bool = False,
+    orders: Iterable[Mapping[str, Any]], *, stream: str, run_id: str, company_id: int, **flags: bool
 ) -> NormalisedBatch:
     """The rows `write_orders` stores for a batch of the company's full orders (the VAT settings read here);
-    `one_per_order` and `storable_text`: see `normalise_orders`."""
+    `flags`, `one_per_order` and `storable_text`: see `normalise_orders`."""
     return normalise_orders(
         orders,
         stream=stream,
         run_id=run_id,
         company_id=company_id,
         import_deferral_licence=VatReturnSettings().import_deferral_licence,
-        one_per_order=one_per_order,
-        storable_text=storable_text,
+        **flags,
     )
 
 
