@@ -26,6 +26,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from enum import Enum
 from types import TracebackType
@@ -105,9 +106,8 @@ class BillitClient:
     ) -> None:
         self.settings = settings
         self._limiter = limiter if limiter is not None else shared_limiter(settings)
-        # A client of one connection per request in flight (a lane), not one pool: httpcore scans its pool, a poll()
-        # per idle connection, for each request and answer (10-20 % of the CPU with eight: bench/README.md#sync-all).
-        # The lanes share one cookie jar; a given transport is one client's, taken by every lane.
+        # A client of one connection per request in flight (a lane): httpcore polls each idle connection of a pool
+        # per request (10-20 % of its CPU: bench/README.md#sync-all). One cookie jar; a given transport, one client.
         lanes = 1 if transport is not None else settings.max_concurrency
         self._clients = [
             httpx.AsyncClient(
@@ -122,14 +122,13 @@ class BillitClient:
         ]
         for client in self._clients[1:]:
             client.cookies.jar = self._clients[0].cookies.jar
-        self._lanes: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        self._lanes: asyncio.LifoQueue[httpx.AsyncClient] = asyncio.LifoQueue()  # last used: its connection is warm
         for index in range(settings.max_concurrency):
             self._lanes.put_nowait(self._clients[index % lanes])
         self._redact = Redactor(settings)
         self._resume_at = 0.0  # time.monotonic() before which nobody sends (the shared 429 pause)
         self._random = random.Random()
-        self.requests_sent = 0
-        self.retries = 0
+        self.requests_sent = self.retries = 0
 
     def _read(self, response: httpx.Response, read: Callable[[Any], _T]) -> _T:
         """`read` applied to the JSON body; a body we cannot interpret is a one-line, redacted protocol error."""
@@ -152,8 +151,9 @@ class BillitClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
+        async with AsyncExitStack() as clients:  # each closed, even after another's failure
+            for client in self._clients:
+                clients.push_async_callback(client.aclose)
 
     # ---- orders -------------------------------------------------------------------------------------
 

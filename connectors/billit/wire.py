@@ -103,12 +103,14 @@ def _declared_text_encoding(charset: str | None) -> str | None:
 # UTF-32 is not searched as bytes, so it is never vouched for.
 _UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 _WIDE_MARKS = tuple(mark for mark, name in _BYTE_ORDER_MARKS if name != "utf-8-sig")
+# Python's own scanner (where the C one is missing) reads `\u+000` or `\u0_00` as NUL: then nothing is vouched for.
+_C_SCANNER = getattr(json.decoder, "c_scanstring", None) is not None
 
 
 def may_hold_unstorable_text(content: bytes) -> bool:
     """Whether the value parsed from this body may hold a NUL or a lone surrogate; False is a promise (a byte
     search: ten times cheaper than walking the parsed value for them)."""
-    return content.startswith(_WIDE_MARKS) or _UNSTORABLE_ESCAPE.search(content) is not None
+    return not _C_SCANNER or content.startswith(_WIDE_MARKS) or _UNSTORABLE_ESCAPE.search(content) is not None
 
 
 def parse_json(text: str, *, content_type: str | None = None) -> Any:

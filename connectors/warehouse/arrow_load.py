@@ -159,8 +159,10 @@ def _copy_csv(connection: sa.Connection, target: str, column_list: str, data: pa
     if driver_connection is None:
         raise RuntimeError("the connection has no DBAPI connection")
     sink = pa.BufferOutputStream()
-    # One chunk per column: pyarrow's CSV writer (26.0) writes NUL bytes for data that follows many empty chunks.
-    pa_csv.write_csv(data.combine_chunks(), sink, _CSV)
+    # One chunk per column: pyarrow's CSV writer (26.0) writes stale bytes for data after an empty chunk
+    # (apache/arrow#36889); COPY refused the NULs among them, but other bytes would have been stored.
+    chunked = any(column.num_chunks > 1 for column in data.columns)
+    pa_csv.write_csv(data.combine_chunks() if chunked else data, sink, _CSV)
     with (
         driver_connection.cursor() as cursor,
         cursor.copy(f"COPY {target} ({column_list}) FROM STDIN (FORMAT csv)") as copy,

@@ -139,11 +139,17 @@ def test_every_landed_table_declares_its_columns() -> None:
         (Decimal("Infinity"), QUANTITY),
         (1.5, MONEY),  # money is never float
         (Decimal("12345.123456"), PERCENT),
+        (Decimal("1E-41"), MONEY),  # pyarrow 26's own conversion rounds this to 0.00
     ],
 )
 def test_a_decimal_its_column_cannot_hold_exactly_is_refused(value: Any, kind: Any) -> None:
     with pytest.raises(ValueError):
         arrow_array([value], kind)
+
+
+def test_zeros_of_any_exponent_land_as_zero() -> None:
+    # pyarrow 26's own conversion crashed the process (SIGSEGV) on the first and refused the second.
+    assert arrow_array([Decimal("0E-10000000"), Decimal("0E+17"), None], MONEY).to_pylist() == [0, 0, None]
 
 
 def test_decimals_land_exactly_at_their_column_scale() -> None:

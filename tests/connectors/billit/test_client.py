@@ -495,3 +495,38 @@ async def test_a_cookie_one_answer_sets_is_sent_on_every_lane() -> None:
         server.server_close()
     assert received[0] is None
     assert received[1:] == ["affinity=node-2"] * 12
+
+
+async def test_requests_one_after_another_keep_one_connection() -> None:
+    # The lanes are taken last used first: taken in turn, requests one after another (keyset pages, a paced sync)
+    # went round every lane, each opening a connection, and a lane idle past httpx's keep-alive reconnected.
+    ports: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive
+
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            ports.append(self.client_address[1])
+            body = b'{"OrderID": 1}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = load_settings(
+            base_url=f"http://127.0.0.1:{server.server_address[1]}", api_key="k", party_id=1, max_concurrency=8
+        )
+        async with BillitClient(settings) as billit:
+            for _ in range(10):
+                await billit.get_order_answer(1)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(ports) == 10 and len(set(ports)) == 1

@@ -70,8 +70,8 @@ def test_arrow_inserts_store_the_same_values_as_row_inserts(engine: sa.Engine) -
 
 
 def test_a_table_of_many_chunks_is_stored_as_one(engine: sa.Engine) -> None:
-    # pyarrow's CSV writer (26.0) writes NUL bytes for a table whose data follows many empty chunks, as
-    # concatenated parts make: PostgreSQL's COPY refused it (invalid byte sequence for encoding "UTF8": 0x00).
+    # pyarrow's CSV writer (26.0) writes stale bytes for data after an empty chunk, as concatenated parts make:
+    # PostgreSQL's COPY refused these (invalid byte sequence for encoding "UTF8": 0x00).
     tables = reflect_tables(engine)
     table = tables["invoice_lines"]
     empty = as_arrow([], LINE_TYPES)
