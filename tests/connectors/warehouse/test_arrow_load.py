@@ -4,11 +4,13 @@ float Arrow's own cast gets wrong, timestamps to the microsecond, dates, boolean
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pytest
 import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables, replace_children, upsert_rows, write_transaction
@@ -54,28 +56,21 @@ def stored(engine: sa.Engine, table: str, order_by: str) -> list[tuple[Any, ...]
         return list(connection.exec_driver_sql(f"SELECT * FROM {table} ORDER BY {order_by}"))
 
 
-def test_arrow_inserts_store_the_same_values_as_row_inserts(engine: sa.Engine) -> None:
-    tables = reflect_tables(engine)
-    table = tables["invoice_lines"]
-    with write_transaction(engine) as connection:
-        upsert_rows(
-            connection, tables["invoices"], [invoice(1, datetime(2026, 3, 2, 10, 21, 45), "1.00")], ["order_id"]
-        )
-        replace_children(connection, table, "order_id", [1], lines())
-    by_rows = stored(engine, "invoice_lines", "line_number")
-    with write_transaction(engine) as connection:
-        replace_children(connection, table, "order_id", [1], [])
-        assert insert_arrow(connection, table, as_arrow(lines(), LINE_TYPES)) == len(TEXTS)
-    assert stored(engine, "invoice_lines", "line_number") == by_rows
+def one_chunk() -> pa.Table:
+    return as_arrow(lines(), LINE_TYPES)
 
 
-def test_a_table_of_many_chunks_is_stored_as_one(engine: sa.Engine) -> None:
+def many_chunks() -> pa.Table:
     # pyarrow's CSV writer (26.0) writes stale bytes for data after an empty chunk, as concatenated parts make:
     # PostgreSQL's COPY refused these (invalid byte sequence for encoding "UTF8": 0x00).
+    empty = as_arrow([], LINE_TYPES)
+    return pa.concat_tables([*[empty] * 90, as_arrow(lines(), LINE_TYPES), empty])
+
+
+@pytest.mark.parametrize("data", [one_chunk, many_chunks])
+def test_arrow_inserts_store_the_same_values_as_row_inserts(engine: sa.Engine, data: Callable[[], pa.Table]) -> None:
     tables = reflect_tables(engine)
     table = tables["invoice_lines"]
-    empty = as_arrow([], LINE_TYPES)
-    chunked = pa.concat_tables([*[empty] * 90, as_arrow(lines(), LINE_TYPES), empty])
     with write_transaction(engine) as connection:
         upsert_rows(
             connection, tables["invoices"], [invoice(1, datetime(2026, 3, 2, 10, 21, 45), "1.00")], ["order_id"]
@@ -84,7 +79,7 @@ def test_a_table_of_many_chunks_is_stored_as_one(engine: sa.Engine) -> None:
     by_rows = stored(engine, "invoice_lines", "line_number")
     with write_transaction(engine) as connection:
         replace_children(connection, table, "order_id", [1], [])
-        assert insert_arrow(connection, table, chunked) == len(TEXTS)
+        assert insert_arrow(connection, table, data()) == len(TEXTS)
     assert stored(engine, "invoice_lines", "line_number") == by_rows
 
 
