@@ -13,6 +13,7 @@ The schema is documented in docs/warehouse.md.
 """
 
 from connectors.warehouse.engine import WarehouseError, check_warehouse, create_warehouse_engine, write_transaction
+from connectors.warehouse.expressions import is_among
 from connectors.warehouse.load import COPY_THRESHOLD, insert_ignoring_duplicates, replace_children, upsert_rows
 from connectors.warehouse.migrations import (
     MIGRATIONS_DIR,
@@ -35,6 +36,7 @@ __all__ = [
     "create_warehouse_engine",
     "forget_reflected_tables",
     "insert_ignoring_duplicates",
+    "is_among",
     "reflect_tables",
     "replace_children",
     "pending_migrations",

@@ -34,6 +34,8 @@ __all__ = ["insert_arrow", "upsert_arrow"]
 # SQLAlchemy 2 reports rowcount for INSERT (and executemany) only when asked.
 _ROWCOUNT = {"preserve_rowcount": True}
 _CSV = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+#: Rows made Python tuples for one executemany on SQLite (a replay's group of parts holds ~10,000 lines).
+_SQLITE_SLICE_ROWS = 5_000
 
 
 def upsert_arrow(
@@ -93,9 +95,13 @@ def _write(
     )
     if sql is None:
         raise ValueError(f"{table.name}: the statement binds {order}, not the data's columns")
-    values = [_sqlite_values(data.column(name)) for name in order]
-    result = connection.exec_driver_sql(sql, list(zip(*values, strict=True)), execution_options=_ROWCOUNT)
-    return int(result.rowcount)
+    written = 0
+    for start in range(0, data.num_rows, _SQLITE_SLICE_ROWS):  # a slice's rows as Python tuples at a time
+        rows = data.slice(start, _SQLITE_SLICE_ROWS)
+        values = [_sqlite_values(rows.column(name)) for name in order]
+        result = connection.exec_driver_sql(sql, list(zip(*values, strict=True)), execution_options=_ROWCOUNT)
+        written += result.rowcount
+    return written
 
 
 def _sqlite_values(column: pa.ChunkedArray) -> list[Any]:

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
+from connectors.warehouse.expressions import is_among
 from connectors.warehouse.reflect import is_exact_numeric
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def replace_children(
         raise ValueError(f"rows for {table.name} name parents not in parent_ids: {sorted(strays, key=str)[:10]}")
     column = table.c[parent_key]
     for chunk in _chunks(parents, _IN_LIST_CHUNK):
-        connection.execute(sa.delete(table).where(column.in_(chunk)))
+        connection.execute(sa.delete(table).where(is_among(connection, column, chunk)))
     if not rows:
         return 0
     return _write(connection, table, columns, rows, key=(), updates=[], conflict="fail", method=method)

@@ -3,14 +3,16 @@
 Each part (one batch of the sync) loads by the fast path when its normalised rows were landed beside it by this
 normaliser (`tasks.inbound.landing_rows`: same fingerprint, same number of orders, orders of the folder's stream
 and of the company the files name): the rows are written as they are (`tasks.inbound.replay_load`), the parts of
-about `GROUP_ORDERS` orders in one transaction, while the next part is read in a thread. Otherwise, and when the
-database refuses the rows (then the group is written again part by part), the part's raw orders are parsed,
+about `GROUP_ORDERS` orders merged into one write per table (a part holding an order already in the group starts
+the next), while a thread reads the parts ahead. Otherwise, and when the database refuses the rows (then the
+group is written again part by part), the part's raw orders are parsed,
 normalised and loaded as a sync loads them, an order the database refuses becoming pending alone. Both paths write
 the same rows (tests/tasks/test_replay_rows.py).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,15 +24,18 @@ from connectors.warehouse import reflect_tables, write_transaction
 from tasks.inbound.extract import STREAMS, Stream
 from tasks.inbound.landing import LandingError, check_landed_run, landed_parts, landed_runs, read_part_orders
 from tasks.inbound.landing_rows import LandedRows, normaliser_fingerprint, read_rows
-from tasks.inbound.replay_load import write_landed_rows
+from tasks.inbound.replay_load import merge_parts, order_ids, write_landed_rows
 from tasks.inbound.state import RunRecord
 from tasks.inbound.sync import error_text
 from tasks.inbound.warehouse import finish_run, is_unavailable, load_orders_isolating_refusals, start_run
 from tasks.runtime import warehouse_engine
 
-#: Orders the fast path writes in one transaction: a commit per part was a tenth of a replay's time
-#: (bench/README.md#replay).
-GROUP_ORDERS = 5_000
+#: Orders the fast path writes in one transaction, one statement per table: a commit per part was a tenth of a
+#: replay's time, and on PostgreSQL a statement per part and table more than half (bench/README.md#replay).
+GROUP_ORDERS = 2_000
+#: Parts read ahead of the one being grouped: at the sync's batch size (100 orders), more than a group. Larger
+#: groups and more parts ahead cost memory (5,000 orders and 64 parts: 185-195 MiB, against 147) for no gain.
+READ_AHEAD_PARTS = 24
 
 
 def replay_landing(
@@ -88,28 +93,34 @@ def _replay_run(
 ) -> Iterator[int]:
     """Load one landed run's parts into the run's company; yields how many orders each write held."""
     group: list[LandedRows] = []
+    group_orders: set[int] = set()
     for part, rows in _read_ahead(landed_parts(run_directory), fingerprint):
         if rows is None or _foreign(((c["OrderDirection"], c["CompanyID"]) for c in rows.checks), run, stream):
             yield _write_group(engine, group, run, stream)
             yield _replay_raw(engine, part, run, stream)
-            group = []
+            group, group_orders = [], set()
             continue
+        orders = order_ids(rows)
+        if not orders.isdisjoint(group_orders):  # an order landed twice: its parts are written in turn
+            yield _write_group(engine, group, run, stream)
+            group, group_orders = [], set()
         group.append(rows)
+        group_orders |= orders
         if sum(landed.orders for landed in group) >= GROUP_ORDERS:
             yield _write_group(engine, group, run, stream)
-            group = []
+            group, group_orders = [], set()
     yield _write_group(engine, group, run, stream)
 
 
 def _read_ahead(parts: list[Path], fingerprint: str) -> Iterator[tuple[Path, LandedRows | None]]:
-    """Each part with its landed rows (`read_rows`), the next part read in a thread while this one is written."""
+    """Each part with its landed rows (`read_rows`), read by a thread up to `READ_AHEAD_PARTS` parts ahead: a
+    group's parts are read while the group before is written."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-read") as reader:
-        upcoming = [(part, reader.submit(read_rows, part, fingerprint)) for part in parts[:1]]
-        for following in [*parts[1:], None]:
-            if following is not None:
-                upcoming.append((following, reader.submit(read_rows, following, fingerprint)))
-            part, rows = upcoming.pop(0)
-            yield part, rows.result()
+        reading = deque(reader.submit(read_rows, part, fingerprint) for part in parts[:READ_AHEAD_PARTS])
+        for index, part in enumerate(parts):
+            if index + READ_AHEAD_PARTS < len(parts):
+                reading.append(reader.submit(read_rows, parts[index + READ_AHEAD_PARTS], fingerprint))
+            yield part, reading.popleft().result()
 
 
 def _write_group(engine: sa.Engine, group: list[LandedRows], run: RunRecord, stream: Stream) -> int:
@@ -120,12 +131,9 @@ def _write_group(engine: sa.Engine, group: list[LandedRows], run: RunRecord, str
     tables = reflect_tables(engine)  # not inside the transaction: reflecting takes a connection of its own
     try:
         with write_transaction(engine) as connection:
-            counts = [
-                write_landed_rows(
-                    connection, tables, rows, stream=stream.name, run_id=run.run_id, company_id=run.company_id
-                )
-                for rows in group
-            ]
+            counts = write_landed_rows(
+                connection, tables, merge_parts(group), stream=stream.name, run_id=run.run_id, company_id=run.company_id
+            )
     except sa.exc.StatementError as exc:
         if is_unavailable(exc):
             raise
@@ -133,8 +141,7 @@ def _write_group(engine: sa.Engine, group: list[LandedRows], run: RunRecord, str
             return sum(_write_group(engine, [rows], run, stream) for rows in group)
         # A refused row: the raw path loads the others and keeps the refused order pending with the reason.
         return _replay_raw(engine, group[0].part, run, stream)
-    for part_counts in counts:
-        run.counts.add(part_counts)
+    run.counts.add(counts)
     return sum(rows.orders for rows in group)
 
 

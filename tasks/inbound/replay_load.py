@@ -10,15 +10,16 @@ table, so the two paths cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from connectors.warehouse import insert_ignoring_duplicates, replace_children
+from connectors.warehouse import insert_ignoring_duplicates, is_among, replace_children
 from connectors.warehouse.arrow_load import insert_arrow, upsert_arrow
-from tasks.inbound.landing_rows import BOOL, I64, TEXT, TIMESTAMP, LandedRows, arrow_array
+from tasks.inbound.landing_rows import BOOL, I64, TABLES, TEXT, TIMESTAMP, LandedRows, arrow_array
 from tasks.inbound.state import LoadCounts, NotLoaded, add_to_run, forget_pending, remember_pending, utcnow
 from tasks.normalise.orders import order_state
 
@@ -27,6 +28,58 @@ _STATE = ("order_status", "delivery_status", "document_delivery_info", "last_res
 # A row keeps the run that first loaded it (as in tasks.inbound.warehouse).
 _INVOICE_KEEP = {"order_id", "first_run_id"}
 _IN_LIST_CHUNK = 5000
+
+
+def order_ids(rows: LandedRows) -> set[int]:
+    """Every order a landed part's rows concern: loaded, quarantined in part or left pending."""
+    return {
+        order_id
+        for name in ("invoices", "unloaded", "quarantine")
+        for order_id in rows.tables[name].column("order_id").to_pylist()
+        if order_id is not None
+    }
+
+
+def merge_parts(parts: Sequence[LandedRows]) -> LandedRows:
+    """Landed parts of which no two concern the same order (`order_ids`) as one, whose writing leaves what writing
+    them in turn leaves: one write per table instead of one per part and table (bench/README.md#replay).
+
+    Only the parties (and their identifiers) can repeat across such parts. A party keeps the row the upserts in
+    turn would have left, and its identifiers are those of the last part that names it, which replaced the
+    earlier parts' sets.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    merged = LandedRows(parts[0].part, sum(part.orders for part in parts), [c for part in parts for c in part.checks])
+    for name in TABLES:
+        merged.tables[name] = pa.concat_tables([part.tables[name] for part in parts])
+    merged.tables["parties"] = _upserted_in_turn(merged.tables["parties"])
+    named_later: set[int] = set()
+    identifiers = []
+    for part in reversed(parts):
+        own = part.tables["party_identifiers"]
+        if named_later:
+            own = own.filter(pc.invert(pc.is_in(own.column("party_id"), arrow_array(sorted(named_later), I64))))
+        identifiers.append(own)
+        named_later.update(part.tables["parties"].column("party_id").to_pylist())
+    merged.tables["party_identifiers"] = pa.concat_tables(identifiers[::-1])
+    return merged
+
+
+def _upserted_in_turn(parties: pa.Table) -> pa.Table:
+    """The row of each party that upserting `parties` in turn leaves: an incoming row replaces the held one unless
+    the held one is newer, or the incoming one has no version and the held one has (`load._on_conflict`)."""
+    held: dict[int, int] = {}
+    versions = parties.column("last_modified").to_pylist()
+    for index, party_id in enumerate(parties.column("party_id").to_pylist()):
+        current = held.get(party_id)
+        if (
+            current is None
+            or versions[current] is None
+            or (versions[index] is not None and versions[current] <= versions[index])
+        ):
+            held[party_id] = index
+    return parties.take(sorted(held.values()))
 
 
 def write_landed_rows(
@@ -49,7 +102,7 @@ def write_landed_rows(
     stored: dict[int, Any] = {}
     for start in range(0, len(order_ids), _IN_LIST_CHUNK):
         chunk = order_ids[start : start + _IN_LIST_CHUNK]
-        query = sa.select(invoices).where(invoices.c.order_id.in_(chunk))
+        query = sa.select(invoices).where(is_among(connection, invoices.c.order_id, chunk))
         stored.update((row.order_id, row) for row in connection.execute(query))
     fresh: list[bool] = []
     for order_id, version, raw_version in zip(order_ids, versions, raw_versions, strict=True):
@@ -150,7 +203,8 @@ def _replace_identifiers(
     for start in range(0, len(parties), _IN_LIST_CHUNK):
         connection.execute(
             sa.delete(table).where(
-                table.c.company_id == company_id, table.c.party_id.in_(parties[start : start + _IN_LIST_CHUNK])
+                table.c.company_id == company_id,
+                is_among(connection, table.c.party_id, parties[start : start + _IN_LIST_CHUNK]),
             )
         )
     insert_arrow(

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.billit.odata import BillitTimestamp
-from connectors.warehouse import insert_ignoring_duplicates, reflect_tables, upsert_rows, write_transaction
+from connectors.warehouse import insert_ignoring_duplicates, is_among, reflect_tables, upsert_rows, write_transaction
 from tasks.inbound.companies import see_companies
 from tasks.warehouse_common import process_alive
 
@@ -156,7 +156,9 @@ def remember_pending(
         row.order_id: row
         for row in connection.execute(
             sa.select(pending).where(
-                pending.c.company_id == company_id, pending.c.stream == stream, pending.c.order_id.in_(ids)
+                pending.c.company_id == company_id,
+                pending.c.stream == stream,
+                is_among(connection, pending.c.order_id, ids),
             )
         )
     }
@@ -202,7 +204,7 @@ def forget_pending(
     ids = list(loaded)
     recovered = (
         connection.execute(
-            sa.delete(pending).where(pending.c.company_id == company_id, pending.c.order_id.in_(ids))
+            sa.delete(pending).where(pending.c.company_id == company_id, is_among(connection, pending.c.order_id, ids))
         ).rowcount
         or 0
     )
@@ -211,7 +213,7 @@ def forget_pending(
             quarantine.c.quarantine_id, quarantine.c.order_id, quarantine.c.entity, quarantine.c.source_version
         ).where(
             quarantine.c.company_id == company_id,
-            quarantine.c.order_id.in_(ids),
+            is_among(connection, quarantine.c.order_id, ids),
             quarantine.c.resolved_at.is_(None),
         )
     ).all()
@@ -220,7 +222,9 @@ def forget_pending(
     ]
     if resolved:
         connection.execute(
-            quarantine.update().where(quarantine.c.quarantine_id.in_(resolved)).values(resolved_at=utcnow())
+            quarantine.update()
+            .where(is_among(connection, quarantine.c.quarantine_id, resolved))
+            .values(resolved_at=utcnow())
         )
     return int(recovered)
 

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from connectors.warehouse import (
     insert_ignoring_duplicates,
+    is_among,
     reflect_tables,
     replace_children,
     upsert_rows,
@@ -168,7 +169,9 @@ def write_orders(
         stored = (
             {
                 row.order_id: row
-                for row in connection.execute(sa.select(invoices).where(invoices.c.order_id.in_(batch.order_ids)))
+                for row in connection.execute(
+                    sa.select(invoices).where(is_among(connection, invoices.c.order_id, batch.order_ids))
+                )
             }
             if batch.order_ids
             else {}
@@ -383,7 +386,7 @@ def _replace_identifiers(
     for start in range(0, len(parties), 5000):
         connection.execute(
             sa.delete(table).where(
-                table.c.company_id == company_id, table.c.party_id.in_(parties[start : start + 5000])
+                table.c.company_id == company_id, is_among(connection, table.c.party_id, parties[start : start + 5000])
             )
         )
     insert_ignoring_duplicates(

@@ -25,6 +25,7 @@ from connectors.warehouse import reflect_tables, upgrade
 from sandbox.identity import API_KEY
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
+from tasks.inbound import replay as replay_module
 from tasks.inbound.extract import SyncOptions
 from tasks.inbound.landing import LandingWriter, landed_parts
 from tasks.inbound.landing_rows import rows_path
@@ -281,3 +282,50 @@ def test_a_sync_told_not_to_land_rows_lands_the_raw_orders_only(tmp_path: Path) 
     assert not list((tmp_path / "landing-False").rglob("rows-*.parquet"))
     assert list((tmp_path / "landing-False").rglob("part-*.parquet"))
     assert list((tmp_path / "landing-True").rglob("rows-*.parquet"))
+
+
+def _with_supplier(order: dict[str, Any], order_id: int, **supplier: Any) -> dict[str, Any]:
+    """The documented cost order as order `order_id`, its supplier (party 1090044) changed as `supplier` says."""
+    changed = copy.deepcopy(order)
+    changed["OrderID"] = order_id
+    changed["Supplier"].update(supplier)
+    return changed
+
+
+def test_parts_written_as_one_group_leave_what_the_parts_written_in_turn_leave(
+    engine: sa.Engine, second_engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path writes a group's parts as one (`replay_load.merge_parts`): a party named by several parts keeps
+    the row the upserts in turn keep (newest version; an older or unversioned one does not replace it) and the
+    identifiers of the last part naming it; an order landed twice in a run splits the group there."""
+    cost = documented_orders()[1]
+    version = cost["Supplier"]["LastModified"]
+    parts = [
+        [_with_supplier(cost, 1, Name="first")],
+        [_with_supplier(cost, 2, Name="older", LastModified=_earlier(version), VATNumber="BE0202239951")],
+        [_with_supplier(cost, 3, Name="unversioned", LastModified=None, Identifiers=[])],
+        [_with_supplier(cost, 1, Name="first, again", LastModified=_earlier(_earlier(version)))],
+        [_with_supplier(cost, 4, Name="newest", LastModified=cost["LastModified"], VATNumber="BE0417497106")],
+        [_with_supplier(cost, 5, Name="older again", LastModified=_earlier(version), VATNumber="BE0403019261")],
+    ]
+    writer = LandingWriter(tmp_path / "landing", "incoming", "merged", party_id=DOCS_COMPANY)
+    for orders in parts:
+        batch = normalise_batch(orders, stream="incoming", run_id="merged", company_id=DOCS_COMPANY)
+        writer.write(orders, [json_text(order) for order in orders], batch)
+    grouped: list[int] = []
+    merge = replay_module.merge_parts
+    monkeypatch.setattr(replay_module, "merge_parts", lambda group: grouped.append(len(group)) or merge(group))
+
+    fast = replay_twice(without_raw_orders(tmp_path / "landing", tmp_path / "fast"), engine)
+    slow = replay_twice(raw_only(tmp_path / "landing", tmp_path / "raw"), second_engine)
+
+    assert grouped == [3, 3] * 2  # split where order 1 comes again, in each replay
+    assert [counts(summary) for summary in fast] == [counts(summary) for summary in slow]
+    assert every_table(engine) == every_table(second_engine)
+    parties, identifiers = reflect_tables(engine)["parties"], reflect_tables(engine)["party_identifiers"]
+    with engine.connect() as connection:
+        names = connection.execute(sa.select(parties.c.name).where(parties.c.party_id == 1090044)).scalars()
+        assert names.all() == ["newest"]
+        raw = connection.execute(sa.select(identifiers.c.raw).where(identifiers.c.party_id == 1090044)).scalars()
+        # The identifiers of the last part naming the party, though its row is older (as the sync writes them).
+        assert {"BE0403019261", "0555000148"} == set(raw)

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from connectors.warehouse import reflect_tables, replace_children, upsert_rows, write_transaction
+from connectors.warehouse import arrow_load, reflect_tables, replace_children, upsert_rows, write_transaction
 from connectors.warehouse.arrow_load import insert_arrow, upsert_arrow
 
 LINE_TYPES = {
@@ -67,8 +67,13 @@ def many_chunks() -> pa.Table:
     return pa.concat_tables([*[empty] * 90, as_arrow(lines(), LINE_TYPES), empty])
 
 
+@pytest.mark.parametrize("slice_rows", [None, 3], ids=["one slice", "slices of 3 rows"])
 @pytest.mark.parametrize("data", [one_chunk, many_chunks])
-def test_arrow_inserts_store_the_same_values_as_row_inserts(engine: sa.Engine, data: Callable[[], pa.Table]) -> None:
+def test_arrow_inserts_store_the_same_values_as_row_inserts(
+    engine: sa.Engine, data: Callable[[], pa.Table], slice_rows: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if slice_rows:  # SQLite's executemany takes the rows a slice at a time
+        monkeypatch.setattr(arrow_load, "_SQLITE_SLICE_ROWS", slice_rows)
     tables = reflect_tables(engine)
     table = tables["invoice_lines"]
     with write_transaction(engine) as connection:
