@@ -10,7 +10,9 @@ table, so the two paths cannot drift apart.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import Any
 
 import pyarrow as pa
@@ -20,6 +22,7 @@ import sqlalchemy as sa
 from connectors.warehouse import insert_ignoring_duplicates, is_among, replace_children
 from connectors.warehouse.arrow_load import insert_arrow, upsert_arrow
 from tasks.inbound.landing_rows import BOOL, I64, TABLES, TEXT, TIMESTAMP, LandedRows, arrow_array
+from tasks.inbound.parties import forget_identifiers, parties_to_write
 from tasks.inbound.state import LoadCounts, NotLoaded, add_to_run, forget_pending, remember_pending, utcnow
 from tasks.normalise.orders import order_state
 
@@ -45,30 +48,29 @@ def merge_parts(parts: Sequence[LandedRows]) -> LandedRows:
     them in turn leaves: one write per table instead of one per part and table (bench/README.md#replay).
 
     Only the parties (and their identifiers) can repeat across such parts. A party keeps the row the upserts in
-    turn would have left, and its identifiers are those of the last part that names it, which replaced the
-    earlier parts' sets.
+    turn would have left, with the identifiers of the part that row came from (`tasks.inbound.parties`).
     """
     if len(parts) == 1:
         return parts[0]
     merged = LandedRows(parts[0].part, sum(part.orders for part in parts), [c for part in parts for c in part.checks])
     for name in TABLES:
         merged.tables[name] = pa.concat_tables([part.tables[name] for part in parts])
-    merged.tables["parties"] = _upserted_in_turn(merged.tables["parties"])
-    named_later: set[int] = set()
-    identifiers = []
-    for part in reversed(parts):
-        own = part.tables["party_identifiers"]
-        if named_later:
-            own = own.filter(pc.invert(pc.is_in(own.column("party_id"), arrow_array(sorted(named_later), I64))))
-        identifiers.append(own)
-        named_later.update(part.tables["parties"].column("party_id").to_pylist())
-    merged.tables["party_identifiers"] = pa.concat_tables(identifiers[::-1])
+    kept = _upserted_in_turn(merged.tables["parties"])
+    merged.tables["parties"] = merged.tables["parties"].take(kept)
+    ends = list(accumulate(part.tables["parties"].num_rows for part in parts))
+    party_ids = merged.tables["parties"].column("party_id").to_pylist()
+    owner = {party_id: bisect_right(ends, index) for party_id, index in zip(party_ids, kept, strict=True)}
+    merged.tables["party_identifiers"] = pa.concat_tables(
+        own.filter(pc.is_in(own.column("party_id"), arrow_array([p for p, k in owner.items() if k == number], I64)))
+        for number, own in enumerate(part.tables["party_identifiers"] for part in parts)
+    )
     return merged
 
 
-def _upserted_in_turn(parties: pa.Table) -> pa.Table:
-    """The row of each party that upserting `parties` in turn leaves: an incoming row replaces the held one unless
-    the held one is newer, or the incoming one has no version and the held one has (`load._on_conflict`)."""
+def _upserted_in_turn(parties: pa.Table) -> list[int]:
+    """The row (its index) of each party that upserting `parties` in turn leaves: an incoming row replaces the held
+    one unless the held one is newer, or the incoming one has no version and the held one has
+    (`load._on_conflict`)."""
     held: dict[int, int] = {}
     versions = parties.column("last_modified").to_pylist()
     for index, party_id in enumerate(parties.column("party_id").to_pylist()):
@@ -79,7 +81,7 @@ def _upserted_in_turn(parties: pa.Table) -> pa.Table:
             or (versions[index] is not None and versions[current] <= versions[index])
         ):
             held[party_id] = index
-    return parties.take(sorted(held.values()))
+    return sorted(held.values())
 
 
 def write_landed_rows(
@@ -144,16 +146,28 @@ def write_landed_rows(
         if name == "invoice_lines":
             counts.lines_loaded = loaded
 
-    parties = _with_columns(rows.tables["parties"], company_id=company_id)
+    parties = rows.tables["parties"]
+    versions = dict(
+        zip(parties.column("party_id").to_pylist(), parties.column("last_modified").to_pylist(), strict=True)
+    )
+    written = parties_to_write(connection, tables["parties"], company_id, versions)
     upsert_arrow(
         connection,
         tables["parties"],
-        _with_columns(parties, last_run_id=run_id),
+        _with_columns(parties, company_id=company_id, last_run_id=run_id),
         ["company_id", "party_id"],
         unless_newer="last_modified",
     )
-    _replace_identifiers(
-        connection, tables["party_identifiers"], company_id, parties.column("party_id").to_pylist(), rows
+    forget_identifiers(connection, tables["party_identifiers"], company_id, written)
+    identifiers = rows.tables["party_identifiers"]
+    insert_arrow(
+        connection,
+        tables["party_identifiers"],
+        _with_columns(
+            identifiers.filter(pc.is_in(identifiers.column("party_id"), arrow_array(written, I64))),
+            company_id=company_id,
+        ),
+        ignoring_duplicates_of=["company_id", "party_id", "source", "raw"],
     )
 
     changed = [
@@ -193,26 +207,6 @@ def write_landed_rows(
     )
     add_to_run(connection, tables, run_id, counts)
     return counts
-
-
-def _replace_identifiers(
-    connection: sa.Connection, table: sa.Table, company_id: int, parties: list[int], rows: LandedRows
-) -> None:
-    """Make the landed identifiers the complete sets of the company's landed parties (as `write_orders` does)."""
-    parties = sorted(parties)
-    for start in range(0, len(parties), _IN_LIST_CHUNK):
-        connection.execute(
-            sa.delete(table).where(
-                table.c.company_id == company_id,
-                is_among(connection, table.c.party_id, parties[start : start + _IN_LIST_CHUNK]),
-            )
-        )
-    insert_arrow(
-        connection,
-        table,
-        _with_columns(rows.tables["party_identifiers"], company_id=company_id),
-        ignoring_duplicates_of=["company_id", "party_id", "source", "raw"],
-    )
 
 
 def _states(invoices: pa.Table) -> list[tuple[object, ...]]:

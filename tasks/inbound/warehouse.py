@@ -33,6 +33,7 @@ from connectors.warehouse import (
 )
 from tasks.inbound.companies import CompanyMismatch, choose_company, record_companies, warehouse_companies
 from tasks.inbound.deletions import history_row, mark_deleted
+from tasks.inbound.parties import forget_identifiers, parties_to_write
 from tasks.inbound.state import (
     STALE_RUN_AFTER,
     LoadCounts,
@@ -217,9 +218,22 @@ def write_orders(
             )
         counts.lines_loaded = sum(1 for line in batch.lines if line["order_id"] in fresh_ids)
 
-        parties = list(batch.parties.values())
-        upsert_rows(connection, tables["parties"], parties, ["company_id", "party_id"], unless_newer="last_modified")
-        _replace_identifiers(connection, tables["party_identifiers"], company_id, batch.identifiers)
+        versions = {party_id: party["last_modified"] for party_id, party in batch.parties.items()}
+        written = parties_to_write(connection, tables["parties"], company_id, versions)
+        upsert_rows(
+            connection,
+            tables["parties"],
+            list(batch.parties.values()),
+            ["company_id", "party_id"],
+            unless_newer="last_modified",
+        )
+        forget_identifiers(connection, tables["party_identifiers"], company_id, written)
+        insert_ignoring_duplicates(
+            connection,
+            tables["party_identifiers"],
+            [row for party_id in written for row in batch.identifiers.get(party_id, [])],
+            ["company_id", "party_id", "source", "raw"],
+        )
 
         history = [
             history_row(invoice, run_id, company_id)
@@ -375,23 +389,3 @@ def _own(company_id: int, *row_lists: Iterable[dict[str, Any]]) -> None:
     for rows in row_lists:
         for row in rows:
             row["company_id"] = company_id
-
-
-def _replace_identifiers(
-    connection: sa.Connection, table: sa.Table, company_id: int, identifiers: Mapping[int, Sequence[Mapping[str, Any]]]
-) -> None:
-    """Make these the complete identifier sets of the company's parties in `identifiers` (a party's identifiers in
-    another company's books are that company's)."""
-    parties = sorted(identifiers)
-    for start in range(0, len(parties), 5000):
-        connection.execute(
-            sa.delete(table).where(
-                table.c.company_id == company_id, is_among(connection, table.c.party_id, parties[start : start + 5000])
-            )
-        )
-    insert_ignoring_duplicates(
-        connection,
-        table,
-        [row for rows in identifiers.values() for row in rows],
-        ["company_id", "party_id", "source", "raw"],
-    )

@@ -31,7 +31,7 @@ from tasks.inbound.landing import LandingWriter, landed_parts
 from tasks.inbound.landing_rows import rows_path
 from tasks.inbound.replay import replay_landing
 from tasks.inbound.sync import run_stream
-from tasks.inbound.warehouse import normalise_batch
+from tasks.inbound.warehouse import normalise_batch, write_orders
 from tests.connectors.warehouse import Warehouse, postgres_schema
 from tests.tasks.sync_helpers import COMPANY, SEED_START
 from tests.tasks.test_landing_rows import documented_orders, json_text
@@ -296,8 +296,8 @@ def test_parts_written_as_one_group_leave_what_the_parts_written_in_turn_leave(
     engine: sa.Engine, second_engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The fast path writes a group's parts as one (`replay_load.merge_parts`): a party named by several parts keeps
-    the row the upserts in turn keep (newest version; an older or unversioned one does not replace it) and the
-    identifiers of the last part naming it; an order landed twice in a run splits the group there."""
+    the row the upserts in turn keep (newest version; an older or unversioned one does not replace it) with that
+    row's identifiers; an order landed twice in a run splits the group there."""
     cost = documented_orders()[1]
     version = cost["Supplier"]["LastModified"]
     parts = [
@@ -327,5 +327,33 @@ def test_parts_written_as_one_group_leave_what_the_parts_written_in_turn_leave(
         names = connection.execute(sa.select(parties.c.name).where(parties.c.party_id == 1090044)).scalars()
         assert names.all() == ["newest"]
         raw = connection.execute(sa.select(identifiers.c.raw).where(identifiers.c.party_id == 1090044)).scalars()
-        # The identifiers of the last part naming the party, though its row is older (as the sync writes them).
-        assert {"BE0403019261", "0555000148"} == set(raw)
+        # The identifiers of the newest version, though a later part named the party at an older one.
+        assert set(raw) == {"BE0417497106", "0555000148"}
+
+
+@pytest.mark.parametrize("path", ["sync", "replay"])
+def test_an_older_party_leaves_the_identifiers_of_the_newer_one_it_did_not_replace(
+    engine: sa.Engine, tmp_path: Path, path: str
+) -> None:
+    """A party's identifiers go with its row: a batch (or a replayed landing) holding an older version of a party
+    the warehouse has leaves its row and its identifiers as they are, so `parties.peppol_id` and
+    `party_identifiers` never tell two versions apart."""
+    cost = documented_orders()[1]
+    version = cost["Supplier"]["LastModified"]
+    newer = [_with_supplier(cost, 1, Name="newer", VATNumber="BE0403019261")]
+    older = [_with_supplier(cost, 2, Name="older", LastModified=_earlier(version), VATNumber="BE0202239951")]
+    for run_id, orders in (("newer", newer), ("older", older)):
+        batch = normalise_batch(orders, stream="incoming", run_id=run_id, company_id=DOCS_COMPANY)
+        if path == "sync" or run_id == "newer":
+            write_orders(engine, orders, batch, stream="incoming", run_id=run_id, company_id=DOCS_COMPANY)
+        else:
+            writer = LandingWriter(tmp_path / "landing", "incoming", run_id, party_id=DOCS_COMPANY)
+            writer.write(orders, [json_text(order) for order in orders], batch)
+            assert replay_landing(tmp_path / "landing", engine=engine)[0]["status"] == "succeeded"
+
+    parties, identifiers = reflect_tables(engine)["parties"], reflect_tables(engine)["party_identifiers"]
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(parties).where(parties.c.party_id == 1090044)).one()
+        raw = connection.execute(sa.select(identifiers.c.raw).where(identifiers.c.party_id == 1090044)).scalars()
+        assert (row.name, row.vat_number_raw) == ("newer", "BE0403019261")
+        assert "BE0403019261" in set(raw)
