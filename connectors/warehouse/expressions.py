@@ -11,9 +11,11 @@ import sqlalchemy as sa
 def is_among(
     connection: sa.Connection, column: sa.ColumnElement[Any], values: Collection[Any]
 ) -> sa.ColumnElement[bool]:
-    """``column IN values``. On PostgreSQL as ``column = ANY(array)``: one parameter instead of one per value, which
-    the server parses and plans in a fifth of the time for 5,000 ids (bench/README.md#replay)."""
-    if connection.dialect.name != "postgresql":
+    """``column IN values``. On PostgreSQL, for an integer column, as ``column = ANY(array)``: one parameter instead
+    of one per value, which the server parses and plans in a fifth of the time for 5,000 ids
+    (bench/README.md#replay). Other types keep ``IN``: the array's cast would round a NUMERIC(18, 2) or cut a
+    VARCHAR(3) value, and then match what ``IN`` does not."""
+    if connection.dialect.name != "postgresql" or not isinstance(column.type, sa.Integer):
         return column.in_(list(values))
     from sqlalchemy.dialects import postgresql  # here: its 2 MiB are not a SQLite warehouse's
 

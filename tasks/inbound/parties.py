@@ -5,6 +5,11 @@
 holding an older version of a party leaves both its row and its identifiers alone, so `parties.peppol_id` and
 `party_identifiers` always describe one version. The sync (`tasks.inbound.warehouse`) and the replay
 (`tasks.inbound.replay_load`) both ask `parties_to_write` before their upsert.
+
+What is asked must still hold at the upsert: on PostgreSQL (read committed) another transaction of the company,
+say the other stream's batch, could commit a newer version in between, and the upsert would then keep that row
+while the identifiers of the older one replaced its set. So the company's party writes take a transaction lock
+first; on SQLite a write transaction already holds the whole database (`BEGIN IMMEDIATE`).
 """
 
 from __future__ import annotations
@@ -17,13 +22,20 @@ import sqlalchemy as sa
 from connectors.warehouse import is_among
 
 _CHUNK = 5_000
+# Held until the transaction ends; one per schema and company (a hash collision only makes two companies wait).
+_PARTIES_LOCK = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtext('parties ' || coalesce(current_schema(), '')), hashtext(:company))"
+)
 
 
 def parties_to_write(
     connection: sa.Connection, parties: sa.Table, company_id: int, versions: Mapping[int, datetime | None]
 ) -> list[int]:
     """Of the incoming parties (party id: LastModified), those the upsert writes, sorted: not stored yet, stored
-    without a version, or stored at a version no newer than the incoming one. Ask before the upsert."""
+    without a version, or stored at a version no newer than the incoming one. Ask before the upsert, in its
+    transaction: on PostgreSQL this locks the company's parties until the transaction ends."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(_PARTIES_LOCK, {"company": str(company_id)})
     ids = sorted(versions)
     stored: dict[int, datetime | None] = {}
     for start in range(0, len(ids), _CHUNK):

@@ -220,11 +220,12 @@ def forget_pending(
     resolved = [
         row.quarantine_id for row in open_rows if row.entity == "order" or row.source_version != loaded[row.order_id]
     ]
-    if resolved:
+    now = utcnow()
+    # In chunks: a replay's group of orders can resolve more rows than SQLite binds in one statement (32,766).
+    for start in range(0, len(resolved), 5_000):
+        chunk = resolved[start : start + 5_000]
         connection.execute(
-            quarantine.update()
-            .where(is_among(connection, quarantine.c.quarantine_id, resolved))
-            .values(resolved_at=utcnow())
+            quarantine.update().where(is_among(connection, quarantine.c.quarantine_id, chunk)).values(resolved_at=now)
         )
     return int(recovered)
 

@@ -8,6 +8,7 @@ import copy
 import functools
 import os
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime, timedelta
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from cli.main import app
-from connectors.warehouse import reflect_tables, upgrade
+from connectors.warehouse import reflect_tables, upgrade, write_transaction
 from sandbox.identity import API_KEY
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
@@ -29,7 +30,9 @@ from tasks.inbound import replay as replay_module
 from tasks.inbound.extract import SyncOptions
 from tasks.inbound.landing import LandingWriter, landed_parts
 from tasks.inbound.landing_rows import rows_path
+from tasks.inbound.parties import parties_to_write
 from tasks.inbound.replay import replay_landing
+from tasks.inbound.state import forget_pending
 from tasks.inbound.sync import run_stream
 from tasks.inbound.warehouse import normalise_batch, write_orders
 from tests.connectors.warehouse import Warehouse, postgres_schema
@@ -357,3 +360,41 @@ def test_an_older_party_leaves_the_identifiers_of_the_newer_one_it_did_not_repla
         raw = connection.execute(sa.select(identifiers.c.raw).where(identifiers.c.party_id == 1090044)).scalars()
         assert (row.name, row.vat_number_raw) == ("newer", "BE0403019261")
         assert "BE0403019261" in set(raw)
+
+
+def test_an_order_that_loads_resolves_more_quarantine_rows_than_sqlite_binds_in_one_statement(
+    engine: sa.Engine,
+) -> None:
+    """A replay's group resolves the open quarantine rows of all its orders at once: more than SQLite's 32,766
+    variables in one statement once a group's orders have many (here one order with 33,000)."""
+    quarantine = reflect_tables(engine)["quarantine"]
+    rows = [
+        {"run_id": "old", "stream": "incoming", "order_id": 7, "entity": "line", "entity_key": f"7/{number}"}
+        | {"source_version": "v1", "reason": "unknown code", "company_id": DOCS_COMPANY}
+        for number in range(33_000)
+    ]
+    with engine.begin() as connection:
+        connection.execute(quarantine.insert(), rows)
+    with write_transaction(engine) as connection:
+        if engine.dialect.name == "sqlite":  # SQLite's own default; Debian's build allows 250,000
+            connection.connection.driver_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32_766)
+        assert forget_pending(connection, reflect_tables(engine), {7: "v2"}, "new", company_id=DOCS_COMPANY) == 0
+    with engine.connect() as connection:
+        still_open = connection.execute(sa.select(sa.func.count()).where(quarantine.c.resolved_at.is_(None)))
+        assert still_open.scalar_one() == 0
+
+
+def test_the_company_s_party_writes_wait_for_each_other_on_postgresql(engine: sa.Engine) -> None:
+    """Between asking which parties to write and writing them, no other transaction of the company can commit a
+    party (on SQLite a write transaction holds the whole database)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's BEGIN IMMEDIATE already serialises write transactions")
+    parties = reflect_tables(engine)["parties"]
+    with engine.begin() as first, engine.connect() as second:
+        assert parties_to_write(first, parties, DOCS_COMPANY, {1090044: None}) == [1090044]
+        second.exec_driver_sql("SET lock_timeout = '200ms'")
+        with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+            parties_to_write(second, parties, DOCS_COMPANY, {1090044: None})
+        second.rollback()
+        assert parties_to_write(second, parties, DOCS_COMPANY + 1, {1090044: None}) == [1090044]  # another company
+        second.rollback()

@@ -1,5 +1,5 @@
 """`is_among` selects what `IN` selects, on SQLite and PostgreSQL, for ids and texts, with or without a match; on
-PostgreSQL as one array parameter, whatever the number of values."""
+PostgreSQL, for integers, as one array parameter, whatever the number of values."""
 
 from __future__ import annotations
 
@@ -32,5 +32,6 @@ def test_is_among_selects_what_in_selects(engine: sa.Engine, column: str, values
         ).scalars()
         assert found == expected.all()
         sql = str(sa.select(invoices.c.order_id).where(among).compile(connection))
-        assert ("= ANY (" in sql) == (engine.dialect.name == "postgresql") and ("IN (" in sql) != ("= ANY (" in sql)
+        as_array = engine.dialect.name == "postgresql" and column == "order_id"  # integers only: a cast cuts texts
+        assert ("= ANY (" in sql) == as_array and ("IN (" in sql) != as_array
     assert (found != []) == (values != [10**12] and values != [])
