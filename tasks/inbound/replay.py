@@ -24,7 +24,7 @@ from connectors.warehouse import reflect_tables, write_transaction
 from tasks.inbound.extract import STREAMS, Stream
 from tasks.inbound.landing import LandingError, check_landed_run, landed_parts, landed_runs, read_part_orders
 from tasks.inbound.landing_rows import LandedRows, normaliser_fingerprint, read_rows
-from tasks.inbound.replay_load import merge_parts, order_ids, write_landed_rows
+from tasks.inbound.replay_load import merge_parts, orders_concerned, write_landed_rows
 from tasks.inbound.state import RunRecord
 from tasks.inbound.sync import error_text
 from tasks.inbound.warehouse import finish_run, is_unavailable, load_orders_isolating_refusals, start_run
@@ -100,13 +100,13 @@ def _replay_run(
             yield _replay_raw(engine, part, run, stream)
             group, group_orders = [], set()
             continue
-        orders = order_ids(rows)
+        orders = orders_concerned(rows)
         if not orders.isdisjoint(group_orders):  # an order landed twice: its parts are written in turn
             yield _write_group(engine, group, run, stream)
             group, group_orders = [], set()
         group.append(rows)
         group_orders |= orders
-        if sum(landed.orders for landed in group) >= GROUP_ORDERS:
+        if len(group_orders) >= GROUP_ORDERS:
             yield _write_group(engine, group, run, stream)
             group, group_orders = [], set()
     yield _write_group(engine, group, run, stream)
@@ -115,12 +115,15 @@ def _replay_run(
 def _read_ahead(parts: list[Path], fingerprint: str) -> Iterator[tuple[Path, LandedRows | None]]:
     """Each part with its landed rows (`read_rows`), read by a thread up to `READ_AHEAD_PARTS` parts ahead: a
     group's parts are read while the group before is written."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-read") as reader:
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-read")
+    try:
         reading = deque(reader.submit(read_rows, part, fingerprint) for part in parts[:READ_AHEAD_PARTS])
         for index, part in enumerate(parts):
             if index + READ_AHEAD_PARTS < len(parts):
                 reading.append(reader.submit(read_rows, parts[index + READ_AHEAD_PARTS], fingerprint))
             yield part, reading.popleft().result()
+    finally:  # a run that fails does not wait for the parts read ahead
+        reader.shutdown(cancel_futures=True)
 
 
 def _write_group(engine: sa.Engine, group: list[LandedRows], run: RunRecord, stream: Stream) -> int:

@@ -10,9 +10,7 @@ table, so the two paths cannot drift apart.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Sequence
-from itertools import accumulate
 from typing import Any
 
 import pyarrow as pa
@@ -33,7 +31,7 @@ _INVOICE_KEEP = {"order_id", "first_run_id"}
 _IN_LIST_CHUNK = 5000
 
 
-def order_ids(rows: LandedRows) -> set[int]:
+def orders_concerned(rows: LandedRows) -> set[int]:
     """Every order a landed part's rows concern: loaded, quarantined in part or left pending."""
     return {
         order_id
@@ -44,8 +42,8 @@ def order_ids(rows: LandedRows) -> set[int]:
 
 
 def merge_parts(parts: Sequence[LandedRows]) -> LandedRows:
-    """Landed parts of which no two concern the same order (`order_ids`) as one, whose writing leaves what writing
-    them in turn leaves: one write per table instead of one per part and table (bench/README.md#replay).
+    """Landed parts of which no two concern the same order (`orders_concerned`) as one, whose writing leaves what
+    writing them in turn leaves: one write per table instead of one per part and table (bench/README.md#replay).
 
     Only the parties (and their identifiers) can repeat across such parts. A party keeps the row the upserts in
     turn would have left, with the identifiers of the part that row came from (`tasks.inbound.parties`).
@@ -55,33 +53,36 @@ def merge_parts(parts: Sequence[LandedRows]) -> LandedRows:
     merged = LandedRows(parts[0].part, sum(part.orders for part in parts), [c for part in parts for c in part.checks])
     for name in TABLES:
         merged.tables[name] = pa.concat_tables([part.tables[name] for part in parts])
-    kept = _upserted_in_turn(merged.tables["parties"])
-    merged.tables["parties"] = merged.tables["parties"].take(kept)
-    ends = list(accumulate(part.tables["parties"].num_rows for part in parts))
-    party_ids = merged.tables["parties"].column("party_id").to_pylist()
-    owner = {party_id: bisect_right(ends, index) for party_id, index in zip(party_ids, kept, strict=True)}
+    kept_rows: list[list[int]] = [[] for _ in parts]  # per part: its rows kept, and their parties
+    kept_parties: list[list[int]] = [[] for _ in parts]
+    for party_id, (number, index) in _upserted_in_turn([part.tables["parties"] for part in parts]).items():
+        kept_rows[number].append(index)
+        kept_parties[number].append(party_id)
+    merged.tables["parties"] = pa.concat_tables(
+        part.tables["parties"].take(arrow_array(sorted(rows), I64)) for part, rows in zip(parts, kept_rows, strict=True)
+    )
     merged.tables["party_identifiers"] = pa.concat_tables(
-        own.filter(pc.is_in(own.column("party_id"), arrow_array([p for p, k in owner.items() if k == number], I64)))
-        for number, own in enumerate(part.tables["party_identifiers"] for part in parts)
+        identifiers.filter(pc.is_in(identifiers.column("party_id"), arrow_array(party_ids, I64)))
+        for identifiers, party_ids in zip(
+            (part.tables["party_identifiers"] for part in parts), kept_parties, strict=True
+        )
     )
     return merged
 
 
-def _upserted_in_turn(parties: pa.Table) -> list[int]:
-    """The row (its index) of each party that upserting `parties` in turn leaves: an incoming row replaces the held
-    one unless the held one is newer, or the incoming one has no version and the held one has
+def _upserted_in_turn(parties: list[pa.Table]) -> dict[int, tuple[int, int]]:
+    """For each party, the (part, row) that upserting the parts' `parties` in turn leaves: an incoming row replaces
+    the held one unless the held one is newer, or the incoming one has no version and the held one has
     (`load._on_conflict`)."""
-    held: dict[int, int] = {}
-    versions = parties.column("last_modified").to_pylist()
-    for index, party_id in enumerate(parties.column("party_id").to_pylist()):
-        current = held.get(party_id)
-        if (
-            current is None
-            or versions[current] is None
-            or (versions[index] is not None and versions[current] <= versions[index])
-        ):
-            held[party_id] = index
-    return sorted(held.values())
+    held: dict[int, tuple[int, int]] = {}
+    versions: dict[int, Any] = {}
+    for number, table in enumerate(parties):
+        ids, stamps = table.column("party_id").to_pylist(), table.column("last_modified").to_pylist()
+        for index, (party_id, version) in enumerate(zip(ids, stamps, strict=True)):
+            current = versions.get(party_id)
+            if party_id not in held or current is None or (version is not None and current <= version):
+                held[party_id], versions[party_id] = (number, index), version
+    return held
 
 
 def write_landed_rows(
@@ -93,8 +94,8 @@ def write_landed_rows(
     run_id: str,
     company_id: int,
 ) -> LoadCounts:
-    """Write one landed part's rows for the company with run `run_id`, in the caller's transaction (the replay
-    writes several parts in one) on the warehouse's `tables` (`reflect_tables`); the counts `write_orders` gives."""
+    """Write a landed part's rows (or a group's, `merge_parts`) for the company with run `run_id`, in the caller's
+    transaction on the warehouse's `tables` (`reflect_tables`); the counts `write_orders` gives."""
     invoices = tables["invoices"]
     landed = _with_columns(rows.tables["invoices"].drop_columns(["company_id"]), company_id=company_id)
     order_ids: list[int] = landed.column("order_id").to_pylist()
