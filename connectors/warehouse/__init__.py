@@ -13,7 +13,7 @@ The schema is documented in docs/warehouse.md.
 """
 
 from connectors.warehouse.engine import WarehouseError, check_warehouse, create_warehouse_engine, write_transaction
-from connectors.warehouse.expressions import is_among
+from connectors.warehouse.expressions import in_chunks, is_among
 from connectors.warehouse.load import COPY_THRESHOLD, insert_ignoring_duplicates, replace_children, upsert_rows
 from connectors.warehouse.migrations import (
     MIGRATIONS_DIR,
@@ -35,6 +35,7 @@ __all__ = [
     "check_warehouse",
     "create_warehouse_engine",
     "forget_reflected_tables",
+    "in_chunks",
     "insert_ignoring_duplicates",
     "is_among",
     "reflect_tables",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Collection, Iterator, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+
+#: Values of one `IN` list at most: SQLite binds at most 32,766 variables per statement by default.
+IN_LIST_CHUNK = 5_000
+_T = TypeVar("_T")
 
 
 def is_among(
@@ -20,3 +24,9 @@ def is_among(
     from sqlalchemy.dialects import postgresql  # here: its 2 MiB are not a SQLite warehouse's
 
     return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+
+
+def in_chunks(values: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    """`values` in slices of `IN_LIST_CHUNK`, each small enough for one `is_among` on either database."""
+    for start in range(0, len(values), IN_LIST_CHUNK):
+        yield values[start : start + IN_LIST_CHUNK]

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
-from connectors.warehouse.expressions import is_among
+from connectors.warehouse.expressions import in_chunks, is_among
 from connectors.warehouse.reflect import is_exact_numeric
 
 if TYPE_CHECKING:
@@ -65,7 +65,6 @@ _Conflict = Literal["update", "ignore", "fail"]
 COPY_THRESHOLD = 100  # COPY costs 2-4 round trips; executemany one per row (pipelined)
 SQLITE_CHUNK_ROWS = 10_000
 _EXECUTEMANY_CHUNK_ROWS = 10_000
-_IN_LIST_CHUNK = 5_000
 # SQLAlchemy 2 reports rowcount for INSERT (and executemany) only when asked.
 _ROWCOUNT = {"preserve_rowcount": True}
 
@@ -134,7 +133,7 @@ def replace_children(
     if strays:
         raise ValueError(f"rows for {table.name} name parents not in parent_ids: {sorted(strays, key=str)[:10]}")
     column = table.c[parent_key]
-    for chunk in _chunks(parents, _IN_LIST_CHUNK):
+    for chunk in in_chunks(parents):
         connection.execute(sa.delete(table).where(is_among(connection, column, chunk)))
     if not rows:
         return 0

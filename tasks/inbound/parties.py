@@ -19,9 +19,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from connectors.warehouse import is_among
+from connectors.warehouse import in_chunks, is_among
 
-_CHUNK = 5_000
+#: The key of `party_identifiers`: a party's identifier, as Billit wrote it, from one source.
+IDENTIFIER_KEY = ("company_id", "party_id", "source", "raw")
 # Held until the transaction ends; one per schema and company (a hash collision only makes two companies wait).
 _PARTIES_LOCK = sa.text(
     "SELECT pg_advisory_xact_lock(hashtext('parties ' || coalesce(current_schema(), '')), hashtext(:company))"
@@ -38,9 +39,9 @@ def parties_to_write(
         connection.execute(_PARTIES_LOCK, {"company": str(company_id)})
     ids = sorted(versions)
     stored: dict[int, datetime | None] = {}
-    for start in range(0, len(ids), _CHUNK):
+    for chunk in in_chunks(ids):
         query = sa.select(parties.c.party_id, parties.c.last_modified).where(
-            parties.c.company_id == company_id, is_among(connection, parties.c.party_id, ids[start : start + _CHUNK])
+            parties.c.company_id == company_id, is_among(connection, parties.c.party_id, chunk)
         )
         stored.update(connection.execute(query).tuples().all())
     return [
@@ -57,8 +58,7 @@ def forget_identifiers(
 ) -> None:
     """Delete the company's identifier rows of these parties, whose sets are about to be replaced (a party's
     identifiers in another company's books are that company's)."""
-    for start in range(0, len(party_ids), _CHUNK):
-        chunk = party_ids[start : start + _CHUNK]
+    for chunk in in_chunks(party_ids):
         connection.execute(
             sa.delete(identifiers).where(
                 identifiers.c.company_id == company_id, is_among(connection, identifiers.c.party_id, chunk)

@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from connectors.warehouse import insert_ignoring_duplicates, is_among, replace_children
+from connectors.warehouse import in_chunks, insert_ignoring_duplicates, is_among, replace_children
 from connectors.warehouse.arrow_load import insert_arrow, upsert_arrow
 from tasks.inbound.landing_rows import BOOL, I64, TABLES, TEXT, TIMESTAMP, LandedRows, arrow_array
-from tasks.inbound.parties import forget_identifiers, parties_to_write
+from tasks.inbound.parties import IDENTIFIER_KEY, forget_identifiers, parties_to_write
 from tasks.inbound.state import LoadCounts, NotLoaded, add_to_run, forget_pending, remember_pending, utcnow
 from tasks.normalise.orders import order_state
 
@@ -28,7 +28,6 @@ _CHILDREN = ("invoice_lines", "invoice_vat_groups", "invoice_messages", "vat_ret
 _STATE = ("order_status", "delivery_status", "document_delivery_info", "last_response_code", "paid", "is_deleted")
 # A row keeps the run that first loaded it (as in tasks.inbound.warehouse).
 _INVOICE_KEEP = {"order_id", "first_run_id"}
-_IN_LIST_CHUNK = 5000
 
 
 def orders_concerned(rows: LandedRows) -> set[int]:
@@ -103,8 +102,7 @@ def write_landed_rows(
     raw_versions = landed.column("last_modified_raw").to_pylist()
     counts = LoadCounts()
     stored: dict[int, Any] = {}
-    for start in range(0, len(order_ids), _IN_LIST_CHUNK):
-        chunk = order_ids[start : start + _IN_LIST_CHUNK]
+    for chunk in in_chunks(order_ids):
         query = sa.select(invoices).where(is_among(connection, invoices.c.order_id, chunk))
         stored.update((row.order_id, row) for row in connection.execute(query))
     fresh: list[bool] = []
@@ -168,7 +166,7 @@ def write_landed_rows(
             identifiers.filter(pc.is_in(identifiers.column("party_id"), arrow_array(written, I64))),
             company_id=company_id,
         ),
-        ignoring_duplicates_of=["company_id", "party_id", "source", "raw"],
+        ignoring_duplicates_of=IDENTIFIER_KEY,
     )
 
     changed = [

@@ -21,7 +21,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.billit.odata import BillitTimestamp
-from connectors.warehouse import insert_ignoring_duplicates, is_among, reflect_tables, upsert_rows, write_transaction
+from connectors.warehouse import (
+    in_chunks,
+    insert_ignoring_duplicates,
+    is_among,
+    reflect_tables,
+    upsert_rows,
+    write_transaction,
+)
 from tasks.inbound.companies import see_companies
 from tasks.warehouse_common import process_alive
 
@@ -222,8 +229,7 @@ def forget_pending(
     ]
     now = utcnow()
     # In chunks: a replay's group of orders can resolve more rows than SQLite binds in one statement (32,766).
-    for start in range(0, len(resolved), 5_000):
-        chunk = resolved[start : start + 5_000]
+    for chunk in in_chunks(resolved):
         connection.execute(
             quarantine.update().where(is_among(connection, quarantine.c.quarantine_id, chunk)).values(resolved_at=now)
         )

@@ -33,7 +33,7 @@ from connectors.warehouse import (
 )
 from tasks.inbound.companies import CompanyMismatch, choose_company, record_companies, warehouse_companies
 from tasks.inbound.deletions import history_row, mark_deleted
-from tasks.inbound.parties import forget_identifiers, parties_to_write
+from tasks.inbound.parties import IDENTIFIER_KEY, forget_identifiers, parties_to_write
 from tasks.inbound.state import (
     STALE_RUN_AFTER,
     LoadCounts,
@@ -232,7 +232,7 @@ def write_orders(
             connection,
             tables["party_identifiers"],
             [row for party_id in written for row in batch.identifiers.get(party_id, [])],
-            ["company_id", "party_id", "source", "raw"],
+            IDENTIFIER_KEY,
         )
 
         history = [
