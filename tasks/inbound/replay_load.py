@@ -17,12 +17,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from connectors.warehouse import in_chunks, insert_ignoring_duplicates, is_among, replace_children
+from connectors.warehouse import insert_ignoring_duplicates, replace_children
 from connectors.warehouse.arrow_load import insert_arrow, upsert_arrow
 from tasks.inbound.landing_rows import BOOL, I64, TABLES, TEXT, TIMESTAMP, LandedRows, arrow_array
 from tasks.inbound.parties import IDENTIFIER_KEY, forget_identifiers, parties_to_write
 from tasks.inbound.state import LoadCounts, NotLoaded, add_to_run, forget_pending, remember_pending, utcnow
-from tasks.normalise.orders import order_state
+from tasks.inbound.stored_orders import orders_to_write, state_changed, stored_invoices
 
 _CHILDREN = ("invoice_lines", "invoice_vat_groups", "invoice_messages", "vat_return_entries", "vat_return_exceptions")
 _STATE = ("order_status", "delivery_status", "document_delivery_info", "last_response_code", "paid", "is_deleted")
@@ -101,24 +101,8 @@ def write_landed_rows(
     versions = landed.column("last_modified").to_pylist()
     raw_versions = landed.column("last_modified_raw").to_pylist()
     counts = LoadCounts()
-    stored: dict[int, Any] = {}
-    for chunk in in_chunks(order_ids):
-        query = sa.select(invoices).where(is_among(connection, invoices.c.order_id, chunk))
-        stored.update((row.order_id, row) for row in connection.execute(query))
-    fresh: list[bool] = []
-    for order_id, version, raw_version in zip(order_ids, versions, raw_versions, strict=True):
-        before = stored.get(order_id)
-        if before is None:
-            counts.orders_new += 1
-        elif before.last_modified is not None and before.last_modified > version:
-            counts.orders_unchanged += 1
-            fresh.append(False)
-            continue
-        elif before.last_modified_raw == raw_version and not before.is_deleted:
-            counts.orders_unchanged += 1
-        else:
-            counts.orders_changed += 1
-        fresh.append(True)
+    stored = stored_invoices(connection, invoices, order_ids)
+    fresh = orders_to_write(stored, zip(order_ids, versions, raw_versions, strict=True), counts)
     fresh_ids = sorted(order_id for order_id, keep in zip(order_ids, fresh, strict=True) if keep)
     everything_fresh = len(fresh_ids) == len(order_ids)
 
@@ -170,7 +154,7 @@ def write_landed_rows(
     )
 
     changed = [
-        keep and (order_id not in stored or order_state(dict(stored[order_id]._mapping)) != state)
+        keep and state_changed(stored.get(order_id), state)
         for order_id, keep, state in zip(order_ids, fresh, _states(landed), strict=True)
     ]
     history = landed.filter(arrow_array(changed, BOOL)).select(["company_id", "order_id", "last_modified", *_STATE])

@@ -19,13 +19,13 @@ into the wrong books. Billit's OrderID is global, so an order's rows stay keyed 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import compress
 from typing import Any
 
 import sqlalchemy as sa
 
 from connectors.warehouse import (
     insert_ignoring_duplicates,
-    is_among,
     reflect_tables,
     replace_children,
     upsert_rows,
@@ -52,6 +52,7 @@ from tasks.inbound.state import (
     save_watermark,
     start_run,
 )
+from tasks.inbound.stored_orders import orders_to_write, state_changed, stored_invoices
 from tasks.normalise.orders import NormalisedBatch, normalise_orders, order_state, quarantine_row
 from tasks.options import VatReturnSettings
 from tasks.warehouse_common import driver_message
@@ -167,29 +168,11 @@ def write_orders(
     invoices = tables["invoices"]
     counts = LoadCounts()
     with write_transaction(engine) as connection:
-        stored = (
-            {
-                row.order_id: row
-                for row in connection.execute(
-                    sa.select(invoices).where(is_among(connection, invoices.c.order_id, batch.order_ids))
-                )
-            }
-            if batch.order_ids
-            else {}
+        stored = stored_invoices(connection, invoices, batch.order_ids)
+        incoming = (
+            (invoice["order_id"], invoice["last_modified"], invoice["last_modified_raw"]) for invoice in batch.invoices
         )
-        fresh = []
-        for invoice in batch.invoices:
-            before = stored.get(invoice["order_id"])
-            if before is None:
-                counts.orders_new += 1
-            elif before.last_modified is not None and before.last_modified > invoice["last_modified"]:
-                counts.orders_unchanged += 1
-                continue
-            elif before.last_modified_raw == invoice["last_modified_raw"] and not before.is_deleted:
-                counts.orders_unchanged += 1
-            else:
-                counts.orders_changed += 1
-            fresh.append(invoice)
+        fresh = list(compress(batch.invoices, orders_to_write(stored, incoming, counts)))
         fresh_ids = {invoice["order_id"] for invoice in fresh}
         _own(company_id, batch.lines, batch.vat_groups, batch.messages, batch.vat_return_entries)
         _own(company_id, batch.vat_return_exceptions, batch.parties.values(), *batch.identifiers.values())
@@ -238,8 +221,7 @@ def write_orders(
         history = [
             history_row(invoice, run_id, company_id)
             for invoice in fresh
-            if stored.get(invoice["order_id"]) is None
-            or order_state(dict(stored[invoice["order_id"]]._mapping)) != order_state(invoice)
+            if state_changed(stored.get(invoice["order_id"]), order_state(invoice))
         ]
         insert_ignoring_duplicates(
             connection, tables["invoice_status_history"], history, ["order_id", "observed_last_modified"]
