@@ -8,7 +8,7 @@ Prefect would otherwise start (8-18 s) and never imports Prefect. `--prefect/--n
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeGuard
 
 import typer
 from rich.markup import escape
@@ -46,6 +46,12 @@ def _streams(choice: str, hint: str) -> list[str]:
     return STREAM_CHOICES[choice]
 
 
+def _named(companies: str | None) -> TypeGuard[str]:
+    """`--companies` names companies; empty (`--companies "$UNSET"`), like the flows' parameter, means the
+    configured company."""
+    return companies is not None and bool(companies.strip())
+
+
 def run_sync(
     streams: list[str],
     since: datetime | None,
@@ -53,12 +59,19 @@ def run_sync(
     lookback: float,
     landing_dir: str,
     prefect: bool | None,
+    *,
+    checked: bool = False,
 ) -> list[dict[str, Any]]:
-    """Sync `streams` of one company (BILLIT_PARTY_ID, or the one `run_companies` configures) as a Prefect flow or
-    with the plain function, after the preflight; the runs' summaries."""
+    """Sync `streams` of one company (BILLIT_PARTY_ID, or the one `run_companies` configures and `checked`) as a
+    Prefect flow or with the plain function, after the preflight; the runs' summaries. A flow starts only once
+    Billit has said that the credentials reach the company with API access on, unless it is `checked`."""
     billit_settings().require_party_id()  # an accountant's key without --companies: one line, before any work
     preflight(billit=True, landing_dir=landing_dir)
     if runs_as_prefect_flow(prefect):
+        if not checked:
+            from tasks.companies import check_configured_company
+
+            check_configured_company()  # a wrong key or company: one line, not a failed flow run
         from flows.sync import billit_to_warehouse, incoming_invoices_to_warehouse, sales_invoices_to_warehouse
 
         flows = {"incoming": incoming_invoices_to_warehouse, "sales": sales_invoices_to_warehouse}
@@ -145,7 +158,7 @@ def run_companies(
 
         def one_company(party_id: int) -> list[dict[str, Any]]:
             with configured(party_id=party_id):
-                return run_sync(streams, since, until, lookback, landing_dir, prefect)
+                return run_sync(streams, since, until, lookback, landing_dir, prefect, checked=True)
 
         outcomes = sync_companies(selection.chosen, lambda company: one_company(company.party_id))
     else:
@@ -217,7 +230,7 @@ def sync(
     """Bring the warehouse up to date from Billit (incremental, from each stream's watermark)."""
     streams = _streams(stream, "STREAM")
     with clear_errors(warehouse_url):
-        if companies is not None:
+        if _named(companies):
             run_companies(companies, streams, None, None, lookback_minutes, landing_dir, prefect)
             return
         print_summaries(run_sync(streams, None, None, lookback_minutes, landing_dir, prefect))
@@ -246,7 +259,7 @@ def backfill(
             f"is in the future (it is {billit_now:%Y-%m-%d %H:%M} in Brussels, Billit's time)", param_hint="--since"
         )
     with clear_errors(warehouse_url):
-        if companies is not None:
+        if _named(companies):
             run_companies(companies, streams, since, until, 0, landing_dir, prefect)
             return
         print_summaries(run_sync(streams, since, until, 0, landing_dir, prefect))

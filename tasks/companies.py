@@ -24,8 +24,8 @@ from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 
-from connectors.billit import BillitClient, BillitSettings, SettingsError
-from connectors.billit.account import BillitCompany, reachable_companies
+from connectors.billit import BillitAuthError, BillitClient, BillitError, BillitSettings, SettingsError
+from connectors.billit.account import API_OFF_REASON, BillitCompany, company_problem, reachable_companies
 from tasks.inbound.companies import record_companies
 from tasks.inbound.sync import error_text
 from tasks.options import InvalidSyncOption
@@ -35,7 +35,6 @@ from tasks.runtime import billit_settings
 ALL = "all"
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
-API_OFF_REASON = "API access is off for this company (APIAllowed false in accountInformation)"
 
 CompanyChoice = Literal["all"] | list[int]
 
@@ -106,7 +105,8 @@ def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) 
 
     `all`: every reachable company with API access on; the others are skipped with the reason. PartyIDs: each
     must be reachable (CompanyChoiceError names those that are not, before any work); one named explicitly whose
-    API access is off is chosen all the same, so that its run fails by name rather than vanish from the report.
+    API access is off is chosen all the same, so that it fails by name, with that reason and without a request
+    (`sync_companies`), rather than vanish from the report.
     """
     if isinstance(choice, str):  # "all"
         return CompanySelection(
@@ -122,6 +122,27 @@ def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) 
             "`billit-etl companies` lists them)"
         )
     return CompanySelection(chosen=[by_id[party_id] for party_id in choice])
+
+
+def check_configured_company() -> None:
+    """Before a Prefect sync of the configured company (BILLIT_PARTY_ID): the credentials are accepted and reach it
+    with API access on, asked once of `accountInformation`, so that a wrong key or company is one line, not a failed
+    flow run with a traceback (the plain path needs no question: its run fails in one line, recorded, with
+    `company_refusal`'s reason).
+
+    BillitAuthError for refused credentials (401), CompanyChoiceError for a company they do not reach or whose API
+    access is off.
+    """
+    party_id = billit_settings().require_party_id()
+    try:
+        # Without its PartyID: asked for a company with API access off, Billit may refuse the question itself.
+        reachable = list_companies(party_id=None)
+    except BillitError as exc:
+        if isinstance(exc, BillitAuthError) and exc.status == 401:
+            raise  # the credentials themselves are refused
+        return  # not answered (a 5xx, a 403 for this one route, an answer we cannot read): the flow will tell
+    if problem := company_problem(reachable, party_id):
+        raise CompanyChoiceError(problem)
 
 
 def configured_company() -> list[int]:
@@ -152,11 +173,16 @@ def sync_companies(
     `companies`.
 
     A company that fails (Billit refusing its key or its API access, a persistent 5xx) keeps its error, in one line
-    without a secret, and the other companies go on; what its streams committed before stays loaded. A
+    without a secret, and the other companies go on; what its streams committed before stays loaded. One whose API
+    access is off (accountInformation's APIAllowed) fails with that reason and is not run: what Billit answers for it is
+    unknown, and an empty 401 would read as a wrong key (docs/reference/billit-api.md#companies). A
     KeyboardInterrupt still stops everything: the companies not started are not started.
     """
     outcomes = []
     for company in companies:
+        if not company.api_allowed:
+            outcomes.append(CompanyOutcome(company, error=API_OFF_REASON))
+            continue
         try:
             outcomes.append(CompanyOutcome(company, sync(company)))
         except Exception as exc:  # noqa: BLE001 - one company's failure is its own: reported, not raised
@@ -186,10 +212,13 @@ def sync_company_streams(
         except Exception as exc:  # noqa: BLE001 - one stream's failure is its company's: reported, not raised
             return None, f"{piece[1]}: {error_text(exc, _credentials())}"
 
-    pieces = [(company, stream) for company in companies for stream in streams]
+    pieces = [(company, stream) for company in companies if company.api_allowed for stream in streams]
     results = iter(_side_by_side(run, pieces, at_once))
     outcomes = []
     for company in companies:
+        if not company.api_allowed:
+            outcomes.append(CompanyOutcome(company, error=API_OFF_REASON))
+            continue
         outcome = CompanyOutcome(company)
         for stream in streams:
             summary, error = next(results)

@@ -109,7 +109,12 @@ def billit_settings(**overrides: Any) -> BillitSettings:
         return load_settings(**overrides)
     except SettingsError as missing:
         runtime = runtime_settings()
-        if "api_key" in overrides or "bearer_token" in overrides or not _prefect_server_configured(runtime):
+        if (
+            "api_key" in overrides
+            or "bearer_token" in overrides
+            or not _only_the_credential_missing(overrides)
+            or not _prefect_server_configured(runtime)
+        ):
             raise
         from prefect.blocks.system import Secret  # only here: the plain path never imports Prefect
 
@@ -117,6 +122,12 @@ def billit_settings(**overrides: Any) -> BillitSettings:
             secret = Secret.load(runtime.api_key_block)
         except ValueError:  # no such block: the environment's error is the one to show
             raise missing from None
+        except Exception as exc:  # noqa: BLE001 - the server down or refusing: the missing key stays the news
+            reason = next(iter(str(exc).strip().splitlines()), "")[:200]
+            raise SettingsError(
+                f"{missing}; nor could the Prefect Secret block {runtime.api_key_block!r} be read from "
+                f"PREFECT_API_URL ({type(exc).__name__}: {reason})"
+            ) from None
         try:
             return load_settings(**overrides, api_key=secret.get())  # type: ignore[union-attr]  # sync context
         except SettingsError as bad:
@@ -144,6 +155,18 @@ def load_webhook_secrets() -> dict[str, str]:
         return {}
     value = block.get()  # type: ignore[union-attr]  # sync context
     return parse_webhook_secrets(value, source=f"the Prefect Secret block {settings.webhook_secrets_block!r}")
+
+
+def _only_the_credential_missing(overrides: dict[str, Any]) -> bool:
+    """Whether the settings would be valid with an API key: only then may the Secret block supply one (a bad
+    BILLIT_BASE_URL is not mended by asking a Prefect server, which may not even be there)."""
+    from connectors.billit import SettingsError, load_settings
+
+    try:
+        load_settings(**overrides, api_key="a-key-to-check-the-other-settings")
+    except SettingsError:
+        return False
+    return True
 
 
 def _prefect_server_configured(runtime: RuntimeSettings) -> bool:

@@ -2,16 +2,21 @@
 
 One key (or OAuth token) belongs to a user, who sees every company they may act for, an accountant's clients
 included; each listed company says whether its API access is on (`APIAllowed`, docs/reference/billit-api.md#companies).
-`BillitClient.account_information` returns the body as parsed; `reachable_companies` reads the companies from it.
+`BillitClient.account_information` returns the body as parsed; `reachable_companies` reads the companies from it,
+and `company_refusal` asks it why Billit refuses a company's requests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.billit.errors import BillitProtocolError
+from connectors.billit.client import BillitClient
+from connectors.billit.errors import BillitError, BillitProtocolError
+from connectors.billit.settings import BillitSettings
+
+API_OFF_REASON = "API access is off for this company (APIAllowed false in accountInformation)"
 
 
 @dataclass(frozen=True)
@@ -59,3 +64,29 @@ def reachable_companies(account_information: Mapping[str, Any]) -> list[BillitCo
             )
         )
     return sorted(reachable, key=lambda company: company.party_id)
+
+
+def company_problem(reachable: Sequence[BillitCompany], party_id: int) -> str | None:
+    """Why credentials that reach `reachable` cannot act for company `party_id`, or None when they can."""
+    company = next((company for company in reachable if company.party_id == party_id), None)
+    if company is None:
+        reached = ", ".join(str(company.party_id) for company in reachable) or "none"
+        return (
+            f"the API key does not reach Billit company {party_id} (it reaches {reached}; "
+            "`billit-etl companies` lists them)"
+        )
+    if not company.api_allowed:
+        return f"Billit company {party_id} ({company.name}): {API_OFF_REASON}"
+    return None
+
+
+async def company_refusal(settings: BillitSettings) -> str | None:
+    """After Billit refused the configured company's requests with an empty 401, which reads as a wrong key: the
+    reason accountInformation gives, asked without the PartyID (the key reaches the company but its API access is
+    off, or does not reach it), or None (the key itself is refused, or the answer tells nothing)."""
+    try:
+        async with BillitClient(settings.model_copy(update={"party_id": None})) as billit:
+            reachable = reachable_companies(await billit.account_information())
+    except BillitError:
+        return None
+    return company_problem(reachable, settings.require_party_id())

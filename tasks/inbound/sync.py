@@ -19,7 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.billit import BillitClient, BillitSettings
+from connectors.billit import BillitAuthError, BillitClient, BillitForbiddenIdError, BillitSettings
+from connectors.billit.account import company_refusal
 from tasks.inbound.extract import STREAMS, ExtractStats, SyncOptions, sync_stream
 from tasks.inbound.warehouse import (
     LoadCounts,
@@ -29,6 +30,7 @@ from tasks.inbound.warehouse import (
 )
 from tasks.options import InvalidSyncOption, billit_local, check_window
 from tasks.runtime import billit_settings, warehouse_engine
+from tasks.warehouse_common import shortened
 
 
 def run_stream(
@@ -81,19 +83,39 @@ def run_stream(
     )
     started = time.perf_counter()
 
+    sent = 0
+
     async def extract() -> ExtractStats:
+        nonlocal sent
         async with BillitClient(settings) as billit:
-            return await sync_stream(billit, engine, stream, run, options, since=since, until=until)
+            try:
+                return await sync_stream(billit, engine, stream, run, options, since=since, until=until)
+            finally:
+                sent = billit.requests_sent
 
     try:
         stats = asyncio.run(extract())
     except BaseException as exc:
-        finish_run(engine, run, requests=0, pages=0, orders_listed=0, error=error_text(exc, settings))
-        raise
+        failure = _with_company_reason(exc, settings)
+        finish_run(engine, run, requests=sent, pages=0, orders_listed=0, error=error_text(failure, settings))
+        if failure is exc:
+            raise
+        raise failure from exc
     summary = finish_run(
         engine, run, requests=stats.requests, pages=stats.paging.pages, orders_listed=stats.orders_listed
     )
     return summary | {"duration_s": round(time.perf_counter() - started, 3), "quiet": stats.skipped_quiet}
+
+
+def _with_company_reason(exc: BaseException, settings: BillitSettings) -> BaseException:
+    """Billit's empty 401 for the company's requests blames the key; when accountInformation says why the company
+    is refused (API access off, not reached by the key), the same error with that reason as its hint."""
+    if not isinstance(exc, BillitAuthError) or isinstance(exc, BillitForbiddenIdError) or exc.status != 401:
+        return exc
+    reason = asyncio.run(company_refusal(settings))
+    if reason is None:
+        return exc
+    return BillitAuthError(method=exc.method, url=exc.url, status=exc.status, details=exc.details, hint=reason)
 
 
 def error_text(exc: BaseException, settings: BillitSettings | None = None) -> str:
@@ -107,4 +129,4 @@ def error_text(exc: BaseException, settings: BillitSettings | None = None) -> st
     for secret in (settings.api_key, settings.bearer_token) if settings else ():
         if secret is not None and secret.get_secret_value():
             text = text.replace(secret.get_secret_value(), "***")
-    return text[:300]
+    return shortened(text, 300)

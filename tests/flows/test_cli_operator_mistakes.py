@@ -300,3 +300,35 @@ def test_a_command_that_only_reads_never_creates_a_warehouse_at_a_mistyped_path(
     missing = operator / "typo" / "warehuose.sqlite"
     line = one_line(runner.invoke(app, [*command, "--warehouse-url", f"sqlite:///{missing}"]), exit_code=2)
     assert f"no warehouse at {missing}" in line and not missing.exists() and not missing.parent.exists()
+
+
+def test_a_missing_key_with_a_prefect_server_that_is_not_there_says_the_key_is_missing(operator: Path) -> None:
+    # On a Prefect server a missing key may come from a Secret block; a server that does not answer must not turn
+    # the missing key into what reads as Billit being down.
+    # A process of its own: Prefect, once imported by another test of this process, keeps the server it was given.
+    env = {
+        name: value for name, value in os.environ.items() if not name.startswith(("BILLIT_", "PREFECT_", "WAREHOUSE_"))
+    }
+    env.update(COLUMNS="200", BILLIT_PARTY_ID=str(PARTY_ID), PREFECT_API_URL="http://127.0.0.1:9/api")
+    billit_etl = Path(sys.executable).parent / "billit-etl"
+    done = subprocess.run(
+        [str(billit_etl), "sync", "all", "--no-prefect"],
+        env=env,
+        cwd=operator,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    [line] = [line for line in done.stderr.splitlines() if line.strip()]
+    assert "BILLIT_API_KEY" in line and "Secret block 'billit-api-key'" in line and "PREFECT_API_URL" in line
+
+
+def test_a_settings_mistake_other_than_the_key_is_not_taken_to_the_prefect_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("BILLIT_API_KEY")
+    monkeypatch.setenv("BILLIT_BASE_URL", "not a url")
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    line = one_line(runner.invoke(app, ["sync", "all", "--no-prefect"]))
+    assert line.startswith("invalid Billit settings: BILLIT_BASE_URL") and "Prefect" not in line

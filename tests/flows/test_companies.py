@@ -240,12 +240,74 @@ def test_sync_companies_all_loads_every_company_with_api_access_and_reports_the_
 def test_a_company_named_with_api_access_off_fails_alone_after_the_others_are_loaded(
     server: SandboxServer, billit_env: str
 ) -> None:
+    before = dict(server.sandbox.requests_per_company.get(str(API_OFF), {}))
     result = runner.invoke(app, ["sync", "--companies", f"{API_OFF},{THIRD}", "--no-prefect", "--landing-dir", ""])
     assert result.exit_code == 1, result.output
     failures = [line for line in result.output.splitlines() if "failed:" in line]
     assert len(failures) == 1 and failures[0].startswith(f"company {API_OFF} (")
-    assert "HTTP 401" in failures[0] and API_KEY not in result.output
+    # The reason is its API access, which accountInformation told, not a 401 that reads as a wrong key.
+    assert "APIAllowed false" in failures[0] and "401" not in failures[0] and API_KEY not in result.output
+    assert server.sandbox.requests_per_company.get(str(API_OFF), {}) == before  # not one request for it
     assert loaded(billit_env) == {THIRD: truth(server.sandbox, THIRD)}
+
+
+@pytest.mark.parametrize(
+    ("company", "reason"),
+    [(API_OFF, f"Billit company {API_OFF} ("), (999, "the API key does not reach Billit company 999")],
+)
+def test_a_configured_company_billit_refuses_fails_in_one_line_with_the_reason_not_the_key(
+    billit_env: str, monkeypatch: pytest.MonkeyPatch, company: int, reason: str
+) -> None:
+    # Billit's empty 401 for the company reads as a wrong key; accountInformation, asked after it, says why.
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(company))
+    result = runner.invoke(app, ["sync", "incoming", "--no-prefect", "--landing-dir", ""])
+    assert result.exit_code == 1, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Billit: ") and "HTTP 401" in line and reason in line
+    assert "check BILLIT_API_KEY" not in line and (company != API_OFF or "APIAllowed false" in line)
+    engine = sa.create_engine(billit_env)
+    with engine.connect() as connection:
+        [(status, requests, error)] = connection.execute(sa.text("select status, requests, error from sync_runs"))
+    engine.dispose()
+    assert status == "failed" and requests >= 1 and reason in error  # the run is recorded with the reason
+
+
+@pytest.mark.parametrize(
+    ("company", "reason"),
+    [(API_OFF, f"Billit company {API_OFF} ("), (999, "the API key does not reach Billit company 999")],
+)
+def test_a_prefect_sync_of_a_company_billit_refuses_is_one_line_before_its_flow_starts(
+    server: SandboxServer, billit_env: str, monkeypatch: pytest.MonkeyPatch, company: int, reason: str
+) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # nobody: a flow started would fail on it
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(company))
+    before = dict(server.sandbox.requests_per_company.get(str(company), {}))
+    result = runner.invoke(app, ["sync", "all", "--prefect", "--landing-dir", ""])
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert reason in line and (company != API_OFF or "APIAllowed false" in line)
+    assert server.sandbox.requests_per_company.get(str(company), {}) == before  # not one request for it
+
+
+def test_a_wrong_key_stops_a_prefect_sync_before_its_flow_starts(
+    billit_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Prefect server that is not there: a flow started at all would fail on it, not on the key.
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    monkeypatch.setenv("BILLIT_API_KEY", "not-the-key-0123456789")
+    result = runner.invoke(app, ["backfill", "--since", "2026-01-01", "--prefect", "--landing-dir", ""])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Billit: GET /v1/account/accountInformation -> HTTP 401")
+    assert len(result.output.strip().splitlines()) == 1 and "not-the-key-0123456789" not in result.output
+
+
+def test_an_empty_companies_option_means_the_configured_company(
+    billit_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BILLIT_PARTY_ID")
+    result = runner.invoke(app, ["sync", "--companies", " ", "--no-prefect"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("no Billit company to act for: set BILLIT_PARTY_ID")
 
 
 def test_a_company_the_key_does_not_reach_is_refused_before_any_work(server: SandboxServer, billit_env: str) -> None:

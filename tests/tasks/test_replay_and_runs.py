@@ -335,3 +335,17 @@ def test_replay_refuses_a_run_whose_orders_are_of_the_other_direction_even_into_
     (summary,) = replay_landing(landing, engine=fresh)
     assert summary["status"] == "failed" and "['Income'] orders, not the incoming stream's Cost" in summary["error"]
     assert warehouse_views(fresh) == ({}, set())
+
+
+def test_a_long_billit_error_keeps_its_hint_and_loses_words_from_the_middle_only() -> None:
+    from connectors.billit import BillitAuthError
+
+    query = "&".join(f"%24filter{n}=LastModified+ge+datetime%272026-12-0{n % 9 + 1}T00%3A00%3A00%27" for n in range(8))
+    error = BillitAuthError(
+        method="GET", url=f"/v1/orders?{query}", status=401, hint="check BILLIT_API_KEY and BILLIT_PARTY_ID"
+    )
+    text = error_text(error)
+    assert len(text) <= 300 and " … " in text
+    assert text.startswith("BillitAuthError: GET /v1/orders?") and text.endswith(
+        "(check BILLIT_API_KEY and BILLIT_PARTY_ID)"
+    )
