@@ -1,4 +1,7 @@
-"""`billit-etl doctor`: ask the live Billit API, read-only, what its docs leave open (`tasks.doctor`)."""
+"""`billit-etl doctor`: ask the live Billit API, read-only, what its docs leave open (`tasks.doctor`).
+
+Exit 0 only when every check was made: a CI job running the doctor must not pass on answers Billit never gave.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.app import app, clear_errors, console
+from cli.app import app, clear_errors, console, error_console
 from cli.preflight import readable_warehouse
+from connectors.billit import NoCompanyError
+from connectors.billit.settings import ENV_PREFIX
 from tasks.runtime import billit_settings, configured_warehouse_url
+
+# The settings' own hint names --companies/--company, options of other commands: the doctor checks one company.
+NO_COMPANY = (
+    f"no Billit company to check: set {ENV_PREFIX}PARTY_ID to a company the API key reaches, as `billit-etl "
+    "companies` lists them"
+)
 
 
 @app.command()
@@ -23,12 +34,15 @@ def doctor(
         ),
     ] = None,
 ) -> None:
-    """Ask the live Billit API, read-only, what its docs leave open, and print what it answered."""
+    """Ask the live Billit API, read-only, what its docs leave open, and print what it answered (exit 1 when a check
+    could not be made)."""
     with clear_errors():
         from tasks.doctor import has_orders, run_doctor  # httpx and the pipeline: only this command needs them
 
         settings = billit_settings()
-        company = settings.require_party_id()  # the checks read one company's orders
+        if settings.party_id is None:  # the checks read one company's orders
+            raise NoCompanyError(NO_COMPANY)
+        company = settings.party_id
         engine = None
         warehouse_url = warehouse_url or configured_warehouse_url()
         if warehouse_url:
@@ -42,3 +56,6 @@ def doctor(
         table.add_row(finding.check, finding.answer, finding.consequence)
     console.print(table)
     console.print("docs/reference/billit-api.md#to-confirm explains each check.")
+    if not_made := sum(1 for finding in findings if not finding.made):
+        error_console.print(f"[red]{not_made} of {len(findings)} checks could not be made: their rows say why[/]")
+        raise typer.Exit(1)

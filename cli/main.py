@@ -8,7 +8,9 @@ load-outbound (`cli.push`), doctor, the VAT return and listings (`cli.vat`), the
 from __future__ import annotations
 
 import gc
+import signal
 import sys
+from types import FrameType
 
 import typer
 from rich.markup import escape
@@ -21,8 +23,19 @@ COMMAND_MODULES = (sync, companies, status, push, doctor, vat, sandbox, demo, we
 __all__ = ["app", "main"]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's timeout, `systemctl stop`, `kill`) stops a command as Ctrl-C does: its runs are closed
+    as failed with this reason, rather than left `running` until a later run finds them abandoned."""
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+
+
 def main() -> None:
-    """The `billit-etl` command: typer's own usage errors (a bad option value, a bad date) are one red line too."""
+    """The `billit-etl` command: typer's own usage errors (a bad option value, a bad date) are one red line too,
+    and so is an interruption (Ctrl-C, SIGTERM)."""
+    signal.signal(signal.SIGTERM, _terminate)  # servers (`sandbox serve`, `webhooks serve`) install their own
     try:
         code = app(standalone_mode=False)
     except typer.TyperException as exc:  # click's usage errors, as typer vendors them
@@ -31,6 +44,8 @@ def main() -> None:
     except typer.Abort:
         error_console.print("[red]aborted[/]")
         code = 1
+    if code == 130:  # typer's exit for a KeyboardInterrupt, SIGTERM's included
+        error_console.print("[red]interrupted: what was committed stays; run the command again to go on[/]")
     # What is left goes with the process: without this, the interpreter's last garbage collections walk every
     # object a sync made and imported, 0.2-0.3 s after the work is done (bench/README.md#rate-limit). Files and
     # connections are closed by then; atexit handlers and threads still finish as usual.

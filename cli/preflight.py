@@ -47,7 +47,7 @@ def readable_warehouse(url: str | None = None) -> sa.Engine:
     url = warehouse_url(url)
     try:
         parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
         parsed = None  # warehouse_engine says what is wrong with it
     if parsed is not None and parsed.get_backend_name() == "sqlite":
         database = (parsed.database or "").removeprefix("file:")

@@ -1,6 +1,7 @@
 """`billit-etl status`, `replay` and `db upgrade`: the warehouse's state, landed runs loaded again, its schema.
 
-None of them calls Billit or imports Prefect; `status` only reads (a read-only replica is fine).
+None of them calls Billit or imports Prefect; `status` only reads (a read-only replica is fine, and so is a SQLite
+file this user may not write, docs/warehouse.md#where-the-warehouse-lives).
 """
 
 from __future__ import annotations

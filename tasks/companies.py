@@ -25,7 +25,13 @@ from typing import Any, Literal, TypeVar
 import sqlalchemy as sa
 
 from connectors.billit import BillitAuthError, BillitClient, BillitError, BillitSettings, SettingsError
-from connectors.billit.account import API_OFF_REASON, BillitCompany, company_problem, reachable_companies
+from connectors.billit.account import (
+    API_OFF_REASON,
+    BillitCompany,
+    CompanyUnavailable,
+    company_problem,
+    reachable_companies,
+)
 from tasks.inbound.companies import record_companies
 from tasks.inbound.sync import error_text
 from tasks.options import InvalidSyncOption
@@ -130,7 +136,7 @@ def check_configured_company() -> None:
     flow run with a traceback (the plain path needs no question: its run fails in one line, recorded, with
     `company_refusal`'s reason).
 
-    BillitAuthError for refused credentials (401), CompanyChoiceError for a company they do not reach or whose API
+    BillitAuthError for refused credentials (401), CompanyUnavailable for a company they do not reach or whose API
     access is off.
     """
     party_id = billit_settings().require_party_id()
@@ -142,7 +148,7 @@ def check_configured_company() -> None:
             raise  # the credentials themselves are refused
         return  # not answered (a 5xx, a 403 for this one route, an answer we cannot read): the flow will tell
     if problem := company_problem(reachable, party_id):
-        raise CompanyChoiceError(problem)
+        raise CompanyUnavailable(problem)
 
 
 def configured_company() -> list[int]:

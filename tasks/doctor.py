@@ -3,6 +3,12 @@
 Each check sends one or two GET requests and reports what Billit answered, beside what the sync does about it
 (docs/reference/billit-api.md#to-confirm). Nothing is written, in Billit or in the warehouse: the first run
 against a real account tells the team which guesses held.
+
+The first refusal (401/403) is explained by accountInformation: credentials Billit refuses, or a company they do
+not reach or whose API access is off, stop the doctor with that cause (`RefusedCredentials`), since no check can
+be made; a refusal before any check was answered stops it too, as it came. Any other failed request is its check's
+row: "could not tell" when a rerun may get an answer (429, 5xx, the network), "failed" otherwise; either way the
+check was not made (`Finding.made`).
 """
 
 from __future__ import annotations
@@ -16,9 +22,19 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from connectors.billit import BillitClient, BillitError, BillitSettings, BillitValidationError, ODataQuery, prop
+from connectors.billit import (
+    BillitAuthError,
+    BillitClient,
+    BillitError,
+    BillitSettings,
+    BillitValidationError,
+    ODataQuery,
+    prop,
+)
+from connectors.billit.account import companies_reached, company_problem
 from connectors.billit.client import DELETED_ORDERS_PATH
 from connectors.billit.odata import PAGE_SIZE
+from connectors.billit.settings import ENV_PREFIX
 from connectors.warehouse import reflect_tables
 from tasks.inbound.warehouse import stored_versions
 
@@ -26,11 +42,16 @@ FAR_FUTURE = datetime(2999, 1, 1)  # noqa: DTZ001 - Billit's timestamps are naiv
 LONG_AGO = datetime(2000, 1, 1)  # noqa: DTZ001
 
 
+class RefusedCredentials(BillitError):
+    """Billit refuses the credentials, or the company they act for: no check can be made."""
+
+
 @dataclass(frozen=True)
 class Finding:
     check: str
     answer: str
     consequence: str
+    made: bool = True  # False: the check's request failed, so Billit's answer is still unknown
 
 
 def run_doctor(settings: BillitSettings, engine: sa.Engine | None = None) -> list[Finding]:
@@ -49,7 +70,8 @@ def has_orders(engine: sa.Engine) -> bool:
 
 
 async def examine(billit: BillitClient, engine: sa.Engine | None = None) -> list[Finding]:
-    """Every check, in order; a check whose request fails reports the error instead of stopping the others.
+    """Every check, in order; a check whose request fails reports the error instead of stopping the others, unless
+    Billit refuses the credentials or their company (RefusedCredentials, see the module docstring).
 
     With the warehouse's `engine`, the deleted orders it holds tell what `/v1/orders/deleted`'s LastModified is.
     """
@@ -62,14 +84,54 @@ async def examine(billit: BillitClient, engine: sa.Engine | None = None) -> list
         ("/v1/orders/deleted honours $filter", _deleted_honours_filter),
         ("/v1/orders/deleted LastModified", partial(_deleted_last_modified, engine=engine)),
     ]
-    findings = []
+    findings: list[Finding] = []
+    refusal_asked = False
     for name, check in checks:
         try:
-            answer, consequence = await check(billit)
+            findings.append(Finding(name, *await check(billit)))
+        except BillitAuthError as exc:
+            if not refusal_asked:
+                refusal_asked = True
+                if cause := await _refusal_cause(billit.settings):
+                    raise cause from None
+            if not any(finding.made for finding in findings):
+                raise  # refused before any answer: every check would be, for a cause accountInformation hides
+            findings.append(_not_made(name, exc))
         except BillitError as exc:
-            answer, consequence = f"could not tell: {exc}", "rerun when Billit answers"
-        findings.append(Finding(name, answer, consequence))
+            findings.append(_not_made(name, exc))
     return findings
+
+
+def _not_made(check: str, error: BillitError) -> Finding:
+    if error.retryable:
+        return Finding(check, f"could not tell: {error}", "rerun when Billit answers", made=False)
+    return Finding(check, f"failed: {error}", "a rerun will not change it: see the error", made=False)
+
+
+async def _refusal_cause(settings: BillitSettings) -> RefusedCredentials | None:
+    """Why Billit refused a request, as accountInformation tells: the credentials, or the company (not reached, or
+    API access off); None when they reach the company with API access on, or when accountInformation fails too.
+
+    Asked without the PartyID: Billit refuses accountInformation itself for a company the key may not use.
+    """
+    party_id = settings.require_party_id()
+    credential, variable = (
+        ("the API key", f"{ENV_PREFIX}API_KEY")
+        if settings.api_key is not None
+        else ("the bearer token", f"{ENV_PREFIX}BEARER_TOKEN")
+    )
+    if settings.context_party_id is not None:
+        variable += f" and {ENV_PREFIX}CONTEXT_PARTY_ID"
+    try:
+        reachable = await companies_reached(settings)
+    except BillitAuthError as exc:
+        return RefusedCredentials(
+            f"{credential} was refused: check {variable} ({exc.method} {exc.url} -> HTTP {exc.status})"
+        )
+    except BillitError:
+        return None
+    problem = company_problem(reachable, party_id)
+    return RefusedCredentials(f"{problem} ({ENV_PREFIX}PARTY_ID)") if problem else None
 
 
 async def _refused(billit: BillitClient, query: ODataQuery, path: str = "/v1/orders") -> bool:

@@ -3,7 +3,7 @@
 One key (or OAuth token) belongs to a user, who sees every company they may act for, an accountant's clients
 included; each listed company says whether its API access is on (`APIAllowed`, docs/reference/billit-api.md#companies).
 `BillitClient.account_information` returns the body as parsed; `reachable_companies` reads the companies from it,
-and `company_refusal` asks it why Billit refuses a company's requests.
+and `company_problem` says why the credentials cannot act for a company.
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ from connectors.billit.errors import BillitError, BillitProtocolError
 from connectors.billit.settings import BillitSettings
 
 API_OFF_REASON = "API access is off for this company (APIAllowed false in accountInformation)"
+
+
+class CompanyUnavailable(BillitError):
+    """accountInformation says the credentials cannot act for the company: it is not among theirs, or its API
+    access is off."""
 
 
 @dataclass(frozen=True)
@@ -80,13 +85,8 @@ def company_problem(reachable: Sequence[BillitCompany], party_id: int) -> str | 
     return None
 
 
-async def company_refusal(settings: BillitSettings) -> str | None:
-    """After Billit refused the configured company's requests with an empty 401, which reads as a wrong key: the
-    reason accountInformation gives, asked without the PartyID (the key reaches the company but its API access is
-    off, or does not reach it), or None (the key itself is refused, or the answer tells nothing)."""
-    try:
-        async with BillitClient(settings.model_copy(update={"party_id": None})) as billit:
-            reachable = reachable_companies(await billit.account_information())
-    except BillitError:
-        return None
-    return company_problem(reachable, settings.require_party_id())
+async def companies_reached(settings: BillitSettings) -> list[BillitCompany]:
+    """The companies accountInformation lists for these credentials, asked without the PartyID: asked for a company
+    the credentials may not use (API access off, not theirs), Billit may refuse the question itself."""
+    async with BillitClient(settings.model_copy(update={"party_id": None})) as billit:
+        return reachable_companies(await billit.account_information())

@@ -3,7 +3,7 @@
 Knows nothing of Prefect. Typical use, once per process::
 
     engine = create_warehouse_engine()          # $WAREHOUSE_URL or sqlite:///data/warehouse.sqlite
-    check_warehouse(engine)                     # WarehouseError (one line) when unreachable or read-only
+    check_warehouse(engine)                     # WarehouseError (one line): unreachable, read-only, no schema
     upgrade(engine)                             # apply sql/migrations
     tables = reflect_tables(engine)
     with engine.begin() as connection:

@@ -7,9 +7,13 @@ driver"). PostgreSQL gets ``pool_pre_ping``, the session time zone UTC (so ``DEF
 naive UTC on both dialects), a connect timeout and, optionally, a ``search_path`` that isolates one schema (tests
 use that).
 
+A SQLite file this process may not write keeps its journal mode (WAL cannot be switched on without writing), so a
+command that only reads can read it; a WAL file still needs its ``-shm`` file, which SQLite creates beside it.
+
 Operator mistakes become a :class:`WarehouseError` with a one-line message that names the problem and the fix and
 never shows a password: a URL that does not parse or names another database (:func:`create_warehouse_engine`),
-and a server that cannot be reached or a file that cannot be written (:func:`check_warehouse`, a preflight).
+a server that cannot be reached, a file that cannot be written and a PostgreSQL search_path with no schema that
+exists (:func:`check_warehouse`, a preflight; :func:`require_schema`, which the migration runner calls too).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ __all__ = [
     "check_warehouse",
     "create_warehouse_engine",
     "is_warehouse_engine",
+    "require_schema",
     "write_transaction",
 ]
 
@@ -126,9 +131,10 @@ def create_warehouse_engine(url: str | None = None, *, schema: str | None = None
 def check_warehouse(engine: sa.Engine, *, writable: bool = True) -> None:
     """Connect once, so that an unusable warehouse is one :class:`WarehouseError` before any work starts.
 
-    PostgreSQL answers ``select 1``. SQLite opens (or creates) the file, takes the write lock and writes a table
-    that is rolled back at once: ``BEGIN IMMEDIATE`` alone succeeds on a read-only database, a write does not.
-    With ``writable=False`` (a command that only reads, e.g. on a read-only replica) both only ``select 1``.
+    PostgreSQL must have a schema to work in (:func:`require_schema`) and let the role write. SQLite opens (or
+    creates) the file, takes the write lock and writes a table that is rolled back at once: ``BEGIN IMMEDIATE``
+    alone succeeds on a read-only database, a write does not. With ``writable=False`` (a command that only reads,
+    e.g. on a read-only replica, or a SQLite file of another user) nothing is written, nor the write rights checked.
     The message carries the driver's first line, never SQL parameters or the password.
     """
     try:
@@ -139,33 +145,77 @@ def check_warehouse(engine: sa.Engine, *, writable: bool = True) -> None:
                     connection.exec_driver_sql("CREATE TABLE _warehouse_write_check (x INTEGER)")
                 finally:
                     transaction.rollback()
-        elif not writable:
+        elif engine.dialect.name == "sqlite":
             with engine.connect() as connection:
                 connection.exec_driver_sql("select 1")
         else:
             with engine.connect() as connection:
-                if connection.exec_driver_sql("show transaction_read_only").scalar() == "on":
-                    raise WarehouseError(
-                        f"the warehouse at {_shown(engine.url)} only allows reading (a replica, or "
-                        "default_transaction_read_only): point WAREHOUSE_URL at the primary"
-                    )
-                may_insert = connection.exec_driver_sql(
-                    "select coalesce(has_table_privilege(to_regclass('invoices'), 'INSERT'), true)"
-                ).scalar()
-                if not may_insert:
-                    raise WarehouseError(
-                        f"the role of {_shown(engine.url)} may not write the warehouse tables "
-                        "(INSERT on invoices): use a role that can, in WAREHOUSE_URL"
-                    )
+                require_schema(connection)
+                if writable:
+                    _check_postgresql_writes(connection)
     except sa.exc.DBAPIError as exc:
-        raise WarehouseError(_unusable(engine.url, exc)) from None
+        raise WarehouseError(_unusable(engine.url, exc, writable=writable)) from None
+
+
+def require_schema(connection: sa.Connection) -> None:
+    """On PostgreSQL, a :class:`WarehouseError` when no schema of the ``search_path`` exists or may be used.
+
+    Without one, queries find no table (the warehouse would look empty, not wrong) and ``CREATE TABLE`` fails with
+    "no schema has been selected to create in". Nothing here creates the schema: a schema made from a mistyped URL
+    would be migrated and filled while the real one falls behind, so choosing and creating it is the operator's
+    act (docs/warehouse.md#where-the-warehouse-lives). SQLite has no schemas: nothing to check.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    if connection.exec_driver_sql("select current_schema()").scalar() is not None:
+        return
+    shown = _shown(connection.engine.url)
+    search_path = str(connection.exec_driver_sql("show search_path").scalar())
+    named = [name.strip() for name in search_path.split(",") if name.strip() not in ("", '"$user"')]
+    if not named:
+        raise WarehouseError(
+            f"the search_path of {shown} ({search_path}) names no schema that exists: "
+            f"name one in {WAREHOUSE_URL_ENV} (?options=-csearch_path%3Dname)"
+        )
+    schema = named[0]
+    # PostgreSQL folds an unquoted name to lower case; current_schema() also skips a schema the role may not use.
+    folded = schema[1:-1] if schema.startswith('"') else schema.lower()
+    exists = connection.execute(
+        sa.text("select exists (select 1 from pg_namespace where nspname = :name)"), {"name": folded}
+    ).scalar()
+    if exists:
+        raise WarehouseError(
+            f"the role of {shown} may not use the schema {schema} of its search_path: grant it USAGE on the schema "
+            f"(and CREATE, to apply migrations), or use another role in {WAREHOUSE_URL_ENV}"
+        )
+    raise WarehouseError(
+        f"the schema {schema} of the search_path in {shown} does not exist: create it (CREATE SCHEMA {schema}) or "
+        f"correct the search_path in {WAREHOUSE_URL_ENV}"
+    )
+
+
+def _check_postgresql_writes(connection: sa.Connection) -> None:
+    shown = _shown(connection.engine.url)
+    if connection.exec_driver_sql("show transaction_read_only").scalar() == "on":
+        raise WarehouseError(
+            f"the warehouse at {shown} only allows reading (a replica, or "
+            "default_transaction_read_only): point WAREHOUSE_URL at the primary"
+        )
+    may_insert = connection.exec_driver_sql(
+        "select coalesce(has_table_privilege(to_regclass('invoices'), 'INSERT'), true)"
+    ).scalar()
+    if not may_insert:
+        raise WarehouseError(
+            f"the role of {shown} may not write the warehouse tables "
+            "(INSERT on invoices): use a role that can, in WAREHOUSE_URL"
+        )
 
 
 def _shown(url: sa.URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def _unusable(url: sa.URL, exc: sa.exc.DBAPIError) -> str:
+def _unusable(url: sa.URL, exc: sa.exc.DBAPIError, *, writable: bool) -> str:
     """One line for an error raised while connecting: the driver's first line, with the fix."""
     lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
     reason = lines[0].strip() if lines else type(exc).__name__
@@ -173,6 +223,21 @@ def _unusable(url: sa.URL, exc: sa.exc.DBAPIError) -> str:
         reason = reason.replace(str(url.password), "***")
     if url.get_backend_name() == "sqlite":
         database = (url.database or ":memory:").removeprefix("file:")
+        refused = str(getattr(exc.orig, "sqlite_errorname", "")).startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN"))
+        if not writable and refused and _in_wal_mode(database):
+            # Readers of a WAL file share the -shm index with the writers, and SQLite creates it when it is missing
+            # (the last connection to close deletes it): even a read needs the directory. Opening the file as
+            # immutable would need neither, but reads torn pages while anyone writes it, so that is not offered.
+            return (
+                f"cannot read the warehouse file {database}: {reason} (a WAL database is read through "
+                f"{database}-shm, which this user may neither open nor create: make its directory writable for this "
+                f"user, or run as the user who writes the warehouse)"
+            )
+        if not writable and refused:
+            return (
+                f"cannot open the warehouse file {database}: {reason} (this user must be able to read it; "
+                f"check {WAREHOUSE_URL_ENV})"
+            )
         if "readonly" in reason:
             return (
                 f"the warehouse file {database} is read-only: {reason} (make it and its directory writable, "
@@ -278,9 +343,23 @@ def _switch_to_wal(cursor: Any) -> None:
             cursor.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as exc:
+            # A file this process may not write (a copy made by VACUUM INTO, another user's, ?mode=ro) is read in
+            # the journal mode it has; a command that writes is refused by check_warehouse's write before any work.
+            if exc.sqlite_errorname.startswith("SQLITE_READONLY"):
+                return
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+def _in_wal_mode(database: str) -> bool:
+    # Bytes 18 and 19 of a SQLite file's header are its read and write format versions: 2 for WAL, 1 for a
+    # rollback journal. Read from the file, so that telling the two apart needs no connection that could fail.
+    try:
+        with Path(database).open("rb") as file:
+            return file.read(20)[18:20] == b"\x02\x02"
+    except OSError:
+        return False
 
 
 def _sqlite_begin(connection: sa.Connection) -> None:

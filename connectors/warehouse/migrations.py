@@ -32,7 +32,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from connectors.warehouse.engine import is_warehouse_engine
+from connectors.warehouse.engine import is_warehouse_engine, require_schema
 from connectors.warehouse.reflect import forget_reflected_tables
 from connectors.warehouse.sqlfiles import execute_statement, locked_transaction, read_sql_file, split_statements
 from connectors.warehouse.views import apply_views
@@ -159,13 +159,16 @@ def upgrade(engine: sa.Engine, *, directory: Path | None = None) -> list[str]:
 
     Idempotent and safe to run from several processes at once (see the module docstring). Raises
     :class:`MigrationChecksumError` when an applied file has been edited, :class:`MigrationError` when an
-    applied migration has no file any more or a statement fails (that file's transaction is rolled back).
+    applied migration has no file any more or a statement fails (that file's transaction is rolled back), and
+    :class:`~connectors.warehouse.engine.WarehouseError` when no schema of PostgreSQL's ``search_path`` exists:
+    a schema is never created here (:func:`~connectors.warehouse.engine.require_schema` says why).
     """
     if not is_warehouse_engine(engine):
         raise MigrationError("SQLite migrations need an engine from create_warehouse_engine (transactional DDL)")
     directory = directory or MIGRATIONS_DIR
     migrations = discover_migrations(engine.dialect.name, directory)
     with locked_transaction(engine) as connection:
+        require_schema(connection)
         connection.exec_driver_sql(_BOOKKEEPING_DDL)
         recorded = applied_migrations(connection)
     _check_recorded(recorded, migrations, directory)

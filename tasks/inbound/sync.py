@@ -19,8 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.billit import BillitAuthError, BillitClient, BillitForbiddenIdError, BillitSettings
-from connectors.billit.account import company_refusal
+from connectors.billit import BillitAuthError, BillitClient, BillitError, BillitForbiddenIdError, BillitSettings
+from connectors.billit.account import companies_reached, company_problem
 from tasks.inbound.extract import STREAMS, ExtractStats, SyncOptions, sync_stream
 from tasks.inbound.warehouse import (
     LoadCounts,
@@ -112,7 +112,11 @@ def _with_company_reason(exc: BaseException, settings: BillitSettings) -> BaseEx
     is refused (API access off, not reached by the key), the same error with that reason as its hint."""
     if not isinstance(exc, BillitAuthError) or isinstance(exc, BillitForbiddenIdError) or exc.status != 401:
         return exc
-    reason = asyncio.run(company_refusal(settings))
+    try:
+        reachable = asyncio.run(companies_reached(settings))
+    except BillitError:  # the credentials themselves refused, or no answer: Billit's 401 is all there is to say
+        return exc
+    reason = company_problem(reachable, settings.require_party_id())
     if reason is None:
         return exc
     return BillitAuthError(method=exc.method, url=exc.url, status=exc.status, details=exc.details, hint=reason)

@@ -105,9 +105,8 @@ def test_a_backfill_of_one_named_company_without_a_party_id_loads_its_window(
         ["sync", "--no-prefect"],
         ["sync", "sales", "--prefect"],
         ["backfill", "--since", "2026-01-01", "--no-prefect"],
-        ["doctor"],
     ],
-    ids=["sync", "sync-prefect", "backfill", "doctor"],
+    ids=["sync", "sync-prefect", "backfill"],  # the doctor's line names only its own remedy: test_cli_doctor.py
 )
 def test_a_command_acting_for_one_company_without_a_party_id_is_one_line_before_any_request(
     server: SandboxServer, accountant_env: str, args: list[str]

@@ -283,9 +283,9 @@ def test_a_prefect_sync_of_a_company_billit_refuses_is_one_line_before_its_flow_
     monkeypatch.setenv("BILLIT_PARTY_ID", str(company))
     before = dict(server.sandbox.requests_per_company.get(str(company), {}))
     result = runner.invoke(app, ["sync", "all", "--prefect", "--landing-dir", ""])
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 1, result.output  # as the plain path's refused run, and doctor
     [line] = result.output.strip().splitlines()
-    assert reason in line and (company != API_OFF or "APIAllowed false" in line)
+    assert line.startswith("Billit: ") and reason in line and (company != API_OFF or "APIAllowed false" in line)
     assert server.sandbox.requests_per_company.get(str(company), {}) == before  # not one request for it
 
 

@@ -43,6 +43,20 @@ def migrated_sqlite_file(path: Path) -> Path:
     return path
 
 
+def permissions_bind(directory: Path) -> bool:
+    """Whether file permissions bind this process in `directory`: not for root with CAP_DAC_OVERRIDE."""
+    probe = directory / "probe"
+    probe.write_text("")
+    probe.chmod(0o444)
+    try:
+        probe.open("a").close()
+    except PermissionError:
+        return True
+    finally:
+        probe.unlink()
+    return False
+
+
 @contextmanager
 def fresh_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
     """An empty warehouse for the dialect in ``request.param``."""

@@ -15,22 +15,9 @@ import sqlalchemy as sa
 
 from connectors.warehouse import WarehouseError, check_warehouse, create_warehouse_engine
 from connectors.warehouse.engine import URL_FORMS
-from tests.connectors.warehouse import Warehouse, migrated_sqlite_file
+from tests.connectors.warehouse import Warehouse, migrated_sqlite_file, permissions_bind
 
 PASSWORD = "s3cret-pw"
-
-
-def _permissions_bind(directory: Path) -> bool:
-    probe = directory / "probe"
-    probe.write_text("")
-    probe.chmod(0o444)
-    try:
-        probe.open("a").close()
-    except PermissionError:
-        return True
-    finally:
-        probe.unlink()
-    return False
 
 
 @pytest.mark.parametrize("url", ["sqlite//x", "foo", f"postgresql+psycopg://admin:{PASSWORD}@db:notaport/x"])
@@ -87,7 +74,7 @@ def test_a_read_only_sqlite_file_is_reported_by_the_check_before_any_write(tmp_p
 
 
 def test_a_sqlite_file_without_write_permission_is_reported_by_the_check(tmp_path: Path) -> None:
-    if not _permissions_bind(tmp_path):
+    if not permissions_bind(tmp_path):
         pytest.skip("this user writes through chmod 444 (root): the mode=ro test covers the case")
     database = migrated_sqlite_file(tmp_path / "warehouse.sqlite")
     for path in (database, tmp_path / "warehouse.sqlite-wal", tmp_path / "warehouse.sqlite-shm"):

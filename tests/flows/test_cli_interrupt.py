@@ -1,0 +1,84 @@
+"""Ctrl-C and SIGTERM (a scheduler's timeout, `systemctl stop`) stop `billit-etl sync` with one line, exit 130, and
+the run closed as failed with the reason and the requests it sent, not left `running` until a later run finds it
+abandoned. The installed command runs in its own process against the sandbox over HTTP, slowed so that it is
+stopped in the middle of its listing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from sandbox.identity import API_KEY, PARTY_ID
+from sandbox.server import SandboxServer
+from sandbox.store import Sandbox
+from tests.tasks.sync_helpers import SEED_START
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(Sandbox(seed=5, orders=1500, seed_start=SEED_START)) as running:
+        running.sandbox.injector.update({"latency_ms": 20})
+        yield running
+
+
+def runs(url: str) -> list[sa.Row]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sa.text("select status, requests, error from sync_runs")).all()
+    except sa.exc.OperationalError:  # not migrated yet
+        return []
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("stop", "reason"),
+    [(signal.SIGINT, "KeyboardInterrupt"), (signal.SIGTERM, "Terminated: stopped by signal SIGTERM")],
+)
+def test_a_stopped_sync_says_so_in_one_line_and_closes_its_run_with_the_reason(
+    server: SandboxServer, tmp_path: Path, stop: signal.Signals, reason: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("BILLIT_", "PREFECT_"))}
+    env.update(
+        COLUMNS="200",
+        BILLIT_BASE_URL=server.base_url,
+        BILLIT_API_KEY=API_KEY,
+        BILLIT_PARTY_ID=str(PARTY_ID),
+        WAREHOUSE_URL=url,
+    )
+    billit_etl = Path(sys.executable).parent / "billit-etl"
+    process = subprocess.Popen(
+        [str(billit_etl), "sync", "sales", "--no-prefect", "--landing-dir", ""],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not runs(url):  # the run has started: its requests are under way
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)
+        process.send_signal(stop)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert [line for line in stderr.splitlines() if line.strip()] == [
+        "interrupted: what was committed stays; run the command again to go on"
+    ]
+    [(status, requests, error)] = runs(url)
+    assert (status, error) == ("failed", reason) and requests > 0
