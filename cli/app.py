@@ -1,4 +1,5 @@
-"""The `billit-etl` typer app, its consoles, its shared options and the one-red-line error handling.
+"""The `billit-etl` typer app, its consoles, its shared options, the one-red-line error handling, and how help and
+tables are laid out so that nothing in them is cut (`help_width`, `data_table`).
 
 Operator mistakes end as one red line on stderr that names the problem and the fix, with a non-zero exit code:
 options are checked by typer at the edge, `cli.preflight` checks the settings, the warehouse and the landing
@@ -12,25 +13,53 @@ nor httpx, nor pyarrow (it runs in well under a second, most of it importing SQL
 from __future__ import annotations
 
 import os
+import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from connectors.warehouse import WarehouseError
 from tasks.options import MAX_LOOKBACK_MINUTES, InvalidSyncOption
 from tasks.runtime import configured
 
-# Locals are never shown in a --debug traceback: they may hold the API key or a database password.
+#: Narrower than this, help is click's plain layout. Rich's table of options shares the width out among option
+#: names, their `--no-` forms, types and help alike, and cuts what does not fit with `…` (`--orders-per-com…` at 80
+#: columns, still at 100 for `sandbox serve`); click's layout never cuts an option name and wraps the help text.
+RICH_HELP_MIN_WIDTH = 120
+#: Widest plain help: lines longer than this read badly even on a wide terminal.
+PLAIN_HELP_MAX_WIDTH = 120
+
+
+def help_width() -> int | None:
+    """The width help is laid out for: COLUMNS when set, else the terminal's; None when stdout is not a terminal
+    (piped into a file, `less` or `grep`), where click's plain help takes 80 columns."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        return int(columns)
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def rich_help(width: int | None) -> bool:
+    """Whether help at `width` (see `help_width`) is rich's layout rather than click's plain one."""
+    return width is not None and width >= RICH_HELP_MIN_WIDTH
+
+
+# Locals are never shown in a --debug traceback: they may hold the API key or a database password. The sub-apps
+# take the markup mode and the context settings from this one.
 app = typer.Typer(
     help="Keep a SQL warehouse in step with Billit, and push invoices back.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich" if rich_help(help_width()) else None,
+    context_settings={"max_content_width": PLAIN_HELP_MAX_WIDTH},
 )
 sandbox_app = typer.Typer(help="The bundled Billit sandbox server.", no_args_is_help=True)
 db_app = typer.Typer(help="The warehouse schema.", no_args_is_help=True)
@@ -157,6 +186,85 @@ def _one_line(exc: Exception) -> tuple[str, int]:
     # A bug or bad data: the first line only (an SQL error's next lines hold the statement and its parameters).
     first = next(iter(str(exc).strip().splitlines()), "")[:300]
     return f"error: {type(exc).__name__}: {first} (run with --debug for the traceback)", 1
+
+
+#: Narrowest a prose column (an error, a reason) gets when a table is squeezed: it wraps, and folds a longer word.
+PROSE_MIN_WIDTH = 12
+#: Columns two spaces apart under a rule: what a table squeezed out of its box's lines looks like.
+_COMPACT: dict[str, Any] = {"box": box.SIMPLE_HEAD, "show_edge": False, "pad_edge": False, "collapse_padding": True}
+
+
+def data_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    right: Collection[str] = (),
+    prose: Collection[str] = (),
+    width: int | None = None,
+) -> Table:
+    """A table of `rows` (each cell as `cell` shows it) that fits `width` (default: the console's) without cutting a
+    value: no cell ends in `…`, and no column falls off the right edge.
+
+    Left to itself, rich shares a narrow width out evenly whatever the cells hold (`incoming` became `incom…`,
+    `349` would fold to `34/9`), and a column's `min_width` makes the table wider than the console, whose
+    right-hand columns are then cropped. So the widths are chosen here: no column is narrower than the longest word
+    of its values, so a value (a stream, a mode, a status, an id, a count) is never cut or folded, and one with
+    spaces (a timestamp) at most wraps at them. Headers wrap instead; `prose` columns wrap at spaces and fold a word
+    longer than `PROSE_MIN_WIDTH`. A table that fits only without its box's lines, or whose headers do not fit
+    between them, drops the lines for columns two spaces apart; only when not even its values fit that way are
+    values folded (never dropped).
+    """
+    width = console.width if width is None else width
+    cells = [[cell(value) for value in row] for row in rows]
+    natural = [max([len(label), *(len(row[i]) for row in cells)]) for i, label in enumerate(columns)]
+    floors = []
+    for i, label in enumerate(columns):
+        word = _longest_word(row[i] for row in cells)
+        floors.append(min(word, PROSE_MIN_WIDTH) if label in prose else word)
+    headers = [
+        max(floor, min(_longest_word([label]), want))
+        for label, floor, want in zip(columns, floors, natural, strict=True)
+    ]
+    boxed_room, compact_room = width - (3 * len(columns) + 1), width - 2 * (len(columns) - 1)
+    style: dict[str, Any] = {}
+    widths: list[int] | None = None  # None: rich's own layout, which then has room for every cell on one line
+    if sum(natural) > boxed_room:
+        if sum(natural) > compact_room and sum(headers) <= boxed_room:
+            widths = _spread(floors, (headers, natural), boxed_room)
+        else:
+            style = _COMPACT
+            if sum(natural) > compact_room and sum(floors) <= compact_room:
+                widths = _spread(floors, (headers, natural), compact_room)
+    table = Table(title=title, **style)
+    for i, label in enumerate(columns):
+        table.add_column(
+            label,
+            justify="right" if label in right else "left",
+            overflow="fold",
+            width=None if widths is None else widths[i],
+        )
+    for row in cells:
+        table.add_row(*row)
+    return table
+
+
+def _longest_word(texts: Iterable[str]) -> int:
+    return max((len(word) for text in texts for word in text.split()), default=1)
+
+
+def _spread(floors: list[int], goals: Iterable[list[int]], room: int) -> list[int]:
+    """Widths from `floors` up to `room` in all, toward each goal in turn (each header's longest word, so that it
+    wraps at its spaces only; then each column's full width), a character at a time to the column lacking most."""
+    widths = list(floors)
+    for goal in goals:
+        while sum(widths) < room:
+            lacking = [want - have for want, have in zip(goal, widths, strict=True)]
+            neediest = max(range(len(widths)), key=lacking.__getitem__)
+            if lacking[neediest] <= 0:
+                break
+            widths[neediest] += 1
+    return widths
 
 
 def cell(value: object) -> str:

@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.app import app, cell, clear_errors, console, error_console
+from cli.app import app, clear_errors, console, data_table, error_console
 
 if TYPE_CHECKING:
     from tasks.companies import CompanyOutcome, CompanySelection
@@ -77,16 +77,14 @@ def print_skipped(selection: CompanySelection) -> None:
 
 def print_outcomes(outcomes: Sequence[CompanyOutcome]) -> None:
     """One table row per company and stream; a failed company is one row and one red line saying why."""
-    table = Table(title="Billit -> warehouse, per company")
-    for label in OUTCOME_COLUMNS.values():
-        left = label in ("name", "stream", "status")
-        table.add_column(label, justify="left" if left else "right", min_width=len(label), no_wrap=label != "name")
+    rows = []
     for outcome in outcomes:
         company: dict[str, Any] = {"company": outcome.company.party_id, "name": escape(outcome.company.name)}
-        rows = [company | summary for summary in outcome.summaries] or [company | {"status": "failed"}]
-        for row in rows:
-            table.add_row(*(cell(row.get(column)) for column in OUTCOME_COLUMNS))
-    console.print(table)
+        for row in [company | summary for summary in outcome.summaries] or [company | {"status": "failed"}]:
+            rows.append([row.get(column) for column in OUTCOME_COLUMNS])
+    labels = list(OUTCOME_COLUMNS.values())
+    right = [label for label in labels if label not in ("name", "stream", "status")]
+    console.print(data_table("Billit -> warehouse, per company", labels, rows, right=right, prose=("name",)))
     for outcome in outcomes:
         if outcome.failed:
             error_console.print(

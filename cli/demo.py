@@ -1,19 +1,20 @@
 """`billit-etl demo`: the bundled sandbox, both extraction flows and the reverse flow, into a fresh SQLite file.
 
 The sandbox's address and credentials reach the pipeline through `tasks.runtime.configured`, in this process
-only: nothing is written to the environment.
+only: nothing is written to the environment. They come with every other Billit setting at its default, so the
+demo runs the same whatever BILLIT_* the environment or `.env` hold (`_sandbox_settings`).
 """
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from cli.app import PrefectOption, app, as_prefect_flow, cell, clear_errors, console
+from cli.app import PrefectOption, app, as_prefect_flow, clear_errors, console, data_table
 from cli.preflight import preflight
 from cli.push import run_push
 from cli.status import status
@@ -32,6 +33,8 @@ DEMO_LANDING = "data/demo-landing"
 #: docs/operations.md.
 DEMO_API_SLOTS = 16
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+#: What the closing hint suggests asking the demo's warehouse.
+DEMO_QUERY = "select direction, count(*), sum(total_incl) from invoices group by 1"
 
 
 @app.command()
@@ -48,7 +51,7 @@ def demo(
 
 
 def _demo(orders: int, warehouse_url: str, prefect: bool | None) -> None:
-    from sandbox.identity import API_KEY, PARTY_ID
+    from sandbox.identity import PARTY_ID, SECOND_PARTY_ID
     from sandbox.server import SandboxServer
     from sandbox.store import Sandbox
     from tasks.outbound.files import load_outbound_csv
@@ -61,8 +64,12 @@ def _demo(orders: int, warehouse_url: str, prefect: bool | None) -> None:
     sandbox = Sandbox(seed=1, orders=orders, delivery_delay_s=0.2)
     # The sample customer Voorbeeld Klant NV is on Peppol; the others are not, and stay `created`.
     sandbox.register_participant("9925:BE0412345614")
-    with SandboxServer(sandbox) as server, configured(base_url=server.base_url, api_key=API_KEY, party_id=PARTY_ID):
-        console.print(f"[bold]1. Billit sandbox[/] on {server.base_url} with {orders} orders (two companies)")
+    with SandboxServer(sandbox) as server, configured(**_sandbox_settings(server.base_url)):
+        console.print(
+            f"[bold]1. Billit sandbox[/] on {server.base_url}: the demo syncs company {PARTY_ID} "
+            f"({len(sandbox.company_orders(PARTY_ID))} orders), not company {SECOND_PARTY_ID} "
+            f"({len(sandbox.company_orders(SECOND_PARTY_ID))} orders)"
+        )
         console.print("[bold]2. Extraction flows[/]: purchases and sales into the warehouse")
         if runs_as_prefect_flow(prefect):
             with as_prefect_flow():  # the limit docs/operations.md sets up, on the server the flows run on
@@ -82,17 +89,42 @@ def _demo(orders: int, warehouse_url: str, prefect: bool | None) -> None:
     _print_pushed()
     status(warehouse_url)
     console.print(
-        f"\nThe warehouse is {warehouse_url} (docs/warehouse.md; BI views in docs/bi.md). Raw orders landed under "
-        f"{DEMO_LANDING}. Try: sqlite3 {database} "
-        "'select direction, count(*), sum(total_incl) from invoices group by 1'. With a Prefect server "
-        "(prefect server start; PREFECT_API_URL=http://127.0.0.1:4200/api) the runs show in its UI."
+        f"\nThe warehouse is {warehouse_url} (docs/warehouse.md; BI views in docs/bi.md); raw orders landed under "
+        f"{DEMO_LANDING}. Try:"
     )
+    if warehouse_url.startswith("sqlite:///"):
+        _print_command(f"sqlite3 {shlex.quote(database)} {shlex.quote(DEMO_QUERY)}")
+    else:
+        _print_command(f"{DEMO_QUERY};")
+    console.print("With a Prefect server (docs/operations.md), the runs show in its UI: start it in another terminal")
+    _print_command("prefect server start")
+    console.print("and run the demo on it")
+    _print_command("PREFECT_API_URL=http://127.0.0.1:4200/api billit-etl demo")
+
+
+def _sandbox_settings(base_url: str) -> dict[str, Any]:
+    """Every Billit setting the demo runs with: the sandbox's address, key and company, the others at their
+    defaults.
+
+    All of them, because `configured` only overrides what it is given and the rest would come from BILLIT_* in
+    the environment or `.env`: an operator's bearer token next to the sandbox's key is refused (one credential
+    only), their key or ContextPartyID would be sent to the sandbox, their rate limit would slow the demo down.
+    And with the sandbox's base URL pinned, the sandbox's key is never sent to Billit.
+    """
+    from connectors.billit import BillitSettings
+    from sandbox.identity import API_KEY, PARTY_ID
+
+    defaults = {
+        name: field.get_default(call_default_factory=True) for name, field in BillitSettings.model_fields.items()
+    }
+    return defaults | {"base_url": base_url, "api_key": API_KEY, "bearer_token": None, "party_id": PARTY_ID}
+
+
+def _print_command(command: str) -> None:
+    """A command on a line of its own, never wrapped (soft_wrap), so that it can be copied whole."""
+    console.print(f"  {command}", soft_wrap=True, markup=False, highlight=False)
 
 
 def _print_pushed() -> None:
-    table = Table(title="outbound_invoices joined to invoices")
-    for column in ("external_id", "status", "billit order", "delivery", "last error"):
-        table.add_column(column)
-    for row in pushed_invoices(warehouse_engine()):
-        table.add_row(*(cell(value) for value in row))
-    console.print(table)
+    columns = ("external_id", "status", "billit order", "delivery", "last error")
+    console.print(data_table("outbound_invoices joined to invoices", columns, pushed_invoices(warehouse_engine())))

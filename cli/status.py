@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from cli.app import WarehouseOption, app, cell, clear_errors, console, db_app
+from cli.app import WarehouseOption, app, clear_errors, console, data_table, db_app
 from cli.preflight import preflight, up_to_date_warehouse
 from cli.sync import print_summaries
 from connectors.warehouse import check_warehouse, upgrade
@@ -41,11 +40,8 @@ def status(warehouse_url: WarehouseOption = None) -> None:
     with clear_errors(warehouse_url):
         report = warehouse_status(up_to_date_warehouse())
     for title, rows in report.items():
-        table = Table(title=title)
-        for column in rows[0] if rows else ["(none)"]:
-            table.add_column(str(column), min_width=min(len(str(column)), 12))
-        for row in rows:
-            table.add_row(*(cell(value) for value in row.values()))
+        columns = [str(column) for column in rows[0]] if rows else ["(none)"]
+        table = data_table(title, columns, [list(row.values()) for row in rows], prose=("error", "a reason", "reason"))
         console.print(table)
 
 

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeGuard
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from cli.app import (
     LandingOption,
@@ -21,9 +20,9 @@ from cli.app import (
     WarehouseOption,
     app,
     as_prefect_flow,
-    cell,
     clear_errors,
     console,
+    data_table,
     error_console,
 )
 from cli.companies import CompaniesOption, print_outcomes, print_skipped
@@ -181,7 +180,8 @@ def run_companies(
 
 
 def print_summaries(summaries: list[dict[str, Any]]) -> None:
-    table = Table(title="Billit -> warehouse")
+    """The runs' counts, one row each (with the company when they are of several, as a replay can be), then each
+    run's watermark move and error."""
     columns = {
         "stream": "stream",
         "mode": "mode",
@@ -196,19 +196,19 @@ def print_summaries(summaries: list[dict[str, Any]]) -> None:
         "quarantined": "quarantined",
         "duration_s": "seconds",
     }
-    for label in columns.values():
-        table.add_column(
-            label, justify="left" if label in ("stream", "mode", "status") else "right", min_width=len(label)
-        )
+    several = len({summary.get("company_id") for summary in summaries}) > 1
+    if several:
+        columns = {"company_id": "company"} | columns
+    labels = list(columns.values())
+    # Orders listed but not loaded yet (later runs retry them); older summaries do not carry the count.
+    rows = [[{"orders_pending": 0, **summary}.get(column) for column in columns] for summary in summaries]
+    console.print(data_table("Billit -> warehouse", labels, rows, right=labels[labels.index("requests") :]))
     for summary in summaries:
-        # Orders listed but not loaded yet (later runs retry them); older summaries do not carry the count.
-        row = {"orders_pending": 0, **summary}
-        table.add_row(*(cell(row.get(column)) for column in columns))
-    console.print(table)
-    for summary in summaries:
+        run = f"{summary['company_id']} {summary['stream']}" if several else summary["stream"]
         console.print(
-            f"  {summary['stream']}: watermark {summary.get('watermark_before') or '(none)'} -> "
-            f"{summary.get('watermark_after') or '(none)'}"
+            f"  {run}: watermark {summary.get('watermark_before') or '(none)'} -> "
+            f"{summary.get('watermark_after') or '(none)'}",
+            soft_wrap=True,
         )
     for summary in summaries:
         if summary.get("error"):

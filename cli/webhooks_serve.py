@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import signal
 import socket
 from typing import Annotated
 
@@ -93,6 +94,9 @@ def serve(
             forwarded_allow_ips=forwarded_allow_ips,
             timeout_graceful_shutdown=10,
         )
+        # uvicorn stops gracefully on SIGTERM and then ends by it, as a stopped server should: not billit-etl's
+        # handler, which makes a stopped command's work an "interrupted" line (cli/main.py).
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         uvicorn.Server(config).run(sockets=[listening])
 
 

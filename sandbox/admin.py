@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from sandbox.clock import SimulatedBrusselsClock, parse_tick_datetime
 from sandbox.delivery import apply_due_events, receive_response
+from sandbox.errors import survives_disconnects
 from sandbox.inputs import ORDER_SCHEMA, BindingError, bind, parse_body
 from sandbox.peppol import canonical_participant_id
 from sandbox.render import render_json
@@ -44,7 +45,7 @@ def _json(body: bytes, status: int = 200) -> Response:
 
 def admin_routes(sandbox: Sandbox) -> list[Route]:
     """The admin routes of ``sandbox``."""
-    return [
+    routes = [
         Route("/_sandbox/faults", _admin_settings(sandbox, sandbox.injector.update,
                                                   lambda: sandbox.injector.faults.to_dict()), methods=["GET", "PUT"]),
         Route("/_sandbox/quirks", _admin_settings(sandbox, sandbox.update_quirks,
@@ -61,6 +62,7 @@ def admin_routes(sandbox: Sandbox) -> list[Route]:
         Route("/_sandbox/webhooks/deliveries", _admin_deliveries(sandbox), methods=["GET"]),
         Route("/_sandbox/webhooks/wait", _admin_wait(sandbox), methods=["POST"]),
     ]  # fmt: skip
+    return [Route(route.path, survives_disconnects(route.endpoint), methods=route.methods) for route in routes]
 
 
 def _admin_settings(

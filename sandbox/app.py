@@ -33,7 +33,7 @@ from starlette.routing import Route
 from sandbox.account import CompanyRequestCounter, api_off_error
 from sandbox.admin import admin_routes
 from sandbox.delivery import apply_due_events, send_orders
-from sandbox.errors import ApiError
+from sandbox.errors import ApiError, survives_disconnects
 from sandbox.faults import FaultMiddleware, Faults
 from sandbox.files import stub_content
 from sandbox.inbox import inbox_page, remove_inbox_item
@@ -304,7 +304,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
     """The Starlette app serving ``sandbox`` (use with uvicorn or ``httpx.ASGITransport``)."""
 
     def api(path: str, handler: Handler, *methods: str) -> Route:
-        return Route(path, _endpoint(sandbox, handler), methods=list(methods))
+        return Route(path, survives_disconnects(_endpoint(sandbox, handler)), methods=list(methods))
 
     routes = [
         api("/v1/orders", list_orders, "GET"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import signal
 import socket
 import threading
 import time
@@ -127,5 +128,7 @@ class SandboxServer:
 
 
 def serve(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Serve ``sandbox`` in the foreground until interrupted (the ``billit-etl sandbox serve`` command)."""
+    """Serve ``sandbox`` in the foreground until interrupted (the ``billit-etl sandbox serve`` command); SIGTERM
+    stops it gracefully and it then ends by that signal, as a stopped server does (not as an interrupted command)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     uvicorn.Server(_config(sandbox, host=host, port=port)).run()

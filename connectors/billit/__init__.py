@@ -15,6 +15,7 @@ from connectors.billit.errors import (
     BillitRateLimitedError,
     BillitServerError,
     BillitTransportError,
+    BillitUnknownHostError,
     BillitValidationError,
 )
 from connectors.billit.odata import FILTERABLE_PROPERTIES, PAGE_SIZE, ODataPropertyError, ODataQuery, all_of, prop
@@ -40,6 +41,7 @@ __all__ = [
     "BillitServerError",
     "BillitSettings",
     "BillitTransportError",
+    "BillitUnknownHostError",
     "BillitValidationError",
     "NoCompanyError",
     "ODataPropertyError",

@@ -56,7 +56,7 @@ from connectors.billit.pagination import (
 )
 from connectors.billit.ratelimit import RequestLimiter, shared_limiter
 from connectors.billit.redaction import Redactor
-from connectors.billit.responses import OrderAnswer, http_error
+from connectors.billit.responses import OrderAnswer, http_error, transport_error
 from connectors.billit.settings import BillitSettings
 from connectors.billit.tls import shared_tls_context
 from connectors.billit.wire import encode_json, parse_json, parse_order_id
@@ -74,9 +74,6 @@ PATCHABLE_PROPERTIES = frozenset(
     {"Paid", "PaidDate", "IsSent", "ApprovalStatus", "AccountCode", "InternalInfo", "Invoiced", "PaymentMethod"}
     | {"AccountantVerificationNeeded"}
 )
-
-# httpx errors raised before a single byte of the request could have reached Billit.
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class Repeat(Enum):
@@ -332,12 +329,7 @@ class BillitClient:
                 try:
                     response = await lane.request(method, path, params=params, content=content, headers=headers)
                 except (httpx.TransportError, httpx.DecodingError) as exc:  # a garbled compressed body counts too
-                    error = BillitTransportError(
-                        self._redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__),
-                        method=method,
-                        url=_display_url(path, params),
-                        maybe_processed=not isinstance(exc, _NEVER_SENT),
-                    )
+                    error = transport_error(exc, method, _display_url(path, params), lane.base_url.host, self._redact)
                 else:
                     self._limiter.answered(ticket, response.status_code, response.headers.get("Retry-After"))
                     if response.status_code < 300:

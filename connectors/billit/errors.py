@@ -2,6 +2,7 @@
 
     BillitError
     ├── BillitTransportError          network failure, timeout, dropped connection   (retryable)
+    │   └── BillitUnknownHostError    the base URL's host name does not exist (DNS)  (fatal)
     ├── BillitProtocolError           a 2xx answer we cannot understand              (fatal)
     ├── BillitPaginationError         a listing repeats a request or stops advancing (fatal)
     └── BillitHTTPError               any non-2xx answer; carries Billit's errors[]
@@ -52,6 +53,13 @@ class BillitTransportError(BillitError):
         self.method = method
         self.url = url
         self.maybe_processed = maybe_processed
+
+
+class BillitUnknownHostError(BillitTransportError):
+    """DNS answers that the base URL's host name does not exist: a mistyped BILLIT_BASE_URL, which no retry mends
+    (a resolver that cannot answer for now is a plain transport error, retried)."""
+
+    retryable = False
 
 
 class BillitProtocolError(BillitError):

@@ -7,6 +7,7 @@ taken from the answer passes through the client's redactor before an error is bu
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from connectors.billit.errors import (
     BillitProtocolError,
     BillitRateLimitedError,
     BillitServerError,
+    BillitTransportError,
+    BillitUnknownHostError,
     BillitValidationError,
 )
 from connectors.billit.wire import decode_body, may_hold_unstorable_text, parse_error_details, parse_json
@@ -79,6 +82,33 @@ class OrderAnswer:
         except BillitProtocolError as exc:
             problem = str(exc)
         raise BillitProtocolError(self.redact(f"{self.request}: {problem}"))
+
+
+# httpx errors raised before a single byte of the request could have reached Billit.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def transport_error(
+    exc: httpx.TransportError | httpx.DecodingError, method: str, url: str, host: str, redact: Callable[[str], str]
+) -> BillitTransportError:
+    """The error for a request that got no answer; a host DNS says does not exist is not retried."""
+    message = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    maybe_processed = not isinstance(exc, _NEVER_SENT)
+    if _unknown_host(exc):
+        message += f" (no host {host!r}: check BILLIT_BASE_URL)"
+        return BillitUnknownHostError(message, method=method, url=url, maybe_processed=maybe_processed)
+    return BillitTransportError(message, method=method, url=url, maybe_processed=maybe_processed)
+
+
+def _unknown_host(exc: BaseException) -> bool:
+    """Whether a connect failed because DNS says the host name does not exist (EAI_NONAME), not that it could not
+    answer for now (EAI_AGAIN)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            return cause.errno == socket.EAI_NONAME
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def http_error(response: httpx.Response, method: str, names_id: bool, redact: Callable[[str], str]) -> BillitHTTPError:

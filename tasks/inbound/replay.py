@@ -12,6 +12,7 @@ the same rows (tests/tasks/test_replay_rows.py).
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -72,7 +73,7 @@ def replay_landing(
             )
             continue
         run = start_run(engine, stream_name, "replay", company_id=company)
-        orders, error = 0, None
+        orders, error, started = 0, None, time.perf_counter()
         try:
             for written in _replay_run(engine, run_directory, run, STREAMS[stream_name], fingerprint):
                 orders += written
@@ -83,7 +84,7 @@ def replay_landing(
             raise
         summaries.append(
             finish_run(engine, run, requests=0, pages=0, orders_listed=orders, error=error)
-            | {"source": str(run_directory)}
+            | {"source": str(run_directory), "duration_s": round(time.perf_counter() - started, 3)}
         )
     return summaries
 

@@ -364,6 +364,7 @@ def finish_run(
     after = read_watermark(engine, run.stream, company_id=run.company_id)
     summary = {
         "run_id": run.run_id,
+        "company_id": run.company_id,
         "stream": run.stream,
         "mode": run.mode,
         "status": "failed" if error else "succeeded",
@@ -382,7 +383,7 @@ def finish_run(
         connection.execute(
             runs.update()
             .where(runs.c.run_id == run.run_id)
-            .values(**{key: value for key, value in summary.items() if key not in ("run_id", "stream", "mode")})
+            .values(**{k: v for k, v in summary.items() if k not in ("run_id", "company_id", "stream", "mode")})
         )
         if error is None:
             companies = tables["companies"]

@@ -83,21 +83,18 @@ def run_stream(
     )
     started = time.perf_counter()
 
-    sent = 0
+    billit = BillitClient(settings)  # made here, so that a failed run still knows how many requests it sent
 
     async def extract() -> ExtractStats:
-        nonlocal sent
-        async with BillitClient(settings) as billit:
-            try:
-                return await sync_stream(billit, engine, stream, run, options, since=since, until=until)
-            finally:
-                sent = billit.requests_sent
+        async with billit:
+            return await sync_stream(billit, engine, stream, run, options, since=since, until=until)
 
     try:
         stats = asyncio.run(extract())
     except BaseException as exc:
         failure = _with_company_reason(exc, settings)
-        finish_run(engine, run, requests=sent, pages=0, orders_listed=0, error=error_text(failure, settings))
+        error = error_text(failure, settings)
+        finish_run(engine, run, requests=billit.requests_sent, pages=0, orders_listed=0, error=error)
         if failure is exc:
             raise
         raise failure from exc

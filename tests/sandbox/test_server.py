@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 import time
 
 import httpx
+import pytest
 
 from sandbox.faults import Faults
 from sandbox.identity import API_KEY
@@ -51,3 +54,45 @@ async def test_concurrent_clients_with_injected_latency_overlap() -> None:
             elapsed = time.perf_counter() - started
     assert all(r.status_code == 200 for r in responses)
     assert elapsed < 0.4  # the latency is an asyncio.sleep, so 8 requests overlap instead of taking 8 x 50 ms
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/v1/orders"), ("PUT", "/_sandbox/faults")])
+def test_a_client_that_disconnects_before_its_body_arrives_costs_one_log_line_and_changes_nothing(
+    method: str, path: str
+) -> None:
+    # A Ctrl-C during a push: the headers and part of the body are sent, then the connection closes.
+    sandbox = Sandbox(seed_start=FIXED_NOW)
+    with SandboxServer(sandbox) as server:
+        logger = logging.getLogger("uvicorn.error")  # uvicorn's configuration, made when the server starts, kept it
+        records = _Records()
+        logger.addHandler(records)
+        try:
+            port = int(server.base_url.rsplit(":", 1)[1])
+            head = "".join(f"{name}: {value}\r\n" for name, value in HEADERS.items())
+            with socket.create_connection(("127.0.0.1", port)) as connection:
+                connection.sendall(
+                    f"{method} {path} HTTP/1.1\r\nHost: sandbox\r\n{head}Content-Type: application/json\r\n"
+                    f'Content-Length: 1000\r\n\r\n{{"latency_ms": 900, "Customer":'.encode()
+                )
+                time.sleep(0.1)
+            deadline = time.monotonic() + 5
+            while not records.records and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.1)  # a traceback would follow the first record at once
+            faults = httpx.get(f"{server.base_url}/_sandbox/faults").json()
+        finally:
+            logger.removeHandler(records)
+    assert [(r.levelname, r.getMessage()) for r in records.records] == [
+        ("WARNING", f"{method} {path}: the client disconnected before sending the whole request; nothing done")
+    ]
+    assert all(r.exc_info is None for r in records.records)
+    assert sandbox.orders == {} and faults["latency_ms"] == 0

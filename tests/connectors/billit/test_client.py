@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -25,6 +26,7 @@ from connectors.billit import (
     BillitNotFoundError,
     BillitServerError,
     BillitTransportError,
+    BillitUnknownHostError,
     BillitValidationError,
     NoCompanyError,
     ODataQuery,
@@ -307,6 +309,30 @@ async def test_a_connection_refused_is_a_transport_error_marked_as_never_sent() 
             await billit.get_order(1)
         assert billit.requests_sent == 2
     assert failure.value.maybe_processed is False
+
+
+@pytest.mark.parametrize(("answer", "retried"), [(socket.EAI_NONAME, False), (socket.EAI_AGAIN, True)])
+async def test_a_host_name_dns_says_does_not_exist_is_not_retried_one_it_cannot_resolve_now_is(
+    monkeypatch: pytest.MonkeyPatch, answer: int, retried: bool
+) -> None:
+    # What the machine's resolver answers for the mistyped host (no DNS is asked: the answer is the test's).
+    real_getaddrinfo = socket.getaddrinfo
+
+    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in ("billit.invalid", b"billit.invalid"):  # anyio asks with the IDNA-encoded bytes
+            raise socket.gaierror(answer, "Name or service not known" if answer == socket.EAI_NONAME else "later")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    settings = load_settings(
+        base_url="https://billit.invalid", api_key="key-of-the-test", party_id=1, max_retries=3, backoff_base_s=0.01
+    )
+    async with BillitClient(settings) as billit:
+        with pytest.raises(BillitTransportError) as failure:
+            await billit.get_order(1)
+        assert billit.requests_sent == (4 if retried else 1)
+    assert isinstance(failure.value, BillitUnknownHostError) is not retried
+    assert ("check BILLIT_BASE_URL" in str(failure.value)) is not retried
 
 
 # ---- creating, idempotency, exactly once ---------------------------------------------------------------
