@@ -19,6 +19,8 @@ import pytest
 import typer.main
 from rich.console import Console
 
+import cli.app as cli_app
+import cli.sync as cli_sync
 from cli.app import RICH_HELP_MIN_WIDTH, data_table, rich_help
 from cli.main import app
 
@@ -155,3 +157,37 @@ def test_a_table_keeps_every_value_whole_and_every_column_at_100_and_80_columns(
 def test_a_table_that_fits_keeps_its_box_and_one_line_per_row() -> None:
     lines = _render(WATERMARK_COLUMNS, WATERMARK_ROWS, 100)
     assert lines[1].lstrip().startswith("┏") and len(lines) == 6
+
+
+def _summaries(width: int, summaries: list[dict[str, object]], monkeypatch: pytest.MonkeyPatch) -> str:
+    out = io.StringIO()
+    monkeypatch.setattr(cli_sync, "console", Console(file=out, width=width, color_system=None))
+    monkeypatch.setattr(cli_app, "console", Console(file=io.StringIO(), width=width, color_system=None))
+    cli_sync.print_summaries(summaries)
+    return out.getvalue()
+
+
+def _summary(company: int, stream: str) -> dict[str, object]:
+    counts = dict(zip(SUMMARY_COLUMNS[3:], SUMMARY_ROWS[0][3:], strict=True))
+    return {"company_id": company, "stream": stream, "mode": "replay", "status": "succeeded", **counts} | {
+        "requests": 0,
+        "orders_new": 77,
+        "lines_loaded": 349,
+        "duration_s": 0.4,
+        "watermark_before": None,
+        "watermark_after": "2026-12-04T17:10:26.265714",
+    }
+
+
+def test_the_sync_summary_keeps_its_values_whole_at_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = _summaries(80, [_summary(574991, "incoming"), _summary(574991, "sales")], monkeypatch)
+    assert "…" not in text and "company" not in text
+    for word in ("incoming", "sales", "replay", "succeeded", "349"):
+        assert word in text, text
+
+
+def test_a_summary_of_several_companies_names_the_company_of_each_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = _summaries(160, [_summary(574991, "incoming"), _summary(574992, "incoming")], monkeypatch)
+    rows = [line for line in text.splitlines() if "incoming" in line and "replay" in line]
+    assert len(rows) == 2 and "574991" in rows[0] and "574992" in rows[1], text
+    assert "  574992 incoming: watermark (none) -> 2026-12-04T17:10:26.265714" in text.splitlines()
