@@ -145,13 +145,35 @@ def clear_errors(warehouse_url: str | None = None) -> Iterator[None]:
         raise typer.Exit(code) from None
 
 
+#: The background services of Prefect's server: a temporary one, started for one command and gone after it, has
+#: nothing for them to do but write to its SQLite file while the flow's own calls do, which then wait, and log
+#: "database is locked" with a traceback (seen once in a fresh clone's first `make demo`, with a minute's stall).
+_SERVER_SERVICES = (
+    "cancellation_cleanup",
+    "cleanup_reconciler",
+    "event_persister",
+    "foreman",
+    "late_runs",
+    "pause_expirations",
+    "repossessor",
+    "scheduler",
+    "task_run_recorder",
+    "triggers",
+)
+
+
 @contextmanager
 def as_prefect_flow() -> Iterator[None]:
     """Around a flow run from the command line: the temporary server Prefect starts when none is configured sends
-    no telemetry (offline, or with its SQLite busy, its heartbeat printed a traceback before the first table)."""
-    from prefect.settings import PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings  # the flow path only
+    no telemetry (offline, or with its SQLite busy, its heartbeat printed a traceback before the first table) and
+    runs none of its background services (`_SERVER_SERVICES`). A configured server is another process: these
+    settings of this one do not reach it."""
+    from prefect.settings import temporary_settings  # the flow path only
 
-    with temporary_settings({PREFECT_SERVER_ANALYTICS_ENABLED: False}):
+    quiet = {"server.analytics_enabled": False} | {
+        f"server.services.{name}.enabled": False for name in _SERVER_SERVICES
+    }
+    with temporary_settings(quiet):  # type: ignore[arg-type]  # dotted keys are accepted, as in Prefect's docs
         yield
 
 
