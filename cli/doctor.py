@@ -1,6 +1,7 @@
 """`billit-etl doctor`: ask the live Billit API, read-only, what its docs leave open (`tasks.doctor`).
 
-Exit 0 only when every check was made: a CI job running the doctor must not pass on answers Billit never gave.
+Exit 1 when the request of a check failed: a CI job running the doctor must not pass on answers Billit never gave.
+A check that cannot tell from the data at hand (no orders yet, no warehouse given) was made, and says so.
 """
 
 from __future__ import annotations

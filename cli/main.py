@@ -29,6 +29,7 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # once: a second SIGTERM must not break off the run's bookkeeping
     raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
 
 
@@ -46,6 +47,8 @@ def main() -> None:
         code = 1
     if code == 130:  # typer's exit for a KeyboardInterrupt, SIGTERM's included
         error_console.print("[red]interrupted: what was committed stays; run the command again to go on[/]")
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:  # _terminate's: 128 + the signal, as shells say
+            code = 128 + signal.SIGTERM
     # What is left goes with the process: without this, the interpreter's last garbage collections walk every
     # object a sync made and imported, 0.2-0.3 s after the work is done (bench/README.md#rate-limit). Files and
     # connections are closed by then; atexit handlers and threads still finish as usual.

@@ -9,6 +9,7 @@ settings) are one red line before anything listens. Running it behind a reverse 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import signal
@@ -97,7 +98,8 @@ def serve(
         # uvicorn stops gracefully on SIGTERM and then ends by it, as a stopped server should: not billit-etl's
         # handler, which makes a stopped command's work an "interrupted" line (cli/main.py).
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        uvicorn.Server(config).run(sockets=[listening])
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn stopped gracefully, then raised it again
+            uvicorn.Server(config).run(sockets=[listening])
 
 
 @webhooks_app.command("apply")

@@ -15,7 +15,7 @@ from prefect import State, flow
 from prefect.futures import wait
 from prefect.states import Failed
 
-from tasks.companies import failure_line, sync_companies
+from tasks.companies import failure_line, parse_companies, sync_companies
 from tasks.fanout import choose_companies
 from tasks.prefect_tasks import extract_and_load, prepare_warehouse, report_sync
 
@@ -56,9 +56,9 @@ def _sync(
             for stream in streams
         ]
         wait(runs)  # both streams end before the next company starts, also when one fails
-        return [run.result() | ({"company_id": party_id} if party_id else {}) for run in runs]
+        return [run.result() for run in runs]
 
-    if companies is None:
+    if parse_companies(companies) is None:  # none given, or an empty text (an unset variable): the configured one
         summaries = one_company(None)
         report_sync(summaries)
         return summaries

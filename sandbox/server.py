@@ -13,6 +13,7 @@ printing a traceback for each of them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import signal
@@ -131,4 +132,5 @@ def serve(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8080) -> None:
     """Serve ``sandbox`` in the foreground until interrupted (the ``billit-etl sandbox serve`` command); SIGTERM
     stops it gracefully and it then ends by that signal, as a stopped server does (not as an interrupted command)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    uvicorn.Server(_config(sandbox, host=host, port=port)).run()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn stopped gracefully, then raised it again
+        uvicorn.Server(_config(sandbox, host=host, port=port)).run()

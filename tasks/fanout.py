@@ -21,7 +21,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
-from tasks.companies import CompanySelection, configured_company, resolve_companies
+from tasks.companies import CompanySelection, configured_company, parse_companies, resolve_companies
 from tasks.prefect_tasks import retry_on_transient
 from tasks.runtime import warehouse_engine
 
@@ -47,7 +47,7 @@ class CompanyRun:
 def choose_companies(companies: str | list[int] | None) -> CompanySelection:
     """The companies to run: `all` (API access on), the PartyIDs given or (None) the configured one, checked against
     accountInformation; every company the key reaches is recorded in the warehouse's companies dimension."""
-    choice = configured_company() if companies is None else companies
+    choice = configured_company() if parse_companies(companies) is None else companies
     selection = resolve_companies(choice, engine=warehouse_engine())
     assert selection is not None  # a choice was given
     for company, reason in selection.skipped:

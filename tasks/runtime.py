@@ -112,7 +112,7 @@ def billit_settings(**overrides: Any) -> BillitSettings:
         if (
             "api_key" in overrides
             or "bearer_token" in overrides
-            or not _only_the_credential_missing(overrides)
+            or not _only_the_credential_missing(missing, overrides)
             or not _prefect_server_configured(runtime)
         ):
             raise
@@ -157,11 +157,15 @@ def load_webhook_secrets() -> dict[str, str]:
     return parse_webhook_secrets(value, source=f"the Prefect Secret block {settings.webhook_secrets_block!r}")
 
 
-def _only_the_credential_missing(overrides: dict[str, Any]) -> bool:
-    """Whether the settings would be valid with an API key: only then may the Secret block supply one (a bad
-    BILLIT_BASE_URL is not mended by asking a Prefect server, which may not even be there)."""
+def _only_the_credential_missing(error: Exception, overrides: dict[str, Any]) -> bool:
+    """Whether no credential is set and the settings would be valid with one: only then may the Secret block supply
+    the key (a bad BILLIT_BASE_URL is not mended by asking a Prefect server, which may not even be there, and a key
+    that is set but malformed is the operator's to correct, not to be replaced silently)."""
     from connectors.billit import SettingsError, load_settings
+    from connectors.billit.settings import ENV_PREFIX
 
+    if any(f"{ENV_PREFIX}{name}:" in str(error) for name in ("API_KEY", "BEARER_TOKEN")):
+        return False  # load_settings names each bad variable: the credential is there, and wrong
     try:
         load_settings(**overrides, api_key="a-key-to-check-the-other-settings")
     except SettingsError:

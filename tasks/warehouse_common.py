@@ -14,18 +14,20 @@ import sqlalchemy as sa
 __all__ = ["dead_claimants", "driver_message", "process_alive", "shortened"]
 
 
-def driver_message(exc: BaseException) -> str:
-    """An error's first line; for a database error the driver's, without the statement or its parameters (they
-    hold customer data)."""
+def driver_message(exc: BaseException, limit: int | None = 300) -> str:
+    """An error's first line (`shortened` to `limit`, unless None); for a database error the driver's, without the
+    statement or its parameters (they hold customer data)."""
     message = str(exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc)
-    return shortened((message.strip().splitlines() or [""])[0], 300)
+    line = (message.strip().splitlines() or [""])[0]
+    return line if limit is None else shortened(line, limit)
 
 
 def shortened(text: str, limit: int) -> str:
     """`text` in at most `limit` characters: a longer one loses words from its middle, not its end, where an
-    error says what to do (a Billit error's long request URL sits in the middle, its hint at the end)."""
-    if len(text) <= limit:
-        return text
+    error says what to do (a Billit error's long request URL sits in the middle, its hint at the end). Shorten
+    after removing secrets: a secret cut in two is no longer found."""
+    if len(text) <= limit or limit < 20:
+        return text[:limit]
     head, tail = text[: limit // 2], text[-(limit - limit // 2 - 3) :]
     # At a space when one is near, so that words stay whole; a long URL is cut where it must be.
     if (space := head.rfind(" ")) > len(head) - 20:

@@ -126,6 +126,7 @@ class BillitClient:
         self._resume_at = 0.0  # time.monotonic() before which nobody sends (the shared 429 pause)
         self._random = random.Random()
         self.requests_sent = self.retries = 0
+        self._answered = False  # Billit answered once: its host name exists, whatever DNS says later
 
     def _read(self, response: httpx.Response, read: Callable[[Any], _T]) -> _T:
         """`read` applied to the JSON body; a body we cannot interpret is a one-line, redacted protocol error."""
@@ -329,8 +330,10 @@ class BillitClient:
                 try:
                     response = await lane.request(method, path, params=params, content=content, headers=headers)
                 except (httpx.TransportError, httpx.DecodingError) as exc:  # a garbled compressed body counts too
-                    error = transport_error(exc, method, _display_url(path, params), lane.base_url.host, self._redact)
+                    url = _display_url(path, params)
+                    error = transport_error(exc, method, url, lane.base_url.host, self._redact, self._answered)
                 else:
+                    self._answered = True
                     self._limiter.answered(ticket, response.status_code, response.headers.get("Retry-After"))
                     if response.status_code < 300:
                         return response

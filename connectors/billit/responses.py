@@ -89,12 +89,18 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def transport_error(
-    exc: httpx.TransportError | httpx.DecodingError, method: str, url: str, host: str, redact: Callable[[str], str]
+    exc: httpx.TransportError | httpx.DecodingError,
+    method: str,
+    url: str,
+    host: str,
+    redact: Callable[[str], str],
+    answered_before: bool,
 ) -> BillitTransportError:
-    """The error for a request that got no answer; a host DNS says does not exist is not retried."""
+    """The error for a request that got no answer. A host DNS says does not exist is not retried, unless it has
+    answered before: macOS and Windows say the same of any host while the machine is offline."""
     message = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     maybe_processed = not isinstance(exc, _NEVER_SENT)
-    if _unknown_host(exc):
+    if not answered_before and _unknown_host(exc):
         message += f" (no host {host!r}: check BILLIT_BASE_URL)"
         return BillitUnknownHostError(message, method=method, url=url, maybe_processed=maybe_processed)
     return BillitTransportError(message, method=method, url=url, maybe_processed=maybe_processed)

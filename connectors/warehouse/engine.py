@@ -167,11 +167,17 @@ def require_schema(connection: sa.Connection) -> None:
     """
     if connection.dialect.name != "postgresql":
         return
-    if connection.exec_driver_sql("select current_schema()").scalar() is not None:
+    current = connection.exec_driver_sql("select current_schema()").scalar()
+    search_path = str(connection.exec_driver_sql("show search_path").scalar())
+    entries = [name.strip() for name in search_path.split(",") if name.strip()]
+    first = entries[0] if entries else ""
+    # The first schema named is the one meant: with `billt,public`, a typo would otherwise fill public.
+    if current is not None and (
+        first == '"$user"' or current == (first[1:-1] if first.startswith('"') else first.lower())
+    ):
         return
     shown = _shown(connection.engine.url)
-    search_path = str(connection.exec_driver_sql("show search_path").scalar())
-    named = [name.strip() for name in search_path.split(",") if name.strip() not in ("", '"$user"')]
+    named = [name for name in entries if name != '"$user"']
     if not named:
         raise WarehouseError(
             f"the search_path of {shown} ({search_path}) names no schema that exists: "

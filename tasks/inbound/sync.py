@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.billit import BillitAuthError, BillitClient, BillitError, BillitForbiddenIdError, BillitSettings
+from connectors.billit import BillitAuthError, BillitClient, BillitForbiddenIdError, BillitSettings
 from connectors.billit.account import companies_reached, company_problem
 from tasks.inbound.extract import STREAMS, ExtractStats, SyncOptions, sync_stream
 from tasks.inbound.warehouse import (
@@ -83,18 +83,22 @@ def run_stream(
     )
     started = time.perf_counter()
 
-    billit = BillitClient(settings)  # made here, so that a failed run still knows how many requests it sent
+    billit: BillitClient | None = None  # kept, so that a failed run still says how many requests it sent
 
-    async def extract() -> ExtractStats:
-        async with billit:
-            return await sync_stream(billit, engine, stream, run, options, since=since, until=until)
+    async def extract(client: BillitClient) -> ExtractStats:
+        async with client:
+            return await sync_stream(client, engine, stream, run, options, since=since, until=until)
 
     try:
-        stats = asyncio.run(extract())
+        billit = BillitClient(settings)
+        stats = asyncio.run(extract(billit))
     except BaseException as exc:
-        failure = _with_company_reason(exc, settings)
-        error = error_text(failure, settings)
-        finish_run(engine, run, requests=billit.requests_sent, pages=0, orders_listed=0, error=error)
+        failure = exc
+        try:
+            failure = _with_company_reason(exc, settings)
+        finally:  # recorded whatever happens while asking why (an interrupt included)
+            sent = billit.requests_sent if billit is not None else 0
+            finish_run(engine, run, requests=sent, pages=0, orders_listed=0, error=error_text(failure, settings))
         if failure is exc:
             raise
         raise failure from exc
@@ -109,9 +113,11 @@ def _with_company_reason(exc: BaseException, settings: BillitSettings) -> BaseEx
     is refused (API access off, not reached by the key), the same error with that reason as its hint."""
     if not isinstance(exc, BillitAuthError) or isinstance(exc, BillitForbiddenIdError) or exc.status != 401:
         return exc
+    # Asked once and briefly: the run waits for the answer before it is recorded as failed.
+    asking = settings.model_copy(update={"max_retries": 0, "timeout_s": min(settings.timeout_s, 10.0)})
     try:
-        reachable = asyncio.run(companies_reached(settings))
-    except BillitError:  # the credentials themselves refused, or no answer: Billit's 401 is all there is to say
+        reachable = asyncio.run(companies_reached(asking))
+    except Exception:  # noqa: BLE001 - refused credentials, no answer: Billit's 401 is all there is to say
         return exc
     reason = company_problem(reachable, settings.require_party_id())
     if reason is None:
@@ -125,7 +131,7 @@ def error_text(exc: BaseException, settings: BillitSettings | None = None) -> st
     A database error's text carries the statement's parameters (customer data): only the driver's first line
     is kept.
     """
-    first_line = driver_message(exc)
+    first_line = driver_message(exc, limit=None)
     text = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
     for secret in (settings.api_key, settings.bearer_token) if settings else ():
         if secret is not None and secret.get_secret_value():

@@ -178,4 +178,6 @@ def test_the_backfill_flow_s_companies_default_to_the_configured_one_and_need_it
         choose_companies.fn(None)
     monkeypatch.setenv("BILLIT_PARTY_ID", str(SECOND_PARTY_ID))
     assert [company.party_id for company in choose_companies.fn(None).chosen] == [SECOND_PARTY_ID]
+    # An empty parameter (a deployment's unset variable) is the configured company too, as on the command line.
+    assert [company.party_id for company in choose_companies.fn("").chosen] == [SECOND_PARTY_ID]
     assert [company.party_id for company in choose_companies.fn("all").chosen] == [PARTY_ID, SECOND_PARTY_ID]

@@ -309,7 +309,12 @@ def test_a_missing_key_with_a_prefect_server_that_is_not_there_says_the_key_is_m
     env = {
         name: value for name, value in os.environ.items() if not name.startswith(("BILLIT_", "PREFECT_", "WAREHOUSE_"))
     }
-    env.update(COLUMNS="200", BILLIT_PARTY_ID=str(PARTY_ID), PREFECT_API_URL="http://127.0.0.1:9/api")
+    env.update(
+        COLUMNS="200",
+        BILLIT_PARTY_ID=str(PARTY_ID),
+        PREFECT_API_URL="http://127.0.0.1:9/api",
+        PREFECT_HOME=str(operator / "prefect-home"),  # not the developer's ~/.prefect
+    )
     billit_etl = Path(sys.executable).parent / "billit-etl"
     done = subprocess.run(
         [str(billit_etl), "sync", "all", "--no-prefect"],
@@ -332,3 +337,12 @@ def test_a_settings_mistake_other_than_the_key_is_not_taken_to_the_prefect_serve
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     line = one_line(runner.invoke(app, ["sync", "all", "--no-prefect"]))
     assert line.startswith("invalid Billit settings: BILLIT_BASE_URL") and "Prefect" not in line
+
+
+def test_a_malformed_key_is_refused_as_such_not_replaced_from_a_prefect_secret_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BILLIT_API_KEY", "abc\u20acdef")  # a character no HTTP header can carry
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    line = one_line(runner.invoke(app, ["sync", "all", "--no-prefect"]))
+    assert "BILLIT_API_KEY: contains characters an HTTP header cannot carry" in line and "Prefect" not in line

@@ -44,11 +44,13 @@ def one_line(result: Result) -> str:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("command", [["status"], ["db", "upgrade"]], ids=["status", "db-upgrade"])
+@pytest.mark.parametrize("after", ["", "%2Cpublic"], ids=["alone", "before-public"])
 def test_a_search_path_naming_a_missing_schema_is_one_line_naming_it_and_the_fix(
-    postgres_url: str, command: list[str]
+    postgres_url: str, command: list[str], after: str
 ) -> None:
+    # Before public, the missing schema is a typo that would otherwise fill public.
     schema = f"billit_no_such_{uuid.uuid4().hex[:8]}"
-    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
+    url = f"{postgres_url}?options=-csearch_path%3D{schema}{after}"
     line = one_line(runner.invoke(app, [*command, "--warehouse-url", url]))
     assert f"the schema {schema} of the search_path" in line and "does not exist" in line
     assert f"CREATE SCHEMA {schema}" in line

@@ -349,3 +349,28 @@ def test_a_long_billit_error_keeps_its_hint_and_loses_words_from_the_middle_only
     assert text.startswith("BillitAuthError: GET /v1/orders?") and text.endswith(
         "(check BILLIT_API_KEY and BILLIT_PARTY_ID)"
     )
+
+
+def test_a_long_error_loses_its_secrets_before_it_is_shortened() -> None:
+    from connectors.billit import load_settings
+
+    key = "sk-SECRETKEYVALUE1234567890-abcdef"
+    settings = load_settings(api_key=key, party_id=1)
+    message = f"{'x ' * 220}{key} {'y ' * 61}"  # the last 147 characters kept begin inside the key
+    text = error_text(RuntimeError(message), settings)
+    assert len(text) <= 300 and " … " in text and "1234567890" not in text
+
+
+def test_a_client_that_cannot_be_made_fails_its_run_rather_than_leave_it_running(
+    server: SandboxServer, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tasks.inbound.sync
+
+    def no_client(settings: object) -> None:
+        raise FileNotFoundError("SSL_CERT_FILE names no file")
+
+    monkeypatch.setattr(tasks.inbound.sync, "BillitClient", no_client)
+    with pytest.raises(FileNotFoundError):
+        sync(server, engine, "incoming")
+    [run] = run_rows(engine)
+    assert (run.status, run.requests) == ("failed", 0) and "SSL_CERT_FILE" in run.error

@@ -556,3 +556,20 @@ async def test_requests_one_after_another_keep_one_connection() -> None:
         server.shutdown()
         server.server_close()
     assert len(ports) == 10 and len(set(ports)) == 1
+
+
+def test_a_host_that_answered_before_is_retried_when_dns_says_it_does_not_exist() -> None:
+    # macOS and Windows answer EAI_NONAME for every host while the machine is offline.
+    from connectors.billit.responses import transport_error
+
+    try:
+        try:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        except socket.gaierror as lookup:
+            raise httpx.ConnectError(str(lookup)) from lookup
+    except httpx.ConnectError as failure:
+        dropped = failure
+    first = transport_error(dropped, "GET", "/v1/orders", "api.billit.be", str, answered_before=False)
+    later = transport_error(dropped, "GET", "/v1/orders", "api.billit.be", str, answered_before=True)
+    assert isinstance(first, BillitUnknownHostError) and not first.retryable
+    assert type(later) is BillitTransportError and later.retryable
