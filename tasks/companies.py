@@ -133,8 +133,8 @@ def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) 
 def check_configured_company() -> None:
     """Before a Prefect sync of the configured company (BILLIT_PARTY_ID): the credentials are accepted and reach it
     with API access on, asked once of `accountInformation`, so that a wrong key or company is one line, not a failed
-    flow run with a traceback (the plain path needs no question: its run fails in one line, recorded, with
-    `company_refusal`'s reason).
+    flow run with a traceback (the plain path needs no question: its run fails in one line, recorded, with the
+    reason `tasks.inbound.sync` asks for after Billit's 401).
 
     BillitAuthError for refused credentials (401), CompanyUnavailable for a company they do not reach or whose API
     access is off.
