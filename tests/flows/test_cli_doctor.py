@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -21,6 +20,7 @@ from sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
 from tasks import runtime
+from tests.flows.cli_helpers import one_line, requests_sent
 from tests.tasks.sync_helpers import SEED_START
 
 runner = CliRunner()
@@ -49,19 +49,6 @@ def operator(server: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     server.sandbox.injector.update({"rate_5xx": 0.0})
     server.sandbox.quirks.merge({"api_off_status": 401})
     runtime._engine_for.cache_clear()
-
-
-def one_line(result: Result, exit_code: int) -> str:
-    """The output is exactly one line, no traceback, and the exit code is `exit_code`."""
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == exit_code, result.output
-    assert len(lines) == 1, result.output
-    assert "Traceback" not in result.output
-    return lines[0]
-
-
-def requests_sent(server: SandboxServer) -> int:
-    return sum(sum(per_status.values()) for per_status in server.sandbox.requests_per_company.values())
 
 
 def test_doctor_with_a_key_billit_refuses_is_one_line_naming_the_key_and_exit_1(

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sandbox.identity import API_KEY, PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
+from tests.flows.cli_helpers import requests_sent
 from tests.tasks.sync_helpers import SEED_START
 
 
@@ -27,10 +28,6 @@ def server() -> Iterator[SandboxServer]:
     with SandboxServer(Sandbox(seed=5, orders=1500, seed_start=SEED_START)) as running:
         running.sandbox.injector.update({"latency_ms": 20})
         yield running
-
-
-def sent(server: SandboxServer) -> int:
-    return sum(sum(counts.values()) for counts in server.sandbox.requests_per_company.values())
 
 
 def runs(url: str) -> list[sa.Row]:
@@ -69,10 +66,10 @@ def test_a_stopped_sync_says_so_in_one_line_and_closes_its_run_with_the_reason(
         stderr=subprocess.PIPE,
         text=True,
     )
-    before = sent(server)
+    before = requests_sent(server)
     try:
         deadline = time.monotonic() + 60
-        while sent(server) < before + 20:  # the run's requests are under way
+        while requests_sent(server) < before + 20:  # the run's requests are under way
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.05)

@@ -31,6 +31,7 @@ from connectors.warehouse.engine import URL_FORMS
 from sandbox.identity import API_KEY, PARTY_ID
 from tasks import runtime
 from tests.connectors.warehouse import migrated_sqlite_file
+from tests.flows.cli_helpers import one_line
 
 runner = CliRunner()
 PASSWORD = "s3cret-pw"
@@ -50,15 +51,6 @@ def operator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     runtime._engine_for.cache_clear()
     yield tmp_path
     runtime._engine_for.cache_clear()
-
-
-def one_line(result: Result, exit_code: int = 2) -> str:
-    """The output is exactly one line (our red line), and the exit code is `exit_code`."""
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == exit_code, result.output
-    assert len(lines) == 1, result.output
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def usage_error(result: Result) -> str:

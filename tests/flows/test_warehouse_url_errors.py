@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from typer.testing import CliRunner
 
 from cli.main import app
 from connectors.warehouse.engine import URL_FORMS
 from tasks import runtime
 from tests.connectors.warehouse import migrated_sqlite_file
+from tests.flows.cli_helpers import one_line
 
 runner = CliRunner()
 
@@ -33,13 +33,6 @@ def _operator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     runtime._engine_for.cache_clear()
     yield
     runtime._engine_for.cache_clear()
-
-
-def one_line(result: Result) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2, result.output
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    return lines[0]
 
 
 @pytest.mark.postgres
