@@ -59,6 +59,7 @@ from connectors.billit.redaction import Redactor
 from connectors.billit.responses import OrderAnswer, http_error, transport_error
 from connectors.billit.settings import BillitSettings
 from connectors.billit.tls import shared_tls_context
+from connectors.billit.transport import Http11Transport, proxy_configured
 from connectors.billit.wire import encode_json, parse_json, parse_order_id
 
 _T = TypeVar("_T")
@@ -103,16 +104,18 @@ class BillitClient:
     ) -> None:
         self.settings = settings
         self._limiter = limiter if limiter is not None else shared_limiter(settings)
-        # A client of one connection per request in flight (a lane): httpcore polls each idle connection of a pool
-        # per request (10-20 % of its CPU: bench/README.md#sync-all). One cookie jar; a given transport, one client.
+        # A client of one connection per request in flight (a lane), each with its own HTTP/1.1 transport: httpcore
+        # and h11 cost more CPU per request than the sync's own work (bench/README.md#sync-all). Behind a proxy,
+        # httpx's own transport, which alone reads the proxy variables. One cookie jar; a given transport, one client.
         lanes = 1 if transport is not None else settings.max_concurrency
+        own_transport = transport is None and not proxy_configured()
         self._clients = [
             httpx.AsyncClient(
                 base_url=settings.base_url.rstrip("/"),
                 headers=settings.request_headers(),
                 timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
                 limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                transport=transport,
+                transport=Http11Transport(shared_tls_context()) if own_transport else transport,
                 verify=shared_tls_context() if transport is None else True,  # a given transport has its own
             )
             for _ in range(lanes)

@@ -482,7 +482,7 @@ async def test_clients_share_one_tls_context() -> None:
     # Each client of its own read and parsed certifi's bundle: ~30 ms and 0.8 MiB per stream and company.
     settings = load_settings(base_url="https://billit.invalid", api_key="k", party_id=1)
     async with BillitClient(settings) as first, BillitClient(settings) as second:
-        contexts = [lane._transport._pool._ssl_context for client in (first, second) for lane in client._clients]  # type: ignore[attr-defined]
+        contexts = [lane._transport._tls for client in (first, second) for lane in client._clients]  # type: ignore[attr-defined]
     assert len(contexts) == 2 * settings.max_concurrency and all(context is contexts[0] for context in contexts)
     assert contexts[0].verify_mode == ssl.CERT_REQUIRED and contexts[0].check_hostname
 

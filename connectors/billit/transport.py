@@ -1,0 +1,285 @@
+"""An httpx transport for HTTP/1.1 that parses answers in C (httptools) instead of pure Python (httpcore and h11).
+
+Why: on these machines httpcore, h11 and anyio cost ~1.4 ms of CPU per request, more than the sync's own work on
+the answer; this transport costs ~0.5 ms (bench/README.md#sync-all). A sync on a slow machine is bound by that CPU.
+
+What it does, and what it leaves to httpx:
+- HTTP/1.1 over TCP or TLS, keep-alive connections kept per origin, one request at a time on each. Before an idle
+  connection is reused its socket is asked whether the server closed it meanwhile, as httpcore does.
+- The whole body is read before the answer is returned: the client reads every Billit answer whole anyway. The
+  connect timeout bounds the connection (TLS included), the read timeout each wait for more of the answer.
+- Failures are httpx's own exceptions, as httpcore raises them (`ConnectError` for a refused or unknown host, with
+  the OS error as its cause; `ConnectTimeout`, `ReadTimeout`, `ReadError`, `RemoteProtocolError`), so the client's
+  retry rules read them as before (`responses.transport_error`).
+- Redirects, cookies, content decoding (gzip) and the headers stay httpx's: the answer's body is decoded when the
+  client reads it. httpx reads the proxy variables only for its own transport: with one set (`proxy_configured`)
+  the client keeps httpx's transport, which honours them and NO_PROXY as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import select
+import ssl
+import urllib.request
+
+import httptools
+import httpx
+
+__all__ = ["Http11Transport", "proxy_configured"]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_Origin = tuple[str, str, int]
+
+
+def proxy_configured() -> bool:
+    """Whether HTTP_PROXY, HTTPS_PROXY or ALL_PROXY (any case) is set: httpx honours them with its own transport."""
+    return any(scheme != "no" for scheme in urllib.request.getproxies_environment())
+
+
+class Http11Transport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 for `httpx.AsyncClient(transport=...)`; `tls` is the context of every HTTPS connection."""
+
+    def __init__(self, tls: ssl.SSLContext) -> None:
+        self._tls = tls
+        self._idle: dict[_Origin, list[_Connection]] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if url.scheme not in _DEFAULT_PORTS:
+            raise httpx.UnsupportedProtocol(f"Request URL has an unsupported protocol '{url.scheme}://'.")
+        origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
+        timeouts = request.extensions.get("timeout", {})
+        head = _request_head(request)
+        body = await request.aread()
+        if "transfer-encoding" in request.headers:  # httpx streams a body of unknown length in chunks
+            body = (b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)) if body else b"0\r\n\r\n"
+        connection = self._idle_connection(origin) or await _connect(origin, self._tls, timeouts.get("connect"))
+        status, headers, content, reason = await connection.exchange(
+            head + body, head_only=request.method == "HEAD", read_timeout=timeouts.get("read")
+        )
+        if connection.reusable:
+            self._idle.setdefault(origin, []).append(connection)
+        else:
+            connection.close()
+        return httpx.Response(
+            status,
+            headers=headers,
+            stream=httpx.ByteStream(content),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+        )
+
+    def _idle_connection(self, origin: _Origin) -> _Connection | None:
+        idle = self._idle.get(origin)
+        while idle:
+            connection = idle.pop()
+            if connection.still_open():
+                return connection
+            connection.close()
+        return None
+
+    async def aclose(self) -> None:
+        for idle in self._idle.values():
+            for connection in idle:
+                connection.close()
+        self._idle.clear()
+
+
+def _request_head(request: httpx.Request) -> bytes:
+    """The request line and headers; a header that would end the head early is refused, as h11 refuses it."""
+    lines = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path)]
+    for name, value in request.headers.raw:
+        if b"\r" in name or b"\n" in name or b"\r" in value or b"\n" in value or b":" in name:
+            raise httpx.LocalProtocolError(f"Illegal header name or value for {name!r}")
+        lines.append(b"%s: %s\r\n" % (name, value))
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+async def _connect(origin: _Origin, tls: ssl.SSLContext, timeout: float | None) -> _Connection:
+    scheme, host, port = origin
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            _, connection = await loop.create_connection(
+                _Connection,
+                host,
+                port,
+                ssl=tls if scheme == "https" else None,
+                server_hostname=host if scheme == "https" else None,
+            )
+    except TimeoutError as exc:
+        raise httpx.ConnectTimeout(f"no connection to {host}:{port} within {timeout} s") from exc
+    except OSError as exc:  # refused, unreachable, unknown host (socket.gaierror), a certificate refused (SSLError)
+        raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
+    return connection
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection and the parser of the answers it carries, one exchange at a time."""
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._open = True
+        self._answer: _Answer | None = None
+        self._timeout: asyncio.Timeout | None = None
+        self._read_timeout: float | None = None
+
+    @property
+    def reusable(self) -> bool:
+        return self._open and self._answer is None
+
+    def still_open(self) -> bool:
+        """Whether an idle connection can carry a request: asyncio reports a close only when its loop next polls,
+        so the socket is asked now (as httpcore does); anything readable on an idle connection is its end."""
+        if not self.reusable or self._transport is None:
+            return False
+        sock = self._transport.get_extra_info("socket")
+        if sock is not None and select.select([sock], [], [], 0)[0]:
+            self.close()
+            return False
+        return True
+
+    def close(self) -> None:
+        self._open = False
+        if self._transport is not None:
+            self._transport.close()
+
+    async def exchange(
+        self, request: bytes, *, head_only: bool, read_timeout: float | None
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bytes]:
+        """Send `request` and wait for the whole answer: (status, headers, body, reason phrase)."""
+        assert self._transport is not None and self._answer is None
+        answer = self._answer = _Answer(asyncio.get_running_loop().create_future(), head_only)
+        self._read_timeout = read_timeout
+        self._transport.write(request)
+        try:
+            async with asyncio.timeout(read_timeout) as self._timeout:
+                await answer.done
+        except BaseException as exc:  # timed out or cancelled halfway: what is left on the wire belongs to nobody
+            self._answer = None
+            self.close()
+            if isinstance(exc, TimeoutError):
+                raise httpx.ReadTimeout(f"no answer within {read_timeout} s") from exc
+            raise
+        finally:
+            self._timeout = None
+        if not answer.keep_alive or head_only:  # after HEAD the parser would wait for the body announced
+            self.close()
+        return answer.status, answer.headers, b"".join(answer.body), answer.reason
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        answer = self._answer
+        if answer is None:  # bytes nobody asked for: the connection cannot be trusted
+            self.close()
+            return
+        answer.received = True
+        if self._timeout is not None and self._read_timeout is not None:
+            self._timeout.reschedule(asyncio.get_running_loop().time() + self._read_timeout)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(httpx.RemoteProtocolError(f"malformed answer: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._open = False
+        answer = self._answer
+        if answer is None:
+            return
+        if answer.headers_complete and answer.until_close:  # a body without a length ends with the connection
+            self.on_message_complete()
+        elif not answer.received:
+            self._fail(httpx.RemoteProtocolError("Server disconnected without sending a response."))
+        elif exc is not None:
+            self._fail(httpx.ReadError(str(exc) or type(exc).__name__))
+        else:
+            self._fail(httpx.RemoteProtocolError("peer closed connection without sending complete message body"))
+
+    def _fail(self, error: httpx.TransportError) -> None:
+        self._open = False
+        if self._answer is not None:
+            self._answer.done.set_exception(error)
+            self._answer = None
+        if self._transport is not None:
+            self._transport.close()
+
+    # httptools callbacks; an answer is detached from the connection once complete, so what follows it is ignored
+    def on_message_begin(self) -> None:
+        if self._answer is None:  # a second answer to one request: the connection is not to be trusted
+            self._open = False
+
+    def on_status(self, reason: bytes) -> None:
+        if self._answer is not None:
+            self._answer.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._answer is not None:
+            self._answer.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        answer = self._answer
+        if answer is None:
+            return
+        answer.status = self._parser.get_status_code()
+        answer.headers_complete = True
+        names = {name.lower() for name, _ in answer.headers}
+        # No length and not chunked: the body runs until the server closes (RFC 9112, section 6.3).
+        answer.until_close = not ({b"content-length", b"transfer-encoding"} & names) and _has_body(answer.status)
+        if answer.head_only and answer.status >= 200:
+            self.on_message_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if self._answer is not None:
+            self._answer.body.append(body)
+
+    def on_message_complete(self) -> None:
+        answer = self._answer
+        if answer is None:
+            return
+        if 100 <= answer.status < 200 and answer.status != 101:  # an interim answer: the real one follows
+            answer.reset()
+            return
+        answer.keep_alive = self._open and self._parser.should_keep_alive() and not answer.until_close
+        self._answer = None
+        answer.done.set_result(None)
+
+
+def _has_body(status: int) -> bool:
+    return status >= 200 and status not in (204, 304)
+
+
+class _Answer:
+    """What one exchange has received so far."""
+
+    __slots__ = (
+        "body",
+        "done",
+        "head_only",
+        "headers",
+        "headers_complete",
+        "keep_alive",
+        "reason",
+        "received",
+        "status",
+        "until_close",
+    )
+
+    def __init__(self, done: asyncio.Future[None], head_only: bool) -> None:
+        self.done = done
+        self.head_only = head_only
+        self.received = False
+        self.keep_alive = False
+        self.reset()
+
+    def reset(self) -> None:
+        self.status = 0
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.headers_complete = self.until_close = False
