@@ -13,20 +13,24 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,sandbox]'
 	touch $(INSTALLED)
 
+# Where PYTHONDONTWRITEBYTECODE is set (these machines set it) Python never caches our modules' bytecode, and every
+# command compiles ~150 of them again: 0.2 s of `billit-etl status`'s 0.45 s. compileall writes it regardless, and
+# skips what is up to date.
 install: $(INSTALLED)
+	$(BIN)/python -m compileall -q connectors tasks flows cli sandbox
 
-demo: $(INSTALLED)
+demo: install
 	$(BIN)/billit-etl demo
 
-test: $(INSTALLED)
+test: install
 	$(BIN)/pytest -q -n 2 --dist loadgroup  # two workers (CI has 2 cores); the Prefect tests share one (xdist_group)
 
-lint: $(INSTALLED)
+lint: install
 	$(BIN)/ruff check connectors tasks flows cli sandbox tests bench
 	$(BIN)/ruff format --check connectors tasks flows cli sandbox tests bench
 	$(BIN)/mypy connectors tasks flows cli sandbox
 
-bench: $(INSTALLED)
+bench: install
 	$(BIN)/python bench/client_fetch.py --json bench/results/client_fetch.json
 	$(BIN)/python bench/extract.py --json bench/results/extract.json
 	$(BIN)/python bench/push.py --json bench/results/push.json

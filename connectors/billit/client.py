@@ -115,8 +115,9 @@ class BillitClient:
                 headers=settings.request_headers(),
                 timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
                 limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                transport=Http11Transport(shared_tls_context()) if own_transport else transport,
-                verify=shared_tls_context() if transport is None else True,  # a given transport has its own
+                transport=Http11Transport(shared_tls_context) if own_transport else transport,
+                # httpx's own transport (behind a proxy) verifies with the shared context; any other has its own
+                verify=shared_tls_context() if transport is None and not own_transport else True,
             )
             for _ in range(lanes)
         ]

@@ -12,16 +12,18 @@ What it does, and what it leaves to httpx:
   the OS error as its cause; `ConnectTimeout`, `ReadTimeout`, `ReadError`, `RemoteProtocolError`), so the client's
   retry rules read them as before (`responses.transport_error`).
 - Redirects, cookies, content decoding (gzip) and the headers stay httpx's: the answer's body is decoded when the
-  client reads it. httpx reads the proxy variables only for its own transport: with one set (`proxy_configured`)
-  the client keeps httpx's transport, which honours them and NO_PROXY as before.
+  client reads it. httpx reads the proxy settings only for its own transport: with a proxy set (`proxy_configured`)
+  the client keeps httpx's transport, which honours it and NO_PROXY as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import select
 import ssl
 import urllib.request
+from collections.abc import Callable
 
 import httptools
 import httpx
@@ -29,26 +31,28 @@ import httpx
 __all__ = ["Http11Transport", "proxy_configured"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")  # RFC 9110, section 5.6.2
+_FIELD_VALUE = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")  # no control character but the tab
 _Origin = tuple[str, str, int]
 
 
 def proxy_configured() -> bool:
-    """Whether HTTP_PROXY, HTTPS_PROXY or ALL_PROXY (any case) is set: httpx honours them with its own transport."""
-    return any(scheme != "no" for scheme in urllib.request.getproxies_environment())
+    """Whether a proxy is set for HTTP, HTTPS or all schemes where httpx looks (`urllib.request.getproxies`: the
+    variables, else the macOS or Windows system settings): httpx honours them with its own transport only."""
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
 class Http11Transport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 for `httpx.AsyncClient(transport=...)`; `tls` is the context of every HTTPS connection."""
+    """HTTP/1.1 for `httpx.AsyncClient(transport=...)`. `tls` gives the context of every HTTPS connection, asked
+    for at the first one (a context costs ~50 ms and ~1.7 MiB, which a plain HTTP sandbox does not need)."""
 
-    def __init__(self, tls: ssl.SSLContext) -> None:
+    def __init__(self, tls: Callable[[], ssl.SSLContext]) -> None:
         self._tls = tls
         self._idle: dict[_Origin, list[_Connection]] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        if url.scheme not in _DEFAULT_PORTS:
-            raise httpx.UnsupportedProtocol(f"Request URL has an unsupported protocol '{url.scheme}://'.")
-        origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
+        origin = _origin(request.url)
         timeouts = request.extensions.get("timeout", {})
         head = _request_head(request)
         body = await request.aread()
@@ -85,28 +89,42 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self._idle.clear()
 
 
+def _origin(url: httpx.URL) -> _Origin:
+    """Scheme, host and port to connect to. The host as the URL encodes it (IDNA 2008, as httpx does): asyncio and
+    ssl would encode a non-ASCII name by the older rules, and for some names reach another host."""
+    if url.scheme not in _DEFAULT_PORTS:
+        raise httpx.UnsupportedProtocol(f"Request URL has an unsupported protocol '{url.scheme}://'.")
+    return url.scheme, url.raw_host.decode("ascii"), url.port or _DEFAULT_PORTS[url.scheme]
+
+
 def _request_head(request: httpx.Request) -> bytes:
-    """The request line and headers; a header that would end the head early is refused, as h11 refuses it."""
+    """The request line and headers. As h11 does, a name that is not a token or a value with a control character
+    is refused: either could make a server read the head otherwise than it was meant (request smuggling)."""
     lines = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path)]
     for name, value in request.headers.raw:
-        if b"\r" in name or b"\n" in name or b"\r" in value or b"\n" in value or b":" in name:
+        if not (_TOKEN.fullmatch(name) and _FIELD_VALUE.fullmatch(value)):
             raise httpx.LocalProtocolError(f"Illegal header name or value for {name!r}")
         lines.append(b"%s: %s\r\n" % (name, value))
     lines.append(b"\r\n")
     return b"".join(lines)
 
 
-async def _connect(origin: _Origin, tls: ssl.SSLContext, timeout: float | None) -> _Connection:
+async def _connect(origin: _Origin, tls: Callable[[], ssl.SSLContext], timeout: float | None) -> _Connection:
     scheme, host, port = origin
+    secure = scheme == "https"
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(timeout):
+            # Addresses raced 0.25 s apart, as anyio does under httpcore: a first address that drops packets (a broken
+            # IPv6 route) would otherwise take the whole connect timeout of every connection.
             _, connection = await loop.create_connection(
                 _Connection,
                 host,
                 port,
-                ssl=tls if scheme == "https" else None,
-                server_hostname=host if scheme == "https" else None,
+                ssl=tls() if secure else None,
+                server_hostname=host if secure else None,
+                happy_eyeballs_delay=0.25,
+                interleave=1,
             )
     except TimeoutError as exc:
         raise httpx.ConnectTimeout(f"no connection to {host}:{port} within {timeout} s") from exc
@@ -128,13 +146,23 @@ class _Connection(asyncio.Protocol):
 
     @property
     def reusable(self) -> bool:
-        return self._open and self._answer is None
+        """Open, between answers, and the whole request sent: an answer can come before the server read a body
+        (413, 401), and the rest of that body must not reach the server as the next request."""
+        transport = self._transport
+        return (
+            self._open
+            and self._answer is None
+            and transport is not None
+            and not transport.is_closing()
+            and transport.get_write_buffer_size() == 0
+        )
 
     def still_open(self) -> bool:
         """Whether an idle connection can carry a request: asyncio reports a close only when its loop next polls,
         so the socket is asked now (as httpcore does); anything readable on an idle connection is its end."""
-        if not self.reusable or self._transport is None:
+        if not self.reusable:
             return False
+        assert self._transport is not None
         sock = self._transport.get_extra_info("socket")
         if sock is not None and select.select([sock], [], [], 0)[0]:
             self.close()
@@ -186,13 +214,15 @@ class _Connection(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(httpx.RemoteProtocolError(f"malformed answer: {exc}"))
+        except httptools.HttpParserUpgrade:  # a protocol switch nobody asked for
+            self._fail(httpx.RemoteProtocolError("the server switched protocols unasked"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._open = False
         answer = self._answer
         if answer is None:
             return
-        if answer.headers_complete and answer.until_close:  # a body without a length ends with the connection
+        if answer.headers_complete and answer.until_close and exc is None:  # such a body ends with a clean close
             self.on_message_complete()
         elif not answer.received:
             self._fail(httpx.RemoteProtocolError("Server disconnected without sending a response."))
@@ -219,7 +249,7 @@ class _Connection(asyncio.Protocol):
             self._answer.reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._answer is not None:
+        if self._answer is not None and not self._answer.headers_complete:  # trailers are dropped, as httpcore does
             self._answer.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -228,6 +258,9 @@ class _Connection(asyncio.Protocol):
             return
         answer.status = self._parser.get_status_code()
         answer.headers_complete = True
+        if answer.status == 101:  # a protocol switch nobody asked for
+            self._fail(httpx.RemoteProtocolError("the server switched protocols unasked"))
+            return
         names = {name.lower() for name, _ in answer.headers}
         # No length and not chunked: the body runs until the server closes (RFC 9112, section 6.3).
         answer.until_close = not ({b"content-length", b"transfer-encoding"} & names) and _has_body(answer.status)

@@ -35,6 +35,7 @@ from connectors.billit import (
     prop,
 )
 from connectors.billit.client import DELETED_ORDERS_PATH
+from connectors.billit.tls import shared_tls_context
 from sandbox.account import NO_PARTY
 from sandbox.faults import Faults
 from sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
@@ -482,9 +483,17 @@ async def test_clients_share_one_tls_context() -> None:
     # Each client of its own read and parsed certifi's bundle: ~30 ms and 0.8 MiB per stream and company.
     settings = load_settings(base_url="https://billit.invalid", api_key="k", party_id=1)
     async with BillitClient(settings) as first, BillitClient(settings) as second:
-        contexts = [lane._transport._tls for client in (first, second) for lane in client._clients]  # type: ignore[attr-defined]
+        contexts = [lane._transport._tls() for client in (first, second) for lane in client._clients]  # type: ignore[attr-defined]
     assert len(contexts) == 2 * settings.max_concurrency and all(context is contexts[0] for context in contexts)
     assert contexts[0].verify_mode == ssl.CERT_REQUIRED and contexts[0].check_hostname
+
+
+async def test_plain_http_makes_no_tls_context(server: SandboxServer) -> None:
+    # Reading certifi's bundle into a context costs ~50 ms and ~1.7 MiB: a sandbox over plain HTTP needs none.
+    shared_tls_context.cache_clear()
+    async with client(server) as billit:
+        await billit.account_information()
+    assert shared_tls_context.cache_info().currsize == 0
 
 
 async def test_a_cookie_one_answer_sets_is_sent_on_every_lane() -> None:

@@ -10,7 +10,10 @@ import gzip
 import ipaddress
 import socket
 import ssl
+import struct
 import threading
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from cryptography.x509.oid import NameOID
 
 from connectors.billit import BillitClient
 from connectors.billit.settings import load_settings
-from connectors.billit.transport import Http11Transport
+from connectors.billit.transport import Http11Transport, _origin, proxy_configured
 
 Script = Callable[[socket.socket, int], None]  # one connection's answers; its number among the connections
 
@@ -102,7 +105,7 @@ def client(
 ) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=f"{scheme}://localhost:{port}",
-        transport=Http11Transport(tls or ssl.create_default_context()),
+        transport=Http11Transport(lambda: tls or ssl.create_default_context()),
         timeout=httpx.Timeout(read, connect=5.0),
     )
 
@@ -246,6 +249,98 @@ async def test_broken_answers_are_httpx_errors(
             await http.get("/x")
 
 
+async def test_a_reset_ends_no_body_as_if_complete(serve: Callable[..., ScriptedServer]) -> None:
+    # Without a length the body runs until the connection closes; a reset is not that close (review).
+    def script(connection: socket.socket, number: int) -> None:
+        read_request(connection)
+        connection.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"partial": ')
+        time.sleep(0.1)
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+
+    server = serve(script)
+    async with client(server.port) as http:
+        with pytest.raises(httpx.ReadError):
+            await http.get("/x")
+
+
+async def test_an_answer_before_the_body_was_sent_leaves_the_connection(serve: Callable[..., ScriptedServer]) -> None:
+    # A server may refuse a body it has not read (413); the rest of that body must not reach it as the next
+    # request on the same connection (review).
+    def script(connection: socket.socket, number: int) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += connection.recv(65536)
+        if number == 0:
+            connection.sendall(answer(b"too large", status=b"413 Content Too Large"))
+            time.sleep(1)  # without reading the body: the client's socket buffers fill
+        else:
+            connection.sendall(answer(b"fresh"))
+
+    server = serve(script)
+    async with client(server.port) as http:
+        refused = await http.post("/v1/orders", content=b"x" * (32 << 20))
+        assert refused.status_code == 413
+        assert (await http.get("/next")).text == "fresh"
+    assert server.connections == 2
+
+
+async def test_odd_answers_an_api_never_gives(serve: Callable[..., ScriptedServer]) -> None:
+    def script(connection: socket.socket, number: int) -> None:
+        read_request(connection)
+        if number == 0:  # a protocol switch nobody asked for
+            connection.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        else:  # a trailer is not a header: this one would make httpx decode a plain body as gzip
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: Content-Encoding\r\n\r\n"
+                b"2\r\n{}\r\n0\r\nContent-Encoding: gzip\r\n\r\n"
+            )
+
+    server = serve(script)
+    async with client(server.port) as http:
+        with pytest.raises(httpx.RemoteProtocolError, match="switched protocols"):
+            await http.get("/upgrade")
+        trailed = await http.get("/trailer")
+    assert trailed.json() == {} and "content-encoding" not in trailed.headers
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Note": "a\r\nInjected: yes"}, {"Transfer-Encoding ": "chunked"}, {"X-Note": "a\x00b"}],
+    ids=["line-break", "space-in-name", "nul"],
+)
+async def test_a_header_that_could_be_read_otherwise_is_refused(
+    serve: Callable[..., ScriptedServer], headers: dict[str, str]
+) -> None:
+    server = serve(keep_alive_answers(1))
+    async with client(server.port) as http:
+        with pytest.raises(httpx.LocalProtocolError):
+            await http.get("/x", headers=headers)
+    assert server.connections == 0
+
+
+def test_a_non_ascii_host_is_reached_by_its_idna_2008_name() -> None:
+    # asyncio and ssl encode a decoded name by IDNA 2003: "faß" would become "fass", another host (review).
+    assert _origin(httpx.URL("https://faß.example/v1")) == ("https", "xn--fa-hia.example", 443)
+    assert _origin(httpx.URL("http://[::1]:8080/")) == ("http", "::1", 8080)
+
+
+@pytest.mark.parametrize(
+    ("proxies", "configured"),
+    [
+        ({}, False),
+        ({"https": "http://proxy:3128"}, True),
+        ({"all": "socks5://p:1080"}, True),
+        ({"ftp": "x", "no": "*"}, False),
+    ],
+)
+def test_a_proxy_is_seen_where_httpx_looks(
+    monkeypatch: pytest.MonkeyPatch, proxies: dict[str, str], configured: bool
+) -> None:
+    # httpx asks urllib.request.getproxies(), which reads the macOS and Windows system settings too (review).
+    monkeypatch.setattr(urllib.request, "getproxies", lambda: proxies)
+    assert proxy_configured() is configured
+
+
 async def test_a_reset_mid_body_is_a_read_error(serve: Callable[..., ScriptedServer]) -> None:
     def script(connection: socket.socket, number: int) -> None:
         read_request(connection)
@@ -281,7 +376,7 @@ async def test_no_answer_is_a_read_timeout_and_the_connection_is_dropped(serve: 
 
 async def test_a_cancelled_request_leaves_no_connection_behind(serve: Callable[..., ScriptedServer]) -> None:
     server = serve(keep_alive_answers(1))
-    transport = Http11Transport(ssl.create_default_context())
+    transport = Http11Transport(ssl.create_default_context)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", transport=transport) as http:
         task = asyncio.create_task(http.get("/x"))
         await asyncio.sleep(0)
@@ -298,18 +393,10 @@ async def test_connect_failures_are_connect_errors() -> None:
     async with client(port) as http:
         with pytest.raises(httpx.ConnectError):
             await http.get("/refused")
-    async with httpx.AsyncClient(transport=Http11Transport(ssl.create_default_context())) as http:
+    async with httpx.AsyncClient(transport=Http11Transport(ssl.create_default_context)) as http:
         with pytest.raises(httpx.ConnectError) as raised:
             await http.get("http://billit.invalid/v1/orders")
     assert isinstance(raised.value.__cause__, socket.gaierror)  # what transport_error reads as "no such host"
-
-
-async def test_a_header_that_would_end_the_head_is_refused(serve: Callable[..., ScriptedServer]) -> None:
-    server = serve(keep_alive_answers(1))
-    async with client(server.port) as http:
-        with pytest.raises(httpx.LocalProtocolError):
-            await http.get("/x", headers={"X-Note": "a\r\nInjected: yes"})
-    assert server.connections == 0
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:
