@@ -178,8 +178,12 @@ def as_prefect_flow() -> Iterator[None]:
 
 
 def _one_line(exc: Exception) -> tuple[str, int]:
-    """The red line for `exc` and the exit code (the pipeline's error classes are imported only when one is
-    raised: importing them all up front would cost `billit-etl status` httpx, pyarrow and the XML schema library)."""
+    """The red line for `exc` and the exit code (the pipeline's error classes are imported only when the error is
+    none of the commonest: importing them all would cost `billit-etl status` httpx, pyarrow and the XML schema
+    library, 0.3 s to say that the warehouse is missing)."""
+    message = " ".join(str(exc).split())
+    if isinstance(exc, WarehouseError | InvalidSyncOption | OperatorMistake | OSError):
+        return message, 2
     from connectors.billit import BillitError, SettingsError
     from tasks.inbound.landing import LandingError
     from tasks.inbound.warehouse import CompanyMismatch
@@ -187,23 +191,11 @@ def _one_line(exc: Exception) -> tuple[str, int]:
     from tasks.outbound.source import OutboundSourceError
     from tasks.vat.returns import VatReturnError
 
-    message = " ".join(str(exc).split())
     if isinstance(exc, SettingsError):
         return f"{message} (see .env.example)", 2
     if isinstance(exc, BillitError):
         return f"Billit: {message}", 1
-    mistakes = (
-        WarehouseError,
-        CompanyMismatch,
-        InvalidSyncOption,
-        LandingError,
-        OutboundFileError,
-        OutboundSourceError,
-        OperatorMistake,
-        VatReturnError,
-        OSError,
-    )
-    if isinstance(exc, mistakes):
+    if isinstance(exc, CompanyMismatch | LandingError | OutboundFileError | OutboundSourceError | VatReturnError):
         return message, 2
     # A bug or bad data: the first line only (an SQL error's next lines hold the statement and its parameters).
     first = next(iter(str(exc).strip().splitlines()), "")[:300]
