@@ -7,7 +7,8 @@ What it does, and what it leaves to httpx:
 - HTTP/1.1 over TCP or TLS, keep-alive connections kept per origin, one request at a time on each. Before an idle
   connection is reused its socket is asked whether the server closed it meanwhile, as httpcore does.
 - The whole body is read before the answer is returned: the client reads every Billit answer whole anyway. The
-  connect timeout bounds the connection (TLS included), the read timeout each wait for more of the answer.
+  connect timeout bounds the connection (TLS included); the write timeout each wait for the server to take more of
+  a request it holds back (asyncio's flow control), the read timeout each wait for more of the answer.
 - Failures are httpx's own exceptions, as httpcore raises them (`ConnectError` for a refused or unknown host, with
   the OS error as its cause; `ConnectTimeout`, `ReadTimeout`, `ReadError`, `RemoteProtocolError`), so the client's
   retry rules read them as before (`responses.transport_error`).
@@ -60,7 +61,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
             body = (b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)) if body else b"0\r\n\r\n"
         connection = self._idle_connection(origin) or await _connect(origin, self._tls, timeouts.get("connect"))
         status, headers, content, reason = await connection.exchange(
-            head + body, head_only=request.method == "HEAD", read_timeout=timeouts.get("read")
+            head + body, head_only=request.method == "HEAD", timeouts=timeouts
         )
         if connection.reusable:
             self._idle.setdefault(origin, []).append(connection)
@@ -142,7 +143,8 @@ class _Connection(asyncio.Protocol):
         self._open = True
         self._answer: _Answer | None = None
         self._timeout: asyncio.Timeout | None = None
-        self._read_timeout: float | None = None
+        self._timeouts: dict[str, float | None] = {}
+        self._writing_paused = False
 
     @property
     def reusable(self) -> bool:
@@ -175,21 +177,21 @@ class _Connection(asyncio.Protocol):
             self._transport.close()
 
     async def exchange(
-        self, request: bytes, *, head_only: bool, read_timeout: float | None
+        self, request: bytes, *, head_only: bool, timeouts: dict[str, float | None]
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bytes]:
         """Send `request` and wait for the whole answer: (status, headers, body, reason phrase)."""
         assert self._transport is not None and self._answer is None
         answer = self._answer = _Answer(asyncio.get_running_loop().create_future(), head_only)
-        self._read_timeout = read_timeout
-        self._transport.write(request)
+        self._timeouts = timeouts
         try:
-            async with asyncio.timeout(read_timeout) as self._timeout:
+            async with asyncio.timeout(timeouts.get("read")) as self._timeout:
+                self._transport.write(request)  # a body the server holds back pauses writing (pause_writing)
                 await answer.done
         except BaseException as exc:  # timed out or cancelled halfway: what is left on the wire belongs to nobody
             self._answer = None
             self.close()
             if isinstance(exc, TimeoutError):
-                raise httpx.ReadTimeout(f"no answer within {read_timeout} s") from exc
+                raise httpx.ReadTimeout(f"no answer within {timeouts.get('read')} s") from exc
             raise
         finally:
             self._timeout = None
@@ -208,14 +210,40 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         answer.received = True
-        if self._timeout is not None and self._read_timeout is not None:
-            self._timeout.reschedule(asyncio.get_running_loop().time() + self._read_timeout)
+        if not self._writing_paused:
+            self._wait_at_most(self._timeouts.get("read"))
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(httpx.RemoteProtocolError(f"malformed answer: {exc}"))
         except httptools.HttpParserUpgrade:  # a protocol switch nobody asked for
             self._fail(httpx.RemoteProtocolError("the server switched protocols unasked"))
+
+    def pause_writing(self) -> None:
+        """asyncio holds more of the request than the socket takes: the answer is not due before it has left, and
+        the write timeout applies to each wait for the server to take more of it."""
+        self._writing_paused = True
+        self._wait_at_most(None)
+        self._watch_writing(None)
+
+    def _watch_writing(self, left_before: int | None) -> None:
+        seconds, transport = self._timeouts.get("write"), self._transport
+        if not self._writing_paused or transport is None or self._answer is None or seconds is None:
+            return
+        left = transport.get_write_buffer_size()
+        if left_before is not None and left >= left_before:
+            self._fail(httpx.WriteTimeout(f"the server took none of the request for {seconds} s"))
+            return
+        asyncio.get_running_loop().call_later(seconds, self._watch_writing, left)
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._wait_at_most(self._timeouts.get("read"))
+
+    def _wait_at_most(self, seconds: float | None) -> None:
+        """From now on, time out after `seconds` (None: never) unless something happens first."""
+        if self._timeout is not None:
+            self._timeout.reschedule(None if seconds is None else asyncio.get_running_loop().time() + seconds)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._open = False
@@ -275,7 +303,7 @@ class _Connection(asyncio.Protocol):
         answer = self._answer
         if answer is None:
             return
-        if 100 <= answer.status < 200 and answer.status != 101:  # an interim answer: the real one follows
+        if answer.status < 200:  # an interim answer (100 Continue, 103 Early Hints): the real one follows
             answer.reset()
             return
         answer.keep_alive = self._open and self._parser.should_keep_alive() and not answer.until_close

@@ -374,6 +374,38 @@ async def test_no_answer_is_a_read_timeout_and_the_connection_is_dropped(serve: 
     assert server.connections == 2
 
 
+async def test_a_slow_upload_is_timed_by_the_write_timeout_not_the_read_timeout(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    # A body the server takes slowly is not an answer that fails to come: httpcore times the sending apart (review).
+    def script(connection: socket.socket, number: int) -> None:
+        if number == 0:  # takes 24 MiB over ~2 s, a piece every 5 ms: longer than the read timeout, never silent
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            taken = 0
+            while taken < 24 << 20:
+                time.sleep(0.005)
+                taken += len(connection.recv(65536))
+            connection.sendall(answer(b"stored"))
+            read_request(connection)
+        else:  # takes nothing: the client's writes stall
+            time.sleep(3)
+
+    server = serve(script)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{server.port}",
+        transport=Http11Transport(ssl.create_default_context),
+        timeout=httpx.Timeout(1.0, write=1.0),  # the last 4 MiB or so sit in the kernel's buffers, past asyncio's
+    ) as http:
+        assert (await http.post("/v1/orders", content=b"x" * ((24 << 20) - 120))).text == "stored"
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{server.port}",
+        transport=Http11Transport(ssl.create_default_context),
+        timeout=httpx.Timeout(5.0, write=0.3),
+    ) as http:
+        with pytest.raises(httpx.WriteTimeout):
+            await http.post("/v1/orders", content=b"x" * (32 << 20))
+
+
 async def test_a_cancelled_request_leaves_no_connection_behind(serve: Callable[..., ScriptedServer]) -> None:
     server = serve(keep_alive_answers(1))
     transport = Http11Transport(ssl.create_default_context)
