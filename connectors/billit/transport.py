@@ -145,6 +145,7 @@ class _Connection(asyncio.Protocol):
         self._timeout: asyncio.Timeout | None = None
         self._timeouts: dict[str, float | None] = {}
         self._writing_paused = False
+        self._write_watch: asyncio.TimerHandle | None = None
 
     @property
     def reusable(self) -> bool:
@@ -234,10 +235,13 @@ class _Connection(asyncio.Protocol):
         if left_before is not None and left >= left_before:
             self._fail(httpx.WriteTimeout(f"the server took none of the request for {seconds} s"))
             return
-        asyncio.get_running_loop().call_later(seconds, self._watch_writing, left)
+        self._write_watch = asyncio.get_running_loop().call_later(seconds, self._watch_writing, left)
 
     def resume_writing(self) -> None:
         self._writing_paused = False
+        if self._write_watch is not None:  # or it would judge the next request by this one's progress
+            self._write_watch.cancel()
+            self._write_watch = None
         self._wait_at_most(self._timeouts.get("read"))
 
     def _wait_at_most(self, seconds: float | None) -> None:

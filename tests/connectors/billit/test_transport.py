@@ -406,6 +406,29 @@ async def test_a_slow_upload_is_timed_by_the_write_timeout_not_the_read_timeout(
             await http.post("/v1/orders", content=b"x" * (32 << 20))
 
 
+async def test_one_request_s_slow_upload_does_not_time_the_next_one(serve: Callable[..., ScriptedServer]) -> None:
+    # The write timeout's watch of a request must end with it: left running, it would judge the next request on the
+    # connection by how much the previous one had left to send.
+    def script(connection: socket.socket, number: int) -> None:
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        for size in (8 << 20, 48 << 20):
+            taken = 0
+            while taken < size:
+                time.sleep(0.002)
+                taken += len(connection.recv(65536))
+            connection.sendall(answer(b"%d" % size))
+
+    server = serve(script)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{server.port}",
+        transport=Http11Transport(ssl.create_default_context),
+        timeout=httpx.Timeout(5.0, write=0.6),
+    ) as http:
+        for size in (8 << 20, 48 << 20):
+            assert (await http.post("/v1/orders", content=b"x" * (size - 120))).text == str(size)
+    assert server.connections == 1
+
+
 async def test_a_cancelled_request_leaves_no_connection_behind(serve: Callable[..., ScriptedServer]) -> None:
     server = serve(keep_alive_answers(1))
     transport = Http11Transport(ssl.create_default_context)
