@@ -7,8 +7,12 @@ What it does, and what it leaves to httpx:
 - HTTP/1.1 over TCP or TLS, keep-alive connections kept per origin, one request at a time on each. Before an idle
   connection is reused its socket is asked whether the server closed it meanwhile, as httpcore does.
 - The whole body is read before the answer is returned: the client reads every Billit answer whole anyway. The
-  connect timeout bounds the connection (TLS included); the write timeout each wait for the server to take more of
-  a request it holds back (asyncio's flow control), the read timeout each wait for more of the answer.
+  connect timeout bounds the connection (TLS included), the read timeout each wait for more of the answer.
+- A request body over 64 KiB (an invoice with its PDF) goes through httpx's own transport: how much of a request is
+  still unsent, and so the write timeout and whether the server took it all, is not known here over TLS (asyncio's
+  TLS layer hands everything to the socket at once and reports nothing). Billit's other requests are small.
+- After an error answer to a request with a body the connection is closed: the server may have answered before
+  reading the body (413, 401), and what is left of it must not reach the server as the next request.
 - Failures are httpx's own exceptions, as httpcore raises them (`ConnectError` for a refused or unknown host, with
   the OS error as its cause; `ConnectTimeout`, `ReadTimeout`, `ReadError`, `RemoteProtocolError`), so the client's
   retry rules read them as before (`responses.transport_error`).
@@ -32,6 +36,7 @@ import httpx
 __all__ = ["Http11Transport", "proxy_configured"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_LARGE_BODY = 64 * 1024  # bytes: larger request bodies go through httpx's own transport
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")  # RFC 9110, section 5.6.2
 _FIELD_VALUE = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")  # no control character but the tab
 _Origin = tuple[str, str, int]
@@ -51,19 +56,26 @@ class Http11Transport(httpx.AsyncBaseTransport):
     def __init__(self, tls: Callable[[], ssl.SSLContext]) -> None:
         self._tls = tls
         self._idle: dict[_Origin, list[_Connection]] = {}
+        self._for_large_bodies: httpx.AsyncHTTPTransport | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         origin = _origin(request.url)
         timeouts = request.extensions.get("timeout", {})
-        head = _request_head(request)
         body = await request.aread()
+        if len(body) > _LARGE_BODY:
+            if self._for_large_bodies is None:
+                self._for_large_bodies = httpx.AsyncHTTPTransport(verify=self._tls())
+            return await self._for_large_bodies.handle_async_request(request)
+        head = _request_head(request)
         if "transfer-encoding" in request.headers:  # httpx streams a body of unknown length in chunks
             body = (b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)) if body else b"0\r\n\r\n"
         connection = self._idle_connection(origin) or await _connect(origin, self._tls, timeouts.get("connect"))
         status, headers, content, reason = await connection.exchange(
-            head + body, head_only=request.method == "HEAD", timeouts=timeouts
+            head + body, head_only=request.method == "HEAD", read_timeout=timeouts.get("read")
         )
-        if connection.reusable:
+        if body and status >= 300:  # the server may have answered before reading the body: see the module's doc
+            connection.close()
+        elif connection.reusable:
             self._idle.setdefault(origin, []).append(connection)
         else:
             connection.close()
@@ -88,6 +100,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
             for connection in idle:
                 connection.close()
         self._idle.clear()
+        if self._for_large_bodies is not None:
+            await self._for_large_bodies.aclose()
 
 
 def _origin(url: httpx.URL) -> _Origin:
@@ -113,6 +127,7 @@ def _request_head(request: httpx.Request) -> bytes:
 async def _connect(origin: _Origin, tls: Callable[[], ssl.SSLContext], timeout: float | None) -> _Connection:
     scheme, host, port = origin
     secure = scheme == "https"
+    context = tls() if secure else None  # outside the try: a CA file that cannot be read is no failure to connect
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(timeout):
@@ -122,7 +137,7 @@ async def _connect(origin: _Origin, tls: Callable[[], ssl.SSLContext], timeout: 
                 _Connection,
                 host,
                 port,
-                ssl=tls() if secure else None,
+                ssl=context,
                 server_hostname=host if secure else None,
                 happy_eyeballs_delay=0.25,
                 interleave=1,
@@ -143,22 +158,12 @@ class _Connection(asyncio.Protocol):
         self._open = True
         self._answer: _Answer | None = None
         self._timeout: asyncio.Timeout | None = None
-        self._timeouts: dict[str, float | None] = {}
-        self._writing_paused = False
-        self._write_watch: asyncio.TimerHandle | None = None
+        self._read_timeout: float | None = None
 
     @property
     def reusable(self) -> bool:
-        """Open, between answers, and the whole request sent: an answer can come before the server read a body
-        (413, 401), and the rest of that body must not reach the server as the next request."""
         transport = self._transport
-        return (
-            self._open
-            and self._answer is None
-            and transport is not None
-            and not transport.is_closing()
-            and transport.get_write_buffer_size() == 0
-        )
+        return self._open and self._answer is None and transport is not None and not transport.is_closing()
 
     def still_open(self) -> bool:
         """Whether an idle connection can carry a request: asyncio reports a close only when its loop next polls,
@@ -167,9 +172,12 @@ class _Connection(asyncio.Protocol):
             return False
         assert self._transport is not None
         sock = self._transport.get_extra_info("socket")
-        if sock is not None and select.select([sock], [], [], 0)[0]:
-            self.close()
-            return False
+        if sock is not None:
+            poll = select.poll()  # not select.select, which refuses descriptors from 1024 on
+            poll.register(sock.fileno(), select.POLLIN)
+            if poll.poll(0):
+                self.close()
+                return False
         return True
 
     def close(self) -> None:
@@ -177,22 +185,29 @@ class _Connection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
+    def _abort(self) -> None:
+        """Close now, dropping what is still unsent: after a failure it belongs to nobody, and a server that reads
+        nothing would otherwise keep the socket and those bytes open."""
+        self._open = False
+        if self._transport is not None:
+            self._transport.abort()
+
     async def exchange(
-        self, request: bytes, *, head_only: bool, timeouts: dict[str, float | None]
+        self, request: bytes, *, head_only: bool, read_timeout: float | None
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bytes]:
         """Send `request` and wait for the whole answer: (status, headers, body, reason phrase)."""
         assert self._transport is not None and self._answer is None
         answer = self._answer = _Answer(asyncio.get_running_loop().create_future(), head_only)
-        self._timeouts = timeouts
+        self._read_timeout = read_timeout
+        self._transport.write(request)
         try:
-            async with asyncio.timeout(timeouts.get("read")) as self._timeout:
-                self._transport.write(request)  # a body the server holds back pauses writing (pause_writing)
+            async with asyncio.timeout(read_timeout) as self._timeout:
                 await answer.done
         except BaseException as exc:  # timed out or cancelled halfway: what is left on the wire belongs to nobody
             self._answer = None
-            self.close()
+            self._abort()
             if isinstance(exc, TimeoutError):
-                raise httpx.ReadTimeout(f"no answer within {timeouts.get('read')} s") from exc
+                raise httpx.ReadTimeout(f"no answer within {read_timeout} s") from exc
             raise
         finally:
             self._timeout = None
@@ -211,43 +226,14 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         answer.received = True
-        if not self._writing_paused:
-            self._wait_at_most(self._timeouts.get("read"))
+        if self._timeout is not None and self._read_timeout is not None:  # the read timeout is per wait
+            self._timeout.reschedule(asyncio.get_running_loop().time() + self._read_timeout)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(httpx.RemoteProtocolError(f"malformed answer: {exc}"))
         except httptools.HttpParserUpgrade:  # a protocol switch nobody asked for
             self._fail(httpx.RemoteProtocolError("the server switched protocols unasked"))
-
-    def pause_writing(self) -> None:
-        """asyncio holds more of the request than the socket takes: the answer is not due before it has left, and
-        the write timeout applies to each wait for the server to take more of it."""
-        self._writing_paused = True
-        self._wait_at_most(None)
-        self._watch_writing(None)
-
-    def _watch_writing(self, left_before: int | None) -> None:
-        seconds, transport = self._timeouts.get("write"), self._transport
-        if not self._writing_paused or transport is None or self._answer is None or seconds is None:
-            return
-        left = transport.get_write_buffer_size()
-        if left_before is not None and left >= left_before:
-            self._fail(httpx.WriteTimeout(f"the server took none of the request for {seconds} s"))
-            return
-        self._write_watch = asyncio.get_running_loop().call_later(seconds, self._watch_writing, left)
-
-    def resume_writing(self) -> None:
-        self._writing_paused = False
-        if self._write_watch is not None:  # or it would judge the next request by this one's progress
-            self._write_watch.cancel()
-            self._write_watch = None
-        self._wait_at_most(self._timeouts.get("read"))
-
-    def _wait_at_most(self, seconds: float | None) -> None:
-        """From now on, time out after `seconds` (None: never) unless something happens first."""
-        if self._timeout is not None:
-            self._timeout.reschedule(None if seconds is None else asyncio.get_running_loop().time() + seconds)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._open = False
@@ -264,12 +250,10 @@ class _Connection(asyncio.Protocol):
             self._fail(httpx.RemoteProtocolError("peer closed connection without sending complete message body"))
 
     def _fail(self, error: httpx.TransportError) -> None:
-        self._open = False
-        if self._answer is not None:
-            self._answer.done.set_exception(error)
-            self._answer = None
-        if self._transport is not None:
-            self._transport.close()
+        answer, self._answer = self._answer, None
+        if answer is not None and not answer.done.done():  # a cancellation may have come first
+            answer.done.set_exception(error)
+        self._abort()
 
     # httptools callbacks; an answer is detached from the connection once complete, so what follows it is ignored
     def on_message_begin(self) -> None:
@@ -312,7 +296,8 @@ class _Connection(asyncio.Protocol):
             return
         answer.keep_alive = self._open and self._parser.should_keep_alive() and not answer.until_close
         self._answer = None
-        answer.done.set_result(None)
+        if not answer.done.done():  # a cancellation may have come first
+            answer.done.set_result(None)
 
 
 def _has_body(status: int) -> bool:

@@ -173,11 +173,18 @@ def _base_env(prefect_home: Path) -> dict[str, str]:
 
 
 class _AskAgainWhenBusy(httpx.HTTPTransport):
-    """The test's own API calls retry the SQLite-backed server's 503s, as Prefect's client does for the CLI."""
+    """The test's own API calls (reads, and deletes of deployments) retry the SQLite-backed server's 503s, as
+    Prefect's client does for the CLI, and a keep-alive connection the server closed as the request left (uvicorn
+    closes one idle for 5 s; polled every second on a loaded machine, the two crossed in a CI run)."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         for attempt in range(12):
-            response = super().handle_request(request)
+            try:
+                response = super().handle_request(request)
+            except httpx.RemoteProtocolError:  # "Server disconnected without sending a response."
+                if attempt == 11:
+                    raise
+                continue
             if response.status_code != 503:
                 return response
             response.close()
