@@ -22,8 +22,12 @@ install: $(INSTALLED)
 demo: install
 	$(BIN)/billit-etl demo
 
+# Three workers on CI's two cores: the Prefect tests share one (xdist_group: two temporary Prefect servers at once
+# time out starting), and on a slow machine of the kind that group alone takes 10 minutes, while the rest of the
+# suite, much of it waiting (latency, servers, rate limits), shares the other two. With two workers the suite took
+# 13-15 minutes there.
 test: install
-	$(BIN)/pytest -q -n 2 --dist loadgroup  # two workers (CI has 2 cores); the Prefect tests share one (xdist_group)
+	$(BIN)/pytest -q -n 3 --dist loadgroup  # see below
 
 lint: install
 	$(BIN)/ruff check connectors tasks flows cli sandbox tests bench
