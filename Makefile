@@ -27,7 +27,7 @@ demo: install
 # suite, much of it waiting (latency, servers, rate limits), shares the other two. With two workers the suite took
 # 13-15 minutes there.
 test: install
-	$(BIN)/pytest -q -n 3 --dist loadgroup  # see below
+	$(BIN)/pytest -q -n 3 --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check connectors tasks flows cli sandbox tests bench

@@ -167,18 +167,17 @@ class _Connection(asyncio.Protocol):
 
     def still_open(self) -> bool:
         """Whether an idle connection can carry a request: asyncio reports a close only when its loop next polls,
-        so the socket is asked now (as httpcore does); anything readable on an idle connection is its end."""
+        so the socket is asked now (as httpcore does); anything readable on an idle connection is its end (the
+        caller closes a connection that is not open)."""
         if not self.reusable:
             return False
         assert self._transport is not None
         sock = self._transport.get_extra_info("socket")
-        if sock is not None:
-            poll = select.poll()  # not select.select, which refuses descriptors from 1024 on
-            poll.register(sock.fileno(), select.POLLIN)
-            if poll.poll(0):
-                self.close()
-                return False
-        return True
+        if sock is None:
+            return True
+        poll = select.poll()  # not select.select, which refuses descriptors from 1024 on
+        poll.register(sock.fileno(), select.POLLIN)
+        return not poll.poll(0)
 
     def close(self) -> None:
         self._open = False
