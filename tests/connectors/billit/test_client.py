@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -210,6 +211,19 @@ async def test_a_429_pauses_every_request_of_the_client_not_only_the_one_that_go
     assert [order["OrderID"] for order in orders] == ids
     assert 1 <= rate_limited <= 4
     assert elapsed >= 1.0
+
+
+async def test_a_429_pause_lasts_what_retry_after_asks_and_no_longer(
+    server: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each refused request used to add up to a tenth of Retry-After of jitter to the shared pause, so a burst's
+    # refusals held every request back by the largest of theirs: ~0.1 s more per pause under a rate limit.
+    caplog.set_level(logging.WARNING, logger="connectors.billit")
+    server.sandbox.injector.update({"script": ["429:0.3"] * 4})
+    async with client(server) as billit:
+        await billit.get_order(min(company_order_ids(server)))
+        assert billit.retries == 4
+    assert re.findall(r"retry \d+/\d+ in (\S+)s", caplog.text) == ["0.30"] * 4
 
 
 @pytest.mark.parametrize("fault", ["500", "502", "503", "drop"])
