@@ -375,9 +375,7 @@ class BillitClient:
         if isinstance(error, BillitRateLimitedError) and error.retry_after is not None:
             if error.retry_after > self.settings.max_retry_after_s:
                 return None
-            # Exactly what Billit asks, no jitter: the limiter spaces the paused requests out when the pause ends,
-            # and the largest of the jitters of a burst's refusals held every request back by up to 0.1 s
-            # more per pause (bench/README.md#rate-limit).
+            # No jitter: the limiter spaces the paused requests out, and the largest jitter held them all back.
             return error.retry_after
         ceiling = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2**attempt)
         return self._random.uniform(ceiling / 2, ceiling)
