@@ -27,6 +27,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from connectors.warehouse import WarehouseError
+from connectors.warehouse.engine import WAREHOUSE_URL_ENV
 from tasks.options import MAX_LOOKBACK_MINUTES, InvalidSyncOption
 from tasks.runtime import configured
 
@@ -141,6 +142,8 @@ def clear_errors(warehouse_url: str | None = None) -> Iterator[None]:
         if _Invocation.debug:
             raise
         line, code = _one_line(exc)
+        if warehouse_url is not None and isinstance(exc, WarehouseError):
+            line = line.replace(WAREHOUSE_URL_ENV, "--warehouse-url")  # the URL the operator gave came from there
         error_console.print(f"[red]{escape(line)}[/]")
         raise typer.Exit(code) from None
 

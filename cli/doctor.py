@@ -37,7 +37,7 @@ def doctor(
 ) -> None:
     """Ask the live Billit API, read-only, what its docs leave open, and print what it answered (exit 1 when a check
     could not be made)."""
-    with clear_errors():
+    with clear_errors(warehouse_url):
         from tasks.doctor import has_orders, run_doctor  # httpx and the pipeline: only this command needs them
 
         settings = billit_settings()

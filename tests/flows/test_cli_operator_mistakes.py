@@ -117,7 +117,17 @@ def test_every_command_reports_a_malformed_warehouse_url_in_one_line_without_the
 
 def test_the_demo_reports_a_malformed_warehouse_url_in_one_line() -> None:
     line = one_line(runner.invoke(app, ["demo", "--orders", "10", "--warehouse-url", "foo", "--no-prefect"]))
-    assert line == f"WAREHOUSE_URL is not a database URL: expected {URL_FORMS}"
+    assert line == f"--warehouse-url is not a database URL: expected {URL_FORMS}"
+
+
+@pytest.mark.parametrize("command", [["status"], ["sync", "--no-prefect"], ["doctor"]])
+def test_a_bad_warehouse_url_given_as_an_option_is_named_as_the_option_not_the_environment_variable(
+    command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAREHOUSE_URL", "sqlite:///unused.sqlite")
+    line = one_line(runner.invoke(app, [*command, "--warehouse-url", f"postgres://admin:{PASSWORD}@db.example/x"]))
+    assert line.startswith("--warehouse-url postgres://admin:***@db.example/x names an unsupported database"), line
+    assert "WAREHOUSE_URL" not in line and PASSWORD not in line
 
 
 def test_an_unreachable_postgresql_is_one_line_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
