@@ -5,7 +5,7 @@ companies (the last with API access off) of 200 orders each.
 Each company is its own flow run of `billit-to-warehouse/company`, picked up by either worker; the warehouse must
 hold, per company, exactly the sandbox's books. A second run names the API-off company and one other: the parent
 ends Failed naming the first and why, and the other loads all the same. The server, the workers and their logs are
-handled as in test_e2e_prefect.py (whose helpers this module uses).
+handled as in test_e2e_prefect.py (whose helpers this module uses); the server keeps its state in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from tests.flows.test_e2e_prefect import (
     _base_env,
     _prefect,
     _start_server,
+    prefect_database,  # noqa: F401 - the fixture
     processes,  # noqa: F401 - the fixture
 )
 from tests.tasks.sync_helpers import SEED_START
@@ -79,10 +80,11 @@ def _children(api: httpx.Client, parent_id: str) -> list[dict[str, object]]:
 
 def test_every_company_is_its_own_flow_run_over_two_workers_and_one_failing_fails_alone(
     tmp_path: Path,
+    prefect_database: str,  # noqa: F811 - the fixture imported above
     processes: Processes,  # noqa: F811 - the fixture imported above
 ) -> None:
     env = _base_env(tmp_path / "prefect-home")
-    api_url, _ = _start_server(processes, env, tmp_path)
+    api_url, _ = _start_server(processes, env, tmp_path, prefect_database)
     env["PREFECT_API_URL"] = api_url
     sandbox = Sandbox(seed=21, companies=COMPANIES, orders_per_company=ORDERS_PER_COMPANY, seed_start=SEED_START)
     [api_off] = sandbox.api_off

@@ -4,7 +4,8 @@ The test does what docs/operations.md tells an operator to do, with the same com
 `prefect work-pool create billit-process --type process`, `prefect gcl create billit-api --limit 16`,
 `prefect deploy --name ...` from the repository root, `prefect worker start --pool billit-process` with the Billit
 and warehouse settings in its environment, then `prefect deployment run 'billit-backfill/backfill' --param ...`.
-The Billit sandbox runs in this process; the warehouse is an SQLite file in tmp_path.
+The Billit sandbox runs in this process; the warehouse is an SQLite file in tmp_path. The server keeps its state in
+a PostgreSQL database of its own (`prefect_database`), as docs/operations.md advises with workers.
 
 Only the two unscheduled deployments are deployed, so no scheduled run can interfere. `backfill-slice` is
 deployed with `--param landing_dir=<tmp_path>/landing`: the flow runs work in the repository root (the
@@ -12,7 +13,7 @@ deployed with `--param landing_dir=<tmp_path>/landing`: the flow runs work in th
 `landing` directory would put Parquet files into the checkout.
 
 A second test deploys the four scheduled deployments, without a worker, and checks that the server's scheduler
-creates their runs at the cron times of prefect.yaml in Europe/Brussels.
+creates their runs at the cron times of prefect.yaml in Europe/Brussels; its server runs on SQLite, the default.
 
 Every process started here runs in its own process group (the worker's flow-run subprocesses join the worker's
 group) and the whole group is stopped at teardown, also when the test fails; their logs are printed then.
@@ -28,6 +29,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -165,8 +167,8 @@ def _base_env(prefect_home: Path) -> dict[str, str]:
         PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS="false",
         COLUMNS="200",  # rich wraps CLI output to the terminal width
         PYTHONUNBUFFERED="1",  # logs reach their files as they are written
-        # The test server keeps its state in SQLite, which answers 503 while another writer holds it; a loaded CI
-        # machine can hold it past the client's default 5 retries (a production server runs on PostgreSQL).
+        # A test server on SQLite answers 503 while another writer holds it; a loaded CI machine can hold it past
+        # the client's default 5 retries (a production server runs on PostgreSQL: `prefect_database`).
         PREFECT_CLIENT_MAX_RETRIES="12",
     )
     return env
@@ -196,10 +198,13 @@ def _api(api_url: str, timeout: float) -> httpx.Client:
     return httpx.Client(base_url=api_url, timeout=timeout, transport=_AskAgainWhenBusy())
 
 
-def _start_server(processes: Processes, env: dict[str, str], tmp_path: Path) -> tuple[str, Path]:
-    """`prefect server start` on a free loopback port with its own SQLite database; the API URL and the log."""
+def _start_server(
+    processes: Processes, env: dict[str, str], tmp_path: Path, database_url: str | None = None
+) -> tuple[str, Path]:
+    """`prefect server start` on a free loopback port with its own database (`database_url`, else an SQLite file);
+    the API URL and the log."""
     server_env = env | {
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}",
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": database_url or f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
     for attempt in range(3):  # a free port can be taken between the probe and the server's bind
@@ -222,6 +227,23 @@ def _start_server(processes: Processes, env: dict[str, str], tmp_path: Path) -> 
         if server.poll() is None:
             pytest.fail(f"the Prefect server did not answer {api_url}/health within {SERVER_START_TIMEOUT_S} s")
     pytest.fail("the Prefect server exited during startup three times")
+
+
+@pytest.fixture
+def prefect_database(postgres_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for a Prefect server, as production runs one (docs/operations.md): on SQLite, a
+    server busy with two workers' flow runs at once held its write lock for a minute at a time (twice in one run of
+    the fan-out over 20 companies, half of that test's time)."""
+    name = f"prefect_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE {name}")
+        yield sa.make_url(postgres_url).set(drivername="postgresql+asyncpg", database=name).render_as_string(False)
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+    finally:
+        admin.dispose()
 
 
 def _prefect(processes: Processes, name: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -256,10 +278,10 @@ def _wait_for_final(api: httpx.Client, flow_run_id: str) -> dict[str, Any]:
 
 
 def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_its_window(
-    tmp_path: Path, processes: Processes
+    tmp_path: Path, prefect_database: str, processes: Processes
 ) -> None:
     env = _base_env(tmp_path / "prefect-home")
-    api_url, _ = _start_server(processes, env, tmp_path)
+    api_url, _ = _start_server(processes, env, tmp_path, prefect_database)
     env["PREFECT_API_URL"] = api_url
 
     with SandboxServer(Sandbox(seed=11, orders=1500, seed_start=SEED_START)) as billit:
