@@ -1,14 +1,17 @@
 """Benchmark: the fan-out over companies (`billit-companies/companies`) with 1 and with 2 process workers.
 
 A sandbox hosting `--companies` companies of `--orders-per-company` orders each (the last with API access off, so
-one fewer is synced) is served in its own process with injected latency; a Prefect server is started with its own
-SQLite database, the `companies` and `company` deployments are deployed from prefect.yaml, `--workers` process
-workers are started, and the parent run is started by hand. The wall time is from the parent's creation to its
-final state; the warehouse (SQLite, new for each run) is then checked to hold every company's orders.
+one fewer is synced) is served in its own process with injected latency; a Prefect server is started with a
+database of its own (a new PostgreSQL database, as docs/operations.md advises with workers; `--prefect-database
+sqlite` for Prefect's default), the `companies` and `company` deployments are deployed from prefect.yaml,
+`--workers` process workers are started, and the parent run is started by hand. The wall time is from the
+parent's creation to its final state; the warehouse (SQLite, new for each run) is then checked to hold every
+company's orders.
 
 CPU seconds are those of the workers and their flow-run processes (reaped, so counted in this process's
 RUSAGE_CHILDREN once the workers are stopped), the Prefect server apart; peak RSS is the largest single process
-among them (`ru_maxrss` of the children). The machine may be shared: wall times are noisy.
+among them (`ru_maxrss` of the children), and the peak total the sum of the resident memory of the workers and
+their flow-run processes, sampled every 0.5 s. The machine may be shared: wall times are noisy.
 
     .venv/bin/python bench/companies.py --companies 20 --orders-per-company 300 --workers 1 2 --json out.json
 """
@@ -28,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,11 +39,16 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sandbox.identity import API_KEY, PARTY_ID  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PREFECT = str(BIN / "prefect")
 POOL = "billit-process"
-API_KEY, PARTY_ID = "sandbox-api-key", "574991"  # sandbox/identity.py
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+POSTGRES_URL = os.environ.get("BILLIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def free_port() -> int:
@@ -72,6 +81,21 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def family_rss_mib(parents: set[int]) -> float:
+    """Resident memory of these processes (the workers) and of their children (the flow-run processes a process
+    worker starts, each in a session of its own), MiB."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:  # after "pid (name)": state, ppid, ... rss (in pages) is the 22nd
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(entry.name) in parents or int(fields[1]) in parents:
+                total += int(fields[21]) * PAGE_BYTES
+    return total / 2**20
+
+
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as output:
         return subprocess.Popen(
@@ -93,13 +117,34 @@ def sandbox(companies: int, orders_per_company: int, latency_ms: float, logs: Pa
         stop(process)
 
 
-def run_once(base_url: str, workers: int, work: Path) -> dict[str, Any]:
-    """One fan-out run with `workers` workers on a fresh Prefect server and warehouse."""
+@contextlib.contextmanager
+def prefect_database(kind: str, work: Path) -> Iterator[str]:
+    """The URL of a new database for the Prefect server: a PostgreSQL database made for the run (and dropped
+    after it), or an SQLite file in `work`."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{work / 'prefect.db'}"
+        return
+    name = f"prefect_bench_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE {name}")
+        try:
+            yield sa.make_url(POSTGRES_URL).set(drivername="postgresql+asyncpg", database=name).render_as_string(False)
+        finally:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+    finally:
+        admin.dispose()
+
+
+def run_once(base_url: str, workers: int, work: Path, database_url: str, worker_limit: int | None) -> dict[str, Any]:
+    """One fan-out run with `workers` workers on a fresh Prefect server (on `database_url`) and warehouse."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BILLIT_")) and k != "WAREHOUSE_URL"}
     env |= {"PREFECT_HOME": str(work / "prefect-home"), "DO_NOT_TRACK": "1", "COLUMNS": "200"}
     port = free_port()
     server_env = env | {
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{work / 'prefect.db'}",
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": database_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
     server = start([PREFECT, "server", "start", "--port", str(port), "--no-ui"], server_env, work / "server.log")
@@ -120,14 +165,16 @@ def run_once(base_url: str, workers: int, work: Path) -> dict[str, Any]:
         worker_env = env | {
             "BILLIT_BASE_URL": base_url,
             "BILLIT_API_KEY": API_KEY,
-            "BILLIT_PARTY_ID": PARTY_ID,
+            "BILLIT_PARTY_ID": str(PARTY_ID),
             "WAREHOUSE_URL": f"sqlite:///{warehouse}",
             "PREFECT_WORKER_QUERY_SECONDS": "1",
         }
         for number in range(workers):
             command = [PREFECT, "worker", "start", "--pool", POOL, "--name", f"worker-{number}"]
+            command += ["--limit", str(worker_limit)] if worker_limit else []
             running.append(start(command, worker_env, work / f"worker-{number}.log"))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak_total_mib = 0.0
         started = time.perf_counter()
         output = prefect(
             "deployment", "run", "billit-companies/companies", "--param", f"landing_dir={work / 'landing'}"
@@ -136,12 +183,13 @@ def run_once(base_url: str, workers: int, work: Path) -> dict[str, Any]:
         assert match, output
         with httpx.Client(base_url=api_url, timeout=60) as api:
             while True:
-                try:  # a Prefect server on SQLite, busy with 20 runs on 2 cores, can be slow to answer
+                try:  # a Prefect server busy with 20 runs on 2 cores (on SQLite above all) can be slow to answer
                     run = api.get(f"/flow_runs/{match.group(1)}").raise_for_status().json()
                 except httpx.TimeoutException:
                     continue
                 if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
                     break
+                peak_total_mib = max(peak_total_mib, family_rss_mib({process.pid for process in running}))
                 time.sleep(0.5)
         wall = time.perf_counter() - started
     finally:
@@ -161,6 +209,7 @@ def run_once(base_url: str, workers: int, work: Path) -> dict[str, Any]:
         "wall_s": round(wall, 1),
         "workers_cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
         "peak_rss_mib": round(after.ru_maxrss / 1024),
+        "peak_workers_total_mib": round(peak_total_mib),
         "companies_loaded": len(per_company),
         "orders_loaded": sum(per_company.values()),
     }
@@ -172,6 +221,8 @@ def main() -> None:
     parser.add_argument("--orders-per-company", type=int, default=300)
     parser.add_argument("--latency-ms", type=float, default=20)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--prefect-database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--worker-limit", type=int, help="flow runs a worker runs at once (default: no limit)")
     parser.add_argument("--json", type=Path)
     options = parser.parse_args()
     results = []
@@ -181,7 +232,9 @@ def main() -> None:
             for workers in options.workers:
                 work = logs / f"workers-{workers}"
                 work.mkdir()
-                result = run_once(base_url, workers, work)
+                with prefect_database(options.prefect_database, work) as database_url:
+                    result = run_once(base_url, workers, work, database_url, options.worker_limit)
+                result |= {"prefect_database": options.prefect_database, "worker_limit": options.worker_limit}
                 print(json.dumps(result), flush=True)
                 results.append(result)
                 shutil.rmtree(work / "landing", ignore_errors=True)

@@ -109,7 +109,10 @@ def test_every_company_is_its_own_flow_run_over_two_workers_and_one_failing_fail
         }
         for worker in ("worker-1", "worker-2"):
             processes.start(
-                worker, [PREFECT, "worker", "start", "--pool", POOL, "--name", worker], worker_env, tmp_path
+                worker,
+                [PREFECT, "worker", "start", "--pool", POOL, "--name", worker, "--limit", "4"],
+                worker_env,
+                tmp_path,
             )
 
         everything = _wait_for_final(api, _run(processes, env, f"landing_dir={landing}"))

@@ -2,8 +2,9 @@
 
 The test does what docs/operations.md tells an operator to do, with the same commands: `prefect server start`,
 `prefect work-pool create billit-process --type process`, `prefect gcl create billit-api --limit 16`,
-`prefect deploy --name ...` from the repository root, `prefect worker start --pool billit-process` with the Billit
-and warehouse settings in its environment, then `prefect deployment run 'billit-backfill/backfill' --param ...`.
+`prefect deploy --name ...` from the repository root, `prefect worker start --pool billit-process --limit 4` with
+the Billit and warehouse settings in its environment, then `prefect deployment run 'billit-backfill/backfill'
+--param ...`.
 The Billit sandbox runs in this process; the warehouse is an SQLite file in tmp_path. The server keeps its state in
 a PostgreSQL database of its own (`prefect_database`), as docs/operations.md advises with workers.
 
@@ -15,8 +16,9 @@ deployed with `--param landing_dir=<tmp_path>/landing`: the flow runs work in th
 A second test deploys the four scheduled deployments, without a worker, and checks that the server's scheduler
 creates their runs at the cron times of prefect.yaml in Europe/Brussels; its server runs on SQLite, the default.
 
-Every process started here runs in its own process group (the worker's flow-run subprocesses join the worker's
-group) and the whole group is stopped at teardown, also when the test fails; their logs are printed then.
+Every process started here runs in its own process group, and the whole group is stopped at teardown, also when
+the test fails; their logs are printed then. A process worker starts each flow run in a session of its own, outside
+its group: the worker's children are stopped with it.
 """
 
 from __future__ import annotations
@@ -107,7 +109,10 @@ class Processes:
 
     def stop_all(self) -> None:
         for _, process in reversed(self.background):  # the worker before the server it talks to
+            children = _children(process.pid)  # a failed test's flow runs still running, each in its own session
             _stop_group(process)
+            for child in children:
+                _stop_group(child)
 
     def dump(self) -> None:
         for log in self.logs:
@@ -115,15 +120,33 @@ class Processes:
             print(f"\n===== {log.name} (last 200 lines) =====\n" + "\n".join(text.splitlines()[-200:]))
 
 
-def _stop_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, SIGKILL what is left after 15 s (also the children of an exited leader)."""
-    if _signal_group(process.pid, signal.SIGTERM):
+def _stop_group(process: subprocess.Popen[bytes] | int) -> None:
+    """SIGTERM the process group (of a process started here, or led by a pid), SIGKILL what is left after 15 s
+    (also the children of an exited leader)."""
+    pgid = process if isinstance(process, int) else process.pid
+    if _signal_group(pgid, signal.SIGTERM):
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and _signal_group(process.pid, 0):
-            process.poll()  # reap the leader, or the group never looks empty
+        while time.monotonic() < deadline and _signal_group(pgid, 0):
+            if not isinstance(process, int):
+                process.poll()  # reap the leader, or the group never looks empty
             time.sleep(0.2)
-    _signal_group(process.pid, signal.SIGKILL)
-    process.wait(timeout=15)
+    _signal_group(pgid, signal.SIGKILL)
+    if not isinstance(process, int):
+        process.wait(timeout=15)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` that lead a process group (as a worker's flow runs do)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:  # after "pid (name)": state, ppid, pgrp, ...
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and int(fields[2]) == int(entry.name):
+                found.append(int(entry.name))
+    return found
 
 
 def _signal_group(pgid: int, signum: int) -> bool:
@@ -306,7 +329,7 @@ def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_i
             "WAREHOUSE_URL": f"sqlite:///{warehouse}",
             "PREFECT_WORKER_QUERY_SECONDS": "1",  # default 10 s: poll faster so the test is not mostly waiting
         }
-        processes.start("worker", [PREFECT, "worker", "start", "--pool", POOL], worker_env, tmp_path)
+        processes.start("worker", [PREFECT, "worker", "start", "--pool", POOL, "--limit", "4"], worker_env, tmp_path)
 
         started = _prefect(
             processes,
