@@ -142,8 +142,8 @@ def clear_errors(warehouse_url: str | None = None) -> Iterator[None]:
         if _Invocation.debug:
             raise
         line, code = _one_line(exc)
-        if warehouse_url is not None and isinstance(exc, WarehouseError):
-            line = line.replace(WAREHOUSE_URL_ENV, "--warehouse-url")  # the URL the operator gave came from there
+        if warehouse_url and isinstance(exc, WarehouseError):  # the URL came from the option ('' falls back)
+            line = line.replace(WAREHOUSE_URL_ENV, "--warehouse-url")
         error_console.print(f"[red]{escape(line)}[/]")
         raise typer.Exit(code) from None
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from cli.app import OperatorMistake
 from connectors.warehouse import WarehouseError, check_warehouse, pending_migrations, upgrade
+from connectors.warehouse.engine import WAREHOUSE_URL_ENV
 from tasks.runtime import billit_settings, warehouse_engine, warehouse_url
 
 
@@ -52,7 +53,7 @@ def readable_warehouse(url: str | None = None) -> sa.Engine:
     if parsed is not None and parsed.get_backend_name() == "sqlite":
         database = (parsed.database or "").removeprefix("file:")
         if database and ":memory:" not in database and not Path(database).exists():
-            raise WarehouseError(f"no warehouse at {database}: check WAREHOUSE_URL / --warehouse-url")
+            raise WarehouseError(f"no warehouse at {database}: check {WAREHOUSE_URL_ENV}")
     engine = warehouse_engine(url)
     check_warehouse(engine, writable=False)
     return engine

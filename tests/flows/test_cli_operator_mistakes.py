@@ -124,10 +124,17 @@ def test_the_demo_reports_a_malformed_warehouse_url_in_one_line() -> None:
 def test_a_bad_warehouse_url_given_as_an_option_is_named_as_the_option_not_the_environment_variable(
     command: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("WAREHOUSE_URL", "sqlite:///unused.sqlite")
     line = one_line(runner.invoke(app, [*command, "--warehouse-url", f"postgres://admin:{PASSWORD}@db.example/x"]))
     assert line.startswith("--warehouse-url postgres://admin:***@db.example/x names an unsupported database"), line
     assert "WAREHOUSE_URL" not in line and PASSWORD not in line
+
+
+def test_an_empty_warehouse_url_option_falls_back_to_the_environment_and_the_error_names_that(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WAREHOUSE_URL", "foo")
+    line = one_line(runner.invoke(app, ["status", "--warehouse-url", ""]))
+    assert line == f"WAREHOUSE_URL is not a database URL: expected {URL_FORMS}"
 
 
 def test_an_unreachable_postgresql_is_one_line_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -301,7 +308,8 @@ def test_a_command_that_only_reads_never_creates_a_warehouse_at_a_mistyped_path(
 ) -> None:
     missing = operator / "typo" / "warehuose.sqlite"
     line = one_line(runner.invoke(app, [*command, "--warehouse-url", f"sqlite:///{missing}"]), exit_code=2)
-    assert f"no warehouse at {missing}" in line and not missing.exists() and not missing.parent.exists()
+    assert line == f"no warehouse at {missing}: check --warehouse-url"
+    assert not missing.exists() and not missing.parent.exists()
 
 
 def test_a_missing_key_with_a_prefect_server_that_is_not_there_says_the_key_is_missing(operator: Path) -> None:

@@ -52,14 +52,14 @@ def test_a_search_path_naming_a_missing_schema_is_one_line_naming_it_and_the_fix
 def test_status_names_a_port_that_is_not_a_number_as_a_malformed_url() -> None:
     url = "postgresql+psycopg://postgres@127.0.0.1:notaport/test"
     assert one_line(runner.invoke(app, ["status", "--warehouse-url", url])) == (
-        f"WAREHOUSE_URL is not a database URL: expected {URL_FORMS}"
+        f"--warehouse-url is not a database URL: expected {URL_FORMS}"
     )
 
 
 def test_db_upgrade_names_a_port_that_is_not_a_number_as_a_malformed_url() -> None:
     url = "postgresql+psycopg://postgres@127.0.0.1:notaport/test"
     assert one_line(runner.invoke(app, ["db", "upgrade", "--warehouse-url", url])) == (
-        f"WAREHOUSE_URL is not a database URL: expected {URL_FORMS}"
+        f"--warehouse-url is not a database URL: expected {URL_FORMS}"
     )
 
 
