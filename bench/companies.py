@@ -10,8 +10,9 @@ company's orders.
 
 CPU seconds are those of the workers and their flow-run processes (reaped, so counted in this process's
 RUSAGE_CHILDREN once the workers are stopped), the Prefect server apart; peak RSS is the largest single process
-among them (`ru_maxrss` of the children), and the peak total the sum of the resident memory of the workers and
-their flow-run processes, sampled every 0.5 s. The machine may be shared: wall times are noisy.
+among them (`ru_maxrss` of the children), and the peak total the sum of the resident set sizes of the workers
+and their flow-run processes, sampled every 0.5 s (pages they share count once per process). The machine may be
+shared: wall times are noisy.
 
     .venv/bin/python bench/companies.py --companies 20 --orders-per-company 300 --workers 1 2 --json out.json
 """
@@ -39,11 +40,11 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from sandbox.identity import API_KEY, PARTY_ID  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PREFECT = str(BIN / "prefect")
 POOL = "billit-process"

@@ -1,8 +1,8 @@
 """`BillitClient`: the one way this project talks to Billit.
 
 At most `max_concurrency` requests in flight, each on an `httpx.AsyncClient` of its own (a lane) with timeouts,
-retries with exponential backoff and full jitter on 5xx, resets and timeouts, and a shared pause: when Billit
-answers 429 every request of this client waits for `Retry-After`, not only the one that got it, and no longer.
+retries with exponential backoff and full jitter (5xx, resets, timeouts, a 429 without Retry-After), and a shared
+pause: when Billit answers 429 every request of this client waits for `Retry-After`, not only the one that got it.
 
 What is retried depends on whether a repeat is harmless. GET and PATCH always are; a create carrying an
 idempotency key is too (a repeat of a create that did commit gets 409, which the caller resolves by looking
@@ -375,7 +375,7 @@ class BillitClient:
         if isinstance(error, BillitRateLimitedError) and error.retry_after is not None:
             if error.retry_after > self.settings.max_retry_after_s:
                 return None
-            # No jitter: the limiter spaces the paused requests out, and the largest jitter held them all back.
+            # No jitter: once it has a pace the limiter spaces them out, and the largest jitter held them all back.
             return error.retry_after
         ceiling = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2**attempt)
         return self._random.uniform(ceiling / 2, ceiling)

@@ -78,6 +78,7 @@ def _children(api: httpx.Client, parent_id: str) -> list[dict[str, object]]:
     return [run for run in runs if run.get("parent_task_run_id") in task_runs]
 
 
+@pytest.mark.postgres
 def test_every_company_is_its_own_flow_run_over_two_workers_and_one_failing_fails_alone(
     tmp_path: Path,
     prefect_database: str,  # noqa: F811 - the fixture imported above

@@ -18,11 +18,13 @@ creates their runs at the cron times of prefect.yaml in Europe/Brussels; its ser
 
 Every process started here runs in its own process group, and the whole group is stopped at teardown, also when
 the test fails; their logs are printed then. A process worker starts each flow run in a session of its own, outside
-its group: the worker's children are stopped with it.
+its group: what is left of the test's processes after that, found by the PREFECT_HOME they were given, is stopped
+too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -81,8 +83,11 @@ class Processes:
     directory: Path
     background: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
+    homes: set[str] = field(default_factory=set)  # the PREFECT_HOME of each process started, to find their children
 
     def start(self, name: str, args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+        if "PREFECT_HOME" in env:
+            self.homes.add(env["PREFECT_HOME"])
         log = self.directory / f"{name}.log"
         self.logs.append(log)
         with log.open("wb") as output:
@@ -109,10 +114,9 @@ class Processes:
 
     def stop_all(self) -> None:
         for _, process in reversed(self.background):  # the worker before the server it talks to
-            children = _children(process.pid)  # a failed test's flow runs still running, each in its own session
             _stop_group(process)
-            for child in children:
-                _stop_group(child)
+        # A failed test's flow runs still running: each in a session of its own, perhaps orphaned by its worker.
+        _stop_all(_processes_with(self.homes))
 
     def dump(self) -> None:
         for log in self.logs:
@@ -120,33 +124,15 @@ class Processes:
             print(f"\n===== {log.name} (last 200 lines) =====\n" + "\n".join(text.splitlines()[-200:]))
 
 
-def _stop_group(process: subprocess.Popen[bytes] | int) -> None:
-    """SIGTERM the process group (of a process started here, or led by a pid), SIGKILL what is left after 15 s
-    (also the children of an exited leader)."""
-    pgid = process if isinstance(process, int) else process.pid
-    if _signal_group(pgid, signal.SIGTERM):
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, SIGKILL what is left after 15 s (also the children of an exited leader)."""
+    if _signal_group(process.pid, signal.SIGTERM):
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and _signal_group(pgid, 0):
-            if not isinstance(process, int):
-                process.poll()  # reap the leader, or the group never looks empty
+        while time.monotonic() < deadline and _signal_group(process.pid, 0):
+            process.poll()  # reap the leader, or the group never looks empty
             time.sleep(0.2)
-    _signal_group(pgid, signal.SIGKILL)
-    if not isinstance(process, int):
-        process.wait(timeout=15)
-
-
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` that lead a process group (as a worker's flow runs do)."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:  # after "pid (name)": state, ppid, pgrp, ...
-                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and int(fields[2]) == int(entry.name):
-                found.append(int(entry.name))
-    return found
+    _signal_group(process.pid, signal.SIGKILL)
+    process.wait(timeout=15)
 
 
 def _signal_group(pgid: int, signum: int) -> bool:
@@ -156,6 +142,39 @@ def _signal_group(pgid: int, signum: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _processes_with(homes: set[str]) -> list[int]:
+    """The processes whose environment holds one of these PREFECT_HOME values (this test's, and their children)."""
+    wanted = {f"PREFECT_HOME={home}".encode() for home in homes}
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                environment = Path(entry.path, "environ").read_bytes().split(b"\0")
+            except OSError:  # gone, or not ours
+                continue
+            if wanted.intersection(environment):
+                found.append(int(entry.name))
+    return found
+
+
+def _stop_all(pids: list[int]) -> None:
+    """SIGTERM these processes, SIGKILL those left after 15 s."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+        deadline = time.monotonic() + 15
+        while signum == signal.SIGTERM and time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @pytest.fixture
@@ -300,6 +319,7 @@ def _wait_for_final(api: httpx.Client, flow_run_id: str) -> dict[str, Any]:
         time.sleep(1)
 
 
+@pytest.mark.postgres
 def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_its_window(
     tmp_path: Path, prefect_database: str, processes: Processes
 ) -> None:
