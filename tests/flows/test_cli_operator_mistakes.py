@@ -122,7 +122,7 @@ def test_the_demo_reports_a_malformed_warehouse_url_in_one_line() -> None:
 
 @pytest.mark.parametrize("command", [["status"], ["sync", "--no-prefect"], ["doctor"]])
 def test_a_bad_warehouse_url_given_as_an_option_is_named_as_the_option_not_the_environment_variable(
-    command: list[str], monkeypatch: pytest.MonkeyPatch
+    command: list[str],
 ) -> None:
     line = one_line(runner.invoke(app, [*command, "--warehouse-url", f"postgres://admin:{PASSWORD}@db.example/x"]))
     assert line.startswith("--warehouse-url postgres://admin:***@db.example/x names an unsupported database"), line

@@ -273,9 +273,9 @@ def _start_server(
 
 @pytest.fixture
 def prefect_database(postgres_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for a Prefect server, as production runs one (docs/operations.md): on SQLite, a
-    server busy with two workers' flow runs at once held its write lock for a minute at a time (twice in one run of
-    the fan-out over 20 companies, half of that test's time)."""
+    """A fresh PostgreSQL database for a Prefect server, as docs/operations.md advises with workers: on SQLite, a
+    server busy with two workers' flow runs had a query wait a minute for the write lock, twice in one run of the
+    fan-out over 20 companies."""
     name = f"prefect_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     try:
