@@ -473,11 +473,8 @@ def _tls_pair(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
 
 
 async def test_https_verifies_the_certificate(serve: Callable[..., ScriptedServer], tmp_path: Path) -> None:
-    certificate, key = _self_signed(tmp_path)
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_tls.load_cert_chain(certificate, key)
+    server_tls, trusting = _tls_pair(tmp_path)
     server = serve(keep_alive_answers(2), tls=server_tls)
-    trusting = ssl.create_default_context(cafile=str(certificate))
     async with client(server.port, scheme="https", tls=trusting) as http:
         assert [(await http.get("/x")).json()["n"] for _ in range(2)] == [0, 1]
     assert server.connections == 1
