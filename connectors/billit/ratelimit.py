@@ -284,7 +284,10 @@ class AdaptiveRateLimiter:
         assert refused is not None
         sending = refused - state.refused_active_since
         span = min(1.0, sending)
-        seen = state.accepted_between(refused - span, refused)
+        if span >= WHOLE_SECOND:
+            seen = state.accepted_between(refused - span, refused)
+        else:  # a burst: everything accepted until the refusal's answer, in whole slices (see below)
+            seen = state.accepted_between(refused - span - _SLICE_S, state.episode_at + _SLICE_S)
         state.refused_ticket = None
         state.active_since = state.probed_at = now
         state.waited = False
@@ -313,7 +316,6 @@ class AdaptiveRateLimiter:
             state.ceiling = min(seen, state.ceiling) if firm and state.ceiling is not None else seen
             state.ceiling_at, state.provisional = now, False
         elif not firm:
-            seen = state.accepted_between(refused - span - _SLICE_S, state.episode_at)
             state.ceiling = min(seen, state.ceiling) if state.ceiling is not None else seen
             state.ceiling_at, state.provisional = now, True
         # Refusals that keep coming whatever the pace (faults, not a limit) would otherwise ratchet it to nothing:
