@@ -311,7 +311,8 @@ class AdaptiveRateLimiter:
         # counting. Over a shorter burst (the run's start) everything accepted until the refusal's answer does
         # too, unless a token bucket holds less than a second's worth (then the provisional ceiling relaxes
         # fast): it counts the requests that overtook the refused one, which the count by ticket leaves out, and
-        # the refused request's 25 ms slice whole, which the count by ticket cuts pro rata.
+        # its slices whole, which the count by ticket cuts pro rata: a burst to a server a millisecond away lasts a
+        # few, and a tenth of it taught nothing (tests/connectors/billit/test_ratelimit_simulated.py).
         if span >= WHOLE_SECOND:
             state.ceiling = min(seen, state.ceiling) if firm and state.ceiling is not None else seen
             state.ceiling_at, state.provisional = now, False
