@@ -256,7 +256,7 @@ def refuse_inbox_item(sandbox: Sandbox, request: Request, raw: bytes) -> Respons
 
 
 def account_information(sandbox: Sandbox, request: Request, _body: bytes) -> Response:
-    authorize(sandbox, request, need_party=False)
+    authorize(sandbox, request, need_party=sandbox.quirks.account_needs_party_id)
     api_key = request.headers.get("apikey")
     if api_key is not None:
         allowed = sandbox.api_keys[api_key.strip()]

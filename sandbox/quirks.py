@@ -15,6 +15,8 @@ the sandbox's best guess, i.e. how it answered before the switches existed; each
 * ``next_link_host``: ``NextPageLink`` names this scheme/host instead of the request's (``#paging``);
 * ``api_off_status=403``: a request for a company whose API access is off answers 403 with an error body
   instead of an empty 401 (``#companies``);
+* ``account_needs_party_id``: ``accountInformation`` without a ``PartyID`` answers 400, as every other call does,
+  when the user sees more than one company (``#companies``);
 * webhooks (``#webhooks``): ``webhook_limit`` (4 per company, or 20: the docs give both), ``webhook_refresh_method``
   (the one HTTP method ``/v1/webhooks/refresh/{id}`` accepts, POST by default; the others answer 405),
   ``webhook_order_shape`` (Order events in the Message ``envelope`` or ``flat``), ``webhook_refusal_shape`` (a
@@ -44,7 +46,9 @@ WEBHOOK_LIMITS = (4, 20)
 WEBHOOK_REFRESH_METHODS = ("POST", "PUT", "GET", "PATCH")
 WEBHOOK_SHAPES = ("envelope", "flat")
 _ORIGIN = re.compile(r"(?:(?P<scheme>https?)://)?(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::\d{1,5})?/?")
-_BOOLEAN = frozenset({"refuse_or", "refuse_gt", "ignore_inlinecount", "deleted_ignores_filter"})
+_BOOLEAN = frozenset(
+    {"refuse_or", "refuse_gt", "ignore_inlinecount", "deleted_ignores_filter", "account_needs_party_id"}
+)
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Quirks:
     fraction_digits: int = 6
     next_link_host: str | None = None
     api_off_status: int = 401
+    account_needs_party_id: bool = False
     webhook_limit: int = 4
     webhook_refresh_method: str = "POST"
     webhook_order_shape: str = "envelope"

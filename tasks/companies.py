@@ -24,13 +24,13 @@ from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 
-from connectors.billit import BillitAuthError, BillitClient, BillitError, BillitSettings, SettingsError
+from connectors.billit import BillitAuthError, BillitError, BillitSettings, SettingsError
 from connectors.billit.account import (
     API_OFF_REASON,
     BillitCompany,
     CompanyUnavailable,
+    companies_reached,
     company_problem,
-    reachable_companies,
 )
 from tasks.inbound.companies import record_companies
 from tasks.inbound.sync import error_text
@@ -97,13 +97,7 @@ def parse_companies(value: str | Sequence[int | str] | None) -> CompanyChoice | 
 
 def list_companies(**settings_overrides: Any) -> list[BillitCompany]:
     """The companies the configured credentials reach (`GET /v1/account/accountInformation`), in PartyID order."""
-    settings = billit_settings(**settings_overrides)
-
-    async def ask() -> dict[str, Any]:
-        async with BillitClient(settings) as billit:
-            return await billit.account_information()
-
-    return reachable_companies(asyncio.run(ask()))
+    return asyncio.run(companies_reached(billit_settings(**settings_overrides)))
 
 
 def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) -> CompanySelection:
@@ -141,8 +135,7 @@ def check_configured_company() -> None:
     """
     party_id = billit_settings().require_party_id()
     try:
-        # Without its PartyID: asked for a company with API access off, Billit may refuse the question itself.
-        reachable = list_companies(party_id=None)
+        reachable = list_companies()
     except BillitError as exc:
         if isinstance(exc, BillitAuthError) and exc.status == 401:
             raise  # the credentials themselves are refused

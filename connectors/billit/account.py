@@ -13,10 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.billit.client import BillitClient
-from connectors.billit.errors import BillitError, BillitProtocolError
-from connectors.billit.settings import BillitSettings
+from connectors.billit.errors import BillitError, BillitProtocolError, BillitValidationError
+from connectors.billit.settings import BillitSettings, NoCompanyError
 
 API_OFF_REASON = "API access is off for this company (APIAllowed false in accountInformation)"
+PARTY_ID_TO_LIST = (
+    "Billit wants a PartyID even to list the companies (accountInformation answered 400 without one): "
+    "set BILLIT_PARTY_ID to any one of them"
+)
 
 
 class CompanyUnavailable(BillitError):
@@ -86,7 +90,21 @@ def company_problem(reachable: Sequence[BillitCompany], party_id: int) -> str | 
 
 
 async def companies_reached(settings: BillitSettings) -> list[BillitCompany]:
-    """The companies accountInformation lists for these credentials, asked without the PartyID: asked for a company
-    the credentials may not use (API access off, not theirs), Billit may refuse the question itself."""
-    async with BillitClient(settings.model_copy(update={"party_id": None})) as billit:
+    """The companies accountInformation lists for these credentials.
+
+    Asked without the PartyID first: asked for a company the credentials may not use (API access off, not theirs),
+    Billit may refuse the question itself. Whether it answers without one a user who sees several companies is not
+    documented (docs/reference/billit-api.md#companies): a 400 there (Billit's answer to any other call without
+    the PartyID it needs) asks again with the configured one, and with none configured is a NoCompanyError.
+    """
+    try:
+        return await _listed(settings.model_copy(update={"party_id": None}))
+    except BillitValidationError:
+        if settings.party_id is None:
+            raise NoCompanyError(PARTY_ID_TO_LIST) from None
+    return await _listed(settings)
+
+
+async def _listed(settings: BillitSettings) -> list[BillitCompany]:
+    async with BillitClient(settings) as billit:
         return reachable_companies(await billit.account_information())

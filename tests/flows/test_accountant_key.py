@@ -181,3 +181,56 @@ def test_the_backfill_flow_s_companies_default_to_the_configured_one_and_need_it
     # An empty parameter (a deployment's unset variable) is the configured company too, as on the command line.
     assert [company.party_id for company in choose_companies.fn("").chosen] == [SECOND_PARTY_ID]
     assert [company.party_id for company in choose_companies.fn("all").chosen] == [PARTY_ID, SECOND_PARTY_ID]
+
+
+# ---- a Billit that wants a PartyID even for accountInformation (docs/reference/billit-api.md#companies) ---------
+
+
+@pytest.fixture
+def party_id_for_every_call(server: SandboxServer) -> Iterator[None]:
+    server.sandbox.quirks.account_needs_party_id = True
+    yield
+    server.sandbox.quirks.account_needs_party_id = False
+
+
+@pytest.mark.usefixtures("party_id_for_every_call")
+def test_without_a_party_id_the_company_list_billit_refuses_is_one_line_naming_the_setting(accountant_env: str) -> None:
+    result = runner.invoke(app, ["companies"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        "Billit wants a PartyID even to list the companies (accountInformation answered 400 without one): "
+        "set BILLIT_PARTY_ID to any one of them (see .env.example)"
+    )
+
+
+@pytest.mark.usefixtures("party_id_for_every_call")
+def test_with_any_party_id_the_companies_are_listed_and_all_are_synced_equal_to_the_sandbox(
+    server: SandboxServer, accountant_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(SECOND_PARTY_ID))
+    listed = runner.invoke(app, ["companies"])
+    assert listed.exit_code == 0, listed.output
+    assert "3 companies, 1 with API access off" in listed.output
+    result = runner.invoke(app, ["sync", "all", "--companies", "all", "--no-prefect", "--landing-dir", ""])
+    assert result.exit_code == 0, result.output
+    assert f"skipped company {API_OFF}" in result.output
+    assert loaded(accountant_env) == {
+        company: truth(server.sandbox, company) for company in (PARTY_ID, SECOND_PARTY_ID)
+    }
+    doctor = runner.invoke(app, ["doctor"])
+    assert "accountInformation" not in doctor.output and "Traceback" not in doctor.output, doctor.output
+
+
+@pytest.mark.usefixtures("party_id_for_every_call")
+def test_a_push_without_a_party_id_takes_billit_s_400_for_accountinformation_as_the_key_accepted(
+    server: SandboxServer, accountant_env: str
+) -> None:
+    engine = create_warehouse_engine(accountant_env)
+    upgrade(engine)
+    insert(engine, [outbound("acct-400", company_id=SECOND_PARTY_ID)])
+    pushed = runner.invoke(app, ["push", "--no-prefect"])
+    assert pushed.exit_code == 0, pushed.output
+    with engine.connect() as connection:
+        status = connection.execute(sa.text("select status from outbound_invoices")).scalar_one()
+    engine.dispose()
+    assert status == "created"
