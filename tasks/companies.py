@@ -95,9 +95,9 @@ def parse_companies(value: str | Sequence[int | str] | None) -> CompanyChoice | 
     return ids
 
 
-def list_companies(**settings_overrides: Any) -> list[BillitCompany]:
+def list_companies() -> list[BillitCompany]:
     """The companies the configured credentials reach (`GET /v1/account/accountInformation`), in PartyID order."""
-    return asyncio.run(companies_reached(billit_settings(**settings_overrides)))
+    return asyncio.run(companies_reached(billit_settings()))
 
 
 def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) -> CompanySelection:
@@ -126,7 +126,7 @@ def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) 
 
 def check_configured_company() -> None:
     """Before a Prefect sync of the configured company (BILLIT_PARTY_ID): the credentials are accepted and reach it
-    with API access on, asked once of `accountInformation`, so that a wrong key or company is one line, not a failed
+    with API access on, asked of `accountInformation`, so that a wrong key or company is one line, not a failed
     flow run with a traceback (the plain path needs no question: its run fails in one line, recorded, with the
     reason `tasks.inbound.sync` asks for after Billit's 401).
 
@@ -136,6 +136,8 @@ def check_configured_company() -> None:
     party_id = billit_settings().require_party_id()
     try:
         reachable = list_companies()
+    except CompanyUnavailable:
+        raise  # Billit would not even list the companies for it
     except BillitError as exc:
         if isinstance(exc, BillitAuthError) and exc.status == 401:
             raise  # the credentials themselves are refused
@@ -150,7 +152,7 @@ def configured_company() -> list[int]:
 
 
 def resolve_companies(
-    value: str | Sequence[int | str] | None, *, engine: sa.Engine | None = None, **settings_overrides: Any
+    value: str | Sequence[int | str] | None, *, engine: sa.Engine | None = None
 ) -> CompanySelection | None:
     """Parse and check a `companies` choice against what the key reaches; None for the configured company.
 
@@ -159,7 +161,7 @@ def resolve_companies(
     choice = parse_companies(value)
     if choice is None:
         return None
-    reachable = list_companies(**settings_overrides)
+    reachable = list_companies()
     if engine is not None:
         record_companies(engine, [company.as_row() for company in reachable])
     return select_companies(choice, reachable)

@@ -31,7 +31,7 @@ from connectors.billit import (
     ODataQuery,
     prop,
 )
-from connectors.billit.account import companies_reached, company_problem
+from connectors.billit.account import CompanyUnavailable, companies_reached, company_problem
 from connectors.billit.client import DELETED_ORDERS_PATH
 from connectors.billit.odata import PAGE_SIZE
 from connectors.billit.settings import ENV_PREFIX
@@ -112,7 +112,8 @@ async def _refusal_cause(settings: BillitSettings) -> RefusedCredentials | None:
     """Why Billit refused a request, as accountInformation tells: the credentials, or the company (not reached, or
     API access off); None when they reach the company with API access on, or when accountInformation fails too.
 
-    Asked without the PartyID: Billit refuses accountInformation itself for a company the key may not use.
+    Asked without the PartyID (`companies_reached`): Billit may refuse accountInformation itself for a company the
+    key may not use.
     """
     party_id = settings.require_party_id()
     credential, variable = (
@@ -124,6 +125,8 @@ async def _refusal_cause(settings: BillitSettings) -> RefusedCredentials | None:
         variable += f" and {ENV_PREFIX}CONTEXT_PARTY_ID"
     try:
         reachable = await companies_reached(settings)
+    except CompanyUnavailable as exc:
+        return RefusedCredentials(str(exc))
     except BillitAuthError as exc:
         return RefusedCredentials(
             f"{credential} was refused: check {variable} ({exc.method} {exc.url} -> HTTP {exc.status})"

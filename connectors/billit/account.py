@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.billit.client import BillitClient
-from connectors.billit.errors import BillitError, BillitProtocolError, BillitValidationError
-from connectors.billit.settings import BillitSettings, NoCompanyError
+from connectors.billit.errors import BillitAuthError, BillitError, BillitProtocolError, BillitValidationError
+from connectors.billit.settings import ENV_PREFIX, BillitSettings, NoCompanyError
 
 API_OFF_REASON = "API access is off for this company (APIAllowed false in accountInformation)"
 PARTY_ID_TO_LIST = (
     "Billit wants a PartyID even to list the companies (accountInformation answered 400 without one): "
-    "set BILLIT_PARTY_ID to any one of them"
+    "set BILLIT_PARTY_ID to any one of them with API access on"
 )
 
 
@@ -95,14 +95,22 @@ async def companies_reached(settings: BillitSettings) -> list[BillitCompany]:
     Asked without the PartyID first: asked for a company the credentials may not use (API access off, not theirs),
     Billit may refuse the question itself. Whether it answers without one a user who sees several companies is not
     documented (docs/reference/billit-api.md#companies): a 400 there (Billit's answer to any other call without
-    the PartyID it needs) asks again with the configured one, and with none configured is a NoCompanyError.
+    the PartyID it needs) asks again with the configured one, and with none configured is a NoCompanyError. Billit
+    refusing that one (401, 403) is a CompanyUnavailable: it took the key (a 400, not a 401, our guess too) but not
+    the company, so the key is not to blame.
     """
     try:
         return await _listed(settings.model_copy(update={"party_id": None}))
     except BillitValidationError:
         if settings.party_id is None:
             raise NoCompanyError(PARTY_ID_TO_LIST) from None
-    return await _listed(settings)
+    try:
+        return await _listed(settings)
+    except BillitAuthError as exc:
+        raise CompanyUnavailable(
+            f"accountInformation wants a PartyID, and refused {settings.party_id} ({ENV_PREFIX}PARTY_ID, "
+            f"HTTP {exc.status}): the key does not reach that company or its API access is off; set another one"
+        ) from None
 
 
 async def _listed(settings: BillitSettings) -> list[BillitCompany]:

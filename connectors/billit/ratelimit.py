@@ -312,7 +312,8 @@ class AdaptiveRateLimiter:
         # too, unless a token bucket holds less than a second's worth (then the provisional ceiling relaxes
         # fast): it counts the requests that overtook the refused one, which the count by ticket leaves out, and
         # its slices whole, which the count by ticket cuts pro rata: a burst to a server a millisecond away lasts a
-        # few, and a tenth of it taught nothing (tests/connectors/billit/test_ratelimit_simulated.py).
+        # few milliseconds, a tenth of a slice, and the tenth counted taught nothing
+        # (tests/connectors/billit/test_ratelimit_simulated.py).
         if span >= WHOLE_SECOND:
             state.ceiling = min(seen, state.ceiling) if firm and state.ceiling is not None else seen
             state.ceiling_at, state.provisional = now, False

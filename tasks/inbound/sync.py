@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.billit import BillitAuthError, BillitClient, BillitForbiddenIdError, BillitSettings
-from connectors.billit.account import companies_reached, company_problem
+from connectors.billit.account import CompanyUnavailable, companies_reached, company_problem
 from tasks.inbound.extract import STREAMS, ExtractStats, SyncOptions, sync_stream
 from tasks.inbound.warehouse import (
     LoadCounts,
@@ -117,9 +117,11 @@ def _with_company_reason(exc: BaseException, settings: BillitSettings) -> BaseEx
     asking = settings.model_copy(update={"max_retries": 0, "timeout_s": min(settings.timeout_s, 10.0)})
     try:
         reachable = asyncio.run(companies_reached(asking))
+        reason = company_problem(reachable, settings.require_party_id())
+    except CompanyUnavailable as unavailable:  # Billit would not even list the companies for it
+        reason = str(unavailable)
     except Exception:  # noqa: BLE001 - refused credentials, no answer: Billit's 401 is all there is to say
         return exc
-    reason = company_problem(reachable, settings.require_party_id())
     if reason is None:
         return exc
     return BillitAuthError(method=exc.method, url=exc.url, status=exc.status, details=exc.details, hint=reason)

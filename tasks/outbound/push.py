@@ -87,7 +87,8 @@ async def push_outbound(billit: BillitClient, engine: sa.Engine, options: PushOp
         # One cheap read first: a wrong key or company stops here, before any row is claimed or POSTed (without a
         # configured company, the key: each row's company answers its own create).
         if billit.settings.party_id is None:
-            with suppress(BillitValidationError):  # a 400 asking for a PartyID: the key was accepted
+            # A 400 asking for a PartyID: the key was accepted (a guess: docs/reference/billit-api.md#companies).
+            with suppress(BillitValidationError):
                 await billit.account_information()
         else:
             await billit.list_page(ODataQuery(top=1))

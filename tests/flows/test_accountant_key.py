@@ -199,7 +199,7 @@ def test_without_a_party_id_the_company_list_billit_refuses_is_one_line_naming_t
     assert result.exit_code == 2, result.output
     assert result.output.strip() == (
         "Billit wants a PartyID even to list the companies (accountInformation answered 400 without one): "
-        "set BILLIT_PARTY_ID to any one of them (see .env.example)"
+        "set BILLIT_PARTY_ID to any one of them with API access on (see .env.example)"
     )
 
 
@@ -217,8 +217,6 @@ def test_with_any_party_id_the_companies_are_listed_and_all_are_synced_equal_to_
     assert loaded(accountant_env) == {
         company: truth(server.sandbox, company) for company in (PARTY_ID, SECOND_PARTY_ID)
     }
-    doctor = runner.invoke(app, ["doctor"])
-    assert "accountInformation" not in doctor.output and "Traceback" not in doctor.output, doctor.output
 
 
 @pytest.mark.usefixtures("party_id_for_every_call")
@@ -234,3 +232,21 @@ def test_a_push_without_a_party_id_takes_billit_s_400_for_accountinformation_as_
         status = connection.execute(sa.text("select status from outbound_invoices")).scalar_one()
     engine.dispose()
     assert status == "created"
+
+
+@pytest.mark.usefixtures("party_id_for_every_call")
+@pytest.mark.parametrize("company", [API_OFF, 999])
+def test_a_party_id_billit_refuses_for_the_company_list_is_blamed_on_the_company_not_the_key(
+    accountant_env: str, monkeypatch: pytest.MonkeyPatch, company: int
+) -> None:
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(company))
+    expected = f"Billit: accountInformation wants a PartyID, and refused {company} (BILLIT_PARTY_ID, HTTP 401)"
+    listed = runner.invoke(app, ["companies"])
+    assert listed.exit_code == 1, listed.output
+    assert len(listed.output.strip().splitlines()) == 1 and expected in listed.output, listed.output
+    engine = create_warehouse_engine(accountant_env)
+    upgrade(engine)
+    engine.dispose()
+    doctor = runner.invoke(app, ["doctor"])
+    assert expected in doctor.output and "was refused: check BILLIT_API_KEY" not in doctor.output, doctor.output
+    assert "Traceback" not in doctor.output and API_KEY not in doctor.output + listed.output
