@@ -19,7 +19,7 @@ from connectors.billit.settings import ENV_PREFIX, BillitSettings, NoCompanyErro
 API_OFF_REASON = "API access is off for this company (APIAllowed false in accountInformation)"
 PARTY_ID_TO_LIST = (
     "Billit wants a PartyID even to list the companies (accountInformation answered 400 without one): "
-    "set BILLIT_PARTY_ID to any one of them with API access on"
+    f"set {ENV_PREFIX}PARTY_ID to any one of them with API access on"
 )
 
 
