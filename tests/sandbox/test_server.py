@@ -32,16 +32,20 @@ def test_server_starts_serves_and_stops_cleanly() -> None:
 
 
 def test_sequential_requests_do_not_wait_for_delayed_acks() -> None:
-    # With Nagle's algorithm left on, each request costs ~40 ms (delayed ACK); 50 requests must take far less.
+    # With Nagle's algorithm left on, each request costs ~40 ms (delayed ACK); 50 requests must take far less. The
+    # best of three rounds: one round on a machine busy with the rest of the suite once took 1.07 s, while Nagle
+    # would make every round take 2 s or more.
     sandbox = Sandbox(seed_start=FIXED_NOW)
     sandbox.add_orders([make_order(1)])
+    rounds = []
     with SandboxServer(sandbox) as server, httpx.Client(base_url=server.base_url, headers=HEADERS) as client:
         client.get("/v1/orders/1")
-        started = time.perf_counter()
-        for _ in range(50):
-            assert client.get("/v1/orders/1").status_code == 200
-        elapsed = time.perf_counter() - started
-    assert elapsed < 1.0
+        for _ in range(3):
+            started = time.perf_counter()
+            for _ in range(50):
+                assert client.get("/v1/orders/1").status_code == 200
+            rounds.append(time.perf_counter() - started)
+    assert min(rounds) < 1.0
 
 
 async def test_concurrent_clients_with_injected_latency_overlap() -> None:
