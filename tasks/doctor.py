@@ -6,7 +6,8 @@ against a real account tells the team which guesses held.
 
 The first refusal (401/403) is explained by accountInformation: credentials Billit refuses, or a company they do
 not reach or whose API access is off, stop the doctor with that cause (`RefusedCredentials`), since no check can
-be made; a refusal before any check was answered stops it too, as it came. Any other failed request is its check's
+be made; a refusal before any check was answered stops it too, as it came, and so does a base URL where nothing
+answers (`BillitUnreachableError`): every check would wait for it in turn. Any other failed request is its check's
 row: "could not tell" when a rerun may get an answer (429, 5xx, the network), "failed" otherwise; either way the
 check was not made (`Finding.made`).
 """
@@ -27,6 +28,7 @@ from connectors.billit import (
     BillitClient,
     BillitError,
     BillitSettings,
+    BillitUnreachableError,
     BillitValidationError,
     ODataQuery,
     prop,
@@ -71,7 +73,8 @@ def has_orders(engine: sa.Engine) -> bool:
 
 async def examine(billit: BillitClient, engine: sa.Engine | None = None) -> list[Finding]:
     """Every check, in order; a check whose request fails reports the error instead of stopping the others, unless
-    Billit refuses the credentials or their company (RefusedCredentials, see the module docstring).
+    Billit refuses the credentials or their company (RefusedCredentials), or nothing answers at the base URL (see
+    the module docstring).
 
     With the warehouse's `engine`, the deleted orders it holds tell what `/v1/orders/deleted`'s LastModified is.
     """
@@ -97,6 +100,8 @@ async def examine(billit: BillitClient, engine: sa.Engine | None = None) -> list
             if not any(finding.made for finding in findings):
                 raise  # refused before any answer: every check would be, for a cause accountInformation hides
             findings.append(_not_made(name, exc))
+        except BillitUnreachableError:
+            raise
         except BillitError as exc:
             findings.append(_not_made(name, exc))
     return findings

@@ -16,6 +16,7 @@ from connectors.billit.errors import (
     BillitServerError,
     BillitTransportError,
     BillitUnknownHostError,
+    BillitUnreachableError,
     BillitValidationError,
 )
 from connectors.billit.odata import FILTERABLE_PROPERTIES, PAGE_SIZE, ODataPropertyError, ODataQuery, all_of, prop
@@ -42,6 +43,7 @@ __all__ = [
     "BillitSettings",
     "BillitTransportError",
     "BillitUnknownHostError",
+    "BillitUnreachableError",
     "BillitValidationError",
     "NoCompanyError",
     "ODataPropertyError",

@@ -335,7 +335,7 @@ class BillitClient:
                     response = await lane.request(method, path, params=params, content=content, headers=headers)
                 except (httpx.TransportError, httpx.DecodingError) as exc:  # a garbled compressed body counts too
                     url = _display_url(path, params)
-                    error = transport_error(exc, method, url, lane.base_url.host, self._redact, self._answered)
+                    error = transport_error(exc, method, url, lane.base_url, self._redact, self._answered)
                 else:
                     self._answered = True
                     self._limiter.answered(ticket, response.status_code, response.headers.get("Retry-After"))
@@ -365,7 +365,7 @@ class BillitClient:
 
     def _retry_delay(self, error: BillitError, attempt: int, repeat: Repeat) -> float | None:
         """Seconds to wait before the next attempt, or None when the error must be raised."""
-        if not error.retryable or attempt >= self.settings.max_retries:
+        if not error.retryable or attempt >= min(self.settings.max_retries, error.retries_at_most):
             return None
         if repeat is Repeat.IF_UNSENT and not (
             isinstance(error, BillitRateLimitedError)

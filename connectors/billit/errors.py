@@ -2,7 +2,8 @@
 
     BillitError
     ├── BillitTransportError          network failure, timeout, dropped connection   (retryable)
-    │   └── BillitUnknownHostError    the base URL's host name does not exist (DNS)  (fatal)
+    │   ├── BillitUnknownHostError    the base URL's host name does not exist (DNS)  (fatal)
+    │   └── BillitUnreachableError    nothing ever answered at the base URL          (retried 3 times)
     ├── BillitProtocolError           a 2xx answer we cannot understand              (fatal)
     ├── BillitPaginationError         a listing repeats a request or stops advancing (fatal)
     └── BillitHTTPError               any non-2xx answer; carries Billit's errors[]
@@ -23,6 +24,7 @@ that is not JSON is described (kind, size), never quoted.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -41,6 +43,7 @@ class BillitError(Exception):
     """Base of every error raised by the Billit connector."""
 
     retryable: bool = False
+    retries_at_most: float = math.inf  # whatever BILLIT_MAX_RETRIES says
 
 
 class BillitTransportError(BillitError):
@@ -60,6 +63,14 @@ class BillitUnknownHostError(BillitTransportError):
     (a resolver that cannot answer for now is a plain transport error, retried)."""
 
     retryable = False
+
+
+class BillitUnreachableError(BillitTransportError):
+    """The base URL refused the connection, or let it time out, and has not answered this client before: most often
+    a wrong BILLIT_BASE_URL, or a service that is down. Retried a few times, not the twenty a Billit that answered
+    before gets for a blip: an operator waiting for a one-line error does not wait fifteen seconds for it."""
+
+    retries_at_most = 3
 
 
 class BillitProtocolError(BillitError):

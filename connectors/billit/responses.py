@@ -28,6 +28,7 @@ from connectors.billit.errors import (
     BillitServerError,
     BillitTransportError,
     BillitUnknownHostError,
+    BillitUnreachableError,
     BillitValidationError,
 )
 from connectors.billit.wire import decode_body, may_hold_unstorable_text, parse_error_details, parse_json
@@ -92,17 +93,24 @@ def transport_error(
     exc: httpx.TransportError | httpx.DecodingError,
     method: str,
     url: str,
-    host: str,
+    base_url: httpx.URL,
     redact: Callable[[str], str],
     answered_before: bool,
 ) -> BillitTransportError:
-    """The error for a request that got no answer. A host DNS says does not exist is not retried, unless it has
-    answered before: macOS and Windows say the same of any host while the machine is offline."""
+    """The error for a request that got no answer. Unless the base URL has answered before, a host DNS says does not
+    exist is not retried (macOS and Windows say the same of any host while the machine is offline), and a refused or
+    timed-out connection only a few times: both most often mean a wrong BILLIT_BASE_URL."""
     message = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     maybe_processed = not isinstance(exc, _NEVER_SENT)
-    if not answered_before and _unknown_host(exc):
-        message += f" (no host {host!r}: check BILLIT_BASE_URL)"
+    if answered_before:
+        return BillitTransportError(message, method=method, url=url, maybe_processed=maybe_processed)
+    if _unknown_host(exc):
+        message += f" (no host {base_url.host!r}: check BILLIT_BASE_URL)"
         return BillitUnknownHostError(message, method=method, url=url, maybe_processed=maybe_processed)
+    if isinstance(exc, httpx.ConnectTimeout) or _refused(exc):
+        where = f"{base_url.host}:{base_url.port or (443 if base_url.scheme == 'https' else 80)}"
+        message += f" (nothing answers at {where}; check BILLIT_BASE_URL, or whether the service is up)"
+        return BillitUnreachableError(message, method=method, url=url, maybe_processed=maybe_processed)
     return BillitTransportError(message, method=method, url=url, maybe_processed=maybe_processed)
 
 
@@ -113,6 +121,19 @@ def _unknown_host(exc: BaseException) -> bool:
     while cause is not None:
         if isinstance(cause, socket.gaierror):
             return cause.errno == socket.EAI_NONAME
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether every address of the host refused the connection (anyio tries each one and, when all fail, raises
+    an OSError of its own whose cause groups theirs)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return True
+        if isinstance(cause, BaseExceptionGroup):
+            return all(_refused(inner) for inner in cause.exceptions)
         cause = cause.__cause__ or cause.__context__
     return False
 

@@ -109,3 +109,16 @@ def test_doctor_without_a_company_names_only_options_doctor_has_before_any_reque
     help_text = runner.invoke(app, ["doctor", "--help"]).output
     named = re.findall(r"(?<![\w-])--[a-z][a-z-]*", line)
     assert all(option in help_text for option in named), (named, line)
+
+
+def test_doctor_where_nothing_answers_is_one_line_naming_the_base_url_not_seven_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each check used to wait out its own twenty retries (100 s) to report the same refused connection.
+    monkeypatch.setenv("BILLIT_BASE_URL", "http://127.0.0.1:9")  # the discard port: nothing listens
+    monkeypatch.delenv("BILLIT_MAX_RETRIES")
+    monkeypatch.setenv("BILLIT_BACKOFF_BASE_S", "0.01")
+    monkeypatch.setenv("BILLIT_BACKOFF_MAX_S", "0.02")
+    line = one_line(runner.invoke(app, ["doctor"]), exit_code=1)
+    assert "nothing answers at 127.0.0.1:9; check BILLIT_BASE_URL" in line, line
+    assert "could not tell" not in line

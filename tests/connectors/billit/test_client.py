@@ -28,6 +28,7 @@ from connectors.billit import (
     BillitServerError,
     BillitTransportError,
     BillitUnknownHostError,
+    BillitUnreachableError,
     BillitValidationError,
     NoCompanyError,
     ODataQuery,
@@ -350,6 +351,82 @@ async def test_a_host_name_dns_says_does_not_exist_is_not_retried_one_it_cannot_
     assert ("check BILLIT_BASE_URL" in str(failure.value)) is not retried
 
 
+async def test_a_base_url_where_nothing_ever_answered_is_retried_three_times_not_twenty() -> None:
+    # A wrong port, or a service that is down: twenty retries kept an operator waiting 15 s for the same line.
+    settings = load_settings(base_url="http://127.0.0.1:9", api_key="k", party_id=1, backoff_base_s=0.01)
+    assert settings.max_retries == 20
+    async with BillitClient(settings) as billit:
+        with pytest.raises(BillitUnreachableError) as failure:
+            await billit.get_order(1)
+        assert billit.requests_sent == 4
+    assert failure.value.maybe_processed is False
+    assert "nothing answers at 127.0.0.1:9; check BILLIT_BASE_URL" in str(failure.value)
+
+
+async def test_a_billit_that_answered_before_is_retried_as_configured_when_it_stops_answering() -> None:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            body = b'{"OrderID": 1}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings = load_settings(
+        base_url=f"http://127.0.0.1:{server.server_address[1]}",
+        api_key="k",
+        party_id=1,
+        max_retries=6,
+        backoff_base_s=0.01,
+    )
+    async with BillitClient(settings) as billit:
+        await billit.get_order(1)
+        server.shutdown()
+        server.server_close()  # the port now refuses, as a Billit restarting would
+        with pytest.raises(BillitTransportError) as failure:
+            await billit.get_order(1)
+        assert billit.requests_sent == 1 + 1 + 6
+    assert not isinstance(failure.value, BillitUnreachableError)
+
+
+def test_a_connect_timeout_or_every_address_refusing_is_unreachable_until_the_host_answered() -> None:
+    from connectors.billit.responses import transport_error
+
+    def raised(cause: BaseException) -> httpx.ConnectError:
+        try:
+            try:
+                raise cause
+            except BaseException as inner:
+                raise httpx.ConnectError("All connection attempts failed") from inner
+        except httpx.ConnectError as failure:
+            return failure
+
+    refused = ConnectionRefusedError(111, "Connection refused")
+    every_address = OSError("All connection attempts failed")
+    every_address.__cause__ = ExceptionGroup("", [refused, ConnectionRefusedError(111, "Connection refused")])
+    one_unreachable = OSError("All connection attempts failed")
+    one_unreachable.__cause__ = ExceptionGroup("", [refused, OSError(101, "Network is unreachable")])
+    base_url = httpx.URL("https://api.billit.be")
+    for failure, unreachable in [
+        (httpx.ConnectTimeout("timed out"), True),
+        (raised(refused), True),
+        (raised(every_address), True),
+        (raised(one_unreachable), False),
+        (httpx.ReadTimeout("timed out"), False),
+    ]:
+        first = transport_error(failure, "GET", "/v1/orders", base_url, str, answered_before=False)
+        later = transport_error(failure, "GET", "/v1/orders", base_url, str, answered_before=True)
+        assert isinstance(first, BillitUnreachableError) is unreachable, failure
+        assert ("nothing answers at api.billit.be:443" in str(first)) is unreachable
+        assert type(later) is BillitTransportError and later.retryable
+
+
 # ---- creating, idempotency, exactly once ---------------------------------------------------------------
 
 
@@ -592,7 +669,8 @@ def test_a_host_that_answered_before_is_retried_when_dns_says_it_does_not_exist(
             raise httpx.ConnectError(str(lookup)) from lookup
     except httpx.ConnectError as failure:
         dropped = failure
-    first = transport_error(dropped, "GET", "/v1/orders", "api.billit.be", str, answered_before=False)
-    later = transport_error(dropped, "GET", "/v1/orders", "api.billit.be", str, answered_before=True)
+    base_url = httpx.URL("https://api.billit.be")
+    first = transport_error(dropped, "GET", "/v1/orders", base_url, str, answered_before=False)
+    later = transport_error(dropped, "GET", "/v1/orders", base_url, str, answered_before=True)
     assert isinstance(first, BillitUnknownHostError) and not first.retryable
     assert type(later) is BillitTransportError and later.retryable
