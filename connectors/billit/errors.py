@@ -3,7 +3,7 @@
     BillitError
     ├── BillitTransportError          network failure, timeout, dropped connection   (retryable)
     │   ├── BillitUnknownHostError    the base URL's host name does not exist (DNS)  (fatal)
-    │   └── BillitUnreachableError    nothing ever answered at the base URL          (retried 3 times)
+    │   └── BillitUnreachableError    the base URL never answered: refused, timeout, TLS  (3 retries)
     ├── BillitProtocolError           a 2xx answer we cannot understand              (fatal)
     ├── BillitPaginationError         a listing repeats a request or stops advancing (fatal)
     └── BillitHTTPError               any non-2xx answer; carries Billit's errors[]
@@ -66,9 +66,10 @@ class BillitUnknownHostError(BillitTransportError):
 
 
 class BillitUnreachableError(BillitTransportError):
-    """The base URL refused the connection, or let it time out, and has not answered this client before: most often
-    a wrong BILLIT_BASE_URL, or a service that is down. Retried a few times, not the twenty a Billit that answered
-    before gets for a blip: an operator waiting for a one-line error does not wait fifteen seconds for it."""
+    """The base URL refused the connection, let it time out or failed its TLS handshake, and has not answered this
+    client before: most often a wrong BILLIT_BASE_URL, or a service that is down. Retried a few times, not the
+    twenty a Billit that answered before gets for a blip: an operator waiting for a one-line error does not wait
+    fifteen seconds for it."""
 
     retries_at_most = 3
 

@@ -7,7 +7,9 @@ taken from the answer passes through the client's redactor before an error is bu
 
 from __future__ import annotations
 
+import errno
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,8 +100,8 @@ def transport_error(
     answered_before: bool,
 ) -> BillitTransportError:
     """The error for a request that got no answer. Unless the base URL has answered before, a host DNS says does not
-    exist is not retried (macOS and Windows say the same of any host while the machine is offline), and a refused or
-    timed-out connection only a few times: both most often mean a wrong BILLIT_BASE_URL."""
+    exist is not retried (macOS and Windows say the same of any host while the machine is offline), and a connection
+    refused, timed out or failing its TLS handshake only a few times: all most often mean a wrong BILLIT_BASE_URL."""
     message = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     maybe_processed = not isinstance(exc, _NEVER_SENT)
     if answered_before:
@@ -107,11 +109,14 @@ def transport_error(
     if _unknown_host(exc):
         message += f" (no host {base_url.host!r}: check BILLIT_BASE_URL)"
         return BillitUnknownHostError(message, method=method, url=url, maybe_processed=maybe_processed)
+    where = f"{base_url.host}:{base_url.port or (443 if base_url.scheme == 'https' else 80)}"
     if isinstance(exc, httpx.ConnectTimeout) or _refused(exc):
-        where = f"{base_url.host}:{base_url.port or (443 if base_url.scheme == 'https' else 80)}"
         message += f" (nothing answers at {where}; check BILLIT_BASE_URL, or whether the service is up)"
-        return BillitUnreachableError(message, method=method, url=url, maybe_processed=maybe_processed)
-    return BillitTransportError(message, method=method, url=url, maybe_processed=maybe_processed)
+    elif _caused_by(exc, ssl.SSLError):  # plain HTTP on that port, or a certificate no authority here vouches for
+        message += f" (no TLS handshake with {where}; check BILLIT_BASE_URL, and SSL_CERT_FILE behind a proxy)"
+    else:
+        return BillitTransportError(message, method=method, url=url, maybe_processed=maybe_processed)
+    return BillitUnreachableError(message, method=method, url=url, maybe_processed=maybe_processed)
 
 
 def _unknown_host(exc: BaseException) -> bool:
@@ -125,15 +130,24 @@ def _unknown_host(exc: BaseException) -> bool:
     return False
 
 
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, kind):
+        cause = cause.__cause__ or cause.__context__
+    return cause is not None
+
+
 def _refused(exc: BaseException) -> bool:
-    """Whether every address of the host refused the connection (anyio tries each one and, when all fail, raises
-    an OSError of its own whose cause groups theirs)."""
+    """Whether every address of the host refused the connection. When several did, anyio (httpx's transport) raises
+    an OSError of its own caused by a group of theirs, and asyncio (ours, Python 3.11) one whose text lists theirs."""
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ConnectionRefusedError):
             return True
         if isinstance(cause, BaseExceptionGroup):
             return all(_refused(inner) for inner in cause.exceptions)
+        if isinstance(cause, OSError) and str(cause).startswith("Multiple exceptions: "):
+            return str(cause).count("[Errno ") == str(cause).count(f"[Errno {errno.ECONNREFUSED}] ")
         cause = cause.__cause__ or cause.__context__
     return False
 

@@ -412,19 +412,58 @@ def test_a_connect_timeout_or_every_address_refusing_is_unreachable_until_the_ho
     every_address.__cause__ = ExceptionGroup("", [refused, ConnectionRefusedError(111, "Connection refused")])
     one_unreachable = OSError("All connection attempts failed")
     one_unreachable.__cause__ = ExceptionGroup("", [refused, OSError(101, "Network is unreachable")])
+    # asyncio (Python 3.11) when several addresses fail differently: one OSError listing them.
+    listed = OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 9, 0, 0), [Errno 111] Connect call")
+    listed_mixed = OSError("Multiple exceptions: [Errno 111] Connect call failed, [Errno 101] Network is unreachable")
+    handshake = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
     base_url = httpx.URL("https://api.billit.be")
-    for failure, unreachable in [
-        (httpx.ConnectTimeout("timed out"), True),
-        (raised(refused), True),
-        (raised(every_address), True),
-        (raised(one_unreachable), False),
-        (httpx.ReadTimeout("timed out"), False),
+    nothing, no_tls = "nothing answers at api.billit.be:443", "no TLS handshake with api.billit.be:443"
+    for failure, hint in [
+        (httpx.ConnectTimeout("timed out"), nothing),
+        (raised(refused), nothing),
+        (raised(every_address), nothing),
+        (raised(listed), nothing),
+        (raised(handshake), no_tls),
+        (raised(one_unreachable), None),
+        (raised(listed_mixed), None),
+        (httpx.ReadTimeout("timed out"), None),
     ]:
         first = transport_error(failure, "GET", "/v1/orders", base_url, str, answered_before=False)
         later = transport_error(failure, "GET", "/v1/orders", base_url, str, answered_before=True)
-        assert isinstance(first, BillitUnreachableError) is unreachable, failure
-        assert ("nothing answers at api.billit.be:443" in str(first)) is unreachable
+        assert isinstance(first, BillitUnreachableError) is (hint is not None), failure
+        assert hint is None or f"({hint}; check BILLIT_BASE_URL" in str(first)
         assert type(later) is BillitTransportError and later.retryable
+
+
+async def test_tls_to_a_plain_http_port_is_unreachable_after_three_retries(server: SandboxServer) -> None:
+    settings = load_settings(
+        base_url=server.base_url.replace("http://", "https://"), api_key=API_KEY, party_id=PARTY_ID, backoff_base_s=0.01
+    )
+    async with BillitClient(settings) as billit:
+        with pytest.raises(BillitUnreachableError, match="no TLS handshake with 127.0.0.1:"):
+            await billit.get_order(1)
+        assert billit.requests_sent == 4
+
+
+async def test_every_address_of_the_host_refusing_is_unreachable_after_three_retries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_getaddrinfo = socket.getaddrinfo
+
+    def two_addresses(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in ("billit.test", b"billit.test"):  # two loopback addresses, nothing listening on either
+            return [
+                *real_getaddrinfo("127.0.0.1", port, *args, **kwargs),
+                *real_getaddrinfo("127.0.0.2", port, *args, **kwargs),
+            ]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
+    settings = load_settings(base_url="http://billit.test:9", api_key="k", party_id=1, backoff_base_s=0.01)
+    async with BillitClient(settings) as billit:
+        with pytest.raises(BillitUnreachableError, match="nothing answers at billit.test:9"):
+            await billit.get_order(1)
+        assert billit.requests_sent == 4
 
 
 # ---- creating, idempotency, exactly once ---------------------------------------------------------------
