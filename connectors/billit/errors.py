@@ -3,7 +3,7 @@
     BillitError
     ├── BillitTransportError          network failure, timeout, dropped connection   (retryable)
     │   ├── BillitUnknownHostError    the base URL's host name does not exist (DNS)  (fatal)
-    │   └── BillitUnreachableError    the base URL never answered: refused, timeout, TLS  (3 retries)
+    │   └── BillitUnreachableError    nothing ever answered at the base URL          (3 retries)
     ├── BillitProtocolError           a 2xx answer we cannot understand              (fatal)
     ├── BillitPaginationError         a listing repeats a request or stops advancing (fatal)
     └── BillitHTTPError               any non-2xx answer; carries Billit's errors[]
