@@ -170,14 +170,22 @@ def as_prefect_flow() -> Iterator[None]:
     """Around a flow run from the command line: the temporary server Prefect starts when none is configured sends
     no telemetry (offline, or with its SQLite busy, its heartbeat printed a traceback before the first table) and
     runs none of its background services (`_SERVER_SERVICES`). A configured server is another process: these
-    settings of this one do not reach it."""
+    settings of this one do not reach it. A configured server that does not answer is the operator's to start,
+    or to skip: one line says so (Prefect's own words were "RuntimeError: Failed to reach API at ...")."""
     from prefect.settings import temporary_settings  # the flow path only
 
     quiet = {"server.analytics_enabled": False} | {
         f"server.services.{name}.enabled": False for name in _SERVER_SERVICES
     }
-    with temporary_settings(quiet):  # type: ignore[arg-type]  # dotted keys are accepted, as in Prefect's docs
-        yield
+    try:
+        with temporary_settings(quiet):  # type: ignore[arg-type]  # dotted keys are accepted, as in Prefect's docs
+            yield
+    except RuntimeError as exc:
+        if not str(exc).startswith("Failed to reach API at "):
+            raise
+        raise OperatorMistake(
+            f"{exc}: is the Prefect server running? Check PREFECT_API_URL, or run with --no-prefect"
+        ) from None
 
 
 def _one_line(exc: Exception) -> tuple[str, int]:

@@ -16,6 +16,7 @@ from rich.markup import escape
 from cli.app import (
     LandingOption,
     LookbackOption,
+    OperatorMistake,
     PrefectOption,
     WarehouseOption,
     app,
@@ -159,7 +160,9 @@ def run_companies(
             with configured(party_id=party_id):
                 return run_sync(streams, since, until, lookback, landing_dir, prefect, checked=True)
 
-        outcomes = sync_companies(selection.chosen, lambda company: one_company(company.party_id))
+        outcomes = sync_companies(
+            selection.chosen, lambda company: one_company(company.party_id), fatal=(OperatorMistake,)
+        )
     else:
         from cli.sync_progress import sync_progress
 

@@ -168,7 +168,10 @@ def resolve_companies(
 
 
 def sync_companies(
-    companies: Sequence[BillitCompany], sync: Callable[[BillitCompany], list[dict[str, Any]]]
+    companies: Sequence[BillitCompany],
+    sync: Callable[[BillitCompany], list[dict[str, Any]]],
+    *,
+    fatal: tuple[type[Exception], ...] = (),
 ) -> list[CompanyOutcome]:
     """`sync(company)` (its streams' summaries) for every company, one after the other, outcomes in the order of
     `companies`.
@@ -177,7 +180,8 @@ def sync_companies(
     without a secret, and the other companies go on; what its streams committed before stays loaded. One whose API
     access is off (accountInformation's APIAllowed) fails with that reason and is not run: what Billit answers for it is
     unknown, and an empty 401 would read as a wrong key (docs/reference/billit-api.md#companies). A
-    KeyboardInterrupt still stops everything: the companies not started are not started.
+    KeyboardInterrupt, or an error of a `fatal` kind (one no company can get past, such as a Prefect server that does
+    not answer), still stops everything: the companies not started are not started.
     """
     outcomes = []
     for company in companies:
@@ -186,6 +190,8 @@ def sync_companies(
             continue
         try:
             outcomes.append(CompanyOutcome(company, sync(company)))
+        except fatal:
+            raise
         except Exception as exc:  # noqa: BLE001 - one company's failure is its own: reported, not raised
             outcomes.append(CompanyOutcome(company, error=error_text(exc, _credentials())))
     return outcomes

@@ -4,6 +4,9 @@ path), and the choice's parsing and checks, against a sandbox hosting four compa
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -353,3 +356,28 @@ def test_a_backfill_of_two_companies_loads_each_one_s_window(server: SandboxServ
             if server.sandbox.orders[order_id]["LastModified"] >= since
         }
         assert expected and books[company_id] == expected
+
+
+@pytest.mark.parametrize("companies", [[], ["--companies", "all"]])
+def test_a_prefect_server_that_does_not_answer_is_one_line_naming_prefect_api_url_not_one_per_company(
+    billit_env: str, tmp_path: Path, companies: list[str]
+) -> None:
+    # The installed command in a process of its own: Prefect keeps the server of the first flow a process runs.
+    env = os.environ | {"PREFECT_API_URL": "http://127.0.0.1:9/api", "PREFECT_HOME": str(tmp_path / "prefect")}
+    billit_etl = Path(sys.executable).parent / "billit-etl"
+    done = subprocess.run(
+        [str(billit_etl), "sync", "all", "--prefect", "--landing-dir", "", *companies],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    *skipped, line = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert (
+        all(note.startswith(f"skipped company {API_OFF} ") for note in skipped) and len(skipped) == len(companies) // 2
+    )
+    assert line == (
+        "Failed to reach API at http://127.0.0.1:9/api/: is the Prefect server running? Check PREFECT_API_URL, or "
+        "run with --no-prefect"
+    )
