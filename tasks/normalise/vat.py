@@ -315,7 +315,12 @@ def classify_vat(
     treatment: str | None
     if category == "S":
         treatment = BELGIAN_STANDARD_RATES.get(rate)
-        if treatment is None:
+        if direction_key == "Cost" and region in ("EU", "non-EU"):
+            # A supplier outside Belgium charging VAT charges its own country's (the Netherlands' 21 % too), or
+            # Belgian VAT it should have left to us to self-assess: neither is deductible in 59 (art. 45 VAT Code).
+            treatment = "foreign_vat"
+            notes.append(f"{rate} % VAT charged by a supplier outside Belgium ({region})")
+        elif treatment is None:
             if direction_key == "Cost":
                 treatment = "foreign_vat"
                 notes.append(f"{rate} % is not a Belgian VAT rate")

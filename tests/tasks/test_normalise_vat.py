@@ -277,6 +277,46 @@ def test_purchase_reverse_charge_from_an_eu_supplier_is_an_ic_service_with_self_
     assert by_vat_number.treatment == "reverse_charge_eu"
 
 
+@pytest.mark.parametrize(
+    ("vat_number", "country", "rate", "region"),
+    [
+        ("NL751149378B01", None, D("21"), "EU"),  # the Netherlands' standard rate is Belgium's too
+        (None, "FR", D("6"), "EU"),
+        ("GB123456789", None, D("21"), "non-EU"),
+        (None, "US", D("12"), "non-EU"),
+    ],
+)
+def test_vat_a_supplier_outside_belgium_charges_at_a_belgian_rate_is_foreign_not_deducted_in_59(
+    vat_number: str | None, country: str | None, rate: Decimal, region: str
+) -> None:
+    # Found by hand-computing a quarter's return: 21 % from a Dutch supplier went to 59 as Belgian VAT. Only the
+    # rates told foreign VAT apart (19 %, 20 %); the supplier's country was never asked.
+    result = classify_vat("Cost", "1", rate, counterparty_vat_number=vat_number, counterparty_country=country)
+    assert (result.category, result.treatment, result.base_grids, result.vat_grids) == ("S", "foreign_vat", ("82",), ())
+    assert result.reason == (
+        f"{rate} % VAT charged by a supplier outside Belgium ({region}); "
+        "foreign VAT is not deductible in the Belgian return"
+    )
+    credit_note = classify_vat("Cost", "1", rate, order_type="CreditNote", counterparty_country=country or "NL")
+    assert (credit_note.base_grids, credit_note.vat_grids) == (("85",), ())
+
+
+@pytest.mark.parametrize(("vat_number", "country"), [("BE0477472701", None), (None, "BE"), (None, None)])
+def test_vat_of_a_belgian_or_unknown_supplier_is_deducted_in_59(vat_number: str | None, country: str | None) -> None:
+    result = classify_vat("Cost", "1", D("21"), counterparty_vat_number=vat_number, counterparty_country=country)
+    assert (result.treatment, result.base_grids, result.vat_grids, result.reason) == (
+        "standard_21",
+        ("82",),
+        ("59",),
+        None,
+    )
+
+
+def test_belgian_vat_on_a_sale_to_a_customer_abroad_stays_in_the_return() -> None:
+    result = classify_vat("Income", "4", D("21"), counterparty_vat_number="NL751149378B01")
+    assert (result.base_grids, result.vat_grids) == (("03",), ("54",))
+
+
 # --- unknown and inconsistent input ---------------------------------------------------------------------------
 
 
