@@ -48,6 +48,9 @@ def sandbox_serve(
     account_needs_party_id: Annotated[
         bool, typer.Option(help="Answer accountInformation without PartyID with 400 when the key sees 2+ companies.")
     ] = False,
+    deleted_order_status: Annotated[
+        int, typer.Option(help="Answer for GET of one of the caller's deleted orders: 404 or 401 (empty).")
+    ] = 404,
     latency_ms: Annotated[float, typer.Option(help="Latency added to every /v1 request.")] = 0.0,
     fault_429: Annotated[float, typer.Option(help="Share of requests answered 429 (opens a window).")] = 0.0,
     retry_after_s: Annotated[float, typer.Option(help="Retry-After of injected 429s, in seconds.")] = 1.0,
@@ -135,7 +138,8 @@ def sandbox_serve(
             refuse_or=refuse_or, refuse_gt=refuse_gt, ignore_inlinecount=ignore_inlinecount,
             deleted_ignores_filter=deleted_ignores_filter, deleted_last_modified=deleted_last_modified,
             fraction_digits=fraction_digits, next_link_host=next_link_host, api_off_status=api_off_status,
-            account_needs_party_id=account_needs_party_id, webhook_limit=webhook_limit,
+            account_needs_party_id=account_needs_party_id, deleted_order_status=deleted_order_status,
+            webhook_limit=webhook_limit,
             webhook_refresh_method=webhook_refresh_method,
             webhook_order_shape=webhook_order_shape, webhook_refusal_shape=webhook_refusal_shape,
             webhook_retries=webhook_retries, webhook_backoff_s=webhook_backoff_s, webhook_timeout_s=webhook_timeout_s,

@@ -116,7 +116,7 @@ def _order_for(sandbox: Sandbox, company_id: int, order_id: int) -> dict[str, An
     order = sandbox.orders.get(order_id)
     if order is None:
         deleted = sandbox.deleted.get(order_id)
-        if deleted is not None and deleted["CompanyID"] != company_id:
+        if deleted is not None and (deleted["CompanyID"] != company_id or sandbox.quirks.deleted_order_status == 401):
             raise ApiError(401)
         raise ApiError(404, [("GenericError", f"Order {order_id} was not found.")])
     if order["CompanyID"] != company_id:

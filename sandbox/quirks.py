@@ -15,6 +15,8 @@ the sandbox's best guess, i.e. how it answered before the switches existed; each
 * ``next_link_host``: ``NextPageLink`` names this scheme/host instead of the request's (``#paging``);
 * ``api_off_status=403``: a request for a company whose API access is off answers 403 with an error body
   instead of an empty 401 (``#companies``);
+* ``deleted_order_status=401``: ``GET`` (``PATCH``, ``DELETE``) of one of the caller's orders that was deleted
+  answers an empty 401, as for an id one may not see, instead of 404 (``#deletions``);
 * ``account_needs_party_id``: ``accountInformation`` without a ``PartyID`` answers 400, as every other call does,
   when the user sees more than one company (``#companies``);
 * webhooks (``#webhooks``): ``webhook_limit`` (4 per company, or 20: the docs give both), ``webhook_refresh_method``
@@ -37,9 +39,10 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["API_OFF_STATUSES", "DELETED_LAST_MODIFIED", "FRACTION_DIGITS", "Quirks"]
+__all__ = ["API_OFF_STATUSES", "DELETED_LAST_MODIFIED", "DELETED_ORDER_STATUSES", "FRACTION_DIGITS", "Quirks"]
 
 API_OFF_STATUSES = (401, 403)
+DELETED_ORDER_STATUSES = (404, 401)
 DELETED_LAST_MODIFIED = ("deletion", "order")
 FRACTION_DIGITS = (6, 7)
 WEBHOOK_LIMITS = (4, 20)
@@ -63,6 +66,7 @@ class Quirks:
     fraction_digits: int = 6
     next_link_host: str | None = None
     api_off_status: int = 401
+    deleted_order_status: int = 404
     account_needs_party_id: bool = False
     webhook_limit: int = 4
     webhook_refresh_method: str = "POST"
@@ -112,6 +116,10 @@ def _coerce(name: str, value: Any) -> Any:
     if name == "api_off_status":
         if isinstance(value, bool) or value not in API_OFF_STATUSES:
             raise ValueError(f"api_off_status must be 401 or 403, not {value!r}")
+        return int(value)
+    if name == "deleted_order_status":
+        if isinstance(value, bool) or value not in DELETED_ORDER_STATUSES:
+            raise ValueError(f"deleted_order_status must be 404 or 401, not {value!r}")
         return int(value)
     if name == "webhook_limit":
         if isinstance(value, bool) or value not in WEBHOOK_LIMITS:

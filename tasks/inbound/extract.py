@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from connectors.aio import first_error
 from connectors.billit import (
     BillitClient,
+    BillitForbiddenIdError,
     BillitNotFoundError,
     BillitProtocolError,
     ODataQuery,
@@ -339,8 +340,10 @@ async def _fetch_orders(
     not_loaded: list[NotLoaded] | None = None,
 ) -> Fetched:
     """The detail answers of `listed` (OrderID -> listed LastModified), read later by the writer
-    (`batches.Answers`); an order whose detail answered 404 becomes a NotLoaded, never an error."""
+    (`batches.Answers`); an order whose detail answered 404, or 401 while the company's listing still answers,
+    becomes a NotLoaded, never an error."""
     fetched = Fetched(not_loaded=list(not_loaded or ()))
+    refused: list[NotLoaded] = []
 
     async def fetch(order_id: int, version: str) -> None:
         try:
@@ -348,11 +351,18 @@ async def _fetch_orders(
         except BillitNotFoundError:
             # Deleted since it was listed (then /v1/orders/deleted will say so), or a wrong answer: pending either way.
             fetched.not_loaded.append(NotLoaded(order_id, version, "listed, but its detail answered 404"))
+        except BillitForbiddenIdError:
+            refused.append(NotLoaded(order_id, version, "listed, but its detail answered 401 (deleted since?)"))
 
     with first_error():
         async with asyncio.TaskGroup() as group:
             for order_id, version in listed.items():
                 group.create_task(fetch(order_id, version))
+    if refused:
+        # Billit answers 401 for an id one may not see, which a deleted order may be (docs/reference/billit-api.md
+        # #deletions); so would credentials revoked meanwhile, which fail the run here, on the company's listing.
+        await billit.list_page(ODataQuery(top=1))
+        fetched.not_loaded.extend(refused)
     return fetched
 
 

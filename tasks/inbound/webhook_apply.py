@@ -40,7 +40,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.billit import BillitClient, BillitError, BillitNotFoundError, BillitSettings
+from connectors.billit import BillitClient, BillitError, BillitForbiddenIdError, BillitNotFoundError, BillitSettings
 from tasks.inbound.extract import STREAMS
 from tasks.inbound.warehouse import load_orders_isolating_refusals, mark_deleted
 from tasks.inbound.webhook_events import (
@@ -182,8 +182,12 @@ class EventApplier:
         outcomes: list[Outcome] = []
         batches: dict[tuple[int, str], list[tuple[OrderClaim, Mapping[str, Any]]]] = {}
         for order, answer in zip(claim.orders, answers, strict=True):
-            if isinstance(answer, BillitNotFoundError):
-                outcomes.append(self._not_found(order, run_id))
+            # A deleted order's detail answers 404, or perhaps 401 as an id one may not see (docs/reference/
+            # billit-api.md#deletions): with a deletion announced, either confirms it; else a 401 is a failure.
+            if isinstance(answer, BillitNotFoundError) or (
+                isinstance(answer, BillitForbiddenIdError) and order.deleted
+            ):
+                outcomes.append(self._not_found(order, run_id, answer.status))
             elif isinstance(answer, BillitError):
                 outcomes.append(Outcome(order, "retry" if answer.retryable else "failed", str(answer)))
             else:
@@ -205,10 +209,12 @@ class EventApplier:
             outcomes.extend(Outcome(order, "applied") for order, _ in items)
         return outcomes
 
-    def _not_found(self, order: OrderClaim, run_id: str) -> Outcome:
+    def _not_found(self, order: OrderClaim, run_id: str, status: int) -> Outcome:
+        """An order Billit no longer shows: deleted, when a deletion was announced; else the scheduled sync's to
+        settle."""
         if not order.deleted:
             return Outcome(
-                order, "ignored", "Billit answers 404 and no deletion was announced: left to the scheduled sync"
+                order, "ignored", f"Billit answers {status} and no deletion was announced: left to the scheduled sync"
             )
         # docs/reference/billit-api.md#deletions: deleted_at is what Billit reports; a webhook reports no time
         # but its summary's LastModified (when it carries one), else the moment the deletion was confirmed.

@@ -85,6 +85,7 @@ def test_quirks_default_to_the_answers_the_sandbox_always_gave(client: httpx.Cli
         "next_link_host": None,
         "api_off_status": 401,
         "account_needs_party_id": False,
+        "deleted_order_status": 404,
         "webhook_limit": 4,
         "webhook_refresh_method": "POST",
         "webhook_order_shape": "envelope",
@@ -117,6 +118,8 @@ def test_put_quirks_changes_only_what_it_names(client: httpx.Client, server: San
         {"next_link_host": 8080},
         {"api_off_status": 404},
         {"api_off_status": True},
+        {"deleted_order_status": 403},
+        {"deleted_order_status": True},
     ],
 )
 def test_put_quirks_refuses_unknown_keys_and_bad_values_and_changes_nothing(
@@ -291,6 +294,18 @@ def test_deleted_last_modified_is_the_deletion_time_by_default_or_the_orders_las
     assert order_id in listed(filter=f"LastModified eq DateTime'{shown}'")
     # The order's own GET (404 once deleted) and the active list are untouched by the switch.
     assert client.get(f"/v1/orders/{order_id}").status_code == 404
+
+
+def test_a_deleted_orders_detail_answers_404_by_default_or_an_empty_401(
+    deletions: tuple[httpx.Client, Sandbox, dict[str, int]],
+) -> None:
+    client, sandbox, chosen = deletions
+    detail = client.get(f"/v1/orders/{chosen['cost']}")
+    assert detail.status_code == 404 and detail.json()["errors"][0]["Code"] == "GenericError"
+    sandbox.quirks.merge({"deleted_order_status": 401})
+    for answer in (client.get(f"/v1/orders/{chosen['cost']}"), client.delete(f"/v1/orders/{chosen['income']}")):
+        assert (answer.status_code, answer.content) == (401, b"")
+    assert client.get("/v1/orders/999999999").status_code == 404  # an id that never was stays unknown
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -520,7 +535,8 @@ def test_sandbox_serve_takes_one_flag_per_switch_and_the_clock() -> None:
         "--orders", "10", "--refuse-or", "--refuse-gt", "--ignore-inlinecount", "--deleted-ignores-filter",
         "--deleted-last-modified", "order", "--fraction-digits", "7", "--next-link-host", "http://billit-internal:8080",
         "--clock-utc", "2026-03-29T00:59:00", "--clock-speed", "0", "--api-off-status", "403",
-        "--account-needs-party-id", "--webhook-limit", "20", "--webhook-refresh-method", "put",
+        "--account-needs-party-id", "--deleted-order-status", "401", "--webhook-limit", "20",
+        "--webhook-refresh-method", "put",
         "--webhook-order-shape", "flat",
         "--webhook-refusal-shape", "flat", "--webhook-retries", "2", "--webhook-backoff-s", "0.5",
         "--webhook-timeout-s", "3", "--webhook-drop-rate", "0.1", "--webhook-down-rate", "0.2",
@@ -549,6 +565,7 @@ def test_sandbox_serve_takes_one_flag_per_switch_and_the_clock() -> None:
             "next_link_host": "http://billit-internal:8080",
             "api_off_status": 403,
             "account_needs_party_id": True,
+            "deleted_order_status": 401,
             "webhook_limit": 20,
             "webhook_refresh_method": "PUT",
             "webhook_order_shape": "flat",

@@ -42,6 +42,7 @@ class Rule:
     path: re.Pattern[str]
     rewrite: Callable[[int, Any], tuple[int, Any]]
     times: int
+    query: re.Pattern[str] | None = None
 
 
 class CorruptingProxy:
@@ -58,9 +59,18 @@ class CorruptingProxy:
         self.released.set()
         self.waiting = 0
 
-    def corrupt(self, method: str, path: str, rewrite: Callable[[int, Any], tuple[int, Any]], times: int = 1) -> None:
+    def corrupt(
+        self,
+        method: str,
+        path: str,
+        rewrite: Callable[[int, Any], tuple[int, Any]],
+        times: int = 1,
+        *,
+        query: str | None = None,
+    ) -> None:
+        """Answers to `method` on a path (and a query string, when given) matching these patterns are rewritten."""
         with self.lock:
-            self.rules.append(Rule(method, re.compile(path), rewrite, times))
+            self.rules.append(Rule(method, re.compile(path), rewrite, times, re.compile(query) if query else None))
 
     def corrupt_order(self, order_id: int, change: Callable[[dict[str, Any]], Any], times: int = 1) -> None:
         """The detail of `order_id` is answered as `change(order)` (a dict, or any JSON value)."""
@@ -74,9 +84,11 @@ class CorruptingProxy:
             times,
         )
 
-    def _rule_for(self, method: str, path: str) -> Rule | None:
+    def _rule_for(self, method: str, path: str, query: str) -> Rule | None:
         with self.lock:
             for rule in self.rules:
+                if rule.query is not None and not rule.query.search(query):
+                    continue
                 if rule.times > 0 and rule.method == method and rule.path.search(path):
                     rule.times -= 1
                     return rule
@@ -97,7 +109,7 @@ class CorruptingProxy:
             content=await request.body(),
             headers={k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")},
         )
-        rule = self._rule_for(request.method, request.url.path)
+        rule = self._rule_for(request.method, request.url.path, request.url.query)
         if rule is None:
             return Response(upstream.content, upstream.status_code, media_type=upstream.headers.get("content-type"))
         self.hits += 1
