@@ -292,11 +292,12 @@ def normalise_identifier(
 
 
 def normalise_party_identifiers(party: Mapping[str, Any]) -> list[PartyIdentifier]:
-    """All identifiers of a Billit Party: `VATNumber` first, then every `Identifiers[]` entry.
+    """All identifiers of a Billit Party: `VATNumber` first, then every `Identifiers[]` entry, then its
+    `PeppolIdentifier` (`scheme:value`; docs/reference/billit-api.md#party-identifiers).
 
-    The party's `CountryCode` is the country hint. A missing or blank `VATNumber` is absent, not invalid; an
-    `Identifiers[]` entry is always kept, even when empty or malformed. Identical (scheme, value) pairs are
-    reported once, the first occurrence winning; empty entries (no value) are never merged.
+    The party's `CountryCode` is the country hint. A missing or blank `VATNumber` or `PeppolIdentifier` is absent,
+    not invalid; an `Identifiers[]` entry is always kept, even when empty or malformed. Identical (scheme, value)
+    pairs are reported once, the first occurrence winning; empty entries (no value) are never merged.
     """
     country = party.get("CountryCode")
     country_hint = country if isinstance(country, str) else None
@@ -320,6 +321,11 @@ def normalise_party_identifiers(party: Mapping[str, Any]) -> list[PartyIdentifie
                 country_hint=country_hint,
             )
         )
+
+    peppol_identifier = party.get("PeppolIdentifier")
+    if peppol_identifier is not None and str(peppol_identifier).strip():
+        # No IdentifierType: the `dddd:` prefix names the scheme, and an id without one is invalid as a Peppol id.
+        found.append(_normalise(peppol_identifier, "PeppolIdentifier", "", None, country_hint))
 
     seen: set[tuple[str | None, str | None]] = set()
     unique: list[PartyIdentifier] = []

@@ -779,3 +779,21 @@ def test_an_invalid_vat_number_on_a_party_is_kept() -> None:
 
 def test_a_party_without_identifier_fields_yields_nothing() -> None:
     assert normalise_party_identifiers({"Name": "Private person"}) == []
+
+
+def test_a_partys_peppol_identifier_is_checked_and_kept_an_invalid_one_flagged() -> None:
+    # Found against an independent simulator: the documented Party.PeppolIdentifier was never read, so a wrong one
+    # was neither flagged nor stored.
+    def found(peppol_identifier: str) -> list[tuple[str, str | None, bool, str | None]]:
+        party = {"VATNumber": "BE0719645869", "PeppolIdentifier": peppol_identifier}
+        return [(i.source, i.peppol_id, i.is_valid, i.reason) for i in normalise_party_identifiers(party)]
+
+    vat = ("VATNumber", "9925:BE0719645869", True, None)
+    assert found("9925:BE0719645870") == [
+        vat,
+        ("PeppolIdentifier", None, False, "checksum: BE enterprise number mod 97 fails"),
+    ]
+    assert found("9925:be 0719.645.869") == [vat]  # the VAT number's own id, reported once
+    assert found("iso6523-actorid-upis::0208:0719645869") == [vat, ("PeppolIdentifier", "0208:0719645869", True, None)]
+    assert found("0719645869") == [vat, ("PeppolIdentifier", None, False, "scheme: no IdentifierType or scheme")]
+    assert found("  ") == [vat]
