@@ -196,6 +196,11 @@ def vat_return(
                 "are in the grids above; if the period is already filed, deduct them in the "
                 "current return)",
             ),
+            (
+                report.refused_sales,
+                "sales invoice(s) dated in the period were refused by their recipient (they are in the grids "
+                "above until a credit note cancels them: see bi_delivery_refusals)",
+            ),
         ],
         notes,
     )

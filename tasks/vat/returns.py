@@ -64,6 +64,8 @@ class VatReturn:
     # Purchase invoices dated in the period that reached Billit after it ended: the right to deduct is exercised
     # in the return of the period the invoice is received in (a filed return does not change).
     received_late: int = 0
+    # Sales invoices dated in the period that their recipient refused: still due until a credit note cancels them.
+    refused_sales: int = 0
 
 
 def _cents(amount: Decimal) -> Decimal:
@@ -91,28 +93,22 @@ def _between(invoices: sa.Table, first_day: date, last_day: date, company_id: in
     )
 
 
+def _count(connection: sa.Connection, table: sa.FromClause, *conditions: sa.ColumnElement[bool]) -> int:
+    return int(connection.execute(sa.select(sa.func.count()).select_from(table).where(*conditions)).scalar_one())
+
+
 def invoices_between(engine: sa.Engine, first_day: date, last_day: date, *, company_id: int) -> int:
     """The company's invoices and credit notes dated in the period (deleted ones left out)."""
     invoices = reflect_tables(engine)["invoices"]
     with engine.connect() as connection:
-        return int(
-            connection.execute(
-                sa.select(sa.func.count())
-                .select_from(invoices)
-                .where(_between(invoices, first_day, last_day, company_id))
-            ).scalar_one()
-        )
+        return _count(connection, invoices, _between(invoices, first_day, last_day, company_id))
 
 
 def pending_count(engine: sa.Engine, *, company_id: int) -> int:
     """The company's orders Billit listed that are not loaded yet, of any period."""
     pending = reflect_tables(engine)["pending_orders"]
     with engine.connect() as connection:
-        return int(
-            connection.execute(
-                sa.select(sa.func.count()).select_from(pending).where(pending.c.company_id == company_id)
-            ).scalar_one()
-        )
+        return _count(connection, pending, pending.c.company_id == company_id)
 
 
 def missing_rows(engine: sa.Engine, first_day: date, last_day: date, *, company_id: int) -> int:
@@ -129,18 +125,15 @@ def missing_rows(engine: sa.Engine, first_day: date, last_day: date, *, company_
             sa.or_(sa.func.coalesce(lines.c.total_excl, 0) != 0, sa.func.coalesce(lines.c.total_vat, 0) != 0),
         ),
     )
-    query = (
-        sa.select(sa.func.count())
-        .select_from(invoices)
-        .where(
+    with engine.connect() as connection:
+        return _count(
+            connection,
+            invoices,
             _between(invoices, first_day, last_day, company_id),
             has_amounts,
             ~sa.exists().where(entries.c.order_id == invoices.c.order_id),
             ~sa.exists().where(exceptions.c.order_id == invoices.c.order_id),
         )
-    )
-    with engine.connect() as connection:
-        return int(connection.execute(query).scalar_one())
 
 
 def refuse_missing_rows(engine: sa.Engine, first_day: date, last_day: date, label: str, *, company_id: int) -> None:
@@ -190,36 +183,45 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
                 .group_by(exceptions.c.is_reported)
             )
         }
-        inferred = connection.execute(
-            sa.select(sa.func.count())
-            .select_from(lines.join(invoices, invoices.c.order_id == lines.c.order_id))
-            .where(_in_period(invoices, period, company_id), lines.c.treatment_source == "inferred")
-        ).scalar_one()
-        undated = connection.execute(
-            sa.select(sa.func.count())
-            .select_from(exceptions.join(invoices, invoices.c.order_id == exceptions.c.order_id))
-            .where(
-                invoices.c.company_id == company_id, invoices.c.order_date.is_(None), invoices.c.is_deleted.is_(False)
-            )
-        ).scalar_one()
-        received_late = connection.execute(
-            sa.select(sa.func.count())
-            .select_from(invoices)
-            .where(
-                _in_period(invoices, period, company_id),
-                invoices.c.direction == "Cost",
-                invoices.c.created_at >= period.last_day + timedelta(days=1),
-            )
-        ).scalar_one()
+        in_period = _in_period(invoices, period, company_id)
+        inferred = _count(
+            connection,
+            lines.join(invoices, invoices.c.order_id == lines.c.order_id),
+            in_period,
+            lines.c.treatment_source == "inferred",
+        )
+        undated = _count(
+            connection,
+            exceptions.join(invoices, invoices.c.order_id == exceptions.c.order_id),
+            invoices.c.company_id == company_id,
+            invoices.c.order_date.is_(None),
+            invoices.c.is_deleted.is_(False),
+        )
+        received_late = _count(
+            connection,
+            invoices,
+            in_period,
+            invoices.c.direction == "Cost",
+            invoices.c.created_at >= period.last_day + timedelta(days=1),
+        )
+        refused_sales = _count(
+            connection,
+            invoices,
+            in_period,
+            invoices.c.direction == "Income",
+            invoices.c.order_type == "Invoice",
+            sa.or_(invoices.c.order_status == "Refused", invoices.c.last_response_code == "RE"),
+        )
     result = VatReturn(
         period,
         dict(grids),
         dict(self_assessed),
         left_out=reported.get(False, 0),
         to_review=reported.get(True, 0),
-        inferred_lines=int(inferred),
-        undated=int(undated),
-        received_late=int(received_late),
+        inferred_lines=inferred,
+        undated=undated,
+        received_late=received_late,
+        refused_sales=refused_sales,
     )
     owed = sum((grids.get(grid, ZERO) for grid in OWED_GRIDS), ZERO)
     recoverable = sum((grids.get(grid, ZERO) for grid in RECOVERABLE_GRIDS), ZERO)

@@ -312,3 +312,20 @@ def test_a_warehouse_of_two_companies_needs_company_and_gives_each_its_own_retur
     assert grid_rows(other.output) == Q3_GRIDS
     unknown = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--company", "574999"])
     assert unknown.exit_code == 2 and "no books of Billit company 574999" in unknown.output
+
+
+def test_dutch_vat_stays_out_of_59_and_a_refused_sale_is_flagged(warehouse: sa.Engine) -> None:
+    # 2026-04, by hand: a Dutch supplier's hosting 1,000.00 with 21 % Dutch VAT -> 82 only, its 210.00 not
+    # deductible here (found by hand-computing a sandbox quarter: it went to 59); a 200.00 / 42.00 sale its
+    # recipient refused -> 03 and 54 until a credit note, and said so. 71 = 42.00.
+    dutch = {"PartyID": 9020, "Name": "Hosting B.V.", "VATNumber": "NL859145938B01", "CountryCode": "NL"}
+    april = [
+        dated(purchase([("1", "21", "1000.00", None)], party=dutch), "2026-04-08"),
+        dated(sale([("4", "21", "200.00", None)], party=BE_PARTY, OrderStatus="Refused"), "2026-04-20"),
+    ]
+    load_orders(warehouse, april, stream="orders_test", run_id="r2", company_id=PARTY_ID)
+    result = runner.invoke(app, ["vat-return", "--period", "2026-04"])
+    assert result.exit_code == 0, result.output
+    assert grid_rows(result.output) == {"03": "200.00", "54": "42.00", "82": "1,000.00", "71": "42.00"}
+    assert "1 amount(s) in the return to review: see bi_vat_return_exceptions" in result.output
+    assert "1 sales invoice(s) dated in the period were refused by their recipient" in result.output
