@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
@@ -52,6 +52,22 @@ def vat_percentage(item: Fields, direction: str, code: str | None) -> Decimal | 
     return item.number("VATPercentage", PERCENT)
 
 
+def charges_vat(order: Mapping[str, Any], total_vat: Decimal | None) -> bool:
+    """Whether the order charges VAT: a VAT total other than zero, or a line or VAT group with a VAT % above zero
+    (an unreadable one counts as none here; reading it properly quarantines the order)."""
+    if total_vat:
+        return True
+    for name in ("OrderLines", "VatGroups"):
+        for item in order.get(name) or ():
+            percentage = item.get("VATPercentage") if isinstance(item, Mapping) else None
+            try:
+                if percentage is not None and Decimal(str(percentage).strip() or "0") > 0:
+                    return True
+            except InvalidOperation:
+                continue
+    return False
+
+
 def taxable_base(group: Row) -> Decimal | None:
     """A VAT group's taxable base: `Mtvh`, which a cash discount makes smaller than `TotalExcl`. An `Mtvh` of 0
     on a group with a net and no cash discount says nothing (docs/reference/billit-api.md#cash-discount)."""
@@ -72,6 +88,7 @@ def classify_vat_cached(
     exemption_text: str,
     purchase_grid: str,
     import_deferral_licence: bool,
+    order_charges_vat: bool,
 ) -> VatClassification:
     """`classify_vat` of a line or VAT group, remembered: most lines of a batch share code, rate, counterparty and
     texts, and the classification is a pure function of them (a fifth of the normalising)."""
@@ -86,6 +103,7 @@ def classify_vat_cached(
         exemption_text,
         purchase_grid,
         import_deferral_licence,
+        order_charges_vat,
     )
 
 
@@ -100,6 +118,7 @@ def _classified(
     exemption_text: str,
     purchase_grid: str,
     import_deferral_licence: bool,
+    order_charges_vat: bool,
 ) -> VatClassification:
     return classify_vat(
         direction,
@@ -111,6 +130,7 @@ def _classified(
         exemption_text=exemption_text,
         purchase_grid=purchase_grid,
         import_deferral_licence=import_deferral_licence,
+        order_charges_vat=order_charges_vat,
     )
 
 

@@ -43,7 +43,7 @@ from tasks.normalise.fields import (
 )
 from tasks.normalise.identifiers import PartyIdentifier
 from tasks.normalise.order_details import add_lines, add_vat_groups, last_response_code, message_rows, quarantine_row
-from tasks.normalise.order_vat import classify_vat_cached, exemption_text, vat_percentage
+from tasks.normalise.order_vat import charges_vat, classify_vat_cached, exemption_text, vat_percentage
 from tasks.normalise.parties import (
     add_party,
     counterparty_of,
@@ -282,6 +282,7 @@ def _normalise_order(
     header_code = invoice["ventilation_code"]
     order_text = exemption_text(order)
     purchase_grid = PURCHASE_GRID_BY_COST_TYPE.get((fields.text("AccountingCostTypeTC") or "").lower(), "82")
+    order_charges_vat = charges_vat(order, invoice["total_vat"])
 
     def classify(item: Fields) -> tuple[str | None, Decimal | None, VatClassification]:
         code = item.text("VentilationCode")
@@ -296,6 +297,7 @@ def _normalise_order(
             exemption_text=" | ".join(filter(None, (exemption_text(item.source), order_text))),
             purchase_grid=purchase_grid,
             import_deferral_licence=import_deferral_licence,
+            order_charges_vat=order_charges_vat,
         )
         return code, percentage, vat
 

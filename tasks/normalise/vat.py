@@ -269,6 +269,7 @@ def classify_vat(
     exemption_text: str | None = None,
     purchase_grid: str = "82",
     import_deferral_licence: bool = False,
+    order_charges_vat: bool = False,
 ) -> VatClassification:
     """Classify one line (or VatGroup) of a Billit order.
 
@@ -278,8 +279,9 @@ def classify_vat(
     prefix) or else `counterparty_country` tells Belgian, other-EU and non-EU parties apart (reverse charge:
     45/44/47 on sales, 87/88/87 on purchases); unknown counts as Belgian. `exemption_text` is what the order
     says about the exemption (see orders.py): on a Cost line with code "1" (or none) at 0 % it, and the supplier's
-    VAT number, decide an inferred treatment. `purchase_grid` (81, 82 or 83) is the purchase grid for Cost
-    lines; `import_deferral_licence` sends imports (Cost code 70) to 87/57/59.
+    VAT number, decide an inferred treatment, unless `order_charges_vat` (the order's VAT total is not zero: a
+    supplier that charges VAT on the invoice is not reverse-charging it). `purchase_grid` (81, 82 or 83) is the
+    purchase grid for Cost lines; `import_deferral_licence` sends imports (Cost code 70) to 87/57/59.
     """
     if purchase_grid not in _PURCHASE_GRIDS:
         raise ValueError(f"purchase_grid must be 81, 82 or 83, got {purchase_grid!r}")
@@ -330,7 +332,7 @@ def classify_vat(
         treatment = "zero_rated"
         inferred = (
             _infer_received_zero_rate(region, counterparty_vat_number, exemption_text)
-            if direction_key == "Cost"
+            if direction_key == "Cost" and not order_charges_vat
             else None
         )
         if inferred is not None:

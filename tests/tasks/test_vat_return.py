@@ -412,6 +412,24 @@ CASES: dict[str, Case] = {
     "received 0 % from outside the EU without a text": Case(
         [received_peppol("0", "70.00", US_PARTY)], {"82": "70.00"}, exceptions=1
     ),
+    # Found by hand-computing a sandbox quarter: VAT a supplier outside Belgium charges is foreign VAT at any rate
+    # (the Netherlands' 21 % too), not deductible in 59; and an invoice on which it charges VAT is not reverse
+    # charged, so its 0 % line (a levy) is not inferred an IC service with 21 % to self-assess.
+    "received 21 % from a Dutch supplier: foreign VAT": Case(
+        [received_peppol("21", "1000.00", NL_PARTY)], {"82": "1000.00"}, exceptions=1
+    ),
+    "received French VAT and a 0 % levy on one invoice": Case(
+        [
+            purchase(
+                [("1", "20", "100.00", None), ("1", "0", "7.00", None)],
+                header_code="1",
+                party=FR_PARTY,
+                ExternalProvider="Peppol",
+            )
+        ],
+        {"82": "107.00"},
+        exceptions=2,
+    ),
     # CustomFields as a list of {Key, Value} objects (the shape parties have).
     "received co-contractor text in a CustomFields list": Case(
         [
