@@ -314,8 +314,8 @@ def _listed_row(row: ListedClient) -> tuple[str, Decimal, Decimal]:
     where = f"listed client {row.vat_number}"
     return (
         digits,
-        checked_amount(row.turnover, f"{where} turnover"),
-        checked_amount(row.vat_amount, f"{where} VAT amount"),
+        checked_amount(row.turnover, f"{where} turnover", signed=True),  # credit notes may outweigh the sales
+        checked_amount(row.vat_amount, f"{where} VAT amount", signed=True),
     )
 
 

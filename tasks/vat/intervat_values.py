@@ -35,21 +35,22 @@ def belgian_vat_digits(vat_number: str, what: str) -> str:
     return match.group(1)
 
 
-def checked_amount(value: Decimal, what: str, negative_hint: str = "") -> Decimal:
-    """A checked amount, rounded to the cent it already is: Decimal or int, positive, at most 2 decimals."""
+def checked_amount(value: Decimal, what: str, negative_hint: str = "", *, signed: bool = False) -> Decimal:
+    """A checked amount, rounded to the cent it already is: Decimal or int, at most 2 decimals, positive unless
+    `signed` (SignedAmount_Type)."""
     if isinstance(value, bool) or not isinstance(value, Decimal | int):
         raise ValueError(f"{what} must be a Decimal, not {type(value).__name__}")
     amount = Decimal(value)
     if not amount.is_finite():
         raise ValueError(f"{what} is not an amount: {amount}")
-    if amount < 0:
+    if amount < 0 and not signed:
         raise ValueError(f"{what} is negative ({amount}); Intervat takes positive amounts here{negative_hint}")
-    if amount > MAX_AMOUNT:
+    if abs(amount) > MAX_AMOUNT:
         raise ValueError(f"{what} ({amount}) is more than Intervat takes (99999999999.99)")
     if amount.quantize(CENT) != amount:
         raise ValueError(f"{what} ({amount}) has more than 2 decimals")
-    # abs(): a negative zero would be written "-0.00", which PositiveAmount_Type's pattern refuses.
-    return abs(amount.quantize(CENT))
+    # A negative zero would be written "-0.00", which PositiveAmount_Type's pattern refuses.
+    return amount.quantize(CENT) if amount else abs(amount.quantize(CENT))
 
 
 def amount_text(amount: Decimal) -> str:

@@ -21,7 +21,7 @@ from tasks.normalise.identifiers import normalise_vat_number
 from tasks.vat.intervat import Declarant, IntraClient, ListedClient, VatPeriod
 
 ZERO = Decimal("0.00")
-# The annual client listing holds Belgian customers billed 250 EUR or more (excl. VAT) in the year.
+# The annual client listing holds Belgian customers billed (or credited net) 250 EUR or more excl. VAT in a year.
 CLIENT_LISTING_THRESHOLD = Decimal("250.00")
 # Grids the declarant owes (XX) and may deduct or recover (YY); 71 = XX − YY or 72 = YY − XX.
 OWED_GRIDS = ("54", "55", "56", "57", "61", "63")
@@ -333,7 +333,7 @@ def intra_listing(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> L
 
 def client_listing(engine: sa.Engine, year: int, *, company_id: int) -> Listing:
     """The annual listing: Belgian customers (a Belgian VAT number, or a bare number of a customer in Belgium)
-    billed CLIENT_LISTING_THRESHOLD or more in `year`: turnover 00-03 + 45 less 49, VAT 54 less 64."""
+    billed, or credited net, CLIENT_LISTING_THRESHOLD or more in `year`: turnover 00-03 + 45 less 49, VAT 54 - 64."""
     invoices = reflect_tables(engine)["invoices"]
     in_year = sa.and_(
         invoices.c.company_id == company_id,
@@ -366,7 +366,7 @@ def client_listing(engine: sa.Engine, year: int, *, company_id: int) -> Listing:
     rows = [
         ListedClient(number, _cents(turnover[number]), _cents(vat[number]))
         for number in sorted(turnover)
-        if turnover[number] >= CLIENT_LISTING_THRESHOLD
+        if abs(turnover[number]) >= CLIENT_LISTING_THRESHOLD
     ]
     return Listing(rows, sorted(set(left_out)))
 

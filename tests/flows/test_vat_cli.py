@@ -329,3 +329,26 @@ def test_dutch_vat_stays_out_of_59_and_a_refused_sale_is_flagged(warehouse: sa.E
     assert grid_rows(result.output) == {"03": "200.00", "54": "42.00", "82": "1,000.00", "71": "42.00"}
     assert "1 amount(s) in the return to review: see bi_vat_return_exceptions" in result.output
     assert "1 sales invoice(s) dated in the period were refused by their recipient" in result.output
+
+
+def test_a_customer_credited_more_than_billed_is_listed_with_a_negative_turnover(
+    warehouse: sa.Engine, tmp_path: Path
+) -> None:
+    # Found by an accountant's independent check: customers whose credit notes of the year outweigh their
+    # invoices (by 250 EUR or more) were left out without a word. The listing's amounts are signed
+    # (NewLK-in_v0_9.xsd, SignedAmount_Type), and Belgian practice lists them: 2025, by hand, -400.00 / -84.00.
+    credited = {"PartyID": 9030, "Name": "Drukkerij", "VATNumber": "BE0203430576", "CountryCode": "BE"}
+    small = {"PartyID": 9031, "Name": "Kleine", "VATNumber": "BE0403019261", "CountryCode": "BE"}
+    year_2025 = [
+        dated(sale([("4", "21", "100.00", None)], party=credited), "2025-02-01"),
+        dated(sale([("4", "21", "500.00", None)], party=credited, order_type="CreditNote"), "2025-03-01"),
+        dated(sale([("4", "21", "249.99", None)], party=small, order_type="CreditNote"), "2025-03-02"),
+    ]
+    load_orders(warehouse, year_2025, stream="orders_test", run_id="r3", company_id=PARTY_ID)
+    result = runner.invoke(app, ["vat-listing", "clients", "--year", "2025", "--xml", str(tmp_path / "lk.xml")])
+    assert result.exit_code == 0, result.output
+    assert "BE0203430576 │  -400.00 │ -84.00" in result.output and "BE0403019261" not in result.output
+    valid(tmp_path / "lk.xml", "NewLK-in_v0_9.xsd")
+    xml = (tmp_path / "lk.xml").read_text()
+    assert "TurnOver>-400.00</" in xml and "VATAmount>-84.00</" in xml
+    assert 'TurnOverSum="-400.00"' in xml and 'VATAmountSum="-84.00"' in xml

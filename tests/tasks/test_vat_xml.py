@@ -535,14 +535,28 @@ def test_large_listed_amounts_validate_and_their_sums_may_exceed_a_single_amount
     assert (listing.get("TurnOverSum"), listing.get("VATAmountSum")) == ("199999999999.98", "100000000000.00")
 
 
+def test_a_client_credited_more_than_billed_is_written_with_signed_amounts_the_schema_takes() -> None:
+    # TurnOver and VATAmount are SignedAmount_Type, their sums UnlimitedSignedAmount_Type: a customer whose credit
+    # notes outweigh its invoices is listed with negative amounts (they used to be refused here as "negative").
+    clients = [
+        ListedClient(CUSTOMER_A, Decimal("-400.00"), Decimal("-84.00")),
+        ListedClient(CUSTOMER_B, Decimal("300.00"), Decimal("63.00")),
+    ]
+    root = valid_client_listing(client_listing_xml(DECLARANT, 2026, clients))
+    listing = root.find("listing:ClientListing", NS)
+    assert listing is not None
+    assert (listing.get("TurnOverSum"), listing.get("VATAmountSum")) == ("-100.00", "-21.00")
+    amounts = [e.text for e in listing.iter() if e.tag.split("}")[-1] in ("TurnOver", "VATAmount")]
+    assert amounts == ["-400.00", "-84.00", "300.00", "63.00"]
+
+
 @pytest.mark.parametrize(
     ("client", "match"),
     [
         (ListedClient("0876543270", Decimal(1), Decimal(0)), "must be BE followed by 10 digits"),
         (ListedClient("NL123456789B01", Decimal(1), Decimal(0)), "must be BE followed by 10 digits"),
         (ListedClient("BE0876543271", Decimal(1), Decimal(0)), "fails the Belgian check digits"),
-        (ListedClient(CUSTOMER_A, Decimal("-1"), Decimal(0)), "turnover is negative"),
-        (ListedClient(CUSTOMER_A, Decimal(1), Decimal("-0.21")), "VAT amount is negative"),
+        (ListedClient(CUSTOMER_A, -LARGEST - 1, Decimal(0)), "more than Intervat takes"),
         (ListedClient(CUSTOMER_A, Decimal("1.234"), Decimal(0)), "more than 2 decimals"),
         (ListedClient(CUSTOMER_A, LARGEST + 1, Decimal(0)), "more than Intervat takes"),
         (ListedClient(CUSTOMER_A, Decimal(1), 0.21), "must be a Decimal, not float"),  # type: ignore[arg-type]
