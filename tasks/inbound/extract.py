@@ -359,8 +359,9 @@ async def _fetch_orders(
             for order_id, version in listed.items():
                 group.create_task(fetch(order_id, version))
     if refused:
-        # Billit answers 401 for an id one may not see, which a deleted order may be (docs/reference/billit-api.md
-        # #deletions); so would credentials revoked meanwhile, which fail the run here, on the company's listing.
+        # Billit answers 401 for an id one may not see, which a deleted order may be
+        # (docs/reference/billit-api.md#deletions); so would credentials revoked meanwhile, which fail the run
+        # here, on the company's listing.
         await billit.list_page(ODataQuery(top=1))
         fetched.not_loaded.extend(refused)
     return fetched

@@ -182,8 +182,9 @@ class EventApplier:
         outcomes: list[Outcome] = []
         batches: dict[tuple[int, str], list[tuple[OrderClaim, Mapping[str, Any]]]] = {}
         for order, answer in zip(claim.orders, answers, strict=True):
-            # A deleted order's detail answers 404, or perhaps 401 as an id one may not see (docs/reference/
-            # billit-api.md#deletions): with a deletion announced, either confirms it; else a 401 is a failure.
+            # A deleted order's detail answers 404, or perhaps 401 as an id one may not see
+            # (docs/reference/billit-api.md#deletions): with a deletion announced, either confirms it; else a 401
+            # is a failure.
             if isinstance(answer, BillitNotFoundError) or (
                 isinstance(answer, BillitForbiddenIdError) and order.deleted
             ):
