@@ -197,6 +197,11 @@ def vat_return(
                 "current return)",
             ),
             (
+                report.issued_late,
+                "sales document(s) dated in the period were made in Billit after it ended (they are in the grids "
+                "above; a return filed before lacks them)",
+            ),
+            (
                 report.refused_sales,
                 "sales invoice(s) dated in the period were refused by their recipient (they are in the grids "
                 "above until a credit note cancels them: see bi_delivery_refusals)",

@@ -64,6 +64,8 @@ class VatReturn:
     # Purchase invoices dated in the period that reached Billit after it ended: the right to deduct is exercised
     # in the return of the period the invoice is received in (a filed return does not change).
     received_late: int = 0
+    # Sales documents dated in the period but made in Billit after it ended: a return filed before lacks them.
+    issued_late: int = 0
     # Sales invoices dated in the period that their recipient refused: still due until a credit note cancels them.
     refused_sales: int = 0
 
@@ -149,15 +151,8 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
     """The company's grids of `period`, the 71/72 balance and the checks. VatReturnError when some of the period's
     invoices have no VAT-return rows."""
     refuse_missing_rows(engine, period.first_day, period.last_day, str(period), company_id=company_id)
-    monthly = sa.table(
-        "bi_vat_return_monthly",
-        sa.column("company_id"),
-        sa.column("period"),
-        sa.column("grid"),
-        sa.column("amount"),
-        sa.column("is_self_assessed"),
-        sa.column("entry_count"),
-    )
+    columns = ("company_id", "period", "grid", "amount", "is_self_assessed", "entry_count")
+    monthly = sa.table("bi_vat_return_monthly", *(sa.column(name) for name in columns))
     tables = reflect_tables(engine)
     invoices, exceptions, lines = tables["invoices"], tables["vat_return_exceptions"], tables["invoice_lines"]
     grids: dict[str, Decimal] = defaultdict(Decimal)
@@ -197,13 +192,14 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
             invoices.c.order_date.is_(None),
             invoices.c.is_deleted.is_(False),
         )
-        received_late = _count(
-            connection,
-            invoices,
-            in_period,
-            invoices.c.direction == "Cost",
-            invoices.c.created_at >= period.last_day + timedelta(days=1),
-        )
+        late: dict[str, int] = {
+            direction: count
+            for direction, count in connection.execute(
+                sa.select(invoices.c.direction, sa.func.count())
+                .where(in_period, invoices.c.created_at >= period.last_day + timedelta(days=1))
+                .group_by(invoices.c.direction)
+            )
+        }
         refused_sales = _count(
             connection,
             invoices,
@@ -220,7 +216,8 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
         to_review=reported.get(True, 0),
         inferred_lines=inferred,
         undated=undated,
-        received_late=received_late,
+        received_late=late.get("Cost", 0),
+        issued_late=late.get("Income", 0),
         refused_sales=refused_sales,
     )
     owed = sum((grids.get(grid, ZERO) for grid in OWED_GRIDS), ZERO)

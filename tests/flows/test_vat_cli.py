@@ -352,3 +352,16 @@ def test_a_customer_credited_more_than_billed_is_listed_with_a_negative_turnover
     xml = (tmp_path / "lk.xml").read_text()
     assert "TurnOver>-400.00</" in xml and "VATAmount>-84.00</" in xml
     assert 'TurnOverSum="-400.00"' in xml and 'VATAmountSum="-84.00"' in xml
+
+
+def test_a_sale_made_in_billit_after_its_period_ended_is_counted(warehouse: sa.Engine) -> None:
+    # Found by an accountant's independent check: a backdated sale changed a period that may be filed already,
+    # without a word (purchases received late had their note).
+    backdated = {**dated(sale([("4", "21", "80.00", None)], party=BE_PARTY), "2026-04-10"), "Created": "2026-06-02"}
+    on_time = {**dated(sale([("4", "21", "20.00", None)], party=BE_PARTY), "2026-04-11"), "Created": "2026-04-11"}
+    load_orders(warehouse, [backdated, on_time], stream="orders_test", run_id="r4", company_id=PARTY_ID)
+    result = runner.invoke(app, ["vat-return", "--period", "2026-04"])
+    assert result.exit_code == 0, result.output
+    assert grid_rows(result.output)["03"] == "100.00"
+    assert "1 sales document(s) dated in the period were made in Billit after it ended" in result.output
+    assert "purchase invoice(s)" not in result.output
