@@ -391,6 +391,7 @@ def test_remembered_classification_keeps_the_rate_as_written_when_equal_rates_ar
         "exemption_text": "",
         "purchase_grid": "82",
         "import_deferral_licence": False,
+        "order_charges_vat": False,
     }
     for rate in (D("7"), D("7.00"), D("7.0"), D("21"), D("21.00"), None):
         remembered = classify_vat_cached("Income", code, rate, **context)
