@@ -51,6 +51,9 @@ def sandbox_serve(
     deleted_order_status: Annotated[
         int, typer.Option(help="Answer for GET of one of the caller's deleted orders: 404 or 401 (empty).")
     ] = 404,
+    idempotency_header: Annotated[
+        str, typer.Option(help="Idempotency header a create reads: both, Idempotency-Key or Idempotent-Key.")
+    ] = "both",
     latency_ms: Annotated[float, typer.Option(help="Latency added to every /v1 request.")] = 0.0,
     fault_429: Annotated[float, typer.Option(help="Share of requests answered 429 (opens a window).")] = 0.0,
     retry_after_s: Annotated[float, typer.Option(help="Retry-After of injected 429s, in seconds.")] = 1.0,
@@ -139,6 +142,7 @@ def sandbox_serve(
             deleted_ignores_filter=deleted_ignores_filter, deleted_last_modified=deleted_last_modified,
             fraction_digits=fraction_digits, next_link_host=next_link_host, api_off_status=api_off_status,
             account_needs_party_id=account_needs_party_id, deleted_order_status=deleted_order_status,
+            idempotency_header=idempotency_header,
             webhook_limit=webhook_limit,
             webhook_refresh_method=webhook_refresh_method,
             webhook_order_shape=webhook_order_shape, webhook_refusal_shape=webhook_refusal_shape,

@@ -15,6 +15,8 @@ the sandbox's best guess, i.e. how it answered before the switches existed; each
 * ``next_link_host``: ``NextPageLink`` names this scheme/host instead of the request's (``#paging``);
 * ``api_off_status=403``: a request for a company whose API access is off answers 403 with an error body
   instead of an empty 401 (``#companies``);
+* ``idempotency_header``: the one spelling of the idempotency header ``POST /v1/orders`` reads,
+  ``Idempotency-Key`` or ``Idempotent-Key``, instead of ``both`` (``#idempotency``);
 * ``deleted_order_status=401``: ``GET`` (``PATCH``, ``DELETE``) of one of the caller's orders that was deleted
   answers an empty 401, as for an id one may not see, instead of 404 (``#deletions``);
 * ``account_needs_party_id``: ``accountInformation`` without a ``PartyID`` answers 400, as every other call does,
@@ -39,10 +41,18 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["API_OFF_STATUSES", "DELETED_LAST_MODIFIED", "DELETED_ORDER_STATUSES", "FRACTION_DIGITS", "Quirks"]
+__all__ = [
+    "API_OFF_STATUSES",
+    "DELETED_LAST_MODIFIED",
+    "DELETED_ORDER_STATUSES",
+    "FRACTION_DIGITS",
+    "IDEMPOTENCY_HEADERS",
+    "Quirks",
+]
 
 API_OFF_STATUSES = (401, 403)
 DELETED_ORDER_STATUSES = (404, 401)
+IDEMPOTENCY_HEADERS = ("both", "Idempotency-Key", "Idempotent-Key")
 DELETED_LAST_MODIFIED = ("deletion", "order")
 FRACTION_DIGITS = (6, 7)
 WEBHOOK_LIMITS = (4, 20)
@@ -67,6 +77,7 @@ class Quirks:
     next_link_host: str | None = None
     api_off_status: int = 401
     deleted_order_status: int = 404
+    idempotency_header: str = "both"
     account_needs_party_id: bool = False
     webhook_limit: int = 4
     webhook_refresh_method: str = "POST"
@@ -121,6 +132,11 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, bool) or value not in DELETED_ORDER_STATUSES:
             raise ValueError(f"deleted_order_status must be 404 or 401, not {value!r}")
         return int(value)
+    if name == "idempotency_header":
+        spelling = {choice.lower(): choice for choice in IDEMPOTENCY_HEADERS}.get(str(value).lower())
+        if not isinstance(value, str) or spelling is None:
+            raise ValueError(f"idempotency_header must be one of {', '.join(IDEMPOTENCY_HEADERS)}, not {value!r}")
+        return spelling
     if name == "webhook_limit":
         if isinstance(value, bool) or value not in WEBHOOK_LIMITS:
             raise ValueError(f"webhook_limit must be 4 or 20, not {value!r}")

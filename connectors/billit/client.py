@@ -228,9 +228,9 @@ class BillitClient:
         if idempotency_key is not None:
             if not idempotency_key.strip() or not idempotency_key.isascii() or not idempotency_key.isprintable():
                 raise ValueError("an idempotency key must be printable ASCII and not blank")
-            # Billit documents both Idempotency-Key and Idempotent-Key (docs/reference/billit-api.md#idempotency); we
-            # send the spelling of the page dedicated to the feature.
-            headers["Idempotency-Key"] = idempotency_key
+            # Billit's docs spell it Idempotency-Key and Idempotent-Key (docs/reference/billit-api.md#idempotency):
+            # both go, so a retry after a lost answer is safe whichever one Billit reads.
+            headers["Idempotency-Key"] = headers["Idempotent-Key"] = idempotency_key
         response = await self._request(
             "POST",
             ORDERS_PATH,

@@ -81,6 +81,25 @@ def test_1000_rows_under_lost_answers_server_errors_and_drops_become_exactly_100
     assert (rerun.considered, rerun.created, posts(server)) == (0, 0, before)
 
 
+@pytest.mark.parametrize("spelling", ["Idempotency-Key", "Idempotent-Key"])
+def test_every_lost_create_answer_still_gives_one_order_whichever_header_spelling_billit_reads(
+    server: SandboxServer, engine: sa.Engine, spelling: str
+) -> None:
+    # Billit's docs spell the header two ways. Found against an independent simulator reading only
+    # Idempotent-Key: the client sent the other spelling alone, so every retry after a lost answer made a second
+    # order (or a 400 on its invoice number, recorded as "rejected" for an order that exists).
+    server.sandbox.quirks.merge({"idempotency_header": spelling})
+    items = [outbound(f"spelling-{n:02d}") for n in range(20)]
+    insert(engine, items)
+    server.sandbox.injector.update({"rate_post_commit_drop": 1.0})  # every create commits, then drops its answer
+    summary = push(server, engine)
+    assert summary.created + summary.already_existed == 20 and not summary.failed and not summary.rejected
+    assert server.sandbox.stats()["faults"]["post_commit_drops"] >= 20
+    orders = orders_by_external_id(server)
+    assert len(orders) == 20 and all(len(found) == 1 for found in orders.values())
+    assert {row.status for row in stored(engine).values()} == {"created"}
+
+
 def test_rows_that_cannot_succeed_are_rejected_with_the_reason_and_the_rest_goes_on(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
