@@ -12,6 +12,7 @@ when a row first needs it and closed with the push. All of them pace as one API 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
@@ -19,16 +20,20 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.billit import BillitClient, BillitSettings
+from connectors.billit import BillitClient, BillitSettings, NoCompanyError
+from connectors.billit.account import CompanyUnavailable, companies_reached, company_problem
+from connectors.billit.settings import ENV_PREFIX
 from connectors.warehouse import reflect_tables
 from tasks.outbound.claims import rows_to_push_or_send
 
 
 class CompanyClients:
-    """The configured client and, on demand, a sibling client for each other company an outbound row names."""
+    """The configured client and, on demand, a sibling client for each other company an outbound row names;
+    `unavailable` holds why the key cannot act for some of them (`unavailable_companies`)."""
 
-    def __init__(self, configured: BillitClient) -> None:
+    def __init__(self, configured: BillitClient, unavailable: Mapping[int, str] | None = None) -> None:
         self.configured = configured
+        self.unavailable = dict(unavailable or {})
         self.default_company = configured.settings.party_id  # None: every row names its company
         self._clients: dict[int, BillitClient] = {}
         if self.default_company is not None:
@@ -68,4 +73,36 @@ def require_companies(engine: sa.Engine, settings: BillitSettings) -> None:
             sa.select(table.c.external_id).where(rows_to_push_or_send(table), table.c.company_id.is_(None)).limit(1)
         ).first()
     if nameless is not None:
-        settings.require_party_id()
+        raise NoCompanyError(
+            f"no Billit company to act for: set {ENV_PREFIX}PARTY_ID, or outbound_invoices.company_id of every row "
+            f"(row {nameless[0]!r} names none)"
+        )
+
+
+async def unavailable_companies(engine: sa.Engine, settings: BillitSettings) -> dict[int, str]:
+    """Why the key cannot act for the companies rows still to create or send name, other than the configured one
+    (checked by the push's first read): not reached, or API access off, as accountInformation says. Their rows fail
+    with that reason, and the others go on: one row naming a wrong company must not stop every push."""
+    table = reflect_tables(engine)["outbound_invoices"]
+
+    def named() -> set[int]:
+        with engine.connect() as connection:
+            query = sa.select(table.c.company_id).where(rows_to_push_or_send(table), table.c.company_id.is_not(None))
+            return {int(company) for company in connection.execute(query.distinct()).scalars()}
+
+    others = sorted(await asyncio.to_thread(named) - {settings.party_id})
+    if not others:
+        return {}
+    unavailable: dict[int, str] = {}
+    # Without a configured company, Billit may want a PartyID even to list them
+    # (docs/reference/billit-api.md#companies): the rows' own companies are tried in turn, and one Billit refuses
+    # there is unavailable.
+    for asking in [settings.party_id] if settings.party_id is not None else others:
+        try:
+            reachable = await companies_reached(settings.model_copy(update={"party_id": asking}))
+        except CompanyUnavailable as refused:
+            unavailable[asking] = str(refused)
+            continue
+        problems = {company: company_problem(reachable, company) for company in others}
+        return unavailable | {company: problem for company, problem in problems.items() if problem}
+    return unavailable

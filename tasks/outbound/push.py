@@ -20,7 +20,9 @@ Rows flow through a sliding window (at most `PushOptions.window` rows in flight,
    ExternalProviderID; Billit's 400s are recorded on the row (`rejected`) and the others go on; what stays
    unresolved after the client's retries is `failed` and tried again by the next run. A row in backoff holds
    its place in the window but no HTTP slot (the client sleeps outside its semaphore), and never holds up the
-   rows claimed after it. A 401/403 stops the run at once: every other row would get the same answer.
+   rows claimed after it. A row naming a company the key cannot act for (accountInformation, asked once before
+   any create) fails with the reason and is not sent. Any other 401/403 stops the run at once, once the outcomes
+   of the rows done beside it are written: every other row would get the same answer.
 5. **Send** (optional, `tasks.outbound.send`): customers not on Peppol stay `created` with the reason; the
    others are sent in batches, an order Billit already shows as sent is recorded rather than sent twice, and a
    refused batch is retried order by order to find the culprit.
@@ -54,7 +56,7 @@ from connectors.billit import (
 )
 from tasks.outbound import claims
 from tasks.outbound.claims import CLAIM_LEASE, EXTERNAL_ID_COLLISION, WAITING_FOR_INVOICE, Ready, Taken
-from tasks.outbound.companies import CompanyClients, require_companies
+from tasks.outbound.companies import CompanyClients, require_companies, unavailable_companies
 from tasks.outbound.run import PushOptions, PushSummary, new_run_id, warehouse_call
 from tasks.outbound.send import send_created
 from tasks.runtime import billit_settings, warehouse_engine
@@ -92,8 +94,9 @@ async def push_outbound(billit: BillitClient, engine: sa.Engine, options: PushOp
                 await billit.account_information()
         else:
             await billit.list_page(ODataQuery(top=1))
+    unavailable = {} if options.dry_run else await unavailable_companies(engine, billit.settings)
     try:
-        async with _heartbeat(engine, run_id, options.dry_run), CompanyClients(billit) as clients:
+        async with _heartbeat(engine, run_id, options.dry_run), CompanyClients(billit, unavailable) as clients:
             await _push_all(clients, engine, options, summary, run_id)
             if options.send and not options.dry_run:
                 await send_created(clients, engine, summary, options, run_id)
@@ -181,14 +184,22 @@ async def _create_batch(
     written together, each naming the company (PartyID) it was pushed with."""
 
     async def create(row: dict[str, Any], payload: dict[str, Any], key: str) -> dict[str, Any]:
+        company = clients.company_of(row)
         try:
+            if (problem := clients.unavailable.get(company)) is not None:
+                summary.failed += 1  # tried again by the next run: API access may be switched on meanwhile
+                outcome = {"status": "failed", "last_error_code": "CompanyUnavailable", "last_error": problem}
+                return outcome | {"external_id": row["external_id"], "company_id": company}
             outcome = await _create_once(await clients.client_for(row), row, payload, key, summary)
-            return outcome | {"company_id": clients.company_of(row)}
+            return outcome | {"company_id": company}
         finally:
             await row_done()
 
-    results = await asyncio.gather(*(create(row, payload, key) for row, payload, key in ready))
-    await warehouse_call(claims.write_outcomes, engine, list(results), run_id)
+    results = await asyncio.gather(*(create(row, payload, key) for row, payload, key in ready), return_exceptions=True)
+    # The outcomes of the rows done are written even when another row stops the run (a 401: see _create_once).
+    await warehouse_call(claims.write_outcomes, engine, [r for r in results if isinstance(r, dict)], run_id)
+    if failure := next((r for r in results if isinstance(r, BaseException)), None):
+        raise failure
 
 
 async def _create_once(

@@ -129,7 +129,11 @@ def test_a_push_without_a_party_id_refuses_rows_naming_no_company_and_pushes_row
 
     refused = runner.invoke(app, ["push", "--no-prefect"])
     assert refused.exit_code == 2, refused.output
-    assert refused.output.strip() == NO_COMPANY_LINE
+    # Not the sync's --companies/--company advice: push has neither option (found by an independent review).
+    assert refused.output.strip() == (
+        "no Billit company to act for: set BILLIT_PARTY_ID, or outbound_invoices.company_id of every row "
+        "(row 'acct-2' names none) (see .env.example)"
+    )
     assert (len(server.sandbox.orders), requests_sent(server)) == (orders_before, requests_before)
 
     with engine.begin() as connection:
@@ -148,6 +152,40 @@ def test_a_push_without_a_party_id_refuses_rows_naming_no_company_and_pushes_row
         ("acct-2", "created", PARTY_ID),
     ]
     assert [server.sandbox.orders[row[3]]["CompanyID"] for row in rows] == [SECOND_PARTY_ID, PARTY_ID]
+
+
+def test_rows_naming_a_company_the_key_cannot_act_for_fail_with_the_reason_and_the_others_are_pushed(
+    server: SandboxServer, accountant_env: str
+) -> None:
+    # Found against an independent simulator: the first such row's 401 stopped the run, the outcomes of the rows
+    # pushed beside it were not written, and every later run stopped on it again.
+    engine = create_warehouse_engine(accountant_env)
+    upgrade(engine)
+    insert(
+        engine,
+        [
+            outbound("good-1", company_id=PARTY_ID),
+            outbound("api-off-2", company_id=API_OFF),
+            outbound("stranger-3", company_id=999),
+            outbound("good-4", company_id=SECOND_PARTY_ID),
+        ],
+    )
+    posts_before = server.sandbox.stats()["requests"].get("POST /v1/orders", {})
+    for _ in range(2):  # the next run neither stops on them nor posts them
+        pushed = runner.invoke(app, ["push", "--no-prefect"])
+        assert pushed.exit_code == 1, pushed.output
+        assert "Traceback" not in pushed.output and "push: 2 failed (tried again by the next run)" in pushed.output
+    with engine.connect() as connection:
+        rows = {
+            row[0]: row[1:]
+            for row in connection.execute(sa.text("select external_id, status, last_error from outbound_invoices"))
+        }
+    engine.dispose()
+    assert (rows["good-1"][0], rows["good-4"][0]) == ("created", "created")
+    assert rows["api-off-2"][0] == "failed" and "APIAllowed false" in rows["api-off-2"][1]
+    assert rows["stranger-3"][0] == "failed" and "does not reach Billit company 999" in rows["stranger-3"][1]
+    posted = server.sandbox.stats()["requests"].get("POST /v1/orders", {})
+    assert sum(posted.values()) - sum(posts_before.values()) == 2
 
 
 def test_a_sliced_backfill_submits_one_flow_run_per_company_and_window() -> None:
