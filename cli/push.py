@@ -18,11 +18,22 @@ from cli.preflight import preflight
 from tasks.runtime import billit_settings, runs_as_prefect_flow
 
 
+def _transport(text: str) -> str:
+    from tasks.outbound.run import transport_type
+
+    try:
+        return transport_type(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @app.command()
 def push(
     limit: Annotated[int | None, typer.Option(min=1, help="Push at most this many rows (1 or more).")] = None,
     send: Annotated[bool, typer.Option("--send", help="Also send created invoices (commands/send).")] = False,
-    transport: Annotated[str, typer.Option(help="Transport for --send: Peppol, SMTP, ...")] = "Peppol",
+    transport: Annotated[
+        str, typer.Option(help="Transport for --send: Peppol, SMTP (e-mail), Letter, ...", callback=_transport)
+    ] = "Peppol",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; send and write nothing.")] = False,
     source: Annotated[
         Path | None,

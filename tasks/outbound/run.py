@@ -51,6 +51,19 @@ class PushSummary:
         }
 
 
+#: The transport types `commands/send` takes (docs/reference/billit-api.md#sending); `Email` is not one (SMTP is).
+TRANSPORT_TYPES = ("Peppol", "SMTP", "Letter", "SDI", "KSeF", "OSA", "ANAF", "SAT", "MyInvois", "Chorus", "PDP")
+
+
+def transport_type(text: str) -> str:
+    """A transport type as Billit spells it; ValueError (one line) for one Billit does not document."""
+    spelled = {name.lower(): name for name in TRANSPORT_TYPES}.get(text.strip().lower())
+    if spelled is None:
+        hint = " (e-mail is SMTP)" if text.strip().lower() in ("email", "e-mail", "mail") else ""
+        raise ValueError(f"transport {text!r} is not one Billit sends by{hint}: one of {', '.join(TRANSPORT_TYPES)}")
+    return spelled
+
+
 @dataclass(frozen=True)
 class PushOptions:
     limit: int | None = None
@@ -63,6 +76,9 @@ class PushOptions:
     batch_size: int = 50
     # Rows in flight at most (created or in backoff); the client bounds the HTTP requests themselves.
     window: int = 100
+
+    def __post_init__(self) -> None:  # an unknown transport would be refused by every send, after the creates
+        object.__setattr__(self, "transport", transport_type(self.transport))
 
 
 _warehouse_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()

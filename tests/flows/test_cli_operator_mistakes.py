@@ -72,6 +72,23 @@ def test_push_refuses_a_limit_below_one(limit: str) -> None:
     assert "--limit" in usage_error(runner.invoke(app, ["push", "--limit", limit, "--no-prefect"]))
 
 
+@pytest.mark.parametrize(("transport", "hint"), [("Email", "(e-mail is SMTP)"), ("Fax", "one of Peppol, SMTP")])
+def test_push_refuses_a_transport_billit_does_not_send_by_before_creating_anything(transport: str, hint: str) -> None:
+    # Found against an independent simulator: every row was created, then every send refused, run after run.
+    line = usage_error(runner.invoke(app, ["push", "--send", "--transport", transport, "--no-prefect"]))
+    assert "--transport" in line and hint in line
+
+
+def test_a_transport_is_taken_in_billits_spelling() -> None:
+    from tasks.outbound.run import PushOptions
+
+    assert [PushOptions(transport=name).transport for name in ("smtp", " peppol ", "KSEF")] == [
+        "SMTP",
+        "Peppol",
+        "KSeF",
+    ]
+
+
 @pytest.mark.parametrize(
     ("window", "expected"),
     [
