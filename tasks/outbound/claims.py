@@ -78,9 +78,11 @@ def rows_to_push_or_send(table: sa.Table) -> Any:
     return sa.or_(_not_created(table), _sendable(table))
 
 
-def take(engine: sa.Engine, run_id: str, size: int, exclude: set[str], *, dry_run: bool) -> Taken:
-    """Claim up to `size` pushable rows, validate them, record the rejections and count the others' attempts, in
-    one transaction: one write per claim, not three (a dry run only reads)."""
+def take(
+    engine: sa.Engine, run_id: str, size: int, exclude: set[str], *, dry_run: bool, quantity_decimals: int = 2
+) -> Taken:
+    """Claim up to `size` pushable rows, validate them (`payload.validate`), record the rejections and count the
+    others' attempts, in one transaction: one write per claim, not three (a dry run only reads)."""
     tables = reflect_tables(engine)
     table = tables["outbound_invoices"]
     with engine.connect() if dry_run else write_transaction(engine) as connection:
@@ -95,7 +97,7 @@ def take(engine: sa.Engine, run_id: str, size: int, exclude: set[str], *, dry_ru
         rejected: list[dict[str, Any]] = []
         for row in rows:
             external_id = row["external_id"]
-            rejection = validate(row, lines.get(external_id, []))
+            rejection = validate(row, lines.get(external_id, []), quantity_decimals=quantity_decimals)
             if external_id in collisions:
                 rejected.append(rejected_outcome(external_id, EXTERNAL_ID_COLLISION, collisions[external_id]))
             elif rejection is not None:

@@ -75,16 +75,17 @@ class Rejection:
         return "; ".join(self.reasons)
 
 
-def validate(row: Row, lines: Sequence[Row]) -> Rejection | None:
-    """Every reason this row cannot become a Billit order, or None when it can (never raises)."""
+def validate(row: Row, lines: Sequence[Row], *, quantity_decimals: int = 2) -> Rejection | None:
+    """Every reason this row cannot become a Billit order, or None when it can (never raises); a quantity with more
+    decimals than the company's Billit keeps (`quantity_decimals`) is one: Billit would drop them, and the totals."""
     try:
-        reasons = _reasons(row, lines)
+        reasons = _reasons(row, lines, quantity_decimals)
     except Exception as exc:  # noqa: BLE001 - a value no check foresaw rejects its row, never the batch
         reasons = [f"cannot be checked: {type(exc).__name__}: {exc}"]
     return Rejection("LocalValidation", tuple(reasons)) if reasons else None
 
 
-def _reasons(row: Row, lines: Sequence[Row]) -> list[str]:
+def _reasons(row: Row, lines: Sequence[Row], quantity_decimals: int) -> list[str]:
     reasons: list[str] = []
     external_id = row.get("external_id")
     if not isinstance(external_id, str) or not external_id.strip():
@@ -139,6 +140,11 @@ def _reasons(row: Row, lines: Sequence[Row]) -> list[str]:
         quantity, price, rate = values["quantity"], values["unit_price_excl"], values["vat_percentage"]
         if quantity is not None and quantity <= 0:
             reasons.append(f"line {number}: quantity must be positive (a discount is a negative unit price)")
+        if quantity is not None and quantity != round(quantity, quantity_decimals):
+            reasons.append(
+                f"line {number}: quantity {quantity.normalize()} has more decimals than the {quantity_decimals} "
+                "Billit keeps (BILLIT_QUANTITY_DECIMALS: 5 where the company's settings allow it)"
+            )
         if rate is not None and rate not in BELGIAN_VAT_RATES:
             reasons.append(f"line {number}: VAT % {rate} is not allowed in Belgium (0, 6, 12 or 21)")
         code = line.get("ventilation_code")

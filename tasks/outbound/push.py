@@ -150,7 +150,15 @@ async def _push_all(
                 async with room:  # wait for room in the window: finished rows free it one by one
                     while in_flight + size > max(options.window, size):
                         await room.wait()
-                taken = await warehouse_call(claims.take, engine, run_id, size, seen, dry_run=options.dry_run)
+                taken = await warehouse_call(
+                    claims.take,
+                    engine,
+                    run_id,
+                    size,
+                    seen,
+                    dry_run=options.dry_run,
+                    quantity_decimals=clients.configured.settings.quantity_decimals,
+                )
                 if not taken.external_ids:
                     if not batches:
                         break

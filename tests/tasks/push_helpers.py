@@ -85,6 +85,7 @@ def push(
     max_retries: int = 6,
     api_key: str = API_KEY,
     via: str | None = None,
+    quantity_decimals: int = 2,
     **options: Any,
 ) -> PushSummary:
     """A push against the sandbox, or `via` a proxy in front of it."""
@@ -95,6 +96,7 @@ def push(
         backoff_base_s=0.01,
         backoff_max_s=0.1,
         max_retries=max_retries,
+        quantity_decimals=quantity_decimals,
     )
 
     async def run() -> PushSummary:

@@ -100,6 +100,29 @@ def test_every_lost_create_answer_still_gives_one_order_whichever_header_spellin
     assert {row.status for row in stored(engine).values()} == {"created"}
 
 
+def test_a_quantity_with_more_decimals_than_billit_keeps_is_refused_unless_the_company_keeps_five(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    # Billit keeps 2 decimals of a quantity (5 where the company enables it) and ignores the rest. Found against an
+    # independent simulator: 1.33333 x 30.00 was created as 1.33 x 30.00, its totals silently lower.
+    insert(
+        engine,
+        [
+            outbound("qty-5", line={"quantity": Decimal("1.33333")}),
+            outbound("qty-2", line={"quantity": Decimal("1.50000")}),
+        ],
+    )
+    summary = push(server, engine)
+    rows = stored(engine)
+    assert (rows["qty-5"].status, rows["qty-2"].status) == ("rejected", "created")
+    assert "quantity 1.33333 has more decimals than the 2 Billit keeps" in rows["qty-5"].last_error
+    assert summary.rejected["LocalValidation"] == 1
+    with engine.begin() as connection:
+        connection.execute(sa.text("update outbound_invoices set status = 'pending' where external_id = 'qty-5'"))
+    assert push(server, engine, quantity_decimals=5).created == 1
+    assert stored(engine)["qty-5"].status == "created"
+
+
 def test_rows_that_cannot_succeed_are_rejected_with_the_reason_and_the_rest_goes_on(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
