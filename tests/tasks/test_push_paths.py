@@ -72,6 +72,29 @@ def test_a_send_whose_answer_was_lost_is_recorded_as_sent_by_the_next_run_and_ne
     assert server.sandbox.counters["orders_sent"] == 1 and outgoing_messages(server, order_id) == 1
 
 
+def test_a_lost_send_is_not_sent_again_while_is_sent_lags_behind_the_delivery(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    # When IsSent flips is not documented. Found against an independent simulator flipping it 20 s late: the next
+    # run read IsSent false and sent again. The delivery under way and the outgoing message say it was sent.
+    server.sandbox.register_participant("9925:BE0412345614")
+    insert(engine, [outbound("lagging-0")])
+    push(server, engine)
+    order_id = stored(engine)["lagging-0"].billit_order_id
+    script(server, "ok", "post-commit-drop")
+    push(server, engine, send=True, check_participants=False)
+    assert answers(server, SEND_ROUTE) == {"200": 1} and server.sandbox.get_order(order_id)["IsSent"]
+
+    def is_sent_late(status: int, order: dict[str, object]) -> tuple[int, object]:
+        return status, {**order, "IsSent": False}
+
+    with CorruptingProxy(server.base_url) as proxy:
+        proxy.corrupt("GET", rf"/v1/orders/{order_id}$", is_sent_late, times=100)
+        second = push(server, engine, send=True, check_participants=False, via=proxy.base_url)
+    assert (second.sent, stored(engine)["lagging-0"].status) == (1, "sent")
+    assert answers(server, SEND_ROUTE) == {"200": 1} and server.sandbox.counters["orders_sent"] == 1
+
+
 def test_a_send_batch_refused_for_one_customer_is_retried_row_by_row_and_the_others_are_sent(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
