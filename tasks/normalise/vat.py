@@ -182,7 +182,7 @@ _SERVICES_TEXT = re.compile(
 
 
 def _infer_received_zero_rate(
-    region: str | None, counterparty_vat_number: str | None, exemption_text: str | None
+    region: str | None, counterparty_vat_number: str | None, exemption_text: str | None, order_charges_vat: bool
 ) -> tuple[str, str] | None:
     """(treatment, reason) for a 0 % purchase line whose code is Cost "1" (or none), where the data says more.
 
@@ -190,7 +190,9 @@ def _infer_received_zero_rate(
     (docs/reference/billit-api.md#vat), so the code cannot tell an IC acquisition or a reverse-charge purchase
     from a 0 % domestic one. The supplier's VAT number (else its country) and the exemption text can:
 
-    * another EU member state's VAT number: an IC acquisition, unless the text names a non-IC exemption;
+    * another EU member state's VAT number: an IC acquisition, unless the text names a non-IC exemption, or the
+      invoice charges VAT elsewhere (`order_charges_vat`: a supplier charging its own VAT is not reverse-charging,
+      so its 0 % line, a levy or an exempt item, says nothing by the VAT number alone);
     * a supplier in another member state without a VAT number, or outside the EU, whose text names reverse
       charge or an IC supply: the buyer owes the VAT (art. 51 §2 1° of the VAT Code);
     * a Belgian supplier whose text names the co-contractor rule or reverse charge: co-contractor (87/56).
@@ -200,7 +202,7 @@ def _infer_received_zero_rate(
     prefix = match.group(1).upper() if match else None
     reverse_charge, intra_community = bool(_REVERSE_CHARGE_TEXT.search(text)), bool(_INTRA_COMMUNITY_TEXT.search(text))
     exempt = bool(_NON_IC_EXEMPTION_TEXT.search(text)) and not (reverse_charge or intra_community)
-    eu_vat_number = prefix is not None and prefix != "BE" and prefix in EU_MEMBER_STATES
+    eu_vat_number = prefix is not None and prefix != "BE" and prefix in EU_MEMBER_STATES and not order_charges_vat
     if region == "EU" and (eu_vat_number or reverse_charge or intra_community) and not exempt:
         who = f"a {prefix} VAT number" if eu_vat_number else "another member state (no VAT number)"
         goods, services = bool(_GOODS_TEXT.search(text)), bool(_SERVICES_TEXT.search(text))
@@ -279,9 +281,9 @@ def classify_vat(
     prefix) or else `counterparty_country` tells Belgian, other-EU and non-EU parties apart (reverse charge:
     45/44/47 on sales, 87/88/87 on purchases); unknown counts as Belgian. `exemption_text` is what the order
     says about the exemption (see orders.py): on a Cost line with code "1" (or none) at 0 % it, and the supplier's
-    VAT number, decide an inferred treatment, unless `order_charges_vat` (the order's VAT total is not zero: a
-    supplier that charges VAT on the invoice is not reverse-charging it). `purchase_grid` (81, 82 or 83) is the
-    purchase grid for Cost lines; `import_deferral_licence` sends imports (Cost code 70) to 87/57/59.
+    VAT number, decide an inferred treatment; the VAT number alone does not when `order_charges_vat` (a VAT total,
+    or a line or group above 0 %). `purchase_grid` (81, 82 or 83) is the purchase grid for Cost lines;
+    `import_deferral_licence` sends imports (Cost code 70) to 87/57/59.
     """
     if purchase_grid not in _PURCHASE_GRIDS:
         raise ValueError(f"purchase_grid must be 81, 82 or 83, got {purchase_grid!r}")
@@ -331,8 +333,8 @@ def classify_vat(
     elif category == "Z":
         treatment = "zero_rated"
         inferred = (
-            _infer_received_zero_rate(region, counterparty_vat_number, exemption_text)
-            if direction_key == "Cost" and not order_charges_vat
+            _infer_received_zero_rate(region, counterparty_vat_number, exemption_text, order_charges_vat)
+            if direction_key == "Cost"
             else None
         )
         if inferred is not None:

@@ -143,7 +143,7 @@ def refuse_missing_rows(engine: sa.Engine, first_day: date, last_day: date, labe
     if missing := missing_rows(engine, first_day, last_day, company_id=company_id):
         raise VatReturnError(
             f"{missing} invoice(s) of {label} were loaded before the warehouse kept VAT-return rows: "
-            "run `billit-etl replay` (or a backfill of the period) first"
+            "run `billit-etl replay` of the landing first (a sync or backfill skips orders already stored)"
         )
 
 

@@ -191,7 +191,7 @@ def test_invoices_loaded_before_the_vat_return_rows_are_refused(warehouse: sa.En
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "1 invoice(s) of 2026-Q3 were loaded before the warehouse kept VAT-return rows: run `billit-etl replay` "
-        "(or a backfill of the period) first"
+        "of the landing first (a sync or backfill skips orders already stored)"
     ]
 
 

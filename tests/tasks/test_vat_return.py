@@ -430,6 +430,20 @@ CASES: dict[str, Case] = {
         {"82": "107.00"},
         exceptions=2,
     ),
+    # A review found the rule above too broad: works reverse-charged beside 21 % materials on one Belgian invoice.
+    "received co-contractor works beside 21 % materials": Case(
+        [
+            purchase(
+                [("1", "21", "200.00", None), ("1", "0", "1000.00", None)],
+                header_code="1",
+                party=BE_PARTY,
+                ExternalProvider="Peppol",
+                Comments="Werken: btw verlegd, medecontractant art. 20 KB nr. 1",
+            )
+        ],
+        {"82": "1200.00", "87": "1000.00", "56": "210.00", "59": "252.00"},
+        self_assessed={"56": "210.00", "59": "210.00"},
+    ),
     # CustomFields as a list of {Key, Value} objects (the shape parties have).
     "received co-contractor text in a CustomFields list": Case(
         [
