@@ -136,6 +136,7 @@ async def _push_all(
     in_flight = 0  # rows claimed and not finished (created, rejected or failed)
     room = asyncio.Condition()
     batches: set[asyncio.Task[None]] = set()
+    stopped: list[BaseException] = []  # what stops the run (a 401): no more claims, the batches in flight finish
 
     async def row_done() -> None:
         nonlocal in_flight
@@ -145,11 +146,13 @@ async def _push_all(
 
     with first_error():
         async with asyncio.TaskGroup() as group:
-            while remaining is None or remaining > 0:
+            while (remaining is None or remaining > 0) and not stopped:
                 size = options.batch_size if remaining is None else min(options.batch_size, remaining)
                 async with room:  # wait for room in the window: finished rows free it one by one
-                    while in_flight + size > max(options.window, size):
+                    while in_flight + size > max(options.window, size) and not stopped:
                         await room.wait()
+                if stopped:
+                    break
                 taken = await warehouse_call(
                     claims.take,
                     engine,
@@ -175,9 +178,13 @@ async def _push_all(
                     summary.created += len(taken.ready)  # would be created
                     continue
                 in_flight += len(taken.ready)
-                batch = group.create_task(_create_batch(clients, engine, taken.ready, summary, run_id, row_done))
+                batch = group.create_task(
+                    _create_batch(clients, engine, taken.ready, summary, run_id, row_done, stopped)
+                )
                 batches.add(batch)
                 batch.add_done_callback(batches.discard)
+    if stopped:
+        raise stopped[0]
 
 
 async def _create_batch(
@@ -187,9 +194,11 @@ async def _create_batch(
     summary: PushSummary,
     run_id: str,
     row_done: Callable[[], Awaitable[None]],
+    stopped: list[BaseException],
 ) -> None:
     """Create the rows of one claim; each frees its place in the window when it is done, and their outcomes are
-    written together, each naming the company (PartyID) it was pushed with."""
+    written together, each naming the company (PartyID) it was pushed with. What stops the run goes to `stopped`
+    once the outcomes are written, so the other batches in flight finish and write theirs too."""
 
     async def create(row: dict[str, Any], payload: dict[str, Any], key: str) -> dict[str, Any]:
         company = clients.company_of(row)
@@ -200,14 +209,14 @@ async def _create_batch(
                 return outcome | {"external_id": row["external_id"], "company_id": company}
             outcome = await _create_once(await clients.client_for(row), row, payload, key, summary)
             return outcome | {"company_id": company}
+        except BaseException as exc:
+            stopped.append(exc)  # before its place in the window frees: no row is claimed after it
+            raise
         finally:
             await row_done()
 
     results = await asyncio.gather(*(create(row, payload, key) for row, payload, key in ready), return_exceptions=True)
-    # The outcomes of the rows done are written even when another row stops the run (a 401: see _create_once).
     await warehouse_call(claims.write_outcomes, engine, [r for r in results if isinstance(r, dict)], run_id)
-    if failure := next((r for r in results if isinstance(r, BaseException)), None):
-        raise failure
 
 
 async def _create_once(

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from connectors.billit import BillitAuthError
 from connectors.warehouse import reflect_tables
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
@@ -93,6 +94,27 @@ def test_a_lost_send_is_not_sent_again_while_is_sent_lags_behind_the_delivery(
         second = push(server, engine, send=True, check_participants=False, via=proxy.base_url)
     assert (second.sent, stored(engine)["lagging-0"].status) == (1, "sent")
     assert answers(server, SEND_ROUTE) == {"200": 1} and server.sandbox.counters["orders_sent"] == 1
+
+
+def test_a_401_that_stops_the_run_leaves_every_other_row_it_created_recorded(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    # A review found the outcomes of the rows pushed beside the refused one lost: its batch raised before writing
+    # them, and the task group cancelled the other batches in flight.
+    insert(engine, [outbound(f"beside-{n:02d}") for n in range(30)])
+    with CorruptingProxy(server.base_url) as proxy:
+        proxy.corrupt("POST", r"/v1/orders$", lambda status, body: (401, None), times=1)  # created, answered 401
+        with pytest.raises(BillitAuthError):
+            push(server, engine, via=proxy.base_url, batch_size=5, window=15)
+    rows = stored(engine)
+    recorded = {key for key, row in rows.items() if row.status == "created"}
+    in_billit = {key for key, found in orders_by_external_id(server).items() if found}
+    assert len(in_billit) > len(recorded) >= 5  # more than one batch went out
+    assert len(in_billit - recorded) == 1  # only the refused create is unknown to the warehouse
+    assert all(row.claimed_by is None for row in rows.values())
+    push(server, engine)  # the next run finds the refused one's order instead of creating it again
+    assert {row.status for row in stored(engine).values()} == {"created"}
+    assert all(len(found) == 1 for found in orders_by_external_id(server).values())
 
 
 def test_a_send_batch_refused_for_one_customer_is_retried_row_by_row_and_the_others_are_sent(
