@@ -206,7 +206,10 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
             in_period,
             invoices.c.direction == "Income",
             invoices.c.order_type == "Invoice",
-            sa.or_(invoices.c.order_status == "Refused", invoices.c.last_response_code == "RE"),
+            # As bi_delivery_refusals tells a refusal, or Billit's Refused status; not once credited.
+            sa.or_(invoices.c.delivery_status == "Error", invoices.c.last_response_code == "RE")
+            | (invoices.c.order_status == "Refused"),
+            sa.func.coalesce(invoices.c.order_status, "") != "Credited",
         )
     result = VatReturn(
         period,

@@ -365,3 +365,14 @@ def test_a_sale_made_in_billit_after_its_period_ended_is_counted(warehouse: sa.E
     assert grid_rows(result.output)["03"] == "100.00"
     assert "1 sales document(s) dated in the period were made in Billit after it ended" in result.output
     assert "purchase invoice(s)" not in result.output
+
+
+def test_a_sale_refused_by_its_recipients_response_is_counted_unless_credited(warehouse: sa.Engine) -> None:
+    # The review asked for the response path (RE, as bi_delivery_refusals reads it) and for credited ones left out.
+    refusal = [{"MessageDirection": "Incoming", "Description": "RE: rejected", "CreationDate": "2026-04-21T09:00:00"}]
+    refused = {**dated(sale([("4", "21", "10.00", None)], party=BE_PARTY), "2026-04-20"), "Messages": refusal}
+    credited = {**refused, "OrderID": refused["OrderID"] + 100_000, "OrderStatus": "Credited"}
+    load_orders(warehouse, [refused, credited], stream="orders_test", run_id="r5", company_id=PARTY_ID)
+    result = runner.invoke(app, ["vat-return", "--period", "2026-04"])
+    assert result.exit_code == 0, result.output
+    assert "1 sales invoice(s) dated in the period were refused by their recipient" in result.output
