@@ -65,6 +65,7 @@ from connectors.billit.wire import encode_json, parse_json, parse_order_id
 _T = TypeVar("_T")
 
 logger = logging.getLogger("connectors.billit")
+_ANSWERED: set[str] = set()  # base URLs that answered in this process: they exist and listen, whatever comes later
 
 ORDERS_PATH = "/v1/orders"
 DELETED_ORDERS_PATH = "/v1/orders/deleted"
@@ -130,7 +131,6 @@ class BillitClient:
         self._resume_at = 0.0  # time.monotonic() before which nobody sends (the shared 429 pause)
         self._random = random.Random()
         self.requests_sent = self.retries = 0
-        self._answered = False  # Billit answered once: its host name exists, whatever DNS says later
 
     def _read(self, response: httpx.Response, read: Callable[[Any], _T]) -> _T:
         """`read` applied to the JSON body; a body we cannot interpret is a one-line, redacted protocol error."""
@@ -335,9 +335,10 @@ class BillitClient:
                     response = await lane.request(method, path, params=params, content=content, headers=headers)
                 except (httpx.TransportError, httpx.DecodingError) as exc:  # a garbled compressed body counts too
                     url = _display_url(path, params)
-                    error = transport_error(exc, method, url, lane.base_url, self._redact, self._answered)
+                    known = self.settings.base_url in _ANSWERED
+                    error = transport_error(exc, method, url, lane.base_url, self._redact, known)
                 else:
-                    self._answered = True
+                    _ANSWERED.add(self.settings.base_url)
                     self._limiter.answered(ticket, response.status_code, response.headers.get("Retry-After"))
                     if response.status_code < 300:
                         return response
@@ -355,7 +356,7 @@ class BillitClient:
                 path,
                 _short(error),
                 attempt,
-                self.settings.max_retries,
+                min(self.settings.max_retries, error.retries_at_most),
                 delay,
             )
             if isinstance(error, BillitRateLimitedError):

@@ -393,6 +393,12 @@ async def test_a_billit_that_answered_before_is_retried_as_configured_when_it_st
             await billit.get_order(1)
         assert billit.requests_sent == 1 + 1 + 6
     assert not isinstance(failure.value, BillitUnreachableError)
+    # Remembered for the process, not the client: the next company's or stream's client rides it out too.
+    async with BillitClient(settings) as another:
+        with pytest.raises(BillitTransportError) as again:
+            await another.get_order(1)
+        assert another.requests_sent == 1 + 6
+    assert not isinstance(again.value, BillitUnreachableError)
 
 
 def test_a_connect_timeout_or_every_address_refusing_is_unreachable_until_the_host_answered() -> None:
