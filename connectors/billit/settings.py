@@ -15,7 +15,7 @@ failing later inside httpx with the key quoted in the error.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -64,7 +64,7 @@ class BillitSettings(BaseSettings):
     max_concurrency: int = Field(8, ge=1, le=64, description="Requests in flight at once, per client.")
     # docs/reference/billit-api.md#order-lines: Billit keeps 2 decimals of a quantity, 5 when the company enables
     # it, and ignores the others: a push refuses a row it would change rather than let its totals move.
-    quantity_decimals: int = Field(2, ge=2, le=5, description="Decimals of a quantity the company's Billit keeps.")
+    quantity_decimals: Literal[2, 5] = Field(2, description="Decimals of a quantity the company's Billit keeps.")
     # Many short steps rather than a few long ones: the other requests go on while one waits, so a long step
     # spares Billit nothing and only stretches the run's tail (a 429 pauses everyone through Retry-After
     # instead); 20 retries from 0.25 s, capped at 1 s, still ride out about 14 s of failures.

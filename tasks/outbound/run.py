@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from tasks.options import InvalidSyncOption
+
 T = TypeVar("T")
 
 
@@ -56,11 +58,13 @@ TRANSPORT_TYPES = ("Peppol", "SMTP", "Letter", "SDI", "KSeF", "OSA", "ANAF", "SA
 
 
 def transport_type(text: str) -> str:
-    """A transport type as Billit spells it; ValueError (one line) for one Billit does not document."""
+    """A transport type as Billit spells it; InvalidSyncOption (one line) for one Billit does not document."""
     spelled = {name.lower(): name for name in TRANSPORT_TYPES}.get(text.strip().lower())
     if spelled is None:
         hint = " (e-mail is SMTP)" if text.strip().lower() in ("email", "e-mail", "mail") else ""
-        raise ValueError(f"transport {text!r} is not one Billit sends by{hint}: one of {', '.join(TRANSPORT_TYPES)}")
+        raise InvalidSyncOption(
+            f"--transport {text!r} is not one Billit sends by{hint}: one of {', '.join(TRANSPORT_TYPES)}"
+        )
     return spelled
 
 
@@ -78,7 +82,8 @@ class PushOptions:
     window: int = 100
 
     def __post_init__(self) -> None:  # an unknown transport would be refused by every send, after the creates
-        object.__setattr__(self, "transport", transport_type(self.transport))
+        if self.send:
+            object.__setattr__(self, "transport", transport_type(self.transport))
 
 
 _warehouse_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
