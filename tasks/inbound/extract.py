@@ -351,8 +351,10 @@ async def _fetch_orders(
         except BillitNotFoundError:
             # Deleted since it was listed (then /v1/orders/deleted will say so), or a wrong answer: pending either way.
             fetched.not_loaded.append(NotLoaded(order_id, version, "listed, but its detail answered 404"))
-        except BillitForbiddenIdError:
-            refused.append(NotLoaded(order_id, version, "listed, but its detail answered 401 (deleted since?)"))
+        except BillitForbiddenIdError as exc:
+            refused.append(
+                NotLoaded(order_id, version, f"listed, but its detail answered {exc.status} (deleted since?)")
+            )
 
     with first_error():
         async with asyncio.TaskGroup() as group:

@@ -188,7 +188,7 @@ class EventApplier:
             if isinstance(answer, BillitNotFoundError) or (
                 isinstance(answer, BillitForbiddenIdError) and order.deleted
             ):
-                outcomes.append(self._not_found(order, run_id, answer.status))
+                outcomes.append(self._not_found(order, run_id))
             elif isinstance(answer, BillitError):
                 outcomes.append(Outcome(order, "retry" if answer.retryable else "failed", str(answer)))
             else:
@@ -210,12 +210,12 @@ class EventApplier:
             outcomes.extend(Outcome(order, "applied") for order, _ in items)
         return outcomes
 
-    def _not_found(self, order: OrderClaim, run_id: str, status: int) -> Outcome:
+    def _not_found(self, order: OrderClaim, run_id: str) -> Outcome:
         """An order Billit no longer shows: deleted, when a deletion was announced; else the scheduled sync's to
         settle."""
         if not order.deleted:
             return Outcome(
-                order, "ignored", f"Billit answers {status} and no deletion was announced: left to the scheduled sync"
+                order, "ignored", "Billit answers 404 and no deletion was announced: left to the scheduled sync"
             )
         # docs/reference/billit-api.md#deletions: deleted_at is what Billit reports; a webhook reports no time
         # but its summary's LastModified (when it carries one), else the moment the deletion was confirmed.

@@ -100,8 +100,11 @@ async def unavailable_companies(engine: sa.Engine, settings: BillitSettings) -> 
     for asking in [settings.party_id] if settings.party_id is not None else others:
         try:
             reachable = await companies_reached(settings.model_copy(update={"party_id": asking}))
-        except CompanyUnavailable as refused:
-            unavailable[asking] = str(refused)
+        except CompanyUnavailable:
+            unavailable[asking] = (
+                f"Billit company {asking} refuses this key (accountInformation, asked with its PartyID): API access "
+                "off, or a company the key does not reach (`billit-etl companies` lists them)"
+            )
             continue
         problems = {company: company_problem(reachable, company) for company in others}
         return unavailable | {company: problem for company, problem in problems.items() if problem}

@@ -96,6 +96,23 @@ def test_a_lost_send_is_not_sent_again_while_is_sent_lags_behind_the_delivery(
     assert answers(server, SEND_ROUTE) == {"200": 1} and server.sandbox.counters["orders_sent"] == 1
 
 
+@pytest.mark.parametrize(
+    ("order", "sent"),
+    [
+        ({"IsSent": True}, True),
+        ({"IsSent": False, "CurrentDocumentDeliveryDetails": {"DocumentDeliveryStatus": "Pending"}}, True),
+        ({"CurrentDocumentDeliveryDetails": {"IsDocumentDelivered": True}}, True),
+        ({"Messages": [{"MessageDirection": "Outgoing", "Success": False}]}, True),  # tried: a person resends
+        ({"IsSent": False, "CurrentDocumentDeliveryDetails": {"IsDocumentDelivered": False}}, False),
+        ({"Messages": [{"MessageDirection": "Incoming"}], "CurrentDocumentDeliveryDetails": None}, False),
+    ],
+)
+def test_each_trace_of_a_send_counts_as_sent_on_its_own(order: dict[str, object], sent: bool) -> None:
+    from tasks.outbound.send import _already_sent
+
+    assert _already_sent(order) is sent
+
+
 def test_a_401_that_stops_the_run_leaves_every_other_row_it_created_recorded(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
