@@ -18,6 +18,7 @@ from connectors.billit import BillitAuthError
 from connectors.warehouse import reflect_tables
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
+from tasks.outbound.run import PushSummary
 from tests.tasks.corrupting_proxy import CorruptingProxy
 from tests.tasks.push_helpers import (
     CREATE_ROUTE,
@@ -50,18 +51,23 @@ def outgoing_messages(server: SandboxServer, order_id: int) -> int:
     return sum(message["MessageDirection"] == "Outgoing" for message in messages)
 
 
+def lose_a_send_answer(server: SandboxServer, engine: sa.Engine, external_id: str) -> tuple[int, PushSummary]:
+    """Create a row's order, then send it with the answer lost after Billit sent it; its OrderID and the run."""
+    server.sandbox.register_participant("9925:BE0412345614")
+    insert(engine, [outbound(external_id)])
+    push(server, engine)
+    order_id = stored(engine)[external_id].billit_order_id
+    # The send: one GET of the order (already sent?), then the command; Billit sends, the answer never arrives.
+    script(server, "ok", "post-commit-drop")
+    run = push(server, engine, send=True, check_participants=False)
+    assert answers(server, SEND_ROUTE) == {"200": 1}  # the drop hit the send, after Billit processed it
+    return order_id, run
+
+
 def test_a_send_whose_answer_was_lost_is_recorded_as_sent_by_the_next_run_and_never_sent_twice(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
-    server.sandbox.register_participant("9925:BE0412345614")
-    insert(engine, [outbound("lost-0")])
-    push(server, engine)
-    order_id = stored(engine)["lost-0"].billit_order_id
-
-    # The send: one GET of the order (already sent?), then the command; Billit sends, the answer never arrives.
-    script(server, "ok", "post-commit-drop")
-    first = push(server, engine, send=True, check_participants=False)
-    assert answers(server, SEND_ROUTE) == {"200": 1}  # the drop hit the send, after Billit processed it
+    order_id, first = lose_a_send_answer(server, engine, "lost-0")
     row = stored(engine)["lost-0"]
     assert (row.status, row.last_error_code, first.sent) == ("created", "BillitTransportError", 0)
     assert server.sandbox.get_order(order_id)["IsSent"]
@@ -78,13 +84,8 @@ def test_a_lost_send_is_not_sent_again_while_is_sent_lags_behind_the_delivery(
 ) -> None:
     # When IsSent flips is not documented. Found against an independent simulator flipping it 20 s late: the next
     # run read IsSent false and sent again. The delivery under way and the outgoing message say it was sent.
-    server.sandbox.register_participant("9925:BE0412345614")
-    insert(engine, [outbound("lagging-0")])
-    push(server, engine)
-    order_id = stored(engine)["lagging-0"].billit_order_id
-    script(server, "ok", "post-commit-drop")
-    push(server, engine, send=True, check_participants=False)
-    assert answers(server, SEND_ROUTE) == {"200": 1} and server.sandbox.get_order(order_id)["IsSent"]
+    order_id, _ = lose_a_send_answer(server, engine, "lagging-0")
+    assert server.sandbox.get_order(order_id)["IsSent"]
 
     def is_sent_late(status: int, order: dict[str, object]) -> tuple[int, object]:
         return status, {**order, "IsSent": False}

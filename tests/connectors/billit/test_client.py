@@ -363,9 +363,16 @@ async def test_a_base_url_where_nothing_ever_answered_is_retried_three_times_not
     assert "nothing answers at 127.0.0.1:9; check BILLIT_BASE_URL" in str(failure.value)
 
 
-async def test_a_billit_that_answered_before_is_retried_as_configured_when_it_stops_answering() -> None:
+def order_server(*, keep_alive: bool, ports: list[int] | None = None) -> http.server.ThreadingHTTPServer:
+    """A server in a thread answering every GET with `{"OrderID": 1}`, noting each client port in `ports`; without
+    `keep_alive` one answer per connection, so nothing serves a client once the server is closed."""
+
     class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            if ports is not None:
+                ports.append(self.client_address[1])
             body = b'{"OrderID": 1}'
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -378,6 +385,11 @@ async def test_a_billit_that_answered_before_is_retried_as_configured_when_it_st
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+async def test_a_billit_that_answered_before_is_retried_as_configured_when_it_stops_answering() -> None:
+    server = order_server(keep_alive=False)
     settings = load_settings(
         base_url=f"http://127.0.0.1:{server.server_address[1]}",
         api_key="k",
@@ -672,24 +684,7 @@ async def test_requests_one_after_another_keep_one_connection() -> None:
     # The lanes are taken last used first: taken in turn, requests one after another (keyset pages, a paced sync)
     # went round every lane, each opening a connection, and a lane idle past httpx's keep-alive reconnected.
     ports: list[int] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive
-
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            ports.append(self.client_address[1])
-            body = b'{"OrderID": 1}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = order_server(keep_alive=True, ports=ports)
     try:
         settings = load_settings(
             base_url=f"http://127.0.0.1:{server.server_address[1]}", api_key="k", party_id=1, max_concurrency=8
