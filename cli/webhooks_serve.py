@@ -39,8 +39,8 @@ def serve(
         float,
         typer.Option(
             min=0.1,
-            help="Refused calls (and replays) a second allowed per client address before it gets 429; "
-            "verified new events are never refused for rate.",
+            help="Refused calls a second allowed per client address before they get 429; "
+            "verified events (new or replayed) are never refused for rate.",
         ),
     ] = 50.0,
     forwarded_allow_ips: Annotated[

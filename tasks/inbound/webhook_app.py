@@ -3,10 +3,11 @@ applier running beside it (docs/reference/billit-api.md#webhooks, docs/operation
 
 `POST /` (or `/webhooks/billit`), in this order:
 
-1. the client address's budget of refused calls: a token bucket charged by every call refused below (and by
-   replays); once it is empty, 429 with `Retry-After` before the body is read. A verified new event is never
-   charged and so never refused for rate: Billit may send hundreds at once (a bulk send), and its retry policy
-   is unknown, so a 429 to a real event could lose it until the next scheduled sync;
+1. the client address's budget of refused calls: a token bucket charged by every call refused below; once it is
+   empty, such a call is answered 429 with `Retry-After` instead, and not logged. A verified event, new or a
+   replay, is never charged nor refused for rate: Billit may send hundreds at once (a bulk send) and call again
+   those whose answer it lost (its retry policy is unknown), and a forger sharing its address (a proxy) must not
+   spend its budget: a 429 to a real event could lose it until the next scheduled sync;
 2. the body, read up to `max_body_bytes` (413 beyond it, from `Content-Length` or while reading, never read whole);
 3. the signature (`connectors.billit.webhook_signature.verify`: every secret compared in constant time, a signed
    time more than `tolerance_s` away refused): 401 with one log line saying why, never a secret. When a
@@ -178,13 +179,12 @@ def create_app(
 
     async def receive(request: Request) -> Response:
         address = request.client.host if request.client else "unknown"
-        wait = limiter.wait(address)
-        if wait:
-            return JSONResponse(
-                {"error": "too many refused calls"}, status_code=429, headers={"Retry-After": str(math.ceil(wait))}
-            )
 
         def refuse(status: int, error: str, reason: str) -> Response:
+            if wait := limiter.wait(address):  # the address spent its budget: a short answer, no log line
+                return JSONResponse(
+                    {"error": "too many refused calls"}, status_code=429, headers={"Retry-After": str(math.ceil(wait))}
+                )
             limiter.charge(address)
             logger.warning("refused a webhook call from %s: %s", address, reason)
             return JSONResponse({"error": error}, status_code=status)
@@ -209,7 +209,6 @@ def create_app(
             logger.error("could not store a webhook call (answered 503): %s", driver_message(exc))
             return JSONResponse({"error": "could not store the event; call again later"}, status_code=503)
         if stored.replay:
-            limiter.charge(address)
             logger.info(
                 "a replay of webhook %s's call signed at %d: nothing changed", signed.webhook_id, signed.timestamp
             )
