@@ -13,8 +13,9 @@ applier running beside it (docs/reference/billit-api.md#webhooks, docs/operation
    time more than `tolerance_s` away refused): 401 with one log line saying why, never a secret. When a
    call comes `SECRETS_REREAD_S` after the last reading, the secrets are read again, so a new or rotated webhook
    needs no restart, and a secret rotated away or deleted stops verifying within seconds;
-4. the JSON (400 when it is none); the company is the one the body names, else the one the URL's `company`
-   parameter names (`webhooks register` adds it), else the configured BILLIT_PARTY_ID;
+4. the JSON (400 when it is none, or not an object, or the URL's `company` parameter is not a PartyID); the
+   company is the one the body names, else the one that parameter names (`webhooks register` adds it), else the
+   configured BILLIT_PARTY_ID;
 5. stored in `webhook_events` and committed (`store_event`), then 200 `{"stored": true}`. A database that fails
    answers 503, so Billit calls again later: nothing that got a 200 is lost.
 
@@ -199,11 +200,17 @@ def create_app(
         except SignatureRejected as exc:
             return refuse(401, "signature refused", str(exc))
         try:
-            parsed = json.loads(body)
+            parsed = json.loads(body, parse_constant=_not_json)
         except (ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
             return refuse(400, "the body is not JSON", f"the body is not JSON ({len(body)} bytes)")
+        # Billit calls with one object; a signed array or scalar (a batch?) would be stored and applied as nothing.
+        if not isinstance(parsed, dict):
+            return refuse(400, "the body is not a JSON object", f"the body is a JSON {type(parsed).__name__}")
+        asked = request.query_params.get(COMPANY_PARAMETER)
+        if asked is not None and company_of_url(asked) is None:
+            return refuse(400, f"{COMPANY_PARAMETER} is not a PartyID", f"{COMPANY_PARAMETER}={asked[:40]!r}")
         try:
-            company = company_of_url(request.query_params.get(COMPANY_PARAMETER))
+            company = company_of_url(asked)
             stored = await asyncio.to_thread(store_event, engine, signed, parsed, company_id=company)
         except sa.exc.SQLAlchemyError as exc:
             logger.error("could not store a webhook call (answered 503): %s", driver_message(exc))
@@ -262,6 +269,10 @@ async def _apply_loop(applier: Applier, wake: asyncio.Event, poll_s: float) -> N
         except Exception as exc:  # noqa: BLE001 - the events stay stored; the next round tries again
             logger.error("applying webhook events failed (tried again in %g s): %s", poll_s, _first_line(exc))
             await asyncio.sleep(poll_s)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # Python's json reads NaN and Infinity; no other parser does
 
 
 def _first_line(exc: BaseException) -> str:

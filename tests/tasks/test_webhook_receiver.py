@@ -263,6 +263,24 @@ def test_verified_new_events_are_never_refused_for_rate(engine: sa.Engine) -> No
     assert len(events(engine)) == 20
 
 
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        (b"[" + order_event(1) + b"," + order_event(2) + b"]", "/"),  # a batch? stored, it was applied as nothing
+        (b"42", "/"),
+        (b'{"OrderID": NaN}', "/"),  # Python reads NaN; no other JSON parser (PostgreSQL's jsonb) does
+        (order_event(3), "/?company=abc%27;drop"),  # was taken as the receiver's own company, without a word
+    ],
+)
+def test_a_signed_body_that_is_no_json_object_or_names_no_company_is_refused_not_stored(
+    engine: sa.Engine, body: bytes, path: str
+) -> None:
+    with client_for(engine, clock=Clock()) as client:
+        answer = client.post(path, content=body, headers=signed_headers(body, at=NOW))
+    assert answer.status_code == 400, answer.text
+    assert events(engine) == []
+
+
 def test_billit_calling_every_event_twice_in_a_burst_loses_none(engine: sa.Engine) -> None:
     # Found by an independent check: replays were charged, so Billit's retries of calls whose answers it lost
     # spent the budget and the new events after them were refused (19 of 150 never stored).
