@@ -242,7 +242,7 @@ def create_app(
                 await applier.aclose()
             logger.info("the webhook receiver stopped")
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", receive, methods=["POST"]),
             Route("/webhooks/billit", receive, methods=["POST"]),
@@ -250,6 +250,8 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # a 307 would name the internal address: another path is a 404
+    return app
 
 
 def _verify(header: str | None, body: bytes, secrets: SecretCache, now: float, tolerance_s: float) -> Any:

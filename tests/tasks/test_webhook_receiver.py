@@ -339,6 +339,9 @@ def test_only_post_to_the_two_paths_and_a_health_check_are_served(engine: sa.Eng
         assert client.get("/healthz").json() == {"status": "ok"}
         assert client.get("/").status_code == 405
         assert client.post("/other", content=b"{}").status_code == 404
+        # Not Starlette's 307 to the slashless path, which named the receiver's internal address (independent check).
+        trailing = client.post("/webhooks/billit/", content=b"{}")
+        assert trailing.status_code == 404 and "location" not in trailing.headers
     assert events(engine) == []
 
 
