@@ -66,10 +66,10 @@ class BillitUnknownHostError(BillitTransportError):
 
 
 class BillitUnreachableError(BillitTransportError):
-    """The base URL refused the connection, let it time out or failed its TLS handshake, and has not answered this
-    client before: most often a wrong BILLIT_BASE_URL, or a service that is down. Retried a few times, not the
-    twenty a Billit that answered before gets for a blip: an operator waiting for a one-line error does not wait
-    fifteen seconds for it."""
+    """The base URL refused the connection, let it time out or failed its TLS handshake, and has not answered in
+    this process before: most often a wrong BILLIT_BASE_URL, or a service that is down. Retried a few times, not
+    the twenty a Billit that answered before gets for a blip: an operator waiting for a one-line error does not
+    wait fifteen seconds for it."""
 
     retries_at_most = 3
 

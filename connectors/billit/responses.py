@@ -11,7 +11,7 @@ import errno
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -112,43 +112,39 @@ def transport_error(
     where = f"{base_url.host}:{base_url.port or (443 if base_url.scheme == 'https' else 80)}"
     if isinstance(exc, httpx.ConnectTimeout) or _refused(exc):
         message += f" (nothing answers at {where}; check BILLIT_BASE_URL, or whether the service is up)"
-    elif _caused_by(exc, ssl.SSLError):  # plain HTTP on that port, or a certificate no authority here vouches for
+    elif any(isinstance(cause, ssl.SSLError) for cause in _chain(exc)):  # plain HTTP there, or an unknown certificate
         message += f" (no TLS handshake with {where}; check BILLIT_BASE_URL, and SSL_CERT_FILE behind a proxy)"
     else:
         return BillitTransportError(message, method=method, url=url, maybe_processed=maybe_processed)
     return BillitUnreachableError(message, method=method, url=url, maybe_processed=maybe_processed)
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then what caused it, and so on: where a transport error says what the network answered."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        yield cause
+        cause = cause.__cause__ or cause.__context__
+
+
 def _unknown_host(exc: BaseException) -> bool:
     """Whether a connect failed because DNS says the host name does not exist (EAI_NONAME), not that it could not
     answer for now (EAI_AGAIN)."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, socket.gaierror):
-            return cause.errno == socket.EAI_NONAME
-        cause = cause.__cause__ or cause.__context__
-    return False
-
-
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    cause: BaseException | None = exc
-    while cause is not None and not isinstance(cause, kind):
-        cause = cause.__cause__ or cause.__context__
-    return cause is not None
+    return next(
+        (cause.errno == socket.EAI_NONAME for cause in _chain(exc) if isinstance(cause, socket.gaierror)), False
+    )
 
 
 def _refused(exc: BaseException) -> bool:
     """Whether every address of the host refused the connection. When several did, anyio (httpx's transport) raises
     an OSError of its own caused by a group of theirs, and asyncio (ours, Python 3.11) one whose text lists theirs."""
-    cause: BaseException | None = exc
-    while cause is not None:
+    for cause in _chain(exc):
         if isinstance(cause, ConnectionRefusedError):
             return True
         if isinstance(cause, BaseExceptionGroup):
             return all(_refused(inner) for inner in cause.exceptions)
         if isinstance(cause, OSError) and str(cause).startswith("Multiple exceptions: "):
             return str(cause).count("[Errno ") == str(cause).count(f"[Errno {errno.ECONNREFUSED}] ")
-        cause = cause.__cause__ or cause.__context__
     return False
 
 

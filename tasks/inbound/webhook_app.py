@@ -207,10 +207,10 @@ def create_app(
         if not isinstance(parsed, dict):
             return refuse(400, "the body is not a JSON object", f"the body is a JSON {type(parsed).__name__}")
         asked = request.query_params.get(COMPANY_PARAMETER)
-        if asked is not None and company_of_url(asked) is None:
+        company = company_of_url(asked)
+        if asked is not None and company is None:
             return refuse(400, f"{COMPANY_PARAMETER} is not a PartyID", f"{COMPANY_PARAMETER}={asked[:40]!r}")
         try:
-            company = company_of_url(asked)
             stored = await asyncio.to_thread(store_event, engine, signed, parsed, company_id=company)
         except sa.exc.SQLAlchemyError as exc:
             logger.error("could not store a webhook call (answered 503): %s", driver_message(exc))

@@ -83,9 +83,9 @@ async def unavailable_companies(engine: sa.Engine, settings: BillitSettings) -> 
     """Why the key cannot act for the companies rows still to create or send name, other than the configured one
     (checked by the push's first read): not reached, or API access off, as accountInformation says. Their rows fail
     with that reason, and the others go on: one row naming a wrong company must not stop every push."""
-    table = reflect_tables(engine)["outbound_invoices"]
 
-    def named() -> set[int]:
+    def named() -> set[int]:  # in a thread, as every warehouse call of the push
+        table = reflect_tables(engine)["outbound_invoices"]
         with engine.connect() as connection:
             query = sa.select(table.c.company_id).where(rows_to_push_or_send(table), table.c.company_id.is_not(None))
             return {int(company) for company in connection.execute(query.distinct()).scalars()}

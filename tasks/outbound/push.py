@@ -197,8 +197,9 @@ async def _create_batch(
     stopped: list[BaseException],
 ) -> None:
     """Create the rows of one claim; each frees its place in the window when it is done, and their outcomes are
-    written together, each naming the company (PartyID) it was pushed with. What stops the run goes to `stopped`
-    once the outcomes are written, so the other batches in flight finish and write theirs too."""
+    written together, each naming the company (PartyID) it was pushed with. What stops the run (a 401) goes to
+    `stopped` at once, so no row is claimed after it, and the rows done beside it are written all the same, as are
+    the other batches in flight."""
 
     async def create(row: dict[str, Any], payload: dict[str, Any], key: str) -> dict[str, Any]:
         company = clients.company_of(row)
