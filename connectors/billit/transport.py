@@ -230,6 +230,10 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt | SystemExit):
+                # Ctrl-C or SIGTERM landed in one of our parser callbacks, which httptools wraps: it is the
+                # operator's, not a malformed answer to retry (the run went on, and the signal was lost).
+                raise exc.__context__ from None
             self._fail(httpx.RemoteProtocolError(f"malformed answer: {exc}"))
         except httptools.HttpParserUpgrade:  # a protocol switch nobody asked for
             self._fail(httpx.RemoteProtocolError("the server switched protocols unasked"))

@@ -472,6 +472,31 @@ def _tls_pair(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     return server_tls, ssl.create_default_context(cafile=str(certificate))
 
 
+class _Stopped(KeyboardInterrupt):
+    pass
+
+
+def test_a_signal_landing_in_a_parser_callback_stops_the_run_rather_than_fail_the_request(
+    serve: Callable[..., ScriptedServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by a CI run: SIGTERM raised its exception inside httptools' on_status, which wrapped it as a parser
+    # error; the request was retried as a malformed answer, the sync finished and exited 0.
+    from connectors.billit import transport
+
+    def interrupted(self: object, reason: bytes) -> None:
+        raise _Stopped("stopped by signal SIGTERM")
+
+    monkeypatch.setattr(transport._Connection, "on_status", interrupted)
+    server = serve(keep_alive_answers(1))
+
+    async def request() -> None:
+        async with client(server.port) as http:
+            await http.get("/x")
+
+    with pytest.raises(_Stopped):
+        asyncio.run(request())
+
+
 async def test_https_verifies_the_certificate(serve: Callable[..., ScriptedServer], tmp_path: Path) -> None:
     server_tls, trusting = _tls_pair(tmp_path)
     server = serve(keep_alive_answers(2), tls=server_tls)
