@@ -147,7 +147,7 @@ def vat_return(
     """
     with clear_errors(warehouse_url):
         from tasks.vat.intervat import vat_declaration_xml
-        from tasks.vat.returns import declarant
+        from tasks.vat.listings import declarant
         from tasks.vat.returns import vat_return as read_vat_return
 
         vat_period = _vat_period(period)
@@ -228,7 +228,8 @@ def vat_listing_ic(
     """The intra-community listing of a month or quarter: IC sales per EU customer and code (L goods, S services)."""
     with clear_errors(warehouse_url):
         from tasks.vat.intervat import intra_listing_xml
-        from tasks.vat.returns import declarant, intra_listing, refuse_missing_rows
+        from tasks.vat.listings import declarant, intra_listing
+        from tasks.vat.returns import refuse_missing_rows
 
         vat_period = _vat_period(period)
         target, engine, company_id = _open(xml, force, company)
@@ -268,7 +269,8 @@ def vat_listing_clients(
     """The annual listing of Belgian customers (250 EUR or more excluding VAT in the year)."""
     with clear_errors(warehouse_url):
         from tasks.vat.intervat import client_listing_xml
-        from tasks.vat.returns import client_listing, declarant, refuse_missing_rows
+        from tasks.vat.listings import client_listing, declarant
+        from tasks.vat.returns import refuse_missing_rows
 
         target, engine, company_id = _open(xml, force, company)
         first_day, last_day = date(year, 1, 1), date(year, 12, 31)

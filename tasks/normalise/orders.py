@@ -304,7 +304,12 @@ def _normalise_order(
     priced_lines = add_lines(rows, fields, order, classify, run_id=run_id, stream=stream, header_code=header_code)
     priced_groups = add_vat_groups(rows, fields, order, classify, run_id=run_id, stream=stream, header_code=header_code)
     rows.vat_return_entries, rows.vat_return_exceptions = vat_return_rows(
-        invoice, priced_lines, priced_groups, purchase_grid=purchase_grid
+        invoice,
+        priced_lines,
+        priced_groups,
+        purchase_grid=purchase_grid,
+        counterparty_country=country,
+        vat_deduction=fields.number("VatDeduction", QUANTITY),
     )
 
     rows.messages += message_rows(order_id, messages)

@@ -14,13 +14,19 @@ The rules (docs/bi.md#vat-return):
   Belgian rate (`SELF_ASSESSED_RATE`), rounded half-up to the cent once per group, and marked
   `is_self_assessed`.
 * **Sign.** Billit stores credit notes with positive amounts: they go to their own grids (48/49/64, 84/85/63).
-  A negative group on an invoice is a negative correction and goes there too, as a positive amount; grids never
-  hold negative amounts.
+  A negative group on an invoice is a negative correction without a credit note: its base goes there too, as a
+  positive amount, and its VAT to the regularisation grid, 62 on a sale and 61 on a purchase (64 and 63 are the
+  VAT of credit notes); grids never hold negative amounts.
+* **Not issued.** A draft (`OrderStatus` `Draft`) is no VAT document yet: its amounts are exceptions, in no
+  return until it is issued and synced again. A `Canceled` invoice stays in the return, to review: Billit's docs
+  do not say what cancelling an invoice does, and only a credit note undoes an issued one.
 * **Currency.** Grid amounts are EUR. A non-EUR order is converted with its `FXRateToForeign` (foreign units per
   EUR, as the name and the rate's size say; docs/bi.md#currencies), rounded per group; without a usable rate its
   amounts are an exception, never left out silently.
 * **Exceptions**: a group or line whose amounts are not in the return (unknown treatment, no Belgian grid, no
-  exchange rate, no order date) or are in it but need a look (an import's VAT is on the customs document).
+  exchange rate, no order date, a draft) or are in it but need a look (an import's VAT is on the customs
+  document; an intra-community supply to a customer without a valid VAT number of another member state, whose
+  exemption does not hold without one; a purchase whose `VatDeduction` says only part of its VAT is deductible).
 
 Offers, delivery notes and order forms are not VAT documents: no rows at all.
 """
@@ -32,14 +38,19 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from tasks.normalise.identifiers import normalise_vat_number
 from tasks.normalise.vat import VatClassification, grids_for
-from tasks.normalise.vat_codes import SELF_ASSESSED_RATE
+from tasks.normalise.vat_codes import EU_MEMBER_STATES, SELF_ASSESSED_RATE
 
 Row = dict[str, Any]
 
 _CENT = Decimal("0.01")
 _DOCUMENTS = {"invoice": "Invoice", "creditnote": "CreditNote"}
 _OTHER_DOCUMENT = {"Invoice": "CreditNote", "CreditNote": "Invoice"}
+# The VAT of a negative correction on an invoice (no credit note): the regularisation grids, not the credit notes'.
+_CORRECTION_VAT_GRID = {"64": "62", "63": "61"}
+# Sales treatments whose exemption needs the customer's VAT number of another member state (44/46, IC listing).
+_IC_SUPPLIES = ("ic_goods", "ic_services", "reverse_charge_eu")
 
 
 @dataclass(frozen=True)
@@ -145,13 +156,35 @@ def _parts(lines: Sequence[Priced], groups: Sequence[Priced]) -> list[_Part]:
     return parts + _added_up("no VAT group has the line's rate: the line is used", rest)
 
 
+def _ic_customer_problem(vat_number: str | None, country: str | None) -> str | None:
+    """Why an intra-community supply's customer cannot carry its exemption, or None: it needs a valid VAT number
+    of another member state."""
+    if not (vat_number or "").strip():
+        return "the customer has no VAT number"
+    identifier = normalise_vat_number(vat_number or "", country_hint=country)
+    prefix = (identifier.value or "")[:2].upper()
+    if prefix == "BE":
+        return f"the customer's VAT number {vat_number} is Belgian"
+    if not identifier.is_valid or prefix not in EU_MEMBER_STATES:
+        return f"the customer's VAT number {vat_number} is not a valid one of another member state"
+    return None
+
+
 def vat_return_rows(
-    invoice: Row, lines: Sequence[Priced], groups: Sequence[Priced], *, purchase_grid: str = "82"
+    invoice: Row,
+    lines: Sequence[Priced],
+    groups: Sequence[Priced],
+    *,
+    purchase_grid: str = "82",
+    counterparty_country: str | None = None,
+    vat_deduction: Decimal | None = None,
 ) -> tuple[list[Row], list[Row]]:
-    """(`vat_return_entries` rows, `vat_return_exceptions` rows) of one order (`invoice` as normalised)."""
+    """(`vat_return_entries` rows, `vat_return_exceptions` rows) of one order (`invoice` as normalised; the
+    counterparty's country and the order's `VatDeduction` as Billit gives them)."""
     document = _DOCUMENTS.get(str(invoice.get("order_type") or "").strip().lower())
     if document is None:
         return [], []
+    status = str(invoice.get("order_status") or "").strip().lower()
     order_id, direction = invoice["order_id"], invoice["direction"]
     currency = (invoice.get("currency") or "EUR").upper()
     fx_rate = invoice.get("fx_rate_to_foreign")
@@ -198,6 +231,9 @@ def vat_return_rows(
         if invoice.get("order_date") is None:
             exception(part, "the order has no OrderDate: no period to report it in")
             continue
+        if status == "draft":
+            exception(part, "a draft (OrderStatus Draft), not issued: in no return until it is")
+            continue
         if not usable_rate:
             exception(
                 part,
@@ -209,11 +245,22 @@ def vat_return_rows(
         if base < 0:  # a negative correction: the credit-note grids, as positive amounts
             kind, base, vat_amount = _OTHER_DOCUMENT[document], -base, -vat_amount
         grids = grids_for(direction, part.vat.treatment, kind, purchase_grid)
+        vat_grids = grids.vat
+        if kind != document and document == "Invoice":
+            vat_grids = tuple(_CORRECTION_VAT_GRID.get(grid, grid) for grid in vat_grids)
         if not grids.base:
             exception(part, grids.note or f"{part.vat.treatment}: not in the periodic return")
             continue
         if grids.review:
             exception(part, grids.note or "to review", reported=True)
+        if status == "canceled":
+            exception(part, "OrderStatus Canceled: only a credit note undoes an issued invoice; check", reported=True)
+        if direction == "Income" and part.vat.treatment in _IC_SUPPLIES:
+            problem = _ic_customer_problem(invoice.get("counterparty_vat_number"), counterparty_country)
+            if problem:
+                exception(part, f"an exempt intra-community supply, but {problem}: check the exemption", reported=True)
+        if "59" in vat_grids and not grids.self_assessed and vat_deduction is not None and 0 < vat_deduction < 100:
+            exception(part, f"VatDeduction {vat_deduction}: grid 59 holds all of this VAT; check", reported=True)
         in_eur = (lambda amount: amount) if currency == "EUR" else (lambda amount: _cents(amount / fx_rate))
         base_eur = in_eur(base)
         vat_eur = _cents(base_eur * SELF_ASSESSED_RATE / 100) if grids.self_assessed else in_eur(vat_amount)
@@ -238,7 +285,7 @@ def vat_return_rows(
                     "amount_in_currency": base,
                 }
             )
-        for grid in grids.vat:
+        for grid in vat_grids:
             entries.append(
                 {
                     **common,

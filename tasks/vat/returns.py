@@ -1,9 +1,8 @@
-"""The Belgian VAT return and listings of a period, read from the warehouse (docs/bi.md#vat-return).
+"""The Belgian VAT return of a period, read from the warehouse (docs/bi.md#vat-return).
 
 `vat_return` adds up `bi_vat_return_monthly` over the months of a period, computes the 71/72 balance and runs
-the checks an accountant runs before filing; `intra_listing` and `client_listing` give the rows of the
-intra-community listing and of the annual listing of Belgian customers; `declarant` is the company itself.
-`tasks/vat/intervat.py` writes them as Intervat XML drafts. Nothing here writes to the warehouse or to Billit.
+the checks an accountant runs before filing; the listings are `tasks/vat/listings.py`, and `tasks/vat/intervat.py`
+writes both as Intervat XML drafts. Nothing here writes to the warehouse or to Billit.
 """
 
 from __future__ import annotations
@@ -12,22 +11,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables
-from tasks.normalise.identifiers import normalise_vat_number
-from tasks.vat.intervat import Declarant, IntraClient, ListedClient, VatPeriod
+from tasks.vat.intervat import VatPeriod
 
 ZERO = Decimal("0.00")
-# The annual client listing holds Belgian customers billed (or credited net) 250 EUR or more excl. VAT in a year.
-CLIENT_LISTING_THRESHOLD = Decimal("250.00")
 # Grids the declarant owes (XX) and may deduct or recover (YY); 71 = XX − YY or 72 = YY − XX.
 OWED_GRIDS = ("54", "55", "56", "57", "61", "63")
 RECOVERABLE_GRIDS = ("59", "62", "64")
-# Sales grids that make a Belgian customer's turnover in the client listing, and its VAT.
-_TURNOVER_GRIDS, _TURNOVER_CREDIT_GRID = ("00", "01", "02", "03", "45"), "49"
 
 
 class VatReturnError(ValueError):
@@ -70,7 +63,7 @@ class VatReturn:
     refused_sales: int = 0
 
 
-def _cents(amount: Decimal) -> Decimal:
+def cents(amount: Decimal) -> Decimal:
     return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
@@ -79,7 +72,7 @@ def _months(period: VatPeriod) -> list[str]:
     return [f"{period.year}-{month:02d}" for month in range(first, period.last_day.month + 1)]
 
 
-def _in_period(invoices: sa.Table, period: VatPeriod, company_id: int) -> sa.ColumnElement[bool]:
+def in_period(invoices: sa.Table, period: VatPeriod, company_id: int) -> sa.ColumnElement[bool]:
     return _between(invoices, period.first_day, period.last_day, company_id)
 
 
@@ -164,7 +157,7 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
                 monthly.c.company_id == company_id, monthly.c.period.in_(_months(period))
             )
         ):
-            amount = _cents(Decimal(repr(amount)) if isinstance(amount, float) else amount)  # SQLite sums REAL
+            amount = cents(Decimal(repr(amount)) if isinstance(amount, float) else amount)  # SQLite sums REAL
             grids[grid] += amount
             entries[grid] += count
             if is_self_assessed:
@@ -174,15 +167,15 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
             for is_reported, count in connection.execute(
                 sa.select(exceptions.c.is_reported, sa.func.count())
                 .join(invoices, invoices.c.order_id == exceptions.c.order_id)
-                .where(_in_period(invoices, period, company_id))
+                .where(in_period(invoices, period, company_id))
                 .group_by(exceptions.c.is_reported)
             )
         }
-        in_period = _in_period(invoices, period, company_id)
+        dated = in_period(invoices, period, company_id)
         inferred = _count(
             connection,
             lines.join(invoices, invoices.c.order_id == lines.c.order_id),
-            in_period,
+            dated,
             lines.c.treatment_source == "inferred",
         )
         undated = _count(
@@ -196,14 +189,14 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
             direction: count
             for direction, count in connection.execute(
                 sa.select(invoices.c.direction, sa.func.count())
-                .where(in_period, invoices.c.created_at >= period.last_day + timedelta(days=1))
+                .where(dated, invoices.c.created_at >= period.last_day + timedelta(days=1))
                 .group_by(invoices.c.direction)
             )
         }
         refused_sales = _count(
             connection,
             invoices,
-            in_period,
+            dated,
             invoices.c.direction == "Income",
             invoices.c.order_type == "Invoice",
             # As bi_delivery_refusals tells a refusal, or Billit's Refused status; not once credited.
@@ -245,155 +238,14 @@ def _checks(grids: dict[str, Decimal], entries: dict[str, int]) -> list[Check]:
         Check(
             "54 = 6 % × 01 + 12 % × 02 + 21 % × 03",
             g("54"),
-            _cents(g("01") * Decimal("0.06") + g("02") * Decimal("0.12") + g("03") * rate),
+            cents(g("01") * Decimal("0.06") + g("02") * Decimal("0.12") + g("03") * rate),
             "=",
             slack("54"),
         ),
-        Check("55 = 21 % × (86 + 88)", g("55"), _cents(g("86", "88") * rate), "=", slack("55")),
-        Check("56 + 57 = 21 % × 87", g("56", "57"), _cents(g("87") * rate), "=", slack("56", "57")),
+        Check("55 = 21 % × (86 + 88)", g("55"), cents(g("86", "88") * rate), "=", slack("55")),
+        Check("56 + 57 = 21 % × 87", g("56", "57"), cents(g("87") * rate), "=", slack("56", "57")),
         Check("55 + 56 + 57 <= 59 (self-assessed VAT is deducted)", g("55", "56", "57"), g("59"), "<=", ZERO),
-        Check("63 <= 21 % × 85", g("63"), _cents(g("85") * rate), "<=", slack("63")),
-        Check("64 <= 21 % × 49", g("64"), _cents(g("49") * rate), "<=", slack("64")),
+        # 61 and 62 hold the VAT of negative corrections on invoices, whose bases are in 85 and 49 (vat_return_rows).
+        Check("61 + 63 <= 21 % × 85", g("61", "63"), cents(g("85") * rate), "<=", slack("61", "63")),
+        Check("62 + 64 <= 21 % × 49", g("62", "64"), cents(g("49") * rate), "<=", slack("62", "64")),
     ]
-
-
-def _vat_number(raw: str | None, country: str | None = None) -> tuple[str, bool]:
-    """(the VAT number as Intervat lists it, whether it is valid): separators and case repaired, Greece as EL, an
-    old nine-digit Belgian number with its leading 0, a number without its prefix given the party's country."""
-    if not (raw or "").strip():
-        return "", False
-    identifier = normalise_vat_number(raw or "", country_hint=country)
-    return (identifier.value or "").upper(), identifier.is_valid
-
-
-def _sales_amounts(engine: sa.Engine, grids: tuple[str, ...], *conditions: Any) -> list[Any]:
-    """(VAT number as given, the customer's country, name, treatment, grid, amount) of sales entries; the customer
-    as the order's company's books hold it. `conditions` hold the company."""
-    tables = reflect_tables(engine)
-    invoices, entries, parties = tables["invoices"], tables["vat_return_entries"], tables["parties"]
-    query = (
-        sa.select(
-            invoices.c.counterparty_vat_number,
-            parties.c.country_code,
-            invoices.c.counterparty_name,
-            entries.c.treatment,
-            entries.c.grid,
-            entries.c.amount,
-        )
-        .join(invoices, invoices.c.order_id == entries.c.order_id)
-        .outerjoin(
-            parties,
-            sa.and_(
-                parties.c.company_id == invoices.c.company_id, parties.c.party_id == invoices.c.counterparty_party_id
-            ),
-        )
-        .where(invoices.c.direction == "Income", entries.c.grid.in_(grids), *conditions)
-    )
-    with engine.connect() as connection:
-        return list(connection.execute(query))
-
-
-@dataclass
-class Listing:
-    """Rows of a listing, and the customers left out of it with the reason (no usable VAT number, ...)."""
-
-    rows: list[Any]
-    left_out: list[str]
-
-
-def intra_listing(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> Listing:
-    """The intra-community listing: per EU customer VAT number and code (L goods, S services), the period's IC
-    sales (44/46) less its credit notes on them (48)."""
-    invoices = reflect_tables(engine)["invoices"]
-    totals: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    left_out: list[str] = []
-    for raw_vat, country, name, treatment, grid, amount in _sales_amounts(
-        engine, ("44", "46", "48"), _in_period(invoices, period, company_id)
-    ):
-        vat_number, valid = _vat_number(raw_vat, country)
-        if not valid or vat_number.startswith("BE"):
-            left_out.append(
-                f"{name or '?'}: {'no' if not raw_vat else 'not a valid'} EU VAT number "
-                f"({raw_vat or ''}; grid {grid}, {amount})"
-            )
-            continue
-        code = "L" if treatment == "ic_goods" else "S"
-        totals[(vat_number, code)] += (-1 if grid == "48" else 1) * Decimal(str(amount))
-    rows = []
-    for (vat_number, code), amount in sorted(totals.items()):
-        amount = _cents(amount)
-        if amount < 0:
-            left_out.append(
-                f"{vat_number} {code}: credit notes exceed the sales ({amount}); correct the earlier listing instead"
-            )
-        elif amount > 0:
-            rows.append(IntraClient(vat_number[:2], vat_number[2:], code, amount))
-    return Listing(rows, left_out)
-
-
-def client_listing(engine: sa.Engine, year: int, *, company_id: int) -> Listing:
-    """The annual listing: Belgian customers (a Belgian VAT number, or a bare number of a customer in Belgium)
-    billed, or credited net, CLIENT_LISTING_THRESHOLD or more in `year`: turnover 00-03 + 45 less 49, VAT 54 - 64."""
-    invoices = reflect_tables(engine)["invoices"]
-    in_year = sa.and_(
-        invoices.c.company_id == company_id,
-        invoices.c.order_date >= date(year, 1, 1),
-        invoices.c.order_date <= date(year, 12, 31),
-        invoices.c.is_deleted.is_(False),
-        invoices.c.order_type.in_(("Invoice", "CreditNote")),
-    )
-    turnover: dict[str, Decimal] = defaultdict(Decimal)
-    vat: dict[str, Decimal] = defaultdict(Decimal)
-    left_out: list[str] = []
-    for raw_vat, country, name, _treatment, grid, amount in _sales_amounts(
-        engine, (*_TURNOVER_GRIDS, _TURNOVER_CREDIT_GRID, "54", "64"), in_year
-    ):
-        vat_number, valid = _vat_number(raw_vat, country)
-        if not vat_number.startswith("BE") and (country or "BE").upper() != "BE":
-            continue  # a customer abroad: not in this listing
-        if not valid or not vat_number.startswith("BE"):
-            left_out.append(
-                f"{name or '?'}: {'no' if not raw_vat else repr(raw_vat) + ' is not a'} valid Belgian VAT number"
-            )
-            continue
-        amount = Decimal(str(amount))
-        if grid in _TURNOVER_GRIDS:
-            turnover[vat_number] += amount
-        elif grid == _TURNOVER_CREDIT_GRID:
-            turnover[vat_number] -= amount
-        else:
-            vat[vat_number] += amount if grid == "54" else -amount
-    rows = [
-        ListedClient(number, _cents(turnover[number]), _cents(vat[number]))
-        for number in sorted(turnover)
-        if abs(turnover[number]) >= CLIENT_LISTING_THRESHOLD
-    ]
-    return Listing(rows, sorted(set(left_out)))
-
-
-def declarant(engine: sa.Engine, *, company_id: int) -> Declarant:
-    """The company as Intervat's declarant, from its own party row in its books. Its e-mail address is left for the
-    accountant to add: Intervat's schema refuses many real addresses (top-level domains over five letters)."""
-    party_id = company_id
-    parties = reflect_tables(engine)["parties"]
-    with engine.connect() as connection:
-        party = connection.execute(
-            sa.select(parties).where(parties.c.company_id == company_id, parties.c.party_id == party_id)
-        ).first()
-    vat_number, valid = _vat_number(
-        party.vat_number_raw if party is not None else None, party.country_code if party is not None else None
-    )
-    if not valid or not vat_number.startswith("BE"):
-        raise VatReturnError(
-            f"the company (PartyID {party_id}) has no Belgian VAT number in the warehouse "
-            f"({'none' if not vat_number else vat_number[:2] + '…'}): the Belgian VAT return does not apply"
-        )
-    assert party is not None
-    return Declarant(
-        vat_number=vat_number,
-        name=party.name or party.display_name or str(party_id),
-        street=" ".join(filter(None, (party.street, party.street_number))) or None,
-        postcode=party.zipcode,
-        city=party.city,
-        country=party.country_code or "BE",
-    )

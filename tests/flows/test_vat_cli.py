@@ -376,3 +376,36 @@ def test_a_sale_refused_by_its_recipients_response_is_counted_unless_credited(wa
     result = runner.invoke(app, ["vat-return", "--period", "2026-04"])
     assert result.exit_code == 0, result.output
     assert "1 sales invoice(s) dated in the period were refused by their recipient" in result.output
+
+
+def test_a_draft_is_in_no_return_and_a_sale_without_exchange_rate_is_named_by_the_listings(
+    warehouse: sa.Engine, tmp_path: Path
+) -> None:
+    # Found by an accountant's independent check. 2026-10, by hand: a draft of 777.00 / 163.17 is not issued, in no
+    # grid; a 100.00 / 21.00 sale is (03, 54); a negative invoice of -50.00 / -10.50 is a correction without credit
+    # note (49, 62); 71 = 21.00 - 10.50. Sales in CHF whose FXRateToForeign is 1 (no rate) are in no return: the IC
+    # one (to AT) and the Belgian one were in no listing either, without a word. The client listing's 2026 for
+    # BE0477472701: 1,000.00 / 210.00 (Q3) + 100.00 / 21.00 - 50.00 / 10.50 = 1,050.00 / 220.50.
+    austrian = {"PartyID": 9040, "Name": "Handel GmbH", "VATNumber": "ATU12345675", "CountryCode": "AT"}
+    belgian = {"PartyID": 9041, "Name": "Epsilon", "VATNumber": "BE0403019261", "CountryCode": "BE"}
+    october = [
+        dated(sale([("4", "21", "777.00", None)], party=BE_PARTY, OrderStatus="Draft"), "2026-10-05"),
+        dated(sale([("4", "21", "100.00", None)], party=BE_PARTY), "2026-10-06"),
+        dated(sale([("4", "21", "-50.00", None)], party=BE_PARTY), "2026-10-09"),
+        dated(sale([("51", "0", "900.00", None)], party=austrian, currency="CHF", OrderNumber="V-60"), "2026-10-07"),
+        dated(sale([("4", "21", "300.00", None)], party=belgian, currency="CHF", OrderNumber="V-64"), "2026-10-08"),
+    ]
+    load_orders(warehouse, october, stream="orders_test", run_id="r6", company_id=PARTY_ID)
+    result = runner.invoke(app, ["vat-return", "--period", "2026-10"])
+    assert result.exit_code == 0, result.output
+    assert grid_rows(result.output) == {"03": "100.00", "54": "21.00", "49": "50.00", "62": "10.50", "71": "10.50"}
+    assert "CHECK" not in result.output
+    assert "3 amount(s) not in the return" in result.output  # the draft and the two CHF sales
+    ic = runner.invoke(app, ["vat-listing", "ic", "--period", "2026-10"])
+    assert ic.exit_code == 0, ic.output
+    assert "Handel GmbH (ATU12345675), order V-60: amounts in CHF and no exchange rate" in " ".join(ic.output.split())
+    clients = runner.invoke(app, ["vat-listing", "clients", "--year", "2026"])
+    assert clients.exit_code == 0, clients.output
+    assert "Epsilon (BE0403019261), order V-64: amounts in CHF" in " ".join(clients.output.split())
+    assert "BE0477472701 │ 1,050.00 │ 220.50" in clients.output
+    assert "draft" not in clients.output.lower()  # not a sale yet: nothing left out of a listing
