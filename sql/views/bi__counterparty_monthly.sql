@@ -1,8 +1,8 @@
--- bi__counterparty_monthly: documents per company, counterparty, calendar month of order_date and document
--- currency, for both directions (amounts are never converted or mixed across currencies). Invoices add, credit
--- notes subtract. A counterparty is its Billit PartyID in the company's books; orders without one are grouped by
--- name. SQLite sums NUMERIC as
--- REAL: amounts are rounded to cents (a no-op on PostgreSQL's exact NUMERIC(18, 2)).
+-- bi__counterparty_monthly: documents per company, counterparty, calendar month of order_date and document currency,
+-- for both directions (amounts are never converted or mixed across currencies). Invoices add, credit notes subtract;
+-- drafts are not issued and are left out. A counterparty is its Billit PartyID in the company's books; orders
+-- without one are grouped by name. SQLite sums NUMERIC as REAL: amounts are rounded to cents (a no-op on
+-- PostgreSQL's exact NUMERIC(18, 2)).
 CREATE VIEW bi__counterparty_monthly AS
 WITH documents AS (
     SELECT
@@ -26,6 +26,7 @@ WITH documents AS (
     LEFT JOIN bi___companies AS c ON c.company_id = i.company_id
     WHERE i.order_type IN ('Invoice', 'CreditNote')
         AND NOT i.is_deleted
+        AND coalesce(i.order_status, '') <> 'Draft'
         AND i.order_date IS NOT NULL
 )
 SELECT

@@ -1,8 +1,8 @@
 -- bi__open_items_ageing: open documents of both directions, per company (invoices and credit notes: not deleted, not
--- paid, to_pay > 0) with their days overdue computed at query time, never stored. as_of_date ("today") is the date in
--- Brussels, because Billit's expiry dates are Brussels dates (bi___invoice_dates computes it on each dialect).
--- days_overdue = today - expiry_date (negative: not due yet, as Billit's DaysOverdue). open_amount is to_pay with
--- credit notes negative (money owed back), in the document currency.
+-- drafts, not paid, to_pay > 0) with their days overdue computed at query time, never stored. as_of_date ("today")
+-- is the date in Brussels, because Billit's expiry dates are Brussels dates (bi___invoice_dates computes it on each
+-- dialect). days_overdue = today - expiry_date (negative: not due yet, as Billit's DaysOverdue). open_amount is
+-- to_pay with credit notes negative (money owed back), in the document currency.
 CREATE VIEW bi__open_items_ageing AS
 WITH open_documents AS (
     SELECT
@@ -28,6 +28,7 @@ WITH open_documents AS (
     LEFT JOIN bi___companies AS c ON c.company_id = i.company_id
     WHERE i.order_type IN ('Invoice', 'CreditNote')
         AND NOT i.is_deleted
+        AND coalesce(i.order_status, '') <> 'Draft'
         AND NOT coalesce(i.paid, false)
         AND i.to_pay > 0
 )

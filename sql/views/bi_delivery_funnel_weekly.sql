@@ -1,8 +1,8 @@
--- bi_delivery_funnel_weekly: per company, the e-invoice delivery funnel of sales documents (Income invoices and credit
--- notes, not deleted) per ISO week (Monday start) of created_at, Billit's creation time in Brussels local time;
--- order_date when created_at is missing (the week comes from bi___invoice_dates). Each column counts documents in their
--- current state: sent = is_sent; pending / delivered / error = delivery_status; refused = the latest invoice response
--- is RE; refused_or_error counts a document that is both once.
+-- bi_delivery_funnel_weekly: per company, the e-invoice delivery funnel of sales documents (Income invoices and
+-- credit notes, not deleted, not drafts) per ISO week (Monday start) of created_at, Billit's creation time in
+-- Brussels local time; order_date when created_at is missing (the week comes from bi___invoice_dates). Each column
+-- counts documents in their current state: sent = is_sent; pending / delivered / error = delivery_status; refused =
+-- the latest invoice response is RE; refused_or_error counts a document that is both once.
 CREATE VIEW bi_delivery_funnel_weekly AS
 WITH sales AS (
     SELECT
@@ -19,6 +19,7 @@ WITH sales AS (
     WHERE i.direction = 'Income'
         AND i.order_type IN ('Invoice', 'CreditNote')
         AND NOT i.is_deleted
+        AND coalesce(i.order_status, '') <> 'Draft'
         AND (i.created_at IS NOT NULL OR i.order_date IS NOT NULL)
 )
 SELECT

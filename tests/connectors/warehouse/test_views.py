@@ -84,6 +84,7 @@ def _order(
     refused_info: str | None = None,
     delivery_info: str | None = None,
     enterprise_number: str | None = None,
+    order_status: str | None = None,
 ) -> dict[str, Any]:
     excl, vat, incl = totals
     return {
@@ -113,6 +114,7 @@ def _order(
         "document_refused_info": refused_info,
         "document_delivery_info": delivery_info,
         "is_deleted": is_deleted,
+        "order_status": order_status,
     }
 
 
@@ -242,6 +244,21 @@ ORDERS: list[tuple[dict[str, Any], list[tuple[str | None, str | None, str, str, 
             refused_info=REFUSAL_INFO,
         ),
         [("03", "54", "300.00", "63.00", "363.00")],
+    ),
+    # A draft is not issued: no revenue, no receivable (found by an accountant's independent check).
+    (
+        _order(
+            1010,
+            "Income",
+            "Invoice",
+            "2025-01-25",
+            ACME,
+            ("77.00", "16.17", "93.17"),
+            to_pay="93.17",
+            due_in=-60,
+            order_status="Draft",
+        ),
+        [],
     ),
     (
         _order(
