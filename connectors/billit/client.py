@@ -9,13 +9,11 @@ idempotency key is too (a repeat of a create that did commit gets 409, which the
 the order up by ExternalProviderID); `commands/send` and a create without a key are only repeated when the
 request surely never reached Billit (429, or a connection that could not be opened).
 
-Listings page in `connectors.billit.pagination`: orders by key (`iter_order_pages_by_key`, what every sync
-runs), the deletions list by position (`iter_order_pages`).
+Listings page in `connectors.billit.pagination`: orders by key (what every sync runs), deletions by position.
 
-Credentials live only in the default headers of the httpx client; no log line, exception or repr shows them.
-Every text an error is built from (a transport error, an error body, a body we cannot parse) passes through the
-client's `Redactor` first (`connectors.billit.redaction`; `connectors.billit.responses` turns an answer into
-an error), so even a server that echoes our request headers back cannot put the key into a log.
+Credentials live only in the httpx client's default headers. Every text an error is built from (a transport error,
+an error body, a body we cannot parse) passes through the client's `Redactor` (`connectors.billit.redaction`), so
+no log line, exception or repr shows them, even from a server that echoes our request headers back.
 """
 
 from __future__ import annotations
@@ -343,6 +341,8 @@ class BillitClient:
                     if response.status_code < 300:
                         return response
                     error = http_error(response, method, names_id, self._redact)
+                finally:
+                    self._limiter.release()
             finally:
                 self._lanes.put_nowait(lane)
             delay = self._retry_delay(error, attempt, repeat)

@@ -33,37 +33,28 @@ token bucket:
   may be raised), a provisional one faster.
 - Requests go at most one interval early (GCRA with a bucket of two): a request its event loop woke late costs no
   slot, and a stalled loop cannot release a burst that a sliding window would refuse.
+- Until the first 429, and for the first second of sending without one, a process has at most `LEARNING_IN_FLIGHT`
+  requests in flight, whatever its clients' lanes: the first burst's refusals are the requests in flight when the
+  server's limit is reached, and two streams side by side had 16 (bench/README.md#rate-limit).
 
 `shared_limiter(settings)` gives every client of the same API key and base URL one limiter: in the process (the
 two streams of a flow, each in its own thread and event loop), and through a small state file under the
 temporary directory across processes on the same machine (two `billit-etl sync` at once), so they pace as one
-client and learn one rate. Workers on several machines share the Prefect server's global limit instead
-(`tasks/runtime.py`), which reaches the limiter as its `gate`.
+client and learn one rate (`connectors/billit/ratelimit_state.py`). Workers on several machines share the
+Prefect server's global limit instead (`tasks/runtime.py`), which reaches the limiter as its `gate`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
-import os
-import struct
-import tempfile
 import threading
 import time
-from array import array
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
+from connectors.billit.ratelimit_state import SLICE_S, ProcessStore, SharedState, Store, store_for
 from connectors.billit.settings import BillitSettings
-
-try:  # POSIX: processes on one machine share the learnt rate through a locked file
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: each process learns on its own
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["AdaptiveRateLimiter", "RequestLimiter", "forget_shared_limiters", "shared_limiter"]
 
@@ -80,9 +71,9 @@ SOON_S = 2.5  # of sending after a pause: a refusal sooner comes of a pace well 
 RELAX_AFTER_S = 60.0  # without a refusal, after which the ceiling itself creeps up (a limit may be raised)
 LATE_SHARE = 0.5  # of the interval: a request woken later than this after its slot takes a new one
 MIN_LEARN = 10  # accepted requests before a refusal, to learn from it
+LEARNING_IN_FLIGHT = 8  # requests in flight in a process while nothing is known of the limit
+LEARNING_S = 1.0  # of sending without a refusal, after which the limit is no longer looked for at that cost
 FORGET_AFTER_S = 300.0  # idle seconds after which what was learnt no longer holds
-_SLICE_S = 0.025
-_SLICES = 100
 
 
 class RequestLimiter(Protocol):
@@ -96,110 +87,9 @@ class RequestLimiter(Protocol):
         """The request let through with `ticket` got an answer: its status and Retry-After header."""
         ...
 
-
-@dataclass
-class _State:
-    """What the limiters of one API key share; plain numbers, so it can live in a file."""
-
-    rate: float | None = None  # requests a second; None: not paced
-    ceiling: float | None = None  # learnt upper bound of the server's rate
-    ceiling_at: float = 0.0  # when it was learnt
-    provisional: bool = False  # the ceiling was counted in a burst shorter than a second
-    floor_basis: float | None = None  # the lowest rate learnt before the ceiling was firm (see _learn)
-    next_at: float = 0.0  # time.monotonic() of the next free slot
-    resume_at: float = 0.0  # nobody sends before (Retry-After)
-    active_since: float = 0.0  # start of the current stretch of sending (first request, end of a pause)
-    episode_at: float = 0.0  # when the last episode began
-    refused_ticket: float | None = None  # the first refused request of an episode not yet learnt from
-    refused_active_since: float = 0.0
-    probed_at: float = 0.0
-    waited: bool = False  # a request waited for its slot since probed_at: the pace is what holds us back
-    used_at: float = 0.0
-    # Requests answered (not 429) by the 25 ms slice they were let through in, over the last 2.5 s: a ring of
-    # counts, so the state stays small however fast requests go. Arrays: the file holds their bytes as they are.
-    accepted: array[int] = field(default_factory=lambda: array("i", [0] * _SLICES))
-    accepted_slices: array[int] = field(default_factory=lambda: array("q", [-1] * _SLICES))
-
-    def count_accepted(self, ticket: float) -> None:
-        slice_ = int(ticket / _SLICE_S)
-        index = slice_ % _SLICES
-        if self.accepted_slices[index] != slice_:
-            self.accepted_slices[index], self.accepted[index] = slice_, 0
-        self.accepted[index] += 1
-
-    def accepted_between(self, start: float, end: float) -> float:
-        """Accepted requests let through in [start, end]; the slices cut by either end count pro rata."""
-        total = 0.0
-        for count, slice_ in zip(self.accepted, self.accepted_slices, strict=True):
-            low, high = slice_ * _SLICE_S, (slice_ + 1) * _SLICE_S
-            overlap = min(high, end) - max(low, start)
-            if overlap > 0:
-                total += count * min(1.0, overlap / _SLICE_S)
-        return total
-
-
-class _Store(Protocol):
-    def transaction(self) -> Any: ...  # a context manager yielding the _State, saved at the end
-
-
-class _ProcessStore:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._state = _State()
-
-    @contextmanager
-    def transaction(self) -> Iterator[_State]:
-        with self._lock:
-            yield self._state
-
-
-class _FileStore:
-    """The state in a file, read and written under an exclusive `flock` (processes on one machine)."""
-
-    def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # open for the process's life, like a lock file
-        self._lock = threading.Lock()  # flock is per open file description: threads of a process queue here
-
-    @contextmanager
-    def transaction(self) -> Iterator[_State]:
-        with self._lock:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                raw = os.pread(self._fd, _FILE_SIZE, 0)
-                state = _unpack(raw) if len(raw) == _FILE_SIZE else _State()  # else: new, or another version's
-                yield state
-                os.pwrite(self._fd, _pack(state), 0)
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-
-# The file: the numbers of _State in field order (None as NaN), then the ring of accepted counts and its slices
-# in the machine's byte order (only processes of this machine share the file); packed, because it is read and
-# written twice per request (~10 µs each way).
-_NUMBERS = [name for name in _State.__dataclass_fields__ if name not in ("accepted", "accepted_slices")]
-_FLAGS = ("waited", "provisional")
-_HEADER = struct.Struct(f"={len(_NUMBERS)}d")
-_COUNTS_END = _HEADER.size + _SLICES * array("i").itemsize
-_FILE_SIZE = _COUNTS_END + _SLICES * array("q").itemsize
-
-
-def _pack(state: _State) -> bytes:
-    numbers = [math.nan if (value := getattr(state, name)) is None else float(value) for name in _NUMBERS]
-    return b"".join((_HEADER.pack(*numbers), state.accepted.tobytes(), state.accepted_slices.tobytes()))
-
-
-def _unpack(raw: bytes) -> _State:
-    state = _State.__new__(_State)  # the fields are all set here: no default made only to be replaced
-    state.__dict__.update(
-        (name, None if value != value else value)  # NaN: None
-        for name, value in zip(_NUMBERS, _HEADER.unpack_from(raw), strict=True)
-    )
-    for name in _FLAGS:
-        setattr(state, name, bool(getattr(state, name)))
-    state.accepted, state.accepted_slices = array("i"), array("q")
-    state.accepted.frombytes(raw[_HEADER.size : _COUNTS_END])
-    state.accepted_slices.frombytes(raw[_COUNTS_END:_FILE_SIZE])
-    return state
+    def release(self) -> None:
+        """The request let through by `acquire` is over, answered or not."""
+        ...
 
 
 class AdaptiveRateLimiter:
@@ -209,10 +99,13 @@ class AdaptiveRateLimiter:
     reserved under a lock before it sleeps.
     """
 
-    def __init__(self, max_per_s: float | None = None, *, gate: Gate | None = None, store: _Store | None = None):
+    def __init__(self, max_per_s: float | None = None, *, gate: Gate | None = None, store: Store | None = None):
         self.max_per_s = max_per_s
         self.gate = gate
-        self._store: _Store = store or _ProcessStore()
+        self._store: Store = store or ProcessStore()
+        self._in_flight_lock = threading.Lock()  # the process's requests in flight, while learning (see the module)
+        self._in_flight = 0
+        self._learning_until: float | None = None if max_per_s is None else 0.0  # None: nothing sent yet
 
     @property
     def rate(self) -> float | None:
@@ -223,11 +116,21 @@ class AdaptiveRateLimiter:
     async def acquire(self) -> float:
         if self.gate is not None:
             await self.gate()
+        await self._in_flight_slot()
+        try:
+            return await self._turn()
+        except BaseException:  # cancelled while waiting: never sent
+            self.release()
+            raise
+
+    async def _turn(self) -> float:
         while True:
             with self._store.transaction() as state:
                 now = time.monotonic()
                 start = self._reserve(state, now)
                 paced = state.rate is not None
+            if paced:
+                self._learning_until = 0.0  # a pace is known (learnt here, or by another process): no cap
             if start <= now:
                 return now
             await asyncio.sleep(start - now)
@@ -243,8 +146,26 @@ class AdaptiveRateLimiter:
                 if now >= state.resume_at and not late and not unpaced:
                     return now
 
+    def release(self) -> None:
+        with self._in_flight_lock:
+            self._in_flight -= 1
+
+    async def _in_flight_slot(self) -> None:
+        """Count this request in flight; while learning, wait until fewer than LEARNING_IN_FLIGHT are."""
+        while True:
+            with self._in_flight_lock:
+                now = time.monotonic()
+                if self._learning_until is None:
+                    self._learning_until = now + LEARNING_S
+                if now >= self._learning_until or self._in_flight < LEARNING_IN_FLIGHT:
+                    self._in_flight += 1
+                    return
+            await asyncio.sleep(0.002)  # threads and event loops share the limiter: no loop's primitive will do
+
     def answered(self, ticket: float, status: int, retry_after: str | None) -> None:
         retry_after_s = _seconds(retry_after)
+        if status == 429:
+            self._learning_until = 0.0
         with self._store.transaction() as state:
             now = time.monotonic()
             if status != 429:
@@ -260,7 +181,7 @@ class AdaptiveRateLimiter:
                 state.refused_ticket = ticket
                 state.refused_active_since = state.active_since
 
-    def _reserve(self, state: _State, now: float) -> float:
+    def _reserve(self, state: SharedState, now: float) -> float:
         if not state.used_at or now - state.used_at > FORGET_AFTER_S:
             state.__init__()  # type: ignore[misc]
             state.active_since = now
@@ -279,7 +200,7 @@ class AdaptiveRateLimiter:
         state.next_at = start + 1.0 / state.rate
         return start
 
-    def _learn(self, state: _State, now: float) -> None:
+    def _learn(self, state: SharedState, now: float) -> None:
         refused = state.refused_ticket
         assert refused is not None
         sending = refused - state.refused_active_since
@@ -287,7 +208,7 @@ class AdaptiveRateLimiter:
         if span >= WHOLE_SECOND:
             seen = state.accepted_between(refused - span, refused)
         else:  # a burst: everything accepted until the refusal's answer, in whole slices (see below)
-            seen = state.accepted_between(refused - span - _SLICE_S, state.episode_at + _SLICE_S)
+            seen = state.accepted_between(refused - span - SLICE_S, state.episode_at + SLICE_S)
         state.refused_ticket = None
         state.active_since = state.probed_at = now
         state.waited = False
@@ -332,7 +253,7 @@ class AdaptiveRateLimiter:
             state.ceiling = max(state.ceiling, floor / MARGIN)
         state.rate = self._capped(max(floor, MARGIN * min(seen, state.rate or seen)))
 
-    def _creep_up(self, state: _State, now: float) -> None:
+    def _creep_up(self, state: SharedState, now: float) -> None:
         assert state.rate is not None
         elapsed = now - state.probed_at
         fast = state.ceiling is None or state.provisional
@@ -365,8 +286,7 @@ def shared_limiter(settings: BillitSettings) -> AdaptiveRateLimiter:
     with _SHARED_LOCK:
         limiter = _SHARED.get(key)
         if limiter is None:
-            store: _Store = _ProcessStore() if fcntl is None else _FileStore(_state_path(digest))
-            limiter = _SHARED[key] = AdaptiveRateLimiter(settings.max_requests_per_s, store=store)
+            limiter = _SHARED[key] = AdaptiveRateLimiter(settings.max_requests_per_s, store=store_for(digest))
         return limiter
 
 
@@ -385,9 +305,3 @@ def forget_shared_limiters() -> None:
     test its own temporary directory, so each starts with nothing learnt)."""
     with _SHARED_LOCK:
         _SHARED.clear()
-
-
-def _state_path(digest: str) -> Path:
-    folder = Path(tempfile.gettempdir()) / f"billit-etl-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    return folder / f"rate-{digest}.state"

@@ -169,7 +169,11 @@ def http_error(response: httpx.Response, method: str, names_id: bool, redact: Ca
             return BillitForbiddenIdError(
                 hint="Billit answers 401 for an id of another company, as for bad credentials", **fields
             )
-        return BillitAuthError(hint="check BILLIT_API_KEY / BILLIT_BEARER_TOKEN and BILLIT_PARTY_ID", **fields)
+        # The company is the request's PartyID: BILLIT_PARTY_ID, or one of a --companies run, which may be the
+        # only one of the key's companies it cannot act for.
+        party = response.request.headers.get("PartyID")
+        company = f", and that they may act for company {party}" if party else ""
+        return BillitAuthError(hint=f"check BILLIT_API_KEY / BILLIT_BEARER_TOKEN{company}", **fields)
     if status in (400, 422):
         return BillitValidationError(**fields)
     if status == 404:

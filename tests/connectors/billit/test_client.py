@@ -262,6 +262,15 @@ async def test_a_bad_api_key_is_a_401_and_never_retried(server: SandboxServer) -
     assert requests_to(server, "GET /v1/orders/{id}") == before + 1
 
 
+async def test_a_401_names_the_company_asked_for_not_billit_party_id(server: SandboxServer) -> None:
+    # Found by an independent check: one company of a --companies run answering 401 said "check ... and
+    # BILLIT_PARTY_ID", which was not set; the company is the request's PartyID.
+    async with client(server, party_id=999_999) as billit:
+        with pytest.raises(BillitAuthError) as refused:
+            await billit.list_page(ODataQuery(top=1))
+    assert "may act for company 999999" in str(refused.value) and "BILLIT_PARTY_ID" not in str(refused.value)
+
+
 async def test_without_a_party_id_the_client_asks_account_information_with_no_party_id_header_and_nothing_else(
     server: SandboxServer,
 ) -> None:

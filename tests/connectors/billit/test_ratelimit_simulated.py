@@ -48,6 +48,7 @@ async def run(clock: VirtualClock, mode: str) -> tuple[int, int, float, Adaptive
         else:
             refused += 1
             limiter.answered(ticket, 429, "1")
+        limiter.release()  # as the client does once a request is over
     return accepted, refused, clock.now - started, limiter
 
 
@@ -108,6 +109,7 @@ def run_in_flight(
             await asyncio.sleep(round_trip_s / 2)
             counts["accepted" if admitted else "refused"] += 1
             limiter.answered(ticket, 200 if admitted else 429, None if admitted else "1")
+            limiter.release()
             if not admitted:
                 await asyncio.sleep(1.0 + jitter.uniform(0, 0.1))
 
