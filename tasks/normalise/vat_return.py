@@ -253,7 +253,7 @@ def vat_return_rows(
             continue
         if grids.review:
             exception(part, grids.note or "to review", reported=True)
-        if status == "canceled":
+        if status in ("canceled", "cancelled"):
             exception(part, "OrderStatus Canceled: only a credit note undoes an issued invoice; check", reported=True)
         if direction == "Income" and part.vat.treatment in _IC_SUPPLIES:
             problem = _ic_customer_problem(invoice.get("counterparty_vat_number"), counterparty_country)
