@@ -138,10 +138,10 @@ def run_companies(
     landing_dir: str,
     prefect: bool | None,
 ) -> None:
-    """`--companies`: check the choice against what the key reaches (an id it does not reach is refused before any
-    work), then sync the companies: as Prefect flows one after the other, or with the plain function
-    `STREAMS_AT_ONCE` streams side by side. One failing does not stop the others, and the command exits 1 after loading
-    them, with one line per failed company."""
+    """`--companies`: check the choice against what the key reaches (an id it does not reach, or with API access
+    off, fails by name without a request), then sync the companies: as Prefect flows one after the other, or with the
+    plain function `STREAMS_AT_ONCE` streams side by side. One failing does not stop the others, and the command
+    exits 1 after loading them, with one line per failed company."""
     from tasks.companies import (  # loaded only when a sync runs
         parse_companies,
         resolve_companies,

@@ -103,10 +103,10 @@ def list_companies() -> list[BillitCompany]:
 def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) -> CompanySelection:
     """The companies `choice` names among those the key reaches.
 
-    `all`: every reachable company with API access on; the others are skipped with the reason. PartyIDs: each
-    must be reachable (CompanyChoiceError names those that are not, before any work); one named explicitly whose
-    API access is off is chosen all the same, so that it fails by name, with that reason and without a request
-    (`sync_companies`), rather than vanish from the report.
+    `all`: every reachable company with API access on; the others are skipped with the reason. PartyIDs: one named
+    explicitly whose API access is off, or that the key does not reach (a typo, or access revoked since the
+    deployment named it), is chosen all the same, so that it fails alone and by name, with that reason and without
+    a request (`sync_companies`), while the others run.
     """
     if isinstance(choice, str):  # "all"
         return CompanySelection(
@@ -114,14 +114,9 @@ def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) 
             skipped=[(company, API_OFF_REASON) for company in reachable if not company.api_allowed],
         )
     by_id = {company.party_id: company for company in reachable}
-    unknown = [party_id for party_id in choice if party_id not in by_id]
-    if unknown:
-        raise CompanyChoiceError(
-            f"companies: the API key does not reach Billit compan{'ies' if len(unknown) > 1 else 'y'} "
-            f"{', '.join(map(str, unknown))} (it reaches {', '.join(str(c.party_id) for c in reachable) or 'none'}; "
-            "`billit-etl companies` lists them)"
-        )
-    return CompanySelection(chosen=[by_id[party_id] for party_id in choice])
+    return CompanySelection(
+        chosen=[by_id.get(party_id) or BillitCompany(party_id, "", None, False, reached=False) for party_id in choice]
+    )
 
 
 def check_configured_company() -> None:
@@ -178,15 +173,16 @@ def sync_companies(
 
     A company that fails (Billit refusing its key or its API access, a persistent 5xx) keeps its error, in one line
     without a secret, and the other companies go on; what its streams committed before stays loaded. One whose API
-    access is off (accountInformation's APIAllowed) fails with that reason and is not run: what Billit answers for it is
-    unknown, and an empty 401 would read as a wrong key (docs/reference/billit-api.md#companies). A
+    access is off (accountInformation's APIAllowed), or that the key does not reach, fails with that reason and is
+    not run: what Billit answers for it is unknown, and an empty 401 would read as a wrong key
+    (docs/reference/billit-api.md#companies). A
     KeyboardInterrupt, or an error of a `fatal` kind (one no company can get past, such as a Prefect server that does
     not answer), still stops everything: the companies not started are not started.
     """
     outcomes = []
     for company in companies:
-        if not company.api_allowed:
-            outcomes.append(CompanyOutcome(company, error=API_OFF_REASON))
+        if company.unavailable:
+            outcomes.append(CompanyOutcome(company, error=company.unavailable))
             continue
         try:
             outcomes.append(CompanyOutcome(company, sync(company)))
@@ -219,12 +215,12 @@ def sync_company_streams(
         except Exception as exc:  # noqa: BLE001 - one stream's failure is its company's: reported, not raised
             return None, f"{piece[1]}: {error_text(exc, _credentials())}"
 
-    pieces = [(company, stream) for company in companies if company.api_allowed for stream in streams]
+    pieces = [(company, stream) for company in companies if not company.unavailable for stream in streams]
     results = iter(_side_by_side(run, pieces, at_once))
     outcomes = []
     for company in companies:
-        if not company.api_allowed:
-            outcomes.append(CompanyOutcome(company, error=API_OFF_REASON))
+        if company.unavailable:
+            outcomes.append(CompanyOutcome(company, error=company.unavailable))
             continue
         outcome = CompanyOutcome(company)
         for stream in streams:

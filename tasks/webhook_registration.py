@@ -25,6 +25,7 @@ from connectors.billit import (
     BillitTransportError,
     BillitValidationError,
 )
+from connectors.billit.account import company_problem
 from connectors.billit.errors import BillitServerError
 from connectors.billit.settings import BillitSettings
 from connectors.billit.webhooks import (
@@ -37,7 +38,7 @@ from connectors.billit.webhooks import (
     refresh_webhook_secret,
     webhook_id_text,
 )
-from tasks.companies import list_companies, select_companies
+from tasks.companies import CompanyChoiceError, list_companies
 from tasks.inbound.webhook_payloads import COMPANY_PARAMETER
 from tasks.options import InvalidSyncOption
 from tasks.runtime import billit_settings
@@ -135,7 +136,8 @@ def company_settings(company: int | None) -> BillitSettings:
     settings = billit_settings()
     if company is None or company == settings.party_id:
         return settings
-    select_companies([company], list_companies())  # refuses by name a company the key does not reach
+    if problem := company_problem(list_companies(), company):
+        raise CompanyChoiceError(f"--company: {problem}")
     return billit_settings(party_id=company)
 
 

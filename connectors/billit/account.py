@@ -17,6 +17,7 @@ from connectors.billit.errors import BillitAuthError, BillitError, BillitProtoco
 from connectors.billit.settings import ENV_PREFIX, BillitSettings, NoCompanyError
 
 API_OFF_REASON = "API access is off for this company (APIAllowed false in accountInformation)"
+NOT_REACHED_REASON = "the API key does not reach this company (`billit-etl companies` lists those it does)"
 PARTY_ID_TO_LIST = (
     "Billit wants a PartyID even to list the companies (accountInformation answered 400 without one): "
     f"set {ENV_PREFIX}PARTY_ID to any one of them with API access on"
@@ -30,12 +31,21 @@ class CompanyUnavailable(BillitError):
 
 @dataclass(frozen=True)
 class BillitCompany:
-    """One company the credentials reach: its `PartyID`, name, VAT number and whether the API may act for it."""
+    """One company the credentials reach: its `PartyID`, name, VAT number and whether the API may act for it; or
+    (`reached` false) one a run names that they do not reach."""
 
     party_id: int
     name: str
     vat_number: str | None
     api_allowed: bool
+    reached: bool = True
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why the credentials cannot act for this company, or None when they can."""
+        if not self.reached:
+            return NOT_REACHED_REASON
+        return None if self.api_allowed else API_OFF_REASON
 
     def as_row(self) -> dict[str, Any]:
         """The company as accountInformation spells it (what the warehouse's `companies` dimension records)."""
