@@ -87,7 +87,6 @@ def print_outcomes(outcomes: Sequence[CompanyOutcome]) -> None:
     console.print(data_table("Billit -> warehouse, per company", labels, rows, right=right, prose=("name",)))
     for outcome in outcomes:
         if outcome.failed:
-            error_console.print(
-                f"[red]company {outcome.company.party_id} ({escape(outcome.company.name)}) failed: "
-                f"{escape(' '.join(str(outcome.error).split()))}[/]"
-            )
+            name = f" ({escape(outcome.company.name)})" if outcome.company.name else ""  # none: a company not reached
+            error = escape(" ".join(str(outcome.error).split()))
+            error_console.print(f"[red]company {outcome.company.party_id}{name} failed: {error}[/]")

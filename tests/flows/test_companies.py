@@ -322,7 +322,7 @@ def test_a_named_company_the_key_does_not_reach_fails_alone_and_the_others_load(
     result = runner.invoke(app, ["sync", "--companies", f"{THIRD},999", "--no-prefect", "--landing-dir", ""])
     assert result.exit_code == 1, result.output
     failures = [line for line in result.output.splitlines() if line.startswith("company ")]
-    assert len(failures) == 1 and failures[0].startswith("company 999") and NOT_REACHED_REASON in failures[0]
+    assert failures == [f"company 999 failed: {NOT_REACHED_REASON}"]
     assert loaded(billit_env) == {THIRD: truth(server.sandbox, THIRD)}
     assert "999" not in server.sandbox.requests_per_company  # not one request for it
 
