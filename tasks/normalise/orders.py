@@ -53,7 +53,7 @@ from tasks.normalise.parties import (
 )
 from tasks.normalise.vat import VatClassification
 from tasks.normalise.vat_codes import PURCHASE_GRID_BY_COST_TYPE
-from tasks.normalise.vat_return import vat_return_rows
+from tasks.normalise.vat_return import DEDUCTION_LIMITS, vat_return_rows
 
 Row = dict[str, Any]
 
@@ -309,7 +309,7 @@ def _normalise_order(
         priced_groups,
         purchase_grid=purchase_grid,
         counterparty_country=country,
-        vat_deduction=fields.number("VatDeduction", QUANTITY),
+        deduction_limits={name: fields.number(name, QUANTITY) for name in DEDUCTION_LIMITS},
     )
 
     rows.messages += message_rows(order_id, messages)

@@ -134,15 +134,26 @@ def _category(row: VentilationCode | None, rate: Decimal) -> str:
 _VAT_NUMBER_PREFIX = re.compile(r"^\s*([A-Za-z]{2})[\s.\-]*[0-9A-Za-z]")
 
 
-def counterparty_region(vat_number: str | None, country: str | None) -> str | None:
-    """ "BE", "EU" (another member state) or "non-EU", from the VAT number's prefix, else the country code."""
+def counterparty_region(vat_number: str | None, country: str | None, *, goods: bool = False) -> str | None:
+    """ "BE", "EU" (another member state) or "non-EU", from the VAT number's prefix, else the country code. For
+    `goods`, Northern Ireland (prefix XI) is another member state (docs/reference/identifiers.md#countries)."""
     match = _VAT_NUMBER_PREFIX.match(vat_number or "")
     code = match.group(1).upper() if match else (country or "").strip().upper()
     if not code:
         return None
     if code == "BE":
         return "BE"
-    return "EU" if code in EU_MEMBER_STATES else "non-EU"
+    return "EU" if code in EU_MEMBER_STATES or (goods and code == "XI") else "non-EU"
+
+
+# Codes 51/55 with a party outside the EU (art. 21 §2, 39 of the VAT Code): a sale is an operation abroad; a
+# purchase is a service from abroad, reverse-charged, or goods that come in through customs.
+_FROM_OUTSIDE_EU = {"ic_services": "reverse_charge_non_eu", "ic_goods": "import"}
+_OUTSIDE_EU_NOTES = {
+    "export": "an operation abroad (47), not intra-community",
+    "reverse_charge_non_eu": "a service from abroad, VAT due by the buyer (87/56), not intra-community",
+    "import": "an import, not an intra-community acquisition",
+}
 
 
 def _reverse_charge_treatment(region: str | None) -> str:
@@ -347,12 +358,13 @@ def classify_vat(
         treatment = row.treatment
         if treatment == "reverse_charge":
             treatment = _reverse_charge_treatment(region)
-        elif treatment in ("ic_goods", "ic_services") and direction_key == "Income" and region == "non-EU":
-            # 44/46 and the IC listing are for customers in another member state; outside the EU the service is
-            # supplied abroad and the goods are exported (art. 21 §2, 39 of the VAT Code): 47.
-            treatment = "export"
-            notes.append(f"code {code} to a customer outside the EU: an operation abroad (47), not intra-community")
-        elif treatment == "import" and import_deferral_licence:
+        elif treatment in ("ic_goods", "ic_services"):
+            goods = treatment == "ic_goods"
+            place = counterparty_region(counterparty_vat_number, counterparty_country, goods=True) if goods else region
+            if place == "non-EU":  # 44/46/86/88 and the IC listing are for parties in another member state
+                treatment = "export" if direction_key == "Income" else _FROM_OUTSIDE_EU[treatment]
+                notes.append(f"code {code} with a party outside the EU: {_OUTSIDE_EU_NOTES[treatment]}")
+        if treatment == "import" and import_deferral_licence:
             treatment = "import_deferred"
 
     base_grids: tuple[str, ...] = ()

@@ -33,13 +33,13 @@ Offers, delivery notes and order forms are not VAT documents: no rows at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from tasks.normalise.identifiers import normalise_vat_number
-from tasks.normalise.vat import VatClassification, grids_for
+from tasks.normalise.vat import VatClassification, counterparty_region, grids_for
 from tasks.normalise.vat_codes import EU_MEMBER_STATES, SELF_ASSESSED_RATE
 
 Row = dict[str, Any]
@@ -49,8 +49,11 @@ _DOCUMENTS = {"invoice": "Invoice", "creditnote": "CreditNote"}
 _OTHER_DOCUMENT = {"Invoice": "CreditNote", "CreditNote": "Invoice"}
 # The VAT of a negative correction on an invoice (no credit note): the regularisation grids, not the credit notes'.
 _CORRECTION_VAT_GRID = {"64": "62", "63": "61"}
-# Sales treatments whose exemption needs the customer's VAT number of another member state (44/46, IC listing).
-_IC_SUPPLIES = ("ic_goods", "ic_services", "reverse_charge_eu")
+# Order fields that say only part of a purchase's VAT is deductible (Swagger only: not applied, flagged).
+DEDUCTION_LIMITS = ("VatDeduction", "MixedUseProfessionalPercentage")
+# Treatments whose other party needs a VAT number of another member state (sales 44/46 and the IC listing;
+# purchases 86/88).
+_IC_TREATMENTS = ("ic_goods", "ic_services", "reverse_charge_eu")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class _Part:
     base: Decimal
     vat_amount: Decimal
     note: str | None = None
+    check: str | None = None  # why its amounts need a look (a VAT group whose VAT is not its rate of its base)
 
 
 def _cents(amount: Decimal) -> Decimal:
@@ -127,6 +131,17 @@ def _shared_out(group: Priced, members: Sequence[Priced]) -> list[_Part]:
     return parts
 
 
+def _vat_not_its_rate(group: Priced, lines: int) -> str | None:
+    """Why a VAT group's VAT needs a look, or None: Billit computes it as the rate of the group's base, rounded
+    once; a sender that rounds per line may be a cent off per line, never more."""
+    if not group.vat.is_known or group.base is None or group.vat_amount is None:
+        return None
+    expected = _cents(group.base * group.vat.rate / 100)
+    if abs(group.vat_amount - expected) <= _CENT * max(1, lines):
+        return None
+    return f"VAT group {group.number}: its VAT {group.vat_amount} is not {group.vat.rate} % of its base {group.base}"
+
+
 def _parts(lines: Sequence[Priced], groups: Sequence[Priced]) -> list[_Part]:
     if not groups:
         return _added_up("the order has no VAT groups: its lines are used", lines)
@@ -142,32 +157,53 @@ def _parts(lines: Sequence[Priced], groups: Sequence[Priced]) -> list[_Part]:
             continue
         # The lines say more than the group where they carry their own code or an inferred treatment.
         vat = members[0].vat if members and members[0].vat.is_known else group.vat
-        parts.append(
-            _Part(
-                "vat_group",
-                group.number,
-                vat,
-                group.base if group.base is not None else Decimal(0),
-                group.vat_amount or Decimal(0),
-            )
-        )
+        base, tax = group.base if group.base is not None else Decimal(0), group.vat_amount or Decimal(0)
+        parts.append(_Part("vat_group", group.number, vat, base, tax, check=_vat_not_its_rate(group, len(members))))
     grouped_rates = {_rate_key(group) for group in groups}
     rest = [line for line in lines if _rate_key(line) not in grouped_rates]
     return parts + _added_up("no VAT group has the line's rate: the line is used", rest)
 
 
-def _ic_customer_problem(vat_number: str | None, country: str | None) -> str | None:
-    """Why an intra-community supply's customer cannot carry its exemption, or None: it needs a valid VAT number
-    of another member state."""
+def _ic_party_problem(vat_number: str | None, country: str | None, *, goods: bool) -> str | None:
+    """What is wrong with the other party of an intra-community operation, or None: it needs a valid VAT number of
+    another member state (Northern Ireland's XI for goods, docs/reference/identifiers.md#countries)."""
     if not (vat_number or "").strip():
-        return "the customer has no VAT number"
+        return "no VAT number"
     identifier = normalise_vat_number(vat_number or "", country_hint=country)
     prefix = (identifier.value or "")[:2].upper()
     if prefix == "BE":
-        return f"the customer's VAT number {vat_number} is Belgian"
-    if not identifier.is_valid or prefix not in EU_MEMBER_STATES:
-        return f"the customer's VAT number {vat_number} is not a valid one of another member state"
+        return f"a Belgian VAT number ({vat_number})"
+    if not identifier.is_valid or prefix not in (EU_MEMBER_STATES | {"XI"} if goods else EU_MEMBER_STATES):
+        return f"VAT number {vat_number}, not a valid one of another member state"
     return None
+
+
+@dataclass(frozen=True)
+class _Review:
+    """What makes an order's amounts, in the return, need a look."""
+
+    invoice: Row
+    counterparty_country: str | None
+    deduction_limits: Mapping[str, Decimal | None]
+
+    def reasons(self, part: _Part, status: str, self_assessed: bool, vat_grids: tuple[str, ...]) -> Iterator[str]:
+        treatment, direction = part.vat.treatment, self.invoice["direction"]
+        vat_number, country = self.invoice.get("counterparty_vat_number"), self.counterparty_country
+        if part.check:
+            yield part.check
+        if status in ("canceled", "cancelled"):
+            yield "OrderStatus Canceled: only a credit note undoes an issued invoice; check"
+        region = counterparty_region(vat_number, country)
+        if treatment in _IC_TREATMENTS and direction == "Income":
+            if problem := _ic_party_problem(vat_number, country, goods=treatment == "ic_goods"):
+                yield f"an exempt intra-community supply, but the customer has {problem}: check the exemption"
+        elif treatment in _IC_TREATMENTS and region in ("BE", None):  # one abroad without a VAT number: the buyer owes
+            yield "an intra-community acquisition from a supplier in Belgium: check who owes the VAT"
+        if direction == "Cost" and treatment == "outside_scope" and region not in ("BE", None):
+            yield "outside the scope of VAT, from a supplier outside Belgium: check whether you owe the VAT"
+        for name, value in self.deduction_limits.items():
+            if "59" in vat_grids and not self_assessed and value is not None and 0 < value < 100:
+                yield f"{name} {value}: grid 59 holds all of this VAT; check"
 
 
 def vat_return_rows(
@@ -177,10 +213,11 @@ def vat_return_rows(
     *,
     purchase_grid: str = "82",
     counterparty_country: str | None = None,
-    vat_deduction: Decimal | None = None,
+    deduction_limits: Mapping[str, Decimal | None] | None = None,
 ) -> tuple[list[Row], list[Row]]:
     """(`vat_return_entries` rows, `vat_return_exceptions` rows) of one order (`invoice` as normalised; the
-    counterparty's country and the order's `VatDeduction` as Billit gives them)."""
+    counterparty's country, and the order's fields that limit a deduction, `VatDeduction` and
+    `MixedUseProfessionalPercentage`, as Billit gives them)."""
     document = _DOCUMENTS.get(str(invoice.get("order_type") or "").strip().lower())
     if document is None:
         return [], []
@@ -253,14 +290,9 @@ def vat_return_rows(
             continue
         if grids.review:
             exception(part, grids.note or "to review", reported=True)
-        if status in ("canceled", "cancelled"):
-            exception(part, "OrderStatus Canceled: only a credit note undoes an issued invoice; check", reported=True)
-        if direction == "Income" and part.vat.treatment in _IC_SUPPLIES:
-            problem = _ic_customer_problem(invoice.get("counterparty_vat_number"), counterparty_country)
-            if problem:
-                exception(part, f"an exempt intra-community supply, but {problem}: check the exemption", reported=True)
-        if "59" in vat_grids and not grids.self_assessed and vat_deduction is not None and 0 < vat_deduction < 100:
-            exception(part, f"VatDeduction {vat_deduction}: grid 59 holds all of this VAT; check", reported=True)
+        review = _Review(invoice, counterparty_country, deduction_limits or {})
+        for reason in review.reasons(part, status, grids.self_assessed, vat_grids):
+            exception(part, reason, reported=True)
         in_eur = (lambda amount: amount) if currency == "EUR" else (lambda amount: _cents(amount / fx_rate))
         base_eur = in_eur(base)
         vat_eur = _cents(base_eur * SELF_ASSESSED_RATE / 100) if grids.self_assessed else in_eur(vat_amount)

@@ -114,6 +114,12 @@ def intra_listing(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> L
                 f"({raw_vat or ''}; grid {grid}, {amount})"
             )
             continue
+        if vat_number.startswith("XI"):  # Northern Ireland: goods only (docs/reference/identifiers.md#countries)
+            left_out.append(
+                f"{name or '?'} ({vat_number}): the schema of these drafts (NewICO v0.9) has no XI (Northern "
+                f"Ireland); add it in Intervat (grid {grid}, {amount})"
+            )
+            continue
         code = "L" if treatment == "ic_goods" else "S"
         totals[(vat_number, code)] += (-1 if grid == "48" else 1) * Decimal(str(amount))
     for raw_vat, country, name, order_number, treatment, reason in _sales_in_no_return(

@@ -245,6 +245,8 @@ def _checks(grids: dict[str, Decimal], entries: dict[str, int]) -> list[Check]:
         Check("55 = 21 % × (86 + 88)", g("55"), cents(g("86", "88") * rate), "=", slack("55")),
         Check("56 + 57 = 21 % × 87", g("56", "57"), cents(g("87") * rate), "=", slack("56", "57")),
         Check("55 + 56 + 57 <= 59 (self-assessed VAT is deducted)", g("55", "56", "57"), g("59"), "<=", ZERO),
+        # No purchase bears more than 21 %: more VAT deducted than that is a VAT amount to look at.
+        Check("59 <= 21 % × (81 + 82 + 83)", g("59"), cents(g("81", "82", "83") * rate), "<=", slack("59")),
         # 61 and 62 hold the VAT of negative corrections on invoices, whose bases are in 85 and 49 (vat_return_rows).
         Check("61 + 63 <= 21 % × 85", g("61", "63"), cents(g("85") * rate), "<=", slack("61", "63")),
         Check("62 + 64 <= 21 % × 49", g("62", "64"), cents(g("49") * rate), "<=", slack("62", "64")),

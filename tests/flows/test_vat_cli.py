@@ -115,7 +115,7 @@ def test_the_quarter_has_the_hand_computed_grids_and_a_valid_xml_draft(warehouse
     result = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--xml", str(tmp_path / "q3.xml")])
     assert result.exit_code == 0, result.output
     assert grid_rows(result.output) == Q3_GRIDS
-    assert "CHECK" not in result.output and result.output.count(" ok ") == 6
+    assert "CHECK" not in result.output and result.output.count(" ok ") == 7  # every check passes
     assert "1 amount(s) of orders without an invoice date, in no return" in result.output
     valid(tmp_path / "q3.xml", "NewTVA-in_v0_9.xsd")
     xml = (tmp_path / "q3.xml").read_text()
@@ -409,3 +409,26 @@ def test_a_draft_is_in_no_return_and_a_sale_without_exchange_rate_is_named_by_th
     assert "Epsilon (BE0403019261), order V-64: amounts in CHF" in " ".join(clients.output.split())
     assert "BE0477472701 │ 1,050.00 │ 220.50" in clients.output
     assert "draft" not in clients.output.lower()  # not a sale yet: nothing left out of a listing
+
+
+def test_more_vat_deducted_than_21_percent_of_the_purchases_fails_a_check_and_xi_is_named_by_the_ic_listing(
+    warehouse: sa.Engine,
+) -> None:
+    # Found by a second accountant's independent check. 2026-11, by hand: a purchase of 1,000.00 whose VAT group
+    # says 2,100.00 -> 82 1,000.00, 59 2,100.00: more than 21 % of 81-83 (210.00), so the check fails (exit 1). Goods
+    # sold to Northern Ireland (XI) are IC supplies (46), but the listing's schema has no XI: named, left out.
+    northern_ireland = {"PartyID": 9050, "Name": "Belfast Ltd", "VATNumber": "XI980780684", "CountryCode": "GB"}
+    wrong_vat = {"VentilationCode": "1", "VATPercentage": "21", "TotalVAT": "2100.00", "Mtvh": "1000.00"}
+    november = [
+        dated(purchase([("1", "21", "1000.00", "2100.00")], party=BE_PARTY, groups=[wrong_vat]), "2026-11-03"),
+        dated(sale([("51", "0", "1400.00", None)], party=northern_ireland), "2026-11-04"),
+    ]
+    load_orders(warehouse, november, stream="orders_test", run_id="r7", company_id=PARTY_ID)
+    result = runner.invoke(app, ["vat-return", "--period", "2026-11"])
+    assert result.exit_code == 1, result.output
+    assert grid_rows(result.output) == {"46": "1,400.00", "82": "1,000.00", "59": "2,100.00", "72": "2,100.00"}
+    assert "59 <= 21 % × (81 + 82 + 83)" in result.output and "CHECK" in result.output
+    ic = runner.invoke(app, ["vat-listing", "ic", "--period", "2026-11"])
+    assert ic.exit_code == 0, ic.output
+    left_out = " ".join(ic.output.split())
+    assert "Belfast Ltd (XI980780684): the schema of these drafts (NewICO v0.9) has no XI" in left_out
