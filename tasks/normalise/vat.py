@@ -168,9 +168,11 @@ def _plain(text: str) -> str:
 
 # What an exemption text says, in the languages Belgian invoices use (and English, German). Matched without
 # accents and case.
+# Art. 196 of the Directive is the reverse charge of B2B services, also when named beside art. 44 ("article 44
+# and 196"), the place-of-supply rule.
 _REVERSE_CHARGE_TEXT = re.compile(
     r"medecontract|co-?contract|autoliquidation|verlegging van (?:de )?heffing|verlegd|reverse[ -]?charge|"
-    r"steuerschuldnerschaft|vatex-eu-ae"
+    r"steuerschuldnerschaft|vatex-eu-ae|art(?:icle|ikel|\.)?\s*(?:\d+\s*(?:and|en|et|und|,|&)\s*)*196\b"
 )
 _INTRA_COMMUNITY_TEXT = re.compile(
     r"intra-?communit|intracommunautai?re?|innergemeinschaftlich|vatex-eu-ic|art(?:icle|ikel|\.)?\s*(?:138|39\s*bis)\b"

@@ -530,6 +530,12 @@ CASES: dict[str, Case] = {
         [sale([("51", "0", "1400.00", None)], party=XI_PARTY), sale([("55", "0", "300.00", None)], party=XI_PARTY)],
         {"46": "1400.00", "47": "300.00"},
     ),
+    # Art. 196 of the Directive (reverse charge of B2B services), named beside art. 44: an IC service, not exempt.
+    "received text naming art. 44 and 196 of the Directive": Case(
+        [received_peppol("0", "900.00", DE_PARTY, Comments="VAT exempt, article 44 and 196 Council Directive")],
+        {"82": "900.00", "88": "900.00", "55": "189.00", "59": "189.00"},
+        self_assessed={"55": "189.00", "59": "189.00"},
+    ),
     "purchases from Northern Ireland": Case(
         [
             purchase([("51", "0", "500.00", None)], party=XI_PARTY),
