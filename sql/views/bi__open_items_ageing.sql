@@ -28,7 +28,7 @@ WITH open_documents AS (
     LEFT JOIN bi___companies AS c ON c.company_id = i.company_id
     WHERE i.order_type IN ('Invoice', 'CreditNote')
         AND NOT i.is_deleted
-        AND coalesce(i.order_status, '') <> 'Draft'
+        AND lower(coalesce(i.order_status, '')) <> 'draft'
         AND NOT coalesce(i.paid, false)
         AND i.to_pay > 0
 )

@@ -19,7 +19,7 @@ WITH sales AS (
     WHERE i.direction = 'Income'
         AND i.order_type IN ('Invoice', 'CreditNote')
         AND NOT i.is_deleted
-        AND coalesce(i.order_status, '') <> 'Draft'
+        AND lower(coalesce(i.order_status, '')) <> 'draft'
         AND (i.created_at IS NOT NULL OR i.order_date IS NOT NULL)
 )
 SELECT

@@ -178,32 +178,28 @@ def _ic_party_problem(vat_number: str | None, country: str | None, *, goods: boo
     return None
 
 
-@dataclass(frozen=True)
-class _Review:
-    """What makes an order's amounts, in the return, need a look."""
-
-    invoice: Row
-    counterparty_country: str | None
-    deduction_limits: Mapping[str, Decimal | None]
-
-    def reasons(self, part: _Part, status: str, self_assessed: bool, vat_grids: tuple[str, ...]) -> Iterator[str]:
-        treatment, direction = part.vat.treatment, self.invoice["direction"]
-        vat_number, country = self.invoice.get("counterparty_vat_number"), self.counterparty_country
-        if part.check:
-            yield part.check
-        if status in ("canceled", "cancelled"):
-            yield "OrderStatus Canceled: only a credit note undoes an issued invoice; check"
-        region = counterparty_region(vat_number, country)
-        if treatment in _IC_TREATMENTS and direction == "Income":
-            if problem := _ic_party_problem(vat_number, country, goods=treatment == "ic_goods"):
-                yield f"an exempt intra-community supply, but the customer has {problem}: check the exemption"
-        elif treatment in _IC_TREATMENTS and region in ("BE", None):  # one abroad without a VAT number: the buyer owes
-            yield "an intra-community acquisition from a supplier in Belgium: check who owes the VAT"
-        if direction == "Cost" and treatment == "outside_scope" and region not in ("BE", None):
-            yield "outside the scope of VAT, from a supplier outside Belgium: check whether you owe the VAT"
-        for name, value in self.deduction_limits.items():
-            if "59" in vat_grids and not self_assessed and value is not None and 0 < value < 100:
-                yield f"{name} {value}: grid 59 holds all of this VAT; check"
+def _to_review(
+    invoice: Row, country: str | None, limits: Mapping[str, Decimal | None], part: _Part, vat_grids: tuple[str, ...]
+) -> Iterator[str]:
+    """Why a part of the order, in the return, needs a look (docs/bi.md#vat-return)."""
+    treatment, direction = part.vat.treatment, invoice["direction"]
+    vat_number = invoice.get("counterparty_vat_number")
+    if part.check:
+        yield part.check
+    if str(invoice.get("order_status") or "").strip().lower() in ("canceled", "cancelled"):
+        yield "OrderStatus Canceled: only a credit note undoes an issued invoice; check"
+    region = counterparty_region(vat_number, country)
+    if treatment in _IC_TREATMENTS and direction == "Income":
+        if problem := _ic_party_problem(vat_number, country, goods=treatment == "ic_goods"):
+            yield f"an exempt intra-community supply, but the customer has {problem}: check the exemption"
+    elif treatment in _IC_TREATMENTS and region in ("BE", None):  # abroad without a VAT number: the buyer owes it
+        where = "in Belgium" if region == "BE" else "with neither a VAT number nor a country"
+        yield f"an intra-community acquisition from a supplier {where}: check who owes the VAT"
+    if direction == "Cost" and treatment == "outside_scope" and region not in ("BE", None):
+        yield "outside the scope of VAT, from a supplier outside Belgium: check whether you owe the VAT"
+    for name, value in limits.items():  # a self-assessed deduction is limited alike
+        if "59" in vat_grids and value is not None and 0 < value < 100:
+            yield f"{name} {value}: grid 59 holds all of this VAT; check"
 
 
 def vat_return_rows(
@@ -265,11 +261,11 @@ def vat_return_rows(
         if not part.vat.is_known or part.vat.treatment is None:
             exception(part, part.vat.reason or "no Belgian VAT-return grid")
             continue
-        if invoice.get("order_date") is None:
-            exception(part, "the order has no OrderDate: no period to report it in")
-            continue
         if status == "draft":
             exception(part, "a draft (OrderStatus Draft), not issued: in no return until it is")
+            continue
+        if invoice.get("order_date") is None:
+            exception(part, "the order has no OrderDate: no period to report it in")
             continue
         if not usable_rate:
             exception(
@@ -290,8 +286,7 @@ def vat_return_rows(
             continue
         if grids.review:
             exception(part, grids.note or "to review", reported=True)
-        review = _Review(invoice, counterparty_country, deduction_limits or {})
-        for reason in review.reasons(part, status, grids.self_assessed, vat_grids):
+        for reason in _to_review(invoice, counterparty_country, deduction_limits or {}, part, vat_grids):
             exception(part, reason, reported=True)
         in_eur = (lambda amount: amount) if currency == "EUR" else (lambda amount: _cents(amount / fx_rate))
         base_eur = in_eur(base)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from connectors.warehouse import reflect_tables
 from tasks.normalise.identifiers import normalise_vat_number
 from tasks.vat.intervat import Declarant, IntraClient, ListedClient, VatPeriod
-from tasks.vat.returns import VatReturnError, cents, in_period
+from tasks.vat.returns import VatReturnError, cents, in_period, issued
 
 # The annual client listing holds Belgian customers billed (or credited net) 250 EUR or more excl. VAT in a year.
 CLIENT_LISTING_THRESHOLD = Decimal("250.00")
@@ -81,7 +81,7 @@ def _sales_in_no_return(engine: sa.Engine, *conditions: Any) -> list[Any]:
         "vat_return_exceptions",
         ("order_number", "treatment", "reason"),
         exceptions.c.is_reported.is_(False),
-        sa.func.lower(sa.func.coalesce(invoices.c.order_status, "")) != "draft",
+        issued(invoices),
         *conditions,
     )
 
@@ -138,7 +138,7 @@ def intra_listing(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> L
             )
         elif amount > 0:
             rows.append(IntraClient(vat_number[:2], vat_number[2:], code, amount))
-    return Listing(rows, left_out)
+    return Listing(rows, sorted(set(left_out)))
 
 
 def client_listing(engine: sa.Engine, year: int, *, company_id: int) -> Listing:

@@ -88,6 +88,11 @@ def _between(invoices: sa.Table, first_day: date, last_day: date, company_id: in
     )
 
 
+def issued(invoices: sa.Table) -> sa.ColumnElement[bool]:
+    """Not a draft (`OrderStatus` `Draft`, in any case): a VAT document."""
+    return sa.func.lower(sa.func.coalesce(invoices.c.order_status, "")) != "draft"
+
+
 def _count(connection: sa.Connection, table: sa.FromClause, *conditions: sa.ColumnElement[bool]) -> int:
     return int(connection.execute(sa.select(sa.func.count()).select_from(table).where(*conditions)).scalar_one())
 
@@ -171,7 +176,8 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
                 .group_by(exceptions.c.is_reported)
             )
         }
-        dated = in_period(invoices, period, company_id)
+        # The notes below are of issued documents: a draft is in no return (its exceptions say so, counted above).
+        dated = sa.and_(in_period(invoices, period, company_id), issued(invoices))
         inferred = _count(
             connection,
             lines.join(invoices, invoices.c.order_id == lines.c.order_id),
@@ -184,6 +190,7 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
             invoices.c.company_id == company_id,
             invoices.c.order_date.is_(None),
             invoices.c.is_deleted.is_(False),
+            issued(invoices),
         )
         late: dict[str, int] = {
             direction: count

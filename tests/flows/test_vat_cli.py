@@ -388,8 +388,12 @@ def test_a_draft_is_in_no_return_and_a_sale_without_exchange_rate_is_named_by_th
     # BE0477472701: 1,000.00 / 210.00 (Q3) + 100.00 / 21.00 - 50.00 / 10.50 = 1,050.00 / 220.50.
     austrian = {"PartyID": 9040, "Name": "Handel GmbH", "VATNumber": "ATU12345675", "CountryCode": "AT"}
     belgian = {"PartyID": 9041, "Name": "Epsilon", "VATNumber": "BE0403019261", "CountryCode": "BE"}
+    # A review found a draft counted among backdated sales (made after the period) and undated amounts.
+    draft = {**dated(sale([("4", "21", "777.00", None)], party=BE_PARTY), "2026-10-05"), "Created": "2026-12-01"}
+    undated_draft = {**sale([("4", "21", "5.00", None)]), "Supplier": COMPANY, "OrderStatus": "draft"}
     october = [
-        dated(sale([("4", "21", "777.00", None)], party=BE_PARTY, OrderStatus="Draft"), "2026-10-05"),
+        {**draft, "OrderStatus": "Draft"},
+        undated_draft,
         dated(sale([("4", "21", "100.00", None)], party=BE_PARTY), "2026-10-06"),
         dated(sale([("4", "21", "-50.00", None)], party=BE_PARTY), "2026-10-09"),
         dated(sale([("51", "0", "900.00", None)], party=austrian, currency="CHF", OrderNumber="V-60"), "2026-10-07"),
@@ -401,6 +405,8 @@ def test_a_draft_is_in_no_return_and_a_sale_without_exchange_rate_is_named_by_th
     assert grid_rows(result.output) == {"03": "100.00", "54": "21.00", "49": "50.00", "62": "10.50", "71": "10.50"}
     assert "CHECK" not in result.output
     assert "3 amount(s) not in the return" in result.output  # the draft and the two CHF sales
+    assert "made in Billit after it ended" not in result.output  # the draft is no backdated sale
+    assert "1 amount(s) of orders without an invoice date" in result.output  # the fixture's, not the undated draft
     ic = runner.invoke(app, ["vat-listing", "ic", "--period", "2026-10"])
     assert ic.exit_code == 0, ic.output
     assert "Handel GmbH (ATU12345675), order V-60: amounts in CHF and no exchange rate" in " ".join(ic.output.split())

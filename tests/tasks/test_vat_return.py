@@ -492,6 +492,13 @@ CASES: dict[str, Case] = {
         {"82": "30000.00", "59": "6300.00"},
         exceptions=1,
     ),
+    # A review: a limited deduction of self-assessed VAT is flagged alike (a car bought from France).
+    "purchase IC goods with a partial VatDeduction": Case(
+        [purchase([("51", "0", "10000.00", None)], party=FR_PARTY, VatDeduction="50")],
+        {"82": "10000.00", "86": "10000.00", "55": "2100.00", "59": "2100.00"},
+        self_assessed={"55": "2100.00", "59": "2100.00"},
+        exceptions=1,
+    ),
     # A VAT group whose VAT is not its rate of its base (2,100.00 on 1,000.00 at 21 %): in the grids as invoiced,
     # to review; the return's check 59 <= 21 % of 81-83 fails on it too.
     "purchase VAT group not its rate": Case(

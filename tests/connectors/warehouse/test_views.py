@@ -256,7 +256,7 @@ ORDERS: list[tuple[dict[str, Any], list[tuple[str | None, str | None, str, str, 
             ("77.00", "16.17", "93.17"),
             to_pay="93.17",
             due_in=-60,
-            order_status="Draft",
+            order_status="DRAFT",  # in any case
         ),
         [],
     ),
