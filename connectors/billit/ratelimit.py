@@ -130,7 +130,7 @@ class AdaptiveRateLimiter:
                 start = self._reserve(state, now)
                 paced = state.rate is not None
             if paced:
-                self._learning_until = 0.0  # a pace is known (learnt here, or by another process): no cap
+                self._stop_learning()  # a pace is known (learnt here, or by another process): no cap
             if start <= now:
                 return now
             await asyncio.sleep(start - now)
@@ -145,6 +145,12 @@ class AdaptiveRateLimiter:
                 unpaced = not paced and (state.refused_ticket is not None or state.rate is not None)
                 if now >= state.resume_at and not late and not unpaced:
                     return now
+
+    @property
+    def capped(self) -> bool:
+        """Whether the process's requests in flight are capped at LEARNING_IN_FLIGHT (the limit is looked for)."""
+        with self._in_flight_lock:
+            return self._learning_until is None or time.monotonic() < self._learning_until
 
     def release(self) -> None:
         with self._in_flight_lock:
@@ -162,10 +168,18 @@ class AdaptiveRateLimiter:
                     return
             await asyncio.sleep(0.002)  # threads and event loops share the limiter: no loop's primitive will do
 
+    def _stop_learning(self, *, again: bool = False) -> None:
+        """No cap on the requests in flight any more; `again`: back to learning, from the next request."""
+        with self._in_flight_lock:
+            self._learning_until = None if again and self.max_per_s is None else 0.0
+
     def answered(self, ticket: float, status: int, retry_after: str | None) -> None:
         retry_after_s = _seconds(retry_after)
-        if status == 429:
-            self._learning_until = 0.0
+        # HTTP's Retry-After counts whole seconds, and so does a per-second limit: a refusal asking for less
+        # is a blip (a gateway's hiccup, a test's fault), honoured but not learnt from.
+        learn = retry_after_s is None or retry_after_s >= 1.0
+        if status == 429 and learn:
+            self._stop_learning()
         with self._store.transaction() as state:
             now = time.monotonic()
             if status != 429:
@@ -173,9 +187,6 @@ class AdaptiveRateLimiter:
                 return
             state.resume_at = max(state.resume_at, now + (retry_after_s if retry_after_s is not None else 1.0))
             state.next_at = state.resume_at
-            # HTTP's Retry-After counts whole seconds, and so does a per-second limit: a refusal asking for less
-            # is a blip (a gateway's hiccup, a test's fault), honoured but not learnt from.
-            learn = retry_after_s is None or retry_after_s >= 1.0
             if learn and ticket >= state.episode_at and state.refused_ticket is None:
                 state.episode_at = now
                 state.refused_ticket = ticket
@@ -183,6 +194,8 @@ class AdaptiveRateLimiter:
 
     def _reserve(self, state: SharedState, now: float) -> float:
         if not state.used_at or now - state.used_at > FORGET_AFTER_S:
+            if state.used_at:
+                self._stop_learning(again=True)  # what was learnt no longer holds: the limit is looked for again
             state.__init__()  # type: ignore[misc]
             state.active_since = now
         state.used_at = now

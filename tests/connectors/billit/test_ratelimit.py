@@ -12,11 +12,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from connectors.billit import BillitClient, load_settings
+from connectors.billit import BillitClient, load_settings, ratelimit
 from connectors.billit.ratelimit import AdaptiveRateLimiter, shared_limiter
 from connectors.billit.ratelimit_state import FileStore
 from sandbox.faults import Faults
@@ -177,4 +178,28 @@ async def test_a_request_cancelled_while_it_waits_for_its_turn_is_no_longer_in_f
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
-    assert limiter._in_flight == 0
+    assert limiter._in_flight == 0  # noqa: SLF001 - nothing public tells the count
+
+
+def test_a_refusal_that_teaches_nothing_keeps_the_cap_and_a_forgotten_limit_brings_it_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A review found the cap lifted by a blip (Retry-After under a second, which teaches no rate) and never back
+    # once the learnt limit was forgotten after FORGET_AFTER_S idle (a long-lived process, the webhook applier).
+    clock = [1000.0]
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    limiter = AdaptiveRateLimiter()
+
+    async def one(status: int, retry_after: str | None) -> None:
+        ticket = await limiter.acquire()
+        limiter.answered(ticket, status, retry_after)
+        limiter.release()
+
+    asyncio.run(one(429, "0.2"))
+    assert limiter.capped
+    clock[0] += 0.3
+    asyncio.run(one(429, "1"))
+    assert not limiter.capped
+    clock[0] += ratelimit.FORGET_AFTER_S + 5
+    asyncio.run(one(200, None))
+    assert limiter.capped
