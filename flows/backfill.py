@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from tasks.fanout import choose_companies
-from tasks.inbound.backfill import submit_slices, wait_for_slices
+from tasks.inbound.backfill import BackfillSliceFailed, submit_slices, wait_for_slices
 from tasks.inbound.extract import split_window
 from tasks.prefect_tasks import prepare_warehouse
 
@@ -28,10 +28,17 @@ def billit_backfill(
     configured one) as a flow run of `slice_deployment`; watermarks stay put."""
     prepare_warehouse()  # the companies dimension the listing is recorded in
     selection = choose_companies(companies)
+    available = [company for company in selection.chosen if not company.unavailable]
+    unavailable = [company for company in selection.chosen if company.unavailable]  # never run: reported
+    for company in unavailable:
+        get_run_logger().warning("company %s is not backfilled: %s", company.party_id, company.unavailable)
     windows = split_window(since, until, slices)
-    runs = submit_slices(slice_deployment, windows, streams or ["incoming", "sales"], selection.chosen)
+    runs = submit_slices(slice_deployment, windows, streams or ["incoming", "sales"], available)
     outcomes = wait_for_slices(runs)
     get_run_logger().info(
-        "backfill %s -> %s: %d slices of %d companies completed", since, until, len(outcomes), len(selection.chosen)
+        "backfill %s -> %s: %d slices of %d companies completed", since, until, len(outcomes), len(available)
     )
+    if unavailable:
+        reasons = "; ".join(f"{company.party_id} ({company.unavailable})" for company in unavailable)
+        raise BackfillSliceFailed(f"{len(unavailable)} companies were not backfilled: {reasons}")
     return outcomes

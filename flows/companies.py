@@ -43,7 +43,8 @@ def billit_companies(
     problem = report_companies(selection, runs)
     summary = {
         "completed": [run.party_id for run in runs if run.completed],
-        "failed": {run.party_id: f"{run.state}: {run.message}" for run in runs if not run.completed},
+        "failed": {run.party_id: f"{run.state}: {run.message}" for run in runs if not run.completed}
+        | {company.party_id: f"Failed: {company.unavailable}" for company in selection.chosen if company.unavailable},
         "skipped": {company.party_id: reason for company, reason in selection.skipped},
     }
     if problem:

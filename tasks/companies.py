@@ -4,8 +4,9 @@ One API key reaches every company its user sees, an accountant's clients include
 (docs/reference/billit-api.md#companies). `--companies` (the flows' `companies` parameter) says which of them a
 sync or a backfill loads: `all` (every company `accountInformation` lists with API access on), or PartyIDs; none
 means the configured company (`BILLIT_PARTY_ID`), as before (a key without one, an accountant's, must name them).
-The choice is checked against what the key reaches before any work: an id it does not reach is refused by name,
-and with `all` a company whose API access is off is reported as skipped, with the reason, not silently dropped.
+The choice is checked against what the key reaches before any work: a named id it does not reach, or with API
+access off, fails alone and by name without a request, and with `all` a company whose API access is off is reported
+as skipped, with the reason, not silently dropped.
 
 `sync_companies` runs the companies one after the other (the Prefect path); `sync_company_streams` runs the
 (company, stream) pieces a few side by side (the plain CLI path runs two: under a rate limit, one stream's start
@@ -46,7 +47,8 @@ CompanyChoice = Literal["all"] | list[int]
 
 
 class CompanyChoiceError(InvalidSyncOption):
-    """`--companies` (or the `companies` parameter) is malformed or names a company the key does not reach."""
+    """`--companies` (or the `companies` parameter) is malformed; webhook registration's `--company` is one the key
+    cannot act for."""
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ def submit_company_runs(deployment: str, selection: CompanySelection, parameters
             ).id,
         )
         for company in selection.chosen
+        if not company.unavailable  # one the key does not reach, or with API access off: reported, never run
     ]
 
 
@@ -106,14 +107,18 @@ def report_companies(selection: CompanySelection, runs: list[CompanyRun]) -> str
         {"company": run.party_id, "name": run.name, "state": run.state, "why": "" if run.completed else run.message}
         for run in runs
     ]
+    unavailable = [company for company in selection.chosen if company.unavailable]
+    rows += [
+        {"company": company.party_id, "name": company.name, "state": "Failed", "why": company.unavailable}
+        for company in unavailable
+    ]
     rows += [
         {"company": company.party_id, "name": company.name, "state": "Skipped", "why": reason}
         for company, reason in selection.skipped
     ]
     create_table_artifact(key="billit-companies", table=rows, description="one flow run per company")
-    failed = [run for run in runs if not run.completed]
-    logger.info("%d of %d companies completed, %d skipped", len(runs) - len(failed), len(runs), len(selection.skipped))
-    if not failed:
-        return None
-    reasons = "; ".join(f"{run.party_id} ({run.state}: {run.message or 'no message'})" for run in failed)
-    return f"{len(failed)} of {len(runs)} companies failed: {reasons}"
+    failed = [f"{run.party_id} ({run.state}: {run.message or 'no message'})" for run in runs if not run.completed]
+    failed += [f"{company.party_id} (Failed: {company.unavailable})" for company in unavailable]
+    chosen = len(selection.chosen)
+    logger.info("%d of %d companies completed, %d skipped", chosen - len(failed), chosen, len(selection.skipped))
+    return f"{len(failed)} of {chosen} companies failed: {'; '.join(failed)}" if failed else None

@@ -132,7 +132,8 @@ def check_url(url: str) -> str | None:
 
 def company_settings(company: int | None) -> BillitSettings:
     """The Billit settings acting for `company` (default: BILLIT_PARTY_ID). Another company must be one the key
-    reaches (ContextPartyID, when set, stays the accountant's own company); CompanyChoiceError otherwise."""
+    reaches with API access on (ContextPartyID, when set, stays the accountant's own company); CompanyChoiceError
+    otherwise."""
     settings = billit_settings()
     if company is None or company == settings.party_id:
         return settings
