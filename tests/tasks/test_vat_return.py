@@ -114,6 +114,8 @@ class Case:
     grids: dict[str, str]  # grid -> amount, every grid of the month (base and VAT added up)
     self_assessed: dict[str, str] = field(default_factory=dict)  # the self-assessed part of the VAT grids
     exceptions: int = 0
+    # Where given, each exception as (in the return to review?, the start of its reason), in reason order.
+    reasons: tuple[tuple[bool, str], ...] = ()
 
 
 CASES: dict[str, Case] = {
@@ -460,27 +462,44 @@ CASES: dict[str, Case] = {
     ),
     # Found by an accountant's independent check, every case below. A draft is not issued: no VAT is due on it yet,
     # and its amounts are an exception, never in the grids.
-    "sales draft": Case([sale([("4", "21", "777.00", None)], OrderStatus="Draft")], {}, exceptions=1),
+    "sales draft": Case(
+        [sale([("4", "21", "777.00", None)], OrderStatus="Draft")], {}, exceptions=1, reasons=((False, "a draft"),)
+    ),
     # A cancelled invoice stays in the return, to review: only a credit note undoes an issued invoice.
     "sales canceled": Case(
-        [sale([("4", "21", "444.00", None)], OrderStatus="Canceled")], {"03": "444.00", "54": "93.24"}, exceptions=1
+        [sale([("4", "21", "444.00", None)], OrderStatus="Canceled")],
+        {"03": "444.00", "54": "93.24"},
+        exceptions=1,
+        reasons=((True, "OrderStatus Canceled"),),
     ),
     # A negative purchase invoice: base 85, and the VAT deducted before is given back through 61, not 63 (the VAT
     # of credit notes received).
     "purchase negative invoice": Case([purchase([("1", "21", "-50.00", None)])], {"85": "50.00", "61": "10.50"}),
     # Exempt IC supplies to customers who cannot carry the exemption: still 46 as invoiced, and to review.
-    "sales IC goods to a Belgian customer": Case([sale([("51", "0", "400.00", None)])], {"46": "400.00"}, exceptions=1),
+    "sales IC goods to a Belgian customer": Case(
+        [sale([("51", "0", "400.00", None)])],
+        {"46": "400.00"},
+        exceptions=1,
+        reasons=((True, "an exempt intra-community supply, but the customer has a Belgian VAT number"),),
+    ),
     "sales IC goods to a customer without VAT number": Case(
-        [sale([("51", "0", "700.00", None)], party=DE_NO_VAT_NUMBER)], {"46": "700.00"}, exceptions=1
+        [sale([("51", "0", "700.00", None)], party=DE_NO_VAT_NUMBER)],
+        {"46": "700.00"},
+        exceptions=1,
+        reasons=((True, "an exempt intra-community supply, but the customer has no VAT number"),),
     ),
     "sales IC services with an invalid VAT number": Case(
         [sale([("55", "0", "300.00", None)], party={**DE_PARTY, "VATNumber": "DE129273399"})],
         {"44": "300.00"},
         exceptions=1,
+        reasons=((True, "an exempt intra-community supply, but the customer has VAT number DE129273399"),),
     ),
     # A purchase whose VatDeduction says part of its VAT is deductible: 59 holds all of it, to review.
     "purchase with a partial VatDeduction": Case(
-        [purchase([("1", "21", "1000.00", None)], VatDeduction="50")], {"82": "1000.00", "59": "210.00"}, exceptions=1
+        [purchase([("1", "21", "1000.00", None)], VatDeduction="50")],
+        {"82": "1000.00", "59": "210.00"},
+        exceptions=1,
+        reasons=((True, "VatDeduction 50"),),
     ),
     "purchase with a full VatDeduction": Case(
         [purchase([("1", "21", "1000.00", None)], VatDeduction="100")], {"82": "1000.00", "59": "210.00"}
@@ -491,6 +510,7 @@ CASES: dict[str, Case] = {
         [purchase([("1", "21", "30000.00", None)], MixedUseProfessionalPercentage="60")],
         {"82": "30000.00", "59": "6300.00"},
         exceptions=1,
+        reasons=((True, "MixedUseProfessionalPercentage 60"),),
     ),
     # A review: a limited deduction of self-assessed VAT is flagged alike (a car bought from France).
     "purchase IC goods with a partial VatDeduction": Case(
@@ -498,6 +518,7 @@ CASES: dict[str, Case] = {
         {"82": "10000.00", "86": "10000.00", "55": "2100.00", "59": "2100.00"},
         self_assessed={"55": "2100.00", "59": "2100.00"},
         exceptions=1,
+        reasons=((True, "VatDeduction 50"),),
     ),
     # A VAT group whose VAT is not its rate of its base (2,100.00 on 1,000.00 at 21 %): in the grids as invoiced,
     # to review; the return's check 59 <= 21 % of 81-83 fails on it too.
@@ -510,6 +531,7 @@ CASES: dict[str, Case] = {
         ],
         {"82": "1000.00", "59": "2100.00"},
         exceptions=1,
+        reasons=((True, "VAT group 1: its VAT 2100.00 is not 21 % of its base 1000.00"),),
     ),
     # Code 55 from a supplier outside the EU is a service from abroad: 87/56 self-assessed, not 88/55.
     "purchase code 55 from outside the EU": Case(
@@ -519,7 +541,10 @@ CASES: dict[str, Case] = {
     ),
     # Code 51 from a supplier outside the EU is an import: base only, its VAT on the customs document (to review).
     "purchase code 51 from outside the EU": Case(
-        [purchase([("51", "0", "2500.00", None)], party=CN_PARTY)], {"82": "2500.00"}, exceptions=1
+        [purchase([("51", "0", "2500.00", None)], party=CN_PARTY)],
+        {"82": "2500.00"},
+        exceptions=1,
+        reasons=((True, "import VAT is on the customs document"),),
     ),
     # Code 51 from a Belgian supplier: self-assessed as the code says, and to review.
     "purchase code 51 from a Belgian supplier": Case(
@@ -527,10 +552,14 @@ CASES: dict[str, Case] = {
         {"82": "350.00", "86": "350.00", "55": "73.50", "59": "73.50"},
         self_assessed={"55": "73.50", "59": "73.50"},
         exceptions=1,
+        reasons=((True, "an intra-community acquisition from a supplier in Belgium"),),
     ),
     # Outside the scope of VAT from a foreign supplier: the buyer may owe the VAT; to review.
     "purchase code 22 from a foreign supplier": Case(
-        [purchase([("22", "0", "800.00", None)], party=DE_PARTY)], {"82": "800.00"}, exceptions=1
+        [purchase([("22", "0", "800.00", None)], party=DE_PARTY)],
+        {"82": "800.00"},
+        exceptions=1,
+        reasons=((True, "outside the scope of VAT, from a supplier outside Belgium"),),
     ),
     # Northern Ireland (XI) is in the EU's VAT area for goods only: goods 46 and 86, services abroad (47, 87/56).
     "sales to Northern Ireland": Case(
@@ -568,6 +597,14 @@ class Loaded:
                     totals[grid] += _cents(D(repr(amount)) if isinstance(amount, float) else amount)
         return dict(totals)
 
+    def reasons(self, case: str) -> list[tuple[bool, str]]:
+        ids = [o["OrderID"] for o in CASES[case].orders]
+        query = sa.text(
+            "SELECT is_reported, reason FROM bi_vat_return_exceptions WHERE order_id IN :ids ORDER BY reason"
+        ).bindparams(sa.bindparam("ids", expanding=True))
+        with self.engine.connect() as connection:
+            return [(bool(reported), reason) for reported, reason in connection.execute(query, {"ids": ids})]
+
     def exceptions(self, case: str) -> int:
         ids = [o["OrderID"] for o in CASES[case].orders]
         query = sa.text("SELECT count(*) FROM bi_vat_return_exceptions WHERE order_id IN :ids").bindparams(
@@ -601,6 +638,11 @@ def test_grids(loaded: Loaded, case: str) -> None:
         grid: D(amount) for grid, amount in expected.self_assessed.items()
     }
     assert loaded.exceptions(case) == expected.exceptions
+    if expected.reasons:
+        found = loaded.reasons(case)
+        assert len(found) == len(expected.reasons), found
+        for (reported, reason), (want_reported, want_start) in zip(found, expected.reasons, strict=True):
+            assert reported == want_reported and reason.startswith(want_start), (reported, reason)
 
 
 def _line_vat(percentage: Any, code: str | None = None) -> dict[str, Any]:
