@@ -320,6 +320,24 @@ def _wait_for_final(api: httpx.Client, flow_run_id: str) -> dict[str, Any]:
 
 
 @pytest.mark.postgres
+def _backfill_books(warehouse: Path) -> tuple[dict[int, str], list[Any], list[Any]]:
+    """The warehouse's invoices (order id -> direction), watermarks set and sync runs."""
+    engine = sa.create_engine(f"sqlite:///{warehouse}")
+    try:
+        with engine.connect() as connection:
+            loaded: dict[int, str] = dict(connection.execute(sa.text("select order_id, direction from invoices")).all())
+            watermarks = connection.execute(
+                sa.text(
+                    "select stream, watermark_raw from sync_state where watermark_raw is not null"
+                    " or watermark_last_modified is not null or watermark_order_id is not null"
+                )
+            ).all()
+            sync_runs = connection.execute(sa.text("select stream, mode, status, flow_run_id from sync_runs")).all()
+    finally:
+        engine.dispose()
+    return loaded, list(watermarks), list(sync_runs)
+
+
 def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_its_window(
     tmp_path: Path, prefect_database: str, processes: Processes
 ) -> None:
@@ -374,7 +392,28 @@ def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_i
             parent = _wait_for_final(api, match.group(1))
             runs = api.post("/flow_runs/filter", json={"limit": 50}).raise_for_status().json()
             gcl = api.get("/v2/concurrency_limits/billit-api").raise_for_status().json()
+            snapshot = _backfill_books(warehouse)
 
+            # A company the key does not reach (a typo, or access revoked since a deployment named it) gets no
+            # slice, and the backfill fails naming it once the others' slices are done (a review found a slice run
+            # started for it, only to fail without the reason).
+            unreached = _prefect(
+                processes,
+                "deployment-run-unreached",
+                env,
+                *("deployment", "run", "billit-backfill/backfill"),
+                *("--param", f"since={since.isoformat()}", "--param", f"until={until.isoformat()}"),
+                *("--param", "slices=1", "--param", f"companies=[{PARTY_ID}, 999]"),
+            )
+            unreached_id = re.search(r"UUID: ([0-9a-f-]{36})", unreached.stdout)
+            assert unreached_id, unreached.stdout
+            second = _wait_for_final(api, unreached_id.group(1))
+            after = api.post("/flow_runs/filter", json={"limit": 50}).raise_for_status().json()
+
+    assert second["state_type"] == "FAILED"
+    assert "999 (the API key does not reach this company" in second["state"]["message"]
+    second_slices = [run for run in after if run["id"] not in {r["id"] for r in runs} | {second["id"]}]
+    assert [run["parameters"]["companies"] for run in second_slices] == [[PARTY_ID]]
     assert parent["state_type"] == "COMPLETED", f"{parent['state_name']}: {parent['state']['message']}"
     assert parent["parameters"] == {"since": since.isoformat(), "until": until.isoformat(), "slices": 2}
     slices = sorted((run for run in runs if run["id"] != parent["id"]), key=lambda run: run["parameters"]["since"])
@@ -389,20 +428,7 @@ def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_i
     assert bounds[0][0] == since and bounds[0][1] == bounds[1][0] and bounds[1][1] == until
     assert gcl["active_slots"] == 0  # every Billit-calling task gave its slots back
 
-    engine = sa.create_engine(f"sqlite:///{warehouse}")
-    try:
-        with engine.connect() as connection:
-            loaded: dict[int, str] = dict(connection.execute(sa.text("select order_id, direction from invoices")).all())
-            watermarks = connection.execute(
-                sa.text(
-                    "select stream, watermark_raw from sync_state where watermark_raw is not null"
-                    " or watermark_last_modified is not null or watermark_order_id is not null"
-                )
-            ).all()
-            sync_runs = connection.execute(sa.text("select stream, mode, status, flow_run_id from sync_runs")).all()
-    finally:
-        engine.dispose()
-
+    loaded, watermarks, sync_runs = snapshot
     assert 150 <= len(expected) <= 450 and set(expected.values()) == {"Cost", "Income"}
     assert not set(expected) - set(loaded), f"orders of the window not loaded: {sorted(set(expected) - set(loaded))}"
     assert not set(loaded) - set(expected), f"orders outside the window loaded: {sorted(set(loaded) - set(expected))}"
