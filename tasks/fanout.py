@@ -15,17 +15,25 @@ from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
-from prefect import State, get_client, task
+from prefect import State, get_client, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.deployments import run_deployment
+from prefect.exceptions import MissingContextError
 from prefect.runtime import flow_run
 
 from tasks.companies import CompanySelection, configured_company, parse_companies, resolve_companies
 from tasks.prefect_tasks import retry_on_transient
 from tasks.runtime import warehouse_engine
 
-logger = logging.getLogger("billit_pipelines.companies")
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The run's logger, whose lines the flow run's log on the server shows (not only the worker's output); the
+    module's outside a run (a task's function called directly)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("billit_pipelines.companies")
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,7 @@ def choose_companies(companies: str | list[int] | None) -> CompanySelection:
     selection = resolve_companies(choice, engine=warehouse_engine())
     assert selection is not None  # a choice was given
     for company, reason in selection.skipped:
-        logger.warning("skipped company %s (%s): %s", company.party_id, company.name, reason)
+        _logger().warning("skipped company %s (%s): %s", company.party_id, company.name, reason)
     return selection
 
 
@@ -120,5 +128,5 @@ def report_companies(selection: CompanySelection, runs: list[CompanyRun]) -> str
     failed = [f"{run.party_id} ({run.state}: {run.message or 'no message'})" for run in runs if not run.completed]
     failed += [f"{company.party_id} (Failed: {company.unavailable})" for company in unavailable]
     chosen = len(selection.chosen)
-    logger.info("%d of %d companies completed, %d skipped", chosen - len(failed), chosen, len(selection.skipped))
+    _logger().info("%d of %d companies completed, %d skipped", chosen - len(failed), chosen, len(selection.skipped))
     return f"{len(failed)} of {chosen} companies failed: {'; '.join(failed)}" if failed else None
