@@ -28,8 +28,8 @@ def billit_backfill(
     configured one) as a flow run of `slice_deployment`; watermarks stay put."""
     prepare_warehouse()  # the companies dimension the listing is recorded in
     selection = choose_companies(companies)
+    unavailable = selection.unavailable  # never run: reported
     available = [company for company in selection.chosen if not company.unavailable]
-    unavailable = [company for company in selection.chosen if company.unavailable]  # never run: reported
     for company in unavailable:
         get_run_logger().warning("company %s is not backfilled: %s", company.party_id, company.unavailable)
     windows = split_window(since, until, slices)

@@ -44,7 +44,7 @@ def billit_companies(
     summary = {
         "completed": [run.party_id for run in runs if run.completed],
         "failed": {run.party_id: f"{run.state}: {run.message}" for run in runs if not run.completed}
-        | {company.party_id: f"Failed: {company.unavailable}" for company in selection.chosen if company.unavailable},
+        | {company.party_id: f"Failed: {company.unavailable}" for company in selection.unavailable},
         "skipped": {company.party_id: reason for company, reason in selection.skipped},
     }
     if problem:

@@ -58,6 +58,11 @@ class CompanySelection:
     chosen: list[BillitCompany]
     skipped: list[tuple[BillitCompany, str]] = field(default_factory=list)
 
+    @property
+    def unavailable(self) -> list[BillitCompany]:
+        """The chosen companies the key cannot act for (named, but not reached or with API access off)."""
+        return [company for company in self.chosen if company.unavailable]
+
 
 @dataclass
 class CompanyOutcome:

@@ -82,7 +82,7 @@ def submit_company_runs(deployment: str, selection: CompanySelection, parameters
             ).id,
         )
         for company in selection.chosen
-        if not company.unavailable  # one the key does not reach, or with API access off: reported, never run
+        if not company.unavailable  # reported by report_companies, never run
     ]
 
 
@@ -115,7 +115,7 @@ def report_companies(selection: CompanySelection, runs: list[CompanyRun]) -> str
         {"company": run.party_id, "name": run.name, "state": run.state, "why": "" if run.completed else run.message}
         for run in runs
     ]
-    unavailable = [company for company in selection.chosen if company.unavailable]
+    unavailable = selection.unavailable
     rows += [
         {"company": company.party_id, "name": company.name, "state": "Failed", "why": company.unavailable}
         for company in unavailable

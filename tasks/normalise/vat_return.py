@@ -40,7 +40,7 @@ from typing import Any
 
 from tasks.normalise.identifiers import normalise_vat_number
 from tasks.normalise.vat import VatClassification, counterparty_region, grids_for
-from tasks.normalise.vat_codes import EU_MEMBER_STATES, SELF_ASSESSED_RATE
+from tasks.normalise.vat_codes import SELF_ASSESSED_RATE
 
 Row = dict[str, Any]
 
@@ -53,7 +53,7 @@ _CORRECTION_VAT_GRID = {"64": "62", "63": "61"}
 DEDUCTION_LIMITS = ("VatDeduction", "MixedUseProfessionalPercentage")
 # Treatments whose other party needs a VAT number of another member state (sales 44/46 and the IC listing;
 # purchases 86/88).
-_IC_TREATMENTS = ("ic_goods", "ic_services", "reverse_charge_eu")
+IC_TREATMENTS = ("ic_goods", "ic_services", "reverse_charge_eu")
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def _ic_party_problem(vat_number: str | None, country: str | None, *, goods: boo
     prefix = (identifier.value or "")[:2].upper()
     if prefix == "BE":
         return f"a Belgian VAT number ({vat_number})"
-    if not identifier.is_valid or prefix not in (EU_MEMBER_STATES | {"XI"} if goods else EU_MEMBER_STATES):
+    if not identifier.is_valid or counterparty_region(identifier.value, None, goods=goods) != "EU":
         return f"VAT number {vat_number}, not a valid one of another member state"
     return None
 
@@ -189,10 +189,10 @@ def _to_review(
     if str(invoice.get("order_status") or "").strip().lower() in ("canceled", "cancelled"):
         yield "OrderStatus Canceled: only a credit note undoes an issued invoice; check"
     region = counterparty_region(vat_number, country)
-    if treatment in _IC_TREATMENTS and direction == "Income":
+    if treatment in IC_TREATMENTS and direction == "Income":
         if problem := _ic_party_problem(vat_number, country, goods=treatment == "ic_goods"):
             yield f"an exempt intra-community supply, but the customer has {problem}: check the exemption"
-    elif treatment in _IC_TREATMENTS and region in ("BE", None):  # abroad without a VAT number: the buyer owes it
+    elif treatment in IC_TREATMENTS and region in ("BE", None):  # abroad without a VAT number: the buyer owes it
         where = "in Belgium" if region == "BE" else "with neither a VAT number nor a country"
         yield f"an intra-community acquisition from a supplier {where}: check who owes the VAT"
     if direction == "Cost" and treatment == "outside_scope" and region not in ("BE", None):

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables
 from tasks.normalise.identifiers import normalise_vat_number
+from tasks.normalise.vat_return import IC_TREATMENTS
 from tasks.vat.intervat import Declarant, IntraClient, ListedClient, VatPeriod
 from tasks.vat.returns import VatReturnError, cents, in_period, issued
 
@@ -26,8 +27,6 @@ from tasks.vat.returns import VatReturnError, cents, in_period, issued
 CLIENT_LISTING_THRESHOLD = Decimal("250.00")
 # Sales grids that make a Belgian customer's turnover in the client listing, and its VAT.
 _TURNOVER_GRIDS, _TURNOVER_CREDIT_GRID = ("00", "01", "02", "03", "45"), "49"
-# Sales treatments of the intra-community listing (44/46 and their credit notes, 48).
-_IC_TREATMENTS = ("ic_goods", "ic_services", "reverse_charge_eu")
 
 
 def _vat_number(raw: str | None, country: str | None = None) -> tuple[str, bool]:
@@ -86,6 +85,11 @@ def _sales_in_no_return(engine: sa.Engine, *conditions: Any) -> list[Any]:
     )
 
 
+def _in_belgium(vat_number: str, country: str | None) -> bool:
+    """A customer of the client listing: a Belgian VAT number, or none usable and an address in Belgium (or none)."""
+    return vat_number.startswith("BE") or (country or "BE").upper() == "BE"
+
+
 def _not_listed(name: str | None, vat_number: str, order_number: str | None, reason: str) -> str:
     return f"{name or '?'} ({vat_number or 'no VAT number'}), order {order_number or '?'}: {reason}; not in the listing"
 
@@ -127,7 +131,7 @@ def intra_listing(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> L
     ):
         vat_number, valid = _vat_number(raw_vat, country)
         foreign = valid and not vat_number.startswith("BE")
-        if treatment in _IC_TREATMENTS or (treatment is None and foreign):
+        if treatment in IC_TREATMENTS or (treatment is None and foreign):
             left_out.append(_not_listed(name, vat_number, order_number, reason))
     rows = []
     for (vat_number, code), amount in sorted(totals.items()):
@@ -160,7 +164,7 @@ def client_listing(engine: sa.Engine, year: int, *, company_id: int) -> Listing:
         engine, (*_TURNOVER_GRIDS, _TURNOVER_CREDIT_GRID, "54", "62", "64"), in_year
     ):
         vat_number, valid = _vat_number(raw_vat, country)
-        if not vat_number.startswith("BE") and (country or "BE").upper() != "BE":
+        if not _in_belgium(vat_number, country):
             continue  # a customer abroad: not in this listing
         if not valid or not vat_number.startswith("BE"):
             left_out.append(
@@ -176,7 +180,7 @@ def client_listing(engine: sa.Engine, year: int, *, company_id: int) -> Listing:
             vat[vat_number] += amount if grid == "54" else -amount
     for raw_vat, country, name, order_number, _treatment, reason in _sales_in_no_return(engine, in_year):
         vat_number, _valid = _vat_number(raw_vat, country)
-        if vat_number.startswith("BE") or (country or "BE").upper() == "BE":
+        if _in_belgium(vat_number, country):
             left_out.append(_not_listed(name, vat_number, order_number, reason))
     rows = [
         ListedClient(number, cents(turnover[number]), cents(vat[number]))
