@@ -7,15 +7,17 @@ about `GROUP_ORDERS` orders merged into one write per table (a part holding an o
 the next), while a thread reads the parts ahead. Otherwise, and when the database refuses the rows (then the
 group is written again part by part), the part's raw orders are parsed,
 normalised and loaded as a sync loads them, an order the database refuses becoming pending alone. Both paths write
-the same rows (tests/tasks/test_replay_rows.py).
+the same rows (tests/tasks/test_replay_rows.py). On PostgreSQL the runs of different streams or companies load side
+by side (tests/tasks/test_replay_lanes.py).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,10 @@ GROUP_ORDERS = 2_000
 #: Parts read ahead of the one being grouped: at the sync's batch size (100 orders), more than a group. Larger
 #: groups and more parts ahead cost memory (5,000 orders and 64 parts: 185-195 MiB, against 147) for no gain.
 READ_AHEAD_PARTS = 24
+#: Runs replayed side by side on PostgreSQL (of different streams or companies): the server's foreign-key checks of
+#: one run's writes overlap the other's work. SQLite takes one writer at a time, and gains nothing from a second
+#: (bench/README.md#replay).
+POSTGRESQL_LANES = 2
 
 
 def replay_landing(
@@ -46,9 +52,50 @@ def replay_landing(
 
     Each run loads into the company its files name (their metadata), in a folder named after their stream; a run
     whose orders belong to another company than its files say is refused by name, and a corrupt file fails its
-    own run with its path, not the whole replay.
+    own run with its path, not the whole replay. The runs of one stream and company load in turn, oldest first;
+    on PostgreSQL those of different streams or companies side by side (`POSTGRESQL_LANES`). A run that fails
+    otherwise stops the others before their next write, and its error is raised.
     """
     engine = engine or warehouse_engine(warehouse_url)
+    fingerprint = normaliser_fingerprint()
+    side_by_side = POSTGRESQL_LANES if engine.dialect.name == "postgresql" else 1
+    summaries: list[dict[str, Any]] = []
+    lanes: dict[tuple[str, int] | None, list[tuple[int, Path, int]]] = {}
+    for run_directory, company, problem in _checked_runs(path):
+        stream_name = run_directory.parent.name
+        if problem is None and company is not None:
+            key = (stream_name, company) if side_by_side > 1 else None  # else one lane: every run in turn
+            lanes.setdefault(key, []).append((len(summaries), run_directory, company))
+            summaries.append({})  # the run's own summary, once replayed
+            continue
+        refused = {"stream": stream_name, "mode": "replay", "status": "refused", "source": str(run_directory)}
+        summaries.append(refused | {"error": problem})
+    stop = threading.Event()
+
+    def replay_lane(runs: list[tuple[int, Path, int]]) -> None:
+        for index, run_directory, company in runs:
+            if stop.is_set():
+                return
+            summaries[index] = _replay_one(engine, run_directory, company, fingerprint, stop)
+
+    with ThreadPoolExecutor(max_workers=side_by_side, thread_name_prefix="replay-lane") as pool:
+        lanes_running = [pool.submit(replay_lane, runs) for runs in lanes.values()]
+        try:
+            wait(lanes_running, return_when=FIRST_EXCEPTION)
+        finally:  # after a failure, or an interrupt, the other lanes stop before their next write
+            stop.set()
+    for running in lanes_running:
+        if (failure := running.exception()) is not None and not isinstance(failure, _Stopped):
+            raise failure
+    return summaries
+
+
+class _Stopped(Exception):
+    """A run stopped because another failed, or the replay was interrupted."""
+
+
+def _checked_runs(path: str | Path) -> list[tuple[Path, int | None, str | None]]:
+    """Each landed run under `path` with the company its files name, or why it cannot be replayed."""
     checked: list[tuple[Path, int | None, str | None]] = []
     for run_directory in landed_runs(path):
         try:
@@ -57,45 +104,39 @@ def replay_landing(
             checked.append((run_directory, check_landed_run(run_directory, stream=run_directory.parent.name), None))
         except LandingError as exc:
             checked.append((run_directory, None, str(exc)))
-    fingerprint = normaliser_fingerprint()
-    summaries = []
-    for run_directory, company, problem in checked:
-        stream_name = run_directory.parent.name
-        if problem is not None or company is None:
-            summaries.append(
-                {
-                    "stream": stream_name,
-                    "mode": "replay",
-                    "status": "refused",
-                    "source": str(run_directory),
-                    "error": problem,
-                }
-            )
-            continue
-        run = start_run(engine, stream_name, "replay", company_id=company)
-        orders, error, started = 0, None, time.perf_counter()
-        try:
-            for written in _replay_run(engine, run_directory, run, STREAMS[stream_name], fingerprint):
-                orders += written
-        except LandingError as exc:
-            error = str(exc)
-        except BaseException as exc:
-            finish_run(engine, run, requests=0, pages=0, orders_listed=orders, error=error_text(exc))
-            raise
-        summaries.append(
-            finish_run(engine, run, requests=0, pages=0, orders_listed=orders, error=error)
-            | {"source": str(run_directory), "duration_s": round(time.perf_counter() - started, 3)}
-        )
-    return summaries
+    return checked
+
+
+def _replay_one(
+    engine: sa.Engine, run_directory: Path, company: int, fingerprint: str, stop: threading.Event
+) -> dict[str, Any]:
+    """Replay one landed run as a run of its own in `sync_runs`; its summary."""
+    stream_name = run_directory.parent.name
+    run = start_run(engine, stream_name, "replay", company_id=company)
+    orders, error, started = 0, None, time.perf_counter()
+    try:
+        for written in _replay_run(engine, run_directory, run, STREAMS[stream_name], fingerprint, stop):
+            orders += written
+    except LandingError as exc:
+        error = str(exc)
+    except BaseException as exc:
+        finish_run(engine, run, requests=0, pages=0, orders_listed=orders, error=error_text(exc))
+        raise
+    return finish_run(engine, run, requests=0, pages=0, orders_listed=orders, error=error) | {
+        "source": str(run_directory),
+        "duration_s": round(time.perf_counter() - started, 3),
+    }
 
 
 def _replay_run(
-    engine: sa.Engine, run_directory: Path, run: RunRecord, stream: Stream, fingerprint: str
+    engine: sa.Engine, run_directory: Path, run: RunRecord, stream: Stream, fingerprint: str, stop: threading.Event
 ) -> Iterator[int]:
     """Load one landed run's parts into the run's company; yields how many orders each write held."""
     group: list[LandedRows] = []
     group_orders: set[int] = set()
     for part, rows in _read_ahead(landed_parts(run_directory), fingerprint):
+        if stop.is_set():
+            raise _Stopped("stopped: another run of the replay failed, or it was interrupted")
         if rows is None or _foreign(((c["OrderDirection"], c["CompanyID"]) for c in rows.checks), run, stream):
             yield _write_group(engine, group, run, stream)
             yield _replay_raw(engine, part, run, stream)
@@ -133,10 +174,11 @@ def _write_group(engine: sa.Engine, group: list[LandedRows], run: RunRecord, str
     if not group:
         return 0
     tables = reflect_tables(engine)  # not inside the transaction: reflecting takes a connection of its own
+    rows = merge_parts(group)
     try:
         with write_transaction(engine) as connection:
             counts = write_landed_rows(
-                connection, tables, merge_parts(group), stream=stream.name, run_id=run.run_id, company_id=run.company_id
+                connection, tables, rows, stream=stream.name, run_id=run.run_id, company_id=run.company_id
             )
     except sa.exc.StatementError as exc:
         if is_unavailable(exc):

@@ -111,14 +111,20 @@ def write_landed_rows(
         first_run_id=run_id,
         last_run_id=run_id,
     )
-    upsert_arrow(
-        connection,
-        invoices,
-        with_run,
-        ["order_id"],
-        update_columns=[name for name in with_run.column_names if name not in _INVOICE_KEEP],
-        unless_newer="last_modified",
-    )
+    # None of the orders stored (a replay into a new warehouse): plain inserts, on PostgreSQL a COPY straight into
+    # the table instead of one through a staging table. A writer that stores one of them meanwhile makes the insert
+    # fail, and the group is written again part by part, each part asking anew what is stored (tasks.inbound.replay).
+    if stored:
+        upsert_arrow(
+            connection,
+            invoices,
+            with_run,
+            ["order_id"],
+            update_columns=[name for name in with_run.column_names if name not in _INVOICE_KEEP],
+            unless_newer="last_modified",
+        )
+    else:
+        insert_arrow(connection, invoices, with_run)
     for name in _CHILDREN:
         children = rows.tables[name]
         if not everything_fresh:
@@ -168,7 +174,8 @@ def write_landed_rows(
         connection,
         tables["invoice_status_history"],
         _with_columns(history, run_id=run_id, recorded_at=utcnow()),
-        ignoring_duplicates_of=["order_id", "observed_last_modified"],
+        # An order not stored has no history yet (its foreign key).
+        ignoring_duplicates_of=["order_id", "observed_last_modified"] if stored else (),
     )
 
     loaded_versions = dict(zip(order_ids, raw_versions, strict=True))

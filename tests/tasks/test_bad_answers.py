@@ -362,6 +362,31 @@ def test_an_order_the_warehouse_refuses_is_quarantined_and_pending_and_the_batch
     assert rows(engine, "pending_orders")[0].order_id == order_id
 
 
+def test_an_order_whose_line_the_warehouse_refuses_is_pending_alone_and_the_batch_loads(
+    server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine
+) -> None:
+    """On PostgreSQL the lines go in by COPY, outside SQLAlchemy: its refusal is still told from a database that is
+    down, and the order is isolated as any refused order is."""
+    order_id = a_purchase(server)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                f"ALTER TABLE invoice_lines ADD CONSTRAINT ck_dba_rule CHECK (order_id <> {order_id})"
+            )
+        else:
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER dba_rule BEFORE INSERT ON invoice_lines WHEN NEW.order_id = {order_id} "
+                "BEGIN SELECT RAISE(ABORT, 'refused by a DBA rule'); END"
+            )
+    summary = sync(proxy, engine)
+    assert summary["status"] == "succeeded" and summary["orders_pending"] == 1
+    (quarantined,) = rows(engine, "quarantine", order_id=order_id)
+    assert quarantined.reason.startswith("the warehouse refused it") and "COPY" not in quarantined.reason
+    assert rows(engine, "pending_orders")[0].order_id == order_id
+    assert not rows(engine, "invoices", order_id=order_id)
+    assert len(rows(engine, "invoices")) == summary["orders_new"] > 0
+
+
 def corrupt_last_listed_timestamp(status: int, body: Any) -> tuple[int, Any]:
     items = body.get("Items") if isinstance(body, dict) else None
     if items and len(items) > 1:  # the listing, not the one-item probe

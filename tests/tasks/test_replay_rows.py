@@ -111,6 +111,13 @@ def _land(landing: Path, stream: str, run_id: str, orders: list[dict[str, Any]])
     os.utime(part, (later, later))
 
 
+@pytest.fixture(autouse=True)
+def one_lane(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests compare the replay's paths, each loading its runs in turn; on PostgreSQL runs of two streams load
+    side by side otherwise (tests/tasks/test_replay_lanes.py)."""
+    monkeypatch.setattr(replay_module, "POSTGRESQL_LANES", 1)
+
+
 def raw_only(landing: Path, destination: Path) -> Path:
     """A copy of `landing` without its rows files: a landing of before them."""
     shutil.copytree(landing, destination)
@@ -146,11 +153,13 @@ def second_engine(warehouse: Warehouse, tmp_path: Path, request: pytest.FixtureR
 
 
 def every_table(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every table's rows, sorted; run ids as the rank of their run, write times as whether they are set."""
+    """Every table's rows, sorted; run ids as the rank of their run among the runs of its stream and company
+    (those of different ones replay side by side), write times as whether they are set."""
     tables = reflect_tables(engine)
     with engine.connect() as connection:
         runs = tables["sync_runs"]
-        order = connection.execute(sa.select(runs.c.run_id).order_by(runs.c.started_at, runs.c.stream)).scalars()
+        by_lane = (runs.c.stream, runs.c.company_id, runs.c.started_at)
+        order = connection.execute(sa.select(runs.c.run_id).order_by(*by_lane)).scalars()
         rank = {run_id: index for index, run_id in enumerate(order)}
         contents = {}
         for name, table in tables.items():
@@ -202,14 +211,15 @@ def test_the_landed_rows_replay_into_every_table_what_the_raw_orders_replay(
     assert sum(s["orders_recovered"] for s in fast) == 2 and sum(s["quarantined"] for s in fast) > 0
 
 
+@pytest.mark.parametrize("table", ["invoices", "invoice_lines"])  # PostgreSQL: a COPY, as a statement, refused
 def test_a_part_the_database_refuses_falls_back_to_the_raw_orders_and_only_the_refused_order_stays_pending(
-    landing: Path, engine: sa.Engine, second_engine: sa.Engine, tmp_path: Path
+    landing: Path, engine: sa.Engine, second_engine: sa.Engine, tmp_path: Path, table: str
 ) -> None:
     refused = min(landed_order_ids(landing))
     # Its part is one of a group the fast path writes in one transaction: refused whole, then part by part.
     assert len(landed_parts(synced_sales_run(landing))) > 1
     for target in (engine, second_engine):
-        refuse_order(target, refused)
+        refuse_order(target, refused, table)
     fast = replay_landing(landing, engine=engine)
     slow = replay_landing(raw_only(landing, tmp_path / "raw"), engine=second_engine)
 
@@ -234,12 +244,12 @@ def landed_order_ids(landing: Path) -> list[int]:
     ]
 
 
-def refuse_order(engine: sa.Engine, order_id: int) -> None:
-    """A warehouse that refuses to store one order's invoice row (as a constraint would)."""
+def refuse_order(engine: sa.Engine, order_id: int, table: str = "invoices") -> None:
+    """A warehouse that refuses to store one order's rows of `table` (as a constraint would)."""
     with engine.begin() as connection:
         if engine.dialect.name == "sqlite":
             connection.exec_driver_sql(
-                f"CREATE TRIGGER refuse_one BEFORE INSERT ON invoices WHEN NEW.order_id = {order_id} "
+                f"CREATE TRIGGER refuse_one BEFORE INSERT ON {table} WHEN NEW.order_id = {order_id} "
                 "BEGIN SELECT RAISE(ABORT, 'this order is refused'); END"
             )
         else:
@@ -249,7 +259,7 @@ def refuse_order(engine: sa.Engine, order_id: int) -> None:
                 "RETURN NEW; END $$"
             )
             connection.exec_driver_sql(
-                "CREATE TRIGGER refuse_one BEFORE INSERT ON invoices FOR EACH ROW EXECUTE FUNCTION refuse_one()"
+                f"CREATE TRIGGER refuse_one BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_one()"
             )
 
 

@@ -88,6 +88,27 @@ def test_arrow_inserts_store_the_same_values_as_row_inserts(
     assert stored(engine, "invoice_lines", "line_number") == by_rows
 
 
+def test_a_column_null_in_every_row_is_stored_null_even_where_it_has_a_default(engine: sa.Engine) -> None:
+    """SQLite's insert leaves out the columns null in every row (binding fewer values): one with a default is kept,
+    or the default would be stored instead of the NULL given."""
+    runs = pa.table(
+        {
+            "run_id": ["r1", "r2"],
+            "stream": ["sales", "sales"],
+            "mode": ["replay", "replay"],
+            "status": ["running", "running"],
+            "company_id": pa.array([574991, 574991], pa.int64()),
+            "requests": pa.array([None, None], pa.int32()),  # DEFAULT 0
+            "error": pa.array([None, None], pa.string()),  # no default
+        }
+    )
+    with write_transaction(engine) as connection:
+        assert insert_arrow(connection, reflect_tables(engine)["sync_runs"], runs) == 2
+    with engine.connect() as connection:
+        stored_runs = connection.exec_driver_sql("SELECT run_id, requests, error FROM sync_runs ORDER BY run_id")
+        assert stored_runs.all() == [("r1", None, None), ("r2", None, None)]
+
+
 def invoice(order_id: int, last_modified: datetime, total: str) -> dict[str, Any]:
     return {
         "order_id": order_id,
