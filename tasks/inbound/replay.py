@@ -85,12 +85,12 @@ def replay_landing(
         finally:  # after a failure, or an interrupt, the other lanes stop before their next write
             stop.set()
     for running in lanes_running:
-        if (failure := running.exception()) is not None and not isinstance(failure, _Stopped):
+        if (failure := running.exception()) is not None and not isinstance(failure, Stopped):
             raise failure
     return summaries
 
 
-class _Stopped(Exception):
+class Stopped(Exception):
     """A run stopped because another failed, or the replay was interrupted."""
 
 
@@ -136,7 +136,7 @@ def _replay_run(
     group_orders: set[int] = set()
     for part, rows in _read_ahead(landed_parts(run_directory), fingerprint):
         if stop.is_set():
-            raise _Stopped("stopped: another run of the replay failed, or it was interrupted")
+            raise Stopped("another run of the replay failed, or it was interrupted")
         if rows is None or _foreign(((c["OrderDirection"], c["CompanyID"]) for c in rows.checks), run, stream):
             yield _write_group(engine, group, run, stream)
             yield _replay_raw(engine, part, run, stream)

@@ -95,6 +95,8 @@ def test_a_run_that_fails_stops_the_other_runs_before_their_next_write_and_its_e
     assert all(status != "running" for _, status, _ in finished), finished
     if engine.dialect.name == "postgresql":  # side by side, the incoming run stopped after a group of its five
         assert seen["streams"].count("incoming") <= 2, seen["streams"]
+        stopped = "Stopped: another run of the replay failed, or it was interrupted"
+        assert ("incoming", "failed", stopped) in finished, finished
 
 
 def test_an_order_another_writer_stores_after_the_look_up_is_upserted_not_lost(
