@@ -34,6 +34,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,15 @@ def family_rss_mib(parents: set[int]) -> float:
     return total / 2**20
 
 
+def sandbox_requests(base_url: str) -> tuple[int, int]:
+    """Requests to /v1 the sandbox has answered so far, and how many of them with 429."""
+    stats = httpx.get(f"{base_url}/_sandbox/stats", timeout=30).raise_for_status().json()
+    counts = [
+        (int(status), n) for route, per in stats["requests"].items() if "/v1" in route for status, n in per.items()
+    ]
+    return sum(n for _, n in counts), sum(n for status, n in counts if status == 429)
+
+
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as output:
         return subprocess.Popen(
@@ -105,11 +115,13 @@ def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
 
 
 @contextlib.contextmanager
-def sandbox(companies: int, orders_per_company: int, latency_ms: float, logs: Path) -> Iterator[str]:
+def sandbox(
+    companies: int, orders_per_company: int, latency_ms: float, logs: Path, rate_limit: float, rate_mode: str
+) -> Iterator[str]:
     port = free_port()
     command = [str(BIN / "billit-etl"), "sandbox", "serve", "--port", str(port), "--seed", "7"]
     command += ["--companies", str(companies), "--orders-per-company", str(orders_per_company)]
-    command += ["--latency-ms", str(latency_ms)]
+    command += ["--latency-ms", str(latency_ms), "--rate-limit", str(rate_limit), "--rate-limit-mode", rate_mode]
     process = start(command, os.environ.copy(), logs / "sandbox.log")
     try:
         wait_for(f"http://127.0.0.1:{port}/_sandbox/stats", process)
@@ -175,8 +187,9 @@ def run_once(base_url: str, workers: int, work: Path, database_url: str, worker_
             command += ["--limit", str(worker_limit)] if worker_limit else []
             running.append(start(command, worker_env, work / f"worker-{number}.log"))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        requests_before = sandbox_requests(base_url)
         peak_total_mib = 0.0
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), time.time()
         output = prefect(
             "deployment", "run", "billit-companies/companies", "--param", f"landing_dir={work / 'landing'}"
         )
@@ -193,6 +206,8 @@ def run_once(base_url: str, workers: int, work: Path, database_url: str, worker_
                 peak_total_mib = max(peak_total_mib, family_rss_mib({process.pid for process in running}))
                 time.sleep(0.5)
         wall = time.perf_counter() - started
+        requests_after = sandbox_requests(base_url)
+        sent, refused = requests_after[0] - requests_before[0], requests_after[1] - requests_before[1]
     finally:
         for process in running:
             stop(process)
@@ -203,7 +218,12 @@ def run_once(base_url: str, workers: int, work: Path, database_url: str, worker_
         per_company = dict(
             connection.execute(sa.text("select company_id, count(*) from invoices group by company_id")).all()
         )
+        first, last = connection.execute(sa.text("select min(started_at), max(finished_at) from sync_runs")).one()
     engine.dispose()
+    # The company runs' own span, from the first stream's start to the last one's end (UTC, like sync_runs).
+    first_s, last_s = (
+        datetime.fromisoformat(str(t)).replace(tzinfo=UTC).timestamp() - started_at for t in (first, last)
+    )
     return {
         "workers": workers,
         "state": run["state_name"],
@@ -211,6 +231,11 @@ def run_once(base_url: str, workers: int, work: Path, database_url: str, worker_
         "workers_cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
         "peak_rss_mib": round(after.ru_maxrss / 1024),
         "peak_workers_total_mib": round(peak_total_mib),
+        "requests": sent,
+        "refused": refused,
+        "refused_pct": round(100 * refused / sent, 2) if sent else None,
+        "first_company_run_s": round(first_s, 1),
+        "last_company_run_end_s": round(last_s, 1),
         "companies_loaded": len(per_company),
         "orders_loaded": sum(per_company.values()),
     }
@@ -224,18 +249,31 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--prefect-database", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--worker-limit", type=int, help="flow runs a worker runs at once (default: no limit)")
+    parser.add_argument("--rate-limit", type=float, default=0, help="requests a second the sandbox accepts (0: none)")
+    parser.add_argument("--rate-limit-mode", choices=["fixed", "sliding", "bucket"], default="sliding")
     parser.add_argument("--json", type=Path)
     options = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         logs = Path(scratch)
-        with sandbox(options.companies, options.orders_per_company, options.latency_ms, logs) as base_url:
+        served = sandbox(
+            options.companies,
+            options.orders_per_company,
+            options.latency_ms,
+            logs,
+            options.rate_limit,
+            options.rate_limit_mode,
+        )
+        with served as base_url:
             for workers in options.workers:
                 work = logs / f"workers-{workers}"
                 work.mkdir()
                 with prefect_database(options.prefect_database, work) as database_url:
                     result = run_once(base_url, workers, work, database_url, options.worker_limit)
                 result |= {"prefect_database": options.prefect_database, "worker_limit": options.worker_limit}
+                if options.rate_limit:  # the least time the limit allows for the requests answered
+                    floor = (result["requests"] - result["refused"]) / options.rate_limit
+                    result |= {"floor_s": round(floor, 1), "wall_over_floor": round(result["wall_s"] / floor, 3)}
                 print(json.dumps(result), flush=True)
                 results.append(result)
                 shutil.rmtree(work / "landing", ignore_errors=True)

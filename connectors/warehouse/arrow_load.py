@@ -27,7 +27,8 @@ import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from connectors.warehouse.load import _Conflict, _on_conflict, copy_from_stdin, sqlite_statement
+from connectors.warehouse.load import _Conflict, _on_conflict, sqlite_statement
+from connectors.warehouse.pgcopy import copy_from_stdin
 
 __all__ = ["insert_arrow", "upsert_arrow"]
 

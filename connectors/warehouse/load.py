@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -44,6 +43,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
 from connectors.warehouse.expressions import in_chunks, is_among
+from connectors.warehouse.pgcopy import copy_from_stdin
 from connectors.warehouse.reflect import is_exact_numeric
 
 if TYPE_CHECKING:
@@ -365,23 +365,6 @@ def _copy(connection: sa.Connection, target: str, column_list: str, columns: lis
     with copy_from_stdin(connection, f"COPY {target} ({column_list}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(values(row))
-
-
-@contextmanager
-def copy_from_stdin(connection: sa.Connection, statement: str) -> Iterator[Any]:
-    """psycopg's COPY object for `statement` (a ``COPY ... FROM STDIN``), on the SQLAlchemy connection's own psycopg
-    connection so that it runs inside the caller's transaction. Its errors are raised as SQLAlchemy raises those of
-    the statements it runs (``sa.exc.DBAPIError``): a row the database refuses is then told from a database that
-    is down, and isolated, like any other refused row."""
-    driver_connection = connection.connection.driver_connection
-    if driver_connection is None:
-        raise RuntimeError("the connection has no DBAPI connection")
-    dbapi_error = connection.dialect.loaded_dbapi.Error
-    try:
-        with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-            yield copy
-    except dbapi_error as exc:
-        raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi_error, dialect=connection.dialect) from exc
 
 
 def _row_getter(columns: Sequence[str]) -> Callable[[Row], tuple[Any, ...]]:
