@@ -107,6 +107,32 @@ def sandbox_requests(base_url: str) -> tuple[int, int]:
     return sum(n for _, n in counts), sum(n for status, n in counts if status == 429)
 
 
+def flow_run_timeline(api: httpx.Client, started_at: float) -> dict[str, Any]:
+    """Seconds from the parent's creation: when the parent ran, when the company runs were made, and when they
+    started running (their processes up) and ended, first and last."""
+    runs = api.post("/flow_runs/filter", json={"limit": 200}).raise_for_status().json()
+
+    def seconds(stamp: str | None) -> float | None:
+        return None if stamp is None else round(datetime.fromisoformat(stamp).timestamp() - started_at, 1)
+
+    parent = [
+        run for run in runs if run["parent_task_run_id"] is None and run["name"] and "company " not in run["name"]
+    ]
+    children = [run for run in runs if run["name"].startswith("company ")]
+    spans = {
+        "made": [seconds(run["created"]) for run in children],
+        "running": [seconds(run["start_time"]) for run in children],
+        "ended": [seconds(run["end_time"]) for run in children],
+    }
+    timeline = {
+        f"children_{key}_s": [min(filter(None, values), default=None), max(filter(None, values), default=None)]
+        for key, values in spans.items()
+    }
+    if parent:
+        timeline["parent_running_s"] = seconds(parent[0]["start_time"])
+    return timeline
+
+
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as output:
         return subprocess.Popen(
@@ -205,7 +231,8 @@ def run_once(base_url: str, workers: int, work: Path, database_url: str, worker_
                     break
                 peak_total_mib = max(peak_total_mib, family_rss_mib({process.pid for process in running}))
                 time.sleep(0.5)
-        wall = time.perf_counter() - started
+            wall = time.perf_counter() - started
+            timeline = flow_run_timeline(api, started_at)
         requests_after = sandbox_requests(base_url)
         sent, refused = requests_after[0] - requests_before[0], requests_after[1] - requests_before[1]
     finally:
@@ -236,6 +263,7 @@ def run_once(base_url: str, workers: int, work: Path, database_url: str, worker_
         "refused_pct": round(100 * refused / sent, 2) if sent else None,
         "first_company_run_s": round(first_s, 1),
         "last_company_run_end_s": round(last_s, 1),
+        **timeline,
         "companies_loaded": len(per_company),
         "orders_loaded": sum(per_company.values()),
     }

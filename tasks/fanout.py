@@ -22,6 +22,7 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import MissingContextError
 from prefect.runtime import flow_run
 
+from connectors.billit.account import BillitCompany
 from tasks.companies import CompanySelection, configured_company, parse_companies, resolve_companies
 from tasks.prefect_tasks import retry_on_transient
 from tasks.runtime import warehouse_engine
@@ -63,27 +64,51 @@ def choose_companies(companies: str | list[int] | None) -> CompanySelection:
     return selection
 
 
+#: Company runs submitted before the others. A process worker starts a Python process per run, and starting every
+#: company's at once on two cores took ~8 s before the first request; two alone are up in ~3 s and send their
+#: requests while the others start (bench/README.md#fan-out).
+FIRST_WAVE = 2
+#: The others follow once one of the first runs, or after this long at the latest: a worker polls every 10 s
+#: unless told otherwise, and a busy pool may hold the first back.
+FIRST_WAVE_WAIT_S = 15.0
+
+
 @task(name="submit-company-runs")
 def submit_company_runs(deployment: str, selection: CompanySelection, parameters: dict[str, Any]) -> list[CompanyRun]:
-    """One flow run of `deployment` per chosen company (its `companies` parameter that company), scheduled now.
+    """One flow run of `deployment` per chosen company (its `companies` parameter that company), scheduled now: the
+    first `FIRST_WAVE`, then the others once one of those runs.
 
     The idempotency key ties each to this parent run: a retried parent finds the runs it already made."""
     parent = flow_run.id or "no-parent"
-    return [
-        CompanyRun(
-            party_id=company.party_id,
-            name=company.name,
-            flow_run_id=run_deployment(  # type: ignore[union-attr]  # called from sync code: returns the FlowRun
-                deployment,
-                parameters=parameters | {"companies": [company.party_id]},
-                flow_run_name=f"company {company.party_id} {company.name}"[:100],
-                idempotency_key=f"{parent}:company:{company.party_id}",
-                timeout=0,
-            ).id,
+
+    def submit(company: BillitCompany) -> CompanyRun:
+        made = run_deployment(
+            deployment,
+            parameters=parameters | {"companies": [company.party_id]},
+            flow_run_name=f"company {company.party_id} {company.name}"[:100],
+            idempotency_key=f"{parent}:company:{company.party_id}",
+            timeout=0,
         )
-        for company in selection.chosen
-        if not company.unavailable  # reported by report_companies, never run
-    ]
+        flow_run_id = made.id  # type: ignore[union-attr]  # called from sync code: the FlowRun, not a coroutine
+        return CompanyRun(party_id=company.party_id, name=company.name, flow_run_id=flow_run_id)
+
+    chosen = [company for company in selection.chosen if not company.unavailable]  # those reported, never run
+    first = [submit(company) for company in chosen[:FIRST_WAVE]]
+    if len(chosen) > FIRST_WAVE:
+        _wait_until_one_runs(first, FIRST_WAVE_WAIT_S)
+    return first + [submit(company) for company in chosen[FIRST_WAVE:]]
+
+
+def _wait_until_one_runs(runs: list[CompanyRun], timeout_s: float, poll_seconds: float = 0.5) -> None:
+    """Return once one of `runs` is running or final, or after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    ids = FlowRunFilter(id=FlowRunFilterId(any_=[run.flow_run_id for run in runs]))
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            states = [read.state for read in client.read_flow_runs(flow_run_filter=ids)]
+            if any(state is not None and (state.is_running() or state.is_final()) for state in states):
+                return
+            time.sleep(poll_seconds)
 
 
 @task(name="wait-for-company-runs")

@@ -59,24 +59,20 @@ def replay_landing(
     engine = engine or warehouse_engine(warehouse_url)
     fingerprint = normaliser_fingerprint()
     side_by_side = POSTGRESQL_LANES if engine.dialect.name == "postgresql" else 1
-    summaries: list[dict[str, Any]] = []
-    lanes: dict[tuple[str, int] | None, list[tuple[int, Path, int]]] = {}
-    for run_directory, company, problem in _checked_runs(path):
-        stream_name = run_directory.parent.name
-        if problem is None and company is not None:
-            key = (stream_name, company) if side_by_side > 1 else None  # else one lane: every run in turn
-            lanes.setdefault(key, []).append((len(summaries), run_directory, company))
-            summaries.append({})  # the run's own summary, once replayed
-            continue
-        refused = {"stream": stream_name, "mode": "replay", "status": "refused", "source": str(run_directory)}
-        summaries.append(refused | {"error": problem})
+    checked = _checked_runs(path)
+    lanes: dict[tuple[str, int], list[tuple[Path, int]]] = {}
+    for run_directory, company, problem in checked:
+        if problem is None and company is not None:  # one lane per stream and company, or one for every run
+            key = (run_directory.parent.name, company) if side_by_side > 1 else ("", 0)
+            lanes.setdefault(key, []).append((run_directory, company))
+    replayed: dict[Path, dict[str, Any]] = {}
     stop = threading.Event()
 
-    def replay_lane(runs: list[tuple[int, Path, int]]) -> None:
-        for index, run_directory, company in runs:
-            if stop.is_set():
+    def replay_lane(runs: list[tuple[Path, int]]) -> None:
+        for run_directory, company in runs:
+            if stop.is_set():  # a run not started is not recorded: the replay raises, and can be run again
                 return
-            summaries[index] = _replay_one(engine, run_directory, company, fingerprint, stop)
+            replayed[run_directory] = _replay_one(engine, run_directory, company, fingerprint, stop)
 
     with ThreadPoolExecutor(max_workers=side_by_side, thread_name_prefix="replay-lane") as pool:
         lanes_running = [pool.submit(replay_lane, runs) for runs in lanes.values()]
@@ -87,7 +83,12 @@ def replay_landing(
     for running in lanes_running:
         if (failure := running.exception()) is not None and not isinstance(failure, Stopped):
             raise failure
-    return summaries
+    return [
+        replayed.get(run_directory)
+        or {"stream": run_directory.parent.name, "mode": "replay", "status": "refused", "source": str(run_directory)}
+        | {"error": problem}
+        for run_directory, _, problem in checked
+    ]
 
 
 class Stopped(Exception):
@@ -135,23 +136,21 @@ def _replay_run(
     group: list[LandedRows] = []
     group_orders: set[int] = set()
     for part, rows in _read_ahead(landed_parts(run_directory), fingerprint):
-        if stop.is_set():
-            raise Stopped("another run of the replay failed, or it was interrupted")
         if rows is None or _foreign(((c["OrderDirection"], c["CompanyID"]) for c in rows.checks), run, stream):
-            yield _write_group(engine, group, run, stream)
-            yield _replay_raw(engine, part, run, stream)
+            yield _write_group(engine, group, run, stream, stop)
+            yield _replay_raw(engine, part, run, stream, stop)
             group, group_orders = [], set()
             continue
         orders = orders_concerned(rows)
         if not orders.isdisjoint(group_orders):  # an order landed twice: its parts are written in turn
-            yield _write_group(engine, group, run, stream)
+            yield _write_group(engine, group, run, stream, stop)
             group, group_orders = [], set()
         group.append(rows)
         group_orders |= orders
         if len(group_orders) >= GROUP_ORDERS:
-            yield _write_group(engine, group, run, stream)
+            yield _write_group(engine, group, run, stream, stop)
             group, group_orders = [], set()
-    yield _write_group(engine, group, run, stream)
+    yield _write_group(engine, group, run, stream, stop)
 
 
 def _read_ahead(parts: list[Path], fingerprint: str) -> Iterator[tuple[Path, LandedRows | None]]:
@@ -168,31 +167,35 @@ def _read_ahead(parts: list[Path], fingerprint: str) -> Iterator[tuple[Path, Lan
         reader.shutdown(cancel_futures=True)
 
 
-def _write_group(engine: sa.Engine, group: list[LandedRows], run: RunRecord, stream: Stream) -> int:
+def _write_group(
+    engine: sa.Engine, group: list[LandedRows], run: RunRecord, stream: Stream, stop: threading.Event
+) -> int:
     """Write parts' landed rows in one transaction; return how many orders they hold. A group the database refuses
     is written again part by part, and a part it refuses by the raw path."""
     if not group:
         return 0
+    _stop_if_asked(stop)
     tables = reflect_tables(engine)  # not inside the transaction: reflecting takes a connection of its own
-    rows = merge_parts(group)
+    merged = merge_parts(group)
     try:
         with write_transaction(engine) as connection:
             counts = write_landed_rows(
-                connection, tables, rows, stream=stream.name, run_id=run.run_id, company_id=run.company_id
+                connection, tables, merged, stream=stream.name, run_id=run.run_id, company_id=run.company_id
             )
     except sa.exc.StatementError as exc:
         if is_unavailable(exc):
             raise
         if len(group) > 1:
-            return sum(_write_group(engine, [rows], run, stream) for rows in group)
+            return sum(_write_group(engine, [part], run, stream, stop) for part in group)
         # A refused row: the raw path loads the others and keeps the refused order pending with the reason.
-        return _replay_raw(engine, group[0].part, run, stream)
+        return _replay_raw(engine, group[0].part, run, stream, stop)
     run.counts.add(counts)
     return sum(rows.orders for rows in group)
 
 
-def _replay_raw(engine: sa.Engine, part: Path, run: RunRecord, stream: Stream) -> int:
+def _replay_raw(engine: sa.Engine, part: Path, run: RunRecord, stream: Stream, stop: threading.Event) -> int:
     """Parse, normalise and load one part's raw orders, as a sync loads them; return how many it holds."""
+    _stop_if_asked(stop)
     orders = read_part_orders(part)
     objects = [order for order in orders if isinstance(order, dict)]
     problem = _foreign(((order.get("OrderDirection"), order.get("CompanyID")) for order in objects), run, stream)
@@ -202,6 +205,11 @@ def _replay_raw(engine: sa.Engine, part: Path, run: RunRecord, stream: Stream) -
         load_orders_isolating_refusals(engine, orders, stream=stream.name, run_id=run.run_id, company_id=run.company_id)
     )
     return len(orders)
+
+
+def _stop_if_asked(stop: threading.Event) -> None:
+    if stop.is_set():
+        raise Stopped("another run of the replay failed, or it was interrupted")
 
 
 def _foreign(checks: Iterable[tuple[Any, Any]], run: RunRecord, stream: Stream) -> str | None:

@@ -123,8 +123,8 @@ def write_landed_rows(
             update_columns=[name for name in with_run.column_names if name not in _INVOICE_KEEP],
             unless_newer="last_modified",
         )
-    else:
-        insert_arrow(connection, invoices, with_run)
+    else:  # in key order, as the upserts write: a writer of the same orders waits, never deadlocks
+        insert_arrow(connection, invoices, with_run.sort_by("order_id"))
     for name in _CHILDREN:
         children = rows.tables[name]
         if not everything_fresh:

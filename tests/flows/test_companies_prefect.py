@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 from sandbox.identity import API_KEY, PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
+from tasks.fanout import FIRST_WAVE, FIRST_WAVE_WAIT_S
 from tests.flows.test_companies import loaded, truth
 from tests.flows.test_e2e_prefect import (
     DEPLOYMENTS,
@@ -68,6 +70,10 @@ def _run(running: Processes, env: dict[str, str], *params: str) -> str:
     match = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)
     assert match, started.stdout
     return match.group(1)
+
+
+def _seconds(stamp: object) -> float:
+    return datetime.fromisoformat(str(stamp)).timestamp()
 
 
 def _children(api: httpx.Client, parent_id: str) -> list[dict[str, object]]:
@@ -126,6 +132,12 @@ def test_every_company_is_its_own_flow_run_over_two_workers_and_one_failing_fail
         )
         workers = {run["work_pool_name"] for run in children}
         assert workers == {POOL}
+        # Two company runs first; the others once one of those runs (or FIRST_WAVE_WAIT_S later).
+        made = sorted(children, key=lambda run: str(run["created"]))
+        first, others = made[:FIRST_WAVE], made[FIRST_WAVE:]
+        first_ran = min(_seconds(run["start_time"]) for run in first)
+        deadline = min(_seconds(run["created"]) for run in first) + FIRST_WAVE_WAIT_S
+        assert min(_seconds(run["created"]) for run in others) >= min(first_ran, deadline) - 0.01
         books = loaded(warehouse)
         assert sorted(books) == sorted(set(sandbox.companies) - {api_off})
         for company_id, orders in books.items():

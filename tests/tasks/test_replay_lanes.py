@@ -99,6 +99,36 @@ def test_a_run_that_fails_stops_the_other_runs_before_their_next_write_and_its_e
         assert ("incoming", "failed", stopped) in finished, finished
 
 
+def test_a_run_of_one_group_stops_too_before_its_write(
+    landing: Path, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run smaller than a group writes once, after its last part is read: that write is stopped as well."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("one lane on SQLite: the runs load in turn")
+    seen = _watching_writes(monkeypatch)
+    read, write = replay_module.read_rows, replay_module.write_landed_rows
+
+    def slow_incoming(part: Path, fingerprint: str) -> Any:
+        time.sleep(0.3 if "incoming" in part.parts else 0)
+        return read(part, fingerprint)
+
+    def failing_sales(*args: Any, **kwargs: Any) -> Any:
+        if kwargs["stream"] == "sales":
+            raise RuntimeError("the sales stream broke")
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(replay_module, "read_rows", slow_incoming)
+    monkeypatch.setattr(replay_module, "write_landed_rows", failing_sales)
+
+    with pytest.raises(RuntimeError, match="the sales stream broke"):
+        replay_landing(landing, engine=engine)
+
+    runs = reflect_tables(engine)["sync_runs"]
+    with engine.connect() as connection:
+        finished = connection.execute(sa.select(runs.c.stream, runs.c.status, runs.c.lines_loaded)).all()
+    assert ("incoming", "failed", 0) in finished and "incoming" not in seen["streams"], (finished, seen)
+
+
 def test_an_order_another_writer_stores_after_the_look_up_is_upserted_not_lost(
     landing: Path, engine: sa.Engine, second_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
