@@ -359,7 +359,7 @@ def read_rows(part: Path, fingerprint: str) -> LandedRows | None:
             or int(metadata[ORDERS_KEY]) != pq.ParquetFile(part).metadata.num_rows
         ):
             return None
-        table = parquet.read()
+        table = parquet.read(use_threads=False)
         checks = [{"OrderDirection": d, "CompanyID": c} for d, c in json.loads(metadata[CHECKS_KEY])]
     except (OSError, KeyError, ValueError, pa.ArrowException):
         return None  # missing or unreadable: the raw part is the record
