@@ -112,7 +112,7 @@ def _wait_until_one_runs(runs: list[CompanyRun], timeout_s: float, poll_seconds:
 
 
 @task(name="wait-for-company-runs")
-def wait_for_company_runs(runs: list[CompanyRun], poll_seconds: float = 2.0) -> list[CompanyRun]:
+def wait_for_company_runs(runs: list[CompanyRun], poll_seconds: float = 1.0) -> list[CompanyRun]:
     """Wait until every company's run is final (one request per poll, however many companies); their outcomes."""
     states: dict[UUID, State[Any]] = {}
     with get_client(sync_client=True) as client:
