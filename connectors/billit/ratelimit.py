@@ -27,7 +27,9 @@ token bucket:
   take a refusal and a pause per 4 %. While the ceiling is still a burst's, a refusal that soon puts the pace half
   way to half the lowest count, from where it climbs fast to 4 % under the refused pace
   (`tests/connectors/billit/test_ratelimit_simulated.py` replays these cases with requests in flight).
-- Requests that waited through the first pause, before any pace, take a paced slot when it ends, not all at once.
+- Requests that waited through the first pause, before any pace, take a paced slot when it ends, not all at once;
+  and a pause voids every slot reserved before it, so the slots after it are counted afresh from its end (with
+  many requests waiting, the old slots reached seconds ahead and went on top of the new ones).
 - The pace creeps up while requests wait for it, up to 97 % of the ceiling: 1 % a second, 10 % a second while
   the ceiling is provisional or unknown. The ceiling itself creeps up after a minute without a refusal (a limit
   may be raised), a provisional one faster.
@@ -129,6 +131,7 @@ class AdaptiveRateLimiter:
                 now = time.monotonic()
                 start = self._reserve(state, now)
                 paced = state.rate is not None
+                pauses = state.pauses
             if paced:
                 self._stop_learning()  # a pace is known (learnt here, or by another process): no cap
             if start <= now:
@@ -143,7 +146,11 @@ class AdaptiveRateLimiter:
                 # that burst on top of the pace.
                 late = now - start > LATE_SHARE / state.rate if state.rate else False
                 unpaced = not paced and (state.refused_ticket is not None or state.rate is not None)
-                if now >= state.resume_at and not late and not unpaced:
+                # Nor if a pause came since the slot was reserved: the slots after a pause are counted afresh from
+                # its end, at the pace it taught; slots reserved before it would go on top of them, twice the pace
+                # for as long as the queue was (seconds, with many requests waiting), and be refused in turn.
+                paused = state.pauses != pauses
+                if now >= state.resume_at and not late and not unpaced and not paused:
                     return now
 
     @property
@@ -187,6 +194,7 @@ class AdaptiveRateLimiter:
                 return
             state.resume_at = max(state.resume_at, now + (retry_after_s if retry_after_s is not None else 1.0))
             state.next_at = state.resume_at
+            state.pauses += 1
             if learn and ticket >= state.episode_at and state.refused_ticket is None:
                 state.episode_at = now
                 state.refused_ticket = ticket

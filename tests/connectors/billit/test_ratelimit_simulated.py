@@ -145,3 +145,18 @@ def test_with_requests_in_flight_the_limit_is_learnt_wherever_a_run_starts(
         assert elapsed < 1.2 * requests / LIMIT, case
         if mode != "bucket":  # a token bucket lets a pace over its rate through while its reserve lasts
             assert limiter.rate is not None and 0.9 * LIMIT < limiter.rate <= LIMIT, case
+
+
+@pytest.mark.parametrize("mode", RATE_LIMIT_MODES)
+def test_a_deep_queue_of_requests_keeps_its_pace_through_a_refusal(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seven processes of two streams with 8 requests in flight each (a fan-out over companies) keep ~2 s of slots
+    reserved ahead. Before, a refusal (the ceiling probed after a minute, RELAX_AFTER_S) left those slots standing
+    and counted new ones from the pause's end on top of them: twice the pace, refused again, each refusal lowering
+    the pace 4 %, down to half the limit (1.29x the floor in fixed windows, 1.36x in a sliding one)."""
+    requests = 9000  # accepted: 150 s at the limit, past two relaxations of the ceiling
+    refused, elapsed, limiter = run_in_flight(
+        mode, 0.3, in_flight=112, round_trip_s=0.02, requests=requests, monkeypatch=monkeypatch
+    )
+    assert refused / requests < 0.01
+    assert elapsed < 1.08 * requests / LIMIT
+    assert limiter.rate is not None and limiter.rate > 0.9 * LIMIT
