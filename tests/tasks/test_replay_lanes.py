@@ -43,6 +43,25 @@ def _watching_writes(monkeypatch: pytest.MonkeyPatch, *, delay_s: float = 0.0) -
     return seen
 
 
+def _break_the_sales_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sales stream's group writes fail; the others go through."""
+    write = replay_module.write_landed_rows
+
+    def failing_sales(*args: Any, **kwargs: Any) -> Any:
+        if kwargs["stream"] == "sales":
+            raise RuntimeError("the sales stream broke")
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(replay_module, "write_landed_rows", failing_sales)
+
+
+def _runs(engine: sa.Engine, column: str) -> list[tuple[Any, ...]]:
+    """Each run's stream, status and `column`."""
+    runs = reflect_tables(engine)["sync_runs"]
+    with engine.connect() as connection:
+        return list(connection.execute(sa.select(runs.c.stream, runs.c.status, runs.c[column])).all())
+
+
 def without_roles(tables: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
     """`every_table` without the parties' role and last run: a party both streams name at one version (the company
     itself, supplier on its sales and customer on its purchases) keeps the role of the stream written last, which
@@ -76,21 +95,12 @@ def test_a_run_that_fails_stops_the_other_runs_before_their_next_write_and_its_e
 ) -> None:
     monkeypatch.setattr(replay_module, "GROUP_ORDERS", 20)  # a group per part: five in each synced run
     seen = _watching_writes(monkeypatch, delay_s=0.1)
-    write = replay_module.write_landed_rows
-
-    def failing_sales(*args: Any, **kwargs: Any) -> Any:
-        if kwargs["stream"] == "sales":
-            raise RuntimeError("the sales stream broke")
-        return write(*args, **kwargs)
-
-    monkeypatch.setattr(replay_module, "write_landed_rows", failing_sales)
+    _break_the_sales_stream(monkeypatch)
 
     with pytest.raises(RuntimeError, match="the sales stream broke"):
         replay_landing(landing, engine=engine)
 
-    runs = reflect_tables(engine)["sync_runs"]
-    with engine.connect() as connection:
-        finished = connection.execute(sa.select(runs.c.stream, runs.c.status, runs.c.error)).all()
+    finished = _runs(engine, "error")
     assert ("sales", "failed", "RuntimeError: the sales stream broke") in finished
     assert all(status != "running" for _, status, _ in finished), finished
     if engine.dialect.name == "postgresql":  # side by side, the incoming run stopped after a group of its five
@@ -106,26 +116,19 @@ def test_a_run_of_one_group_stops_too_before_its_write(
     if engine.dialect.name != "postgresql":
         pytest.skip("one lane on SQLite: the runs load in turn")
     seen = _watching_writes(monkeypatch)
-    read, write = replay_module.read_rows, replay_module.write_landed_rows
+    _break_the_sales_stream(monkeypatch)
+    read = replay_module.read_rows
 
     def slow_incoming(part: Path, fingerprint: str) -> Any:
         time.sleep(0.3 if "incoming" in part.parts else 0)
         return read(part, fingerprint)
 
-    def failing_sales(*args: Any, **kwargs: Any) -> Any:
-        if kwargs["stream"] == "sales":
-            raise RuntimeError("the sales stream broke")
-        return write(*args, **kwargs)
-
     monkeypatch.setattr(replay_module, "read_rows", slow_incoming)
-    monkeypatch.setattr(replay_module, "write_landed_rows", failing_sales)
 
     with pytest.raises(RuntimeError, match="the sales stream broke"):
         replay_landing(landing, engine=engine)
 
-    runs = reflect_tables(engine)["sync_runs"]
-    with engine.connect() as connection:
-        finished = connection.execute(sa.select(runs.c.stream, runs.c.status, runs.c.lines_loaded)).all()
+    finished = _runs(engine, "lines_loaded")
     assert ("incoming", "failed", 0) in finished and "incoming" not in seen["streams"], (finished, seen)
 
 
