@@ -29,7 +29,7 @@ def billit_backfill(
     prepare_warehouse()  # the companies dimension the listing is recorded in
     selection = choose_companies(companies)
     unavailable = selection.unavailable  # never run: reported
-    available = [company for company in selection.chosen if not company.unavailable]
+    available = selection.available
     for company in unavailable:
         get_run_logger().warning("company %s is not backfilled: %s", company.party_id, company.unavailable)
     windows = split_window(since, until, slices)

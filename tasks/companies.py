@@ -63,6 +63,11 @@ class CompanySelection:
         """The chosen companies the key cannot act for (named, but not reached or with API access off)."""
         return [company for company in self.chosen if company.unavailable]
 
+    @property
+    def available(self) -> list[BillitCompany]:
+        """The chosen companies the key can act for: those a run runs."""
+        return [company for company in self.chosen if not company.unavailable]
+
 
 @dataclass
 class CompanyOutcome:

@@ -92,7 +92,7 @@ def submit_company_runs(deployment: str, selection: CompanySelection, parameters
         flow_run_id = made.id  # type: ignore[union-attr]  # called from sync code: the FlowRun, not a coroutine
         return CompanyRun(party_id=company.party_id, name=company.name, flow_run_id=flow_run_id)
 
-    chosen = [company for company in selection.chosen if not company.unavailable]  # those reported, never run
+    chosen = selection.available  # the others are reported, never run
     first = [submit(company) for company in chosen[:FIRST_WAVE]]
     if len(chosen) > FIRST_WAVE:
         try:

@@ -178,6 +178,11 @@ def _ic_party_problem(vat_number: str | None, country: str | None, *, goods: boo
     return None
 
 
+def _status(invoice: Row) -> str:
+    """The order's `OrderStatus`, in lower case ("" when it has none)."""
+    return str(invoice.get("order_status") or "").strip().lower()
+
+
 def _to_review(
     invoice: Row, country: str | None, limits: Mapping[str, Decimal | None], part: _Part, vat_grids: tuple[str, ...]
 ) -> Iterator[str]:
@@ -186,7 +191,7 @@ def _to_review(
     vat_number = invoice.get("counterparty_vat_number")
     if part.check:
         yield part.check
-    if str(invoice.get("order_status") or "").strip().lower() in ("canceled", "cancelled"):
+    if _status(invoice) in ("canceled", "cancelled"):
         yield "OrderStatus Canceled: only a credit note undoes an issued invoice; check"
     region = counterparty_region(vat_number, country)
     if treatment in IC_TREATMENTS and direction == "Income":
@@ -217,8 +222,7 @@ def vat_return_rows(
     document = _DOCUMENTS.get(str(invoice.get("order_type") or "").strip().lower())
     if document is None:
         return [], []
-    status = str(invoice.get("order_status") or "").strip().lower()
-    order_id, direction = invoice["order_id"], invoice["direction"]
+    order_id, direction, draft = invoice["order_id"], invoice["direction"], _status(invoice) == "draft"
     currency = (invoice.get("currency") or "EUR").upper()
     fx_rate = invoice.get("fx_rate_to_foreign")
     usable_rate = currency == "EUR" or (fx_rate is not None and fx_rate > 0 and fx_rate != 1)
@@ -261,7 +265,7 @@ def vat_return_rows(
         if not part.vat.is_known or part.vat.treatment is None:
             exception(part, part.vat.reason or "no Belgian VAT-return grid")
             continue
-        if status == "draft":
+        if draft:
             exception(part, "a draft (OrderStatus Draft), not issued: in no return until it is")
             continue
         if invoice.get("order_date") is None:

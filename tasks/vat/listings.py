@@ -21,7 +21,7 @@ from connectors.warehouse import reflect_tables
 from tasks.normalise.identifiers import normalise_vat_number
 from tasks.normalise.vat_return import IC_TREATMENTS
 from tasks.vat.intervat import Declarant, IntraClient, ListedClient, VatPeriod
-from tasks.vat.returns import VatReturnError, cents, in_period, issued
+from tasks.vat.returns import VatReturnError, between_dates, cents, in_period, issued
 
 # The annual client listing holds Belgian customers billed (or credited net) 250 EUR or more excl. VAT in a year.
 CLIENT_LISTING_THRESHOLD = Decimal("250.00")
@@ -150,13 +150,7 @@ def client_listing(engine: sa.Engine, year: int, *, company_id: int) -> Listing:
     billed, or credited net, CLIENT_LISTING_THRESHOLD or more in `year`: turnover 00-03 + 45 less 49, VAT 54 less
     62 (negative corrections) and 64."""
     invoices = reflect_tables(engine)["invoices"]
-    in_year = sa.and_(
-        invoices.c.company_id == company_id,
-        invoices.c.order_date >= date(year, 1, 1),
-        invoices.c.order_date <= date(year, 12, 31),
-        invoices.c.is_deleted.is_(False),
-        invoices.c.order_type.in_(("Invoice", "CreditNote")),
-    )
+    in_year = between_dates(invoices, date(year, 1, 1), date(year, 12, 31), company_id)
     turnover: dict[str, Decimal] = defaultdict(Decimal)
     vat: dict[str, Decimal] = defaultdict(Decimal)
     left_out: list[str] = []

@@ -73,10 +73,10 @@ def _months(period: VatPeriod) -> list[str]:
 
 
 def in_period(invoices: sa.Table, period: VatPeriod, company_id: int) -> sa.ColumnElement[bool]:
-    return _between(invoices, period.first_day, period.last_day, company_id)
+    return between_dates(invoices, period.first_day, period.last_day, company_id)
 
 
-def _between(invoices: sa.Table, first_day: date, last_day: date, company_id: int) -> sa.ColumnElement[bool]:
+def between_dates(invoices: sa.Table, first_day: date, last_day: date, company_id: int) -> sa.ColumnElement[bool]:
     """The company's invoices and credit notes dated in [first_day, last_day], deleted ones left out: a VAT return
     is one company's (docs/warehouse.md#companies)."""
     return sa.and_(
@@ -101,7 +101,7 @@ def invoices_between(engine: sa.Engine, first_day: date, last_day: date, *, comp
     """The company's invoices and credit notes dated in the period (deleted ones left out)."""
     invoices = reflect_tables(engine)["invoices"]
     with engine.connect() as connection:
-        return _count(connection, invoices, _between(invoices, first_day, last_day, company_id))
+        return _count(connection, invoices, between_dates(invoices, first_day, last_day, company_id))
 
 
 def pending_count(engine: sa.Engine, *, company_id: int) -> int:
@@ -129,7 +129,7 @@ def missing_rows(engine: sa.Engine, first_day: date, last_day: date, *, company_
         return _count(
             connection,
             invoices,
-            _between(invoices, first_day, last_day, company_id),
+            between_dates(invoices, first_day, last_day, company_id),
             has_amounts,
             ~sa.exists().where(entries.c.order_id == invoices.c.order_id),
             ~sa.exists().where(exceptions.c.order_id == invoices.c.order_id),
