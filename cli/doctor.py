@@ -13,14 +13,12 @@ from rich.table import Table
 
 from cli.app import app, clear_errors, console, error_console
 from cli.preflight import readable_warehouse
-from connectors.billit import NoCompanyError
-from connectors.billit.settings import ENV_PREFIX
 from tasks.runtime import billit_settings, configured_warehouse_url
 
 # The settings' own hint names --companies/--company, options of other commands: the doctor checks one company.
 NO_COMPANY = (
-    f"no Billit company to check: set {ENV_PREFIX}PARTY_ID to a company the API key reaches, as `billit-etl "
-    "companies` lists them"
+    "no Billit company to check: set {prefix}PARTY_ID to a company the API key reaches, as `billit-etl companies` "
+    "lists them"
 )
 
 
@@ -38,11 +36,14 @@ def doctor(
     """Ask the live Billit API, read-only, what its docs leave open, and print what it answered (exit 1 when a check
     could not be made)."""
     with clear_errors(warehouse_url):
-        from tasks.doctor import has_orders, run_doctor  # httpx and the pipeline: only this command needs them
+        # httpx and the pipeline: only this command needs them, and every command imports this module
+        from connectors.billit import NoCompanyError
+        from connectors.billit.settings import ENV_PREFIX
+        from tasks.doctor import has_orders, run_doctor
 
         settings = billit_settings()
         if settings.party_id is None:  # the checks read one company's orders
-            raise NoCompanyError(NO_COMPANY)
+            raise NoCompanyError(NO_COMPANY.format(prefix=ENV_PREFIX))
         company = settings.party_id
         engine = None
         warehouse_url = warehouse_url or configured_warehouse_url()
