@@ -14,7 +14,8 @@ from prefect import State, flow
 from prefect.states import Failed
 
 from tasks.outbound.source import OutboundSourceError
-from tasks.prefect_tasks import prepare_warehouse, push_outbound_invoices, report_push, take_in_outbound_source
+from tasks.prefect_push_tasks import push_outbound_invoices, report_push, take_in_outbound_source
+from tasks.prefect_tasks import prepare_warehouse
 
 
 class PushIncomplete(RuntimeError):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,18 @@ def test_the_companies_fan_out_submits_to_a_declared_deployment_that_takes_the_c
     [parent] = [d for d in DEPLOYMENTS if d["entrypoint"] == "flows/companies.py:billit_companies"]
     assert parent["parameters"]["companies"] == "all" and billit_companies.name == "billit-companies"
     assert all(d["work_pool"]["name"] == "billit-process" for d in (company, parent))
+
+
+def test_the_sync_flows_do_not_import_the_push_or_its_spreadsheet_reader() -> None:
+    # Each company of a fan-out is a process of its own that imports its flow's module: the push tasks and openpyxl
+    # were 0.1 s and ~6 MB of each (bench/README.md#fan-out).
+    probe = "import sys, flows.sync, flows.companies; print(sorted(m for m in sys.modules if m.startswith(HEAVY)))"
+    done = subprocess.run(
+        [sys.executable, "-c", f"HEAVY = ('openpyxl', 'tasks.outbound', 'xmlschema'); {probe}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]", done.stdout
