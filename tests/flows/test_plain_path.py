@@ -31,7 +31,8 @@ except SystemExit:
     pass
 finally:
     print("prefect modules:", sorted(name for name in sys.modules if name.split(".")[0] == "prefect"))
-    print("heavy modules:", sorted(name for name in ("pyarrow", "xmlschema", "openpyxl", "httpx") if name in sys.modules))
+    heavy = ("pyarrow", "xmlschema", "openpyxl", "httpx")
+    print("heavy modules:", sorted(name for name in heavy if name in sys.modules))
 """
 
 
