@@ -63,7 +63,7 @@ def raw_copy(landing: Path) -> Path:
     """The landing without its rows files (the parts hard-linked), as a landing of before them."""
     copy = landing.with_name(landing.name.replace(".tmp", "-raw.tmp"))
     shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(landing, copy, copy_function=os.link, ignore=shutil.ignore_patterns("rows-*.parquet"))
+    shutil.copytree(landing, copy, copy_function=os.link, ignore=shutil.ignore_patterns("rows-*"))
     return copy
 
 

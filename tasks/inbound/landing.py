@@ -4,7 +4,7 @@ Layout: `<landing_dir>/<stream>/run=<run_id>/part-00001.parquet`, one file per l
 the batch is loaded. Each row is one order's answer exactly as Billit sent it (its JSON text, untouched: decimals
 as written, a NUL or a lone surrogate still the escape Billit wrote), with its key columns beside it for quick
 inspection in any Parquet reader. Each file's metadata names the Billit company and the stream, so a replay
-refuses files of another company or stream. Beside each part, `rows-00001.parquet` holds the
+refuses files of another company or stream. Beside each part, `rows-00001.arrow` holds the
 normalised rows the batch was loaded with (`tasks.inbound.landing_rows`): a replay by the same normaliser loads
 them without parsing and normalising again.
 """
@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from connectors.billit.errors import BillitProtocolError
 from connectors.billit.wire import parse_json
-from tasks.inbound.landing_rows import rows_path, write_rows
+from tasks.inbound.landing_rows import forget_rows, write_rows
 from tasks.normalise.orders import NormalisedBatch
 
 LANDING_SCHEMA = pa.schema(
@@ -85,7 +85,7 @@ class LandingWriter:
         path = self.directory / f"part-{self.parts:05d}.parquet"
         temporary = path.with_suffix(".parquet.tmp")
         pq.write_table(table, temporary, compression="zstd")
-        rows_path(path).unlink(missing_ok=True)  # rows never pair with another part of the same name
+        forget_rows(path)
         temporary.replace(path)  # a crash never leaves a half-written part behind
         if normalised is not None:
             write_rows(path, orders, normalised)

@@ -1,15 +1,20 @@
 """The normalised rows of a landed batch, beside its raw orders, so a replay need not normalise again.
 
-`part-00001.parquet` keeps Billit's raw orders (the replay can always re-normalise from them); `rows-00001.parquet`
-keeps the rows `load_orders` wrote from exactly those orders: one Parquet row holding one list-of-struct column
-per warehouse table (`invoices`, `invoice_lines`, ..., `parties`, `party_identifiers`, `quarantine`, and the
-orders quarantined whole as `unloaded`), typed as the warehouse columns (NUMERIC as decimal128, TIMESTAMP as
-timestamp[us], DATE as date32). Columns naming the run (`first_run_id`, `last_run_id`, `run_id`) and the
-stream are left out: a replay fills in its own.
+`part-00001.parquet` keeps Billit's raw orders (the replay can always re-normalise from them); `rows-00001.arrow`
+keeps the rows `load_orders` wrote from exactly those orders: an Arrow IPC file (lz4) of one row holding one
+list-of-struct column per warehouse table (`invoices`, `invoice_lines`, ..., `parties`, `party_identifiers`,
+`quarantine`, and the orders quarantined whole as `unloaded`), typed as the warehouse columns (NUMERIC as
+decimal128, TIMESTAMP as timestamp[us], DATE as date32). Columns naming the run (`first_run_id`, `last_run_id`,
+`run_id`) and the stream are left out: a replay fills in its own.
 
 The file's metadata holds a fingerprint of the normaliser (its source, these columns and the VAT settings it
 reads): a replay uses the rows only when its own fingerprint matches, and otherwise re-normalises the raw orders.
 Deleting the rows files forces that too. A batch whose rows these columns cannot hold exactly is landed raw only.
+
+Until stop 34 the rows were landed as Parquet (`rows-00001.parquet`, the same table), and they are still read.
+Arrow's own file format reads in a quarter of the time: opening a Parquet file parses a footer describing 160
+nested columns, and its pages are decoded; an IPC file's buffers are only decompressed. Reading was a third of a
+replay's CPU time, for files a third larger (bench/README.md#replay).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from tasks.normalise.orders import NormalisedBatch
@@ -179,8 +185,19 @@ def normaliser_fingerprint() -> str:
 
 
 def rows_path(part: Path) -> Path:
-    """`rows-00001.parquet` beside `part-00001.parquet` (not `part-*`: older readers glob those)."""
+    """`rows-00001.arrow` beside `part-00001.parquet` (not `part-*`: older readers glob those)."""
+    return part.with_name(part.name.replace("part-", "rows-", 1)).with_suffix(".arrow")
+
+
+def _parquet_rows_path(part: Path) -> Path:
+    """Where the rows of `part` were landed until stop 34."""
     return part.with_name(part.name.replace("part-", "rows-", 1))
+
+
+def forget_rows(part: Path) -> None:
+    """Delete the rows landed beside `part`, in either format: rows never pair with another part of its name."""
+    rows_path(part).unlink(missing_ok=True)
+    _parquet_rows_path(part).unlink(missing_ok=True)
 
 
 class _NotExact(ValueError):
@@ -226,12 +243,16 @@ def write_rows(part: Path, orders: Sequence[Any], batch: NormalisedBatch) -> Pat
     }
     table = pa.Table.from_arrays(columns, schema=ROWS_SCHEMA.with_metadata(metadata))
     path = rows_path(part)
-    temporary = path.with_suffix(".parquet.tmp")
-    # Written in the sync's batch writer: lz4 without dictionaries or statistics writes (and reads) in half the
-    # time of zstd, for files about a third larger (bench/README.md#replay-of-landed-parquet-benchreplaypy).
-    pq.write_table(table, temporary, compression="lz4", use_dictionary=False, write_statistics=False)
+    temporary = path.with_suffix(".arrow.tmp")
+    with ipc.new_file(str(temporary), table.schema, options=_LZ4) as writer:
+        writer.write_table(table)
     temporary.replace(path)
     return path
+
+
+_LZ4 = ipc.IpcWriteOptions(compression="lz4")
+# One thread: the replay reads in a thread of its own while the writer works, and Arrow's pool took its core.
+_ONE_THREAD = ipc.IpcReadOptions(use_threads=False)
 
 
 def _listed_version(orders: Sequence[Any], order_id: int) -> str:
@@ -349,17 +370,19 @@ class LandedRows:
 def read_rows(part: Path, fingerprint: str) -> LandedRows | None:
     """The landed rows of raw part `part` when they were written by the normaliser of `fingerprint`
     (`normaliser_fingerprint()`); else None: the replay re-normalises the raw orders."""
-    path = rows_path(part)
     try:
-        parquet = pq.ParquetFile(path)
-        metadata = parquet.schema_arrow.metadata or {}
+        try:
+            with pa.OSFile(str(rows_path(part))) as source:
+                table = ipc.open_file(source, options=_ONE_THREAD).read_all()
+        except FileNotFoundError:  # landed before stop 34
+            table = pq.read_table(_parquet_rows_path(part), use_threads=False)
+        metadata = table.schema.metadata or {}
         if (
             metadata.get(FINGERPRINT_KEY, b"").decode() != fingerprint
-            or parquet.schema_arrow.remove_metadata() != ROWS_SCHEMA
+            or table.schema.remove_metadata() != ROWS_SCHEMA
             or int(metadata[ORDERS_KEY]) != pq.ParquetFile(part).metadata.num_rows
         ):
             return None
-        table = parquet.read(use_threads=False)
         checks = [{"OrderDirection": d, "CompanyID": c} for d, c in json.loads(metadata[CHECKS_KEY])]
     except (OSError, KeyError, ValueError, pa.ArrowException):
         return None  # missing or unreadable: the raw part is the record

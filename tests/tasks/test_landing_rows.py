@@ -11,6 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from connectors.billit.wire import encode_json, parse_json
@@ -90,6 +92,29 @@ def test_landed_rows_read_back_exactly_as_the_normaliser_gave_them(tmp_path: Pat
         (order["OrderDirection"], order["CompanyID"]) for order in orders
     }
     assert read_part_orders(landed_parts(part.parent)[0]) == orders  # the raw part is unchanged
+
+
+def test_rows_landed_as_parquet_before_stop_34_are_still_read(tmp_path: Path) -> None:
+    orders = documented_orders()
+    batch = normalise_orders(orders, stream="sales", run_id="r1")
+    part = land(tmp_path, orders, batch)
+    arrow_rows = read_rows(part, normaliser_fingerprint())
+    with pa.OSFile(str(rows_path(part))) as source:  # the same table, written as those sessions wrote it
+        table = pa.ipc.open_file(source).read_all()
+    older = part.with_name(part.name.replace("part-", "rows-"))
+    pq.write_table(table, older, compression="lz4", use_dictionary=False, write_statistics=False)
+    rows_path(part).unlink()
+
+    parquet_rows = read_rows(part, normaliser_fingerprint())
+    assert parquet_rows is not None and arrow_rows is not None
+    assert {name: t.to_pylist() for name, t in parquet_rows.tables.items()} == {
+        name: t.to_pylist() for name, t in arrow_rows.tables.items()
+    }
+    assert read_rows(part, normaliser_fingerprint() + "-changed") is None
+    # A part written again under the same name drops the rows of its predecessor, in either format.
+    pq.write_table(table, older)
+    land(tmp_path, orders[:1], None)
+    assert not older.exists() and not rows_path(part).exists()
 
 
 def test_rows_of_another_normaliser_or_without_their_raw_part_are_not_used(tmp_path: Path) -> None:
@@ -176,4 +201,4 @@ def test_a_sync_that_lands_rows_imports_neither_pyarrow_compute_nor_pandas(tmp_p
         )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"
-    assert list((tmp_path / "landing").rglob("rows-*.parquet"))  # the rows were landed
+    assert list((tmp_path / "landing").rglob("rows-*"))  # the rows were landed
