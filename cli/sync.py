@@ -207,7 +207,9 @@ def print_summaries(summaries: list[dict[str, Any]]) -> None:
     rows = [[{"orders_pending": 0, **summary}.get(column) for column in columns] for summary in summaries]
     console.print(data_table("Billit -> warehouse", labels, rows, right=labels[labels.index("requests") :]))
     for summary in summaries:
-        run = f"{summary['company_id']} {summary['stream']}" if several else summary["stream"]
+        run = f"{summary.get('company_id') or '?'} {summary['stream']}" if several else summary["stream"]
+        if summary.get("status") == "refused":  # refused before it ran: no watermark, and maybe no company known
+            continue
         console.print(
             f"  {run}: watermark {summary.get('watermark_before') or '(none)'} -> "
             f"{summary.get('watermark_after') or '(none)'}",

@@ -30,8 +30,10 @@ from connectors.warehouse import create_warehouse_engine
 from connectors.warehouse.engine import URL_FORMS
 from sandbox.identity import API_KEY, PARTY_ID
 from tasks import runtime
+from tasks.inbound.landing import LandingWriter
 from tests.connectors.warehouse import migrated_sqlite_file
 from tests.flows.cli_helpers import one_line
+from tests.tasks.test_landing_rows import documented_orders, json_text
 
 runner = CliRunner()
 PASSWORD = "s3cret-pw"
@@ -197,6 +199,21 @@ def test_a_replay_that_refuses_a_run_ends_with_its_reason_in_red_and_exit_1(oper
     assert result.exit_code == 1, result.output
     last = [line for line in result.output.splitlines() if line.strip()][-1]
     assert last.startswith("not-a-stream refused: ") and "not under a stream folder" in last
+
+
+def test_a_replay_that_refuses_one_run_among_others_names_it_without_a_traceback(operator: Path) -> None:
+    # Found from the outside: the refused run named no company while the other did, and the summary's company
+    # column raised a KeyError (a traceback) before the reason was printed.
+    [sale] = documented_orders()[:1]
+    landing = operator / "landing"
+    LandingWriter(landing, "sales", "r1", party_id=sale["CompanyID"]).write([sale], [json_text(sale)], None)
+    (landing / "sales" / "run=broken").mkdir()
+    (landing / "sales" / "run=broken" / "part-00001.parquet").write_text("not Parquet")
+    result = runner.invoke(app, ["replay", "landing"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit | None), result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines[-1].startswith("sales refused: ") and "run=broken" in lines[-1] and "Parquet" in lines[-1]
+    assert any(f"{sale['CompanyID']} sales: watermark" in line for line in lines), result.output
 
 
 def _tamper_with_an_applied_migration(database: Path) -> None:
