@@ -32,7 +32,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from connectors.warehouse.engine import is_warehouse_engine, require_schema
+from connectors.warehouse.engine import WarehouseError, is_warehouse_engine, require_schema
 from connectors.warehouse.reflect import forget_reflected_tables
 from connectors.warehouse.sqlfiles import execute_statement, locked_transaction, read_sql_file, split_statements
 from connectors.warehouse.views import apply_views
@@ -78,6 +78,11 @@ class MigrationError(RuntimeError):
 
 class MigrationChecksumError(MigrationError):
     """A migration file was edited after it had been applied."""
+
+
+class WarehouseNewerThanCode(MigrationError, WarehouseError):
+    """The warehouse holds a migration this code does not know: a newer billit-pipelines upgraded it. An operator's
+    mistake (an older install pointed at it), said in one line, not a bug."""
 
 
 @dataclass(frozen=True)
@@ -199,8 +204,9 @@ def _check_recorded(recorded: dict[str, AppliedMigration], migrations: list[Migr
     for version, row in recorded.items():
         migration = available.get(version)
         if migration is None:
-            raise MigrationError(
-                f"migration {row.name} is applied but has no file in {directory}: is this code older than the database?"
+            raise WarehouseNewerThanCode(
+                f"the warehouse has migration {row.name}, which this billit-pipelines does not have ({directory}): a "
+                "newer version upgraded it; use that version or a newer one"
             )
         _check_unchanged(row, migration)
 

@@ -231,6 +231,24 @@ def test_an_unexpected_error_is_one_line_with_its_type_and_the_debug_hint(operat
     assert len(line) <= len("error: MigrationChecksumError: ") + 300 + len(" (run with --debug for the traceback)")
 
 
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["sync", "--no-prefect"], ["replay", "landing"]])
+def test_a_warehouse_upgraded_by_a_newer_version_is_said_in_one_line_exit_2(operator: Path, command: list[str]) -> None:
+    # Found from the outside: "error: MigrationError: ... (run with --debug for the traceback)", exit 1, as for a bug.
+    engine = create_warehouse_engine(f"sqlite:///{migrated_sqlite_file(operator / 'warehouse.sqlite')}")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "insert into schema_migrations (version, name, checksum, applied_at) "
+                "values ('9999', '9999_future', 'x', '2026-12-06 00:00:00')"
+            )
+        )
+    engine.dispose()
+    (operator / "landing").mkdir()
+    line = one_line(runner.invoke(app, command), exit_code=2)
+    assert line.startswith("the warehouse has migration 9999_future, which this billit-pipelines does not have")
+    assert line.endswith("a newer version upgraded it; use that version or a newer one")
+
+
 def test_debug_lets_the_traceback_through(operator: Path) -> None:
     from connectors.warehouse import MigrationChecksumError
 
