@@ -3,7 +3,8 @@
 One key (or OAuth token) belongs to a user, who sees every company they may act for, an accountant's clients
 included; each listed company says whether its API access is on (`APIAllowed`, docs/reference/billit-api.md#companies).
 `BillitClient.account_information` returns the body as parsed; `reachable_companies` reads the companies from it,
-and `company_problem` says why the credentials cannot act for a company.
+`company_problem` says why the credentials cannot act for a company, and `with_company_reason` puts that reason
+on Billit's empty 401 for the company's requests.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.billit.client import BillitClient
-from connectors.billit.errors import BillitAuthError, BillitError, BillitProtocolError, BillitValidationError
+from connectors.billit.errors import (
+    BillitAuthError,
+    BillitError,
+    BillitForbiddenIdError,
+    BillitProtocolError,
+    BillitValidationError,
+)
 from connectors.billit.settings import ENV_PREFIX, BillitSettings, NoCompanyError
 
 API_OFF_REASON = "API access is off for this company (APIAllowed false in accountInformation)"
@@ -126,3 +133,24 @@ async def companies_reached(settings: BillitSettings) -> list[BillitCompany]:
 async def _listed(settings: BillitSettings) -> list[BillitCompany]:
     async with BillitClient(settings) as billit:
         return reachable_companies(await billit.account_information())
+
+
+async def with_company_reason(exc: BaseException, settings: BillitSettings) -> BaseException:
+    """Billit's empty 401 for the company's requests blames the key; when accountInformation says why the company
+    is refused (API access off, not reached by the key), the same error with that reason as its hint. Otherwise
+    `exc` itself."""
+    if not isinstance(exc, BillitAuthError) or isinstance(exc, BillitForbiddenIdError) or exc.status != 401:
+        return exc
+    if settings.party_id is None:
+        return exc
+    # Asked once and briefly: a run waits for the answer before it is recorded as failed.
+    asking = settings.model_copy(update={"max_retries": 0, "timeout_s": min(settings.timeout_s, 10.0)})
+    try:
+        reason = company_problem(await companies_reached(asking), settings.party_id)
+    except CompanyUnavailable as unavailable:  # Billit would not even list the companies for it
+        reason = str(unavailable)
+    except Exception:  # noqa: BLE001 - refused credentials, no answer: Billit's 401 is all there is to say
+        return exc
+    if reason is None:
+        return exc
+    return BillitAuthError(method=exc.method, url=exc.url, status=exc.status, details=exc.details, hint=reason)

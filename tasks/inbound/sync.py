@@ -19,8 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.billit import BillitAuthError, BillitClient, BillitForbiddenIdError, BillitSettings
-from connectors.billit.account import CompanyUnavailable, companies_reached, company_problem
+from connectors.billit import BillitClient, BillitSettings
+from connectors.billit.account import with_company_reason
 from tasks.inbound.extract import STREAMS, ExtractStats, SyncOptions, sync_stream
 from tasks.inbound.warehouse import (
     LoadCounts,
@@ -95,7 +95,7 @@ def run_stream(
     except BaseException as exc:
         failure = exc
         try:
-            failure = _with_company_reason(exc, settings)
+            failure = asyncio.run(with_company_reason(exc, settings))
         finally:  # recorded whatever happens while asking why (an interrupt included)
             sent = billit.requests_sent if billit is not None else 0
             finish_run(engine, run, requests=sent, pages=0, orders_listed=0, error=error_text(failure, settings))
@@ -106,25 +106,6 @@ def run_stream(
         engine, run, requests=stats.requests, pages=stats.paging.pages, orders_listed=stats.orders_listed
     )
     return summary | {"duration_s": round(time.perf_counter() - started, 3), "quiet": stats.skipped_quiet}
-
-
-def _with_company_reason(exc: BaseException, settings: BillitSettings) -> BaseException:
-    """Billit's empty 401 for the company's requests blames the key; when accountInformation says why the company
-    is refused (API access off, not reached by the key), the same error with that reason as its hint."""
-    if not isinstance(exc, BillitAuthError) or isinstance(exc, BillitForbiddenIdError) or exc.status != 401:
-        return exc
-    # Asked once and briefly: the run waits for the answer before it is recorded as failed.
-    asking = settings.model_copy(update={"max_retries": 0, "timeout_s": min(settings.timeout_s, 10.0)})
-    try:
-        reachable = asyncio.run(companies_reached(asking))
-        reason = company_problem(reachable, settings.require_party_id())
-    except CompanyUnavailable as unavailable:  # Billit would not even list the companies for it
-        reason = str(unavailable)
-    except Exception:  # noqa: BLE001 - refused credentials, no answer: Billit's 401 is all there is to say
-        return exc
-    if reason is None:
-        return exc
-    return BillitAuthError(method=exc.method, url=exc.url, status=exc.status, details=exc.details, hint=reason)
 
 
 def error_text(exc: BaseException, settings: BillitSettings | None = None) -> str:

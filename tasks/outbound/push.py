@@ -54,6 +54,7 @@ from connectors.billit import (
     ODataQuery,
     prop,
 )
+from connectors.billit.account import with_company_reason
 from tasks.outbound import claims
 from tasks.outbound.claims import CLAIM_LEASE, EXTERNAL_ID_COLLISION, WAITING_FOR_INVOICE, Ready, Taken
 from tasks.outbound.companies import CompanyClients, require_companies, unavailable_companies
@@ -93,7 +94,12 @@ async def push_outbound(billit: BillitClient, engine: sa.Engine, options: PushOp
             with suppress(BillitValidationError):
                 await billit.account_information()
         else:
-            await billit.list_page(ODataQuery(top=1))
+            try:
+                await billit.list_page(ODataQuery(top=1))
+            except BillitAuthError as refused:  # said as the sync says it: API access off, a company not reached
+                if (explained := await with_company_reason(refused, billit.settings)) is refused:
+                    raise
+                raise explained from refused
     unavailable = {} if options.dry_run else await unavailable_companies(engine, billit.settings)
     try:
         async with _heartbeat(engine, run_id, options.dry_run), CompanyClients(billit, unavailable) as clients:

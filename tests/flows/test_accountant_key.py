@@ -25,6 +25,7 @@ from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
 from tasks import runtime
 from tasks.inbound.backfill import slice_runs
+from tests.flows.cli_helpers import one_line
 from tests.flows.test_companies import loaded, truth
 from tests.tasks.push_helpers import insert, outbound
 from tests.tasks.sync_helpers import SEED_START
@@ -288,3 +289,17 @@ def test_a_party_id_billit_refuses_for_the_company_list_is_blamed_on_the_company
     doctor = runner.invoke(app, ["doctor"])
     assert expected in doctor.output and "was refused: check BILLIT_API_KEY" not in doctor.output, doctor.output
     assert "Traceback" not in doctor.output and API_KEY not in doctor.output + listed.output
+
+
+@pytest.mark.parametrize(
+    ("company", "reason"),
+    [(API_OFF, "API access is off for this company"), (999999, "the API key does not reach Billit company 999999")],
+)
+def test_a_push_for_a_configured_company_billit_refuses_says_why_as_the_sync_does(
+    accountant_env: str, monkeypatch: pytest.MonkeyPatch, company: int, reason: str
+) -> None:
+    # Found from the outside: the sync said why, the push only "HTTP 401 ... check BILLIT_API_KEY".
+    upgrade(create_warehouse_engine(accountant_env))
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(company))
+    line = one_line(runner.invoke(app, ["push", "--no-prefect"]), exit_code=1)
+    assert reason in line and "check BILLIT_API_KEY" not in line, line
