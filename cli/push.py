@@ -103,7 +103,14 @@ def run_push(
         table.add_row(key.replace("_", " "), str(summary[key]))
     for reason, count in {**summary["rejected_by_reason"], **summary["not_sent_by_reason"]}.items():
         table.add_row(f"  {reason}", str(count))
+    if summary.get("waiting"):
+        table.add_row("waiting for their invoice", str(summary["waiting"]))
     console.print(table)
+    if summary.get("waiting"):  # not an error, but left pending by every run until that invoice is in Billit
+        console.print(
+            f"[yellow]{summary['waiting']} credit note(s) wait for the invoice they credit, not created in Billit "
+            "(rejected, failed or not pushed yet): see outbound_invoices.last_error[/]"
+        )
     if not summary["ok"]:
         console.print(f"[red]{escape(summary['message'])}[/]")
     elif taken and taken["still_changed_after_create"]:

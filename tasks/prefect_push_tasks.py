@@ -69,6 +69,8 @@ def report_push(summary: dict[str, Any]) -> None:
     rows += [
         {"outcome": f"not sent: {reason}", "rows": count} for reason, count in summary["not_sent_by_reason"].items()
     ]
+    if summary.get("waiting"):  # credit notes whose invoice is not in Billit: pending until it is
+        rows += [{"outcome": "waiting for their invoice", "rows": summary["waiting"]}]
     if taken := summary.get("source"):
         rows += [{"outcome": f"source: {key.replace('_', ' ')}", "rows": taken[key]} for key in SOURCE_COUNTS]
     create_table_artifact(key="billit-push-summary", table=rows, description="warehouse -> Billit push")

@@ -81,6 +81,21 @@ def test_the_cli_ends_a_push_with_rejected_rows_with_the_table_one_summary_line_
     assert again.exit_code == 0 and not lines_with(again.output, "push:"), again.output
 
 
+def test_a_credit_note_left_waiting_for_a_rejected_invoice_is_reported_by_every_push(warehouse: sa.Engine) -> None:
+    # Found from the outside: after the invoice was rejected, later pushes said "considered 0" and exit 0, and
+    # nothing about the credit note that will wait until someone fixes that invoice.
+    bad = outbound("inv-1", customer_name=None, order_number="INV-1")
+    credit = outbound("credit-2", order_type="CreditNote", about_invoice_number="INV-1")
+    insert(warehouse, [bad, credit])
+    first = runner.invoke(app, ["push", "--no-prefect"])
+    assert first.exit_code == 1 and table(first.output)["waiting for their invoice"] == "1", first.output
+    again = runner.invoke(app, ["push", "--no-prefect"])
+    assert again.exit_code == 0 and table(again.output)["waiting for their invoice"] == "1", again.output
+    [line] = lines_with(again.output, "wait for the invoice they credit")
+    assert line.startswith("1 credit note(s) wait") and "outbound_invoices.last_error" in line
+    assert stored(warehouse)["credit-2"].status == "pending"
+
+
 def test_the_cli_takes_a_source_in_before_the_push_and_a_change_after_create_ends_with_exit_1(
     server: SandboxServer, warehouse: sa.Engine
 ) -> None:
