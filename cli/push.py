@@ -13,7 +13,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.app import PrefectOption, WarehouseOption, app, as_prefect_flow, clear_errors, console, error_console
+from cli.app import (
+    PrefectOption,
+    WarehouseOption,
+    app,
+    as_prefect_flow,
+    clear_errors,
+    console,
+    data_table,
+    error_console,
+)
 from cli.preflight import preflight
 from tasks.runtime import billit_settings, runs_as_prefect_flow
 
@@ -111,6 +120,7 @@ def run_push(
             f"[yellow]{summary['waiting']} credit note(s) wait for the invoice they credit, not created in Billit "
             "(rejected, failed or not pushed yet): see outbound_invoices.last_error[/]"
         )
+    _print_problems(summary)
     if not summary["ok"]:
         console.print(f"[red]{escape(summary['message'])}[/]")
     elif taken and taken["still_changed_after_create"]:
@@ -119,6 +129,23 @@ def run_push(
             "still differ from the source: see outbound_invoices.change_reason[/]"
         )
     return bool(summary["ok"])
+
+
+def _print_problems(summary: dict[str, Any]) -> None:
+    """The first rows that need a look (a dry run's are nowhere else); all of them are in outbound_invoices after a
+    push, and in the Prefect artifact."""
+    problems = summary.get("problems") or []
+    if not problems:
+        return
+    rows = [[row["external_id"], row["outcome"], row["code"], row["reason"]] for row in problems[:PROBLEMS_PRINTED]]
+    columns = ["external_id", "outcome", "code", "reason"]
+    console.print(data_table("rows that need a look", columns, rows, prose=("reason",)))
+    if (more := len(problems) - len(rows) + summary.get("problems_more", 0)) > 0:
+        console.print(f"and {more} more" + ("" if summary["dry_run"] else " (outbound_invoices.last_error)"))
+
+
+#: Rows that need a look printed under a push's table.
+PROBLEMS_PRINTED = 10
 
 
 @app.command("load-outbound")

@@ -181,6 +181,10 @@ async def _push_all(
                 for rejected in taken.rejected:
                     summary.rejected[rejected["last_error_code"]] += 1
                 if options.dry_run:
+                    summary.rejected_rows += [
+                        {"external_id": row["external_id"], "code": row["last_error_code"], "reason": row["last_error"]}
+                        for row in taken.rejected
+                    ]
                     summary.created += len(taken.ready)  # would be created
                     continue
                 in_flight += len(taken.ready)

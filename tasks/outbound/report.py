@@ -60,7 +60,12 @@ def push_outcome(
         for row in changed[:PROBLEMS_SHOWN]
     ]
     more = (taken["changed_after_create"] if taken else 0) - len(problems)
-    if not summary["dry_run"]:
+    if summary["dry_run"]:  # nothing written: the rows it would reject are the summary's own
+        would_reject = summary.get("rejected_rows", [])
+        shown = would_reject[: max(PROBLEMS_SHOWN - len(problems), 0)]
+        problems += [{"outcome": "would be rejected", **row} for row in shown]
+        more += len(would_reject) - len(shown)
+    else:
         table = reflect_tables(engine)["outbound_invoices"]
         outcome = sa.and_(table.c.status.in_(("rejected", "failed")), table.c.updated_at >= since)
         with engine.connect() as connection:
@@ -105,7 +110,7 @@ def push_message(summary: dict[str, Any], changed_after_create: int = 0) -> str:
             f"{changed_after_create} changed in the source after they were created in Billit (not pushed again)"
         )
     if summary["dry_run"]:
-        where = "a dry run writes nothing: the push records the reasons on the rows"
+        where = "a dry run writes nothing: the rows and their reasons are listed (the push records them on the rows)"
     else:
         where = "see outbound_invoices.last_error_code / last_error" + (
             " and change_reason" if changed_after_create else ""
@@ -115,11 +120,6 @@ def push_message(summary: dict[str, Any], changed_after_create: int = 0) -> str:
 
 def problems_markdown(summary: dict[str, Any]) -> str:
     """The artifact listing the rows that need a person (markdown)."""
-    if summary["dry_run"] and summary["rejected"]:
-        return (
-            "# Rows that need a look\n\nDry run: nothing was written, so the reasons are not recorded on the "
-            f"rows. {push_message(summary)}.\n"
-        )
     if not summary["problems"]:
         return "# Rows that need a look\n\nNone: no row was rejected or failed, and none changed after create.\n"
     lines = [

@@ -29,6 +29,8 @@ class PushSummary:
     not_sent: Counter[str] = field(default_factory=Counter)
     # Credit notes left pending because the invoice they credit is not created yet.
     waiting: int = 0
+    # A dry run's rejected rows (external_id, code, reason): it writes no outcome, so it keeps them to show.
+    rejected_rows: list[dict[str, str]] = field(default_factory=list)
     # Pushable rows another live run holds, and until when (its claims expire without a heartbeat).
     held_elsewhere: int = 0
     held_until: datetime | None = None
@@ -48,6 +50,7 @@ class PushSummary:
             "failed": self.failed,
             "not_sent_by_reason": dict(self.not_sent),
             "waiting": self.waiting,
+            "rejected_rows": self.rejected_rows,
             "held_elsewhere": self.held_elsewhere,
             "held_until": self.held_until.isoformat(sep=" ", timespec="seconds") if self.held_until else None,
         }

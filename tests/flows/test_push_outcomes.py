@@ -96,6 +96,18 @@ def test_a_credit_note_left_waiting_for_a_rejected_invoice_is_reported_by_every_
     assert stored(warehouse)["credit-2"].status == "pending"
 
 
+def test_a_dry_run_names_the_rows_it_would_reject_and_why(warehouse: sa.Engine) -> None:
+    # Found from the outside: a dry run said "2 would be rejected (LocalValidation 2)" and nothing more, and writes
+    # no outcome: which rows, and why, were nowhere.
+    insert(warehouse, [outbound("dry-1"), outbound("dry-bad", customer_name=None)])
+    result = runner.invoke(app, ["push", "--no-prefect", "--dry-run"])
+    assert result.exit_code == 1, result.output
+    [row] = lines_with(result.output, "dry-bad")
+    assert "would be rejected" in row and "LocalValidation" in row and "customer_name" in row, result.output
+    assert not lines_with(result.output, "dry-1 ")
+    assert {row.status for row in stored(warehouse).values()} == {"pending"}  # a dry run writes nothing
+
+
 def test_the_cli_takes_a_source_in_before_the_push_and_a_change_after_create_ends_with_exit_1(
     server: SandboxServer, warehouse: sa.Engine
 ) -> None:
