@@ -25,6 +25,7 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from connectors.warehouse import WarehouseError
 from connectors.warehouse.engine import WAREHOUSE_URL_ENV
@@ -269,8 +270,8 @@ def data_table(
             overflow="fold",
             width=None if widths is None else widths[i],
         )
-    for row in cells:
-        table.add_row(*row)
+    for row in cells:  # as plain text: an id or a reason holding `[b]` or `[/]` is shown, not taken for markup
+        table.add_row(*(Text(value) for value in row))
     return table
 
 

@@ -79,7 +79,7 @@ def print_outcomes(outcomes: Sequence[CompanyOutcome]) -> None:
     """One table row per company and stream; a failed company is one row and one red line saying why."""
     rows = []
     for outcome in outcomes:
-        company: dict[str, Any] = {"company": outcome.company.party_id, "name": escape(outcome.company.name)}
+        company: dict[str, Any] = {"company": outcome.company.party_id, "name": outcome.company.name}
         for row in [company | summary for summary in outcome.summaries] or [company | {"status": "failed"}]:
             rows.append([row.get(column) for column in OUTCOME_COLUMNS])
     labels = list(OUTCOME_COLUMNS.values())

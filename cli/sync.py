@@ -199,7 +199,8 @@ def print_summaries(summaries: list[dict[str, Any]]) -> None:
         "quarantined": "quarantined",
         "duration_s": "seconds",
     }
-    several = len({summary.get("company_id") for summary in summaries}) > 1
+    # A run refused before it started (a replay's) names no company.
+    several = len({summary["company_id"] for summary in summaries if summary.get("company_id") is not None}) > 1
     if several:
         columns = {"company_id": "company"} | columns
     labels = list(columns.values())
@@ -207,9 +208,9 @@ def print_summaries(summaries: list[dict[str, Any]]) -> None:
     rows = [[{"orders_pending": 0, **summary}.get(column) for column in columns] for summary in summaries]
     console.print(data_table("Billit -> warehouse", labels, rows, right=labels[labels.index("requests") :]))
     for summary in summaries:
-        run = f"{summary.get('company_id') or '?'} {summary['stream']}" if several else summary["stream"]
-        if summary.get("status") == "refused":  # refused before it ran: no watermark, and maybe no company known
+        if summary.get("status") == "refused":  # refused before it ran: no watermark
             continue
+        run = f"{summary['company_id']} {summary['stream']}" if several else summary["stream"]
         console.print(
             f"  {run}: watermark {summary.get('watermark_before') or '(none)'} -> "
             f"{summary.get('watermark_after') or '(none)'}",

@@ -81,8 +81,8 @@ class MigrationChecksumError(MigrationError):
 
 
 class WarehouseNewerThanCode(MigrationError, WarehouseError):
-    """The warehouse holds a migration this code does not know: a newer billit-pipelines upgraded it. An operator's
-    mistake (an older install pointed at it), said in one line, not a bug."""
+    """The warehouse holds a migration this code does not know: a newer billit-pipelines upgraded it (or this
+    install lost the file). An operator's mistake, said in one line, not a bug."""
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ def _check_recorded(recorded: dict[str, AppliedMigration], migrations: list[Migr
         if migration is None:
             raise WarehouseNewerThanCode(
                 f"the warehouse has migration {row.name}, which this billit-pipelines does not have ({directory}): a "
-                "newer version upgraded it; use that version or a newer one"
+                "newer version upgraded it (use that version or a newer one), or this install lacks the file"
             )
         _check_unchanged(row, migration)
 

@@ -70,7 +70,7 @@ class LandingWriter:
         self.parts += 1
         fetched_at = datetime.now(UTC)
         # pa.array converts in C; it looks for pandas objects only where numpy is installed, and this project
-        # installs neither (tasks/inbound/landing_rows.py: arrow_array).
+        # installs neither (tasks/inbound/arrow_arrays.py: arrow_array).
         columns = [
             [_key(order, "OrderID", int) for order in orders],
             [_key(order, "OrderDirection", str) for order in orders],

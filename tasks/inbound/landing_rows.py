@@ -24,8 +24,6 @@ import json
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from decimal import Context, Decimal, Inexact, InvalidOperation
 from functools import cache
 from operator import itemgetter
 from pathlib import Path
@@ -35,11 +33,22 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from tasks.inbound.arrow_arrays import (
+    BOOL,
+    DATE,
+    I32,
+    I64,
+    MONEY,
+    PERCENT,
+    QUANTITY,
+    TEXT,
+    TIMESTAMP,
+    NotExact,
+    arrow_array,
+    buffer_array,
+)
 from tasks.normalise.orders import NormalisedBatch
 from tasks.options import VatReturnSettings
-
-I64, I32, TEXT, BOOL, DATE, TIMESTAMP = pa.int64(), pa.int32(), pa.string(), pa.bool_(), pa.date32(), pa.timestamp("us")
-MONEY, QUANTITY, PERCENT = pa.decimal128(18, 2), pa.decimal128(18, 5), pa.decimal128(9, 4)
 
 
 def _all(kind: pa.DataType, names: str) -> list[tuple[str, pa.DataType]]:
@@ -200,10 +209,6 @@ def forget_rows(part: Path) -> None:
     _parquet_rows_path(part).unlink(missing_ok=True)
 
 
-class _NotExact(ValueError):
-    """A value the landed columns cannot hold exactly: that batch is landed raw only."""
-
-
 def write_rows(part: Path, orders: Sequence[Any], batch: NormalisedBatch) -> Path | None:
     """Land `batch`, the normalised rows of exactly `orders` (the rows of the raw part `part`), beside it.
 
@@ -234,7 +239,7 @@ def write_rows(part: Path, orders: Sequence[Any], batch: NormalisedBatch) -> Pat
         return None
     try:
         columns = [_table_column(name, rows[name]) for name in TABLES]
-    except _NotExact:
+    except NotExact:
         return None
     metadata = {
         FINGERPRINT_KEY: normaliser_fingerprint().encode(),
@@ -277,84 +282,7 @@ def _table_column(name: str, rows: Sequence[Mapping[str, Any]]) -> pa.Array:
     values = list(zip(*map(itemgetter(*names), rows), strict=True)) if rows else [()] * len(names)
     arrays = [arrow_array(column_values, kind) for column_values, (_, kind) in zip(values, columns, strict=True)]
     struct = pa.StructArray.from_arrays(arrays, fields=list(ROWS_SCHEMA.field(name).type.value_type))
-    return pa.ListArray.from_arrays(_buffer_array(I32, 2, array("i", [0, len(rows)])), struct)
-
-
-# Arrays are built from their buffers, texts aside (see arrow_array).
-_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - the warehouse's timestamps are naive
-_EPOCH_DAY = date(1970, 1, 1).toordinal()
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def arrow_array(values: Sequence[Any], kind: pa.DataType) -> pa.Array:
-    """An Arrow array of `kind` (one of the landed types) from Python values, None for null."""
-    count = len(values)
-    if pa.types.is_decimal(kind):
-        words, validity = _decimal_words(values, kind)
-        return _buffer_array(kind, count, words, validity)
-    if kind == TEXT:
-        # In C, 1.5 times faster; only for texts, which it takes as they are. For the other types it is looser or
-        # unsafe: it truncates 1.5 into an integer column, shifts an aware datetime to UTC, rounds a decimal 39
-        # places finer than its column to zero, and crashes on 0E-10000000. It looks for pandas objects only where
-        # numpy is installed, and this project installs neither (tests/tasks/test_landing_rows.py).
-        return pa.array(values, type=TEXT)
-    validity = _bits((value is not None for value in values), count) if None in values else None
-    if kind == BOOL:
-        data: Any = _bits((value is True for value in values), count)
-    elif kind in (I64, I32):
-        data = array("q" if kind == I64 else "i", [value or 0 for value in values])
-    elif kind == TIMESTAMP:
-        data = array("q", [0 if value is None else (value - _EPOCH) // _MICROSECOND for value in values])
-    else:
-        data = array("i", [0 if value is None else value.toordinal() - _EPOCH_DAY for value in values])
-    return _buffer_array(kind, count, data, validity)
-
-
-# Scaling never rounds quietly: a value of more digits than this is not exact in any landed column anyway.
-_EXACT = Context(prec=60, traps=[Inexact, InvalidOperation])
-
-
-def _decimal_words(values: Sequence[Any], kind: pa.Decimal128Type) -> tuple[array[int], pa.Buffer | None]:
-    """The 128-bit little-endian unscaled integers of `values` at `kind`'s scale, as pairs of 64-bit words (every
-    landed precision is at most 18 digits, so the high word is the sign). `pyarrow.compute`'s cast would do it, but
-    importing it costs the sync ~45 ms and memory per process; a value with more decimals or digits than the
-    column holds raises _NotExact (PostgreSQL would round it, SQLite would not). With the validity bitmap, None
-    when no value is null (found here: `None in values` would compare every Decimal with None through the numbers
-    ABCs)."""
-    scale, limit = kind.scale, 10**kind.precision
-    nulls = False
-    unscaled_values: list[int] = []
-    append = unscaled_values.append
-    for value in values:
-        if value is None:
-            append(0)
-            nulls = True
-            continue
-        kind_of_value = type(value)
-        if kind_of_value is not Decimal and kind_of_value is not int:
-            raise _NotExact(kind)  # a float (money is never float), a bool, anything else
-        try:
-            scaled = (value if kind_of_value is Decimal else Decimal(value)).scaleb(scale, _EXACT)
-            unscaled = int(scaled)
-        except (Inexact, InvalidOperation, OverflowError, ValueError):
-            raise _NotExact(kind) from None
-        if unscaled != scaled or not -limit < unscaled < limit:
-            raise _NotExact(kind)
-        append(unscaled)
-    words = array("q", bytes(16 * len(values)))
-    words[0::2] = array("q", unscaled_values)
-    words[1::2] = array("q", [-1 if unscaled < 0 else 0 for unscaled in unscaled_values])
-    return words, _bits((value is not None for value in values), len(values)) if nulls else None
-
-
-def _bits(flags: Any, count: int) -> pa.Buffer:
-    bits = int("".join("1" if flag else "0" for flag in flags)[::-1] or "0", 2)
-    return pa.py_buffer(bits.to_bytes((count + 7) // 8 or 1, "little"))
-
-
-def _buffer_array(kind: pa.DataType, count: int, data: Any, validity: pa.Buffer | None = None) -> pa.Array:
-    buffer = data if isinstance(data, pa.Buffer) else pa.py_buffer(data)
-    return pa.Array.from_buffers(kind, count, [validity, buffer])
+    return pa.ListArray.from_arrays(buffer_array(I32, 2, array("i", [0, len(rows)])), struct)
 
 
 @dataclass
@@ -369,25 +297,42 @@ class LandedRows:
 
 def read_rows(part: Path, fingerprint: str) -> LandedRows | None:
     """The landed rows of raw part `part` when they were written by the normaliser of `fingerprint`
-    (`normaliser_fingerprint()`); else None: the replay re-normalises the raw orders."""
+    (`normaliser_fingerprint()`) for exactly that part; else None: the replay re-normalises the raw orders. A file
+    missing, of another normaliser or damaged is None too: the raw part is the record."""
     try:
-        try:
-            with pa.OSFile(str(rows_path(part))) as source:
-                table = ipc.open_file(source, options=_ONE_THREAD).read_all()
-        except FileNotFoundError:  # landed before stop 34
-            table = pq.read_table(_parquet_rows_path(part), use_threads=False)
-        metadata = table.schema.metadata or {}
-        if (
-            metadata.get(FINGERPRINT_KEY, b"").decode() != fingerprint
-            or table.schema.remove_metadata() != ROWS_SCHEMA
-            or int(metadata[ORDERS_KEY]) != pq.ParquetFile(part).metadata.num_rows
-        ):
+        table = _rows_table(part, fingerprint)
+        if table is None:
             return None
+        # Neither format has checksums, and Arrow checks little of what it reads: a damaged file must fail here,
+        # not halfway through a write (bench/README.md#replay: 0.4 ms a part).
+        table.validate(full=True)
+        metadata = table.schema.metadata
         checks = [{"OrderDirection": d, "CompanyID": c} for d, c in json.loads(metadata[CHECKS_KEY])]
+        rows = LandedRows(part, int(metadata[ORDERS_KEY]), checks)
+        for name, columns in TABLES.items():
+            values = table.column(name).combine_chunks().values
+            rows.tables[name] = pa.Table.from_arrays(values.flatten(), names=[column for column, _ in columns])
     except (OSError, KeyError, ValueError, pa.ArrowException):
-        return None  # missing or unreadable: the raw part is the record
-    rows = LandedRows(part, int(metadata[ORDERS_KEY]), checks)
-    for name, columns in TABLES.items():
-        values = table.column(name).combine_chunks().values
-        rows.tables[name] = pa.Table.from_arrays(values.flatten(), names=[column for column, _ in columns])
+        return None
     return rows
+
+
+def _rows_table(part: Path, fingerprint: str) -> pa.Table | None:
+    """The rows file of `part` as one table, read only once its schema says that this normaliser wrote it for
+    that part (after a change to the normaliser no file is read whole)."""
+    try:
+        with pa.OSFile(str(rows_path(part))) as source:
+            reader = ipc.open_file(source, options=_ONE_THREAD)
+            return reader.read_all() if _written_for(reader.schema, part, fingerprint) else None
+    except FileNotFoundError:  # landed before stop 34
+        parquet = pq.ParquetFile(_parquet_rows_path(part))
+        return parquet.read(use_threads=False) if _written_for(parquet.schema_arrow, part, fingerprint) else None
+
+
+def _written_for(schema: pa.Schema, part: Path, fingerprint: str) -> bool:
+    metadata = schema.metadata or {}
+    return (
+        metadata.get(FINGERPRINT_KEY, b"").decode() == fingerprint
+        and schema.remove_metadata() == ROWS_SCHEMA
+        and int(metadata[ORDERS_KEY]) == pq.ParquetFile(part).metadata.num_rows
+    )

@@ -86,8 +86,8 @@ def replay_landing(
     return [
         replayed.get(run_directory)
         or {"stream": run_directory.parent.name, "mode": "replay", "status": "refused", "source": str(run_directory)}
-        | {"company_id": company, "error": problem}
-        for run_directory, company, problem in checked
+        | {"error": problem}
+        for run_directory, _, problem in checked
     ]
 
 

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 
 from connectors.warehouse import insert_ignoring_duplicates, replace_children
 from connectors.warehouse.arrow_load import insert_arrow, upsert_arrow
-from tasks.inbound.landing_rows import BOOL, I64, TABLES, TEXT, TIMESTAMP, LandedRows, arrow_array
+from tasks.inbound.arrow_arrays import BOOL, I64, TEXT, TIMESTAMP, arrow_array
+from tasks.inbound.landing_rows import TABLES, LandedRows
 from tasks.inbound.parties import IDENTIFIER_KEY, forget_identifiers, parties_to_write
 from tasks.inbound.state import LoadCounts, NotLoaded, add_to_run, forget_pending, remember_pending, utcnow
 from tasks.inbound.stored_orders import orders_to_write, state_changed, stored_invoices

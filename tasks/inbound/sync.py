@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.billit import BillitClient, BillitSettings
+from connectors.billit import BillitAuthError, BillitClient, BillitSettings
 from connectors.billit.account import with_company_reason
 from tasks.inbound.extract import STREAMS, ExtractStats, SyncOptions, sync_stream
 from tasks.inbound.warehouse import (
@@ -95,7 +95,8 @@ def run_stream(
     except BaseException as exc:
         failure = exc
         try:
-            failure = asyncio.run(with_company_reason(exc, settings))
+            if isinstance(exc, BillitAuthError):  # Billit's empty 401 blames the key: ask why, once
+                failure = asyncio.run(with_company_reason(exc, settings))
         finally:  # recorded whatever happens while asking why (an interrupt included)
             sent = billit.requests_sent if billit is not None else 0
             finish_run(engine, run, requests=sent, pages=0, orders_listed=0, error=error_text(failure, settings))

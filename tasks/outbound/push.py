@@ -58,7 +58,7 @@ from connectors.billit.account import with_company_reason
 from tasks.outbound import claims
 from tasks.outbound.claims import CLAIM_LEASE, EXTERNAL_ID_COLLISION, WAITING_FOR_INVOICE, Ready, Taken
 from tasks.outbound.companies import CompanyClients, require_companies, unavailable_companies
-from tasks.outbound.run import PushOptions, PushSummary, new_run_id, warehouse_call
+from tasks.outbound.run import PROBLEMS_SHOWN, PushOptions, PushSummary, new_run_id, warehouse_call
 from tasks.outbound.send import send_created
 from tasks.runtime import billit_settings, warehouse_engine
 
@@ -183,7 +183,7 @@ async def _push_all(
                 if options.dry_run:
                     summary.rejected_rows += [
                         {"external_id": row["external_id"], "code": row["last_error_code"], "reason": row["last_error"]}
-                        for row in taken.rejected
+                        for row in taken.rejected[: PROBLEMS_SHOWN - len(summary.rejected_rows)]
                     ]
                     summary.created += len(taken.ready)  # would be created
                     continue

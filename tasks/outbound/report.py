@@ -14,10 +14,8 @@ import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables
 from tasks.outbound.push import PushOptions, run_push
+from tasks.outbound.run import PROBLEMS_SHOWN
 from tasks.runtime import warehouse_engine
-
-#: Rows that need a person (rejected, failed, changed after create) named in a run's artifact; the rest are counted.
-PROBLEMS_SHOWN = 200
 
 
 def push_invoices(
@@ -48,7 +46,10 @@ def push_outcome(
     engine: sa.Engine, summary: dict[str, Any], taken: dict[str, Any] | None, *, since: datetime
 ) -> dict[str, Any]:
     """`summary` with the rows that need a person: those rejected or failed since `since` (the push writes
-    `updated_at` with each outcome) and those the take-in newly found changed after create."""
+    `updated_at` with each outcome), or a dry run's that it would reject (it writes nothing), and those the
+    take-in newly found changed after create."""
+    summary = dict(summary)
+    would_reject = summary.pop("rejected_rows", [])
     changed = list(taken["changed_rows"]) if taken else []
     problems = [
         {
@@ -61,10 +62,9 @@ def push_outcome(
     ]
     more = (taken["changed_after_create"] if taken else 0) - len(problems)
     if summary["dry_run"]:  # nothing written: the rows it would reject are the summary's own
-        would_reject = summary.get("rejected_rows", [])
         shown = would_reject[: max(PROBLEMS_SHOWN - len(problems), 0)]
         problems += [{"outcome": "would be rejected", **row} for row in shown]
-        more += len(would_reject) - len(shown)
+        more += summary["rejected"] - len(shown)
     else:
         table = reflect_tables(engine)["outbound_invoices"]
         outcome = sa.and_(table.c.status.in_(("rejected", "failed")), table.c.updated_at >= since)
@@ -135,7 +135,9 @@ def problems_markdown(summary: dict[str, Any]) -> str:
         f"{_markdown(row['reason'], 300)} |"
         for row in summary["problems"]
     ]
-    if summary["problems_more"] > 0:
+    if summary["problems_more"] > 0 and summary["dry_run"]:  # it wrote nothing a query could find
+        lines += ["", f"... and {summary['problems_more']} more (a push records each reason on its row)"]
+    elif summary["problems_more"] > 0:
         lines += [
             "",
             f"... and {summary['problems_more']} more: `select external_id, status, last_error_code, "

@@ -18,6 +18,10 @@ from tasks.options import InvalidSyncOption
 T = TypeVar("T")
 
 
+#: Rows that need a person (rejected, failed, changed after create) named in a run's artifact; the rest are counted.
+PROBLEMS_SHOWN = 200
+
+
 @dataclass
 class PushSummary:
     considered: int = 0
@@ -29,7 +33,7 @@ class PushSummary:
     not_sent: Counter[str] = field(default_factory=Counter)
     # Credit notes left pending because the invoice they credit is not created yet.
     waiting: int = 0
-    # A dry run's rejected rows (external_id, code, reason): it writes no outcome, so it keeps them to show.
+    # A dry run's first rejected rows (external_id, code, reason): it writes no outcome, so it keeps them to show.
     rejected_rows: list[dict[str, str]] = field(default_factory=list)
     # Pushable rows another live run holds, and until when (its claims expire without a heartbeat).
     held_elsewhere: int = 0

@@ -213,7 +213,7 @@ def test_a_replay_that_refuses_one_run_among_others_names_it_without_a_traceback
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit | None), result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines[-1].startswith("sales refused: ") and "run=broken" in lines[-1] and "Parquet" in lines[-1]
-    assert any(f"{sale['CompanyID']} sales: watermark" in line for line in lines), result.output
+    assert any(line.strip().startswith("sales: watermark") for line in lines), result.output  # the run loaded
 
 
 def _tamper_with_an_applied_migration(database: Path) -> None:
@@ -246,7 +246,9 @@ def test_a_warehouse_upgraded_by_a_newer_version_is_said_in_one_line_exit_2(oper
     (operator / "landing").mkdir()
     line = one_line(runner.invoke(app, command), exit_code=2)
     assert line.startswith("the warehouse has migration 9999_future, which this billit-pipelines does not have")
-    assert line.endswith("a newer version upgraded it; use that version or a newer one")
+    assert line.endswith(
+        "a newer version upgraded it (use that version or a newer one), or this install lacks the file"
+    )
 
 
 def test_debug_lets_the_traceback_through(operator: Path) -> None:

@@ -108,6 +108,16 @@ def test_a_dry_run_names_the_rows_it_would_reject_and_why(warehouse: sa.Engine) 
     assert {row.status for row in stored(warehouse).values()} == {"pending"}  # a dry run writes nothing
 
 
+def test_the_rows_that_need_a_look_are_printed_as_they_are_not_as_markup(warehouse: sa.Engine) -> None:
+    # Found by a review: `[b]` vanished from an id (naming another row) and a reason holding `[/]` ended the command
+    # in "error: MarkupError" after the push had run.
+    insert(warehouse, [outbound("[b]mark-1", customer_vat_number="BE[/]0412")])
+    result = runner.invoke(app, ["push", "--no-prefect"])
+    assert result.exit_code == 1 and "MarkupError" not in result.output, result.output
+    [row] = lines_with(result.output, "[b]mark-1")
+    assert "BE[/]0412" in row, result.output
+
+
 def test_the_cli_takes_a_source_in_before_the_push_and_a_change_after_create_ends_with_exit_1(
     server: SandboxServer, warehouse: sa.Engine
 ) -> None:

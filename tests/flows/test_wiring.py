@@ -49,7 +49,7 @@ def test_the_companies_fan_out_submits_to_a_declared_deployment_that_takes_the_c
 
 def test_the_sync_flows_do_not_import_the_push_or_its_spreadsheet_reader() -> None:
     # Each company of a fan-out is a process of its own that imports its flow's module: the push tasks and openpyxl
-    # were 0.1 s and ~6 MB of each (bench/README.md#fan-out).
+    # were ~0.3 s of CPU and 6 MB of each (bench/README.md#fan-out).
     probe = "import sys, flows.sync, flows.companies; print(sorted(m for m in sys.modules if m.startswith(HEAVY)))"
     done = subprocess.run(
         [sys.executable, "-c", f"HEAVY = ('openpyxl', 'tasks.outbound', 'xmlschema'); {probe}"],
