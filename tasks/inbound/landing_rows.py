@@ -13,7 +13,7 @@ Deleting the rows files forces that too. A batch whose rows these columns cannot
 
 Until stop 34 the rows were landed as Parquet (`rows-00001.parquet`, the same table), and they are still read.
 Arrow's own file format reads in a quarter of the time: opening a Parquet file parses a footer describing 160
-nested columns, and its pages are decoded; an IPC file's buffers are only decompressed. Reading was a third of a
+nested columns, and its pages are decoded; an IPC file's buffers are only decompressed. Reading was a quarter of a
 replay's CPU time, for files a third larger (bench/README.md#replay).
 """
 
@@ -304,7 +304,7 @@ def read_rows(part: Path, fingerprint: str) -> LandedRows | None:
         if table is None:
             return None
         # Neither format has checksums, and Arrow checks little of what it reads: a damaged file must fail here,
-        # not halfway through a write (bench/README.md#replay: 0.4 ms a part).
+        # not halfway through a write (0.2 ms a part; tests/tasks/test_landing_rows.py flips its bytes).
         table.validate(full=True)
         metadata = table.schema.metadata
         checks = [{"OrderDirection": d, "CompanyID": c} for d, c in json.loads(metadata[CHECKS_KEY])]
