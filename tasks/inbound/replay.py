@@ -202,7 +202,9 @@ def _replay_raw(engine: sa.Engine, part: Path, run: RunRecord, stream: Stream, s
     if problem:
         raise LandingError(f"{part.parent}: {problem}")
     run.counts.add(
-        load_orders_isolating_refusals(engine, orders, stream=stream.name, run_id=run.run_id, company_id=run.company_id)
+        load_orders_isolating_refusals(
+            engine, orders, stream=stream.name, run_id=run.run_id, company_id=run.company_id, keep_deletions=True
+        )
     )
     return len(orders)
 

@@ -103,7 +103,8 @@ def write_landed_rows(
     raw_versions = landed.column("last_modified_raw").to_pylist()
     counts = LoadCounts()
     stored = stored_invoices(connection, invoices, order_ids)
-    fresh = orders_to_write(stored, zip(order_ids, versions, raw_versions, strict=True), counts)
+    # A landed snapshot is history: it never brings back an order deleted since (`orders_to_write`).
+    fresh = orders_to_write(stored, zip(order_ids, versions, raw_versions, strict=True), counts, keep_deletions=True)
     fresh_ids = sorted(order_id for order_id, keep in zip(order_ids, fresh, strict=True) if keep)
     everything_fresh = len(fresh_ids) == len(order_ids)
 

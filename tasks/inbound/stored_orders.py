@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from connectors.warehouse import in_chunks, is_among
 from tasks.inbound.state import LoadCounts
 from tasks.normalise.orders import order_state
+from tasks.options import BILLIT_TIME_ZONE
 
 
 def stored_invoices(connection: sa.Connection, invoices: sa.Table, order_ids: Sequence[int]) -> dict[int, sa.Row]:
@@ -26,18 +27,26 @@ def stored_invoices(connection: sa.Connection, invoices: sa.Table, order_ids: Se
 
 
 def orders_to_write(
-    stored: dict[int, sa.Row], incoming: Iterable[tuple[int, datetime, str]], counts: LoadCounts
+    stored: dict[int, sa.Row],
+    incoming: Iterable[tuple[int, datetime, str]],
+    counts: LoadCounts,
+    *,
+    keep_deletions: bool = False,
 ) -> list[bool]:
     """For each incoming (order id, LastModified, LastModified as Billit wrote it): whether the load writes it,
     counted in `counts` as new, changed or unchanged. An order older than the stored version is left alone
     (replays and overlapping slices cannot go back in time); one at the stored version is written again but counts
-    as unchanged, unless it was marked deleted."""
+    as unchanged, unless it was marked deleted.
+
+    With `keep_deletions` (a replay: landed snapshots are history), an order stored as deleted is left alone too,
+    unless its version is later than the deletion: a sync lists the deletions it sees, a landing holds only the
+    orders it fetched, so replaying an older snapshot would bring a deleted order back."""
     write = []
     for order_id, version, raw_version in incoming:
         before = stored.get(order_id)
         if before is None:
             counts.orders_new += 1
-        elif before.last_modified is not None and before.last_modified > version:
+        elif _left_alone(before, version, keep_deletions):
             counts.orders_unchanged += 1
             write.append(False)
             continue
@@ -47,6 +56,22 @@ def orders_to_write(
             counts.orders_changed += 1
         write.append(True)
     return write
+
+
+def _left_alone(before: sa.Row, version: datetime, keep_deletions: bool) -> bool:
+    if before.last_modified is not None and surely_before(version, before.last_modified):
+        return True  # an older snapshot
+    # Without a deletion time, nothing is known to be later than the deletion.
+    return keep_deletions and before.is_deleted and not surely_before(before.deleted_at or version, version)
+
+
+def surely_before(earlier: datetime, later: datetime) -> bool:
+    """Whether Billit's naive local time `earlier` is before `later` however the hour Brussels repeats on the last
+    Sunday of October is read: a change in its second pass shows an earlier wall time than one made in its first
+    (docs/reference/billit-api.md#timestamps). Outside that hour, plainly `earlier < later`."""
+    first = earlier.replace(tzinfo=BILLIT_TIME_ZONE, fold=1).timestamp()  # its latest reading
+    second = later.replace(tzinfo=BILLIT_TIME_ZONE, fold=0).timestamp()  # and the earliest of the other
+    return first < second
 
 
 def state_changed(before: sa.Row | None, state: tuple[object, ...]) -> bool:

@@ -129,6 +129,7 @@ def load_orders(
     watermark: Watermark | None = None,
     not_loaded: Sequence[NotLoaded] = (),
     landing_file: str | None = None,
+    keep_deletions: bool = False,
 ) -> LoadCounts:
     """Normalise and load full orders of the company; with `watermark`, move the company's stream watermark in the
     same transaction (`write_orders` of `normalise_batch`)."""
@@ -143,6 +144,7 @@ def load_orders(
         watermark=watermark,
         not_loaded=not_loaded,
         landing_file=landing_file,
+        keep_deletions=keep_deletions,
     )
 
 
@@ -157,6 +159,7 @@ def write_orders(
     watermark: Watermark | None = None,
     not_loaded: Sequence[NotLoaded] = (),
     landing_file: str | None = None,
+    keep_deletions: bool = False,
 ) -> LoadCounts:
     """Write `batch`, the rows `normalise_batch` made of exactly `orders` for this run (its rows become the
     company's, in place); with `watermark`, move the company's stream watermark in the same transaction.
@@ -172,7 +175,7 @@ def write_orders(
         incoming = (
             (invoice["order_id"], invoice["last_modified"], invoice["last_modified_raw"]) for invoice in batch.invoices
         )
-        fresh = list(compress(batch.invoices, orders_to_write(stored, incoming, counts)))
+        fresh = list(compress(batch.invoices, orders_to_write(stored, incoming, counts, keep_deletions=keep_deletions)))
         fresh_ids = {invoice["order_id"] for invoice in fresh}
         _own(company_id, batch.lines, batch.vat_groups, batch.messages, batch.vat_return_entries)
         _own(company_id, batch.vat_return_exceptions, batch.parties.values(), *batch.identifiers.values())
@@ -286,6 +289,7 @@ def load_orders_isolating_refusals(
     watermark: Watermark | None = None,
     not_loaded: Sequence[NotLoaded] = (),
     landing_file: str | None = None,
+    keep_deletions: bool = False,
     normalised: NormalisedBatch | None = None,
     full_orders: Callable[[], Sequence[Mapping[str, Any]]] | None = None,
 ) -> LoadCounts:
@@ -309,6 +313,7 @@ def load_orders_isolating_refusals(
             watermark=watermark,
             not_loaded=not_loaded,
             landing_file=landing_file,
+            keep_deletions=keep_deletions,
         )
     except sa.exc.StatementError as exc:
         if is_unavailable(exc):
@@ -318,7 +323,13 @@ def load_orders_isolating_refusals(
         try:
             counts.add(
                 load_orders(
-                    engine, [order], stream=stream, run_id=run_id, company_id=company_id, landing_file=landing_file
+                    engine,
+                    [order],
+                    stream=stream,
+                    run_id=run_id,
+                    company_id=company_id,
+                    landing_file=landing_file,
+                    keep_deletions=keep_deletions,
                 )
             )
         except sa.exc.StatementError as exc:

@@ -27,6 +27,7 @@ from sandbox.identity import API_KEY
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
 from tasks.inbound import replay as replay_module
+from tasks.inbound.deletions import mark_deleted
 from tasks.inbound.extract import SyncOptions
 from tasks.inbound.landing import LandingWriter, landed_parts
 from tasks.inbound.landing_rows import rows_path
@@ -209,6 +210,38 @@ def test_the_landed_rows_replay_into_every_table_what_the_raw_orders_replay(
         assert fast_tables[name], name
     assert sum(s["orders_unchanged"] for s in fast) >= sum(s["orders_new"] for s in fast) > 0
     assert sum(s["orders_recovered"] for s in fast) == 2 and sum(s["quarantined"] for s in fast) > 0
+
+
+@pytest.mark.parametrize("path", ["fast", "raw"])
+def test_a_replay_never_brings_back_an_order_deleted_after_its_landed_version(
+    landing: Path, engine: sa.Engine, tmp_path: Path, path: str
+) -> None:
+    # Found from the outside: a landing holds the orders a sync fetched, not the deletions it listed, and replaying
+    # it over the warehouse set is_deleted back to false (the next sync deleted them again).
+    source = without_raw_orders(landing, tmp_path / "fast") if path == "fast" else raw_only(landing, tmp_path / "raw")
+    replay_landing(source, engine=engine)
+    invoices = reflect_tables(engine)["invoices"]
+    with engine.connect() as connection:
+        gone, kept_back, stamp = connection.execute(
+            sa.select(invoices.c.order_id, invoices.c.company_id, invoices.c.last_modified)
+            .where(invoices.c.company_id == COMPANY)
+            .order_by(invoices.c.order_id)
+            .limit(1)
+        ).one()
+    deleted_at = stamp + timedelta(days=1)
+    mark_deleted(engine, [{"OrderID": gone, "LastModified": deleted_at.isoformat()}], run_id="d", company_id=kept_back)
+
+    replay_landing(source, engine=engine)
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(invoices).where(invoices.c.order_id == gone)).one()
+    assert row.is_deleted and row.deleted_at == deleted_at
+
+    # A landed version later than the deletion is a change Billit made after it: that one is loaded.
+    with write_transaction(engine) as connection:
+        connection.execute(invoices.update().where(invoices.c.order_id == gone).values(deleted_at=stamp - timedelta(1)))
+    replay_landing(source, engine=engine)
+    with engine.connect() as connection:
+        assert not connection.execute(sa.select(invoices.c.is_deleted).where(invoices.c.order_id == gone)).scalar()
 
 
 @pytest.mark.parametrize("table", ["invoices", "invoice_lines"])  # PostgreSQL: a COPY, as a statement, refused

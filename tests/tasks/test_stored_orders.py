@@ -1,0 +1,52 @@
+"""Which incoming orders a load writes (`tasks.inbound.stored_orders.orders_to_write`), whatever Billit's clock did."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from tasks.inbound.state import LoadCounts
+from tasks.inbound.stored_orders import orders_to_write, surely_before
+
+
+def stored(last_modified: datetime, *, is_deleted: bool = False, deleted_at: datetime | None = None) -> Any:
+    raw = last_modified.isoformat()
+    return SimpleNamespace(
+        last_modified=last_modified, last_modified_raw=raw, is_deleted=is_deleted, deleted_at=deleted_at
+    )
+
+
+def written(before: Any, version: datetime, **options: Any) -> tuple[bool, LoadCounts]:
+    counts = LoadCounts()
+    [write] = orders_to_write({1: before}, [(1, version, version.isoformat())], counts, **options)
+    return write, counts
+
+
+def test_a_change_in_the_second_pass_of_the_repeated_autumn_hour_is_written_though_its_wall_time_is_earlier() -> None:
+    # Found from the outside: Paid at 02:40 (summer time), unpaid at 02:10 (winter time, an hour later), both on
+    # 2027-10-31 in Billit's naive local time; the second was "older" than the stored first, and never loaded.
+    first_pass = datetime(2027, 10, 31, 2, 40)
+    write, counts = written(stored(first_pass), datetime(2027, 10, 31, 2, 10))
+    assert write and counts.orders_changed == 1
+    # Outside that hour an older version is still an older snapshot (a replay, an overlapping slice): left alone.
+    write, counts = written(stored(datetime(2027, 10, 30, 2, 40)), datetime(2027, 10, 30, 2, 10))
+    assert not write and counts.orders_unchanged == 1
+
+
+def test_surely_before_reads_the_repeated_hour_both_ways() -> None:
+    assert surely_before(datetime(2027, 10, 31, 1, 59), datetime(2027, 10, 31, 2, 0))
+    assert not surely_before(datetime(2027, 10, 31, 2, 10), datetime(2027, 10, 31, 2, 40))  # either pass
+    assert surely_before(datetime(2027, 10, 31, 2, 40), datetime(2027, 10, 31, 3, 41))  # 02:40 CET is 03:40 CEST
+    assert not surely_before(datetime(2027, 10, 31, 2, 40), datetime(2027, 10, 31, 2, 40))
+    assert surely_before(datetime(2027, 3, 28, 1, 59), datetime(2027, 3, 28, 3, 0))  # spring: the hour skipped
+
+
+def test_a_replay_leaves_a_deleted_order_alone_unless_its_version_is_later_than_the_deletion() -> None:
+    version = datetime(2026, 11, 2, 10, 0)
+    deleted = stored(version, is_deleted=True, deleted_at=datetime(2026, 11, 3, 9, 0))
+    assert not written(deleted, version, keep_deletions=True)[0]
+    assert written(deleted, datetime(2026, 11, 3, 9, 30), keep_deletions=True)[0]
+    assert not written(stored(version, is_deleted=True), datetime(2026, 11, 4), keep_deletions=True)[0]
+    # A sync fetched it because Billit lists it: live again, written as before.
+    assert written(deleted, version)[0]
