@@ -131,21 +131,21 @@ def run_push(
     return bool(summary["ok"])
 
 
+#: Rows that need a look printed under a push's table.
+PROBLEMS_PRINTED = 10
+
+
 def _print_problems(summary: dict[str, Any]) -> None:
     """The first rows that need a look (a dry run's are nowhere else); all of them are in outbound_invoices after a
     push, and in the Prefect artifact."""
     problems = summary.get("problems") or []
     if not problems:
         return
-    rows = [[row["external_id"], row["outcome"], row["code"], row["reason"]] for row in problems[:PROBLEMS_PRINTED]]
     columns = ["external_id", "outcome", "code", "reason"]
+    rows = [[row[column] for column in columns] for row in problems[:PROBLEMS_PRINTED]]
     console.print(data_table("rows that need a look", columns, rows, prose=("reason",)))
     if (more := len(problems) - len(rows) + summary.get("problems_more", 0)) > 0:
         console.print(f"and {more} more" + ("" if summary["dry_run"] else " (outbound_invoices.last_error)"))
-
-
-#: Rows that need a look printed under a push's table.
-PROBLEMS_PRINTED = 10
 
 
 @app.command("load-outbound")
