@@ -23,7 +23,7 @@ from tasks.inbound.arrow_arrays import BOOL, I64, TEXT, TIMESTAMP, arrow_array
 from tasks.inbound.landing_rows import TABLES, LandedRows
 from tasks.inbound.parties import IDENTIFIER_KEY, forget_identifiers, parties_to_write
 from tasks.inbound.state import LoadCounts, NotLoaded, add_to_run, forget_pending, remember_pending, utcnow
-from tasks.inbound.stored_orders import orders_to_write, state_changed, stored_invoices
+from tasks.inbound.stored_orders import orders_to_write, rewound_orders, state_changed, stored_invoices
 
 _CHILDREN = ("invoice_lines", "invoice_vat_groups", "invoice_messages", "vat_return_entries", "vat_return_exceptions")
 _STATE = ("order_status", "delivery_status", "document_delivery_info", "last_response_code", "paid", "is_deleted")
@@ -117,14 +117,20 @@ def write_landed_rows(
     # the table instead of one through a staging table. A writer that stores one of them meanwhile makes the insert
     # fail, and the group is written again part by part, each part asking anew what is stored (tasks.inbound.replay).
     if stored:
-        upsert_arrow(
-            connection,
-            invoices,
-            with_run,
-            ["order_id"],
-            update_columns=[name for name in with_run.column_names if name not in _INVOICE_KEEP],
-            unless_newer="last_modified",
-        )
+        rewound_ids = rewound_orders(stored, zip(order_ids, versions, strict=True))
+        rewound = pc.is_in(with_run.column("order_id"), arrow_array(sorted(rewound_ids), I64))
+        for written, newer_guard in (
+            (with_run.filter(pc.invert(rewound)), "last_modified"),
+            (with_run.filter(rewound), None),
+        ):
+            upsert_arrow(
+                connection,
+                invoices,
+                written,
+                ["order_id"],
+                update_columns=[name for name in with_run.column_names if name not in _INVOICE_KEEP],
+                unless_newer=newer_guard,
+            )
     else:  # in key order, as the upserts write: a writer of the same orders waits, never deadlocks
         insert_arrow(connection, invoices, with_run.sort_by("order_id"))
     for name in _CHILDREN:

@@ -58,6 +58,20 @@ def orders_to_write(
     return write
 
 
+def rewound_orders(stored: dict[int, sa.Row], written: Iterable[tuple[int, datetime]]) -> set[int]:
+    """Of the (order id, LastModified) a load writes, those whose wall time is earlier than the stored one: changes
+    made in the second pass of the repeated hour (`surely_before`). The upsert's newer-row guard compares wall
+    times and would keep the stored row, so these are written without it (and the guard against a concurrent
+    writer with them: one hour a year)."""
+    return {
+        order_id
+        for order_id, version in written
+        if (before := stored.get(order_id)) is not None
+        and before.last_modified is not None
+        and version < before.last_modified
+    }
+
+
 def _left_alone(before: sa.Row, version: datetime, keep_deletions: bool) -> bool:
     if before.last_modified is not None and surely_before(version, before.last_modified):
         return True  # an older snapshot

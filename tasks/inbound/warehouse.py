@@ -52,7 +52,7 @@ from tasks.inbound.state import (
     save_watermark,
     start_run,
 )
-from tasks.inbound.stored_orders import orders_to_write, state_changed, stored_invoices
+from tasks.inbound.stored_orders import orders_to_write, rewound_orders, state_changed, stored_invoices
 from tasks.normalise.orders import NormalisedBatch, normalise_orders, order_state, quarantine_row
 from tasks.options import VatReturnSettings
 from tasks.warehouse_common import driver_message
@@ -180,14 +180,19 @@ def write_orders(
         _own(company_id, batch.lines, batch.vat_groups, batch.messages, batch.vat_return_entries)
         _own(company_id, batch.vat_return_exceptions, batch.parties.values(), *batch.identifiers.values())
 
-        upsert_rows(
-            connection,
-            invoices,
-            fresh,
-            ["order_id"],
-            update_columns=[name for name in fresh[0] if name not in _INVOICE_KEEP] if fresh else None,
-            unless_newer="last_modified",
-        )
+        rewound = rewound_orders(stored, ((invoice["order_id"], invoice["last_modified"]) for invoice in fresh))
+        for rows, newer_guard in (
+            ([invoice for invoice in fresh if invoice["order_id"] not in rewound], "last_modified"),
+            ([invoice for invoice in fresh if invoice["order_id"] in rewound], None),
+        ):
+            upsert_rows(
+                connection,
+                invoices,
+                rows,
+                ["order_id"],
+                update_columns=[name for name in fresh[0] if name not in _INVOICE_KEEP] if fresh else None,
+                unless_newer=newer_guard,
+            )
         for table, rows in (
             ("invoice_lines", batch.lines),
             ("invoice_vat_groups", batch.vat_groups),

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+import sqlalchemy as sa
+
+from connectors.warehouse import create_warehouse_engine, reflect_tables, upgrade
+from tasks.inbound.landing import LandingWriter
+from tasks.inbound.replay import replay_landing
 from tasks.inbound.state import LoadCounts
 from tasks.inbound.stored_orders import orders_to_write, surely_before
+from tasks.inbound.warehouse import load_orders, normalise_batch
+from tests.tasks.test_landing_rows import documented_orders, json_text
 
 
 def stored(last_modified: datetime, *, is_deleted: bool = False, deleted_at: datetime | None = None) -> Any:
@@ -50,3 +60,31 @@ def test_a_replay_leaves_a_deleted_order_alone_unless_its_version_is_later_than_
     assert not written(stored(version, is_deleted=True), datetime(2026, 11, 4), keep_deletions=True)[0]
     # A sync fetched it because Billit lists it: live again, written as before.
     assert written(deleted, version)[0]
+
+
+@pytest.mark.parametrize("replayed", [False, True])
+def test_a_second_pass_change_is_stored_whole_not_only_its_lines_and_history(tmp_path: Path, replayed: bool) -> None:
+    # Found from the outside: with only the rule above, the lines and the status history took the second-pass
+    # version while the upsert's newer-row guard (a wall-time comparison) kept the old invoice row.
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    upgrade(engine)
+    [sale] = documented_orders()[:1]
+    first = {**copy.deepcopy(sale), "LastModified": "2027-10-31T02:40:00", "Reference": "first pass"}
+    second = {**copy.deepcopy(sale), "LastModified": "2027-10-31T02:10:00", "Reference": "second pass"}
+    second["OrderLines"] = second["OrderLines"][:1]
+    load_orders(engine, [first], stream="sales", run_id="r1", company_id=sale["CompanyID"])
+    if replayed:  # the second pass landed by a sync and replayed: the fast path writes its landed rows
+        batch = normalise_batch([second], stream="sales", run_id="r2", company_id=sale["CompanyID"])
+        LandingWriter(tmp_path / "landing", "sales", "r2", party_id=sale["CompanyID"]).write(
+            [second], [json_text(second)], batch
+        )
+        [summary] = replay_landing(tmp_path / "landing", engine=engine)
+        assert summary["status"] == "succeeded", summary
+    else:
+        load_orders(engine, [second], stream="sales", run_id="r2", company_id=sale["CompanyID"])
+    tables = reflect_tables(engine)
+    with engine.connect() as connection:
+        invoice = connection.execute(sa.select(tables["invoices"])).one()
+        lines = connection.execute(sa.select(sa.func.count()).select_from(tables["invoice_lines"])).scalar()
+    assert (invoice.reference, invoice.last_modified_raw) == ("second pass", "2027-10-31T02:10:00")
+    assert lines == 1
