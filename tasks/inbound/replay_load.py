@@ -117,12 +117,14 @@ def write_landed_rows(
     # the table instead of one through a staging table. A writer that stores one of them meanwhile makes the insert
     # fail, and the group is written again part by part, each part asking anew what is stored (tasks.inbound.replay).
     if stored:
-        rewound_ids = rewound_orders(stored, zip(order_ids, versions, strict=True))
-        rewound = pc.is_in(with_run.column("order_id"), arrow_array(sorted(rewound_ids), I64))
-        for written, newer_guard in (
-            (with_run.filter(pc.invert(rewound)), "last_modified"),
-            (with_run.filter(rewound), None),
-        ):
+        batches: list[tuple[pa.Table, str | None]] = [(with_run, "last_modified")]
+        written_versions = (
+            (order, version) for order, version, keep in zip(order_ids, versions, fresh, strict=True) if keep
+        )
+        if rewound := rewound_orders(stored, written_versions):  # the repeated October hour
+            second_pass = pc.is_in(with_run.column("order_id"), arrow_array(sorted(rewound), I64))
+            batches = [(with_run.filter(pc.invert(second_pass)), "last_modified"), (with_run.filter(second_pass), None)]
+        for written, newer_guard in batches:
             upsert_arrow(
                 connection,
                 invoices,

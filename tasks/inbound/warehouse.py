@@ -181,6 +181,7 @@ def write_orders(
         _own(company_id, batch.vat_return_exceptions, batch.parties.values(), *batch.identifiers.values())
 
         rewound = rewound_orders(stored, ((invoice["order_id"], invoice["last_modified"]) for invoice in fresh))
+        update_columns = [name for name in fresh[0] if name not in _INVOICE_KEEP] if fresh else None
         for rows, newer_guard in (
             ([invoice for invoice in fresh if invoice["order_id"] not in rewound], "last_modified"),
             ([invoice for invoice in fresh if invoice["order_id"] in rewound], None),
@@ -190,7 +191,7 @@ def write_orders(
                 invoices,
                 rows,
                 ["order_id"],
-                update_columns=[name for name in fresh[0] if name not in _INVOICE_KEEP] if fresh else None,
+                update_columns=update_columns,
                 unless_newer=newer_guard,
             )
         for table, rows in (
