@@ -158,7 +158,8 @@ def _differences(
     found = [
         f"{column}: {_shown(journal[column])} -> {_shown(source[column])}"
         for column in rows.invoice_columns
-        if not _same(source[column], journal[column])
+        # An empty company_id means the configured company, which the push writes on the row it acted for.
+        if not _same(source[column], journal[column]) and not (column == "company_id" and source[column] is None)
     ]
     stored = {line["line_number"]: line for line in journal_lines}
     given = {line["line_number"]: line for line in rows.lines.get(external_id, [])}

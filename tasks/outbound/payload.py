@@ -21,7 +21,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from tasks.normalise.fields import PERCENT, QUANTITY, Numeric
+from tasks.normalise.fields import MONEY, PERCENT, QUANTITY, Numeric
 from tasks.normalise.identifiers import normalise_identifier, normalise_vat_number
 from tasks.normalise.vat import SALES_VENTILATION_CODES
 
@@ -61,6 +61,9 @@ COUNTRIES = frozenset(_COUNTRY_CODES.split())
 EMAIL = re.compile(r"[^@\s;,<>]+@[^@\s;,<>.]+(?:\.[^@\s;,<>.]+)+")
 # The line columns' limits, as the loader and the inbound orders hold them (tasks/normalise/orders.py).
 LINE_NUMBERS: dict[str, Numeric] = {"quantity": QUANTITY, "unit_price_excl": QUANTITY, "vat_percentage": PERCENT}
+# Billit creates an order of any size, but the warehouse holds amounts below MONEY.below: the sync could never load
+# such an order back (it would stay pending for good), so the push refuses it first.
+_HELD = f" (the warehouse holds amounts below {MONEY.below:,.0f})"
 
 Row = Mapping[str, Any]
 
@@ -151,12 +154,27 @@ def _reasons(row: Row, lines: Sequence[Row], quantity_decimals: int) -> list[str
         if code and str(code) not in SALES_VENTILATION_CODES:
             reasons.append(f"line {number}: unknown ventilation_code {code!r}")
         if quantity is not None and price is not None and rate is not None:
-            total += quantity * price * (1 + rate / 100)
+            amount = quantity * price
+            with_vat = amount * (1 + rate / 100)
+            if abs(amount) >= MONEY.below:
+                reasons.append(f"line {number}: its amount {_money(amount)} is out of range{_HELD}")
+            elif abs(with_vat) >= MONEY.below:
+                reasons.append(f"line {number}: its amount {_money(with_vat)} with VAT is out of range{_HELD}")
+            total += with_vat
         else:
             counted = False
-    if lines and counted and total <= 0:
-        reasons.append("the document total must be positive (Billit refuses negative totals; use a credit note)")
+    if lines and counted and total >= MONEY.below:
+        reasons.append(f"the document total {_money(total)} is out of range{_HELD}")
+    elif lines and counted and total <= 0:
+        reasons.append(
+            f"the document total is {_money(total)} and must be positive (Billit keeps an order's total positive: "
+            "for a negative one, create a credit note)"
+        )
     return reasons
+
+
+def _money(amount: Decimal) -> str:
+    return f"{amount.quantize(MONEY.step):,}"
 
 
 def _number(value: Any, kind: Numeric) -> tuple[Decimal | None, str | None]:

@@ -692,6 +692,41 @@ def test_a_row_a_push_run_holds_is_not_changed_and_the_load_says_to_load_again(
     assert "1 invoice(s) held by a push run right now were not changed: load the files again" in loaded.attention[-1]
 
 
+@pytest.mark.parametrize("form", ["comma-utf8-iso", "xlsx"])
+def test_files_naming_the_company_load_again_unchanged_before_and_after_a_push(
+    engine: sa.Engine, tmp_path: Path, form: str
+) -> None:
+    """company_id is a number, whatever the cell; an empty one means the configured company, which the push then
+    writes on the row: neither is a change of the files (both once flagged every row, and reopened rejected ones)."""
+    companies = ["574991", None, None]
+    invoices = [[*INVOICE_COLUMNS, "company_id"], *([*row, company] for row, company in zip(INVOICES, companies))]
+    lines = [LINE_COLUMNS, *LINES]
+    if form == "xlsx":
+        invoices[1][-1] = 574991  # a number cell
+        files = (write_xlsx(tmp_path / "invoices.xlsx", invoices), write_xlsx(tmp_path / "lines.xlsx", lines))
+    else:
+        files = (write_csv(tmp_path / "invoices.csv", invoices, form), write_csv(tmp_path / "lines.csv", lines, form))
+    load_outbound_files(engine, *files)
+    again = load_outbound_files(engine, *files)
+    assert (again.taken.unchanged, again.taken.updated, again.taken.flagged) == (3, 0, [])
+
+    mark(engine, "fin-1", status="created", billit_order_id=101, company_id=574991)
+    mark(engine, "fin-2", status="created", billit_order_id=102, company_id=574991)
+    mark(engine, "fin-3", status="rejected", company_id=574991, last_error_code="LocalValidation")
+    after_push = load_outbound_files(engine, *files)
+    assert (after_push.taken.unchanged, after_push.taken.updated, after_push.taken.flagged) == (3, 0, [])
+    table = reflect_tables(engine)["outbound_invoices"]
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(table.c.external_id, table.c.company_id, table.c.status).order_by(table.c.external_id)
+        ).all()
+    assert [tuple(row) for row in stored] == [
+        ("fin-1", 574991, "created"),
+        ("fin-2", 574991, "created"),
+        ("fin-3", 574991, "rejected"),
+    ]
+
+
 # ---- through the command line -------------------------------------------------------------------------------
 
 

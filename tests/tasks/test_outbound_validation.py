@@ -121,6 +121,34 @@ def test_a_non_finite_out_of_range_or_non_numeric_line_value_is_a_reason_not_an_
     assert f"line 1: {message}" in reasons(line={column: value})
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (  # each within its column, the product beyond any amount the warehouse holds
+            {"quantity": Decimal("9999999999"), "unit_price_excl": Decimal("9999999999.99999")},
+            "line 1: its amount 99,999,999,989,999,900,000.00 is out of range",
+        ),
+        (  # the amount within, with its VAT beyond
+            {"quantity": Decimal(1_000_000), "unit_price_excl": Decimal(9_000_000), "vat_percentage": Decimal(21)},
+            "line 1: its amount 10,890,000,000,000.00 with VAT is out of range",
+        ),
+        (  # each line within, the document beyond
+            {"quantity": Decimal(1_000_000), "unit_price_excl": Decimal(6_000_000), "vat_percentage": Decimal(0)},
+            "the document total 12,000,000,000,000.00 is out of range",
+        ),
+    ],
+)
+def test_an_amount_beyond_what_the_warehouse_holds_is_rejected(line: dict[str, Decimal], message: str) -> None:
+    """Billit creates such an order, and the sync could then never load it back (it stays pending for good)."""
+    found = reasons(line=line)
+    assert message in found and "below 10,000,000,000,000" in found
+
+
+def test_a_zero_total_is_rejected_as_not_positive() -> None:
+    found = reasons(line={"unit_price_excl": Decimal(0)})
+    assert "the document total is 0.00 and must be positive" in found and "refuses negative" not in found
+
+
 def test_a_finite_float_read_back_from_a_database_is_checked_by_its_value() -> None:
     assert reasons(line={"quantity": 2.0, "unit_price_excl": 19.99, "vat_percentage": 21.0}) == ""
     assert "VAT % 7.0 is not allowed" in reasons(line={"vat_percentage": 7.0})
