@@ -41,7 +41,7 @@ class VatReturnSettings(BaseSettings):
     """How the company's VAT return is made, where the invoices cannot say."""
 
     model_config = SettingsConfigDict(
-        env_prefix="BILLIT_VAT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="BILLIT_VAT_", env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
     )
 
     # The company imports under a deferral licence (ET 14.000): imports (Cost code 70) go to 87, 57 and 59.

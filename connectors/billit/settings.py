@@ -15,7 +15,7 @@ failing later inside httpx with the key quoted in the error.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -49,6 +49,7 @@ class BillitSettings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        env_ignore_empty=True,  # `BILLIT_PARTY_ID=`, as .env.example has it, is not set
         hide_input_in_errors=True,  # a ValidationError printed as is must not show a credential either
     )
 
@@ -64,7 +65,7 @@ class BillitSettings(BaseSettings):
     max_concurrency: int = Field(8, ge=1, le=64, description="Requests in flight at once, per client.")
     # docs/reference/billit-api.md#order-lines: Billit keeps 2 decimals of a quantity, 5 when the company enables
     # it, and ignores the others: a push refuses a row it would change rather than let its totals move.
-    quantity_decimals: Literal[2, 5] = Field(2, description="Decimals of a quantity the company's Billit keeps.")
+    quantity_decimals: int = Field(2, description="Decimals of a quantity the company's Billit keeps: 2 or 5.")
     # Many short steps rather than a few long ones: the other requests go on while one waits, so a long step
     # spares Billit nothing and only stretches the run's tail (a 429 pauses everyone through Retry-After
     # instead); 20 retries from 0.25 s, capped at 1 s, still ride out about 14 s of failures.
@@ -92,6 +93,13 @@ class BillitSettings(BaseSettings):
             return None
         if not _HEADER_VALUE.fullmatch(value):
             raise ValueError("contains characters an HTTP header cannot carry (only printable ASCII)")
+        return value
+
+    @field_validator("quantity_decimals")
+    @classmethod
+    def _two_or_five(cls, value: int) -> int:
+        if value not in (2, 5):  # an int, not Literal[2, 5]: the environment and .env give text, which Literal refuses
+            raise ValueError(f"{value} is not 2 or 5")
         return value
 
     @field_validator("base_url", mode="before")
