@@ -110,6 +110,8 @@ def run_push(
                 table.add_row(label, str(taken[key]))
     for key in ("considered", "created", "already_existed", "sent", "rejected", "failed"):
         table.add_row(key.replace("_", " "), str(summary[key]))
+        if key == "already_existed" and summary.get("differs_in_billit"):
+            table.add_row("  with other lines than the row", str(summary["differs_in_billit"]))
     for reason, count in {**summary["rejected_by_reason"], **summary["not_sent_by_reason"]}.items():
         table.add_row(f"  {reason}", str(count))
     if summary.get("waiting"):

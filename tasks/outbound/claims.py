@@ -23,6 +23,8 @@ from tasks.warehouse_common import dead_claimants
 CLAIM_LEASE = timedelta(minutes=5)
 WAITING_FOR_INVOICE = "WaitingForInvoice"
 EXTERNAL_ID_COLLISION = "ExternalIdCollision"
+# A created row whose order in Billit holds other lines (an earlier attempt's, tasks.outbound.push): never sent.
+ORDER_DIFFERS = "OrderDiffersFromRow"
 
 # A row ready to create: the row, its POST body and its idempotency key.
 Ready = tuple[dict[str, Any], dict[str, Any], str]
@@ -70,7 +72,11 @@ def _pushable(table: sa.Table) -> Any:
 
 
 def _sendable(table: sa.Table) -> Any:
-    return sa.and_(table.c.status == "created", table.c.billit_order_id.is_not(None))
+    return sa.and_(
+        table.c.status == "created",
+        table.c.billit_order_id.is_not(None),
+        sa.or_(table.c.last_error_code.is_(None), table.c.last_error_code != ORDER_DIFFERS),
+    )
 
 
 def rows_to_push_or_send(table: sa.Table) -> Any:

@@ -26,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.warehouse import insert_ignoring_duplicates, reflect_tables, replace_children, write_transaction
+from tasks.outbound.claims import ORDER_DIFFERS
 from tasks.outbound.query import SourceRows
 
 logger = logging.getLogger("billit_pipelines.outbound_source")
@@ -100,6 +101,8 @@ def take_in(engine: sa.Engine, rows: SourceRows, *, dry_run: bool = False) -> Ta
                 if journal["billit_order_id"] is not None or journal["status"] not in NOT_CREATED:
                     if differences:
                         flag.append((journal, _reason(differences)))
+                    elif journal["last_error_code"] == ORDER_DIFFERS:  # Billit holds other values than the row
+                        outcome.still_changed_after_create += 1
                     elif journal["changed_after_create"]:
                         clear.append(external_id)
                     else:

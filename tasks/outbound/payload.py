@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -60,6 +61,7 @@ COUNTRIES = frozenset(_COUNTRY_CODES.split())
 # are separated by `;`. Deliberately simple: it catches typos and lists, not every RFC 5322 corner.
 EMAIL = re.compile(r"[^@\s;,<>]+@[^@\s;,<>.]+(?:\.[^@\s;,<>.]+)+")
 # The line columns' limits, as the loader and the inbound orders hold them (tasks/normalise/orders.py).
+_LINE_AMOUNTS = ("Quantity", "UnitPriceExcl", "VATPercentage")
 LINE_NUMBERS: dict[str, Numeric] = {"quantity": QUANTITY, "unit_price_excl": QUANTITY, "vat_percentage": PERCENT}
 # Billit creates an order of any size, but the warehouse holds amounts below MONEY.below: the sync could never load
 # such an order back (it would stay pending for good), so the push refuses it first.
@@ -280,6 +282,36 @@ def order_payload(row: Row, lines: Sequence[Row]) -> dict[str, Any]:
         if value is not None and value != "":
             body[key] = value
     return body
+
+
+def lines_differing(payload: Mapping[str, Any], order: Mapping[str, Any]) -> str | None:
+    """How an order Billit holds differs from what `payload` would create, in its lines' amounts (quantity, unit
+    price, VAT %, as numbers, in any order), or None: the order of an earlier attempt, made from values that have
+    changed since. An order without `OrderLines` cannot be compared, and is taken as it is."""
+    if not isinstance(held := order.get("OrderLines"), list):
+        return None
+    in_row, in_billit = _amounts(payload["OrderLines"]), _amounts(held)
+    if in_row == in_billit:
+        return None
+    return f"in Billit {_listed(in_billit - in_row)}; in the row {_listed(in_row - in_billit)}"
+
+
+def _amounts(lines: Sequence[Mapping[str, Any]]) -> Counter[tuple[Decimal | None, ...]]:
+    return Counter(
+        tuple(None if line.get(key) is None else Decimal(str(line[key])) for key in _LINE_AMOUNTS) for line in lines
+    )
+
+
+def _listed(amounts: Counter[tuple[Decimal | None, ...]]) -> str:
+    shown = [
+        f"{_plain(quantity)} x {_plain(price)} at {_plain(rate)} %"
+        for quantity, price, rate in sorted(amounts.elements(), key=str)
+    ]
+    return ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "") if shown else "nothing"
+
+
+def _plain(value: Decimal | None) -> str:
+    return "?" if value is None else format(value.normalize(), "f")
 
 
 def _line_payload(line: Row) -> dict[str, Any]:

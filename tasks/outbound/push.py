@@ -13,7 +13,9 @@ Rows flow through a sliding window (at most `PushOptions.window` rows in flight,
    `external_id` that collides with another row's when case and trailing spaces are ignored (Billit matches
    ExternalProviderID that way, so the two rows could not be told apart).
 3. **Check Billit first** for every row attempted before: an order with exactly its ExternalProviderID means an
-   earlier attempt committed (its answer was lost), so that order is recorded instead of creating another.
+   earlier attempt committed (its answer was lost), so that order is recorded instead of creating another. When
+   its lines' amounts are not the row's (the row was corrected after that attempt), the row says so
+   (`OrderDiffersFromRow`), the run fails, and the order is never sent.
 4. **Count the attempt, then create** with `POST /v1/orders` carrying `ExternalProviderID` and the row's stable
    idempotency key. The attempt is committed before the POST, so a crash after it is seen by the next run
    (step 3). A 409, or a timeout or dropped connection after sending, is resolved by looking the order up by
@@ -56,8 +58,9 @@ from connectors.billit import (
 )
 from connectors.billit.account import with_company_reason
 from tasks.outbound import claims
-from tasks.outbound.claims import CLAIM_LEASE, EXTERNAL_ID_COLLISION, WAITING_FOR_INVOICE, Ready, Taken
+from tasks.outbound.claims import CLAIM_LEASE, EXTERNAL_ID_COLLISION, ORDER_DIFFERS, WAITING_FOR_INVOICE, Ready, Taken
 from tasks.outbound.companies import CompanyClients, require_companies, unavailable_companies
+from tasks.outbound.payload import lines_differing
 from tasks.outbound.run import PROBLEMS_SHOWN, PushOptions, PushSummary, new_run_id, warehouse_call
 from tasks.outbound.send import send_created
 from tasks.runtime import billit_settings, warehouse_engine
@@ -236,8 +239,7 @@ async def _create_once(
     external_id = row["external_id"]
     try:
         if row["attempts"] > 0 and (existing := await _find_order(billit, external_id)) is not None:
-            summary.already_existed += 1
-            return _created(external_id, existing)
+            return _found(external_id, existing, payload, summary)
         try:
             order_id = await billit.create_order(payload, idempotency_key=key)
         except (BillitConflictError, BillitTransportError) as ambiguous:
@@ -245,8 +247,7 @@ async def _create_once(
             existing = await _find_order(billit, external_id)
             if existing is None:
                 raise ambiguous
-            summary.already_existed += 1
-            return _created(external_id, existing)
+            return _found(external_id, existing, payload, summary)
         summary.created += 1
         return _created(external_id, order_id)
     except BillitValidationError as exc:
@@ -272,8 +273,30 @@ def _created(external_id: str, order_id: int) -> dict[str, Any]:
     }
 
 
-async def _find_order(billit: BillitClient, external_id: str) -> int | None:
-    """The OrderID Billit holds for exactly this ExternalProviderID. Billit's filter ignores case and trailing
+def _found(external_id: str, order: dict[str, Any], payload: dict[str, Any], summary: PushSummary) -> dict[str, Any]:
+    """The outcome of a row whose order Billit already holds: created. An earlier attempt may have made it from
+    values the row no longer has (its answer lost, the row corrected since): then the row says how they differ, in
+    `last_error` and as `changed_after_create`, the run fails, and the order is never sent (`claims._sendable`)."""
+    summary.already_existed += 1
+    outcome = _created(external_id, int(order["OrderID"]))
+    if (difference := lines_differing(payload, order)) is not None:
+        summary.differs_in_billit += 1
+        reason = (
+            f"order {order['OrderID']}, created by an earlier attempt whose answer was lost, holds other lines than "
+            f"the row: {difference}; correct it in Billit (or credit it), then clear last_error_code to send it"
+        )
+        outcome |= {
+            "last_error_code": ORDER_DIFFERS,
+            "last_error": reason,
+            "changed_after_create": True,
+            "change_reason": reason,
+            "change_noticed_at": claims.utc_now(),
+        }
+    return outcome
+
+
+async def _find_order(billit: BillitClient, external_id: str) -> dict[str, Any] | None:
+    """The order Billit holds for exactly this ExternalProviderID, in full. Billit's filter ignores case and trailing
     spaces (`CaseTwin-1` finds `casetwin-1`'s order), so the matches are compared exactly here; Billit does not
     enforce uniqueness either, so of several exact matches the oldest."""
     query = ODataQuery(
@@ -285,7 +308,7 @@ async def _find_order(billit: BillitClient, external_id: str) -> int | None:
     # The list's items do not carry ExternalProviderID: the full orders do.
     orders = await billit.get_orders([int(item["OrderID"]) for item in page.items])
     exact = [order for order in orders if order.get("ExternalProviderID") == external_id]
-    return int(exact[0]["OrderID"]) if exact else None
+    return exact[0] if exact else None
 
 
 def run_push(options: PushOptions, *, engine: sa.Engine | None = None, **settings_overrides: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables
+from tasks.outbound.claims import ORDER_DIFFERS
 from tasks.outbound.push import PushOptions, run_push
 from tasks.outbound.run import PROBLEMS_SHOWN
 from tasks.runtime import warehouse_engine
@@ -67,7 +68,10 @@ def push_outcome(
         more += summary["rejected"] - len(shown)
     else:
         table = reflect_tables(engine)["outbound_invoices"]
-        outcome = sa.and_(table.c.status.in_(("rejected", "failed")), table.c.updated_at >= since)
+        outcome = sa.and_(
+            sa.or_(table.c.status.in_(("rejected", "failed")), table.c.last_error_code == ORDER_DIFFERS),
+            table.c.updated_at >= since,
+        )
         with engine.connect() as connection:
             total = connection.execute(sa.select(sa.func.count()).where(outcome)).scalar_one()
             rows = connection.execute(
@@ -105,6 +109,11 @@ def push_message(summary: dict[str, Any], changed_after_create: int = 0) -> str:
         parts.append(f"{summary['rejected']} {'would be ' if summary['dry_run'] else ''}rejected ({reasons})")
     if summary["failed"]:
         parts.append(f"{summary['failed']} failed (tried again by the next run)")
+    if summary.get("differs_in_billit"):
+        parts.append(
+            f"{summary['differs_in_billit']} found in Billit as an earlier attempt created them, with other lines "
+            "than the row (not sent)"
+        )
     if changed_after_create:
         parts.append(
             f"{changed_after_create} changed in the source after they were created in Billit (not pushed again)"

@@ -27,6 +27,8 @@ class PushSummary:
     considered: int = 0
     created: int = 0
     already_existed: int = 0
+    # Of those, orders an earlier attempt made from values the row no longer has (never sent).
+    differs_in_billit: int = 0
     sent: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     failed: int = 0
@@ -41,13 +43,14 @@ class PushSummary:
 
     @property
     def ok(self) -> bool:
-        return not self.rejected and not self.failed
+        return not self.rejected and not self.failed and not self.differs_in_billit
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "considered": self.considered,
             "created": self.created,
             "already_existed": self.already_existed,
+            "differs_in_billit": self.differs_in_billit,
             "sent": self.sent,
             "rejected": sum(self.rejected.values()),
             "rejected_by_reason": dict(self.rejected),

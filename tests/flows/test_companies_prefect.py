@@ -44,7 +44,7 @@ COMPANIES, ORDERS_PER_COMPANY = 20, 200
 
 RUN_TIMEOUT_S = 600  # 21 flow runs, each a fresh Python process importing Prefect, on a loaded 2-core machine
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect-servers")]  # see tests/flows/test_e2e_prefect.py
 
 
 def _wait_for_final(api: httpx.Client, flow_run_id: str) -> dict[str, Any]:

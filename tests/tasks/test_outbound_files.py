@@ -648,6 +648,23 @@ def test_a_reload_never_changes_a_row_billit_has_nor_its_lines_and_reports_it_wh
     )
 
 
+def test_a_reload_matching_a_row_whose_order_in_billit_holds_other_lines_does_not_clear_its_flag(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """The push found the row's order made by an earlier attempt from other values (tasks/outbound/push.py): the row
+    holds what the files say, Billit does not, so files matching the row change nothing about that."""
+    load_outbound_csv(engine, *pair(tmp_path))
+    reason = "order 101, created by an earlier attempt whose answer was lost, holds other lines than the row: ..."
+    flagged = {"last_error_code": "OrderDiffersFromRow", "changed_after_create": True, "change_reason": reason}
+    mark(engine, "fin-1", status="created", billit_order_id=101, last_error=reason, **flagged)
+    loaded = load_outbound_files(engine, *pair(tmp_path))
+    assert (loaded.taken.still_changed_after_create, loaded.taken.cleared, loaded.taken.unchanged) == (1, 0, 2)
+    table = reflect_tables(engine)["outbound_invoices"]
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(table).where(table.c.external_id == "fin-1")).mappings().one()
+    assert {name: row[name] for name in flagged} == flagged
+
+
 def test_a_reload_replaces_the_lines_of_a_row_billit_has_not_and_reopens_it_when_rejected(
     engine: sa.Engine, tmp_path: Path
 ) -> None:
@@ -699,7 +716,10 @@ def test_files_naming_the_company_load_again_unchanged_before_and_after_a_push(
     """company_id is a number, whatever the cell; an empty one means the configured company, which the push then
     writes on the row: neither is a change of the files (both once flagged every row, and reopened rejected ones)."""
     companies = ["574991", None, None]
-    invoices = [[*INVOICE_COLUMNS, "company_id"], *([*row, company] for row, company in zip(INVOICES, companies))]
+    invoices = [
+        [*INVOICE_COLUMNS, "company_id"],
+        *([*row, company] for row, company in zip(INVOICES, companies, strict=True)),
+    ]
     lines = [LINE_COLUMNS, *LINES]
     if form == "xlsx":
         invoices[1][-1] = 574991  # a number cell

@@ -248,6 +248,55 @@ def test_a_create_that_committed_but_failed_every_retry_is_found_by_the_next_run
     assert len(orders_by_external_id(server)["ghost-1"]) == 1
 
 
+def test_an_order_an_earlier_attempt_created_from_values_changed_since_is_recorded_flagged_and_never_sent(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    """The create committed, its answer was lost and every retry failed; the row was then corrected (its price) and
+    pushed again. The order found is recorded, not created twice, but it holds the old price: the row says so, the
+    run fails, and `--send` leaves it alone."""
+    server.sandbox.register_participant("9925:BE0412345614")
+    insert(engine, [outbound("fixed-1")])
+    script(server, "post-commit-drop", "503", "503")
+    push(server, engine, max_retries=2)
+    (order,) = orders_by_external_id(server)["fixed-1"]
+    table = reflect_tables(engine)["outbound_invoice_lines"]
+    with engine.begin() as connection:  # what a reload of the corrected files does to a failed row
+        connection.execute(table.update().where(table.c.line_number == 1).values(unit_price_excl=250))
+
+    summary = push(server, engine, max_retries=2, send=True)
+    row = stored(engine)["fixed-1"]
+    assert (summary.already_existed, summary.created, summary.differs_in_billit, summary.ok) == (1, 0, 1, False)
+    assert (row.status, row.billit_order_id, row.last_error_code, bool(row.changed_after_create)) == (
+        "created",
+        order["OrderID"],
+        "OrderDiffersFromRow",
+        True,
+    )
+    assert "holds other lines than the row" in row.last_error and "250" in row.last_error
+    assert row.change_reason == row.last_error
+    assert len(orders_by_external_id(server)["fixed-1"]) == 1
+    assert outgoing_messages(server, order["OrderID"]) == 0  # the old price never went to the customer
+
+    again = push(server, engine, send=True)
+    assert (again.sent, stored(engine)["fixed-1"].status, outgoing_messages(server, order["OrderID"])) == (
+        0,
+        "created",
+        0,
+    )
+
+
+def test_an_order_found_after_a_lost_answer_with_the_rows_values_is_recorded_as_created(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    insert(engine, [outbound("same-1", lines=3)])
+    script(server, "post-commit-drop", "503", "503")
+    push(server, engine, max_retries=2)
+    summary = push(server, engine)
+    row = stored(engine)["same-1"]
+    assert (summary.already_existed, summary.differs_in_billit, summary.ok) == (1, 0, True)
+    assert (row.status, row.last_error_code, bool(row.changed_after_create)) == ("created", None, False)
+
+
 def test_a_409_whose_order_cannot_be_found_leaves_the_row_failed_and_never_creates_another_order(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
