@@ -12,20 +12,22 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from cli.app import OperatorMistake
-from connectors.warehouse import WarehouseError, check_warehouse, pending_migrations, upgrade
-from connectors.warehouse.engine import WAREHOUSE_URL_ENV
-from tasks.runtime import billit_settings, warehouse_engine, warehouse_url
+from connectors.warehouse import check_warehouse, pending_migrations, upgrade
+from tasks.runtime import billit_settings, require_warehouse_file, warehouse_engine, warehouse_url
 
 
-def preflight(*, billit: bool, landing_dir: str = "") -> sa.Engine:
+def preflight(*, billit: bool, landing_dir: str = "", existing: str = "") -> sa.Engine:
     """Check what the operator configures before any work starts, and return the (migrated) warehouse Engine.
 
     The Billit settings (when the command calls Billit), the warehouse (reachable,
-    writable, migrated) and the landing directory (writable). It runs before a Prefect flow too, so a mistake never
+    writable, migrated; with `existing`, why it must exist already, a mistyped SQLite path is reported rather
+    than created) and the landing directory (writable). It runs before a Prefect flow too, so a mistake never
     becomes a failed run.
     """
     if billit:
         billit_settings()  # missing or malformed settings are refused before any work
+    if existing:
+        require_warehouse_file(existing)
     engine = warehouse_engine()
     check_warehouse(engine)
     upgrade(engine)
@@ -46,14 +48,7 @@ def readable_warehouse(url: str | None = None) -> sa.Engine:
     """For commands that only read (status, doctor): the warehouse must exist and answer; a read-only replica is
     fine, and a mistyped SQLite path is reported rather than created."""
     url = warehouse_url(url)
-    try:
-        parsed = sa.make_url(url)
-    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
-        parsed = None  # warehouse_engine says what is wrong with it
-    if parsed is not None and parsed.get_backend_name() == "sqlite":
-        database = (parsed.database or "").removeprefix("file:")
-        if database and ":memory:" not in database and not Path(database).exists():
-            raise WarehouseError(f"no warehouse at {database}: check {WAREHOUSE_URL_ENV}")
+    require_warehouse_file(url=url)
     engine = warehouse_engine(url)
     check_warehouse(engine, writable=False)
     return engine

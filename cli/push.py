@@ -61,9 +61,10 @@ def run_push(
     """Take the source in (if any), push (as a flow when Prefect is used) and print the outcome: the table and,
     when rows were rejected, failed or changed after create, one line. True when none was."""
     from tasks.outbound.companies import require_companies
+    from tasks.outbound.run import PUSH_READS_THE_WAREHOUSE
     from tasks.outbound.source import read_source_file
 
-    engine = preflight(billit=True)
+    engine = preflight(billit=True, existing=PUSH_READS_THE_WAREHOUSE)
     require_companies(engine, billit_settings())  # a row naming no company, and none configured: refused here
     if source is not None:
         read_source_file(source)  # a file without both queries is refused before any work

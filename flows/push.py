@@ -13,9 +13,12 @@ from typing import Any
 from prefect import State, flow
 from prefect.states import Failed
 
+from connectors.warehouse import WarehouseError
+from tasks.outbound.run import PUSH_READS_THE_WAREHOUSE
 from tasks.outbound.source import OutboundSourceError
 from tasks.prefect_push_tasks import push_outbound_invoices, report_push, take_in_outbound_source
 from tasks.prefect_tasks import prepare_warehouse
+from tasks.runtime import require_warehouse_file
 
 
 class PushIncomplete(RuntimeError):
@@ -38,6 +41,10 @@ def warehouse_invoices_to_billit(
     source: str | None = None,
 ) -> dict[str, Any] | State[Any]:
     """Take the source queries in (if given), push pending outbound_invoices rows to Billit, report the outcome."""
+    try:
+        require_warehouse_file(PUSH_READS_THE_WAREHOUSE)
+    except WarehouseError as missing:
+        return Failed(message=str(missing), data=missing)
     prepare_warehouse()
     taken = None
     if source is not None:

@@ -20,14 +20,15 @@ import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.warehouse import create_warehouse_engine
-from connectors.warehouse.engine import WarehouseSettings
+from connectors.warehouse import WarehouseError, create_warehouse_engine
+from connectors.warehouse.engine import WAREHOUSE_URL_ENV, WarehouseSettings
 
 if TYPE_CHECKING:
     from connectors.billit import BillitSettings
@@ -83,6 +84,20 @@ def configured_warehouse_url() -> str | None:
     else None: for commands where a warehouse is optional."""
     settings = WarehouseSettings()
     return _Configured.warehouse_url or (settings.url if "url" in settings.model_fields_set else None)
+
+
+def require_warehouse_file(why: str = "", *, url: str | None = None) -> None:
+    """Refuse a warehouse URL (default: `warehouse_url()`) naming an SQLite file that does not exist, rather than
+    create it, for commands that read what is there: a mistyped path would be a new, empty warehouse. `why` it
+    must exist goes into the message."""
+    try:
+        parsed = sa.make_url(warehouse_url(url))
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        return  # warehouse_engine says what is wrong with it
+    if parsed.get_backend_name() == "sqlite":
+        database = (parsed.database or "").removeprefix("file:")
+        if database and ":memory:" not in database and not Path(database).exists():
+            raise WarehouseError(f"no warehouse at {database}: check {WAREHOUSE_URL_ENV}{f' ({why})' if why else ''}")
 
 
 def warehouse_engine(url: str | None = None) -> sa.Engine:

@@ -63,6 +63,9 @@ class PushSummary:
         }
 
 
+#: Why a push needs a warehouse that exists (a mistyped SQLite path would be a new, empty one, and every run green).
+PUSH_READS_THE_WAREHOUSE = "a push reads the invoices to create from it: load-outbound fills it"
+
 #: The transport types `commands/send` takes (docs/reference/billit-api.md#sending); `Email` is not one (SMTP is).
 TRANSPORT_TYPES = ("Peppol", "SMTP", "Letter", "SDI", "KSeF", "OSA", "ANAF", "SAT", "MyInvois", "Chorus", "PDP")
 

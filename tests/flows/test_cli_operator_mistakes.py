@@ -80,7 +80,23 @@ def test_push_refuses_a_transport_billit_does_not_send_by_before_creating_anythi
     line = one_line(runner.invoke(app, ["push", "--send", "--transport", transport, "--no-prefect"]))
     assert line.startswith(f"--transport {transport!r} is not one Billit sends by") and hint in line
     # Without --send the transport is not used, so it is not judged.
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     assert runner.invoke(app, ["push", "--transport", transport, "--dry-run", "--no-prefect"]).exit_code == 0
+
+
+@pytest.mark.parametrize("options", [[], ["--dry-run"], ["--send"]])
+def test_a_push_from_a_warehouse_that_does_not_exist_is_refused_and_creates_nothing(
+    operator: Path, options: list[str]
+) -> None:
+    """Found from the outside: a mistyped path made a new, empty warehouse, and the push said `considered 0`, exit
+    0, run after run, while nothing went out."""
+    mistyped = operator / "warehouse.sqlite3"
+    line = one_line(runner.invoke(app, ["push", "--no-prefect", "--warehouse-url", f"sqlite:///{mistyped}", *options]))
+    assert line == (
+        f"no warehouse at {mistyped}: check --warehouse-url (a push reads the invoices to create from it: "
+        "load-outbound fills it)"
+    )
+    assert not mistyped.exists()
 
 
 def test_a_transport_is_taken_in_billits_spelling() -> None:

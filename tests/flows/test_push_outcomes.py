@@ -232,6 +232,16 @@ def test_a_prefect_run_with_rejected_rows_fails_with_one_line_an_artifact_and_no
         assert stored(warehouse)["after-bad-source"].status == "pending"
         cli = runner.invoke(app, ["push", "--prefect", "--source", str(source)])
         assert cli.exit_code == 2 and lines_with(cli.output, f"{source}: the invoices query fails"), cli.output
+
+        # A deployment's worker whose WAREHOUSE_URL names no file: Failed with one line, and nothing created.
+        mistyped = tmp_path / "warehouse.sqlite3"
+        monkeypatch.setenv("WAREHOUSE_URL", f"sqlite:///{mistyped}")
+        missing = warehouse_invoices_to_billit(return_state=True)
+        assert missing.is_failed() and missing.message == (
+            f"no warehouse at {mistyped}: check WAREHOUSE_URL (a push reads the invoices to create from it: "
+            "load-outbound fills it)"
+        )
+        assert not mistyped.exists()
     assert not our_tracebacks(capfd.readouterr().err)
 
 
