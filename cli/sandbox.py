@@ -76,6 +76,9 @@ def sandbox_serve(
     deleted_ignores_filter: Annotated[
         bool, typer.Option(help="/v1/orders/deleted ignores $filter (every deleted order, both directions).")
     ] = False,
+    deleted_refuses_filter: Annotated[
+        bool, typer.Option(help="/v1/orders/deleted answers any $filter with 400.")
+    ] = False,
     deleted_last_modified: Annotated[
         str, typer.Option(help="LastModified on /v1/orders/deleted: `deletion` time or the `order`'s last change.")
     ] = "deletion",
@@ -139,7 +142,8 @@ def sandbox_serve(
         None,
         lambda: Quirks(
             refuse_or=refuse_or, refuse_gt=refuse_gt, ignore_inlinecount=ignore_inlinecount,
-            deleted_ignores_filter=deleted_ignores_filter, deleted_last_modified=deleted_last_modified,
+            deleted_ignores_filter=deleted_ignores_filter, deleted_refuses_filter=deleted_refuses_filter,
+            deleted_last_modified=deleted_last_modified,
             fraction_digits=fraction_digits, next_link_host=next_link_host, api_off_status=api_off_status,
             account_needs_party_id=account_needs_party_id, deleted_order_status=deleted_order_status,
             idempotency_header=idempotency_header,

@@ -137,6 +137,8 @@ def select_rows(sandbox: Sandbox, company_id: int, deleted: bool, query: ListQue
     """The filtered and sorted orders for ``query`` (cached while the company's data is unchanged)."""
     quirks = sandbox.quirks
     keys = _compiled_orderby(query.orderby)
+    if deleted and quirks.deleted_refuses_filter and query.filter is not None:
+        raise ODataError("The query specified in the URI is not valid. $filter is not allowed on this list.")
     text = None if deleted and quirks.deleted_ignores_filter else query.filter
     predicate = _compiled_filter(text, quirks.refuse_or, quirks.refuse_gt) if text is not None else None
     last_changed = deleted and quirks.deleted_last_modified == "order"

@@ -9,6 +9,8 @@ the sandbox's best guess, i.e. how it answered before the switches existed; each
 * ``ignore_inlinecount``: ``$inlinecount=allpages`` is ignored, no ``Count`` member (``#count``);
 * ``deleted_ignores_filter``: ``/v1/orders/deleted`` ignores ``$filter``, still sorts, tops, skips and pages
   (``#deletions``);
+* ``deleted_refuses_filter``: ``/v1/orders/deleted`` answers any ``$filter`` with 400
+  (``#deletions``);
 * ``deleted_last_modified="order"``: ``LastModified`` on ``/v1/orders/deleted`` is the order's last change
   before the deletion, not the deletion time (``#deletions``);
 * ``fraction_digits=7``: timestamps carry .NET's 7th fraction digit, 100 ns (``#timestamps``);
@@ -60,7 +62,14 @@ WEBHOOK_REFRESH_METHODS = ("POST", "PUT", "GET", "PATCH")
 WEBHOOK_SHAPES = ("envelope", "flat")
 _ORIGIN = re.compile(r"(?:(?P<scheme>https?)://)?(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::\d{1,5})?/?")
 _BOOLEAN = frozenset(
-    {"refuse_or", "refuse_gt", "ignore_inlinecount", "deleted_ignores_filter", "account_needs_party_id"}
+    {
+        "refuse_or",
+        "refuse_gt",
+        "ignore_inlinecount",
+        "deleted_ignores_filter",
+        "deleted_refuses_filter",
+        "account_needs_party_id",
+    }
 )
 
 
@@ -72,6 +81,7 @@ class Quirks:
     refuse_gt: bool = False
     ignore_inlinecount: bool = False
     deleted_ignores_filter: bool = False
+    deleted_refuses_filter: bool = False
     deleted_last_modified: str = "deletion"
     fraction_digits: int = 6
     next_link_host: str | None = None

@@ -375,11 +375,11 @@ async def list_deletions(billit: BillitClient, stream: Stream) -> list[list[dict
     Billit documents `/v1/orders/deleted` only as "a list of deleted orders" (docs/reference/billit-api.md#deletions):
     whether it honours `$filter`, and whether its LastModified is the deletion time or the order's last change, is
     unknown. A watermark on that LastModified would miss the deletion of an order last changed long ago, so every
-    run reads the whole list (one request per 120 deleted orders) and keeps this stream's orders (a server that
-    ignores the filter lists both directions). Paging follows NextPageLink (or `$skip`): the list only grows, and a
-    repeat is dropped. Only what marking needs is kept of each.
+    run reads the whole list (one request per 120 deleted orders) and keeps this stream's orders itself: it sends no
+    `$filter`, which the list may ignore, or refuse with a 400 that would fail every run. Paging follows
+    NextPageLink (or `$skip`): the list only grows, and a repeat is dropped. Only what marking needs is kept of each.
     """
-    query = ODataQuery(filter=prop("OrderDirection").eq(stream.direction), orderby=(("OrderID", "asc"),))
+    query = ODataQuery(orderby=(("OrderID", "asc"),))
     pages = []
     async for page in billit.iter_order_pages(query, path=DELETED_ORDERS_PATH):
         deleted = [item for item in page if item.get("OrderDirection", stream.direction) == stream.direction]

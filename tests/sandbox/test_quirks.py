@@ -80,6 +80,7 @@ def test_quirks_default_to_the_answers_the_sandbox_always_gave(client: httpx.Cli
         "refuse_gt": False,
         "ignore_inlinecount": False,
         "deleted_ignores_filter": False,
+        "deleted_refuses_filter": False,
         "deleted_last_modified": "deletion",
         "fraction_digits": 6,
         "next_link_host": None,
@@ -253,6 +254,18 @@ def test_deleted_honours_filter_by_default(deletions: tuple[httpx.Client, Sandbo
     client, _sandbox, chosen = deletions
     costs = _list(client, "/v1/orders/deleted", filter="OrderDirection eq 'Cost'", orderby="OrderID asc")
     assert _ids(costs) == sorted([chosen["cost"], chosen["cost2"]])
+
+
+def test_deleted_can_refuse_any_filter_and_still_list_without_one(
+    deletions: tuple[httpx.Client, Sandbox, dict[str, int]],
+) -> None:
+    client, sandbox, chosen = deletions
+    sandbox.quirks.deleted_refuses_filter = True
+    refused = _list(client, "/v1/orders/deleted", filter="OrderDirection eq 'Cost'")
+    assert refused.status_code == 400, refused.text
+    unfiltered = _list(client, "/v1/orders/deleted", orderby="OrderID asc")
+    assert _ids(unfiltered) == sorted(chosen.values())[:2]  # page size 2 in this sandbox
+    assert _ids(_list(client, filter="OrderDirection eq 'Cost'", top="100"))  # the orders list still filters
 
 
 def test_deleted_can_ignore_the_filter_yet_sort_top_skip_and_page(
@@ -536,6 +549,7 @@ def test_sandbox_serve_takes_one_flag_per_switch_and_the_clock() -> None:
     command = [
         sys.executable, "-c", "from cli.main import app; app()", "sandbox", "serve", "--port", str(port),
         "--orders", "10", "--refuse-or", "--refuse-gt", "--ignore-inlinecount", "--deleted-ignores-filter",
+        "--deleted-refuses-filter",
         "--deleted-last-modified", "order", "--fraction-digits", "7", "--next-link-host", "http://billit-internal:8080",
         "--clock-utc", "2026-03-29T00:59:00", "--clock-speed", "0", "--api-off-status", "403",
         "--account-needs-party-id", "--deleted-order-status", "401", "--idempotency-header", "idempotent-key",
@@ -564,6 +578,7 @@ def test_sandbox_serve_takes_one_flag_per_switch_and_the_clock() -> None:
             "refuse_gt": True,
             "ignore_inlinecount": True,
             "deleted_ignores_filter": True,
+            "deleted_refuses_filter": True,
             "deleted_last_modified": "order",
             "fraction_digits": 7,
             "next_link_host": "http://billit-internal:8080",

@@ -30,6 +30,7 @@ SWITCHES: dict[str, dict[str, Any]] = {
     "gt and lt refused": {"refuse_gt": True},
     "$inlinecount ignored": {"ignore_inlinecount": True},
     "/deleted ignores $filter": {"deleted_ignores_filter": True},
+    "/deleted refuses $filter": {"deleted_refuses_filter": True},
     "/deleted LastModified is the order's last change": {"deleted_last_modified": "order"},
     "7 fraction digits": {"fraction_digits": 7},
     "NextPageLink on another host": {"next_link_host": "http://billit-internal:8080"},
