@@ -217,9 +217,14 @@ async def _backfill(
                     clauses.append(prop("LastModified").ge(start))
                 if end is not None:  # [start, end) with documented operators only: `le` the tick before `end`
                     clauses.append(prop("LastModified").le(tick_before(end)))
+                # Every order read in full, whatever is stored: how an operator repairs an order Billit changed
+                # without moving LastModified (a PATCH may not: docs/reference/billit-api.md#timestamps).
                 group.create_task(
-                    _extract(billit, engine, all_of(clauses), options, writer, stats, floor=None, move_watermark=False)
-                )
+                    _extract(
+                        billit, engine, all_of(clauses), options, writer, stats,
+                        floor=None, move_watermark=False, refetch=True,
+                    )
+                )  # fmt: skip
 
 
 async def _extract(
@@ -232,8 +237,10 @@ async def _extract(
     *,
     floor: Watermark | None,
     move_watermark: bool,
+    refetch: bool = False,
 ) -> None:
-    """List `window` by key, fetch what changed, land and load in batches (listing runs ahead of loading)."""
+    """List `window` by key, fetch what changed (with `refetch`, every order listed), land and load in batches
+    (listing runs ahead of loading)."""
     pages: asyncio.Queue[tuple[list[dict[str, Any]], asyncio.Task[Fetched]] | None] = asyncio.Queue(
         maxsize=options.pages_ahead
     )
@@ -245,7 +252,7 @@ async def _extract(
                 async for page in billit.iter_order_pages_by_key(window, stats=stats.paging):
                     stats.orders_listed += len(page)
                     _listed(options, stats)
-                    fetching = group.create_task(_fetch_changed(billit, engine, page, writer.run.counts))
+                    fetching = group.create_task(_fetch_changed(billit, engine, page, writer.run.counts, refetch))
                     await pages.put((page, fetching))
                 await pages.put(None)
 
@@ -278,14 +285,17 @@ async def _fetch_changed(
     engine: sa.Engine,
     page: list[dict[str, Any]],
     counts: LoadCounts,
+    refetch: bool = False,
 ) -> Fetched:
-    """The full orders of a listing page whose LastModified the warehouse does not have yet."""
+    """The full orders of a listing page whose LastModified the warehouse does not have yet (with `refetch`, all)."""
     listed = _listed_versions(page)
-    known = await asyncio.to_thread(
-        stored_versions, engine, list(listed), company_id=billit.settings.require_party_id()
-    )
-    changed = {order_id: version for order_id, version in listed.items() if known.get(order_id) != version}
-    counts.orders_unchanged += len(listed) - len(changed)
+    changed = listed
+    if not refetch:
+        known = await asyncio.to_thread(
+            stored_versions, engine, list(listed), company_id=billit.settings.require_party_id()
+        )
+        changed = {order_id: version for order_id, version in listed.items() if known.get(order_id) != version}
+        counts.orders_unchanged += len(listed) - len(changed)
     unkeyed = [
         NotLoaded(None, str(item.get("LastModified", ""))[:40], "listed without an OrderID")
         for item in page

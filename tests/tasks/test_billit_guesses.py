@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -174,3 +175,24 @@ def test_a_run_killed_mid_load_with_every_guess_the_other_way_is_made_right_by_t
 def test_orders_changed_around_the_march_spring_forward_are_all_loaded(engine: sa.Engine) -> None:
     # 2026-03-29, 01:00 UTC: Brussels jumps from 02:00 to 03:00 (summer time); changes at 01:55, 03:05 and 03:20.
     change_and_sync_across_a_clock_change(engine, datetime(2026, 3, 29, 0, 40), [15, 10, 15])
+
+
+def test_a_patch_that_leaves_last_modified_alone_is_repaired_by_a_backfill_of_its_window(engine: sa.Engine) -> None:
+    """Whether a PATCH moves LastModified is unknown (docs/reference/billit-api.md#timestamps). If it does not, no
+    incremental run can see the change; a backfill reads every order of its window in full, whatever is stored."""
+    sandbox = Sandbox(seed=21, orders=300, seed_start=SEED_START, patch_bumps_last_modified=False)
+    with SandboxServer(sandbox) as server:
+        sync_both(server, engine)
+        orders = sandbox.company_orders(COMPANY)
+        unpaid = sorted(i for i, order in orders.items() if order["OrderDirection"] == "Income" and not order["Paid"])
+        with httpx.Client(base_url=server.base_url, headers={"ApiKey": API_KEY, "PartyID": str(COMPANY)}) as http:
+            for order_id in unpaid[:3]:
+                http.patch(f"/v1/orders/{order_id}", json={"Paid": True, "PaidDate": "2026-11-30"}).raise_for_status()
+        assert all(orders[order_id]["Paid"] for order_id in unpaid[:3])
+        sync_both(server, engine)  # lists the orders at their stored LastModified: nothing to read again
+
+        stamps = [order["LastModified"] for order in orders.values()]
+        window = {"since": min(stamps), "until": max(stamps) + timedelta(seconds=1)}
+        backfilled = sync_both(server, engine, **window)
+        assert [summary["mode"] for summary in backfilled] == ["backfill", "backfill"]
+        assert_warehouse_matches_billit(server, engine)
