@@ -107,6 +107,26 @@ def company_problem(reachable: Sequence[BillitCompany], party_id: int) -> str | 
 
 
 async def companies_reached(settings: BillitSettings) -> list[BillitCompany]:
+    """The companies accountInformation lists for these credentials (`_companies_reached`). Billit refusing the
+    question asked with a ContextPartyID may be refusing that company, not the key: asked again without it, a
+    company the key does not reach, or whose API access is off, is a CompanyUnavailable naming the setting."""
+    try:
+        return await _companies_reached(settings)
+    except BillitAuthError as refused:
+        if settings.context_party_id is None or isinstance(refused, BillitForbiddenIdError):
+            raise
+        try:
+            reachable = await _companies_reached(settings.model_copy(update={"context_party_id": None}))
+        except BillitError:
+            raise refused from None
+        if (reason := company_problem(reachable, settings.context_party_id)) is None:
+            raise
+        raise CompanyUnavailable(
+            f"{reason}; it is {ENV_PREFIX}CONTEXT_PARTY_ID, your own company as an accountant: fix or unset it"
+        ) from None
+
+
+async def _companies_reached(settings: BillitSettings) -> list[BillitCompany]:
     """The companies accountInformation lists for these credentials.
 
     Asked without the PartyID first: asked for a company the credentials may not use (API access off, not theirs),

@@ -303,3 +303,18 @@ def test_a_push_for_a_configured_company_billit_refuses_says_why_as_the_sync_doe
     monkeypatch.setenv("BILLIT_PARTY_ID", str(company))
     line = one_line(runner.invoke(app, ["push", "--no-prefect"]), exit_code=1)
     assert reason in line and "check BILLIT_API_KEY" not in line, line
+
+
+@pytest.mark.parametrize("api_off_status", [401, 403])
+def test_a_context_party_id_billit_refuses_is_named_as_the_cause_not_the_key(
+    accountant_env: str, server: SandboxServer, monkeypatch: pytest.MonkeyPatch, api_off_status: int
+) -> None:
+    """Found from the outside: BILLIT_CONTEXT_PARTY_ID naming a company with API access off (or one the key does
+    not reach) failed every company with "check BILLIT_API_KEY"."""
+    monkeypatch.setattr(server.sandbox.quirks, "api_off_status", api_off_status)
+    monkeypatch.setenv("BILLIT_CONTEXT_PARTY_ID", str(API_OFF))
+    result = runner.invoke(app, ["sync", "all", "--no-prefect", "--companies", str(PARTY_ID)])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert f"Billit company {API_OFF}" in result.output and "API access is off" in result.output, result.output
+    assert "it is BILLIT_CONTEXT_PARTY_ID" in result.output
+    assert "check BILLIT_API_KEY" not in result.output
