@@ -1,8 +1,9 @@
 """`billit-etl`: the command line of billit-pipelines (typer), assembled from one module per command group.
 
 `cli.app` holds the app, its options and the error handling; each command module registers its commands on it
-when imported: sync and backfill (`cli.sync`), status, replay and db upgrade (`cli.status`), push and
-load-outbound (`cli.push`), doctor, the VAT return and listings (`cli.vat`), the sandbox, and the demo.
+when imported: sync and backfill (`cli.sync`), companies (`cli.companies`), status, replay and db upgrade
+(`cli.status`), push and load-outbound (`cli.push`), doctor, the VAT return and listings (`cli.vat`), webhooks
+(`cli.webhooks`, `cli.webhooks_serve`), the sandbox, and the demo.
 """
 
 from __future__ import annotations

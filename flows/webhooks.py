@@ -9,18 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow
 
-from tasks.inbound.webhook_apply import apply_stored_events
-from tasks.prefect_tasks import prepare_warehouse
-from tasks.runtime import billit_api_slots
-
-
-@task(name="apply-webhook-events")
-def apply_webhook_events(warehouse_url: str | None = None) -> dict[str, Any]:
-    """Refresh the orders the due webhook events name, once each, into the warehouse."""
-    with billit_api_slots():
-        return apply_stored_events(warehouse_url=warehouse_url)
+from tasks.prefect_tasks import apply_webhook_events, prepare_warehouse
 
 
 @flow(name="webhook-events-to-warehouse")

@@ -28,7 +28,6 @@ __all__ = [
     "SUMMARY_KEYS",
     "days_overdue",
     "format_datetime",
-    "format_decimal",
     "join_page",
     "render_json",
     "render_order",
@@ -97,11 +96,6 @@ def format_datetime(value: datetime | date) -> str:
     text = value.replace(tzinfo=None).isoformat() if value.tzinfo is not None else value.isoformat()
     # isoformat() omits the fraction when microsecond == 0, otherwise writes all 6 digits.
     return text.rstrip("0") if len(text) > 19 else text
-
-
-def format_decimal(key: str, value: Decimal) -> str:
-    """The JSON number text of a decimal member: 5 decimals for quantities/unit prices/FX, else 2."""
-    return f"{value:.5f}" if key in FIVE_DECIMAL_KEYS else f"{value:.2f}"
 
 
 def days_overdue(expiry: datetime | None, today: date) -> int | None:

@@ -19,6 +19,7 @@ from prefect.runtime import flow_run
 from connectors.billit import BillitError
 from connectors.warehouse import upgrade
 from tasks.inbound.sync import run_stream
+from tasks.inbound.webhook_apply import apply_stored_events
 from tasks.runtime import billit_api_slots, warehouse_engine
 
 logger = logging.getLogger("billit_pipelines.sync")
@@ -105,3 +106,10 @@ def report_sync(summaries: list[dict[str, Any]]) -> None:
 
 def _cell(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+@task(name="apply-webhook-events")
+def apply_webhook_events(warehouse_url: str | None = None) -> dict[str, Any]:
+    """Refresh the orders the due webhook events name, once each, into the warehouse."""
+    with billit_api_slots():
+        return apply_stored_events(warehouse_url=warehouse_url)

@@ -47,7 +47,7 @@ from tasks.inbound.arrow_arrays import (
     arrow_array,
     buffer_array,
 )
-from tasks.normalise.orders import NormalisedBatch
+from tasks.normalise.orders import NormalisedBatch, listed_version
 from tasks.options import VatReturnSettings
 
 
@@ -231,7 +231,7 @@ def write_rows(part: Path, orders: Sequence[Any], batch: NormalisedBatch) -> Pat
         "party_identifiers": [row for party in batch.parties for row in batch.identifiers.get(party, ())],
         "quarantine": batch.quarantine,
         "unloaded": [
-            {"order_id": order_id, "listed_last_modified": _listed_version(orders, order_id), "reason": reason}
+            {"order_id": order_id, "listed_last_modified": listed_version(orders, order_id), "reason": reason}
             for order_id, reason in batch.unloaded.items()
         ],
     }
@@ -258,18 +258,6 @@ def write_rows(part: Path, orders: Sequence[Any], batch: NormalisedBatch) -> Pat
 _LZ4 = ipc.IpcWriteOptions(compression="lz4")
 # One thread: the replay reads in a thread of its own while the writer works, and Arrow's pool took its core.
 _ONE_THREAD = ipc.IpcReadOptions(use_threads=False)
-
-
-def _listed_version(orders: Sequence[Any], order_id: int) -> str:
-    # As tasks.inbound.warehouse lists the version of an order quarantined whole.
-    return next(
-        (
-            str(order.get("LastModified") or "")[:40]
-            for order in orders
-            if isinstance(order, Mapping) and order.get("OrderID") == order_id
-        ),
-        "",
-    )
 
 
 def _table_column(name: str, rows: Sequence[Mapping[str, Any]]) -> pa.Array:

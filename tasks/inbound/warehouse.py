@@ -53,7 +53,7 @@ from tasks.inbound.state import (
     start_run,
 )
 from tasks.inbound.stored_orders import orders_to_write, rewound_orders, state_changed, stored_invoices
-from tasks.normalise.orders import NormalisedBatch, normalise_orders, order_state, quarantine_row
+from tasks.normalise.orders import NormalisedBatch, listed_version, normalise_orders, order_state, quarantine_row
 from tasks.options import VatReturnSettings
 from tasks.warehouse_common import driver_message
 
@@ -241,7 +241,7 @@ def write_orders(
         failures = [
             *not_loaded,
             *(
-                NotLoaded(order_id, _listed_version(orders, order_id), reason)
+                NotLoaded(order_id, listed_version(orders, order_id), reason)
                 for order_id, reason in batch.unloaded.items()
             ),
         ]
@@ -369,17 +369,6 @@ def is_unavailable(exc: sa.exc.StatementError) -> bool:
     """Errors about the database rather than the rows: the run must fail and be retried."""
     return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or (
         isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
-    )
-
-
-def _listed_version(orders: Sequence[Mapping[str, Any]], order_id: int) -> str:
-    return next(
-        (
-            str(order.get("LastModified") or "")[:40]
-            for order in orders
-            if isinstance(order, Mapping) and order.get("OrderID") == order_id
-        ),
-        "",
     )
 
 

@@ -258,16 +258,6 @@ def count_events(engine: sa.Engine) -> dict[str, int]:
     return {status: int(count) for status, count in rows}
 
 
-def next_due(engine: sa.Engine) -> datetime | None:
-    """When the earliest event waiting for a retry is due (None: none waits)."""
-    table = reflect_tables(engine)["webhook_events"]
-    with engine.connect() as connection:
-        value = connection.execute(
-            sa.select(sa.func.min(table.c.next_attempt_at)).where(table.c.status == "received")
-        ).scalar_one()
-    return value if isinstance(value, datetime) or value is None else datetime.fromisoformat(str(value))
-
-
 def _one_line(text: str | None) -> str | None:
     if text is None:
         return None

@@ -24,7 +24,7 @@ tasks/normalise/order_vat.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -151,6 +151,19 @@ def newest_versions(orders: Iterable[Any]) -> list[Any]:
 
 
 _OLDEST = datetime.min  # noqa: DTZ901 - Billit's timestamps are naive local times
+
+
+def listed_version(orders: Sequence[Any], order_id: int) -> str:
+    """The LastModified text (up to 40 characters) of order `order_id` among raw `orders`, "" when none has it: the
+    version a quarantined order is kept pending at."""
+    return next(
+        (
+            str(order.get("LastModified") or "")[:40]
+            for order in orders
+            if isinstance(order, Mapping) and order.get("OrderID") == order_id
+        ),
+        "",
+    )
 
 
 def _version(order: Mapping[str, Any]) -> datetime:
