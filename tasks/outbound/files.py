@@ -260,6 +260,10 @@ def _sheet(path: Path) -> _Sheet:
         return _xlsx_sheet(path, data)
     if data.startswith(b"\xd0\xcf\x11\xe0"):
         raise OutboundFileError(f"{path}: an Excel 97-2003 workbook (.xls): save it as .xlsx or as CSV")
+    if path.suffix.lower() in (".xlsx", ".xlsm"):  # read as CSV, its first line would be reported as bad columns
+        raise OutboundFileError(
+            f"{path}: not an XLSX workbook (damaged, or another kind of file): save it again as .xlsx or as CSV"
+        )
     return _csv_sheet(path, data)
 
 
@@ -331,8 +335,9 @@ def _xlsx_sheet(path: Path, data: bytes) -> _Sheet:
         where = f"{path}, sheet {values.title!r}, row {number}"
         for index, (cell, formula) in enumerate(zip(cells, written, strict=True)):
             if cell is None and formula is not None:
+                named = header[index] if index < len(header) and header[index] else f"{index + 1}"
                 raise OutboundFileError(
-                    f"{where}: column {index + 1}: a formula without a computed value (open "
+                    f"{where}: column {named}: a formula without a computed value (open "
                     "and save the file in a spreadsheet, or write values)"
                 )
         if number == 1:

@@ -408,6 +408,18 @@ def test_a_file_in_no_encoding_or_form_we_read_is_refused(
     assert message in refused(engine, invoices, write_csv(tmp_path / "lines.csv", [LINE_COLUMNS]))
 
 
+@sqlite_only
+def test_an_xlsx_file_that_is_not_a_workbook_is_refused_as_such(engine: sa.Engine, tmp_path: Path) -> None:
+    """Found from the outside: read as CSV, its first line was reported as columns that are not ours."""
+    invoices = tmp_path / "invoices.xlsx"
+    invoices.write_bytes(b"not a zip at all\n")
+    message = refused(engine, invoices, write_csv(tmp_path / "lines.csv", [LINE_COLUMNS]))
+    assert (
+        message
+        == f"{invoices}: not an XLSX workbook (damaged, or another kind of file): save it again as .xlsx or as CSV"
+    )
+
+
 def test_windows_1252_is_used_only_when_the_bytes_are_not_utf_8(engine: sa.Engine, tmp_path: Path) -> None:
     invoices = tmp_path / "invoices.csv"
     invoices.write_bytes("external_id,customer_name\nfin-1,Müller\n".encode())
@@ -453,7 +465,7 @@ def set_cell(row: int, column: str, value: Any) -> Callable[[list[list[Any]]], N
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (set_cell(2, "quantity", "=2*3"), "row 2: column 4: a formula without a computed value"),
+        (set_cell(2, "quantity", "=2*3"), "row 2: column quantity: a formula without a computed value"),
         (
             set_cell(2, "unit_price_excl", 1 / 3),
             "row 2: column unit_price_excl: 0.333333333333333 has more than 5 decimals",
