@@ -156,10 +156,10 @@ async def _listed(settings: BillitSettings) -> list[BillitCompany]:
 
 
 async def with_company_reason(exc: BaseException, settings: BillitSettings) -> BaseException:
-    """Billit's empty 401 for the company's requests blames the key; when accountInformation says why the company
-    is refused (API access off, not reached by the key), the same error with that reason as its hint. Otherwise
-    `exc` itself."""
-    if not isinstance(exc, BillitAuthError) or isinstance(exc, BillitForbiddenIdError) or exc.status != 401:
+    """Billit's empty 401 (or 403) for the company's requests blames the key; when accountInformation says why the
+    company is refused (API access off, not reached by the key), the same error with that reason as its hint.
+    Otherwise `exc` itself."""
+    if not isinstance(exc, BillitAuthError) or isinstance(exc, BillitForbiddenIdError) or exc.status not in (401, 403):
         return exc
     if settings.party_id is None:
         return exc

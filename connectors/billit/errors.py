@@ -101,6 +101,7 @@ class BillitHTTPError(BillitError):
         self.url = url
         self.status = status
         self.details = details
+        self.hint = hint
 
     @property
     def codes(self) -> tuple[str, ...]:

@@ -20,8 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.billit import BillitClient, BillitSettings, NoCompanyError
-from connectors.billit.account import CompanyUnavailable, companies_reached, company_problem
+from connectors.billit import BillitAuthError, BillitClient, BillitSettings, NoCompanyError
+from connectors.billit.account import CompanyUnavailable, companies_reached, company_problem, with_company_reason
 from connectors.billit.settings import ENV_PREFIX
 from connectors.warehouse import reflect_tables
 from tasks.outbound.claims import rows_to_push_or_send
@@ -39,6 +39,7 @@ class CompanyClients:
         if self.default_company is not None:
             self._clients[self.default_company] = configured
         self._stack = AsyncExitStack()
+        self._asked: dict[int, asyncio.Task[str | None]] = {}
 
     def company_of(self, row: Mapping[str, Any]) -> int:
         """The PartyID a row is pushed with: its company_id, else the configured company."""
@@ -52,6 +53,22 @@ class CompanyClients:
             settings = self.configured.settings.model_copy(update={"party_id": company})
             client = self._clients[company] = await self._stack.enter_async_context(BillitClient(settings))
         return client
+
+    async def why_refused(self, company: int, refused: BillitAuthError) -> str | None:
+        """Why Billit refused a request for `company` in the middle of a run, when accountInformation says the key
+        can no longer act for it (API access switched off, access revoked): the company's rows then fail with that
+        reason, and the other companies' go on. None: the key itself is refused. Asked once per company."""
+        if company not in self._asked:
+            self._asked[company] = asyncio.create_task(self._ask_why(company, refused))
+        return await self._asked[company]
+
+    async def _ask_why(self, company: int, refused: BillitAuthError) -> str | None:
+        settings = self.configured.settings.model_copy(update={"party_id": company})
+        explained = await with_company_reason(refused, settings)
+        if explained is refused or not isinstance(explained, BillitAuthError):
+            return None
+        self.unavailable[company] = explained.hint or str(explained)
+        return self.unavailable[company]
 
     async def __aenter__(self) -> CompanyClients:
         return self

@@ -23,8 +23,9 @@ Rows flow through a sliding window (at most `PushOptions.window` rows in flight,
    unresolved after the client's retries is `failed` and tried again by the next run. A row in backoff holds
    its place in the window but no HTTP slot (the client sleeps outside its semaphore), and never holds up the
    rows claimed after it. A row naming a company the key cannot act for (accountInformation, asked once before
-   any create) fails with the reason and is not sent. Any other 401/403 stops the run at once, once the outcomes
-   of the rows done beside it are written: every other row would get the same answer.
+   any create, and again when Billit refuses a company in the middle of the run: API access switched off) fails
+   with the reason and is not sent, and the other companies' rows go on. Any other 401/403 stops the run at once,
+   once the outcomes of the rows done beside it are written: every other row would get the same answer.
 5. **Send** (optional, `tasks.outbound.send`): customers not on Peppol stay `created` with the reason; the
    others are sent in batches, an order Billit already shows as sent is recorded rather than sent twice, and a
    refused batch is retried order by order to find the culprit.
@@ -223,6 +224,13 @@ async def _create_batch(
                 return outcome | {"external_id": row["external_id"], "company_id": company}
             outcome = await _create_once(await clients.client_for(row), row, payload, key, summary)
             return outcome | {"company_id": company}
+        except BillitAuthError as refused:
+            if (reason := await clients.why_refused(company, refused)) is None:
+                stopped.append(refused)  # the key itself: every row would get the same answer
+                raise
+            summary.failed += 1  # tried again by the next run, as a company unavailable from the start
+            outcome = {"status": "failed", "last_error_code": "CompanyUnavailable", "last_error": reason}
+            return outcome | {"external_id": row["external_id"], "company_id": company}
         except BaseException as exc:
             stopped.append(exc)  # before its place in the window frees: no row is claimed after it
             raise

@@ -318,3 +318,35 @@ def test_a_context_party_id_billit_refuses_is_named_as_the_cause_not_the_key(
     assert f"Billit company {API_OFF}" in result.output and "API access is off" in result.output, result.output
     assert "it is BILLIT_CONTEXT_PARTY_ID" in result.output
     assert "check BILLIT_API_KEY" not in result.output
+
+
+@pytest.mark.parametrize("api_off_status", [401, 403])
+def test_a_company_whose_api_access_is_switched_off_during_a_push_fails_alone_with_the_reason(
+    server: SandboxServer, accountant_env: str, monkeypatch: pytest.MonkeyPatch, api_off_status: int
+) -> None:
+    """Found from the outside: the first refused create stopped the whole run with "check BILLIT_API_KEY", and the
+    other company's rows were not pushed. Here the companies were asked before the switch (none unavailable)."""
+
+    async def asked_before_the_switch(*_: object) -> dict[int, str]:
+        return {}
+
+    monkeypatch.setattr("tasks.outbound.push.unavailable_companies", asked_before_the_switch)
+    monkeypatch.setattr(server.sandbox.quirks, "api_off_status", api_off_status)
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(PARTY_ID))
+    engine = create_warehouse_engine(accountant_env)
+    upgrade(engine)
+    insert(engine, [outbound(f"mine-{n}", company_id=PARTY_ID) for n in range(1, 4)])
+    insert(engine, [outbound(f"off-{n}", company_id=SECOND_PARTY_ID) for n in range(1, 4)])
+    server.sandbox.api_off.add(SECOND_PARTY_ID)
+    try:
+        pushed = runner.invoke(app, ["push", "--no-prefect"])
+    finally:
+        server.sandbox.api_off.discard(SECOND_PARTY_ID)
+    assert pushed.exit_code == 1 and "Traceback" not in pushed.output, pushed.output
+    assert "check BILLIT_API_KEY" not in pushed.output and "push: 3 failed" in pushed.output, pushed.output
+    with engine.connect() as connection:
+        rows = dict(connection.execute(sa.text("select external_id, status from outbound_invoices")).all())
+        reasons = connection.execute(sa.text("select last_error from outbound_invoices where status = 'failed'"))
+        assert all("API access is off" in reason for (reason,) in reasons)
+    engine.dispose()
+    assert rows == {**{f"mine-{n}": "created" for n in range(1, 4)}, **{f"off-{n}": "failed" for n in range(1, 4)}}
