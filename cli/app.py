@@ -253,13 +253,15 @@ def data_table(
         for label, floor, want in zip(columns, floors, natural, strict=True)
     ]
     boxed_room, compact_room = width - (3 * len(columns) + 1), width - 2 * (len(columns) - 1)
-    style: dict[str, Any] = {}
+    if cells and sum(headers) > compact_room:  # not even whole header words fit side by side: one row per value
+        return _records(title, columns, cells, width)
+    style: dict[str, Any] = {"min_width": min(len(title), width)}  # a short table keeps its title on one line
     widths: list[int] | None = None  # None: rich's own layout, which then has room for every cell on one line
     if sum(natural) > boxed_room:
         if sum(natural) > compact_room and sum(headers) <= boxed_room:
             widths = _spread(floors, (headers, natural), boxed_room)
         else:
-            style = _COMPACT
+            style |= _COMPACT
             if sum(natural) > compact_room and sum(floors) <= compact_room:
                 widths = _spread(floors, (headers, natural), compact_room)
     table = Table(title=title, **style)
@@ -272,6 +274,21 @@ def data_table(
         )
     for row in cells:  # as plain text: an id or a reason holding `[b]` or `[/]` is shown, not taken for markup
         table.add_row(*(Text(value) for value in row))
+    return table
+
+
+def _records(title: str, columns: Sequence[str], cells: list[list[str]], width: int) -> Table:
+    """The rows of a table too wide for `width` as records, one `column  value` line each, a blank line apart (as
+    psql's expanded display does); a long value wraps at its spaces."""
+    labels = max(len(label) for label in columns)
+    table = Table(title=title, show_header=False, **_COMPACT)
+    table.add_column(style="bold", no_wrap=True, width=labels)
+    table.add_column(overflow="fold", max_width=max(width - labels - 2, PROSE_MIN_WIDTH))
+    for number, row in enumerate(cells):
+        if number:
+            table.add_row("", "")
+        for label, value in zip(columns, row, strict=True):
+            table.add_row(label, Text(value))
     return table
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -21,7 +22,7 @@ from rich.console import Console
 
 import cli.app as cli_app
 import cli.sync as cli_sync
-from cli.app import RICH_HELP_MIN_WIDTH, data_table, rich_help
+from cli.app import RICH_HELP_MIN_WIDTH, cell, data_table, rich_help
 from cli.main import app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -191,3 +192,19 @@ def test_a_summary_of_several_companies_names_the_company_of_each_run(monkeypatc
     rows = [line for line in text.splitlines() if "incoming" in line and "replay" in line]
     assert len(rows) == 2 and "574991" in rows[0] and "574992" in rows[1], text
     assert "  574992 incoming: watermark (none) -> 2026-12-04T17:10:26.265714" in text.splitlines()
+
+
+@pytest.mark.parametrize("width", [100, 80])
+def test_a_table_whose_headers_do_not_fit_whole_shows_its_rows_as_records(width: int) -> None:
+    """Found by a newcomer on an 80-column terminal: `compan/y`, `requ/ests`, `pe/nd/in/g`, split mid-word."""
+    lines = _render(RUNS_COLUMNS, RUNS_ROWS, width, prose=("error",), right=RUNS_COLUMNS[4:])
+    assert max(map(len, lines)) <= width
+    for row in RUNS_ROWS:
+        for label, value in zip(RUNS_COLUMNS[:-1], row[:-1], strict=True):  # the error wraps at its spaces
+            assert re.search(rf"^{re.escape(label)} +{re.escape(cell(value))}$", "\n".join(lines), re.M), lines
+
+
+def test_an_empty_table_keeps_its_title_on_one_line() -> None:
+    out = io.StringIO()
+    Console(file=out, width=80, color_system=None).print(data_table("Pending orders", ["(none)"], [], width=80))
+    assert out.getvalue().splitlines()[0].strip() == "Pending orders"

@@ -190,9 +190,12 @@ def test_a_patch_that_leaves_last_modified_alone_is_repaired_by_a_backfill_of_it
                 http.patch(f"/v1/orders/{order_id}", json={"Paid": True, "PaidDate": "2026-11-30"}).raise_for_status()
         assert all(orders[order_id]["Paid"] for order_id in unpaid[:3])
         sync_both(server, engine)  # lists the orders at their stored LastModified: nothing to read again
+        with pytest.raises(AssertionError):  # so the incremental run cannot see the payments
+            assert_warehouse_matches_billit(server, engine)
 
         stamps = [order["LastModified"] for order in orders.values()]
         window = {"since": min(stamps), "until": max(stamps) + timedelta(seconds=1)}
         backfilled = sync_both(server, engine, **window)
         assert [summary["mode"] for summary in backfilled] == ["backfill", "backfill"]
+        assert sum(summary["orders_changed"] for summary in backfilled) == 3  # the repaired ones, said so
         assert_warehouse_matches_billit(server, engine)
