@@ -161,8 +161,8 @@ def _differences(
     found = [
         f"{column}: {_shown(journal[column])} -> {_shown(source[column])}"
         for column in rows.invoice_columns
-        # An empty company_id means the configured company, which the push writes on the row it acted for.
-        if not _same(source[column], journal[column]) and not (column == "company_id" and source[column] is None)
+        if not _same(source[column], journal[column])
+        and not _created_in_the_configured_company(column, source, journal)
     ]
     stored = {line["line_number"]: line for line in journal_lines}
     given = {line["line_number"]: line for line in rows.lines.get(external_id, [])}
@@ -178,6 +178,11 @@ def _differences(
                 if not _same(given[number][column], stored[number][column])
             ]
     return found
+
+
+def _created_in_the_configured_company(column: str, source: dict[str, Any], journal: dict[str, Any]) -> bool:
+    """An empty company_id means the configured company, and the push writes the one it created the order in."""
+    return column == "company_id" and source[column] is None and journal["billit_order_id"] is not None
 
 
 def _same(source: Any, stored: Any) -> bool:

@@ -211,26 +211,28 @@ async def _create_batch(
     stopped: list[BaseException],
 ) -> None:
     """Create the rows of one claim; each frees its place in the window when it is done, and their outcomes are
-    written together, each naming the company (PartyID) it was pushed with. What stops the run (a 401) goes to
-    `stopped` at once, so no row is claimed after it, and the rows done beside it are written all the same, as are
-    the other batches in flight."""
+    written together, a created row's naming the company (PartyID) it was created in. What stops the run (a 401)
+    goes to `stopped` at once, so no row is claimed after it, and the rows done beside it are written all the same,
+    as are the other batches in flight."""
+
+    def unavailable(row: dict[str, Any], reason: str) -> dict[str, Any]:
+        summary.failed += 1  # tried again by the next run: API access may be switched on meanwhile
+        code = {"status": "failed", "last_error_code": "CompanyUnavailable"}
+        return {"external_id": row["external_id"], **code, "last_error": reason}
 
     async def create(row: dict[str, Any], payload: dict[str, Any], key: str) -> dict[str, Any]:
         company = clients.company_of(row)
         try:
             if (problem := clients.unavailable.get(company)) is not None:
-                summary.failed += 1  # tried again by the next run: API access may be switched on meanwhile
-                outcome = {"status": "failed", "last_error_code": "CompanyUnavailable", "last_error": problem}
-                return outcome | {"external_id": row["external_id"], "company_id": company}
+                return unavailable(row, problem)
             outcome = await _create_once(await clients.client_for(row), row, payload, key, summary)
-            return outcome | {"company_id": company}
+            # Where the order is: an empty company_id of a file still means the configured company (journal.py).
+            return outcome | ({"company_id": company} if outcome["status"] == "created" else {})
         except BillitAuthError as refused:
             if (reason := await clients.why_refused(company, refused)) is None:
                 stopped.append(refused)  # the key itself: every row would get the same answer
                 raise
-            summary.failed += 1  # tried again by the next run, as a company unavailable from the start
-            outcome = {"status": "failed", "last_error_code": "CompanyUnavailable", "last_error": reason}
-            return outcome | {"external_id": row["external_id"], "company_id": company}
+            return unavailable(row, reason)
         except BaseException as exc:
             stopped.append(exc)  # before its place in the window frees: no row is claimed after it
             raise

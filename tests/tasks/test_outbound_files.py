@@ -744,7 +744,7 @@ def test_files_naming_the_company_load_again_unchanged_before_and_after_a_push(
 
     mark(engine, "fin-1", status="created", billit_order_id=101, company_id=574991)
     mark(engine, "fin-2", status="created", billit_order_id=102, company_id=574991)
-    mark(engine, "fin-3", status="rejected", company_id=574991, last_error_code="LocalValidation")
+    mark(engine, "fin-3", status="rejected", last_error_code="LocalValidation")  # no company written: not created
     after_push = load_outbound_files(engine, *files)
     assert (after_push.taken.unchanged, after_push.taken.updated, after_push.taken.flagged) == (3, 0, [])
     table = reflect_tables(engine)["outbound_invoices"]
@@ -755,8 +755,20 @@ def test_files_naming_the_company_load_again_unchanged_before_and_after_a_push(
     assert [tuple(row) for row in stored] == [
         ("fin-1", 574991, "created"),
         ("fin-2", 574991, "created"),
-        ("fin-3", 574991, "rejected"),
+        ("fin-3", None, "rejected"),
     ]
+
+    # A row not created yet whose file now leaves its company empty goes back to the configured company (review).
+    invoices[1][-1] = None
+    moved = (
+        (write_xlsx(tmp_path / "invoices.xlsx", invoices), files[1])
+        if form == "xlsx"
+        else (write_csv(tmp_path / "invoices.csv", invoices, form), files[1])
+    )
+    mark(engine, "fin-1", status="failed", billit_order_id=None, last_error_code="CompanyUnavailable")
+    assert load_outbound_files(engine, *moved).taken.updated == 1
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(table.c.company_id).where(table.c.external_id == "fin-1")).scalar() is None
 
 
 # ---- through the command line -------------------------------------------------------------------------------
