@@ -60,7 +60,7 @@ class CompanyClients:
         reason, and the other companies' go on. None: the key itself is refused. Asked once per company."""
         if company not in self._asked:
             self._asked[company] = asyncio.create_task(self._ask_why(company, refused))
-        return await self._asked[company]
+        return await asyncio.shield(self._asked[company])  # a row cancelled while waiting cancels not the others
 
     async def _ask_why(self, company: int, refused: BillitAuthError) -> str | None:
         settings = self.configured.settings.model_copy(update={"party_id": company})

@@ -54,10 +54,11 @@ from connectors.billit import (
     BillitHTTPError,
     BillitTransportError,
     BillitValidationError,
+    NoCompanyError,
     ODataQuery,
     prop,
 )
-from connectors.billit.account import with_company_reason
+from connectors.billit.account import companies_reached, with_company_reason
 from tasks.outbound import claims
 from tasks.outbound.claims import CLAIM_LEASE, EXTERNAL_ID_COLLISION, ORDER_DIFFERS, WAITING_FOR_INVOICE, Ready, Taken
 from tasks.outbound.companies import CompanyClients, require_companies, unavailable_companies
@@ -94,9 +95,10 @@ async def push_outbound(billit: BillitClient, engine: sa.Engine, options: PushOp
         # One cheap read first: a wrong key or company stops here, before any row is claimed or POSTed (without a
         # configured company, the key: each row's company answers its own create).
         if billit.settings.party_id is None:
-            # A 400 asking for a PartyID: the key was accepted (a guess: docs/reference/billit-api.md#companies).
-            with suppress(BillitValidationError):
-                await billit.account_information()
+            # A 400 asking for a PartyID: the key was accepted (a guess: docs/reference/billit-api.md#companies). A
+            # refusal is explained as the sync explains it (a ContextPartyID Billit refuses is named).
+            with suppress(NoCompanyError):
+                await companies_reached(billit.settings)
         else:
             try:
                 await billit.list_page(ODataQuery(top=1))
@@ -249,7 +251,9 @@ async def _create_once(
     external_id = row["external_id"]
     try:
         if row["attempts"] > 0 and (existing := await _find_order(billit, external_id)) is not None:
-            return _found(external_id, existing, payload, summary)
+            # Made by an earlier attempt: from other values, if that attempt's key is not this one's.
+            changed = row["idempotency_key"] not in (None, key)
+            return _found(external_id, existing, payload, summary, made_from_other_values=changed)
         try:
             order_id = await billit.create_order(payload, idempotency_key=key)
         except (BillitConflictError, BillitTransportError) as ambiguous:
@@ -283,17 +287,27 @@ def _created(external_id: str, order_id: int) -> dict[str, Any]:
     }
 
 
-def _found(external_id: str, order: dict[str, Any], payload: dict[str, Any], summary: PushSummary) -> dict[str, Any]:
+def _found(
+    external_id: str,
+    order: dict[str, Any],
+    payload: dict[str, Any],
+    summary: PushSummary,
+    *,
+    made_from_other_values: bool = False,
+) -> dict[str, Any]:
     """The outcome of a row whose order Billit already holds: created. An earlier attempt may have made it from
-    values the row no longer has (its answer lost, the row corrected since): then the row says how they differ, in
-    `last_error` and as `changed_after_create`, the run fails, and the order is never sent (`claims._sendable`)."""
+    values the row no longer has (its answer lost, the row corrected since: its lines' amounts differ, or that
+    attempt's idempotency key, a hash of what it sent, is not this one's): then the row says so, in `last_error`
+    and as `changed_after_create`, the run fails, and the order is never sent (`claims._sendable`)."""
     summary.already_existed += 1
     outcome = _created(external_id, int(order["OrderID"]))
-    if (difference := lines_differing(payload, order)) is not None:
+    difference = lines_differing(payload, order)
+    if difference is not None or made_from_other_values:
         summary.differs_in_billit += 1
+        how = f"holds other lines than the row: {difference}" if difference else "was made from other values"
         reason = (
-            f"order {order['OrderID']}, created by an earlier attempt whose answer was lost, holds other lines than "
-            f"the row: {difference}; correct it in Billit (or credit it), then clear last_error_code to send it"
+            f"order {order['OrderID']}, created by an earlier attempt whose answer was lost, {how}; check it in "
+            "Billit: once it is right, clear last_error_code to let --send send it (if you credit it, leave it)"
         )
         outcome |= {
             "last_error_code": ORDER_DIFFERS,

@@ -350,3 +350,15 @@ def test_a_company_whose_api_access_is_switched_off_during_a_push_fails_alone_wi
         assert all("API access is off" in reason for (reason,) in reasons)
     engine.dispose()
     assert rows == {**{f"mine-{n}": "created" for n in range(1, 4)}, **{f"off-{n}": "failed" for n in range(1, 4)}}
+
+
+def test_a_push_without_a_party_id_names_a_context_party_id_billit_refuses(
+    server: SandboxServer, accountant_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The push's opening question, asked without a PartyID, explains a refusal as the sync does (review)."""
+    upgrade(create_warehouse_engine(accountant_env))
+    insert(create_warehouse_engine(accountant_env), [outbound("ctx-1", company_id=PARTY_ID)])
+    monkeypatch.setenv("BILLIT_CONTEXT_PARTY_ID", str(API_OFF))
+    result = runner.invoke(app, ["push", "--no-prefect"])
+    assert result.exit_code != 0 and "Traceback" not in result.output, result.output
+    assert "it is BILLIT_CONTEXT_PARTY_ID" in result.output and "check BILLIT_API_KEY" not in result.output

@@ -285,6 +285,23 @@ def test_an_order_an_earlier_attempt_created_from_values_changed_since_is_record
     )
 
 
+def test_an_order_an_earlier_attempt_made_before_another_field_changed_is_flagged_too(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    """Its lines are the row's, but the customer changed after the attempt that made it (review): the attempt's key,
+    a hash of what it sent, is not this one's."""
+    insert(engine, [outbound("renamed-1")])
+    script(server, "post-commit-drop", "503", "503")
+    push(server, engine, max_retries=2)
+    table = reflect_tables(engine)["outbound_invoices"]
+    with engine.begin() as connection:
+        connection.execute(table.update().values(customer_name="Another Customer NV"))
+    summary = push(server, engine)
+    row = stored(engine)["renamed-1"]
+    assert (summary.already_existed, summary.differs_in_billit) == (1, 1)
+    assert row.last_error_code == "OrderDiffersFromRow" and "was made from other values" in row.last_error
+
+
 def test_an_order_found_after_a_lost_answer_with_the_rows_values_is_recorded_as_created(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
