@@ -311,6 +311,7 @@ def _run(
     """`work` with a client for the company; then whatever secrets it got are stored and those it dropped removed,
     even when it stopped on an error (kept in the outcome for the caller to raise after showing the changes)."""
     outcome = Outcome(company_id=settings.party_id)
+    store.check_writable()  # before Billit hands out a secret that could then not be kept
 
     async def run(billit: BillitClient) -> None:
         try:

@@ -10,6 +10,7 @@ never printed, logged or put in an exception; a store says where it is (`where`)
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -41,6 +42,10 @@ class SecretStoreUnreachable(ConnectionError):
     """The Prefect server holding the secrets' block cannot be reached; the message says which and what to do."""
 
 
+class SecretStoreUnwritable(OSError):
+    """The env file for the webhook secrets cannot be written; the message says which and what to do."""
+
+
 class SecretStore(Protocol):
     """A place holding the JSON of the webhook secrets."""
 
@@ -52,6 +57,11 @@ class SecretStore(Protocol):
     def read(self) -> dict[str, str]: ...
 
     def write(self, secrets: Mapping[str, str]) -> None: ...
+
+    def check_writable(self) -> None:
+        """Raise, with what to do, when `write` could not write: asked before Billit hands out a secret, which
+        would otherwise be lost while Billit signs with it."""
+        ...
 
 
 def update_secrets(
@@ -83,6 +93,20 @@ class EnvFileStore:
             return {}
         value = dotenv_values(self.path, encoding="utf-8").get(SECRETS_VARIABLE)
         return parse_webhook_secrets(value or "", source=f"{SECRETS_VARIABLE} in {self.path}")
+
+    def check_writable(self) -> None:
+        target = self.path.resolve()
+        try:
+            if target.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "a directory")
+            descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(descriptor)
+            os.unlink(temporary)
+        except OSError as exc:
+            raise SecretStoreUnwritable(
+                f"cannot write the webhook secrets to {self.path} ({exc.strerror or exc}): nothing was asked of "
+                "Billit; choose a file whose directory exists and is writable with --env-file"
+            ) from None
 
     def write(self, secrets: Mapping[str, str]) -> None:
         target = self.path.resolve()  # a symlinked .env: write the file it points to, keep the link
@@ -171,6 +195,9 @@ class PrefectBlockStore:
             Secret(value=SecretStr(dump_webhook_secrets(dict(secrets)))).save(self.name, overwrite=True)
         except (httpx.HTTPError, OSError) as exc:
             raise self._unreachable("write", exc) from None
+
+    def check_writable(self) -> None:
+        self.read()  # the server answers (a block cannot be tried without writing it)
 
     def _unreachable(self, action: str, exc: Exception) -> SecretStoreUnreachable:
         cause = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]

@@ -137,6 +137,21 @@ def test_register_makes_the_default_events_stores_their_secrets_and_a_second_run
     assert now[missing] != secrets[missing] and stored() == now and set(now) == set(secrets)
 
 
+@pytest.mark.parametrize("command", [["register", "--url", URL], ["rotate"]])
+@pytest.mark.parametrize("where", ["missing/dir/.env", "a-directory"])
+def test_an_env_file_that_cannot_be_written_is_refused_before_billit_hands_out_a_secret(
+    server: SandboxServer, operator: Path, command: list[str], where: str
+) -> None:
+    """Found from the outside: register asked Billit for new secrets, could not write them, and lost them; Billit
+    signed with secrets nobody held, so the receiver refused every call."""
+    assert run(server, "register", "--url", URL).exit_code == 0
+    before = sandbox_secrets(server)
+    (operator / "a-directory").mkdir()
+    line = one_line(run(server, *command, "--env-file", where), exit_code=2)
+    assert line.startswith(f"cannot write the webhook secrets to {where} (") and "nothing was asked of Billit" in line
+    assert sandbox_secrets(server) == before and stored() == before
+
+
 def test_register_warns_in_one_yellow_line_for_http_and_takes_other_events(
     server: SandboxServer, operator: Path
 ) -> None:
