@@ -14,8 +14,9 @@ Rows flow through a sliding window (at most `PushOptions.window` rows in flight,
    ExternalProviderID that way, so the two rows could not be told apart).
 3. **Check Billit first** for every row attempted before: an order with exactly its ExternalProviderID means an
    earlier attempt committed (its answer was lost), so that order is recorded instead of creating another. When
-   its lines' amounts are not the row's (the row was corrected after that attempt), the row says so
-   (`OrderDiffersFromRow`), the run fails, and the order is never sent.
+   that attempt sent other values than the row holds now (the row was corrected since: the order's lines' amounts,
+   or the attempt's idempotency key, differ), the row says so (`OrderDiffersFromRow`), the run fails, and the order
+   is never sent.
 4. **Count the attempt, then create** with `POST /v1/orders` carrying `ExternalProviderID` and the row's stable
    idempotency key. The attempt is committed before the POST, so a crash after it is seen by the next run
    (step 3). A 409, or a timeout or dropped connection after sending, is resolved by looking the order up by
