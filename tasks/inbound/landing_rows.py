@@ -11,7 +11,7 @@ The file's metadata holds a fingerprint of the normaliser (its source, these col
 reads): a replay uses the rows only when its own fingerprint matches, and otherwise re-normalises the raw orders.
 Deleting the rows files forces that too. A batch whose rows these columns cannot hold exactly is landed raw only.
 
-Until stop 34 the rows were landed as Parquet (`rows-00001.parquet`, the same table), and they are still read.
+Until 2026-12-06 the rows were landed as Parquet (`rows-00001.parquet`, the same table), and they are still read.
 Arrow's own file format reads in a quarter of the time: opening a Parquet file parses a footer describing 160
 nested columns, and its pages are decoded; an IPC file's buffers are only decompressed. Reading was a quarter of a
 replay's CPU time, for files a third larger (bench/README.md#replay).
@@ -199,7 +199,7 @@ def rows_path(part: Path) -> Path:
 
 
 def _parquet_rows_path(part: Path) -> Path:
-    """Where the rows of `part` were landed until stop 34."""
+    """Where the rows of `part` were landed until 2026-12-06 (Parquet)."""
     return part.with_name(part.name.replace("part-", "rows-", 1))
 
 
@@ -312,7 +312,7 @@ def _rows_table(part: Path, fingerprint: str) -> pa.Table | None:
         with pa.OSFile(str(rows_path(part))) as source:
             reader = ipc.open_file(source, options=_ONE_THREAD)
             return reader.read_all() if _written_for(reader.schema, part, fingerprint) else None
-    except FileNotFoundError:  # landed before stop 34
+    except FileNotFoundError:  # landed until 2026-12-06
         parquet = pq.ParquetFile(_parquet_rows_path(part))
         return parquet.read(use_threads=False) if _written_for(parquet.schema_arrow, part, fingerprint) else None
 
