@@ -16,7 +16,7 @@ import typer
 
 from cli.app import PrefectOption, app, as_prefect_flow, clear_errors, console, data_table
 from cli.preflight import preflight
-from cli.push import run_push
+from cli.push import push_and_print
 from cli.status import status
 from cli.sync import print_summaries, run_sync
 from tasks.runtime import (
@@ -81,7 +81,7 @@ def _demo(orders: int, warehouse_url: str, prefect: bool | None) -> None:
             warehouse_engine(), SAMPLES / "outbound_invoices.csv", SAMPLES / "outbound_invoice_lines.csv"
         )
         console.print(f"loaded {invoices} outbound invoices ({lines} lines); one has a bad VAT number on purpose")
-        run_push(None, True, "Peppol", False, prefect)
+        push_and_print(None, True, "Peppol", False, prefect)
 
         console.print("[bold]4. Sales extraction again[/]: the pushed invoices with their delivery status")
         time.sleep(0.5)  # the sandbox delivers asynchronously

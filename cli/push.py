@@ -50,12 +50,12 @@ def push(
             from tasks.outbound.run import transport_type
 
             transport = transport_type(transport)
-        ok = run_push(limit, send, transport, dry_run, prefect, source)
+        ok = push_and_print(limit, send, transport, dry_run, prefect, source)
     if not ok:
         raise typer.Exit(1)
 
 
-def run_push(
+def push_and_print(
     limit: int | None, send: bool, transport: str, dry_run: bool, prefect: bool | None, source: Path | None = None
 ) -> bool:
     """Take the source in (if any), push (as a flow when Prefect is used) and print the outcome: the table and,
