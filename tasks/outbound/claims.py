@@ -23,8 +23,11 @@ from tasks.warehouse_common import dead_claimants
 CLAIM_LEASE = timedelta(minutes=5)
 WAITING_FOR_INVOICE = "WaitingForInvoice"
 EXTERNAL_ID_COLLISION = "ExternalIdCollision"
-# A created row whose order in Billit holds other lines (an earlier attempt's, tasks.outbound.push): never sent.
+# A created row whose order in Billit holds other lines (an earlier attempt's, tasks.outbound.push).
 ORDER_DIFFERS = "OrderDiffersFromRow"
+# Why a created row is not sent: its source changed after it was created (changed_after_create), or its order
+# differs from it (ORDER_DIFFERS, flagged so too). It waits until the flag clears.
+CHANGED_AFTER_CREATE = "ChangedAfterCreate"
 
 # A row ready to create: the row, its POST body and its idempotency key.
 Ready = tuple[dict[str, Any], dict[str, Any], str]
@@ -71,12 +74,20 @@ def _pushable(table: sa.Table) -> Any:
     return sa.and_(_not_created(table), sa.not_(_awaited_invoice(table)))
 
 
+def _created_unsent(table: sa.Table) -> Any:
+    return sa.and_(table.c.status == "created", table.c.billit_order_id.is_not(None))
+
+
 def _sendable(table: sa.Table) -> Any:
-    return sa.and_(
-        table.c.status == "created",
-        table.c.billit_order_id.is_not(None),
-        sa.or_(table.c.last_error_code.is_(None), table.c.last_error_code != ORDER_DIFFERS),
-    )
+    return sa.and_(_created_unsent(table), sa.not_(table.c.changed_after_create))
+
+
+def held_back(engine: sa.Engine) -> int:
+    """Created rows not sent because they are flagged changed_after_create (`CHANGED_AFTER_CREATE`)."""
+    table = reflect_tables(engine)["outbound_invoices"]
+    with engine.connect() as connection:
+        query = sa.select(sa.func.count()).where(_created_unsent(table), table.c.changed_after_create)
+        return int(connection.execute(query).scalar_one())
 
 
 def rows_to_push_or_send(table: sa.Table) -> Any:

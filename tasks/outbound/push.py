@@ -16,7 +16,7 @@ Rows flow through a sliding window (at most `PushOptions.window` rows in flight,
    earlier attempt committed (its answer was lost), so that order is recorded instead of creating another. When
    that attempt sent other values than the row holds now (the row was corrected since: the order's lines' amounts,
    or the attempt's idempotency key, differ), the row says so (`OrderDiffersFromRow`), the run fails, and the order
-   is never sent.
+   is not sent while the row is flagged.
 4. **Count the attempt, then create** with `POST /v1/orders` carrying `ExternalProviderID` and the row's stable
    idempotency key. The attempt is committed before the POST, so a crash after it is seen by the next run
    (step 3). A 409, or a timeout or dropped connection after sending, is resolved by looking the order up by
@@ -299,7 +299,7 @@ def _found(
     """The outcome of a row whose order Billit already holds: created. An earlier attempt may have made it from
     values the row no longer has (its answer lost, the row corrected since: its lines' amounts differ, or that
     attempt's idempotency key, a hash of what it sent, is not this one's): then the row says so, in `last_error`
-    and as `changed_after_create`, the run fails, and the order is never sent (`claims._sendable`)."""
+    and as `changed_after_create`, the run fails, and the order is not sent while it is flagged (`claims._sendable`)."""
     summary.already_existed += 1
     outcome = _created(external_id, int(order["OrderID"]))
     difference = lines_differing(payload, order)
@@ -308,7 +308,8 @@ def _found(
         how = f"holds other lines than the row: {difference}" if difference else "was made from other values"
         reason = (
             f"order {order['OrderID']}, created by an earlier attempt whose answer was lost, {how}; check it in "
-            "Billit: once it is right, clear last_error_code to let --send send it (if you credit it, leave it)"
+            "Billit: once it is right, set changed_after_create to false to let --send send it (if you credit it, "
+            "leave it)"
         )
         outcome |= {
             "last_error_code": ORDER_DIFFERS,

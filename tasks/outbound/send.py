@@ -26,6 +26,8 @@ async def send_created(
     clients: CompanyClients, engine: sa.Engine, summary: PushSummary, options: PushOptions, run_id: str
 ) -> None:
     rows = await warehouse_call(claims.claim_sendable, engine, run_id, options.limit)
+    if held := await warehouse_call(claims.held_back, engine):  # the source changed: sending would send the old
+        summary.not_sent[claims.CHANGED_AFTER_CREATE] += held
     sendable: list[dict[str, Any]] = []
     outcomes: list[dict[str, Any]] = []
     for row in rows:

@@ -302,6 +302,29 @@ def test_an_order_an_earlier_attempt_made_before_another_field_changed_is_flagge
     assert row.last_error_code == "OrderDiffersFromRow" and "was made from other values" in row.last_error
 
 
+def test_a_created_row_changed_in_its_source_since_is_not_sent_and_is_counted(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    """Found from the outside: `push --source --send` sent an invoice whose customer had changed in the ERP after it
+    was created, to the old customer. A row flagged changed_after_create waits until the flag clears."""
+    insert(engine, [outbound("later-1"), outbound("later-2")])
+    push(server, engine)
+    table = reflect_tables(engine)["outbound_invoices"]
+    with engine.begin() as connection:  # what a take-in of a changed source does to a created row
+        connection.execute(
+            table.update().where(table.c.external_id == "later-1").values(changed_after_create=True, change_reason="x")
+        )
+    summary = push(server, engine, send=True, transport="SMTP")  # every customer is reachable by e-mail
+    rows = stored(engine)
+    assert (rows["later-1"].status, rows["later-2"].status) == ("created", "sent")
+    assert summary.sent == 1 and summary.not_sent["ChangedAfterCreate"] == 1
+    assert outgoing_messages(server, rows["later-1"].billit_order_id) == 0
+
+    with engine.begin() as connection:  # the source matches again: the take-in clears the flag
+        connection.execute(table.update().values(changed_after_create=False, change_reason=None))
+    assert push(server, engine, send=True, transport="SMTP").sent == 1 and stored(engine)["later-1"].status == "sent"
+
+
 def test_an_order_found_after_a_lost_answer_with_the_rows_values_is_recorded_as_created(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
