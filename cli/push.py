@@ -106,6 +106,7 @@ def push_and_print(
             ("busy", "  held by a push run (next time)"),
             ("changed_after_create", "  changed after create"),
             ("still_changed_after_create", "  changed after create, flagged before"),
+            ("cleared", "  changed after create before, matching again"),
         ):
             if key in ("invoices", "inserted", "updated", "unchanged") or taken[key]:
                 table.add_row(label, str(taken[key]))
@@ -171,6 +172,7 @@ def load_outbound(
     console.print(
         f"loaded {loaded.invoices} invoices and {loaded.lines} lines into outbound_invoices / "
         f"outbound_invoice_lines: {taken.inserted} new, {taken.updated} changed, {taken.unchanged} unchanged"
+        + (f", {taken.cleared} matching again what was pushed (flag cleared)" if taken.cleared else "")
     )
     if loaded.reminder:
         console.print(f"[yellow]{escape(loaded.reminder)}[/]")

@@ -854,6 +854,11 @@ def test_a_reload_changing_a_created_row_exits_1_naming_it_and_loads_the_others(
     assert again.exit_code == 0, again.output
     assert "1 row(s) flagged changed_after_create earlier still differ from the files" in again.output
 
+    # The files match what was pushed again: the flag clears, and the command says so (found from the outside: such
+    # rows were in no count).
+    restored = load(*pair(tmp_path))
+    assert restored.exit_code == 0 and ", 1 matching again what was pushed (flag cleared)" in restored.output
+
 
 # ---- the sample files, each spoiled one way -------------------------------------------------------------------
 
