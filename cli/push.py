@@ -113,9 +113,12 @@ def push_and_print(
     for key in ("considered", "created", "already_existed", "sent", "rejected", "failed"):
         table.add_row(key.replace("_", " "), str(summary[key]))
         if key == "already_existed" and summary.get("differs_in_billit"):
-            table.add_row("  with other lines than the row", str(summary["differs_in_billit"]))
-    for reason, count in {**summary["rejected_by_reason"], **summary["not_sent_by_reason"]}.items():
-        table.add_row(f"  {reason}", str(count))
+            table.add_row("  from other values than the row", str(summary["differs_in_billit"]))
+        reasons = {"rejected": summary["rejected_by_reason"], "sent": summary["not_sent_by_reason"]}.get(key, {})
+        if key == "sent" and reasons:
+            table.add_row("created, not sent", str(sum(reasons.values())))
+        for reason, count in reasons.items():  # each under the row it explains
+            table.add_row(f"  {reason}", str(count))
     if summary.get("waiting"):
         table.add_row("waiting for their invoice", str(summary["waiting"]))
     console.print(table)

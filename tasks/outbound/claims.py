@@ -53,15 +53,17 @@ def rejected_outcome(external_id: str, code: str, message: str) -> dict[str, Any
     return {"external_id": external_id, "status": "rejected", "last_error_code": code, "last_error": message}
 
 
-def _awaited_invoice(table: sa.Table) -> Any:
-    """A credit note whose credited invoice is an outbound row not created yet: it waits for it."""
+def _awaited_invoice(table: sa.Table, *, held_back: bool = False) -> Any:
+    """A credit note whose credited invoice is an outbound row not created yet (with `held_back`, one created but
+    not sent because it is flagged changed_after_create): it waits for it."""
     invoice = table.alias("credited")
+    waiting = invoice.c.changed_after_create if held_back else invoice.c.status.not_in(("created", "sent"))
     return sa.and_(
         table.c.order_type == "CreditNote",
         sa.exists().where(
             invoice.c.order_number == table.c.about_invoice_number,
             invoice.c.external_id != table.c.external_id,
-            invoice.c.status.not_in(("created", "sent")),
+            waiting,
         ),
     )
 
@@ -78,15 +80,22 @@ def _created_unsent(table: sa.Table) -> Any:
     return sa.and_(table.c.status == "created", table.c.billit_order_id.is_not(None))
 
 
+def _held_back(table: sa.Table) -> Any:
+    """Flagged changed_after_create, or a credit note of an invoice that is: the customer must not get a credit for an
+    invoice it never received."""
+    return sa.or_(table.c.changed_after_create, _awaited_invoice(table, held_back=True))
+
+
 def _sendable(table: sa.Table) -> Any:
-    return sa.and_(_created_unsent(table), sa.not_(table.c.changed_after_create))
+    return sa.and_(_created_unsent(table), sa.not_(_held_back(table)))
 
 
 def held_back(engine: sa.Engine) -> int:
-    """Created rows not sent because they are flagged changed_after_create (`CHANGED_AFTER_CREATE`)."""
+    """Created rows not sent because they, or the invoice they credit, are flagged changed_after_create
+    (`CHANGED_AFTER_CREATE`)."""
     table = reflect_tables(engine)["outbound_invoices"]
     with engine.connect() as connection:
-        query = sa.select(sa.func.count()).where(_created_unsent(table), table.c.changed_after_create)
+        query = sa.select(sa.func.count()).where(_created_unsent(table), _held_back(table))
         return int(connection.execute(query).scalar_one())
 
 

@@ -111,8 +111,8 @@ def push_message(summary: dict[str, Any], changed_after_create: int = 0) -> str:
         parts.append(f"{summary['failed']} failed (tried again by the next run)")
     if summary.get("differs_in_billit"):
         parts.append(
-            f"{summary['differs_in_billit']} found in Billit as an earlier attempt created them, with other lines "
-            "than the row (not sent)"
+            f"{summary['differs_in_billit']} found in Billit as an earlier attempt created them, from other values "
+            "than the row's (not sent)"
         )
     if changed_after_create:
         parts.append(

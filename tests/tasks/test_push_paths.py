@@ -306,8 +306,10 @@ def test_a_created_row_changed_in_its_source_since_is_not_sent_and_is_counted(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
     """Found from the outside: `push --source --send` sent an invoice whose customer had changed in the ERP after it
-    was created, to the old customer. A row flagged changed_after_create waits until the flag clears."""
-    insert(engine, [outbound("later-1"), outbound("later-2")])
+    was created, to the old customer. A row flagged changed_after_create waits until the flag clears, and so does a
+    credit note of it (found from the outside: the customer got a credit for an invoice it never received)."""
+    credit_note = outbound("later-3", order_type="CreditNote", about_invoice_number="INV-LATER-1")
+    insert(engine, [outbound("later-1", order_number="INV-LATER-1"), outbound("later-2"), credit_note])
     push(server, engine)
     table = reflect_tables(engine)["outbound_invoices"]
     with engine.begin() as connection:  # what a take-in of a changed source does to a created row
@@ -316,13 +318,15 @@ def test_a_created_row_changed_in_its_source_since_is_not_sent_and_is_counted(
         )
     summary = push(server, engine, send=True, transport="SMTP")  # every customer is reachable by e-mail
     rows = stored(engine)
-    assert (rows["later-1"].status, rows["later-2"].status) == ("created", "sent")
-    assert summary.sent == 1 and summary.not_sent["ChangedAfterCreate"] == 1
+    assert [rows[f"later-{n}"].status for n in (1, 2, 3)] == ["created", "sent", "created"]
+    assert summary.sent == 1 and summary.not_sent["ChangedAfterCreate"] == 2
     assert outgoing_messages(server, rows["later-1"].billit_order_id) == 0
+    assert outgoing_messages(server, rows["later-3"].billit_order_id) == 0
 
     with engine.begin() as connection:  # the source matches again: the take-in clears the flag
         connection.execute(table.update().values(changed_after_create=False, change_reason=None))
-    assert push(server, engine, send=True, transport="SMTP").sent == 1 and stored(engine)["later-1"].status == "sent"
+    assert push(server, engine, send=True, transport="SMTP").sent == 2
+    assert [row.status for row in stored(engine).values()] == ["sent"] * 3
 
 
 def test_an_order_found_after_a_lost_answer_with_the_rows_values_is_recorded_as_created(
