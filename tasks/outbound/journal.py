@@ -91,7 +91,7 @@ def take_in(engine: sa.Engine, rows: SourceRows, *, dry_run: bool = False) -> Ta
                 .order_by(lines.c.external_id, lines.c.line_number)
             ).mappings():
                 stored_lines.setdefault(line["external_id"], []).append(dict(line))
-            new, update, flag, clear = [], [], [], []
+            new, update, flag, clear, restore = [], [], [], [], []
             for external_id in chunk:
                 journal = stored.get(external_id)
                 if journal is None:
@@ -103,6 +103,8 @@ def take_in(engine: sa.Engine, rows: SourceRows, *, dry_run: bool = False) -> Ta
                         flag.append((journal, _reason(differences)))
                     elif journal["last_error_code"] == ORDER_DIFFERS:  # Billit holds other values than the row
                         outcome.still_changed_after_create += 1
+                        if journal["change_reason"] != journal["last_error"]:  # a reload's reason, now stale
+                            restore.append(external_id)
                     elif journal["changed_after_create"]:
                         clear.append(external_id)
                     else:
@@ -127,6 +129,9 @@ def take_in(engine: sa.Engine, rows: SourceRows, *, dry_run: bool = False) -> Ta
                     .where(invoices.c.external_id.in_(clear))
                     .values(changed_after_create=False, change_noticed_at=None, change_reason=None)
                 )
+            if restore:  # the files match the row again: what differs is the push's finding, Billit against the row
+                statement = invoices.update().where(invoices.c.external_id.in_(restore))
+                connection.execute(statement.values(change_reason=invoices.c.last_error))
     if outcome.flagged:
         logger.warning(
             "%s: %d row(s) already in Billit changed in the source since they were pushed (not pushed again): %s",

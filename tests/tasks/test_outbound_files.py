@@ -669,6 +669,8 @@ def test_a_reload_matching_a_row_whose_order_in_billit_holds_other_lines_does_no
     reason = "order 101, created by an earlier attempt whose answer was lost, holds other lines than the row: ..."
     flagged = {"last_error_code": "OrderDiffersFromRow", "changed_after_create": True, "change_reason": reason}
     mark(engine, "fin-1", status="created", billit_order_id=101, last_error=reason, **flagged)
+    # A reload of other files flagged it with their difference meanwhile; these match the row again (re-check).
+    mark(engine, "fin-1", change_reason="reference: 'PO-7781' -> 'PO-9999'")
     loaded = load_outbound_files(engine, *pair(tmp_path))
     assert (loaded.taken.still_changed_after_create, loaded.taken.cleared, loaded.taken.unchanged) == (1, 0, 2)
     table = reflect_tables(engine)["outbound_invoices"]
