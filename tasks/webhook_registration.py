@@ -24,10 +24,11 @@ from connectors.billit import (
     BillitNotFoundError,
     BillitTransportError,
     BillitValidationError,
+    NoCompanyError,
 )
 from connectors.billit.account import company_problem
 from connectors.billit.errors import BillitServerError
-from connectors.billit.settings import BillitSettings
+from connectors.billit.settings import ENV_PREFIX, BillitSettings
 from connectors.billit.webhooks import (
     ENTITY_TYPES,
     UPDATE_TYPES,
@@ -135,6 +136,8 @@ def company_settings(company: int | None) -> BillitSettings:
     reaches with API access on (ContextPartyID, when set, stays the accountant's own company); CompanyChoiceError
     otherwise."""
     settings = billit_settings()
+    if company is None and settings.party_id is None:  # the settings' own hint names options these commands lack
+        raise NoCompanyError(f"no Billit company whose webhooks to manage: set {ENV_PREFIX}PARTY_ID or pass --company")
     if company is None or company == settings.party_id:
         return settings
     if problem := company_problem(list_companies(), company):

@@ -152,6 +152,16 @@ def test_an_env_file_that_cannot_be_written_is_refused_before_billit_hands_out_a
     assert sandbox_secrets(server) == before and stored() == before
 
 
+@pytest.mark.parametrize("command", [["list"], ["register", "--url", URL], ["rotate"], ["delete", "--all"]])
+def test_without_a_company_the_line_names_the_option_these_commands_have(
+    server: SandboxServer, operator: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """Found from the outside: it said "pass --companies/--company", and these commands only take --company."""
+    monkeypatch.delenv("BILLIT_PARTY_ID")
+    line = one_line(run(server, *command), exit_code=2)
+    assert "set BILLIT_PARTY_ID or pass --company" in line and "--companies" not in line, line
+
+
 def test_register_warns_in_one_yellow_line_for_http_and_takes_other_events(
     server: SandboxServer, operator: Path
 ) -> None:
