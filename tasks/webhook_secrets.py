@@ -95,16 +95,17 @@ class EnvFileStore:
         return parse_webhook_secrets(value or "", source=f"{SECRETS_VARIABLE} in {self.path}")
 
     def check_writable(self) -> None:
-        target = self.path.resolve()
         try:
+            target = self.path.resolve()  # RuntimeError: a symlink loop
             if target.is_dir():
                 raise IsADirectoryError(errno.EISDIR, "a directory")
             descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
             os.close(descriptor)
             os.unlink(temporary)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
+            cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise SecretStoreUnwritable(
-                f"cannot write the webhook secrets to {self.path} ({exc.strerror or exc}): nothing was asked of "
+                f"cannot write the webhook secrets to {self.path} ({cause}): nothing was asked of "
                 "Billit; choose a file whose directory exists and is writable with --env-file"
             ) from None
 

@@ -57,7 +57,10 @@ def _awaited_invoice(table: sa.Table, *, held_back: bool = False) -> Any:
     """A credit note whose credited invoice is an outbound row not created yet (with `held_back`, one created but
     not sent because it is flagged changed_after_create): it waits for it."""
     invoice = table.alias("credited")
-    waiting = invoice.c.changed_after_create if held_back else invoice.c.status.not_in(("created", "sent"))
+    if held_back:
+        waiting = sa.and_(invoice.c.changed_after_create, invoice.c.status == "created")
+    else:
+        waiting = invoice.c.status.not_in(("created", "sent"))
     return sa.and_(
         table.c.order_type == "CreditNote",
         sa.exists().where(

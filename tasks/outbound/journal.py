@@ -101,7 +101,8 @@ def take_in(engine: sa.Engine, rows: SourceRows, *, dry_run: bool = False) -> Ta
                 if journal["billit_order_id"] is not None or journal["status"] not in NOT_CREATED:
                     if differences:
                         flag.append((journal, _reason(differences)))
-                    elif journal["last_error_code"] == ORDER_DIFFERS:  # Billit holds other values than the row
+                    elif journal["last_error_code"] == ORDER_DIFFERS and journal["changed_after_create"]:
+                        # Billit holds other values than the row (until the operator clears the flag)
                         outcome.still_changed_after_create += 1
                         if journal["change_reason"] != journal["last_error"]:  # a reload's reason, now stale
                             restore.append(external_id)

@@ -138,7 +138,7 @@ def test_register_makes_the_default_events_stores_their_secrets_and_a_second_run
 
 
 @pytest.mark.parametrize("command", [["register", "--url", URL], ["rotate"]])
-@pytest.mark.parametrize("where", ["missing/dir/.env", "a-directory"])
+@pytest.mark.parametrize("where", ["missing/dir/.env", "a-directory", "a-loop"])
 def test_an_env_file_that_cannot_be_written_is_refused_before_billit_hands_out_a_secret(
     server: SandboxServer, operator: Path, command: list[str], where: str
 ) -> None:
@@ -147,6 +147,7 @@ def test_an_env_file_that_cannot_be_written_is_refused_before_billit_hands_out_a
     assert run(server, "register", "--url", URL).exit_code == 0
     before = sandbox_secrets(server)
     (operator / "a-directory").mkdir()
+    (operator / "a-loop").symlink_to(operator / "a-loop")
     line = one_line(run(server, *command, "--env-file", where), exit_code=2)
     assert line.startswith(f"cannot write the webhook secrets to {where} (") and "nothing was asked of Billit" in line
     assert sandbox_secrets(server) == before and stored() == before

@@ -678,6 +678,15 @@ def test_a_reload_matching_a_row_whose_order_in_billit_holds_other_lines_does_no
         row = connection.execute(sa.select(table).where(table.c.external_id == "fin-1")).mappings().one()
     assert {name: row[name] for name in flagged} == flagged
 
+    # The operator checked the order in Billit and cleared the flag, as the reason advises: then it is unchanged.
+    mark(engine, "fin-1", changed_after_create=False, change_reason=None)
+    cleared = load_outbound_files(engine, *pair(tmp_path))
+    assert (cleared.taken.still_changed_after_create, cleared.taken.unchanged) == (0, 3)
+    with engine.connect() as connection:
+        assert (
+            connection.execute(sa.select(table.c.change_reason).where(table.c.external_id == "fin-1")).scalar() is None
+        )
+
 
 def test_a_reload_replaces_the_lines_of_a_row_billit_has_not_and_reopens_it_when_rejected(
     engine: sa.Engine, tmp_path: Path

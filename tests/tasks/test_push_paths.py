@@ -329,6 +329,21 @@ def test_a_created_row_changed_in_its_source_since_is_not_sent_and_is_counted(
     assert [row.status for row in stored(engine).values()] == ["sent"] * 3
 
 
+def test_a_credit_note_of_a_sent_invoice_changed_in_its_source_since_is_sent(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    """The usual correction: the invoice went out, the ERP corrected it (flagged), a credit note follows. Only an
+    invoice held back holds its credit notes back (review)."""
+    insert(engine, [outbound("sent-1", order_number="INV-SENT-1")])
+    push(server, engine, send=True, transport="SMTP")
+    table = reflect_tables(engine)["outbound_invoices"]
+    with engine.begin() as connection:
+        connection.execute(table.update().values(changed_after_create=True, change_reason="x"))
+    insert(engine, [outbound("sent-2", order_type="CreditNote", about_invoice_number="INV-SENT-1")])
+    summary = push(server, engine, send=True, transport="SMTP")
+    assert (summary.sent, stored(engine)["sent-2"].status, summary.not_sent["ChangedAfterCreate"]) == (1, "sent", 0)
+
+
 def test_an_order_found_after_a_lost_answer_with_the_rows_values_is_recorded_as_created(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
