@@ -198,7 +198,8 @@ class PrefectBlockStore:
             raise self._unreachable("write", exc) from None
 
     def check_writable(self) -> None:
-        self.read()  # the server answers (a block cannot be tried without writing it)
+        """Nothing more to ask: every command reads the block first, which proves the server answers (a block
+        cannot be tried without writing it)."""
 
     def _unreachable(self, action: str, exc: Exception) -> SecretStoreUnreachable:
         cause = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]

@@ -27,7 +27,7 @@ class PushSummary:
     considered: int = 0
     created: int = 0
     already_existed: int = 0
-    # Of those, orders an earlier attempt made from values the row no longer has (never sent).
+    # Of those, orders an earlier attempt made from values the row no longer has (not sent while flagged).
     differs_in_billit: int = 0
     sent: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
