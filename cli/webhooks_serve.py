@@ -21,6 +21,10 @@ import typer
 from cli.app import OperatorMistake, WarehouseOption, clear_errors, console, webhooks_app
 from cli.preflight import preflight
 
+#: Why the receiver refuses a warehouse that does not exist: events stored in a new file that a mistyped path made
+#: would keep the warehouse the dashboards read behind until its next sync, with nothing to show it.
+WEBHOOKS_KEEP_A_WAREHOUSE = "the receiver keeps an existing warehouse up to date: a sync or billit-etl db upgrade makes it"
+
 
 @webhooks_app.command("serve")
 def serve(
@@ -58,7 +62,7 @@ def serve(
         from tasks.inbound.webhook_app import create_app
         from tasks.runtime import billit_settings, load_webhook_secrets
 
-        engine = preflight(billit=not no_apply)
+        engine = preflight(billit=not no_apply, existing=WEBHOOKS_KEEP_A_WAREHOUSE)
         secrets = load_webhook_secrets()
         if not secrets:
             raise OperatorMistake(
@@ -108,7 +112,7 @@ def apply(warehouse_url: WarehouseOption = None) -> None:
     with clear_errors(warehouse_url):
         from tasks.inbound.webhook_apply import apply_stored_events
 
-        engine = preflight(billit=True)
+        engine = preflight(billit=True, existing=WEBHOOKS_KEEP_A_WAREHOUSE)
         summary = apply_stored_events(engine=engine)
     done = ", ".join(f"{count} {status}" for status, count in summary["events"].items()) or "nothing due"
     console.print(f"webhook events: {done} ({summary['orders']} orders fetched); {summary['waiting']} wait for a retry")

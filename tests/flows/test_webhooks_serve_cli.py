@@ -46,6 +46,9 @@ def operator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: SandboxSer
     monkeypatch.setenv("BILLIT_PARTY_ID", str(PARTY_ID))
     monkeypatch.setenv("BILLIT_BACKOFF_BASE_S", "0.01")
     monkeypatch.setenv("WAREHOUSE_URL", f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    warehouse = create_warehouse_engine(os.environ["WAREHOUSE_URL"])
+    upgrade(warehouse)  # the receiver keeps an existing warehouse up to date
+    warehouse.dispose()
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -92,9 +95,28 @@ def test_a_bad_warehouse_url_is_one_red_line(
     assert red_line([*command, "--warehouse-url", "foo"]).startswith("--warehouse-url is not a database URL")
 
 
+@pytest.mark.parametrize("command", [["webhooks", "serve"], ["webhooks", "apply"]], ids=lambda c: c[1])
+def test_a_warehouse_that_does_not_exist_is_refused_not_created(
+    operator: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """Found from the outside: a mistyped path made a new warehouse, and the receiver stored and applied the events
+    there, while the one the dashboards read stayed behind."""
+    monkeypatch.setenv("BILLIT_WEBHOOK_SECRETS", json.dumps(SECRETS))
+    mistyped = operator / "warehouse.sqlite3"
+    with socket.socket() as taken:  # were the warehouse not checked first, the receiver would stop here, not serve
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = ["--port", str(taken.getsockname()[1])] if command[1] == "serve" else []
+        line = red_line([*command, *port, "--warehouse-url", f"sqlite:///{mistyped}"])
+    assert line == (
+        f"no warehouse at {mistyped}: check --warehouse-url (the receiver keeps an existing warehouse up to date: a "
+        "sync or billit-etl db upgrade makes it)"
+    )
+    assert not mistyped.exists()
+
+
 def test_apply_applies_what_is_stored_once(operator: Path, server: SandboxServer) -> None:
     engine = create_warehouse_engine(os.environ["WAREHOUSE_URL"])
-    upgrade(engine)
     order_id = next(i for i, o in server.sandbox.company_orders(PARTY_ID).items() if o["OrderDirection"] == "Income")
     store_event(engine, Signed("wh-123", 1_800_000_000, "cd" * 32), json.loads(order_event(order_id)))
     first = runner.invoke(app, ["webhooks", "apply"])
