@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from tasks.normalise.fields import BIGINT, INTEGER, MONEY, PERCENT, QUANTITY, Fields
-from tasks.normalise.order_vat import taxable_base, vat_columns
+from tasks.normalise.order_vat import group_amounts, net_amount, taxable_base, vat_amount, vat_columns
 from tasks.normalise.vat import VatClassification
 from tasks.normalise.vat_return import Priced
 
@@ -79,6 +79,7 @@ def add_lines(
     for number, line in enumerate(fields.objects("OrderLines"), start=1):
         code, percentage, vat = classify(line)
         _quarantine_unknown_vat(rows, order, vat, line, entity="line", key=f"{order_id}/{number}", run=(run_id, stream))
+        net = net_amount(line)
         row = {
             "order_id": order_id,
             "line_number": number,
@@ -93,8 +94,8 @@ def add_lines(
             "vat_percentage": percentage,
             "ventilation_code": code,
             **vat_columns(vat),
-            "total_excl": line.number("TotalExcl", MONEY),
-            "total_vat": line.number("TotalVAT", MONEY),
+            "total_excl": net,
+            "total_vat": vat_amount(line, percentage, net),
             "total_incl": line.number("TotalIncl", MONEY),
             "account_code": line.text("AccountCode"),
         }
@@ -120,17 +121,18 @@ def add_vat_groups(
         code, percentage, vat = classify(group)
         key = f"{order_id}/{number}"
         _quarantine_unknown_vat(rows, order, vat, group, entity="vat_group", key=key, run=(run_id, stream))
+        net, taxable, cash_discount = group_amounts(group)
         row = {
             "order_id": order_id,
             "group_number": number,
             "ventilation_code": code,
             "vat_percentage": percentage,
             **vat_columns(vat),
-            "total_excl": group.number("TotalExcl", MONEY),
-            "total_vat": group.number("TotalVAT", MONEY),
+            "total_excl": net,
+            "total_vat": vat_amount(group, percentage, taxable or net),
             "total_incl": group.number("TotalIncl", MONEY),
-            "taxable_base": group.number("Mtvh", MONEY),
-            "financial_reduction_amount": group.number("FinancialReductionAmount", MONEY),
+            "taxable_base": taxable,
+            "financial_reduction_amount": cash_discount,
         }
         rows.vat_groups.append(row)
         priced.append(Priced(number, vat, taxable_base(row), row["total_vat"], code or header_code))

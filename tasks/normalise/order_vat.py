@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-from tasks.normalise.fields import PERCENT, Fields
+from tasks.normalise.fields import MONEY, PERCENT, QUANTITY, Fields
 from tasks.normalise.vat import VatClassification, classify_vat
 from tasks.normalise.vat_codes import COST_VENTILATION_CODES, SALES_VENTILATION_CODES
 
@@ -52,6 +52,35 @@ def vat_percentage(item: Fields, direction: str, code: str | None) -> Decimal | 
     return item.number("VATPercentage", PERCENT)
 
 
+def net_amount(item: Fields) -> Decimal | None:
+    """A line's net (`TotalExcl`). Billit leaves null members out, so an absent net is unknown: on a line that
+    has a price it would pass as 0 in the VAT return's sums and shares, so the order is quarantined whole; a line
+    without a price (a text line) may leave it out."""
+    net = item.number("TotalExcl", MONEY)
+    if net is None and item.number("Quantity", QUANTITY) and item.number("UnitPriceExcl", QUANTITY):
+        raise item.unreadable("TotalExcl", "missing on a line with a quantity and a price")
+    return net
+
+
+def vat_amount(item: Fields, percentage: Decimal | None, net: Decimal | None) -> Decimal | None:
+    """A line's or VAT group's VAT (`TotalVAT`). Absent under a VAT % above zero on a net other than zero, the
+    VAT is unknown, and the VAT return would count none (found from the outside: grid 59 short by the group's
+    VAT, exit 0), so the order is quarantined whole."""
+    amount = item.number("TotalVAT", MONEY)
+    if amount is None and percentage and net:
+        raise item.unreadable("TotalVAT", f"missing on a net of {net} at {percentage} %")
+    return amount
+
+
+def group_amounts(group: Fields) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """A VAT group's net, taxable base (`Mtvh`) and cash discount, one of the first two at least: a group without
+    either has no base the VAT return could report."""
+    net, taxable = group.number("TotalExcl", MONEY), group.number("Mtvh", MONEY)
+    if net is None and taxable is None:
+        raise group.unreadable("TotalExcl", "missing, and so is Mtvh: the group has no taxable base")
+    return net, taxable, group.number("FinancialReductionAmount", MONEY)
+
+
 def charges_vat(order: Mapping[str, Any], total_vat: Decimal | None) -> bool:
     """Whether the order charges VAT: a VAT total other than zero, or a line or VAT group with a VAT % above zero
     (an unreadable one counts as none here; reading it properly quarantines the order)."""
@@ -69,10 +98,13 @@ def charges_vat(order: Mapping[str, Any], total_vat: Decimal | None) -> bool:
 
 
 def taxable_base(group: Row) -> Decimal | None:
-    """A VAT group's taxable base: `Mtvh`, which a cash discount makes smaller than `TotalExcl`. An `Mtvh` of 0
-    on a group with a net and no cash discount says nothing (docs/reference/billit-api.md#cash-discount)."""
-    taxable, net = group["taxable_base"], group["total_excl"]
-    if taxable is None or (taxable == 0 and net and not group["financial_reduction_amount"]):
+    """A VAT group's taxable base: `Mtvh`, which a cash discount makes smaller than `TotalExcl`; without it, the
+    net less the cash discount, as Billit computes `Mtvh` (docs/reference/billit-api.md#cash-discount). An `Mtvh`
+    of 0 on a group with a net and no cash discount says nothing."""
+    taxable, net, discount = group["taxable_base"], group["total_excl"], group["financial_reduction_amount"]
+    if taxable is None:
+        return None if net is None else net - (discount or 0)
+    if taxable == 0 and net and not discount:
         return net
     return taxable
 

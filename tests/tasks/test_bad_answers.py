@@ -323,6 +323,9 @@ def test_the_largest_amount_round_trips_exactly_on_both_databases(engine: sa.Eng
             {
                 "Quantity": Decimal("99999.99999"),
                 "UnitPriceExcl": Decimal("9999999999.99999"),
+                # A priced line without its net or VAT is quarantined (tasks/normalise/order_vat.py).
+                "TotalExcl": Decimal("9999999999999.99"),
+                "TotalVAT": Decimal("2099999999999.99"),
                 "VATPercentage": Decimal("21"),
                 "VentilationCode": "1",
             }
@@ -333,6 +336,7 @@ def test_the_largest_amount_round_trips_exactly_on_both_databases(engine: sa.Eng
     (line,) = rows(engine, "invoice_lines")
     assert invoice.total_incl == Decimal("-9999999999999.99")
     assert (line.quantity, line.unit_price_excl) == (Decimal("99999.99999"), Decimal("9999999999.99999"))
+    assert (line.total_excl, line.total_vat) == (Decimal("9999999999999.99"), Decimal("2099999999999.99"))
 
 
 def test_an_order_the_warehouse_refuses_is_quarantined_and_pending_and_the_batch_loads(

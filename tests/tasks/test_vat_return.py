@@ -653,9 +653,31 @@ def _line_vat(percentage: Any, code: str | None = None) -> dict[str, Any]:
     )
 
 
+def _without(name: str, *, value: Any = ..., where: str = "VatGroups", **members: Any) -> dict[str, Any]:
+    """A 21 % sale whose first line or group lacks `name` (absent, as Billit leaves a null out, or `value`)."""
+    bad = _line_vat("21")
+    item = bad[where][0]
+    item.update(members)
+    if value is ...:
+        del item[name]
+    else:
+        item[name] = value
+    return bad
+
+
 @pytest.mark.parametrize(
     ("bad", "reason"),
     [
+        # Found from the outside: a VAT group without its VAT loaded as NULL, and the return counted none (grid 59
+        # short by the group's VAT, exit 0). Nulls are left out of Billit's answers, so absent is unknown.
+        (_without("TotalVAT"), "VatGroups[0].TotalVAT is missing on a net of 100.00 at 21 %"),
+        (_without("TotalVAT", value=None), "VatGroups[0].TotalVAT is missing on a net of 100.00 at 21 %"),
+        (_without("TotalExcl"), "VatGroups[0].TotalExcl is missing, and so is Mtvh: the group has no taxable base"),
+        (_without("TotalVAT", where="OrderLines"), "OrderLines[0].TotalVAT is missing on a net of 100.00 at 21 %"),
+        (
+            _without("TotalExcl", where="OrderLines", Quantity="2", UnitPriceExcl="50.00"),
+            "OrderLines[0].TotalExcl is missing on a line with a quantity and a price",
+        ),
         # Issue 10: an unreadable or empty VAT % with no code became category Z in grid 00 and its VAT left 54.
         (_line_vat("21,00"), "OrderLines[0].VATPercentage is not a number"),
         (_line_vat(""), "OrderLines[0].VATPercentage is missing and no ventilation code says the line has no VAT"),
@@ -681,6 +703,31 @@ def test_an_order_whose_vat_cannot_be_read_is_quarantined_whole_and_the_batch_lo
             "03",
             "54",
         ]
+
+
+def test_amounts_billit_may_leave_out_where_they_say_nothing(engine: sa.Engine) -> None:
+    """A group without `Mtvh` is taxed on its net less its cash discount, as Billit computes `Mtvh` (found from the
+    outside: the base was the undiscounted net); a 0 % group may leave its VAT out, a text line its amounts."""
+    discounted = _line_vat("21")
+    discounted["VatGroups"][0].update(TotalExcl="1000.00", TotalVAT="205.80", FinancialReductionAmount="20.00")
+    discounted["OrderLines"][0].update(TotalExcl="1000.00", TotalVAT="210.00")
+    zero_rated = sale([("1", "0", "80.00", None)])
+    del zero_rated["VatGroups"][0]["TotalVAT"], zero_rated["OrderLines"][0]["TotalVAT"]
+    text_line = sale([("4", "21", "10.00", None)])
+    text_line["OrderLines"].append({"Description": "delivered on Monday", "VATPercentage": "21", "Quantity": "0"})
+    for bad in (discounted, zero_rated, text_line):
+        bad["OrderDate"] = "2026-07-01T00:00:00"
+    counts = load_orders(
+        engine, [discounted, zero_rated, text_line], stream="orders_income", run_id="r1", company_id=COMPANY
+    )
+    assert (counts.orders_new, counts.quarantined) == (3, 0)
+    with engine.connect() as connection:
+        grids = connection.execute(sa.text("SELECT grid, amount FROM bi_vat_return_monthly ORDER BY grid")).all()
+    assert [(grid, D(str(amount)).quantize(D("0.01"))) for grid, amount in grids] == [
+        ("00", D("80.00")),
+        ("03", D("990.00")),
+        ("54", D("207.90")),
+    ]
 
 
 def test_code_22_may_leave_the_vat_percentage_out(engine: sa.Engine) -> None:
