@@ -116,6 +116,11 @@ def create_warehouse_engine(url: str | None = None, *, schema: str | None = None
                 f"{WAREHOUSE_URL_ENV} {shown}: use postgresql+psycopg:// (psycopg 3), not {parsed.drivername}://"
             )
         engine = _postgresql_engine(parsed, schema)
+    elif backend == "postgres":  # the spelling of Heroku-style DATABASE_URLs, which SQLAlchemy no longer takes
+        raise WarehouseError(
+            f"{WAREHOUSE_URL_ENV} {shown} names an unsupported database 'postgres': write postgresql+psycopg:// "
+            "instead of postgres://"
+        )
     else:
         raise WarehouseError(
             f"{WAREHOUSE_URL_ENV} {shown} names an unsupported database {backend!r}: expected {URL_FORMS}"
@@ -153,6 +158,8 @@ def check_warehouse(engine: sa.Engine, *, writable: bool = True) -> None:
                 require_schema(connection)
                 if writable:
                     _check_postgresql_writes(connection)
+                else:
+                    _check_postgresql_reads(connection)
     except sa.exc.DBAPIError as exc:
         raise WarehouseError(_unusable(engine.url, exc, writable=writable)) from None
 
@@ -217,8 +224,36 @@ def _check_postgresql_writes(connection: sa.Connection) -> None:
         )
 
 
+def _check_postgresql_reads(connection: sa.Connection) -> None:
+    # A role that may connect but not read the tables got a driver error with a traceback hint from `status`
+    # (found from the outside); the writers' check names the role, and so does this one.
+    unreadable = connection.exec_driver_sql(
+        # pg_class, not information_schema.tables, which lists only the tables the role has some privilege on.
+        "select string_agg(relname, ', ' order by relname) from pg_class "
+        "where relnamespace = current_schema()::regnamespace and relkind in ('r', 'p', 'v', 'm') "
+        "and not has_table_privilege(oid, 'SELECT')"
+    ).scalar()
+    if unreadable:
+        raise WarehouseError(
+            f"the role of {_shown(connection.engine.url)} may not read the warehouse tables (SELECT on "
+            f"{_first_few(unreadable)}): grant it, or use a role that can, in WAREHOUSE_URL"
+        )
+
+
+def _first_few(names: str, shown: int = 3) -> str:
+    listed = names.split(", ")
+    return ", ".join(listed[:shown]) + (f" and {len(listed) - shown} more" if len(listed) > shown else "")
+
+
 def _shown(url: sa.URL) -> str:
     return url.render_as_string(hide_password=True)
+
+
+def _without_password(text: str, password: str) -> str:
+    """`text` with the password masked wherever it stands as a whole token (a DSN's `password=...`, a URL's
+    `:...@`): a short password replaced inside words would garble the message and tell its characters (found from
+    the outside: password `o` made `c***nnecti***n`)."""
+    return re.sub(rf"(?<!\w){re.escape(password)}(?!\w)", "***", text)
 
 
 def _unusable(url: sa.URL, exc: sa.exc.DBAPIError, *, writable: bool) -> str:
@@ -226,7 +261,7 @@ def _unusable(url: sa.URL, exc: sa.exc.DBAPIError, *, writable: bool) -> str:
     lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
     reason = lines[0].strip() if lines else type(exc).__name__
     if url.password:
-        reason = reason.replace(str(url.password), "***")
+        reason = _without_password(reason, str(url.password))
     if url.get_backend_name() == "sqlite":
         database = (url.database or ":memory:").removeprefix("file:")
         refused = str(getattr(exc.orig, "sqlite_errorname", "")).startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN"))

@@ -30,10 +30,34 @@ def test_a_url_that_does_not_parse_names_warehouse_url_and_the_expected_forms_bu
     assert url not in message and PASSWORD not in message
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("password", ["o", "1", "no_such"])
+def test_a_short_password_is_masked_as_a_whole_token_only(postgres_url: str, password: str) -> None:
+    """Found from the outside: the password `o` was masked inside every word of the driver's message (`c***nnecti***n
+    ... database "billit_n***_such_database"`), which garbled it and told the password's character."""
+    url = sa.make_url(postgres_url).set(database="billit_no_such_database", password=password)
+    engine = create_warehouse_engine(url.render_as_string(hide_password=False))
+    with pytest.raises(WarehouseError) as raised:
+        check_warehouse(engine)
+    engine.dispose()
+    assert str(raised.value) == (
+        f"cannot reach the warehouse at {url.render_as_string(hide_password=True)}: database "
+        '"billit_no_such_database" does not exist (check WAREHOUSE_URL)'
+    )
+
+
+def test_the_password_is_masked_where_it_stands_as_a_token() -> None:
+    from connectors.warehouse.engine import _without_password
+
+    dsn = "invalid dsn: password=o host=db user=postgres port=1: o@db"
+    assert _without_password(dsn, "o") == "invalid dsn: password=*** host=db user=postgres port=1: ***@db"
+    assert _without_password("user:p@ss!@db", "p@ss!") == "user:***@db"
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        (f"postgres://admin:{PASSWORD}@db.example/x", "unsupported database 'postgres'"),
+        (f"postgres://admin:{PASSWORD}@db.example/x", "'postgres': write postgresql+psycopg:// instead of postgres://"),
         (f"mysql://admin:{PASSWORD}@db.example/x", "unsupported database 'mysql'"),
         (f"postgresql+psycopg2://admin:{PASSWORD}@db.example/x", "use postgresql+psycopg://"),
         ("sqlite+pysqlcipher:///x.sqlite", "use sqlite:///path"),

@@ -107,3 +107,31 @@ def test_a_wal_file_in_a_directory_that_may_not_be_written_names_the_shm_file_it
     message = str(raised.value)
     assert message.startswith(f"cannot read the warehouse file {database}: ")
     assert f"{database}-shm" in message and "directory writable" in message and "\n" not in message
+
+
+@pytest.mark.postgres
+def test_a_role_that_may_not_read_the_tables_is_named_by_the_readers_check(postgres_url: str) -> None:
+    """Found from the outside: `status` as a role that may connect but not read gave the driver's error and a
+    --debug hint; the writers' check named the role, the readers' did not."""
+    role = f"billit_reader_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with postgres_schema(postgres_url) as existing, admin.connect() as connection:
+        upgrade(create_warehouse_engine(_search_path_url(postgres_url, str(existing.schema))))
+        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        try:
+            connection.exec_driver_sql(f"GRANT USAGE ON SCHEMA {existing.schema} TO {role}")
+            url = sa.make_url(_search_path_url(postgres_url, str(existing.schema))).set(username=role)
+            engine = create_warehouse_engine(url.render_as_string(hide_password=False))
+            with pytest.raises(WarehouseError) as raised:
+                check_warehouse(engine, writable=False)
+            message = str(raised.value)
+            assert message.startswith(f"the role of {url.render_as_string(hide_password=True)} may not read the ")
+            assert message.endswith("more): grant it, or use a role that can, in WAREHOUSE_URL")
+            assert "(SELECT on bi_" in message
+            connection.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {existing.schema} TO {role}")
+            check_warehouse(engine, writable=False)
+            engine.dispose()
+        finally:
+            connection.exec_driver_sql(f"DROP OWNED BY {role}")
+            connection.exec_driver_sql(f"DROP ROLE {role}")
+    admin.dispose()
