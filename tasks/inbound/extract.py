@@ -44,6 +44,7 @@ from connectors.billit import (
     BillitForbiddenIdError,
     BillitNotFoundError,
     BillitProtocolError,
+    BillitServerError,
     ODataQuery,
     PagingStats,
     all_of,
@@ -350,8 +351,8 @@ async def _fetch_orders(
     not_loaded: list[NotLoaded] | None = None,
 ) -> Fetched:
     """The detail answers of `listed` (OrderID -> listed LastModified), read later by the writer
-    (`batches.Answers`); an order whose detail answered 404, or 401 while the company's listing still answers,
-    becomes a NotLoaded, never an error."""
+    (`batches.Answers`); an order whose detail answered 404, or 401 or a 5xx after every retry while the
+    company's listing still answers, becomes a NotLoaded (pending), never an error."""
     fetched = Fetched(not_loaded=list(not_loaded or ()))
     refused: list[NotLoaded] = []
 
@@ -365,6 +366,10 @@ async def _fetch_orders(
             refused.append(
                 NotLoaded(order_id, version, f"listed, but its detail answered {exc.status} (deleted since?)")
             )
+        except BillitServerError as exc:
+            # After every retry: one order Billit cannot serve must not hold back the company's others for good
+            # (found from the outside: one order's lasting 500 failed every run, and nothing loaded).
+            refused.append(NotLoaded(order_id, version, f"listed, but its detail answered {exc.status} on every try"))
 
     with first_error():
         async with asyncio.TaskGroup() as group:
@@ -372,8 +377,8 @@ async def _fetch_orders(
                 group.create_task(fetch(order_id, version))
     if refused:
         # Billit answers 401 for an id one may not see, which a deleted order may be
-        # (docs/reference/billit-api.md#deletions); so would credentials revoked meanwhile, which fail the run
-        # here, on the company's listing.
+        # (docs/reference/billit-api.md#deletions); so would credentials revoked meanwhile, and a 5xx may be Billit
+        # down, not one order: either fails the run here, on the company's listing.
         await billit.list_page(ODataQuery(top=1))
         fetched.not_loaded.extend(refused)
     return fetched

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.billit import BillitAuthError
+from connectors.billit import BillitAuthError, BillitServerError
 from connectors.warehouse import reflect_tables
 from sandbox.identity import API_KEY
 from sandbox.server import SandboxServer
@@ -216,6 +216,45 @@ def test_a_401_on_details_with_credentials_revoked_meanwhile_fails_the_run_and_l
     proxy.corrupt("GET", rf"/v1/orders/{order_id}$", lambda code, body: refused)
     proxy.corrupt("GET", r"/v1/orders$", lambda code, body: refused, query=r"top=1(&|$)")  # then revoked
     with pytest.raises(BillitAuthError, match=r"top=1 -> HTTP 401"):
+        sync(proxy, engine)
+    proxy.rules.clear()
+    healed = sync(proxy, engine)
+    assert healed["status"] == "succeeded" and healed["orders_pending"] == 0
+    assert rows(engine, "invoices", order_id=order_id)[0].comments == "changed"
+
+
+def test_an_order_whose_detail_answers_5xx_on_every_try_waits_pending_and_the_others_load(
+    server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine
+) -> None:
+    """Found from the outside: one order Billit could not serve (500 on every try) failed every run, and the
+    company's other orders never loaded."""
+    sync_both(proxy, engine)
+    broken, other = [
+        o["OrderID"] for o in server.sandbox.company_orders(COMPANY).values() if o["OrderDirection"] == "Cost"
+    ][:2]
+    for order_id in (broken, other):
+        server.sandbox.touch_order(order_id, Comments="changed")
+    proxy.corrupt("GET", rf"/v1/orders/{broken}$", lambda code, body: (500, None), times=100)
+    first = sync(proxy, engine)
+    assert first["status"] == "succeeded" and first["orders_pending"] == 1, first
+    assert rows(engine, "invoices", order_id=other)[0].comments == "changed"
+    (pending,) = rows(engine, "pending_orders")
+    assert (pending.order_id, pending.reason) == (broken, "listed, but its detail answered 500 on every try")
+    proxy.rules.clear()
+    assert sync(proxy, engine)["orders_recovered"] == 1
+    assert rows(engine, "invoices", order_id=broken)[0].comments == "changed"
+
+
+def test_details_answering_5xx_while_the_listing_does_too_fail_the_run_and_lose_nothing(
+    server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine
+) -> None:
+    sync_both(proxy, engine)
+    order_id = a_purchase(server)
+    server.sandbox.touch_order(order_id, Comments="changed")
+    down = (503, None)
+    proxy.corrupt("GET", rf"/v1/orders/{order_id}$", lambda code, body: down, times=100)
+    proxy.corrupt("GET", r"/v1/orders$", lambda code, body: down, query=r"top=1(&|$)", times=100)  # then Billit is down
+    with pytest.raises(BillitServerError, match=r"top=1 -> HTTP 503"):
         sync(proxy, engine)
     proxy.rules.clear()
     healed = sync(proxy, engine)
