@@ -126,6 +126,16 @@ CASES: dict[str, Case] = {
         [sale([("2", "6", "37.35", None), ("4", "21", "740.00", None)])],
         {"01": "37.35", "03": "740.00", "54": "157.64"},
     ),
+    # Found from the outside: an order whose own TotalVAT disagrees with its VAT groups loaded without a word.
+    "sales, the order's TotalVAT not its groups'": Case(
+        [sale([("4", "21", "100.00", None)], TotalExcl="150.00", TotalVAT="31.50")],
+        {"03": "100.00", "54": "21.00"},
+        exceptions=1,
+        reasons=((True, "the order's TotalVAT 31.50 is not the 21.00 of its VAT groups"),),
+    ),
+    "sales, the order's TotalVAT its groups'": Case(
+        [sale([("4", "21", "4.99", "1.05")] * 3, TotalVAT="3.14")], {"03": "14.97", "54": "3.14"}
+    ),
     "sales 12 %": Case([sale([("3", "12", "100.00", None)])], {"02": "100.00", "54": "12.00"}),
     "sales no code, 21 %": Case([sale([(None, "21", "10.00", None)])], {"03": "10.00", "54": "2.10"}),
     "sales code 1, 0 %": Case([sale([("1", "0", "80.00", None)])], {"00": "80.00"}),
