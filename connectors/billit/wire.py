@@ -48,7 +48,7 @@ def describe_body(text: str, content_type: str | None = None) -> str:
     if media.endswith("xml") or head.startswith("<?xml"):
         return f"an XML document of {size}"
     if _MEDIA_TYPE.fullmatch(media):
-        return f"a {media} body of {size}"
+        return f"{'an' if media[0] in 'aeiou' else 'a'} {media} body of {size}"
     return f"a body of {size}"
 
 
@@ -119,8 +119,14 @@ def parse_json(text: str, *, content_type: str | None = None) -> Any:
         return None
     try:
         return JSON_DECODER.decode(text)
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack
-        raise BillitProtocolError(f"the answer is {describe_body(text, content_type)}, {_NOT_AN_API}") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python's stack
+        described = describe_body(text, content_type)
+        if isinstance(exc, json.JSONDecodeError) and text.lstrip()[:1] in ("{", "["):
+            # JSON that breaks off (a connection cut mid-answer) or is malformed: the URL is right, the answer not.
+            raise BillitProtocolError(
+                f"the answer is JSON cut short or malformed ({described}; {exc.msg}: character {exc.pos:,})"
+            ) from None
+        raise BillitProtocolError(f"the answer is {described}, {_NOT_AN_API}") from None
 
 
 def _encode_default(value: Any) -> Any:

@@ -288,6 +288,33 @@ async def test_a_web_page_at_the_base_url_is_described_in_one_line_not_dumped() 
     )
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # Found from the outside: a cut answer was blamed on BILLIT_BASE_URL ("a application/json body ... not
+        # JSON: is BILLIT_BASE_URL a Billit API root?"), and an empty one was "got NoneType".
+        (
+            '{"OrderID": 1, "OrderNum',
+            "the answer is JSON cut short or malformed (an application/json body of 24 bytes; Unterminated string "
+            "starting at: character 15)",
+        ),
+        ("", "expected an order object, got an empty body"),
+        ("null", "expected an order object, got an empty body"),
+        ("[1]", "expected an order object, got a JSON array"),
+        ("hello", "the answer is an application/json body of 5 bytes, not JSON: is BILLIT_BASE_URL a Billit API root?"),
+    ],
+)
+async def test_an_order_answer_cut_short_or_empty_says_what_it_is(body: str, expected: str) -> None:
+    def billit(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=body, headers={"Content-Type": "application/json"})
+
+    settings = load_settings(base_url="http://billit.example.invalid", api_key=KEY, party_id=COMPANY)
+    async with BillitClient(settings, transport=httpx.MockTransport(billit)) as billit_client:
+        with pytest.raises(BillitProtocolError) as failure:
+            await billit_client.get_order(1)
+    assert str(failure.value) == f"GET /v1/orders/1: {expected}"
+
+
 async def test_a_not_found_web_page_is_described_in_one_line_not_dumped() -> None:
     def web_site(request: httpx.Request) -> httpx.Response:
         return httpx.Response(404, text=HTML_PAGE, headers={"Content-Type": "text/html"})
