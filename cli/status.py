@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cli.app import WarehouseOption, app, clear_errors, console, data_table, db_app
+from cli.app import OperatorMistake, WarehouseOption, app, clear_errors, console, data_table, db_app
 from cli.preflight import preflight, up_to_date_warehouse
 from cli.sync import print_summaries
 from connectors.warehouse import check_warehouse, upgrade
@@ -21,14 +21,16 @@ from tasks.status import warehouse_status
 
 @app.command()
 def replay(
-    path: Annotated[Path, typer.Argument(help="A landing directory, a stream directory or one run=... directory.")],
+    path: Annotated[str, typer.Argument(help="A landing directory, a stream directory or one run=... directory.")],
     warehouse_url: WarehouseOption = None,
 ) -> None:
     """Load landed Parquet again, without calling Billit (watermarks are not moved); exit 1 if a run was refused."""
     with clear_errors(warehouse_url):
+        if not path.strip():  # a script's unset variable: as a Path it is `.`, every run landed under it
+            raise OperatorMistake("replay: the path is empty; give the landing directory (or `.` for this one)")
         from tasks.inbound.replay import replay_landing  # the pipeline (pyarrow): only this command needs it
 
-        summaries = replay_landing(path, engine=preflight(billit=False))
+        summaries = replay_landing(Path(path), engine=preflight(billit=False))
     print_summaries(summaries)
     if any(summary["status"] != "succeeded" for summary in summaries):
         raise typer.Exit(1)

@@ -23,7 +23,9 @@ from cli.preflight import preflight
 
 #: Why the receiver refuses a warehouse that does not exist: events stored in a new file that a mistyped path made
 #: would keep the warehouse the dashboards read behind until its next sync, with nothing to show it.
-WEBHOOKS_KEEP_A_WAREHOUSE = "the receiver keeps an existing warehouse up to date: a sync or billit-etl db upgrade makes it"
+WEBHOOKS_KEEP_A_WAREHOUSE = (
+    "the receiver keeps an existing warehouse up to date: a sync or billit-etl db upgrade makes it"
+)
 
 
 @webhooks_app.command("serve")

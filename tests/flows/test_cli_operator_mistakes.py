@@ -209,6 +209,15 @@ def test_a_landing_directory_that_cannot_be_written_names_it_and_landing_dir(ope
     assert line.startswith(f"cannot write the landing directory {landing}: ") and "--landing-dir" in line
 
 
+@pytest.mark.parametrize("path", ["", "  "])
+def test_a_replay_of_an_empty_path_is_refused_not_taken_for_the_current_directory(operator: Path, path: str) -> None:
+    """Found from the outside: `replay ''` (a script's unset variable) replayed every run landed under the current
+    directory."""
+    line = one_line(runner.invoke(app, ["replay", path]))
+    assert line == "replay: the path is empty; give the landing directory (or `.` for this one)"
+    assert not list(operator.glob("*.sqlite*"))
+
+
 def test_a_replay_that_refuses_a_run_ends_with_its_reason_in_red_and_exit_1(operator: Path) -> None:
     (operator / "landing" / "not-a-stream" / "run=20260101T000000").mkdir(parents=True)
     result = runner.invoke(app, ["replay", "landing"])
