@@ -12,7 +12,8 @@ Knows nothing of Prefect. Typical use, once per process::
 The schema is documented in docs/warehouse.md.
 """
 
-from connectors.warehouse.engine import WarehouseError, check_warehouse, create_warehouse_engine, write_transaction
+from connectors.warehouse.checks import check_warehouse
+from connectors.warehouse.engine import WarehouseError, create_warehouse_engine, write_transaction
 from connectors.warehouse.expressions import in_chunks, is_among
 from connectors.warehouse.load import COPY_THRESHOLD, insert_ignoring_duplicates, replace_children, upsert_rows
 from connectors.warehouse.migrations import (

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from connectors.warehouse.engine import WarehouseError, is_warehouse_engine, require_schema
+from connectors.warehouse.checks import require_schema
+from connectors.warehouse.engine import WarehouseError, is_warehouse_engine
 from connectors.warehouse.reflect import forget_reflected_tables
 from connectors.warehouse.sqlfiles import execute_statement, locked_transaction, read_sql_file, split_statements
 from connectors.warehouse.views import apply_views

@@ -18,9 +18,9 @@ An incremental run of a stream (purchases `Cost`, or sales `Income`):
    (`list_deletions`). It is read while the orders load, so the last load leaves no pause in the requests, and
    marked after them: the deletion of an order this run loaded must stand.
 
-An order listed but not loaded (its detail answered 404 or something unreadable, or it was quarantined whole)
-becomes pending (`tasks.inbound.state`); every incremental run first fetches the pending orders again, so a bad answer
-never loses an order, even when the watermark has moved past it.
+An order listed but not loaded (its detail answered 404, or 401 or a 5xx on every try, or something unreadable,
+or it was quarantined whole) becomes pending (`tasks.inbound.state`); every incremental run first fetches the
+pending orders again, so a bad answer never loses an order, even when the watermark has moved past it.
 
 A backfill (`since`/`until`) lists a bounded window, split into slices listed concurrently, and never moves a
 watermark. The batches are landed and loaded by `tasks.inbound.batches`; windows and keys are
@@ -351,8 +351,8 @@ async def _fetch_orders(
     not_loaded: list[NotLoaded] | None = None,
 ) -> Fetched:
     """The detail answers of `listed` (OrderID -> listed LastModified), read later by the writer
-    (`batches.Answers`); an order whose detail answered 404, or 401 or a 5xx after every retry while the
-    company's listing still answers, becomes a NotLoaded (pending), never an error."""
+    (`batches.Answers`); an order whose detail answered 404 (or 401 or a 5xx on every try while the company's
+    listing still answers) becomes a NotLoaded, never an error."""
     fetched = Fetched(not_loaded=list(not_loaded or ()))
     refused: list[NotLoaded] = []
 
@@ -362,14 +362,9 @@ async def _fetch_orders(
         except BillitNotFoundError:
             # Deleted since it was listed (then /v1/orders/deleted will say so), or a wrong answer: pending either way.
             fetched.not_loaded.append(NotLoaded(order_id, version, "listed, but its detail answered 404"))
-        except BillitForbiddenIdError as exc:
-            refused.append(
-                NotLoaded(order_id, version, f"listed, but its detail answered {exc.status} (deleted since?)")
-            )
-        except BillitServerError as exc:
-            # After every retry: one order Billit cannot serve must not hold back the company's others for good
-            # (found from the outside: one order's lasting 500 failed every run, and nothing loaded).
-            refused.append(NotLoaded(order_id, version, f"listed, but its detail answered {exc.status} on every try"))
+        except (BillitForbiddenIdError, BillitServerError) as exc:  # a 5xx after every retry: one order only?
+            why = "(deleted since?)" if isinstance(exc, BillitForbiddenIdError) else "on every try"
+            refused.append(NotLoaded(order_id, version, f"listed, but its detail answered {exc.status} {why}"))
 
     with first_error():
         async with asyncio.TaskGroup() as group:

@@ -47,7 +47,7 @@ def test_a_short_password_is_masked_as_a_whole_token_only(postgres_url: str, pas
 
 
 def test_the_password_is_masked_where_it_stands_as_a_token() -> None:
-    from connectors.warehouse.engine import _without_password
+    from connectors.warehouse.checks import _without_password
 
     dsn = "invalid dsn: password=o host=db user=postgres port=1: o@db"
     assert _without_password(dsn, "o") == "invalid dsn: password=*** host=db user=postgres port=1: ***@db"
