@@ -59,10 +59,10 @@ def companies() -> None:
             str(company.party_id),
             escape(company.name),
             company.vat_number or "",
-            "yes" if company.api_allowed else "[red]no[/]",
+            "yes" if company.api_allowed else "no, yet Billit answers" if company.answers_anyway else "[red]no[/]",
         )
     console.print(table)
-    off = sum(not company.api_allowed for company in reachable)
+    off = sum(bool(company.unavailable) for company in reachable)
     console.print(
         f"{len(reachable)} compan{'y' if len(reachable) == 1 else 'ies'}"
         + (f", {off} with API access off (skipped by --companies all)" if off else "")

@@ -43,7 +43,8 @@ def sandbox_serve(
         ),
     ] = None,
     api_off_status: Annotated[
-        int, typer.Option(help="Answer for a company with API access off: 401 (empty) or 403 (error body).")
+        int,
+        typer.Option(help="Answer for a company with API access off: 401 (empty), 403 (error body) or 200 (served)."),
     ] = 401,
     account_needs_party_id: Annotated[
         bool, typer.Option(help="Answer accountInformation without PartyID with 400 when the key sees 2+ companies.")

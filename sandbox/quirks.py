@@ -16,7 +16,8 @@ the sandbox's best guess, i.e. how it answered before the switches existed; each
 * ``fraction_digits=7``: timestamps carry .NET's 7th fraction digit, 100 ns (``#timestamps``);
 * ``next_link_host``: ``NextPageLink`` names this scheme/host instead of the request's (``#paging``);
 * ``api_off_status=403``: a request for a company whose API access is off answers 403 with an error body
-  instead of an empty 401 (``#companies``);
+  instead of an empty 401; ``200``: the flag gates nothing, and such a company is served as any other
+  (``#companies``);
 * ``idempotency_header``: the one spelling of the idempotency header ``POST /v1/orders`` reads,
   ``Idempotency-Key`` or ``Idempotent-Key``, instead of ``both`` (``#idempotency``);
 * ``deleted_order_status=401``: ``GET`` (``PATCH``, ``DELETE``) of one of the caller's orders that was deleted
@@ -52,7 +53,7 @@ __all__ = [
     "Quirks",
 ]
 
-API_OFF_STATUSES = (401, 403)
+API_OFF_STATUSES = (401, 403, 200)
 DELETED_ORDER_STATUSES = (404, 401)
 IDEMPOTENCY_HEADERS = ("both", "Idempotency-Key", "Idempotent-Key")
 DELETED_LAST_MODIFIED = ("deletion", "order")
@@ -136,7 +137,7 @@ def _coerce(name: str, value: Any) -> Any:
         return int(value)
     if name == "api_off_status":
         if isinstance(value, bool) or value not in API_OFF_STATUSES:
-            raise ValueError(f"api_off_status must be 401 or 403, not {value!r}")
+            raise ValueError(f"api_off_status must be 401, 403 or 200, not {value!r}")
         return int(value)
     if name == "deleted_order_status":
         if isinstance(value, bool) or value not in DELETED_ORDER_STATUSES:

@@ -5,8 +5,8 @@ One API key reaches every company its user sees, an accountant's clients include
 sync or a backfill loads: `all` (every company `accountInformation` lists with API access on), or PartyIDs; none
 means the configured company (`BILLIT_PARTY_ID`), as before (a key without one, an accountant's, must name them).
 The choice is checked against what the key reaches before any work: a named id it does not reach, or with API
-access off, fails alone and by name without a request, and with `all` a company whose API access is off is reported
-as skipped, with the reason, not silently dropped.
+access off (asked for one order first, `connectors.billit.account.answering`), fails alone and by name, and with
+`all` a company whose API access is off is reported as skipped, with the reason, not silently dropped.
 
 `sync_companies` runs the companies one after the other (the Prefect path); `sync_company_streams` runs the
 (company, stream) pieces a few side by side (the plain CLI path runs two: under a rate limit, one stream's start
@@ -122,8 +122,8 @@ def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) 
     """
     if isinstance(choice, str):  # "all"
         return CompanySelection(
-            chosen=[company for company in reachable if company.api_allowed],
-            skipped=[(company, API_OFF_REASON) for company in reachable if not company.api_allowed],
+            chosen=[company for company in reachable if not company.unavailable],
+            skipped=[(company, API_OFF_REASON) for company in reachable if company.unavailable],
         )
     by_id = {company.party_id: company for company in reachable}
     return CompanySelection(
@@ -185,8 +185,8 @@ def sync_companies(
 
     A company that fails (Billit refusing its key or its API access, a persistent 5xx) keeps its error, in one line
     without a secret, and the other companies go on; what its streams committed before stays loaded. One whose API
-    access is off (accountInformation's APIAllowed), or that the key does not reach, fails with that reason and is
-    not run: what Billit answers for it is unknown, and an empty 401 would read as a wrong key
+    access is off (accountInformation's APIAllowed, and Billit refused the question for one order), or that the key
+    does not reach, fails with that reason and is not run: an empty 401 would read as a wrong key
     (docs/reference/billit-api.md#companies). A
     KeyboardInterrupt, or an error of a `fatal` kind (one no company can get past, such as a Prefect server that does
     not answer), still stops everything: the companies not started are not started.

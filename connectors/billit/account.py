@@ -9,8 +9,9 @@ on Billit's empty 401 for the company's requests.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from connectors.billit.client import BillitClient
@@ -21,6 +22,7 @@ from connectors.billit.errors import (
     BillitProtocolError,
     BillitValidationError,
 )
+from connectors.billit.odata import ODataQuery
 from connectors.billit.settings import ENV_PREFIX, BillitSettings, NoCompanyError
 
 API_OFF_REASON = "API access is off for this company (APIAllowed false in accountInformation)"
@@ -46,13 +48,15 @@ class BillitCompany:
     vat_number: str | None
     api_allowed: bool
     reached: bool = True
+    #: APIAllowed false, yet Billit answered a request for the company: the flag gates nothing (`answering`).
+    answers_anyway: bool = False
 
     @property
     def unavailable(self) -> str | None:
         """Why the credentials cannot act for this company, or None when they can."""
         if not self.reached:
             return NOT_REACHED_REASON
-        return None if self.api_allowed else API_OFF_REASON
+        return None if self.api_allowed or self.answers_anyway else API_OFF_REASON
 
     def as_row(self) -> dict[str, Any]:
         """The company as accountInformation spells it (what the warehouse's `companies` dimension records)."""
@@ -101,8 +105,8 @@ def company_problem(reachable: Sequence[BillitCompany], party_id: int) -> str | 
             f"the API key does not reach Billit company {party_id} (it reaches {reached}; "
             "`billit-etl companies` lists them)"
         )
-    if not company.api_allowed:
-        return f"Billit company {party_id} ({company.name}): {API_OFF_REASON}"
+    if company.unavailable:
+        return f"Billit company {party_id} ({company.name}): {company.unavailable}"
     return None
 
 
@@ -152,7 +156,29 @@ async def _companies_reached(settings: BillitSettings) -> list[BillitCompany]:
 
 async def _listed(settings: BillitSettings) -> list[BillitCompany]:
     async with BillitClient(settings) as billit:
-        return reachable_companies(await billit.account_information())
+        reachable = reachable_companies(await billit.account_information())
+    return await answering(settings, reachable)
+
+
+async def answering(settings: BillitSettings, reachable: list[BillitCompany]) -> list[BillitCompany]:
+    """`reachable`, each company whose APIAllowed is false asked for one order: Billit documents the flag only by
+    its example, and what it gates is our inference (docs/reference/billit-api.md#companies). One answered is
+    acted for as any other (`answers_anyway`), so a flag that gates nothing loses no company; one refused (the
+    sandbox's empty 401, or a 403), or not answered, stays off, and no run blames the key for it."""
+
+    async def answers(party_id: int) -> bool:
+        try:
+            async with BillitClient(settings.model_copy(update={"party_id": party_id})) as billit:
+                await billit.list_page(ODataQuery(top=1))
+        except BillitError:
+            return False
+        return True
+
+    off = [company.party_id for company in reachable if not company.api_allowed]
+    if not off:
+        return reachable
+    answered = {party_id for party_id, ok in zip(off, await asyncio.gather(*map(answers, off)), strict=True) if ok}
+    return [replace(company, answers_anyway=company.party_id in answered) for company in reachable]
 
 
 async def with_company_reason(exc: BaseException, settings: BillitSettings) -> BaseException:

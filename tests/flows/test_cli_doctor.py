@@ -79,6 +79,15 @@ def test_doctor_for_a_company_with_api_access_off_says_so_rather_than_blame_the_
     assert f"company {API_OFF}" in line and "API access is off" in line, line
 
 
+def test_doctor_for_a_company_whose_api_flag_gates_nothing_runs_its_checks(
+    server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.sandbox.quirks.merge({"api_off_status": 200})  # APIAllowed false, yet Billit answers for the company
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(API_OFF))
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 0 and f"company {API_OFF}" in result.output, result.output
+
+
 def test_doctor_answering_every_check_prints_the_table_and_exits_0() -> None:
     result = runner.invoke(app, ["doctor"])
     assert result.exit_code == 0, result.output
