@@ -164,11 +164,13 @@ async def answering(settings: BillitSettings, reachable: list[BillitCompany]) ->
     """`reachable`, each company whose APIAllowed is false asked for one order: Billit documents the flag only by
     its example, and what it gates is our inference (docs/reference/billit-api.md#companies). One answered is
     acted for as any other (`answers_anyway`), so a flag that gates nothing loses no company; one refused (the
-    sandbox's empty 401, or a 403), or not answered, stays off, and no run blames the key for it."""
+    sandbox's empty 401, or a 403), or not answered, stays off, and no run blames the key for it. Asked once and
+    briefly, as `with_company_reason` asks: the answer decides only whether to try the company at all."""
+    asking = settings.model_copy(update={"max_retries": 1, "timeout_s": min(settings.timeout_s, 10.0)})
 
     async def answers(party_id: int) -> bool:
         try:
-            async with BillitClient(settings.model_copy(update={"party_id": party_id})) as billit:
+            async with BillitClient(asking.model_copy(update={"party_id": party_id})) as billit:
                 await billit.list_page(ODataQuery(top=1))
         except BillitError:
             return False

@@ -80,7 +80,11 @@ class OrderAnswer:
                 text = self.content.decode("utf-8-sig", "replace")
             order = parse_json(text, content_type=self.content_type)
             if not isinstance(order, dict):
-                got = "an empty body" if order is None else f"a JSON {'array' if isinstance(order, list) else 'value'}"
+                got = (
+                    "an empty body or null"
+                    if order is None
+                    else f"a JSON {'array' if isinstance(order, list) else 'value'}"
+                )
                 raise BillitProtocolError(f"expected an order object, got {got}")
             return text, order
         except BillitProtocolError as exc:

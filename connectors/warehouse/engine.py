@@ -39,6 +39,7 @@ __all__ = [
     "WarehouseError",
     "WarehouseSettings",
     "create_warehouse_engine",
+    "in_wal_mode",
     "is_warehouse_engine",
     "write_transaction",
 ]

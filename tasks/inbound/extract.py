@@ -23,8 +23,7 @@ or it was quarantined whole) becomes pending (`tasks.inbound.state`); every incr
 pending orders again, so a bad answer never loses an order, even when the watermark has moved past it.
 
 A backfill (`since`/`until`) lists a bounded window, split into slices listed concurrently, and never moves a
-watermark. The batches are landed and loaded by `tasks.inbound.batches`; windows and keys are
-`tasks.inbound.windows`.
+watermark. Batches are landed and loaded by `tasks.inbound.batches`; windows and keys are `tasks.inbound.windows`.
 """
 
 from __future__ import annotations
@@ -351,10 +350,9 @@ async def _fetch_orders(
     not_loaded: list[NotLoaded] | None = None,
 ) -> Fetched:
     """The detail answers of `listed` (OrderID -> listed LastModified), read later by the writer
-    (`batches.Answers`); an order whose detail answered 404 (or 401 or a 5xx on every try while the company's
-    listing still answers) becomes a NotLoaded, never an error."""
+    (`batches.Answers`); an order whose detail answered 404 (401, a 5xx: see below) becomes a NotLoaded."""
     fetched = Fetched(not_loaded=list(not_loaded or ()))
-    refused: list[NotLoaded] = []
+    listing, listing_answered = asyncio.Lock(), asyncio.Event()
 
     async def fetch(order_id: int, version: str) -> None:
         try:
@@ -362,20 +360,23 @@ async def _fetch_orders(
         except BillitNotFoundError:
             # Deleted since it was listed (then /v1/orders/deleted will say so), or a wrong answer: pending either way.
             fetched.not_loaded.append(NotLoaded(order_id, version, "listed, but its detail answered 404"))
-        except (BillitForbiddenIdError, BillitServerError) as exc:  # a 5xx after every retry: one order only?
+        except (BillitForbiddenIdError, BillitServerError) as exc:
+            # A 401 for an id one may not see (a deleted order's? docs/reference/billit-api.md#deletions), or a 5xx
+            # on every try, may be this order's alone; if the credentials were revoked, or Billit is down, the
+            # company's listing, asked once and at once (the other orders stop retrying), fails the run.
+            async with listing:
+                if not listing_answered.is_set():
+                    await billit.list_page(ODataQuery(top=1))
+                    listing_answered.set()
             why = "(deleted since?)" if isinstance(exc, BillitForbiddenIdError) else "on every try"
-            refused.append(NotLoaded(order_id, version, f"listed, but its detail answered {exc.status} {why}"))
+            fetched.not_loaded.append(
+                NotLoaded(order_id, version, f"listed, but its detail answered {exc.status} {why}")
+            )
 
     with first_error():
         async with asyncio.TaskGroup() as group:
             for order_id, version in listed.items():
                 group.create_task(fetch(order_id, version))
-    if refused:
-        # Billit answers 401 for an id one may not see, which a deleted order may be
-        # (docs/reference/billit-api.md#deletions); so would credentials revoked meanwhile, and a 5xx may be Billit
-        # down, not one order: either fails the run here, on the company's listing.
-        await billit.list_page(ODataQuery(top=1))
-        fetched.not_loaded.extend(refused)
     return fetched
 
 

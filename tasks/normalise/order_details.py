@@ -95,7 +95,7 @@ def add_lines(
             "ventilation_code": code,
             **vat_columns(vat),
             "total_excl": net,
-            "total_vat": vat_amount(line, percentage, net),
+            "total_vat": line.number("TotalVAT", MONEY),  # never reported: a group's VAT, or rate x net
             "total_incl": line.number("TotalIncl", MONEY),
             "account_code": line.text("AccountCode"),
         }

@@ -63,9 +63,10 @@ def net_amount(item: Fields) -> Decimal | None:
 
 
 def vat_amount(item: Fields, percentage: Decimal | None, net: Decimal | None) -> Decimal | None:
-    """A line's or VAT group's VAT (`TotalVAT`). Absent under a VAT % above zero on a net other than zero, the
-    VAT is unknown, and the VAT return would count none (found from the outside: grid 59 short by the group's
-    VAT, exit 0), so the order is quarantined whole."""
+    """A VAT group's VAT (`TotalVAT`), which the return reports. Absent under a VAT % above zero on a base other
+    than zero, the VAT is unknown, and the return would count none (found from the outside: grid 59 short by the
+    group's VAT, exit 0), so the order is quarantined whole. (A line's VAT is never reported: lines without a
+    group are taxed at their rate, as Billit taxes a group.)"""
     amount = item.number("TotalVAT", MONEY)
     if amount is None and percentage and net:
         raise item.unreadable("TotalVAT", f"missing on a net of {net} at {percentage} %")

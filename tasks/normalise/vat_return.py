@@ -207,6 +207,14 @@ def _to_review(
             yield f"{name} {value}: grid 59 holds all of this VAT; check"
 
 
+def _order_part(invoice: Row, reason: str) -> _Part:
+    """The order's own totals as a part no grid is known for (an exception's amounts)."""
+    unclassified = VatClassification(None, Decimal(0), None, None, (), (), False, reason)
+    return _Part(
+        "order", 0, unclassified, invoice.get("total_excl") or Decimal(0), invoice.get("total_vat") or Decimal(0)
+    )
+
+
 def _header_vat_disagrees(invoice: Row, parts: Sequence[_Part], lines: Sequence[Priced]) -> str | None:
     """Why the order's own `TotalVAT` needs a look, or None: Billit makes it the sum of the VAT groups', which the
     return reports (docs/reference/billit-api.md#calculations); totals that disagree with them (found from the
@@ -217,7 +225,8 @@ def _header_vat_disagrees(invoice: Row, parts: Sequence[_Part], lines: Sequence[
     reported = sum((part.vat_amount for part in parts), Decimal(0))
     if abs(total_vat - reported) <= _CENT * max(1, len(lines)):
         return None
-    return f"the order's TotalVAT {total_vat} is not the {reported} of its VAT groups, which the return reports: check"
+    of = "VAT groups" if any(part.source == "vat_group" for part in parts) else "lines"
+    return f"the order's TotalVAT {total_vat} is not the {reported} of its {of}, which the return reports: check"
 
 
 def vat_return_rows(
@@ -261,32 +270,7 @@ def vat_return_rows(
     parts = _parts(lines, groups)
     if not parts and (invoice.get("total_excl") or invoice.get("total_vat")):
         # Totals without lines or VAT groups: nothing says which grid. Listed, never dropped.
-        parts = [
-            _Part(
-                "order",
-                0,
-                VatClassification(
-                    None, Decimal(0), None, None, (), (), False, "the order has totals but no lines or VAT groups"
-                ),
-                invoice.get("total_excl") or Decimal(0),
-                invoice.get("total_vat") or Decimal(0),
-            )
-        ]
-    if (disagreement := _header_vat_disagrees(invoice, parts, lines)) is not None:
-        exceptions.append(
-            {
-                "order_id": order_id,
-                "exception_number": len(exceptions) + 1,
-                "source": "order",
-                "source_number": 0,
-                "treatment": None,
-                "is_reported": True,
-                "reason": disagreement,
-                "currency": currency,
-                "base": invoice.get("total_excl"),
-                "vat": invoice.get("total_vat"),
-            }
-        )
+        parts = [_order_part(invoice, "the order has totals but no lines or VAT groups")]
     for part in parts:
         if part.base == 0 and part.vat_amount == 0:
             continue
@@ -356,4 +340,7 @@ def vat_return_rows(
                     "amount_in_currency": None if grids.self_assessed else vat_amount,
                 }
             )
+    if (disagreement := _header_vat_disagrees(invoice, parts, lines)) is not None:
+        # In the return where its parts are: a draft's, say, are not.
+        exception(_order_part(invoice, disagreement), disagreement, reported=bool(entries))
     return entries, exceptions

@@ -249,17 +249,17 @@ def test_details_answering_5xx_while_the_listing_does_too_fail_the_run_and_lose_
     server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine
 ) -> None:
     sync_both(proxy, engine)
-    order_id = a_purchase(server)
-    server.sandbox.touch_order(order_id, Comments="changed")
-    down = (503, None)
-    proxy.corrupt("GET", rf"/v1/orders/{order_id}$", lambda code, body: down, times=100)
-    proxy.corrupt("GET", r"/v1/orders$", lambda code, body: down, query=r"top=1(&|$)", times=100)  # then Billit is down
+    purchases = [i for i, o in server.sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost"][:20]
+    for order_id in purchases:
+        server.sandbox.touch_order(order_id, Comments="changed")
+    proxy.corrupt("GET", r"/v1/orders/\d+$", lambda code, body: (503, None), times=10_000)
+    proxy.corrupt("GET", r"/v1/orders$", lambda code, body: (503, None), query=r"top=1(&|$)", times=100)
     with pytest.raises(BillitServerError, match=r"top=1 -> HTTP 503"):
         sync(proxy, engine)
     proxy.rules.clear()
     healed = sync(proxy, engine)
     assert healed["status"] == "succeeded" and healed["orders_pending"] == 0
-    assert rows(engine, "invoices", order_id=order_id)[0].comments == "changed"
+    assert all(rows(engine, "invoices", order_id=order_id)[0].comments == "changed" for order_id in purchases)
 
 
 def test_a_deletion_listed_while_the_run_loads_its_order_stands_after_the_load(

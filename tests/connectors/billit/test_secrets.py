@@ -298,8 +298,8 @@ async def test_a_web_page_at_the_base_url_is_described_in_one_line_not_dumped() 
             "the answer is JSON cut short or malformed (an application/json body of 24 bytes; Unterminated string "
             "starting at: character 15)",
         ),
-        ("", "expected an order object, got an empty body"),
-        ("null", "expected an order object, got an empty body"),
+        ("", "expected an order object, got an empty body or null"),
+        ("null", "expected an order object, got an empty body or null"),
         ("[1]", "expected an order object, got a JSON array"),
         ("hello", "the answer is an application/json body of 5 bytes, not JSON: is BILLIT_BASE_URL a Billit API root?"),
     ],
