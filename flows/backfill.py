@@ -7,6 +7,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from tasks.companies import CompaniesParameter
 from tasks.fanout import choose_companies
 from tasks.inbound.backfill import BackfillSliceFailed, submit_slices, wait_for_slices
 from tasks.inbound.extract import split_window
@@ -21,7 +22,7 @@ def billit_backfill(
     until: datetime,
     slices: int = 4,
     streams: list[str] | None = None,
-    companies: str | list[int] | None = None,
+    companies: CompaniesParameter = None,
     slice_deployment: str = SLICE_DEPLOYMENT,
 ) -> list[dict[str, Any]]:
     """Split [since, until) into slices, run each for each company (`companies`: all, PartyIDs; default: the

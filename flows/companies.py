@@ -13,6 +13,7 @@ from prefect import State, flow, get_run_logger
 from prefect.states import Failed
 
 from flows.sync import CompaniesIncomplete
+from tasks.companies import CompaniesParameter
 from tasks.fanout import choose_companies, report_companies, submit_company_runs, wait_for_company_runs
 from tasks.prefect_tasks import prepare_warehouse
 
@@ -21,7 +22,7 @@ COMPANY_DEPLOYMENT = "billit-to-warehouse/company"
 
 @flow(name="billit-companies")
 def billit_companies(
-    companies: str | list[int] = "all",
+    companies: CompaniesParameter = "all",
     streams: list[str] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,

@@ -15,11 +15,9 @@ from prefect import State, flow
 from prefect.futures import wait
 from prefect.states import Failed
 
-from tasks.companies import failure_line, parse_companies, sync_companies
+from tasks.companies import CompaniesParameter, failure_line, parse_companies, sync_companies
 from tasks.fanout import choose_companies
 from tasks.prefect_tasks import extract_and_load, prepare_warehouse, report_sync
-
-Companies = str | list[int] | None
 
 
 class CompaniesIncomplete(RuntimeError):
@@ -39,7 +37,7 @@ def _sync(
     until: datetime | None,
     lookback_minutes: float,
     landing_dir: str | None,
-    companies: Companies = None,
+    companies: CompaniesParameter = None,
 ) -> list[dict[str, Any]] | State[Any]:
     prepare_warehouse()
 
@@ -76,7 +74,7 @@ def incoming_invoices_to_warehouse(
     until: datetime | None = None,
     lookback_minutes: float = 15,
     landing_dir: str | None = "landing",
-    companies: Companies = None,
+    companies: CompaniesParameter = None,
 ) -> list[dict[str, Any]] | State[Any]:
     """Purchase invoices and credit notes (OrderDirection Cost) into the warehouse; since/until = backfill."""
     return _sync(["incoming"], since, until, lookback_minutes, landing_dir, companies)
@@ -88,7 +86,7 @@ def sales_invoices_to_warehouse(
     until: datetime | None = None,
     lookback_minutes: float = 15,
     landing_dir: str | None = "landing",
-    companies: Companies = None,
+    companies: CompaniesParameter = None,
 ) -> list[dict[str, Any]] | State[Any]:
     """Sales invoices (Income) with their e-invoice delivery status and its history; since/until = backfill."""
     return _sync(["sales"], since, until, lookback_minutes, landing_dir, companies)
@@ -101,7 +99,7 @@ def billit_to_warehouse(
     lookback_minutes: float = 15,
     landing_dir: str | None = "landing",
     streams: list[str] | None = None,
-    companies: Companies = None,
+    companies: CompaniesParameter = None,
 ) -> list[dict[str, Any]] | State[Any]:
     """Both streams (or the `streams` given), purchases and sales, side by side; `companies`: all, or PartyIDs
     (default: the configured company)."""

@@ -15,7 +15,8 @@ from tasks.prefect_tasks import apply_webhook_events, prepare_warehouse
 
 
 @flow(name="webhook-events-to-warehouse")
-def webhook_events_to_warehouse(warehouse_url: str | None = None) -> dict[str, Any]:
-    """Apply the stored Billit webhook events that are due; the counts by outcome."""
-    prepare_warehouse(warehouse_url)
-    return apply_webhook_events(warehouse_url)
+def webhook_events_to_warehouse() -> dict[str, Any]:
+    """Apply the stored Billit webhook events that are due; the counts by outcome. The warehouse is the worker's
+    WAREHOUSE_URL, never a parameter: a password in it would show in the Prefect UI (found from the outside)."""
+    prepare_warehouse()
+    return apply_webhook_events()

@@ -44,6 +44,9 @@ _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
 
 CompanyChoice = Literal["all"] | list[int]
+#: The flows' `companies` parameter: `all`, PartyIDs as text or a list, or one PartyID, which Prefect's
+#: `--param companies=574991` gives as a number (found from the outside: refused by the schema, no run made).
+CompaniesParameter = str | int | list[int] | None
 
 
 class CompanyChoiceError(InvalidSyncOption):
@@ -82,12 +85,15 @@ class CompanyOutcome:
         return self.error is not None
 
 
-def parse_companies(value: str | Sequence[int | str] | None) -> CompanyChoice | None:
+def parse_companies(value: str | int | Sequence[int | str] | None) -> CompanyChoice | None:
     """`all`, a comma-separated list of PartyIDs (`--companies 574992,574993`) or a list of them (a flow
     parameter) as the choice; None (or an empty text) for the configured company. CompanyChoiceError otherwise."""
     if value is None:
         return None
-    parts = [part.strip() for part in value.split(",")] if isinstance(value, str) else [str(part) for part in value]
+    if isinstance(value, str):
+        parts = [part.strip() for part in value.split(",")]
+    else:
+        parts = [str(part) for part in (value if isinstance(value, Sequence) else [value])]
     parts = [part for part in parts if part]
     if not parts:
         if isinstance(value, str) and not value.strip():
@@ -159,7 +165,7 @@ def configured_company() -> list[int]:
 
 
 def resolve_companies(
-    value: str | Sequence[int | str] | None, *, engine: sa.Engine | None = None
+    value: str | int | Sequence[int | str] | None, *, engine: sa.Engine | None = None
 ) -> CompanySelection | None:
     """Parse and check a `companies` choice against what the key reaches; None for the configured company.
 

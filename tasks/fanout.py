@@ -23,7 +23,13 @@ from prefect.exceptions import MissingContextError
 from prefect.runtime import flow_run
 
 from connectors.billit.account import BillitCompany
-from tasks.companies import CompanySelection, configured_company, parse_companies, resolve_companies
+from tasks.companies import (
+    CompaniesParameter,
+    CompanySelection,
+    configured_company,
+    parse_companies,
+    resolve_companies,
+)
 from tasks.prefect_tasks import retry_on_transient
 from tasks.runtime import warehouse_engine
 
@@ -53,7 +59,7 @@ class CompanyRun:
 
 
 @task(name="choose-companies", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_on_transient)
-def choose_companies(companies: str | list[int] | None) -> CompanySelection:
+def choose_companies(companies: CompaniesParameter) -> CompanySelection:
     """The companies to run: `all` (API access on), the PartyIDs given or (None) the configured one, checked against
     accountInformation; every company the key reaches is recorded in the warehouse's companies dimension."""
     choice = configured_company() if parse_companies(companies) is None else companies

@@ -6,6 +6,7 @@ import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -17,16 +18,37 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENTS = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
 
 
-@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[d["name"] for d in DEPLOYMENTS])
-def test_every_deployment_entrypoint_imports_and_is_a_flow(deployment: dict) -> None:
+def flow_of(deployment: dict) -> Any:
+    """The object a deployment's entrypoint names, imported from its file as Prefect does."""
     path, _, name = deployment["entrypoint"].partition(":")
     spec = importlib.util.spec_from_file_location(f"entrypoint_{deployment['name']}", ROOT / path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    flow = getattr(module, name)
+    return getattr(module, name)
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[d["name"] for d in DEPLOYMENTS])
+def test_every_deployment_entrypoint_imports_and_is_a_flow(deployment: dict) -> None:
+    flow = flow_of(deployment)
     assert isinstance(flow, Flow)
     assert set(deployment.get("parameters", {})) <= set(flow.parameters.properties)
+    # A URL with a password as a parameter would show in the Prefect UI (found from the outside: webhook-events
+    # took warehouse_url); the warehouse is the worker's WAREHOUSE_URL.
+    assert not [name for name in flow.parameters.properties if "url" in name or "password" in name]
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[d["name"] for d in DEPLOYMENTS])
+def test_one_company_given_as_prefect_reads_it_a_number_is_a_valid_companies_parameter(deployment: dict) -> None:
+    """Found from the outside: `prefect deployment run ... --param companies=574991` (the docs' example) gives a
+    number, which the schema refused, so no run was made."""
+    from prefect.utilities.schema_tools.validation import validate
+
+    schema = flow_of(deployment).parameters.model_dump(mode="json")
+    if "companies" not in schema["properties"]:
+        pytest.skip("no companies parameter")
+    errors = validate({"companies": 574991}, schema, raise_on_error=False)
+    assert not [error for error in errors if "companies" in str(error.path) or "574991" in error.message]
 
 
 def test_no_secret_or_credential_is_written_in_prefect_yaml() -> None:
