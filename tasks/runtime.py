@@ -209,15 +209,41 @@ def runs_as_prefect_flow(prefect: bool | None) -> bool:
     return prefect_by_default() if prefect is None else prefect
 
 
+#: Seconds a Prefect task waits for `billit-api` slots before its log says so (the wait goes on): slots a killed
+#: worker held come back only when their lease ends, and never after a server whose leases were in memory restarted
+#: (found from the outside: runs waited for good, saying nothing; docs/operations.md#stuck-slots).
+SLOT_WAIT_NOTICE_S = 60.0
+
+
 @contextmanager
 def billit_api_slots() -> Iterator[None]:
     """Slots of the `billit-api` global concurrency limit for one Prefect task: as many as its client may have
     requests in flight; and, with BILLIT_MAX_REQUESTS_PER_S, a slot of the `billit-api-rate` limit per request."""
     from prefect.concurrency.sync import concurrency  # only Prefect tasks take slots
+    from prefect.logging import get_run_logger
 
     settings = billit_settings()
-    with concurrency(BILLIT_API_LIMIT, occupy=settings.max_concurrency, strict=False), prefect_rate_gate(settings):
-        yield
+    logger = get_run_logger()
+    notice = threading.Timer(
+        SLOT_WAIT_NOTICE_S,
+        lambda: logger.warning(
+            "waited %.0f s for %d slots of the %s concurrency limit and still waiting: other runs hold them, or slots "
+            "held by a killed worker were not given back (prefect gcl inspect %s; docs/operations.md#stuck-slots "
+            "says how to free them)",
+            SLOT_WAIT_NOTICE_S,
+            settings.max_concurrency,
+            BILLIT_API_LIMIT,
+            BILLIT_API_LIMIT,
+        ),
+    )
+    notice.start()
+    try:
+        with concurrency(BILLIT_API_LIMIT, occupy=settings.max_concurrency, strict=False):
+            notice.cancel()
+            with prefect_rate_gate(settings):
+                yield
+    finally:
+        notice.cancel()
 
 
 # BILLIT_MAX_REQUESTS_PER_S across the workers of a Prefect server. On one machine the clients of a key already
