@@ -6,13 +6,11 @@ starts, whose logs would show a traceback instead.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import sqlalchemy as sa
 
 from cli.app import OperatorMistake
 from connectors.warehouse import check_warehouse, pending_migrations, upgrade
+from tasks.options import check_landing_dir
 from tasks.runtime import billit_settings, require_warehouse_file, warehouse_engine, warehouse_url
 
 
@@ -31,16 +29,7 @@ def preflight(*, billit: bool, landing_dir: str = "", existing: str = "") -> sa.
     engine = warehouse_engine()
     check_warehouse(engine)
     upgrade(engine)
-    if landing_dir:
-        try:
-            Path(landing_dir).mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=landing_dir):
-                pass
-        except OSError as exc:
-            raise OperatorMistake(
-                f"cannot write the landing directory {landing_dir}: {exc.strerror or exc} (make it writable, or "
-                "choose another with --landing-dir; --landing-dir '' skips landing)"
-            ) from None
+    check_landing_dir(landing_dir)
     return engine
 
 

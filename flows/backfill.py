@@ -10,7 +10,8 @@ from prefect import flow, get_run_logger
 from tasks.companies import CompaniesParameter
 from tasks.fanout import choose_companies
 from tasks.inbound.backfill import BackfillSliceFailed, submit_slices, wait_for_slices
-from tasks.inbound.extract import split_window
+from tasks.inbound.extract import STREAMS, split_window
+from tasks.options import check_backfill
 from tasks.prefect_tasks import prepare_warehouse
 
 SLICE_DEPLOYMENT = "billit-to-warehouse/backfill-slice"
@@ -27,6 +28,8 @@ def billit_backfill(
 ) -> list[dict[str, Any]]:
     """Split [since, until) into slices, run each for each company (`companies`: all, PartyIDs; default: the
     configured one) as a flow run of `slice_deployment`; watermarks stay put."""
+    streams = streams or list(STREAMS)
+    check_backfill(since=since, until=until, slices=slices, streams=streams, known=list(STREAMS))
     prepare_warehouse()  # the companies dimension the listing is recorded in
     selection = choose_companies(companies)
     unavailable = selection.unavailable  # never run: reported
@@ -34,7 +37,7 @@ def billit_backfill(
     for company in unavailable:
         get_run_logger().warning("company %s is not backfilled: %s", company.party_id, company.unavailable)
     windows = split_window(since, until, slices)
-    runs = submit_slices(slice_deployment, windows, streams or ["incoming", "sales"], available)
+    runs = submit_slices(slice_deployment, windows, streams, available)
     outcomes = wait_for_slices(runs)
     get_run_logger().info(
         "backfill %s -> %s: %d slices of %d companies completed", since, until, len(outcomes), len(available)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +38,34 @@ def check_window(*, since: datetime | None, until: datetime | None, lookback_min
         )
     if since is not None and until is not None and until <= since:
         raise InvalidSyncOption(f"until ({until:%Y-%m-%d %H:%M}) must be after since ({since:%Y-%m-%d %H:%M})")
+
+
+def check_landing_dir(landing_dir: str | Path | None) -> None:
+    """Refuse a landing directory that cannot be made or written, before any work (a flow's parameter too: found
+    from the outside, `landing_dir=/proc/nope` failed a deployment's run with the driver's FileNotFoundError)."""
+    if not landing_dir:
+        return
+    try:
+        Path(landing_dir).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=landing_dir):
+            pass
+    except OSError as exc:
+        raise InvalidSyncOption(
+            f"cannot write the landing directory {landing_dir}: {exc.strerror or exc} (make it writable, or choose "
+            "another with --landing-dir, the flows' landing_dir; '' skips landing)"
+        ) from None
+
+
+def check_backfill(
+    *, since: datetime, until: datetime, slices: int, streams: Sequence[str], known: Sequence[str]
+) -> None:
+    """Refuse a backfill's parameters before any slice is submitted (found from the outside: a bad stream failed
+    every slice, and the parent said only that they did not complete)."""
+    check_window(since=billit_local(since), until=billit_local(until), lookback_minutes=0)
+    if slices < 1:
+        raise InvalidSyncOption(f"slices must be at least 1, not {slices}")
+    if unknown := [stream for stream in streams if stream not in known]:
+        raise InvalidSyncOption(f"unknown stream {unknown[0]!r}: choose among {', '.join(known)}")
 
 
 class VatReturnSettings(BaseSettings):

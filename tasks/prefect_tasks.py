@@ -17,7 +17,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
 from connectors.billit import BillitError
-from connectors.warehouse import upgrade
+from connectors.warehouse import check_warehouse, upgrade
 from tasks.inbound.sync import run_stream
 from tasks.inbound.webhook_apply import apply_stored_events
 from tasks.runtime import billit_api_slots, warehouse_engine
@@ -56,8 +56,11 @@ def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
 
 @task(name="prepare-warehouse")
 def prepare_warehouse(warehouse_url: str | None = None) -> list[str]:
-    """Apply pending migrations from sql/migrations."""
-    applied = upgrade(warehouse_engine(warehouse_url))
+    """Check the warehouse (one line when it is unusable, as the CLI's preflight says it; found from the outside: a
+    worker's unreachable warehouse failed the flow with the driver's error) and apply pending migrations."""
+    engine = warehouse_engine(warehouse_url)
+    check_warehouse(engine)
+    applied = upgrade(engine)
     if applied:
         logger.info("applied migrations: %s", ", ".join(applied))
     return applied

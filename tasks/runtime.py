@@ -135,8 +135,11 @@ def billit_settings(**overrides: Any) -> BillitSettings:
 
         try:
             secret = Secret.load(runtime.api_key_block)
-        except ValueError:  # no such block: the environment's error is the one to show
-            raise missing from None
+        except ValueError:  # no such block: where else the key may come from is the news (found from the outside)
+            raise SettingsError(
+                f"{missing}; nor is there a Prefect Secret block {runtime.api_key_block!r} on PREFECT_API_URL "
+                "(docs/operations.md#credentials)"
+            ) from None
         except Exception as exc:  # noqa: BLE001 - the server down or refusing: the missing key stays the news
             reason = next(iter(str(exc).strip().splitlines()), "")[:200]
             raise SettingsError(

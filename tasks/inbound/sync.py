@@ -28,7 +28,7 @@ from tasks.inbound.warehouse import (
     finish_run,
     start_run,
 )
-from tasks.options import InvalidSyncOption, billit_local, check_window
+from tasks.options import InvalidSyncOption, billit_local, check_landing_dir, check_window
 from tasks.runtime import billit_settings, warehouse_engine
 from tasks.warehouse_common import shortened
 
@@ -62,6 +62,7 @@ def run_stream(
     stream = STREAMS[stream_name]
     since, until = billit_local(since), billit_local(until)
     check_window(since=since, until=until, lookback_minutes=lookback_minutes)
+    check_landing_dir(landing_dir)
     engine = engine or warehouse_engine(warehouse_url)
     settings = billit_settings(**settings_overrides)
     options = SyncOptions(

@@ -80,13 +80,16 @@ def test_the_flow_that_runs_both_streams_loads_the_warehouse_and_reports(
         assert API_KEY not in str([artifact.data for artifact in artifacts])
 
         # On a Prefect server the API key may live in a Secret block instead of the environment.
+        from connectors.billit import SettingsError
+        from tasks.runtime import billit_settings
+
         monkeypatch.delenv("BILLIT_API_KEY")
+        # Found from the outside: without either, the message named only the environment variables.
+        with pytest.raises(SettingsError, match="nor is there a Prefect Secret block 'billit-api-key' on PREFECT_API"):
+            billit_settings()
         Secret(value=f"{API_KEY}\n").save("billit-api-key")  # a secret store's trailing newline
         quiet = billit_to_warehouse()
         assert [summary["requests"] for summary in quiet] == [2, 2]
-
-        from connectors.billit import SettingsError
-        from tasks.runtime import billit_settings
 
         Secret(value="sandbox-clé").save("billit-api-key", overwrite=True)
         with pytest.raises(SettingsError, match="the API key in the Prefect Secret block 'billit-api-key'") as bad:
