@@ -305,25 +305,23 @@ async def test_a_web_page_at_the_base_url_is_described_in_one_line_not_dumped() 
     ],
 )
 async def test_an_order_answer_cut_short_or_empty_says_what_it_is(body: str, expected: str) -> None:
-    def billit(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, text=body, headers={"Content-Type": "application/json"})
+    failure = await order_failure(httpx.Response(200, text=body, headers={"Content-Type": "application/json"}))
+    assert isinstance(failure, BillitProtocolError) and str(failure) == f"GET /v1/orders/1: {expected}"
 
-    settings = load_settings(base_url="http://billit.example.invalid", api_key=KEY, party_id=COMPANY)
-    async with BillitClient(settings, transport=httpx.MockTransport(billit)) as billit_client:
-        with pytest.raises(BillitProtocolError) as failure:
-            await billit_client.get_order(1)
-    assert str(failure.value) == f"GET /v1/orders/1: {expected}"
+
+async def order_failure(answer: httpx.Response) -> Exception:
+    """What `get_order(1)` raises when Billit's base URL gives `answer`."""
+    settings = load_settings(base_url="http://www.example.invalid", api_key=KEY, party_id=COMPANY)
+    async with BillitClient(settings, transport=httpx.MockTransport(lambda request: answer)) as billit:
+        with pytest.raises(Exception) as failure:
+            await billit.get_order(1)
+    return failure.value
 
 
 async def test_a_not_found_web_page_is_described_in_one_line_not_dumped() -> None:
-    def web_site(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(404, text=HTML_PAGE, headers={"Content-Type": "text/html"})
-
-    settings = load_settings(base_url="http://www.example.invalid", api_key=KEY, party_id=COMPANY)
-    async with BillitClient(settings, transport=httpx.MockTransport(web_site)) as billit:
-        with pytest.raises(BillitNotFoundError) as failure:
-            await billit.get_order(1)
-    message = str(failure.value)
+    failure = await order_failure(httpx.Response(404, text=HTML_PAGE, headers={"Content-Type": "text/html"}))
+    assert isinstance(failure, BillitNotFoundError)
+    message = str(failure)
     assert "\n" not in message and "<" not in message and len(message) < 250
     assert message.endswith(
         f"an HTML page of {len(HTML_PAGE.encode()):,} bytes titled 'Welcome to nginx!', not JSON: "
