@@ -53,12 +53,12 @@ def vat_percentage(item: Fields, direction: str, code: str | None) -> Decimal | 
 
 
 def net_amount(item: Fields) -> Decimal | None:
-    """A line's net (`TotalExcl`). Billit leaves null members out, so an absent net is unknown: on a line that
-    has a price it would pass as 0 in the VAT return's sums and shares, so the order is quarantined whole; a line
-    without a price (a text line) may leave it out."""
+    """A line's net (`TotalExcl`). Billit leaves null members out, so an absent net is unknown: on a line with a
+    quantity or a price it would pass as 0 in the VAT return's sums and shares, so the order is quarantined whole;
+    a line with neither (a text line) may leave it out."""
     net = item.number("TotalExcl", MONEY)
-    if net is None and item.number("Quantity", QUANTITY) and item.number("UnitPriceExcl", QUANTITY):
-        raise item.unreadable("TotalExcl", "missing on a line with a quantity and a price")
+    if net is None and (item.number("Quantity", QUANTITY) or item.number("UnitPriceExcl", QUANTITY)):
+        raise item.unreadable("TotalExcl", "missing on a line with a quantity or a price")
     return net
 
 
@@ -77,8 +77,8 @@ def group_amounts(group: Fields) -> tuple[Decimal | None, Decimal | None, Decima
     """A VAT group's net, taxable base (`Mtvh`) and cash discount, one of the first two at least: a group without
     either has no base the VAT return could report."""
     net, taxable = group.number("TotalExcl", MONEY), group.number("Mtvh", MONEY)
-    if net is None and taxable is None:
-        raise group.unreadable("TotalExcl", "missing, and so is Mtvh: the group has no taxable base")
+    if net is None and not taxable:  # an Mtvh of 0 says nothing (`taxable_base`)
+        raise group.unreadable("TotalExcl", "missing, and Mtvh is missing or 0: the group has no taxable base")
     return net, taxable, group.number("FinancialReductionAmount", MONEY)
 
 

@@ -689,10 +689,23 @@ def _without(name: str, *, value: Any = ..., where: str = "VatGroups", **members
         # short by the group's VAT, exit 0). Nulls are left out of Billit's answers, so absent is unknown.
         (_without("TotalVAT"), "VatGroups[0].TotalVAT is missing on a net of 100.00 at 21 %"),
         (_without("TotalVAT", value=None), "VatGroups[0].TotalVAT is missing on a net of 100.00 at 21 %"),
-        (_without("TotalExcl"), "VatGroups[0].TotalExcl is missing, and so is Mtvh: the group has no taxable base"),
+        (
+            _without("TotalExcl"),
+            "VatGroups[0].TotalExcl is missing, and Mtvh is missing or 0: the group has no taxable base",
+        ),
+        # From the re-check: an Mtvh of 0 (which says nothing) without a net loaded a base of 0, and a line with a
+        # price but no quantity passed as a text line.
+        (
+            _without("TotalExcl", Mtvh="0.00", TotalVAT="0.00"),
+            "VatGroups[0].TotalExcl is missing, and Mtvh is missing or 0: the group has no taxable base",
+        ),
         (
             _without("TotalExcl", where="OrderLines", Quantity="2", UnitPriceExcl="50.00"),
-            "OrderLines[0].TotalExcl is missing on a line with a quantity and a price",
+            "OrderLines[0].TotalExcl is missing on a line with a quantity or a price",
+        ),
+        (
+            _without("TotalExcl", where="OrderLines", UnitPriceExcl="86.00"),
+            "OrderLines[0].TotalExcl is missing on a line with a quantity or a price",
         ),
         # Issue 10: an unreadable or empty VAT % with no code became category Z in grid 00 and its VAT left 54.
         (_line_vat("21,00"), "OrderLines[0].VATPercentage is not a number"),
