@@ -10,7 +10,7 @@ import re
 
 import sqlalchemy as sa
 
-from connectors.warehouse.engine import SQLITE_BEGIN_OPTION, WAREHOUSE_URL_ENV, WarehouseError, in_wal_mode
+from connectors.warehouse.engine import SQLITE_BEGIN_OPTION, WAREHOUSE_URL_ENV, WarehouseError, in_wal_mode, shown_url
 
 __all__ = ["check_warehouse", "require_schema"]
 
@@ -72,7 +72,7 @@ def require_schema(connection: sa.Connection) -> None:
         first == '"$user"' or current == (first[1:-1] if first.startswith('"') else first.lower())
     ):
         return
-    shown = _shown(connection.engine.url)
+    shown = shown_url(connection.engine.url)
     named = [name for name in entries if name != '"$user"']
     if not named:
         raise WarehouseError(
@@ -97,7 +97,7 @@ def require_schema(connection: sa.Connection) -> None:
 
 
 def _check_postgresql_writes(connection: sa.Connection) -> None:
-    shown = _shown(connection.engine.url)
+    shown = shown_url(connection.engine.url)
     if connection.exec_driver_sql("show transaction_read_only").scalar() == "on":
         raise WarehouseError(
             f"the warehouse at {shown} only allows reading (a replica, or "
@@ -121,28 +121,24 @@ def _check_postgresql_reads(connection: sa.Connection) -> None:
         "select coalesce(has_table_privilege(to_regclass('schema_migrations'), 'SELECT'), true)"
     ).scalar():
         raise WarehouseError(
-            f"the role of {_shown(connection.engine.url)} may not read the warehouse tables (SELECT on "
+            f"the role of {shown_url(connection.engine.url)} may not read the warehouse tables (SELECT on "
             "schema_migrations): grant it, or use a role that can, in WAREHOUSE_URL"
         )
 
 
-def _shown(url: sa.URL) -> str:
-    return url.render_as_string(hide_password=True)
-
-
-def _without_password(text: str, password: str) -> str:
-    """`text` with the password masked wherever it stands as a whole token (a DSN's `password=...`, a URL's
-    `:...@`): a short password replaced inside words would garble the message and tell its characters (found from
-    the outside: password `o` made `c***nnecti***n`)."""
-    return re.sub(rf"(?<!\w){re.escape(password)}(?!\w)", "***", text)
+def _without_password(text: str, password: str | None) -> str:
+    """`text` with the password masked where a driver would echo it: a DSN's `password=...` and a URL's `:...@`.
+    Replaced anywhere else, a short password or a word (`o`, `database`) would garble the message and tell where
+    it stood (found from the outside: password `o` made `c***nnecti***n`)."""
+    text = re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", text, flags=re.IGNORECASE)
+    return text.replace(f":{password}@", ":***@") if password else text
 
 
 def _unusable(url: sa.URL, exc: sa.exc.DBAPIError, *, writable: bool) -> str:
     """One line for an error raised while connecting: the driver's first line, with the fix."""
     lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
     reason = lines[0].strip() if lines else type(exc).__name__
-    if url.password:
-        reason = _without_password(reason, str(url.password))
+    reason = _without_password(reason, None if url.password is None else str(url.password))
     if url.get_backend_name() == "sqlite":
         database = (url.database or ":memory:").removeprefix("file:")
         refused = str(getattr(exc.orig, "sqlite_errorname", "")).startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN"))
@@ -173,7 +169,4 @@ def _unusable(url: sa.URL, exc: sa.exc.DBAPIError, *, writable: bool) -> str:
     if reason[1:2].islower():
         reason = reason[0].lower() + reason[1:]
     hint = "is PostgreSQL running? " if any(word in reason for word in ("refused", "timeout", "timed out")) else ""
-    return (
-        f"cannot reach the warehouse at {url.render_as_string(hide_password=True)}: {reason} "
-        f"({hint}check {WAREHOUSE_URL_ENV})"
-    )
+    return f"cannot reach the warehouse at {shown_url(url)}: {reason} ({hint}check {WAREHOUSE_URL_ENV})"

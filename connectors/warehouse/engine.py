@@ -40,6 +40,7 @@ __all__ = [
     "WarehouseSettings",
     "create_warehouse_engine",
     "in_wal_mode",
+    "shown_url",
     "is_warehouse_engine",
     "write_transaction",
 ]
@@ -73,6 +74,13 @@ class WarehouseError(ValueError):
     """The warehouse cannot be used as configured; the message is one line naming the problem and the fix."""
 
 
+def shown_url(url: sa.URL) -> str:
+    """The URL as messages and logs show it: its password hidden, in the user part and in a `password=` query
+    parameter, which libpq takes too (found from the outside: `?password=...` was printed as given)."""
+    query = {name: "***" if name.lower() == "password" else value for name, value in url.query.items()}
+    return url.set(query=query).render_as_string(hide_password=True).replace("=%2A%2A%2A", "=***")
+
+
 def create_warehouse_engine(url: str | None = None, *, schema: str | None = None) -> sa.Engine:
     """Create the process's warehouse Engine.
 
@@ -90,7 +98,7 @@ def create_warehouse_engine(url: str | None = None, *, schema: str | None = None
     except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise WarehouseError(f"{WAREHOUSE_URL_ENV} is not a database URL: expected {URL_FORMS}") from None
     backend = parsed.get_backend_name()
-    shown = parsed.render_as_string(hide_password=True)
+    shown = shown_url(parsed)
     if backend == "sqlite":
         if schema is not None:
             raise WarehouseError("schema= is PostgreSQL-only; use a separate SQLite file instead")
@@ -120,7 +128,7 @@ def create_warehouse_engine(url: str | None = None, *, schema: str | None = None
         )
     log.info(
         "warehouse engine for %s%s",
-        parsed.render_as_string(hide_password=True),
+        shown_url(parsed),
         f" (schema {schema})" if schema else "",
     )
     return engine

@@ -31,7 +31,7 @@ def test_a_url_that_does_not_parse_names_warehouse_url_and_the_expected_forms_bu
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("password", ["o", "1", "no_such"])
+@pytest.mark.parametrize("password", ["o", "1", "no_such", "database", "exist"])
 def test_a_short_password_is_masked_as_a_whole_token_only(postgres_url: str, password: str) -> None:
     """Found from the outside: the password `o` was masked inside every word of the driver's message (`c***nnecti***n
     ... database "billit_n***_such_database"`), which garbled it and told the password's character."""
@@ -46,12 +46,16 @@ def test_a_short_password_is_masked_as_a_whole_token_only(postgres_url: str, pas
     )
 
 
-def test_the_password_is_masked_where_it_stands_as_a_token() -> None:
+def test_the_password_is_masked_where_a_driver_would_echo_it_and_nowhere_else() -> None:
     from connectors.warehouse.checks import _without_password
 
-    dsn = "invalid dsn: password=o host=db user=postgres port=1: o@db"
-    assert _without_password(dsn, "o") == "invalid dsn: password=*** host=db user=postgres port=1: ***@db"
-    assert _without_password("user:p@ss!@db", "p@ss!") == "user:***@db"
+    dsn = "invalid dsn: host=db password=o user=postgres port=1"
+    assert _without_password(dsn, "o") == "invalid dsn: host=db password=*** user=postgres port=1"
+    assert _without_password("password = 'a b\\' c' host=x", None) == "password = *** host=x"
+    assert _without_password("at postgresql://u:p@ss!@db/x", "p@ss!") == "at postgresql://u:***@db/x"
+    # From the re-check: a password that is a word of the message, masked there, told where it stood.
+    message = 'database "hrc_nope" does not exist'
+    assert _without_password(message, "database") == _without_password(message, "exist") == message
 
 
 @pytest.mark.parametrize(
@@ -162,3 +166,15 @@ def test_a_postgresql_warehouse_that_only_allows_reading_is_refused_before_any_w
         check_warehouse(read_only)
     check_warehouse(read_only, writable=False)  # status and doctor only read
     read_only.dispose()
+
+
+def test_a_password_given_in_the_urls_query_is_hidden_too() -> None:
+    """Found from the outside: libpq takes `?password=`, and the message printed it as given."""
+    engine = create_warehouse_engine(f"postgresql+psycopg://postgres@127.0.0.1:1/test?password={PASSWORD}")
+    with pytest.raises(WarehouseError) as raised:
+        check_warehouse(engine)
+    engine.dispose()
+    assert str(raised.value).startswith(
+        "cannot reach the warehouse at postgresql+psycopg://postgres@127.0.0.1:1/test?password=***: connection refused"
+    )
+    assert PASSWORD not in str(raised.value)
