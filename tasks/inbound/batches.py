@@ -1,4 +1,5 @@
-"""The batches of a sync: what a batch holds (`Fetched`) and the one writer that lands and loads batches in turn.
+"""The batches of a sync: the detail answers a batch holds (`fetch_orders`, `Fetched`) and the one writer that
+lands and loads batches in turn.
 
 A batch is normalised once (`tasks.inbound.warehouse.normalise_batch`); its rows are landed beside the raw orders
 (`tasks.inbound.landing_rows`, so a replay by the same normaliser need not normalise again) and then written, in
@@ -21,7 +22,16 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from connectors.billit import BillitProtocolError
+from connectors.aio import first_error
+from connectors.billit import (
+    BillitClient,
+    BillitForbiddenIdError,
+    BillitNotFoundError,
+    BillitProtocolError,
+    BillitServerError,
+    BillitTransportError,
+    ODataQuery,
+)
 from connectors.billit.odata import BillitTimestamp
 from connectors.billit.pagination import listed_order_id
 from connectors.billit.responses import OrderAnswer
@@ -278,3 +288,44 @@ class BatchWriter:
             normalised=batch,
             full_orders=answers.full_orders,
         )
+
+
+async def fetch_orders(
+    billit: BillitClient,
+    listed: dict[int, str],
+    not_loaded: list[NotLoaded] | None = None,
+) -> Fetched:
+    """The detail answers of `listed` (OrderID -> listed LastModified), read later by the writer
+    (`Answers`); an order whose detail answered 404 (or no usable answer: see below) becomes a NotLoaded."""
+    fetched = Fetched(not_loaded=list(not_loaded or ()))
+    listing, listing_answered = asyncio.Lock(), asyncio.Event()
+
+    async def fetch(order_id: int, version: str) -> None:
+        try:
+            fetched.answers.append((await billit.get_order_answer(order_id), version))
+        except BillitNotFoundError:
+            # Deleted since it was listed (then /v1/orders/deleted will say so), or a wrong answer: pending either way.
+            fetched.not_loaded.append(NotLoaded(order_id, version, "listed, but its detail answered 404"))
+        except (BillitForbiddenIdError, BillitServerError, BillitTransportError) as exc:
+            # A 401 for an id one may not see (a deleted order's? docs/reference/billit-api.md#deletions), or a 5xx,
+            # a dropped connection or a timeout on every try, may be this order's alone; if the credentials were
+            # revoked, or Billit is down, the company's listing, asked once and at once, fails the run.
+            async with listing:
+                if not listing_answered.is_set():
+                    await billit.list_page(ODataQuery(top=1))
+                    listing_answered.set()
+            fetched.not_loaded.append(NotLoaded(order_id, version, f"listed, but its detail {_unserved(exc)}"))
+
+    with first_error():
+        async with asyncio.TaskGroup() as group:
+            for order_id, version in listed.items():
+                group.create_task(fetch(order_id, version))
+    return fetched
+
+
+def _unserved(exc: BillitForbiddenIdError | BillitServerError | BillitTransportError) -> str:
+    if isinstance(exc, BillitForbiddenIdError):
+        return f"answered {exc.status} (deleted since?)"
+    if isinstance(exc, BillitServerError):
+        return f"answered {exc.status} on every try"
+    return f"got no answer on any try ({str(exc).removeprefix(f'{exc.method} {exc.url}: ')[:120]})"

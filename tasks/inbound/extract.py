@@ -18,7 +18,7 @@ An incremental run of a stream (purchases `Cost`, or sales `Income`):
    (`list_deletions`). It is read while the orders load, so the last load leaves no pause in the requests, and
    marked after them: the deletion of an order this run loaded must stand.
 
-An order listed but not loaded (its detail answered 404, or 401 or a 5xx on every try, or something unreadable,
+An order listed but not loaded (its detail answered 404, or 401, a 5xx or nothing on every try, or unreadably,
 or it was quarantined whole) becomes pending (`tasks.inbound.state`); every incremental run first fetches the
 pending orders again, so a bad answer never loses an order, even when the watermark has moved past it.
 
@@ -40,10 +40,7 @@ import sqlalchemy as sa
 from connectors.aio import first_error
 from connectors.billit import (
     BillitClient,
-    BillitForbiddenIdError,
-    BillitNotFoundError,
     BillitProtocolError,
-    BillitServerError,
     ODataQuery,
     PagingStats,
     all_of,
@@ -52,7 +49,7 @@ from connectors.billit import (
 from connectors.billit.client import DELETED_ORDERS_PATH
 from connectors.billit.odata import PAGE_SIZE, BillitTimestamp, Expr
 from connectors.billit.pagination import listed_order_id
-from tasks.inbound.batches import BatchWriter, Fetched
+from tasks.inbound.batches import BatchWriter, Fetched, fetch_orders
 from tasks.inbound.state import LoadCounts, NotLoaded, RunRecord, Watermark, pending_orders
 from tasks.inbound.warehouse import mark_deleted, stored_versions
 from tasks.inbound.windows import later, page_key, split_window, tick_before, window_start
@@ -301,7 +298,7 @@ async def _fetch_changed(
         for item in page
         if listed_order_id(item) is None
     ]
-    return await _fetch_orders(billit, changed, unkeyed)
+    return await fetch_orders(billit, changed, unkeyed)
 
 
 async def retry_pending(
@@ -322,7 +319,7 @@ async def retry_pending(
     for start in range(0, len(pending), options.batch_size):
         chunk = pending[start : start + options.batch_size]
         versions = {item.order_id: item.listed_last_modified for item in chunk if item.order_id is not None}
-        await writer.write(await _fetch_orders(billit, versions), None)
+        await writer.write(await fetch_orders(billit, versions), None)
 
 
 def _listed_timestamp(item: dict[str, Any], what: str) -> BillitTimestamp:
@@ -342,42 +339,6 @@ def _listed_versions(page: list[dict[str, Any]]) -> dict[int, str]:
             version = str(item.get("LastModified", ""))
             versions[order_id] = max(versions.get(order_id, version), version)
     return versions
-
-
-async def _fetch_orders(
-    billit: BillitClient,
-    listed: dict[int, str],
-    not_loaded: list[NotLoaded] | None = None,
-) -> Fetched:
-    """The detail answers of `listed` (OrderID -> listed LastModified), read later by the writer
-    (`batches.Answers`); an order whose detail answered 404 (401, a 5xx: see below) becomes a NotLoaded."""
-    fetched = Fetched(not_loaded=list(not_loaded or ()))
-    listing, listing_answered = asyncio.Lock(), asyncio.Event()
-
-    async def fetch(order_id: int, version: str) -> None:
-        try:
-            fetched.answers.append((await billit.get_order_answer(order_id), version))
-        except BillitNotFoundError:
-            # Deleted since it was listed (then /v1/orders/deleted will say so), or a wrong answer: pending either way.
-            fetched.not_loaded.append(NotLoaded(order_id, version, "listed, but its detail answered 404"))
-        except (BillitForbiddenIdError, BillitServerError) as exc:
-            # A 401 for an id one may not see (a deleted order's? docs/reference/billit-api.md#deletions), or a 5xx
-            # on every try, may be this order's alone; if the credentials were revoked, or Billit is down, the
-            # company's listing, asked once and at once (the other orders stop retrying), fails the run.
-            async with listing:
-                if not listing_answered.is_set():
-                    await billit.list_page(ODataQuery(top=1))
-                    listing_answered.set()
-            why = "(deleted since?)" if isinstance(exc, BillitForbiddenIdError) else "on every try"
-            fetched.not_loaded.append(
-                NotLoaded(order_id, version, f"listed, but its detail answered {exc.status} {why}")
-            )
-
-    with first_error():
-        async with asyncio.TaskGroup() as group:
-            for order_id, version in listed.items():
-                group.create_task(fetch(order_id, version))
-    return fetched
 
 
 async def list_deletions(billit: BillitClient, stream: Stream) -> list[list[dict[str, Any]]]:

@@ -565,3 +565,35 @@ def test_the_window_reaches_an_hour_further_back_from_a_watermark_in_the_repeate
     from tasks.inbound.warehouse import Watermark
 
     assert window_start(Watermark(watermark, 1), timedelta(minutes=15)) == datetime.fromisoformat(start)
+
+
+def test_an_order_whose_detail_gets_no_answer_on_any_try_waits_pending_and_the_others_load() -> None:
+    """From the re-check: a detail that always dropped the connection, or timed out, failed the whole stream on
+    every run, as a lasting 500 did."""
+    import asyncio
+
+    import httpx
+
+    from connectors.billit import BillitClient, load_settings
+    from tasks.inbound.batches import fetch_orders
+    from tasks.inbound.state import NotLoaded
+
+    def billit(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/orders/2":
+            raise httpx.ReadTimeout("timed out", request=request)
+        if request.url.path == "/v1/orders/1":
+            return httpx.Response(200, json={"OrderID": 1, "LastModified": "2026-01-02T10:00:00"})
+        return httpx.Response(200, json={"Items": []})  # the company's listing still answers
+
+    async def fetch() -> Any:
+        settings = load_settings(
+            base_url="http://billit.example.invalid", api_key=API_KEY, party_id=COMPANY, max_retries=1
+        )
+        async with BillitClient(settings, transport=httpx.MockTransport(billit)) as client:
+            return await fetch_orders(client, {1: "2026-01-02T10:00:00", 2: "2026-01-02T11:00:00"})
+
+    fetched = asyncio.run(fetch())
+    assert len(fetched.answers) == 1
+    assert fetched.not_loaded == [
+        NotLoaded(2, "2026-01-02T11:00:00", "listed, but its detail got no answer on any try (ReadTimeout: timed out)")
+    ]
