@@ -18,7 +18,7 @@ Prefect here: the plain path and the flows call the same functions.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -27,9 +27,9 @@ import sqlalchemy as sa
 
 from connectors.billit import BillitAuthError, BillitError, BillitSettings, SettingsError
 from connectors.billit.account import (
-    API_OFF_REASON,
     BillitCompany,
     CompanyUnavailable,
+    answering,
     companies_reached,
     company_problem,
 )
@@ -113,9 +113,15 @@ def parse_companies(value: str | int | Sequence[int | str] | None) -> CompanyCho
     return ids
 
 
-def list_companies() -> list[BillitCompany]:
-    """The companies the configured credentials reach (`GET /v1/account/accountInformation`), in PartyID order."""
-    return asyncio.run(companies_reached(billit_settings()))
+def list_companies(among: Collection[int] | None = None) -> list[BillitCompany]:
+    """The companies the configured credentials reach (`GET /v1/account/accountInformation`), in PartyID order; those
+    with API access off (all, or those `among`) asked whether Billit serves them all the same (`answering`)."""
+    settings = billit_settings()
+
+    async def listed() -> list[BillitCompany]:
+        return await answering(settings, await companies_reached(settings), among)
+
+    return asyncio.run(listed())
 
 
 def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) -> CompanySelection:
@@ -129,7 +135,7 @@ def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) 
     if isinstance(choice, str):  # "all"
         return CompanySelection(
             chosen=[company for company in reachable if not company.unavailable],
-            skipped=[(company, API_OFF_REASON) for company in reachable if company.unavailable],
+            skipped=[(company, reason) for company in reachable if (reason := company.unavailable)],
         )
     by_id = {company.party_id: company for company in reachable}
     return CompanySelection(
@@ -148,7 +154,7 @@ def check_configured_company() -> None:
     """
     party_id = billit_settings().require_party_id()
     try:
-        reachable = list_companies()
+        reachable = list_companies(among=[party_id])
     except CompanyUnavailable:
         raise  # Billit would not even list the companies for it
     except BillitError as exc:
@@ -174,7 +180,7 @@ def resolve_companies(
     choice = parse_companies(value)
     if choice is None:
         return None
-    reachable = list_companies()
+    reachable = list_companies(among=None if isinstance(choice, str) else choice)
     if engine is not None:
         record_companies(engine, [company.as_row() for company in reachable])
     return select_companies(choice, reachable)

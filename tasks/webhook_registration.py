@@ -140,7 +140,7 @@ def company_settings(company: int | None) -> BillitSettings:
         raise NoCompanyError(f"no Billit company whose webhooks to manage: set {ENV_PREFIX}PARTY_ID or pass --company")
     if company is None or company == settings.party_id:
         return settings
-    if problem := company_problem(list_companies(), company):
+    if problem := company_problem(list_companies(among=[company]), company):
         raise CompanyChoiceError(f"--company: {problem}")
     return billit_settings(party_id=company)
 

@@ -10,7 +10,7 @@ on Billit's empty 401 for the company's requests.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -50,13 +50,21 @@ class BillitCompany:
     reached: bool = True
     #: APIAllowed false, yet Billit answered a request for the company: the flag gates nothing (`answering`).
     answers_anyway: bool = False
+    #: APIAllowed false, and that request got no answer (a 5xx, a timeout): whether Billit serves it is unknown.
+    unanswered: str | None = None
 
     @property
     def unavailable(self) -> str | None:
         """Why the credentials cannot act for this company, or None when they can."""
         if not self.reached:
             return NOT_REACHED_REASON
-        return None if self.api_allowed or self.answers_anyway else API_OFF_REASON
+        if self.api_allowed or self.answers_anyway:
+            return None
+        return (
+            f"{API_OFF_REASON}; asked for one order, Billit gave no answer ({self.unanswered})"
+            if self.unanswered
+            else API_OFF_REASON
+        )
 
     def as_row(self) -> dict[str, Any]:
         """The company as accountInformation spells it (what the warehouse's `companies` dimension records)."""
@@ -156,31 +164,33 @@ async def _companies_reached(settings: BillitSettings) -> list[BillitCompany]:
 
 async def _listed(settings: BillitSettings) -> list[BillitCompany]:
     async with BillitClient(settings) as billit:
-        reachable = reachable_companies(await billit.account_information())
-    return await answering(settings, reachable)
+        return reachable_companies(await billit.account_information())
 
 
-async def answering(settings: BillitSettings, reachable: list[BillitCompany]) -> list[BillitCompany]:
-    """`reachable`, each company whose APIAllowed is false asked for one order: Billit documents the flag only by
+async def answering(
+    settings: BillitSettings, reachable: list[BillitCompany], among: Collection[int] | None = None
+) -> list[BillitCompany]:
+    """`reachable`, each company whose APIAllowed is false (of those `among`, when given: the ones a run would act
+    for; asking the others costs a request for nothing) asked for one order: Billit documents the flag only by
     its example, and what it gates is our inference (docs/reference/billit-api.md#companies). One answered is
     acted for as any other (`answers_anyway`), so a flag that gates nothing loses no company; one refused (the
     sandbox's empty 401, or a 403), or not answered, stays off, and no run blames the key for it. Asked once and
     briefly, as `with_company_reason` asks: the answer decides only whether to try the company at all."""
     asking = settings.model_copy(update={"max_retries": 1, "timeout_s": min(settings.timeout_s, 10.0)})
 
-    async def answers(party_id: int) -> bool:
+    async def asked(company: BillitCompany) -> BillitCompany:
         try:
-            async with BillitClient(asking.model_copy(update={"party_id": party_id})) as billit:
+            async with BillitClient(asking.model_copy(update={"party_id": company.party_id})) as billit:
                 await billit.list_page(ODataQuery(top=1))
-        except BillitError:
-            return False
-        return True
+        except BillitAuthError:  # refused: off, as the flag says
+            return company
+        except BillitError as exc:  # found from the re-check: a 500 here read as "API access is off", and no more
+            return replace(company, unanswered=str(exc)[:200])
+        return replace(company, answers_anyway=True)
 
-    off = [company.party_id for company in reachable if not company.api_allowed]
-    if not off:
-        return reachable
-    answered = {party_id for party_id, ok in zip(off, await asyncio.gather(*map(answers, off)), strict=True) if ok}
-    return [replace(company, answers_anyway=company.party_id in answered) for company in reachable]
+    to_ask = [c for c in reachable if not c.api_allowed and (among is None or c.party_id in among)]
+    asked_ones = {company.party_id: company for company in await asyncio.gather(*map(asked, to_ask))}
+    return [asked_ones.get(company.party_id, company) for company in reachable]
 
 
 async def with_company_reason(exc: BaseException, settings: BillitSettings) -> BaseException:

@@ -21,7 +21,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.billit import BillitAuthError, BillitClient, BillitSettings, NoCompanyError
-from connectors.billit.account import CompanyUnavailable, companies_reached, company_problem, with_company_reason
+from connectors.billit.account import (
+    CompanyUnavailable,
+    answering,
+    companies_reached,
+    company_problem,
+    with_company_reason,
+)
 from connectors.billit.settings import ENV_PREFIX
 from connectors.warehouse import reflect_tables
 from tasks.outbound.claims import rows_to_push_or_send
@@ -123,6 +129,7 @@ async def unavailable_companies(engine: sa.Engine, settings: BillitSettings) -> 
                 "off, or a company the key does not reach (`billit-etl companies` lists them)"
             )
             continue
+        reachable = await answering(settings, reachable, others)
         problems = {company: company_problem(reachable, company) for company in others}
         return unavailable | {company: problem for company, problem in problems.items() if problem}
     return unavailable

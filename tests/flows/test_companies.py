@@ -18,13 +18,12 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from connectors.billit import BillitProtocolError
-from connectors.billit.account import NOT_REACHED_REASON, BillitCompany, reachable_companies
+from connectors.billit.account import API_OFF_REASON, NOT_REACHED_REASON, BillitCompany, reachable_companies
 from sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
 from tasks import runtime
 from tasks.companies import (
-    API_OFF_REASON,
     CompanyChoiceError,
     list_companies,
     parse_companies,
