@@ -209,6 +209,10 @@ def _one_line(exc: Exception) -> tuple[str, int]:
         return f"Billit: {message}", 1
     if isinstance(exc, CompanyMismatch | LandingError | OutboundFileError | OutboundSourceError | VatReturnError):
         return message, 2
+    if getattr(getattr(exc, "orig", None), "sqlstate", None) == "42501":  # PostgreSQL: insufficient privilege
+        # The readers' check asks for one table; a role may still lack another (found from the re-check).
+        refused = next(iter(str(exc.orig).strip().splitlines()), "")[:200]  # type: ignore[attr-defined]
+        return f"the warehouse refused this role: {refused} (grant it, or use a role that can, in WAREHOUSE_URL)", 2
     # A bug or bad data: the first line only (an SQL error's next lines hold the statement and its parameters).
     first = next(iter(str(exc).strip().splitlines()), "")[:300]
     return f"error: {type(exc).__name__}: {first} (run with --debug for the traceback)", 1

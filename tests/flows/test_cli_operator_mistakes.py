@@ -434,3 +434,32 @@ def test_a_malformed_key_is_refused_as_such_not_replaced_from_a_prefect_secret_b
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     line = one_line(runner.invoke(app, ["sync", "all", "--no-prefect"]))
     assert "BILLIT_API_KEY: contains characters an HTTP header cannot carry" in line and "Prefect" not in line
+
+
+@pytest.mark.postgres
+def test_a_role_that_may_not_read_a_table_a_command_reads_is_one_line(operator: Path, postgres_url: str) -> None:
+    """From the re-check: a role with SELECT on schema_migrations (the readers' check) but not on invoices got the
+    driver's line and a --debug hint from vat-return."""
+    import uuid
+
+    from connectors.warehouse import create_warehouse_engine, upgrade
+    from tests.connectors.warehouse import postgres_schema
+
+    role = f"billit_partial_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with postgres_schema(postgres_url) as existing, admin.connect() as connection:
+        url = f"{postgres_url}?options=-csearch_path%3D{existing.schema}"
+        upgrade(create_warehouse_engine(url))
+        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        try:
+            connection.exec_driver_sql(f"GRANT USAGE ON SCHEMA {existing.schema} TO {role}")
+            connection.exec_driver_sql(f"GRANT SELECT ON {existing.schema}.schema_migrations TO {role}")
+            role_url = sa.make_url(url).set(username=role).render_as_string(hide_password=False)
+            runtime._engine_for.cache_clear()
+            line = one_line(runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--warehouse-url", role_url]))
+        finally:
+            connection.exec_driver_sql(f"DROP OWNED BY {role}")
+            connection.exec_driver_sql(f"DROP ROLE {role}")
+    admin.dispose()
+    assert line.startswith("the warehouse refused this role: permission denied for ")
+    assert line.endswith("(grant it, or use a role that can, in WAREHOUSE_URL)")
