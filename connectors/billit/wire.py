@@ -199,6 +199,8 @@ def parse_order_id(body: Any) -> int:
         return body
     if isinstance(body, str) and body.strip().isdigit():
         return int(body.strip())
+    if body is None:
+        raise BillitProtocolError("expected an OrderID, got an empty body or null")
     raise BillitProtocolError(f"expected an OrderID, got {str(body)[:200]!r}")
 
 

@@ -523,6 +523,13 @@ def test_an_answer_that_is_not_a_listing_is_refused_not_read_as_no_orders(body: 
     with pytest.raises(BillitProtocolError, match="is BILLIT_BASE_URL a Billit API root"):
         parse_page(body)
     assert parse_page({"Items": [], "Count": "abc"}).count is None
+    # From the re-check: an empty listing was "a JSON NoneType", an empty create answer "got 'None'".
+    with pytest.raises(BillitProtocolError, match="got an empty body or null without one"):
+        parse_page(None)
+    from connectors.billit.wire import parse_order_id
+
+    with pytest.raises(BillitProtocolError, match="^expected an OrderID, got an empty body or null$"):
+        parse_order_id(None)
     assert parse_page({"Items": [], "Count": 3}).count == 3
 
 
