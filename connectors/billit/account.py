@@ -50,7 +50,8 @@ class BillitCompany:
     reached: bool = True
     #: APIAllowed false, yet Billit answered a request for the company: the flag gates nothing (`answering`).
     answers_anyway: bool = False
-    #: APIAllowed false, and that request got no answer (a 5xx, a timeout): whether Billit serves it is unknown.
+    #: APIAllowed false, and that request failed otherwise than refused (a 5xx, a timeout): whether Billit serves
+    #: it is unknown.
     unanswered: str | None = None
 
     @property
@@ -61,7 +62,7 @@ class BillitCompany:
         if self.api_allowed or self.answers_anyway:
             return None
         return (
-            f"{API_OFF_REASON}; asked for one order, Billit gave no answer ({self.unanswered})"
+            f"{API_OFF_REASON}; asking it for one order failed ({self.unanswered})"
             if self.unanswered
             else API_OFF_REASON
         )
@@ -174,8 +175,8 @@ async def answering(
     for; asking the others costs a request for nothing) asked for one order: Billit documents the flag only by
     its example, and what it gates is our inference (docs/reference/billit-api.md#companies). One answered is
     acted for as any other (`answers_anyway`), so a flag that gates nothing loses no company; one refused (the
-    sandbox's empty 401, or a 403), or not answered, stays off, and no run blames the key for it. Asked once and
-    briefly, as `with_company_reason` asks: the answer decides only whether to try the company at all."""
+    sandbox's empty 401, or a 403), or not answered, stays off, and no run blames the key for it. Asked briefly
+    (one retry, a short timeout): the answer decides only whether to try the company at all."""
     asking = settings.model_copy(update={"max_retries": 1, "timeout_s": min(settings.timeout_s, 10.0)})
 
     async def asked(company: BillitCompany) -> BillitCompany:

@@ -54,11 +54,11 @@ def vat_percentage(item: Fields, direction: str, code: str | None) -> Decimal | 
 
 def net_amount(item: Fields) -> Decimal | None:
     """A line's net (`TotalExcl`). Billit leaves null members out, so an absent net is unknown: on a line with a
-    quantity or a price it would pass as 0 in the VAT return's sums and shares, so the order is quarantined whole;
-    a line with neither (a text line) may leave it out."""
+    price other than 0 it would pass as 0 in the VAT return's sums and shares, so the order is quarantined whole;
+    a line without one (a text line, with a quantity of 1 or none; a free line) may leave it out."""
     net = item.number("TotalExcl", MONEY)
-    if net is None and (item.number("Quantity", QUANTITY) or item.number("UnitPriceExcl", QUANTITY)):
-        raise item.unreadable("TotalExcl", "missing on a line with a quantity or a price")
+    if net is None and item.number("UnitPriceExcl", QUANTITY):
+        raise item.unreadable("TotalExcl", "missing on a line with a price")
     return net
 
 

@@ -701,11 +701,11 @@ def _without(name: str, *, value: Any = ..., where: str = "VatGroups", **members
         ),
         (
             _without("TotalExcl", where="OrderLines", Quantity="2", UnitPriceExcl="50.00"),
-            "OrderLines[0].TotalExcl is missing on a line with a quantity or a price",
+            "OrderLines[0].TotalExcl is missing on a line with a price",
         ),
         (
             _without("TotalExcl", where="OrderLines", UnitPriceExcl="86.00"),
-            "OrderLines[0].TotalExcl is missing on a line with a quantity or a price",
+            "OrderLines[0].TotalExcl is missing on a line with a price",
         ),
         # Issue 10: an unreadable or empty VAT % with no code became category Z in grid 00 and its VAT left 54.
         (_line_vat("21,00"), "OrderLines[0].VATPercentage is not a number"),
@@ -745,7 +745,10 @@ def test_amounts_billit_may_leave_out_where_they_say_nothing(engine: sa.Engine) 
     zero_rated = sale([("1", "0", "80.00", None)])
     del zero_rated["VatGroups"][0]["TotalVAT"], zero_rated["OrderLines"][0]["TotalVAT"]
     text_line = sale([("4", "21", "10.00", None)])
-    text_line["OrderLines"].append({"Description": "delivered on Monday", "VATPercentage": "21", "Quantity": "0"})
+    text_line["OrderLines"] += [
+        {"Description": "delivered on Monday", "VATPercentage": "21", "Quantity": "1"},  # from the review
+        {"Description": "a free sample", "VATPercentage": "21", "Quantity": "1", "UnitPriceExcl": "0.00"},
+    ]
     for bad in (discounted, zero_rated, text_line):
         bad["OrderDate"] = "2026-07-01T00:00:00"
     counts = load_orders(
