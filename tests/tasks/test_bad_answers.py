@@ -604,3 +604,33 @@ def test_an_order_whose_detail_gets_no_answer_on_any_try_waits_pending_and_the_o
     assert fetched.not_loaded == [
         NotLoaded(2, "2026-01-02T11:00:00", "listed, but its detail got no answer on any try (ReadTimeout: timed out)")
     ]
+
+
+def test_billit_going_down_after_the_listing_answered_fails_the_batch_rather_than_make_it_pending() -> None:
+    """From a review: the company's listing was asked once, at the first order refused; when Billit went down
+    after that, the batch's other orders all waited pending, and a last batch ended the run with exit 0."""
+    import asyncio
+
+    import httpx
+
+    from connectors.billit import BillitClient, BillitServerError, load_settings
+    from tasks.inbound.batches import fetch_orders
+
+    listings = []
+
+    def billit(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/orders":
+            listings.append(1)
+            return httpx.Response(200, json={"Items": []}) if len(listings) == 1 else httpx.Response(503)
+        return httpx.Response(503)  # every detail: down
+
+    async def fetch() -> Any:
+        settings = load_settings(
+            base_url="http://billit.example.invalid", api_key=API_KEY, party_id=COMPANY, max_retries=0
+        )
+        async with BillitClient(settings, transport=httpx.MockTransport(billit)) as client:
+            return await fetch_orders(client, {1: "2026-01-02T10:00:00", 2: "2026-01-02T11:00:00"})
+
+    with pytest.raises(BillitServerError, match="top=1 -> HTTP 503"):
+        asyncio.run(fetch())
+    assert len(listings) == 2
