@@ -37,6 +37,7 @@ import httpx
 
 from connectors.billit.errors import BillitPaginationError, BillitProtocolError
 from connectors.billit.odata import PAGE_SIZE, BillitTimestamp, Direction, Expr, ODataQuery, all_of, prop
+from connectors.billit.wire import json_kind
 
 MAX_EMPTY_LINKED_PAGES = 3
 
@@ -79,9 +80,9 @@ def parse_page(body: Any) -> Page:
     if isinstance(body, list):  # the older published spec declares a bare Order[]
         return Page(items=body, next_link=None, count=None)
     if not isinstance(body, dict) or not isinstance(body.get("Items"), list):
-        got = "an empty body or null" if body is None else "a JSON " + ("object" if isinstance(body, dict) else "value")
         raise BillitProtocolError(
-            f"expected an OData page with an Items list, got {got} without one: is BILLIT_BASE_URL a Billit API root?"
+            f"expected an OData page with an Items list, got {json_kind(body)} without one: is BILLIT_BASE_URL a "
+            "Billit API root?"
         )
     next_link = body.get("NextPageLink") or None
     count = body.get("Count")

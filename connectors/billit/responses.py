@@ -33,7 +33,13 @@ from connectors.billit.errors import (
     BillitUnreachableError,
     BillitValidationError,
 )
-from connectors.billit.wire import decode_body, may_hold_unstorable_text, parse_error_details, parse_json
+from connectors.billit.wire import (
+    decode_body,
+    json_kind,
+    may_hold_unstorable_text,
+    parse_error_details,
+    parse_json,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +86,7 @@ class OrderAnswer:
                 text = self.content.decode("utf-8-sig", "replace")
             order = parse_json(text, content_type=self.content_type)
             if not isinstance(order, dict):
-                got = (
-                    "an empty body or null"
-                    if order is None
-                    else f"a JSON {'array' if isinstance(order, list) else 'value'}"
-                )
-                raise BillitProtocolError(f"expected an order object, got {got}")
+                raise BillitProtocolError(f"expected an order object, got {json_kind(order)}")
             return text, order
         except BillitProtocolError as exc:
             problem = str(exc)

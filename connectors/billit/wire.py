@@ -52,6 +52,15 @@ def describe_body(text: str, content_type: str | None = None) -> str:
     return f"a body of {size}"
 
 
+def json_kind(value: Any) -> str:
+    """What a parsed answer is, for a message that must not quote it: `an empty body or null`, `a JSON array`..."""
+    if value is None:
+        return "an empty body or null"
+    if isinstance(value, dict | list):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    return "a JSON value"
+
+
 def decode_body(content: bytes, charset: str | None = None) -> str:
     """A body's text. Strict: a byte that does not decode (a name sent in Latin-1, say) is a BillitProtocolError,
     never a silent replacement character in the warehouse (docs/reference/billit-api.md#encoding).
@@ -200,7 +209,7 @@ def parse_order_id(body: Any) -> int:
     if isinstance(body, str) and body.strip().isdigit():
         return int(body.strip())
     if body is None:
-        raise BillitProtocolError("expected an OrderID, got an empty body or null")
+        raise BillitProtocolError(f"expected an OrderID, got {json_kind(body)}")
     raise BillitProtocolError(f"expected an OrderID, got {str(body)[:200]!r}")
 
 
