@@ -103,10 +103,7 @@ def _check_postgresql_writes(connection: sa.Connection) -> None:
             f"the warehouse at {shown} only allows reading (a replica, or "
             "default_transaction_read_only): point WAREHOUSE_URL at the primary"
         )
-    may_insert = connection.exec_driver_sql(
-        "select coalesce(has_table_privilege(to_regclass('invoices'), 'INSERT'), true)"
-    ).scalar()
-    if not may_insert:
+    if not _role_may(connection, "INSERT", "invoices"):
         raise WarehouseError(
             f"the role of {shown} may not write the warehouse tables "
             "(INSERT on invoices): use a role that can, in WAREHOUSE_URL"
@@ -117,13 +114,18 @@ def _check_postgresql_reads(connection: sa.Connection) -> None:
     # A role that may connect but not read got the driver's error and a --debug hint from `status` (found from the
     # outside). As in the writers' check, one table decides: the one every command reads first; other tables of a
     # shared schema, or one hidden from a BI role (docs/bi.md#postgresql), are not the commands' business.
-    if not connection.exec_driver_sql(
-        "select coalesce(has_table_privilege(to_regclass('schema_migrations'), 'SELECT'), true)"
-    ).scalar():
+    if not _role_may(connection, "SELECT", "schema_migrations"):
         raise WarehouseError(
             f"the role of {shown_url(connection.engine.url)} may not read the warehouse tables (SELECT on "
             "schema_migrations): grant it, or use a role that can, in WAREHOUSE_URL"
         )
+
+
+def _role_may(connection: sa.Connection, privilege: str, table: str) -> bool:
+    """Whether the role has `privilege` on the warehouse's `table` (true while the table does not exist yet: the
+    migrations make it)."""
+    query = sa.text("select coalesce(has_table_privilege(to_regclass(:table), :privilege), true)")
+    return bool(connection.execute(query, {"table": table, "privilege": privilege}).scalar())
 
 
 def _without_password(text: str, password: str | None) -> str:

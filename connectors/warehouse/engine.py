@@ -40,8 +40,8 @@ __all__ = [
     "WarehouseSettings",
     "create_warehouse_engine",
     "in_wal_mode",
-    "shown_url",
     "is_warehouse_engine",
+    "shown_url",
     "write_transaction",
 ]
 
