@@ -298,7 +298,7 @@ async def fetch_orders(
     """The detail answers of `listed` (OrderID -> listed LastModified), read later by the writer
     (`Answers`); an order whose detail answered 404 (or no usable answer: see below) becomes a NotLoaded."""
     fetched = Fetched(not_loaded=list(not_loaded or ()))
-    listing, listing_answered, unserved = asyncio.Lock(), asyncio.Event(), list[int]()
+    unserved: list[int] = []
 
     async def fetch(order_id: int, version: str) -> None:
         try:
@@ -309,12 +309,11 @@ async def fetch_orders(
         except (BillitForbiddenIdError, BillitServerError, BillitTransportError) as exc:
             # A 401 for an id one may not see (a deleted order's? docs/reference/billit-api.md#deletions), or a 5xx,
             # a dropped connection or a timeout on every try, may be this order's alone; if the credentials were
-            # revoked, or Billit is down, the company's listing, asked at once, fails the run.
+            # revoked, or Billit is down, the company's listing, asked at the first such order, fails the run (and
+            # the TaskGroup stops the other orders' retries).
             unserved.append(order_id)
-            async with listing:
-                if not listing_answered.is_set():
-                    await billit.list_page(ODataQuery(top=1))
-                    listing_answered.set()
+            if len(unserved) == 1:
+                await billit.list_page(ODataQuery(top=1))
             fetched.not_loaded.append(NotLoaded(order_id, version, f"listed, but its detail {_unserved(exc)}"))
 
     with first_error():
