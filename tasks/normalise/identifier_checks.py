@@ -44,6 +44,7 @@ from tasks.normalise.identifier_text import (
     is_digits,
     not_digits,
     strip_prefix,
+    upper_ascii,
 )
 
 
@@ -105,7 +106,9 @@ def be_enterprise(text: str) -> Check:
         # (docs/reference/identifiers.md#belgian-enterprise-number); stdnum raises InvalidComponent for any
         # first digit other than 0/1.
         if number[0] in "2345678" and be_vat.checksum(number) == 0:
-            return Check(number, f"establishment unit number (first digit {number[0]}), not a BE enterprise number")
+            return Check(
+                number, (f"component: establishment unit number (first digit {number[0]}), not a BE enterprise number")
+            )
         return Check(number, f"component: BE enterprise number must start with 0 or 1, got {number[0]}")
     except ValidationError:
         return Check(number, "format: BE enterprise number must be 10 digits")
@@ -283,7 +286,7 @@ def _it_codice_fiscale(text: str) -> Check:
 
 def _leitweg(text: str) -> Check:
     # The Leitweg-ID keeps its dashes (docs/reference/identifiers.md#schemes); only whitespace goes.
-    return stdnum_check(de_leitweg, WHITESPACE.sub("", text).upper(), "Leitweg-ID")
+    return stdnum_check(de_leitweg, upper_ascii(WHITESPACE.sub("", text)), "Leitweg-ID")
 
 
 def swiss_uid(text: str) -> Check:
@@ -294,14 +297,16 @@ def swiss_uid(text: str) -> Check:
 
 
 def generic(text: str) -> Check:
-    """Schemes without a check of their own: at most 130 characters, all ASCII (see
+    """Schemes without a check of their own: at most 130 characters, all printable ASCII (see
     docs/reference/identifiers.md#participant-id-values)."""
-    value = WHITESPACE.sub("", text).upper()
+    value = upper_ascii(WHITESPACE.sub("", text))
     if len(value) > MAX_VALUE_LENGTH:
         return Check(value, f"length: a Peppol identifier value is at most {MAX_VALUE_LENGTH} characters")
     found = "".join(dict.fromkeys(char for char in value if not char.isascii()))
     if found:
         return Check(value, f"format: a Peppol identifier value must be ASCII, found {found!r}")
+    if controls := "".join(dict.fromkeys(char for char in value if not char.isprintable())):
+        return Check(value, f"format: a Peppol identifier value holds control characters {controls!r}")
     return Check(value, None)
 
 

@@ -15,15 +15,22 @@ _TRANSPORT_PREFIX = re.compile(r"^iso6523-actorid-upis::", re.IGNORECASE)
 _SCHEME_PREFIX = re.compile(r"^([0-9]{4})\s*:\s*")
 _SEPARATORS = re.compile(r"[\s.\-/,()]+")
 WHITESPACE = re.compile(r"\s+")
+# NFKC keeps Unicode dashes apart from the ASCII one (U+2011 even becomes U+2010) and keeps the invisible
+# characters a copy from a PDF or a web page carries along: dashes become `-`, the invisible ones go.
+_DASHES_AND_INVISIBLES = str.maketrans(
+    {**dict.fromkeys(map(chr, (*range(0x2010, 0x2016), 0x2212, 0xFE58, 0xFE63, 0xFF0D)), "-"),
+     **dict.fromkeys(map(chr, (0x00AD, *range(0x200B, 0x2010), 0x2060, 0xFEFF)), None)}
+)  # fmt: skip
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _LABEL_WORDS = (
     "ONDERNEMINGSNUMMER", "ONDERNEMINGSNR", "UST-IDNR", "USTIDNR", "SIRENE", "SIRET", "SIREN", "ORGNR", "MWST",
-    "IBAN", "DUNS", "BTW", "TVA", "VAT", "IVA", "KBO", "BCE", "CBE", "KVK", "GLN", "LEI", "OIN", "UID",
+    "IBAN", "DUNS", "BTW", "TVA", "VAT", "IVA", "KBO", "BCE", "CBE", "CVR", "KVK", "GLN", "LEI", "OIN", "UID",
 )  # fmt: skip
-# A label word, optionally followed by "nr"/"number"/"n°", or "no"/"id" only when a `.`/`:` follows (so
-# "VAT NO123456785MVA" keeps the Norwegian prefix).
+# A label word followed by a non-letter or by "nr"/"number"/"n°" (written on or apart: "VATnr", "BTW-nr."), or
+# by "no"/"id" only when a `.`/`:` follows (so "VAT NO123456785MVA" keeps the Norwegian prefix).
 _LABEL = re.compile(
-    r"^(?:" + "|".join(re.escape(word) for word in _LABEL_WORDS) + r")(?![A-Z])"
-    r"(?:[\s.-]*(?:NUMMER|NUMBER|NR|N°)(?![A-Z])|[\s.-]*(?:NO|ID)\s*[.:#])?"
+    r"^(?:" + "|".join(re.escape(word) for word in _LABEL_WORDS) + r")"
+    r"(?:[\s.-]*(?:NUMMER|NUMBER|NR|N°)(?![A-Z])|[\s.-]*(?:NO|ID)\s*[.:#]|(?![A-Z]))"
     r"[\s.:#°-]*",
     re.IGNORECASE,
 )
@@ -66,10 +73,11 @@ def _fold(text: str) -> str:
     Left as they are, those digits fail every check below and show up in the value, instead of being turned into
     an identifier the sender never wrote (docs/reference/identifiers.md#ascii-digits).
     """
-    return "".join(
+    folded = "".join(
         "".join(run) if foreign else unicodedata.normalize("NFKC", "".join(run))
         for foreign, run in groupby(text, _is_foreign_digit)
     )
+    return folded.translate(_DASHES_AND_INVISIBLES)
 
 
 def _strip_labels(text: str) -> str:
@@ -93,8 +101,14 @@ def unwrap(raw: str) -> tuple[str, str | None]:
     return text.strip(), scheme
 
 
+def upper_ascii(text: str) -> str:
+    """Upper case for a-z only: `str.upper()` turns the dotless ı into I and ß into SS, which would make a value
+    the sender never wrote pass as ASCII."""
+    return text.translate(_ASCII_UPPER)
+
+
 def compact(text: str) -> str:
-    return _SEPARATORS.sub("", text).upper()
+    return upper_ascii(_SEPARATORS.sub("", text))
 
 
 def is_digits(text: str) -> bool:
@@ -108,7 +122,7 @@ def strip_prefix(number: str, prefix: str) -> str:
 def country_code(code: str | None) -> str | None:
     if not code:
         return None
-    code = unicodedata.normalize("NFKC", code).strip().upper()
+    code = upper_ascii(unicodedata.normalize("NFKC", code).strip())
     if not re.fullmatch(r"[A-Z]{2}", code):
         return None
     # Greek VAT numbers use EL; addresses use GR (docs/reference/identifiers.md#vat-numbers).

@@ -58,6 +58,7 @@ from tasks.normalise.identifier_schemes import (
     FORMAT_ONLY_VAT_COUNTRIES,
     KNOWN_SCHEMES,
     LEGACY_SCHEMES,
+    MAX_VALUE_LENGTH,
     NON_PEPPOL_CHECKS,
     VAT_BY_COUNTRY,
     VAT_COUNTRY_SCHEMES,
@@ -170,13 +171,25 @@ def _vat_check(text: str, country_hint: str | None, expected_country: str | None
     if get_cc_module(country.lower(), "vat") is not None:
         return scheme, stdnum_check(vatin, country + body, label)
     if country in FORMAT_ONLY_VAT_COUNTRIES:
-        if re.fullmatch(r"[A-Z0-9]{2,20}", body):
+        # Digits only: with letters allowed, a label ("VATnr ...", "BANK") read as a VA or BA prefix passed.
+        if re.fullmatch(r"[0-9]{2,20}", body):
             return scheme, Check(country + body, None)
-        return scheme, Check(country + body, f"format: {label} must be 2-20 letters or digits")
+        return scheme, Check(country + body, f"format: {label} must be 2-20 digits")
     return scheme, Check(country + body, f"component: unknown VAT country prefix {country}")
 
 
+def _too_long(text: str) -> Check | None:
+    """No scheme's value is longer than a Peppol value may be; past it no check runs (stdnum reads digits as an
+    int, which Python refuses past 4,300 digits)."""
+    value = compact(text)
+    if len(value) <= MAX_VALUE_LENGTH:
+        return None
+    return Check(value, f"length: a Peppol identifier value is at most {MAX_VALUE_LENGTH} characters, got {len(value)}")
+
+
 def _scheme_check(scheme: str, text: str, country_hint: str | None) -> tuple[str | None, Check]:
+    if (too_long := _too_long(text)) is not None:
+        return (None if scheme == VAT_BY_COUNTRY else scheme), too_long
     if scheme == VAT_BY_COUNTRY:
         return _vat_check(text, country_hint, None)
     if scheme in VAT_SCHEME_COUNTRIES:
@@ -222,7 +235,7 @@ def _normalise(
     raw_text = "" if raw is None else str(raw)
     text, prefix_scheme = unwrap(raw_text)
     if not text:
-        return PartyIdentifier(raw_text, source, None, None, False, "empty identifier")
+        return PartyIdentifier(raw_text, source, None, None, False, "format: empty identifier")
 
     hint = (scheme_hint or "").strip()
     hint_scheme = current_scheme(hint) if re.fullmatch(r"[0-9]{4}", hint) else None
@@ -247,7 +260,7 @@ def _normalise(
     elif type_key in NON_PEPPOL_CHECKS:
         # Not a Peppol participant id: no scheme; checked with stdnum where a module exists.
         spec = NON_PEPPOL_CHECKS[type_key]
-        check = Check(text, None) if spec is None else stdnum_check(spec[0], text, spec[1])
+        check = Check(text, None) if spec is None else _too_long(text) or stdnum_check(spec[0], text, spec[1])
         return _identifier(raw_text, source, text, None, check, conflicts)
     else:
         conflicts.append(
@@ -296,8 +309,8 @@ def normalise_party_identifiers(party: Mapping[str, Any]) -> list[PartyIdentifie
     `PeppolIdentifier` (`scheme:value`; docs/reference/billit-api.md#party-identifiers).
 
     The party's `CountryCode` is the country hint. A missing or blank `VATNumber` or `PeppolIdentifier` is absent,
-    not invalid; an `Identifiers[]` entry is always kept, even when empty or malformed. Identical (scheme, value)
-    pairs are reported once, the first occurrence winning; empty entries (no value) are never merged.
+    not invalid; an `Identifiers[]` entry is always kept, even when empty or malformed. Identical (scheme, value,
+    reason) triples are reported once, the first occurrence winning; empty entries (no value) are never merged.
     """
     country = party.get("CountryCode")
     country_hint = country if isinstance(country, str) else None
@@ -309,7 +322,9 @@ def normalise_party_identifiers(party: Mapping[str, Any]) -> list[PartyIdentifie
 
     for entry in party.get("Identifiers") or []:
         if not isinstance(entry, Mapping):
-            found.append(PartyIdentifier(str(entry), "unknown", None, None, False, "malformed Identifiers entry"))
+            found.append(
+                PartyIdentifier(str(entry), "unknown", None, None, False, "format: malformed Identifiers entry")
+            )
             continue
         identifier_type = entry.get("IdentifierType")
         scheme_id = entry.get("SchemeID")
@@ -327,10 +342,11 @@ def normalise_party_identifiers(party: Mapping[str, Any]) -> list[PartyIdentifie
         # No IdentifierType: the `dddd:` prefix names the scheme, and an id without one is invalid as a Peppol id.
         found.append(_normalise(peppol_identifier, "PeppolIdentifier", "", None, country_hint))
 
-    seen: set[tuple[str | None, str | None]] = set()
+    # A flagged identifier is kept beside a valid one of the same (scheme, value): its reason is what it adds.
+    seen: set[tuple[str | None, str | None, str | None]] = set()
     unique: list[PartyIdentifier] = []
     for identifier in found:
-        key = (identifier.scheme, identifier.value)
+        key = (identifier.scheme, identifier.value, identifier.reason)
         if identifier.value is None or key not in seen:
             seen.add(key)
             unique.append(identifier)

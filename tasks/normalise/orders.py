@@ -346,11 +346,12 @@ def _normalise_order(
 
 
 def _party_identifiers(party: Any, known: dict[str, list[PartyIdentifier]]) -> list[PartyIdentifier]:
-    """A party's identifiers, normalised once per batch for each (CountryCode, VATNumber, Identifiers) seen: the
-    company itself is a party of every order, and customers and suppliers recur (a fifth of the normalising)."""
+    """A party's identifiers, normalised once per batch for each (CountryCode, VATNumber, Identifiers,
+    PeppolIdentifier) seen: the company itself is a party of every order, and customers and suppliers recur (a
+    fifth of the normalising)."""
     if not isinstance(party, Mapping):
         return []
-    key = repr((party.get("CountryCode"), party.get("VATNumber"), party.get("Identifiers")))
+    key = repr(tuple(party.get(name) for name in ("CountryCode", "VATNumber", "Identifiers", "PeppolIdentifier")))
     found = known.get(key)
     if found is None:
         found = known[key] = party_identifiers(party)

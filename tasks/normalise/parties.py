@@ -8,7 +8,9 @@ is kept. An invalid identifier is kept with `is_valid = false` and the reason, n
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from tasks.normalise.fields import BIGINT, Fields, UnloadableOrder, json_type
@@ -16,6 +18,7 @@ from tasks.normalise.identifiers import PartyIdentifier, normalise_party_identif
 
 Row = dict[str, Any]
 
+KEPT_CHARACTERS = 200  # of an identifier's raw text or type, in the warehouse (see stored_text)
 # Preference for the counterparty's one canonical Peppol id: Billit routes a CBE (0208) before the VAT number.
 _SCHEME_PREFERENCE = ("0208", "9925")
 
@@ -34,7 +37,44 @@ def counterparty_of(order: Mapping[str, Any], direction: str) -> Mapping[str, An
 
 
 def party_identifiers(party: Mapping[str, Any] | None) -> list[PartyIdentifier]:
-    return normalise_party_identifiers(party) if isinstance(party, Mapping) else []
+    """A party's identifiers as the warehouse keeps them: one per stored (type, raw text), the first winning (the
+    same text twice under one type, with two SchemeIDs), and those naming another enterprise flagged."""
+    if not isinstance(party, Mapping):
+        return []
+    by_key: dict[tuple[str, str], PartyIdentifier] = {}
+    for identifier in normalise_party_identifiers(party):
+        by_key.setdefault((stored_text(identifier.source), stored_text(identifier.raw)), identifier)
+    return flag_other_enterprises(list(by_key.values()))
+
+
+def stored_text(text: str) -> str:
+    """An identifier's raw text or type as the warehouse keys it: as given up to `KEPT_CHARACTERS`, beyond that
+    its start, its length and a digest (PostgreSQL indexes at most ~2,700 bytes of a key, and the raw text is
+    part of `party_identifiers`' key; docs/warehouse.md#party_identifiers)."""
+    if len(text) <= KEPT_CHARACTERS:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{text[: KEPT_CHARACTERS - 60]}… ({len(text)} characters, sha256 {digest})"
+
+
+def flag_other_enterprises(identifiers: list[PartyIdentifier]) -> list[PartyIdentifier]:
+    """Valid identifiers that name another Belgian enterprise than the party's preferred id are flagged: one party
+    is one company, and `parties.peppol_id` and `parties.enterprise_number` must not name two."""
+    preferred = preferred_identifier(identifiers)
+    if preferred is None or preferred.enterprise_number is None:
+        return identifiers
+    own = preferred.enterprise_number
+    return [
+        replace(
+            identifier,
+            is_valid=False,
+            reason=f"conflict: names enterprise number {identifier.enterprise_number}, the party's {preferred.source} "
+            f"names {own}",
+        )
+        if identifier.enterprise_number not in (None, own)
+        else identifier
+        for identifier in identifiers
+    ]
 
 
 def preferred_identifier(identifiers: list[PartyIdentifier]) -> PartyIdentifier | None:
@@ -58,7 +98,7 @@ def add_party(
     party_id = party.integer("PartyID", BIGINT)
     if party_id is None:
         return
-    identifiers = identifiers if identifiers is not None else normalise_party_identifiers(party.source)
+    identifiers = identifiers if identifiers is not None else party_identifiers(party.source)
     preferred = preferred_identifier(identifiers)
     row = {
         "party_id": party_id,
@@ -80,19 +120,20 @@ def add_party(
         "last_modified": party.timestamp("LastModified"),
         "last_run_id": run_id,
     }
-    rows: dict[tuple[str, str], Row] = {}
-    for identifier in identifiers:
-        rows[(identifier.source, identifier.raw)] = {
+    rows = [
+        {
             "party_id": party_id,
-            "source": identifier.source,
-            "raw": identifier.raw,
+            "source": stored_text(identifier.source),
+            "raw": stored_text(identifier.raw),
             "scheme": identifier.scheme,
             "value": identifier.value,
             "peppol_id": identifier.peppol_id,
             "is_valid": identifier.is_valid,
             "reason": identifier.reason,
         }
-    keep_newest_party(parties, identifiers_by_party, row, list(rows.values()))
+        for identifier in identifiers
+    ]
+    keep_newest_party(parties, identifiers_by_party, row, rows)
 
 
 def keep_newest_party(

@@ -94,3 +94,52 @@ def test_an_order_without_an_id_or_with_an_unknown_code_is_quarantined_not_dropp
         "INV-2026-0042"
     )
     assert batch.lines[1]["vat_category"] is None and batch.lines[1]["total_incl"] == Decimal("42.35")
+
+
+def _with_customer(**changes: object) -> dict:
+    order = load("docs_sales_order.json")
+    order["Customer"].update(changes)
+    return order
+
+
+def test_a_partys_identifiers_naming_two_enterprises_are_not_both_taken_as_valid() -> None:
+    # Found by an outside tester: parties.enterprise_number came from the VAT number and peppol_id from the CBE,
+    # two companies on one row and no flag.
+    order = _with_customer(
+        VATNumber="BE0123456749", Identifiers=[{"IdentifierType": "CBE", "Identifier": "0403019261"}]
+    )
+    batch = normalise_orders([order], stream="sales", run_id="r1")
+    (invoice,) = batch.invoices
+    assert (invoice["counterparty_peppol_id"], invoice["counterparty_enterprise_number"]) == (
+        "0208:0403019261",
+        "0403019261",
+    )
+    assert batch.parties[1088213]["enterprise_number"] == "0403019261"
+    rows = {row["source"]: row for row in batch.identifiers[1088213]}
+    assert (rows["VATNumber"]["is_valid"], rows["VATNumber"]["peppol_id"]) == (False, None)
+    assert (
+        rows["VATNumber"]["reason"] == "conflict: names enterprise number 0123456749, the party's CBE names 0403019261"
+    )
+
+
+def test_the_same_text_under_one_type_with_two_scheme_ids_is_one_row_and_the_partys_id_names_it() -> None:
+    order = _with_customer(
+        VATNumber=None,
+        Identifiers=[
+            {"IdentifierType": "VAT", "Identifier": "0123456749", "SchemeID": "0208"},
+            {"IdentifierType": "VAT", "Identifier": "0123456749", "SchemeID": "9925"},
+        ],
+    )
+    batch = normalise_orders([order], stream="sales", run_id="r1")
+    (row,) = batch.identifiers[1088213]
+    assert batch.parties[1088213]["peppol_id"] == row["peppol_id"] == "0208:0123456749"
+
+
+def test_an_overlong_identifier_is_stored_under_a_bounded_key_and_the_order_loads() -> None:
+    # PostgreSQL refused the row (an index row of 12,040 bytes): raw is part of party_identifiers' key.
+    raw = "ABCDEFGHIJ" * 1200
+    batch = normalise_orders([_with_customer(VATNumber=raw)], stream="sales", run_id="r1")
+    assert batch.quarantine == [] and len(batch.invoices) == 1
+    row = next(row for row in batch.identifiers[1088213] if row["source"] == "VATNumber")
+    assert len(row["raw"]) <= 200 and row["raw"].startswith(raw[:100]) and "12000 characters" in row["raw"]
+    assert row["is_valid"] is False
