@@ -1,14 +1,12 @@
 """`BillitClient`: the one way this project talks to Billit.
 
 At most `max_concurrency` requests in flight, each on an `httpx.AsyncClient` of its own (a lane) with timeouts,
-retries with exponential backoff and full jitter (5xx, resets, timeouts, a 429 without Retry-After), and a shared
-pause: when Billit answers 429 every request of this client waits for `Retry-After`, not only the one that got it.
-
-What is retried depends on whether a repeat is harmless. GET and PATCH always are; a create carrying an
-idempotency key is too (a repeat of a create that did commit gets 409, which the caller resolves by looking
-the order up by ExternalProviderID); `commands/send` and a create without a key are only repeated when the
-request surely never reached Billit (429, or a connection that could not be opened).
-
+retries with exponential backoff and full jitter (5xx, resets, timeouts, a 429 without Retry-After), a shared
+pause (on a 429 every request of this client waits for `Retry-After`), and one request at a time while every
+request fails (`connectors.billit.retries`). What is retried depends on whether a repeat is harmless: GET and PATCH
+always are; a create carrying an idempotency key is too (a repeat of a create that did commit gets 409, which the
+caller resolves by looking the order up by ExternalProviderID); `commands/send` and a create without a key are
+only repeated when the request surely never reached Billit (429, or a connection that could not be opened).
 Listings page in `connectors.billit.pagination`: orders by key (what every sync runs), deletions by position.
 
 Credentials live only in the httpx client's default headers. Every text an error is built from (a transport error,
@@ -26,7 +24,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from enum import Enum
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -39,7 +36,6 @@ from connectors.billit.errors import (
     BillitHTTPError,
     BillitProtocolError,
     BillitRateLimitedError,
-    BillitTransportError,
 )
 from connectors.billit.odata import PAGE_SIZE, Expr, ODataQuery
 from connectors.billit.pagination import (
@@ -55,6 +51,7 @@ from connectors.billit.pagination import (
 from connectors.billit.ratelimit import RequestLimiter, shared_limiter
 from connectors.billit.redaction import Redactor
 from connectors.billit.responses import OrderAnswer, http_error, transport_error
+from connectors.billit.retries import OutageBreaker, Repeat, retries_last_s, retry_delay
 from connectors.billit.settings import BillitSettings
 from connectors.billit.tls import shared_tls_context
 from connectors.billit.transport import Http11Transport, proxy_configured
@@ -74,13 +71,6 @@ PATCHABLE_PROPERTIES = frozenset(
     {"Paid", "PaidDate", "IsSent", "ApprovalStatus", "AccountCode", "InternalInfo", "Invoiced", "PaymentMethod"}
     | {"AccountantVerificationNeeded"}
 )
-
-
-class Repeat(Enum):
-    """When a failed request may be sent again."""
-
-    ALWAYS = "always"  # safe to repeat: reads, PATCH, idempotent creates
-    IF_UNSENT = "if_unsent"  # only when Billit surely did not process it
 
 
 @dataclass(frozen=True)
@@ -128,6 +118,7 @@ class BillitClient:
         self._redact = Redactor(settings)
         self._resume_at = 0.0  # time.monotonic() before which nobody sends (the shared 429 pause)
         self._random = random.Random()
+        self._outage = OutageBreaker(give_up_after_s=retries_last_s(settings))
         self.requests_sent = self.retries = 0
 
     def _read(self, response: httpx.Response, read: Callable[[Any], _T]) -> _T:
@@ -326,60 +317,51 @@ class BillitClient:
             error: BillitError
             lane = await self._lanes.get()
             try:
-                await self._wait_for_pause()
-                ticket = await self._limiter.acquire()
-                self.requests_sent += 1
-                try:
-                    response = await lane.request(method, path, params=params, content=content, headers=headers)
-                except (httpx.TransportError, httpx.DecodingError) as exc:  # a garbled compressed body counts too
-                    url = _display_url(path, params)
-                    known = self.settings.base_url in _ANSWERED
-                    error = transport_error(exc, method, url, lane.base_url, self._redact, known)
-                else:
-                    _ANSWERED.add(self.settings.base_url)
-                    self._limiter.answered(ticket, response.status_code, response.headers.get("Retry-After"))
-                    if response.status_code < 300:
-                        return response
-                    error = http_error(response, method, names_id, self._redact)
-                finally:
-                    self._limiter.release()
+                async with self._outage.turn(attempt) as one_at_a_time:  # after the lane: a request waiting for one too
+                    await self._wait_for_pause()
+                    ticket = await self._limiter.acquire()
+                    self.requests_sent += 1
+                    try:
+                        response = await lane.request(method, path, params=params, content=content, headers=headers)
+                    except (httpx.TransportError, httpx.DecodingError) as exc:  # a garbled compressed body too
+                        url = _display_url(path, params)
+                        known = self.settings.base_url in _ANSWERED
+                        error = transport_error(exc, method, url, lane.base_url, self._redact, known)
+                    else:
+                        _ANSWERED.add(self.settings.base_url)
+                        self._limiter.answered(ticket, response.status_code, response.headers.get("Retry-After"))
+                        if response.status_code < 500 and response.status_code != 429:
+                            self._outage.answered()
+                        if response.status_code < 300:
+                            return response
+                        error = http_error(response, method, names_id, self._redact)
+                    finally:
+                        self._limiter.release()
+                    if error.retryable and not isinstance(error, BillitRateLimitedError):
+                        self._outage.failed(error)
+                    delay = retry_delay(self.settings, error, attempt, repeat, self._random)
+                    if delay is None:
+                        raise error
+                    attempt += 1
+                    self.retries += 1
+                    most = min(self.settings.max_retries, error.retries_at_most)
+                    logger.warning(
+                        "Billit %s %s failed (%s); retry %d/%d in %.2fs",
+                        method,
+                        path,
+                        _short(error),
+                        attempt,
+                        most,
+                        delay,
+                    )
+                    if isinstance(error, BillitRateLimitedError):  # every request waits, in _wait_for_pause
+                        self._resume_at, delay = max(self._resume_at, time.monotonic() + delay), 0.0
+                    if one_at_a_time:  # the backoff is part of the turn: the next request waits for it too
+                        await asyncio.sleep(delay)
             finally:
                 self._lanes.put_nowait(lane)
-            delay = self._retry_delay(error, attempt, repeat)
-            if delay is None:
-                raise error
-            attempt += 1
-            self.retries += 1
-            logger.warning(
-                "Billit %s %s failed (%s); retry %d/%d in %.2fs",
-                method,
-                path,
-                _short(error),
-                attempt,
-                min(self.settings.max_retries, error.retries_at_most),
-                delay,
-            )
-            if isinstance(error, BillitRateLimitedError):
-                self._resume_at = max(self._resume_at, time.monotonic() + delay)
-            else:
+            if not one_at_a_time:
                 await asyncio.sleep(delay)
-
-    def _retry_delay(self, error: BillitError, attempt: int, repeat: Repeat) -> float | None:
-        """Seconds to wait before the next attempt, or None when the error must be raised."""
-        if not error.retryable or attempt >= min(self.settings.max_retries, error.retries_at_most):
-            return None
-        if repeat is Repeat.IF_UNSENT and not (
-            isinstance(error, BillitRateLimitedError)
-            or (isinstance(error, BillitTransportError) and not error.maybe_processed)
-        ):
-            return None
-        if isinstance(error, BillitRateLimitedError) and error.retry_after is not None:
-            if error.retry_after > self.settings.max_retry_after_s:
-                return None
-            # No jitter: once it has a pace the limiter spaces them out, and the largest jitter held them all back.
-            return error.retry_after
-        ceiling = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2**attempt)
-        return self._random.uniform(ceiling / 2, ceiling)
 
     async def _wait_for_pause(self) -> None:
         while (wait := self._resume_at - time.monotonic()) > 0:

@@ -251,6 +251,30 @@ async def test_retries_give_up_after_the_limit(server: SandboxServer) -> None:
         assert billit.requests_sent == 3
 
 
+async def test_when_every_request_fails_the_client_goes_one_at_a_time_and_gives_up_after_one_requests_retries(
+    server: SandboxServer,
+) -> None:
+    # Found against an outside simulator: one company answering 500 to everything made each of its requests spend
+    # its own 20 retries (4,815 answers of 500), at the pace the key's shared rate limit gives every company.
+    server.sandbox.injector.update({"rate_5xx": 1.0})
+    ids = sorted(company_order_ids(server))[:100]
+    async with client(server, backoff_max_s=0.05) as billit:  # a request's retries: 20 steps of 0.05 s at most
+        started = time.monotonic()
+        results = await asyncio.gather(*(billit.get_order(order_id) for order_id in ids), return_exceptions=True)
+        assert all(isinstance(result, BillitServerError) for result in results)
+        assert billit.requests_sent < 2 * len(ids)  # each order retrying on its own: 2,100
+    assert time.monotonic() - started < 10
+
+
+async def test_a_burst_of_failures_that_ends_holds_nothing_back(server: SandboxServer) -> None:
+    server.sandbox.injector.update({"script": ["500"] * 12})
+    ids = sorted(company_order_ids(server))[:40]
+    async with client(server) as billit:
+        orders = await asyncio.gather(*(billit.get_order(order_id) for order_id in ids))
+        assert billit.requests_sent == len(ids) + 12
+    assert [order["OrderID"] for order in orders] == ids
+
+
 async def test_a_bad_api_key_is_a_401_and_never_retried(server: SandboxServer) -> None:
     before = requests_to(server, "GET /v1/orders/{id}")
     async with client(server, api_key="wrong-key") as billit:
