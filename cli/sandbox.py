@@ -80,6 +80,9 @@ def sandbox_serve(
     deleted_refuses_filter: Annotated[
         bool, typer.Option(help="/v1/orders/deleted answers any $filter with 400.")
     ] = False,
+    deleted_page_without_link: Annotated[
+        bool, typer.Option(help="/v1/orders/deleted answers one page of 120 and no NextPageLink.")
+    ] = False,
     deleted_last_modified: Annotated[
         str, typer.Option(help="LastModified on /v1/orders/deleted: `deletion` time or the `order`'s last change.")
     ] = "deletion",
@@ -144,7 +147,7 @@ def sandbox_serve(
         lambda: Quirks(
             refuse_or=refuse_or, refuse_gt=refuse_gt, ignore_inlinecount=ignore_inlinecount,
             deleted_ignores_filter=deleted_ignores_filter, deleted_refuses_filter=deleted_refuses_filter,
-            deleted_last_modified=deleted_last_modified,
+            deleted_page_without_link=deleted_page_without_link, deleted_last_modified=deleted_last_modified,
             fraction_digits=fraction_digits, next_link_host=next_link_host, api_off_status=api_off_status,
             account_needs_party_id=account_needs_party_id, deleted_order_status=deleted_order_status,
             idempotency_header=idempotency_header,

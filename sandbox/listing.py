@@ -179,6 +179,8 @@ def list_page(sandbox: Sandbox, company_id: int, deleted: bool, query: ListQuery
         # Stock LimitResults: a next link only when the page limit (not $top) cut the result short.
         if limit > end:
             link = next_page_link(base_url, query.params, page_size)
+    if deleted and sandbox.quirks.deleted_page_without_link:
+        link = None
     count = len(rows) if query.inlinecount and not sandbox.quirks.ignore_inlinecount else None
     extra: dict[str, Any] = {"NextPageLink": link, "Count": count}
     if deleted and sandbox.quirks.deleted_last_modified == "order":

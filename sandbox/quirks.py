@@ -11,6 +11,8 @@ the sandbox's best guess, i.e. how it answered before the switches existed; each
   (``#deletions``);
 * ``deleted_refuses_filter``: ``/v1/orders/deleted`` answers any ``$filter`` with 400
   (``#deletions``);
+* ``deleted_page_without_link``: ``/v1/orders/deleted`` answers at most a page (120) and never a ``NextPageLink``:
+  only ``$top`` and ``$skip`` reach the rest (``#deletions``);
 * ``deleted_last_modified="order"``: ``LastModified`` on ``/v1/orders/deleted`` is the order's last change
   before the deletion, not the deletion time (``#deletions``);
 * ``fraction_digits=7``: timestamps carry .NET's 7th fraction digit, 100 ns (``#timestamps``);
@@ -69,6 +71,7 @@ _BOOLEAN = frozenset(
         "ignore_inlinecount",
         "deleted_ignores_filter",
         "deleted_refuses_filter",
+        "deleted_page_without_link",
         "account_needs_party_id",
     }
 )
@@ -83,6 +86,7 @@ class Quirks:
     ignore_inlinecount: bool = False
     deleted_ignores_filter: bool = False
     deleted_refuses_filter: bool = False
+    deleted_page_without_link: bool = False
     deleted_last_modified: str = "deletion"
     fraction_digits: int = 6
     next_link_host: str | None = None

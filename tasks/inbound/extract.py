@@ -349,11 +349,13 @@ async def list_deletions(billit: BillitClient, stream: Stream) -> list[list[dict
     unknown. A watermark on that LastModified would miss the deletion of an order last changed long ago, so every
     run reads the whole list (one request per 120 deleted orders) and keeps this stream's orders itself: it sends no
     `$filter`, which the list may ignore, or refuse with a 400 that would fail every run. Paging follows
-    NextPageLink (or `$skip`): the list only grows, and a repeat is dropped. Only what marking needs is kept of each.
+    NextPageLink, or `$skip` after a full page without one: every request asks `$top=120`, since whether this list
+    pages like the orders is unknown too, and one that answered 120 without a link would end the listing there. The
+    list only grows, and a repeat is dropped. Only what marking needs is kept of each.
     """
     query = ODataQuery(orderby=(("OrderID", "asc"),))
     pages = []
-    async for page in billit.iter_order_pages(query, path=DELETED_ORDERS_PATH):
+    async for page in billit.iter_order_pages(query, path=DELETED_ORDERS_PATH, page_size=PAGE_SIZE):
         deleted = [item for item in page if item.get("OrderDirection", stream.direction) == stream.direction]
         for item in deleted:  # a deletion is never skipped: an unreadable one fails the run
             _listed_timestamp(item, "a deleted order")

@@ -199,3 +199,20 @@ def test_a_patch_that_leaves_last_modified_alone_is_repaired_by_a_backfill_of_it
         assert [summary["mode"] for summary in backfilled] == ["backfill", "backfill"]
         assert sum(summary["orders_changed"] for summary in backfilled) == 3  # the repaired ones, said so
         assert_warehouse_matches_billit(server, engine)
+
+
+def test_every_deletion_is_marked_when_the_deletions_list_answers_one_page_and_no_link(engine: sa.Engine) -> None:
+    # Found by an outside review: /v1/orders/deleted was read without $top, so a list that answered 120 and no
+    # NextPageLink ended the listing there; with 200 purchases deleted, 80 stayed live and the run succeeded.
+    sandbox = Sandbox(seed=5, orders=600, seed_start=SEED_START, quirks=Quirks(deleted_page_without_link=True))
+    with SandboxServer(sandbox) as server:
+        purchases = sorted(i for i, o in sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost")
+        assert len(purchases) > 150
+        sync_both(server, engine)
+        for order_id in purchases[:150]:
+            sandbox.delete_order(sandbox.get_order(order_id))
+        assert [summary["status"] for summary in sync_both(server, engine)] == ["succeeded", "succeeded"]
+        with engine.connect() as connection:
+            deleted = connection.execute(sa.text("SELECT count(*) FROM invoices WHERE is_deleted")).scalar_one()
+        assert deleted == 150
+        assert_warehouse_matches_billit(server, engine)
