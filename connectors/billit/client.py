@@ -33,7 +33,9 @@ import httpx
 from connectors.aio import first_error
 from connectors.billit.errors import (
     BillitError,
+    BillitForbiddenIdError,
     BillitHTTPError,
+    BillitNotFoundError,
     BillitProtocolError,
     BillitRateLimitedError,
 )
@@ -160,8 +162,18 @@ class BillitClient:
         every sync and backfill runs. Each page is requested *after the last key seen*, not by position, so an
         order modified while the listing runs cannot shift another out of it (`KeysetPaginator`)."""
         paginator = KeysetPaginator(base_filter, page_size, stats if stats is not None else PagingStats())
-        async for page in iter_keyset_pages(lambda query: self.list_page(query, path=path), paginator):
+        async for page in iter_keyset_pages(
+            lambda query: self.list_page(query, path=path), paginator, self._shown_last_modified
+        ):
             yield page
+
+    async def _shown_last_modified(self, order_id: int) -> str | None:
+        """An order's LastModified as Billit shows it now; None when it is deleted or not ours to read."""
+        try:
+            value = (await self.get_order(order_id)).get("LastModified")
+        except (BillitNotFoundError, BillitForbiddenIdError):
+            return None
+        return value if isinstance(value, str) else None
 
     async def iter_order_pages(
         self,

@@ -133,6 +133,11 @@ class KeysetPaginator:
     page holds), the tie is drained by OrderID with `LastModified eq T and OrderID ge K`, and the listing goes on
     from the next tick, `LastModified ge T + 100 ns`. Cursors are Billit's own timestamp text (7 fraction
     digits), so `eq` matches the stored value exactly (docs/reference/billit-api.md#timestamps).
+
+    That last point is a guess, and a wrong one would lose orders without a word: a server that stores finer
+    timestamps than it shows sorts a tie by the hidden part, and one that reads the literal in another zone skips
+    an hour. So a page out of the order it shows fails the listing, and so does `LastModified ge T` leaving out the
+    order it was asked from while Billit still shows it at T (`missing_anchor`, checked by `iter_keyset_pages`).
     """
 
     base_filter: Expr | None
@@ -147,6 +152,7 @@ class KeysetPaginator:
     _fresh: bool = False
     _unkeyed: set[int] = field(default_factory=set)  # OrderIDs listed without a readable LastModified
     _sent: set[tuple[Any, ...]] = field(default_factory=set)
+    missing_anchor: int | None = None  # the last order yielded, when `LastModified ge` its own time left it out
 
     def __post_init__(self) -> None:
         if not 1 <= self.page_size <= PAGE_SIZE:  # a larger page would end the listing at Billit's first 120
@@ -180,6 +186,12 @@ class KeysetPaginator:
         self.stats.pages += 1
         self.stats.records += len(items)
         self._page = items
+        keys = [_tick_key(key) for item in items if (key := _key(item)) is not None]
+        if any(later < earlier for earlier, later in zip(keys, keys[1:], strict=False)):
+            raise BillitPaginationError(f"{_UNTRUSTED}: a page is not in the (LastModified, OrderID) order it shows")
+        # Asked from the last order's own time (not after a drained tie), the answer must hold that order again.
+        if self._tie is None and self._last is not None and self._since and self._since.sort_key == self._last[0]:
+            self.missing_anchor = None if self._last in keys else self._last[1]
         if self._tie is not None:
             self._drained = {listed for item in items if (listed := listed_order_id(item) or 0) > self._after}
             fresh = [item for item in items if (listed_order_id(item) or 0) in self._drained]
@@ -220,13 +232,41 @@ class KeysetPaginator:
         self._tie, self._after = self._since, self._last[1]
         return True
 
+    def check_anchor(self, shown_now: str | None) -> None:
+        """The missing anchor's LastModified as Billit shows it now (None: deleted, or not readable). Still the
+        time the listing was asked from, the order was left out by a filter that does not compare what Billit shows:
+        finer stored timestamps, or the literal read in another time zone. Keyset paging would lose orders then."""
+        anchor, self.missing_anchor = self.missing_anchor, None
+        if anchor is None or shown_now is None or self._last is None:
+            return
+        try:
+            unchanged = BillitTimestamp(shown_now).sort_key == self._last[0]
+        except ValueError:
+            return
+        if unchanged:
+            raise BillitPaginationError(
+                f"{_UNTRUSTED}: `LastModified ge {self._since}` left out order {anchor}, which Billit still shows at "
+                "that time (docs/reference/billit-api.md#timestamps)"
+            )
+
+
+_UNTRUSTED = "Billit's listing cannot be paged by key, or orders would be lost"
+
 
 async def iter_keyset_pages(
-    fetch: Callable[[ODataQuery], Awaitable[Page]], paginator: KeysetPaginator
+    fetch: Callable[[ODataQuery], Awaitable[Page]],
+    paginator: KeysetPaginator,
+    shown_last_modified: Callable[[int], Awaitable[str | None]] | None = None,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """Each order of the listing once, page by page, each page requested after the last key seen."""
+    """Each order of the listing once, page by page, each page requested after the last key seen.
+
+    Each request after a page asks `LastModified ge T` of that page's last order, so the answer must hold that order
+    again. When it does not, `shown_last_modified` asks Billit for the order's LastModified: moved on (changed
+    meanwhile) or gone is fine; still T, and the filter does not compare what Billit shows (KeysetPaginator)."""
     while (query := paginator.next_query()) is not None:
         fresh = paginator.receive((await fetch(query)).items)
+        if paginator.missing_anchor is not None and shown_last_modified is not None:
+            paginator.check_anchor(await shown_last_modified(paginator.missing_anchor))
         if fresh:
             yield fresh
 

@@ -8,6 +8,7 @@ paged by key (`iter_order_pages_by_key`), see docs/reference/billit-api.md#pagin
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -133,9 +134,9 @@ async def test_a_server_answering_the_same_misordered_page_whatever_the_cursor_i
         )
 
     async with _client(handler) as billit:
-        with pytest.raises(BillitPaginationError, match="loop detected in pagination: the same keyset request"):
+        with pytest.raises(BillitPaginationError, match="not in the .LastModified, OrderID. order it shows"):
             await _by_key(billit, page_size=3)
-    assert len(requests) == 2  # the repeat is refused before it is sent
+    assert len(requests) == 1  # a page out of order is refused as it comes: its cursor would skip orders
 
 
 async def test_a_server_ignoring_the_tie_filter_raises_instead_of_draining_forever() -> None:
@@ -164,3 +165,72 @@ async def test_a_key_page_size_billit_cannot_serve_is_refused_before_any_request
     async with _client(never) as billit:
         with pytest.raises(ValueError, match="page_size"):
             await _by_key(billit, page_size=page_size)
+
+
+class _HiddenClockBillit:
+    """A Billit whose `$filter` and `$orderby` compare another LastModified than the one it shows: `hidden(shown,
+    order_id)` is the stored value, e.g. finer than shown, or the shown one read in another zone."""
+
+    def __init__(self, shown: dict[int, str], hidden: Callable[[str, int], str]) -> None:
+        self.shown = shown
+        self.hidden = hidden
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/v1/orders/"):
+            order_id = int(request.url.path.rsplit("/", 1)[1])
+            return httpx.Response(200, json={"OrderID": order_id, "LastModified": self.shown[order_id]})
+        stored = {order_id: self.hidden(shown, order_id) for order_id, shown in self.shown.items()}
+        since = re.search(r"LastModified ge DateTime'([^']+)'", request.url.params.get("$filter", ""))
+        rows = sorted(
+            (order_id for order_id in self.shown if since is None or stored[order_id] >= since.group(1).ljust(27, "0")),
+            key=lambda order_id: (stored[order_id], order_id),
+        )
+        top = int(request.url.params["$top"])
+        return _listed(*[(self.shown[order_id], order_id) for order_id in rows[:top]])
+
+
+async def test_a_filter_comparing_finer_timestamps_than_billit_shows_fails_the_listing() -> None:
+    # Found by an outside review: 60 orders shown at one millisecond but stored finer, straddling a page, lost 40
+    # orders and the run succeeded. Here the hidden part sorts a tie against its OrderIDs.
+    shown = {order_id: "2026-01-01T10:00:00.1230000" for order_id in range(1, 61)}
+    billit = _HiddenClockBillit(shown, lambda text, order_id: text[:-4] + f"{(61 - order_id):04d}")
+    async with _client(billit.handler) as client:
+        with pytest.raises(BillitPaginationError, match="not in the .LastModified, OrderID. order it shows"):
+            await _by_key(client, page_size=50)
+
+
+async def test_a_filter_reading_the_literal_in_another_zone_fails_the_listing() -> None:
+    # The literal read an hour later than written: `ge T` leaves out the orders of the hour after T.
+    shown = {
+        order_id: f"2026-01-01T{10 + order_id // 30:02d}:{order_id % 30 * 2:02d}:00.0000000" for order_id in range(90)
+    }
+    billit = _HiddenClockBillit(shown, lambda text, order_id: text)
+
+    def an_hour_later(request: httpx.Request) -> httpx.Response:
+        literal = re.search(r"DateTime'(\d\d\d\d-\d\d-\d\dT)(\d\d)", request.url.params.get("$filter", ""))
+        if literal is not None:
+            later = f"DateTime'{literal.group(1)}{int(literal.group(2)) + 1:02d}"
+            request.url = request.url.copy_set_param(
+                "$filter", request.url.params["$filter"].replace(literal.group(0), later)
+            )
+        return billit.handler(request)
+
+    async with _client(an_hour_later) as client:
+        with pytest.raises(BillitPaginationError, match="left out order 49, which Billit still shows at that time"):
+            await _by_key(client, page_size=50)
+
+
+async def test_an_order_changed_between_two_pages_is_not_taken_for_a_filter_that_cannot_be_trusted() -> None:
+    shown = {order_id: f"2026-01-01T10:{order_id:02d}:00.0000000" for order_id in range(1, 11)}
+    billit = _HiddenClockBillit(shown, lambda text, order_id: text)
+    requests: list[str] = []
+
+    def changing(request: httpx.Request) -> httpx.Response:
+        requests.append(request.url.path)
+        if len(requests) == 2:  # the last order of the first page changes before the second page is asked
+            shown[5] = "2026-01-01T11:00:00.0000000"
+        return billit.handler(request)
+
+    async with _client(changing) as client:
+        assert await _by_key(client, page_size=5) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 5]
+    assert requests.count("/v1/orders/5") == 1  # asked once, to tell a change from a filter that cannot be trusted
