@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from connectors.warehouse import insert_ignoring_duplicates, reflect_tables, write_transaction
 from tasks.inbound.state import forget_pending, utcnow
+from tasks.inbound.stored_orders import lock_orders
 
 
 def history_row(invoice: Mapping[str, Any], run_id: str, company_id: int) -> dict[str, Any]:
@@ -49,6 +50,8 @@ def mark_deleted(engine: sa.Engine, deleted: Iterable[Mapping[str, Any]], *, run
     marked = 0
     with write_transaction(engine) as connection:
         if when:
+            # A load of these orders reading them before this commits would otherwise write them back undeleted.
+            lock_orders(connection, when)
             rows = connection.execute(
                 sa.select(invoices).where(
                     invoices.c.company_id == company_id,

@@ -52,7 +52,13 @@ from tasks.inbound.state import (
     save_watermark,
     start_run,
 )
-from tasks.inbound.stored_orders import orders_to_write, rewound_orders, state_changed, stored_invoices
+from tasks.inbound.stored_orders import (
+    lock_orders,
+    orders_to_write,
+    rewound_orders,
+    state_changed,
+    stored_invoices,
+)
 from tasks.normalise.orders import NormalisedBatch, listed_version, normalise_orders, order_state, quarantine_row
 from tasks.options import VatReturnSettings
 from tasks.warehouse_common import driver_message
@@ -171,6 +177,8 @@ def write_orders(
     invoices = tables["invoices"]
     counts = LoadCounts()
     with write_transaction(engine) as connection:
+        # Before the read: the children are replaced on what it says (tasks/inbound/stored_orders.py).
+        lock_orders(connection, batch.order_ids)
         stored = stored_invoices(connection, invoices, batch.order_ids)
         incoming = (
             (invoice["order_id"], invoice["last_modified"], invoice["last_modified_raw"]) for invoice in batch.invoices
