@@ -64,11 +64,14 @@ def orders_to_write(
     """For each incoming (order id, LastModified, LastModified as Billit wrote it): whether the load writes it,
     counted in `counts` as new, changed or unchanged. An order older than the stored version is left alone
     (replays and overlapping slices cannot go back in time); one at the stored version is written again but counts
-    as unchanged, unless it was marked deleted.
+    as unchanged.
 
-    With `keep_deletions` (a replay: landed snapshots are history), an order stored as deleted is left alone too,
-    unless its version is later than the deletion: a sync lists the deletions it sees, a landing holds only the
-    orders it fetched, so replaying an older snapshot would bring a deleted order back."""
+    An order stored as deleted stays deleted, counted unchanged, unless the incoming version is later than the
+    stored one: a snapshot at the stored version or before was taken before the deletion (the sync buffered its
+    GET while a webhook's D event was applied, say), and writing it would bring the order back until the next
+    deletions list. With `keep_deletions` (a replay: landed snapshots are history) the test is the deletion time
+    instead, as it was decided for replays: the version must be later than the deletion, since a sync lists the
+    deletions it sees and a landing holds only the orders it fetched."""
     write = []
     for order_id, version, raw_version in incoming:
         before = stored.get(order_id)
@@ -103,8 +106,12 @@ def rewound_orders(stored: dict[int, sa.Row], written: Iterable[tuple[int, datet
 def _left_alone(before: sa.Row, version: datetime, keep_deletions: bool) -> bool:
     if before.last_modified is not None and surely_before(version, before.last_modified):
         return True  # an older snapshot
-    # Without a deletion time, nothing is known to be later than the deletion.
-    return keep_deletions and before.is_deleted and not surely_before(before.deleted_at or version, version)
+    if not before.is_deleted:
+        return False
+    if keep_deletions:  # without a deletion time, nothing is known to be later than the deletion
+        return not surely_before(before.deleted_at or version, version)
+    # Without a stored version, nothing is known to be later than it.
+    return before.last_modified is None or not surely_before(before.last_modified, version)
 
 
 def surely_before(earlier: datetime, later: datetime) -> bool:

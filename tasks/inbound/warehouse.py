@@ -238,9 +238,13 @@ def write_orders(
         moved = [invoice for invoice in fresh if state_changed(stored.get(invoice["order_id"]), order_state(invoice))]
         history = [history_row(invoice, run_id, company_id) for invoice in moved]
         # A state that moved at the stored version (Billit changed the order without moving LastModified, and a
-        # backfill read it again) is a change, not "unchanged".
-        at_stored_version = [i for i in moved if i["order_id"] in stored]
-        repaired = sum(stored[i["order_id"]].last_modified_raw == i["last_modified_raw"] for i in at_stored_version)
+        # backfill read it again) is a change, not "unchanged": only an order `orders_to_write` counted unchanged
+        # moves, so one order is never counted twice.
+        repaired = sum(
+            stored[i["order_id"]].last_modified_raw == i["last_modified_raw"] and not stored[i["order_id"]].is_deleted
+            for i in moved
+            if i["order_id"] in stored
+        )
         counts.orders_unchanged -= repaired
         counts.orders_changed += repaired
         insert_ignoring_duplicates(

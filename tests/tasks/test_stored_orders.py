@@ -16,7 +16,7 @@ from tasks.inbound.landing import LandingWriter
 from tasks.inbound.replay import replay_landing
 from tasks.inbound.state import LoadCounts
 from tasks.inbound.stored_orders import orders_to_write, surely_before
-from tasks.inbound.warehouse import load_orders, normalise_batch
+from tasks.inbound.warehouse import load_orders, mark_deleted, normalise_batch
 from tests.tasks.test_landing_rows import documented_orders, json_text
 
 
@@ -58,8 +58,47 @@ def test_a_replay_leaves_a_deleted_order_alone_unless_its_version_is_later_than_
     assert not written(deleted, version, keep_deletions=True)[0]
     assert written(deleted, datetime(2026, 11, 3, 9, 30), keep_deletions=True)[0]
     assert not written(stored(version, is_deleted=True), datetime(2026, 11, 4), keep_deletions=True)[0]
-    # A sync fetched it because Billit lists it: live again, written as before.
-    assert written(deleted, version)[0]
+
+
+def test_a_sync_or_a_webhook_leaves_a_deleted_order_alone_unless_its_version_is_later_than_the_stored_one() -> None:
+    # Found from the outside: a snapshot taken before the deletion and loaded after it (the sync buffered its GET
+    # while a webhook's D event was applied) brought the order back. It used to be written "because Billit lists
+    # it"; only a later version says it is live again.
+    version = datetime(2026, 11, 2, 10, 0)
+    deleted = stored(version, is_deleted=True, deleted_at=datetime(2026, 11, 3, 9, 0))
+    write, counts = written(deleted, version)
+    assert not write and (counts.orders_unchanged, counts.orders_changed) == (1, 0)
+    assert not written(deleted, datetime(2026, 11, 1))[0]
+    write, counts = written(deleted, datetime(2026, 11, 2, 10, 0, 0, 1))
+    assert write and (counts.orders_unchanged, counts.orders_changed) == (0, 1)
+    # Without a stored version nothing is known to be later: it stays deleted.
+    nameless = SimpleNamespace(last_modified=None, last_modified_raw=None, is_deleted=True, deleted_at=None)
+    assert not written(nameless, version)[0]
+
+
+def test_a_snapshot_of_a_deleted_order_loaded_after_the_deletion_keeps_it_deleted_and_counts_it_once(
+    engine: sa.Engine,
+) -> None:
+    [sale] = documented_orders()[:1]
+    company = sale["CompanyID"]
+    load_orders(engine, [sale], stream="sales", run_id="r1", company_id=company)
+    deleted_at = datetime(2026, 12, 4, 10, 0)
+    marked = mark_deleted(
+        engine, [{"OrderID": sale["OrderID"], "LastModified": deleted_at.isoformat()}], run_id="w1", company_id=company
+    )
+    assert marked == 1
+    counts = load_orders(engine, [sale], stream="sales", run_id="r2", company_id=company)
+    assert (counts.orders_new, counts.orders_changed, counts.orders_unchanged) == (0, 0, 1)
+    invoices = reflect_tables(engine)["invoices"]
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(invoices)).one()
+    assert row.is_deleted and row.deleted_at == deleted_at
+    # A later version: Billit has the order again, and says so.
+    later = {**copy.deepcopy(sale), "LastModified": "2099-01-01T00:00:00"}
+    counts = load_orders(engine, [later], stream="sales", run_id="r3", company_id=company)
+    assert (counts.orders_changed, counts.orders_unchanged) == (1, 0)
+    with engine.connect() as connection:
+        assert not connection.execute(sa.select(invoices.c.is_deleted)).scalar_one()
 
 
 @pytest.mark.parametrize("replayed", [False, True])
