@@ -21,7 +21,9 @@ So each event is recorded once and its effect on the warehouse is that of one ap
 
 The company: an event's `company_id` (the body named one, else the `company` parameter of the URL Billit called,
 which `webhooks register` sets to the company it registers for), else the applier's own (BILLIT_PARTY_ID). The
-order is fetched with that company's PartyID and loaded under it.
+order is fetched with that company's PartyID and loaded under it. An event with neither (a URL registered without
+`?company=`, a receiver without BILLIT_PARTY_ID) fails alone with that reason: it is a setting to fix, not an outage
+to wait out, and the claim's other events apply.
 
 Webhook applies are not `sync_runs`: each batch writes a run id (`webhook-...`) on the rows it loads and on its
 events (`webhook_events.run_id`), which is their record.
@@ -59,13 +61,19 @@ from tasks.warehouse_common import driver_message
 
 logger = logging.getLogger("billit.webhooks")
 
+#: Why an event without a company is not applied; it names only what `webhooks serve` and `apply` read.
+NO_COMPANY_REASON = (
+    "no company to fetch the order as: neither the event nor its URL names one (webhooks register adds ?company= "
+    "to the URL it registers) and BILLIT_PARTY_ID is not set"
+)
+
 #: The stream an order belongs to, by its OrderDirection (tasks.inbound.extract.STREAMS).
 STREAM_OF_DIRECTION = {stream.direction: stream.name for stream in STREAMS.values()}
 
 
 @dataclass
 class ApplySummary:
-    """Events and orders one `apply_due` handled, by outcome; `requests` is the GETs it sent."""
+    """Events one `apply_due` handled, by outcome, and the orders it fetched; `requests` is the GETs it sent."""
 
     events: dict[str, int] = field(default_factory=dict)
     orders: int = 0
@@ -137,14 +145,20 @@ class EventApplier:
 
     async def _apply_claim(self, claim: Claim, summary: ApplySummary) -> None:
         run_id = f"webhook-{uuid.uuid4().hex}"
+        # Each order's company first: an order that has none fails alone (NO_COMPANY_REASON).
+        companies = [(order, self._company(order)) for order in claim.orders]
+        orders = [(order, company) for order, company in companies if company is not None]
+        unaddressed = [Outcome(order, "failed", NO_COMPANY_REASON) for order, company in companies if company is None]
         try:
-            answers = await asyncio.gather(*(self._fetch(order) for order in claim.orders))
-            outcomes = await asyncio.to_thread(self._load, claim, answers, run_id)
+            answers = await asyncio.gather(*(self._fetch(order, company) for order, company in orders))
+            outcomes = unaddressed + await asyncio.to_thread(self._load, orders, answers, run_id)
         except Exception as exc:
             # The warehouse failed, or a load met something it could not handle: the events wait with the reason
             # and a backoff (a load that committed before the failure is applied again, harmlessly), so one bad
             # order cannot make every round fail at once; if even that cannot be written, the claim is released.
-            failed = [Outcome(order, "retry", f"the apply failed: {driver_message(exc)}") for order in claim.orders]
+            failed = unaddressed + [
+                Outcome(order, "retry", f"the apply failed: {driver_message(exc)}") for order, _ in orders
+            ]
             try:
                 await asyncio.to_thread(record_outcomes, self.engine, claim, failed, run_id=run_id, now=self.clock())
             except Exception:  # noqa: BLE001 - the warehouse is down: the claim's lease frees the events
@@ -155,8 +169,8 @@ class EventApplier:
             await asyncio.to_thread(release, self.engine, claim)
             raise
         await asyncio.to_thread(record_outcomes, self.engine, claim, outcomes, run_id=run_id, now=self.clock())
-        summary.orders += len(claim.orders)
-        summary.requests += len(claim.orders)
+        summary.orders += len(orders)  # fetched: an order without a company is not
+        summary.requests += len(orders)
         for outcome in outcomes:
             summary.add(outcome)
         logger.info(
@@ -166,29 +180,32 @@ class EventApplier:
             ", ".join(f"{o.status} {o.order.order_id}" for o in outcomes[:5]) + (" ..." if len(outcomes) > 5 else ""),
         )
 
-    def _company(self, order: OrderClaim) -> int:
-        return order.company_id if order.company_id is not None else self.settings.require_party_id()
+    def _company(self, order: OrderClaim) -> int | None:
+        """The company the order is fetched and loaded as: the event's, else the applier's own, else none."""
+        return order.company_id if order.company_id is not None else self.settings.party_id
 
-    async def _fetch(self, order: OrderClaim) -> dict[str, Any] | BillitError:
+    async def _fetch(self, order: OrderClaim, company_id: int) -> dict[str, Any] | BillitError:
         """The full order, or the error Billit's answer (after the client's own retries) amounts to."""
         try:
-            return await self._client(self._company(order)).get_order(order.order_id)
+            return await self._client(company_id).get_order(order.order_id)
         except BillitError as exc:
             return exc
 
-    def _load(self, claim: Claim, answers: list[dict[str, Any] | BillitError], run_id: str) -> list[Outcome]:
-        """Load the fetched orders (one load per company and stream), mark the confirmed deletions, and say what
-        became of each order's events."""
+    def _load(
+        self, orders: list[tuple[OrderClaim, int]], answers: list[dict[str, Any] | BillitError], run_id: str
+    ) -> list[Outcome]:
+        """Load the fetched orders, each with its company (one load per company and stream), mark the confirmed
+        deletions, and say what became of each order's events."""
         outcomes: list[Outcome] = []
         batches: dict[tuple[int, str], list[tuple[OrderClaim, Mapping[str, Any]]]] = {}
-        for order, answer in zip(claim.orders, answers, strict=True):
+        for (order, company_id), answer in zip(orders, answers, strict=True):
             # A deleted order's detail answers 404, or perhaps 401 as an id one may not see
             # (docs/reference/billit-api.md#deletions): with a deletion announced, either confirms it; else a 401
             # is a failure.
             if isinstance(answer, BillitNotFoundError) or (
                 isinstance(answer, BillitForbiddenIdError) and order.deleted
             ):
-                outcomes.append(self._not_found(order, run_id))
+                outcomes.append(self._not_found(order, company_id, run_id))
             elif isinstance(answer, BillitError):
                 outcomes.append(Outcome(order, "retry" if answer.retryable else "failed", str(answer)))
             else:
@@ -198,7 +215,7 @@ class EventApplier:
                         Outcome(order, "failed", f"OrderDirection {answer.get('OrderDirection')!r} is no stream's")
                     )
                 else:
-                    batches.setdefault((self._company(order), stream), []).append((order, answer))
+                    batches.setdefault((company_id, stream), []).append((order, answer))
         for (company_id, stream), items in batches.items():
             load_orders_isolating_refusals(
                 self.engine,
@@ -210,7 +227,7 @@ class EventApplier:
             outcomes.extend(Outcome(order, "applied") for order, _ in items)
         return outcomes
 
-    def _not_found(self, order: OrderClaim, run_id: str) -> Outcome:
+    def _not_found(self, order: OrderClaim, company_id: int, run_id: str) -> Outcome:
         """An order Billit no longer shows: deleted, when a deletion was announced; else the scheduled sync's to
         settle."""
         if not order.deleted:
@@ -226,7 +243,7 @@ class EventApplier:
             self.engine,
             [{"OrderID": order.order_id, "LastModified": when.isoformat()}],
             run_id=run_id,
-            company_id=self._company(order),
+            company_id=company_id,
         )
         return Outcome(order, "applied", None)
 

@@ -127,6 +127,54 @@ def test_apply_applies_what_is_stored_once(operator: Path, server: SandboxServer
     assert invoice(engine, order_id) is not None and [e["status"] for e in events(engine)] == ["applied"]
 
 
+def test_apply_without_billit_party_id_applies_the_events_that_name_their_company(
+    operator: Path, server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found from the outside: one event without a company made every event of the claim wait, for ever.
+    monkeypatch.delenv("BILLIT_PARTY_ID")
+    engine = create_warehouse_engine(os.environ["WAREHOUSE_URL"])
+    nameless, named = sorted(
+        i for i, o in server.sandbox.company_orders(PARTY_ID).items() if o["OrderDirection"] == "Income"
+    )[:2]
+    store_event(engine, Signed("wh-123", 1_800_000_001, "ab" * 32), json.loads(order_event(nameless)))
+    store_event(engine, Signed("wh-123", 1_800_000_002, "cd" * 32), json.loads(order_event(named)), company_id=PARTY_ID)
+    result = runner.invoke(app, ["webhooks", "apply"])
+    assert result.exit_code == 0, result.output
+    assert "1 applied, 1 failed (1 orders fetched)" in result.output
+    assert [event["status"] for event in events(engine)] == ["failed", "applied"]
+    assert "BILLIT_PARTY_ID is not set" in events(engine)[0]["last_error"]
+
+
+def test_serve_without_billit_party_id_receives_for_the_company_each_url_names(
+    operator: Path, server: SandboxServer
+) -> None:
+    # Found from the outside: serve refused to start without BILLIT_PARTY_ID, though every URL `webhooks register`
+    # gives Billit carries ?company= and one receiver serves every company of the key.
+    engine = create_warehouse_engine(os.environ["WAREHOUSE_URL"])
+    order_id = next(i for i, o in server.sandbox.company_orders(PARTY_ID).items() if o["OrderDirection"] == "Income")
+    port = free_port()
+    environment = {key: value for key, value in os.environ.items() if key != "BILLIT_PARTY_ID"}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "billit-etl"), "webhooks", "serve", "--port", str(port)],
+        env={**environment, "BILLIT_WEBHOOK_SECRETS": json.dumps(SECRETS), "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: _answers(port) or process.poll() is not None, 30, "the receiver to listen")
+        assert process.poll() is None, process.communicate()
+        body = order_event(order_id)
+        url = f"http://127.0.0.1:{port}/webhooks/billit?company={PARTY_ID}"
+        assert httpx.post(url, content=body, headers=signed_headers(body)).status_code == 200
+        wait_for(lambda: invoice(engine, order_id) is not None, 15, "the order loaded")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert "Traceback" not in err, err
+    assert [(event["status"], event["company_id"]) for event in events(engine)] == [("applied", PARTY_ID)]
+
+
 def test_the_installed_command_receives_applies_and_stops_gracefully(operator: Path, server: SandboxServer) -> None:
     engine = create_warehouse_engine(os.environ["WAREHOUSE_URL"])
     order_id = next(i for i, o in server.sandbox.company_orders(PARTY_ID).items() if o["OrderDirection"] == "Income")

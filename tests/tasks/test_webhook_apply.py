@@ -5,6 +5,7 @@ confirmed deletions, a crash between storing and applying."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -56,8 +57,6 @@ def unpaid_sales(server: SandboxServer, count: int) -> list[int]:
 
 def stored(engine: sa.Engine, body: bytes, n: int) -> None:
     """Store `body` as the n-th call of the webhook (each with its own mac, as distinct calls have)."""
-    import json
-
     store_event(engine, Signed(WEBHOOK_ID, 1_800_000_000 + n, f"{n:064x}"), json.loads(body))
 
 
@@ -209,6 +208,23 @@ def test_an_order_of_another_company_fails_its_events_without_retrying(
     assert invoice(engine, foreign) is None
 
 
+def test_an_event_without_a_company_fails_alone_with_its_reason_and_the_others_apply(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    # Found from the outside: without BILLIT_PARTY_ID, one event whose URL named no company raised outside the
+    # fetch's errors, and every order of the claim went back to retry: the good events never applied.
+    [nameless, named] = unpaid_sales(server, 2)
+    store_event(engine, Signed(WEBHOOK_ID, 1_800_000_001, "1" * 64), json.loads(order_event(nameless)))
+    store_event(engine, Signed(WEBHOOK_ID, 1_800_000_002, "2" * 64), json.loads(order_event(named)), company_id=COMPANY)
+    assert apply(engine, server, party_id=None).events == {"applied": 1, "failed": 1}
+    failed, applied = events(engine)
+    assert applied["status"] == "applied" and invoice(engine, named) is not None
+    assert failed["status"] == "failed" and invoice(engine, nameless) is None
+    assert "BILLIT_PARTY_ID" in failed["last_error"] and "?company=" in failed["last_error"]
+    assert "--compan" not in failed["last_error"]  # `webhooks serve` and `apply` have no such option
+    assert apply(engine, server, party_id=None).events == {}  # failed for good: nothing waits
+
+
 def test_a_crash_between_storing_and_applying_loses_nothing_and_applies_once(
     server: SandboxServer, engine: sa.Engine, warehouse: Warehouse
 ) -> None:
@@ -255,8 +271,9 @@ def test_a_crash_between_the_load_and_the_outcome_reapplies_harmlessly(
     async def load_then_die() -> None:
         async with EventApplier(engine, billit_settings_for(server)) as applier:
             claim = claim_events(engine, "dies-after-load")
-            answers = [await applier._fetch(order) for order in claim.orders]
-            applier._load(claim, answers, "webhook-crashed")  # loaded and committed; no outcome recorded
+            orders = [(order, COMPANY) for order in claim.orders]
+            answers = [await applier._fetch(order, company) for order, company in orders]
+            applier._load(orders, answers, "webhook-crashed")  # loaded and committed; no outcome recorded
 
     asyncio.run(load_then_die())
     first = invoice(engine, order_id)
