@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -34,12 +34,28 @@ def history_row(invoice: Mapping[str, Any], run_id: str, company_id: int) -> dic
     }
 
 
+class Deletions(NamedTuple):
+    """What `settle_deletions` changed: orders newly marked deleted, and pending orders dropped."""
+
+    marked: int
+    forgotten: int
+
+
 def mark_deleted(engine: sa.Engine, deleted: Iterable[Mapping[str, Any]], *, run_id: str, company_id: int) -> int:
     """Flag the company's orders Billit lists as deleted (`is_deleted`, `deleted_at`); rows are kept, never removed.
+    Returns how many were newly marked.
 
     `deleted_at` is the LastModified `/v1/orders/deleted` reports: the deletion time, or (Billit does not say)
     the order's last change before it (docs/reference/billit-api.md#deletions).
     """
+    return settle_deletions(engine, deleted, run_id=run_id, company_id=company_id).marked
+
+
+def settle_deletions(
+    engine: sa.Engine, deleted: Iterable[Mapping[str, Any]], *, run_id: str, company_id: int
+) -> Deletions:
+    """`mark_deleted`, saying also how many pending orders it dropped (a webhook records whether it changed
+    anything)."""
     tables = reflect_tables(engine)
     invoices = tables["invoices"]
     when = {
@@ -47,7 +63,7 @@ def mark_deleted(engine: sa.Engine, deleted: Iterable[Mapping[str, Any]], *, run
         for item in deleted
         if isinstance(item.get("OrderID"), int) and item.get("LastModified")
     }
-    marked = 0
+    marked = forgotten = 0
     with write_transaction(engine) as connection:
         if when:
             # A load of these orders reading them before this commits would otherwise write them back undeleted.
@@ -78,5 +94,7 @@ def mark_deleted(engine: sa.Engine, deleted: Iterable[Mapping[str, Any]], *, run
             )
             marked = len(rows)
             # Billit says these are gone: a pending one will never load, and its quarantine is settled.
-            forget_pending(connection, tables, {order_id: "" for order_id in when}, run_id, company_id=company_id)
-    return marked
+            forgotten = forget_pending(
+                connection, tables, {order_id: "" for order_id in when}, run_id, company_id=company_id
+            )
+    return Deletions(marked, forgotten)

@@ -7,7 +7,10 @@ sync's and never move here), then records every event's outcome:
 
 * the order loaded: `applied` (an older answer than the stored row changes nothing: the load's newer-row guard);
 * Billit answers 404 after an Order D event: the deletion is confirmed and marked as the sync's deletions are
-  (`mark_deleted`); a 404 with no D event is left to the scheduled sync (`ignored`, with the reason);
+  (`mark_deleted`); when that changes nothing (the company's books hold no such order, or hold it deleted
+  already) the events say so: `ignored` with the reason, or `failed` after a 401 (an order this company cannot
+  read may be another's: nothing was confirmed); a 404 with no D event is left to the scheduled sync (`ignored`,
+  with the reason);
 * Billit down (transport errors, 5xx, 429 after the client's own retries): the events stay `received`, their
   attempts counted, and are tried again after a doubling backoff; never dropped;
 * another refusal (401 for an order the company cannot see, an answer we cannot read): `failed`, with the reason;
@@ -43,8 +46,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.billit import BillitClient, BillitError, BillitForbiddenIdError, BillitNotFoundError, BillitSettings
+from connectors.warehouse import reflect_tables
+from tasks.inbound.deletions import settle_deletions
 from tasks.inbound.extract import STREAMS
-from tasks.inbound.warehouse import load_orders_isolating_refusals, mark_deleted
+from tasks.inbound.warehouse import load_orders_isolating_refusals
 from tasks.inbound.webhook_events import (
     Claim,
     OrderClaim,
@@ -205,7 +210,7 @@ class EventApplier:
             if isinstance(answer, BillitNotFoundError) or (
                 isinstance(answer, BillitForbiddenIdError) and order.deleted
             ):
-                outcomes.append(self._not_found(order, company_id, run_id))
+                outcomes.append(self._not_found(order, company_id, answer, run_id))
             elif isinstance(answer, BillitError):
                 outcomes.append(Outcome(order, "retry" if answer.retryable else "failed", str(answer)))
             else:
@@ -227,9 +232,9 @@ class EventApplier:
             outcomes.extend(Outcome(order, "applied") for order, _ in items)
         return outcomes
 
-    def _not_found(self, order: OrderClaim, company_id: int, run_id: str) -> Outcome:
+    def _not_found(self, order: OrderClaim, company_id: int, answer: BillitError, run_id: str) -> Outcome:
         """An order Billit no longer shows: deleted, when a deletion was announced; else the scheduled sync's to
-        settle."""
+        settle. `applied` only when the warehouse changed."""
         if not order.deleted:
             return Outcome(
                 order, "ignored", "Billit answers 404 and no deletion was announced: left to the scheduled sync"
@@ -239,13 +244,35 @@ class EventApplier:
         when = _readable_time(order.last_modified) or datetime.now(UTC).astimezone(BILLIT_TIME_ZONE).replace(
             tzinfo=None
         )
-        mark_deleted(
+        settled = settle_deletions(
             self.engine,
             [{"OrderID": order.order_id, "LastModified": when.isoformat()}],
             run_id=run_id,
             company_id=company_id,
         )
-        return Outcome(order, "applied", None)
+        if settled.marked or settled.forgotten:
+            return Outcome(order, "applied", None)
+        invoices = reflect_tables(self.engine)["invoices"]
+        with self.engine.connect() as connection:
+            held = connection.execute(
+                sa.select(invoices.c.company_id, invoices.c.is_deleted).where(invoices.c.order_id == order.order_id)
+            ).first()
+        if held is not None and held.company_id == company_id and held.is_deleted:
+            return Outcome(order, "ignored", f"order {order.order_id} was already marked deleted: nothing changed")
+        elsewhere = f" (the warehouse holds it in company {held.company_id}'s books)" if held is not None else ""
+        if isinstance(answer, BillitForbiddenIdError):
+            # A 401 confirms a deletion only of an order the company had: this one may simply be another's.
+            return Outcome(
+                order,
+                "failed",
+                f"{answer}; company {company_id}'s books hold no order {order.order_id}{elsewhere}: nothing marked",
+            )
+        return Outcome(
+            order,
+            "ignored",
+            f"Billit confirms the deletion, but company {company_id}'s books hold no order {order.order_id}"
+            f"{elsewhere}: nothing to mark",
+        )
 
 
 def _readable_time(text: str | None) -> datetime | None:

@@ -186,6 +186,40 @@ def test_a_deletion_billit_confirms_with_a_401_is_marked_too(server: SandboxServ
     assert gone is not None and gone["is_deleted"] and kept is not None and not kept["is_deleted"]
 
 
+def test_a_deletion_that_changes_nothing_is_not_recorded_applied(server: SandboxServer, engine: sa.Engine) -> None:
+    # Found from the outside: a D event for an order we cannot read (a 401 for the event's company, here an order
+    # of another company) was recorded `applied`, though nothing was marked.
+    server.sandbox.quirks.merge({"deleted_order_status": 401})
+    other = next(cid for cid in server.sandbox.companies if cid != COMPANY)
+    [ours, gone] = unpaid_sales(server, 2)
+    never_loaded = min(i for i, o in server.sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost")
+    sync(server, engine, "sales")
+    server.sandbox.delete_order(server.sandbox.get_order(gone))
+    store_event(
+        engine, Signed(WEBHOOK_ID, 1_800_000_001, "1" * 64), json.loads(order_event(ours, "D")), company_id=other
+    )
+    stored(engine, order_event(gone, "D"), 2)
+    assert apply(engine, server).events == {"applied": 1, "failed": 1}
+    foreign, marked = events(engine)
+    assert (
+        foreign["status"] == "failed" and "401" in foreign["last_error"] and "nothing marked" in foreign["last_error"]
+    )
+    assert f"company {COMPANY}'s books" in foreign["last_error"]  # where the order is
+    row = invoice(engine, ours)
+    assert row is not None and not row["is_deleted"]
+    assert marked["status"] == "applied" and marked["last_error"] is None
+    # Announced again, once marked: nothing changes.
+    stored(engine, order_event(gone, "D"), 3)
+    assert apply(engine, server).events == {"ignored": 1}
+    assert "already marked deleted" in events(engine)[-1]["last_error"]
+    # A 404 after a D event for an order the warehouse never had (only sales were synced): nothing to mark either.
+    server.sandbox.quirks.merge({"deleted_order_status": 404})
+    server.sandbox.delete_order(server.sandbox.get_order(never_loaded))
+    stored(engine, order_event(never_loaded, "D"), 4)
+    assert apply(engine, server).events == {"ignored": 1}
+    assert "nothing to mark" in events(engine)[-1]["last_error"]
+
+
 def test_an_order_announced_deleted_that_billit_still_has_is_loaded_as_it_is(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
