@@ -240,7 +240,9 @@ class EventApplier:
                 order, "ignored", "Billit answers 404 and no deletion was announced: left to the scheduled sync"
             )
         # docs/reference/billit-api.md#deletions: deleted_at is what Billit reports; a webhook reports no time
-        # but its summary's LastModified (when it carries one), else the moment the deletion was confirmed.
+        # but its summary's LastModified (when it carries one), else the moment the deletion was confirmed, on
+        # Billit's clock (naive Brussels time) like the rest of the column: a replay compares it with LastModified
+        # (tasks/inbound/stored_orders.py), so UTC here would read a deletion as an hour or two earlier.
         when = _readable_time(order.last_modified) or datetime.now(UTC).astimezone(BILLIT_TIME_ZONE).replace(
             tzinfo=None
         )

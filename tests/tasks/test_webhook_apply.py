@@ -25,6 +25,7 @@ from sandbox.store import Sandbox
 from tasks.inbound.webhook_app import create_app
 from tasks.inbound.webhook_apply import ApplySummary, EventApplier
 from tasks.inbound.webhook_events import RETRY_FIRST, claim_events, store_event, utc_now
+from tasks.options import BILLIT_TIME_ZONE
 from tests.connectors.warehouse import Warehouse
 from tests.tasks.sync_helpers import COMPANY, SEED_START, billit_view, sync, warehouse_views
 from tests.tasks.webhook_helpers import (
@@ -170,6 +171,21 @@ def test_a_deletion_is_marked_only_when_billit_confirms_it(server: SandboxServer
     assert kept is not None and not kept["is_deleted"]  # left to the scheduled sync's deletions
     ignored = events(engine)[1]
     assert ignored["status"] == "ignored" and "scheduled sync" in ignored["last_error"]
+
+
+def test_a_deletion_without_a_time_is_dated_when_confirmed_on_billit_s_clock(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    # deleted_at holds Billit's naive Brussels time (the deletions list's LastModified), never UTC: a replay
+    # compares it with LastModified (docs/warehouse.md#invoices).
+    [order_id] = unpaid_sales(server, 1)
+    sync(server, engine, "sales")
+    server.sandbox.delete_order(server.sandbox.get_order(order_id))
+    stored(engine, order_event(order_id, "D"), 1)
+    assert apply(engine, server).events == {"applied": 1}
+    row = invoice(engine, order_id)
+    brussels_now = datetime.now(BILLIT_TIME_ZONE).replace(tzinfo=None)
+    assert row is not None and row["is_deleted"] and abs(row["deleted_at"] - brussels_now) < timedelta(minutes=5)
 
 
 def test_a_deletion_billit_confirms_with_a_401_is_marked_too(server: SandboxServer, engine: sa.Engine) -> None:
