@@ -295,6 +295,15 @@ async def test_a_401_names_the_company_asked_for_not_billit_party_id(server: San
     assert "may act for company 999999" in str(refused.value) and "BILLIT_PARTY_ID" not in str(refused.value)
 
 
+async def test_a_401_names_the_accountant_company_when_one_is_set(server: SandboxServer) -> None:
+    # Found against an outside simulator: a wrong BILLIT_CONTEXT_PARTY_ID failed every company with a message that
+    # never named it.
+    async with client(server, context_party_id=999_998) as billit:
+        with pytest.raises(BillitAuthError) as refused:
+            await billit.list_page(ODataQuery(top=1))
+    assert "as accountant company 999998 (BILLIT_CONTEXT_PARTY_ID)" in str(refused.value)
+
+
 async def test_without_a_party_id_the_client_asks_account_information_with_no_party_id_header_and_nothing_else(
     server: SandboxServer,
 ) -> None:
