@@ -16,7 +16,8 @@ The rules (docs/bi.md#vat-return):
 * **Sign.** Billit stores credit notes with positive amounts: they go to their own grids (48/49/64, 84/85/63).
   A negative group on an invoice is a negative correction without a credit note: its base goes there too, as a
   positive amount, and its VAT to the regularisation grid, 62 on a sale and 61 on a purchase (64 and 63 are the
-  VAT of credit notes); grids never hold negative amounts.
+  VAT of credit notes); grids never hold negative amounts. A negative group on a credit note goes to the invoice
+  grids as a charge, and is an exception to review: it may be a sign error.
 * **Not issued.** A draft (`OrderStatus` `Draft`) is no VAT document yet: its amounts are exceptions, in no
   return until it is issued and synced again. A `Canceled` invoice stays in the return, to review: Billit's docs
   do not say what cancelling an invoice does, and only a credit note undoes an issued one.
@@ -191,6 +192,11 @@ def _to_review(
     vat_number = invoice.get("counterparty_vat_number")
     if part.check:
         yield part.check
+    if part.base < 0 and str(invoice.get("order_type") or "").strip().lower() == "creditnote":
+        yield (
+            f"a CreditNote with a negative base {part.base}: reported as a charge in the invoice grids; Billit keeps "
+            "credit notes positive, so if the sign is an error every figure is off by twice the amount: check"
+        )
     if _status(invoice) in ("canceled", "cancelled"):
         yield "OrderStatus Canceled: only a credit note undoes an issued invoice; check"
     region = counterparty_region(vat_number, country)

@@ -200,6 +200,21 @@ CASES: dict[str, Case] = {
     # to regularise in 62, not 64, which holds the VAT of credit notes (docs/bi.md#vat-return; an accountant's
     # independent check found it in 64).
     "sales negative invoice": Case([sale([("4", "21", "-50.00", None)])], {"49": "50.00", "62": "10.50"}),
+    # From an accountant's check: a credit note with negative amounts went to 03/54 as an invoice without a word.
+    # Billit keeps credit notes positive: the grids are as computed (a charge), but it is to review (a sign error
+    # would put every figure off by twice its amount).
+    "sales credit note with negative amounts": Case(
+        [sale([("4", "21", "-200.00", None)], order_type="CreditNote")],
+        {"03": "200.00", "54": "42.00"},
+        exceptions=1,
+        reasons=((True, "a CreditNote with a negative base -200.00"),),
+    ),
+    "purchase credit note with negative amounts": Case(
+        [purchase([("1", "21", "-100.00", None)], order_type="CreditNote")],
+        {"82": "100.00", "59": "21.00"},
+        exceptions=1,
+        reasons=((True, "a CreditNote with a negative base -100.00"),),
+    ),
     # Cash discount 1.5 % on 449.95 (docs): taxable base (Mtvh) 443.20, VAT 21 % of it 93.07.
     "sales cash discount": Case(
         [
