@@ -187,3 +187,14 @@ def exemption_text(source: Mapping[str, Any]) -> str:
         if isinstance(holder, Mapping):
             texts += [value for value in holder.values() if isinstance(value, str)]
     return " | ".join(text.strip() for text in texts if text.strip())
+
+
+def item_exemption_text(item: Mapping[str, Any], order_text: str, *, description: bool) -> str:
+    """The texts that may state the exemption of one line or VAT group: its own (`exemption_text`), then its own
+    `Description` where `description`, then the order's. A received co-contractor invoice may mix 21 % materials
+    with a 0 % line "Werken - BTW verlegd": the line's name says it for that line only (docs/bi.md#vat-return).
+    The caller asks for the Description only where a text can decide (a purchase line at 0 %, `classify_vat`):
+    elsewhere it would change nothing but the classification cache's key."""
+    description_text = item.get("Description") if description else None
+    own = (exemption_text(item), description_text.strip() if isinstance(description_text, str) else "", order_text)
+    return " | ".join(text for text in own if text)

@@ -43,7 +43,13 @@ from tasks.normalise.fields import (
 )
 from tasks.normalise.identifiers import PartyIdentifier
 from tasks.normalise.order_details import add_lines, add_vat_groups, last_response_code, message_rows, quarantine_row
-from tasks.normalise.order_vat import charges_vat, classify_vat_cached, exemption_text, vat_percentage
+from tasks.normalise.order_vat import (
+    charges_vat,
+    classify_vat_cached,
+    exemption_text,
+    item_exemption_text,
+    vat_percentage,
+)
 from tasks.normalise.parties import (
     add_party,
     counterparty_of,
@@ -307,7 +313,9 @@ def _normalise_order(
             order_type=order_type,
             counterparty_country=country,
             counterparty_vat_number=invoice["counterparty_vat_number"],
-            exemption_text=" | ".join(filter(None, (exemption_text(item.source), order_text))),
+            exemption_text=item_exemption_text(
+                item.source, order_text, description=direction == "Cost" and not percentage
+            ),
             purchase_grid=purchase_grid,
             import_deferral_licence=import_deferral_licence,
             order_charges_vat=order_charges_vat,

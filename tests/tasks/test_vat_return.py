@@ -108,6 +108,13 @@ def received_peppol(rate: str, excl: str, party: Mapping[str, Any], **extra: Any
     return purchase([("1", rate, excl, None)], header_code="1", party=party, ExternalProvider="Peppol", **extra)
 
 
+def described(order: dict[str, Any], *descriptions: str) -> dict[str, Any]:
+    """`order` with its lines' Description, in order."""
+    for line, description in zip(order["OrderLines"], descriptions, strict=True):
+        line["Description"] = description
+    return order
+
+
 @dataclass(frozen=True)
 class Case:
     orders: list[dict[str, Any]]
@@ -481,6 +488,29 @@ CASES: dict[str, Case] = {
         ],
         {"82": "1200.00", "87": "1000.00", "56": "210.00", "59": "252.00"},
         self_assessed={"56": "210.00", "59": "210.00"},
+    ),
+    # From an accountant's check: the co-contractor mention in a line's own Description was not read (82 only).
+    # It counts for that line: "Afval" at 0 % in the same group stays in 82 alone.
+    "received co-contractor mention in a line's Description": Case(
+        [
+            described(
+                purchase(
+                    [("1", "21", "1000.00", None), ("1", "0", "2000.00", None), ("1", "0", "500.00", None)],
+                    header_code="1",
+                    party=BE_PARTY,
+                    ExternalProvider="Peppol",
+                ),
+                "Materialen",
+                "Werken - BTW verlegd",
+                "Afval",
+            )
+        ],
+        {"82": "3500.00", "87": "2000.00", "56": "420.00", "59": "630.00"},
+        self_assessed={"56": "420.00", "59": "420.00"},
+    ),
+    # A sales line's Description decides nothing: a 0 % line named "BTW verlegd" stays in 00 as its code says.
+    "sales 0 % line whose Description names reverse charge": Case(
+        [described(sale([("1", "0", "300.00", None)], header_code="1"), "Werken - BTW verlegd")], {"00": "300.00"}
     ),
     # CustomFields as a list of {Key, Value} objects (the shape parties have).
     "received co-contractor text in a CustomFields list": Case(
