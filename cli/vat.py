@@ -202,6 +202,16 @@ def vat_return(
                 "above; a return filed before lacks them)",
             ),
             (
+                report.received_from_earlier,
+                "purchase invoice(s) dated before the period reached Billit in it: they are in their own "
+                "period's grids; if that period is already filed, deduct them here",
+            ),
+            (
+                report.issued_backdated,
+                "sales document(s) dated before the period were made in Billit in it: they are in their own "
+                "period's grids; if that period is already filed, correct it in this return",
+            ),
+            (
                 report.refused_sales,
                 "sales invoice(s) dated in the period were refused by their recipient (they are in the grids "
                 "above until a credit note cancels them: see bi_delivery_refusals)",

@@ -61,6 +61,11 @@ class VatReturn:
     issued_late: int = 0
     # Sales invoices dated in the period that their recipient refused: still due until a credit note cancels them.
     refused_sales: int = 0
+    # The mirror of the two above: purchase invoices received (`created_at`) in the period but dated before it,
+    # and sales documents made in it but dated before it. Their amounts are in their own period's grids; if that
+    # return is filed, they belong in this one (a deduction, resp. a correction).
+    received_from_earlier: int = 0
+    issued_backdated: int = 0
 
 
 def cents(amount: Decimal) -> Decimal:
@@ -200,6 +205,22 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
                 .group_by(invoices.c.direction)
             )
         }
+        earlier: dict[str, int] = {
+            direction: count
+            for direction, count in connection.execute(
+                sa.select(invoices.c.direction, sa.func.count())
+                .where(
+                    invoices.c.company_id == company_id,
+                    invoices.c.created_at >= period.first_day,
+                    invoices.c.created_at < period.last_day + timedelta(days=1),
+                    invoices.c.order_date < period.first_day,
+                    invoices.c.is_deleted.is_(False),
+                    invoices.c.order_type.in_(("Invoice", "CreditNote")),
+                    issued(invoices),
+                )
+                .group_by(invoices.c.direction)
+            )
+        }
         refused_sales = _count(
             connection,
             invoices,
@@ -222,6 +243,8 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
         received_late=late.get("Cost", 0),
         issued_late=late.get("Income", 0),
         refused_sales=refused_sales,
+        received_from_earlier=earlier.get("Cost", 0),
+        issued_backdated=earlier.get("Income", 0),
     )
     owed = sum((grids.get(grid, ZERO) for grid in OWED_GRIDS), ZERO)
     recoverable = sum((grids.get(grid, ZERO) for grid in RECOVERABLE_GRIDS), ZERO)

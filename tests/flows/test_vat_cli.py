@@ -367,6 +367,35 @@ def test_a_sale_made_in_billit_after_its_period_ended_is_counted(warehouse: sa.E
     assert "purchase invoice(s)" not in result.output
 
 
+def test_documents_dated_before_the_period_that_reached_billit_in_it_are_counted(warehouse: sa.Engine) -> None:
+    # Found by an accountant's independent check: the return of the period a late purchase invoice reaches Billit
+    # in said nothing (its deduction belongs there if the earlier return was filed); nor did it of a sale
+    # backdated into a filed period. 2024-01, by hand: a purchase 100.00 / 21.00 and a sale 50.00 / 10.50, both
+    # made in Billit on 2024-02-05 (a draft sale alike is no document); they stay in January's grids.
+    late = {"Created": "2024-02-05T09:00:00"}
+    january = [
+        {**dated(purchase([("1", "21", "100.00", None)], party=BE_PARTY), "2024-01-20"), **late},
+        {**dated(sale([("4", "21", "50.00", None)], party=BE_PARTY), "2024-01-31"), **late},
+        {**dated(sale([("4", "21", "7.00", None)], party=BE_PARTY), "2024-01-30"), **late, "OrderStatus": "Draft"},
+        {**dated(sale([("4", "21", "9.00", None)], party=BE_PARTY), "2024-02-05"), **late},  # dated in February
+    ]
+    load_orders(warehouse, january, stream="orders_test", run_id="r8", company_id=PARTY_ID)
+    february = runner.invoke(app, ["vat-return", "--period", "2024-02"])
+    assert february.exit_code == 0, february.output
+    assert grid_rows(february.output) == {"03": "9.00", "54": "1.89", "71": "1.89"}
+    assert (
+        "1 purchase invoice(s) dated before the period reached Billit in it: they are in their own period's grids; "
+        "if that period is already filed, deduct them here"
+    ) in february.output
+    assert "1 sales document(s) dated before the period were made in Billit in it" in february.output
+    january_return = runner.invoke(app, ["vat-return", "--period", "2024-01"])
+    assert january_return.exit_code == 0, january_return.output
+    january_grids = {"03": "50.00", "54": "10.50", "82": "100.00", "59": "21.00", "72": "10.50"}
+    assert grid_rows(january_return.output) == january_grids
+    assert "1 purchase invoice(s) dated in the period reached Billit after it ended" in january_return.output
+    assert "dated before the period" not in january_return.output
+
+
 def test_a_sale_refused_by_its_recipients_response_is_counted_unless_credited(warehouse: sa.Engine) -> None:
     # The review asked for the response path (RE, as bi_delivery_refusals reads it) and for credited ones left out.
     refusal = [{"MessageDirection": "Incoming", "Description": "RE: rejected", "CreationDate": "2026-04-21T09:00:00"}]
