@@ -212,6 +212,11 @@ def vat_return(
                 "period's grids; if that period is already filed, correct it in this return",
             ),
             (
+                report.deleted,
+                "invoice(s) or credit note(s) dated in the period are deleted in Billit: not in the grids above; "
+                "if the period was filed with them, correct it in the current return",
+            ),
+            (
                 report.refused_sales,
                 "sales invoice(s) dated in the period were refused by their recipient (they are in the grids "
                 "above until a credit note cancels them: see bi_delivery_refusals)",

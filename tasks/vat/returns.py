@@ -66,6 +66,8 @@ class VatReturn:
     # return is filed, they belong in this one (a deduction, resp. a correction).
     received_from_earlier: int = 0
     issued_backdated: int = 0
+    # Issued invoices and credit notes dated in the period that are deleted in Billit: out of the grids.
+    deleted: int = 0
 
 
 def cents(amount: Decimal) -> Decimal:
@@ -221,6 +223,16 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
                 .group_by(invoices.c.direction)
             )
         }
+        deleted = _count(
+            connection,
+            invoices,
+            invoices.c.company_id == company_id,
+            invoices.c.order_date >= period.first_day,
+            invoices.c.order_date <= period.last_day,
+            invoices.c.is_deleted.is_(True),
+            invoices.c.order_type.in_(("Invoice", "CreditNote")),
+            issued(invoices),
+        )
         refused_sales = _count(
             connection,
             invoices,
@@ -245,6 +257,7 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
         refused_sales=refused_sales,
         received_from_earlier=earlier.get("Cost", 0),
         issued_backdated=earlier.get("Income", 0),
+        deleted=deleted,
     )
     owed = sum((grids.get(grid, ZERO) for grid in OWED_GRIDS), ZERO)
     recoverable = sum((grids.get(grid, ZERO) for grid in RECOVERABLE_GRIDS), ZERO)
