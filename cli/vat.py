@@ -139,6 +139,13 @@ def vat_return(
     xml: XmlOption = None,
     force: ForceOption = False,
     company: CompanyOption = None,
+    ask_restitution: Annotated[
+        bool,
+        typer.Option(
+            "--ask-restitution",
+            help="Ask for the refund of grid 72 in the --xml draft (Ask Restitution YES); refused without a 72.",
+        ),
+    ] = False,
     warehouse_url: WarehouseOption = None,
 ) -> None:
     """The Belgian periodic VAT return of a month or a quarter: grids, the 71/72 balance and the checks.
@@ -151,8 +158,15 @@ def vat_return(
         from tasks.vat.returns import vat_return as read_vat_return
 
         vat_period = _vat_period(period)
+        if ask_restitution and xml is None:
+            raise OperatorMistake("--ask-restitution only changes the Intervat draft: add --xml")
         target, engine, company_id = _open(xml, force, company)
         report = read_vat_return(engine, vat_period, company_id=company_id)
+        if ask_restitution and "72" not in report.grids:
+            raise OperatorMistake(
+                f"--ask-restitution: {vat_period} has no refund to ask (the balance is grid 71, "
+                f"{report.grids.get('71', 0):,.2f} due): leave the option out"
+            )
         failed = [check.name for check in report.checks if not check.passed]
         if xml is not None and (force or not failed):
             declaring = declarant(engine, company_id=company_id)
@@ -160,7 +174,11 @@ def vat_return(
                 xml,
                 target,
                 lambda: vat_declaration_xml(
-                    declaring, vat_period, report.grids, reference=str(vat_period).replace("-", "")
+                    declaring,
+                    vat_period,
+                    report.grids,
+                    reference=str(vat_period).replace("-", ""),
+                    ask_restitution=ask_restitution,
                 ),
             )
         notes = _period_notes(engine, vat_period.first_day, vat_period.last_day, str(vat_period), company_id)

@@ -416,6 +416,33 @@ def test_a_deleted_invoice_of_the_period_is_counted(warehouse: sa.Engine) -> Non
     ) in " ".join(result.output.split())
 
 
+def test_ask_restitution_writes_yes_for_a_refund_and_is_refused_without_one(
+    warehouse: sa.Engine, tmp_path: Path
+) -> None:
+    # Found by an accountant's independent check: the draft always said Ask Restitution="NO", even for a refund in
+    # 72. 2024-05, by hand: a purchase of 1,000.00 / 210.00 -> 82, 59 210.00: 72 = 210.00.
+    may = [dated(purchase([("1", "21", "1000.00", None)], party=BE_PARTY), "2024-05-06")]
+    load_orders(warehouse, may, stream="orders_test", run_id="r10", company_id=PARTY_ID)
+    asked = runner.invoke(
+        app, ["vat-return", "--period", "2024-05", "--xml", str(tmp_path / "may.xml"), "--ask-restitution"]
+    )
+    assert asked.exit_code == 0, asked.output
+    assert grid_rows(asked.output) == {"82": "1,000.00", "59": "210.00", "72": "210.00"}
+    valid(tmp_path / "may.xml", "NewTVA-in_v0_9.xsd")
+    assert 'Restitution="YES"' in (tmp_path / "may.xml").read_text()
+    not_asked = runner.invoke(app, ["vat-return", "--period", "2024-05", "--xml", str(tmp_path / "may-no.xml")])
+    assert not_asked.exit_code == 0, not_asked.output
+    assert 'Restitution="NO"' in (tmp_path / "may-no.xml").read_text()  # the default
+    for command in (
+        ["vat-return", "--period", "2026-Q3", "--xml", str(tmp_path / "q3.xml"), "--ask-restitution"],  # 71 189.00
+        ["vat-return", "--period", "2024-05", "--ask-restitution"],  # no draft to ask it in
+    ):
+        refused = runner.invoke(app, command)
+        assert refused.exit_code == 2 and len(refused.output.strip().splitlines()) == 1, refused.output
+        assert "--ask-restitution" in refused.output
+    assert not (tmp_path / "q3.xml").exists()
+
+
 def test_a_sale_refused_by_its_recipients_response_is_counted_unless_credited(warehouse: sa.Engine) -> None:
     # The review asked for the response path (RE, as bi_delivery_refusals reads it) and for credited ones left out.
     refusal = [{"MessageDirection": "Incoming", "Description": "RE: rejected", "CreationDate": "2026-04-21T09:00:00"}]
