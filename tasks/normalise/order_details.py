@@ -21,8 +21,9 @@ from tasks.normalise.vat_return import Priced
 Row = dict[str, Any]
 Run = tuple[str, str]
 """The run's id and the stream, as the quarantine rows record them."""
-Classify = Callable[[Fields], tuple[str | None, Decimal | None, VatClassification]]
-"""A line's or group's ventilation code as written, its VAT percentage and its classification."""
+Classify = Callable[[Fields], tuple[str | None, Decimal | None, VatClassification, str | None]]
+"""A line's or group's ventilation code as written, its VAT percentage, its classification and why it is to review
+(a forced VATEX code, tasks/normalise/vatex.py), if it is."""
 
 _RESPONSE_CODE = re.compile(r"^\s*([A-Z]{2})\s*:")
 
@@ -77,7 +78,7 @@ def add_lines(
     order_id = order["OrderID"]
     priced = []
     for number, line in enumerate(fields.objects("OrderLines"), start=1):
-        code, percentage, vat = classify(line)
+        code, percentage, vat, review = classify(line)
         _quarantine_unknown_vat(rows, order, vat, line, entity="line", key=f"{order_id}/{number}", run=(run_id, stream))
         net = net_amount(line)
         row = {
@@ -100,7 +101,7 @@ def add_lines(
             "account_code": line.text("AccountCode"),
         }
         rows.lines.append(row)
-        priced.append(Priced(number, vat, row["total_excl"], row["total_vat"], code or header_code))
+        priced.append(Priced(number, vat, row["total_excl"], row["total_vat"], code or header_code, review))
     return priced
 
 
@@ -118,7 +119,7 @@ def add_vat_groups(
     order_id = order["OrderID"]
     priced = []
     for number, group in enumerate(fields.objects("VatGroups"), start=1):
-        code, percentage, vat = classify(group)
+        code, percentage, vat, review = classify(group)
         key = f"{order_id}/{number}"
         _quarantine_unknown_vat(rows, order, vat, group, entity="vat_group", key=key, run=(run_id, stream))
         net, taxable, cash_discount = group_amounts(group)
@@ -135,7 +136,7 @@ def add_vat_groups(
             "financial_reduction_amount": cash_discount,
         }
         rows.vat_groups.append(row)
-        priced.append(Priced(number, vat, taxable_base(row), row["total_vat"], code or header_code))
+        priced.append(Priced(number, vat, taxable_base(row), row["total_vat"], code or header_code, review))
     return priced
 
 

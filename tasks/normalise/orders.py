@@ -60,6 +60,7 @@ from tasks.normalise.parties import (
 from tasks.normalise.vat import VatClassification
 from tasks.normalise.vat_codes import PURCHASE_GRID_BY_COST_TYPE
 from tasks.normalise.vat_return import DEDUCTION_LIMITS, vat_return_rows
+from tasks.normalise.vatex import forced_vatex
 
 Row = dict[str, Any]
 
@@ -303,7 +304,7 @@ def _normalise_order(
     purchase_grid = PURCHASE_GRID_BY_COST_TYPE.get((fields.text("AccountingCostTypeTC") or "").lower(), "82")
     order_charges_vat = charges_vat(order, invoice["total_vat"])
 
-    def classify(item: Fields) -> tuple[str | None, Decimal | None, VatClassification]:
+    def classify(item: Fields) -> tuple[str | None, Decimal | None, VatClassification, str | None]:
         code = item.text("VentilationCode")
         percentage = vat_percentage(item, direction, code or header_code)
         vat = classify_vat_cached(
@@ -320,7 +321,7 @@ def _normalise_order(
             import_deferral_licence=import_deferral_licence,
             order_charges_vat=order_charges_vat,
         )
-        return code, percentage, vat
+        return code, percentage, *forced_vatex(vat, item.source, order)
 
     priced_lines = add_lines(rows, fields, order, classify, run_id=run_id, stream=stream, header_code=header_code)
     priced_groups = add_vat_groups(rows, fields, order, classify, run_id=run_id, stream=stream, header_code=header_code)

@@ -67,6 +67,8 @@ class Priced:
     vat_amount: Decimal | None
     # What decides which group a 0 % line belongs to: its ventilation code (line, else header).
     code: str | None = None
+    # Why its classification needs a look (a forced VATEX code, tasks/normalise/vatex.py), or None.
+    review: str | None = None
 
 
 @dataclass(frozen=True)
@@ -346,6 +348,11 @@ def vat_return_rows(
                     "amount_in_currency": None if grids.self_assessed else vat_amount,
                 }
             )
+    # A forced VATEX code to review: once per line, or per group where no line says it (in the return if its order is).
+    reviewed = [("line", line) for line in lines if line.review] or [("vat_group", g) for g in groups if g.review]
+    for source, item in reviewed:
+        part = _Part(source, item.number, item.vat, item.base or Decimal(0), item.vat_amount or Decimal(0))
+        exception(part, item.review or "", reported=bool(entries))
     if (disagreement := _header_vat_disagrees(invoice, parts, lines)) is not None:
         # In the return where its parts are: a draft's, say, are not.
         exception(_order_part(invoice, disagreement), disagreement, reported=bool(entries))

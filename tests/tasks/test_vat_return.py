@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from connectors.warehouse import upgrade
 from tasks.inbound.warehouse import load_orders
+from tasks.normalise.vatex import vatex_category
 from tests.connectors.warehouse import DIALECTS, fresh_warehouse
 
 D = Decimal
@@ -823,3 +824,96 @@ def test_code_22_may_leave_the_vat_percentage_out(engine: sa.Engine) -> None:
                 "[U]",
             )
         ]
+
+
+def test_a_vatex_code_forced_through_custom_fields_is_recorded_and_a_category_change_is_to_review(
+    engine: sa.Engine,
+) -> None:
+    """From an accountant's check: `TaxExemptionReasonCode` in CustomFields (docs/reference/vat.md#ventilation-codes)
+    was read nowhere; a 0 % line of an export was recorded Z without VATEX. The code is the line's VATEX code and
+    its category the code list's (G); the grid stays the ventilation code's (00) and is to review. On the line it
+    wins over the order's; an unknown code is not recorded and is to review; the order's code leaves a 21 % line
+    alone; a code of the line's own category (VATEX-EU-IC on code 51) is recorded without a word."""
+    dated = {"OrderDate": "2026-08-03T00:00:00"}
+    export = {**sale([("4", "21", "100.00", None), ("1", "0", "300.00", None)], header_code="1"), **dated}
+    export["CustomFields"] = {"TaxExemptionReasonCode": "VATEX-EU-G"}
+    own = {**sale([("1", "0", "50.00", None)], header_code="1"), **dated, "CustomFields": export["CustomFields"]}
+    own["OrderLines"][0]["CustomFields"] = {"TaxExemptionReasonCode": "VATEX-EU-O"}
+    unknown = {**sale([("1", "0", "20.00", None)]), **dated, "CustomFields": {"TaxExemptionReasonCode": "VATEX-XX"}}
+    ic = {**sale([("51", "0", "70.00", None)], party=FR_PARTY), **dated}
+    ic["OrderLines"][0]["CustomFields"] = [{"Key": "TaxExemptionReasonCode", "Value": "VATEX-EU-IC"}]
+    orders = [export, own, unknown, ic]
+    assert load_orders(engine, orders, stream="orders_income", run_id="r1", company_id=COMPANY).quarantined == 0
+    query = "SELECT order_id, line_number, vat_category, vatex_code, base_grids FROM invoice_lines"
+    with engine.connect() as connection:
+        lines = {(order_id, number): rest for order_id, number, *rest in connection.execute(sa.text(query))}
+        exceptions = connection.execute(
+            sa.text("SELECT order_id, source, source_number, is_reported, reason FROM bi_vat_return_exceptions")
+        ).all()
+        grids = connection.execute(sa.text("SELECT grid, amount FROM bi_vat_return_monthly ORDER BY grid")).all()
+    assert lines == {
+        (export["OrderID"], 1): ["S", None, "03"],
+        (export["OrderID"], 2): ["G", "VATEX-EU-G", "00"],
+        (own["OrderID"], 1): ["O", "VATEX-EU-O", "00"],
+        (unknown["OrderID"], 1): ["Z", None, "00"],
+        (ic["OrderID"], 1): ["K", "VATEX-EU-IC", "46"],
+    }
+    assert sorted(
+        (order_id, source, number, bool(reported), reason) for order_id, source, number, reported, reason in exceptions
+    ) == sorted(
+        [
+            (
+                export["OrderID"],
+                "line",
+                2,
+                True,
+                "the order's TaxExemptionReasonCode VATEX-EU-G makes the line G, its ventilation code Z: the grids "
+                "follow the code (00); check",
+            ),
+            (
+                own["OrderID"],
+                "line",
+                1,
+                True,
+                "the line's TaxExemptionReasonCode VATEX-EU-O makes the line O, its ventilation code Z: the grids "
+                "follow the code (00); check",
+            ),
+            (
+                unknown["OrderID"],
+                "line",
+                1,
+                True,
+                "the order's TaxExemptionReasonCode VATEX-XX is not a VATEX code: not recorded; check",
+            ),
+        ]
+    )
+    assert [(grid, D(str(amount)).quantize(D("0.01"))) for grid, amount in grids] == [
+        ("00", D("370.00")),
+        ("03", D("100.00")),
+        ("46", D("70.00")),
+        ("54", D("21.00")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("code", "category"),
+    [
+        ("VATEX-EU-AE", "AE"),
+        ("VATEX-EU-IC", "K"),
+        ("VATEX-EU-G", "G"),
+        ("VATEX-EU-O", "O"),
+        ("VATEX-EU-F", "E"),
+        ("VATEX-EU-79-C", "E"),
+        ("VATEX-EU-132-1Q", "E"),
+        ("VATEX-EU-143-1FA", "E"),
+        ("VATEX-EU-151-1AA", "E"),
+        ("VATEX-EU-146-1E", "E"),
+        ("VATEX-FR-FRANCHISE", "E"),
+        ("VATEX-EU-132-1R", None),
+        ("VATEX-EU-143-1M", None),
+        ("VATEX-EU-Z", None),
+        ("VAT-EU-G", None),
+    ],
+)
+def test_vatex_codes_have_the_category_of_the_code_list(code: str, category: str | None) -> None:
+    assert vatex_category(code) == category
