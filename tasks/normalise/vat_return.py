@@ -22,8 +22,9 @@ The rules (docs/bi.md#vat-return):
   return until it is issued and synced again. A `Canceled` invoice stays in the return, to review: Billit's docs
   do not say what cancelling an invoice does, and only a credit note undoes an issued one.
 * **Currency.** Grid amounts are EUR. A non-EUR order is converted with its `FXRateToForeign` (foreign units per
-  EUR, as the name and the rate's size say; docs/bi.md#currencies), rounded per group; without a usable rate its
-  amounts are an exception, never left out silently.
+  EUR, as the name and the rate's size say; docs/bi.md#currencies), rounded per group, and is an exception to
+  review (once per order) naming the rate and that reading; without a usable rate its amounts are an exception,
+  never left out silently.
 * **Exceptions**: a group or line whose amounts are not in the return (unknown treatment, no Belgian grid, no
   exchange rate, no order date, a draft) or are in it but need a look (an import's VAT is on the customs
   document; an intra-community supply to a customer without a valid VAT number of another member state, whose
@@ -353,6 +354,13 @@ def vat_return_rows(
     for source, item in reviewed:
         part = _Part(source, item.number, item.vat, item.base or Decimal(0), item.vat_amount or Decimal(0))
         exception(part, item.review or "", reported=bool(entries))
+    if currency != "EUR" and entries:
+        # The rate's direction is only inferred (docs/bi.md#currencies): read the other way, every figure is wrong.
+        read_as = (
+            f"amounts in {currency} converted to EUR by dividing by FXRateToForeign {fx_rate}, read as {currency} "
+            "per EUR (Billit does not document its direction): check the EUR figures against the invoice"
+        )
+        exception(_order_part(invoice, read_as), read_as, reported=True)
     if (disagreement := _header_vat_disagrees(invoice, parts, lines)) is not None:
         # In the return where its parts are: a draft's, say, are not.
         exception(_order_part(invoice, disagreement), disagreement, reported=bool(entries))
