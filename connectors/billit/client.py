@@ -52,7 +52,7 @@ from connectors.billit.pagination import (
 )
 from connectors.billit.ratelimit import RequestLimiter, shared_limiter
 from connectors.billit.redaction import Redactor
-from connectors.billit.responses import OrderAnswer, http_error, transport_error
+from connectors.billit.responses import OrderAnswer, http_error, readable_url, transport_error
 from connectors.billit.retries import OutageBreaker, Repeat, retries_last_s, retry_delay
 from connectors.billit.settings import BillitSettings
 from connectors.billit.tls import shared_tls_context
@@ -324,12 +324,14 @@ class BillitClient:
     ) -> httpx.Response:
         if for_company:  # without a company (an accountant's key) only accountInformation may be asked
             self.settings.require_party_id()
-        attempt = 0
+        attempt, retrying = 0, None
         while True:
             error: BillitError
             lane = await self._lanes.get()
             try:
-                async with self._outage.turn(attempt) as one_at_a_time:  # after the lane: a request waiting for one too
+                async with self._outage.turn(
+                    retrying
+                ) as one_at_a_time:  # after the lane: a request waiting for one too
                     await self._wait_for_pause()
                     ticket = await self._limiter.acquire()
                     self.requests_sent += 1
@@ -354,7 +356,7 @@ class BillitClient:
                     delay = retry_delay(self.settings, error, attempt, repeat, self._random)
                     if delay is None:
                         raise error
-                    attempt += 1
+                    attempt, retrying = attempt + 1, error
                     self.retries += 1
                     most = min(self.settings.max_retries, error.retries_at_most)
                     logger.warning(
@@ -385,7 +387,7 @@ def _as_is(body: Any) -> Any:
 
 
 def _display_url(path: str, params: Mapping[str, str] | None) -> str:
-    return str(httpx.URL(path, params=params)) if params else path
+    return readable_url(str(httpx.URL(path, params=params)) if params else path)
 
 
 def _short(error: BillitError) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import unquote, unquote_plus
 
 import httpx
 
@@ -157,7 +158,7 @@ def _refused(exc: BaseException) -> bool:
 def http_error(response: httpx.Response, method: str, names_id: bool, redact: Callable[[str], str]) -> BillitHTTPError:
     """The error for a non-2xx `response`; `names_id` when the request named an order, file or party id."""
     status = response.status_code
-    url = response.request.url.raw_path.decode("ascii", "replace")
+    url = readable_url(response.request.url.raw_path.decode("ascii", "replace"))
     # Redacted before parsing (a key cut in two by the length limit) and after (a key escaped twice in the body).
     details = tuple(
         BillitErrorDetail(redact(detail.code), redact(detail.description) if detail.description else None)
@@ -189,6 +190,13 @@ def http_error(response: httpx.Response, method: str, names_id: bool, redact: Ca
     if status == 409:
         return BillitConflictError(**fields)
     return BillitHTTPError(**fields)
+
+
+def readable_url(url: str) -> str:
+    """A request's path and query as a person reads them in an error (`$filter=LastModified ge DateTime'...'`, not
+    `%24filter=LastModified%20ge...`); a character that does not print shows as `?`."""
+    path, mark, query = url.partition("?")
+    return "".join(char if char.isprintable() else "?" for char in unquote(path) + mark + unquote_plus(query))
 
 
 def retry_after(value: str | None) -> float | None:

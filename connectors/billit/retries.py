@@ -74,7 +74,6 @@ class OutageBreaker:
         self._give_up_after_s = give_up_after_s
         self._failures = 0
         self._first_failure_at = 0.0  # time.monotonic() of the streak's first failure
-        self._last_error: BillitError | None = None
         self._one_at_a_time = asyncio.Lock()
 
     @property
@@ -85,7 +84,6 @@ class OutageBreaker:
         if self._failures == 0:
             self._first_failure_at = time.monotonic()
         self._failures += 1
-        self._last_error = error
         if self._failures == STREAK:
             logger.warning(
                 "Billit failed %d requests in a row (%s): one request at a time until one is answered", STREAK, error
@@ -95,23 +93,17 @@ class OutageBreaker:
         self._failures = 0
 
     @asynccontextmanager
-    async def turn(self, attempt: int) -> AsyncIterator[bool]:
+    async def turn(self, retrying: BillitError | None) -> AsyncIterator[bool]:
         """Wait for this attempt's turn; True while requests go one at a time (the caller then backs off inside
-        its turn). Once the failures have lasted past a request's retries, a retry is not sent: it raises the last
-        error. A first attempt still is, one at a time, so a request asked after that (the company's listing, to
-        tell one bad order from an outage) gets its answer."""
+        its turn). `retrying` is the request's own last error, None for its first attempt. Once the failures have
+        lasted past a request's retries, a retry is not sent: it raises that error. A first attempt still is, one
+        at a time, so a request asked after that (the company's listing, to tell one bad order from an outage)
+        gets its own answer."""
         if not self.holding_back:
             yield False
             return
         async with self._one_at_a_time:
             failing_s = time.monotonic() - self._first_failure_at
-            if attempt and self.holding_back and self._last_error is not None and failing_s > self._give_up_after_s:
-                raise _unsent(self._last_error)
+            if retrying is not None and self.holding_back and failing_s > self._give_up_after_s:
+                raise retrying
             yield self.holding_back
-
-
-def _unsent(error: BillitError) -> BillitError:
-    """A new instance of `error` (the same exception raised in many tasks would share one traceback)."""
-    again = type(error).__new__(type(error), *error.args)
-    again.__dict__.update(error.__dict__)
-    return again

@@ -37,6 +37,7 @@ from connectors.billit import (
     prop,
 )
 from connectors.billit.client import DELETED_ORDERS_PATH
+from connectors.billit.odata import BillitTimestamp
 from connectors.billit.tls import shared_tls_context
 from sandbox.account import NO_PARTY
 from sandbox.faults import Faults
@@ -273,6 +274,16 @@ async def test_a_burst_of_failures_that_ends_holds_nothing_back(server: SandboxS
         orders = await asyncio.gather(*(billit.get_order(order_id) for order_id in ids))
         assert billit.requests_sent == len(ids) + 12
     assert [order["OrderID"] for order in orders] == ids
+
+
+async def test_an_error_shows_the_request_as_a_person_reads_it(server: SandboxServer) -> None:
+    # Found against an outside simulator: a failed company's line showed `%24filter=LastModified%20ge%20...`.
+    server.sandbox.injector.update({"rate_5xx": 1.0})
+    query = ODataQuery(filter=prop("LastModified").ge(BillitTimestamp("2026-01-01T00:00:00")), top=5)
+    async with client(server, max_retries=0) as billit:
+        with pytest.raises(BillitServerError) as failed:
+            await billit.list_page(query)
+    assert "$filter=LastModified ge DateTime'2026-01-01T00:00:00'" in str(failed.value)
 
 
 async def test_a_bad_api_key_is_a_401_and_never_retried(server: SandboxServer) -> None:
