@@ -94,6 +94,45 @@ def _write_draft(path: Path, target: Path | None, build: Callable[[], bytes]) ->
     error_console.print(f"XML draft written to {path} (review it, then upload it to Intervat yourself)")
 
 
+def _read_filed(path: Path, period: Any) -> Any:
+    """The filed return of `--filed`, refused in one line if it cannot be read or is another period's."""
+    from tasks.vat.filed import read_filed_return
+
+    try:
+        filed = read_filed_return(path.read_bytes())
+    except OSError as exc:
+        raise OperatorMistake(f"cannot read --filed {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise OperatorMistake(f"--filed {path}: {exc}") from None
+    if filed.period != period:
+        raise OperatorMistake(f"--filed {path} is the return of {filed.period}, not of {period}")
+    return filed
+
+
+def _refuse_another_declarant(path: Path, filed_by: str, declaring: Any) -> None:
+    if declaring.vat_number[2:] != filed_by:
+        raise OperatorMistake(f"--filed {path} was filed by BE{filed_by}, not by this company ({declaring.vat_number})")
+
+
+def _print_changes(out: Any, path: Path, filed: dict[str, Any], now: dict[str, Any]) -> str:
+    """The grids that changed since the filed return, as a table; the note that says what to do with them."""
+    from tasks.vat.filed import grid_changes
+
+    changes = grid_changes(filed, now)
+    if not changes:
+        return f"the warehouse still gives the figures of the return filed in {path}"
+    table = Table(title=f"Changed since the return filed in {path} (EUR)")
+    for column in ("grid", "filed", "now", "difference"):
+        table.add_column(column, justify="left" if column == "grid" else "right", overflow="fold")
+    for change in changes:
+        table.add_row(change.grid, f"{change.filed:,.2f}", f"{change.now:,.2f}", f"{change.difference:+,.2f}")
+    out.print(table)
+    return (
+        f"{len(changes)} grid(s) changed since the return filed in {path}: a filed return is not filed again, "
+        "the differences go into the current period's return"
+    )
+
+
 def _output(xml: Path | None) -> Any:
     """Where the tables go: stderr when the XML draft itself goes to stdout (`--xml -`)."""
     return error_console if xml is not None and str(xml) == "-" else console
@@ -146,6 +185,14 @@ def vat_return(
             help="Ask for the refund of grid 72 in the --xml draft (Ask Restitution YES); refused without a 72.",
         ),
     ] = False,
+    filed: Annotated[
+        Path | None,
+        typer.Option(
+            "--filed",
+            help="The Intervat XML of this period as filed: show each grid that changed since, to correct in the "
+            "current return.",
+        ),
+    ] = None,
     warehouse_url: WarehouseOption = None,
 ) -> None:
     """The Belgian periodic VAT return of a month or a quarter: grids, the 71/72 balance and the checks.
@@ -160,8 +207,11 @@ def vat_return(
         vat_period = _vat_period(period)
         if ask_restitution and xml is None:
             raise OperatorMistake("--ask-restitution only changes the Intervat draft: add --xml")
+        filed_return = _read_filed(filed, vat_period) if filed is not None else None
         target, engine, company_id = _open(xml, force, company)
         report = read_vat_return(engine, vat_period, company_id=company_id)
+        if filed is not None and filed_return is not None and filed_return.vat_number:
+            _refuse_another_declarant(filed, filed_return.vat_number, declarant(engine, company_id=company_id))
         if ask_restitution and "72" not in report.grids:
             raise OperatorMistake(
                 f"--ask-restitution: {vat_period} has no refund to ask (the balance is grid 71, "
@@ -202,6 +252,8 @@ def vat_return(
             "[green]ok[/]" if check.passed else "[red]CHECK[/]",
         )
     out.print(checks)
+    if filed is not None and filed_return is not None:
+        notes.append(_print_changes(out, filed, filed_return.grids, report.grids))
     _notices(
         [
             (report.left_out, "amount(s) not in the return: see bi_vat_return_exceptions"),

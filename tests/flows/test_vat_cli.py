@@ -514,3 +514,57 @@ def test_more_vat_deducted_than_21_percent_of_the_purchases_fails_a_check_and_xi
     assert ic.exit_code == 0, ic.output
     left_out = " ".join(ic.output.split())
     assert "Belfast Ltd (XI980780684): the schema of these drafts (NewICO v0.9) has no XI" in left_out
+
+
+def test_a_filed_return_shows_each_grid_that_changed_since_to_correct_in_the_current_one(
+    warehouse: sa.Engine, tmp_path: Path
+) -> None:
+    # Found by an accountant's independent check: orders changed after their period was filed (a late purchase, a
+    # deletion) changed that period's return when asked again, and nothing said so. By hand: a purchase of
+    # 100.00 / 21.00 dated in Q3 loaded after Q3 was filed -> 82 1,600.00 -> 1,700.00, 59 336.00 -> 357.00, 71
+    # 189.00 -> 168.00.
+    filed = tmp_path / "q3.xml"
+    assert runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--xml", str(filed)]).exit_code == 0
+    unchanged = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--filed", str(filed)])
+    assert unchanged.exit_code == 0, unchanged.output
+    assert f"the warehouse still gives the figures of the return filed in {filed}" in " ".join(unchanged.output.split())
+    late = dated(purchase([("1", "21", "100.00", None)], party=BE_PARTY), "2026-09-20")
+    load_orders(warehouse, [late], stream="orders_test", run_id="r10", company_id=PARTY_ID)
+    result = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--filed", str(filed)])
+    assert result.exit_code == 0, result.output
+    changes = {
+        cells[0]: cells[1:]
+        for line in result.output.split("Changed since")[1].splitlines()
+        if len(cells := [cell.strip() for cell in line.strip("│ ").split("│")]) == 4 and cells[0].isdigit()
+    }
+    assert changes == {
+        "59": ["336.00", "357.00", "+21.00"],
+        "71": ["189.00", "168.00", "-21.00"],
+        "82": ["1,600.00", "1,700.00", "+100.00"],
+    }
+    assert "3 grid(s) changed since the return filed in" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read --filed"),
+        (b"not xml", "not an XML document"),
+        (b"<a/>", "not an Intervat VAT return"),
+    ],
+)
+def test_a_filed_return_that_cannot_be_read_is_one_line(
+    warehouse: sa.Engine, tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / "filed.xml"
+    if content is not None:
+        path.write_bytes(content)
+    result = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--filed", str(path)])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_the_filed_return_of_another_period_is_refused(warehouse: sa.Engine, tmp_path: Path) -> None:
+    filed = tmp_path / "q2.xml"
+    assert runner.invoke(app, ["vat-return", "--period", "2026-Q2", "--xml", str(filed)]).exit_code == 0
+    result = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--filed", str(filed)])
+    assert result.exit_code == 2 and "is the return of 2026-Q2, not of 2026-Q3" in " ".join(result.output.split())
