@@ -12,8 +12,10 @@ Rows flow through a sliding window (at most `PushOptions.window` rows in flight,
    claim); rows that cannot succeed are `rejected` with every reason and never sent. So is an
    `external_id` that collides with another row's when case and trailing spaces are ignored (Billit matches
    ExternalProviderID that way, so the two rows could not be told apart).
-3. **Check Billit first** for every row attempted before: an order with exactly its ExternalProviderID means an
-   earlier attempt committed (its answer was lost), so that order is recorded instead of creating another. When
+3. **Check Billit first** for every row, attempted before or not (one GET each: whether Billit keeps
+   ExternalProviderID unique or honours the idempotency key is unknown): an order with exactly its
+   ExternalProviderID means an earlier attempt committed (its answer was lost), or another tool or a warehouse since
+   restored made it, so that order is recorded instead of creating another. When
    that attempt sent other values than the row holds now (the row was corrected since: the order's lines' amounts,
    or the attempt's idempotency key, differ), the row says so (`OrderDiffersFromRow`), the run fails, and the order
    is not sent while the row is flagged.
@@ -251,10 +253,16 @@ async def _create_once(
 ) -> dict[str, Any]:
     external_id = row["external_id"]
     try:
-        if row["attempts"] > 0 and (existing := await _find_order(billit, external_id)) is not None:
-            # Made by an earlier attempt: from other values, if that attempt's key is not this one's.
+        # Looked up before every create, the first one too: whether Billit keeps ExternalProviderID unique and how
+        # long it honours an idempotency key are unknown (docs/reference/billit-api.md#idempotency), and an order
+        # with this id may be there without any attempt of this table (a warehouse restored or rebuilt, an id another
+        # tool used). One GET per row (and one per order it finds), against a second invoice for the customer.
+        if (existing := await _find_order(billit, external_id)) is not None:
+            # Made by an earlier attempt (from other values, if that attempt's key is not this one's), or before
+            # this table knew the row: linked when its lines are the row's, flagged otherwise.
             changed = row["idempotency_key"] not in (None, key)
-            return _found(external_id, existing, payload, summary, made_from_other_values=changed)
+            earlier = row["attempts"] > 0
+            return _found(external_id, existing, payload, summary, made_from_other_values=changed, by_attempt=earlier)
         try:
             order_id = await billit.create_order(payload, idempotency_key=key)
         except (BillitConflictError, BillitTransportError) as ambiguous:
@@ -295,19 +303,28 @@ def _found(
     summary: PushSummary,
     *,
     made_from_other_values: bool = False,
+    by_attempt: bool = True,
 ) -> dict[str, Any]:
     """The outcome of a row whose order Billit already holds: created. An earlier attempt may have made it from
     values the row no longer has (its answer lost, the row corrected since: its lines' amounts differ, or that
     attempt's idempotency key, a hash of what it sent, is not this one's): then the row says so, in `last_error`
-    and as `changed_after_create`, the run fails, and the order is not sent while it is flagged (`claims._sendable`)."""
+    and as `changed_after_create`, the run fails, and the order is not sent while it is flagged (`claims._sendable`).
+    Without `by_attempt` the order was there before the row's first attempt (made by another tool, or before the
+    warehouse was restored): compared the same way, and named so."""
     summary.already_existed += 1
     outcome = _created(external_id, int(order["OrderID"]))
     difference = lines_differing(payload, order)
     if difference is not None or made_from_other_values:
         summary.differs_in_billit += 1
         how = f"holds other lines than the row: {difference}" if difference else "was made from other values"
+        made = (
+            "created by an earlier attempt whose answer was lost"
+            if by_attempt
+            else "found in Billit with this ExternalProviderID before the row's first create (another tool's, or "
+            "one this table forgot)"
+        )
         reason = (
-            f"order {order['OrderID']}, created by an earlier attempt whose answer was lost, {how}; check it in "
+            f"order {order['OrderID']}, {made}, {how}; check it in "
             "Billit: once it is right, set changed_after_create to false to let --send send it (if you credit it, "
             "leave it)"
         )

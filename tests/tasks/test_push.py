@@ -217,6 +217,50 @@ def test_a_row_attempted_before_is_looked_up_in_billit_instead_of_created_again(
     assert stored(engine)["crashed-1"].billit_order_id == order_id
 
 
+def create_behind_our_back(server: SandboxServer, row: dict[str, Any], lines: list[dict[str, Any]]) -> int:
+    """An order with the row's ExternalProviderID made outside this table (another tool, a warehouse since restored)."""
+    from tasks.outbound.payload import order_payload
+
+    settings = load_settings(base_url=server.base_url, api_key=API_KEY, party_id=COMPANY)
+
+    async def create() -> int:
+        async with BillitClient(settings) as billit:
+            return await billit.create_order(order_payload(row, lines), idempotency_key=None)
+
+    return asyncio.run(create())
+
+
+def test_a_row_new_to_the_table_whose_order_billit_already_holds_is_linked_not_created_twice(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    # Found from the outside: a warehouse rebuilt from scratch pushed every invoice a second time, since only a row
+    # attempted before was looked up.
+    row, lines = outbound("restored-1")
+    order_id = create_behind_our_back(server, row, lines)
+    insert(engine, [(row, lines)])
+    before = posts(server)
+    summary = push(server, engine)
+    saved = stored(engine)["restored-1"]
+    assert (summary.already_existed, summary.created, summary.ok, posts(server)) == (1, 0, True, before)
+    assert (saved.status, saved.billit_order_id, saved.last_error_code) == ("created", order_id, None)
+    assert len(orders_by_external_id(server)["restored-1"]) == 1
+
+
+def test_a_row_new_to_the_table_whose_id_names_an_order_with_other_lines_is_flagged_and_nothing_is_created(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    row, lines = outbound("othertool-1")
+    order_id = create_behind_our_back(server, row, [line | {"unit_price_excl": Decimal(999)} for line in lines])
+    insert(engine, [(row, lines)])
+    before = posts(server)
+    summary = push(server, engine, send=True, check_participants=False)
+    saved = stored(engine)["othertool-1"]
+    assert (summary.differs_in_billit, summary.created, summary.sent, summary.ok) == (1, 0, 0, False)
+    assert (saved.status, saved.billit_order_id, saved.last_error_code) == ("created", order_id, "OrderDiffersFromRow")
+    assert "before the row's first create" in saved.last_error and bool(saved.changed_after_create)
+    assert posts(server) == before and len(orders_by_external_id(server)["othertool-1"]) == 1
+
+
 def test_send_records_sent_rows_keeps_customers_off_peppol_created_and_links_to_the_sales_extraction(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
