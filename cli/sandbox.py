@@ -53,7 +53,7 @@ def sandbox_serve(
         int, typer.Option(help="Answer for GET of one of the caller's deleted orders: 404 or 401 (empty).")
     ] = 404,
     idempotency_header: Annotated[
-        str, typer.Option(help="Idempotency header a create reads: both, Idempotency-Key or Idempotent-Key.")
+        str, typer.Option(help="Idempotency header a create reads: both, Idempotency-Key, Idempotent-Key or none.")
     ] = "both",
     latency_ms: Annotated[float, typer.Option(help="Latency added to every /v1 request.")] = 0.0,
     fault_429: Annotated[float, typer.Option(help="Share of requests answered 429 (opens a window).")] = 0.0,

@@ -155,7 +155,7 @@ def list_deleted_orders(sandbox: Sandbox, request: Request, body: bytes) -> Resp
 def post_order(sandbox: Sandbox, request: Request, raw: bytes) -> Response:
     company_id = authorize(sandbox, request)
     read = sandbox.quirks.idempotency_header
-    headers = _IDEMPOTENCY_HEADERS if read == "both" else (read.lower(),)
+    headers = {"both": _IDEMPOTENCY_HEADERS, "none": ()}.get(read, (read.lower(),))
     key = next((request.headers[h] for h in headers if request.headers.get(h)), None)
     used = sandbox.idempotency_keys[company_id]
     if key is not None and key in used:

@@ -21,7 +21,8 @@ the sandbox's best guess, i.e. how it answered before the switches existed; each
   instead of an empty 401; ``200``: the flag gates nothing, and such a company is served as any other
   (``#companies``);
 * ``idempotency_header``: the one spelling of the idempotency header ``POST /v1/orders`` reads,
-  ``Idempotency-Key`` or ``Idempotent-Key``, instead of ``both`` (``#idempotency``);
+  ``Idempotency-Key`` or ``Idempotent-Key``, instead of ``both``; ``none``: neither, every create is a new order
+  (whether Billit honours the key is unknown, ``#idempotency``);
 * ``deleted_order_status=401``: ``GET`` (``PATCH``, ``DELETE``) of one of the caller's orders that was deleted
   answers an empty 401, as for an id one may not see, instead of 404 (``#deletions``);
 * ``account_needs_party_id``: ``accountInformation`` without a ``PartyID`` answers 400, as every other call does,
@@ -57,7 +58,7 @@ __all__ = [
 
 API_OFF_STATUSES = (401, 403, 200)
 DELETED_ORDER_STATUSES = (404, 401)
-IDEMPOTENCY_HEADERS = ("both", "Idempotency-Key", "Idempotent-Key")
+IDEMPOTENCY_HEADERS = ("both", "Idempotency-Key", "Idempotent-Key", "none")
 DELETED_LAST_MODIFIED = ("deletion", "order")
 FRACTION_DIGITS = (6, 7)
 WEBHOOK_LIMITS = (4, 20)

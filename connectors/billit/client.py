@@ -4,9 +4,10 @@ At most `max_concurrency` requests in flight, each on an `httpx.AsyncClient` of 
 retries with exponential backoff and full jitter (5xx, resets, timeouts, a 429 without Retry-After), a shared
 pause (on a 429 every request of this client waits for `Retry-After`), and one request at a time while every
 request fails (`connectors.billit.retries`). What is retried depends on whether a repeat is harmless: GET and PATCH
-always are; a create carrying an idempotency key is too (a repeat of a create that did commit gets 409, which the
-caller resolves by looking the order up by ExternalProviderID); `commands/send` and a create without a key are
-only repeated when the request surely never reached Billit (429, or a connection that could not be opened).
+always are; a create and `commands/send` only when the request surely never reached Billit (429, or a connection
+that could not be opened): whether Billit honours a create's idempotency key is unknown
+(docs/reference/billit-api.md#idempotency), so after a lost answer or a 5xx the caller looks the order up by
+ExternalProviderID before it POSTs again (`tasks.outbound.push`), waiting `repeat_delay` between rounds.
 Listings page in `connectors.billit.pagination`: orders by key (what every sync runs), deletions by position.
 
 Credentials live only in the httpx client's default headers. Every text an error is built from (a transport error,
@@ -23,7 +24,6 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -52,7 +52,7 @@ from connectors.billit.pagination import (
 )
 from connectors.billit.ratelimit import RequestLimiter, shared_limiter
 from connectors.billit.redaction import Redactor
-from connectors.billit.responses import OrderAnswer, http_error, readable_url, transport_error
+from connectors.billit.responses import BillitFile, OrderAnswer, http_error, readable_url, transport_error
 from connectors.billit.retries import OutageBreaker, Repeat, retries_last_s, retry_delay
 from connectors.billit.settings import BillitSettings
 from connectors.billit.tls import shared_tls_context
@@ -73,14 +73,6 @@ PATCHABLE_PROPERTIES = frozenset(
     {"Paid", "PaidDate", "IsSent", "ApprovalStatus", "AccountCode", "InternalInfo", "Invoiced", "PaymentMethod"}
     | {"AccountantVerificationNeeded"}
 )
-
-
-@dataclass(frozen=True)
-class BillitFile:
-    file_id: str
-    file_name: str
-    mime_type: str
-    content: bytes
 
 
 class BillitClient:
@@ -222,8 +214,9 @@ class BillitClient:
     async def create_order(self, order: Mapping[str, Any], *, idempotency_key: str | None) -> int:
         """POST an order; returns Billit's OrderID.
 
-        With an idempotency key a lost answer is retried safely: if the first attempt committed, Billit answers
-        409 (`BillitConflictError`) without the id, and the caller looks the order up by ExternalProviderID.
+        Repeated only when it surely never reached Billit: whether Billit honours the key (both spellings sent) is
+        unknown, so after a lost answer or a 5xx the caller looks the order up by ExternalProviderID before it
+        POSTs again with the same key (a repeat Billit recognises answers 409 without the id: looked up too).
         """
         headers = {"Content-Type": "application/json"}
         if idempotency_key is not None:
@@ -237,7 +230,7 @@ class BillitClient:
             ORDERS_PATH,
             content=encode_json(dict(order)),
             headers=headers,
-            repeat=Repeat.ALWAYS if idempotency_key is not None else Repeat.IF_UNSENT,
+            repeat=Repeat.IF_UNSENT,
         )
         return self._read(response, parse_order_id)
 
@@ -376,6 +369,11 @@ class BillitClient:
                 self._lanes.put_nowait(lane)
             if not one_at_a_time:
                 await asyncio.sleep(delay)
+
+    def repeat_delay(self, error: BillitError, attempt: int) -> float | None:
+        """Seconds before the caller repeats a request the client would not (a create its look-up did not find), as
+        a retry would wait; None when `error` is not worth it or `attempt` (0 first) has used up max_retries."""
+        return retry_delay(self.settings, error, attempt, Repeat.ALWAYS, self._random)
 
     async def _wait_for_pause(self) -> None:
         while (wait := self._resume_at - time.monotonic()) > 0:

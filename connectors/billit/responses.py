@@ -1,5 +1,5 @@
 """From a Billit answer to what the caller gets: the error of the tree in `connectors.billit.errors` for an answer
-that is not a success, and an `OrderAnswer` for a full order read later.
+that is not a success, an `OrderAnswer` for a full order read later, and a `BillitFile` for a file.
 
 The status decides the class, and so whether the client retries (docs/reference/billit-api.md#errors). Every text
 taken from the answer passes through the client's redactor before an error is built from it.
@@ -41,6 +41,16 @@ from connectors.billit.wire import (
     parse_error_details,
     parse_json,
 )
+
+
+@dataclass(frozen=True)
+class BillitFile:
+    """One file (PDF, UBL, IMR) as `BillitClient.get_file` returns it, its content decoded from base64."""
+
+    file_id: str
+    file_name: str
+    mime_type: str
+    content: bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ logger = logging.getLogger("connectors.billit")
 class Repeat(Enum):
     """When a failed request may be sent again."""
 
-    ALWAYS = "always"  # safe to repeat: reads, PATCH, idempotent creates
+    ALWAYS = "always"  # safe to repeat: reads, PATCH
     IF_UNSENT = "if_unsent"  # only when Billit surely did not process it
 
 

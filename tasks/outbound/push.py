@@ -21,8 +21,9 @@ Rows flow through a sliding window (at most `PushOptions.window` rows in flight,
    is not sent while the row is flagged.
 4. **Count the attempt, then create** with `POST /v1/orders` carrying `ExternalProviderID` and the row's stable
    idempotency key. The attempt is committed before the POST, so a crash after it is seen by the next run
-   (step 3). A 409, or a timeout or dropped connection after sending, is resolved by looking the order up by
-   ExternalProviderID; Billit's 400s are recorded on the row (`rejected`) and the others go on; what stays
+   (step 3). A 409, a 5xx, or a timeout or dropped connection after sending, is resolved by looking the order up
+   by ExternalProviderID before any new POST (the client never re-POSTs what may have reached Billit: whether it
+   honours the key is unknown); Billit's 400s are recorded on the row (`rejected`) and the others go on; what stays
    unresolved after the client's retries is `failed` and tried again by the next run. A row in backoff holds
    its place in the window but no HTTP slot (the client sleeps outside its semaphore), and never holds up the
    rows claimed after it. A row naming a company the key cannot act for (accountInformation, asked once before
@@ -55,6 +56,7 @@ from connectors.billit import (
     BillitConflictError,
     BillitError,
     BillitHTTPError,
+    BillitServerError,
     BillitTransportError,
     BillitValidationError,
     NoCompanyError,
@@ -263,16 +265,7 @@ async def _create_once(
             changed = row["idempotency_key"] not in (None, key)
             earlier = row["attempts"] > 0
             return _found(external_id, existing, payload, summary, made_from_other_values=changed, by_attempt=earlier)
-        try:
-            order_id = await billit.create_order(payload, idempotency_key=key)
-        except (BillitConflictError, BillitTransportError) as ambiguous:
-            # The create may have committed: 409 says it did (the key was used), a lost answer may mean so.
-            existing = await _find_order(billit, external_id)
-            if existing is None:
-                raise ambiguous
-            return _found(external_id, existing, payload, summary)
-        summary.created += 1
-        return _created(external_id, order_id)
+        return await _post_looking_up_between(billit, external_id, payload, key, summary)
     except BillitValidationError as exc:
         code = exc.codes[0] if exc.codes else "ValidationError"
         summary.rejected[code] += 1
@@ -283,6 +276,33 @@ async def _create_once(
         summary.failed += 1
         code = exc.codes[0] if isinstance(exc, BillitHTTPError) and exc.codes else type(exc).__name__
         return {"external_id": external_id, "status": "failed", "last_error_code": code, "last_error": str(exc)}
+
+
+async def _post_looking_up_between(
+    billit: BillitClient, external_id: str, payload: dict[str, Any], key: str, summary: PushSummary
+) -> dict[str, Any]:
+    """POST the order; after an answer that may hide a create that committed (a lost answer, a 5xx, a 409 on the
+    key), look it up by ExternalProviderID before any new POST. The client repeats a create only when it surely
+    never reached Billit: whether Billit honours the idempotency key is unknown
+    (docs/reference/billit-api.md#idempotency), and a re-POST it does not recognise would be a second invoice. The
+    key still goes with every POST."""
+    repeats = 0
+    while True:
+        try:
+            order_id = await billit.create_order(payload, idempotency_key=key)
+        except (BillitConflictError, BillitTransportError, BillitServerError) as ambiguous:
+            # 409 says the key was used, a lost answer or a 5xx may mean the create committed.
+            if isinstance(ambiguous, BillitTransportError) and not ambiguous.maybe_processed:
+                raise  # never reached Billit, and the client has retried it already
+            if (existing := await _find_order(billit, external_id)) is not None:
+                return _found(external_id, existing, payload, summary)
+            if (delay := billit.repeat_delay(ambiguous, repeats)) is None:
+                raise  # a 409 whose order is not found, or the repeats are used up: failed, the next run looks again
+            repeats += 1
+            await asyncio.sleep(delay)
+            continue
+        summary.created += 1
+        return _created(external_id, order_id)
 
 
 def _created(external_id: str, order_id: int) -> dict[str, Any]:
