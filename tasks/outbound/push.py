@@ -18,7 +18,8 @@ Rows flow through a sliding window (at most `PushOptions.window` rows in flight,
    restored made it, so that order is recorded instead of creating another. When
    that attempt sent other values than the row holds now (the row was corrected since: the order's lines' amounts,
    or the attempt's idempotency key, differ), the row says so (`OrderDiffersFromRow`), the run fails, and the order
-   is not sent while the row is flagged.
+   is not sent while the row is flagged. Several orders with exactly its ExternalProviderID are not resolved by
+   guessing: the row fails (`SeveralOrdersInBillit`, naming them) and nothing is created or sent for it.
 4. **Count the attempt, then create** with `POST /v1/orders` carrying `ExternalProviderID` and the row's stable
    idempotency key. The attempt is committed before the POST, so a crash after it is seen by the next run
    (step 3). A 409, a 5xx, or a timeout or dropped connection after sending, is resolved by looking the order up
@@ -61,13 +62,12 @@ from connectors.billit import (
     BillitValidationError,
     NoCompanyError,
     ODataQuery,
-    prop,
 )
 from connectors.billit.account import companies_reached, with_company_reason
 from tasks.outbound import claims
-from tasks.outbound.claims import CLAIM_LEASE, EXTERNAL_ID_COLLISION, ORDER_DIFFERS, WAITING_FOR_INVOICE, Ready, Taken
+from tasks.outbound.claims import CLAIM_LEASE, EXTERNAL_ID_COLLISION, WAITING_FOR_INVOICE, Ready, Taken
 from tasks.outbound.companies import CompanyClients, require_companies, unavailable_companies
-from tasks.outbound.payload import lines_differing
+from tasks.outbound.existing import SeveralOrders, created_outcome, find_order, found_outcome
 from tasks.outbound.run import PROBLEMS_SHOWN, PushOptions, PushSummary, new_run_id, warehouse_call
 from tasks.outbound.send import send_created
 from tasks.runtime import billit_settings, warehouse_engine
@@ -76,8 +76,6 @@ logger = logging.getLogger("billit_pipelines.push")
 
 # A live run refreshes its claims every HEARTBEAT; a claim not refreshed for CLAIM_LEASE belongs to a dead run.
 HEARTBEAT = timedelta(minutes=1)
-# Orders read to find one by ExternalProviderID: enough for every case-or-space variant of one id.
-FIND_ORDER_MATCHES = 50
 __all__ = [
     "CLAIM_LEASE",
     "EXTERNAL_ID_COLLISION",
@@ -259,13 +257,17 @@ async def _create_once(
         # long it honours an idempotency key are unknown (docs/reference/billit-api.md#idempotency), and an order
         # with this id may be there without any attempt of this table (a warehouse restored or rebuilt, an id another
         # tool used). One GET per row (and one per order it finds), against a second invoice for the customer.
-        if (existing := await _find_order(billit, external_id)) is not None:
+        if (existing := await find_order(billit, external_id)) is not None:
             # Made by an earlier attempt (from other values, if that attempt's key is not this one's), or before
             # this table knew the row: linked when its lines are the row's, flagged otherwise.
             changed = row["idempotency_key"] not in (None, key)
             earlier = row["attempts"] > 0
-            return _found(external_id, existing, payload, summary, made_from_other_values=changed, by_attempt=earlier)
+            return found_outcome(
+                external_id, existing, payload, summary, made_from_other_values=changed, by_attempt=earlier
+            )
         return await _post_looking_up_between(billit, external_id, payload, key, summary)
+    except SeveralOrders as several:  # never resolved by guessing: a person picks the row's order
+        return several.outcome(summary)
     except BillitValidationError as exc:
         code = exc.codes[0] if exc.codes else "ValidationError"
         summary.rejected[code] += 1
@@ -294,84 +296,15 @@ async def _post_looking_up_between(
             # 409 says the key was used, a lost answer or a 5xx may mean the create committed.
             if isinstance(ambiguous, BillitTransportError) and not ambiguous.maybe_processed:
                 raise  # never reached Billit, and the client has retried it already
-            if (existing := await _find_order(billit, external_id)) is not None:
-                return _found(external_id, existing, payload, summary)
+            if (existing := await find_order(billit, external_id)) is not None:
+                return found_outcome(external_id, existing, payload, summary)
             if (delay := billit.repeat_delay(ambiguous, repeats)) is None:
                 raise  # a 409 whose order is not found, or the repeats are used up: failed, the next run looks again
             repeats += 1
             await asyncio.sleep(delay)
             continue
         summary.created += 1
-        return _created(external_id, order_id)
-
-
-def _created(external_id: str, order_id: int) -> dict[str, Any]:
-    return {
-        "external_id": external_id,
-        "status": "created",
-        "billit_order_id": order_id,
-        "created_at": claims.utc_now(),
-        "last_error_code": None,
-        "last_error": None,
-    }
-
-
-def _found(
-    external_id: str,
-    order: dict[str, Any],
-    payload: dict[str, Any],
-    summary: PushSummary,
-    *,
-    made_from_other_values: bool = False,
-    by_attempt: bool = True,
-) -> dict[str, Any]:
-    """The outcome of a row whose order Billit already holds: created. An earlier attempt may have made it from
-    values the row no longer has (its answer lost, the row corrected since: its lines' amounts differ, or that
-    attempt's idempotency key, a hash of what it sent, is not this one's): then the row says so, in `last_error`
-    and as `changed_after_create`, the run fails, and the order is not sent while it is flagged (`claims._sendable`).
-    Without `by_attempt` the order was there before the row's first attempt (made by another tool, or before the
-    warehouse was restored): compared the same way, and named so."""
-    summary.already_existed += 1
-    outcome = _created(external_id, int(order["OrderID"]))
-    difference = lines_differing(payload, order)
-    if difference is not None or made_from_other_values:
-        summary.differs_in_billit += 1
-        how = f"holds other lines than the row: {difference}" if difference else "was made from other values"
-        made = (
-            "created by an earlier attempt whose answer was lost"
-            if by_attempt
-            else "found in Billit with this ExternalProviderID before the row's first create (another tool's, or "
-            "one this table forgot)"
-        )
-        reason = (
-            f"order {order['OrderID']}, {made}, {how}; check it in "
-            "Billit: once it is right, set changed_after_create to false to let --send send it (if you credit it, "
-            "leave it)"
-        )
-        outcome |= {
-            "last_error_code": ORDER_DIFFERS,
-            "last_error": reason,
-            "changed_after_create": True,
-            "change_reason": reason,
-            "change_noticed_at": claims.utc_now(),
-        }
-    return outcome
-
-
-async def _find_order(billit: BillitClient, external_id: str) -> dict[str, Any] | None:
-    """The order Billit holds for exactly this ExternalProviderID, in full. Billit's filter ignores case and trailing
-    spaces (`CaseTwin-1` finds `casetwin-1`'s order), so the matches are compared exactly here; Billit does not
-    enforce uniqueness either, so of several exact matches the oldest."""
-    query = ODataQuery(
-        filter=prop("ExternalProviderID").eq(external_id), orderby=(("OrderID", "asc"),), top=FIND_ORDER_MATCHES
-    )
-    page = await billit.list_page(query)
-    if not page.items:
-        return None
-    # The list's items do not carry ExternalProviderID: the full orders do.
-    orders = await billit.get_orders([int(item["OrderID"]) for item in page.items])
-    exact = [order for order in orders if order.get("ExternalProviderID") == external_id]
-    return exact[0] if exact else None
+        return created_outcome(external_id, order_id)
 
 
 def run_push(options: PushOptions, *, engine: sa.Engine | None = None, **settings_overrides: Any) -> dict[str, Any]:

@@ -279,6 +279,28 @@ def test_a_row_new_to_the_table_whose_id_names_an_order_with_other_lines_is_flag
     assert posts(server) == before and len(orders_by_external_id(server)["othertool-1"]) == 1
 
 
+@pytest.mark.parametrize("attempts", [0, 1])
+def test_a_row_whose_id_names_several_orders_in_billit_is_failed_naming_them_and_nothing_is_created_or_sent(
+    server: SandboxServer, engine: sa.Engine, attempts: int
+) -> None:
+    # Found from the outside: of several exact matches the oldest was linked, so a row could be tied to an order
+    # someone else made. Billit enforces no uniqueness on ExternalProviderID: which one is the row's cannot be told.
+    row, lines = outbound("twice-1")
+    order_ids = [create_behind_our_back(server, row, lines) for _ in range(2)]
+    insert(engine, [(row | {"attempts": attempts}, lines)])
+    before = posts(server)
+    summary = push(server, engine, send=True, transport="SMTP")  # every customer is reachable by e-mail
+    saved = stored(engine)["twice-1"]
+    assert (summary.failed, summary.created, summary.already_existed, summary.sent) == (1, 0, 0, 0)
+    assert (saved.status, saved.billit_order_id, saved.last_error_code) == ("failed", None, "SeveralOrdersInBillit")
+    assert all(str(order_id) in saved.last_error for order_id in order_ids)
+    assert posts(server) == before and len(orders_by_external_id(server)["twice-1"]) == 2
+
+    server.sandbox.delete_order(server.sandbox.get_order(order_ids[1]))  # a person keeps one: the next push links it
+    again = push(server, engine)
+    assert (again.already_existed, again.failed, stored(engine)["twice-1"].billit_order_id) == (1, 0, order_ids[0])
+
+
 def test_send_records_sent_rows_keeps_customers_off_peppol_created_and_links_to_the_sales_extraction(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
