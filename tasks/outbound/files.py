@@ -109,6 +109,13 @@ class OutboundLoad:
                 f"Billit (create a credit note); the warehouse keeps what was pushed: {shown}{more} "
                 "(outbound_invoices.changed_after_create, change_reason)"
             )
+        if moved := self.taken.company_changed:
+            shown = ", ".join(f"{row['external_id']} ({row['reason']})" for row in moved[:_SHOWN])
+            more = f" and {len(moved) - _SHOWN} more" if len(moved) > _SHOWN else ""
+            notes.append(
+                f"{len(moved)} invoice(s) attempted before were not moved to another company_id, and are rejected "
+                f"until a person checks the old company: {shown}{more} (outbound_invoices.last_error)"
+            )
         if self.taken.busy:
             notes.append(
                 f"{self.taken.busy} invoice(s) held by a push run right now were not changed: load the "

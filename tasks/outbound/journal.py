@@ -5,7 +5,9 @@ In one write transaction (or only counted, in a dry run), per `external_id`:
 - a new one is inserted `pending`, with its lines;
 - a row Billit has no order for yet (`pending`, `failed`, `rejected`) takes the source's values and lines; a
   `rejected` row whose values changed goes back to `pending` (the fix is pushed); a row a push run holds right
-  now is left for the next take-in;
+  now is left for the next take-in; a row attempted before whose `company_id` changed is not: an attempt may have
+  created its order in the old company (its answer lost), so it is `rejected` (`CompanyChangedAfterAttempt`) until
+  a person checks that company;
 - a row Billit already has (`created`, `sent`) is never updated: when the source differs from what was pushed it
   is flagged `changed_after_create` with what differs, and the flag clears when they match again;
 - a row the source no longer returns is left alone.
@@ -32,6 +34,8 @@ from tasks.outbound.query import SourceRows
 logger = logging.getLogger("billit_pipelines.outbound_source")
 
 NOT_CREATED = ("pending", "failed", "rejected")
+#: A row attempted before whose company_id the source changes: not taken in, rejected with the reason.
+COMPANY_CHANGED = "CompanyChangedAfterAttempt"
 #: Rows newly flagged that the summary names (the others are counted).
 FLAGGED_SHOWN = 200
 _CHUNK = 500
@@ -53,6 +57,8 @@ class TakeIn:
     still_changed_after_create: int = 0
     cleared: int = 0
     flagged: list[dict[str, str]] = field(default_factory=list)
+    # Rows attempted before whose company_id the source changed: not taken in, rejected (COMPANY_CHANGED).
+    company_changed: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +74,8 @@ class TakeIn:
             "still_changed_after_create": self.still_changed_after_create,
             "cleared": self.cleared,
             "changed_rows": self.flagged[:FLAGGED_SHOWN],
+            "company_changed": len(self.company_changed),
+            "company_changed_rows": self.company_changed[:FLAGGED_SHOWN],
         }
 
 
@@ -91,7 +99,7 @@ def take_in(engine: sa.Engine, rows: SourceRows, *, dry_run: bool = False) -> Ta
                 .order_by(lines.c.external_id, lines.c.line_number)
             ).mappings():
                 stored_lines.setdefault(line["external_id"], []).append(dict(line))
-            new, update, flag, clear, restore = [], [], [], [], []
+            new, update, flag, clear, restore, moved = [], [], [], [], [], []
             for external_id in chunk:
                 journal = stored.get(external_id)
                 if journal is None:
@@ -110,13 +118,16 @@ def take_in(engine: sa.Engine, rows: SourceRows, *, dry_run: bool = False) -> Ta
                         clear.append(external_id)
                     else:
                         outcome.unchanged += 1
-                elif not differences:
+                elif not differences and not _refused_company_move(journal):
                     outcome.unchanged += 1
                 elif journal["claimed_by"] is not None:
                     outcome.busy += 1  # a push run holds it: its values change at the next take-in
+                elif (move := _company_move(rows, external_id, journal)) is not None:
+                    moved.append((external_id, move))
                 else:
                     update.append(external_id)
             _flag(connection, invoices, flag, now, outcome, dry_run)
+            _refuse_company_moves(connection, invoices, moved, now, outcome, dry_run)
             outcome.cleared += len(clear)
             if dry_run:
                 outcome.inserted += len(new)
@@ -184,6 +195,49 @@ def _differences(
                 if not _same(given[number][column], stored[number][column])
             ]
     return found
+
+
+def _company_move(rows: SourceRows, external_id: str, journal: dict[str, Any]) -> str | None:
+    """Why the source may not move a row attempted before to another company, or None. An attempt may have created
+    the order in the old company with its answer lost; the push looks an order up in the row's company only, so it
+    would create a second one in the new company. (An empty company_id and the configured company's id count as
+    different here: the journal cannot tell which company was configured then.)"""
+    if journal["attempts"] <= 0 or "company_id" not in rows.invoice_columns:
+        return None
+    old, new = journal["company_id"], rows.invoices[external_id]["company_id"]
+    if _same(new, old):
+        return None
+    return (
+        f"company_id: {_shown(old)} -> {_shown(new)} after {journal['attempts']} attempt(s) to create it: one may have "
+        f"created the order in company {_shown(old)} (the configured one if empty) with its answer lost, so it is not "
+        "moved; look for its ExternalProviderID there (delete or credit an order found), then set attempts to 0 and "
+        "load again"
+    )
+
+
+def _refused_company_move(journal: dict[str, Any]) -> bool:
+    """Rejected for a company change the source no longer asks for: taken in again, so it goes back to pending."""
+    return bool(journal["status"] == "rejected" and journal["last_error_code"] == COMPANY_CHANGED)
+
+
+def _refuse_company_moves(
+    connection: sa.Connection,
+    invoices: sa.Table,
+    moved: list[tuple[str, str]],
+    now: datetime,
+    outcome: TakeIn,
+    dry_run: bool,
+) -> None:
+    """Rows whose company may not change: rejected with the reason (not pushed), their other values kept too."""
+    for external_id, reason in moved:
+        outcome.company_changed.append({"external_id": external_id, "reason": reason})
+        if dry_run:
+            continue
+        connection.execute(
+            invoices.update()
+            .where(invoices.c.external_id == external_id, invoices.c.claimed_by.is_(None))
+            .values(status="rejected", last_error_code=COMPANY_CHANGED, last_error=reason, updated_at=now)
+        )
 
 
 def _created_in_the_configured_company(column: str, source: dict[str, Any], journal: dict[str, Any]) -> bool:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables
 from tasks.outbound.claims import ORDER_DIFFERS
+from tasks.outbound.journal import COMPANY_CHANGED
 from tasks.outbound.push import PushOptions, run_push
 from tasks.outbound.run import PROBLEMS_SHOWN
 from tasks.runtime import warehouse_engine
@@ -61,7 +62,12 @@ def push_outcome(
         }
         for row in changed[:PROBLEMS_SHOWN]
     ]
-    more = (taken["changed_after_create"] if taken else 0) - len(problems)
+    moved = list(taken.get("company_changed_rows", [])) if taken else []
+    problems += [
+        {"external_id": row["external_id"], "outcome": "rejected", "code": COMPANY_CHANGED, "reason": row["reason"]}
+        for row in moved[: max(PROBLEMS_SHOWN - len(problems), 0)]
+    ]
+    more = (taken["changed_after_create"] + taken.get("company_changed", 0) if taken else 0) - len(problems)
     if summary["dry_run"]:  # nothing written: the rows it would reject are the summary's own
         shown = would_reject[: max(PROBLEMS_SHOWN - len(problems), 0)]
         problems += [{"outcome": "would be rejected", **row} for row in shown]
@@ -91,17 +97,18 @@ def push_outcome(
         ]
         more += int(total) - len(rows)
     changed_now = taken["changed_after_create"] if taken else 0
-    ok = bool(summary["ok"]) and not changed_now
+    moved_now = taken.get("company_changed", 0) if taken else 0
+    ok = bool(summary["ok"]) and not changed_now and not moved_now
     return summary | {
         "source": taken,
         "problems": problems,
         "problems_more": more,
         "ok": ok,
-        "message": None if ok else push_message(summary, changed_now),
+        "message": None if ok else push_message(summary, changed_now, moved_now),
     }
 
 
-def push_message(summary: dict[str, Any], changed_after_create: int = 0) -> str:
+def push_message(summary: dict[str, Any], changed_after_create: int = 0, company_changed: int = 0) -> str:
     """One line saying what needs a person after a push."""
     parts = []
     if summary["rejected"]:
@@ -117,6 +124,10 @@ def push_message(summary: dict[str, Any], changed_after_create: int = 0) -> str:
     if changed_after_create:
         parts.append(
             f"{changed_after_create} changed in the source after they were created in Billit (not pushed again)"
+        )
+    if company_changed:
+        parts.append(
+            f"{company_changed} attempted before and given another company_id by the source (rejected, not moved)"
         )
     if summary["dry_run"]:
         where = "a dry run writes nothing: the rows and their reasons are listed (the push records them on the rows)"

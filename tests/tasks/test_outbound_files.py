@@ -782,6 +782,46 @@ def test_files_naming_the_company_load_again_unchanged_before_and_after_a_push(
         assert connection.execute(sa.select(table.c.company_id).where(table.c.external_id == "fin-1")).scalar() is None
 
 
+def with_companies(tmp_path: Path, companies: list[Any]) -> tuple[Path, Path]:
+    invoices = [
+        [*INVOICE_COLUMNS, "company_id"],
+        *([*row, company] for row, company in zip(INVOICES, companies, strict=True)),
+    ]
+    lines = [LINE_COLUMNS, *LINES]
+    return write_csv(tmp_path / "invoices.csv", invoices), write_csv(tmp_path / "lines.csv", lines)
+
+
+def test_a_row_attempted_before_is_not_moved_to_another_company_by_a_reload_and_is_rejected_until_checked(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Found from the outside: a failed row (its create's answer lost, maybe committed in company 574991) reloaded
+    with another company_id was created in that second company too. Only billit_order_id protected the company."""
+    load_outbound_files(engine, *with_companies(tmp_path, ["574991", "574991", None]))
+    mark(engine, "fin-1", status="failed", attempts=1, last_error_code="BillitTransportError")
+    mark(engine, "fin-3", status="failed", attempts=2, last_error_code="GenericError")
+    loaded = load_outbound_files(engine, *with_companies(tmp_path, ["600001", "600001", "600001"]))
+    assert loaded.taken.updated == 1  # fin-2, never attempted, moves
+    assert [row["external_id"] for row in loaded.taken.company_changed] == ["fin-1", "fin-3"]
+    assert "2 invoice(s) attempted before were not moved to another company_id" in loaded.attention[0]
+    table = reflect_tables(engine)["outbound_invoices"]
+    with engine.connect() as connection:
+        rows = {row.external_id: row for row in connection.execute(sa.select(table))}
+    assert [(rows[key].status, rows[key].company_id) for key in ("fin-1", "fin-2", "fin-3")] == [
+        ("rejected", 574991),
+        ("pending", 600001),
+        ("rejected", None),
+    ]
+    assert rows["fin-1"].last_error_code == "CompanyChangedAfterAttempt"
+    assert "company_id: 574991 -> 600001 after 1 attempt(s)" in rows["fin-1"].last_error
+
+    # The files name the old company again: the row goes back to pending, as it was.
+    back = load_outbound_files(engine, *with_companies(tmp_path, ["574991", "600001", "600001"]))
+    assert back.taken.updated == 1 and [row["external_id"] for row in back.taken.company_changed] == ["fin-3"]
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(table).where(table.c.external_id == "fin-1")).one()
+    assert (row.status, row.company_id, row.last_error_code) == ("pending", 574991, None)
+
+
 # ---- through the command line -------------------------------------------------------------------------------
 
 
