@@ -121,6 +121,8 @@ def push_and_print(
             table.add_row(f"  {reason}", str(count))
     if summary.get("waiting"):
         table.add_row("waiting for their invoice", str(summary["waiting"]))
+    if summary.get("skipped_with_order_id"):
+        table.add_row("skipped: pending with a billit_order_id", str(summary["skipped_with_order_id"]))
     console.print(table)
     if summary.get("waiting"):  # not an error, but left pending by every run until that invoice is in Billit
         console.print(

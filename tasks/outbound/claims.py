@@ -252,6 +252,15 @@ def mark_waiting(engine: sa.Engine) -> int:
     return len({row[0] for row in rows})
 
 
+def not_created_with_order_id(engine: sa.Engine) -> int:
+    """Rows `pending` or `failed` that carry a billit_order_id (set by hand, or a restore): never claimed, since
+    the id says Billit has the order, nor sent, since they are not `created`. Counted so the run says so."""
+    table = reflect_tables(engine)["outbound_invoices"]
+    stuck = sa.and_(table.c.status.in_(("pending", "failed")), table.c.billit_order_id.is_not(None))
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).where(stuck)).scalar_one())
+
+
 def held_elsewhere(engine: sa.Engine, run_id: str) -> tuple[int, datetime | None]:
     """Pushable rows another run holds, and when the last of those claims expires without a heartbeat."""
     table = reflect_tables(engine)["outbound_invoices"]

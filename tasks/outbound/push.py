@@ -121,6 +121,7 @@ async def push_outbound(billit: BillitClient, engine: sa.Engine, options: PushOp
     if not options.dry_run:
         summary.waiting = await warehouse_call(claims.mark_waiting, engine)
     summary.held_elsewhere, summary.held_until = await warehouse_call(claims.held_elsewhere, engine, run_id)
+    summary.skipped_with_order_id = await warehouse_call(claims.not_created_with_order_id, engine)
     return summary
 
 

@@ -121,6 +121,11 @@ def push_message(summary: dict[str, Any], changed_after_create: int = 0, company
             f"{summary['differs_in_billit']} found in Billit as an earlier attempt created them, from other values "
             "than the row's (not sent)"
         )
+    if skipped := summary.get("skipped_with_order_id"):
+        parts.append(
+            f"{skipped} pending or failed with a billit_order_id, skipped (neither created nor sent: status 'created' "
+            "if that order is the row's, else clear billit_order_id)"
+        )
     if changed_after_create:
         parts.append(
             f"{changed_after_create} changed in the source after they were created in Billit (not pushed again)"

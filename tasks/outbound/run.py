@@ -40,10 +40,12 @@ class PushSummary:
     # Pushable rows another live run holds, and until when (its claims expire without a heartbeat).
     held_elsewhere: int = 0
     held_until: datetime | None = None
+    # Rows pending or failed with a billit_order_id: neither created nor sent by any run until a person decides.
+    skipped_with_order_id: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.rejected and not self.failed and not self.differs_in_billit
+        return not self.rejected and not self.failed and not self.differs_in_billit and not self.skipped_with_order_id
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +62,7 @@ class PushSummary:
             "rejected_rows": self.rejected_rows,
             "held_elsewhere": self.held_elsewhere,
             "held_until": self.held_until.isoformat(sep=" ", timespec="seconds") if self.held_until else None,
+            "skipped_with_order_id": self.skipped_with_order_id,
         }
 
 

@@ -96,6 +96,25 @@ def test_a_credit_note_left_waiting_for_a_rejected_invoice_is_reported_by_every_
     assert stored(warehouse)["credit-2"].status == "pending"
 
 
+def test_a_pending_row_with_a_billit_order_id_is_counted_as_skipped_with_why_in_one_line_and_exit_1(
+    warehouse: sa.Engine,
+) -> None:
+    # Found from the outside: such a row is never claimed (the id says Billit has it) nor sent (it is not created),
+    # and every push said nothing about it, exit 0.
+    insert(warehouse, [outbound("fine-1"), outbound("stuck-2", billit_order_id=424242)])
+    for _ in range(2):  # every run, until a person decides
+        result = runner.invoke(app, ["push", "--no-prefect"])
+        assert result.exit_code == 1, result.output
+        assert table(result.output)["skipped: pending with a billit_order_id"] == "1"
+        [line] = lines_with(result.output, "push:")
+        assert line.startswith("push: 1 pending or failed with a billit_order_id, skipped (neither created nor sent")
+        assert "status 'created' if that order is the row's, else clear billit_order_id" in " ".join(
+            result.output.split()
+        )
+    rows = stored(warehouse)
+    assert (rows["fine-1"].status, rows["stuck-2"].status, rows["stuck-2"].attempts) == ("created", "pending", 0)
+
+
 def test_a_dry_run_names_the_rows_it_would_reject_and_why(warehouse: sa.Engine) -> None:
     # Found from the outside: a dry run said "2 would be rejected (LocalValidation 2)" and nothing more, and writes
     # no outcome: which rows, and why, were nowhere.
