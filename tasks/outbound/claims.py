@@ -25,6 +25,8 @@ WAITING_FOR_INVOICE = "WaitingForInvoice"
 EXTERNAL_ID_COLLISION = "ExternalIdCollision"
 # A created row whose order in Billit holds other lines (an earlier attempt's, tasks.outbound.push).
 ORDER_DIFFERS = "OrderDiffersFromRow"
+# A row naming a company the API key does not reach (accountInformation): rejected, as no run could create it.
+COMPANY_NOT_REACHED = "CompanyNotReached"
 # A row whose ExternalProviderID names several orders in Billit: none is linked, none created (tasks.outbound.existing).
 SEVERAL_ORDERS = "SeveralOrdersInBillit"
 # Why a created row is not sent: its source changed after it was created (changed_after_create), or its order

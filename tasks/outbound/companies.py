@@ -33,6 +33,12 @@ from connectors.warehouse import reflect_tables
 from tasks.outbound.claims import rows_to_push_or_send
 
 
+class NotReached(str):
+    """Why a company is unavailable, when it is not among those the API key reaches at all (accountInformation
+    does not list it: a typo, a company of another account). Its rows are rejected, not failed: no later run can
+    create them until the row names another company. (API access switched off is failed: it may be switched on.)"""
+
+
 class CompanyClients:
     """The configured client and, on demand, a sibling client for each other company an outbound row names;
     `unavailable` holds why the key cannot act for some of them (`unavailable_companies`)."""
@@ -130,6 +136,11 @@ async def unavailable_companies(engine: sa.Engine, settings: BillitSettings) -> 
             )
             continue
         reachable = await answering(settings, reachable, others)
+        listed = {company.party_id for company in reachable}
         problems = {company: company_problem(reachable, company) for company in others}
-        return unavailable | {company: problem for company, problem in problems.items() if problem}
+        return unavailable | {
+            company: NotReached(problem) if company not in listed else problem
+            for company, problem in problems.items()
+            if problem
+        }
     return unavailable

@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.warehouse import insert_ignoring_duplicates, reflect_tables, replace_children, write_transaction
-from tasks.outbound.claims import ORDER_DIFFERS
+from tasks.outbound.claims import COMPANY_NOT_REACHED, ORDER_DIFFERS
 from tasks.outbound.query import SourceRows
 
 logger = logging.getLogger("billit_pipelines.outbound_source")
@@ -204,6 +204,8 @@ def _company_move(rows: SourceRows, external_id: str, journal: dict[str, Any]) -
     different here: the journal cannot tell which company was configured then.)"""
     if journal["attempts"] <= 0 or "company_id" not in rows.invoice_columns:
         return None
+    if journal["last_error_code"] == COMPANY_NOT_REACHED:
+        return None  # its company was one the key does not reach: nothing can have been created there
     old, new = journal["company_id"], rows.invoices[external_id]["company_id"]
     if _same(new, old):
         return None

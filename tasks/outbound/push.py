@@ -65,8 +65,15 @@ from connectors.billit import (
 )
 from connectors.billit.account import companies_reached, with_company_reason
 from tasks.outbound import claims
-from tasks.outbound.claims import CLAIM_LEASE, EXTERNAL_ID_COLLISION, WAITING_FOR_INVOICE, Ready, Taken
-from tasks.outbound.companies import CompanyClients, require_companies, unavailable_companies
+from tasks.outbound.claims import (
+    CLAIM_LEASE,
+    COMPANY_NOT_REACHED,
+    EXTERNAL_ID_COLLISION,
+    WAITING_FOR_INVOICE,
+    Ready,
+    Taken,
+)
+from tasks.outbound.companies import CompanyClients, NotReached, require_companies, unavailable_companies
 from tasks.outbound.existing import SeveralOrders, created_outcome, find_order, found_outcome
 from tasks.outbound.run import PROBLEMS_SHOWN, PushOptions, PushSummary, new_run_id, warehouse_call
 from tasks.outbound.send import send_created
@@ -222,6 +229,9 @@ async def _create_batch(
     as are the other batches in flight."""
 
     def unavailable(row: dict[str, Any], reason: str) -> dict[str, Any]:
+        if isinstance(reason, NotReached):  # the key reaches no such company: no run could create it
+            summary.rejected[COMPANY_NOT_REACHED] += 1
+            return claims.rejected_outcome(row["external_id"], COMPANY_NOT_REACHED, reason)
         summary.failed += 1  # tried again by the next run: API access may be switched on meanwhile
         code = {"status": "failed", "last_error_code": "CompanyUnavailable"}
         return {"external_id": row["external_id"], **code, "last_error": reason}

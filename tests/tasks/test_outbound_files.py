@@ -822,6 +822,21 @@ def test_a_row_attempted_before_is_not_moved_to_another_company_by_a_reload_and_
     assert (row.status, row.company_id, row.last_error_code) == ("pending", 574991, None)
 
 
+def test_a_row_rejected_for_a_company_the_key_does_not_reach_takes_the_corrected_company_from_a_reload(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """The push rejects a row naming a company the key does not reach (CompanyNotReached): nothing can have been
+    created there, so its attempts do not hold the company (the fix is a corrected company_id)."""
+    load_outbound_files(engine, *with_companies(tmp_path, ["999999", None, None]))
+    mark(engine, "fin-1", status="rejected", attempts=1, last_error_code="CompanyNotReached", last_error="x")
+    loaded = load_outbound_files(engine, *with_companies(tmp_path, ["574991", None, None]))
+    assert (loaded.taken.updated, loaded.taken.company_changed, loaded.attention) == (1, [], [])
+    table = reflect_tables(engine)["outbound_invoices"]
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(table).where(table.c.external_id == "fin-1")).one()
+    assert (row.status, row.company_id, row.last_error_code) == ("pending", 574991, None)
+
+
 # ---- through the command line -------------------------------------------------------------------------------
 
 
