@@ -281,6 +281,12 @@ def held_elsewhere(engine: sa.Engine, run_id: str) -> tuple[int, datetime | None
     return int(count), latest + CLAIM_LEASE
 
 
+def lines_of(engine: sa.Engine, external_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The lines of these rows, by external_id, in line order (what a send compares with the order in Billit)."""
+    with engine.connect() as connection:
+        return _lines_of(connection, reflect_tables(engine)["outbound_invoice_lines"], external_ids)
+
+
 def _lines_of(connection: sa.Connection, table: sa.Table, external_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     lines: dict[str, list[dict[str, Any]]] = {}
     for row in connection.execute(

@@ -1,8 +1,9 @@
 """Step 5 of the push (tasks/outbound/push.py), when asked: send the created orders.
 
 Customers not on Peppol stay `created` with the reason; the others are sent in batches per company, an order
-Billit already shows as sent is recorded rather than sent twice, and a refused batch is retried order by order to
-find the culprit.
+Billit already shows as sent is recorded rather than sent twice, an order that differs from its row (the row edited
+in the table after the create) is flagged instead of sent, and a refused batch is retried order by order to find
+the culprit.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from connectors.billit import BillitClient, BillitError, BillitHTTPError, Billit
 from tasks.normalise.identifiers import normalise_identifier, normalise_vat_number
 from tasks.outbound import claims
 from tasks.outbound.companies import CompanyClients
+from tasks.outbound.payload import idempotency_key, lines_differing, order_payload
 from tasks.outbound.run import PushOptions, PushSummary, warehouse_call
 
 SEND_BATCH = 50
@@ -26,6 +28,7 @@ async def send_created(
     clients: CompanyClients, engine: sa.Engine, summary: PushSummary, options: PushOptions, run_id: str
 ) -> None:
     rows = await warehouse_call(claims.claim_sendable, engine, run_id, options.limit)
+    lines = await warehouse_call(claims.lines_of, engine, [row["external_id"] for row in rows]) if rows else {}
     if held := await warehouse_call(claims.held_back, engine):  # the source changed: sending would send the old
         summary.not_sent[claims.CHANGED_AFTER_CREATE] += held
     sendable: list[dict[str, Any]] = []
@@ -48,7 +51,8 @@ async def send_created(
     for rows_of_company in by_company.values():
         billit = await clients.client_for(rows_of_company[0])
         for start in range(0, len(rows_of_company), SEND_BATCH):
-            outcomes += await _send_batch(billit, rows_of_company[start : start + SEND_BATCH], summary, options)
+            batch = rows_of_company[start : start + SEND_BATCH]
+            outcomes += await _send_batch(billit, batch, lines, summary, options)
     await warehouse_call(claims.write_outcomes, engine, outcomes, run_id)
 
 
@@ -71,7 +75,11 @@ async def _not_sendable(clients: CompanyClients, row: dict[str, Any], options: P
 
 
 async def _send_batch(
-    billit: BillitClient, rows: list[dict[str, Any]], summary: PushSummary, options: PushOptions
+    billit: BillitClient,
+    rows: list[dict[str, Any]],
+    lines: dict[str, list[dict[str, Any]]],
+    summary: PushSummary,
+    options: PushOptions,
 ) -> list[dict[str, Any]]:
     # Never send twice: an order Billit already shows as sent (an earlier send whose answer was lost) is recorded.
     # Only the send's traces are read, so a stray byte in a name is no reason to stop
@@ -88,6 +96,9 @@ async def _send_batch(
         elif _already_sent(order):
             summary.sent += 1
             outcomes.append(_sent(row))
+        elif (difference := _differs_from_row(row, lines.get(row["external_id"], []), order)) is not None:
+            summary.differs_in_billit += 1
+            outcomes.append(_flagged(row, order, difference))
         else:
             to_send.append(row)
     if not to_send:
@@ -100,11 +111,37 @@ async def _send_batch(
         if isinstance(exc, BillitValidationError) and len(to_send) > 1:
             # Billit validates every id before sending any: find the refused ones one by one.
             for row in to_send:
-                outcomes += await _send_batch(billit, [row], summary, options)
+                outcomes += await _send_batch(billit, [row], lines, summary, options)
             return outcomes
         return outcomes + _not_sent(to_send, exc, summary)
     summary.sent += len(to_send)
     return outcomes + [_sent(row) for row in to_send]
+
+
+def _differs_from_row(row: dict[str, Any], lines: list[dict[str, Any]], order: dict[str, Any]) -> str | None:
+    """How the order differs from its row now, as the push's check of an order found in Billit compares them
+    (tasks/outbound/existing.py): its lines' amounts, or the key of the create that made it (a hash of what it sent)
+    against the row's now. Found from the outside: a row edited in the table after its create (only load-outbound
+    and --source flag such a change) was sent with the old values. None: it is the row's."""
+    try:
+        payload = order_payload(row, lines)
+    except (KeyError, TypeError, ValueError) as exc:  # edited into a row no create could be made from
+        return f"the row no longer makes an order ({exc})"
+    if (difference := lines_differing(payload, order)) is not None:
+        return f"it holds other lines than the row: {difference}"
+    if row.get("idempotency_key") not in (None, idempotency_key(payload)):
+        return "the row was changed after the create"
+    return None
+
+
+def _flagged(row: dict[str, Any], order: dict[str, Any], difference: str) -> dict[str, Any]:
+    """Left created, not sent, flagged as the push flags an order that differs from its row."""
+    reason = (
+        f"order {order['OrderID']} not sent: {difference}; make the row match the order in Billit again (then "
+        "set changed_after_create to false), or credit the order"
+    )
+    flag = {"changed_after_create": True, "change_reason": reason, "change_noticed_at": claims.utc_now()}
+    return _left_created(row, claims.ORDER_DIFFERS, reason) | flag
 
 
 def _already_sent(order: dict[str, Any]) -> bool:

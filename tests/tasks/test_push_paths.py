@@ -331,6 +331,37 @@ def test_a_created_row_changed_in_its_source_since_is_not_sent_and_is_counted(
     assert [row.status for row in stored(engine).values()] == ["sent"] * 3
 
 
+def test_a_created_row_edited_in_the_table_since_is_not_sent_and_is_flagged_as_differing(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    """Found from the outside: a row edited directly in the table after its create (only load-outbound and --source
+    flag such a change) was sent with the old values. The send compares each order with its row, as the push does
+    with an order it finds: its lines, and the key of the create against the row's now."""
+    insert(engine, [outbound("edited-1"), outbound("edited-2"), outbound("kept-3")])
+    push(server, engine)
+    invoices, lines = (reflect_tables(engine)[name] for name in ("outbound_invoices", "outbound_invoice_lines"))
+    with engine.begin() as connection:
+        connection.execute(lines.update().where(lines.c.external_id == "edited-1").values(unit_price_excl=250))
+        connection.execute(invoices.update().where(invoices.c.external_id == "edited-2").values(customer_name="Other"))
+    summary = push(server, engine, send=True, transport="SMTP")  # every customer is reachable by e-mail
+    rows = stored(engine)
+    assert (summary.sent, summary.differs_in_billit, summary.ok) == (1, 2, False)
+    assert [rows[key].status for key in ("edited-1", "edited-2", "kept-3")] == ["created", "created", "sent"]
+    assert "holds other lines than the row" in rows["edited-1"].last_error and "250" in rows["edited-1"].last_error
+    assert "the row was changed after the create" in rows["edited-2"].last_error
+    for key in ("edited-1", "edited-2"):
+        assert (rows[key].last_error_code, bool(rows[key].changed_after_create)) == ("OrderDiffersFromRow", True)
+        assert outgoing_messages(server, rows[key].billit_order_id) == 0
+
+    with engine.begin() as connection:  # the row matches its order again and the flag is cleared: it goes
+        connection.execute(
+            invoices.update().where(invoices.c.external_id == "edited-2").values(customer_name="Klant 2 NV")
+        )
+        connection.execute(invoices.update().values(changed_after_create=False, change_reason=None))
+    again = push(server, engine, send=True, transport="SMTP")
+    assert (again.sent, again.differs_in_billit, stored(engine)["edited-2"].status) == (1, 1, "sent")
+
+
 def test_a_credit_note_of_a_sent_invoice_changed_in_its_source_since_is_sent(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
