@@ -37,13 +37,15 @@ def counterparty_of(order: Mapping[str, Any], direction: str) -> Mapping[str, An
 
 
 def party_identifiers(party: Mapping[str, Any] | None) -> list[PartyIdentifier]:
-    """A party's identifiers as the warehouse keeps them: one per stored (type, raw text), the first winning (the
-    same text twice under one type, with two SchemeIDs), and those naming another enterprise flagged."""
+    """A party's identifiers as the warehouse keeps them: one per stored (type, raw text), the first valid one
+    winning (the same text twice under one type, with two SchemeIDs), and those naming another enterprise noted."""
     if not isinstance(party, Mapping):
         return []
     by_key: dict[tuple[str, str], PartyIdentifier] = {}
     for identifier in normalise_party_identifiers(party):
-        by_key.setdefault((stored_text(identifier.source), stored_text(identifier.raw)), identifier)
+        key = (stored_text(identifier.source), stored_text(identifier.raw))
+        if key not in by_key or (identifier.is_valid and not by_key[key].is_valid):  # a valid one wins
+            by_key[key] = identifier
     return flag_other_enterprises(list(by_key.values()))
 
 
@@ -58,8 +60,9 @@ def stored_text(text: str) -> str:
 
 
 def flag_other_enterprises(identifiers: list[PartyIdentifier]) -> list[PartyIdentifier]:
-    """Valid identifiers that name another Belgian enterprise than the party's preferred id are flagged: one party
-    is one company, and `parties.peppol_id` and `parties.enterprise_number` must not name two."""
+    """A valid identifier naming another Belgian enterprise than the party's preferred id keeps its validity (the
+    members of a VAT unit each keep their own enterprise number beside the unit's VAT number) but says so in its
+    reason; `parties.enterprise_number` follows the preferred id, as `parties.peppol_id` does."""
     preferred = preferred_identifier(identifiers)
     if preferred is None or preferred.enterprise_number is None:
         return identifiers
@@ -67,9 +70,8 @@ def flag_other_enterprises(identifiers: list[PartyIdentifier]) -> list[PartyIden
     return [
         replace(
             identifier,
-            is_valid=False,
             reason=f"conflict: names enterprise number {identifier.enterprise_number}, the party's {preferred.source} "
-            f"names {own}",
+            f"names {own} (a VAT unit and its member, or a mistake: check)",
         )
         if identifier.enterprise_number not in (None, own)
         else identifier
@@ -85,6 +87,15 @@ def preferred_identifier(identifiers: list[PartyIdentifier]) -> PartyIdentifier 
             if identifier.scheme == scheme:
                 return identifier
     return valid[0] if valid else None
+
+
+def enterprise_number(identifiers: list[PartyIdentifier]) -> str | None:
+    """The party's Belgian enterprise number: its preferred id's, so that it names the company `peppol_id` does;
+    else the first valid Belgian identifier's."""
+    preferred = preferred_identifier(identifiers)
+    if preferred is not None and preferred.enterprise_number is not None:
+        return preferred.enterprise_number
+    return next((identifier.enterprise_number for identifier in identifiers if identifier.enterprise_number), None)
 
 
 def add_party(
@@ -107,7 +118,7 @@ def add_party(
         "display_name": party.text("DisplayName"),
         "vat_number_raw": party.text("VATNumber"),
         "vat_liable": party.flag("VATLiable"),
-        "enterprise_number": next((i.enterprise_number for i in identifiers if i.enterprise_number), None),
+        "enterprise_number": enterprise_number(identifiers),
         "peppol_id": preferred.peppol_id if preferred else None,
         "country_code": party.text("CountryCode"),
         "street": party.text("Street"),

@@ -102,7 +102,7 @@ def _with_customer(**changes: object) -> dict:
     return order
 
 
-def test_a_partys_identifiers_naming_two_enterprises_are_not_both_taken_as_valid() -> None:
+def test_a_partys_enterprise_number_is_its_peppol_ids_and_another_one_is_noted() -> None:
     # Found by an outside tester: parties.enterprise_number came from the VAT number and peppol_id from the CBE,
     # two companies on one row and no flag.
     order = _with_customer(
@@ -116,10 +116,28 @@ def test_a_partys_identifiers_naming_two_enterprises_are_not_both_taken_as_valid
     )
     assert batch.parties[1088213]["enterprise_number"] == "0403019261"
     rows = {row["source"]: row for row in batch.identifiers[1088213]}
-    assert (rows["VATNumber"]["is_valid"], rows["VATNumber"]["peppol_id"]) == (False, None)
-    assert (
-        rows["VATNumber"]["reason"] == "conflict: names enterprise number 0123456749, the party's CBE names 0403019261"
+    # Still valid: a VAT unit's member keeps its own enterprise number beside the unit's VAT number.
+    assert (rows["VATNumber"]["is_valid"], rows["VATNumber"]["peppol_id"]) == (True, "9925:BE0123456749")
+    assert rows["VATNumber"]["reason"] == (
+        "conflict: names enterprise number 0123456749, the party's CBE names 0403019261 (a VAT unit and its member, "
+        "or a mistake: check)"
     )
+
+
+def test_a_valid_identifier_wins_over_the_same_text_under_a_wrong_scheme_id() -> None:
+    # Found by a review: the first of two entries with one text was kept even when it was the invalid one, and the
+    # party lost its Peppol id.
+    order = _with_customer(
+        VATNumber=None,
+        Identifiers=[
+            {"IdentifierType": "CBE", "Identifier": "0123456749", "SchemeID": "9925"},
+            {"IdentifierType": "CBE", "Identifier": "0123456749", "SchemeID": "0208"},
+        ],
+    )
+    batch = normalise_orders([order], stream="sales", run_id="r1")
+    (row,) = batch.identifiers[1088213]
+    assert (row["is_valid"], row["peppol_id"]) == (True, "0208:0123456749")
+    assert batch.invoices[0]["counterparty_peppol_id"] == "0208:0123456749"
 
 
 def test_the_same_text_under_one_type_with_two_scheme_ids_is_one_row_and_the_partys_id_names_it() -> None:
