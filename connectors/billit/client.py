@@ -347,8 +347,8 @@ class BillitClient:
                     if error.retryable and not isinstance(error, BillitRateLimitedError):
                         self._outage.failed(error)
                     delay = retry_delay(self.settings, error, attempt, repeat, self._random)
-                    if delay is None:
-                        raise error
+                    if delay is None or (self._outage.gave_up and not isinstance(error, BillitRateLimitedError)):
+                        raise error  # given up: not even a backoff in the one turn every request waits for
                     attempt, retrying = attempt + 1, error
                     self.retries += 1
                     most = min(self.settings.max_retries, error.retries_at_most)

@@ -135,9 +135,11 @@ class KeysetPaginator:
     digits), so `eq` matches the stored value exactly (docs/reference/billit-api.md#timestamps).
 
     That last point is a guess, and a wrong one would lose orders without a word: a server that stores finer
-    timestamps than it shows sorts a tie by the hidden part, and one that reads the literal in another zone skips
-    an hour. So a page out of the order it shows fails the listing, and so does `LastModified ge T` leaving out the
-    order it was asked from while Billit still shows it at T (`missing_anchor`, checked by `iter_keyset_pages`).
+    timestamps than it shows sorts a tie by the hidden part (and answers `ge T + 100 ns` with orders it shows at T,
+    which walked the cursor a tick at a time), and one that reads the literal in another zone skips an hour. So the
+    listing fails on a page out of the order it shows, on an order shown before `ge T` (or not at T, for `eq T`),
+    and on `LastModified ge T` leaving out the order it was asked from while Billit still shows it at T
+    (`missing_anchor`, checked by `iter_keyset_pages`).
     """
 
     base_filter: Expr | None
@@ -186,28 +188,39 @@ class KeysetPaginator:
         self.stats.pages += 1
         self.stats.records += len(items)
         self._page = items
-        keys = [_tick_key(key) for item in items if (key := _key(item)) is not None]
-        if any(later < earlier for earlier, later in zip(keys, keys[1:], strict=False)):
-            raise BillitPaginationError(f"{_UNTRUSTED}: a page is not in the (LastModified, OrderID) order it shows")
-        # Asked from the last order's own time (not after a drained tie), the answer must hold that order again.
-        if self._tie is None and self._last is not None and self._since and self._since.sort_key == self._last[0]:
-            self.missing_anchor = None if self._last in keys else self._last[1]
+        item_keys = [(item, _tick_key(found) if (found := _key(item)) is not None else None) for item in items]
+        keys = [key for _, key in item_keys if key is not None]
+        self._trust(keys)
         if self._tie is not None:
             self._drained = {listed for item in items if (listed := listed_order_id(item) or 0) > self._after}
             fresh = [item for item in items if (listed_order_id(item) or 0) in self._drained]
         else:
             fresh = []
-            for item in items:
-                key = _key(item)
+            for item, key in item_keys:
                 if key is None:
                     order_id = listed_order_id(item)
                     if order_id is None or order_id not in self._unkeyed:
                         self._unkeyed.add(order_id or 0)
                         fresh.append(item)
-                elif self._last is None or _tick_key(key) > self._last:
+                elif self._last is None or key > self._last:
                     fresh.append(item)
         self._fresh = bool(fresh)
         return fresh
+
+    def _trust(self, keys: list[tuple[str, int]]) -> None:
+        """Refuse a page a filter comparing what Billit shows could not have answered (see the class docstring)."""
+        if any(later < earlier for earlier, later in zip(keys, keys[1:], strict=False)):
+            raise BillitPaginationError(f"{_UNTRUSTED}: a page is not in the (LastModified, OrderID) order it shows")
+        cursor = self._tie or self._since
+        asked = cursor.sort_key if cursor is not None else None
+        if asked is not None and any(shown < asked if self._tie is None else shown != asked for shown, _ in keys):
+            condition = f"eq {self._tie}" if self._tie is not None else f"ge {self._since}"
+            raise BillitPaginationError(
+                f"{_UNTRUSTED}: `LastModified {condition}` answered orders it shows at other times"
+            )
+        # Asked from the last order's own time (not after a drained tie), the answer must hold that order again.
+        if self._tie is None and self._last is not None and self._since and self._since.sort_key == self._last[0]:
+            self.missing_anchor = None if self._last in keys else self._last[1]
 
     def _advance(self, page: list[dict[str, Any]]) -> bool:
         """Move the cursor past `page`; False when it was the last page."""
@@ -321,7 +334,9 @@ class LinkPaginator:
             return self._follow(page)
         if self._sent_top is None or len(page.items) < min(self._sent_top, PAGE_SIZE):
             return None  # a short page, or the server's own paging ended: that was the last page
-        # A full page that $top truncated without a NextPageLink: continue by $skip.
+        # A full page that $top truncated without a NextPageLink: continue by $skip, unless the list ignores it.
+        if all(item.get("OrderID") in self._seen_ids for item in page.items):
+            raise BillitPaginationError("loop detected in pagination: a full page by $skip brought no new order")
         self.stats.skip_fallbacks += 1
         self._offset += len(page.items)
         return self._skip_request(remaining)

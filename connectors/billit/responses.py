@@ -191,7 +191,7 @@ def http_error(response: httpx.Response, method: str, names_id: bool, redact: Ca
         party = response.request.headers.get("PartyID")
         company = f", and that they may act for company {party}" if party else ""
         if context := response.request.headers.get("ContextPartyID"):  # a wrong one is refused the same way
-            company += f" as accountant company {context} (BILLIT_CONTEXT_PARTY_ID)"
+            company += f"{' as' if party else ', and'} accountant company {context} (BILLIT_CONTEXT_PARTY_ID)"
         return BillitAuthError(hint=f"check BILLIT_API_KEY / BILLIT_BEARER_TOKEN{company}", **fields)
     if status in (400, 422):
         return BillitValidationError(**fields)

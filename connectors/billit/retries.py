@@ -80,6 +80,11 @@ class OutageBreaker:
     def holding_back(self) -> bool:
         return self._failures >= STREAK
 
+    @property
+    def gave_up(self) -> bool:
+        """Failing for longer than one request's retries: no request is retried (a 429's is, as Billit asks)."""
+        return self.holding_back and time.monotonic() - self._first_failure_at > self._give_up_after_s
+
     def failed(self, error: BillitError) -> None:
         if self._failures == 0:
             self._first_failure_at = time.monotonic()
@@ -103,7 +108,6 @@ class OutageBreaker:
             yield False
             return
         async with self._one_at_a_time:
-            failing_s = time.monotonic() - self._first_failure_at
-            if retrying is not None and self.holding_back and failing_s > self._give_up_after_s:
+            if retrying is not None and not isinstance(retrying, BillitRateLimitedError) and self.gave_up:
                 raise retrying
             yield self.holding_back

@@ -258,13 +258,14 @@ async def test_when_every_request_fails_the_client_goes_one_at_a_time_and_gives_
     # Found against an outside simulator: one company answering 500 to everything made each of its requests spend
     # its own 20 retries (4,815 answers of 500), at the pace the key's shared rate limit gives every company.
     server.sandbox.injector.update({"rate_5xx": 1.0})
-    ids = sorted(company_order_ids(server))[:100]
+    ids = sorted(company_order_ids(server))[:300]
     async with client(server, backoff_max_s=0.05) as billit:  # a request's retries: 20 steps of 0.05 s at most
-        started = time.monotonic()
         results = await asyncio.gather(*(billit.get_order(order_id) for order_id in ids), return_exceptions=True)
         assert all(isinstance(result, BillitServerError) for result in results)
-        assert billit.requests_sent < 2 * len(ids)  # each order retrying on its own: 2,100
-    assert time.monotonic() - started < 10
+        assert billit.requests_sent < 2 * len(ids)  # each order retrying on its own: 6,300
+        # Once given up, a first try that fails is not backed off in the one turn all the others wait for (a
+        # review: 300 orders took 72.8 s that way, 20.1 s without).
+        assert billit.retries < len(ids) / 3
 
 
 async def test_a_burst_of_failures_that_ends_holds_nothing_back(server: SandboxServer) -> None:

@@ -180,11 +180,20 @@ class _HiddenClockBillit:
             order_id = int(request.url.path.rsplit("/", 1)[1])
             return httpx.Response(200, json={"OrderID": order_id, "LastModified": self.shown[order_id]})
         stored = {order_id: self.hidden(shown, order_id) for order_id, shown in self.shown.items()}
-        since = re.search(r"LastModified ge DateTime'([^']+)'", request.url.params.get("$filter", ""))
-        rows = sorted(
-            (order_id for order_id in self.shown if since is None or stored[order_id] >= since.group(1).ljust(27, "0")),
-            key=lambda order_id: (stored[order_id], order_id),
-        )
+        where = request.url.params.get("$filter", "")
+        since = re.search(r"LastModified ge DateTime'([^']+)'", where)
+        at = re.search(r"LastModified eq DateTime'([^']+)'", where)
+        after = re.search(r"OrderID ge (\d+)", where)
+
+        def matches(order_id: int) -> bool:
+            value = stored[order_id]
+            return (
+                (since is None or value >= since.group(1).ljust(27, "0"))
+                and (at is None or value == at.group(1).ljust(27, "0"))
+                and (after is None or order_id >= int(after.group(1)))
+            )
+
+        rows = sorted(filter(matches, self.shown), key=lambda order_id: (stored[order_id], order_id))
         top = int(request.url.params["$top"])
         return _listed(*[(self.shown[order_id], order_id) for order_id in rows[:top]])
 
@@ -234,3 +243,35 @@ async def test_an_order_changed_between_two_pages_is_not_taken_for_a_filter_that
     async with _client(changing) as client:
         assert await _by_key(client, page_size=5) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 5]
     assert requests.count("/v1/orders/5") == 1  # asked once, to tell a change from a filter that cannot be trusted
+
+
+async def test_a_tie_stored_finer_than_shown_fails_the_listing_instead_of_walking_a_tick_at_a_time() -> None:
+    # Found by a review: 120 orders shown at .123 but stored at .1239999, in OrderID order: `eq T` found none of the
+    # tie, and `ge T + 100 ns` answered the same orders again, 20,004 requests for 140 orders (the run succeeded).
+    shown = {order_id: "2026-01-01T10:00:00.1230000" for order_id in range(1, 121)}
+    billit = _HiddenClockBillit(shown, lambda text, order_id: text[:-4] + "9999")
+    requests: list[str] = []
+
+    def counted(request: httpx.Request) -> httpx.Response:
+        requests.append(str(request.url))
+        return billit.handler(request)
+
+    async with _client(counted) as client:
+        with pytest.raises(BillitPaginationError, match="answered orders it shows at other times"):
+            await _by_key(client, page_size=50)
+    assert len(requests) <= 5
+
+
+async def test_a_deletions_list_ignoring_skip_is_stopped_not_asked_forever() -> None:
+    # Found by a review: since the deletions list is asked with $top=120, one that honours $top but ignores $skip
+    # (and gives no link) was asked for the same page forever.
+    requests: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(str(request.url))
+        return _page(range(1, 121))
+
+    async with _client(handler) as billit:
+        with pytest.raises(BillitPaginationError, match="a full page by .skip brought no new order"):
+            [item async for item in _deleted(billit, page_size=120)]
+    assert len(requests) == 2
