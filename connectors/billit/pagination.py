@@ -134,12 +134,11 @@ class KeysetPaginator:
     from the next tick, `LastModified ge T + 100 ns`. Cursors are Billit's own timestamp text (7 fraction
     digits), so `eq` matches the stored value exactly (docs/reference/billit-api.md#timestamps).
 
-    That last point is a guess, and a wrong one would lose orders without a word: a server that stores finer
-    timestamps than it shows sorts a tie by the hidden part (and answers `ge T + 100 ns` with orders it shows at T,
-    which walked the cursor a tick at a time), and one that reads the literal in another zone skips an hour. So the
-    listing fails on a page out of the order it shows, on an order shown before `ge T` (or not at T, for `eq T`),
-    and on `LastModified ge T` leaving out the order it was asked from while Billit still shows it at T
-    (`missing_anchor`, checked by `iter_keyset_pages`).
+    That is a guess, and a wrong one would lose orders without a word: a server storing finer timestamps than it
+    shows sorts a tie by the hidden part (and answers `ge T + 100 ns` with orders shown at T), and one reading the
+    literal in another zone skips an hour. So the listing fails on a page out of the order it shows, on an order
+    shown before `ge T` (or not at T, for `eq T`), and on `LastModified ge T` leaving out the order it was asked
+    from while Billit still shows it at T (`missing_anchor`, checked by `iter_keyset_pages`).
     """
 
     base_filter: Expr | None
