@@ -81,7 +81,10 @@ def sandbox_serve(
         bool, typer.Option(help="/v1/orders/deleted answers any $filter with 400.")
     ] = False,
     deleted_page_without_link: Annotated[
-        bool, typer.Option(help="/v1/orders/deleted answers one page of 120 and no NextPageLink.")
+        bool,
+        typer.Option(
+            "--deleted-page-without-link", help="/v1/orders/deleted answers one page of 120 and no NextPageLink."
+        ),
     ] = False,
     deleted_last_modified: Annotated[
         str, typer.Option(help="LastModified on /v1/orders/deleted: `deletion` time or the `order`'s last change.")
