@@ -29,7 +29,6 @@ a rate tier (2/3/4) with 0 %, a negative or non-numeric VAT % give `is_known=Fal
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -47,6 +46,7 @@ from tasks.normalise.vat_codes import (
     GridRule,
     VentilationCode,
 )
+from tasks.normalise.vat_texts import text_says
 
 __all__ = [
     "BELGIAN_STANDARD_RATES",
@@ -162,38 +162,6 @@ def _reverse_charge_treatment(region: str | None) -> str:
     return "reverse_charge_eu" if region == "EU" else "reverse_charge_non_eu"
 
 
-def _plain(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).lower()
-
-
-# What an exemption text says, in the languages Belgian invoices use (and English, German). Matched without
-# accents and case.
-# Art. 196 of the Directive is the reverse charge of B2B services, also when named beside art. 44 ("article 44
-# and 196"), the place-of-supply rule.
-_REVERSE_CHARGE_TEXT = re.compile(
-    r"medecontract|co-?contract|autoliquidation|verlegging van (?:de )?heffing|verlegd|reverse[ -]?charge|"
-    r"steuerschuldnerschaft|vatex-eu-ae|art(?:icle|ikel|\.)?\s*(?:\d+\s*(?:and|en|et|und|,|&)\s*)*196\b"
-)
-_INTRA_COMMUNITY_TEXT = re.compile(
-    r"intra-?communit|intracommunautai?re?|innergemeinschaftlich|vatex-eu-ic|art(?:icle|ikel|\.)?\s*(?:138|39\s*bis)\b"
-)
-# An exemption that is not an intra-community one (art. 44 of the Belgian VAT Code, art. 132/135 of the
-# Directive: medical, education, financial services, ...): nothing to self-assess.
-_NON_IC_EXEMPTION_TEXT = re.compile(
-    r"vrijgesteld|vrijstelling|exoner|exempt|befreit|steuerfrei|art(?:icle|ikel|\.)?\s*"
-    r"(?:44|132|135)\b"
-)
-# Goods (an exempt IC supply, art. 138 of the Directive) or services (reverse charge, art. 196). Billit's own K
-# text says "goods and services": goods win only when services are not named too.
-_GOODS_TEXT = re.compile(
-    r"\bgoods\b|goederen|\bbiens\b|\bwaren\b|livraison|levering|lieferung|art(?:icle|ikel|\.)?\s*138\b"
-)
-_SERVICES_TEXT = re.compile(
-    r"\bservices?\b|diensten|dienstverl|dienstverrichting|prestations?|dienstleistung|"
-    r"art(?:icle|ikel|\.)?\s*196\b"
-)
-
-
 def _infer_received_zero_rate(
     region: str | None, counterparty_vat_number: str | None, exemption_text: str | None, order_charges_vat: bool
 ) -> tuple[str, str] | None:
@@ -210,15 +178,15 @@ def _infer_received_zero_rate(
       charge or an IC supply: the buyer owes the VAT (art. 51 §2 1° of the VAT Code);
     * a Belgian supplier whose text names the co-contractor rule or reverse charge: co-contractor (87/56).
     """
-    text = _plain(exemption_text or "")
+    says = text_says(exemption_text or "")
     match = _VAT_NUMBER_PREFIX.match(counterparty_vat_number or "")
     prefix = match.group(1).upper() if match else None
-    reverse_charge, intra_community = bool(_REVERSE_CHARGE_TEXT.search(text)), bool(_INTRA_COMMUNITY_TEXT.search(text))
-    exempt = bool(_NON_IC_EXEMPTION_TEXT.search(text)) and not (reverse_charge or intra_community)
+    reverse_charge, intra_community = says.reverse_charge, says.intra_community
+    exempt = says.exempt and not (reverse_charge or intra_community)
     eu_vat_number = prefix is not None and prefix != "BE" and prefix in EU_MEMBER_STATES and not order_charges_vat
     if region == "EU" and (eu_vat_number or reverse_charge or intra_community) and not exempt:
         who = f"a {prefix} VAT number" if eu_vat_number else "another member state (no VAT number)"
-        goods, services = bool(_GOODS_TEXT.search(text)), bool(_SERVICES_TEXT.search(text))
+        goods, services = says.goods, says.services
         if goods and not services:
             return (
                 "ic_goods",

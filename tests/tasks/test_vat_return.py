@@ -527,6 +527,23 @@ CASES: dict[str, Case] = {
         {"82": "3500.00", "87": "2000.00", "56": "420.00", "59": "630.00"},
         self_assessed={"56": "420.00", "59": "420.00"},
     ),
+    # Found by an outside re-check: a mention that says the opposite ("BTW niet verlegd") was read as reverse charge
+    # (87 1,200.00 and 56/59 252.00 too high).
+    "received lines whose Description says the VAT is not reverse-charged": Case(
+        [
+            described(
+                purchase(
+                    [("1", "0", "500.00", None), ("1", "0", "700.00", None)],
+                    header_code="1",
+                    party=BE_PARTY,
+                    ExternalProvider="Peppol",
+                ),
+                "Geen BTW verlegd: vrijgesteld art. 44",
+                "Werken - BTW niet verlegd",
+            )
+        ],
+        {"82": "1200.00"},
+    ),
     # A sales line's Description decides nothing: a 0 % line named "BTW verlegd" stays in 00 as its code says.
     "sales 0 % line whose Description names reverse charge": Case(
         [described(sale([("1", "0", "300.00", None)], header_code="1"), "Werken - BTW verlegd")], {"00": "300.00"}
