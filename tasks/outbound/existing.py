@@ -3,6 +3,7 @@ an answer that may hide one that committed: tasks/outbound/push.py), and what su
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from connectors.billit import BillitClient, ODataQuery, prop
@@ -59,17 +60,23 @@ def found_outcome(
     by_attempt: bool = True,
 ) -> dict[str, Any]:
     """The outcome of a row whose order Billit already holds: created. An earlier attempt may have made it from
-    values the row no longer has (its answer lost, the row corrected since: its lines' amounts differ, or that
-    attempt's idempotency key, a hash of what it sent, is not this one's): then the row says so, in `last_error`
-    and as `changed_after_create`, the run fails, and the order is not sent while it is flagged (`claims._sendable`).
+    values the row no longer has (its answer lost, the row corrected since: its type, direction, currency, customer
+    or lines' amounts differ, or that attempt's idempotency key, a hash of what it sent, is not this one's): then
+    the row says so, in `last_error` and as `changed_after_create`, the run fails, and the order is not sent while
+    it is flagged (`claims._sendable`).
     Without `by_attempt` the order was there before the row's first attempt (made by another tool, or before the
     warehouse was restored): compared the same way, and named so."""
     summary.already_existed += 1
     outcome = created_outcome(external_id, int(order["OrderID"]))
-    difference = lines_differing(payload, order)
-    if difference is not None or made_from_other_values:
+    header, lines = header_differing(payload, order), lines_differing(payload, order)
+    difference = "; ".join(
+        filter(
+            None, (header and f"is another document: {header}", lines and f"holds other lines than the row: {lines}")
+        )
+    )
+    if difference or made_from_other_values:
         summary.differs_in_billit += 1
-        how = f"holds other lines than the row: {difference}" if difference else "was made from other values"
+        how = difference or "was made from other values"
         made = (
             "created by an earlier attempt whose answer was lost"
             if by_attempt
@@ -89,6 +96,34 @@ def found_outcome(
             "change_noticed_at": claims.utc_now(),
         }
     return outcome
+
+
+def header_differing(payload: dict[str, Any], order: dict[str, Any]) -> str | None:
+    """How an order Billit holds differs from what `payload` would create in what makes it another document: its
+    type, direction, currency, or customer (by VAT number where both have one, else by name), or None. Found by an
+    outside check: an order of another tool with the row's ExternalProviderID and lines, but an invoice in USD to
+    another customer (or a purchase), was linked to a credit note's row and sent."""
+    customer, held = payload.get("Customer") or {}, order.get("Customer") or order.get("CounterParty") or {}
+    vat_numbers = [_plain(party.get("VATNumber")) for party in (customer, held)]
+    pairs = [
+        ("OrderType", _plain(payload.get("OrderType")), _plain(order.get("OrderType"))),
+        ("OrderDirection", _plain(payload.get("OrderDirection")), _plain(order.get("OrderDirection"))),
+        ("Currency", _plain(payload.get("Currency") or "EUR"), _plain(order.get("Currency") or "EUR")),
+        ("the customer's VATNumber", *vat_numbers)
+        if all(vat_numbers)
+        else ("the customer's Name", _plain(customer.get("Name")), _plain(held.get("Name"))),
+    ]
+    differing = [
+        f"{name} {theirs or 'none'} in Billit, {ours or 'none'} in the row"
+        for name, ours, theirs in pairs
+        if ours != theirs
+    ]
+    return ", ".join(differing) or None
+
+
+def _plain(value: Any) -> str:
+    """Compared without case, spaces or punctuation: `BE 0123.456.749` is `BE0123456749`."""
+    return re.sub(r"[^0-9A-Za-z]", "", str(value)).upper() if value is not None else ""
 
 
 async def find_order(billit: BillitClient, external_id: str) -> dict[str, Any] | None:

@@ -279,6 +279,33 @@ def test_a_row_new_to_the_table_whose_id_names_an_order_with_other_lines_is_flag
     assert posts(server) == before and len(orders_by_external_id(server)["othertool-1"]) == 1
 
 
+@pytest.mark.parametrize(
+    "made_by_the_other_tool",
+    [
+        {"order_type": "CreditNote"},
+        {"currency": "USD"},
+        {"customer_name": "Wrong Customer BV", "customer_vat_number": None},
+        {"customer_vat_number": "BE0899965307"},  # the row's customer is BE0403019261
+    ],
+)
+def test_an_order_with_the_rows_id_and_lines_but_another_document_is_flagged_not_linked_and_sent(
+    server: SandboxServer, engine: sa.Engine, made_by_the_other_tool: dict[str, Any]
+) -> None:
+    # Found by an outside re-check: only the lines' amounts were compared, so another tool's USD invoice to another
+    # customer with the row's ExternalProviderID and lines was linked to the row's credit note, and sent.
+    row, lines = outbound("lookalike-1")
+    order_id = create_behind_our_back(server, row | made_by_the_other_tool, lines)
+    if made_by_the_other_tool.get("customer_vat_number", "") is None:
+        row = row | {"customer_vat_number": None}
+    insert(engine, [(row, lines)])
+    before = posts(server)
+    summary = push(server, engine, send=True, transport="SMTP")
+    saved = stored(engine)["lookalike-1"]
+    assert (summary.differs_in_billit, summary.created, summary.sent, summary.ok) == (1, 0, 0, False)
+    assert (saved.billit_order_id, saved.last_error_code) == (order_id, "OrderDiffersFromRow")
+    assert posts(server) == before
+
+
 @pytest.mark.parametrize("attempts", [0, 1])
 def test_a_row_whose_id_names_several_orders_in_billit_is_failed_naming_them_and_nothing_is_created_or_sent(
     server: SandboxServer, engine: sa.Engine, attempts: int
