@@ -219,7 +219,8 @@ def _identifier_reasons(row: Row) -> list[str]:
     for column, normalise in checks:
         value = _text(row.get(column))
         if value and not (identifier := normalise(value)).is_valid:
-            reasons.append(f"{column} {value!r} is invalid: {identifier.reason}")
+            shown = value if len(value) <= 80 else f"{value[:80]}…"  # a 6,000-character value filled the summary
+            reasons.append(f"{column} {shown!r} is invalid: {identifier.reason}")
     return reasons
 
 
