@@ -33,6 +33,8 @@ class PushSummary:
     rejected: Counter[str] = field(default_factory=Counter)
     failed: int = 0
     not_sent: Counter[str] = field(default_factory=Counter)
+    # Of those, rows Billit refused to send or could not be asked about (its error on the row; the next run retries).
+    send_failed: int = 0
     # Credit notes left pending because the invoice they credit is not created yet.
     waiting: int = 0
     # A dry run's first rejected rows (external_id, code, reason): it writes no outcome, so it keeps them to show.
@@ -45,7 +47,9 @@ class PushSummary:
 
     @property
     def ok(self) -> bool:
-        return not self.rejected and not self.failed and not self.differs_in_billit and not self.skipped_with_order_id
+        return not (
+            self.rejected or self.failed or self.differs_in_billit or self.skipped_with_order_id or self.send_failed
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {

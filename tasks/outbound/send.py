@@ -168,6 +168,7 @@ def _not_sent(rows: list[dict[str, Any]], exc: BillitError, summary: PushSummary
     """Left `created` with Billit's reason: a later run with --send tries again (never twice: see above)."""
     code = exc.codes[0] if isinstance(exc, BillitHTTPError) and exc.codes else type(exc).__name__
     summary.not_sent[code] += len(rows)
+    summary.send_failed += len(rows)  # the run exits 1: an invoice the user asked to send is not sent
     return [_left_created(row, code, str(exc)) for row in rows]
 
 
