@@ -27,10 +27,11 @@ _LABEL_WORDS = (
     "IBAN", "DUNS", "BTW", "TVA", "VAT", "IVA", "KBO", "BCE", "CBE", "CVR", "KVK", "GLN", "LEI", "OIN", "UID",
 )  # fmt: skip
 # A label word followed by a non-letter or by "nr"/"number"/"n°" (written on or apart: "VATnr", "BTW-nr."), or
-# by "no"/"id" only when a `.`/`:` follows (so "VAT NO123456785MVA" keeps the Norwegian prefix).
+# by "no"/"id" only when a `.`/`:` or a spaced country prefix follows ("VAT-No BE0123..."; so "VAT NO123456785MVA"
+# keeps the Norwegian prefix).
 _LABEL = re.compile(
     r"^(?:" + "|".join(re.escape(word) for word in _LABEL_WORDS) + r")"
-    r"(?:[\s.-]*(?:NUMMER|NUMBER|NR|N°)(?![A-Z])|[\s.-]*(?:NO|ID)\s*[.:#]|(?![A-Z]))"
+    r"(?:[\s.-]*(?:NUMMER|NUMBER|NR|N°)(?![A-Z])|[\s.-]*(?:NO|ID)(?:\s*[.:#]|(?=\s+[A-Z]{2}\s*[0-9]))|(?![A-Z]))"
     r"[\s.:#°-]*",
     re.IGNORECASE,
 )

@@ -828,6 +828,10 @@ def test_an_overlong_identifier_of_a_checked_scheme_is_flagged() -> None:
         ("Lidnr 123", None, None, "format: LI VAT number must be 2-20 digits"),
         ("CVR-nr. 12345674", "DK", "0184:12345674", None),
         ("BA123456789012", None, "9924:BA123456789012", None),
+        # "no"/"id" before a spaced country prefix is a label too (an outside re-check); not before digits.
+        ("VATno BE0403019261", "BE", "9925:BE0403019261", None),
+        ("VAT-No BE0403019261", "BE", "9925:BE0403019261", None),
+        ("VAT NO 123456785 MVA", None, "0192:123456785", None),
     ],
 )
 def test_a_label_is_not_read_as_a_country_prefix(
