@@ -45,11 +45,18 @@ _REVERSE_CHARGE_TEXT = re.compile(
     r"medecontract|co-?contract|autoliquidation|verlegging van (?:de )?heffing|verlegd|reverse[ -]?charge|"
     r"steuerschuldnerschaft|vatex-eu-ae|art(?:icle|ikel|\.)?\s*(?:\d+\s*(?:and|en|et|und|,|&)\s*)*196\b"
 )
-# "BTW niet verlegd", "geen btw verlegd", "no reverse charge", "pas d'autoliquidation": a mention that says the
-# opposite, dropped before the search (within a clause: not past a `|`, `.` or `;`).
+# A mention that says the opposite, dropped before the search: the negation right before the term ("BTW niet
+# verlegd", "geen btw verlegd", "no reverse charge", "pas d'autoliquidation", "keine Steuerschuldnerschaft") or
+# right after it ("reverse charge not applicable", "verlegging van heffing niet van toepassing"). Nothing looser: a
+# "no" or "non" elsewhere in the clause ("VAT No: NL...; reverse charge", "TVA non applicable, autoliquidation")
+# leaves the mention standing.
 _NEGATED_REVERSE_CHARGE = re.compile(
-    r"\b(?:niet|geen|not|no|non|pas|sans|keine?)\b[^|.;]{0,25}?"
-    r"(?:verlegd|verlegging|reverse[ -]?charge|autoliquidation|steuerschuldnerschaft|medecontract|co-?contract)"
+    r"\b(?:niet|geen(?:\s+btw)?)\s+(?:verlegd|verlegging|medecontract)"
+    r"|\b(?:no|not|non)\s+reverse[ -]?charge"
+    r"|\b(?:pas\s+d['\u2019e]\s*|sans\s+)autoliquidation"
+    r"|\bkeine\s+steuerschuldnerschaft"
+    r"|(?:reverse[ -]?charge|autoliquidation|verlegging van (?:de )?heffing)\s+(?:is\s+)?(?:not|non|niet)\s+"
+    r"(?:van\s+toepassing|applicable)"
 )
 _INTRA_COMMUNITY_TEXT = re.compile(
     r"intra-?communit|intracommunautai?re?|innergemeinschaftlich|vatex-eu-ic|art(?:icle|ikel|\.)?\s*(?:138|39\s*bis)\b"
