@@ -3,10 +3,11 @@ an answer that may hide one that committed: tasks/outbound/push.py), and what su
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from typing import Any
 
 from connectors.billit import BillitClient, ODataQuery, prop
+from tasks.normalise.identifiers import normalise_vat_number
 from tasks.outbound import claims
 from tasks.outbound.claims import ORDER_DIFFERS, SEVERAL_ORDERS
 from tasks.outbound.payload import lines_differing
@@ -100,30 +101,45 @@ def found_outcome(
 
 def header_differing(payload: dict[str, Any], order: dict[str, Any]) -> str | None:
     """How an order Billit holds differs from what `payload` would create in what makes it another document: its
-    type, direction, currency, or customer (by VAT number where both have one, else by name), or None. Found by an
-    outside check: an order of another tool with the row's ExternalProviderID and lines, but an invoice in USD to
-    another customer (or a purchase), was linked to a credit note's row and sent."""
-    customer, held = payload.get("Customer") or {}, order.get("Customer") or order.get("CounterParty") or {}
-    vat_numbers = [_plain(party.get("VATNumber")) for party in (customer, held)]
+    type, direction, currency, date, number (where the row gives one) or customer (by VAT number where both have
+    one, else by name), or None. Found by outside checks: an order of another tool with the row's
+    ExternalProviderID and lines, but an invoice in USD to another customer (or a purchase, or last year's invoice
+    of a subscription), was linked to the row and taken as sent."""
+    customer = payload.get("Customer") or {}
+    held = order.get("Customer") or order.get("CounterParty") or {}  # a sale's customer; the list's CounterParty
+    vat_numbers = [_vat_number(party) for party in (customer, held)]
     pairs = [
-        ("OrderType", _plain(payload.get("OrderType")), _plain(order.get("OrderType"))),
-        ("OrderDirection", _plain(payload.get("OrderDirection")), _plain(order.get("OrderDirection"))),
-        ("Currency", _plain(payload.get("Currency") or "EUR"), _plain(order.get("Currency") or "EUR")),
+        ("OrderType", payload.get("OrderType"), order.get("OrderType")),
+        ("OrderDirection", payload.get("OrderDirection"), order.get("OrderDirection")),
+        ("Currency", payload.get("Currency") or "EUR", order.get("Currency") or "EUR"),
+        ("OrderDate", str(payload.get("OrderDate") or "")[:10], str(order.get("OrderDate") or "")[:10]),
         ("the customer's VATNumber", *vat_numbers)
         if all(vat_numbers)
-        else ("the customer's Name", _plain(customer.get("Name")), _plain(held.get("Name"))),
+        else ("the customer's Name", customer.get("Name"), held.get("Name") or held.get("DisplayName")),
     ]
+    if payload.get("OrderNumber"):
+        pairs.append(("OrderNumber", payload.get("OrderNumber"), order.get("OrderNumber")))
     differing = [
         f"{name} {theirs or 'none'} in Billit, {ours or 'none'} in the row"
         for name, ours, theirs in pairs
-        if ours != theirs
+        if _plain(ours) != _plain(theirs)
     ]
     return ", ".join(differing) or None
 
 
+def _vat_number(party: dict[str, Any]) -> str | None:
+    """A party's VAT number as the normaliser writes it (`0123456749` and `BE 0123.456.749` are `BE0123456749`)."""
+    raw = party.get("VATNumber")
+    if not raw:
+        return None
+    country = party.get("CountryCode")
+    return normalise_vat_number(str(raw), country_hint=country if isinstance(country, str) else None).value
+
+
 def _plain(value: Any) -> str:
-    """Compared without case, spaces or punctuation: `BE 0123.456.749` is `BE0123456749`."""
-    return re.sub(r"[^0-9A-Za-z]", "", str(value)).upper() if value is not None else ""
+    """Compared without case, spaces or punctuation, in any script (`Société` written decomposed or not)."""
+    text = unicodedata.normalize("NFKC", str(value)).casefold() if value is not None else ""
+    return "".join(char for char in text if char.isalnum())
 
 
 async def find_order(billit: BillitClient, external_id: str) -> dict[str, Any] | None:

@@ -15,10 +15,10 @@ Rows flow through a sliding window (at most `PushOptions.window` rows in flight,
 3. **Check Billit first** for every row, attempted before or not (one GET each: whether Billit keeps
    ExternalProviderID unique or honours the idempotency key is unknown): an order with exactly its
    ExternalProviderID means an earlier attempt committed (its answer was lost), or another tool or a warehouse since
-   restored made it, so that order is recorded instead of creating another. When
-   that attempt sent other values than the row holds now (the row was corrected since: the order's lines' amounts,
-   or the attempt's idempotency key, differ), the row says so (`OrderDiffersFromRow`), the run fails, and the order
-   is not sent while the row is flagged. Several orders with exactly its ExternalProviderID are not resolved by
+   restored made it, so that order is recorded instead of creating another. When the order is not the row's
+   (another document: type, direction, currency, date, number or customer; or the row was corrected since: the
+   lines' amounts, or the attempt's idempotency key, differ), the row says so (`OrderDiffersFromRow`), the run
+   fails, and the order is not sent while the row is flagged. Several orders with exactly its ExternalProviderID are not resolved by
    guessing: the row fails (`SeveralOrdersInBillit`, naming them) and nothing is created or sent for it.
 4. **Count the attempt, then create** with `POST /v1/orders` carrying `ExternalProviderID` and the row's stable
    idempotency key. The attempt is committed before the POST, so a crash after it is seen by the next run

@@ -118,8 +118,8 @@ def push_message(summary: dict[str, Any], changed_after_create: int = 0, company
         parts.append(f"{summary['failed']} failed (tried again by the next run)")
     if summary.get("differs_in_billit"):
         parts.append(
-            f"{summary['differs_in_billit']} found in Billit as an earlier attempt created them, from other values "
-            "than the row's (not sent)"
+            f"{summary['differs_in_billit']} whose order in Billit differs from the row (made from other values, "
+            "another tool's order with its id, or the row edited since: not sent)"
         )
     if skipped := summary.get("skipped_with_order_id"):
         parts.append(

@@ -31,6 +31,7 @@ async def send_created(
     lines = await warehouse_call(claims.lines_of, engine, [row["external_id"] for row in rows]) if rows else {}
     if held := await warehouse_call(claims.held_back, engine):  # the source changed: sending would send the old
         summary.not_sent[claims.CHANGED_AFTER_CREATE] += held
+        summary.send_failed += held  # exit 1 on every run until a person decides, not on the first one only
     sendable: list[dict[str, Any]] = []
     outcomes: list[dict[str, Any]] = []
     for row in rows:

@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -286,6 +287,7 @@ def test_a_row_new_to_the_table_whose_id_names_an_order_with_other_lines_is_flag
         {"currency": "USD"},
         {"customer_name": "Wrong Customer BV", "customer_vat_number": None},
         {"customer_vat_number": "BE0899965307"},  # the row's customer is BE0403019261
+        {"order_date": date(2025, 11, 2)},  # last year's invoice of a subscription
     ],
 )
 def test_an_order_with_the_rows_id_and_lines_but_another_document_is_flagged_not_linked_and_sent(
@@ -364,3 +366,21 @@ def test_send_records_sent_rows_keeps_customers_off_peppol_created_and_links_to_
     assert [row.delivery_status for row in before_delivery] == ["Pending", None]
     assert server.sandbox.flush_deliveries() == 1
     assert [row.delivery_status for row in linked()] == ["Delivered", None]
+
+
+def test_the_same_customer_written_otherwise_in_billit_is_not_another_document() -> None:
+    from tasks.outbound.existing import header_differing
+
+    ours = {"OrderType": "Invoice", "OrderDirection": "Income", "OrderDate": date(2026, 11, 2)}
+    theirs = {"OrderType": "Invoice", "OrderDirection": "Income", "OrderDate": "2026-11-02T00:00:00"}
+    same = [
+        ({"Name": "Soci\u00e9t\u00e9 SA"}, {"Name": "SOCIE\u0301TE\u0301 S.A."}),  # decomposed, case, punctuation
+        ({"VATNumber": "BE0123456749"}, {"VATNumber": "0123456749", "CountryCode": "BE"}),
+    ]
+    for customer, held in same:
+        assert header_differing(ours | {"Customer": customer}, theirs | {"Customer": held}) is None
+    other = (
+        {"Name": "\u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ae \u0391.\u0395."},
+        {"Name": "\u041e\u041e\u041e \u0414\u0440\u0443\u0433\u0430\u044f"},
+    )
+    assert header_differing(ours | {"Customer": other[0]}, theirs | {"Customer": other[1]}) is not None
