@@ -18,8 +18,9 @@ Rows flow through a sliding window (at most `PushOptions.window` rows in flight,
    restored made it, so that order is recorded instead of creating another. When the order is not the row's
    (another document: type, direction, currency, date, number or customer; or the row was corrected since: the
    lines' amounts, or the attempt's idempotency key, differ), the row says so (`OrderDiffersFromRow`), the run
-   fails, and the order is not sent while the row is flagged. Several orders with exactly its ExternalProviderID are not resolved by
-   guessing: the row fails (`SeveralOrdersInBillit`, naming them) and nothing is created or sent for it.
+   fails, and the order is not sent while the row is flagged. Several orders with exactly its ExternalProviderID
+   are not resolved by guessing: the row fails (`SeveralOrdersInBillit`, naming them) and nothing is created or
+   sent for it.
 4. **Count the attempt, then create** with `POST /v1/orders` carrying `ExternalProviderID` and the row's stable
    idempotency key. The attempt is committed before the POST, so a crash after it is seen by the next run
    (step 3). A 409, a 5xx, or a timeout or dropped connection after sending, is resolved by looking the order up
