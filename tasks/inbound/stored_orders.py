@@ -67,9 +67,9 @@ def orders_to_write(
     as unchanged.
 
     An order stored as deleted stays deleted, counted unchanged, unless the incoming version is later than the
-    stored one: a snapshot at the stored version or before was taken before the deletion (the sync buffered its
-    GET while a webhook's D event was applied, say), and writing it would bring the order back until the next
-    deletions list. With `keep_deletions` (a replay: landed snapshots are history) the test is the deletion time
+    stored one and than the deletion: a snapshot at the stored version or before, or changed before the deletion,
+    was taken before it (the sync buffered its GET while a webhook's D event was applied, say), and writing it would
+    bring the order back until the next deletions list. With `keep_deletions` (a replay: landed snapshots are history) the test is the deletion time
     instead, as it was decided for replays: the version must be later than the deletion, since a sync lists the
     deletions it sees and a landing holds only the orders it fetched."""
     write = []
@@ -110,8 +110,11 @@ def _left_alone(before: sa.Row, version: datetime, keep_deletions: bool) -> bool
         return False
     if keep_deletions:  # without a deletion time, nothing is known to be later than the deletion
         return not surely_before(before.deleted_at or version, version)
-    # Without a stored version, nothing is known to be later than it.
-    return before.last_modified is None or not surely_before(before.last_modified, version)
+    # Written only when later than the stored version and than the deletion: a version changed before the
+    # deletion (V2 of V1 -> V2 -> deleted, its GET held while the deletion was applied) is gone in Billit too.
+    # Without a stored version nothing is known to be later than it.
+    later = [moment for moment in (before.last_modified, before.deleted_at) if moment is not None]
+    return not later or not all(surely_before(moment, version) for moment in later)
 
 
 def surely_before(earlier: datetime, later: datetime) -> bool:
