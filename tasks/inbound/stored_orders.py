@@ -69,9 +69,9 @@ def orders_to_write(
     An order stored as deleted stays deleted, counted unchanged, unless the incoming version is later than the
     stored one and than the deletion: a snapshot at the stored version or before, or changed before the deletion,
     was taken before it (the sync buffered its GET while a webhook's D event was applied, say), and writing it would
-    bring the order back until the next deletions list. With `keep_deletions` (a replay: landed snapshots are history) the test is the deletion time
-    instead, as it was decided for replays: the version must be later than the deletion, since a sync lists the
-    deletions it sees and a landing holds only the orders it fetched."""
+    bring the order back until the next deletions list. With `keep_deletions` (a replay: landed snapshots are
+    history) the test is the deletion time alone, as it was decided for replays: the version must be later than
+    the deletion, since a sync lists the deletions it sees and a landing holds only the orders it fetched."""
     write = []
     for order_id, version, raw_version in incoming:
         before = stored.get(order_id)

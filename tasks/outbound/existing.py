@@ -84,11 +84,13 @@ def found_outcome(
             else "found in Billit with this ExternalProviderID before the row's first create (another tool's, or "
             "one this table forgot)"
         )
-        reason = (
-            f"order {order['OrderID']}, {made}, {how}; check it in "
-            "Billit: once it is right, set changed_after_create to false to let --send send it (if you credit it, "
-            "leave it)"
+        what_to_do = (
+            "if it is not this row's invoice, give the row another external_id (the order is left alone)"
+            if header
+            else "check it in Billit: once it is right, set changed_after_create to false to let --send send it "
+            "(if you credit it, leave it)"
         )
+        reason = f"order {order['OrderID']}, {made}, {how}; {what_to_do}"
         outcome |= {
             "last_error_code": ORDER_DIFFERS,
             "last_error": reason,
