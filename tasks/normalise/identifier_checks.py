@@ -106,9 +106,8 @@ def be_enterprise(text: str) -> Check:
         # (docs/reference/identifiers.md#belgian-enterprise-number); stdnum raises InvalidComponent for any
         # first digit other than 0/1.
         if number[0] in "2345678" and be_vat.checksum(number) == 0:
-            return Check(
-                number, (f"component: establishment unit number (first digit {number[0]}), not a BE enterprise number")
-            )
+            reason = f"component: establishment unit number (first digit {number[0]}), not a BE enterprise number"
+            return Check(number, reason)
         return Check(number, f"component: BE enterprise number must start with 0 or 1, got {number[0]}")
     except ValidationError:
         return Check(number, "format: BE enterprise number must be 10 digits")

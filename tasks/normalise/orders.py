@@ -53,7 +53,6 @@ from tasks.normalise.order_vat import (
 from tasks.normalise.parties import (
     add_party,
     counterparty_of,
-    enterprise_number,
     keep_newest_party,
     party_identifiers,
     preferred_identifier,
@@ -282,7 +281,7 @@ def _normalise_order(
         else None,
         "counterparty_vat_number": counterparty_fields.text("VATNumber") if counterparty_fields else None,
         "counterparty_peppol_id": preferred.peppol_id if preferred else None,
-        "counterparty_enterprise_number": enterprise_number(counterparty_ids),
+        "counterparty_enterprise_number": preferred.enterprise_number if preferred else None,
         "delivery_status": delivery.text("DocumentDeliveryStatus"),
         "is_document_delivered": delivery.flag("IsDocumentDelivered"),
         "document_delivery_date": delivery.timestamp("DocumentDeliveryDate"),

@@ -89,15 +89,6 @@ def preferred_identifier(identifiers: list[PartyIdentifier]) -> PartyIdentifier 
     return valid[0] if valid else None
 
 
-def enterprise_number(identifiers: list[PartyIdentifier]) -> str | None:
-    """The party's Belgian enterprise number: its preferred id's, so that it names the company `peppol_id` does;
-    else the first valid Belgian identifier's."""
-    preferred = preferred_identifier(identifiers)
-    if preferred is not None and preferred.enterprise_number is not None:
-        return preferred.enterprise_number
-    return next((identifier.enterprise_number for identifier in identifiers if identifier.enterprise_number), None)
-
-
 def add_party(
     parties: dict[int, Row],
     identifiers_by_party: dict[int, list[Row]],
@@ -118,7 +109,8 @@ def add_party(
         "display_name": party.text("DisplayName"),
         "vat_number_raw": party.text("VATNumber"),
         "vat_liable": party.flag("VATLiable"),
-        "enterprise_number": enterprise_number(identifiers),
+        # The preferred id's, so that it names the company peppol_id does (a valid Belgian id is always preferred).
+        "enterprise_number": preferred.enterprise_number if preferred else None,
         "peppol_id": preferred.peppol_id if preferred else None,
         "country_code": party.text("CountryCode"),
         "street": party.text("Street"),

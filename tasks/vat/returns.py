@@ -83,15 +83,24 @@ def in_period(invoices: sa.Table, period: VatPeriod, company_id: int) -> sa.Colu
     return between_dates(invoices, period.first_day, period.last_day, company_id)
 
 
-def between_dates(invoices: sa.Table, first_day: date, last_day: date, company_id: int) -> sa.ColumnElement[bool]:
-    """The company's invoices and credit notes dated in [first_day, last_day], deleted ones left out: a VAT return
+def vat_documents(invoices: sa.Table, company_id: int, *, deleted: bool = False) -> sa.ColumnElement[bool]:
+    """The company's invoices and credit notes, deleted ones left out (or only those, with `deleted`): a VAT return
     is one company's (docs/warehouse.md#companies)."""
     return sa.and_(
         invoices.c.company_id == company_id,
+        invoices.c.is_deleted.is_(deleted),
+        invoices.c.order_type.in_(("Invoice", "CreditNote")),
+    )
+
+
+def between_dates(
+    invoices: sa.Table, first_day: date, last_day: date, company_id: int, *, deleted: bool = False
+) -> sa.ColumnElement[bool]:
+    """The company's invoices and credit notes dated in [first_day, last_day] (`vat_documents`)."""
+    return sa.and_(
+        vat_documents(invoices, company_id, deleted=deleted),
         invoices.c.order_date >= first_day,
         invoices.c.order_date <= last_day,
-        invoices.c.is_deleted.is_(False),
-        invoices.c.order_type.in_(("Invoice", "CreditNote")),
     )
 
 
@@ -212,12 +221,10 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
             for direction, count in connection.execute(
                 sa.select(invoices.c.direction, sa.func.count())
                 .where(
-                    invoices.c.company_id == company_id,
+                    vat_documents(invoices, company_id),
                     invoices.c.created_at >= period.first_day,
                     invoices.c.created_at < period.last_day + timedelta(days=1),
                     invoices.c.order_date < period.first_day,
-                    invoices.c.is_deleted.is_(False),
-                    invoices.c.order_type.in_(("Invoice", "CreditNote")),
                     issued(invoices),
                 )
                 .group_by(invoices.c.direction)
@@ -226,11 +233,7 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
         deleted = _count(
             connection,
             invoices,
-            invoices.c.company_id == company_id,
-            invoices.c.order_date >= period.first_day,
-            invoices.c.order_date <= period.last_day,
-            invoices.c.is_deleted.is_(True),
-            invoices.c.order_type.in_(("Invoice", "CreditNote")),
+            between_dates(invoices, period.first_day, period.last_day, company_id, deleted=True),
             issued(invoices),
         )
         refused_sales = _count(
