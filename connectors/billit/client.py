@@ -322,9 +322,8 @@ class BillitClient:
             error: BillitError
             lane = await self._lanes.get()
             try:
-                async with self._outage.turn(
-                    retrying
-                ) as one_at_a_time:  # after the lane: a request waiting for one too
+                # After the lane: a request waiting for one waits for its turn too.
+                async with self._outage.turn(retrying) as one_at_a_time:
                     await self._wait_for_pause()
                     ticket = await self._limiter.acquire()
                     self.requests_sent += 1
@@ -347,18 +346,17 @@ class BillitClient:
                     if error.retryable and not isinstance(error, BillitRateLimitedError):
                         self._outage.failed(error)
                     delay = retry_delay(self.settings, error, attempt, repeat, self._random)
-                    if delay is None or (self._outage.gave_up and not isinstance(error, BillitRateLimitedError)):
+                    if delay is None or self._outage.gives_up_on(error):
                         raise error  # given up: not even a backoff in the one turn every request waits for
                     attempt, retrying = attempt + 1, error
                     self.retries += 1
-                    most = min(self.settings.max_retries, error.retries_at_most)
                     logger.warning(
                         "Billit %s %s failed (%s); retry %d/%d in %.2fs",
                         method,
                         path,
                         _short(error),
                         attempt,
-                        most,
+                        min(self.settings.max_retries, error.retries_at_most),
                         delay,
                     )
                     if isinstance(error, BillitRateLimitedError):  # every request waits, in _wait_for_pause

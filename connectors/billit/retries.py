@@ -80,10 +80,11 @@ class OutageBreaker:
     def holding_back(self) -> bool:
         return self._failures >= STREAK
 
-    @property
-    def gave_up(self) -> bool:
-        """Failing for longer than one request's retries: no request is retried (a 429's is, as Billit asks)."""
-        return self.holding_back and time.monotonic() - self._first_failure_at > self._give_up_after_s
+    def gives_up_on(self, error: BillitError) -> bool:
+        """Whether a request that failed with `error` is not retried: failing for longer than one request's retries
+        (a 429 is, as Billit asks)."""
+        failing_s = time.monotonic() - self._first_failure_at
+        return self.holding_back and failing_s > self._give_up_after_s and not isinstance(error, BillitRateLimitedError)
 
     def failed(self, error: BillitError) -> None:
         if self._failures == 0:
@@ -108,6 +109,6 @@ class OutageBreaker:
             yield False
             return
         async with self._one_at_a_time:
-            if retrying is not None and not isinstance(retrying, BillitRateLimitedError) and self.gave_up:
+            if retrying is not None and self.gives_up_on(retrying):
                 raise retrying
             yield self.holding_back
