@@ -33,7 +33,8 @@ class PushSummary:
     rejected: Counter[str] = field(default_factory=Counter)
     failed: int = 0
     not_sent: Counter[str] = field(default_factory=Counter)
-    # Of those, rows Billit refused to send or could not be asked about (its error on the row; the next run retries).
+    # Of those, rows Billit refused to send or could not be asked about (its error on the row; the next run retries),
+    # and rows held back as changed since their create: each makes the run exit 1.
     send_failed: int = 0
     # Credit notes left pending because the invoice they credit is not created yet.
     waiting: int = 0

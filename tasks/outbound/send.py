@@ -120,10 +120,11 @@ async def _send_batch(
 
 
 def _differs_from_row(row: dict[str, Any], lines: list[dict[str, Any]], order: dict[str, Any]) -> str | None:
-    """How the order differs from its row now, as the push's check of an order found in Billit compares them
-    (tasks/outbound/existing.py): its lines' amounts, or the key of the create that made it (a hash of what it sent)
-    against the row's now. Found from the outside: a row edited in the table after its create (only load-outbound
-    and --source flag such a change) was sent with the old values. None: it is the row's."""
+    """How the order differs from its row now: its lines' amounts (`lines_differing`, as the push's check of an
+    order found in Billit, tasks/outbound/existing.py), or the key of the create that made it (a hash of all it
+    sent, the header included) against the row's now. Found from the outside: a row edited in the table after its
+    create (only load-outbound and --source flag such a change) was sent with the old values. None: it is the row's.
+    """
     try:
         payload = order_payload(row, lines)
     except (KeyError, TypeError, ValueError) as exc:  # edited into a row no create could be made from
