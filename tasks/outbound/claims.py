@@ -27,6 +27,8 @@ EXTERNAL_ID_COLLISION = "ExternalIdCollision"
 ORDER_DIFFERS = "OrderDiffersFromRow"
 # A row naming a company the API key does not reach (accountInformation): rejected, as no run could create it.
 COMPANY_NOT_REACHED = "CompanyNotReached"
+# A row attempted before in another company than it now names: rejected, not created a second time (see take).
+COMPANY_CHANGED = "CompanyChangedAfterAttempt"
 # A row whose ExternalProviderID names several orders in Billit: none is linked, none created (tasks.outbound.existing).
 SEVERAL_ORDERS = "SeveralOrdersInBillit"
 # Why a created row is not sent: its source changed after it was created (changed_after_create), or its order
@@ -112,10 +114,18 @@ def rows_to_push_or_send(table: sa.Table) -> Any:
 
 
 def take(
-    engine: sa.Engine, run_id: str, size: int, exclude: set[str], *, dry_run: bool, quantity_decimals: int = 2
+    engine: sa.Engine,
+    run_id: str,
+    size: int,
+    exclude: set[str],
+    *,
+    dry_run: bool,
+    quantity_decimals: int = 2,
+    default_company: int | None = None,
 ) -> Taken:
     """Claim up to `size` pushable rows, validate them (`payload.validate`), record the rejections and count the
-    others' attempts, in one transaction: one write per claim, not three (a dry run only reads)."""
+    others' attempts in the company each is pushed with (its company_id, else `default_company`), in one
+    transaction: one write per claim, not three (a dry run only reads)."""
     tables = reflect_tables(engine)
     table = tables["outbound_invoices"]
     with engine.connect() if dry_run else write_transaction(engine) as connection:
@@ -133,6 +143,8 @@ def take(
             rejection = validate(row, lines.get(external_id, []), quantity_decimals=quantity_decimals)
             if external_id in collisions:
                 rejected.append(rejected_outcome(external_id, EXTERNAL_ID_COLLISION, collisions[external_id]))
+            elif (moved := _company_moved(row, _company(row, default_company))) is not None:
+                rejected.append(rejected_outcome(external_id, COMPANY_CHANGED, moved))
             elif rejection is not None:
                 rejected.append(rejected_outcome(external_id, rejection.code, rejection.message))
             else:
@@ -140,8 +152,32 @@ def take(
                 ready.append((row, payload, idempotency_key(payload)))
         if not dry_run:
             _record_outcomes(connection, table, rejected, run_id)
-            _count_attempts(connection, table, [(row["external_id"], key) for row, _, key in ready], run_id)
+            attempted = [(row["external_id"], key, _company(row, default_company)) for row, _, key in ready]
+            _count_attempts(connection, table, attempted, run_id)
     return Taken(ids, ready, rejected)
+
+
+def _company(row: dict[str, Any], default_company: int | None) -> int | None:
+    """The PartyID a row is pushed with (as `CompanyClients.company_of`; None: no company configured)."""
+    return default_company if row.get("company_id") is None else int(row["company_id"])
+
+
+def _company_moved(row: dict[str, Any], company: int | None) -> str | None:
+    """Why a row attempted before may not be created in `company`, or None. An attempt may have created the order
+    in the company it was made for, with its answer lost; the push looks an order up in the row's company only, so
+    it would create a second one in another (a reload is refused such a move: tasks/outbound/journal.py; an UPDATE
+    of the table is caught here)."""
+    attempted_in = row.get("attempted_company_id")
+    if not row["attempts"] or attempted_in is None or company is None or int(attempted_in) == company:
+        return None
+    if row.get("last_error_code") == COMPANY_NOT_REACHED:
+        return None  # the key reaches no such company: nothing can have been created there
+    return (
+        f"company_id: {attempted_in} -> {company} after {row['attempts']} attempt(s) to create it in company "
+        f"{attempted_in}: one may have created the order there with its answer lost, so it is not created in "
+        f"{company}; look for its ExternalProviderID in {attempted_in} (delete or credit an order found) and set "
+        f"attempts to 0, or set company_id back to {attempted_in}; then status to pending"
+    )
 
 
 def _pushable_rows(connection: sa.Connection, table: sa.Table, size: int, exclude: set[str]) -> list[dict[str, Any]]:
@@ -299,17 +335,26 @@ def _lines_of(connection: sa.Connection, table: sa.Table, external_ids: list[str
 def _count_attempts(
     connection: sa.Connection,
     table: sa.Table,
-    keyed: Sequence[tuple[str, str]],
+    attempted: Sequence[tuple[str, str, int | None]],
     run_id: str,
 ) -> None:
-    if not keyed:
+    """One more attempt for each (external_id, idempotency key, company it is made in)."""
+    if not attempted:
         return
     statement = (
         table.update()
         .where(table.c.external_id == sa.bindparam("row_id"), table.c.claimed_by == run_id)
-        .values(attempts=table.c.attempts + 1, idempotency_key=sa.bindparam("row_key"), updated_at=utc_now())
+        .values(
+            attempts=table.c.attempts + 1,
+            idempotency_key=sa.bindparam("row_key"),
+            attempted_company_id=sa.bindparam("row_company"),
+            updated_at=utc_now(),
+        )
     )
-    connection.execute(statement, [{"row_id": external_id, "row_key": key} for external_id, key in keyed])
+    connection.execute(
+        statement,
+        [{"row_id": external_id, "row_key": key, "row_company": company} for external_id, key, company in attempted],
+    )
 
 
 def write_outcomes(engine: sa.Engine, outcomes: Sequence[dict[str, Any]], run_id: str) -> None:

@@ -28,14 +28,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.warehouse import insert_ignoring_duplicates, reflect_tables, replace_children, write_transaction
-from tasks.outbound.claims import COMPANY_NOT_REACHED, ORDER_DIFFERS
+from tasks.outbound.claims import COMPANY_CHANGED, COMPANY_NOT_REACHED, ORDER_DIFFERS
 from tasks.outbound.query import SourceRows
 
 logger = logging.getLogger("billit_pipelines.outbound_source")
 
 NOT_CREATED = ("pending", "failed", "rejected")
-#: A row attempted before whose company_id the source changes: not taken in, rejected with the reason.
-COMPANY_CHANGED = "CompanyChangedAfterAttempt"
 #: Rows newly flagged that the summary names (the others are counted).
 FLAGGED_SHOWN = 200
 _CHUNK = 500

@@ -185,6 +185,7 @@ async def _push_all(
                     seen,
                     dry_run=options.dry_run,
                     quantity_decimals=clients.configured.settings.quantity_decimals,
+                    default_company=clients.default_company,
                 )
                 if not taken.external_ids:
                     if not batches:

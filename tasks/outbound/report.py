@@ -13,8 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables
-from tasks.outbound.claims import ORDER_DIFFERS
-from tasks.outbound.journal import COMPANY_CHANGED
+from tasks.outbound.claims import COMPANY_CHANGED, ORDER_DIFFERS
 from tasks.outbound.push import PushOptions, run_push
 from tasks.outbound.run import PROBLEMS_SHOWN
 from tasks.runtime import warehouse_engine

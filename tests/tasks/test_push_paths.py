@@ -16,11 +16,13 @@ import sqlalchemy as sa
 
 from connectors.billit import BillitAuthError
 from connectors.warehouse import reflect_tables
+from sandbox.identity import SECOND_PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
 from tasks.outbound.run import PushSummary
 from tests.tasks.corrupting_proxy import CorruptingProxy
 from tests.tasks.push_helpers import (
+    COMPANY,
     CREATE_ROUTE,
     SEND_ROUTE,
     VALID_VAT,
@@ -439,3 +441,49 @@ def test_a_claim_whose_lease_expired_is_taken_over_and_a_live_claim_is_left_alon
     }
     assert rows["live-2"].attempts == 0
     assert sorted(orders_by_external_id(server)) == ["free-3", "stale-1"]
+
+
+def test_a_row_whose_company_id_is_edited_after_an_unresolved_attempt_is_rejected_not_created_in_the_new_company(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    # Found from the outside: a reload may not move a row attempted before to another company (journal.py), but an
+    # UPDATE of company_id in the table could. The create had committed in the old company with its answer lost and
+    # the look-up failing; the next run looked the order up in the new company only and created a second one there.
+    insert(engine, [outbound("moved-01")])
+    look_ups = []
+
+    def failing_after_the_first(status: int, body: object) -> tuple[int, object]:
+        look_ups.append(status)
+        return (status, body) if len(look_ups) == 1 else (503, None)
+
+    with CorruptingProxy(server.base_url) as proxy:
+        proxy.corrupt("POST", r"/v1/orders$", lambda status, body: (503, None), times=100)  # created, answer lost
+        # The look-up before the create finds nothing; the ones after the lost answer fail.
+        proxy.corrupt("GET", r"/v1/orders$", failing_after_the_first, times=100, query="ExternalProviderID")
+        summary = push(server, engine, via=proxy.base_url, max_retries=1)
+    assert summary.failed == 1 and stored(engine)["moved-01"].attempts == 1
+    assert len(orders_by_external_id(server)["moved-01"]) == 1  # the order is in the configured company
+    table = reflect_tables(engine)["outbound_invoices"]
+    with engine.begin() as connection:
+        connection.execute(table.update().values(company_id=SECOND_PARTY_ID))
+    created_before = posts(server)
+
+    summary = push(server, engine)
+
+    row = stored(engine)["moved-01"]
+    assert (row.status, row.last_error_code) == ("rejected", "CompanyChangedAfterAttempt")
+    assert f"company {COMPANY}" in row.last_error and str(SECOND_PARTY_ID) in row.last_error
+    assert posts(server) == created_before  # nothing created in the new company
+    with server.sandbox.lock:
+        assert not any(
+            order.get("ExternalProviderID") == "moved-01"
+            for order in server.sandbox.company_orders(SECOND_PARTY_ID).values()
+        )
+    assert summary.rejected["CompanyChangedAfterAttempt"] == 1 and not summary.ok
+
+    with engine.begin() as connection:  # put back, the next push finds the order where it was made
+        connection.execute(table.update().values(company_id=None, status="pending"))
+    push(server, engine)
+    row = stored(engine)["moved-01"]
+    assert (row.status, row.company_id) == ("created", COMPANY)
+    assert row.billit_order_id == orders_by_external_id(server)["moved-01"][0]["OrderID"]

@@ -310,3 +310,29 @@ def test_a_bare_postgresql_url_uses_psycopg_3_and_psycopg2_is_refused() -> None:
     engine.dispose()
     with pytest.raises(ValueError, match=r"postgresql\+psycopg://"):
         create_warehouse_engine("postgresql+psycopg2://u@db.invalid/warehouse")
+
+
+def test_0009_takes_the_company_of_rows_attempted_before_as_their_attempts_company(
+    engine: sa.Engine, migrations_copy: Path
+) -> None:
+    attempted = migrations_copy / "0009_outbound_attempted_company.sql"
+    body = attempted.read_text()
+    attempted.unlink()
+    upgrade(engine, directory=migrations_copy)
+    rows = [("created", 574991, 1), ("lost-answer", 574992, 2), ("never-tried", 574991, 0), ("configured", None, 1)]
+    with engine.begin() as connection:
+        for external_id, company, attempts in rows:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO outbound_invoices (external_id, company_id, attempts) VALUES (:id, :company, :attempts)"
+                ),
+                {"id": external_id, "company": company, "attempts": attempts},
+            )
+    attempted.write_text(body)
+    assert upgrade(engine, directory=migrations_copy) == ["0009_outbound_attempted_company"]
+    with engine.connect() as connection:
+        found = dict(
+            connection.execute(sa.text("SELECT external_id, attempted_company_id FROM outbound_invoices")).all()
+        )
+    # A row attempted without a company_id went to the configured company of its time, which nobody recorded.
+    assert found == {"created": 574991, "lost-answer": 574992, "never-tried": None, "configured": None}
