@@ -324,9 +324,9 @@ def test_0009_takes_the_company_of_rows_attempted_before_as_their_attempts_compa
         for external_id, company, attempts in rows:
             connection.execute(
                 sa.text(
-                    "INSERT INTO outbound_invoices (external_id, company_id, attempts) VALUES (:id, :company, :attempts)"
+                    "INSERT INTO outbound_invoices (external_id, company_id, attempts) VALUES (:id, :co, :attempts)"
                 ),
-                {"id": external_id, "company": company, "attempts": attempts},
+                {"id": external_id, "co": company, "attempts": attempts},
             )
     attempted.write_text(body)
     assert upgrade(engine, directory=migrations_copy) == ["0009_outbound_attempted_company"]
