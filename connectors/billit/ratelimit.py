@@ -10,7 +10,9 @@ token bucket:
 
 - Until the first 429 nothing is paced (unless a rate is configured). A refused request opens an *episode*; the
   429s of requests let through before it belong to the same episode and teach nothing new. A Retry-After under a
-  second (not a per-second limit's) and a refusal after fewer than `MIN_LEARN` accepted requests teach nothing.
+  second (not a per-second limit's) teaches nothing, nor does a refusal after fewer than `MIN_LEARN` accepted
+  requests, except that a client not paced yet starts a pace then (`MIN_LEARN` a second, doubling every second
+  without a refusal): a server admitting a few requests at a time would refuse every burst after a handful.
 - When the episode's pause (`Retry-After`, honoured here for every request of every client) is over, the
   requests accepted in the second before the first refusal are counted. After a whole second of sending that
   count bounds the server's rate from above in all three modes: it becomes the `ceiling`. The pace becomes 96 %
@@ -234,7 +236,15 @@ class AdaptiveRateLimiter:
         state.active_since = state.probed_at = now
         state.waited = False
         if seen < MIN_LEARN:
-            return  # a refusal after a handful of requests says nothing of a rate: the pause was all it asked
+            # A refusal after a handful of requests says nothing of a rate. Paced, the pause was all it asked. Not
+            # paced yet, every burst after every pause would be refused after its handful again by a server that
+            # admits a few at a time (a token bucket holding a few, or none: requests spaced strictly, as nginx's
+            # limit_req without a burst): 30-40x the floor, more refusals than requests, in the simulation. So the
+            # pace starts at MIN_LEARN a second and doubles every second without a refusal (`_creep_up`), until a
+            # refusal is counted over a whole second.
+            if state.rate is None:
+                state.rate = self._capped(MIN_LEARN)
+            return
         firm = state.ceiling is not None and not state.provisional
         if span >= WHOLE_SECOND and sending < SOON_S and state.provisional and state.rate and state.floor_basis:
             # Refused this soon after a pause under a ceiling counted in a burst, the pace was over the limit, by
@@ -281,8 +291,10 @@ class AdaptiveRateLimiter:
         if state.ceiling is not None and now - state.ceiling_at > RELAX_AFTER_S:
             state.ceiling *= 1 + (FAST_STEP if fast else STEP) * elapsed / 2
         if state.waited and now >= state.resume_at:
-            creep = state.rate * (1 + (FAST_STEP if fast else STEP) * elapsed)
-            if state.ceiling is not None:
+            if state.ceiling is None:  # paced with no count to go by (see _learn): doubling every second
+                creep = state.rate * 2**elapsed
+            else:
+                creep = state.rate * (1 + (FAST_STEP if fast else STEP) * elapsed)
                 creep = min(creep, max(state.rate, CEILING_SHARE * state.ceiling))
             state.rate = self._capped(creep)
         state.probed_at = now

@@ -90,13 +90,20 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
 
 def run_in_flight(
-    mode: str, start: float, *, in_flight: int, round_trip_s: float, requests: int, monkeypatch: pytest.MonkeyPatch
+    mode: str,
+    start: float,
+    *,
+    in_flight: int,
+    round_trip_s: float,
+    requests: int,
+    monkeypatch: pytest.MonkeyPatch,
+    burst: float | None = None,
 ) -> tuple[int, float, AdaptiveRateLimiter]:
     """`requests` accepted through `in_flight` workers, each waiting Retry-After (and up to 0.1 s more, as the
     client does) after a 429; (refused, elapsed s, limiter)."""
     loop = VirtualTimeLoop(1000.0 + start)
     monkeypatch.setattr(ratelimit, "time", SimpleNamespace(monotonic=loop.time))
-    server = ServerRateLimit(LIMIT, mode, now=loop.time())
+    server = ServerRateLimit(LIMIT, mode, now=loop.time(), burst=burst)
     limiter = AdaptiveRateLimiter()
     jitter = random.Random(round(start * 100))
     counts = {"accepted": 0, "refused": 0}
@@ -160,3 +167,27 @@ def test_a_deep_queue_of_requests_keeps_its_pace_through_a_refusal(mode: str, mo
     assert refused / requests < 0.01
     assert elapsed < 1.08 * requests / LIMIT
     assert limiter.rate is not None and limiter.rate > 0.9 * LIMIT
+
+
+@pytest.mark.parametrize("burst", [1, 3])
+@pytest.mark.parametrize(("in_flight", "round_trip_s"), [(8, 0.02), (16, 0.02), (8, 0.05)])
+def test_a_server_admitting_a_few_at_a_time_is_paced_not_burst_at_after_every_pause(
+    burst: int, in_flight: int, round_trip_s: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found in the simulation: a token bucket holding fewer requests than MIN_LEARN (1: requests spaced strictly, as
+    # nginx's limit_req without a burst) refused every burst after a handful, which taught nothing, so the client
+    # never paced itself: every pause ended in another refused burst, 30-40x the floor and more refusals than
+    # requests. The pace now starts low and doubles until a refusal is counted over a whole second.
+    requests = 1200
+    refused, elapsed, limiter = run_in_flight(
+        "bucket",
+        0.3,
+        in_flight=in_flight,
+        round_trip_s=round_trip_s,
+        requests=requests,
+        monkeypatch=monkeypatch,
+        burst=burst,
+    )
+    assert refused / requests < 0.02
+    assert elapsed < 2.2 * requests / LIMIT
+    assert limiter.rate is not None and limiter.rate <= LIMIT
