@@ -58,8 +58,16 @@ class CompanyClients:
         company = row.get("company_id")
         return self.configured.settings.require_party_id() if company is None else int(company)
 
+    def order_company_of(self, row: Mapping[str, Any]) -> int:
+        """The PartyID a created row's order is in: the company its create was made in (0009), whatever its
+        company_id says since (an UPDATE of the table cannot move an order); else as `company_of`."""
+        attempted = row.get("attempted_company_id")
+        return self.company_of(row) if attempted is None else int(attempted)
+
     async def client_for(self, row: Mapping[str, Any]) -> BillitClient:
-        company = self.company_of(row)
+        return await self.client_of(self.company_of(row))
+
+    async def client_of(self, company: int) -> BillitClient:
         client = self._clients.get(company)
         if client is None:
             settings = self.configured.settings.model_copy(update={"party_id": company})

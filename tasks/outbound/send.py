@@ -48,9 +48,9 @@ async def send_created(
     # A send names orders of the request's company only (docs/reference/billit-api.md#sending): batches per company.
     by_company: dict[int, list[dict[str, Any]]] = {}
     for row in sendable:
-        by_company.setdefault(clients.company_of(row), []).append(row)
-    for rows_of_company in by_company.values():
-        billit = await clients.client_for(rows_of_company[0])
+        by_company.setdefault(clients.order_company_of(row), []).append(row)
+    for company, rows_of_company in by_company.items():
+        billit = await clients.client_of(company)
         for start in range(0, len(rows_of_company), SEND_BATCH):
             batch = rows_of_company[start : start + SEND_BATCH]
             outcomes += await _send_batch(billit, batch, lines, summary, options)
@@ -60,7 +60,7 @@ async def send_created(
 async def _not_sendable(clients: CompanyClients, row: dict[str, Any], options: PushOptions) -> str | None:
     if not options.check_participants or options.transport != "Peppol":
         return None
-    billit = await clients.client_for(row)
+    billit = await clients.client_of(clients.order_company_of(row))
     candidates = []
     if value := row.get("customer_enterprise_number"):
         candidates.append(normalise_identifier("CBE", value).peppol_id)

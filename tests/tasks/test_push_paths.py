@@ -487,3 +487,21 @@ def test_a_row_whose_company_id_is_edited_after_an_unresolved_attempt_is_rejecte
     row = stored(engine)["moved-01"]
     assert (row.status, row.company_id) == ("created", COMPANY)
     assert row.billit_order_id == orders_by_external_id(server)["moved-01"][0]["OrderID"]
+
+
+def test_a_created_row_whose_company_id_is_edited_is_sent_in_the_company_its_order_is_in(
+    server: SandboxServer, engine: sa.Engine
+) -> None:
+    # An UPDATE of a created row's company_id sent the send to the other company, where Billit refuses the order
+    # (another company's OrderID answers 401), read as the key refused: the run stopped.
+    server.sandbox.register_participant("9925:BE0403019261")
+    insert(engine, [outbound("sent-where-made-01")])  # customer BE0403019261
+    push(server, engine)
+    table = reflect_tables(engine)["outbound_invoices"]
+    with engine.begin() as connection:
+        connection.execute(table.update().values(company_id=SECOND_PARTY_ID))
+
+    summary = push(server, engine, send=True, check_participants=False)
+
+    assert summary.ok and stored(engine)["sent-where-made-01"].status == "sent"
+    assert answers(server, SEND_ROUTE) == {"200": 1}
