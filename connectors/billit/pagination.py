@@ -14,8 +14,7 @@ result (docs/reference/billit-api.md#paging). Two ways of paging live here, and 
   filter on properties that cannot change. Never for orders that may be modified during the listing.
 
 Either paginator raises `BillitPaginationError` ("loop detected in pagination") rather than send a request it
-already sent in the same state, so a server that keeps answering the same page cannot make a listing loop
-forever (the Singer SDK's guard).
+already sent in the same state: a server answering the same page cannot make a listing loop forever.
 
 Two quirks shape the link paging (docs/reference/billit-api.md#paging):
 
@@ -72,11 +71,8 @@ class PagingStats:
 
 def parse_page(body: Any) -> Page:
     """Read the `{"Items": [...], "NextPageLink": ..., "Count": n}` envelope (NextPageLink and Count may be absent).
-
-    An object without `Items` is refused rather than read as an empty page: a server that is not Billit (an echo
-    service at a wrong BILLIT_BASE_URL) would otherwise look like a company with no orders. An unreadable Count is
-    read as no count (the caller then lists instead of trusting it).
-    """
+    An object without `Items` is refused, not read as an empty page (a server that is not Billit, at a wrong
+    BILLIT_BASE_URL, would look like a company with no orders); an unreadable Count is read as none."""
     if isinstance(body, list):  # the older published spec declares a bare Order[]
         return Page(items=body, next_link=None, count=None)
     if not isinstance(body, dict) or not isinstance(body.get("Items"), list):
@@ -149,6 +145,7 @@ class KeysetPaginator:
     _tie: BillitTimestamp | None = None  # while draining: the timestamp more orders share than a page holds
     _after: int = 0  # while draining: the last OrderID yielded at `_tie`
     _page: list[dict[str, Any]] | None = None  # the page just received, until the next request is decided
+    _more: bool = False  # it came with a NextPageLink: short or not, it is not the last (see `receive`)
     _drained: set[int] = field(default_factory=set)
     _fresh: bool = False
     _unkeyed: set[int] = field(default_factory=set)  # OrderIDs listed without a readable LastModified
@@ -182,11 +179,12 @@ class KeysetPaginator:
         self._sent.add(state)
         return query
 
-    def receive(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The orders of a page not yielded before; the page decides the next request."""
+    def receive(self, items: list[dict[str, Any]], *, more: bool = False) -> list[dict[str, Any]]:
+        """The orders of a page not yielded before; the page decides the next request. `more`: it came with a
+        NextPageLink, so a page shorter than asked is a server's smaller page, not the listing's end."""
         self.stats.pages += 1
         self.stats.records += len(items)
-        self._page = items
+        self._page, self._more = items, more
         item_keys = [(item, _tick_key(found) if (found := _key(item)) is not None else None) for item in items]
         keys = [key for _, key in item_keys if key is not None]
         self._trust(keys)
@@ -223,15 +221,16 @@ class KeysetPaginator:
 
     def _advance(self, page: list[dict[str, Any]]) -> bool:
         """Move the cursor past `page`; False when it was the last page."""
+        last = len(page) < self.page_size and not self._more
         if self._tie is not None:
-            if len(page) < self.page_size:  # the tie is drained: go on from the next tick
+            if last:  # the tie is drained: go on from the next tick
                 self._last, self._since, self._tie = (self._tie.sort_key, self._after), self._tie.next_tick(), None
                 return True
             if not self._drained:
                 raise BillitPaginationError(f"draining the orders at {self._tie} did not advance past {self._after}")
             self._after = max(self._drained)
             return True
-        if len(page) < self.page_size:
+        if last:
             return False
         tail = last_listed_key(page)
         if tail is None:
@@ -276,7 +275,8 @@ async def iter_keyset_pages(
     again. When it does not, `shown_last_modified` asks Billit for the order's LastModified: moved on (changed
     meanwhile) or gone is fine; still T, and the filter does not compare what Billit shows (KeysetPaginator)."""
     while (query := paginator.next_query()) is not None:
-        fresh = paginator.receive((await fetch(query)).items)
+        page = await fetch(query)
+        fresh = paginator.receive(page.items, more=page.next_link is not None)
         if paginator.missing_anchor is not None and shown_last_modified is not None:
             paginator.check_anchor(await shown_last_modified(paginator.missing_anchor))
         if fresh:

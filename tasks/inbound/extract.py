@@ -52,7 +52,15 @@ from connectors.billit.pagination import listed_order_id
 from tasks.inbound.batches import BatchWriter, Fetched, fetch_orders
 from tasks.inbound.state import LoadCounts, NotLoaded, RunRecord, Watermark, pending_orders
 from tasks.inbound.warehouse import mark_deleted, stored_versions
-from tasks.inbound.windows import later, page_key, split_window, tick_before, window_start
+from tasks.inbound.windows import (
+    check_newest_first,
+    later,
+    newest_key,
+    page_key,
+    split_window,
+    tick_before,
+    window_start,
+)
 
 
 @dataclass(frozen=True)
@@ -174,19 +182,22 @@ async def _incremental(
         stats.skipped_quiet = True
         return
     upper = _listed_timestamp(probe.items[0], "the newest order")
-    stats.orders_expected = len(probe.items) if len(probe.items) < PAGE_SIZE else probe.count
-    if len(probe.items) < PAGE_SIZE:
+    # A page shorter than asked is the whole window, unless it came with a NextPageLink (a server paging by less).
+    whole_window = len(probe.items) < PAGE_SIZE and probe.next_link is None
+    stats.orders_expected = len(probe.items) if whole_window else probe.count
+    if whole_window:
         stats.paging.pages += 1
         stats.orders_listed += len(probe.items)
         _listed(options, stats)
         fetched = await _fetch_changed(billit, engine, probe.items, writer.run.counts)
-        newest = later(watermark, page_key(probe.items[::-1]))
+        newest = later(watermark, newest_key(probe.items))
         stats.skipped_quiet = not fetched and newest == watermark
         while len(fetched.answers) > options.batch_size:  # the last batch moves the watermark
             batch, fetched, _ = fetched.split(options.batch_size)
             await writer.write(batch, None)
         await writer.write(fetched, None if stats.skipped_quiet else newest)
         return
+    check_newest_first(probe.items)
     bounded = all_of([window, prop("LastModified").le(upper)])
     await _extract(billit, engine, bounded, options, writer, stats, floor=watermark, move_watermark=True)
 

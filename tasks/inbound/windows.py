@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from connectors.billit.errors import BillitPaginationError
 from connectors.billit.odata import BillitTimestamp
 from connectors.billit.pagination import last_listed_key
 from tasks.inbound.state import Watermark
@@ -56,3 +57,21 @@ def later(floor: Watermark | None, key: Watermark | None) -> Watermark | None:
     if key is None or floor is None:
         return key or floor
     return max(floor, key)
+
+
+def newest_key(page: list[dict[str, Any]]) -> Watermark | None:
+    """The newest well-formed key of a page, in whatever order the page came."""
+    keys = [Watermark(*key) for item in page if (key := last_listed_key([item])) is not None]
+    return max(keys, default=None)
+
+
+def check_newest_first(page: list[dict[str, Any]]) -> None:
+    """Refuse a page asked newest first that is not: a server ignoring `desc` (which Billit documents) would give
+    the oldest orders, and their first as the run's upper bound would leave every later order out of this run
+    and, its watermark frozen, of every later one."""
+    keys = [Watermark(*key) for item in page if (key := last_listed_key([item])) is not None]
+    if any(newer > older for older, newer in zip(keys, keys[1:], strict=False)):
+        raise BillitPaginationError(
+            "Billit did not list the newest orders first (`$orderby=LastModified desc,OrderID desc`): the run's upper "
+            "bound cannot be read from its first page, and paging by key would lose orders"
+        )

@@ -12,12 +12,15 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from connectors.billit import BillitPaginationError
 from sandbox.clock import SimulatedBrusselsClock
 from sandbox.faults import Faults
 from sandbox.identity import API_KEY
 from sandbox.quirks import Quirks
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
+from tasks.inbound.sync import run_stream
+from tests.tasks.corrupting_proxy import CorruptingProxy
 from tests.tasks.sync_helpers import (
     COMPANY,
     SEED_START,
@@ -216,3 +219,33 @@ def test_every_deletion_is_marked_when_the_deletions_list_answers_one_page_and_n
             deleted = connection.execute(sa.text("SELECT count(*) FROM invoices WHERE is_deleted")).scalar_one()
         assert deleted == 150
         assert_warehouse_matches_billit(server, engine)
+
+
+def test_a_server_paging_by_fewer_than_120_with_a_next_link_loses_no_order(engine: sa.Engine) -> None:
+    # Found from the outside: a server answering pages of 100 with a NextPageLink (Billit documents 120) had its
+    # first page taken as the whole window, and every keyset page under 120 as the last: 195 of 395 orders were
+    # never loaded, and every run succeeded.
+    sandbox = Sandbox(seed=5, orders=600, seed_start=SEED_START, page_size=100)
+    with SandboxServer(sandbox) as server:
+        assert [summary["status"] for summary in sync_both(server, engine)] == ["succeeded", "succeeded"]
+        assert_warehouse_matches_billit(server, engine)
+        change_things(server)
+        sync_both(server, engine)
+        assert_warehouse_matches_billit(server, engine)
+
+
+def test_a_newest_first_page_not_in_that_order_fails_the_run_instead_of_bounding_it_wrong(engine: sa.Engine) -> None:
+    # Found from the outside: a server ignoring `desc` answered the run's first page oldest first; its first order
+    # became the run's upper bound and every later run listed nothing newer: 130 orders missing, 150 stale, and
+    # every run succeeded.
+    sandbox = Sandbox(seed=5, orders=600, seed_start=SEED_START)
+    with SandboxServer(sandbox) as server, CorruptingProxy(server.base_url) as proxy:
+
+        def oldest_first(status: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            return status, {**body, "Items": body["Items"][::-1]}
+
+        proxy.corrupt("GET", r"/v1/orders$", oldest_first, 10, query="desc")
+        with pytest.raises(BillitPaginationError, match="newest orders first"):
+            run_stream(
+                "incoming", engine=engine, base_url=proxy.base_url, api_key=API_KEY, party_id=COMPANY, landing_dir=None
+            )
