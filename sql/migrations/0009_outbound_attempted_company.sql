@@ -1,5 +1,5 @@
 -- 0009_outbound_attempted_company: the company a row's create was attempted in, so a row attempted before is never
--- created in another one (docs/warehouse.md#outbound_invoices). Portable SQL (SQLite and PostgreSQL).
+-- created in another one (docs/warehouse.md#pushing-invoices-outbound_invoices-and-outbound_invoice_lines). Portable SQL (SQLite and PostgreSQL).
 -- Runner rule (connectors/warehouse/migrations.py): a ';' at the end of a line ends a statement.
 --
 -- Decisions:
