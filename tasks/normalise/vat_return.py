@@ -28,7 +28,8 @@ The rules (docs/bi.md#vat-return):
 * **Exceptions**: a group or line whose amounts are not in the return (unknown treatment, no Belgian grid, no
   exchange rate, no order date, a draft) or are in it but need a look (an import's VAT is on the customs
   document; an intra-community supply to a customer without a valid VAT number of another member state, whose
-  exemption does not hold without one; a purchase whose `VatDeduction` says only part of its VAT is deductible).
+  exemption does not hold without one; a co-contractor sale to a customer without a valid Belgian VAT number;
+  a purchase whose `VatDeduction` says only part of its VAT is deductible).
 
 Offers, delivery notes and order forms are not VAT documents: no rows at all.
 """
@@ -182,6 +183,17 @@ def _ic_party_problem(vat_number: str | None, country: str | None, *, goods: boo
     return None
 
 
+def _co_contractor_customer_problem(vat_number: str | None, country: str | None) -> str | None:
+    """What is wrong with the customer of a co-contractor sale (art. 20 of Royal Decree no. 1), or None: the rule
+    only applies to a customer filing periodic VAT returns, which a valid Belgian VAT number at least suggests."""
+    if not (vat_number or "").strip():
+        return "no VAT number"
+    identifier = normalise_vat_number(vat_number or "", country_hint=country)
+    if (identifier.value or "")[:2].upper() != "BE" or not identifier.is_valid:
+        return f"VAT number {vat_number}, not a valid Belgian one"
+    return None
+
+
 def _status(invoice: Row) -> str:
     """The order's `OrderStatus`, in lower case ("" when it has none)."""
     return str(invoice.get("order_status") or "").strip().lower()
@@ -206,6 +218,14 @@ def _to_review(
     if treatment in IC_TREATMENTS and direction == "Income":
         if problem := _ic_party_problem(vat_number, country, goods=treatment == "ic_goods"):
             yield f"an exempt intra-community supply, but the customer has {problem}: check the exemption"
+    elif treatment == "reverse_charge_domestic" and direction == "Income":
+        # Without it the tool cannot know the rate that is due (a private person owes the VAT on the invoice).
+        if problem := _co_contractor_customer_problem(vat_number, country):
+            yield (
+                f"a co-contractor sale at 0 %, kept in grid 45 (49 on a credit note) as invoiced, but the customer "
+                f"has {problem}: the co-contractor rule only applies to a customer filing periodic VAT returns; "
+                "check the VAT due"
+            )
     elif treatment in IC_TREATMENTS and region in ("BE", None):  # abroad without a VAT number: the buyer owes it
         where = "in Belgium" if region == "BE" else "with neither a VAT number nor a country"
         yield f"an intra-community acquisition from a supplier {where}: check who owes the VAT"

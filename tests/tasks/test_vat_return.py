@@ -31,6 +31,7 @@ GB_PARTY = {"PartyID": 9005, "Name": "Tea Ltd", "VATNumber": "GB980780684", "Cou
 NL_PARTY = {"PartyID": 9006, "Name": "Kliniek BV", "VATNumber": "NL004495445B01", "CountryCode": "NL"}
 DE_NO_VAT_NUMBER = {"PartyID": 9007, "Name": "Berater", "VATNumber": None, "CountryCode": "DE"}
 CN_PARTY = {"PartyID": 9008, "Name": "Factory Ltd", "VATNumber": None, "CountryCode": "CN"}
+BE_PRIVATE_PERSON = {"PartyID": 9010, "Name": "Jan Particulier", "VATNumber": None, "CountryCode": "BE"}
 XI_PARTY = {"PartyID": 9009, "Name": "Belfast Ltd", "VATNumber": "XI980780684", "CountryCode": "GB"}
 
 _next_id = iter(range(700_001, 800_000))
@@ -591,6 +592,32 @@ CASES: dict[str, Case] = {
         {"44": "300.00"},
         exceptions=1,
         reasons=((True, "an exempt intra-community supply, but the customer has VAT number DE129273399"),),
+    ),
+    # From an outside accountant's check: a co-contractor sale to a private person went to 45 without a word. The
+    # rule needs a customer filing periodic VAT returns; the rate due cannot be known: still 45, to review.
+    "sales co-contractor to a customer without a VAT number": Case(
+        [sale([("21", "0", "500.00", None)], party=BE_PRIVATE_PERSON)],
+        {"45": "500.00"},
+        exceptions=1,
+        reasons=(
+            (
+                True,
+                "a co-contractor sale at 0 %, kept in grid 45 (49 on a credit note) as invoiced, but the "
+                "customer has no VAT number",
+            ),
+        ),
+    ),
+    "sales co-contractor to a customer with an invalid Belgian VAT number": Case(
+        [sale([("21", "0", "300.00", None)], party={**BE_PARTY, "VATNumber": "BE0477472702"})],
+        {"45": "300.00"},
+        exceptions=1,
+        reasons=(
+            (
+                True,
+                "a co-contractor sale at 0 %, kept in grid 45 (49 on a credit note) as invoiced, but the "
+                "customer has VAT number BE0477472702, not a valid Belgian one",
+            ),
+        ),
     ),
     # A purchase whose VatDeduction says part of its VAT is deductible: 59 holds all of it, to review.
     "purchase with a partial VatDeduction": Case(
