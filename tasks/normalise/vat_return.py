@@ -232,7 +232,14 @@ def _to_review(
     if direction == "Cost" and treatment == "outside_scope" and region not in ("BE", None):
         yield "outside the scope of VAT, from a supplier outside Belgium: check whether you owe the VAT"
     for name, value in limits.items():  # a self-assessed deduction is limited alike
-        if "59" in vat_grids and value is not None and 0 < value < 100:
+        if "59" not in vat_grids or value is None or value >= 100:
+            continue
+        if value == 0:
+            # Billit does not say whether 0 means "nothing deductible" or "not set": never deducted in full silently.
+            yield (
+                f"{name} 0 (nothing deductible, or not set: Billit does not say): grid 59 holds all of this VAT; check"
+            )
+        else:
             yield f"{name} {value}: grid 59 holds all of this VAT; check"
 
 
