@@ -29,7 +29,7 @@ The rules (docs/bi.md#vat-return):
   exchange rate, no order date, a draft) or are in it but need a look (an import's VAT is on the customs
   document; an intra-community supply to a customer without a valid VAT number of another member state, whose
   exemption does not hold without one; a co-contractor sale to a customer without a valid Belgian VAT number;
-  a purchase whose `VatDeduction` says only part of its VAT is deductible).
+  a purchase whose `VatDeduction` says only part of its VAT is deductible; a purchase the company rejected).
 
 Offers, delivery notes and order forms are not VAT documents: no rows at all.
 """
@@ -214,6 +214,9 @@ def _to_review(
         )
     if _status(invoice) in ("canceled", "cancelled"):
         yield "OrderStatus Canceled: only a credit note undoes an issued invoice; check"
+    if direction == "Cost" and str(invoice.get("approval_status") or "").strip().lower() == "rejected":
+        # In the grids as received (a rejected invoice is not undone until the supplier credits it), never silently.
+        yield "ApprovalStatus Rejected: the company rejected this purchase; check before deducting its VAT"
     region = counterparty_region(vat_number, country)
     if treatment in IC_TREATMENTS and direction == "Income":
         if problem := _ic_party_problem(vat_number, country, goods=treatment == "ic_goods"):

@@ -640,6 +640,21 @@ CASES: dict[str, Case] = {
         exceptions=1,
         reasons=((True, "MixedUseProfessionalPercentage 0 (nothing deductible, or not set"),),
     ),
+    # From an outside accountant's check: a purchase the company rejected (approval workflow) was deducted without
+    # a word. In the grids as received, to review before deducting; Pending and Approved say nothing.
+    "purchase rejected in the approval workflow": Case(
+        [purchase([("1", "21", "1000.00", None)], ApprovalStatus="Rejected")],
+        {"82": "1000.00", "59": "210.00"},
+        exceptions=1,
+        reasons=((True, "ApprovalStatus Rejected: the company rejected this purchase"),),
+    ),
+    "purchases pending and approved in the approval workflow": Case(
+        [
+            purchase([("1", "21", "100.00", None)], ApprovalStatus="Approved"),
+            purchase([("1", "21", "200.00", None)], ApprovalStatus="Pending"),
+        ],
+        {"82": "300.00", "59": "63.00"},
+    ),
     "purchase with a full VatDeduction": Case(
         [purchase([("1", "21", "1000.00", None)], VatDeduction="100")], {"82": "1000.00", "59": "210.00"}
     ),
