@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from tasks.normalise.fields import BIGINT, INTEGER, MONEY, PERCENT, QUANTITY, Fields
 from tasks.normalise.order_vat import group_amounts, net_amount, taxable_base, vat_amount, vat_columns
 from tasks.normalise.vat import VatClassification
-from tasks.normalise.vat_return import Priced
+from tasks.normalise.vat_parts import Priced
 
 Row = dict[str, Any]
 Run = tuple[str, str]

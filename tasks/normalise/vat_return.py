@@ -37,17 +37,16 @@ Offers, delivery notes and order forms are not VAT documents: no rows at all.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from tasks.normalise.identifiers import normalise_vat_number
 from tasks.normalise.vat import VatClassification, counterparty_region, grids_for
 from tasks.normalise.vat_codes import SELF_ASSESSED_RATE
+from tasks.normalise.vat_parts import CENT, Part, Priced, cents, order_parts
 
 Row = dict[str, Any]
 
-_CENT = Decimal("0.01")
 _DOCUMENTS = {"invoice": "Invoice", "creditnote": "CreditNote"}
 _OTHER_DOCUMENT = {"Invoice": "CreditNote", "CreditNote": "Invoice"}
 # The VAT of a negative correction on an invoice (no credit note): the regularisation grids, not the credit notes'.
@@ -57,116 +56,6 @@ DEDUCTION_LIMITS = ("VatDeduction", "MixedUseProfessionalPercentage")
 # Treatments whose other party needs a VAT number of another member state (sales 44/46 and the IC listing;
 # purchases 86/88).
 IC_TREATMENTS = ("ic_goods", "ic_services", "reverse_charge_eu")
-
-
-@dataclass(frozen=True)
-class Priced:
-    """A line or a VAT group: its number, classification and amounts (document currency)."""
-
-    number: int
-    vat: VatClassification
-    base: Decimal | None
-    vat_amount: Decimal | None
-    # What decides which group a 0 % line belongs to: its ventilation code (line, else header).
-    code: str | None = None
-    # Why its classification needs a look (a forced VATEX code, tasks/normalise/vatex.py), or None.
-    review: str | None = None
-
-
-@dataclass(frozen=True)
-class _Part:
-    source: str  # "vat_group", "line" or "order"
-    number: int
-    vat: VatClassification
-    base: Decimal
-    vat_amount: Decimal
-    note: str | None = None
-    check: str | None = None  # why its amounts need a look (a VAT group whose VAT is not its rate of its base)
-
-
-def _cents(amount: Decimal) -> Decimal:
-    return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
-
-
-def _rate_key(item: Priced) -> Decimal | None:
-    return item.vat.rate if item.vat.is_known else None
-
-
-def _by_treatment(lines: Sequence[Priced]) -> dict[tuple[Any, ...], list[Priced]]:
-    """Lines grouped by treatment and rate, in first-seen order."""
-    grouped: dict[tuple[Any, ...], list[Priced]] = {}
-    for line in lines:
-        key = (line.vat.treatment, line.vat.rate, line.vat.is_known, line.vat.treatment_source)
-        grouped.setdefault(key, []).append(line)
-    return grouped
-
-
-def _added_up(source_note: str, lines: Sequence[Priced]) -> list[_Part]:
-    """Lines of an order without a VAT group for their rate, per treatment and rate. The VAT is computed as Billit
-    does for a group (the rate once on the summed nets, rounded), not added up from the lines' rounded VATs."""
-    parts = []
-    for members in _by_treatment(lines).values():
-        vat = members[0].vat
-        base = sum((line.base or Decimal(0) for line in members), Decimal(0))
-        tax = (
-            _cents(base * vat.rate / 100)
-            if vat.is_known
-            else sum((line.vat_amount or Decimal(0) for line in members), Decimal(0))
-        )
-        parts.append(_Part("line", members[0].number, vat, base, tax, source_note))
-    return parts
-
-
-def _shared_out(group: Priced, members: Sequence[Priced]) -> list[_Part]:
-    """A VAT group whose lines have several treatments: the group's base and VAT (its rounding, its cash discount)
-    shared out over the treatments in proportion to the lines' nets; the last treatment takes the remainder so
-    the parts add up to the group exactly."""
-    note = f"VAT group {group.number} adds up lines of different treatments: shared out by the lines' nets"
-    grouped = list(_by_treatment(members).values())
-    nets = [sum((line.base or Decimal(0) for line in lines), Decimal(0)) for lines in grouped]
-    total = sum(nets, Decimal(0))
-    base, vat = group.base or Decimal(0), group.vat_amount or Decimal(0)
-    parts, base_left, vat_left = [], base, vat
-    for index, (lines, net) in enumerate(zip(grouped, nets, strict=True)):
-        last = index == len(grouped) - 1
-        part_base = base_left if last else (_cents(base * net / total) if total else Decimal(0))
-        part_vat = vat_left if last else (_cents(vat * net / total) if total else Decimal(0))
-        base_left, vat_left = base_left - part_base, vat_left - part_vat
-        parts.append(_Part("line", lines[0].number, lines[0].vat, part_base, part_vat, note))
-    return parts
-
-
-def _vat_not_its_rate(group: Priced, lines: int) -> str | None:
-    """Why a VAT group's VAT needs a look, or None: Billit computes it as the rate of the group's base, rounded
-    once; a sender that rounds per line may be a cent off per line, never more."""
-    if not group.vat.is_known or group.base is None or group.vat_amount is None:
-        return None
-    expected = _cents(group.base * group.vat.rate / 100)
-    if abs(group.vat_amount - expected) <= _CENT * max(1, lines):
-        return None
-    return f"VAT group {group.number}: its VAT {group.vat_amount} is not {group.vat.rate} % of its base {group.base}"
-
-
-def _parts(lines: Sequence[Priced], groups: Sequence[Priced]) -> list[_Part]:
-    if not groups:
-        return _added_up("the order has no VAT groups: its lines are used", lines)
-    parts: list[_Part] = []
-    for group in groups:
-        same_rate = [line for line in lines if _rate_key(line) == _rate_key(group)]
-        groups_at_rate = [other for other in groups if _rate_key(other) == _rate_key(group)]
-        # One group per rate adds up all the rate's lines; several (one per 0 % code) split them by code. Lines
-        # whose code no group has are in the groups' amounts all the same: the groups decide, never counted twice.
-        members = same_rate if len(groups_at_rate) == 1 else [line for line in same_rate if line.code == group.code]
-        if len({(line.vat.treatment, line.vat.is_known) for line in members}) > 1:
-            parts += _shared_out(group, members)
-            continue
-        # The lines say more than the group where they carry their own code or an inferred treatment.
-        vat = members[0].vat if members and members[0].vat.is_known else group.vat
-        base, tax = group.base if group.base is not None else Decimal(0), group.vat_amount or Decimal(0)
-        parts.append(_Part("vat_group", group.number, vat, base, tax, check=_vat_not_its_rate(group, len(members))))
-    grouped_rates = {_rate_key(group) for group in groups}
-    rest = [line for line in lines if _rate_key(line) not in grouped_rates]
-    return parts + _added_up("no VAT group has the line's rate: the line is used", rest)
 
 
 def _ic_party_problem(vat_number: str | None, country: str | None, *, goods: bool) -> str | None:
@@ -200,7 +89,7 @@ def _status(invoice: Row) -> str:
 
 
 def _to_review(
-    invoice: Row, country: str | None, limits: Mapping[str, Decimal | None], part: _Part, vat_grids: tuple[str, ...]
+    invoice: Row, country: str | None, limits: Mapping[str, Decimal | None], part: Part, vat_grids: tuple[str, ...]
 ) -> Iterator[str]:
     """Why a part of the order, in the return, needs a look (docs/bi.md#vat-return)."""
     treatment, direction = part.vat.treatment, invoice["direction"]
@@ -246,15 +135,15 @@ def _to_review(
             yield f"{name} {value}: grid 59 holds all of this VAT; check"
 
 
-def _order_part(invoice: Row, reason: str) -> _Part:
+def _order_part(invoice: Row, reason: str) -> Part:
     """The order's own totals as a part no grid is known for (an exception's amounts)."""
     unclassified = VatClassification(None, Decimal(0), None, None, (), (), False, reason)
-    return _Part(
+    return Part(
         "order", 0, unclassified, invoice.get("total_excl") or Decimal(0), invoice.get("total_vat") or Decimal(0)
     )
 
 
-def _header_vat_disagrees(invoice: Row, parts: Sequence[_Part], lines: Sequence[Priced]) -> str | None:
+def _header_vat_disagrees(invoice: Row, parts: Sequence[Part], lines: Sequence[Priced]) -> str | None:
     """Why the order's own `TotalVAT` needs a look, or None: Billit makes it the sum of the VAT groups', which the
     return reports (docs/reference/billit-api.md#calculations); totals that disagree with them (found from the
     outside: 31.50 on an order whose one group says 21.00) leave reports on `invoices` and the return apart."""
@@ -262,7 +151,7 @@ def _header_vat_disagrees(invoice: Row, parts: Sequence[_Part], lines: Sequence[
     if total_vat is None or not parts or parts[0].source == "order":
         return None
     reported = sum((part.vat_amount for part in parts), Decimal(0))
-    if abs(total_vat - reported) <= _CENT * max(1, len(lines)):
+    if abs(total_vat - reported) <= CENT * max(1, len(lines)):
         return None
     of = "VAT groups" if any(part.source == "vat_group" for part in parts) else "lines"
     return f"the order's TotalVAT {total_vat} is not the {reported} of its {of}, which the return reports: check"
@@ -290,7 +179,7 @@ def vat_return_rows(
     entries: list[Row] = []
     exceptions: list[Row] = []
 
-    def exception(part: _Part, reason: str, *, reported: bool = False) -> None:
+    def exception(part: Part, reason: str, *, reported: bool = False) -> None:
         exceptions.append(
             {
                 "order_id": order_id,
@@ -306,7 +195,7 @@ def vat_return_rows(
             }
         )
 
-    parts = _parts(lines, groups)
+    parts = order_parts(lines, groups)
     if not parts and (invoice.get("total_excl") or invoice.get("total_vat")):
         # Totals without lines or VAT groups: nothing says which grid. Listed, never dropped.
         parts = [_order_part(invoice, "the order has totals but no lines or VAT groups")]
@@ -343,9 +232,9 @@ def vat_return_rows(
             exception(part, grids.note or "to review", reported=True)
         for reason in _to_review(invoice, counterparty_country, deduction_limits or {}, part, vat_grids):
             exception(part, reason, reported=True)
-        in_eur = (lambda amount: amount) if currency == "EUR" else (lambda amount: _cents(amount / fx_rate))
+        in_eur = (lambda amount: amount) if currency == "EUR" else (lambda amount: cents(amount / fx_rate))
         base_eur = in_eur(base)
-        vat_eur = _cents(base_eur * SELF_ASSESSED_RATE / 100) if grids.self_assessed else in_eur(vat_amount)
+        vat_eur = cents(base_eur * SELF_ASSESSED_RATE / 100) if grids.self_assessed else in_eur(vat_amount)
         common = {
             "order_id": order_id,
             "source": part.source,
@@ -382,7 +271,7 @@ def vat_return_rows(
     # A forced VATEX code to review: once per line, or per group where no line says it (in the return if its order is).
     reviewed = [("line", line) for line in lines if line.review] or [("vat_group", g) for g in groups if g.review]
     for source, item in reviewed:
-        part = _Part(source, item.number, item.vat, item.base or Decimal(0), item.vat_amount or Decimal(0))
+        part = Part(source, item.number, item.vat, item.base or Decimal(0), item.vat_amount or Decimal(0))
         exception(part, item.review or "", reported=bool(entries))
     if currency != "EUR" and entries:
         # The rate's direction is only inferred (docs/bi.md#currencies): read the other way, every figure is wrong.
