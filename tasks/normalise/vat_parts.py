@@ -92,7 +92,7 @@ def _shared_out(group: Priced, members: Sequence[Priced]) -> list[Part]:
     return parts
 
 
-def _vat_not_its_rate(group: Priced, lines: int) -> str | None:
+def _vat_not_its_rate(group: Priced, lines: int, name: str = "") -> str | None:
     """Why a VAT group's VAT needs a look, or None: Billit computes it as the rate of the group's base, rounded
     once; a sender that rounds per line may be a cent off per line, never more."""
     if not group.vat.is_known or group.base is None or group.vat_amount is None:
@@ -100,12 +100,30 @@ def _vat_not_its_rate(group: Priced, lines: int) -> str | None:
     expected = cents(group.base * group.vat.rate / 100)
     if abs(group.vat_amount - expected) <= CENT * max(1, lines):
         return None
-    return f"VAT group {group.number}: its VAT {group.vat_amount} is not {group.vat.rate} % of its base {group.base}"
+    name = name or f"VAT group {group.number}"
+    return f"{name}: its VAT {group.vat_amount} is not {group.vat.rate} % of its base {group.base}"
 
 
-def order_parts(lines: Sequence[Priced], groups: Sequence[Priced]) -> list[Part]:
+def _at_stated_vat(lines: Sequence[Priced], stated_vat: Decimal | None) -> list[Part]:
+    """An order without VAT groups whose lines all have one treatment at one known rate above 0 %: its VAT is the
+    order's own `TotalVAT`, as the invoice states it and so as it is due (a sender that rounds per line states
+    3 x 1.05 = 3.15 where the rate once on the summed nets gives 3.14). More than a cent per line off that rate is
+    to review. [] when the order does not qualify: its lines are added up as Billit would (`_added_up`)."""
+    treatments = list(_by_treatment(lines).values())
+    if stated_vat is None or len(treatments) != 1 or _rate_key(lines[0]) is None or lines[0].vat.rate <= 0:
+        return []
+    net = sum((line.base or Decimal(0) for line in lines), Decimal(0))
+    order = Priced(0, lines[0].vat, net, stated_vat)
+    note = "the order has no VAT groups and one rate: its lines' nets are used, with the order's TotalVAT"
+    check = _vat_not_its_rate(order, len(lines), "the order's TotalVAT (no VAT groups)")
+    return [Part("line", lines[0].number, lines[0].vat, net, stated_vat, note, check)]
+
+
+def order_parts(lines: Sequence[Priced], groups: Sequence[Priced], stated_vat: Decimal | None = None) -> list[Part]:
+    """The order's parts: its VAT groups, and lines at a rate no group has; without groups, its lines (`stated_vat`
+    is the order's `TotalVAT`, used for the VAT of a single rate)."""
     if not groups:
-        return _added_up("the order has no VAT groups: its lines are used", lines)
+        return _at_stated_vat(lines, stated_vat) or _added_up("the order has no VAT groups: its lines are used", lines)
     parts: list[Part] = []
     for group in groups:
         same_rate = [line for line in lines if _rate_key(line) == _rate_key(group)]

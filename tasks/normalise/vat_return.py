@@ -9,7 +9,9 @@ The rules (docs/bi.md#vat-return):
   (two 0 % codes under one rate, or an inferred treatment on some lines only), the group's base and VAT are
   shared out over the treatments in proportion to the lines' nets (so its rounding and cash discount stay). Lines
   at a rate no group has, and all lines of an order without groups, are added up per treatment and rate, with the
-  VAT computed as Billit does for a group. An order with totals but neither lines nor groups is an exception.
+  VAT computed as Billit does for a group; but an order without groups at one rate (and treatment) above 0 % that
+  states its `TotalVAT` reports it as stated (VAT on an invoice is due as stated), and with several rates any
+  difference from its `TotalVAT` is to review. An order with totals but neither lines nor groups is an exception.
 * **Self-assessed VAT** (reverse charge, IC acquisitions, imports under a deferral licence) is the base times the
   Belgian rate (`SELF_ASSESSED_RATE`), rounded half-up to the cent once per group, and marked
   `is_self_assessed`.
@@ -151,9 +153,12 @@ def _header_vat_disagrees(invoice: Row, parts: Sequence[Part], lines: Sequence[P
     if total_vat is None or not parts or parts[0].source == "order":
         return None
     reported = sum((part.vat_amount for part in parts), Decimal(0))
-    if abs(total_vat - reported) <= CENT * max(1, len(lines)):
+    grouped = any(part.source == "vat_group" for part in parts)
+    # Without groups, one rate takes the TotalVAT as stated (`order_parts`); several are computed per rate, so any
+    # difference is VAT the invoice states and the return does not report, or the other way round.
+    if abs(total_vat - reported) <= (CENT * max(1, len(lines)) if grouped else Decimal(0)):
         return None
-    of = "VAT groups" if any(part.source == "vat_group" for part in parts) else "lines"
+    of = "VAT groups" if grouped else "lines (no VAT groups: computed per rate)"
     return f"the order's TotalVAT {total_vat} is not the {reported} of its {of}, which the return reports: check"
 
 
@@ -195,7 +200,7 @@ def vat_return_rows(
             }
         )
 
-    parts = order_parts(lines, groups)
+    parts = order_parts(lines, groups, stated_vat=invoice.get("total_vat"))
     if not parts and (invoice.get("total_excl") or invoice.get("total_vat")):
         # Totals without lines or VAT groups: nothing says which grid. Listed, never dropped.
         parts = [_order_part(invoice, "the order has totals but no lines or VAT groups")]

@@ -421,6 +421,29 @@ CASES: dict[str, Case] = {
     "sales without groups, group rounding": Case(
         [sale([("4", "21", "4.99", "1.05")] * 3, groups=[])], {"03": "14.97", "54": "3.14"}
     ),
+    # From an outside accountant's check: no VAT groups, one rate, and the order states its TotalVAT rounded per
+    # line (3 x 1.05 = 3.15): the VAT on the invoice is due as stated, not the 3.14 of the rate on the summed nets.
+    "sales without groups, one rate, TotalVAT stated": Case(
+        [sale([("4", "21", "4.99", "1.05")] * 3, groups=[], TotalVAT="3.15")], {"03": "14.97", "54": "3.15"}
+    ),
+    "purchase without groups, one rate, TotalVAT stated": Case(
+        [purchase([("1", "21", "4.99", "1.05")] * 3, header_code="1", groups=[], TotalVAT="3.15")],
+        {"82": "14.97", "59": "3.15"},
+    ),
+    # Stated, but more than a cent per line off the rate of the nets: as stated, to review.
+    "sales without groups, one rate, TotalVAT far off": Case(
+        [sale([("4", "21", "100.00", None)], groups=[], TotalVAT="31.50")],
+        {"03": "100.00", "54": "31.50"},
+        exceptions=1,
+        reasons=((True, "the order's TotalVAT (no VAT groups): its VAT 31.50 is not 21 % of its base 100.00"),),
+    ),
+    # Several rates and no groups: each rate's VAT computed; a TotalVAT that differs even by a cent is to review.
+    "sales without groups, two rates, TotalVAT a cent off": Case(
+        [sale([("4", "21", "4.99", "1.05")] * 3 + [("2", "6", "10.00", None)], groups=[], TotalVAT="3.75")],
+        {"03": "14.97", "01": "10.00", "54": "3.74"},
+        exceptions=1,
+        reasons=((True, "the order's TotalVAT 3.75 is not the 3.74 of its lines (no VAT groups: computed per rate)"),),
+    ),
     # An Mtvh of 0 on a group with a net and no cash discount says nothing: the net is the base.
     "sales group with an Mtvh of 0": Case(
         [
