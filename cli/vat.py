@@ -2,8 +2,8 @@
 checks and its Intervat XML drafts (docs/bi.md#vat-return). They only read the warehouse; nothing is submitted.
 
 Figures that could mislead end the command loudly: a period whose invoices have no VAT-return rows is refused
-(`replay` first), a failed check exits 1 and writes no draft unless `--force`, and a warehouse that was never
-synced is refused rather than reported as a nil return.
+(`replay` first), a failed check or an order of the period not loaded yet exits 1 and writes no draft unless
+`--force`, and a warehouse that was never synced is refused rather than reported as a nil return.
 """
 
 from __future__ import annotations
@@ -39,7 +39,12 @@ CompanyOption = Annotated[
     ),
 ]
 ForceOption = Annotated[
-    bool, typer.Option("--force", help="Replace an existing --xml file; write the draft even when a check failed.")
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace an existing --xml file; write the draft even when a check failed or an order of the period is "
+        "not loaded yet.",
+    ),
 ]
 
 
@@ -155,21 +160,18 @@ def _notices(counts: list[tuple[int, str]], notes: Sequence[str] = ()) -> None:
 
 
 def _period_notes(engine: sa.Engine, first_day: date, last_day: date, label: str, company_id: int) -> list[str]:
-    """What a reader of the period's figures must know: nothing in it, not over yet, orders still to load."""
+    """What a reader of the period's figures must know: nothing in it, not over yet, orders still to load (counted
+    by the period of their date)."""
     from tasks.options import BILLIT_TIME_ZONE
-    from tasks.vat.returns import invoices_between, pending_count
+    from tasks.vat.returns import invoices_between
+    from tasks.vat.unloaded import unloaded_notes, unloaded_orders
 
     notes = []
     if not invoices_between(engine, first_day, last_day, company_id=company_id):
         notes.append(f"no invoices dated in {label}: a nil return")
     if last_day >= datetime.now(BILLIT_TIME_ZONE).date():
         notes.append(f"{label} has not ended yet: its figures can still change")
-    if pending := pending_count(engine, company_id=company_id):
-        notes.append(
-            f"{pending} order(s) listed by Billit are not loaded yet (any period), so the figures may be "
-            "incomplete: see billit-etl status"
-        )
-    return notes
+    return notes + unloaded_notes(unloaded_orders(engine, first_day, last_day, company_id=company_id), label)
 
 
 @app.command("vat-return")
@@ -197,7 +199,8 @@ def vat_return(
 ) -> None:
     """The Belgian periodic VAT return of a month or a quarter: grids, the 71/72 balance and the checks.
 
-    Exit 1 when a check fails (no --xml draft then, unless --force). Rules: docs/bi.md#vat-return.
+    Exit 1 when a check fails or an order dated in the period (or of unknown date) is not loaded yet (no --xml
+    draft then, unless --force). Rules: docs/bi.md#vat-return.
     """
     with clear_errors(warehouse_url):
         from tasks.vat.intervat import vat_declaration_xml
@@ -218,7 +221,12 @@ def vat_return(
                 f"{report.grids.get('71', 0):,.2f} due): leave the option out"
             )
         failed = [check.name for check in report.checks if not check.passed]
-        if xml is not None and (force or not failed):
+        unfit = [f"{len(failed)} check(s) failed ({'; '.join(failed)})"] if failed else []
+        # Orders dated in the period (or of unknown date) that are not loaded are in no figure: the return is
+        # incomplete, as unfit for filing as one that fails a check (an exception to review is in the figures).
+        if missing := report.unloaded.may_be_in_period:
+            unfit.append(f"{missing} order(s) dated in {vat_period} or of unknown date are not loaded")
+        if xml is not None and (force or not unfit):
             declaring = declarant(engine, company_id=company_id)
             _write_draft(
                 xml,
@@ -294,9 +302,9 @@ def vat_return(
         ],
         notes,
     )
-    if failed:
+    if unfit:
         error_console.print(
-            f"[red]{len(failed)} check(s) failed ({'; '.join(failed)}): the return is not fit for "
+            f"[red]{' and '.join(unfit)}: the return is not fit for "
             f"filing{'' if xml is None or force else ', so no XML draft was written'}[/]"
         )
         raise typer.Exit(1)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables
 from tasks.vat.intervat import VatPeriod
+from tasks.vat.unloaded import UnloadedOrders, unloaded_orders
 
 ZERO = Decimal("0.00")
 # Grids the declarant owes (XX) and may deduct or recover (YY); 71 = XX − YY or 72 = YY − XX.
@@ -68,6 +69,8 @@ class VatReturn:
     issued_backdated: int = 0
     # Issued invoices and credit notes dated in the period that are deleted in Billit: out of the grids.
     deleted: int = 0
+    # Orders Billit listed that are not loaded (quarantined, unreadable): in no grid, whatever their date.
+    unloaded: UnloadedOrders = field(default_factory=UnloadedOrders)
 
 
 def cents(amount: Decimal) -> Decimal:
@@ -118,13 +121,6 @@ def invoices_between(engine: sa.Engine, first_day: date, last_day: date, *, comp
     invoices = reflect_tables(engine)["invoices"]
     with engine.connect() as connection:
         return _count(connection, invoices, between_dates(invoices, first_day, last_day, company_id))
-
-
-def pending_count(engine: sa.Engine, *, company_id: int) -> int:
-    """The company's orders Billit listed that are not loaded yet, of any period."""
-    pending = reflect_tables(engine)["pending_orders"]
-    with engine.connect() as connection:
-        return _count(connection, pending, pending.c.company_id == company_id)
 
 
 def missing_rows(engine: sa.Engine, first_day: date, last_day: date, *, company_id: int) -> int:
@@ -261,6 +257,7 @@ def vat_return(engine: sa.Engine, period: VatPeriod, *, company_id: int) -> VatR
         received_from_earlier=earlier.get("Cost", 0),
         issued_backdated=earlier.get("Income", 0),
         deleted=deleted,
+        unloaded=unloaded_orders(engine, period.first_day, period.last_day, company_id=company_id),
     )
     owed = sum((grids.get(grid, ZERO) for grid in OWED_GRIDS), ZERO)
     recoverable = sum((grids.get(grid, ZERO) for grid in RECOVERABLE_GRIDS), ZERO)

@@ -19,6 +19,7 @@ from connectors.warehouse import create_warehouse_engine, upgrade
 from sandbox.identity import PARTY_ID, SECOND_PARTY_ID, company
 from tasks import runtime
 from tasks.inbound.deletions import mark_deleted
+from tasks.inbound.state import NotLoaded
 from tasks.inbound.warehouse import load_orders
 from tests.tasks.test_vat_return import BE_PARTY, DE_PARTY, FR_PARTY, purchase, sale
 
@@ -568,3 +569,43 @@ def test_the_filed_return_of_another_period_is_refused(warehouse: sa.Engine, tmp
     assert runner.invoke(app, ["vat-return", "--period", "2026-Q2", "--xml", str(filed)]).exit_code == 0
     result = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--filed", str(filed)])
     assert result.exit_code == 2 and "is the return of 2026-Q2, not of 2026-Q3" in " ".join(result.output.split())
+
+
+def test_an_order_of_the_period_that_is_not_loaded_makes_the_return_unfit_for_filing(
+    warehouse: sa.Engine, tmp_path: Path
+) -> None:
+    # From an outside accountant: a sale of the period the sync quarantined ("21,00") was missing from the return,
+    # which said only that some order of "any period" was not loaded, exited 0 and wrote its draft.
+    unreadable = dated(sale([("4", "21", "250.00", None)], party=BE_PARTY), "2026-08-07")
+    unreadable["OrderLines"][0]["VATPercentage"] = unreadable["VatGroups"][0]["VATPercentage"] = "21,00"
+    load_orders(warehouse, [unreadable], stream="orders_test", run_id="r2", company_id=PARTY_ID)
+    draft = tmp_path / "q3.xml"
+    result = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--xml", str(draft)])
+    assert result.exit_code == 1 and not draft.exists()
+    assert grid_rows(result.output) == Q3_GRIDS  # the figures without it, and said so
+    text = " ".join(result.output.split())
+    assert "1 order(s) dated in 2026-Q3 and 0 of unknown date are listed by Billit but not loaded" in text
+    assert "1 order(s) dated in 2026-Q3 or of unknown date are not loaded: the return is not fit for filing" in text
+    assert "so no XML draft was written" in text
+    forced = runner.invoke(app, ["vat-return", "--period", "2026-Q3", "--xml", str(draft), "--force"])
+    assert forced.exit_code == 1 and draft.exists()
+    # Another period's return is complete: a note only.
+    other = runner.invoke(app, ["vat-return", "--period", "2026-05"])
+    assert other.exit_code == 0, other.output
+    assert "1 order(s) dated in other periods than 2026-05 are listed by Billit but not loaded" in " ".join(
+        other.output.split()
+    )
+
+
+def test_a_listed_order_of_unknown_date_that_is_not_loaded_makes_every_return_unfit(warehouse: sa.Engine) -> None:
+    gone = NotLoaded(990_002, "2026-09-01T10:00:00", "the order's detail answered 404")
+    load_orders(warehouse, [], stream="orders_test", run_id="r2", company_id=PARTY_ID, not_loaded=[gone])
+    for period in ("2026-Q3", "2026-05"):
+        result = runner.invoke(app, ["vat-return", "--period", period])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 1, result.output
+        assert f"0 order(s) dated in {period} and 1 of unknown date are listed by Billit but not loaded" in text
+    listing = runner.invoke(app, ["vat-listing", "ic", "--period", "2026-Q3"])
+    assert listing.exit_code == 0 and "1 of unknown date are listed by Billit but not loaded" in " ".join(
+        listing.output.split()
+    )
