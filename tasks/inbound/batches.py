@@ -275,7 +275,8 @@ class BatchWriter:
                 [*answers.texts, *answers.unusable_texts],
                 batch if self.landing_rows and not answers.unusable else None,
             )
-            landing_file = str(path) if path else None
+            # Absolute: the VAT return reads a quarantined order's date from it, from whatever directory it runs in.
+            landing_file = str(path.absolute()) if path else None
         return load_orders_isolating_refusals(
             self.engine,
             answers.orders,

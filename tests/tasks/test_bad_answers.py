@@ -336,6 +336,22 @@ def test_a_quarantined_order_points_at_its_raw_answer_in_the_landing_file_not_at
     assert missing.landing_file is None and "404" in missing.reason
 
 
+def test_a_relative_landing_dir_is_recorded_as_an_absolute_path(
+    server: SandboxServer, proxy: CorruptingProxy, engine: sa.Engine, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # From an outside accountant's check: `vat-return` run from another directory could not read the date of a
+    # quarantined order from "landing/...", the default landing dir's relative path.
+    from pathlib import Path
+
+    bad = min(i for i, o in server.sandbox.company_orders(COMPANY).items() if o["OrderDirection"] == "Cost")
+    proxy.corrupt_order(bad, set_field("TotalIncl", "abc"))
+    monkeypatch.chdir(tmp_path)
+    sync(proxy, engine, landing_dir="landing")
+    (row,) = rows(engine, "quarantine", order_id=bad)
+    assert Path(row.landing_file).is_absolute() and Path(row.landing_file).is_file()
+    assert row.landing_file.startswith(str(tmp_path / "landing"))
+
+
 def test_amounts_are_refused_beyond_what_both_databases_hold_exactly() -> None:
     from tasks.normalise.orders import normalise_orders
 
