@@ -154,9 +154,10 @@ def _open(xml: Path | None, force: bool, company: int | None) -> tuple[Path | No
     return target, engine, choose_company(engine, company)
 
 
-def _notices(counts: list[tuple[int, str]], notes: Sequence[str] = ()) -> None:
+def _notices(out: Any, counts: list[tuple[int, str]], notes: Sequence[str] = ()) -> None:
+    """The notes under the tables, where the tables go (stderr when the XML draft is stdout)."""
     for line in [f"{count} {what}" for count, what in counts if count] + list(notes):
-        console.print(f"[yellow]{escape(line)}[/]")
+        out.print(f"[yellow]{escape(line)}[/]")
 
 
 def _period_notes(engine: sa.Engine, first_day: date, last_day: date, label: str, company_id: int) -> list[str]:
@@ -263,6 +264,7 @@ def vat_return(
     if filed is not None and filed_return is not None:
         notes.append(_print_changes(out, filed, filed_return.grids, report.grids))
     _notices(
+        out,
         [
             (report.left_out, "amount(s) not in the return: see bi_vat_return_exceptions"),
             (report.to_review, "amount(s) in the return to review: see bi_vat_return_exceptions"),
@@ -348,7 +350,7 @@ def vat_listing_ic(
         )
     for reason in listing.left_out:
         out.print(f"[yellow]left out: {escape(reason)}[/]")
-    _notices([], notes)
+    _notices(out, [], notes)
 
 
 @vat_listing_app.command("clients")
@@ -382,4 +384,4 @@ def vat_listing_clients(
     out.print(table if listing.rows else f"no Belgian customer reached 250 EUR in {year}: a nil listing")
     for reason in listing.left_out:
         out.print(f"[yellow]left out: {escape(reason)}[/]")
-    _notices([], notes)
+    _notices(out, [], notes)
