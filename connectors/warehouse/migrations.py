@@ -196,7 +196,8 @@ def upgrade(engine: sa.Engine, *, directory: Path | None = None) -> list[str]:
     finally:
         if applied_now:
             forget_reflected_tables(engine)
-    apply_views(engine)  # views hold no data: recreated from sql/views on every upgrade (see views.py)
+    # Views hold no data: recreated from sql/views when their files changed, or the tables did (see views.py).
+    apply_views(engine, tables_changed=bool(applied_now))
     return applied_now
 
 

@@ -20,8 +20,15 @@ Recreated, not migrated
     of the drops does not matter. Each new view is also queried once (``LIMIT 0``): SQLite checks a view's
     columns only when it is used, so a typo would otherwise surface in a dashboard instead of here.
 
+    Only when something changed: ``schema_views`` (created here, as the runner creates ``schema_migrations``)
+    keeps the sha256 of the views as last created, and an upgrade that applied no migration and whose files give
+    the same, with every ``bi_`` view of them in place, leaves the views alone. Every sync upgrades first, and
+    recreating unchanged views each time made one view of a user's that reads a ``bi_`` view stop every sync on
+    PostgreSQL.
+
     The ``bi_`` prefix is reserved for these files: a ``bi_`` view without a file is dropped. On PostgreSQL a
-    view of your own that selects from a ``bi_`` view makes the drop fail (no ``CASCADE``, on purpose).
+    view of your own that selects from a ``bi_`` view makes the drop fail (no ``CASCADE``, on purpose), when the
+    views change: ``ViewBlocked`` names it.
 
 Concurrency
     Same lock as the migration runner (:func:`~connectors.warehouse.sqlfiles.locked_transaction`), so two
@@ -30,17 +37,19 @@ Concurrency
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from connectors.warehouse.engine import is_warehouse_engine
+from connectors.warehouse.engine import WarehouseError, is_warehouse_engine
 from connectors.warehouse.sqlfiles import execute_statement, locked_transaction, read_sql_file, split_statements
 
-__all__ = ["VIEWS_DIR", "View", "ViewError", "apply_views", "discover_views"]
+__all__ = ["VIEWS_DIR", "View", "ViewBlocked", "ViewError", "apply_views", "discover_views"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +62,10 @@ _CREATE_VIEW = re.compile(r"CREATE\s+VIEW\s+(?P<name>[A-Za-z0-9_]+)\s+AS\s", re.
 
 class ViewError(RuntimeError):
     """A view file is misnamed, missing for a dialect, not one CREATE VIEW, or its view fails to build."""
+
+
+class ViewBlocked(ViewError, WarehouseError):
+    """A ``bi_`` view to recreate cannot be dropped: another object (a user's view) reads it. The operator's fix."""
 
 
 @dataclass(frozen=True)
@@ -85,29 +98,61 @@ def discover_views(dialect: str, directory: Path | None = None) -> list[View]:
     return views
 
 
-def apply_views(engine: sa.Engine, *, directory: Path | None = None) -> list[str]:
+def apply_views(engine: sa.Engine, *, directory: Path | None = None, tables_changed: bool = True) -> list[str]:
     """Drop every ``bi_`` view and create those of ``sql/views`` again, in one transaction; return their names.
+    Views as last created are left alone unless `tables_changed` (a migration ran: a view may have to be built again
+    on a changed table).
 
     Raises :class:`ViewError` (and changes nothing) when a file is invalid or a view fails to build.
     """
     if not is_warehouse_engine(engine):
         raise ViewError("SQLite views need an engine from create_warehouse_engine (transactional DDL)")
     views = discover_views(engine.dialect.name, directory or VIEWS_DIR)
+    names = [view.name for view in views]
+    checksum = hashlib.sha256("\n".join(f"{view.name}\n{view.sql}" for view in views).encode()).hexdigest()
     with locked_transaction(engine) as connection:
-        existing = [name for name in sa.inspect(connection).get_view_names() if _VIEW_NAME.fullmatch(name)]
+        inspector = sa.inspect(connection)
+        existing = [name for name in inspector.get_view_names() if _VIEW_NAME.fullmatch(name)]
+        if not inspector.has_table("schema_views"):  # asked first: IF NOT EXISTS still needs the right to create
+            connection.execute(_CREATE_SCHEMA_VIEWS)
+        if not tables_changed and sorted(existing) == names and connection.execute(_STORED).scalar() == checksum:
+            log.info("the %d views are up to date", len(names))
+            return names
         # A view that others read has one more _ after bi, so it sorts, and is created, before them; dropping in
         # reverse order removes the readers first (PostgreSQL refuses to drop a view that others depend on).
-        for name in sorted(set(existing) | {view.name for view in views}, reverse=True):
-            connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+        for name in sorted(set(existing) | set(names), reverse=True):
+            _drop(connection, name)
         for view in views:
             try:
                 execute_statement(connection, view.sql)
                 connection.exec_driver_sql(f"SELECT * FROM {view.name} LIMIT 0").close()
             except sa.exc.DBAPIError as exc:
                 raise ViewError(f"{view.path.name}: view {view.name} failed: {exc.orig}") from exc
-    names = [view.name for view in views]
+        connection.execute(sa.text("DELETE FROM schema_views"))
+        now = datetime.now(UTC).replace(tzinfo=None)
+        connection.execute(
+            sa.text("INSERT INTO schema_views VALUES (:checksum, :now)"), {"checksum": checksum, "now": now}
+        )
     log.info("recreated %d views: %s", len(names), ", ".join(names))
     return names
+
+
+_CREATE_SCHEMA_VIEWS = sa.text("CREATE TABLE schema_views (checksum TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)")
+_STORED = sa.text("SELECT checksum FROM schema_views")
+
+
+def _drop(connection: sa.Connection, name: str) -> None:
+    try:
+        with connection.begin_nested():  # the transaction stays usable for the message (PostgreSQL)
+            connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+    except sa.exc.DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "2BP01":  # dependent_objects_still_exist
+            raise
+        detail = getattr(getattr(exc.orig, "diag", None), "message_detail", None) or str(exc.orig).strip()
+        raise ViewBlocked(
+            f"the BI views changed and {name} cannot be recreated: {' '.join(detail.split())}. Drop that view of "
+            f"yours (recreate it after the upgrade), or make it read the tables instead of {name} (docs/bi.md)"
+        ) from exc
 
 
 def _view_statement(name: str, path: Path) -> str:

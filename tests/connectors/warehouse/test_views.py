@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from connectors.warehouse import insert_ignoring_duplicates, reflect_tables, upgrade, upsert_rows
 from connectors.warehouse import views as views_module
-from connectors.warehouse.views import VIEWS_DIR, ViewError, apply_views, discover_views
+from connectors.warehouse.views import VIEWS_DIR, ViewBlocked, ViewError, apply_views, discover_views
 from tests.connectors.warehouse import DIALECTS, Warehouse, fresh_warehouse
 
 CONTRACT_VIEWS = [
@@ -942,3 +942,21 @@ def test_two_companies_books_in_one_warehouse_give_each_company_its_own_figures_
             assert single.rows(f"SELECT {columns} FROM {view} WHERE company_id = {company}") == alone[view], view
         names = single.rows(f"SELECT DISTINCT company_id, company_name FROM {view}")
         assert names == [(HOME, "Demo BV"), (OTHER, "Atelier Zoë SRL")], view
+
+
+def test_a_users_view_on_a_bi_view_stops_no_upgrade_until_the_views_change(engine: sa.Engine, views_copy: Path) -> None:
+    # Found from the outside: every upgrade (every sync runs one) dropped and recreated the views, so on PostgreSQL
+    # one analyst's view reading a bi_ view stopped every sync with a raw DependentObjectsStillExist.
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE VIEW my_rev AS SELECT * FROM bi_customer_revenue_monthly")
+    assert upgrade(engine) == [] and upgrade(engine) == []
+    assert "my_rev" in _view_names(engine)
+    overview = views_copy / "bi_quarantine_overview.sql"
+    overview.write_text(overview.read_text().replace("WHERE q.resolved_at IS NULL", "WHERE q.resolved_at IS NULL "))
+    if engine.dialect.name == "sqlite":  # SQLite drops a view whatever reads it
+        assert upgrade(engine) == []
+        return
+    with pytest.raises(ViewBlocked, match=r"bi_customer_revenue_monthly cannot be recreated: view my_rev depends"):
+        upgrade(engine)
+    assert _view_names(engine) == sorted([*ALL_VIEWS, "my_rev"])  # the previous views, in place
