@@ -178,7 +178,8 @@ def create_app(
     limiter = RateLimiter(max_requests_per_s, clock)
     wake = asyncio.Event()
 
-    async def receive(request: Request) -> Response:
+    def refusal(request: Request) -> Callable[[int, str, str], Response]:
+        """The refusals of one call: a log line each, until its address spent its budget (then a short 429)."""
         address = request.client.host if request.client else "unknown"
 
         def refuse(status: int, error: str, reason: str) -> Response:
@@ -189,6 +190,20 @@ def create_app(
             limiter.charge(address)
             logger.warning("refused a webhook call from %s: %s", address, reason)
             return JSONResponse({"error": error}, status_code=status)
+
+        return refuse
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        # A webhook registered with another path (or a proxy passing it on unchanged) is a 404 on every call.
+        return refusal(request)(
+            404,
+            "not found",
+            f"{request.method} {request.url.path[:100]} is not a receiving path: this receiver answers POST / and "
+            "POST /webhooks/billit (point the webhook's URL, or the proxy, at one of them)",
+        )
+
+    async def receive(request: Request) -> Response:
+        refuse = refusal(request)
 
         try:
             body = await read_body(request, max_body_bytes)
@@ -249,6 +264,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
         ],
         lifespan=lifespan,
+        exception_handlers={404: not_found},
     )
     app.router.redirect_slashes = False  # a 307 would name the internal address: another path is a 404
     return app

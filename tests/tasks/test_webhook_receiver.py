@@ -374,3 +374,14 @@ def test_a_warehouse_that_cannot_store_answers_503_so_billit_calls_again(
     [line] = [record.getMessage() for record in caplog.records if record.name == "billit.webhooks"]
     assert line.startswith("could not store a webhook call (answered 503)")
     assert "customer data" not in caplog.text and SECRET not in caplog.text
+
+
+def test_a_call_to_another_path_is_a_refusal_with_its_log_line(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found from the outside: `webhooks register --url https://host/billit` beside a plain `webhooks serve` (which
+    # listens on / and /webhooks/billit) made every Billit call a 404 that the receiver never logged.
+    with caplog.at_level(logging.WARNING, logger="billit.webhooks"), client_for(engine) as client:
+        assert client.post("/billit", content=b"{}").status_code == 404
+    [line] = [record.getMessage() for record in caplog.records if record.name == "billit.webhooks"]
+    assert "POST /billit" in line and "/webhooks/billit" in line
