@@ -97,10 +97,23 @@ def run_plain(
     company: int | None = None,
 ) -> list[dict[str, Any]]:
     """`streams` of one company (`company`, else the configured one) one after the other with the plain function,
-    shown on `progress`; the runs' summaries."""
-    return [
-        run_plain_stream(stream, since, until, lookback, landing_dir, progress, company=company) for stream in streams
-    ]
+    shown on `progress`; the runs' summaries. A stream that Billit fails (its listing, a deletions list) does not
+    stop the next: the others' summaries are shown, then its error ends the command. The key refused stops it."""
+    from connectors.billit import BillitAuthError, BillitError
+
+    summaries, failed = [], []
+    for stream in streams:
+        try:
+            summaries.append(run_plain_stream(stream, since, until, lookback, landing_dir, progress, company=company))
+        except BillitError as exc:
+            if isinstance(exc, BillitAuthError):
+                raise  # every stream would get the same answer
+            failed.append(exc)
+    if failed:
+        if summaries:
+            print_summaries(summaries)
+        raise failed[0]
+    return summaries
 
 
 def run_plain_stream(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ from tasks import runtime
 from tasks.inbound.backfill import slice_runs
 from tests.flows.cli_helpers import one_line
 from tests.flows.test_companies import loaded, truth
+from tests.tasks.corrupting_proxy import CorruptingProxy
 from tests.tasks.push_helpers import insert, outbound
 from tests.tasks.sync_helpers import SEED_START
 
@@ -364,3 +366,24 @@ def test_a_push_without_a_party_id_names_a_context_party_id_billit_refuses(
     result = runner.invoke(app, ["push", "--no-prefect"])
     assert result.exit_code != 0 and "Traceback" not in result.output, result.output
     assert "it is BILLIT_CONTEXT_PARTY_ID" in result.output and "check BILLIT_API_KEY" not in result.output
+
+
+def test_sync_all_of_one_company_runs_the_sales_stream_when_the_incoming_one_fails(
+    server: SandboxServer, accountant_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found from the outside: `sync all` ran the streams one after the other and the first one's failure (a
+    # deletions list Billit answered badly) ended the command, so the sales stream never ran, on every run.
+    def unreadable(status: int, body: Any) -> tuple[int, Any]:
+        return status, {"Items": [{"OrderID": "x", "LastModified": "yesterday"}]}
+
+    with CorruptingProxy(server.base_url) as proxy:
+        proxy.corrupt("GET", r"/v1/orders/deleted$", unreadable, times=1)
+        monkeypatch.setenv("BILLIT_BASE_URL", proxy.base_url)
+        monkeypatch.setenv("BILLIT_PARTY_ID", str(PARTY_ID))
+        result = runner.invoke(app, ["sync", "all", "--no-prefect", "--landing-dir", ""])
+    assert result.exit_code == 1
+    assert "deleted order without a readable LastModified" in result.output
+    with create_warehouse_engine(accountant_env).connect() as connection:
+        runs = dict(connection.execute(sa.text("SELECT stream, status FROM sync_runs")).all())
+    assert runs == {"incoming": "failed", "sales": "succeeded"}
+    assert "sales" in result.output  # the stream that ran is reported
