@@ -59,17 +59,21 @@ def later(floor: Watermark | None, key: Watermark | None) -> Watermark | None:
     return max(floor, key)
 
 
+def _keys(page: list[dict[str, Any]]) -> list[Watermark]:
+    """The keys of a page's well-formed items, in the page's order."""
+    return [Watermark(*key) for item in page if (key := last_listed_key([item])) is not None]
+
+
 def newest_key(page: list[dict[str, Any]]) -> Watermark | None:
     """The newest well-formed key of a page, in whatever order the page came."""
-    keys = [Watermark(*key) for item in page if (key := last_listed_key([item])) is not None]
-    return max(keys, default=None)
+    return max(_keys(page), default=None)
 
 
 def check_newest_first(page: list[dict[str, Any]]) -> None:
     """Refuse a page asked newest first that is not: a server ignoring `desc` (which Billit documents) would give
     the oldest orders, and their first as the run's upper bound would leave every later order out of this run
     and, its watermark frozen, of every later one."""
-    keys = [Watermark(*key) for item in page if (key := last_listed_key([item])) is not None]
+    keys = _keys(page)
     if any(newer > older for older, newer in zip(keys, keys[1:], strict=False)):
         raise BillitPaginationError(
             "Billit did not list the newest orders first (`$orderby=LastModified desc,OrderID desc`): the run's upper "
