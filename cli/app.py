@@ -12,8 +12,10 @@ nor httpx, nor pyarrow (it runs in well under a second, most of it importing SQL
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -147,6 +149,31 @@ def clear_errors(warehouse_url: str | None = None) -> Iterator[None]:
             line = line.replace(WAREHOUSE_URL_ENV, "--warehouse-url")
         error_console.print(f"[red]{escape(line)}[/]")
         raise typer.Exit(code) from None
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket of a server command (`webhooks serve`, `sandbox serve`), bound here so that a port in
+    use, or a host that is not an address of this machine, is one red line (`OperatorMistake`), not uvicorn's log
+    line and exit code 3."""
+    try:
+        listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise OperatorMistake(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        reason = _LISTEN_REASONS.get(exc.errno or 0, exc.strerror)
+        raise OperatorMistake(f"cannot listen on {host}:{port}: {reason or exc}") from None
+    return listening
+
+
+_LISTEN_REASONS = {
+    errno.EADDRINUSE: "the port is in use (choose another with --port)",
+    errno.EADDRNOTAVAIL: "not an address of this machine (choose another with --host)",
+    errno.EACCES: "permission denied (choose a port above 1023 with --port)",
+}
 
 
 #: The background services of Prefect's server: a temporary one, started for one command and gone after it, has

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from cli.app import clear_errors, console, sandbox_app
+from cli.app import clear_errors, console, listen, sandbox_app
 
 if TYPE_CHECKING:
     from sandbox.store import Sandbox
@@ -20,7 +20,7 @@ _Built = TypeVar("_Built")
 @sandbox_app.command("serve")
 def sandbox_serve(
     host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+    port: Annotated[int, typer.Option(min=1, max=65535, metavar="<int>", help="TCP port.")] = 8765,
     seed: Annotated[int, typer.Option(help="Seed of the generated books (same seed, same data).")] = 1,
     orders: Annotated[
         int | None,
@@ -174,6 +174,8 @@ def sandbox_serve(
         ),
     )  # fmt: skip
     seconds = time.perf_counter() - started
+    with clear_errors():  # a port in use or a host not of this machine: one red line, before the banner
+        listening = listen(host, port)
     console.print(
         f"[bold]Billit sandbox[/] on http://{host}:{port} — {len(sandbox.orders)} orders (seed {seed}) over "
         f"{companies} companies generated in {seconds:.1f}s; ApiKey {API_KEY}, {_party_line(sandbox)}; faults, "
@@ -181,7 +183,7 @@ def sandbox_serve(
         f"deliveries: GET http://{host}:{port}/_sandbox/webhooks/deliveries"
     )
     with clear_errors():
-        serve(sandbox, host=host, port=port)
+        serve(sandbox, listening)
 
 
 def _checked(option: str | None, build: Callable[[], _Built]) -> _Built:

@@ -10,15 +10,13 @@ settings) are one red line before anything listens. Running it behind a reverse 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import signal
-import socket
 from typing import Annotated
 
 import typer
 
-from cli.app import OperatorMistake, WarehouseOption, clear_errors, console, webhooks_app
+from cli.app import OperatorMistake, WarehouseOption, clear_errors, console, listen, webhooks_app
 from cli.preflight import preflight
 
 #: Why the receiver refuses a warehouse that does not exist: events stored in a new file that a mistyped path made
@@ -78,7 +76,7 @@ def serve(
             # No BILLIT_PARTY_ID needed: every URL `webhooks register` gives Billit names its company, so one
             # receiver serves every company of the key; an event naming none fails alone, with that reason.
             applier = EventApplier(engine, billit_settings())
-        listening = _listen(host, port)
+        listening = listen(host, port)
         _log_to_console()
         app = create_app(
             engine,
@@ -118,19 +116,6 @@ def apply(warehouse_url: WarehouseOption = None) -> None:
         summary = apply_stored_events(engine=engine)
     done = ", ".join(f"{count} {status}" for status, count in summary["events"].items()) or "nothing due"
     console.print(f"webhook events: {done} ({summary['orders']} orders fetched); {summary['waiting']} wait for a retry")
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """The listening socket, bound here so that a port in use is one line, not uvicorn's traceback."""
-    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listening.bind((host, port))
-    except OSError as exc:
-        listening.close()
-        reason = "the port is in use (choose another with --port)" if exc.errno == errno.EADDRINUSE else exc.strerror
-        raise OperatorMistake(f"cannot listen on {host}:{port}: {reason or exc}") from None
-    return listening
 
 
 def _log_to_console() -> None:

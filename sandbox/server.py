@@ -128,9 +128,10 @@ class SandboxServer:
         self.stop()
 
 
-def serve(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Serve ``sandbox`` in the foreground until interrupted (the ``billit-etl sandbox serve`` command); SIGTERM
-    stops it gracefully and it then ends by that signal, as a stopped server does (not as an interrupted command)."""
+def serve(sandbox: Sandbox, listening: socket.socket) -> None:
+    """Serve ``sandbox`` on the bound socket ``listening`` in the foreground until interrupted (the ``billit-etl
+    sandbox serve`` command, which binds it first so that a port in use is its one red line); SIGTERM stops it
+    gracefully and it then ends by that signal, as a stopped server does (not as an interrupted command)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn stopped gracefully, then raised it again
-        uvicorn.Server(_config(sandbox, host=host, port=port)).run()
+        uvicorn.Server(_config(sandbox)).run(sockets=[listening])

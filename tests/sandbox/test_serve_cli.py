@@ -1,0 +1,53 @@
+"""`billit-etl sandbox serve` from the operator's side: its mistakes are one red line and exit 2, before the banner."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _serve(*options: str, columns: str | None = "200") -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "COLUMNS"} | {"NO_COLOR": "1"}
+    if columns is not None:
+        env["COLUMNS"] = columns
+    return subprocess.run(
+        [sys.executable, "-c", "from cli.main import app; app()", "sandbox", "serve", "--orders", "10", *options],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+
+
+def _red_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == "", result.stdout  # no banner: nothing listens
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def test_serve_on_a_port_in_use_is_one_red_line_without_the_banner() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = _red_line(_serve("--port", str(port)))
+    assert line == f"cannot listen on 127.0.0.1:{port}: the port is in use (choose another with --port)"
+
+
+def test_serve_on_a_host_that_is_not_of_this_machine_is_one_red_line() -> None:
+    line = _red_line(_serve("--host", "10.9.9.9", "--port", "19750"))
+    assert line == "cannot listen on 10.9.9.9:19750: not an address of this machine (choose another with --host)"
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1"])
+def test_serve_refuses_a_port_out_of_range_as_a_usage_error(port: str) -> None:
+    result = _serve("--port", port)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert "Invalid value for '--port'" in result.stderr
