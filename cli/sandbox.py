@@ -55,22 +55,38 @@ def sandbox_serve(
     idempotency_header: Annotated[
         str, typer.Option(help="Idempotency header a create reads: both, Idempotency-Key, Idempotent-Key or none.")
     ] = "both",
-    latency_ms: Annotated[float, typer.Option(help="Latency added to every /v1 request.")] = 0.0,
-    fault_429: Annotated[float, typer.Option(help="Share of requests answered 429 (opens a window).")] = 0.0,
-    retry_after_s: Annotated[float, typer.Option(help="Retry-After of injected 429s, in seconds.")] = 1.0,
-    fault_5xx: Annotated[float, typer.Option(help="Share of requests answered 500/502/503.")] = 0.0,
-    fault_drop: Annotated[float, typer.Option(help="Share of requests whose connection is dropped.")] = 0.0,
-    fault_post_commit_drop: Annotated[
-        float, typer.Option(help="Share of POST /v1/orders that commit, then drop the connection.")
+    latency_ms: Annotated[
+        float, typer.Option(min=0.0, metavar="<float>", help="Latency added to every /v1 request.")
     ] = 0.0,
-    modify_during_paging: Annotated[int, typer.Option(help="Orders modified before each list request.")] = 0,
+    fault_429: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, metavar="<float>", help="Share of requests answered 429 (opens a window)."),
+    ] = 0.0,
+    retry_after_s: Annotated[
+        float, typer.Option(min=0.0, metavar="<float>", help="Retry-After of injected 429s, in seconds.")
+    ] = 1.0,
+    fault_5xx: Annotated[
+        float, typer.Option(min=0.0, max=1.0, metavar="<float>", help="Share of requests answered 500/502/503.")
+    ] = 0.0,
+    fault_drop: Annotated[
+        float, typer.Option(min=0.0, max=1.0, metavar="<float>", help="Share of requests whose connection is dropped.")
+    ] = 0.0,
+    fault_post_commit_drop: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, metavar="<float>", help="Share of POST /v1/orders that commit, then drop the connection."
+        ),
+    ] = 0.0,
+    modify_during_paging: Annotated[int, typer.Option(min=0, help="Orders modified before each list request.")] = 0,
     rate_limit: Annotated[
         float, typer.Option(min=0.0, help="Requests a second the server accepts; beyond, 429 Retry-After 1 (0 = none).")
     ] = 0.0,
     rate_limit_mode: Annotated[
         str, typer.Option(help="How the limit counts: `fixed` 1-second windows, `sliding` window, token `bucket`.")
     ] = "fixed",
-    delivery_delay_s: Annotated[float, typer.Option(help="Seconds from send to Delivered/Error.")] = 0.5,
+    delivery_delay_s: Annotated[
+        float, typer.Option(min=0.0, metavar="<float>", help="Seconds from send to Delivered/Error.")
+    ] = 0.5,
     refuse_or: Annotated[bool, typer.Option(help="Answer `or`/parentheses in $filter with 400 InvalidFilter.")] = False,
     refuse_gt: Annotated[bool, typer.Option(help="Answer `gt`/`lt` in $filter with 400 InvalidFilter.")] = False,
     ignore_inlinecount: Annotated[bool, typer.Option(help="Ignore $inlinecount=allpages (no Count).")] = False,
@@ -105,17 +121,34 @@ def sandbox_serve(
     webhook_refusal_shape: Annotated[
         str, typer.Option(help="Refusal Message webhook bodies: the documented `envelope` or the docs' `flat` example.")
     ] = "envelope",
-    webhook_retries: Annotated[int, typer.Option(help="Retries of a failed webhook delivery.")] = 5,
+    webhook_retries: Annotated[int, typer.Option(min=0, help="Retries of a failed webhook delivery.")] = 5,
     webhook_backoff_s: Annotated[
-        float, typer.Option(help="Seconds before the first retry of a webhook delivery, doubling each time.")
+        float,
+        typer.Option(
+            min=0.0, metavar="<float>", help="Seconds before the first retry of a webhook delivery, doubling each time."
+        ),
     ] = 1.0,
-    webhook_timeout_s: Annotated[float, typer.Option(help="Timeout of one webhook delivery attempt.")] = 10.0,
-    webhook_drop_rate: Annotated[float, typer.Option(help="Share of webhook deliveries lost for good.")] = 0.0,
-    webhook_down_rate: Annotated[
-        float, typer.Option(help="Share of webhook attempts failing as if the receiver were down (then retried).")
+    webhook_timeout_s: Annotated[
+        float, typer.Option(min=0.0, metavar="<float>", help="Timeout of one webhook delivery attempt.")
+    ] = 10.0,
+    webhook_drop_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, metavar="<float>", help="Share of webhook deliveries lost for good.")
     ] = 0.0,
-    webhook_duplicate_rate: Annotated[float, typer.Option(help="Share of webhook deliveries sent twice.")] = 0.0,
-    webhook_delay_ms: Annotated[float, typer.Option(help="Delay before each webhook delivery's first attempt.")] = 0.0,
+    webhook_down_rate: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            metavar="<float>",
+            help="Share of webhook attempts failing as if the receiver were down (then retried).",
+        ),
+    ] = 0.0,
+    webhook_duplicate_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, metavar="<float>", help="Share of webhook deliveries sent twice.")
+    ] = 0.0,
+    webhook_delay_ms: Annotated[
+        float, typer.Option(min=0.0, metavar="<float>", help="Delay before each webhook delivery's first attempt.")
+    ] = 0.0,
     clock_utc: Annotated[
         str | None, typer.Option(help="Run a simulated Brussels clock from this UTC instant, e.g. 2026-10-25T00:45:00.")
     ] = None,
@@ -163,7 +196,7 @@ def sandbox_serve(
     clock = _checked(
         "--clock-utc", lambda: SimulatedBrusselsClock(clock_utc, clock_speed) if clock_utc is not None else None
     )
-    api_off = _checked("--api-off-companies", lambda: _party_ids(api_off_companies))
+    api_off = _checked("--api-off-companies", lambda: _hosted(_party_ids(api_off_companies), companies, seed))
     started = time.perf_counter()
     sandbox = _checked(
         "--companies",
@@ -203,6 +236,16 @@ def _party_ids(text: str | None) -> list[int] | None:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise ValueError(f"expected PartyIDs separated by commas, or none, not {text!r}") from None
+
+
+def _hosted(party_ids: list[int] | None, companies: int, seed: int) -> list[int] | None:
+    """`party_ids`, checked here (not in the sandbox, whose error would be taken for --companies') to be hosted."""
+    from sandbox.account import api_off_companies
+    from sandbox.seed.companies import company_roster
+
+    if party_ids is not None:
+        api_off_companies([own.party_id for own in company_roster(companies, seed)], party_ids)
+    return party_ids
 
 
 def _party_line(sandbox: Sandbox) -> str:

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,15 @@ def _serve(*options: str, columns: str | None = "200") -> subprocess.CompletedPr
         [sys.executable, "-c", "from cli.main import app; app()", "sandbox", "serve", "--orders", "10", *options],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
+
+
+@pytest.fixture
+def taken_port() -> Iterator[str]:
+    """A port something else listens on: a command that wrongly went on to serve fails at once, not at a timeout."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield str(taken.getsockname()[1])
 
 
 def _red_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -51,3 +61,39 @@ def test_serve_refuses_a_port_out_of_range_as_a_usage_error(port: str) -> None:
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert result.stdout == "" and "Traceback" not in result.stderr
     assert "Invalid value for '--port'" in result.stderr
+
+
+def test_an_api_off_company_that_is_not_hosted_is_refused_naming_api_off_companies(taken_port: str) -> None:
+    result = _serve("--port", taken_port, "--api-off-companies", "123")
+    assert result.returncode == 2 and result.stdout == "", (result.stdout, result.stderr)
+    assert "--api-off-companies: API access can only be switched off for a hosted company, not [123]" in result.stderr
+    assert "--companies:" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--fault-429", "2"),
+        ("--fault-429", "-1"),
+        ("--fault-5xx", "7"),
+        ("--fault-drop", "1.5"),
+        ("--fault-post-commit-drop", "-0.1"),
+        ("--webhook-drop-rate", "2"),
+        ("--webhook-down-rate", "-1"),
+        ("--webhook-duplicate-rate", "3"),
+        ("--latency-ms", "-5"),
+        ("--webhook-delay-ms", "-1"),
+        ("--retry-after-s", "-1"),
+        ("--delivery-delay-s", "-1"),
+        ("--webhook-backoff-s", "-1"),
+        ("--webhook-timeout-s", "-1"),
+        ("--webhook-retries", "-1"),
+        ("--modify-during-paging", "-1"),
+    ],
+)
+def test_shares_outside_0_to_1_and_negative_delays_are_refused_before_serving(
+    option: str, value: str, taken_port: str
+) -> None:
+    result = _serve("--port", taken_port, option, value)
+    assert result.returncode == 2 and result.stdout == "", (result.stdout, result.stderr)
+    assert f"Invalid value for '{option}'" in result.stderr and "Traceback" not in result.stderr
