@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.app import PrefectOption, app, as_prefect_flow, clear_errors, console, data_table
+from cli.app import app, as_prefect_flow, clear_errors, console, data_table
 from cli.preflight import preflight
 from cli.push import push_and_print
 from cli.status import status
@@ -43,7 +43,14 @@ def demo(
     warehouse_url: Annotated[str, typer.Option(help="Warehouse of the demo (recreated).")] = (
         "sqlite:///data/demo.sqlite"
     ),
-    prefect: PrefectOption = True,
+    prefect: Annotated[
+        bool,
+        typer.Option(
+            "--prefect/--no-prefect",
+            help="Run the flows under Prefect: on the server PREFECT_API_URL names, else on a temporary one the demo "
+            "starts (--no-prefect: plain Python, no Prefect server).",
+        ),
+    ] = True,
 ) -> None:
     """Start the sandbox, run both extraction flows and the reverse flow into a fresh SQLite warehouse."""
     with clear_errors(warehouse_url):

@@ -113,3 +113,12 @@ def test_the_demos_pushed_invoices_table_cuts_nothing_at_80_columns(demo_run: De
     assert not any("…" in line for line in table), "\n".join(table)
     for expected in ("demo-2026-0001", "demo-2026-0005", "TheCustomerIsNotActiveOnPeppol", "LocalValidation"):
         assert any(expected in line for line in table), "\n".join(table)
+
+
+def test_the_demos_prefect_option_says_what_the_demo_does_by_default() -> None:
+    result = runner.invoke(app, ["demo", "--help"])
+    text = " ".join(result.output.split())  # help wraps at any width
+    assert result.exit_code == 0, result.output
+    assert "when PREFECT_API_URL is set" not in text  # the shared option's default, not the demo's (True)
+    assert "else on a temporary one the demo starts (--no-prefect: plain Python, no Prefect server)" in text
+    assert "[default: prefect]" in text
