@@ -26,8 +26,9 @@ def sandbox_serve(
         int | None,
         typer.Option(
             min=0,
-            help=f"Orders to generate, most for the first company, a tenth for each other ({_DEFAULT_ORDERS} unless "
-            "--orders-per-company is given).",
+            help=f"Orders to generate ({_DEFAULT_ORDERS} unless --orders-per-company is given): nine tenths for the "
+            "first company (all, when it is the only one) and a tenth for every other, so each company past the "
+            "second adds a tenth more.",
         ),
     ] = None,
     companies: Annotated[

@@ -97,3 +97,22 @@ def test_shares_outside_0_to_1_and_negative_delays_are_refused_before_serving(
     result = _serve("--port", taken_port, option, value)
     assert result.returncode == 2 and result.stdout == "", (result.stdout, result.stderr)
     assert f"Invalid value for '{option}'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_orders_help_says_how_they_are_shared_out_as_the_sandbox_does() -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from sandbox.store import Sandbox
+
+    text = " ".join(CliRunner().invoke(app, ["sandbox", "serve", "--help"]).output.split())
+    assert "most for the first company, a tenth for each other" not in text
+    assert (
+        "nine tenths for the first company (all, when it is the only one) and a tenth for every other, so each "
+        "company past the second adds a tenth more" in text
+    )
+    per_company = {}
+    for companies in (1, 2, 5):
+        sandbox = Sandbox(orders=100, companies=companies)
+        per_company[companies] = [len(sandbox.company_orders(party)) for party in sorted(sandbox.own_companies)]
+    assert per_company == {1: [100], 2: [90, 10], 5: [90, 10, 10, 10, 10]}  # what the help says
