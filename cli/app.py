@@ -142,11 +142,13 @@ def clear_errors(warehouse_url: str | None = None) -> Iterator[None]:
     except (typer.Exit, typer.Abort, typer.BadParameter):
         raise  # typer's own exits and usage errors (typer.Exit is a RuntimeError)
     except Exception as exc:
-        if _Invocation.debug:
-            raise
-        line, code = _one_line(exc)
         if warehouse_url and isinstance(exc, WarehouseError):  # the URL came from the option ('' falls back)
-            line = line.replace(WAREHOUSE_URL_ENV, "--warehouse-url")
+            exc.args = tuple(
+                a.replace(WAREHOUSE_URL_ENV, "--warehouse-url") if isinstance(a, str) else a for a in exc.args
+            )
+        if _Invocation.debug:
+            raise  # the traceback's last line names the option too
+        line, code = _one_line(exc)
         error_console.print(f"[red]{escape(line)}[/]")
         raise typer.Exit(code) from None
 

@@ -71,3 +71,12 @@ def test_status_reads_a_sqlite_file_it_may_not_write(tmp_path: Path) -> None:
     result = runner.invoke(app, ["status", "--warehouse-url", f"sqlite:///file:{database}?mode=ro&uri=true"])
     assert result.exit_code == 0, result.output
     assert "Watermarks" in result.output and "Last runs" in result.output
+
+
+def test_with_debug_the_traceback_names_the_option_the_url_came_from(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(b"not a database" * 400)
+    result = runner.invoke(app, ["--debug", "status", "--warehouse-url", f"sqlite:///{corrupt}"])
+    assert result.exit_code == 1 and result.exception is not None
+    assert str(result.exception).endswith("check --warehouse-url)"), str(result.exception)
+    assert "WAREHOUSE_URL" not in str(result.exception)
