@@ -160,16 +160,18 @@ def _notices(out: Any, counts: list[tuple[int, str]], notes: Sequence[str] = ())
         out.print(f"[yellow]{escape(line)}[/]")
 
 
-def _period_notes(engine: sa.Engine, first_day: date, last_day: date, label: str, company_id: int) -> list[str]:
-    """What a reader of the period's figures must know: nothing in it, not over yet, orders still to load (counted
-    by the period of their date)."""
+def _period_notes(
+    engine: sa.Engine, first_day: date, last_day: date, label: str, company_id: int, empty: str = "a nil return"
+) -> list[str]:
+    """What a reader of the period's figures must know: nothing in it (`empty`: what the report then is), not over
+    yet, orders still to load (counted by the period of their date)."""
     from tasks.options import BILLIT_TIME_ZONE
     from tasks.vat.returns import invoices_between
     from tasks.vat.unloaded import unloaded_notes, unloaded_orders
 
     notes = []
     if not invoices_between(engine, first_day, last_day, company_id=company_id):
-        notes.append(f"no invoices dated in {label}: a nil return")
+        notes.append(f"no invoices dated in {label}: {empty}")
     if last_day >= datetime.now(BILLIT_TIME_ZONE).date():
         notes.append(f"{label} has not ended yet: its figures can still change")
     return notes + unloaded_notes(unloaded_orders(engine, first_day, last_day, company_id=company_id), label)
@@ -333,7 +335,9 @@ def vat_listing_ic(
         if xml is not None and listing.rows:
             declaring = declarant(engine, company_id=company_id)
             _write_draft(xml, target, lambda: intra_listing_xml(declaring, vat_period, listing.rows))
-        notes = _period_notes(engine, vat_period.first_day, vat_period.last_day, str(vat_period), company_id)
+        notes = _period_notes(
+            engine, vat_period.first_day, vat_period.last_day, str(vat_period), company_id, "an empty listing"
+        )
     out = _output(xml)
     table = Table(title=f"Intra-community listing {vat_period} (EUR)")
     for column in ("country", "VAT number", "code", "amount"):
@@ -374,7 +378,7 @@ def vat_listing_clients(
         if xml is not None:
             declaring = declarant(engine, company_id=company_id)
             _write_draft(xml, target, lambda: client_listing_xml(declaring, year, listing.rows))
-        notes = _period_notes(engine, first_day, last_day, str(year), company_id)
+        notes = _period_notes(engine, first_day, last_day, str(year), company_id, "an empty listing")
     out = _output(xml)
     table = Table(title=f"Annual client listing {year} (EUR)")
     for column in ("VAT number", "turnover", "VAT"):

@@ -176,6 +176,17 @@ def test_the_annual_client_listing_holds_belgian_customers_only(warehouse: sa.En
     valid(tmp_path / "nil.xml", "NewLK-in_v0_9.xsd")
 
 
+def test_a_listing_of_a_period_without_invoices_calls_itself_an_empty_listing_not_a_nil_return(
+    warehouse: sa.Engine,
+) -> None:
+    for command in (["vat-listing", "clients", "--year", "2020"], ["vat-listing", "ic", "--period", "2020-Q1"]):
+        result = runner.invoke(app, command)
+        text = " ".join(result.output.split())
+        assert result.exit_code == 0, result.output
+        assert "no invoices dated in 2020" in text and "an empty listing" in text, result.output
+        assert "nil return" not in text, result.output
+
+
 @pytest.mark.parametrize("period", ["2026-13", "2026-Q5", "Q3", "2026", "last quarter", ""])
 def test_a_bad_period_is_one_line(warehouse: sa.Engine, period: str) -> None:
     for command in (["vat-return"], ["vat-listing", "ic"]):
