@@ -13,6 +13,7 @@ nor httpx, nor pyarrow (it runs in well under a second, most of it importing SQL
 from __future__ import annotations
 
 import errno
+import inspect
 import os
 import shutil
 import socket
@@ -20,9 +21,10 @@ import sys
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.core
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -33,6 +35,9 @@ from connectors.warehouse import WarehouseError
 from connectors.warehouse.engine import WAREHOUSE_URL_ENV
 from tasks.options import MAX_LOOKBACK_MINUTES, InvalidSyncOption
 from tasks.runtime import configured
+
+if TYPE_CHECKING:  # typer vendors click: its context and formatter are these, not click's
+    from typer._click import Context, HelpFormatter
 
 #: Narrower than this, help is click's plain layout. Rich's table of options shares the width out among option
 #: names, their `--no-` forms, types and help alike, and cuts what does not fit with `…` (`--orders-per-com…` at 80
@@ -56,6 +61,23 @@ def rich_help(width: int | None) -> bool:
     return width is not None and width >= RICH_HELP_MIN_WIDTH
 
 
+class _WholeSummaries(typer.core.TyperGroup):
+    """A group whose plain help (piped, or a terminal narrower than `RICH_HELP_MIN_WIDTH`) lists each command with
+    the first paragraph of its help, whole and wrapped, as rich's layout does: click cut it to the room left on
+    one line (`companies  List the companies the API key reaches: PartyID, name,...`) or at a first `.` (`e.g.`)."""
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                help_text = inspect.cleandoc(command.short_help or command.help or "")
+                rows.append((name, " ".join(help_text.split("\n\n")[0].split())))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 # Locals are never shown in a --debug traceback: they may hold the API key or a database password. The sub-apps
 # take the markup mode and the context settings from this one.
 app = typer.Typer(
@@ -64,15 +86,19 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich" if rich_help(help_width()) else None,
     context_settings={"max_content_width": PLAIN_HELP_MAX_WIDTH},
+    cls=_WholeSummaries,
 )
-sandbox_app = typer.Typer(help="The bundled Billit sandbox server.", no_args_is_help=True)
-db_app = typer.Typer(help="The warehouse schema.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="The bundled Billit sandbox server.", no_args_is_help=True, cls=_WholeSummaries)
+db_app = typer.Typer(help="The warehouse schema.", no_args_is_help=True, cls=_WholeSummaries)
 vat_listing_app = typer.Typer(
-    help="Intervat listings of the warehouse's sales, as XML drafts (never submitted).", no_args_is_help=True
+    help="Intervat listings of the warehouse's sales, as XML drafts (never submitted).",
+    no_args_is_help=True,
+    cls=_WholeSummaries,
 )
 webhooks_app = typer.Typer(
     help="Billit webhooks: register them, and serve the receiver that brings their changes in within seconds.",
     no_args_is_help=True,
+    cls=_WholeSummaries,
 )
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(webhooks_app, name="webhooks")
@@ -81,8 +107,11 @@ app.add_typer(vat_listing_app, name="vat-listing")
 
 #: Width of the tables when stdout is not a terminal (a log, a file, CI): wide enough that no column is cut.
 LOG_WIDTH = 160
-# Piped into a log or a file, tables are not cut to 80 columns (COLUMNS, the terminal's own width, still wins).
-console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else LOG_WIDTH)
+# Piped into a log or a file, tables are not cut to 80 columns (COLUMNS, the terminal's own width, still wins), and
+# a message (a banner with its URLs, a note) is one line however long, not wrapped at that width mid-sentence.
+console = Console(
+    width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else LOG_WIDTH, soft_wrap=not sys.stdout.isatty()
+)
 error_console = Console(stderr=True, soft_wrap=True, highlight=False)  # soft_wrap: one line, however long
 
 
@@ -308,6 +337,11 @@ def data_table(
     for row in cells:  # as plain text: an id or a reason holding `[b]` or `[/]` is shown, not taken for markup
         table.add_row(*(Text(value) for value in row))
     return table
+
+
+def titled_table(title: str, **options: Any) -> Table:
+    """A table whose title stays on one line (as `data_table`'s do): a narrow table wrapped it mid-phrase."""
+    return Table(title=title, min_width=min(len(title), console.width), **options)
 
 
 def _records(title: str, columns: Sequence[str], cells: list[list[str]], width: int) -> Table:

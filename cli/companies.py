@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from cli.app import app, clear_errors, console, data_table, error_console
+from cli.app import app, clear_errors, console, data_table, error_console, titled_table
 
 if TYPE_CHECKING:
     from tasks.companies import CompanyOutcome, CompanySelection
@@ -51,7 +50,7 @@ def companies() -> None:
         from tasks.companies import list_companies  # httpx: only the commands that call Billit load it
 
         reachable = list_companies()
-    table = Table(title="Companies the API key reaches")
+    table = titled_table("Companies the API key reaches")
     for label in ("PartyID", "name", "VAT number", "API allowed"):
         table.add_column(label, justify="right" if label == "PartyID" else "left", no_wrap=label != "name")
     for company in reachable:

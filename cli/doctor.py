@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from cli.app import app, clear_errors, console, error_console
+from cli.app import app, clear_errors, console, error_console, titled_table
 from cli.preflight import readable_warehouse
 from tasks.runtime import billit_settings, configured_warehouse_url
 
@@ -51,7 +50,7 @@ def doctor(
             engine = readable_warehouse(warehouse_url)
             engine = engine if has_orders(engine) else None
         findings = run_doctor(settings, engine)
-    table = Table(title=f"Billit at {settings.base_url}, company {company}")
+    table = titled_table(f"Billit at {settings.base_url}, company {company}")
     for column in ("check", "Billit answered", "what the sync does"):
         table.add_column(column)
     for finding in findings:

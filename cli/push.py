@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from cli.app import (
     PrefectOption,
@@ -22,6 +21,7 @@ from cli.app import (
     console,
     data_table,
     error_console,
+    titled_table,
 )
 from cli.preflight import preflight
 from tasks.runtime import billit_settings, runs_as_prefect_flow
@@ -93,7 +93,7 @@ def push_and_print(
         summary = push_invoices(
             PushOptions(limit=limit, send=send, transport=transport, dry_run=dry_run), engine=engine, taken=taken
         )
-    table = Table(title="warehouse -> Billit" + (" (dry run: nothing sent)" if dry_run else ""))
+    table = titled_table("warehouse -> Billit" + (" (dry run: nothing sent)" if dry_run else ""))
     table.add_column("outcome")
     table.add_column("rows", justify="right")
     taken = summary.get("source")

@@ -18,9 +18,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from cli.app import OperatorMistake, WarehouseOption, app, clear_errors, console, error_console, vat_listing_app
+from cli.app import (
+    OperatorMistake,
+    WarehouseOption,
+    app,
+    clear_errors,
+    console,
+    error_console,
+    titled_table,
+    vat_listing_app,
+)
 from cli.preflight import up_to_date_warehouse
 
 if TYPE_CHECKING:
@@ -126,7 +134,7 @@ def _print_changes(out: Any, path: Path, filed: dict[str, Any], now: dict[str, A
     changes = grid_changes(filed, now)
     if not changes:
         return f"the warehouse still gives the figures of the return filed in {path}"
-    table = Table(title=f"Changed since the return filed in {path} (EUR)")
+    table = titled_table(f"Changed since the return filed in {path} (EUR)")
     for column in ("grid", "filed", "now", "difference"):
         table.add_column(column, justify="left" if column == "grid" else "right", overflow="fold")
     for change in changes:
@@ -244,14 +252,14 @@ def vat_return(
             )
         notes = _period_notes(engine, vat_period.first_day, vat_period.last_day, str(vat_period), company_id)
     out = _output(xml)
-    table = Table(title=f"VAT return {vat_period} of company {company_id} (EUR)")
+    table = titled_table(f"VAT return {vat_period} of company {company_id} (EUR)")
     for column in ("grid", "amount", "of which self-assessed"):
         table.add_column(column, justify="left" if column == "grid" else "right", overflow="fold")
     for grid in sorted(report.grids, key=int):
         assessed = report.self_assessed.get(grid)
         table.add_row(grid, f"{report.grids[grid]:,.2f}", f"{assessed:,.2f}" if assessed else "")
     out.print(table)
-    checks = Table(title="Checks")
+    checks = titled_table("Checks")
     for column in ("check", "actual", "expected", "tolerance", ""):
         checks.add_column(column, justify="left" if column == "check" else "right", overflow="fold")
     for check in report.checks:
@@ -339,7 +347,7 @@ def vat_listing_ic(
             engine, vat_period.first_day, vat_period.last_day, str(vat_period), company_id, "an empty listing"
         )
     out = _output(xml)
-    table = Table(title=f"Intra-community listing {vat_period} (EUR)")
+    table = titled_table(f"Intra-community listing {vat_period} (EUR)")
     for column in ("country", "VAT number", "code", "amount"):
         table.add_column(column, justify="right" if column == "amount" else "left", overflow="fold")
     for row in listing.rows:
@@ -380,7 +388,7 @@ def vat_listing_clients(
             _write_draft(xml, target, lambda: client_listing_xml(declaring, year, listing.rows))
         notes = _period_notes(engine, first_day, last_day, str(year), company_id, "an empty listing")
     out = _output(xml)
-    table = Table(title=f"Annual client listing {year} (EUR)")
+    table = titled_table(f"Annual client listing {year} (EUR)")
     for column in ("VAT number", "turnover", "VAT"):
         table.add_column(column, justify="left" if column == "VAT number" else "right", overflow="fold")
     for row in listing.rows:

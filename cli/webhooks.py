@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from cli.app import OperatorMistake, clear_errors, console, error_console, webhooks_app
+from cli.app import OperatorMistake, clear_errors, console, error_console, titled_table, webhooks_app
 
 if TYPE_CHECKING:
     from tasks.webhook_registration import Outcome
@@ -90,7 +89,7 @@ def list_(
 
         store = _store(env_file, secret_block)
         webhooks, held = list_registered(store, company=company)
-    table = Table(title=f"Webhooks of the company (secrets in {escape(store.where)})")
+    table = titled_table(f"Webhooks of the company (secrets in {escape(store.where)})")
     for label in ("id", "entity", "update type", "URL", "secret held"):
         table.add_column(label, justify="right" if label == "id" else "left", no_wrap=label != "URL")
     for hook in webhooks:
@@ -158,7 +157,7 @@ def _print_changes(outcome: Outcome, store: SecretStore, title: str) -> None:
         if outcome.error is None:
             console.print(f"{title}: none (company {outcome.company_id})")
         return
-    table = Table(title=f"{title} (company {outcome.company_id})")
+    table = titled_table(f"{title} (company {outcome.company_id})")
     for label in ("id", "entity", "update type", "URL", "secret"):
         table.add_column(label, justify="right" if label == "id" else "left", no_wrap=label != "URL")
     for change in outcome.changes:

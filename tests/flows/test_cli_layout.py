@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 import pytest
+import typer.core
 import typer.main
 from rich.console import Console
 
@@ -29,6 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # The help of every command and group, each after a line `=== <its path>`.
 HELP_OF_EVERY_COMMAND = """
 import sys
+import typer.core
 import typer.main
 from cli.main import app
 
@@ -93,6 +95,35 @@ def test_help_names_every_option_and_default_whole_when_piped_and_at_80_or_100_c
         "--fault-post-commit-drop",
     ):
         assert any(line.lstrip().startswith(option) for line in helps["sandbox serve"].splitlines()), option
+
+
+@pytest.mark.parametrize("columns", [None, "80"])
+def test_plain_help_lists_each_command_with_the_whole_first_paragraph_of_its_help(columns: str | None) -> None:
+    # Found from the outside: `billit-etl --help | cat` showed `List the companies the API key reaches: PartyID,
+    # name,...` and `Load invoices to push from two CSV or XLSX files (e.g.`.
+    helps = _help_of_every_command(columns)
+    for path, command in _commands(typer.main.get_command(app)).items():
+        if not isinstance(command, click.Group | typer.core.TyperGroup):
+            continue
+        listing = " ".join(helps[path].partition("Commands:")[2].split())
+        assert "..." not in listing, f"{path}:\n{helps[path]}"
+        for sub in command.commands.values():
+            summary = " ".join((sub.help or "").split("\n\n")[0].split())
+            assert summary and summary in listing, f"{path} {sub.name}: {summary!r} not whole in\n{helps[path]}"
+
+
+def test_a_long_message_piped_is_one_line_not_wrapped_at_the_log_width() -> None:
+    # Found from the outside: `sandbox serve > log` wrapped its banner mid-URL at 160 columns, `vat-return | cat`
+    # its notes mid-sentence.
+    message = "word " * 60 + "http://127.0.0.1:8765/_sandbox/webhooks/deliveries"
+    for columns in (None, "80"):
+        env = {name: value for name, value in os.environ.items() if name not in ("COLUMNS", "LINES")}
+        done = subprocess.run(
+            [sys.executable, "-c", f"from cli.app import console; console.print({message!r})"], cwd=REPO_ROOT,
+            capture_output=True, text=True, timeout=60, env=env | ({"COLUMNS": columns} if columns else {}),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == [message.strip()], (columns, done.stdout)
 
 
 def test_rich_help_is_kept_for_terminals_wide_enough_to_cut_nothing() -> None:

@@ -127,6 +127,14 @@ def test_a_dry_run_names_the_rows_it_would_reject_and_why(warehouse: sa.Engine) 
     assert {row.status for row in stored(warehouse).values()} == {"pending"}  # a dry run writes nothing
 
 
+def test_a_dry_runs_table_keeps_its_title_on_one_line(warehouse: sa.Engine) -> None:
+    # Found from the outside: `push --dry-run | cat` wrapped the title over the narrow table's width.
+    insert(warehouse, [outbound("dry-title")])
+    result = runner.invoke(app, ["push", "--no-prefect", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert lines_with(result.output, "warehouse -> Billit (dry run: nothing sent)"), result.output
+
+
 def test_the_rows_that_need_a_look_are_printed_as_they_are_not_as_markup(warehouse: sa.Engine) -> None:
     # Found by a review: `[b]` vanished from an id (naming another row) and a reason holding `[/]` ended the command
     # in "error: MarkupError" after the push had run.

@@ -176,6 +176,19 @@ def test_the_annual_client_listing_holds_belgian_customers_only(warehouse: sa.En
     valid(tmp_path / "nil.xml", "NewLK-in_v0_9.xsd")
 
 
+def test_the_notes_are_one_line_each_when_not_a_terminal_however_narrow(
+    warehouse: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli.app import console
+
+    monkeypatch.setattr(console, "width", 30)  # the CliRunner's output is no terminal: a log keeps each note whole
+    result = runner.invoke(app, ["vat-return", "--period", "2030-Q1"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "no invoices dated in 2030-Q1: a nil return" in lines, result.output
+    assert "2030-Q1 has not ended yet: its figures can still change" in lines, result.output
+
+
 def test_a_listing_of_a_period_without_invoices_calls_itself_an_empty_listing_not_a_nil_return(
     warehouse: sa.Engine,
 ) -> None:

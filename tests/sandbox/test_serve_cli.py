@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,3 +117,40 @@ def test_the_orders_help_says_how_they_are_shared_out_as_the_sandbox_does() -> N
         sandbox = Sandbox(orders=100, companies=companies)
         per_company[companies] = [len(sandbox.company_orders(party)) for party in sorted(sandbox.own_companies)]
     assert per_company == {1: [100], 2: [90, 10], 5: [90, 10, 10, 10, 10]}  # what the help says
+
+
+def _free_port() -> int:
+    """A free port of 19751-19799 (a fixed range, away from the ephemeral ports other tests bind)."""
+    for port in range(19751, 19800):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in 19751-19799")
+
+
+def test_the_banner_written_to_a_log_file_is_one_line_with_its_urls_whole(tmp_path: Path) -> None:
+    # Found from the outside: `sandbox serve > log` wrapped the banner mid-URL at 160 columns.
+    port = _free_port()
+    log = tmp_path / "log"
+    env = {key: value for key, value in os.environ.items() if key != "COLUMNS"} | {"NO_COLOR": "1"}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from cli.main import app; app()", "sandbox", "serve", "--orders", "10",
+             "--port", str(port)],
+            cwd=REPO_ROOT, stdout=out, stderr=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while "deliveries" not in log.read_text():
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "no banner"
+                time.sleep(0.1)
+        finally:
+            process.terminate()
+            process.wait(10)
+    [banner] = log.read_text().splitlines()
+    assert banner.startswith(f"Billit sandbox on http://127.0.0.1:{port} — 10 orders"), banner
+    assert banner.endswith(f"webhook deliveries: GET http://127.0.0.1:{port}/_sandbox/webhooks/deliveries"), banner
