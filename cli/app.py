@@ -204,6 +204,7 @@ _LISTEN_REASONS = {
     errno.EADDRINUSE: "the port is in use (choose another with --port)",
     errno.EADDRNOTAVAIL: "not an address of this machine (choose another with --host)",
     errno.EACCES: "permission denied (choose a port above 1023 with --port)",
+    socket.EAI_NONAME: "no such host (choose another with --host)",
 }
 
 

@@ -56,6 +56,11 @@ def test_serve_on_a_host_that_is_not_of_this_machine_is_one_red_line() -> None:
     assert line == "cannot listen on 10.9.9.9:19750: not an address of this machine (choose another with --host)"
 
 
+def test_serve_on_a_host_name_that_does_not_resolve_is_one_red_line() -> None:
+    line = _red_line(_serve("--host", "no-such-host.invalid", "--port", "19750"))
+    assert line == "cannot listen on no-such-host.invalid:19750: no such host (choose another with --host)"
+
+
 @pytest.mark.parametrize("port", ["99999", "0", "-1"])
 def test_serve_refuses_a_port_out_of_range_as_a_usage_error(port: str) -> None:
     result = _serve("--port", port)
