@@ -204,7 +204,9 @@ _LISTEN_REASONS = {
     errno.EADDRINUSE: "the port is in use (choose another with --port)",
     errno.EADDRNOTAVAIL: "not an address of this machine (choose another with --host)",
     errno.EACCES: "permission denied (choose a port above 1023 with --port)",
-    socket.EAI_NONAME: "no such host (choose another with --host)",
+    # An unknown name, or no resolver answering (an offline machine): the same fix either way.
+    socket.EAI_NONAME: "the host name does not resolve (choose another with --host)",
+    socket.EAI_AGAIN: "the host name does not resolve (choose another with --host)",
 }
 
 

@@ -58,7 +58,10 @@ def test_serve_on_a_host_that_is_not_of_this_machine_is_one_red_line() -> None:
 
 def test_serve_on_a_host_name_that_does_not_resolve_is_one_red_line() -> None:
     line = _red_line(_serve("--host", "no-such-host.invalid", "--port", "19750"))
-    assert line == "cannot listen on no-such-host.invalid:19750: no such host (choose another with --host)"
+    assert (
+        line
+        == "cannot listen on no-such-host.invalid:19750: the host name does not resolve (choose another with --host)"
+    )
 
 
 @pytest.mark.parametrize("port", ["99999", "0", "-1"])
