@@ -221,7 +221,7 @@ class KeysetPaginator:
 
     def _advance(self, page: list[dict[str, Any]]) -> bool:
         """Move the cursor past `page`; False when it was the last page."""
-        last = len(page) < self.page_size and not self._more
+        last = not page or (len(page) < self.page_size and not self._more)  # an empty page ends, link or not
         if self._tie is not None:
             if last:  # the tie is drained: go on from the next tick
                 self._last, self._since, self._tie = (self._tie.sort_key, self._after), self._tie.next_tick(), None

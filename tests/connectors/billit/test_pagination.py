@@ -275,3 +275,19 @@ async def test_a_deletions_list_ignoring_skip_is_stopped_not_asked_forever() -> 
         with pytest.raises(BillitPaginationError, match="a full page by .skip brought no new order"):
             [item async for item in _deleted(billit, page_size=120)]
     assert len(requests) == 2
+
+
+@pytest.mark.parametrize("page_cap", [10, 120])
+async def test_a_server_sending_a_next_link_on_every_page_even_the_last_lists_every_order_once(page_cap: int) -> None:
+    # A short page with a NextPageLink is a server paging by less than asked, not the end; but a server sending
+    # the link on every page, the last and empty ones included, must still end. The review of that change found an
+    # empty page of a tie's drain read as "did not advance": every sync failed at its end.
+    shown = {order_id: f"2026-01-01T10:{order_id // 4:02d}:00.0000000" for order_id in range(1, 31)}
+    billit = _HiddenClockBillit(shown, lambda text, order_id: text)
+
+    def always_a_link(request: httpx.Request) -> httpx.Response:
+        items = json.loads(billit.handler(request).content)["Items"][:page_cap]
+        return httpx.Response(200, json={"Items": items, "NextPageLink": "http://billit.test/v1/orders?$skip=999"})
+
+    async with _client(always_a_link) as client:
+        assert await _by_key(client, page_size=10) == list(range(1, 31))
