@@ -196,8 +196,7 @@ def upgrade(engine: sa.Engine, *, directory: Path | None = None) -> list[str]:
     finally:
         if applied_now:
             forget_reflected_tables(engine)
-    # Views hold no data: recreated from sql/views when their files changed, or the tables did (see views.py).
-    apply_views(engine, tables_changed=bool(applied_now))
+    apply_views(engine)  # views hold no data: built again from sql/views when they or the migrations changed
     return applied_now
 
 

@@ -1,4 +1,4 @@
-"""The BI views: ``sql/views/bi_*.sql``, dropped and recreated together by :func:`apply_views`.
+"""The BI views: ``sql/views/bi_*.sql``, dropped and recreated together by :func:`apply_views` when they changed.
 
 Files
     ``bi_name.sql`` holds one ``CREATE VIEW bi_name AS ...`` statement for every dialect;
@@ -13,16 +13,17 @@ Layers
     after the views it reads, and reverse name order drops the readers first.
 
 Recreated, not migrated
-    Views hold no data, so they are not versioned like migrations: :func:`~connectors.warehouse.upgrade` ends
-    with :func:`apply_views`, which drops every ``bi_`` view and creates the ones in ``sql/views`` again, in name
-    order, in one transaction. An edited view file takes effect on the next upgrade, a removed one disappears, and
-    a view that fails leaves the previous set in place. Views read tables only, never another view, so the order
-    of the drops does not matter. Each new view is also queried once (``LIMIT 0``): SQLite checks a view's
-    columns only when it is used, so a typo would otherwise surface in a dashboard instead of here.
+    Views hold no data, so they are not versioned like migrations: :func:`~connectors.warehouse.upgrade` ends with
+    :func:`apply_views`, which (when they or the migrations changed, below) drops every ``bi_`` view and creates the
+    ones in ``sql/views`` again, in name order, in one transaction. An edited view file takes effect on the next
+    upgrade, a removed one disappears, and a view that fails leaves the previous set in place. Views read tables
+    only, never another view, so the order of the drops does not matter. Each new view is also queried once (``LIMIT
+    0``): SQLite checks a view's columns only when it is used, so a typo would otherwise surface in a dashboard
+    instead of here.
 
     Only when something changed: ``schema_views`` (created here, as the runner creates ``schema_migrations``)
-    keeps the sha256 of the views as last created, and an upgrade that applied no migration and whose files give
-    the same, with every ``bi_`` view of them in place, leaves the views alone. Every sync upgrades first, and
+    keeps the sha256 of the views as last created and of the migrations applied then; an upgrade that finds the
+    same, with every ``bi_`` view in place, leaves the views alone. Every sync upgrades first, and
     recreating unchanged views each time made one view of a user's that reads a ``bi_`` view stop every sync on
     PostgreSQL.
 
@@ -98,10 +99,9 @@ def discover_views(dialect: str, directory: Path | None = None) -> list[View]:
     return views
 
 
-def apply_views(engine: sa.Engine, *, directory: Path | None = None, tables_changed: bool = True) -> list[str]:
+def apply_views(engine: sa.Engine, *, directory: Path | None = None) -> list[str]:
     """Drop every ``bi_`` view and create those of ``sql/views`` again, in one transaction; return their names.
-    Views as last created are left alone unless `tables_changed` (a migration ran: a view may have to be built again
-    on a changed table).
+    Views as last created, over the same applied migrations, are left alone (see the module).
 
     Raises :class:`ViewError` (and changes nothing) when a file is invalid or a view fails to build.
     """
@@ -109,13 +109,17 @@ def apply_views(engine: sa.Engine, *, directory: Path | None = None, tables_chan
         raise ViewError("SQLite views need an engine from create_warehouse_engine (transactional DDL)")
     views = discover_views(engine.dialect.name, directory or VIEWS_DIR)
     names = [view.name for view in views]
-    checksum = hashlib.sha256("\n".join(f"{view.name}\n{view.sql}" for view in views).encode()).hexdigest()
     with locked_transaction(engine) as connection:
         inspector = sa.inspect(connection)
         existing = [name for name in inspector.get_view_names() if _VIEW_NAME.fullmatch(name)]
         if not inspector.has_table("schema_views"):  # asked first: IF NOT EXISTS still needs the right to create
             connection.execute(_CREATE_SCHEMA_VIEWS)
-        if not tables_changed and sorted(existing) == names and connection.execute(_STORED).scalar() == checksum:
+        # The views' text and the migrations under them: a migration applied by a process that stopped before its
+        # views (killed, or a view of a user's in the way) still has them built again by the next upgrade.
+        migrations = sorted(connection.execute(_APPLIED).scalars()) if inspector.has_table("schema_migrations") else []
+        built = "\n".join([*migrations, *(f"{view.name}\n{view.sql}" for view in views)])
+        checksum = hashlib.sha256(built.encode()).hexdigest()
+        if sorted(existing) == names and connection.execute(_STORED).scalar() == checksum:
             log.info("the %d views are up to date", len(names))
             return names
         # A view that others read has one more _ after bi, so it sorts, and is created, before them; dropping in
@@ -139,6 +143,7 @@ def apply_views(engine: sa.Engine, *, directory: Path | None = None, tables_chan
 
 _CREATE_SCHEMA_VIEWS = sa.text("CREATE TABLE schema_views (checksum TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)")
 _STORED = sa.text("SELECT checksum FROM schema_views")
+_APPLIED = sa.text("SELECT version FROM schema_migrations")
 
 
 def _drop(connection: sa.Connection, name: str) -> None:
@@ -150,8 +155,9 @@ def _drop(connection: sa.Connection, name: str) -> None:
             raise
         detail = getattr(getattr(exc.orig, "diag", None), "message_detail", None) or str(exc.orig).strip()
         raise ViewBlocked(
-            f"the BI views changed and {name} cannot be recreated: {' '.join(detail.split())}. Drop that view of "
-            f"yours (recreate it after the upgrade), or make it read the tables instead of {name} (docs/bi.md)"
+            f"the BI views are to be built again and {name} cannot be dropped: {' '.join(detail.split())}. Drop "
+            f"that view of yours (recreate it after the upgrade), or make it read the tables instead of {name} "
+            "(docs/bi.md)"
         ) from exc
 
 

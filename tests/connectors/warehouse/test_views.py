@@ -957,6 +957,45 @@ def test_a_users_view_on_a_bi_view_stops_no_upgrade_until_the_views_change(engin
     if engine.dialect.name == "sqlite":  # SQLite drops a view whatever reads it
         assert upgrade(engine) == []
         return
-    with pytest.raises(ViewBlocked, match=r"bi_customer_revenue_monthly cannot be recreated: view my_rev depends"):
+    with pytest.raises(ViewBlocked, match=r"bi_customer_revenue_monthly cannot be dropped: view my_rev depends"):
         upgrade(engine)
     assert _view_names(engine) == sorted([*ALL_VIEWS, "my_rev"])  # the previous views, in place
+
+
+def test_the_views_are_built_again_after_a_migration_even_one_applied_by_a_process_that_stopped_before_them(
+    engine: sa.Engine, migrations_copy_for_views: Path
+) -> None:
+    # A review found the views left stale when a migration committed and its process stopped before the views (or a
+    # user's view was in the way): the next upgrade applied nothing, found the same view files, and skipped them.
+    upgrade(engine, directory=migrations_copy_for_views)
+    (migrations_copy_for_views / "0099_extra.sql").write_text("CREATE TABLE extra_table (id INTEGER);\n")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP VIEW bi_quarantine_overview")
+        connection.exec_driver_sql("CREATE VIEW bi_quarantine_overview AS SELECT 1 AS stale")
+    applied = views_module.apply_views
+    views_module.apply_views = lambda *args, **kwargs: []  # the process stops before its views
+    try:
+        import connectors.warehouse.migrations as migrations_module
+
+        migrations_module.apply_views = views_module.apply_views
+        assert upgrade(engine, directory=migrations_copy_for_views) == ["0099_extra"]
+    finally:
+        views_module.apply_views = migrations_module.apply_views = applied
+    assert upgrade(engine, directory=migrations_copy_for_views) == []
+    with engine.connect() as connection:
+        columns = connection.exec_driver_sql("SELECT * FROM bi_quarantine_overview LIMIT 0").keys()
+    assert "stale" not in columns
+
+
+def test_a_bi_view_dropped_by_hand_is_built_again_by_the_next_upgrade(engine: sa.Engine) -> None:
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP VIEW bi_delivery_refusals")
+    assert upgrade(engine) == [] and _view_names(engine) == ALL_VIEWS
+
+
+@pytest.fixture
+def migrations_copy_for_views(tmp_path: Path) -> Path:
+    from connectors.warehouse import MIGRATIONS_DIR
+
+    return Path(shutil.copytree(MIGRATIONS_DIR, tmp_path / "migrations"))
