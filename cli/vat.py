@@ -2,7 +2,7 @@
 checks and its Intervat XML drafts (docs/bi.md#vat-return). They only read the warehouse; nothing is submitted.
 
 Figures that could mislead end the command loudly: a period whose invoices have no VAT-return rows is refused
-(`replay` first), a failed check or an order of the period not loaded yet exits 1 and writes no draft unless
+(`replay` first), a failed check or an invoice of the period not loaded yet exits 1 and writes no draft unless
 `--force`, and a warehouse that was never synced is refused rather than reported as a nil return.
 """
 
@@ -34,6 +34,8 @@ from cli.preflight import up_to_date_warehouse
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from tasks.vat.unloaded import UnloadedOrders
+
 PeriodOption = Annotated[str, typer.Option("--period", help="A month (2026-07) or a calendar quarter (2026-Q3).")]
 XmlOption = Annotated[
     Path | None,
@@ -50,7 +52,7 @@ ForceOption = Annotated[
     bool,
     typer.Option(
         "--force",
-        help="Replace an existing --xml file; write the draft even when a check failed or an order of the period is "
+        help="Replace an existing --xml file; write the draft even when a check failed or an invoice of the period is "
         "not loaded yet.",
     ),
 ]
@@ -169,10 +171,16 @@ def _notices(out: Any, counts: list[tuple[int, str]], notes: Sequence[str] = ())
 
 
 def _period_notes(
-    engine: sa.Engine, first_day: date, last_day: date, label: str, company_id: int, empty: str = "a nil return"
+    engine: sa.Engine,
+    first_day: date,
+    last_day: date,
+    label: str,
+    company_id: int,
+    empty: str = "a nil return",
+    unloaded: UnloadedOrders | None = None,
 ) -> list[str]:
     """What a reader of the period's figures must know: nothing in it (`empty`: what the report then is), not over
-    yet, orders still to load (counted by the period of their date)."""
+    yet, orders still to load (counted by the period of their date; `unloaded`: as the report counted them)."""
     from tasks.options import BILLIT_TIME_ZONE
     from tasks.vat.returns import invoices_between
     from tasks.vat.unloaded import unloaded_notes, unloaded_orders
@@ -182,7 +190,8 @@ def _period_notes(
         notes.append(f"no invoices dated in {label}: {empty}")
     if last_day >= datetime.now(BILLIT_TIME_ZONE).date():
         notes.append(f"{label} has not ended yet: its figures can still change")
-    return notes + unloaded_notes(unloaded_orders(engine, first_day, last_day, company_id=company_id), label)
+    unloaded = unloaded or unloaded_orders(engine, first_day, last_day, company_id=company_id)
+    return notes + unloaded_notes(unloaded, label)
 
 
 @app.command("vat-return")
@@ -210,8 +219,8 @@ def vat_return(
 ) -> None:
     """The Belgian periodic VAT return of a month or a quarter: grids, the 71/72 balance and the checks.
 
-    Exit 1 when a check fails or an order dated in the period (or of unknown date) is not loaded yet (no --xml
-    draft then, unless --force). Rules: docs/bi.md#vat-return.
+    Exit 1 when a check fails or an invoice dated in the period is not loaded yet (no --xml draft then, unless
+    --force). Rules: docs/bi.md#vat-return.
     """
     with clear_errors(warehouse_url):
         from tasks.vat.intervat import vat_declaration_xml
@@ -233,10 +242,11 @@ def vat_return(
             )
         failed = [check.name for check in report.checks if not check.passed]
         unfit = [f"{len(failed)} check(s) failed ({'; '.join(failed)})"] if failed else []
-        # Orders dated in the period (or of unknown date) that are not loaded are in no figure: the return is
-        # incomplete, as unfit for filing as one that fails a check (an exception to review is in the figures).
-        if missing := report.unloaded.may_be_in_period:
-            unfit.append(f"{missing} order(s) dated in {vat_period} or of unknown date are not loaded")
+        # Invoices dated in the period that are not loaded are in no figure: the return is incomplete, as unfit for
+        # filing as one that fails a check (an exception to review is in the figures). One of unknown date (a 404
+        # keeps nothing) would make every period's return unfit for good: a note says it may be this one's.
+        if missing := report.unloaded.in_period:
+            unfit.append(f"{missing} invoice(s) or credit note(s) dated in {vat_period} are not loaded")
         if xml is not None and (force or not unfit):
             declaring = declarant(engine, company_id=company_id)
             _write_draft(
@@ -250,7 +260,9 @@ def vat_return(
                     ask_restitution=ask_restitution,
                 ),
             )
-        notes = _period_notes(engine, vat_period.first_day, vat_period.last_day, str(vat_period), company_id)
+        notes = _period_notes(
+            engine, vat_period.first_day, vat_period.last_day, str(vat_period), company_id, unloaded=report.unloaded
+        )
     out = _output(xml)
     table = titled_table(f"VAT return {vat_period} of company {company_id} (EUR)")
     for column in ("grid", "amount", "of which self-assessed"):

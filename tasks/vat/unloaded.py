@@ -34,14 +34,14 @@ class UnloadedOrders:
     undated: int = 0
     other_periods: int = 0
 
-    @property
-    def may_be_in_period(self) -> int:
-        """Orders that may be missing from the period's figures: dated in it, or of unknown date."""
-        return self.in_period + self.undated
+
+# What the return covers (tasks/vat/returns.py): an order of another type (an offer, say) is in no figure anyway.
+_VAT_DOCUMENTS = ("Invoice", "CreditNote")
 
 
-def _date_of(raw: Any) -> date | None:
-    """The `OrderDate` of a raw order (JSON text, or already parsed), None when it cannot be read."""
+def _read(raw: Any) -> tuple[bool, date | None]:
+    """Whether a raw order (JSON text, or already parsed) may be a VAT document (its `OrderType` unreadable counts
+    as may), and its `OrderDate`, None when it cannot be read."""
     order = raw
     if isinstance(raw, str):
         try:
@@ -49,31 +49,36 @@ def _date_of(raw: Any) -> date | None:
         except ValueError:
             found = _ORDER_DATE_TEXT.search(raw)
             order = {"OrderDate": found.group(1)} if found else None
-    value = order.get("OrderDate") if isinstance(order, dict) else None
+    if not isinstance(order, dict):
+        return True, None
+    kind = order.get("OrderType")
+    value = order.get("OrderDate")
     try:
-        return date.fromisoformat(str(value)[:10]) if value else None
+        day = date.fromisoformat(str(value)[:10]) if value else None
     except ValueError:
-        return None
+        day = None
+    return not isinstance(kind, str) or kind in _VAT_DOCUMENTS, day
 
 
-def _landed_dates(path: str, order_ids: Iterable[int]) -> dict[int, date]:
-    """The OrderDate of each of `order_ids` in one landing file; {} when the file cannot be read (moved, damaged)."""
+def _landed(path: str, order_ids: Iterable[int]) -> dict[int, tuple[bool, date | None]]:
+    """`_read` of each of `order_ids` in one landing file; {} when the file cannot be read (moved, damaged)."""
     wanted = set(order_ids)
     try:
         table = pq.read_table(path, columns=["order_id", "order_json"], filters=[("order_id", "in", sorted(wanted))])
     except (OSError, pa.ArrowException, ValueError):
         return {}
-    dates = {}
+    found = {}
     for order_id, text in zip(
         table.column("order_id").to_pylist(), table.column("order_json").to_pylist(), strict=True
     ):
-        if order_id in wanted and (day := _date_of(text)) is not None:
-            dates[order_id] = day
-    return dates
+        if order_id in wanted:
+            found[order_id] = _read(text)
+    return found
 
 
 def unloaded_orders(engine: sa.Engine, first_day: date, last_day: date, *, company_id: int) -> UnloadedOrders:
-    """The company's pending orders counted by where their invoice date falls against [first_day, last_day]."""
+    """The company's pending orders that may be VAT documents, counted by where their invoice date falls against
+    [first_day, last_day]."""
     tables = reflect_tables(engine)
     pending, quarantine = tables["pending_orders"], tables["quarantine"]
     kept = (
@@ -92,19 +97,19 @@ def unloaded_orders(engine: sa.Engine, first_day: date, last_day: date, *, compa
         .where(pending.c.company_id == company_id)
         .order_by(pending.c.order_id, quarantine.c.quarantine_id.desc())  # the newest answer kept first
     )
-    dates: dict[int, date | None] = {}
+    read: dict[int, tuple[bool, date | None]] = {}
     in_files: dict[str, list[int]] = {}
     with engine.connect() as connection:
         for order_id, payload, landing_file in connection.execute(kept):
-            if dates.get(order_id) is not None:
+            if order_id in read and read[order_id][1] is not None:
                 continue
-            dates[order_id] = _date_of(payload) if payload else None
-            if dates[order_id] is None and landing_file:
+            read[order_id] = _read(payload) if payload else (True, None)
+            if read[order_id][1] is None and landing_file:
                 in_files.setdefault(landing_file, []).append(order_id)
     for path, order_ids in in_files.items():
-        for order_id, day in _landed_dates(path, order_ids).items():
-            dates[order_id] = dates[order_id] or day
-    known = [day for day in dates.values() if day is not None]
+        read.update(_landed(path, order_ids))
+    dates = [day for vat_document, day in read.values() if vat_document]
+    known = [day for day in dates if day is not None]
     in_period = sum(first_day <= day <= last_day for day in known)
     return UnloadedOrders(in_period, len(dates) - len(known), len(known) - in_period)
 
@@ -112,11 +117,15 @@ def unloaded_orders(engine: sa.Engine, first_day: date, last_day: date, *, compa
 def unloaded_notes(unloaded: UnloadedOrders, label: str) -> list[str]:
     """What a reader of `label`'s figures must know of the orders not loaded yet (`billit-etl status` lists them)."""
     notes = []
-    if unloaded.may_be_in_period:
+    if unloaded.in_period:
         notes.append(
-            f"{unloaded.in_period} order(s) dated in {label} and {unloaded.undated} of unknown date are listed by "
-            f"Billit but not loaded (quarantined or unreadable), so they are in no figure of {label}: the figures "
-            "are incomplete until they load; see billit-etl status"
+            f"{unloaded.in_period} invoice(s) or credit note(s) dated in {label} are listed by Billit but not loaded "
+            f"(quarantined or unreadable), so they are in no figure of {label}: see billit-etl status"
+        )
+    if unloaded.undated:
+        notes.append(
+            f"{unloaded.undated} order(s) listed by Billit are not loaded and their date is unknown (nothing of them "
+            f"was kept: a detail that answered 404, say): they may be {label}'s; see billit-etl status"
         )
     if unloaded.other_periods:
         notes.append(
