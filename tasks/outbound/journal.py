@@ -204,7 +204,12 @@ def _company_move(rows: SourceRows, external_id: str, journal: dict[str, Any]) -
         return None
     if journal["last_error_code"] == COMPANY_NOT_REACHED:
         return None  # its company was one the key does not reach: nothing can have been created there
-    old, new = journal["company_id"], rows.invoices[external_id]["company_id"]
+    # The company of the attempts (0009), whatever an UPDATE of company_id says since; empty stays empty (the
+    # configured company of the time, which the journal cannot name).
+    old = journal["company_id"]
+    if old is not None and journal.get("attempted_company_id") is not None:
+        old = journal["attempted_company_id"]
+    new = rows.invoices[external_id]["company_id"]
     if _same(new, old):
         return None
     return (

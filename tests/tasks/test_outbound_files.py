@@ -1026,3 +1026,22 @@ def test_a_file_setting_results_or_leaving_a_key_empty_is_refused(
     engine: sa.Engine, tmp_path: Path, file: str, edit: object, message: str
 ) -> None:
     test_a_bad_file_is_refused_in_one_line_and_nothing_is_loaded(engine, tmp_path, file, edit, message)
+
+
+def test_a_reload_naming_the_company_a_row_was_attempted_in_undoes_an_update_of_its_company_id(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A review found the reload comparing the files with the row's company_id as the table now holds it: after an
+    UPDATE to another company, files naming the company of the attempt (the fix the push's reason gives) were
+    refused, with a reason sending the operator to look in the wrong company."""
+    load_outbound_files(engine, *with_companies(tmp_path, ["574991", None, None]))
+    mark(engine, "fin-1", status="failed", attempts=1, attempted_company_id=574991, company_id=600001)
+    loaded = load_outbound_files(engine, *with_companies(tmp_path, ["574991", None, None]))
+    assert loaded.taken.company_changed == []
+    table = reflect_tables(engine)["outbound_invoices"]
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(table).where(table.c.external_id == "fin-1")).one()
+    assert (row.company_id, row.status) == (574991, "failed")
+    moved = load_outbound_files(engine, *with_companies(tmp_path, ["600002", None, None]))
+    [refused] = moved.taken.company_changed
+    assert "company_id: 574991 -> 600002" in refused["reason"] and "in company 574991" in refused["reason"]
