@@ -112,6 +112,8 @@ def run_plain(
     if failed:
         if summaries:
             print_summaries(summaries)
+        for other in failed[1:]:  # the first is the command's own red line
+            error_console.print(f"[red]Billit: {escape(' '.join(str(other).split()))}[/]")
         raise failed[0]
     return summaries
 

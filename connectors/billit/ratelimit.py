@@ -292,7 +292,7 @@ class AdaptiveRateLimiter:
             state.ceiling *= 1 + (FAST_STEP if fast else STEP) * elapsed / 2
         if state.waited and now >= state.resume_at:
             if state.ceiling is None:  # paced with no count to go by (see _learn): doubling every second
-                creep = state.rate * 2**elapsed
+                creep = state.rate * 2 ** min(elapsed, 1.0)  # at most once per look, after a quiet spell too
             else:
                 creep = state.rate * (1 + (FAST_STEP if fast else STEP) * elapsed)
                 creep = min(creep, max(state.rate, CEILING_SHARE * state.ceiling))
