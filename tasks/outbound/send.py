@@ -179,10 +179,12 @@ def _left_created(row: dict[str, Any], code: str, reason: str) -> dict[str, Any]
 
 
 def _sent(row: dict[str, Any]) -> dict[str, Any]:
+    """A sent row names the company its order is in, as a created one does, whatever an UPDATE of company_id said."""
+    company = {"company_id": row["attempted_company_id"]} if row.get("attempted_company_id") is not None else {}
     return {
         "external_id": row["external_id"],
         "status": "sent",
         "sent_at": claims.utc_now(),
         "last_error_code": None,
         "last_error": None,
-    }
+    } | company

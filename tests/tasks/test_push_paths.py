@@ -503,5 +503,6 @@ def test_a_created_row_whose_company_id_is_edited_is_sent_in_the_company_its_ord
 
     summary = push(server, engine, send=True, check_participants=False)
 
-    assert summary.ok and stored(engine)["sent-where-made-01"].status == "sent"
+    row = stored(engine)["sent-where-made-01"]
+    assert summary.ok and (row.status, row.company_id) == ("sent", COMPANY)  # the company its order is in
     assert answers(server, SEND_ROUTE) == {"200": 1}
