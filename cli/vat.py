@@ -12,7 +12,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -33,8 +33,6 @@ from cli.preflight import up_to_date_warehouse
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
-
-    from tasks.vat.unloaded import UnloadedOrders
 
 PeriodOption = Annotated[str, typer.Option("--period", help="A month (2026-07) or a calendar quarter (2026-Q3).")]
 XmlOption = Annotated[
@@ -170,30 +168,6 @@ def _notices(out: Any, counts: list[tuple[int, str]], notes: Sequence[str] = ())
         out.print(f"[yellow]{escape(line)}[/]")
 
 
-def _period_notes(
-    engine: sa.Engine,
-    first_day: date,
-    last_day: date,
-    label: str,
-    company_id: int,
-    empty: str = "a nil return",
-    unloaded: UnloadedOrders | None = None,
-) -> list[str]:
-    """What a reader of the period's figures must know: nothing in it (`empty`: what the report then is), not over
-    yet, orders still to load (counted by the period of their date; `unloaded`: as the report counted them)."""
-    from tasks.options import BILLIT_TIME_ZONE
-    from tasks.vat.returns import invoices_between
-    from tasks.vat.unloaded import unloaded_notes, unloaded_orders
-
-    notes = []
-    if not invoices_between(engine, first_day, last_day, company_id=company_id):
-        notes.append(f"no invoices dated in {label}: {empty}")
-    if last_day >= datetime.now(BILLIT_TIME_ZONE).date():
-        notes.append(f"{label} has not ended yet: its figures can still change")
-    unloaded = unloaded or unloaded_orders(engine, first_day, last_day, company_id=company_id)
-    return notes + unloaded_notes(unloaded, label)
-
-
 @app.command("vat-return")
 def vat_return(
     period: PeriodOption,
@@ -225,6 +199,7 @@ def vat_return(
     with clear_errors(warehouse_url):
         from tasks.vat.intervat import vat_declaration_xml
         from tasks.vat.listings import declarant
+        from tasks.vat.returns import period_notes
         from tasks.vat.returns import vat_return as read_vat_return
 
         vat_period = _vat_period(period)
@@ -260,7 +235,7 @@ def vat_return(
                     ask_restitution=ask_restitution,
                 ),
             )
-        notes = _period_notes(
+        notes = period_notes(
             engine, vat_period.first_day, vat_period.last_day, str(vat_period), company_id, unloaded=report.unloaded
         )
     out = _output(xml)
@@ -346,7 +321,7 @@ def vat_listing_ic(
     with clear_errors(warehouse_url):
         from tasks.vat.intervat import intra_listing_xml
         from tasks.vat.listings import declarant, intra_listing
-        from tasks.vat.returns import refuse_missing_rows
+        from tasks.vat.returns import period_notes, refuse_missing_rows
 
         vat_period = _vat_period(period)
         target, engine, company_id = _open(xml, force, company)
@@ -355,7 +330,7 @@ def vat_listing_ic(
         if xml is not None and listing.rows:
             declaring = declarant(engine, company_id=company_id)
             _write_draft(xml, target, lambda: intra_listing_xml(declaring, vat_period, listing.rows))
-        notes = _period_notes(
+        notes = period_notes(
             engine, vat_period.first_day, vat_period.last_day, str(vat_period), company_id, "an empty listing"
         )
     out = _output(xml)
@@ -389,7 +364,7 @@ def vat_listing_clients(
     with clear_errors(warehouse_url):
         from tasks.vat.intervat import client_listing_xml
         from tasks.vat.listings import client_listing, declarant
-        from tasks.vat.returns import refuse_missing_rows
+        from tasks.vat.returns import period_notes, refuse_missing_rows
 
         target, engine, company_id = _open(xml, force, company)
         first_day, last_day = date(year, 1, 1), date(year, 12, 31)
@@ -398,7 +373,7 @@ def vat_listing_clients(
         if xml is not None:
             declaring = declarant(engine, company_id=company_id)
             _write_draft(xml, target, lambda: client_listing_xml(declaring, year, listing.rows))
-        notes = _period_notes(engine, first_day, last_day, str(year), company_id, "an empty listing")
+        notes = period_notes(engine, first_day, last_day, str(year), company_id, "an empty listing")
     out = _output(xml)
     table = titled_table(f"Annual client listing {year} (EUR)")
     for column in ("VAT number", "turnover", "VAT"):

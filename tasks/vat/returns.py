@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables
+from tasks.options import BILLIT_TIME_ZONE
 from tasks.vat.intervat import VatPeriod
-from tasks.vat.unloaded import UnloadedOrders, unloaded_orders
+from tasks.vat.unloaded import UnloadedOrders, unloaded_notes, unloaded_orders
 
 ZERO = Decimal("0.00")
 # Grids the declarant owes (XX) and may deduct or recover (YY); 71 = XX − YY or 72 = YY − XX.
@@ -294,3 +295,23 @@ def _checks(grids: dict[str, Decimal], entries: dict[str, int]) -> list[Check]:
         Check("61 + 63 <= 21 % × 85", g("61", "63"), cents(g("85") * rate), "<=", slack("61", "63")),
         Check("62 + 64 <= 21 % × 49", g("62", "64"), cents(g("49") * rate), "<=", slack("62", "64")),
     ]
+
+
+def period_notes(
+    engine: sa.Engine,
+    first_day: date,
+    last_day: date,
+    label: str,
+    company_id: int,
+    empty: str = "a nil return",
+    unloaded: UnloadedOrders | None = None,
+) -> list[str]:
+    """What a reader of a period's figures must know: nothing in it (`empty`: what the report then is), not over
+    yet, orders still to load (counted by the period of their date; `unloaded`: as the report counted them)."""
+    notes = []
+    if not invoices_between(engine, first_day, last_day, company_id=company_id):
+        notes.append(f"no invoices dated in {label}: {empty}")
+    if last_day >= datetime.now(BILLIT_TIME_ZONE).date():
+        notes.append(f"{label} has not ended yet: its figures can still change")
+    unloaded = unloaded or unloaded_orders(engine, first_day, last_day, company_id=company_id)
+    return notes + unloaded_notes(unloaded, label)
