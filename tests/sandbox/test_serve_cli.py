@@ -163,3 +163,20 @@ def test_the_banner_written_to_a_log_file_is_one_line_with_its_urls_whole(tmp_pa
     [banner] = log.read_text().splitlines()
     assert banner.startswith(f"Billit sandbox on http://127.0.0.1:{port} — 10 orders"), banner
     assert banner.endswith(f"webhook deliveries: GET http://127.0.0.1:{port}/_sandbox/webhooks/deliveries"), banner
+
+
+def test_the_listening_socket_says_it_is_tcp_so_its_connections_answer_without_nagles_delay() -> None:
+    # Found by bench/sync_all.py: binding the socket ourselves (for one red line on a port in use) made every
+    # sandbox answer ~40 ms late (63 ms a request at 20 ms of latency): asyncio sets TCP_NODELAY only on the
+    # connections of a socket whose protocol is IPPROTO_TCP, and a plain socket() says 0.
+    from cli.app import listen
+
+    listening = listen("127.0.0.1", 0)
+    try:
+        listening.listen()
+        with socket.create_connection(listening.getsockname()[:2]):
+            accepted, _ = listening.accept()
+            with accepted:
+                assert accepted.proto == socket.IPPROTO_TCP
+    finally:
+        listening.close()
