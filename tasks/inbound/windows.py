@@ -73,8 +73,9 @@ def check_newest_first(page: list[dict[str, Any]]) -> None:
     """Refuse a page asked newest first that is not: a server ignoring `desc` (which Billit documents) would give
     the oldest orders, and their first as the run's upper bound would leave every later order out of this run
     and, its watermark frozen, of every later one."""
-    keys = _keys(page)
-    if any(newer > older for older, newer in zip(keys, keys[1:], strict=False)):
+    # Times only: the run's bound is the first order's LastModified, so a tie in another OrderID order is no harm.
+    times = [BillitTimestamp(key.last_modified_raw).sort_key for key in _keys(page)]
+    if any(newer > older for older, newer in zip(times, times[1:], strict=False)):
         raise BillitPaginationError(
             "Billit did not list the newest orders first (`$orderby=LastModified desc,OrderID desc`): the run's upper "
             "bound cannot be read from its first page, and paging by key would lose orders"

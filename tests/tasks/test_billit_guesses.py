@@ -249,3 +249,22 @@ def test_a_newest_first_page_not_in_that_order_fails_the_run_instead_of_bounding
             run_stream(
                 "incoming", engine=engine, base_url=proxy.base_url, api_key=API_KEY, party_id=COMPANY, landing_dir=None
             )
+
+
+def test_a_newest_first_page_whose_ties_come_in_ascending_orderid_is_no_reason_to_fail(engine: sa.Engine) -> None:
+    # The run's bound is the first order's LastModified alone: a server sorting only by its first key (ties in
+    # OrderID order) must not fail the check made for a server ignoring `desc`.
+    sandbox = Sandbox(seed=5, orders=600, seed_start=SEED_START)
+    with SandboxServer(sandbox) as server, CorruptingProxy(server.base_url) as proxy:
+
+        def ties_ascending(status: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            items = body["Items"]
+            newest = items[0]["LastModified"]
+            tied = [{**item, "LastModified": newest} for item in items[:3]][::-1]  # three at one time, OrderID asc
+            return status, {**body, "Items": tied + items[3:]}
+
+        proxy.corrupt("GET", r"/v1/orders$", ties_ascending, 1, query="desc")
+        summary = run_stream(
+            "incoming", engine=engine, base_url=proxy.base_url, api_key=API_KEY, party_id=COMPANY, landing_dir=None
+        )
+        assert summary["status"] == "succeeded"
