@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -15,6 +15,16 @@ if TYPE_CHECKING:
 
 _DEFAULT_ORDERS = 2000
 _Built = TypeVar("_Built")
+
+
+def _share(help: str) -> Any:
+    """The option of a share of requests or deliveries: a number from 0 to 1."""
+    return typer.Option(min=0.0, max=1.0, metavar="<float>", help=help)
+
+
+def _non_negative(help: str) -> Any:
+    """The option of a latency, delay or timeout: never below 0."""
+    return typer.Option(min=0.0, metavar="<float>", help=help)
 
 
 @sandbox_app.command("serve")
@@ -56,27 +66,17 @@ def sandbox_serve(
     idempotency_header: Annotated[
         str, typer.Option(help="Idempotency header a create reads: both, Idempotency-Key, Idempotent-Key or none.")
     ] = "both",
-    latency_ms: Annotated[
-        float, typer.Option(min=0.0, metavar="<float>", help="Latency added to every /v1 request.")
-    ] = 0.0,
+    latency_ms: Annotated[float, _non_negative("Latency added to every /v1 request.")] = 0.0,
     fault_429: Annotated[
         float,
-        typer.Option(min=0.0, max=1.0, metavar="<float>", help="Share of requests answered 429 (opens a window)."),
+        _share("Share of requests answered 429 (opens a window)."),
     ] = 0.0,
-    retry_after_s: Annotated[
-        float, typer.Option(min=0.0, metavar="<float>", help="Retry-After of injected 429s, in seconds.")
-    ] = 1.0,
-    fault_5xx: Annotated[
-        float, typer.Option(min=0.0, max=1.0, metavar="<float>", help="Share of requests answered 500/502/503.")
-    ] = 0.0,
-    fault_drop: Annotated[
-        float, typer.Option(min=0.0, max=1.0, metavar="<float>", help="Share of requests whose connection is dropped.")
-    ] = 0.0,
+    retry_after_s: Annotated[float, _non_negative("Retry-After of injected 429s, in seconds.")] = 1.0,
+    fault_5xx: Annotated[float, _share("Share of requests answered 500/502/503.")] = 0.0,
+    fault_drop: Annotated[float, _share("Share of requests whose connection is dropped.")] = 0.0,
     fault_post_commit_drop: Annotated[
         float,
-        typer.Option(
-            min=0.0, max=1.0, metavar="<float>", help="Share of POST /v1/orders that commit, then drop the connection."
-        ),
+        _share("Share of POST /v1/orders that commit, then drop the connection."),
     ] = 0.0,
     modify_during_paging: Annotated[int, typer.Option(min=0, help="Orders modified before each list request.")] = 0,
     rate_limit: Annotated[
@@ -85,9 +85,7 @@ def sandbox_serve(
     rate_limit_mode: Annotated[
         str, typer.Option(help="How the limit counts: `fixed` 1-second windows, `sliding` window, token `bucket`.")
     ] = "fixed",
-    delivery_delay_s: Annotated[
-        float, typer.Option(min=0.0, metavar="<float>", help="Seconds from send to Delivered/Error.")
-    ] = 0.5,
+    delivery_delay_s: Annotated[float, _non_negative("Seconds from send to Delivered/Error.")] = 0.5,
     refuse_or: Annotated[bool, typer.Option(help="Answer `or`/parentheses in $filter with 400 InvalidFilter.")] = False,
     refuse_gt: Annotated[bool, typer.Option(help="Answer `gt`/`lt` in $filter with 400 InvalidFilter.")] = False,
     ignore_inlinecount: Annotated[bool, typer.Option(help="Ignore $inlinecount=allpages (no Count).")] = False,
@@ -125,16 +123,10 @@ def sandbox_serve(
     webhook_retries: Annotated[int, typer.Option(min=0, help="Retries of a failed webhook delivery.")] = 5,
     webhook_backoff_s: Annotated[
         float,
-        typer.Option(
-            min=0.0, metavar="<float>", help="Seconds before the first retry of a webhook delivery, doubling each time."
-        ),
+        _non_negative("Seconds before the first retry of a webhook delivery, doubling each time."),
     ] = 1.0,
-    webhook_timeout_s: Annotated[
-        float, typer.Option(min=0.0, metavar="<float>", help="Timeout of one webhook delivery attempt.")
-    ] = 10.0,
-    webhook_drop_rate: Annotated[
-        float, typer.Option(min=0.0, max=1.0, metavar="<float>", help="Share of webhook deliveries lost for good.")
-    ] = 0.0,
+    webhook_timeout_s: Annotated[float, _non_negative("Timeout of one webhook delivery attempt.")] = 10.0,
+    webhook_drop_rate: Annotated[float, _share("Share of webhook deliveries lost for good.")] = 0.0,
     webhook_down_rate: Annotated[
         float,
         typer.Option(
@@ -144,12 +136,8 @@ def sandbox_serve(
             help="Share of webhook attempts failing as if the receiver were down (then retried).",
         ),
     ] = 0.0,
-    webhook_duplicate_rate: Annotated[
-        float, typer.Option(min=0.0, max=1.0, metavar="<float>", help="Share of webhook deliveries sent twice.")
-    ] = 0.0,
-    webhook_delay_ms: Annotated[
-        float, typer.Option(min=0.0, metavar="<float>", help="Delay before each webhook delivery's first attempt.")
-    ] = 0.0,
+    webhook_duplicate_rate: Annotated[float, _share("Share of webhook deliveries sent twice.")] = 0.0,
+    webhook_delay_ms: Annotated[float, _non_negative("Delay before each webhook delivery's first attempt.")] = 0.0,
     clock_utc: Annotated[
         str | None, typer.Option(help="Run a simulated Brussels clock from this UTC instant, e.g. 2026-10-25T00:45:00.")
     ] = None,
