@@ -8,7 +8,7 @@ to send, record outcomes, release what is left, and count the credit notes that 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -157,6 +157,12 @@ def take(
     return Taken(ids, ready, rejected)
 
 
+def attempts_hold_company(row: Mapping[str, Any]) -> bool:
+    """Whether a row's attempts tie it to the company they were made in: one may have created its order there with
+    the answer lost. Not when its company was one the key does not reach: nothing can have been created there."""
+    return row["attempts"] > 0 and row.get("last_error_code") != COMPANY_NOT_REACHED
+
+
 def _company(row: dict[str, Any], default_company: int | None) -> int | None:
     """The PartyID a row is pushed with (as `CompanyClients.company_of`; None: no company configured)."""
     return default_company if row.get("company_id") is None else int(row["company_id"])
@@ -168,10 +174,8 @@ def _company_moved(row: dict[str, Any], company: int | None) -> str | None:
     it would create a second one in another (a reload is refused such a move: tasks/outbound/journal.py; an UPDATE
     of the table is caught here)."""
     attempted_in = row.get("attempted_company_id")
-    if not row["attempts"] or attempted_in is None or company is None or int(attempted_in) == company:
+    if not attempts_hold_company(row) or attempted_in is None or company is None or int(attempted_in) == company:
         return None
-    if row.get("last_error_code") == COMPANY_NOT_REACHED:
-        return None  # the key reaches no such company: nothing can have been created there
     return (
         f"company_id: {attempted_in} -> {company} after {row['attempts']} attempt(s) to create it in company "
         f"{attempted_in}: one may have created the order there with its answer lost, so it is not created in "

@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.warehouse import insert_ignoring_duplicates, reflect_tables, replace_children, write_transaction
-from tasks.outbound.claims import COMPANY_CHANGED, COMPANY_NOT_REACHED, ORDER_DIFFERS
+from tasks.outbound.claims import COMPANY_CHANGED, ORDER_DIFFERS, attempts_hold_company
 from tasks.outbound.query import SourceRows
 
 logger = logging.getLogger("billit_pipelines.outbound_source")
@@ -200,10 +200,8 @@ def _company_move(rows: SourceRows, external_id: str, journal: dict[str, Any]) -
     the order in the old company with its answer lost; the push looks an order up in the row's company only, so it
     would create a second one in the new company. (An empty company_id and the configured company's id count as
     different here: the journal cannot tell which company was configured then.)"""
-    if journal["attempts"] <= 0 or "company_id" not in rows.invoice_columns:
+    if not attempts_hold_company(journal) or "company_id" not in rows.invoice_columns:
         return None
-    if journal["last_error_code"] == COMPANY_NOT_REACHED:
-        return None  # its company was one the key does not reach: nothing can have been created there
     # The company of the attempts (0009), whatever an UPDATE of company_id says since; empty stays empty (the
     # configured company of the time, which the journal cannot name).
     old = journal["company_id"]
