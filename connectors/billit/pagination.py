@@ -100,12 +100,12 @@ def listed_order_id(item: Any) -> int | None:
 
 
 def last_listed_key(page: list[dict[str, Any]]) -> tuple[BillitTimestamp, int] | None:
-    """The (LastModified, OrderID) of the page's last well-formed item: a corrupted item is listed again by the
-    next page rather than breaking the cursor."""
-    return next((key for item in reversed(page) if (key := _key(item)) is not None), None)
+    """The key of the page's last well-formed item: a corrupted one is listed again rather than break the cursor."""
+    return next((key for item in reversed(page) if (key := listed_key(item)) is not None), None)
 
 
-def _key(item: Any) -> tuple[BillitTimestamp, int] | None:
+def listed_key(item: Any) -> tuple[BillitTimestamp, int] | None:
+    """The (LastModified, OrderID) of a listed order, None when either is unreadable."""
     order_id = listed_order_id(item)
     if order_id is None:
         return None
@@ -185,7 +185,7 @@ class KeysetPaginator:
         self.stats.pages += 1
         self.stats.records += len(items)
         self._page, self._more = items, more
-        item_keys = [(item, _tick_key(found) if (found := _key(item)) is not None else None) for item in items]
+        item_keys = [(item, _tick_key(found) if (found := listed_key(item)) is not None else None) for item in items]
         keys = [key for _, key in item_keys if key is not None]
         self._trust(keys)
         if self._tie is not None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from connectors.billit.errors import BillitPaginationError
 from connectors.billit.odata import BillitTimestamp
-from connectors.billit.pagination import last_listed_key
+from connectors.billit.pagination import last_listed_key, listed_key
 from tasks.inbound.state import Watermark
 from tasks.options import BILLIT_TIME_ZONE
 
@@ -59,14 +59,14 @@ def later(floor: Watermark | None, key: Watermark | None) -> Watermark | None:
     return max(floor, key)
 
 
-def _keys(page: list[dict[str, Any]]) -> list[Watermark]:
+def _keys(page: list[dict[str, Any]]) -> list[tuple[BillitTimestamp, int]]:
     """The keys of a page's well-formed items, in the page's order."""
-    return [Watermark(*key) for item in page if (key := last_listed_key([item])) is not None]
+    return [key for item in page if (key := listed_key(item)) is not None]
 
 
 def newest_key(page: list[dict[str, Any]]) -> Watermark | None:
     """The newest well-formed key of a page, in whatever order the page came."""
-    return max(_keys(page), default=None)
+    return max((Watermark(*key) for key in _keys(page)), default=None)
 
 
 def check_newest_first(page: list[dict[str, Any]]) -> None:
@@ -74,7 +74,7 @@ def check_newest_first(page: list[dict[str, Any]]) -> None:
     the oldest orders, and their first as the run's upper bound would leave every later order out of this run
     and, its watermark frozen, of every later one."""
     # Times only: the run's bound is the first order's LastModified, so a tie in another OrderID order is no harm.
-    times = [BillitTimestamp(key.last_modified_raw).sort_key for key in _keys(page)]
+    times = [listed.sort_key for listed, _ in _keys(page)]
     if any(newer > older for older, newer in zip(times, times[1:], strict=False)):
         raise BillitPaginationError(
             "Billit did not list the newest orders first (`$orderby=LastModified desc,OrderID desc`): the run's upper "
