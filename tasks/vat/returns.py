@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from connectors.warehouse import reflect_tables
 from tasks.options import BILLIT_TIME_ZONE
 from tasks.vat.intervat import VatPeriod
-from tasks.vat.unloaded import UnloadedOrders, unloaded_notes, unloaded_orders
+from tasks.vat.unloaded import VAT_DOCUMENTS, UnloadedOrders, unloaded_notes, unloaded_orders
 
 ZERO = Decimal("0.00")
 # Grids the declarant owes (XX) and may deduct or recover (YY); 71 = XX − YY or 72 = YY − XX.
@@ -93,7 +93,7 @@ def vat_documents(invoices: sa.Table, company_id: int, *, deleted: bool = False)
     return sa.and_(
         invoices.c.company_id == company_id,
         invoices.c.is_deleted.is_(deleted),
-        invoices.c.order_type.in_(("Invoice", "CreditNote")),
+        invoices.c.order_type.in_(VAT_DOCUMENTS),
     )
 
 

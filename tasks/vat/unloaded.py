@@ -35,8 +35,8 @@ class UnloadedOrders:
     other_periods: int = 0
 
 
-# What the return covers (tasks/vat/returns.py): an order of another type (an offer, say) is in no figure anyway.
-_VAT_DOCUMENTS = ("Invoice", "CreditNote")
+#: The order types a VAT return covers (`returns.vat_documents`): an offer, say, is in no figure anyway.
+VAT_DOCUMENTS = ("Invoice", "CreditNote")
 
 
 def _read(raw: Any) -> tuple[bool, date | None]:
@@ -57,7 +57,7 @@ def _read(raw: Any) -> tuple[bool, date | None]:
         day = date.fromisoformat(str(value)[:10]) if value else None
     except ValueError:
         day = None
-    return not isinstance(kind, str) or kind in _VAT_DOCUMENTS, day
+    return not isinstance(kind, str) or kind in VAT_DOCUMENTS, day
 
 
 def _landed(path: str, order_ids: Iterable[int]) -> dict[int, tuple[bool, date | None]]:
