@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -154,16 +154,8 @@ def test_serve_without_billit_party_id_receives_for_the_company_each_url_names(
     order_id = next(i for i, o in server.sandbox.company_orders(PARTY_ID).items() if o["OrderDirection"] == "Income")
     port = free_port()
     environment = {key: value for key, value in os.environ.items() if key != "BILLIT_PARTY_ID"}
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "billit-etl"), "webhooks", "serve", "--port", str(port)],
-        env={**environment, "BILLIT_WEBHOOK_SECRETS": json.dumps(SECRETS), "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _started_receiver(port, environment)
     try:
-        wait_for(lambda: _answers(port) or process.poll() is not None, 30, "the receiver to listen")
-        assert process.poll() is None, process.communicate()
         body = order_event(order_id)
         url = f"http://127.0.0.1:{port}/webhooks/billit?company={PARTY_ID}"
         assert httpx.post(url, content=body, headers=signed_headers(body)).status_code == 200
@@ -180,17 +172,8 @@ def test_the_installed_command_receives_applies_and_stops_gracefully(operator: P
     order_id = next(i for i, o in server.sandbox.company_orders(PARTY_ID).items() if o["OrderDirection"] == "Income")
     server.sandbox.touch_order(order_id, Paid=True, OrderStatus="Paid")
     port = free_port()
-    billit_etl = Path(sys.executable).parent / "billit-etl"
-    process = subprocess.Popen(
-        [str(billit_etl), "webhooks", "serve", "--port", str(port)],
-        env={**os.environ, "BILLIT_WEBHOOK_SECRETS": json.dumps(SECRETS), "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _started_receiver(port, os.environ)
     try:
-        wait_for(lambda: _answers(port) or process.poll() is not None, 30, "the receiver to listen")
-        assert process.poll() is None, process.communicate()
         body = order_event(order_id)
         answer = httpx.post(f"http://127.0.0.1:{port}/webhooks/billit", content=body, headers=signed_headers(body))
         assert answer.status_code == 200 and answer.json()["stored"] is True
@@ -214,3 +197,21 @@ def _answers(port: int) -> bool:
     except httpx.HTTPError:
         time.sleep(0.1)
         return False
+
+
+def _started_receiver(port: int, environment: Mapping[str, str]) -> subprocess.Popen[str]:
+    """The installed `billit-etl webhooks serve` in its own process, once it listens (stopped if it does not)."""
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "billit-etl"), "webhooks", "serve", "--port", str(port)],
+        env={**environment, "BILLIT_WEBHOOK_SECRETS": json.dumps(SECRETS), "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: _answers(port) or process.poll() is not None, 30, "the receiver to listen")
+        assert process.poll() is None, process.communicate()
+    except BaseException:
+        process.kill()
+        raise
+    return process
