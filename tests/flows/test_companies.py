@@ -320,7 +320,9 @@ def test_a_prefect_sync_of_a_company_billit_refuses_is_one_line_before_its_flow_
     assert result.exit_code == 1, result.output  # as the plain path's refused run, and doctor
     [line] = result.output.strip().splitlines()
     assert line.startswith("Billit: ") and reason in line and (company != API_OFF or "APIAllowed false" in line)
-    assert requests_since(server, company, before) == ({401: 1} if company == API_OFF else {})  # the refused probe
+    assert requests_since(server, company, before) == ({401: 1} if company == API_OFF else {}), (
+        line
+    )  # the refused probe
 
 
 def test_a_wrong_key_stops_a_prefect_sync_before_its_flow_starts(
