@@ -32,7 +32,7 @@ token bucket:
 - Requests that waited through the first pause, before any pace, take a paced slot when it ends, not all at once;
   and a pause voids every slot reserved before it, so the slots after it are counted afresh from its end (with
   many requests waiting, the old slots reached seconds ahead and went on top of the new ones).
-- The pace creeps up while requests wait for it, up to 97 % of the ceiling: 1 % a second, 10 % a second while
+- The pace creeps up while requests wait for it, up to 98 % of the ceiling: 1 % a second, 10 % a second while
   the ceiling is provisional or unknown. The ceiling itself creeps up after a minute without a refusal (a limit
   may be raised), a provisional one faster.
 - Requests go at most one interval early (GCRA with a bucket of two): a request its event loop woke late costs no
@@ -66,7 +66,7 @@ __all__ = ["AdaptiveRateLimiter", "RequestLimiter", "forget_shared_limiters", "s
 Gate = Callable[[], Awaitable[None]]
 
 MARGIN = 0.96  # of the rate learnt at a refusal (or of the refused pace, if lower): the new pace
-CEILING_SHARE = 0.97  # of the learnt ceiling, the highest the pace creeps up to
+CEILING_SHARE = 0.98  # of the learnt ceiling, the highest the pace creeps up to
 STEP = 0.01  # a second: how fast the pace creeps up towards the ceiling while requests wait for it
 FAST_STEP = 0.10  # a second, while the ceiling is provisional or unknown
 WHOLE_SECOND = 0.9  # of sending before a refusal, for its count to bound the server's rate

@@ -64,6 +64,11 @@ async def test_the_limit_is_learnt_wherever_a_run_starts_in_the_servers_second(
     assert refused / (accepted + refused) < 0.01
     # A token bucket lets a pace a little over its rate through for as long as its reserve lasts.
     assert limiter.rate is not None and 0.9 * LIMIT < limiter.rate < 1.1 * LIMIT
+    if mode != "bucket":
+        # Windows are paced 2 % under their limit, not 3 %: a short job's wall time is a few percent over its floor
+        # whatever the pace (the start, the first pause), and 1 % of it was the pace (bench/README.md#rate-limit).
+        # Not closer: a request may go one interval early, and two in a window over the pace make a refusal.
+        assert 0.975 * LIMIT <= limiter.rate <= LIMIT - 1
     # The first refusal's pause (Retry-After: 1) and the margin under the limit are all it may cost.
     assert elapsed < 1.06 * accepted / LIMIT
 
