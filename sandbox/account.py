@@ -70,11 +70,16 @@ class CompanyRequestCounter:
 
         async def record(message: Message) -> None:
             nonlocal status, counted
+            # Counted before the message that makes the answer whole goes out: a client holding its answer finds it
+            # counted (after it, the server's thread may not have run yet when the client reads the counts). The
+            # server writes the head at once, so an answer without a body (an empty 401, a 204, a HEAD's) is whole
+            # with its head; any other with its last body message.
             if message["type"] == "http.response.start":
                 status = message["status"]
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                # Counted before the last body message goes out: a client holding its answer finds it counted
-                # (after it, the server's thread may not have run yet when the client reads the counts).
+                whole = scope.get("method") == "HEAD" or status in (204, 304) or _empty(message.get("headers", []))
+            else:
+                whole = message["type"] == "http.response.body" and not message.get("more_body", False)
+            if whole and not counted:
                 counted = True
                 self.on_request(party or NO_PARTY, status)
             await send(message)
@@ -87,3 +92,8 @@ class CompanyRequestCounter:
         finally:
             if not counted:  # no complete answer: dropped, or failed before its last body message
                 self.on_request(party or NO_PARTY, status)
+
+
+def _empty(headers: Sequence[tuple[bytes, bytes]]) -> bool:
+    """Whether response headers announce an empty body (`Content-Length: 0`)."""
+    return any(name.lower() == b"content-length" and value.strip() == b"0" for name, value in headers)
