@@ -67,16 +67,12 @@ def sandbox_serve(
         str, typer.Option(help="Idempotency header a create reads: both, Idempotency-Key, Idempotent-Key or none.")
     ] = "both",
     latency_ms: Annotated[float, _non_negative("Latency added to every /v1 request.")] = 0.0,
-    fault_429: Annotated[
-        float,
-        _share("Share of requests answered 429 (opens a window)."),
-    ] = 0.0,
+    fault_429: Annotated[float, _share("Share of requests answered 429 (opens a window).")] = 0.0,
     retry_after_s: Annotated[float, _non_negative("Retry-After of injected 429s, in seconds.")] = 1.0,
     fault_5xx: Annotated[float, _share("Share of requests answered 500/502/503.")] = 0.0,
     fault_drop: Annotated[float, _share("Share of requests whose connection is dropped.")] = 0.0,
     fault_post_commit_drop: Annotated[
-        float,
-        _share("Share of POST /v1/orders that commit, then drop the connection."),
+        float, _share("Share of POST /v1/orders that commit, then drop the connection.")
     ] = 0.0,
     modify_during_paging: Annotated[int, typer.Option(min=0, help="Orders modified before each list request.")] = 0,
     rate_limit: Annotated[
@@ -122,19 +118,12 @@ def sandbox_serve(
     ] = "envelope",
     webhook_retries: Annotated[int, typer.Option(min=0, help="Retries of a failed webhook delivery.")] = 5,
     webhook_backoff_s: Annotated[
-        float,
-        _non_negative("Seconds before the first retry of a webhook delivery, doubling each time."),
+        float, _non_negative("Seconds before the first retry of a webhook delivery, doubling each time.")
     ] = 1.0,
     webhook_timeout_s: Annotated[float, _non_negative("Timeout of one webhook delivery attempt.")] = 10.0,
     webhook_drop_rate: Annotated[float, _share("Share of webhook deliveries lost for good.")] = 0.0,
     webhook_down_rate: Annotated[
-        float,
-        typer.Option(
-            min=0.0,
-            max=1.0,
-            metavar="<float>",
-            help="Share of webhook attempts failing as if the receiver were down (then retried).",
-        ),
+        float, _share("Share of webhook attempts failing as if the receiver were down (then retried).")
     ] = 0.0,
     webhook_duplicate_rate: Annotated[float, _share("Share of webhook deliveries sent twice.")] = 0.0,
     webhook_delay_ms: Annotated[float, _non_negative("Delay before each webhook delivery's first attempt.")] = 0.0,

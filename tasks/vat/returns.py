@@ -313,5 +313,6 @@ def period_notes(
         notes.append(f"no invoices dated in {label}: {empty}")
     if last_day >= datetime.now(BILLIT_TIME_ZONE).date():
         notes.append(f"{label} has not ended yet: its figures can still change")
-    unloaded = unloaded or unloaded_orders(engine, first_day, last_day, company_id=company_id)
+    if unloaded is None:
+        unloaded = unloaded_orders(engine, first_day, last_day, company_id=company_id)
     return notes + unloaded_notes(unloaded, label)
