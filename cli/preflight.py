@@ -8,27 +8,29 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from cli.app import OperatorMistake
-from connectors.warehouse import check_warehouse, pending_migrations, upgrade
+from connectors.warehouse import check_warehouse, require_up_to_date, upgrade
 from tasks.options import check_landing_dir
 from tasks.runtime import billit_settings, require_warehouse_file, warehouse_engine, warehouse_url
 
 
-def preflight(*, billit: bool, landing_dir: str = "", existing: str = "") -> sa.Engine:
+def preflight(*, billit: bool, landing_dir: str = "", existing: str = "", migrate: bool = True) -> sa.Engine:
     """Check what the operator configures before any work starts, and return the (migrated) warehouse Engine.
 
     The Billit settings (when the command calls Billit), the warehouse (reachable,
     writable, migrated; with `existing`, why it must exist already, a mistyped SQLite path is reported rather
-    than created) and the landing directory (writable). It runs before a Prefect flow too, so a mistake never
-    becomes a failed run.
+    than created; without `migrate`, a dry run's, readable and up to date already) and the landing directory
+    (writable). It runs before a Prefect flow too, so a mistake never becomes a failed run.
     """
     if billit:
         billit_settings()  # missing or malformed settings are refused before any work
     if existing:
         require_warehouse_file(existing)
     engine = warehouse_engine()
-    check_warehouse(engine)
-    upgrade(engine)
+    check_warehouse(engine, writable=migrate)
+    if migrate:
+        upgrade(engine)
+    else:
+        require_up_to_date(engine)
     check_landing_dir(landing_dir)
     return engine
 
@@ -46,9 +48,5 @@ def readable_warehouse(url: str | None = None) -> sa.Engine:
 def up_to_date_warehouse() -> sa.Engine:
     """A readable warehouse with every migration applied (commands that only read do not upgrade it)."""
     engine = readable_warehouse()
-    if pending := pending_migrations(engine):
-        raise OperatorMistake(
-            f"the warehouse is not up to date ({', '.join(pending)} not applied): run "
-            "billit-etl db upgrade, or a sync, first"
-        )
+    require_up_to_date(engine)
     return engine

@@ -64,7 +64,7 @@ def push_and_print(
     from tasks.outbound.run import PUSH_READS_THE_WAREHOUSE
     from tasks.outbound.source import read_source_file
 
-    engine = preflight(billit=True, existing=PUSH_READS_THE_WAREHOUSE)
+    engine = preflight(billit=True, existing=PUSH_READS_THE_WAREHOUSE, migrate=not dry_run)
     require_companies(engine, billit_settings())  # a row naming no company, and none configured: refused here
     if source is not None:
         read_source_file(source)  # a file without both queries is refused before any work

@@ -45,7 +45,7 @@ def warehouse_invoices_to_billit(
         require_warehouse_file(PUSH_READS_THE_WAREHOUSE)
     except WarehouseError as missing:
         return Failed(message=str(missing), data=missing)
-    prepare_warehouse()
+    prepare_warehouse(migrate=not dry_run)
     taken = None
     if source is not None:
         taken = take_in_outbound_source(source, dry_run=dry_run)

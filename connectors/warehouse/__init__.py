@@ -23,6 +23,7 @@ from connectors.warehouse.migrations import (
     WarehouseNewerThanCode,
     applied_migrations,
     pending_migrations,
+    require_up_to_date,
     upgrade,
 )
 from connectors.warehouse.reflect import forget_reflected_tables, reflect_tables
@@ -44,6 +45,7 @@ __all__ = [
     "reflect_tables",
     "replace_children",
     "pending_migrations",
+    "require_up_to_date",
     "upgrade",
     "upsert_rows",
     "write_transaction",

@@ -160,6 +160,17 @@ def pending_migrations(engine: sa.Engine, *, directory: Path | None = None) -> l
     return [migration.name for migration in migrations if migration.version not in recorded]
 
 
+def require_up_to_date(engine: sa.Engine) -> None:
+    """A :class:`WarehouseError` naming the migrations not applied yet, for work that must not change the schema:
+    a command that only reads, a dry run (found from the outside: a dry push migrated a database that was not a
+    warehouse)."""
+    if pending := pending_migrations(engine):
+        raise WarehouseError(
+            f"the warehouse is not up to date ({', '.join(pending)} not applied): run billit-etl db upgrade, "
+            "or a sync, first"
+        )
+
+
 def upgrade(engine: sa.Engine, *, directory: Path | None = None) -> list[str]:
     """Apply every migration not yet recorded, in order; return the names applied by this call.
 

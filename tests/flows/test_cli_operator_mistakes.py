@@ -99,6 +99,19 @@ def test_a_push_from_a_warehouse_that_does_not_exist_is_refused_and_creates_noth
     assert not mistyped.exists()
 
 
+def test_a_dry_push_on_a_database_that_is_not_an_up_to_date_warehouse_writes_nothing(operator: Path) -> None:
+    """Found from the outside: `push --dry-run` ("send and write nothing") applied every migration to a database
+    that was not a warehouse. A dry run now reads only, and asks for the upgrade as `status` does."""
+    other = operator / "erp.sqlite"
+    engine = create_warehouse_engine(f"sqlite:///{other}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE customers (id INTEGER)")
+    line = one_line(runner.invoke(app, ["push", "--dry-run", "--no-prefect", "--warehouse-url", f"sqlite:///{other}"]))
+    assert "not up to date" in line and "billit-etl db upgrade" in line
+    assert sa.inspect(engine).get_table_names() == ["customers"]
+    engine.dispose()
+
+
 def test_a_transport_is_taken_in_billits_spelling() -> None:
     from tasks.outbound.run import PushOptions
 
