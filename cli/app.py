@@ -109,10 +109,14 @@ app.add_typer(vat_listing_app, name="vat-listing")
 LOG_WIDTH = 160
 # Piped into a log or a file, tables are not cut to 80 columns (COLUMNS, the terminal's own width, still wins), and
 # a message (a banner with its URLs, a note) is one line however long, not wrapped at that width mid-sentence.
+# Values from files and from Billit are printed as they are: no `:x:` becomes an emoji (found from the outside: a
+# bad cell `:x:` was quoted back as '❌').
 console = Console(
-    width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else LOG_WIDTH, soft_wrap=not sys.stdout.isatty()
+    width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else LOG_WIDTH,
+    soft_wrap=not sys.stdout.isatty(),
+    emoji=False,
 )
-error_console = Console(stderr=True, soft_wrap=True, highlight=False)  # soft_wrap: one line, however long
+error_console = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)  # soft_wrap: one line, however long
 
 
 class _Invocation:

@@ -186,3 +186,13 @@ def test_a_csv_cell_that_cannot_be_read_names_its_file_line_and_column(billit_en
     lines.write_text("external_id,line_number\n")
     result = runner.invoke(app, ["load-outbound", str(invoices), str(lines)])
     assert result.exit_code == 2 and "invoices.csv:2: column order_date" in result.output
+
+
+def test_a_cell_that_cannot_be_read_is_quoted_as_written_not_as_an_emoji(billit_env: str, tmp_path: Path) -> None:
+    """Found from the outside: rich turned a bad cell `:x:` into '❌' in the message that quotes it."""
+    invoices = tmp_path / "invoices.csv"
+    invoices.write_text("external_id,order_date\nx-1,:x:\n")
+    lines = tmp_path / "lines.csv"
+    lines.write_text("external_id,line_number\n")
+    result = runner.invoke(app, ["load-outbound", str(invoices), str(lines)])
+    assert result.exit_code == 2 and "cannot read ':x:'" in result.output.replace("\n", "")
