@@ -158,6 +158,11 @@ def _unusable(url: sa.URL, exc: sa.exc.DBAPIError, *, writable: bool) -> str:
                 f"cannot open the warehouse file {database}: {reason} (this user must be able to read it; "
                 f"check {WAREHOUSE_URL_ENV})"
             )
+        if str(getattr(exc.orig, "sqlite_errorname", "")) in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            return (
+                f"the warehouse file {database} is not a SQLite database, or is damaged: {reason} (point "
+                f"{WAREHOUSE_URL_ENV} at the warehouse, or restore it from a backup)"
+            )
         if "readonly" in reason:
             return (
                 f"the warehouse file {database} is read-only: {reason} (make it and its directory writable, "

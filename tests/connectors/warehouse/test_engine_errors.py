@@ -118,6 +118,28 @@ def test_a_sqlite_file_without_write_permission_is_reported_by_the_check(tmp_pat
             path.chmod(0o644)
 
 
+@pytest.mark.parametrize("damage", ["not a database", "truncated"])
+@pytest.mark.parametrize("writable", [True, False])
+def test_a_file_that_is_not_a_sqlite_database_or_is_damaged_is_said_so(
+    tmp_path: Path, damage: str, writable: bool
+) -> None:
+    """Found from the outside: such a file was reported with the hint for a directory that cannot be written."""
+    database = tmp_path / "warehouse.sqlite"
+    if damage == "truncated":
+        migrated_sqlite_file(database)
+        with database.open("r+b") as file:
+            file.truncate(database.stat().st_size // 2)
+    else:
+        database.write_text("hello\n")
+    engine = create_warehouse_engine(f"sqlite:///{database}")
+    with pytest.raises(WarehouseError) as raised:
+        check_warehouse(engine, writable=writable)
+    engine.dispose()
+    message = str(raised.value)
+    assert message.startswith(f"the warehouse file {database} is not a SQLite database, or is damaged: "), message
+    assert "restore it from a backup" in message and "directory" not in message
+
+
 def test_a_sqlite_file_whose_directory_cannot_be_created_is_named(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("a file where the directory should be")
     with pytest.raises(WarehouseError) as raised:
