@@ -39,7 +39,8 @@ def readable_warehouse(url: str | None = None) -> sa.Engine:
     """For commands that only read (status, doctor): the warehouse must exist and answer; a read-only replica is
     fine, and a mistyped SQLite path is reported rather than created."""
     url = warehouse_url(url)
-    require_warehouse_file(url=url)
+    # Found by a newcomer: before the first sync, "check WAREHOUSE_URL" alone blamed a setting that was right.
+    require_warehouse_file("a sync, or billit-etl db upgrade, creates it", url=url)
     engine = warehouse_engine(url)
     check_warehouse(engine, writable=False)
     return engine

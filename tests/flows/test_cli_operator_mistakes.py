@@ -399,7 +399,7 @@ def test_a_command_that_only_reads_never_creates_a_warehouse_at_a_mistyped_path(
 ) -> None:
     missing = operator / "typo" / "warehuose.sqlite"
     line = one_line(runner.invoke(app, [*command, "--warehouse-url", f"sqlite:///{missing}"]), exit_code=2)
-    assert line == f"no warehouse at {missing}: check --warehouse-url"
+    assert line == f"no warehouse at {missing}: check --warehouse-url (a sync, or billit-etl db upgrade, creates it)"
     assert not missing.exists() and not missing.parent.exists()
 
 
