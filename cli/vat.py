@@ -43,7 +43,8 @@ CompanyOption = Annotated[
     int | None,
     typer.Option(
         "--company",
-        help="The Billit company (PartyID) whose return it is; needed when the warehouse holds several.",
+        help="The Billit company (PartyID) whose books to read; default: BILLIT_PARTY_ID, else the warehouse's only "
+        "company.",
     ),
 ]
 ForceOption = Annotated[
@@ -153,13 +154,14 @@ def _output(xml: Path | None) -> Any:
 
 def _open(xml: Path | None, force: bool, company: int | None) -> tuple[Path | None, sa.Engine, int]:
     """The --xml target (checked before any work), the warehouse, migrated and synced at least once (a
-    never-synced warehouse would give a nil return), and the company whose return it is (--company, or the
-    warehouse's only one)."""
+    never-synced warehouse would give a nil return), and the company whose books to read: --company, else
+    BILLIT_PARTY_ID, as sync and push take it (found by a newcomer: it was ignored), else the warehouse's only one."""
     from tasks.inbound.warehouse import choose_company
+    from tasks.runtime import configured_company
 
     target = _checked_target(xml, force) if xml is not None else None
     engine = up_to_date_warehouse()
-    return target, engine, choose_company(engine, company)
+    return target, engine, choose_company(engine, company if company is not None else configured_company())
 
 
 def _notices(out: Any, counts: list[tuple[int, str]], notes: Sequence[str] = ()) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.warehouse import WarehouseError, create_warehouse_engine
@@ -51,6 +51,17 @@ class RuntimeSettings(BaseSettings):
     api_key_block: str = Field(default=API_KEY_BLOCK, validation_alias="BILLIT_API_KEY_BLOCK")
     # When set, CLI commands run as flows on this Prefect server (`--prefect/--no-prefect` overrides it).
     prefect_api_url: str | None = Field(default=None, validation_alias="PREFECT_API_URL")
+
+
+class _CompanySetting(BaseSettings):
+    """BILLIT_PARTY_ID read alone (environment, else .env), for commands that read one company's books from the
+    warehouse: they need neither a credential nor the Billit connector."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BILLIT_", env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
+
+    party_id: int | None = Field(default=None, gt=0)
 
 
 class _Configured:
@@ -98,6 +109,20 @@ def require_warehouse_file(why: str = "", *, url: str | None = None) -> None:
         database = (parsed.database or "").removeprefix("file:")
         if database and ":memory:" not in database and not Path(database).exists():
             raise WarehouseError(f"no warehouse at {database}: check {WAREHOUSE_URL_ENV}{f' ({why})' if why else ''}")
+
+
+def configured_company() -> int | None:
+    """The company sync and push act for when none is named (BILLIT_PARTY_ID, or what `configured` says), or None."""
+    if "party_id" in _Configured.billit:
+        return _Configured.billit["party_id"]  # type: ignore[no-any-return]
+    try:
+        return _CompanySetting().party_id
+    except ValidationError:
+        from connectors.billit import SettingsError  # httpx: only when the setting is wrong
+
+        raise SettingsError(
+            "invalid Billit settings: BILLIT_PARTY_ID: must be a Billit PartyID, a whole number above 0"
+        ) from None
 
 
 def warehouse_engine(url: str | None = None) -> sa.Engine:

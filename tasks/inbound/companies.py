@@ -52,7 +52,7 @@ def choose_company(engine: sa.Engine, company_id: int | None) -> int:
         raise CompanyMismatch("the warehouse has no company yet: run `billit-etl sync` first")
     raise CompanyMismatch(
         f"the warehouse holds the books of {len(known)} companies ({', '.join(map(str, known))}): choose one "
-        "with --company"
+        "with --company, or set BILLIT_PARTY_ID"
     )
 
 

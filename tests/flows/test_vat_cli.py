@@ -341,6 +341,29 @@ def test_a_warehouse_of_two_companies_needs_company_and_gives_each_its_own_retur
     assert unknown.exit_code == 2 and "no books of Billit company 574999" in unknown.output
 
 
+def test_the_books_read_by_default_are_those_of_billit_party_id_as_for_sync_and_push(
+    warehouse: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a newcomer: with BILLIT_PARTY_ID set, a warehouse of two companies still asked for --company."""
+    theirs = [
+        {**order, "OrderID": order["OrderID"] + 1_000_000, "CompanyID": SECOND_PARTY_ID}
+        for order in Q3_ORDERS[:1]
+        if isinstance(order.get("OrderID"), int)
+    ]
+    load_orders(warehouse, theirs, stream="orders_test", run_id="r2", company_id=SECOND_PARTY_ID)
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(PARTY_ID))
+    ours = runner.invoke(app, ["vat-return", "--period", "2026-Q3"])
+    assert ours.exit_code == 0, ours.output
+    assert f"of company {PARTY_ID}" in ours.output and grid_rows(ours.output) == Q3_GRIDS
+    monkeypatch.setenv("BILLIT_PARTY_ID", "574999")
+    unknown = runner.invoke(app, ["vat-return", "--period", "2026-Q3"])
+    assert unknown.exit_code == 2 and "no books of Billit company 574999" in unknown.output
+    monkeypatch.setenv("BILLIT_PARTY_ID", "abc")
+    bad = runner.invoke(app, ["vat-return", "--period", "2026-Q3"])
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1, bad.output
+    assert "BILLIT_PARTY_ID" in bad.output and "Traceback" not in bad.output
+
+
 def test_dutch_vat_stays_out_of_59_and_a_refused_sale_is_flagged(warehouse: sa.Engine) -> None:
     # 2026-04, by hand: a Dutch supplier's hosting 1,000.00 with 21 % Dutch VAT -> 82 only, its 210.00 not
     # deductible here (found by hand-computing a sandbox quarter: it went to 59); a 200.00 / 42.00 sale its
