@@ -7,7 +7,10 @@ demo runs the same whatever BILLIT_* the environment or `.env` hold (`_sandbox_s
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -104,9 +107,20 @@ def _demo(orders: int, warehouse_url: str, prefect: bool | None) -> None:
     else:
         _print_command(f"{DEMO_QUERY};")
     console.print("With a Prefect server (docs/operations.md), the runs show in its UI: start it in another terminal")
-    _print_command("prefect server start")
+    _print_command(f"{_installed('prefect')} server start")
     console.print("and run the demo on it")
-    _print_command("PREFECT_API_URL=http://127.0.0.1:4200/api billit-etl demo")
+    _print_command(f"PREFECT_API_URL=http://127.0.0.1:4200/api {_installed('billit-etl')} demo")
+
+
+def _installed(command: str) -> str:
+    """How to run `command` of this installation from here: by its name when it is on PATH, else by its path
+    (`make demo` runs from .venv/bin, which a newcomer's shell does not have on PATH: found by a walk-through)."""
+    beside = Path(sys.executable).parent / command
+    if shutil.which(command) == str(beside):
+        return command
+    with contextlib.suppress(ValueError):
+        return shlex.quote(str(beside.relative_to(Path.cwd())))
+    return shlex.quote(str(beside))
 
 
 def _sandbox_settings(base_url: str) -> dict[str, Any]:
