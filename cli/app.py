@@ -265,7 +265,7 @@ def _one_line(exc: Exception) -> tuple[str, int]:
     message = " ".join(str(exc).split())
     if isinstance(exc, WarehouseError | InvalidSyncOption | OperatorMistake | OSError):
         return message, 2
-    from connectors.billit import BillitError, SettingsError
+    from connectors.billit import BillitError, BillitUnreachableError, SettingsError
     from tasks.inbound.landing import LandingError
     from tasks.inbound.warehouse import CompanyMismatch
     from tasks.outbound.files import OutboundFileError
@@ -275,6 +275,8 @@ def _one_line(exc: Exception) -> tuple[str, int]:
     if isinstance(exc, SettingsError):
         return f"{message} (see .env.example)", 2
     if isinstance(exc, BillitError):
+        if exc.retryable and not isinstance(exc, BillitUnreachableError):  # which says what to check
+            message += " (still failing after its retries; what was loaded stays loaded: run the command again later)"
         return f"Billit: {message}", 1
     if isinstance(exc, CompanyMismatch | LandingError | OutboundFileError | OutboundSourceError | VatReturnError):
         return message, 2

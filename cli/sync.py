@@ -99,15 +99,15 @@ def run_plain(
     """`streams` of one company (`company`, else the configured one) one after the other with the plain function,
     shown on `progress`; the runs' summaries. A stream that Billit fails (its listing, a deletions list) does not
     stop the next: the others' summaries are shown, then its error ends the command. The key refused stops it."""
-    from connectors.billit import BillitAuthError, BillitError
+    from connectors.billit import BillitAuthError, BillitError, BillitUnknownHostError, BillitUnreachableError
 
     summaries, failed = [], []
     for stream in streams:
         try:
             summaries.append(run_plain_stream(stream, since, until, lookback, landing_dir, progress, company=company))
         except BillitError as exc:
-            if isinstance(exc, BillitAuthError):
-                raise  # every stream would get the same answer
+            if isinstance(exc, BillitAuthError | BillitUnknownHostError | BillitUnreachableError):
+                raise  # every stream would get the same answer: the key refused, or nothing ever answered there
             failed.append(exc)
     if failed:
         if summaries:

@@ -350,7 +350,11 @@ class BillitClient:
                         raise error  # given up: not even a backoff in the one turn every request waits for
                     attempt, retrying = attempt + 1, error
                     self.retries += 1
-                    logger.warning(
+                    # A request's first retry says that it is retried; the next ones are debug lines: while Billit
+                    # was down, every retry of every request was a line (65 for one sync, found by a newcomer), and
+                    # the outage breaker already says, once, when the client holds back.
+                    logger.log(
+                        logging.WARNING if attempt == 1 else logging.DEBUG,
                         "Billit %s %s failed (%s); retry %d/%d in %.2fs",
                         method,
                         path,

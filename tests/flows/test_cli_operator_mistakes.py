@@ -112,6 +112,23 @@ def test_a_dry_push_on_a_database_that_is_not_an_up_to_date_warehouse_writes_not
     engine.dispose()
 
 
+def test_a_sync_where_nothing_answers_stops_at_its_first_stream_in_one_line(operator: Path) -> None:
+    """Found by a newcomer: every stream of `sync all` tried the address nothing answers at in turn, each with its
+    own retry lines and red line; the next stream would get the same answer."""
+    line = one_line(runner.invoke(app, ["sync", "all", "--no-prefect"]), exit_code=1)
+    assert line.startswith("Billit: GET /v1/orders?") and "nothing answers at 127.0.0.1:1" in line
+
+
+def test_billit_still_failing_after_the_retries_ends_with_what_to_do() -> None:
+    from cli.app import _one_line
+    from connectors.billit.errors import BillitServerError, BillitValidationError
+
+    failing = BillitServerError(method="GET", url="/v1/orders", status=503)
+    assert _one_line(failing)[0].endswith("run the command again later)") and _one_line(failing)[1] == 1
+    refused = BillitValidationError(method="POST", url="/v1/orders", status=400)
+    assert "again later" not in _one_line(refused)[0]
+
+
 def test_a_transport_is_taken_in_billits_spelling() -> None:
     from tasks.outbound.run import PushOptions
 

@@ -220,7 +220,7 @@ async def test_a_429_pause_lasts_what_retry_after_asks_and_no_longer(
 ) -> None:
     # Each refused request used to add up to a tenth of Retry-After of jitter to the shared pause, so a burst's
     # refusals held every request back by the largest of theirs: ~0.1 s more per pause under a rate limit.
-    caplog.set_level(logging.WARNING, logger="connectors.billit")
+    caplog.set_level(logging.DEBUG, logger="connectors.billit")  # a request's retries after its first are debug
     server.sandbox.injector.update({"script": ["429:0.3"] * 4})
     async with client(server) as billit:
         await billit.get_order(min(company_order_ids(server)))
@@ -235,6 +235,21 @@ async def test_server_errors_and_dropped_connections_are_retried_on_reads(server
         order = await billit.get_order(min(company_order_ids(server)))
         assert billit.retries == 2
     assert order["OrderID"] == min(company_order_ids(server))
+
+
+async def test_a_request_says_once_that_it_is_retried_and_its_next_retries_are_debug_lines(
+    server: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by a newcomer: while Billit answered 5xx, every retry of every request was a warning, 65 lines for one
+    sync before its error."""
+    caplog.set_level(logging.DEBUG, logger="connectors.billit")
+    server.sandbox.injector.update({"script": ["500", "502", "503"]})
+    async with client(server) as billit:
+        await billit.get_order(min(company_order_ids(server)))
+        assert billit.retries == 3
+    retries = [(record.levelno, record.getMessage()) for record in caplog.records if "; retry " in record.getMessage()]
+    assert [level for level, _ in retries] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+    assert "retry 1/20" in retries[0][1]
 
 
 async def test_json_served_as_text_plain_is_parsed(server: SandboxServer) -> None:
