@@ -33,6 +33,7 @@ def warehouse_status(engine: sa.Engine, *, last_runs: int = 10) -> dict[str, lis
                 sa.select(
                     runs.c.company_id.label("company"),
                     runs.c.stream,
+                    runs.c.mode,  # a replay's or a backfill's counts read otherwise than a scheduled run's
                     runs.c.status,
                     runs.c.started_at.label("started (UTC)"),
                     runs.c.requests,

@@ -108,6 +108,13 @@ def test_the_cli_syncs_without_prefect_and_shows_the_status(server: SandboxServe
     result = runner.invoke(app, ["replay", "landing"])
     assert result.exit_code == 0, result.output
 
+    # Found by a newcomer: the replay's runs, with 0 requests and 0 new orders, read like quiet scheduled runs.
+    from tasks.runtime import warehouse_engine
+    from tasks.status import warehouse_status
+
+    modes = [run["mode"] for run in warehouse_status(warehouse_engine())["Last runs"]]
+    assert modes[:2] == ["replay", "replay"] and modes[2:4] == ["incremental", "incremental"]
+
 
 def test_the_cli_names_the_missing_setting_and_exits_non_zero(billit_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BILLIT_PARTY_ID")
