@@ -110,8 +110,10 @@ def push_and_print(
         ):
             if key in ("invoices", "inserted", "updated", "unchanged") or taken[key]:
                 table.add_row(label, str(taken[key]))
+    # A dry run's `created` and `sent` are what a push would do (found by a newcomer: "created 4" read as done).
+    would = {"created": "would be created", "sent": "would be sent"} if dry_run else {}
     for key in ("considered", "created", "already_existed", "sent", "rejected", "failed"):
-        table.add_row(key.replace("_", " "), str(summary[key]))
+        table.add_row(would.get(key, key.replace("_", " ")), str(summary[key]))
         if key == "already_existed" and summary.get("differs_in_billit"):
             table.add_row("  from other values than the row", str(summary["differs_in_billit"]))
         reasons = {"rejected": summary["rejected_by_reason"], "sent": summary["not_sent_by_reason"]}.get(key, {})

@@ -183,7 +183,8 @@ def test_the_sample_csv_files_load_and_a_dry_run_finds_the_row_with_a_bad_vat_nu
         for line in dry.output.splitlines()
         if line.count("│") == 3
     }
-    assert (rows["considered"], rows["created"], rows["rejected"]) == ("5", "4", "1")
+    assert (rows["considered"], rows["would be created"], rows["rejected"]) == ("5", "4", "1")
+    assert "created" not in rows  # nothing was: a dry run says what a push would do
 
 
 def test_a_csv_cell_that_cannot_be_read_names_its_file_line_and_column(billit_env: str, tmp_path: Path) -> None:
