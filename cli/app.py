@@ -34,7 +34,7 @@ from rich.text import Text
 from connectors.warehouse import WarehouseError
 from connectors.warehouse.engine import WAREHOUSE_URL_ENV
 from tasks.options import MAX_LOOKBACK_MINUTES, InvalidSyncOption
-from tasks.runtime import configured
+from tasks.runtime import configured, runtime_settings
 
 if TYPE_CHECKING:  # typer vendors click: its context and formatter are these, not click's
     from typer._click import Context, HelpFormatter
@@ -253,6 +253,11 @@ def as_prefect_flow() -> Iterator[None]:
     except RuntimeError as exc:
         if not str(exc).startswith("Failed to reach API at "):
             raise
+        api_url = runtime_settings().prefect_api_url or ""
+        if api_url and not api_url.lower().startswith(("http://", "https://")):  # found by a newcomer
+            raise OperatorMistake(
+                f"PREFECT_API_URL {api_url!r} is not an http:// or https:// URL: e.g. http://127.0.0.1:4200/api"
+            ) from None
         raise OperatorMistake(
             f"{exc}: is the Prefect server running? Check PREFECT_API_URL, or run with --no-prefect"
         ) from None

@@ -447,6 +447,30 @@ def test_a_missing_key_with_a_prefect_server_that_is_not_there_says_the_key_is_m
     assert "BILLIT_API_KEY" in line and "Secret block 'billit-api-key'" in line and "PREFECT_API_URL" in line
 
 
+def test_a_prefect_api_url_without_its_scheme_is_named_as_such(operator: Path) -> None:
+    """Found by a newcomer: PREFECT_API_URL=localhost:4200 read "Failed to reach API ... is the server running?"."""
+    env = {
+        name: value for name, value in os.environ.items() if not name.startswith(("BILLIT_", "PREFECT_", "WAREHOUSE_"))
+    }
+    env.update(
+        COLUMNS="200",
+        BILLIT_BASE_URL="http://127.0.0.1:1",
+        BILLIT_API_KEY=API_KEY,
+        BILLIT_PARTY_ID=str(PARTY_ID),
+        BILLIT_MAX_RETRIES="0",
+        PREFECT_API_URL="localhost:4200",
+        PREFECT_HOME=str(operator / "prefect-home"),
+    )
+    billit_etl = Path(sys.executable).parent / "billit-etl"
+    done = subprocess.run(
+        [str(billit_etl), "sync", "incoming"], env=env, cwd=operator, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "PREFECT_API_URL 'localhost:4200' is not an http:// or https:// URL: e.g. http://127.0.0.1:4200/api"
+    )
+
+
 def test_a_settings_mistake_other_than_the_key_is_not_taken_to_the_prefect_server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
