@@ -160,6 +160,10 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
             f"an in-memory SQLite warehouse keeps nothing once the command ends: set "
             f"{WAREHOUSE_URL_ENV} to a file, e.g. sqlite:///data/warehouse.sqlite"
         )
+    if database.endswith(("/", "\\")) or Path(database).is_dir():  # found by a newcomer: `.../zz/` made a file zz
+        raise WarehouseError(
+            f"{WAREHOUSE_URL_ENV} names the directory {database}, not a file: e.g. sqlite:///data/warehouse.sqlite"
+        )
     if database and database != ":memory:" and url.query.get("mode") != "memory" and not database.startswith("file:"):
         try:
             Path(database).parent.mkdir(parents=True, exist_ok=True)

@@ -140,6 +140,16 @@ def test_a_file_that_is_not_a_sqlite_database_or_is_damaged_is_said_so(
     assert "restore it from a backup" in message and "directory" not in message
 
 
+@pytest.mark.parametrize("name", ["new/", "existing"])
+def test_a_sqlite_url_naming_a_directory_is_refused_and_creates_nothing(tmp_path: Path, name: str) -> None:
+    """Found by a newcomer: `sqlite:////path/zz/` made a database file named zz."""
+    (tmp_path / "existing").mkdir()
+    with pytest.raises(WarehouseError) as raised:
+        create_warehouse_engine(f"sqlite:///{tmp_path / name}{'/' if name.endswith('/') else ''}")
+    assert "names the directory" in str(raised.value) and "not a file" in str(raised.value)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["existing"]
+
+
 def test_a_sqlite_file_whose_directory_cannot_be_created_is_named(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("a file where the directory should be")
     with pytest.raises(WarehouseError) as raised:
