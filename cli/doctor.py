@@ -32,8 +32,8 @@ def doctor(
         ),
     ] = None,
 ) -> None:
-    """Ask the live Billit API, read-only, what its docs leave open, and print what it answered (exit 1 when a check
-    could not be made)."""
+    """Ask the live Billit API, read-only, what its docs leave open, and print what it answered (exit 1 when Billit
+    did not answer a check: "could not tell"; a check whose data had nothing to go by is made, and said so)."""
     with clear_errors(warehouse_url):
         # httpx and the pipeline: only this command needs them, and every command imports this module
         from connectors.billit import NoCompanyError

@@ -177,7 +177,7 @@ async def _fraction_digits(billit: BillitClient) -> tuple[str, str]:
     page = await billit.list_page(ODataQuery(orderby=(("LastModified", "desc"),), top=PAGE_SIZE))
     digits = [len(str(item.get("LastModified", "")).partition(".")[2]) for item in page.items]
     if not digits:
-        return "could not tell: no orders", "cursors use Billit's own text, any precision"
+        return "nothing to go by: no orders", "cursors use Billit's own text, any precision"
     return (
         f"up to {max(digits)} fraction digits (newest {page.items[0].get('LastModified')})",
         "cursors use Billit's own text, so `eq` matches to the tick",
@@ -187,7 +187,7 @@ async def _fraction_digits(billit: BillitClient) -> tuple[str, str]:
 async def _next_link_host(billit: BillitClient) -> tuple[str, str]:
     page = await billit.list_page(ODataQuery(orderby=(("OrderID", "asc"),)))
     if not page.next_link:
-        return "could not tell: no NextPageLink (fewer than a page of orders?)", "keyset paging never follows it"
+        return "nothing to go by: no NextPageLink (fewer than a page of orders?)", "keyset paging never follows it"
     host, ours = urlsplit(page.next_link).netloc, urlsplit(billit.settings.base_url).netloc
     return (
         f"{host}" + ("" if host == ours else f" (not {ours})"),
@@ -205,14 +205,14 @@ async def _deleted_honours_filter(billit: BillitClient) -> tuple[str, str]:
         return "ignored (a filter matching nothing returned orders)", "not used: deletions are read whole"
     everything = await billit.list_page(ODataQuery(top=1), path=DELETED_ORDERS_PATH)
     if not everything.items:
-        return "could not tell: no deleted orders", "not used: deletions are read whole, every run"
+        return "nothing to go by: no deleted orders", "not used: deletions are read whole, every run"
     return "honoured", "not used: deletions are read whole (its LastModified may not be the deletion time)"
 
 
 async def _deleted_last_modified(billit: BillitClient, *, engine: sa.Engine | None) -> tuple[str, str]:
     consequence = "not used: deletions are read whole; deleted_at holds it as Billit gives it"
     if engine is None:
-        return "could not tell: needs the warehouse (--warehouse-url)", consequence
+        return "not checked: needs the warehouse (--warehouse-url)", consequence
     same = later = 0
     async for page in billit.iter_order_pages(ODataQuery(orderby=(("OrderID", "asc"),)), path=DELETED_ORDERS_PATH):
         listed = {
@@ -224,7 +224,7 @@ async def _deleted_last_modified(billit: BillitClient, *, engine: sa.Engine | No
         same += sum(1 for order_id, version in stored.items() if listed[order_id] == version)
         later += sum(1 for order_id, version in stored.items() if listed[order_id] != version)
     if not same + later:
-        return "could not tell: the warehouse holds none of the deleted orders", consequence
+        return "nothing to go by: the warehouse holds none of the deleted orders", consequence
     if same:  # a deletion time can never equal the version we loaded before it
         return (
             f"the order's last change ({same} of {same + later} deleted orders we hold carry the version we loaded)",

@@ -86,6 +86,8 @@ def test_doctor_for_a_company_whose_api_flag_gates_nothing_runs_its_checks(
     monkeypatch.setenv("BILLIT_PARTY_ID", str(API_OFF))
     result = runner.invoke(app, ["doctor"])
     assert result.exit_code == 0 and f"company {API_OFF}" in result.output, result.output
+    # Found by a newcomer: a check made on data with nothing to go by read "could not tell", as an unanswered one.
+    assert "could not tell" not in result.output and "nothing to go by" in result.output
 
 
 def test_doctor_answering_every_check_prints_the_table_and_exits_0() -> None:
