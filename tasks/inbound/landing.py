@@ -106,7 +106,10 @@ def landed_runs(path: Path | str) -> list[Path]:
     """Run directories under `path` (a landing dir, a stream dir or one run dir), oldest part first."""
     root = Path(path)
     if not root.exists():
-        raise FileNotFoundError(f"no landing data at {root}")
+        # Found by a newcomer: a mistyped run=... folder was only said not to exist; the runs that do are named.
+        siblings = sorted(p.name for p in root.parent.glob("run=*")) if root.name.startswith("run=") else []
+        there = f" (under {root.parent}: {', '.join(siblings[-5:])}{' and more' if len(siblings) > 5 else ''})"
+        raise FileNotFoundError(f"no landing data at {root}{there if siblings else ''}")
     if not root.is_dir():
         raise LandingError(f"{root} is a file: replay takes a landing directory, a stream folder or a run=... folder")
     if root.name.startswith("run="):

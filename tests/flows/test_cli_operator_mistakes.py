@@ -248,6 +248,17 @@ def test_a_replay_of_an_empty_path_is_refused_not_taken_for_the_current_director
     assert not list(operator.glob("*.sqlite*"))
 
 
+def test_a_replay_of_a_run_folder_that_does_not_exist_names_those_that_do(operator: Path) -> None:
+    """Found by a newcomer: `replay 'landing/incoming/run=<run_id>'` said only that there was no such folder."""
+    for run in ("run=20261201T0800Z-1", "run=20261202T0800Z-2"):
+        (operator / "landing" / "incoming" / run).mkdir(parents=True)
+    line = one_line(runner.invoke(app, ["replay", "landing/incoming/run=<run_id>"]))
+    assert line == (
+        "no landing data at landing/incoming/run=<run_id> (under landing/incoming: run=20261201T0800Z-1, "
+        "run=20261202T0800Z-2)"
+    )
+
+
 def test_a_replay_that_refuses_a_run_ends_with_its_reason_in_red_and_exit_1(operator: Path) -> None:
     (operator / "landing" / "not-a-stream" / "run=20260101T000000").mkdir(parents=True)
     result = runner.invoke(app, ["replay", "landing"])
