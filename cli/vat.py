@@ -362,7 +362,8 @@ def vat_listing_clients(
     company: CompanyOption = None,
     warehouse_url: WarehouseOption = None,
 ) -> None:
-    """The annual listing of Belgian customers (250 EUR or more excluding VAT in the year)."""
+    """The annual listing of Belgian customers billed 250 EUR or more excluding VAT in the year, net of credit notes
+    (one credited that much more than it was invoiced is listed with negative amounts)."""
     with clear_errors(warehouse_url):
         from tasks.vat.intervat import client_listing_xml
         from tasks.vat.listings import client_listing, declarant
