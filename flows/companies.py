@@ -18,6 +18,9 @@ from tasks.fanout import choose_companies, report_companies, submit_company_runs
 from tasks.prefect_tasks import prepare_warehouse
 
 COMPANY_DEPLOYMENT = "billit-to-warehouse/company"
+#: A company run whose worker or machine died never ends unless Prefect's heartbeat automation marks it Crashed
+#: (docs/operations.md#a-worker-that-died); without that, the fan-out still ends, after this long, naming it.
+GIVE_UP_AFTER_MINUTES = 360.0
 
 
 @flow(name="billit-companies")
@@ -29,8 +32,10 @@ def billit_companies(
     lookback_minutes: float = 15,
     landing_dir: str | None = "landing",
     company_deployment: str = COMPANY_DEPLOYMENT,
+    give_up_after_minutes: float | None = GIVE_UP_AFTER_MINUTES,
 ) -> dict[str, Any] | State[Any]:
-    """List the companies (all, or the PartyIDs given), run each as a flow run of `company_deployment`, report."""
+    """List the companies (all, or the PartyIDs given), run each as a flow run of `company_deployment`, report; a
+    company run not final after `give_up_after_minutes` (None: no limit) is reported failed with its state."""
     prepare_warehouse()  # the companies dimension the listing is recorded in
     selection = choose_companies(companies)
     parameters = {
@@ -40,7 +45,10 @@ def billit_companies(
         "lookback_minutes": lookback_minutes,
         "landing_dir": landing_dir,
     }
-    runs = wait_for_company_runs(submit_company_runs(company_deployment, selection, parameters))
+    runs = wait_for_company_runs(
+        submit_company_runs(company_deployment, selection, parameters),
+        give_up_after_s=None if give_up_after_minutes is None else give_up_after_minutes * 60,
+    )
     problem = report_companies(selection, runs)
     summary = {
         "completed": [run.party_id for run in runs if run.completed],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
@@ -120,26 +121,81 @@ def _wait_until_one_runs(runs: list[CompanyRun], timeout_s: float, poll_seconds:
             time.sleep(poll_seconds)
 
 
+#: Seconds between the lines that name the company runs still being waited for: a run whose worker or machine died
+#: stays Running (or Pending) until Prefect's heartbeat automation marks it Crashed, and the parent with it (found
+#: from the outside: the parent waited for good, saying nothing; docs/operations.md#a-worker-that-died).
+STILL_WAITING_EVERY_S = 300.0
+
+
 @task(name="wait-for-company-runs")
-def wait_for_company_runs(runs: list[CompanyRun], poll_seconds: float = 1.0) -> list[CompanyRun]:
-    """Wait until every company's run is final (one request per poll, however many companies); their outcomes."""
-    states: dict[UUID, State[Any]] = {}
+def wait_for_company_runs(
+    runs: list[CompanyRun], poll_seconds: float = 1.0, give_up_after_s: float | None = None
+) -> list[CompanyRun]:
+    """Wait until every company's run is final (one request per poll, however many companies), or `give_up_after_s`;
+    their outcomes, a run not final by then with its state and why it is reported."""
     with get_client(sync_client=True) as client:
-        while len(states) < len(runs):
-            pending = [run.flow_run_id for run in runs if run.flow_run_id not in states]
-            for read in client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=pending))):
-                if read.state is not None and read.state.is_final():
-                    states[read.id] = read.state
-            if len(states) < len(runs):
-                time.sleep(poll_seconds)
-    return [
-        replace(
-            run,
-            state=states[run.flow_run_id].name or states[run.flow_run_id].type.value,
-            message=" ".join((states[run.flow_run_id].message or "").split()) or None,
+
+        def read_states(ids: list[UUID]) -> dict[UUID, State[Any] | None]:
+            flow_runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+            return {read.id: read.state for read in flow_runs}
+
+        return await_final(runs, read_states, poll_seconds=poll_seconds, give_up_after_s=give_up_after_s)
+
+
+def await_final(
+    runs: list[CompanyRun],
+    read_states: Callable[[list[UUID]], Mapping[UUID, State[Any] | None]],
+    *,
+    poll_seconds: float,
+    give_up_after_s: float | None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[CompanyRun]:
+    """`wait_for_company_runs` without Prefect's client: `read_states` of the runs not final yet, every
+    `poll_seconds`; a line every `STILL_WAITING_EVERY_S` naming those still waited for."""
+    started = noticed = clock()
+    final: dict[UUID, State[Any]] = {}
+    last: dict[UUID, State[Any] | None] = {}
+    while True:
+        pending = [run.flow_run_id for run in runs if run.flow_run_id not in final]
+        if pending:
+            last.update(read_states(pending))
+            final.update((run_id, state) for run_id, state in last.items() if state is not None and state.is_final())
+        waiting = [run for run in runs if run.flow_run_id not in final]
+        waited = clock() - started
+        if not waiting or (give_up_after_s is not None and waited >= give_up_after_s):
+            break
+        if clock() - noticed >= STILL_WAITING_EVERY_S:
+            noticed = clock()
+            named = ", ".join(f"{run.party_id} ({_state_name(last.get(run.flow_run_id))})" for run in waiting[:10])
+            _logger().warning(
+                "still waiting after %d min for %d of %d company runs: %s%s (a run whose worker died stays so until "
+                "Prefect's heartbeat automation marks it Crashed: docs/operations.md#a-worker-that-died)",
+                waited // 60,
+                len(waiting),
+                len(runs),
+                named,
+                " and more" if len(waiting) > 10 else "",
+            )
+        sleep(poll_seconds)
+    outcomes = []
+    for run in runs:
+        state = final.get(run.flow_run_id)
+        if state is not None:
+            outcomes.append(
+                replace(run, state=_state_name(state), message=" ".join((state.message or "").split()) or None)
+            )
+            continue
+        why = (
+            f"not final when the fan-out stopped waiting after {waited / 60:.0f} min (give_up_after_minutes): its "
+            "worker may have died"
         )
-        for run in runs
-    ]
+        outcomes.append(replace(run, state=_state_name(last.get(run.flow_run_id)), message=why))
+    return outcomes
+
+
+def _state_name(state: State[Any] | None) -> str:
+    return "unknown" if state is None else state.name or state.type.value
 
 
 @task(name="report-companies")
