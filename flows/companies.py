@@ -13,7 +13,7 @@ from prefect import State, flow, get_run_logger
 from prefect.states import Failed
 
 from flows.sync import CompaniesIncomplete
-from tasks.companies import CompaniesParameter
+from tasks.companies import CompaniesParameter, mistake_in_run_settings
 from tasks.fanout import choose_companies, report_companies, submit_company_runs, wait_for_company_runs
 from tasks.prefect_tasks import prepare_warehouse
 
@@ -36,6 +36,8 @@ def billit_companies(
 ) -> dict[str, Any] | State[Any]:
     """List the companies (all, or the PartyIDs given), run each as a flow run of `company_deployment`, report; a
     company run not final after `give_up_after_minutes` (None: no limit) is reported failed with its state."""
+    if mistake := mistake_in_run_settings(companies):
+        return Failed(message=mistake)
     prepare_warehouse()  # the companies dimension the listing is recorded in
     selection = choose_companies(companies)
     parameters = {

@@ -15,7 +15,13 @@ from prefect import State, flow
 from prefect.futures import wait
 from prefect.states import Failed
 
-from tasks.companies import CompaniesParameter, failure_line, parse_companies, sync_companies
+from tasks.companies import (
+    CompaniesParameter,
+    failure_line,
+    mistake_in_run_settings,
+    parse_companies,
+    sync_companies,
+)
 from tasks.fanout import choose_companies
 from tasks.prefect_tasks import extract_and_load, prepare_warehouse, report_sync
 
@@ -39,6 +45,8 @@ def _sync(
     landing_dir: str | None,
     companies: CompaniesParameter = None,
 ) -> list[dict[str, Any]] | State[Any]:
+    if mistake := mistake_in_run_settings(companies):
+        return Failed(message=mistake)
     prepare_warehouse()
 
     def one_company(party_id: int | None) -> list[dict[str, Any]]:

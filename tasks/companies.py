@@ -165,6 +165,21 @@ def check_configured_company() -> None:
         raise CompanyUnavailable(problem)
 
 
+def mistake_in_run_settings(companies: str | int | Sequence[int | str] | None) -> str | None:
+    """Why a flow run with this `companies` choice cannot start, in one line (the choice malformed, the Billit
+    settings missing or malformed, no company configured for a run that names none), or None. A flow returns it as
+    its Failed state before any task, so an operator's mistake is one line in the run's log, not a task's traceback
+    (found from the outside: `companies=abc` and a worker without a key each logged two)."""
+    try:
+        if parse_companies(companies) is None:
+            billit_settings().require_party_id()
+        else:
+            billit_settings()
+    except (CompanyChoiceError, SettingsError) as mistake:
+        return " ".join(str(mistake).split())
+    return None
+
+
 def configured_company() -> list[int]:
     """The configured company (BILLIT_PARTY_ID) as a choice of one; NoCompanyError when none is set."""
     return [billit_settings().require_party_id()]

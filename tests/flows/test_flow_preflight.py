@@ -55,3 +55,30 @@ def test_a_landing_directory_that_cannot_be_written_is_one_line_for_a_flows_run_
         run_stream("incoming", landing_dir=str(blocked / "landing"), warehouse_url=f"sqlite:///{tmp_path / 'w.sqlite'}")
     assert str(refused.value).startswith(f"cannot write the landing directory {blocked / 'landing'}: Not a directory")
     assert not (tmp_path / "w.sqlite").exists()  # refused before any work
+
+
+@pytest.mark.parametrize(
+    ("flow_name", "companies", "environment", "line"),
+    [
+        ("companies", "abc", {"BILLIT_API_KEY": "k"}, "not a PartyID"),
+        ("companies", "all", {}, "BILLIT_API_KEY"),
+        ("sync", None, {"BILLIT_API_KEY": "k"}, "BILLIT_PARTY_ID"),
+        ("sync", "574991,x", {"BILLIT_API_KEY": "k"}, "not a PartyID"),
+    ],
+)
+def test_an_operators_mistake_in_a_deployment_run_is_its_failed_state_before_any_task(
+    monkeypatch: pytest.MonkeyPatch, flow_name: str, companies: str | None, environment: dict[str, str], line: str
+) -> None:
+    """Found from the outside: `companies=abc`, or a worker without a key, failed a task whose traceback the run's
+    log showed twice. Now the flow's first act says it in one line: its Failed state (no task, no server needed)."""
+    from flows.companies import billit_companies
+    from flows.sync import billit_to_warehouse
+
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BILLIT_BASE_URL", "http://127.0.0.1:1")
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    flow = billit_companies if flow_name == "companies" else billit_to_warehouse
+    state = flow.fn(companies=companies)
+    assert state.is_failed() and line in (state.message or ""), state
+    assert "\n" not in (state.message or "")
