@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from cli.app import app, clear_errors, console, data_table, error_console, titled_table
+from cli.app import app, clear_errors, console, error_console
+from cli.tables import data_table, titled_table
 
 if TYPE_CHECKING:
     from tasks.companies import CompanyOutcome, CompanySelection

@@ -17,11 +17,12 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.app import app, as_prefect_flow, clear_errors, console, data_table
+from cli.app import app, as_prefect_flow, clear_errors, console
 from cli.preflight import preflight
 from cli.push import push_and_print
 from cli.status import status
 from cli.sync import print_summaries, run_sync
+from cli.tables import data_table
 from tasks.runtime import (
     BILLIT_API_LIMIT,
     configured,

@@ -10,8 +10,9 @@ from typing import Annotated
 
 import typer
 
-from cli.app import app, clear_errors, console, error_console, titled_table
+from cli.app import app, clear_errors, console, error_console
 from cli.preflight import readable_warehouse
+from cli.tables import titled_table
 from tasks.runtime import billit_settings, configured_warehouse_url
 
 # The settings' own hint names --companies/--company, options of other commands: the doctor checks one company.

@@ -12,18 +12,9 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from cli.app import (
-    PrefectOption,
-    WarehouseOption,
-    app,
-    as_prefect_flow,
-    clear_errors,
-    console,
-    data_table,
-    error_console,
-    titled_table,
-)
+from cli.app import PrefectOption, WarehouseOption, app, as_prefect_flow, clear_errors, console, error_console
 from cli.preflight import preflight
+from cli.tables import data_table, titled_table
 from tasks.runtime import billit_settings, runs_as_prefect_flow
 
 

@@ -11,9 +11,10 @@ from typing import Annotated
 
 import typer
 
-from cli.app import OperatorMistake, WarehouseOption, app, clear_errors, console, data_table, db_app
+from cli.app import OperatorMistake, WarehouseOption, app, clear_errors, console, db_app
 from cli.preflight import preflight, up_to_date_warehouse
 from cli.sync import print_summaries
+from cli.tables import data_table
 from connectors.warehouse import check_warehouse, upgrade
 from tasks.runtime import warehouse_engine
 from tasks.status import warehouse_status

@@ -23,11 +23,11 @@ from cli.app import (
     as_prefect_flow,
     clear_errors,
     console,
-    data_table,
     error_console,
 )
 from cli.companies import CompaniesOption, print_outcomes, print_skipped
 from cli.preflight import preflight
+from cli.tables import data_table
 from tasks.options import BILLIT_TIME_ZONE, billit_local
 from tasks.runtime import billit_settings, configured, runs_as_prefect_flow
 

@@ -19,17 +19,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from cli.app import (
-    OperatorMistake,
-    WarehouseOption,
-    app,
-    clear_errors,
-    console,
-    error_console,
-    titled_table,
-    vat_listing_app,
-)
+from cli.app import OperatorMistake, WarehouseOption, app, clear_errors, console, error_console, vat_listing_app
 from cli.preflight import up_to_date_warehouse
+from cli.tables import titled_table
 
 if TYPE_CHECKING:
     import sqlalchemy as sa

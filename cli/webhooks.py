@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from cli.app import OperatorMistake, clear_errors, console, error_console, titled_table, webhooks_app
+from cli.app import OperatorMistake, clear_errors, console, error_console, webhooks_app
+from cli.tables import titled_table
 
 if TYPE_CHECKING:
     from tasks.webhook_registration import Outcome

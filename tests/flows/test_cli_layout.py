@@ -21,10 +21,11 @@ import typer.core
 import typer.main
 from rich.console import Console
 
-import cli.app as cli_app
 import cli.sync as cli_sync
-from cli.app import RICH_HELP_MIN_WIDTH, cell, data_table, rich_help
+import cli.tables as cli_tables
+from cli.app import RICH_HELP_MIN_WIDTH, rich_help
 from cli.main import app
+from cli.tables import cell, data_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The help of every command and group, each after a line `=== <its path>`.
@@ -194,7 +195,7 @@ def test_a_table_that_fits_keeps_its_box_and_one_line_per_row() -> None:
 def _summaries(width: int, summaries: list[dict[str, object]], monkeypatch: pytest.MonkeyPatch) -> str:
     out = io.StringIO()
     monkeypatch.setattr(cli_sync, "console", Console(file=out, width=width, color_system=None))
-    monkeypatch.setattr(cli_app, "console", Console(file=io.StringIO(), width=width, color_system=None))
+    monkeypatch.setattr(cli_tables, "console", Console(file=io.StringIO(), width=width, color_system=None))
     cli_sync.print_summaries(summaries)
     return out.getvalue()
 
