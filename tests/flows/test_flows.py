@@ -187,20 +187,20 @@ def test_the_sample_csv_files_load_and_a_dry_run_finds_the_row_with_a_bad_vat_nu
     assert "created" not in rows  # nothing was: a dry run says what a push would do
 
 
-def test_a_csv_cell_that_cannot_be_read_names_its_file_line_and_column(billit_env: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("order_date", "said"),
+    [
+        ("11/31/2026", "invoices.csv:2: column order_date"),
+        # Found by a newcomer: rich turned a bad cell `:x:` into an emoji in the message that quotes it.
+        (":x:", "cannot read ':x:'"),
+    ],
+)
+def test_a_csv_cell_that_cannot_be_read_is_quoted_as_written_with_its_file_line_and_column(
+    billit_env: str, tmp_path: Path, order_date: str, said: str
+) -> None:
     invoices = tmp_path / "invoices.csv"
-    invoices.write_text("external_id,order_date\nx-1,11/31/2026\n")
+    invoices.write_text(f"external_id,order_date\nx-1,{order_date}\n")
     lines = tmp_path / "lines.csv"
     lines.write_text("external_id,line_number\n")
     result = runner.invoke(app, ["load-outbound", str(invoices), str(lines)])
-    assert result.exit_code == 2 and "invoices.csv:2: column order_date" in result.output
-
-
-def test_a_cell_that_cannot_be_read_is_quoted_as_written_not_as_an_emoji(billit_env: str, tmp_path: Path) -> None:
-    """Found from the outside: rich turned a bad cell `:x:` into '❌' in the message that quotes it."""
-    invoices = tmp_path / "invoices.csv"
-    invoices.write_text("external_id,order_date\nx-1,:x:\n")
-    lines = tmp_path / "lines.csv"
-    lines.write_text("external_id,line_number\n")
-    result = runner.invoke(app, ["load-outbound", str(invoices), str(lines)])
-    assert result.exit_code == 2 and "cannot read ':x:'" in result.output.replace("\n", "")
+    assert result.exit_code == 2 and said in result.output.replace("\n", ""), result.output
