@@ -78,5 +78,8 @@ def test_with_debug_the_traceback_names_the_option_the_url_came_from(tmp_path: P
     corrupt.write_bytes(b"not a database" * 400)
     result = runner.invoke(app, ["--debug", "status", "--warehouse-url", f"sqlite:///{corrupt}"])
     assert result.exit_code == 1 and result.exception is not None
-    assert str(result.exception).endswith("check --warehouse-url)"), str(result.exception)
+    # A file that is not a database names the option, with the fix for such a file (a63f64f).
+    assert str(result.exception).endswith("(point --warehouse-url at the warehouse, or restore it from a backup)"), str(
+        result.exception
+    )
     assert "WAREHOUSE_URL" not in str(result.exception)
