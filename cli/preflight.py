@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from connectors.warehouse import check_warehouse, require_up_to_date, upgrade
+from connectors.warehouse import check_warehouse, ready_for_work, require_up_to_date
 from tasks.options import check_landing_dir
 from tasks.runtime import billit_settings, require_warehouse_file, warehouse_engine, warehouse_url
 
@@ -26,11 +26,7 @@ def preflight(*, billit: bool, landing_dir: str = "", existing: str = "", migrat
     if existing:
         require_warehouse_file(existing)
     engine = warehouse_engine()
-    check_warehouse(engine, writable=migrate)
-    if migrate:
-        upgrade(engine)
-    else:
-        require_up_to_date(engine)
+    ready_for_work(engine, migrate=migrate)
     check_landing_dir(landing_dir)
     return engine
 

@@ -149,11 +149,11 @@ def _open(xml: Path | None, force: bool, company: int | None) -> tuple[Path | No
     never-synced warehouse would give a nil return), and the company whose books to read: --company, else
     BILLIT_PARTY_ID, as sync and push take it (found by a newcomer: it was ignored), else the warehouse's only one."""
     from tasks.inbound.warehouse import choose_company
-    from tasks.runtime import configured_company
+    from tasks.runtime import configured_party_id
 
     target = _checked_target(xml, force) if xml is not None else None
     engine = up_to_date_warehouse()
-    return target, engine, choose_company(engine, company if company is not None else configured_company())
+    return target, engine, choose_company(engine, company if company is not None else configured_party_id())
 
 
 def _notices(out: Any, counts: list[tuple[int, str]], notes: Sequence[str] = ()) -> None:

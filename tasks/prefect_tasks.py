@@ -17,7 +17,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
 from connectors.billit import BillitError
-from connectors.warehouse import check_warehouse, require_up_to_date, upgrade
+from connectors.warehouse import ready_for_work
 from tasks.inbound.sync import run_stream
 from tasks.inbound.webhook_apply import apply_stored_events
 from tasks.runtime import billit_api_slots, warehouse_engine
@@ -59,12 +59,7 @@ def prepare_warehouse(warehouse_url: str | None = None, *, migrate: bool = True)
     """Check the warehouse (one line when it is unusable, as the CLI's preflight says it; found from the outside: a
     worker's unreachable warehouse failed the flow with the driver's error) and apply pending migrations; without
     `migrate` (a dry run), refuse a warehouse that has some."""
-    engine = warehouse_engine(warehouse_url)
-    check_warehouse(engine, writable=migrate)
-    if not migrate:
-        require_up_to_date(engine)
-        return []
-    applied = upgrade(engine)
+    applied = ready_for_work(warehouse_engine(warehouse_url), migrate=migrate)
     if applied:
         logger.info("applied migrations: %s", ", ".join(applied))
     return applied

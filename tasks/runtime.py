@@ -111,7 +111,7 @@ def require_warehouse_file(why: str = "", *, url: str | None = None) -> None:
             raise WarehouseError(f"no warehouse at {database}: check {WAREHOUSE_URL_ENV}{f' ({why})' if why else ''}")
 
 
-def configured_company() -> int | None:
+def configured_party_id() -> int | None:
     """The company sync and push act for when none is named (BILLIT_PARTY_ID, or what `configured` says), or None."""
     if "party_id" in _Configured.billit:
         return _Configured.billit["party_id"]  # type: ignore[no-any-return]

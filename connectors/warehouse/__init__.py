@@ -23,6 +23,7 @@ from connectors.warehouse.migrations import (
     WarehouseNewerThanCode,
     applied_migrations,
     pending_migrations,
+    ready_for_work,
     require_up_to_date,
     upgrade,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "reflect_tables",
     "replace_children",
     "pending_migrations",
+    "ready_for_work",
     "require_up_to_date",
     "upgrade",
     "upsert_rows",

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from connectors.warehouse.checks import require_schema
+from connectors.warehouse.checks import check_warehouse, require_schema
 from connectors.warehouse.engine import WarehouseError, is_warehouse_engine
 from connectors.warehouse.reflect import forget_reflected_tables
 from connectors.warehouse.sqlfiles import execute_statement, locked_transaction, read_sql_file, split_statements
@@ -169,6 +169,17 @@ def require_up_to_date(engine: sa.Engine) -> None:
             f"the warehouse is not up to date ({', '.join(pending)} not applied): run billit-etl db upgrade, "
             "or a sync, first"
         )
+
+
+def ready_for_work(engine: sa.Engine, *, migrate: bool = True) -> list[str]:
+    """What every command and flow checks before its work: the warehouse usable (`check_warehouse`, writable unless
+    it only reads) and migrated; without `migrate` (a dry run), up to date already and left as it is. The
+    migrations this applied."""
+    check_warehouse(engine, writable=migrate)
+    if migrate:
+        return upgrade(engine)
+    require_up_to_date(engine)
+    return []
 
 
 def upgrade(engine: sa.Engine, *, directory: Path | None = None) -> list[str]:
