@@ -180,9 +180,14 @@ class _Connection(asyncio.Protocol):
         return not poll.poll(0)
 
     def close(self) -> None:
+        """Close once what is unsent has left; but the rest of a body the server answered before reading belongs to
+        nobody, and waiting for the server to read it would keep the socket open for as long as it holds its end."""
         self._open = False
         if self._transport is not None:
-            self._transport.close()
+            if self._transport.get_write_buffer_size():
+                self._transport.abort()
+            else:
+                self._transport.close()
 
     def _abort(self) -> None:
         """Close now, dropping what is still unsent: after a failure it belongs to nobody, and a server that reads

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from connectors.billit import BillitClient
+from connectors.billit import transport as transport_module
 from connectors.billit.settings import load_settings
 from connectors.billit.transport import Http11Transport, _origin, proxy_configured
 
@@ -288,6 +289,49 @@ async def test_an_error_answer_to_a_request_with_a_body_leaves_the_connection(
         assert refused.status_code == 413
         assert (await http.get("/next")).text == "fresh"
     assert server.connections == 2
+
+
+async def test_a_connection_left_with_an_unsent_body_is_closed_at_once(
+    serve: Callable[..., ScriptedServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rest of a body the server answered before reading belongs to nobody: a graceful close would wait for the
+    # server to read it, keeping the socket open for as long as the server holds its end (CI saw it outlive its
+    # event loop: "unclosed transport").
+    lost = threading.Event()
+    release = threading.Event()
+    connection_lost = transport_module._Connection.connection_lost
+
+    def record(self: transport_module._Connection, exc: Exception | None) -> None:
+        lost.set()
+        connection_lost(self, exc)
+
+    connection_made = transport_module._Connection.connection_made
+
+    def small_buffer(self: transport_module._Connection, transport: asyncio.BaseTransport) -> None:
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        connection_made(self, transport)
+
+    monkeypatch.setattr(transport_module._Connection, "connection_lost", record)
+    monkeypatch.setattr(transport_module._Connection, "connection_made", small_buffer)
+
+    def script(connection: socket.socket, number: int) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += connection.recv(1024)
+        connection.sendall(answer(b"too large", status=b"413 Content Too Large"))
+        release.wait(5)  # holds its end open, reading nothing
+
+    server = serve(script)
+    server.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # with the small buffers above, the
+    # body cannot all leave before the answer
+    try:
+        async with client(server.port) as http:
+            refused = await http.post("/v1/orders", content=b"x" * 65_000)
+            assert refused.status_code == 413
+            await asyncio.sleep(0.2)
+            assert lost.is_set()
+    finally:
+        release.set()
 
 
 async def test_odd_answers_an_api_never_gives(serve: Callable[..., ScriptedServer]) -> None:
