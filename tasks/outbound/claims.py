@@ -16,7 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables, write_transaction
-from tasks.outbound.payload import idempotency_key, order_payload, validate
+from tasks.outbound.payload import LOCAL_VALIDATION, idempotency_key, order_payload, validate
+from tasks.outbound.table_rows import TableRows, in_column_types, select_as_stored
 from tasks.warehouse_common import dead_claimants
 
 # A claim not refreshed for CLAIM_LEASE belongs to a dead run (a live one refreshes it every minute).
@@ -133,22 +134,26 @@ def take(
             rows = _pushable_rows(connection, table, size, exclude)
         else:
             rows = _claim_rows(connection, table, run_id, size, exclude, _pushable)
-        ids = [row["external_id"] for row in rows]
+        ids = [row["external_id"] for row in rows.rows]
         lines = _lines_of(connection, tables["outbound_invoice_lines"], ids)
+        lines_by_id = lines.grouped()
         collisions = _collisions(connection, table, ids)
         ready: list[Ready] = []
         rejected: list[dict[str, Any]] = []
-        for row in rows:
+        for row in rows.rows:
             external_id = row["external_id"]
-            rejection = validate(row, lines.get(external_id, []), quantity_decimals=quantity_decimals)
-            if external_id in collisions:
+            unreadable = rows.unreadable.get(external_id, []) + lines.unreadable.get(external_id, [])
+            rejection = validate(row, lines_by_id.get(external_id, []), quantity_decimals=quantity_decimals)
+            if unreadable:  # a cell SQLite holds that no column of its type could (tasks/outbound/table_rows.py)
+                rejected.append(rejected_outcome(external_id, LOCAL_VALIDATION, "; ".join(unreadable)))
+            elif external_id in collisions:
                 rejected.append(rejected_outcome(external_id, EXTERNAL_ID_COLLISION, collisions[external_id]))
             elif (moved := _company_moved(row, _company(row, default_company))) is not None:
                 rejected.append(rejected_outcome(external_id, COMPANY_CHANGED, moved))
             elif rejection is not None:
                 rejected.append(rejected_outcome(external_id, rejection.code, rejection.message))
             else:
-                payload = order_payload(row, lines[external_id])
+                payload = order_payload(row, lines_by_id[external_id])
                 ready.append((row, payload, idempotency_key(payload)))
         if not dry_run:
             _record_outcomes(connection, table, rejected, run_id)
@@ -184,19 +189,21 @@ def _company_moved(row: dict[str, Any], company: int | None) -> str | None:
     )
 
 
-def _pushable_rows(connection: sa.Connection, table: sa.Table, size: int, exclude: set[str]) -> list[dict[str, Any]]:
+def _pushable_rows(connection: sa.Connection, table: sa.Table, size: int, exclude: set[str]) -> TableRows:
     """A dry run's rows: every row not created yet, credit notes that would wait for their invoice included (a dry
     run creates nothing, so they would otherwise never be validated)."""
-    query = sa.select(table).where(_not_created(table)).order_by(table.c.external_id).limit(size)
+    query = select_as_stored(table).where(_not_created(table)).order_by(table.c.external_id).limit(size)
     if exclude:
         query = query.where(table.c.external_id.not_in(sorted(exclude)))
-    return [dict(row) for row in connection.execute(query).mappings()]
+    return in_column_types(connection, table, query)
 
 
 def claim_sendable(engine: sa.Engine, run_id: str, size: int | None) -> list[dict[str, Any]]:
+    """Created rows to send, claimed for this run (a cell edited since into one that cannot be read keeps what is
+    stored: the send finds the row no longer makes its order, tasks/outbound/send.py)."""
     table = reflect_tables(engine)["outbound_invoices"]
     with write_transaction(engine) as connection:
-        return _claim_rows(connection, table, run_id, size, set(), _sendable)
+        return _claim_rows(connection, table, run_id, size, set(), _sendable).rows
 
 
 def _claim_rows(
@@ -206,7 +213,7 @@ def _claim_rows(
     size: int | None,
     exclude: set[str],
     stage: Callable[[sa.Table], Any],
-) -> list[dict[str, Any]]:
+) -> TableRows:
     """Take up to `size` rows of a stage for this run, inside a write transaction; rows another live run holds
     are left alone."""
     now = utc_now()
@@ -226,14 +233,12 @@ def _claim_rows(
     # On SQLite the write lock is held from BEGIN (write_transaction), so select-then-update is atomic.
     ids = list(connection.execute(candidates).scalars())
     if not ids:
-        return []
+        return TableRows()
     connection.execute(
         table.update().where(table.c.external_id.in_(ids), ready, free).values(claimed_by=run_id, claimed_at=now)
     )
-    claimed = connection.execute(
-        sa.select(table).where(table.c.external_id.in_(ids), table.c.claimed_by == run_id).order_by(table.c.external_id)
-    ).mappings()
-    return [dict(row) for row in claimed]
+    claimed = select_as_stored(table).where(table.c.external_id.in_(ids), table.c.claimed_by == run_id)
+    return in_column_types(connection, table, claimed.order_by(table.c.external_id))
 
 
 def refresh_claims(engine: sa.Engine, run_id: str) -> None:
@@ -324,16 +329,12 @@ def held_elsewhere(engine: sa.Engine, run_id: str) -> tuple[int, datetime | None
 def lines_of(engine: sa.Engine, external_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """The lines of these rows, by external_id, in line order (what a send compares with the order in Billit)."""
     with engine.connect() as connection:
-        return _lines_of(connection, reflect_tables(engine)["outbound_invoice_lines"], external_ids)
+        return _lines_of(connection, reflect_tables(engine)["outbound_invoice_lines"], external_ids).grouped()
 
 
-def _lines_of(connection: sa.Connection, table: sa.Table, external_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    lines: dict[str, list[dict[str, Any]]] = {}
-    for row in connection.execute(
-        sa.select(table).where(table.c.external_id.in_(external_ids)).order_by(table.c.external_id, table.c.line_number)
-    ).mappings():
-        lines.setdefault(row["external_id"], []).append(dict(row))
-    return lines
+def _lines_of(connection: sa.Connection, table: sa.Table, external_ids: list[str]) -> TableRows:
+    query = select_as_stored(table).where(table.c.external_id.in_(external_ids))
+    return in_column_types(connection, table, query.order_by(table.c.external_id, table.c.line_number))
 
 
 def _count_attempts(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from types import TracebackType
 from typing import Any
 
@@ -31,6 +31,7 @@ from connectors.billit.account import (
 from connectors.billit.settings import ENV_PREFIX
 from connectors.warehouse import reflect_tables
 from tasks.outbound.claims import rows_to_push_or_send
+from tasks.outbound.query import read_integer
 
 
 class NotReached(str):
@@ -125,7 +126,11 @@ async def unavailable_companies(engine: sa.Engine, settings: BillitSettings) -> 
         table = reflect_tables(engine)["outbound_invoices"]
         with engine.connect() as connection:
             query = sa.select(table.c.company_id).where(rows_to_push_or_send(table), table.c.company_id.is_not(None))
-            return {int(company) for company in connection.execute(query.distinct()).scalars()}
+            companies = set()
+            for company in connection.execute(query.distinct()).scalars():
+                with suppress(ValueError):  # not a PartyID: its rows are rejected (tasks/outbound/table_rows.py)
+                    companies.add(read_integer(company))
+            return companies
 
     others = sorted(await asyncio.to_thread(named) - {settings.party_id})
     if not others:

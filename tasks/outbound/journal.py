@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from connectors.warehouse import insert_ignoring_duplicates, reflect_tables, replace_children, write_transaction
 from tasks.outbound.claims import COMPANY_CHANGED, ORDER_DIFFERS, attempts_hold_company
 from tasks.outbound.query import SourceRows
+from tasks.outbound.table_rows import in_column_types, select_as_stored
 
 logger = logging.getLogger("billit_pipelines.outbound_source")
 
@@ -86,17 +87,12 @@ def take_in(engine: sa.Engine, rows: SourceRows, *, dry_run: bool = False) -> Ta
     context: AbstractContextManager[sa.Connection] = engine.connect() if dry_run else write_transaction(engine)
     with context as connection:
         for chunk in _chunks(list(rows.invoices)):
-            stored = {
-                row["external_id"]: dict(row)
-                for row in connection.execute(sa.select(invoices).where(invoices.c.external_id.in_(chunk))).mappings()
-            }
-            stored_lines: dict[str, list[dict[str, Any]]] = {}
-            for line in connection.execute(
-                sa.select(lines)
-                .where(lines.c.external_id.in_(list(stored)))
-                .order_by(lines.c.external_id, lines.c.line_number)
-            ).mappings():
-                stored_lines.setdefault(line["external_id"], []).append(dict(line))
+            # A cell SQLite holds that its column's type cannot keeps what is stored: it differs from the file's.
+            query = select_as_stored(invoices).where(invoices.c.external_id.in_(chunk))
+            stored = {row["external_id"]: row for row in in_column_types(connection, invoices, query).rows}
+            query = select_as_stored(lines).where(lines.c.external_id.in_(list(stored)))
+            ordered = query.order_by(lines.c.external_id, lines.c.line_number)
+            stored_lines = in_column_types(connection, lines, ordered).grouped()
             new, update, flag, clear, restore, moved = [], [], [], [], [], []
             for external_id in chunk:
                 journal = stored.get(external_id)

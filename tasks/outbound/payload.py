@@ -28,6 +28,8 @@ from tasks.normalise.vat import SALES_VENTILATION_CODES
 
 # docs/reference/billit-api.md#creating-orders: Billit refuses other rates for a Belgian company
 # (InvalidVAtPercentageForTaxCountry).
+#: The code of a row rejected by the push's own checks, before any request.
+LOCAL_VALIDATION = "LocalValidation"
 BELGIAN_VAT_RATES = frozenset({Decimal(0), Decimal(6), Decimal(12), Decimal(21)})
 ORDER_TYPES = ("Invoice", "CreditNote")
 PAYMENT_METHODS = frozenset(
@@ -87,7 +89,7 @@ def validate(row: Row, lines: Sequence[Row], *, quantity_decimals: int = 2) -> R
         reasons = _reasons(row, lines, quantity_decimals)
     except Exception as exc:  # noqa: BLE001 - a value no check foresaw rejects its row, never the batch
         reasons = [f"cannot be checked: {type(exc).__name__}: {exc}"]
-    return Rejection("LocalValidation", tuple(reasons)) if reasons else None
+    return Rejection(LOCAL_VALIDATION, tuple(reasons)) if reasons else None
 
 
 def _reasons(row: Row, lines: Sequence[Row], quantity_decimals: int) -> list[str]:

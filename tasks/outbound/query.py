@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -37,7 +37,9 @@ DEFAULTS = {"order_type": "Invoice", "currency": "EUR", "customer_country_code":
 _MARKER = re.compile(r"^[ \t]*--[ \t]*name[ \t]*:[ \t]*(?P<name>\S*)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 _FINAL_SEMICOLON = re.compile(r";[ \t]*(?:--[^\n]*)?\s*\Z")
 _REPEATED = re.compile(r"(?P<name>.+):\d+")  # SQLite's name for a subquery's second column of the same name
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: Characters the warehouse cannot store on PostgreSQL and the sync refuses in Billit's answers.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_REASON = "holds a NUL character or a lone surrogate"
 
 
 class OutboundSourceError(ValueError):
@@ -240,19 +242,22 @@ def _refuse_repeated(path: Path, name: str, keys: list[Any], what: str) -> None:
 
 def _value(column: sa.Column[Any], value: Any) -> Any:
     """`value` as the column's type; ValueError says why it cannot be."""
-    if value is None:
-        return None
-    kind = column.type
+    return None if value is None else in_column_type(column.type, value, _text)
+
+
+def in_column_type(kind: sa.types.TypeEngine[Any], value: Any, text: Callable[[Any], Any]) -> Any:
+    """A value that is not None as a column of type `kind` holds it, text as `text` reads it; ValueError says why
+    it cannot be."""
     if isinstance(kind, sa.Date):
-        return _date(value)
+        return read_date(value)
     if isinstance(kind, sa.Numeric) and not isinstance(kind, sa.Float):
-        return _decimal(value, kind)
+        return read_decimal(value, kind)
     if isinstance(kind, sa.Integer):
-        return _integer(value)
-    return _text(value)
+        return read_integer(value)
+    return text(value)
 
 
-def _date(value: Any) -> date:
+def read_date(value: Any) -> date:
     if isinstance(value, datetime):
         if value.tzinfo is not None or value.time() != datetime.min.time():
             raise ValueError(
@@ -268,14 +273,14 @@ def _date(value: Any) -> date:
         except ValueError:
             pass
         try:
-            return _date(datetime.fromisoformat(text))
+            return read_date(datetime.fromisoformat(text))
         except ValueError as exc:
             if "date-time" in str(exc):
                 raise
-    raise ValueError(f"cannot read {str(value)[:40]!r} as a date (return a DATE, or ISO text like 2026-11-02)")
+    raise ValueError(f"cannot read {str(value)[:40]!r} as a date (a DATE, or ISO text like 2026-11-02)")
 
 
-def _decimal(value: Any, kind: sa.Numeric[Any]) -> Decimal:
+def read_decimal(value: Any, kind: sa.Numeric[Any]) -> Decimal:
     try:
         if isinstance(value, bool):
             raise InvalidOperation
@@ -284,7 +289,7 @@ def _decimal(value: Any, kind: sa.Numeric[Any]) -> Decimal:
     except InvalidOperation:
         raise ValueError(f"cannot read {str(value)[:40]!r} as a number") from None
     if not number.is_finite():
-        raise ValueError(f"{number} is not a number")
+        raise ValueError(f"{number} is not a finite number")
     scale = kind.scale or 0
     if number != number.quantize(Decimal(1).scaleb(-scale)):
         raise ValueError(f"{number} has more than {scale} decimals (ROUND it in the query)")
@@ -293,7 +298,7 @@ def _decimal(value: Any, kind: sa.Numeric[Any]) -> Decimal:
     return number
 
 
-def _integer(value: Any) -> int:
+def read_integer(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, (Decimal, float)):
@@ -311,6 +316,6 @@ def _text(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise ValueError(f"a {type(value).__name__}, not text (CAST it AS TEXT in the query)")
     text = format(value, "f") if isinstance(value, Decimal) else str(value).strip()
-    if _UNSTORABLE.search(text):
-        raise ValueError("holds a NUL character or a lone surrogate")
+    if UNSTORABLE.search(text):
+        raise ValueError(UNSTORABLE_REASON)
     return text or None

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from connectors.warehouse import reflect_tables
+from connectors.warehouse import create_warehouse_engine, reflect_tables, upgrade
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
 from tasks.outbound.payload import validate
@@ -228,7 +229,49 @@ def test_a_nan_or_infinite_amount_stored_in_the_warehouse_rejects_its_row_alone_
         "bad-country-4": "rejected",
         "ok-5": "created",
     }
-    assert "line 1: quantity is not a finite number" in rows["odd-2"].last_error
+    # Read cell by cell (tasks/outbound/table_rows.py): the stored value is named.
+    infinite = "NaN" if engine.dialect.name == "postgresql" else "Infinity"
+    assert f"line 1: quantity: {infinite} is not a finite number" in rows["odd-2"].last_error
     assert "XYZ" in rows["bad-currency-3"].last_error and "'XX'" in rows["bad-country-4"].last_error
     assert summary.rejected["LocalValidation"] == 3 and summary.created == 2
     assert set(orders_by_external_id(server)) == {"ok-1", "ok-5"}
+
+
+def test_a_cell_sqlite_holds_that_its_column_type_cannot_rejects_its_row_alone(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    # SQLite stores whatever is written into a column; reading one such cell failed the whole push, before any row
+    # was created and with no row named (an operator's review). PostgreSQL refuses these values when written.
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    upgrade(engine)
+    insert(engine, [outbound(f"row-{number}") for number in range(1, 7)])
+    edits = {
+        "row-2": "UPDATE outbound_invoices SET order_date = '2026-13-45' WHERE external_id = 'row-2'",
+        "row-3": "UPDATE outbound_invoices SET company_id = 'abc' WHERE external_id = 'row-3'",
+        "row-4": "UPDATE outbound_invoice_lines SET quantity = 'three' WHERE external_id = 'row-4' AND line_number = 1",
+        "row-5": "UPDATE outbound_invoices SET customer_name = 'Klant' || char(0) || 'BV' WHERE external_id = 'row-5'",
+    }
+    with engine.begin() as connection:
+        for statement in edits.values():
+            connection.exec_driver_sql(statement)
+
+    dry_run = push(server, engine, dry_run=True)
+    assert dry_run.rejected == {"LocalValidation": 4} and orders_by_external_id(server) == {}
+    summary = push(server, engine)
+
+    with engine.connect() as connection:
+        outcomes = dict(
+            connection.exec_driver_sql(
+                "SELECT external_id, status || ': ' || coalesce(last_error, '') FROM outbound_invoices"
+            ).all()
+        )
+    assert outcomes == {
+        "row-1": "created: ",
+        "row-2": "rejected: order_date: cannot read '2026-13-45' as a date (a DATE, or ISO text like 2026-11-02)",
+        "row-3": "rejected: company_id: cannot read 'abc' as a whole number",
+        "row-4": "rejected: line 1: quantity: cannot read 'three' as a number",
+        "row-5": "rejected: customer_name: holds a NUL character or a lone surrogate",
+        "row-6": "created: ",
+    }
+    assert summary.created == 2 and set(orders_by_external_id(server)) == {"row-1", "row-6"}
+    engine.dispose()
