@@ -39,7 +39,9 @@ OUTCOME_COLUMNS = {
     "orders_changed": "changed",
     "orders_unchanged": "unchanged",
     "orders_deleted": "deleted",
+    "orders_pending": "pending",
     "lines_loaded": "lines",
+    "quarantined": "quarantined",
     "duration_s": "seconds",
 }
 
@@ -86,6 +88,13 @@ def print_outcomes(outcomes: Sequence[CompanyOutcome]) -> None:
     right = [label for label in labels if label not in ("name", "stream", "status")]
     console.print(data_table("Billit -> warehouse, per company", labels, rows, right=right, prose=("name",)))
     for outcome in outcomes:
+        for summary in outcome.summaries:
+            if summary.get("orders_pending"):  # loaded "succeeded" all the same: say so rather than let it pass
+                console.print(
+                    f"[yellow]company {outcome.company.party_id} {escape(str(summary.get('stream')))}: "
+                    f"{summary['orders_pending']} orders not loaded yet (pending: every run tries them again; "
+                    "`billit-etl status` says why)[/]"
+                )
         if outcome.failed:
             name = f" ({escape(outcome.company.name)})" if outcome.company.name else ""  # none: a company not reached
             error = escape(" ".join(str(outcome.error).split()))

@@ -106,6 +106,9 @@ def sandbox_serve(
     next_link_host: Annotated[
         str | None, typer.Option(help="Scheme and host NextPageLink names, e.g. http://billit-internal:8080.")
     ] = None,
+    member_case: Annotated[
+        str, typer.Option(help="Member names of answers: `pascal` as documented (VATNumber), `camel` or `lower`.")
+    ] = "pascal",
     webhook_limit: Annotated[int, typer.Option(help="Webhooks per company: 4 (one doc page) or 20 (another).")] = 4,
     webhook_refresh_method: Annotated[
         str, typer.Option(help="The method /v1/webhooks/refresh/{id} accepts (POST, PUT, GET or PATCH; others 405).")
@@ -164,7 +167,7 @@ def sandbox_serve(
             deleted_page_without_link=deleted_page_without_link, deleted_last_modified=deleted_last_modified,
             fraction_digits=fraction_digits, next_link_host=next_link_host, api_off_status=api_off_status,
             account_needs_party_id=account_needs_party_id, deleted_order_status=deleted_order_status,
-            idempotency_header=idempotency_header,
+            idempotency_header=idempotency_header, member_case=member_case,
             webhook_limit=webhook_limit,
             webhook_refresh_method=webhook_refresh_method,
             webhook_order_shape=webhook_order_shape, webhook_refusal_shape=webhook_refusal_shape,

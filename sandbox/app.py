@@ -43,7 +43,7 @@ from sandbox.odata import ODataError
 from sandbox.order_patch import patch_order
 from sandbox.orders import create_order
 from sandbox.peppol import canonical_participant_id, unknown_participant
-from sandbox.render import render_json
+from sandbox.render import recase_members, render_json
 from sandbox.store import Sandbox
 
 __all__ = ["Faults", "Sandbox", "create_app"]
@@ -294,9 +294,13 @@ def _endpoint(sandbox: Sandbox, handler: Handler) -> Callable[[Request], Any]:
             sandbox.apply_quirks()
             apply_due_events(sandbox)
             try:
-                return handler(sandbox, request, raw)
+                response = handler(sandbox, request, raw)
             except ApiError as exc:
-                return _error_response(exc)
+                response = _error_response(exc)
+            if response.media_type == JSON and sandbox.quirks.member_case != "pascal":
+                response.body = recase_members(bytes(response.body), sandbox.quirks.member_case)
+                response.headers["content-length"] = str(len(response.body))
+            return response
 
     return endpoint
 

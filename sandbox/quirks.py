@@ -27,6 +27,9 @@ the sandbox's best guess, i.e. how it answered before the switches existed; each
   answers an empty 401, as for an id one may not see, instead of 404 (``#deletions``);
 * ``account_needs_party_id``: ``accountInformation`` without a ``PartyID`` answers 400, as every other call does,
   when the user sees more than one company (``#companies``);
+* ``member_case``: the member names of every ``/v1`` answer written ``camel`` (ASP.NET Core's default:
+  ``vatNumber``, ``orderID``) or ``lower`` instead of the documented PascalCase (``VATNumber``); the docs themselves
+  write ``VatNumber`` beside Swagger's ``VATNumber`` (``#serialization``);
 * webhooks (``#webhooks``): ``webhook_limit`` (4 per company, or 20: the docs give both), ``webhook_refresh_method``
   (the one HTTP method ``/v1/webhooks/refresh/{id}`` accepts, POST by default; the others answer 405),
   ``webhook_order_shape`` (Order events in the Message ``envelope`` or ``flat``), ``webhook_refusal_shape`` (a
@@ -53,6 +56,7 @@ __all__ = [
     "DELETED_ORDER_STATUSES",
     "FRACTION_DIGITS",
     "IDEMPOTENCY_HEADERS",
+    "MEMBER_CASES",
     "Quirks",
 ]
 
@@ -61,6 +65,7 @@ DELETED_ORDER_STATUSES = (404, 401)
 IDEMPOTENCY_HEADERS = ("both", "Idempotency-Key", "Idempotent-Key", "none")
 DELETED_LAST_MODIFIED = ("deletion", "order")
 FRACTION_DIGITS = (6, 7)
+MEMBER_CASES = ("pascal", "camel", "lower")
 WEBHOOK_LIMITS = (4, 20)
 WEBHOOK_REFRESH_METHODS = ("POST", "PUT", "GET", "PATCH")
 WEBHOOK_SHAPES = ("envelope", "flat")
@@ -95,6 +100,7 @@ class Quirks:
     deleted_order_status: int = 404
     idempotency_header: str = "both"
     account_needs_party_id: bool = False
+    member_case: str = "pascal"
     webhook_limit: int = 4
     webhook_refresh_method: str = "POST"
     webhook_order_shape: str = "envelope"
@@ -153,6 +159,10 @@ def _coerce(name: str, value: Any) -> Any:
         if not isinstance(value, str) or spelling is None:
             raise ValueError(f"idempotency_header must be one of {', '.join(IDEMPOTENCY_HEADERS)}, not {value!r}")
         return spelling
+    if name == "member_case":
+        if not isinstance(value, str) or value.lower() not in MEMBER_CASES:
+            raise ValueError(f"member_case must be one of {', '.join(MEMBER_CASES)}, not {value!r}")
+        return value.lower()
     if name == "webhook_limit":
         if isinstance(value, bool) or value not in WEBHOOK_LIMITS:
             raise ValueError(f"webhook_limit must be 4 or 20, not {value!r}")

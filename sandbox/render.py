@@ -16,6 +16,7 @@ seeded order on a dev box); the sandbox also caches each order's rendered JSON u
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -268,3 +269,29 @@ def join_page(items: Iterable[bytes], extra: Mapping[str, Any]) -> bytes:
             continue
         body += b"," + encode_basestring(key).encode() + b":" + render_json(value)
     return body + b"}"
+
+
+# In the compact JSON written here, a member name is the only string that follows `{` or `,` and is followed by `:`
+# (a quote inside a string is escaped, so never follows either).
+_MEMBER_NAME = re.compile(rb'(?<=[{,])"([A-Za-z][A-Za-z0-9_]*)":')
+
+
+def recase_members(body: bytes, case: str) -> bytes:
+    """``body`` (JSON written by ``render_json``) with its member names in ``case`` (``Quirks.member_case``)."""
+    if case == "pascal":
+        return body
+    recase = _camel if case == "camel" else str.lower
+    return _MEMBER_NAME.sub(lambda match: b'"%s":' % recase(match[1].decode()).encode(), body)
+
+
+def _camel(name: str) -> str:
+    """The name as System.Text.Json's camel case writes it: the leading capitals lowered, but the last of several
+    when a lower-case letter follows it (``VATNumber`` -> ``vatNumber``, ``OrderID`` -> ``orderID``)."""
+    chars = list(name)
+    for index, char in enumerate(chars):
+        if index == 1 and not char.isupper():
+            break
+        if index > 0 and index + 1 < len(chars) and not chars[index + 1].isupper():
+            break
+        chars[index] = char.lower()
+    return "".join(chars)

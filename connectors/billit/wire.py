@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.billit.errors import BillitErrorDetail, BillitProtocolError
+from connectors.billit.members import canonical_members
 
 _DECIMAL_MARK = "\u0000dec:"
 _DECIMAL_TOKEN = re.compile(r'"\\u0000dec:(-?[0-9]+(?:\.[0-9]+)?(?:E[+-]?[0-9]+)?)"')
@@ -123,11 +124,12 @@ def may_hold_unstorable_text(content: bytes) -> bool:
 
 
 def parse_json(text: str, *, content_type: str | None = None) -> Any:
-    """Parse a response body; empty means None. Fractions become Decimal."""
+    """Parse a response body; empty means None. Fractions become Decimal, member names Billit's in any case are
+    spelt as this project reads them (`members.canonical_members`)."""
     if not text.strip():
         return None
     try:
-        return JSON_DECODER.decode(text)
+        return canonical_members(JSON_DECODER.decode(text))
     except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python's stack
         described = describe_body(text, content_type)
         if isinstance(exc, json.JSONDecodeError) and text.lstrip()[:1] in ("{", "["):

@@ -20,10 +20,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from connectors.billit.members import canonical_members
 from connectors.warehouse import reflect_tables
 
 # The date in a raw answer that is not JSON any more (cut short, a stray byte): the first OrderDate it names.
-_ORDER_DATE_TEXT = re.compile(r'"OrderDate"\s*:\s*"(\d{4}-\d{2}-\d{2})')
+_ORDER_DATE_TEXT = re.compile(r'"OrderDate"\s*:\s*"(\d{4}-\d{2}-\d{2})', re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def _read(raw: Any) -> tuple[bool, date | None]:
     order = raw
     if isinstance(raw, str):
         try:
-            order = json.loads(raw)
+            order = canonical_members(json.loads(raw))
         except ValueError:
             found = _ORDER_DATE_TEXT.search(raw)
             order = {"OrderDate": found.group(1)} if found else None

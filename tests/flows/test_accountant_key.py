@@ -387,3 +387,28 @@ def test_sync_all_of_one_company_runs_the_sales_stream_when_the_incoming_one_fai
         runs = dict(connection.execute(sa.text("SELECT stream, status FROM sync_runs")).all())
     assert runs == {"incoming": "failed", "sales": "succeeded"}
     assert "sales" in result.output  # the stream that ran is reported
+
+
+def test_the_per_company_table_shows_orders_not_loaded_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An outside check saw a company "succeeded, 0 new" with most of its orders quarantined, the table silent.
+    sandbox = Sandbox(seed=5, companies=2, orders_per_company=12, seed_start=SEED_START)
+    cost = min(i for i, o in sandbox.company_orders(SECOND_PARTY_ID).items() if o["OrderDirection"] == "Cost")
+    lines = [dict(line) for line in sandbox.get_order(cost)["OrderLines"]]
+    lines[0]["VATPercentage"] = "twenty-one"  # unreadable: the order is quarantined whole, and stays pending
+    sandbox.touch_order(cost, OrderLines=lines)
+    with SandboxServer(sandbox) as server:
+        monkeypatch.setenv("BILLIT_BASE_URL", server.base_url)
+        monkeypatch.setenv("BILLIT_API_KEY", API_KEY)
+        monkeypatch.delenv("BILLIT_PARTY_ID", raising=False)
+        monkeypatch.setenv("WAREHOUSE_URL", f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+        monkeypatch.setenv("COLUMNS", "200")
+        monkeypatch.chdir(tmp_path)
+        runtime._engine_for.cache_clear()
+        result = runner.invoke(app, ["sync", "incoming", "--companies", "all", "--no-prefect", "--landing-dir", ""])
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.output.splitlines() if "company" in line and "status" in line)
+    assert "pending" in header and "quarantined" in header
+    assert f"company {SECOND_PARTY_ID} incoming: 1 orders not loaded yet (pending" in " ".join(result.output.split())
+    assert f"company {PARTY_ID} incoming:" not in result.output

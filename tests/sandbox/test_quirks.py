@@ -7,6 +7,7 @@ daylight-saving changes.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -89,6 +90,7 @@ def test_quirks_default_to_the_answers_the_sandbox_always_gave(client: httpx.Cli
         "account_needs_party_id": False,
         "deleted_order_status": 404,
         "idempotency_header": "both",
+        "member_case": "pascal",
         "webhook_limit": 4,
         "webhook_refresh_method": "POST",
         "webhook_order_shape": "envelope",
@@ -125,6 +127,8 @@ def test_put_quirks_changes_only_what_it_names(client: httpx.Client, server: San
         {"deleted_order_status": True},
         {"idempotency_header": "Idempotency_Key"},
         {"idempotency_header": 1},
+        {"member_case": "snake"},
+        {"member_case": 1},
     ],
 )
 def test_put_quirks_refuses_unknown_keys_and_bad_values_and_changes_nothing(
@@ -554,7 +558,7 @@ def test_sandbox_serve_takes_one_flag_per_switch_and_the_clock() -> None:
         "--deleted-last-modified", "order", "--fraction-digits", "7", "--next-link-host", "http://billit-internal:8080",
         "--clock-utc", "2026-03-29T00:59:00", "--clock-speed", "0", "--api-off-status", "403",
         "--account-needs-party-id", "--deleted-order-status", "401", "--idempotency-header", "idempotent-key",
-        "--webhook-limit", "20",
+        "--member-case", "camel", "--webhook-limit", "20",
         "--webhook-refresh-method", "put",
         "--webhook-order-shape", "flat",
         "--webhook-refusal-shape", "flat", "--webhook-retries", "2", "--webhook-backoff-s", "0.5",
@@ -588,6 +592,7 @@ def test_sandbox_serve_takes_one_flag_per_switch_and_the_clock() -> None:
             "account_needs_party_id": True,
             "deleted_order_status": 401,
             "idempotency_header": "Idempotent-Key",
+            "member_case": "camel",
             "webhook_limit": 20,
             "webhook_refresh_method": "PUT",
             "webhook_order_shape": "flat",
@@ -630,3 +635,27 @@ def test_sandbox_serve_refuses_a_bad_switch_value_before_serving() -> None:
     )
     assert result.returncode == 2
     assert "deleted_last_modified" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("case", "names"),
+    [
+        ("camel", ["orderID", "orderLines", "vatPercentage", "customer", "vatNumber"]),
+        ("lower", ["orderid", "orderlines", "vatpercentage", "customer", "vatnumber"]),
+    ],
+)
+def test_member_case_writes_every_member_name_of_an_answer_so(
+    client: httpx.Client, server: SandboxServer, case: str, names: list[str]
+) -> None:
+    order_id = min(server.sandbox.company_orders(PARTY_ID))
+    documented = client.get(f"/v1/orders/{order_id}").json()
+    client.put("/_sandbox/quirks", json={"member_case": case})
+    answer = client.get(f"/v1/orders/{order_id}")
+    recased = answer.json()
+    assert int(answer.headers["content-length"]) == len(answer.content)
+    order_id_name, lines_name, vat_percentage_name, customer_name, vat_number_name = names
+    assert order_id_name in recased and vat_percentage_name in recased[lines_name][0]
+    assert vat_number_name in recased[customer_name]
+    assert json.dumps(recased).lower() == json.dumps(documented).lower()  # only the names' case differs
+    listing = client.get("/v1/orders", params={"$top": 1}).json()
+    assert "items" in {name.lower() for name in listing} and "Items" not in listing

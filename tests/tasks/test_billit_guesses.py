@@ -38,6 +38,8 @@ SWITCHES: dict[str, dict[str, Any]] = {
     "/deleted LastModified is the order's last change": {"deleted_last_modified": "order"},
     "7 fraction digits": {"fraction_digits": 7},
     "NextPageLink on another host": {"next_link_host": "http://billit-internal:8080"},
+    "member names in camelCase": {"member_case": "camel"},
+    "member names in lower case": {"member_case": "lower"},
 }
 
 
@@ -87,6 +89,7 @@ ALL_AT_ONCE = Quirks(
     deleted_last_modified="order",
     fraction_digits=7,
     next_link_host="http://elsewhere:81",
+    member_case="camel",
 )
 
 
