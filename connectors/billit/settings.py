@@ -56,10 +56,12 @@ class BillitSettings(BaseSettings):
     base_url: str = Field(SANDBOX_BASE_URL, description="API root, without /v1.")
     api_key: SecretStr | None = Field(None, description="Personal API key (header ApiKey).")
     bearer_token: SecretStr | None = Field(None, description="OAuth access token, instead of an API key.")
+    # PartyIDs are 32-bit integers (docs/reference/billit-api.md#serialization): a larger one is a typo, caught here
+    # rather than as a database's overflow.
     party_id: int | None = Field(
-        None, gt=0, description="Company the calls act on (header PartyID); unset: name them (--companies)."
+        None, gt=0, lt=2**31, description="Company the calls act on (header PartyID); unset: name them (--companies)."
     )
-    context_party_id: int | None = Field(None, gt=0, description="Accountant's own company (ContextPartyID).")
+    context_party_id: int | None = Field(None, gt=0, lt=2**31, description="Accountant's own company (ContextPartyID).")
     timeout_s: float = Field(30.0, gt=0, description="Read/write/pool timeout per request attempt.")
     connect_timeout_s: float = Field(10.0, gt=0, description="TCP/TLS connect timeout.")
     max_concurrency: int = Field(8, ge=1, le=64, description="Requests in flight at once, per client.")
@@ -94,6 +96,15 @@ class BillitSettings(BaseSettings):
         if not _HEADER_VALUE.fullmatch(value):
             raise ValueError("contains characters an HTTP header cannot carry (only printable ASCII)")
         return value
+
+    @model_validator(mode="after")
+    def _backoff_steps_in_order(self) -> BillitSettings:
+        if self.backoff_base_s > self.backoff_max_s:
+            raise ValueError(
+                f"{ENV_PREFIX}BACKOFF_BASE_S ({self.backoff_base_s:g}) is above {ENV_PREFIX}BACKOFF_MAX_S "
+                f"({self.backoff_max_s:g}), the longest step"
+            )
+        return self
 
     @field_validator("quantity_decimals")
     @classmethod

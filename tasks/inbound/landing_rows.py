@@ -8,13 +8,16 @@ decimal128, TIMESTAMP as timestamp[us], DATE as date32). Columns naming the run 
 `run_id`) and the stream are left out: a replay fills in its own.
 
 The file's metadata holds a fingerprint of the normaliser (its source, these columns and the VAT settings it
-reads): a replay uses the rows only when its own fingerprint matches, and otherwise re-normalises the raw orders.
-Deleting the rows files forces that too. A batch whose rows these columns cannot hold exactly is landed raw only.
+reads) and a digest of the raw part's bytes: a replay uses the rows only when its own fingerprint matches and the
+part beside them is the one they were made from (a part copied or edited since, or a rows file paired with another
+part of its name, is re-normalised: an outside test found the rows of another part loaded in its place when only
+the count of orders was compared). Deleting the rows files forces that too. A batch whose rows these columns
+cannot hold exactly is landed raw only.
 
-Until 2026-12-06 the rows were landed as Parquet (`rows-00001.parquet`, the same table), and they are still read.
-Arrow's own file format reads in a quarter of the time: opening a Parquet file parses a footer describing 160
-nested columns, and its pages are decoded; an IPC file's buffers are only decompressed. Reading was a quarter of a
-replay's CPU time, for files a third larger (bench/README.md#replay).
+Until 2026-12-06 the rows were landed as Parquet (`rows-00001.parquet`, the same table; they carry no digest, and
+their parts are re-normalised). Arrow's own file format reads in a quarter of the time: opening a Parquet file
+parses a footer describing 160 nested columns, and its pages are decoded; an IPC file's buffers are only
+decompressed. Reading was a quarter of a replay's CPU time, for files a third larger (bench/README.md#replay).
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 
 from tasks.inbound.arrow_arrays import (
     BOOL,
@@ -176,6 +178,7 @@ TABLES: dict[str, list[tuple[str, pa.DataType]]] = {
 _DROPPED = {"quarantine": {"run_id", "stream"}, "invoices": {"first_run_id", "last_run_id"}, "parties": {"last_run_id"}}
 ROWS_SCHEMA = pa.schema([pa.field(name, pa.list_(pa.struct(columns))) for name, columns in TABLES.items()])
 FINGERPRINT_KEY, ORDERS_KEY, CHECKS_KEY = b"billit.normaliser", b"billit.orders", b"billit.checks"
+PART_KEY = b"billit.part"
 _NORMALISE = Path(__file__).resolve().parents[1] / "normalise"
 
 
@@ -196,6 +199,12 @@ def normaliser_fingerprint() -> str:
 def rows_path(part: Path) -> Path:
     """`rows-00001.arrow` beside `part-00001.parquet` (not `part-*`: older readers glob those)."""
     return part.with_name(part.name.replace("part-", "rows-", 1)).with_suffix(".arrow")
+
+
+def part_digest(part: Path) -> str:
+    """A digest of the raw part's bytes, which its rows file names (BLAKE2: 2-3 ms for a part of 1,000 orders)."""
+    with part.open("rb") as source:
+        return hashlib.file_digest(source, "blake2b").hexdigest()[:32]
 
 
 def _parquet_rows_path(part: Path) -> Path:
@@ -245,6 +254,7 @@ def write_rows(part: Path, orders: Sequence[Any], batch: NormalisedBatch) -> Pat
         FINGERPRINT_KEY: normaliser_fingerprint().encode(),
         ORDERS_KEY: str(len(orders)).encode(),
         CHECKS_KEY: json.dumps(checks).encode(),
+        PART_KEY: part_digest(part).encode(),
     }
     table = pa.Table.from_arrays(columns, schema=ROWS_SCHEMA.with_metadata(metadata))
     path = rows_path(part)
@@ -307,14 +317,10 @@ def read_rows(part: Path, fingerprint: str) -> LandedRows | None:
 
 def _rows_table(part: Path, fingerprint: str) -> pa.Table | None:
     """The rows file of `part` as one table, read only once its schema says that this normaliser wrote it for
-    that part (after a change to the normaliser no file is read whole)."""
-    try:
-        with pa.OSFile(str(rows_path(part))) as source:
-            reader = ipc.open_file(source, options=_ONE_THREAD)
-            return reader.read_all() if _written_for(reader.schema, part, fingerprint) else None
-    except FileNotFoundError:  # landed until 2026-12-06
-        parquet = pq.ParquetFile(_parquet_rows_path(part))
-        return parquet.read(use_threads=False) if _written_for(parquet.schema_arrow, part, fingerprint) else None
+    exactly that part (after a change to the normaliser no file is read whole)."""
+    with pa.OSFile(str(rows_path(part))) as source:
+        reader = ipc.open_file(source, options=_ONE_THREAD)
+        return reader.read_all() if _written_for(reader.schema, part, fingerprint) else None
 
 
 def _written_for(schema: pa.Schema, part: Path, fingerprint: str) -> bool:
@@ -322,5 +328,5 @@ def _written_for(schema: pa.Schema, part: Path, fingerprint: str) -> bool:
     return (
         metadata.get(FINGERPRINT_KEY, b"").decode() == fingerprint
         and schema.remove_metadata() == ROWS_SCHEMA
-        and int(metadata[ORDERS_KEY]) == pq.ParquetFile(part).metadata.num_rows
+        and metadata.get(PART_KEY, b"").decode() == part_digest(part)
     )

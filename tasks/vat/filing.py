@@ -45,8 +45,9 @@ class VatPeriod:
     quarter: int | None = None
 
     def __post_init__(self) -> None:
-        if not 1000 <= self.year <= 9999:
-            raise ValueError(f"a VAT period's year has four digits, not {self.year}")
+        # Belgium's VAT began in 1971; 9999 would also end past the last date Python holds (the period's end + 1 day).
+        if not 1971 <= self.year <= 2999:
+            raise ValueError(f"a VAT period's year is 1971 to 2999, not {self.year}")
         if (self.month is None) == (self.quarter is None):
             raise ValueError("a VAT period is a month or a quarter: set exactly one of month and quarter")
         if self.month is not None and not 1 <= self.month <= 12:

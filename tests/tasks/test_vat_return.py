@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from connectors.warehouse import upgrade
 from tasks.inbound.warehouse import load_orders
 from tasks.normalise.vatex import vatex_category
+from tasks.vat.filing import VatPeriod
 from tests.connectors.warehouse import DIALECTS, fresh_warehouse
 
 D = Decimal
@@ -1031,3 +1032,10 @@ def test_a_vatex_code_forced_through_custom_fields_is_recorded_and_a_category_ch
 )
 def test_vatex_codes_have_the_category_of_the_code_list(code: str, category: str | None) -> None:
     assert vatex_category(code) == category
+
+
+@pytest.mark.parametrize("text", ["9999-Q4", "9999-12", "1970-01", "0001-Q1"])
+def test_a_period_of_a_year_no_vat_return_has_is_refused_in_one_line(text: str) -> None:
+    # Found by an operator's test: 9999-Q4 ended in an OverflowError (the day after its end is past Python's dates).
+    with pytest.raises(ValueError, match=f"a VAT period's year is 1971 to 2999, not {int(text[:4])}"):
+        VatPeriod.parse(text)

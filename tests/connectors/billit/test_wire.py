@@ -157,6 +157,17 @@ def test_missing_settings_name_the_environment_variable() -> None:
         load_settings(party_id=1, api_key="k", max_concurrency=0)
 
 
+def test_a_party_id_past_32_bits_or_backoff_steps_out_of_order_are_settings_mistakes() -> None:
+    # Found by an operator's test: such a PartyID reached the database as an overflow (a raw error, exit 1).
+    with pytest.raises(SettingsError, match="BILLIT_PARTY_ID: Input should be less than 2147483648"):
+        load_settings(party_id=99999999999999999999999, api_key="k")
+    with pytest.raises(SettingsError, match="BILLIT_CONTEXT_PARTY_ID"):
+        load_settings(party_id=1, context_party_id=2**31, api_key="k")
+    with pytest.raises(SettingsError, match=r"BILLIT_BACKOFF_BASE_S \(5\) is above BILLIT_BACKOFF_MAX_S \(1\)"):
+        load_settings(party_id=1, api_key="k", backoff_base_s=5, backoff_max_s=1)
+    assert load_settings(party_id=2**31 - 1, api_key="k").party_id == 2**31 - 1
+
+
 def test_settings_never_show_the_secret() -> None:
     settings = load_settings(party_id=1, api_key="super-secret-key")
     assert "super-secret-key" not in repr(settings) and "super-secret-key" not in str(settings)
