@@ -73,6 +73,31 @@ _schema_migrations = sa.table(
 )
 
 
+#: The tables sql/migrations makes (besides their bookkeeping); tests/connectors/warehouse/test_migrations.py
+#: checks the list against a new warehouse on both databases.
+WAREHOUSE_TABLES = frozenset(
+    {
+        "companies",
+        "invoice_lines",
+        "invoice_messages",
+        "invoice_status_history",
+        "invoice_vat_groups",
+        "invoices",
+        "outbound_invoice_lines",
+        "outbound_invoices",
+        "parties",
+        "party_identifiers",
+        "pending_orders",
+        "quarantine",
+        "sync_runs",
+        "sync_state",
+        "vat_return_entries",
+        "vat_return_exceptions",
+        "webhook_events",
+    }
+)
+
+
 class MigrationError(RuntimeError):
     """The migrations cannot be applied: a bad file name, a missing file, or a statement that failed."""
 
@@ -163,11 +188,23 @@ def pending_migrations(engine: sa.Engine, *, directory: Path | None = None) -> l
 def require_up_to_date(engine: sa.Engine) -> None:
     """A :class:`WarehouseError` naming the migrations not applied yet, for work that must not change the schema:
     a command that only reads, a dry run (found from the outside: a dry push migrated a database that was not a
-    warehouse)."""
+    warehouse); or the tables they made that are gone (`require_every_table`)."""
     if pending := pending_migrations(engine):
         raise WarehouseError(
             f"the warehouse is not up to date ({', '.join(pending)} not applied): run billit-etl db upgrade, "
             "or a sync, first"
+        )
+    require_every_table(engine)
+
+
+def require_every_table(engine: sa.Engine) -> None:
+    """A :class:`WarehouseError` naming the tables of `WAREHOUSE_TABLES` a migrated warehouse lacks: dropped by
+    hand after the migration that made them was recorded, which no upgrade makes again (an operator's test saw a
+    KeyError from the first command to use one)."""
+    if missing := sorted(WAREHOUSE_TABLES - set(sa.inspect(engine).get_table_names())):
+        raise WarehouseError(
+            f"the warehouse has no table {', '.join(missing)}, though its migrations made it: dropped by hand? "
+            "Restore the warehouse from a backup, or sync into a new one"
         )
 
 
@@ -218,6 +255,8 @@ def upgrade(engine: sa.Engine, *, directory: Path | None = None) -> list[str]:
     finally:
         if applied_now:
             forget_reflected_tables(engine)
+    if directory == MIGRATIONS_DIR:  # tests run migrations of their own
+        require_every_table(engine)
     apply_views(engine)  # views hold no data: built again from sql/views when they or the migrations changed
     return applied_now
 

@@ -4,6 +4,7 @@ upgrades, edited files, transactional DDL, the contract tables and their named c
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -16,11 +17,18 @@ from connectors.warehouse import (
     MIGRATIONS_DIR,
     MigrationChecksumError,
     MigrationError,
+    WarehouseError,
     applied_migrations,
     create_warehouse_engine,
+    require_up_to_date,
     upgrade,
 )
-from connectors.warehouse.migrations import WarehouseNewerThanCode, discover_migrations, split_statements
+from connectors.warehouse.migrations import (
+    WAREHOUSE_TABLES,
+    WarehouseNewerThanCode,
+    discover_migrations,
+    split_statements,
+)
 from connectors.warehouse.sqlfiles import locked_transaction
 from connectors.warehouse.views import apply_views
 from tests.connectors.warehouse import Warehouse
@@ -76,6 +84,23 @@ def test_upgrade_twice_applies_each_migration_once(engine: sa.Engine) -> None:
         recorded = applied_migrations(connection)
     assert [row.name for row in recorded.values()] == ALL_MIGRATIONS
     assert all(len(row.checksum) == 64 for row in recorded.values())
+
+
+def test_the_tables_a_new_warehouse_has_are_the_ones_every_command_requires(engine: sa.Engine) -> None:
+    upgrade(engine)
+    assert _table_names(engine) - {"schema_migrations", "schema_views", "sqlite_sequence"} == WAREHOUSE_TABLES
+
+
+def test_a_table_dropped_by_hand_is_named_by_upgrade_and_by_the_commands_that_only_read(engine: sa.Engine) -> None:
+    # Found by an operator's test: db upgrade said "up to date", and status and sync failed with KeyError.
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE pending_orders")
+    message = "the warehouse has no table pending_orders, though its migrations made it: dropped by hand?"
+    with pytest.raises(WarehouseError, match=re.escape(message)):
+        upgrade(engine)
+    with pytest.raises(WarehouseError, match=re.escape(message)):
+        require_up_to_date(engine)
 
 
 def test_upgrade_creates_the_contract_tables_with_named_primary_and_foreign_keys(engine: sa.Engine) -> None:
