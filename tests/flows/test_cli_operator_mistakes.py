@@ -528,3 +528,32 @@ def test_a_role_that_may_not_read_a_table_a_command_reads_is_one_line(operator: 
     admin.dispose()
     assert line.startswith("the warehouse refused this role: permission denied for ")
     assert line.endswith("(grant it, or use a role that can, in WAREHOUSE_URL)")
+
+
+class _InterruptedImport:
+    """A finder that raises Ctrl-C's KeyboardInterrupt when `cli.main` is imported, as a Ctrl-C landing then does."""
+
+    def find_spec(self, name: str, *_: object) -> None:
+        if name == "cli.main":
+            raise KeyboardInterrupt
+        return None
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by an operator's test: Ctrl-C in the first few tenths of a second printed ~35 lines of an import's
+    # traceback. The executable is cli.entry's, which imports the commands inside its own handling.
+    import tomllib
+
+    from cli import entry
+
+    scripts = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["billit-etl"] == "cli.entry:main"
+    monkeypatch.delitem(sys.modules, "cli.main")
+    monkeypatch.setattr(sys, "meta_path", [_InterruptedImport(), *sys.meta_path])
+    monkeypatch.setattr(entry.signal, "signal", lambda *_: None)  # the test's own process keeps its handlers
+    with pytest.raises(SystemExit) as exit_:
+        entry.main()
+    assert exit_.value.code == 130
+    assert capsys.readouterr().err == "interrupted while starting: nothing was done\n"

@@ -1,0 +1,20 @@
+"""The `billit-etl` executable: `cli.main` once imported, and an interruption while it is one line too.
+
+Importing the commands takes a few tenths of a second; Ctrl-C (or SIGTERM from a scheduler) in that time printed
+a Python traceback of wherever the import was (found by an operator's test). Nothing has started then.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stops the import as Ctrl-C does; main sets its own
+    try:
+        from cli.main import main as run_command
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted while starting: nothing was done\n")
+        sys.exit(130)
+    run_command()
