@@ -19,6 +19,7 @@ exists (`connectors.warehouse.checks`).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 import time
@@ -116,6 +117,10 @@ def create_warehouse_engine(url: str | None = None, *, schema: str | None = None
             raise WarehouseError(
                 f"{WAREHOUSE_URL_ENV} {shown}: use postgresql+psycopg:// (psycopg 3), not {parsed.drivername}://"
             )
+        if not parsed.database and "dbname" not in parsed.query and not os.environ.get("PGDATABASE"):
+            # libpq would take the database named after the user (`postgres`, often): an operator's test saw
+            # `db upgrade` offered to build the warehouse there.
+            raise WarehouseError(f"{WAREHOUSE_URL_ENV} {shown} names no database: end it with /database ({URL_FORMS})")
         engine = _postgresql_engine(parsed, schema)
     elif backend == "postgres":  # the spelling of Heroku-style DATABASE_URLs, which SQLAlchemy no longer takes
         raise WarehouseError(

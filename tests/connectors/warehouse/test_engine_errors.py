@@ -65,9 +65,15 @@ def test_the_password_is_masked_where_a_driver_would_echo_it_and_nowhere_else() 
         (f"mysql://admin:{PASSWORD}@db.example/x", "unsupported database 'mysql'"),
         (f"postgresql+psycopg2://admin:{PASSWORD}@db.example/x", "use postgresql+psycopg://"),
         ("sqlite+pysqlcipher:///x.sqlite", "use sqlite:///path"),
+        # libpq would take the database named after the user, `postgres` here (an operator's test).
+        (f"postgresql+psycopg://admin:{PASSWORD}@db.example:5432/", "names no database: end it with /database"),
+        (f"postgresql://admin:{PASSWORD}@db.example", "names no database"),
     ],
 )
-def test_another_database_or_driver_is_named_with_the_password_hidden(url: str, expected: str) -> None:
+def test_another_database_or_driver_is_named_with_the_password_hidden(
+    url: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PGDATABASE", raising=False)
     with pytest.raises(WarehouseError, match="WAREHOUSE_URL") as raised:
         create_warehouse_engine(url)
     message = str(raised.value)
@@ -210,3 +216,10 @@ def test_a_password_given_in_the_urls_query_is_hidden_too() -> None:
         "cannot reach the warehouse at postgresql+psycopg://postgres@127.0.0.1:1/test?password=***: connection refused"
     )
     assert PASSWORD not in str(raised.value)
+
+
+def test_a_url_without_a_database_is_taken_when_libpq_is_told_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGDATABASE", "test")
+    create_warehouse_engine("postgresql+psycopg://postgres@127.0.0.1:5432/").dispose()
+    monkeypatch.delenv("PGDATABASE")
+    create_warehouse_engine("postgresql+psycopg://postgres@127.0.0.1:5432/?dbname=test").dispose()
