@@ -199,6 +199,11 @@ def http_error(response: httpx.Response, method: str, names_id: bool, redact: Ca
         return BillitNotFoundError(**fields)
     if status == 409:
         return BillitConflictError(**fields)
+    if 300 <= status < 400 and (location := response.headers.get("Location")):
+        # Redirects are not followed: a POST would be replayed as a GET, and credentials sent where they were not
+        # meant to go. The operator is told where, once (an operator's test: "HTTP 301: no error details").
+        moved = redact(readable_url(location))[:200]
+        return BillitHTTPError(hint=f"redirected to {moved}: check BILLIT_BASE_URL (https://?)", **fields)
     return BillitHTTPError(**fields)
 
 

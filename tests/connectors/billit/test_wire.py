@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from connectors.billit.errors import BillitErrorDetail, BillitProtocolError
-from connectors.billit.responses import OrderAnswer
+from connectors.billit.responses import OrderAnswer, http_error
 from connectors.billit.settings import SettingsError, load_settings
 from connectors.billit.wire import (
     decode_body,
@@ -174,3 +175,15 @@ def test_settings_never_show_the_secret() -> None:
     with pytest.raises(SettingsError) as failure:
         load_settings(party_id="x", api_key="super-secret-key")
     assert "super-secret-key" not in str(failure.value)
+
+
+def test_a_redirect_says_where_it_leads_and_which_setting_to_check() -> None:
+    # Found by an operator's test: a base URL answering 301 (http:// where https:// is served) was "HTTP 301: no
+    # error details". Redirects are not followed (a POST would come back a GET, the key go elsewhere).
+    request = httpx.Request("GET", "http://api.example/v1/orders", headers={"ApiKey": "secret-key"})
+    moved = httpx.Response(301, headers={"Location": "https://api.example/v1/orders?key=secret-key"}, request=request)
+    error = http_error(moved, "GET", False, lambda text: text.replace("secret-key", "***"))
+    assert str(error) == (
+        "GET /v1/orders -> HTTP 301: no error details "
+        "(redirected to https://api.example/v1/orders?key=***: check BILLIT_BASE_URL (https://?))"
+    )
