@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.billit.client import BillitClient
+from connectors.billit.client import BillitClient, logger
 from connectors.billit.errors import (
     BillitAuthError,
     BillitError,
@@ -77,14 +77,18 @@ class BillitCompany:
         }
 
 
-def reachable_companies(account_information: Mapping[str, Any]) -> list[BillitCompany]:
+def reachable_companies(account_information: Any) -> list[BillitCompany]:
     """The companies of an accountInformation body, in PartyID order.
 
-    A company without `APIAllowed` counts as allowed (the field is in Billit's example, not promised); one without
-    a name shows its `CommercialName`, else its `TabNameAlias`. A body without a `Companies` list, or a company
-    without an integer `PartyID`, is a BillitProtocolError: the companies a run acts for cannot be guessed.
+    The body is the account with its `Companies` list, as documented, or (the envelope's member is not written
+    down anywhere, docs/reference/billit-api.md#companies) the list itself. A company without `APIAllowed` counts as
+    allowed (the field is in Billit's example, not promised); one without a name shows its `CommercialName`, else
+    its `TabNameAlias`. A body with no such list, or a company without an integer `PartyID`, is a
+    BillitProtocolError: the companies a run acts for cannot be guessed.
     """
-    companies = account_information.get("Companies")
+    companies = account_information
+    if isinstance(account_information, Mapping):
+        companies = account_information.get("Companies")
     if not isinstance(companies, list):
         raise BillitProtocolError("GET /v1/account/accountInformation: no Companies list in the answer")
     reachable = []
@@ -117,6 +121,9 @@ def company_problem(reachable: Sequence[BillitCompany], party_id: int) -> str | 
     if company.unavailable:
         return f"Billit company {party_id} ({company.name}): {company.unavailable}"
     return None
+
+
+_WARNED_PARTIAL: set[int | None] = set()
 
 
 async def companies_reached(settings: BillitSettings) -> list[BillitCompany]:
@@ -155,12 +162,24 @@ async def _companies_reached(settings: BillitSettings) -> list[BillitCompany]:
         if settings.party_id is None:
             raise NoCompanyError(PARTY_ID_TO_LIST) from None
     try:
-        return await _listed(settings)
+        listed = await _listed(settings)
     except BillitAuthError as exc:
         raise CompanyUnavailable(
             f"accountInformation wants a PartyID, and refused {settings.party_id} ({ENV_PREFIX}PARTY_ID, "
             f"HTTP {exc.status}): the key does not reach that company or its API access is off; set another one"
         ) from None
+    if settings.party_id not in _WARNED_PARTIAL:  # once a process: the flows list the companies more than once
+        _WARNED_PARTIAL.add(settings.party_id)
+        logger.warning(
+            "accountInformation answers only for a PartyID here: asked for company %s (%sPARTY_ID), it listed %d "
+            "compan%s; whether that is every company the key reaches is not documented "
+            "(docs/reference/billit-api.md#companies): name any other with --companies ID,ID",
+            settings.party_id,
+            ENV_PREFIX,
+            len(listed),
+            "y" if len(listed) == 1 else "ies",
+        )
+    return listed
 
 
 async def _listed(settings: BillitSettings) -> list[BillitCompany]:

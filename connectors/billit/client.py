@@ -294,12 +294,11 @@ class BillitClient:
             content=base64.b64decode(body["FileContent"]),
         )
 
-    async def account_information(self) -> dict[str, Any]:
-        """The user's account and the companies it can act for; a cheap credentials check, the one call that needs
-        no company (docs/reference/billit-api.md#companies)."""
+    async def account_information(self) -> Any:
+        """The user's account and the companies it can act for (the parsed body, as Billit shapes it); a cheap
+        credentials check, the one call that needs no company (docs/reference/billit-api.md#companies)."""
         response = await self._request("GET", ACCOUNT_PATH, repeat=Repeat.ALWAYS, for_company=False)
-        body = self._read(response, _as_is)
-        return body if isinstance(body, dict) else {}
+        return self._read(response, _as_is)
 
     # ---- the request loop ---------------------------------------------------------------------------
 

@@ -130,7 +130,9 @@ def test_account_information_is_read_as_typed_companies_and_a_body_without_them_
         BillitCompany(5, "Five", "BE0765432146", True),
         BillitCompany(7, "Seven", None, False),
     ]
-    for bad in ({}, {"Companies": {}}, {"Companies": [{"PartyID": "5"}]}, {"Companies": [{"PartyID": True}]}):
+    # The envelope's member is not written down anywhere: the list alone is read too (an outside simulator's).
+    assert reachable_companies(body["Companies"]) == reachable_companies(body)
+    for bad in ({}, {"Companies": {}}, {"Companies": [{"PartyID": "5"}]}, {"Companies": [{"PartyID": True}]}, None, 5):
         with pytest.raises(BillitProtocolError, match="accountInformation"):
             reachable_companies(bad)
 
