@@ -97,6 +97,9 @@ def sandbox_serve(
             "--deleted-page-without-link", help="/v1/orders/deleted answers one page of 120 and no NextPageLink."
         ),
     ] = False,
+    deleted_items_bare: Annotated[
+        bool, typer.Option("--deleted-items-bare", help="/v1/orders/deleted items hold OrderID and LastModified only.")
+    ] = False,
     deleted_last_modified: Annotated[
         str, typer.Option(help="LastModified on /v1/orders/deleted: `deletion` time or the `order`'s last change.")
     ] = "deletion",
@@ -165,6 +168,7 @@ def sandbox_serve(
             refuse_or=refuse_or, refuse_gt=refuse_gt, ignore_inlinecount=ignore_inlinecount,
             deleted_ignores_filter=deleted_ignores_filter, deleted_refuses_filter=deleted_refuses_filter,
             deleted_page_without_link=deleted_page_without_link, deleted_last_modified=deleted_last_modified,
+            deleted_items_bare=deleted_items_bare,
             fraction_digits=fraction_digits, next_link_host=next_link_host, api_off_status=api_off_status,
             account_needs_party_id=account_needs_party_id, deleted_order_status=deleted_order_status,
             idempotency_header=idempotency_header, member_case=member_case,

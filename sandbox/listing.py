@@ -37,7 +37,7 @@ from sandbox.odata import (
     next_page_link,
     sort_orders,
 )
-from sandbox.render import join_page, render_summary
+from sandbox.render import join_page, render_json, render_summary, summary_projection
 from sandbox.store import Order, Sandbox
 
 __all__ = ["ListQuery", "list_page", "modify_random_orders", "parse_list_query", "select_rows"]
@@ -161,6 +161,10 @@ def select_rows(sandbox: Sandbox, company_id: int, deleted: bool, query: ListQue
     return rows
 
 
+# What a deleted order's item holds under the quirk `deleted_items_bare`.
+_BARE = ("OrderID", "LastModified")
+
+
 def list_page(sandbox: Sandbox, company_id: int, deleted: bool, query: ListQuery, base_url: str, today: date) -> bytes:
     """The JSON body ``{"Items":[...], "NextPageLink": ..., "Count": n}`` of one list request."""
     rows = select_rows(sandbox, company_id, deleted, query, today)
@@ -183,6 +187,10 @@ def list_page(sandbox: Sandbox, company_id: int, deleted: bool, query: ListQuery
         link = None
     count = len(rows) if query.inlinecount and not sandbox.quirks.ignore_inlinecount else None
     extra: dict[str, Any] = {"NextPageLink": link, "Count": count}
+    if deleted and sandbox.quirks.deleted_items_bare:
+        return join_page(
+            (render_json({key: summary_projection(order, today)[key] for key in _BARE}) for order in page), extra
+        )
     if deleted and sandbox.quirks.deleted_last_modified == "order":
         # The rows are views with another LastModified than the stored order: not for the per-order cache.
         return join_page((render_summary(order, today) for order in page), extra)

@@ -13,6 +13,9 @@ the sandbox's best guess, i.e. how it answered before the switches existed; each
   (``#deletions``);
 * ``deleted_page_without_link``: ``/v1/orders/deleted`` answers at most a page (120) and never a ``NextPageLink``:
   only ``$top`` and ``$skip`` reach the rest (``#deletions``);
+* ``deleted_items_bare``: the items of ``/v1/orders/deleted`` carry their ``OrderID`` and ``LastModified`` only,
+  not the list item's other members (``OrderDirection`` among them): what an item holds is not written down
+  (``#deletions``);
 * ``deleted_last_modified="order"``: ``LastModified`` on ``/v1/orders/deleted`` is the order's last change
   before the deletion, not the deletion time (``#deletions``);
 * ``fraction_digits=7``: timestamps carry .NET's 7th fraction digit, 100 ns (``#timestamps``);
@@ -78,6 +81,7 @@ _BOOLEAN = frozenset(
         "deleted_ignores_filter",
         "deleted_refuses_filter",
         "deleted_page_without_link",
+        "deleted_items_bare",
         "account_needs_party_id",
     }
 )
@@ -93,6 +97,7 @@ class Quirks:
     deleted_ignores_filter: bool = False
     deleted_refuses_filter: bool = False
     deleted_page_without_link: bool = False
+    deleted_items_bare: bool = False
     deleted_last_modified: str = "deletion"
     fraction_digits: int = 6
     next_link_host: str | None = None

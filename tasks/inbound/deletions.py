@@ -41,18 +41,31 @@ class Deletions(NamedTuple):
     forgotten: int
 
 
-def mark_deleted(engine: sa.Engine, deleted: Iterable[Mapping[str, Any]], *, run_id: str, company_id: int) -> int:
-    """Flag the company's orders Billit lists as deleted (`is_deleted`, `deleted_at`); rows are kept, never removed.
+def mark_deleted(
+    engine: sa.Engine,
+    deleted: Iterable[Mapping[str, Any]],
+    *,
+    run_id: str,
+    company_id: int,
+    direction: str | None = None,
+) -> int:
+    """Flag the company's orders Billit lists as deleted (`is_deleted`, `deleted_at`), with `direction` only those
+    of that direction (a stream's run: the list's items may not say theirs); rows are kept, never removed.
     Returns how many were newly marked.
 
     `deleted_at` is the LastModified `/v1/orders/deleted` reports: the deletion time, or (Billit does not say)
     the order's last change before it (docs/reference/billit-api.md#deletions).
     """
-    return settle_deletions(engine, deleted, run_id=run_id, company_id=company_id).marked
+    return settle_deletions(engine, deleted, run_id=run_id, company_id=company_id, direction=direction).marked
 
 
 def settle_deletions(
-    engine: sa.Engine, deleted: Iterable[Mapping[str, Any]], *, run_id: str, company_id: int
+    engine: sa.Engine,
+    deleted: Iterable[Mapping[str, Any]],
+    *,
+    run_id: str,
+    company_id: int,
+    direction: str | None = None,
 ) -> Deletions:
     """`mark_deleted`, saying also how many pending orders it dropped (a webhook records whether it changed
     anything)."""
@@ -68,13 +81,14 @@ def settle_deletions(
         if when:
             # A load of these orders reading them before this commits would otherwise write them back undeleted.
             lock_orders(connection, when)
-            rows = connection.execute(
-                sa.select(invoices).where(
-                    invoices.c.company_id == company_id,
-                    invoices.c.order_id.in_(list(when)),
-                    invoices.c.is_deleted.is_(False),
-                )
-            ).all()
+            stored = sa.select(invoices).where(
+                invoices.c.company_id == company_id,
+                invoices.c.order_id.in_(list(when)),
+                invoices.c.is_deleted.is_(False),
+            )
+            if direction is not None:
+                stored = stored.where(invoices.c.direction == direction)
+            rows = connection.execute(stored).all()
             for row in rows:
                 connection.execute(
                     invoices.update()

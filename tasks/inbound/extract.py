@@ -147,7 +147,12 @@ async def sync_stream(
                 raise
             for deleted in await deletions:
                 run.counts.orders_deleted += await asyncio.to_thread(
-                    mark_deleted, engine, deleted, run_id=run.run_id, company_id=billit.settings.require_party_id()
+                    mark_deleted,
+                    engine,
+                    deleted,
+                    run_id=run.run_id,
+                    company_id=billit.settings.require_party_id(),
+                    direction=stream.direction,  # an item need not say its direction: the other stream marks it
                 )
     finally:
         writer.close()
