@@ -7,8 +7,11 @@ starts, whose logs would show a traceback instead.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from rich.markup import escape
 
+from cli.app import error_console
 from connectors.warehouse import check_warehouse, ready_for_work, require_up_to_date
+from tasks.env_file import unknown_names
 from tasks.options import check_landing_dir
 from tasks.runtime import billit_settings, require_warehouse_file, warehouse_engine, warehouse_url
 
@@ -21,6 +24,8 @@ def preflight(*, billit: bool, landing_dir: str = "", existing: str = "", migrat
     than created; without `migrate`, a dry run's, readable and up to date already) and the landing directory
     (writable). It runs before a Prefect flow too, so a mistake never becomes a failed run.
     """
+    for line in unknown_names():  # a misspelt name would be ignored without a word
+        error_console.print(f"[yellow]{escape(line)}[/]")
     if billit:
         billit_settings()  # missing or malformed settings are refused before any work
     if existing:

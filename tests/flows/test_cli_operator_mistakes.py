@@ -557,3 +557,14 @@ def test_ctrl_c_while_the_command_starts_is_one_line_not_a_traceback(
         entry.main()
     assert exit_.value.code == 130
     assert capsys.readouterr().err == "interrupted while starting: nothing was done\n"
+
+
+def test_a_misspelt_name_in_dot_env_is_said_rather_than_ignored(operator: Path) -> None:
+    # Found by an operator's test: BILIT_TIMEOUT_S=5 in .env left the timeout at its default without a word.
+    (operator / ".env").write_text("BILIT_TIMEOUT_S=5\nbillit_max_retries=0\nBILLIT_TIMOUT=3\nPATH_EXTRA=x\n")
+    result = runner.invoke(app, ["replay", str(operator / "no-landing")])
+    said = [line for line in result.output.splitlines() if "is not a setting" in line]
+    assert said == [
+        ".env: BILIT_TIMEOUT_S is not a setting, and is ignored (did you mean BILLIT_TIMEOUT_S?) (see .env.example)",
+        ".env: BILLIT_TIMOUT is not a setting, and is ignored (did you mean BILLIT_TIMEOUT_S?) (see .env.example)",
+    ]
