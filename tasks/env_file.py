@@ -7,28 +7,22 @@ import difflib
 from pathlib import Path
 
 from dotenv import dotenv_values
-from pydantic_settings import BaseSettings
 
-from connectors.billit.settings import BillitSettings
-from connectors.billit.webhook_settings import WebhookSettings
 from connectors.warehouse.engine import WarehouseSettings
 from tasks.options import VatReturnSettings
 from tasks.runtime import RuntimeSettings
 
-_SETTINGS: tuple[type[BaseSettings], ...] = (
-    BillitSettings,
-    WebhookSettings,
-    VatReturnSettings,
-    RuntimeSettings,
-    WarehouseSettings,
-)
 _OURS = ("BILLIT_", "WAREHOUSE_")
 
 
 def setting_names() -> set[str]:
     """Every variable the settings read."""
+    # Here, not above: the Billit connector's package brings httpx, which the commands that only read never load.
+    from connectors.billit.settings import BillitSettings
+    from connectors.billit.webhook_settings import WebhookSettings
+
     names = set()
-    for settings in _SETTINGS:
+    for settings in (BillitSettings, WebhookSettings, VatReturnSettings, RuntimeSettings, WarehouseSettings):
         prefix = settings.model_config.get("env_prefix", "")
         for name, field in settings.model_fields.items():
             alias = field.validation_alias
@@ -42,6 +36,8 @@ def unknown_names(path: str | Path = ".env") -> list[str]:
     try:
         found = dotenv_values(path) if Path(path).is_file() else {}
     except (OSError, UnicodeDecodeError):  # the settings name an unreadable .env themselves
+        return []
+    if not found:
         return []
     known = setting_names()
     lines = []
