@@ -89,10 +89,10 @@ def print_outcomes(outcomes: Sequence[CompanyOutcome]) -> None:
     console.print(data_table("Billit -> warehouse, per company", labels, rows, right=right, prose=("name",)))
     for outcome in outcomes:
         for summary in outcome.summaries:
-            if summary.get("orders_pending"):  # loaded "succeeded" all the same: say so rather than let it pass
+            if pending := summary.get("orders_pending"):  # "succeeded" all the same: say so rather than let it pass
                 console.print(
                     f"[yellow]company {outcome.company.party_id} {escape(str(summary.get('stream')))}: "
-                    f"{summary['orders_pending']} orders not loaded yet (pending: every run tries them again; "
+                    f"{pending} order{'' if pending == 1 else 's'} not loaded yet (pending: every run tries them again; "
                     "`billit-etl status` says why)[/]"
                 )
         if outcome.failed:

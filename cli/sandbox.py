@@ -60,6 +60,9 @@ def sandbox_serve(
     account_needs_party_id: Annotated[
         bool, typer.Option(help="Answer accountInformation without PartyID with 400 when the key sees 2+ companies.")
     ] = False,
+    account_lists_party_only: Annotated[
+        bool, typer.Option(help="accountInformation asked with a PartyID lists that company alone.")
+    ] = False,
     deleted_order_status: Annotated[
         int, typer.Option(help="Answer for GET of one of the caller's deleted orders: 404 or 401 (empty).")
     ] = 404,
@@ -171,6 +174,7 @@ def sandbox_serve(
             deleted_items_bare=deleted_items_bare,
             fraction_digits=fraction_digits, next_link_host=next_link_host, api_off_status=api_off_status,
             account_needs_party_id=account_needs_party_id, deleted_order_status=deleted_order_status,
+            account_lists_party_only=account_lists_party_only,
             idempotency_header=idempotency_header, member_case=member_case,
             webhook_limit=webhook_limit,
             webhook_refresh_method=webhook_refresh_method,

@@ -258,12 +258,14 @@ def refuse_inbox_item(sandbox: Sandbox, request: Request, raw: bytes) -> Respons
 
 
 def account_information(sandbox: Sandbox, request: Request, _body: bytes) -> Response:
-    authorize(sandbox, request, need_party=sandbox.quirks.account_needs_party_id)
+    asked_for = authorize(sandbox, request, need_party=sandbox.quirks.account_needs_party_id)
     api_key = request.headers.get("apikey")
     if api_key is not None:
         allowed = sandbox.api_keys[api_key.strip()]
     else:
         allowed = sandbox.bearer_tokens[request.headers["authorization"].partition(" ")[2].strip()]
+    if sandbox.quirks.account_lists_party_only and request.headers.get("partyid"):
+        allowed = {asked_for}
     companies = []
     for company_id in sorted(allowed):
         company = sandbox.companies[company_id]

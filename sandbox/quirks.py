@@ -30,6 +30,8 @@ the sandbox's best guess, i.e. how it answered before the switches existed; each
   answers an empty 401, as for an id one may not see, instead of 404 (``#deletions``);
 * ``account_needs_party_id``: ``accountInformation`` without a ``PartyID`` answers 400, as every other call does,
   when the user sees more than one company (``#companies``);
+* ``account_lists_party_only``: ``accountInformation`` asked with a ``PartyID`` lists that company alone, not
+  every company the key reaches (``#companies``);
 * ``member_case``: the member names of every ``/v1`` answer written ``camel`` (ASP.NET Core's default:
   ``vatNumber``, ``orderID``) or ``lower`` instead of the documented PascalCase (``VATNumber``); the docs themselves
   write ``VatNumber`` beside Swagger's ``VATNumber`` (``#serialization``);
@@ -83,6 +85,7 @@ _BOOLEAN = frozenset(
         "deleted_page_without_link",
         "deleted_items_bare",
         "account_needs_party_id",
+        "account_lists_party_only",
     }
 )
 
@@ -105,6 +108,7 @@ class Quirks:
     deleted_order_status: int = 404
     idempotency_header: str = "both"
     account_needs_party_id: bool = False
+    account_lists_party_only: bool = False
     member_case: str = "pascal"
     webhook_limit: int = 4
     webhook_refresh_method: str = "POST"

@@ -117,6 +117,8 @@ def list_companies(among: Collection[int] | None = None) -> list[BillitCompany]:
     """The companies the configured credentials reach (`GET /v1/account/accountInformation`), in PartyID order; those
     with API access off (all, or those `among`) asked whether Billit serves them all the same (`answering`)."""
     settings = billit_settings()
+    if settings.party_id is None and among:  # Billit may want a PartyID even to list them: one of those named
+        settings = settings.model_copy(update={"party_id": min(among)})
 
     async def listed() -> list[BillitCompany]:
         return await answering(settings, await companies_reached(settings), among)
@@ -138,8 +140,12 @@ def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) 
             skipped=[(company, reason) for company in reachable if (reason := company.unavailable)],
         )
     by_id = {company.party_id: company for company in reachable}
+    # A list that may be partial (CompanyList.asked_for) does not say a company it leaves out is not reached.
+    unlisted = getattr(reachable, "asked_for", None) is not None
     return CompanySelection(
-        chosen=[by_id.get(party_id) or BillitCompany(party_id, "", None, False, reached=False) for party_id in choice]
+        chosen=[
+            by_id.get(party_id) or BillitCompany(party_id, "", None, unlisted, reached=unlisted) for party_id in choice
+        ]
     )
 
 

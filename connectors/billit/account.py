@@ -77,6 +77,21 @@ class BillitCompany:
         }
 
 
+class CompanyList(list[BillitCompany]):
+    """Companies accountInformation listed. `asked_for`: the PartyID it had to be asked with (it answered 400
+    without one); whether such a list holds every company the key reaches, or that company's alone, is not
+    documented, so a company missing from it is not taken as one the key does not reach (`company_problem`): its
+    own requests tell (an outside simulator listed only the company asked for)."""
+
+    asked_for: int | None = None
+
+    def like(self, companies: Sequence[BillitCompany]) -> CompanyList:
+        """`companies` as a list of the same listing."""
+        listing = CompanyList(companies)
+        listing.asked_for = self.asked_for
+        return listing
+
+
 def reachable_companies(account_information: Any) -> list[BillitCompany]:
     """The companies of an accountInformation body, in PartyID order.
 
@@ -110,8 +125,11 @@ def reachable_companies(account_information: Any) -> list[BillitCompany]:
 
 
 def company_problem(reachable: Sequence[BillitCompany], party_id: int) -> str | None:
-    """Why credentials that reach `reachable` cannot act for company `party_id`, or None when they can."""
+    """Why credentials that reach `reachable` cannot act for company `party_id`, or None when they can (or when a
+    list that may be partial leaves it out: `CompanyList`)."""
     company = next((company for company in reachable if company.party_id == party_id), None)
+    if company is None and getattr(reachable, "asked_for", None) is not None:
+        return None
     if company is None:
         reached = ", ".join(str(company.party_id) for company in reachable) or "none"
         return (
@@ -162,7 +180,8 @@ async def _companies_reached(settings: BillitSettings) -> list[BillitCompany]:
         if settings.party_id is None:
             raise NoCompanyError(PARTY_ID_TO_LIST) from None
     try:
-        listed = await _listed(settings)
+        listed = CompanyList(await _listed(settings))
+        listed.asked_for = settings.party_id
     except BillitAuthError as exc:
         raise CompanyUnavailable(
             f"accountInformation wants a PartyID, and refused {settings.party_id} ({ENV_PREFIX}PARTY_ID, "
@@ -210,7 +229,8 @@ async def answering(
 
     to_ask = [c for c in reachable if not c.api_allowed and (among is None or c.party_id in among)]
     asked_ones = {company.party_id: company for company in await asyncio.gather(*map(asked, to_ask))}
-    return [asked_ones.get(company.party_id, company) for company in reachable]
+    answered = [asked_ones.get(company.party_id, company) for company in reachable]
+    return reachable.like(answered) if isinstance(reachable, CompanyList) else answered
 
 
 async def with_company_reason(exc: BaseException, settings: BillitSettings) -> BaseException:

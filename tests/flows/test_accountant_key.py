@@ -247,6 +247,29 @@ def test_without_a_party_id_the_company_list_billit_refuses_is_one_line_naming_t
 
 
 @pytest.mark.usefixtures("party_id_for_every_call")
+def test_companies_a_list_asked_for_one_company_leaves_out_are_synced_and_pushed_when_named(
+    server: SandboxServer, accountant_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by an outside simulator: accountInformation listed only the company it was asked for, and a company
+    # named with --companies, as the warning advised, failed as "not reached" without a request.
+    monkeypatch.setattr(server.sandbox.quirks, "account_lists_party_only", True)
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(PARTY_ID))
+    result = runner.invoke(
+        app, ["sync", "all", "--companies", str(SECOND_PARTY_ID), "--no-prefect", "--landing-dir", ""]
+    )
+    assert result.exit_code == 0, result.output
+    assert loaded(accountant_env) == {SECOND_PARTY_ID: truth(server.sandbox, SECOND_PARTY_ID)}
+    monkeypatch.delenv("BILLIT_PARTY_ID")  # none configured: the list is asked for a company named
+    result = runner.invoke(app, ["sync", "incoming", "--companies", str(PARTY_ID), "--no-prefect", "--landing-dir", ""])
+    assert result.exit_code == 0, result.output
+    insert(create_warehouse_engine(accountant_env), [outbound("other-1", company_id=SECOND_PARTY_ID)])
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(PARTY_ID))
+    pushed = runner.invoke(app, ["push", "--no-prefect"])
+    assert pushed.exit_code == 0, pushed.output
+    assert "other-1" in {o.get("ExternalProviderID") for o in server.sandbox.company_orders(SECOND_PARTY_ID).values()}
+
+
+@pytest.mark.usefixtures("party_id_for_every_call")
 def test_with_any_party_id_the_companies_are_listed_and_all_are_synced_equal_to_the_sandbox(
     server: SandboxServer, accountant_env: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -418,5 +441,5 @@ def test_the_per_company_table_shows_orders_not_loaded_and_says_so(
     assert result.exit_code == 0, result.output
     header = next(line for line in result.output.splitlines() if "company" in line and "status" in line)
     assert "pending" in header and "quarantined" in header
-    assert f"company {SECOND_PARTY_ID} incoming: 1 orders not loaded yet (pending" in " ".join(result.output.split())
+    assert f"company {SECOND_PARTY_ID} incoming: 1 order not loaded yet (pending" in " ".join(result.output.split())
     assert f"company {PARTY_ID} incoming:" not in result.output
