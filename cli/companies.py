@@ -92,8 +92,8 @@ def print_outcomes(outcomes: Sequence[CompanyOutcome]) -> None:
             if pending := summary.get("orders_pending"):  # "succeeded" all the same: say so rather than let it pass
                 console.print(
                     f"[yellow]company {outcome.company.party_id} {escape(str(summary.get('stream')))}: "
-                    f"{pending} order{'' if pending == 1 else 's'} not loaded yet (pending: every run tries them again; "
-                    "`billit-etl status` says why)[/]"
+                    f"{pending} order{'' if pending == 1 else 's'} not loaded yet (pending: every run tries them "
+                    "again; `billit-etl status` says why)[/]"
                 )
         if outcome.failed:
             name = f" ({escape(outcome.company.name)})" if outcome.company.name else ""  # none: a company not reached

@@ -265,7 +265,7 @@ def account_information(sandbox: Sandbox, request: Request, _body: bytes) -> Res
     else:
         allowed = sandbox.bearer_tokens[request.headers["authorization"].partition(" ")[2].strip()]
     if sandbox.quirks.account_lists_party_only and request.headers.get("partyid"):
-        allowed = {asked_for}
+        allowed = frozenset({asked_for})
     companies = []
     for company_id in sorted(allowed):
         company = sandbox.companies[company_id]
