@@ -11,6 +11,7 @@ already, and the conversion finds nothing more.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -57,8 +58,13 @@ def in_column_types(connection: sa.Connection, table: sa.Table, query: sa.Select
         for name, value in record.items():
             if name in _PUSH_COLUMNS or value is None:
                 continue
+            kind = table.c[name].type
+            if isinstance(value, float) and isinstance(kind, sa.Numeric) and not isinstance(kind, sa.Float):
+                # SQLite's REAL, rounded to the column's scale as SQLAlchemy read it before: a row's values, its
+                # payload and its idempotency key stay what they were (a price computed as price / 1.21 included).
+                value = Decimal(f"{value:.{kind.scale or 0}f}")
             try:
-                row[name] = in_column_type(table.c[name].type, value, _as_written)
+                row[name] = in_column_type(kind, value, _as_written)
             except ValueError as exc:
                 problems.append(f"{name}: {exc}")
         if problems:
@@ -70,7 +76,10 @@ def in_column_types(connection: sa.Connection, table: sa.Table, query: sa.Select
 
 def _as_written(value: Any) -> Any:
     """Text stays as written (its spaces too: a create's idempotency key is made of it); only what neither
-    PostgreSQL nor the sync's reading of Billit's answers would take is refused."""
+    PostgreSQL nor the sync's reading of Billit's answers would take is refused, and bytes (a BLOB would be sent as
+    the text of its repr)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise ValueError(f"{len(value)} bytes, not text (a BLOB)")
     if isinstance(value, str) and UNSTORABLE.search(value):
         raise ValueError(UNSTORABLE_REASON)
     return value

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from connectors.warehouse import create_warehouse_engine, reflect_tables, upgrade
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
-from tasks.outbound.payload import validate
+from tasks.outbound.claims import take
+from tasks.outbound.payload import idempotency_key, order_payload, validate
 from tests.tasks.push_helpers import insert, orders_by_external_id, outbound, push, stored
 from tests.tasks.sync_helpers import SEED_START
 
@@ -274,4 +275,38 @@ def test_a_cell_sqlite_holds_that_its_column_type_cannot_rejects_its_row_alone(
         "row-6": "created: ",
     }
     assert summary.created == 2 and set(orders_by_external_id(server)) == {"row-1", "row-6"}
+    engine.dispose()
+
+
+def test_a_real_stored_in_a_numeric_cell_is_read_as_before_and_keeps_its_idempotency_key(tmp_path: Path) -> None:
+    # A review: read cell by cell, a REAL with more decimals than its column (a price computed as 100 / 1.21) was
+    # refused, where SQLAlchemy had read it rounded to the scale; a row created so would then never be sent, its
+    # key no longer matching. It is read as before.
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    upgrade(engine)
+    insert(engine, [outbound("row-1")])
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE outbound_invoice_lines SET unit_price_excl = 100 / 1.21 WHERE external_id = 'row-1'"
+        )
+    tables = reflect_tables(engine)
+    with engine.connect() as connection:  # as SQLAlchemy's own types read it
+        row = dict(connection.execute(sa.select(tables["outbound_invoices"])).mappings().one())
+        lines = [dict(line) for line in connection.execute(sa.select(tables["outbound_invoice_lines"])).mappings()]
+    assert {line["unit_price_excl"] for line in lines} == {Decimal("82.64463")}
+    taken = take(engine, "run-1", 10, set(), dry_run=True)
+    assert taken.rejected == [] and [key for _, _, key in taken.ready] == [idempotency_key(order_payload(row, lines))]
+    engine.dispose()
+
+
+def test_a_blob_in_a_text_cell_rejects_its_row(tmp_path: Path) -> None:
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    upgrade(engine)
+    insert(engine, [outbound("row-1")])
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE outbound_invoices SET customer_name = X'4B6C616E74' WHERE external_id = 'row-1'"
+        )
+    taken = take(engine, "run-1", 10, set(), dry_run=True)
+    assert [outcome["last_error"] for outcome in taken.rejected] == ["customer_name: 5 bytes, not text (a BLOB)"]
     engine.dispose()
