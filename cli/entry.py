@@ -11,10 +11,18 @@ import sys
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stops the import as Ctrl-C does; main sets its own
+    signal.signal(signal.SIGTERM, _terminated)  # stops the import as Ctrl-C does; cli.main sets its own
     try:
         from cli.main import main as run_command
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stopped:
         sys.stderr.write("interrupted while starting: nothing was done\n")
-        sys.exit(130)
+        sys.exit(128 + signal.SIGTERM if isinstance(stopped, _Terminated) else 130)  # as shells, and cli.main, say
     run_command()
+
+
+class _Terminated(KeyboardInterrupt):
+    pass
+
+
+def _terminated(_signum: int, _frame: object) -> None:
+    raise _Terminated

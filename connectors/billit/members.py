@@ -71,6 +71,7 @@ MEMBER_NAMES = frozenset(
         "MessageDirection",
         "Messages",
         "MimeType",
+        "MixedUseProfessionalPercentage",
         "Mtvh",
         "Name",
         "NextPageLink",
@@ -116,28 +117,49 @@ MEMBER_NAMES = frozenset(
         "VATNumber",
         "VATPercentage",
         "Value",
+        "VatDeduction",
         "VatGroups",
         "VentilationCode",
         "Zipcode",
     ]
 )
 _BY_FOLDED = {name.casefold(): name for name in MEMBER_NAMES}
+# Each name seen that is not listed: the listed name it spells otherwise, or None. Names are few (Billit's members),
+# but answers are not ours: the memo stops growing at _MEMO_AT_MOST.
+_SPELT: dict[str, str | None] = {}
+_MEMO_AT_MOST = 10_000
+# Members whose keys are the user's own (an order's and a line's custom fields): left as written.
+_USERS_KEYS = frozenset({"CustomFields"})
 
 
 def canonical_members(value: Any) -> Any:
     """`value` (parsed JSON) with every member name that differs from one of MEMBER_NAMES only in case renamed to
-    it, in place; a member already spelt as listed is kept over another spelling of it. Returns `value`."""
+    it, in place and in the answer's order: of two spellings of one member, the listed one, else the first, is
+    kept. Returns `value`."""
     if type(value) is dict:
-        for name in value.keys() - MEMBER_NAMES:  # as documented, nothing: one set difference in C
-            listed = _BY_FOLDED.get(name.casefold()) if isinstance(name, str) else None
-            if listed is not None and listed not in value:
-                value[listed] = value.pop(name)
-        items: Any = value.values()
+        if not MEMBER_NAMES.issuperset(value):  # else nothing to rename, and nothing allocated to find out
+            for name in [name for name in value if name not in MEMBER_NAMES]:
+                listed = _listed(name)
+                if listed is not None and listed not in value:
+                    value[listed] = value.pop(name)
+        for name, item in value.items():
+            if (type(item) is dict or type(item) is list) and name not in _USERS_KEYS:
+                canonical_members(item)
     elif type(value) is list:
-        items = value
-    else:
-        return value
-    for item in items:
-        if type(item) is dict or type(item) is list:
-            canonical_members(item)
+        for item in value:
+            if type(item) is dict or type(item) is list:
+                canonical_members(item)
     return value
+
+
+def _listed(name: Any) -> str | None:
+    """The listed name `name` spells in another case, or None."""
+    try:
+        return _SPELT[name]
+    except KeyError:
+        listed = _BY_FOLDED.get(name.casefold()) if isinstance(name, str) else None
+        if len(_SPELT) < _MEMO_AT_MOST and isinstance(name, str):
+            _SPELT[name] = listed
+        return listed
+    except TypeError:  # not hashable as a key of JSON can be: not a member name
+        return None

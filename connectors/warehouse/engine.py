@@ -117,7 +117,10 @@ def create_warehouse_engine(url: str | None = None, *, schema: str | None = None
             raise WarehouseError(
                 f"{WAREHOUSE_URL_ENV} {shown}: use postgresql+psycopg:// (psycopg 3), not {parsed.drivername}://"
             )
-        if not parsed.database and "dbname" not in parsed.query and not os.environ.get("PGDATABASE"):
+        named_elsewhere = (
+            {"dbname", "service"} & set(parsed.query) or os.environ.get("PGDATABASE") or os.environ.get("PGSERVICE")
+        )
+        if not parsed.database and not named_elsewhere:
             # libpq would take the database named after the user (`postgres`, often): an operator's test saw
             # `db upgrade` offered to build the warehouse there.
             raise WarehouseError(f"{WAREHOUSE_URL_ENV} {shown} names no database: end it with /database ({URL_FORMS})")

@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from connectors.billit.members import canonical_members
 from connectors.warehouse import reflect_tables
 
 # The date in a raw answer that is not JSON any more (cut short, a stray byte): the first OrderDate it names.
@@ -46,6 +45,9 @@ def _read(raw: Any) -> tuple[bool, date | None]:
     order = raw
     if isinstance(raw, str):
         try:
+            # Here, not above: the Billit connector's package brings httpx, which the VAT commands never need.
+            from connectors.billit.members import canonical_members
+
             order = canonical_members(json.loads(raw))
         except ValueError:
             found = _ORDER_DATE_TEXT.search(raw)

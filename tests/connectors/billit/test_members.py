@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from connectors.billit.members import MEMBER_NAMES, canonical_members
 from connectors.billit.wire import parse_json
+from sandbox.render import render_order
+from sandbox.store import Sandbox
+from tasks.normalise.fields import Fields
+from tasks.normalise.orders import normalise_orders
+from tests.tasks.test_landing_rows import documented_orders
 
 ROOT = Path(__file__).resolve().parents[3]
 # Where Billit's answers are read, and how a member is read there: `.get("X"`, `["X"]`, or a `Fields` getter.
@@ -58,3 +67,27 @@ def test_every_member_the_code_reads_is_listed() -> None:
     read = {name for path in files for match in READ.finditer(path.read_text()) for name in match.groups() if name}
     assert len(files) > 20 and len(read) > 80
     assert sorted(read - MEMBER_NAMES - NOT_MEMBERS) == []
+
+
+def test_every_member_the_normaliser_asks_for_is_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A review found two names read through a tuple (VatDeduction, MixedUseProfessionalPercentage), which the scan
+    # above cannot see: every name the normaliser's typed reads ask for, on documented and generated orders.
+    asked: set[str] = set()
+    for method in ("text", "number", "integer", "flag", "timestamp", "object", "objects"):
+        original = getattr(Fields, method)
+
+        def recording(self: Fields, name: str, *rest: Any, _original: Any = original) -> Any:
+            asked.add(name)
+            return _original(self, name, *rest)
+
+        monkeypatch.setattr(Fields, method, recording)
+    sandbox = Sandbox(seed=3, orders=150)
+    generated = [parse_json(render_order(order, date(2026, 12, 7)).decode()) for order in sandbox.orders.values()]
+    for stream, orders in (("sales", documented_orders()), ("sales", generated), ("incoming", generated)):
+        normalise_orders(orders, stream=stream, run_id="r")
+    assert len(asked) > 60 and sorted(asked - MEMBER_NAMES) == []
+
+
+def test_of_two_spellings_the_first_is_kept_and_custom_fields_are_left_as_written() -> None:
+    body = parse_json('{"vatNumber": "first", "VatNumber": "second", "CustomFields": {"reference": "mine"}}')
+    assert body == {"VATNumber": "first", "VatNumber": "second", "CustomFields": {"reference": "mine"}}
