@@ -61,7 +61,8 @@ def sandbox_serve(
         bool, typer.Option(help="Answer accountInformation without PartyID with 400 when the key sees 2+ companies.")
     ] = False,
     account_lists_party_only: Annotated[
-        bool, typer.Option(help="accountInformation asked with a PartyID lists that company alone.")
+        bool,
+        typer.Option("--account-lists-party-only", help="accountInformation asked with a PartyID lists it alone."),
     ] = False,
     deleted_order_status: Annotated[
         int, typer.Option(help="Answer for GET of one of the caller's deleted orders: 404 or 401 (empty).")

@@ -16,6 +16,7 @@ from sandbox.render import render_order
 from sandbox.store import Sandbox
 from tasks.normalise.fields import Fields
 from tasks.normalise.orders import normalise_orders
+from tests.tasks.sync_helpers import SEED_START
 from tests.tasks.test_landing_rows import documented_orders
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -81,7 +82,7 @@ def test_every_member_the_normaliser_asks_for_is_listed(monkeypatch: pytest.Monk
             return _original(self, name, *rest)
 
         monkeypatch.setattr(Fields, method, recording)
-    sandbox = Sandbox(seed=3, orders=150)
+    sandbox = Sandbox(seed=3, orders=150, seed_start=SEED_START)
     generated = [parse_json(render_order(order, date(2026, 12, 7)).decode()) for order in sandbox.orders.values()]
     for stream, orders in (("sales", documented_orders()), ("sales", generated), ("incoming", generated)):
         normalise_orders(orders, stream=stream, run_id="r")
