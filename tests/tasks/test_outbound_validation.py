@@ -238,23 +238,36 @@ def test_a_nan_or_infinite_amount_stored_in_the_warehouse_rejects_its_row_alone_
     assert set(orders_by_external_id(server)) == {"ok-1", "ok-5"}
 
 
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[sa.Engine]:
+    """A migrated SQLite warehouse: it stores in a column whatever is written there, as PostgreSQL does not."""
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def with_edits(engine: sa.Engine, rows: list[str], *edits: str) -> sa.Engine:
+    """`engine` holding a pushable row for each external id of `rows`, then changed by the SQL `edits`."""
+    insert(engine, [outbound(external_id) for external_id in rows])
+    with engine.begin() as connection:
+        for statement in edits:
+            connection.exec_driver_sql(statement)
+    return engine
+
+
 def test_a_cell_sqlite_holds_that_its_column_type_cannot_rejects_its_row_alone(
-    server: SandboxServer, tmp_path: Path
+    server: SandboxServer, sqlite_engine: sa.Engine
 ) -> None:
     # SQLite stores whatever is written into a column; reading one such cell failed the whole push, before any row
     # was created and with no row named (an operator's review). PostgreSQL refuses these values when written.
-    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
-    upgrade(engine)
-    insert(engine, [outbound(f"row-{number}") for number in range(1, 7)])
     edits = {
         "row-2": "UPDATE outbound_invoices SET order_date = '2026-13-45' WHERE external_id = 'row-2'",
         "row-3": "UPDATE outbound_invoices SET company_id = 'abc' WHERE external_id = 'row-3'",
         "row-4": "UPDATE outbound_invoice_lines SET quantity = 'three' WHERE external_id = 'row-4' AND line_number = 1",
         "row-5": "UPDATE outbound_invoices SET customer_name = 'Klant' || char(0) || 'BV' WHERE external_id = 'row-5'",
     }
-    with engine.begin() as connection:
-        for statement in edits.values():
-            connection.exec_driver_sql(statement)
+    engine = with_edits(sqlite_engine, [f"row-{number}" for number in range(1, 7)], *edits.values())
 
     dry_run = push(server, engine, dry_run=True)
     assert dry_run.rejected == {"LocalValidation": 4} and orders_by_external_id(server) == {}
@@ -275,20 +288,16 @@ def test_a_cell_sqlite_holds_that_its_column_type_cannot_rejects_its_row_alone(
         "row-6": "created: ",
     }
     assert summary.created == 2 and set(orders_by_external_id(server)) == {"row-1", "row-6"}
-    engine.dispose()
 
 
-def test_a_real_stored_in_a_numeric_cell_is_read_as_before_and_keeps_its_idempotency_key(tmp_path: Path) -> None:
+def test_a_real_stored_in_a_numeric_cell_is_read_as_before_and_keeps_its_idempotency_key(
+    sqlite_engine: sa.Engine,
+) -> None:
     # A review: read cell by cell, a REAL with more decimals than its column (a price computed as 100 / 1.21) was
     # refused, where SQLAlchemy had read it rounded to the scale; a row created so would then never be sent, its
     # key no longer matching. It is read as before.
-    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
-    upgrade(engine)
-    insert(engine, [outbound("row-1")])
-    with engine.begin() as connection:
-        connection.exec_driver_sql(
-            "UPDATE outbound_invoice_lines SET unit_price_excl = 100 / 1.21 WHERE external_id = 'row-1'"
-        )
+    edit = "UPDATE outbound_invoice_lines SET unit_price_excl = 100 / 1.21 WHERE external_id = 'row-1'"
+    engine = with_edits(sqlite_engine, ["row-1"], edit)
     tables = reflect_tables(engine)
     with engine.connect() as connection:  # as SQLAlchemy's own types read it
         row = dict(connection.execute(sa.select(tables["outbound_invoices"])).mappings().one())
@@ -296,17 +305,9 @@ def test_a_real_stored_in_a_numeric_cell_is_read_as_before_and_keeps_its_idempot
     assert {line["unit_price_excl"] for line in lines} == {Decimal("82.64463")}
     taken = take(engine, "run-1", 10, set(), dry_run=True)
     assert taken.rejected == [] and [key for _, _, key in taken.ready] == [idempotency_key(order_payload(row, lines))]
-    engine.dispose()
 
 
-def test_a_blob_in_a_text_cell_rejects_its_row(tmp_path: Path) -> None:
-    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
-    upgrade(engine)
-    insert(engine, [outbound("row-1")])
-    with engine.begin() as connection:
-        connection.exec_driver_sql(
-            "UPDATE outbound_invoices SET customer_name = X'4B6C616E74' WHERE external_id = 'row-1'"
-        )
-    taken = take(engine, "run-1", 10, set(), dry_run=True)
+def test_a_blob_in_a_text_cell_rejects_its_row(sqlite_engine: sa.Engine) -> None:
+    edit = "UPDATE outbound_invoices SET customer_name = X'4B6C616E74' WHERE external_id = 'row-1'"
+    taken = take(with_edits(sqlite_engine, ["row-1"], edit), "run-1", 10, set(), dry_run=True)
     assert [outcome["last_error"] for outcome in taken.rejected] == ["customer_name: 5 bytes, not text (a BLOB)"]
-    engine.dispose()
