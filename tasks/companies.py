@@ -32,6 +32,7 @@ from connectors.billit.account import (
     answering,
     companies_reached,
     company_problem,
+    may_be_partial,
 )
 from tasks.inbound.companies import record_companies
 from tasks.inbound.sync import error_text
@@ -140,8 +141,8 @@ def select_companies(choice: CompanyChoice, reachable: Sequence[BillitCompany]) 
             skipped=[(company, reason) for company in reachable if (reason := company.unavailable)],
         )
     by_id = {company.party_id: company for company in reachable}
-    # A list that may be partial (CompanyList.asked_for) does not say a company it leaves out is not reached.
-    unlisted = getattr(reachable, "asked_for", None) is not None
+    # A list that may be partial does not say a company it leaves out is not reached.
+    unlisted = may_be_partial(reachable)
     return CompanySelection(
         chosen=[
             by_id.get(party_id) or BillitCompany(party_id, "", None, unlisted, reached=unlisted) for party_id in choice

@@ -92,6 +92,11 @@ class CompanyList(list[BillitCompany]):
         return listing
 
 
+def may_be_partial(companies: Sequence[BillitCompany]) -> bool:
+    """Whether a list of companies may leave out some the key reaches (`CompanyList.asked_for`)."""
+    return isinstance(companies, CompanyList) and companies.asked_for is not None
+
+
 def reachable_companies(account_information: Any) -> list[BillitCompany]:
     """The companies of an accountInformation body, in PartyID order.
 
@@ -128,7 +133,7 @@ def company_problem(reachable: Sequence[BillitCompany], party_id: int) -> str | 
     """Why credentials that reach `reachable` cannot act for company `party_id`, or None when they can (or when a
     list that may be partial leaves it out: `CompanyList`)."""
     company = next((company for company in reachable if company.party_id == party_id), None)
-    if company is None and getattr(reachable, "asked_for", None) is not None:
+    if company is None and may_be_partial(reachable):
         return None
     if company is None:
         reached = ", ".join(str(company.party_id) for company in reachable) or "none"

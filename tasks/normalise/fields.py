@@ -145,7 +145,8 @@ def json_type(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: Text no warehouse stores: PostgreSQL's holds no NUL, and neither database a lone surrogate.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def holds_unstorable_text(value: Any) -> bool:
@@ -197,11 +198,11 @@ def holds_surrogate(text: str) -> bool:
 def refuse_unstorable_text(value: Any, path: str) -> None:
     """PostgreSQL text cannot hold NUL, and no database holds a lone surrogate (invalid UTF-16 escapes in JSON)."""
     if isinstance(value, str):
-        if _UNSTORABLE.search(value):
+        if UNSTORABLE.search(value):
             raise UnloadableOrder(f"{path or 'a value'} holds a NUL character or a lone surrogate")
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            if isinstance(key, str) and _UNSTORABLE.search(key):
+            if isinstance(key, str) and UNSTORABLE.search(key):
                 raise UnloadableOrder(f"a property name under {path or 'the order'} holds a NUL or a lone surrogate")
             refuse_unstorable_text(item, f"{path}.{key}" if path else str(key))
     elif isinstance(value, list):

@@ -17,7 +17,7 @@ from typing import Any
 
 from openpyxl.cell.cell import ERROR_CODES
 
-from tasks.normalise.fields import BIGINT, INTEGER, PERCENT, QUANTITY
+from tasks.normalise.fields import BIGINT, INTEGER, PERCENT, QUANTITY, UNSTORABLE
 
 # What `billit-etl push` and the take-in write: a file never sets them (a `status` column could reopen a pushed row).
 RESULT_COLUMNS = frozenset(
@@ -42,7 +42,6 @@ _DATES = {"order_date", "expiry_date", "delivery_date"}
 # The columns' NUMERIC types, as the inbound orders check them (tasks/normalise/fields.py).
 _DECIMALS = {"quantity": QUANTITY, "unit_price_excl": QUANTITY, "vat_percentage": PERCENT}
 _INTEGERS = {"line_number": INTEGER - 1, "company_id": BIGINT - 1}  # as PostgreSQL's INTEGER and BIGINT hold them
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _SPACES = " \u00a0\u202f"  # a space, a non-breaking one and a narrow one (French thousands)
 _NUMBER = {
     decimal: re.compile(
@@ -92,7 +91,7 @@ def _from_text(column: str, text: str, decimal: str | None) -> Any:
         if not re.fullmatch("[+-]?[0-9]+", text):
             raise _Unreadable(f"cannot read {text[:40]!r} (a whole number)")
         return _whole(column, Decimal(text))
-    if _UNSTORABLE.search(text):
+    if UNSTORABLE.search(text):
         raise _Unreadable("holds a NUL character")
     return text
 

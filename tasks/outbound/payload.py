@@ -26,10 +26,10 @@ from tasks.normalise.fields import MONEY, PERCENT, QUANTITY, Numeric
 from tasks.normalise.identifiers import normalise_identifier, normalise_vat_number
 from tasks.normalise.vat import SALES_VENTILATION_CODES
 
-# docs/reference/billit-api.md#creating-orders: Billit refuses other rates for a Belgian company
-# (InvalidVAtPercentageForTaxCountry).
 #: The code of a row rejected by the push's own checks, before any request.
 LOCAL_VALIDATION = "LocalValidation"
+# docs/reference/billit-api.md#creating-orders: Billit refuses other rates for a Belgian company
+# (InvalidVAtPercentageForTaxCountry).
 BELGIAN_VAT_RATES = frozenset({Decimal(0), Decimal(6), Decimal(12), Decimal(21)})
 ORDER_TYPES = ("Invoice", "CreditNote")
 PAYMENT_METHODS = frozenset(

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables
 from connectors.warehouse.sqlfiles import STATEMENT_END
+from tasks.normalise.fields import UNSTORABLE
 from tasks.outbound.cells import RESULT_COLUMNS
 from tasks.warehouse_common import driver_message
 
@@ -37,8 +38,6 @@ DEFAULTS = {"order_type": "Invoice", "currency": "EUR", "customer_country_code":
 _MARKER = re.compile(r"^[ \t]*--[ \t]*name[ \t]*:[ \t]*(?P<name>\S*)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 _FINAL_SEMICOLON = re.compile(r";[ \t]*(?:--[^\n]*)?\s*\Z")
 _REPEATED = re.compile(r"(?P<name>.+):\d+")  # SQLite's name for a subquery's second column of the same name
-#: Characters the warehouse cannot store on PostgreSQL and the sync refuses in Billit's answers.
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 UNSTORABLE_REASON = "holds a NUL character or a lone surrogate"
 
 

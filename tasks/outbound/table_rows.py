@@ -16,7 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tasks.outbound.query import JOURNAL_COLUMNS, UNSTORABLE, UNSTORABLE_REASON, in_column_type
+from tasks.normalise.fields import UNSTORABLE
+from tasks.outbound.query import JOURNAL_COLUMNS, UNSTORABLE_REASON, in_column_type
 
 # Written by the push itself, as JOURNAL_COLUMNS are: read as SQLAlchemy converts them.
 _PUSH_COLUMNS = JOURNAL_COLUMNS | {"attempted_company_id"}
