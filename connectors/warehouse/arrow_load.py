@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql
 
 from connectors.warehouse.load import _Conflict, _on_conflict, sqlite_statement
 from connectors.warehouse.pgcopy import copy_from_stdin
+from connectors.warehouse.sqlite_staging import SqliteStaging
 
 __all__ = ["insert_arrow", "upsert_arrow"]
 
@@ -55,12 +56,22 @@ def upsert_arrow(
 
 
 def insert_arrow(
-    connection: sa.Connection, table: sa.Table, data: pa.Table, *, ignoring_duplicates_of: Sequence[str] = ()
+    connection: sa.Connection,
+    table: sa.Table,
+    data: pa.Table,
+    *,
+    ignoring_duplicates_of: Sequence[str] = (),
+    staging: SqliteStaging | None = None,
 ) -> int:
     """Insert every row (``load.replace_children``'s insert), or with ``ignoring_duplicates_of`` those whose key is
-    not stored yet (``load.insert_ignoring_duplicates``); return the rows inserted."""
+    not stored yet (``load.insert_ignoring_duplicates``); return the rows inserted. On SQLite, a plain insert goes
+    through `staging` when it takes it (``connectors.warehouse.sqlite_staging``)."""
     _check(table, data, ignoring_duplicates_of)
     conflict: _Conflict = "ignore" if ignoring_duplicates_of else "fail"
+    if staging is not None and conflict == "fail" and staging.takes(table.name, data.num_rows):
+        staged = staging.insert(connection, table, _sqlite_table(_without_null_columns(table, data)))
+        if staged is not None:
+            return staged
     return _write(connection, table, data, key=ignoring_duplicates_of, updates=[], conflict=conflict)
 
 
@@ -116,6 +127,22 @@ def _without_null_columns(table: sa.Table, data: pa.Table) -> pa.Table:
         if column.null_count == len(column) and table.c[name].default is None and table.c[name].server_default is None
     ]
     return data.drop_columns(empty) if empty and len(empty) < data.num_columns else data
+
+
+def _sqlite_table(data: pa.Table) -> pa.Table:
+    """`data` with each column's values as `_sqlite_values` gives them, as Arrow: float64, text and int64."""
+    columns: list[pa.Array | pa.ChunkedArray] = []
+    for column in data.columns:
+        kind = column.type
+        if pa.types.is_decimal(kind):
+            columns.append(pa.array(_exact_floats(column.combine_chunks()), pa.float64()))
+        elif pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+            columns.append(pc.cast(column, pa.string()))
+        elif pa.types.is_boolean(kind) or pa.types.is_integer(kind):
+            columns.append(pc.cast(column, pa.int64()))
+        else:
+            columns.append(column)
+    return pa.table(columns, names=data.column_names)
 
 
 def _sqlite_values(column: pa.ChunkedArray) -> list[Any]:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from connectors.warehouse import insert_ignoring_duplicates, replace_children
 from connectors.warehouse.arrow_load import insert_arrow, upsert_arrow
+from connectors.warehouse.sqlite_staging import SqliteStaging
 from tasks.inbound.arrow_arrays import BOOL, I64, TEXT, TIMESTAMP, arrow_array
 from tasks.inbound.landing_rows import TABLES, LandedRows
 from tasks.inbound.parties import IDENTIFIER_KEY, forget_identifiers, parties_to_write
@@ -93,9 +94,11 @@ def write_landed_rows(
     stream: str,
     run_id: str,
     company_id: int,
+    staging: SqliteStaging | None = None,
 ) -> LoadCounts:
     """Write a landed part's rows (or a group's, `merge_parts`) for the company with run `run_id`, in the caller's
-    transaction on the warehouse's `tables` (`reflect_tables`); the counts `write_orders` gives."""
+    transaction on the warehouse's `tables` (`reflect_tables`); the counts `write_orders` gives. On SQLite the
+    plain inserts go through `staging` when the transaction is its (`SqliteStaging.transaction`)."""
     invoices = tables["invoices"]
     landed = _with_columns(rows.tables["invoices"].drop_columns(["company_id"]), company_id=company_id)
     order_ids: list[int] = landed.column("order_id").to_pylist()
@@ -134,14 +137,14 @@ def write_landed_rows(
                 unless_newer=newer_guard,
             )
     else:  # in key order, as the upserts write: a writer of the same orders waits, never deadlocks
-        insert_arrow(connection, invoices, with_run.sort_by("order_id"))
+        insert_arrow(connection, invoices, with_run.sort_by("order_id"), staging=staging)
     for name in _CHILDREN:
         children = rows.tables[name]
         if not everything_fresh:
             children = children.filter(pc.is_in(children.column("order_id"), arrow_array(fresh_ids, I64)))
         # The children of orders not stored before: none (their foreign key), nothing to delete.
         replace_children(connection, tables[name], "order_id", [i for i in fresh_ids if i in stored], [])
-        loaded = insert_arrow(connection, tables[name], _with_columns(children, company_id=company_id))
+        loaded = insert_arrow(connection, tables[name], _with_columns(children, company_id=company_id), staging=staging)
         if name == "invoice_lines":
             counts.lines_loaded = loaded
 
@@ -186,6 +189,7 @@ def write_landed_rows(
         _with_columns(history, run_id=run_id, recorded_at=utcnow()),
         # An order not stored has no history yet (its foreign key).
         ignoring_duplicates_of=["order_id", "observed_last_modified"] if stored else (),
+        staging=staging,
     )
 
     loaded_versions = dict(zip(order_ids, raw_versions, strict=True))

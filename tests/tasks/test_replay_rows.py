@@ -9,19 +9,23 @@ import functools
 import os
 import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import adbc_driver_sqlite.dbapi
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from adbc_driver_manager import AdbcStatusCode
 from typer.testing import CliRunner
 
 from cli.main import app
-from connectors.warehouse import reflect_tables, upgrade, write_transaction
+from connectors.warehouse import reflect_tables, sqlite_staging, upgrade, write_transaction
+from connectors.warehouse.sqlite_staging import SqliteStaging
 from sandbox.identity import API_KEY
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
@@ -208,6 +212,82 @@ def test_the_landed_rows_replay_into_every_table_what_the_raw_orders_replay(
         assert fast_tables[name], name
     assert sum(s["orders_unchanged"] for s in fast) >= sum(s["orders_new"] for s in fast) > 0
     assert sum(s["orders_recovered"] for s in fast) == 2 and sum(s["quarantined"] for s in fast) > 0
+
+
+sqlite_only = pytest.mark.parametrize("warehouse", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def staged_tables(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every plain insert of the fast path on SQLite staged through ADBC, however few its rows (a replay stages
+    only the large ones); the tables it staged, one entry per staged insert."""
+    monkeypatch.setattr(sqlite_staging, "MIN_STAGED_ROWS", 1)
+    staged: list[str] = []
+    stage = SqliteStaging.insert
+
+    def recorded(self: SqliteStaging, connection: sa.Connection, table: sa.Table, data: Any) -> int | None:
+        inserted = stage(self, connection, table, data)
+        if inserted is not None:
+            staged.append(table.name)
+        return inserted
+
+    monkeypatch.setattr(SqliteStaging, "insert", recorded)
+    return staged
+
+
+@sqlite_only
+def test_inserts_staged_through_adbc_store_what_the_raw_orders_replay(
+    landing: Path,
+    engine: sa.Engine,
+    second_engine: sa.Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    staged_tables: list[str],
+) -> None:
+    slow = replay_twice(raw_only(landing, tmp_path / "raw"), second_engine)
+    fast = replay_twice(without_raw_orders(landing, tmp_path / "fast", monkeypatch), engine)
+
+    assert [counts(summary) for summary in fast] == [counts(summary) for summary in slow]
+    assert every_table(engine) == every_table(second_engine)
+    # New orders, stored orders (their children): every table a replay stages, and no scratch file left.
+    assert set(staged_tables) == set(replay_module.STAGED_TABLES)
+    assert not list(Path(tempfile.gettempdir()).glob("billit-staging-*"))
+
+
+@sqlite_only
+def test_a_staged_insert_the_database_refuses_falls_back_as_an_ordinary_one_does(
+    landing: Path, engine: sa.Engine, second_engine: sa.Engine, tmp_path: Path, staged_tables: list[str]
+) -> None:
+    refused = min(landed_order_ids(landing))
+    for target in (engine, second_engine):
+        refuse_order(target, refused, "invoice_lines")
+    fast = replay_landing(landing, engine=engine)
+    slow = replay_landing(raw_only(landing, tmp_path / "raw"), engine=second_engine)
+
+    assert "invoice_lines" in staged_tables
+    assert every_table(engine) == every_table(second_engine)
+    assert [counts(summary) for summary in fast] == [counts(summary) for summary in slow]
+
+
+@sqlite_only
+def test_rows_adbc_cannot_write_go_the_ordinary_way(
+    landing: Path,
+    engine: sa.Engine,
+    second_engine: sa.Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    staged_tables: list[str],
+) -> None:
+    def full_disk(*_args: Any, **_kwargs: Any) -> None:
+        raise adbc_driver_sqlite.dbapi.OperationalError("disk I/O error", status_code=AdbcStatusCode.IO)
+
+    monkeypatch.setattr(adbc_driver_sqlite.dbapi, "connect", full_disk)
+    fast = replay_landing(landing, engine=engine)
+    slow = replay_landing(raw_only(landing, tmp_path / "raw"), engine=second_engine)
+
+    assert staged_tables == []
+    assert every_table(engine) == every_table(second_engine)
+    assert [counts(summary) for summary in fast] == [counts(summary) for summary in slow]
 
 
 @pytest.mark.parametrize("path", ["fast", "raw"])

@@ -1,0 +1,99 @@
+"""Plain inserts of Arrow tables into SQLite without binding each value from Python.
+
+sqlite3's executemany binds every value from Python: a replay of 100,000 lines binds ~2 million, and that costs
+twice what SQLite's own inserting does (bench/README.md#replay). Here ADBC's SQLite driver, which binds Arrow
+columns in C, writes the rows into a scratch database file; its image is loaded (`sqlite3.Connection.deserialize`)
+into an in-memory database attached to the warehouse's connection, and the warehouse copies the rows with
+`INSERT ... SELECT` inside its own transaction: the same values, the same column affinities, the same constraints
+checked, all or nothing with the rest of the transaction.
+
+SQLite refuses ATTACH inside a transaction, so `SqliteStaging.transaction` attaches an empty in-memory database
+per target table before BEGIN, and detaches them after the end. A database read in a transaction cannot be
+replaced before the transaction ends, so each table is staged at most once per transaction; a second insert into
+the same table in one transaction (none in a replay's group) goes the ordinary way (`takes`). ADBC bundles its own
+SQLite library: it only ever writes the scratch file, which nothing else opens, so the two never share a file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from connectors.warehouse.engine import SQLITE_BEGIN_OPTION
+
+__all__ = ["SqliteStaging"]
+
+#: Fewer rows than this go by executemany: a staged insert costs ~1 ms of its own.
+MIN_STAGED_ROWS = 500
+
+
+class SqliteStaging:
+    """Staged plain inserts into the SQLite warehouse `engine`'s `tables`; `close` removes the scratch files."""
+
+    def __init__(self, engine: sa.Engine, tables: list[str]) -> None:
+        self.engine = engine
+        self.directory = Path(tempfile.mkdtemp(prefix="billit-staging-"))
+        self._aliases = {name: f"staging_{index}" for index, name in enumerate(tables)}
+        self._staged: set[str] | None = None  # the tables staged in the transaction under way
+
+    @contextmanager
+    def transaction(self, begin: str = "IMMEDIATE") -> Iterator[sa.Connection]:
+        """A write transaction on the warehouse (`BEGIN <begin>`) in which `insert` can stage."""
+        with self.engine.connect() as connection:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            for alias in self._aliases.values():
+                driver.execute(f"ATTACH DATABASE ':memory:' AS {alias}")
+            try:
+                self._staged = set()
+                with connection.execution_options(**{SQLITE_BEGIN_OPTION: begin}).begin():
+                    yield connection
+            finally:
+                self._staged = None
+                for alias in self._aliases.values():
+                    driver.execute(f"DETACH DATABASE {alias}")
+
+    def takes(self, table: str, rows: int) -> bool:
+        """Whether `insert` may stage `rows` rows for `table` now; if not, they go the ordinary way."""
+        staged = self._staged
+        return staged is not None and table in self._aliases and table not in staged and rows >= MIN_STAGED_ROWS
+
+    def insert(self, connection: sa.Connection, table: sa.Table, data: pa.Table) -> int | None:
+        """Insert `data` into `table` in the transaction of `transaction`, when `takes` says so: its columns named
+        as the table's, its values already as they are to be stored (`connectors.warehouse.arrow_load` makes them
+        so); the rows inserted, or None when ADBC could not write them (then they go the ordinary way)."""
+        if self._staged is None or not self.takes(table.name, data.num_rows):
+            raise ValueError(f"{table.name}: {data.num_rows} rows cannot be staged now")
+        import adbc_driver_sqlite.dbapi  # noqa: PLC0415 - the replay's dependency, not every command's
+
+        self._staged.add(table.name)
+        scratch = self.directory / f"{table.name}.sqlite"
+        try:
+            scratch.unlink(missing_ok=True)
+            with adbc_driver_sqlite.dbapi.connect(str(scratch), autocommit=True) as writer, writer.cursor() as cursor:
+                cursor.execute("PRAGMA journal_mode = OFF")  # scratch: nothing to roll back, nothing to keep
+                cursor.execute("PRAGMA synchronous = OFF")
+                cursor.adbc_ingest("rows", data, mode="create")
+            image = scratch.read_bytes()
+        except (adbc_driver_sqlite.dbapi.Error, OSError):  # a full disk, a type ADBC cannot write: executemany
+            return None
+        alias = self._aliases[table.name]
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        driver.deserialize(image, name=alias)
+        preparer = connection.dialect.identifier_preparer
+        columns = ", ".join(preparer.quote(name) for name in data.column_names)
+        result = connection.exec_driver_sql(
+            f"INSERT INTO {preparer.format_table(table)} ({columns}) SELECT {columns} FROM {alias}.rows ORDER BY rowid",
+            execution_options={"preserve_rowcount": True},
+        )
+        return int(result.rowcount)
+
+    def close(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
