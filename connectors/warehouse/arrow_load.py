@@ -68,7 +68,7 @@ def insert_arrow(
     through `staging` when it takes it (``connectors.warehouse.sqlite_staging``)."""
     _check(table, data, ignoring_duplicates_of)
     conflict: _Conflict = "ignore" if ignoring_duplicates_of else "fail"
-    if staging is not None and conflict == "fail" and staging.takes(table.name, data.num_rows):
+    if staging is not None and conflict == "fail" and staging.takes(table.name, data):
         staged = staging.insert(connection, table, _sqlite_table(_without_null_columns(table, data)))
         if staged is not None:
             return staged

@@ -221,7 +221,7 @@ sqlite_only = pytest.mark.parametrize("warehouse", ["sqlite"], indirect=True)
 def staged_tables(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every plain insert of the fast path on SQLite staged through ADBC, however few its rows (a replay stages
     only the large ones); the tables it staged, one entry per staged insert."""
-    monkeypatch.setattr(sqlite_staging, "MIN_STAGED_ROWS", 1)
+    monkeypatch.setattr(sqlite_staging, "MIN_STAGED_VALUES", 1)
     staged: list[str] = []
     stage = SqliteStaging.insert
 
