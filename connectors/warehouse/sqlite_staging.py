@@ -17,6 +17,7 @@ SQLite library: it only ever writes the scratch file, which nothing else opens, 
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +40,7 @@ class SqliteStaging:
 
     def __init__(self, engine: sa.Engine, tables: list[str]) -> None:
         self.engine = engine
-        self.directory = Path(tempfile.mkdtemp(prefix="billit-staging-"))
+        self._directory: Path | None = None  # made by the first staged insert, under the temporary directory
         self._aliases = {name: f"staging_{index}" for index, name in enumerate(tables)}
         self._staged: set[str] | None = None  # the tables staged in the transaction under way
 
@@ -57,8 +58,11 @@ class SqliteStaging:
                     yield connection
             finally:
                 self._staged = None
-                for alias in self._aliases.values():
-                    driver.execute(f"DETACH DATABASE {alias}")
+                try:
+                    for alias in self._aliases.values():
+                        driver.execute(f"DETACH DATABASE {alias}")
+                except sqlite3.Error:  # never back to the pool with an attachment: the next ATTACH would fail
+                    connection.invalidate()
 
     def takes(self, table: str, data: pa.Table) -> bool:
         """Whether `insert` may stage `data` for `table` now; if not, it goes the ordinary way."""
@@ -75,15 +79,17 @@ class SqliteStaging:
         import adbc_driver_sqlite.dbapi  # noqa: PLC0415 - the replay's dependency, not every command's
 
         self._staged.add(table.name)
-        scratch = self.directory / f"{table.name}.sqlite"
         try:
+            if self._directory is None:
+                self._directory = Path(tempfile.mkdtemp(prefix="billit-staging-"))
+            scratch = self._directory / f"{table.name}.sqlite"
             scratch.unlink(missing_ok=True)
             with adbc_driver_sqlite.dbapi.connect(str(scratch), autocommit=True) as writer, writer.cursor() as cursor:
                 cursor.execute("PRAGMA journal_mode = OFF")  # scratch: nothing to roll back, nothing to keep
                 cursor.execute("PRAGMA synchronous = OFF")
                 cursor.adbc_ingest("rows", data, mode="create")
             image = scratch.read_bytes()
-        except (adbc_driver_sqlite.dbapi.Error, OSError):  # a full disk, a type ADBC cannot write: executemany
+        except (adbc_driver_sqlite.dbapi.Error, OSError):  # no temporary directory, a full disk: executemany
             return None
         alias = self._aliases[table.name]
         driver = connection.connection.driver_connection
@@ -98,4 +104,6 @@ class SqliteStaging:
         return int(result.rowcount)
 
     def close(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None

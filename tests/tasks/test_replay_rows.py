@@ -270,20 +270,25 @@ def test_a_staged_insert_the_database_refuses_falls_back_as_an_ordinary_one_does
 
 
 @sqlite_only
-def test_rows_adbc_cannot_write_go_the_ordinary_way(
+@pytest.mark.parametrize("failure", ["ADBC fails", "no temporary directory"])
+def test_rows_that_cannot_be_staged_go_the_ordinary_way(
     landing: Path,
     engine: sa.Engine,
     second_engine: sa.Engine,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     staged_tables: list[str],
+    failure: str,
 ) -> None:
     def full_disk(*_args: Any, **_kwargs: Any) -> None:
         raise adbc_driver_sqlite.dbapi.OperationalError("disk I/O error", status_code=AdbcStatusCode.IO)
 
-    monkeypatch.setattr(adbc_driver_sqlite.dbapi, "connect", full_disk)
-    fast = replay_landing(landing, engine=engine)
     slow = replay_landing(raw_only(landing, tmp_path / "raw"), engine=second_engine)
+    if failure == "ADBC fails":
+        monkeypatch.setattr(adbc_driver_sqlite.dbapi, "connect", full_disk)
+    else:
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    fast = replay_landing(landing, engine=engine)
 
     assert staged_tables == []
     assert every_table(engine) == every_table(second_engine)
