@@ -68,8 +68,9 @@ def insert_arrow(
     through `staging` when it takes it (``connectors.warehouse.sqlite_staging``)."""
     _check(table, data, ignoring_duplicates_of)
     conflict: _Conflict = "ignore" if ignoring_duplicates_of else "fail"
-    if staging is not None and conflict == "fail" and staging.takes(table.name, data):
-        staged = staging.insert(connection, table, _sqlite_table(_without_null_columns(table, data)))
+    if staging is not None and conflict == "fail":
+        stored = _without_null_columns(table, data)
+        staged = staging.insert(connection, table, _sqlite_table(stored)) if staging.takes(table.name, stored) else None
         if staged is not None:
             return staged
     return _write(connection, table, data, key=ignoring_duplicates_of, updates=[], conflict=conflict)

@@ -13,8 +13,16 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from connectors.warehouse import arrow_load, reflect_tables, replace_children, upsert_rows, write_transaction
+from connectors.warehouse import (
+    arrow_load,
+    reflect_tables,
+    replace_children,
+    sqlite_staging,
+    upsert_rows,
+    write_transaction,
+)
 from connectors.warehouse.arrow_load import insert_arrow, upsert_arrow
+from connectors.warehouse.sqlite_staging import SqliteStaging
 
 LINE_TYPES = {
     "order_id": pa.int64(),
@@ -85,6 +93,33 @@ def test_arrow_inserts_store_the_same_values_as_row_inserts(
     with write_transaction(engine) as connection:
         replace_children(connection, table, "order_id", [1], [])
         assert insert_arrow(connection, table, data()) == len(TEXTS)
+    assert stored(engine, "invoice_lines", "line_number") == by_rows
+
+
+@pytest.mark.parametrize("warehouse", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("staged", [True, False], ids=["staged", "too few values once null columns are dropped"])
+def test_a_staged_insert_stores_the_same_values_as_row_inserts(
+    engine: sa.Engine, staged: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's plain inserts through ADBC's staging (connectors/warehouse/sqlite_staging.py) store what
+    executemany stores. Found by an outside tester: the threshold was checked on the data with its all-null columns
+    and again, failing, on the data without them (`ValueError: invoice_lines: 193 rows cannot be staged now`)."""
+    data = one_chunk().append_column("unit", pa.array([None] * len(TEXTS), pa.string()))
+    monkeypatch.setattr(sqlite_staging, "MIN_STAGED_VALUES", data.num_rows * data.num_columns if not staged else 1)
+    tables = reflect_tables(engine)
+    table = tables["invoice_lines"]
+    with write_transaction(engine) as connection:
+        upsert_rows(
+            connection, tables["invoices"], [invoice(1, datetime(2026, 3, 2, 10, 21, 45), "1.00")], ["order_id"]
+        )
+        replace_children(connection, table, "order_id", [1], lines())
+    by_rows = stored(engine, "invoice_lines", "line_number")
+    staging = SqliteStaging(engine, ["invoice_lines"])
+    with staging.transaction() as connection:
+        replace_children(connection, table, "order_id", [1], [])
+        assert insert_arrow(connection, table, data, staging=staging) == len(TEXTS)
+        assert staging.takes("invoice_lines", data) is not staged  # staged once per transaction at most
+    staging.close()
     assert stored(engine, "invoice_lines", "line_number") == by_rows
 
 
