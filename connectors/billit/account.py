@@ -38,6 +38,17 @@ class CompanyUnavailable(BillitError):
     access is off."""
 
 
+class CompanyRefused(CompanyUnavailable):
+    """accountInformation, which Billit answers here only for a PartyID, refused the one it was asked for."""
+
+    def __init__(self, party_id: int | None, status: int) -> None:
+        super().__init__(
+            f"accountInformation wants a PartyID, and refused {party_id} ({ENV_PREFIX}PARTY_ID, HTTP {status}): "
+            "the key does not reach that company or its API access is off; set another one"
+        )
+        self.party_id, self.status = party_id, status
+
+
 @dataclass(frozen=True)
 class BillitCompany:
     """One company the credentials reach: its `PartyID`, name, VAT number and whether the API may act for it; or
@@ -188,10 +199,7 @@ async def _companies_reached(settings: BillitSettings) -> list[BillitCompany]:
         listed = CompanyList(await _listed(settings))
         listed.asked_for = settings.party_id
     except BillitAuthError as exc:
-        raise CompanyUnavailable(
-            f"accountInformation wants a PartyID, and refused {settings.party_id} ({ENV_PREFIX}PARTY_ID, "
-            f"HTTP {exc.status}): the key does not reach that company or its API access is off; set another one"
-        ) from None
+        raise CompanyRefused(settings.party_id, exc.status) from None
     if settings.party_id not in _WARNED_PARTIAL:  # once a process: the flows list the companies more than once
         _WARNED_PARTIAL.add(settings.party_id)
         logger.warning(
@@ -250,6 +258,11 @@ async def with_company_reason(exc: BaseException, settings: BillitSettings) -> B
     asking = settings.model_copy(update={"max_retries": 0, "timeout_s": min(settings.timeout_s, 10.0)})
     try:
         reason = company_problem(await companies_reached(asking), settings.party_id)
+    except CompanyRefused as refused:  # asked for this company, which need not be the setting's (--companies)
+        reason = (
+            f"the API key does not reach Billit company {refused.party_id}, or its API access is off "
+            f"(accountInformation refused it too, HTTP {refused.status})"
+        )
     except CompanyUnavailable as unavailable:  # Billit would not even list the companies for it
         reason = str(unavailable)
     except Exception:  # noqa: BLE001 - refused credentials, no answer: Billit's 401 is all there is to say

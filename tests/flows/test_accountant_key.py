@@ -443,3 +443,26 @@ def test_the_per_company_table_shows_orders_not_loaded_and_says_so(
     assert "pending" in header and "quarantined" in header
     assert f"company {SECOND_PARTY_ID} incoming: 1 order not loaded yet (pending" in " ".join(result.output.split())
     assert f"company {PARTY_ID} incoming:" not in result.output
+
+
+@pytest.mark.usefixtures("party_id_for_every_call")
+def test_a_company_no_list_names_and_billit_refuses_is_said_to_be_out_of_reach_without_blaming_the_setting(
+    accountant_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by an outside simulator: a mistyped company beside the configured one failed with "accountInformation
+    # wants a PartyID, and refused 123456 (BILLIT_PARTY_ID, ...) ...; set another one", a sentence about the setting,
+    # which was right (and cut in the middle, as a long error is, to fit the runs' table).
+    monkeypatch.setenv("BILLIT_PARTY_ID", str(PARTY_ID))
+    result = runner.invoke(
+        app,
+        ["sync", "incoming", "--companies", f"{PARTY_ID},123456", "--no-prefect", "--landing-dir", ""],
+        terminal_width=120,
+    )
+    assert result.exit_code == 1, result.output
+    failed = [line for line in result.output.splitlines() if line.startswith("company 123456 failed")]
+    assert len(failed) == 1, result.output
+    assert "BILLIT_PARTY_ID" not in failed[0], failed[0]
+    assert failed[0].endswith(
+        "the API key does not reach Billit company 123456, or its API access is off (accountInformation refused it "
+        "too, HTTP 401))"
+    ), failed[0]
