@@ -131,30 +131,26 @@ def _without_null_columns(table: sa.Table, data: pa.Table) -> pa.Table:
 
 
 def _sqlite_table(data: pa.Table) -> pa.Table:
-    """`data` with each column's values as `_sqlite_values` gives them, as Arrow: float64, text and int64."""
-    columns: list[pa.Array | pa.ChunkedArray] = []
-    for column in data.columns:
-        kind = column.type
-        if pa.types.is_decimal(kind):
-            columns.append(pa.array(_exact_floats(column.combine_chunks()), pa.float64()))
-        elif pa.types.is_timestamp(kind) or pa.types.is_date(kind):
-            columns.append(pc.cast(column, pa.string()))
-        elif pa.types.is_boolean(kind) or pa.types.is_integer(kind):
-            columns.append(pc.cast(column, pa.int64()))
-        else:
-            columns.append(column)
-    return pa.table(columns, names=data.column_names)
+    """`data` with each column as `_sqlite_column` gives it (ADBC stores Arrow's booleans and integers as
+    sqlite3 binds Python's: INTEGER)."""
+    return pa.table([_sqlite_column(column) for column in data.columns], names=data.column_names)
 
 
 def _sqlite_values(column: pa.ChunkedArray) -> list[Any]:
     """One column's values as SQLAlchemy's SQLite bind processors give them."""
+    return _sqlite_column(column).to_pylist()  # type: ignore[no-any-return]
+
+
+def _sqlite_column(column: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """One column as SQLAlchemy's SQLite bind processors give its values: NUMERIC the float nearest the decimal,
+    DATE and TIMESTAMP their ISO text, the others as they are."""
     kind = column.type
     if pa.types.is_decimal(kind):
-        return _exact_floats(column.combine_chunks())
+        return pa.array(_exact_floats(column.combine_chunks()), pa.float64())
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         # Arrow writes `YYYY-MM-DD HH:MM:SS.ffffff` and `YYYY-MM-DD`, the text of SQLAlchemy's SQLite types.
-        return pc.cast(column, pa.string()).to_pylist()  # type: ignore[no-any-return]
-    return column.to_pylist()  # type: ignore[no-any-return]
+        return pc.cast(column, pa.string())
+    return column
 
 
 def _exact_floats(array: pa.Array) -> list[float | None]:

@@ -8,9 +8,10 @@ into an in-memory database attached to the warehouse's connection, and the wareh
 checked, all or nothing with the rest of the transaction.
 
 SQLite refuses ATTACH inside a transaction, so `SqliteStaging.transaction` attaches an empty in-memory database
-per target table before BEGIN, and detaches them after the end. A database read in a transaction cannot be
-replaced before the transaction ends, so each table is staged at most once per transaction; a second insert into
-the same table in one transaction (none in a replay's group) goes the ordinary way (`takes`). ADBC bundles its own
+per target table before BEGIN, and detaches them after the end. SQLite documents that a database in a read
+transaction cannot be deserialized into (SQLITE_BUSY), so each table is staged at most once per transaction (all
+a replay's group needs); a second insert into it goes the ordinary way (`takes`). Staging is only ever faster: a
+scratch directory that cannot be made, or rows ADBC cannot write, go the ordinary way too. ADBC bundles its own
 SQLite library: it only ever writes the scratch file, which nothing else opens, so the two never share a file.
 """
 
@@ -30,9 +31,12 @@ from connectors.warehouse.engine import SQLITE_BEGIN_OPTION
 
 __all__ = ["SqliteStaging"]
 
-#: Fewer values than this go by executemany: a staged insert costs ~0.6 ms of its own, what binding ~2,500 values
-#: costs sqlite3 (a 20-column table: 250 rows).
-MIN_STAGED_VALUES = 5_000
+#: Fewer values than this go by executemany. Measured on a replay's tables (median of 7, `insert_arrow` whole):
+#: `invoice_lines` of 400 rows (10,400 values) 3.3 ms staged against 2.8 ms, of 800 rows (20,800) 4.1 against 4.5,
+#: of 1,600 rows 6.5 against 7.4; `invoices`, wider, gains from ~5,000 values; a replay's groups hold ~250,000.
+MIN_STAGED_VALUES = 20_000
+#: Python builds whose SQLite lacks serialization have no `deserialize`: nothing is staged there.
+_CAN_DESERIALIZE = hasattr(sqlite3.Connection, "deserialize")
 
 
 class SqliteStaging:
@@ -45,37 +49,45 @@ class SqliteStaging:
         self._staged: set[str] | None = None  # the tables staged in the transaction under way
 
     @contextmanager
-    def transaction(self, begin: str = "IMMEDIATE") -> Iterator[sa.Connection]:
-        """A write transaction on the warehouse (`BEGIN <begin>`) in which `insert` can stage."""
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A write transaction on the warehouse (`BEGIN IMMEDIATE`, as `write_transaction`) in which `insert` can
+        stage."""
         with self.engine.connect() as connection:
             driver = connection.connection.driver_connection
-            assert driver is not None
-            for alias in self._aliases.values():
-                driver.execute(f"ATTACH DATABASE ':memory:' AS {alias}")
+            assert isinstance(driver, sqlite3.Connection)
             try:
+                for alias in self._aliases.values():  # on the driver: SQLAlchemy's own execute would BEGIN first
+                    driver.execute(f"ATTACH DATABASE ':memory:' AS {alias}")
                 self._staged = set()
-                with connection.execution_options(**{SQLITE_BEGIN_OPTION: begin}).begin():
+                with connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"}).begin():
                     yield connection
             finally:
                 self._staged = None
-                try:
-                    for alias in self._aliases.values():
-                        driver.execute(f"DETACH DATABASE {alias}")
-                except sqlite3.Error:  # never back to the pool with an attachment: the next ATTACH would fail
-                    connection.invalidate()
+                self._detach(connection, driver)
+
+    def _detach(self, connection: sa.Connection, driver: sqlite3.Connection) -> None:
+        """Detach every staging database. A connection that keeps one is invalidated, never pooled with it (the
+        next ATTACH of the same name would fail), and the error that ended the transaction stays the one raised."""
+        try:
+            attached = {row[1] for row in driver.execute("PRAGMA database_list")}
+            for alias in self._aliases.values():
+                if alias in attached:
+                    driver.execute(f"DETACH DATABASE {alias}")
+        except sqlite3.Error:
+            connection.invalidate()
 
     def takes(self, table: str, data: pa.Table) -> bool:
         """Whether `insert` may stage `data` for `table` now; if not, it goes the ordinary way."""
         staged = self._staged
         many = data.num_rows * data.num_columns >= MIN_STAGED_VALUES
-        return staged is not None and table in self._aliases and table not in staged and many
+        return _CAN_DESERIALIZE and staged is not None and table in self._aliases and table not in staged and many
 
     def insert(self, connection: sa.Connection, table: sa.Table, data: pa.Table) -> int | None:
-        """Insert `data` into `table` in the transaction of `transaction`, when `takes` says so: its columns named
+        """Insert `data` into `table` in the transaction of `transaction`, once `takes` said so: its columns named
         as the table's, its values already as they are to be stored (`connectors.warehouse.arrow_load` makes them
         so); the rows inserted, or None when ADBC could not write them (then they go the ordinary way)."""
-        if self._staged is None or not self.takes(table.name, data):
-            raise ValueError(f"{table.name}: {data.num_rows} rows cannot be staged now")
+        if self._staged is None or table.name in self._staged:
+            raise ValueError(f"{table.name}: staged already in this transaction, or not in one of `transaction`")
         import adbc_driver_sqlite.dbapi  # noqa: PLC0415 - the replay's dependency, not every command's
 
         self._staged.add(table.name)
@@ -89,11 +101,12 @@ class SqliteStaging:
                 cursor.execute("PRAGMA synchronous = OFF")
                 cursor.adbc_ingest("rows", data, mode="create")
             image = scratch.read_bytes()
+            scratch.unlink()
         except (adbc_driver_sqlite.dbapi.Error, OSError):  # no temporary directory, a full disk: executemany
             return None
         alias = self._aliases[table.name]
         driver = connection.connection.driver_connection
-        assert driver is not None
+        assert isinstance(driver, sqlite3.Connection)
         driver.deserialize(image, name=alias)
         preparer = connection.dialect.identifier_preparer
         columns = ", ".join(preparer.quote(name) for name in data.column_names)

@@ -197,3 +197,32 @@ def test_an_arrow_upsert_updates_like_upsert_rows_and_keeps_a_stored_newer_row(e
         results.append((written, rows, len(kept)))
     assert results[0] == results[1]
     assert [row[0] for row in results[1][1]] == [1, 2, 3]
+
+
+class CommitRefused(Exception):
+    pass
+
+
+@pytest.mark.parametrize("warehouse", ["sqlite"], indirect=True)
+def test_a_staging_transaction_that_fails_to_end_raises_its_error_and_pools_no_attached_connection(
+    engine: sa.Engine,
+) -> None:
+    """Found by a reviewer: a COMMIT that failed left the transaction open, the DETACH after it failed ("database
+    staging_0 is locked") in its place, and the connection went back to the pool with the staging databases attached,
+    so every later staged transaction failed at ATTACH ("already in use")."""
+
+    def refuse(_connection: sa.Connection) -> None:
+        raise CommitRefused
+
+    staging = SqliteStaging(engine, ["invoice_lines", "invoices"])
+    sa.event.listen(engine, "commit", refuse)
+    with pytest.raises(CommitRefused), staging.transaction() as connection:
+        connection.exec_driver_sql("SELECT count(*) FROM staging_0.sqlite_master")
+    sa.event.remove(engine, "commit", refuse)
+    for _ in range(3):  # whichever pooled connection it gets
+        with staging.transaction() as connection:
+            assert connection.exec_driver_sql("SELECT count(*) FROM invoices").scalar() == 0
+    with engine.connect() as connection:
+        attached = [row[1] for row in connection.exec_driver_sql("PRAGMA database_list")]
+    assert attached == ["main"]
+    staging.close()
