@@ -17,6 +17,7 @@ SQLite library: it only ever writes the scratch file, which nothing else opens, 
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -37,6 +38,7 @@ __all__ = ["SqliteStaging"]
 MIN_STAGED_VALUES = 20_000
 #: Python builds whose SQLite lacks serialization have no `deserialize`: nothing is staged there.
 _CAN_DESERIALIZE = hasattr(sqlite3.Connection, "deserialize")
+_PREFIX = "billit-staging-"
 
 
 class SqliteStaging:
@@ -93,7 +95,7 @@ class SqliteStaging:
         self._staged.add(table.name)
         try:
             if self._directory is None:
-                self._directory = Path(tempfile.mkdtemp(prefix="billit-staging-"))
+                self._directory = _scratch_directory()
             scratch = self._directory / f"{table.name}.sqlite"
             scratch.unlink(missing_ok=True)
             with adbc_driver_sqlite.dbapi.connect(str(scratch), autocommit=True) as writer, writer.cursor() as cursor:
@@ -120,3 +122,23 @@ class SqliteStaging:
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
             self._directory = None
+
+
+def _scratch_directory() -> Path:
+    """A new scratch directory under the temporary directory, named after this process; those of processes that
+    no longer run (killed before `close`) are removed on the way."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+        pid = stale.name.removeprefix(_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True

@@ -9,6 +9,8 @@ import functools
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -252,6 +254,22 @@ def test_inserts_staged_through_adbc_store_what_the_raw_orders_replay(
     # New orders, stored orders (their children): every table a replay stages, and no scratch file left.
     assert set(staged_tables) == set(replay_module.STAGED_TABLES)
     assert not list(Path(tempfile.gettempdir()).glob("billit-staging-*"))
+
+
+@sqlite_only
+def test_scratch_files_of_a_replay_killed_before_its_end_are_removed_by_the_next_one(
+    landing: Path, engine: sa.Engine, staged_tables: list[str]
+) -> None:
+    # Found by a reviewer: a replay killed with SIGKILL left its scratch directory (2.9 MB) for good.
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    temporary = Path(tempfile.gettempdir())
+    killed = temporary / f"billit-staging-{ended.stdout.strip()}-x1"
+    running = temporary / f"billit-staging-{os.getppid()}-x2"  # a process still running: its replay goes on
+    for directory in (killed, running):
+        directory.mkdir()
+        (directory / "invoices.sqlite").write_bytes(b"scratch")
+    replay_landing(landing, engine=engine)
+    assert staged_tables and not killed.exists() and running.exists()
 
 
 @sqlite_only
