@@ -13,9 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables
-from tasks.outbound.claims import COMPANY_CHANGED, ORDER_DIFFERS
+from tasks.outbound.claims import CHANGED_AFTER_CREATE, COMPANY_CHANGED, ORDER_DIFFERS
 from tasks.outbound.push import PushOptions, run_push
 from tasks.outbound.run import PROBLEMS_SHOWN
+from tasks.outbound.send import NOT_ON_PEPPOL
 from tasks.runtime import warehouse_engine
 
 
@@ -73,8 +74,9 @@ def push_outcome(
         more += summary["rejected"] - len(shown)
     else:
         table = reflect_tables(engine)["outbound_invoices"]
+        not_sent = sa.and_(table.c.status == "created", table.c.last_error_code != NOT_ON_PEPPOL)  # a send refused
         outcome = sa.and_(
-            sa.or_(table.c.status.in_(("rejected", "failed")), table.c.last_error_code == ORDER_DIFFERS),
+            sa.or_(table.c.status.in_(("rejected", "failed")), table.c.last_error_code == ORDER_DIFFERS, not_sent),
             table.c.updated_at >= since,
         )
         with engine.connect() as connection:
@@ -115,6 +117,12 @@ def push_message(summary: dict[str, Any], changed_after_create: int = 0, company
         parts.append(f"{summary['rejected']} {'would be ' if summary['dry_run'] else ''}rejected ({reasons})")
     if summary["failed"]:
         parts.append(f"{summary['failed']} failed (tried again by the next run)")
+    not_sent = {code: n for code, n in summary["not_sent_by_reason"].items() if code != NOT_ON_PEPPOL}
+    if held := not_sent.pop(CHANGED_AFTER_CREATE, 0):
+        parts.append(f"{held} created, then changed in the source: not sent until a person decides")
+    if not_sent:
+        reasons = ", ".join(f"{code} {count}" for code, count in not_sent.items())
+        parts.append(f"{sum(not_sent.values())} not sent ({reasons}; a later push --send tries again)")
     if summary.get("differs_in_billit"):
         parts.append(
             f"{summary['differs_in_billit']} whose order in Billit differs from the row (made from other values, "
