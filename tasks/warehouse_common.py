@@ -11,6 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from connectors.processes import process_alive
+
 __all__ = ["dead_claimants", "driver_message", "process_alive", "shortened"]
 
 
@@ -35,17 +37,6 @@ def shortened(text: str, limit: int) -> str:
     if 0 <= (space := tail.find(" ")) < 20:
         tail = tail[space + 1 :]
     return f"{head} … {tail}"
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process of this host with that id runs (a claim of a dead one may be taken over)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # somebody else's process: alive
-        return True
-    return True
 
 
 def dead_claimants(connection: sa.Connection, claimed_by: sa.ColumnElement[Any], *where: Any) -> list[str]:

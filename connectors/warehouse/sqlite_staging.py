@@ -28,6 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 import sqlalchemy as sa
 
+from connectors.processes import process_alive
 from connectors.warehouse.engine import SQLITE_BEGIN_OPTION
 
 __all__ = ["SqliteStaging"]
@@ -129,16 +130,6 @@ def _scratch_directory() -> Path:
     no longer run (killed before `close`) are removed on the way."""
     for stale in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
         pid = stale.name.removeprefix(_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's
-        return True
-    return True
