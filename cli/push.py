@@ -116,7 +116,14 @@ def push_and_print(
         table.add_row("waiting for their invoice", str(summary["waiting"]))
     if summary.get("skipped_with_order_id"):
         table.add_row("skipped: pending with a billit_order_id", str(summary["skipped_with_order_id"]))
+    if summary.get("held_elsewhere"):
+        table.add_row("held by another push run", str(summary["held_elsewhere"]))
     console.print(table)
+    if summary.get("held_elsewhere"):  # not an error: that run pushes them, or its claims expire
+        console.print(
+            f"[yellow]{summary['held_elsewhere']} row(s) held by another push run, which pushes them; if it is gone, "
+            f"its claims expire by {summary['held_until']} UTC (outbound_invoices.claimed_by names it)[/]"
+        )
     if summary.get("waiting"):  # not an error, but left pending by every run until that invoice is in Billit
         console.print(
             f"[yellow]{summary['waiting']} credit note(s) wait for the invoice they credit, not created in Billit "

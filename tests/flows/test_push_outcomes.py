@@ -7,7 +7,10 @@ one line and exit 2, before anything is pushed. The Prefect cases share one `pre
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from tasks import runtime
 from tests.tasks.push_helpers import insert, orders_by_external_id, outbound, stored
 from tests.tasks.sync_helpers import SEED_START
 from tests.tasks.test_outbound_source import SAMPLE, erp
+from tests.tasks.test_push_order import now
 
 runner = CliRunner()
 # The Prefect tests run one after the other on one pytest-xdist worker (`make test`: --dist loadgroup): two
@@ -298,3 +302,19 @@ def test_a_push_whose_sends_billit_refuses_names_them_in_its_line_and_lists_the_
     ), line
     assert lines_with(result.output, "send-1") and lines_with(result.output, "send-2"), result.output
     assert {row.status for row in stored(warehouse).values()} == {"created"}
+
+
+def test_rows_another_live_push_holds_are_counted_and_said_with_until_when(warehouse: sa.Engine) -> None:
+    # Found by an outside tester: the push computed them, but the CLI said "considered 0", exit 0, and nothing more.
+    claimant = f"{socket.gethostname()}/{os.getppid()}/{uuid.uuid4().hex}"  # a process of this host that runs
+    insert(warehouse, [outbound("held-1", claimed_by=claimant, claimed_at=now()), outbound("free-2")])
+    result = runner.invoke(app, ["push", "--no-prefect"])
+    assert result.exit_code == 0, result.output
+    assert table(result.output)["held by another push run"] == "1"
+    [line] = lines_with(result.output, "held by another push run, which pushes them")
+    assert re.fullmatch(
+        r"1 row\(s\) held by another push run, which pushes them; if it is gone, its claims expire by "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(outbound_invoices.claimed_by names it\)",
+        line,
+    ), line
+    assert stored(warehouse)["free-2"].status == "created" and stored(warehouse)["held-1"].status == "pending"
