@@ -30,6 +30,8 @@ ORDER_DIFFERS = "OrderDiffersFromRow"
 COMPANY_NOT_REACHED = "CompanyNotReached"
 # A row attempted before in another company than it now names: rejected, not created a second time (see take).
 COMPANY_CHANGED = "CompanyChangedAfterAttempt"
+# A created row whose company_id was changed since: its order stays where it was made, and is not sent.
+COMPANY_CHANGED_AFTER_CREATE = "CompanyChangedAfterCreate"
 # A row whose ExternalProviderID names several orders in Billit: none is linked, none created (tasks.outbound.existing).
 SEVERAL_ORDERS = "SeveralOrdersInBillit"
 # Why a created row is not sent: its source changed after it was created (changed_after_create), or its order

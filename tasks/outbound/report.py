@@ -13,7 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.warehouse import reflect_tables
-from tasks.outbound.claims import CHANGED_AFTER_CREATE, COMPANY_CHANGED, ORDER_DIFFERS
+from tasks.outbound.claims import (
+    CHANGED_AFTER_CREATE,
+    COMPANY_CHANGED,
+    COMPANY_CHANGED_AFTER_CREATE,
+    ORDER_DIFFERS,
+)
 from tasks.outbound.push import PushOptions, run_push
 from tasks.outbound.run import PROBLEMS_SHOWN
 from tasks.outbound.send import NOT_ON_PEPPOL
@@ -120,6 +125,8 @@ def push_message(summary: dict[str, Any], changed_after_create: int = 0, company
     not_sent = {code: n for code, n in summary["not_sent_by_reason"].items() if code != NOT_ON_PEPPOL}
     if held := not_sent.pop(CHANGED_AFTER_CREATE, 0):
         parts.append(f"{held} created, then changed in the source: not sent until a person decides")
+    if moved := not_sent.pop(COMPANY_CHANGED_AFTER_CREATE, 0):
+        parts.append(f"{moved} created, then given another company_id: not sent (an order stays where it was made)")
     if not_sent:
         reasons = ", ".join(f"{code} {count}" for code, count in not_sent.items())
         parts.append(f"{sum(not_sent.values())} not sent ({reasons}; a later push --send tries again)")

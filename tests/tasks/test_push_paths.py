@@ -489,20 +489,40 @@ def test_a_row_whose_company_id_is_edited_after_an_unresolved_attempt_is_rejecte
     assert row.billit_order_id == orders_by_external_id(server)["moved-01"][0]["OrderID"]
 
 
-def test_a_created_row_whose_company_id_is_edited_is_sent_in_the_company_its_order_is_in(
+def test_a_created_row_whose_company_id_is_edited_is_not_sent_and_says_why_until_it_names_its_order_s_company(
     server: SandboxServer, engine: sa.Engine
 ) -> None:
     # An UPDATE of a created row's company_id sent the send to the other company, where Billit refuses the order
-    # (another company's OrderID answers 401), read as the key refused: the run stopped.
+    # (another company's OrderID answers 401), read as the key refused: the run stopped. Then, found by an outside
+    # tester: the order was sent from the company it was made in and company_id silently written back, though an
+    # operator who changed the seller did not want this invoice sent from the old one. An order cannot move.
     server.sandbox.register_participant("9925:BE0403019261")
-    insert(engine, [outbound("sent-where-made-01")])  # customer BE0403019261
+    insert(engine, [outbound("sent-where-made-01"), outbound("other-01")])  # both to customer BE0403019261
     push(server, engine)
     table = reflect_tables(engine)["outbound_invoices"]
     with engine.begin() as connection:
-        connection.execute(table.update().values(company_id=SECOND_PARTY_ID))
+        connection.execute(
+            table.update().where(table.c.external_id == "sent-where-made-01").values(company_id=SECOND_PARTY_ID)
+        )
 
     summary = push(server, engine, send=True, check_participants=False)
 
-    row = stored(engine)["sent-where-made-01"]
-    assert summary.ok and (row.status, row.company_id) == ("sent", COMPANY)  # the company its order is in
-    assert answers(server, SEND_ROUTE) == {"200": 1}
+    rows = stored(engine)
+    row = rows["sent-where-made-01"]
+    assert (row.status, row.company_id, row.last_error_code) == (
+        "created",
+        SECOND_PARTY_ID,
+        "CompanyChangedAfterCreate",
+    )
+    assert f"created in company {COMPANY}" in row.last_error and str(SECOND_PARTY_ID) in row.last_error
+    assert rows["other-01"].status == "sent" and not summary.ok  # the others go on; the run says it needs a look
+    assert summary.not_sent["CompanyChangedAfterCreate"] == 1 and answers(server, SEND_ROUTE) == {"200": 1}
+
+    with engine.begin() as connection:  # the operator puts it back: sent from the company its order is in
+        connection.execute(table.update().values(company_id=COMPANY))
+    summary = push(server, engine, send=True, check_participants=False)
+    assert summary.ok and stored(engine)["sent-where-made-01"].status == "sent", (
+        summary,
+        stored(engine)["sent-where-made-01"],
+    )
+    assert answers(server, SEND_ROUTE) == {"200": 2}
