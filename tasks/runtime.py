@@ -241,6 +241,10 @@ def runs_as_prefect_flow(prefect: bool | None) -> bool:
 #: worker held come back only when their lease ends, and never after a server whose leases were in memory restarted
 #: (found from the outside: runs waited for good, saying nothing; docs/operations.md#stuck-slots).
 SLOT_WAIT_NOTICE_S = 60.0
+#: Seconds the server keeps a task's `billit-api` slots without a renewal (Prefect renews at three quarters of it).
+#: Prefect's default, 300 s, kept a cancelled or killed run's slots for five minutes, and the next runs waiting for
+#: them (found from the outside: a fan-out run again after a cancel took 282 s for a 23 s floor).
+BILLIT_SLOT_LEASE_S = 60.0
 
 
 @contextmanager
@@ -266,7 +270,9 @@ def billit_api_slots() -> Iterator[None]:
     )
     notice.start()
     try:
-        with concurrency(BILLIT_API_LIMIT, occupy=settings.max_concurrency, strict=False):
+        with concurrency(
+            BILLIT_API_LIMIT, occupy=settings.max_concurrency, strict=False, lease_duration=BILLIT_SLOT_LEASE_S
+        ):
             notice.cancel()
             with prefect_rate_gate(settings):
                 yield
