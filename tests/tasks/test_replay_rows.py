@@ -237,6 +237,14 @@ def staged_tables(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return staged
 
 
+def assert_fast_and_raw_replays_alike(landing: Path, engine: sa.Engine, raw_engine: sa.Engine, tmp_path: Path) -> None:
+    """`landing` replayed into `engine` leaves what its raw orders replayed into `raw_engine` leave."""
+    raw = replay_landing(raw_only(landing, tmp_path / "raw"), engine=raw_engine)
+    fast = replay_landing(landing, engine=engine)
+    assert every_table(engine) == every_table(raw_engine)
+    assert [counts(summary) for summary in fast] == [counts(summary) for summary in raw]
+
+
 @sqlite_only
 def test_inserts_staged_through_adbc_store_what_the_raw_orders_replay(
     landing: Path,
@@ -279,12 +287,8 @@ def test_a_staged_insert_the_database_refuses_falls_back_as_an_ordinary_one_does
     refused = min(landed_order_ids(landing))
     for target in (engine, second_engine):
         refuse_order(target, refused, "invoice_lines")
-    fast = replay_landing(landing, engine=engine)
-    slow = replay_landing(raw_only(landing, tmp_path / "raw"), engine=second_engine)
-
+    assert_fast_and_raw_replays_alike(landing, engine, second_engine, tmp_path)
     assert "invoice_lines" in staged_tables
-    assert every_table(engine) == every_table(second_engine)
-    assert [counts(summary) for summary in fast] == [counts(summary) for summary in slow]
 
 
 @sqlite_only
@@ -301,16 +305,12 @@ def test_rows_that_cannot_be_staged_go_the_ordinary_way(
     def full_disk(*_args: Any, **_kwargs: Any) -> None:
         raise adbc_driver_sqlite.dbapi.OperationalError("disk I/O error", status_code=AdbcStatusCode.IO)
 
-    slow = replay_landing(raw_only(landing, tmp_path / "raw"), engine=second_engine)
     if failure == "ADBC fails":
         monkeypatch.setattr(adbc_driver_sqlite.dbapi, "connect", full_disk)
     else:
         monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
-    fast = replay_landing(landing, engine=engine)
-
+    assert_fast_and_raw_replays_alike(landing, engine, second_engine, tmp_path)
     assert staged_tables == []
-    assert every_table(engine) == every_table(second_engine)
-    assert [counts(summary) for summary in fast] == [counts(summary) for summary in slow]
 
 
 @pytest.mark.parametrize("path", ["fast", "raw"])

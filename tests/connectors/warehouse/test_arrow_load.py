@@ -75,6 +75,17 @@ def many_chunks() -> pa.Table:
     return pa.concat_tables([*[empty] * 90, as_arrow(lines(), LINE_TYPES), empty])
 
 
+def lines_stored_by_rows(engine: sa.Engine) -> tuple[sa.Table, list[tuple[Any, ...]]]:
+    """`lines()` of one invoice written by the row writers: the table, and the rows as stored."""
+    tables = reflect_tables(engine)
+    with write_transaction(engine) as connection:
+        upsert_rows(
+            connection, tables["invoices"], [invoice(1, datetime(2026, 3, 2, 10, 21, 45), "1.00")], ["order_id"]
+        )
+        replace_children(connection, tables["invoice_lines"], "order_id", [1], lines())
+    return tables["invoice_lines"], stored(engine, "invoice_lines", "line_number")
+
+
 @pytest.mark.parametrize("slice_rows", [None, 3], ids=["one slice", "slices of 3 rows"])
 @pytest.mark.parametrize("data", [one_chunk, many_chunks])
 def test_arrow_inserts_store_the_same_values_as_row_inserts(
@@ -82,14 +93,7 @@ def test_arrow_inserts_store_the_same_values_as_row_inserts(
 ) -> None:
     if slice_rows:  # SQLite's executemany takes the rows a slice at a time
         monkeypatch.setattr(arrow_load, "_SQLITE_SLICE_ROWS", slice_rows)
-    tables = reflect_tables(engine)
-    table = tables["invoice_lines"]
-    with write_transaction(engine) as connection:
-        upsert_rows(
-            connection, tables["invoices"], [invoice(1, datetime(2026, 3, 2, 10, 21, 45), "1.00")], ["order_id"]
-        )
-        replace_children(connection, table, "order_id", [1], lines())
-    by_rows = stored(engine, "invoice_lines", "line_number")
+    table, by_rows = lines_stored_by_rows(engine)
     with write_transaction(engine) as connection:
         replace_children(connection, table, "order_id", [1], [])
         assert insert_arrow(connection, table, data()) == len(TEXTS)
@@ -106,14 +110,7 @@ def test_a_staged_insert_stores_the_same_values_as_row_inserts(
     and again, failing, on the data without them (`ValueError: invoice_lines: 193 rows cannot be staged now`)."""
     data = one_chunk().append_column("unit", pa.array([None] * len(TEXTS), pa.string()))
     monkeypatch.setattr(sqlite_staging, "MIN_STAGED_VALUES", data.num_rows * data.num_columns if not staged else 1)
-    tables = reflect_tables(engine)
-    table = tables["invoice_lines"]
-    with write_transaction(engine) as connection:
-        upsert_rows(
-            connection, tables["invoices"], [invoice(1, datetime(2026, 3, 2, 10, 21, 45), "1.00")], ["order_id"]
-        )
-        replace_children(connection, table, "order_id", [1], lines())
-    by_rows = stored(engine, "invoice_lines", "line_number")
+    table, by_rows = lines_stored_by_rows(engine)
     staging = SqliteStaging(engine, ["invoice_lines"])
     with staging.transaction() as connection:
         replace_children(connection, table, "order_id", [1], [])
