@@ -35,10 +35,8 @@ async def send_created(
     sendable: list[dict[str, Any]] = []
     outcomes: list[dict[str, Any]] = []
     for row in rows:
-        if (moved := _company_changed_after_create(clients, row)) is not None:
-            summary.not_sent[claims.COMPANY_CHANGED_AFTER_CREATE] += 1
-            summary.send_failed += 1  # exit 1 on every run until a person decides
-            outcomes.append(_left_created(row, claims.COMPANY_CHANGED_AFTER_CREATE, moved))
+        if (moved := _company_changed_after_create(clients, row)) is not None:  # on every run until a person decides
+            outcomes += _not_sent_because([row], claims.COMPANY_CHANGED_AFTER_CREATE, moved, summary)
             continue
         try:
             reason = await _not_sendable(clients, row, options)
@@ -188,9 +186,15 @@ def _already_sent(order: dict[str, Any]) -> bool:
 def _not_sent(rows: list[dict[str, Any]], exc: BillitError, summary: PushSummary) -> list[dict[str, Any]]:
     """Left `created` with Billit's reason: a later run with --send tries again (never twice: see above)."""
     code = exc.codes[0] if isinstance(exc, BillitHTTPError) and exc.codes else type(exc).__name__
+    return _not_sent_because(rows, code, str(exc), summary)
+
+
+def _not_sent_because(rows: list[dict[str, Any]], code: str, reason: str, summary: PushSummary) -> list[dict[str, Any]]:
+    """Left `created` with `code` and `reason`, counted as not sent: the run exits 1, since an invoice the user asked
+    to send is not sent."""
     summary.not_sent[code] += len(rows)
-    summary.send_failed += len(rows)  # the run exits 1: an invoice the user asked to send is not sent
-    return [_left_created(row, code, str(exc)) for row in rows]
+    summary.send_failed += len(rows)
+    return [_left_created(row, code, reason) for row in rows]
 
 
 def _left_created(row: dict[str, Any], code: str, reason: str) -> dict[str, Any]:
