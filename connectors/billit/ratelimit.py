@@ -144,15 +144,16 @@ class AdaptiveRateLimiter:
                 # Not if a 429 came meanwhile; nor late, when the requests of a stalled event loop would all
                 # wake at once: the server counts what arrives, and a burst in a sliding window is a refusal.
                 # Nor if the pause just ended is still to be learnt from, or a pace was learnt meanwhile: slots
-                # taken unpaced through the run's first pause would all go at its end, and a sliding window counts
-                # that burst on top of the pace.
+                # taken through a pause go at the pace it teaches (`_learn` voids the others). Taken unpaced
+                # through the run's first pause they would all go at its end, and a sliding window counts that burst
+                # on top of the pace; taken through a later one, at the pace it refused.
                 late = now - start > LATE_SHARE / state.rate if state.rate else False
-                unpaced = not paced and (state.refused_ticket is not None or state.rate is not None)
+                unlearnt = state.refused_ticket is not None or (not paced and state.rate is not None)
                 # Nor if a pause came since the slot was reserved: the slots after a pause are counted afresh from
                 # its end, at the pace it taught; slots reserved before it would go on top of them, twice the pace
                 # for as long as the queue was (seconds, with many requests waiting), and be refused in turn.
                 paused = state.pauses != pauses
-                if now >= state.resume_at and not late and not unpaced and not paused:
+                if now >= state.resume_at and not late and not unlearnt and not paused:
                     return now
 
     @property
@@ -235,6 +236,8 @@ class AdaptiveRateLimiter:
         state.refused_ticket = None
         state.active_since = state.probed_at = now
         state.waited = False
+        state.pauses += 1  # the slots taken through the pause, at the pace it refused, are void
+        state.next_at = now
         if seen < MIN_LEARN:
             # A refusal after a handful of requests says nothing of a rate. Paced, the pause was all it asked. Not
             # paced yet, every burst after every pause would be refused after its handful again by a server that

@@ -39,7 +39,7 @@ class SharedState:
     floor_basis: float | None = None  # the lowest rate learnt before the ceiling was firm (see _learn)
     next_at: float = 0.0  # time.monotonic() of the next free slot
     resume_at: float = 0.0  # nobody sends before (Retry-After)
-    pauses: float = 0.0  # pauses so far: a slot reserved before the last one is void (see AdaptiveRateLimiter._turn)
+    pauses: float = 0.0  # pauses and lessons so far: a slot reserved before the last is void (see ratelimit._turn)
     active_since: float = 0.0  # start of the current stretch of sending (first request, end of a pause)
     episode_at: float = 0.0  # when the last episode began
     refused_ticket: float | None = None  # the first refused request of an episode not yet learnt from

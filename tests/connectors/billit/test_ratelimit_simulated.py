@@ -103,9 +103,11 @@ def run_in_flight(
     requests: int,
     monkeypatch: pytest.MonkeyPatch,
     burst: float | None = None,
+    sent: list[tuple[float, float | None]] | None = None,
 ) -> tuple[int, float, AdaptiveRateLimiter]:
     """`requests` accepted through `in_flight` workers, each waiting Retry-After (and up to 0.1 s more, as the
-    client does) after a 429; (refused, elapsed s, limiter)."""
+    client does) after a 429; (refused, elapsed s, limiter). `sent` gets the time each request was let through
+    and the pace then in force."""
     loop = VirtualTimeLoop(1000.0 + start)
     monkeypatch.setattr(ratelimit, "time", SimpleNamespace(monotonic=loop.time))
     server = ServerRateLimit(LIMIT, mode, now=loop.time(), burst=burst)
@@ -116,6 +118,8 @@ def run_in_flight(
     async def worker() -> None:
         while counts["accepted"] < requests:
             ticket = await limiter.acquire()
+            if sent is not None:
+                sent.append((loop.time(), limiter.rate))
             await asyncio.sleep(round_trip_s / 2)
             admitted = server.admit(loop.time())
             await asyncio.sleep(round_trip_s / 2)
@@ -196,3 +200,24 @@ def test_a_server_admitting_a_few_at_a_time_is_paced_not_burst_at_after_every_pa
     assert refused / requests < 0.02
     assert elapsed < 2.2 * requests / LIMIT
     assert limiter.rate is not None and limiter.rate <= LIMIT
+
+
+@pytest.mark.parametrize("mode", RATE_LIMIT_MODES)
+@pytest.mark.parametrize("start", [0.5, 0.9, 0.975])
+def test_requests_that_waited_through_a_pause_go_at_the_pace_it_taught(
+    mode: str, start: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: requests that took their slots during a later pause took them at the pace that had just been refused,
+    # and went at it when the pause ended, before anything was learnt from it: after a first burst across two fixed
+    # windows (start 0.975) 15 requests in the quarter second after the pause, at a pace of 60, where the pause had
+    # taught 50; another refusal and its pause followed (1.27x the floor for 500 requests).
+    sent: list[tuple[float, float | None]] = []
+    run_in_flight(mode, start, in_flight=8, round_trip_s=0.02, requests=500, monkeypatch=monkeypatch, sent=sent)
+    times = [time for time, _ in sent]
+    pause_ends = [later for earlier, later in zip(times, times[1:], strict=False) if later - earlier > 0.5]
+    assert pause_ends, "the limit was never reached"
+    for end in pause_ends:
+        after = [rate for time, rate in sent if end <= time < end + 0.25]
+        taught = after[-1]
+        assert taught is not None
+        assert len(after) <= 0.25 * taught + 2, f"pause ending {end - times[0]:.2f} s into the run"
