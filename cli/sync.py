@@ -7,6 +7,7 @@ Prefect would otherwise start (8-18 s) and never imports Prefect. `--prefect/--n
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeGuard
 
@@ -127,6 +128,7 @@ def run_plain_stream(
     progress: SyncProgress,
     *,
     company: int | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
     from tasks.inbound.sync import run_stream  # the pipeline (httpx, pyarrow): loaded only when a sync runs
 
@@ -140,6 +142,7 @@ def run_plain_stream(
             landing_dir=landing_dir or None,
             on_batch=shown.loaded,
             on_listed=shown.listed,
+            stop=stop,
             **company_setting,
         )
 
@@ -187,8 +190,8 @@ def run_companies(
             outcomes = sync_company_streams(
                 selection.chosen,
                 streams,
-                lambda company, stream: run_plain_stream(
-                    stream, since, until, lookback, landing_dir, progress, company=company.party_id
+                lambda company, stream, stop: run_plain_stream(
+                    stream, since, until, lookback, landing_dir, progress, company=company.party_id, stop=stop
                 ),
                 at_once=STREAMS_AT_ONCE,
             )

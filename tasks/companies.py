@@ -18,6 +18,7 @@ Prefect here: the plain path and the flows call the same functions.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -242,7 +243,7 @@ def sync_companies(
 def sync_company_streams(
     companies: Sequence[BillitCompany],
     streams: Sequence[str],
-    sync_stream: Callable[[BillitCompany, str], dict[str, Any]],
+    sync_stream: Callable[[BillitCompany, str, threading.Event], dict[str, Any]],
     *,
     at_once: int,
 ) -> list[CompanyOutcome]:
@@ -252,17 +253,19 @@ def sync_company_streams(
     with companies of one size, two companies side by side reach those moments together. Pieces of different
     sizes, a company's two streams among them, keep requests going through them (bench/README.md#rate-limit).
     A company's outcome holds its streams' summaries in the order of `streams` (a failed stream's says only that),
-    and the first of their errors.
+    and the first of their errors. `sync_stream(company, stream, stop)` stops before its next batch once `stop` is
+    set: an interrupt (Ctrl-C, SIGTERM) sets it, and is raised once the streams running have stopped.
     """
+    stop = threading.Event()
 
     def run(piece: tuple[BillitCompany, str]) -> tuple[dict[str, Any] | None, str | None]:
         try:
-            return sync_stream(*piece), None
+            return sync_stream(*piece, stop), None
         except Exception as exc:  # noqa: BLE001 - one stream's failure is its company's: reported, not raised
             return None, f"{piece[1]}: {error_text(exc, _credentials())}"
 
     pieces = [(company, stream) for company in companies if not company.unavailable for stream in streams]
-    results = iter(_side_by_side(run, pieces, at_once))
+    results = iter(_side_by_side(run, pieces, at_once, stop))
     outcomes = []
     for company in companies:
         if company.unavailable:
@@ -277,13 +280,19 @@ def sync_company_streams(
     return outcomes
 
 
-def _side_by_side(function: Callable[[_Item], _Result], items: Sequence[_Item], at_once: int) -> list[_Result]:
-    """`function` of each item, `at_once` of them at a time in threads, results in the order of `items`."""
+def _side_by_side(
+    function: Callable[[_Item], _Result], items: Sequence[_Item], at_once: int, stop: threading.Event
+) -> list[_Result]:
+    """`function` of each item, `at_once` of them at a time in threads, results in the order of `items`. An
+    interrupt sets `stop`, and waits for the items running to stop before raising; the others do not start."""
     if at_once <= 1 or len(items) <= 1:
         return [function(item) for item in items]
     pool = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="billit-sync")
     try:
         return list(pool.map(function, items))
+    except BaseException:
+        stop.set()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

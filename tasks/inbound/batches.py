@@ -209,6 +209,11 @@ def _older(detail: Any, listed: str) -> bool:
         return False
 
 
+class SyncStopped(Exception):
+    """A run stopped before its next batch because the command running it beside others was interrupted (Ctrl-C,
+    SIGTERM): what it committed stays, and its `sync_runs` row says why it stopped."""
+
+
 class BatchWriter:
     """Lands and loads batches one at a time (one writer per run keeps SQLite happy and the order intact)."""
 
@@ -222,8 +227,10 @@ class BatchWriter:
         landing_dir: Path | None,
         landing_rows: bool = True,
         on_batch: Callable[[LoadCounts], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.engine = engine
+        self.stop = stop
         self.stream = stream
         self.run = run
         self.company_id = company_id
@@ -251,6 +258,8 @@ class BatchWriter:
     async def write(self, fetched: Fetched, watermark: Watermark | None) -> None:
         if not fetched and watermark is None:
             return
+        if self.stop is not None and self.stop.is_set():
+            raise SyncStopped("stopped before its next batch: the command was interrupted")
         async with self.lock:
             counts = await self._in_thread(self._land_and_load, fetched, watermark)
             self.run.counts.add(counts)

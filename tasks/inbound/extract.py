@@ -29,6 +29,7 @@ watermark. Batches are landed and loaded by `tasks.inbound.batches`; windows and
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -98,6 +99,9 @@ class SyncOptions:
     # (progress bars): the probe page is the whole window, or Billit sent a Count without being asked for one
     # (docs/reference/billit-api.md#count). Never a guess: None when neither.
     on_listed: Callable[[int, int | None], None] | None = None
+    # Set from another thread (a command interrupted while its streams run side by side): the run stops before its
+    # next batch (`batches.SyncStopped`), instead of running to its end while the command waits for it.
+    stop: threading.Event | None = None
 
 
 @dataclass
@@ -130,6 +134,7 @@ async def sync_stream(
         landing_dir=options.landing_dir,
         landing_rows=options.landing_rows,
         on_batch=options.on_batch,
+        stop=options.stop,
     )
     try:
         if since is not None or until is not None:

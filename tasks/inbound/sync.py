@@ -11,6 +11,7 @@ Prefect task runs per page would serialise them through the Prefect API and cost
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -46,6 +47,7 @@ def run_stream(
     flow_run_id: str | None = None,
     on_batch: Callable[[LoadCounts], None] | None = None,
     on_listed: Callable[[int, int | None], None] | None = None,
+    stop: threading.Event | None = None,
     **settings_overrides: Any,
 ) -> dict[str, Any]:
     """Sync one stream of one company (incremental, or the since/until window as a backfill) and return the run
@@ -55,7 +57,7 @@ def run_stream(
     orchestration's `party_id=`): the company is `party_id`, and its watermarks, pending orders and rows are its own.
     `on_batch` is told the counts after every committed batch, `on_listed` the orders listed so far and how many
     the window holds when that is known (`SyncOptions.on_listed`). `landing_rows=False` lands the raw orders only
-    (a replay then normalises them again).
+    (a replay then normalises them again). `stop`, set from another thread, stops the run before its next batch.
     """
     if stream_name not in STREAMS:
         raise InvalidSyncOption(f"unknown stream {stream_name!r}: choose one of {', '.join(STREAMS)}")
@@ -71,6 +73,7 @@ def run_stream(
         landing_rows=landing_rows,
         on_batch=on_batch,
         on_listed=on_listed,
+        stop=stop,
     )
     mode = "backfill" if since is not None or until is not None else "incremental"
     run = start_run(

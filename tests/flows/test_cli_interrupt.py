@@ -83,3 +83,40 @@ def test_a_stopped_sync_says_so_in_one_line_and_closes_its_run_with_the_reason(
     ]
     [(status, requests, error)] = runs(url)
     assert (status, error) == ("failed", reason) and requests > 0
+
+
+def test_an_interrupted_sync_of_several_companies_stops_the_streams_running_side_by_side(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    # Before: Ctrl-C waited for the streams running side by side in threads to run to their end (14 s with 8,000
+    # orders a company at 20 ms a request; minutes for an accounting office's backfill), and closed them as
+    # succeeded; only the streams not started yet were left out. They now stop before their next batch.
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("BILLIT_", "PREFECT_"))}
+    env.update(COLUMNS="200", BILLIT_BASE_URL=server.base_url, BILLIT_API_KEY=API_KEY, WAREHOUSE_URL=url)
+    billit_etl = Path(sys.executable).parent / "billit-etl"
+    process = subprocess.Popen(
+        [str(billit_etl), "sync", "all", "--companies", "all", "--no-prefect", "--landing-dir", ""],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while sum(1 for status, _, _ in runs(url) if status == "running") < 2:  # two streams side by side
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "interrupted: what was committed stays; run the command again to go on"
+    stopped = runs(url)
+    assert len(stopped) == 2, stopped  # the streams not started are not started
+    assert {(status, error) for status, _, error in stopped} == {
+        ("failed", "SyncStopped: stopped before its next batch: the command was interrupted")
+    }

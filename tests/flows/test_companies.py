@@ -168,7 +168,7 @@ def test_streams_of_companies_run_side_by_side_and_a_failing_stream_fails_its_co
     companies = [BillitCompany(party_id, f"C{party_id}", None, True) for party_id in (1, 2, 3)]
     together = threading.Barrier(2, timeout=10)  # passes only when company 1's two streams run at the same time
 
-    def sync_stream(company: BillitCompany, stream: str) -> dict[str, object]:
+    def sync_stream(company: BillitCompany, stream: str, stop: threading.Event) -> dict[str, object]:
         if company.party_id == 1:
             together.wait()
         if (company.party_id, stream) == (2, "sales"):
