@@ -255,12 +255,22 @@ class BatchWriter:
     async def _in_thread(self, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self.thread, partial(function, *args, **kwargs))
 
+    def stop_if_asked(self) -> None:
+        """SyncStopped if the run is asked to stop and no batch is being loaded (one being loaded commits first).
+        Called before each batch, and by the listing after each page: a listing of orders the warehouse holds
+        already (an incremental run, mostly unchanged) would otherwise go on to its end without a batch to write."""
+        if not self.lock.locked():
+            self._raise_if_stopped()
+
+    def _raise_if_stopped(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise SyncStopped("stopped before its next batch: the command was interrupted")
+
     async def write(self, fetched: Fetched, watermark: Watermark | None) -> None:
         if not fetched and watermark is None:
             return
-        if self.stop is not None and self.stop.is_set():
-            raise SyncStopped("stopped before its next batch: the command was interrupted")
-        async with self.lock:
+        async with self.lock:  # a backfill's slices share the writer: a stop waits for the batch being loaded
+            self._raise_if_stopped()
             counts = await self._in_thread(self._land_and_load, fetched, watermark)
             self.run.counts.add(counts)
             if self.on_batch is not None:

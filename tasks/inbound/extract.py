@@ -281,6 +281,7 @@ async def _extract(
                     page, fetching = entry
                     listed_key = page_key(page)
                     fetched.add_page(await fetching, listed_key)
+                    writer.stop_if_asked()
                     key = listed_key or key
                     # A page holds up to 120 orders (docs/reference/billit-api.md#paging), so a batch often ends
                     # inside one: it moves the watermark to the key of the last page it completes, if any.

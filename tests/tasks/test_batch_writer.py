@@ -3,8 +3,10 @@ batch that ends inside a listing page moves the watermark only to a page it comp
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -14,8 +16,8 @@ import sqlalchemy as sa
 
 from connectors.billit.responses import OrderAnswer
 from connectors.warehouse import create_warehouse_engine, upgrade
-from tasks.inbound.batches import WRITER_SWITCH_INTERVAL_S, BatchWriter, Fetched
-from tasks.inbound.state import NotLoaded, RunRecord, Watermark
+from tasks.inbound.batches import WRITER_SWITCH_INTERVAL_S, BatchWriter, Fetched, SyncStopped
+from tasks.inbound.state import LoadCounts, NotLoaded, RunRecord, Watermark
 
 
 @pytest.fixture
@@ -102,3 +104,51 @@ def test_of_two_answers_for_one_order_in_a_batch_the_newest_is_loaded(newest_fir
         engine.dispose()
     assert counts.orders_new == 2
     assert totals == {1: Decimal("12.00"), 2: Decimal("1.00")}
+
+
+async def test_a_stopped_run_stops_only_once_the_batch_being_loaded_is_committed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before: the backfill's slices share one writer, and a slice that asked to write after the stop raised at once,
+    # while another slice's batch was still loading in the writer's thread: the run was closed before that batch
+    # committed (its summary short of the batch, its heartbeat after its end), found by a reviewer.
+    stop = threading.Event()
+    run = RunRecord(run_id="r", stream="sales", mode="backfill", company_id=1)
+    writer = BatchWriter(sa.create_engine("sqlite://"), "sales", run, company_id=1, landing_dir=None, stop=stop)
+    loading, release, committed = threading.Event(), threading.Event(), []
+
+    def slow_load(fetched: Fetched, watermark: Watermark | None) -> LoadCounts:
+        loading.set()
+        release.wait(10)
+        committed.append(len(fetched.answers))
+        return LoadCounts(orders_new=len(fetched.answers))
+
+    monkeypatch.setattr(writer, "_land_and_load", slow_load)
+    try:
+        first = asyncio.create_task(writer.write(*_page(1, 3)))
+        assert await asyncio.to_thread(loading.wait, 10)
+        stop.set()
+        second = asyncio.create_task(writer.write(*_page(4, 3)))
+        await asyncio.sleep(0.05)
+        assert not second.done()  # it waits for the batch being loaded
+        release.set()
+        await first
+        with pytest.raises(SyncStopped):
+            await second
+    finally:
+        release.set()
+        writer.close()
+    assert committed == [3] and run.counts.orders_new == 3  # the stopped batch is not loaded
+
+
+def test_a_listing_asked_to_stop_stops_unless_a_batch_is_being_loaded() -> None:
+    stop = threading.Event()
+    run = RunRecord(run_id="r", stream="sales", mode="incremental", company_id=1)
+    writer = BatchWriter(sa.create_engine("sqlite://"), "sales", run, company_id=1, landing_dir=None, stop=stop)
+    try:
+        writer.stop_if_asked()  # not asked
+        stop.set()
+        with pytest.raises(SyncStopped):
+            writer.stop_if_asked()
+    finally:
+        writer.close()
