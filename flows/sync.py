@@ -13,6 +13,7 @@ from typing import Any
 
 from prefect import State, flow
 from prefect.futures import wait
+from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from tasks.companies import (
@@ -23,7 +24,7 @@ from tasks.companies import (
     sync_companies,
 )
 from tasks.fanout import choose_companies
-from tasks.prefect_tasks import extract_and_load, prepare_warehouse, report_sync
+from tasks.prefect_tasks import extract_and_load, prepare_warehouse, report_sync, streams_stop
 
 
 class CompaniesIncomplete(RuntimeError):
@@ -61,7 +62,11 @@ def _sync(
             )
             for stream in streams
         ]
-        wait(runs)  # both streams end before the next company starts, also when one fails
+        try:
+            wait(runs)  # both streams end before the next company starts, also when one fails
+        except BaseException:  # cancelled: the streams, in threads the cancellation does not reach, stop too
+            streams_stop(flow_run.id).set()
+            raise
         return [run.result() for run in runs]
 
     if parse_companies(companies) is None:  # none given, or an empty text (an unset variable): the configured one

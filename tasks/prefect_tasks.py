@@ -9,6 +9,7 @@ Prefect's own work) import Prefect at the top: the plain path (the CLI without a
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -87,8 +88,21 @@ def extract_and_load(
             landing_dir=landing_dir,
             warehouse_url=warehouse_url,
             flow_run_id=flow_run.id,
+            stop=streams_stop(flow_run.id),
             **company,
         )
+
+
+def streams_stop(flow_run_id: str | None) -> threading.Event:
+    """The event that stops the streams of a flow run before their next batch (`SyncOptions.stop`): its tasks run
+    in threads of the flow run's process, which a cancellation (`prefect flow-run cancel`, SIGTERM) does not reach;
+    the flow sets it (`flows/sync.py`)."""
+    with _STOPS_LOCK:
+        return _STOPS.setdefault(flow_run_id, threading.Event())
+
+
+_STOPS: dict[str | None, threading.Event] = {}
+_STOPS_LOCK = threading.Lock()
 
 
 @task(name="report-sync")

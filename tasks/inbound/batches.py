@@ -264,7 +264,7 @@ class BatchWriter:
 
     def _raise_if_stopped(self) -> None:
         if self.stop is not None and self.stop.is_set():
-            raise SyncStopped("stopped before its next batch: the command was interrupted")
+            raise SyncStopped("stopped before its next batch: interrupted or cancelled")
 
     async def write(self, fetched: Fetched, watermark: Watermark | None) -> None:
         if not fetched and watermark is None:

@@ -118,5 +118,5 @@ def test_an_interrupted_sync_of_several_companies_stops_the_streams_running_side
     stopped = runs(url)
     assert len(stopped) == 2, stopped  # the streams not started are not started
     assert {(status, error) for status, _, error in stopped} == {
-        ("failed", "SyncStopped: stopped before its next batch: the command was interrupted")
+        ("failed", "SyncStopped: stopped before its next batch: interrupted or cancelled")
     }

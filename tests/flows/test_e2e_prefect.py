@@ -516,3 +516,55 @@ def test_the_scheduled_deployments_get_runs_at_their_times_in_brussels(tmp_path:
         for run in scheduled[name]:
             local = datetime.fromisoformat(run["expected_start_time"]).astimezone(brussels)
             assert _cron_matches(schedule["cron"], local), f"{name}: {local} does not match {schedule['cron']}"
+
+
+def _sync_runs(warehouse: Path) -> list[tuple[str, str, str | None]]:
+    engine = sa.create_engine(f"sqlite:///{warehouse}")
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text("select stream, status, error from sync_runs"))]
+    except sa.exc.OperationalError:  # not migrated yet
+        return []
+    finally:
+        engine.dispose()
+
+
+def test_a_cancelled_sync_run_stops_its_streams_and_closes_their_runs(tmp_path: Path, processes: Processes) -> None:
+    # Before: cancelling a flow run (`prefect flow-run cancel`, the UI's Cancel) raised in its main thread only; its
+    # two streams, Prefect tasks in threads, loaded on to their end (or until the worker's SIGKILL), and their
+    # sync_runs rows said succeeded, or stayed running for the next run to close as abandoned.
+    env = _base_env(tmp_path / "prefect-home")
+    api_url, _ = _start_server(processes, env, tmp_path)
+    env["PREFECT_API_URL"] = api_url
+    with SandboxServer(Sandbox(seed=11, orders=3000, seed_start=SEED_START)) as billit:
+        billit.sandbox.injector.update({"latency_ms": 50})  # each stream lists and loads for ~10 s
+        warehouse = tmp_path / "warehouse.sqlite"
+        _prefect(processes, "work-pool", env, "work-pool", "create", POOL, "--type", "process")
+        _deploy(processes, env, "backfill-slice", "--param", f"landing_dir={tmp_path / 'landing'}")
+        worker_env = env | {
+            "BILLIT_BASE_URL": billit.base_url,
+            "BILLIT_API_KEY": API_KEY,
+            "BILLIT_PARTY_ID": str(PARTY_ID),
+            "WAREHOUSE_URL": f"sqlite:///{warehouse}",
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+        }
+        processes.start("worker", [PREFECT, "worker", "start", "--pool", POOL], worker_env, tmp_path)
+        started = _prefect(processes, "deployment-run", env, "deployment", "run", "billit-to-warehouse/backfill-slice")
+        match = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)
+        assert match, started.stdout
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while [status for _, status, _ in _sync_runs(warehouse)] != ["running", "running"]:
+            assert time.monotonic() < deadline, _sync_runs(warehouse)
+            time.sleep(0.2)
+        _prefect(processes, "cancel", env, "flow-run", "cancel", match.group(1))
+        with _api(api_url, timeout=10) as api:
+            cancelled = _wait_for_final(api, match.group(1))
+        deadline = time.monotonic() + 60
+        while any(status == "running" for _, status, _ in _sync_runs(warehouse)):  # the streams closing their runs
+            assert time.monotonic() < deadline, _sync_runs(warehouse)
+            time.sleep(0.2)
+    assert cancelled["state_type"] == "CANCELLED"
+    assert sorted(_sync_runs(warehouse)) == [
+        ("incoming", "failed", "SyncStopped: stopped before its next batch: interrupted or cancelled"),
+        ("sales", "failed", "SyncStopped: stopped before its next batch: interrupted or cancelled"),
+    ]
