@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -101,7 +102,8 @@ def streams_stop(flow_run_id: str | None) -> threading.Event:
         return _STOPS.setdefault(flow_run_id, threading.Event())
 
 
-_STOPS: dict[str | None, threading.Event] = {}
+# Weak: an event lives as long as a stream or the flow holds it, not as long as a served process.
+_STOPS: weakref.WeakValueDictionary[str | None, threading.Event] = weakref.WeakValueDictionary()
 _STOPS_LOCK = threading.Lock()
 
 

@@ -211,7 +211,7 @@ def _older(detail: Any, listed: str) -> bool:
 
 class SyncStopped(Exception):
     """A run stopped before its next batch because the command running it beside others was interrupted (Ctrl-C,
-    SIGTERM): what it committed stays, and its `sync_runs` row says why it stopped."""
+    SIGTERM), or its Prefect flow run cancelled: what it committed stays, and its `sync_runs` row says why."""
 
 
 class BatchWriter:

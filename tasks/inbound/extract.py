@@ -99,8 +99,8 @@ class SyncOptions:
     # (progress bars): the probe page is the whole window, or Billit sent a Count without being asked for one
     # (docs/reference/billit-api.md#count). Never a guess: None when neither.
     on_listed: Callable[[int, int | None], None] | None = None
-    # Set from another thread (a command interrupted while its streams run side by side): the run stops before its
-    # next batch (`batches.SyncStopped`), instead of running to its end while the command waits for it.
+    # Set from another thread (a command interrupted while its streams run side by side, a cancelled flow run): the
+    # run stops before its next batch (`batches.SyncStopped`), instead of running to its end meanwhile.
     stop: threading.Event | None = None
 
 
