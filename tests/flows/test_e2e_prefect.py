@@ -310,6 +310,17 @@ def _window(sandbox: Sandbox, orders: int) -> tuple[datetime, datetime]:
     return since, until
 
 
+def _worker_env(env: dict[str, str], billit: SandboxServer, warehouse: Path) -> dict[str, str]:
+    """A worker's environment: the sandbox's Billit settings and the SQLite warehouse."""
+    return env | {
+        "BILLIT_BASE_URL": billit.base_url,
+        "BILLIT_API_KEY": API_KEY,
+        "BILLIT_PARTY_ID": str(PARTY_ID),
+        "WAREHOUSE_URL": f"sqlite:///{warehouse}",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",  # default 10 s: poll faster so the test is not mostly waiting
+    }
+
+
 def _wait_for_final(api: httpx.Client, flow_run_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while True:
@@ -362,13 +373,7 @@ def test_a_backfill_run_by_hand_fans_out_on_a_prefect_server_and_loads_exactly_i
         _deploy(processes, env, "backfill")
         _deploy(processes, env, "backfill-slice", "--param", f"landing_dir={landing}")
 
-        worker_env = env | {
-            "BILLIT_BASE_URL": billit.base_url,
-            "BILLIT_API_KEY": API_KEY,
-            "BILLIT_PARTY_ID": str(PARTY_ID),
-            "WAREHOUSE_URL": f"sqlite:///{warehouse}",
-            "PREFECT_WORKER_QUERY_SECONDS": "1",  # default 10 s: poll faster so the test is not mostly waiting
-        }
+        worker_env = _worker_env(env, billit, warehouse)
         processes.start("worker", [PREFECT, "worker", "start", "--pool", POOL, "--limit", "4"], worker_env, tmp_path)
 
         started = _prefect(
@@ -541,13 +546,7 @@ def test_a_cancelled_sync_run_stops_its_streams_and_closes_their_runs(tmp_path: 
         warehouse = tmp_path / "warehouse.sqlite"
         _prefect(processes, "work-pool", env, "work-pool", "create", POOL, "--type", "process")
         _deploy(processes, env, "backfill-slice", "--param", f"landing_dir={tmp_path / 'landing'}")
-        worker_env = env | {
-            "BILLIT_BASE_URL": billit.base_url,
-            "BILLIT_API_KEY": API_KEY,
-            "BILLIT_PARTY_ID": str(PARTY_ID),
-            "WAREHOUSE_URL": f"sqlite:///{warehouse}",
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
-        }
+        worker_env = _worker_env(env, billit, warehouse)
         processes.start("worker", [PREFECT, "worker", "start", "--pool", POOL], worker_env, tmp_path)
         started = _prefect(processes, "deployment-run", env, "deployment", "run", "billit-to-warehouse/backfill-slice")
         match = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)
