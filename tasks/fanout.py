@@ -32,7 +32,7 @@ from tasks.companies import (
     resolve_companies,
 )
 from tasks.prefect_tasks import retry_on_transient
-from tasks.runtime import warehouse_engine
+from tasks.runtime import cancel_flow_runs, warehouse_engine
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
@@ -132,14 +132,19 @@ def wait_for_company_runs(
     runs: list[CompanyRun], poll_seconds: float = 1.0, give_up_after_s: float | None = None
 ) -> list[CompanyRun]:
     """Wait until every company's run is final (one request per poll, however many companies), or `give_up_after_s`;
-    their outcomes, a run not final by then with its state and why it is reported."""
+    their outcomes, a run not final by then with its state and why it is reported. The fan-out cancelled (or its
+    process stopped) while it waits cancels the company runs too: Prefect leaves them running to their end."""
     with get_client(sync_client=True) as client:
 
         def read_states(ids: list[UUID]) -> dict[UUID, State[Any] | None]:
             flow_runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
             return {read.id: read.state for read in flow_runs}
 
-        return await_final(runs, read_states, poll_seconds=poll_seconds, give_up_after_s=give_up_after_s)
+        try:
+            return await_final(runs, read_states, poll_seconds=poll_seconds, give_up_after_s=give_up_after_s)
+        except BaseException:
+            cancel_flow_runs(run.flow_run_id for run in runs)
+            raise
 
 
 def await_final(

@@ -15,13 +15,15 @@ imports Prefect.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from pydantic import Field, ValidationError
@@ -245,6 +247,19 @@ SLOT_WAIT_NOTICE_S = 60.0
 #: Prefect's default, 300 s, kept a cancelled or killed run's slots for five minutes, and the next runs waiting for
 #: them (found from the outside: a fan-out run again after a cancel took 282 s for a 23 s floor).
 BILLIT_SLOT_LEASE_S = 60.0
+
+
+def cancel_flow_runs(flow_run_ids: Iterable[UUID]) -> None:
+    """Ask Prefect to cancel these flow runs: the children of a fan-out or a backfill that is cancelled itself, which
+    Prefect leaves running to their end. A run final already refuses the new state, which is all it needs; a
+    failure to ask is left to the cancellation under way (its children then run to their end, as before)."""
+    from prefect import get_client  # only the Prefect parents call this
+    from prefect.client.schemas.objects import State, StateType
+
+    with get_client(sync_client=True) as client:
+        for flow_run_id in flow_run_ids:
+            with contextlib.suppress(Exception):
+                client.set_flow_run_state(flow_run_id, State(type=StateType.CANCELLING))
 
 
 @contextmanager

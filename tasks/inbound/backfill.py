@@ -19,6 +19,7 @@ from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
 from connectors.billit.account import BillitCompany
+from tasks.runtime import cancel_flow_runs
 
 
 class BackfillSliceFailed(RuntimeError):
@@ -72,18 +73,23 @@ def submit_slices(
 
 @task(name="wait-for-backfill-slices")
 def wait_for_slices(flow_run_ids: list[UUID], poll_seconds: float = 2.0) -> list[dict[str, Any]]:
-    """Wait until every slice is final; fail if any did not complete."""
+    """Wait until every slice is final; fail if any did not complete. The backfill cancelled (or its process
+    stopped) while it waits cancels the slices too: Prefect leaves them running to their end."""
     pending = set(flow_run_ids)
     finished: dict[UUID, Any] = {}
     with get_client(sync_client=True) as client:
-        while pending:
-            for flow_run_id in sorted(pending, key=str):
-                read = client.read_flow_run(flow_run_id)
-                if read.state is not None and read.state.is_final():
-                    finished[flow_run_id] = read
-                    pending.discard(flow_run_id)
-            if pending:
-                time.sleep(poll_seconds)
+        try:
+            while pending:
+                for flow_run_id in sorted(pending, key=str):
+                    read = client.read_flow_run(flow_run_id)
+                    if read.state is not None and read.state.is_final():
+                        finished[flow_run_id] = read
+                        pending.discard(flow_run_id)
+                if pending:
+                    time.sleep(poll_seconds)
+        except BaseException:
+            cancel_flow_runs(pending)
+            raise
     outcomes = [{"flow_run": run.name, "state": run.state.name} for run in (finished[i] for i in flow_run_ids)]
     failed = [outcome for outcome in outcomes if outcome["state"] != "Completed"]
     if failed:

@@ -567,3 +567,53 @@ def test_a_cancelled_sync_run_stops_its_streams_and_closes_their_runs(tmp_path: 
         ("incoming", "failed", "SyncStopped: stopped before its next batch: interrupted or cancelled"),
         ("sales", "failed", "SyncStopped: stopped before its next batch: interrupted or cancelled"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("parent", "child"), [("companies", "company"), ("backfill", "backfill-slice")], ids=["fan-out", "backfill"]
+)
+def test_a_cancelled_parent_cancels_its_flow_runs_and_their_streams_stop(
+    tmp_path: Path, processes: Processes, parent: str, child: str
+) -> None:
+    # Before: cancelling the fan-out over companies (or a backfill) left the flow runs it had started running to
+    # their end, loading on (their sync_runs rows said succeeded): Prefect does not cancel the runs a parent started
+    # with run_deployment when the parent is cancelled.
+    env = _base_env(tmp_path / "prefect-home")
+    api_url, _ = _start_server(processes, env, tmp_path)
+    env["PREFECT_API_URL"] = api_url
+    sandbox = Sandbox(seed=21, companies=3, orders_per_company=2000, seed_start=SEED_START)
+    with SandboxServer(sandbox) as billit:
+        billit.sandbox.injector.update({"latency_ms": 50})  # each stream lists and loads for ~10 s
+        warehouse = tmp_path / "warehouse.sqlite"
+        _prefect(processes, "work-pool", env, "work-pool", "create", POOL, "--type", "process")
+        _deploy(processes, env, parent)
+        _deploy(processes, env, child, "--param", f"landing_dir={tmp_path / 'landing'}")
+        worker_env = _worker_env(env, billit, warehouse)
+        processes.start("worker", [PREFECT, "worker", "start", "--pool", POOL, "--limit", "4"], worker_env, tmp_path)
+        if parent == "backfill":
+            since, until = _window(sandbox, orders=1200)
+            run = ["billit-backfill/backfill", "--param", f"since={since.isoformat()}"]
+            run += ["--param", f"until={until.isoformat()}", "--param", "slices=2"]
+        else:
+            run = ["billit-companies/companies"]
+        started = _prefect(processes, "deployment-run", env, "deployment", "run", *run)
+        match = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)
+        assert match, started.stdout
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while sum(status == "running" for _, status, _ in _sync_runs(warehouse)) < 2:
+            assert time.monotonic() < deadline, _sync_runs(warehouse)
+            time.sleep(0.2)
+        _prefect(processes, "cancel", env, "flow-run", "cancel", match.group(1))
+        with _api(api_url, timeout=10) as api:
+            cancelled = _wait_for_final(api, match.group(1))
+            deadline = time.monotonic() + 120
+            while any(status == "running" for _, status, _ in _sync_runs(warehouse)):
+                assert time.monotonic() < deadline, _sync_runs(warehouse)
+                time.sleep(0.5)
+            runs = api.post("/flow_runs/filter", json={"limit": 50}).raise_for_status().json()
+    assert cancelled["state_type"] == "CANCELLED"
+    children = [run for run in runs if run["id"] != cancelled["id"]]
+    assert children and {run["state_type"] for run in children} <= {"CANCELLED", "CANCELLING"}, [
+        (run["name"], run["state_name"]) for run in children
+    ]
+    assert {status for _, status, _ in _sync_runs(warehouse)} == {"failed"}, _sync_runs(warehouse)
