@@ -49,6 +49,8 @@ def _sync(
     if mistake := mistake_in_run_settings(companies):
         return Failed(message=mistake)
     prepare_warehouse()
+    # Held here: its streams find it by the run's id, also those still waiting for slots when the run is cancelled.
+    stop = streams_stop(flow_run.id)
 
     def one_company(party_id: int | None) -> list[dict[str, Any]]:
         runs = [
@@ -65,7 +67,7 @@ def _sync(
         try:
             wait(runs)  # both streams end before the next company starts, also when one fails
         except BaseException:  # cancelled: the streams, in threads the cancellation does not reach, stop too
-            streams_stop(flow_run.id).set()
+            stop.set()
             raise
         return [run.result() for run in runs]
 

@@ -32,7 +32,7 @@ from tasks.companies import (
     resolve_companies,
 )
 from tasks.prefect_tasks import retry_on_transient
-from tasks.runtime import cancel_flow_runs, warehouse_engine
+from tasks.runtime import cancelled_with_parent, warehouse_engine
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
@@ -87,26 +87,28 @@ def submit_company_runs(deployment: str, selection: CompanySelection, parameters
 
     The idempotency key ties each to this parent run: a retried parent finds the runs it already made."""
     parent = flow_run.id or "no-parent"
+    made: list[UUID] = []  # cancelled with the parent, if it is cancelled while it submits
 
     def submit(company: BillitCompany) -> CompanyRun:
-        made = run_deployment(
+        run = run_deployment(
             deployment,
             parameters=parameters | {"companies": [company.party_id]},
             flow_run_name=f"company {company.party_id} {company.name}"[:100],
             idempotency_key=f"{parent}:company:{company.party_id}",
             timeout=0,
         )
-        flow_run_id = made.id  # type: ignore[union-attr]  # called from sync code: the FlowRun, not a coroutine
-        return CompanyRun(party_id=company.party_id, name=company.name, flow_run_id=flow_run_id)
+        made.append(run.id)  # type: ignore[union-attr]  # called from sync code: the FlowRun, not a coroutine
+        return CompanyRun(party_id=company.party_id, name=company.name, flow_run_id=made[-1])
 
     chosen = selection.available  # the others are reported, never run
-    first = [submit(company) for company in chosen[:FIRST_WAVE]]
-    if len(chosen) > FIRST_WAVE:
-        try:
-            _wait_until_one_runs(first, FIRST_WAVE_WAIT_S)
-        except Exception as exc:  # noqa: BLE001 - the wait only saves time: the others go now
-            _logger().warning("submitting the other company runs now: %s", " ".join(str(exc).split())[:200])
-    return first + [submit(company) for company in chosen[FIRST_WAVE:]]
+    with cancelled_with_parent(made):
+        first = [submit(company) for company in chosen[:FIRST_WAVE]]
+        if len(chosen) > FIRST_WAVE:
+            try:
+                _wait_until_one_runs(first, FIRST_WAVE_WAIT_S)
+            except Exception as exc:  # noqa: BLE001 - the wait only saves time: the others go now
+                _logger().warning("submitting the other company runs now: %s", " ".join(str(exc).split())[:200])
+        return first + [submit(company) for company in chosen[FIRST_WAVE:]]
 
 
 def _wait_until_one_runs(runs: list[CompanyRun], timeout_s: float, poll_seconds: float = 0.5) -> None:
@@ -140,11 +142,8 @@ def wait_for_company_runs(
             flow_runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
             return {read.id: read.state for read in flow_runs}
 
-        try:
+        with cancelled_with_parent(run.flow_run_id for run in runs):
             return await_final(runs, read_states, poll_seconds=poll_seconds, give_up_after_s=give_up_after_s)
-        except BaseException:
-            cancel_flow_runs(run.flow_run_id for run in runs)
-            raise
 
 
 def await_final(

@@ -249,17 +249,26 @@ SLOT_WAIT_NOTICE_S = 60.0
 BILLIT_SLOT_LEASE_S = 60.0
 
 
-def cancel_flow_runs(flow_run_ids: Iterable[UUID]) -> None:
-    """Ask Prefect to cancel these flow runs: the children of a fan-out or a backfill that is cancelled itself, which
-    Prefect leaves running to their end. A run final already refuses the new state, which is all it needs; a
-    failure to ask is left to the cancellation under way (its children then run to their end, as before)."""
-    from prefect import get_client  # only the Prefect parents call this
-    from prefect.client.schemas.objects import State, StateType
+@contextmanager
+def cancelled_with_parent(children: Iterable[UUID]) -> Iterator[None]:
+    """Cancel the flow runs `children` (read when the block is stopped, so it may grow inside) if the block is stopped
+    by a cancellation or an interrupt (a BaseException that is not an Exception): the runs a fan-out or a backfill
+    started, which Prefect leaves running to their end when the parent is cancelled. An ordinary error leaves them
+    be. A run final already refuses the new state, which is all it needs; a failure to ask is left to the
+    cancellation under way (that child then runs to its end)."""
+    try:
+        yield
+    except Exception:
+        raise
+    except BaseException:
+        from prefect import get_client  # only the Prefect parents get here
+        from prefect.client.schemas.objects import State, StateType
 
-    with get_client(sync_client=True) as client:
-        for flow_run_id in flow_run_ids:
-            with contextlib.suppress(Exception):
-                client.set_flow_run_state(flow_run_id, State(type=StateType.CANCELLING))
+        with get_client(sync_client=True) as client:
+            for flow_run_id in list(children):
+                with contextlib.suppress(Exception):
+                    client.set_flow_run_state(flow_run_id, State(type=StateType.CANCELLING))
+        raise
 
 
 @contextmanager

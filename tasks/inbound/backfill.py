@@ -19,7 +19,7 @@ from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
 from connectors.billit.account import BillitCompany
-from tasks.runtime import cancel_flow_runs
+from tasks.runtime import cancelled_with_parent
 
 
 class BackfillSliceFailed(RuntimeError):
@@ -58,17 +58,21 @@ def submit_slices(
     streams: list[str],
     companies: Sequence[BillitCompany],
 ) -> list[UUID]:
-    """One flow run of `deployment` per company and window, scheduled now; workers pick them up in parallel."""
-    return [
-        run_deployment(  # type: ignore[union-attr]  # called from sync code: returns the FlowRun itself
-            deployment,
-            parameters=run.parameters,
-            flow_run_name=run.name,
-            idempotency_key=run.idempotency_key,
-            timeout=0,
-        ).id
-        for run in slice_runs(windows, streams, companies, str(flow_run.id or "no-parent"))
-    ]
+    """One flow run of `deployment` per company and window, scheduled now; workers pick them up in parallel. The
+    backfill cancelled meanwhile cancels those made."""
+    made: list[UUID] = []
+    with cancelled_with_parent(made):
+        for run in slice_runs(windows, streams, companies, str(flow_run.id or "no-parent")):
+            made.append(
+                run_deployment(  # type: ignore[union-attr]  # called from sync code: returns the FlowRun itself
+                    deployment,
+                    parameters=run.parameters,
+                    flow_run_name=run.name,
+                    idempotency_key=run.idempotency_key,
+                    timeout=0,
+                ).id
+            )
+    return made
 
 
 @task(name="wait-for-backfill-slices")
@@ -77,19 +81,15 @@ def wait_for_slices(flow_run_ids: list[UUID], poll_seconds: float = 2.0) -> list
     stopped) while it waits cancels the slices too: Prefect leaves them running to their end."""
     pending = set(flow_run_ids)
     finished: dict[UUID, Any] = {}
-    with get_client(sync_client=True) as client:
-        try:
-            while pending:
-                for flow_run_id in sorted(pending, key=str):
-                    read = client.read_flow_run(flow_run_id)
-                    if read.state is not None and read.state.is_final():
-                        finished[flow_run_id] = read
-                        pending.discard(flow_run_id)
-                if pending:
-                    time.sleep(poll_seconds)
-        except BaseException:
-            cancel_flow_runs(pending)
-            raise
+    with get_client(sync_client=True) as client, cancelled_with_parent(pending):
+        while pending:
+            for flow_run_id in sorted(pending, key=str):
+                read = client.read_flow_run(flow_run_id)
+                if read.state is not None and read.state.is_final():
+                    finished[flow_run_id] = read
+                    pending.discard(flow_run_id)
+            if pending:
+                time.sleep(poll_seconds)
     outcomes = [{"flow_run": run.name, "state": run.state.name} for run in (finished[i] for i in flow_run_ids)]
     failed = [outcome for outcome in outcomes if outcome["state"] != "Completed"]
     if failed:
