@@ -534,6 +534,28 @@ def _sync_runs(warehouse: Path) -> list[tuple[str, str, str | None]]:
         engine.dispose()
 
 
+def _run_and_cancel(
+    processes: Processes, env: dict[str, str], api_url: str, warehouse: Path, *run: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """`prefect deployment run *run`, cancelled once two streams are loading; the run once final, and every flow run
+    once no stream is left running."""
+    started = _prefect(processes, "deployment-run", env, "deployment", "run", *run)
+    match = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)
+    assert match, started.stdout
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while sum(status == "running" for _, status, _ in _sync_runs(warehouse)) < 2:
+        assert time.monotonic() < deadline, _sync_runs(warehouse)
+        time.sleep(0.2)
+    _prefect(processes, "cancel", env, "flow-run", "cancel", match.group(1))
+    with _api(api_url, timeout=10) as api:
+        cancelled = _wait_for_final(api, match.group(1))
+        deadline = time.monotonic() + 120
+        while any(status == "running" for _, status, _ in _sync_runs(warehouse)):  # the streams closing their runs
+            assert time.monotonic() < deadline, _sync_runs(warehouse)
+            time.sleep(0.5)
+        return cancelled, api.post("/flow_runs/filter", json={"limit": 50}).raise_for_status().json()
+
+
 def test_a_cancelled_sync_run_stops_its_streams_and_closes_their_runs(tmp_path: Path, processes: Processes) -> None:
     # Before: cancelling a flow run (`prefect flow-run cancel`, the UI's Cancel) raised in its main thread only; its
     # two streams, Prefect tasks in threads, loaded on to their end (or until the worker's SIGKILL), and their
@@ -548,20 +570,7 @@ def test_a_cancelled_sync_run_stops_its_streams_and_closes_their_runs(tmp_path: 
         _deploy(processes, env, "backfill-slice", "--param", f"landing_dir={tmp_path / 'landing'}")
         worker_env = _worker_env(env, billit, warehouse)
         processes.start("worker", [PREFECT, "worker", "start", "--pool", POOL], worker_env, tmp_path)
-        started = _prefect(processes, "deployment-run", env, "deployment", "run", "billit-to-warehouse/backfill-slice")
-        match = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)
-        assert match, started.stdout
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while [status for _, status, _ in _sync_runs(warehouse)] != ["running", "running"]:
-            assert time.monotonic() < deadline, _sync_runs(warehouse)
-            time.sleep(0.2)
-        _prefect(processes, "cancel", env, "flow-run", "cancel", match.group(1))
-        with _api(api_url, timeout=10) as api:
-            cancelled = _wait_for_final(api, match.group(1))
-        deadline = time.monotonic() + 60
-        while any(status == "running" for _, status, _ in _sync_runs(warehouse)):  # the streams closing their runs
-            assert time.monotonic() < deadline, _sync_runs(warehouse)
-            time.sleep(0.2)
+        cancelled, _ = _run_and_cancel(processes, env, api_url, warehouse, "billit-to-warehouse/backfill-slice")
     assert cancelled["state_type"] == "CANCELLED"
     assert sorted(_sync_runs(warehouse)) == [
         ("incoming", "failed", "SyncStopped: stopped before its next batch: interrupted or cancelled"),
@@ -596,21 +605,7 @@ def test_a_cancelled_parent_cancels_its_flow_runs_and_their_streams_stop(
             run += ["--param", f"until={until.isoformat()}", "--param", "slices=2"]
         else:
             run = ["billit-companies/companies"]
-        started = _prefect(processes, "deployment-run", env, "deployment", "run", *run)
-        match = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)
-        assert match, started.stdout
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while sum(status == "running" for _, status, _ in _sync_runs(warehouse)) < 2:
-            assert time.monotonic() < deadline, _sync_runs(warehouse)
-            time.sleep(0.2)
-        _prefect(processes, "cancel", env, "flow-run", "cancel", match.group(1))
-        with _api(api_url, timeout=10) as api:
-            cancelled = _wait_for_final(api, match.group(1))
-            deadline = time.monotonic() + 120
-            while any(status == "running" for _, status, _ in _sync_runs(warehouse)):
-                assert time.monotonic() < deadline, _sync_runs(warehouse)
-                time.sleep(0.5)
-            runs = api.post("/flow_runs/filter", json={"limit": 50}).raise_for_status().json()
+        cancelled, runs = _run_and_cancel(processes, env, api_url, warehouse, *run)
     assert cancelled["state_type"] == "CANCELLED"
     children = [run for run in runs if run["id"] != cancelled["id"]]
     assert children and {run["state_type"] for run in children} <= {"CANCELLED", "CANCELLING"}, [
