@@ -41,6 +41,24 @@ def runs(url: str) -> list[sa.Row]:
         engine.dispose()
 
 
+def start_sync(server: SandboxServer, tmp_path: Path, *args: str, **settings: str) -> tuple[subprocess.Popen[str], str]:
+    """`billit-etl sync *args --no-prefect` (landing off) in its own process against the sandbox, with its key and
+    `settings` (BILLIT_PARTY_ID, ...); the process and its warehouse's URL."""
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("BILLIT_", "PREFECT_"))}
+    env.update(COLUMNS="200", BILLIT_BASE_URL=server.base_url, BILLIT_API_KEY=API_KEY, WAREHOUSE_URL=url, **settings)
+    billit_etl = Path(sys.executable).parent / "billit-etl"
+    process = subprocess.Popen(
+        [str(billit_etl), "sync", *args, "--no-prefect", "--landing-dir", ""],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process, url
+
+
 @pytest.mark.parametrize(
     ("stop", "reason", "code"),
     [(signal.SIGINT, "KeyboardInterrupt", 130), (signal.SIGTERM, "Terminated: stopped by signal SIGTERM", 143)],
@@ -48,24 +66,7 @@ def runs(url: str) -> list[sa.Row]:
 def test_a_stopped_sync_says_so_in_one_line_and_closes_its_run_with_the_reason(
     server: SandboxServer, tmp_path: Path, stop: signal.Signals, reason: str, code: int
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("BILLIT_", "PREFECT_"))}
-    env.update(
-        COLUMNS="200",
-        BILLIT_BASE_URL=server.base_url,
-        BILLIT_API_KEY=API_KEY,
-        BILLIT_PARTY_ID=str(PARTY_ID),
-        WAREHOUSE_URL=url,
-    )
-    billit_etl = Path(sys.executable).parent / "billit-etl"
-    process = subprocess.Popen(
-        [str(billit_etl), "sync", "sales", "--no-prefect", "--landing-dir", ""],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process, url = start_sync(server, tmp_path, "sales", BILLIT_PARTY_ID=str(PARTY_ID))
     before = requests_sent(server)
     try:
         deadline = time.monotonic() + 60
@@ -91,18 +92,7 @@ def test_an_interrupted_sync_of_several_companies_stops_the_streams_running_side
     # Before: Ctrl-C waited for the streams running side by side in threads to run to their end (14 s with 8,000
     # orders a company at 20 ms a request; minutes for an accounting office's backfill), and closed them as
     # succeeded; only the streams not started yet were left out. They now stop before their next batch.
-    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("BILLIT_", "PREFECT_"))}
-    env.update(COLUMNS="200", BILLIT_BASE_URL=server.base_url, BILLIT_API_KEY=API_KEY, WAREHOUSE_URL=url)
-    billit_etl = Path(sys.executable).parent / "billit-etl"
-    process = subprocess.Popen(
-        [str(billit_etl), "sync", "all", "--companies", "all", "--no-prefect", "--landing-dir", ""],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process, url = start_sync(server, tmp_path, "all", "--companies", "all")
     try:
         deadline = time.monotonic() + 60
         while sum(1 for status, _, _ in runs(url) if status == "running") < 2:  # two streams side by side
