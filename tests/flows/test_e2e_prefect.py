@@ -592,7 +592,9 @@ def test_a_cancelled_parent_cancels_its_flow_runs_and_their_streams_stop(
     env["PREFECT_API_URL"] = api_url
     sandbox = Sandbox(seed=21, companies=3, orders_per_company=2000, seed_start=SEED_START)
     with SandboxServer(sandbox) as billit:
-        billit.sandbox.injector.update({"latency_ms": 50})  # each stream lists and loads for ~10 s
+        # Each stream lists and loads for 10 s or more, so that none ends on its own before the cancel reaches it
+        # (in CI, with 50 ms and two slices, a backfill's smallest stream did, and its run said succeeded).
+        billit.sandbox.injector.update({"latency_ms": 100})
         warehouse = tmp_path / "warehouse.sqlite"
         _prefect(processes, "work-pool", env, "work-pool", "create", POOL, "--type", "process")
         _deploy(processes, env, parent)
@@ -602,7 +604,7 @@ def test_a_cancelled_parent_cancels_its_flow_runs_and_their_streams_stop(
         if parent == "backfill":
             since, until = _window(sandbox, orders=1200)
             run = ["billit-backfill/backfill", "--param", f"since={since.isoformat()}"]
-            run += ["--param", f"until={until.isoformat()}", "--param", "slices=2"]
+            run += ["--param", f"until={until.isoformat()}", "--param", "slices=1"]
         else:
             run = ["billit-companies/companies"]
         cancelled, runs = _run_and_cancel(processes, env, api_url, warehouse, *run)
