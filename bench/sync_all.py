@@ -1,12 +1,13 @@
 """Benchmark: `billit-etl sync all --no-prefect` beside a bare httpx loop making the same requests, same run.
 
 Both are whole processes timed from start to exit, imports included, against one sandbox served in its own
-process with injected latency (20 ms, 8 requests in flight):
+process with injected latency (20 ms, 8 requests in flight a stream):
 
-* the sync: `billit-etl sync all --no-prefect` into an empty SQLite file, landing on;
+* the sync: `billit-etl sync all --no-prefect` into an empty SQLite file, landing on; its two streams side by side;
 * the bare loop: `bench/bare_loop.py`, which imports only httpx and replays the sync's requests (the probe, the
   keyset listing pages in order, one detail GET per listed order as soon as its page arrived, the deletions
-  list), recorded beforehand through `BillitClient`. No types, no database, no landing.
+  list), recorded beforehand through `BillitClient`. No types, no database, no landing. Twice: the streams side by
+  side as the sync runs them, and one after the other, 8 in flight in all, the loop issue 12 measured.
 
 They alternate (`--repeat`); requests are counted by the sandbox. Peak RSS is the child's own (`wait4`).
 With `--memory-orders`, the sync runs against a sandbox without latency at each size, as the CLI process and as
@@ -82,6 +83,12 @@ async def make_plan(base_url: str) -> dict[str, Any]:
 def _requests(base_url: str) -> int:
     stats = httpx.get(f"{base_url}/_sandbox/stats", timeout=10).json()
     return sum(sum(counts.values()) for counts in stats["requests"].values())
+
+
+def bare_loop(plan: Path, base_url: str, *options: str) -> dict[str, Any]:
+    before = _requests(base_url)
+    figures = timed([sys.executable, str(ROOT / "bench/bare_loop.py"), str(plan), base_url, *options])
+    return figures | {"requests": _requests(base_url) - before}
 
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -173,16 +180,15 @@ def main() -> None:
             plan = Path(scratch) / "plan.json"
             plan.write_text(json.dumps(asyncio.run(make_plan(base_url))))
             for _ in range(args.repeat):
-                before = _requests(base_url)
-                bare = timed([sys.executable, str(ROOT / "bench/bare_loop.py"), str(plan), base_url])
-                bare["requests"] = _requests(base_url) - before
+                bare, one_by_one = (bare_loop(plan, base_url, *shape) for shape in ([], ["--one-by-one"]))
                 sync = run_sync(base_url)
                 ratio = sync["seconds"] / bare["seconds"]
-                results["runs"].append({"bare": bare, "sync": sync, "ratio": ratio})
+                results["runs"].append({"bare": bare, "bare_one_by_one": one_by_one, "sync": sync, "ratio": ratio})
                 print(
                     f"bare loop {bare['seconds']:.1f}s ({bare['requests']} requests, CPU {bare['cpu_seconds']:.1f}s, "
-                    f"{bare['peak_rss_mb']:.0f} MiB); sync all {sync['seconds']:.1f}s ({sync['requests']} requests, "
-                    f"CPU {sync['cpu_seconds']:.1f}s, {sync['peak_rss_mb']:.0f} MiB) -> {ratio:.2f}x",
+                    f"{bare['peak_rss_mb']:.0f} MiB), one stream after the other {one_by_one['seconds']:.1f}s; "
+                    f"sync all {sync['seconds']:.1f}s ({sync['requests']} requests, CPU {sync['cpu_seconds']:.1f}s, "
+                    f"{sync['peak_rss_mb']:.0f} MiB) -> {ratio:.2f}x, {sync['seconds'] / one_by_one['seconds']:.2f}x",
                     flush=True,
                 )
     for orders in args.memory_orders:
@@ -197,7 +203,7 @@ def main() -> None:
         )
     if args.json:  # without the children's output (the CLI's tables)
         for figures in [
-            *(run[kind] for run in results["runs"] for kind in ("bare", "sync")),
+            *(run[kind] for run in results["runs"] for kind in ("bare", "bare_one_by_one", "sync")),
             *(entry[kind] for entry in results["memory"].values() for kind in ("cli", "plain")),
         ]:
             figures.pop("output", None)

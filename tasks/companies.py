@@ -274,7 +274,7 @@ def sync_company_streams(
             return None, f"{piece[1]}: {error_text(exc, _credentials())}"
 
     pieces = [(company, stream) for company in companies if not company.unavailable for stream in streams]
-    results = iter(_side_by_side(run, pieces, at_once, stop))
+    results = iter(side_by_side(run, pieces, at_once, stop))
     outcomes = []
     for company in companies:
         if company.unavailable:
@@ -289,7 +289,7 @@ def sync_company_streams(
     return outcomes
 
 
-def _side_by_side(
+def side_by_side(
     function: Callable[[_Item], _Result], items: Sequence[_Item], at_once: int, stop: threading.Event
 ) -> list[_Result]:
     """`function` of each item, `at_once` of them at a time in threads, results in the order of `items`. An

@@ -21,6 +21,7 @@ from cli.main import app
 from connectors.billit import NoCompanyError, account
 from connectors.billit.account import BillitCompany
 from connectors.warehouse import create_warehouse_engine, upgrade
+from sandbox.faults import Faults
 from sandbox.identity import API_KEY, PARTY_ID, SECOND_PARTY_ID
 from sandbox.server import SandboxServer
 from sandbox.store import Sandbox
@@ -416,8 +417,27 @@ def test_sync_all_of_one_company_runs_the_sales_stream_when_the_incoming_one_fai
     assert "deleted order without a readable LastModified" in result.output
     with create_warehouse_engine(accountant_env).connect() as connection:
         runs = dict(connection.execute(sa.text("SELECT stream, status FROM sync_runs")).all())
-    assert runs == {"incoming": "failed", "sales": "succeeded"}
-    assert "sales" in result.output  # the stream that ran is reported
+    # The streams run side by side: whichever asked for the deletions first got the bad answer.
+    assert sorted(runs.values()) == ["failed", "succeeded"]
+    loaded = next(stream for stream, status in runs.items() if status == "succeeded")
+    assert loaded in result.output  # the stream that ran is reported
+
+
+def test_sync_all_of_one_company_runs_its_two_streams_side_by_side(
+    tmp_path: Path, accountant_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Measured under a 60 requests/s limit: one after the other, the first stream's last load and the second's
+    # probe and first page left the key's rate unused, 0.2 s of a 5 s sync, as `--companies` no longer did.
+    sandbox = Sandbox(seed=21, orders=60, seed_start=SEED_START, faults=Faults(latency_ms=20))
+    with SandboxServer(sandbox) as slow:
+        monkeypatch.setenv("BILLIT_BASE_URL", slow.base_url)
+        monkeypatch.setenv("BILLIT_PARTY_ID", str(PARTY_ID))
+        result = runner.invoke(app, ["sync", "all", "--no-prefect", "--landing-dir", ""])
+    assert result.exit_code == 0, result.output
+    with create_warehouse_engine(accountant_env).connect() as connection:
+        runs = connection.execute(sa.text("SELECT stream, started_at, finished_at FROM sync_runs")).all()
+    assert sorted(stream for stream, _, _ in runs) == ["incoming", "sales"]
+    assert max(started for _, started, _ in runs) < min(finished for _, _, finished in runs), runs
 
 
 def test_the_per_company_table_shows_orders_not_loaded_and_says_so(
