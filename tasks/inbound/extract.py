@@ -83,14 +83,14 @@ class SyncOptions:
     lookback: timedelta = timedelta(minutes=15)
     # Orders per landed and loaded batch, and listing pages fetched ahead of the loads: together they bound the
     # orders held at once (parsed in the batch being written, as Billit's bytes until then), hence the peak memory.
-    # A sync runs its two streams side by side: 50 orders and one page ahead each hold its peak where one stream
-    # with 100 and two pages did (bench/README.md#sync-all).
-    batch_size: int = 50
+    # 100 (under a page's 120) against 200: 16 MiB less at the peak, and no slower (bench/README.md#sync-all). 50
+    # held less with two streams side by side, but a replay of twice the parts took 15-25 % longer.
+    batch_size: int = 100
     landing_dir: Path | None = Path("landing")
     # Land each batch's normalised rows beside its raw part, so a replay need not normalise again: about 0.1 ms
     # of CPU per order in the sync (bench/README.md#replay-of-landed-parquet-benchreplaypy).
     landing_rows: bool = True
-    pages_ahead: int = 1
+    pages_ahead: int = 2
     backfill_slices: int = 4
     # Pending orders fetched again at the start of each incremental run (oldest first).
     pending_per_run: int = 5000
