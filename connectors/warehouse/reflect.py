@@ -31,8 +31,8 @@ def reflect_tables(engine: sa.Engine) -> dict[str, sa.Table]:
 def _reflect(engine: sa.Engine) -> dict[str, sa.Table]:
     """Each table's columns (types, nullability, server defaults, identity) and primary key: what the writes and
     queries use, every join naming its condition. SQLAlchemy's whole reflection (`MetaData.reflect`) reads foreign
-    keys, indexes, unique and check constraints too, parsing SQLite's DDL for the last two: it was most of a sync's
-    time before its first request, 0.09 s on SQLite and 0.34 s on PostgreSQL, against 0.003 s and 0.08 s for this."""
+    keys, indexes, unique and check constraints too, parsing SQLite's DDL for the last two: at every run's start,
+    0.09 s on SQLite and 0.34 s on PostgreSQL, against 0.003 s and 0.08 s for this (bench/README.md#sync-all)."""
     metadata = sa.MetaData()
     with engine.connect() as connection:
         inspector = sa.inspect(connection)
