@@ -85,10 +85,14 @@ def _requests(base_url: str) -> int:
     return sum(sum(counts.values()) for counts in stats["requests"].values())
 
 
-def bare_loop(plan: Path, base_url: str, *options: str) -> dict[str, Any]:
+def counted(base_url: str, command: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """`timed`, with the requests the sandbox answered meanwhile."""
     before = _requests(base_url)
-    figures = timed([sys.executable, str(ROOT / "bench/bare_loop.py"), str(plan), base_url, *options])
-    return figures | {"requests": _requests(base_url) - before}
+    return timed(command, env) | {"requests": _requests(base_url) - before}
+
+
+def bare_loop(plan: Path, base_url: str, *options: str) -> dict[str, Any]:
+    return counted(base_url, [sys.executable, str(ROOT / "bench/bare_loop.py"), str(plan), base_url, *options])
 
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -131,9 +135,7 @@ def sync_command(base_url: str, work: Path, *, plain: bool) -> tuple[list[str], 
 def run_sync(base_url: str, *, plain: bool = False) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     try:
-        before = _requests(base_url)
-        figures = timed(*sync_command(base_url, work, plain=plain))
-        return figures | {"requests": _requests(base_url) - before}
+        return counted(base_url, *sync_command(base_url, work, plain=plain))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

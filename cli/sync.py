@@ -114,7 +114,7 @@ def run_plain(
     results = side_by_side(run, streams, STREAMS_AT_ONCE, stop)
     summaries = [result for result in results if not isinstance(result, BillitError)]
     failed = [result for result in results if isinstance(result, BillitError)]
-    for error in failed:  # every stream got the same answer: the key refused, or nothing ever answered there
+    for error in failed:  # the key refused, or nothing ever answered there: the command's error, not a stream's
         if isinstance(error, BillitAuthError | BillitUnknownHostError | BillitUnreachableError):
             raise error
     if failed:

@@ -207,7 +207,8 @@ def resolve_companies(
     if engine is None:
         return select_companies(choice, list_companies(among=None if isinstance(choice, str) else choice))
     # The warehouse's tables are reflected while Billit answers (recording the companies needs them, and so do the
-    # streams). Reflected after, they put ~40 ms between the companies' requests and the streams' first: a gap in
+    # streams). Reflected after, they put a gap between the companies' requests and the streams' first (~40 ms
+    # with SQLAlchemy's whole reflection; 0.08 s on PostgreSQL still, 3 ms on SQLite with `reflect_tables`'s own) in
     # which a server's fixed rate window may end, so that the run's first burst counts two windows and its pace
     # overshoots (connectors/billit/ratelimit.py; bench/README.md#rate-limit).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reflect") as pool:

@@ -424,10 +424,10 @@ def test_sync_all_of_one_company_runs_the_sales_stream_when_the_incoming_one_fai
 
 
 def test_sync_all_of_one_company_runs_its_two_streams_side_by_side(
-    tmp_path: Path, accountant_env: str, monkeypatch: pytest.MonkeyPatch
+    accountant_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Measured under a 60 requests/s limit: one after the other, the first stream's last load and the second's
-    # probe and first page left the key's rate unused, 0.2 s of a 5 s sync, as `--companies` no longer did.
+    # probe and first page left the key's rate unused, 0.2 s of a 5 s sync (`--companies` ran them side by side).
     sandbox = Sandbox(seed=21, orders=60, seed_start=SEED_START, faults=Faults(latency_ms=20))
     with SandboxServer(sandbox) as slow:
         monkeypatch.setenv("BILLIT_BASE_URL", slow.base_url)

@@ -288,7 +288,7 @@ def test_replay_refuses_files_whose_metadata_or_content_lie_and_names_them(
     sync(server, replica(tmp_path, "theirs"), "sales", company=OTHER_COMPANY, landing_dir=str(theirs))
     (their_part,) = theirs.rglob("part-*.parquet")
     relabel(their_part, party_id=str(COMPANY).encode())  # another company's orders, labelled as ours
-    our_part = min(ours.rglob("part-*.parquet"))  # the first of the run's batches
+    (our_part,) = ours.rglob("part-*.parquet")
     garbled = our_part.parent.parent / "run=garbled" / "part-00001.parquet"
     garbled.parent.mkdir()
     pq.write_table(
