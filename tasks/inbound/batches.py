@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -106,6 +106,18 @@ class _GlibcHeap:
 
 
 _glibc_heap = _GlibcHeap()
+
+
+@cache
+def _writer_thread() -> ThreadPoolExecutor:
+    """The one thread that lands and loads every batch of the process, whatever its stream or company.
+
+    Batches spread over several threads left each thread's allocator (glibc's arena, Arrow's) holding a batch's
+    worth of freed memory, and two streams side by side each held a batch being normalised at once: 6 MiB of a
+    `sync all`'s peak RSS (bench/README.md#memory-with-landing-on). Nothing is lost by writing them in turn:
+    normalising holds the GIL, and SQLite takes one writer at a time anyway.
+    """
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="billit-batch-writer")
 
 
 @dataclass
@@ -238,10 +250,7 @@ class BatchWriter:
         self.landing_rows = landing_rows
         self.on_batch = on_batch
         self.lock = asyncio.Lock()
-        # Every batch is landed and loaded in the same thread: batches spread over the pool's threads left each
-        # thread's allocator (glibc's arena, Arrow's) holding a batch's worth of freed memory, ~20 MiB of peak RSS
-        # (bench/README.md#memory-with-landing-on). The batches are written one at a time anyway (`lock`).
-        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="billit-batch-writer")
+        self.thread = _writer_thread()
         self.closed = False
         _short_gil_slices.enter()
         _glibc_heap.cap_arenas()
@@ -249,7 +258,6 @@ class BatchWriter:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.thread.shutdown(wait=False)
             _short_gil_slices.leave()
 
     async def _in_thread(self, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:

@@ -84,13 +84,14 @@ class SyncOptions:
     # Orders per landed and loaded batch, and listing pages fetched ahead of the loads: together they bound the
     # orders held at once (parsed in the batch being written, as Billit's bytes until then), hence the peak memory.
     # 100 (under a page's 120) against 200: 16 MiB less at the peak, and no slower (bench/README.md#sync-all). 50
-    # held less with two streams side by side, but a replay of twice the parts took 15-25 % longer.
+    # held less with two streams side by side, but a replay of twice the parts took 15-25 % longer. One page ahead
+    # against two: 2-3 MiB less with two streams side by side, for ~5 % of a `sync all`'s time.
     batch_size: int = 100
     landing_dir: Path | None = Path("landing")
     # Land each batch's normalised rows beside its raw part, so a replay need not normalise again: about 0.1 ms
     # of CPU per order in the sync (bench/README.md#replay-of-landed-parquet-benchreplaypy).
     landing_rows: bool = True
-    pages_ahead: int = 2
+    pages_ahead: int = 1
     backfill_slices: int = 4
     # Pending orders fetched again at the start of each incremental run (oldest first).
     pending_per_run: int = 5000

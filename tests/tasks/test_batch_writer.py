@@ -152,3 +152,27 @@ def test_a_listing_asked_to_stop_stops_unless_a_batch_is_being_loaded() -> None:
             writer.stop_if_asked()
     finally:
         writer.close()
+
+
+async def test_the_writers_of_a_process_land_and_load_in_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: each writer had a thread of its own, and two streams side by side each held a batch being normalised
+    # and a glibc arena of freed batches: 6 MiB more peak RSS for a `sync all` (bench/README.md#memory-with-landing-on).
+    threads: dict[str, int] = {}
+    writers = [_writer(), _writer()]
+
+    def load_in(name: str) -> object:
+        def load(fetched: Fetched, watermark: Watermark | None) -> LoadCounts:
+            threads[name] = threading.get_ident()
+            return LoadCounts()
+
+        return load
+
+    for number, writer in enumerate(writers):
+        monkeypatch.setattr(writer, "_land_and_load", load_in(f"writer {number}"))
+    try:
+        await asyncio.gather(*(writer.write(*_page(1, 3)) for writer in writers))
+    finally:
+        for writer in writers:
+            writer.close()
+    assert len(threads) == 2 and len(set(threads.values())) == 1
+    assert threading.get_ident() not in threads.values()  # not the event loop's
