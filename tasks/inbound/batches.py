@@ -115,7 +115,8 @@ def _writer_thread() -> ThreadPoolExecutor:
     Batches spread over several threads left each thread's allocator (glibc's arena, Arrow's) holding a batch's
     worth of freed memory, and two streams side by side each held a batch being normalised at once: 6 MiB of a
     `sync all`'s peak RSS (bench/README.md#memory-with-landing-on). Nothing is lost by writing them in turn:
-    normalising holds the GIL, and SQLite takes one writer at a time anyway.
+    normalising holds the GIL, SQLite takes one writer at a time anyway, and into PostgreSQL a `sync all` of
+    5,000 orders took 10.4-11.1 s against 11.2-11.5 s with a thread per writer.
     """
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="billit-batch-writer")
 
